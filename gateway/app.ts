@@ -1,0 +1,96 @@
+// The app factory: everything a gateway is, built from a config and a trust
+// store. Tests call it; only server.ts reads the environment and listens.
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { GatewayConfig } from './config.ts'
+import type { Envelope } from './pipeline/envelope.ts'
+import { authenticateClient } from './pipeline/authenticate-client.ts'
+import { accessTokens } from './pipeline/authorize-token.ts'
+import { bodyParsers } from './plugins/body-parsers.ts'
+import { deliveryPlugin } from './plugins/delivery.ts'
+import { ledgerPlugin } from './plugins/ledger.ts'
+import { pipelinePlugin } from './plugins/pipeline.ts'
+import { problemDetails } from './plugins/problem-details.ts'
+import { trustPlugin } from './plugins/trust.ts'
+import { exchangeRoutes } from './routes/exchange.ts'
+import { healthRoutes } from './routes/health.ts'
+import { messageRoutes } from './routes/messages.ts'
+import { tokenRoutes } from './routes/token.ts'
+import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What a refusal's audit entry can name about the message, once its signature verified. */
+    auditEnvelope: Partial<Envelope> | null
+  }
+}
+
+/** Personal data never reaches the logs: bodies are not logged, and these paths are censored. */
+export const LOG_REDACT = [
+  'req.headers.authorization', 'req.headers.cookie', 'body', 'payload', 'envelope', 'jws',
+  '*.payload', '*.envelope', '*.jws', '*.traveller', '*.document', '*.identity', '*.subject'
+]
+
+export interface AppDependencies {
+  readonly trust?: TrustStore
+}
+
+export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
+  const trust = deps.trust ?? loadTrustStore(config.trustFile)
+  const app = Fastify({
+    https: {
+      cert: trust.tls.cert,
+      key: trust.tls.key,
+      ca: trust.tls.ca,
+      requestCert: true,
+      // Checked per request instead, so an unknown client gets a problem
+      // document with a code rather than a bare handshake failure.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2'
+    },
+    logger: { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } },
+    bodyLimit: config.bodyLimitBytes,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true
+  })
+  if (trust.example) app.log.warn('the trust file is marked as EXAMPLE material: never use it in production')
+
+  app.decorateRequest('auditEnvelope', null)
+  await app.register(problemDetails)
+  await app.register(bodyParsers)
+  await app.register(trustPlugin, { trust })
+  await app.register(authenticateClient)
+  await app.register(ledgerPlugin, { path: config.ledgerPath })
+  await app.register(pipelinePlugin, { sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey })
+  await app.register(accessTokens, {
+    privateKey: trust.signingKey.key,
+    publicKey: trust.ownKeys.get(trust.signingKey.kid)!.key,
+    kid: trust.signingKey.kid,
+    issuer: `gateway:${trust.country}`,
+    ttlSeconds: config.tokenTtlSeconds
+  })
+  await app.register(deliveryPlugin, {
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    attempts: config.deliveryAttempts,
+    backoffMs: config.deliveryBackoffMs,
+    timeoutMs: config.deliveryTimeoutMs,
+    relayIntervalMs: config.relayIntervalMs,
+    concurrency: config.workerConcurrency,
+    runWorkers: config.runWorkers,
+    redisChecks: config.redisChecks,
+    partnerUrl: config.partnerUrl ?? trust.partner.url,
+    webhooks: config.webhooks
+  })
+
+  await app.register(healthRoutes)
+  await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })
+  await app.register(messageRoutes, {
+    bodyLimitBytes: config.bodyLimitBytes,
+    clockSkewSeconds: config.clockSkewSeconds,
+    maxAgeSeconds: config.messageMaxAgeSeconds
+  })
+  await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes, webhooks: config.webhooks })
+  await app.ready()
+  return app
+}

@@ -1,0 +1,137 @@
+// The gateway's settings. Only the entry file (server.ts) reads the
+// environment; tests build a GatewayConfig directly.
+import envSchema from 'env-schema'
+import { resolve } from 'node:path'
+
+export interface GatewayConfig {
+  readonly trustFile: string
+  readonly host: string
+  readonly port: number
+  readonly redisUrl: string
+  /** BullMQ key prefix: several gateways (or tests) can share one Redis. */
+  readonly queuePrefix: string
+  readonly ledgerPath: string
+  /** AES-256-GCM key for queue job data and the outbox. */
+  readonly sealKey: Buffer
+  /** HMAC key for ledger digests. */
+  readonly auditKey: Buffer
+  /** HMAC key for pseudonymised fields. */
+  readonly pseudonymKey: Buffer
+  readonly clockSkewSeconds: number
+  readonly messageMaxAgeSeconds: number
+  readonly tokenTtlSeconds: number
+  readonly bodyLimitBytes: number
+  readonly deliveryAttempts: number
+  readonly deliveryBackoffMs: number
+  readonly deliveryTimeoutMs: number
+  readonly relayIntervalMs: number
+  readonly workerConcurrency: number
+  readonly runWorkers: boolean
+  /** 'refuse' stops start-up when Redis could evict jobs; 'warn' only logs. */
+  readonly redisChecks: 'refuse' | 'warn'
+  /** Overrides the partner URL of the trust file (tests, docker). */
+  readonly partnerUrl: string | undefined
+  /** Overrides agency webhooks of the trust file: `CA/CBSA/pik-primary` -> URL. */
+  readonly webhooks: Readonly<Record<string, string>>
+  readonly logLevel: string
+}
+
+const ENV_SCHEMA = {
+  type: 'object',
+  required: ['GATEWAY_TRUST_FILE', 'GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'],
+  properties: {
+    GATEWAY_COUNTRY: { type: 'string', enum: ['CA', 'US'] },
+    GATEWAY_TRUST_FILE: { type: 'string', minLength: 1 },
+    HOST: { type: 'string', default: '127.0.0.1' },
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8441 },
+    REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
+    QUEUE_PREFIX: { type: 'string', default: '' },
+    LEDGER_PATH: { type: 'string', minLength: 1, default: 'data/ledger.sqlite' },
+    GATEWAY_SEAL_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
+    GATEWAY_AUDIT_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
+    GATEWAY_PSEUDONYM_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
+    CLOCK_SKEW_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: 300 },
+    MESSAGE_MAX_AGE_SECONDS: { type: 'integer', minimum: 1, maximum: 86400, default: 900 },
+    TOKEN_TTL_SECONDS: { type: 'integer', minimum: 30, maximum: 3600, default: 300 },
+    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 67108864, default: 8388608 },
+    DELIVERY_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 12 },
+    DELIVERY_BACKOFF_MS: { type: 'integer', minimum: 10, maximum: 3600000, default: 1000 },
+    DELIVERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
+    RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
+    WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+    RUN_WORKERS: { type: 'boolean', default: true },
+    REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
+    PARTNER_URL: { type: 'string', pattern: '^https://' },
+    AGENCY_WEBHOOKS: { type: 'string', default: '{}' },
+    LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
+  }
+} as const
+
+interface Env {
+  GATEWAY_TRUST_FILE: string
+  HOST: string
+  PORT: number
+  REDIS_URL: string
+  QUEUE_PREFIX: string
+  LEDGER_PATH: string
+  GATEWAY_SEAL_KEY: string
+  GATEWAY_AUDIT_KEY: string
+  GATEWAY_PSEUDONYM_KEY: string
+  CLOCK_SKEW_SECONDS: number
+  MESSAGE_MAX_AGE_SECONDS: number
+  TOKEN_TTL_SECONDS: number
+  BODY_LIMIT_BYTES: number
+  DELIVERY_ATTEMPTS: number
+  DELIVERY_BACKOFF_MS: number
+  DELIVERY_TIMEOUT_MS: number
+  RELAY_INTERVAL_MS: number
+  WORKER_CONCURRENCY: number
+  RUN_WORKERS: boolean
+  REDIS_CHECKS: 'refuse' | 'warn'
+  PARTNER_URL?: string
+  AGENCY_WEBHOOKS: string
+  LOG_LEVEL: string
+}
+
+function key32(name: string, value: string): Buffer {
+  const key = Buffer.from(value, value.includes('-') || value.includes('_') ? 'base64url' : 'base64')
+  if (key.length !== 32) throw new Error(`${name} must be 32 bytes, base64-encoded`)
+  return key
+}
+
+/** Reads and validates the environment; throws one error naming every bad setting. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const e = envSchema<Env>({ schema: ENV_SCHEMA, data: env, dotenv: false })
+  let webhooks: Record<string, string>
+  try {
+    webhooks = JSON.parse(e.AGENCY_WEBHOOKS) as Record<string, string>
+  } catch {
+    throw new Error('AGENCY_WEBHOOKS must be a JSON object of system id to https URL')
+  }
+  const queuePrefix = e.QUEUE_PREFIX === '' ? `btb:${env.GATEWAY_COUNTRY ?? 'gw'}` : e.QUEUE_PREFIX
+  return {
+    trustFile: resolve(e.GATEWAY_TRUST_FILE),
+    host: e.HOST,
+    port: e.PORT,
+    redisUrl: e.REDIS_URL,
+    queuePrefix,
+    ledgerPath: resolve(e.LEDGER_PATH),
+    sealKey: key32('GATEWAY_SEAL_KEY', e.GATEWAY_SEAL_KEY),
+    auditKey: key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY),
+    pseudonymKey: key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY),
+    clockSkewSeconds: e.CLOCK_SKEW_SECONDS,
+    messageMaxAgeSeconds: e.MESSAGE_MAX_AGE_SECONDS,
+    tokenTtlSeconds: e.TOKEN_TTL_SECONDS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    deliveryAttempts: e.DELIVERY_ATTEMPTS,
+    deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
+    deliveryTimeoutMs: e.DELIVERY_TIMEOUT_MS,
+    relayIntervalMs: e.RELAY_INTERVAL_MS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    runWorkers: e.RUN_WORKERS,
+    redisChecks: e.REDIS_CHECKS,
+    partnerUrl: e.PARTNER_URL,
+    webhooks,
+    logLevel: e.LOG_LEVEL
+  }
+}

@@ -1,0 +1,46 @@
+// Step 8: deliver to the partner gateway's POST /v1/exchange over mTLS, and
+// keep its signed receipt as proof of delivery.
+import type { Job } from 'bullmq'
+import type { FastifyBaseLogger } from 'fastify'
+import { sha256 } from '../lib/digest.ts'
+import type { Sealer } from '../lib/seal.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import { verifyReceipt } from '../pipeline/receipt.ts'
+import type { DeliveryJob } from '../queue/delivery-queues.ts'
+import type { GatewayStore } from '../store/records.ts'
+import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
+import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import type { TlsClient } from './tls-client.ts'
+
+/** The outbox target of every outbound message. */
+export const PARTNER_TARGET = 'partner'
+
+export interface PartnerDeliveryDeps {
+  /** The partner's POST /v1/exchange, from the configuration in force now. */
+  readonly exchangeUrl: string
+  readonly store: GatewayStore
+  readonly sealer: Sealer
+  readonly trust: TrustStore
+  readonly client: TlsClient
+  readonly log: FastifyBaseLogger
+}
+
+export function partnerDelivery(deps: PartnerDeliveryDeps) {
+  return async function deliverToPartner(job: Job<DeliveryJob>): Promise<void> {
+    const { id } = job.data
+    try {
+      const jws = deps.sealer.unseal(job.data.sealed, id)
+      const res = await deps.client.post(deps.exchangeUrl, jws, 'application/jose')
+      if (res.status !== 200) {
+        const code = problemCode(res.body)
+        if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
+        throw new Error(`partner answered ${res.status} ${code}`)
+      }
+      await verifyReceipt(res.body, deps.trust.partner.keys, gatewayOwner(deps.trust.partner.country), { messageId: id, digest: sha256(jws) })
+      await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
+    } catch (err) {
+      await recordFailure(deps.store, deps.log, job, err)
+      throw err
+    }
+  }
+}

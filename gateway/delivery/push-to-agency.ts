@@ -1,0 +1,40 @@
+// The last hop, inbound: push the message, signed by this gateway, to the
+// receiving agency system's webhook over mTLS.
+import { UnrecoverableError, type Job } from 'bullmq'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sealer } from '../lib/seal.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import type { DeliveryJob } from '../queue/delivery-queues.ts'
+import type { GatewayStore } from '../store/records.ts'
+import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import type { TlsClient } from './tls-client.ts'
+
+export interface AgencyPushDeps {
+  /** The webhook of a local system, from the configuration in force now. */
+  readonly webhookFor: (systemId: string) => string | undefined
+  readonly store: GatewayStore
+  readonly sealer: Sealer
+  readonly client: TlsClient
+  readonly log: FastifyBaseLogger
+}
+
+export function agencyPush(deps: AgencyPushDeps) {
+  return async function pushToAgency(job: Job<DeliveryJob>): Promise<void> {
+    const { id, target } = job.data
+    try {
+      const url = deps.webhookFor(target)
+      if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
+      const jws = deps.sealer.unseal(job.data.sealed, id)
+      const res = await deps.client.post(url, jws, 'application/jose')
+      if (res.status < 200 || res.status >= 300) {
+        const code = problemCode(res.body)
+        if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
+        throw new Error(`agency answered ${res.status} ${code}`)
+      }
+      await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
+    } catch (err) {
+      await recordFailure(deps.store, deps.log, job, err)
+      throw err
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// Keep-alive mTLS connections to the partner gateway and to agency webhooks:
+// handshakes (RSA certificates) are the expensive part, so they are rare.
+import { Agent, request } from 'undici'
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
+import { sha256 } from '../lib/digest.ts'
+
+export interface PostResult {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+}
+
+export interface TlsClientOptions {
+  readonly cert: string
+  readonly key: string
+  readonly ca: string
+  /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
+  readonly pinSha256?: string
+  readonly timeoutMs: number
+}
+
+export class TlsClient {
+  readonly #agent: Agent
+  readonly #timeoutMs: number
+
+  constructor(opts: TlsClientOptions) {
+    this.#timeoutMs = opts.timeoutMs
+    this.#agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connections: 16,
+      connect: {
+        cert: opts.cert,
+        key: opts.key,
+        ca: opts.ca,
+        rejectUnauthorized: true,
+        checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
+          if (opts.pinSha256 !== undefined) {
+            return sha256(cert.raw) === opts.pinSha256 ? undefined : new Error('the server certificate is not the pinned one')
+          }
+          return checkServerIdentity(host, cert)
+        }
+      }
+    })
+  }
+
+  async post(url: string, body: string, contentType: string): Promise<PostResult> {
+    const res = await request(url, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': contentType },
+      dispatcher: this.#agent,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs
+    })
+    const text = await res.body.text()
+    const type = res.headers['content-type']
+    return { status: res.statusCode, contentType: Array.isArray(type) ? type[0] ?? '' : type ?? '', body: text }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close()
+  }
+}

@@ -1,0 +1,36 @@
+// AES-256-GCM sealing of what sits in the queue and the outbox: a Redis dump
+// or a copied ledger file holds no readable personal data (P3).
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+
+const VERSION = 1
+const IV_BYTES = 12
+const TAG_BYTES = 16
+
+export class Sealer {
+  readonly #key: Buffer
+
+  constructor(key: Buffer) {
+    if (key.length !== 32) throw new RangeError('the sealing key must be 32 bytes')
+    this.#key = key
+  }
+
+  /** `aad` binds the ciphertext to what it belongs to (the message id), so sealed blobs cannot be swapped. */
+  seal(plaintext: string, aad: string): string {
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
+    cipher.setAAD(Buffer.from(aad))
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+    return Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), body]).toString('base64')
+  }
+
+  unseal(sealed: string, aad: string): string {
+    const raw = Buffer.from(sealed, 'base64')
+    if (raw[0] !== VERSION) throw new Error('unknown sealed-data version')
+    const iv = raw.subarray(1, 1 + IV_BYTES)
+    const tag = raw.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES)
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, iv)
+    decipher.setAAD(Buffer.from(aad))
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(raw.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8')
+  }
+}

@@ -1,0 +1,62 @@
+// Step 5: choose the policy for (kind, purpose, direction, receiving agency)
+// and apply it. A purpose, legal authority or recipient no policy names is
+// refused (P1); a field no rule names is withheld (P2).
+import type { KeyObject } from 'node:crypto'
+import { createSecretKey } from 'node:crypto'
+import { policies } from '../../policies/index.ts'
+import { applyPolicy, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
+import type { Direction, DirectionPolicy } from '../../policies/lib/types.ts'
+import type { Kind } from '../../schemas/index.ts'
+import { PolicyDeniedError } from '../errors.ts'
+import { hmac } from '../lib/digest.ts'
+import type { Envelope } from './envelope.ts'
+
+export interface SelectedPolicy {
+  /** `kind/purpose/direction` */
+  readonly id: string
+  readonly version: string
+  readonly rules: DirectionPolicy
+}
+
+export class PolicyBook {
+  readonly #versions: ReadonlyMap<string, string>
+  readonly #auditKey: KeyObject
+  readonly #pseudonymKey: KeyObject
+
+  constructor(auditKey: Buffer, pseudonymKey: Buffer) {
+    this.#versions = new Map(Object.entries(policies).map(([kind, p]) => [kind, policyVersion(p)]))
+    this.#auditKey = createSecretKey(auditKey)
+    this.#pseudonymKey = createSecretKey(pseudonymKey)
+  }
+
+  version(kind: string): string | undefined {
+    return this.#versions.get(kind)
+  }
+
+  select(envelope: Envelope, direction: Direction): SelectedPolicy {
+    const kindPolicy = policies[envelope.kind as Kind]
+    const purpose = kindPolicy?.purposes[envelope.purpose]
+    if (purpose === undefined) throw new PolicyDeniedError(`purpose ${envelope.purpose} is not in the ${envelope.kind} policy`)
+    if (!purpose.legalAuthorities.includes(envelope.legalAuthority)) {
+      throw new PolicyDeniedError(`legal authority ${envelope.legalAuthority} is not one the ${envelope.kind} policy accepts for ${envelope.purpose}`)
+    }
+    const rules = purpose[direction]
+    if (rules === undefined) throw new PolicyDeniedError(`no ${direction} rules for ${envelope.kind} under ${envelope.purpose}`)
+    if (!rules.recipients.includes(envelope.to.agency)) {
+      throw new PolicyDeniedError(`${envelope.to.agency} may not receive ${envelope.kind} for ${envelope.purpose}`)
+    }
+    return { id: `${envelope.kind}/${envelope.purpose}/${direction}`, version: this.#versions.get(envelope.kind)!, rules }
+  }
+
+  apply(policy: SelectedPolicy, payload: Record<string, unknown>): MinimisedPayload {
+    return applyPolicy(policy.rules, payload, {
+      digest: (value) => hmac(this.#auditKey, value),
+      pseudonym: (value) => `ps1:${hmac(this.#pseudonymKey, value)}`
+    })
+  }
+
+  /** Keyed digest for the ledger (message digests, identifiers). */
+  digest(value: string): string {
+    return hmac(this.#auditKey, value)
+  }
+}

@@ -1,0 +1,45 @@
+// Step 6: the ledger entry for a decision. Accepted and refused messages alike
+// are recorded (unlike X-Road, which does not log denied requests).
+import type { FieldDecision } from '../../policies/lib/engine.ts'
+import type { AuditEntry, AuditEvent, Direction } from '../store/records.ts'
+import type { Envelope } from './envelope.ts'
+import type { SelectedPolicy } from './apply-policy.ts'
+
+export interface AuditFacts {
+  readonly event: AuditEvent
+  readonly direction: Direction
+  readonly caller?: string | null
+  readonly messageId?: string | null
+  readonly envelope?: Partial<Envelope> | null
+  readonly policy?: SelectedPolicy | null
+  readonly code?: string | null
+  readonly digest?: string | null
+  readonly fields?: readonly FieldDecision[]
+  readonly at?: string
+}
+
+function party(p: { country?: string; agency?: string; system?: string } | undefined): string | null {
+  if (p === undefined) return null
+  return [p.country, p.agency, p.system].filter((x) => x !== undefined).join('/')
+}
+
+export function auditEntry(facts: AuditFacts): AuditEntry {
+  const e = facts.envelope ?? {}
+  return {
+    at: facts.at ?? new Date().toISOString(),
+    event: facts.event,
+    direction: facts.direction,
+    messageId: facts.messageId ?? (typeof e.id === 'string' ? e.id : null),
+    caller: facts.caller ?? null,
+    kind: typeof e.kind === 'string' ? e.kind : null,
+    purpose: typeof e.purpose === 'string' ? e.purpose : null,
+    legalAuthority: typeof e.legalAuthority === 'string' ? e.legalAuthority : null,
+    agreementRef: typeof e.agreementRef === 'string' ? e.agreementRef : null,
+    from: party(e.from),
+    to: party(e.to),
+    policy: facts.policy ? { id: facts.policy.id, version: facts.policy.version } : null,
+    code: facts.code ?? null,
+    digest: facts.digest ?? null,
+    fields: facts.fields ?? []
+  }
+}

@@ -1,0 +1,61 @@
+// The contract's envelope (DESIGN §4), and the form a gateway sends on: the
+// same envelope with the minimised payload and a `handling` block that names
+// the policy applied and the limits that travel with the record (P5, P10, P11).
+import type { Country } from '../trust/trust-store.ts'
+
+export interface Envelope {
+  readonly id: string
+  readonly kind: string
+  readonly schemaVersion: string
+  readonly purpose: string
+  readonly legalAuthority: string
+  readonly agreementRef: string
+  readonly from: { readonly country: Country; readonly agency: string; readonly system: string }
+  readonly to: { readonly country: Country; readonly agency: string }
+  readonly createdAt: string
+  readonly correlationId?: string | null
+  readonly payload: Record<string, unknown>
+}
+
+export interface Handling {
+  /** `kind/purpose/direction` of the rules applied. */
+  readonly policy: string
+  readonly policyVersion: string
+  readonly retentionDays: number
+  readonly onwardTransfer: boolean
+  readonly humanReviewRequired: boolean
+  readonly forwardedBy: Country
+  readonly forwardedAt: string
+  /** SHA-256 of the agency's JWS as the sending gateway received it. */
+  readonly originDigest: string
+}
+
+export interface ForwardedEnvelope extends Envelope {
+  readonly handling: Handling
+}
+
+/** What the receiving gateway pushes to its agency, signed with its own key. */
+export interface DeliveredEnvelope extends ForwardedEnvelope {
+  readonly receivedFrom: {
+    readonly gateway: Country
+    /** The partner gateway's JWS exactly as received: the second signature. */
+    readonly jws: string
+    readonly receipt: string
+  }
+}
+
+export const HANDLING_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['policy', 'policyVersion', 'retentionDays', 'onwardTransfer', 'humanReviewRequired', 'forwardedBy', 'forwardedAt', 'originDigest'],
+  properties: {
+    policy: { type: 'string', pattern: '^[a-z.-]+/[a-z0-9-]+/(outbound|inbound)$' },
+    policyVersion: { type: 'string', pattern: '^sha256:[A-Za-z0-9_-]{43}$' },
+    retentionDays: { type: 'integer', minimum: 0, maximum: 36500 },
+    onwardTransfer: { type: 'boolean' },
+    humanReviewRequired: { type: 'boolean' },
+    forwardedBy: { enum: ['CA', 'US'] },
+    forwardedAt: { type: 'string', format: 'date-time' },
+    originDigest: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }
+  }
+} as const

@@ -1,0 +1,88 @@
+// Step 4 of the pipeline: the envelope and its payload against schemas/.
+// Ajv is strict and changes nothing: no coercion, no stripping, no defaults —
+// the gateway validates exactly what was signed (DESIGN §8). Every validator
+// is compiled once, at start-up.
+import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
+import ajvFormats from 'ajv-formats'
+import { KINDS, allSchemas, envelopeSchema, kindSchemas, type Kind } from '../../schemas/index.ts'
+import { policies } from '../../policies/index.ts'
+import { receivedSchema } from '../../policies/lib/received-schema.ts'
+import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
+import { HANDLING_SCHEMA, type Envelope, type ForwardedEnvelope } from './envelope.ts'
+
+const FORWARDED_ID = 'https://schemas.btb-gateway.example/forwarded-envelope/1.0'
+
+function describe(errors: ErrorObject[] | null | undefined, prefix: string): string {
+  const first = errors?.[0]
+  if (first === undefined) return 'invalid'
+  const where = `${prefix}${first.instancePath}` || '/'
+  const extra = first.keyword === 'additionalProperties'
+    ? ` (${String((first.params as { additionalProperty: string }).additionalProperty)})`
+    : ''
+  return `${where} ${first.message ?? first.keyword}${extra}`
+}
+
+export function isKind(kind: unknown): kind is Kind {
+  return typeof kind === 'string' && (KINDS as readonly string[]).includes(kind)
+}
+
+export class MessageValidator {
+  readonly #envelope: ValidateFunction
+  readonly #forwarded: ValidateFunction
+  readonly #payload: Map<string, ValidateFunction>
+  /** `kind/purpose` -> schema of the payload after that purpose's outbound policy. */
+  readonly #received: Map<string, ValidateFunction>
+
+  constructor() {
+    const ajv = new Ajv2020({ strict: true, allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false })
+    ajvFormats.default(ajv)
+    for (const schema of allSchemas) ajv.addSchema(schema as object)
+    this.#envelope = ajv.getSchema(String((envelopeSchema as { $id: string }).$id))!
+    const forwarded = structuredClone(envelopeSchema) as Record<string, any>
+    forwarded.$id = FORWARDED_ID
+    forwarded.properties.handling = HANDLING_SCHEMA
+    forwarded.required = [...forwarded.required, 'handling']
+    this.#forwarded = ajv.compile(forwarded)
+    this.#payload = new Map(KINDS.map((kind) => [kind, ajv.getSchema(String((kindSchemas[kind] as { $id: string }).$id))!]))
+
+    const registry = new Map((allSchemas as Array<Record<string, unknown>>).map((s) => [String(s.$id), s]))
+    const loose = new Ajv2020({ strict: true, allErrors: false })
+    ajvFormats.default(loose)
+    this.#received = new Map()
+    for (const kind of KINDS) {
+      for (const [purpose, rules] of Object.entries(policies[kind].purposes)) {
+        if (rules.outbound === undefined) continue
+        const schema = receivedSchema(kindSchemas[kind] as Record<string, unknown>, rules.outbound.fields, registry)
+        this.#received.set(`${kind}/${purpose}`, loose.compile(schema))
+      }
+    }
+  }
+
+  /** An envelope from an agency system, with its payload checked against its kind. */
+  envelope(value: unknown): Envelope {
+    if (value !== null && typeof value === 'object' && 'kind' in value && !isKind((value as { kind: unknown }).kind)) {
+      throw new KindUnknownError(String((value as { kind: unknown }).kind))
+    }
+    if (!this.#envelope(value)) throw new SchemaInvalidError(describe(this.#envelope.errors, ''))
+    const envelope = value as Envelope
+    const payload = this.#payload.get(envelope.kind)!
+    if (!payload(envelope.payload)) throw new SchemaInvalidError(describe(payload.errors, '/payload'))
+    return envelope
+  }
+
+  /**
+   * An envelope from the partner gateway: its payload must be no more than
+   * what the named outbound policy lets through.
+   */
+  forwarded(value: unknown): ForwardedEnvelope {
+    if (value !== null && typeof value === 'object' && 'kind' in value && !isKind((value as { kind: unknown }).kind)) {
+      throw new KindUnknownError(String((value as { kind: unknown }).kind))
+    }
+    if (!this.#forwarded(value)) throw new SchemaInvalidError(describe(this.#forwarded.errors, ''))
+    const envelope = value as ForwardedEnvelope
+    const received = this.#received.get(`${envelope.kind}/${envelope.purpose}`)
+    if (received === undefined) throw new SchemaInvalidError(`/purpose ${envelope.purpose} has no outbound policy for ${envelope.kind}`)
+    if (!received(envelope.payload)) throw new SchemaInvalidError(describe(received.errors, '/payload'))
+    return envelope
+  }
+}

@@ -1,0 +1,18 @@
+// The gateway reads only what it signs and verifies: compact JWS as text.
+// Every other media type is refused with UNSUPPORTED_MEDIA_TYPE.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { BodyInvalidError } from '../errors.ts'
+
+export const bodyParsers = fp(async function bodyParsers(app: FastifyInstance) {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/jose', { parseAs: 'string' }, function parseJose(_request, body, done) {
+    const text = (body as string).trim()
+    if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
+    done(null, text)
+  })
+  // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+}, { name: 'body-parsers', fastify: '5.x' })

@@ -1,0 +1,81 @@
+// Queues, their workers and the outbox relay. Whoever opens a connection
+// closes it: everything here is shut in onClose, workers first so that
+// in-flight deliveries finish.
+import fp from 'fastify-plugin'
+import { Worker } from 'bullmq'
+import type { FastifyInstance } from 'fastify'
+import { agencyPush } from '../delivery/push-to-agency.ts'
+import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
+import { TlsClient } from '../delivery/tls-client.ts'
+import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
+import { OutboxRelay } from '../queue/outbox-relay.ts'
+import { checkRedisDurability, readRedisDurability } from '../queue/redis-durability.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    queues: DeliveryQueues
+    relay: OutboxRelay
+  }
+}
+
+export interface DeliveryOptions {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly attempts: number
+  readonly backoffMs: number
+  readonly timeoutMs: number
+  readonly relayIntervalMs: number
+  readonly concurrency: number
+  readonly runWorkers: boolean
+  readonly redisChecks: 'refuse' | 'warn'
+  readonly partnerUrl: string
+  /** System id -> webhook URL, overriding the trust file. */
+  readonly webhooks: Readonly<Record<string, string>>
+}
+
+export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
+  checkRedisDurability(await readRedisDurability(opts.redisUrl), opts.redisChecks, app.log)
+  const queues = new DeliveryQueues({ redisUrl: opts.redisUrl, prefix: opts.prefix, attempts: opts.attempts, backoffMs: opts.backoffMs })
+  const relay = new OutboxRelay(app.store, queues, app.log, opts.relayIntervalMs)
+  app.decorate('queues', queues)
+  app.decorate('relay', relay)
+
+  const workers: Worker<DeliveryJob>[] = []
+  const clients: TlsClient[] = []
+  if (opts.runWorkers) {
+    const { trust } = app
+    const partnerClient = new TlsClient({
+      cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
+    })
+    const agencyClient = new TlsClient({
+      cert: trust.tls.cert, key: trust.tls.key, ca: trust.agencyCa.toString(), timeoutMs: opts.timeoutMs
+    })
+    clients.push(partnerClient, agencyClient)
+    // Workers wait out a Redis outage instead of failing (BullMQ's advice).
+    const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
+    const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency }
+    const log = app.log.child({ component: 'delivery' })
+    const deps = { store: app.store, sealer: app.sealer, log }
+    workers.push(
+      new Worker<DeliveryJob>(QUEUE_NAMES.outbound, partnerDelivery({
+        ...deps, trust, client: partnerClient, exchangeUrl: new URL('/v1/exchange', opts.partnerUrl).toString()
+      }), settings),
+      new Worker<DeliveryJob>(QUEUE_NAMES.inbound, agencyPush({
+        ...deps, client: agencyClient, webhookFor: (id) => opts.webhooks[id] ?? trust.agencies.get(id)?.webhook
+      }), settings)
+    )
+    for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
+  }
+
+  app.addHook('onReady', async () => {
+    // Crash recovery: anything committed before a previous process died.
+    await relay.runOnce(0)
+    relay.start()
+  })
+  app.addHook('onClose', async () => {
+    await relay.stop()
+    await Promise.all(workers.map((w) => w.close()))
+    await Promise.all(clients.map((c) => c.close()))
+    await queues.close()
+  })
+}, { name: 'delivery', fastify: '5.x', dependencies: ['ledger', 'pipeline', 'trust'] })

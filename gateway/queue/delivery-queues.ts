@@ -1,0 +1,74 @@
+// BullMQ carries what the outbox already holds (DESIGN §3 step 7): a job is a
+// sealed JWS and who it goes to, its id is the message id, so adding the same
+// message twice is a no-op and the relay can re-drive without duplicates.
+import { Queue } from 'bullmq'
+import type { Direction, OutboxItem } from '../store/records.ts'
+
+export interface DeliveryJob {
+  readonly id: string
+  readonly direction: Direction
+  readonly target: string
+  /** AES-GCM sealed (lib/seal.ts), bound to the message id. */
+  readonly sealed: string
+}
+
+/** Outbound goes to the partner gateway; inbound is pushed to a local agency. */
+export const QUEUE_NAMES: Record<Direction, string> = {
+  outbound: 'partner-delivery',
+  inbound: 'agency-push'
+}
+
+export interface QueueSettings {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly attempts: number
+  readonly backoffMs: number
+}
+
+export function redisOptions(url: string): { host: string; port: number; db: number; username?: string; password?: string; tls?: object } {
+  const u = new URL(url)
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    db: Number(u.pathname.slice(1) || 0),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {})
+  }
+}
+
+export class DeliveryQueues {
+  readonly #queues: Record<Direction, Queue<DeliveryJob>>
+  readonly #settings: QueueSettings
+
+  constructor(settings: QueueSettings) {
+    this.#settings = settings
+    // Producers fail fast: a Redis outage must not hold the request open, the
+    // outbox already holds the message and the relay will enqueue it later.
+    const connection = { ...redisOptions(settings.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+    const make = (name: string): Queue<DeliveryJob> => new Queue<DeliveryJob>(name, { connection, prefix: settings.prefix })
+    this.#queues = { outbound: make(QUEUE_NAMES.outbound), inbound: make(QUEUE_NAMES.inbound) }
+    for (const q of Object.values(this.#queues)) q.on('error', () => { /* reported by readiness; the relay retries */ })
+  }
+
+  queue(direction: Direction): Queue<DeliveryJob> {
+    return this.#queues[direction]
+  }
+
+  async enqueue(item: OutboxItem): Promise<void> {
+    const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target, sealed: item.sealed }
+    await this.#queues[item.direction].add(item.direction, job, {
+      jobId: item.id,
+      attempts: this.#settings.attempts,
+      backoff: { type: 'exponential', delay: this.#settings.backoffMs },
+      // Nothing personal stays in Redis once delivered or dead-lettered:
+      // the dead letter lives on, sealed, in the outbox for an operator.
+      removeOnComplete: true,
+      removeOnFail: true
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.#queues).map((q) => q.close()))
+  }
+}

@@ -1,0 +1,119 @@
+// A mock agency system for the sandbox: it receives pushes from its own
+// gateway over mTLS, checks both signatures (its gateway's, and the partner
+// gateway's inside), and answers biometric match requests through its own
+// gateway at roughly the rates of the 2013 implementation report.
+import { createServer, type Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose'
+import type { AgencyClient } from './agency-client.ts'
+import { matchResponse } from './sample-messages.ts'
+
+export interface ReceivedMessage {
+  readonly id: string
+  readonly kind: string
+  readonly purpose: string
+  readonly from: string
+  readonly correlationId: string | null
+  readonly gatewayKid: string
+  readonly partnerKid: string
+  readonly policyVersion: string
+  readonly payload: Record<string, unknown>
+  readonly receivedAt: string
+}
+
+export interface MockAgencyOptions {
+  readonly client: AgencyClient
+  readonly port: number
+  readonly host?: string
+  /** This country's gateway's JWKS, and the partner gateway's. */
+  readonly gatewayJwks: JSONWebKeySet
+  readonly partnerJwks: JSONWebKeySet
+  /** Share of incoming match requests answered MATCH (0..1). */
+  readonly matchRate: number
+  /** Deterministic source of randomness for tests. */
+  readonly random?: () => number
+  readonly onMessage?: (message: ReceivedMessage) => void
+  readonly log?: (line: string) => void
+}
+
+export interface MockAgency {
+  readonly url: string
+  readonly received: ReceivedMessage[]
+  readonly responses: Array<{ requestId: string; responseId: string; status: number; result: string }>
+  close(): Promise<void>
+}
+
+export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgency> {
+  const gatewayKeys = createLocalJWKSet(opts.gatewayJwks)
+  const partnerKeys = createLocalJWKSet(opts.partnerJwks)
+  const random = opts.random ?? Math.random
+  const received: ReceivedMessage[] = []
+  const responses: MockAgency['responses'] = []
+  const decoder = new TextDecoder()
+
+  async function accept(jws: string): Promise<ReceivedMessage> {
+    const outer = await compactVerify(jws, gatewayKeys)
+    const delivered = JSON.parse(decoder.decode(outer.payload)) as Record<string, any>
+    const inner = await compactVerify(delivered.receivedFrom.jws as string, partnerKeys)
+    const message: ReceivedMessage = {
+      id: delivered.id,
+      kind: delivered.kind,
+      purpose: delivered.purpose,
+      from: `${delivered.from.country}/${delivered.from.agency}/${delivered.from.system}`,
+      correlationId: delivered.correlationId ?? null,
+      gatewayKid: String(outer.protectedHeader.kid),
+      partnerKid: String(inner.protectedHeader.kid),
+      policyVersion: delivered.handling.policyVersion,
+      payload: delivered.payload,
+      receivedAt: new Date().toISOString()
+    }
+    return message
+  }
+
+  async function answer(request: ReceivedMessage): Promise<void> {
+    const matched = random() < opts.matchRate
+    const envelope = opts.client.envelope(matchResponse(request, matched, opts.client.creds.country === 'CA' ? 'US' : 'CA'))
+    const res = await opts.client.submit(await opts.client.sign(envelope))
+    responses.push({ requestId: request.id, responseId: String(envelope.id), status: res.status, result: matched ? 'MATCH' : 'NO_MATCH' })
+    opts.log?.(`${opts.client.creds.agency} answered ${request.id} with ${matched ? 'MATCH' : 'NO_MATCH'} (${res.status})`)
+  }
+
+  const server: Server = createServer({
+    cert: opts.client.creds.cert,
+    key: opts.client.creds.key,
+    ca: opts.client.creds.ca,
+    requestCert: true,
+    rejectUnauthorized: true
+  }, (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      void (async () => {
+        if (req.method !== 'POST' || req.url !== '/v1/inbox') {
+          res.writeHead(404).end()
+          return
+        }
+        try {
+          const message = await accept(Buffer.concat(chunks).toString('utf8'))
+          received.push(message)
+          opts.onMessage?.(message)
+          opts.log?.(`${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from} (signed by ${message.partnerKid} and ${message.gatewayKid})`)
+          res.writeHead(204).end()
+          if (message.kind === 'biometric.match-request') {
+            answer(message).catch((err: Error) => opts.log?.(`answer failed: ${err.message}`))
+          }
+        } catch (err) {
+          res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'JWS_INVALID', detail: (err as Error).message }))
+        }
+      })()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `https://127.0.0.1:${port}/v1/inbox`,
+    received,
+    responses,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+  }
+}

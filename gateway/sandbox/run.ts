@@ -1,0 +1,205 @@
+// `npm run sandbox`: both gateways, Redis-backed queues and a mock agency
+// system on each side, as local processes; sends a sample of every kind both
+// ways, prints what happened and writes sandbox.json for integrators' clients.
+// `npm run sandbox -- --once` stops after the samples (CI, smoke tests).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+import { Redis } from 'ioredis'
+import { request } from 'undici'
+import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
+
+const root = resolve(import.meta.dirname, '..', '..')
+const keysDir = join(root, 'keys-example')
+const runDir = join(root, 'sandbox-run')
+const once = process.argv.includes('--once')
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const ports = { CA: Number(process.env.CA_PORT ?? 8441), US: Number(process.env.US_PORT ?? 8442) }
+const children: ChildProcess[] = []
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
+  redis.on('error', () => { /* a refused connection is the answer */ })
+  try {
+    await redis.connect()
+    return (await redis.ping()) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function ensureRedis(): Promise<void> {
+  if (await redisAnswers(redisUrl)) {
+    say(`redis     ${redisUrl} answers`)
+    return
+  }
+  const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
+  if (found.error !== undefined) {
+    say(`No Redis answers at ${redisUrl}, and redis-server is not installed.`)
+    say('Start one (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or point REDIS_URL at one, then run npm run sandbox again.')
+    process.exit(1)
+  }
+  const port = new URL(redisUrl).port || '6379'
+  const dir = join(runDir, 'redis')
+  mkdirSync(dir, { recursive: true })
+  // AOF on and noeviction: the settings the gateway expects in production.
+  const child = spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
+    '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' })
+  children.push(child)
+  for (let i = 0; i < 100 && !(await redisAnswers(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100))
+  say(`redis     started redis-server on port ${port} (AOF on, noeviction), data in ${relative(root, dir)}`)
+}
+
+function startProcess(name: string, args: string[], env: Record<string, string>): ChildProcess {
+  const log = createWriteStream(join(runDir, `${name}.log`))
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout!.pipe(log)
+  child.stderr!.pipe(log)
+  children.push(child)
+  child.on('exit', (code) => { if (code !== 0 && code !== null && !stopping) say(`${name} exited with ${code}: see ${relative(root, join(runDir, `${name}.log`))}`) })
+  return child
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  const ca = [readFileSync(join(keysDir, 'CA', 'ca.crt.pem'), 'utf8'), readFileSync(join(keysDir, 'US', 'ca.crt.pem'), 'utf8')]
+  const { Agent } = await import('undici')
+  const agent = new Agent({ connect: { ca } })
+  try {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const res = await request(`${url}/healthz`, { dispatcher: agent })
+        await res.body.text()
+        if (res.statusCode === 200) return
+      } catch { /* not listening yet */ }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`${url} did not become healthy: see sandbox-run/*.log`)
+  } finally {
+    await agent.close()
+  }
+}
+
+let stopping = false
+async function stop(code: number): Promise<never> {
+  stopping = true
+  for (const child of children.reverse()) child.kill('SIGTERM')
+  await Promise.all(children.map((c) => c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r))))
+  process.exit(code)
+}
+process.on('SIGINT', () => void stop(0))
+process.on('SIGTERM', () => void stop(0))
+
+rmSync(runDir, { recursive: true, force: true })
+mkdirSync(runDir, { recursive: true })
+say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
+await ensureRedis()
+
+const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
+for (const country of ['CA', 'US'] as const) {
+  const key = (): string => randomBytes(32).toString('base64')
+  startProcess(`gateway-${country}`, ['gateway/server.ts'], {
+    GATEWAY_COUNTRY: country,
+    GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
+    PORT: String(ports[country]),
+    PARTNER_URL: url[country === 'CA' ? 'US' : 'CA'],
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: `sandbox:${country}`,
+    LEDGER_PATH: join(runDir, `ledger-${country}.sqlite`),
+    GATEWAY_SEAL_KEY: key(),
+    GATEWAY_AUDIT_KEY: key(),
+    GATEWAY_PSEUDONYM_KEY: key(),
+    DELIVERY_BACKOFF_MS: '200',
+    REDIS_CHECKS: 'warn',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info'
+  })
+}
+try {
+  await Promise.all([waitHealthy(url.CA), waitHealthy(url.US)])
+} catch (err) {
+  say((err as Error).message)
+  await stop(1)
+}
+say(`gateways  CA ${url.CA}   US ${url.US}`)
+for (const country of ['CA', 'US'] as const) {
+  const child = startProcess(`mock-agencies-${country}`, ['gateway/sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
+  child.stdout!.on('data', (chunk: Buffer) => { for (const line of chunk.toString().split('\n')) if (line) say(`          ${line}`) })
+}
+await new Promise((r) => setTimeout(r, 500))
+
+// The manifest an integrator's own client reads.
+const trustOf = (c: 'CA' | 'US') => JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as {
+  agencies: Array<{ agency: string; system: string; kinds: string[]; purposes: string[]; webhook?: string; keys: Array<{ kid: string; alg: string }> }>
+}
+const manifest = {
+  note: 'EXAMPLE material for the sandbox only',
+  redisUrl,
+  gateways: Object.fromEntries((['CA', 'US'] as const).map((c) => [c, {
+    url: url[c],
+    caCert: relative(root, join(keysDir, c, 'ca.crt.pem')),
+    jwks: relative(root, join(keysDir, c, 'jwks.json')),
+    endpoints: { token: `${url[c]}/v1/token`, messages: `${url[c]}/v1/messages`, status: `${url[c]}/v1/messages/{id}` },
+    logs: relative(root, join(runDir, `gateway-${c}.log`)),
+    agencySystems: trustOf(c).agencies.map((a) => {
+      const dir = join(keysDir, c, 'agencies', `${a.agency}-${a.system}`)
+      return {
+        agency: a.agency, system: a.system, kinds: a.kinds, purposes: a.purposes, webhook: a.webhook,
+        kid: a.keys[0]?.kid, alg: a.keys[0]?.alg,
+        clientCert: relative(root, join(dir, 'client.crt.pem')),
+        clientKey: relative(root, join(dir, 'client.key.pem')),
+        signingKey: relative(root, join(dir, 'signing.private.jwk.json'))
+      }
+    })
+  }]))
+}
+writeFileSync(join(root, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency system)')
+
+say('\nsample traffic: one message of each kind, each way')
+const clients = new Map<string, AgencyClient>()
+const clientFor = (country: 'CA' | 'US', agency: string, system: string): AgencyClient => {
+  const k = `${country}/${agency}/${system}`
+  if (!clients.has(k)) clients.set(k, new AgencyClient(loadAgencyCredentials(keysDir, country, agency, system), url[country]))
+  return clients.get(k)!
+}
+const sent: Array<{ label: string; client: AgencyClient; id: string; status: number; code?: string }> = []
+for (const route of SAMPLE_ROUTES) {
+  const c = clientFor(route.from.country, route.from.agency, route.from.system)
+  const envelope = c.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
+  const res = await c.submit(await c.sign(envelope))
+  const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
+  sent.push({ label, client: c, id: String(envelope.id), status: res.status, code: res.status === 202 ? undefined : res.json<{ code: string }>().code })
+}
+let failures = 0
+for (const s of sent) {
+  if (s.status !== 202) {
+    failures++
+    say(`  ${s.label}  refused ${s.status} ${s.code}`)
+    continue
+  }
+  let status = ''
+  let receiptDigest = ''
+  for (let i = 0; i < 200; i++) {
+    const res = await s.client.status(s.id)
+    const body = res.json<{ status: string; receipt: { digest: string } | null }>()
+    status = body.status
+    receiptDigest = body.receipt?.digest ?? ''
+    if (status !== 'accepted') break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  if (status !== 'delivered') failures++
+  say(`  ${s.label}  202 -> ${status}${receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : ''}`)
+}
+await new Promise((r) => setTimeout(r, 1500))
+say(`\n${sent.length - failures} of ${sent.length} samples delivered with the partner's signed receipt.`)
+say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')
+await Promise.all([...clients.values()].map((c) => c.close()))
+if (once) await stop(failures === 0 ? 0 : 1)
+say('\nThe sandbox keeps running for your own client (see sandbox.json and the README). Ctrl-C stops it.')

@@ -1,0 +1,80 @@
+// Sample traffic for the sandbox, made from the schemas' own valid examples so
+// the samples cannot drift from the contract.
+import { listExamples, type Kind } from '../../schemas/index.ts'
+import type { ReceivedMessage } from './mock-agency.ts'
+
+type Country = 'CA' | 'US'
+
+export interface SampleRoute {
+  readonly kind: Kind
+  readonly from: { readonly country: Country; readonly agency: string; readonly system: string }
+  readonly to: { readonly country: Country; readonly agency: string }
+}
+
+const BORDER = { CA: { agency: 'CBSA', system: 'pik-primary' }, US: { agency: 'CBP', system: 'ades' } } as const
+const IMMIGRATION = { CA: { agency: 'IRCC', system: 'gcms-biometrics' }, US: { agency: 'USCIS', system: 'ident-gateway' } } as const
+
+function route(kind: Kind, from: Country, systems: typeof BORDER | typeof IMMIGRATION): SampleRoute {
+  const to: Country = from === 'CA' ? 'US' : 'CA'
+  return { kind, from: { country: from, ...systems[from] }, to: { country: to, agency: systems[to].agency } }
+}
+
+/** One message of each kind each way (responses are sent by the mock agencies themselves, too). */
+export const SAMPLE_ROUTES: readonly SampleRoute[] = (['CA', 'US'] as const).flatMap((from) => [
+  route('biometric.match-request', from, IMMIGRATION),
+  route('biometric.match-response', from, IMMIGRATION),
+  route('traveller.designation', from, BORDER),
+  route('entry-exit.record', from, BORDER),
+  route('entry-exit.batch', from, BORDER)
+])
+
+const cache = new Map<Kind, Record<string, unknown>[]>()
+
+/** The valid examples of a kind, as envelopes. */
+export function validExamples(kind: Kind): Record<string, unknown>[] {
+  if (!cache.has(kind)) {
+    cache.set(kind, listExamples(kind).filter((e) => e.valid).map((e) => e.envelope as Record<string, unknown>))
+  }
+  return cache.get(kind)!
+}
+
+/**
+ * The fields of a sample envelope (id, from, createdAt are the sender's to
+ * set). Prefers an example whose sender is of the same country, for a
+ * realistic legal authority.
+ */
+export function sampleEnvelope(kind: Kind, from: Country, to: SampleRoute['to'], pick = 0): Record<string, unknown> {
+  const examples = validExamples(kind)
+  const own = examples.filter((e) => (e.from as { country: string }).country === from)
+  const chosen = structuredClone((own.length > 0 ? own : examples)[pick % Math.max(1, (own.length > 0 ? own : examples).length)]!)
+  delete chosen.id
+  delete chosen.from
+  delete chosen.createdAt
+  chosen.to = { ...to }
+  return chosen
+}
+
+/** A mock agency's answer to a match request: MATCH or NO_MATCH, echoing the reference. */
+export function matchResponse(request: ReceivedMessage, matched: boolean, to: Country): Record<string, unknown> {
+  const examples = validExamples('biometric.match-response')
+  const result = matched ? 'MATCH' : 'NO_MATCH'
+  const from: Country = to === 'CA' ? 'US' : 'CA'
+  const template = examples.find((e) => (e.payload as { result: string }).result === result && (e.from as { country: string }).country === from)
+    ?? examples.find((e) => (e.payload as { result: string }).result === result)
+    ?? examples[0]!
+  const envelope = structuredClone(template)
+  delete envelope.id
+  delete envelope.from
+  delete envelope.createdAt
+  const payload = envelope.payload as Record<string, unknown>
+  const ref = request.payload.transactionRef
+  if (typeof ref === 'string') payload.transactionRef = ref
+  payload.result = result
+  if (!matched) delete payload.subject
+  return {
+    ...envelope,
+    purpose: request.purpose,
+    to: { country: to, agency: request.from.split('/')[1] },
+    correlationId: request.id
+  }
+}

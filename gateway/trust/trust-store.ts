@@ -1,0 +1,154 @@
+// The trust configuration, parsed once into what the hot path needs: KeyObjects
+// and certificate thumbprints in maps. Nothing here is re-read per message.
+import { X509Certificate, createPublicKey, createPrivateKey, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { sha256 } from '../lib/digest.ts'
+import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import { isAllowedAlgorithm } from '../jws/signing-key.ts'
+import type { TrustFile, TrustFileKey } from './trust-file.ts'
+
+export type Country = 'CA' | 'US'
+
+export interface AgencySystem {
+  /** `CA/CBSA/pik-primary`: how the system is named in logs, tokens and the ledger. */
+  readonly id: string
+  readonly country: Country
+  readonly agency: string
+  readonly system: string
+  readonly certSha256: string
+  readonly kinds: ReadonlySet<string>
+  readonly purposes: ReadonlySet<string>
+  readonly webhook: string | undefined
+}
+
+export interface PrivacyOfficer {
+  readonly id: string
+  readonly certSha256: string
+}
+
+export interface TrustStore {
+  readonly country: Country
+  readonly partnerCountry: Country
+  readonly example: boolean
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string[] }
+  readonly agencyCa: X509Certificate
+  readonly gatewayCert: X509Certificate
+  /** The key this gateway signs with now; others may still verify during rotation. */
+  readonly signingKey: SigningKey
+  readonly ownKeys: ReadonlyMap<string, VerificationKey>
+  readonly agencies: ReadonlyMap<string, AgencySystem>
+  readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
+  readonly agencyKeys: ReadonlyMap<string, VerificationKey>
+  readonly privacyOfficersByCert: ReadonlyMap<string, PrivacyOfficer>
+  readonly revokedCerts: ReadonlySet<string>
+  readonly partner: {
+    readonly country: Country
+    readonly url: string
+    readonly ca: string
+    readonly gatewayCertSha256: string
+    readonly keys: ReadonlyMap<string, VerificationKey>
+  }
+}
+
+export function gatewayOwner(country: Country): string {
+  return `gateway:${country}`
+}
+
+function toCountry(value: string): Country {
+  if (value !== 'CA' && value !== 'US') throw new Error(`trust file: country must be CA or US, not ${value}`)
+  return value
+}
+
+function verificationKey(entry: TrustFileKey, owner: string): VerificationKey {
+  if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: key ${entry.kid} uses ${entry.alg}, which is not allowed`)
+  return { kid: entry.kid, alg: entry.alg, owner, key: createPublicKey({ key: entry.jwk as never, format: 'jwk' }) }
+}
+
+export function loadTrustStore(trustFilePath: string): TrustStore {
+  const base = dirname(resolve(trustFilePath))
+  const file = JSON.parse(readFileSync(trustFilePath, 'utf8')) as TrustFile
+  const read = (path: string): string => readFileSync(resolve(base, path), 'utf8')
+  const country = toCountry(file.country)
+  const revokedKids = new Set(file.revoked?.kids ?? [])
+  const revokedCerts = new Set(file.revoked?.certSha256 ?? [])
+
+  const signingEntries = file.gateway.signingKeys.map((entry) => {
+    if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: gateway key ${entry.kid} uses ${entry.alg}`)
+    const jwk = JSON.parse(read(entry.privateJwk)) as Record<string, unknown>
+    const key: KeyObject = createPrivateKey({ key: jwk as never, format: 'jwk' })
+    return { kid: entry.kid, alg: entry.alg, key }
+  })
+  const signingKey = signingEntries.find((k) => k.kid === file.gateway.activeKid)
+  if (signingKey === undefined) throw new Error(`trust file: activeKid ${file.gateway.activeKid} is not among the gateway's signing keys`)
+  const ownKeys = new Map<string, VerificationKey>()
+  for (const k of signingEntries) {
+    ownKeys.set(k.kid, { kid: k.kid, alg: k.alg, owner: gatewayOwner(country), key: createPublicKey(k.key) })
+  }
+
+  const agencies = new Map<string, AgencySystem>()
+  const agenciesByCert = new Map<string, AgencySystem>()
+  const agencyKeys = new Map<string, VerificationKey>()
+  for (const a of file.agencies) {
+    const system: AgencySystem = {
+      id: `${country}/${a.agency}/${a.system}`,
+      country,
+      agency: a.agency,
+      system: a.system,
+      certSha256: a.certSha256,
+      kinds: new Set(a.kinds),
+      purposes: new Set(a.purposes),
+      webhook: a.webhook
+    }
+    agencies.set(system.id, system)
+    if (!revokedCerts.has(a.certSha256)) agenciesByCert.set(a.certSha256, system)
+    for (const k of a.keys) {
+      if (revokedKids.has(k.kid)) continue
+      if (agencyKeys.has(k.kid)) throw new Error(`trust file: kid ${k.kid} is registered twice`)
+      agencyKeys.set(k.kid, verificationKey(k, system.id))
+    }
+  }
+
+  const privacyOfficersByCert = new Map<string, PrivacyOfficer>()
+  for (const po of file.privacyOfficers ?? []) {
+    if (!revokedCerts.has(po.certSha256)) privacyOfficersByCert.set(po.certSha256, { id: `${country}/privacy-officer/${po.name}`, certSha256: po.certSha256 })
+  }
+
+  const partnerCountry = toCountry(file.partner.country)
+  const partnerKeys = new Map<string, VerificationKey>()
+  for (const k of file.partner.keys) {
+    if (!revokedKids.has(k.kid)) partnerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
+  }
+
+  const tlsCert = read(file.gateway.tlsCert)
+  const agencyCaPem = read(file.agencyCa)
+  const partnerCaPem = read(file.partner.ca)
+  const gatewayCert = new X509Certificate(tlsCert)
+  return {
+    country,
+    partnerCountry,
+    example: file.example === true,
+    tls: { cert: tlsCert, key: read(file.gateway.tlsKey), ca: [agencyCaPem, partnerCaPem] },
+    agencyCa: new X509Certificate(agencyCaPem),
+    gatewayCert,
+    signingKey,
+    ownKeys,
+    agencies,
+    agenciesByCert,
+    agencyKeys,
+    privacyOfficersByCert,
+    revokedCerts,
+    partner: {
+      country: partnerCountry,
+      url: file.partner.url,
+      ca: partnerCaPem,
+      gatewayCertSha256: file.partner.gatewayCertSha256,
+      keys: partnerKeys
+    }
+  }
+}
+
+/** RFC 8705 §3.1: the `x5t#S256` thumbprint of a certificate. */
+export function certThumbprint(der: Uint8Array): string {
+  return sha256(der)
+}

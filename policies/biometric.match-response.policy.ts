@@ -1,0 +1,111 @@
+// Biometric match response: NO_MATCH, MATCH or ERROR, linked to its request by
+// correlationId. Identity, document and immigration history (as categories
+// with dates) travel only on MATCH and only for third-country nationals and
+// protected persons; officer notes and match scores never travel, and a match
+// always needs an officer's verification (P10).
+import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
+import type { Condition } from './lib/rule-table.ts'
+import { fieldRules, objectAt, share, withhold } from './lib/rule-table.ts'
+import { BIOMETRIC_AUTHORITIES } from './biometric.match-request.policy.ts'
+
+// The treaty covers third-country nationals. Citizens and permanent residents
+// are excluded; the rule applies to those of EITHER country, so it holds in
+// both directions without knowing which gateway applies it (the policy only
+// sees the payload). That is stricter than "not of the receiving country":
+// the responding country's own citizens and permanent residents are also
+// protected by its own law (e.g. the U.S. Privacy Act). Registered Indians are
+// excluded with them. The branch is on subject category, never on nationality
+// (P6).
+const DISCLOSABLE_CATEGORIES: ReadonlySet<unknown> = new Set(['third-country-national', 'protected-person'])
+
+const isMatch: Condition = {
+  when: (payload) => payload.result === 'MATCH',
+  condition: 'result is MATCH',
+}
+
+const disclosableMatch: Condition = {
+  when: (payload) =>
+    payload.result === 'MATCH' && DISCLOSABLE_CATEGORIES.has(objectAt(payload, 'subject')?.subjectCategory),
+  condition:
+    'result is MATCH and the subject is a third-country national or a protected person (never a citizen, permanent resident or registered Indian of either country)',
+}
+
+function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
+  return fieldRules(`bmr-${purpose}-${direction === 'outbound' ? 'out' : 'in'}`, {
+    transactionRef: share('P2', "Echoes the requester's (pseudonymous) reference so the answer can be filed against the query."),
+    result: share('P2', 'The answer to the query.'),
+    humanReviewRequired: share('P10', 'A match is a lead, not a decision: an officer must verify it before any adverse decision.'),
+    'error.code': share('P4', 'Tells the requester whether to recapture the prints or resend.'),
+    'error.message': withhold('P2', 'Free text that may quote case details; the code says what the requester needs.'),
+    'subject.subjectCategory': share(
+      'P2',
+      'Tells the requesting officer why identity may be absent from a match and which rules apply to the person.',
+      isMatch,
+    ),
+    'subject.identity.surname': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
+    'subject.identity.givenNames': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
+    'subject.identity.aliases[].surname': share('P2', 'Identities used before are what the check is meant to reveal.', disclosableMatch),
+    'subject.identity.aliases[].givenNames': share('P2', 'Identities used before are what the check is meant to reveal.', disclosableMatch),
+    'subject.identity.dateOfBirth': share('P2', 'Distinguishes people with similar names and checks the biographic data claimed.', disclosableMatch),
+    'subject.identity.sex': share('P4', 'Checks the biographic data claimed.', disclosableMatch),
+    'subject.identity.birthCountry': share('P4', 'Checks the biographic data claimed.', disclosableMatch),
+    'subject.identity.citizenship[]': share('P4', 'Checks the nationality claimed on the application.', disclosableMatch),
+    'subject.document.type': share('P4', 'Lets the officer verify the match against the document presented.', disclosableMatch),
+    'subject.document.issuingCountry': share('P4', 'Lets the officer verify the match against the document presented.', disclosableMatch),
+    'subject.document.number': share('P4', 'Lets the officer verify the match against the document presented.', disclosableMatch),
+    'subject.document.expiryDate': share('P4', 'Lets the officer verify the match against the document presented.', disclosableMatch),
+    'subject.immigrationHistory[].category': share(
+      'P2',
+      'Prior refusals, removals, asylum outcomes and inadmissibility are what the decision needs, as categories only.',
+      disclosableMatch,
+    ),
+    'subject.immigrationHistory[].outcome': share('P2', 'The outcome within the category, from a closed list.', disclosableMatch),
+    'subject.immigrationHistory[].date': share('P2', 'Whether an earlier refusal or removal still bears on the decision depends on when it happened.', disclosableMatch),
+    'subject.officerNotes': withhold('P2', "An officer's narrative is never shared; the categories carry what the decision needs."),
+    'subject.matchScore': withhold(
+      'P10',
+      'A score invites automated thresholds; the requester gets MATCH and a human verifies it.',
+    ),
+  })
+}
+
+function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy {
+  return {
+    recipients,
+    retentionDays,
+    onwardTransfer: false,
+    humanReviewRequired: true,
+    fields: responseFields(purpose, dir),
+  }
+}
+
+// The response goes back to the agency that asked: IRCC or CBSA (ports of
+// entry, inland enforcement, claims made at a port) in Canada; USCIS or CBP
+// in the United States.
+const EXAMINING_AGENCIES = ['IRCC', 'CBSA', 'USCIS', 'CBP'] as const
+// Asylum claims: IRCC and CBSA in Canada; USCIS (asylum offices) in the United States.
+const ASYLUM_AGENCIES = ['IRCC', 'CBSA', 'USCIS'] as const
+
+// P5: kept with the application file it answers; longer for protection claims,
+// which are reopened on appeal and in later claims.
+const EXAMINATION_RETENTION_DAYS = 3650
+const ASYLUM_RETENTION_DAYS = 5475
+
+const policy: KindPolicy = {
+  kind: 'biometric.match-response',
+  version: '1.0.0',
+  purposes: {
+    'immigration-examination': {
+      legalAuthorities: BIOMETRIC_AUTHORITIES['immigration-examination'],
+      outbound: direction('ie', 'outbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS),
+      inbound: direction('ie', 'inbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS),
+    },
+    'asylum-claim': {
+      legalAuthorities: BIOMETRIC_AUTHORITIES['asylum-claim'],
+      outbound: direction('ac', 'outbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS),
+      inbound: direction('ac', 'inbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS),
+    },
+  },
+}
+
+export default policy

@@ -1,0 +1,126 @@
+// Applies one direction policy to one payload: every leaf is shared,
+// generalised, pseudonymised or withheld by a named rule, and a leaf that no
+// rule names is withheld (default deny, P2). The decisions are what the audit
+// ledger records, with a keyed digest of each value in place of the value.
+import { createHash } from 'node:crypto'
+import type { Action, DirectionPolicy, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
+
+export interface FieldDecision {
+  /** Concrete path: `fingerprints[2].position`. */
+  readonly path: string
+  readonly action: Action
+  readonly rule: string
+  readonly principle: Principle
+  /** Keyed digest of the value as received (never the value). */
+  readonly digest: string
+}
+
+export interface PolicyContext {
+  /** Keyed digest for the ledger. */
+  digest(value: string): string
+  /** Keyed, stable pseudonym the receiver can correlate on but not reverse. */
+  pseudonym(value: string): string
+}
+
+export interface MinimisedPayload {
+  readonly payload: Record<string, unknown>
+  readonly decisions: FieldDecision[]
+}
+
+export const DEFAULT_DENY = { rule: 'default-deny', principle: 'P2' } as const
+
+type Leaf = string | number | boolean | null
+
+const GENERALISERS: Record<Generaliser, (value: string) => string | undefined> = {
+  'date-to-year': (v) => /^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 4) : undefined,
+  'date-to-year-month': (v) => /^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 7) : undefined,
+  'datetime-to-date': (v) => /^\d{4}-\d{2}-\d{2}T/.test(v) ? v.slice(0, 10) : undefined,
+  'datetime-to-hour': (v) => {
+    const t = Date.parse(v)
+    if (Number.isNaN(t) || !v.includes('T')) return undefined
+    const d = new Date(t)
+    d.setUTCMinutes(0, 0, 0)
+    return d.toISOString().replace('.000Z', 'Z')
+  }
+}
+
+/** What a generalised or pseudonymised value looks like, for the receiving side's schema. */
+export const GENERALISED_FORMS: Record<Generaliser, { type: 'string'; pattern: string }> = {
+  'date-to-year': { type: 'string', pattern: '^\\d{4}$' },
+  'date-to-year-month': { type: 'string', pattern: '^\\d{4}-\\d{2}$' },
+  'datetime-to-date': { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+  'datetime-to-hour': { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:00:00Z$' }
+}
+export const PSEUDONYM_FORM = { type: 'string', pattern: '^ps1:[A-Za-z0-9_-]{43}$' } as const
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function leafText(value: Leaf): string {
+  return typeof value === 'string' ? value : JSON.stringify(value)
+}
+
+export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unknown>, ctx: PolicyContext): MinimisedPayload {
+  const decisions: FieldDecision[] = []
+  const conditionCache = new Map<FieldRule, boolean>()
+
+  function decide(pattern: string, path: string, value: Leaf): { keep: boolean; value?: Leaf } {
+    const rule = policy.fields[pattern]
+    const text = leafText(value)
+    const digest = ctx.digest(text)
+    if (rule === undefined) {
+      decisions.push({ path, action: 'withhold', ...DEFAULT_DENY, digest })
+      return { keep: false }
+    }
+    let applies = true
+    if (rule.when !== undefined) {
+      if (!conditionCache.has(rule)) conditionCache.set(rule, rule.when(payload) === true)
+      applies = conditionCache.get(rule)!
+    }
+    let action: Action = applies ? rule.action : 'withhold'
+    let out: Leaf | undefined = value
+    if (action === 'generalise') {
+      out = typeof value === 'string' && rule.generaliser !== undefined ? GENERALISERS[rule.generaliser](value) : undefined
+      // A value that cannot be generalised is not shared in full: fail closed.
+      if (out === undefined) action = 'withhold'
+    } else if (action === 'pseudonymise') {
+      out = ctx.pseudonym(text)
+    }
+    decisions.push({ path, action, rule: rule.rule, principle: rule.principle, digest })
+    return action === 'withhold' ? { keep: false } : { keep: true, value: out! }
+  }
+
+  function walk(value: unknown, pattern: string, path: string): unknown {
+    if (isObject(value)) {
+      const out: Record<string, unknown> = {}
+      for (const [key, child] of Object.entries(value)) {
+        const kept = walk(child, pattern === '' ? key : `${pattern}.${key}`, path === '' ? key : `${path}.${key}`)
+        if (kept !== undefined) out[key] = kept
+      }
+      return Object.keys(out).length === 0 && pattern !== '' ? undefined : out
+    }
+    if (Array.isArray(value)) {
+      const out: unknown[] = []
+      value.forEach((item, i) => {
+        const kept = walk(item, `${pattern}[]`, `${path}[${i}]`)
+        if (kept !== undefined) out.push(kept)
+      })
+      return out.length === 0 ? undefined : out
+    }
+    const decided = decide(pattern, path, value as Leaf)
+    return decided.keep ? decided.value : undefined
+  }
+
+  return { payload: walk(payload, '', '') as Record<string, unknown>, decisions }
+}
+
+/**
+ * A content hash of a policy module: the rules, their conditions' source and
+ * the limits. Both gateways name it, so either can prove which rules applied.
+ */
+export function policyVersion(policy: KindPolicy): string {
+  const text = JSON.stringify(policy, (_key, value: unknown) =>
+    typeof value === 'function' ? `fn:${value.toString()}` : value)
+  return `sha256:${createHash('sha256').update(text).digest('base64url')}`
+}

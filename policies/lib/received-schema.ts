@@ -1,0 +1,116 @@
+// The schema of a payload after a policy has been applied to it: withheld
+// fields are gone (so nothing is required), generalised and pseudonymised
+// fields have their coarser form, shared fields keep their original schema.
+// The receiving gateway validates what it gets against this, so a sender
+// cannot pass on a field its own policy should have withheld.
+import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
+import type { FieldRules } from './types.ts'
+
+type Schema = Record<string, unknown>
+
+/** Every schema by `$id`, so that `$ref`s across files resolve. */
+export type SchemaRegistry = ReadonlyMap<string, Schema>
+
+const ANNOTATIONS = new Set(['$id', '$schema', '$comment', 'title', 'description', 'examples', '$defs', 'default'])
+
+function pointer(root: Schema, fragment: string): Schema {
+  let node: unknown = root
+  for (const raw of fragment.split('/').slice(1)) {
+    const part = decodeURIComponent(raw).replaceAll('~1', '/').replaceAll('~0', '~')
+    node = (node as Schema)[part]
+    if (node === undefined) throw new Error(`unresolvable schema pointer #${fragment}`)
+  }
+  return node as Schema
+}
+
+function resolveRef(ref: string, base: string, registry: SchemaRegistry): { schema: Schema; base: string } {
+  const url = new URL(ref, base)
+  const fragment = url.hash.slice(1)
+  url.hash = ''
+  const id = url.toString()
+  const root = registry.get(id)
+  if (root === undefined) throw new Error(`unknown schema ${id}`)
+  return { schema: fragment === '' ? root : pointer(root, fragment), base: id }
+}
+
+/** Follows `$ref` until a schema with content, merging sibling keywords. */
+function deref(node: Schema, base: string, registry: SchemaRegistry): { schema: Schema; base: string } {
+  let current = { schema: node, base: typeof node.$id === 'string' ? node.$id : base }
+  while (typeof current.schema.$ref === 'string') {
+    const { $ref, ...siblings } = current.schema
+    const target = resolveRef($ref as string, current.base, registry)
+    const targetBase = typeof target.schema.$id === 'string' ? target.schema.$id : target.base
+    current = { schema: { ...target.schema, ...siblings }, base: targetBase }
+  }
+  return current
+}
+
+/** A self-contained copy of a leaf schema: refs inlined, annotations dropped. */
+function inline(node: unknown, base: string, registry: SchemaRegistry): unknown {
+  if (Array.isArray(node)) return node.map((n) => inline(n, base, registry))
+  if (node === null || typeof node !== 'object') return node
+  const { schema, base: b } = deref(node as Schema, base, registry)
+  const out: Schema = {}
+  for (const [k, v] of Object.entries(schema)) {
+    if (ANNOTATIONS.has(k)) continue
+    out[k] = k === 'enum' || k === 'const' ? v : inline(v, b, registry)
+  }
+  return out
+}
+
+/** Properties of an object schema, including those declared only in conditional branches. */
+function objectProperties(schema: Schema, base: string, registry: SchemaRegistry): Array<[string, Schema, string]> {
+  const found = new Map<string, [Schema, string]>()
+  const collect = (s: Schema, b: string): void => {
+    const { schema: d, base: db } = deref(s, b, registry)
+    for (const [k, v] of Object.entries((d.properties ?? {}) as Record<string, Schema>)) {
+      if (!found.has(k) || Object.keys(v).length > 0) {
+        if (!found.has(k) || Object.keys(found.get(k)![0]).length === 0) found.set(k, [v, db])
+      }
+    }
+    for (const key of ['then', 'else'] as const) if (d[key] !== undefined) collect(d[key] as Schema, db)
+    for (const key of ['allOf', 'anyOf', 'oneOf'] as const) {
+      for (const branch of (d[key] ?? []) as Schema[]) collect(branch, db)
+    }
+  }
+  collect(schema, base)
+  return [...found].map(([k, [v, b]]) => [k, v, b])
+}
+
+function isObjectSchema(s: Schema): boolean {
+  return s.type === 'object' || s.properties !== undefined
+}
+
+function isArraySchema(s: Schema): boolean {
+  return s.type === 'array' || s.items !== undefined
+}
+
+function derive(node: Schema, base: string, path: string, fields: FieldRules, registry: SchemaRegistry): Schema | undefined {
+  const { schema, base: b } = deref(node, base, registry)
+  if (isObjectSchema(schema)) {
+    const properties: Schema = {}
+    for (const [key, child, childBase] of objectProperties(schema, b, registry)) {
+      const derived = derive(child, childBase, path === '' ? key : `${path}.${key}`, fields, registry)
+      if (derived !== undefined) properties[key] = derived
+    }
+    if (Object.keys(properties).length === 0 && path !== '') return undefined
+    return { type: 'object', properties, additionalProperties: false }
+  }
+  if (isArraySchema(schema)) {
+    const items = derive(schema.items as Schema, b, `${path}[]`, fields, registry)
+    if (items === undefined) return undefined
+    const out: Schema = { type: 'array', items }
+    if (typeof schema.maxItems === 'number') out.maxItems = schema.maxItems
+    return out
+  }
+  const rule = fields[path]
+  if (rule === undefined || rule.action === 'withhold') return undefined
+  if (rule.action === 'pseudonymise') return { ...PSEUDONYM_FORM }
+  if (rule.action === 'generalise') return { ...GENERALISED_FORMS[rule.generaliser!] }
+  return inline(schema, b, registry) as Schema
+}
+
+export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): Schema {
+  const base = String(kindSchema.$id)
+  return derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
+}

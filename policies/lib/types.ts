@@ -1,0 +1,71 @@
+// The vocabulary a policy module is written in. A privacy officer reads a
+// policy module as a table: for each purpose and direction, every field path of
+// the kind's payload schema and what happens to it, with the principle cited.
+
+/** Beyond the Border privacy principles (joint statement, 28 June 2012). See policies/principles.ts. */
+export type Principle =
+  | 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6'
+  | 'P7' | 'P8' | 'P9' | 'P10' | 'P11' | 'P12'
+
+export type Action = 'share' | 'generalise' | 'pseudonymise' | 'withhold'
+
+/** How a `generalise` rule coarsens a value. */
+export type Generaliser =
+  | 'date-to-year'          // "1984-03-07" -> "1984"
+  | 'date-to-year-month'    // "1984-03-07" -> "1984-03"
+  | 'datetime-to-date'      // "2026-11-22T18:04:11Z" -> "2026-11-22"
+  | 'datetime-to-hour'      // "2026-11-22T18:04:11Z" -> "2026-11-22T18:00:00Z"
+
+export type Direction = 'outbound' | 'inbound'
+
+export interface FieldRule {
+  readonly action: Action
+  /** Stable rule id, unique within the module, e.g. "ee-out-surname". Audited. */
+  readonly rule: string
+  readonly principle: Principle
+  /** Why, in a sentence a privacy officer can read. */
+  readonly why: string
+  /** Required when action is 'generalise'. */
+  readonly generaliser?: Generaliser
+  /**
+   * Optional record-level condition: the action applies only when it returns
+   * true for the whole payload; otherwise the field is withheld under this
+   * rule. `condition` says the same in words, for the published catalogue.
+   */
+  readonly when?: (payload: Readonly<Record<string, unknown>>) => boolean
+  readonly condition?: string
+}
+
+/**
+ * Field paths are relative to the envelope's `payload`, dot-separated, with
+ * `[]` for "every item of this array": `traveller.surname`,
+ * `fingerprints[].position`, `records[].document.number`. Only leaves (strings,
+ * numbers, booleans) are named; objects and arrays are containers.
+ */
+export type FieldRules = Readonly<Record<string, FieldRule>>
+
+export interface DirectionPolicy {
+  /** Agencies of the receiving country that may receive this (kind, purpose). */
+  readonly recipients: readonly string[]
+  /** How long the receiver may keep it (P5); travels with the record. */
+  readonly retentionDays: number
+  /** Onward transfer to a third country (P11); defaults to deny. */
+  readonly onwardTransfer: boolean
+  /** No adverse decision by automation alone (P10). */
+  readonly humanReviewRequired: boolean
+  readonly fields: FieldRules
+}
+
+export interface PurposePolicy {
+  /** Statutes or agreements a message under this purpose may cite (P1). */
+  readonly legalAuthorities: readonly string[]
+  readonly outbound?: DirectionPolicy
+  readonly inbound?: DirectionPolicy
+}
+
+export interface KindPolicy {
+  readonly kind: string
+  /** Human version label; the engine also computes a content hash. */
+  readonly version: string
+  readonly purposes: Readonly<Record<string, PurposePolicy>>
+}

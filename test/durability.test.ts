@@ -1,0 +1,121 @@
+// A 202 is a promise (DESIGN §3 step 7): the message is in the ledger's
+// outbox before the answer, so neither a kill -9 of the gateway nor a Redis
+// that loses everything loses it.
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { client, dropQueuePrefix, eventually, freePort, KEYS_DIR, REDIS_URL, startExchange, startGateway, testConfig } from './helper.ts'
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
+  r.on('error', () => { /* a refused connection is the answer */ })
+  try {
+    await r.connect()
+    return (await r.ping()) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** A Redis of the test's own, that keeps nothing on disk and can be killed. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' })
+  await eventually(async () => (await redisAnswers(`redis://127.0.0.1:${port}`)) ? true : undefined, 10_000, 'redis-server to answer')
+  return child
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+t.test('a message accepted while Redis is down, and Redis then comes back empty, is still delivered', async (t) => {
+  const redisPort = await freePort()
+  let redis = await startRedis(redisPort)
+  t.teardown(() => redis.kill('SIGKILL'))
+  const privateRedis = `redis://127.0.0.1:${redisPort}`
+  const ex = await startExchange(t)
+  const ca = await startGateway(t, testConfig('CA', { redisUrl: privateRedis, partnerUrl: ex.us.url }))
+  const cbsa = client(t, 'CBSA', ca.url)
+  await cbsa.token()
+
+  await kill9(redis)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const res = await cbsa.submit(await cbsa.sign(envelope))
+  t.equal(res.status, 202, 'accepted: the outbox holds it, whatever Redis does')
+
+  redis = await startRedis(redisPort)
+  const fresh = new Redis(privateRedis)
+  t.equal(await fresh.dbsize(), 0, 'the new Redis holds nothing: no job exists for the message')
+  fresh.disconnect()
+  await eventually(async () => (await ca.app.relay.runOnce(0)) > 0 ? true : undefined, 10_000, 'the relay to re-drive the outbox')
+  const delivered = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 20_000, 'delivery')
+  t.equal(delivered.kind, 'entry-exit.record')
+  const status = await eventually(async () => {
+    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; receipt: unknown }>()
+    return s.status === 'delivered' ? s : undefined
+  }, 10_000, 'status delivered')
+  t.ok(status.receipt, 'with the partner\'s receipt')
+})
+
+t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the message is delivered after restart', async (t) => {
+  const ex = await startExchange(t)
+  const caPort = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'btb-crash-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const prefix = `test-${randomUUID()}`
+  t.teardown(() => dropQueuePrefix(prefix))
+  const keys = { seal: randomBytes(32), audit: randomBytes(32), pseudonym: randomBytes(32) }
+  const ledgerPath = join(dir, 'ledger.sqlite')
+
+  // A real gateway process, whose partner is unreachable, so the message waits.
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'gateway', 'server.ts')], {
+    env: {
+      ...process.env,
+      GATEWAY_COUNTRY: 'CA',
+      GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'),
+      PORT: String(caPort),
+      PARTNER_URL: 'https://127.0.0.1:9',
+      REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      LEDGER_PATH: ledgerPath,
+      GATEWAY_SEAL_KEY: keys.seal.toString('base64'),
+      GATEWAY_AUDIT_KEY: keys.audit.toString('base64'),
+      GATEWAY_PSEUDONYM_KEY: keys.pseudonym.toString('base64'),
+      REDIS_CHECKS: 'warn',
+      LOG_LEVEL: 'silent'
+    },
+    stdio: 'ignore'
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  const cbsa = client(t, 'CBSA', `https://127.0.0.1:${caPort}`)
+  await eventually(async () => {
+    try { return (await cbsa.call('POST', '/v1/token')).status === 200 ? true : undefined } catch { return undefined }
+  }, 20_000, 'the gateway process to listen')
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  await kill9(child)
+  await dropQueuePrefix(prefix) // and Redis forgets every job of that gateway
+
+  // Restart: same ledger and keys, partner now reachable.
+  const restarted = await startGateway(t, testConfig('CA', {
+    port: caPort, ledgerPath, queuePrefix: prefix, sealKey: keys.seal, auditKey: keys.audit, pseudonymKey: keys.pseudonym,
+    partnerUrl: ex.us.url
+  }))
+  t.ok(restarted)
+  const delivered = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 20_000, 'delivery after the restart')
+  t.equal(delivered.kind, 'entry-exit.record')
+  const status = await eventually(async () => {
+    const s = (await cbsa.status(String(envelope.id))).json<{ status: string }>()
+    return s.status === 'delivered' ? s : undefined
+  }, 10_000, 'status delivered')
+  t.equal(status.status, 'delivered')
+})

@@ -1,0 +1,147 @@
+// Builds real gateways for tests: real TLS listeners on loopback, a real
+// Redis (each test its own queue prefix, removed afterwards), a real SQLite
+// ledger in a temporary directory, the committed example PKI.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../gateway/app.ts'
+import type { GatewayConfig } from '../gateway/config.ts'
+import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
+import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency.ts'
+
+export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export const SYSTEMS = {
+  CBSA: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
+  IRCC: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' },
+  CBP: { country: 'US', agency: 'CBP', system: 'ades' },
+  USCIS: { country: 'US', agency: 'USCIS', system: 'ident-gateway' }
+} as const
+export type SystemName = keyof typeof SYSTEMS
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfig> = {}): GatewayConfig {
+  const dir = mkdtempSync(join(tmpdir(), `btb-${country}-`))
+  return {
+    trustFile: join(KEYS_DIR, country, 'trust.json'),
+    host: '127.0.0.1',
+    port: 0,
+    redisUrl: REDIS_URL,
+    queuePrefix: `test-${randomUUID()}`,
+    ledgerPath: join(dir, 'ledger.sqlite'),
+    sealKey: randomBytes(32),
+    auditKey: randomBytes(32),
+    pseudonymKey: randomBytes(32),
+    clockSkewSeconds: 300,
+    messageMaxAgeSeconds: 900,
+    tokenTtlSeconds: 300,
+    bodyLimitBytes: 8 * 1024 * 1024,
+    deliveryAttempts: 3,
+    deliveryBackoffMs: 50,
+    deliveryTimeoutMs: 5000,
+    relayIntervalMs: 60_000,
+    workerConcurrency: 8,
+    runWorkers: true,
+    redisChecks: 'warn',
+    partnerUrl: undefined,
+    webhooks: {},
+    logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...overrides
+  }
+}
+
+/** Deletes every Redis key under a queue prefix. */
+export async function dropQueuePrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+export async function startGateway(t: Teardown, config: GatewayConfig): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildApp(config)
+  t.teardown(async () => {
+    await app.close()
+    await dropQueuePrefix(config.queuePrefix)
+    rmSync(join(config.ledgerPath, '..'), { recursive: true, force: true })
+  })
+  await app.listen({ host: '127.0.0.1', port: config.port })
+  const { port } = app.server.address() as { port: number }
+  return { app, url: `https://127.0.0.1:${port}` }
+}
+
+export function client(t: Teardown, name: SystemName, baseUrl: string): AgencyClient {
+  const s = SYSTEMS[name]
+  const c = new AgencyClient(loadAgencyCredentials(KEYS_DIR, s.country, s.agency, s.system), baseUrl)
+  t.teardown(() => c.close())
+  return c
+}
+
+export function jwks(country: 'CA' | 'US'): { keys: any[] } {
+  return JSON.parse(readFileSync(join(KEYS_DIR, country, 'jwks.json'), 'utf8'))
+}
+
+export interface Exchange {
+  readonly ca: { app: FastifyInstance; url: string }
+  readonly us: { app: FastifyInstance; url: string }
+  readonly clients: Record<SystemName, AgencyClient>
+  readonly mocks: Record<SystemName, MockAgency>
+}
+
+/** Two gateways and four mock agency systems, wired together. */
+export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }): Promise<Exchange> {
+  const ports = { CA: await freePort(), US: await freePort() }
+  const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
+  const clients = {} as Record<SystemName, AgencyClient>
+  const mocks = {} as Record<SystemName, MockAgency>
+  for (const name of Object.keys(SYSTEMS) as SystemName[]) {
+    const country = SYSTEMS[name].country
+    clients[name] = client(t, name, base[country])
+    mocks[name] = await startMockAgency({
+      client: clients[name],
+      port: 0,
+      gatewayJwks: jwks(country),
+      partnerJwks: jwks(country === 'CA' ? 'US' : 'CA'),
+      matchRate: matchRates[country]
+    })
+    t.teardown(() => mocks[name].close())
+  }
+  const webhooks = (country: 'CA' | 'US'): Record<string, string> => Object.fromEntries(
+    (Object.keys(SYSTEMS) as SystemName[]).filter((n) => SYSTEMS[n].country === country)
+      .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url]))
+  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...overrides }))
+  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...overrides }))
+  return { ca, us, clients, mocks }
+}
+
+/** Polls until `check` returns a value (not a fixed sleep: it returns as soon as the condition holds). */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}

@@ -1,0 +1,72 @@
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
+import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
+
+function tempStore(t: { teardown(fn: () => unknown): void }): { store: SqliteStore; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  const path = join(dir, 'ledger.sqlite')
+  const store = new SqliteStore(path)
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  return { store, path }
+}
+
+const at = '2026-11-25T12:00:00.000Z'
+function record(id: string): MessageRecord {
+  return {
+    direction: 'outbound', id, digest: `d-${id}`, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
+    sender: 'CA/CBSA/pik-primary', recipient: 'US/CBP', status: 'accepted', acceptedAt: at, updatedAt: at,
+    attempts: [], receipt: null, correlationId: null, policyVersion: 'sha256:x'
+  }
+}
+const outbox = (id: string): OutboxItem => ({ direction: 'outbound', id, target: 'https://partner/v1/exchange', sealed: 'sealed', createdAt: at })
+const accepted = (id: string) => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at })
+
+t.test('accept writes the message, its outbox item and its audit entry together, once', async (t) => {
+  const { store } = tempStore(t)
+  t.equal(await store.accept(record('m1'), outbox('m1'), accepted('m1')), true)
+  t.equal(await store.accept(record('m1'), outbox('m1'), accepted('m1')), false, 'the same id is not accepted twice')
+  t.equal((await store.findMessage('outbound', 'm1'))?.status, 'accepted')
+  t.equal((await store.auditEntries(0, 10)).length, 1, 'the refused duplicate wrote no audit entry')
+  t.same((await store.pendingOutbox('2099-01-01T00:00:00Z', 10)).map((i) => i.id), ['m1'])
+})
+
+t.test('delivery drops the outbox item; a dead letter keeps it but is not re-driven', async (t) => {
+  const { store } = tempStore(t)
+  await store.accept(record('a'), outbox('a'), accepted('a'))
+  await store.accept(record('b'), outbox('b'), accepted('b'))
+  await store.recordAttempt('outbound', 'a', { at, error: 'ECONNREFUSED' }, auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a' }))
+  await store.markDelivered('outbound', 'a', 'receipt-jws', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a' }))
+  await store.markDeadLettered('outbound', 'b', { at, error: 'refused' }, auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: 'b' }))
+  const a = await store.findMessage('outbound', 'a')
+  t.equal(a?.status, 'delivered')
+  t.equal(a?.receipt, 'receipt-jws')
+  t.same(a?.attempts, [{ at, error: 'ECONNREFUSED' }])
+  t.equal(await store.outboxItem('outbound', 'a'), undefined, 'delivered: nothing left to send')
+  t.equal((await store.findMessage('outbound', 'b'))?.status, 'dead-lettered')
+  t.ok(await store.outboxItem('outbound', 'b'), 'dead-lettered: kept, sealed, for an operator to resend')
+  t.same(await store.pendingOutbox('2099-01-01T00:00:00Z', 10), [], 'neither is re-driven by the relay')
+})
+
+t.test('audit entries form a hash chain from the genesis hash', async (t) => {
+  const { store, path } = tempStore(t)
+  for (let i = 0; i < 5; i++) await store.appendAudit(accepted(`m${i}`))
+  const entries = await store.auditEntries(0, 10)
+  let prev = GENESIS_HASH
+  for (const e of entries) {
+    t.equal(e.prevHash, prev)
+    t.equal(e.hash, chainHash(prev, JSON.stringify(e.entry)))
+    prev = e.hash
+  }
+  // Editing a row in place breaks its hash.
+  const db = new DatabaseSync(path)
+  db.prepare("UPDATE audit SET entry = replace(entry, 'm2', 'mX') WHERE seq = 3").run()
+  db.close()
+  const tampered = (await store.auditEntries(0, 10))[2]!
+  t.not(tampered.hash, chainHash(tampered.prevHash, JSON.stringify(tampered.entry)), 'an edited entry no longer matches its hash')
+})

@@ -1,0 +1,186 @@
+// Every refusal of POST /v1/messages answers its own stable code in an RFC
+// 9457 problem document, is audited when the caller is known, and changes
+// nothing else: no message, no outbox item, no job.
+import t from 'tap'
+import { CompactSign } from 'jose'
+import { Agent, request } from 'undici'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
+import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+
+const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+
+t.test('refusals', async (t) => {
+  // No workers: an accepted message stays accepted, so its status can be compared.
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const ircc = client(t, 'IRCC', gw.url)
+  const entryExit = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
+    cbsa.envelope({ ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }), ...overrides })
+
+  async function expectProblem(res: { status: number; headers: Record<string, unknown>; body: string }, status: number, code: string, what: string): Promise<void> {
+    t.equal(res.status, status, `${what}: status ${status}`)
+    t.match(String(res.headers['content-type']), /^application\/problem\+json/, `${what}: a problem document`)
+    const problem = JSON.parse(res.body) as Record<string, unknown>
+    t.equal(problem.code, code, `${what}: code ${code}`)
+    t.equal(problem.status, status)
+    t.type(problem.detail, 'string')
+  }
+
+  async function submitAs(who: AgencyClient, body: string, contentType = 'application/jose') {
+    return who.submit(body, contentType)
+  }
+
+  const auditBefore = (await gw.app.store.auditEntries(0, 100_000)).length
+
+  await t.test('no client certificate: UNAUTHENTICATED', async (t) => {
+    const agent = new Agent({ connect: { ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') } })
+    t.teardown(() => agent.close())
+    const res = await request(`${gw.url}/v1/token`, { method: 'POST', dispatcher: agent })
+    await expectProblem({ status: res.statusCode, headers: res.headers, body: await res.body.text() }, 401, 'UNAUTHENTICATED', 'no certificate')
+  })
+
+  await t.test('a certificate from the partner country\'s agency CA is not an agency of this gateway', async (t) => {
+    // A CBP client that trusts the CA gateway's root, so the handshake completes.
+    const cbpCreds = { ...loadAgencyCredentials(KEYS_DIR, 'US', 'CBP', 'ades'), ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') }
+    const cbp = new AgencyClient(cbpCreds, gw.url)
+    t.teardown(() => cbp.close())
+    const res = await cbp.call('POST', '/v1/token')
+    await expectProblem(res, 401, 'UNAUTHENTICATED', 'foreign agency certificate')
+  })
+
+  await t.test('no token: UNAUTHENTICATED', async () => {
+    const res = await cbsa.call('POST', '/v1/messages', await cbsa.sign(entryExit()), { 'content-type': 'application/jose' })
+    await expectProblem(res, 401, 'UNAUTHENTICATED', 'no token')
+  })
+
+  await t.test('a token presented over another certificate: TOKEN_CERT_MISMATCH', async () => {
+    const token = await cbsa.token()
+    const res = await ircc.call('POST', '/v1/messages', await ircc.sign(entryExit()), { 'content-type': 'application/jose', authorization: `Bearer ${token}` })
+    await expectProblem(res, 401, 'TOKEN_CERT_MISMATCH', 'stolen token')
+  })
+
+  await t.test('a forged token: UNAUTHENTICATED', async () => {
+    const token = await cbsa.token()
+    const [h, p] = token.split('.')
+    const res = await cbsa.call('POST', '/v1/messages', 'x.y.z', { 'content-type': 'application/jose', authorization: `Bearer ${h}.${p}.AAAA` })
+    await expectProblem(res, 401, 'UNAUTHENTICATED', 'forged token')
+  })
+
+  await t.test('wrong media type: UNSUPPORTED_MEDIA_TYPE', async () => {
+    await expectProblem(await submitAs(cbsa, JSON.stringify(entryExit()), 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'json body')
+    await expectProblem(await submitAs(cbsa, 'a=b', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'form body')
+  })
+
+  await t.test('a body over the limit: PAYLOAD_TOO_LARGE', async () => {
+    await expectProblem(await submitAs(cbsa, 'a'.repeat(8 * 1024 * 1024 + 10)), 413, 'PAYLOAD_TOO_LARGE', 'large body')
+  })
+
+  await t.test('broken JWS: JWS_INVALID', async () => {
+    await expectProblem(await submitAs(cbsa, 'not a jws'), 400, 'JWS_INVALID', 'garbage')
+    await expectProblem(await submitAs(cbsa, `${b64('{')}.${b64('{}')}.AAAA`), 400, 'JWS_INVALID', 'header not JSON')
+  })
+
+  await t.test('alg none and HMAC: JWS_ALG_NOT_ALLOWED', async () => {
+    const payload = b64(entryExit())
+    await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.`), 400, 'JWS_INVALID', 'alg none with empty signature')
+    await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.AAAA`), 400, 'JWS_ALG_NOT_ALLOWED', 'alg none')
+    const hs = await new CompactSign(new TextEncoder().encode(JSON.stringify(entryExit())))
+      .setProtectedHeader({ alg: 'HS256', kid: cbsa.creds.kid }).sign(new Uint8Array(32))
+    await expectProblem(await submitAs(cbsa, hs), 400, 'JWS_ALG_NOT_ALLOWED', 'HS256')
+  })
+
+  await t.test('unknown kid: JWS_KID_UNKNOWN', async () => {
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit(), { kid: 'no-such-key' })), 400, 'JWS_KID_UNKNOWN', 'unknown kid')
+  })
+
+  await t.test('a JWS signed by another agency\'s key over this agency\'s certificate: JWS_KEY_NOT_CALLERS', async () => {
+    const signedByIrcc = await ircc.sign(entryExit())
+    await expectProblem(await submitAs(cbsa, signedByIrcc), 403, 'JWS_KEY_NOT_CALLERS', 'IRCC key over CBSA certificate')
+  })
+
+  await t.test('a tampered payload: JWS_SIGNATURE_INVALID', async () => {
+    const [h, , s] = (await cbsa.sign(entryExit())).split('.')
+    await expectProblem(await submitAs(cbsa, `${h}.${b64(entryExit({ purpose: 'removal-enforcement' }))}.${s}`), 400, 'JWS_SIGNATURE_INVALID', 'tampered')
+  })
+
+  await t.test('a signed payload with __proto__ or not JSON: PAYLOAD_UNSAFE', async () => {
+    const text = JSON.stringify(entryExit()).replace('{', '{"__proto__":{"polluted":true},')
+    const jws = await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid }).sign(cbsa.creds.signingKey)
+    await expectProblem(await submitAs(cbsa, jws), 400, 'PAYLOAD_UNSAFE', '__proto__')
+    const notJson = await new CompactSign(new TextEncoder().encode('{"id": ')).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid }).sign(cbsa.creds.signingKey)
+    await expectProblem(await submitAs(cbsa, notJson), 400, 'PAYLOAD_UNSAFE', 'truncated JSON')
+  })
+
+  await t.test('schema violations: SCHEMA_INVALID and KIND_UNKNOWN', async () => {
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ extra: 1 }))), 422, 'SCHEMA_INVALID', 'extra envelope property')
+    const bad = entryExit()
+    ;(bad.payload as Record<string, unknown>).recordType = 'sideways'
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(bad)), 422, 'SCHEMA_INVALID', 'bad payload value')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ kind: 'tax.record' }))), 422, 'KIND_UNKNOWN', 'unknown kind')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: 12 }))), 422, 'SCHEMA_INVALID', 'createdAt not a string')
+  })
+
+  await t.test('stale and future-dated messages: MESSAGE_EXPIRED, MESSAGE_FUTURE_DATED', async () => {
+    const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() - 3600_000) }))), 400, 'MESSAGE_EXPIRED', 'an hour old')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() + 3600_000) }))), 400, 'MESSAGE_FUTURE_DATED', 'an hour ahead')
+  })
+
+  await t.test('sender, recipient, kind and purpose checks', async () => {
+    const spoofed = entryExit()
+    spoofed.from = { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(spoofed)), 403, 'SENDER_MISMATCH', 'from another system')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } }))), 422, 'SCHEMA_INVALID', 'to its own country (not cross-border)')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'US', agency: 'DOS' } }))), 403, 'POLICY_DENIED', 'to an agency the policy does not name')
+    const bio = cbsa.envelope(sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' }))
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(bio)), 403, 'KIND_NOT_ALLOWED', 'CBSA sending biometrics')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ purpose: 'asylum-claim' }))), 403, 'PURPOSE_NOT_ALLOWED', 'a purpose the token does not carry')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'Some-Other-Act-1' }))), 403, 'POLICY_DENIED', 'an unknown legal authority')
+  })
+
+  await t.test('an agency system cannot call the partner endpoint: FORBIDDEN', async () => {
+    await expectProblem(await cbsa.call('POST', '/v1/exchange', await cbsa.sign(entryExit()), { 'content-type': 'application/jose' }), 403, 'FORBIDDEN', 'agency on /v1/exchange')
+  })
+
+  await t.test('random bodies never cause a 5xx', async (t) => {
+    for (let i = 0; i < 60; i++) {
+      const bytes = Buffer.from(Array.from({ length: 1 + ((i * 37) % 300) }, (_, j) => (i * 131 + j * 17) % 256))
+      const body = i % 3 === 0 ? bytes.toString('base64url') : i % 3 === 1 ? `${bytes.toString('base64url')}.${bytes.toString('base64url')}.x` : bytes.toString('latin1')
+      const res = await submitAs(cbsa, body)
+      if (res.status >= 500 || res.status < 400) t.fail(`body ${i} answered ${res.status}`)
+    }
+    t.pass('60 malformed bodies answered 4xx')
+  })
+
+  await t.test('refusals changed nothing but the ledger, and each was audited with its code', async (t) => {
+    const entries = (await gw.app.store.auditEntries(0, 100_000)).slice(auditBefore)
+    t.ok(entries.length >= 20, `${entries.length} refusals audited`)
+    t.ok(entries.every((e) => e.entry.event === 'refused' && e.entry.code !== null), 'every entry is a refusal with a code')
+    const codes = new Set(entries.map((e) => e.entry.code))
+    for (const code of ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'JWS_KEY_NOT_CALLERS', 'SCHEMA_INVALID', 'POLICY_DENIED', 'PAYLOAD_UNSAFE', 'PAYLOAD_TOO_LARGE']) {
+      t.ok(codes.has(code), `a ${code} refusal is in the ledger`)
+    }
+    t.equal(entries.filter((e) => e.entry.caller === null).length, 0, 'only identified callers are audited')
+    t.same(await gw.app.store.pendingOutbox(new Date(Date.now() + 60_000).toISOString(), 10), [], 'no outbox item was written')
+    t.equal(await gw.app.queues.queue('outbound').count(), 0, 'no job was queued')
+  })
+
+  await t.test('the same id: 200 for the same bytes, 409 ID_CONFLICT for other bytes', async (t) => {
+    const envelope = entryExit()
+    const jws = await cbsa.sign(envelope)
+    const first = await submitAs(cbsa, jws)
+    t.equal(first.status, 202)
+    const again = await submitAs(cbsa, jws)
+    t.equal(again.status, 200, 'a repeat of the same bytes')
+    t.same(again.json(), first.json(), 'answers the same status')
+    await expectProblem(await submitAs(cbsa, await cbsa.sign({ ...envelope, purpose: 'residency-determination' })), 409, 'ID_CONFLICT', 'same id, other bytes')
+    const status = await cbsa.status(String(envelope.id))
+    t.equal(status.status, 200)
+    t.equal(status.json().id, envelope.id)
+    const foreign = await ircc.status(String(envelope.id))
+    t.equal(foreign.status, 404, 'another system cannot read its status')
+  })
+})
