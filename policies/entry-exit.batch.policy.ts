@@ -5,6 +5,7 @@ import type { DirectionPolicy, Direction, KindPolicy, PurposePolicy } from './li
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, share } from './lib/rule-table.ts'
 import {
+  airExitExclusion,
   ENTRY_EXIT_LEGAL_AUTHORITIES,
   ENTRY_EXIT_PURPOSE_CODES,
   ENTRY_EXIT_RECIPIENTS,
@@ -22,12 +23,14 @@ function batchFieldSpecs(purpose: EntryExitPurpose, dir: Direction): Record<stri
 }
 
 function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
+  const prefix = `eeb-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
   return {
     recipients: ENTRY_EXIT_RECIPIENTS[purpose],
     retentionDays: ENTRY_EXIT_RETENTION_DAYS[purpose],
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: fieldRules(`eeb-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`, batchFieldSpecs(purpose, dir)),
+    exclusions: [airExitExclusion(prefix)],
+    fields: fieldRules(prefix, batchFieldSpecs(purpose, dir)),
   }
 }
 

@@ -4,7 +4,7 @@
 // time, port and mode of the crossing travel; the vehicle, plates, photo,
 // co-travellers, address, notes and collection channel never do. Air exit
 // records are collected from airlines and are never exchanged.
-import type { DirectionPolicy, Direction, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
+import type { DirectionPolicy, Direction, Exclusion, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { Condition, RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, objectAt, share, withhold } from './lib/rule-table.ts'
 
@@ -111,16 +111,25 @@ export const ENTRY_EXIT_RETENTION_DAYS: Readonly<Record<EntryExitPurpose, number
   'removal-enforcement': 5475,
 }
 
+/** Refuses, rather than empties, a message that holds an air exit record (the field rules withhold them too). */
+export function airExitExclusion(prefix: string): Exclusion {
+  return {
+    rule: `${prefix}-air-exit`,
+    principle: 'P2',
+    why: 'air exit records are collected from airlines and are never exchanged; send land, rail and marine records only',
+    excludes: (payload) => !notAirExit.when(payload)
+  }
+}
+
 function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
-  const fields: FieldRules = fieldRules(
-    `eer-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`,
-    recordFieldSpecs(purpose, dir),
-  )
+  const prefix = `eer-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
+  const fields: FieldRules = fieldRules(prefix, recordFieldSpecs(purpose, dir))
   return {
     recipients: ENTRY_EXIT_RECIPIENTS[purpose],
     retentionDays: ENTRY_EXIT_RETENTION_DAYS[purpose],
     onwardTransfer: false,
     humanReviewRequired: true,
+    exclusions: [airExitExclusion(prefix)],
     fields,
   }
 }

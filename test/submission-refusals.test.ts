@@ -184,3 +184,25 @@ t.test('refusals', async (t) => {
     t.equal(foreign.status, 404, 'another system cannot read its status')
   })
 })
+
+t.test('an air exit record is refused whole, never sent with its fields emptied', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const payload = envelope.payload as { recordType: string; crossing: { travelMode: string } }
+  payload.recordType = 'exit'
+  payload.crossing.travelMode = 'air'
+  const res = await cbsa.submit(await cbsa.sign(envelope))
+  t.equal(res.status, 403)
+  t.equal(res.json().code, 'POLICY_DENIED')
+  t.match(res.json().detail, /air exit/)
+  t.equal(await gw.app.store.findMessage('outbound', String(envelope.id)), undefined, 'nothing was accepted')
+
+  const batch = cbsa.envelope(sampleEnvelope('entry-exit.batch', 'CA', { country: 'US', agency: 'CBP' }))
+  const records = (batch.payload as { records: Array<{ recordType: string; crossing: { travelMode: string } }> }).records
+  records[0]!.recordType = 'exit'
+  records[0]!.crossing.travelMode = 'air'
+  const batchRes = await cbsa.submit(await cbsa.sign(batch))
+  t.equal(batchRes.status, 403, 'a batch holding one is refused too')
+  t.equal(batchRes.json().code, 'POLICY_DENIED')
+})

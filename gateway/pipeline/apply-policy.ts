@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto'
 import { createSecretKey } from 'node:crypto'
 import { policies } from '../../policies/index.ts'
-import { applyPolicy, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
+import { applyPolicy, exclusionFor, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
 import type { Direction, DirectionPolicy } from '../../policies/lib/types.ts'
 import type { Kind } from '../../schemas/index.ts'
 import { PolicyDeniedError } from '../errors.ts'
@@ -49,6 +49,8 @@ export class PolicyBook {
   }
 
   apply(policy: SelectedPolicy, payload: Record<string, unknown>): MinimisedPayload {
+    const exclusion = exclusionFor(policy.rules, payload)
+    if (exclusion !== undefined) throw new PolicyDeniedError(`${exclusion.rule} (${exclusion.principle}): ${exclusion.why}`)
     return applyPolicy(policy.rules, payload, {
       digest: (value) => hmac(this.#auditKey, value),
       pseudonym: (value) => `ps1:${hmac(this.#pseudonymKey, value)}`

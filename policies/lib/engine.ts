@@ -3,7 +3,7 @@
 // rule names is withheld (default deny, P2). The decisions are what the audit
 // ledger records, with a keyed digest of each value in place of the value.
 import { createHash } from 'node:crypto'
-import type { Action, DirectionPolicy, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
+import type { Action, DirectionPolicy, Exclusion, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
 
 export interface FieldDecision {
   /** Concrete path: `fingerprints[2].position`. */
@@ -59,6 +59,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function leafText(value: Leaf): string {
   return typeof value === 'string' ? value : JSON.stringify(value)
+}
+
+/** The first exclusion that applies to the payload, if any. */
+export function exclusionFor(policy: DirectionPolicy, payload: Record<string, unknown>): Exclusion | undefined {
+  return policy.exclusions?.find((e) => e.excludes(payload))
 }
 
 export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unknown>, ctx: PolicyContext): MinimisedPayload {

@@ -44,6 +44,19 @@ export interface FieldRule {
  */
 export type FieldRules = Readonly<Record<string, FieldRule>>
 
+/**
+ * A record that must not be exchanged at all under this purpose: the whole
+ * message is refused with POLICY_DENIED, naming the rule, rather than sent
+ * with every field withheld.
+ */
+export interface Exclusion {
+  readonly rule: string
+  readonly principle: Principle
+  readonly why: string
+  /** True when the payload is excluded. */
+  readonly excludes: (payload: Readonly<Record<string, unknown>>) => boolean
+}
+
 export interface DirectionPolicy {
   /** Agencies of the receiving country that may receive this (kind, purpose). */
   readonly recipients: readonly string[]
@@ -53,6 +66,7 @@ export interface DirectionPolicy {
   readonly onwardTransfer: boolean
   /** No adverse decision by automation alone (P10). */
   readonly humanReviewRequired: boolean
+  readonly exclusions?: readonly Exclusion[]
   readonly fields: FieldRules
 }
 
