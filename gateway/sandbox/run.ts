@@ -101,6 +101,19 @@ rmSync(runDir, { recursive: true, force: true })
 mkdirSync(runDir, { recursive: true })
 say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
 await ensureRedis()
+// Jobs of an earlier run were sealed with that run's keys: start clean.
+{
+  const redis = new Redis(redisUrl)
+  for (const prefix of ['sandbox:CA', 'sandbox:US']) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  }
+  redis.disconnect()
+}
 
 const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
 for (const country of ['CA', 'US'] as const) {

@@ -1,0 +1,44 @@
+// What an agency sees when delivery fails: each failed attempt on the status,
+// then dead-lettered after the last retry, with an alert and nothing left in
+// Redis; the sealed copy stays in the outbox for an operator.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { buildApp } from '../gateway/app.ts'
+import { client, eventually, freePort, startGateway, testConfig } from './helper.ts'
+
+t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 3, deliveryBackoffMs: 10 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const status = await eventually(async () => {
+    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
+    return s.status === 'dead-lettered' ? s : undefined
+  }, 15_000, 'dead-lettering')
+  t.equal(status.attempts.length, 3, 'every attempt is listed')
+  t.match(status.attempts[0]!.error, /ECONNREFUSED/)
+  const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
+  t.same(events, ['accepted', 'delivery-failed', 'delivery-failed', 'dead-lettered'], 'each step is audited')
+  t.ok(await gw.app.store.outboxItem('outbound', String(envelope.id)), 'the sealed message is kept for a resend')
+  t.equal(await gw.app.queues.queue('outbound').getJob(String(envelope.id)), undefined, 'and no job is left in Redis')
+})
+
+t.test('start-up refuses a Redis that may evict queue keys', async (t) => {
+  const port = await freePort()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' })
+  t.teardown(() => redis.kill('SIGKILL'))
+  const url = `redis://127.0.0.1:${port}`
+  const config = testConfig('CA', { redisUrl: url, redisChecks: 'refuse' })
+  const error = await eventually(async () => {
+    try {
+      const app = await buildApp(config)
+      await app.close()
+      return new Error('started')
+    } catch (err) {
+      // Until redis-server listens, the connection is refused: try again.
+      return /ECONNREFUSED/.test(String(err)) ? undefined : err as Error
+    }
+  }, 10_000, 'a verdict on the Redis settings')
+  t.match(error.message, /maxmemory-policy is allkeys-lru: BullMQ needs noeviction/)
+})
