@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
+import { buildManifest } from './manifest.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
@@ -148,30 +149,10 @@ for (const country of ['CA', 'US'] as const) {
 await new Promise((r) => setTimeout(r, 500))
 
 // The manifest an integrator's own client reads.
-const trustOf = (c: 'CA' | 'US') => JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as {
-  agencies: Array<{ agency: string; system: string; kinds: string[]; purposes: string[]; webhook?: string; keys: Array<{ kid: string; alg: string }> }>
-}
-const manifest = {
-  note: 'EXAMPLE material for the sandbox only',
-  redisUrl,
-  gateways: Object.fromEntries((['CA', 'US'] as const).map((c) => [c, {
-    url: url[c],
-    caCert: relative(root, join(keysDir, c, 'ca.crt.pem')),
-    jwks: relative(root, join(keysDir, c, 'jwks.json')),
-    endpoints: { token: `${url[c]}/v1/token`, messages: `${url[c]}/v1/messages`, status: `${url[c]}/v1/messages/{id}` },
-    logs: relative(root, join(runDir, `gateway-${c}.log`)),
-    agencySystems: trustOf(c).agencies.map((a) => {
-      const dir = join(keysDir, c, 'agencies', `${a.agency}-${a.system}`)
-      return {
-        agency: a.agency, system: a.system, kinds: a.kinds, purposes: a.purposes, webhook: a.webhook,
-        kid: a.keys[0]?.kid, alg: a.keys[0]?.alg,
-        clientCert: relative(root, join(dir, 'client.crt.pem')),
-        clientKey: relative(root, join(dir, 'client.key.pem')),
-        signingKey: relative(root, join(dir, 'signing.private.jwk.json'))
-      }
-    })
-  }]))
-}
+const manifest = buildManifest({
+  root, keysDir, urls: url, redisUrl,
+  logs: { CA: join(runDir, 'gateway-CA.log'), US: join(runDir, 'gateway-US.log') }
+})
 writeFileSync(join(root, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
 say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency system)')
 
