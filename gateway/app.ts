@@ -32,6 +32,8 @@ export const LOG_REDACT = [
 
 export interface AppDependencies {
   readonly trust?: TrustStore
+  /** Where logs go (default stdout): tests read them to prove nothing personal is logged. */
+  readonly logStream?: { write(line: string): void }
 }
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
@@ -47,7 +49,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2'
     },
-    logger: { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' } },
+    logger: {
+      level: config.logLevel,
+      redact: { paths: LOG_REDACT, censor: '[redacted]' },
+      ...(deps.logStream ? { stream: deps.logStream } : {})
+    },
     bodyLimit: config.bodyLimitBytes,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',

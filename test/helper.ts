@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../gateway/app.ts'
+import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
 import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency.ts'
@@ -79,8 +79,8 @@ export async function dropQueuePrefix(prefix: string): Promise<void> {
   }
 }
 
-export async function startGateway(t: Teardown, config: GatewayConfig): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp(config)
+export async function startGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildApp(config, deps)
   t.teardown(async () => {
     await app.close()
     await dropQueuePrefix(config.queuePrefix)
@@ -110,7 +110,7 @@ export interface Exchange {
 }
 
 /** Two gateways and four mock agency systems, wired together. */
-export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }): Promise<Exchange> {
+export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}): Promise<Exchange> {
   const ports = { CA: await freePort(), US: await freePort() }
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   const clients = {} as Record<SystemName, AgencyClient>
@@ -130,8 +130,8 @@ export async function startExchange(t: Teardown, overrides: Partial<GatewayConfi
   const webhooks = (country: 'CA' | 'US'): Record<string, string> => Object.fromEntries(
     (Object.keys(SYSTEMS) as SystemName[]).filter((n) => SYSTEMS[n].country === country)
       .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url]))
-  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...overrides }))
-  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...overrides }))
+  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...overrides }), deps)
+  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...overrides }), deps)
   return { ca, us, clients, mocks }
 }
 
