@@ -1,17 +1,17 @@
 // POST /v1/messages and GET /v1/messages/{id}: the outbound pipeline, one
 // named step after another (DESIGN §3): authenticate → token → verify →
-// validate → check → policy → audit + outbox → queue → 202.
+// validate → check → policy (pipeline/inspect-submission.ts) → audit + outbox
+// → sign → queue → 202.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { IdConflictError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
 import { sha256 } from '../lib/digest.ts'
-import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
-import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import { checkAllowed, checkFreshness, checkRecipient, checkSender, type FreshnessWindow } from '../pipeline/check-envelope.ts'
-import type { Envelope, ForwardedEnvelope } from '../pipeline/envelope.ts'
+import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
+import type { ForwardedEnvelope } from '../pipeline/envelope.ts'
+import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
@@ -23,21 +23,6 @@ type AgencyCaller = Extract<Caller, { role: 'agency' }>
 
 export interface MessageRouteOptions extends FreshnessWindow {
   readonly bodyLimitBytes: number
-}
-
-function asEnvelopeFacts(value: unknown): Partial<Envelope> | null {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
-  const v = value as Record<string, unknown>
-  const str = (x: unknown): string | undefined => typeof x === 'string' && x.length <= 200 ? x : undefined
-  const party = (x: unknown): Record<string, string | undefined> | undefined => {
-    if (x === null || typeof x !== 'object') return undefined
-    const p = x as Record<string, unknown>
-    return { country: str(p.country), agency: str(p.agency), system: str(p.system) }
-  }
-  return {
-    id: str(v.id), kind: str(v.kind), purpose: str(v.purpose), legalAuthority: str(v.legalAuthority),
-    agreementRef: str(v.agreementRef), from: party(v.from) as Envelope['from'], to: party(v.to) as Envelope['to']
-  }
 }
 
 export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOptions): Promise<void> {
@@ -64,9 +49,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     const jws = request.body
     const digest = sha256(jws)
 
-    const verified = await verifyCompactJws(jws, app.trust.agencyKeys, caller.id)
-    const value = parseSignedJson(verified.payload)
-    request.auditEnvelope = asEnvelopeFacts(value)
+    const { value, facts } = await readSubmission(jws, app.trust, caller.system)
+    request.auditEnvelope = facts
 
     // A repeat of the same bytes is answered with the status, whatever the
     // clock says now: a retrying client must never be told it failed.
@@ -76,14 +60,9 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       if (existing !== undefined) return repeat(existing, caller, digest)
     }
 
-    const envelope = app.validator.envelope(value)
-    checkSender(envelope, caller.system)
-    checkRecipient(envelope, app.trust.partnerCountry)
-    checkAllowed(envelope, request.user)
-    checkFreshness(envelope, opts)
-
-    const policy = app.policyBook.select(envelope, 'outbound')
-    const minimised = app.policyBook.apply(policy, envelope.payload)
+    const { envelope, policy, minimised } = inspectSubmission(value, {
+      trust: app.trust, validator: app.validator, policyBook: app.policyBook, system: caller.system, claims: request.user, window: opts
+    })
     const now = new Date().toISOString()
     const forwarded: ForwardedEnvelope = {
       ...envelope,

@@ -1,0 +1,62 @@
+// Steps 3 to 6 of the outbound pipeline, shared by POST /v1/messages and the
+// policy dry run: verify the agency's signature, read the payload safely,
+// validate, tie it to the caller, choose and apply the policy. Nothing here
+// writes anything.
+import type { MinimisedPayload } from '../../policies/lib/engine.ts'
+import { parseSignedJson } from '../lib/safe-json.ts'
+import { verifyCompactJws } from '../jws/verify-compact.ts'
+import type { AgencySystem, TrustStore } from '../trust/trust-store.ts'
+import type { PolicyBook, SelectedPolicy } from './apply-policy.ts'
+import type { AccessTokenClaims } from './authorize-token.ts'
+import { checkAllowed, checkFreshness, checkRecipient, checkSender, type FreshnessWindow } from './check-envelope.ts'
+import type { Envelope } from './envelope.ts'
+import type { MessageValidator } from './validate-message.ts'
+
+/** What a refusal's audit entry may name: short strings from a verified payload, nothing else. */
+export function envelopeFacts(value: unknown): Partial<Envelope> | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
+  const v = value as Record<string, unknown>
+  const str = (x: unknown): string | undefined => typeof x === 'string' && x.length <= 200 ? x : undefined
+  const party = (x: unknown): Record<string, string | undefined> | undefined => {
+    if (x === null || typeof x !== 'object') return undefined
+    const p = x as Record<string, unknown>
+    return { country: str(p.country), agency: str(p.agency), system: str(p.system) }
+  }
+  return {
+    id: str(v.id), kind: str(v.kind), purpose: str(v.purpose), legalAuthority: str(v.legalAuthority),
+    agreementRef: str(v.agreementRef), from: party(v.from) as Envelope['from'], to: party(v.to) as Envelope['to']
+  }
+}
+
+/** Step 3: the signature, by a key registered to the calling system, over safe JSON. */
+export async function readSubmission(jws: string, trust: TrustStore, system: AgencySystem): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
+  const verified = await verifyCompactJws(jws, trust.agencyKeys, system.id)
+  const value = parseSignedJson(verified.payload)
+  return { value, facts: envelopeFacts(value) }
+}
+
+export interface InspectionContext {
+  readonly trust: TrustStore
+  readonly validator: MessageValidator
+  readonly policyBook: PolicyBook
+  readonly system: AgencySystem
+  readonly claims: AccessTokenClaims
+  readonly window: FreshnessWindow
+}
+
+export interface InspectedSubmission {
+  readonly envelope: Envelope
+  readonly policy: SelectedPolicy
+  readonly minimised: MinimisedPayload
+}
+
+/** Steps 4 to 6: schema, sender, recipient, token scope, freshness, policy. */
+export function inspectSubmission(value: unknown, ctx: InspectionContext): InspectedSubmission {
+  const envelope = ctx.validator.envelope(value)
+  checkSender(envelope, ctx.system)
+  checkRecipient(envelope, ctx.trust.partnerCountry)
+  checkAllowed(envelope, ctx.claims)
+  checkFreshness(envelope, ctx.window)
+  const policy = ctx.policyBook.select(envelope, 'outbound')
+  return { envelope, policy, minimised: ctx.policyBook.apply(policy, envelope.payload) }
+}
