@@ -14,6 +14,7 @@ import { trustPlugin } from './plugins/trust.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
 import { messageRoutes } from './routes/messages.ts'
+import { policyRoutes } from './routes/policies.ts'
 import { tokenRoutes } from './routes/token.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
 
@@ -96,6 +97,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     clockSkewSeconds: config.clockSkewSeconds,
     maxAgeSeconds: config.messageMaxAgeSeconds
   })
+  await app.register(policyRoutes, { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageMaxAgeSeconds })
   await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes, webhooks: config.webhooks })
   await app.ready()
   return app

@@ -36,7 +36,7 @@ export interface GatewayConfig {
   readonly logLevel: string
 }
 
-const ENV_SCHEMA = {
+export const ENV_SCHEMA = {
   type: 'object',
   required: ['GATEWAY_TRUST_FILE', 'GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'],
   properties: {

@@ -10,6 +10,8 @@ export const NotFoundError = createError('NOT_FOUND', 'Not found: %s', 404)
 export const UnsupportedMediaTypeError = createError('UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type: %s', 415)
 export const PayloadTooLargeError = createError('PAYLOAD_TOO_LARGE', 'The body is larger than the %d bytes allowed', 413)
 export const BodyInvalidError = createError('BODY_INVALID', 'The body could not be read: %s', 400)
+export const RequestInvalidError = createError('REQUEST_INVALID', 'The request is not valid: %s', 400)
+export const CheckpointConflictError = createError('CHECKPOINT_CONFLICT', 'The checkpoint contradicts one already countersigned: %s', 409)
 
 export const JwsInvalidError = createError('JWS_INVALID', 'The message is not a valid compact JWS: %s', 400)
 export const JwsAlgorithmError = createError('JWS_ALG_NOT_ALLOWED', 'JWS algorithm %s is not allowed (allowed: ES256, EdDSA)', 400)
@@ -34,7 +36,7 @@ export const ServiceUnavailableError = createError('SERVICE_UNAVAILABLE', 'Tempo
 /** The codes, for the README and the OpenAPI document. */
 export const ERROR_CODES = [
   'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE',
-  'PAYLOAD_TOO_LARGE', 'BODY_INVALID', 'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN',
+  'PAYLOAD_TOO_LARGE', 'BODY_INVALID', 'REQUEST_INVALID', 'CHECKPOINT_CONFLICT', 'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN',
   'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE', 'SCHEMA_INVALID', 'KIND_UNKNOWN',
   'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'SENDER_MISMATCH', 'RECIPIENT_INVALID', 'KIND_NOT_ALLOWED',
   'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED', 'ID_CONFLICT', 'REPLAYED', 'SERVICE_UNAVAILABLE', 'INTERNAL'

@@ -8,15 +8,21 @@ import type { Condition } from './lib/rule-table.ts'
 import { fieldRules, objectAt, share, withhold } from './lib/rule-table.ts'
 import { BIOMETRIC_AUTHORITIES } from './biometric.match-request.policy.ts'
 
-// The treaty covers third-country nationals. Citizens and permanent residents
-// are excluded; the rule applies to those of EITHER country, so it holds in
-// both directions without knowing which gateway applies it (the policy only
-// sees the payload). That is stricter than "not of the receiving country":
-// the responding country's own citizens and permanent residents are also
-// protected by its own law (e.g. the U.S. Privacy Act). Registered Indians are
-// excluded with them. The branch is on subject category, never on nationality
-// (P6).
+// The treaty covers third-country nationals: under the 2012 agreement no
+// information is shared about citizens or permanent residents of EITHER
+// country, so the rule holds in both directions without knowing which gateway
+// applies it (the policy only sees the payload). Registered Indians are
+// excluded with them: IRPA s. 19(1) gives them the same right to enter and
+// remain in Canada as citizens. The branch is on subject category, never on
+// nationality, and it names the law that draws the line (P6).
 const DISCLOSABLE_CATEGORIES: ReadonlySet<unknown> = new Set(['third-country-national', 'protected-person'])
+
+/** The provisions behind the subject-category branch, published with the rule. */
+export const SUBJECT_CATEGORY_BASIS: readonly string[] = [
+  'CA-US-Visa-Immigration-Info-Sharing-Agreement-2012',
+  'IRPR-Part-19.1',
+  'IRPA-19(1)',
+]
 
 const isMatch: Condition = {
   when: (payload) => payload.result === 'MATCH',
@@ -27,7 +33,11 @@ const disclosableMatch: Condition = {
   when: (payload) =>
     payload.result === 'MATCH' && DISCLOSABLE_CATEGORIES.has(objectAt(payload, 'subject')?.subjectCategory),
   condition:
-    'result is MATCH and the subject is a third-country national or a protected person (never a citizen, permanent resident or registered Indian of either country)',
+    'result is MATCH and the subject is a third-country national or a protected person: the 2012 Canada-US visa and ' +
+    'immigration information-sharing agreement (CA-US-Visa-Immigration-Info-Sharing-Agreement-2012, implemented in ' +
+    'Canada by IRPR-Part-19.1) shares nothing about citizens or permanent residents of either country, and registered ' +
+    'Indians, who have a citizen\'s right to enter Canada (IRPA-19(1)), are excluded with them',
+  legalBasis: SUBJECT_CATEGORY_BASIS,
 }
 
 function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {

@@ -70,3 +70,38 @@ t.test('audit entries form a hash chain from the genesis hash', async (t) => {
   const tampered = (await store.auditEntries(0, 10))[2]!
   t.not(tampered.hash, chainHash(tampered.prevHash, JSON.stringify(tampered.entry)), 'an edited entry no longer matches its hash')
 })
+
+t.test('a ledger written before the audit index gains it on open, and its chain carries on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.sqlite')
+  const old = new DatabaseSync(path)
+  old.exec('CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)')
+  let prev = GENESIS_HASH
+  for (const id of ['o1', 'o2', 'o3']) {
+    const text = JSON.stringify({ ...auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at, subjects: [`s-${id}`] }) })
+    const hash = chainHash(prev, text)
+    old.prepare('INSERT INTO audit (entry, prev_hash, hash) VALUES (?, ?, ?)').run(text, prev, hash)
+    prev = hash
+  }
+  old.close()
+
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  t.same((await store.searchAudit({ messageId: 'o2' }, 0, 10)).map((e) => e.seq), [2], 'old entries are searchable by column')
+  t.same((await store.searchAudit({ subject: 's-o3' }, 0, 10)).map((e) => e.seq), [3], 'and by traveller digest')
+  await store.appendAudit(accepted('n4'))
+  const entries = await store.auditEntries(0, 10)
+  t.equal(entries[3]?.prevHash, entries[2]?.hash, 'the next entry chains onto the old head')
+  t.equal(entries[3]?.seq, 4)
+})
+
+t.test('a read-only store reads the ledger and cannot change it', async (t) => {
+  const { store, path } = tempStore(t)
+  await store.appendAudit(accepted('m1'))
+  const reader = new SqliteStore(path, { readOnly: true })
+  t.teardown(() => reader.close())
+  t.equal((await reader.auditHead())?.seq, 1)
+  await t.rejects(reader.appendAudit(accepted('m2')), 'no write gets through')
+  t.equal((await store.auditHead())?.seq, 1)
+})

@@ -15,6 +15,8 @@ export interface AuditFacts {
   readonly code?: string | null
   readonly digest?: string | null
   readonly fields?: readonly FieldDecision[]
+  /** Keyed digests of the traveller identifiers the message carries. */
+  readonly subjects?: readonly string[]
   readonly at?: string
 }
 
@@ -40,6 +42,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     policy: facts.policy ? { id: facts.policy.id, version: facts.policy.version } : null,
     code: facts.code ?? null,
     digest: facts.digest ?? null,
-    fields: facts.fields ?? []
+    fields: facts.fields ?? [],
+    subjects: facts.subjects ?? []
   }
 }

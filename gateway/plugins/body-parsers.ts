@@ -1,7 +1,9 @@
-// The gateway reads only what it signs and verifies: compact JWS as text.
-// Every other media type is refused with UNSUPPORTED_MEDIA_TYPE.
+// Messages are read only as what is signed and verified: compact JWS as text.
+// JSON is for the privacy officer's queries (parsed safely); every other
+// media type is refused with UNSUPPORTED_MEDIA_TYPE.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import secureJson from 'secure-json-parse'
 import { BodyInvalidError } from '../errors.ts'
 
 export const bodyParsers = fp(async function bodyParsers(app: FastifyInstance) {
@@ -10,6 +12,13 @@ export const bodyParsers = fp(async function bodyParsers(app: FastifyInstance) {
     const text = (body as string).trim()
     if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
     done(null, text)
+  })
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
+    try {
+      done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }))
+    } catch (err) {
+      done(new BodyInvalidError((err as Error).message), undefined)
+    }
   })
   // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {

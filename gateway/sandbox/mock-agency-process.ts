@@ -27,6 +27,8 @@ for (const a of trust.agencies) {
   mocks.push(await startMockAgency({
     client,
     port: Number(new URL(a.webhook).port),
+    // 0.0.0.0 in a container, where the gateway reaches it by service name.
+    host: process.env.HOST ?? '127.0.0.1',
     gatewayJwks,
     partnerJwks,
     matchRate,

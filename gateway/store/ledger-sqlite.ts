@@ -1,9 +1,13 @@
 // The default store: one embedded SQLite file (node:sqlite, no native addon).
 // WAL mode keeps a committed transaction through a kill -9 of the process.
-import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { GENESIS_HASH, chainHash, serialiseEntry } from './audit-chain.ts'
+import {
+  AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
+} from './audit-index.ts'
 import type {
-  AuditEntry, DeliveryAttempt, Direction, GatewayStore, MessageRecord, OutboxItem, StoredAuditEntry
+  AuditEntry, AuditQuery, Checkpoint, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord, OutboxItem,
+  PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 
 const SCHEMA = `
@@ -24,6 +28,7 @@ CREATE TABLE IF NOT EXISTS messages (
   policy_version TEXT,
   PRIMARY KEY (direction, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_retention ON messages (status, updated_at);
 CREATE TABLE IF NOT EXISTS outbox (
   direction TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -37,9 +42,85 @@ CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
   entry TEXT NOT NULL,
   prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL
+  hash TEXT NOT NULL,
+  at TEXT,
+  event TEXT,
+  direction TEXT,
+  kind TEXT,
+  purpose TEXT,
+  code TEXT,
+  message_id TEXT,
+  policy_version TEXT,
+  from_country TEXT,
+  from_agency TEXT,
+  to_country TEXT,
+  to_agency TEXT
 );
+CREATE TABLE IF NOT EXISTS audit_subjects (
+  subject TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (subject, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_fields (
+  path_pattern TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (path_pattern, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  seq INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL,
+  at TEXT NOT NULL,
+  jws TEXT NOT NULL,
+  countersignature TEXT
+);
+CREATE TABLE IF NOT EXISTS partner_checkpoints (
+  partner TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL,
+  at TEXT NOT NULL,
+  jws TEXT NOT NULL,
+  countersignature TEXT NOT NULL,
+  PRIMARY KEY (partner, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS legal_holds (
+  ref TEXT PRIMARY KEY,
+  message_id TEXT,
+  subject TEXT,
+  reason TEXT NOT NULL,
+  placed_at TEXT NOT NULL,
+  released_at TEXT
+) WITHOUT ROWID;
 `
+
+// An index per filter of AuditQuery. SQLite ends every index with the rowid
+// (seq), so "kind = ? AND seq > ? ORDER BY seq" is one range read, no sort.
+// The countries are not indexed: on a bilateral gateway nearly every entry
+// names both, so an index would only tempt the planner into sorting the lot.
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_event ON audit (event);
+CREATE INDEX IF NOT EXISTS audit_direction ON audit (direction);
+CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind);
+CREATE INDEX IF NOT EXISTS audit_purpose ON audit (purpose);
+CREATE INDEX IF NOT EXISTS audit_code ON audit (code) WHERE code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_message ON audit (message_id);
+CREATE INDEX IF NOT EXISTS audit_policy ON audit (policy_version);
+CREATE INDEX IF NOT EXISTS audit_from_agency ON audit (from_agency);
+CREATE INDEX IF NOT EXISTS audit_to_agency ON audit (to_agency);
+`
+
+/** Bumped when the schema changes; `#migrate` brings an older file up to it. */
+const SCHEMA_VERSION = 1
+
+/**
+ * The messages retention may purge: finished, not touched since `before`,
+ * and covered by no active legal hold, whether the hold names the message or a
+ * traveller digest one of its audit entries carries.
+ */
+const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered') AND NOT EXISTS (
+  SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND (
+    h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
+      SELECT 1 FROM audit a JOIN audit_subjects s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
 
 interface MessageRow {
   direction: Direction
@@ -83,38 +164,95 @@ function toOutbox(row: OutboxRow): OutboxItem {
   return { direction: row.direction, id: row.id, target: row.target, sealed: row.sealed, createdAt: row.created_at }
 }
 
+interface AuditRow { seq: number; entry: string; prev_hash: string; hash: string }
+
+function toStored(row: AuditRow): StoredAuditEntry {
+  return { seq: row.seq, hash: row.hash, prevHash: row.prev_hash, entry: JSON.parse(row.entry) as AuditEntry }
+}
+
+interface CheckpointRow { seq: number; hash: string; at: string; jws: string; countersignature: string | null }
+
+function toCheckpoint(row: CheckpointRow): Checkpoint {
+  return { seq: row.seq, hash: row.hash, at: row.at, jws: row.jws, countersignature: row.countersignature }
+}
+
+interface PartnerCheckpointRow { partner: string; seq: number; hash: string; at: string; jws: string; countersignature: string }
+
+function toPartnerCheckpoint(row: PartnerCheckpointRow): PartnerCheckpoint {
+  return { partner: row.partner, seq: row.seq, hash: row.hash, at: row.at, jws: row.jws, countersignature: row.countersignature }
+}
+
+interface LegalHoldRow { ref: string; message_id: string | null; subject: string | null; reason: string; placed_at: string; released_at: string | null }
+
+function toLegalHold(row: LegalHoldRow): LegalHold {
+  return { ref: row.ref, messageId: row.message_id, subject: row.subject, reason: row.reason, placedAt: row.placed_at, releasedAt: row.released_at }
+}
+
+/** At most this many writes share a transaction: a commit must not hold the event loop for long. */
+const MAX_BATCH = 256
+
+interface PendingWrite {
+  readonly work: () => unknown
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+export interface SqliteStoreOptions {
+  /** Opens an existing ledger without creating or changing anything (the verifier). */
+  readonly readOnly?: boolean
+}
+
 export class SqliteStore implements GatewayStore {
   readonly #db: DatabaseSync
-  readonly #stmt: Record<string, StatementSync>
+  /** Statements are prepared once, on first use; search builds a few shapes, each cached. */
+  readonly #statements = new Map<string, StatementSync>()
+  /** Writes waiting for the next group commit. */
+  readonly #pending: PendingWrite[] = []
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    if (options.readOnly === true) {
+      this.#db = new DatabaseSync(path, { readOnly: true })
+      this.#db.exec('PRAGMA busy_timeout = 5000;')
+      return
+    }
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
-    this.#db.exec(SCHEMA)
-    const p = (sql: string): StatementSync => this.#db.prepare(sql)
-    this.#stmt = {
-      find: p('SELECT * FROM messages WHERE direction = ? AND id = ?'),
-      insertMessage: p(`INSERT INTO messages (direction, id, digest, kind, purpose, sender, recipient, status,
-        accepted_at, updated_at, attempts, receipt, correlation_id, policy_version)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
-      insertOutbox: p('INSERT INTO outbox (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)'),
-      deleteOutbox: p('DELETE FROM outbox WHERE direction = ? AND id = ?'),
-      outboxItem: p('SELECT * FROM outbox WHERE direction = ? AND id = ?'),
-      // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
-      pending: p(`SELECT o.* FROM outbox o JOIN messages m ON m.direction = o.direction AND m.id = o.id
-        WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`),
-      attempts: p('SELECT attempts FROM messages WHERE direction = ? AND id = ?'),
-      setAttempts: p('UPDATE messages SET attempts = ?, updated_at = ? WHERE direction = ? AND id = ?'),
-      setStatus: p('UPDATE messages SET status = ?, attempts = ?, updated_at = ? WHERE direction = ? AND id = ?'),
-      setDelivered: p(`UPDATE messages SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ? WHERE direction = ? AND id = ?`),
-      head: p('SELECT hash FROM audit ORDER BY seq DESC LIMIT 1'),
-      appendAudit: p('INSERT INTO audit (entry, prev_hash, hash) VALUES (?, ?, ?)'),
-      auditAfter: p('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
+    this.#transactionNow(() => {
+      this.#db.exec(SCHEMA)
+      this.#migrate()
+      this.#db.exec(INDEXES)
+    })
+  }
+
+  #sql(sql: string): StatementSync {
+    let statement = this.#statements.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
     }
+    return statement
+  }
+
+  /** A ledger written before the audit index existed gets its columns and index rows from the entries' JSON. */
+  #migrate(): void {
+    const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    if (version >= SCHEMA_VERSION) return
+    const columns = new Set((this.#db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name))
+    for (const column of AUDIT_COLUMNS) {
+      if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
+    }
+    const rows = this.#db.prepare('SELECT seq, entry FROM audit WHERE at IS NULL').iterate() as Iterable<{ seq: number; entry: string }>
+    const set = this.#db.prepare(`UPDATE audit SET ${AUDIT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE seq = ?`)
+    for (const row of rows) {
+      const entry = JSON.parse(row.entry) as AuditEntry
+      set.run(...auditColumnValues(auditColumns(entry)), row.seq)
+      this.#indexEntry(row.seq, entry)
+    }
+    this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }
 
   /** BEGIN IMMEDIATE takes the write lock first, so two processes never chain onto the same head. */
-  #transaction<T>(work: () => T): T {
+  #transactionNow<T>(work: () => T): T {
     this.#db.exec('BEGIN IMMEDIATE')
     try {
       const result = work()
@@ -126,81 +264,226 @@ export class SqliteStore implements GatewayStore {
     }
   }
 
+  /**
+   * Group commit: writes asked for in the same turn of the event loop share
+   * one transaction, each in its own savepoint, so one that fails leaves the
+   * others whole. A commit costs about the same for one entry as for a
+   * hundred (the index pages they touch are mostly the same), and no caller
+   * hears back before the commit that holds its write: the 202's promise is kept.
+   */
+  #transaction<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject })
+      if (this.#pending.length === 1) setImmediate(() => this.#commitPending())
+    })
+  }
+
+  #commitPending(): void {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, MAX_BATCH)
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
+      try {
+        this.#transactionNow(() => {
+          for (const op of batch) {
+            this.#db.exec('SAVEPOINT op')
+            try {
+              outcomes.push({ ok: true, value: op.work() })
+              this.#db.exec('RELEASE op')
+            } catch (error) {
+              this.#db.exec('ROLLBACK TO op; RELEASE op')
+              outcomes.push({ ok: false, error })
+            }
+          }
+        })
+      } catch (error) {
+        // Nothing of the batch was committed (the lock was not had, or the commit failed).
+        for (const op of batch) op.reject(error)
+        continue
+      }
+      batch.forEach((op, i) => {
+        const outcome = outcomes[i]!
+        if (outcome.ok) op.resolve(outcome.value)
+        else op.reject(outcome.error)
+      })
+    }
+  }
+
+  #indexEntry(seq: number, entry: AuditEntry): void {
+    const subject = this.#sql('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)')
+    for (const s of auditSubjects(entry)) subject.run(s, seq)
+    const field = this.#sql('INSERT OR IGNORE INTO audit_fields (path_pattern, seq) VALUES (?, ?)')
+    for (const f of auditFieldPatterns(entry)) field.run(f, seq)
+  }
+
+  /**
+   * The head is the last row of the primary key: one index step, however long
+   * the ledger. The seq is given, not left to SQLite, so that the chain's
+   * numbering is the store's own and the same rule as on PostgreSQL.
+   */
   #append(entry: AuditEntry): void {
-    const head = this.#stmt.head!.get() as { hash: string } | undefined
+    const head = this.#sql('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    const seq = (head?.seq ?? 0) + 1
     const prevHash = head?.hash ?? GENESIS_HASH
     const text = serialiseEntry(entry)
-    this.#stmt.appendAudit!.run(text, prevHash, chainHash(prevHash, text))
+    this.#sql(`INSERT INTO audit (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
+      VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
+      .run(seq, text, prevHash, chainHash(prevHash, text), ...auditColumnValues(auditColumns(entry)))
+    this.#indexEntry(seq, entry)
   }
 
   async findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined> {
-    const row = this.#stmt.find!.get(direction, id) as MessageRow | undefined
+    const row = this.#sql('SELECT * FROM messages WHERE direction = ? AND id = ?').get(direction, id) as MessageRow | undefined
     return row === undefined ? undefined : toRecord(row)
   }
 
   async accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean> {
     return this.#transaction(() => {
-      const inserted = this.#stmt.insertMessage!.run(
+      const inserted = this.#sql(`INSERT INTO messages (direction, id, digest, kind, purpose, sender, recipient, status,
+        accepted_at, updated_at, attempts, receipt, correlation_id, policy_version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(
         record.direction, record.id, record.digest, record.kind, record.purpose, record.sender, record.recipient,
         record.status, record.acceptedAt, record.updatedAt, JSON.stringify(record.attempts), record.receipt,
         record.correlationId, record.policyVersion
       )
       if (inserted.changes === 0) return false
-      this.#stmt.insertOutbox!.run(outbox.direction, outbox.id, outbox.target, outbox.sealed, outbox.createdAt)
+      this.#sql('INSERT INTO outbox (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(outbox.direction, outbox.id, outbox.target, outbox.sealed, outbox.createdAt)
       this.#append(audit)
       return true
     })
   }
 
   #withAttempt(direction: Direction, id: string, attempt: DeliveryAttempt): string {
-    const row = this.#stmt.attempts!.get(direction, id) as { attempts: string } | undefined
+    const row = this.#sql('SELECT attempts FROM messages WHERE direction = ? AND id = ?').get(direction, id) as { attempts: string } | undefined
     const attempts = row === undefined ? [] : JSON.parse(row.attempts) as DeliveryAttempt[]
     attempts.push(attempt)
     return JSON.stringify(attempts)
   }
 
   async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
-    this.#transaction(() => {
-      this.#stmt.setAttempts!.run(this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
+    await this.#transaction(() => {
+      this.#sql('UPDATE messages SET attempts = ?, updated_at = ? WHERE direction = ? AND id = ?')
+        .run(this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
       this.#append(audit)
     })
   }
 
   async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<void> {
-    this.#transaction(() => {
-      this.#stmt.setDelivered!.run(receipt, audit.at, direction, id)
-      this.#stmt.deleteOutbox!.run(direction, id)
+    await this.#transaction(() => {
+      this.#sql(`UPDATE messages SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ? WHERE direction = ? AND id = ?`)
+        .run(receipt, audit.at, direction, id)
+      this.#sql('DELETE FROM outbox WHERE direction = ? AND id = ?').run(direction, id)
       this.#append(audit)
     })
   }
 
   async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
     // The outbox item stays (sealed) so that an operator can resend it.
-    this.#transaction(() => {
-      this.#stmt.setStatus!.run('dead-lettered', this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
+    await this.#transaction(() => {
+      this.#sql('UPDATE messages SET status = ?, attempts = ?, updated_at = ? WHERE direction = ? AND id = ?')
+        .run('dead-lettered', this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
       this.#append(audit)
     })
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    this.#transaction(() => this.#append(entry))
+    await this.#transaction(() => this.#append(entry))
   }
 
   async outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined> {
-    const row = this.#stmt.outboxItem!.get(direction, id) as OutboxRow | undefined
+    const row = this.#sql('SELECT * FROM outbox WHERE direction = ? AND id = ?').get(direction, id) as OutboxRow | undefined
     return row === undefined ? undefined : toOutbox(row)
   }
 
   async pendingOutbox(before: string, limit: number): Promise<OutboxItem[]> {
-    return (this.#stmt.pending!.all(before, limit) as unknown as OutboxRow[]).map(toOutbox)
+    // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
+    const rows = this.#sql(`SELECT o.* FROM outbox o JOIN messages m ON m.direction = o.direction AND m.id = o.id
+      WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`).all(before, limit)
+    return (rows as unknown as OutboxRow[]).map(toOutbox)
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
-    const rows = this.#stmt.auditAfter!.all(afterSeq, limit) as unknown as Array<{ seq: number; entry: string; prev_hash: string; hash: string }>
-    return rows.map((r) => ({ seq: r.seq, hash: r.hash, prevHash: r.prev_hash, entry: JSON.parse(r.entry) as AuditEntry }))
+    const rows = this.#sql('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)
+    return (rows as unknown as AuditRow[]).map(toStored)
+  }
+
+  async auditEntry(seq: number): Promise<StoredAuditEntry | undefined> {
+    const row = this.#sql('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq = ?').get(seq) as AuditRow | undefined
+    return row === undefined ? undefined : toStored(row)
+  }
+
+  async searchAudit(query: AuditQuery, afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
+    const { sql, values } = searchSql(query, afterSeq, limit, 'sqlite')
+    return (this.#sql(sql).all(...values) as unknown as AuditRow[]).map(toStored)
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+    const row = this.#sql('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    return row === undefined ? undefined : { seq: row.seq, hash: row.hash }
+  }
+
+  async addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean> {
+    const result = this.#sql('INSERT INTO checkpoints (seq, hash, at, jws) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(cp.seq, cp.hash, cp.at, cp.jws)
+    return result.changes > 0
+  }
+
+  async setCountersignature(seq: number, jws: string): Promise<void> {
+    this.#sql('UPDATE checkpoints SET countersignature = ? WHERE seq = ?').run(jws, seq)
+  }
+
+  async checkpoints(afterSeq: number, limit: number): Promise<Checkpoint[]> {
+    const rows = this.#sql('SELECT * FROM checkpoints WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)
+    return (rows as unknown as CheckpointRow[]).map(toCheckpoint)
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    const row = this.#sql('SELECT * FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as CheckpointRow | undefined
+    return row === undefined ? undefined : toCheckpoint(row)
+  }
+
+  async keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean> {
+    const result = this.#sql(`INSERT INTO partner_checkpoints (partner, seq, hash, at, jws, countersignature)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(cp.partner, cp.seq, cp.hash, cp.at, cp.jws, cp.countersignature)
+    return result.changes > 0
+  }
+
+  async partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]> {
+    const rows = this.#sql('SELECT * FROM partner_checkpoints WHERE partner = ? AND seq > ? ORDER BY seq LIMIT ?').all(partner, afterSeq, limit)
+    return (rows as unknown as PartnerCheckpointRow[]).map(toPartnerCheckpoint)
+  }
+
+  async addLegalHold(hold: LegalHold): Promise<boolean> {
+    const result = this.#sql(`INSERT INTO legal_holds (ref, message_id, subject, reason, placed_at, released_at)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(hold.ref, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt)
+    return result.changes > 0
+  }
+
+  async releaseLegalHold(ref: string, at: string): Promise<boolean> {
+    const result = this.#sql('UPDATE legal_holds SET released_at = ? WHERE ref = ? AND released_at IS NULL').run(at, ref)
+    return result.changes > 0
+  }
+
+  async legalHolds(): Promise<LegalHold[]> {
+    return (this.#sql('SELECT * FROM legal_holds ORDER BY placed_at, ref').all() as unknown as LegalHoldRow[]).map(toLegalHold)
+  }
+
+  async purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts> {
+    const bound: SQLInputValue = normaliseInstant(before)
+    return this.#transaction(() => {
+      // The write lock is held from the first statement: both see the same rows.
+      const outbox = this.#sql(`DELETE FROM outbox WHERE (direction, id) IN (SELECT m.direction, m.id FROM messages m WHERE ${PURGEABLE})`).run(bound).changes
+      const messages = this.#sql(`DELETE FROM messages AS m WHERE ${PURGEABLE}`).run(bound).changes
+      const counts = { messages: Number(messages), outbox: Number(outbox) }
+      // A run that removed nothing changed nothing: no entry, and the head stays where it was.
+      if (counts.messages + counts.outbox > 0) this.#append(audit(counts))
+      return counts
+    })
   }
 
   async close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close()
+    if (!this.#db.isOpen) return
+    this.#commitPending()
+    this.#db.close()
   }
 }

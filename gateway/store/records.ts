@@ -43,7 +43,14 @@ export interface OutboxItem {
   readonly createdAt: string
 }
 
-export type AuditEvent = 'accepted' | 'refused' | 'received' | 'delivered' | 'delivery-failed' | 'dead-lettered'
+export type AuditEvent =
+  | 'accepted' | 'refused' | 'received' | 'delivered' | 'delivery-failed' | 'dead-lettered'
+  /** Retention (P5) removed message records; the entry names how many. */
+  | 'purged'
+  /** This gateway countersigned a checkpoint of the partner's ledger. */
+  | 'checkpoint-countersigned'
+  /** A privacy officer asked what was disclosed about a traveller (P8). */
+  | 'disclosure-report'
 
 /** One ledger entry. Values never appear: only keyed digests (DESIGN §6). */
 export interface AuditEntry {
@@ -63,6 +70,11 @@ export interface AuditEntry {
   /** Keyed digest of the JWS as received, so an entry can be matched to a message without holding it. */
   readonly digest: string | null
   readonly fields: readonly FieldDecision[]
+  /**
+   * Keyed digests (HMAC) of the traveller identifiers the message carries, so
+   * that "was this person's record shared?" is answered without the identifier.
+   */
+  readonly subjects: readonly string[]
 }
 
 export interface StoredAuditEntry {
@@ -70,6 +82,75 @@ export interface StoredAuditEntry {
   readonly hash: string
   readonly prevHash: string
   readonly entry: AuditEntry
+}
+
+/**
+ * A privacy officer's search. Every filter given must match (AND); each one is
+ * answered from an index, so a page costs the same in a large ledger as in a small one.
+ */
+export interface AuditQuery {
+  /** ISO date-time; entries at or after it (on `entry.at`). */
+  from?: string
+  /** ISO date-time; entries strictly before it: `[from, to)`. */
+  to?: string
+  kind?: string
+  purpose?: string
+  /** Entries whose sending or receiving party is in that country. */
+  partner?: 'CA' | 'US'
+  /** Entries whose sending or receiving party is that agency, e.g. `CBSA`. */
+  agency?: string
+  event?: AuditEvent
+  code?: string
+  direction?: Direction
+  /**
+   * A field's path with array indices left out (`traveller.surname`,
+   * `records[].document.number`): matches every concrete path of that shape.
+   */
+  fieldPath?: string
+  policyVersion?: string
+  /** A keyed digest of a traveller identifier (see `AuditEntry.subjects`). */
+  subject?: string
+  messageId?: string
+}
+
+/** The ledger's head, signed by this gateway at intervals (DESIGN §6). */
+export interface Checkpoint {
+  readonly seq: number
+  readonly hash: string
+  readonly at: string
+  /** This gateway's JWS over `{ gateway, seq, hash, at }`. */
+  readonly jws: string
+  /** The partner gateway's JWS over the same checkpoint, once it has answered. */
+  readonly countersignature: string | null
+}
+
+/** A checkpoint of the partner's ledger, kept with this gateway's countersignature. */
+export interface PartnerCheckpoint {
+  readonly partner: string
+  readonly seq: number
+  readonly hash: string
+  readonly at: string
+  readonly jws: string
+  readonly countersignature: string
+}
+
+/**
+ * A hold on records a complaint or an inquiry needs (P9): retention does not
+ * purge a message it covers, by id or by a traveller digest the message's
+ * audit entries name, until it is released.
+ */
+export interface LegalHold {
+  readonly ref: string
+  readonly messageId: string | null
+  readonly subject: string | null
+  readonly reason: string
+  readonly placedAt: string
+  readonly releasedAt: string | null
+}
+
+export interface PurgeCounts {
+  readonly messages: number
+  readonly outbox: number
 }
 
 /**
@@ -88,6 +169,35 @@ export interface GatewayStore {
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
   pendingOutbox(before: string, limit: number): Promise<OutboxItem[]>
+  /** Entries in ascending seq after `afterSeq`: the whole ledger, page by page. */
   auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
+  auditEntry(seq: number): Promise<StoredAuditEntry | undefined>
+  /**
+   * Entries matching every filter of `query`, ascending seq after `afterSeq`.
+   * The last seq of a page is a stable cursor: the ledger only grows at its end.
+   */
+  searchAudit(query: AuditQuery, afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
+  auditHead(): Promise<{ seq: number; hash: string } | undefined>
+
+  /** Keeps a signed checkpoint; false if one exists at that seq (another instance made it first). */
+  addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean>
+  setCountersignature(seq: number, jws: string): Promise<void>
+  checkpoints(afterSeq: number, limit: number): Promise<Checkpoint[]>
+  latestCheckpoint(): Promise<Checkpoint | undefined>
+  /** False if a checkpoint of that partner at that seq is already kept. */
+  keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean>
+  partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]>
+
+  /** False if a hold with that ref exists. */
+  addLegalHold(hold: LegalHold): Promise<boolean>
+  /** False if no active hold has that ref. */
+  releaseLegalHold(ref: string, at: string): Promise<boolean>
+  legalHolds(): Promise<LegalHold[]>
+  /**
+   * Retention: deletes delivered and dead-lettered messages last updated before
+   * `before`, with their outbox items, except those an active legal hold
+   * covers, and appends `audit(counts)` in the same transaction.
+   */
+  purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts>
   close(): Promise<void>
 }

@@ -71,7 +71,9 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
   const conditionCache = new Map<FieldRule, boolean>()
 
   function decide(pattern: string, path: string, value: Leaf): { keep: boolean; value?: Leaf } {
-    const rule = policy.fields[pattern]
+    // Own properties only: a key named like an Object.prototype member
+    // (`constructor`, `toString`) is a field no rule names, so it is withheld.
+    const rule = Object.hasOwn(policy.fields, pattern) ? policy.fields[pattern] : undefined
     const text = leafText(value)
     const digest = ctx.digest(text)
     if (rule === undefined) {

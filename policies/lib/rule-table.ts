@@ -10,6 +10,8 @@ export type RuleSpec = Omit<FieldRule, 'rule'>
 export interface Condition {
   readonly when: NonNullable<FieldRule['when']>
   readonly condition: string
+  /** Required in spirit whenever `when` reads the subject's category (P6): the law that draws the line. */
+  readonly legalBasis?: readonly string[]
 }
 
 export function share(principle: Principle, why: string, only?: Condition): RuleSpec {
@@ -38,9 +40,13 @@ export function ruleSlug(path: string): string {
     .replace(/^-|-$/g, '')
 }
 
-/** Gives every spec its rule id, `<prefix>-<slug of the path>`, and freezes the table. */
+/**
+ * Gives every spec its rule id, `<prefix>-<slug of the path>`, and freezes the
+ * table. The table has no prototype: a payload key such as `constructor` must
+ * find no rule (and so be withheld), not Object.prototype's.
+ */
 export function fieldRules(prefix: string, specs: Readonly<Record<string, RuleSpec>>): FieldRules {
-  const rules: Record<string, FieldRule> = {}
+  const rules: Record<string, FieldRule> = Object.create(null) as Record<string, FieldRule>
   const seen = new Map<string, string>()
   for (const [path, spec] of Object.entries(specs)) {
     const rule = `${prefix}-${ruleSlug(path)}`

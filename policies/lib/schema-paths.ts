@@ -75,8 +75,20 @@ function declaresContainerType(schema: JsonSchema): boolean {
  * a leaf; a property whose schema is `false` is never present and not listed.
  */
 export function leafPaths(schema: JsonSchema, resolve: SchemaResolver = resolveSchemaRef): string[] {
+  return [...leafDefinitions(schema, resolve).keys()]
+}
+
+/**
+ * The leaf paths of `schema` (sorted, as leafPaths gives them), each with the
+ * absolute `$ref`s followed to reach its definition, e.g.
+ * `traveller.citizenship` -> [common#/$defs/nationality, common#/$defs/icaoCode].
+ * Lets a test find every field of a given type (every nationality code) from
+ * the schema itself, so a field added later is covered without a list.
+ */
+export function leafDefinitions(schema: JsonSchema, resolve: SchemaResolver = resolveSchemaRef): Map<string, readonly string[]> {
   const leaves = new Set<string>()
   const containers = new Set<string>()
+  const refsAt = new Map<string, Set<string>>()
   const rootBase = typeof schema.$id === 'string' ? schema.$id : 'urn:btb:anonymous-schema'
 
   const child = (path: string, name: string): string => (path === '' ? name : `${path}.${name}`)
@@ -96,6 +108,9 @@ export function leafPaths(schema: JsonSchema, resolve: SchemaResolver = resolveS
 
     if (typeof node.$ref === 'string') {
       const target = resolve(node.$ref, here)
+      let refs = refsAt.get(path)
+      if (refs === undefined) refsAt.set(path, refs = new Set())
+      refs.add(new URL(node.$ref, here).href)
       mark(visit(target.schema, path, target.baseId, depth + 1))
     }
 
@@ -129,7 +144,8 @@ export function leafPaths(schema: JsonSchema, resolve: SchemaResolver = resolveS
   }
 
   visit(schema, '', rootBase, 0)
-  return [...leaves].filter((path) => !containers.has(path)).sort()
+  const paths = [...leaves].filter((path) => !containers.has(path)).sort()
+  return new Map(paths.map((path) => [path, [...(refsAt.get(path) ?? [])]]))
 }
 
 const kindLeafCache = new Map<Kind, readonly string[]>()

@@ -34,6 +34,12 @@ export interface FieldRule {
    */
   readonly when?: (payload: Readonly<Record<string, unknown>>) => boolean
   readonly condition?: string
+  /**
+   * The statutes or treaty provisions that require the condition, where it
+   * turns on who the subject is (subject category). Rules never branch on
+   * nationality; a branch on category must say which law asks for it (P6).
+   */
+  readonly legalBasis?: readonly string[]
 }
 
 /**

@@ -1,0 +1,65 @@
+// The two halves of bilateral checkpointing: reading and countersigning a
+// partner's checkpoint, and sending one's own and keeping the countersignature.
+import { JwsInvalidError } from '../errors.ts'
+import { parseSignedJson } from '../lib/safe-json.ts'
+import { signCompactJws } from '../jws/sign-compact.ts'
+import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import { verifyCompactJws } from '../jws/verify-compact.ts'
+import type { TlsClient } from '../delivery/tls-client.ts'
+import type { Checkpoint, GatewayStore } from '../store/records.ts'
+
+export const CHECKPOINT_TYP = 'btb-checkpoint+jws'
+export const COUNTERSIGNATURE_TYP = 'btb-countersignature+jws'
+
+export interface CheckpointClaims {
+  readonly gateway: string
+  readonly seq: number
+  readonly hash: string
+  readonly at: string
+}
+
+export interface CountersignatureClaims extends CheckpointClaims {
+  readonly countersignedBy: string
+  readonly countersignedAt: string
+}
+
+function isClaims(value: unknown): value is CheckpointClaims {
+  const v = value as Record<string, unknown> | null
+  return v !== null && typeof v === 'object' && typeof v.gateway === 'string' && Number.isSafeInteger(v.seq) &&
+    typeof v.hash === 'string' && typeof v.at === 'string'
+}
+
+export async function readCheckpoint(jws: string, keys: ReadonlyMap<string, VerificationKey>, owner: string): Promise<CheckpointClaims> {
+  const { header, payload } = await verifyCompactJws(jws, keys, owner)
+  if (header.typ !== CHECKPOINT_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not a checkpoint`)
+  const claims = parseSignedJson(payload)
+  if (!isClaims(claims)) throw new JwsInvalidError('the checkpoint does not name gateway, seq, hash and at')
+  return claims
+}
+
+export function countersignCheckpoint(claims: CheckpointClaims, self: string, key: SigningKey): Promise<string> {
+  const countersigned: CountersignatureClaims = {
+    gateway: claims.gateway, seq: claims.seq, hash: claims.hash, at: claims.at,
+    countersignedBy: self, countersignedAt: new Date().toISOString()
+  }
+  return signCompactJws(JSON.stringify(countersigned), key, COUNTERSIGNATURE_TYP)
+}
+
+export async function readCountersignature(jws: string, keys: ReadonlyMap<string, VerificationKey>, owner: string, expected: Pick<Checkpoint, 'seq' | 'hash'>): Promise<CountersignatureClaims> {
+  const { header, payload } = await verifyCompactJws(jws, keys, owner)
+  if (header.typ !== COUNTERSIGNATURE_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not a countersignature`)
+  const claims = parseSignedJson(payload) as CountersignatureClaims
+  if (claims.seq !== expected.seq || claims.hash !== expected.hash) throw new JwsInvalidError('the countersignature names another checkpoint')
+  return claims
+}
+
+/** Sends a checkpoint to the partner and keeps its countersignature. */
+export async function sendCheckpoint(
+  checkpoint: Pick<Checkpoint, 'seq' | 'hash' | 'jws'>,
+  deps: { client: TlsClient; url: string; store: GatewayStore; partnerKeys: ReadonlyMap<string, VerificationKey>; partnerOwner: string }
+): Promise<void> {
+  const res = await deps.client.post(deps.url, checkpoint.jws, 'application/jose')
+  if (res.status !== 200) throw new Error(`the partner answered ${res.status}: ${res.body.slice(0, 200)}`)
+  await readCountersignature(res.body, deps.partnerKeys, deps.partnerOwner, checkpoint)
+  await deps.store.setCountersignature(checkpoint.seq, res.body)
+}

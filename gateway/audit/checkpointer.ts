@@ -1,0 +1,129 @@
+// Checkpoints (DESIGN §6): at intervals the gateway signs its ledger's head.
+// A signed head cannot be taken back: whoever later edits, deletes or reorders
+// an entry at or before it, or cuts the ledger short, contradicts a signature
+// only this gateway's key could have made — and, once the partner has
+// countersigned it, one the partner holds too.
+import { JwsInvalidError } from '../errors.ts'
+import { parseSignedJson } from '../lib/safe-json.ts'
+import { signCompactJws } from '../jws/sign-compact.ts'
+import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import { verifyCompactJws } from '../jws/verify-compact.ts'
+import { gatewayOwner, type Country } from '../trust/trust-store.ts'
+import type { Checkpoint, GatewayStore } from '../store/records.ts'
+
+export const CHECKPOINT_JWS_TYP = 'btb-checkpoint+jws'
+
+/** What a checkpoint signs. */
+export interface CheckpointClaims {
+  readonly gateway: Country
+  readonly seq: number
+  readonly hash: string
+  readonly at: string
+}
+
+export function signCheckpoint(claims: CheckpointClaims, key: SigningKey): Promise<string> {
+  const payload: CheckpointClaims = { gateway: claims.gateway, seq: claims.seq, hash: claims.hash, at: claims.at }
+  return signCompactJws(JSON.stringify(payload), key, CHECKPOINT_JWS_TYP)
+}
+
+/**
+ * Verifies a checkpoint signed by `country`'s gateway with one of `keys`, and
+ * returns what it claims. Throws the JWS errors of verify-compact.ts.
+ */
+export async function verifyCheckpointJws(
+  jws: string, keys: ReadonlyMap<string, VerificationKey>, country: Country
+): Promise<CheckpointClaims> {
+  const { header, payload } = await verifyCompactJws(jws, keys, gatewayOwner(country))
+  if (header.typ !== CHECKPOINT_JWS_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not ${CHECKPOINT_JWS_TYP}`)
+  const claims = parseSignedJson(payload) as Partial<Record<keyof CheckpointClaims, unknown>> | null
+  if (claims === null || typeof claims !== 'object' || !Number.isSafeInteger(claims.seq) ||
+    typeof claims.hash !== 'string' || typeof claims.at !== 'string') {
+    throw new JwsInvalidError('the checkpoint does not name seq, hash and at')
+  }
+  if (claims.gateway !== country) throw new JwsInvalidError(`the checkpoint names gateway ${String(claims.gateway)}, not ${country}`)
+  return { gateway: country, seq: claims.seq as number, hash: claims.hash, at: claims.at }
+}
+
+export interface CheckpointSchedule {
+  /** Sign once the head has moved this many entries past the last checkpoint. */
+  readonly everyEntries: number
+  /** Or once this long has passed since the last checkpoint, if the head moved at all. */
+  readonly everyMs: number
+  /** How often the head is looked at; at most `everyMs`, 1 s by default. */
+  readonly pollMs?: number
+}
+
+export interface CheckpointerOptions {
+  /** Called with each new checkpoint (the partner exchange); its failure leaves the checkpoint kept, uncountersigned. */
+  readonly onCheckpoint?: (cp: Checkpoint) => Promise<void>
+  /** Where a failed scheduled checkpoint is reported; the next tick tries again. */
+  readonly onError?: (err: unknown) => void
+}
+
+export class Checkpointer {
+  readonly #store: GatewayStore
+  readonly #key: SigningKey
+  readonly #country: Country
+  readonly #schedule: CheckpointSchedule
+  readonly #options: CheckpointerOptions
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<unknown> = Promise.resolve()
+  /** When no checkpoint exists yet, time is counted from the start. */
+  #startedAt = Date.now()
+
+  constructor(
+    store: GatewayStore, key: SigningKey, country: Country, schedule: CheckpointSchedule,
+    onCheckpoint?: (cp: Checkpoint) => Promise<void>, options: Omit<CheckpointerOptions, 'onCheckpoint'> = {}
+  ) {
+    if (!(schedule.everyEntries >= 1) || !(schedule.everyMs >= 1)) throw new Error('checkpoint schedule: everyEntries and everyMs must be at least 1')
+    this.#store = store
+    this.#key = key
+    this.#country = country
+    this.#schedule = schedule
+    this.#options = onCheckpoint === undefined ? options : { ...options, onCheckpoint }
+  }
+
+  start(): void {
+    if (this.#timer !== undefined) return
+    this.#startedAt = Date.now()
+    const pollMs = Math.min(this.#schedule.pollMs ?? 1000, this.#schedule.everyMs)
+    this.#timer = setInterval(() => {
+      // One tick at a time: a slow store or partner must not pile them up.
+      this.#running = this.#running.then(() => this.#tick()).catch((err: unknown) => this.#options.onError?.(err))
+    }, pollMs)
+    this.#timer.unref()
+  }
+
+  /** Stops the schedule and waits for a checkpoint in progress. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    await this.#running
+  }
+
+  async #tick(): Promise<void> {
+    const [head, last] = await Promise.all([this.#store.auditHead(), this.#store.latestCheckpoint()])
+    if (head === undefined || (last !== undefined && head.seq <= last.seq)) return
+    const moved = head.seq - (last?.seq ?? 0)
+    const since = last === undefined ? this.#startedAt : Date.parse(last.at)
+    if (moved >= this.#schedule.everyEntries || Date.now() - since >= this.#schedule.everyMs) await this.checkpointNow()
+  }
+
+  /**
+   * Signs the head now. Undefined when there is nothing new to sign: an empty
+   * ledger, a head already checkpointed, or another instance sharing the
+   * ledger that signed the same head first.
+   */
+  async checkpointNow(): Promise<Checkpoint | undefined> {
+    const head = await this.#store.auditHead()
+    if (head === undefined) return undefined
+    const last = await this.#store.latestCheckpoint()
+    if (last !== undefined && last.seq >= head.seq) return undefined
+    const at = new Date().toISOString()
+    const jws = await signCheckpoint({ gateway: this.#country, seq: head.seq, hash: head.hash, at }, this.#key)
+    const checkpoint: Checkpoint = { seq: head.seq, hash: head.hash, at, jws, countersignature: null }
+    if (!await this.#store.addCheckpoint(checkpoint)) return undefined
+    await this.#options.onCheckpoint?.(checkpoint)
+    return checkpoint
+  }
+}

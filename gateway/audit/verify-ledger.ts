@@ -1,0 +1,167 @@
+// Re-verifies the whole ledger (DESIGN §6, P11 effective oversight): every
+// entry against the chain from the genesis hash, every checkpoint against the
+// gateway's keys and the entry it signed, every countersignature against the
+// partner's keys. Entries are read page by page: memory stays flat however
+// long the ledger. It stops at the first entry that does not verify and says
+// why, because everything after it is unproven.
+import type { VerificationKey } from '../jws/signing-key.ts'
+import { GENESIS_HASH, chainHash, serialiseEntry } from '../store/audit-chain.ts'
+import type { Checkpoint, GatewayStore, StoredAuditEntry } from '../store/records.ts'
+import type { Country } from '../trust/trust-store.ts'
+import { readCountersignature } from './checkpoint-exchange.ts'
+import { verifyCheckpointJws } from './checkpointer.ts'
+
+export interface LedgerVerification {
+  readonly ok: boolean
+  /** Entries whose chain verified. */
+  readonly entries: number
+  /** Checkpoints whose signature and claims verified. */
+  readonly checkpoints: number
+  /** Of those, how many carried a partner countersignature that verified too. */
+  readonly countersignatures: number
+  /** The first entry that does not verify: nothing from it on can be relied on. */
+  readonly firstBad?: { readonly seq: number; readonly reason: string }
+}
+
+export interface VerifyLedgerOptions {
+  readonly pageSize?: number
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown }
+  return typeof e.code === 'string' ? `${e.code}: ${String(e.message)}` : String(e.message ?? err)
+}
+
+/** The country of a gateway key set: its keys are all owned by `gateway:CA` or `gateway:US`. */
+function gatewayCountry(keys: ReadonlyMap<string, VerificationKey> | undefined): Country | undefined {
+  for (const key of keys?.values() ?? []) {
+    const country = key.owner.replace(/^gateway:/, '')
+    if (country === 'CA' || country === 'US') return country
+  }
+  return undefined
+}
+
+/** Checkpoints in seq order, one page at a time, up to `lastSeq`. */
+class CheckpointCursor {
+  readonly #store: GatewayStore
+  readonly #pageSize: number
+  readonly #lastSeq: number
+  #page: Checkpoint[] = []
+  #after = 0
+  #done: boolean
+
+  constructor(store: GatewayStore, pageSize: number, lastSeq: number) {
+    this.#store = store
+    this.#pageSize = pageSize
+    this.#lastSeq = lastSeq
+    this.#done = lastSeq === 0
+  }
+
+  async peek(): Promise<Checkpoint | undefined> {
+    if (this.#page.length === 0 && !this.#done) {
+      const page = await this.#store.checkpoints(this.#after, this.#pageSize)
+      this.#page = page.filter((cp) => cp.seq <= this.#lastSeq)
+      if (this.#page.length < this.#pageSize) this.#done = true
+      if (page.length > 0) this.#after = page[page.length - 1]!.seq
+    }
+    return this.#page[0]
+  }
+
+  shift(): void {
+    this.#page.shift()
+  }
+}
+
+export async function verifyLedger(
+  store: GatewayStore,
+  ownKeys: ReadonlyMap<string, VerificationKey>,
+  partnerKeys?: ReadonlyMap<string, VerificationKey>,
+  options: VerifyLedgerOptions = {}
+): Promise<LedgerVerification> {
+  const pageSize = options.pageSize ?? 1000
+  const country = gatewayCountry(ownKeys)
+  const partnerCountry = gatewayCountry(partnerKeys)
+  let entries = 0
+  let checkpoints = 0
+  let countersignatures = 0
+  const bad = (seq: number, reason: string): LedgerVerification =>
+    ({ ok: false, entries, checkpoints, countersignatures, firstBad: { seq, reason } })
+
+  // Checkpoints made while this runs are left for the next run: they may name
+  // entries appended after the last page was read.
+  const latest = await store.latestCheckpoint()
+  const cursor = new CheckpointCursor(store, pageSize, latest?.seq ?? 0)
+  /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
+  let trustedUpTo = 0
+
+  /** Why `cp` does not verify, or undefined if it does; `entry` is the entry at its seq, if any. */
+  async function checkpointProblem(cp: Checkpoint, entry: StoredAuditEntry | undefined): Promise<string | undefined> {
+    if (country === undefined) return `checkpoint ${cp.seq} cannot be verified: no key of this gateway was given`
+    let claims
+    try {
+      claims = await verifyCheckpointJws(cp.jws, ownKeys, country)
+    } catch (err) {
+      return `checkpoint ${cp.seq} is not signed by this gateway (${describe(err)})`
+    }
+    if (claims.seq !== cp.seq || claims.hash !== cp.hash) {
+      return `checkpoint ${cp.seq} was altered: its signature covers entry ${claims.seq} with hash ${claims.hash}`
+    }
+    if (entry === undefined) return undefined
+    if (claims.hash !== entry.hash) {
+      return `entry ${cp.seq} is not the entry checkpoint ${cp.seq} signed: the ledger was rewritten after entry ${trustedUpTo}`
+    }
+    if (cp.countersignature !== null && partnerKeys !== undefined) {
+      if (partnerCountry === undefined) return `the countersignature of checkpoint ${cp.seq} cannot be verified: no partner key was given`
+      try {
+        const counter = await readCountersignature(cp.countersignature, partnerKeys, `gateway:${partnerCountry}`, cp)
+        if (counter.gateway !== country) return `the countersignature of checkpoint ${cp.seq} names gateway ${counter.gateway}`
+      } catch (err) {
+        return `the countersignature of checkpoint ${cp.seq} does not verify with the partner's keys (${describe(err)})`
+      }
+      countersignatures++
+    }
+    return undefined
+  }
+
+  let expectedSeq = 1
+  let prevHash = GENESIS_HASH
+  for (;;) {
+    const page = await store.auditEntries(expectedSeq - 1, pageSize)
+    for (const e of page) {
+      if (e.seq !== expectedSeq) {
+        return bad(expectedSeq, `entry ${expectedSeq} is missing: the ledger goes from entry ${expectedSeq - 1} to entry ${e.seq}`)
+      }
+      if (e.prevHash !== prevHash) {
+        return bad(e.seq, e.seq === 1
+          ? 'the first entry does not start from the genesis hash'
+          : `entry ${e.seq} does not chain onto entry ${e.seq - 1}: an entry was removed, moved or rewritten here`)
+      }
+      if (chainHash(e.prevHash, serialiseEntry(e.entry)) !== e.hash) {
+        return bad(e.seq, `entry ${e.seq} does not match its hash: its content or its hash was edited`)
+      }
+      entries++
+      prevHash = e.hash
+      expectedSeq++
+      for (let cp = await cursor.peek(); cp !== undefined && cp.seq <= e.seq; cp = await cursor.peek()) {
+        const problem = await checkpointProblem(cp, cp.seq === e.seq ? e : undefined)
+        if (problem !== undefined) return bad(cp.seq, problem)
+        if (cp.seq !== e.seq) return bad(cp.seq, `checkpoint ${cp.seq} names no entry of the ledger`)
+        checkpoints++
+        trustedUpTo = cp.seq
+        cursor.shift()
+      }
+    }
+    if (page.length < pageSize) break
+  }
+
+  // A checkpoint beyond the last entry signed a head the ledger no longer
+  // reaches: entries were cut from its end (if the checkpoint is genuine).
+  const beyond = await cursor.peek()
+  if (beyond !== undefined) {
+    const problem = await checkpointProblem(beyond, undefined)
+    if (problem !== undefined) return bad(beyond.seq, problem)
+    return bad(expectedSeq, `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.seq} signed a head at entry ${beyond.seq}: ` +
+      `entries ${expectedSeq} to ${beyond.seq} were deleted`)
+  }
+  return { ok: true, entries, checkpoints, countersignatures }
+}

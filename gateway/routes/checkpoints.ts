@@ -1,0 +1,51 @@
+// POST /v1/checkpoints: bilateral oversight of the ledgers. The partner
+// gateway sends each signed checkpoint of its ledger head; this gateway
+// countersigns and keeps it. Once countersigned, the partner cannot rewrite
+// or rewind its history without contradicting a checkpoint it can no longer
+// take back: a second checkpoint at the same sequence with another hash, or
+// one behind the last, is refused and raises an alert.
+import type { FastifyInstance } from 'fastify'
+import { CheckpointConflictError, ForbiddenError, UnsupportedMediaTypeError } from '../errors.ts'
+import { requireRole } from '../pipeline/authenticate-client.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import { countersignCheckpoint, readCheckpoint } from '../audit/checkpoint-exchange.ts'
+import { gatewayOwner } from '../trust/trust-store.ts'
+
+export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
+  app.addHook('preHandler', requireRole('partner'))
+
+  app.post('/v1/checkpoints', async (request, reply) => {
+    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/checkpoints takes application/jose')
+    const partner = app.trust.partner.country
+    const claims = await readCheckpoint(request.body, app.trust.partner.keys, gatewayOwner(partner))
+    if (claims.gateway !== partner) throw new ForbiddenError(`a checkpoint of ${claims.gateway} cannot come from ${partner}`)
+
+    const [latest] = await latestKept(app, partner)
+    if (latest !== undefined && claims.seq <= latest.seq) {
+      if (claims.seq === latest.seq && claims.hash === latest.hash) {
+        return reply.type('application/jose').send(latest.countersignature)
+      }
+      request.log.error({ alert: 'CHECKPOINT_CONFLICT', partner, seq: claims.seq, keptSeq: latest.seq }, 'the partner presented a checkpoint that contradicts its history')
+      await app.store.appendAudit(auditEntry({ event: 'refused', direction: 'inbound', caller: request.caller!.id, code: 'CHECKPOINT_CONFLICT' }))
+      throw new CheckpointConflictError(`sequence ${claims.seq} after ${latest.seq} (${latest.hash})`)
+    }
+    const countersignature = await countersignCheckpoint(claims, app.trust.country, app.trust.signingKey)
+    await app.store.keepPartnerCheckpoint({ partner, seq: claims.seq, hash: claims.hash, at: claims.at, jws: request.body, countersignature })
+    await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', direction: 'inbound', caller: request.caller!.id }))
+    return reply.type('application/jose').send(countersignature)
+  })
+}
+
+async function latestKept(app: FastifyInstance, partner: string) {
+  // Checkpoints are kept in sequence order; the last page's last one is the latest.
+  let after = 0
+  let last: Awaited<ReturnType<typeof app.store.partnerCheckpoints>>[number] | undefined
+  for (;;) {
+    const page = await app.store.partnerCheckpoints(partner, after, 1000)
+    if (page.length === 0) break
+    last = page[page.length - 1]
+    after = last!.seq
+    if (page.length < 1000) break
+  }
+  return [last] as const
+}

@@ -1,0 +1,417 @@
+// One set of behaviours, proved against both stores: what the gateway and the
+// privacy officer rely on must not depend on which database holds the ledger.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import type { FieldDecision } from '../policies/lib/engine.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { GENESIS_HASH, chainHash, serialiseEntry } from '../gateway/store/audit-chain.ts'
+import { fieldPattern } from '../gateway/store/audit-index.ts'
+import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
+import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import type {
+  AuditEntry, AuditQuery, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry
+} from '../gateway/store/records.ts'
+
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** A tap test, root or subtest (the last overload of `t.test` takes only the callback). */
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+interface Backend {
+  readonly name: string
+  /** A fresh, empty store, removed when the test ends. */
+  open(t: Test): Promise<GatewayStore>
+}
+
+const sqlite: Backend = {
+  name: 'SQLite',
+  async open(t) {
+    const dir = mkdtempSync(join(tmpdir(), 'btb-conformance-'))
+    const store = new SqliteStore(join(dir, 'ledger.sqlite'))
+    t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+    return store
+  }
+}
+
+/** A schema of its own per test, dropped afterwards. */
+async function freshSchema(t: Test, pool: pg.Pool): Promise<string> {
+  const schema = `t_${randomBytes(6).toString('hex')}`
+  t.teardown(() => pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))
+  return schema
+}
+
+function postgres(pool: pg.Pool): Backend {
+  return {
+    name: 'PostgreSQL',
+    async open(t) {
+      const store = new PostgresStore(pool, { schema: await freshSchema(t, pool) })
+      await store.create()
+      return store
+    }
+  }
+}
+
+// Fixtures -------------------------------------------------------------------
+
+const T0 = Date.parse('2026-11-20T00:00:00.000Z')
+const iso = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString()
+
+function record(id: string, at = iso(0)): MessageRecord {
+  return {
+    direction: 'outbound', id, digest: `d-${id}`, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
+    sender: 'CA/CBSA/pik-primary', recipient: 'US/CBP', status: 'accepted', acceptedAt: at, updatedAt: at,
+    attempts: [], receipt: null, correlationId: null, policyVersion: 'sha256:v1'
+  }
+}
+const outbox = (id: string, at = iso(0)): OutboxItem => ({ direction: 'outbound', id, target: 'partner', sealed: `sealed-${id}`, createdAt: at })
+const accepted = (id: string, at = iso(0), subjects: string[] = []) =>
+  auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at, subjects })
+
+function decision(path: string): FieldDecision {
+  return { path, action: 'share', rule: 'r', principle: 'P2', digest: `h-${path}` }
+}
+
+function entry(over: Partial<AuditEntry>): AuditEntry {
+  return { ...auditEntry({ event: 'accepted', direction: 'outbound' }), ...over }
+}
+
+/** A ledger that varies every searchable field, so each filter selects some entries and not others. */
+function searchFixture(): AuditEntry[] {
+  const out: AuditEntry[] = []
+  const parties = [
+    ['CA/CBSA/pik-primary', 'US/CBP'], ['CA/IRCC/gcms-biometrics', 'US/USCIS'], ['US/CBP', 'CA/CBSA/pik-primary'], [null, null]
+  ] as const
+  const kinds = ['entry-exit.record', 'entry-exit.batch', 'biometric.match-request']
+  const purposes = ['entry-exit-verification', 'removal-enforcement']
+  const events = ['accepted', 'refused', 'delivered', 'received', 'dead-lettered'] as const
+  for (let i = 0; i < 60; i++) {
+    const [from, to] = parties[i % parties.length]!
+    const event = events[i % events.length]!
+    out.push(entry({
+      // Not in seq order everywhere: instances' clocks differ, search must not assume otherwise.
+      at: new Date(T0 + (i * 60 + (i % 7 === 3 ? -90 : 0)) * 1000).toISOString(),
+      event,
+      direction: event === 'received' ? 'inbound' : 'outbound',
+      messageId: `m-${i % 17}`,
+      kind: from === null ? null : kinds[i % kinds.length]!,
+      purpose: from === null ? null : purposes[i % purposes.length]!,
+      from,
+      to,
+      policy: from === null ? null : { id: 'entry-exit.record', version: i < 30 ? 'sha256:v1' : 'sha256:v2' },
+      code: event === 'refused' ? (i % 2 === 0 ? 'POLICY_DENIED' : 'SCHEMA_INVALID') : null,
+      fields: i % 3 === 0
+        ? [decision('records[0].document.number'), decision('records[1].document.number'), decision('records[0].surname')]
+        : [decision('traveller.surname'), decision('traveller.dateOfBirth')],
+      subjects: i % 4 === 0 ? ['subject-A'] : i % 5 === 0 ? ['subject-B', 'subject-A'] : []
+    }))
+  }
+  return out
+}
+
+/** What each filter means, written plainly, to hold the stores' SQL against. */
+function matches(e: AuditEntry, q: AuditQuery): boolean {
+  const country = (p: string | null) => p?.split('/')[0]
+  const agency = (p: string | null) => p?.split('/')[1]
+  return (q.from === undefined || Date.parse(e.at) >= Date.parse(q.from)) &&
+    (q.to === undefined || Date.parse(e.at) < Date.parse(q.to)) &&
+    (q.kind === undefined || e.kind === q.kind) &&
+    (q.purpose === undefined || e.purpose === q.purpose) &&
+    (q.partner === undefined || country(e.from) === q.partner || country(e.to) === q.partner) &&
+    (q.agency === undefined || agency(e.from) === q.agency || agency(e.to) === q.agency) &&
+    (q.event === undefined || e.event === q.event) &&
+    (q.code === undefined || e.code === q.code) &&
+    (q.direction === undefined || e.direction === q.direction) &&
+    (q.fieldPath === undefined || e.fields.some((f) => fieldPattern(f.path) === fieldPattern(q.fieldPath!))) &&
+    (q.policyVersion === undefined || e.policy?.version === q.policyVersion) &&
+    (q.subject === undefined || e.subjects.includes(q.subject)) &&
+    (q.messageId === undefined || e.messageId === q.messageId)
+}
+
+const QUERIES: Array<[string, AuditQuery]> = [
+  ['a time window [from, to)', { from: new Date(T0 + 600_000).toISOString(), to: new Date(T0 + 1_800_000).toISOString() }],
+  ['a window given without milliseconds', { from: '2026-11-20T00:10:00Z', to: '2026-11-20T00:20:00Z' }],
+  ['from only', { from: iso(45) }],
+  ['kind', { kind: 'entry-exit.batch' }],
+  ['purpose', { purpose: 'removal-enforcement' }],
+  ['partner country', { partner: 'US' }],
+  ['agency, as sender or recipient', { agency: 'CBSA' }],
+  ['event', { event: 'refused' }],
+  ['code', { code: 'POLICY_DENIED' }],
+  ['direction', { direction: 'inbound' }],
+  ['a field pattern', { fieldPath: 'records[].document.number' }],
+  ['a field pattern given with an index', { fieldPath: 'records[7].surname' }],
+  ['a plain field path', { fieldPath: 'traveller.dateOfBirth' }],
+  ['policy version', { policyVersion: 'sha256:v2' }],
+  ['a traveller digest', { subject: 'subject-B' }],
+  ['message id', { messageId: 'm-3' }],
+  ['several filters at once', { agency: 'CBP', event: 'accepted', kind: 'entry-exit.record', from: iso(5) }],
+  ['a traveller digest and a field pattern', { subject: 'subject-A', fieldPath: 'traveller.surname' }],
+  ['a field pattern and other filters', { fieldPath: 'traveller.surname', policyVersion: 'sha256:v1', direction: 'outbound' }]
+]
+
+async function allPages(store: GatewayStore, query: AuditQuery, limit: number): Promise<StoredAuditEntry[]> {
+  const out: StoredAuditEntry[] = []
+  let after = 0
+  for (;;) {
+    const page = await store.searchAudit(query, after, limit)
+    out.push(...page)
+    if (page.length < limit) return out
+    after = page[page.length - 1]!.seq
+  }
+}
+
+function assertChain(t: Test, entries: StoredAuditEntry[], expectedLength: number): void {
+  t.equal(entries.length, expectedLength, `${expectedLength} entries`)
+  let prev = GENESIS_HASH
+  let broken = 0
+  entries.forEach((e, i) => {
+    if (e.seq !== i + 1 || e.prevHash !== prev || e.hash !== chainHash(prev, serialiseEntry(e.entry))) broken++
+    prev = e.hash
+  })
+  t.equal(broken, 0, 'every entry chains onto the one before, from the genesis hash, with no gap')
+}
+
+// The behaviours -------------------------------------------------------------
+
+function conformance(parent: Test, backend: Backend): void {
+  parent.test(`${backend.name}: conformance`, async (t) => {
+    t.test('accept writes the message, its outbox item and its audit entry together, once', async (t) => {
+      const store = await backend.open(t)
+      t.equal(await store.accept(record('m1'), outbox('m1'), accepted('m1')), true)
+      const again = { ...outbox('m1'), sealed: 'other' }
+      t.equal(await store.accept({ ...record('m1'), digest: 'other' }, again, accepted('m1')), false, 'the same id is not accepted twice')
+      const m = await store.findMessage('outbound', 'm1')
+      t.equal(m?.status, 'accepted')
+      t.equal(m?.digest, 'd-m1', 'the first message stands')
+      t.equal((await store.outboxItem('outbound', 'm1'))?.sealed, 'sealed-m1', 'the refused duplicate wrote no outbox item')
+      t.equal((await store.auditEntries(0, 10)).length, 1, 'the refused duplicate wrote no audit entry')
+      t.equal(await store.findMessage('inbound', 'm1'), undefined, 'directions are separate')
+      t.same(record('m1'), m, 'the record reads back as written')
+    })
+
+    t.test('delivery attempts accumulate on the message, each audited', async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('a'), outbox('a'), accepted('a'))
+      await store.recordAttempt('outbound', 'a', { at: iso(1), error: 'ECONNREFUSED' }, auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(1) }))
+      await store.recordAttempt('outbound', 'a', { at: iso(2), error: 'HTTP 503' }, auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(2) }))
+      const a = await store.findMessage('outbound', 'a')
+      t.same(a?.attempts, [{ at: iso(1), error: 'ECONNREFUSED' }, { at: iso(2), error: 'HTTP 503' }])
+      t.equal(a?.updatedAt, iso(2))
+      t.same((await store.auditEntries(0, 10)).map((e) => e.entry.event), ['accepted', 'delivery-failed', 'delivery-failed'])
+    })
+
+    t.test('delivery drops the outbox item; a dead letter keeps it but is not re-driven', async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('a'), outbox('a'), accepted('a'))
+      await store.accept(record('b'), outbox('b'), accepted('b'))
+      await store.markDelivered('outbound', 'a', 'receipt-jws', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(3) }))
+      await store.markDeadLettered('outbound', 'b', { at: iso(4), error: 'refused' }, auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: 'b', at: iso(4) }))
+      const a = await store.findMessage('outbound', 'a')
+      t.equal(a?.status, 'delivered')
+      t.equal(a?.receipt, 'receipt-jws')
+      t.equal(a?.updatedAt, iso(3))
+      t.equal(await store.outboxItem('outbound', 'a'), undefined, 'delivered: nothing left to send')
+      const b = await store.findMessage('outbound', 'b')
+      t.equal(b?.status, 'dead-lettered')
+      t.same(b?.attempts, [{ at: iso(4), error: 'refused' }])
+      t.ok(await store.outboxItem('outbound', 'b'), 'dead-lettered: kept, sealed, for an operator to resend')
+      t.same(await store.pendingOutbox('2099-01-01T00:00:00Z', 10), [], 'neither is re-driven by the relay')
+      await store.markDelivered('outbound', 'b', null, auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'b' }))
+      t.equal((await store.findMessage('outbound', 'b'))?.receipt, null, 'no receipt given, none invented')
+    })
+
+    t.test('pendingOutbox gives what is older than the cut-off, oldest first, up to the limit', async (t) => {
+      const store = await backend.open(t)
+      for (const [id, minute] of [['late', 30], ['early', 10], ['middle', 20], ['recent', 50]] as const) {
+        await store.accept(record(id, iso(minute)), outbox(id, iso(minute)), accepted(id, iso(minute)))
+      }
+      t.same((await store.pendingOutbox(iso(40), 10)).map((i) => i.id), ['early', 'middle', 'late'])
+      t.same((await store.pendingOutbox(iso(40), 2)).map((i) => i.id), ['early', 'middle'])
+      t.same(await store.pendingOutbox(iso(10), 10), [], 'the cut-off is exclusive')
+    })
+
+    t.test('audit entries form one hash chain from the genesis hash; the head is its last link', async (t) => {
+      const store = await backend.open(t)
+      t.equal(await store.auditHead(), undefined, 'an empty ledger has no head')
+      for (let i = 0; i < 25; i++) await store.appendAudit(accepted(`m${i}`, iso(i), [`s${i}`]))
+      const entries = await store.auditEntries(0, 100)
+      assertChain(t, entries, 25)
+      t.same(await store.auditHead(), { seq: 25, hash: entries[24]!.hash })
+      t.same(await store.auditEntry(7), entries[6], 'one entry by seq')
+      t.equal(await store.auditEntry(26), undefined)
+      t.same((await store.auditEntries(10, 5)).map((e) => e.seq), [11, 12, 13, 14, 15], 'paged by seq')
+      t.same(entries[3]!.entry, accepted('m3', iso(3), ['s3']), 'an entry reads back as written, subjects included')
+    })
+
+    t.test('search answers every filter exactly as its meaning says', async (t) => {
+      const store = await backend.open(t)
+      const fixture = searchFixture()
+      for (const e of fixture) await store.appendAudit(e)
+      for (const [name, query] of QUERIES) {
+        const expected = fixture.flatMap((e, i) => matches(e, query) ? [i + 1] : [])
+        t.ok(expected.length > 0 && expected.length < fixture.length, `${name}: the fixture makes the filter select`)
+        const found = await store.searchAudit(query, 0, 1000)
+        t.same(found.map((e) => e.seq), expected, name)
+      }
+      t.same(await store.searchAudit({ subject: 'nobody' }, 0, 10), [], 'an unknown digest finds nothing')
+      t.same(await store.searchAudit({}, 0, 1000).then((r) => r.length), fixture.length, 'no filter: everything')
+    })
+
+    t.test('search pages with the last seq as cursor: the pages are the one big answer, without repeats', async (t) => {
+      const store = await backend.open(t)
+      const fixture = searchFixture()
+      for (const e of fixture) await store.appendAudit(e)
+      for (const [name, query] of QUERIES) {
+        const whole = (await store.searchAudit(query, 0, 1000)).map((e) => e.seq)
+        const paged = (await allPages(store, query, 3)).map((e) => e.seq)
+        t.same(paged, whole, `${name}: pages of 3`)
+      }
+      // Entries appended between pages land after the cursor, never inside a page already read.
+      const query: AuditQuery = { agency: 'CBSA' }
+      const first = await store.searchAudit(query, 0, 5)
+      for (const e of fixture.slice(0, 8)) await store.appendAudit(e)
+      const rest = await allPages(store, query, 4)
+      const seqs = [...first, ...rest.filter((e) => e.seq > first[first.length - 1]!.seq)].map((e) => e.seq)
+      t.same(seqs, (await store.searchAudit(query, 0, 1000)).map((e) => e.seq), 'stable while the ledger grows')
+      t.equal(new Set(seqs).size, seqs.length, 'no entry twice')
+    })
+
+    t.test('checkpoints are kept once per seq, countersigned later, listed in order', async (t) => {
+      const store = await backend.open(t)
+      t.equal(await store.latestCheckpoint(), undefined)
+      for (const seq of [10, 20, 30]) {
+        t.equal(await store.addCheckpoint({ seq, hash: `h${seq}`, at: iso(seq), jws: `jws${seq}` }), true)
+      }
+      t.equal(await store.addCheckpoint({ seq: 20, hash: 'other', at: iso(99), jws: 'other' }), false, 'the first checkpoint at a seq stands')
+      await store.setCountersignature(20, 'counter20')
+      t.same(await store.checkpoints(0, 10), [
+        { seq: 10, hash: 'h10', at: iso(10), jws: 'jws10', countersignature: null },
+        { seq: 20, hash: 'h20', at: iso(20), jws: 'jws20', countersignature: 'counter20' },
+        { seq: 30, hash: 'h30', at: iso(30), jws: 'jws30', countersignature: null }
+      ])
+      t.same((await store.checkpoints(10, 1)).map((c) => c.seq), [20], 'paged by seq')
+      t.equal((await store.latestCheckpoint())?.seq, 30)
+    })
+
+    t.test('partner checkpoints are kept per partner with the countersignature given', async (t) => {
+      const store = await backend.open(t)
+      const cp = (partner: string, seq: number) => ({ partner, seq, hash: `h${seq}`, at: iso(seq), jws: `jws${seq}`, countersignature: `cs${seq}` })
+      t.equal(await store.keepPartnerCheckpoint(cp('US', 5)), true)
+      t.equal(await store.keepPartnerCheckpoint(cp('US', 9)), true)
+      t.equal(await store.keepPartnerCheckpoint(cp('CA', 7)), true)
+      t.equal(await store.keepPartnerCheckpoint({ ...cp('US', 9), hash: 'rewritten' }), false, 'a kept checkpoint is never replaced')
+      t.same(await store.partnerCheckpoints('US', 0, 10), [cp('US', 5), cp('US', 9)])
+      t.same(await store.partnerCheckpoints('US', 5, 10), [cp('US', 9)])
+      t.same(await store.partnerCheckpoints('CA', 0, 10), [cp('CA', 7)])
+    })
+
+    t.test('legal holds are placed once, released once, and listed', async (t) => {
+      const store = await backend.open(t)
+      const hold: LegalHold = { ref: 'OPC-2026-001', messageId: 'm1', subject: null, reason: 'complaint', placedAt: iso(1), releasedAt: null }
+      t.equal(await store.addLegalHold(hold), true)
+      t.equal(await store.addLegalHold({ ...hold, reason: 'other' }), false, 'a ref names one hold')
+      t.equal(await store.releaseLegalHold('OPC-2026-001', iso(2)), true)
+      t.equal(await store.releaseLegalHold('OPC-2026-001', iso(3)), false, 'released already')
+      t.equal(await store.releaseLegalHold('unknown', iso(3)), false)
+      t.same(await store.legalHolds(), [{ ...hold, releasedAt: iso(2) }])
+    })
+
+    t.test('purge removes finished, expired messages except what a legal hold covers, and audits itself', async (t) => {
+      const store = await backend.open(t)
+      const finish = async (id: string, how: 'delivered' | 'dead-lettered' | 'accepted', minute: number, subjects: string[] = []) => {
+        await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0), subjects))
+        if (how === 'delivered') await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(minute) }))
+        if (how === 'dead-lettered') await store.markDeadLettered('outbound', id, { at: iso(minute), error: 'x' }, auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: id, at: iso(minute) }))
+      }
+      await finish('old-delivered', 'delivered', 10)
+      await finish('old-dead', 'dead-lettered', 10)
+      await finish('held-by-id', 'delivered', 10)
+      await finish('held-by-traveller', 'delivered', 10, ['traveller-X'])
+      await finish('released-hold', 'delivered', 10)
+      await finish('recent', 'delivered', 100)
+      await finish('unfinished', 'accepted', 0)
+      await store.addLegalHold({ ref: 'H1', messageId: 'held-by-id', subject: null, reason: 'complaint', placedAt: iso(20), releasedAt: null })
+      await store.addLegalHold({ ref: 'H2', messageId: null, subject: 'traveller-X', reason: 'redress', placedAt: iso(20), releasedAt: null })
+      await store.addLegalHold({ ref: 'H3', messageId: 'released-hold', subject: null, reason: 'done', placedAt: iso(20), releasedAt: null })
+      await store.releaseLegalHold('H3', iso(30))
+      const before = (await store.auditHead())!
+
+      let seen: unknown
+      const counts = await store.purge(iso(50), (c) => {
+        seen = c
+        return auditEntry({ event: 'purged', direction: 'outbound', at: iso(60), fields: [decision(`messages=${c.messages}`)] })
+      })
+      t.same(counts, { messages: 3, outbox: 1 }, 'three messages, and the dead letter\'s sealed outbox item')
+      t.same(seen, counts, 'the audit entry is made from the counts')
+      for (const id of ['old-delivered', 'old-dead', 'released-hold']) t.equal(await store.findMessage('outbound', id), undefined, `${id} purged`)
+      t.equal(await store.outboxItem('outbound', 'old-dead'), undefined, 'with its outbox item')
+      for (const id of ['held-by-id', 'held-by-traveller', 'recent', 'unfinished']) t.ok(await store.findMessage('outbound', id), `${id} kept`)
+      t.ok(await store.outboxItem('outbound', 'unfinished'), 'an undelivered message keeps its outbox item')
+
+      const entries = await store.auditEntries(0, 100)
+      const last = entries[entries.length - 1]!
+      t.equal(last.seq, before.seq + 1, 'one entry appended')
+      t.equal(last.entry.event, 'purged')
+      t.equal(last.entry.fields[0]?.path, 'messages=3')
+      assertChain(t, entries, before.seq + 1)
+
+      t.same(await store.purge(iso(50), () => { throw new Error('not called') }), { messages: 0, outbox: 0 }, 'nothing left to purge')
+      t.equal((await store.auditHead())!.seq, before.seq + 1, 'a purge that removed nothing appends nothing')
+
+      await store.releaseLegalHold('H2', iso(70))
+      t.same(await store.purge(iso(50), () => auditEntry({ event: 'purged', direction: 'outbound' })), { messages: 1, outbox: 0 }, 'released: the traveller\'s message goes too')
+    })
+
+    t.test('a purge whose audit entry cannot be made removes nothing', async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('a'), outbox('a'), accepted('a'))
+      await store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(1) }))
+      await t.rejects(store.purge(iso(50), () => { throw new Error('no entry') }))
+      t.ok(await store.findMessage('outbound', 'a'), 'the deletion rolled back with the entry')
+    })
+  })
+}
+
+conformance(t, sqlite)
+
+t.test('PostgreSQL', async (t) => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 8 })
+  t.teardown(() => pool.end())
+  try {
+    await pool.query('SELECT 1')
+  } catch (err) {
+    t.fail(`the PostgreSQL store needs a database: set PG_URL (tried ${PG_URL}: ${(err as Error).message})`)
+    return
+  }
+  conformance(t, postgres(pool))
+
+  t.test('two instances appending at once make one unbroken chain', async (t) => {
+    const schema = await freshSchema(t, pool)
+    const pools = [new pg.Pool({ connectionString: PG_URL, max: 5 }), new pg.Pool({ connectionString: PG_URL, max: 5 })]
+    t.teardown(() => Promise.all(pools.map((p) => p.end())))
+    const stores = pools.map((p) => new PostgresStore(p, { schema }))
+    await Promise.all(stores.map((s) => s.create()))
+    await Promise.all(stores.flatMap((s, n) => Array.from({ length: 200 }, (_, i) =>
+      s.appendAudit(accepted(`instance-${n}-${i}`, iso(i), [`s${i % 10}`])))))
+    const entries = await stores[0]!.auditEntries(0, 1000)
+    assertChain(t, entries, 400)
+    t.same(await stores[1]!.auditHead(), { seq: 400, hash: entries[399]!.hash }, 'both instances see the same head')
+    t.equal(new Set(entries.map((e) => e.entry.messageId)).size, 400, 'every append is in the chain once')
+    t.equal((await stores[1]!.searchAudit({ subject: 's3' }, 0, 1000)).length, 40, 'and indexed')
+  })
+
+  t.test('a duplicate accepted by two instances at once is written once', async (t) => {
+    const schema = await freshSchema(t, pool)
+    const pools = [new pg.Pool({ connectionString: PG_URL, max: 2 }), new pg.Pool({ connectionString: PG_URL, max: 2 })]
+    t.teardown(() => Promise.all(pools.map((p) => p.end())))
+    const stores = pools.map((p) => new PostgresStore(p, { schema }))
+    await stores[0]!.create()
+    const results = await Promise.all(stores.map((s) => s.accept(record('same'), outbox('same'), accepted('same'))))
+    t.same(results.sort(), [false, true], 'one wins, the other is told it exists')
+    t.equal((await stores[0]!.auditEntries(0, 10)).length, 1, 'one audit entry')
+  })
+})
