@@ -123,14 +123,14 @@ function suite(parent: Test, backend: Backend): void {
     t.test('an untouched ledger verifies, every checkpoint and countersignature included', async (t) => {
       const { store } = await backend.open(t)
       await buildLedger(store)
-      t.same(await verify(store), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 2 })
-      t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0 },
+      t.same(await verify(store), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 2, checkpointedTo: 50 })
+      t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0, checkpointedTo: 50 },
         'without the partner\'s keys, countersignatures are not checked')
     })
 
     t.test('an empty ledger verifies', async (t) => {
       const { store } = await backend.open(t)
-      t.same(await verify(store), { ok: true, entries: 0, checkpoints: 0, countersignatures: 0 })
+      t.same(await verify(store), { ok: true, entries: 0, checkpoints: 0, countersignatures: 0, checkpointedTo: 0 })
     })
 
     const cases: Array<{ name: string; seq: number; reason: RegExp; tamper: (x: Tamper, store: GatewayStore) => Promise<void> }> = [
@@ -242,8 +242,9 @@ function suite(parent: Test, backend: Backend): void {
       const good = await cli(cliArgs)
       t.equal(good.code, 0, good.stderr)
       t.match(good.stdout, /Entries checked:\s+52/)
-      t.match(good.stdout, /Checkpoints checked:\s+5 \(2 countersigned by US\)/)
+      t.match(good.stdout, /Checkpoints checked:\s+5 \(2 countersigned by US\); the last signs entry 50/)
       t.match(good.stdout, /Result: OK/)
+      t.match(good.stdout, /Entries 51 to 52 follow the last checkpoint/, 'what the checkpoints do not yet cover is said')
 
       await tamper.run('DELETE FROM audit WHERE seq = ?', 17)
       const bad = await cli(cliArgs)
@@ -306,5 +307,5 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   const claims = await verifyCheckpointJws((await store.latestCheckpoint())!.jws, ca.ownKeys, 'CA')
   t.same({ gateway: claims.gateway, seq: claims.seq, hash: claims.hash }, { gateway: 'CA', ...(await store.auditHead())! })
   await t.rejects(verifyCheckpointJws((await store.latestCheckpoint())!.jws, us.ownKeys, 'US'), 'not the partner\'s')
-  t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: 7, checkpoints: 2, countersignatures: 0 })
+  t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: 7, checkpoints: 2, countersignatures: 0, checkpointedTo: 7 })
 })

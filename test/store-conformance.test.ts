@@ -366,6 +366,24 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.purge(iso(50), () => auditEntry({ event: 'purged', direction: 'outbound' })), { messages: 1, outbox: 0 }, 'released: the traveller\'s message goes too')
     })
 
+    t.test('writes issued together commit together, and one that fails leaves the others whole', async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('old'), outbox('old'), accepted('old'))
+      await store.markDelivered('outbound', 'old', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'old', at: iso(1) }))
+      const results = await Promise.allSettled([
+        store.accept(record('a'), outbox('a'), accepted('a')),
+        store.purge(iso(50), () => { throw new Error('no entry') }),
+        store.appendAudit(accepted('x')),
+        store.accept(record('a'), outbox('a'), accepted('a')),
+        store.accept(record('b'), outbox('b'), accepted('b'))
+      ])
+      t.same(results.map((r) => r.status === 'fulfilled' ? r.value : 'rejected'), [true, 'rejected', undefined, false, true])
+      t.ok(await store.findMessage('outbound', 'old'), 'the failed purge removed nothing')
+      const entries = await store.auditEntries(0, 100)
+      t.same(entries.map((e) => e.entry.messageId), ['old', 'old', 'a', 'x', 'b'], 'the others are in the ledger, in the order asked')
+      assertChain(t, entries, 5)
+    })
+
     t.test('a purge whose audit entry cannot be made removes nothing', async (t) => {
       const store = await backend.open(t)
       await store.accept(record('a'), outbox('a'), accepted('a'))

@@ -19,6 +19,8 @@ export interface Figure {
   /** DESIGN §9, as text. */
   readonly target?: string
   readonly met?: boolean
+  /** Shown beside the figure: latencies, settings. */
+  readonly extra?: string
 }
 
 export interface BenchResult {
@@ -77,7 +79,9 @@ export function percentile(sample: ArrayLike<number>, p: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile(values, 50)
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 export function mean(values: readonly number[]): number {

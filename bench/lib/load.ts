@@ -101,7 +101,11 @@ class Tally {
   errors = 0
   firstError: string | null = null
 
-  constructor(readonly record: boolean) {}
+  readonly record: boolean
+
+  constructor(record: boolean) {
+    this.record = record
+  }
 
   async send(ctx: LoopContext, bodies: Bodies, i: number): Promise<void> {
     const body = bodies.jws[bodies.unique ? i : i % bodies.jws.length]!
@@ -207,7 +211,11 @@ export function runLoad(job: LoadJob, onEvent: (event: WorkerEvent) => void = ()
       onEvent(event)
       if (event.type === 'phase-end') results.push(event.result)
       else if (event.type === 'failed') finish(new Error(`load worker: ${event.error}`))
-      else if (event.type === 'done') finish()
+      else if (event.type === 'done') {
+        finish()
+        // Nothing of the worker's may keep the process alive once it has reported.
+        void worker.terminate()
+      }
     })
     worker.on('error', (err) => finish(err))
     worker.on('exit', (code) => finish(code === 0 ? undefined : new Error(`load worker exited with ${code}`)))

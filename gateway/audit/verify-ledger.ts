@@ -19,6 +19,12 @@ export interface LedgerVerification {
   readonly checkpoints: number
   /** Of those, how many carried a partner countersignature that verified too. */
   readonly countersignatures: number
+  /**
+   * The seq the last verified checkpoint signs (0: none). Entries after it are
+   * held by the chain alone: whoever can write the database could rewrite and
+   * rehash them, or cut them from the end, unseen until a checkpoint signs them.
+   */
+  readonly checkpointedTo: number
   /** The first entry that does not verify: nothing from it on can be relied on. */
   readonly firstBad?: { readonly seq: number; readonly reason: string }
 }
@@ -84,15 +90,15 @@ export async function verifyLedger(
   let entries = 0
   let checkpoints = 0
   let countersignatures = 0
+  /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
+  let trustedUpTo = 0
   const bad = (seq: number, reason: string): LedgerVerification =>
-    ({ ok: false, entries, checkpoints, countersignatures, firstBad: { seq, reason } })
+    ({ ok: false, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, firstBad: { seq, reason } })
 
   // Checkpoints made while this runs are left for the next run: they may name
   // entries appended after the last page was read.
   const latest = await store.latestCheckpoint()
   const cursor = new CheckpointCursor(store, pageSize, latest?.seq ?? 0)
-  /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
-  let trustedUpTo = 0
 
   /** Why `cp` does not verify, or undefined if it does; `entry` is the entry at its seq, if any. */
   async function checkpointProblem(cp: Checkpoint, entry: StoredAuditEntry | undefined): Promise<string | undefined> {
@@ -163,5 +169,5 @@ export async function verifyLedger(
     return bad(expectedSeq, `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.seq} signed a head at entry ${beyond.seq}: ` +
       `entries ${expectedSeq} to ${beyond.seq} were deleted`)
   }
-  return { ok: true, entries, checkpoints, countersignatures }
+  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo }
 }

@@ -63,13 +63,20 @@ async function main(): Promise<number> {
     const lines = [
       `Audit ledger of gateway ${trust.country}: ${where}`,
       `Entries checked:      ${result.entries}`,
-      `Checkpoints checked:  ${result.checkpoints} (${result.countersignatures} countersigned by ${trust.partnerCountry})`,
+      `Checkpoints checked:  ${result.checkpoints} (${result.countersignatures} countersigned by ${trust.partnerCountry})` +
+        (result.checkpointedTo > 0 ? `; the last signs entry ${result.checkpointedTo}` : ''),
       `Time:                 ${seconds} s`
     ]
     if (result.ok) {
       lines.push(result.entries === 0
         ? 'Result: OK. The ledger is empty.'
         : `Result: OK. Every entry chains from the genesis hash to entry ${result.entries}, and every checkpoint verifies.`)
+      if (result.entries > result.checkpointedTo) {
+        const range = result.checkpointedTo + 1 === result.entries ? `Entry ${result.entries}` : `Entries ${result.checkpointedTo + 1} to ${result.entries}`
+        lines.push(`Note:   ${range} ${result.checkpointedTo === 0 ? 'are covered by no checkpoint' : 'follow the last checkpoint'}: ` +
+          'they are held by the hash chain alone. Whoever can write the database could rewrite and rehash them, or cut them ' +
+          'from the end, without it showing here until a checkpoint signs them.')
+      }
     } else {
       lines.push(`Result: NOT OK. The first entry that does not verify is entry ${result.firstBad!.seq}.`)
       lines.push(`Why:    ${result.firstBad!.reason}.`)

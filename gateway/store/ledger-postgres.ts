@@ -186,13 +186,28 @@ interface Transaction {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
 }
 
+/** A write's view of the batch it runs in: its statements, and the entries it appends. */
+interface WriteContext extends Transaction {
+  append(entry: AuditEntry): void
+}
+
+interface PendingWrite {
+  readonly work: (c: WriteContext) => Promise<unknown>
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/** At most this many writes share a transaction. */
+const MAX_BATCH = 256
+
+/** Every entry of a batch, its index rows with it, in one statement: arrays in, rows out. */
 const INSERT_AUDIT = `WITH entry AS (
     INSERT INTO {audit} (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
-    VALUES ($1::bigint, $2, $3, $4, ${AUDIT_COLUMNS.map((_, i) => `$${i + 7}`).join(', ')})
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], ${AUDIT_COLUMNS.map((_, i) => `$${i + 5}::text[]`).join(', ')})
   ), subjects AS (
-    INSERT INTO {audit_subjects} (subject, seq) SELECT s, $1::bigint FROM unnest($5::text[]) AS s
+    INSERT INTO {audit_subjects} (subject, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 5}::text[], $${AUDIT_COLUMNS.length + 6}::bigint[])
   )
-  INSERT INTO {audit_fields} (path_pattern, seq) SELECT f, $1::bigint FROM unnest($6::text[]) AS f`
+  INSERT INTO {audit_fields} (path_pattern, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 7}::text[], $${AUDIT_COLUMNS.length + 8}::bigint[])`
 
 export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
@@ -206,6 +221,9 @@ export class PostgresStore implements GatewayStore {
   readonly #lockKey: string
   /** SQL with its `{table}` names qualified by the schema, expanded once per text. */
   readonly #expanded = new Map<string, string>()
+  /** Writes waiting for the next group commit, and whether one is under way. */
+  readonly #pending: PendingWrite[] = []
+  #committing: Promise<void> | undefined
 
   /** `pool` stays the caller's to end, unless the store was made by `open`. */
   constructor(pool: pg.Pool, options: PostgresStoreOptions, ownsPool = false) {
@@ -261,23 +279,116 @@ export class PostgresStore implements GatewayStore {
   }
 
   /**
+   * Group commit: writes that arrive while a batch is committing wait for the
+   * next one, and share its transaction, each in its own savepoint (taken at
+   * its first statement) so that one that fails leaves the others whole. The
+   * chain lock is then taken once for the whole batch, not once per entry:
+   * what bounds appends across every instance is how long the lock is held.
+   * No caller hears back before the commit that holds its write.
+   */
+  #write<T>(work: (c: WriteContext) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject })
+      this.#committing ??= this.#commitPending()
+    })
+  }
+
+  async #commitPending(): Promise<void> {
+    // Started from #write: wait a turn, so that the writes of this one share the batch.
+    await new Promise((resolve) => setImmediate(resolve))
+    try {
+      while (this.#pending.length > 0) await this.#commitBatch(this.#pending.splice(0, MAX_BATCH))
+    } finally {
+      this.#committing = undefined
+    }
+  }
+
+  async #commitBatch(batch: PendingWrite[]): Promise<void> {
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (error) {
+      for (const op of batch) op.reject(error)
+      return
+    }
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
+    const entries: AuditEntry[] = []
+    try {
+      await client.query('BEGIN')
+      for (const op of batch) {
+        let savepoint = false
+        const appended: AuditEntry[] = []
+        const context: WriteContext = {
+          query: async (text, values = []) => {
+            if (!savepoint && batch.length > 1) {
+              await client.query('SAVEPOINT write')
+              savepoint = true
+            }
+            return client.query(this.#sql(text), values)
+          },
+          append: (entry) => { appended.push(entry) }
+        }
+        try {
+          const value = await op.work(context)
+          if (savepoint) await client.query('RELEASE SAVEPOINT write')
+          entries.push(...appended)
+          outcomes.push({ ok: true, value })
+        } catch (error) {
+          // Alone in its batch, a write that fails takes the transaction with it.
+          if (batch.length === 1) throw error
+          if (savepoint) await client.query('ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write')
+          outcomes.push({ ok: false, error })
+        }
+      }
+      if (entries.length > 0) await this.#append(client, entries)
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      client.release()
+      for (const op of batch) op.reject(error)
+      return
+    }
+    client.release()
+    batch.forEach((op, i) => {
+      const outcome = outcomes[i]!
+      if (outcome.ok) op.resolve(outcome.value)
+      else op.reject(outcome.error)
+    })
+  }
+
+  /**
    * Appends to the one chain every instance shares. The advisory lock makes
-   * appends take turns until commit; the head is read in its own statement
+   * batches take turns until commit; the head is read in its own statement
    * after the lock is held, because under READ COMMITTED a statement sees the
    * database as it was when the statement began: a head read in the statement
    * that waited for the lock could be one another instance has since moved.
    * The lock is taken last in every transaction, after any row it writes, so
    * whoever holds it never waits on a row lock: no deadlock.
    */
-  async #append(c: Transaction, entry: AuditEntry): Promise<void> {
-    await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
-    const head = (await c.query<{ seq: string; hash: string }>('SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1')).rows[0]
-    const seq = head === undefined ? 1 : Number(head.seq) + 1
-    const prevHash = head?.hash ?? GENESIS_HASH
-    const text = serialiseEntry(entry)
-    await c.query(INSERT_AUDIT, [
-      seq, text, prevHash, chainHash(prevHash, text), auditSubjects(entry), auditFieldPatterns(entry),
-      ...auditColumnValues(auditColumns(entry))
+  async #append(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
+    const head = (await client.query<{ seq: string; hash: string }>(this.#sql('SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'))).rows[0]
+    let seq = head === undefined ? 0 : Number(head.seq)
+    let prevHash = head?.hash ?? GENESIS_HASH
+    const rows = { seq: [] as number[], entry: [] as string[], prevHash: [] as string[], hash: [] as string[] }
+    const columns: Array<Array<string | null>> = AUDIT_COLUMNS.map(() => [])
+    const subjects = { subject: [] as string[], seq: [] as number[] }
+    const fields = { pattern: [] as string[], seq: [] as number[] }
+    for (const entry of entries) {
+      seq++
+      const text = serialiseEntry(entry)
+      const hash = chainHash(prevHash, text)
+      rows.seq.push(seq)
+      rows.entry.push(text)
+      rows.prevHash.push(prevHash)
+      rows.hash.push(hash)
+      auditColumnValues(auditColumns(entry)).forEach((value, i) => columns[i]!.push(value))
+      for (const s of auditSubjects(entry)) { subjects.subject.push(s); subjects.seq.push(seq) }
+      for (const f of auditFieldPatterns(entry)) { fields.pattern.push(f); fields.seq.push(seq) }
+      prevHash = hash
+    }
+    await client.query(this.#sql(INSERT_AUDIT), [
+      rows.seq, rows.entry, rows.prevHash, rows.hash, ...columns, subjects.subject, subjects.seq, fields.pattern, fields.seq
     ])
   }
 
@@ -287,7 +398,7 @@ export class PostgresStore implements GatewayStore {
   }
 
   async accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean> {
-    return this.#transaction(async (c) => {
+    return this.#write(async (c) => {
       const inserted = await c.query(`INSERT INTO {messages} (direction, id, digest, kind, purpose, sender, recipient, status,
         accepted_at, updated_at, attempts, receipt, correlation_id, policy_version)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`, [
@@ -298,40 +409,40 @@ export class PostgresStore implements GatewayStore {
       if (inserted.rowCount === 0) return false
       await c.query('INSERT INTO {outbox} (direction, id, target, sealed, created_at) VALUES ($1, $2, $3, $4, $5)',
         [outbox.direction, outbox.id, outbox.target, outbox.sealed, outbox.createdAt])
-      await this.#append(c, audit)
+      c.append(audit)
       return true
     })
   }
 
   async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
     // The attempt is appended in SQL, so that two workers recording at once lose neither.
-    await this.#transaction(async (c) => {
+    await this.#write(async (c) => {
       await c.query(`UPDATE {messages} SET attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text, updated_at = $2
         WHERE direction = $3 AND id = $4`, [JSON.stringify(attempt), attempt.at, direction, id])
-      await this.#append(c, audit)
+      c.append(audit)
     })
   }
 
   async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<void> {
-    await this.#transaction(async (c) => {
+    await this.#write(async (c) => {
       await c.query(`UPDATE {messages} SET status = 'delivered', receipt = coalesce($1, receipt), updated_at = $2
         WHERE direction = $3 AND id = $4`, [receipt, audit.at, direction, id])
       await c.query('DELETE FROM {outbox} WHERE direction = $1 AND id = $2', [direction, id])
-      await this.#append(c, audit)
+      c.append(audit)
     })
   }
 
   async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
     // The outbox item stays (sealed) so that an operator can resend it.
-    await this.#transaction(async (c) => {
+    await this.#write(async (c) => {
       await c.query(`UPDATE {messages} SET status = 'dead-lettered', attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text,
         updated_at = $2 WHERE direction = $3 AND id = $4`, [JSON.stringify(attempt), attempt.at, direction, id])
-      await this.#append(c, audit)
+      c.append(audit)
     })
   }
 
   async appendAudit(entry: AuditEntry): Promise<void> {
-    await this.#transaction((c) => this.#append(c, entry))
+    await this.#write(async (c) => c.append(entry))
   }
 
   async outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined> {
@@ -414,7 +525,7 @@ export class PostgresStore implements GatewayStore {
   }
 
   async purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts> {
-    return this.#transaction(async (c) => {
+    return this.#write(async (c) => {
       // One statement, one snapshot: a hold placed meanwhile protects a message
       // and its outbox item together, never one without the other.
       const [row] = (await c.query<{ messages: string; outbox: string }>(`WITH doomed AS (
@@ -427,12 +538,13 @@ export class PostgresStore implements GatewayStore {
         SELECT (SELECT count(*) FROM messages_gone) AS messages, (SELECT count(*) FROM outbox_gone) AS outbox`,
       [normaliseInstant(before)])).rows
       const counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
-      if (counts.messages + counts.outbox > 0) await this.#append(c, audit(counts))
+      if (counts.messages + counts.outbox > 0) c.append(audit(counts))
       return counts
     })
   }
 
   async close(): Promise<void> {
+    await this.#committing
     if (this.#ownsPool) await this.#pool.end()
   }
 }

@@ -1,0 +1,173 @@
+// Ingest: requests/s of POST /v1/messages (agency → gateway → 202) for
+// entry-exit.record messages, against a bare Fastify 5 route over the same
+// mTLS, both driven by the same load loop (bench/lib/load.ts) in a worker
+// thread. DESIGN §9: ingest at ≥ 0.5× the bare route.
+//
+//   node bench/ingest.bench.ts [--quick]
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { KEYS_DIR, startExchange, startGateway, testConfig } from '../test/helper.ts'
+import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
+import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
+
+const TARGET_RATIO = 0.5
+const CONNECTIONS = 16
+const BODY_LIMIT = 8 * 1024 * 1024
+
+interface Sizes {
+  readonly durationMs: number
+  readonly warmupMs: number
+  readonly warmupCount: number
+  readonly maxCount: number
+}
+
+function sizes(quick: boolean): Sizes {
+  return quick
+    ? { durationMs: 3_000, warmupMs: 1_000, warmupCount: 1_000, maxCount: 15_000 }
+    : { durationMs: 10_000, warmupMs: 2_000, warmupCount: 3_000, maxCount: 60_000 }
+}
+
+/** A bare Fastify 5 route with the gateway's own TLS options (buildApp's `https`) and the same content type. */
+async function startBareRoute(): Promise<{ url: string; close(): Promise<void> }> {
+  const trust = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
+  const app = Fastify({
+    https: {
+      cert: trust.tls.cert,
+      key: trust.tls.key,
+      ca: trust.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2'
+    },
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle'
+  })
+  app.addContentTypeParser('application/jose', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  app.post('/v1/messages', async (request, reply) =>
+    reply.code(202).send({ id: 'bare', status: 'accepted', bytes: (request.body as string).length }))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  return { url: `https://127.0.0.1:${port}`, close: () => app.close() }
+}
+
+function template(): Record<string, unknown> {
+  return sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })
+}
+
+function job(origin: string, fetchToken: boolean, phases: PhaseSpec[]): LoadJob {
+  return {
+    origin, path: '/v1/messages', connections: CONNECTIONS,
+    system: { agency: 'CBSA', system: 'pik-primary' },
+    fetchToken, template: template(), phases, graceMs: 30_000
+  }
+}
+
+function timed(results: PhaseResult[]): PhaseResult {
+  const r = results.find((p) => p.name === 'timed')
+  if (r === undefined) throw new Error('no timed phase result')
+  return r
+}
+
+function summary(r: PhaseResult): Record<string, unknown> {
+  const { messages: _omit, ...rest } = r
+  return { ...rest, rps: round(r.rps, 1), p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), maxMs: round(r.maxMs), elapsedMs: round(r.elapsedMs) }
+}
+
+async function measureBare(s: Sizes, log: BenchOptions['log'], label: string): Promise<PhaseResult> {
+  const bare = await startBareRoute()
+  try {
+    const results = await runLoad(job(bare.url, false, [
+      { kind: 'closed', name: 'warmup', count: 1e9, durationMs: s.warmupMs, unique: false },
+      { kind: 'closed', name: 'timed', count: 1e9, durationMs: s.durationMs, unique: false }
+    ]))
+    const r = timed(results)
+    log(`${label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`)
+    return r
+  } finally {
+    await bare.close()
+  }
+}
+
+function gatewayPhases(s: Sizes): PhaseSpec[] {
+  return [
+    { kind: 'closed', name: 'warmup', count: s.warmupCount, durationMs: s.warmupMs * 2, unique: true },
+    // Sized from the warm-up's rate so that the messages do not run out before the time does.
+    { kind: 'closed', name: 'timed', count: { auto: { factor: 1.8, min: 2_000, cap: s.maxCount } }, durationMs: s.durationMs, unique: true }
+  ]
+}
+
+async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<PhaseResult> {
+  return withTeardowns(async (t) => {
+    const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'silent' }))
+    const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s))))
+    log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
+    return r
+  })
+}
+
+async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; deliveredDuring: number }> {
+  return withTeardowns(async (t) => {
+    const ex = await startExchange(t, { logLevel: 'silent', workerConcurrency: 32 })
+    let atStart = 0
+    const r = timed(await runLoad(job(ex.ca.url, true, gatewayPhases(s)), (event) => {
+      if (event.type === 'phase-start' && event.name === 'timed') atStart = ex.mocks.CBP.received.length
+    }))
+    const deliveredDuring = ex.mocks.CBP.received.length - atStart
+    log(`gateway (workers on, delivering to US): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms; ` +
+      `${deliveredDuring} pushed to the US agency meanwhile; statuses ${JSON.stringify(r.statuses)}`)
+    return { r, deliveredDuring }
+  })
+}
+
+export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
+  const s = sizes(opts.quick)
+  const notes: string[] = [
+    `load: ${CONNECTIONS} keep-alive mTLS connections (one undici Agent, CBSA client certificate), one request in flight each, ` +
+    `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process`,
+    'messages: entry-exit.record CA→US, each with a unique id, signed before the timed loop (signing not measured); token fetched once',
+    'workers-off figure: testConfig(\'CA\', { runWorkers: false, logLevel: \'silent\' }) — no delivery competes for the CPU (the 202 path still writes the ledger and enqueues in Redis)',
+    'workers-on figure: startExchange (CA and US gateways, mock agencies, all in this process), workerConcurrency 32, delivery to the US gateway running while ingesting'
+  ]
+  const bare: PhaseResult[] = []
+  bare.push(await measureBare(s, opts.log, 'bare route (1)'))
+  const off = await measureGatewayNoWorkers(s, opts.log)
+  if (!opts.quick) bare.push(await measureBare(s, opts.log, 'bare route (2)'))
+  const on = await measureGatewayWithWorkers(s, opts.log)
+
+  const baseline = mean(bare.map((b) => b.rps))
+  if (bare.length > 1) notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
+  for (const [name, r] of [['workers off', off], ['workers on', on.r]] as const) {
+    const bad = r.requests - (r.statuses['202'] ?? 0)
+    if (bad > 0) notes.push(`WARNING (${name}): ${bad} of ${r.requests} requests did not get 202: ${JSON.stringify(r.statuses)} errors ${r.errors} ${r.firstError ?? ''}`)
+  }
+  const base = { name: 'bare Fastify route, same mTLS', value: round(baseline, 0), unit: 'req/s' }
+  const figure = (name: string, r: PhaseResult): Figure => ({
+    name, value: round(r.rps, 0), unit: 'req/s', baseline: base, ratio: round(r.rps / baseline, 3),
+    target: `≥ ${TARGET_RATIO}× bare`, met: r.rps / baseline >= TARGET_RATIO,
+    extra: `p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms (bare p50 ${mean(bare.map((b) => b.p50Ms)).toFixed(1)}, p99 ${mean(bare.map((b) => b.p99Ms)).toFixed(1)})`
+  })
+  return {
+    bench: 'ingest',
+    figures: [
+      figure('ingest POST /v1/messages, workers off', off),
+      { ...figure('ingest POST /v1/messages, workers on (delivering)', on.r), extra: `${figure('', on.r).extra}; ${(on.deliveredDuring / (on.r.elapsedMs / 1000)).toFixed(0)} msg/s pushed to the US agency meanwhile` }
+    ],
+    notes,
+    details: {
+      connections: CONNECTIONS,
+      sizes: s,
+      bare: bare.map(summary),
+      gatewayWorkersOff: summary(off),
+      gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring }
+    }
+  }
+}
+
+if (import.meta.main) {
+  const result = await ingestBench()
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+}

@@ -1,0 +1,335 @@
+// Ledger: appends per second through SqliteStore.appendAudit (each its own
+// transaction, as the gateway does for a refusal) with 10k entries in the
+// ledger, and again with 1M, reported as the ratio rate@1M / rate@10k.
+// DESIGN §9: appends that cost the same at a million entries as at ten thousand.
+// Baseline: raw node:sqlite single-row INSERT transactions into a table of
+// the same shape without the index (same pragmas), measured in the same run.
+//
+// The 1M ledger is grown by a bulk path (one node:sqlite transaction per 20k
+// rows writing the same rows the store writes: chained hashes, the index
+// columns, the subject and field-pattern rows), then reopened with SqliteStore;
+// the chain is checked across the join so the bulk rows are real ledger rows.
+//
+//   node bench/ledger.bench.ts [--quick]
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { GENESIS_HASH, chainHash, serialiseEntry } from '../gateway/store/audit-chain.ts'
+import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../gateway/store/audit-index.ts'
+import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import type { AuditEntry } from '../gateway/store/records.ts'
+import { benchOptions, median, round, type BenchOptions, type BenchResult } from './lib/common.ts'
+
+const SMALL = 10_000
+const TARGET_RATIO = 0.9
+const BULK_TRANSACTION_ROWS = 20_000
+/** Appends in flight at once for the grouped figure. */
+const IN_FLIGHT = 32
+/** Appends whose WAL pages are counted (few enough that no auto-checkpoint intervenes). */
+const WAL_PROBE = 10
+
+interface Sizes {
+  readonly large: number
+  readonly appends: number
+  readonly rounds: number
+}
+
+function sizes(quick: boolean): Sizes {
+  return quick ? { large: 100_000, appends: 1_500, rounds: 2 } : { large: 1_000_000, appends: 5_000, rounds: 3 }
+}
+
+/** The field paths an outbound entry-exit.record decides on (as the policy writes them: 22 decisions). */
+const FIELD_PATHS = [
+  'recordType', 'traveller.surname', 'traveller.givenNames', 'traveller.middleNames', 'traveller.dateOfBirth', 'traveller.sex',
+  'traveller.citizenship', 'traveller.subjectCategory', 'document.type', 'document.issuingCountry', 'document.number',
+  'document.expiryDate', 'crossing.dateTime', 'crossing.portCode', 'crossing.portName', 'crossing.travelMode',
+  'crossing.direction', 'vehicle.licencePlate', 'vehicle.jurisdiction', 'carrier.code', 'carrier.flightNumber', 'remarks'
+]
+
+/**
+ * Entries shaped like the gateway's: each message an `accepted` entry (22
+ * field decisions with keyed digests, two traveller-subject digests, ~4 kB)
+ * then a `delivered` one (~0.3 kB). Digests are random, so the subject index
+ * takes random keys as it does in service.
+ */
+class EntryMaker {
+  #n = 0
+  readonly #start = Date.parse('2026-01-01T00:00:00Z')
+  #messageId = randomUUID()
+
+  next(): AuditEntry {
+    const n = this.#n++
+    const at = new Date(this.#start + n * 50).toISOString()
+    const envelope = {
+      id: this.#messageId, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
+      legalAuthority: 'CustomsAct-92', agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+      from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' }, to: { country: 'US', agency: 'CBP' }
+    } as const
+    const policy = { id: 'entry-exit.record/entry-exit-verification/outbound', version: 'sha256:kWcXFBbg5tocn_6kPXoMD3NlgfEAsUhMhHPKIQFlwfY' }
+    if (n % 2 === 1) {
+      const entry = auditEntry({ event: 'delivered', direction: 'outbound', caller: null, envelope, policy: policy as never, at })
+      this.#messageId = randomUUID()
+      return entry
+    }
+    const digests = randomBytes(32 * (FIELD_PATHS.length + 3)).toString('base64url')
+    const digest = (i: number): string => digests.slice(i * 43, i * 43 + 43)
+    return auditEntry({
+      event: 'accepted', direction: 'outbound', caller: 'CA/CBSA/pik-primary', envelope, policy: policy as never, at,
+      digest: digest(0),
+      fields: FIELD_PATHS.map((path, i) => ({
+        path, action: i % 7 === 6 ? 'withhold' : 'share', rule: `eer-eev-out-${path.replace(/\./g, '-')}`, principle: 'P2', digest: digest(i + 1)
+      }) as never),
+      subjects: [digest(FIELD_PATHS.length + 1), digest(FIELD_PATHS.length + 2)]
+    })
+  }
+
+  /** 0 when the next entry is an `accepted` one. */
+  parity(): number {
+    return this.#n % 2
+  }
+
+  batch(count: number): AuditEntry[] {
+    return Array.from({ length: count }, () => this.next())
+  }
+}
+
+/** Appends rows exactly as SqliteStore#append does, many per transaction. */
+function bulkGrow(path: string, target: number, maker: EntryMaker): { rows: number; ms: number } {
+  const db = new DatabaseSync(path)
+  const t0 = performance.now()
+  try {
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;')
+    const head = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    let seq = head?.seq ?? 0
+    let prev = head?.hash ?? GENESIS_HASH
+    const from = seq
+    const insert = db.prepare(`INSERT INTO audit (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
+      VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
+    const subject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)')
+    const field = db.prepare('INSERT OR IGNORE INTO audit_fields (path_pattern, seq) VALUES (?, ?)')
+    while (seq < target) {
+      db.exec('BEGIN IMMEDIATE')
+      try {
+        for (let k = 0; k < BULK_TRANSACTION_ROWS && seq < target; k++) {
+          const entry = maker.next()
+          const text = serialiseEntry(entry)
+          const hash = chainHash(prev, text)
+          seq++
+          insert.run(seq, text, prev, hash, ...auditColumnValues(auditColumns(entry)))
+          for (const s of auditSubjects(entry)) subject.run(s, seq)
+          for (const f of auditFieldPatterns(entry)) field.run(f, seq)
+          prev = hash
+        }
+        db.exec('COMMIT')
+      } catch (err) {
+        db.exec('ROLLBACK')
+        throw err
+      }
+    }
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    return { rows: seq - from, ms: performance.now() - t0 }
+  } finally {
+    db.close()
+  }
+}
+
+/** The store's own view must continue the bulk rows' chain (and the appended rows must chain on). */
+async function checkChain(store: SqliteStore, aroundSeq: number): Promise<void> {
+  const rows = await store.auditEntries(Math.max(0, aroundSeq - 3), 6)
+  for (let i = 1; i < rows.length; i++) {
+    const r = rows[i]!
+    if (r.prevHash !== rows[i - 1]!.hash || r.hash !== chainHash(r.prevHash, serialiseEntry(r.entry))) {
+      throw new Error(`ledger chain broken at seq ${r.seq}: the bulk path no longer writes what the store writes`)
+    }
+  }
+}
+
+async function appendRate(store: SqliteStore, entries: readonly AuditEntry[]): Promise<number> {
+  const t0 = performance.now()
+  for (const e of entries) await store.appendAudit(e)
+  return entries.length / ((performance.now() - t0) / 1000)
+}
+
+/** Many appends in flight at once, as under load: the store's group commit shares one transaction among them. */
+async function groupedRate(store: SqliteStore, entries: readonly AuditEntry[], inFlight: number): Promise<number> {
+  const t0 = performance.now()
+  for (let i = 0; i < entries.length; i += inFlight) {
+    await Promise.all(entries.slice(i, i + inFlight).map((e) => store.appendAudit(e)))
+  }
+  return entries.length / ((performance.now() - t0) / 1000)
+}
+
+/**
+ * WAL pages one append writes (what its commit costs in I/O): checkpoint the
+ * WAL empty from a second connection, append a few, read the WAL's length.
+ */
+async function walPagesPerAppend(store: SqliteStore, path: string, entries: readonly AuditEntry[], together: boolean): Promise<number> {
+  const spy = new DatabaseSync(path)
+  try {
+    const pageSize = (spy.prepare('PRAGMA page_size').get() as { page_size: number }).page_size
+    spy.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    if (together) await Promise.all(entries.map((e) => store.appendAudit(e)))
+    else for (const e of entries) await store.appendAudit(e)
+    const frames = Math.max(0, statSync(`${path}-wal`).size - 32) / (pageSize + 24)
+    return frames / entries.length
+  } finally {
+    spy.close()
+  }
+}
+
+/** The baseline table: the audit row's own columns, nothing indexed but the rowid. */
+function openRaw(path: string): DatabaseSync {
+  const db = new DatabaseSync(path)
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+    CREATE TABLE IF NOT EXISTS raw_audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)`)
+  return db
+}
+
+function rawRate(db: DatabaseSync, rows: ReadonlyArray<{ text: string; hash: string }>, startSeq: number): number {
+  const insert = db.prepare('INSERT INTO raw_audit (seq, entry, prev_hash, hash) VALUES (?, ?, ?, ?)')
+  const t0 = performance.now()
+  let seq = startSeq
+  for (const r of rows) {
+    db.exec('BEGIN IMMEDIATE')
+    insert.run(++seq, r.text, r.hash, r.hash)
+    db.exec('COMMIT')
+  }
+  return rows.length / ((performance.now() - t0) / 1000)
+}
+
+function mb(path: string): number {
+  let bytes = 0
+  for (const suffix of ['', '-wal']) {
+    try {
+      bytes += statSync(path + suffix).size
+    } catch { /* no WAL */ }
+  }
+  return Math.round(bytes / 1e6)
+}
+
+export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
+  const s = sizes(opts.quick)
+  const dir = mkdtempSync(join(tmpdir(), 'btb-bench-ledger-'))
+  const paths = { small: join(dir, 'small.sqlite'), large: join(dir, 'large.sqlite'), raw: join(dir, 'raw.sqlite') }
+  const stores: SqliteStore[] = []
+  let raw: DatabaseSync | undefined
+  try {
+    const maker = new EntryMaker()
+    // Create both ledgers with the store's own schema, then grow them.
+    for (const p of [paths.small, paths.large]) await new SqliteStore(p).close()
+    const grownSmall = bulkGrow(paths.small, SMALL, maker)
+    const grownLarge = bulkGrow(paths.large, s.large, maker)
+    opts.log(`grew ledgers: ${SMALL} rows, and ${s.large} rows in ${(grownLarge.ms / 1000).toFixed(1)} s (${mb(paths.large)} MB)`)
+    const small = new SqliteStore(paths.small)
+    const large = new SqliteStore(paths.large)
+    stores.push(small, large)
+
+    raw = openRaw(paths.raw)
+    const rawRows = maker.batch(SMALL).map((e) => {
+      const text = serialiseEntry(e)
+      return { text, hash: chainHash(GENESIS_HASH, text) }
+    })
+    raw.exec('BEGIN')
+    const fill = raw.prepare('INSERT INTO raw_audit (seq, entry, prev_hash, hash) VALUES (?, ?, ?, ?)')
+    rawRows.forEach((r, i) => fill.run(i + 1, r.text, r.hash, r.hash))
+    raw.exec('COMMIT')
+
+    // Interleaved rounds, so that drift in the machine's speed hits all three alike.
+    const rounds: Array<{ small: number; large: number; raw: number; smallGrouped: number; largeGrouped: number }> = []
+    let rawSeq = SMALL
+    for (let r = 0; r < s.rounds; r++) {
+      const smallRate = await appendRate(small, maker.batch(s.appends))
+      const largeRate = await appendRate(large, maker.batch(s.appends))
+      const rows = maker.batch(s.appends).map((e) => {
+        const text = serialiseEntry(e)
+        return { text, hash: chainHash(GENESIS_HASH, text) }
+      })
+      const rawR = rawRate(raw, rows, rawSeq)
+      rawSeq += rows.length
+      const smallGrouped = await groupedRate(small, maker.batch(s.appends), IN_FLIGHT)
+      const largeGrouped = await groupedRate(large, maker.batch(s.appends), IN_FLIGHT)
+      rounds.push({ small: smallRate, large: largeRate, raw: rawR, smallGrouped, largeGrouped })
+      opts.log(`round ${r + 1}: appendAudit ${smallRate.toFixed(0)}/s at ${SMALL / 1000}k, ${largeRate.toFixed(0)}/s at ${s.large / 1000}k; ` +
+        `raw INSERT ${rawR.toFixed(0)}/s; ${IN_FLIGHT} in flight: ${smallGrouped.toFixed(0)}/s and ${largeGrouped.toFixed(0)}/s`)
+    }
+    // Starts on an accepted entry: the probe alternates accepted and delivered like the rest.
+    if (maker.parity() === 1) maker.next()
+    const walPages = {
+      small: await walPagesPerAppend(small, paths.small, maker.batch(WAL_PROBE), false),
+      large: await walPagesPerAppend(large, paths.large, maker.batch(WAL_PROBE), false),
+      smallGrouped: await walPagesPerAppend(small, paths.small, maker.batch(IN_FLIGHT), true),
+      largeGrouped: await walPagesPerAppend(large, paths.large, maker.batch(IN_FLIGHT), true)
+    }
+    opts.log(`WAL pages per append: one at a time ${walPages.small.toFixed(1)} at ${SMALL / 1000}k, ${walPages.large.toFixed(1)} at ${s.large / 1000}k; ` +
+      `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} and ${walPages.largeGrouped.toFixed(1)}`)
+    await checkChain(small, SMALL)
+    await checkChain(large, s.large)
+
+    const ratio = median(rounds.map((x) => x.large / x.small))
+    const smallRate = median(rounds.map((x) => x.small))
+    const largeRate = median(rounds.map((x) => x.large))
+    const rawMedian = median(rounds.map((x) => x.raw))
+    const groupedRatio = median(rounds.map((x) => x.largeGrouped / x.smallGrouped))
+    const smallGrouped = median(rounds.map((x) => x.smallGrouped))
+    const largeGrouped = median(rounds.map((x) => x.largeGrouped))
+    const largeLabel = s.large >= 1_000_000 ? `${s.large / 1_000_000}M` : `${s.large / 1000}k`
+    return {
+      bench: 'ledger',
+      figures: [
+        {
+          name: `appendAudit rate at ${largeLabel} / at 10k entries`,
+          value: round(largeRate, 0), unit: 'appends/s',
+          baseline: { name: 'appendAudit at 10k entries', value: round(smallRate, 0), unit: 'appends/s' },
+          ratio: round(ratio, 3),
+          target: `≈ 1.0 (≥ ${TARGET_RATIO})`, met: ratio >= TARGET_RATIO,
+          extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends` + (opts.quick ? ' (quick: 100k, not 1M)' : '')
+        },
+        {
+          name: `appendAudit, ${IN_FLIGHT} in flight (group commit), at ${largeLabel} / at 10k`,
+          value: round(largeGrouped, 0), unit: 'appends/s',
+          baseline: { name: `the same at 10k entries`, value: round(smallGrouped, 0), unit: 'appends/s' },
+          ratio: round(groupedRatio, 3),
+          target: `≈ 1.0 (≥ ${TARGET_RATIO})`, met: groupedRatio >= TARGET_RATIO,
+          extra: `WAL pages written per append: one at a time ${walPages.small.toFixed(1)} at 10k, ${walPages.large.toFixed(1)} at ${largeLabel}; ` +
+            `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} at 10k, ${walPages.largeGrouped.toFixed(1)} at ${largeLabel}`
+        },
+        {
+          name: 'appendAudit at 10k vs raw single-row INSERT txn',
+          value: round(smallRate, 0), unit: 'appends/s',
+          baseline: { name: 'raw node:sqlite INSERT, one per transaction', value: round(rawMedian, 0), unit: 'rows/s' },
+          ratio: round(smallRate / rawMedian, 3),
+          extra: 'the store\'s cost over bare SQLite: JSON, chain hash, head lookup, 12 index columns, 10 indexes, subject and field rows'
+        }
+      ],
+      notes: [
+        `each append its own transaction (BEGIN IMMEDIATE … COMMIT, WAL, synchronous=NORMAL) with an entry-exit "accepted" (22 field decisions, 2 subjects, ~4 kB) and "delivered" entry alternately`,
+        `the ${largeLabel} ledger was grown by a raw node:sqlite bulk path (${BULK_TRANSACTION_ROWS} rows per transaction, ${(grownLarge.rows / (grownLarge.ms / 1000)).toFixed(0)} rows/s, ${mb(paths.large)} MB); the chain was checked across the join`,
+        'the raw baseline table has the audit row\'s four columns and no secondary index, same pragmas, grown to 10k rows'
+      ],
+      details: {
+        sizes: s,
+        grow: { small: grownSmall, large: { ...grownLarge, megabytes: mb(paths.large) } },
+        walPagesPerAppend: {
+          small: round(walPages.small, 1), large: round(walPages.large, 1),
+          smallGrouped: round(walPages.smallGrouped, 1), largeGrouped: round(walPages.largeGrouped, 1)
+        },
+        rounds: rounds.map((x) => ({
+          small: round(x.small, 0), large: round(x.large, 0), raw: round(x.raw, 0), ratio: round(x.large / x.small, 3),
+          smallGrouped: round(x.smallGrouped, 0), largeGrouped: round(x.largeGrouped, 0), groupedRatio: round(x.largeGrouped / x.smallGrouped, 3)
+        }))
+      }
+    }
+  } finally {
+    for (const st of stores) await st.close()
+    raw?.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.main) {
+  const result = await ledgerBench()
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+}
