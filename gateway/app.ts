@@ -11,6 +11,9 @@ import { ledgerPlugin } from './plugins/ledger.ts'
 import { pipelinePlugin } from './plugins/pipeline.ts'
 import { problemDetails } from './plugins/problem-details.ts'
 import { trustPlugin } from './plugins/trust.ts'
+import { oversightPlugin } from './plugins/oversight.ts'
+import { auditRoutes } from './routes/audit.ts'
+import { checkpointRoutes } from './routes/checkpoints.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
 import { messageRoutes } from './routes/messages.ts'
@@ -99,6 +102,19 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   })
   await app.register(policyRoutes, { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageMaxAgeSeconds })
   await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes, webhooks: config.webhooks })
+  await app.register(checkpointRoutes)
+  await app.register(auditRoutes)
+  await app.register(oversightPlugin, {
+    partnerUrl: config.partnerUrl ?? trust.partner.url,
+    everyEntries: config.checkpointEveryEntries,
+    everyMs: config.checkpointEveryMs,
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    retentionDays: config.messageRetentionDays,
+    purgeEveryMs: config.purgeEveryMs,
+    timeoutMs: config.deliveryTimeoutMs,
+    runWorkers: config.runWorkers
+  })
   await app.ready()
   return app
 }

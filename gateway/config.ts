@@ -29,6 +29,12 @@ export interface GatewayConfig {
   readonly runWorkers: boolean
   /** 'refuse' stops start-up when Redis could evict jobs; 'warn' only logs. */
   readonly redisChecks: 'refuse' | 'warn'
+  /** Signed checkpoints of the ledger head: after this many entries, or this long. */
+  readonly checkpointEveryEntries: number
+  readonly checkpointEveryMs: number
+  /** Message records and dead letters older than this are purged (P5), unless under a legal hold. */
+  readonly messageRetentionDays: number
+  readonly purgeEveryMs: number
   /** Overrides the partner URL of the trust file (tests, docker). */
   readonly partnerUrl: string | undefined
   /** Overrides agency webhooks of the trust file: `CA/CBSA/pik-primary` -> URL. */
@@ -61,6 +67,10 @@ export const ENV_SCHEMA = {
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
     RUN_WORKERS: { type: 'boolean', default: true },
     REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
+    CHECKPOINT_EVERY_ENTRIES: { type: 'integer', minimum: 1, default: 1000 },
+    CHECKPOINT_EVERY_MS: { type: 'integer', minimum: 1000, default: 60000 },
+    MESSAGE_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 90 },
+    PURGE_EVERY_MS: { type: 'integer', minimum: 60000, default: 3600000 },
     PARTNER_URL: { type: 'string', pattern: '^https://' },
     AGENCY_WEBHOOKS: { type: 'string', default: '{}' },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
@@ -88,6 +98,10 @@ interface Env {
   WORKER_CONCURRENCY: number
   RUN_WORKERS: boolean
   REDIS_CHECKS: 'refuse' | 'warn'
+  CHECKPOINT_EVERY_ENTRIES: number
+  CHECKPOINT_EVERY_MS: number
+  MESSAGE_RETENTION_DAYS: number
+  PURGE_EVERY_MS: number
   PARTNER_URL?: string
   AGENCY_WEBHOOKS: string
   LOG_LEVEL: string
@@ -130,6 +144,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     workerConcurrency: e.WORKER_CONCURRENCY,
     runWorkers: e.RUN_WORKERS,
     redisChecks: e.REDIS_CHECKS,
+    checkpointEveryEntries: e.CHECKPOINT_EVERY_ENTRIES,
+    checkpointEveryMs: e.CHECKPOINT_EVERY_MS,
+    messageRetentionDays: e.MESSAGE_RETENTION_DAYS,
+    purgeEveryMs: e.PURGE_EVERY_MS,
     partnerUrl: e.PARTNER_URL,
     webhooks,
     logLevel: e.LOG_LEVEL

@@ -1,5 +1,6 @@
-// The two halves of bilateral checkpointing: reading and countersigning a
-// partner's checkpoint, and sending one's own and keeping the countersignature.
+// The two halves of bilateral checkpointing: countersigning a partner's
+// checkpoint (read with checkpointer.ts's verifyCheckpointJws), and sending
+// one's own and keeping the countersignature.
 import { JwsInvalidError } from '../errors.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
@@ -7,34 +8,13 @@ import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
 import type { TlsClient } from '../delivery/tls-client.ts'
 import type { Checkpoint, GatewayStore } from '../store/records.ts'
+import type { CheckpointClaims } from './checkpointer.ts'
 
-export const CHECKPOINT_TYP = 'btb-checkpoint+jws'
 export const COUNTERSIGNATURE_TYP = 'btb-countersignature+jws'
-
-export interface CheckpointClaims {
-  readonly gateway: string
-  readonly seq: number
-  readonly hash: string
-  readonly at: string
-}
 
 export interface CountersignatureClaims extends CheckpointClaims {
   readonly countersignedBy: string
   readonly countersignedAt: string
-}
-
-function isClaims(value: unknown): value is CheckpointClaims {
-  const v = value as Record<string, unknown> | null
-  return v !== null && typeof v === 'object' && typeof v.gateway === 'string' && Number.isSafeInteger(v.seq) &&
-    typeof v.hash === 'string' && typeof v.at === 'string'
-}
-
-export async function readCheckpoint(jws: string, keys: ReadonlyMap<string, VerificationKey>, owner: string): Promise<CheckpointClaims> {
-  const { header, payload } = await verifyCompactJws(jws, keys, owner)
-  if (header.typ !== CHECKPOINT_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not a checkpoint`)
-  const claims = parseSignedJson(payload)
-  if (!isClaims(claims)) throw new JwsInvalidError('the checkpoint does not name gateway, seq, hash and at')
-  return claims
 }
 
 export function countersignCheckpoint(claims: CheckpointClaims, self: string, key: SigningKey): Promise<string> {

@@ -5,11 +5,11 @@
 // take back: a second checkpoint at the same sequence with another hash, or
 // one behind the last, is refused and raises an alert.
 import type { FastifyInstance } from 'fastify'
-import { CheckpointConflictError, ForbiddenError, UnsupportedMediaTypeError } from '../errors.ts'
+import { CheckpointConflictError, UnsupportedMediaTypeError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import { countersignCheckpoint, readCheckpoint } from '../audit/checkpoint-exchange.ts'
-import { gatewayOwner } from '../trust/trust-store.ts'
+import { countersignCheckpoint } from '../audit/checkpoint-exchange.ts'
+import { verifyCheckpointJws } from '../audit/checkpointer.ts'
 
 export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('preHandler', requireRole('partner'))
@@ -17,8 +17,7 @@ export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/checkpoints', async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/checkpoints takes application/jose')
     const partner = app.trust.partner.country
-    const claims = await readCheckpoint(request.body, app.trust.partner.keys, gatewayOwner(partner))
-    if (claims.gateway !== partner) throw new ForbiddenError(`a checkpoint of ${claims.gateway} cannot come from ${partner}`)
+    const claims = await verifyCheckpointJws(request.body, app.trust.partner.keys, partner)
 
     const [latest] = await latestKept(app, partner)
     if (latest !== undefined && claims.seq <= latest.seq) {

@@ -11,6 +11,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveredEnvelope, Envelope } from '../pipeline/envelope.ts'
 import { signReceipt } from '../pipeline/receipt.ts'
+import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
@@ -96,7 +97,8 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     const item = { direction: 'inbound' as const, id: envelope.id, target: target.system.id, sealed: app.sealer.seal(push, envelope.id), createdAt: now }
     const audit = auditEntry({
       event: 'received', direction: 'inbound', caller: partner, envelope, policy,
-      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now
+      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now,
+      subjects: travellerSubjects(envelope.payload).map((s) => app.policyBook.digest(s))
     })
     let accepted: boolean
     try {

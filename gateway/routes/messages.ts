@@ -12,6 +12,7 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import type { ForwardedEnvelope } from '../pipeline/envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
+import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
@@ -88,7 +89,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     const item: OutboxItem = { direction: 'outbound', id: envelope.id, target: PARTNER_TARGET, sealed: app.sealer.seal(outgoing, envelope.id), createdAt: now }
     const audit = auditEntry({
       event: 'accepted', direction: 'outbound', caller: caller.id, envelope, policy,
-      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now
+      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now,
+      subjects: travellerSubjects(envelope.payload).map((s) => app.policyBook.digest(s))
     })
     let accepted: boolean
     try {

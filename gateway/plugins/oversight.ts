@@ -1,0 +1,59 @@
+// Oversight of the ledger over time: signed checkpoints of its head, each
+// sent to the partner gateway for countersigning (bilateral oversight, P12),
+// and the retention purge (P5). Both stop in onClose.
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { sendCheckpoint } from '../audit/checkpoint-exchange.ts'
+import { Checkpointer } from '../audit/checkpointer.ts'
+import { TlsClient } from '../delivery/tls-client.ts'
+import { RetentionJob } from '../queue/retention.ts'
+import { gatewayOwner } from '../trust/trust-store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    checkpointer: Checkpointer
+  }
+}
+
+export interface OversightOptions {
+  readonly partnerUrl: string
+  readonly everyEntries: number
+  readonly everyMs: number
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly retentionDays: number
+  readonly purgeEveryMs: number
+  readonly timeoutMs: number
+  readonly runWorkers: boolean
+}
+
+export const oversightPlugin = fp(async function oversight(app: FastifyInstance, opts: OversightOptions) {
+  const { trust, store } = app
+  const client = new TlsClient({ cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs })
+  const log = app.log.child({ component: 'oversight' })
+  const url = new URL('/v1/checkpoints', opts.partnerUrl).toString()
+  const checkpointer = new Checkpointer(store, trust.signingKey, trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
+    async (cp) => {
+      try {
+        await sendCheckpoint(cp, { client, url, store, partnerKeys: trust.partner.keys, partnerOwner: gatewayOwner(trust.partner.country) })
+      } catch (err) {
+        // Kept uncountersigned; the next checkpoint goes to the partner again.
+        log.warn({ err, seq: cp.seq }, 'the partner did not countersign the checkpoint')
+      }
+    },
+    { onError: (err) => log.warn({ err }, 'checkpoint failed') })
+  app.decorate('checkpointer', checkpointer)
+  const retention = opts.runWorkers
+    ? new RetentionJob(store, { redisUrl: opts.redisUrl, prefix: opts.prefix, retentionDays: opts.retentionDays, everyMs: opts.purgeEveryMs }, log)
+    : undefined
+
+  app.addHook('onReady', async () => {
+    checkpointer.start()
+    await retention?.schedule()
+  })
+  app.addHook('onClose', async () => {
+    await checkpointer.stop()
+    await retention?.close()
+    await client.close()
+  })
+}, { name: 'oversight', fastify: '5.x', dependencies: ['ledger', 'trust'] })

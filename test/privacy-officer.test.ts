@@ -1,0 +1,116 @@
+// The privacy officer's API over a live exchange: search, one entry, a
+// traveller's disclosure report, streamed exports, verification, legal holds,
+// and the partner's countersignature on a checkpoint.
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { eventually, KEYS_DIR, startExchange } from './helper.ts'
+
+t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {
+  const ex = await startExchange(t)
+  const dir = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
+  const agent = new Agent({ connect: { cert: readFileSync(join(dir, 'client.crt.pem')), key: readFileSync(join(dir, 'client.key.pem')), ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')) } })
+  t.teardown(() => agent.close())
+  const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) => {
+    const headers: Record<string, string> = {}
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await request(`${ex.ca.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: agent })
+    return { status: res.statusCode, type: String(res.headers['content-type']), text: await res.body.text() }
+  }
+  const token = JSON.parse((await call('POST', '/v1/token')).text).access_token as string
+
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const doc = (envelope.payload as { document: { number: string; issuingCountry: string } }).document
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  await eventually(async () => (await cbsa.status(String(envelope.id))).json<{ status: string }>().status === 'delivered' ? true : undefined, 15_000, 'delivery')
+  t.equal((await cbsa.submit(await cbsa.sign({ ...envelope, id: crypto.randomUUID(), purpose: 'asylum-claim' }))).status, 403)
+
+  await t.test('agency tokens and agency certificates are refused', async (t) => {
+    const res = await cbsa.call('GET', '/v1/audit/entries', undefined, { authorization: `Bearer ${await cbsa.token()}` })
+    t.equal(res.status, 403)
+    t.equal(res.json().code, 'FORBIDDEN')
+    t.equal((await call('GET', '/v1/audit/entries')).status, 401, 'no token')
+  })
+
+  await t.test('search with filters and stable cursors', async (t) => {
+    const all = JSON.parse((await call('GET', '/v1/audit/entries?limit=1000', token)).text)
+    t.ok(all.entries.length >= 3)
+    const refused = JSON.parse((await call('GET', '/v1/audit/entries?event=refused', token)).text)
+    t.same(refused.entries.map((e: any) => e.entry.code), ['PURPOSE_NOT_ALLOWED'])
+    const byField = JSON.parse((await call('GET', `/v1/audit/entries?fieldPath=traveller.surname&messageId=${envelope.id}`, token)).text)
+    t.same(byField.entries.map((e: any) => e.entry.event), ['accepted'], 'the acceptance decided traveller.surname')
+    const seen: number[] = []
+    let cursor = ''
+    for (;;) {
+      const page = JSON.parse((await call('GET', `/v1/audit/entries?limit=1${cursor}`, token)).text)
+      seen.push(...page.entries.map((e: any) => e.seq))
+      if (page.nextCursor === null) break
+      cursor = `&cursor=${page.nextCursor}`
+    }
+    t.same(seen, all.entries.map((e: any) => e.seq), 'pages of one add up to the whole, in order')
+    t.equal((await call('GET', '/v1/audit/entries?limit=0', token)).status, 400, 'a bad query is REQUEST_INVALID')
+    const one = JSON.parse((await call('GET', `/v1/audit/entries/${all.entries[0].seq}`, token)).text)
+    t.equal(one.seq, all.entries[0].seq)
+    t.type(one.hash, 'string')
+  })
+
+  await t.test('a traveller\'s disclosure report, from the document they show', async (t) => {
+    const report = JSON.parse((await call('POST', '/v1/audit/disclosures', token, { documentNumber: doc.number, issuingCountry: doc.issuingCountry })).text)
+    const accepted = report.disclosures.find((d: any) => d.messageId === envelope.id && d.event === 'accepted')
+    t.ok(accepted, 'the disclosure is found')
+    t.equal(accepted.to, 'US/CBP')
+    t.equal(accepted.purpose, 'entry-exit-verification')
+    t.ok(accepted.shared.some((f: any) => f.path === 'traveller.surname'), 'names the fields shared')
+    t.notOk(accepted.shared.some((f: any) => f.path.startsWith('vehicle')), 'not the ones withheld')
+    const nobody = JSON.parse((await call('POST', '/v1/audit/disclosures', token, { documentNumber: 'X0000000', issuingCountry: 'CAN' })).text)
+    t.same(nobody.disclosures, [])
+    const ledger = (await ex.ca.app.store.auditEntries(0, 1000)).map((e) => JSON.stringify(e.entry)).join('\n')
+    t.notOk(ledger.includes(doc.number), 'the ledger never holds the document number')
+  })
+
+  await t.test('exports stream as NDJSON and CSV', async (t) => {
+    const nd = await call('GET', '/v1/audit/export?format=ndjson', token)
+    t.match(nd.type, /application\/x-ndjson/)
+    const lines = nd.text.trim().split('\n').map((l) => JSON.parse(l))
+    t.ok(lines.length >= 3)
+    const csv = await call('GET', '/v1/audit/export?format=csv&event=accepted', token)
+    t.match(csv.type, /text\/csv/)
+    const rows = csv.text.trim().split('\r\n')
+    t.match(rows[0], /^seq,at,event,/)
+    t.ok(rows.slice(1).every((r) => r.split(',')[2] === 'accepted'))
+  })
+
+  await t.test('verification, and a checkpoint countersigned by the partner', async (t) => {
+    const cp = await ex.ca.app.checkpointer.checkpointNow()
+    t.ok(cp, 'a checkpoint was made')
+    const latest = await eventually(async () => {
+      const c = await ex.ca.app.store.latestCheckpoint()
+      return c?.countersignature ? c : undefined
+    }, 10_000, 'the countersignature')
+    t.equal(latest.seq, cp!.seq)
+    const kept = await ex.us.app.store.partnerCheckpoints('CA', 0, 10)
+    t.same(kept.map((k) => k.seq), [cp!.seq], 'the partner keeps it')
+    const verification = JSON.parse((await call('GET', '/v1/audit/verification', token)).text)
+    t.equal(verification.ok, true)
+    t.equal(verification.latestCheckpoint.countersigned, true)
+  })
+
+  await t.test('legal holds', async (t) => {
+    const placed = await call('POST', '/v1/audit/legal-holds', token, { ref: 'COMPLAINT-2026-001', reason: 'complaint under review', messageId: envelope.id })
+    t.equal(placed.status, 201)
+    const holds = JSON.parse((await call('GET', '/v1/audit/legal-holds', token)).text).holds
+    t.equal(holds[0].ref, 'COMPLAINT-2026-001')
+    const { purgeExpired } = await import('../gateway/queue/retention.ts')
+    const counts = await purgeExpired(ex.ca.app.store, 1, Date.now() + 10 * 86_400_000)
+    t.equal(counts.messages, 0, 'the held message survives a purge')
+    t.ok(await ex.ca.app.store.findMessage('outbound', String(envelope.id)))
+    t.equal((await call('DELETE', '/v1/audit/legal-holds/COMPLAINT-2026-001', token)).status, 204)
+    const after = await purgeExpired(ex.ca.app.store, 1, Date.now() + 10 * 86_400_000)
+    t.ok(after.messages >= 1, 'released, it is purged')
+    t.equal(await ex.ca.app.store.findMessage('outbound', String(envelope.id)), undefined)
+  })
+})
