@@ -112,5 +112,10 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     const after = await purgeExpired(ex.ca.app.store, 1, Date.now() + 10 * 86_400_000)
     t.ok(after.messages >= 1, 'released, it is purged')
     t.equal(await ex.ca.app.store.findMessage('outbound', String(envelope.id)), undefined)
+    const events = (await ex.ca.app.store.auditEntries(0, 10_000)).map((e) => e.entry)
+    t.same(events.filter((e) => e.event.startsWith('legal-hold')).map((e) => [e.event, e.reference]),
+      [['legal-hold-placed', 'COMPLAINT-2026-001'], ['legal-hold-released', 'COMPLAINT-2026-001']], 'placing and releasing a hold are audited')
+    t.ok(events.some((e) => e.event === 'purged' && (e.counts?.messages ?? 0) >= 1), 'the purge is audited with its counts')
+    t.equal((await call('DELETE', '/v1/audit/legal-holds/COMPLAINT-2026-001', token)).status, 404, 'a hold is released once')
   })
 })

@@ -15,6 +15,8 @@ export interface AuditFacts {
   readonly code?: string | null
   readonly digest?: string | null
   readonly fields?: readonly FieldDecision[]
+  readonly reference?: string
+  readonly counts?: Readonly<Record<string, number>>
   /** Keyed digests of the traveller identifiers the message carries. */
   readonly subjects?: readonly string[]
   readonly at?: string
@@ -43,6 +45,8 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     code: facts.code ?? null,
     digest: facts.digest ?? null,
     fields: facts.fields ?? [],
+    ...(facts.reference === undefined ? {} : { reference: facts.reference }),
+    ...(facts.counts === undefined ? {} : { counts: facts.counts }),
     subjects: facts.subjects ?? []
   }
 }

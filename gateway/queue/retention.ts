@@ -21,9 +21,7 @@ export interface RetentionSettings {
 export async function purgeExpired(store: GatewayStore, retentionDays: number, now = Date.now()): Promise<{ messages: number; outbox: number }> {
   const before = new Date(now - retentionDays * 86_400_000).toISOString()
   return store.purge(before, (counts) => auditEntry({
-    event: 'purged', direction: 'outbound', code: null,
-    fields: [{ path: 'messages', action: 'withhold', rule: `retention-${retentionDays}d`, principle: 'P5', digest: String(counts.messages) },
-      { path: 'outbox', action: 'withhold', rule: `retention-${retentionDays}d`, principle: 'P5', digest: String(counts.outbox) }]
+    event: 'purged', direction: 'outbound', counts: { ...counts, retentionDays }
   }))
 }
 

@@ -141,12 +141,17 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     const { ref, reason, messageId } = request.body
     const subject = messageId === undefined ? app.policyBook.digest(subjectOf(request.body)) : null
     const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
-    await app.store.addLegalHold(hold)
+    if (!await app.store.addLegalHold(hold)) throw new RequestInvalidError(`legal hold ${ref} already exists`)
+    await app.store.appendAudit(auditEntry({
+      event: 'legal-hold-placed', direction: 'outbound', caller: request.caller!.id, messageId: hold.messageId,
+      reference: ref, subjects: subject === null ? [] : [subject]
+    }))
     return reply.code(201).send(hold)
   })
 
   app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', async (request, reply) => {
-    await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())
+    if (!await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())) throw new NotFoundError(`active legal hold ${request.params.ref}`)
+    await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', direction: 'outbound', caller: request.caller!.id, reference: request.params.ref }))
     return reply.code(204).send()
   })
 }

@@ -51,6 +51,8 @@ export type AuditEvent =
   | 'checkpoint-countersigned'
   /** A privacy officer asked what was disclosed about a traveller (P8). */
   | 'disclosure-report'
+  /** A legal hold (a complaint reference, P9) was placed on, or released from, a message or a traveller. */
+  | 'legal-hold-placed' | 'legal-hold-released'
 
 /** One ledger entry. Values never appear: only keyed digests (DESIGN §6). */
 export interface AuditEntry {
@@ -70,6 +72,10 @@ export interface AuditEntry {
   /** Keyed digest of the JWS as received, so an entry can be matched to a message without holding it. */
   readonly digest: string | null
   readonly fields: readonly FieldDecision[]
+  /** A complaint or legal-hold reference (P9), on the entries that place or release a hold. */
+  readonly reference?: string
+  /** What a purge removed (P5). */
+  readonly counts?: Readonly<Record<string, number>>
   /**
    * Keyed digests (HMAC) of the traveller identifiers the message carries, so
    * that "was this person's record shared?" is answered without the identifier.
