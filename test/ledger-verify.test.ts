@@ -69,7 +69,7 @@ function postgres(pool: pg.Pool): Backend {
       const store = new PostgresStore(pool, { schema })
       await store.create()
       let n = 0
-      const sql = (text: string) => text.replace(/\?/g, () => `$${++n}`).replace(/\b(audit|checkpoints)\b(?!\.)/g, `${schema}.$1`)
+      const sql = (text: string) => text.replace(/\?/g, () => `$${++n}`).replace(/\b(audit_subjects|audit_fields|audit|checkpoints)\b(?!\.)/g, `${schema}.$1`)
       return {
         store,
         cliArgs: ['--postgres', PG_URL, '--schema', schema],
@@ -205,6 +205,18 @@ function suite(parent: Test, backend: Backend): void {
             { kid: ca.signingKey.kid, alg: 'ES256', key: privateKey })
           await x.run('UPDATE checkpoints SET jws = ? WHERE seq = ?', forged, 30)
         }
+      },
+      {
+        name: 'a traveller row deleted from the search index (hiding the entry from a disclosure report)',
+        seq: 23,
+        reason: /search index of entry 23 lacks a traveller row/,
+        tamper: (x) => x.run('DELETE FROM audit_subjects WHERE seq = ?', 23)
+      },
+      {
+        name: 'a traveller row added to the search index (attributing the entry to someone else)',
+        seq: 23,
+        reason: /search index of entry 23 adds a traveller row/,
+        tamper: (x) => x.run('INSERT INTO audit_subjects (subject, seq) VALUES (?, ?)', 'someone-else', 23)
       },
       {
         name: 'a checkpoint row moved to another hash',

@@ -6,6 +6,7 @@
 // why, because everything after it is unproven.
 import type { VerificationKey } from '../jws/signing-key.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../store/audit-chain.ts'
+import { auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
 import type { Checkpoint, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import type { Country } from '../trust/trust-store.ts'
 import { readCountersignature } from './checkpoint-exchange.ts'
@@ -31,6 +32,27 @@ export interface LedgerVerification {
 
 export interface VerifyLedgerOptions {
   readonly pageSize?: number
+}
+
+/** The first entry of a page whose search index rows differ from what the entry implies. */
+async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry[]): Promise<{ seq: number; reason: string } | undefined> {
+  const rows = await store.auditIndexRows(page[0]!.seq, page[page.length - 1]!.seq)
+  const actual = { subjects: new Set(rows.subjects), fields: new Set(rows.fields) }
+  const expected = { subjects: new Set<string>(), fields: new Set<string>() }
+  for (const e of page) {
+    for (const s of auditSubjects(e.entry)) expected.subjects.add(`${e.seq} ${s}`)
+    for (const f of auditFieldPatterns(e.entry)) expected.fields.add(`${e.seq} ${f}`)
+  }
+  for (const kind of ['subjects', 'fields'] as const) {
+    const missing = [...expected[kind]].find((r) => !actual[kind].has(r))
+    const extra = [...actual[kind]].find((r) => !expected[kind].has(r))
+    const row = missing ?? extra
+    if (row !== undefined) {
+      const seq = Number(row.slice(0, row.indexOf(' ')))
+      return { seq, reason: `the search index of entry ${seq} ${missing !== undefined ? 'lacks' : 'adds'} a ${kind === 'subjects' ? 'traveller' : 'field'} row: it was edited, so a search could hide or misattribute the entry` }
+    }
+  }
+  return undefined
 }
 
 function describe(err: unknown): string {
@@ -156,6 +178,12 @@ export async function verifyLedger(
         trustedUpTo = cp.seq
         cursor.shift()
       }
+    }
+    // The search index must say exactly what the entries say: a deleted index
+    // row would hide an entry from a disclosure report without breaking the chain.
+    if (page.length > 0) {
+      const problem = await indexProblem(store, page)
+      if (problem !== undefined) return bad(problem.seq, problem.reason)
     }
     if (page.length < pageSize) break
   }

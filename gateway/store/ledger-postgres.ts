@@ -457,6 +457,12 @@ export class PostgresStore implements GatewayStore {
     return rows.map(toOutbox)
   }
 
+  async auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }> {
+    const subjects = await this.#query<{ seq: string | number; subject: string }>('SELECT seq, subject FROM {audit_subjects} WHERE seq BETWEEN $1 AND $2', [fromSeq, toSeq])
+    const fields = await this.#query<{ seq: string | number; path_pattern: string }>('SELECT seq, path_pattern FROM {audit_fields} WHERE seq BETWEEN $1 AND $2', [fromSeq, toSeq])
+    return { subjects: subjects.map((r) => `${Number(r.seq)} ${r.subject}`), fields: fields.map((r) => `${Number(r.seq)} ${r.path_pattern}`) }
+  }
+
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
     const rows = await this.#query<AuditRow>('SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])
     return rows.map(toStored)

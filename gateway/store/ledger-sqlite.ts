@@ -413,6 +413,12 @@ export class SqliteStore implements GatewayStore {
     return (rows as unknown as OutboxRow[]).map(toOutbox)
   }
 
+  async auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }> {
+    const subjects = this.#sql('SELECT seq, subject FROM audit_subjects WHERE seq BETWEEN ? AND ?').all(fromSeq, toSeq) as unknown as Array<{ seq: number; subject: string }>
+    const fields = this.#sql('SELECT seq, path_pattern FROM audit_fields WHERE seq BETWEEN ? AND ?').all(fromSeq, toSeq) as unknown as Array<{ seq: number; path_pattern: string }>
+    return { subjects: subjects.map((r) => `${r.seq} ${r.subject}`), fields: fields.map((r) => `${r.seq} ${r.path_pattern}`) }
+  }
+
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
     const rows = this.#sql('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)
     return (rows as unknown as AuditRow[]).map(toStored)

@@ -177,6 +177,12 @@ export interface GatewayStore {
   pendingOutbox(before: string, limit: number): Promise<OutboxItem[]>
   /** Entries in ascending seq after `afterSeq`: the whole ledger, page by page. */
   auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
+  /**
+   * The search index rows of entries fromSeq..toSeq (inclusive), as
+   * `seq subject` and `seq pattern` strings: the verifier checks them against
+   * the entries, so no entry can be hidden from a disclosure search.
+   */
+  auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }>
   auditEntry(seq: number): Promise<StoredAuditEntry | undefined>
   /**
    * Entries matching every filter of `query`, ascending seq after `afterSeq`.
