@@ -6,6 +6,7 @@
 //   node bench/ingest.bench.ts [--quick]
 import { join } from 'node:path'
 import Fastify from 'fastify'
+import { tlsOptions } from '../gateway/app.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
 import { KEYS_DIR, startExchange, startGateway, testConfig } from '../test/helper.ts'
@@ -33,14 +34,7 @@ function sizes(quick: boolean): Sizes {
 async function startBareRoute(): Promise<{ url: string; close(): Promise<void> }> {
   const trust = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
   const app = Fastify({
-    https: {
-      cert: trust.tls.cert,
-      key: trust.tls.key,
-      ca: trust.tls.ca,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2'
-    },
+    https: tlsOptions(trust),
     logger: false,
     bodyLimit: BODY_LIMIT,
     keepAliveTimeout: 65_000,

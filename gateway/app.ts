@@ -34,6 +34,20 @@ export const LOG_REDACT = [
   '*.payload', '*.envelope', '*.jws', '*.traveller', '*.document', '*.identity', '*.subject'
 ]
 
+/** The gateway's listener: mutual TLS, client certificates checked per request. */
+export function tlsOptions(trust: TrustStore) {
+  return {
+    cert: trust.tls.cert,
+    key: trust.tls.key,
+    ca: trust.tls.ca,
+    requestCert: true,
+    // Checked per request instead, so an unknown client gets a problem
+    // document with a code rather than a bare handshake failure.
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2'
+  } as const
+}
+
 export interface AppDependencies {
   readonly trust?: TrustStore
   /** Where logs go (default stdout): tests read them to prove nothing personal is logged. */
@@ -43,16 +57,7 @@ export interface AppDependencies {
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const trust = deps.trust ?? loadTrustStore(config.trustFile)
   const app = Fastify({
-    https: {
-      cert: trust.tls.cert,
-      key: trust.tls.key,
-      ca: trust.tls.ca,
-      requestCert: true,
-      // Checked per request instead, so an unknown client gets a problem
-      // document with a code rather than a bare handshake failure.
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2'
-    },
+    https: tlsOptions(trust),
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
+import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
@@ -69,18 +69,8 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
 }
 
 /** Deletes every Redis key under a queue prefix. */
-export async function dropQueuePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL)
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
+export function dropQueuePrefix(prefix: string): Promise<void> {
+  return dropPrefix(REDIS_URL, prefix)
 }
 
 export async function startGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string }> {

@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
+import { dropQueuePrefix } from '../queue/drop-prefix.ts'
 import { buildManifest } from './manifest.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
@@ -103,18 +104,7 @@ mkdirSync(runDir, { recursive: true })
 say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
 await ensureRedis()
 // Jobs of an earlier run were sealed with that run's keys: start clean.
-{
-  const redis = new Redis(redisUrl)
-  for (const prefix of ['sandbox:CA', 'sandbox:US']) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  }
-  redis.disconnect()
-}
+for (const prefix of ['sandbox:CA', 'sandbox:US']) await dropQueuePrefix(redisUrl, prefix)
 
 const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
 for (const country of ['CA', 'US'] as const) {

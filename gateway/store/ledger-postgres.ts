@@ -11,6 +11,7 @@ import type {
   AuditEntry, AuditQuery, Checkpoint, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord, OutboxItem,
   PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
+import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
 function schemaSql(): string {
   return `
@@ -112,48 +113,6 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
  */
 function chainLockKey(schema: string): string {
   return createHash('sha256').update(`btb-audit-chain:${schema}`).digest().readBigInt64BE(0).toString()
-}
-
-interface MessageRow {
-  direction: Direction
-  id: string
-  digest: string
-  kind: string
-  purpose: string
-  sender: string
-  recipient: string
-  status: MessageRecord['status']
-  accepted_at: string
-  updated_at: string
-  attempts: string
-  receipt: string | null
-  correlation_id: string | null
-  policy_version: string | null
-}
-
-function toRecord(row: MessageRow): MessageRecord {
-  return {
-    direction: row.direction,
-    id: row.id,
-    digest: row.digest,
-    kind: row.kind,
-    purpose: row.purpose,
-    sender: row.sender,
-    recipient: row.recipient,
-    status: row.status,
-    acceptedAt: row.accepted_at,
-    updatedAt: row.updated_at,
-    attempts: JSON.parse(row.attempts) as DeliveryAttempt[],
-    receipt: row.receipt,
-    correlationId: row.correlation_id,
-    policyVersion: row.policy_version
-  }
-}
-
-interface OutboxRow { direction: Direction; id: string; target: string; sealed: string; created_at: string }
-
-function toOutbox(row: OutboxRow): OutboxItem {
-  return { direction: row.direction, id: row.id, target: row.target, sealed: row.sealed, createdAt: row.created_at }
 }
 
 // BIGINT comes back as a string from pg (it may exceed 2^53); a ledger's seq never will.

@@ -9,6 +9,7 @@ import type {
   AuditEntry, AuditQuery, Checkpoint, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord, OutboxItem,
   PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
+import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -121,48 +122,6 @@ const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered
   SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND (
     h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
       SELECT 1 FROM audit a JOIN audit_subjects s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
-
-interface MessageRow {
-  direction: Direction
-  id: string
-  digest: string
-  kind: string
-  purpose: string
-  sender: string
-  recipient: string
-  status: MessageRecord['status']
-  accepted_at: string
-  updated_at: string
-  attempts: string
-  receipt: string | null
-  correlation_id: string | null
-  policy_version: string | null
-}
-
-function toRecord(row: MessageRow): MessageRecord {
-  return {
-    direction: row.direction,
-    id: row.id,
-    digest: row.digest,
-    kind: row.kind,
-    purpose: row.purpose,
-    sender: row.sender,
-    recipient: row.recipient,
-    status: row.status,
-    acceptedAt: row.accepted_at,
-    updatedAt: row.updated_at,
-    attempts: JSON.parse(row.attempts) as DeliveryAttempt[],
-    receipt: row.receipt,
-    correlationId: row.correlation_id,
-    policyVersion: row.policy_version
-  }
-}
-
-interface OutboxRow { direction: Direction; id: string; target: string; sealed: string; created_at: string }
-
-function toOutbox(row: OutboxRow): OutboxItem {
-  return { direction: row.direction, id: row.id, target: row.target, sealed: row.sealed, createdAt: row.created_at }
-}
 
 interface AuditRow { seq: number; entry: string; prev_hash: string; hash: string }
 
