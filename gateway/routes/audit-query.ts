@@ -4,22 +4,8 @@
 import { RequestInvalidError } from '../errors.ts'
 import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 
-export interface AuditFilterQuery {
-  from?: string
-  to?: string
-  kind?: string
-  purpose?: string
-  partner?: 'CA' | 'US'
-  agency?: string
-  event?: string
-  code?: string
-  direction?: 'outbound' | 'inbound'
-  fieldPath?: string
-  policyVersion?: string
-  messageId?: string
-  cursor?: string
-  limit?: number
-}
+/** The query string: the ledger's filters plus paging. */
+export type AuditFilterQuery = AuditQuery & { cursor?: string; limit?: number }
 
 export const AUDIT_FILTER_SCHEMA = {
   type: 'object',
@@ -44,7 +30,7 @@ export const AUDIT_FILTER_SCHEMA = {
 
 export function toAuditQuery(q: AuditFilterQuery): AuditQuery {
   const { cursor: _cursor, limit: _limit, ...filters } = q
-  return filters as AuditQuery
+  return filters
 }
 
 function readCursor(cursor: string | undefined): number {

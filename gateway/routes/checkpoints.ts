@@ -19,7 +19,7 @@ export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
     const partner = app.trust.partner.country
     const claims = await verifyCheckpointJws(request.body, app.trust.partner.keys, partner)
 
-    const [latest] = await latestKept(app, partner)
+    const latest = await app.store.latestPartnerCheckpoint(partner)
     if (latest !== undefined && claims.seq <= latest.seq) {
       if (claims.seq === latest.seq && claims.hash === latest.hash) {
         return reply.type('application/jose').send(latest.countersignature)
@@ -33,18 +33,4 @@ export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
     await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', direction: 'inbound', caller: request.caller!.id }))
     return reply.type('application/jose').send(countersignature)
   })
-}
-
-async function latestKept(app: FastifyInstance, partner: string) {
-  // Checkpoints are kept in sequence order; the last page's last one is the latest.
-  let after = 0
-  let last: Awaited<ReturnType<typeof app.store.partnerCheckpoints>>[number] | undefined
-  for (;;) {
-    const page = await app.store.partnerCheckpoints(partner, after, 1000)
-    if (page.length === 0) break
-    last = page[page.length - 1]
-    after = last!.seq
-    if (page.length < 1000) break
-  }
-  return [last] as const
 }

@@ -473,6 +473,11 @@ export class PostgresStore implements GatewayStore {
     return rows.map(toPartnerCheckpoint)
   }
 
+  async latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined> {
+    const [row] = await this.#query<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = $1 ORDER BY seq DESC LIMIT 1', [partner])
+    return row === undefined ? undefined : toPartnerCheckpoint(row)
+  }
+
   async addLegalHold(hold: LegalHold): Promise<boolean> {
     const rows = await this.#query(`INSERT INTO {legal_holds} (ref, message_id, subject, reason, placed_at, released_at)
       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING ref`,

@@ -429,6 +429,11 @@ export class SqliteStore implements GatewayStore {
     return (rows as unknown as PartnerCheckpointRow[]).map(toPartnerCheckpoint)
   }
 
+  async latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined> {
+    const row = this.#sql('SELECT * FROM partner_checkpoints WHERE partner = ? ORDER BY seq DESC LIMIT 1').get(partner)
+    return row === undefined ? undefined : toPartnerCheckpoint(row as unknown as PartnerCheckpointRow)
+  }
+
   async addLegalHold(hold: LegalHold): Promise<boolean> {
     const result = this.#sql(`INSERT INTO legal_holds (ref, message_id, subject, reason, placed_at, released_at)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(hold.ref, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt)

@@ -199,6 +199,8 @@ export interface GatewayStore {
   /** False if a checkpoint of that partner at that seq is already kept. */
   keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean>
   partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]>
+  /** The partner's checkpoint with the highest seq that this gateway countersigned. */
+  latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined>
 
   /** False if a hold with that ref exists. */
   addLegalHold(hold: LegalHold): Promise<boolean>
