@@ -5,7 +5,7 @@
  *
  * For each country (CA, US): a root CA, the gateway's TLS certificate (server
  * and client), the gateway's JWS signing key, one client certificate and JWS
- * signing key per agency system, a privacy-officer client certificate, the
+ * signing key per agency system, a privacy-officer and an operator client certificate, the
  * gateway's public JWKS, copies of the partner's public material, and the
  * `trust.json` tying it together (see gateway/trust/trust-file.ts).
  *
@@ -18,26 +18,24 @@
  * EdDSA (Ed25519) JWKs made with jose. THIS IS EXAMPLE MATERIAL: its private
  * keys end up in the repository.
  */
-import { X509Certificate, createHash, generateKeyPair as nodeGenerateKeyPair, randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { exportJWK, generateKeyPair as joseGenerateKeyPair, type JWK } from 'jose';
-import forge from 'node-forge';
+import { parseArgs } from 'node:util';
 import {
   TRUST_FILE_VERSION,
   type AgencyRegistration,
   type CertSubject,
   type Country,
   type Jwks,
-  type PrivateSigningJwk,
-  type PublicSigningJwk,
-  type RegisteredKey,
   type SigningAlg,
   type TrustFile,
 } from '../trust/trust-file.ts';
+import {
+  Writer, dns, ip, issueClient, issueRootCa, issueServerClient, json, kidStamp, makeSigningKey, registered, signingKeyPem,
+  type Issued, type SigningKey,
+} from '../trust/pki.ts';
 
-const generateRsa = promisify(nodeGenerateKeyPair);
+export { certSha256 } from '../trust/pki.ts';
 
 export interface GenerateExamplePkiOptions {
   /** Output directory; `CA/`, `US/` and `README.md` under it are replaced. */
@@ -118,178 +116,9 @@ const AGENCIES: Record<Country, AgencySpec[]> = {
 };
 
 const PRIVACY_OFFICERS = ['po-1'];
+const OPERATORS = ['ops-1'];
 
 const partnerOf = (country: Country): Country => (country === 'CA' ? 'US' : 'CA');
-
-// ---------------------------------------------------------------------------
-// Certificates
-
-interface Issued {
-  /** LF-terminated PEM */
-  certPem: string;
-  /** PKCS#8 PEM */
-  keyPem: string;
-  cert: forge.pki.Certificate;
-  forgeKey: forge.pki.rsa.PrivateKey;
-  sha256: string;
-}
-
-interface SubjectSpec {
-  C: Country;
-  O: string;
-  OU?: string;
-  CN: string;
-}
-
-type AltName = { type: 2; value: string } | { type: 7; ip: string };
-
-const dns = (value: string): AltName => ({ type: 2, value });
-const ip = (address: string): AltName => ({ type: 7, ip: address });
-
-/** Random positive 16-byte serial, minimally encoded (first byte 0x01..0x7f). */
-function randomSerialHex(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) || 0x01;
-  return bytes.toString('hex');
-}
-
-function subjectAttributes(s: SubjectSpec): forge.pki.CertificateField[] {
-  const attrs: forge.pki.CertificateField[] = [
-    { shortName: 'C', value: s.C },
-    { shortName: 'O', value: s.O },
-  ];
-  if (s.OU !== undefined) attrs.push({ shortName: 'OU', value: s.OU });
-  attrs.push({ shortName: 'CN', value: s.CN });
-  return attrs;
-}
-
-/** base64url(SHA-256(DER)): the RFC 8705 `x5t#S256` value. */
-export function certSha256(pemOrDer: string | Buffer): string {
-  const raw = typeof pemOrDer === 'string' ? new X509Certificate(pemOrDer).raw : pemOrDer;
-  return createHash('sha256').update(raw).digest('base64url');
-}
-
-interface IssueOptions {
-  subject: SubjectSpec;
-  /** Omit for a self-signed root CA. */
-  issuer?: Issued;
-  days: number;
-  /** Extensions other than subject/authority key identifiers. */
-  extensions: object[];
-}
-
-async function issue(opts: IssueOptions): Promise<Issued> {
-  const { privateKey, publicKey } = await generateRsa('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey);
-
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-  cert.serialNumber = randomSerialHex();
-  const now = Date.now();
-  cert.validity.notBefore = new Date(now - 60 * 60 * 1000);
-  cert.validity.notAfter = new Date(now + opts.days * 24 * 60 * 60 * 1000);
-  const subject = subjectAttributes(opts.subject);
-  cert.setSubject(subject);
-  cert.setIssuer(opts.issuer ? opts.issuer.cert.subject.attributes : subject);
-
-  const extensions: object[] = [...opts.extensions, { name: 'subjectKeyIdentifier' }];
-  if (opts.issuer) {
-    // forge's `keyIdentifier: true` would use the subject's own key: name the issuer's explicitly.
-    const issuerSki = opts.issuer.cert.generateSubjectKeyIdentifier().getBytes();
-    extensions.push({ name: 'authorityKeyIdentifier', keyIdentifier: issuerSki });
-  }
-  cert.setExtensions(extensions);
-  cert.sign(opts.issuer ? opts.issuer.forgeKey : forgeKey, forge.md.sha256.create());
-
-  // Re-encode through node:crypto: checks that it parses, and gives LF line endings.
-  const x509 = new X509Certificate(forge.pki.certificateToPem(cert));
-  return { certPem: x509.toString(), keyPem: privateKey, cert, forgeKey, sha256: certSha256(x509.raw) };
-}
-
-function issueRootCa(country: Country, days: number): Promise<Issued> {
-  return issue({
-    subject: {
-      C: country,
-      O: `Beyond the Border Gateway (EXAMPLE ${country})`,
-      CN: `BTB Example ${country} Root CA`,
-    },
-    days,
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    ],
-  });
-}
-
-/** A certificate usable both as TLS server and TLS client certificate. */
-function issueServerClient(ca: Issued, subject: SubjectSpec, altNames: AltName[], days: number): Promise<Issued> {
-  return issue({
-    subject,
-    issuer: ca,
-    days,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-      { name: 'subjectAltName', altNames },
-    ],
-  });
-}
-
-/** A TLS client-only certificate (privacy officers). */
-function issueClient(ca: Issued, subject: SubjectSpec, days: number): Promise<Issued> {
-  return issue({
-    subject,
-    issuer: ca,
-    days,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
-    ],
-  });
-}
-
-// ---------------------------------------------------------------------------
-// Signing keys
-
-interface SigningKey {
-  kid: string;
-  alg: SigningAlg;
-  privateJwk: PrivateSigningJwk;
-  publicJwk: PublicSigningJwk;
-}
-
-function toSigningJwk(jwk: JWK, kid: string, alg: SigningAlg): PublicSigningJwk & { d?: string } {
-  const base = { kid, alg, use: 'sig' as const };
-  if (alg === 'ES256' && jwk.kty === 'EC' && jwk.crv === 'P-256' && jwk.x && jwk.y) {
-    return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, ...(jwk.d ? { d: jwk.d } : {}), ...base, alg };
-  }
-  if (alg === 'EdDSA' && jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.x) {
-    return { kty: 'OKP', crv: 'Ed25519', x: jwk.x, ...(jwk.d ? { d: jwk.d } : {}), ...base, alg };
-  }
-  throw new Error(`unexpected JWK for ${alg}: kty=${jwk.kty} crv=${jwk.crv}`);
-}
-
-async function makeSigningKey(kid: string, alg: SigningAlg): Promise<SigningKey> {
-  const { privateKey, publicKey } = await joseGenerateKeyPair(alg, { extractable: true });
-  const priv = toSigningJwk(await exportJWK(privateKey), kid, alg);
-  const pub = toSigningJwk(await exportJWK(publicKey), kid, alg);
-  if (priv.d === undefined || 'd' in pub) throw new Error(`key export for ${kid} went wrong`);
-  return { kid, alg, privateJwk: priv as PrivateSigningJwk, publicJwk: pub };
-}
-
-function kidStamp(): string {
-  const d = new Date();
-  const ymd = `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
-  return `${ymd}-${randomBytes(2).toString('hex')}`;
-}
-
-const registered = (k: SigningKey): RegisteredKey => ({ kid: k.kid, alg: k.alg, jwk: k.publicJwk });
 
 // ---------------------------------------------------------------------------
 // One country's material
@@ -315,11 +144,12 @@ interface CountryMaterial {
   gatewaySigning: SigningKey;
   agencies: AgencyMaterial[];
   officers: OfficerMaterial[];
+  operators: OfficerMaterial[];
 }
 
 async function makeCountry(country: Country, days: number): Promise<CountryMaterial> {
   const c = country.toLowerCase();
-  const ca = await issueRootCa(country, days);
+  const ca = await issueRootCa(country, days, { O: `Beyond the Border Gateway (EXAMPLE ${country})`, CN: `BTB Example ${country} Root CA` });
   const loopback = [dns('localhost'), ip('127.0.0.1'), ip('::1')];
 
   const gatewayHost = `${c}-gateway.btb.example`;
@@ -346,13 +176,19 @@ async function makeCountry(country: Country, days: number): Promise<CountryMater
     return { name, subject, tls: await issueClient(ca, { C: country, ...subject }, days) };
   });
 
-  const [gateway, gatewaySigning, agencies, officers] = await Promise.all([
+  const operatorsP = OPERATORS.map(async (name): Promise<OfficerMaterial> => {
+    const subject: CertSubject = { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${c}` };
+    return { name, subject, tls: await issueClient(ca, { C: country, ...subject }, days) };
+  });
+
+  const [gateway, gatewaySigning, agencies, officers, operators] = await Promise.all([
     gatewayP,
     gatewaySigningP,
     Promise.all(agenciesP),
     Promise.all(officersP),
+    Promise.all(operatorsP),
   ]);
-  return { country, ca, gateway, gatewaySigning, agencies, officers };
+  return { country, ca, gateway, gatewaySigning, agencies, officers, operators };
 }
 
 function trustFileFor(self: CountryMaterial, partner: CountryMaterial): TrustFile {
@@ -379,6 +215,7 @@ function trustFileFor(self: CountryMaterial, partner: CountryMaterial): TrustFil
       webhook: m.spec.webhook,
     })),
     privacyOfficers: self.officers.map((o) => ({ name: o.name, certSubject: o.subject, certSha256: o.tls.sha256 })),
+    operators: self.operators.map((o) => ({ name: o.name, certSubject: o.subject, certSha256: o.tls.sha256 })),
     revoked: { certSha256: [], kids: [] },
     partner: {
       country: partner.country,
@@ -393,23 +230,6 @@ function trustFileFor(self: CountryMaterial, partner: CountryMaterial): TrustFil
 
 // ---------------------------------------------------------------------------
 // Writing
-
-const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
-
-class Writer {
-  readonly out: string;
-  readonly files: string[] = [];
-  constructor(out: string) {
-    this.out = out;
-  }
-  async write(rel: string, content: string, secret = false): Promise<void> {
-    const file = path.join(this.out, rel);
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content, { mode: secret ? 0o600 : 0o644 });
-    await chmod(file, secret ? 0o600 : 0o644); // in case the umask or an old file interfered
-    this.files.push(rel.split(path.sep).join('/'));
-  }
-}
 
 async function writeCountry(w: Writer, self: CountryMaterial, partner: CountryMaterial, trust: TrustFile): Promise<void> {
   const C = self.country;
@@ -427,10 +247,16 @@ async function writeCountry(w: Writer, self: CountryMaterial, partner: CountryMa
     await w.write(`${dir}/client.crt.pem`, a.tls.certPem);
     await w.write(`${dir}/client.key.pem`, a.tls.keyPem, true);
     await w.write(`${dir}/signing.private.jwk.json`, json(a.signing.privateJwk), true);
+    await w.write(`${dir}/signing.private.pem`, signingKeyPem(a.signing.privateJwk), true);
     await w.write(`${dir}/signing.public.jwk.json`, json(a.signing.publicJwk));
   }
   for (const o of self.officers) {
     const dir = `${C}/privacy-officers/${o.name}`;
+    await w.write(`${dir}/client.crt.pem`, o.tls.certPem);
+    await w.write(`${dir}/client.key.pem`, o.tls.keyPem, true);
+  }
+  for (const o of self.operators) {
+    const dir = `${C}/operators/${o.name}`;
     await w.write(`${dir}/client.crt.pem`, o.tls.certPem);
     await w.write(`${dir}/client.key.pem`, o.tls.keyPem, true);
   }
@@ -456,9 +282,12 @@ function readme(days: number, material: Record<Country, CountryMaterial>): strin
   row('<C>/agencies/<AGENCY>-<system>/client.crt.pem', "Agency system's client certificate (also a server certificate for its webhook receiver). SAN: `localhost`, `<c>-<agency>-<system>`, `127.0.0.1`, `::1`.");
   row('<C>/agencies/<AGENCY>-<system>/client.key.pem', 'Its TLS private key (PKCS#8). **Secret.**');
   row('<C>/agencies/<AGENCY>-<system>/signing.private.jwk.json', 'Its JWS signing key (ES256 or EdDSA/Ed25519), private JWK. **Secret.**');
+  row('<C>/agencies/<AGENCY>-<system>/signing.private.pem', 'The same signing key as PKCS#8 PEM, for openssl (see the README\'s curl guide). **Secret.**');
   row('<C>/agencies/<AGENCY>-<system>/signing.public.jwk.json', 'Its public signing JWK (registered in `trust.json`).');
   row('<C>/privacy-officers/po-1/client.crt.pem', 'Privacy-officer client certificate (OU `privacy-officer`): may read `/v1/audit…`.');
   row('<C>/privacy-officers/po-1/client.key.pem', 'Its TLS private key (PKCS#8). **Secret.**');
+  row('<C>/operators/ops-1/client.crt.pem', 'Operator client certificate (OU `operator`): may read `/metrics` and manage dead letters (`/v1/operations/…`).');
+  row('<C>/operators/ops-1/client.key.pem', 'Its TLS private key (PKCS#8). **Secret.**');
   row('<C>/partner/ca.crt.pem', "Copy of the partner country's root CA certificate.");
   row('<C>/partner/gateway.crt.pem', "Copy of the partner gateway's certificate (pinned in `trust.json` by its SHA-256).");
   row('<C>/partner/jwks.json', "Copy of the partner gateway's public signing JWKS.");
@@ -473,6 +302,9 @@ function readme(days: number, material: Record<Country, CountryMaterial>): strin
     for (const o of m.officers) {
       systems.push(`| ${C} | privacy officer \`${o.name}\` | \`${o.subject.CN}\` | — | — |`);
     }
+    for (const o of m.operators) {
+      systems.push(`| ${C} | operator \`${o.name}\` | \`${o.subject.CN}\` | — | — |`);
+    }
   }
 
   return `# keys-example/ — EXAMPLE MATERIAL
@@ -480,7 +312,7 @@ function readme(days: number, material: Record<Country, CountryMaterial>): strin
 > **⚠️ EXAMPLE MATERIAL — NEVER USE IN PRODUCTION. ⚠️**
 >
 > Every private key in this directory is published in the repository, so
-> anyone can impersonate these gateways, agencies and privacy officers.
+> anyone can impersonate these gateways, agencies, privacy officers and operators.
 > It exists only for the sandbox, tests and local development. Every
 > \`trust.json\` here says \`"example": true\`.
 >

@@ -5,12 +5,13 @@ import type { TLSSocket } from 'node:tls'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForbiddenError, UnauthenticatedError } from '../errors.ts'
-import { certThumbprint, type AgencySystem, type PrivacyOfficer, type TrustStore } from '../trust/trust-store.ts'
+import { certThumbprint, type AgencySystem, type Operator, type PrivacyOfficer, type TrustStore } from '../trust/trust-store.ts'
 
 export type Caller =
   | { readonly role: 'agency'; readonly id: string; readonly certSha256: string; readonly system: AgencySystem }
   | { readonly role: 'partner'; readonly id: string; readonly certSha256: string }
   | { readonly role: 'privacy-officer'; readonly id: string; readonly certSha256: string; readonly officer: PrivacyOfficer }
+  | { readonly role: 'operator'; readonly id: string; readonly certSha256: string; readonly operator: Operator }
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -40,6 +41,8 @@ function identify(trust: TrustStore, thumbprint: string): Caller | null {
   if (thumbprint === trust.partner.gatewayCertSha256) return { role: 'partner', id: `gateway:${trust.partner.country}`, certSha256: thumbprint }
   const officer = trust.privacyOfficersByCert.get(thumbprint)
   if (officer !== undefined) return { role: 'privacy-officer', id: officer.id, certSha256: thumbprint, officer }
+  const operator = trust.operatorsByCert.get(thumbprint)
+  if (operator !== undefined) return { role: 'operator', id: operator.id, certSha256: thumbprint, operator }
   return null
 }
 

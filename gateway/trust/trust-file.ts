@@ -7,7 +7,7 @@
  * `keys-example/CA/` can be mounted anywhere (or into a container) as is.
  *
  * A gateway trusts only:
- * - its own agency CA (`agencyCa`) for agency and privacy-officer client
+ * - its own agency CA (`agencyCa`) for agency, privacy-officer and operator client
  *   certificates, and only for the subjects registered here;
  * - the partner gateway's certificate, pinned by `partner.gatewayCertSha256`,
  *   for `/v1/exchange` (in both directions), chained to `partner.ca`;
@@ -168,6 +168,19 @@ export interface PrivacyOfficerRegistration {
   certSha256: CertSha256;
 }
 
+/**
+ * An operator of this gateway: may read `/metrics` and manage dead letters
+ * (`/v1/operations/…`). It sees message metadata only, never payloads.
+ */
+export interface OperatorRegistration {
+  /** A short name for the operator's credential, e.g. `ops-1`. */
+  name: string;
+  /** Subject its client certificate must carry (OU `operator`). */
+  certSubject: CertSubject;
+  /** Fingerprint of the certificate issued to the operator. */
+  certSha256: CertSha256;
+}
+
 /** Revocations; they win over every registration above. */
 export interface Revocations {
   /** Certificates (agency, privacy officer, partner gateway) no longer accepted. */
@@ -214,6 +227,8 @@ export interface TrustFile {
   agencyCa: RelativePath;
   agencies: AgencyRegistration[];
   privacyOfficers: PrivacyOfficerRegistration[];
+  /** Optional: a gateway with no operators registered has no operator endpoints in use. */
+  operators?: OperatorRegistration[];
   revoked: Revocations;
   partner: PartnerTrust;
 }

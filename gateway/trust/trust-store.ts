@@ -27,6 +27,11 @@ export interface PrivacyOfficer {
   readonly certSha256: string
 }
 
+export interface Operator {
+  readonly id: string
+  readonly certSha256: string
+}
+
 export interface TrustStore {
   readonly country: Country
   readonly partnerCountry: Country
@@ -41,6 +46,7 @@ export interface TrustStore {
   readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
   readonly agencyKeys: ReadonlyMap<string, VerificationKey>
   readonly privacyOfficersByCert: ReadonlyMap<string, PrivacyOfficer>
+  readonly operatorsByCert: ReadonlyMap<string, Operator>
   readonly revokedCerts: ReadonlySet<string>
   readonly partner: {
     readonly country: Country
@@ -114,6 +120,11 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     if (!revokedCerts.has(po.certSha256)) privacyOfficersByCert.set(po.certSha256, { id: `${country}/privacy-officer/${po.name}`, certSha256: po.certSha256 })
   }
 
+  const operatorsByCert = new Map<string, Operator>()
+  for (const op of file.operators ?? []) {
+    if (!revokedCerts.has(op.certSha256)) operatorsByCert.set(op.certSha256, { id: `${country}/operator/${op.name}`, certSha256: op.certSha256 })
+  }
+
   const partnerCountry = toCountry(file.partner.country)
   const partnerKeys = new Map<string, VerificationKey>()
   for (const k of file.partner.keys) {
@@ -137,6 +148,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     agenciesByCert,
     agencyKeys,
     privacyOfficersByCert,
+    operatorsByCert,
     revokedCerts,
     partner: {
       country: partnerCountry,
