@@ -20,6 +20,7 @@ import { messageRoutes } from './routes/messages.ts'
 import { policyRoutes } from './routes/policies.ts'
 import { tokenRoutes } from './routes/token.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
+import { tlsOptions } from './trust/tls-options.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,19 +35,7 @@ export const LOG_REDACT = [
   '*.payload', '*.envelope', '*.jws', '*.traveller', '*.document', '*.identity', '*.subject'
 ]
 
-/** The gateway's listener: mutual TLS, client certificates checked per request. */
-export function tlsOptions(trust: TrustStore) {
-  return {
-    cert: trust.tls.cert,
-    key: trust.tls.key,
-    ca: trust.tls.ca,
-    requestCert: true,
-    // Checked per request instead, so an unknown client gets a problem
-    // document with a code rather than a bare handshake failure.
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2'
-  } as const
-}
+export { tlsOptions } from './trust/tls-options.ts'
 
 export interface AppDependencies {
   readonly trust?: TrustStore
@@ -73,17 +62,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   app.decorateRequest('auditEnvelope', null)
   await app.register(problemDetails)
   await app.register(bodyParsers)
-  await app.register(trustPlugin, { trust })
+  await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
   await app.register(authenticateClient)
   await app.register(ledgerPlugin, { path: config.ledgerPath })
   await app.register(pipelinePlugin, { sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey })
-  await app.register(accessTokens, {
-    privateKey: trust.signingKey.key,
-    publicKey: trust.ownKeys.get(trust.signingKey.kid)!.key,
-    kid: trust.signingKey.kid,
-    issuer: `gateway:${trust.country}`,
-    ttlSeconds: config.tokenTtlSeconds
-  })
+  await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
   await app.register(deliveryPlugin, {
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,

@@ -5,6 +5,10 @@ import { resolve } from 'node:path'
 
 export interface GatewayConfig {
   readonly trustFile: string
+  /** Reload the trust file when it is replaced (SIGHUP always reloads it). */
+  readonly trustWatch: boolean
+  /** Log (and show in /metrics) certificates expiring within this many days. */
+  readonly certExpiryWarnDays: number
   readonly host: string
   readonly port: number
   readonly redisUrl: string
@@ -48,6 +52,8 @@ export const ENV_SCHEMA = {
   properties: {
     GATEWAY_COUNTRY: { type: 'string', enum: ['CA', 'US'] },
     GATEWAY_TRUST_FILE: { type: 'string', minLength: 1 },
+    TRUST_WATCH: { type: 'boolean', default: true },
+    CERT_EXPIRY_WARN_DAYS: { type: 'integer', minimum: 1, maximum: 365, default: 30 },
     HOST: { type: 'string', default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8441 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
@@ -79,6 +85,8 @@ export const ENV_SCHEMA = {
 
 interface Env {
   GATEWAY_TRUST_FILE: string
+  TRUST_WATCH: boolean
+  CERT_EXPIRY_WARN_DAYS: number
   HOST: string
   PORT: number
   REDIS_URL: string
@@ -125,6 +133,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
   const queuePrefix = e.QUEUE_PREFIX === '' ? `btb:${env.GATEWAY_COUNTRY ?? 'gw'}` : e.QUEUE_PREFIX
   return {
     trustFile: resolve(e.GATEWAY_TRUST_FILE),
+    trustWatch: e.TRUST_WATCH,
+    certExpiryWarnDays: e.CERT_EXPIRY_WARN_DAYS,
     host: e.HOST,
     port: e.PORT,
     redisUrl: e.REDIS_URL,

@@ -38,6 +38,10 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
   const dir = mkdtempSync(join(tmpdir(), `btb-${country}-`))
   return {
     trustFile: join(KEYS_DIR, country, 'trust.json'),
+    // The committed example material never changes under a test; tests of
+    // live reload point at their own copy and turn this on.
+    trustWatch: false,
+    certExpiryWarnDays: 30,
     host: '127.0.0.1',
     port: 0,
     redisUrl: REDIS_URL,

@@ -6,7 +6,7 @@ import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
-import type { TlsClient } from '../delivery/tls-client.ts'
+import type { Poster } from '../delivery/tls-client.ts'
 import type { Checkpoint, GatewayStore } from '../store/records.ts'
 import type { CheckpointClaims } from './checkpointer.ts'
 
@@ -36,7 +36,7 @@ export async function readCountersignature(jws: string, keys: ReadonlyMap<string
 /** Sends a checkpoint to the partner and keeps its countersignature. */
 export async function sendCheckpoint(
   checkpoint: Pick<Checkpoint, 'seq' | 'hash' | 'jws'>,
-  deps: { client: TlsClient; url: string; store: GatewayStore; partnerKeys: ReadonlyMap<string, VerificationKey>; partnerOwner: string }
+  deps: { client: Poster; url: string; store: GatewayStore; partnerKeys: ReadonlyMap<string, VerificationKey>; partnerOwner: string }
 ): Promise<void> {
   const res = await deps.client.post(deps.url, checkpoint.jws, 'application/jose')
   if (res.status !== 200) throw new Error(`the partner answered ${res.status}: ${res.body.slice(0, 200)}`)

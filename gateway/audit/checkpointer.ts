@@ -62,7 +62,7 @@ export interface CheckpointerOptions {
 
 export class Checkpointer {
   readonly #store: GatewayStore
-  readonly #key: SigningKey
+  readonly #key: () => SigningKey
   readonly #country: Country
   readonly #schedule: CheckpointSchedule
   readonly #options: CheckpointerOptions
@@ -72,12 +72,13 @@ export class Checkpointer {
   #startedAt = Date.now()
 
   constructor(
-    store: GatewayStore, key: SigningKey, country: Country, schedule: CheckpointSchedule,
+    store: GatewayStore, key: SigningKey | (() => SigningKey), country: Country, schedule: CheckpointSchedule,
     onCheckpoint?: (cp: Checkpoint) => Promise<void>, options: Omit<CheckpointerOptions, 'onCheckpoint'> = {}
   ) {
     if (!(schedule.everyEntries >= 1) || !(schedule.everyMs >= 1)) throw new Error('checkpoint schedule: everyEntries and everyMs must be at least 1')
     this.#store = store
-    this.#key = key
+    // A function when the key can rotate while the gateway runs.
+    this.#key = typeof key === 'function' ? key : () => key
     this.#country = country
     this.#schedule = schedule
     this.#options = onCheckpoint === undefined ? options : { ...options, onCheckpoint }
@@ -120,7 +121,7 @@ export class Checkpointer {
     const last = await this.#store.latestCheckpoint()
     if (last !== undefined && last.seq >= head.seq) return undefined
     const at = new Date().toISOString()
-    const jws = await signCheckpoint({ gateway: this.#country, seq: head.seq, hash: head.hash, at }, this.#key)
+    const jws = await signCheckpoint({ gateway: this.#country, seq: head.seq, hash: head.hash, at }, this.#key())
     const checkpoint: Checkpoint = { seq: head.seq, hash: head.hash, at, jws, countersignature: null }
     if (!await this.#store.addCheckpoint(checkpoint)) return undefined
     await this.#options.onCheckpoint?.(checkpoint)

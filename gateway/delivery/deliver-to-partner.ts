@@ -10,7 +10,7 @@ import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
 import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
-import type { TlsClient } from './tls-client.ts'
+import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
 export const PARTNER_TARGET = 'partner'
@@ -20,8 +20,9 @@ export interface PartnerDeliveryDeps {
   readonly exchangeUrl: string
   readonly store: GatewayStore
   readonly sealer: Sealer
-  readonly trust: TrustStore
-  readonly client: TlsClient
+  /** The trust store in force when each delivery runs (it may be reloaded). */
+  readonly trust: () => TrustStore
+  readonly client: Poster
   readonly log: FastifyBaseLogger
 }
 
@@ -36,7 +37,8 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
         throw new Error(`partner answered ${res.status} ${code}`)
       }
-      await verifyReceipt(res.body, deps.trust.partner.keys, gatewayOwner(deps.trust.partner.country), { messageId: id, digest: sha256(jws) })
+      const { partner } = deps.trust()
+      await verifyReceipt(res.body, partner.keys, gatewayOwner(partner.country), { messageId: id, digest: sha256(jws) })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
       await recordFailure(deps.store, deps.log, job, err)

@@ -7,14 +7,14 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
-import type { TlsClient } from './tls-client.ts'
+import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps {
   /** The webhook of a local system, from the configuration in force now. */
   readonly webhookFor: (systemId: string) => string | undefined
   readonly store: GatewayStore
   readonly sealer: Sealer
-  readonly client: TlsClient
+  readonly client: Poster
   readonly log: FastifyBaseLogger
 }
 

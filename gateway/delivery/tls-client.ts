@@ -10,6 +10,11 @@ export interface PostResult {
   readonly body: string
 }
 
+/** What a delivery needs of a client: one POST, answered in full. */
+export interface Poster {
+  post(url: string, body: string, contentType: string): Promise<PostResult>
+}
+
 export interface TlsClientOptions {
   readonly cert: string
   readonly key: string
@@ -19,7 +24,7 @@ export interface TlsClientOptions {
   readonly timeoutMs: number
 }
 
-export class TlsClient {
+export class TlsClient implements Poster {
   readonly #agent: Agent
   readonly #timeoutMs: number
 
@@ -59,5 +64,47 @@ export class TlsClient {
 
   close(): Promise<void> {
     return this.#agent.close()
+  }
+}
+
+/**
+ * A TlsClient that follows the trust store in force: when a reload changes
+ * the gateway's certificate, the roots or the pin, new requests go through a
+ * new connection pool and the old one closes once its requests are done.
+ */
+export class TrustBoundClient<T extends object> implements Poster {
+  readonly #current: () => T
+  readonly #optionsFor: (trust: T) => TlsClientOptions
+  #trust: T | undefined
+  #material = ''
+  #client: TlsClient | undefined
+
+  constructor(current: () => T, optionsFor: (trust: T) => TlsClientOptions) {
+    this.#current = current
+    this.#optionsFor = optionsFor
+  }
+
+  #clientNow(): TlsClient {
+    const trust = this.#current()
+    if (trust === this.#trust && this.#client !== undefined) return this.#client
+    const opts = this.#optionsFor(trust)
+    const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? ''].join('\0')
+    if (material !== this.#material || this.#client === undefined) {
+      const previous = this.#client
+      this.#client = new TlsClient(opts)
+      this.#material = material
+      void previous?.close()
+    }
+    this.#trust = trust
+    return this.#client
+  }
+
+  post(url: string, body: string, contentType: string): Promise<PostResult> {
+    return this.#clientNow().post(url, body, contentType)
+  }
+
+  async close(): Promise<void> {
+    await this.#client?.close()
+    this.#client = undefined
   }
 }

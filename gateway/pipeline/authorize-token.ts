@@ -2,10 +2,11 @@
 // (RFC 8705 certificate-bound access token): a token presented over any other
 // certificate is refused, so a leaked token is useless without the key.
 import fp from 'fastify-plugin'
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { KeyObject } from 'node:crypto'
 import { TokenCertMismatchError, UnauthenticatedError } from '../errors.ts'
+import type { TrustStore } from '../trust/trust-store.ts'
 import type { Caller } from './authenticate-client.ts'
 
 export interface AccessTokenClaims {
@@ -24,23 +25,47 @@ declare module '@fastify/jwt' {
 }
 
 export interface TokenOptions {
-  readonly privateKey: KeyObject
-  readonly publicKey: KeyObject
-  readonly kid: string
   readonly issuer: string
   readonly ttlSeconds: number
 }
 
+// fast-jwt takes keys as PEM; export each KeyObject once.
+const pems = new WeakMap<KeyObject, string>()
+function pem(key: KeyObject): string {
+  let text = pems.get(key)
+  if (text === undefined) {
+    text = key.export(key.type === 'private' ? { format: 'pem', type: 'pkcs8' } : { format: 'pem', type: 'spki' }) as string
+    pems.set(key, text)
+  }
+  return text
+}
+
+/**
+ * Tokens are signed with the gateway's active key and verified with whichever
+ * of its keys the token's `kid` names, both looked up in the trust store in
+ * force: after a rotation new tokens carry the new kid while tokens already
+ * issued stay valid until they expire or their key is retired.
+ */
 export const accessTokens = fp(async function accessTokens(app: FastifyInstance, opts: TokenOptions) {
+  const ownKey = (trust: TrustStore, kid: unknown): KeyObject => {
+    const key = typeof kid === 'string' ? trust.ownKeys.get(kid) : undefined
+    if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
+    return key.key
+  }
   await app.register(fastifyJwt, {
     secret: {
-      private: opts.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
-      public: opts.publicKey.export({ format: 'pem', type: 'spki' }) as string
+      private: pem(app.trust.signingKey.key),
+      public: async (_request: FastifyRequest, token: TokenOrHeader) => pem(ownKey(app.trust, 'header' in token ? token.header.kid : token.kid))
     },
-    sign: { algorithm: 'ES256', iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds * 1000, kid: opts.kid },
-    verify: { algorithms: ['ES256'], allowedIss: opts.issuer, allowedAud: opts.issuer }
+    // The key is chosen by the token's header, so the decoder must keep it.
+    decode: { complete: true },
+    sign: { iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds * 1000 },
+    // Verified tokens are cached (per key) until they expire: the signature is
+    // the costly part, and the certificate binding and the kid are still
+    // checked on every request.
+    verify: { algorithms: ['ES256', 'EdDSA'], allowedIss: opts.issuer, allowedAud: opts.issuer, cache: 1000 }
   })
-}, { name: 'access-tokens', fastify: '5.x' })
+}, { name: 'access-tokens', fastify: '5.x', dependencies: ['trust'] })
 
 export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
   const claims: AccessTokenClaims = {
@@ -50,7 +75,8 @@ export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
     kinds: caller.role === 'agency' ? [...caller.system.kinds] : [],
     purposes: caller.role === 'agency' ? [...caller.system.purposes] : []
   }
-  return app.jwt.sign(claims)
+  const { signingKey } = app.trust
+  return app.jwt.sign(claims, { key: pem(signingKey.key), kid: signingKey.kid, algorithm: signingKey.alg })
 }
 
 /** A preHandler: a valid token, for this certificate, for this caller. */

@@ -6,7 +6,8 @@ import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
-import { TlsClient } from '../delivery/tls-client.ts'
+import { TrustBoundClient } from '../delivery/tls-client.ts'
+import type { TrustStore } from '../trust/trust-store.ts'
 import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
 import { OutboxRelay } from '../queue/outbox-relay.ts'
 import { checkRedisDurability, readRedisDurability } from '../queue/redis-durability.ts'
@@ -41,15 +42,15 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
   app.decorate('relay', relay)
 
   const workers: Worker<DeliveryJob>[] = []
-  const clients: TlsClient[] = []
+  const clients: TrustBoundClient<TrustStore>[] = []
   if (opts.runWorkers) {
-    const { trust } = app
-    const partnerClient = new TlsClient({
-      cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
-    })
-    const agencyClient = new TlsClient({
-      cert: trust.tls.cert, key: trust.tls.key, ca: trust.agencyCa.toString(), timeoutMs: opts.timeoutMs
-    })
+    const trust = (): TrustStore => app.trust
+    const partnerClient = new TrustBoundClient(trust, (t) => ({
+      cert: t.tls.cert, key: t.tls.key, ca: t.partner.ca, pinSha256: t.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
+    }))
+    const agencyClient = new TrustBoundClient(trust, (t) => ({
+      cert: t.tls.cert, key: t.tls.key, ca: t.agencyCa.toString(), timeoutMs: opts.timeoutMs
+    }))
     clients.push(partnerClient, agencyClient)
     // Workers wait out a Redis outage instead of failing (BullMQ's advice).
     const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
@@ -61,7 +62,7 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
         ...deps, trust, client: partnerClient, exchangeUrl: new URL('/v1/exchange', opts.partnerUrl).toString()
       }), settings),
       new Worker<DeliveryJob>(QUEUE_NAMES.inbound, agencyPush({
-        ...deps, client: agencyClient, webhookFor: (id) => opts.webhooks[id] ?? trust.agencies.get(id)?.webhook
+        ...deps, client: agencyClient, webhookFor: (id) => opts.webhooks[id] ?? app.trust.agencies.get(id)?.webhook
       }), settings)
     )
     for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { sendCheckpoint } from '../audit/checkpoint-exchange.ts'
 import { Checkpointer } from '../audit/checkpointer.ts'
-import { TlsClient } from '../delivery/tls-client.ts'
+import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { RetentionJob } from '../queue/retention.ts'
 import { gatewayOwner } from '../trust/trust-store.ts'
 
@@ -28,14 +28,17 @@ export interface OversightOptions {
 }
 
 export const oversightPlugin = fp(async function oversight(app: FastifyInstance, opts: OversightOptions) {
-  const { trust, store } = app
-  const client = new TlsClient({ cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs })
+  const { store } = app
+  const client = new TrustBoundClient(() => app.trust, (t) => ({
+    cert: t.tls.cert, key: t.tls.key, ca: t.partner.ca, pinSha256: t.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
+  }))
   const log = app.log.child({ component: 'oversight' })
   const url = new URL('/v1/checkpoints', opts.partnerUrl).toString()
-  const checkpointer = new Checkpointer(store, trust.signingKey, trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
+  const checkpointer = new Checkpointer(store, () => app.trust.signingKey, app.trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
     async (cp) => {
       try {
-        await sendCheckpoint(cp, { client, url, store, partnerKeys: trust.partner.keys, partnerOwner: gatewayOwner(trust.partner.country) })
+        const { partner } = app.trust
+        await sendCheckpoint(cp, { client, url, store, partnerKeys: partner.keys, partnerOwner: gatewayOwner(partner.country) })
       } catch (err) {
         // Kept uncountersigned; the next checkpoint goes to the partner again.
         log.warn({ err, seq: cp.seq }, 'the partner did not countersign the checkpoint')

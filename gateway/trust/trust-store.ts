@@ -52,6 +52,9 @@ export interface TrustStore {
     readonly country: Country
     readonly url: string
     readonly ca: string
+    readonly caCert: X509Certificate
+    /** The partner gateway's certificate, as the trust file's copy has it (the pin is what is checked). */
+    readonly gatewayCert: X509Certificate
     readonly gatewayCertSha256: string
     readonly keys: ReadonlyMap<string, VerificationKey>
   }
@@ -154,10 +157,38 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       country: partnerCountry,
       url: file.partner.url,
       ca: partnerCaPem,
+      caCert: new X509Certificate(partnerCaPem),
+      gatewayCert: new X509Certificate(read(file.partner.gatewayCert)),
       gatewayCertSha256: file.partner.gatewayCertSha256,
       keys: partnerKeys
     }
   }
+}
+
+/**
+ * What a reload changed, in words for the log: keys and identities added or
+ * removed, and revocations. Never names a person: only kids, system ids and
+ * certificate thumbprints.
+ */
+export function describeTrustChange(before: TrustStore, after: TrustStore): string[] {
+  const changes: string[] = []
+  const diff = (what: string, a: Iterable<string>, b: Iterable<string>): void => {
+    const was = new Set(a)
+    const now = new Set(b)
+    for (const x of now) if (!was.has(x)) changes.push(`${what} added: ${x}`)
+    for (const x of was) if (!now.has(x)) changes.push(`${what} removed: ${x}`)
+  }
+  diff('gateway signing key', before.ownKeys.keys(), after.ownKeys.keys())
+  if (before.signingKey.kid !== after.signingKey.kid) changes.push(`active signing key: ${before.signingKey.kid} -> ${after.signingKey.kid}`)
+  diff('partner signing key', before.partner.keys.keys(), after.partner.keys.keys())
+  diff('agency signing key', before.agencyKeys.keys(), after.agencyKeys.keys())
+  diff('agency certificate', before.agenciesByCert.keys(), after.agenciesByCert.keys())
+  diff('privacy officer certificate', before.privacyOfficersByCert.keys(), after.privacyOfficersByCert.keys())
+  diff('operator certificate', before.operatorsByCert.keys(), after.operatorsByCert.keys())
+  diff('revoked certificate', before.revokedCerts, after.revokedCerts)
+  if (before.partner.gatewayCertSha256 !== after.partner.gatewayCertSha256) changes.push('partner gateway certificate pin changed')
+  if (before.tls.cert !== after.tls.cert) changes.push('gateway TLS certificate changed')
+  return changes
 }
 
 /** RFC 8705 §3.1: the `x5t#S256` thumbprint of a certificate. */
