@@ -8,6 +8,8 @@ import { accessTokens } from './pipeline/authorize-token.ts'
 import { bodyParsers } from './plugins/body-parsers.ts'
 import { deliveryPlugin } from './plugins/delivery.ts'
 import { ledgerPlugin } from './plugins/ledger.ts'
+import { openapiPlugin } from './plugins/openapi.ts'
+import { metricsPlugin } from './plugins/metrics.ts'
 import { pipelinePlugin } from './plugins/pipeline.ts'
 import { problemDetails } from './plugins/problem-details.ts'
 import { trustPlugin } from './plugins/trust.ts'
@@ -16,7 +18,10 @@ import { auditRoutes } from './routes/audit.ts'
 import { checkpointRoutes } from './routes/checkpoints.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
+import { jwksRoutes } from './routes/jwks.ts'
 import { messageRoutes } from './routes/messages.ts'
+import { metricsRoutes } from './routes/metrics.ts'
+import { operationsRoutes } from './routes/operations.ts'
 import { policyRoutes } from './routes/policies.ts'
 import { tokenRoutes } from './routes/token.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
@@ -65,6 +70,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
   await app.register(authenticateClient)
   await app.register(ledgerPlugin, { path: config.ledgerPath })
+  await app.register(metricsPlugin)
   await app.register(pipelinePlugin, { sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
   await app.register(deliveryPlugin, {
@@ -81,7 +87,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     webhooks: config.webhooks
   })
 
-  await app.register(healthRoutes)
+  // After the request decorators, before any route: it documents the routes registered after it.
+  await app.register(openapiPlugin)
+  await app.register(healthRoutes, { partnerUrl: config.partnerUrl })
+  await app.register(metricsRoutes)
+  await app.register(jwksRoutes)
   await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })
   await app.register(messageRoutes, {
     bodyLimitBytes: config.bodyLimitBytes,
@@ -92,6 +102,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes, webhooks: config.webhooks })
   await app.register(checkpointRoutes)
   await app.register(auditRoutes)
+  await app.register(operationsRoutes)
   await app.register(oversightPlugin, {
     partnerUrl: config.partnerUrl ?? trust.partner.url,
     everyEntries: config.checkpointEveryEntries,

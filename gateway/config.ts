@@ -115,21 +115,70 @@ interface Env {
   LOG_LEVEL: string
 }
 
-function key32(name: string, value: string): Buffer {
+/** Every bad or missing setting, one line each, naming the setting (and never echoing a secret). */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID'
+  readonly problems: readonly string[]
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const SECRETS = new Set(['GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'])
+const KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)'
+
+interface AjvProblem {
+  readonly instancePath: string
+  readonly keyword: string
+  readonly message?: string
+  readonly params: Record<string, unknown>
+}
+
+function describe(problem: AjvProblem, env: NodeJS.ProcessEnv): string {
+  if (problem.keyword === 'required') {
+    const name = String(problem.params.missingProperty)
+    return `${name}: is required${SECRETS.has(name) ? ` (${KEY_HINT})` : ''}`
+  }
+  const name = problem.instancePath.replace(/^\//, '')
+  const value = env[name]
+  const shown = SECRETS.has(name) || value === undefined ? '' : ` (got ${JSON.stringify(value)})`
+  if (SECRETS.has(name)) return `${name}: must be ${KEY_HINT}`
+  if (problem.keyword === 'enum') return `${name}: must be one of ${(problem.params.allowedValues as string[]).join(', ')}${shown}`
+  return `${name}: ${problem.message ?? 'is not valid'}${shown}`
+}
+
+function key32(name: string, value: string, problems: string[]): Buffer {
   const key = Buffer.from(value, value.includes('-') || value.includes('_') ? 'base64url' : 'base64')
-  if (key.length !== 32) throw new Error(`${name} must be 32 bytes, base64-encoded`)
+  if (key.length !== 32) problems.push(`${name}: must be ${KEY_HINT}`)
   return key
 }
 
-/** Reads and validates the environment; throws one error naming every bad setting. */
+/** Reads and validates the environment; throws a ConfigError naming every bad setting. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const e = envSchema<Env>({ schema: ENV_SCHEMA, data: env, dotenv: false })
-  let webhooks: Record<string, string>
+  let e: Env
   try {
-    webhooks = JSON.parse(e.AGENCY_WEBHOOKS) as Record<string, string>
-  } catch {
-    throw new Error('AGENCY_WEBHOOKS must be a JSON object of system id to https URL')
+    e = envSchema<Env>({ schema: ENV_SCHEMA, data: env, dotenv: false })
+  } catch (err) {
+    const problems = (err as { errors?: AjvProblem[] }).errors
+    if (!Array.isArray(problems)) throw err
+    throw new ConfigError(problems.map((p) => describe(p, env)))
   }
+  const problems: string[] = []
+  let webhooks: Record<string, string> = {}
+  try {
+    const parsed = JSON.parse(e.AGENCY_WEBHOOKS) as unknown
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) ||
+      !Object.values(parsed).every((url) => typeof url === 'string' && url.startsWith('https://'))) throw new Error('shape')
+    webhooks = parsed as Record<string, string>
+  } catch {
+    problems.push('AGENCY_WEBHOOKS: must be a JSON object of system id (`CA/CBSA/pik-primary`) to https:// URL')
+  }
+  const sealKey = key32('GATEWAY_SEAL_KEY', e.GATEWAY_SEAL_KEY, problems)
+  const auditKey = key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY, problems)
+  const pseudonymKey = key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY, problems)
+  if (problems.length > 0) throw new ConfigError(problems)
   const queuePrefix = e.QUEUE_PREFIX === '' ? `btb:${env.GATEWAY_COUNTRY ?? 'gw'}` : e.QUEUE_PREFIX
   return {
     trustFile: resolve(e.GATEWAY_TRUST_FILE),
@@ -140,9 +189,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     redisUrl: e.REDIS_URL,
     queuePrefix,
     ledgerPath: resolve(e.LEDGER_PATH),
-    sealKey: key32('GATEWAY_SEAL_KEY', e.GATEWAY_SEAL_KEY),
-    auditKey: key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY),
-    pseudonymKey: key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY),
+    sealKey,
+    auditKey,
+    pseudonymKey,
     clockSkewSeconds: e.CLOCK_SKEW_SECONDS,
     messageMaxAgeSeconds: e.MESSAGE_MAX_AGE_SECONDS,
     tokenTtlSeconds: e.TOKEN_TTL_SECONDS,

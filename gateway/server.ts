@@ -1,13 +1,37 @@
 // The entry point: read the environment, build, listen, shut down gracefully.
+//   node gateway/server.ts                 run the gateway
+//   node gateway/server.ts --check-config  check the settings and trust material, then exit
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
-import { configFromEnv } from './config.ts'
+import { checkConfiguration } from './check-config.ts'
+import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
 
-const config = configFromEnv()
-const app = await buildApp(config)
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info({ signal }, 'shutting down')
-  await app.close()
-})
-await app.listen({ host: config.host, port: config.port })
+function configOrExit(): GatewayConfig | undefined {
+  try {
+    return configFromEnv()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`gateway: ${err.message}\n`)
+    process.exitCode = 1
+    return undefined
+  }
+}
+
+if (process.argv.includes('--check-config')) {
+  const { ok, lines } = checkConfiguration(process.env)
+  process.stdout.write(`${lines.join('\n')}\n${ok ? 'configuration OK' : 'configuration has errors'}\n`)
+  process.exitCode = ok ? 0 : 1
+} else {
+  const config = configOrExit()
+  if (config !== undefined) {
+    const app = await buildApp(config)
+    closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+      if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+      else app.log.info({ signal }, 'shutting down')
+      await app.close()
+    })
+    // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).
+    process.on('SIGHUP', () => { void app.reloadTrust('SIGHUP') })
+    await app.listen({ host: config.host, port: config.port })
+  }
+}

@@ -2,7 +2,7 @@
 // Redis (each test its own queue prefix, removed afterwards), a real SQLite
 // ledger in a temporary directory, the committed example PKI.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,15 +89,23 @@ export async function startGateway(t: Teardown, config: GatewayConfig, deps: App
   return { app, url: `https://127.0.0.1:${port}` }
 }
 
-export function client(t: Teardown, name: SystemName, baseUrl: string): AgencyClient {
+export function client(t: Teardown, name: SystemName, baseUrl: string, keysDir = KEYS_DIR): AgencyClient {
   const s = SYSTEMS[name]
-  const c = new AgencyClient(loadAgencyCredentials(KEYS_DIR, s.country, s.agency, s.system), baseUrl)
+  const c = new AgencyClient(loadAgencyCredentials(keysDir, s.country, s.agency, s.system), baseUrl)
   t.teardown(() => c.close())
   return c
 }
 
-export function jwks(country: 'CA' | 'US'): { keys: any[] } {
-  return JSON.parse(readFileSync(join(KEYS_DIR, country, 'jwks.json'), 'utf8'))
+export function jwks(country: 'CA' | 'US', keysDir = KEYS_DIR): { keys: any[] } {
+  return JSON.parse(readFileSync(join(keysDir, country, 'jwks.json'), 'utf8'))
+}
+
+/** A private copy of the example PKI, for tests that change trust material while gateways run. */
+export function copyKeys(t: Teardown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-keys-'))
+  cpSync(KEYS_DIR, dir, { recursive: true })
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 export interface Exchange {
@@ -107,20 +115,23 @@ export interface Exchange {
   readonly mocks: Record<SystemName, MockAgency>
 }
 
-/** Two gateways and four mock agency systems, wired together. */
-export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}): Promise<Exchange> {
+/**
+ * Two gateways and four mock agency systems, wired together. With `keysDir`
+ * (a `copyKeys` copy) the gateways watch their trust files there.
+ */
+export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}, keysDir = KEYS_DIR): Promise<Exchange> {
   const ports = { CA: await freePort(), US: await freePort() }
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   const clients = {} as Record<SystemName, AgencyClient>
   const mocks = {} as Record<SystemName, MockAgency>
   for (const name of Object.keys(SYSTEMS) as SystemName[]) {
     const country = SYSTEMS[name].country
-    clients[name] = client(t, name, base[country])
+    clients[name] = client(t, name, base[country], keysDir)
     mocks[name] = await startMockAgency({
       client: clients[name],
       port: 0,
-      gatewayJwks: jwks(country),
-      partnerJwks: jwks(country === 'CA' ? 'US' : 'CA'),
+      gatewayJwks: jwks(country, keysDir),
+      partnerJwks: jwks(country === 'CA' ? 'US' : 'CA', keysDir),
       matchRate: matchRates[country]
     })
     t.teardown(() => mocks[name].close())
@@ -128,8 +139,10 @@ export async function startExchange(t: Teardown, overrides: Partial<GatewayConfi
   const webhooks = (country: 'CA' | 'US'): Record<string, string> => Object.fromEntries(
     (Object.keys(SYSTEMS) as SystemName[]).filter((n) => SYSTEMS[n].country === country)
       .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url]))
-  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...overrides }), deps)
-  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...overrides }), deps)
+  const keys = (country: 'CA' | 'US'): Partial<GatewayConfig> =>
+    keysDir === KEYS_DIR ? {} : { trustFile: join(keysDir, country, 'trust.json'), trustWatch: true }
+  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...keys('CA'), ...overrides }), deps)
+  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...keys('US'), ...overrides }), deps)
   return { ca, us, clients, mocks }
 }
 

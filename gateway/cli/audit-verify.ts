@@ -58,7 +58,7 @@ async function main(): Promise<number> {
 
   try {
     const started = Date.now()
-    const result = await verifyLedger(store, trust.ownKeys, trust.partner.keys)
+    const result = await verifyLedger(store, trust.ownLedgerKeys, trust.partner.ledgerKeys)
     const seconds = ((Date.now() - started) / 1000).toFixed(1)
     const lines = [
       `Audit ledger of gateway ${trust.country}: ${where}`,

@@ -113,7 +113,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
   })
 
   app.get('/v1/audit/verification', async () => {
-    const result = await verifyLedger(app.store, app.trust.ownKeys, app.trust.partner.keys)
+    const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys)
     const latest = await app.store.latestCheckpoint()
     return {
       ...result,

@@ -4,7 +4,7 @@
 // gateway at roughly the rates of the 2013 implementation report.
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose'
+import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose'
 import type { AgencyClient } from './agency-client.ts'
 import { matchResponse } from './sample-messages.ts'
 
@@ -44,17 +44,42 @@ export interface MockAgency {
 }
 
 export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgency> {
-  const gatewayKeys = createLocalJWKSet(opts.gatewayJwks)
-  const partnerKeys = createLocalJWKSet(opts.partnerJwks)
+  let gatewayKeys = createLocalJWKSet(opts.gatewayJwks)
+  let partnerKeys = createLocalJWKSet(opts.partnerJwks)
   const random = opts.random ?? Math.random
   const received: ReceivedMessage[] = []
   const responses: MockAgency['responses'] = []
   const decoder = new TextDecoder()
 
-  async function accept(jws: string): Promise<ReceivedMessage> {
+  // A kid not seen before means a key rotation: ask our own gateway (over
+  // mTLS, so the answer is authentic) for the keys in force, once, and retry.
+  async function refreshKeys(): Promise<void> {
+    const [own, partner] = await Promise.all([
+      opts.client.call('GET', '/.well-known/jwks.json'), opts.client.call('GET', '/.well-known/partner-jwks.json')
+    ])
+    if (own.status !== 200 || partner.status !== 200) throw new Error('the gateway did not give its keys')
+    gatewayKeys = createLocalJWKSet(own.json<JSONWebKeySet>())
+    partnerKeys = createLocalJWKSet(partner.json<JSONWebKeySet>())
+    opts.log?.(`${opts.client.creds.agency} fetched the gateway's keys again after an unknown kid`)
+  }
+
+  async function verifyBoth(jws: string) {
     const outer = await compactVerify(jws, gatewayKeys)
     const delivered = JSON.parse(decoder.decode(outer.payload)) as Record<string, any>
     const inner = await compactVerify(delivered.receivedFrom.jws as string, partnerKeys)
+    return { outer, delivered, inner }
+  }
+
+  async function accept(jws: string): Promise<ReceivedMessage> {
+    let verified
+    try {
+      verified = await verifyBoth(jws)
+    } catch (err) {
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
+      await refreshKeys()
+      verified = await verifyBoth(jws)
+    }
+    const { outer, delivered, inner } = verified
     const message: ReceivedMessage = {
       id: delivered.id,
       kind: delivered.kind,

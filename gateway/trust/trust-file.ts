@@ -128,6 +128,11 @@ export interface GatewayIdentity {
   signingKeys: GatewaySigningKey[];
   /** The `kid` of the key that signs what this gateway sends; one of `signingKeys`. */
   activeKid: string;
+  /**
+   * Public halves of keys retired by rotation: never accepted for messages or
+   * tokens again, kept only to verify the ledger checkpoints they signed.
+   */
+  retiredKeys?: RegisteredKey[];
 }
 
 /** An agency system allowed to submit (and receive) messages through this gateway. */
@@ -206,6 +211,8 @@ export interface PartnerTrust {
   gatewayCertSha256: CertSha256;
   /** The partner gateway's public signing keys (its JWKS). */
   keys: RegisteredKey[];
+  /** Partner keys it has since retired: kept only to verify its countersignatures in the ledger. */
+  retiredKeys?: RegisteredKey[];
 }
 
 /** The whole trust file. */

@@ -42,6 +42,8 @@ export interface TrustStore {
   /** The key this gateway signs with now; others may still verify during rotation. */
   readonly signingKey: SigningKey
   readonly ownKeys: ReadonlyMap<string, VerificationKey>
+  /** Own keys, current and retired: what the ledger's checkpoints may be signed with. */
+  readonly ownLedgerKeys: ReadonlyMap<string, VerificationKey>
   readonly agencies: ReadonlyMap<string, AgencySystem>
   readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
   readonly agencyKeys: ReadonlyMap<string, VerificationKey>
@@ -57,6 +59,8 @@ export interface TrustStore {
     readonly gatewayCert: X509Certificate
     readonly gatewayCertSha256: string
     readonly keys: ReadonlyMap<string, VerificationKey>
+    /** Partner keys, current and retired: what its countersignatures may be signed with. */
+    readonly ledgerKeys: ReadonlyMap<string, VerificationKey>
   }
 }
 
@@ -95,6 +99,11 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     ownKeys.set(k.kid, { kid: k.kid, alg: k.alg, owner: gatewayOwner(country), key: createPublicKey(k.key) })
   }
 
+  const ownLedgerKeys = new Map(ownKeys)
+  for (const k of file.gateway.retiredKeys ?? []) {
+    if (!ownLedgerKeys.has(k.kid)) ownLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(country)))
+  }
+
   const agencies = new Map<string, AgencySystem>()
   const agenciesByCert = new Map<string, AgencySystem>()
   const agencyKeys = new Map<string, VerificationKey>()
@@ -107,7 +116,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       certSha256: a.certSha256,
       kinds: new Set(a.kinds),
       purposes: new Set(a.purposes),
-      webhook: a.webhook
+      webhook: a.webhook === '' ? undefined : a.webhook
     }
     agencies.set(system.id, system)
     if (!revokedCerts.has(a.certSha256)) agenciesByCert.set(a.certSha256, system)
@@ -134,6 +143,11 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     if (!revokedKids.has(k.kid)) partnerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
   }
 
+  const partnerLedgerKeys = new Map(partnerKeys)
+  for (const k of file.partner.retiredKeys ?? []) {
+    if (!partnerLedgerKeys.has(k.kid)) partnerLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
+  }
+
   const tlsCert = read(file.gateway.tlsCert)
   const agencyCaPem = read(file.agencyCa)
   const partnerCaPem = read(file.partner.ca)
@@ -147,6 +161,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     gatewayCert,
     signingKey,
     ownKeys,
+    ownLedgerKeys,
     agencies,
     agenciesByCert,
     agencyKeys,
@@ -160,7 +175,8 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       caCert: new X509Certificate(partnerCaPem),
       gatewayCert: new X509Certificate(read(file.partner.gatewayCert)),
       gatewayCertSha256: file.partner.gatewayCertSha256,
-      keys: partnerKeys
+      keys: partnerKeys,
+      ledgerKeys: partnerLedgerKeys
     }
   }
 }
