@@ -1,0 +1,168 @@
+// The keys CLI on its own: what it writes, what it refuses (leaving the trust
+// file as it was), and the expiry report. Live effects are in trust-live.test.ts.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { checkConfiguration } from '../gateway/check-config.ts'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { copyKeys, KEYS_DIR } from './helper.ts'
+
+const root = join(import.meta.dirname, '..')
+
+function keys(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['gateway/cli/keys.ts', ...args], { cwd: root }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr })
+    })
+  })
+}
+
+t.test('create-ca makes a self-signed root CA with a private key only its owner reads, and never overwrites one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ca-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const made = await keys('create-ca', '--dir', dir, '--country', 'US', '--days', '3650')
+  t.equal(made.code, 0, made.stderr)
+  const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt.pem')))
+  t.ok(ca.ca, 'a CA certificate')
+  t.ok(ca.checkIssued(ca) && ca.verify(ca.publicKey), 'self-signed')
+  t.match(ca.subject, /C=US/)
+  t.equal(statSync(join(dir, 'ca.key.pem')).mode & 0o777, 0o600, 'the key is 0600')
+  const before = readFileSync(join(dir, 'ca.key.pem'), 'utf8')
+  const again = await keys('create-ca', '--dir', dir, '--country', 'US')
+  t.equal(again.code, 1)
+  t.match(again.stderr, /CA_EXISTS/)
+  t.equal(readFileSync(join(dir, 'ca.key.pem'), 'utf8'), before, 'the existing CA is untouched')
+})
+
+t.test('issue-agency and issue-client write certificates that chain to the country CA and register them', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const issued = await keys('issue-agency', '--trust', trustFile, '--agency', 'cbsa', '--system', 'nexus-kiosk',
+    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting')
+  t.equal(issued.code, 0, issued.stderr)
+  t.match(issued.stdout, /no webhook/, 'it says what is missing')
+  const ca = new X509Certificate(readFileSync(join(dir, 'CA', 'ca.crt.pem')))
+  const cert = new X509Certificate(readFileSync(join(dir, 'CA', 'agencies', 'CBSA-nexus-kiosk', 'client.crt.pem')))
+  t.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), 'signed by the CA')
+  t.match(cert.subject, /O=CBSA/)
+  const store = loadTrustStore(trustFile)
+  t.ok(store.agencies.has('CA/CBSA/nexus-kiosk'), 'registered')
+  t.ok(readFileSync(join(dir, 'CA', 'agencies', 'CBSA-nexus-kiosk', 'signing.private.pem'), 'utf8').startsWith('-----BEGIN PRIVATE KEY-----'), 'a PEM copy for openssl')
+
+  const op = await keys('issue-client', '--trust', trustFile, '--role', 'operator', '--name', 'ops-2')
+  t.equal(op.code, 0, op.stderr)
+  t.equal(loadTrustStore(trustFile).operatorsByCert.size, 2, 'a second operator')
+
+  const twice = await keys('issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nexus-kiosk',
+    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting')
+  t.equal(twice.code, 1)
+  t.match(twice.stderr, /SYSTEM_EXISTS/)
+
+  const replaced = await keys('issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nexus-kiosk',
+    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting', '--replace')
+  t.equal(replaced.code, 0, replaced.stderr)
+  t.ok(loadTrustStore(trustFile).revokedCerts.has(/x5t#S256 (\S+)\)/.exec(issued.stdout)![1]!), '--replace revokes the old certificate')
+})
+
+t.test('refusals say why, with a code, and leave the trust file as it was', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const before = readFileSync(trustFile, 'utf8')
+  const active = JSON.parse(before).gateway.activeKid as string
+
+  const cases: Array<[string[], number, RegExp]> = [
+    [['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'no.such-kind', '--purposes', 'p'], 2, /unknown kind no\.such-kind/],
+    [['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'entry-exit.record', '--purposes', 'p', '--webhook', 'http://plain'], 2, /--webhook must be an https/],
+    [['retire-key', '--trust', trustFile, '--kid', active], 1, /KEY_ACTIVE/],
+    [['revoke', '--trust', trustFile, '--kid', active], 1, /KEY_ACTIVE/],
+    [['activate-gateway-key', '--trust', trustFile, '--kid', 'nope'], 1, /KEY_UNKNOWN/],
+    [['revoke', '--trust', trustFile], 2, /say what to revoke/],
+    [['revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nope'], 1, /SYSTEM_UNKNOWN/],
+    [['rotate-agency-key', '--trust', join(dir, 'missing.json'), '--agency', 'CBSA', '--system', 'pik-primary'], 1, /TRUST_FILE_UNREADABLE/],
+    [['frobnicate'], 2, /unknown command frobnicate/],
+    [['expiry', '--trust', trustFile, '--warn-days', 'soon'], 2, /--warn-days must be a whole number/]
+  ]
+  for (const [args, code, message] of cases) {
+    const res = await keys(...args)
+    t.equal(res.code, code, `${args[0]}: exit ${code}`)
+    t.match(res.stderr, message, `${args[0]}: ${message}`)
+  }
+
+  const jwksFile = join(dir, 'bad.jwks.json')
+  const privateJwk = readFileSync(join(dir, 'US', JSON.parse(readFileSync(join(dir, 'US', 'trust.json'), 'utf8')).gateway.signingKeys[0].privateJwk), 'utf8')
+  writeFileSync(jwksFile, `{"keys":[${privateJwk}]}`)
+  const leaked = await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)
+  t.equal(leaked.code, 1)
+  t.match(leaked.stderr, /PRIVATE key.*JWKS_PRIVATE_KEY/, 'a JWKS carrying a private key is refused')
+  writeFileSync(jwksFile, '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA","kid":"k","alg":"ES256"}]}')
+  t.match((await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)).stderr, /JWKS_INVALID/, 'a key that is not a point is refused')
+  writeFileSync(jwksFile, '{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"k","alg":"RS256"}]}')
+  t.match((await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)).stderr, /alg RS256 is not allowed/)
+
+  t.equal(readFileSync(trustFile, 'utf8'), before, 'after all of that the trust file is byte for byte the same')
+})
+
+t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped keys for the ledger only', async (t) => {
+  const dir = copyKeys(t)
+  const exported = await keys('export-jwks', '--trust', join(dir, 'US', 'trust.json'))
+  t.equal(exported.code, 0)
+  const jwks = JSON.parse(exported.stdout) as { keys: Array<Record<string, unknown>> }
+  t.equal(jwks.keys.length, 1)
+  t.notOk('d' in jwks.keys[0]!, 'no private part')
+  const caTrust = join(dir, 'CA', 'trust.json')
+  const oldKid = loadTrustStore(caTrust).partner.keys.keys().next().value!
+  // The US rotates; CA imports the new JWKS twice over (old+new, then new only).
+  await keys('rotate-gateway-key', '--trust', join(dir, 'US', 'trust.json'))
+  const both = join(dir, 'US', 'jwks.json')
+  const imported = await keys('import-partner-jwks', '--trust', caTrust, '--jwks', both)
+  t.match(imported.stdout, /added us-gateway-/)
+  const newKid = [...loadTrustStore(caTrust).partner.keys.keys()].find((k) => k !== oldKid)!
+  writeFileSync(join(dir, 'new-only.json'), JSON.stringify({ keys: JSON.parse(readFileSync(both, 'utf8')).keys.filter((k: { kid: string }) => k.kid === newKid) }))
+  const dropped = await keys('import-partner-jwks', '--trust', caTrust, '--jwks', join(dir, 'new-only.json'))
+  t.match(dropped.stdout, new RegExp(`removed ${oldKid}`))
+  const store = loadTrustStore(caTrust)
+  t.same([...store.partner.keys.keys()], [newKid], 'the dropped key no longer verifies messages')
+  t.ok(store.partner.ledgerKeys.has(oldKid), 'but still verifies the countersignatures it made')
+})
+
+t.test('expiry lists every certificate and fails ahead of expiry', async (t) => {
+  const ok = await keys('expiry', '--trust', join(KEYS_DIR, 'CA', 'trust.json'))
+  t.equal(ok.code, 0, ok.stderr)
+  for (const file of ['ca.crt.pem', 'gateway.crt.pem', 'partner/gateway.crt.pem', 'agencies/CBSA-pik-primary/client.crt.pem', 'operators/ops-1/client.crt.pem']) {
+    t.match(ok.stdout, new RegExp(`ok +${file.replace('.', '\\.')} +\\d{4}-\\d{2}-\\d{2} +\\d+ days`), file)
+  }
+  const soon = await keys('expiry', '--trust', join(KEYS_DIR, 'CA', 'trust.json'), '--warn-days', '3000', '--json')
+  t.equal(soon.code, 1, 'a certificate inside the warning window fails the check')
+  const rows = JSON.parse(soon.stdout) as Array<{ name: string; status: string; daysLeft: number }>
+  t.ok(rows.length === 8 && rows.every((r) => r.status === 'WARN' && r.daysLeft > 0))
+  t.match(soon.stderr, /expired or expiring within 3000 days/)
+})
+
+t.test('--check-config names each bad setting and checks the trust material', async (t) => {
+  const key = Buffer.alloc(32, 3).toString('base64')
+  const env = { GATEWAY_COUNTRY: 'CA', GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'), GATEWAY_SEAL_KEY: key, GATEWAY_AUDIT_KEY: key, GATEWAY_PSEUDONYM_KEY: key, LEDGER_PATH: join(tmpdir(), 'btb-check', 'ledger.sqlite') }
+  const good = checkConfiguration(env)
+  t.equal(good.ok, true, good.lines.join('\n'))
+  t.match(good.lines.join('\n'), /ok +trust file .*gateway CA, 2 agency systems/)
+
+  const bad = checkConfiguration({ ...env, PORT: 'eighty', REDIS_URL: 'http://x', GATEWAY_AUDIT_KEY: undefined, LOG_LEVEL: 'loud' })
+  t.equal(bad.ok, false)
+  t.equal(bad.lines.length, 4, 'one line per bad setting')
+  for (const name of ['PORT', 'REDIS_URL', 'GATEWAY_AUDIT_KEY', 'LOG_LEVEL']) t.ok(bad.lines.some((l) => l.startsWith(`error ${name}:`)), name)
+  t.notOk(bad.lines.join('\n').includes(key), 'no secret is echoed')
+
+  const wrongCountry = checkConfiguration({ ...env, GATEWAY_COUNTRY: 'US' })
+  t.match(wrongCountry.lines.join('\n'), /error GATEWAY_COUNTRY: is US but the trust file is for CA/)
+  const noTrust = checkConfiguration({ ...env, GATEWAY_TRUST_FILE: join(KEYS_DIR, 'nope.json') })
+  t.match(noTrust.lines.join('\n'), /error GATEWAY_TRUST_FILE: /)
+
+  const cli = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    execFile(process.execPath, ['gateway/server.ts', '--check-config'], { cwd: root, env: { ...process.env, ...env, PORT: '-1' } },
+      (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout }))
+  })
+  t.equal(cli.code, 1, 'the flag exits non-zero on a bad setting')
+  t.match(cli.stdout, /error PORT: must be >= 0 \(got "-1"\)\nconfiguration has errors/)
+})
