@@ -65,11 +65,24 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   if (trust.example) app.log.warn('the trust file is marked as EXAMPLE material: never use it in production')
 
   app.decorateRequest('auditEnvelope', null)
+  // On close, Fastify ends idle keep-alive connections, but one busy with a
+  // request would stay open after its answer for keepAliveTimeout (65 s),
+  // holding back the close and so the workers' shutdown: what is answered
+  // while closing ends its connection.
+  let closing = false
+  app.addHook('preClose', (done) => { closing = true; done() })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
   await app.register(problemDetails)
   await app.register(bodyParsers)
   await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
   await app.register(authenticateClient)
-  await app.register(ledgerPlugin, { path: config.ledgerPath })
+  await app.register(ledgerPlugin, {
+    path: config.ledgerPath,
+    postgres: config.ledgerPostgresUrl === undefined ? undefined : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema }
+  })
   await app.register(metricsPlugin)
   await app.register(pipelinePlugin, { sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })

@@ -47,6 +47,10 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
     else if (cert.daysLeft <= config.certExpiryWarnDays) lines.push(`warn  ${when}, in ${Math.floor(cert.daysLeft)} days`)
   }
 
+  if (config.ledgerPostgresUrl !== undefined) {
+    lines.push(`ok    ledger in PostgreSQL at ${new URL(config.ledgerPostgresUrl).host}, schema ${config.ledgerPostgresSchema} (not connected by this check)`)
+    return { ok: !failed, lines }
+  }
   // The gateway creates the ledger and its directories: the nearest existing one must be writable.
   let place = config.ledgerPath
   while (!existsSync(place) && dirname(place) !== place) place = dirname(place)

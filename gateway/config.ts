@@ -15,6 +15,13 @@ export interface GatewayConfig {
   /** BullMQ key prefix: several gateways (or tests) can share one Redis. */
   readonly queuePrefix: string
   readonly ledgerPath: string
+  /**
+   * When set, the ledger and outbox live in PostgreSQL instead of SQLite at
+   * `ledgerPath`: several gateway instances of one country share one ledger.
+   */
+  readonly ledgerPostgresUrl: string | undefined
+  /** The PostgreSQL schema holding this gateway's ledger (one schema, one ledger). */
+  readonly ledgerPostgresSchema: string
   /** AES-256-GCM key for queue job data and the outbox. */
   readonly sealKey: Buffer
   /** HMAC key for ledger digests. */
@@ -59,6 +66,8 @@ export const ENV_SCHEMA = {
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
     QUEUE_PREFIX: { type: 'string', default: '' },
     LEDGER_PATH: { type: 'string', minLength: 1, default: 'data/ledger.sqlite' },
+    LEDGER_POSTGRES_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    LEDGER_POSTGRES_SCHEMA: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
     GATEWAY_SEAL_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
     GATEWAY_AUDIT_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
     GATEWAY_PSEUDONYM_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
@@ -92,6 +101,8 @@ interface Env {
   REDIS_URL: string
   QUEUE_PREFIX: string
   LEDGER_PATH: string
+  LEDGER_POSTGRES_URL?: string
+  LEDGER_POSTGRES_SCHEMA?: string
   GATEWAY_SEAL_KEY: string
   GATEWAY_AUDIT_KEY: string
   GATEWAY_PSEUDONYM_KEY: string
@@ -189,6 +200,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     redisUrl: e.REDIS_URL,
     queuePrefix,
     ledgerPath: resolve(e.LEDGER_PATH),
+    ledgerPostgresUrl: e.LEDGER_POSTGRES_URL,
+    ledgerPostgresSchema: e.LEDGER_POSTGRES_SCHEMA ?? `btb_${(env.GATEWAY_COUNTRY ?? 'gw').toLowerCase()}`,
     sealKey,
     auditKey,
     pseudonymKey,

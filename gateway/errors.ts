@@ -12,6 +12,8 @@ export const PayloadTooLargeError = createError('PAYLOAD_TOO_LARGE', 'The body i
 export const BodyInvalidError = createError('BODY_INVALID', 'The body could not be read: %s', 400)
 export const RequestInvalidError = createError('REQUEST_INVALID', 'The request is not valid: %s', 400)
 export const CheckpointConflictError = createError('CHECKPOINT_CONFLICT', 'The checkpoint contradicts one already countersigned: %s', 409)
+export const DeadLetterNotFoundError = createError('DEAD_LETTER_NOT_FOUND', 'No dead letter %s', 404)
+export const DeadLetterConflictError = createError('DEAD_LETTER_CONFLICT', 'Message %s', 409)
 
 export const JwsInvalidError = createError('JWS_INVALID', 'The message is not a valid compact JWS: %s', 400)
 export const JwsAlgorithmError = createError('JWS_ALG_NOT_ALLOWED', 'JWS algorithm %s is not allowed (allowed: ES256, EdDSA)', 400)
@@ -36,7 +38,7 @@ export const ServiceUnavailableError = createError('SERVICE_UNAVAILABLE', 'Tempo
 /** The codes, for the README and the OpenAPI document. */
 export const ERROR_CODES = [
   'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE',
-  'PAYLOAD_TOO_LARGE', 'BODY_INVALID', 'REQUEST_INVALID', 'CHECKPOINT_CONFLICT', 'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN',
+  'PAYLOAD_TOO_LARGE', 'BODY_INVALID', 'REQUEST_INVALID', 'CHECKPOINT_CONFLICT', 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT', 'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN',
   'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE', 'SCHEMA_INVALID', 'KIND_UNKNOWN',
   'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'SENDER_MISMATCH', 'RECIPIENT_INVALID', 'KIND_NOT_ALLOWED',
   'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED', 'ID_CONFLICT', 'REPLAYED', 'SERVICE_UNAVAILABLE', 'INTERNAL'

@@ -25,7 +25,9 @@ if (process.argv.includes('--check-config')) {
   const config = configOrExit()
   if (config !== undefined) {
     const app = await buildApp(config)
-    closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    // Closing waits for a checkpoint being sent, then for the deliveries in
+    // hand, each bounded by DELIVERY_TIMEOUT_MS: the grace period covers both.
+    closeWithGrace({ delay: 2 * config.deliveryTimeoutMs + 5_000 }, async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
       else app.log.info({ signal }, 'shutting down')
       await app.close()

@@ -47,6 +47,8 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     redisUrl: REDIS_URL,
     queuePrefix: `test-${randomUUID()}`,
     ledgerPath: join(dir, 'ledger.sqlite'),
+    ledgerPostgresUrl: undefined,
+    ledgerPostgresSchema: `btb_${country.toLowerCase()}`,
     sealKey: randomBytes(32),
     auditKey: randomBytes(32),
     pseudonymKey: randomBytes(32),
@@ -119,7 +121,7 @@ export interface Exchange {
  * Two gateways and four mock agency systems, wired together. With `keysDir`
  * (a `copyKeys` copy) the gateways watch their trust files there.
  */
-export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}, keysDir = KEYS_DIR): Promise<Exchange> {
+export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> | ((country: 'CA' | 'US') => Partial<GatewayConfig>) = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}, keysDir = KEYS_DIR): Promise<Exchange> {
   const ports = { CA: await freePort(), US: await freePort() }
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   const clients = {} as Record<SystemName, AgencyClient>
@@ -139,10 +141,11 @@ export async function startExchange(t: Teardown, overrides: Partial<GatewayConfi
   const webhooks = (country: 'CA' | 'US'): Record<string, string> => Object.fromEntries(
     (Object.keys(SYSTEMS) as SystemName[]).filter((n) => SYSTEMS[n].country === country)
       .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url]))
+  const own = (country: 'CA' | 'US'): Partial<GatewayConfig> => typeof overrides === 'function' ? overrides(country) : overrides
   const keys = (country: 'CA' | 'US'): Partial<GatewayConfig> =>
     keysDir === KEYS_DIR ? {} : { trustFile: join(keysDir, country, 'trust.json'), trustWatch: true }
-  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...keys('CA'), ...overrides }), deps)
-  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...keys('US'), ...overrides }), deps)
+  const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...keys('CA'), ...own('CA') }), deps)
+  const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...keys('US'), ...own('US') }), deps)
   return { ca, us, clients, mocks }
 }
 

@@ -224,6 +224,51 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal((await store.findMessage('outbound', 'b'))?.receipt, null, 'no receipt given, none invented')
     })
 
+    t.test('dead letters: listed in order, by queue, with a cursor; counted; requeued or discarded once', async (t) => {
+      const store = await backend.open(t)
+      const dead = async (id: string, minute: number, direction: 'outbound' | 'inbound' = 'outbound') => {
+        await store.accept({ ...record(id), direction }, { ...outbox(id), direction }, accepted(id))
+        await store.markDeadLettered(direction, id, { at: iso(minute), error: 'ECONNREFUSED' }, auditEntry({ event: 'dead-lettered', direction, messageId: id, at: iso(minute) }))
+      }
+      await dead('d1', 10)
+      await dead('d2', 10, 'inbound')
+      await dead('d3', 5)
+      await store.accept(record('live'), outbox('live'), accepted('live'))
+      const ids = (rows: MessageRecord[]) => rows.map((r) => `${r.direction}:${r.id}`)
+      t.same(ids(await store.deadLetters(undefined, undefined, 10)), ['outbound:d3', 'inbound:d2', 'outbound:d1'], 'oldest first, ties by direction and id')
+      t.same(ids(await store.deadLetters('outbound', undefined, 10)), ['outbound:d3', 'outbound:d1'], 'one queue')
+      const paged: MessageRecord[] = []
+      for (let page = await store.deadLetters(undefined, undefined, 1); page.length > 0;) {
+        paged.push(...page)
+        const last = page[page.length - 1]!
+        page = await store.deadLetters(undefined, { updatedAt: last.updatedAt, direction: last.direction, id: last.id }, 1)
+      }
+      t.same(ids(paged), ['outbound:d3', 'inbound:d2', 'outbound:d1'], 'pages of one, each after the last, make the whole')
+      t.same(await store.countDeadLetters(), { outbound: 2, inbound: 1 })
+
+      const head = (await store.auditHead())!.seq
+      const resent = { ...auditEntry({ event: 'dead-letter-resent', direction: 'outbound', messageId: 'd1', caller: 'CA/operator/ops-1', at: iso(20) }), reason: 'back' }
+      t.equal(await store.requeueDeadLetter('outbound', 'd1', resent), true)
+      t.equal(await store.requeueDeadLetter('outbound', 'd1', resent), false, 'once')
+      t.equal(await store.requeueDeadLetter('outbound', 'live', resent), false, 'only a dead letter')
+      const d1 = await store.findMessage('outbound', 'd1')
+      t.match(d1, { status: 'accepted', attempts: [], updatedAt: iso(20) }, 'accepted again, with its attempts cleared')
+      t.same((await store.pendingOutbox('2099-01-01T00:00:00Z', 10)).map((i) => i.id).sort(), ['d1', 'live'], 'so the relay re-drives it if the queue loses it')
+
+      const discarded = { ...auditEntry({ event: 'dead-letter-discarded', direction: 'outbound', messageId: 'd3', caller: 'CA/operator/ops-1', at: iso(21) }), reason: 'duplicate' }
+      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), true)
+      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), false, 'once')
+      t.equal(await store.discardDeadLetter('outbound', 'd1', discarded), false, 'not one back in play')
+      t.match(await store.findMessage('outbound', 'd3'), { status: 'discarded', updatedAt: iso(21) })
+      t.equal(await store.outboxItem('outbound', 'd3'), undefined, 'its sealed copy is deleted')
+      t.same(await store.countDeadLetters(), { outbound: 0, inbound: 1 })
+      t.same(ids(await store.deadLetters(undefined, undefined, 10)), ['inbound:d2'])
+      const entries = await store.auditEntries(head, 10)
+      t.same(entries.map((e) => [e.entry.event, e.entry.reason]), [['dead-letter-resent', 'back'], ['dead-letter-discarded', 'duplicate']], 'one entry each, reason kept')
+      await store.purge(iso(50), (c) => auditEntry({ event: 'purged', direction: 'outbound', counts: { ...c } }))
+      t.equal(await store.findMessage('outbound', 'd3'), undefined, 'retention purges a discarded message too')
+    })
+
     t.test('pendingOutbox gives what is older than the cut-off, oldest first, up to the limit', async (t) => {
       const store = await backend.open(t)
       for (const [id, minute] of [['late', 30], ['early', 10], ['middle', 20], ['recent', 50]] as const) {

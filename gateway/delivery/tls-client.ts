@@ -1,6 +1,6 @@
 // Keep-alive mTLS connections to the partner gateway and to agency webhooks:
 // handshakes (RSA certificates) are the expensive part, so they are rare.
-import { Agent, request } from 'undici'
+import { Agent, request, type Dispatcher } from 'undici'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import { sha256 } from '../lib/digest.ts'
 
@@ -22,6 +22,12 @@ export interface TlsClientOptions {
   /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
   readonly pinSha256?: string
   readonly timeoutMs: number
+}
+
+async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
+  const text = await res.body.text()
+  const type = res.headers['content-type']
+  return { status: res.statusCode, contentType: Array.isArray(type) ? type[0] ?? '' : type ?? '', body: text }
 }
 
 export class TlsClient implements Poster {
@@ -57,9 +63,12 @@ export class TlsClient implements Poster {
       headersTimeout: this.#timeoutMs,
       bodyTimeout: this.#timeoutMs
     })
-    const text = await res.body.text()
-    const type = res.headers['content-type']
-    return { status: res.statusCode, contentType: Array.isArray(type) ? type[0] ?? '' : type ?? '', body: text }
+    return read(res)
+  }
+
+  /** A GET with one deadline for all of it, connecting included: a health probe must answer fast or not at all. */
+  async get(url: string): Promise<PostResult> {
+    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(this.#timeoutMs) }))
   }
 
   close(): Promise<void> {
@@ -101,6 +110,10 @@ export class TrustBoundClient<T extends object> implements Poster {
 
   post(url: string, body: string, contentType: string): Promise<PostResult> {
     return this.#clientNow().post(url, body, contentType)
+  }
+
+  get(url: string): Promise<PostResult> {
+    return this.#clientNow().get(url)
   }
 
   async close(): Promise<void> {

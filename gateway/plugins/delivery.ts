@@ -75,6 +75,9 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
   })
   app.addHook('onClose', async () => {
     await relay.stop()
+    // worker.close() takes no new job and waits for the jobs in hand, whose
+    // outcome the ledger (closed after this plugin) must still record.
+    if (workers.length > 0) app.log.info({ component: 'delivery' }, 'closing the queue workers once their deliveries in hand finish')
     await Promise.all(workers.map((w) => w.close()))
     await Promise.all(clients.map((c) => c.close()))
     await queues.close()

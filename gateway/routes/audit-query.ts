@@ -1,8 +1,10 @@
 // Query strings of the privacy officer's search and export, and the pages and
 // CSV rows they answer with. Cursors are opaque but stable: they name the
 // last sequence number seen, and the ledger is append-only.
+import { PRINCIPLE_IDS } from '../../policies/principles.ts'
+import type { Action } from '../../policies/lib/types.ts'
 import { RequestInvalidError } from '../errors.ts'
-import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
+import type { AuditEvent, AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 
 /** The query string: the ledger's filters plus paging. */
 export type AuditFilterQuery = AuditQuery & { cursor?: string; limit?: number }
@@ -11,20 +13,100 @@ export const AUDIT_FILTER_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    from: { type: 'string', format: 'date-time' },
-    to: { type: 'string', format: 'date-time' },
+    from: { type: 'string', format: 'date-time', description: 'Entries at or after this instant.' },
+    to: { type: 'string', format: 'date-time', description: 'Entries strictly before this instant.' },
     kind: { type: 'string', maxLength: 64 },
     purpose: { type: 'string', maxLength: 64 },
-    partner: { type: 'string', enum: ['CA', 'US'] },
-    agency: { type: 'string', maxLength: 32 },
-    event: { type: 'string', maxLength: 32 },
-    code: { type: 'string', maxLength: 64 },
+    partner: { type: 'string', enum: ['CA', 'US'], description: 'Entries whose sending or receiving party is in that country.' },
+    agency: { type: 'string', maxLength: 32, description: 'Entries whose sending or receiving party is that agency, e.g. `CBSA`.' },
+    event: { type: 'string', maxLength: 32, description: 'e.g. `accepted`, `refused`, `received`, `delivered`, `dead-lettered`.' },
+    code: { type: 'string', maxLength: 64, description: 'The refusal code of `refused` entries.' },
     direction: { type: 'string', enum: ['outbound', 'inbound'] },
-    fieldPath: { type: 'string', maxLength: 200 },
+    fieldPath: {
+      type: 'string',
+      maxLength: 200,
+      description: 'A field\'s path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field.'
+    },
     policyVersion: { type: 'string', maxLength: 80 },
     messageId: { type: 'string', maxLength: 64 },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' },
-    limit: { type: 'integer', minimum: 1, maximum: 1000 }
+    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'The `nextCursor` of the previous page.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Entries per page (default 100).' }
+  }
+} as const
+
+// Listed through a Record so that the compiler fails when the ledger gains an event.
+const AUDIT_EVENTS = Object.keys({
+  accepted: 1, refused: 1, received: 1, delivered: 1, 'delivery-failed': 1, 'dead-lettered': 1, purged: 1,
+  'checkpoint-countersigned': 1, 'disclosure-report': 1, 'legal-hold-placed': 1, 'legal-hold-released': 1,
+  'dead-letter-resent': 1, 'dead-letter-discarded': 1
+} satisfies Record<AuditEvent, 1>)
+
+const ACTIONS = Object.keys({ share: 1, generalise: 1, pseudonymise: 1, withhold: 1 } satisfies Record<Action, 1>)
+
+const NULLABLE_STRING = { type: ['string', 'null'] } as const
+
+/**
+ * One ledger entry as stored (store/records.ts). Values never appear: only
+ * keyed digests. Served as stored, so that `hash` can be recomputed from it:
+ * SHA-256 of `prevHash`, a newline and the JSON text of `entry`.
+ */
+export const AUDIT_ENTRY_SCHEMA = {
+  $id: 'audit-entry',
+  title: 'Audit ledger entry',
+  type: 'object',
+  additionalProperties: false,
+  required: ['seq', 'hash', 'prevHash', 'entry'],
+  properties: {
+    seq: { type: 'integer', minimum: 1 },
+    hash: { type: 'string', description: 'base64url SHA-256 of `prevHash`, a newline, and `entry` as JSON text, exactly as served.' },
+    prevHash: { type: 'string', description: 'The hash of the entry before (`genesis` for the first).' },
+    entry: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['at', 'event', 'direction', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef', 'from', 'to',
+        'policy', 'code', 'digest', 'fields', 'subjects'],
+      properties: {
+        at: { type: 'string', format: 'date-time' },
+        event: { type: 'string', enum: AUDIT_EVENTS },
+        direction: { type: 'string', enum: ['outbound', 'inbound'] },
+        messageId: NULLABLE_STRING,
+        caller: { ...NULLABLE_STRING, description: 'The certificate\'s holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer.' },
+        kind: NULLABLE_STRING,
+        purpose: NULLABLE_STRING,
+        legalAuthority: NULLABLE_STRING,
+        agreementRef: NULLABLE_STRING,
+        from: { ...NULLABLE_STRING, description: '`country/agency/system` of the sender.' },
+        to: { ...NULLABLE_STRING, description: '`country/agency` of the recipient.' },
+        policy: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          required: ['id', 'version'],
+          properties: { id: { type: 'string' }, version: { type: 'string' } }
+        },
+        code: { ...NULLABLE_STRING, description: 'On a refusal, its code.' },
+        digest: { ...NULLABLE_STRING, description: 'Keyed digest (HMAC) of the JWS as received.' },
+        fields: {
+          type: 'array',
+          description: 'The decision for every field: never its value, only a keyed digest of it.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path', 'action', 'rule', 'principle', 'digest'],
+            properties: {
+              path: { type: 'string' },
+              action: { type: 'string', enum: ACTIONS },
+              rule: { type: 'string' },
+              principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
+              digest: { type: 'string' }
+            }
+          }
+        },
+        reference: { type: 'string', description: 'The legal-hold (complaint) reference, on the entries that place or release one.' },
+        counts: { type: 'object', additionalProperties: { type: 'integer' }, description: 'What a purge removed; on a resent dead letter, the attempts it had used.' },
+        reason: { type: 'string', description: 'An operator\'s stated reason for resending or discarding a dead letter.' },
+        subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
+      }
+    }
   }
 } as const
 

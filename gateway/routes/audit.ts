@@ -11,7 +11,8 @@ import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
-import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_FILTER_SCHEMA, toAuditQuery } from './audit-query.ts'
+import { SECURITY, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
+import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from './audit-query.ts'
 
 const PAGE = 500
 
@@ -36,12 +37,250 @@ const DISCLOSURE_BODY = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    documentNumber: { type: 'string', minLength: 1, maxLength: 20 },
-    issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$' },
-    membershipId: { type: 'string', minLength: 1, maxLength: 20 }
+    documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: 'The travel document\'s number, as the traveller shows it.' },
+    issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
+    membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' }
   },
   oneOf: [{ required: ['documentNumber', 'issuingCountry'] }, { required: ['membershipId'] }]
 } as const
+
+/** Refusals every route here can give: the role, the token, and the 5xx of a failing ledger. */
+const OFFICER_REFUSALS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN']
+const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+const OFFICER_ONLY = 'For privacy officers (their certificate and a token from `POST /v1/token`).'
+
+const AUDIT_ENTRY = { $ref: `${AUDIT_ENTRY_SCHEMA.$id}#` } as const
+const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } })
+
+/**
+ * Ledger entries are served exactly as stored, not re-serialised from the
+ * schema: whoever reads one can recompute its hash from the text received.
+ */
+const asStored = () => (data: unknown) => JSON.stringify(data)
+
+const LEGAL_HOLD_SCHEMA = {
+  $id: 'legal-hold',
+  title: 'Legal hold',
+  description: 'Retention (P5) does not purge a message it covers, by id or by a traveller digest, until it is released (P9).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['ref', 'reason', 'messageId', 'subject', 'placedAt', 'releasedAt'],
+  properties: {
+    ref: { type: 'string', description: 'The complaint or inquiry reference.' },
+    reason: { type: 'string' },
+    messageId: { type: ['string', 'null'] },
+    subject: { type: ['string', 'null'], description: 'Keyed digest of the traveller identifier it covers.' },
+    placedAt: { type: 'string', format: 'date-time' },
+    releasedAt: { type: ['string', 'null'], format: 'date-time' }
+  }
+} as const
+
+const NULLABLE_STRING = { type: ['string', 'null'] } as const
+
+const DISCLOSURE_REPORT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['subject', 'disclosures'],
+  properties: {
+    subject: { type: 'string', description: 'The keyed digest the ledger knows the traveller by.' },
+    disclosures: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['seq', 'at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'policy', 'shared', 'withheld'],
+        properties: {
+          seq: { type: 'integer' },
+          at: { type: 'string', format: 'date-time' },
+          event: { type: 'string' },
+          direction: { type: 'string', enum: ['outbound', 'inbound'] },
+          messageId: NULLABLE_STRING,
+          kind: NULLABLE_STRING,
+          purpose: NULLABLE_STRING,
+          legalAuthority: NULLABLE_STRING,
+          from: NULLABLE_STRING,
+          to: NULLABLE_STRING,
+          policy: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            required: ['id', 'version'],
+            properties: { id: { type: 'string' }, version: { type: 'string' } }
+          },
+          shared: {
+            type: 'array',
+            description: 'The fields that left, and how (never their values).',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['path', 'action', 'rule', 'principle'],
+              properties: { path: { type: 'string' }, action: { type: 'string' }, rule: { type: 'string' }, principle: { type: 'string' } }
+            }
+          },
+          withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' }
+        }
+      }
+    }
+  }
+} as const
+
+const VERIFICATION = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ok', 'entries', 'checkpoints', 'countersignatures', 'checkpointedTo', 'latestCheckpoint'],
+  properties: {
+    ok: { type: 'boolean' },
+    entries: { type: 'integer', description: 'Entries whose chain verified.' },
+    checkpoints: { type: 'integer', description: 'Checkpoints whose signature and claims verified.' },
+    countersignatures: { type: 'integer', description: 'Of those, how many carried a partner countersignature that verified too.' },
+    checkpointedTo: {
+      type: 'integer',
+      description: 'The seq the last verified checkpoint signs (0: none). Entries after it are held by the chain alone until a checkpoint signs them.'
+    },
+    firstBad: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['seq', 'reason'],
+      description: 'The first entry that does not verify: nothing from it on can be relied on.',
+      properties: { seq: { type: 'integer' }, reason: { type: 'string' } }
+    },
+    latestCheckpoint: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['seq', 'hash', 'at', 'countersigned'],
+      properties: { seq: { type: 'integer' }, hash: { type: 'string' }, at: { type: 'string', format: 'date-time' }, countersigned: { type: 'boolean' } }
+    }
+  }
+} as const
+
+const EXPORT_QUERY = {
+  ...AUDIT_FILTER_SCHEMA,
+  properties: { ...AUDIT_FILTER_SCHEMA.properties, format: { type: 'string', enum: ['ndjson', 'csv'], description: 'Default `ndjson`.' } }
+} as const
+
+const LEGAL_HOLD_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ref', 'reason'],
+  description: 'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, or `membershipId`).',
+  properties: {
+    ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The complaint or inquiry reference; unique.' },
+    reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Never personal data.' },
+    messageId: { type: 'string', format: 'uuid' },
+    ...DISCLOSURE_BODY.properties
+  }
+} as const
+
+const SCHEMAS = {
+  entries: {
+    summary: 'Search the audit ledger',
+    description: `${OFFICER_ONLY} Every filter given must match; pages in ledger order, with a stable cursor.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    querystring: AUDIT_FILTER_SCHEMA,
+    response: {
+      200: json('A page of entries, as stored.', {
+        type: 'object',
+        additionalProperties: false,
+        required: ['entries', 'nextCursor'],
+        properties: {
+          entries: { type: 'array', items: AUDIT_ENTRY },
+          nextCursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page; `null` on the last.' }
+        }
+      }),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID')
+    }
+  },
+  entry: {
+    summary: 'Read one audit entry',
+    description: `${OFFICER_ONLY} The entry as stored, with its hash and the hash before it.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    params: { type: 'object', required: ['seq'], properties: { seq: { type: 'string', description: 'Its sequence number, a positive integer.' } } },
+    response: {
+      200: json('The entry.', AUDIT_ENTRY),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
+    }
+  },
+  disclosures: {
+    summary: 'A traveller\'s disclosure report',
+    description: `${OFFICER_ONLY} Every entry that names the traveller: who received which fields of their record, when, for what purpose, ` +
+      'under which authority and policy (P8, individual access). A POST, so that a document number never appears in a URL or an access log; ' +
+      'the identifier is matched by its keyed digest, and the request itself is audited.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    body: DISCLOSURE_BODY,
+    response: {
+      200: json('The disclosures.', DISCLOSURE_REPORT),
+      ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS)
+    }
+  },
+  export: {
+    summary: 'Export the audit ledger',
+    description: `${OFFICER_ONLY} Every entry matching the filters, streamed: NDJSON (one entry per line, as stored) or CSV.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    querystring: EXPORT_QUERY,
+    response: {
+      200: {
+        description: 'The entries, as an attachment.',
+        headers: { 'content-disposition': { type: 'string', description: '`attachment; filename="audit-<country>-<time>.<format>"`' } },
+        content: {
+          'application/x-ndjson': { schema: { type: 'string', description: 'One audit entry (schema `audit-entry`) per line.' } },
+          'text/csv': { schema: { type: 'string', description: 'A header row, then one row per entry; cells that could start a formula are quoted.' } }
+        }
+      },
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID')
+    }
+  },
+  verification: {
+    summary: 'Verify the audit ledger',
+    description: `${OFFICER_ONLY} Re-verifies the whole chain from the genesis hash, every signed checkpoint of its head and every partner ` +
+      'countersignature, and the search index against the entries (P11, effective oversight). It stops at the first entry that does not verify.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    response: {
+      200: json('The verification.', VERIFICATION),
+      ...problemResponses(...OFFICER_REFUSALS)
+    }
+  },
+  holds: {
+    summary: 'List legal holds',
+    description: `${OFFICER_ONLY} Active and released.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    response: {
+      200: json('The holds.', {
+        type: 'object',
+        additionalProperties: false,
+        required: ['holds'],
+        properties: { holds: { type: 'array', items: { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` } } }
+      }),
+      ...problemResponses(...OFFICER_REFUSALS)
+    }
+  },
+  placeHold: {
+    summary: 'Place a legal hold',
+    description: `${OFFICER_ONLY} Keeps a message, or every message naming a traveller, from the retention purge until released. Audited.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    body: LEGAL_HOLD_BODY,
+    response: {
+      201: json('The hold placed.', { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }),
+      ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS)
+    }
+  },
+  releaseHold: {
+    summary: 'Release a legal hold',
+    description: `${OFFICER_ONLY} Audited.`,
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    params: { type: 'object', required: ['ref'], properties: { ref: { type: 'string', description: 'The hold\'s reference.' } } },
+    response: {
+      204: { type: 'null', description: 'Released.' },
+      ...problemResponses(...OFFICER_REFUSALS, 'NOT_FOUND')
+    }
+  }
+}
 
 function subjectOf(body: DisclosureBody): string {
   if (body.membershipId !== undefined) return membershipSubject(body.membershipId)
@@ -50,14 +289,16 @@ function subjectOf(body: DisclosureBody): string {
 }
 
 export async function auditRoutes(app: FastifyInstance): Promise<void> {
+  app.addSchema(AUDIT_ENTRY_SCHEMA)
+  app.addSchema(LEGAL_HOLD_SCHEMA)
   app.addHook('preHandler', requireRole('privacy-officer'))
   app.addHook('preHandler', requireBoundToken)
 
-  app.get<{ Querystring: AuditFilterQuery }>('/v1/audit/entries', { schema: { querystring: AUDIT_FILTER_SCHEMA } }, async (request) => {
+  app.get<{ Querystring: AuditFilterQuery }>('/v1/audit/entries', { schema: SCHEMAS.entries, serializerCompiler: asStored }, async (request) => {
     return auditPage(app.store, toAuditQuery(request.query), request.query)
   })
 
-  app.get<{ Params: { seq: string } }>('/v1/audit/entries/:seq', async (request) => {
+  app.get<{ Params: { seq: string } }>('/v1/audit/entries/:seq', { schema: SCHEMAS.entry, serializerCompiler: asStored }, async (request) => {
     const seq = Number(request.params.seq)
     if (!Number.isSafeInteger(seq) || seq < 1) throw new RequestInvalidError('seq must be a positive integer')
     const entry = await app.store.auditEntry(seq)
@@ -66,7 +307,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
   })
 
   // POST, so that a document number never appears in a URL or an access log.
-  app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: { body: DISCLOSURE_BODY } }, async (request) => {
+  app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
     const disclosures = []
     for await (const e of allMatching(app.store, { subject })) {
@@ -90,14 +331,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     return { subject, disclosures }
   })
 
-  app.get<{ Querystring: AuditFilterQuery & { format?: 'ndjson' | 'csv' } }>('/v1/audit/export', {
-    schema: {
-      querystring: {
-        ...AUDIT_FILTER_SCHEMA,
-        properties: { ...AUDIT_FILTER_SCHEMA.properties, format: { type: 'string', enum: ['ndjson', 'csv'] } }
-      }
-    }
-  }, async (request, reply) => {
+  app.get<{ Querystring: AuditFilterQuery & { format?: 'ndjson' | 'csv' } }>('/v1/audit/export', { schema: SCHEMAS.export }, async (request, reply) => {
     const query = toAuditQuery(request.query)
     const csv = request.query.format === 'csv'
     const entries = allMatching(app.store, query)
@@ -112,7 +346,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
       .send(Readable.from(lines()))
   })
 
-  app.get('/v1/audit/verification', async () => {
+  app.get('/v1/audit/verification', { schema: SCHEMAS.verification }, async () => {
     const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys)
     const latest = await app.store.latestCheckpoint()
     return {
@@ -121,23 +355,9 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     }
   })
 
-  app.get('/v1/audit/legal-holds', async () => ({ holds: await app.store.legalHolds() }))
+  app.get('/v1/audit/legal-holds', { schema: SCHEMAS.holds }, async () => ({ holds: await app.store.legalHolds() }))
 
-  app.post<{ Body: DisclosureBody & { ref: string; reason: string; messageId?: string } }>('/v1/audit/legal-holds', {
-    schema: {
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['ref', 'reason'],
-        properties: {
-          ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$' },
-          reason: { type: 'string', minLength: 1, maxLength: 500 },
-          messageId: { type: 'string', format: 'uuid' },
-          ...DISCLOSURE_BODY.properties
-        }
-      }
-    }
-  }, async (request, reply) => {
+  app.post<{ Body: DisclosureBody & { ref: string; reason: string; messageId?: string } }>('/v1/audit/legal-holds', { schema: SCHEMAS.placeHold }, async (request, reply) => {
     const { ref, reason, messageId } = request.body
     const subject = messageId === undefined ? app.policyBook.digest(subjectOf(request.body)) : null
     const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
@@ -149,7 +369,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(201).send(hold)
   })
 
-  app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', async (request, reply) => {
+  app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', { schema: SCHEMAS.releaseHold }, async (request, reply) => {
     if (!await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())) throw new NotFoundError(`active legal hold ${request.params.ref}`)
     await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', direction: 'outbound', caller: request.caller!.id, reference: request.params.ref }))
     return reply.code(204).send()

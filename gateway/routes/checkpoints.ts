@@ -8,13 +8,34 @@ import type { FastifyInstance } from 'fastify'
 import { CheckpointConflictError, UnsupportedMediaTypeError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import { countersignCheckpoint } from '../audit/checkpoint-exchange.ts'
-import { verifyCheckpointJws } from '../audit/checkpointer.ts'
+import { COUNTERSIGNATURE_TYP, countersignCheckpoint } from '../audit/checkpoint-exchange.ts'
+import { CHECKPOINT_JWS_TYP, verifyCheckpointJws } from '../audit/checkpointer.ts'
+import { SECURITY, joseBody, joseResponse, problemResponses } from '../plugins/openapi.ts'
+
+const CHECKPOINT_SCHEMA = {
+  summary: 'Countersign a checkpoint of the partner\'s ledger',
+  description: 'For the partner gateway only (its pinned certificate; no token). Bilateral oversight (P12): the partner sends each signed ' +
+    'checkpoint of its ledger head; this gateway countersigns it and keeps both. The same checkpoint again gets the same countersignature; ' +
+    'one at the same sequence with another hash, or one behind the last, is refused (`409 CHECKPOINT_CONFLICT`), audited and alerted.',
+  tags: ['gateway-to-gateway'],
+  security: SECURITY.certificate,
+  body: joseBody(`A compact JWS signed with the partner gateway's key, \`typ\` \`${CHECKPOINT_JWS_TYP}\`, whose payload is ` +
+    '`{ gateway, seq, hash, at }`: the head of its audit ledger.'),
+  response: {
+    200: joseResponse(`The countersignature: a compact JWS with \`typ\` \`${COUNTERSIGNATURE_TYP}\`, signed with this gateway's key, ` +
+      'whose payload is the checkpoint\'s claims plus `countersignedBy` and `countersignedAt`.'),
+    ...problemResponses(
+      'UNAUTHENTICATED', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
+      'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE',
+      'CHECKPOINT_CONFLICT'
+    )
+  }
+}
 
 export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('preHandler', requireRole('partner'))
 
-  app.post('/v1/checkpoints', async (request, reply) => {
+  app.post('/v1/checkpoints', { schema: CHECKPOINT_SCHEMA }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/checkpoints takes application/jose')
     const partner = app.trust.partner.country
     const claims = await verifyCheckpointJws(request.body, app.trust.partner.keys, partner)

@@ -10,12 +10,35 @@ import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveredEnvelope, Envelope } from '../pipeline/envelope.ts'
-import { signReceipt } from '../pipeline/receipt.ts'
+import { RECEIPT_TYP, signReceipt } from '../pipeline/receipt.ts'
 import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
+import { SECURITY, joseBody, joseResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 import { ENVELOPE_TYP } from './messages.ts'
+
+const EXCHANGE_SCHEMA = {
+  summary: 'Deliver a message from the partner gateway',
+  description: 'For the partner gateway only (its pinned certificate; no token). The inbound pipeline: the partner\'s signature, replay ' +
+    'protection, the forwarded envelope\'s schema and the payload against what the sender\'s outbound policy lets through, the policy version, ' +
+    'the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
+    'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`.',
+  tags: ['gateway-to-gateway'],
+  security: SECURITY.certificate,
+  body: joseBody(`A compact JWS signed with the partner gateway's key, \`typ\` \`${ENVELOPE_TYP}\`, whose payload is the forwarded envelope: ` +
+    'see `x-jws-payload`.'),
+  'x-jws-payload': jwsPayload('forwarded-envelope'),
+  response: {
+    200: joseResponse(`The signed receipt: a compact JWS with \`typ\` \`${RECEIPT_TYP}\`, signed with this gateway's key, whose payload is ` +
+      '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the JWS received.'),
+    ...problemResponses(
+      'UNAUTHENTICATED', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
+      'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE',
+      'KIND_UNKNOWN', 'SCHEMA_INVALID', 'RECIPIENT_INVALID', 'POLICY_DENIED', 'REPLAYED', 'SERVICE_UNAVAILABLE'
+    )
+  }
+}
 
 export interface ExchangeRouteOptions {
   readonly bodyLimitBytes: number
@@ -50,7 +73,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     }
   })
 
-  app.post('/v1/exchange', { bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
+  app.post('/v1/exchange', { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
     const jws = request.body
     const digest = sha256(jws)

@@ -1,24 +1,84 @@
 import type { FastifyInstance } from 'fastify'
+import { TrustBoundClient } from '../delivery/tls-client.ts'
+import { PartnerProbe } from '../observability/partner-probe.ts'
 
-/** /healthz: the process is alive. /readyz: it can take messages now. */
-export async function healthRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/healthz', async () => ({ status: 'ok' }))
-  app.get('/readyz', async (_request, reply) => {
-    const checks: Record<string, 'ok' | string> = {}
-    try {
-      await app.queues.queue('outbound').getWaitingCount()
-      checks.redis = 'ok'
-    } catch (err) {
-      checks.redis = (err as Error).message
+export interface HealthRouteOptions {
+  /** Overrides the trust file's partner URL, as for deliveries. */
+  readonly partnerUrl?: string | undefined
+  /** How long the partner may take to answer its /healthz. */
+  readonly partnerTimeoutMs?: number
+  /** How long a verdict on the partner is kept. */
+  readonly partnerCacheMs?: number
+}
+
+const READINESS = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'not-ready'] },
+    checks: {
+      type: 'object',
+      description: 'each dependency: `ok`, or why not',
+      properties: { redis: { type: 'string' }, ledger: { type: 'string' }, keys: { type: 'string' }, partner: { type: 'string' } },
+      additionalProperties: { type: 'string' }
     }
-    try {
-      await app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000')
-      checks.ledger = 'ok'
-    } catch (err) {
-      checks.ledger = (err as Error).message
+  },
+  required: ['status', 'checks']
+} as const
+
+/** /healthz: the process is alive. /readyz: it can take messages now, and deliver them. */
+export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOptions = {}): Promise<void> {
+  const timeoutMs = opts.partnerTimeoutMs ?? 2000
+  // The same mutual TLS as deliveries, following the trust store in force.
+  const client = new TrustBoundClient(() => app.trust, (trust) => ({
+    cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs
+  }))
+  const partner = new PartnerProbe({
+    client, timeoutMs, cacheMs: opts.partnerCacheMs ?? 5000, partnerUrl: () => opts.partnerUrl ?? app.trust.partner.url
+  })
+  app.addHook('onClose', () => client.close())
+
+  app.get('/healthz', {
+    schema: {
+      summary: 'Liveness: the process answers',
+      tags: ['operations'],
+      response: {
+        200: { description: 'alive', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }
+      }
     }
-    checks.keys = app.trust.signingKey !== undefined ? 'ok' : 'missing'
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: Redis, the ledger, the signing key and the partner gateway',
+      description: 'The partner\'s /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes.',
+      tags: ['operations'],
+      response: {
+        200: { description: 'ready: every check is `ok`', ...READINESS },
+        503: { description: 'not ready: `checks` names what failed and why', ...READINESS }
+      }
+    }
+  }, async (_request, reply) => {
+    const [redis, ledger, partnerVerdict] = await Promise.all([
+      verdict(() => app.queues.queue('outbound').getWaitingCount()),
+      verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000')),
+      partner.check()
+    ])
+    const checks: Record<string, string> = {
+      redis,
+      ledger,
+      keys: app.trust.signingKey !== undefined ? 'ok' : 'missing',
+      partner: partnerVerdict
+    }
     const ready = Object.values(checks).every((c) => c === 'ok')
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks })
   })
+}
+
+async function verdict(check: () => Promise<unknown>): Promise<string> {
+  try {
+    await check()
+    return 'ok'
+  } catch (err) {
+    return (err as Error).message
+  }
 }

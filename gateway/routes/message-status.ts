@@ -1,5 +1,6 @@
 // What GET /v1/messages/{id} and a repeated POST answer: the status, the
 // failed attempts, and the partner's signed receipt once delivered.
+import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
 
 export interface MessageStatus {
@@ -14,6 +15,58 @@ export interface MessageStatus {
   readonly policyVersion: string | null
   readonly receipt: { readonly jws: string; readonly [claim: string]: unknown } | null
 }
+
+/**
+ * The JSON Schema of a MessageStatus: the responses are serialised with it,
+ * so a property it does not name is never sent. Shared as `message-status#`.
+ */
+export const MESSAGE_STATUS_SCHEMA = {
+  $id: 'message-status',
+  title: 'Message status',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'status', 'kind', 'purpose', 'acceptedAt', 'updatedAt', 'statusUrl', 'attempts', 'policyVersion', 'receipt'],
+  properties: {
+    id: { type: 'string', description: 'The envelope id.' },
+    status: {
+      type: 'string',
+      enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'],
+      description: '`accepted`: audited, kept in the outbox, queued. `delivered`: the partner gateway answered with its signed receipt. ' +
+        '`dead-lettered`: every delivery attempt failed; an operator can resend it. `discarded`: an operator gave up on the dead letter.'
+    },
+    kind: { type: 'string' },
+    purpose: { type: 'string' },
+    acceptedAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    statusUrl: { type: 'string', description: 'This status, as a path.' },
+    attempts: {
+      type: 'array',
+      description: 'The failed delivery attempts.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'error'],
+        properties: { at: { type: 'string', format: 'date-time' }, error: { type: 'string' } }
+      }
+    },
+    policyVersion: { type: ['string', 'null'], description: 'The content hash of the policy applied.' },
+    receipt: {
+      type: ['object', 'null'],
+      description: `Once delivered: the partner gateway's signed receipt (\`jws\`, a compact JWS with \`typ\` \`${RECEIPT_TYP}\`), and its claims decoded.`,
+      // Every claim the partner signed is shown, whatever it is.
+      additionalProperties: true,
+      required: ['jws'],
+      properties: {
+        jws: { type: 'string' },
+        messageId: { type: 'string' },
+        digest: { type: 'string', description: 'base64url SHA-256 of exactly the JWS the partner received.' },
+        receivedAt: { type: 'string', format: 'date-time' },
+        receiver: { type: 'string', description: 'e.g. `gateway:US`' },
+        policyVersion: { type: 'string' }
+      }
+    }
+  }
+} as const
 
 export function statusUrl(id: string): string {
   return `/v1/messages/${id}`

@@ -16,9 +16,61 @@ import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
-import { messageStatus, statusUrl } from './message-status.ts'
+import { SECURITY, joseBody, jwsPayload, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
+import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from './message-status.ts'
 
 export const ENVELOPE_TYP = 'btb-envelope+jws'
+
+/** Every refusal a submission can meet, step by step: also those of a dry run. */
+export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
+  'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
+  'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE',
+  'KIND_UNKNOWN', 'SCHEMA_INVALID', 'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'SENDER_MISMATCH', 'RECIPIENT_INVALID',
+  'KIND_NOT_ALLOWED', 'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED'
+]
+
+/** The compact JWS an agency system submits (README, "Integrator's guide", steps 2–4). */
+export const SUBMISSION_BODY = joseBody('A compact JWS (RFC 7515) signed with the calling system\'s registered key. Protected header: ' +
+  `\`alg\` ES256 or EdDSA (for ES256 the raw 64-byte r‖s signature), \`kid\` of that key, \`typ\` \`${ENVELOPE_TYP}\`. ` +
+  'Its payload is the envelope: see `x-jws-payload` on this media type, and the `envelope` schema and the schema of each kind in `components.schemas`.')
+
+const STATUS_RESPONSE = { content: { 'application/json': { schema: { $ref: `${MESSAGE_STATUS_SCHEMA.$id}#` } } } } as const
+const LOCATION = { location: { type: 'string', description: 'The status URL: `/v1/messages/{id}`.' } } as const
+
+const SUBMIT_SCHEMA = {
+  summary: 'Submit a signed message',
+  description: 'The outbound pipeline: the token, the JWS signature (the calling system\'s own key), the envelope and payload schemas, ' +
+    'the sender, recipient, kinds, purposes and freshness, then the policy for (kind, purpose, recipient), which shares, generalises, ' +
+    'pseudonymises or withholds every field. The decision is audited and the minimised envelope, re-signed by this gateway, is committed to the ' +
+    'outbox before the answer: a `202` is never lost. The envelope `id` is the idempotency key: the same id and bytes again get `200` ' +
+    'and the current status; the same id with other bytes, `409 ID_CONFLICT`. Every refusal from an identified system is audited too.',
+  tags: ['messages'],
+  security: SECURITY.certificateAndToken,
+  body: SUBMISSION_BODY,
+  'x-jws-payload': jwsPayload('envelope'),
+  response: {
+    200: { description: 'A repeat of a message already accepted (same id, same bytes): its current status.', headers: LOCATION, ...STATUS_RESPONSE },
+    202: { description: 'Accepted: audited, committed to the outbox and queued for the partner gateway.', headers: LOCATION, ...STATUS_RESPONSE },
+    ...problemResponses(...SUBMISSION_REFUSALS, 'ID_CONFLICT', 'SERVICE_UNAVAILABLE')
+  }
+}
+
+const STATUS_SCHEMA = {
+  summary: 'Follow a submitted message',
+  description: 'Its status, every failed delivery attempt, and once delivered the partner gateway\'s signed receipt. ' +
+    'Only the system that submitted the message sees it: another system\'s message is `404`, like a missing one.',
+  tags: ['messages'],
+  security: SECURITY.certificateAndToken,
+  params: {
+    type: 'object',
+    required: ['id'],
+    properties: { id: { type: 'string', description: 'The envelope id you submitted.' } }
+  },
+  response: {
+    200: { description: 'The status.', ...STATUS_RESPONSE },
+    ...problemResponses('UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'NOT_FOUND')
+  }
+}
 
 type AgencyCaller = Extract<Caller, { role: 'agency' }>
 
@@ -27,6 +79,7 @@ export interface MessageRouteOptions extends FreshnessWindow {
 }
 
 export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOptions): Promise<void> {
+  app.addSchema(MESSAGE_STATUS_SCHEMA)
   app.addHook('preHandler', requireRole('agency'))
   app.addHook('preHandler', requireBoundToken)
 
@@ -44,7 +97,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     }
   })
 
-  app.post('/v1/messages', { bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
+  app.post('/v1/messages', { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
     const caller = request.caller as AgencyCaller
     const jws = request.body
@@ -117,7 +170,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     }
   })
 
-  app.get<{ Params: { id: string } }>('/v1/messages/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/messages/:id', { schema: STATUS_SCHEMA }, async (request) => {
     const record = await app.store.findMessage('outbound', request.params.id)
     // Another system's message is as invisible as a missing one.
     if (record === undefined || record.sender !== request.caller!.id) throw new NotFoundError(`message ${request.params.id}`)

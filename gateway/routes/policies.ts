@@ -14,8 +14,238 @@ import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
+import { PRINCIPLE_IDS } from '../../policies/principles.ts'
+import type { Action, Generaliser } from '../../policies/lib/types.ts'
+import { SECURITY, jwsPayload, problemResponses } from '../plugins/openapi.ts'
+import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from './messages.ts'
 
 export type PolicyRouteOptions = FreshnessWindow
+
+// Listed through a Record so that the compiler fails when the policy types gain a member.
+const ACTIONS = Object.keys({ share: 1, generalise: 1, pseudonymise: 1, withhold: 1 } satisfies Record<Action, 1>)
+const GENERALISERS = Object.keys({ 'date-to-year': 1, 'date-to-year-month': 1, 'datetime-to-date': 1, 'datetime-to-hour': 1 } satisfies Record<Generaliser, 1>)
+const PRINCIPLE = { type: 'string', enum: [...PRINCIPLE_IDS], description: 'The privacy principle the rule serves (see `principles`).' } as const
+
+/** The JSON Schemas of the published catalogue (policies/catalogue.ts), shared by both GETs. */
+const PRINCIPLE_SCHEMA = {
+  $id: 'privacy-principle',
+  title: 'Privacy principle',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'title', 'gatewayDoes'],
+  properties: {
+    id: { type: 'string', enum: [...PRINCIPLE_IDS] },
+    title: { type: 'string' },
+    gatewayDoes: { type: 'string', description: 'What the gateway does to enforce or evidence it.' },
+    note: { type: 'string' }
+  }
+} as const
+
+const DIRECTION_RULES = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['recipients', 'retentionDays', 'onwardTransfer', 'humanReviewRequired', 'exclusions', 'fields'],
+  properties: {
+    recipients: { type: 'array', items: { type: 'string' }, description: 'The agencies that may receive it.' },
+    retentionDays: { type: 'integer', minimum: 0 },
+    onwardTransfer: { type: 'boolean' },
+    humanReviewRequired: { type: 'boolean' },
+    exclusions: {
+      type: 'array',
+      description: 'Records the policy refuses outright (`POLICY_DENIED`).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['rule', 'principle', 'why'],
+        properties: { rule: { type: 'string' }, principle: PRINCIPLE, why: { type: 'string' } }
+      }
+    },
+    fields: {
+      type: 'array',
+      description: 'One rule for every field of the kind\'s schema: a field no rule names is withheld (default deny).',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'action', 'rule', 'principle', 'why'],
+        properties: {
+          path: { type: 'string' },
+          action: { type: 'string', enum: ACTIONS },
+          generaliser: { type: 'string', enum: GENERALISERS },
+          rule: { type: 'string' },
+          principle: PRINCIPLE,
+          why: { type: 'string' },
+          condition: { type: 'string', description: 'When it does not hold, the field is withheld.' },
+          legalBasis: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    }
+  }
+} as const
+
+const KIND_POLICY_PROPERTIES = {
+  kind: { type: 'string' },
+  version: { type: 'string', description: 'The module\'s own version label.' },
+  policyVersion: { type: 'string', description: 'The content hash that forwarded envelopes, audit entries and receipts name.' },
+  fields: { type: 'array', items: { type: 'string' }, description: 'Every leaf field path of the kind\'s payload schema.' },
+  purposes: {
+    type: 'array',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['purpose', 'legalAuthorities'],
+      properties: {
+        purpose: { type: 'string' },
+        legalAuthorities: { type: 'array', items: { type: 'string' } },
+        outbound: DIRECTION_RULES,
+        inbound: DIRECTION_RULES
+      }
+    }
+  }
+} as const
+
+const KIND_POLICY_SCHEMA = {
+  $id: 'kind-policy',
+  title: 'The policy of one kind',
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'version', 'policyVersion', 'fields', 'purposes'],
+  properties: KIND_POLICY_PROPERTIES
+} as const
+
+const ETAG_HEADERS = {
+  etag: { type: 'string', description: 'Changes only with the policies: send it back as `If-None-Match`.' },
+  'cache-control': { type: 'string', description: '`no-cache`: cache, but revalidate.' }
+} as const
+
+const CONDITIONAL = {
+  type: 'object',
+  properties: { 'if-none-match': { type: 'string', description: 'The `ETag` of a copy you hold: `304` if it is still current.' } }
+} as const
+
+const NOT_MODIFIED = { type: 'null', description: 'Not modified: the copy you hold is current.', headers: ETAG_HEADERS } as const
+
+const CATALOGUE_SCHEMA = {
+  summary: 'Read every published policy',
+  description: 'Transparency (P7): for each kind, the purposes with the legal authorities they may cite and, for each direction, who may ' +
+    'receive it, for how long, and the rule for every field with its principle and its reason. Built from the policy modules the gateway ' +
+    'applies, so it cannot say one thing while the engine does another. For any registered certificate.',
+  tags: ['policies'],
+  security: SECURITY.certificate,
+  headers: CONDITIONAL,
+  response: {
+    200: {
+      description: 'The catalogue.',
+      headers: ETAG_HEADERS,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['kinds', 'principles'],
+            properties: {
+              kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
+              principles: { type: 'array', items: { $ref: `${PRINCIPLE_SCHEMA.$id}#` } }
+            }
+          }
+        }
+      }
+    },
+    304: NOT_MODIFIED,
+    ...problemResponses('UNAUTHENTICATED')
+  }
+}
+
+const KIND_SCHEMA = {
+  summary: 'Read the policy of one kind',
+  description: 'The policy of one kind, as in the catalogue, with the principles. For any registered certificate.',
+  tags: ['policies'],
+  security: SECURITY.certificate,
+  headers: CONDITIONAL,
+  params: {
+    type: 'object',
+    required: ['kind'],
+    properties: { kind: { type: 'string', description: 'A message kind, e.g. `entry-exit.record`.' } }
+  },
+  response: {
+    200: {
+      description: 'The policy of the kind.',
+      headers: ETAG_HEADERS,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            additionalProperties: false,
+            required: [...KIND_POLICY_SCHEMA.required, 'principles'],
+            properties: { ...KIND_POLICY_PROPERTIES, principles: { type: 'array', items: { $ref: `${PRINCIPLE_SCHEMA.$id}#` } } }
+          }
+        }
+      }
+    },
+    304: NOT_MODIFIED,
+    ...problemResponses('UNAUTHENTICATED', 'NOT_FOUND')
+  }
+}
+
+const DRY_RUN_SCHEMA = {
+  summary: 'See what the gateway would share of a message, and why',
+  description: 'The same checks as `POST /v1/messages`, with the same refusal codes, and nothing written: no message, no outbox item, ' +
+    'no queued job, no audit entry (nothing leaves the gateway, so nothing is disclosed). Answers the decision for every field, with ' +
+    'the rule, its principle and its reason, and the payload as it would be sent.',
+  tags: ['policies'],
+  security: SECURITY.certificateAndToken,
+  body: SUBMISSION_BODY,
+  'x-jws-payload': jwsPayload('envelope'),
+  response: {
+    200: {
+      description: 'What would be sent, and why.',
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'kind', 'purpose', 'policy', 'handling', 'decisions', 'shared'],
+            properties: {
+              id: { type: 'string' },
+              kind: { type: 'string' },
+              purpose: { type: 'string' },
+              policy: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['id', 'version'],
+                properties: { id: { type: 'string', description: '`kind/purpose/outbound`' }, version: { type: 'string' } }
+              },
+              handling: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['retentionDays', 'onwardTransfer', 'humanReviewRequired'],
+                properties: { retentionDays: { type: 'integer' }, onwardTransfer: { type: 'boolean' }, humanReviewRequired: { type: 'boolean' } }
+              },
+              decisions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['path', 'action', 'rule', 'principle', 'why'],
+                  properties: {
+                    path: { type: 'string', description: 'A concrete path, e.g. `fingerprints[2].position`.' },
+                    action: { type: 'string', enum: ACTIONS },
+                    rule: { type: 'string' },
+                    principle: PRINCIPLE,
+                    why: { type: 'string' },
+                    condition: { type: 'string' }
+                  }
+                }
+              },
+              // The minimised payload: whatever the kind's schema and the policy leave.
+              shared: { type: 'object', additionalProperties: true, description: 'The payload as it would be sent to the partner gateway.' }
+            }
+          }
+        }
+      }
+    },
+    ...problemResponses(...SUBMISSION_REFUSALS)
+  }
+}
 
 type AgencyCaller = Extract<Caller, { role: 'agency' }>
 
@@ -51,16 +281,19 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
   const byKind = new Map(catalogue.kinds.map((k) => [k.kind, publish({ ...k, principles: catalogue.principles })]))
   const window: FreshnessWindow = { clockSkewSeconds: opts.clockSkewSeconds, maxAgeSeconds: opts.maxAgeSeconds }
 
-  app.get('/v1/policies', { preHandler: requireCaller }, async (request, reply) => send(request, reply, whole))
+  app.addSchema(PRINCIPLE_SCHEMA)
+  app.addSchema(KIND_POLICY_SCHEMA)
 
-  app.get<{ Params: { kind: string } }>('/v1/policies/:kind', { preHandler: requireCaller }, async (request, reply) => {
+  app.get('/v1/policies', { schema: CATALOGUE_SCHEMA, preHandler: requireCaller }, async (request, reply) => send(request, reply, whole))
+
+  app.get<{ Params: { kind: string } }>('/v1/policies/:kind', { schema: KIND_SCHEMA, preHandler: requireCaller }, async (request, reply) => {
     const { kind } = request.params
     const doc = isKind(kind) ? byKind.get(kind) : undefined
     if (doc === undefined) throw new NotFoundError(`no policy for kind ${kind.slice(0, 64)}`)
     return send(request, reply, doc)
   })
 
-  app.post('/v1/policies/dry-run', { preHandler: [requireRole('agency'), requireBoundToken] }, async (request) => {
+  app.post('/v1/policies/dry-run', { schema: DRY_RUN_SCHEMA, preHandler: [requireRole('agency'), requireBoundToken] }, async (request) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
     const caller = request.caller as AgencyCaller
     const { value } = await readSubmission(request.body, app.trust, caller.system)

@@ -42,11 +42,23 @@ export interface HttpResult {
   json<T = Record<string, unknown>>(): T
 }
 
+/** The gateway would not issue a token (the body is its problem document). */
+export class TokenRefusedError extends Error {
+  readonly code = 'TOKEN_REFUSED'
+  readonly status: number
+
+  constructor(status: number, body: string) {
+    super(`token refused: ${status} ${body}`)
+    this.status = status
+  }
+}
+
 export class AgencyClient {
   readonly creds: AgencyCredentials
   readonly baseUrl: string
   readonly #agent: Agent
   #token: { value: string; expires: number } | undefined
+  #tokenRequest: Promise<string> | undefined
 
   constructor(creds: AgencyCredentials, baseUrl: string, opts: { connections?: number } = {}) {
     this.creds = creds
@@ -69,10 +81,21 @@ export class AgencyClient {
     }
   }
 
+  /** The cached token, renewed 30 s before it expires; concurrent callers share one renewal. */
   async token(): Promise<string> {
     if (this.#token !== undefined && this.#token.expires > Date.now() + 30_000) return this.#token.value
+    this.#tokenRequest ??= this.#fetchToken().finally(() => { this.#tokenRequest = undefined })
+    return this.#tokenRequest
+  }
+
+  /** Drops the cached token, so the next call fetches another (after a 401: the gateway may have restarted with a new key). */
+  forgetToken(): void {
+    this.#token = undefined
+  }
+
+  async #fetchToken(): Promise<string> {
     const res = await this.call('POST', '/v1/token', 'grant_type=client_credentials', { 'content-type': 'application/x-www-form-urlencoded' })
-    if (res.status !== 200) throw new Error(`token refused: ${res.status} ${res.body}`)
+    if (res.status !== 200) throw new TokenRefusedError(res.status, res.body)
     const { access_token: value, expires_in: ttl } = res.json<{ access_token: string; expires_in: number }>()
     this.#token = { value, expires: Date.now() + ttl * 1000 }
     return value

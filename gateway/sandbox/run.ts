@@ -5,11 +5,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join, relative, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { dropQueuePrefix } from '../queue/drop-prefix.ts'
+import { Progress } from '../lib/progress.ts'
 import { buildManifest } from './manifest.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
@@ -20,9 +22,12 @@ const once = process.argv.includes('--once')
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ports = { CA: Number(process.env.CA_PORT ?? 8441), US: Number(process.env.US_PORT ?? 8442) }
 const children: ChildProcess[] = []
+/** While traffic is sent, its progress bar (stderr); lines printed meanwhile go above it. */
+let progress: Progress | undefined
 
 function say(line: string): void {
-  process.stdout.write(`${line}\n`)
+  if (progress !== undefined) progress.log(line)
+  else process.stdout.write(`${line}\n`)
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
@@ -66,8 +71,24 @@ function startProcess(name: string, args: string[], env: Record<string, string>)
   child.stdout!.pipe(log)
   child.stderr!.pipe(log)
   children.push(child)
+  // Started while Ctrl-C was being handled: stop() may no longer be waiting for it, and it must not outlive us.
+  if (stopping) child.kill('SIGTERM')
   child.on('exit', (code) => { if (code !== 0 && code !== null && !stopping) say(`${name} exited with ${code}: see ${relative(root, join(runDir, `${name}.log`))}`) })
   return child
+}
+
+/** The ports another process already listens on. */
+async function portsInUse(wanted: readonly number[]): Promise<number[]> {
+  const busy: number[] = []
+  for (const port of wanted) {
+    const server = createServer()
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+    })
+    if (!free) busy.push(port)
+  }
+  return busy
 }
 
 async function waitHealthy(url: string): Promise<void> {
@@ -99,6 +120,16 @@ async function stop(code: number): Promise<never> {
 process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
 
+// Another sandbox still running would otherwise answer our health checks and
+// take our traffic, while we deleted its ledgers and queues.
+const webhookPorts = (['CA', 'US'] as const).flatMap((c) =>
+  (JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as { agencies: Array<{ webhook?: string }> }).agencies
+    .flatMap((a) => a.webhook !== undefined ? [Number(new URL(a.webhook).port)] : []))
+const busy = await portsInUse([ports.CA, ports.US, ...webhookPorts])
+if (busy.length > 0) {
+  say(`Port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on 127.0.0.1 already in use: is another sandbox still running? Stop it first (Ctrl-C in its terminal).`)
+  process.exit(1)
+}
 rmSync(runDir, { recursive: true, force: true })
 mkdirSync(runDir, { recursive: true })
 say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
@@ -134,7 +165,28 @@ try {
 say(`gateways  CA ${url.CA}   US ${url.US}`)
 for (const country of ['CA', 'US'] as const) {
   const child = startProcess(`mock-agencies-${country}`, ['gateway/sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
-  child.stdout!.on('data', (chunk: Buffer) => { for (const line of chunk.toString().split('\n')) if (line) say(`          ${line}`) })
+  // A bulk load (npm run sandbox:load) makes the mocks print a line per
+  // message: show ten a second and count the rest, which the log keeps.
+  let second = 0
+  let shown = 0
+  let hidden = 0
+  const flush = (): void => {
+    if (hidden > 0) say(`          [mock ${country}] … and ${hidden} more (all in sandbox-run/mock-agencies-${country}.log)`)
+    hidden = 0
+  }
+  setInterval(flush, 5000).unref()
+  child.stdout!.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue
+      const now = Math.floor(Date.now() / 1000)
+      if (now !== second) {
+        second = now
+        shown = 0
+      }
+      if (shown++ < 10) say(`          ${line}`)
+      else hidden++
+    }
+  })
 }
 await new Promise((r) => setTimeout(r, 500))
 
@@ -154,18 +206,24 @@ const clientFor = (country: 'CA' | 'US', agency: string, system: string): Agency
   return clients.get(k)!
 }
 const sent: Array<{ label: string; client: AgencyClient; id: string; status: number; code?: string }> = []
+// Ten messages: on a pipe, the summary line alone says enough.
+progress = new Progress({ label: 'sample traffic sent', total: SAMPLE_ROUTES.length, lineEveryFraction: 1 })
 for (const route of SAMPLE_ROUTES) {
   const c = clientFor(route.from.country, route.from.agency, route.from.system)
   const envelope = c.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
   const res = await c.submit(await c.sign(envelope))
   const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
   sent.push({ label, client: c, id: String(envelope.id), status: res.status, code: res.status === 202 ? undefined : res.json<{ code: string }>().code })
+  progress.tick(1, res.status === 202 ? 'ok' : 'refused')
 }
+progress.finish()
+progress = new Progress({ label: 'sample traffic delivered', total: sent.length, lineEveryFraction: 1 })
 let failures = 0
 for (const s of sent) {
   if (s.status !== 202) {
     failures++
     say(`  ${s.label}  refused ${s.status} ${s.code}`)
+    progress.tick(1, 'refused')
     continue
   }
   let status = ''
@@ -180,7 +238,10 @@ for (const s of sent) {
   }
   if (status !== 'delivered') failures++
   say(`  ${s.label}  202 -> ${status}${receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : ''}`)
+  progress.tick(1, status === 'delivered' ? 'ok' : 'failed')
 }
+progress.finish()
+progress = undefined
 await new Promise((r) => setTimeout(r, 1500))
 say(`\n${sent.length - failures} of ${sent.length} samples delivered with the partner's signed receipt.`)
 say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')

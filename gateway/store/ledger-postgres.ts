@@ -8,8 +8,8 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditQuery, Checkpoint, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord, OutboxItem,
-  PartnerCheckpoint, PurgeCounts, StoredAuditEntry
+  AuditEntry, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
@@ -100,7 +100,7 @@ CREATE INDEX IF NOT EXISTS audit_to_agency ON {audit} (to_agency, seq);
 }
 
 /** See the SQLite store: the same rule, with PostgreSQL placeholders. */
-const PURGEABLE = `m.updated_at < $1 AND m.status IN ('delivered', 'dead-lettered') AND NOT EXISTS (
+const PURGEABLE = `m.updated_at < $1 AND m.status IN ('delivered', 'dead-lettered', 'discarded') AND NOT EXISTS (
   SELECT 1 FROM {legal_holds} h WHERE h.released_at IS NULL AND (
     h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
       SELECT 1 FROM {audit} a JOIN {audit_subjects} s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
@@ -476,6 +476,48 @@ export class PostgresStore implements GatewayStore {
   async latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined> {
     const [row] = await this.#query<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = $1 ORDER BY seq DESC LIMIT 1', [partner])
     return row === undefined ? undefined : toPartnerCheckpoint(row)
+  }
+
+  async deadLetters(direction: Direction | undefined, after: DeadLetterCursor | undefined, limit: number): Promise<MessageRecord[]> {
+    // COLLATE "C": the cursor must order as SQLite does (bytewise), whatever the database's locale.
+    const rows = await this.#query<MessageRow>(`SELECT * FROM {messages} WHERE status = 'dead-lettered'
+      AND ($1::text IS NULL OR direction = $1)
+      AND (updated_at COLLATE "C", direction COLLATE "C", id COLLATE "C") > ($2, $3, $4)
+      ORDER BY updated_at COLLATE "C", direction COLLATE "C", id COLLATE "C" LIMIT $5`,
+    [direction ?? null, after?.updatedAt ?? '', after?.direction ?? '', after?.id ?? '', limit])
+    return rows.map(toRecord)
+  }
+
+  async countDeadLetters(): Promise<Record<Direction, number>> {
+    const rows = await this.#query<{ direction: Direction; n: string }>(`SELECT direction, count(*) AS n FROM {messages}
+      WHERE status = 'dead-lettered' GROUP BY direction`)
+    const counts = { outbound: 0, inbound: 0 }
+    for (const row of rows) counts[row.direction] = Number(row.n)
+    return counts
+  }
+
+  async requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+    // A conditional UPDATE: of two operators resending at once, one changes the row and the other finds it accepted.
+    return this.#write(async (c) => {
+      const changed = await c.query(`UPDATE {messages} m SET status = 'accepted', attempts = '[]', updated_at = $1
+        WHERE m.direction = $2 AND m.id = $3 AND m.status = 'dead-lettered'
+        AND EXISTS (SELECT 1 FROM {outbox} o WHERE o.direction = m.direction AND o.id = m.id)`, [audit.at, direction, id])
+      if (changed.rowCount === 0) return false
+      c.append(audit)
+      return true
+    })
+  }
+
+  async discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+    return this.#write(async (c) => {
+      const changed = await c.query(`UPDATE {messages} SET status = 'discarded', updated_at = $1
+        WHERE direction = $2 AND id = $3 AND status = 'dead-lettered'`, [audit.at, direction, id])
+      if (changed.rowCount === 0) return false
+      // Nothing will send it again, so nothing personal is kept for it (P5).
+      await c.query('DELETE FROM {outbox} WHERE direction = $1 AND id = $2', [direction, id])
+      c.append(audit)
+      return true
+    })
   }
 
   async addLegalHold(hold: LegalHold): Promise<boolean> {

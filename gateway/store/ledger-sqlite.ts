@@ -6,8 +6,8 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditQuery, Checkpoint, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord, OutboxItem,
-  PartnerCheckpoint, PurgeCounts, StoredAuditEntry
+  AuditEntry, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
@@ -118,7 +118,7 @@ const SCHEMA_VERSION = 1
  * and covered by no active legal hold, whether the hold names the message or a
  * traveller digest one of its audit entries carries.
  */
-const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered') AND NOT EXISTS (
+const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded') AND NOT EXISTS (
   SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND (
     h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
       SELECT 1 FROM audit a JOIN audit_subjects s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
@@ -432,6 +432,44 @@ export class SqliteStore implements GatewayStore {
   async latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined> {
     const row = this.#sql('SELECT * FROM partner_checkpoints WHERE partner = ? ORDER BY seq DESC LIMIT 1').get(partner)
     return row === undefined ? undefined : toPartnerCheckpoint(row as unknown as PartnerCheckpointRow)
+  }
+
+  async deadLetters(direction: Direction | undefined, after: DeadLetterCursor | undefined, limit: number): Promise<MessageRecord[]> {
+    // The (status, updated_at) index gives the dead letters in order; the rest of the key only breaks ties.
+    const rows = this.#sql(`SELECT * FROM messages WHERE status = 'dead-lettered'
+      ${direction === undefined ? 'AND ? IS NULL' : 'AND direction = ?'} AND (updated_at, direction, id) > (?, ?, ?)
+      ORDER BY updated_at, direction, id LIMIT ?`).all(direction ?? null, after?.updatedAt ?? '', after?.direction ?? '', after?.id ?? '', limit)
+    return (rows as unknown as MessageRow[]).map(toRecord)
+  }
+
+  async countDeadLetters(): Promise<Record<Direction, number>> {
+    const rows = this.#sql(`SELECT direction, count(*) AS n FROM messages WHERE status = 'dead-lettered' GROUP BY direction`).all() as unknown as Array<{ direction: Direction; n: number }>
+    const counts = { outbound: 0, inbound: 0 }
+    for (const row of rows) counts[row.direction] = Number(row.n)
+    return counts
+  }
+
+  async requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+    return this.#transaction(() => {
+      const changed = this.#sql(`UPDATE messages SET status = 'accepted', attempts = '[]', updated_at = ?
+        WHERE direction = ? AND id = ? AND status = 'dead-lettered'
+        AND EXISTS (SELECT 1 FROM outbox o WHERE o.direction = messages.direction AND o.id = messages.id)`).run(audit.at, direction, id).changes
+      if (changed === 0) return false
+      this.#append(audit)
+      return true
+    })
+  }
+
+  async discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+    return this.#transaction(() => {
+      const changed = this.#sql(`UPDATE messages SET status = 'discarded', updated_at = ? WHERE direction = ? AND id = ? AND status = 'dead-lettered'`)
+        .run(audit.at, direction, id).changes
+      if (changed === 0) return false
+      // Nothing will send it again, so nothing personal is kept for it (P5).
+      this.#sql('DELETE FROM outbox WHERE direction = ? AND id = ?').run(direction, id)
+      this.#append(audit)
+      return true
+    })
   }
 
   async addLegalHold(hold: LegalHold): Promise<boolean> {

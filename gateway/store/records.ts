@@ -3,7 +3,8 @@
 import type { FieldDecision } from '../../policies/lib/engine.ts'
 
 export type Direction = 'outbound' | 'inbound'
-export type MessageStatus = 'accepted' | 'delivered' | 'dead-lettered'
+/** `discarded`: an operator gave up on a dead letter; its sealed copy is gone and nothing re-drives it. */
+export type MessageStatus = 'accepted' | 'delivered' | 'dead-lettered' | 'discarded'
 
 export interface DeliveryAttempt {
   readonly at: string
@@ -53,6 +54,8 @@ export type AuditEvent =
   | 'disclosure-report'
   /** A legal hold (a complaint reference, P9) was placed on, or released from, a message or a traveller. */
   | 'legal-hold-placed' | 'legal-hold-released'
+  /** An operator put a dead letter back on its queue, or gave up on it (with a reason). */
+  | 'dead-letter-resent' | 'dead-letter-discarded'
 
 /** One ledger entry. Values never appear: only keyed digests (DESIGN §6). */
 export interface AuditEntry {
@@ -74,8 +77,10 @@ export interface AuditEntry {
   readonly fields: readonly FieldDecision[]
   /** A complaint or legal-hold reference (P9), on the entries that place or release a hold. */
   readonly reference?: string
-  /** What a purge removed (P5). */
+  /** What a purge removed (P5); on a dead letter's resend, the attempts it had used. */
   readonly counts?: Readonly<Record<string, number>>
+  /** The operator's stated reason for resending or discarding a dead letter: a short note, never personal data. */
+  readonly reason?: string
   /**
    * Keyed digests (HMAC) of the traveller identifiers the message carries, so
    * that "was this person's record shared?" is answered without the identifier.
@@ -154,6 +159,13 @@ export interface LegalHold {
   readonly releasedAt: string | null
 }
 
+/** Where a page of dead letters ends: they are listed by (updatedAt, direction, id). */
+export interface DeadLetterCursor {
+  readonly updatedAt: string
+  readonly direction: Direction
+  readonly id: string
+}
+
 export interface PurgeCounts {
   readonly messages: number
   readonly outbox: number
@@ -202,13 +214,31 @@ export interface GatewayStore {
   /** The partner's checkpoint with the highest seq that this gateway countersigned. */
   latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined>
 
+  /** Dead-lettered messages in (updatedAt, direction, id) order after `after`, of one direction or both. */
+  deadLetters(direction: Direction | undefined, after: DeadLetterCursor | undefined, limit: number): Promise<MessageRecord[]>
+  /** How many messages are dead-lettered now, per direction: cheap enough for a metrics scrape. */
+  countDeadLetters(): Promise<Record<Direction, number>>
+  /**
+   * Puts a dead letter back in play: status `accepted`, attempts cleared, so
+   * that the relay re-drives it if the queue loses it; appends `audit` in the
+   * same transaction. False (and nothing written) unless it was dead-lettered
+   * and its sealed copy is still in the outbox.
+   */
+  requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
+  /**
+   * Gives up on a dead letter: status `discarded`, its sealed outbox item
+   * deleted, `audit` appended, in one transaction. False (and nothing
+   * written) unless it was dead-lettered.
+   */
+  discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
+
   /** False if a hold with that ref exists. */
   addLegalHold(hold: LegalHold): Promise<boolean>
   /** False if no active hold has that ref. */
   releaseLegalHold(ref: string, at: string): Promise<boolean>
   legalHolds(): Promise<LegalHold[]>
   /**
-   * Retention: deletes delivered and dead-lettered messages last updated before
+   * Retention: deletes delivered, dead-lettered and discarded messages last updated before
    * `before`, with their outbox items, except those an active legal hold
    * covers, and appends `audit(counts)` in the same transaction.
    */

@@ -1,0 +1,165 @@
+// What an operator watches, in Prometheus form. Labels name kinds of things
+// (a kind, a purpose, an error code, a queue, a certificate's role), never a
+// traveller or a message: no ids, no digests. Every label value comes from a
+// closed list, so that nothing a caller sends can grow the number of series.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { KINDS } from '../../schemas/index.ts'
+import { policies } from '../../policies/index.ts'
+import { ERROR_CODES } from '../errors.ts'
+import type { AuditEntry, AuditEvent, MessageRecord } from '../store/records.ts'
+
+/** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
+const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>(['accepted', 'refused', 'received', 'delivered', 'delivery-failed', 'dead-lettered'])
+const KNOWN_KINDS: ReadonlySet<string> = new Set(KINDS)
+const KNOWN_PURPOSES: ReadonlySet<string> = new Set(Object.values(policies).flatMap((p) => Object.keys(p.purposes)))
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
+
+/** A label value from a closed list: `unknown` when absent, `other` when not on the list. */
+function closed(value: string | null, known: ReadonlySet<string>): string {
+  if (value === null) return 'unknown'
+  return known.has(value) ? value : 'other'
+}
+
+/** Acceptance to receipt: milliseconds on one network, minutes or hours when the partner is down and retries back off. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400]
+
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
+export type QueueState = (typeof QUEUE_STATES)[number]
+
+/** A certificate to watch, by its role; `system` names the agency system for agency client certificates. */
+export interface WatchedCertificate {
+  readonly certificate: string
+  readonly system: string
+  readonly validTo: Date
+}
+
+/** What is read at scrape time, never cached: queues, the ledger, the trust store in force. */
+export interface MetricsSources {
+  /** Jobs per state, per queue name. */
+  queueDepths(): Promise<ReadonlyArray<{ readonly queue: string; readonly counts: Readonly<Record<string, number>> }>>
+  /** Dead-lettered messages now, per queue name. */
+  deadLetters(): Promise<Readonly<Record<string, number>>>
+  certificates(): readonly WatchedCertificate[]
+  /** A source that failed: the scrape still answers, without that metric. */
+  onError(what: string, err: unknown): void
+}
+
+const DAY_MS = 86_400_000
+
+export class GatewayMetrics {
+  /** One registry per gateway instance: tests run many gateways in one process. */
+  readonly registry = new Registry()
+  readonly #messages: Counter<'direction' | 'outcome' | 'kind' | 'purpose' | 'code'>
+  readonly #entries: Counter<'event'>
+  readonly #latency: Histogram<'direction'>
+  /** Client certificates as last presented, by role and system. */
+  readonly #presented = new Map<string, WatchedCertificate>()
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    this.#messages = new Counter({
+      name: 'btb_messages_total',
+      help: 'Messages by outcome (accepted, refused, received, delivered, delivery-failed, dead-lettered), as the audit ledger records them.',
+      labelNames: ['direction', 'outcome', 'kind', 'purpose', 'code'],
+      registers
+    })
+    this.#entries = new Counter({
+      name: 'btb_audit_entries_total',
+      help: 'Audit ledger entries appended, by event.',
+      labelNames: ['event'],
+      registers
+    })
+    this.#latency = new Histogram({
+      name: 'btb_delivery_latency_seconds',
+      help: 'From acceptance (outbound) or receipt (inbound) to the delivery confirmed: the partner\'s signed receipt, or the agency\'s 2xx.',
+      labelNames: ['direction'],
+      buckets: LATENCY_BUCKETS,
+      registers
+    })
+    // Both series exist from the start, so that rate() sees the first delivery.
+    for (const direction of ['outbound', 'inbound']) this.#latency.zero({ direction })
+    const presented = this.#presented
+    new Gauge({
+      name: 'btb_queue_jobs',
+      help: 'Delivery jobs in Redis, per queue and state.',
+      labelNames: ['queue', 'state'],
+      registers,
+      async collect() {
+        this.reset()
+        try {
+          for (const { queue, counts } of await sources.queueDepths()) {
+            for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0)
+          }
+        } catch (err) {
+          sources.onError('queue depths', err)
+        }
+      }
+    })
+    new Gauge({
+      name: 'btb_dead_letters',
+      help: 'Messages dead-lettered now (retries exhausted), per queue, waiting for an operator to resend or discard them. Alert when above 0.',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        this.reset()
+        try {
+          for (const [queue, count] of Object.entries(await sources.deadLetters())) this.set({ queue }, count)
+        } catch (err) {
+          sources.onError('dead letters', err)
+        }
+      }
+    })
+    new Gauge({
+      name: 'btb_certificate_expiry_days',
+      help: 'Days until a certificate expires (negative once expired): the trust store\'s, and client certificates as last presented.',
+      labelNames: ['certificate', 'system'],
+      registers,
+      collect() {
+        this.reset()
+        const now = Date.now()
+        for (const c of [...sources.certificates(), ...presented.values()]) {
+          this.set({ certificate: c.certificate, system: c.system }, (c.validTo.getTime() - now) / DAY_MS)
+        }
+      }
+    })
+  }
+
+  /**
+   * One committed audit entry. Delivery entries name only the message: the
+   * caller passes its record, for the kind, the purpose and the acceptance time.
+   */
+  observe(entry: AuditEntry, record?: MessageRecord): void {
+    this.#entries.inc({ event: entry.event })
+    if (!MESSAGE_OUTCOMES.has(entry.event)) return
+    this.#messages.inc({
+      direction: entry.direction,
+      outcome: entry.event,
+      kind: closed(entry.kind ?? record?.kind ?? null, KNOWN_KINDS),
+      purpose: closed(entry.purpose ?? record?.purpose ?? null, KNOWN_PURPOSES),
+      code: entry.code === null ? '' : closed(entry.code, KNOWN_CODES)
+    })
+    if (entry.event === 'delivered' && record !== undefined) {
+      const seconds = (Date.parse(entry.at) - Date.parse(record.acceptedAt)) / 1000
+      if (seconds >= 0) this.#latency.observe({ direction: entry.direction }, seconds)
+    }
+  }
+
+  /** A client certificate presented on a new connection, for its expiry. */
+  presented(certificate: 'agency-system' | 'partner-gateway', system: string, validTo: Date): void {
+    this.#presented.set(`${certificate} ${system}`, { certificate, system, validTo })
+  }
+
+  /** Whether an entry names only its message, so that its labels are on the message's record. */
+  static needsRecord(entry: AuditEntry): entry is AuditEntry & { messageId: string } {
+    return entry.messageId !== null && entry.kind === null && (entry.event === 'delivered' || entry.event === 'delivery-failed' || entry.event === 'dead-lettered')
+  }
+
+  scrape(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}

@@ -1,0 +1,75 @@
+// Prometheus metrics for operators. Message outcomes are counted where the
+// ledger commits them (the audit feed), not at each outcome point; queue
+// depths, dead letters and certificate expiry are read when Prometheus
+// scrapes, from the queues, the ledger and the trust store in force then.
+import fp from 'fastify-plugin'
+import { X509Certificate } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import type { FastifyInstance } from 'fastify'
+import { GatewayMetrics, QUEUE_STATES, type WatchedCertificate } from '../observability/gateway-metrics.ts'
+import { countDeadLetters } from '../queue/dead-letters.ts'
+import { QUEUE_NAMES } from '../queue/delivery-queues.ts'
+import type { Direction } from '../store/records.ts'
+import type { TrustStore } from '../trust/trust-store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: GatewayMetrics
+  }
+}
+
+const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound']
+
+/** The certificates the trust store holds: this gateway's own, and the roots it trusts. */
+export function trustCertificates(trust: TrustStore): WatchedCertificate[] {
+  return [
+    { certificate: 'gateway', system: '', validTo: new Date(trust.gatewayCert.validTo) },
+    { certificate: 'agency-ca', system: '', validTo: new Date(trust.agencyCa.validTo) },
+    { certificate: 'partner-ca', system: '', validTo: new Date(new X509Certificate(trust.partner.ca).validTo) }
+  ]
+}
+
+export const metricsPlugin = fp(async function metrics(app: FastifyInstance) {
+  const log = app.log.child({ component: 'metrics' })
+  const metrics = new GatewayMetrics({
+    // app.queues and app.trust are read at each scrape: the trust store may be reloaded while the gateway runs.
+    queueDepths: () => Promise.all(DIRECTIONS.map(async (direction) => ({
+      queue: QUEUE_NAMES[direction],
+      counts: await app.queues.queue(direction).getJobCounts(...QUEUE_STATES)
+    }))),
+    deadLetters: async () => (await countDeadLetters(app.store)).byQueue,
+    certificates: () => trustCertificates(app.trust),
+    onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
+  })
+  app.decorate('metrics', metrics)
+
+  const unsubscribe = app.auditFeed.subscribe((entry) => {
+    if (!GatewayMetrics.needsRecord(entry)) return metrics.observe(entry)
+    // Delivery entries name only the message: its kind, purpose and acceptance time are on its record.
+    app.store.findMessage(entry.direction, entry.messageId).then(
+      (record) => metrics.observe(entry, record),
+      () => metrics.observe(entry)
+    )
+  })
+
+  // Client certificates are not in the trust store (only their thumbprints):
+  // their expiry is read once per connection, from the certificate presented.
+  const seen = new WeakSet<TLSSocket>()
+  app.addHook('onRequest', (request, _reply, done) => {
+    const caller = request.caller
+    if (caller !== null && (caller.role === 'agency' || caller.role === 'partner')) {
+      const socket = request.raw.socket as TLSSocket
+      if (!seen.has(socket)) {
+        seen.add(socket)
+        const validTo = socket.getPeerCertificate(false).valid_to
+        if (validTo !== undefined) metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, new Date(validTo))
+      }
+    }
+    done()
+  })
+
+  app.addHook('onClose', async () => {
+    unsubscribe()
+    metrics.registry.clear()
+  })
+}, { name: 'metrics', fastify: '5.x', dependencies: ['ledger', 'trust', 'authenticate-client'] })

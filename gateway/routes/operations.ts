@@ -1,0 +1,266 @@
+// The operator's API (DESIGN §3 step 8): dead letters, listed and inspected
+// as metadata only, resent from the durable outbox, or discarded with a
+// reason. Operator certificates with a bound token only; agency systems,
+// privacy officers and the partner are refused.
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
+import ajvFormats from 'ajv-formats'
+import type { FastifyInstance } from 'fastify'
+import { requireRole } from '../pipeline/authenticate-client.ts'
+import { requireBoundToken } from '../pipeline/authorize-token.ts'
+import { SECURITY, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
+import { DeadLetters, QUEUES, type OperationResult, type QueueName } from '../queue/dead-letters.ts'
+import { statusUrl } from './message-status.ts'
+
+const TAGS = ['operations']
+const OPERATOR_ONLY = 'For operators (their certificate and a token from `POST /v1/token`).'
+const OPERATOR_REFUSALS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN']
+const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+
+const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } })
+
+const QUEUE = {
+  type: 'string',
+  enum: QUEUES,
+  description: '`partner-delivery` (outbound, to the partner gateway) or `agency-push` (inbound, to a local agency\'s webhook).'
+} as const
+
+const FAILURE_PROPERTIES = {
+  code: { type: 'string', description: '`ECONNREFUSED`, `TIMEOUT`, `HTTP_503`, the far end\'s problem code (`POLICY_DENIED`)…' },
+  status: { type: ['integer', 'null'], description: 'The HTTP status the far end answered, if it answered.' }
+} as const
+
+const FAILURE = {
+  type: ['object', 'null'],
+  description: 'Why the last attempt failed, as a code: never the text the far end sent.',
+  additionalProperties: false,
+  required: ['code', 'status'],
+  properties: FAILURE_PROPERTIES
+} as const
+
+const DEAD_LETTER_PROPERTIES = {
+  id: { type: 'string', description: 'The message id.' },
+  queue: QUEUE,
+  direction: { type: 'string', enum: ['outbound', 'inbound'] },
+  kind: { type: 'string' },
+  purpose: { type: 'string' },
+  from: { type: 'string', description: 'The sending system.' },
+  to: { type: 'string', description: 'The receiving agency (outbound) or system (inbound).' },
+  attempts: { type: 'integer', description: 'Failed attempts since it was accepted, or since its last resend.' },
+  acceptedAt: { type: 'string', format: 'date-time' },
+  firstFailureAt: { type: ['string', 'null'], format: 'date-time' },
+  lastFailureAt: { type: ['string', 'null'], format: 'date-time' },
+  deadLetteredAt: { type: 'string', format: 'date-time' },
+  lastError: FAILURE,
+  policyVersion: { type: ['string', 'null'], description: 'The content hash of the policy applied.' },
+  digest: { type: 'string', description: 'base64url SHA-256 of the JWS as received.' }
+} as const
+
+// Response schemas double as an allow-list: fast-json-stringify writes only
+// the properties named here, so nothing else a record holds can slip out.
+const DEAD_LETTER = {
+  type: 'object',
+  description: 'A dead letter\'s metadata: never its payload, envelope or JWS.',
+  additionalProperties: false,
+  required: Object.keys(DEAD_LETTER_PROPERTIES),
+  properties: DEAD_LETTER_PROPERTIES
+} as const
+
+const DEAD_LETTER_DETAIL = {
+  ...DEAD_LETTER,
+  required: [...DEAD_LETTER.required, 'correlationId', 'failures'],
+  properties: {
+    ...DEAD_LETTER_PROPERTIES,
+    correlationId: { type: ['string', 'null'], description: 'The request a response answers, for a response.' },
+    failures: {
+      type: 'array',
+      description: 'Every failed attempt, oldest first.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'code', 'status'],
+        properties: { at: { type: 'string', format: 'date-time' }, ...FAILURE_PROPERTIES }
+      }
+    }
+  }
+} as const
+
+const RESULT = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'queue', 'outcome', 'status', 'changed', 'detail', 'statusUrl'],
+  properties: {
+    id: { type: 'string' },
+    queue: QUEUE,
+    outcome: { type: 'string', enum: ['requeued', 'already-queued', 'already-delivered', 'discarded', 'already-discarded'] },
+    status: { type: 'string', enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'], description: 'The message\'s status now.' },
+    changed: { type: 'boolean', description: '`false` when there was nothing to do: nothing was changed or audited.' },
+    detail: { type: 'string' },
+    statusUrl: { type: 'string', description: 'The message\'s status, as its sender reads it.' }
+  }
+} as const
+
+const ID_PARAMS = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', format: 'uuid', description: 'The message id.' } }
+} as const
+
+const ITEM_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { queue: { ...QUEUE, description: 'Needed only when the id names a message in both queues (ids are the senders\' choice).' } }
+} as const
+
+// One line of printable text, with something in it: the reason is written to the ledger.
+const REASON = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 500,
+  pattern: '^[^\\u0000-\\u001f\\u007f]*\\S[^\\u0000-\\u001f\\u007f]*$',
+  description: 'Why, for the audit ledger: one line, never personal data.'
+} as const
+
+const SCHEMAS = {
+  list: {
+    summary: 'List dead letters',
+    description: `${OPERATOR_ONLY} Messages whose delivery exhausted its attempts, in both queues or one, oldest first, with a stable cursor.`,
+    tags: TAGS,
+    security: SECURITY.certificateAndToken,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        queue: QUEUE,
+        cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,400}$', description: '`nextCursor` of the page before.' },
+        limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 }
+      }
+    },
+    response: {
+      200: json('A page of dead letters.', {
+        type: 'object',
+        additionalProperties: false,
+        required: ['deadLetters', 'nextCursor'],
+        properties: {
+          deadLetters: { type: 'array', items: DEAD_LETTER },
+          nextCursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page; `null` on the last.' }
+        }
+      }),
+      ...problemResponses(...OPERATOR_REFUSALS, 'REQUEST_INVALID')
+    }
+  },
+  show: {
+    summary: 'Inspect a dead letter',
+    description: `${OPERATOR_ONLY} Its parties, kind, purpose, policy version and digest, and every failed attempt as a code.`,
+    tags: TAGS,
+    security: SECURITY.certificateAndToken,
+    params: ID_PARAMS,
+    querystring: ITEM_QUERY,
+    response: {
+      200: json('The dead letter.', DEAD_LETTER_DETAIL),
+      ...problemResponses(...OPERATOR_REFUSALS, 'REQUEST_INVALID', 'DEAD_LETTER_NOT_FOUND')
+    }
+  },
+  resend: {
+    summary: 'Resend a dead letter',
+    description: `${OPERATOR_ONLY} Queues the sealed copy kept in the outbox again (not the Redis job, which may be lost), with a fresh set ` +
+      'of attempts, and audits it. A message already queued or delivered is left as it is: `200` with `changed: false`.',
+    tags: TAGS,
+    security: SECURITY.certificateAndToken,
+    params: ID_PARAMS,
+    querystring: ITEM_QUERY,
+    body: { type: 'object', additionalProperties: false, properties: { reason: REASON } },
+    response: {
+      200: json('Nothing to do: already queued or delivered.', RESULT),
+      202: json('Queued again.', RESULT),
+      ...problemResponses(...OPERATOR_REFUSALS, ...BODY_REFUSALS, 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT')
+    }
+  },
+  discard: {
+    summary: 'Discard a dead letter',
+    description: `${OPERATOR_ONLY} Gives up on the message for good: its sealed copy is deleted, the outbox relay never sends it, ` +
+      'its sender sees `discarded`, and the reason is written to the audit ledger.',
+    tags: TAGS,
+    security: SECURITY.certificateAndToken,
+    params: ID_PARAMS,
+    querystring: ITEM_QUERY,
+    body: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: REASON } },
+    response: {
+      200: json('Discarded (or discarded already: `changed: false`).', RESULT),
+      ...problemResponses(...OPERATOR_REFUSALS, ...BODY_REFUSALS, 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT')
+    }
+  }
+} as const
+
+/**
+ * Fastify's default Ajv coerces types and strips unknown properties, which
+ * would turn `{"reason": 42}` into a reason of "42" and let a misspelt field
+ * pass unseen: what an operator writes to the ledger is checked as sent. Only
+ * the query string and path, which are text by nature, are coerced.
+ */
+function strictValidators(app: FastifyInstance): void {
+  const options = { strict: true, allErrors: false, removeAdditional: false } as const
+  const text = new Ajv2020({ ...options, coerceTypes: true, useDefaults: true })
+  const json = new Ajv2020({ ...options, coerceTypes: false, useDefaults: false })
+  ajvFormats.default(text)
+  ajvFormats.default(json)
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const validate: ValidateFunction = (httpPart === 'body' ? json : text).compile(schema as object)
+    // Fastify hands a missing body over as null: a body none of whose properties is required may be left out.
+    const optional = httpPart === 'body' && !Array.isArray((schema as { required?: unknown }).required)
+    const check = (data: unknown): boolean => {
+      if (data === null && optional) return true
+      const ok = validate(data)
+      check.errors = validate.errors
+      return ok
+    }
+    check.errors = validate.errors
+    return check
+  })
+}
+
+interface ItemRequest {
+  Params: { id: string }
+  Querystring: { queue?: QueueName }
+}
+
+function withStatusUrl(result: OperationResult): OperationResult & { statusUrl: string } {
+  return { ...result, statusUrl: statusUrl(result.id) }
+}
+
+export async function operationsRoutes(app: FastifyInstance): Promise<void> {
+  // onRequest, not preHandler: a caller who is not an operator is refused
+  // before its body is read or checked, so a 400 never tells a stranger anything.
+  app.addHook('onRequest', requireRole('operator'))
+  app.addHook('onRequest', requireBoundToken)
+  strictValidators(app)
+
+  const deadLetters = new DeadLetters(app.store, app.queues)
+
+  app.get<{ Querystring: { queue?: QueueName; cursor?: string; limit?: number } }>('/v1/operations/dead-letters', { schema: SCHEMAS.list },
+    async (request) => deadLetters.list(request.query))
+
+  app.get<ItemRequest>('/v1/operations/dead-letters/:id', { schema: SCHEMAS.show },
+    async (request) => deadLetters.inspect(request.params.id, request.query.queue))
+
+  app.post<ItemRequest & { Body: { reason?: string } | null }>('/v1/operations/dead-letters/:id/resend', { schema: SCHEMAS.resend }, async (request, reply) => {
+    const reason = request.body?.reason
+    const result = await deadLetters.resend(request.params.id, {
+      operator: request.caller!.id,
+      ...(reason === undefined ? {} : { reason }),
+      ...(request.query.queue === undefined ? {} : { queue: request.query.queue })
+    })
+    request.log.info({ messageId: result.id, queue: result.queue, outcome: result.outcome, operator: request.caller!.id }, 'dead letter resend')
+    return reply.code(result.changed ? 202 : 200).send(withStatusUrl(result))
+  })
+
+  app.post<ItemRequest & { Body: { reason: string } }>('/v1/operations/dead-letters/:id/discard', { schema: SCHEMAS.discard }, async (request) => {
+    const result = await deadLetters.discard(request.params.id, {
+      operator: request.caller!.id,
+      reason: request.body.reason,
+      ...(request.query.queue === undefined ? {} : { queue: request.query.queue })
+    })
+    request.log.info({ messageId: result.id, queue: result.queue, outcome: result.outcome, operator: request.caller!.id }, 'dead letter discard')
+    return withStatusUrl(result)
+  })
+}

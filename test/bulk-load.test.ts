@@ -1,0 +1,159 @@
+// `npm run sandbox:load`, run as a user runs it (a child process, output to a
+// pipe) against two real gateways and their mock agencies, pointed at them by
+// a manifest in the format the sandbox writes.
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildManifest } from '../gateway/sandbox/manifest.ts'
+import type { MockAgency } from '../gateway/sandbox/mock-agency.ts'
+import { borderDayRecord, nexusDesignation, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { eventually, KEYS_DIR, REDIS_URL, startExchange, type Exchange } from './helper.ts'
+
+const root = join(import.meta.dirname, '..')
+const SEED = 'bulk-load-test'
+const DATE = '2026-11-20'
+// Anything a terminal would interpret: carriage return, escape, other C0 controls (not newline).
+const CONTROL = /[\r\x1b\x00-\x08\x0b-\x1f]/
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+function manifestFor(t: { teardown(fn: () => unknown): void }, ex: Exchange): string {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-load-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'sandbox.json')
+  writeFileSync(path, JSON.stringify(buildManifest({ root: dir, keysDir: KEYS_DIR, urls: { CA: ex.ca.url, US: ex.us.url }, redisUrl: REDIS_URL })))
+  return path
+}
+
+function start(args: string[]): { child: ChildProcess; result: Promise<Run> } {
+  // Pipes, not a terminal: the loader must write plain lines.
+  const child = spawn(process.execPath, ['gateway/sandbox/bulk-load.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  return { child, result: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }))) }
+}
+
+function load(args: string[]): Promise<Run> {
+  return start(args).result
+}
+
+function receivedRecords(mock: MockAgency): Array<Record<string, any>> {
+  return mock.received.filter((m) => m.kind === 'entry-exit.batch').flatMap((m) => m.payload.records as Array<Record<string, any>>)
+}
+
+t.test('border-day sends a day of entry records in batches, and the partner agency receives every one', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const run = await load(['border-day', '--count', '300', '--batch-size', '50', '--concurrency', '3', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
+
+  t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
+  const lines = run.stderr.trim().split('\n')
+  t.ok(lines.some((l) => /^border-day: \d+\/300 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)), `plain progress lines:\n${run.stderr}`)
+  t.match(run.stderr, /^border-day: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the sending summary line')
+  t.match(run.stderr, /^border-day receipts: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the receipts summary line')
+
+  t.match(run.stdout, /^border-day: 300 records, CA\/CBSA\/pik-primary -> US\/CBP, in 6 entry-exit\.batch messages/m)
+  t.match(run.stdout, /^ {2}sent {7}300 records in 6 messages$/m)
+  t.match(run.stdout, /^ {2}accepted {3}300 records in 6 messages$/m)
+  t.match(run.stdout, /^ {2}refused {4}0$/m)
+  t.match(run.stdout, /^ {2}elapsed {4}[\d.]+m?s, [\d.]+ records\/s accepted$/m)
+  t.match(run.stdout, /^ {2}delivered {2}300 records in 6 messages with the partner's signed receipt, the last receipt .* after the start: [\d.]+ records\/s end to end$/m)
+
+  const records = await eventually(() => { const r = receivedRecords(ex.mocks.CBP); return r.length >= 300 ? r : undefined }, 15_000, '300 records at CBP')
+  t.equal(records.length, 300, 'CBP received exactly the 300 records')
+  const expected = Array.from({ length: 300 }, (_, i) => borderDayRecord({ seed: seedHash(SEED), recordedBy: 'CA', date: DATE, count: 300 }, i))
+  t.same(records.map((r) => r.document.number).sort(), expected.map((r) => (r.document as { number: string }).number).sort(),
+    'the same travellers the seed makes, every one delivered')
+  t.ok(records.every((r) => /^ZZ\d{7}$/.test(r.document.number)), 'synthetic document numbers carry the reserved ZZ prefix')
+  t.ok(records.every((r) => r.recordType === 'entry' && r.crossing.travelMode === 'land' && r.crossing.dateTime.startsWith(DATE)), 'land entries on that day')
+  t.ok(records.every((r) => r.vehicle === undefined && r.photoRef === undefined && r.source === undefined), 'the policy withheld vehicle, photo and source')
+})
+
+t.test('nexus-roster sends one designation per member, and the partner agency receives every one', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const run = await load(['nexus-roster', '--count', '500', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
+  t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
+  t.ok(run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/500 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)), `plain progress lines:\n${run.stderr}`)
+  t.match(run.stderr, /^nexus-roster: 500\/500 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
+  t.match(run.stdout, /^ {2}accepted {3}500 designations$/m)
+  t.match(run.stdout, /^ {2}delivered {2}500 designations with the partner's signed receipt/m)
+
+  const received = await eventually(() => {
+    const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation')
+    return r.length >= 500 ? r : undefined
+  }, 15_000, '500 designations at CBP')
+  t.equal(received.length, 500)
+  const passIds = received.map((m) => m.payload.membershipId as string).sort()
+  t.same(passIds, Array.from({ length: 500 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`), 'PASSIDs 990000001…990000500, each once')
+  const first = received.find((m) => m.payload.membershipId === '990000001')!
+  const made = nexusDesignation({ seed: seedHash(SEED), assessedBy: 'CBSA', date: DATE }, 0)
+  t.equal((first.payload.traveller as { surname: string }).surname, (made.traveller as { surname: string }).surname, 'the seed\'s member 1')
+  t.equal(first.purpose, 'trusted-traveller-vetting')
+  t.ok(received.every((m) => (m.payload.riskAssessment as { reasons?: unknown }).reasons === undefined), 'no reasons travel')
+})
+
+t.test('--from US sends from CBP to CBSA', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const run = await load(['border-day', '--from', 'US', '--count', '120', '--batch-size', '40', '--date', DATE, '--manifest', manifest])
+  t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
+  t.match(run.stdout, /US\/CBP\/ades -> CA\/CBSA, in 3 entry-exit\.batch messages/)
+  const records = await eventually(() => { const r = receivedRecords(ex.mocks.CBSA); return r.length >= 120 ? r : undefined }, 15_000, '120 records at CBSA')
+  t.equal(records.length, 120)
+  t.ok(records.every((r) => ['0901', '3801', '3004', '3802', '0712', '0708', '3009', '0115', '3401', '3310'].includes(r.crossing.portCode)), 'entries at U.S. ports')
+  t.equal(receivedRecords(ex.mocks.CBP).length, 0, 'nothing went the other way')
+})
+
+t.test('refusals are counted by their problem code and do not stop the load', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  // Residency determination is not a purpose CBP may receive crossing records for.
+  const run = await load(['border-day', '--purpose', 'residency-determination', '--count', '100', '--batch-size', '25', '--date', DATE, '--manifest', manifest, '--json'])
+  t.equal(run.code, 1, 'exit 1: not everything was accepted')
+  t.notMatch(run.stderr, CONTROL)
+  t.match(run.stderr, /^border-day: 100\/100 in [\d.]+m?s \([\d.]+\/s\), 100 refused$/m)
+  const summary = JSON.parse(run.stdout)
+  t.same(summary.sent, { messages: 4, records: 100 }, 'every batch was sent')
+  t.same(summary.accepted, { messages: 0, records: 0 })
+  t.same(summary.refused, { messages: 4, records: 100, byCode: { POLICY_DENIED: { messages: 4, records: 100 } } })
+  t.equal(summary.delivered, null, 'nothing to wait for')
+  t.equal(ex.mocks.CBP.received.length, 0, 'nothing was delivered')
+})
+
+t.test('Ctrl-C stops the load cleanly, with a summary of what was sent', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const { child, result } = start(['nexus-roster', '--count', '100000', '--concurrency', '8', '--manifest', manifest])
+  // Interrupt once the partner has received something: the load is well under way.
+  await eventually(() => ex.mocks.CBP.received.length >= 20 ? true : undefined, 30_000, 'the first deliveries')
+  child.kill('SIGINT')
+  const run = await result
+  t.equal(run.code, 130, `exit 130\n${run.stdout}\n${run.stderr}`)
+  t.match(run.stderr, /^nexus-roster: interrupted at \d+\/100000 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
+  t.match(run.stdout, /^ {2}sent {7}\d+ designations \(stopped before the other \d+ messages\)$/m)
+  t.match(run.stdout, /^ {2}interrupted \(Ctrl-C\)$/m)
+  const sent = Number(/^ {2}sent {7}(\d+)/m.exec(run.stdout)![1])
+  const accepted = Number(/^ {2}accepted {3}(\d+)/m.exec(run.stdout)![1])
+  t.equal(accepted, sent, 'every request in flight was answered before it stopped')
+  t.ok(sent < 100000)
+})
+
+t.test('usage errors name the problem and exit 2', async (t) => {
+  const unknown = await load(['border-night'])
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /unknown job border-night/)
+  t.match(unknown.stderr, /usage: npm run sandbox:load/)
+  const badCount = await load(['border-day', '--count', 'lots'])
+  t.equal(badCount.code, 2)
+  t.match(badCount.stderr, /--count must be a whole number/)
+  const noManifest = await load(['nexus-roster', '--manifest', join(tmpdir(), 'no-such-dir', 'sandbox.json')])
+  t.equal(noManifest.code, 2)
+  t.match(noManifest.stderr, /sandbox\.json not found: start the sandbox first \(npm run sandbox\)/)
+})

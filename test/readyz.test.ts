@@ -1,0 +1,86 @@
+// /readyz checks the partner gateway too: its /healthz, over the gateway's
+// own mutual TLS with the pinned certificate, asked at most once every few
+// seconds however many probes come; a partner that is not there makes the
+// gateway not ready, and the answer says why.
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import { join } from 'node:path'
+import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
+
+interface Readiness { status: string; checks: Record<string, string> }
+
+/** A TLS server that answers /healthz, holding the given certificate, and counts who asked. */
+async function fakePartner(t: { teardown(fn: () => unknown): void }, certPath: string, keyPath: string) {
+  const seen = { probes: 0, clientCerts: [] as string[] }
+  const server: Server = createServer({
+    cert: readFileSync(join(KEYS_DIR, certPath)),
+    key: readFileSync(join(KEYS_DIR, keyPath)),
+    // The CA gateway's certificate is issued by the CA root.
+    ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
+    requestCert: true,
+    rejectUnauthorized: true
+  }, (req, res) => {
+    if (req.url === '/healthz') seen.probes++
+    const peer = (req.socket as TLSSocket).getPeerCertificate()
+    seen.clientCerts.push(createHash('sha256').update(peer.raw).digest('base64url'))
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const close = () => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+  t.teardown(() => server.listening ? close() : undefined)
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, seen, close }
+}
+
+t.test('ready when Redis, the ledger, the keys and the partner gateway all answer', async (t) => {
+  const ex = await startExchange(t)
+  const res = await ex.clients.CBSA.call('GET', '/readyz')
+  t.equal(res.status, 200)
+  t.same(res.json<Readiness>(), { status: 'ready', checks: { redis: 'ok', ledger: 'ok', keys: 'ok', partner: 'ok' } })
+  const us = await ex.clients.CBP.call('GET', '/readyz')
+  t.equal(us.json<Readiness>().checks.partner, 'ok', 'and the other way round')
+})
+
+t.test('a partner gateway that is down makes the gateway not ready, naming why', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}` }))
+  const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')
+  t.equal(res.status, 503)
+  const body = res.json<Readiness>()
+  t.equal(body.status, 'not-ready')
+  t.match(body.checks.partner, /^the partner gateway is unreachable: .*ECONNREFUSED/)
+  t.same({ ...body.checks, partner: 'down' }, { redis: 'ok', ledger: 'ok', keys: 'ok', partner: 'down' }, 'the other checks still pass')
+})
+
+t.test('a storm of readiness probes costs the partner one request, made with the gateway\'s certificate; its going away shows', async (t) => {
+  const partner = await fakePartner(t, 'US/gateway.crt.pem', 'US/gateway.key.pem')
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: partner.url }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const answers = await Promise.all(Array.from({ length: 20 }, () => cbsa.call('GET', '/readyz')))
+  t.same(answers.map((a) => a.status), Array(20).fill(200))
+  t.equal(partner.seen.probes, 1, 'one probe for twenty readiness checks')
+  const gatewayCert = createHash('sha256').update(gw.app.trust.gatewayCert.raw).digest('base64url')
+  t.same(partner.seen.clientCerts, [gatewayCert], 'the probe presented this gateway\'s own certificate')
+
+  await partner.close()
+  const down = await eventually(async () => {
+    const res = await cbsa.call('GET', '/readyz')
+    return res.status === 503 ? res.json<Readiness>() : undefined
+  }, 15_000, 'the cached verdict to expire')
+  t.equal(down.status, 'not-ready')
+  t.match(down.checks.partner, /ECONNREFUSED/)
+})
+
+t.test('a partner whose certificate is not the pinned one is not the partner', async (t) => {
+  // Issued by the partner's CA, so it chains; but it is CBP's certificate, not the partner gateway's.
+  const impostor = await fakePartner(t, 'US/agencies/CBP-ades/client.crt.pem', 'US/agencies/CBP-ades/client.key.pem')
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: impostor.url }))
+  const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')
+  t.equal(res.status, 503)
+  t.match(res.json<Readiness>().checks.partner, /not the pinned one/)
+  t.equal(impostor.seen.probes, 0, 'nothing was asked of it')
+})

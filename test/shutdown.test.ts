@@ -1,0 +1,175 @@
+// Graceful shutdown of a real gateway process: on SIGTERM the listener stops
+// taking connections, the request in flight still gets its answer, the
+// delivery in hand finishes and its receipt is recorded before the ledger
+// closes, and the process exits 0. A message accepted during the shutdown
+// is not lost: the next process delivers it.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { client, dropQueuePrefix, eventually, freePort, KEYS_DIR, REDIS_URL, startExchange, startGateway, testConfig } from './helper.ts'
+
+const key = (path: string) => readFileSync(join(KEYS_DIR, path))
+
+/**
+ * Stands between the CA gateway and the US gateway, as the US gateway (its
+ * pinned certificate), and holds every delivery until released: a partner
+ * that is slow to answer. What it forwards, it forwards as the CA gateway.
+ */
+async function slowPartner(t: { teardown(fn: () => unknown): void }, target: string) {
+  const upstream = new Agent({ connect: { cert: key('CA/gateway.crt.pem'), key: key('CA/gateway.key.pem'), ca: key('CA/partner/ca.crt.pem') } })
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  const held: string[] = []
+  const server = createHttpsServer({
+    cert: key('US/gateway.crt.pem'), key: key('US/gateway.key.pem'), ca: key('CA/ca.crt.pem'), requestCert: true, rejectUnauthorized: true
+  }, async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    if (req.url === '/v1/exchange') {
+      held.push(req.url)
+      await released
+    }
+    const answer = await request(`${target}${req.url}`, {
+      method: req.method as 'GET' | 'POST', body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' }, dispatcher: upstream
+    })
+    const body = Buffer.from(await answer.body.arrayBuffer())
+    res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type']) }).end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    release()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await upstream.close()
+  })
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, held, release }
+}
+
+/** Whether a new TCP connection to the port is refused: nothing listens there any more. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
+  })
+}
+
+t.test('SIGTERM: no new connections, the request in flight gets its 202, the delivery in hand completes, exit 0, nothing lost', async (t) => {
+  const ex = await startExchange(t)
+  const partner = await slowPartner(t, ex.us.url)
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'btb-shutdown-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const prefix = `test-${randomUUID()}`
+  t.teardown(() => dropQueuePrefix(prefix))
+  const keys = { seal: randomBytes(32), audit: randomBytes(32), pseudonym: randomBytes(32) }
+  const ledgerPath = join(dir, 'ledger.sqlite')
+
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'gateway', 'server.ts')], {
+    env: {
+      ...process.env,
+      GATEWAY_COUNTRY: 'CA',
+      GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'),
+      PORT: String(port),
+      PARTNER_URL: partner.url,
+      REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      LEDGER_PATH: ledgerPath,
+      GATEWAY_SEAL_KEY: keys.seal.toString('base64'),
+      GATEWAY_AUDIT_KEY: keys.audit.toString('base64'),
+      GATEWAY_PSEUDONYM_KEY: keys.pseudonym.toString('base64'),
+      DELIVERY_TIMEOUT_MS: '20000',
+      REDIS_CHECKS: 'warn',
+      LOG_LEVEL: 'info'
+    },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const logs: Array<{ msg?: string; req?: { method?: string; url?: string } }> = []
+  let partial = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) logs.push(JSON.parse(line))
+  })
+  const logged = (msg: string, url?: string) => logs.filter((l) => l.msg === msg && (url === undefined || l.req?.url === url)).length
+
+  const gatewayUrl = `https://127.0.0.1:${port}`
+  const cbsa = client(t, 'CBSA', gatewayUrl)
+  const token = await eventually(async () => { try { return await cbsa.token() } catch { return undefined } }, 20_000, 'the gateway process to listen')
+
+  // A delivery in hand: accepted, and held by the partner.
+  const first = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(first))).status, 202)
+  await eventually(() => partner.held.length === 1 ? true : undefined, 10_000, 'the delivery to reach the partner')
+
+  // A request in flight: its headers and half its body are in.
+  const second = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const jws = Buffer.from(await cbsa.sign(second))
+  // A client that would keep the connection for its next request, as agency systems do.
+  const keepAlive = new HttpsAgent({ keepAlive: true })
+  t.teardown(() => keepAlive.destroy())
+  const inFlight = httpsRequest(`${gatewayUrl}/v1/messages`, {
+    method: 'POST',
+    agent: keepAlive,
+    cert: key('CA/agencies/CBSA-pik-primary/client.crt.pem'), key: key('CA/agencies/CBSA-pik-primary/client.key.pem'), ca: key('CA/ca.crt.pem'),
+    headers: { 'content-type': 'application/jose', 'content-length': jws.length, authorization: `Bearer ${token}` }
+  })
+  const answered = new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+    inFlight.once('error', reject)
+    inFlight.once('response', (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => { body += c.toString('utf8') })
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+    })
+  })
+  inFlight.write(jws.subarray(0, jws.length >> 1))
+  await eventually(() => logged('incoming request', '/v1/messages') === 2 ? true : undefined, 10_000, 'the gateway to start on the request')
+
+  child.kill('SIGTERM')
+  await eventually(async () => (await refused(port)) ? true : undefined, 10_000, 'the listener to close')
+  t.pass('after SIGTERM, new connections are refused')
+
+  inFlight.end(jws.subarray(jws.length >> 1))
+  const response = await answered
+  t.equal(response.status, 202, 'the request in flight is answered, and accepted')
+  t.equal(JSON.parse(response.body).status, 'accepted')
+  t.equal(response.headers.connection, 'close', 'and told not to reuse its connection, which would hold the shutdown open')
+
+  // Only now, with the listener gone and the request answered, do the workers close: the delivery is still held.
+  await eventually(() => logged('closing the queue workers once their deliveries in hand finish') === 1 ? true : undefined, 10_000, 'the workers to start closing')
+  t.equal(partner.held.length >= 1, true, 'the delivery is still in the partner\'s hands')
+  t.equal(child.exitCode, null, 'and the process waits for it')
+  partner.release()
+  t.same(await exited, { code: 0, signal: null }, 'the process exits 0')
+
+  const ledger = new SqliteStore(ledgerPath, { readOnly: true })
+  const record = await ledger.findMessage('outbound', String(first.id))
+  t.equal(record?.status, 'delivered', 'the delivery in hand completed before the ledger closed')
+  t.match(record?.receipt, /^ey/, 'with the partner\'s signed receipt kept')
+  const events = (await ledger.searchAudit({ messageId: String(first.id) }, 0, 10)).map((e) => e.entry.event)
+  t.same(events, ['accepted', 'delivered'], 'both audited')
+  const late = await ledger.findMessage('outbound', String(second.id))
+  t.ok(late, 'the message accepted during the shutdown is in the ledger')
+  if (late?.status !== 'delivered') t.ok(await ledger.outboxItem('outbound', String(second.id)), 'and, not yet delivered, in the outbox')
+  await ledger.close()
+
+  // The next process, on the same ledger, delivers whatever was left.
+  await startGateway(t, testConfig('CA', {
+    ledgerPath, queuePrefix: prefix, sealKey: keys.seal, auditKey: keys.audit, pseudonymKey: keys.pseudonym, partnerUrl: ex.us.url
+  }))
+  for (const envelope of [first, second]) {
+    await eventually(() => ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined, 20_000, 'delivery to CBP')
+  }
+  t.equal(ex.mocks.CBP.received.filter((m) => m.id === first.id || m.id === second.id).length, 2, 'each message reached CBP once')
+})
