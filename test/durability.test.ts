@@ -3,13 +3,9 @@
 // that loses everything loses it.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import { client, dropQueuePrefix, eventually, freePort, KEYS_DIR, REDIS_URL, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, startExchange, startGateway, testConfig } from './helper.ts'
 
 async function redisAnswers(url: string): Promise<boolean> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
@@ -69,30 +65,11 @@ t.test('a message accepted while Redis is down, and Redis then comes back empty,
 t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the message is delivered after restart', async (t) => {
   const ex = await startExchange(t)
   const caPort = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'btb-crash-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const prefix = `test-${randomUUID()}`
-  t.teardown(() => dropQueuePrefix(prefix))
-  const keys = { seal: randomBytes(32), audit: randomBytes(32), pseudonym: randomBytes(32) }
-  const ledgerPath = join(dir, 'ledger.sqlite')
+  const gw = gatewayProcess(t, 'CA', caPort, { PARTNER_URL: 'https://127.0.0.1:9', LOG_LEVEL: 'silent' })
 
   // A real gateway process, whose partner is unreachable, so the message waits.
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'gateway', 'server.ts')], {
-    env: {
-      ...process.env,
-      GATEWAY_COUNTRY: 'CA',
-      GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'),
-      PORT: String(caPort),
-      PARTNER_URL: 'https://127.0.0.1:9',
-      REDIS_URL,
-      QUEUE_PREFIX: prefix,
-      LEDGER_PATH: ledgerPath,
-      GATEWAY_SEAL_KEY: keys.seal.toString('base64'),
-      GATEWAY_AUDIT_KEY: keys.audit.toString('base64'),
-      GATEWAY_PSEUDONYM_KEY: keys.pseudonym.toString('base64'),
-      REDIS_CHECKS: 'warn',
-      LOG_LEVEL: 'silent'
-    },
+  const child = spawn(process.execPath, [gw.entry], {
+    env: gw.env,
     stdio: 'ignore'
   })
   t.teardown(() => child.kill('SIGKILL'))
@@ -103,13 +80,10 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
   await kill9(child)
-  await dropQueuePrefix(prefix) // and Redis forgets every job of that gateway
+  await dropQueuePrefix(gw.prefix) // and Redis forgets every job of that gateway
 
   // Restart: same ledger and keys, partner now reachable.
-  const restarted = await startGateway(t, testConfig('CA', {
-    port: caPort, ledgerPath, queuePrefix: prefix, sealKey: keys.seal, auditKey: keys.audit, pseudonymKey: keys.pseudonym,
-    partnerUrl: ex.us.url
-  }))
+  const restarted = await startGateway(t, testConfig('CA', { ...gw.config, partnerUrl: ex.us.url }))
   t.ok(restarted)
   const delivered = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 20_000, 'delivery after the restart')
   t.equal(delivered.kind, 'entry-exit.record')

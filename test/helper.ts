@@ -149,6 +149,41 @@ export async function startExchange(t: Teardown, overrides: Partial<GatewayConfi
   return { ca, us, clients, mocks }
 }
 
+/**
+ * What a gateway run as its own process (`node gateway/server.ts`) needs: a
+ * ledger directory, a queue prefix and keys of its own (all removed
+ * afterwards), the environment that configures it, and the same settings as a
+ * GatewayConfig, to restart it in-process on the same ledger.
+ */
+export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, env: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), `btb-process-${country}-`))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const prefix = `test-${randomUUID()}`
+  t.teardown(() => dropQueuePrefix(prefix))
+  const keys = { seal: randomBytes(32), audit: randomBytes(32), pseudonym: randomBytes(32) }
+  const ledgerPath = join(dir, 'ledger.sqlite')
+  return {
+    prefix,
+    ledgerPath,
+    entry: join(import.meta.dirname, '..', 'gateway', 'server.ts'),
+    env: {
+      ...process.env,
+      GATEWAY_COUNTRY: country,
+      GATEWAY_TRUST_FILE: join(KEYS_DIR, country, 'trust.json'),
+      PORT: String(port),
+      REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      LEDGER_PATH: ledgerPath,
+      GATEWAY_SEAL_KEY: keys.seal.toString('base64'),
+      GATEWAY_AUDIT_KEY: keys.audit.toString('base64'),
+      GATEWAY_PSEUDONYM_KEY: keys.pseudonym.toString('base64'),
+      REDIS_CHECKS: 'warn',
+      ...env
+    },
+    config: { port, ledgerPath, queuePrefix: prefix, sealKey: keys.seal, auditKey: keys.audit, pseudonymKey: keys.pseudonym }
+  }
+}
+
 /** Polls until `check` returns a value (not a fixed sleep: it returns as soon as the condition holds). */
 export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs

@@ -5,16 +5,14 @@
 // is not lost: the next process delivers it.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
-import { client, dropQueuePrefix, eventually, freePort, KEYS_DIR, REDIS_URL, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
 const key = (path: string) => readFileSync(join(KEYS_DIR, path))
 
@@ -67,30 +65,11 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const ex = await startExchange(t)
   const partner = await slowPartner(t, ex.us.url)
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'btb-shutdown-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const prefix = `test-${randomUUID()}`
-  t.teardown(() => dropQueuePrefix(prefix))
-  const keys = { seal: randomBytes(32), audit: randomBytes(32), pseudonym: randomBytes(32) }
-  const ledgerPath = join(dir, 'ledger.sqlite')
+  const gw = gatewayProcess(t, 'CA', port, { PARTNER_URL: partner.url, DELIVERY_TIMEOUT_MS: '20000', LOG_LEVEL: 'info' })
+  const ledgerPath = gw.ledgerPath
 
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'gateway', 'server.ts')], {
-    env: {
-      ...process.env,
-      GATEWAY_COUNTRY: 'CA',
-      GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'),
-      PORT: String(port),
-      PARTNER_URL: partner.url,
-      REDIS_URL,
-      QUEUE_PREFIX: prefix,
-      LEDGER_PATH: ledgerPath,
-      GATEWAY_SEAL_KEY: keys.seal.toString('base64'),
-      GATEWAY_AUDIT_KEY: keys.audit.toString('base64'),
-      GATEWAY_PSEUDONYM_KEY: keys.pseudonym.toString('base64'),
-      DELIVERY_TIMEOUT_MS: '20000',
-      REDIS_CHECKS: 'warn',
-      LOG_LEVEL: 'info'
-    },
+  const child = spawn(process.execPath, [gw.entry], {
+    env: gw.env,
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => child.kill('SIGKILL'))
@@ -165,9 +144,8 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   await ledger.close()
 
   // The next process, on the same ledger, delivers whatever was left.
-  await startGateway(t, testConfig('CA', {
-    ledgerPath, queuePrefix: prefix, sealKey: keys.seal, auditKey: keys.audit, pseudonymKey: keys.pseudonym, partnerUrl: ex.us.url
-  }))
+  const { port: _taken, ...sameLedger } = gw.config
+  await startGateway(t, testConfig('CA', { ...sameLedger, partnerUrl: ex.us.url }))
   for (const envelope of [first, second]) {
     await eventually(() => ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined, 20_000, 'delivery to CBP')
   }

@@ -38,10 +38,14 @@ export interface MockAgencyOptions {
 
 export interface MockAgency {
   readonly url: string
+  /** The latest messages received (at least RECEIVED_KEPT, at most twice that), oldest first. */
   readonly received: ReceivedMessage[]
   readonly responses: Array<{ requestId: string; responseId: string; status: number; result: string }>
   close(): Promise<void>
 }
+
+/** How many received messages a mock keeps for inspection. */
+export const RECEIVED_KEPT = 20_000
 
 export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgency> {
   let gatewayKeys = createLocalJWKSet(opts.gatewayJwks)
@@ -121,6 +125,9 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
         try {
           const message = await accept(Buffer.concat(chunks).toString('utf8'))
           received.push(message)
+          // A bulk load pushes hundreds of thousands: keep the latest only, so the
+          // mock's memory stays flat (trimmed in steps, not on every push).
+          if (received.length >= 2 * RECEIVED_KEPT) received.splice(0, received.length - RECEIVED_KEPT)
           opts.onMessage?.(message)
           opts.log?.(`${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from} (signed by ${message.partnerKid} and ${message.gatewayKid})`)
           res.writeHead(204).end()
