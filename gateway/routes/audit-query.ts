@@ -135,7 +135,7 @@ export async function auditPage(store: GatewayStore, query: AuditQuery, q: Audit
 }
 
 const CSV_COLUMNS = ['seq', 'at', 'event', 'direction', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef',
-  'from', 'to', 'policyId', 'policyVersion', 'code', 'digest', 'subjects', 'fields', 'hash', 'prevHash'] as const
+  'from', 'to', 'policyId', 'policyVersion', 'code', 'digest', 'subjects', 'fields', 'reason', 'hash', 'prevHash'] as const
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value)
@@ -152,6 +152,6 @@ export function csvRow(e: StoredAuditEntry): string {
   const x = e.entry
   const cells = [e.seq, x.at, x.event, x.direction, x.messageId, x.caller, x.kind, x.purpose, x.legalAuthority, x.agreementRef,
     x.from, x.to, x.policy?.id, x.policy?.version, x.code, x.digest, x.subjects.join(' '),
-    x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '), e.hash, e.prevHash]
+    x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '), x.reason, e.hash, e.prevHash]
   return `${cells.map(csvCell).join(',')}\r\n`
 }
