@@ -102,7 +102,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
 
   // After the request decorators, before any route: it documents the routes registered after it.
   await app.register(openapiPlugin)
-  await app.register(healthRoutes, { partnerUrl: config.partnerUrl })
+  await app.register(healthRoutes, { partnerUrl: config.partnerUrl, partnerRequired: config.readyRequiresPartner })
   await app.register(metricsRoutes)
   await app.register(jwksRoutes)
   await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })

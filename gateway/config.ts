@@ -46,6 +46,8 @@ export interface GatewayConfig {
   /** Message records and dead letters older than this are purged (P5), unless under a legal hold. */
   readonly messageRetentionDays: number
   readonly purgeEveryMs: number
+  /** Whether /readyz fails while the partner gateway is unreachable. */
+  readonly readyRequiresPartner: boolean
   /** Overrides the partner URL of the trust file (tests, docker). */
   readonly partnerUrl: string | undefined
   /** Overrides agency webhooks of the trust file: `CA/CBSA/pik-primary` -> URL. */
@@ -87,6 +89,7 @@ export const ENV_SCHEMA = {
     MESSAGE_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 90 },
     PURGE_EVERY_MS: { type: 'integer', minimum: 60000, default: 3600000 },
     PARTNER_URL: { type: 'string', pattern: '^https://' },
+    READY_REQUIRES_PARTNER: { type: 'boolean', default: true },
     AGENCY_WEBHOOKS: { type: 'string', default: '{}' },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' }
   }
@@ -122,6 +125,7 @@ interface Env {
   MESSAGE_RETENTION_DAYS: number
   PURGE_EVERY_MS: number
   PARTNER_URL?: string
+  READY_REQUIRES_PARTNER: boolean
   AGENCY_WEBHOOKS: string
   LOG_LEVEL: string
 }
@@ -221,6 +225,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     messageRetentionDays: e.MESSAGE_RETENTION_DAYS,
     purgeEveryMs: e.PURGE_EVERY_MS,
     partnerUrl: e.PARTNER_URL,
+    readyRequiresPartner: e.READY_REQUIRES_PARTNER,
     webhooks,
     logLevel: e.LOG_LEVEL
   }

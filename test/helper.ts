@@ -68,6 +68,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     messageRetentionDays: 90,
     purgeEveryMs: 3_600_000,
     partnerUrl: undefined,
+    readyRequiresPartner: true,
     webhooks: {},
     logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides

@@ -56,6 +56,15 @@ t.test('a partner gateway that is down makes the gateway not ready, naming why',
   t.same({ ...body.checks, partner: 'down' }, { redis: 'ok', ledger: 'ok', keys: 'ok', partner: 'down' }, 'the other checks still pass')
 })
 
+t.test('with READY_REQUIRES_PARTNER=false a partner that is down is reported, but the gateway stays ready', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, readyRequiresPartner: false }))
+  const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')
+  t.equal(res.status, 200)
+  const body = res.json<Readiness>()
+  t.equal(body.status, 'ready')
+  t.match(body.checks.partner, /ECONNREFUSED/, 'the partner check still says what is wrong')
+})
+
 t.test('a storm of readiness probes costs the partner one request, made with the gateway\'s certificate; its going away shows', async (t) => {
   const partner = await fakePartner(t, 'US/gateway.crt.pem', 'US/gateway.key.pem')
   const gw = await startGateway(t, testConfig('CA', { partnerUrl: partner.url }))

@@ -9,6 +9,12 @@ export interface HealthRouteOptions {
   readonly partnerTimeoutMs?: number
   /** How long a verdict on the partner is kept. */
   readonly partnerCacheMs?: number
+  /**
+   * Whether an unreachable partner makes this gateway not ready. Messages are
+   * still accepted into the outbox while the partner is down, so a deployment
+   * whose load balancer uses /readyz may prefer to only report it.
+   */
+  readonly partnerRequired?: boolean
 }
 
 const READINESS = {
@@ -50,7 +56,8 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
   app.get('/readyz', {
     schema: {
       summary: 'Readiness: Redis, the ledger, the signing key and the partner gateway',
-      description: 'The partner\'s /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes.',
+      description: 'The partner\'s /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes. ' +
+        'With READY_REQUIRES_PARTNER=false the partner check is reported but does not decide readiness.',
       tags: ['operations'],
       response: {
         200: { description: 'ready: every check is `ok`', ...READINESS },
@@ -69,7 +76,7 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
       keys: app.trust.signingKey !== undefined ? 'ok' : 'missing',
       partner: partnerVerdict
     }
-    const ready = Object.values(checks).every((c) => c === 'ok')
+    const ready = Object.entries(checks).every(([name, c]) => c === 'ok' || (name === 'partner' && opts.partnerRequired === false))
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks })
   })
 }
