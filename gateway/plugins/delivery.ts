@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
+import { agencyClientOptions, partnerClientOptions } from '../trust/tls-options.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
 import { OutboxRelay } from '../queue/outbox-relay.ts'
@@ -45,12 +46,8 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
   const clients: TrustBoundClient<TrustStore>[] = []
   if (opts.runWorkers) {
     const trust = (): TrustStore => app.trust
-    const partnerClient = new TrustBoundClient(trust, (t) => ({
-      cert: t.tls.cert, key: t.tls.key, ca: t.partner.ca, pinSha256: t.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
-    }))
-    const agencyClient = new TrustBoundClient(trust, (t) => ({
-      cert: t.tls.cert, key: t.tls.key, ca: t.agencyCa.toString(), timeoutMs: opts.timeoutMs
-    }))
+    const partnerClient = new TrustBoundClient(trust, (t) => partnerClientOptions(t, opts.timeoutMs))
+    const agencyClient = new TrustBoundClient(trust, (t) => agencyClientOptions(t, opts.timeoutMs))
     clients.push(partnerClient, agencyClient)
     // Workers wait out a Redis outage instead of failing (BullMQ's advice).
     const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }

@@ -3,7 +3,6 @@
 // depths, dead letters and certificate expiry are read when Prometheus
 // scrapes, from the queues, the ledger and the trust store in force then.
 import fp from 'fastify-plugin'
-import { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { GatewayMetrics, QUEUE_STATES, type WatchedCertificate } from '../observability/gateway-metrics.ts'
@@ -25,7 +24,7 @@ export function trustCertificates(trust: TrustStore): WatchedCertificate[] {
   return [
     { certificate: 'gateway', system: '', validTo: new Date(trust.gatewayCert.validTo) },
     { certificate: 'agency-ca', system: '', validTo: new Date(trust.agencyCa.validTo) },
-    { certificate: 'partner-ca', system: '', validTo: new Date(new X509Certificate(trust.partner.ca).validTo) }
+    { certificate: 'partner-ca', system: '', validTo: new Date(trust.partner.caCert.validTo) }
   ]
 }
 

@@ -81,6 +81,24 @@ export function joseBody(description: string) {
   return { content: { 'application/jose': { schema: { type: 'string', description } } } } as const
 }
 
+/** A JSON response: what it is, its schema, and any headers it carries. */
+export function jsonResponse(description: string, schema: object, headers?: object) {
+  return { description, ...(headers === undefined ? {} : { headers }), content: { 'application/json': { schema } } }
+}
+
+/** One page of a cursor-paged list: the items under `name`, and the cursor of the next page. */
+export function cursorPage(name: string, items: object) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [name, 'nextCursor'],
+    properties: {
+      [name]: { type: 'array', items },
+      nextCursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page; `null` on the last.' }
+    }
+  }
+}
+
 /** A compact JWS response (a receipt, a countersignature). */
 export function joseResponse(description: string) {
   return { description, content: { 'application/jose': { schema: { type: 'string' } } } } as const

@@ -7,6 +7,7 @@ import { sendCheckpoint } from '../audit/checkpoint-exchange.ts'
 import { Checkpointer } from '../audit/checkpointer.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { RetentionJob } from '../queue/retention.ts'
+import { partnerClientOptions } from '../trust/tls-options.ts'
 import { gatewayOwner } from '../trust/trust-store.ts'
 
 declare module 'fastify' {
@@ -29,9 +30,7 @@ export interface OversightOptions {
 
 export const oversightPlugin = fp(async function oversight(app: FastifyInstance, opts: OversightOptions) {
   const { store } = app
-  const client = new TrustBoundClient(() => app.trust, (t) => ({
-    cert: t.tls.cert, key: t.tls.key, ca: t.partner.ca, pinSha256: t.partner.gatewayCertSha256, timeoutMs: opts.timeoutMs
-  }))
+  const client = new TrustBoundClient(() => app.trust, (t) => partnerClientOptions(t, opts.timeoutMs))
   const log = app.log.child({ component: 'oversight' })
   const url = new URL('/v1/checkpoints', opts.partnerUrl).toString()
   const checkpointer = new Checkpointer(store, () => app.trust.signingKey, app.trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },

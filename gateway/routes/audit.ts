@@ -11,7 +11,7 @@ import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
-import { SECURITY, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
+import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from './audit-query.ts'
 
 const PAGE = 500
@@ -50,7 +50,6 @@ const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 
 const OFFICER_ONLY = 'For privacy officers (their certificate and a token from `POST /v1/token`).'
 
 const AUDIT_ENTRY = { $ref: `${AUDIT_ENTRY_SCHEMA.$id}#` } as const
-const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } })
 
 /**
  * Ledger entries are served exactly as stored, not re-serialised from the
@@ -178,15 +177,7 @@ const SCHEMAS = {
     security: SECURITY.certificateAndToken,
     querystring: AUDIT_FILTER_SCHEMA,
     response: {
-      200: json('A page of entries, as stored.', {
-        type: 'object',
-        additionalProperties: false,
-        required: ['entries', 'nextCursor'],
-        properties: {
-          entries: { type: 'array', items: AUDIT_ENTRY },
-          nextCursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page; `null` on the last.' }
-        }
-      }),
+      200: jsonResponse('A page of entries, as stored.', cursorPage('entries', AUDIT_ENTRY)),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID')
     }
   },
@@ -197,7 +188,7 @@ const SCHEMAS = {
     security: SECURITY.certificateAndToken,
     params: { type: 'object', required: ['seq'], properties: { seq: { type: 'string', description: 'Its sequence number, a positive integer.' } } },
     response: {
-      200: json('The entry.', AUDIT_ENTRY),
+      200: jsonResponse('The entry.', AUDIT_ENTRY),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
     }
   },
@@ -210,7 +201,7 @@ const SCHEMAS = {
     security: SECURITY.certificateAndToken,
     body: DISCLOSURE_BODY,
     response: {
-      200: json('The disclosures.', DISCLOSURE_REPORT),
+      200: jsonResponse('The disclosures.', DISCLOSURE_REPORT),
       ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS)
     }
   },
@@ -239,7 +230,7 @@ const SCHEMAS = {
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
     response: {
-      200: json('The verification.', VERIFICATION),
+      200: jsonResponse('The verification.', VERIFICATION),
       ...problemResponses(...OFFICER_REFUSALS)
     }
   },
@@ -249,7 +240,7 @@ const SCHEMAS = {
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
     response: {
-      200: json('The holds.', {
+      200: jsonResponse('The holds.', {
         type: 'object',
         additionalProperties: false,
         required: ['holds'],
@@ -265,7 +256,7 @@ const SCHEMAS = {
     security: SECURITY.certificateAndToken,
     body: LEGAL_HOLD_BODY,
     response: {
-      201: json('The hold placed.', { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }),
+      201: jsonResponse('The hold placed.', { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }),
       ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS)
     }
   },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { PartnerProbe } from '../observability/partner-probe.ts'
+import { partnerClientOptions } from '../trust/tls-options.ts'
 
 export interface HealthRouteOptions {
   /** Overrides the trust file's partner URL, as for deliveries. */
@@ -35,9 +36,7 @@ const READINESS = {
 export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOptions = {}): Promise<void> {
   const timeoutMs = opts.partnerTimeoutMs ?? 2000
   // The same mutual TLS as deliveries, following the trust store in force.
-  const client = new TrustBoundClient(() => app.trust, (trust) => ({
-    cert: trust.tls.cert, key: trust.tls.key, ca: trust.partner.ca, pinSha256: trust.partner.gatewayCertSha256, timeoutMs
-  }))
+  const client = new TrustBoundClient(() => app.trust, (trust) => partnerClientOptions(trust, timeoutMs))
   const partner = new PartnerProbe({
     client, timeoutMs, cacheMs: opts.partnerCacheMs ?? 5000, partnerUrl: () => opts.partnerUrl ?? app.trust.partner.url
   })

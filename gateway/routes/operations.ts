@@ -7,7 +7,7 @@ import ajvFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
-import { SECURITY, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
+import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { DeadLetters, QUEUES, type OperationResult, type QueueName } from '../queue/dead-letters.ts'
 import { statusUrl } from './message-status.ts'
 
@@ -16,7 +16,6 @@ const OPERATOR_ONLY = 'For operators (their certificate and a token from `POST /
 const OPERATOR_REFUSALS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN']
 const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
 
-const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } })
 
 const QUEUE = {
   type: 'string',
@@ -137,15 +136,7 @@ const SCHEMAS = {
       }
     },
     response: {
-      200: json('A page of dead letters.', {
-        type: 'object',
-        additionalProperties: false,
-        required: ['deadLetters', 'nextCursor'],
-        properties: {
-          deadLetters: { type: 'array', items: DEAD_LETTER },
-          nextCursor: { type: ['string', 'null'], description: 'Pass it as `cursor` for the next page; `null` on the last.' }
-        }
-      }),
+      200: jsonResponse('A page of dead letters.', cursorPage('deadLetters', DEAD_LETTER)),
       ...problemResponses(...OPERATOR_REFUSALS, 'REQUEST_INVALID')
     }
   },
@@ -157,7 +148,7 @@ const SCHEMAS = {
     params: ID_PARAMS,
     querystring: ITEM_QUERY,
     response: {
-      200: json('The dead letter.', DEAD_LETTER_DETAIL),
+      200: jsonResponse('The dead letter.', DEAD_LETTER_DETAIL),
       ...problemResponses(...OPERATOR_REFUSALS, 'REQUEST_INVALID', 'DEAD_LETTER_NOT_FOUND')
     }
   },
@@ -171,8 +162,8 @@ const SCHEMAS = {
     querystring: ITEM_QUERY,
     body: { type: 'object', additionalProperties: false, properties: { reason: REASON } },
     response: {
-      200: json('Nothing to do: already queued or delivered.', RESULT),
-      202: json('Queued again.', RESULT),
+      200: jsonResponse('Nothing to do: already queued or delivered.', RESULT),
+      202: jsonResponse('Queued again.', RESULT),
       ...problemResponses(...OPERATOR_REFUSALS, ...BODY_REFUSALS, 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT')
     }
   },
@@ -186,7 +177,7 @@ const SCHEMAS = {
     querystring: ITEM_QUERY,
     body: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: REASON } },
     response: {
-      200: json('Discarded (or discarded already: `changed: false`).', RESULT),
+      200: jsonResponse('Discarded (or discarded already: `changed: false`).', RESULT),
       ...problemResponses(...OPERATOR_REFUSALS, ...BODY_REFUSALS, 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT')
     }
   }

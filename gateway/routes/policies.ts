@@ -16,7 +16,7 @@ import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
 import type { Action, Generaliser } from '../../policies/lib/types.ts'
-import { SECURITY, jwsPayload, problemResponses } from '../plugins/openapi.ts'
+import { SECURITY, jsonResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from './messages.ts'
 
 export type PolicyRouteOptions = FreshnessWindow
@@ -122,6 +122,7 @@ const CONDITIONAL = {
   properties: { 'if-none-match': { type: 'string', description: 'The `ETag` of a copy you hold: `304` if it is still current.' } }
 } as const
 
+const PRINCIPLES = { type: 'array', items: { $ref: `${PRINCIPLE_SCHEMA.$id}#` } } as const
 const NOT_MODIFIED = { type: 'null', description: 'Not modified: the copy you hold is current.', headers: ETAG_HEADERS } as const
 
 const CATALOGUE_SCHEMA = {
@@ -133,23 +134,15 @@ const CATALOGUE_SCHEMA = {
   security: SECURITY.certificate,
   headers: CONDITIONAL,
   response: {
-    200: {
-      description: 'The catalogue.',
-      headers: ETAG_HEADERS,
-      content: {
-        'application/json': {
-          schema: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['kinds', 'principles'],
-            properties: {
-              kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
-              principles: { type: 'array', items: { $ref: `${PRINCIPLE_SCHEMA.$id}#` } }
-            }
-          }
-        }
+    200: jsonResponse('The catalogue.', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kinds', 'principles'],
+      properties: {
+        kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
+        principles: PRINCIPLES
       }
-    },
+    }, ETAG_HEADERS),
     304: NOT_MODIFIED,
     ...problemResponses('UNAUTHENTICATED')
   }
@@ -167,20 +160,12 @@ const KIND_SCHEMA = {
     properties: { kind: { type: 'string', description: 'A message kind, e.g. `entry-exit.record`.' } }
   },
   response: {
-    200: {
-      description: 'The policy of the kind.',
-      headers: ETAG_HEADERS,
-      content: {
-        'application/json': {
-          schema: {
-            type: 'object',
-            additionalProperties: false,
-            required: [...KIND_POLICY_SCHEMA.required, 'principles'],
-            properties: { ...KIND_POLICY_PROPERTIES, principles: { type: 'array', items: { $ref: `${PRINCIPLE_SCHEMA.$id}#` } } }
-          }
-        }
-      }
-    },
+    200: jsonResponse('The policy of the kind.', {
+      type: 'object',
+      additionalProperties: false,
+      required: [...KIND_POLICY_SCHEMA.required, 'principles'],
+      properties: { ...KIND_POLICY_PROPERTIES, principles: PRINCIPLES }
+    }, ETAG_HEADERS),
     304: NOT_MODIFIED,
     ...problemResponses('UNAUTHENTICATED', 'NOT_FOUND')
   }

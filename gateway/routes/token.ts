@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { UnauthenticatedError } from '../errors.ts'
 import { issueAccessToken } from '../pipeline/authorize-token.ts'
-import { SECURITY, problemResponses } from '../plugins/openapi.ts'
+import { SECURITY, jsonResponse, problemResponses } from '../plugins/openapi.ts'
 
 const TOKEN_SCHEMA = {
   summary: 'Get an access token bound to the client certificate',
@@ -13,24 +13,16 @@ const TOKEN_SCHEMA = {
   tags: ['token'],
   security: SECURITY.certificate,
   response: {
-    200: {
-      description: 'A certificate-bound access token (RFC 6749 §5.1).',
-      headers: { 'cache-control': { type: 'string', description: '`no-store`' } },
-      content: {
-        'application/json': {
-          schema: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['access_token', 'token_type', 'expires_in'],
-            properties: {
-              access_token: { type: 'string', description: 'The JWT.' },
-              token_type: { type: 'string', enum: ['Bearer'] },
-              expires_in: { type: 'integer', minimum: 1, description: 'Seconds until it expires.' }
-            }
-          }
-        }
+    200: jsonResponse('A certificate-bound access token (RFC 6749 §5.1).', {
+      type: 'object',
+      additionalProperties: false,
+      required: ['access_token', 'token_type', 'expires_in'],
+      properties: {
+        access_token: { type: 'string', description: 'The JWT.' },
+        token_type: { type: 'string', enum: ['Bearer'] },
+        expires_in: { type: 'integer', minimum: 1, description: 'Seconds until it expires.' }
       }
-    },
+    }, { 'cache-control': { type: 'string', description: '`no-store`' } }),
     ...problemResponses('UNAUTHENTICATED', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
   }
 }
