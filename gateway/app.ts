@@ -12,6 +12,8 @@ import { openapiPlugin } from './plugins/openapi.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import { pipelinePlugin } from './plugins/pipeline.ts'
 import { problemDetails } from './plugins/problem-details.ts'
+import { httpHardening, httpHardeningOptions, type HttpTimeouts } from './plugins/http-hardening.ts'
+import { strictQuery } from './plugins/strict-query.ts'
 import { trustPlugin } from './plugins/trust.ts'
 import { oversightPlugin } from './plugins/oversight.ts'
 import { auditRoutes } from './routes/audit.ts'
@@ -46,17 +48,24 @@ export interface AppDependencies {
   readonly trust?: TrustStore
   /** Where logs go (default stdout): tests read them to prove nothing personal is logged. */
   readonly logStream?: { write(line: string): void }
+  /** The HTTP timeouts (default HTTP_TIMEOUTS): tests of slow clients shorten them. */
+  readonly httpTimeouts?: Partial<HttpTimeouts>
 }
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const trust = deps.trust ?? loadTrustStore(config.trustFile)
   const app = Fastify({
-    https: tlsOptions(trust),
+    // Mutual TLS, and HTTP/1.1 held to its RFCs below the routes: limits,
+    // timeouts, problem documents for what Node's parser refuses.
+    ...httpHardeningOptions(tlsOptions(trust), deps.httpTimeouts),
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
       ...(deps.logStream ? { stream: deps.logStream } : {})
     },
+    // Nothing a caller sends is dropped or defaulted without a word: an
+    // unknown member of a JSON body or query is refused (plugins/strict-query.ts).
+    ajv: { customOptions: { removeAdditional: false } },
     bodyLimit: config.bodyLimitBytes,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
@@ -76,7 +85,9 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     done(null, payload)
   })
   await app.register(problemDetails)
+  await app.register(httpHardening)
   await app.register(bodyParsers)
+  await app.register(strictQuery)
   await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
   await app.register(authenticateClient)
   await app.register(ledgerPlugin, {

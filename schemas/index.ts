@@ -43,6 +43,15 @@ function load(relative: string, expectedId: string): JsonSchema {
 export const commonSchema: JsonSchema = load('common.schema.json', COMMON_SCHEMA_ID)
 export const envelopeSchema: JsonSchema = load('envelope.schema.json', ENVELOPE_SCHEMA_ID)
 
+/**
+ * A message id in its one canonical spelling (common.schema.json#/$defs/messageId),
+ * for the routes that take an id in their path or query: the same rule as in the envelope.
+ */
+export const MESSAGE_ID_PATTERN: string = String(((commonSchema.$defs as Record<string, JsonSchema>).messageId).pattern)
+
+/** The contract's one RFC 3339 profile for instants (common.schema.json#/$defs/dateTime), for query strings. */
+export const DATE_TIME_PATTERN: string = String(((commonSchema.$defs as Record<string, JsonSchema>).dateTime).pattern)
+
 export const kindSchemas: Readonly<Record<Kind, JsonSchema>> = Object.freeze(
   Object.fromEntries(
     KINDS.map((kind) => [kind, load(join('kinds', `${kind}.schema.json`), kindSchemaId(kind))]),

@@ -108,9 +108,9 @@ t.test('refusals', async (t) => {
 
   await t.test('a signed payload with __proto__ or not JSON: PAYLOAD_UNSAFE', async () => {
     const text = JSON.stringify(entryExit()).replace('{', '{"__proto__":{"polluted":true},')
-    const jws = await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid }).sign(cbsa.creds.signingKey)
+    const jws = await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' }).sign(cbsa.creds.signingKey)
     await expectProblem(await submitAs(cbsa, jws), 400, 'PAYLOAD_UNSAFE', '__proto__')
-    const notJson = await new CompactSign(new TextEncoder().encode('{"id": ')).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid }).sign(cbsa.creds.signingKey)
+    const notJson = await new CompactSign(new TextEncoder().encode('{"id": ')).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' }).sign(cbsa.creds.signingKey)
     await expectProblem(await submitAs(cbsa, notJson), 400, 'PAYLOAD_UNSAFE', 'truncated JSON')
   })
 

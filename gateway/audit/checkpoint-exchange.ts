@@ -26,8 +26,7 @@ export function countersignCheckpoint(claims: CheckpointClaims, self: string, ke
 }
 
 export async function readCountersignature(jws: string, keys: ReadonlyMap<string, VerificationKey>, owner: string, expected: Pick<Checkpoint, 'seq' | 'hash'>): Promise<CountersignatureClaims> {
-  const { header, payload } = await verifyCompactJws(jws, keys, owner)
-  if (header.typ !== COUNTERSIGNATURE_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not a countersignature`)
+  const { payload } = await verifyCompactJws(jws, { keys, owner, typ: COUNTERSIGNATURE_TYP })
   const claims = parseSignedJson(payload) as CountersignatureClaims
   if (claims.seq !== expected.seq || claims.hash !== expected.hash) throw new JwsInvalidError('the countersignature names another checkpoint')
   return claims

@@ -33,8 +33,7 @@ export function signCheckpoint(claims: CheckpointClaims, key: SigningKey): Promi
 export async function verifyCheckpointJws(
   jws: string, keys: ReadonlyMap<string, VerificationKey>, country: Country
 ): Promise<CheckpointClaims> {
-  const { header, payload } = await verifyCompactJws(jws, keys, gatewayOwner(country))
-  if (header.typ !== CHECKPOINT_JWS_TYP) throw new JwsInvalidError(`typ ${String(header.typ)} is not ${CHECKPOINT_JWS_TYP}`)
+  const { payload } = await verifyCompactJws(jws, { keys, owner: gatewayOwner(country), typ: CHECKPOINT_JWS_TYP })
   const claims = parseSignedJson(payload) as Partial<Record<keyof CheckpointClaims, unknown>> | null
   if (claims === null || typeof claims !== 'object' || !Number.isSafeInteger(claims.seq) ||
     typeof claims.hash !== 'string' || typeof claims.at !== 'string') {

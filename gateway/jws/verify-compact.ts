@@ -5,17 +5,31 @@
 // only ever tried for the signer it is registered to.
 import { compactVerify } from 'jose'
 import {
-  JwsAlgorithmError, JwsInvalidError, JwsKeyNotCallersError, JwsKidUnknownError, JwsSignatureError
+  JwsAlgorithmError, JwsHeaderNotAllowedError, JwsInvalidError, JwsKeyNotCallersError, JwsKidUnknownError, JwsSignatureError,
+  JwsTypInvalidError
 } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
+import { IJsonError, parseIJsonBytes } from '../lib/i-json.ts'
 import { isAllowedAlgorithm, type SigningAlgorithm, type VerificationKey } from './signing-key.ts'
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/
 
+/**
+ * The only protected header parameters the contract names (README, "Sign").
+ * Everything else is refused rather than ignored (RFC 8725 §2.4, §3.1): `jku`,
+ * `jwk`, `x5u`, `x5c` and `x5t` would name a key the signer chose, `crit` and
+ * `b64` (RFC 7797) would change what is signed, and an unknown parameter is
+ * one that some other reader of the same JWS might act on.
+ */
+const ALLOWED_PARAMETERS: ReadonlySet<string> = new Set(['alg', 'kid', 'typ'])
+
+/** A kid is a registry name (keys CLI): short and printable. */
+const KID = /^[\x21-\x7e]{1,200}$/
+
 export interface JwsHeader {
   readonly alg: SigningAlgorithm
   readonly kid: string
-  readonly typ?: string
-  readonly [name: string]: unknown
+  readonly typ: string
 }
 
 export interface VerifiedJws {
@@ -24,36 +38,49 @@ export interface VerifiedJws {
   readonly key: VerificationKey
 }
 
-export function readProtectedHeader(jws: string): JwsHeader {
+export interface VerifyOptions {
+  /** The registry, by kid. */
+  readonly keys: ReadonlyMap<string, VerificationKey>
+  /** Who must own the key: the caller's system id, or `gateway:XX`. */
+  readonly owner: string
+  /** The one media type this JWS may declare (RFC 7515 §4.1.9, RFC 8725 §3.11: explicit typing). */
+  readonly typ: string
+}
+
+/** The protected header, held to the contract's allow-list. */
+export function readProtectedHeader(jws: string, typ: string): JwsHeader {
   if (!COMPACT_JWS.test(jws)) throw new JwsInvalidError('expected three base64url parts separated by dots')
   const encoded = jws.slice(0, jws.indexOf('.'))
   let header: unknown
   try {
-    header = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'))
-  } catch {
-    throw new JwsInvalidError('the protected header is not JSON')
+    // A header member written twice must be refused (RFC 7515 §5.2 step 4):
+    // one reader would take the first alg, another the last.
+    header = parseIJsonBytes(Buffer.from(encoded, 'base64url'))
+  } catch (err) {
+    // __proto__ and constructor are parameters like any other the contract does not name.
+    if (err instanceof IJsonError && err.code === 'PROTOTYPE_KEY') throw new JwsHeaderNotAllowedError(err.message)
+    throw new JwsInvalidError(err instanceof IJsonError ? `the protected header is not I-JSON (${err.message})` : 'the protected header is not JSON')
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
     throw new JwsInvalidError('the protected header is not a JSON object')
   }
-  const { alg, kid, crit } = header as Record<string, unknown>
-  if (!isAllowedAlgorithm(alg)) throw new JwsAlgorithmError(String(alg))
-  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 200) throw new JwsInvalidError('the protected header has no kid')
-  // No extension is understood, so any critical one must be refused (RFC 7515 §4.1.11).
-  if (crit !== undefined) throw new JwsInvalidError('critical header parameters are not supported')
-  return header as JwsHeader
+  const fields = header as Record<string, unknown>
+  for (const name of Object.keys(fields)) {
+    if (!ALLOWED_PARAMETERS.has(name)) throw new JwsHeaderNotAllowedError(echo(name))
+  }
+  const { alg, kid } = fields
+  if (!isAllowedAlgorithm(alg)) throw new JwsAlgorithmError(echo(alg))
+  if (typeof kid !== 'string' || !KID.test(kid)) throw new JwsInvalidError('the protected header has no valid kid')
+  if (fields.typ !== typ) throw new JwsTypInvalidError(`${typ}, not ${fields.typ === undefined ? 'absent' : echo(fields.typ)}`)
+  return { alg, kid, typ }
 }
 
-export async function verifyCompactJws(
-  jws: string,
-  keys: ReadonlyMap<string, VerificationKey>,
-  expectedOwner: string
-): Promise<VerifiedJws> {
-  const header = readProtectedHeader(jws)
-  const key = keys.get(header.kid)
-  if (key === undefined) throw new JwsKidUnknownError(header.kid)
-  if (key.owner !== expectedOwner) throw new JwsKeyNotCallersError(header.kid)
-  if (key.alg !== header.alg) throw new JwsAlgorithmError(`${header.alg} (key ${key.kid} is ${key.alg})`)
+export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promise<VerifiedJws> {
+  const header = readProtectedHeader(jws, opts.typ)
+  const key = opts.keys.get(header.kid)
+  if (key === undefined) throw new JwsKidUnknownError(echo(header.kid))
+  if (key.owner !== opts.owner) throw new JwsKeyNotCallersError(echo(header.kid))
+  if (key.alg !== header.alg) throw new JwsAlgorithmError(`${header.alg} (key ${echo(key.kid)} is ${key.alg})`)
   try {
     const { payload } = await compactVerify(jws, key.key, { algorithms: [key.alg] })
     return { header, payload, key }

@@ -1,20 +1,17 @@
-import secureJson from 'secure-json-parse'
 import { PayloadUnsafeError } from '../errors.ts'
+import { IJsonError, parseIJsonBytes } from './i-json.ts'
 
 /**
  * Parses a signed payload. jose would use plain JSON.parse, which lets a
- * `__proto__` or `constructor.prototype` key through (DESIGN §8): refuse them.
+ * `__proto__` or `constructor.prototype` key through (DESIGN §8) and reads
+ * duplicate names, lone surrogates and over-precise numbers its own way: only
+ * I-JSON (RFC 7493) is accepted, so every party reads the same record.
  */
 export function parseSignedJson(bytes: Uint8Array): unknown {
-  let text: string
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch {
-    throw new PayloadUnsafeError('not UTF-8')
-  }
-  try {
-    return secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+    return parseIJsonBytes(bytes)
   } catch (err) {
-    throw new PayloadUnsafeError((err as Error).message)
+    if (err instanceof IJsonError) throw new PayloadUnsafeError(err.message)
+    throw err
   }
 }

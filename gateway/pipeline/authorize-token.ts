@@ -59,11 +59,20 @@ export const accessTokens = fp(async function accessTokens(app: FastifyInstance,
     },
     // The key is chosen by the token's header, so the decoder must keep it.
     decode: { complete: true },
-    sign: { iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds * 1000 },
+    // @fastify/jwt reads a numeric expiresIn as seconds (and converts it for
+    // fast-jwt itself): the token's exp − iat is then exactly the expires_in
+    // that POST /v1/token announces.
+    sign: { iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds },
     // Verified tokens are cached (per key) until they expire: the signature is
     // the costly part, and the certificate binding and the kid are still
     // checked on every request.
-    verify: { algorithms: ['ES256', 'EdDSA'], allowedIss: opts.issuer, allowedAud: opts.issuer, cache: 1000 }
+    // A token without exp would never expire, and one without cnf would be a
+    // bearer token usable from any certificate: both are refused, even when
+    // signed by this gateway's own key (RFC 8725 §3.10).
+    verify: {
+      algorithms: ['ES256', 'EdDSA'], allowedIss: opts.issuer, allowedAud: opts.issuer, cache: 1000,
+      requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'cnf']
+    }
   })
 }, { name: 'access-tokens', fastify: '5.x', dependencies: ['trust'] })
 

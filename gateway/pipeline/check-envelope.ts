@@ -3,8 +3,9 @@
 // token allows this kind and purpose (P1), and the message is fresh.
 import {
   KindNotAllowedError, MessageExpiredError, MessageFutureDatedError, PurposeNotAllowedError,
-  RecipientInvalidError, SenderMismatchError
+  RecipientInvalidError, SchemaInvalidError, SenderMismatchError
 } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
 import type { AgencySystem, Country } from '../trust/trust-store.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
 import type { Envelope } from './envelope.ts'
@@ -17,12 +18,12 @@ export interface FreshnessWindow {
 export function checkSender(envelope: Envelope, system: AgencySystem): void {
   const { from } = envelope
   if (from.country !== system.country || from.agency !== system.agency || from.system !== system.system) {
-    throw new SenderMismatchError(`${from.country}/${from.agency}/${from.system}`)
+    throw new SenderMismatchError(echo(`${from.country}/${from.agency}/${from.system}`))
   }
 }
 
 export function checkRecipient(envelope: Envelope, partner: Country): void {
-  if (envelope.to.country !== partner) throw new RecipientInvalidError(`country ${envelope.to.country}`)
+  if (envelope.to.country !== partner) throw new RecipientInvalidError(`country ${echo(envelope.to.country)}`)
 }
 
 export function checkAllowed(envelope: Envelope, claims: AccessTokenClaims): void {
@@ -30,8 +31,18 @@ export function checkAllowed(envelope: Envelope, claims: AccessTokenClaims): voi
   if (!claims.purposes.includes(envelope.purpose)) throw new PurposeNotAllowedError(envelope.purpose)
 }
 
+/**
+ * The window is exactly what the README states: `createdAt` at most
+ * `clockSkewSeconds` ahead of this gateway's clock and at most
+ * `maxAgeSeconds` behind it, both edges included. The skew is not added to
+ * the age: a sender whose clock runs slow has that much less time, never more.
+ * `createdAt` has already matched the schema's one RFC 3339 profile; a value
+ * that still does not read as an instant is refused, never let through as NaN
+ * (NaN compares false with everything, so it would pass both tests).
+ */
 export function checkFreshness(envelope: Envelope, window: FreshnessWindow, now = Date.now()): void {
   const created = Date.parse(envelope.createdAt)
+  if (!Number.isFinite(created)) throw new SchemaInvalidError(`/createdAt ${echo(envelope.createdAt)} is not an instant`)
   if (created > now + window.clockSkewSeconds * 1000) throw new MessageFutureDatedError(envelope.createdAt)
-  if (created < now - (window.maxAgeSeconds + window.clockSkewSeconds) * 1000) throw new MessageExpiredError(envelope.createdAt)
+  if (created < now - window.maxAgeSeconds * 1000) throw new MessageExpiredError(envelope.createdAt)
 }

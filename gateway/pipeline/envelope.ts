@@ -3,6 +3,9 @@
 // the policy applied and the limits that travel with the record (P5, P10, P11).
 import type { Country } from '../trust/trust-store.ts'
 
+/** The JWS `typ` of every envelope, submitted, forwarded or pushed (README, "Sign"). */
+export const ENVELOPE_TYP = 'btb-envelope+jws'
+
 export interface Envelope {
   readonly id: string
   readonly kind: string
@@ -55,7 +58,7 @@ export const HANDLING_SCHEMA = {
     onwardTransfer: { type: 'boolean' },
     humanReviewRequired: { type: 'boolean' },
     forwardedBy: { enum: ['CA', 'US'] },
-    forwardedAt: { type: 'string', format: 'date-time' },
+    forwardedAt: { $ref: 'https://schemas.btb-gateway.example/common/1.0#/$defs/dateTime' },
     originDigest: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }
   }
 } as const

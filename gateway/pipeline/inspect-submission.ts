@@ -5,6 +5,7 @@
 import type { MinimisedPayload } from '../../policies/lib/engine.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
+import { ENVELOPE_TYP } from './envelope.ts'
 import type { AgencySystem, TrustStore } from '../trust/trust-store.ts'
 import type { PolicyBook, SelectedPolicy } from './apply-policy.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
@@ -30,7 +31,7 @@ export function envelopeFacts(value: unknown): Partial<Envelope> | null {
 
 /** Step 3: the signature, by a key registered to the calling system, over safe JSON. */
 export async function readSubmission(jws: string, trust: TrustStore, system: AgencySystem): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
-  const verified = await verifyCompactJws(jws, trust.agencyKeys, system.id)
+  const verified = await verifyCompactJws(jws, { keys: trust.agencyKeys, owner: system.id, typ: ENVELOPE_TYP })
   const value = parseSignedJson(verified.payload)
   return { value, facts: envelopeFacts(value) }
 }

@@ -29,8 +29,7 @@ export async function verifyReceipt(
   owner: string,
   expected: { messageId: string; digest: string }
 ): Promise<Receipt> {
-  const { payload, header } = await verifyCompactJws(jws, keys, owner)
-  if (header.typ !== RECEIPT_TYP) throw new JwsInvalidError(`receipt typ is ${String(header.typ)}`)
+  const { payload } = await verifyCompactJws(jws, { keys, owner, typ: RECEIPT_TYP })
   const receipt = parseSignedJson(payload) as Receipt
   if (receipt.messageId !== expected.messageId || receipt.digest !== expected.digest) {
     throw new JwsInvalidError('the receipt does not name the message that was sent')

@@ -8,6 +8,7 @@ import { KINDS, allSchemas, envelopeSchema, kindSchemas, type Kind } from '../..
 import { policies } from '../../policies/index.ts'
 import { receivedSchema } from '../../policies/lib/received-schema.ts'
 import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
 import { HANDLING_SCHEMA, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 
 const FORWARDED_ID = 'https://schemas.btb-gateway.example/forwarded-envelope/1.0'
@@ -17,7 +18,7 @@ function describe(errors: ErrorObject[] | null | undefined, prefix: string): str
   if (first === undefined) return 'invalid'
   const where = `${prefix}${first.instancePath}` || '/'
   const extra = first.keyword === 'additionalProperties'
-    ? ` (${String((first.params as { additionalProperty: string }).additionalProperty)})`
+    ? ` (${echo((first.params as { additionalProperty: string }).additionalProperty)})`
     : ''
   return `${where} ${first.message ?? first.keyword}${extra}`
 }
@@ -61,7 +62,7 @@ export class MessageValidator {
   /** An envelope from an agency system, with its payload checked against its kind. */
   envelope(value: unknown): Envelope {
     if (value !== null && typeof value === 'object' && 'kind' in value && !isKind((value as { kind: unknown }).kind)) {
-      throw new KindUnknownError(String((value as { kind: unknown }).kind))
+      throw new KindUnknownError(echo((value as { kind: unknown }).kind))
     }
     if (!this.#envelope(value)) throw new SchemaInvalidError(describe(this.#envelope.errors, ''))
     const envelope = value as Envelope
@@ -76,7 +77,7 @@ export class MessageValidator {
    */
   forwarded(value: unknown): ForwardedEnvelope {
     if (value !== null && typeof value === 'object' && 'kind' in value && !isKind((value as { kind: unknown }).kind)) {
-      throw new KindUnknownError(String((value as { kind: unknown }).kind))
+      throw new KindUnknownError(echo((value as { kind: unknown }).kind))
     }
     if (!this.#forwarded(value)) throw new SchemaInvalidError(describe(this.#forwarded.errors, ''))
     const envelope = value as ForwardedEnvelope

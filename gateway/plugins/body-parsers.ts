@@ -22,6 +22,12 @@ export const bodyParsers = fp(async function bodyParsers(app: FastifyInstance) {
   })
   // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+    const form: Record<string, string> = {}
+    for (const [name, value] of new URLSearchParams(body as string)) {
+      // RFC 6749 §3.2: a parameter sent twice is an error, not "the last one wins".
+      if (Object.hasOwn(form, name)) return done(new BodyInvalidError(`form parameter sent more than once`), undefined)
+      form[name] = value
+    }
+    done(null, form)
   })
 }, { name: 'body-parsers', fastify: '5.x' })

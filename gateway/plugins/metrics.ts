@@ -59,9 +59,13 @@ export const metricsPlugin = fp(async function metrics(app: FastifyInstance) {
     if (caller !== null && (caller.role === 'agency' || caller.role === 'partner')) {
       const socket = request.raw.socket as TLSSocket
       if (!seen.has(socket)) {
-        seen.add(socket)
-        const validTo = socket.getPeerCertificate(false).valid_to
-        if (validTo !== undefined) metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, new Date(validTo))
+        // The connection may be gone by now (a client that sent a broken
+        // body, or hung up): getPeerCertificate then answers null, or {}.
+        const validTo = socket.destroyed ? undefined : socket.getPeerCertificate(false)?.valid_to
+        if (typeof validTo === 'string' && validTo !== '') {
+          seen.add(socket)
+          metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, new Date(validTo))
+        }
       }
     }
     done()

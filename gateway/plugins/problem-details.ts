@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { ERROR_CODES } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
 
 const KNOWN = new Set<string>(ERROR_CODES)
 
@@ -16,7 +17,11 @@ const FASTIFY_CODES: Record<string, [string, number]> = {
   FST_ERR_CTP_EMPTY_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 415],
   FST_ERR_CTP_INVALID_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 415],
   FST_ERR_VALIDATION: ['REQUEST_INVALID', 400],
-  FST_ERR_NOT_FOUND: ['NOT_FOUND', 404]
+  FST_ERR_NOT_FOUND: ['NOT_FOUND', 404],
+  // Raised by the router before any hook (constructor option frameworkErrors, plugins/http-hardening.ts).
+  FST_ERR_MAX_PARAM_LENGTH: ['REQUEST_INVALID', 400],
+  FST_ERR_BAD_URL: ['REQUEST_INVALID', 400],
+  FST_ERR_ROUTE_MISSING_CONTENT_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 415]
 }
 
 export interface Problem {
@@ -26,6 +31,28 @@ export interface Problem {
   readonly detail: string
   readonly instance: string
   readonly code: string
+}
+
+/** The longest detail a problem document carries: the values it quotes are bounded (lib/echo.ts), this bounds the rest. */
+const DETAIL_MAX = 512
+/** The longest `instance`: the request's path, never its query string, which may be as long as the headers allow. */
+const INSTANCE_MAX = 200
+
+/** The RFC 9457 document for a refusal; http-hardening writes it raw, for what never reaches a route. */
+export function problemDocument(code: string, status: number, detail: string, instance: string): Problem {
+  return {
+    type: `https://btb-gateway.example/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    title: code.replaceAll('_', ' ').toLowerCase(),
+    status,
+    detail: detail.length > DETAIL_MAX ? `${detail.slice(0, DETAIL_MAX)}…` : detail,
+    instance: instanceOf(instance),
+    code
+  }
+}
+
+function instanceOf(url: string): string {
+  const path = url.split('?', 1)[0]!
+  return path.length > INSTANCE_MAX ? `${path.slice(0, INSTANCE_MAX)}…` : path
 }
 
 export function problemFor(err: FastifyError): { code: string; status: number; detail: string } {
@@ -46,20 +73,9 @@ export const problemDetails = fp(async function problemDetails(app: FastifyInsta
     const { code, status, detail } = problemFor(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code }, 'request refused')
-    const problem: Problem = {
-      type: `https://btb-gateway.example/problems/${code.toLowerCase().replaceAll('_', '-')}`,
-      title: code.replaceAll('_', ' ').toLowerCase(),
-      status,
-      detail,
-      instance: request.url,
-      code
-    }
-    return reply.code(status).type('application/problem+json').send(problem)
+    return reply.code(status).type('application/problem+json').send(problemDocument(code, status, detail, request.url))
   })
   app.setNotFoundHandler(function notFound(request, reply) {
-    return reply.code(404).type('application/problem+json').send({
-      type: 'https://btb-gateway.example/problems/not-found', title: 'not found', status: 404,
-      detail: `no route ${request.method} ${request.url}`, instance: request.url, code: 'NOT_FOUND'
-    })
+    return reply.code(404).type('application/problem+json').send(problemDocument('NOT_FOUND', 404, `no route ${request.method} ${echo(instanceOf(request.url))}`, request.url))
   })
 }, { name: 'problem-details', fastify: '5.x' })

@@ -2,6 +2,7 @@
 // CSV rows they answer with. Cursors are opaque but stable: they name the
 // last sequence number seen, and the ledger is append-only.
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
+import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import type { Action } from '../../policies/lib/types.ts'
 import { RequestInvalidError } from '../errors.ts'
 import type { AuditEvent, AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
@@ -13,8 +14,8 @@ export const AUDIT_FILTER_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    from: { type: 'string', format: 'date-time', description: 'Entries at or after this instant.' },
-    to: { type: 'string', format: 'date-time', description: 'Entries strictly before this instant.' },
+    from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
+    to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant.' },
     kind: { type: 'string', maxLength: 64 },
     purpose: { type: 'string', maxLength: 64 },
     partner: { type: 'string', enum: ['CA', 'US'], description: 'Entries whose sending or receiving party is in that country.' },
@@ -28,7 +29,7 @@ export const AUDIT_FILTER_SCHEMA = {
       description: 'A field\'s path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field.'
     },
     policyVersion: { type: 'string', maxLength: 80 },
-    messageId: { type: 'string', maxLength: 64 },
+    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN },
     cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'The `nextCursor` of the previous page.' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Entries per page (default 100).' }
   }

@@ -186,7 +186,7 @@ const SCHEMAS = {
     description: `${OFFICER_ONLY} The entry as stored, with its hash and the hash before it.`,
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: { type: 'object', required: ['seq'], properties: { seq: { type: 'string', description: 'Its sequence number, a positive integer.' } } },
+    params: { type: 'object', required: ['seq'], properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } } },
     response: {
       200: jsonResponse('The entry.', AUDIT_ENTRY),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
@@ -265,7 +265,7 @@ const SCHEMAS = {
     description: `${OFFICER_ONLY} Audited.`,
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: { type: 'object', required: ['ref'], properties: { ref: { type: 'string', description: 'The hold\'s reference.' } } },
+    params: { type: 'object', required: ['ref'], properties: { ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The hold\'s reference.' } } },
     response: {
       204: { type: 'null', description: 'Released.' },
       ...problemResponses(...OFFICER_REFUSALS, 'NOT_FOUND')
@@ -282,8 +282,8 @@ function subjectOf(body: DisclosureBody): string {
 export async function auditRoutes(app: FastifyInstance): Promise<void> {
   app.addSchema(AUDIT_ENTRY_SCHEMA)
   app.addSchema(LEGAL_HOLD_SCHEMA)
-  app.addHook('preHandler', requireRole('privacy-officer'))
-  app.addHook('preHandler', requireBoundToken)
+  app.addHook('onRequest', requireRole('privacy-officer'))
+  app.addHook('onRequest', requireBoundToken)
 
   app.get<{ Querystring: AuditFilterQuery }>('/v1/audit/entries', { schema: SCHEMAS.entries, serializerCompiler: asStored }, async (request) => {
     return auditPage(app.store, toAuditQuery(request.query), request.query)

@@ -33,7 +33,7 @@ const CHECKPOINT_SCHEMA = {
 }
 
 export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
-  app.addHook('preHandler', requireRole('partner'))
+  app.addHook('onRequest', requireRole('partner'))
 
   app.post('/v1/checkpoints', { schema: CHECKPOINT_SCHEMA }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/checkpoints takes application/jose')

@@ -9,14 +9,13 @@ import { signCompactJws } from '../jws/sign-compact.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import type { DeliveredEnvelope, Envelope } from '../pipeline/envelope.ts'
+import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from '../pipeline/envelope.ts'
 import { RECEIPT_TYP, signReceipt } from '../pipeline/receipt.ts'
 import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
 import { SECURITY, joseBody, joseResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
-import { ENVELOPE_TYP } from './messages.ts'
 
 const EXCHANGE_SCHEMA = {
   summary: 'Deliver a message from the partner gateway',
@@ -59,7 +58,7 @@ function receiver(systems: Iterable<AgencySystem>, agency: string, kind: string,
 
 export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOptions): Promise<void> {
   const partner = gatewayOwner(app.trust.partner.country)
-  app.addHook('preHandler', requireRole('partner'))
+  app.addHook('onRequest', requireRole('partner'))
   app.addHook('onError', async (request: FastifyRequest, _reply, error) => {
     if (request.caller?.role !== 'partner') return
     try {
@@ -77,8 +76,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
     const jws = request.body
     const digest = sha256(jws)
-    const verified = await verifyCompactJws(jws, app.trust.partner.keys, partner)
-    if (verified.header.typ !== ENVELOPE_TYP) throw new ForbiddenError(`JWS typ ${String(verified.header.typ)} is not an envelope`)
+    const verified = await verifyCompactJws(jws, { keys: app.trust.partner.keys, owner: partner, typ: ENVELOPE_TYP })
     const value = parseSignedJson(verified.payload) as Partial<Envelope> | null
     const claimedId = typeof value?.id === 'string' ? value.id : undefined
 

@@ -3,6 +3,7 @@
 // validate → check → policy (pipeline/inspect-submission.ts) → audit + outbox
 // → sign → queue → 202.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { IdConflictError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
 import { sha256 } from '../lib/digest.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
@@ -10,7 +11,7 @@ import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import type { ForwardedEnvelope } from '../pipeline/envelope.ts'
+import { ENVELOPE_TYP, type ForwardedEnvelope } from '../pipeline/envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
 import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
 import { problemFor } from '../plugins/problem-details.ts'
@@ -19,7 +20,6 @@ import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
 import { SECURITY, joseBody, jwsPayload, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from './message-status.ts'
 
-export const ENVELOPE_TYP = 'btb-envelope+jws'
 
 /** Every refusal a submission can meet, step by step: also those of a dry run. */
 export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
@@ -64,11 +64,11 @@ const STATUS_SCHEMA = {
   params: {
     type: 'object',
     required: ['id'],
-    properties: { id: { type: 'string', description: 'The envelope id you submitted.' } }
+    properties: { id: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: 'The envelope id you submitted (lower-case UUID).' } }
   },
   response: {
     200: { description: 'The status.', ...STATUS_RESPONSE },
-    ...problemResponses('UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'NOT_FOUND')
+    ...problemResponses('UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'REQUEST_INVALID', 'NOT_FOUND')
   }
 }
 
@@ -80,8 +80,8 @@ export interface MessageRouteOptions extends FreshnessWindow {
 
 export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOptions): Promise<void> {
   app.addSchema(MESSAGE_STATUS_SCHEMA)
-  app.addHook('preHandler', requireRole('agency'))
-  app.addHook('preHandler', requireBoundToken)
+  app.addHook('onRequest', requireRole('agency'))
+  app.addHook('onRequest', requireBoundToken)
 
   // Refusals from an authenticated caller are audited too (DESIGN §3 step 6).
   app.addHook('onError', async (request: FastifyRequest, _reply, error) => {

@@ -9,7 +9,7 @@ import { SECURITY, problemResponses } from '../plugins/openapi.ts'
  */
 export async function metricsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/metrics', {
-    preHandler: requireRole('operator'),
+    onRequest: requireRole('operator'),
     schema: {
       summary: 'Prometheus metrics (operator client certificate)',
       description: 'Message outcomes, queue depths, dead letters, delivery latency, certificate expiry and process metrics. ' +

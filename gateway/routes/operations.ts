@@ -5,6 +5,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import ajvFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
+import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
@@ -102,7 +103,7 @@ const ID_PARAMS = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
-  properties: { id: { type: 'string', format: 'uuid', description: 'The message id.' } }
+  properties: { id: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: 'The message id (lower-case UUID).' } }
 } as const
 
 const ITEM_QUERY = {

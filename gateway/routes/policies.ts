@@ -234,7 +234,7 @@ const DRY_RUN_SCHEMA = {
 
 type AgencyCaller = Extract<Caller, { role: 'agency' }>
 
-/** A preHandler: any registered certificate (agency system, privacy officer, partner gateway). */
+/** An onRequest hook: any registered certificate (agency system, privacy officer, partner gateway). */
 async function requireCaller(request: FastifyRequest): Promise<void> {
   if (request.clientCertSha256 === null) throw new UnauthenticatedError('a client certificate issued by a trusted CA is required')
   if (request.caller === null) throw new UnauthenticatedError('the client certificate is not registered, or has been revoked')
@@ -269,16 +269,16 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
   app.addSchema(PRINCIPLE_SCHEMA)
   app.addSchema(KIND_POLICY_SCHEMA)
 
-  app.get('/v1/policies', { schema: CATALOGUE_SCHEMA, preHandler: requireCaller }, async (request, reply) => send(request, reply, whole))
+  app.get('/v1/policies', { schema: CATALOGUE_SCHEMA, onRequest: requireCaller }, async (request, reply) => send(request, reply, whole))
 
-  app.get<{ Params: { kind: string } }>('/v1/policies/:kind', { schema: KIND_SCHEMA, preHandler: requireCaller }, async (request, reply) => {
+  app.get<{ Params: { kind: string } }>('/v1/policies/:kind', { schema: KIND_SCHEMA, onRequest: requireCaller }, async (request, reply) => {
     const { kind } = request.params
     const doc = isKind(kind) ? byKind.get(kind) : undefined
     if (doc === undefined) throw new NotFoundError(`no policy for kind ${kind.slice(0, 64)}`)
     return send(request, reply, doc)
   })
 
-  app.post('/v1/policies/dry-run', { schema: DRY_RUN_SCHEMA, preHandler: [requireRole('agency'), requireBoundToken] }, async (request) => {
+  app.post('/v1/policies/dry-run', { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken] }, async (request) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
     const caller = request.caller as AgencyCaller
     const { value } = await readSubmission(request.body, app.trust, caller.system)

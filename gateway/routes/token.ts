@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { requireRole } from '../pipeline/authenticate-client.ts'
-import { UnauthenticatedError } from '../errors.ts'
+import { GrantTypeUnsupportedError, UnauthenticatedError } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
 import { issueAccessToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, jsonResponse, problemResponses } from '../plugins/openapi.ts'
 
@@ -23,7 +24,28 @@ const TOKEN_SCHEMA = {
         expires_in: { type: 'integer', minimum: 1, description: 'Seconds until it expires.' }
       }
     }, { 'cache-control': { type: 'string', description: '`no-store`' } }),
-    ...problemResponses('UNAUTHENTICATED', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
+    ...problemResponses('UNAUTHENTICATED', 'GRANT_TYPE_UNSUPPORTED', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
+  }
+}
+
+/**
+ * The one grant this endpoint answers is the one the contract names: the
+ * certificate itself is the client credential (RFC 6749 §4.4, RFC 8705 §2).
+ * A password, a JWT assertion or any other parameter is not silently ignored:
+ * a client that believes it authenticated another way must be told it did not.
+ */
+function checkGrant(body: unknown, contentType: string | undefined): void {
+  if (body === undefined || body === null) return
+  // RFC 6749 §4.4.2: the request is a form, nothing else.
+  if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType ?? '') || typeof body !== 'object' || Array.isArray(body)) {
+    throw new GrantTypeUnsupportedError('send no body, or the form grant_type=client_credentials')
+  }
+  const form = body as Record<string, unknown>
+  for (const name of Object.keys(form)) {
+    if (name !== 'grant_type') throw new GrantTypeUnsupportedError(`parameter ${echo(name)} is not accepted`)
+  }
+  if (form.grant_type !== undefined && form.grant_type !== 'client_credentials') {
+    throw new GrantTypeUnsupportedError(`grant_type ${echo(form.grant_type)}; only client_credentials`)
   }
 }
 
@@ -31,11 +53,13 @@ const TOKEN_SCHEMA = {
 export async function tokenRoutes(app: FastifyInstance, opts: { ttlSeconds: number }): Promise<void> {
   app.post('/v1/token', {
     schema: TOKEN_SCHEMA,
-    preHandler: async (request) => {
+    // Who is asking is settled before the body is read (the body is the grant).
+    onRequest: async (request) => {
       if (request.caller === null) await requireRole('agency')(request)
       if (request.caller?.role === 'partner') throw new UnauthenticatedError('gateways do not use access tokens')
     }
   }, async (request, reply) => {
+    checkGrant(request.body, request.headers['content-type'])
     const token = issueAccessToken(app, request.caller!)
     return reply.header('cache-control', 'no-store').send({
       access_token: token,

@@ -1,0 +1,361 @@
+// HTTP/1.1 below the routes. What Node's parser refuses, what times out and
+// what a route never sees is still answered with an RFC 9457 problem document,
+// and a message whose framing is in doubt is never acted on: a front proxy and
+// this gateway that disagree on where a request ends are how requests are
+// smuggled (RFC 9112 §6.3, §11.2).
+//
+// Two halves: httpHardeningOptions() is spread into the Fastify constructor
+// (the listener's options and the handler for what Node's parser refuses),
+// httpHardening is the plugin with the hooks, registered first.
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  ExpectationFailedError, HeadersTooLargeError, HttpInvalidError, RequestTimeoutError, UnsupportedMediaTypeError
+} from '../errors.ts'
+import { echo } from '../lib/echo.ts'
+import { problemDocument, problemFor } from './problem-details.ts'
+
+export interface HttpTimeouts {
+  /** The whole header section (Node's headersTimeout). */
+  readonly headersMs: number
+  /** The whole request, headers and body (Node's requestTimeout). */
+  readonly requestMs: number
+  /** Socket inactivity at any point of an exchange (Fastify's connectionTimeout). */
+  readonly idleMs: number
+  /** How often Node looks for requests past headersMs or requestMs. */
+  readonly checkEveryMs: number
+}
+
+/**
+ * A client that holds a connection open without finishing its request holds a
+ * parser, a socket and a TLS session (slowloris for headers, R-U-Dead-Yet for
+ * bodies). Headers are at most MAX_HEADER_BYTES: 10 s is generous on any
+ * link. A body is at most the body limit (8 MiB): 30 s asks for ~280 kB/s.
+ * The idle limit also ends responses the client stops reading (slow read).
+ * It is longer than the request limit, so a slow request is answered 408
+ * rather than cut without a word, and longer than a handler stays silent:
+ * partner calls are bounded by DELIVERY_TIMEOUT_MS (10 s by default), but
+ * GET /v1/audit/verification reads the whole ledger before it answers.
+ * Node checks the first two only every checkEveryMs (30 s by default, which
+ * would let a 10 s limit run to 40 s).
+ */
+export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 120_000, checkEveryMs: 1_000 }
+
+/** Node's default, stated: what is larger is refused 431 (RFC 6585 §5). */
+export const MAX_HEADER_BYTES = 16 * 1024
+
+/**
+ * A refused request whose body is still arriving is read and discarded before
+ * the answer and the close, at most this long and twice its body limit: a
+ * socket closed with unread data sends a TCP reset, and the reset destroys
+ * the answer in the client's receive buffer before it is read (RFC 9112 §9.6).
+ */
+const DRAIN_MS = 5_000
+/** After a raw refusal, how long the client has to read it and hang up before the socket is destroyed. */
+const LINGER_MS = 2_000
+
+const PROBLEM_TYPE = 'application/problem+json; charset=utf-8'
+
+// What the clientErrorHandler (Node's side) must know of Fastify's side.
+/** The last request read on each connection. */
+const latestRequest = new WeakMap<Socket, IncomingMessage>()
+/** The Fastify reply of each request, to stop a request whose framing broke. */
+const replies = new WeakMap<IncomingMessage, FastifyReply>()
+/** Requests whose onRequest hooks all passed: Fastify reads their body. */
+const parsing = new WeakSet<IncomingMessage>()
+/** Requests Fastify has an answer for (onSend reached). */
+const responding = new WeakSet<IncomingMessage>()
+/** Requests whose body Node's parser refused or gave up on: never drained. */
+const broken = new WeakSet<IncomingMessage>()
+/** Ends the drain of a request whose answer waits in onSend. */
+const drains = new WeakMap<IncomingMessage, () => void>()
+/** Connections with a client error being answered: Node may report more. */
+const refusedSockets = new WeakSet<Socket>()
+/** Connections answered with Connection: close: no request read after that is acted on (RFC 9112 §9.6). */
+const closingSockets = new WeakSet<Socket>()
+/** Requests whose Expect Node does not understand (its 'checkExpectation' event). */
+const expectationFailed = new WeakSet<IncomingMessage>()
+
+interface Refusal {
+  readonly code: string
+  readonly status: number
+  readonly detail: string
+  readonly error: FastifyError
+}
+
+function refusal(error: FastifyError): Refusal {
+  return { ...problemFor(error), error }
+}
+
+/** Node's parser errors (llhttp, HPE_*) and its request timeouts; undefined for TLS and socket errors. */
+function refusalForClientError(err: { code?: string; reason?: string }, timeouts: HttpTimeouts): Refusal | undefined {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return refusal(new HeadersTooLargeError(MAX_HEADER_BYTES))
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return refusal(new RequestTimeoutError(`the headers must arrive within ${timeouts.headersMs} ms and the whole request within ${timeouts.requestMs} ms`))
+  }
+  if (typeof err.code === 'string' && err.code.startsWith('HPE_')) {
+    // llhttp's reason is a fixed phrase ("Invalid header value char"), never request bytes.
+    return refusal(new HttpInvalidError(typeof err.reason === 'string' && err.reason !== '' ? err.reason : err.code))
+  }
+  return undefined
+}
+
+/** The response Node is writing on a connection; the next one queued takes its place when it finishes. */
+function inFlight(socket: Socket): ServerResponse | null {
+  // Node's own handler for client errors reads the same field (lib/_http_server.js, socketOnError).
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? null
+}
+
+function writeProblem(socket: Socket, r: Refusal, instance: string): void {
+  if (socket.destroyed || !socket.writable || socket.writableEnded) return
+  const body = JSON.stringify(problemDocument(r.code, r.status, r.detail, instance))
+  socket.end(
+    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n` +
+    `Date: ${new Date().toUTCString()}\r\n` +
+    `Content-Type: ${PROBLEM_TYPE}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
+  )
+}
+
+/** Ends the connection once what is written has gone; destroys it if the client does not hang up in time. */
+function closeSoon(socket: Socket): void {
+  if (socket.destroyed) return
+  if (!socket.writableEnded) socket.end()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+}
+
+function onceDone(res: ServerResponse, then: () => void): void {
+  let called = false
+  const once = (): void => {
+    if (called) return
+    called = true
+    res.off('finish', once)
+    res.off('close', once)
+    then()
+  }
+  res.once('finish', once)
+  res.once('close', once)
+}
+
+/**
+ * Answers a client error on a connection. Responses go out in the order of
+ * their requests (RFC 9112 §9.3.2): those already read are answered first,
+ * then the refusal, then the connection is closed, since nothing after an
+ * unparseable message can be framed (RFC 9112 §11.2).
+ */
+function answerClientError(socket: Socket, r: Refusal): string {
+  const latest = latestRequest.get(socket)
+  const failed = latest !== undefined && !latest.complete ? latest : undefined
+  const instance = failed?.url ?? `urn:uuid:${randomUUID()}`
+  if (failed !== undefined) {
+    broken.add(failed)
+    if (responding.has(failed)) {
+      // Fastify already has an answer for it (a 413, say) and waits for the body: it never comes.
+      drains.get(failed)?.()
+    } else if (parsing.has(failed) && failed.listenerCount('error') > 0) {
+      // Its caller passed every check and Fastify is reading the body: the
+      // body fails, and Fastify answers with this refusal (audited like any other).
+      failed.emit('error', r.error)
+      responding.add(failed)
+    } else {
+      // Nothing about a message whose framing broke is acted on: not its
+      // token, not its caller, not the ledger.
+      replies.get(failed)?.hijack()
+    }
+  }
+  const step = (): void => {
+    if (socket.destroyed) return
+    const res = inFlight(socket)
+    if (res === null) {
+      // Everything read has been answered (the failed request too, if there is one).
+      if (failed === undefined) writeProblem(socket, r, instance)
+      closeSoon(socket)
+      return
+    }
+    if (res.req !== failed || responding.has(failed)) {
+      onceDone(res, step)
+      return
+    }
+    if (!res.headersSent) writeProblem(socket, r, instance)
+    closeSoon(socket)
+  }
+  step()
+  return instance
+}
+
+/** Reads and discards what is left of a request body, bounded in bytes and time. */
+function drain(req: IncomingMessage, maxBytes: number, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let bytes = 0
+    const done = (): void => {
+      clearTimeout(timer)
+      req.off('data', onData)
+      req.off('end', done)
+      req.off('close', done)
+      req.off('error', done)
+      drains.delete(req)
+      resolve()
+    }
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length
+      if (bytes > maxBytes) done()
+    }
+    const timer = setTimeout(done, maxMs)
+    timer.unref()
+    req.on('data', onData)
+    req.once('end', done)
+    req.once('close', done)
+    req.once('error', done)
+    drains.set(req, done)
+    req.resume()
+  })
+}
+
+function headerLines(rawHeaders: readonly string[], name: string): number {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === name) count++
+  return count
+}
+
+/** Refusals of a request whose headers Node parsed but this gateway will not act on. */
+function headerRefusal(request: FastifyRequest): { error: FastifyError; close: boolean } | undefined {
+  const raw = request.raw
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with more than one.
+  const hosts = headerLines(raw.rawHeaders, 'host')
+  if (hosts > 1) return { error: new HttpInvalidError('more than one Host header field (RFC 9112 §3.2)'), close: true }
+  if (hosts === 0 && raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1) {
+    return { error: new HttpInvalidError('an HTTP/1.1 request must carry a Host header field (RFC 9112 §3.2)'), close: true }
+  }
+  // Node frames a body by chunked whenever chunked is the final coding, and
+  // hands on whatever codings come before it undecoded: `gzip, chunked` would
+  // reach a parser as compressed bytes, and a proxy that reads codings
+  // differently would see another message. RFC 9112 §6.1 lets a server refuse
+  // a transfer coding it does not understand; only chunked alone is understood.
+  const te = raw.headers['transfer-encoding']
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    return { error: new HttpInvalidError(`Transfer-Encoding ${echo(te)}: only chunked, alone, is accepted (RFC 9112 §6.1)`), close: true }
+  }
+  if (expectationFailed.has(raw)) {
+    // RFC 9110 §10.1.1: an expectation other than 100-continue may be refused with 417.
+    return { error: new ExpectationFailedError(echo(raw.headers.expect ?? '')), close: false }
+  }
+  // Bodies are read as sent: a content coding would be decoded by nobody, or
+  // by a decompressor fed by the client (a compression bomb). RFC 9110 §15.5.16.
+  const ce = raw.headers['content-encoding']
+  if (ce !== undefined && ce.split(',').some((coding) => !['', 'identity'].includes(coding.trim().toLowerCase()))) {
+    return { error: new UnsupportedMediaTypeError(`Content-Encoding ${echo(ce)}: bodies are accepted only as sent, without a content coding (RFC 9110 §8.4)`), close: false }
+  }
+  return undefined
+}
+
+/** Fastify constructor options: the TLS listener's, with the HTTP/1.1 limits and the handlers for what never reaches a route. */
+export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial<HttpTimeouts> = {}) {
+  const limits: HttpTimeouts = { ...HTTP_TIMEOUTS, ...timeouts }
+  return {
+    // These reach https.createServer, which takes http.createServer's options too.
+    https: {
+      ...tls,
+      // Node answers a missing Host with an empty 400; the onRequest hook answers it with a problem document.
+      requireHostHeader: false,
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: limits.headersMs,
+      requestTimeout: limits.requestMs,
+      connectionsCheckingInterval: limits.checkEveryMs
+    },
+    // Fastify sets these on the server after creating it (its defaults: none at all).
+    requestTimeout: limits.requestMs,
+    connectionTimeout: limits.idleMs,
+    /** What Node's parser refuses, and requests past their time: answered on the socket, as nothing reached Fastify. */
+    clientErrorHandler(this: FastifyInstance, err: Error & { code?: string; reason?: string }, socket: Socket): void {
+      if (refusedSockets.has(socket)) return
+      const r = refusalForClientError(err, limits)
+      if (r === undefined) {
+        // A failed TLS handshake or a reset: no HTTP was spoken, there is no one to answer.
+        this.log.debug({ reason: err.code }, 'client connection error')
+        socket.destroy()
+        return
+      }
+      refusedSockets.add(socket)
+      // info, not error: the client's mistake, not the gateway's. Never the
+      // error object itself: it carries the raw bytes of the request.
+      const instance = answerClientError(socket, r)
+      this.log.info({ code: r.code, status: r.status, reason: err.code, instance }, 'request refused before routing')
+    },
+    /** The router's own refusals (a path parameter over maxParamLength, a bad percent-encoding), before any hook. */
+    frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+      const { code, status, detail } = problemFor(error)
+      const said = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `a path parameter is longer than ${request.server.initialConfig.maxParamLength ?? 100} characters`
+        : error.code === 'FST_ERR_BAD_URL' ? 'the path is not a valid URL' : detail
+      if (status >= 500) request.log.error({ err: error }, 'request failed')
+      else request.log.info({ code }, 'request refused')
+      reply.code(status).type(PROBLEM_TYPE).send(problemDocument(code, status, said, request.url))
+    }
+  }
+}
+
+export const httpHardening = fp(async function httpHardening(app: FastifyInstance) {
+  // Node answers an Expect it does not understand with an empty 417; this
+  // routes the request to Fastify instead, where onRequest refuses it.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    expectationFailed.add(req)
+    app.routing(req, res)
+  })
+
+  // The first onRequest hook of every route. It runs as Node emits the
+  // request, before the parser reads on, so a client error in what follows
+  // on the connection finds the request here.
+  app.addHook('onRequest', function refuseHeaders(request, reply, done) {
+    const raw = request.raw
+    const socket = raw.socket
+    latestRequest.set(socket, raw)
+    replies.set(raw, reply)
+    if (closingSockets.has(socket)) {
+      // Pipelined behind a response that closes the connection: never answered, so never acted on.
+      request.log.debug('request after Connection: close ignored')
+      reply.hijack()
+      return done()
+    }
+    const refused = headerRefusal(request)
+    if (refused !== undefined) {
+      // A request that might be framed differently by someone else is the last one read on its connection.
+      if (refused.close) {
+        reply.header('connection', 'close')
+        closingSockets.add(socket)
+      }
+      return done(refused.error)
+    }
+    // Node drains the promise queue after each of its parser's callbacks, so the
+    // other hooks (the caller, the token, refusals that are audited) could
+    // act on a request whose body, already in hand, turns out to be
+    // unparseable. They wait until Node has parsed what it has read: a
+    // client error then stops the request here (answerClientError).
+    if (!raw.complete && (raw.headers['transfer-encoding'] !== undefined || (raw.headers['content-length'] ?? '0') !== '0')) {
+      setImmediate(done)
+      return
+    }
+    done()
+  })
+
+  app.addHook('preParsing', function markParsing(request, _reply, payload, done) {
+    parsing.add(request.raw)
+    done(null, payload)
+  })
+
+  app.addHook('onSend', function drainBeforeClosing(request, reply, payload, done) {
+    const raw = request.raw
+    responding.add(raw)
+    const closing = /\bclose\b/i.test(String(reply.getHeader('connection') ?? '')) || !reply.raw.shouldKeepAlive
+    if (closing) closingSockets.add(raw.socket)
+    if (raw.complete || !closing || broken.has(raw)) return done(null, payload)
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024
+    drain(raw, 2 * limit, DRAIN_MS).then(() => done(null, payload), () => done(null, payload))
+  })
+}, { name: 'http-hardening', fastify: '5.x' })

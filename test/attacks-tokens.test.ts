@@ -1,0 +1,124 @@
+// Attacks on the access token (RFC 8725, RFC 8705, RFC 6749): it lives
+// exactly as long as POST /v1/token says, only the one grant is answered, and
+// a token is good only from this gateway, for this certificate, signed the
+// way this gateway signs.
+import t, { type Test } from 'tap'
+import { createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import type { AgencyClient, HttpResult } from '../gateway/sandbox/agency-client.ts'
+import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { signRaw } from './lib/raw-jws.ts'
+
+const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+const claimsOf = (token: string): Record<string, unknown> => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+
+function expectProblem(t: Test, res: HttpResult, status: number, code: string, what: string): void {
+  t.equal(res.status, status, `${what}: ${status}`)
+  t.match(String(res.headers['content-type']), /^application\/problem\+json/, `${what}: a problem document`)
+  t.equal(res.json().code, code, `${what}: ${code}`)
+}
+
+async function tokenFor(c: AgencyClient, body?: string, contentType = 'application/x-www-form-urlencoded'): Promise<HttpResult> {
+  return c.call('POST', '/v1/token', body, body === undefined ? {} : { 'content-type': contentType })
+}
+
+const statusWith = (c: AgencyClient, token: string, id = crypto.randomUUID()): Promise<HttpResult> =>
+  c.call('GET', `/v1/messages/${id}`, undefined, { authorization: `Bearer ${token}` })
+
+t.test('a token stops working at expires_in, with the real verifier and the real clock', async (t) => {
+  const ttl = 2
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false, tokenTtlSeconds: ttl }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const res = await tokenFor(cbsa)
+  t.equal(res.status, 200)
+  const { access_token: token, expires_in: expiresIn } = res.json<{ access_token: string; expires_in: number }>()
+  t.equal(expiresIn, ttl, 'expires_in is the configured lifetime')
+  const claims = claimsOf(token)
+  t.equal(Number(claims.exp) - Number(claims.iat), expiresIn, 'exp − iat is expires_in, in seconds')
+
+  // Used once before it expires, so that the verifier's cache holds it: a cached token must expire too.
+  t.equal((await statusWith(cbsa, token)).status, 404, 'valid before exp (a missing message is 404, not 401)')
+  const expiresAt = Number(claims.exp) * 1000
+  // Wait for the clock itself to pass exp: the condition here is time.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 5))
+  t.ok(Date.now() > expiresAt, 'the clock is past exp')
+  expectProblem(t, await statusWith(cbsa, token), 401, 'UNAUTHENTICATED', 'at expires_in')
+})
+
+t.test('tokens the gateway did not issue this way are refused', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const issued = (await tokenFor(cbsa)).json<{ access_token: string }>().access_token
+  const claims = claimsOf(issued)
+  const gatewayKeyFile = readFileSync(join(KEYS_DIR, 'CA', 'gateway.signing.ca-gateway-20261126-641f.private.jwk.json'), 'utf8')
+  const gatewayJwk = JSON.parse(gatewayKeyFile) as { kid: string; alg: 'ES256' | 'EdDSA' }
+  const gatewayKey = { signingKey: createPrivateKey({ key: gatewayJwk as never, format: 'jwk' }), alg: gatewayJwk.alg }
+  // Signed with this gateway's own key: only the claims are wrong.
+  const forged = (changes: Record<string, unknown>, header: Record<string, unknown> = {}): string =>
+    signRaw(JSON.stringify({ alg: gatewayJwk.alg, typ: 'JWT', kid: gatewayJwk.kid, ...header }), JSON.stringify({ ...claims, ...changes }), gatewayKey)
+  const now = Math.floor(Date.now() / 1000)
+
+  await t.test('expired, not yet valid, or without an expiry', async (t) => {
+    expectProblem(t, await statusWith(cbsa, forged({ iat: now - 600, exp: now - 300 })), 401, 'UNAUTHENTICATED', 'expired')
+    expectProblem(t, await statusWith(cbsa, forged({ nbf: now + 300 })), 401, 'UNAUTHENTICATED', 'not yet valid')
+    expectProblem(t, await statusWith(cbsa, forged({ exp: undefined })), 401, 'UNAUTHENTICATED', 'no exp')
+    expectProblem(t, await statusWith(cbsa, forged({ cnf: undefined })), 401, 'UNAUTHENTICATED', 'no cnf: a plain bearer token')
+  })
+
+  await t.test('for another issuer or audience', async (t) => {
+    expectProblem(t, await statusWith(cbsa, forged({ iss: 'gateway:US' })), 401, 'UNAUTHENTICATED', 'issuer')
+    expectProblem(t, await statusWith(cbsa, forged({ aud: 'gateway:US' })), 401, 'UNAUTHENTICATED', 'audience')
+  })
+
+  await t.test('issued by the other country\'s gateway', async (t) => {
+    const cbp = client(t, 'CBP', us.url)
+    const usToken = (await tokenFor(cbp)).json<{ access_token: string }>().access_token
+    expectProblem(t, await statusWith(cbsa, usToken), 401, 'UNAUTHENTICATED', 'a US token at the CA gateway')
+  })
+
+  await t.test('algorithm tricks', async (t) => {
+    const [, payload] = issued.split('.')
+    expectProblem(t, await statusWith(cbsa, `${b64({ alg: 'none', typ: 'JWT', kid: gatewayJwk.kid })}.${payload}.`), 401, 'UNAUTHENTICATED', 'alg none')
+    // The classic confusion: the public key's text used as an HMAC secret.
+    const { createHmac } = await import('node:crypto')
+    const publicPem = createPrivateKey({ key: gatewayJwk as never, format: 'jwk' }).export({ format: 'pem', type: 'pkcs8' })
+    const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: gatewayJwk.kid })}.${payload}`
+    const hs = `${input}.${createHmac('sha256', publicPem).update(input).digest('base64url')}`
+    expectProblem(t, await statusWith(cbsa, hs), 401, 'UNAUTHENTICATED', 'HS256 with the key as secret')
+  })
+
+  await t.test('presented over another certificate (a certificate swap)', async (t) => {
+    const ircc = client(t, 'IRCC', gw.url)
+    expectProblem(t, await statusWith(ircc, issued), 401, 'TOKEN_CERT_MISMATCH', 'CBSA\'s token over IRCC\'s certificate')
+  })
+})
+
+t.test('only the grant the contract names gets a token', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  t.equal((await tokenFor(cbsa)).status, 200, 'no body')
+  t.equal((await tokenFor(cbsa, 'grant_type=client_credentials')).status, 200, 'client_credentials')
+  const refused: Array<[string, string]> = [
+    ['grant_type=password&username=a&password=b', 'password'],
+    ['grant_type=password', 'password alone'],
+    ['grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=eyJ', 'jwt-bearer'],
+    ['grant_type=authorization_code&code=x', 'authorization_code'],
+    ['grant_type=client_credentials&scope=admin', 'an extra parameter'],
+    ['grant_type=client_credentials&client_secret=x', 'a client secret']
+  ]
+  for (const [body, what] of refused) expectProblem(t, await tokenFor(cbsa, body), 400, 'GRANT_TYPE_UNSUPPORTED', what)
+  expectProblem(t, await tokenFor(cbsa, 'grant_type=password&grant_type=client_credentials'), 400, 'BODY_INVALID', 'grant_type twice')
+  expectProblem(t, await tokenFor(cbsa, '{"grant_type":"client_credentials"}', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON body with an accepted grant is still not the form')
+  expectProblem(t, await tokenFor(cbsa, '[]', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON array')
+
+  await t.test('no certificate, no token, whatever the body', async (t) => {
+    const agent = new Agent({ connect: { ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') } })
+    t.teardown(() => agent.close())
+    const res = await request(`${gw.url}/v1/token`, { method: 'POST', body: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' }, dispatcher: agent })
+    t.equal(res.statusCode, 401)
+    t.equal((await res.body.json() as { code: string }).code, 'UNAUTHENTICATED')
+  })
+})
