@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { buildManifest } from '../gateway/sandbox/manifest.ts'
 import type { MockAgency } from '../gateway/sandbox/mock-agency.ts'
 import { borderDayRecord, nexusDesignation, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { buildApp } from '../gateway/app.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange, type Exchange } from './helper.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -109,6 +110,38 @@ t.test('--from US sends from CBP to CBSA', async (t) => {
   t.equal(records.length, 120)
   t.ok(records.every((r) => ['0901', '3801', '3004', '3802', '0712', '0708', '3009', '0115', '3401', '3310'].includes(r.crossing.portCode)), 'entries at U.S. ports')
   t.equal(receivedRecords(ex.mocks.CBP).length, 0, 'nothing went the other way')
+})
+
+t.test('a gateway restart in the middle of a load: the loader retries until it is back', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const { result } = start(['nexus-roster', '--count', '300', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '60'])
+  await eventually(() => ex.mocks.CBP.received.length >= 10 ? true : undefined, 30_000, 'the first deliveries')
+  await ex.ca.app.close()
+  // The outage itself: longer than the 6 s the loader used to give up after,
+  // and than a gateway restart takes (about 9 s measured).
+  await new Promise((resolve) => setTimeout(resolve, 10_000))
+  const restarted = await buildApp(ex.ca.config)
+  t.teardown(() => restarted.close())
+  await restarted.listen({ host: '127.0.0.1', port: ex.ca.config.port })
+  const run = await result
+  t.equal(run.code, 0, 'exit 0: every designation accepted and delivered')
+  if (run.code !== 0) t.comment(`${run.stdout}\n${run.stderr}`)
+  t.match(run.stdout, /^ {2}accepted {3}300 designations/m)
+  t.match(run.stdout, /^ {2}failed {5}0$/m)
+})
+
+t.test('--retry-for bounds how long a gateway that does not come back is waited for', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const { result } = start(['nexus-roster', '--count', '2000', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '2'])
+  await eventually(() => ex.mocks.CBP.received.length >= 10 ? true : undefined, 30_000, 'the first deliveries')
+  await ex.ca.app.close()
+  const stopped = Date.now()
+  const run = await result
+  t.equal(run.code, 1, 'exit 1: not everything was accepted')
+  t.ok(Date.now() - stopped < 20_000, `gave up ${Date.now() - stopped} ms after the gateway went away`)
+  t.match(run.stdout, /^ {2}failed {5}\d+ designations/m)
 })
 
 t.test('refusals are counted by their problem code and do not stop the load', async (t) => {

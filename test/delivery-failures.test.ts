@@ -24,6 +24,21 @@ t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) 
   t.equal(await gw.app.queues.queue('outbound').getJob(String(envelope.id)), undefined, 'and no job is left in Redis')
 })
 
+t.test('an outage does not flood the ledger: attempts 1, 2, 4, 8 and the outcome', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 10, deliveryBackoffMs: 1 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const status = await eventually(async () => {
+    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: unknown[] }>()
+    return s.status === 'dead-lettered' ? s : undefined
+  }, 30_000, 'dead-lettering')
+  t.equal(status.attempts.length, 10, 'the status keeps every attempt')
+  const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
+  t.same(events, ['accepted', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'dead-lettered'],
+    'the ledger gets failures 1, 2, 4 and 8, then the outcome: 6 entries for 10 attempts')
+})
+
 t.test('start-up refuses a Redis that may evict queue keys', async (t) => {
   const port = await freePort()
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' })

@@ -80,7 +80,7 @@ export function dropQueuePrefix(prefix: string): Promise<void> {
   return dropPrefix(REDIS_URL, prefix)
 }
 
-export async function startGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string }> {
+export async function startGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
   const app = await buildApp(config, deps)
   t.teardown(async () => {
     await app.close()
@@ -89,7 +89,7 @@ export async function startGateway(t: Teardown, config: GatewayConfig, deps: App
   })
   await app.listen({ host: '127.0.0.1', port: config.port })
   const { port } = app.server.address() as { port: number }
-  return { app, url: `https://127.0.0.1:${port}` }
+  return { app, url: `https://127.0.0.1:${port}`, config }
 }
 
 export function client(t: Teardown, name: SystemName, baseUrl: string, keysDir = KEYS_DIR): AgencyClient {
@@ -112,8 +112,8 @@ export function copyKeys(t: Teardown): string {
 }
 
 export interface Exchange {
-  readonly ca: { app: FastifyInstance; url: string }
-  readonly us: { app: FastifyInstance; url: string }
+  readonly ca: { app: FastifyInstance; url: string; config: GatewayConfig }
+  readonly us: { app: FastifyInstance; url: string; config: GatewayConfig }
   readonly clients: Record<SystemName, AgencyClient>
   readonly mocks: Record<SystemName, MockAgency>
 }

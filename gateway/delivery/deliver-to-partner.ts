@@ -9,7 +9,7 @@ import { verifyReceipt } from '../pipeline/receipt.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -29,6 +29,8 @@ export interface PartnerDeliveryDeps {
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
   return async function deliverToPartner(job: Job<DeliveryJob>): Promise<void> {
     const { id } = job.data
+    const record = await awaitingDelivery(deps.store, deps.log, job)
+    if (record === undefined) return
     try {
       const jws = deps.sealer.unseal(job.data.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl, jws, 'application/jose')
@@ -41,7 +43,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       await verifyReceipt(res.body, partner.keys, gatewayOwner(partner.country), { messageId: id, digest: sha256(jws) })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err)
+      await recordFailure(deps.store, deps.log, job, err, record)
       throw err
     }
   }

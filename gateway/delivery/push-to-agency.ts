@@ -6,7 +6,7 @@ import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
-import { DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps {
@@ -21,11 +21,16 @@ export interface AgencyPushDeps {
 export function agencyPush(deps: AgencyPushDeps) {
   return async function pushToAgency(job: Job<DeliveryJob>): Promise<void> {
     const { id, target } = job.data
+    const record = await awaitingDelivery(deps.store, deps.log, job)
+    if (record === undefined) return
     try {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
       const jws = deps.sealer.unseal(job.data.sealed, id)
-      const res = await deps.client.post(url, jws, 'application/jose')
+      // The agency's way to recognise a push it already has (README,
+      // "Receiving"): after a crash between its 2xx and our record of it, the
+      // same message is pushed again, with the same key.
+      const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
       if (res.status < 200 || res.status >= 300) {
         const code = problemCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
@@ -33,7 +38,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       }
       await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err)
+      await recordFailure(deps.store, deps.log, job, err, record)
       throw err
     }
   }

@@ -60,7 +60,8 @@ export function announceAppends(store: GatewayStore, feed: AuditFeed): GatewaySt
       if (APPENDS_LAST_ARGUMENT.has(property as keyof GatewayStore)) {
         method = async (...args: unknown[]) => {
           const result: unknown = await value.apply(target, args)
-          if (result !== false) feed.publish(args[args.length - 1] as AuditEntry)
+          const entry = args[args.length - 1] as AuditEntry | null
+          if (result !== false && entry !== null) feed.publish(entry)
           return result
         }
       } else {

@@ -25,13 +25,22 @@ export async function purgeExpired(store: GatewayStore, retentionDays: number, n
   }))
 }
 
+/** The scheduler's id: one per deployment, whichever instance made it. */
+const SCHEDULER_ID = 'purge-expired'
+
+/** How often the scheduler is looked for, at most: a Redis that lost its data loses it too. */
+const WATCH_MAX_MS = 30_000
+
 export class RetentionJob {
   readonly #queue: Queue
   readonly #worker: Worker
   readonly #settings: RetentionSettings
+  readonly #log: FastifyBaseLogger
+  #watch: NodeJS.Timeout | undefined
 
   constructor(store: GatewayStore, settings: RetentionSettings, log: FastifyBaseLogger) {
     this.#settings = settings
+    this.#log = log
     const connection = redisOptions(settings.redisUrl)
     this.#queue = new Queue(RETENTION_QUEUE, { connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 }, prefix: settings.prefix })
     this.#queue.on('error', () => { /* retried by the scheduler */ })
@@ -43,14 +52,36 @@ export class RetentionJob {
     this.#worker.on('error', (err) => log.warn({ err }, 'retention worker error'))
   }
 
-  /** One scheduler per deployment: several instances upsert the same one. */
+  /**
+   * One scheduler per deployment: several instances upsert the same one. It
+   * lives in Redis, so a Redis restarted empty (no AOF, or a new node) has
+   * none: the scheduler is then looked for at intervals and made again,
+   * rather than only at start-up, so that the purge comes back by itself.
+   */
   async schedule(): Promise<void> {
-    await this.#queue.upsertJobScheduler('purge-expired', { every: this.#settings.everyMs }, {
-      name: 'purge-expired', opts: { removeOnComplete: true, removeOnFail: 100 }
+    await this.#ensureScheduled()
+    this.#watch ??= setInterval(() => {
+      this.#ensureScheduled().catch((err: unknown) => this.#log.warn({ err }, 'retention: could not check the purge schedule; will retry'))
+    }, Math.min(this.#settings.everyMs, WATCH_MAX_MS))
+    this.#watch.unref()
+  }
+
+  async #ensureScheduled(): Promise<void> {
+    // Looked for first: upserting an existing scheduler would move its next run, and with it never come.
+    if (await this.#queue.getJobScheduler(SCHEDULER_ID) !== undefined) return
+    await this.#queue.upsertJobScheduler(SCHEDULER_ID, { every: this.#settings.everyMs }, {
+      name: SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 }
     })
+    this.#log.info({ everyMs: this.#settings.everyMs }, 'retention: purge scheduled')
+  }
+
+  /** Whether Redis holds the purge schedule now (for tests and readiness). */
+  async scheduled(): Promise<boolean> {
+    return await this.#queue.getJobScheduler(SCHEDULER_ID) !== undefined
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#watch)
     await this.#worker.close()
     await this.#queue.close()
   }

@@ -41,6 +41,9 @@ options:
   --manifest PATH     the sandbox manifest to read gateways and credentials from (default sandbox.json)
   --no-wait           do not wait for the partner's receipts after sending
   --wait-timeout S    how long to wait for receipts, in seconds (default 600)
+  --retry-for S       how long to keep retrying a message the gateway cannot take now (refused
+                      connections, 503, 429), with backoff, in seconds (default 120: longer than
+                      a gateway restart)
   --json              print the summary as JSON on stdout
 `
 
@@ -61,6 +64,7 @@ interface LoadOptions {
   readonly manifest: string
   readonly wait: boolean
   readonly waitTimeoutMs: number
+  readonly retryForMs: number
   readonly json: boolean
 }
 
@@ -92,6 +96,7 @@ function parseOptions(argv: string[]): LoadOptions {
       manifest: { type: 'string', default: 'sandbox.json' },
       'no-wait': { type: 'boolean', default: false },
       'wait-timeout': { type: 'string' },
+      'retry-for': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -125,6 +130,7 @@ function parseOptions(argv: string[]): LoadOptions {
     manifest: resolve(values.manifest),
     wait: !values['no-wait'],
     waitTimeoutMs: positiveInt('wait-timeout', values['wait-timeout'], 600) * 1000,
+    retryForMs: positiveInt('retry-for', values['retry-for'], 120, 86_400) * 1000,
     json: values.json
   }
 }
@@ -275,17 +281,28 @@ function problemCode(body: string, status: number): string {
   return `HTTP_${status}`
 }
 
+/** The longest pause between two tries of one message. */
+const BACKOFF_MAX_MS = 5_000
+
 /**
  * Submits one signed message. The same bytes may be sent again safely (the
  * gateway answers a repeat with 200), so a lost connection, a 503 or a 429 is
- * retried with backoff; a 401 gets one retry with a fresh token (the gateway
- * may have restarted and forgotten the old one). Anything else is the answer.
+ * retried with backoff (exponential, capped, with jitter so that the requests
+ * in flight do not all come back at once) for up to `retryForMs`: long enough
+ * to ride out a gateway restart. A 401 gets one retry with a fresh token (the
+ * gateway may have restarted and forgotten the old one). Anything else is the
+ * answer.
  */
-async function submit(client: AgencyClient, jws: string): Promise<Outcome> {
+async function submit(client: AgencyClient, jws: string, retryForMs: number): Promise<Outcome> {
   let renewed = false
   let lastCode = 'NETWORK_ERROR'
-  for (let attempt = 0; attempt < 6; attempt++) {
-    if (attempt > 0) await sleep(Math.min(5000, 100 * 2 ** attempt))
+  const giveUpAt = Date.now() + retryForMs
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) {
+      const pause = Math.min(BACKOFF_MAX_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)
+      if (Date.now() + pause > giveUpAt) break
+      await sleep(pause)
+    }
     let res
     try {
       res = await client.submit(jws)
@@ -342,7 +359,7 @@ async function sendAll(run: Run): Promise<number> {
       // Built and signed just before it is sent: createdAt must be fresh when the gateway reads it.
       const jws = await client.sign(client.envelope({ ...work.fields(m), id: run.idOf(m) }))
       tally.add(tally.sent, records)
-      const outcome = await submit(client, jws)
+      const outcome = await submit(client, jws, run.opts.retryForMs)
       if (outcome.status === 'accepted') {
         run.state[m] = ACCEPTED
         tally.add(tally.accepted, records)

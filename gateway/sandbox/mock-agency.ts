@@ -19,6 +19,8 @@ export interface ReceivedMessage {
   readonly policyVersion: string
   readonly payload: Record<string, unknown>
   readonly receivedAt: string
+  /** The push's Idempotency-Key header: the message id (README, "Receiving"). */
+  readonly idempotencyKey: string | null
 }
 
 export interface MockAgencyOptions {
@@ -41,6 +43,8 @@ export interface MockAgency {
   /** The latest messages received (at least RECEIVED_KEPT, at most twice that), oldest first. */
   readonly received: ReceivedMessage[]
   readonly responses: Array<{ requestId: string; responseId: string; status: number; result: string }>
+  /** Pushes whose Idempotency-Key it had already seen: answered 2xx, acted on once (as the README asks of an agency). */
+  readonly duplicates: () => number
   close(): Promise<void>
 }
 
@@ -52,6 +56,19 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
   let partnerKeys = createLocalJWKSet(opts.partnerJwks)
   const random = opts.random ?? Math.random
   const received: ReceivedMessage[] = []
+  // The keys of the pushes acted on, bounded like `received`: a real agency
+  // keeps them at least as long as its gateway may retry.
+  let seen = new Set<string>()
+  let older = new Set<string>()
+  let duplicates = 0
+  const rememberKey = (key: string): void => {
+    seen.add(key)
+    if (seen.size >= RECEIVED_KEPT) {
+      older = seen
+      seen = new Set()
+    }
+  }
+  const isSeen = (key: string): boolean => seen.has(key) || older.has(key)
   const responses: MockAgency['responses'] = []
   const decoder = new TextDecoder()
 
@@ -74,7 +91,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
     return { outer, delivered, inner }
   }
 
-  async function accept(jws: string): Promise<ReceivedMessage> {
+  async function accept(jws: string, idempotencyKey: string | null): Promise<ReceivedMessage> {
     let verified
     try {
       verified = await verifyBoth(jws)
@@ -94,7 +111,8 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
       partnerKid: String(inner.protectedHeader.kid),
       policyVersion: delivered.handling.policyVersion,
       payload: delivered.payload,
-      receivedAt: new Date().toISOString()
+      receivedAt: new Date().toISOString(),
+      idempotencyKey
     }
     return message
   }
@@ -123,8 +141,16 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
           return
         }
         try {
-          const message = await accept(Buffer.concat(chunks).toString('utf8'))
+          const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null
+          const message = await accept(Buffer.concat(chunks).toString('utf8'), key)
           received.push(message)
+          if (key !== null && isSeen(key)) {
+            // Seen before: acknowledged again, acted on once.
+            duplicates++
+            res.writeHead(204).end()
+            return
+          }
+          if (key !== null) rememberKey(key)
           // A bulk load pushes hundreds of thousands: keep the latest only, so the
           // mock's memory stays flat (trimmed in steps, not on every push).
           if (received.length >= 2 * RECEIVED_KEPT) received.splice(0, received.length - RECEIVED_KEPT)
@@ -146,6 +172,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
     url: `https://127.0.0.1:${port}/v1/inbox`,
     received,
     responses,
+    duplicates: () => duplicates,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
   }
 }

@@ -21,7 +21,12 @@ const runDir = join(root, 'sandbox-run')
 const once = process.argv.includes('--once')
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const ports = { CA: Number(process.env.CA_PORT ?? 8441), US: Number(process.env.US_PORT ?? 8442) }
+/** The gateways and mock agencies: stopped first, and waited for. */
 const children: ChildProcess[] = []
+/** A Redis the sandbox started itself: stopped last, once nothing uses it (else the workers retry against it until killed). */
+let ownRedis: ChildProcess | undefined
+/** How long a child has to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 10_000
 /** While traffic is sent, its progress bar (stderr); lines printed meanwhile go above it. */
 let progress: Progress | undefined
 
@@ -60,7 +65,7 @@ async function ensureRedis(): Promise<void> {
   // AOF on and noeviction: the settings the gateway expects in production.
   const child = spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
     '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' })
-  children.push(child)
+  ownRedis = child
   for (let i = 0; i < 100 && !(await redisAnswers(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100))
   say(`redis     started redis-server on port ${port} (AOF on, noeviction), data in ${relative(root, dir)}`)
 }
@@ -73,7 +78,11 @@ function startProcess(name: string, args: string[], env: Record<string, string>)
   children.push(child)
   // Started while Ctrl-C was being handled: stop() may no longer be waiting for it, and it must not outlive us.
   if (stopping) child.kill('SIGTERM')
-  child.on('exit', (code) => { if (code !== 0 && code !== null && !stopping) say(`${name} exited with ${code}: see ${relative(root, join(runDir, `${name}.log`))}`) })
+  // A process killed by a signal exits with a null code: say so as well.
+  child.on('exit', (code, signal) => {
+    if (stopping || code === 0) return
+    say(`${name} ${signal !== null ? `was killed by ${signal}` : `exited with ${code}`}: see ${relative(root, join(runDir, `${name}.log`))}`)
+  })
   return child
 }
 
@@ -110,11 +119,23 @@ async function waitHealthy(url: string): Promise<void> {
   }
 }
 
+/** SIGTERM, then SIGKILL for whatever has not exited after STOP_GRACE_MS. */
+async function terminate(processes: readonly ChildProcess[]): Promise<void> {
+  const running = processes.filter((c) => c.exitCode === null && c.signalCode === null)
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)))
+  for (const child of running) child.kill('SIGTERM')
+  const timer = setTimeout(() => { for (const child of running) child.kill('SIGKILL') }, STOP_GRACE_MS)
+  await Promise.all(exited)
+  clearTimeout(timer)
+}
+
 let stopping = false
-async function stop(code: number): Promise<never> {
+async function stop(code: number): Promise<void> {
+  if (stopping) return
   stopping = true
-  for (const child of children.reverse()) child.kill('SIGTERM')
-  await Promise.all(children.map((c) => c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r))))
+  // The gateways close their workers and ledgers while Redis still answers; Redis goes last.
+  await terminate(children)
+  if (ownRedis !== undefined) await terminate([ownRedis])
   process.exit(code)
 }
 process.on('SIGINT', () => void stop(0))
@@ -138,9 +159,10 @@ await ensureRedis()
 for (const prefix of ['sandbox:CA', 'sandbox:US']) await dropQueuePrefix(redisUrl, prefix)
 
 const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
+const gatewayPids = { CA: 0, US: 0 }
 for (const country of ['CA', 'US'] as const) {
   const key = (): string => randomBytes(32).toString('base64')
-  startProcess(`gateway-${country}`, ['gateway/server.ts'], {
+  gatewayPids[country] = startProcess(`gateway-${country}`, ['gateway/server.ts'], {
     GATEWAY_COUNTRY: country,
     GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
     PORT: String(ports[country]),
@@ -154,7 +176,7 @@ for (const country of ['CA', 'US'] as const) {
     DELIVERY_BACKOFF_MS: '200',
     REDIS_CHECKS: 'warn',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info'
-  })
+  }).pid ?? 0
 }
 try {
   await Promise.all([waitHealthy(url.CA), waitHealthy(url.US)])
@@ -162,7 +184,7 @@ try {
   say((err as Error).message)
   await stop(1)
 }
-say(`gateways  CA ${url.CA}   US ${url.US}`)
+say(`gateways  CA ${url.CA} (pid ${gatewayPids.CA})   US ${url.US} (pid ${gatewayPids.US})`)
 for (const country of ['CA', 'US'] as const) {
   const child = startProcess(`mock-agencies-${country}`, ['gateway/sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
   // A bulk load (npm run sandbox:load) makes the mocks print a line per

@@ -373,30 +373,37 @@ export class PostgresStore implements GatewayStore {
     })
   }
 
-  async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
+  async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {
     // The attempt is appended in SQL, so that two workers recording at once lose neither.
-    await this.#write(async (c) => {
-      await c.query(`UPDATE {messages} SET attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text, updated_at = $2
-        WHERE direction = $3 AND id = $4`, [JSON.stringify(attempt), attempt.at, direction, id])
-      c.append(audit)
+    return this.#write(async (c) => {
+      const { rowCount } = await c.query(`UPDATE {messages} SET attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text, updated_at = $2
+        WHERE direction = $3 AND id = $4 AND status = 'accepted'`, [JSON.stringify(attempt), attempt.at, direction, id])
+      if (rowCount === 0) return false
+      if (audit !== null) c.append(audit)
+      return true
     })
   }
 
-  async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<void> {
-    await this.#write(async (c) => {
-      await c.query(`UPDATE {messages} SET status = 'delivered', receipt = coalesce($1, receipt), updated_at = $2
-        WHERE direction = $3 AND id = $4`, [receipt, audit.at, direction, id])
+  async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean> {
+    // The row lock the UPDATE takes makes a concurrent second delivery wait, then find it delivered.
+    return this.#write(async (c) => {
+      const { rowCount } = await c.query(`UPDATE {messages} SET status = 'delivered', receipt = coalesce($1, receipt), updated_at = $2
+        WHERE direction = $3 AND id = $4 AND status <> 'delivered'`, [receipt, audit.at, direction, id])
+      if (rowCount === 0) return false
       await c.query('DELETE FROM {outbox} WHERE direction = $1 AND id = $2', [direction, id])
       c.append(audit)
+      return true
     })
   }
 
-  async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
+  async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean> {
     // The outbox item stays (sealed) so that an operator can resend it.
-    await this.#write(async (c) => {
-      await c.query(`UPDATE {messages} SET status = 'dead-lettered', attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text,
-        updated_at = $2 WHERE direction = $3 AND id = $4`, [JSON.stringify(attempt), attempt.at, direction, id])
+    return this.#write(async (c) => {
+      const { rowCount } = await c.query(`UPDATE {messages} SET status = 'dead-lettered', attempts = (attempts::jsonb || jsonb_build_array($1::jsonb))::text,
+        updated_at = $2 WHERE direction = $3 AND id = $4 AND status = 'accepted'`, [JSON.stringify(attempt), attempt.at, direction, id])
+      if (rowCount === 0) return false
       c.append(audit)
+      return true
     })
   }
 

@@ -330,29 +330,35 @@ export class SqliteStore implements GatewayStore {
     return JSON.stringify(attempts)
   }
 
-  async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
-    await this.#transaction(() => {
-      this.#sql('UPDATE messages SET attempts = ?, updated_at = ? WHERE direction = ? AND id = ?')
+  async recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {
+    return this.#transaction(() => {
+      const { changes } = this.#sql(`UPDATE messages SET attempts = ?, updated_at = ? WHERE direction = ? AND id = ? AND status = 'accepted'`)
         .run(this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
-      this.#append(audit)
+      if (Number(changes) === 0) return false
+      if (audit !== null) this.#append(audit)
+      return true
     })
   }
 
-  async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<void> {
-    await this.#transaction(() => {
-      this.#sql(`UPDATE messages SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ? WHERE direction = ? AND id = ?`)
-        .run(receipt, audit.at, direction, id)
+  async markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean> {
+    return this.#transaction(() => {
+      const { changes } = this.#sql(`UPDATE messages SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ?
+        WHERE direction = ? AND id = ? AND status <> 'delivered'`).run(receipt, audit.at, direction, id)
+      if (Number(changes) === 0) return false
       this.#sql('DELETE FROM outbox WHERE direction = ? AND id = ?').run(direction, id)
       this.#append(audit)
+      return true
     })
   }
 
-  async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void> {
+  async markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean> {
     // The outbox item stays (sealed) so that an operator can resend it.
-    await this.#transaction(() => {
-      this.#sql('UPDATE messages SET status = ?, attempts = ?, updated_at = ? WHERE direction = ? AND id = ?')
+    return this.#transaction(() => {
+      const { changes } = this.#sql(`UPDATE messages SET status = ?, attempts = ?, updated_at = ? WHERE direction = ? AND id = ? AND status = 'accepted'`)
         .run('dead-lettered', this.#withAttempt(direction, id, attempt), attempt.at, direction, id)
+      if (Number(changes) === 0) return false
       this.#append(audit)
+      return true
     })
   }
 

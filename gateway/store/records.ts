@@ -179,10 +179,21 @@ export interface GatewayStore {
   findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined>
   /** Inserts the message, its outbox item and its audit entry atomically; false if the id exists. */
   accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean>
-  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void>
-  /** Marks delivered, keeps the receipt, drops the outbox item. */
-  markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<void>
-  markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<void>
+  /**
+   * Adds a failed attempt to an `accepted` message, with its audit entry when
+   * there is one (the ledger gets a decaying sample of failures: see
+   * delivery/delivery-outcome.ts). False, and nothing written, when the
+   * message is not awaiting delivery any more (delivered, dead-lettered).
+   */
+  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean>
+  /**
+   * Marks delivered, keeps the receipt, drops the outbox item. False, and
+   * nothing written, when it already was delivered: one "delivered" per
+   * message and hop, however often a delivery is repeated.
+   */
+  markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean>
+  /** Dead-letters an `accepted` message; false, and nothing written, otherwise. */
+  markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean>
   appendAudit(entry: AuditEntry): Promise<void>
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */

@@ -1,0 +1,74 @@
+// No effect twice (DESIGN §9): one "delivered" per message and hop, one push
+// per message to the agency, whatever the queue carries again. The outbox
+// relay re-drives what it read as undelivered; by the time it adds the job,
+// the first one may have delivered the message and been removed from Redis,
+// so the job id no longer protects it. Here that race is played out on
+// purpose: the item the relay would have read is enqueued again after the
+// message was delivered.
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import type { Direction, OutboxItem } from '../gateway/store/records.ts'
+import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { eventually, startExchange } from './helper.ts'
+
+async function entriesFor(app: FastifyInstance, id: string, event: string, direction: Direction): Promise<number> {
+  const entries = await app.store.auditEntries(0, 100_000)
+  return entries.filter((e) => e.entry.messageId === id && e.entry.event === event && e.entry.direction === direction).length
+}
+
+async function drained(app: FastifyInstance, direction: Direction): Promise<boolean | undefined> {
+  const counts = await app.queues.queue(direction).getJobCounts('waiting', 'active', 'delayed', 'prioritized')
+  return Object.values(counts).every((n) => n === 0) ? true : undefined
+}
+
+t.test('a message queued again after its delivery is not delivered again', async (t) => {
+  const ex = await startExchange(t)
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+
+  // What the relay reads from each outbox while the message is on its way.
+  const outbound: OutboxItem = await eventually(() => ex.ca.app.store.outboxItem('outbound', id), 10_000, 'the outbound outbox item')
+  const inbound: OutboxItem = await eventually(() => ex.us.app.store.outboxItem('inbound', id), 15_000, 'the inbound outbox item')
+  await eventually(async () => (await ex.us.app.store.findMessage('inbound', id))?.status === 'delivered' ? true : undefined, 15_000, 'the push')
+  await eventually(async () => (await ex.ca.app.store.findMessage('outbound', id))?.status === 'delivered' ? true : undefined, 15_000, 'the receipt')
+  t.equal(ex.mocks.CBP.received.filter((m) => m.id === id).length, 1, 'CBP got it once')
+
+  // The relay's late re-drive, on both hops, after both jobs completed and were removed.
+  await ex.ca.app.queues.enqueue(outbound)
+  await ex.us.app.queues.enqueue(inbound)
+  await eventually(() => drained(ex.ca.app, 'outbound'), 10_000, 'the outbound queue to drain')
+  await eventually(() => drained(ex.us.app, 'inbound'), 10_000, 'the inbound queue to drain')
+
+  t.equal(ex.mocks.CBP.received.filter((m) => m.id === id).length, 1, 'CBP still got it once: one push per message')
+  t.equal(await entriesFor(ex.ca.app, id, 'delivered', 'outbound'), 1, 'one "delivered" in the sending ledger')
+  t.equal(await entriesFor(ex.us.app, id, 'delivered', 'inbound'), 1, 'one "delivered" in the receiving ledger')
+  t.equal(await entriesFor(ex.us.app, id, 'received', 'inbound'), 1, 'one "received" in the receiving ledger')
+})
+
+t.test('a push carries the message id as its idempotency key', async (t) => {
+  const ex = await startExchange(t)
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const pushed = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 15_000, 'the push')
+  t.equal(pushed.idempotencyKey, envelope.id, 'Idempotency-Key is the message id')
+})
+
+t.test('delivering twice to the store writes one entry', async (t) => {
+  const ex = await startExchange(t, { runWorkers: false })
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const store = ex.ca.app.store
+  const at = new Date().toISOString()
+  const delivered = { at, event: 'delivered' as const, direction: 'outbound' as const, messageId: id }
+  const { auditEntry } = await import('../gateway/pipeline/audit-entry.ts')
+  t.equal(await store.markDelivered('outbound', id, 'receipt', auditEntry(delivered)), true, 'the first marks it')
+  t.equal(await store.markDelivered('outbound', id, 'receipt', auditEntry(delivered)), false, 'the second finds it delivered')
+  t.equal(await store.recordAttempt('outbound', id, { at, error: 'late' }, auditEntry({ ...delivered, event: 'delivery-failed' })), false, 'a late failure is not recorded')
+  t.equal(await entriesFor(ex.ca.app, id, 'delivered', 'outbound'), 1)
+  t.equal(await entriesFor(ex.ca.app, id, 'delivery-failed', 'outbound'), 0)
+})

@@ -1,0 +1,73 @@
+// The sandbox as a process a newcomer starts and stops: with its own Redis
+// (none answers at REDIS_URL), `--once` and Ctrl-C both exit 0 within a few
+// seconds, and a gateway that dies is reported, whatever killed it.
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { freePort } from './helper.ts'
+
+const root = join(import.meta.dirname, '..')
+/** "Within a few seconds": what stopping may take, from the last line to the exit. */
+const STOP_WITHIN_MS = 5_000
+
+function sandbox(args: string[], redisPort: number): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
+  const child = spawn(process.execPath, ['gateway/sandbox/run.ts', ...args], {
+    cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` }, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
+  const onData = (c: Buffer): void => {
+    output += c.toString()
+    for (const w of [...waiters]) {
+      const found = output.split('\n').find((l) => w.pattern.test(l))
+      if (found !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(found)
+      }
+    }
+  }
+  child.stdout!.on('data', onData)
+  child.stderr!.on('data', onData)
+  const exit = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })))
+  return {
+    child,
+    output: () => output,
+    line: (pattern) => new Promise((resolve, reject) => {
+      const found = output.split('\n').find((l) => pattern.test(l))
+      if (found !== undefined) return resolve(found)
+      waiters.push({ pattern, resolve })
+      void exit.then(() => reject(new Error(`the sandbox exited before ${pattern}:\n${output}`)))
+    }),
+    exit
+  }
+}
+
+t.test('--once with its own Redis exits 0 within a few seconds', async (t) => {
+  const run = sandbox(['--once'], await freePort())
+  t.teardown(() => run.child.kill('SIGKILL'))
+  await run.line(/started redis-server/)
+  await run.line(/samples delivered with the partner's signed receipt/)
+  const done = Date.now()
+  const { code, at } = await run.exit
+  t.equal(code, 0, 'exit 0')
+  if (code !== 0) t.comment(run.output())
+  t.ok(at - done < STOP_WITHIN_MS, `stopped ${at - done} ms after the last sample`)
+})
+
+t.test('Ctrl-C exits 0 within a few seconds, and a gateway that dies is reported', async (t) => {
+  const run = sandbox([], await freePort())
+  t.teardown(() => run.child.kill('SIGKILL'))
+  const gateways = await run.line(/^gateways /)
+  await run.line(/keeps running for your own client/)
+  const pid = Number(/US \S+ \(pid (\d+)\)/.exec(gateways)?.[1])
+  t.ok(pid > 0, 'the sandbox names the gateways\' pids')
+  process.kill(pid, 'SIGKILL')
+  t.match(await run.line(/gateway-US/), /gateway-US was killed by SIGKILL/, 'a gateway killed by a signal is reported')
+
+  const interrupted = Date.now()
+  run.child.kill('SIGINT')
+  const { code, at } = await run.exit
+  t.equal(code, 0, 'exit 0')
+  if (code !== 0) t.comment(run.output())
+  t.ok(at - interrupted < STOP_WITHIN_MS, `stopped ${at - interrupted} ms after Ctrl-C`)
+})
