@@ -63,9 +63,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
       ...(deps.logStream ? { stream: deps.logStream } : {})
     },
-    // Nothing a caller sends is dropped or defaulted without a word: an
-    // unknown member of a JSON body or query is refused (plugins/strict-query.ts).
-    ajv: { customOptions: { removeAdditional: false } },
+    // Nothing a caller sends is dropped or changed without a word: an unknown
+    // member of a JSON body or query is refused, and no value is coerced to the
+    // type its schema names (`1` for a document number, `["x"]` for a string).
+    // Query strings, which are text by nature, are read by plugins/strict-query.ts.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     bodyLimit: config.bodyLimitBytes,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
@@ -95,7 +97,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     postgres: config.ledgerPostgresUrl === undefined ? undefined : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema }
   })
   await app.register(metricsPlugin)
-  await app.register(pipelinePlugin, { sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey })
+  await app.register(pipelinePlugin, {
+    sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey,
+    threads: config.pipelineThreads, workerMinBytes: config.pipelineWorkerMinBytes
+  })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
   await app.register(deliveryPlugin, {
     redisUrl: config.redisUrl,

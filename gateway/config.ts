@@ -38,6 +38,9 @@ export interface GatewayConfig {
   readonly relayIntervalMs: number
   readonly workerConcurrency: number
   readonly runWorkers: boolean
+  /** Worker threads that prepare large messages off the event loop (0: none), and what counts as large. */
+  readonly pipelineThreads: number
+  readonly pipelineWorkerMinBytes: number
   /** 'refuse' stops start-up when Redis could evict jobs; 'warn' only logs. */
   readonly redisChecks: 'refuse' | 'warn'
   /** Signed checkpoints of the ledger head: after this many entries, or this long. */
@@ -83,6 +86,8 @@ export const ENV_SCHEMA = {
     RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
     RUN_WORKERS: { type: 'boolean', default: true },
+    PIPELINE_THREADS: { type: 'integer', minimum: 0, maximum: 64, default: 1 },
+    PIPELINE_WORKER_MIN_BYTES: { type: 'integer', minimum: 0, default: 65536 },
     REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
     CHECKPOINT_EVERY_ENTRIES: { type: 'integer', minimum: 1, default: 1000 },
     CHECKPOINT_EVERY_MS: { type: 'integer', minimum: 1000, default: 60000 },
@@ -119,6 +124,8 @@ interface Env {
   RELAY_INTERVAL_MS: number
   WORKER_CONCURRENCY: number
   RUN_WORKERS: boolean
+  PIPELINE_THREADS: number
+  PIPELINE_WORKER_MIN_BYTES: number
   REDIS_CHECKS: 'refuse' | 'warn'
   CHECKPOINT_EVERY_ENTRIES: number
   CHECKPOINT_EVERY_MS: number
@@ -219,6 +226,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     relayIntervalMs: e.RELAY_INTERVAL_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     runWorkers: e.RUN_WORKERS,
+    pipelineThreads: e.PIPELINE_THREADS,
+    pipelineWorkerMinBytes: e.PIPELINE_WORKER_MIN_BYTES,
     redisChecks: e.REDIS_CHECKS,
     checkpointEveryEntries: e.CHECKPOINT_EVERY_ENTRIES,
     checkpointEveryMs: e.CHECKPOINT_EVERY_MS,

@@ -142,6 +142,7 @@ export function buildCatalogue(versionOf: (kind: Kind) => string | undefined = (
 
 export interface ExplainedDecision {
   readonly path: string
+  readonly count?: number
   readonly action: Action
   readonly rule: string
   readonly principle: Principle
@@ -166,10 +167,11 @@ function ruleIndex(policy: DirectionPolicy): ReadonlyMap<string, FieldRule> {
  */
 export function explainDecisions(policy: DirectionPolicy, decisions: readonly FieldDecision[]): ExplainedDecision[] {
   const index = ruleIndex(policy)
-  return decisions.map(({ path, action, rule, principle }) => {
+  return decisions.map(({ path, action, rule, principle, count }) => {
     const named = index.get(rule)
     return {
       path,
+      ...(count !== undefined ? { count } : {}),
       action,
       rule,
       principle,

@@ -118,7 +118,19 @@ t.test('every query parameter is validated strictly', async (t) => {
   expectProblem(t, await officer.call('GET', '/v1/audit/verification?full=true'), 400, 'REQUEST_INVALID', 'a parameter on a route that takes none')
   expectProblem(t, await operator.call('GET', '/v1/operations/dead-letters?limit=Infinity'), 400, 'REQUEST_INVALID', 'dead letters limit=Infinity')
   expectProblem(t, await operator.call('GET', '/v1/operations/dead-letters/NOT-A-UUID'), 400, 'REQUEST_INVALID', 'a dead letter id that is not a UUID')
-  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 'ZZ1234567', issuingCountry: 'CAN', extra: 1 }), { 'content-type': 'application/json' }), 400, 'REQUEST_INVALID', 'an unknown member of a JSON body is refused, not dropped')
+  const json = { 'content-type': 'application/json' }
+  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 'ZZ1234567', issuingCountry: 'CAN', extra: 1 }), json), 400, 'REQUEST_INVALID', 'an unknown member of a JSON body is refused, not dropped')
+  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 1, issuingCountry: 'VNM' }), json), 400, 'REQUEST_INVALID', 'a number where the schema says string is not coerced')
+  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ membershipId: ['1'] }), json), 400, 'REQUEST_INVALID', 'an array where the schema says string is not unwrapped')
+  expectProblem(t, await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-1', reason: 'r', messageId: crypto.randomUUID().toUpperCase() }), json), 400, 'REQUEST_INVALID', 'a legal hold on an upper-case message id')
+  expectProblem(t, await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-2', reason: 'r', messageId: `urn:uuid:${crypto.randomUUID()}` }), json), 400, 'REQUEST_INVALID', 'a legal hold on a urn:uuid: id')
+  expectProblem(t, await officer.call('GET', '/v1/audit/export?cursor=A'), 400, 'REQUEST_INVALID', 'the export has no pages: a cursor is refused, not ignored')
+  expectProblem(t, await officer.call('GET', '/v1/audit/export?limit=5'), 400, 'REQUEST_INVALID', 'nor a limit')
+  const b64 = (text: string): string => Buffer.from(text).toString('base64url')
+  for (const cursor of ['A', b64(' '), b64('0'), b64('seq:'), b64('seq: 1'), b64('seq:01'), b64('seq:1e3'), b64('seq:-1'), 'c2VxOjF']) {
+    expectProblem(t, await officer.call('GET', `/v1/audit/entries?cursor=${cursor}`), 400, 'REQUEST_INVALID', `a cursor the gateway never gave: ${cursor}`)
+  }
+  t.equal((await officer.call('GET', `/v1/audit/entries?cursor=${b64('seq:1')}`)).status, 200, 'the cursor the gateway gives is taken')
 })
 
 t.test('a refusal echoes no more than a short piece of the input', async (t) => {

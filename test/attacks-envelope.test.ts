@@ -66,7 +66,7 @@ t.test('one message, one id', async (t) => {
     const id = crypto.randomUUID()
     const spellings = [
       `urn:uuid:${id}`, id.toUpperCase(), `{${id}}`, id.replaceAll('-', ''), ` ${id}`, `${id}\n`,
-      id.replace('-', '\u2010'), id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))), id.replace('a', 'а'),
+      id.replace('-', '\u2010'), id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))), `${id.slice(0, 35)}а`,
       `${id}\u200b`, `${id.slice(0, 35)}`
     ]
     for (const spelt of spellings) {

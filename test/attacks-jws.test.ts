@@ -62,6 +62,29 @@ t.test('hostile JWS and payloads', async (t) => {
     t.end()
   })
 
+  await t.test('a JWS part in another base64url spelling of the same bytes is refused', async (t) => {
+    // The last character's unused bits set: the same bytes to a lenient decoder, another text to everyone else.
+    const bump = (part: string): string => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+      const last = alphabet.indexOf(part.at(-1)!)
+      return `${part.slice(0, -1)}${alphabet[last + 1]}`
+    }
+    for (const [i, name] of [[0, 'header'], [1, 'payload'], [2, 'signature']] as const) {
+      const envelope = fresh()
+      let jws = ''
+      // Make a JWS whose part i has unused bits to set (a length that is not a multiple of 4).
+      for (let extra = ''; ; extra += ' ') {
+        jws = signRaw(i === 0 ? headerText(creds).replace(/}$/, `${extra}}`) : headerText(creds), `${JSON.stringify(envelope)}${i === 1 ? extra : ''}`, creds)
+        if (jws.split('.')[i]!.length % 4 !== 0) break
+      }
+      const parts = jws.split('.')
+      parts[i] = bump(parts[i]!)
+      refusedIds.push(String(envelope.id))
+      expectRefused(await cbsa.submit(parts.join('.')), 400, 'JWS_INVALID', `${name} with non-zero unused bits`)
+    }
+    t.end()
+  })
+
   await t.test('a header member written twice is refused, whichever copy a reader would take', async (t) => {
     const envelope = fresh()
     const twice = `{"alg":"${creds.alg}","alg":"none","kid":"${creds.kid}","typ":"btb-envelope+jws"}`

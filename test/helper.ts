@@ -62,6 +62,8 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     relayIntervalMs: 60_000,
     workerConcurrency: 8,
     runWorkers: true,
+    pipelineThreads: 1,
+    pipelineWorkerMinBytes: 65536,
     redisChecks: 'warn',
     checkpointEveryEntries: 1000,
     checkpointEveryMs: 60_000,

@@ -190,6 +190,8 @@ function suite(parent: Test, backend: Backend): void {
             const entry = Number(row.seq) === 23 ? row.entry.replace('"m-23"', '"m-99"') : row.entry
             const hash = chainHash(prev, entry)
             await x.run('UPDATE audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?', entry, prev, hash, row.seq)
+            // A thorough rewrite keeps the searchable columns in step with the entry.
+            if (Number(row.seq) === 23) await x.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
             prev = hash
           }
         }
@@ -217,6 +219,24 @@ function suite(parent: Test, backend: Backend): void {
         seq: 23,
         reason: /search index of entry 23 adds a traveller row/,
         tamper: (x) => x.run('INSERT INTO audit_subjects (subject, seq) VALUES (?, ?)', 'someone-else', 23)
+      },
+      {
+        name: 'a message id column edited (hiding the entry from a search by message)',
+        seq: 23,
+        reason: /searchable column message_id of entry 23 does not say what the entry says/,
+        tamper: (x) => x.run('UPDATE audit SET message_id = ? WHERE seq = ?', '00000000-0000-0000-0000-000000000000', 23)
+      },
+      {
+        name: 'an event column edited (a refusal shown as an acceptance in searches)',
+        seq: 23,
+        reason: /searchable column event of entry 23 does not say what the entry says/,
+        tamper: (x) => x.run('UPDATE audit SET event = ? WHERE seq = ?', 'refused', 23)
+      },
+      {
+        name: 'a searchable column filled in (attributing the entry to an agency)',
+        seq: 23,
+        reason: /searchable column from_agency of entry 23 does not say what the entry says/,
+        tamper: (x) => x.run('UPDATE audit SET from_agency = ? WHERE seq = ?', 'CBSA', 23)
       },
       {
         name: 'a checkpoint row moved to another hash',

@@ -193,7 +193,8 @@ t.test('a risk assessment travels as pass or fail, with its agency and month, ne
           `${where}: outcome, agency and month only`)
         const reasons = result.decisions.filter((d) => d.path.startsWith('riskAssessment.reasons'))
         if (direction === 'outbound') {
-          t.equal(reasons.length, (assessment as { reasons?: unknown[] }).reasons?.length ?? 0, `${where}: a decision for every reason`)
+          const count = reasons.reduce((n, d) => n + (d.count ?? 1), 0)
+          t.equal(count, (assessment as { reasons?: unknown[] }).reasons?.length ?? 0, `${where}: every reason decided (one decision counting them)`)
           t.ok(reasons.every((d) => d.action === 'withhold' && d.rule.endsWith('-risk-assessment-reasons')), `${where}: each withheld by its rule`)
         }
       }

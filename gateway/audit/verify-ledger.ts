@@ -6,7 +6,7 @@
 // why, because everything after it is unproven.
 import type { VerificationKey } from '../jws/signing-key.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../store/audit-chain.ts'
-import { auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
+import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
 import type { Checkpoint, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import type { Country } from '../trust/trust-store.ts'
 import { readCountersignature } from './checkpoint-exchange.ts'
@@ -42,6 +42,18 @@ async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry
   for (const e of page) {
     for (const s of auditSubjects(e.entry)) expected.subjects.add(`${e.seq} ${s}`)
     for (const f of auditFieldPatterns(e.entry)) expected.fields.add(`${e.seq} ${f}`)
+  }
+  // The columns a search filters on (message id, event, parties…) are copies
+  // of what the entry says: edited, they would hide an entry from a search
+  // while the chain, which covers only the entry, still verified.
+  const stored = new Map(rows.columns.map((r) => [r.seq, r.values]))
+  for (const e of page) {
+    const expectedValues = auditColumnValues(auditColumns(e.entry))
+    const actualValues = stored.get(e.seq)
+    const differs = AUDIT_COLUMNS.findIndex((_, i) => actualValues?.[i] !== expectedValues[i])
+    if (differs !== -1) {
+      return { seq: e.seq, reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${e.seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry` }
+    }
   }
   for (const kind of ['subjects', 'fields'] as const) {
     const missing = [...expected[kind]].find((r) => !actual[kind].has(r))

@@ -1,11 +1,30 @@
-import { CompactSign } from 'jose'
+// Compact JWS signing (RFC 7515 §7.1) with node:crypto. Not jose's
+// CompactSign: jose encodes base64url in JavaScript (btoa over a binary
+// string), which for a forwarded 3 MB batch took ~200 ms of the event loop
+// per message; Buffer's encoder is native. What is signed is the same:
+// base64url(header) "." base64url(payload), ES256 as raw r‖s (RFC 7518 §3.4).
+import { sign } from 'node:crypto'
 import type { SigningKey } from './signing-key.ts'
 
-const encoder = new TextEncoder()
+/** Encoded protected headers, by key and typ: a gateway signs with a handful. */
+const headers = new Map<string, string>()
+
+function encodedHeader(key: SigningKey, typ: string): string {
+  const id = `${key.kid}\u0000${key.alg}\u0000${typ}`
+  let encoded = headers.get(id)
+  if (encoded === undefined) {
+    encoded = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ })).toString('base64url')
+    headers.set(id, encoded)
+  }
+  return encoded
+}
 
 /** Signs `payload` (already serialised: what is signed is exactly what is sent). */
-export function signCompactJws(payload: string, key: SigningKey, typ: string): Promise<string> {
-  return new CompactSign(encoder.encode(payload))
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
-    .sign(key.key)
+export async function signCompactJws(payload: string, key: SigningKey, typ: string): Promise<string> {
+  const input = `${encodedHeader(key, typ)}.${Buffer.from(payload).toString('base64url')}`
+  const data = Buffer.from(input)
+  const signature = key.alg === 'ES256'
+    ? sign('sha256', data, { key: key.key, dsaEncoding: 'ieee-p1363' })
+    : sign(null, data, key.key)
+  return `${input}.${signature.toString('base64url')}`
 }

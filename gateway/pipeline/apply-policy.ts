@@ -2,7 +2,7 @@
 // and apply it. A purpose, legal authority or recipient no policy names is
 // refused (P1); a field no rule names is withheld (P2).
 import type { KeyObject } from 'node:crypto'
-import { createSecretKey } from 'node:crypto'
+import { createHmac, createSecretKey } from 'node:crypto'
 import { policies } from '../../policies/index.ts'
 import { applyPolicy, exclusionFor, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
 import type { Direction, DirectionPolicy } from '../../policies/lib/types.ts'
@@ -53,6 +53,10 @@ export class PolicyBook {
     if (exclusion !== undefined) throw new PolicyDeniedError(`${exclusion.rule} (${exclusion.principle}): ${exclusion.why}`)
     return applyPolicy(policy.rules, payload, {
       digest: (value) => hmac(this.#auditKey, value),
+      listDigest: () => {
+        const mac = createHmac('sha256', this.#auditKey)
+        return { add: (value) => { mac.update(`${JSON.stringify(value)}\n`) }, digest: () => mac.digest('base64url') }
+      },
       pseudonym: (value) => `ps1:${hmac(this.#pseudonymKey, value)}`
     })
   }

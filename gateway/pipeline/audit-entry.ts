@@ -11,7 +11,7 @@ export interface AuditFacts {
   readonly caller?: string | null
   readonly messageId?: string | null
   readonly envelope?: Partial<Envelope> | null
-  readonly policy?: SelectedPolicy | null
+  readonly policy?: Pick<SelectedPolicy, 'id' | 'version'> | null
   readonly code?: string | null
   readonly digest?: string | null
   readonly fields?: readonly FieldDecision[]

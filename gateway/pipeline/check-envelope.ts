@@ -26,7 +26,7 @@ export function checkRecipient(envelope: Envelope, partner: Country): void {
   if (envelope.to.country !== partner) throw new RecipientInvalidError(`country ${echo(envelope.to.country)}`)
 }
 
-export function checkAllowed(envelope: Envelope, claims: AccessTokenClaims): void {
+export function checkAllowed(envelope: Envelope, claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>): void {
   if (!claims.kinds.includes(envelope.kind)) throw new KindNotAllowedError(envelope.kind)
   if (!claims.purposes.includes(envelope.purpose)) throw new PurposeNotAllowedError(envelope.purpose)
 }

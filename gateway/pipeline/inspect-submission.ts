@@ -6,7 +6,8 @@ import type { MinimisedPayload } from '../../policies/lib/engine.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { ENVELOPE_TYP } from './envelope.ts'
-import type { AgencySystem, TrustStore } from '../trust/trust-store.ts'
+import type { VerificationKey } from '../jws/signing-key.ts'
+import type { AgencySystem, Country } from '../trust/trust-store.ts'
 import type { PolicyBook, SelectedPolicy } from './apply-policy.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
 import { checkAllowed, checkFreshness, checkRecipient, checkSender, type FreshnessWindow } from './check-envelope.ts'
@@ -30,18 +31,19 @@ export function envelopeFacts(value: unknown): Partial<Envelope> | null {
 }
 
 /** Step 3: the signature, by a key registered to the calling system, over safe JSON. */
-export async function readSubmission(jws: string, trust: TrustStore, system: AgencySystem): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
-  const verified = await verifyCompactJws(jws, { keys: trust.agencyKeys, owner: system.id, typ: ENVELOPE_TYP })
+export async function readSubmission(jws: string, keys: ReadonlyMap<string, VerificationKey>, system: AgencySystem): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
+  const verified = await verifyCompactJws(jws, { keys, owner: system.id, typ: ENVELOPE_TYP })
   const value = parseSignedJson(verified.payload)
   return { value, facts: envelopeFacts(value) }
 }
 
 export interface InspectionContext {
-  readonly trust: TrustStore
+  /** The country this gateway delivers to. */
+  readonly partnerCountry: Country
   readonly validator: MessageValidator
   readonly policyBook: PolicyBook
   readonly system: AgencySystem
-  readonly claims: AccessTokenClaims
+  readonly claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>
   readonly window: FreshnessWindow
 }
 
@@ -55,7 +57,7 @@ export interface InspectedSubmission {
 export function inspectSubmission(value: unknown, ctx: InspectionContext): InspectedSubmission {
   const envelope = ctx.validator.envelope(value)
   checkSender(envelope, ctx.system)
-  checkRecipient(envelope, ctx.trust.partnerCountry)
+  checkRecipient(envelope, ctx.partnerCountry)
   checkAllowed(envelope, ctx.claims)
   checkFreshness(envelope, ctx.window)
   const policy = ctx.policyBook.select(envelope, 'outbound')

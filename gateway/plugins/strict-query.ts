@@ -23,20 +23,25 @@ const TEXT_FORMS: Readonly<Record<string, RegExp>> = {
 
 type QueryValue = string | string[] | undefined
 
-function checker(schema: { properties?: Record<string, PropertySchema> } | undefined): (query: Record<string, QueryValue>) => void {
+/**
+ * Checks each parameter's text and reads it as its schema's type: Ajv, which
+ * coerces nothing (app.ts), then validates the value read here.
+ */
+function checker(schema: { properties?: Record<string, PropertySchema> } | undefined): (query: Record<string, unknown>) => void {
   const properties = schema?.properties ?? {}
   return function checkQuery(query) {
-    for (const [name, value] of Object.entries(query)) {
+    for (const [name, value] of Object.entries(query) as Array<[string, QueryValue]>) {
       const property = Object.hasOwn(properties, name) ? properties[name] : undefined
       if (property === undefined) throw new RequestInvalidError(`unknown query parameter ${echo(name)}`)
       const types = property.type === undefined ? [] : [property.type].flat()
       if (Array.isArray(value) && !types.includes('array')) throw new RequestInvalidError(`query parameter ${echo(name)} given more than once`)
-      for (const text of [value ?? ''].flat()) {
-        const form = types.map((type) => TEXT_FORMS[type]).find((f) => f !== undefined)
-        if (form !== undefined && !form.test(text)) {
-          throw new RequestInvalidError(`query parameter ${echo(name)} must be written as a plain decimal ${types.join(' or ')}, not ${echo(text)}`)
-        }
+      const text = value as string
+      const type = types.find((t) => TEXT_FORMS[t] !== undefined)
+      if (type === undefined) continue
+      if (!TEXT_FORMS[type]!.test(text)) {
+        throw new RequestInvalidError(`query parameter ${echo(name)} must be written as a plain decimal ${types.join(' or ')}, not ${echo(text)}`)
       }
+      query[name] = type === 'boolean' ? text === 'true' : Number(text)
     }
   }
 }
@@ -50,7 +55,7 @@ export const strictQuery = fp(async function strictQuery(app: FastifyInstance) {
   app.addHook('onRoute', (route: RouteOptions) => {
     if (route.url === '/docs' || route.url.startsWith('/docs/')) return
     const check = checker(route.schema?.querystring as { properties?: Record<string, PropertySchema> } | undefined)
-    const own = async (request: FastifyRequest): Promise<void> => check(request.query as Record<string, QueryValue>)
+    const own = async (request: FastifyRequest): Promise<void> => check(request.query as Record<string, unknown>)
     // preValidation: after the caller is authenticated (onRequest), before Ajv coerces.
     route.preValidation = [own, ...[route.preValidation ?? []].flat()] as RouteOptions['preValidation']
   })

@@ -88,17 +88,22 @@ export const AUDIT_ENTRY_SCHEMA = {
         digest: { ...NULLABLE_STRING, description: 'Keyed digest (HMAC) of the JWS as received.' },
         fields: {
           type: 'array',
-          description: 'The decision for every field: never its value, only a keyed digest of it.',
+          description: 'The decision for every field: never its value, only a keyed digest of it. A field inside an array is one decision per rule ' +
+            'outcome: its pattern (`records[].traveller.surname`), how many items, and one digest of their values.',
           items: {
             type: 'object',
             additionalProperties: false,
             required: ['path', 'action', 'rule', 'principle', 'digest'],
             properties: {
-              path: { type: 'string' },
+              path: { type: 'string', description: 'A path (`traveller.surname`), or for a field inside an array its pattern (`records[].traveller.surname`).' },
               action: { type: 'string', enum: ACTIONS },
               rule: { type: 'string' },
               principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
-              digest: { type: 'string' }
+              digest: {
+                type: 'string',
+                description: 'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
+              },
+              count: { type: 'integer', minimum: 1, description: 'For an array pattern: how many items this rule did this to.' }
             }
           }
         },
@@ -116,10 +121,12 @@ export function toAuditQuery(q: AuditFilterQuery): AuditQuery {
   return filters
 }
 
+/** A cursor is exactly what cursorAfter wrote: any other spelling, even of the same number, is refused. */
 function readCursor(cursor: string | undefined): number {
   if (cursor === undefined) return 0
-  const after = Number(Buffer.from(cursor, 'base64url').toString('utf8').replace(/^seq:/, ''))
-  if (!Number.isSafeInteger(after) || after < 0) throw new RequestInvalidError('cursor is not one this gateway gave')
+  const match = /^seq:(0|[1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  const after = match === null ? Number.NaN : Number(match[1])
+  if (!Number.isSafeInteger(after) || cursorAfter(after) !== cursor) throw new RequestInvalidError('cursor is not one this gateway gave')
   return after
 }
 
@@ -127,12 +134,37 @@ export function cursorAfter(seq: number): string {
   return Buffer.from(`seq:${seq}`).toString('base64url')
 }
 
+/**
+ * The most a page of entries holds, in bytes of JSON: `limit` counts entries,
+ * and an entry that names the travellers of a 5,000-record batch is ~230 kB,
+ * so a page of 1,000 such entries would be 230 MB, held in memory and sent at
+ * once. A page stops at `limit` entries or this many bytes, whichever comes
+ * first (always at least one entry); `nextCursor` goes on from there.
+ */
+export const PAGE_MAX_BYTES = 4 * 1024 * 1024
+/** Rows read from the store at a time while a page fills. */
+const READ_AHEAD = 100
+
 export async function auditPage(store: GatewayStore, query: AuditQuery, q: AuditFilterQuery): Promise<{ entries: StoredAuditEntry[]; nextCursor: string | null }> {
   const limit = q.limit ?? 100
-  // One more than asked tells whether another page exists.
-  const rows = await store.searchAudit(query, readCursor(q.cursor), limit + 1)
-  const entries = rows.slice(0, limit)
-  return { entries, nextCursor: rows.length > limit ? cursorAfter(entries[entries.length - 1]!.seq) : null }
+  const entries: StoredAuditEntry[] = []
+  const next = (): string => cursorAfter(entries[entries.length - 1]!.seq)
+  let bytes = 0
+  let after = readCursor(q.cursor)
+  for (;;) {
+    const want = Math.min(READ_AHEAD, limit - entries.length)
+    // One more than wanted tells whether anything follows.
+    const rows = await store.searchAudit(query, after, want + 1)
+    for (const row of rows.slice(0, want)) {
+      const size = JSON.stringify(row.entry).length
+      if (entries.length > 0 && bytes + size > PAGE_MAX_BYTES) return { entries, nextCursor: next() }
+      bytes += size
+      entries.push(row)
+    }
+    if (rows.length <= want) return { entries, nextCursor: null }
+    if (entries.length === limit) return { entries, nextCursor: next() }
+    after = entries[entries.length - 1]!.seq
+  }
 }
 
 const CSV_COLUMNS = ['seq', 'at', 'event', 'direction', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef',

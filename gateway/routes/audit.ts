@@ -4,6 +4,7 @@
 // systems and the partner are refused.
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
@@ -151,9 +152,11 @@ const VERIFICATION = {
   }
 } as const
 
+// The export streams every match: it has no pages, so neither cursor nor limit.
+const { cursor: _cursor, limit: _limit, ...FILTERS } = AUDIT_FILTER_SCHEMA.properties
 const EXPORT_QUERY = {
   ...AUDIT_FILTER_SCHEMA,
-  properties: { ...AUDIT_FILTER_SCHEMA.properties, format: { type: 'string', enum: ['ndjson', 'csv'], description: 'Default `ndjson`.' } }
+  properties: { ...FILTERS, format: { type: 'string', enum: ['ndjson', 'csv'], description: 'Default `ndjson`.' } }
 } as const
 
 const LEGAL_HOLD_BODY = {
@@ -164,7 +167,7 @@ const LEGAL_HOLD_BODY = {
   properties: {
     ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The complaint or inquiry reference; unique.' },
     reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Never personal data.' },
-    messageId: { type: 'string', format: 'uuid' },
+    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: 'The message\'s id, lower-case as submitted.' },
     ...DISCLOSURE_BODY.properties
   }
 } as const

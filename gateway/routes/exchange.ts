@@ -1,17 +1,15 @@
 // POST /v1/exchange: the partner gateway delivers here. Inbound pipeline:
 // pinned certificate → partner's signature → replay → validate → inbound
-// policy → audit + outbox → signed receipt → queued push to the agency.
+// policy → signed receipt and push (pipeline/prepare-inbound.ts, on a worker
+// thread for a large message) → audit + outbox → queued push to the agency.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ForbiddenError, PolicyDeniedError, RecipientInvalidError, ReplayedError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
-import { sha256 } from '../lib/digest.ts'
-import { parseSignedJson } from '../lib/safe-json.ts'
-import { signCompactJws } from '../jws/sign-compact.ts'
-import { verifyCompactJws } from '../jws/verify-compact.ts'
+import { ReplayedError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
+import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from '../pipeline/envelope.ts'
-import { RECEIPT_TYP, signReceipt } from '../pipeline/receipt.ts'
-import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
+import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
+import type { Receiver } from '../pipeline/prepare-inbound.ts'
+import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
@@ -45,15 +43,13 @@ export interface ExchangeRouteOptions {
   readonly webhooks: Readonly<Record<string, string>>
 }
 
-function receiver(systems: Iterable<AgencySystem>, agency: string, kind: string, webhooks: Readonly<Record<string, string>>): { system: AgencySystem; url: string } | undefined {
-  let fallback: { system: AgencySystem; url: string } | undefined
+/** The local systems that take deliveries, each at its webhook: the configuration's override, else the trust file's. */
+function receivers(systems: Iterable<AgencySystem>, webhooks: Readonly<Record<string, string>>): Receiver[] {
+  const found: Receiver[] = []
   for (const system of systems) {
-    const url = webhooks[system.id] ?? system.webhook
-    if (system.agency !== agency || url === undefined) continue
-    if (system.kinds.has(kind)) return { system, url }
-    fallback ??= { system, url }
+    if ((webhooks[system.id] ?? system.webhook) !== undefined) found.push({ id: system.id, agency: system.agency, kinds: system.kinds })
   }
-  return fallback
+  return found
 }
 
 export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOptions): Promise<void> {
@@ -74,52 +70,33 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
 
   app.post('/v1/exchange', { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
-    const jws = request.body
-    const digest = sha256(jws)
-    const verified = await verifyCompactJws(jws, { keys: app.trust.partner.keys, owner: partner, typ: ENVELOPE_TYP })
-    const value = parseSignedJson(verified.payload) as Partial<Envelope> | null
-    const claimedId = typeof value?.id === 'string' ? value.id : undefined
+    const trust = app.trust
+    const prepared = await app.pipeline.inbound({
+      jws: request.body, partnerCountry: trust.partner.country, partnerKeys: trust.partner.keys,
+      country: trust.country, signingKey: trust.signingKey, receivers: receivers(trust.agencies.values(), opts.webhooks)
+    })
+    const { digest } = prepared
 
     // Replay protection: an id is accepted once; the same bytes again get the
     // same receipt (retries must not loop on an error, the AS4 lesson).
-    if (claimedId !== undefined) {
-      const existing = await app.store.findMessage('inbound', claimedId)
+    if (prepared.claimedId !== undefined) {
+      const existing = await app.store.findMessage('inbound', prepared.claimedId)
       if (existing !== undefined) return replay(existing)
     }
+    request.auditEnvelope = prepared.facts
+    if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
+    const { envelope, policy, decisions, subjects, target, receipt, sealed, at } = prepared.result!
 
-    const envelope = app.validator.forwarded(value)
-    request.auditEnvelope = envelope
-    if (envelope.from.country !== app.trust.partner.country) throw new ForbiddenError(`the partner cannot send for ${envelope.from.country}`)
-    if (envelope.to.country !== app.trust.country) throw new RecipientInvalidError(`country ${envelope.to.country}`)
-    if (envelope.handling.policyVersion !== app.policyBook.version(envelope.kind)) {
-      throw new PolicyDeniedError(`policy version ${envelope.handling.policyVersion} of ${envelope.kind} is not the one this gateway holds`)
-    }
-    const policy = app.policyBook.select(envelope, 'inbound')
-    const target = receiver(app.trust.agencies.values(), envelope.to.agency, envelope.kind, opts.webhooks)
-    if (target === undefined) throw new RecipientInvalidError(`no system of ${envelope.to.agency} takes deliveries`)
-    const minimised = app.policyBook.apply(policy, envelope.payload)
-
-    const now = new Date().toISOString()
-    const receipt = await signReceipt({
-      messageId: envelope.id, digest, receivedAt: now, receiver: `gateway:${app.trust.country}`, policyVersion: policy.version
-    }, app.trust.signingKey)
-    const delivered: DeliveredEnvelope = {
-      ...envelope,
-      payload: minimised.payload,
-      receivedFrom: { gateway: app.trust.partner.country, jws, receipt }
-    }
-    const push = await signCompactJws(JSON.stringify(delivered), app.trust.signingKey, ENVELOPE_TYP)
     const record: MessageRecord = {
       direction: 'inbound', id: envelope.id, digest, kind: envelope.kind, purpose: envelope.purpose,
-      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`, recipient: target.system.id,
-      status: 'accepted', acceptedAt: now, updatedAt: now, attempts: [], receipt,
+      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`, recipient: target,
+      status: 'accepted', acceptedAt: at, updatedAt: at, attempts: [], receipt,
       correlationId: envelope.correlationId ?? null, policyVersion: policy.version
     }
-    const item = { direction: 'inbound' as const, id: envelope.id, target: target.system.id, sealed: app.sealer.seal(push, envelope.id), createdAt: now }
+    const item = { direction: 'inbound' as const, id: envelope.id, target, sealed, createdAt: at }
     const audit = auditEntry({
       event: 'received', direction: 'inbound', caller: partner, envelope, policy,
-      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now,
-      subjects: travellerSubjects(envelope.payload).map((s) => app.policyBook.digest(s))
+      digest: prepared.auditDigest, fields: decisions, at, subjects
     })
     let accepted: boolean
     try {

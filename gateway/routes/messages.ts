@@ -1,19 +1,16 @@
 // POST /v1/messages and GET /v1/messages/{id}: the outbound pipeline, one
 // named step after another (DESIGN §3): authenticate → token → verify →
-// validate → check → policy (pipeline/inspect-submission.ts) → audit + outbox
-// → sign → queue → 202.
+// validate → check → policy → sign and seal (pipeline/prepare-outbound.ts, on a
+// worker thread for a large message) → audit + outbox → queue → 202.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { IdConflictError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
-import { sha256 } from '../lib/digest.ts'
-import { signCompactJws } from '../jws/sign-compact.ts'
+import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import { ENVELOPE_TYP, type ForwardedEnvelope } from '../pipeline/envelope.ts'
-import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
-import { travellerSubjects } from '../pipeline/traveller-subjects.ts'
+import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
@@ -100,50 +97,34 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
   app.post('/v1/messages', { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
     const caller = request.caller as AgencyCaller
-    const jws = request.body
-    const digest = sha256(jws)
-
-    const { value, facts } = await readSubmission(jws, app.trust, caller.system)
-    request.auditEnvelope = facts
+    const trust = app.trust
+    const prepared = await app.pipeline.outbound({
+      jws: request.body, system: caller.system, keys: trust.agencyKeys, claims: request.user, window: opts,
+      partnerCountry: trust.partnerCountry, country: trust.country, signingKey: trust.signingKey
+    })
+    const { digest } = prepared
+    request.auditEnvelope = prepared.facts
 
     // A repeat of the same bytes is answered with the status, whatever the
     // clock says now: a retrying client must never be told it failed.
-    const claimedId = request.auditEnvelope?.id
+    const claimedId = prepared.facts?.id
     if (claimedId !== undefined) {
       const existing = await app.store.findMessage('outbound', claimedId)
       if (existing !== undefined) return repeat(existing, caller, digest)
     }
+    if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
+    const { envelope, policy, decisions, subjects, sealed, at } = prepared.result!
 
-    const { envelope, policy, minimised } = inspectSubmission(value, {
-      trust: app.trust, validator: app.validator, policyBook: app.policyBook, system: caller.system, claims: request.user, window: opts
-    })
-    const now = new Date().toISOString()
-    const forwarded: ForwardedEnvelope = {
-      ...envelope,
-      payload: minimised.payload,
-      handling: {
-        policy: policy.id,
-        policyVersion: policy.version,
-        retentionDays: policy.rules.retentionDays,
-        onwardTransfer: policy.rules.onwardTransfer,
-        humanReviewRequired: policy.rules.humanReviewRequired,
-        forwardedBy: app.trust.country,
-        forwardedAt: now,
-        originDigest: digest
-      }
-    }
-    const outgoing = await signCompactJws(JSON.stringify(forwarded), app.trust.signingKey, ENVELOPE_TYP)
     const record: MessageRecord = {
       direction: 'outbound', id: envelope.id, digest, kind: envelope.kind, purpose: envelope.purpose,
       sender: caller.id, recipient: `${envelope.to.country}/${envelope.to.agency}`, status: 'accepted',
-      acceptedAt: now, updatedAt: now, attempts: [], receipt: null,
+      acceptedAt: at, updatedAt: at, attempts: [], receipt: null,
       correlationId: envelope.correlationId ?? null, policyVersion: policy.version
     }
-    const item: OutboxItem = { direction: 'outbound', id: envelope.id, target: PARTNER_TARGET, sealed: app.sealer.seal(outgoing, envelope.id), createdAt: now }
+    const item: OutboxItem = { direction: 'outbound', id: envelope.id, target: PARTNER_TARGET, sealed, createdAt: at }
     const audit = auditEntry({
       event: 'accepted', direction: 'outbound', caller: caller.id, envelope, policy,
-      digest: app.policyBook.digest(jws), fields: minimised.decisions, at: now,
-      subjects: travellerSubjects(envelope.payload).map((s) => app.policyBook.digest(s))
+      digest: prepared.auditDigest, fields: decisions, at, subjects
     })
     let accepted: boolean
     try {

@@ -212,7 +212,8 @@ const DRY_RUN_SCHEMA = {
                   additionalProperties: false,
                   required: ['path', 'action', 'rule', 'principle', 'why'],
                   properties: {
-                    path: { type: 'string', description: 'A concrete path, e.g. `fingerprints[2].position`.' },
+                    path: { type: 'string', description: 'A path (`traveller.surname`), or for a field inside an array its pattern (`fingerprints[].position`).' },
+                    count: { type: 'integer', minimum: 1, description: 'For an array pattern: how many items this rule did this to.' },
                     action: { type: 'string', enum: ACTIONS },
                     rule: { type: 'string' },
                     principle: PRINCIPLE,
@@ -281,9 +282,9 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
   app.post('/v1/policies/dry-run', { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken] }, async (request) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
     const caller = request.caller as AgencyCaller
-    const { value } = await readSubmission(request.body, app.trust, caller.system)
+    const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
     const { envelope, policy, minimised } = inspectSubmission(value, {
-      trust: app.trust, validator: app.validator, policyBook: app.policyBook, system: caller.system, claims: request.user, window
+      partnerCountry: app.trust.partnerCountry, validator: app.validator, policyBook: app.policyBook, system: caller.system, claims: request.user, window
     })
     return {
       id: envelope.id,

@@ -8,7 +8,7 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
@@ -423,10 +423,16 @@ export class PostgresStore implements GatewayStore {
     return rows.map(toOutbox)
   }
 
-  async auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }> {
+  async auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows> {
     const subjects = await this.#query<{ seq: string | number; subject: string }>('SELECT seq, subject FROM {audit_subjects} WHERE seq BETWEEN $1 AND $2', [fromSeq, toSeq])
     const fields = await this.#query<{ seq: string | number; path_pattern: string }>('SELECT seq, path_pattern FROM {audit_fields} WHERE seq BETWEEN $1 AND $2', [fromSeq, toSeq])
-    return { subjects: subjects.map((r) => `${Number(r.seq)} ${r.subject}`), fields: fields.map((r) => `${Number(r.seq)} ${r.path_pattern}`) }
+    const columns = await this.#query<Record<string, string | null> & { seq: string | number }>(
+      `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, [fromSeq, toSeq])
+    return {
+      subjects: subjects.map((r) => `${Number(r.seq)} ${r.subject}`),
+      fields: fields.map((r) => `${Number(r.seq)} ${r.path_pattern}`),
+      columns: columns.map((r) => ({ seq: Number(r.seq), values: AUDIT_COLUMNS.map((c) => r[c] ?? null) }))
+    }
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {

@@ -6,7 +6,7 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
@@ -378,10 +378,15 @@ export class SqliteStore implements GatewayStore {
     return (rows as unknown as OutboxRow[]).map(toOutbox)
   }
 
-  async auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }> {
+  async auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows> {
     const subjects = this.#sql('SELECT seq, subject FROM audit_subjects WHERE seq BETWEEN ? AND ?').all(fromSeq, toSeq) as unknown as Array<{ seq: number; subject: string }>
     const fields = this.#sql('SELECT seq, path_pattern FROM audit_fields WHERE seq BETWEEN ? AND ?').all(fromSeq, toSeq) as unknown as Array<{ seq: number; path_pattern: string }>
-    return { subjects: subjects.map((r) => `${r.seq} ${r.subject}`), fields: fields.map((r) => `${r.seq} ${r.path_pattern}`) }
+    const columns = this.#sql(`SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM audit WHERE seq BETWEEN ? AND ? ORDER BY seq`).all(fromSeq, toSeq) as unknown as Array<Record<string, string | null> & { seq: number }>
+    return {
+      subjects: subjects.map((r) => `${r.seq} ${r.subject}`),
+      fields: fields.map((r) => `${r.seq} ${r.path_pattern}`),
+      columns: columns.map((r) => ({ seq: Number(r.seq), values: AUDIT_COLUMNS.map((c) => r[c] ?? null) }))
+    }
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {

@@ -171,6 +171,13 @@ export interface PurgeCounts {
   readonly outbox: number
 }
 
+export interface AuditIndexRows {
+  readonly subjects: string[]
+  readonly fields: string[]
+  /** Per entry: its seq, then its searchable columns' values in AUDIT_COLUMNS order (store/audit-index.ts). */
+  readonly columns: Array<{ readonly seq: number; readonly values: ReadonlyArray<string | null> }>
+}
+
 /**
  * The ledger's store. Every method that changes a message also appends its
  * audit entry in the same transaction: "audited" and "queued" never disagree.
@@ -205,7 +212,13 @@ export interface GatewayStore {
    * `seq subject` and `seq pattern` strings: the verifier checks them against
    * the entries, so no entry can be hidden from a disclosure search.
    */
-  auditIndexRows(fromSeq: number, toSeq: number): Promise<{ subjects: string[]; fields: string[] }>
+  /**
+   * What the search reads about entries fromSeq..toSeq, as stored: their
+   * traveller and field index rows (`"<seq> <value>"`), and their searchable
+   * columns in AUDIT_COLUMNS order. Verification holds all of it to the
+   * hashed entries, so that no search can hide or misattribute an entry.
+   */
+  auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows>
   auditEntry(seq: number): Promise<StoredAuditEntry | undefined>
   /**
    * Entries matching every filter of `query`, ascending seq after `afterSeq`.

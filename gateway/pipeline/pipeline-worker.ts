@@ -1,0 +1,30 @@
+// A pipeline worker thread (plugins/pipeline.ts): the same preparations the
+// request's thread runs for small messages, with tools of its own built once
+// from the keys it was started with.
+import { workerData } from 'node:worker_threads'
+import { Sealer } from '../lib/seal.ts'
+import { PolicyBook } from './apply-policy.ts'
+import { prepareInbound, type InboundTask } from './prepare-inbound.ts'
+import { prepareOutbound, type OutboundTask, type PipelineTools } from './prepare-outbound.ts'
+import { MessageValidator } from './validate-message.ts'
+
+export interface WorkerKeys {
+  readonly sealKey: Buffer
+  readonly auditKey: Buffer
+  readonly pseudonymKey: Buffer
+}
+
+export type WorkerTask =
+  | { readonly step: 'outbound'; readonly task: OutboundTask }
+  | { readonly step: 'inbound'; readonly task: InboundTask }
+
+const keys = workerData as WorkerKeys
+const tools: PipelineTools = {
+  validator: new MessageValidator(),
+  policyBook: new PolicyBook(Buffer.from(keys.auditKey), Buffer.from(keys.pseudonymKey)),
+  sealer: new Sealer(Buffer.from(keys.sealKey))
+}
+
+export default function runStep(work: WorkerTask): Promise<unknown> {
+  return work.step === 'outbound' ? prepareOutbound(work.task, tools) : prepareInbound(work.task, tools)
+}

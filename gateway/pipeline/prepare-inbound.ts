@@ -1,0 +1,113 @@
+// The inbound pipeline's computation, like prepare-outbound.ts: the partner
+// gateway's JWS verified, the forwarded envelope validated against what the
+// sender's outbound policy lets through, the inbound policy applied, the
+// receipt signed and the push to the agency signed and sealed. No store, no
+// socket, plain data in and out: it runs on a worker for a large message.
+import type { FieldDecision } from '../../policies/lib/engine.ts'
+import { ForbiddenError, PolicyDeniedError, RecipientInvalidError } from '../errors.ts'
+import { refusalData } from './refusal-data.ts'
+import { sha256 } from '../lib/digest.ts'
+import { parseSignedJson } from '../lib/safe-json.ts'
+import { signCompactJws } from '../jws/sign-compact.ts'
+import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import { verifyCompactJws } from '../jws/verify-compact.ts'
+import { gatewayOwner, type Country } from '../trust/trust-store.ts'
+import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.ts'
+import { envelopeFacts } from './inspect-submission.ts'
+import { withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
+import { signReceipt } from './receipt.ts'
+import { travellerSubjects } from './traveller-subjects.ts'
+
+/** A local agency system that takes deliveries: where a push may go. */
+export interface Receiver {
+  readonly id: string
+  readonly agency: string
+  readonly kinds: ReadonlySet<string>
+}
+
+export interface InboundTask {
+  readonly jws: string
+  readonly partnerCountry: Country
+  readonly partnerKeys: ReadonlyMap<string, VerificationKey>
+  readonly country: Country
+  readonly signingKey: SigningKey
+  /** The systems with a webhook, from the trust store and configuration in force. */
+  readonly receivers: readonly Receiver[]
+}
+
+export interface PreparedInbound {
+  readonly envelope: EnvelopeFacts
+  readonly policy: { readonly id: string; readonly version: string }
+  readonly decisions: readonly FieldDecision[]
+  readonly subjects: readonly string[]
+  /** The system the message is pushed to. */
+  readonly target: string
+  /** This gateway's signed receipt (non-repudiation of receipt). */
+  readonly receipt: string
+  /** The push, signed by this gateway and sealed for the outbox and the queue. */
+  readonly sealed: string
+  readonly at: string
+}
+
+/** Which system of `agency` receives `kind`: one that lists the kind, else any that takes deliveries. */
+export function receiverFor(receivers: readonly Receiver[], agency: string, kind: string): Receiver | undefined {
+  let fallback: Receiver | undefined
+  for (const r of receivers) {
+    if (r.agency !== agency) continue
+    if (r.kinds.has(kind)) return r
+    fallback ??= r
+  }
+  return fallback
+}
+
+export async function prepareInbound(task: InboundTask, tools: PipelineTools): Promise<Preparation<PreparedInbound>> {
+  const digest = sha256(task.jws)
+  const auditDigest = tools.policyBook.digest(task.jws)
+  let claimedId: string | undefined
+  let facts: Partial<Envelope> | null = null
+  try {
+    const verified = await verifyCompactJws(task.jws, { keys: task.partnerKeys, owner: gatewayOwner(task.partnerCountry), typ: ENVELOPE_TYP })
+    const value = parseSignedJson(verified.payload) as Partial<Envelope> | null
+    claimedId = typeof value?.id === 'string' ? value.id : undefined
+    const envelope = tools.validator.forwarded(value)
+    facts = envelopeFacts(envelope)
+    if (envelope.from.country !== task.partnerCountry) throw new ForbiddenError(`the partner cannot send for ${envelope.from.country}`)
+    if (envelope.to.country !== task.country) throw new RecipientInvalidError(`country ${envelope.to.country}`)
+    if (envelope.handling.policyVersion !== tools.policyBook.version(envelope.kind)) {
+      throw new PolicyDeniedError(`policy version ${envelope.handling.policyVersion} of ${envelope.kind} is not the one this gateway holds`)
+    }
+    const policy = tools.policyBook.select(envelope, 'inbound')
+    const target = receiverFor(task.receivers, envelope.to.agency, envelope.kind)
+    if (target === undefined) throw new RecipientInvalidError(`no system of ${envelope.to.agency} takes deliveries`)
+    const minimised = tools.policyBook.apply(policy, envelope.payload)
+
+    const at = new Date().toISOString()
+    const receipt = await signReceipt({
+      messageId: envelope.id, digest, receivedAt: at, receiver: `gateway:${task.country}`, policyVersion: policy.version
+    }, task.signingKey)
+    const delivered: DeliveredEnvelope = {
+      ...envelope,
+      payload: minimised.payload,
+      receivedFrom: { gateway: task.partnerCountry, jws: task.jws, receipt }
+    }
+    const push = await signCompactJws(JSON.stringify(delivered), task.signingKey, ENVELOPE_TYP)
+    const { handling: _handling, ...plain } = withoutPayload(envelope) as EnvelopeFacts & { handling?: unknown }
+    return {
+      digest, auditDigest, facts, claimedId,
+      result: {
+        envelope: plain,
+        policy: { id: policy.id, version: policy.version },
+        decisions: minimised.decisions,
+        subjects: travellerSubjects(envelope.payload).map((s) => tools.policyBook.digest(s)),
+        target: target.id,
+        receipt,
+        sealed: tools.sealer.seal(push, envelope.id),
+        at
+      }
+    }
+  } catch (err) {
+    const refusal = refusalData(err)
+    if (refusal === undefined) throw err
+    return { digest, auditDigest, facts, claimedId, refusal }
+  }
+}

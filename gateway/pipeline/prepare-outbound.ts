@@ -1,0 +1,118 @@
+// Steps 3 to 7 of the outbound pipeline as one pure computation: verify the
+// agency's JWS, validate, check, apply the policy, and make what the ledger
+// and the queue will hold (the re-signed, sealed message and the audit
+// facts). It touches no store and no socket, and its input and output are
+// plain data, so it runs on the request's thread for a small message and on
+// a worker thread for a large one (plugins/pipeline.ts): a 5,000-record batch
+// then never holds the event loop that every other request needs.
+import type { FieldDecision } from '../../policies/lib/engine.ts'
+import { refusalData, type RefusalData } from './refusal-data.ts'
+import type { Sealer } from '../lib/seal.ts'
+import { sha256 } from '../lib/digest.ts'
+import { signCompactJws } from '../jws/sign-compact.ts'
+import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import type { AgencySystem, Country } from '../trust/trust-store.ts'
+import type { PolicyBook } from './apply-policy.ts'
+import type { AccessTokenClaims } from './authorize-token.ts'
+import type { FreshnessWindow } from './check-envelope.ts'
+import { ENVELOPE_TYP, type Envelope, type ForwardedEnvelope } from './envelope.ts'
+import { inspectSubmission, readSubmission } from './inspect-submission.ts'
+import { travellerSubjects } from './traveller-subjects.ts'
+import type { MessageValidator } from './validate-message.ts'
+
+/** What a preparation needs that is built once per thread. */
+export interface PipelineTools {
+  readonly validator: MessageValidator
+  readonly policyBook: PolicyBook
+  readonly sealer: Sealer
+}
+
+export interface OutboundTask {
+  readonly jws: string
+  readonly system: AgencySystem
+  /** The calling system's registered keys (only those: a key is only ever tried for its owner). */
+  readonly keys: ReadonlyMap<string, VerificationKey>
+  readonly claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>
+  readonly window: FreshnessWindow
+  readonly partnerCountry: Country
+  readonly country: Country
+  readonly signingKey: SigningKey
+}
+
+/** The envelope without its payload: what a ledger entry and a message record may name. */
+export type EnvelopeFacts = Omit<Envelope, 'payload'>
+
+export interface PreparedOutbound {
+  readonly envelope: EnvelopeFacts
+  readonly policy: { readonly id: string; readonly version: string }
+  readonly decisions: readonly FieldDecision[]
+  /** Keyed digests of the traveller identifiers. */
+  readonly subjects: readonly string[]
+  /** The minimised envelope, re-signed by this gateway and sealed for the outbox and the queue. */
+  readonly sealed: string
+  readonly at: string
+}
+
+/** Either way, what is known of the submission: its digests, and what a verified payload names. */
+export interface Preparation<T> {
+  /** SHA-256 of the JWS as received: the idempotency check compares it. */
+  readonly digest: string
+  /** Keyed digest of the JWS, for the ledger. */
+  readonly auditDigest: string
+  /** What a refusal's audit entry may name, once the signature verified. */
+  readonly facts: Partial<Envelope> | null
+  /** The id a verified payload claims, valid or not: a repeat or a replay is answered by it. */
+  readonly claimedId?: string
+  readonly result?: T
+  readonly refusal?: RefusalData
+}
+
+export function withoutPayload(envelope: Envelope): EnvelopeFacts {
+  const { payload: _payload, ...facts } = envelope
+  return facts
+}
+
+export async function prepareOutbound(task: OutboundTask, tools: PipelineTools): Promise<Preparation<PreparedOutbound>> {
+  const digest = sha256(task.jws)
+  const auditDigest = tools.policyBook.digest(task.jws)
+  let facts: Partial<Envelope> | null = null
+  try {
+    const read = await readSubmission(task.jws, task.keys, task.system)
+    facts = read.facts
+    const { envelope, policy, minimised } = inspectSubmission(read.value, {
+      partnerCountry: task.partnerCountry, validator: tools.validator, policyBook: tools.policyBook,
+      system: task.system, claims: task.claims, window: task.window
+    })
+    const at = new Date().toISOString()
+    const forwarded: ForwardedEnvelope = {
+      ...envelope,
+      payload: minimised.payload,
+      handling: {
+        policy: policy.id,
+        policyVersion: policy.version,
+        retentionDays: policy.rules.retentionDays,
+        onwardTransfer: policy.rules.onwardTransfer,
+        humanReviewRequired: policy.rules.humanReviewRequired,
+        forwardedBy: task.country,
+        forwardedAt: at,
+        originDigest: digest
+      }
+    }
+    const outgoing = await signCompactJws(JSON.stringify(forwarded), task.signingKey, ENVELOPE_TYP)
+    return {
+      digest, auditDigest, facts,
+      result: {
+        envelope: withoutPayload(envelope),
+        policy: { id: policy.id, version: policy.version },
+        decisions: minimised.decisions,
+        subjects: travellerSubjects(envelope.payload).map((s) => tools.policyBook.digest(s)),
+        sealed: tools.sealer.seal(outgoing, envelope.id),
+        at
+      }
+    }
+  } catch (err) {
+    const refusal = refusalData(err)
+    if (refusal === undefined) throw err
+    return { digest, auditDigest, facts, refusal }
+  }
+}

@@ -1,0 +1,55 @@
+// The short form of `npm run faults` (faults/): every fault, on a fresh
+// exchange of real processes (both gateways as `node gateway/server.ts`, a
+// private redis-server, a latency proxy between the gateways, mock
+// agencies), under a load of 150 messages, with 5 s outages instead of 60 s.
+// Each must lose nothing, duplicate nothing (in either ledger, or in what the
+// agency acts on), recover with no action but the restart itself, and leave
+// both ledgers verifying. Waiting for delivery polls the ledgers and the
+// agency (faults/scenario.ts); the only timed pauses are the outages.
+import t from 'tap'
+import { FAULTS, type FaultTimings } from '../faults/faults.ts'
+import { runFault, type ScenarioSettings } from '../faults/scenario.ts'
+
+const TIMINGS: FaultTimings = { outageMs: 5_000, slowMs: 5_000, slowDelayMs: 500, redisDownMs: 500 }
+
+const SETTINGS: Omit<ScenarioSettings, 'say'> = {
+  messages: 150,
+  concurrency: 16,
+  timings: TIMINGS,
+  // Shorter than the defaults (1 s backoff, 5 s relay) so that a 5 s outage
+  // is retried within seconds; the mechanisms are the same.
+  gateway: { deliveryBackoffMs: 100, relayIntervalMs: 1_000 },
+  // A kill -9 leaves the jobs in hand locked in Redis until BullMQ's stalled
+  // check frees them: 30 to 60 s (lockDuration and stalledInterval, 30 s each).
+  recoveryBoundMs: 100_000,
+  quietMs: 1_000,
+  injectAt: 0.33,
+  keep: 'never'
+}
+
+// The faults mostly wait (outages, the stalled-job check), so three run at
+// once; the two kill -9 faults, the longest, come first.
+t.jobs = 3
+// The whole file takes about a minute and a half on the 2-core machine; the
+// kill -9 faults alone need up to a minute each of it.
+t.setTimeout(170_000)
+
+for (const fault of FAULTS) {
+  t.test(fault.title(TIMINGS), async (t) => {
+    const lines: string[] = []
+    const row = await runFault(fault, { ...SETTINGS, say: (line) => lines.push(line) })
+    const c = row.counts
+    if (!row.pass) t.comment([...lines, ...row.findings].join('\n'))
+    t.equal(c.accepted, SETTINGS.messages, 'every message accepted (submissions cut off by a kill are sent again)')
+    t.equal(c.lost.length, 0, 'nothing lost: every accepted message delivered (CA ledger and the agency)', { ids: c.lost.slice(0, 5) })
+    t.equal(c.ledgerDuplicates.caAccepted.length + c.ledgerDuplicates.caDelivered.length, 0, 'CA ledger: one accepted and one delivered entry per message')
+    t.equal(c.ledgerDuplicates.usReceived.length + c.ledgerDuplicates.usDelivered.length, 0, 'US ledger: one received and one delivered entry per message')
+    t.equal(c.actedTwice.length, 0, 'the agency acts on each message once (Idempotency-Key)', { ids: c.actedTwice.slice(0, 5) })
+    t.ok(c.pushesComplete, 'the agency\'s record of pushes is whole')
+    t.ok(row.recovered, `recovered without a hand (${row.recoveryMs === null ? 'not within the bound' : `${(row.recoveryMs / 1000).toFixed(1)} s after the fault was undone`})`)
+    t.ok(row.verification.CA.ok, 'the CA ledger verifies', { firstBad: row.verification.CA.firstBad })
+    t.ok(row.verification.US.ok, 'the US ledger verifies', { firstBad: row.verification.US.firstBad })
+    t.comment(`${fault.name}: ${(row.totalMs / 1000).toFixed(1)} s; exchange calls/msg ${(c.exchangeCalls / Math.max(1, c.accepted)).toFixed(3)}; ` +
+      `raw repeat pushes ${c.rawRepeats.length}; recovered in ${row.recoveryMs === null ? '-' : `${(row.recoveryMs / 1000).toFixed(1)} s`}`)
+  })
+}
