@@ -2,7 +2,7 @@
 // figures (each a ratio against a baseline measured in the same run, DESIGN
 // §9 targets beside them), and bench/results/latest.json (not committed).
 //
-//   node bench/run.ts [--quick] [--only ingest,delivery,ledger]
+//   node bench/run.ts [--quick] [--only ingest,delivery,ledger,memory]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -10,11 +10,13 @@ import { benchOptions, type BenchOptions, type BenchResult, type Figure } from '
 import { deliveryBench } from './delivery.bench.ts'
 import { ingestBench } from './ingest.bench.ts'
 import { ledgerBench } from './ledger.bench.ts'
+import { memoryBench } from './memory.bench.ts'
 
 const BENCHES: ReadonlyArray<readonly [string, (opts: BenchOptions) => Promise<BenchResult>]> = [
   ['ingest', ingestBench],
   ['delivery', deliveryBench],
-  ['ledger', ledgerBench]
+  ['ledger', ledgerBench],
+  ['memory', memoryBench]
 ]
 
 function only(argv: readonly string[]): Set<string> | undefined {

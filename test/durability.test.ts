@@ -68,7 +68,7 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   const gw = gatewayProcess(t, 'CA', caPort, { PARTNER_URL: 'https://127.0.0.1:9', LOG_LEVEL: 'silent' })
 
   // A real gateway process, whose partner is unreachable, so the message waits.
-  const child = spawn(process.execPath, [gw.entry], {
+  const child = spawn(process.execPath, gw.args, {
     env: gw.env,
     stdio: 'ignore'
   })

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
+import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
 import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency.ts'
@@ -169,6 +170,8 @@ export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, 
     prefix,
     ledgerPath,
     entry: join(import.meta.dirname, '..', 'gateway', 'server.ts'),
+    /** What to run: node with the gateway's heap limits, then the entry file. */
+    args: [...GATEWAY_NODE_FLAGS, join(import.meta.dirname, '..', 'gateway', 'server.ts')],
     env: {
       ...process.env,
       GATEWAY_COUNTRY: country,

@@ -68,7 +68,7 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const gw = gatewayProcess(t, 'CA', port, { PARTNER_URL: partner.url, DELIVERY_TIMEOUT_MS: '20000', LOG_LEVEL: 'info' })
   const ledgerPath = gw.ledgerPath
 
-  const child = spawn(process.execPath, [gw.entry], {
+  const child = spawn(process.execPath, gw.args, {
     env: gw.env,
     stdio: ['ignore', 'pipe', 'inherit']
   })

@@ -13,6 +13,7 @@ import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { dropQueuePrefix } from '../queue/drop-prefix.ts'
 import { Progress } from '../lib/progress.ts'
 import { buildManifest } from './manifest.ts'
+import { GATEWAY_NODE_FLAGS } from '../node-flags.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
@@ -162,7 +163,7 @@ const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${port
 const gatewayPids = { CA: 0, US: 0 }
 for (const country of ['CA', 'US'] as const) {
   const key = (): string => randomBytes(32).toString('base64')
-  gatewayPids[country] = startProcess(`gateway-${country}`, ['gateway/server.ts'], {
+  gatewayPids[country] = startProcess(`gateway-${country}`, [...GATEWAY_NODE_FLAGS, 'gateway/server.ts'], {
     GATEWAY_COUNTRY: country,
     GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
     PORT: String(ports[country]),

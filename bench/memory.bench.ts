@@ -1,0 +1,173 @@
+// Memory and event-loop stalls of a gateway process under repeated batch
+// loads (DESIGN §9: at most 300 MB resident per gateway, flat across repeated
+// loads; issue 9: no request stalls others for more than 100 ms).
+//
+// Both gateways run as their own processes (`node gateway/server.ts`), as in
+// production, so their resident memory is theirs alone. Each load sends
+// border-day batches of 1,000 records CA → US and waits until the U.S. agency
+// has every record. Meanwhile a probe on a thread of its own asks each
+// gateway's /healthz every 20 ms over its own connection: the slowest answer
+// is how long a request had to wait for a busy event loop. Peak RSS is the kernel's high-water mark
+// (VmHWM), read from /proc.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { Worker } from 'node:worker_threads'
+import { Agent, request } from 'undici'
+import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
+import { startMockAgency } from '../gateway/sandbox/mock-agency.ts'
+import { borderDayRecord, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { freePort, gatewayProcess, jwks, KEYS_DIR } from '../test/helper.ts'
+import { percentile, withTeardowns, type BenchOptions, type BenchResult, type Teardowns } from './lib/common.ts'
+
+const MB = 1024 * 1024
+
+/** VmRSS and VmHWM of a process, in bytes. */
+function residentMemory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') }
+}
+
+async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
+  const gp = gatewayProcess(t, country, port, { LOG_LEVEL: 'warn', ...env })
+  const child = spawn(process.execPath, gp.args, { env: gp.env, stdio: ['ignore', 'ignore', 'inherit'] })
+  t.teardown(() => new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+  }))
+  const ca = readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
+  const agent = new Agent({ connect: { ca } })
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
+        await res.body.text()
+        if (res.statusCode === 200) return child
+      } catch { /* not listening yet */ }
+      if (i > 300) throw new Error(`gateway ${country} did not start`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  } finally {
+    await agent.close()
+  }
+}
+
+/**
+ * Asks /healthz every `everyMs` until stopped, from a thread of its own: the
+ * benchmark's own thread is busy sending batches and taking pushes, and its
+ * delays must not be counted as the gateway's. Returns each answer's latency.
+ */
+function probe(url: string, ca: string, everyMs: number): { stop(): Promise<number[]> } {
+  const worker = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads')
+    const { Agent, request } = require(workerData.undici)
+    const agent = new Agent({ connect: { ca: workerData.ca }, connections: 1 })
+    const latencies = []
+    let running = true
+    parentPort.on('message', () => { running = false })
+    ;(async () => {
+      while (running) {
+        const t0 = performance.now()
+        const res = await request(workerData.url + '/healthz', { dispatcher: agent })
+        await res.body.text()
+        latencies.push(performance.now() - t0)
+        await new Promise((r) => setTimeout(r, workerData.everyMs))
+      }
+      await agent.close()
+      parentPort.postMessage(latencies)
+    })()
+  `, { eval: true, workerData: { url, ca, everyMs, undici: createRequire(import.meta.url).resolve('undici') } })
+  return {
+    stop: () => new Promise<number[]>((resolve, reject) => {
+      worker.once('message', (latencies: number[]) => { void worker.terminate(); resolve(latencies) })
+      worker.once('error', reject)
+      worker.postMessage('stop')
+    })
+  }
+}
+
+export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
+  const loads = opts.quick ? 3 : 10
+  const recordsPerLoad = opts.quick ? 5_000 : 20_000
+  const batch = 1_000
+  return withTeardowns(async (t) => {
+    const ports = { CA: await freePort(), US: await freePort() }
+    const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
+    const cbsa = new AgencyClient(loadAgencyCredentials(KEYS_DIR, 'CA', 'CBSA', 'pik-primary'), url.CA, { connections: 4 })
+    t.teardown(() => cbsa.close())
+    const cbpClient = new AgencyClient(loadAgencyCredentials(KEYS_DIR, 'US', 'CBP', 'ades'), url.US)
+    t.teardown(() => cbpClient.close())
+    let received = 0
+    const cbp = await startMockAgency({
+      client: cbpClient, port: 0, gatewayJwks: jwks('US'), partnerJwks: jwks('CA'), matchRate: 0,
+      onMessage: (m) => { received += (m.payload.records as unknown[] | undefined)?.length ?? 1 }
+    })
+    t.teardown(() => cbp.close())
+    const us = await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
+    const ca = await startGatewayProcess(t, 'CA', ports.CA, { PARTNER_URL: url.US })
+    const pids = { CA: ca.pid!, US: us.pid! }
+    const idle = { CA: residentMemory(pids.CA).rss, US: residentMemory(pids.US).rss }
+    opts.log(`idle: CA ${(idle.CA / MB).toFixed(0)} MB, US ${(idle.US / MB).toFixed(0)} MB`)
+
+    const day = { seed: seedHash('memory-bench'), recordedBy: 'CA' as const, date: '2026-11-30', count: recordsPerLoad * loads }
+    const after: Array<{ CA: number; US: number }> = []
+    const stalls: number[] = []
+    let expected = 0
+    for (let load = 0; load < loads; load++) {
+      // Signed before the load starts, so that signing does not pace it.
+      const messages = await Promise.all(Array.from({ length: recordsPerLoad / batch }, (_, m) => {
+        const first = load * recordsPerLoad + m * batch
+        return cbsa.sign(cbsa.envelope({
+          kind: 'entry-exit.batch', purpose: 'entry-exit-verification', legalAuthority: 'CustomsAct-92',
+          agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012', to: { country: 'US', agency: 'CBP' }, correlationId: null,
+          payload: { batchRef: `SYN-EE-CA-MEM-${load}-${m}`, records: Array.from({ length: batch }, (_, i) => borderDayRecord(day, first + i)) }
+        }))
+      }))
+      const watch = (['CA', 'US'] as const).map((c) => probe(url[c], readFileSync(join(KEYS_DIR, c, 'ca.crt.pem'), 'utf8'), 20))
+      let next = 0
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (next < messages.length) {
+          const res = await cbsa.submit(messages[next++]!)
+          if (res.status !== 202) throw new Error(`load ${load}: ${res.status} ${res.body}`)
+        }
+      }))
+      expected += recordsPerLoad
+      const deadline = Date.now() + 300_000
+      while (received < expected) {
+        if (Date.now() > deadline) throw new Error(`load ${load}: ${received} of ${expected} records delivered`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const [caLatencies, usLatencies] = await Promise.all(watch.map((w) => w.stop()))
+      const latencies = [...caLatencies!, ...usLatencies!]
+      stalls.push(Math.max(...latencies))
+      const sample = { CA: residentMemory(pids.CA).rss, US: residentMemory(pids.US).rss }
+      after.push(sample)
+      opts.log(`load ${load + 1}/${loads}: ${recordsPerLoad} records delivered; RSS CA ${(sample.CA / MB).toFixed(0)} MB, US ${(sample.US / MB).toFixed(0)} MB; ` +
+        `slowest /healthz during the load: CA ${Math.max(...caLatencies!).toFixed(0)} ms, US ${Math.max(...usLatencies!).toFixed(0)} ms (p99 of both ${percentile(latencies, 99).toFixed(0)} ms)`)
+    }
+    const peak = { CA: residentMemory(pids.CA).peak, US: residentMemory(pids.US).peak }
+    const growth = (c: 'CA' | 'US'): number => after[after.length - 1]![c] / after[0]![c]
+    const worstStall = Math.max(...stalls)
+    return {
+      bench: 'memory',
+      figures: [
+        { name: 'peak RSS, CA gateway (sending)', value: peak.CA / MB, unit: 'MB', target: '≤ 300 MB', met: peak.CA <= 300 * MB },
+        { name: 'peak RSS, US gateway (receiving)', value: peak.US / MB, unit: 'MB', target: '≤ 300 MB', met: peak.US <= 300 * MB },
+        {
+          name: `RSS after load ${loads} / after load 1, CA`, value: growth('CA'), unit: '×', ratio: growth('CA'), target: 'flat (≤ 1.10×)', met: growth('CA') <= 1.1,
+          extra: after.map((a) => (a.CA / MB).toFixed(0)).join(', ') + ' MB'
+        },
+        {
+          name: `RSS after load ${loads} / after load 1, US`, value: growth('US'), unit: '×', ratio: growth('US'), target: 'flat (≤ 1.10×)', met: growth('US') <= 1.1,
+          extra: after.map((a) => (a.US / MB).toFixed(0)).join(', ') + ' MB'
+        },
+        { name: 'slowest /healthz answer, either gateway, while batches of 1,000 go through', value: worstStall, unit: 'ms', target: '≤ 100 ms', met: worstStall <= 100 }
+      ],
+      notes: [`${loads} loads of ${recordsPerLoad} records in batches of ${batch}, CA → US, both gateways as processes; idle RSS CA ${(idle.CA / MB).toFixed(0)} MB, US ${(idle.US / MB).toFixed(0)} MB`],
+      details: { loads, recordsPerLoad, batch, idle, after, peak, stalls }
+    }
+  })
+}
