@@ -110,6 +110,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     timeoutMs: config.deliveryTimeoutMs,
     relayIntervalMs: config.relayIntervalMs,
     concurrency: config.workerConcurrency,
+    lockMs: config.queueLockMs,
+    stalledCheckMs: config.queueStalledCheckMs,
     runWorkers: config.runWorkers,
     redisChecks: config.redisChecks,
     partnerUrl: config.partnerUrl ?? trust.partner.url,

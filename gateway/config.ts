@@ -37,6 +37,9 @@ export interface GatewayConfig {
   readonly deliveryTimeoutMs: number
   readonly relayIntervalMs: number
   readonly workerConcurrency: number
+  /** BullMQ's job lock and stalled-job check: how soon the jobs of a killed worker move again. */
+  readonly queueLockMs: number
+  readonly queueStalledCheckMs: number
   readonly runWorkers: boolean
   /** Worker threads that prepare large messages off the event loop (0: none), and what counts as large. */
   readonly pipelineThreads: number
@@ -85,6 +88,8 @@ export const ENV_SCHEMA = {
     DELIVERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
     RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+    QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
+    QUEUE_STALLED_CHECK_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 10000 },
     RUN_WORKERS: { type: 'boolean', default: true },
     PIPELINE_THREADS: { type: 'integer', minimum: 0, maximum: 64, default: 1 },
     PIPELINE_WORKER_MIN_BYTES: { type: 'integer', minimum: 0, default: 65536 },
@@ -123,6 +128,8 @@ interface Env {
   DELIVERY_TIMEOUT_MS: number
   RELAY_INTERVAL_MS: number
   WORKER_CONCURRENCY: number
+  QUEUE_LOCK_MS: number
+  QUEUE_STALLED_CHECK_MS: number
   RUN_WORKERS: boolean
   PIPELINE_THREADS: number
   PIPELINE_WORKER_MIN_BYTES: number
@@ -225,6 +232,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     deliveryTimeoutMs: e.DELIVERY_TIMEOUT_MS,
     relayIntervalMs: e.RELAY_INTERVAL_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    queueLockMs: e.QUEUE_LOCK_MS,
+    queueStalledCheckMs: e.QUEUE_STALLED_CHECK_MS,
     runWorkers: e.RUN_WORKERS,
     pipelineThreads: e.PIPELINE_THREADS,
     pipelineWorkerMinBytes: e.PIPELINE_WORKER_MIN_BYTES,

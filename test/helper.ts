@@ -62,6 +62,8 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     deliveryTimeoutMs: 5000,
     relayIntervalMs: 60_000,
     workerConcurrency: 8,
+    queueLockMs: 15_000,
+    queueStalledCheckMs: 10_000,
     runWorkers: true,
     pipelineThreads: 1,
     pipelineWorkerMinBytes: 65536,

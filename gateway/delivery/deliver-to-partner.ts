@@ -29,10 +29,10 @@ export interface PartnerDeliveryDeps {
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
   return async function deliverToPartner(job: Job<DeliveryJob>): Promise<void> {
     const { id } = job.data
-    const record = await awaitingDelivery(deps.store, deps.log, job)
-    if (record === undefined) return
+    const pending = await awaitingDelivery(deps.store, deps.log, job)
+    if (pending === undefined) return
     try {
-      const jws = deps.sealer.unseal(job.data.sealed, id)
+      const jws = deps.sealer.unseal(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl, jws, 'application/jose')
       if (res.status !== 200) {
         const code = problemCode(res.body)
@@ -43,7 +43,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       await verifyReceipt(res.body, partner.keys, gatewayOwner(partner.country), { messageId: id, digest: sha256(jws) })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err, record)
+      await recordFailure(deps.store, deps.log, job, err, pending.record)
       throw err
     }
   }

@@ -10,6 +10,12 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord } from '../store/records.ts'
 
+/** A message awaiting delivery, with its sealed copy from the outbox. */
+export interface Pending {
+  readonly record: MessageRecord
+  readonly sealed: string
+}
+
 /**
  * The message a job is for, if it still awaits delivery. The job id protects
  * against a second job only while the first is in Redis: once it completed
@@ -17,9 +23,10 @@ import type { GatewayStore, MessageRecord } from '../store/records.ts'
  * committed) can add it again. Asking the ledger first makes that harmless:
  * no second POST, no second push, no second "delivered".
  */
-export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>): Promise<MessageRecord | undefined> {
+export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>): Promise<Pending | undefined> {
   const record = await store.findMessage(job.data.direction, job.data.id)
-  if (record?.status === 'accepted') return record
+  const item = record?.status === 'accepted' ? await store.outboxItem(job.data.direction, job.data.id) : undefined
+  if (record !== undefined && item !== undefined) return { record, sealed: item.sealed }
   log.debug({ messageId: job.data.id, direction: job.data.direction, status: record?.status ?? 'gone' }, 'job for a message no longer awaiting delivery: nothing to do')
   return undefined
 }

@@ -21,12 +21,12 @@ export interface AgencyPushDeps {
 export function agencyPush(deps: AgencyPushDeps) {
   return async function pushToAgency(job: Job<DeliveryJob>): Promise<void> {
     const { id, target } = job.data
-    const record = await awaitingDelivery(deps.store, deps.log, job)
-    if (record === undefined) return
+    const pending = await awaitingDelivery(deps.store, deps.log, job)
+    if (pending === undefined) return
     try {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
-      const jws = deps.sealer.unseal(job.data.sealed, id)
+      const jws = deps.sealer.unseal(pending.sealed, id)
       // The agency's way to recognise a push it already has (README,
       // "Receiving"): after a crash between its 2xx and our record of it, the
       // same message is pushed again, with the same key.
@@ -38,7 +38,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       }
       await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err, record)
+      await recordFailure(deps.store, deps.log, job, err, pending.record)
       throw err
     }
   }

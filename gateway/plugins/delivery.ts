@@ -28,6 +28,9 @@ export interface DeliveryOptions {
   readonly timeoutMs: number
   readonly relayIntervalMs: number
   readonly concurrency: number
+  /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
+  readonly lockMs: number
+  readonly stalledCheckMs: number
   readonly runWorkers: boolean
   readonly redisChecks: 'refuse' | 'warn'
   readonly partnerUrl: string
@@ -51,7 +54,9 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
     clients.push(partnerClient, agencyClient)
     // Workers wait out a Redis outage instead of failing (BullMQ's advice).
     const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
-    const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency }
+    // A lock shorter than BullMQ's 30 s default, checked more often: the jobs a
+    // killed process had in hand move again within seconds, not a minute.
+    const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
     const log = app.log.child({ component: 'delivery' })
     const deps = { store: app.store, sealer: app.sealer, log }
     workers.push(

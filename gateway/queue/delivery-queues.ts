@@ -1,6 +1,10 @@
-// BullMQ carries what the outbox already holds (DESIGN §3 step 7): a job is a
-// sealed JWS and who it goes to, its id is the message id, so adding the same
-// message twice is a no-op and the relay can re-drive without duplicates.
+// BullMQ carries what the outbox already holds (DESIGN §3 step 7): a job
+// names a message and who it goes to; the sealed message itself stays in the
+// outbox, where the worker reads it. Redis then never holds message content
+// at all, and a job is a hundred bytes whatever the batch (a sealed
+// 1,000-record push is ~2 MB, which each worker used to fetch and parse from
+// Redis). Its id is the message id, so adding the same message twice is a
+// no-op and the relay can re-drive without duplicates.
 import { Queue } from 'bullmq'
 import type { Direction, OutboxItem } from '../store/records.ts'
 
@@ -8,8 +12,6 @@ export interface DeliveryJob {
   readonly id: string
   readonly direction: Direction
   readonly target: string
-  /** AES-GCM sealed (lib/seal.ts), bound to the message id. */
-  readonly sealed: string
 }
 
 /** Outbound goes to the partner gateway; inbound is pushed to a local agency. */
@@ -56,7 +58,7 @@ export class DeliveryQueues {
   }
 
   async enqueue(item: OutboxItem): Promise<void> {
-    const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target, sealed: item.sealed }
+    const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target }
     await this.#queues[item.direction].add(item.direction, job, {
       jobId: item.id,
       attempts: this.#settings.attempts,
