@@ -19,13 +19,32 @@ export const ROOT = resolve(import.meta.dirname, '..')
 export const KEYS_DIR = join(ROOT, 'keys-example')
 export type Country = 'CA' | 'US'
 
-/** A port nothing listens on right now (the kernel picks it), on loopback. */
+/**
+ * Ports are taken below the kernel's ephemeral range (32768–60999 here): a
+ * port the kernel hands out for `listen(0)` is also one it may pick as the
+ * source port of any outgoing connection, and with eight exchanges starting
+ * at once one did, between the probe and the gateway's own listen
+ * (EADDRINUSE). Below that range only an explicit bind takes a port, and
+ * this process never hands out the same one twice.
+ */
+const PORT_RANGE = { from: 20_000, to: 32_000 }
+const handedOut = new Set<number>()
+
+/** A port nothing listens on right now, on loopback, not handed out before by this process. */
 export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((ok) => server.close(() => ok()))
-  return port
+  for (;;) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from))
+    if (handedOut.has(port)) continue
+    const server = createServer()
+    const free = await new Promise<boolean>((ok) => {
+      server.once('error', () => ok(false))
+      server.listen(port, '127.0.0.1', () => ok(true))
+    })
+    if (!free) continue
+    await new Promise<void>((ok) => server.close(() => ok()))
+    handedOut.add(port)
+    return port
+  }
 }
 
 /**
