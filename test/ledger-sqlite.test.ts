@@ -1,4 +1,5 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,4 +105,17 @@ t.test('a read-only store reads the ledger and cannot change it', async (t) => {
   t.equal((await reader.auditHead())?.seq, 1)
   await t.rejects(reader.appendAudit(accepted('m2')), 'no write gets through')
   t.equal((await store.auditHead())?.seq, 1)
+})
+
+t.test('a group commit holds at most about a megabyte of sealed content; the rest waits for a later turn', async (t) => {
+  const { store } = tempStore(t)
+  const sealed = randomBytes(600 * 1024).toString('base64')
+  const committed: string[] = []
+  const writes = [0, 1, 2, 3].map((i) => store.accept(record(`big${i}`), { ...outbox(`big${i}`), sealed }, accepted(`big${i}`)).then(() => committed.push(`big${i}`)))
+  // Scheduled after the store's own commit turn: what it sees is what that
+  // one turn of the event loop committed.
+  const seenAfterOneTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(committed.length)))
+  t.equal(seenAfterOneTurn, 1, 'one 800 kB sealed copy per turn, not all four in one commit')
+  await Promise.all(writes)
+  t.same(committed, ['big0', 'big1', 'big2', 'big3'], 'all committed, in order')
 })

@@ -32,7 +32,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
     const pending = await awaitingDelivery(deps.store, deps.log, job)
     if (pending === undefined) return
     try {
-      const jws = deps.sealer.unseal(pending.sealed, id)
+      const jws = deps.sealer.unsealBytes(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl, jws, 'application/jose')
       if (res.status !== 200) {
         const code = problemCode(res.body)

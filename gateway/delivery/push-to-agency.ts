@@ -26,7 +26,7 @@ export function agencyPush(deps: AgencyPushDeps) {
     try {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
-      const jws = deps.sealer.unseal(pending.sealed, id)
+      const jws = deps.sealer.unsealBytes(pending.sealed, id)
       // The agency's way to recognise a push it already has (README,
       // "Receiving"): after a crash between its 2xx and our record of it, the
       // same message is pushed again, with the same key.

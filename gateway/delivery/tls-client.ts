@@ -12,7 +12,7 @@ export interface PostResult {
 
 /** What a delivery needs of a client: one POST, answered in full. */
 export interface Poster {
-  post(url: string, body: string, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult>
+  post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult>
 }
 
 export interface TlsClientOptions {
@@ -54,7 +54,7 @@ export class TlsClient implements Poster {
     })
   }
 
-  async post(url: string, body: string, contentType: string, headers: Readonly<Record<string, string>> = {}): Promise<PostResult> {
+  async post(url: string, body: string | Uint8Array, contentType: string, headers: Readonly<Record<string, string>> = {}): Promise<PostResult> {
     const res = await request(url, {
       method: 'POST',
       body,
@@ -108,7 +108,7 @@ export class TrustBoundClient<T extends object> implements Poster {
     return this.#client
   }
 
-  post(url: string, body: string, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult> {
+  post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult> {
     return this.#clientNow().post(url, body, contentType, headers)
   }
 

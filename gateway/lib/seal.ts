@@ -24,6 +24,15 @@ export class Sealer {
   }
 
   unseal(sealed: string, aad: string): string {
+    return this.unsealBytes(sealed, aad).toString('utf8')
+  }
+
+  /**
+   * The plaintext as bytes: what a delivery sends. A batch's JWS is a
+   * megabyte or two, and decoding it to a string only for the HTTP client to
+   * encode it again cost the event loop two copies of it per delivery.
+   */
+  unsealBytes(sealed: string, aad: string): Buffer {
     const raw = Buffer.from(sealed, 'base64')
     if (raw[0] !== VERSION) throw new Error('unknown sealed-data version')
     const iv = raw.subarray(1, 1 + IV_BYTES)
@@ -31,6 +40,6 @@ export class Sealer {
     const decipher = createDecipheriv('aes-256-gcm', this.#key, iv)
     decipher.setAAD(Buffer.from(aad))
     decipher.setAuthTag(tag)
-    return Buffer.concat([decipher.update(raw.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8')
+    return Buffer.concat([decipher.update(raw.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()])
   }
 }

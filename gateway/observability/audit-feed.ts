@@ -4,7 +4,7 @@
 // whoever counts (metrics) subscribes here instead of being called from each
 // outcome point. An entry is announced only once the store has committed it:
 // what is counted is what the ledger holds.
-import type { AuditEntry, GatewayStore, PurgeCounts } from '../store/records.ts'
+import { purgeEntry, type AuditEntry, type GatewayStore } from '../store/records.ts'
 
 export type AuditListener = (entry: AuditEntry) => void
 
@@ -44,10 +44,9 @@ const APPENDS_LAST_ARGUMENT: ReadonlySet<keyof GatewayStore> = new Set<keyof Gat
 export function announceAppends(store: GatewayStore, feed: AuditFeed): GatewayStore {
   const methods = new Map<PropertyKey, unknown>()
   const purge: GatewayStore['purge'] = async (before, audit) => {
-    let entry: AuditEntry | undefined
-    const counts = await store.purge(before, (c: PurgeCounts) => (entry = audit(c)))
-    // The store makes the entry only when it appends it (a purge that removed something).
-    if (entry !== undefined) feed.publish(entry)
+    const counts = await store.purge(before, audit)
+    // The store appends an entry only when it removed something.
+    if (counts.messages + counts.outbox > 0) feed.publish(purgeEntry(audit, counts))
     return counts
   }
   methods.set('purge', purge)

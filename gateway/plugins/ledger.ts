@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { PostgresStore } from '../store/ledger-postgres.ts'
-import { SqliteStore } from '../store/ledger-sqlite.ts'
+import { SqliteStoreThread } from '../store/store-thread.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { AuditFeed, announceAppends } from '../observability/audit-feed.ts'
 
@@ -33,7 +33,9 @@ async function openStore(opts: LedgerOptions): Promise<GatewayStore> {
     return store
   }
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
-  return new SqliteStore(opts.path)
+  // SQLite runs on a thread of its own: its synchronous work stays off the
+  // event loop (store/store-thread.ts).
+  return SqliteStoreThread.open(opts.path)
 }
 
 export const ledgerPlugin = fp(async function ledger(app: FastifyInstance, opts: LedgerOptions) {

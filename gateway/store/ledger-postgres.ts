@@ -11,6 +11,7 @@ import type {
   AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
+import { purgeEntry } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
 function schemaSql(): string {
@@ -150,6 +151,12 @@ interface WriteContext extends Transaction {
   append(entry: AuditEntry): void
 }
 
+/** An entry and the text the chain hashes. */
+interface SerialisedEntry {
+  readonly entry: AuditEntry
+  readonly text: string
+}
+
 interface PendingWrite {
   readonly work: (c: WriteContext) => Promise<unknown>
   readonly resolve: (value: unknown) => void
@@ -271,12 +278,12 @@ export class PostgresStore implements GatewayStore {
       return
     }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
-    const entries: AuditEntry[] = []
+    const entries: SerialisedEntry[] = []
     try {
       await client.query('BEGIN')
       for (const op of batch) {
         let savepoint = false
-        const appended: AuditEntry[] = []
+        const appended: SerialisedEntry[] = []
         const context: WriteContext = {
           query: async (text, values = []) => {
             if (!savepoint && batch.length > 1) {
@@ -285,7 +292,9 @@ export class PostgresStore implements GatewayStore {
             }
             return client.query(this.#sql(text), values)
           },
-          append: (entry) => { appended.push(entry) }
+          // Serialised now, not at the batch's end: an entry that cannot be
+          // written fails its own write, not the batch.
+          append: (entry) => { appended.push({ entry, text: serialiseEntry(entry) }) }
         }
         try {
           const value = await op.work(context)
@@ -324,7 +333,7 @@ export class PostgresStore implements GatewayStore {
    * The lock is taken last in every transaction, after any row it writes, so
    * whoever holds it never waits on a row lock: no deadlock.
    */
-  async #append(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<void> {
+  async #append(client: pg.PoolClient, entries: readonly SerialisedEntry[]): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
     const head = (await client.query<{ seq: string; hash: string }>(this.#sql('SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'))).rows[0]
     let seq = head === undefined ? 0 : Number(head.seq)
@@ -333,9 +342,8 @@ export class PostgresStore implements GatewayStore {
     const columns: Array<Array<string | null>> = AUDIT_COLUMNS.map(() => [])
     const subjects = { subject: [] as string[], seq: [] as number[] }
     const fields = { pattern: [] as string[], seq: [] as number[] }
-    for (const entry of entries) {
+    for (const { entry, text } of entries) {
       seq++
-      const text = serialiseEntry(entry)
       const hash = chainHash(prevHash, text)
       rows.seq.push(seq)
       rows.entry.push(text)
@@ -549,7 +557,7 @@ export class PostgresStore implements GatewayStore {
     return (await this.#query<LegalHoldRow>('SELECT * FROM {legal_holds} ORDER BY placed_at, ref')).map(toLegalHold)
   }
 
-  async purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts> {
+  async purge(before: string, audit: AuditEntry): Promise<PurgeCounts> {
     return this.#write(async (c) => {
       // One statement, one snapshot: a hold placed meanwhile protects a message
       // and its outbox item together, never one without the other.
@@ -563,7 +571,7 @@ export class PostgresStore implements GatewayStore {
         SELECT (SELECT count(*) FROM messages_gone) AS messages, (SELECT count(*) FROM outbox_gone) AS outbox`,
       [normaliseInstant(before)])).rows
       const counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
-      if (counts.messages + counts.outbox > 0) c.append(audit(counts))
+      if (counts.messages + counts.outbox > 0) c.append(purgeEntry(audit, counts))
       return counts
     })
   }

@@ -9,6 +9,7 @@ import type {
   AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
+import { purgeEntry } from './records.ts'
 import { toOutbox, toRecord, type MessageRow, type OutboxRow } from './message-rows.ts'
 
 const SCHEMA = `
@@ -149,9 +150,18 @@ function toLegalHold(row: LegalHoldRow): LegalHold {
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256
+/**
+ * Nor more than this many bytes of sealed content: a batch's sealed copy is a
+ * megabyte or two, and a group commit of several of them held the event loop
+ * for tens of milliseconds (issue 9). Past it, the rest wait for the next
+ * turn, after whatever I/O is waiting.
+ */
+const MAX_BATCH_BYTES = 1024 * 1024
 
 interface PendingWrite {
   readonly work: () => unknown
+  /** What the write puts on disk, roughly: how a group commit is bounded. */
+  readonly bytes: number
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -231,51 +241,71 @@ export class SqliteStore implements GatewayStore {
    * hundred commits (their index rows share pages), and no caller hears back
    * before the commit that holds its write: the 202's promise is kept.
    */
-  #transaction<T>(work: () => T): Promise<T> {
+  #transaction<T>(work: () => T, bytes = 0): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject })
-      if (this.#pending.length === 1) setImmediate(() => this.#commitPending())
+      this.#pending.push({ work, bytes, resolve: resolve as (value: unknown) => void, reject })
+      if (this.#pending.length === 1) setImmediate(() => this.#commitPending(false))
     })
   }
 
-  #commitPending(): void {
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0, MAX_BATCH)
-      if (batch.length === 1) {
-        // Alone, a write needs no savepoint: its failure is the transaction's.
-        const op = batch[0]!
-        try {
-          op.resolve(this.#transactionNow(op.work))
-        } catch (error) {
-          op.reject(error)
-        }
-        continue
-      }
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
-      try {
-        this.#transactionNow(() => {
-          for (const op of batch) {
-            this.#db.exec('SAVEPOINT write')
-            try {
-              outcomes.push({ ok: true, value: op.work() })
-              this.#db.exec('RELEASE write')
-            } catch (error) {
-              this.#db.exec('ROLLBACK TO write; RELEASE write')
-              outcomes.push({ ok: false, error })
-            }
-          }
-        })
-      } catch (error) {
-        // Nothing of the batch was committed (the lock was not had, or the commit failed).
-        for (const op of batch) op.reject(error)
-        continue
-      }
-      batch.forEach((op, i) => {
-        const outcome = outcomes[i]!
-        if (outcome.ok) op.resolve(outcome.value)
-        else op.reject(outcome.error)
-      })
+  /** The next group: at most MAX_BATCH writes and MAX_BATCH_BYTES, and always at least one. */
+  #nextBatch(): PendingWrite[] {
+    let count = 0
+    let bytes = 0
+    while (count < this.#pending.length && count < MAX_BATCH) {
+      bytes += this.#pending[count]!.bytes
+      if (count > 0 && bytes > MAX_BATCH_BYTES) break
+      count++
     }
+    return this.#pending.splice(0, count)
+  }
+
+  /** One group commit, then the next on a later turn; all of them at once when the store closes. */
+  #commitPending(drain: boolean): void {
+    while (this.#pending.length > 0) {
+      this.#commitBatch(this.#nextBatch())
+      if (!drain && this.#pending.length > 0) {
+        setImmediate(() => this.#commitPending(false))
+        return
+      }
+    }
+  }
+
+  #commitBatch(batch: PendingWrite[]): void {
+    if (batch.length === 1) {
+      // Alone, a write needs no savepoint: its failure is the transaction's.
+      const op = batch[0]!
+      try {
+        op.resolve(this.#transactionNow(op.work))
+      } catch (error) {
+        op.reject(error)
+      }
+      return
+    }
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
+    try {
+      this.#transactionNow(() => {
+        for (const op of batch) {
+          this.#db.exec('SAVEPOINT write')
+          try {
+            outcomes.push({ ok: true, value: op.work() })
+            this.#db.exec('RELEASE write')
+          } catch (error) {
+            this.#db.exec('ROLLBACK TO write; RELEASE write')
+            outcomes.push({ ok: false, error })
+          }
+        }
+      })
+    } catch (error) {
+      // Nothing of the batch was committed (the lock was not had, or the commit failed).
+      for (const op of batch) op.reject(error)
+      return
+    }
+    batch.forEach((op, i) => {
+      const outcome = outcomes[i]!
+      if (outcome.ok) op.resolve(outcome.value)
+      else op.reject(outcome.error)
+    })
   }
 
   #indexEntry(seq: number, entry: AuditEntry): void {
@@ -320,7 +350,7 @@ export class SqliteStore implements GatewayStore {
         .run(outbox.direction, outbox.id, outbox.target, outbox.sealed, outbox.createdAt)
       this.#append(audit)
       return true
-    })
+    }, outbox.sealed.length)
   }
 
   #withAttempt(direction: Direction, id: string, attempt: DeliveryAttempt): string {
@@ -498,7 +528,7 @@ export class SqliteStore implements GatewayStore {
     return (this.#sql('SELECT * FROM legal_holds ORDER BY placed_at, ref').all() as unknown as LegalHoldRow[]).map(toLegalHold)
   }
 
-  async purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts> {
+  async purge(before: string, audit: AuditEntry): Promise<PurgeCounts> {
     const bound: SQLInputValue = normaliseInstant(before)
     return this.#transaction(() => {
       // The write lock is held from the first statement: both see the same rows.
@@ -506,14 +536,14 @@ export class SqliteStore implements GatewayStore {
       const messages = this.#sql(`DELETE FROM messages AS m WHERE ${PURGEABLE}`).run(bound).changes
       const counts = { messages: Number(messages), outbox: Number(outbox) }
       // A run that removed nothing changed nothing: no entry, and the head stays where it was.
-      if (counts.messages + counts.outbox > 0) this.#append(audit(counts))
+      if (counts.messages + counts.outbox > 0) this.#append(purgeEntry(audit, counts))
       return counts
     })
   }
 
   async close(): Promise<void> {
     if (!this.#db.isOpen) return
-    this.#commitPending()
+    this.#commitPending(true)
     this.#db.close()
   }
 }

@@ -171,6 +171,11 @@ export interface PurgeCounts {
   readonly outbox: number
 }
 
+/** The entry a purge appends: `audit`, with what was removed added to its counts. */
+export function purgeEntry(audit: AuditEntry, counts: PurgeCounts): AuditEntry {
+  return { ...audit, counts: { ...audit.counts, ...counts } }
+}
+
 export interface AuditIndexRows {
   readonly subjects: string[]
   readonly fields: string[]
@@ -264,8 +269,11 @@ export interface GatewayStore {
   /**
    * Retention: deletes delivered, dead-lettered and discarded messages last updated before
    * `before`, with their outbox items, except those an active legal hold
-   * covers, and appends `audit(counts)` in the same transaction.
+   * covers, and appends `audit` with the counts in it (purgeEntry) in the
+   * same transaction. A purge that removed nothing appends nothing. The entry
+   * is data, not a function of the counts, so that a store on another thread
+   * (store-thread.ts) can be asked for it.
    */
-  purge(before: string, audit: (counts: PurgeCounts) => AuditEntry): Promise<PurgeCounts>
+  purge(before: string, audit: AuditEntry): Promise<PurgeCounts>
   close(): Promise<void>
 }

@@ -1,0 +1,138 @@
+// The SQLite ledger on a thread of its own. node:sqlite is synchronous: each
+// commit, each read of a sealed copy, runs on the thread that asks. On the
+// event loop, a batch of a thousand records cost 15–35 ms of it per commit
+// or read, stretched past 100 ms whenever the other threads of this 2-core
+// machine had the cores (issue 9: no request may stall others for more than
+// 100 ms). Here the event loop only posts the call and awaits the answer; the
+// SQLite work runs on this store's thread, where the operating system shares
+// the cores between it and the event loop instead of the event loop waiting.
+//
+// Every method of GatewayStore takes and returns plain data, so a call is one
+// structured-cloned message each way. Group commit (ledger-sqlite.ts) works as
+// before: calls that arrive together on the store's thread share a commit.
+import { Worker } from 'node:worker_threads'
+import type { GatewayStore } from './records.ts'
+
+type Method = Exclude<keyof GatewayStore, 'close'>
+
+/** What crosses to the store's thread: a call. */
+export interface StoreCall {
+  readonly id: number
+  readonly method: Method | 'close'
+  readonly args: readonly unknown[]
+}
+
+/** What comes back: its answer, or why it failed (an Error, structured-cloned with its message). */
+export type StoreReply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: unknown }
+
+/** The store's thread has stopped (closed, or failed): the call was not made. */
+export class StoreThreadError extends Error {
+  override readonly name = 'StoreThreadError'
+  readonly code = 'LEDGER_THREAD_GONE'
+}
+
+interface Waiting {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+export class SqliteStoreThread implements GatewayStore {
+  readonly #worker: Worker
+  readonly #waiting = new Map<number, Waiting>()
+  #nextId = 0
+  #gone: Error | undefined
+  #closing = false
+
+  private constructor(worker: Worker) {
+    this.#worker = worker
+    worker.on('message', (reply: StoreReply) => {
+      const waiting = this.#waiting.get(reply.id)
+      if (waiting === undefined) return
+      this.#waiting.delete(reply.id)
+      if (this.#waiting.size === 0 && !this.#closing) worker.unref()
+      if (reply.ok) waiting.resolve(reply.value)
+      else waiting.reject(reply.error)
+    })
+    const fail = (error: Error): void => {
+      this.#gone ??= error
+      for (const waiting of this.#waiting.values()) waiting.reject(this.#gone)
+      this.#waiting.clear()
+    }
+    worker.on('error', (err) => fail(new StoreThreadError(`the ledger's thread failed: ${err.message}`)))
+    worker.on('exit', () => fail(new StoreThreadError('the ledger\'s thread has stopped')))
+    // Like a socket with nothing in flight, an idle store does not keep the
+    // process alive: a call waiting for its answer does (see #call). After the
+    // listeners: adding a 'message' listener refs the thread again.
+    worker.unref()
+  }
+
+  /** Opens the ledger at `path` on a new thread; rejects if it cannot be opened there. */
+  static async open(path: string): Promise<SqliteStoreThread> {
+    const worker = new Worker(new URL('./store-thread-worker.ts', import.meta.url), {
+      workerData: { path },
+      // Its heap holds statements, a page of results and, for a moment, a
+      // sealed copy or two (a megabyte each): a small one keeps the process
+      // within DESIGN §9's 300 MB (gateway/node-flags.ts sets the rest).
+      resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 }
+    })
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { worker.off('message', onReady); reject(err) }
+      const onReady = (): void => { worker.off('error', onError); resolve() }
+      worker.once('message', onReady)
+      worker.once('error', onError)
+    })
+    return new SqliteStoreThread(worker)
+  }
+
+  #call<T>(method: StoreCall['method'], args: readonly unknown[]): Promise<T> {
+    if (this.#gone !== undefined) return Promise.reject(this.#gone)
+    const id = this.#nextId++
+    return new Promise<T>((resolve, reject) => {
+      if (this.#waiting.size === 0) this.#worker.ref()
+      this.#waiting.set(id, { resolve: resolve as (value: unknown) => void, reject })
+      this.#worker.postMessage({ id, method, args } satisfies StoreCall)
+    })
+  }
+
+  findMessage: GatewayStore['findMessage'] = (...args) => this.#call('findMessage', args)
+  accept: GatewayStore['accept'] = (...args) => this.#call('accept', args)
+  recordAttempt: GatewayStore['recordAttempt'] = (...args) => this.#call('recordAttempt', args)
+  markDelivered: GatewayStore['markDelivered'] = (...args) => this.#call('markDelivered', args)
+  markDeadLettered: GatewayStore['markDeadLettered'] = (...args) => this.#call('markDeadLettered', args)
+  appendAudit: GatewayStore['appendAudit'] = (...args) => this.#call('appendAudit', args)
+  outboxItem: GatewayStore['outboxItem'] = (...args) => this.#call('outboxItem', args)
+  pendingOutbox: GatewayStore['pendingOutbox'] = (...args) => this.#call('pendingOutbox', args)
+  auditEntries: GatewayStore['auditEntries'] = (...args) => this.#call('auditEntries', args)
+  auditIndexRows: GatewayStore['auditIndexRows'] = (...args) => this.#call('auditIndexRows', args)
+  auditEntry: GatewayStore['auditEntry'] = (...args) => this.#call('auditEntry', args)
+  searchAudit: GatewayStore['searchAudit'] = (...args) => this.#call('searchAudit', args)
+  auditHead: GatewayStore['auditHead'] = (...args) => this.#call('auditHead', args)
+  addCheckpoint: GatewayStore['addCheckpoint'] = (...args) => this.#call('addCheckpoint', args)
+  setCountersignature: GatewayStore['setCountersignature'] = (...args) => this.#call('setCountersignature', args)
+  checkpoints: GatewayStore['checkpoints'] = (...args) => this.#call('checkpoints', args)
+  latestCheckpoint: GatewayStore['latestCheckpoint'] = (...args) => this.#call('latestCheckpoint', args)
+  keepPartnerCheckpoint: GatewayStore['keepPartnerCheckpoint'] = (...args) => this.#call('keepPartnerCheckpoint', args)
+  partnerCheckpoints: GatewayStore['partnerCheckpoints'] = (...args) => this.#call('partnerCheckpoints', args)
+  latestPartnerCheckpoint: GatewayStore['latestPartnerCheckpoint'] = (...args) => this.#call('latestPartnerCheckpoint', args)
+  deadLetters: GatewayStore['deadLetters'] = (...args) => this.#call('deadLetters', args)
+  countDeadLetters: GatewayStore['countDeadLetters'] = (...args) => this.#call('countDeadLetters', args)
+  requeueDeadLetter: GatewayStore['requeueDeadLetter'] = (...args) => this.#call('requeueDeadLetter', args)
+  discardDeadLetter: GatewayStore['discardDeadLetter'] = (...args) => this.#call('discardDeadLetter', args)
+  addLegalHold: GatewayStore['addLegalHold'] = (...args) => this.#call('addLegalHold', args)
+  releaseLegalHold: GatewayStore['releaseLegalHold'] = (...args) => this.#call('releaseLegalHold', args)
+  legalHolds: GatewayStore['legalHolds'] = (...args) => this.#call('legalHolds', args)
+  purge: GatewayStore['purge'] = (...args) => this.#call('purge', args)
+
+  /** Commits what is pending, closes the ledger, and ends the thread. */
+  async close(): Promise<void> {
+    if (this.#gone !== undefined) return
+    const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()))
+    // Held until the thread has ended, answer or not.
+    this.#closing = true
+    this.#worker.ref()
+    await this.#call<void>('close', [])
+    await exited
+  }
+}
