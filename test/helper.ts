@@ -16,6 +16,8 @@ import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/** The tests' PostgreSQL database: one name, PG_URL, for every test that needs it (.ci/run creates it). */
+export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 export const SYSTEMS = {
   CBSA: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },

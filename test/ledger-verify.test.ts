@@ -20,8 +20,8 @@ import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import type { Checkpoint, GatewayStore } from '../gateway/store/records.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { PG_URL } from './helper.ts'
 
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const KEYS = join(import.meta.dirname, '..', 'keys-example')
 const CA_TRUST = join(KEYS, 'CA', 'trust.json')
 const CLI = join(import.meta.dirname, '..', 'gateway', 'cli', 'audit-verify.ts')

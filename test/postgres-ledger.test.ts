@@ -8,19 +8,18 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import { eventually, KEYS_DIR, startExchange } from './helper.ts'
+import { eventually, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const run = promisify(execFile)
 
 t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
-  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
   const schemas = { CA: `t_ca_${randomBytes(4).toString('hex')}`, US: `t_us_${randomBytes(4).toString('hex')}` }
   t.teardown(async () => {
     for (const s of Object.values(schemas)) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
     await pool.end()
   })
-  const ex = await startExchange(t, (country) => ({ ledgerPostgresUrl: POSTGRES_URL, ledgerPostgresSchema: schemas[country] }))
+  const ex = await startExchange(t, (country) => ({ ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schemas[country] }))
   const route = SAMPLE_ROUTES.find((r) => r.kind === 'entry-exit.record' && r.from.country === 'CA')!
   const envelope = ex.clients.CBSA.envelope(sampleEnvelope(route.kind, 'CA', route.to))
   t.equal((await ex.clients.CBSA.submit(await ex.clients.CBSA.sign(envelope))).status, 202)
@@ -30,6 +29,6 @@ t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
   t.equal(await eventually(async () => (await count(schemas.CA, 'delivered')) || undefined, 5000, 'the delivered entry'), 1, 'the CA ledger in PostgreSQL holds the delivery')
   t.equal(await count(schemas.CA, 'accepted'), 1, 'and the acceptance')
   t.equal(await count(schemas.US, 'received'), 1, 'the US ledger in PostgreSQL holds the receipt of it')
-  const { stdout } = await run(process.execPath, ['gateway/cli/audit-verify.ts', '--postgres', POSTGRES_URL, '--schema', schemas.CA, '--trust', join(KEYS_DIR, 'CA', 'trust.json')], { cwd: join(import.meta.dirname, '..') })
+  const { stdout } = await run(process.execPath, ['gateway/cli/audit-verify.ts', '--postgres', PG_URL, '--schema', schemas.CA, '--trust', join(KEYS_DIR, 'CA', 'trust.json')], { cwd: join(import.meta.dirname, '..') })
   t.match(stdout, /Result: OK\. Every entry chains/, 'and the audit CLI verifies it there')
 })

@@ -16,8 +16,8 @@ import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
 import type {
   AuditEntry, AuditQuery, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry
 } from '../gateway/store/records.ts'
+import { PG_URL } from './helper.ts'
 
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 /** A tap test, root or subtest (the last overload of `t.test` takes only the callback). */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
