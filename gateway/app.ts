@@ -63,6 +63,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
       ...(deps.logStream ? { stream: deps.logStream } : {})
     },
+    // Start-up opens the ledger on its own thread, connects to Redis and
+    // compiles every schema: a second or two, far more on a machine whose
+    // cores are all busy (a suite run beside others took Fastify's default
+    // 10 s). A plugin that truly hangs is still stopped, later.
+    pluginTimeout: 60_000,
     // Nothing a caller sends is dropped or changed without a word: an unknown
     // member of a JSON body or query is refused, and no value is coerced to the
     // type its schema names (`1` for a document number, `["x"]` for a string).

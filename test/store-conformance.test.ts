@@ -14,7 +14,7 @@ import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
 import type {
-  AuditEntry, AuditQuery, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry
+  AuditEntry, AuditQuery, CommitListener, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry
 } from '../gateway/store/records.ts'
 import { PG_URL } from './helper.ts'
 
@@ -25,14 +25,14 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 interface Backend {
   readonly name: string
   /** A fresh, empty store, removed when the test ends. */
-  open(t: Test): Promise<GatewayStore>
+  open(t: Test, onCommitted?: CommitListener): Promise<GatewayStore>
 }
 
 const sqlite: Backend = {
   name: 'SQLite',
-  async open(t) {
+  async open(t, onCommitted) {
     const dir = mkdtempSync(join(tmpdir(), 'btb-conformance-'))
-    const store = new SqliteStore(join(dir, 'ledger.sqlite'))
+    const store = new SqliteStore(join(dir, 'ledger.sqlite'), { onCommitted })
     t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
     return store
   }
@@ -41,9 +41,9 @@ const sqlite: Backend = {
 /** The same SQLite store on a thread of its own, as the gateway runs it: calls and answers cross as messages. */
 const sqliteThread: Backend = {
   name: 'SQLite on its own thread',
-  async open(t) {
+  async open(t, onCommitted) {
     const dir = mkdtempSync(join(tmpdir(), 'btb-conformance-'))
-    const store = await SqliteStoreThread.open(join(dir, 'ledger.sqlite'))
+    const store = await SqliteStoreThread.open(join(dir, 'ledger.sqlite'), { onCommitted })
     t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
     return store
   }
@@ -59,8 +59,8 @@ async function freshSchema(t: Test, pool: pg.Pool): Promise<string> {
 function postgres(pool: pg.Pool): Backend {
   return {
     name: 'PostgreSQL',
-    async open(t) {
-      const store = new PostgresStore(pool, { schema: await freshSchema(t, pool) })
+    async open(t, onCommitted) {
+      const store = new PostgresStore(pool, { schema: await freshSchema(t, pool), onCommitted })
       await store.create()
       return store
     }
@@ -444,6 +444,22 @@ function conformance(parent: Test, backend: Backend): void {
       const entries = await store.auditEntries(0, 100)
       t.same(entries.map((e) => e.entry.messageId), ['old', 'old', 'a', 'x', 'b'], 'the others are in the ledger, in the order asked')
       assertChain(t, entries, 5)
+    })
+
+    t.test('the store announces the entries of each commit, and nothing of a write that failed or did nothing', async (t) => {
+      const announced: string[] = []
+      const store = await backend.open(t, (entries) => { for (const e of entries) announced.push(`${e.event}:${e.messageId ?? '-'}`) })
+      await Promise.allSettled([
+        store.accept(record('a'), outbox('a'), accepted('a')),
+        store.appendAudit(unwritableEntry()),
+        store.accept(record('a'), outbox('a'), accepted('a')),
+        store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(1) }))
+      ])
+      await store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(2) }))
+      await store.purge(iso(0), auditEntry({ event: 'purged', direction: 'outbound' }))
+      await store.auditHead()
+      t.same(announced, ['accepted:a', 'delivered:a'], 'the accepted and the first delivered; not the refused entry, the duplicate, the second delivery or the empty purge')
+      t.same((await store.auditEntries(0, 10)).map((e) => `${e.entry.event}:${e.entry.messageId ?? '-'}`), announced, 'exactly what the ledger holds')
     })
 
     t.test('a purge whose audit entry cannot be written removes nothing', async (t) => {

@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     store = new SqliteStore(values.ledger, { readOnly: true })
     where = `${values.ledger} (SQLite)`
   } else {
-    store = PostgresStore.open(values.postgres!, values.schema!, 2)
+    store = PostgresStore.open(values.postgres!, { schema: values.schema! }, 2)
     where = `schema ${values.schema} (PostgreSQL)`
   }
 

@@ -4,8 +4,8 @@ import { dirname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { PostgresStore } from '../store/ledger-postgres.ts'
 import { SqliteStoreThread } from '../store/store-thread.ts'
-import type { GatewayStore } from '../store/records.ts'
-import { AuditFeed, announceAppends } from '../observability/audit-feed.ts'
+import type { CommitListener, GatewayStore } from '../store/records.ts'
+import { AuditFeed } from '../observability/audit-feed.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,9 +21,9 @@ export interface LedgerOptions {
   readonly postgres?: { readonly url: string; readonly schema: string } | undefined
 }
 
-async function openStore(opts: LedgerOptions): Promise<GatewayStore> {
+async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Promise<GatewayStore> {
   if (opts.postgres !== undefined) {
-    const store = PostgresStore.open(opts.postgres.url, opts.postgres.schema)
+    const store = PostgresStore.open(opts.postgres.url, { schema: opts.postgres.schema, onCommitted })
     try {
       await store.create()
     } catch (err) {
@@ -35,13 +35,14 @@ async function openStore(opts: LedgerOptions): Promise<GatewayStore> {
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
   // SQLite runs on a thread of its own: its synchronous work stays off the
   // event loop (store/store-thread.ts).
-  return SqliteStoreThread.open(opts.path)
+  return SqliteStoreThread.open(opts.path, { onCommitted })
 }
 
 export const ledgerPlugin = fp(async function ledger(app: FastifyInstance, opts: LedgerOptions) {
-  const store = await openStore(opts)
   const auditFeed = new AuditFeed()
+  // The store announces what each commit appended; the feed passes it on.
+  const store = await openStore(opts, (entries) => { for (const entry of entries) auditFeed.publish(entry) })
   app.decorate('auditFeed', auditFeed)
-  app.decorate('store', announceAppends(store, auditFeed))
+  app.decorate('store', store)
   app.addHook('onClose', () => store.close())
 }, { name: 'ledger', fastify: '5.x' })

@@ -8,7 +8,7 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, CommitListener, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { purgeEntry } from './records.ts'
@@ -178,10 +178,12 @@ const INSERT_AUDIT = `WITH entry AS (
 export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
   readonly schema: string
+  readonly onCommitted?: CommitListener | undefined
 }
 
 export class PostgresStore implements GatewayStore {
   readonly #pool: pg.Pool
+  readonly #onCommitted: CommitListener | undefined
   readonly #ownsPool: boolean
   readonly #schema: string
   readonly #lockKey: string
@@ -198,10 +200,11 @@ export class PostgresStore implements GatewayStore {
     this.#ownsPool = ownsPool
     this.#schema = options.schema
     this.#lockKey = chainLockKey(options.schema)
+    this.#onCommitted = options.onCommitted
   }
 
-  static open(connectionString: string, schema: string, poolSize = 10): PostgresStore {
-    return new PostgresStore(new pg.Pool({ connectionString, max: poolSize }), { schema }, true)
+  static open(connectionString: string, options: PostgresStoreOptions, poolSize = 10): PostgresStore {
+    return new PostgresStore(new pg.Pool({ connectionString, max: poolSize }), options, true)
   }
 
   /** Creates the schema and its tables if missing. */
@@ -317,6 +320,7 @@ export class PostgresStore implements GatewayStore {
       return
     }
     client.release()
+    if (entries.length > 0) this.#onCommitted?.(entries.map((e) => e.entry))
     batch.forEach((op, i) => {
       const outcome = outcomes[i]!
       if (outcome.ok) op.resolve(outcome.value)

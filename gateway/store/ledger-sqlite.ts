@@ -6,7 +6,7 @@ import {
   AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, normaliseInstant, searchSql
 } from './audit-index.ts'
 import type {
-  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
+  AuditEntry, AuditIndexRows, AuditQuery, Checkpoint, CommitListener, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, LegalHold, MessageRecord,
   OutboxItem, PartnerCheckpoint, PurgeCounts, StoredAuditEntry
 } from './records.ts'
 import { purgeEntry } from './records.ts'
@@ -169,6 +169,7 @@ interface PendingWrite {
 export interface SqliteStoreOptions {
   /** Opens an existing ledger without creating or changing anything (the verifier). */
   readonly readOnly?: boolean
+  readonly onCommitted?: CommitListener
 }
 
 export class SqliteStore implements GatewayStore {
@@ -177,6 +178,9 @@ export class SqliteStore implements GatewayStore {
   readonly #statements = new Map<string, StatementSync>()
   /** Writes waiting for the next group commit. */
   readonly #pending: PendingWrite[] = []
+  /** Entries appended in the transaction under way: announced once it commits. */
+  readonly #uncommitted: AuditEntry[] = []
+  readonly #onCommitted: CommitListener | undefined
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     if (options.readOnly === true) {
@@ -185,6 +189,7 @@ export class SqliteStore implements GatewayStore {
       return
     }
     this.#db = new DatabaseSync(path)
+    this.#onCommitted = options.onCommitted
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;')
     this.#transactionNow(() => {
@@ -224,14 +229,18 @@ export class SqliteStore implements GatewayStore {
   /** BEGIN IMMEDIATE takes the write lock first, so two processes never chain onto the same head. */
   #transactionNow<T>(work: () => T): T {
     this.#db.exec('BEGIN IMMEDIATE')
+    let result: T
     try {
-      const result = work()
+      result = work()
       this.#db.exec('COMMIT')
-      return result
     } catch (err) {
+      this.#uncommitted.length = 0
       this.#db.exec('ROLLBACK')
       throw err
     }
+    const committed = this.#uncommitted.splice(0)
+    if (committed.length > 0) this.#onCommitted?.(committed)
+    return result
   }
 
   /**
@@ -287,11 +296,13 @@ export class SqliteStore implements GatewayStore {
       this.#transactionNow(() => {
         for (const op of batch) {
           this.#db.exec('SAVEPOINT write')
+          const mark = this.#uncommitted.length
           try {
             outcomes.push({ ok: true, value: op.work() })
             this.#db.exec('RELEASE write')
           } catch (error) {
             this.#db.exec('ROLLBACK TO write; RELEASE write')
+            this.#uncommitted.length = mark
             outcomes.push({ ok: false, error })
           }
         }
@@ -329,6 +340,7 @@ export class SqliteStore implements GatewayStore {
       VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
       .run(seq, text, prevHash, chainHash(prevHash, text), ...auditColumnValues(auditColumns(entry)))
     this.#indexEntry(seq, entry)
+    this.#uncommitted.push(entry)
   }
 
   async findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined> {

@@ -184,6 +184,13 @@ export interface AuditIndexRows {
 }
 
 /**
+ * Told of the audit entries of each commit, after it, in ledger order: what
+ * is announced is what the ledger holds (a write that failed or found nothing
+ * to do announces nothing). Metrics count from here (observability/audit-feed.ts).
+ */
+export type CommitListener = (entries: readonly AuditEntry[]) => void
+
+/**
  * The ledger's store. Every method that changes a message also appends its
  * audit entry in the same transaction: "audited" and "queued" never disagree.
  */

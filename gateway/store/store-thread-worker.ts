@@ -3,10 +3,13 @@
 // its own; the thread carries on.
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './ledger-sqlite.ts'
-import type { StoreCall, StoreReply } from './store-thread.ts'
+import type { StoreCall, StoreCommitted, StoreReply } from './store-thread.ts'
 
 const port = parentPort!
-const store = new SqliteStore((workerData as { path: string }).path)
+// Posted as the commit happens, so before the answers of the calls it holds.
+const store = new SqliteStore((workerData as { path: string }).path, {
+  onCommitted: (entries) => { port.postMessage({ committed: entries } satisfies StoreCommitted) }
+})
 /** Calls not yet answered: close answers them all before the thread ends. */
 const inFlight = new Set<Promise<void>>()
 port.postMessage('ready')

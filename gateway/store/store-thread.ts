@@ -11,7 +11,7 @@
 // structured-cloned message each way. Group commit (ledger-sqlite.ts) works as
 // before: calls that arrive together on the store's thread share a commit.
 import { Worker } from 'node:worker_threads'
-import type { GatewayStore } from './records.ts'
+import type { AuditEntry, CommitListener, GatewayStore } from './records.ts'
 
 type Method = Exclude<keyof GatewayStore, 'close'>
 
@@ -26,6 +26,11 @@ export interface StoreCall {
 export type StoreReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly id: number; readonly ok: false; readonly error: unknown }
+
+/** What else comes back: the entries of each commit, before the answers to the calls in it. */
+export interface StoreCommitted {
+  readonly committed: readonly AuditEntry[]
+}
 
 /** The store's thread has stopped (closed, or failed): the call was not made. */
 export class StoreThreadError extends Error {
@@ -45,9 +50,14 @@ export class SqliteStoreThread implements GatewayStore {
   #gone: Error | undefined
   #closing = false
 
-  private constructor(worker: Worker) {
+  private constructor(worker: Worker, onCommitted: CommitListener | undefined) {
     this.#worker = worker
-    worker.on('message', (reply: StoreReply) => {
+    worker.on('message', (message: StoreReply | StoreCommitted) => {
+      if ('committed' in message) {
+        onCommitted?.(message.committed)
+        return
+      }
+      const reply = message
       const waiting = this.#waiting.get(reply.id)
       if (waiting === undefined) return
       this.#waiting.delete(reply.id)
@@ -69,7 +79,7 @@ export class SqliteStoreThread implements GatewayStore {
   }
 
   /** Opens the ledger at `path` on a new thread; rejects if it cannot be opened there. */
-  static async open(path: string): Promise<SqliteStoreThread> {
+  static async open(path: string, options: { readonly onCommitted?: CommitListener } = {}): Promise<SqliteStoreThread> {
     const worker = new Worker(new URL('./store-thread-worker.ts', import.meta.url), {
       workerData: { path },
       // Its heap holds statements, a page of results and, for a moment, a
@@ -83,7 +93,7 @@ export class SqliteStoreThread implements GatewayStore {
       worker.once('message', onReady)
       worker.once('error', onError)
     })
-    return new SqliteStoreThread(worker)
+    return new SqliteStoreThread(worker, options.onCommitted)
   }
 
   #call<T>(method: StoreCall['method'], args: readonly unknown[]): Promise<T> {
