@@ -4,7 +4,7 @@
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -9,9 +9,9 @@
 //   node bench/delivery.bench.ts [--quick]
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Queue, Worker } from 'bullmq'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { redisOptions } from '../gateway/queue/delivery-queues.ts'
-import type { MockAgency } from '../gateway/sandbox/mock-agency.ts'
+import type { MockAgency } from '../sandbox/mock-agency.ts'
 import { REDIS_URL, dropQueuePrefix, startExchange } from '../test/helper.ts'
 import { benchOptions, median, percentile, round, sleep, withTeardowns, type BenchOptions, type BenchResult } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'

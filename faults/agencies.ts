@@ -1,5 +1,5 @@
 // The agency systems at the ends of the exchange: the sandbox's own mock
-// agency (gateway/sandbox/mock-agency.ts), one per system of the example
+// agency (sandbox/mock-agency.ts), one per system of the example
 // PKI, in this process so that every push can be counted. A mock can be
 // stopped and started again on the same port (the "webhook down" fault); its
 // pushes are kept across incarnations, because a repeat push after a restart
@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JSONWebKeySet } from 'jose'
-import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
-import { startMockAgency, type MockAgency, type ReceivedMessage } from '../gateway/sandbox/mock-agency.ts'
+import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
+import { startMockAgency, type MockAgency, type ReceivedMessage } from '../sandbox/mock-agency.ts'
 import { KEYS_DIR, freePort, type Country } from './processes.ts'
 
 export const SYSTEMS = {

@@ -9,8 +9,8 @@
 // `retryForMs`: the gateway answers a repeat with 200, so retrying is safe
 // and an accepted message is counted once, whichever answer said so.
 import { randomUUID } from 'node:crypto'
-import { AgencyClient, TokenRefusedError } from '../gateway/sandbox/agency-client.ts'
-import { nexusDesignation, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { AgencyClient, TokenRefusedError } from '../sandbox/agency-client.ts'
+import { nexusDesignation, seedHash } from '../sandbox/synthetic-travellers.ts'
 
 export interface LoadOptions {
   readonly client: AgencyClient

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
 interface Answer { status: number; type: string; body: string; json(): Record<string, any> }

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { buildApp } from '../gateway/app.ts'
 import { checkFreshness } from '../gateway/pipeline/check-envelope.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import type { HttpResult } from '../gateway/sandbox/agency-client.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import type { HttpResult } from '../sandbox/agency-client.ts'
 import { client, dropQueuePrefix, startGateway, testConfig } from './helper.ts'
 
 const WINDOW = { clockSkewSeconds: 300, maxAgeSeconds: 900 }

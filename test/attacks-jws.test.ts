@@ -4,8 +4,8 @@
 // so the signature is never the reason for a refusal; each refusal is
 // audited as such and nothing else is written.
 import t from 'tap'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import type { HttpResult } from '../gateway/sandbox/agency-client.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import type { HttpResult } from '../sandbox/agency-client.ts'
 import { client, startGateway, testConfig } from './helper.ts'
 import { headerText, signRaw } from './lib/raw-jws.ts'
 

@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import type { AgencyClient, HttpResult } from '../gateway/sandbox/agency-client.ts'
+import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 import { signRaw } from './lib/raw-jws.ts'
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { auditPage, PAGE_MAX_BYTES } from '../gateway/routes/audit-query.ts'
-import { borderDayRecord, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { client, startGateway, testConfig } from './helper.ts'
 

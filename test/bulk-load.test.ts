@@ -6,9 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildManifest } from '../gateway/sandbox/manifest.ts'
-import type { MockAgency } from '../gateway/sandbox/mock-agency.ts'
-import { borderDayRecord, nexusDesignation, seedHash } from '../gateway/sandbox/synthetic-travellers.ts'
+import { buildManifest } from '../sandbox/manifest.ts'
+import type { MockAgency } from '../sandbox/mock-agency.ts'
+import { borderDayRecord, nexusDesignation, seedHash } from '../sandbox/synthetic-travellers.ts'
 import { buildApp } from '../gateway/app.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange, type Exchange } from './helper.ts'
 
@@ -30,7 +30,7 @@ function manifestFor(t: { teardown(fn: () => unknown): void }, ex: Exchange): st
 
 function start(args: string[]): { child: ChildProcess; result: Promise<Run> } {
   // Pipes, not a terminal: the loader must write plain lines.
-  const child = spawn(process.execPath, ['gateway/sandbox/bulk-load.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['sandbox/bulk-load.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })

@@ -11,9 +11,9 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.ts'
-import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import type { AgencyClient } from '../gateway/sandbox/agency-client.ts'
+import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { client, eventually, freePort, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]

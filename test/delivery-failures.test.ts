@@ -3,7 +3,7 @@
 // Redis; the sealed copy stays in the outbox for an operator.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { buildApp } from '../gateway/app.ts'
 import { client, eventually, freePort, startGateway, testConfig } from './helper.ts'
 

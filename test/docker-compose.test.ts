@@ -23,7 +23,7 @@ const dockerfile = join(dockerDir, 'Dockerfile')
 
 interface Service {
   image?: string
-  build?: { context?: string; dockerfile?: string } | string
+  build?: { context?: string; dockerfile?: string; target?: string } | string
   command?: string[] | string
   environment?: Record<string, unknown> | string[]
   volumes?: Array<string | { type?: string; source?: string; target: string; read_only?: boolean }>
@@ -94,7 +94,7 @@ for (const [name, service] of services) {
 }
 
 // The gateways run the image's own command (gateway/server.ts); the mock
-// agencies run mock-agency-process.ts from the same image.
+// agencies run mock-agency-process.ts from the Dockerfile's sandbox target.
 interface Gateway { readonly name: string; readonly service: Service; readonly env: Record<string, string>; readonly country: 'CA' | 'US' }
 const gateways: Gateway[] = services
   .filter(([, s]) => s.build !== undefined && command(s) === undefined)
@@ -109,7 +109,7 @@ const gatewayOf = (country: string): Gateway => {
 }
 
 interface MockAgencies { readonly name: string; readonly service: Service; readonly country: 'CA' | 'US'; readonly gatewayUrl: URL; readonly keysDir: string }
-const MOCK_SCRIPT = 'gateway/sandbox/mock-agency-process.ts'
+const MOCK_SCRIPT = 'sandbox/mock-agency-process.ts'
 const mockAgencies: MockAgencies[] = services
   .filter(([, s]) => command(s)?.includes(MOCK_SCRIPT) === true)
   .map(([name, service]) => {
@@ -162,6 +162,10 @@ function envSchemaNames(): { properties: Set<string>; required: Set<string> } {
 
 // --- the Dockerfile -------------------------------------------------------------
 
+function buildTarget(service: Service): string | undefined {
+  return typeof service.build === 'object' ? service.build.target : undefined
+}
+
 interface Instruction { readonly op: string; readonly args: string }
 interface Stage { readonly from: string; readonly name: string | undefined; readonly instructions: Instruction[] }
 
@@ -204,6 +208,23 @@ t.test('the compose file has the services of the sandbox', async (t) => {
     const build = typeof s.build === 'string' ? { context: s.build } : s.build
     t.equal(resolve(dockerDir, build.context ?? '.'), root, `${name} builds with the repository root as context`)
     t.equal(resolve(root, build.dockerfile ?? 'Dockerfile'), dockerfile, `${name} builds docker/Dockerfile`)
+  }
+  const stages = dockerfileStages()
+  const final = stages.at(-1)!
+  for (const g of gateways) {
+    t.ok([undefined, final.name].includes(buildTarget(g.service)), `${g.name} runs the production image (the Dockerfile's last stage, ${final.name})`)
+  }
+  for (const m of mockAgencies) {
+    const target = buildTarget(m.service)
+    t.ok(target !== undefined && target !== final.name && stages.some((s) => s.name === target),
+      `${m.name} runs a sandbox target of its own (${target}), not the production image`)
+  }
+  const tags = new Map<string, string | undefined>()
+  for (const [name, s] of services) {
+    if (s.build === undefined || s.image === undefined) continue
+    const target = buildTarget(s)
+    t.ok(!tags.has(s.image) || tags.get(s.image) === target, `${name}: image ${s.image} is not also the tag of another target`)
+    tags.set(s.image, target)
   }
 })
 
@@ -413,33 +434,51 @@ t.test('(f) the Dockerfile: slim Node 24, production dependencies, non-root, hea
   t.same([...copied].sort(), ['docker/healthcheck.ts', 'gateway', 'package.json', 'policies', 'schemas'], 'the final stage copies only what the service needs')
 })
 
-t.test('everything the image runs is in the image, and no dev dependency is imported', async (t) => {
+/** The files a stage copies from the build context (not from other stages). */
+function copiedSources(stage: Stage): string[] {
+  return stage.instructions.filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
+    .flatMap((c) => c.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1))
+}
+
+t.test('everything an image runs is in that image, and no dev dependency is imported', async (t) => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
-  const inImage = ['gateway', 'schemas', 'policies', 'docker/healthcheck.ts'].map((p) => join(root, p))
   const builtins = new Set(builtinModules)
-  const seen = new Set<string>()
-  const bare = new Map<string, string>()
-  const queue = [join(root, 'gateway', 'server.ts'), join(root, MOCK_SCRIPT), join(dockerDir, 'healthcheck.ts')]
-  while (queue.length > 0) {
-    const file = queue.pop()!
-    if (seen.has(file)) continue
-    seen.add(file)
-    t.ok(inImage.some((p) => file === p || !relative(p, file).startsWith('..')), `${relative(root, file)} is copied into the image`)
-    const source = readFileSync(file, 'utf8')
-    const specifiers = [
-      ...[...source.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1]!),
-      ...[...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!)
-    ]
-    for (const spec of specifiers) {
-      if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec))
-      else if (!spec.startsWith('node:') && !builtins.has(spec)) {
-        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
-        bare.set(name, relative(root, file))
+  const stages = dockerfileStages()
+  const sandboxTarget = mockAgencies.map((m) => buildTarget(m.service)).find((x) => x !== undefined)
+  const images: Array<{ stage: Stage | undefined; entries: string[] }> = [
+    // The production image runs the server and the health probe.
+    { stage: stages.at(-1), entries: [join(root, 'gateway', 'server.ts'), join(dockerDir, 'healthcheck.ts')] },
+    // The sandbox image runs the mock agencies and the probe's `listening` check.
+    { stage: stages.find((s) => s.name === sandboxTarget), entries: [join(root, MOCK_SCRIPT), join(dockerDir, 'healthcheck.ts')] }
+  ]
+  for (const { stage, entries } of images) {
+    t.ok(stage, `a stage for ${relative(root, entries[0]!)}`)
+    if (stage === undefined) continue
+    const inImage = copiedSources(stage).map((p) => join(root, p))
+    const seen = new Set<string>()
+    const bare = new Map<string, string>()
+    const queue = [...entries]
+    while (queue.length > 0) {
+      const file = queue.pop()!
+      if (seen.has(file)) continue
+      seen.add(file)
+      t.ok(inImage.some((p) => file === p || !relative(p, file).startsWith('..')), `${relative(root, file)} is copied into the ${stage.name} image`)
+      const source = readFileSync(file, 'utf8')
+      const specifiers = [
+        ...[...source.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1]!),
+        ...[...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!)
+      ]
+      for (const spec of specifiers) {
+        if (spec.startsWith('.')) queue.push(resolve(dirname(file), spec))
+        else if (!spec.startsWith('node:') && !builtins.has(spec)) {
+          const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!
+          bare.set(name, relative(root, file))
+        }
       }
     }
+    t.ok(seen.size > (stage === stages.at(-1) ? 20 : 3), `${stage.name}: followed the imports of ${seen.size} files`)
+    for (const [name, from] of bare) t.ok(name in pkg.dependencies, `${name} (imported by ${from}) is a production dependency`)
   }
-  t.ok(seen.size > 20, `followed the imports of ${seen.size} files`)
-  for (const [name, from] of bare) t.ok(name in pkg.dependencies, `${name} (imported by ${from}) is a production dependency`)
 })
 
 t.test('the health probe trusts the CA of the trust file and needs a 200', async (t) => {

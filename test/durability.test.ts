@@ -4,7 +4,7 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, startExchange, startGateway, testConfig } from './helper.ts'
 
 async function redisAnswers(url: string): Promise<boolean> {

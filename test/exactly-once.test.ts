@@ -8,7 +8,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { Direction, OutboxItem } from '../gateway/store/records.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, startExchange } from './helper.ts'
 
 async function entriesFor(app: FastifyInstance, id: string, event: string, direction: Direction): Promise<number> {

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { CompactSign, compactVerify, importJWK } from 'jose';
 import t from 'tap';
-import { certSha256, generateExamplePki } from '../gateway/cli/generate-example-pki.ts';
+import { certSha256, generateExamplePki } from '../tools/generate-example-pki.ts';
 import type { Country, PrivateSigningJwk, PublicSigningJwk, TrustFile } from '../gateway/trust/trust-file.ts';
 
 type TT = Parameters<Parameters<typeof t.test>[0]>[0];

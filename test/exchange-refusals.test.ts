@@ -10,7 +10,7 @@ import { Agent, request } from 'undici'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
 const caDir = join(KEYS_DIR, 'CA')

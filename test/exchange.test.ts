@@ -2,7 +2,7 @@
 // real signatures. A message of each kind goes each way and arrives with both
 // gateways' signatures verified by the receiving agency.
 import t from 'tap'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, jwks, startExchange, SYSTEMS, type SystemName } from './helper.ts'
 
 function systemName(country: string, agency: string): SystemName {

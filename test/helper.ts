@@ -11,8 +11,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
-import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
-import { startMockAgency, type MockAgency } from '../gateway/sandbox/mock-agency.ts'
+import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
+import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'

@@ -10,7 +10,7 @@ import { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { connect } from 'node:tls'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { HTTP_TIMEOUTS, MAX_HEADER_BYTES } from '../gateway/plugins/http-hardening.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 

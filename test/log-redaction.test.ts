@@ -2,7 +2,7 @@
 // ways, plus refusals and failed deliveries, and no value of any sample
 // message appears in any log line.
 import t from 'tap'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, startExchange, SYSTEMS, type SystemName } from './helper.ts'
 
 /**

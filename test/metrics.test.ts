@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
 interface Teardown { teardown(fn: () => unknown): void }

@@ -16,7 +16,7 @@ import { ERROR_CODES } from '../gateway/errors.ts'
 import { chainHash } from '../gateway/store/audit-chain.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
 type Doc = Record<string, any>

@@ -13,8 +13,8 @@ import { policies } from '../policies/index.ts'
 import { kindLeafPaths } from '../policies/lib/schema-paths.ts'
 import type { PolicyCatalogue, PublishedKind } from '../policies/catalogue.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import type { AgencyClient, HttpResult } from '../gateway/sandbox/agency-client.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
 import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
 
 interface Response { readonly status: number; readonly headers: Record<string, unknown>; readonly body: string }

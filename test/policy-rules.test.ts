@@ -10,7 +10,7 @@ import type { MinimisedPayload } from '../policies/lib/engine.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import type { Envelope, ForwardedEnvelope } from '../gateway/pipeline/envelope.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
 
 const book = new PolicyBook(randomBytes(32), randomBytes(32))

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
 
 const run = promisify(execFile)

@@ -5,7 +5,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, KEYS_DIR, startExchange } from './helper.ts'
 
 t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { Progress, formatDuration, formatRate } from '../gateway/lib/progress.ts'
+import { Progress, formatDuration, formatRate } from '../sandbox/progress.ts'
 
 class Capture extends Writable {
   text = ''
@@ -169,7 +169,7 @@ t.test('the heartbeat redraws a stalled job, on a timer that does not hold the p
   t.equal(out.text, after, 'nothing after finish')
 
   // A job that ends without finish() (a crash, an early exit) must not hang on the heartbeat.
-  const script = `import { Progress } from ${JSON.stringify(join(import.meta.dirname, '..', 'gateway', 'lib', 'progress.ts'))}
+  const script = `import { Progress } from ${JSON.stringify(join(import.meta.dirname, '..', 'sandbox', 'progress.ts'))}
 new Progress({ label: 'left open', total: 10 }).tick()`
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

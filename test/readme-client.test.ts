@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { buildManifest } from '../gateway/sandbox/manifest.ts'
+import { buildManifest } from '../sandbox/manifest.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange } from './helper.ts'
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')

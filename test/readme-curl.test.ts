@@ -53,7 +53,7 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   // The other sandbox test uses the same ports; tap runs files one at a time, but wait for a straggler.
   await eventually(async () => (await Promise.all(PORTS.map(portFree))).every(Boolean) || undefined, 30_000, 'the sandbox ports to be free')
 
-  const sandbox = spawn(process.execPath, ['gateway/sandbox/run.ts'], {
+  const sandbox = spawn(process.execPath, ['sandbox/run.ts'], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', AGENCY_WEBHOOKS: sandboxCommand![1] },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -11,7 +11,7 @@ const root = join(import.meta.dirname, '..')
 const STOP_WITHIN_MS = 5_000
 
 function sandbox(args: string[], redisPort: number): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
-  const child = spawn(process.execPath, ['gateway/sandbox/run.ts', ...args], {
+  const child = spawn(process.execPath, ['sandbox/run.ts', ...args], {
     cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 const root = join(import.meta.dirname, '..')
 
 t.test('the sandbox delivers a sample of every kind both ways and writes sandbox.json', async (t) => {
-  const child = spawn(process.execPath, ['gateway/sandbox/run.ts', '--once'], { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['sandbox/run.ts', '--once'], { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (c: Buffer) => { output += c.toString() })
   child.stderr.on('data', (c: Buffer) => { output += c.toString() })

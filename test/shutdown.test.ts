@@ -10,7 +10,7 @@ import { Agent as HttpsAgent, createServer as createHttpsServer, request as http
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 

@@ -6,8 +6,8 @@ import { CompactSign } from 'jose'
 import { Agent, request } from 'undici'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
-import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')

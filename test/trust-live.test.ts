@@ -6,8 +6,8 @@ import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { AgencyClient, loadAgencyCredentials } from '../gateway/sandbox/agency-client.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { copyKeys, eventually, startExchange } from './helper.ts'
 
 const run = promisify(execFile)

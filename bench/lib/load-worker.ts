@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { join } from 'node:path'
 import { Agent } from 'undici'
-import { AgencyClient, loadAgencyCredentials } from '../../gateway/sandbox/agency-client.ts'
+import { AgencyClient, loadAgencyCredentials } from '../../sandbox/agency-client.ts'
 import { closedLoop, pacedLoop, type Bodies, type LoadJob, type LoopContext, type PhaseResult, type WorkerEvent } from './load.ts'
 import { epochMs } from './common.ts'
 

@@ -10,13 +10,13 @@ import { join, relative, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
-import { dropQueuePrefix } from '../queue/drop-prefix.ts'
-import { Progress } from '../lib/progress.ts'
+import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
+import { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
-import { GATEWAY_NODE_FLAGS } from '../node-flags.ts'
+import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
-const root = resolve(import.meta.dirname, '..', '..')
+const root = resolve(import.meta.dirname, '..')
 const keysDir = join(root, 'keys-example')
 const runDir = join(root, 'sandbox-run')
 const once = process.argv.includes('--once')
@@ -187,7 +187,7 @@ try {
 }
 say(`gateways  CA ${url.CA} (pid ${gatewayPids.CA})   US ${url.US} (pid ${gatewayPids.US})`)
 for (const country of ['CA', 'US'] as const) {
-  const child = startProcess(`mock-agencies-${country}`, ['gateway/sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
+  const child = startProcess(`mock-agencies-${country}`, ['sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
   // A bulk load (npm run sandbox:load) makes the mocks print a line per
   // message: show ten a second and count the rest, which the log keeps.
   let second = 0

@@ -14,7 +14,7 @@ import { createPrivateKey, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Progress, formatDuration, formatRate } from '../lib/progress.ts'
+import { Progress, formatDuration, formatRate } from './progress.ts'
 import { AgencyClient, TokenRefusedError, type AgencyCredentials } from './agency-client.ts'
 import { borderDayRecord, nexusDesignation, seedHash } from './synthetic-travellers.ts'
 

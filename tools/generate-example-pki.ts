@@ -1,7 +1,7 @@
 /**
  * Generates the sandbox PKI and trust configuration (DESIGN.md §5):
  *
- *   node gateway/cli/generate-example-pki.ts [--out keys-example] [--days 825]
+ *   node tools/generate-example-pki.ts [--out keys-example] [--days 825]
  *
  * For each country (CA, US): a root CA, the gateway's TLS certificate (server
  * and client), the gateway's JWS signing key, one client certificate and JWS
@@ -29,13 +29,13 @@ import {
   type Jwks,
   type SigningAlg,
   type TrustFile,
-} from '../trust/trust-file.ts';
+} from '../gateway/trust/trust-file.ts';
 import {
   Writer, dns, ip, issueClient, issueRootCa, issueServerClient, json, kidStamp, makeSigningKey, registered, signingKeyPem,
   type Issued, type SigningKey,
-} from '../trust/pki.ts';
+} from '../gateway/trust/pki.ts';
 
-export { certSha256 } from '../trust/pki.ts';
+export { certSha256 } from '../gateway/trust/pki.ts';
 
 export interface GenerateExamplePkiOptions {
   /** Output directory; `CA/`, `US/` and `README.md` under it are replaced. */
@@ -317,7 +317,7 @@ function readme(days: number, material: Record<Country, CountryMaterial>): strin
 > \`trust.json\` here says \`"example": true\`.
 >
 > Regenerate with \`npm run keys:example\`
-> (\`node gateway/cli/generate-example-pki.ts --out keys-example --days ${days}\`);
+> (\`node tools/generate-example-pki.ts --out keys-example --days ${days}\`);
 > each run makes a completely fresh set (new CAs, keys and \`kid\`s).
 
 Each country directory (\`CA/\`, \`US/\`) is self-contained, like a real
@@ -382,7 +382,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: node gateway/cli/generate-example-pki.ts [--out keys-example] [--days 825]\n');
+    process.stdout.write('usage: node tools/generate-example-pki.ts [--out keys-example] [--days 825]\n');
     return;
   }
   const days = /^\d+$/.test(values.days) ? Number(values.days) : Number.NaN;

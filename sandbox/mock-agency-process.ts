@@ -1,4 +1,4 @@
-// `node gateway/sandbox/mock-agency-process.ts CA https://127.0.0.1:8441`:
+// `node sandbox/mock-agency-process.ts CA https://127.0.0.1:8441`:
 // runs the mock agency systems of one country, on the webhook ports of the
 // trust file, until stopped.
 import { readFileSync } from 'node:fs'
@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { startMockAgency, type MockAgency } from './mock-agency.ts'
 
-const [country, gatewayUrl, keysDir = join(import.meta.dirname, '..', '..', 'keys-example')] = process.argv.slice(2)
+const [country, gatewayUrl, keysDir = join(import.meta.dirname, '..', 'keys-example')] = process.argv.slice(2)
 if ((country !== 'CA' && country !== 'US') || gatewayUrl === undefined) {
   console.error('usage: mock-agency-process.ts CA|US <gateway url> [keys dir]')
   process.exit(2)

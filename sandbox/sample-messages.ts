@@ -1,6 +1,6 @@
 // Sample traffic for the sandbox, made from the schemas' own valid examples so
 // the samples cannot drift from the contract.
-import { listExamples, type Kind } from '../../schemas/index.ts'
+import { listExamples, type Kind } from '../schemas/index.ts'
 import type { ReceivedMessage } from './mock-agency.ts'
 
 type Country = 'CA' | 'US'
