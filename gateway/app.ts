@@ -16,6 +16,7 @@ import { httpHardening, httpHardeningOptions, type HttpTimeouts } from './plugin
 import { strictQuery } from './plugins/strict-query.ts'
 import { trustPlugin } from './plugins/trust.ts'
 import { oversightPlugin } from './plugins/oversight.ts'
+import { partnerPlugin } from './plugins/partner.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { checkpointRoutes } from './routes/checkpoints.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
@@ -107,6 +108,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     threads: config.pipelineThreads, workerMinBytes: config.pipelineWorkerMinBytes
   })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
+  await app.register(partnerPlugin, { url: config.partnerUrl, webhooks: config.webhooks, timeoutMs: config.deliveryTimeoutMs })
   await app.register(deliveryPlugin, {
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
@@ -118,14 +120,12 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     lockMs: config.queueLockMs,
     stalledCheckMs: config.queueStalledCheckMs,
     runWorkers: config.runWorkers,
-    redisChecks: config.redisChecks,
-    partnerUrl: config.partnerUrl ?? trust.partner.url,
-    webhooks: config.webhooks
+    redisChecks: config.redisChecks
   })
 
   // After the request decorators, before any route: it documents the routes registered after it.
   await app.register(openapiPlugin)
-  await app.register(healthRoutes, { partnerUrl: config.partnerUrl, partnerRequired: config.readyRequiresPartner })
+  await app.register(healthRoutes, { partnerRequired: config.readyRequiresPartner })
   await app.register(metricsRoutes)
   await app.register(jwksRoutes)
   await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })
@@ -135,19 +135,17 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     maxAgeSeconds: config.messageMaxAgeSeconds
   })
   await app.register(policyRoutes, { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageMaxAgeSeconds })
-  await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes, webhooks: config.webhooks })
+  await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes })
   await app.register(checkpointRoutes)
   await app.register(auditRoutes)
   await app.register(operationsRoutes)
   await app.register(oversightPlugin, {
-    partnerUrl: config.partnerUrl ?? trust.partner.url,
     everyEntries: config.checkpointEveryEntries,
     everyMs: config.checkpointEveryMs,
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
     retentionDays: config.messageRetentionDays,
     purgeEveryMs: config.purgeEveryMs,
-    timeoutMs: config.deliveryTimeoutMs,
     runWorkers: config.runWorkers
   })
   await app.ready()

@@ -16,8 +16,8 @@ import type { Poster } from './tls-client.ts'
 export const PARTNER_TARGET = 'partner'
 
 export interface PartnerDeliveryDeps {
-  /** The partner's POST /v1/exchange, from the configuration in force now. */
-  readonly exchangeUrl: string
+  /** The partner's POST /v1/exchange, asked at each delivery: a trust reload may move the partner. */
+  readonly exchangeUrl: () => string
   readonly store: GatewayStore
   readonly sealer: Sealer
   /** The trust store in force when each delivery runs (it may be reloaded). */
@@ -33,7 +33,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
     if (pending === undefined) return
     try {
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
-      const res = await deps.client.post(deps.exchangeUrl, jws, 'application/jose')
+      const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
       if (res.status !== 200) {
         const code = problemCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)

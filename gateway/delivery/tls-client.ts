@@ -66,9 +66,13 @@ export class TlsClient implements Poster {
     return read(res)
   }
 
-  /** A GET with one deadline for all of it, connecting included: a health probe must answer fast or not at all. */
-  async get(url: string): Promise<PostResult> {
-    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(this.#timeoutMs) }))
+  /**
+   * A GET with one deadline for all of it, connecting included: a health probe
+   * must answer fast or not at all, and may ask for a shorter deadline than
+   * deliveries on the same connections.
+   */
+  async get(url: string, timeoutMs = this.#timeoutMs): Promise<PostResult> {
+    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(timeoutMs) }))
   }
 
   close(): Promise<void> {
@@ -112,8 +116,8 @@ export class TrustBoundClient<T extends object> implements Poster {
     return this.#clientNow().post(url, body, contentType, headers)
   }
 
-  get(url: string): Promise<PostResult> {
-    return this.#clientNow().get(url)
+  get(url: string, timeoutMs?: number): Promise<PostResult> {
+    return this.#clientNow().get(url, timeoutMs)
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
-import { agencyClientOptions, partnerClientOptions } from '../trust/tls-options.ts'
+import { agencyClientOptions } from '../trust/tls-options.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
 import { OutboxRelay } from '../queue/outbox-relay.ts'
@@ -33,9 +33,6 @@ export interface DeliveryOptions {
   readonly stalledCheckMs: number
   readonly runWorkers: boolean
   readonly redisChecks: 'refuse' | 'warn'
-  readonly partnerUrl: string
-  /** System id -> webhook URL, overriding the trust file. */
-  readonly webhooks: Readonly<Record<string, string>>
 }
 
 export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
@@ -46,12 +43,11 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
   app.decorate('relay', relay)
 
   const workers: Worker<DeliveryJob>[] = []
-  const clients: TrustBoundClient<TrustStore>[] = []
+  // The partner's client belongs to the partner plugin, shared with oversight and readiness.
+  let agencyClient: TrustBoundClient<TrustStore> | undefined
   if (opts.runWorkers) {
     const trust = (): TrustStore => app.trust
-    const partnerClient = new TrustBoundClient(trust, (t) => partnerClientOptions(t, opts.timeoutMs))
-    const agencyClient = new TrustBoundClient(trust, (t) => agencyClientOptions(t, opts.timeoutMs))
-    clients.push(partnerClient, agencyClient)
+    agencyClient = new TrustBoundClient(trust, (t) => agencyClientOptions(t, opts.timeoutMs))
     // Workers wait out a Redis outage instead of failing (BullMQ's advice).
     const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
     // A lock shorter than BullMQ's 30 s default, checked more often: the jobs a
@@ -61,10 +57,10 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
     const deps = { store: app.store, sealer: app.sealer, log }
     workers.push(
       new Worker<DeliveryJob>(QUEUE_NAMES.outbound, partnerDelivery({
-        ...deps, trust, client: partnerClient, exchangeUrl: new URL('/v1/exchange', opts.partnerUrl).toString()
+        ...deps, trust, client: app.partner.client, exchangeUrl: () => app.partner.endpoint('/v1/exchange')
       }), settings),
       new Worker<DeliveryJob>(QUEUE_NAMES.inbound, agencyPush({
-        ...deps, client: agencyClient, webhookFor: (id) => opts.webhooks[id] ?? app.trust.agencies.get(id)?.webhook
+        ...deps, client: agencyClient, webhookFor: (id) => app.partner.webhookFor(id)
       }), settings)
     )
     for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
@@ -81,7 +77,7 @@ export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, o
     // outcome the ledger (closed after this plugin) must still record.
     if (workers.length > 0) app.log.info({ component: 'delivery' }, 'closing the queue workers once their deliveries in hand finish')
     await Promise.all(workers.map((w) => w.close()))
-    await Promise.all(clients.map((c) => c.close()))
+    await agencyClient?.close()
     await queues.close()
   })
-}, { name: 'delivery', fastify: '5.x', dependencies: ['ledger', 'pipeline', 'trust'] })
+}, { name: 'delivery', fastify: '5.x', dependencies: ['ledger', 'pipeline', 'trust', 'partner'] })

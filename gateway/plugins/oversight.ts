@@ -5,9 +5,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { sendCheckpoint } from '../audit/checkpoint-exchange.ts'
 import { Checkpointer } from '../audit/checkpointer.ts'
-import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { RetentionJob } from '../queue/retention.ts'
-import { partnerClientOptions } from '../trust/tls-options.ts'
 import { gatewayOwner } from '../trust/trust-store.ts'
 
 declare module 'fastify' {
@@ -17,27 +15,26 @@ declare module 'fastify' {
 }
 
 export interface OversightOptions {
-  readonly partnerUrl: string
   readonly everyEntries: number
   readonly everyMs: number
   readonly redisUrl: string
   readonly prefix: string
   readonly retentionDays: number
   readonly purgeEveryMs: number
-  readonly timeoutMs: number
   readonly runWorkers: boolean
 }
 
 export const oversightPlugin = fp(async function oversight(app: FastifyInstance, opts: OversightOptions) {
   const { store } = app
-  const client = new TrustBoundClient(() => app.trust, (t) => partnerClientOptions(t, opts.timeoutMs))
   const log = app.log.child({ component: 'oversight' })
-  const url = new URL('/v1/checkpoints', opts.partnerUrl).toString()
   const checkpointer = new Checkpointer(store, () => app.trust.signingKey, app.trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
     async (cp) => {
       try {
         const { partner } = app.trust
-        await sendCheckpoint(cp, { client, url, store, partnerKeys: partner.keys, partnerOwner: gatewayOwner(partner.country) })
+        await sendCheckpoint(cp, {
+          client: app.partner.client, url: app.partner.endpoint('/v1/checkpoints'), store,
+          partnerKeys: partner.keys, partnerOwner: gatewayOwner(partner.country)
+        })
       } catch (err) {
         // Kept uncountersigned; the next checkpoint goes to the partner again.
         log.warn({ err, seq: cp.seq }, 'the partner did not countersign the checkpoint')
@@ -56,6 +53,5 @@ export const oversightPlugin = fp(async function oversight(app: FastifyInstance,
   app.addHook('onClose', async () => {
     await checkpointer.stop()
     await retention?.close()
-    await client.close()
   })
-}, { name: 'oversight', fastify: '5.x', dependencies: ['ledger', 'trust'] })
+}, { name: 'oversight', fastify: '5.x', dependencies: ['ledger', 'trust', 'partner'] })

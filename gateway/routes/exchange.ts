@@ -40,15 +40,13 @@ const EXCHANGE_SCHEMA = {
 
 export interface ExchangeRouteOptions {
   readonly bodyLimitBytes: number
-  /** System id -> webhook URL, overriding the trust file. */
-  readonly webhooks: Readonly<Record<string, string>>
 }
 
-/** The local systems that take deliveries, each at its webhook: the configuration's override, else the trust file's. */
-function receivers(systems: Iterable<AgencySystem>, webhooks: Readonly<Record<string, string>>): Receiver[] {
+/** The local systems that take deliveries: those with a webhook (plugins/partner.ts says which, as the pushes do). */
+function receivers(systems: Iterable<AgencySystem>, webhookFor: (systemId: string) => string | undefined): Receiver[] {
   const found: Receiver[] = []
   for (const system of systems) {
-    if ((webhooks[system.id] ?? system.webhook) !== undefined) found.push({ id: system.id, agency: system.agency, kinds: system.kinds })
+    if (webhookFor(system.id) !== undefined) found.push({ id: system.id, agency: system.agency, kinds: system.kinds })
   }
   return found
 }
@@ -74,7 +72,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     const trust = app.trust
     const prepared = await app.pipeline.inbound({
       jws: request.body, partnerCountry: trust.partner.country, partnerKeys: trust.partner.keys,
-      country: trust.country, signingKey: trust.signingKey, receivers: receivers(trust.agencies.values(), opts.webhooks)
+      country: trust.country, signingKey: trust.signingKey, receivers: receivers(trust.agencies.values(), app.partner.webhookFor)
     })
     const { digest } = prepared
 

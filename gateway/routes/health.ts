@@ -1,11 +1,7 @@
 import type { FastifyInstance } from 'fastify'
-import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { PartnerProbe } from '../observability/partner-probe.ts'
-import { partnerClientOptions } from '../trust/tls-options.ts'
 
 export interface HealthRouteOptions {
-  /** Overrides the trust file's partner URL, as for deliveries. */
-  readonly partnerUrl?: string | undefined
   /** How long the partner may take to answer its /healthz. */
   readonly partnerTimeoutMs?: number
   /** How long a verdict on the partner is kept. */
@@ -35,12 +31,12 @@ const READINESS = {
 /** /healthz: the process is alive. /readyz: it can take messages now, and deliver them. */
 export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOptions = {}): Promise<void> {
   const timeoutMs = opts.partnerTimeoutMs ?? 2000
-  // The same mutual TLS as deliveries, following the trust store in force.
-  const client = new TrustBoundClient(() => app.trust, (trust) => partnerClientOptions(trust, timeoutMs))
+  // The partner deliveries go to, over their own client (plugins/partner.ts),
+  // with the shorter deadline of a probe.
   const partner = new PartnerProbe({
-    client, timeoutMs, cacheMs: opts.partnerCacheMs ?? 5000, partnerUrl: () => opts.partnerUrl ?? app.trust.partner.url
+    client: { get: (url) => app.partner.client.get(url, timeoutMs) },
+    timeoutMs, cacheMs: opts.partnerCacheMs ?? 5000, partnerUrl: () => app.partner.url()
   })
-  app.addHook('onClose', () => client.close())
 
   app.get('/healthz', {
     schema: {

@@ -203,6 +203,7 @@ export function describeTrustChange(before: TrustStore, after: TrustStore): stri
   diff('operator certificate', before.operatorsByCert.keys(), after.operatorsByCert.keys())
   diff('revoked certificate', before.revokedCerts, after.revokedCerts)
   if (before.partner.gatewayCertSha256 !== after.partner.gatewayCertSha256) changes.push('partner gateway certificate pin changed')
+  if (before.partner.url !== after.partner.url) changes.push(`partner URL: ${before.partner.url} -> ${after.partner.url}`)
   if (before.tls.cert !== after.tls.cert) changes.push('gateway TLS certificate changed')
   return changes
 }

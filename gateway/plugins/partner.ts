@@ -1,0 +1,52 @@
+// The partner gateway, and the local agency webhooks, as this gateway reaches
+// them. One place decides where the partner is (the configuration's
+// PARTNER_URL, else the trust file's, see README "Configuration") and holds
+// the one mutual-TLS client to it, so that deliveries, checkpoint exchange and
+// the readiness probe always talk to the same partner, the one in force now:
+// a trust reload that moves the partner moves all three at once (README
+// "Keys and trust CLI").
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { TrustBoundClient } from '../delivery/tls-client.ts'
+import { partnerClientOptions } from '../trust/tls-options.ts'
+import type { TrustStore } from '../trust/trust-store.ts'
+
+export interface PartnerGateway {
+  /** The partner's base URL in force now: read at each use, never kept. */
+  url(): string
+  /** A path on the partner gateway (`/v1/exchange`), resolved against the URL in force now. */
+  endpoint(path: string): string
+  /** Mutual TLS to the partner: this gateway's certificate, the partner's root and pinned certificate, as the trust store in force says. */
+  readonly client: TrustBoundClient<TrustStore>
+  /** A local agency system's webhook: the configuration's override, else the trust file's; undefined when it has none. */
+  webhookFor(systemId: string): string | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly partner: PartnerGateway
+  }
+}
+
+export interface PartnerPluginOptions {
+  /** PARTNER_URL: overrides the trust file's partner URL (tests, docker). */
+  readonly url: string | undefined
+  /** AGENCY_WEBHOOKS: system id -> webhook URL, overriding the trust file. */
+  readonly webhooks: Readonly<Record<string, string>>
+  /** Deadline of a request to the partner; the readiness probe asks for a shorter one per request. */
+  readonly timeoutMs: number
+}
+
+export const partnerPlugin = fp(async function partner(app: FastifyInstance, opts: PartnerPluginOptions) {
+  const url = (): string => opts.url ?? app.trust.partner.url
+  const client = new TrustBoundClient(() => app.trust, (trust) => partnerClientOptions(trust, opts.timeoutMs))
+  const gateway: PartnerGateway = {
+    url,
+    endpoint: (path) => new URL(path, url()).toString(),
+    client,
+    webhookFor: (systemId) => opts.webhooks[systemId] ?? app.trust.agencies.get(systemId)?.webhook
+  }
+  app.decorate('partner', gateway)
+  // Registered before its users, so closed after them: onClose runs in reverse order.
+  app.addHook('onClose', () => client.close())
+}, { name: 'partner', fastify: '5.x', dependencies: ['trust'] })
