@@ -13,6 +13,7 @@ import { metricsPlugin } from './plugins/metrics.ts'
 import { pipelinePlugin } from './plugins/pipeline.ts'
 import { problemDetails } from './plugins/problem-details.ts'
 import { httpHardening, httpHardeningOptions, type HttpTimeouts } from './plugins/http-hardening.ts'
+import { intakePlugin } from './plugins/intake.ts'
 import { strictQuery } from './plugins/strict-query.ts'
 import { trustPlugin } from './plugins/trust.ts'
 import { oversightPlugin } from './plugins/oversight.ts'
@@ -122,6 +123,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     runWorkers: config.runWorkers,
     redisChecks: config.redisChecks
   })
+  await app.register(intakePlugin)
 
   // After the request decorators, before any route: it documents the routes registered after it.
   await app.register(openapiPlugin)

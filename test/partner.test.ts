@@ -6,7 +6,7 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import { join } from 'node:path'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../gateway/sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, copyKeys, eventually, startGateway, testConfig } from './helper.ts'
 
 interface Readiness { status: string; checks: Record<string, string> }

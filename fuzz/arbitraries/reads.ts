@@ -50,7 +50,7 @@ const validInstant = (): fc.Arbitrary<string> => fc.oneof(
   fc.constantFrom('2026-12-01T00:00:00Z', '2026-11-30T19:00:00-05:00', '2026-12-01T05:30:00+05:30', '2026-12-01T00:00:00.123456789Z')
 )
 
-/** One filter with a value its schema admits (AUDIT_FILTER_SCHEMA in gateway/routes/audit-query.ts, as the README lists them). */
+/** One filter with a value its schema admits (AUDIT_FILTER_SCHEMA in gateway/audit/audit-query.ts, as the README lists them). */
 function validFilter(): fc.Arbitrary<Pair> {
   return fc.oneof(
     validInstant().map((v): Pair => ['from', v]),

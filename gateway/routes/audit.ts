@@ -13,7 +13,7 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
-import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from './audit-query.ts'
+import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
 
 const PAGE = 500
 

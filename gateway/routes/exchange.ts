@@ -2,16 +2,16 @@
 // pinned certificate → partner's signature → replay → validate → inbound
 // policy → signed receipt and push (pipeline/prepare-inbound.ts, on a worker
 // thread for a large message) → audit + outbox → queued push to the agency.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ReplayedError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
+import type { FastifyInstance } from 'fastify'
+import { ReplayedError, UnsupportedMediaTypeError } from '../errors.ts'
+import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
-import { problemFor } from '../plugins/problem-details.ts'
-import type { MessageRecord } from '../store/records.ts'
+import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
 import { SECURITY, joseBody, joseResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 
@@ -54,18 +54,7 @@ function receivers(systems: Iterable<AgencySystem>, webhookFor: (systemId: strin
 export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOptions): Promise<void> {
   const partner = gatewayOwner(app.trust.partner.country)
   app.addHook('onRequest', requireRole('partner'))
-  app.addHook('onError', async (request: FastifyRequest, _reply, error) => {
-    if (request.caller?.role !== 'partner') return
-    try {
-      await app.store.appendAudit(auditEntry({
-        event: 'refused', direction: 'inbound', caller: request.caller.id, code: problemFor(error as never).code,
-        envelope: request.auditEnvelope,
-        digest: typeof request.body === 'string' ? app.policyBook.digest(request.body) : null
-      }))
-    } catch (err) {
-      request.log.error({ err }, 'could not audit a refusal')
-    }
-  })
+  app.addHook('onError', refusalAuditHook({ direction: 'inbound', role: 'partner', store: app.store, policyBook: app.policyBook }))
 
   app.post('/v1/exchange', { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
@@ -79,7 +68,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     // Replay protection: an id is accepted once; the same bytes again get the
     // same receipt (retries must not loop on an error, the AS4 lesson).
     if (prepared.claimedId !== undefined) {
-      const existing = await app.store.findMessage('inbound', prepared.claimedId)
+      const existing = await app.intake.stored('inbound', prepared.claimedId)
       if (existing !== undefined) return replay(existing)
     }
     request.auditEnvelope = prepared.facts
@@ -92,24 +81,13 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       status: 'accepted', acceptedAt: at, updatedAt: at, attempts: [], receipt,
       correlationId: envelope.correlationId ?? null, policyVersion: policy.version
     }
-    const item = { direction: 'inbound' as const, id: envelope.id, target, sealed, createdAt: at }
+    const item: OutboxItem = { direction: 'inbound', id: envelope.id, target, sealed, createdAt: at }
     const audit = auditEntry({
       event: 'received', direction: 'inbound', caller: partner, envelope, policy,
       digest: prepared.auditDigest, fields: decisions, at, subjects
     })
-    let accepted: boolean
-    try {
-      accepted = await app.store.accept(record, item, audit)
-    } catch (err) {
-      request.log.error({ err }, 'ledger write failed')
-      throw new ServiceUnavailableError('the ledger could not record the message; retry later')
-    }
-    if (!accepted) return replay((await app.store.findMessage('inbound', envelope.id))!)
-    try {
-      await app.queues.enqueue(item)
-    } catch (err) {
-      request.log.warn({ err, messageId: envelope.id }, 'enqueue failed; left to the outbox relay')
-    }
+    const admission = await app.intake.admit({ record, item, audit, log: request.log })
+    if (!admission.accepted) return replay(admission.existing)
     return reply.code(200).type('application/jose').send(receipt)
 
     function replay(existing: MessageRecord) {

@@ -2,34 +2,20 @@
 // named step after another (DESIGN §3): authenticate → token → verify →
 // validate → check → policy → sign and seal (pipeline/prepare-outbound.ts, on a
 // worker thread for a large message) → audit + outbox → queue → 202.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
-import { IdConflictError, NotFoundError, ServiceUnavailableError, UnsupportedMediaTypeError } from '../errors.ts'
+import { IdConflictError, NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from '../intake/message-status.ts'
+import { refusalAuditHook } from '../intake/refusal-audit.ts'
+import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
-import { problemFor } from '../plugins/problem-details.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
-import { SECURITY, joseBody, jwsPayload, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
-import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from './message-status.ts'
-
-
-/** Every refusal a submission can meet, step by step: also those of a dry run. */
-export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
-  'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
-  'JWS_INVALID', 'JWS_HEADER_NOT_ALLOWED', 'JWS_TYP_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS',
-  'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE', 'KIND_UNKNOWN', 'SCHEMA_INVALID', 'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'SENDER_MISMATCH', 'RECIPIENT_INVALID',
-  'KIND_NOT_ALLOWED', 'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED'
-]
-
-/** The compact JWS an agency system submits (README, "Integrator's guide", steps 2–4). */
-export const SUBMISSION_BODY = joseBody('A compact JWS (RFC 7515) signed with the calling system\'s registered key. Protected header: ' +
-  `\`alg\` ES256 or EdDSA (for ES256 the raw 64-byte r‖s signature), \`kid\` of that key, \`typ\` \`${ENVELOPE_TYP}\`. ` +
-  'Its payload is the envelope: see `x-jws-payload` on this media type, and the `envelope` schema and the schema of each kind in `components.schemas`.')
+import { SECURITY, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 
 const STATUS_RESPONSE = { content: { 'application/json': { schema: { $ref: `${MESSAGE_STATUS_SCHEMA.$id}#` } } } } as const
 const LOCATION = { location: { type: 'string', description: 'The status URL: `/v1/messages/{id}`.' } } as const
@@ -80,19 +66,9 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
   app.addHook('onRequest', requireRole('agency'))
   app.addHook('onRequest', requireBoundToken)
 
-  // Refusals from an authenticated caller are audited too (DESIGN §3 step 6).
-  app.addHook('onError', async (request: FastifyRequest, _reply, error) => {
-    if (request.caller === null || request.method !== 'POST') return
-    const { code } = problemFor(error as never)
-    try {
-      await app.store.appendAudit(auditEntry({
-        event: 'refused', direction: 'outbound', caller: request.caller.id, envelope: request.auditEnvelope, code,
-        digest: typeof request.body === 'string' ? app.policyBook.digest(request.body) : null
-      }))
-    } catch (err) {
-      request.log.error({ err }, 'could not audit a refusal')
-    }
-  })
+  // Refusals from an authenticated caller are audited too (DESIGN §3 step 6);
+  // a status read is not a submission.
+  app.addHook('onError', refusalAuditHook({ direction: 'outbound', method: 'POST', store: app.store, policyBook: app.policyBook }))
 
   app.post('/v1/messages', { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
@@ -109,8 +85,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     // clock says now: a retrying client must never be told it failed.
     const claimedId = prepared.facts?.id
     if (claimedId !== undefined) {
-      const existing = await app.store.findMessage('outbound', claimedId)
-      if (existing !== undefined) return repeat(existing, caller, digest)
+      const existing = await app.intake.stored('outbound', claimedId)
+      if (existing !== undefined) return repeat(existing)
     }
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
     const { envelope, policy, decisions, subjects, sealed, at } = prepared.result!
@@ -126,27 +102,12 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       event: 'accepted', direction: 'outbound', caller: caller.id, envelope, policy,
       digest: prepared.auditDigest, fields: decisions, at, subjects
     })
-    let accepted: boolean
-    try {
-      accepted = await app.store.accept(record, item, audit)
-    } catch (err) {
-      request.log.error({ err }, 'ledger write failed')
-      throw new ServiceUnavailableError('the ledger could not record the message; nothing was accepted, retry later')
-    }
-    if (!accepted) {
-      // Lost a race with a concurrent submission of the same id.
-      return repeat((await app.store.findMessage('outbound', envelope.id))!, caller, digest)
-    }
-    try {
-      await app.queues.enqueue(item)
-    } catch (err) {
-      // Committed to the outbox: the relay will enqueue it. The 202 stands.
-      request.log.warn({ err, messageId: envelope.id }, 'enqueue failed; left to the outbox relay')
-    }
+    const admission = await app.intake.admit({ record, item, audit, log: request.log })
+    if (!admission.accepted) return repeat(admission.existing)
     return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(record))
 
-    function repeat(existing: MessageRecord, who: AgencyCaller, bytesDigest: string) {
-      if (existing.digest !== bytesDigest || existing.sender !== who.id) throw new IdConflictError(existing.id)
+    function repeat(existing: MessageRecord) {
+      if (existing.digest !== digest || existing.sender !== caller.id) throw new IdConflictError(existing.id)
       return reply.code(200).header('location', statusUrl(existing.id)).send(messageStatus(existing))
     }
   })

@@ -10,7 +10,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { DeadLetters, QUEUES, type OperationResult, type QueueName } from '../queue/dead-letters.ts'
-import { statusUrl } from './message-status.ts'
+import { statusUrl } from '../intake/message-status.ts'
 
 const TAGS = ['operations']
 const OPERATOR_ONLY = 'For operators (their certificate and a token from `POST /v1/token`).'

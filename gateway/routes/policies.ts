@@ -17,7 +17,7 @@ import { inspectSubmission, readSubmission } from '../pipeline/inspect-submissio
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
 import type { Action, Generaliser } from '../../policies/lib/types.ts'
 import { SECURITY, jsonResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
-import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from './messages.ts'
+import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
 
 export type PolicyRouteOptions = FreshnessWindow
 

@@ -1,5 +1,7 @@
 // What GET /v1/messages/{id} and a repeated POST answer: the status, the
-// failed attempts, and the partner's signed receipt once delivered.
+// failed attempts, and the partner's signed receipt once delivered. Outside
+// gateway/routes/ because more than one route uses it (operations.ts links
+// to a message's status URL).
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
 
