@@ -326,7 +326,11 @@ export class GatewayProcess {
     for (let attempt = 1; ; attempt++) {
       const fd = logFd(this.logPath)
       // With the heap limits it runs with everywhere else (npm start, the sandbox, the image).
-      const child = track(spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(ROOT, 'gateway', 'server.ts')], { cwd: ROOT, env: this.env(), stdio: ['ignore', fd, fd] }))
+      // The IPC channel ends when this harness does, however it ends (a test
+      // runner's timeout kills it with no teardown): the gateway then stops
+      // too (gateway/server.ts) instead of outliving the run.
+      const child = track(spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(ROOT, 'gateway', 'server.ts')], { cwd: ROOT, env: this.env(), stdio: ['ignore', fd, fd, 'ipc'] }))
+      child.channel?.unref()
       closeSync(fd)
       this.#child = child
       this.incarnations++

@@ -32,6 +32,13 @@ if (process.argv.includes('--check-config')) {
       else app.log.info({ signal }, 'shutting down')
       await app.close()
     })
+    // Started by a supervisor over an IPC channel (the fault harness): when the
+    // supervisor goes away, even killed with -9, so does this gateway, as if
+    // told to stop, instead of living on as an orphan that holds its port.
+    if (process.channel !== undefined) {
+      process.channel.unref()
+      process.once('disconnect', () => { process.kill(process.pid, 'SIGTERM') })
+    }
     // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).
     process.on('SIGHUP', () => { void app.reloadTrust('SIGHUP') })
     await app.listen({ host: config.host, port: config.port })
