@@ -9,7 +9,7 @@ import pg from 'pg'
 import type { FieldDecision } from '../policies/lib/engine.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../gateway/store/audit-chain.ts'
-import { fieldPattern } from '../gateway/store/audit-index.ts'
+import { AUDIT_COLUMNS, auditColumnValues, auditColumns, fieldPattern } from '../gateway/store/audit-index.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
@@ -89,7 +89,7 @@ const accepted = (id: string, at = iso(0), subjects: string[] = []) =>
  * structured cloning).
  */
 function unwritableEntry(): AuditEntry {
-  return { ...auditEntry({ event: 'purged', direction: 'outbound' }), counts: { n: 1n as unknown as number } }
+  return { ...auditEntry({ event: 'purged' }), counts: { n: 1n as unknown as number } }
 }
 
 function decision(path: string): FieldDecision {
@@ -286,7 +286,7 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(ids(await store.deadLetters(undefined, undefined, 10)), ['inbound:d2'])
       const entries = await store.auditEntries(head, 10)
       t.same(entries.map((e) => [e.entry.event, e.entry.reason]), [['dead-letter-resent', 'back'], ['dead-letter-discarded', 'duplicate']], 'one entry each, reason kept')
-      await store.purge(iso(50), auditEntry({ event: 'purged', direction: 'outbound' }))
+      await store.purge(iso(50), auditEntry({ event: 'purged' }))
       t.equal(await store.findMessage('outbound', 'd3'), undefined, 'retention purges a discarded message too')
     })
 
@@ -406,7 +406,7 @@ function conformance(parent: Test, backend: Backend): void {
       await store.releaseLegalHold('H3', iso(30))
       const before = (await store.auditHead())!
 
-      const counts = await store.purge(iso(50), auditEntry({ event: 'purged', direction: 'outbound', at: iso(60), counts: { retentionDays: 30 }, fields: [decision('retention')] }))
+      const counts = await store.purge(iso(50), auditEntry({ event: 'purged', at: iso(60), counts: { retentionDays: 30 }, fields: [decision('retention')] }))
       t.same(counts, { messages: 3, outbox: 1 }, 'three messages, and the dead letter\'s sealed outbox item')
       for (const id of ['old-delivered', 'old-dead', 'released-hold']) t.equal(await store.findMessage('outbound', id), undefined, `${id} purged`)
       t.equal(await store.outboxItem('outbound', 'old-dead'), undefined, 'with its outbox item')
@@ -419,13 +419,33 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal(last.entry.event, 'purged')
       t.same(last.entry.counts, { retentionDays: 30, messages: 3, outbox: 1 }, 'the entry asked for, with the counts in it')
       t.equal(last.entry.fields[0]?.path, 'retention')
+      t.notOk('direction' in last.entry, 'a purge is about no message: it names no direction')
       assertChain(t, entries, before.seq + 1)
 
-      t.same(await store.purge(iso(50), auditEntry({ event: 'purged', direction: 'outbound' })), { messages: 0, outbox: 0 }, 'nothing left to purge')
+      t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 0, outbox: 0 }, 'nothing left to purge')
       t.equal((await store.auditHead())!.seq, before.seq + 1, 'a purge that removed nothing appends nothing')
 
       await store.releaseLegalHold('H2', iso(70))
-      t.same(await store.purge(iso(50), auditEntry({ event: 'purged', direction: 'outbound' })), { messages: 1, outbox: 0 }, 'released: the traveller\'s message goes too')
+      t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 1, outbox: 0 }, 'released: the traveller\'s message goes too')
+    })
+
+    t.test('an entry about no message has no direction; one written with a made-up direction keeps it', async (t) => {
+      const store = await backend.open(t)
+      const written = [
+        auditEntry({ event: 'legal-hold-placed', caller: 'CA/officer/po-1', reference: 'H1', at: iso(1) }),
+        // As entries about no message were written before: the chain holds them as written.
+        auditEntry({ event: 'legal-hold-released', direction: 'outbound', caller: 'CA/officer/po-1', reference: 'H1', at: iso(2) })
+      ]
+      for (const e of written) await store.appendAudit(e)
+      const entries = await store.auditEntries(0, 10)
+      t.same(entries.map((e) => e.entry), written)
+      t.notOk('direction' in entries[0]!.entry)
+      assertChain(t, entries, 2)
+      const rows = await store.auditIndexRows(1, 2)
+      t.same(rows.columns.map((r) => r.values), written.map((e) => auditColumnValues(auditColumns(e))), 'the searchable columns say what the entries say')
+      t.equal(rows.columns[0]!.values[AUDIT_COLUMNS.indexOf('direction')], null, 'no direction: a NULL column')
+      t.same((await store.searchAudit({ direction: 'outbound' }, 0, 10)).map((e) => e.seq), [2], 'a search by direction finds only the entry that names one')
+      t.same((await store.searchAudit({ event: 'legal-hold-placed' }, 0, 10)).map((e) => e.seq), [1])
     })
 
     t.test('writes issued together commit together, and one that fails leaves the others whole', async (t) => {
@@ -456,7 +476,7 @@ function conformance(parent: Test, backend: Backend): void {
         store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(1) }))
       ])
       await store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(2) }))
-      await store.purge(iso(0), auditEntry({ event: 'purged', direction: 'outbound' }))
+      await store.purge(iso(0), auditEntry({ event: 'purged' }))
       await store.auditHead()
       t.same(announced, ['accepted:a', 'delivered:a'], 'the accepted and the first delivered; not the refused entry, the duplicate, the second delivery or the empty purge')
       t.same((await store.auditEntries(0, 10)).map((e) => `${e.entry.event}:${e.entry.messageId ?? '-'}`), announced, 'exactly what the ledger holds')

@@ -64,12 +64,16 @@ export const AUDIT_ENTRY_SCHEMA = {
     entry: {
       type: 'object',
       additionalProperties: false,
-      required: ['at', 'event', 'direction', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef', 'from', 'to',
+      required: ['at', 'event', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef', 'from', 'to',
         'policy', 'code', 'digest', 'fields', 'subjects'],
       properties: {
         at: { type: 'string', format: 'date-time' },
         event: { type: 'string', enum: AUDIT_EVENTS },
-        direction: { type: 'string', enum: ['outbound', 'inbound'] },
+        direction: {
+          type: 'string',
+          enum: ['outbound', 'inbound'],
+          description: 'The message\'s direction. Absent on entries about no message (purges, legal holds, disclosure reports), but for those written before it was dropped, which say `outbound`.'
+        },
         messageId: NULLABLE_STRING,
         caller: { ...NULLABLE_STRING, description: 'The certificate\'s holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer.' },
         kind: NULLABLE_STRING,

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { KINDS } from '../../schemas/index.ts'
 import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
-import type { AuditEntry, AuditEvent, MessageRecord } from '../store/records.ts'
+import type { AuditEntry, AuditEvent, Direction, MessageRecord } from '../store/records.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
 const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>(['accepted', 'refused', 'received', 'delivered', 'delivery-failed', 'dead-lettered'])
@@ -151,8 +151,8 @@ export class GatewayMetrics {
   }
 
   /** Whether an entry names only its message, so that its labels are on the message's record. */
-  static needsRecord(entry: AuditEntry): entry is AuditEntry & { messageId: string } {
-    return entry.messageId !== null && entry.kind === null && (entry.event === 'delivered' || entry.event === 'delivery-failed' || entry.event === 'dead-lettered')
+  static needsRecord(entry: AuditEntry): entry is AuditEntry & { messageId: string; direction: Direction } {
+    return entry.messageId !== null && entry.direction !== undefined && entry.kind === null && (entry.event === 'delivered' || entry.event === 'delivery-failed' || entry.event === 'dead-lettered')
   }
 
   scrape(): Promise<string> {

@@ -7,7 +7,8 @@ import type { SelectedPolicy } from './apply-policy.ts'
 
 export interface AuditFacts {
   readonly event: AuditEvent
-  readonly direction: Direction
+  /** The message's direction; none on an entry about no message (a purge, a legal hold, a disclosure report). */
+  readonly direction?: Direction
   readonly caller?: string | null
   readonly messageId?: string | null
   readonly envelope?: Partial<Envelope> | null
@@ -32,7 +33,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
   return {
     at: facts.at ?? new Date().toISOString(),
     event: facts.event,
-    direction: facts.direction,
+    ...(facts.direction === undefined ? {} : { direction: facts.direction }),
     messageId: facts.messageId ?? (typeof e.id === 'string' ? e.id : null),
     caller: facts.caller ?? null,
     kind: typeof e.kind === 'string' ? e.kind : null,

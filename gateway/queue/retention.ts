@@ -20,7 +20,7 @@ export interface RetentionSettings {
 /** Purges what is older than the retention period; returns the counts. */
 export async function purgeExpired(store: GatewayStore, retentionDays: number, now = Date.now()): Promise<{ messages: number; outbox: number }> {
   const before = new Date(now - retentionDays * 86_400_000).toISOString()
-  return store.purge(before, auditEntry({ event: 'purged', direction: 'outbound', counts: { retentionDays } }))
+  return store.purge(before, auditEntry({ event: 'purged', counts: { retentionDays } }))
 }
 
 /** The scheduler's id: one per deployment, whichever instance made it. */

@@ -88,12 +88,12 @@ const DISCLOSURE_REPORT = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['seq', 'at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'policy', 'shared', 'withheld'],
+        required: ['seq', 'at', 'event', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'policy', 'shared', 'withheld'],
         properties: {
           seq: { type: 'integer' },
           at: { type: 'string', format: 'date-time' },
           event: { type: 'string' },
-          direction: { type: 'string', enum: ['outbound', 'inbound'] },
+          direction: { type: 'string', enum: ['outbound', 'inbound'], description: 'Absent on an entry about no message (a legal hold, a disclosure report).' },
           messageId: NULLABLE_STRING,
           kind: NULLABLE_STRING,
           purpose: NULLABLE_STRING,
@@ -321,7 +321,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
         withheld: e.entry.fields.filter((f) => f.action === 'withhold').length
       })
     }
-    await app.store.appendAudit(auditEntry({ event: 'disclosure-report', direction: 'outbound', caller: request.caller!.id, subjects: [subject] }))
+    await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))
     return { subject, disclosures }
   })
 
@@ -357,7 +357,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
     if (!await app.store.addLegalHold(hold)) throw new RequestInvalidError(`legal hold ${ref} already exists`)
     await app.store.appendAudit(auditEntry({
-      event: 'legal-hold-placed', direction: 'outbound', caller: request.caller!.id, messageId: hold.messageId,
+      event: 'legal-hold-placed', caller: request.caller!.id, messageId: hold.messageId,
       reference: ref, subjects: subject === null ? [] : [subject]
     }))
     return reply.code(201).send(hold)
@@ -365,7 +365,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', { schema: SCHEMAS.releaseHold }, async (request, reply) => {
     if (!await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())) throw new NotFoundError(`active legal hold ${request.params.ref}`)
-    await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', direction: 'outbound', caller: request.caller!.id, reference: request.params.ref }))
+    await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', caller: request.caller!.id, reference: request.params.ref }))
     return reply.code(204).send()
   })
 }

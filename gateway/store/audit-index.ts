@@ -8,7 +8,8 @@ import type { AuditEntry, AuditQuery } from './records.ts'
 export interface AuditColumns {
   readonly at: string
   readonly event: string
-  readonly direction: string
+  /** NULL for an entry about no message (a purge, a legal hold, a disclosure report). */
+  readonly direction: string | null
   readonly kind: string | null
   readonly purpose: string | null
   readonly code: string | null
@@ -47,7 +48,7 @@ export function auditColumns(entry: AuditEntry): AuditColumns {
   return {
     at: normaliseInstant(entry.at),
     event: entry.event,
-    direction: entry.direction,
+    direction: entry.direction ?? null,
     kind: entry.kind,
     purpose: entry.purpose,
     code: entry.code,
@@ -83,6 +84,7 @@ export function auditColumnValues(c: AuditColumns): Array<string | null> {
 export type SqlDialect = 'sqlite' | 'postgres'
 
 export interface SearchSql {
+  /** In the stores' shared form: `?` placeholders, `{table}` names (store/sql/dialect.ts). */
   readonly sql: string
   readonly values: Array<string | number>
 }
@@ -94,13 +96,11 @@ export interface SearchSql {
  * a traveller's digest (a handful of entries), then a field pattern, then the
  * ledger itself, with every other filter checked on the way.
  */
-export function searchSql(
-  query: AuditQuery, afterSeq: number, limit: number, dialect: SqlDialect, table: (name: string) => string = (name) => name
-): SearchSql {
+export function searchSql(query: AuditQuery, afterSeq: number, limit: number, dialect: SqlDialect): SearchSql {
   const values: Array<string | number> = []
   const p = (value: string | number): string => {
     values.push(value)
-    return dialect === 'postgres' ? `$${values.length}` : '?'
+    return '?'
   }
   const fieldPath = query.fieldPath === undefined ? undefined : fieldPattern(query.fieldPath)
   // SQLite keeps the left table of a CROSS JOIN as the outer loop: the hint
@@ -111,20 +111,20 @@ export function searchSql(
   let seqColumn: string
   const where: string[] = []
   if (query.subject !== undefined) {
-    from = `${table('audit_subjects')} d ${join} ${table('audit')} a ON a.seq = d.seq`
+    from = `{audit_subjects} d ${join} {audit} a ON a.seq = d.seq`
     seqColumn = 'd.seq'
     where.push(`d.subject = ${p(query.subject)}`)
   } else if (fieldPath !== undefined) {
-    from = `${table('audit_fields')} d ${join} ${table('audit')} a ON a.seq = d.seq`
+    from = `{audit_fields} d ${join} {audit} a ON a.seq = d.seq`
     seqColumn = 'd.seq'
     where.push(`d.path_pattern = ${p(fieldPath)}`)
   } else {
-    from = `${table('audit')} a`
+    from = '{audit} a'
     seqColumn = 'a.seq'
   }
   where.push(`${seqColumn} > ${p(afterSeq)}`)
   if (query.subject !== undefined && fieldPath !== undefined) {
-    where.push(`EXISTS (SELECT 1 FROM ${table('audit_fields')} f WHERE f.seq = a.seq AND f.path_pattern = ${p(fieldPath)})`)
+    where.push(`EXISTS (SELECT 1 FROM {audit_fields} f WHERE f.seq = a.seq AND f.path_pattern = ${p(fieldPath)})`)
   }
   if (query.from !== undefined) where.push(`a.at >= ${p(normaliseInstant(query.from))}`)
   if (query.to !== undefined) where.push(`a.at < ${p(normaliseInstant(query.to))}`)
@@ -133,14 +133,8 @@ export function searchSql(
     ['a.direction', query.direction], ['a.message_id', query.messageId], ['a.policy_version', query.policyVersion]
   ]
   for (const [column, value] of equal) if (value !== undefined) where.push(`${column} = ${p(value)}`)
-  if (query.partner !== undefined) {
-    const country = p(query.partner)
-    where.push(`(a.from_country = ${country} OR a.to_country = ${dialect === 'postgres' ? country : p(query.partner)})`)
-  }
-  if (query.agency !== undefined) {
-    const agency = p(query.agency)
-    where.push(`(a.from_agency = ${agency} OR a.to_agency = ${dialect === 'postgres' ? agency : p(query.agency)})`)
-  }
+  if (query.partner !== undefined) where.push(`(a.from_country = ${p(query.partner)} OR a.to_country = ${p(query.partner)})`)
+  if (query.agency !== undefined) where.push(`(a.from_agency = ${p(query.agency)} OR a.to_agency = ${p(query.agency)})`)
   const sql = `SELECT a.seq, a.entry, a.prev_hash, a.hash FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${seqColumn} LIMIT ${p(limit)}`
   return { sql, values }
 }

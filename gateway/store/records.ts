@@ -61,7 +61,12 @@ export type AuditEvent =
 export interface AuditEntry {
   readonly at: string
   readonly event: AuditEvent
-  readonly direction: Direction
+  /**
+   * The message's direction, on entries about a message. Entries about no
+   * message (a purge, a legal hold, a disclosure report) have none; older
+   * ledgers hold `outbound` on them, and verify as written.
+   */
+  readonly direction?: Direction
   readonly messageId: string | null
   readonly caller: string | null
   readonly kind: string | null
@@ -191,10 +196,11 @@ export interface AuditIndexRows {
 export type CommitListener = (entries: readonly AuditEntry[]) => void
 
 /**
- * The ledger's store. Every method that changes a message also appends its
- * audit entry in the same transaction: "audited" and "queued" never disagree.
+ * Messages, their outbox items and what became of their delivery. Every
+ * method that changes a message also appends its audit entry in the same
+ * transaction: "audited" and "queued" never disagree.
  */
-export interface GatewayStore {
+export interface MessageRepository {
   findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined>
   /** Inserts the message, its outbox item and its audit entry atomically; false if the id exists. */
   accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean>
@@ -213,17 +219,16 @@ export interface GatewayStore {
   markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean>
   /** Dead-letters an `accepted` message; false, and nothing written, otherwise. */
   markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean>
-  appendAudit(entry: AuditEntry): Promise<void>
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
   pendingOutbox(before: string, limit: number): Promise<OutboxItem[]>
+}
+
+/** The hash-chained audit ledger, and the search over it. */
+export interface LedgerRepository {
+  appendAudit(entry: AuditEntry): Promise<void>
   /** Entries in ascending seq after `afterSeq`: the whole ledger, page by page. */
   auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
-  /**
-   * The search index rows of entries fromSeq..toSeq (inclusive), as
-   * `seq subject` and `seq pattern` strings: the verifier checks them against
-   * the entries, so no entry can be hidden from a disclosure search.
-   */
   /**
    * What the search reads about entries fromSeq..toSeq, as stored: their
    * traveller and field index rows (`"<seq> <value>"`), and their searchable
@@ -238,7 +243,10 @@ export interface GatewayStore {
    */
   searchAudit(query: AuditQuery, afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
   auditHead(): Promise<{ seq: number; hash: string } | undefined>
+}
 
+/** This gateway's signed checkpoints of its ledger, and the partner's that it countersigned. */
+export interface CheckpointRepository {
   /** Keeps a signed checkpoint; false if one exists at that seq (another instance made it first). */
   addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean>
   setCountersignature(seq: number, jws: string): Promise<void>
@@ -249,7 +257,10 @@ export interface GatewayStore {
   partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]>
   /** The partner's checkpoint with the highest seq that this gateway countersigned. */
   latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined>
+}
 
+/** Messages whose delivery was given up, for an operator to resend or discard. */
+export interface DeadLetterRepository {
   /** Dead-lettered messages in (updatedAt, direction, id) order after `after`, of one direction or both. */
   deadLetters(direction: Direction | undefined, after: DeadLetterCursor | undefined, limit: number): Promise<MessageRecord[]>
   /** How many messages are dead-lettered now, per direction: cheap enough for a metrics scrape. */
@@ -267,7 +278,10 @@ export interface GatewayStore {
    * written) unless it was dead-lettered.
    */
   discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
+}
 
+/** Legal holds (P9), and the retention purge (P5) they hold back. */
+export interface HoldsAndRetention {
   /** False if a hold with that ref exists. */
   addLegalHold(hold: LegalHold): Promise<boolean>
   /** False if no active hold has that ref. */
@@ -282,5 +296,9 @@ export interface GatewayStore {
    * (store-thread.ts) can be asked for it.
    */
   purge(before: string, audit: AuditEntry): Promise<PurgeCounts>
+}
+
+/** The ledger's store: every repository over one database, and its close. */
+export interface GatewayStore extends MessageRepository, LedgerRepository, CheckpointRepository, DeadLetterRepository, HoldsAndRetention {
   close(): Promise<void>
 }

@@ -1,0 +1,107 @@
+// The ledger's tables, the same in both databases but for a few words. The
+// SQLite text is kept exactly as it always was: SQLite stores each CREATE as
+// written, and a new file must look like an old one.
+import { AUDIT_COLUMNS } from '../audit-index.ts'
+import type { Dialect } from './dialect.ts'
+
+/** The tables; SQLite adds the audit columns of an older file between these and the indexes (ledger-sqlite.ts). */
+export function tablesSql(d: Dialect): string {
+  const sqlite = d.name === 'sqlite'
+  // A ledger's seq is a 64-bit integer; in SQLite, INTEGER PRIMARY KEY is the rowid itself.
+  const int = sqlite ? 'INTEGER' : 'BIGINT'
+  // Tables whose key is not the rowid are stored in their key's order, with no rowid beside it.
+  const keyed = sqlite ? ' WITHOUT ROWID' : ''
+  return `
+CREATE TABLE IF NOT EXISTS {messages} (
+  direction TEXT NOT NULL,
+  id TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  status TEXT NOT NULL,
+  accepted_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  attempts TEXT NOT NULL DEFAULT '[]',
+  receipt TEXT,
+  correlation_id TEXT,
+  policy_version TEXT,
+  PRIMARY KEY (direction, id)
+)${keyed};
+CREATE INDEX IF NOT EXISTS messages_retention ON {messages} (status, updated_at);
+CREATE TABLE IF NOT EXISTS {outbox} (
+  direction TEXT NOT NULL,
+  id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  sealed TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (direction, id)
+)${keyed};
+CREATE INDEX IF NOT EXISTS outbox_created ON {outbox} (created_at);
+CREATE TABLE IF NOT EXISTS {audit} (
+  seq ${int} PRIMARY KEY,
+  entry TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  ${AUDIT_COLUMNS.map((c) => `${c} TEXT`).join(',\n  ')}
+);
+CREATE TABLE IF NOT EXISTS {audit_subjects} (
+  subject TEXT NOT NULL,
+  seq ${int} NOT NULL,
+  PRIMARY KEY (subject, seq)
+)${keyed};
+CREATE TABLE IF NOT EXISTS {audit_fields} (
+  path_pattern TEXT NOT NULL,
+  seq ${int} NOT NULL,
+  PRIMARY KEY (path_pattern, seq)
+)${keyed};
+CREATE TABLE IF NOT EXISTS {checkpoints} (
+  seq ${int} PRIMARY KEY,
+  hash TEXT NOT NULL,
+  at TEXT NOT NULL,
+  jws TEXT NOT NULL,
+  countersignature TEXT
+);
+CREATE TABLE IF NOT EXISTS {partner_checkpoints} (
+  partner TEXT NOT NULL,
+  seq ${int} NOT NULL,
+  hash TEXT NOT NULL,
+  at TEXT NOT NULL,
+  jws TEXT NOT NULL,
+  countersignature TEXT NOT NULL,
+  PRIMARY KEY (partner, seq)
+)${keyed};
+CREATE TABLE IF NOT EXISTS {legal_holds} (
+  ref TEXT PRIMARY KEY,
+  message_id TEXT,
+  subject TEXT,
+  reason TEXT NOT NULL,
+  placed_at TEXT NOT NULL,
+  released_at TEXT
+)${keyed};
+`
+}
+
+/**
+ * An index per filter of AuditQuery, so that "column = x AND seq > n ORDER BY
+ * seq" is one range read, no sort. SQLite ends every index with the rowid
+ * (seq) by itself; PostgreSQL is given (column, seq). The countries are not
+ * indexed: on a bilateral gateway nearly every entry names both, so an index
+ * would only tempt the planner into sorting the lot.
+ */
+export function indexesSql(d: Dialect): string {
+  const seq = d.name === 'sqlite' ? '' : ', seq'
+  const index = (name: string, column: string, where = ''): string =>
+    `CREATE INDEX IF NOT EXISTS ${name} ON {audit} (${column}${seq})${where};\n`
+  return '\nCREATE INDEX IF NOT EXISTS audit_at ON {audit} (at);\n' +
+    index('audit_event', 'event') +
+    index('audit_direction', 'direction') +
+    index('audit_kind', 'kind') +
+    index('audit_purpose', 'purpose') +
+    index('audit_code', 'code', ' WHERE code IS NOT NULL') +
+    index('audit_message', 'message_id') +
+    index('audit_policy', 'policy_version') +
+    index('audit_from_agency', 'from_agency') +
+    index('audit_to_agency', 'to_agency')
+}

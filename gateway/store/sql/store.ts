@@ -1,0 +1,72 @@
+// A GatewayStore over one SQL database: the repositories, composed. SqliteStore
+// and PostgresStore give it their database (its dialect, its reads, its
+// transaction model) and nothing else.
+import type { GatewayStore } from '../records.ts'
+import { SqlCheckpointRepository } from './checkpoints.ts'
+import { SqlDeadLetterRepository } from './dead-letters.ts'
+import { SqlHoldsAndRetention } from './holds.ts'
+import { SqlLedgerRepository } from './ledger.ts'
+import { SqlMessageRepository } from './messages.ts'
+import type { SqlBackend } from './program.ts'
+
+type Repository = Omit<GatewayStore, 'close'>
+
+/** A database the store runs on, and how it is let go of. */
+export interface SqlDatabase extends SqlBackend {
+  close(): Promise<void>
+}
+
+export class SqlStore implements GatewayStore {
+  readonly #db: SqlDatabase
+  readonly #messages: SqlMessageRepository
+  readonly #ledger: SqlLedgerRepository
+  readonly #checkpoints: SqlCheckpointRepository
+  readonly #deadLetters: SqlDeadLetterRepository
+  readonly #holds: SqlHoldsAndRetention
+
+  constructor(db: SqlDatabase) {
+    this.#db = db
+    this.#messages = new SqlMessageRepository(db)
+    this.#ledger = new SqlLedgerRepository(db)
+    this.#checkpoints = new SqlCheckpointRepository(db)
+    this.#deadLetters = new SqlDeadLetterRepository(db)
+    this.#holds = new SqlHoldsAndRetention(db)
+  }
+
+  close(): Promise<void> {
+    return this.#db.close()
+  }
+
+  findMessage(...args: Parameters<Repository['findMessage']>) { return this.#messages.findMessage(...args) }
+  accept(...args: Parameters<Repository['accept']>) { return this.#messages.accept(...args) }
+  recordAttempt(...args: Parameters<Repository['recordAttempt']>) { return this.#messages.recordAttempt(...args) }
+  markDelivered(...args: Parameters<Repository['markDelivered']>) { return this.#messages.markDelivered(...args) }
+  markDeadLettered(...args: Parameters<Repository['markDeadLettered']>) { return this.#messages.markDeadLettered(...args) }
+  outboxItem(...args: Parameters<Repository['outboxItem']>) { return this.#messages.outboxItem(...args) }
+  pendingOutbox(...args: Parameters<Repository['pendingOutbox']>) { return this.#messages.pendingOutbox(...args) }
+
+  appendAudit(...args: Parameters<Repository['appendAudit']>) { return this.#ledger.appendAudit(...args) }
+  auditEntries(...args: Parameters<Repository['auditEntries']>) { return this.#ledger.auditEntries(...args) }
+  auditIndexRows(...args: Parameters<Repository['auditIndexRows']>) { return this.#ledger.auditIndexRows(...args) }
+  auditEntry(...args: Parameters<Repository['auditEntry']>) { return this.#ledger.auditEntry(...args) }
+  searchAudit(...args: Parameters<Repository['searchAudit']>) { return this.#ledger.searchAudit(...args) }
+  auditHead(...args: Parameters<Repository['auditHead']>) { return this.#ledger.auditHead(...args) }
+
+  addCheckpoint(...args: Parameters<Repository['addCheckpoint']>) { return this.#checkpoints.addCheckpoint(...args) }
+  setCountersignature(...args: Parameters<Repository['setCountersignature']>) { return this.#checkpoints.setCountersignature(...args) }
+  checkpoints(...args: Parameters<Repository['checkpoints']>) { return this.#checkpoints.checkpoints(...args) }
+  latestCheckpoint(...args: Parameters<Repository['latestCheckpoint']>) { return this.#checkpoints.latestCheckpoint(...args) }
+  keepPartnerCheckpoint(...args: Parameters<Repository['keepPartnerCheckpoint']>) { return this.#checkpoints.keepPartnerCheckpoint(...args) }
+  partnerCheckpoints(...args: Parameters<Repository['partnerCheckpoints']>) { return this.#checkpoints.partnerCheckpoints(...args) }
+  latestPartnerCheckpoint(...args: Parameters<Repository['latestPartnerCheckpoint']>) { return this.#checkpoints.latestPartnerCheckpoint(...args) }
+
+  deadLetters(...args: Parameters<Repository['deadLetters']>) { return this.#deadLetters.deadLetters(...args) }
+  countDeadLetters(...args: Parameters<Repository['countDeadLetters']>) { return this.#deadLetters.countDeadLetters(...args) }
+  requeueDeadLetter(...args: Parameters<Repository['requeueDeadLetter']>) { return this.#deadLetters.requeueDeadLetter(...args) }
+  discardDeadLetter(...args: Parameters<Repository['discardDeadLetter']>) { return this.#deadLetters.discardDeadLetter(...args) }
+
+  addLegalHold(...args: Parameters<Repository['addLegalHold']>) { return this.#holds.addLegalHold(...args) }
+  releaseLegalHold(...args: Parameters<Repository['releaseLegalHold']>) { return this.#holds.releaseLegalHold(...args) }
+  legalHolds(...args: Parameters<Repository['legalHolds']>) { return this.#holds.legalHolds(...args) }
+  purge(...args: Parameters<Repository['purge']>) { return this.#holds.purge(...args) }
+}
