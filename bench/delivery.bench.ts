@@ -4,7 +4,8 @@
 // submit→push latency at a paced rate of half the measured maximum.
 // Baseline: the same count of BullMQ jobs added and processed by a no-op
 // worker on the same Redis, measured in the same run.
-// DESIGN §9: 2,000 messages/s end to end, p99 under 50 ms at half that rate.
+// docs/architecture.md, "Targets": 2,000 messages/s end to end, p99 under
+// 50 ms at half that rate.
 //
 //   node bench/delivery.bench.ts [--quick]
 import { randomBytes, randomUUID } from 'node:crypto'

@@ -1,7 +1,7 @@
 // Ingest: requests/s of POST /v1/messages (agency → gateway → 202) for
 // entry-exit.record messages, against a bare Fastify 5 route over the same
 // mTLS, both driven by the same load loop (bench/lib/load.ts) in a worker
-// thread. DESIGN §9: ingest at ≥ 0.5× the bare route.
+// thread. docs/architecture.md, "Targets": ingest at ≥ 0.5× the bare route.
 //
 //   node bench/ingest.bench.ts [--quick]
 import { join } from 'node:path'

@@ -1,7 +1,8 @@
 // Ledger: appends per second through SqliteStore.appendAudit (each its own
 // transaction, as the gateway does for a refusal) with 10k entries in the
 // ledger, and again with 1M, reported as the ratio rate@1M / rate@10k.
-// DESIGN §9: appends that cost the same at a million entries as at ten thousand.
+// docs/architecture.md, "Targets": appends that cost the same at a million
+// entries as at ten thousand.
 // Baseline: raw node:sqlite single-row INSERT transactions into a table of
 // the same shape without the index (same pragmas), measured in the same run.
 //

@@ -1,5 +1,6 @@
 // Memory and event-loop stalls of a gateway process under repeated batch
-// loads (DESIGN §9: at most 300 MB resident per gateway, flat across repeated
+// loads (docs/architecture.md, "Targets": at most 300 MB resident per
+// gateway, flat across repeated
 // loads; issue 9: no request stalls others for more than 100 ms).
 //
 // Both gateways run as their own processes (`node gateway/server.ts`), as in

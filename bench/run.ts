@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick]`: every benchmark in turn, a table of the
-// figures (each a ratio against a baseline measured in the same run, DESIGN
-// §9 targets beside them), and bench/results/latest.json (not committed).
+// figures (each a ratio against a baseline measured in the same run, the
+// targets of docs/architecture.md, "Targets", beside them), and
+// bench/results/latest.json (not committed).
 //
 //   node bench/run.ts [--quick] [--only ingest,delivery,ledger,memory]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'

@@ -20,7 +20,7 @@ export function rssBytes(pid: number | undefined): number | undefined {
 
 /**
  * GET /metrics takes an operator's client certificate and no token
- * (README, "Metrics and health"): keys-example/<C>/operators/ops-1.
+ * (docs/operators.md, "Metrics and health"): keys-example/<C>/operators/ops-1.
  */
 export class MetricsScraper {
   readonly #url: string

@@ -141,7 +141,7 @@ export class RedisServer {
     const fd = logFd(join(this.opts.dir, 'redis.log'))
     this.#child = track(spawn('redis-server', [
       '--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', ...aof,
-      // The setting the gateway requires (README, "Redis"); --dir holds the AOF across restarts.
+      // The setting the gateway requires (docs/operators.md, "Redis"); --dir holds the AOF across restarts.
       '--maxmemory-policy', 'noeviction', '--dir', this.opts.dir
     ], { stdio: ['ignore', fd, fd] }))
     closeSync(fd)

@@ -1,4 +1,4 @@
-// The contract as an integrator reads it (README "Integrator's guide", the
+// The contract as an integrator reads it (docs/integrators.md, the
 // schemas' descriptions), written down a second time and independently of the
 // gateway's code. The generators use it to check that what they call valid is
 // valid and what they call invalid is invalid; the gateway is never asked.
@@ -23,12 +23,12 @@ export function isContractInstant(text: string): boolean {
 }
 
 /**
- * README: ±5 minutes of clock skew, refused when older than 15 minutes. The
+ * docs/integrators.md: ±5 minutes of clock skew, refused when older than 15 minutes. The
  * fuzzer's own "fresh" stays well inside that (10 minutes back, 2 ahead), so
  * a slow request on a busy machine never makes a valid input look stale.
  */
 export const FRESH_WINDOW = { pastSeconds: 600, futureSeconds: 120 } as const
-/** Beyond these the README's window is certainly left, however the skew is counted. */
+/** Beyond these the integrator's guide's window is certainly left, however the skew is counted. */
 export const STALE_SECONDS = 15 * 60 + 5 * 60 + 60
 export const FUTURE_SECONDS = 5 * 60 + 60
 
@@ -47,5 +47,5 @@ export function issuedCursor(seq: number): string {
   return Buffer.from(`seq:${seq}`).toString('base64url')
 }
 
-/** The JWS media type the contract names for envelopes (README, "Sign"). */
+/** The JWS media type the contract names for envelopes (docs/integrators.md, "Sign"). */
 export const ENVELOPE_TYP = 'btb-envelope+jws'

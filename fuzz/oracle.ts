@@ -1,7 +1,7 @@
 // The invariants, checked against every answer and, after the run, against
 // what the gateways wrote. The verdict on an input comes from its description
 // (case.ts), never from the gateway; the codes come from gateway/errors.ts,
-// the public list the README documents.
+// the public list docs/integrators.md documents.
 import type { StoredAuditEntry } from '../gateway/store/records.ts'
 import { ERROR_CODES } from '../gateway/errors.ts'
 import { authFails, verdictOf, type FuzzCase } from './case.ts'

@@ -1,5 +1,5 @@
 // Every refusal the gateway can give, with the stable code integrators code
-// against. The codes are the public contract (README, "Error codes"): add new
+// against. The codes are the public contract (docs/integrators.md, "Error codes"): add new
 // ones, never rename or reuse one.
 import createError from '@fastify/error'
 
@@ -44,7 +44,7 @@ export const IdConflictError = createError('ID_CONFLICT', 'Message %s was alread
 export const ReplayedError = createError('REPLAYED', 'Message %s was already received with other content', 409)
 export const ServiceUnavailableError = createError('SERVICE_UNAVAILABLE', 'Temporarily unavailable: %s', 503)
 
-/** The codes, for the README and the OpenAPI document. */
+/** The codes, for docs/integrators.md ("Error codes") and the OpenAPI document. */
 export const ERROR_CODES = [
   'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE',
   'PAYLOAD_TOO_LARGE', 'BODY_INVALID', 'REQUEST_INVALID', 'CHECKPOINT_CONFLICT', 'DEAD_LETTER_NOT_FOUND', 'DEAD_LETTER_CONFLICT',

@@ -1,4 +1,5 @@
-// One policy module per kind (DESIGN §6). The engine looks a policy up by the
+// One policy module per kind (docs/architecture.md, "Privacy principles in
+// code"). The engine looks a policy up by the
 // envelope's kind; a kind or purpose not here is refused.
 import type { Kind } from '../schemas/index.ts'
 import type { KindPolicy, PurposePolicy } from './lib/types.ts'

@@ -1,6 +1,7 @@
 // `npm run sandbox:load -- border-day | nexus-roster [options]`: the daily
-// volumes of DESIGN §9 against the running sandbox, as an agency system sends
-// them: a day's entry/exit records at the land border (entry-exit.batch, many
+// volumes of the targets (docs/architecture.md, "Targets") against the running
+// sandbox, as an agency system sends them: a day's entry/exit records at
+// the land border (entry-exit.batch, many
 // records under one signature) or a NEXUS roster (one
 // traveller.designation per member: the kind has no batch form). The
 // travellers are synthetic and deterministic (synthetic-travellers.ts).

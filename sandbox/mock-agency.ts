@@ -19,7 +19,7 @@ export interface ReceivedMessage {
   readonly policyVersion: string
   readonly payload: Record<string, unknown>
   readonly receivedAt: string
-  /** The push's Idempotency-Key header: the message id (README, "Receiving"). */
+  /** The push's Idempotency-Key header: the message id (docs/integrators.md, "Receiving"). */
   readonly idempotencyKey: string | null
 }
 
@@ -43,7 +43,7 @@ export interface MockAgency {
   /** The latest messages received (at least RECEIVED_KEPT, at most twice that), oldest first. */
   readonly received: ReceivedMessage[]
   readonly responses: Array<{ requestId: string; responseId: string; status: number; result: string }>
-  /** Pushes whose Idempotency-Key it had already seen: answered 2xx, acted on once (as the README asks of an agency). */
+  /** Pushes whose Idempotency-Key it had already seen: answered 2xx, acted on once (as docs/integrators.md asks of an agency). */
   readonly duplicates: () => number
   close(): Promise<void>
 }

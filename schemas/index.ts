@@ -1,5 +1,6 @@
-// The JSON Schemas of the contract (DESIGN §4), read once when this module is
-// first imported: nothing re-reads a schema per message (DESIGN §9).
+// The JSON Schemas of the contract (docs/architecture.md, "The contract"),
+// read once when this module is first imported: nothing re-reads a schema
+// per message (docs/architecture.md, "Targets").
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 

@@ -1,7 +1,7 @@
 // Attacks on the envelope's identity and time: one message has one id, in one
 // spelling, however many times and however concurrently it is sent, across a
 // restart; and `createdAt` is read in one RFC 3339 profile, inside exactly
-// the window the README states.
+// the window docs/integrators.md states.
 import t, { type Test } from 'tap'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'

@@ -1,4 +1,5 @@
-// A 202 is a promise (DESIGN §3 step 7): the message is in the ledger's
+// A 202 is a promise (docs/architecture.md, "The pipeline, one
+// message"): the message is in the ledger's
 // outbox before the answer, so neither a kill -9 of the gateway nor a Redis
 // that loses everything loses it.
 import t from 'tap'

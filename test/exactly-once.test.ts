@@ -1,4 +1,5 @@
-// No effect twice (DESIGN §9): one "delivered" per message and hop, one push
+// No effect twice (docs/architecture.md, "Targets"): one "delivered" per
+// message and hop, one push
 // per message to the agency, whatever the queue carries again. The outbox
 // relay re-drives what it read as undelivered; by the time it adds the job,
 // the first one may have delivered the message and been removed from Redis,

@@ -1,5 +1,5 @@
 // Every way a gateway process is started runs it with the same heap limits
-// (gateway/node-flags.ts): the figures in the README were measured with them.
+// (gateway/node-flags.ts): the figures in docs/operators.md were measured with them.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

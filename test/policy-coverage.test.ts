@@ -1,4 +1,5 @@
-// The policy modules against the schemas (DESIGN §6): every field of a kind's
+// The policy modules against the schemas (docs/architecture.md,
+// "Privacy principles in code"): every field of a kind's
 // schema has a rule in every (purpose, direction), no rule names a field that
 // does not exist, and the rules say what a privacy officer would expect.
 import t from 'tap'

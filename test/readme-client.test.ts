@@ -1,5 +1,6 @@
-// The README's client (node:https and node:crypto only) is run exactly as
-// written, against two live gateways, CA→US and back US→CA.
+// The integrator's guide's client (docs/integrators.md, "A complete client in
+// Node": node:https and node:crypto only) is run exactly as written, against
+// two live gateways, CA→US and back US→CA.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -9,11 +10,11 @@ import { promisify } from 'node:util'
 import { buildManifest } from '../sandbox/manifest.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange } from './helper.ts'
 
-const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')
+const readme = readFileSync(join(import.meta.dirname, '..', 'docs', 'integrators.md'), 'utf8')
 const block = /<!-- readme-client -->\s*```js\n([\s\S]*?)```/.exec(readme)?.[1]
 
-t.test('the README client sends a message CA→US and US→CA and sees it delivered', async (t) => {
-  t.ok(block, 'the README has the client block')
+t.test('the integrator\'s guide client sends a message CA→US and US→CA and sees it delivered', async (t) => {
+  t.ok(block, 'docs/integrators.md has the client block')
   const ex = await startExchange(t)
   const dir = mkdtempSync(join(tmpdir(), 'btb-readme-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

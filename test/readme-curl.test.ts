@@ -1,8 +1,9 @@
-// The README's curl + openssl guide, run the way a reader pastes it: every
-// ```bash block between the readme-curl markers, in order, in one
-// `bash -euo pipefail` session at the repository root, against the sandbox
-// started with the very command the guide gives (`npm run sandbox`, kept
-// running, with one webhook pointed at the guide's receiver).
+// The curl + openssl guide (docs/integrators.md, "With curl and openssl"),
+// run the way a reader pastes it: every ```bash block between the
+// readme-curl markers, in order, in one `bash -euo pipefail` session at the
+// repository root, against the sandbox started with the very command the
+// guide gives (`npm run sandbox`, kept running, with one webhook pointed at
+// the guide's receiver).
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,7 +14,7 @@ import { compactVerify, createLocalJWKSet } from 'jose'
 import { client, dropQueuePrefix, eventually, KEYS_DIR } from './helper.ts'
 
 const root = join(import.meta.dirname, '..')
-const readme = readFileSync(join(root, 'README.md'), 'utf8')
+const readme = readFileSync(join(root, 'docs', 'integrators.md'), 'utf8')
 const guide = /<!-- readme-curl -->([\s\S]*?)<!-- \/readme-curl -->/.exec(readme)?.[1] ?? ''
 const blocks = [...guide.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]!)
 const sandboxCommand = /^AGENCY_WEBHOOKS='([^']+)' npm run sandbox$/m.exec(guide)
@@ -135,7 +136,7 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   t.match(stdout, /"id": "entry-exit\.record\/entry-exit-verification\/outbound"/, 'the dry run names the policy')
   t.match(stdout, /"withhold address \(P2\)"/, 'the dry run shows a withheld field and its principle')
 
-  // Step 10: the documented refusals, with their codes in the README's table.
+  // Step 10: the documented refusals, with their codes in the guide's table.
   t.match(stdout, /"status":400,.*"code":"JWS_SIGNATURE_INVALID"\}\nHTTP 400$/m, 'a DER signature is refused with JWS_SIGNATURE_INVALID')
   t.match(stdout, /^200\n\{.*"status":409,.*"code":"ID_CONFLICT"\}$/m, 'a retry gets 200; the same id signed again gets ID_CONFLICT')
   for (const code of ['JWS_SIGNATURE_INVALID', 'ID_CONFLICT']) t.match(readme, `| \`${code}\` |`, `${code} is in the error table`)

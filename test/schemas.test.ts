@@ -18,7 +18,7 @@ import {
 } from '../schemas/index.ts'
 import type { JsonSchema, Kind } from '../schemas/index.ts'
 
-// The gateway's settings (DESIGN §8): strict, and nothing that changes data.
+// The gateway's settings (docs/architecture.md, "Runtime"): strict, and nothing that changes data.
 function strictAjv(): Ajv2020 {
   const ajv = new Ajv2020({
     strict: true,

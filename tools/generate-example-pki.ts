@@ -1,5 +1,6 @@
 /**
- * Generates the sandbox PKI and trust configuration (DESIGN.md §5):
+ * Generates the sandbox PKI and trust configuration (docs/architecture.md,
+ * "Trust"):
  *
  *   node tools/generate-example-pki.ts [--out keys-example] [--days 825]
  *

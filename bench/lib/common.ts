@@ -16,7 +16,7 @@ export interface Figure {
   readonly baseline?: { readonly name: string; readonly value: number; readonly unit: string }
   /** value / baseline (or the ratio the figure is, when the figure itself is a ratio). */
   readonly ratio?: number
-  /** DESIGN §9, as text. */
+  /** The target of docs/architecture.md, "Targets", as text. */
   readonly target?: string
   readonly met?: boolean
   /** Shown beside the figure: latencies, settings. */

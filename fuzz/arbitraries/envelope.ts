@@ -1,5 +1,5 @@
 // Mutations of the signed envelope: each one makes the message invalid by
-// construction (README "Integrator's guide", schemas/), whatever template it
+// construction (docs/integrators.md, schemas/), whatever template it
 // is applied to, so a 2xx for any of them is a wrongly accepted message. The
 // same envelope goes to two doors with different rules, so the generator
 // takes the endpoint: a stale createdAt is refused from an agency but the
@@ -65,7 +65,7 @@ export const badEnvelopeEdit = once(function badEnvelopeEdit(door: Door): Edit {
         op: 'member', at, name, value: same ? '$SAME' : JSON.stringify(value), first,
         tag: `duplicate-member${name.startsWith('$KEY-ESCAPED') ? ':escaped-name' : ''}:${same ? 'same-value' : 'other-value'}`, effect: 'bad'
       })) },
-    // Prototype pollution (DESIGN §8).
+    // Prototype pollution (docs/architecture.md, "Runtime").
     { weight: 4, arbitrary: fc.record({ at: fc.constantFrom(...objects), which: fc.constantFrom(
       ['"__proto__"', '{"polluted":true}'], ['"__proto__"', '{}'], ['"__proto__"', 'null'], ['"\\u005f_proto__"', '{"polluted":true}'],
       ['"constructor"', '{"prototype":{"polluted":true}}']), first: fc.boolean() })
@@ -83,7 +83,7 @@ export const badEnvelopeEdit = once(function badEnvelopeEdit(door: Door): Edit {
     { weight: 8, arbitrary: fc.constantFrom(...semanticEdits(door)) }
   ]
   if (door === 'messages') {
-    // README: createdAt more than 5 minutes ahead, or older than 15 minutes, is refused.
+    // docs/integrators.md: createdAt more than 5 minutes ahead, or older than 15 minutes, is refused.
     edits.push({
       weight: 4,
       arbitrary: fc.oneof(
@@ -118,7 +118,7 @@ function semanticEdits(door: Door): EnvelopeEdit[] {
   if (door === 'messages') {
     return [
       ...common,
-      // README: `from` is the calling system, `to` the partner country's receiving agency.
+      // docs/integrators.md: `from` is the calling system, `to` the partner country's receiving agency.
       set(['from'], { otherSystem: true }, 'from:another-system'),
       set(['from'], json({ country: 'CA', agency: 'CBSA', system: 'pik-secondary' }), 'from:unregistered-system'),
       set(['from'], json({ country: 'US', agency: 'CBP', system: 'ades' }), 'from:partner-system'),

@@ -1,5 +1,5 @@
 // The HTTP side of an input: who calls (by certificate), with which token,
-// which media type, which query string. README "Error codes": the caller is
+// which media type, which query string. docs/integrators.md, "Error codes": the caller is
 // settled first, so a wrong caller or token makes the whole input an
 // authentication refusal whatever else is wrong with it.
 import fc from 'fast-check'
@@ -36,7 +36,7 @@ function wrongCaller(door: Door, own: IdentityName): fc.Arbitrary<Pick<Http, 'id
   return fc.oneof(byCertificate, byToken)
 }
 
-/** Media types that are not application/jose (README "Error codes": UNSUPPORTED_MEDIA_TYPE). */
+/** Media types that are not application/jose (docs/integrators.md, "Error codes": UNSUPPORTED_MEDIA_TYPE). */
 export const BAD_CONTENT_TYPES: ReadonlyArray<string | null> = [null, '', 'application/json', 'text/plain', 'application/jose+json', 'application/josex',
   'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'jose', 'application/jwt',
   'application/jws', 'text/jose', 'application/*', '*/*', 'application/jose, application/json']

@@ -1,5 +1,5 @@
-// Mutations of the JWS around the envelope: its protected header (README
-// "Sign": exactly alg, kid and typ), the key that signs, and the compact
+// Mutations of the JWS around the envelope: its protected header
+// (docs/integrators.md, "Sign": exactly alg, kid and typ), the key that signs, and the compact
 // serialisation (RFC 7515 §7.1: three base64url parts, no padding). The
 // header and payload are re-signed after a header or encoding change, so the
 // signature always verifies over the bytes sent: what is wrong is only what

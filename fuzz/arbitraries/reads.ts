@@ -1,7 +1,7 @@
 // Inputs of the reading endpoints: GET /v1/messages/{id} (an agency follows
 // its own message) and the privacy officer's /v1/audit routes. Ids, sequence
 // numbers, query strings and JSON bodies, each spelled validly or not, with the
-// validity decided here from the contract (README, the route schemas'
+// validity decided here from the contract (docs/integrators.md, the route schemas'
 // descriptions), never by asking the gateway.
 import fc from 'fast-check'
 import type { AuditCase, AuditRoute, Effect, PathId, StatusCase } from '../case.ts'
@@ -19,7 +19,7 @@ const query = (pairs: readonly Pair[]): string => pairs.length === 0 ? '' : `?${
 
 function badPathId(): fc.Arbitrary<PathId> {
   return fc.oneof(
-    // Another system's message is as invisible as a missing one (README, "Status").
+    // Another system's message is as invisible as a missing one (docs/integrators.md, "Status").
     fc.nat(1000).map((pick): PathId => ({ source: 'other', pick, form: 'exact', tag: 'id:another-systems-message', effect: 'bad' })),
     fc.tuple(fc.nat(1000), fc.constantFrom(...BAD_ID_FORMS)).map(([pick, form]): PathId => ({ source: 'own', pick, form, tag: `id:own-message-as-${form}`, effect: 'bad' })),
     fc.constant<PathId>({ source: 'fresh', form: 'v4', tag: 'id:never-submitted', effect: 'bad' }),
@@ -50,7 +50,7 @@ const validInstant = (): fc.Arbitrary<string> => fc.oneof(
   fc.constantFrom('2026-12-01T00:00:00Z', '2026-11-30T19:00:00-05:00', '2026-12-01T05:30:00+05:30', '2026-12-01T00:00:00.123456789Z')
 )
 
-/** One filter with a value its schema admits (AUDIT_FILTER_SCHEMA in gateway/audit/audit-query.ts, as the README lists them). */
+/** One filter with a value its schema admits (AUDIT_FILTER_SCHEMA in gateway/audit/audit-query.ts, as docs/privacy-officers.md lists them). */
 function validFilter(): fc.Arbitrary<Pair> {
   return fc.oneof(
     validInstant().map((v): Pair => ['from', v]),

@@ -13,7 +13,7 @@ export const BAD_ID_FORMS: readonly IdForm[] = ['upper', 'mixed-case', 'urn', 'b
   'cyrillic-a', 'trailing-newline', 'leading-space', 'short', 'long', 'non-hex']
 
 export const VALID_INSTANT_FORMS: readonly InstantForm[] = ['Z', 'fraction', 'offset']
-/** Outside the contract's RFC 3339 profile (README, schemas/common.schema.json dateTime). */
+/** Outside the contract's RFC 3339 profile (docs/integrators.md, schemas/common.schema.json dateTime). */
 export const BAD_INSTANT_FORMS: readonly InstantForm[] = ['lower-t', 'lower-z', 'space', 'no-offset', 'hour-offset', 'compact-offset', 'offset-24',
   'fraction-10', 'empty-fraction', 'second-60', 'hour-24', 'feb-30', 'month-13', 'comma-fraction', 'date-only', 'z-and-offset',
   'fullwidth-digit', 'expanded-year']
@@ -49,7 +49,7 @@ export const plainString = (max: number): fc.Arbitrary<string> => fc.oneof(
     .filter((s) => s.length <= max)
 )
 
-/** Decimal integer spellings the strict query rules refuse (README, "Error codes": REQUEST_INVALID). */
+/** Decimal integer spellings the strict query rules refuse (docs/integrators.md, "Error codes": REQUEST_INVALID). */
 export const BAD_INTEGER_TEXTS: readonly string[] = ['Infinity', '-Infinity', 'NaN', '1e309', '1e3', '1E2', '0x10', '0b1', '0o7', ' 5', '5 ', '+5',
   '5.0', '5.5', '-1', '0', '1001', '99999999999999999999', '007', '', '١٠', '５', 'true', 'null', '[]', '{}', '5%00', '5,0', '1_000']
 

@@ -1,4 +1,5 @@
-// Checkpoints (DESIGN §6): at intervals the gateway signs its ledger's head.
+// Checkpoints (docs/architecture.md, "Privacy principles in code"): at
+// intervals the gateway signs its ledger's head.
 // A signed head cannot be taken back: whoever later edits, deletes or reorders
 // an entry at or before it, or cuts the ledger short, contradicts a signature
 // only this gateway's key could have made — and, once the partner has

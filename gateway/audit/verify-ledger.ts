@@ -1,4 +1,5 @@
-// Re-verifies the whole ledger (DESIGN §6, P11 effective oversight): every
+// Re-verifies the whole ledger (docs/architecture.md, "Privacy principles
+// in code"; P12 effective oversight): every
 // entry against the chain from the genesis hash, every checkpoint against the
 // gateway's keys and the entry it signed, every countersignature against the
 // partner's keys. Entries are read page by page: memory stays flat however

@@ -1,5 +1,6 @@
 /**
- * The operator's keys and trust tool (DESIGN.md §5). Every change to a trust
+ * The operator's keys and trust tool (docs/architecture.md,
+ * "Trust"). Every change to a trust
  * file is validated and written atomically; a running gateway reloads it at
  * once (it watches the file; `kill -HUP` also works), so revocation and
  * rotation need no restart.

@@ -27,8 +27,8 @@ export function agencyPush(deps: AgencyPushDeps) {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
-      // The agency's way to recognise a push it already has (README,
-      // "Receiving"): after a crash between its 2xx and our record of it, the
+      // The agency's way to recognise a push it already has
+      // (docs/integrators.md, "Receiving"): after a crash between its 2xx and our record of it, the
       // same message is pushed again, with the same key.
       const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
       if (res.status < 200 || res.status >= 300) {

@@ -1,5 +1,5 @@
 // Taking in a message the pipeline has prepared, the same for both directions
-// (README, "How a message travels"): the message, its sealed outbox item and
+// (docs/architecture.md, "The pipeline, one message"): the message, its sealed outbox item and
 // its audit entry are committed in one ledger transaction before the answer,
 // then the message is queued. Agency submissions (routes/messages.ts) and the
 // partner gateway's deliveries (routes/exchange.ts) both come through here.
@@ -27,7 +27,7 @@ export type AdmissionOutcome =
   | { readonly accepted: true }
   | { readonly accepted: false; readonly existing: MessageRecord }
 
-// The detail of the 503 each direction has always answered (README, "Error codes").
+// The detail of the 503 each direction has always answered (docs/integrators.md, "Error codes").
 const LEDGER_UNAVAILABLE: Readonly<Record<Direction, string>> = {
   outbound: 'the ledger could not record the message; nothing was accepted, retry later',
   inbound: 'the ledger could not record the message; retry later'
@@ -65,8 +65,8 @@ export class Intake {
     try {
       await this.#queues.enqueue(item)
     } catch (err) {
-      // Committed to the outbox: the relay will enqueue it (README, "How a
-      // message travels"). The answer stands.
+      // Committed to the outbox: the relay will enqueue it
+      // (docs/architecture.md, "The pipeline, one message"). The answer stands.
       log.warn({ err, messageId: record.id }, 'enqueue failed; left to the outbox relay')
     }
     return { accepted: true }

@@ -1,5 +1,5 @@
-// Refusals from an identified caller are written to the audit ledger (README,
-// "Error codes"), like acceptances: the onError hook of a route that takes
+// Refusals from an identified caller are written to the audit ledger
+// (docs/integrators.md, "Error codes"), like acceptances: the onError hook of a route that takes
 // messages in, in one direction or the other.
 import type { FastifyRequest, onErrorAsyncHookHandler } from 'fastify'
 import { auditEntry } from '../pipeline/audit-entry.ts'

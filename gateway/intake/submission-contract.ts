@@ -13,7 +13,7 @@ export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'KIND_NOT_ALLOWED', 'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED'
 ]
 
-/** The compact JWS an agency system submits (README, "Integrator's guide", steps 2–4). */
+/** The compact JWS an agency system submits (docs/integrators.md, "Step by step", steps 2–4). */
 export const SUBMISSION_BODY = joseBody('A compact JWS (RFC 7515) signed with the calling system\'s registered key. Protected header: ' +
   `\`alg\` ES256 or EdDSA (for ES256 the raw 64-byte r‖s signature), \`kid\` of that key, \`typ\` \`${ENVELOPE_TYP}\`. ` +
   'Its payload is the envelope: see `x-jws-payload` on this media type, and the `envelope` schema and the schema of each kind in `components.schemas`.')

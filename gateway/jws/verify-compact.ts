@@ -15,7 +15,7 @@ import { isAllowedAlgorithm, type SigningAlgorithm, type VerificationKey } from 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/
 
 /**
- * The only protected header parameters the contract names (README, "Sign").
+ * The only protected header parameters the contract names (docs/integrators.md, "Sign").
  * Everything else is refused rather than ignored (RFC 8725 §2.4, §3.1): `jku`,
  * `jwk`, `x5u`, `x5c` and `x5t` would name a key the signer chose, `crit` and
  * `b64` (RFC 7797) would change what is signed, and an unknown parameter is

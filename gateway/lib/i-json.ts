@@ -179,7 +179,7 @@ function checkIJson(text: string): void {
         if (duplicate) throw new IJsonError('DUPLICATE_MEMBER', `duplicate member name ${quoteName(name)} at position ${i} (RFC 7493 §2.3)`, i)
         names[top++] = name
         // Not an I-JSON rule: a JavaScript consumer merging or copying the
-        // value would write to a prototype (DESIGN §8).
+        // value would write to a prototype (docs/architecture.md, "Runtime").
         if (name === '__proto__' || (name === 'prototype' && constructorFrame[depth - 1] === true)) {
           throw new IJsonError('PROTOTYPE_KEY', `member name ${quoteName(name)} is not allowed (prototype pollution)`, i)
         }

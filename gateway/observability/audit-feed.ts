@@ -1,5 +1,6 @@
-// Every decision the gateway makes about a message is an audit entry (DESIGN
-// §3 step 6): accepted, refused, received, delivered, failed, dead-lettered.
+// Every decision the gateway makes about a message is an audit entry
+// (docs/architecture.md, "The pipeline, one message", the audit entry):
+// accepted, refused, received, delivered, failed, dead-lettered.
 // So the ledger's appends are the one place to watch what happens, and
 // whoever counts (metrics) subscribes here instead of being called from each
 // outcome point. The store announces the entries of each commit, once it has

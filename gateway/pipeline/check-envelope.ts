@@ -32,7 +32,7 @@ export function checkAllowed(envelope: Envelope, claims: Pick<AccessTokenClaims,
 }
 
 /**
- * The window is exactly what the README states: `createdAt` at most
+ * The window is exactly what docs/integrators.md states: `createdAt` at most
  * `clockSkewSeconds` ahead of this gateway's clock and at most
  * `maxAgeSeconds` behind it, both edges included. The skew is not added to
  * the age: a sender whose clock runs slow has that much less time, never more.

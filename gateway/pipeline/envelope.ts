@@ -1,9 +1,10 @@
-// The contract's envelope (DESIGN §4), and the form a gateway sends on: the
-// same envelope with the minimised payload and a `handling` block that names
+// The contract's envelope (docs/architecture.md, "The contract"), and the
+// form a gateway sends on: the same envelope with the minimised payload and
+// a `handling` block that names
 // the policy applied and the limits that travel with the record (P5, P10, P11).
 import type { Country } from '../trust/trust-store.ts'
 
-/** The JWS `typ` of every envelope, submitted, forwarded or pushed (README, "Sign"). */
+/** The JWS `typ` of every envelope, submitted, forwarded or pushed (docs/integrators.md, "Sign"). */
 export const ENVELOPE_TYP = 'btb-envelope+jws'
 
 export interface Envelope {

@@ -1,6 +1,7 @@
 // Step 4 of the pipeline: the envelope and its payload against schemas/.
 // Ajv is strict and changes nothing: no coercion, no stripping, no defaults —
-// the gateway validates exactly what was signed (DESIGN §8). Every validator
+// the gateway validates exactly what was signed (docs/architecture.md,
+// "Runtime"). Every validator
 // is compiled once, at start-up.
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
 import ajvFormats from 'ajv-formats'

@@ -1,10 +1,10 @@
 // The partner gateway, and the local agency webhooks, as this gateway reaches
 // them. One place decides where the partner is (the configuration's
-// PARTNER_URL, else the trust file's, see README "Configuration") and holds
+// PARTNER_URL, else the trust file's, see docs/operators.md, "Configuration") and holds
 // the one mutual-TLS client to it, so that deliveries, checkpoint exchange and
 // the readiness probe always talk to the same partner, the one in force now:
-// a trust reload that moves the partner moves all three at once (README
-// "Keys and trust CLI").
+// a trust reload that moves the partner moves all three at once
+// (docs/operators.md, "Keys and trust CLI").
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { TrustBoundClient } from '../delivery/tls-client.ts'

@@ -3,7 +3,7 @@
 // is lenient: `Infinity`, `1e309`, `0x10`, ` 5` and `1.0` all become numbers,
 // a parameter given twice becomes an array, and (with its default
 // removeAdditional) an unknown parameter is dropped without a word. A refused
-// query must say so (README, "Error codes": REQUEST_INVALID), and what reaches
+// query must say so (docs/integrators.md, "Error codes": REQUEST_INVALID), and what reaches
 // a handler, or the ledger's SQL, must be what the schema promises.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'

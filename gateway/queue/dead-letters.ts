@@ -1,5 +1,6 @@
-// Dead letters, for operators (DESIGN §3 step 8: "exhausted retries
-// dead-letter the message … and leave it resendable by an operator").
+// Dead letters, for operators (docs/architecture.md, "The pipeline, one
+// message": "exhausted retries dead-letter the message … and leave it
+// resendable by an operator").
 //
 // A dead letter is a message whose status is `dead-lettered`; its sealed copy
 // stays in the outbox. The ledger's store is the truth, not Redis: a resend

@@ -1,4 +1,5 @@
-// BullMQ carries what the outbox already holds (DESIGN §3 step 7): a job
+// BullMQ carries what the outbox already holds (docs/architecture.md,
+// "The pipeline, one message": a 202 is a promise): a job
 // names a message and who it goes to; the sealed message itself stays in the
 // outbox, where the worker reads it. Redis then never holds message content
 // at all, and a job is a hundred bytes whatever the batch (a sealed

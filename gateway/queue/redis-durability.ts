@@ -1,4 +1,5 @@
-// BullMQ loses jobs if Redis evicts keys (DESIGN §8): refuse to start unless
+// BullMQ loses jobs if Redis evicts keys (docs/architecture.md,
+// "Runtime"): refuse to start unless
 // maxmemory-policy is noeviction. Without AOF a Redis restart loses the queue;
 // the outbox relay re-drives it, so that is only a warning.
 import { Redis } from 'ioredis'

@@ -1,5 +1,6 @@
-// The privacy officer's view of the ledger (DESIGN §4, §6): search, one entry,
-// a traveller's disclosure report, streamed exports, verification, and legal
+// The privacy officer's view of the ledger (docs/architecture.md, "The
+// contract" and "Privacy principles in code"): search, one entry, a
+// traveller's disclosure report, streamed exports, verification, and legal
 // holds (P9). Privacy-officer certificates with a bound token only; agency
 // systems and the partner are refused.
 import { Readable } from 'node:stream'

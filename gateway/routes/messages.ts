@@ -1,5 +1,6 @@
 // POST /v1/messages and GET /v1/messages/{id}: the outbound pipeline, one
-// named step after another (DESIGN §3): authenticate → token → verify →
+// named step after another (docs/architecture.md, "The pipeline, one
+// message"): authenticate → token → verify →
 // validate → check → policy → sign and seal (pipeline/prepare-outbound.ts, on a
 // worker thread for a large message) → audit + outbox → queue → 202.
 import type { FastifyInstance } from 'fastify'
@@ -66,7 +67,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
   app.addHook('onRequest', requireRole('agency'))
   app.addHook('onRequest', requireBoundToken)
 
-  // Refusals from an authenticated caller are audited too (DESIGN §3 step 6);
+  // Refusals from an authenticated caller are audited too (docs/architecture.md,
+  // "The pipeline, one message");
   // a status read is not a submission.
   app.addHook('onError', refusalAuditHook({ direction: 'outbound', method: 'POST', store: app.store, policyBook: app.policyBook }))
 

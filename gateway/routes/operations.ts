@@ -1,4 +1,5 @@
-// The operator's API (DESIGN §3 step 8): dead letters, listed and inspected
+// The operator's API (docs/architecture.md, "The pipeline, one message":
+// dead letters): dead letters, listed and inspected
 // as metadata only, resent from the durable outbox, or discarded with a
 // reason. Operator certificates with a bound token only; agency systems,
 // privacy officers and the partner are refused.

@@ -57,7 +57,7 @@ export type AuditEvent =
   /** An operator put a dead letter back on its queue, or gave up on it (with a reason). */
   | 'dead-letter-resent' | 'dead-letter-discarded'
 
-/** One ledger entry. Values never appear: only keyed digests (DESIGN §6). */
+/** One ledger entry. Values never appear: only keyed digests (docs/architecture.md, "Privacy principles in code"). */
 export interface AuditEntry {
   readonly at: string
   readonly event: AuditEvent
@@ -129,7 +129,7 @@ export interface AuditQuery {
   messageId?: string
 }
 
-/** The ledger's head, signed by this gateway at intervals (DESIGN §6). */
+/** The ledger's head, signed by this gateway at intervals (docs/architecture.md, "Privacy principles in code"). */
 export interface Checkpoint {
   readonly seq: number
   readonly hash: string

@@ -84,7 +84,8 @@ export class SqliteStoreThread implements GatewayStore {
       workerData: { path },
       // Its heap holds statements, a page of results and, for a moment, a
       // sealed copy or two (a megabyte each): a small one keeps the process
-      // within DESIGN §9's 300 MB (gateway/node-flags.ts sets the rest).
+      // within the 300 MB of docs/architecture.md, "Targets"
+      // (gateway/node-flags.ts sets the rest).
       resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 }
     })
     await new Promise<void>((resolve, reject) => {

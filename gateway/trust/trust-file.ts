@@ -1,6 +1,6 @@
 /**
  * The trust file (`trust.json`): everything one gateway needs to know about
- * whom it trusts, and with which keys it speaks (DESIGN.md §5).
+ * whom it trusts, and with which keys it speaks (docs/architecture.md, "Trust").
  *
  * One file per gateway. All file paths inside it are relative to the
  * directory that holds the trust file itself, so a country directory such as
@@ -28,7 +28,7 @@ export const TRUST_FILE_VERSION = 1;
 /** A country running a gateway (ISO 3166-1 alpha-2). */
 export type Country = 'CA' | 'US';
 
-/** JWS algorithms on the allow-list (DESIGN.md §3 step 3). */
+/** JWS algorithms on the allow-list (docs/architecture.md, "The pipeline, one message", the JWS step). */
 export type SigningAlg = 'ES256' | 'EdDSA';
 
 /**

@@ -1,7 +1,8 @@
 // The leaf field paths of a kind's payload schema, in the notation of
 // types.ts. The coverage test compares them with the paths a policy names, so
 // a field added to a schema fails the build until every policy decides what
-// happens to it (DESIGN §6, P2 default deny made visible).
+// happens to it (docs/architecture.md, "Privacy
+// principles in code"; P2 default deny made visible).
 import { allSchemas, kindSchemas } from '../../schemas/index.ts'
 import type { JsonSchema, Kind } from '../../schemas/index.ts'
 

@@ -13,7 +13,7 @@ export function signRaw(headerText: string, payload: string | Buffer, key: { sig
   return `${input}.${b64(signature)}`
 }
 
-/** The header an agency system is told to write (README, "Sign"), plus or minus members. */
+/** The header an agency system is told to write (docs/integrators.md, "Sign"), plus or minus members. */
 export function headerText(fields: { alg: string; kid: string }, extra = ''): string {
   return `{"alg":"${fields.alg}","kid":"${fields.kid}","typ":"btb-envelope+jws"${extra}}`
 }

@@ -1,0 +1,70 @@
+// The documentation against the code: README.md stays a front door, every
+// relative link in it and in docs/ leads somewhere, and the reference tables
+// (error codes in docs/integrators.md, settings in docs/operators.md) name
+// exactly what gateway/errors.ts and gateway/config.ts define.
+import t from 'tap'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { ERROR_CODES } from '../gateway/errors.ts'
+import { ENV_SCHEMA } from '../gateway/config.ts'
+
+const root = join(import.meta.dirname, '..')
+const read = (file: string): string => readFileSync(join(root, file), 'utf8')
+const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+
+/** Outside fenced code blocks: a `[x](y)` inside one is code, not a link. */
+function prose(text: string): string {
+  return text.replace(/^```[\s\S]*?^```$/gm, '')
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function anchors(text: string): Set<string> {
+  const out = new Set<string>()
+  for (const [, heading] of prose(text).matchAll(/^#{1,6} (.+)$/gm)) {
+    out.add(heading!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'))
+  }
+  return out
+}
+
+/** The first column of the markdown table whose header row starts with `| <first> |`. */
+function tableColumn(text: string, first: string): string[] {
+  const lines = text.split('\n')
+  const start = lines.findIndex((l) => l.startsWith(`| ${first} |`))
+  if (start < 0) return []
+  const cells: string[] = []
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('|')) break
+    cells.push(line.split('|')[1]!.trim())
+  }
+  return cells
+}
+
+t.test('the README is a front door', async (t) => {
+  const lines = read('README.md').split('\n').length
+  t.ok(lines <= 250, `README.md has ${lines} lines`)
+})
+
+t.test('every relative link in README.md and docs/ resolves', async (t) => {
+  for (const page of pages) {
+    const text = read(page)
+    for (const [, target] of prose(text).matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue
+      const [path, anchor] = target!.split('#') as [string, string | undefined]
+      const file = path === '' ? join(root, page) : resolve(root, dirname(page), path)
+      t.ok(existsSync(file), `${page}: ${target} names an existing file`)
+      if (anchor !== undefined && existsSync(file) && statSync(file).isFile() && file.endsWith('.md')) {
+        t.ok(anchors(readFileSync(file, 'utf8')).has(anchor), `${page}: ${target} names a heading`)
+      }
+    }
+  }
+})
+
+t.test('the error-code table lists every code, and only those', async (t) => {
+  const listed = tableColumn(read('docs/integrators.md'), 'code').map((c) => c.replace(/`/g, ''))
+  t.same([...listed].sort(), [...ERROR_CODES].sort(), 'docs/integrators.md "Error codes" and gateway/errors.ts agree')
+})
+
+t.test('the configuration table names every setting, and only those', async (t) => {
+  const listed = tableColumn(read('docs/operators.md'), 'variable').flatMap((c) => [...c.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!))
+  t.same([...listed].sort(), Object.keys(ENV_SCHEMA.properties).sort(), 'docs/operators.md "Configuration" and gateway/config.ts agree')
+})
