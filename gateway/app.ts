@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { GatewayConfig } from './config.ts'
 import type { Envelope } from './pipeline/envelope.ts'
-import { authenticateClient } from './pipeline/authenticate-client.ts'
+import { authenticateClient, type PeerCertificateSource } from './pipeline/authenticate-client.ts'
 import { accessTokens } from './pipeline/authorize-token.ts'
 import { bodyParsers } from './plugins/body-parsers.ts'
 import { deliveryPlugin } from './plugins/delivery.ts'
@@ -52,6 +52,13 @@ export interface AppDependencies {
   readonly logStream?: { write(line: string): void }
   /** The HTTP timeouts (default HTTP_TIMEOUTS): tests of slow clients shorten them. */
   readonly httpTimeouts?: Partial<HttpTimeouts>
+  /**
+   * Where the caller's client certificate comes from (default: the TLS socket
+   * the request came on). Tests that call routes with `app.inject()`, where
+   * there is no socket, pass the certificate here; nothing in the
+   * configuration or the environment can.
+   */
+  readonly peerCertificate?: PeerCertificateSource
 }
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
@@ -98,7 +105,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(bodyParsers)
   await app.register(strictQuery)
   await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
-  await app.register(authenticateClient)
+  await app.register(authenticateClient, deps.peerCertificate === undefined ? {} : { peerCertificate: deps.peerCertificate })
   await app.register(ledgerPlugin, {
     path: config.ledgerPath,
     postgres: config.ledgerPostgresUrl === undefined ? undefined : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema }

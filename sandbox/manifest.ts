@@ -20,6 +20,8 @@ export interface ManifestOptions {
   readonly urls: Readonly<Record<Country, string>>
   readonly redisUrl: string
   readonly logs?: Readonly<Record<Country, string>>
+  /** Webhooks by system id (`CA/CBSA/pik-primary`) where they differ from the trust file's. */
+  readonly webhooks?: Readonly<Record<string, string>>
 }
 
 export function buildManifest(opts: ManifestOptions): Record<string, unknown> {
@@ -35,7 +37,7 @@ export function buildManifest(opts: ManifestOptions): Record<string, unknown> {
       agencySystems: trust.agencies.map((a) => {
         const dir = join(opts.keysDir, c, 'agencies', `${a.agency}-${a.system}`)
         return {
-          agency: a.agency, system: a.system, kinds: a.kinds, purposes: a.purposes, webhook: a.webhook,
+          agency: a.agency, system: a.system, kinds: a.kinds, purposes: a.purposes, webhook: opts.webhooks?.[`${c}/${a.agency}/${a.system}`] ?? a.webhook,
           kid: a.keys[0]?.kid, alg: a.keys[0]?.alg,
           clientCert: rel(join(dir, 'client.crt.pem')),
           clientKey: rel(join(dir, 'client.key.pem')),

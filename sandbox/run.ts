@@ -2,6 +2,9 @@
 // system on each side, as local processes; sends a sample of every kind both
 // ways, prints what happened and writes sandbox.json for integrators' clients.
 // `npm run sandbox -- --once` stops after the samples (CI, smoke tests).
+// `npm run sandbox -- --help` prints USAGE: the environment variables that
+// move its ports, files and queues (defaults: the ones the README names), so
+// that two sandboxes (two test runs, say) can share a machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,12 +19,68 @@ import { buildManifest } from './manifest.ts'
 import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
+const USAGE = `usage: npm run sandbox [-- --once]
+
+  --once          stop after the sample traffic (exit 0 if every sample was delivered)
+  --help          print this
+
+Environment (all optional):
+  CA_PORT         the CA gateway's port (default 8441)
+  US_PORT         the U.S. gateway's port (default 8442)
+  CA_MOCK_PORTS   the CA mock agency systems' webhook ports, comma-separated, in
+                  the order of keys-example/CA/trust.json (default 9441,9442)
+  US_MOCK_PORTS   the same for the U.S. (default 9443,9444)
+  SANDBOX_DIR     where sandbox.json and sandbox-run/ (logs, ledgers) are
+                  written (default: the repository root)
+  SANDBOX_QUEUE_PREFIX
+                  the Redis queue prefix; each gateway adds :CA or :US
+                  (default sandbox); an earlier run's queues under it are dropped
+  REDIS_URL       the Redis to use (default redis://127.0.0.1:6379; if none
+                  answers, redis-server is started on its port)
+  AGENCY_WEBHOOKS, LOG_LEVEL and the rest of the gateway's environment are
+                  passed on to both gateways; AGENCY_WEBHOOKS overrides the
+                  mock agencies' webhooks.
+`
+if (process.argv.includes('--help')) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+
 const root = resolve(import.meta.dirname, '..')
 const keysDir = join(root, 'keys-example')
-const runDir = join(root, 'sandbox-run')
+const outDir = resolve(process.env.SANDBOX_DIR ?? root)
+const runDir = join(outDir, 'sandbox-run')
 const once = process.argv.includes('--once')
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const ports = { CA: Number(process.env.CA_PORT ?? 8441), US: Number(process.env.US_PORT ?? 8442) }
+const queuePrefix = process.env.SANDBOX_QUEUE_PREFIX ?? 'sandbox'
+
+function portOf(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    process.stderr.write(`${name}=${value}: not a port\n\n${USAGE}`)
+    process.exit(2)
+  }
+  return n
+}
+const ports = { CA: portOf('CA_PORT', process.env.CA_PORT, 8441), US: portOf('US_PORT', process.env.US_PORT, 8442) }
+
+/** The mock agency systems of each country: their trust-file webhooks, on the ports *_MOCK_PORTS names. */
+const mockWebhooks = Object.fromEntries((['CA', 'US'] as const).flatMap((c) => {
+  const systems = (JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as { agencies: Array<{ agency: string; system: string; webhook?: string }> }).agencies
+    .filter((a) => a.webhook !== undefined)
+  const given = process.env[`${c}_MOCK_PORTS`]
+  const wanted = given === undefined || given === '' ? [] : given.split(',')
+  if (wanted.length > 0 && wanted.length !== systems.length) {
+    process.stderr.write(`${c}_MOCK_PORTS=${given}: ${systems.length} ports wanted, one per mock agency system\n\n${USAGE}`)
+    process.exit(2)
+  }
+  return systems.map((a, i) => {
+    const url = new URL(a.webhook!)
+    url.port = String(portOf(`${c}_MOCK_PORTS`, wanted[i], Number(url.port)))
+    return [`${c}/${a.agency}/${a.system}`, url.toString()] as const
+  })
+})) as Record<string, string>
 /** The gateways and mock agencies: stopped first, and waited for. */
 const children: ChildProcess[] = []
 /** A Redis the sandbox started itself: stopped last, once nothing uses it (else the workers retry against it until killed). */
@@ -144,9 +203,7 @@ process.on('SIGTERM', () => void stop(0))
 
 // Another sandbox still running would otherwise answer our health checks and
 // take our traffic, while we deleted its ledgers and queues.
-const webhookPorts = (['CA', 'US'] as const).flatMap((c) =>
-  (JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as { agencies: Array<{ webhook?: string }> }).agencies
-    .flatMap((a) => a.webhook !== undefined ? [Number(new URL(a.webhook).port)] : []))
+const webhookPorts = Object.values(mockWebhooks).map((url) => Number(new URL(url).port))
 const busy = await portsInUse([ports.CA, ports.US, ...webhookPorts])
 if (busy.length > 0) {
   say(`Port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on 127.0.0.1 already in use: is another sandbox still running? Stop it first (Ctrl-C in its terminal).`)
@@ -157,7 +214,16 @@ mkdirSync(runDir, { recursive: true })
 say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
 await ensureRedis()
 // Jobs of an earlier run were sealed with that run's keys: start clean.
-for (const prefix of ['sandbox:CA', 'sandbox:US']) await dropQueuePrefix(redisUrl, prefix)
+for (const prefix of [`${queuePrefix}:CA`, `${queuePrefix}:US`]) await dropQueuePrefix(redisUrl, prefix)
+
+// The mock agencies' webhooks, where *_MOCK_PORTS moved them; AGENCY_WEBHOOKS, if given, wins.
+let agencyWebhooks: Record<string, string>
+try {
+  agencyWebhooks = { ...mockWebhooks, ...JSON.parse(process.env.AGENCY_WEBHOOKS ?? '{}') as Record<string, string> }
+} catch {
+  say('AGENCY_WEBHOOKS: not JSON (a JSON object of system id to https:// URL)')
+  await stop(2)
+}
 
 const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
 const gatewayPids = { CA: 0, US: 0 }
@@ -169,7 +235,8 @@ for (const country of ['CA', 'US'] as const) {
     PORT: String(ports[country]),
     PARTNER_URL: url[country === 'CA' ? 'US' : 'CA'],
     REDIS_URL: redisUrl,
-    QUEUE_PREFIX: `sandbox:${country}`,
+    QUEUE_PREFIX: `${queuePrefix}:${country}`,
+    AGENCY_WEBHOOKS: JSON.stringify(agencyWebhooks!),
     LEDGER_PATH: join(runDir, `ledger-${country}.sqlite`),
     GATEWAY_SEAL_KEY: key(),
     GATEWAY_AUDIT_KEY: key(),
@@ -187,7 +254,9 @@ try {
 }
 say(`gateways  CA ${url.CA} (pid ${gatewayPids.CA})   US ${url.US} (pid ${gatewayPids.US})`)
 for (const country of ['CA', 'US'] as const) {
-  const child = startProcess(`mock-agencies-${country}`, ['sandbox/mock-agency-process.ts', country, url[country], keysDir], {})
+  const child = startProcess(`mock-agencies-${country}`, ['sandbox/mock-agency-process.ts', country, url[country], keysDir], {
+    MOCK_WEBHOOKS: JSON.stringify(Object.fromEntries(Object.entries(mockWebhooks).filter(([id]) => id.startsWith(`${country}/`))))
+  })
   // A bulk load (npm run sandbox:load) makes the mocks print a line per
   // message: show ten a second and count the rest, which the log keeps.
   let second = 0
@@ -215,10 +284,10 @@ await new Promise((r) => setTimeout(r, 500))
 
 // The manifest an integrator's own client reads.
 const manifest = buildManifest({
-  root, keysDir, urls: url, redisUrl,
+  root: outDir, keysDir, urls: url, redisUrl, webhooks: agencyWebhooks!,
   logs: { CA: join(runDir, 'gateway-CA.log'), US: join(runDir, 'gateway-US.log') }
 })
-writeFileSync(join(root, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+writeFileSync(join(outDir, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
 say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency system)')
 
 say('\nsample traffic: one message of each kind, each way')

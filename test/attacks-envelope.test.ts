@@ -10,7 +10,7 @@ import { checkFreshness } from '../gateway/pipeline/check-envelope.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { HttpResult } from '../sandbox/agency-client.ts'
-import { client, dropQueuePrefix, startGateway, testConfig } from './helper.ts'
+import { client, dropQueuePrefix, injectGateway, testConfig } from './helper.ts'
 
 const WINDOW = { clockSkewSeconds: 300, maxAgeSeconds: 900 }
 
@@ -18,6 +18,9 @@ function expectProblem(t: Test, res: HttpResult, status: number, code: string, w
   t.equal(res.status, status, `${what}: ${status}`)
   t.equal(res.json().code, code, `${what}: ${code}`)
 }
+
+// One gateway for the tests below that only call routes (with app.inject()): each message has its own id.
+const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
 
 t.test('the freshness window is the README\'s, edges included', async (t) => {
   const now = Date.parse('2026-12-01T12:00:00Z')
@@ -31,7 +34,6 @@ t.test('the freshness window is the README\'s, edges included', async (t) => {
 })
 
 t.test('createdAt: one RFC 3339 profile, one window', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const base = (): Record<string, unknown> => cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   const submitAt = async (createdAt: string): Promise<HttpResult> => cbsa.submit(await cbsa.sign({ ...base(), createdAt }))
@@ -58,7 +60,6 @@ t.test('createdAt: one RFC 3339 profile, one window', async (t) => {
 })
 
 t.test('one message, one id', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const base = (): Record<string, unknown> => cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
 

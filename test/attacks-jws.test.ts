@@ -6,11 +6,11 @@
 import t from 'tap'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { HttpResult } from '../sandbox/agency-client.ts'
-import { client, startGateway, testConfig } from './helper.ts'
+import { client, injectGateway, testConfig } from './helper.ts'
 import { headerText, signRaw } from './lib/raw-jws.ts'
 
 t.test('hostile JWS and payloads', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const creds = cbsa.creds
   const fresh = (): Record<string, unknown> => cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))

@@ -3,6 +3,7 @@
 // a manifest in the format the sandbox writes.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer as createNetServer } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -118,9 +119,14 @@ t.test('a gateway restart in the middle of a load: the loader retries until it i
   const { result } = start(['nexus-roster', '--count', '300', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '60'])
   await eventually(() => ex.mocks.CBP.received.length >= 10 ? true : undefined, 30_000, 'the first deliveries')
   await ex.ca.app.close()
-  // The outage itself: longer than the 6 s the loader used to give up after,
-  // and than a gateway restart takes (about 9 s measured).
-  await new Promise((resolve) => setTimeout(resolve, 10_000))
+  // The outage, met by the loader: while the gateway is down, its port hangs up
+  // on every connection, and the gateway is rebuilt only once the loader has
+  // come back to it again and again (retries, not a single lost request).
+  let hungUp = 0
+  const down = createNetServer((socket) => { hungUp++; socket.destroy() })
+  await new Promise<void>((resolve) => down.listen(ex.ca.config.port, '127.0.0.1', resolve))
+  await eventually(() => hungUp >= 12 || undefined, 30_000, 'the loader retrying against the gateway that is down')
+  await new Promise<void>((resolve) => down.close(() => resolve()))
   const restarted = await buildApp(ex.ca.config)
   t.teardown(() => restarted.close())
   await restarted.listen({ host: '127.0.0.1', port: ex.ca.config.port })
@@ -129,6 +135,7 @@ t.test('a gateway restart in the middle of a load: the loader retries until it i
   if (run.code !== 0) t.comment(`${run.stdout}\n${run.stderr}`)
   t.match(run.stdout, /^ {2}accepted {3}300 designations/m)
   t.match(run.stdout, /^ {2}failed {5}0$/m)
+  t.ok(hungUp >= 12, `the loader came back ${hungUp} times while the gateway was down`)
 })
 
 t.test('--retry-for bounds how long a gateway that does not come back is waited for', async (t) => {

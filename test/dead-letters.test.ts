@@ -18,6 +18,9 @@ import { client, eventually, freePort, jwks, KEYS_DIR, startGateway, testConfig 
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
+// The tests are independent (each its own gateways, free ports, Redis prefix and ledger) and spend their time waiting on deliveries: side by side.
+t.jobs = 3
+
 const ROOT = join(import.meta.dirname, '..')
 const DEAD_LETTERS = '/v1/operations/dead-letters'
 /** Every property an operator sees of a dead letter in a list: nothing else may appear. */

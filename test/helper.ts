@@ -1,17 +1,19 @@
-// Builds real gateways for tests: real TLS listeners on loopback, a real
+// Builds real gateways for tests: real TLS listeners on loopback (or, for
+// tests that only call routes, app.inject() with a real certificate), a real
 // Redis (each test its own queue prefix, removed afterwards), a real SQLite
 // ledger in a temporary directory, the committed example PKI.
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
-import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
+import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
+import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
@@ -35,6 +37,46 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number }
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/** Free ports, all different. */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < count) ports.add(await freePort())
+  return [...ports]
+}
+
+export interface SandboxSetting {
+  /** The environment that puts `npm run sandbox` on these ports, in this directory, under this queue prefix. */
+  readonly env: Record<string, string>
+  readonly ports: { readonly CA: number; readonly US: number }
+  /** The mock agency systems' webhook ports, in trust-file order: CA's two, then the U.S.'s two. */
+  readonly mockPorts: readonly number[]
+  /** Where sandbox.json and sandbox-run/ are written (removed afterwards). */
+  readonly dir: string
+  readonly queuePrefix: string
+}
+
+/** A sandbox of its own (sandbox/run.ts): free ports, a directory, a queue prefix; its queues are dropped afterwards. */
+export async function sandboxSetting(t: Teardown): Promise<SandboxSetting> {
+  const [ca, us, ...mockPorts] = await freePorts(6)
+  const dir = mkdtempSync(join(tmpdir(), 'btb-sandbox-'))
+  const queuePrefix = `test-sandbox-${randomUUID()}`
+  t.teardown(async () => {
+    rmSync(dir, { recursive: true, force: true })
+    for (const c of ['CA', 'US']) await dropQueuePrefix(`${queuePrefix}:${c}`)
+  })
+  return {
+    env: {
+      CA_PORT: String(ca), US_PORT: String(us),
+      CA_MOCK_PORTS: mockPorts.slice(0, 2).join(','), US_MOCK_PORTS: mockPorts.slice(2).join(','),
+      SANDBOX_DIR: dir, SANDBOX_QUEUE_PREFIX: queuePrefix
+    },
+    ports: { CA: ca!, US: us! },
+    mockPorts,
+    dir,
+    queuePrefix
+  }
 }
 
 export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfig> = {}): GatewayConfig {
@@ -99,9 +141,82 @@ export async function startGateway(t: Teardown, config: GatewayConfig, deps: App
   return { app, url: `https://127.0.0.1:${port}`, config }
 }
 
+/**
+ * Which client certificate an injected request presents: its DER, in base64.
+ * Read only by `injectedPeerCertificate`, which only injectGateway passes to
+ * the app; a gateway built any other way never looks at this header.
+ */
+export const TEST_PEER_HEADER = 'x-test-peer-certificate'
+
+/**
+ * The injected certificate source of injectGateway: the certificate named by
+ * TEST_PEER_HEADER, if it chains to a root the gateway trusts and is within
+ * its validity (what Node's TLS stack checks before `socket.authorized`);
+ * undefined otherwise, as for a TLS client that presented none.
+ */
+export function injectedPeerCertificate(request: FastifyRequest): PresentedCertificate | undefined {
+  const value = request.headers[TEST_PEER_HEADER]
+  if (typeof value !== 'string') return undefined
+  const cert = new X509Certificate(Buffer.from(value, 'base64'))
+  const now = Date.now()
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return undefined
+  const chains = request.server.trust.tls.ca.some((pem) => {
+    const root = new X509Certificate(pem)
+    return cert.checkIssued(root) && cert.verify(root.publicKey)
+  })
+  return chains ? { raw: cert.raw, valid_to: cert.validTo } : undefined
+}
+
+/** The header that makes an injected request present this certificate (PEM). */
+export function presenting(certPem: string): Record<string, string> {
+  return { [TEST_PEER_HEADER]: new X509Certificate(certPem).raw.toString('base64') }
+}
+
+const injected = new Map<string, FastifyInstance>()
+
+/**
+ * A gateway whose routes are called with `app.inject()`, not over a socket:
+ * the same app as startGateway's, with callers identified from the
+ * certificate an injected request names (`presenting`). Its `url` is
+ * understood by `client()`, and by nothing that opens a connection.
+ */
+export async function injectGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
+  const app = await buildApp(config, { peerCertificate: injectedPeerCertificate, ...deps })
+  const url = `inject://${config.queuePrefix}`
+  injected.set(url, app)
+  t.teardown(async () => {
+    injected.delete(url)
+    await app.close()
+    await dropQueuePrefix(config.queuePrefix)
+    rmSync(join(config.ledgerPath, '..'), { recursive: true, force: true })
+  })
+  return { app, url, config }
+}
+
+/** An agency client whose requests go through `app.inject()`, presenting its certificate. */
+export class InjectedAgencyClient extends AgencyClient {
+  readonly #app: FastifyInstance
+  readonly #peer: Record<string, string>
+
+  constructor(creds: AgencyCredentials, app: FastifyInstance, baseUrl: string) {
+    super(creds, baseUrl)
+    this.#app = app
+    this.#peer = presenting(creds.cert)
+  }
+
+  override async call(method: 'GET' | 'POST', path: string, body?: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+    const res = await this.#app.inject({ method, url: path, ...(body === undefined ? {} : { payload: body }), headers: { ...headers, ...this.#peer } })
+    const answered = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, typeof v === 'number' ? String(v) : v]))
+    return { status: res.statusCode, headers: answered, body: res.body, json: <T>() => JSON.parse(res.body) as T }
+  }
+}
+
+/** An agency system's client of a gateway: over mutual TLS for startGateway's, through inject() for injectGateway's. */
 export function client(t: Teardown, name: SystemName, baseUrl: string, keysDir = KEYS_DIR): AgencyClient {
   const s = SYSTEMS[name]
-  const c = new AgencyClient(loadAgencyCredentials(keysDir, s.country, s.agency, s.system), baseUrl)
+  const creds = loadAgencyCredentials(keysDir, s.country, s.agency, s.system)
+  const app = injected.get(baseUrl)
+  const c = app === undefined ? new AgencyClient(creds, baseUrl) : new InjectedAgencyClient(creds, app, baseUrl)
   t.teardown(() => c.close())
   return c
 }
@@ -194,13 +309,4 @@ export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, 
   }
 }
 
-/** Polls until `check` returns a value (not a fixed sleep: it returns as soon as the condition holds). */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+export { eventually } from './lib/eventually.ts'

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { countersignCheckpoint } from '../gateway/audit/checkpoint-exchange.ts'
@@ -20,7 +19,7 @@ import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import type { Checkpoint, GatewayStore } from '../gateway/store/records.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
-import { PG_URL } from './helper.ts'
+import { eventually, PG_URL } from './helper.ts'
 
 const KEYS = join(import.meta.dirname, '..', 'keys-example')
 const CA_TRUST = join(KEYS, 'CA', 'trust.json')
@@ -315,23 +314,30 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   const append = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m${i}` }))))
   const sent: Checkpoint[] = []
 
-  const byCount = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, async (cp) => { sent.push(cp) })
+  // Each scheduled look at the head is reported; the test waits for the looks it needs, not for a time.
+  const ticks: number[] = []
+  const onTick = (): void => { ticks.push(Date.now()) }
+  /** Waits until the checkpointer has looked at the head, a whole look begun at or after `from`: two ends after it, the looks being one at a time. */
+  const lookedAt = (from: number) => eventually(() => ticks.filter((at) => at >= from).length >= 2 || undefined, 10_000, 'a look at the head')
+
+  const byCount = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, async (cp) => { sent.push(cp) }, { onTick })
   byCount.start()
   await append(3)
-  await sleep(60)
+  await lookedAt(Date.now())
   t.equal(await store.latestCheckpoint(), undefined, 'fewer entries than everyEntries, too soon: no checkpoint')
   await append(3)
-  await sleep(60)
+  await lookedAt(Date.now())
   t.equal((await store.latestCheckpoint())?.seq, 6, 'the head moved by everyEntries: signed')
   t.same(sent.map((cp) => cp.seq), [6], 'and handed to the partner exchange')
   await byCount.stop()
 
-  const byTime = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 1000, everyMs: 40, pollMs: 10 })
+  const byTime = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 1000, everyMs: 40, pollMs: 10 }, undefined, { onTick })
   byTime.start()
-  await sleep(100)
+  const signedAt = Date.parse((await store.latestCheckpoint())!.at)
+  await lookedAt(Math.max(Date.now(), signedAt + 40))
   t.equal((await store.checkpoints(0, 10)).length, 1, 'time passed but the head did not move: nothing new to sign')
   await append(1)
-  await sleep(100)
+  await lookedAt(Date.now())
   t.equal((await store.latestCheckpoint())?.seq, 7, 'time passed and the head moved: signed')
   await byTime.stop()
   t.equal(await byTime.checkpointNow(), undefined, 'the head is signed already')

@@ -11,7 +11,7 @@ import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import type { Envelope, ForwardedEnvelope } from '../gateway/pipeline/envelope.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
+import { client, injectGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
 
 const book = new PolicyBook(randomBytes(32), randomBytes(32))
 const validator = new MessageValidator()
@@ -313,7 +313,7 @@ t.test('a field no rule names is withheld, even one named like an Object.prototy
 
 t.test('retention, onward transfer and human review travel with the record, under the policy version', async (t) => {
   // No workers: what is queued for the partner stays in the outbox to be read.
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const systemFor = (agency: string): SystemName => (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === 'CA' && SYSTEMS[n].agency === agency)!
   for (const route of SAMPLE_ROUTES.filter((r) => r.from.country === 'CA')) {
     const agency = client(t, systemFor(route.from.agency), gw.url)

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { Progress, formatDuration, formatRate } from '../sandbox/progress.ts'
+import { eventually } from './lib/eventually.ts'
 
 class Capture extends Writable {
   text = ''
@@ -161,11 +162,17 @@ t.test('the heartbeat redraws a stalled job, on a timer that does not hold the p
   const p = new Progress({ label: 'stalled', total: 10, stream: out, heartbeatMs: 20, redrawMs: 10 })
   p.tick()
   const before = out.text.split('\r').length
-  await new Promise((resolve) => setTimeout(resolve, 120))
-  t.ok(out.text.split('\r').length > before, 'redrawn without a tick')
+  await eventually(() => out.text.split('\r').length > before || undefined, 5000, 'a redraw')
+  t.pass('redrawn without a tick')
   p.finish()
   const after = out.text
-  await new Promise((resolve) => setTimeout(resolve, 60))
+  // A witness on the same heartbeat: once it has been redrawn twice, the finished one would have been too.
+  const witnessOut = new Capture({ columns: 80 })
+  const witness = new Progress({ label: 'witness', total: 10, stream: witnessOut, heartbeatMs: 20, redrawMs: 10 })
+  witness.tick()
+  const witnessBefore = witnessOut.text.split('\r').length
+  await eventually(() => witnessOut.text.split('\r').length > witnessBefore + 1 || undefined, 5000, 'two heartbeats of the witness')
+  witness.finish()
   t.equal(out.text, after, 'nothing after finish')
 
   // A job that ends without finish() (a crash, an early exit) must not hang on the heartbeat.

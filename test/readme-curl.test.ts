@@ -3,7 +3,10 @@
 // readme-curl markers, in order, in one `bash -euo pipefail` session at the
 // repository root, against the sandbox started with the very command the
 // guide gives (`npm run sandbox`, kept running, with one webhook pointed at
-// the guide's receiver).
+// the guide's receiver). The sandbox and the receiver are put on free ports
+// (the environment sandbox/run.ts reads, and the guide's port numbers
+// replaced in its text), so that another run on this machine does not
+// collide with this one.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,7 +14,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { compactVerify, createLocalJWKSet } from 'jose'
-import { client, dropQueuePrefix, eventually, KEYS_DIR } from './helper.ts'
+import { client, eventually, freePort, KEYS_DIR, sandboxSetting } from './helper.ts'
 
 const root = join(import.meta.dirname, '..')
 const readme = readFileSync(join(root, 'docs', 'integrators.md'), 'utf8')
@@ -19,8 +22,9 @@ const guide = /<!-- readme-curl -->([\s\S]*?)<!-- \/readme-curl -->/.exec(readme
 const blocks = [...guide.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]!)
 const sandboxCommand = /^AGENCY_WEBHOOKS='([^']+)' npm run sandbox$/m.exec(guide)
 
-// The sandbox's fixed ports, and the guide's receiver.
-const PORTS = [8441, 8442, 9441, 9442, 9443, 9444, 9452]
+// The ports the guide names: the CA gateway's (the sandbox's default), and its receiver's.
+const GUIDE_GATEWAY = 'https://127.0.0.1:8441'
+const GUIDE_RECEIVER = 9452
 const KINDS = ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch']
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 
@@ -51,12 +55,20 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   t.ok(sandboxCommand, 'the guide says how to start the sandbox')
   t.ok(blocks.length >= 8, `the guide has its bash blocks (${blocks.length})`)
 
-  // The other sandbox test uses the same ports; tap runs files one at a time, but wait for a straggler.
-  await eventually(async () => (await Promise.all(PORTS.map(portFree))).every(Boolean) || undefined, 30_000, 'the sandbox ports to be free')
+  const setting = await sandboxSetting(t)
+  const receiverPort = await freePort()
+  const gateway = `https://127.0.0.1:${setting.ports.CA}`
+  // The guide as written, but for the ports: each replacement must apply, or the guide changed under the test.
+  const movePorts = (text: string, what: string): string => {
+    const moved = text.replaceAll(GUIDE_GATEWAY, gateway).replaceAll(`listen(${GUIDE_RECEIVER},`, `listen(${receiverPort},`)
+      .replaceAll(`127.0.0.1:${GUIDE_RECEIVER}/`, `127.0.0.1:${receiverPort}/`)
+    t.not(moved, text, `${what}: the guide's ports are moved to free ones`)
+    return moved
+  }
 
   const sandbox = spawn(process.execPath, ['sandbox/run.ts'], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'warn', AGENCY_WEBHOOKS: sandboxCommand![1] },
+    env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', AGENCY_WEBHOOKS: movePorts(sandboxCommand![1]!, 'AGENCY_WEBHOOKS') },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let sandboxOutput = ''
@@ -65,7 +77,6 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   t.teardown(async () => {
     sandbox.kill('SIGTERM')
     await exited(sandbox)
-    for (const prefix of ['sandbox:CA', 'sandbox:US']) await dropQueuePrefix(prefix)
   })
   await eventually(() => {
     if (sandbox.exitCode !== null) throw new Error(`the sandbox exited with ${sandbox.exitCode}:\n${sandboxOutput}`)
@@ -79,7 +90,9 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   mkdirSync(scratch)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const script = join(dir, 'guide.sh')
-  writeFileSync(script, `${blocks.join('\n')}\n${PROBE}`)
+  const guideText = blocks.join('\n')
+  t.ok(guideText.includes(GUIDE_GATEWAY) && guideText.includes(`listen(${GUIDE_RECEIVER},`), 'the guide names the sandbox\'s CA gateway and its receiver\'s port')
+  writeFileSync(script, `${movePorts(guideText, 'the guide')}\n${PROBE}`)
 
   // Its own process group, so that the guide's background receiver goes with it if the guide fails half-way.
   const bash = spawn('bash', ['-euo', 'pipefail', script], {
@@ -110,8 +123,8 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
 
   // Independently of the shell: the gateway holds the partner's receipt for each, and it verifies.
   const partnerKeys = createLocalJWKSet(JSON.parse(readFileSync(join(KEYS_DIR, 'CA', 'partner', 'jwks.json'), 'utf8')))
-  const cbsa = client(t, 'CBSA', 'https://127.0.0.1:8441')
-  const ircc = client(t, 'IRCC', 'https://127.0.0.1:8441')
+  const cbsa = client(t, 'CBSA', gateway)
+  const ircc = client(t, 'IRCC', gateway)
   const ids = [...(first ? [{ kind: 'entry-exit.record', id: first[1]! }] : []), ...sent]
   for (const { kind, id } of ids) {
     const res = await (kind.startsWith('biometric.') ? ircc : cbsa).status(id)
@@ -142,6 +155,6 @@ t.test('the curl + openssl guide, pasted into bash against the sandbox, sends ev
   for (const code of ['JWS_SIGNATURE_INVALID', 'ID_CONFLICT']) t.match(readme, `| \`${code}\` |`, `${code} is in the error table`)
 
   // The last block cleaned up: the receiver is gone and the scratch directory is empty.
-  t.ok(await portFree(9452), 'the receiver was stopped')
+  t.ok(await portFree(receiverPort), 'the receiver was stopped')
   t.same(readdirSync(scratch), [], 'the scratch files were removed')
 })

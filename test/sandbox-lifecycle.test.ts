@@ -4,15 +4,15 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { freePort } from './helper.ts'
+import { freePort, sandboxSetting, type SandboxSetting } from './helper.ts'
 
 const root = join(import.meta.dirname, '..')
 /** "Within a few seconds": what stopping may take, from the last line to the exit. */
 const STOP_WITHIN_MS = 5_000
 
-function sandbox(args: string[], redisPort: number): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
+function sandbox(args: string[], redisPort: number, setting: SandboxSetting): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
   const child = spawn(process.execPath, ['sandbox/run.ts', ...args], {
-    cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` }, stdio: ['ignore', 'pipe', 'pipe']
+    cwd: root, env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
@@ -43,7 +43,7 @@ function sandbox(args: string[], redisPort: number): { child: ChildProcess; outp
 }
 
 t.test('--once with its own Redis exits 0 within a few seconds', async (t) => {
-  const run = sandbox(['--once'], await freePort())
+  const run = sandbox(['--once'], await freePort(), await sandboxSetting(t))
   t.teardown(() => run.child.kill('SIGKILL'))
   await run.line(/started redis-server/)
   await run.line(/samples delivered with the partner's signed receipt/)
@@ -55,7 +55,7 @@ t.test('--once with its own Redis exits 0 within a few seconds', async (t) => {
 })
 
 t.test('Ctrl-C exits 0 within a few seconds, and a gateway that dies is reported', async (t) => {
-  const run = sandbox([], await freePort())
+  const run = sandbox([], await freePort(), await sandboxSetting(t))
   t.teardown(() => run.child.kill('SIGKILL'))
   const gateways = await run.line(/^gateways /)
   await run.line(/keeps running for your own client/)

@@ -3,18 +3,17 @@
 // nothing else: no message, no outbox item, no job.
 import t from 'tap'
 import { CompactSign } from 'jose'
-import { Agent, request } from 'undici'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
-import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { loadAgencyCredentials, type AgencyClient } from '../sandbox/agency-client.ts'
+import { client, InjectedAgencyClient, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
 t.test('refusals', async (t) => {
   // No workers: an accepted message stays accepted, so its status can be compared.
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const ircc = client(t, 'IRCC', gw.url)
   const entryExit = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
@@ -35,17 +34,16 @@ t.test('refusals', async (t) => {
 
   const auditBefore = (await gw.app.store.auditEntries(0, 100_000)).length
 
-  await t.test('no client certificate: UNAUTHENTICATED', async (t) => {
-    const agent = new Agent({ connect: { ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') } })
-    t.teardown(() => agent.close())
-    const res = await request(`${gw.url}/v1/token`, { method: 'POST', dispatcher: agent })
-    await expectProblem({ status: res.statusCode, headers: res.headers, body: await res.body.text() }, 401, 'UNAUTHENTICATED', 'no certificate')
+  await t.test('no client certificate: UNAUTHENTICATED', async () => {
+    // An injected request that presents none, as a TLS client without one.
+    const res = await gw.app.inject({ method: 'POST', url: '/v1/token' })
+    await expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 401, 'UNAUTHENTICATED', 'no certificate')
   })
 
   await t.test('a certificate from the partner country\'s agency CA is not an agency of this gateway', async (t) => {
-    // A CBP client that trusts the CA gateway's root, so the handshake completes.
+    // A CBP certificate: it chains to a root the CA gateway trusts (the partner's), but names no agency of it.
     const cbpCreds = { ...loadAgencyCredentials(KEYS_DIR, 'US', 'CBP', 'ades'), ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') }
-    const cbp = new AgencyClient(cbpCreds, gw.url)
+    const cbp = new InjectedAgencyClient(cbpCreds, gw.app, gw.url)
     t.teardown(() => cbp.close())
     const res = await cbp.call('POST', '/v1/token')
     await expectProblem(res, 401, 'UNAUTHENTICATED', 'foreign agency certificate')
@@ -186,7 +184,7 @@ t.test('refusals', async (t) => {
 })
 
 t.test('an air exit record is refused whole, never sent with its fields emptied', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   const payload = envelope.payload as { recordType: string; crossing: { travelMode: string } }

@@ -58,6 +58,8 @@ export interface CheckpointerOptions {
   readonly onCheckpoint?: (cp: Checkpoint) => Promise<void>
   /** Where a failed scheduled checkpoint is reported; the next tick tries again. */
   readonly onError?: (err: unknown) => void
+  /** Called after each scheduled look at the head, whatever came of it (tests wait on it rather than on a timer). */
+  readonly onTick?: () => void
 }
 
 export class Checkpointer {
@@ -91,6 +93,7 @@ export class Checkpointer {
     this.#timer = setInterval(() => {
       // One tick at a time: a slow store or partner must not pile them up.
       this.#running = this.#running.then(() => this.#tick()).catch((err: unknown) => this.#options.onError?.(err))
+        .then(() => this.#options.onTick?.())
     }, pollMs)
     this.#timer.unref()
   }

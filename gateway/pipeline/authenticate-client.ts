@@ -1,7 +1,7 @@
 // Step 1: mutual TLS. Who the caller is follows from the certificate it
 // presented: it must chain to a root this gateway trusts (checked by Node's
 // TLS stack) and its thumbprint must be registered and not revoked.
-import type { TLSSocket } from 'node:tls'
+import type { PeerCertificate, TLSSocket } from 'node:tls'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ForbiddenError, UnauthenticatedError } from '../errors.ts'
@@ -19,18 +19,40 @@ declare module 'fastify' {
     caller: Caller | null
     /** RFC 8705 thumbprint of the client certificate, when one was presented and chains. */
     clientCertSha256: string | null
+    /** When that certificate expires (its notAfter), when one was presented and chains. */
+    clientCertExpiry: Date | null
   }
 }
 
-// getPeerCertificate copies the whole chain: do it once per connection.
-const thumbprints = new WeakMap<TLSSocket, string | null>()
+/** What is read of a client certificate that chained to a trusted root. */
+export type PresentedCertificate = Pick<PeerCertificate, 'raw' | 'valid_to'>
 
-function peerThumbprint(socket: TLSSocket): string | null {
-  let known = thumbprints.get(socket)
+/**
+ * Where the client certificate comes from, when not from the TLS socket:
+ * undefined for a request without one that chains to a root this gateway
+ * trusts. Only code can pass one (AppDependencies.peerCertificate, for tests
+ * that call routes with `app.inject()`); no configuration or environment
+ * variable reaches it, and production reads the socket.
+ */
+export type PeerCertificateSource = (request: FastifyRequest) => PresentedCertificate | undefined
+
+interface Presented { readonly sha256: string; readonly expiry: Date | null }
+const NONE: Presented | null = null
+
+function presented(cert: PresentedCertificate | undefined): Presented | null {
+  if (cert?.raw === undefined) return NONE
+  const expiry = typeof cert.valid_to === 'string' && cert.valid_to !== '' ? new Date(cert.valid_to) : null
+  return { sha256: certThumbprint(cert.raw), expiry }
+}
+
+// getPeerCertificate copies the whole chain: do it once per connection.
+const fromSockets = new WeakMap<TLSSocket, Presented | null>()
+
+function fromSocket(socket: TLSSocket): Presented | null {
+  let known = fromSockets.get(socket)
   if (known === undefined) {
-    const cert = socket.authorized ? socket.getPeerCertificate(false) : undefined
-    known = cert?.raw === undefined ? null : certThumbprint(cert.raw)
-    thumbprints.set(socket, known)
+    known = presented(socket.authorized ? socket.getPeerCertificate(false) : undefined)
+    fromSockets.set(socket, known)
   }
   return known
 }
@@ -46,15 +68,23 @@ function identify(trust: TrustStore, thumbprint: string): Caller | null {
   return null
 }
 
-export const authenticateClient = fp(async function authenticateClient(app: FastifyInstance) {
+export const authenticateClient = fp(async function authenticateClient(app: FastifyInstance, opts: { peerCertificate?: PeerCertificateSource }) {
   app.decorateRequest('caller', null)
   app.decorateRequest('clientCertSha256', null)
+  app.decorateRequest('clientCertExpiry', null)
+  const source = opts.peerCertificate
   app.addHook('onRequest', async (request) => {
-    const socket = request.raw.socket as TLSSocket
-    if (typeof socket.getPeerCertificate !== 'function') return
-    const thumbprint = peerThumbprint(socket)
-    request.clientCertSha256 = thumbprint
-    if (thumbprint !== null) request.caller = identify(app.trust, thumbprint)
+    let cert: Presented | null
+    if (source !== undefined) cert = presented(source(request))
+    else {
+      const socket = request.raw.socket as TLSSocket
+      if (typeof socket.getPeerCertificate !== 'function') return
+      cert = fromSocket(socket)
+    }
+    if (cert === null) return
+    request.clientCertSha256 = cert.sha256
+    request.clientCertExpiry = cert.expiry
+    request.caller = identify(app.trust, cert.sha256)
   })
 }, { name: 'authenticate-client', fastify: '5.x', dependencies: ['trust'] })
 

@@ -3,7 +3,6 @@
 // depths, dead letters and certificate expiry are read when Prometheus
 // scrapes, from the queues, the ledger and the trust store in force then.
 import fp from 'fastify-plugin'
-import type { TLSSocket } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { GatewayMetrics, QUEUE_STATES, type WatchedCertificate } from '../observability/gateway-metrics.ts'
 import { countDeadLetters } from '../queue/dead-letters.ts'
@@ -52,20 +51,17 @@ export const metricsPlugin = fp(async function metrics(app: FastifyInstance) {
   })
 
   // Client certificates are not in the trust store (only their thumbprints):
-  // their expiry is read once per connection, from the certificate presented.
-  const seen = new WeakSet<TLSSocket>()
+  // their expiry is read once per connection, from the certificate presented
+  // (authenticate-client reads it with the thumbprint).
+  const seen = new WeakSet<object>()
   app.addHook('onRequest', (request, _reply, done) => {
     const caller = request.caller
-    if (caller !== null && (caller.role === 'agency' || caller.role === 'partner')) {
-      const socket = request.raw.socket as TLSSocket
+    const expiry = request.clientCertExpiry
+    if (caller !== null && expiry !== null && (caller.role === 'agency' || caller.role === 'partner')) {
+      const socket = request.raw.socket
       if (!seen.has(socket)) {
-        // The connection may be gone by now (a client that sent a broken
-        // body, or hung up): getPeerCertificate then answers null, or {}.
-        const validTo = socket.destroyed ? undefined : socket.getPeerCertificate(false)?.valid_to
-        if (typeof validTo === 'string' && validTo !== '') {
-          seen.add(socket)
-          metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, new Date(validTo))
-        }
+        seen.add(socket)
+        metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, expiry)
       }
     }
     done()
