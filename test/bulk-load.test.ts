@@ -13,6 +13,11 @@ import { borderDayRecord, nexusDesignation, seedHash } from '../sandbox/syntheti
 import { buildApp } from '../gateway/app.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange, type Exchange } from './helper.ts'
 
+// Each subtest runs the loader as a process against a pair of gateways and
+// waits for every record at the agency: 10–35 s each when the machine is busy,
+// past tap's 120 s for the file (.taprc) when another file runs beside it.
+t.setTimeout(300_000)
+
 const root = join(import.meta.dirname, '..')
 const SEED = 'bulk-load-test'
 const DATE = '2026-11-20'
