@@ -86,7 +86,7 @@ const LENGTH = 52
 
 /** 52 entries, a checkpoint every 10 (the first two countersigned by the partner), as the gateway makes them. */
 async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
-  const checkpointer = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 10, everyMs: 60_000 })
+  const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
   const made: Checkpoint[] = []
   for (let i = 1; i <= LENGTH; i++) {
     await store.appendAudit(auditEntry({
@@ -315,7 +315,7 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   const append = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m${i}` }))))
   const sent: Checkpoint[] = []
 
-  const byCount = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, async (cp) => { sent.push(cp) })
+  const byCount = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, onCheckpoint: async (cp) => { sent.push(cp) } })
   byCount.start()
   await append(3)
   await sleep(60)
@@ -326,7 +326,7 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   t.same(sent.map((cp) => cp.seq), [6], 'and handed to the partner exchange')
   await byCount.stop()
 
-  const byTime = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 1000, everyMs: 40, pollMs: 10 })
+  const byTime = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 1000, everyMs: 40, pollMs: 10 } })
   byTime.start()
   await sleep(100)
   t.equal((await store.checkpoints(0, 10)).length, 1, 'time passed but the head did not move: nothing new to sign')
