@@ -47,7 +47,7 @@ class Agency {
   /** First pushes of each incarnation, as they arrive (for latency). */
   readonly #onPush: (name: SystemName, push: Push) => void
 
-  constructor(name: SystemName, port: number, gatewayUrl: string, onPush: (name: SystemName, push: Push) => void) {
+  constructor({ name, port, gatewayUrl, onPush }: { name: SystemName; port: number; gatewayUrl: string; onPush: (name: SystemName, push: Push) => void }) {
     this.name = name
     this.port = port
     const s = SYSTEMS[name]
@@ -116,8 +116,12 @@ export class AgencyFleet {
   static async start(gatewayUrls: Readonly<Record<Country, string>>): Promise<AgencyFleet> {
     const fleet = new AgencyFleet()
     for (const name of Object.keys(SYSTEMS) as SystemName[]) {
-      const agency = new Agency(name, await freePort(), gatewayUrls[SYSTEMS[name].country],
-        (n, p) => { for (const l of fleet.listeners) l(n, p) })
+      const agency = new Agency({
+        name,
+        port: await freePort(),
+        gatewayUrl: gatewayUrls[SYSTEMS[name].country],
+        onPush: (n, p) => { for (const l of fleet.listeners) l(n, p) }
+      })
       fleet.#agencies.set(name, agency)
       await agency.start()
     }

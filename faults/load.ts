@@ -9,7 +9,8 @@
 // `retryForMs`: the gateway answers a repeat with 200, so retrying is safe
 // and an accepted message is counted once, whichever answer said so.
 import { randomUUID } from 'node:crypto'
-import { AgencyClient, TokenRefusedError } from '../sandbox/agency-client.ts'
+import type { AgencyClient } from '../sandbox/agency-client.ts'
+import { submitWithRetry } from '../sandbox/submit-retry.ts'
 import { nexusDesignation, seedHash } from '../sandbox/synthetic-travellers.ts'
 
 export interface LoadOptions {
@@ -36,16 +37,7 @@ export interface MessageState {
   tries: number
 }
 
-const BACKOFF_MAX_MS = 5_000
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function problemCode(body: string, status: number): string {
-  try {
-    const code = (JSON.parse(body) as { code?: unknown }).code
-    if (typeof code === 'string' && code !== '') return code
-  } catch { /* not a problem document */ }
-  return `HTTP_${status}`
-}
 
 export class Load {
   readonly opts: LoadOptions
@@ -92,46 +84,20 @@ export class Load {
   }
 
   async #submit(state: MessageState, jws: string): Promise<void> {
-    const { client, retryForMs } = this.opts
-    let renewed = false
-    const giveUpAt = Date.now() + retryForMs
-    for (let attempt = 0; ; attempt++) {
-      if (attempt > 0) {
-        const pause = Math.min(BACKOFF_MAX_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)
-        if (Date.now() + pause > giveUpAt) break
-        await sleep(pause)
-      }
-      state.tries++
-      let res
-      try {
-        res = await client.submit(jws)
-      } catch (err) {
-        // No answer: the gateway may or may not have the message; the same bytes again will tell.
-        state.outcome = err instanceof TokenRefusedError ? 'TOKEN_REFUSED' : String((err as { code?: unknown }).code ?? 'NETWORK_ERROR')
-        continue
-      }
-      if (res.status === 202 || res.status === 200) {
-        state.outcome = 'accepted'
-        state.acceptedAt = Date.now()
-        this.accepted++
-        for (const w of this.#watchers.filter((w) => this.accepted >= w.n)) {
-          this.#watchers.splice(this.#watchers.indexOf(w), 1)
-          w.resolve()
-        }
-        return
-      }
-      state.outcome = problemCode(res.body, res.status)
-      if (res.status === 401 && !renewed) {
-        // A restarted gateway may not take the old token: one retry with a new one.
-        renewed = true
-        client.forgetToken()
-        continue
-      }
-      if (res.status === 503 || res.status === 429) continue
-      this.refused++
+    const outcome = await submitWithRetry(this.opts.client, jws, { retryForMs: this.opts.retryForMs, onTry: () => { state.tries++ } })
+    if (outcome.status !== 'accepted') {
+      state.outcome = outcome.code
+      if (outcome.status === 'refused') this.refused++
+      else this.failed++
       return
     }
-    this.failed++
+    state.outcome = 'accepted'
+    state.acceptedAt = Date.now()
+    this.accepted++
+    for (const w of this.#watchers.filter((w) => this.accepted >= w.n)) {
+      this.#watchers.splice(this.#watchers.indexOf(w), 1)
+      w.resolve()
+    }
   }
 
   /** Runs to the end (count reached, duration over, or stop()). */

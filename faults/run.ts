@@ -3,7 +3,7 @@
 // became of the messages. Exit status 0 only if every row has lost 0,
 // duplicated 0 (ledgers and agency), recovered, and both ledgers verify.
 // Progress goes to stderr; the table, legend and findings to stdout.
-import { parseArgs } from 'node:util'
+import { commandLine } from './command-line.ts'
 import { FAULTS, faultsNamed, type FaultTimings } from './faults.ts'
 import { details, LEGEND, table } from './report.ts'
 import { runFault, type FaultRow, type ScenarioSettings } from './scenario.ts'
@@ -26,48 +26,23 @@ const USAGE = `usage: npm run faults [-- options]
   --markdown          also print the table as markdown
 `
 
-function num(value: string | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < 0) {
-    process.stderr.write(`--${name} must be a non-negative number, not ${value}\n${USAGE}`)
-    process.exit(2)
-  }
-  return n
-}
-
-function parse() {
-  try {
-    return parseArgs({
-      options: {
-        only: { type: 'string' },
-        messages: { type: 'string' },
-        concurrency: { type: 'string' },
-        outage: { type: 'string' },
-        slow: { type: 'string' },
-        'slow-delay': { type: 'string' },
-        'redis-down': { type: 'string' },
-        bound: { type: 'string' },
-        quiet: { type: 'string' },
-        'inject-at': { type: 'string' },
-        'backoff-ms': { type: 'string' },
-        'relay-ms': { type: 'string' },
-        keep: { type: 'boolean', default: false },
-        markdown: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true
-    })
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}`)
-    process.exit(2)
-  }
-}
-const { values } = parse()
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
+const { values, number } = commandLine(USAGE, {
+  only: { type: 'string' },
+  messages: { type: 'string' },
+  concurrency: { type: 'string' },
+  outage: { type: 'string' },
+  slow: { type: 'string' },
+  'slow-delay': { type: 'string' },
+  'redis-down': { type: 'string' },
+  bound: { type: 'string' },
+  quiet: { type: 'string' },
+  'inject-at': { type: 'string' },
+  'backoff-ms': { type: 'string' },
+  'relay-ms': { type: 'string' },
+  keep: { type: 'boolean', default: false },
+  markdown: { type: 'boolean', default: false }
+})
+const num = (value: string | undefined, fallback: number, name: string): number => value === undefined ? fallback : number(name, value, { zero: true })
 
 let faults
 try {

@@ -8,7 +8,7 @@
 // (or a small absolute allowance for values near zero; the heap by its
 // floor, resident memory by its peaks too), and nothing was lost.
 import { statSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { commandLine } from './command-line.ts'
 import { LedgerProbe, verifyLedgerFile } from './count.ts'
 import { Load } from './load.ts'
 import { MetricsScraper, quantile, rssBytes } from './probes.ts'
@@ -25,38 +25,15 @@ const USAGE = `usage: npm run soak [-- options]
   --no-verify           skip verifying both ledgers at the end
 `
 
-function parse() {
-  try {
-    return parseArgs({
-      options: {
-        minutes: { type: 'string', default: '10' },
-        rate: { type: 'string' },
-        interval: { type: 'string', default: '10' },
-        'capacity-seconds': { type: 'string', default: '20' },
-        concurrency: { type: 'string', default: '64' },
-        'no-verify': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true
-    })
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}`)
-    process.exit(2)
-  }
-}
-const { values } = parse()
-if (values.help) {
-  process.stdout.write(USAGE)
-  process.exit(0)
-}
-const positive = (v: string, name: string): number => {
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) {
-    process.stderr.write(`--${name} must be a positive number, not ${v}\n${USAGE}`)
-    process.exit(2)
-  }
-  return n
-}
+const { values, number } = commandLine(USAGE, {
+  minutes: { type: 'string', default: '10' },
+  rate: { type: 'string' },
+  interval: { type: 'string', default: '10' },
+  'capacity-seconds': { type: 'string', default: '20' },
+  concurrency: { type: 'string', default: '64' },
+  'no-verify': { type: 'boolean', default: false }
+})
+const positive = (value: string, name: string): number => number(name, value)
 const minutes = positive(values.minutes, 'minutes')
 const intervalMs = positive(values.interval, 'interval') * 1000
 const capacityMs = positive(values['capacity-seconds'], 'capacity-seconds') * 1000

@@ -32,7 +32,7 @@ export class Topology {
   readonly agencies: AgencyFleet
   #closed = false
 
-  private constructor(dir: string, redis: RedisServer, gateways: Record<Country, GatewayProcess>, proxies: Record<Country, LatencyProxy>, agencies: AgencyFleet) {
+  private constructor({ dir, redis, gateways, proxies, agencies }: Pick<Topology, 'dir' | 'redis' | 'gateways' | 'proxies' | 'agencies'>) {
     this.dir = dir
     this.redis = redis
     this.gateways = gateways
@@ -69,7 +69,7 @@ export class Topology {
       }
       // Both at once: start-up is mostly CPU (TypeScript stripping, schema compilation), two cores.
       await Promise.all([gateways.CA.start(), gateways.US.start()])
-      return new Topology(dir, redis, gateways, proxies, agencies)
+      return new Topology({ dir, redis, gateways, proxies, agencies })
     } catch (err) {
       for (const s of started.reverse()) await s.close().catch(() => { /* already down */ })
       if (opts.keepOnFailure) (err as Error).message += ` (logs kept in ${dir})`

@@ -2,6 +2,7 @@
 // store. Tests call it; only server.ts reads the environment and listens.
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { GatewayConfig } from './config.ts'
+import { AJV_OPTIONS } from './lib/ajv-options.ts'
 import type { Envelope } from './pipeline/envelope.ts'
 import { authenticateClient, type PeerCertificateSource } from './pipeline/authenticate-client.ts'
 import { accessTokens } from './pipeline/authorize-token.ts'
@@ -77,11 +78,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     // cores are all busy (a suite run beside others took Fastify's default
     // 10 s). A plugin that truly hangs is still stopped, later.
     pluginTimeout: 60_000,
-    // Nothing a caller sends is dropped or changed without a word: an unknown
-    // member of a JSON body or query is refused, and no value is coerced to the
-    // type its schema names (`1` for a document number, `["x"]` for a string).
-    // Query strings, which are text by nature, are read by plugins/strict-query.ts.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Every route's validator is compiled with the gateway's one Ajv
+    // configuration (lib/ajv-options.ts): strict, nothing coerced or dropped.
+    // No route sets a compiler or Ajv of its own.
+    ajv: { customOptions: { ...AJV_OPTIONS } },
     bodyLimit: config.bodyLimitBytes,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',

@@ -16,7 +16,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Progress, formatDuration, formatRate } from './progress.ts'
-import { AgencyClient, TokenRefusedError, type AgencyCredentials } from './agency-client.ts'
+import { AgencyClient, type AgencyCredentials } from './agency-client.ts'
+import { submitWithRetry } from './submit-retry.ts'
 import { borderDayRecord, nexusDesignation, seedHash } from './synthetic-travellers.ts'
 
 type Country = 'CA' | 'US'
@@ -270,68 +271,7 @@ class Tally {
   }
 }
 
-type Outcome = { readonly status: 'accepted' } | { readonly status: 'refused' | 'failed'; readonly code: string }
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function problemCode(body: string, status: number): string {
-  try {
-    const code = (JSON.parse(body) as { code?: unknown }).code
-    if (typeof code === 'string' && code !== '') return code
-  } catch { /* not a problem document */ }
-  return `HTTP_${status}`
-}
-
-/** The longest pause between two tries of one message. */
-const BACKOFF_MAX_MS = 5_000
-
-/**
- * Submits one signed message. The same bytes may be sent again safely (the
- * gateway answers a repeat with 200), so a lost connection, a 503 or a 429 is
- * retried with backoff (exponential, capped, with jitter so that the requests
- * in flight do not all come back at once) for up to `retryForMs`: long enough
- * to ride out a gateway restart. A 401 gets one retry with a fresh token (the
- * gateway may have restarted and forgotten the old one). Anything else is the
- * answer.
- */
-async function submit(client: AgencyClient, jws: string, retryForMs: number): Promise<Outcome> {
-  let renewed = false
-  let lastCode = 'NETWORK_ERROR'
-  const giveUpAt = Date.now() + retryForMs
-  for (let attempt = 0; ; attempt++) {
-    if (attempt > 0) {
-      const pause = Math.min(BACKOFF_MAX_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)
-      if (Date.now() + pause > giveUpAt) break
-      await sleep(pause)
-    }
-    let res
-    try {
-      res = await client.submit(jws)
-    } catch (err) {
-      if (err instanceof TokenRefusedError) {
-        if (err.status !== 503 && err.status !== 429) return { status: 'failed', code: 'TOKEN_REFUSED' }
-        lastCode = 'TOKEN_REFUSED'
-        continue
-      }
-      lastCode = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'NETWORK_ERROR'
-      continue
-    }
-    if (res.status === 202 || res.status === 200) return { status: 'accepted' }
-    const code = problemCode(res.body, res.status)
-    if (res.status === 401 && !renewed) {
-      renewed = true
-      client.forgetToken()
-      attempt--
-      continue
-    }
-    if (res.status === 503 || res.status === 429) {
-      lastCode = code
-      continue
-    }
-    return { status: res.status >= 500 ? 'failed' : 'refused', code }
-  }
-  return { status: 'failed', code: lastCode }
-}
 
 /** A run in progress: what became of each message, and whether to stop. */
 interface Run {
@@ -360,7 +300,7 @@ async function sendAll(run: Run): Promise<number> {
       // Built and signed just before it is sent: createdAt must be fresh when the gateway reads it.
       const jws = await client.sign(client.envelope({ ...work.fields(m), id: run.idOf(m) }))
       tally.add(tally.sent, records)
-      const outcome = await submit(client, jws, run.opts.retryForMs)
+      const outcome = await submitWithRetry(client, jws, { retryForMs: run.opts.retryForMs })
       if (outcome.status === 'accepted') {
         run.state[m] = ACCEPTED
         tally.add(tally.accepted, records)

@@ -188,7 +188,9 @@ function dockerfileStages(): Stage[] {
     if (op === 'FROM') {
       const [image = '', as, name] = rest.split(/\s+/)
       const from = image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args.get(a ?? b ?? '') ?? '')
-      stages.push({ from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] })
+      // A stage built FROM an earlier one has that stage's base image and everything it did.
+      const parent = stages.find((s) => s.name === from)
+      stages.push({ from: parent?.from ?? from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [...parent?.instructions ?? []] })
       continue
     }
     stages.at(-1)?.instructions.push({ op, args: rest })

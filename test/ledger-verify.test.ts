@@ -85,7 +85,7 @@ const LENGTH = 52
 
 /** 52 entries, a checkpoint every 10 (the first two countersigned by the partner), as the gateway makes them. */
 async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
-  const checkpointer = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 10, everyMs: 60_000 })
+  const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
   const made: Checkpoint[] = []
   for (let i = 1; i <= LENGTH; i++) {
     await store.appendAudit(auditEntry({
@@ -320,7 +320,7 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   /** Waits until the checkpointer has looked at the head, a whole look begun at or after `from`: two ends after it, the looks being one at a time. */
   const lookedAt = (from: number) => eventually(() => ticks.filter((at) => at >= from).length >= 2 || undefined, 10_000, 'a look at the head')
 
-  const byCount = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, async (cp) => { sent.push(cp) }, { onTick })
+  const byCount = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, onCheckpoint: async (cp) => { sent.push(cp) }, onTick })
   byCount.start()
   await append(3)
   await lookedAt(Date.now())
@@ -331,7 +331,7 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   t.same(sent.map((cp) => cp.seq), [6], 'and handed to the partner exchange')
   await byCount.stop()
 
-  const byTime = new Checkpointer(store, ca.signingKey, 'CA', { everyEntries: 1000, everyMs: 40, pollMs: 10 }, undefined, { onTick })
+  const byTime = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 1000, everyMs: 40, pollMs: 10 }, onTick })
   byTime.start()
   const signedAt = Date.parse((await store.latestCheckpoint())!.at)
   await lookedAt(Math.max(Date.now(), signedAt + 40))

@@ -154,19 +154,18 @@ async function makeCountry(country: Country, days: number): Promise<CountryMater
   const loopback = [dns('localhost'), ip('127.0.0.1'), ip('::1')];
 
   const gatewayHost = `${c}-gateway.btb.example`;
-  const gatewayP = issueServerClient(
-    ca,
-    { C: country, O: `${country} Gateway`, CN: gatewayHost },
-    [dns('localhost'), dns(gatewayHost), dns(`${c}-gateway`), ip('127.0.0.1'), ip('::1')],
+  const gatewayP = issueServerClient(ca, {
+    subject: { C: country, O: `${country} Gateway`, CN: gatewayHost },
+    altNames: [dns('localhost'), dns(gatewayHost), dns(`${c}-gateway`), ip('127.0.0.1'), ip('::1')],
     days,
-  );
+  });
   const gatewaySigningP = makeSigningKey(`${c}-gateway-${kidStamp()}`, 'ES256');
 
   const agenciesP = AGENCIES[country].map(async (spec): Promise<AgencyMaterial> => {
     const a = spec.agency.toLowerCase();
     const subject: CertSubject = { O: spec.agency, OU: spec.system, CN: `${spec.system}.${a}.${c}` };
     const [tls, signing] = await Promise.all([
-      issueServerClient(ca, { C: country, ...subject }, [...loopback, dns(`${c}-${a}-${spec.system}`)], days),
+      issueServerClient(ca, { subject: { C: country, ...subject }, altNames: [...loopback, dns(`${c}-${a}-${spec.system}`)], days }),
       makeSigningKey(`${c}-${a}-${spec.system}-${kidStamp()}`, spec.alg),
     ]);
     return { spec, dirName: `${spec.agency}-${spec.system}`, tls, subject, signing };
@@ -174,12 +173,12 @@ async function makeCountry(country: Country, days: number): Promise<CountryMater
 
   const officersP = PRIVACY_OFFICERS.map(async (name): Promise<OfficerMaterial> => {
     const subject: CertSubject = { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${c}` };
-    return { name, subject, tls: await issueClient(ca, { C: country, ...subject }, days) };
+    return { name, subject, tls: await issueClient(ca, { subject: { C: country, ...subject }, days }) };
   });
 
   const operatorsP = OPERATORS.map(async (name): Promise<OfficerMaterial> => {
     const subject: CertSubject = { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${c}` };
-    return { name, subject, tls: await issueClient(ca, { C: country, ...subject }, days) };
+    return { name, subject, tls: await issueClient(ca, { subject: { C: country, ...subject }, days }) };
   });
 
   const [gateway, gatewaySigning, agencies, officers, operators] = await Promise.all([

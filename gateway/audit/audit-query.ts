@@ -3,8 +3,8 @@
 // last sequence number seen, and the ledger is append-only.
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
-import type { Action } from '../../policies/lib/types.ts'
 import { RequestInvalidError } from '../errors.ts'
+import { FIELD_DECISION_PROPERTIES } from './field-decision-schema.ts'
 import type { AuditEvent, AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 
 /** The query string: the ledger's filters plus paging. */
@@ -41,8 +41,6 @@ const AUDIT_EVENTS = Object.keys({
   'checkpoint-countersigned': 1, 'disclosure-report': 1, 'legal-hold-placed': 1, 'legal-hold-released': 1,
   'dead-letter-resent': 1, 'dead-letter-discarded': 1
 } satisfies Record<AuditEvent, 1>)
-
-const ACTIONS = Object.keys({ share: 1, generalise: 1, pseudonymise: 1, withhold: 1 } satisfies Record<Action, 1>)
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
 
@@ -99,15 +97,12 @@ export const AUDIT_ENTRY_SCHEMA = {
             additionalProperties: false,
             required: ['path', 'action', 'rule', 'principle', 'digest'],
             properties: {
-              path: { type: 'string', description: 'A path (`traveller.surname`), or for a field inside an array its pattern (`records[].traveller.surname`).' },
-              action: { type: 'string', enum: ACTIONS },
-              rule: { type: 'string' },
+              ...FIELD_DECISION_PROPERTIES,
               principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
               digest: {
                 type: 'string',
                 description: 'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
-              },
-              count: { type: 'integer', minimum: 1, description: 'For an array pattern: how many items this rule did this to.' }
+              }
             }
           }
         },

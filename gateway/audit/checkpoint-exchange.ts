@@ -25,7 +25,10 @@ export function countersignCheckpoint(claims: CheckpointClaims, self: string, ke
   return signCompactJws(JSON.stringify(countersigned), key, COUNTERSIGNATURE_TYP)
 }
 
-export async function readCountersignature(jws: string, keys: ReadonlyMap<string, VerificationKey>, owner: string, expected: Pick<Checkpoint, 'seq' | 'hash'>): Promise<CountersignatureClaims> {
+export async function readCountersignature(
+  jws: string,
+  { keys, owner, expected }: { keys: ReadonlyMap<string, VerificationKey>; owner: string; expected: Pick<Checkpoint, 'seq' | 'hash'> }
+): Promise<CountersignatureClaims> {
   const { payload } = await verifyCompactJws(jws, { keys, owner, typ: COUNTERSIGNATURE_TYP })
   const claims = parseSignedJson(payload) as CountersignatureClaims
   if (claims.seq !== expected.seq || claims.hash !== expected.hash) throw new JwsInvalidError('the countersignature names another checkpoint')
@@ -39,6 +42,6 @@ export async function sendCheckpoint(
 ): Promise<void> {
   const res = await deps.client.post(deps.url, checkpoint.jws, 'application/jose')
   if (res.status !== 200) throw new Error(`the partner answered ${res.status}: ${res.body.slice(0, 200)}`)
-  await readCountersignature(res.body, deps.partnerKeys, deps.partnerOwner, checkpoint)
+  await readCountersignature(res.body, { keys: deps.partnerKeys, owner: deps.partnerOwner, expected: checkpoint })
   await deps.store.setCountersignature(checkpoint.seq, res.body)
 }

@@ -54,6 +54,12 @@ export interface CheckpointSchedule {
 }
 
 export interface CheckpointerOptions {
+  readonly store: GatewayStore
+  /** A function when the key can rotate while the gateway runs. */
+  readonly key: SigningKey | (() => SigningKey)
+  /** The country whose gateway signs. */
+  readonly country: Country
+  readonly schedule: CheckpointSchedule
   /** Called with each new checkpoint (the partner exchange); its failure leaves the checkpoint kept, uncountersigned. */
   readonly onCheckpoint?: (cp: Checkpoint) => Promise<void>
   /** Where a failed scheduled checkpoint is reported; the next tick tries again. */
@@ -73,17 +79,15 @@ export class Checkpointer {
   /** When no checkpoint exists yet, time is counted from the start. */
   #startedAt = Date.now()
 
-  constructor(
-    store: GatewayStore, key: SigningKey | (() => SigningKey), country: Country, schedule: CheckpointSchedule,
-    onCheckpoint?: (cp: Checkpoint) => Promise<void>, options: Omit<CheckpointerOptions, 'onCheckpoint'> = {}
-  ) {
+  constructor(options: CheckpointerOptions) {
+    const { store, key, country, schedule } = options
     if (!(schedule.everyEntries >= 1) || !(schedule.everyMs >= 1)) throw new Error('checkpoint schedule: everyEntries and everyMs must be at least 1')
     this.#store = store
     // A function when the key can rotate while the gateway runs.
     this.#key = typeof key === 'function' ? key : () => key
     this.#country = country
     this.#schedule = schedule
-    this.#options = onCheckpoint === undefined ? options : { ...options, onCheckpoint }
+    this.#options = options
   }
 
   start(): void {

@@ -154,7 +154,7 @@ export async function verifyLedger(
     if (cp.countersignature !== null && partnerKeys !== undefined) {
       if (partnerCountry === undefined) return `the countersignature of checkpoint ${cp.seq} cannot be verified: no partner key was given`
       try {
-        const counter = await readCountersignature(cp.countersignature, partnerKeys, `gateway:${partnerCountry}`, cp)
+        const counter = await readCountersignature(cp.countersignature, { keys: partnerKeys, owner: `gateway:${partnerCountry}`, expected: cp })
         if (counter.gateway !== country) return `the countersignature of checkpoint ${cp.seq} names gateway ${counter.gateway}`
       } catch (err) {
         return `the countersignature of checkpoint ${cp.seq} does not verify with the partner's keys (${describe(err)})`

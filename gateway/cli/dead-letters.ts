@@ -1,4 +1,4 @@
-// npm run dead-letters -- list [--queue partner-delivery|agency-push] [--limit <n>] [--cursor <c>]
+// npm run dead-letters -- list [--queue <q>] [--limit <n>] [--cursor <c>]
 // npm run dead-letters -- show <id>
 // npm run dead-letters -- resend <id> [--reason "..."]
 // npm run dead-letters -- discard <id> --reason "..."
@@ -13,12 +13,13 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
+import { QUEUES } from '../queue/queue-names.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const SANDBOX_OPERATOR = join(ROOT, 'keys-example', 'CA', 'operators', 'ops-1')
 
 const USAGE = `usage: dead-letters <command> [options]
-  list                      dead letters, oldest first   [--queue partner-delivery|agency-push] [--limit <n>] [--cursor <c>]
+  list                      dead letters, oldest first   [--queue ${QUEUES.join('|')}] [--limit <n>] [--cursor <c>]
   show <id>                 one dead letter, every failed attempt
   resend <id>               queue it again from the outbox, with fresh attempts   [--reason "..."]
   discard <id> --reason "…" give up on it for good (the reason goes to the audit ledger)
@@ -26,7 +27,7 @@ options:
   --gateway <url>   default $GATEWAY_URL or https://127.0.0.1:8441
   --cert <pem> --key <pem>   the operator's client certificate and key (default: keys-example/CA/operators/ops-1)
   --ca <pem>        the CA that issued the gateway's certificate (default: keys-example/CA/ca.crt.pem)
-  --queue <q>       partner-delivery or agency-push (for show/resend/discard: only if the id is in both)
+  --queue <q>       ${QUEUES.join(' or ')} (for show/resend/discard: only if the id is in both)
   --json            print the gateway's JSON answer instead of a table`
 
 class UsageError extends Error {}

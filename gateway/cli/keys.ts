@@ -203,8 +203,11 @@ async function issueAgency(values: Values): Promise<void> {
   const lc = country.toLowerCase();
   const subject: CertSubject = { O: agency, OU: system, CN: `${system}.${agency.toLowerCase()}.${lc}` };
   const [ca, signing] = await Promise.all([c.issuer(values['ca-key']), makeSigningKey(`${lc}-${agency.toLowerCase()}-${system}-${kidStamp()}`, alg)]);
-  const tls = await issueServerClient(ca, { C: country, ...subject },
-    [dns('localhost'), dns(`${lc}-${agency.toLowerCase()}-${system}`), ip('127.0.0.1'), ip('::1')], days);
+  const tls = await issueServerClient(ca, {
+    subject: { C: country, ...subject },
+    altNames: [dns('localhost'), dns(`${lc}-${agency.toLowerCase()}-${system}`), ip('127.0.0.1'), ip('::1')],
+    days,
+  });
 
   const dir = `agencies/${agency}-${system}`;
   const w = c.writer;
@@ -244,7 +247,7 @@ async function issueClientCommand(values: Values): Promise<void> {
   const subject: CertSubject = role === 'operator'
     ? { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${lc}` }
     : { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${lc}` };
-  const tls = await issueClient(await c.issuer(values['ca-key']), { C: country, ...subject }, days);
+  const tls = await issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days });
   const dir = `${role === 'operator' ? 'operators' : 'privacy-officers'}/${name}`;
   await c.writer.write(`${dir}/client.crt.pem`, tls.certPem);
   await c.writer.write(`${dir}/client.key.pem`, tls.keyPem, true);

@@ -40,10 +40,10 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
         throw new Error(`partner answered ${res.status} ${code}`)
       }
       const { partner } = deps.trust()
-      await verifyReceipt(res.body, partner.keys, gatewayOwner(partner.country), { messageId: id, digest: sha256(jws) })
+      await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err, pending.record)
+      await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })
       throw err
     }
   }

@@ -50,9 +50,16 @@ export class DeliveryRefusedError extends UnrecoverableError {
   }
 }
 
-export async function recordFailure(
-  store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>, err: unknown, record: MessageRecord
-): Promise<void> {
+/** A delivery attempt that failed: the job, why, and the message as stored before it. */
+export interface FailedAttempt {
+  readonly store: GatewayStore
+  readonly log: FastifyBaseLogger
+  readonly job: Job<DeliveryJob>
+  readonly err: unknown
+  readonly record: MessageRecord
+}
+
+export async function recordFailure({ store, log, job, err, record }: FailedAttempt): Promise<void> {
   const at = new Date().toISOString()
   const error = err instanceof Error ? err.message : String(err)
   const attempt = { at, error }

@@ -38,7 +38,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       }
       await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
-      await recordFailure(deps.store, deps.log, job, err, pending.record)
+      await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })
       throw err
     }
   }

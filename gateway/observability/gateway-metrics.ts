@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { KINDS } from '../../schemas/index.ts'
 import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
+import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEntry, AuditEvent, Direction, MessageRecord } from '../store/records.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
@@ -78,7 +79,7 @@ export class GatewayMetrics {
       registers
     })
     // Both series exist from the start, so that rate() sees the first delivery.
-    for (const direction of ['outbound', 'inbound']) this.#latency.zero({ direction })
+    for (const direction of DIRECTIONS) this.#latency.zero({ direction })
     const presented = this.#presented
     new Gauge({
       name: 'btb_queue_jobs',

@@ -25,9 +25,7 @@ export function signReceipt(receipt: Receipt, key: SigningKey): Promise<string> 
 /** Verifies a partner's receipt and that it names exactly what was sent. */
 export async function verifyReceipt(
   jws: string,
-  keys: ReadonlyMap<string, VerificationKey>,
-  owner: string,
-  expected: { messageId: string; digest: string }
+  { keys, owner, expected }: { keys: ReadonlyMap<string, VerificationKey>; owner: string; expected: { messageId: string; digest: string } }
 ): Promise<Receipt> {
   const { payload } = await verifyCompactJws(jws, { keys, owner, typ: RECEIPT_TYP })
   const receipt = parseSignedJson(payload) as Receipt

@@ -1,7 +1,9 @@
 // Step 4 of the pipeline: the envelope and its payload against schemas/.
 // Ajv is strict and changes nothing: no coercion, no stripping, no defaults —
 // the gateway validates exactly what was signed (docs/architecture.md,
-// "Runtime"). Every validator
+// "Runtime"). These schemas are
+// draft 2020-12, so they have an Ajv2020 of their own, with the app's options
+// (lib/ajv-options.ts). Every validator
 // is compiled once, at start-up.
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
 import ajvFormats from 'ajv-formats'
@@ -9,6 +11,7 @@ import { KINDS, allSchemas, envelopeSchema, kindSchemas, type Kind } from '../..
 import { policies } from '../../policies/index.ts'
 import { receivedSchema } from '../../policies/lib/received-schema.ts'
 import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
+import { AJV_OPTIONS } from '../lib/ajv-options.ts'
 import { echo } from '../lib/echo.ts'
 import { HANDLING_SCHEMA, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 
@@ -36,7 +39,7 @@ export class MessageValidator {
   readonly #received: Map<string, ValidateFunction>
 
   constructor() {
-    const ajv = new Ajv2020({ strict: true, allErrors: false, coerceTypes: false, useDefaults: false, removeAdditional: false })
+    const ajv = new Ajv2020({ ...AJV_OPTIONS })
     ajvFormats.default(ajv)
     for (const schema of allSchemas) ajv.addSchema(schema as object)
     this.#envelope = ajv.getSchema(String((envelopeSchema as { $id: string }).$id))!
@@ -48,7 +51,7 @@ export class MessageValidator {
     this.#payload = new Map(KINDS.map((kind) => [kind, ajv.getSchema(String((kindSchemas[kind] as { $id: string }).$id))!]))
 
     const registry = new Map((allSchemas as Array<Record<string, unknown>>).map((s) => [String(s.$id), s]))
-    const loose = new Ajv2020({ strict: true, allErrors: false })
+    const loose = new Ajv2020({ ...AJV_OPTIONS })
     ajvFormats.default(loose)
     this.#received = new Map()
     for (const kind of KINDS) {

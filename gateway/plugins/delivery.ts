@@ -38,7 +38,7 @@ export interface DeliveryOptions {
 export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
   checkRedisDurability(await readRedisDurability(opts.redisUrl), opts.redisChecks, app.log)
   const queues = new DeliveryQueues({ redisUrl: opts.redisUrl, prefix: opts.prefix, attempts: opts.attempts, backoffMs: opts.backoffMs })
-  const relay = new OutboxRelay(app.store, queues, app.log, opts.relayIntervalMs)
+  const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
   app.decorate('queues', queues)
   app.decorate('relay', relay)
 

@@ -111,7 +111,7 @@ function inFlight(socket: Socket): ServerResponse | null {
 
 function writeProblem(socket: Socket, r: Refusal, instance: string): void {
   if (socket.destroyed || !socket.writable || socket.writableEnded) return
-  const body = JSON.stringify(problemDocument(r.code, r.status, r.detail, instance))
+  const body = JSON.stringify(problemDocument({ code: r.code, status: r.status, detail: r.detail, instance }))
   socket.end(
     `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n` +
     `Date: ${new Date().toUTCString()}\r\n` +
@@ -296,7 +296,7 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
         : error.code === 'FST_ERR_BAD_URL' ? 'the path is not a valid URL' : detail
       if (status >= 500) request.log.error({ err: error }, 'request failed')
       else request.log.info({ code }, 'request refused')
-      reply.code(status).type(PROBLEM_TYPE).send(problemDocument(code, status, said, request.url))
+      reply.code(status).type(PROBLEM_TYPE).send(problemDocument({ code, status, detail: said, instance: request.url }))
     }
   }
 }

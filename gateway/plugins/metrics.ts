@@ -6,8 +6,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { GatewayMetrics, QUEUE_STATES, type WatchedCertificate } from '../observability/gateway-metrics.ts'
 import { countDeadLetters } from '../queue/dead-letters.ts'
-import { QUEUE_NAMES } from '../queue/delivery-queues.ts'
-import type { Direction } from '../store/records.ts'
+import { DIRECTIONS, QUEUE_NAMES } from '../queue/queue-names.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 
 declare module 'fastify' {
@@ -15,8 +14,6 @@ declare module 'fastify' {
     metrics: GatewayMetrics
   }
 }
-
-const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound']
 
 /** The certificates the trust store holds: this gateway's own, and the roots it trusts. */
 export function trustCertificates(trust: TrustStore): WatchedCertificate[] {

@@ -8,17 +8,15 @@
 // token: the listener asks for a certificate but does not refuse a handshake
 // without one (see tls-options.ts), so a browser can read them.
 import { readFileSync } from 'node:fs'
-import type { FastifyErrorConstructor } from '@fastify/error'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { KINDS, commonSchema, envelopeSchema, kindSchemas, listExamples, type JsonSchema, type Kind } from '../../schemas/index.ts'
-import * as errors from '../errors.ts'
-import { ERROR_CODES } from '../errors.ts'
+import { ERROR_CODES, statusOf, type ErrorCode } from '../errors.ts'
 import { HANDLING_SCHEMA } from '../pipeline/envelope.ts'
 
-export type ErrorCode = (typeof ERROR_CODES)[number]
+export type { ErrorCode } from '../errors.ts'
 
 /** The $id of the shared RFC 9457 schema: `{ $ref: 'problem#' }` in a route schema. */
 export const PROBLEM_SCHEMA_ID = 'problem'
@@ -42,17 +40,6 @@ export const PROBLEM_SCHEMA = {
   }
 } as const
 
-/** The status each code is answered with, read from the error classes themselves. */
-const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
-  ...(Object.values(errors) as unknown[])
-    .filter((value): value is FastifyErrorConstructor => typeof value === 'function')
-    .map((ErrorClass) => {
-      const err = new ErrorClass()
-      return [err.code, err.statusCode ?? 500] as const
-    }),
-  ['INTERNAL', 500]
-])
-
 /**
  * The problem responses of a route, one per status, each naming the codes
  * the route can answer with. `INTERNAL` (500) is always possible.
@@ -60,8 +47,7 @@ const STATUS_OF_CODE: ReadonlyMap<string, number> = new Map([
 export function problemResponses(...codes: ErrorCode[]): Record<string, { description: string; content: Record<string, { schema: { $ref: string } }> }> {
   const byStatus = new Map<number, string[]>()
   for (const code of new Set<ErrorCode>([...codes, 'INTERNAL'])) {
-    const status = STATUS_OF_CODE.get(code)
-    if (status === undefined) throw new Error(`openapi: error code ${code} has no error class in errors.ts`)
+    const status = statusOf(code)
     byStatus.set(status, [...byStatus.get(status) ?? [], code])
   }
   return Object.fromEntries([...byStatus].sort(([a], [b]) => a - b).map(([status, list]) => [String(status), {

@@ -27,8 +27,12 @@ export interface OversightOptions {
 export const oversightPlugin = fp(async function oversight(app: FastifyInstance, opts: OversightOptions) {
   const { store } = app
   const log = app.log.child({ component: 'oversight' })
-  const checkpointer = new Checkpointer(store, () => app.trust.signingKey, app.trust.country, { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
-    async (cp) => {
+  const checkpointer = new Checkpointer({
+    store,
+    key: () => app.trust.signingKey,
+    country: app.trust.country,
+    schedule: { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
+    onCheckpoint: async (cp) => {
       try {
         const { partner } = app.trust
         await sendCheckpoint(cp, {
@@ -40,7 +44,8 @@ export const oversightPlugin = fp(async function oversight(app: FastifyInstance,
         log.warn({ err, seq: cp.seq }, 'the partner did not countersign the checkpoint')
       }
     },
-    { onError: (err) => log.warn({ err }, 'checkpoint failed') })
+    onError: (err) => log.warn({ err }, 'checkpoint failed')
+  })
   app.decorate('checkpointer', checkpointer)
   const retention = opts.runWorkers
     ? new RetentionJob(store, { redisUrl: opts.redisUrl, prefix: opts.prefix, retentionDays: opts.retentionDays, everyMs: opts.purgeEveryMs }, log)

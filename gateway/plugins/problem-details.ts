@@ -39,7 +39,7 @@ const DETAIL_MAX = 512
 const INSTANCE_MAX = 200
 
 /** The RFC 9457 document for a refusal; http-hardening writes it raw, for what never reaches a route. */
-export function problemDocument(code: string, status: number, detail: string, instance: string): Problem {
+export function problemDocument({ code, status, detail, instance }: { code: string; status: number; detail: string; instance: string }): Problem {
   return {
     type: `https://btb-gateway.example/problems/${code.toLowerCase().replaceAll('_', '-')}`,
     title: code.replaceAll('_', ' ').toLowerCase(),
@@ -73,9 +73,9 @@ export const problemDetails = fp(async function problemDetails(app: FastifyInsta
     const { code, status, detail } = problemFor(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code }, 'request refused')
-    return reply.code(status).type('application/problem+json').send(problemDocument(code, status, detail, request.url))
+    return reply.code(status).type('application/problem+json').send(problemDocument({ code, status, detail, instance: request.url }))
   })
   app.setNotFoundHandler(function notFound(request, reply) {
-    return reply.code(404).type('application/problem+json').send(problemDocument('NOT_FOUND', 404, `no route ${request.method} ${echo(instanceOf(request.url))}`, request.url))
+    return reply.code(404).type('application/problem+json').send(problemDocument({ code: 'NOT_FOUND', status: 404, detail: `no route ${request.method} ${echo(instanceOf(request.url))}`, instance: request.url }))
   })
 }, { name: 'problem-details', fastify: '5.x' })

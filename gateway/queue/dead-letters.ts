@@ -11,17 +11,10 @@
 import { DeadLetterConflictError, DeadLetterNotFoundError, RequestInvalidError } from '../errors.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { AuditEntry, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, MessageRecord } from '../store/records.ts'
-import { QUEUE_NAMES, type DeliveryQueues } from './delivery-queues.ts'
+import type { DeliveryQueues } from './delivery-queues.ts'
+import { DIRECTIONS, QUEUES, QUEUE_NAMES, directionOf, queueOf, type QueueName } from './queue-names.ts'
 
-export type QueueName = 'partner-delivery' | 'agency-push'
-
-export const QUEUES: readonly QueueName[] = [QUEUE_NAMES.outbound as QueueName, QUEUE_NAMES.inbound as QueueName]
-
-const DIRECTION_OF: Record<QueueName, Direction> = { 'partner-delivery': 'outbound', 'agency-push': 'inbound' }
-
-export function queueOf(direction: Direction): QueueName {
-  return QUEUE_NAMES[direction] as QueueName
-}
+export { QUEUES, queueOf, type QueueName } from './queue-names.ts'
 
 /**
  * Why an attempt failed, reduced to a code: the stored error text may quote
@@ -126,7 +119,7 @@ export async function countDeadLetters(store: GatewayStore): Promise<DeadLetterC
   const counts = await store.countDeadLetters()
   return {
     total: counts.outbound + counts.inbound,
-    byQueue: { 'partner-delivery': counts.outbound, 'agency-push': counts.inbound }
+    byQueue: Object.fromEntries(DIRECTIONS.map((direction) => [QUEUE_NAMES[direction], counts[direction]])) as Record<QueueName, number>
   }
 }
 
@@ -199,7 +192,7 @@ export class DeadLetters {
   async list(options: ListOptions = {}): Promise<{ deadLetters: DeadLetter[]; nextCursor: string | null }> {
     const limit = options.limit ?? 50
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor)
-    const direction = options.queue === undefined ? undefined : DIRECTION_OF[options.queue]
+    const direction = options.queue === undefined ? undefined : directionOf(options.queue)
     // One more than asked tells whether another page exists.
     const rows = await this.#store.deadLetters(direction, after, limit + 1)
     const page = rows.slice(0, limit)
@@ -225,7 +218,7 @@ export class DeadLetters {
     const reason = checkReason(action.reason, false)
     const record = await this.#locate(id, action.queue)
     if (record.status === 'dead-lettered') {
-      const audit = this.#audit('dead-letter-resent', record, action.operator, reason, { attempts: record.attempts.length })
+      const audit = this.#audit('dead-letter-resent', record, { operator: action.operator, reason, counts: { attempts: record.attempts.length } })
       if (await this.#store.requeueDeadLetter(record.direction, id, audit)) {
         const queued = await this.#enqueue(record.direction, id)
         return {
@@ -250,7 +243,7 @@ export class DeadLetters {
     const reason = checkReason(action.reason, true)
     const record = await this.#locate(id, action.queue)
     if (record.status === 'dead-lettered') {
-      const audit = this.#audit('dead-letter-discarded', record, action.operator, reason)
+      const audit = this.#audit('dead-letter-discarded', record, { operator: action.operator, reason })
       if (await this.#store.discardDeadLetter(record.direction, id, audit)) {
         return { id, queue: queueOf(record.direction), outcome: 'discarded', status: 'discarded', changed: true, detail: 'its sealed copy is deleted, and nothing will send it' }
       }
@@ -304,15 +297,15 @@ export class DeadLetters {
   }
 
   async #locate(id: string, queue: QueueName | undefined): Promise<MessageRecord> {
-    const directions: Direction[] = queue === undefined ? ['outbound', 'inbound'] : [DIRECTION_OF[queue]]
+    const directions: readonly Direction[] = queue === undefined ? DIRECTIONS : [directionOf(queue)]
     const found = (await Promise.all(directions.map((d) => this.#store.findMessage(d, id)))).filter((r) => r !== undefined)
     if (found.length === 0) throw new DeadLetterNotFoundError(id)
-    if (found.length > 1) throw new RequestInvalidError(`message id ${id} is in both queues: say which with queue=partner-delivery or queue=agency-push`)
+    if (found.length > 1) throw new RequestInvalidError(`message id ${id} is in both queues: say which with ${QUEUES.map((q) => `queue=${q}`).join(' or ')}`)
     return found[0]!
   }
 
-  #audit(event: 'dead-letter-resent' | 'dead-letter-discarded', record: MessageRecord, operator: string, reason: string | undefined,
-    counts?: Record<string, number>): AuditEntry {
+  #audit(event: 'dead-letter-resent' | 'dead-letter-discarded', record: MessageRecord,
+    { operator, reason, counts }: { operator: string; reason: string | undefined; counts?: Record<string, number> }): AuditEntry {
     // The parties, kind and purpose make the entry findable by the privacy officer's usual filters.
     return {
       ...auditEntry({ event, direction: record.direction, caller: operator, messageId: record.id, ...(counts === undefined ? {} : { counts }) }),

@@ -8,6 +8,7 @@
 // no-op and the relay can re-drive without duplicates.
 import { Queue } from 'bullmq'
 import type { Direction, OutboxItem } from '../store/records.ts'
+import { DIRECTIONS, QUEUE_NAMES } from './queue-names.ts'
 
 export interface DeliveryJob {
   readonly id: string
@@ -15,11 +16,7 @@ export interface DeliveryJob {
   readonly target: string
 }
 
-/** Outbound goes to the partner gateway; inbound is pushed to a local agency. */
-export const QUEUE_NAMES: Record<Direction, string> = {
-  outbound: 'partner-delivery',
-  inbound: 'agency-push'
-}
+export { QUEUE_NAMES } from './queue-names.ts'
 
 export interface QueueSettings {
   readonly redisUrl: string
@@ -50,7 +47,7 @@ export class DeliveryQueues {
     // outbox already holds the message and the relay will enqueue it later.
     const connection = { ...redisOptions(settings.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }
     const make = (name: string): Queue<DeliveryJob> => new Queue<DeliveryJob>(name, { connection, prefix: settings.prefix })
-    this.#queues = { outbound: make(QUEUE_NAMES.outbound), inbound: make(QUEUE_NAMES.inbound) }
+    this.#queues = Object.fromEntries(DIRECTIONS.map((direction) => [direction, make(QUEUE_NAMES[direction])])) as Record<Direction, Queue<DeliveryJob>>
     for (const q of Object.values(this.#queues)) q.on('error', () => { /* reported by readiness; the relay retries */ })
   }
 

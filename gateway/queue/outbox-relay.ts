@@ -14,7 +14,7 @@ export class OutboxRelay {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<number> | undefined
 
-  constructor(store: GatewayStore, queues: DeliveryQueues, log: FastifyBaseLogger, intervalMs: number) {
+  constructor({ store, queues, log, intervalMs }: { store: GatewayStore; queues: DeliveryQueues; log: FastifyBaseLogger; intervalMs: number }) {
     this.#store = store
     this.#queues = queues
     this.#log = log

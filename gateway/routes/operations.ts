@@ -3,15 +3,14 @@
 // as metadata only, resent from the durable outbox, or discarded with a
 // reason. Operator certificates with a bound token only; agency systems,
 // privacy officers and the partner are refused.
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
-import ajvFormats from 'ajv-formats'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { DeadLetters, QUEUES, type OperationResult, type QueueName } from '../queue/dead-letters.ts'
 import { statusUrl } from '../intake/message-status.ts'
+import { QUEUE_NAMES } from '../queue/queue-names.ts'
 
 const TAGS = ['operations']
 const OPERATOR_ONLY = 'For operators (their certificate and a token from `POST /v1/token`).'
@@ -22,7 +21,7 @@ const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 
 const QUEUE = {
   type: 'string',
   enum: QUEUES,
-  description: '`partner-delivery` (outbound, to the partner gateway) or `agency-push` (inbound, to a local agency\'s webhook).'
+  description: `\`${QUEUE_NAMES.outbound}\` (outbound, to the partner gateway) or \`${QUEUE_NAMES.inbound}\` (inbound, to a local agency's webhook).`
 } as const
 
 const FAILURE_PROPERTIES = {
@@ -186,30 +185,12 @@ const SCHEMAS = {
 } as const
 
 /**
- * Fastify's default Ajv coerces types and strips unknown properties, which
- * would turn `{"reason": 42}` into a reason of "42" and let a misspelt field
- * pass unseen: what an operator writes to the ledger is checked as sent. Only
- * the query string and path, which are text by nature, are coerced.
+ * A resend's body is optional: none at all reads as an empty one, which is
+ * then validated like any other by the app's validator (lib/ajv-options.ts),
+ * so `{"reason": 42}` or a misspelt member is still refused as sent.
  */
-function strictValidators(app: FastifyInstance): void {
-  const options = { strict: true, allErrors: false, removeAdditional: false } as const
-  const text = new Ajv2020({ ...options, coerceTypes: true, useDefaults: true })
-  const json = new Ajv2020({ ...options, coerceTypes: false, useDefaults: false })
-  ajvFormats.default(text)
-  ajvFormats.default(json)
-  app.setValidatorCompiler(({ schema, httpPart }) => {
-    const validate: ValidateFunction = (httpPart === 'body' ? json : text).compile(schema as object)
-    // Fastify hands a missing body over as null: a body none of whose properties is required may be left out.
-    const optional = httpPart === 'body' && !Array.isArray((schema as { required?: unknown }).required)
-    const check = (data: unknown): boolean => {
-      if (data === null && optional) return true
-      const ok = validate(data)
-      check.errors = validate.errors
-      return ok
-    }
-    check.errors = validate.errors
-    return check
-  })
+async function noBodyIsEmpty(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {}
 }
 
 interface ItemRequest {
@@ -226,7 +207,6 @@ export async function operationsRoutes(app: FastifyInstance): Promise<void> {
   // before its body is read or checked, so a 400 never tells a stranger anything.
   app.addHook('onRequest', requireRole('operator'))
   app.addHook('onRequest', requireBoundToken)
-  strictValidators(app)
 
   const deadLetters = new DeadLetters(app.store, app.queues)
 
@@ -236,7 +216,7 @@ export async function operationsRoutes(app: FastifyInstance): Promise<void> {
   app.get<ItemRequest>('/v1/operations/dead-letters/:id', { schema: SCHEMAS.show },
     async (request) => deadLetters.inspect(request.params.id, request.query.queue))
 
-  app.post<ItemRequest & { Body: { reason?: string } | null }>('/v1/operations/dead-letters/:id/resend', { schema: SCHEMAS.resend }, async (request, reply) => {
+  app.post<ItemRequest & { Body: { reason?: string } | null }>('/v1/operations/dead-letters/:id/resend', { schema: SCHEMAS.resend, preValidation: noBodyIsEmpty }, async (request, reply) => {
     const reason = request.body?.reason
     const result = await deadLetters.resend(request.params.id, {
       operator: request.caller!.id,

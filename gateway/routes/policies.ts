@@ -15,14 +15,14 @@ import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
-import type { Action, Generaliser } from '../../policies/lib/types.ts'
+import type { Generaliser } from '../../policies/lib/types.ts'
 import { SECURITY, jsonResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
+import { ACTIONS, FIELD_DECISION_PROPERTIES } from '../audit/field-decision-schema.ts'
 
 export type PolicyRouteOptions = FreshnessWindow
 
 // Listed through a Record so that the compiler fails when the policy types gain a member.
-const ACTIONS = Object.keys({ share: 1, generalise: 1, pseudonymise: 1, withhold: 1 } satisfies Record<Action, 1>)
 const GENERALISERS = Object.keys({ 'date-to-year': 1, 'date-to-year-month': 1, 'datetime-to-date': 1, 'datetime-to-hour': 1 } satisfies Record<Generaliser, 1>)
 const PRINCIPLE = { type: 'string', enum: [...PRINCIPLE_IDS], description: 'The privacy principle the rule serves (see `principles`).' } as const
 
@@ -212,10 +212,7 @@ const DRY_RUN_SCHEMA = {
                   additionalProperties: false,
                   required: ['path', 'action', 'rule', 'principle', 'why'],
                   properties: {
-                    path: { type: 'string', description: 'A path (`traveller.surname`), or for a field inside an array its pattern (`fingerprints[].position`).' },
-                    count: { type: 'integer', minimum: 1, description: 'For an array pattern: how many items this rule did this to.' },
-                    action: { type: 'string', enum: ACTIONS },
-                    rule: { type: 'string' },
+                    ...FIELD_DECISION_PROPERTIES,
                     principle: PRINCIPLE,
                     why: { type: 'string' },
                     condition: { type: 'string' }

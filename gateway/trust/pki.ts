@@ -118,33 +118,35 @@ export function issueRootCa(country: Country, days: number, names: { O: string; 
   });
 }
 
+/** A leaf certificate issued by `ca`: who it names, for how long. */
+export interface LeafOptions {
+  subject: SubjectSpec;
+  days: number;
+}
+
+/** A certificate that is not a CA, for TLS: a client's, or with `altNames` a server's too. */
+function issueLeaf(ca: Issued, { subject, days }: LeafOptions, altNames?: AltName[]): Promise<Issued> {
+  const extensions = altNames === undefined
+    ? [
+        { name: 'keyUsage', digitalSignature: true, critical: true },
+        { name: 'extKeyUsage', clientAuth: true },
+      ]
+    : [
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+        { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+        { name: 'subjectAltName', altNames },
+      ];
+  return issue({ subject, issuer: ca, days, extensions: [{ name: 'basicConstraints', cA: false, critical: true }, ...extensions] });
+}
+
 /** A certificate usable both as TLS server and TLS client certificate. */
-export function issueServerClient(ca: Issued, subject: SubjectSpec, altNames: AltName[], days: number): Promise<Issued> {
-  return issue({
-    subject,
-    issuer: ca,
-    days,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-      { name: 'subjectAltName', altNames },
-    ],
-  });
+export function issueServerClient(ca: Issued, options: LeafOptions & { altNames: AltName[] }): Promise<Issued> {
+  return issueLeaf(ca, options, options.altNames);
 }
 
 /** A TLS client-only certificate (privacy officers, operators). */
-export function issueClient(ca: Issued, subject: SubjectSpec, days: number): Promise<Issued> {
-  return issue({
-    subject,
-    issuer: ca,
-    days,
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
-    ],
-  });
+export function issueClient(ca: Issued, options: LeafOptions): Promise<Issued> {
+  return issueLeaf(ca, options);
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import { json } from './pki.ts';
 import type { Jwks, PublicSigningJwk, RegisteredKey, TrustFile } from './trust-file.ts';
 import { TRUST_FILE_VERSION } from './trust-file.ts';
 import { loadTrustStore } from './trust-store.ts';
+import { checkTrustFile } from './trust-schema.ts';
 
 /** A refused change: the trust file is left as it was. */
 export class TrustEditError extends Error {
@@ -38,8 +39,16 @@ export function readTrustFile(path: string): TrustFile {
   return file;
 }
 
-/** Validates `file` as the gateway would load it, then atomically replaces `path`. */
+/**
+ * Validates `file` as the gateway would load it (its schema, then the whole
+ * load), then atomically replaces `path`.
+ */
 export async function writeTrustFile(path: string, file: TrustFile): Promise<void> {
+  try {
+    checkTrustFile(file, path);
+  } catch (err) {
+    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`);
+  }
   const partial = join(dirname(path), `.trust.${randomBytes(4).toString('hex')}.partial`);
   await writeFile(partial, json(file), { mode: 0o644 });
   try {

@@ -6,7 +6,8 @@ import { dirname, resolve } from 'node:path'
 import { sha256 } from '../lib/digest.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { isAllowedAlgorithm } from '../jws/signing-key.ts'
-import type { TrustFile, TrustFileKey } from './trust-file.ts'
+import type { TrustFileKey } from './trust-file.ts'
+import { checkTrustFile } from './trust-schema.ts'
 
 export type Country = 'CA' | 'US'
 
@@ -68,11 +69,6 @@ export function gatewayOwner(country: Country): string {
   return `gateway:${country}`
 }
 
-function toCountry(value: string): Country {
-  if (value !== 'CA' && value !== 'US') throw new Error(`trust file: country must be CA or US, not ${value}`)
-  return value
-}
-
 function verificationKey(entry: TrustFileKey, owner: string): VerificationKey {
   if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: key ${entry.kid} uses ${entry.alg}, which is not allowed`)
   return { kid: entry.kid, alg: entry.alg, owner, key: createPublicKey({ key: entry.jwk as never, format: 'jwk' }) }
@@ -80,11 +76,13 @@ function verificationKey(entry: TrustFileKey, owner: string): VerificationKey {
 
 export function loadTrustStore(trustFilePath: string): TrustStore {
   const base = dirname(resolve(trustFilePath))
-  const file = JSON.parse(readFileSync(trustFilePath, 'utf8')) as TrustFile
+  // The shape first (schemas/trust.schema.json); then what no schema can say:
+  // that the key material parses, that activeKid is a signing key, that a kid is registered once.
+  const file = checkTrustFile(JSON.parse(readFileSync(trustFilePath, 'utf8')), trustFilePath)
   const read = (path: string): string => readFileSync(resolve(base, path), 'utf8')
-  const country = toCountry(file.country)
-  const revokedKids = new Set(file.revoked?.kids ?? [])
-  const revokedCerts = new Set(file.revoked?.certSha256 ?? [])
+  const country = file.country
+  const revokedKids = new Set(file.revoked.kids)
+  const revokedCerts = new Set(file.revoked.certSha256)
 
   const signingEntries = file.gateway.signingKeys.map((entry) => {
     if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: gateway key ${entry.kid} uses ${entry.alg}`)
@@ -128,7 +126,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   }
 
   const privacyOfficersByCert = new Map<string, PrivacyOfficer>()
-  for (const po of file.privacyOfficers ?? []) {
+  for (const po of file.privacyOfficers) {
     if (!revokedCerts.has(po.certSha256)) privacyOfficersByCert.set(po.certSha256, { id: `${country}/privacy-officer/${po.name}`, certSha256: po.certSha256 })
   }
 
@@ -137,7 +135,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     if (!revokedCerts.has(op.certSha256)) operatorsByCert.set(op.certSha256, { id: `${country}/operator/${op.name}`, certSha256: op.certSha256 })
   }
 
-  const partnerCountry = toCountry(file.partner.country)
+  const partnerCountry = file.partner.country
   const partnerKeys = new Map<string, VerificationKey>()
   for (const k of file.partner.keys) {
     if (!revokedKids.has(k.kid)) partnerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))

@@ -1,0 +1,78 @@
+// The trust file is held to schemas/trust.schema.json when it is loaded and
+// before the keys CLI writes it: a member of the wrong type, or one the
+// schema does not know, is refused with a message naming it.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { checkTrustFile } from '../gateway/trust/trust-schema.ts'
+import { writeTrustFile } from '../gateway/trust/trust-edit.ts'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { copyKeys, KEYS_DIR } from './helper.ts'
+
+const root = join(import.meta.dirname, '..')
+
+function keys(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['gateway/cli/keys.ts', ...args], { cwd: root }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr })
+    })
+  })
+}
+
+const read = (path: string): any => JSON.parse(readFileSync(path, 'utf8'))
+
+/** Each a change to a valid trust file, and the pointer and words its refusal must name. */
+const BROKEN: Array<[string, (file: any) => void, RegExp]> = [
+  ['a string where a list of kinds belongs', (f) => { f.agencies[0].kinds = 'entry-exit.record' }, /\/agencies\/0\/kinds: must be array/],
+  ['a number for the example flag', (f) => { f.example = 1 }, /\/example: must be boolean/],
+  ['a country no gateway runs in', (f) => { f.partner.country = 'MX' }, /\/partner\/country: must be equal to one of the allowed values/],
+  ['an unknown member of the partner', (f) => { f.partner.pin = 'x' }, /\/partner: unknown member "pin"/],
+  ['an unknown top-level member', (f) => { f.agencyCA = f.agencyCa }, /\/: unknown member "agencyCA"/],
+  ['a missing member', (f) => { delete f.revoked }, /\/: missing member "revoked"/],
+  ['an algorithm off the allow-list', (f) => { f.gateway.signingKeys[0].alg = 'RS256' }, /\/gateway\/signingKeys\/0\/alg: must be equal to one of the allowed values/],
+  ['a webhook that is not https', (f) => { f.agencies[0].webhook = 'http://127.0.0.1/' }, /\/agencies\/0\/webhook: must match pattern/]
+]
+
+t.test('the example trust files match the schema', async (t) => {
+  for (const country of ['CA', 'US']) {
+    const path = join(KEYS_DIR, country, 'trust.json')
+    t.doesNotThrow(() => checkTrustFile(read(path), path), country)
+  }
+})
+
+t.test('the gateway refuses to load a trust file the schema refuses, naming the member', async (t) => {
+  const dir = copyKeys(t)
+  const path = join(dir, 'CA', 'trust.json')
+  const good = readFileSync(path, 'utf8')
+  for (const [what, change, message] of BROKEN) {
+    const file = JSON.parse(good)
+    change(file)
+    writeFileSync(path, JSON.stringify(file, null, 2))
+    t.throws(() => loadTrustStore(path), { message }, what)
+  }
+  writeFileSync(path, good)
+  t.equal(loadTrustStore(path).country, 'CA', 'the file as it was loads')
+})
+
+t.test('the keys CLI\'s safe write refuses what the loader would, and leaves the file as it was', async (t) => {
+  const dir = copyKeys(t)
+  const path = join(dir, 'CA', 'trust.json')
+  const good = readFileSync(path, 'utf8')
+  for (const [what, change, message] of BROKEN) {
+    const file = JSON.parse(good)
+    change(file)
+    await t.rejects(writeTrustFile(path, file), { code: 'TRUST_FILE_INVALID', message }, what)
+    t.equal(readFileSync(path, 'utf8'), good, `${what}: not written`)
+  }
+
+  // An unknown member already in the file: the CLI's next change is refused, naming it.
+  const file = JSON.parse(good)
+  file.agencies[0].notes = 'registered by hand'
+  const edited = JSON.stringify(file, null, 2)
+  writeFileSync(path, edited)
+  const out = await keys('revoke', '--trust', path, '--agency', 'IRCC', '--system', 'gcms-biometrics')
+  t.equal(out.code, 1, 'refused')
+  t.match(out.stderr, /\/agencies\/0: unknown member "notes".*TRUST_FILE_INVALID/s, 'naming the member')
+  t.equal(readFileSync(path, 'utf8'), edited, 'the file is left as it was')
+})
