@@ -33,6 +33,7 @@ function residentMemory(pid: number): { rss: number; peak: number } {
 }
 
 async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
+  // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
   const gp = gatewayProcess(t, country, port, { LOG_LEVEL: 'warn', ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}), ...env })
   // BENCH_GATEWAY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (or --trace-gc):
   // extra Node flags for both gateways, to see what holds their event loops.

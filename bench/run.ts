@@ -66,7 +66,7 @@ for (const [name, bench] of BENCHES) {
   process.stderr.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`)
 }
 
-const header = ['bench', 'figure', 'value', 'baseline (same run)', 'ratio', 'DESIGN §9 target', 'met']
+const header = ['bench', 'figure', 'value', 'baseline (same run)', 'ratio', 'target', 'met']
 process.stdout.write(`\n${table([header, ...results.flatMap((r) => r.figures.map((f) => row(r.bench, f)))])}\n\n`)
 for (const r of results) {
   for (const f of r.figures) if (f.extra !== undefined) process.stdout.write(`${r.bench}: ${f.name}: ${f.extra}\n`)

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { ENV_SCHEMA } from '../gateway/config.ts'
-import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
+import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 
 export const ROOT = resolve(import.meta.dirname, '..')
 export const KEYS_DIR = join(ROOT, 'keys-example')
@@ -287,6 +287,7 @@ export class GatewayProcess {
     const optional = (name: string, value: number | string | undefined): Record<string, string> => value === undefined ? {} : { [name]: String(value) }
     return {
       ...inherited,
+      ...GATEWAY_ENV,
       GATEWAY_COUNTRY: this.opts.country,
       GATEWAY_TRUST_FILE: join(KEYS_DIR, this.opts.country, 'trust.json'),
       // The committed example material does not change under us.

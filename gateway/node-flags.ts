@@ -11,3 +11,15 @@
 // worker, one at a time each (pipeline/pipeline-pool.ts), so the largest
 // message the contract allows (8 MiB) fits with room to spare.
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128', '--max-semi-space-size=4']
+
+/**
+ * And the environment it runs in. glibc gives each thread that allocates its
+ * own malloc arena, and a gateway has several threads (the event loop, the
+ * ledger's thread, the pipeline workers, libuv's pool), each passing
+ * megabyte-sized buffers (a batch, its sealed copy): memory freed in one arena
+ * is not reused by another, and the receiving gateway's RSS crept from 250 to
+ * 293 MB over ten loads of 20,000 records (1.17×, peak 300 MB). With two
+ * arenas it stayed at 240–257 MB (0.96×, peak 267 MB) in the same benchmark
+ * (docs/operators.md, "Faults, soak and memory").
+ */
+export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }

@@ -3,7 +3,7 @@
 // ways, prints what happened and writes sandbox.json for integrators' clients.
 // `npm run sandbox -- --once` stops after the samples (CI, smoke tests).
 // `npm run sandbox -- --help` prints USAGE: the environment variables that
-// move its ports, files and queues (defaults: the ones the README names), so
+// move its ports, files and queues (defaults: the ones docs/integrators.md names), so
 // that two sandboxes (two test runs, say) can share a machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -16,7 +16,7 @@ import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
 import { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
-import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
+import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
 
 const USAGE = `usage: npm run sandbox [-- --once]
@@ -230,6 +230,7 @@ const gatewayPids = { CA: 0, US: 0 }
 for (const country of ['CA', 'US'] as const) {
   const key = (): string => randomBytes(32).toString('base64')
   gatewayPids[country] = startProcess(`gateway-${country}`, [...GATEWAY_NODE_FLAGS, 'gateway/server.ts'], {
+    ...GATEWAY_ENV,
     GATEWAY_COUNTRY: country,
     GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
     PORT: String(ports[country]),

@@ -22,7 +22,7 @@ function expectProblem(t: Test, res: HttpResult, status: number, code: string, w
 // One gateway for the tests below that only call routes (with app.inject()): each message has its own id.
 const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
 
-t.test('the freshness window is the README\'s, edges included', async (t) => {
+t.test('the freshness window is the one docs/integrators.md gives, edges included', async (t) => {
   const now = Date.parse('2026-12-01T12:00:00Z')
   const at = (offsetSeconds: number): Envelope => ({ createdAt: new Date(now + offsetSeconds * 1000).toISOString() }) as Envelope
   t.doesNotThrow(() => checkFreshness(at(-900), WINDOW, now), 'exactly 15 minutes old is accepted')

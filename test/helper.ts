@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
-import { GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
+import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
@@ -293,6 +293,7 @@ export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, 
     args: [...GATEWAY_NODE_FLAGS, join(import.meta.dirname, '..', 'gateway', 'server.ts')],
     env: {
       ...process.env,
+      ...GATEWAY_ENV,
       GATEWAY_COUNTRY: country,
       GATEWAY_TRUST_FILE: join(KEYS_DIR, country, 'trust.json'),
       PORT: String(port),

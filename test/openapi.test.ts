@@ -160,7 +160,7 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
 
   t.match(doc.openapi, /^3\.1\.\d+$/, 'OpenAPI 3.1')
   t.equal(doc.info.version, pkg.version, 'versioned as the package')
-  t.match(doc.info.description, /Integrator's guide/, 'points at the README guide')
+  t.match(doc.info.description, /docs\/integrators\.md/, 'points at the integrator\'s guide')
   t.equal(doc.components.securitySchemes.mutualTLS.type, 'mutualTLS')
   t.match(doc.components.securitySchemes.bearerToken, { type: 'http', scheme: 'bearer' })
 

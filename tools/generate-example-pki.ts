@@ -282,7 +282,7 @@ function readme(days: number, material: Record<Country, CountryMaterial>): strin
   row('<C>/agencies/<AGENCY>-<system>/client.crt.pem', "Agency system's client certificate (also a server certificate for its webhook receiver). SAN: `localhost`, `<c>-<agency>-<system>`, `127.0.0.1`, `::1`.");
   row('<C>/agencies/<AGENCY>-<system>/client.key.pem', 'Its TLS private key (PKCS#8). **Secret.**');
   row('<C>/agencies/<AGENCY>-<system>/signing.private.jwk.json', 'Its JWS signing key (ES256 or EdDSA/Ed25519), private JWK. **Secret.**');
-  row('<C>/agencies/<AGENCY>-<system>/signing.private.pem', 'The same signing key as PKCS#8 PEM, for openssl (see the README\'s curl guide). **Secret.**');
+  row('<C>/agencies/<AGENCY>-<system>/signing.private.pem', 'The same signing key as PKCS#8 PEM, for openssl (see docs/integrators.md, "With curl and openssl"). **Secret.**');
   row('<C>/agencies/<AGENCY>-<system>/signing.public.jwk.json', 'Its public signing JWK (registered in `trust.json`).');
   row('<C>/privacy-officers/po-1/client.crt.pem', 'Privacy-officer client certificate (OU `privacy-officer`): may read `/v1/audit…`.');
   row('<C>/privacy-officers/po-1/client.key.pem', 'Its TLS private key (PKCS#8). **Secret.**');

@@ -26,7 +26,7 @@ export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
 export const PROBLEM_SCHEMA = {
   $id: PROBLEM_SCHEMA_ID,
   title: 'Problem details (RFC 9457)',
-  description: 'Every refusal and every failure. `code` is stable: integrators switch on it (README, "Error codes"); `detail` is for people.',
+  description: 'Every refusal and every failure. `code` is stable: integrators switch on it (docs/integrators.md, "Error codes"); `detail` is for people.',
   type: 'object',
   additionalProperties: false,
   required: ['type', 'title', 'status', 'detail', 'instance', 'code'],
@@ -175,7 +175,7 @@ function addContract(doc: OpenApiDocument): any {
 }
 
 const DESCRIPTION = `The gateway through which Canadian and U.S. border agencies exchange signed records about travellers
-(Beyond the Border). The integrator's guide is the README, section "Integrator's guide": token, envelope, signing, submission, status, receiving.
+(Beyond the Border). The integrator's guide is docs/integrators.md in the repository: token, envelope, signing, submission, status, receiving.
 
 **Who may call what.** Every API route is over mutual TLS (\`mutualTLS\`): a client certificate issued by the country's CA and registered in
 the trust file. Agency systems submit messages and read their status; privacy officers read the audit ledger; the partner gateway (its pinned
