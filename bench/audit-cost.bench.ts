@@ -10,7 +10,11 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 const book = new PolicyBook(randomBytes(32), randomBytes(32))
-const env: any = { id: randomUUID(), from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' }, ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }) }
+const env: any = {
+  id: randomUUID(),
+  from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
+  ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })
+}
 const policy = book.select(env, 'outbound')
 async function run(withFields: boolean, n = 5000) {
   const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'ac-')), 'l.sqlite'))
@@ -27,6 +31,7 @@ async function run(withFields: boolean, n = 5000) {
   return rate
 }
 for (let round = 0; round < 2; round++) {
-  const a = await run(true), b = await run(false)
+  const a = await run(true),
+    b = await run(false)
   console.log(`round ${round}: policy+audit with per-field decisions ${a.toFixed(0)}/s, without ${b.toFixed(0)}/s, ratio ${(a / b).toFixed(2)}`)
 }

@@ -43,9 +43,13 @@ async function bullmqBaseline(count: number): Promise<{ rate: number; elapsedMs:
   let completed = 0
   let lastDone = 0
   let allDone: () => void = () => {}
-  const done = new Promise<void>((resolve) => { allDone = resolve })
+  const done = new Promise<void>((resolve) => {
+    allDone = resolve
+  })
   const worker = new Worker('partner-delivery', async () => {}, {
-    connection: { ...connection, maxRetriesPerRequest: null }, prefix, concurrency: WORKER_CONCURRENCY
+    connection: { ...connection, maxRetriesPerRequest: null },
+    prefix,
+    concurrency: WORKER_CONCURRENCY
   })
   worker.on('completed', () => {
     completed++
@@ -61,19 +65,32 @@ async function bullmqBaseline(count: number): Promise<{ rate: number; elapsedMs:
     const sealed = randomBytes(2_200).toString('base64url')
     let next = 0
     const start = performance.now()
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const id = randomUUID()
-        await queue.add('outbound', { id, direction: 'outbound', target: 'partner', sealed }, {
-          jobId: id, attempts: 3, backoff: { type: 'exponential', delay: 50 }, removeOnComplete: true, removeOnFail: true
-        })
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        for (let i = next++; i < count; i = next++) {
+          const id = randomUUID()
+          await queue.add(
+            'outbound',
+            { id, direction: 'outbound', target: 'partner', sealed },
+            {
+              jobId: id,
+              attempts: 3,
+              backoff: { type: 'exponential', delay: 50 },
+              removeOnComplete: true,
+              removeOnFail: true
+            }
+          )
+        }
+      })
+    )
     let timer: NodeJS.Timeout | undefined
     try {
-      await Promise.race([done, new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`BullMQ baseline: ${completed}/${count} after 60 s`)), 60_000)
-      })])
+      await Promise.race([
+        done,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`BullMQ baseline: ${completed}/${count} after 60 s`)), 60_000)
+        })
+      ])
     } finally {
       clearTimeout(timer)
     }
@@ -88,10 +105,14 @@ async function bullmqBaseline(count: number): Promise<{ rate: number; elapsedMs:
 
 function job(origin: string, phases: PhaseSpec[]): LoadJob {
   return {
-    origin, path: '/v1/messages', connections: CONNECTIONS,
-    system: { agency: 'CBSA', system: 'pik-primary' }, fetchToken: true,
+    origin,
+    path: '/v1/messages',
+    connections: CONNECTIONS,
+    system: { agency: 'CBSA', system: 'pik-primary' },
+    fetchToken: true,
     template: sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }),
-    phases, graceMs: 30_000
+    phases,
+    graceMs: 30_000
   }
 }
 
@@ -141,13 +162,9 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     // 1. Maximum: `count` messages submitted as fast as 16 connections go; the
     //    rate is count / (last push − first submission).
     // The warm-up (JIT, TLS sessions, SQLite pages) is delivered in full before the burst starts.
-    const warm = await runLoad(job(ex.ca.url, [
-      { kind: 'closed', name: 'warmup', count: s.warmup, durationMs: 60_000, unique: true, record: true }
-    ]))
+    const warm = await runLoad(job(ex.ca.url, [{ kind: 'closed', name: 'warmup', count: s.warmup, durationMs: 60_000, unique: true, record: true }]))
     await pushes(cbp, accepted(phase(warm, 'warmup')), s.drainTimeoutMs)
-    const burst = await runLoad(job(ex.ca.url, [
-      { kind: 'closed', name: 'burst', count: s.count, durationMs: 120_000, unique: true, record: true }
-    ]))
+    const burst = await runLoad(job(ex.ca.url, [{ kind: 'closed', name: 'burst', count: s.count, durationMs: 120_000, unique: true, record: true }]))
     const b = phase(burst, 'burst')
     const burstPushes = await pushes(cbp, accepted(b), s.drainTimeoutMs)
     const firstSent = Math.min(...b.messages!.map((m) => m.sentAt))
@@ -157,9 +174,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
 
     // 2. Latency at half that rate, open loop.
     const pacedRate = Math.max(1, Math.round(rate / 2))
-    const pacedResults = await runLoad(job(ex.ca.url, [
-      { kind: 'paced', name: 'paced', count: s.count, ratePerSec: pacedRate, record: true }
-    ]))
+    const pacedResults = await runLoad(job(ex.ca.url, [{ kind: 'paced', name: 'paced', count: s.count, ratePerSec: pacedRate, record: true }]))
     const p = phase(pacedResults, 'paced')
     const pacedPushes = await pushes(cbp, accepted(p), s.drainTimeoutMs)
     const latencies = p.messages!.map((m) => pacedPushes.get(m.id)! - m.sentAt)
@@ -177,31 +192,46 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     figures: [
       {
         name: `end-to-end delivery CA agency → US agency (${s.count} msgs)`,
-        value: round(rate, 0), unit: 'msg/s',
+        value: round(rate, 0),
+        unit: 'msg/s',
         baseline: { name: `BullMQ add + no-op process (${s.count} jobs)`, value: round(baseline, 0), unit: 'jobs/s' },
         ratio: round(rate / baseline, 3),
-        target: `≥ ${TARGET_RATE} msg/s`, met: rate >= TARGET_RATE,
+        target: `≥ ${TARGET_RATE} msg/s`,
+        met: rate >= TARGET_RATE,
         extra: `submissions answered at ${b.rps.toFixed(0)} req/s, submit p99 ${b.p99Ms.toFixed(1)} ms`
       },
       {
         name: `submit→push p99 at ${pacedRate} msg/s (½ max)`,
-        value: round(lat.p99, 1), unit: 'ms',
+        value: round(lat.p99, 1),
+        unit: 'ms',
         target: `< ${TARGET_P99_MS} ms at ${TARGET_RATE / 2} msg/s`,
         met: lat.p99 < TARGET_P99_MS && pacedRate >= TARGET_RATE / 2,
-        extra: `p50 ${lat.p50.toFixed(1)} ms, p90 ${lat.p90.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms; 202 p99 ${p.p99Ms.toFixed(1)} ms` +
+        extra:
+          `p50 ${lat.p50.toFixed(1)} ms, p90 ${lat.p90.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms; 202 p99 ${p.p99Ms.toFixed(1)} ms` +
           (pacedRate < TARGET_RATE / 2 ? `; paced below the target's ${TARGET_RATE / 2} msg/s because the max is below ${TARGET_RATE}` : '')
       }
     ],
     notes: [
       `both gateways, the four mock agencies (each verifies both JWS of every push) and the load loop (a worker thread) in one process; ` +
-      `workerConcurrency ${WORKER_CONCURRENCY}, ${CONNECTIONS} submitting connections`,
+        `workerConcurrency ${WORKER_CONCURRENCY}, ${CONNECTIONS} submitting connections`,
       `push time = the mock agency's receivedAt (ms resolution, after it verified both signatures); submit time = when the request was written`,
       `baseline = median of ${baselines.length} BullMQ no-op runs, half before and half after the gateway runs (${baselines.map((x) => x.rate.toFixed(0)).join(' and ')} jobs/s): one queue hop, where the gateway path has two (CA outbound, US inbound)`
     ],
     details: {
       count: s.count,
-      endToEnd: { rate: round(rate, 1), elapsedMs: round(measured.burstElapsedMs, 1), submitRps: round(b.rps, 1), submitP50Ms: round(b.p50Ms), submitP99Ms: round(b.p99Ms) },
-      paced: { ratePerSec: pacedRate, achievedSubmitRps: round(p.rps, 1), submitToPushMs: { p50: round(lat.p50), p90: round(lat.p90), p99: round(lat.p99), max: round(lat.max) }, ackP99Ms: round(p.p99Ms) },
+      endToEnd: {
+        rate: round(rate, 1),
+        elapsedMs: round(measured.burstElapsedMs, 1),
+        submitRps: round(b.rps, 1),
+        submitP50Ms: round(b.p50Ms),
+        submitP99Ms: round(b.p99Ms)
+      },
+      paced: {
+        ratePerSec: pacedRate,
+        achievedSubmitRps: round(p.rps, 1),
+        submitToPushMs: { p50: round(lat.p50), p90: round(lat.p90), p99: round(lat.p99), max: round(lat.max) },
+        ackP99Ms: round(p.p99Ms)
+      },
       bullmq: baselines.map((x) => ({ rate: round(x.rate, 1), elapsedMs: round(x.elapsedMs, 1) }))
     }
   }

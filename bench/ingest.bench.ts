@@ -41,8 +41,7 @@ async function startBareRoute(): Promise<{ url: string; close(): Promise<void> }
     forceCloseConnections: 'idle'
   })
   app.addContentTypeParser('application/jose', { parseAs: 'string' }, (_request, body, done) => done(null, body))
-  app.post('/v1/messages', async (request, reply) =>
-    reply.code(202).send({ id: 'bare', status: 'accepted', bytes: (request.body as string).length }))
+  app.post('/v1/messages', async (request, reply) => reply.code(202).send({ id: 'bare', status: 'accepted', bytes: (request.body as string).length }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
   return { url: `https://127.0.0.1:${port}`, close: () => app.close() }
@@ -54,9 +53,14 @@ function template(): Record<string, unknown> {
 
 function job(origin: string, fetchToken: boolean, phases: PhaseSpec[]): LoadJob {
   return {
-    origin, path: '/v1/messages', connections: CONNECTIONS,
+    origin,
+    path: '/v1/messages',
+    connections: CONNECTIONS,
     system: { agency: 'CBSA', system: 'pik-primary' },
-    fetchToken, template: template(), phases, graceMs: 30_000
+    fetchToken,
+    template: template(),
+    phases,
+    graceMs: 30_000
   }
 }
 
@@ -74,10 +78,12 @@ function summary(r: PhaseResult): Record<string, unknown> {
 async function measureBare(s: Sizes, log: BenchOptions['log'], label: string): Promise<PhaseResult> {
   const bare = await startBareRoute()
   try {
-    const results = await runLoad(job(bare.url, false, [
-      { kind: 'closed', name: 'warmup', count: 1e9, durationMs: s.warmupMs, unique: false },
-      { kind: 'closed', name: 'timed', count: 1e9, durationMs: s.durationMs, unique: false }
-    ]))
+    const results = await runLoad(
+      job(bare.url, false, [
+        { kind: 'closed', name: 'warmup', count: 1e9, durationMs: s.warmupMs, unique: false },
+        { kind: 'closed', name: 'timed', count: 1e9, durationMs: s.durationMs, unique: false }
+      ])
+    )
     const r = timed(results)
     log(`${label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`)
     return r
@@ -107,12 +113,16 @@ async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Pr
   return withTeardowns(async (t) => {
     const ex = await startExchange(t, { logLevel: 'silent', workerConcurrency: 32 })
     let atStart = 0
-    const r = timed(await runLoad(job(ex.ca.url, true, gatewayPhases(s)), (event) => {
-      if (event.type === 'phase-start' && event.name === 'timed') atStart = ex.mocks.CBP.received.length
-    }))
+    const r = timed(
+      await runLoad(job(ex.ca.url, true, gatewayPhases(s)), (event) => {
+        if (event.type === 'phase-start' && event.name === 'timed') atStart = ex.mocks.CBP.received.length
+      })
+    )
     const deliveredDuring = ex.mocks.CBP.received.length - atStart
-    log(`gateway (workers on, delivering to US): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms; ` +
-      `${deliveredDuring} pushed to the US agency meanwhile; statuses ${JSON.stringify(r.statuses)}`)
+    log(
+      `gateway (workers on, delivering to US): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms; ` +
+        `${deliveredDuring} pushed to the US agency meanwhile; statuses ${JSON.stringify(r.statuses)}`
+    )
     return { r, deliveredDuring }
   })
 }
@@ -121,9 +131,9 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const s = sizes(opts.quick)
   const notes: string[] = [
     `load: ${CONNECTIONS} keep-alive mTLS connections (one undici Agent, CBSA client certificate), one request in flight each, ` +
-    `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process`,
+      `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process`,
     'messages: entry-exit.record CA→US, each with a unique id, signed before the timed loop (signing not measured); token fetched once',
-    'workers-off figure: testConfig(\'CA\', { runWorkers: false, logLevel: \'silent\' }) — no delivery competes for the CPU (the 202 path still writes the ledger and enqueues in Redis)',
+    "workers-off figure: testConfig('CA', { runWorkers: false, logLevel: 'silent' }) — no delivery competes for the CPU (the 202 path still writes the ledger and enqueues in Redis)",
     'workers-on figure: startExchange (CA and US gateways, mock agencies, all in this process), workerConcurrency 32, delivery to the US gateway running while ingesting'
   ]
   const bare: PhaseResult[] = []
@@ -133,22 +143,35 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const on = await measureGatewayWithWorkers(s, opts.log)
 
   const baseline = mean(bare.map((b) => b.rps))
-  if (bare.length > 1) notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
-  for (const [name, r] of [['workers off', off], ['workers on', on.r]] as const) {
+  if (bare.length > 1)
+    notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
+  for (const [name, r] of [
+    ['workers off', off],
+    ['workers on', on.r]
+  ] as const) {
     const bad = r.requests - (r.statuses['202'] ?? 0)
-    if (bad > 0) notes.push(`WARNING (${name}): ${bad} of ${r.requests} requests did not get 202: ${JSON.stringify(r.statuses)} errors ${r.errors} ${r.firstError ?? ''}`)
+    if (bad > 0)
+      notes.push(`WARNING (${name}): ${bad} of ${r.requests} requests did not get 202: ${JSON.stringify(r.statuses)} errors ${r.errors} ${r.firstError ?? ''}`)
   }
   const base = { name: 'bare Fastify route, same mTLS', value: round(baseline, 0), unit: 'req/s' }
   const figure = (name: string, r: PhaseResult): Figure => ({
-    name, value: round(r.rps, 0), unit: 'req/s', baseline: base, ratio: round(r.rps / baseline, 3),
-    target: `≥ ${TARGET_RATIO}× bare`, met: r.rps / baseline >= TARGET_RATIO,
+    name,
+    value: round(r.rps, 0),
+    unit: 'req/s',
+    baseline: base,
+    ratio: round(r.rps / baseline, 3),
+    target: `≥ ${TARGET_RATIO}× bare`,
+    met: r.rps / baseline >= TARGET_RATIO,
     extra: `p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms (bare p50 ${mean(bare.map((b) => b.p50Ms)).toFixed(1)}, p99 ${mean(bare.map((b) => b.p99Ms)).toFixed(1)})`
   })
   return {
     bench: 'ingest',
     figures: [
       figure('ingest POST /v1/messages, workers off', off),
-      { ...figure('ingest POST /v1/messages, workers on (delivering)', on.r), extra: `${figure('', on.r).extra}; ${(on.deliveredDuring / (on.r.elapsedMs / 1000)).toFixed(0)} msg/s pushed to the US agency meanwhile` }
+      {
+        ...figure('ingest POST /v1/messages, workers on (delivering)', on.r),
+        extra: `${figure('', on.r).extra}; ${(on.deliveredDuring / (on.r.elapsedMs / 1000)).toFixed(0)} msg/s pushed to the US agency meanwhile`
+      }
     ],
     notes,
     details: {

@@ -44,10 +44,28 @@ function sizes(quick: boolean): Sizes {
 
 /** The field paths an outbound entry-exit.record decides on (as the policy writes them: 22 decisions). */
 const FIELD_PATHS = [
-  'recordType', 'traveller.surname', 'traveller.givenNames', 'traveller.middleNames', 'traveller.dateOfBirth', 'traveller.sex',
-  'traveller.citizenship', 'traveller.subjectCategory', 'document.type', 'document.issuingCountry', 'document.number',
-  'document.expiryDate', 'crossing.dateTime', 'crossing.portCode', 'crossing.portName', 'crossing.travelMode',
-  'crossing.direction', 'vehicle.licencePlate', 'vehicle.jurisdiction', 'carrier.code', 'carrier.flightNumber', 'remarks'
+  'recordType',
+  'traveller.surname',
+  'traveller.givenNames',
+  'traveller.middleNames',
+  'traveller.dateOfBirth',
+  'traveller.sex',
+  'traveller.citizenship',
+  'traveller.subjectCategory',
+  'document.type',
+  'document.issuingCountry',
+  'document.number',
+  'document.expiryDate',
+  'crossing.dateTime',
+  'crossing.portCode',
+  'crossing.portName',
+  'crossing.travelMode',
+  'crossing.direction',
+  'vehicle.licencePlate',
+  'vehicle.jurisdiction',
+  'carrier.code',
+  'carrier.flightNumber',
+  'remarks'
 ]
 
 /**
@@ -65,9 +83,13 @@ class EntryMaker {
     const n = this.#n++
     const at = new Date(this.#start + n * 50).toISOString()
     const envelope = {
-      id: this.#messageId, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
-      legalAuthority: 'CustomsAct-92', agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
-      from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' }, to: { country: 'US', agency: 'CBP' }
+      id: this.#messageId,
+      kind: 'entry-exit.record',
+      purpose: 'entry-exit-verification',
+      legalAuthority: 'CustomsAct-92',
+      agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+      from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
+      to: { country: 'US', agency: 'CBP' }
     } as const
     const policy = { id: 'entry-exit.record/entry-exit-verification/outbound', version: 'sha256:kWcXFBbg5tocn_6kPXoMD3NlgfEAsUhMhHPKIQFlwfY' }
     if (n % 2 === 1) {
@@ -78,11 +100,23 @@ class EntryMaker {
     const digests = randomBytes(32 * (FIELD_PATHS.length + 3)).toString('base64url')
     const digest = (i: number): string => digests.slice(i * 43, i * 43 + 43)
     return auditEntry({
-      event: 'accepted', direction: 'outbound', caller: 'CA/CBSA/pik-primary', envelope, policy: policy as never, at,
+      event: 'accepted',
+      direction: 'outbound',
+      caller: 'CA/CBSA/pik-primary',
+      envelope,
+      policy: policy as never,
+      at,
       digest: digest(0),
-      fields: FIELD_PATHS.map((path, i) => ({
-        path, action: i % 7 === 6 ? 'withhold' : 'share', rule: `eer-eev-out-${path.replace(/\./g, '-')}`, principle: 'P2', digest: digest(i + 1)
-      }) as never),
+      fields: FIELD_PATHS.map(
+        (path, i) =>
+          ({
+            path,
+            action: i % 7 === 6 ? 'withhold' : 'share',
+            rule: `eer-eev-out-${path.replace(/\./g, '-')}`,
+            principle: 'P2',
+            digest: digest(i + 1)
+          }) as never
+      ),
       subjects: [digest(FIELD_PATHS.length + 1), digest(FIELD_PATHS.length + 2)]
     })
   }
@@ -206,7 +240,9 @@ function mb(path: string): number {
   for (const suffix of ['', '-wal']) {
     try {
       bytes += statSync(path + suffix).size
-    } catch { /* no WAL */ }
+    } catch {
+      /* no WAL */
+    }
   }
   return Math.round(bytes / 1e6)
 }
@@ -253,8 +289,10 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
       const smallGrouped = await groupedRate(small, maker.batch(s.appends), IN_FLIGHT)
       const largeGrouped = await groupedRate(large, maker.batch(s.appends), IN_FLIGHT)
       rounds.push({ small: smallRate, large: largeRate, raw: rawR, smallGrouped, largeGrouped })
-      opts.log(`round ${r + 1}: appendAudit ${smallRate.toFixed(0)}/s at ${SMALL / 1000}k, ${largeRate.toFixed(0)}/s at ${s.large / 1000}k; ` +
-        `raw INSERT ${rawR.toFixed(0)}/s; ${IN_FLIGHT} in flight: ${smallGrouped.toFixed(0)}/s and ${largeGrouped.toFixed(0)}/s`)
+      opts.log(
+        `round ${r + 1}: appendAudit ${smallRate.toFixed(0)}/s at ${SMALL / 1000}k, ${largeRate.toFixed(0)}/s at ${s.large / 1000}k; ` +
+          `raw INSERT ${rawR.toFixed(0)}/s; ${IN_FLIGHT} in flight: ${smallGrouped.toFixed(0)}/s and ${largeGrouped.toFixed(0)}/s`
+      )
     }
     // Starts on an accepted entry: the probe alternates accepted and delivered like the rest.
     if (maker.parity() === 1) maker.next()
@@ -264,8 +302,10 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
       smallGrouped: await walPagesPerAppend(small, paths.small, maker.batch(IN_FLIGHT), true),
       largeGrouped: await walPagesPerAppend(large, paths.large, maker.batch(IN_FLIGHT), true)
     }
-    opts.log(`WAL pages per append: one at a time ${walPages.small.toFixed(1)} at ${SMALL / 1000}k, ${walPages.large.toFixed(1)} at ${s.large / 1000}k; ` +
-      `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} and ${walPages.largeGrouped.toFixed(1)}`)
+    opts.log(
+      `WAL pages per append: one at a time ${walPages.small.toFixed(1)} at ${SMALL / 1000}k, ${walPages.large.toFixed(1)} at ${s.large / 1000}k; ` +
+        `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} and ${walPages.largeGrouped.toFixed(1)}`
+    )
     await checkChain(small, SMALL)
     await checkChain(large, s.large)
 
@@ -282,44 +322,57 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
       figures: [
         {
           name: `appendAudit rate at ${largeLabel} / at 10k entries`,
-          value: round(largeRate, 0), unit: 'appends/s',
+          value: round(largeRate, 0),
+          unit: 'appends/s',
           baseline: { name: 'appendAudit at 10k entries', value: round(smallRate, 0), unit: 'appends/s' },
           ratio: round(ratio, 3),
-          target: `≈ 1.0 (≥ ${TARGET_RATIO})`, met: ratio >= TARGET_RATIO,
-          extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends` + (opts.quick ? ' (quick: 100k, not 1M)' : '')
+          target: `≈ 1.0 (≥ ${TARGET_RATIO})`,
+          met: ratio >= TARGET_RATIO,
+          extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends${opts.quick ? ' (quick: 100k, not 1M)' : ''}`
         },
         {
           name: `appendAudit, ${IN_FLIGHT} in flight (group commit), at ${largeLabel} / at 10k`,
-          value: round(largeGrouped, 0), unit: 'appends/s',
+          value: round(largeGrouped, 0),
+          unit: 'appends/s',
           baseline: { name: `the same at 10k entries`, value: round(smallGrouped, 0), unit: 'appends/s' },
           ratio: round(groupedRatio, 3),
-          target: `≈ 1.0 (≥ ${TARGET_RATIO})`, met: groupedRatio >= TARGET_RATIO,
-          extra: `WAL pages written per append: one at a time ${walPages.small.toFixed(1)} at 10k, ${walPages.large.toFixed(1)} at ${largeLabel}; ` +
+          target: `≈ 1.0 (≥ ${TARGET_RATIO})`,
+          met: groupedRatio >= TARGET_RATIO,
+          extra:
+            `WAL pages written per append: one at a time ${walPages.small.toFixed(1)} at 10k, ${walPages.large.toFixed(1)} at ${largeLabel}; ` +
             `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} at 10k, ${walPages.largeGrouped.toFixed(1)} at ${largeLabel}`
         },
         {
           name: 'appendAudit at 10k vs raw single-row INSERT txn',
-          value: round(smallRate, 0), unit: 'appends/s',
+          value: round(smallRate, 0),
+          unit: 'appends/s',
           baseline: { name: 'raw node:sqlite INSERT, one per transaction', value: round(rawMedian, 0), unit: 'rows/s' },
           ratio: round(smallRate / rawMedian, 3),
-          extra: 'the store\'s cost over bare SQLite: JSON, chain hash, head lookup, 12 index columns, 10 indexes, subject and field rows'
+          extra: "the store's cost over bare SQLite: JSON, chain hash, head lookup, 12 index columns, 10 indexes, subject and field rows"
         }
       ],
       notes: [
         `each append its own transaction (BEGIN IMMEDIATE … COMMIT, WAL, synchronous=NORMAL) with an entry-exit "accepted" (22 field decisions, 2 subjects, ~4 kB) and "delivered" entry alternately`,
         `the ${largeLabel} ledger was grown by a raw node:sqlite bulk path (${BULK_TRANSACTION_ROWS} rows per transaction, ${(grownLarge.rows / (grownLarge.ms / 1000)).toFixed(0)} rows/s, ${mb(paths.large)} MB); the chain was checked across the join`,
-        'the raw baseline table has the audit row\'s four columns and no secondary index, same pragmas, grown to 10k rows'
+        "the raw baseline table has the audit row's four columns and no secondary index, same pragmas, grown to 10k rows"
       ],
       details: {
         sizes: s,
         grow: { small: grownSmall, large: { ...grownLarge, megabytes: mb(paths.large) } },
         walPagesPerAppend: {
-          small: round(walPages.small, 1), large: round(walPages.large, 1),
-          smallGrouped: round(walPages.smallGrouped, 1), largeGrouped: round(walPages.largeGrouped, 1)
+          small: round(walPages.small, 1),
+          large: round(walPages.large, 1),
+          smallGrouped: round(walPages.smallGrouped, 1),
+          largeGrouped: round(walPages.largeGrouped, 1)
         },
         rounds: rounds.map((x) => ({
-          small: round(x.small, 0), large: round(x.large, 0), raw: round(x.raw, 0), ratio: round(x.large / x.small, 3),
-          smallGrouped: round(x.smallGrouped, 0), largeGrouped: round(x.largeGrouped, 0), groupedRatio: round(x.largeGrouped / x.smallGrouped, 3)
+          small: round(x.small, 0),
+          large: round(x.large, 0),
+          raw: round(x.raw, 0),
+          ratio: round(x.large / x.small, 3),
+          smallGrouped: round(x.smallGrouped, 0),
+          largeGrouped: round(x.largeGrouped, 0),
+          groupedRatio: round(x.largeGrouped / x.smallGrouped, 3)
         }))
       }
     }

@@ -34,7 +34,11 @@ function residentMemory(pid: number): { rss: number; peak: number } {
 
 async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
   // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
-  const gp = gatewayProcess(t, country, port, { LOG_LEVEL: 'warn', ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}), ...env })
+  const gp = gatewayProcess(t, country, port, {
+    LOG_LEVEL: 'warn',
+    ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}),
+    ...env
+  })
   // BENCH_GATEWAY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (or --trace-gc):
   // extra Node flags for both gateways, to see what holds their event loops.
   // Their standard output then goes to BENCH_GATEWAY_STDOUT_<country>, if set.
@@ -42,11 +46,14 @@ async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: num
   const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
   const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
   const child = spawn(process.execPath, [...extra, ...gp.args], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
-  t.teardown(() => new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      })
+  )
   const ca = readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
   const agent = new Agent({ connect: { ca } })
   try {
@@ -55,7 +62,9 @@ async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: num
         const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
         await res.body.text()
         if (res.statusCode === 200) return child
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       if (i > 300) throw new Error(`gateway ${country} did not start`)
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -70,7 +79,8 @@ async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: num
  * delays must not be counted as the gateway's. Returns each answer's latency.
  */
 function probe(url: string, ca: string, everyMs: number): { stop(): Promise<number[]> } {
-  const worker = new Worker(`
+  const worker = new Worker(
+    `
     const { parentPort, workerData } = require('node:worker_threads')
     const { Agent, request } = require(workerData.undici)
     const agent = new Agent({ connect: { ca: workerData.ca }, connections: 1 })
@@ -88,13 +98,19 @@ function probe(url: string, ca: string, everyMs: number): { stop(): Promise<numb
       await agent.close()
       parentPort.postMessage(latencies)
     })()
-  `, { eval: true, workerData: { url, ca, everyMs, undici: createRequire(import.meta.url).resolve('undici') } })
+  `,
+    { eval: true, workerData: { url, ca, everyMs, undici: createRequire(import.meta.url).resolve('undici') } }
+  )
   return {
-    stop: () => new Promise<number[]>((resolve, reject) => {
-      worker.once('message', (latencies: number[]) => { void worker.terminate(); resolve(latencies) })
-      worker.once('error', reject)
-      worker.postMessage('stop')
-    })
+    stop: () =>
+      new Promise<number[]>((resolve, reject) => {
+        worker.once('message', (latencies: number[]) => {
+          void worker.terminate()
+          resolve(latencies)
+        })
+        worker.once('error', reject)
+        worker.postMessage('stop')
+      })
   }
 }
 
@@ -111,16 +127,35 @@ function probe(url: string, ca: string, everyMs: number): { stop(): Promise<numb
  *   share the cores.
  */
 function controlProcess(kind: 'idle' | 'busy'): { reset(): Promise<void>; maxMs(): Promise<number>; stop(): void } {
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const { monitorEventLoopDelay } = require('node:perf_hooks')
     const h = monitorEventLoopDelay({ resolution: 10 }); h.enable()
     setInterval(() => {
       if (${kind === 'busy'}) { const end = performance.now() + 10; while (performance.now() < end); }
     }, ${kind === 'busy' ? 50 : 1000})
     process.on('message', (m) => { if (m === 'reset') { h.reset(); process.send(0) } else process.send(h.max / 1e6) })
-  `], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-  const ask = (m: string): Promise<number> => new Promise((resolve) => { child.once('message', (v) => resolve(v as number)); child.send(m) })
-  return { reset: async () => { await ask('reset') }, maxMs: () => ask('max'), stop: () => { child.kill() } }
+  `
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }
+  )
+  const ask = (m: string): Promise<number> =>
+    new Promise((resolve) => {
+      child.once('message', (v) => resolve(v as number))
+      child.send(m)
+    })
+  return {
+    reset: async () => {
+      await ask('reset')
+    },
+    maxMs: () => ask('max'),
+    stop: () => {
+      child.kill()
+    }
+  }
 }
 
 export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
@@ -136,8 +171,14 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
     t.teardown(() => cbpClient.close())
     let received = 0
     const cbp = await startMockAgency({
-      client: cbpClient, port: 0, gatewayJwks: jwks('US'), partnerJwks: jwks('CA'), matchRate: 0,
-      onMessage: (m) => { received += (m.payload.records as unknown[] | undefined)?.length ?? 1 }
+      client: cbpClient,
+      port: 0,
+      gatewayJwks: jwks('US'),
+      partnerJwks: jwks('CA'),
+      matchRate: 0,
+      onMessage: (m) => {
+        received += (m.payload.records as unknown[] | undefined)?.length ?? 1
+      }
     })
     t.teardown(() => cbp.close())
     const us = await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
@@ -160,27 +201,40 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
     const busyBlocks: number[] = []
     const control = controlProcess('idle')
     const busy = controlProcess('busy')
-    t.teardown(() => { control.stop(); busy.stop() })
+    t.teardown(() => {
+      control.stop()
+      busy.stop()
+    })
     let expected = 0
     for (let load = 0; load < loads; load++) {
       // Signed before the load starts, so that signing does not pace it.
-      const messages = await Promise.all(Array.from({ length: recordsPerLoad / batch }, (_, m) => {
-        const first = load * recordsPerLoad + m * batch
-        return cbsa.sign(cbsa.envelope({
-          kind: 'entry-exit.batch', purpose: 'entry-exit-verification', legalAuthority: 'CustomsAct-92',
-          agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012', to: { country: 'US', agency: 'CBP' }, correlationId: null,
-          payload: { batchRef: `SYN-EE-CA-MEM-${load}-${m}`, records: Array.from({ length: batch }, (_, i) => borderDayRecord(day, first + i)) }
-        }))
-      }))
+      const messages = await Promise.all(
+        Array.from({ length: recordsPerLoad / batch }, (_, m) => {
+          const first = load * recordsPerLoad + m * batch
+          return cbsa.sign(
+            cbsa.envelope({
+              kind: 'entry-exit.batch',
+              purpose: 'entry-exit-verification',
+              legalAuthority: 'CustomsAct-92',
+              agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+              to: { country: 'US', agency: 'CBP' },
+              correlationId: null,
+              payload: { batchRef: `SYN-EE-CA-MEM-${load}-${m}`, records: Array.from({ length: batch }, (_, i) => borderDayRecord(day, first + i)) }
+            })
+          )
+        })
+      )
       await Promise.all([loopMaxMs('CA'), loopMaxMs('US'), control.reset(), busy.reset()])
       const watch = (['CA', 'US'] as const).map((c) => probe(url[c], readFileSync(join(KEYS_DIR, c, 'ca.crt.pem'), 'utf8'), 20))
       let next = 0
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        while (next < messages.length) {
-          const res = await cbsa.submit(messages[next++]!)
-          if (res.status !== 202) throw new Error(`load ${load}: ${res.status} ${res.body}`)
-        }
-      }))
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < messages.length) {
+            const res = await cbsa.submit(messages[next++]!)
+            if (res.status !== 202) throw new Error(`load ${load}: ${res.status} ${res.body}`)
+          }
+        })
+      )
       expected += recordsPerLoad
       const deadline = Date.now() + 300_000
       while (received < expected) {
@@ -198,9 +252,11 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
       busyBlocks.push(busyMs)
       const sample = { CA: residentMemory(pids.CA).rss, US: residentMemory(pids.US).rss }
       after.push(sample)
-      opts.log(`load ${load + 1}/${loads}: ${recordsPerLoad} records delivered; RSS CA ${(sample.CA / MB).toFixed(0)} MB, US ${(sample.US / MB).toFixed(0)} MB; ` +
-        `slowest /healthz during the load: CA ${Math.max(...caLatencies!).toFixed(0)} ms, US ${Math.max(...usLatencies!).toFixed(0)} ms (p99 of both ${percentile(latencies, 99).toFixed(0)} ms); ` +
-        `longest event-loop block: CA ${blocked.CA.toFixed(0)} ms, US ${blocked.US.toFixed(0)} ms, an idle process ${controlMs.toFixed(0)} ms, a process with 10 ms tasks ${busyMs.toFixed(0)} ms`)
+      opts.log(
+        `load ${load + 1}/${loads}: ${recordsPerLoad} records delivered; RSS CA ${(sample.CA / MB).toFixed(0)} MB, US ${(sample.US / MB).toFixed(0)} MB; ` +
+          `slowest /healthz during the load: CA ${Math.max(...caLatencies!).toFixed(0)} ms, US ${Math.max(...usLatencies!).toFixed(0)} ms (p99 of both ${percentile(latencies, 99).toFixed(0)} ms); ` +
+          `longest event-loop block: CA ${blocked.CA.toFixed(0)} ms, US ${blocked.US.toFixed(0)} ms, an idle process ${controlMs.toFixed(0)} ms, a process with 10 ms tasks ${busyMs.toFixed(0)} ms`
+      )
     }
     const peak = { CA: residentMemory(pids.CA).peak, US: residentMemory(pids.US).peak }
     const growth = (c: 'CA' | 'US'): number => after[after.length - 1]![c] / after[0]![c]
@@ -214,24 +270,49 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
         { name: 'peak RSS, CA gateway (sending)', value: peak.CA / MB, unit: 'MB', target: '≤ 300 MB', met: peak.CA <= 300 * MB },
         { name: 'peak RSS, US gateway (receiving)', value: peak.US / MB, unit: 'MB', target: '≤ 300 MB', met: peak.US <= 300 * MB },
         {
-          name: `RSS after load ${loads} / after load 1, CA`, value: growth('CA'), unit: '×', ratio: growth('CA'), target: 'flat (≤ 1.10×)', met: growth('CA') <= 1.1,
-          extra: after.map((a) => (a.CA / MB).toFixed(0)).join(', ') + ' MB'
+          name: `RSS after load ${loads} / after load 1, CA`,
+          value: growth('CA'),
+          unit: '×',
+          ratio: growth('CA'),
+          target: 'flat (≤ 1.10×)',
+          met: growth('CA') <= 1.1,
+          extra: `${after.map((a) => (a.CA / MB).toFixed(0)).join(', ')} MB`
         },
         {
-          name: `RSS after load ${loads} / after load 1, US`, value: growth('US'), unit: '×', ratio: growth('US'), target: 'flat (≤ 1.10×)', met: growth('US') <= 1.1,
-          extra: after.map((a) => (a.US / MB).toFixed(0)).join(', ') + ' MB'
+          name: `RSS after load ${loads} / after load 1, US`,
+          value: growth('US'),
+          unit: '×',
+          ratio: growth('US'),
+          target: 'flat (≤ 1.10×)',
+          met: growth('US') <= 1.1,
+          extra: `${after.map((a) => (a.US / MB).toFixed(0)).join(', ')} MB`
         },
-        { name: 'slowest /healthz answer, either gateway, while batches of 1,000 go through', value: worstStall, unit: 'ms', target: '≤ 100 ms', met: worstStall <= 100 },
         {
-          name: 'longest event-loop delay inside either gateway (nodejs_eventloop_lag_max_seconds)', value: worstBlock, unit: 'ms', target: '≤ 100 ms', met: worstBlock <= 100,
-          baseline: { name: 'the same, an idle process beside them', value: worstControl, unit: 'ms' }, ratio: worstBlock / worstControl
+          name: 'slowest /healthz answer, either gateway, while batches of 1,000 go through',
+          value: worstStall,
+          unit: 'ms',
+          target: '≤ 100 ms',
+          met: worstStall <= 100
         },
         {
-          name: 'longest event-loop delay of a process beside them that runs 10 ms tasks', value: worstBusy, unit: 'ms',
-          extra: 'what a 10 ms task costs on these shared cores: the scale of the gateways\' figure'
+          name: 'longest event-loop delay inside either gateway (nodejs_eventloop_lag_max_seconds)',
+          value: worstBlock,
+          unit: 'ms',
+          target: '≤ 100 ms',
+          met: worstBlock <= 100,
+          baseline: { name: 'the same, an idle process beside them', value: worstControl, unit: 'ms' },
+          ratio: worstBlock / worstControl
+        },
+        {
+          name: 'longest event-loop delay of a process beside them that runs 10 ms tasks',
+          value: worstBusy,
+          unit: 'ms',
+          extra: "what a 10 ms task costs on these shared cores: the scale of the gateways' figure"
         }
       ],
-      notes: [`${loads} loads of ${recordsPerLoad} records in batches of ${batch}, CA → US, both gateways as processes; idle RSS CA ${(idle.CA / MB).toFixed(0)} MB, US ${(idle.US / MB).toFixed(0)} MB`],
+      notes: [
+        `${loads} loads of ${recordsPerLoad} records in batches of ${batch}, CA → US, both gateways as processes; idle RSS CA ${(idle.CA / MB).toFixed(0)} MB, US ${(idle.US / MB).toFixed(0)} MB`
+      ],
       details: { loads, recordsPerLoad, batch, idle, after, peak, stalls, loopBlocks, controlBlocks, busyBlocks }
     }
   })

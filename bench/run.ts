@@ -32,7 +32,11 @@ function fmt(value: number, unit: string): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
-  const line = (r: string[]): string => r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ').trimEnd()
+  const line = (r: string[]): string =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]!))
+      .join(' | ')
+      .trimEnd()
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n')
 }
 
@@ -80,13 +84,20 @@ mkdirSync(dir, { recursive: true })
 // Results are machine- and moment-specific: never committed (this keeps `git add -A` off them too).
 if (!existsSync(join(dir, '.gitignore'))) writeFileSync(join(dir, '.gitignore'), '*\n')
 const file = join(dir, 'latest.json')
-writeFileSync(file, `${JSON.stringify({
-  startedAt: started.toISOString(),
-  finishedAt: new Date().toISOString(),
-  quick: opts.quick,
-  machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' },
-  results,
-  failures
-}, null, 2)}\n`)
+writeFileSync(
+  file,
+  `${JSON.stringify(
+    {
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      quick: opts.quick,
+      machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' },
+      results,
+      failures
+    },
+    null,
+    2
+  )}\n`
+)
 process.stdout.write(`\nwritten: ${file}\n`)
 if (failures.length > 0) process.exitCode = 1

@@ -31,22 +31,25 @@ function probeGateway(): void {
   const trustFile = process.env.GATEWAY_TRUST_FILE
   if (trustFile === undefined || trustFile === '') fail('GATEWAY_TRUST_FILE is not set')
   const port = Number(process.env.PORT ?? 8441)
-  const req = request({
-    host: '127.0.0.1',
-    port,
-    path: '/healthz',
-    method: 'GET',
-    ca: gatewayCa(resolve(trustFile)),
-    rejectUnauthorized: true,
-    agent: false,
-    timeout: TIMEOUT_MS
-  }, (res) => {
-    res.resume()
-    res.on('end', () => {
-      if (res.statusCode === 200) process.exit(0)
-      fail(`/healthz answered ${res.statusCode}`)
-    })
-  })
+  const req = request(
+    {
+      host: '127.0.0.1',
+      port,
+      path: '/healthz',
+      method: 'GET',
+      ca: gatewayCa(resolve(trustFile)),
+      rejectUnauthorized: true,
+      agent: false,
+      timeout: TIMEOUT_MS
+    },
+    (res) => {
+      res.resume()
+      res.on('end', () => {
+        if (res.statusCode === 200) process.exit(0)
+        fail(`/healthz answered ${res.statusCode}`)
+      })
+    }
+  )
   req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`)))
   req.on('error', (err) => fail(err.message))
   req.end()

@@ -120,7 +120,9 @@ export class AgencyFleet {
         name,
         port: await freePort(),
         gatewayUrl: gatewayUrls[SYSTEMS[name].country],
-        onPush: (n, p) => { for (const l of fleet.listeners) l(n, p) }
+        onPush: (n, p) => {
+          for (const l of fleet.listeners) l(n, p)
+        }
       })
       fleet.#agencies.set(name, agency)
       await agency.start()
@@ -134,9 +136,7 @@ export class AgencyFleet {
 
   /** The AGENCY_WEBHOOKS of one country's gateway: every system of it, at our mocks. */
   webhooks(country: Country): Record<string, string> {
-    return Object.fromEntries([...this.#agencies.values()]
-      .filter((a) => SYSTEMS[a.name].country === country)
-      .map((a) => [systemId(a.name), a.url]))
+    return Object.fromEntries([...this.#agencies.values()].filter((a) => SYSTEMS[a.name].country === country).map((a) => [systemId(a.name), a.url]))
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,7 @@ export async function tallyLedger(path: string, direction: 'outbound' | 'inbound
   const byMessage: EventCounts = new Map()
   let entries = 0
   try {
-    for (let after = 0; ;) {
+    for (let after = 0; ; ) {
       const page = await store.auditEntries(after, 2000)
       for (const e of page) {
         entries++
@@ -81,14 +81,19 @@ export class LedgerProbe {
 
   /** Messages per status, and the ledger's head (it stops moving once the run is quiet). */
   read(): { statuses: Record<string, number>; head: number } {
-    const rows = this.#db.prepare('SELECT status, count(*) AS n FROM messages WHERE direction = ? GROUP BY status').all(this.#direction) as Array<{ status: string; n: number }>
+    const rows = this.#db.prepare('SELECT status, count(*) AS n FROM messages WHERE direction = ? GROUP BY status').all(this.#direction) as Array<{
+      status: string
+      n: number
+    }>
     const head = (this.#db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM audit').get() as { seq: number }).seq
     return { statuses: Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])), head: Number(head) }
   }
 
   /** One message's row, for a finding's evidence. */
   message(id: string): Record<string, unknown> | undefined {
-    const row = this.#db.prepare('SELECT status, accepted_at, updated_at, attempts FROM messages WHERE direction = ? AND id = ?').get(this.#direction, id) as Record<string, unknown> | undefined
+    const row = this.#db.prepare('SELECT status, accepted_at, updated_at, attempts FROM messages WHERE direction = ? AND id = ?').get(this.#direction, id) as
+      | Record<string, unknown>
+      | undefined
     return row
   }
 
@@ -102,7 +107,12 @@ export interface Counts {
   readonly delivered: number
   readonly lost: readonly string[]
   /** Messages with more than one outcome entry of a kind, per ledger: CA delivered/accepted, US received/delivered. */
-  readonly ledgerDuplicates: { readonly caAccepted: readonly string[]; readonly caDelivered: readonly string[]; readonly usReceived: readonly string[]; readonly usDelivered: readonly string[] }
+  readonly ledgerDuplicates: {
+    readonly caAccepted: readonly string[]
+    readonly caDelivered: readonly string[]
+    readonly usReceived: readonly string[]
+    readonly usDelivered: readonly string[]
+  }
   /** Messages with any ledger duplicate, once each. */
   readonly dupLedger: readonly string[]
   /**
@@ -128,8 +138,7 @@ export interface Counts {
   readonly ledgerEntries: { readonly CA: number; readonly US: number }
 }
 
-const ids = (tally: EventCounts, event: string, atLeast: number): string[] =>
-  [...tally].filter(([, c]) => (c[event] ?? 0) >= atLeast).map(([id]) => id)
+const ids = (tally: EventCounts, event: string, atLeast: number): string[] => [...tally].filter(([, c]) => (c[event] ?? 0) >= atLeast).map(([id]) => id)
 
 export async function countOutcome(input: {
   readonly acceptedIds: readonly string[]
@@ -188,23 +197,33 @@ export async function countOutcome(input: {
 /** What both ledgers and the agency say about one message: the evidence for a finding. */
 export async function evidence(id: string, ledgers: Readonly<Record<Country, string>>, agencies: AgencyFleet): Promise<string> {
   const lines: string[] = [`message ${id}:`]
-  for (const [country, direction] of [['CA', 'outbound'], ['US', 'inbound']] as const) {
+  for (const [country, direction] of [
+    ['CA', 'outbound'],
+    ['US', 'inbound']
+  ] as const) {
     const store = new SqliteStore(ledgers[country], { readOnly: true })
     try {
       const entries = await store.searchAudit({ messageId: id }, 0, 100)
-      lines.push(`  ${country} ledger: ${entries.map((e) => `#${e.seq} ${e.entry.event}${e.entry.code ? `(${e.entry.code})` : ''} ${e.entry.at}`).join(', ') || 'no entry'}`)
+      lines.push(
+        `  ${country} ledger: ${entries.map((e) => `#${e.seq} ${e.entry.event}${e.entry.code ? `(${e.entry.code})` : ''} ${e.entry.at}`).join(', ') || 'no entry'}`
+      )
     } finally {
       await store.close()
     }
     const probe = new LedgerProbe(ledgers[country], direction)
     try {
       const row = probe.message(id)
-      lines.push(`  ${country} status: ${row === undefined ? 'no message row' : `${String(row.status)}, accepted ${String(row.accepted_at)}, updated ${String(row.updated_at)}, attempts ${String(row.attempts).slice(0, 300)}`}`)
+      lines.push(
+        `  ${country} status: ${row === undefined ? 'no message row' : `${String(row.status)}, accepted ${String(row.accepted_at)}, updated ${String(row.updated_at)}, attempts ${String(row.attempts).slice(0, 300)}`}`
+      )
     } finally {
       probe.close()
     }
   }
-  const pushes = agencies.get('CBP').pushes().all.filter((p) => p.id === id)
+  const pushes = agencies
+    .get('CBP')
+    .pushes()
+    .all.filter((p) => p.id === id)
   lines.push(`  CBP pushes: ${pushes.length === 0 ? 'none' : pushes.map((p) => `${p.receivedAt} key=${p.idempotencyKey ?? '(none)'}`).join(', ')}`)
   return lines.join('\n')
 }

@@ -84,7 +84,12 @@ export class Load {
   }
 
   async #submit(state: MessageState, jws: string): Promise<void> {
-    const outcome = await submitWithRetry(this.opts.client, jws, { retryForMs: this.opts.retryForMs, onTry: () => { state.tries++ } })
+    const outcome = await submitWithRetry(this.opts.client, jws, {
+      retryForMs: this.opts.retryForMs,
+      onTry: () => {
+        state.tries++
+      }
+    })
     if (outcome.status !== 'accepted') {
       state.outcome = outcome.code
       if (outcome.status === 'refused') this.refused++
@@ -105,8 +110,7 @@ export class Load {
     const { count, durationMs, concurrency, rate } = this.opts
     this.startedAt = Date.now()
     let next = 0
-    const more = (): boolean => !this.#stop && (count === undefined || next < count) &&
-      (durationMs === undefined || Date.now() - this.startedAt < durationMs)
+    const more = (): boolean => !this.#stop && (count === undefined || next < count) && (durationMs === undefined || Date.now() - this.startedAt < durationMs)
     const worker = async (): Promise<void> => {
       while (more()) {
         const m = next++

@@ -139,23 +139,44 @@ export class RedisServer {
   async start(): Promise<void> {
     const aof = this.opts.aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', this.opts.aof]
     const fd = logFd(join(this.opts.dir, 'redis.log'))
-    this.#child = track(spawn('redis-server', [
-      '--port', String(this.opts.port), '--bind', '127.0.0.1', '--save', '', ...aof,
-      // The setting the gateway requires (docs/operators.md, "Redis"); --dir holds the AOF across restarts.
-      '--maxmemory-policy', 'noeviction', '--dir', this.opts.dir
-    ], { stdio: ['ignore', fd, fd] }))
+    this.#child = track(
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(this.opts.port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          ...aof,
+          // The setting the gateway requires (docs/operators.md, "Redis"); --dir holds the AOF across restarts.
+          '--maxmemory-policy',
+          'noeviction',
+          '--dir',
+          this.opts.dir
+        ],
+        { stdio: ['ignore', fd, fd] }
+      )
+    )
     closeSync(fd)
     const child = this.#child
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: see ${join(this.opts.dir, 'redis.log')}`)
-      return (await this.answers()) ? true : undefined
-    }, 15_000, `redis-server on port ${this.opts.port}`)
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: see ${join(this.opts.dir, 'redis.log')}`)
+        return (await this.answers()) ? true : undefined
+      },
+      15_000,
+      `redis-server on port ${this.opts.port}`
+    )
   }
 
   /** PONG, and not still loading an AOF. */
   async answers(): Promise<boolean> {
     const r = new Redis(this.url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
-    r.on('error', () => { /* refused: the answer is no */ })
+    r.on('error', () => {
+      /* refused: the answer is no */
+    })
     try {
       await r.connect()
       return (await r.ping()) === 'PONG'
@@ -183,10 +204,14 @@ export class RedisServer {
     const child = this.#child
     if (child === undefined) return
     const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
-    r.on('error', () => { /* the connection ends with the server */ })
+    r.on('error', () => {
+      /* the connection ends with the server */
+    })
     try {
       await r.connect()
-      await r.call('SHUTDOWN', 'NOSAVE').catch(() => { /* the server closes the connection instead of answering */ })
+      await r.call('SHUTDOWN', 'NOSAVE').catch(() => {
+        /* the server closes the connection instead of answering */
+      })
     } finally {
       r.disconnect()
     }
@@ -196,7 +221,9 @@ export class RedisServer {
   /** Key count and memory in use: what the soak watches for growth. */
   async stats(): Promise<{ keys: number; usedMemory: number }> {
     const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
-    r.on('error', () => { /* reported by the caller */ })
+    r.on('error', () => {
+      /* reported by the caller */
+    })
     try {
       await r.connect()
       const keys = await r.dbsize()
@@ -281,10 +308,12 @@ export class GatewayProcess {
     // The caller's environment may name a PostgreSQL ledger, another Redis,
     // a port: none of the gateway's own variables is inherited, so the run
     // is exactly what is written here.
-    const inherited = Object.fromEntries(Object.entries(process.env)
-      .filter(([k, v]) => v !== undefined && !(k in ENV_SCHEMA.properties))) as Record<string, string>
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !(k in ENV_SCHEMA.properties))) as Record<
+      string,
+      string
+    >
     const s = this.opts.settings
-    const optional = (name: string, value: number | string | undefined): Record<string, string> => value === undefined ? {} : { [name]: String(value) }
+    const optional = (name: string, value: number | string | undefined): Record<string, string> => (value === undefined ? {} : { [name]: String(value) })
     return {
       ...inherited,
       ...GATEWAY_ENV,
@@ -330,15 +359,22 @@ export class GatewayProcess {
       // The IPC channel ends when this harness does, however it ends (a test
       // runner's timeout kills it with no teardown): the gateway then stops
       // too (gateway/server.ts) instead of outliving the run.
-      const child = track(spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(ROOT, 'gateway', 'server.ts')], { cwd: ROOT, env: this.env(), stdio: ['ignore', fd, fd, 'ipc'] }))
+      const child = track(
+        spawn(process.execPath, [...GATEWAY_NODE_FLAGS, join(ROOT, 'gateway', 'server.ts')], { cwd: ROOT, env: this.env(), stdio: ['ignore', fd, fd, 'ipc'] })
+      )
       child.channel?.unref()
       closeSync(fd)
       this.#child = child
       this.incarnations++
-      const up = await until(async () => {
-        if (child.exitCode !== null) return 'exited' as const
-        return (await this.healthy()) ? 'up' as const : undefined
-      }, timeoutMs, `gateway ${this.opts.country} to answer /healthz`, 100)
+      const up = await until(
+        async () => {
+          if (child.exitCode !== null) return 'exited' as const
+          return (await this.healthy()) ? ('up' as const) : undefined
+        },
+        timeoutMs,
+        `gateway ${this.opts.country} to answer /healthz`,
+        100
+      )
       if (up === 'up') return
       const why = `gateway ${this.opts.country} exited with ${child.exitCode} while starting: ${this.logTail(3)}`
       this.failedStarts.push(why)

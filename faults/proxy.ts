@@ -48,12 +48,15 @@ class DelayedPipe {
 
   #schedule(): void {
     if (this.#timer !== undefined || this.#queue.length === 0) return
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      const now = Date.now()
-      while (this.#queue.length > 0 && this.#queue[0]!.due <= now) this.#write(this.#queue.shift()!.chunk)
-      this.#schedule()
-    }, Math.max(0, this.#queue[0]!.due - Date.now()))
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        const now = Date.now()
+        while (this.#queue.length > 0 && this.#queue[0]!.due <= now) this.#write(this.#queue.shift()!.chunk)
+        this.#schedule()
+      },
+      Math.max(0, this.#queue[0]!.due - Date.now())
+    )
   }
 
   stop(): void {
@@ -97,7 +100,9 @@ export class LatencyProxy {
     client.setNoDelay(true)
     upstream.setNoDelay(true)
     const pipes = [new DelayedPipe(client, upstream, () => this.delayMs), new DelayedPipe(upstream, client, () => this.delayMs)]
-    upstream.once('connect', () => { this.connected++ })
+    upstream.once('connect', () => {
+      this.connected++
+    })
     // A side that fails (the target was killed and reset the connection,
     // the client gave up) ends both at once: the gateway sees a reset, as it
     // would without us. A side that ends in order (FIN) is passed on through

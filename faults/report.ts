@@ -4,8 +4,17 @@
 import type { FaultRow } from './scenario.ts'
 
 export const COLUMNS = [
-  'fault', 'accepted', 'delivered', 'lost', 'dup ledger', 'dup agency (acted twice)', 'raw repeat pushes',
-  'exchange calls/msg', 'recovered', 'ledger verifies', 'time'
+  'fault',
+  'accepted',
+  'delivered',
+  'lost',
+  'dup ledger',
+  'dup agency (acted twice)',
+  'raw repeat pushes',
+  'exchange calls/msg',
+  'recovered',
+  'ledger verifies',
+  'time'
 ] as const
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
@@ -43,13 +52,13 @@ export function table(rows: readonly FaultRow[], markdown: boolean): string {
 /** The legend: what each column counts, so the table reads on its own. */
 export const LEGEND = [
   'accepted: submissions answered 202 (or 200 for a repeat of an accepted one)',
-  'delivered: accepted, marked delivered in the CA ledger (partner\'s signed receipt) AND received by the US agency (CBP mock)',
+  "delivered: accepted, marked delivered in the CA ledger (partner's signed receipt) AND received by the US agency (CBP mock)",
   'lost: accepted and not delivered once the run recovered (or the bound ran out)',
   'dup ledger: messages with more than one CA "accepted" or outbound "delivered", or more than one US "received" or inbound "delivered" entry',
   'dup agency (acted twice): messages an agency keeping its Idempotency-Keys (across its restarts) would have acted on twice',
   'raw repeat pushes: messages pushed to the agency more than once (recognised by their Idempotency-Key, answered 2xx, not acted on)',
   'exchange calls/msg: POST /v1/exchange requests that reached the US gateway (its request log), per accepted message;',
-  '  attempts refused before reaching it (gateway down) are in the CA ledger\'s failed attempts below',
+  "  attempts refused before reaching it (gateway down) are in the CA ledger's failed attempts below",
   'recovered: every accepted message delivered with no action but the restart itself, within the bound; then when the last one reached',
   '  the agency: after the fault was undone / after the later of that and the last submission (the lag the fault left)',
   'ledger verifies: verifyLedger (as npm run audit:verify) on each ledger after the run (entries checked)',
@@ -60,14 +69,16 @@ export function details(rows: readonly FaultRow[]): string {
   const out: string[] = []
   for (const row of rows) {
     const c = row.counts
-    out.push(`${row.title}: ${row.pass ? 'PASS' : 'FAIL'}; ` +
-      `dead-lettered CA ${c.deadLettered.CA} / US ${c.deadLettered.US}; failed attempts audited CA ${c.failuresAudited.CA} / US ${c.failuresAudited.US}; ` +
-      `ledger entries CA ${c.ledgerEntries.CA} / US ${c.ledgerEntries.US}; ` +
-      `mock duplicates() ${c.mockDuplicates}; exchange calls ${c.exchangeCalls}; ` +
-      `CA->US connections through the proxy ${row.proxy.connections} (${row.proxy.connected} reached the US gateway)` +
-      (row.failedStarts.length > 0 ? `; gateway starts that failed and were retried: ${row.failedStarts.length} (${row.failedStarts.join(' | ')})` : '') +
-      (c.acceptedUnbeknown.length > 0 ? `; accepted by CA but never answered to the client: ${c.acceptedUnbeknown.length}` : '') +
-      (row.keptDir !== null ? `; logs and ledgers kept in ${row.keptDir}` : ''))
+    out.push(
+      `${row.title}: ${row.pass ? 'PASS' : 'FAIL'}; ` +
+        `dead-lettered CA ${c.deadLettered.CA} / US ${c.deadLettered.US}; failed attempts audited CA ${c.failuresAudited.CA} / US ${c.failuresAudited.US}; ` +
+        `ledger entries CA ${c.ledgerEntries.CA} / US ${c.ledgerEntries.US}; ` +
+        `mock duplicates() ${c.mockDuplicates}; exchange calls ${c.exchangeCalls}; ` +
+        `CA->US connections through the proxy ${row.proxy.connections} (${row.proxy.connected} reached the US gateway)` +
+        (row.failedStarts.length > 0 ? `; gateway starts that failed and were retried: ${row.failedStarts.length} (${row.failedStarts.join(' | ')})` : '') +
+        (c.acceptedUnbeknown.length > 0 ? `; accepted by CA but never answered to the client: ${c.acceptedUnbeknown.length}` : '') +
+        (row.keptDir !== null ? `; logs and ledgers kept in ${row.keptDir}` : '')
+    )
     for (const f of row.findings) out.push(`  ${f.replaceAll('\n', '\n  ')}`)
   }
   return out.join('\n')

@@ -42,11 +42,16 @@ const { values, number } = commandLine(USAGE, {
   keep: { type: 'boolean', default: false },
   markdown: { type: 'boolean', default: false }
 })
-const num = (value: string | undefined, fallback: number, name: string): number => value === undefined ? fallback : number(name, value, { zero: true })
+const num = (value: string | undefined, fallback: number, name: string): number => (value === undefined ? fallback : number(name, value, { zero: true }))
 
 let faults
 try {
-  faults = faultsNamed(values.only?.split(',').map((n) => n.trim()).filter((n) => n !== ''))
+  faults = faultsNamed(
+    values.only
+      ?.split(',')
+      .map((n) => n.trim())
+      .filter((n) => n !== '')
+  )
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`)
   process.exit(2)
@@ -85,14 +90,20 @@ for (const fault of faults) {
   }
 }
 
-const out = (s: string): void => { process.stdout.write(`${s}\n`) }
-out(`\nFaults: ${settings.messages} messages each (CA/CBSA -> US/CBP traveller.designation), concurrency ${settings.concurrency}, ` +
-  `fault at ${Math.round(settings.injectAt * 100)} % accepted, recovery bound ${settings.recoveryBoundMs / 1000} s, ` +
-  `gateway settings ${JSON.stringify(settings.gateway)}; total ${((Date.now() - started) / 60_000).toFixed(1)} min\n`)
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`)
+}
+out(
+  `\nFaults: ${settings.messages} messages each (CA/CBSA -> US/CBP traveller.designation), concurrency ${settings.concurrency}, ` +
+    `fault at ${Math.round(settings.injectAt * 100)} % accepted, recovery bound ${settings.recoveryBoundMs / 1000} s, ` +
+    `gateway settings ${JSON.stringify(settings.gateway)}; total ${((Date.now() - started) / 60_000).toFixed(1)} min\n`
+)
 out(table(rows, false))
 if (values.markdown) out(`\n${table(rows, true)}`)
 out(`\n${LEGEND.map((l) => `  ${l}`).join('\n')}`)
 out(`\n${details(rows)}`)
 const failed = faults.length - rows.filter((r) => r.pass).length
-out(`\n${rows.filter((r) => r.pass).length} of ${faults.length} faults: lost 0, duplicated 0, recovered, ledgers verify${failed > 0 ? ` (${failed} did not)` : ''}`)
+out(
+  `\n${rows.filter((r) => r.pass).length} of ${faults.length} faults: lost 0, duplicated 0, recovered, ledgers verify${failed > 0 ? ` (${failed} did not)` : ''}`
+)
 process.exitCode = failed > 0 ? 1 : 0

@@ -59,8 +59,15 @@ export interface FaultRow {
 /** Pass: nothing lost, nothing duplicated in a ledger or acted on twice at the agency, recovered, both ledgers verify. */
 export function passes(row: Pick<FaultRow, 'counts' | 'recovered' | 'verification'>): boolean {
   const c = row.counts
-  return c.lost.length === 0 && c.dupLedger.length === 0 && c.actedTwice.length === 0 && row.recovered &&
-    c.pushesComplete && row.verification.CA.ok && row.verification.US.ok
+  return (
+    c.lost.length === 0 &&
+    c.dupLedger.length === 0 &&
+    c.actedTwice.length === 0 &&
+    row.recovered &&
+    c.pushesComplete &&
+    row.verification.CA.ok &&
+    row.verification.US.ok
+  )
 }
 
 const FIRST_PUSHED: SystemName = 'CBP'
@@ -74,7 +81,9 @@ export async function runFault(fault: Fault, s: ScenarioSettings): Promise<Fault
     say(`exchange up (Redis ${fault.aof === 'off' ? 'AOF off' : `AOF ${fault.aof}`}), run directory ${topo.dir}`)
     // Which accepted messages the agency has seen, as they arrive: the recovery condition.
     const pushed = new Map<string, number>()
-    topo.agencies.listeners.push((name, p) => { if (name === FIRST_PUSHED && !pushed.has(p.id)) pushed.set(p.id, p.at) })
+    topo.agencies.listeners.push((name, p) => {
+      if (name === FIRST_PUSHED && !pushed.has(p.id)) pushed.set(p.id, p.at)
+    })
 
     const load = new Load({
       client: topo.agencies.get('CBSA').client,
@@ -103,33 +112,45 @@ export async function runFault(fault: Fault, s: ScenarioSettings): Promise<Fault
     try {
       const accepted = load.acceptedIds()
       const deadline = Math.max(restoredAt, load.finishedAt) + s.recoveryBoundMs
-      const outcome = await until(() => {
-        const ca = probes.CA.read().statuses
-        const us = probes.US.read().statuses
-        const waiting = (ca.accepted ?? 0) + (us.accepted ?? 0)
-        if (waiting === 0 && accepted.every((id) => pushed.has(id))) return 'delivered'
-        if (waiting === 0 && (ca['dead-lettered'] ?? 0) + (us['dead-lettered'] ?? 0) > 0) return 'dead letters'
-        return undefined
-      }, Math.max(0, deadline - Date.now()), 'recovery', 250).catch(() => 'timed out')
+      const outcome = await until(
+        () => {
+          const ca = probes.CA.read().statuses
+          const us = probes.US.read().statuses
+          const waiting = (ca.accepted ?? 0) + (us.accepted ?? 0)
+          if (waiting === 0 && accepted.every((id) => pushed.has(id))) return 'delivered'
+          if (waiting === 0 && (ca['dead-lettered'] ?? 0) + (us['dead-lettered'] ?? 0) > 0) return 'dead letters'
+          return undefined
+        },
+        Math.max(0, deadline - Date.now()),
+        'recovery',
+        250
+      ).catch(() => 'timed out')
       if (outcome === 'delivered') {
         const last = Math.max(...accepted.map((id) => pushed.get(id)!))
         recoveryMs = Math.max(0, last - restoredAt)
         drainMs = Math.max(0, last - Math.max(restoredAt, load.finishedAt))
       }
-      say(recoveryMs === null
-        ? `NOT recovered (${outcome}) within ${s.recoveryBoundMs / 1000} s`
-        : `all delivered: the last ${(recoveryMs / 1000).toFixed(1)} s after the fault was undone, ${(drainMs! / 1000).toFixed(1)} s after the last submission`)
+      say(
+        recoveryMs === null
+          ? `NOT recovered (${outcome}) within ${s.recoveryBoundMs / 1000} s`
+          : `all delivered: the last ${(recoveryMs / 1000).toFixed(1)} s after the fault was undone, ${(drainMs! / 1000).toFixed(1)} s after the last submission`
+      )
       // Quiet: the ledger heads and the agency's pushes stop moving (a late repeat would show here).
       let last = ''
       let stillSince = Date.now()
-      await until(() => {
-        const state = `${probes.CA.read().head}/${probes.US.read().head}/${topo.agencies.get(FIRST_PUSHED).pushes().all.length}`
-        if (state !== last) {
-          last = state
-          stillSince = Date.now()
-        }
-        return Date.now() - stillSince >= s.quietMs ? true : undefined
-      }, Math.max(60_000, s.quietMs * 20), 'the exchange to go quiet', 100)
+      await until(
+        () => {
+          const state = `${probes.CA.read().head}/${probes.US.read().head}/${topo.agencies.get(FIRST_PUSHED).pushes().all.length}`
+          if (state !== last) {
+            last = state
+            stillSince = Date.now()
+          }
+          return Date.now() - stillSince >= s.quietMs ? true : undefined
+        },
+        Math.max(60_000, s.quietMs * 20),
+        'the exchange to go quiet',
+        100
+      )
     } finally {
       probes.CA.close()
       probes.US.close()
@@ -140,13 +161,24 @@ export async function runFault(fault: Fault, s: ScenarioSettings): Promise<Fault
     const ledgers = { CA: topo.gateways.CA.ledgerPath, US: topo.gateways.US.ledgerPath }
     const counts = await countOutcome({ acceptedIds: load.acceptedIds(), ledgers, usLog: topo.gateways.US.logPath, agencies: topo.agencies })
     const verification = { CA: await verifyLedgerFile(ledgers.CA, 'CA'), US: await verifyLedgerFile(ledgers.US, 'US') }
-    const partial = { name: fault.name, title: fault.title(s.timings), counts, recovered: recoveryMs !== null, recoveryMs, drainMs, totalMs: Date.now() - started, verification }
+    const partial = {
+      name: fault.name,
+      title: fault.title(s.timings),
+      counts,
+      recovered: recoveryMs !== null,
+      recoveryMs,
+      drainMs,
+      totalMs: Date.now() - started,
+      verification
+    }
     const pass = passes(partial)
 
     const findings: string[] = []
     const explain = async (what: string, list: readonly string[]): Promise<void> => {
       if (list.length === 0) return
-      findings.push(`${what}: ${list.length} message(s), e.g.\n${(await Promise.all(list.slice(0, 3).map((id) => evidence(id, ledgers, topo.agencies)))).join('\n')}`)
+      findings.push(
+        `${what}: ${list.length} message(s), e.g.\n${(await Promise.all(list.slice(0, 3).map((id) => evidence(id, ledgers, topo.agencies)))).join('\n')}`
+      )
     }
     await explain('lost (accepted, not delivered)', counts.lost)
     await explain('duplicated in a ledger', counts.dupLedger)
@@ -160,7 +192,11 @@ export async function runFault(fault: Fault, s: ScenarioSettings): Promise<Fault
     keep = s.keep === 'always' || (s.keep === 'failed' && !pass)
     const failedStarts = [...topo.gateways.CA.failedStarts, ...topo.gateways.US.failedStarts]
     return {
-      ...partial, pass, findings, keptDir: keep ? topo.dir : null, failedStarts,
+      ...partial,
+      pass,
+      findings,
+      keptDir: keep ? topo.dir : null,
+      failedStarts,
       proxy: { connections: topo.proxies.US.connections, connected: topo.proxies.US.connected }
     }
   } finally {

@@ -38,8 +38,12 @@ const minutes = positive(values.minutes, 'minutes')
 const intervalMs = positive(values.interval, 'interval') * 1000
 const capacityMs = positive(values['capacity-seconds'], 'capacity-seconds') * 1000
 const concurrency = Math.round(positive(values.concurrency, 'concurrency'))
-const say = (line: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`) }
-const out = (line: string): void => { process.stdout.write(`${line}\n`) }
+const say = (line: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+}
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`)
+}
 const MB = 1024 * 1024
 
 interface Sample {
@@ -85,7 +89,7 @@ try {
   })
   const drain = async (load: Load, what: string): Promise<void> => {
     const ids = load.acceptedIds()
-    await until(() => ids.every((id) => pushed.has(id)) ? true : undefined, 300_000, what, 250)
+    await until(() => (ids.every((id) => pushed.has(id)) ? true : undefined), 300_000, what, 250)
   }
 
   // Capacity: as fast as the exchange takes it, counted at the agency after a warm-up.
@@ -140,15 +144,19 @@ try {
     }
     acceptedBefore = load.accepted
     samples.push(sample)
-    say(`t=${sample.t}s accepted ${sample.acceptedPerS.toFixed(0)}/s pushed ${sample.pushedPerS.toFixed(0)}/s p99 ${sample.p99Ms.toFixed(0)} ms ` +
-      `RSS CA ${sample.rssCaMb.toFixed(0)} MB US ${sample.rssUsMb.toFixed(0)} MB lag p99 CA ${sample.lagP99CaMs.toFixed(1)} ms US ${sample.lagP99UsMs.toFixed(1)} ms ` +
-      `redis ${sample.redisKeys} keys ${sample.redisMb.toFixed(1)} MB`)
+    say(
+      `t=${sample.t}s accepted ${sample.acceptedPerS.toFixed(0)}/s pushed ${sample.pushedPerS.toFixed(0)}/s p99 ${sample.p99Ms.toFixed(0)} ms ` +
+        `RSS CA ${sample.rssCaMb.toFixed(0)} MB US ${sample.rssUsMb.toFixed(0)} MB lag p99 CA ${sample.lagP99CaMs.toFixed(1)} ms US ${sample.lagP99UsMs.toFixed(1)} ms ` +
+        `redis ${sample.redisKeys} keys ${sample.redisMb.toFixed(1)} MB`
+    )
   }
   load.stop()
   await running
   say(`load done: ${load.accepted} accepted, ${load.refused} refused, ${load.failed} failed; waiting for the last deliveries`)
   let drained = true
-  await drain(load, 'the soak to drain').catch(() => { drained = false })
+  await drain(load, 'the soak to drain').catch(() => {
+    drained = false
+  })
 
   // The series.
   const cols: Array<[string, (s: Sample) => string]> = [
@@ -173,9 +181,10 @@ try {
 
   // Flatness: the second minute against the last (thirds of the run when it is shorter than 3 min).
   const end = samples.at(-1)?.t ?? 0
-  const [early, late] = end >= 180
-    ? [samples.filter((s) => s.t > 60 && s.t <= 120), samples.filter((s) => s.t > end - 60)]
-    : [samples.filter((s) => s.t > end / 3 && s.t <= (2 * end) / 3), samples.filter((s) => s.t > (2 * end) / 3)]
+  const [early, late] =
+    end >= 180
+      ? [samples.filter((s) => s.t > 60 && s.t <= 120), samples.filter((s) => s.t > end - 60)]
+      : [samples.filter((s) => s.t > end / 3 && s.t <= (2 * end) / 3), samples.filter((s) => s.t > (2 * end) / 3)]
   const avg = (xs: Sample[], f: (s: Sample) => number): number => xs.reduce((a, s) => a + f(s), 0) / xs.length
   const floor = (xs: Sample[], f: (s: Sample) => number): number => Math.min(...xs.map(f))
   // Allowances near zero: a 10 % band around 2 ms of lag or 30 Redis keys is
@@ -183,14 +192,21 @@ try {
   // anywhere between two collections), so for it the minute's floor is
   // compared: a leak raises the floor.
   const series: Array<[string, (s: Sample) => number, number, 'average' | 'floor']> = [
-    ['RSS CA (MB)', (s) => s.rssCaMb, 5, 'average'], ['RSS US (MB)', (s) => s.rssUsMb, 5, 'average'],
-    ['heap CA (MB)', (s) => s.heapCaMb, 10, 'floor'], ['heap US (MB)', (s) => s.heapUsMb, 10, 'floor'],
-    ['Redis keys', (s) => s.redisKeys, 30, 'average'], ['Redis memory (MB)', (s) => s.redisMb, 1, 'average'],
-    ['event-loop p99 CA (ms)', (s) => s.lagP99CaMs, 5, 'average'], ['event-loop p99 US (ms)', (s) => s.lagP99UsMs, 5, 'average'],
-    ['submit->push p99 (ms)', (s) => s.p99Ms, 25, 'average'], ['pushed/s', (s) => s.pushedPerS, 1, 'average']
+    ['RSS CA (MB)', (s) => s.rssCaMb, 5, 'average'],
+    ['RSS US (MB)', (s) => s.rssUsMb, 5, 'average'],
+    ['heap CA (MB)', (s) => s.heapCaMb, 10, 'floor'],
+    ['heap US (MB)', (s) => s.heapUsMb, 10, 'floor'],
+    ['Redis keys', (s) => s.redisKeys, 30, 'average'],
+    ['Redis memory (MB)', (s) => s.redisMb, 1, 'average'],
+    ['event-loop p99 CA (ms)', (s) => s.lagP99CaMs, 5, 'average'],
+    ['event-loop p99 US (ms)', (s) => s.lagP99UsMs, 5, 'average'],
+    ['submit->push p99 (ms)', (s) => s.p99Ms, 25, 'average'],
+    ['pushed/s', (s) => s.pushedPerS, 1, 'average']
   ]
-  out(`\nFlatness: ${end >= 180 ? 'last minute vs second minute' : 'last third vs middle third'} (within 10 %, or the allowance shown).` +
-    '\nA series that falls is reported, but only one that grows fails the soak: the question is growth (a leak, a backlog).')
+  out(
+    `\nFlatness: ${end >= 180 ? 'last minute vs second minute' : 'last third vs middle third'} (within 10 %, or the allowance shown).` +
+      '\nA series that falls is reported, but only one that grows fails the soak: the question is growth (a leak, a backlog).'
+  )
   let flat = early.length > 0 && late.length > 0
   for (const [name, f, allowance, how] of series) {
     if (early.length === 0 || late.length === 0) break
@@ -199,14 +215,19 @@ try {
     const change = a === 0 ? 0 : ((b - a) / a) * 100
     const within = Math.abs(b - a) <= Math.max(0.1 * Math.abs(a), allowance)
     if (!within && b > a) flat = false
-    out(`  ${`${name}, ${how}`.padEnd(33)} ${a.toFixed(2).padStart(10)} -> ${b.toFixed(2).padStart(10)}  ${`${change >= 0 ? '+' : ''}${change.toFixed(1)} %`.padStart(8)}  ` +
-      `${within ? 'flat' : b > a ? 'GROWS' : 'falls'} (allowance ±${allowance})`)
+    out(
+      `  ${`${name}, ${how}`.padEnd(33)} ${a.toFixed(2).padStart(10)} -> ${b.toFixed(2).padStart(10)}  ${`${change >= 0 ? '+' : ''}${change.toFixed(1)} %`.padStart(8)}  ` +
+        `${within ? 'flat' : b > a ? 'GROWS' : 'falls'} (allowance ±${allowance})`
+    )
   }
   // Resident memory comes and goes in steps (V8 returns pages after a large
   // collection): its peaks, first half against second half, show a trend the
   // averages of two minutes can miss.
   const half = end / 2
-  for (const [name, f] of [['RSS CA (MB)', (s: Sample) => s.rssCaMb], ['RSS US (MB)', (s: Sample) => s.rssUsMb]] as const) {
+  for (const [name, f] of [
+    ['RSS CA (MB)', (s: Sample) => s.rssCaMb],
+    ['RSS US (MB)', (s: Sample) => s.rssUsMb]
+  ] as const) {
     const first = Math.max(...samples.filter((s) => s.t <= half).map(f))
     const second = Math.max(...samples.filter((s) => s.t > half).map(f))
     const grows = second > first * 1.1 && second - first > 5
@@ -217,9 +238,14 @@ try {
   const accepted = load.acceptedIds()
   const lost = accepted.filter((id) => !pushed.has(id)).length
   const size = (p: string): string => `${(statSync(p).size / MB).toFixed(0)} MB`
-  out(`\n${load.accepted} accepted, ${accepted.length - lost} pushed to CBP, ${lost} not${drained ? '' : ' (the drain timed out)'}; ` +
-    `repeats recognised by CBP: ${topo.agencies.get('CBP').pushes().recognisedRepeats}; ledgers CA ${size(topo.gateways.CA.ledgerPath)}, US ${size(topo.gateways.US.ledgerPath)}`)
-  for (const [c, direction] of [['CA', 'outbound'], ['US', 'inbound']] as const) {
+  out(
+    `\n${load.accepted} accepted, ${accepted.length - lost} pushed to CBP, ${lost} not${drained ? '' : ' (the drain timed out)'}; ` +
+      `repeats recognised by CBP: ${topo.agencies.get('CBP').pushes().recognisedRepeats}; ledgers CA ${size(topo.gateways.CA.ledgerPath)}, US ${size(topo.gateways.US.ledgerPath)}`
+  )
+  for (const [c, direction] of [
+    ['CA', 'outbound'],
+    ['US', 'inbound']
+  ] as const) {
     const probe = new LedgerProbe(topo.gateways[c].ledgerPath, direction)
     out(`${c} ledger, ${direction} messages by status: ${JSON.stringify(probe.read().statuses)}`)
     probe.close()
@@ -228,7 +254,9 @@ try {
     await Promise.all([topo.gateways.CA.stop(), topo.gateways.US.stop()])
     for (const c of ['CA', 'US'] as const) {
       const v = await verifyLedgerFile(topo.gateways[c].ledgerPath, c)
-      out(`${c} ledger: ${v.ok ? 'verifies' : `does NOT verify at entry ${v.firstBad?.seq}: ${v.firstBad?.reason}`} (${v.entries} entries, ${v.checkpoints} checkpoints)`)
+      out(
+        `${c} ledger: ${v.ok ? 'verifies' : `does NOT verify at entry ${v.firstBad?.seq}: ${v.firstBad?.reason}`} (${v.entries} entries, ${v.checkpoints} checkpoints)`
+      )
       if (!v.ok) exitCode = 1
     }
   }

@@ -62,8 +62,14 @@ export class Topology {
       for (const country of ['CA', 'US'] as const) {
         const partner: Country = country === 'CA' ? 'US' : 'CA'
         gateways[country] = new GatewayProcess({
-          country, port: ports[country], partnerUrl: proxies[partner].url, redisUrl: redis.url, dir,
-          webhooks: agencies.webhooks(country), keys: { seal: key(), audit: key(), pseudonym: key() }, settings: opts.settings
+          country,
+          port: ports[country],
+          partnerUrl: proxies[partner].url,
+          redisUrl: redis.url,
+          dir,
+          webhooks: agencies.webhooks(country),
+          keys: { seal: key(), audit: key(), pseudonym: key() },
+          settings: opts.settings
         })
         started.push(gateways[country])
       }
@@ -71,7 +77,10 @@ export class Topology {
       await Promise.all([gateways.CA.start(), gateways.US.start()])
       return new Topology({ dir, redis, gateways, proxies, agencies })
     } catch (err) {
-      for (const s of started.reverse()) await s.close().catch(() => { /* already down */ })
+      for (const s of started.reverse())
+        await s.close().catch(() => {
+          /* already down */
+        })
       if (opts.keepOnFailure) (err as Error).message += ` (logs kept in ${dir})`
       else rmSync(dir, { recursive: true, force: true })
       throw err
@@ -83,7 +92,9 @@ export class Topology {
     if (this.#closed) return
     this.#closed = true
     await Promise.allSettled([this.gateways.CA.close(), this.gateways.US.close()])
-    await this.agencies.close().catch(() => { /* already closed */ })
+    await this.agencies.close().catch(() => {
+      /* already closed */
+    })
     await Promise.allSettled([this.proxies.CA.close(), this.proxies.US.close()])
     await this.redis.stop()
     if (opts.keepDir !== true) rmSync(this.dir, { recursive: true, force: true })

@@ -71,7 +71,19 @@ function newStats(): Stats {
     codes: {},
     skipped: 0,
     skippedReasons: {},
-    violations: { 'no-5xx': 0, 'problem-document': 0, 'wrongly-accepted': 0, 'valid-refused': 0, 'auth-first': 0, 'no-answer': 0, crash: 0, 'error-log': 0, 'ledger-write': 0, 'valid-not-delivered': 0, 'ledger-verification': 0 },
+    violations: {
+      'no-5xx': 0,
+      'problem-document': 0,
+      'wrongly-accepted': 0,
+      'valid-refused': 0,
+      'auth-first': 0,
+      'no-answer': 0,
+      crash: 0,
+      'error-log': 0,
+      'ledger-write': 0,
+      'valid-not-delivered': 0,
+      'ledger-verification': 0
+    },
     started: Date.now()
   }
 }
@@ -80,8 +92,12 @@ function newStats(): Stats {
 function bootstrapCases(): FuzzCase[] {
   const body = (template: number) => ({ template, envelope: [], text: [], header: [], signing: OWN_SIGNING, encoding: [] })
   return [
-    ...SUBMISSION_TEMPLATES.map((t, i): SubmitCase => ({ kind: 'submit', endpoint: 'messages', family: 'bootstrap', body: body(i), http: validHttp('messages', t.sender) })),
-    ...EXCHANGE_TEMPLATES.map((_t, i): ExchangeCase => ({ kind: 'exchange', endpoint: 'exchange', family: 'bootstrap', body: body(i), http: validHttp('exchange', 'US_GATEWAY') }))
+    ...SUBMISSION_TEMPLATES.map(
+      (t, i): SubmitCase => ({ kind: 'submit', endpoint: 'messages', family: 'bootstrap', body: body(i), http: validHttp('messages', t.sender) })
+    ),
+    ...EXCHANGE_TEMPLATES.map(
+      (_t, i): ExchangeCase => ({ kind: 'exchange', endpoint: 'exchange', family: 'bootstrap', body: body(i), http: validHttp('exchange', 'US_GATEWAY') })
+    )
   ]
 }
 
@@ -97,7 +113,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const { key, tag } = groupKey(invariant, c, keyDetail)
     const group = groups.get(key)
     if (group !== undefined) group.count++
-    else groups.set(key, { key, invariant, endpoint: endpoint ?? (c === undefined ? 'run' : endpointLabel(c)), tag, detail, count: 1, index, ...(c === undefined ? {} : { input: c }) })
+    else
+      groups.set(key, {
+        key,
+        invariant,
+        endpoint: endpoint ?? (c === undefined ? 'run' : endpointLabel(c)),
+        tag,
+        detail,
+        count: 1,
+        index,
+        ...(c === undefined ? {} : { input: c })
+      })
   }
   const account = (c: FuzzCase, answer: WireResponse | NoAnswer) => {
     stats.inputs++
@@ -154,14 +180,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const elapsedMs = Date.now() - stats.started
 
     // Known-valid messages end delivered with the partner's receipt (outbound) or pushed to the agency (inbound).
-    const outstanding = [...harness.pools.submissions.map((m) => ['outbound', m.id] as const), ...harness.pools.exchanges.map((m) => ['inbound', m.id] as const)]
+    const outstanding = [
+      ...harness.pools.submissions.map((m) => ['outbound', m.id] as const),
+      ...harness.pools.exchanges.map((m) => ['inbound', m.id] as const)
+    ]
     validSent = outstanding.length
     const deadline = Date.now() + options.settleMs
     let pending = outstanding
     for (;;) {
       const still = []
       for (const [direction, id] of pending) {
-        if (await harness.targets.messageStatus('CA', direction, id) !== 'delivered') still.push([direction, id] as const)
+        if ((await harness.targets.messageStatus('CA', direction, id)) !== 'delivered') still.push([direction, id] as const)
       }
       pending = still
       if (pending.length === 0 || Date.now() > deadline) break
@@ -170,7 +199,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     validDelivered = validSent - pending.length
     for (const [direction, id] of pending.slice(0, 20)) {
       const status = (await harness.targets.messageStatus('CA', direction, id)) ?? 'missing'
-      record('valid-not-delivered', `${direction} ${id}: ${status}`, undefined, -1, direction === 'outbound' ? 'messages' : 'exchange', `${direction}: ${status}`)
+      record(
+        'valid-not-delivered',
+        `${direction} ${id}: ${status}`,
+        undefined,
+        -1,
+        direction === 'outbound' ? 'messages' : 'exchange',
+        `${direction}: ${status}`
+      )
     }
     if (pending.length > 20) stats.violations['valid-not-delivered'] += pending.length - 20
 
@@ -185,14 +221,21 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         const trace = v.messageId === undefined ? undefined : harness.sent.get(v.messageId)
         const detail = trace === undefined ? v.detail : `${v.detail}, sent by input #${trace.index} (answered ${trace.status})`
         // One group per cause and ledger: the accepted, received and delivered entries of one wrongly accepted message are one finding.
-        const keyDetail = trace === undefined ? v.detail.replace(/#\d+/, '#…').replace(/[0-9a-f-]{36}/, '…').replace(/ by .*$/, '') : `${v.detail.slice(0, 2)} ledger`
+        const keyDetail =
+          trace === undefined
+            ? v.detail
+                .replace(/#\d+/, '#…')
+                .replace(/[0-9a-f-]{36}/, '…')
+                .replace(/ by .*$/, '')
+            : `${v.detail.slice(0, 2)} ledger`
         record(v.invariant, detail, trace?.input, trace?.index ?? -1, trace === undefined ? 'run' : undefined, keyDetail)
       }
     }
 
     // The ledger still verifies from the genesis hash, and the gateway still answers.
     const verification = await harness.run({ kind: 'audit', endpoint: 'audit', family: 'valid', route: 'verification', http: validHttp('audit', 'OFFICER') })
-    if (verification.answer instanceof NoAnswer || verification.answer.status !== 200) record('ledger-verification', 'GET /v1/audit/verification did not answer 200', undefined, -1, 'run')
+    if (verification.answer instanceof NoAnswer || verification.answer.status !== 200)
+      record('ledger-verification', 'GET /v1/audit/verification did not answer 200', undefined, -1, 'run')
     else {
       const v = JSON.parse(verification.answer.body.toString('utf8')) as { ok: boolean; firstBad?: { seq: number; reason: string } }
       if (!v.ok) record('ledger-verification', `the ledger does not verify: ${JSON.stringify(v.firstBad)}`, undefined, -1, 'run')
@@ -200,20 +243,31 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const health = await fetchHealth(harness)
     if (health !== undefined) record('crash', health, undefined, -1, 'run')
     for (const crash of harness.targets.crashes) record('crash', crash.split('\n')[0]!, undefined, -1, 'run')
-    for (const log of harness.targets.errorLogs) record('error-log', `${log.gateway}: ${log.msg}${log.detail === '' ? '' : ` (${log.detail})`}`, undefined, -1, 'run')
+    for (const log of harness.targets.errorLogs)
+      record('error-log', `${log.gateway}: ${log.msg}${log.detail === '' ? '' : ` (${log.detail})`}`, undefined, -1, 'run')
     const counts = await harness.targets.counts()
     if (counts.errorLogs > harness.targets.errorLogs.length) stats.violations['error-log'] += counts.errorLogs - harness.targets.errorLogs.length
 
     // One minimal counterexample per kind of violation, most frequent first.
     // A ledger entry is not an answer to replay: those groups name their input instead.
-    const toShrink = [...groups.values()].filter((g) => g.input !== undefined && g.index >= 0 && g.invariant !== 'ledger-write').sort((a, b) => b.count - a.count).slice(0, options.maxShrunk)
+    const toShrink = [...groups.values()]
+      .filter((g) => g.input !== undefined && g.index >= 0 && g.invariant !== 'ledger-write')
+      .sort((a, b) => b.count - a.count)
+      .slice(0, options.maxShrunk)
     for (const group of toShrink) {
       group.shrunk = await shrinkGroup(harness, arbitrary, options.seed, group, options.shrinkMs)
     }
 
     result = {
-      options, stats, elapsedMs, totalMs: Date.now() - begun, groups: [...groups.values()], ledgers,
-      errorLogs: harness.targets.errorLogs, counts: { ...counts, validSent, validDelivered }, crashes: harness.targets.crashes
+      options,
+      stats,
+      elapsedMs,
+      totalMs: Date.now() - begun,
+      groups: [...groups.values()],
+      ledgers,
+      errorLogs: harness.targets.errorLogs,
+      counts: { ...counts, validSent, validDelivered },
+      crashes: harness.targets.crashes
     }
   } finally {
     await harness.close()

@@ -21,13 +21,46 @@ export type Json = null | boolean | number | string | Json[] | { [name: string]:
 export type Path = ReadonlyArray<string | number>
 
 /** How a fresh message id is written. */
-export type IdForm = 'v4' | 'v7' | 'upper' | 'mixed-case' | 'urn' | 'braces' | 'no-hyphens' | 'fullwidth-digit' | 'zero-width-space'
-  | 'cyrillic-a' | 'trailing-newline' | 'leading-space' | 'short' | 'long' | 'non-hex'
+export type IdForm =
+  | 'v4'
+  | 'v7'
+  | 'upper'
+  | 'mixed-case'
+  | 'urn'
+  | 'braces'
+  | 'no-hyphens'
+  | 'fullwidth-digit'
+  | 'zero-width-space'
+  | 'cyrillic-a'
+  | 'trailing-newline'
+  | 'leading-space'
+  | 'short'
+  | 'long'
+  | 'non-hex'
 
 /** How an instant (now + offset) is written. */
-export type InstantForm = 'Z' | 'fraction' | 'offset' | 'lower-t' | 'lower-z' | 'space' | 'no-offset' | 'hour-offset' | 'compact-offset'
-  | 'offset-24' | 'fraction-10' | 'empty-fraction' | 'second-60' | 'hour-24' | 'feb-30' | 'month-13' | 'comma-fraction' | 'date-only'
-  | 'z-and-offset' | 'fullwidth-digit' | 'expanded-year'
+export type InstantForm =
+  | 'Z'
+  | 'fraction'
+  | 'offset'
+  | 'lower-t'
+  | 'lower-z'
+  | 'space'
+  | 'no-offset'
+  | 'hour-offset'
+  | 'compact-offset'
+  | 'offset-24'
+  | 'fraction-10'
+  | 'empty-fraction'
+  | 'second-60'
+  | 'hour-24'
+  | 'feb-30'
+  | 'month-13'
+  | 'comma-fraction'
+  | 'date-only'
+  | 'z-and-offset'
+  | 'fullwidth-digit'
+  | 'expanded-year'
 
 /** A value set into the envelope: literal JSON, raw JSON text, or made at send time. */
 export type Value =
@@ -204,17 +237,25 @@ function bodyEdits(body: SignedBody): Array<{ tag: string; effect: Effect }> {
 /** Every mutation of an input with what it does to validity. */
 function mutationsOf(c: FuzzCase): Array<{ tag: string; effect: Effect }> {
   switch (c.kind) {
-    case 'framing': return [{ tag: `framing:${c.defect}`, effect: c.effect }]
+    case 'framing':
+      return [{ tag: `framing:${c.defect}`, effect: c.effect }]
     case 'submit':
     case 'exchange': {
-      const repeat = c.repeat === undefined ? [] : [{ tag: c.repeat.sameBytes ? 'repeat:same-bytes' : 'repeat:same-id-other-bytes', effect: c.repeat.sameBytes ? 'ok' as const : 'bad' as const }]
+      const repeat =
+        c.repeat === undefined
+          ? []
+          : [{ tag: c.repeat.sameBytes ? 'repeat:same-bytes' : 'repeat:same-id-other-bytes', effect: c.repeat.sameBytes ? ('ok' as const) : ('bad' as const) }]
       return [...bodyEdits(c.body), ...repeat, ...c.http.tags.map((tag) => ({ tag, effect: c.http.effect }))]
     }
-    case 'status': return [c.id, ...c.http.tags.map((tag) => ({ tag, effect: c.http.effect }))]
-    case 'audit': return [
-      { tag: `route:${c.route}`, effect: 'ok' }, ...(c.param === undefined ? [] : [c.param]), ...(c.body === undefined ? [] : [c.body]),
-      ...c.http.tags.map((tag) => ({ tag, effect: c.http.effect }))
-    ]
+    case 'status':
+      return [c.id, ...c.http.tags.map((tag) => ({ tag, effect: c.http.effect }))]
+    case 'audit':
+      return [
+        { tag: `route:${c.route}`, effect: 'ok' },
+        ...(c.param === undefined ? [] : [c.param]),
+        ...(c.body === undefined ? [] : [c.body]),
+        ...c.http.tags.map((tag) => ({ tag, effect: c.http.effect }))
+      ]
   }
 }
 
@@ -231,6 +272,8 @@ export function authFails(c: FuzzCase): boolean {
 
 /** The tags of the mutations that are not plain valid variations: what the input is "about". */
 export function tagsOf(c: FuzzCase): string[] {
-  const tags = mutationsOf(c).filter((m) => m.effect !== 'ok' || m.tag.startsWith('route:')).map((m) => m.tag)
+  const tags = mutationsOf(c)
+    .filter((m) => m.effect !== 'ok' || m.tag.startsWith('route:'))
+    .map((m) => m.tag)
   return [...new Set(tags)]
 }

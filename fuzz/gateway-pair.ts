@@ -61,29 +61,47 @@ async function startSink(tls: { cert: string; key: string }, counts: GatewayPair
 
 const SYSTEMS = { CA: ['CA/CBSA/pik-primary', 'CA/IRCC/gcms-biometrics'], US: ['US/CBP/ades', 'US/USCIS/ident-gateway'] } as const
 
-export async function startGatewayPair(identities: Identities, overrides: Partial<GatewayConfig>, onErrorLog: (record: LogRecord) => void): Promise<GatewayPair> {
+export async function startGatewayPair(
+  identities: Identities,
+  overrides: Partial<GatewayConfig>,
+  onErrorLog: (record: LogRecord) => void
+): Promise<GatewayPair> {
   const teardowns: Array<() => unknown> = []
   // test/helper.ts's startGateway registers its cleanup with a tap-like `t`.
-  const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+  const t = {
+    teardown: (fn: () => unknown) => {
+      teardowns.push(fn)
+    }
+  }
   const counts = { errorLogs: 0, warnLogs: 0, pushes: 0 }
   try {
     const sinks = { CA: await startSink(identities.sinks.CA, counts), US: await startSink(identities.sinks.US, counts) }
-    for (const sink of Object.values(sinks)) teardowns.push(() => new Promise<void>((resolve) => { sink.server.closeAllConnections(); sink.server.close(() => resolve()) }))
+    for (const sink of Object.values(sinks))
+      teardowns.push(
+        () =>
+          new Promise<void>((resolve) => {
+            sink.server.closeAllConnections()
+            sink.server.close(() => resolve())
+          })
+      )
     const ports = { CA: await freePort(), US: await freePort() }
-    const config = (country: 'CA' | 'US'): GatewayConfig => testConfig(country, {
-      port: ports[country],
-      partnerUrl: `https://127.0.0.1:${ports[country === 'CA' ? 'US' : 'CA']}`,
-      webhooks: Object.fromEntries(SYSTEMS[country].map((s) => [s, sinks[country].url])),
-      // Errors and warnings are what the fuzzer reads; info would log every refusal.
-      logLevel: 'warn',
-      // A long run must not see its tokens expire mid-flight.
-      tokenTtlSeconds: 3600,
-      ...overrides
-    })
+    const config = (country: 'CA' | 'US'): GatewayConfig =>
+      testConfig(country, {
+        port: ports[country],
+        partnerUrl: `https://127.0.0.1:${ports[country === 'CA' ? 'US' : 'CA']}`,
+        webhooks: Object.fromEntries(SYSTEMS[country].map((s) => [s, sinks[country].url])),
+        // Errors and warnings are what the fuzzer reads; info would log every refusal.
+        logLevel: 'warn',
+        // A long run must not see its tokens expire mid-flight.
+        tokenTtlSeconds: 3600,
+        ...overrides
+      })
     const ca = await startGateway(t, config('CA'), { logStream: logStream('CA', counts, onErrorLog) })
     const us = await startGateway(t, config('US'), { logStream: logStream('US', counts, onErrorLog) })
     return {
-      ca, us, counts,
+      ca,
+      us,
+      counts,
       async close() {
         for (const fn of teardowns.reverse()) await fn()
       }

@@ -29,11 +29,15 @@ const post = (e: Event) => port.postMessage(e)
 
 // Anything thrown and not caught in the gateways is a crash to report; the run goes on so that the report can say so.
 process.on('uncaughtException', (err) => post({ event: 'crash', text: `${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}` }))
-process.on('unhandledRejection', (err) => post({ event: 'crash', text: err instanceof Error ? `${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}` : String(err) }))
+process.on('unhandledRejection', (err) =>
+  post({ event: 'crash', text: err instanceof Error ? `${err.name}: ${err.message}\n${err.stack?.split('\n').slice(1, 4).join('\n') ?? ''}` : String(err) })
+)
 
 let pair: GatewayPair
 try {
-  pair = await startGatewayPair(loadIdentities(), (workerData as { config?: Partial<GatewayConfig> }).config ?? {}, (record) => post({ event: 'error-log', record }))
+  pair = await startGatewayPair(loadIdentities(), (workerData as { config?: Partial<GatewayConfig> }).config ?? {}, (record) =>
+    post({ event: 'error-log', record })
+  )
   post({ event: 'ready', ca: pair.ca.url, us: pair.us.url })
 } catch (err) {
   post({ event: 'failed', error: (err as Error).stack ?? String(err) })

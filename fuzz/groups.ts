@@ -22,7 +22,6 @@ export interface ViolationGroup {
   shrunk?: Counterexample
 }
 
-
 export function endpointLabel(c: FuzzCase): string {
   return c.kind === 'audit' ? `audit:${c.route}` : c.endpoint
 }
@@ -32,8 +31,11 @@ export function groupKey(invariant: Invariant, c: FuzzCase | undefined, detail: 
   const tags = tagsOf(c).filter((t) => !t.startsWith('route:') || c.kind === 'audit')
   const tag = tags.find((t) => !t.startsWith('route:')) ?? tags[0] ?? c.family
   // One group per cause: a 5xx or a missing problem document is about the status it came with.
-  const status = invariant === 'problem-document' || invariant === 'no-5xx' || invariant === 'valid-refused' ? `|${detail.split(/[ :]/)[0]}`
-    : invariant === 'ledger-write' ? `|${detail}` : ''
+  const status =
+    invariant === 'problem-document' || invariant === 'no-5xx' || invariant === 'valid-refused'
+      ? `|${detail.split(/[ :]/)[0]}`
+      : invariant === 'ledger-write'
+        ? `|${detail}`
+        : ''
   return { key: `${invariant}|${endpointLabel(c)}|${tag}${status}`, tag }
 }
-

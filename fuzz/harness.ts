@@ -64,8 +64,14 @@ export class Harness {
     }
     if (trace !== undefined) trace.status = answer instanceof NoAnswer ? `no answer (${answer.message.slice(0, 60)})` : String(answer.status)
     const violations = checkAnswer(c, req, answer)
-    if (verdict === 'valid' && !(answer instanceof NoAnswer) && answer.status >= 200 && answer.status < 300 && req.remember !== undefined
-      && !(c.kind === 'submit' || c.kind === 'exchange' ? c.repeat !== undefined : false)) {
+    if (
+      verdict === 'valid' &&
+      !(answer instanceof NoAnswer) &&
+      answer.status >= 200 &&
+      answer.status < 300 &&
+      req.remember !== undefined &&
+      !(c.kind === 'submit' || c.kind === 'exchange' ? c.repeat !== undefined : false)
+    ) {
       const { into, message } = req.remember()
       this.pools[into].push(message)
     }
@@ -77,4 +83,3 @@ export class Harness {
     await this.targets.close()
   }
 }
-

@@ -10,7 +10,8 @@ export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 
 /** Names the fuzzer uses for its callers of the CA gateway. */
 export type IdentityName =
-  | 'CBSA' | 'IRCC' // agency systems of the CA gateway
+  | 'CBSA'
+  | 'IRCC' // agency systems of the CA gateway
   | 'US_GATEWAY' // the partner gateway, the only caller /v1/exchange admits
   | 'OFFICER' // the CA privacy officer po-1
   | 'OPERATOR' // the CA operator ops-1 (a registered certificate of the wrong role)
@@ -39,7 +40,10 @@ export interface Identities {
   /** Signing keys registered in the CA gateway's trust: the agencies' and the partner gateway's. */
   readonly signers: { readonly CBSA: Signer; readonly IRCC: Signer; readonly US_GATEWAY: Signer; readonly CA_GATEWAY: Signer; readonly CBP: Signer }
   /** The systems as the envelope names them. */
-  readonly systems: { readonly CBSA: { country: 'CA'; agency: 'CBSA'; system: 'pik-primary' }; readonly IRCC: { country: 'CA'; agency: 'IRCC'; system: 'gcms-biometrics' } }
+  readonly systems: {
+    readonly CBSA: { country: 'CA'; agency: 'CBSA'; system: 'pik-primary' }
+    readonly IRCC: { country: 'CA'; agency: 'IRCC'; system: 'gcms-biometrics' }
+  }
   /** For the webhook sinks: a server certificate each gateway's agency CA vouches for. */
   readonly sinks: { readonly CA: { cert: string; key: string }; readonly US: { cert: string; key: string } }
 }
@@ -60,13 +64,28 @@ function gatewaySigner(country: 'CA' | 'US'): Signer {
 
 export function loadIdentities(): Identities {
   const caRoot = read('CA', 'ca.crt.pem')
-  const agency = (country: 'CA' | 'US', dir: string) => ({ cert: read(country, 'agencies', dir, 'client.crt.pem'), key: read(country, 'agencies', dir, 'client.key.pem') })
+  const agency = (country: 'CA' | 'US', dir: string) => ({
+    cert: read(country, 'agencies', dir, 'client.crt.pem'),
+    key: read(country, 'agencies', dir, 'client.key.pem')
+  })
   const byName: Record<IdentityName, Identity> = {
     CBSA: { name: 'CBSA', ...agency('CA', 'CBSA-pik-primary'), ca: caRoot, getsToken: true },
     IRCC: { name: 'IRCC', ...agency('CA', 'IRCC-gcms-biometrics'), ca: caRoot, getsToken: true },
     US_GATEWAY: { name: 'US_GATEWAY', cert: read('US', 'gateway.crt.pem'), key: read('US', 'gateway.key.pem'), ca: caRoot, getsToken: false },
-    OFFICER: { name: 'OFFICER', cert: read('CA', 'privacy-officers', 'po-1', 'client.crt.pem'), key: read('CA', 'privacy-officers', 'po-1', 'client.key.pem'), ca: caRoot, getsToken: true },
-    OPERATOR: { name: 'OPERATOR', cert: read('CA', 'operators', 'ops-1', 'client.crt.pem'), key: read('CA', 'operators', 'ops-1', 'client.key.pem'), ca: caRoot, getsToken: true },
+    OFFICER: {
+      name: 'OFFICER',
+      cert: read('CA', 'privacy-officers', 'po-1', 'client.crt.pem'),
+      key: read('CA', 'privacy-officers', 'po-1', 'client.key.pem'),
+      ca: caRoot,
+      getsToken: true
+    },
+    OPERATOR: {
+      name: 'OPERATOR',
+      cert: read('CA', 'operators', 'ops-1', 'client.crt.pem'),
+      key: read('CA', 'operators', 'ops-1', 'client.key.pem'),
+      ca: caRoot,
+      getsToken: true
+    },
     CBP: { name: 'CBP', ...agency('US', 'CBP-ades'), ca: caRoot, getsToken: false },
     ANONYMOUS: { name: 'ANONYMOUS', ca: caRoot, getsToken: false }
   }

@@ -13,9 +13,7 @@ export function b64u(data: string | Uint8Array): string {
 /** The signature over `signingInput` (ES256: raw r‖s, RFC 7518 §3.4, not DER). */
 export function signature(signer: Signer, signingInput: string, der = false): Buffer {
   const data = Buffer.from(signingInput, 'ascii')
-  return signer.alg === 'ES256'
-    ? sign('sha256', data, { key: signer.key, dsaEncoding: der ? 'der' : 'ieee-p1363' })
-    : sign(null, data, signer.key)
+  return signer.alg === 'ES256' ? sign('sha256', data, { key: signer.key, dsaEncoding: der ? 'der' : 'ieee-p1363' }) : sign(null, data, signer.key)
 }
 
 /** header.payload.signature, with the two first parts exactly as given (already encoded). */

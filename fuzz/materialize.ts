@@ -6,8 +6,19 @@
 import { randomUUID } from 'node:crypto'
 import { envelopeSchema, kindSchemas, type Kind } from '../schemas/index.ts'
 import type {
-  AuditCase, EncodingEdit, EnvelopeEdit, ExchangeCase, FramingCase, FuzzCase, HeaderEdit, Http, Path, SignedBody,
-  StatusCase, SubmitCase, Value
+  AuditCase,
+  EncodingEdit,
+  EnvelopeEdit,
+  ExchangeCase,
+  FramingCase,
+  FuzzCase,
+  HeaderEdit,
+  Http,
+  Path,
+  SignedBody,
+  StatusCase,
+  SubmitCase,
+  Value
 } from './case.ts'
 import { ENVELOPE_TYP } from './contract.ts'
 import type { Identities, IdentityName, Signer } from './identities.ts'
@@ -107,7 +118,12 @@ function typeOf(v: unknown): string {
 
 const RETYPE_ORDER = ['string', 'number', 'boolean', 'null', 'object', 'array'] as const
 const RETYPED: Record<(typeof RETYPE_ORDER)[number], () => unknown> = {
-  string: () => 'x', number: () => 7, boolean: () => true, null: () => null, object: () => ({}), array: () => []
+  string: () => 'x',
+  number: () => 7,
+  boolean: () => true,
+  null: () => null,
+  object: () => ({}),
+  array: () => []
 }
 
 const ENVELOPE_REQUIRED = (envelopeSchema as { required: string[] }).required
@@ -142,11 +158,20 @@ function memberName(obj: Node, spec: string): { text: string; key?: string } {
 }
 
 function applyEnvelopeEdit(env: Node, edit: EnvelopeEdit, ctx: EnvelopeContext, door: 'messages' | 'exchange'): void {
-  const strings = () => nodes(env).filter((n) => n.type === 'string').map((n) => n.path)
+  const strings = () =>
+    nodes(env)
+      .filter((n) => n.type === 'string')
+      .map((n) => n.path)
   switch (edit.op) {
-    case 'set': put(env, edit.path, resolve(edit.value, ctx)); return
-    case 'delete': remove(env, edit.path); return
-    case 'payload': env.payload = structuredClone(edit.payload); return
+    case 'set':
+      put(env, edit.path, resolve(edit.value, ctx))
+      return
+    case 'delete':
+      remove(env, edit.path)
+      return
+    case 'payload':
+      env.payload = structuredClone(edit.payload)
+      return
     case 'retype': {
       const all = nodes(env)
       const target = all[edit.pick % all.length]!
@@ -189,9 +214,12 @@ function applyEnvelopeEdit(env: Node, edit: EnvelopeEdit, ctx: EnvelopeContext, 
       const path = s.length === 0 ? ['id'] : s[edit.pick % s.length]!
       const original = JSON.stringify(String(get(env, path) ?? ''))
       const unit = `\\u${edit.unit.toString(16)}`
-      const text = edit.where === 'start' ? `"${unit}${original.slice(1)}`
-        : edit.where === 'end' ? `${original.slice(0, -1)}${unit}"`
-          : `${original.slice(0, -1)}\\udc00\\ud800"`
+      const text =
+        edit.where === 'start'
+          ? `"${unit}${original.slice(1)}`
+          : edit.where === 'end'
+            ? `${original.slice(0, -1)}${unit}"`
+            : `${original.slice(0, -1)}\\udc00\\ud800"`
       put(env, path, new RawJson(text))
       return
     }
@@ -268,7 +296,8 @@ function nonCanonical(part: string): string {
 
 function editPart(part: string, e: EncodingEdit): string {
   switch (e.op) {
-    case 'pad': return part + e.pad
+    case 'pad':
+      return part + e.pad
     case 'std-alphabet': {
       const std = part.replaceAll('-', '+').replaceAll('_', '/')
       return std === part ? `${part}+` : std
@@ -277,8 +306,10 @@ function editPart(part: string, e: EncodingEdit): string {
       const at = e.at % (part.length + 1)
       return part.slice(0, at) + e.text + part.slice(at)
     }
-    case 'non-canonical': return nonCanonical(part)
-    default: return part
+    case 'non-canonical':
+      return nonCanonical(part)
+    default:
+      return part
   }
 }
 
@@ -311,7 +342,7 @@ function compactJws(body: SignedBody, payload: Buffer, own: Signer, identities: 
     else if (e.op === 'member') {
       const existing = /^"(alg|kid|typ)"$/.exec(e.name) ?? /^"\\u00([0-9a-f]{2})(lg|id|yp)"$/.exec(e.name)
       const key = existing === null ? undefined : existing.length === 2 ? existing[1] : String.fromCharCode(parseInt(existing[1]!, 16)) + existing[2]
-      const value = e.value === '$SAME' ? writeJson(key === undefined ? null : header[key] ?? null) : e.value
+      const value = e.value === '$SAME' ? writeJson(key === undefined ? null : (header[key] ?? null)) : e.value
       addExtraMember(header, { name: e.name, value, first: e.first })
     }
   }
@@ -331,9 +362,8 @@ function compactJws(body: SignedBody, payload: Buffer, own: Signer, identities: 
     if (e.part === 1) p = editPart(p, e)
   }
   const input = `${h}.${p}`
-  let sig: Buffer = body.signing.key === 'der'
-    ? (signer.alg === 'ES256' ? signature(signer, input, true) : derFromRaw(signature(signer, input)))
-    : signature(signer, input)
+  let sig: Buffer =
+    body.signing.key === 'der' ? (signer.alg === 'ES256' ? signature(signer, input, true) : derFromRaw(signature(signer, input))) : signature(signer, input)
   for (const e of body.encoding) {
     if (e.op === 'flip') {
       sig = Buffer.from(sig)
@@ -348,7 +378,8 @@ function compactJws(body: SignedBody, payload: Buffer, own: Signer, identities: 
   let parts = [h, p, s]
   let jws: string | undefined
   for (const e of body.encoding) {
-    if (e.op === 'parts') parts = e.parts <= 3 ? [h, p, s].slice(0, e.parts) : [h, p, s, ...Array.from({ length: e.parts - 3 }, (_, i) => (i === 0 ? s : 'AAAA'))]
+    if (e.op === 'parts')
+      parts = e.parts <= 3 ? [h, p, s].slice(0, e.parts) : [h, p, s, ...Array.from({ length: e.parts - 3 }, (_, i) => (i === 0 ? s : 'AAAA'))]
     else if (e.op === 'empty') parts = parts.map((x, i) => (i === e.part ? '' : x))
     else if (e.op === 'json-serialization') jws = JSON.stringify({ protected: h, payload: p, signature: s })
     else if (e.op === 'replace') jws = e.body
@@ -365,10 +396,15 @@ const TOKEN_HOLDERS: readonly IdentityName[] = ['CBSA', 'IRCC', 'OFFICER', 'OPER
 function authorization(http: Http, ctx: MaterializeContext): string | undefined {
   const own = ctx.token(http.identity)
   switch (http.auth) {
-    case 'own': return own === undefined ? undefined : `Bearer ${own}`
-    case 'none': case 'not-needed': return undefined
-    case 'garbage': return 'Bearer not-a-token'
-    case 'basic': return `Basic ${Buffer.from('pik-primary:secret').toString('base64')}`
+    case 'own':
+      return own === undefined ? undefined : `Bearer ${own}`
+    case 'none':
+    case 'not-needed':
+      return undefined
+    case 'garbage':
+      return 'Bearer not-a-token'
+    case 'basic':
+      return `Basic ${Buffer.from('pik-primary:secret').toString('base64')}`
     case 'other-identity': {
       const other = TOKEN_HOLDERS.find((n) => n !== http.identity)!
       return `Bearer ${ctx.token(other)}`
@@ -407,7 +443,7 @@ const templateText = new WeakMap<object, string>()
 /** A mutable copy of a template (parsing its JSON text once written is cheaper than structuredClone). */
 function freshCopy(template: Readonly<Record<string, unknown>>): Node {
   let text = templateText.get(template)
-  if (text === undefined) templateText.set(template, text = JSON.stringify(template))
+  if (text === undefined) templateText.set(template, (text = JSON.stringify(template)))
   return JSON.parse(text) as Node
 }
 
@@ -422,14 +458,20 @@ function signedRequest(c: SubmitCase | ExchangeCase, ctx: MaterializeContext): W
     const signer = c.endpoint === 'messages' ? ctx.identities.signers[item.sender as Sender] : ctx.identities.signers.US_GATEWAY
     // Another spelling of the same envelope. EdDSA signatures are deterministic, so the spelling itself must
     // differ from the one accepted (which may have been indented already).
-    const respelled = (indent: number) => signEncoded(signer, b64u(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: ENVELOPE_TYP })), b64u(writeJson(item.envelope, { indent, reverse: false })))
+    const respelled = (indent: number) =>
+      signEncoded(
+        signer,
+        b64u(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: ENVELOPE_TYP })),
+        b64u(writeJson(item.envelope, { indent, reverse: false }))
+      )
     const jws = c.repeat.sameBytes ? item.jws : [1, 3, 5].map(respelled).find((j) => j !== item.jws)!
     return { identity, method: c.http.method ?? 'POST', path, headers: headersOf({ ...c.http, identity }, ctx), body: jws, messageId: item.id }
   }
   const identities = ctx.identities
-  const template = c.endpoint === 'messages'
-    ? SUBMISSION_TEMPLATES[c.body.template % SUBMISSION_TEMPLATES.length]!
-    : EXCHANGE_TEMPLATES[c.body.template % EXCHANGE_TEMPLATES.length]!
+  const template =
+    c.endpoint === 'messages'
+      ? SUBMISSION_TEMPLATES[c.body.template % SUBMISSION_TEMPLATES.length]!
+      : EXCHANGE_TEMPLATES[c.body.template % EXCHANGE_TEMPLATES.length]!
   const sender: Sender | 'US_GATEWAY' = c.endpoint === 'messages' ? (template as (typeof SUBMISSION_TEMPLATES)[number]).sender : 'US_GATEWAY'
   const env: Node = { id: formatId('v4', now), ...freshCopy(template.envelope), createdAt: formatInstant('Z', now) }
   if (c.endpoint === 'exchange') env.handling = { ...(env.handling as Node), forwardedAt: formatInstant('Z', now) }
@@ -439,7 +481,7 @@ function signedRequest(c: SubmitCase | ExchangeCase, ctx: MaterializeContext): W
   const own = identities.signers[sender]
   const jws = compactJws(c.body, payload, own, identities)
   const messageId = typeof env.id === 'string' ? env.id : undefined
-  const snapshot = (): Record<string, unknown> => JSON.parse(JSON.stringify(env, (_k, v) => v instanceof RawJson ? undefined : v)) as Record<string, unknown>
+  const snapshot = (): Record<string, unknown> => JSON.parse(JSON.stringify(env, (_k, v) => (v instanceof RawJson ? undefined : v))) as Record<string, unknown>
   return {
     identity: c.http.identity,
     method: c.http.method ?? 'POST',
@@ -447,7 +489,14 @@ function signedRequest(c: SubmitCase | ExchangeCase, ctx: MaterializeContext): W
     headers: headersOf(c.http, ctx),
     body: jws,
     ...(messageId === undefined ? {} : { messageId }),
-    ...(messageId === undefined ? {} : { remember: () => ({ into: c.endpoint === 'messages' ? 'submissions' as const : 'exchanges' as const, message: { sender, id: messageId, jws, envelope: snapshot() } }) })
+    ...(messageId === undefined
+      ? {}
+      : {
+          remember: () => ({
+            into: c.endpoint === 'messages' ? ('submissions' as const) : ('exchanges' as const),
+            message: { sender, id: messageId, jws, envelope: snapshot() }
+          })
+        })
   }
 }
 
@@ -498,9 +547,14 @@ function framingRequest(c: FramingCase, ctx: MaterializeContext): WireRequest {
 
 export function materialize(c: FuzzCase, ctx: MaterializeContext): WireRequest {
   switch (c.kind) {
-    case 'submit': case 'exchange': return signedRequest(c, ctx)
-    case 'status': return statusRequest(c, ctx)
-    case 'audit': return auditRequest(c, ctx)
-    case 'framing': return framingRequest(c, ctx)
+    case 'submit':
+    case 'exchange':
+      return signedRequest(c, ctx)
+    case 'status':
+      return statusRequest(c, ctx)
+    case 'audit':
+      return auditRequest(c, ctx)
+    case 'framing':
+      return framingRequest(c, ctx)
   }
 }

@@ -32,8 +32,19 @@ export type Invariant =
   /** The ledger no longer verifies from the genesis hash (GET /v1/audit/verification). */
   | 'ledger-verification'
 
-export const INVARIANTS: readonly Invariant[] = ['no-5xx', 'problem-document', 'wrongly-accepted', 'valid-refused', 'auth-first', 'no-answer', 'crash',
-  'error-log', 'ledger-write', 'valid-not-delivered', 'ledger-verification']
+export const INVARIANTS: readonly Invariant[] = [
+  'no-5xx',
+  'problem-document',
+  'wrongly-accepted',
+  'valid-refused',
+  'auth-first',
+  'no-answer',
+  'crash',
+  'error-log',
+  'ledger-write',
+  'valid-not-delivered',
+  'ledger-verification'
+]
 
 export interface Violation {
   readonly invariant: Invariant
@@ -91,8 +102,9 @@ export function checkAnswer(c: FuzzCase, req: WireRequest, answer: WireResponse 
   const verdict = verdictOf(c)
   if (verdict === 'invalid' && ok) violations.push({ invariant: 'wrongly-accepted', detail: `${status}` })
   if (verdict === 'valid') {
-    const expected = (c.kind === 'submit' ? (c.repeat?.sameBytes === true ? 200 : 202) : 200)
-    if (!ok || (req.method === 'POST' && c.kind === 'submit' && status !== expected)) violations.push({ invariant: 'valid-refused', detail: `${status} ${code ?? ''} (expected ${expected})`.trim() })
+    const expected = c.kind === 'submit' ? (c.repeat?.sameBytes === true ? 200 : 202) : 200
+    if (!ok || (req.method === 'POST' && c.kind === 'submit' && status !== expected))
+      violations.push({ invariant: 'valid-refused', detail: `${status} ${code ?? ''} (expected ${expected})`.trim() })
   }
   if (authFails(c) && !((status === 401 || status === 403) && code !== undefined && AUTH_CODES.has(code))) {
     violations.push({ invariant: 'auth-first', detail: `${status} ${code ?? ''}`.trim() })
@@ -118,7 +130,13 @@ export interface LedgerReport {
  */
 export type LedgerReader = (after: number, limit: number) => Promise<StoredAuditEntry[]>
 
-export async function checkLedger(gateway: 'CA' | 'US', read: LedgerReader, afterSeq: number, allowed: ReadonlySet<string>, refusalsAllowed: boolean): Promise<LedgerReport> {
+export async function checkLedger(
+  gateway: 'CA' | 'US',
+  read: LedgerReader,
+  afterSeq: number,
+  allowed: ReadonlySet<string>,
+  refusalsAllowed: boolean
+): Promise<LedgerReport> {
   const byEvent: Record<string, number> = {}
   const violations: Violation[] = []
   let after = afterSeq
@@ -128,9 +146,10 @@ export async function checkLedger(gateway: 'CA' | 'US', read: LedgerReader, afte
     for (const { seq, entry } of page) {
       added++
       byEvent[entry.event] = (byEvent[entry.event] ?? 0) + 1
-      const explained = (entry.event === 'refused' && refusalsAllowed)
-        || (MESSAGE_EVENTS.has(entry.event) && entry.messageId !== null && allowed.has(entry.messageId))
-        || entry.event === 'checkpoint-countersigned'
+      const explained =
+        (entry.event === 'refused' && refusalsAllowed) ||
+        (MESSAGE_EVENTS.has(entry.event) && entry.messageId !== null && allowed.has(entry.messageId)) ||
+        entry.event === 'checkpoint-countersigned'
       if (!explained) {
         violations.push({
           invariant: 'ledger-write',

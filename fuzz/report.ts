@@ -16,15 +16,25 @@ export function summary(r: CampaignResult): string {
   const s = r.stats
   const seconds = r.elapsedMs / 1000
   const lines: string[] = []
-  lines.push(`fuzz: seed ${r.options.seed}${(r.options.from ?? 0) > 0 ? ` from input ${r.options.from}` : ''}, ${s.inputs} inputs (${r.options.runs} generated${s.skipped > 0 ? `, ${s.skipped} not sendable` : ''}), ${r.options.concurrency} in flight`)
+  lines.push(
+    `fuzz: seed ${r.options.seed}${(r.options.from ?? 0) > 0 ? ` from input ${r.options.from}` : ''}, ${s.inputs} inputs (${r.options.runs} generated${s.skipped > 0 ? `, ${s.skipped} not sendable` : ''}), ${r.options.concurrency} in flight`
+  )
   lines.push('')
   lines.push(`  ${pad('endpoint', 26)}${lpad('inputs', 9)}`)
   const doors: Record<string, string> = { messages: 'POST /v1/messages', exchange: 'POST /v1/exchange', status: 'GET /v1/messages/{id}', audit: '/v1/audit…' }
   for (const e of ENDPOINTS) lines.push(`  ${pad(doors[e]!, 26)}${lpad(s.byEndpoint[e], 9)}`)
   lines.push(`  ${pad('verdicts', 26)}${lpad('', 9)}  valid ${s.byVerdict.valid}, invalid ${s.byVerdict.invalid}, unspecified ${s.byVerdict.any}`)
   lines.push('')
-  lines.push(`  status codes   ${sorted(s.statuses).map(([k, v]) => `${k}:${v}`).join('  ')}`)
-  lines.push(`  problem codes  ${sorted(s.codes).map(([k, v]) => `${k}:${v}`).join('  ')}`)
+  lines.push(
+    `  status codes   ${sorted(s.statuses)
+      .map(([k, v]) => `${k}:${v}`)
+      .join('  ')}`
+  )
+  lines.push(
+    `  problem codes  ${sorted(s.codes)
+      .map(([k, v]) => `${k}:${v}`)
+      .join('  ')}`
+  )
   lines.push('')
   const row = (label: string, value: string | number, bad = false) => lines.push(`  ${pad(label, 34)}${lpad(value, 10)}${bad ? '   <-- violation' : ''}`)
   row('5xx answers', s.violations['no-5xx'], s.violations['no-5xx'] > 0)
@@ -39,10 +49,25 @@ export function summary(r: CampaignResult): string {
   row('known-valid not delivered', s.violations['valid-not-delivered'], s.violations['valid-not-delivered'] > 0)
   row('ledger verification failed', s.violations['ledger-verification'], s.violations['ledger-verification'] > 0)
   lines.push('')
-  for (const l of r.ledgers) lines.push(`  ledger ${l.gateway}: ${l.added} entries added (${sorted(l.byEvent).map(([k, v]) => `${k} ${v}`).join(', ')})`)
-  lines.push(`  known-valid messages: ${r.counts.validSent} accepted, ${r.counts.validDelivered} delivered; ${r.counts.pushes} pushes to agency webhooks; ${r.counts.warnLogs} warn-level log lines`)
-  lines.push(`  rate ${(s.inputs / seconds).toFixed(0)} inputs/s, elapsed ${seconds.toFixed(1)} s (${(r.totalMs / 1000).toFixed(1)} s with start-up, delivery of the known-valid messages, ledger checks and shrinking)`)
-  if (s.skipped > 0) lines.push(`  not sendable: ${sorted(s.skippedReasons).slice(0, 5).map(([k, v]) => `${v}× ${k}`).join('; ')}`)
+  for (const l of r.ledgers)
+    lines.push(
+      `  ledger ${l.gateway}: ${l.added} entries added (${sorted(l.byEvent)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`
+    )
+  lines.push(
+    `  known-valid messages: ${r.counts.validSent} accepted, ${r.counts.validDelivered} delivered; ${r.counts.pushes} pushes to agency webhooks; ${r.counts.warnLogs} warn-level log lines`
+  )
+  lines.push(
+    `  rate ${(s.inputs / seconds).toFixed(0)} inputs/s, elapsed ${seconds.toFixed(1)} s (${(r.totalMs / 1000).toFixed(1)} s with start-up, delivery of the known-valid messages, ledger checks and shrinking)`
+  )
+  if (s.skipped > 0)
+    lines.push(
+      `  not sendable: ${sorted(s.skippedReasons)
+        .slice(0, 5)
+        .map(([k, v]) => `${v}× ${k}`)
+        .join('; ')}`
+    )
   return lines.join('\n')
 }
 
@@ -57,7 +82,9 @@ export function violations(r: CampaignResult): string {
     if (g.index >= 0) lines.push(`    first: input #${g.index} (replay it alone: npm run fuzz -- --seed ${r.options.seed} --from ${g.index} --runs 1)`)
     if (g.shrunk === undefined && g.input !== undefined) lines.push(`    input: ${describeMutations(g.input)}`)
     if (g.shrunk !== undefined) {
-      lines.push(`    minimal${g.shrunk.reproduced ? '' : ' (did not recur on replay; the input as replayed)'}: ${g.shrunk.input.family}, mutations: ${describeMutations(g.shrunk.input)}`)
+      lines.push(
+        `    minimal${g.shrunk.reproduced ? '' : ' (did not recur on replay; the input as replayed)'}: ${g.shrunk.input.family}, mutations: ${describeMutations(g.shrunk.input)}`
+      )
       lines.push(`      ${g.shrunk.request}`)
       lines.push(`    answer: ${g.shrunk.answer}`)
     }

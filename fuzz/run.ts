@@ -31,8 +31,14 @@ let args
 try {
   args = parseArgs({
     options: {
-      runs: { type: 'string' }, seed: { type: 'string' }, from: { type: 'string' }, concurrency: { type: 'string' },
-      'shrink-seconds': { type: 'string' }, 'max-shrunk': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' }
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      from: { type: 'string' },
+      concurrency: { type: 'string' },
+      'shrink-seconds': { type: 'string' },
+      'max-shrunk': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' }
     }
   }).values
 } catch (err) {

@@ -55,7 +55,13 @@ export function describeAnswer(answer: WireResponse | NoAnswer): string {
   return `${answer.status} ${answer.headers['content-type'] ?? '(no content-type)'} ${preview(answer.body.toString('utf8'), 300)}`
 }
 
-export async function shrinkGroup(harness: Harness, arbitrary: fc.Arbitrary<FuzzCase>, seed: number, group: ViolationGroup, timeMs: number): Promise<Counterexample | undefined> {
+export async function shrinkGroup(
+  harness: Harness,
+  arbitrary: fc.Arbitrary<FuzzCase>,
+  seed: number,
+  group: ViolationGroup,
+  timeMs: number
+): Promise<Counterexample | undefined> {
   if (group.input === undefined || group.index < 0) return undefined
   const stillFails = (c: FuzzCase, violations: Violation[]) => violations.some((v) => groupKey(v.invariant, c, v.detail).key === group.key)
   const property = fc.asyncProperty(arbitrary, async (c) => {

@@ -16,20 +16,35 @@ function uuidV7(ms: number): string {
 /** Another spelling of a canonical id (what a careless client would send for it). */
 export function respell(id: string, form: IdForm): string {
   switch (form) {
-    case 'v4': case 'v7': return id
-    case 'upper': return id.toUpperCase()
-    case 'mixed-case': return /[a-f]/.test(id) ? id.replace(/[a-f]/, (c) => c.toUpperCase()) : `A${id.slice(1)}`
-    case 'urn': return `urn:uuid:${id}`
-    case 'braces': return `{${id}}`
-    case 'no-hyphens': return id.replaceAll('-', '')
-    case 'fullwidth-digit': return /[0-9]/.test(id) ? id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))) : `\uff10${id.slice(1)}`
-    case 'zero-width-space': return `${id.slice(0, 8)}\u200b${id.slice(8)}`
-    case 'cyrillic-a': return id.includes('a') ? id.replace('a', '\u0430') : `\u0430${id.slice(1)}`
-    case 'trailing-newline': return `${id}\n`
-    case 'leading-space': return ` ${id}`
-    case 'short': return id.slice(0, -1)
-    case 'long': return `${id}0`
-    case 'non-hex': return `g${id.slice(1)}`
+    case 'v4':
+    case 'v7':
+      return id
+    case 'upper':
+      return id.toUpperCase()
+    case 'mixed-case':
+      return /[a-f]/.test(id) ? id.replace(/[a-f]/, (c) => c.toUpperCase()) : `A${id.slice(1)}`
+    case 'urn':
+      return `urn:uuid:${id}`
+    case 'braces':
+      return `{${id}}`
+    case 'no-hyphens':
+      return id.replaceAll('-', '')
+    case 'fullwidth-digit':
+      return /[0-9]/.test(id) ? id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))) : `\uff10${id.slice(1)}`
+    case 'zero-width-space':
+      return `${id.slice(0, 8)}\u200b${id.slice(8)}`
+    case 'cyrillic-a':
+      return id.includes('a') ? id.replace('a', '\u0430') : `\u0430${id.slice(1)}`
+    case 'trailing-newline':
+      return `${id}\n`
+    case 'leading-space':
+      return ` ${id}`
+    case 'short':
+      return id.slice(0, -1)
+    case 'long':
+      return `${id}0`
+    case 'non-hex':
+      return `g${id.slice(1)}`
   }
 }
 
@@ -54,26 +69,47 @@ export function formatInstant(form: InstantForm, ms: number): string {
   const z = `${iso.slice(0, 19)}Z`
   const offset = OFFSETS[Math.abs(Math.floor(ms / 1000)) % OFFSETS.length]!
   switch (form) {
-    case 'Z': return z
-    case 'fraction': return `${iso.slice(0, 19)}.${`${iso.slice(20, 23)}${String(ms % 1_000_000).padStart(6, '0')}`.slice(0, 1 + (Math.floor(ms / 1000) % 9))}Z`
-    case 'offset': return local(ms, offset)
-    case 'lower-t': return z.replace('T', 't')
-    case 'lower-z': return z.replace('Z', 'z')
-    case 'space': return z.replace('T', ' ')
-    case 'no-offset': return z.slice(0, -1)
-    case 'hour-offset': return local(ms, 480).slice(0, -3)
-    case 'compact-offset': return local(ms, 480).replace(/:(\d\d)$/, '$1')
-    case 'offset-24': return `${z.slice(0, -1)}+24:00`
-    case 'fraction-10': return `${z.slice(0, -1)}.1234567890Z`
-    case 'empty-fraction': return `${z.slice(0, -1)}.Z`
-    case 'second-60': return `${z.slice(0, 17)}60Z`
-    case 'hour-24': return `${z.slice(0, 11)}24:00:00Z`
-    case 'feb-30': return `${z.slice(0, 5)}02-30${z.slice(10)}`
-    case 'month-13': return `${z.slice(0, 5)}13-01${z.slice(10)}`
-    case 'comma-fraction': return `${z.slice(0, -1)},5Z`
-    case 'date-only': return z.slice(0, 10)
-    case 'z-and-offset': return `${z}+00:00`
-    case 'fullwidth-digit': return `\uff12${z.slice(1)}`
-    case 'expanded-year': return `+0${z}`
+    case 'Z':
+      return z
+    case 'fraction':
+      return `${iso.slice(0, 19)}.${`${iso.slice(20, 23)}${String(ms % 1_000_000).padStart(6, '0')}`.slice(0, 1 + (Math.floor(ms / 1000) % 9))}Z`
+    case 'offset':
+      return local(ms, offset)
+    case 'lower-t':
+      return z.replace('T', 't')
+    case 'lower-z':
+      return z.replace('Z', 'z')
+    case 'space':
+      return z.replace('T', ' ')
+    case 'no-offset':
+      return z.slice(0, -1)
+    case 'hour-offset':
+      return local(ms, 480).slice(0, -3)
+    case 'compact-offset':
+      return local(ms, 480).replace(/:(\d\d)$/, '$1')
+    case 'offset-24':
+      return `${z.slice(0, -1)}+24:00`
+    case 'fraction-10':
+      return `${z.slice(0, -1)}.1234567890Z`
+    case 'empty-fraction':
+      return `${z.slice(0, -1)}.Z`
+    case 'second-60':
+      return `${z.slice(0, 17)}60Z`
+    case 'hour-24':
+      return `${z.slice(0, 11)}24:00:00Z`
+    case 'feb-30':
+      return `${z.slice(0, 5)}02-30${z.slice(10)}`
+    case 'month-13':
+      return `${z.slice(0, 5)}13-01${z.slice(10)}`
+    case 'comma-fraction':
+      return `${z.slice(0, -1)},5Z`
+    case 'date-only':
+      return z.slice(0, 10)
+    case 'z-and-offset':
+      return `${z}+00:00`
+    case 'fullwidth-digit':
+      return `\uff12${z.slice(1)}`
+    case 'expanded-year':
+      return `+0${z}`
   }
 }

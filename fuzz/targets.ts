@@ -25,7 +25,7 @@ export interface Targets {
 
 const KEPT = 500
 
-type Call = Request extends infer R ? R extends { method: infer M } ? Omit<Extract<Request, { method: M }>, 'id'> : never : never
+type Call = Request extends infer R ? (R extends { method: infer M } ? Omit<Extract<Request, { method: M }>, 'id'> : never) : never
 
 export async function startTargets(config: Partial<GatewayConfig> = {}): Promise<Targets> {
   const worker = new Worker(new URL('./gateway-worker.ts', import.meta.url), { workerData: { config } })
@@ -36,14 +36,25 @@ export async function startTargets(config: Partial<GatewayConfig> = {}): Promise
   let closing = false
   let ready: ((urls: { ca: string; us: string }) => void) | undefined
   let failed: ((err: Error) => void) | undefined
-  const started = new Promise<{ ca: string; us: string }>((resolve, reject) => { ready = resolve; failed = reject })
+  const started = new Promise<{ ca: string; us: string }>((resolve, reject) => {
+    ready = resolve
+    failed = reject
+  })
 
   worker.on('message', (e: Event) => {
     switch (e.event) {
-      case 'ready': ready!({ ca: e.ca, us: e.us }); break
-      case 'failed': failed!(new Error(`the gateways did not start: ${e.error}`)); break
-      case 'crash': crashes.push(e.text); break
-      case 'error-log': if (errorLogs.length < KEPT) errorLogs.push(e.record); break
+      case 'ready':
+        ready!({ ca: e.ca, us: e.us })
+        break
+      case 'failed':
+        failed!(new Error(`the gateways did not start: ${e.error}`))
+        break
+      case 'crash':
+        crashes.push(e.text)
+        break
+      case 'error-log':
+        if (errorLogs.length < KEPT) errorLogs.push(e.record)
+        break
       case 'reply': {
         const call = pending.get(e.id)
         pending.delete(e.id)
@@ -64,11 +75,12 @@ export async function startTargets(config: Partial<GatewayConfig> = {}): Promise
     pending.clear()
   })
 
-  const call = <T>(request: Call): Promise<T> => new Promise<T>((resolve, reject) => {
-    const id = nextId++
-    pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-    worker.postMessage({ ...request, id })
-  })
+  const call = <T>(request: Call): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const id = nextId++
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      worker.postMessage({ ...request, id })
+    })
 
   const urls = await started
   return {

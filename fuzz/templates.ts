@@ -125,6 +125,12 @@ export const EXCHANGE_TEMPLATES: readonly ExchangeTemplate[] = (() => {
  */
 export const INVALID_PAYLOADS: ReadonlyArray<{ readonly name: string; readonly kind: Kind; readonly sender: Sender; readonly payload: unknown }> =
   SUBMISSION_TEMPLATES.filter((t, i, all) => all.findIndex((u) => u.kind === t.kind) === i).flatMap((t) =>
-    listExamples(t.kind).filter((e) => !e.valid).map((e) => ({
-      name: e.name, kind: t.kind, sender: t.sender, payload: (e.envelope as { payload: unknown }).payload
-    })))
+    listExamples(t.kind)
+      .filter((e) => !e.valid)
+      .map((e) => ({
+        name: e.name,
+        kind: t.kind,
+        sender: t.sender,
+        payload: (e.envelope as { payload: unknown }).payload
+      }))
+  )

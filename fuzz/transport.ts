@@ -116,14 +116,20 @@ export class Transport {
       const chunks: Buffer[] = []
       const session = this.#sessions.get(name)
       const socket: TLSSocket = connect({
-        host: this.#host, port: this.#port, ca: id.ca, ...(id.cert === undefined ? {} : { cert: id.cert, key: id.key }),
+        host: this.#host,
+        port: this.#port,
+        ca: id.ca,
+        ...(id.cert === undefined ? {} : { cert: id.cert, key: id.key }),
         ...(session === undefined ? {} : { session })
       })
       socket.on('session', (s: Buffer) => this.#sessions.set(name, s))
       // The request is written and the connection left open, as a client does; only if nothing comes back is
       // the write side closed, for a server that waits for more of a request that will never come.
       const halfClose = setTimeout(() => socket.end(), RAW_TIMEOUT_MS / 2)
-      const timer = setTimeout(() => { socket.destroy(); finish(new NoAnswer(`no answer within ${RAW_TIMEOUT_MS} ms, even after the client closed its side at ${RAW_TIMEOUT_MS / 2} ms`, false)) }, RAW_TIMEOUT_MS)
+      const timer = setTimeout(() => {
+        socket.destroy()
+        finish(new NoAnswer(`no answer within ${RAW_TIMEOUT_MS} ms, even after the client closed its side at ${RAW_TIMEOUT_MS / 2} ms`, false))
+      }, RAW_TIMEOUT_MS)
       let done = false
       const finish = (err?: Error) => {
         if (done) return

@@ -41,8 +41,19 @@ declare module 'fastify' {
 
 /** Personal data never reaches the logs: bodies are not logged, and these paths are censored. */
 export const LOG_REDACT = [
-  'req.headers.authorization', 'req.headers.cookie', 'body', 'payload', 'envelope', 'jws',
-  '*.payload', '*.envelope', '*.jws', '*.traveller', '*.document', '*.identity', '*.subject'
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'body',
+  'payload',
+  'envelope',
+  'jws',
+  '*.payload',
+  '*.envelope',
+  '*.jws',
+  '*.traveller',
+  '*.document',
+  '*.identity',
+  '*.subject'
 ]
 
 export { tlsOptions } from './trust/tls-options.ts'
@@ -95,7 +106,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   // holding back the close and so the workers' shutdown: what is answered
   // while closing ends its connection.
   let closing = false
-  app.addHook('preClose', (done) => { closing = true; done() })
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
     done(null, payload)
@@ -112,8 +126,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   })
   await app.register(metricsPlugin)
   await app.register(pipelinePlugin, {
-    sealKey: config.sealKey, auditKey: config.auditKey, pseudonymKey: config.pseudonymKey,
-    threads: config.pipelineThreads, workerMinBytes: config.pipelineWorkerMinBytes
+    sealKey: config.sealKey,
+    auditKey: config.auditKey,
+    pseudonymKey: config.pseudonymKey,
+    threads: config.pipelineThreads,
+    workerMinBytes: config.pipelineWorkerMinBytes
   })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
   await app.register(partnerPlugin, { url: config.partnerUrl, webhooks: config.webhooks, timeoutMs: config.deliveryTimeoutMs })

@@ -17,7 +17,10 @@ export interface ConfigCheck {
 export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
   const lines: string[] = []
   let failed = false
-  const error = (line: string): void => { failed = true; lines.push(`error ${line}`) }
+  const error = (line: string): void => {
+    failed = true
+    lines.push(`error ${line}`)
+  }
 
   let config: GatewayConfig
   try {
@@ -32,8 +35,10 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
   let trust: TrustStore | undefined
   try {
     trust = loadTrustStore(config.trustFile)
-    lines.push(`ok    trust file ${config.trustFile}: gateway ${trust.country}, ${trust.agencies.size} agency systems, ` +
-      `${trust.ownKeys.size} signing key(s), active ${trust.signingKey.kid}, partner ${trust.partner.country} with ${trust.partner.keys.size} key(s)`)
+    lines.push(
+      `ok    trust file ${config.trustFile}: gateway ${trust.country}, ${trust.agencies.size} agency systems, ` +
+        `${trust.ownKeys.size} signing key(s), active ${trust.signingKey.kid}, partner ${trust.partner.country} with ${trust.partner.keys.size} key(s)`
+    )
     if (trust.example) lines.push('warn  the trust file is EXAMPLE material (keys-example): never in production')
   } catch (err) {
     error(`GATEWAY_TRUST_FILE: ${(err as Error).message}`)

@@ -198,8 +198,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
   let webhooks: Record<string, string> = {}
   try {
     const parsed = JSON.parse(e.AGENCY_WEBHOOKS) as unknown
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) ||
-      !Object.values(parsed).every((url) => typeof url === 'string' && url.startsWith('https://'))) throw new Error('shape')
+    if (
+      parsed === null ||
+      typeof parsed !== 'object' ||
+      Array.isArray(parsed) ||
+      !Object.values(parsed).every((url) => typeof url === 'string' && url.startsWith('https://'))
+    )
+      throw new Error('shape')
     webhooks = parsed as Record<string, string>
   } catch {
     problems.push('AGENCY_WEBHOOKS: must be a JSON object of system id (`CA/CBSA/pik-primary`) to https:// URL')

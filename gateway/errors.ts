@@ -101,7 +101,7 @@ export const ServiceUnavailableError = ERRORS.SERVICE_UNAVAILABLE
 export type ErrorCode = keyof Table | 'INTERNAL'
 
 /** The codes, for docs/integrators.md ("Error codes") and the OpenAPI document. */
-export const ERROR_CODES: readonly ErrorCode[] = [...Object.keys(TABLE) as Array<keyof Table>, 'INTERNAL']
+export const ERROR_CODES: readonly ErrorCode[] = [...(Object.keys(TABLE) as Array<keyof Table>), 'INTERNAL']
 
 /** The HTTP status of each code. */
 export function statusOf(code: ErrorCode): number {

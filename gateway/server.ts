@@ -37,10 +37,14 @@ if (process.argv.includes('--check-config')) {
     // told to stop, instead of living on as an orphan that holds its port.
     if (process.channel !== undefined) {
       process.channel.unref()
-      process.once('disconnect', () => { process.kill(process.pid, 'SIGTERM') })
+      process.once('disconnect', () => {
+        process.kill(process.pid, 'SIGTERM')
+      })
     }
     // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).
-    process.on('SIGHUP', () => { void app.reloadTrust('SIGHUP') })
+    process.on('SIGHUP', () => {
+      void app.reloadTrust('SIGHUP')
+    })
     await app.listen({ host: config.host, port: config.port })
   }
 }

@@ -7,20 +7,8 @@ import { fieldRules, pseudonymise, share, withhold } from './lib/rule-table.ts'
 
 /** Authorities for biometric queries and their responses (P1); shared with biometric.match-response. */
 export const BIOMETRIC_AUTHORITIES = {
-  'immigration-examination': [
-    'IRPA-150.1',
-    'IRPR-315.23(1)(a)',
-    'INA-222(f)',
-    'INA-235',
-    'BtB-Biometric-Treaty-2012-Art3',
-  ],
-  'asylum-claim': [
-    'IRPA-150.1',
-    'IRPR-315.23(1)(b)',
-    'INA-208',
-    'INA-222(f)',
-    'BtB-Biometric-Treaty-2012-Art3',
-  ],
+  'immigration-examination': ['IRPA-150.1', 'IRPR-315.23(1)(a)', 'INA-222(f)', 'INA-235', 'BtB-Biometric-Treaty-2012-Art3'],
+  'asylum-claim': ['IRPA-150.1', 'IRPR-315.23(1)(b)', 'INA-208', 'INA-222(f)', 'BtB-Biometric-Treaty-2012-Art3']
 } as const
 
 function requestFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
@@ -30,25 +18,19 @@ function requestFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
       ? share('P2', 'Arrives pseudonymised by the sending gateway; the local matcher echoes it in its response.')
       : pseudonymise(
           'P2',
-          "The partner's matcher needs an opaque reference to echo, not the requesting system's case number; the response comes back linked by correlationId.",
+          "The partner's matcher needs an opaque reference to echo, not the requesting system's case number; the response comes back linked by correlationId."
         ),
     encounterType: share(
       'P1',
-      'Tells the matching agency which treaty purpose the query serves (visa, permit, travel authorisation, asylum claim, port of entry).',
+      'Tells the matching agency which treaty purpose the query serves (visa, permit, travel authorisation, asylum claim, port of entry).'
     ),
     capturedAt: withhold('P2', 'Not needed to match prints; the query stays anonymous.'),
     'fingerprints[].position': share('P2', 'The matcher compares finger against the same finger.'),
     'fingerprints[].impressionType': share('P4', 'Rolled and plain impressions are matched differently; without it the result is less reliable.'),
     'fingerprints[].format': share('P4', 'The matcher must know how to read the template (ISO/IEC 19794-2 or ANSI/NIST-ITL Type-9).'),
     'fingerprints[].resolutionDpi': share('P4', 'Minutiae coordinates are meaningless without the resolution.'),
-    'fingerprints[].quality': share(
-      'P4',
-      'The NFIQ 2 score lets the matcher reject or down-weight poor prints instead of reporting a false NO_MATCH.',
-    ),
-    'fingerprints[].template': share(
-      'P2',
-      'The minutiae template is the query itself; images never travel (the schema refuses them).',
-    ),
+    'fingerprints[].quality': share('P4', 'The NFIQ 2 score lets the matcher reject or down-weight poor prints instead of reporting a false NO_MATCH.'),
+    'fingerprints[].template': share('P2', 'The minutiae template is the query itself; images never travel (the schema refuses them).')
   })
 }
 
@@ -59,7 +41,7 @@ function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly st
     retentionDays: 0,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: requestFields(purpose, dir),
+    fields: requestFields(purpose, dir)
   }
 }
 
@@ -74,14 +56,14 @@ const policy: KindPolicy = {
     'immigration-examination': {
       legalAuthorities: BIOMETRIC_AUTHORITIES['immigration-examination'],
       outbound: direction('ie', 'outbound', MATCHING_AGENCIES),
-      inbound: direction('ie', 'inbound', MATCHING_AGENCIES),
+      inbound: direction('ie', 'inbound', MATCHING_AGENCIES)
     },
     'asylum-claim': {
       legalAuthorities: BIOMETRIC_AUTHORITIES['asylum-claim'],
       outbound: direction('ac', 'outbound', MATCHING_AGENCIES),
-      inbound: direction('ac', 'inbound', MATCHING_AGENCIES),
-    },
-  },
+      inbound: direction('ac', 'inbound', MATCHING_AGENCIES)
+    }
+  }
 }
 
 export default policy

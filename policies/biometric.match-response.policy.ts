@@ -18,26 +18,21 @@ import { BIOMETRIC_AUTHORITIES } from './biometric.match-request.policy.ts'
 const DISCLOSABLE_CATEGORIES: ReadonlySet<unknown> = new Set(['third-country-national', 'protected-person'])
 
 /** The provisions behind the subject-category branch, published with the rule. */
-export const SUBJECT_CATEGORY_BASIS: readonly string[] = [
-  'CA-US-Visa-Immigration-Info-Sharing-Agreement-2012',
-  'IRPR-Part-19.1',
-  'IRPA-19(1)',
-]
+export const SUBJECT_CATEGORY_BASIS: readonly string[] = ['CA-US-Visa-Immigration-Info-Sharing-Agreement-2012', 'IRPR-Part-19.1', 'IRPA-19(1)']
 
 const isMatch: Condition = {
   when: (payload) => payload.result === 'MATCH',
-  condition: 'result is MATCH',
+  condition: 'result is MATCH'
 }
 
 const disclosableMatch: Condition = {
-  when: (payload) =>
-    payload.result === 'MATCH' && DISCLOSABLE_CATEGORIES.has(objectAt(payload, 'subject')?.subjectCategory),
+  when: (payload) => payload.result === 'MATCH' && DISCLOSABLE_CATEGORIES.has(objectAt(payload, 'subject')?.subjectCategory),
   condition:
     'result is MATCH and the subject is a third-country national or a protected person: the 2012 Canada-US visa and ' +
     'immigration information-sharing agreement (CA-US-Visa-Immigration-Info-Sharing-Agreement-2012, implemented in ' +
     'Canada by IRPR-Part-19.1) shares nothing about citizens or permanent residents of either country, and registered ' +
-    'Indians, who have a citizen\'s right to enter Canada (IRPA-19(1)), are excluded with them',
-  legalBasis: SUBJECT_CATEGORY_BASIS,
+    "Indians, who have a citizen's right to enter Canada (IRPA-19(1)), are excluded with them",
+  legalBasis: SUBJECT_CATEGORY_BASIS
 }
 
 function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
@@ -50,7 +45,7 @@ function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules 
     'subject.subjectCategory': share(
       'P2',
       'Tells the requesting officer why identity may be absent from a match and which rules apply to the person.',
-      isMatch,
+      isMatch
     ),
     'subject.identity.surname': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
     'subject.identity.givenNames': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
@@ -67,15 +62,16 @@ function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules 
     'subject.immigrationHistory[].category': share(
       'P2',
       'Prior refusals, removals, asylum outcomes and inadmissibility are what the decision needs, as categories only.',
-      disclosableMatch,
+      disclosableMatch
     ),
     'subject.immigrationHistory[].outcome': share('P2', 'The outcome within the category, from a closed list.', disclosableMatch),
-    'subject.immigrationHistory[].date': share('P2', 'Whether an earlier refusal or removal still bears on the decision depends on when it happened.', disclosableMatch),
-    'subject.officerNotes': withhold('P2', "An officer's narrative is never shared; the categories carry what the decision needs."),
-    'subject.matchScore': withhold(
-      'P10',
-      'A score invites automated thresholds; the requester gets MATCH and a human verifies it.',
+    'subject.immigrationHistory[].date': share(
+      'P2',
+      'Whether an earlier refusal or removal still bears on the decision depends on when it happened.',
+      disclosableMatch
     ),
+    'subject.officerNotes': withhold('P2', "An officer's narrative is never shared; the categories carry what the decision needs."),
+    'subject.matchScore': withhold('P10', 'A score invites automated thresholds; the requester gets MATCH and a human verifies it.')
   })
 }
 
@@ -85,7 +81,7 @@ function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly st
     retentionDays,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: responseFields(purpose, dir),
+    fields: responseFields(purpose, dir)
   }
 }
 
@@ -108,14 +104,14 @@ const policy: KindPolicy = {
     'immigration-examination': {
       legalAuthorities: BIOMETRIC_AUTHORITIES['immigration-examination'],
       outbound: direction('ie', 'outbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS),
-      inbound: direction('ie', 'inbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS),
+      inbound: direction('ie', 'inbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS)
     },
     'asylum-claim': {
       legalAuthorities: BIOMETRIC_AUTHORITIES['asylum-claim'],
       outbound: direction('ac', 'outbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS),
-      inbound: direction('ac', 'inbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS),
-    },
-  },
+      inbound: direction('ac', 'inbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS)
+    }
+  }
 }
 
 export default policy

@@ -79,7 +79,7 @@ function publishRule(path: string, rule: FieldRule | undefined): PublishedFieldR
     principle: rule.principle,
     why: rule.why,
     ...(rule.condition !== undefined ? { condition: rule.condition } : {}),
-    ...(rule.legalBasis !== undefined ? { legalBasis: [...rule.legalBasis] } : {}),
+    ...(rule.legalBasis !== undefined ? { legalBasis: [...rule.legalBasis] } : {})
   }
 }
 
@@ -91,8 +91,7 @@ function publishDirection(policy: DirectionPolicy, leaves: readonly string[]): P
     onwardTransfer: policy.onwardTransfer,
     humanReviewRequired: policy.humanReviewRequired,
     exclusions: (policy.exclusions ?? []).map(({ rule, principle, why }) => ({ rule, principle, why })),
-    fields: [...leaves, ...named].map((path) =>
-      publishRule(path, Object.hasOwn(policy.fields, path) ? policy.fields[path] : undefined)),
+    fields: [...leaves, ...named].map((path) => publishRule(path, Object.hasOwn(policy.fields, path) ? policy.fields[path] : undefined))
   }
 }
 
@@ -106,14 +105,14 @@ function publishKind(kind: Kind, policy: KindPolicy, version: string): Published
     purposes: Object.entries(policy.purposes).map(([purpose, purposePolicy]) => {
       const published: { -readonly [K in keyof PublishedPurpose]: PublishedPurpose[K] } = {
         purpose,
-        legalAuthorities: [...purposePolicy.legalAuthorities],
+        legalAuthorities: [...purposePolicy.legalAuthorities]
       }
       for (const direction of DIRECTIONS) {
         const rules = purposePolicy[direction]
         if (rules !== undefined) published[direction] = publishDirection(rules, leaves)
       }
       return published
-    }),
+    })
   }
 }
 
@@ -136,7 +135,7 @@ export function buildCatalogue(versionOf: (kind: Kind) => string | undefined = (
       if (version === undefined) throw new Error(`no policy version for ${kind}`)
       return publishKind(kind, policies[kind], version)
     }),
-    principles: PRINCIPLE_IDS.map((id) => ({ ...principles[id] })),
+    principles: PRINCIPLE_IDS.map((id) => ({ ...principles[id] }))
   })
 }
 
@@ -176,7 +175,7 @@ export function explainDecisions(policy: DirectionPolicy, decisions: readonly Fi
       rule,
       principle,
       why: named?.why ?? DEFAULT_DENY_WHY,
-      ...(named?.condition !== undefined ? { condition: named.condition } : {}),
+      ...(named?.condition !== undefined ? { condition: named.condition } : {})
     }
   })
 }

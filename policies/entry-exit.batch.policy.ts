@@ -10,13 +10,13 @@ import {
   ENTRY_EXIT_PURPOSE_CODES,
   ENTRY_EXIT_RECIPIENTS,
   ENTRY_EXIT_RETENTION_DAYS,
-  recordFieldSpecs,
+  recordFieldSpecs
 } from './entry-exit.record.policy.ts'
 import type { EntryExitPurpose } from './entry-exit.record.policy.ts'
 
 function batchFieldSpecs(purpose: EntryExitPurpose, dir: Direction): Record<string, RuleSpec> {
   const specs: Record<string, RuleSpec> = {
-    batchRef: share('P12', "The sender's batch reference lets both sides reconcile receipts and audit entries for the batch."),
+    batchRef: share('P12', "The sender's batch reference lets both sides reconcile receipts and audit entries for the batch.")
   }
   for (const [path, spec] of Object.entries(recordFieldSpecs(purpose, dir))) specs[`records[].${path}`] = spec
   return specs
@@ -30,7 +30,7 @@ function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
     onwardTransfer: false,
     humanReviewRequired: true,
     exclusions: [airExitExclusion(prefix)],
-    fields: fieldRules(prefix, batchFieldSpecs(purpose, dir)),
+    fields: fieldRules(prefix, batchFieldSpecs(purpose, dir))
   }
 }
 
@@ -38,7 +38,7 @@ function purposePolicy(purpose: EntryExitPurpose): PurposePolicy {
   return {
     legalAuthorities: ENTRY_EXIT_LEGAL_AUTHORITIES[purpose],
     outbound: direction(purpose, 'outbound'),
-    inbound: direction(purpose, 'inbound'),
+    inbound: direction(purpose, 'inbound')
   }
 }
 
@@ -48,8 +48,8 @@ const policy: KindPolicy = {
   purposes: {
     'entry-exit-verification': purposePolicy('entry-exit-verification'),
     'residency-determination': purposePolicy('residency-determination'),
-    'removal-enforcement': purposePolicy('removal-enforcement'),
-  },
+    'removal-enforcement': purposePolicy('removal-enforcement')
+  }
 }
 
 export default policy

@@ -13,7 +13,7 @@ export type EntryExitPurpose = 'entry-exit-verification' | 'residency-determinat
 export const ENTRY_EXIT_PURPOSE_CODES: Readonly<Record<EntryExitPurpose, string>> = {
   'entry-exit-verification': 'eev',
   'residency-determination': 'rd',
-  'removal-enforcement': 're',
+  'removal-enforcement': 're'
 }
 
 function isAirExit(record: unknown): boolean {
@@ -33,8 +33,7 @@ export const notAirExit: Condition = {
     const records = payload.records
     return Array.isArray(records) ? !records.some(isAirExit) : !isAirExit(payload)
   },
-  condition:
-    'not an air exit record: those are collected from airlines and never exchanged (a batch holding one is withheld whole)',
+  condition: 'not an air exit record: those are collected from airlines and never exchanged (a batch holding one is withheld whole)'
 }
 
 /** The rule table for one record, keyed by its paths relative to the record. */
@@ -46,17 +45,8 @@ export function recordFieldSpecs(purpose: EntryExitPurpose, direction: Direction
   const crossingTime: RuleSpec = !residency
     ? share('P2', 'When the person left or arrived is the fact being verified, to the minute.', c)
     : inbound
-      ? share(
-          'P2',
-          "Arrives as a date, generalised by the sender's outbound rule; the received-payload check refuses a time of day.",
-          c,
-        )
-      : generalise(
-          'datetime-to-date',
-          'P2',
-          'Residency and physical-presence tests count days; the time of the crossing adds nothing.',
-          c,
-        )
+      ? share('P2', "Arrives as a date, generalised by the sender's outbound rule; the received-payload check refuses a time of day.", c)
+      : generalise('datetime-to-date', 'P2', 'Residency and physical-presence tests count days; the time of the crossing adds nothing.', c)
   return {
     recordType: share('P2', 'Entry or exit is the fact the partner records as the opposite movement.', c),
     'traveller.surname': share('P2', 'Names are needed to attach the crossing to the right person.', c),
@@ -65,11 +55,7 @@ export function recordFieldSpecs(purpose: EntryExitPurpose, direction: Direction
     'traveller.dateOfBirth': share('P2', 'Distinguishes people with the same name.', c),
     'traveller.sex': share('P4', 'Part of the document identity the record is matched against.', c),
     'traveller.citizenship': share('P2', 'Part of the agreed entry/exit data set; no rule here branches on it (P6).', c),
-    'traveller.subjectCategory': share(
-      'P2',
-      'Residency obligations, overstay rules and which phase of the initiative applies turn on subject category.',
-      c,
-    ),
+    'traveller.subjectCategory': share('P2', 'Residency obligations, overstay rules and which phase of the initiative applies turn on subject category.', c),
     'document.type': share('P4', 'The document identifies the traveller at the crossing.', c),
     'document.issuingCountry': share('P4', 'The document identifies the traveller at the crossing.', c),
     'document.number': share('P4', 'The document identifies the traveller at the crossing.', c),
@@ -83,14 +69,14 @@ export function recordFieldSpecs(purpose: EntryExitPurpose, direction: Direction
     'coTravellers[]': never('co-travellers have their own records; linking people is not a purpose.'),
     address: never('an address is not needed to record a crossing.'),
     inspectionNotes: never("an officer's notes stay in the recording country."),
-    source: never('how the record was collected is internal; air exit records from airlines are not exchanged at all.'),
+    source: never('how the record was collected is internal; air exit records from airlines are not exchanged at all.')
   }
 }
 
 export const ENTRY_EXIT_LEGAL_AUTHORITIES: Readonly<Record<EntryExitPurpose, readonly string[]>> = {
   'entry-exit-verification': ['CustomsAct-92', 'CustomsAct-93', 'INA-215', '8-CFR-215.8', 'BtB-Entry-Exit-Arrangement-2012'],
   'residency-determination': ['CustomsAct-92', 'IRPA-28', 'CitizenshipAct-5(1)(c)', '8-CFR-215.8', 'INA-316', '8-CFR-316.5'],
-  'removal-enforcement': ['CustomsAct-92', 'IRPA-48', 'IRPR-240', 'INA-241', '8-CFR-241.7'],
+  'removal-enforcement': ['CustomsAct-92', 'IRPA-48', 'IRPR-240', 'INA-241', '8-CFR-241.7']
 }
 
 // Who may receive crossing records, per purpose. Border management and
@@ -100,7 +86,7 @@ export const ENTRY_EXIT_LEGAL_AUTHORITIES: Readonly<Record<EntryExitPurpose, rea
 export const ENTRY_EXIT_RECIPIENTS: Readonly<Record<EntryExitPurpose, readonly string[]>> = {
   'entry-exit-verification': ['CBSA', 'CBP'],
   'residency-determination': ['IRCC', 'CBSA', 'USCIS'],
-  'removal-enforcement': ['CBSA', 'CBP'],
+  'removal-enforcement': ['CBSA', 'CBP']
 }
 
 // P5: 15 years for border records (CBSA entry/exit retention); residency
@@ -108,7 +94,7 @@ export const ENTRY_EXIT_RECIPIENTS: Readonly<Record<EntryExitPurpose, readonly s
 export const ENTRY_EXIT_RETENTION_DAYS: Readonly<Record<EntryExitPurpose, number>> = {
   'entry-exit-verification': 5475,
   'residency-determination': 2190,
-  'removal-enforcement': 5475,
+  'removal-enforcement': 5475
 }
 
 /** Refuses, rather than empties, a message that holds an air exit record (the field rules withhold them too). */
@@ -130,7 +116,7 @@ function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
     onwardTransfer: false,
     humanReviewRequired: true,
     exclusions: [airExitExclusion(prefix)],
-    fields,
+    fields
   }
 }
 
@@ -138,7 +124,7 @@ function purposePolicy(purpose: EntryExitPurpose): PurposePolicy {
   return {
     legalAuthorities: ENTRY_EXIT_LEGAL_AUTHORITIES[purpose],
     outbound: direction(purpose, 'outbound'),
-    inbound: direction(purpose, 'inbound'),
+    inbound: direction(purpose, 'inbound')
   }
 }
 
@@ -148,8 +134,8 @@ const policy: KindPolicy = {
   purposes: {
     'entry-exit-verification': purposePolicy('entry-exit-verification'),
     'residency-determination': purposePolicy('residency-determination'),
-    'removal-enforcement': purposePolicy('removal-enforcement'),
-  },
+    'removal-enforcement': purposePolicy('removal-enforcement')
+  }
 }
 
 export default policy

@@ -21,13 +21,15 @@ function registered(policy: KindPolicy): KindPolicy {
   return Object.freeze({ ...policy, purposes: Object.freeze(purposes) })
 }
 
-export const policies: Readonly<Record<Kind, KindPolicy>> = Object.freeze(Object.assign(Object.create(null) as Record<Kind, KindPolicy>, {
-  'biometric.match-request': registered(biometricMatchRequest),
-  'biometric.match-response': registered(biometricMatchResponse),
-  'traveller.designation': registered(travellerDesignation),
-  'entry-exit.record': registered(entryExitRecord),
-  'entry-exit.batch': registered(entryExitBatch),
-}))
+export const policies: Readonly<Record<Kind, KindPolicy>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<Kind, KindPolicy>, {
+    'biometric.match-request': registered(biometricMatchRequest),
+    'biometric.match-response': registered(biometricMatchResponse),
+    'traveller.designation': registered(travellerDesignation),
+    'entry-exit.record': registered(entryExitRecord),
+    'entry-exit.batch': registered(entryExitBatch)
+  })
+)
 
 export type {
   Action,
@@ -38,7 +40,7 @@ export type {
   Generaliser,
   KindPolicy,
   Principle,
-  PurposePolicy,
+  PurposePolicy
 } from './lib/types.ts'
 export { principles, PRINCIPLE_IDS, isPrinciple } from './principles.ts'
 export type { PrincipleEntry } from './principles.ts'

@@ -12,9 +12,7 @@ export interface PrincipleEntry {
   readonly note?: string
 }
 
-export const PRINCIPLE_IDS: readonly Principle[] = [
-  'P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10', 'P11', 'P12',
-]
+export const PRINCIPLE_IDS: readonly Principle[] = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10', 'P11', 'P12']
 
 export function isPrinciple(value: unknown): value is Principle {
   return typeof value === 'string' && (PRINCIPLE_IDS as readonly string[]).includes(value)
@@ -24,75 +22,66 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P1: {
     id: 'P1',
     title: 'Purpose specification',
-    gatewayDoes:
-      'Every envelope names its purpose and legal authority; a (kind, purpose) pair or an authority not in the arrangement registry is refused.',
+    gatewayDoes: 'Every envelope names its purpose and legal authority; a (kind, purpose) pair or an authority not in the arrangement registry is refused.'
   },
   P2: {
     id: 'P2',
     title: 'Relevant and necessary / proportional',
-    gatewayDoes:
-      'Field rules per (kind, purpose, direction) share, generalise, pseudonymise or withhold each field; anything no rule names is withheld.',
+    gatewayDoes: 'Field rules per (kind, purpose, direction) share, generalise, pseudonymise or withhold each field; anything no rule names is withheld.'
   },
   P3: {
     id: 'P3',
     title: 'Information security',
-    gatewayDoes:
-      'Mutual TLS, signed messages, encrypted queue data; any bad signature fails closed.',
+    gatewayDoes: 'Mutual TLS, signed messages, encrypted queue data; any bad signature fails closed.'
   },
   P4: {
     id: 'P4',
     title: 'Data quality and integrity',
     gatewayDoes:
-      'Schema and code-list checks (ICAO document types, country codes, MRZ check digits where present, fingerprint quality); corrections supersede earlier messages.',
+      'Schema and code-list checks (ICAO document types, country codes, MRZ check digits where present, fingerprint quality); corrections supersede earlier messages.'
   },
   P5: {
     id: 'P5',
     title: 'Retention',
-    gatewayDoes:
-      'A retention period per purpose travels with the data; biometric query data is deleted once matched; purge jobs enforce it.',
-    note: 'Title unconfirmed in the public record.',
+    gatewayDoes: 'A retention period per purpose travels with the data; biometric query data is deleted once matched; purge jobs enforce it.',
+    note: 'Title unconfirmed in the public record.'
   },
   P6: {
     id: 'P6',
     title: 'Non-discrimination',
-    gatewayDoes:
-      'Rules do not branch on nationality except where the law requires it (subject category); a test checks this.',
-    note: 'Probable: inferred from the joint statement, not quoted.',
+    gatewayDoes: 'Rules do not branch on nationality except where the law requires it (subject category); a test checks this.',
+    note: 'Probable: inferred from the joint statement, not quoted.'
   },
   P7: {
     id: 'P7',
     title: 'Transparency',
-    gatewayDoes: 'The field catalogue and purposes are published from the policy modules themselves.',
+    gatewayDoes: 'The field catalogue and purposes are published from the policy modules themselves.'
   },
   P8: {
     id: 'P8',
     title: 'Individual access and rectification',
-    gatewayDoes:
-      'A per-traveller disclosure report from the audit ledger; corrections travel to the partner.',
+    gatewayDoes: 'A per-traveller disclosure report from the audit ledger; corrections travel to the partner.'
   },
   P9: {
     id: 'P9',
     title: 'Redress',
-    gatewayDoes:
-      'A complaint reference can be attached to audit entries; a legal hold pauses purging.',
+    gatewayDoes: 'A complaint reference can be attached to audit entries; a legal hold pauses purging.'
   },
   P10: {
     id: 'P10',
     title: 'Automated decisions',
     gatewayDoes:
       'No adverse decision by automation alone: a match result carries humanReviewRequired, and every direction policy states whether human review is required.',
-    note: 'Recalled from memory in DOMAIN.md; wording unconfirmed.',
+    note: 'Recalled from memory in DOMAIN.md; wording unconfirmed.'
   },
   P11: {
     id: 'P11',
     title: 'Restrictions on onward transfer to third countries',
-    gatewayDoes:
-      'onwardTransfer defaults to deny and travels with the record; the receiving side enforces it.',
+    gatewayDoes: 'onwardTransfer defaults to deny and travels with the record; the receiving side enforces it.'
   },
   P12: {
     id: 'P12',
     title: 'Effective oversight (accountability)',
-    gatewayDoes:
-      'An append-only, tamper-evident audit of every field released, with exports for the oversight bodies.',
-  },
+    gatewayDoes: 'An append-only, tamper-evident audit of every field released, with exports for the oversight bodies.'
+  }
 })

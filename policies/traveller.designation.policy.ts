@@ -12,8 +12,7 @@ type Purpose = 'ttv' | 'btf'
 function designationFields(purpose: Purpose, direction: Direction): FieldRules {
   const business = purpose === 'btf'
   const inbound = direction === 'inbound'
-  const notForVetting = (why: string): RuleSpec =>
-    withhold('P2', `${why} Trusted-traveller vetting does not need it.`)
+  const notForVetting = (why: string): RuleSpec => withhold('P2', `${why} Trusted-traveller vetting does not need it.`)
   return fieldRules(`td-${purpose}-${inbound ? 'in' : 'out'}`, {
     designationType: share('P1', 'Says what is being designated, and so which rules apply.'),
     programme: share('P2', 'The programme the membership or category belongs to.'),
@@ -21,25 +20,12 @@ function designationFields(purpose: Purpose, direction: Direction): FieldRules {
     status: share('P2', 'Approval, denial, revocation or expiry is the fact being exchanged.'),
     validFrom: share('P2', 'Membership lasts five years and is re-risked; both sides need the same validity.'),
     validUntil: share('P2', 'Membership lasts five years and is re-risked; both sides need the same validity.'),
-    'riskAssessment.outcome': share(
-      'P2',
-      'Each agency runs its own risk assessment; the partner needs only pass or fail to decide the joint membership.',
-    ),
+    'riskAssessment.outcome': share('P2', 'Each agency runs its own risk assessment; the partner needs only pass or fail to decide the joint membership.'),
     'riskAssessment.agency': share('P12', 'Says whose assessment the outcome is, so it can be challenged there.'),
     'riskAssessment.assessedOn': inbound
-      ? share(
-          'P2',
-          "Arrives as a month, generalised by the sender's outbound rule; the received-payload check refuses a full date.",
-        )
-      : generalise(
-          'date-to-year-month',
-          'P2',
-          'Re-risking runs on a monthly cycle; the exact day adds nothing and narrows down the investigation.',
-        ),
-    'riskAssessment.reasons[]': withhold(
-      'P2',
-      'Reasons and derogatory information stay with the assessing agency; the partner runs its own assessment.',
-    ),
+      ? share('P2', "Arrives as a month, generalised by the sender's outbound rule; the received-payload check refuses a full date.")
+      : generalise('date-to-year-month', 'P2', 'Re-risking runs on a monthly cycle; the exact day adds nothing and narrows down the investigation.'),
+    'riskAssessment.reasons[]': withhold('P2', 'Reasons and derogatory information stay with the assessing agency; the partner runs its own assessment.'),
     admissionClass: business
       ? share('P2', 'The class of admission (TN, L-1 …) is the designation that gives predictable clearance.')
       : notForVetting('A class of admission is a business-traveller designation.'),
@@ -47,10 +33,7 @@ function designationFields(purpose: Purpose, direction: Direction): FieldRules {
       ? notForVetting('A permit reference belongs to a business-traveller designation.')
       : inbound
         ? share('P2', 'Arrives pseudonymised by the sending gateway; used only to recognise later updates to the same permit.')
-        : pseudonymise(
-            'P2',
-            "The partner needs to recognise the same permit in later updates or a revocation, not the issuing agency's case number.",
-          ),
+        : pseudonymise('P2', "The partner needs to recognise the same permit in later updates or a revocation, not the issuing agency's case number."),
     professionalCategory: business
       ? share('P2', 'The XPT or service-personnel category is the designation itself.')
       : notForVetting('The professional category is a business-traveller designation.'),
@@ -66,13 +49,13 @@ function designationFields(purpose: Purpose, direction: Direction): FieldRules {
     'traveller.sex': share('P4', 'Part of the document identity the match is checked against.'),
     'traveller.citizenship': share(
       'P2',
-      'Eligibility for the programme or the class of admission depends on citizenship (e.g. TN); no rule here branches on it (P6).',
+      'Eligibility for the programme or the class of admission depends on citizenship (e.g. TN); no rule here branches on it (P6).'
     ),
     'traveller.subjectCategory': share('P2', 'Programme eligibility depends on being a citizen or permanent resident.'),
     'document.type': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.issuingCountry': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.number': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
-    'document.expiryDate': share('P4', 'A designation attached to an expired document must be re-linked.'),
+    'document.expiryDate': share('P4', 'A designation attached to an expired document must be re-linked.')
   })
 }
 
@@ -82,7 +65,7 @@ function direction(purpose: Purpose, dir: Direction, recipients: readonly string
     retentionDays,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: designationFields(purpose, dir),
+    fields: designationFields(purpose, dir)
   }
 }
 
@@ -104,14 +87,14 @@ const policy: KindPolicy = {
     'trusted-traveller-vetting': {
       legalAuthorities: ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002'],
       outbound: direction('ttv', 'outbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS),
-      inbound: direction('ttv', 'inbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS),
+      inbound: direction('ttv', 'inbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS)
     },
     'business-traveller-facilitation': {
       legalAuthorities: ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers'],
       outbound: direction('btf', 'outbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS),
-      inbound: direction('btf', 'inbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS),
-    },
-  },
+      inbound: direction('btf', 'inbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS)
+    }
+  }
 }
 
 export default policy

@@ -25,7 +25,9 @@ export function loadAgencyCredentials(keysDir: string, country: 'CA' | 'US', age
   const dir = join(keysDir, country, 'agencies', `${agency}-${system}`)
   const jwk = JSON.parse(readFileSync(join(dir, 'signing.private.jwk.json'), 'utf8')) as { kid: string; alg: 'ES256' | 'EdDSA' }
   return {
-    country, agency, system,
+    country,
+    agency,
+    system,
     cert: readFileSync(join(dir, 'client.crt.pem'), 'utf8'),
     key: readFileSync(join(dir, 'client.key.pem'), 'utf8'),
     ca: readFileSync(join(keysDir, country, 'ca.crt.pem'), 'utf8'),
@@ -84,7 +86,9 @@ export class AgencyClient {
   /** The cached token, renewed 30 s before it expires; concurrent callers share one renewal. */
   async token(): Promise<string> {
     if (this.#token !== undefined && this.#token.expires > Date.now() + 30_000) return this.#token.value
-    this.#tokenRequest ??= this.#fetchToken().finally(() => { this.#tokenRequest = undefined })
+    this.#tokenRequest ??= this.#fetchToken().finally(() => {
+      this.#tokenRequest = undefined
+    })
     return this.#tokenRequest
   }
 

@@ -246,7 +246,10 @@ const FAILED = 3
 const DELIVERED = 4
 const DEAD_LETTERED = 5
 
-interface Counts { messages: number; records: number }
+interface Counts {
+  messages: number
+  records: number
+}
 
 class Tally {
   readonly sent: Counts = { messages: 0, records: 0 }
@@ -361,7 +364,9 @@ async function awaitReceipts(run: Run, startedAtWall: number): Promise<Receipts>
           const res = await client.status(run.idOf(m))
           if (res.status === 401) client.forgetToken()
           if (res.status === 200) body = res.json()
-        } catch { /* asked again next round */ }
+        } catch {
+          /* asked again next round */
+        }
         if (body.status === 'delivered') {
           run.state[m] = DELIVERED
           tally.add(delivered, work.recordsIn(m))
@@ -383,7 +388,9 @@ async function awaitReceipts(run: Run, startedAtWall: number): Promise<Receipts>
   for (const m of pending) tally.add(pendingCounts, work.recordsIn(m))
   progress.finish(run.interrupted ? 'interrupted' : pending.length > 0 ? 'timed out' : undefined)
   return {
-    delivered, deadLettered, pending: pendingCounts,
+    delivered,
+    deadLettered,
+    pending: pendingCounts,
     lastReceiptMs: lastUpdate > 0 ? lastUpdate - startedAtWall : 0,
     waitedMs: performance.now() - waitStarted
   }
@@ -396,25 +403,49 @@ function printSummary(run: Run, route: { from: string; to: string }, sendMs: num
   const rate = (tally.accepted.records * 1000) / sendMs
   const endToEnd = receipts !== undefined && receipts.lastReceiptMs > 0 ? (receipts.delivered.records * 1000) / receipts.lastReceiptMs : 0
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({
-      job: opts.job, kind: work.kind, from: route.from, to: route.to, purpose: opts.purpose, seed: opts.seed, date: opts.date,
-      count: opts.count, batchSize: work.kind === 'entry-exit.batch' ? opts.batchSize : 1, concurrency: opts.concurrency,
-      sent: tally.sent, accepted: tally.accepted,
-      refused: { ...refused, byCode: Object.fromEntries(tally.refused) },
-      failed: { ...failed, byCode: Object.fromEntries(tally.failed) },
-      elapsedMs: Math.round(sendMs), recordsPerSecond: Math.round(rate),
-      delivered: receipts === undefined ? null : {
-        ...receipts.delivered, deadLettered: receipts.deadLettered, pending: receipts.pending,
-        lastReceiptMs: receipts.lastReceiptMs, recordsPerSecond: Math.round(endToEnd)
-      },
-      interrupted: run.interrupted, aborted: run.aborted ?? null
-    })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({
+        job: opts.job,
+        kind: work.kind,
+        from: route.from,
+        to: route.to,
+        purpose: opts.purpose,
+        seed: opts.seed,
+        date: opts.date,
+        count: opts.count,
+        batchSize: work.kind === 'entry-exit.batch' ? opts.batchSize : 1,
+        concurrency: opts.concurrency,
+        sent: tally.sent,
+        accepted: tally.accepted,
+        refused: { ...refused, byCode: Object.fromEntries(tally.refused) },
+        failed: { ...failed, byCode: Object.fromEntries(tally.failed) },
+        elapsedMs: Math.round(sendMs),
+        recordsPerSecond: Math.round(rate),
+        delivered:
+          receipts === undefined
+            ? null
+            : {
+                ...receipts.delivered,
+                deadLettered: receipts.deadLettered,
+                pending: receipts.pending,
+                lastReceiptMs: receipts.lastReceiptMs,
+                recordsPerSecond: Math.round(endToEnd)
+              },
+        interrupted: run.interrupted,
+        aborted: run.aborted ?? null
+      })}\n`
+    )
     return
   }
-  const out = (line: string): void => { process.stdout.write(`${line}\n`) }
-  const counts = (c: Counts): string => work.kind === 'entry-exit.batch' ? `${c.records} ${work.noun} in ${c.messages} messages` : `${c.records} ${work.noun}`
-  const byCode = (m: Map<string, Counts>): string => [...m].sort((a, b) => b[1].records - a[1].records)
-    .map(([code, c]) => `${code} ${c.records} ${work.noun} (${c.messages} message${c.messages === 1 ? '' : 's'})`).join(', ')
+  const out = (line: string): void => {
+    process.stdout.write(`${line}\n`)
+  }
+  const counts = (c: Counts): string => (work.kind === 'entry-exit.batch' ? `${c.records} ${work.noun} in ${c.messages} messages` : `${c.records} ${work.noun}`)
+  const byCode = (m: Map<string, Counts>): string =>
+    [...m]
+      .sort((a, b) => b[1].records - a[1].records)
+      .map(([code, c]) => `${code} ${c.records} ${work.noun} (${c.messages} message${c.messages === 1 ? '' : 's'})`)
+      .join(', ')
   const unsent = work.messages - tally.sent.messages
   out(`  sent       ${counts(tally.sent)}${unsent > 0 ? ` (stopped before the other ${unsent} messages)` : ''}`)
   out(`  accepted   ${counts(tally.accepted)}`)
@@ -422,9 +453,10 @@ function printSummary(run: Run, route: { from: string; to: string }, sendMs: num
   out(`  failed     ${failed.messages === 0 ? '0' : `${counts(failed)}: ${byCode(tally.failed)}`}`)
   out(`  elapsed    ${formatDuration(sendMs)}, ${formatRate(rate)} ${work.noun}/s accepted`)
   if (receipts !== undefined) {
-    const last = receipts.lastReceiptMs > 0
-      ? `, the last receipt ${formatDuration(receipts.lastReceiptMs)} after the start: ${formatRate(endToEnd)} ${work.noun}/s end to end`
-      : ''
+    const last =
+      receipts.lastReceiptMs > 0
+        ? `, the last receipt ${formatDuration(receipts.lastReceiptMs)} after the start: ${formatRate(endToEnd)} ${work.noun}/s end to end`
+        : ''
     out(`  delivered  ${counts(receipts.delivered)} with the partner's signed receipt${last}`)
     if (receipts.deadLettered.messages > 0) out(`  dead-lettered ${counts(receipts.deadLettered)}`)
     if (receipts.pending.messages > 0) out(`  no receipt yet for ${counts(receipts.pending)} after waiting ${formatDuration(receipts.waitedMs)}`)
@@ -454,8 +486,10 @@ async function main(): Promise<number> {
   try {
     await client.token()
   } catch (err) {
-    process.stderr.write(`cannot get a token from the ${opts.from} gateway at ${url}: ${(err as Error).message}\n` +
-      `Is the sandbox running (npm run sandbox)? The manifest read was ${opts.manifest}.\n`)
+    process.stderr.write(
+      `cannot get a token from the ${opts.from} gateway at ${url}: ${(err as Error).message}\n` +
+        `Is the sandbox running (npm run sandbox)? The manifest read was ${opts.manifest}.\n`
+    )
     await client.close()
     return 1
   }
@@ -467,18 +501,21 @@ async function main(): Promise<number> {
     run.interrupted = true
     process.stderr.write('\nstopping: waiting for the requests in flight (Ctrl-C again to quit at once)\n')
   })
-  process.on('SIGTERM', () => { run.interrupted = true })
+  process.on('SIGTERM', () => {
+    run.interrupted = true
+  })
 
   const route = { from: `${creds.country}/${creds.agency}/${creds.system}`, to: `${opts.to.country}/${opts.to.agency}` }
   if (!opts.json) {
-    process.stdout.write(`${opts.job}: ${opts.count} ${work.noun}, ${route.from} -> ${route.to}, in ${work.messages} ${work.kind} message${work.messages === 1 ? '' : 's'}` +
-      ` (seed ${opts.seed}, ${opts.date}, concurrency ${opts.concurrency})\n`)
+    process.stdout.write(
+      `${opts.job}: ${opts.count} ${work.noun}, ${route.from} -> ${route.to}, in ${work.messages} ${work.kind} message${work.messages === 1 ? '' : 's'}` +
+        ` (seed ${opts.seed}, ${opts.date}, concurrency ${opts.concurrency})\n`
+    )
   }
   const startedAtWall = Date.now()
   const sendMs = await sendAll(run)
-  const receipts = opts.wait && !run.interrupted && run.aborted === undefined && run.tally.accepted.messages > 0
-    ? await awaitReceipts(run, startedAtWall)
-    : undefined
+  const receipts =
+    opts.wait && !run.interrupted && run.aborted === undefined && run.tally.accepted.messages > 0 ? await awaitReceipts(run, startedAtWall) : undefined
   await client.close()
   printSummary(run, route, sendMs, receipts)
 

@@ -37,8 +37,13 @@ export function buildManifest(opts: ManifestOptions): Record<string, unknown> {
       agencySystems: trust.agencies.map((a) => {
         const dir = join(opts.keysDir, c, 'agencies', `${a.agency}-${a.system}`)
         return {
-          agency: a.agency, system: a.system, kinds: a.kinds, purposes: a.purposes, webhook: opts.webhooks?.[`${c}/${a.agency}/${a.system}`] ?? a.webhook,
-          kid: a.keys[0]?.kid, alg: a.keys[0]?.alg,
+          agency: a.agency,
+          system: a.system,
+          kinds: a.kinds,
+          purposes: a.purposes,
+          webhook: opts.webhooks?.[`${c}/${a.agency}/${a.system}`] ?? a.webhook,
+          kid: a.keys[0]?.kid,
+          alg: a.keys[0]?.alg,
           clientCert: rel(join(dir, 'client.crt.pem')),
           clientKey: rel(join(dir, 'client.key.pem')),
           signingKey: rel(join(dir, 'signing.private.jwk.json'))

@@ -28,16 +28,18 @@ for (const a of trust.agencies) {
   const webhook = moved[`${country}/${a.agency}/${a.system}`] ?? a.webhook
   if (webhook === undefined) continue
   const client = new AgencyClient(loadAgencyCredentials(keysDir, country, a.agency, a.system), gatewayUrl)
-  mocks.push(await startMockAgency({
-    client,
-    port: Number(new URL(webhook).port),
-    // 0.0.0.0 in a container, where the gateway reaches it by service name.
-    host: process.env.HOST ?? '127.0.0.1',
-    gatewayJwks,
-    partnerJwks,
-    matchRate,
-    log: (line) => console.log(`[mock ${country}] ${line}`)
-  }))
+  mocks.push(
+    await startMockAgency({
+      client,
+      port: Number(new URL(webhook).port),
+      // 0.0.0.0 in a container, where the gateway reaches it by service name.
+      host: process.env.HOST ?? '127.0.0.1',
+      gatewayJwks,
+      partnerJwks,
+      matchRate,
+      log: (line) => console.log(`[mock ${country}] ${line}`)
+    })
+  )
   console.log(`[mock ${country}] ${a.agency}/${a.system} listening on ${webhook} (partner ${partner})`)
 }
 const stop = async (): Promise<void> => {

@@ -75,9 +75,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
   // A kid not seen before means a key rotation: ask our own gateway (over
   // mTLS, so the answer is authentic) for the keys in force, once, and retry.
   async function refreshKeys(): Promise<void> {
-    const [own, partner] = await Promise.all([
-      opts.client.call('GET', '/.well-known/jwks.json'), opts.client.call('GET', '/.well-known/partner-jwks.json')
-    ])
+    const [own, partner] = await Promise.all([opts.client.call('GET', '/.well-known/jwks.json'), opts.client.call('GET', '/.well-known/partner-jwks.json')])
     if (own.status !== 200 || partner.status !== 200) throw new Error('the gateway did not give its keys')
     gatewayKeys = createLocalJWKSet(own.json<JSONWebKeySet>())
     partnerKeys = createLocalJWKSet(partner.json<JSONWebKeySet>())
@@ -125,47 +123,52 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
     opts.log?.(`${opts.client.creds.agency} answered ${request.id} with ${matched ? 'MATCH' : 'NO_MATCH'} (${res.status})`)
   }
 
-  const server: Server = createServer({
-    cert: opts.client.creds.cert,
-    key: opts.client.creds.key,
-    ca: opts.client.creds.ca,
-    requestCert: true,
-    rejectUnauthorized: true
-  }, (req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      void (async () => {
-        if (req.method !== 'POST' || req.url !== '/v1/inbox') {
-          res.writeHead(404).end()
-          return
-        }
-        try {
-          const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null
-          const message = await accept(Buffer.concat(chunks).toString('utf8'), key)
-          received.push(message)
-          if (key !== null && isSeen(key)) {
-            // Seen before: acknowledged again, acted on once.
-            duplicates++
-            res.writeHead(204).end()
+  const server: Server = createServer(
+    {
+      cert: opts.client.creds.cert,
+      key: opts.client.creds.key,
+      ca: opts.client.creds.ca,
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        void (async () => {
+          if (req.method !== 'POST' || req.url !== '/v1/inbox') {
+            res.writeHead(404).end()
             return
           }
-          if (key !== null) rememberKey(key)
-          // A bulk load pushes hundreds of thousands: keep the latest only, so the
-          // mock's memory stays flat (trimmed in steps, not on every push).
-          if (received.length >= 2 * RECEIVED_KEPT) received.splice(0, received.length - RECEIVED_KEPT)
-          opts.onMessage?.(message)
-          opts.log?.(`${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from} (signed by ${message.partnerKid} and ${message.gatewayKid})`)
-          res.writeHead(204).end()
-          if (message.kind === 'biometric.match-request') {
-            answer(message).catch((err: Error) => opts.log?.(`answer failed: ${err.message}`))
+          try {
+            const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null
+            const message = await accept(Buffer.concat(chunks).toString('utf8'), key)
+            received.push(message)
+            if (key !== null && isSeen(key)) {
+              // Seen before: acknowledged again, acted on once.
+              duplicates++
+              res.writeHead(204).end()
+              return
+            }
+            if (key !== null) rememberKey(key)
+            // A bulk load pushes hundreds of thousands: keep the latest only, so the
+            // mock's memory stays flat (trimmed in steps, not on every push).
+            if (received.length >= 2 * RECEIVED_KEPT) received.splice(0, received.length - RECEIVED_KEPT)
+            opts.onMessage?.(message)
+            opts.log?.(
+              `${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from} (signed by ${message.partnerKid} and ${message.gatewayKid})`
+            )
+            res.writeHead(204).end()
+            if (message.kind === 'biometric.match-request') {
+              answer(message).catch((err: Error) => opts.log?.(`answer failed: ${err.message}`))
+            }
+          } catch (err) {
+            res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'JWS_INVALID', detail: (err as Error).message }))
           }
-        } catch (err) {
-          res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'JWS_INVALID', detail: (err as Error).message }))
-        }
-      })()
-    })
-  })
+        })()
+      })
+    }
+  )
   await new Promise<void>((resolve) => server.listen(opts.port, opts.host ?? '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
@@ -173,6 +176,10 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
     received,
     responses,
     duplicates: () => duplicates,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
   }
 }

@@ -197,9 +197,7 @@ export class Progress {
 
   #line(now: number): void {
     this.#lastLineAt = now
-    const count = this.total !== undefined
-      ? `${this.#done}/${this.total} (${Math.floor((this.#done / this.total) * 100)}%)`
-      : String(this.#done)
+    const count = this.total !== undefined ? `${this.#done}/${this.total} (${Math.floor((this.#done / this.total) * 100)}%)` : String(this.#done)
     this.#stream.write(`${this.label}: ${count} ${formatRate(this.#rate(now))}/s${this.#outcomes(', ')}\n`)
   }
 

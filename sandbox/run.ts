@@ -66,21 +66,24 @@ function portOf(name: string, value: string | undefined, fallback: number): numb
 const ports = { CA: portOf('CA_PORT', process.env.CA_PORT, 8441), US: portOf('US_PORT', process.env.US_PORT, 8442) }
 
 /** The mock agency systems of each country: their trust-file webhooks, on the ports *_MOCK_PORTS names. */
-const mockWebhooks = Object.fromEntries((['CA', 'US'] as const).flatMap((c) => {
-  const systems = (JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as { agencies: Array<{ agency: string; system: string; webhook?: string }> }).agencies
-    .filter((a) => a.webhook !== undefined)
-  const given = process.env[`${c}_MOCK_PORTS`]
-  const wanted = given === undefined || given === '' ? [] : given.split(',')
-  if (wanted.length > 0 && wanted.length !== systems.length) {
-    process.stderr.write(`${c}_MOCK_PORTS=${given}: ${systems.length} ports wanted, one per mock agency system\n\n${USAGE}`)
-    process.exit(2)
-  }
-  return systems.map((a, i) => {
-    const url = new URL(a.webhook!)
-    url.port = String(portOf(`${c}_MOCK_PORTS`, wanted[i], Number(url.port)))
-    return [`${c}/${a.agency}/${a.system}`, url.toString()] as const
+const mockWebhooks = Object.fromEntries(
+  (['CA', 'US'] as const).flatMap((c) => {
+    const systems = (
+      JSON.parse(readFileSync(join(keysDir, c, 'trust.json'), 'utf8')) as { agencies: Array<{ agency: string; system: string; webhook?: string }> }
+    ).agencies.filter((a) => a.webhook !== undefined)
+    const given = process.env[`${c}_MOCK_PORTS`]
+    const wanted = given === undefined || given === '' ? [] : given.split(',')
+    if (wanted.length > 0 && wanted.length !== systems.length) {
+      process.stderr.write(`${c}_MOCK_PORTS=${given}: ${systems.length} ports wanted, one per mock agency system\n\n${USAGE}`)
+      process.exit(2)
+    }
+    return systems.map((a, i) => {
+      const url = new URL(a.webhook!)
+      url.port = String(portOf(`${c}_MOCK_PORTS`, wanted[i], Number(url.port)))
+      return [`${c}/${a.agency}/${a.system}`, url.toString()] as const
+    })
   })
-})) as Record<string, string>
+) as Record<string, string>
 /** The gateways and mock agencies: stopped first, and waited for. */
 const children: ChildProcess[] = []
 /** A Redis the sandbox started itself: stopped last, once nothing uses it (else the workers retry against it until killed). */
@@ -97,7 +100,9 @@ function say(line: string): void {
 
 async function redisAnswers(url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
-  redis.on('error', () => { /* a refused connection is the answer */ })
+  redis.on('error', () => {
+    /* a refused connection is the answer */
+  })
   try {
     await redis.connect()
     return (await redis.ping()) === 'PONG'
@@ -123,8 +128,11 @@ async function ensureRedis(): Promise<void> {
   const dir = join(runDir, 'redis')
   mkdirSync(dir, { recursive: true })
   // AOF on and noeviction: the settings the gateway expects in production.
-  const child = spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes',
-    '--maxmemory-policy', 'noeviction', '--dir', dir], { stdio: 'ignore' })
+  const child = spawn(
+    'redis-server',
+    ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--dir', dir],
+    { stdio: 'ignore' }
+  )
   ownRedis = child
   for (let i = 0; i < 100 && !(await redisAnswers(redisUrl)); i++) await new Promise((r) => setTimeout(r, 100))
   say(`redis     started redis-server on port ${port} (AOF on, noeviction), data in ${relative(root, dir)}`)
@@ -170,7 +178,9 @@ async function waitHealthy(url: string): Promise<void> {
         const res = await request(`${url}/healthz`, { dispatcher: agent })
         await res.body.text()
         if (res.statusCode === 200) return
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       await new Promise((r) => setTimeout(r, 100))
     }
     throw new Error(`${url} did not become healthy: see sandbox-run/*.log`)
@@ -184,7 +194,9 @@ async function terminate(processes: readonly ChildProcess[]): Promise<void> {
   const running = processes.filter((c) => c.exitCode === null && c.signalCode === null)
   const exited = running.map((c) => new Promise((r) => c.once('exit', r)))
   for (const child of running) child.kill('SIGTERM')
-  const timer = setTimeout(() => { for (const child of running) child.kill('SIGKILL') }, STOP_GRACE_MS)
+  const timer = setTimeout(() => {
+    for (const child of running) child.kill('SIGKILL')
+  }, STOP_GRACE_MS)
   await Promise.all(exited)
   clearTimeout(timer)
 }
@@ -206,7 +218,9 @@ process.on('SIGTERM', () => void stop(0))
 const webhookPorts = Object.values(mockWebhooks).map((url) => Number(new URL(url).port))
 const busy = await portsInUse([ports.CA, ports.US, ...webhookPorts])
 if (busy.length > 0) {
-  say(`Port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on 127.0.0.1 already in use: is another sandbox still running? Stop it first (Ctrl-C in its terminal).`)
+  say(
+    `Port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on 127.0.0.1 already in use: is another sandbox still running? Stop it first (Ctrl-C in its terminal).`
+  )
   process.exit(1)
 }
 rmSync(runDir, { recursive: true, force: true })
@@ -219,7 +233,7 @@ for (const prefix of [`${queuePrefix}:CA`, `${queuePrefix}:US`]) await dropQueue
 // The mock agencies' webhooks, where *_MOCK_PORTS moved them; AGENCY_WEBHOOKS, if given, wins.
 let agencyWebhooks: Record<string, string>
 try {
-  agencyWebhooks = { ...mockWebhooks, ...JSON.parse(process.env.AGENCY_WEBHOOKS ?? '{}') as Record<string, string> }
+  agencyWebhooks = { ...mockWebhooks, ...(JSON.parse(process.env.AGENCY_WEBHOOKS ?? '{}') as Record<string, string>) }
 } catch {
   say('AGENCY_WEBHOOKS: not JSON (a JSON object of system id to https:// URL)')
   await stop(2)
@@ -229,23 +243,24 @@ const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${port
 const gatewayPids = { CA: 0, US: 0 }
 for (const country of ['CA', 'US'] as const) {
   const key = (): string => randomBytes(32).toString('base64')
-  gatewayPids[country] = startProcess(`gateway-${country}`, [...GATEWAY_NODE_FLAGS, 'gateway/server.ts'], {
-    ...GATEWAY_ENV,
-    GATEWAY_COUNTRY: country,
-    GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
-    PORT: String(ports[country]),
-    PARTNER_URL: url[country === 'CA' ? 'US' : 'CA'],
-    REDIS_URL: redisUrl,
-    QUEUE_PREFIX: `${queuePrefix}:${country}`,
-    AGENCY_WEBHOOKS: JSON.stringify(agencyWebhooks!),
-    LEDGER_PATH: join(runDir, `ledger-${country}.sqlite`),
-    GATEWAY_SEAL_KEY: key(),
-    GATEWAY_AUDIT_KEY: key(),
-    GATEWAY_PSEUDONYM_KEY: key(),
-    DELIVERY_BACKOFF_MS: '200',
-    REDIS_CHECKS: 'warn',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info'
-  }).pid ?? 0
+  gatewayPids[country] =
+    startProcess(`gateway-${country}`, [...GATEWAY_NODE_FLAGS, 'gateway/server.ts'], {
+      ...GATEWAY_ENV,
+      GATEWAY_COUNTRY: country,
+      GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
+      PORT: String(ports[country]),
+      PARTNER_URL: url[country === 'CA' ? 'US' : 'CA'],
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: `${queuePrefix}:${country}`,
+      AGENCY_WEBHOOKS: JSON.stringify(agencyWebhooks!),
+      LEDGER_PATH: join(runDir, `ledger-${country}.sqlite`),
+      GATEWAY_SEAL_KEY: key(),
+      GATEWAY_AUDIT_KEY: key(),
+      GATEWAY_PSEUDONYM_KEY: key(),
+      DELIVERY_BACKOFF_MS: '200',
+      REDIS_CHECKS: 'warn',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info'
+    }).pid ?? 0
 }
 try {
   await Promise.all([waitHealthy(url.CA), waitHealthy(url.US)])
@@ -285,7 +300,11 @@ await new Promise((r) => setTimeout(r, 500))
 
 // The manifest an integrator's own client reads.
 const manifest = buildManifest({
-  root: outDir, keysDir, urls: url, redisUrl, webhooks: agencyWebhooks!,
+  root: outDir,
+  keysDir,
+  urls: url,
+  redisUrl,
+  webhooks: agencyWebhooks!,
   logs: { CA: join(runDir, 'gateway-CA.log'), US: join(runDir, 'gateway-US.log') }
 })
 writeFileSync(join(outDir, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)

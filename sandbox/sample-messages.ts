@@ -33,7 +33,12 @@ const cache = new Map<Kind, Record<string, unknown>[]>()
 /** The valid examples of a kind, as envelopes. */
 export function validExamples(kind: Kind): Record<string, unknown>[] {
   if (!cache.has(kind)) {
-    cache.set(kind, listExamples(kind).filter((e) => e.valid).map((e) => e.envelope as Record<string, unknown>))
+    cache.set(
+      kind,
+      listExamples(kind)
+        .filter((e) => e.valid)
+        .map((e) => e.envelope as Record<string, unknown>)
+    )
   }
   return cache.get(kind)!
 }
@@ -59,9 +64,10 @@ export function matchResponse(request: ReceivedMessage, matched: boolean, to: Co
   const examples = validExamples('biometric.match-response')
   const result = matched ? 'MATCH' : 'NO_MATCH'
   const from: Country = to === 'CA' ? 'US' : 'CA'
-  const template = examples.find((e) => (e.payload as { result: string }).result === result && (e.from as { country: string }).country === from)
-    ?? examples.find((e) => (e.payload as { result: string }).result === result)
-    ?? examples[0]!
+  const template =
+    examples.find((e) => (e.payload as { result: string }).result === result && (e.from as { country: string }).country === from) ??
+    examples.find((e) => (e.payload as { result: string }).result === result) ??
+    examples[0]!
   const envelope = structuredClone(template)
   delete envelope.id
   delete envelope.from

@@ -18,7 +18,9 @@ function problemCode(body: string, status: number): string {
   try {
     const code = (JSON.parse(body) as { code?: unknown }).code
     if (typeof code === 'string' && code !== '') return code
-  } catch { /* not a problem document */ }
+  } catch {
+    /* not a problem document */
+  }
   return `HTTP_${status}`
 }
 
@@ -73,4 +75,3 @@ export async function submitWithRetry(client: AgencyClient, jws: string, { retry
   }
   return { status: 'failed', code: lastCode }
 }
-

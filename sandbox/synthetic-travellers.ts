@@ -80,27 +80,127 @@ const EN_M = ['JAMES', 'MICHAEL', 'DAVID', 'JOHN', 'ROBERT', 'DANIEL', 'MATTHEW'
 
 const ORIGINS: readonly Origin[] = [
   {
-    weight: 50, citizenship: 'CAN',
-    surnames: ['TREMBLAY', 'GAGNON', 'ROY', 'COTE', 'BOUCHARD', 'GAUTHIER', 'MORIN', 'LAVOIE', 'FORTIN', 'PELLETIER', 'LEBLANC', 'BELANGER',
-      'SMITH', 'BROWN', 'WILSON', 'MACDONALD', 'CAMPBELL', 'ANDERSON', 'TAYLOR', 'MARTIN', 'THOMPSON', 'CHEN', 'SINGH', 'PATEL', 'WONG', 'LI'],
+    weight: 50,
+    citizenship: 'CAN',
+    surnames: [
+      'TREMBLAY',
+      'GAGNON',
+      'ROY',
+      'COTE',
+      'BOUCHARD',
+      'GAUTHIER',
+      'MORIN',
+      'LAVOIE',
+      'FORTIN',
+      'PELLETIER',
+      'LEBLANC',
+      'BELANGER',
+      'SMITH',
+      'BROWN',
+      'WILSON',
+      'MACDONALD',
+      'CAMPBELL',
+      'ANDERSON',
+      'TAYLOR',
+      'MARTIN',
+      'THOMPSON',
+      'CHEN',
+      'SINGH',
+      'PATEL',
+      'WONG',
+      'LI'
+    ],
     female: ['JULIE', 'MARIE', 'SOPHIE', 'CHLOE', 'EMILIE', 'CATHERINE', 'ISABELLE', 'GENEVIEVE', ...EN_F],
     male: ['JEAN', 'LUC', 'MATHIEU', 'PHILIPPE', 'ALEXANDRE', 'MARC', 'SIMON', 'OLIVIER', ...EN_M]
   },
   {
-    weight: 42, citizenship: 'USA',
-    surnames: ['SMITH', 'JOHNSON', 'WILLIAMS', 'BROWN', 'JONES', 'GARCIA', 'MILLER', 'DAVIS', 'RODRIGUEZ', 'MARTINEZ', 'HERNANDEZ', 'LOPEZ',
-      'WILSON', 'ANDERSON', 'THOMAS', 'TAYLOR', 'MOORE', 'JACKSON', 'WHITE', 'HARRIS', 'NGUYEN', 'KIM', 'KOWALSKI', 'HOFFMAN'],
+    weight: 42,
+    citizenship: 'USA',
+    surnames: [
+      'SMITH',
+      'JOHNSON',
+      'WILLIAMS',
+      'BROWN',
+      'JONES',
+      'GARCIA',
+      'MILLER',
+      'DAVIS',
+      'RODRIGUEZ',
+      'MARTINEZ',
+      'HERNANDEZ',
+      'LOPEZ',
+      'WILSON',
+      'ANDERSON',
+      'THOMAS',
+      'TAYLOR',
+      'MOORE',
+      'JACKSON',
+      'WHITE',
+      'HARRIS',
+      'NGUYEN',
+      'KIM',
+      'KOWALSKI',
+      'HOFFMAN'
+    ],
     female: ['MARY', 'PATRICIA', 'JENNIFER', 'LINDA', 'SUSAN', 'KAREN', 'NANCY', 'MARIA', ...EN_F],
     male: ['WILLIAM', 'RICHARD', 'JOSEPH', 'CHARLES', 'CHRISTOPHER', 'JOSE', 'ANTHONY', 'MARK', ...EN_M]
   },
-  { weight: 1.6, citizenship: 'MEX', surnames: ['HERNANDEZ', 'GARCIA', 'MARTINEZ', 'LOPEZ', 'GONZALEZ', 'PEREZ', 'SANCHEZ', 'RAMIREZ'], female: ['MARIA', 'GUADALUPE', 'ANA', 'SOFIA', 'FERNANDA'], male: ['JOSE', 'JUAN', 'LUIS', 'CARLOS', 'MIGUEL'] },
-  { weight: 1.4, citizenship: 'IND', surnames: ['SINGH', 'KUMAR', 'SHARMA', 'PATEL', 'GUPTA', 'REDDY', 'DAS', 'IYER'], female: ['PRIYA', 'ANANYA', 'DIVYA', 'POOJA', 'NEHA'], male: ['RAHUL', 'AMIT', 'ARJUN', 'VIKRAM', 'SURESH'] },
-  { weight: 1.2, citizenship: 'CHN', surnames: ['WANG', 'LI', 'ZHANG', 'LIU', 'CHEN', 'YANG', 'HUANG', 'ZHAO'], female: ['LI NA', 'XIU YING', 'MEI', 'JING', 'YAN'], male: ['WEI', 'JUN', 'HAO', 'LEI', 'QIANG'] },
-  { weight: 1.0, citizenship: 'PHL', surnames: ['SANTOS', 'REYES', 'CRUZ', 'BAUTISTA', 'GARCIA', 'MENDOZA', 'TORRES'], female: ['MARIA', 'ANGELICA', 'KRISTINE', 'JOY'], male: ['JOHN PAUL', 'MARK', 'RONALD', 'JERICHO'] },
-  { weight: 1.0, citizenship: 'GBR', surnames: ['SMITH', 'JONES', 'TAYLOR', 'EVANS', 'DAVIES', 'HUGHES', 'WRIGHT'], female: ['AMELIA', 'ISLA', 'POPPY', 'CHARLOTTE'], male: ['OLIVER', 'HARRY', 'GEORGE', 'JACK'] },
-  { weight: 0.8, citizenship: 'FRA', surnames: ['MARTIN', 'BERNARD', 'DUBOIS', 'THOMAS', 'ROBERT', 'PETIT', 'DURAND'], female: ['CAMILLE', 'MANON', 'LEA', 'INES'], male: ['LUCAS', 'HUGO', 'LOUIS', 'THEO'] },
-  { weight: 0.5, citizenship: 'KOR', surnames: ['KIM', 'LEE', 'PARK', 'CHOI', 'JUNG', 'KANG'], female: ['JI-WOO', 'SEO-YEON', 'MIN-JI'], male: ['MIN-JUN', 'SEO-JUN', 'JI-HO'] },
-  { weight: 0.5, citizenship: 'VNM', surnames: ['NGUYEN', 'TRAN', 'LE', 'PHAM', 'HOANG', 'VU'], female: ['THI', 'LAN', 'HUONG', 'MAI'], male: ['VAN', 'MINH', 'DUC', 'HUNG'] }
+  {
+    weight: 1.6,
+    citizenship: 'MEX',
+    surnames: ['HERNANDEZ', 'GARCIA', 'MARTINEZ', 'LOPEZ', 'GONZALEZ', 'PEREZ', 'SANCHEZ', 'RAMIREZ'],
+    female: ['MARIA', 'GUADALUPE', 'ANA', 'SOFIA', 'FERNANDA'],
+    male: ['JOSE', 'JUAN', 'LUIS', 'CARLOS', 'MIGUEL']
+  },
+  {
+    weight: 1.4,
+    citizenship: 'IND',
+    surnames: ['SINGH', 'KUMAR', 'SHARMA', 'PATEL', 'GUPTA', 'REDDY', 'DAS', 'IYER'],
+    female: ['PRIYA', 'ANANYA', 'DIVYA', 'POOJA', 'NEHA'],
+    male: ['RAHUL', 'AMIT', 'ARJUN', 'VIKRAM', 'SURESH']
+  },
+  {
+    weight: 1.2,
+    citizenship: 'CHN',
+    surnames: ['WANG', 'LI', 'ZHANG', 'LIU', 'CHEN', 'YANG', 'HUANG', 'ZHAO'],
+    female: ['LI NA', 'XIU YING', 'MEI', 'JING', 'YAN'],
+    male: ['WEI', 'JUN', 'HAO', 'LEI', 'QIANG']
+  },
+  {
+    weight: 1.0,
+    citizenship: 'PHL',
+    surnames: ['SANTOS', 'REYES', 'CRUZ', 'BAUTISTA', 'GARCIA', 'MENDOZA', 'TORRES'],
+    female: ['MARIA', 'ANGELICA', 'KRISTINE', 'JOY'],
+    male: ['JOHN PAUL', 'MARK', 'RONALD', 'JERICHO']
+  },
+  {
+    weight: 1.0,
+    citizenship: 'GBR',
+    surnames: ['SMITH', 'JONES', 'TAYLOR', 'EVANS', 'DAVIES', 'HUGHES', 'WRIGHT'],
+    female: ['AMELIA', 'ISLA', 'POPPY', 'CHARLOTTE'],
+    male: ['OLIVER', 'HARRY', 'GEORGE', 'JACK']
+  },
+  {
+    weight: 0.8,
+    citizenship: 'FRA',
+    surnames: ['MARTIN', 'BERNARD', 'DUBOIS', 'THOMAS', 'ROBERT', 'PETIT', 'DURAND'],
+    female: ['CAMILLE', 'MANON', 'LEA', 'INES'],
+    male: ['LUCAS', 'HUGO', 'LOUIS', 'THEO']
+  },
+  {
+    weight: 0.5,
+    citizenship: 'KOR',
+    surnames: ['KIM', 'LEE', 'PARK', 'CHOI', 'JUNG', 'KANG'],
+    female: ['JI-WOO', 'SEO-YEON', 'MIN-JI'],
+    male: ['MIN-JUN', 'SEO-JUN', 'JI-HO']
+  },
+  {
+    weight: 0.5,
+    citizenship: 'VNM',
+    surnames: ['NGUYEN', 'TRAN', 'LE', 'PHAM', 'HOANG', 'VU'],
+    female: ['THI', 'LAN', 'HUONG', 'MAI'],
+    male: ['VAN', 'MINH', 'DUC', 'HUNG']
+  }
 ]
 
 export interface SyntheticPerson {
@@ -130,15 +230,18 @@ export function syntheticPerson(seed: number, k: number): SyntheticPerson {
   const names = sex === 'F' ? origin.female : sex === 'M' ? origin.male : random() < 0.5 ? origin.female : origin.male
   // Most people who cross by land are adults; about one in seven is a child.
   const minor = random() < 0.14
-  const born = minor
-    ? Date.UTC(2009, 0, 1) + Math.floor(random() * 17 * 365.25) * DAY_MS
-    : Date.UTC(1941, 0, 1) + Math.floor(random() * 67 * 365.25) * DAY_MS
+  const born = minor ? Date.UTC(2009, 0, 1) + Math.floor(random() * 17 * 365.25) * DAY_MS : Date.UTC(1941, 0, 1) + Math.floor(random() * 67 * 365.25) * DAY_MS
   const status = random()
-  const subjectCategory: SyntheticPerson['subjectCategory'] = origin.citizenship === 'CAN'
-    ? 'ca-citizen'
-    : origin.citizenship === 'USA'
-      ? 'us-citizen'
-      : status < 0.3 ? 'ca-permanent-resident' : status < 0.6 ? 'us-lawful-permanent-resident' : 'third-country-national'
+  const subjectCategory: SyntheticPerson['subjectCategory'] =
+    origin.citizenship === 'CAN'
+      ? 'ca-citizen'
+      : origin.citizenship === 'USA'
+        ? 'us-citizen'
+        : status < 0.3
+          ? 'ca-permanent-resident'
+          : status < 0.6
+            ? 'us-lawful-permanent-resident'
+            : 'third-country-national'
   // U.S. citizens often cross by land on a passport card.
   const type = origin.citizenship === 'USA' && random() < 0.25 ? 'PC' : 'P'
   const expires = Date.UTC(2027, 0, 1) + Math.floor(random() * 10 * 365) * DAY_MS
@@ -219,8 +322,10 @@ function utcOffset(timeZone: string, date: string): string {
   const key = `${timeZone} ${date}`
   let offset = offsets.get(key)
   if (offset === undefined) {
-    const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
-      .formatToParts(new Date(`${date}T12:00:00Z`)).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT'
+    const name =
+      new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
+        .formatToParts(new Date(`${date}T12:00:00Z`))
+        .find((p) => p.type === 'timeZoneName')?.value ?? 'GMT'
     offset = name === 'GMT' ? '+00:00' : name.slice(3)
     offsets.set(key, offset)
   }
@@ -296,17 +401,27 @@ export function nexusDesignation(opts: RosterOptions, j: number): Record<string,
   const person = syntheticPerson(opts.seed, j + 1)
   const asOf = Date.parse(`${opts.date}T00:00:00Z`)
   const roll = random()
-  const status = person.subjectCategory === 'third-country-national'
-    ? 'denied'
-    : roll < 0.93 ? 'approved' : roll < 0.96 ? 'pending' : roll < 0.98 ? 'expired' : roll < 0.99 ? 'revoked' : 'denied'
+  const status =
+    person.subjectCategory === 'third-country-national'
+      ? 'denied'
+      : roll < 0.93
+        ? 'approved'
+        : roll < 0.96
+          ? 'pending'
+          : roll < 0.98
+            ? 'expired'
+            : roll < 0.99
+              ? 'revoked'
+              : 'denied'
   // Approved and revoked: granted within the last five years; expired: granted five to six years ago.
   const grantedDaysAgo = status === 'expired' ? 1827 + Math.floor(random() * 365) : 1 + Math.floor(random() * 1825)
   const validFrom = asOf - grantedDaysAgo * DAY_MS
-  const assessed = status === 'pending' || status === 'denied'
-    ? asOf - Math.floor(random() * 60) * DAY_MS
-    : status === 'revoked'
-      ? asOf - Math.floor(random() * 90) * DAY_MS
-      : validFrom - (3 + Math.floor(random() * 40)) * DAY_MS
+  const assessed =
+    status === 'pending' || status === 'denied'
+      ? asOf - Math.floor(random() * 60) * DAY_MS
+      : status === 'revoked'
+        ? asOf - Math.floor(random() * 90) * DAY_MS
+        : validFrom - (3 + Math.floor(random() * 40)) * DAY_MS
   const withValidity = status === 'approved' || status === 'expired' || status === 'revoked'
   return {
     designationType: 'trusted-traveller-member',

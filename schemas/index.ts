@@ -5,13 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** The message kinds of the contract, in the order the catalogue lists them. */
-export const KINDS = [
-  'biometric.match-request',
-  'biometric.match-response',
-  'traveller.designation',
-  'entry-exit.record',
-  'entry-exit.batch',
-] as const
+export const KINDS = ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch'] as const
 
 export type Kind = (typeof KINDS)[number]
 
@@ -48,23 +42,17 @@ export const envelopeSchema: JsonSchema = load('envelope.schema.json', ENVELOPE_
  * A message id in its one canonical spelling (common.schema.json#/$defs/messageId),
  * for the routes that take an id in their path or query: the same rule as in the envelope.
  */
-export const MESSAGE_ID_PATTERN: string = String(((commonSchema.$defs as Record<string, JsonSchema>).messageId).pattern)
+export const MESSAGE_ID_PATTERN: string = String((commonSchema.$defs as Record<string, JsonSchema>).messageId.pattern)
 
 /** The contract's one RFC 3339 profile for instants (common.schema.json#/$defs/dateTime), for query strings. */
-export const DATE_TIME_PATTERN: string = String(((commonSchema.$defs as Record<string, JsonSchema>).dateTime).pattern)
+export const DATE_TIME_PATTERN: string = String((commonSchema.$defs as Record<string, JsonSchema>).dateTime.pattern)
 
 export const kindSchemas: Readonly<Record<Kind, JsonSchema>> = Object.freeze(
-  Object.fromEntries(
-    KINDS.map((kind) => [kind, load(join('kinds', `${kind}.schema.json`), kindSchemaId(kind))]),
-  ) as Record<Kind, JsonSchema>,
+  Object.fromEntries(KINDS.map((kind) => [kind, load(join('kinds', `${kind}.schema.json`), kindSchemaId(kind))])) as Record<Kind, JsonSchema>
 )
 
 /** Every schema document, for `ajv.addSchema(allSchemas)`; look them up by $id afterwards. */
-export const allSchemas: readonly JsonSchema[] = Object.freeze([
-  commonSchema,
-  envelopeSchema,
-  ...KINDS.map((kind) => kindSchemas[kind]),
-])
+export const allSchemas: readonly JsonSchema[] = Object.freeze([commonSchema, envelopeSchema, ...KINDS.map((kind) => kindSchemas[kind])])
 
 export interface Example {
   /** File name without `.json`, e.g. `invalid-image-format`; says why an invalid example is invalid. */
@@ -86,6 +74,6 @@ export function listExamples(kind: Kind | 'envelope'): Example[] {
     .map((file) => ({
       name: file.slice(0, -'.json'.length),
       valid: file.startsWith('valid-'),
-      envelope: JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown,
+      envelope: JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown
     }))
 }

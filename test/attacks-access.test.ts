@@ -10,7 +10,12 @@ import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
-interface Answer { status: number; type: string; body: string; json(): Record<string, any> }
+interface Answer {
+  status: number
+  type: string
+  body: string
+  json(): Record<string, any>
+}
 
 /** A caller with some certificate (or none), with or without a token. */
 function caller(t: Test, baseUrl: string, dir: string | null) {
@@ -19,7 +24,12 @@ function caller(t: Test, baseUrl: string, dir: string | null) {
   t.teardown(() => agent.close())
   let token: string | undefined
   const call = async (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> => {
-    const res = await request(`${baseUrl}${path}`, { method: method as 'GET', body, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, dispatcher: agent })
+    const res = await request(`${baseUrl}${path}`, {
+      method: method as 'GET',
+      body,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      dispatcher: agent
+    })
     const text = await res.body.text()
     return { status: res.statusCode, type: String(res.headers['content-type']), body: text, json: () => JSON.parse(text) }
   }
@@ -66,20 +76,32 @@ t.test('authentication comes before the input is looked at', async (t) => {
     ['GET', '/metrics?x=1', undefined, {}]
   ]
   for (const [method, path, body, headers] of garbage) {
-    expectProblem(t, await anonymous.call(method, path, body, headers), 401, 'UNAUTHENTICATED', `no certificate: ${method} ${path} ${headers['content-type'] ?? ''}`)
+    expectProblem(
+      t,
+      await anonymous.call(method, path, body, headers),
+      401,
+      'UNAUTHENTICATED',
+      `no certificate: ${method} ${path} ${headers['content-type'] ?? ''}`
+    )
   }
 
   // A registered certificate of the wrong role is refused for its role, not for its input.
   const cbsa = caller(t, gw.url, CBSA)
   await cbsa.login()
-  expectProblem(t, await cbsa.call('POST', '/v1/exchange', 'x', { 'content-type': 'text/plain' }), 403, 'FORBIDDEN', 'an agency on /v1/exchange, wrong media type')
+  expectProblem(
+    t,
+    await cbsa.call('POST', '/v1/exchange', 'x', { 'content-type': 'text/plain' }),
+    403,
+    'FORBIDDEN',
+    'an agency on /v1/exchange, wrong media type'
+  )
   expectProblem(t, await cbsa.call('GET', '/v1/audit/entries?limit=Infinity'), 403, 'FORBIDDEN', 'an agency on the audit API, bad query')
   expectProblem(t, await cbsa.call('GET', '/v1/operations/dead-letters?limit=1e309'), 403, 'FORBIDDEN', 'an agency on operations, bad query')
   const cbsaNoToken = caller(t, gw.url, CBSA)
   expectProblem(t, await cbsaNoToken.call('POST', '/v1/messages', 'x', { 'content-type': 'text/plain' }), 401, 'UNAUTHENTICATED', 'no token, wrong media type')
 })
 
-t.test('no caller reads another\'s objects or another role\'s endpoints', async (t) => {
+t.test("no caller reads another's objects or another role's endpoints", async (t) => {
   const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const ircc = client(t, 'IRCC', gw.url)
@@ -92,11 +114,25 @@ t.test('no caller reads another\'s objects or another role\'s endpoints', async 
   await officer.login()
   const operator = caller(t, gw.url, OPERATOR)
   await operator.login()
-  expectProblem(t, await officer.call('GET', `/v1/messages/${String(envelope.id)}`), 403, 'FORBIDDEN', 'a privacy officer on an agency\'s message')
+  expectProblem(t, await officer.call('GET', `/v1/messages/${String(envelope.id)}`), 403, 'FORBIDDEN', "a privacy officer on an agency's message")
   expectProblem(t, await officer.call('GET', '/v1/operations/dead-letters'), 403, 'FORBIDDEN', 'a privacy officer on operations')
   expectProblem(t, await operator.call('GET', '/v1/audit/entries'), 403, 'FORBIDDEN', 'an operator on the audit API')
-  expectProblem(t, await operator.call('POST', '/v1/messages', await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))), { 'content-type': 'application/jose' }), 403, 'FORBIDDEN', 'an operator submitting')
-  expectProblem(t, asAnswer(await cbsa.call('GET', '/v1/audit/entries', undefined, { authorization: `Bearer ${await cbsa.token()}` })), 403, 'FORBIDDEN', 'an agency on the audit API')
+  expectProblem(
+    t,
+    await operator.call('POST', '/v1/messages', await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))), {
+      'content-type': 'application/jose'
+    }),
+    403,
+    'FORBIDDEN',
+    'an operator submitting'
+  )
+  expectProblem(
+    t,
+    asAnswer(await cbsa.call('GET', '/v1/audit/entries', undefined, { authorization: `Bearer ${await cbsa.token()}` })),
+    403,
+    'FORBIDDEN',
+    'an agency on the audit API'
+  )
 })
 
 t.test('every query parameter is validated strictly', async (t) => {
@@ -112,18 +148,54 @@ t.test('every query parameter is validated strictly', async (t) => {
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?limit=1&limit=2'), 400, 'REQUEST_INVALID', 'limit twice')
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?secret=1'), 400, 'REQUEST_INVALID', 'an unknown parameter')
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?from=2016-12-31T23:59:60Z'), 400, 'REQUEST_INVALID', 'a leap second in from')
-  expectProblem(t, await officer.call('GET', `/v1/audit/entries?messageId=${crypto.randomUUID().toUpperCase()}`), 400, 'REQUEST_INVALID', 'a messageId in upper case')
+  expectProblem(
+    t,
+    await officer.call('GET', `/v1/audit/entries?messageId=${crypto.randomUUID().toUpperCase()}`),
+    400,
+    'REQUEST_INVALID',
+    'a messageId in upper case'
+  )
   expectProblem(t, await officer.call('GET', '/v1/audit/entries/1e3'), 400, 'REQUEST_INVALID', 'an entry number in exponent form')
   expectProblem(t, await officer.call('GET', '/v1/audit/export?format=xml'), 400, 'REQUEST_INVALID', 'an unknown export format')
   expectProblem(t, await officer.call('GET', '/v1/audit/verification?full=true'), 400, 'REQUEST_INVALID', 'a parameter on a route that takes none')
   expectProblem(t, await operator.call('GET', '/v1/operations/dead-letters?limit=Infinity'), 400, 'REQUEST_INVALID', 'dead letters limit=Infinity')
   expectProblem(t, await operator.call('GET', '/v1/operations/dead-letters/NOT-A-UUID'), 400, 'REQUEST_INVALID', 'a dead letter id that is not a UUID')
   const json = { 'content-type': 'application/json' }
-  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 'ZZ1234567', issuingCountry: 'CAN', extra: 1 }), json), 400, 'REQUEST_INVALID', 'an unknown member of a JSON body is refused, not dropped')
-  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 1, issuingCountry: 'VNM' }), json), 400, 'REQUEST_INVALID', 'a number where the schema says string is not coerced')
-  expectProblem(t, await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ membershipId: ['1'] }), json), 400, 'REQUEST_INVALID', 'an array where the schema says string is not unwrapped')
-  expectProblem(t, await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-1', reason: 'r', messageId: crypto.randomUUID().toUpperCase() }), json), 400, 'REQUEST_INVALID', 'a legal hold on an upper-case message id')
-  expectProblem(t, await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-2', reason: 'r', messageId: `urn:uuid:${crypto.randomUUID()}` }), json), 400, 'REQUEST_INVALID', 'a legal hold on a urn:uuid: id')
+  expectProblem(
+    t,
+    await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 'ZZ1234567', issuingCountry: 'CAN', extra: 1 }), json),
+    400,
+    'REQUEST_INVALID',
+    'an unknown member of a JSON body is refused, not dropped'
+  )
+  expectProblem(
+    t,
+    await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ documentNumber: 1, issuingCountry: 'VNM' }), json),
+    400,
+    'REQUEST_INVALID',
+    'a number where the schema says string is not coerced'
+  )
+  expectProblem(
+    t,
+    await officer.call('POST', '/v1/audit/disclosures', JSON.stringify({ membershipId: ['1'] }), json),
+    400,
+    'REQUEST_INVALID',
+    'an array where the schema says string is not unwrapped'
+  )
+  expectProblem(
+    t,
+    await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-1', reason: 'r', messageId: crypto.randomUUID().toUpperCase() }), json),
+    400,
+    'REQUEST_INVALID',
+    'a legal hold on an upper-case message id'
+  )
+  expectProblem(
+    t,
+    await officer.call('POST', '/v1/audit/legal-holds', JSON.stringify({ ref: 'HOLD-2', reason: 'r', messageId: `urn:uuid:${crypto.randomUUID()}` }), json),
+    400,
+    'REQUEST_INVALID',
+    'a legal hold on a urn:uuid: id'
+  )
   expectProblem(t, await officer.call('GET', '/v1/audit/export?cursor=A'), 400, 'REQUEST_INVALID', 'the export has no pages: a cursor is refused, not ignored')
   expectProblem(t, await officer.call('GET', '/v1/audit/export?limit=5'), 400, 'REQUEST_INVALID', 'nor a limit')
   const b64 = (text: string): string => Buffer.from(text).toString('base64url')
@@ -148,11 +220,17 @@ t.test('a refusal echoes no more than a short piece of the input', async (t) => 
     t.equal(res.json().code, code, `${what}: ${code}`)
     t.ok(res.body.length < 2048, `${what}: the problem document is ${res.body.length} bytes`)
   }
-  const alg = await cbsa.call('POST', '/v1/messages', `${Buffer.from(JSON.stringify({ alg: huge, kid: 'k', typ: 'btb-envelope+jws' })).toString('base64url')}.e30.AAAA`,
-    { 'content-type': 'application/jose', authorization: `Bearer ${await cbsa.token()}` })
+  const alg = await cbsa.call(
+    'POST',
+    '/v1/messages',
+    `${Buffer.from(JSON.stringify({ alg: huge, kid: 'k', typ: 'btb-envelope+jws' })).toString('base64url')}.e30.AAAA`,
+    { 'content-type': 'application/jose', authorization: `Bearer ${await cbsa.token()}` }
+  )
   t.equal(alg.json().code, 'JWS_ALG_NOT_ALLOWED')
   t.ok(alg.body.length < 2048, `a 1 MB alg: the problem document is ${alg.body.length} bytes`)
-  const longPath = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}?${'q'.repeat(8000)}=1`, undefined, { authorization: `Bearer ${await cbsa.token()}` })
+  const longPath = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}?${'q'.repeat(8000)}=1`, undefined, {
+    authorization: `Bearer ${await cbsa.token()}`
+  })
   t.equal(longPath.json().code, 'REQUEST_INVALID')
   t.ok(longPath.body.length < 2048, `an 8 KB query string: the problem document is ${longPath.body.length} bytes`)
 })

@@ -30,7 +30,11 @@ t.test('the freshness window is the one docs/integrators.md gives, edges include
   t.throws(() => checkFreshness(at(-1190), WINDOW, now), { code: 'MESSAGE_EXPIRED' }, '1,190 s old is refused (the skew is not added to the age)')
   t.doesNotThrow(() => checkFreshness(at(300), WINDOW, now), 'exactly 5 minutes ahead is accepted (clock skew)')
   t.throws(() => checkFreshness(at(300.001), WINDOW, now), { code: 'MESSAGE_FUTURE_DATED' }, 'a millisecond further is refused')
-  t.throws(() => checkFreshness({ createdAt: '2016-12-31T23:59:60Z' } as Envelope, WINDOW, now), { code: 'SCHEMA_INVALID' }, 'an instant that does not parse is never let through as NaN')
+  t.throws(
+    () => checkFreshness({ createdAt: '2016-12-31T23:59:60Z' } as Envelope, WINDOW, now),
+    { code: 'SCHEMA_INVALID' },
+    'an instant that does not parse is never let through as NaN'
+  )
 })
 
 t.test('createdAt: one RFC 3339 profile, one window', async (t) => {
@@ -41,10 +45,22 @@ t.test('createdAt: one RFC 3339 profile, one window', async (t) => {
   const iso = (offsetMs: number): string => new Date(Date.now() + offsetMs).toISOString()
 
   const spellings = [
-    '2016-12-31T23:59:60Z', `${today}T23:59:60Z`, '2020-01-01T00:00:00+08', '2099-01-01T00:00:00+08',
-    `${today}t00:00:00z`, `${today} 00:00:00Z`, `${today}T00:00Z`, `${today}T24:00:00Z`, `${today}T00:00:00`,
-    `${today}T00:00:00+0800`, `${today}T00:00:00.1234567890Z`, '2026-02-30T00:00:00Z', '+002026-01-01T00:00:00Z',
-    `${today}T00:00:00Z\n`, ` ${today}T00:00:00Z`, `${today}T00:00:00+24:00`
+    '2016-12-31T23:59:60Z',
+    `${today}T23:59:60Z`,
+    '2020-01-01T00:00:00+08',
+    '2099-01-01T00:00:00+08',
+    `${today}t00:00:00z`,
+    `${today} 00:00:00Z`,
+    `${today}T00:00Z`,
+    `${today}T24:00:00Z`,
+    `${today}T00:00:00`,
+    `${today}T00:00:00+0800`,
+    `${today}T00:00:00.1234567890Z`,
+    '2026-02-30T00:00:00Z',
+    '+002026-01-01T00:00:00Z',
+    `${today}T00:00:00Z\n`,
+    ` ${today}T00:00:00Z`,
+    `${today}T00:00:00+24:00`
   ]
   for (const createdAt of spellings) expectProblem(t, await submitAt(createdAt), 422, 'SCHEMA_INVALID', JSON.stringify(createdAt))
 
@@ -66,9 +82,17 @@ t.test('one message, one id', async (t) => {
   await t.test('ids in any spelling but the canonical one are refused', async (t) => {
     const id = crypto.randomUUID()
     const spellings = [
-      `urn:uuid:${id}`, id.toUpperCase(), `{${id}}`, id.replaceAll('-', ''), ` ${id}`, `${id}\n`,
-      id.replace('-', '\u2010'), id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))), `${id.slice(0, 35)}а`,
-      `${id}\u200b`, `${id.slice(0, 35)}`
+      `urn:uuid:${id}`,
+      id.toUpperCase(),
+      `{${id}}`,
+      id.replaceAll('-', ''),
+      ` ${id}`,
+      `${id}\n`,
+      id.replace('-', '\u2010'),
+      id.replace(/[0-9]/, (d) => String.fromCharCode(0xff10 + Number(d))),
+      `${id.slice(0, 35)}а`,
+      `${id}\u200b`,
+      `${id.slice(0, 35)}`
     ]
     for (const spelt of spellings) {
       expectProblem(t, await cbsa.submit(await cbsa.sign({ ...base(), id: spelt })), 422, 'SCHEMA_INVALID', `id ${JSON.stringify(spelt)}`)
@@ -131,7 +155,13 @@ t.test('a copy after a restart is still the same message', async (t) => {
   const again = await cbsa.submit(jws)
   t.equal(again.status, 200, 'the same bytes after a restart: 200 and the status')
   t.equal(again.json().id, envelope.id)
-  expectProblem(t, await cbsa.submit(await cbsa.sign({ ...envelope, purpose: 'entry-exit-verification', agreementRef: 'other' })), 409, 'ID_CONFLICT', 'other bytes after a restart')
+  expectProblem(
+    t,
+    await cbsa.submit(await cbsa.sign({ ...envelope, purpose: 'entry-exit-verification', agreementRef: 'other' })),
+    409,
+    'ID_CONFLICT',
+    'other bytes after a restart'
+  )
   const entries = await second.store.auditEntries(0, 1000)
   t.equal(entries.filter((e) => e.entry.event === 'accepted' && e.entry.messageId === envelope.id).length, 1, 'one accepted entry across both runs')
 })

@@ -51,8 +51,12 @@ t.test('hostile JWS and payloads', async (t) => {
 
   await t.test('typ must be the envelope type, exactly', async (t) => {
     const typs: Array<[string, string]> = [
-      ['missing', ''], ['JWT', ',"typ":"JWT"'], ['a number', ',"typ":1'], ['an array', ',"typ":["btb-envelope+jws"]'],
-      ['another case', ',"typ":"BTB-ENVELOPE+JWS"'], ['the receipt type', ',"typ":"btb-receipt+jws"']
+      ['missing', ''],
+      ['JWT', ',"typ":"JWT"'],
+      ['a number', ',"typ":1'],
+      ['an array', ',"typ":["btb-envelope+jws"]'],
+      ['another case', ',"typ":"BTB-ENVELOPE+JWS"'],
+      ['the receipt type', ',"typ":"btb-receipt+jws"']
     ]
     for (const [what, typ] of typs) {
       const envelope = fresh()
@@ -69,7 +73,11 @@ t.test('hostile JWS and payloads', async (t) => {
       const last = alphabet.indexOf(part.at(-1)!)
       return `${part.slice(0, -1)}${alphabet[last + 1]}`
     }
-    for (const [i, name] of [[0, 'header'], [1, 'payload'], [2, 'signature']] as const) {
+    for (const [i, name] of [
+      [0, 'header'],
+      [1, 'payload'],
+      [2, 'signature']
+    ] as const) {
       const envelope = fresh()
       let jws = ''
       // Make a JWS whose part i has unused bits to set (a length that is not a multiple of 4).
@@ -123,13 +131,15 @@ t.test('hostile JWS and payloads', async (t) => {
     // The partner's certificate and key are not at hand here: an agency
     // certificate is refused before the body is read, whatever the body.
     const envelope = fresh()
-    const res = await cbsa.call('POST', '/v1/exchange', signRaw(headerText(creds, ',"jku":"https://x"'), JSON.stringify(envelope), creds), { 'content-type': 'application/jose' })
+    const res = await cbsa.call('POST', '/v1/exchange', signRaw(headerText(creds, ',"jku":"https://x"'), JSON.stringify(envelope), creds), {
+      'content-type': 'application/jose'
+    })
     expectRefused(res, 403, 'FORBIDDEN', 'an agency on /v1/exchange')
     t.end()
   })
 
   await t.test('each refusal was audited as a refusal, and nothing was accepted', async (t) => {
-    const added = (await gw.app.store.auditEntries(seqBefore, 100_000))
+    const added = await gw.app.store.auditEntries(seqBefore, 100_000)
     t.ok(added.length >= refusedIds.length, 'every submission was audited')
     t.same([...new Set(added.map((e) => e.entry.event))], ['refused'], 'only refusals were written')
     for (const id of refusedIds) t.equal(await gw.app.store.findMessage('outbound', id), undefined, `${id} was not accepted`)

@@ -47,13 +47,17 @@ t.test('a token stops working at expires_in, with the real verifier and the real
   // Used until it is refused (waiting on that, not on a timer): accepted on
   // every use before exp, refused from the first use at or after exp.
   let acceptedLate = false
-  const refused = await eventually(async () => {
-    const asked = Date.now()
-    const res = await statusWith(cbsa, token)
-    if (res.status !== 404) return { res, answered: Date.now(), asked }
-    if (asked >= expiresAt) acceptedLate = true
-    return undefined
-  }, 10_000, 'the token to expire')
+  const refused = await eventually(
+    async () => {
+      const asked = Date.now()
+      const res = await statusWith(cbsa, token)
+      if (res.status !== 404) return { res, answered: Date.now(), asked }
+      if (asked >= expiresAt) acceptedLate = true
+      return undefined
+    },
+    10_000,
+    'the token to expire'
+  )
   t.notOk(acceptedLate, 'not accepted once the clock had passed exp')
   t.ok(refused.answered >= expiresAt, 'refused only once the clock reached exp')
   t.ok(refused.asked < expiresAt + 1000, `refused from the first use after exp (${refused.asked - expiresAt} ms after)`)
@@ -84,7 +88,7 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
     expectProblem(t, await statusWith(cbsa, forged({ aud: 'gateway:US' })), 401, 'UNAUTHENTICATED', 'audience')
   })
 
-  await t.test('issued by the other country\'s gateway', async (t) => {
+  await t.test("issued by the other country's gateway", async (t) => {
     const cbp = client(t, 'CBP', us.url)
     const usToken = (await tokenFor(cbp)).json<{ access_token: string }>().access_token
     expectProblem(t, await statusWith(cbsa, usToken), 401, 'UNAUTHENTICATED', 'a US token at the CA gateway')
@@ -103,7 +107,7 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
 
   await t.test('presented over another certificate (a certificate swap)', async (t) => {
     const ircc = client(t, 'IRCC', gw.url)
-    expectProblem(t, await statusWith(ircc, issued), 401, 'TOKEN_CERT_MISMATCH', 'CBSA\'s token over IRCC\'s certificate')
+    expectProblem(t, await statusWith(ircc, issued), 401, 'TOKEN_CERT_MISMATCH', "CBSA's token over IRCC's certificate")
   })
 })
 
@@ -121,12 +125,23 @@ t.test('only the grant the contract names gets a token', async (t) => {
   ]
   for (const [body, what] of refused) expectProblem(t, await tokenFor(cbsa, body), 400, 'GRANT_TYPE_UNSUPPORTED', what)
   expectProblem(t, await tokenFor(cbsa, 'grant_type=password&grant_type=client_credentials'), 400, 'BODY_INVALID', 'grant_type twice')
-  expectProblem(t, await tokenFor(cbsa, '{"grant_type":"client_credentials"}', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON body with an accepted grant is still not the form')
+  expectProblem(
+    t,
+    await tokenFor(cbsa, '{"grant_type":"client_credentials"}', 'application/json'),
+    400,
+    'GRANT_TYPE_UNSUPPORTED',
+    'a JSON body with an accepted grant is still not the form'
+  )
   expectProblem(t, await tokenFor(cbsa, '[]', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON array')
 
   await t.test('no certificate, no token, whatever the body', async (t) => {
     // No certificate presented (no peer header): as a TLS client without one.
-    const res = await gw.app.inject({ method: 'POST', url: '/v1/token', payload: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    const res = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/token',
+      payload: 'grant_type=password',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' }
+    })
     t.equal(res.statusCode, 401)
     t.equal(res.json<{ code: string }>().code, 'UNAUTHENTICATED')
   })

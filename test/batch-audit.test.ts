@@ -19,8 +19,12 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
   const cbsa = client(t, 'CBSA', gw.url)
   const day = { seed: seedHash('batch-audit'), recordedBy: 'CA' as const, date: '2026-11-30', count: RECORDS }
   const envelope: { payload: { records: Array<{ document: { number: string } }> } } & Record<string, unknown> = cbsa.envelope({
-    kind: 'entry-exit.batch', purpose: 'entry-exit-verification', legalAuthority: 'CustomsAct-92',
-    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012', to: { country: 'US', agency: 'CBP' }, correlationId: null,
+    kind: 'entry-exit.batch',
+    purpose: 'entry-exit-verification',
+    legalAuthority: 'CustomsAct-92',
+    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+    to: { country: 'US', agency: 'CBP' },
+    correlationId: null,
     payload: { batchRef: 'SYN-EE-CA-20261130-00001', records: Array.from({ length: RECORDS }, (_, i) => borderDayRecord(day, i)) }
   }) as never
   const before = { ...gw.app.pipeline.counts }
@@ -35,8 +39,15 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
   t.ok(size < 300_000, `the entry is ${size} bytes (it was 17.8 MB with a decision per record)`)
   t.ok(entry.fields.length < 50, `${entry.fields.length} field decisions`)
   const surname = entry.fields.filter((f) => f.path === 'records[].traveller.surname')
-  t.same(surname.map((f) => [f.action, f.count]), [['share', RECORDS]], 'a records[] rule names how many records it applied to')
-  t.ok(entry.fields.every((f) => !/\[\d+\]/.test(f.path)), 'no decision per record')
+  t.same(
+    surname.map((f) => [f.action, f.count]),
+    [['share', RECORDS]],
+    'a records[] rule names how many records it applied to'
+  )
+  t.ok(
+    entry.fields.every((f) => !/\[\d+\]/.test(f.path)),
+    'no decision per record'
+  )
   const documents = new Set(envelope.payload.records.map((r: { document: { number: string } }) => r.document.number))
   t.equal(entry.subjects.length, documents.size, 'every traveller is still named, by keyed digest, for disclosure reports')
 })
@@ -44,7 +55,10 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
 t.test('a page of large entries stops at its byte budget and the cursor goes on', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-page-'))
   const store = new SqliteStore(join(dir, 'ledger.sqlite'))
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
   const subjects = Array.from({ length: RECORDS }, (_, i) => `subject-digest-${String(i).padStart(28, '0')}`)
   for (let i = 0; i < 30; i++) await store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}`, subjects }))
 
@@ -59,5 +73,9 @@ t.test('a page of large entries stops at its byte budget and the cursor goes on'
     cursor = page.nextCursor ?? undefined
   } while (cursor !== undefined)
   t.ok(pages > 1, 'more than one page for 30 entries of ~220 kB under limit=1000')
-  t.same(seen, Array.from({ length: 30 }, (_, i) => i + 1), 'every entry once, in order')
+  t.same(
+    seen,
+    Array.from({ length: 30 }, (_, i) => i + 1),
+    'every entry once, in order'
+  )
 })

@@ -24,7 +24,12 @@ const DATE = '2026-11-20'
 // Anything a terminal would interpret: carriage return, escape, other C0 controls (not newline).
 const CONTROL = /[\r\x1b\x00-\x08\x0b-\x1f]/
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
 
 function manifestFor(t: { teardown(fn: () => unknown): void }, ex: Exchange): string {
   const dir = mkdtempSync(join(tmpdir(), 'btb-load-'))
@@ -39,8 +44,12 @@ function start(args: string[]): { child: ChildProcess; result: Promise<Run> } {
   const child = spawn(process.execPath, ['sandbox/bulk-load.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
-  child.stdout!.on('data', (c: Buffer) => { stdout += c.toString() })
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString()
+  })
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   return { child, result: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }))) }
 }
 
@@ -60,7 +69,10 @@ t.test('border-day sends a day of entry records in batches, and the partner agen
 
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
   const lines = run.stderr.trim().split('\n')
-  t.ok(lines.some((l) => /^border-day: \d+\/300 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)), `plain progress lines:\n${run.stderr}`)
+  t.ok(
+    lines.some((l) => /^border-day: \d+\/300 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
+    `plain progress lines:\n${run.stderr}`
+  )
   t.match(run.stderr, /^border-day: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the sending summary line')
   t.match(run.stderr, /^border-day receipts: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the receipts summary line')
 
@@ -69,16 +81,38 @@ t.test('border-day sends a day of entry records in batches, and the partner agen
   t.match(run.stdout, /^ {2}accepted {3}300 records in 6 messages$/m)
   t.match(run.stdout, /^ {2}refused {4}0$/m)
   t.match(run.stdout, /^ {2}elapsed {4}[\d.]+m?s, [\d.]+ records\/s accepted$/m)
-  t.match(run.stdout, /^ {2}delivered {2}300 records in 6 messages with the partner's signed receipt, the last receipt .* after the start: [\d.]+ records\/s end to end$/m)
+  t.match(
+    run.stdout,
+    /^ {2}delivered {2}300 records in 6 messages with the partner's signed receipt, the last receipt .* after the start: [\d.]+ records\/s end to end$/m
+  )
 
-  const records = await eventually(() => { const r = receivedRecords(ex.mocks.CBP); return r.length >= 300 ? r : undefined }, 15_000, '300 records at CBP')
+  const records = await eventually(
+    () => {
+      const r = receivedRecords(ex.mocks.CBP)
+      return r.length >= 300 ? r : undefined
+    },
+    15_000,
+    '300 records at CBP'
+  )
   t.equal(records.length, 300, 'CBP received exactly the 300 records')
   const expected = Array.from({ length: 300 }, (_, i) => borderDayRecord({ seed: seedHash(SEED), recordedBy: 'CA', date: DATE, count: 300 }, i))
-  t.same(records.map((r) => r.document.number).sort(), expected.map((r) => (r.document as { number: string }).number).sort(),
-    'the same travellers the seed makes, every one delivered')
-  t.ok(records.every((r) => /^ZZ\d{7}$/.test(r.document.number)), 'synthetic document numbers carry the reserved ZZ prefix')
-  t.ok(records.every((r) => r.recordType === 'entry' && r.crossing.travelMode === 'land' && r.crossing.dateTime.startsWith(DATE)), 'land entries on that day')
-  t.ok(records.every((r) => r.vehicle === undefined && r.photoRef === undefined && r.source === undefined), 'the policy withheld vehicle, photo and source')
+  t.same(
+    records.map((r) => r.document.number).sort(),
+    expected.map((r) => (r.document as { number: string }).number).sort(),
+    'the same travellers the seed makes, every one delivered'
+  )
+  t.ok(
+    records.every((r) => /^ZZ\d{7}$/.test(r.document.number)),
+    'synthetic document numbers carry the reserved ZZ prefix'
+  )
+  t.ok(
+    records.every((r) => r.recordType === 'entry' && r.crossing.travelMode === 'land' && r.crossing.dateTime.startsWith(DATE)),
+    'land entries on that day'
+  )
+  t.ok(
+    records.every((r) => r.vehicle === undefined && r.photoRef === undefined && r.source === undefined),
+    'the policy withheld vehicle, photo and source'
+  )
 })
 
 t.test('nexus-roster sends one designation per member, and the partner agency receives every one', async (t) => {
@@ -87,23 +121,37 @@ t.test('nexus-roster sends one designation per member, and the partner agency re
   const run = await load(['nexus-roster', '--count', '500', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
-  t.ok(run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/500 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)), `plain progress lines:\n${run.stderr}`)
+  t.ok(
+    run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/500 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
+    `plain progress lines:\n${run.stderr}`
+  )
   t.match(run.stderr, /^nexus-roster: 500\/500 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
   t.match(run.stdout, /^ {2}accepted {3}500 designations$/m)
   t.match(run.stdout, /^ {2}delivered {2}500 designations with the partner's signed receipt/m)
 
-  const received = await eventually(() => {
-    const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation')
-    return r.length >= 500 ? r : undefined
-  }, 15_000, '500 designations at CBP')
+  const received = await eventually(
+    () => {
+      const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation')
+      return r.length >= 500 ? r : undefined
+    },
+    15_000,
+    '500 designations at CBP'
+  )
   t.equal(received.length, 500)
   const passIds = received.map((m) => m.payload.membershipId as string).sort()
-  t.same(passIds, Array.from({ length: 500 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`), 'PASSIDs 990000001…990000500, each once')
+  t.same(
+    passIds,
+    Array.from({ length: 500 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
+    'PASSIDs 990000001…990000500, each once'
+  )
   const first = received.find((m) => m.payload.membershipId === '990000001')!
   const made = nexusDesignation({ seed: seedHash(SEED), assessedBy: 'CBSA', date: DATE }, 0)
-  t.equal((first.payload.traveller as { surname: string }).surname, (made.traveller as { surname: string }).surname, 'the seed\'s member 1')
+  t.equal((first.payload.traveller as { surname: string }).surname, (made.traveller as { surname: string }).surname, "the seed's member 1")
   t.equal(first.purpose, 'trusted-traveller-vetting')
-  t.ok(received.every((m) => (m.payload.riskAssessment as { reasons?: unknown }).reasons === undefined), 'no reasons travel')
+  t.ok(
+    received.every((m) => (m.payload.riskAssessment as { reasons?: unknown }).reasons === undefined),
+    'no reasons travel'
+  )
 })
 
 t.test('--from US sends from CBP to CBSA', async (t) => {
@@ -112,9 +160,19 @@ t.test('--from US sends from CBP to CBSA', async (t) => {
   const run = await load(['border-day', '--from', 'US', '--count', '120', '--batch-size', '40', '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
   t.match(run.stdout, /US\/CBP\/ades -> CA\/CBSA, in 3 entry-exit\.batch messages/)
-  const records = await eventually(() => { const r = receivedRecords(ex.mocks.CBSA); return r.length >= 120 ? r : undefined }, 15_000, '120 records at CBSA')
+  const records = await eventually(
+    () => {
+      const r = receivedRecords(ex.mocks.CBSA)
+      return r.length >= 120 ? r : undefined
+    },
+    15_000,
+    '120 records at CBSA'
+  )
   t.equal(records.length, 120)
-  t.ok(records.every((r) => ['0901', '3801', '3004', '3802', '0712', '0708', '3009', '0115', '3401', '3310'].includes(r.crossing.portCode)), 'entries at U.S. ports')
+  t.ok(
+    records.every((r) => ['0901', '3801', '3004', '3802', '0712', '0708', '3009', '0115', '3401', '3310'].includes(r.crossing.portCode)),
+    'entries at U.S. ports'
+  )
   t.equal(receivedRecords(ex.mocks.CBP).length, 0, 'nothing went the other way')
 })
 
@@ -122,13 +180,16 @@ t.test('a gateway restart in the middle of a load: the loader retries until it i
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
   const { result } = start(['nexus-roster', '--count', '300', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '60'])
-  await eventually(() => ex.mocks.CBP.received.length >= 10 ? true : undefined, 30_000, 'the first deliveries')
+  await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
   await ex.ca.app.close()
   // The outage, met by the loader: while the gateway is down, its port hangs up
   // on every connection, and the gateway is rebuilt only once the loader has
   // come back to it again and again (retries, not a single lost request).
   let hungUp = 0
-  const down = createNetServer((socket) => { hungUp++; socket.destroy() })
+  const down = createNetServer((socket) => {
+    hungUp++
+    socket.destroy()
+  })
   await new Promise<void>((resolve) => down.listen(ex.ca.config.port, '127.0.0.1', resolve))
   await eventually(() => hungUp >= 12 || undefined, 30_000, 'the loader retrying against the gateway that is down')
   await new Promise<void>((resolve) => down.close(() => resolve()))
@@ -147,7 +208,7 @@ t.test('--retry-for bounds how long a gateway that does not come back is waited 
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
   const { result } = start(['nexus-roster', '--count', '2000', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '2'])
-  await eventually(() => ex.mocks.CBP.received.length >= 10 ? true : undefined, 30_000, 'the first deliveries')
+  await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
   await ex.ca.app.close()
   const stopped = Date.now()
   const run = await result
@@ -160,7 +221,20 @@ t.test('refusals are counted by their problem code and do not stop the load', as
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
   // Residency determination is not a purpose CBP may receive crossing records for.
-  const run = await load(['border-day', '--purpose', 'residency-determination', '--count', '100', '--batch-size', '25', '--date', DATE, '--manifest', manifest, '--json'])
+  const run = await load([
+    'border-day',
+    '--purpose',
+    'residency-determination',
+    '--count',
+    '100',
+    '--batch-size',
+    '25',
+    '--date',
+    DATE,
+    '--manifest',
+    manifest,
+    '--json'
+  ])
   t.equal(run.code, 1, 'exit 1: not everything was accepted')
   t.notMatch(run.stderr, CONTROL)
   t.match(run.stderr, /^border-day: 100\/100 in [\d.]+m?s \([\d.]+\/s\), 100 refused$/m)
@@ -177,7 +251,7 @@ t.test('Ctrl-C stops the load cleanly, with a summary of what was sent', async (
   const manifest = manifestFor(t, ex)
   const { child, result } = start(['nexus-roster', '--count', '100000', '--concurrency', '8', '--manifest', manifest])
   // Interrupt once the partner has received something: the load is well under way.
-  await eventually(() => ex.mocks.CBP.received.length >= 20 ? true : undefined, 30_000, 'the first deliveries')
+  await eventually(() => (ex.mocks.CBP.received.length >= 20 ? true : undefined), 30_000, 'the first deliveries')
   child.kill('SIGINT')
   const run = await result
   t.equal(run.code, 130, `exit 130\n${run.stdout}\n${run.stderr}`)

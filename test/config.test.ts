@@ -2,7 +2,13 @@ import t from 'tap'
 import { configFromEnv } from '../gateway/config.ts'
 
 const key = Buffer.alloc(32, 7).toString('base64')
-const good = { GATEWAY_COUNTRY: 'CA', GATEWAY_TRUST_FILE: 'keys-example/CA/trust.json', GATEWAY_SEAL_KEY: key, GATEWAY_AUDIT_KEY: key, GATEWAY_PSEUDONYM_KEY: key }
+const good = {
+  GATEWAY_COUNTRY: 'CA',
+  GATEWAY_TRUST_FILE: 'keys-example/CA/trust.json',
+  GATEWAY_SEAL_KEY: key,
+  GATEWAY_AUDIT_KEY: key,
+  GATEWAY_PSEUDONYM_KEY: key
+}
 
 t.test('a complete environment gives a config with defaults', async (t) => {
   const config = configFromEnv(good)

@@ -24,16 +24,39 @@ t.jobs = 3
 const ROOT = join(import.meta.dirname, '..')
 const DEAD_LETTERS = '/v1/operations/dead-letters'
 /** Every property an operator sees of a dead letter in a list: nothing else may appear. */
-const METADATA = ['id', 'queue', 'direction', 'kind', 'purpose', 'from', 'to', 'attempts', 'acceptedAt', 'firstFailureAt',
-  'lastFailureAt', 'deadLetteredAt', 'lastError', 'policyVersion', 'digest']
+const METADATA = [
+  'id',
+  'queue',
+  'direction',
+  'kind',
+  'purpose',
+  'from',
+  'to',
+  'attempts',
+  'acceptedAt',
+  'firstFailureAt',
+  'lastFailureAt',
+  'deadLetteredAt',
+  'lastError',
+  'policyVersion',
+  'digest'
+]
 
-interface Answer { status: number; text: string; json: any }
+interface Answer {
+  status: number
+  text: string
+  json: any
+}
 
 /** An HTTPS caller with the given identity's certificate, fetching its bound token first. */
 function caller(t: Test, baseUrl: string, country: 'CA' | 'US', who: string, withToken = true) {
   const dir = join(KEYS_DIR, country, who)
   const agent = new Agent({
-    connect: { cert: readFileSync(join(dir, 'client.crt.pem')), key: readFileSync(join(dir, 'client.key.pem')), ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')) }
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
+    }
   })
   t.teardown(() => agent.close())
   let token: string | undefined
@@ -77,15 +100,25 @@ async function statusOf(agency: AgencyClient, id: string): Promise<any> {
 }
 
 async function untilStatus(agency: AgencyClient, id: string, status: string): Promise<any> {
-  return eventually(async () => {
-    const s = await statusOf(agency, id)
-    return s.status === status ? s : undefined
-  }, 15_000, `${id} ${status}`)
+  return eventually(
+    async () => {
+      const s = await statusOf(agency, id)
+      return s.status === status ? s : undefined
+    },
+    15_000,
+    `${id} ${status}`
+  )
 }
 
 /** The partner side, started late on a port the CA gateway already points at: a US gateway and a mock CBP behind it. */
 async function startPartner(t: Test, usPort: number, caUrl: string): Promise<{ app: FastifyInstance; cbp: MockAgency }> {
-  const cbp = await startMockAgency({ client: client(t, 'CBP', `https://127.0.0.1:${usPort}`), port: 0, gatewayJwks: jwks('US'), partnerJwks: jwks('CA'), matchRate: 0 })
+  const cbp = await startMockAgency({
+    client: client(t, 'CBP', `https://127.0.0.1:${usPort}`),
+    port: 0,
+    gatewayJwks: jwks('US'),
+    partnerJwks: jwks('CA'),
+    matchRate: 0
+  })
   t.teardown(() => cbp.close())
   const us = await startGateway(t, testConfig('US', { port: usPort, partnerUrl: caUrl, webhooks: { 'US/CBP/ades': cbp.url } }))
   return { app: us.app, cbp }
@@ -113,8 +146,14 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
     t.equal(list.json.nextCursor, null)
     const one = list.json.deadLetters.find((d: any) => d.id === resent)
     t.match(one, {
-      queue: 'partner-delivery', direction: 'outbound', kind: 'entry-exit.record', purpose: 'entry-exit-verification',
-      from: 'CA/CBSA/pik-primary', to: 'US/CBP', attempts: 2, lastError: { code: 'ECONNREFUSED', status: null }
+      queue: 'partner-delivery',
+      direction: 'outbound',
+      kind: 'entry-exit.record',
+      purpose: 'entry-exit-verification',
+      from: 'CA/CBSA/pik-primary',
+      to: 'US/CBP',
+      attempts: 2,
+      lastError: { code: 'ECONNREFUSED', status: null }
     })
     t.match(one.policyVersion, /^sha256:/)
     t.match(one.digest, /^[A-Za-z0-9_-]{43}$/)
@@ -139,7 +178,10 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
     const one = await op('GET', `${DEAD_LETTERS}/${resent}`)
     t.equal(one.status, 200)
     t.equal(one.json.id, resent)
-    t.same(one.json.failures.map((f: any) => f.code), ['ECONNREFUSED', 'ECONNREFUSED'])
+    t.same(
+      one.json.failures.map((f: any) => f.code),
+      ['ECONNREFUSED', 'ECONNREFUSED']
+    )
     t.notOk(one.text.includes('127.0.0.1'), 'not the raw error text (it names the address it tried)')
     assertNoPersonalData(t, one.text, envelopes[0]!, 'the detail')
   })
@@ -147,16 +189,20 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
   const partner = await startPartner(t, usPort, ca.url)
   t.equal(await ca.app.relay.runOnce(0), 0, 'the partner is back, yet the relay leaves dead letters alone')
 
-  await t.test('resend: queued from the outbox, delivered with the partner\'s receipt, gone from the list', async (t) => {
+  await t.test("resend: queued from the outbox, delivered with the partner's receipt, gone from the list", async (t) => {
     const res = await op('POST', `${DEAD_LETTERS}/${resent}/resend`, { reason: 'partner gateway back after maintenance' })
     t.equal(res.status, 202)
     t.match(res.json, { id: resent, queue: 'partner-delivery', outcome: 'requeued', status: 'accepted', changed: true, statusUrl: `/v1/messages/${resent}` })
     const status = await untilStatus(cbsa, resent, 'delivered')
-    t.equal(status.receipt.messageId, resent, 'the partner\'s signed receipt')
+    t.equal(status.receipt.messageId, resent, "the partner's signed receipt")
     t.type(status.receipt.jws, 'string')
     t.same(status.attempts, [], 'the attempts were reset by the resend')
-    await eventually(() => partner.cbp.received.some((m) => m.id === resent) ? true : undefined, 15_000, 'the push to CBP')
-    t.same((await op('GET', DEAD_LETTERS)).json.deadLetters.map((d: any) => d.id), [discarded], 'gone from the list')
+    await eventually(() => (partner.cbp.received.some((m) => m.id === resent) ? true : undefined), 15_000, 'the push to CBP')
+    t.same(
+      (await op('GET', DEAD_LETTERS)).json.deadLetters.map((d: any) => d.id),
+      [discarded],
+      'gone from the list'
+    )
     const gone = await op('GET', `${DEAD_LETTERS}/${resent}`)
     t.equal(gone.status, 404)
     t.equal(gone.json.code, 'DEAD_LETTER_NOT_FOUND')
@@ -167,8 +213,14 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
     const audit = await auditOf(ca.app, 'dead-letter-resent')
     t.equal(audit.length, 1, 'one audit entry: the repeat changed nothing')
     t.match(audit[0], {
-      caller: 'CA/operator/ops-1', messageId: resent, direction: 'outbound', reason: 'partner gateway back after maintenance',
-      counts: { attempts: 2 }, kind: 'entry-exit.record', from: 'CA/CBSA/pik-primary', to: 'US/CBP'
+      caller: 'CA/operator/ops-1',
+      messageId: resent,
+      direction: 'outbound',
+      reason: 'partner gateway back after maintenance',
+      counts: { attempts: 2 },
+      kind: 'entry-exit.record',
+      from: 'CA/CBSA/pik-primary',
+      to: 'US/CBP'
     })
   })
 
@@ -208,8 +260,15 @@ t.test('refusals: other roles, unknown ids, bad input; none changes anything', a
   const head = await ca.app.store.auditHead()
 
   const agencyToken = `Bearer ${await cbsa.token()}`
-  for (const [method, path] of [['GET', DEAD_LETTERS], ['POST', `${DEAD_LETTERS}/${id}/resend`], ['POST', `${DEAD_LETTERS}/${id}/discard`]] as const) {
-    const res = await cbsa.call(method, path, method === 'POST' ? '{"reason":"mine"}' : undefined, { authorization: agencyToken, 'content-type': 'application/json' })
+  for (const [method, path] of [
+    ['GET', DEAD_LETTERS],
+    ['POST', `${DEAD_LETTERS}/${id}/resend`],
+    ['POST', `${DEAD_LETTERS}/${id}/discard`]
+  ] as const) {
+    const res = await cbsa.call(method, path, method === 'POST' ? '{"reason":"mine"}' : undefined, {
+      authorization: agencyToken,
+      'content-type': 'application/json'
+    })
     t.equal(res.status, 403, `an agency: ${method} ${path}`)
     t.equal(res.json().code, 'FORBIDDEN')
   }
@@ -223,7 +282,8 @@ t.test('refusals: other roles, unknown ids, bad input; none changes anything', a
 
   const unknown = randomUUID()
   for (const [method, path, body] of [
-    ['GET', `${DEAD_LETTERS}/${unknown}`, undefined], ['POST', `${DEAD_LETTERS}/${unknown}/resend`, {}],
+    ['GET', `${DEAD_LETTERS}/${unknown}`, undefined],
+    ['POST', `${DEAD_LETTERS}/${unknown}/resend`, {}],
     ['POST', `${DEAD_LETTERS}/${unknown}/discard`, { reason: 'no such message' }]
   ] as const) {
     const res = await op(method, path, body)
@@ -269,22 +329,38 @@ t.test('an agency webhook that was down: the push is resent from the agency-push
   const ports = { CA: await freePort(), US: await freePort(), webhook: await freePort() }
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US }))
-  const us = await startGateway(t, testConfig('US', {
-    port: ports.US, partnerUrl: base.CA, deliveryAttempts: 2, deliveryBackoffMs: 10,
-    webhooks: { 'US/CBP/ades': `https://127.0.0.1:${ports.webhook}/v1/inbox` }
-  }))
+  const us = await startGateway(
+    t,
+    testConfig('US', {
+      port: ports.US,
+      partnerUrl: base.CA,
+      deliveryAttempts: 2,
+      deliveryBackoffMs: 10,
+      webhooks: { 'US/CBP/ades': `https://127.0.0.1:${ports.webhook}/v1/inbox` }
+    })
+  )
   const cbsa = client(t, 'CBSA', base.CA)
   const envelope = entryRecord(cbsa)
   const id = String(envelope.id)
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
   await untilStatus(cbsa, id, 'delivered')
-  await eventually(async () => (await us.app.store.findMessage('inbound', id))?.status === 'dead-lettered' ? true : undefined, 15_000, 'the push dead-lettered')
+  await eventually(
+    async () => ((await us.app.store.findMessage('inbound', id))?.status === 'dead-lettered' ? true : undefined),
+    15_000,
+    'the push dead-lettered'
+  )
 
   const op = operator(t, base.US, 'US')
   const list = await op('GET', `${DEAD_LETTERS}?queue=agency-push`)
   t.equal(list.json.deadLetters.length, 1)
   t.match(list.json.deadLetters[0], {
-    id, queue: 'agency-push', direction: 'inbound', from: 'CA/CBSA/pik-primary', to: 'US/CBP/ades', attempts: 2, lastError: { code: 'ECONNREFUSED' }
+    id,
+    queue: 'agency-push',
+    direction: 'inbound',
+    from: 'CA/CBSA/pik-primary',
+    to: 'US/CBP/ades',
+    attempts: 2,
+    lastError: { code: 'ECONNREFUSED' }
   })
   assertNoPersonalData(t, list.text, envelope, 'the inbound dead letter')
   t.same((await op('GET', `${DEAD_LETTERS}?queue=partner-delivery`)).json.deadLetters, [])
@@ -296,9 +372,14 @@ t.test('an agency webhook that was down: the push is resent from the agency-push
   t.equal(res.json.queue, 'agency-push')
   const received = await eventually(() => cbp.received.find((m) => m.id === id), 15_000, 'the push to CBP')
   t.equal(received.from, 'CA/CBSA/pik-primary')
-  await eventually(async () => (await us.app.store.findMessage('inbound', id))?.status === 'delivered' ? true : undefined, 15_000, 'delivered')
+  await eventually(async () => ((await us.app.store.findMessage('inbound', id))?.status === 'delivered' ? true : undefined), 15_000, 'delivered')
   t.same((await op('GET', DEAD_LETTERS)).json.deadLetters, [], 'gone from the list')
-  t.match((await auditOf(us.app, 'dead-letter-resent'))[0], { caller: 'US/operator/ops-1', messageId: id, direction: 'inbound', reason: 'CBP webhook restored' })
+  t.match((await auditOf(us.app, 'dead-letter-resent'))[0], {
+    caller: 'US/operator/ops-1',
+    messageId: id,
+    direction: 'inbound',
+    reason: 'CBP webhook restored'
+  })
 })
 
 /** Runs the CLI as an operator would, from the repository, with its sandbox defaults for the certificate. */
@@ -307,8 +388,12 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
     const child = spawn(process.execPath, ['gateway/cli/dead-letters.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
   })
@@ -343,7 +428,11 @@ t.test('the CLI lists, shows and resends over mTLS, and fails clearly', async (t
   assertNoPersonalData(t, list.stdout, envelope, 'the CLI list')
 
   t.equal(json.code, 0)
-  t.same(JSON.parse(json.stdout).deadLetters.map((d: any) => d.id), [id], '--json prints the answer')
+  t.same(
+    JSON.parse(json.stdout).deadLetters.map((d: any) => d.id),
+    [id],
+    '--json prints the answer'
+  )
 
   t.equal(show.code, 0, show.stderr)
   t.match(show.stdout, new RegExp(`Message:\\s+${id}`))
@@ -363,7 +452,7 @@ t.test('the CLI lists, shows and resends over mTLS, and fails clearly', async (t
   const resend = await cli(['resend', id, '--reason', 'partner back', ...gateway])
   t.equal(resend.code, 0, resend.stderr)
   t.match(resend.stdout, new RegExp(`${id} \\(partner-delivery\\): requeued`))
-  t.equal((await untilStatus(cbsa, id, 'delivered')).receipt.messageId, id, 'delivered, with the partner\'s receipt')
+  t.equal((await untilStatus(cbsa, id, 'delivered')).receipt.messageId, id, "delivered, with the partner's receipt")
   const [empty, repeat] = await Promise.all([cli(['list', ...gateway]), cli(['resend', id, ...gateway])])
   t.equal(empty.code, 0)
   t.match(empty.stdout, /^No dead letters\.$/m)

@@ -15,10 +15,14 @@ t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) 
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(async () => {
-    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
-    return s.status === 'dead-lettered' ? s : undefined
-  }, 15_000, 'dead-lettering')
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
+      return s.status === 'dead-lettered' ? s : undefined
+    },
+    15_000,
+    'dead-lettering'
+  )
   t.equal(status.attempts.length, 3, 'every attempt is listed')
   t.match(status.attempts[0]!.error, /ECONNREFUSED/)
   const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
@@ -32,14 +36,21 @@ t.test('an outage does not flood the ledger: attempts 1, 2, 4, 8 and the outcome
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(async () => {
-    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: unknown[] }>()
-    return s.status === 'dead-lettered' ? s : undefined
-  }, 30_000, 'dead-lettering')
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: unknown[] }>()
+      return s.status === 'dead-lettered' ? s : undefined
+    },
+    30_000,
+    'dead-lettering'
+  )
   t.equal(status.attempts.length, 10, 'the status keeps every attempt')
   const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
-  t.same(events, ['accepted', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'dead-lettered'],
-    'the ledger gets failures 1, 2, 4 and 8, then the outcome: 6 entries for 10 attempts')
+  t.same(
+    events,
+    ['accepted', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'dead-lettered'],
+    'the ledger gets failures 1, 2, 4 and 8, then the outcome: 6 entries for 10 attempts'
+  )
 })
 
 t.test('start-up refuses a Redis that may evict queue keys', async (t) => {
@@ -48,15 +59,19 @@ t.test('start-up refuses a Redis that may evict queue keys', async (t) => {
   t.teardown(() => redis.kill('SIGKILL'))
   const url = `redis://127.0.0.1:${port}`
   const config = testConfig('CA', { redisUrl: url, redisChecks: 'refuse' })
-  const error = await eventually(async () => {
-    try {
-      const app = await buildApp(config)
-      await app.close()
-      return new Error('started')
-    } catch (err) {
-      // Until redis-server listens, the connection is refused: try again.
-      return /ECONNREFUSED/.test(String(err)) ? undefined : err as Error
-    }
-  }, 10_000, 'a verdict on the Redis settings')
+  const error = await eventually(
+    async () => {
+      try {
+        const app = await buildApp(config)
+        await app.close()
+        return new Error('started')
+      } catch (err) {
+        // Until redis-server listens, the connection is refused: try again.
+        return /ECONNREFUSED/.test(String(err)) ? undefined : (err as Error)
+      }
+    },
+    10_000,
+    'a verdict on the Redis settings'
+  )
   t.match(error.message, /maxmemory-policy is allkeys-lru: BullMQ needs noeviction/)
 })

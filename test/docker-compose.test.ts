@@ -40,7 +40,12 @@ interface Compose {
 const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as Compose
 const services = Object.entries(compose.services)
 
-interface Mount { readonly source: string; readonly target: string; readonly bind: boolean; readonly readOnly: boolean }
+interface Mount {
+  readonly source: string
+  readonly target: string
+  readonly bind: boolean
+  readonly readOnly: boolean
+}
 
 function mounts(service: Service): Mount[] {
   return (service.volumes ?? []).map((v) => {
@@ -86,16 +91,22 @@ const hosts = new Map<string, string>()
 for (const [name, service] of services) {
   hosts.set(name, name)
   if (service.networks !== undefined && !Array.isArray(service.networks)) {
-    for (const net of Object.values(service.networks)) for (const alias of net?.aliases ?? []) {
-      if (hosts.has(alias)) throw new Error(`host name ${alias} is claimed twice`)
-      hosts.set(alias, name)
-    }
+    for (const net of Object.values(service.networks))
+      for (const alias of net?.aliases ?? []) {
+        if (hosts.has(alias)) throw new Error(`host name ${alias} is claimed twice`)
+        hosts.set(alias, name)
+      }
   }
 }
 
 // The gateways run the image's own command (gateway/server.ts); the mock
 // agencies run mock-agency-process.ts from the Dockerfile's sandbox target.
-interface Gateway { readonly name: string; readonly service: Service; readonly env: Record<string, string>; readonly country: 'CA' | 'US' }
+interface Gateway {
+  readonly name: string
+  readonly service: Service
+  readonly env: Record<string, string>
+  readonly country: 'CA' | 'US'
+}
 const gateways: Gateway[] = services
   .filter(([, s]) => s.build !== undefined && command(s) === undefined)
   .map(([name, service]) => {
@@ -108,7 +119,13 @@ const gatewayOf = (country: string): Gateway => {
   return g
 }
 
-interface MockAgencies { readonly name: string; readonly service: Service; readonly country: 'CA' | 'US'; readonly gatewayUrl: URL; readonly keysDir: string }
+interface MockAgencies {
+  readonly name: string
+  readonly service: Service
+  readonly country: 'CA' | 'US'
+  readonly gatewayUrl: URL
+  readonly keysDir: string
+}
 const MOCK_SCRIPT = 'sandbox/mock-agency-process.ts'
 const mockAgencies: MockAgencies[] = services
   .filter(([, s]) => command(s)?.includes(MOCK_SCRIPT) === true)
@@ -139,7 +156,10 @@ function certificate(path: string): X509Certificate {
 }
 
 function dnsNames(cert: X509Certificate): string[] {
-  return (cert.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4))
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4))
 }
 
 /** The certificate a gateway service presents as a TLS server. */
@@ -166,8 +186,15 @@ function buildTarget(service: Service): string | undefined {
   return typeof service.build === 'object' ? service.build.target : undefined
 }
 
-interface Instruction { readonly op: string; readonly args: string }
-interface Stage { readonly from: string; readonly name: string | undefined; readonly instructions: Instruction[] }
+interface Instruction {
+  readonly op: string
+  readonly args: string
+}
+interface Stage {
+  readonly from: string
+  readonly name: string | undefined
+  readonly instructions: Instruction[]
+}
 
 function dockerfileStages(): Stage[] {
   const text = readFileSync(dockerfile, 'utf8')
@@ -190,7 +217,7 @@ function dockerfileStages(): Stage[] {
       const from = image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args.get(a ?? b ?? '') ?? '')
       // A stage built FROM an earlier one has that stage's base image and everything it did.
       const parent = stages.find((s) => s.name === from)
-      stages.push({ from: parent?.from ?? from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [...parent?.instructions ?? []] })
+      stages.push({ from: parent?.from ?? from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [...(parent?.instructions ?? [])] })
       continue
     }
     stages.at(-1)?.instructions.push({ op, args: rest })
@@ -218,8 +245,10 @@ t.test('the compose file has the services of the sandbox', async (t) => {
   }
   for (const m of mockAgencies) {
     const target = buildTarget(m.service)
-    t.ok(target !== undefined && target !== final.name && stages.some((s) => s.name === target),
-      `${m.name} runs a sandbox target of its own (${target}), not the production image`)
+    t.ok(
+      target !== undefined && target !== final.name && stages.some((s) => s.name === target),
+      `${m.name} runs a sandbox target of its own (${target}), not the production image`
+    )
   }
   const tags = new Map<string, string | undefined>()
   for (const [name, s] of services) {
@@ -242,14 +271,19 @@ t.test('(a) every gateway setting is in the env schema and accepted by configFro
     }
     const { path } = trustFileOf(g)
     let config: GatewayConfig | undefined
-    t.doesNotThrow(() => { config = configFromEnv({ ...g.env, GATEWAY_TRUST_FILE: path }) }, `${g.name}: configFromEnv accepts its environment`)
+    t.doesNotThrow(() => {
+      config = configFromEnv({ ...g.env, GATEWAY_TRUST_FILE: path })
+    }, `${g.name}: configFromEnv accepts its environment`)
     if (config === undefined) continue
     configs.set(g.name, config)
     t.equal(config.host, '0.0.0.0', `${g.name} listens on every interface of its container`)
     t.equal(config.redisChecks, 'refuse', `${g.name} refuses to start on a Redis that could lose jobs`)
     t.equal(hosts.get(new URL(config.redisUrl).hostname), 'redis', `${g.name} uses the redis service`)
-    t.equal(new Set([config.sealKey.toString('hex'), config.auditKey.toString('hex'), config.pseudonymKey.toString('hex')]).size, 3,
-      `${g.name}: seal, audit and pseudonym keys differ`)
+    t.equal(
+      new Set([config.sealKey.toString('hex'), config.auditKey.toString('hex'), config.pseudonymKey.toString('hex')]).size,
+      3,
+      `${g.name}: seal, audit and pseudonym keys differ`
+    )
     const ledger = mounts(g.service).find((m) => !m.bind && !posix.relative(m.target, g.env.LEDGER_PATH ?? '').startsWith('..'))
     t.ok(ledger, `${g.name}: LEDGER_PATH is on a named volume`)
   }
@@ -276,8 +310,14 @@ t.test('(b) every mounted and named file exists in the repository', async (t) =>
     const { path, trust } = trustFileOf(g)
     t.ok(existsSync(path), `${g.name}: trust file ${relative(root, path)}`)
     t.equal(trust.country, g.country, `${g.name}: the trust file is the ${g.country} one`)
-    const named = [trust.gateway.tlsCert, trust.gateway.tlsKey, trust.agencyCa, trust.partner.ca, trust.partner.gatewayCert,
-      ...trust.gateway.signingKeys.map((k) => k.privateJwk)]
+    const named = [
+      trust.gateway.tlsCert,
+      trust.gateway.tlsKey,
+      trust.agencyCa,
+      trust.partner.ca,
+      trust.partner.gatewayCert,
+      ...trust.gateway.signingKeys.map((k) => k.privateJwk)
+    ]
     for (const file of named) t.ok(existsSync(resolve(dirname(path), file)), `${g.name}: ${file} (named by the trust file) exists`)
   }
   for (const m of mockAgencies) {
@@ -285,11 +325,13 @@ t.test('(b) every mounted and named file exists in the repository', async (t) =>
     const keys = hostPath(m.service, m.keysDir)
     t.ok(keys !== undefined && statSync(keys).isDirectory(), `${m.name}: keys dir ${m.keysDir} is mounted`)
     if (keys === undefined) continue
-    for (const file of ['trust.json', 'jwks.json', 'ca.crt.pem', 'partner/jwks.json']) t.ok(existsSync(join(keys, m.country, file)), `${m.name}: ${m.country}/${file}`)
+    for (const file of ['trust.json', 'jwks.json', 'ca.crt.pem', 'partner/jwks.json'])
+      t.ok(existsSync(join(keys, m.country, file)), `${m.name}: ${m.country}/${file}`)
     const trust = JSON.parse(readFileSync(join(keys, m.country, 'trust.json'), 'utf8')) as TrustFile
     for (const a of trust.agencies.filter((x) => x.webhook !== undefined)) {
       const dir = join(keys, m.country, 'agencies', `${a.agency}-${a.system}`)
-      for (const file of ['client.crt.pem', 'client.key.pem', 'signing.private.jwk.json']) t.ok(existsSync(join(dir, file)), `${m.name}: ${relative(root, join(dir, file))}`)
+      for (const file of ['client.crt.pem', 'client.key.pem', 'signing.private.jwk.json'])
+        t.ok(existsSync(join(dir, file)), `${m.name}: ${relative(root, join(dir, file))}`)
     }
   }
 })
@@ -330,8 +372,11 @@ t.test('(d) every URL host is a service or alias and is named by the certificate
     const { trust } = trustFileOf(g)
     const webhooks = JSON.parse(g.env.AGENCY_WEBHOOKS ?? '{}') as Record<string, string>
     const withWebhook = trust.agencies.filter((a) => a.webhook !== undefined)
-    t.same(Object.keys(webhooks).sort(), withWebhook.map((a) => `${g.country}/${a.agency}/${a.system}`).sort(),
-      `${g.name}: AGENCY_WEBHOOKS overrides every webhook of the trust file (their 127.0.0.1 URLs are another container)`)
+    t.same(
+      Object.keys(webhooks).sort(),
+      withWebhook.map((a) => `${g.country}/${a.agency}/${a.system}`).sort(),
+      `${g.name}: AGENCY_WEBHOOKS overrides every webhook of the trust file (their 127.0.0.1 URLs are another container)`
+    )
     for (const a of withWebhook) {
       const id = `${g.country}/${a.agency}/${a.system}`
       const override = webhooks[id]
@@ -361,7 +406,9 @@ t.test('(d) every URL host is a service or alias and is named by the certificate
 })
 
 t.test('start order waits for health, and every awaited service has a health check', async (t) => {
-  const imageHasHealthcheck = dockerfileStages().at(-1)!.instructions.some((i) => i.op === 'HEALTHCHECK')
+  const imageHasHealthcheck = dockerfileStages()
+    .at(-1)!
+    .instructions.some((i) => i.op === 'HEALTHCHECK')
   for (const [name, s] of services) {
     const deps = s.depends_on ?? {}
     t.notOk(Array.isArray(deps), `${name}: depends_on names conditions`)
@@ -381,7 +428,7 @@ t.test('start order waits for health, and every awaited service has a health che
     if (!Array.isArray(test)) continue
     const keys = hostPath(m.service, m.keysDir)!
     const trust = JSON.parse(readFileSync(join(keys, m.country, 'trust.json'), 'utf8')) as TrustFile
-    const ports = trust.agencies.flatMap((a) => a.webhook === undefined ? [] : [new URL(a.webhook).port])
+    const ports = trust.agencies.flatMap((a) => (a.webhook === undefined ? [] : [new URL(a.webhook).port]))
     t.same(test.slice(test.indexOf('listening') + 1).sort(), ports.sort(), `${m.name}: checks the webhook ports of the trust file`)
   }
 })
@@ -398,7 +445,10 @@ t.test('(e) redis is durable and never evicts', async (t) => {
   t.equal(flag('--appendonly'), 'yes', 'AOF on')
   t.equal(flag('--appendfsync'), 'everysec', 'AOF fsync every second')
   t.equal(flag('--maxmemory-policy'), 'noeviction', 'noeviction for BullMQ')
-  t.ok(mounts(redis).some((m) => m.target === '/data' && !m.bind), 'its data is on a named volume')
+  t.ok(
+    mounts(redis).some((m) => m.target === '/data' && !m.bind),
+    'its data is on a named volume'
+  )
   t.match(([redis.healthcheck?.test ?? []] as string[][]).flat().join(' '), /redis-cli ping/, 'health check: redis-cli ping')
   t.match(([compose.services.postgres?.healthcheck?.test ?? []] as string[][]).flat().join(' '), /pg_isready/, 'postgres health check: pg_isready')
 })
@@ -417,17 +467,32 @@ t.test('(f) the Dockerfile: slim Node 24, production dependencies, non-root, hea
   t.equal(user, 'node', 'the node user of the base image')
   t.ok(ops('HEALTHCHECK').length === 1, 'one HEALTHCHECK')
   t.match(ops('HEALTHCHECK')[0]?.args ?? '', /CMD \["node", "docker\/healthcheck\.ts"\]/, 'probed with node itself')
-  t.ok(ops('ENV').some((i) => /\bNODE_ENV=production\b/.test(i.args)), 'NODE_ENV=production')
-  t.ok(ops('EXPOSE').some((i) => /\b8441\b/.test(i.args)), 'EXPOSE 8441')
+  t.ok(
+    ops('ENV').some((i) => /\bNODE_ENV=production\b/.test(i.args)),
+    'NODE_ENV=production'
+  )
+  t.ok(
+    ops('EXPOSE').some((i) => /\b8441\b/.test(i.args)),
+    'EXPOSE 8441'
+  )
   const cmd = JSON.parse(ops('CMD').at(-1)?.args ?? '[]') as string[]
   t.same([cmd[0], cmd.at(-1)], ['node', 'gateway/server.ts'], 'runs the server with node, not npm (its heap limits: test/node-flags.test.ts)')
   const copies = ops('COPY')
-  t.ok(copies.some((c) => /--from=deps\b/.test(c.args) && /node_modules/.test(c.args)), 'node_modules from the deps stage')
+  t.ok(
+    copies.some((c) => /--from=deps\b/.test(c.args) && /node_modules/.test(c.args)),
+    'node_modules from the deps stage'
+  )
   const copied: string[] = []
   for (const stage of stages) {
     for (const c of stage.instructions.filter((i) => i.op === 'COPY')) {
-      const sources = c.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1)
-      t.notOk(sources.some((s) => /keys-example/.test(s)), `${c.args}: no key material in the image`)
+      const sources = c.args
+        .split(/\s+/)
+        .filter((p) => !p.startsWith('--'))
+        .slice(0, -1)
+      t.notOk(
+        sources.some((s) => /keys-example/.test(s)),
+        `${c.args}: no key material in the image`
+      )
       if (/--from=/.test(c.args)) continue
       for (const s of sources) t.ok(existsSync(join(root, s)), `COPY source ${s} exists`)
       if (stage === final) copied.push(...sources)
@@ -438,8 +503,14 @@ t.test('(f) the Dockerfile: slim Node 24, production dependencies, non-root, hea
 
 /** The files a stage copies from the build context (not from other stages). */
 function copiedSources(stage: Stage): string[] {
-  return stage.instructions.filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
-    .flatMap((c) => c.args.split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1))
+  return stage.instructions
+    .filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
+    .flatMap((c) =>
+      c.args
+        .split(/\s+/)
+        .filter((p) => !p.startsWith('--'))
+        .slice(0, -1)
+    )
 }
 
 t.test('everything an image runs is in that image, and no dev dependency is imported', async (t) => {
@@ -464,7 +535,10 @@ t.test('everything an image runs is in that image, and no dev dependency is impo
       const file = queue.pop()!
       if (seen.has(file)) continue
       seen.add(file)
-      t.ok(inImage.some((p) => file === p || !relative(p, file).startsWith('..')), `${relative(root, file)} is copied into the ${stage.name} image`)
+      t.ok(
+        inImage.some((p) => file === p || !relative(p, file).startsWith('..')),
+        `${relative(root, file)} is copied into the ${stage.name} image`
+      )
       const source = readFileSync(file, 'utf8')
       const specifiers = [
         ...[...source.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1]!),
@@ -485,10 +559,12 @@ t.test('everything an image runs is in that image, and no dev dependency is impo
 
 t.test('the health probe trusts the CA of the trust file and needs a 200', async (t) => {
   const node = process.execPath
-  const probe = (env: Record<string, string>, ...args: string[]): Promise<number> => new Promise((done) => {
-    execFile(node, [join(dockerDir, 'healthcheck.ts'), ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 },
-      (err) => done(err === null ? 0 : typeof err.code === 'number' ? err.code : -1))
-  })
+  const probe = (env: Record<string, string>, ...args: string[]): Promise<number> =>
+    new Promise((done) => {
+      execFile(node, [join(dockerDir, 'healthcheck.ts'), ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 }, (err) =>
+        done(err === null ? 0 : typeof err.code === 'number' ? err.code : -1)
+      )
+    })
   const caDir = join(root, 'keys-example', 'CA')
   let status = 200
   const server = createServer({ cert: readFileSync(join(caDir, 'gateway.crt.pem')), key: readFileSync(join(caDir, 'gateway.key.pem')) }, (req, res) => {
@@ -506,7 +582,10 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
   t.equal(await probe({}, 'listening', port), 0, 'listening: a port that accepts')
   const closed = await new Promise<number>((r) => {
     const s = createServer()
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => r(p)) })
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port
+      s.close(() => r(p))
+    })
   })
   t.equal(await probe({}, 'listening', port, String(closed)), 1, 'listening: a closed port fails')
 })

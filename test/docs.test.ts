@@ -10,7 +10,12 @@ import { ENV_SCHEMA } from '../gateway/config.ts'
 
 const root = join(import.meta.dirname, '..')
 const read = (file: string): string => readFileSync(join(root, file), 'utf8')
-const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+const pages = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`)
+]
 
 /** Outside fenced code blocks: a `[x](y)` inside one is code, not a link. */
 function prose(text: string): string {
@@ -21,7 +26,13 @@ function prose(text: string): string {
 function anchors(text: string): Set<string> {
   const out = new Set<string>()
   for (const [, heading] of prose(text).matchAll(/^#{1,6} (.+)$/gm)) {
-    out.add(heading!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'))
+    out.add(
+      heading!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-')
+    )
   }
   return out
 }

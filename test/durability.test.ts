@@ -10,7 +10,9 @@ import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, startExc
 
 async function redisAnswers(url: string): Promise<boolean> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
-  r.on('error', () => { /* a refused connection is the answer */ })
+  r.on('error', () => {
+    /* a refused connection is the answer */
+  })
   try {
     await r.connect()
     return (await r.ping()) === 'PONG'
@@ -23,8 +25,10 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 /** A Redis of the test's own, that keeps nothing on disk and can be killed. */
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' })
-  await eventually(async () => (await redisAnswers(`redis://127.0.0.1:${port}`)) ? true : undefined, 10_000, 'redis-server to answer')
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
+    stdio: 'ignore'
+  })
+  await eventually(async () => ((await redisAnswers(`redis://127.0.0.1:${port}`)) ? true : undefined), 10_000, 'redis-server to answer')
   return child
 }
 
@@ -53,14 +57,18 @@ t.test('a message accepted while Redis is down, and Redis then comes back empty,
   const fresh = new Redis(privateRedis)
   t.equal(await fresh.dbsize(), 0, 'the new Redis holds nothing: no job exists for the message')
   fresh.disconnect()
-  await eventually(async () => (await ca.app.relay.runOnce(0)) > 0 ? true : undefined, 10_000, 'the relay to re-drive the outbox')
+  await eventually(async () => ((await ca.app.relay.runOnce(0)) > 0 ? true : undefined), 10_000, 'the relay to re-drive the outbox')
   const delivered = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 20_000, 'delivery')
   t.equal(delivered.kind, 'entry-exit.record')
-  const status = await eventually(async () => {
-    const s = (await cbsa.status(String(envelope.id))).json<{ status: string; receipt: unknown }>()
-    return s.status === 'delivered' ? s : undefined
-  }, 10_000, 'status delivered')
-  t.ok(status.receipt, 'with the partner\'s receipt')
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(String(envelope.id))).json<{ status: string; receipt: unknown }>()
+      return s.status === 'delivered' ? s : undefined
+    },
+    10_000,
+    'status delivered'
+  )
+  t.ok(status.receipt, "with the partner's receipt")
 })
 
 t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the message is delivered after restart', async (t) => {
@@ -75,9 +83,17 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   })
   t.teardown(() => child.kill('SIGKILL'))
   const cbsa = client(t, 'CBSA', `https://127.0.0.1:${caPort}`)
-  await eventually(async () => {
-    try { return (await cbsa.call('POST', '/v1/token')).status === 200 ? true : undefined } catch { return undefined }
-  }, 20_000, 'the gateway process to listen')
+  await eventually(
+    async () => {
+      try {
+        return (await cbsa.call('POST', '/v1/token')).status === 200 ? true : undefined
+      } catch {
+        return undefined
+      }
+    },
+    20_000,
+    'the gateway process to listen'
+  )
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
   await kill9(child)
@@ -88,9 +104,13 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   t.ok(restarted)
   const delivered = await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 20_000, 'delivery after the restart')
   t.equal(delivered.kind, 'entry-exit.record')
-  const status = await eventually(async () => {
-    const s = (await cbsa.status(String(envelope.id))).json<{ status: string }>()
-    return s.status === 'delivered' ? s : undefined
-  }, 10_000, 'status delivered')
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(String(envelope.id))).json<{ status: string }>()
+      return s.status === 'delivered' ? s : undefined
+    },
+    10_000,
+    'status delivered'
+  )
   t.equal(status.status, 'delivered')
 })

@@ -32,8 +32,8 @@ t.test('a message queued again after its delivery is not delivered again', async
   // What the relay reads from each outbox while the message is on its way.
   const outbound: OutboxItem = await eventually(() => ex.ca.app.store.outboxItem('outbound', id), 10_000, 'the outbound outbox item')
   const inbound: OutboxItem = await eventually(() => ex.us.app.store.outboxItem('inbound', id), 15_000, 'the inbound outbox item')
-  await eventually(async () => (await ex.us.app.store.findMessage('inbound', id))?.status === 'delivered' ? true : undefined, 15_000, 'the push')
-  await eventually(async () => (await ex.ca.app.store.findMessage('outbound', id))?.status === 'delivered' ? true : undefined, 15_000, 'the receipt')
+  await eventually(async () => ((await ex.us.app.store.findMessage('inbound', id))?.status === 'delivered' ? true : undefined), 15_000, 'the push')
+  await eventually(async () => ((await ex.ca.app.store.findMessage('outbound', id))?.status === 'delivered' ? true : undefined), 15_000, 'the receipt')
   t.equal(ex.mocks.CBP.received.filter((m) => m.id === id).length, 1, 'CBP got it once')
 
   // The relay's late re-drive, on both hops, after both jobs completed and were removed.
@@ -69,7 +69,11 @@ t.test('delivering twice to the store writes one entry', async (t) => {
   const { auditEntry } = await import('../gateway/pipeline/audit-entry.ts')
   t.equal(await store.markDelivered('outbound', id, 'receipt', auditEntry(delivered)), true, 'the first marks it')
   t.equal(await store.markDelivered('outbound', id, 'receipt', auditEntry(delivered)), false, 'the second finds it delivered')
-  t.equal(await store.recordAttempt('outbound', id, { at, error: 'late' }, auditEntry({ ...delivered, event: 'delivery-failed' })), false, 'a late failure is not recorded')
+  t.equal(
+    await store.recordAttempt('outbound', id, { at, error: 'late' }, auditEntry({ ...delivered, event: 'delivery-failed' })),
+    false,
+    'a late failure is not recorded'
+  )
   t.equal(await entriesFor(ex.ca.app, id, 'delivered', 'outbound'), 1)
   t.equal(await entriesFor(ex.ca.app, id, 'delivery-failed', 'outbound'), 0)
 })

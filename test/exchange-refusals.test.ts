@@ -22,7 +22,9 @@ const caGatewayKey = createPrivateKey({ key: caGatewayJwk as never, format: 'jwk
 function forwarded(overrides: Record<string, unknown> = {}, payloadExtra: Record<string, unknown> = {}): Record<string, unknown> {
   const book = new PolicyBook(randomBytes(32), randomBytes(32))
   const envelope = {
-    id: crypto.randomUUID(), schemaVersion: '1.0', createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    id: crypto.randomUUID(),
+    schemaVersion: '1.0',
+    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
     ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })
   } as unknown as Envelope
@@ -32,18 +34,21 @@ function forwarded(overrides: Record<string, unknown> = {}, payloadExtra: Record
     ...envelope,
     payload: { ...payload, ...payloadExtra },
     handling: {
-      policy: policy.id, policyVersion: policy.version, retentionDays: policy.rules.retentionDays,
-      onwardTransfer: false, humanReviewRequired: true, forwardedBy: 'CA',
-      forwardedAt: new Date().toISOString(), originDigest: sha256('origin')
+      policy: policy.id,
+      policyVersion: policy.version,
+      retentionDays: policy.rules.retentionDays,
+      onwardTransfer: false,
+      humanReviewRequired: true,
+      forwardedBy: 'CA',
+      forwardedAt: new Date().toISOString(),
+      originDigest: sha256('origin')
     },
     ...overrides
   }
 }
 
 function signAsCaGateway(value: unknown, kid = caGatewayJwk.kid): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(value)))
-    .setProtectedHeader({ alg: 'ES256', kid, typ: 'btb-envelope+jws' })
-    .sign(caGatewayKey)
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(value))).setProtectedHeader({ alg: 'ES256', kid, typ: 'btb-envelope+jws' }).sign(caGatewayKey)
 }
 
 t.test('the exchange endpoint', async (t) => {
@@ -84,7 +89,7 @@ t.test('the exchange endpoint', async (t) => {
 
   const leaky = await post(await signAsCaGateway(forwarded({}, { vehicle: { licencePlate: 'ABC 123' } })))
   t.equal(leaky.status, 422)
-  t.equal(JSON.parse(leaky.body).code, 'SCHEMA_INVALID', 'a field the sender\'s policy withholds is refused')
+  t.equal(JSON.parse(leaky.body).code, 'SCHEMA_INVALID', "a field the sender's policy withholds is refused")
 
   const otherVersion = forwarded()
   ;(otherVersion.handling as Record<string, unknown>).policyVersion = `sha256:${'A'.repeat(43)}`
@@ -93,7 +98,7 @@ t.test('the exchange endpoint', async (t) => {
   t.equal(JSON.parse(versioned.body).code, 'POLICY_DENIED', 'a policy version this gateway does not hold')
 
   const unknownKey = await post(await signAsCaGateway(forwarded(), 'ca-cbsa-not-a-gateway-key'))
-  t.equal(JSON.parse(unknownKey.body).code, 'JWS_KID_UNKNOWN', 'only the partner gateway\'s keys are accepted')
+  t.equal(JSON.parse(unknownKey.body).code, 'JWS_KID_UNKNOWN', "only the partner gateway's keys are accepted")
 
   const cbp = client(t, 'CBP', us.url)
   const asAgency = await cbp.call('POST', '/v1/exchange', jws, { 'content-type': 'application/jose' })
@@ -102,7 +107,14 @@ t.test('the exchange endpoint', async (t) => {
 
   const audit = (await us.app.store.auditEntries(0, 1000)).map((e) => e.entry)
   t.equal(audit.filter((e) => e.event === 'received').length, 1, 'one reception audited')
-  t.same(audit.filter((e) => e.event === 'refused').map((e) => e.code).sort(), ['JWS_KID_UNKNOWN', 'POLICY_DENIED', 'REPLAYED', 'SCHEMA_INVALID'], 'each partner refusal audited')
+  t.same(
+    audit
+      .filter((e) => e.event === 'refused')
+      .map((e) => e.code)
+      .sort(),
+    ['JWS_KID_UNKNOWN', 'POLICY_DENIED', 'REPLAYED', 'SCHEMA_INVALID'],
+    'each partner refusal audited'
+  )
   const received = audit.find((e) => e.event === 'received')!
   t.ok(received.fields.length > 0, 'with a decision per field')
   t.notOk(JSON.stringify(audit).includes((message.payload as { traveller: { surname: string } }).traveller.surname), 'and no personal value in the ledger')

@@ -26,10 +26,14 @@ t.test('a message of each kind goes CA→US and US→CA and arrives with both si
 
   for (const { id, route } of sent) {
     const client = ex.clients[systemName(route.from.country, route.from.agency)]
-    const status = await eventually(async () => {
-      const s = (await client.status(id)).json<{ status: string; receipt: Record<string, unknown> | null }>()
-      return s.status === 'delivered' ? s : undefined
-    }, 15_000, `delivery of ${route.kind} ${id}`)
+    const status = await eventually(
+      async () => {
+        const s = (await client.status(id)).json<{ status: string; receipt: Record<string, unknown> | null }>()
+        return s.status === 'delivered' ? s : undefined
+      },
+      15_000,
+      `delivery of ${route.kind} ${id}`
+    )
     t.equal(status.receipt?.messageId, id, 'the receipt names the message')
     t.equal(status.receipt?.receiver, `gateway:${route.to.country}`, 'signed by the receiving gateway')
     t.match(status.receipt?.policyVersion, /^sha256:/)
@@ -38,12 +42,18 @@ t.test('a message of each kind goes CA→US and US→CA and arrives with both si
     const received = await eventually(() => mock.received.find((m) => m.id === id), 15_000, `push of ${id}`)
     t.equal(received.kind, route.kind)
     t.equal(received.from, `${route.from.country}/${route.from.agency}/${route.from.system}`)
-    t.ok(jwks(route.from.country).keys.some((k) => k.kid === received.partnerKid), 'signed by the sending gateway')
-    t.ok(jwks(route.to.country).keys.some((k) => k.kid === received.gatewayKid), 'and by the receiving gateway')
+    t.ok(
+      jwks(route.from.country).keys.some((k) => k.kid === received.partnerKid),
+      'signed by the sending gateway'
+    )
+    t.ok(
+      jwks(route.to.country).keys.some((k) => k.kid === received.gatewayKid),
+      'and by the receiving gateway'
+    )
   }
 })
 
-t.test('a biometric match request is answered through the partner\'s gateway, linked by correlationId', async (t) => {
+t.test("a biometric match request is answered through the partner's gateway, linked by correlationId", async (t) => {
   const ex = await startExchange(t, {}, { CA: 0, US: 1 })
   const route = SAMPLE_ROUTES.find((r) => r.kind === 'biometric.match-request' && r.from.country === 'CA')!
   const ircc = ex.clients.IRCC
@@ -67,17 +77,21 @@ t.test('nothing personal is left in Redis once delivered', async (t) => {
   t.teardown(() => redis.disconnect())
   const surname = JSON.stringify(envelope).match(/"surname":"([^"]+)"/)?.[1]
   t.ok(surname, 'the sample has a surname to look for')
-  const keys = await eventually(async () => {
-    const found: string[] = []
-    let cursor = '0'
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', '*', 'COUNT', 1000)
-      found.push(...batch)
-      cursor = next
-    } while (cursor !== '0')
-    const jobKeys = found.filter((k) => k.endsWith(`:${String(envelope.id)}`))
-    return jobKeys.length === 0 ? found : undefined
-  }, 10_000, 'job removal')
+  const keys = await eventually(
+    async () => {
+      const found: string[] = []
+      let cursor = '0'
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', '*', 'COUNT', 1000)
+        found.push(...batch)
+        cursor = next
+      } while (cursor !== '0')
+      const jobKeys = found.filter((k) => k.endsWith(`:${String(envelope.id)}`))
+      return jobKeys.length === 0 ? found : undefined
+    },
+    10_000,
+    'job removal'
+  )
   for (const key of keys) {
     const type = await redis.type(key)
     if (type !== 'string' && type !== 'hash') continue

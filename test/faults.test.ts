@@ -52,11 +52,16 @@ for (const fault of FAULTS) {
     t.equal(c.ledgerDuplicates.caAccepted.length + c.ledgerDuplicates.caDelivered.length, 0, 'CA ledger: one accepted and one delivered entry per message')
     t.equal(c.ledgerDuplicates.usReceived.length + c.ledgerDuplicates.usDelivered.length, 0, 'US ledger: one received and one delivered entry per message')
     t.equal(c.actedTwice.length, 0, 'the agency acts on each message once (Idempotency-Key)', { ids: c.actedTwice.slice(0, 5) })
-    t.ok(c.pushesComplete, 'the agency\'s record of pushes is whole')
-    t.ok(row.recovered, `recovered without a hand (${row.recoveryMs === null ? 'not within the bound' : `${(row.recoveryMs / 1000).toFixed(1)} s after the fault was undone`})`)
+    t.ok(c.pushesComplete, "the agency's record of pushes is whole")
+    t.ok(
+      row.recovered,
+      `recovered without a hand (${row.recoveryMs === null ? 'not within the bound' : `${(row.recoveryMs / 1000).toFixed(1)} s after the fault was undone`})`
+    )
     t.ok(row.verification.CA.ok, 'the CA ledger verifies', { firstBad: row.verification.CA.firstBad })
     t.ok(row.verification.US.ok, 'the US ledger verifies', { firstBad: row.verification.US.firstBad })
-    t.comment(`${fault.name}: ${(row.totalMs / 1000).toFixed(1)} s; exchange calls/msg ${(c.exchangeCalls / Math.max(1, c.accepted)).toFixed(3)}; ` +
-      `raw repeat pushes ${c.rawRepeats.length}; recovered in ${row.recoveryMs === null ? '-' : `${(row.recoveryMs / 1000).toFixed(1)} s`}`)
+    t.comment(
+      `${fault.name}: ${(row.totalMs / 1000).toFixed(1)} s; exchange calls/msg ${(c.exchangeCalls / Math.max(1, c.accepted)).toFixed(3)}; ` +
+        `raw repeat pushes ${c.rawRepeats.length}; recovered in ${row.recoveryMs === null ? '-' : `${(row.recoveryMs / 1000).toFixed(1)} s`}`
+    )
   })
 }

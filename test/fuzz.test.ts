@@ -27,7 +27,9 @@ const SEED = 20261201
 /** An envelope as the gateway would read it: the JWS payload of a materialised submission, parsed. */
 function envelopeOf(edits: EnvelopeEdit[], template: number, ctx: MaterializeContext): Record<string, unknown> {
   const c: SubmitCase = {
-    kind: 'submit', endpoint: 'messages', family: 'self-check',
+    kind: 'submit',
+    endpoint: 'messages',
+    family: 'self-check',
     body: { template, envelope: edits, text: [], header: [], signing: OWN_SIGNING, encoding: [] },
     http: validHttp('messages', SUBMISSION_TEMPLATES[template % SUBMISSION_TEMPLATES.length]!.sender)
   }
@@ -44,19 +46,39 @@ t.test('the generators mean what they say (no gateway involved)', async (t) => {
   const envelope = ajv.getSchema(String((envelopeSchema as { $id: string }).$id))!
   const valid = (value: Record<string, unknown>): boolean =>
     envelope(value) && ajv.getSchema(String((kindSchemas[value.kind as Kind] as { $id: string }).$id))!(value.payload) === true
-  const ctx: MaterializeContext = { identities: loadIdentities(), pools: { submissions: [], exchanges: [] }, token: () => undefined, now: () => Date.now(), host: '127.0.0.1:1' }
+  const ctx: MaterializeContext = {
+    identities: loadIdentities(),
+    pools: { submissions: [], exchanges: [] },
+    token: () => undefined,
+    now: () => Date.now(),
+    host: '127.0.0.1:1'
+  }
 
   await t.test('known-valid envelopes are valid, with a canonical id and a fresh createdAt in the profile', async (t) => {
     const samples = fc.sample(fc.tuple(validEnvelopeVariations('messages'), fc.nat(100)), { seed: SEED, numRuns: 300 })
-    const wrong = samples.map(([edits, template]) => envelopeOf(edits, template, ctx)).filter((e) => {
-      const age = (Date.now() - Date.parse(String(e.createdAt))) / 1000
-      return !valid(e) || !CANONICAL_UUID.test(String(e.id)) || !isContractInstant(String(e.createdAt)) || age > FRESH_WINDOW.pastSeconds + 5 || age < -FRESH_WINDOW.futureSeconds - 5
-    })
-    t.same(wrong.map((e) => ({ id: e.id, createdAt: e.createdAt })), [], 'every known-valid envelope is valid')
+    const wrong = samples
+      .map(([edits, template]) => envelopeOf(edits, template, ctx))
+      .filter((e) => {
+        const age = (Date.now() - Date.parse(String(e.createdAt))) / 1000
+        return (
+          !valid(e) ||
+          !CANONICAL_UUID.test(String(e.id)) ||
+          !isContractInstant(String(e.createdAt)) ||
+          age > FRESH_WINDOW.pastSeconds + 5 ||
+          age < -FRESH_WINDOW.futureSeconds - 5
+        )
+      })
+    t.same(
+      wrong.map((e) => ({ id: e.id, createdAt: e.createdAt })),
+      [],
+      'every known-valid envelope is valid'
+    )
   })
 
   await t.test('structural mutations (types, lengths, members) are invalid for any validator', async (t) => {
-    const structural = badEnvelopeEdit('messages').filter((e) => e.op === 'retype' || e.op === 'huge' || e.op === 'delete-required' || (e.op === 'member' && e.tag === 'extra-member'))
+    const structural = badEnvelopeEdit('messages').filter(
+      (e) => e.op === 'retype' || e.op === 'huge' || e.op === 'delete-required' || (e.op === 'member' && e.tag === 'extra-member')
+    )
     const samples = fc.sample(fc.tuple(structural, fc.nat(100)), { seed: SEED, numRuns: 400 })
     const accepted = samples.filter(([edit, template]) => valid(envelopeOf([edit], template, ctx))).map(([edit]) => edit)
     t.same(accepted, [], 'no structural mutation leaves the envelope valid')
@@ -64,7 +86,8 @@ t.test('the generators mean what they say (no gateway involved)', async (t) => {
 
   await t.test('the contract helpers', async (t) => {
     t.ok(isContractInstant('2026-12-01T18:45:12Z') && isContractInstant('2026-12-01T13:45:12.123456789-05:00'))
-    for (const bad of ['2026-12-01t18:45:12Z', '2026-12-01T18:45:12+08', '2016-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-12-01 18:45:12Z']) t.notOk(isContractInstant(bad), bad)
+    for (const bad of ['2026-12-01t18:45:12Z', '2026-12-01T18:45:12+08', '2016-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-12-01 18:45:12Z'])
+      t.notOk(isContractInstant(bad), bad)
     t.ok(isIssuedCursor(issuedCursor(42)))
     for (const bad of ['A', 'IA', 'c2VxOjF', issuedCursor(42).toUpperCase()]) t.notOk(isIssuedCursor(bad), bad)
   })
@@ -72,10 +95,24 @@ t.test('the generators mean what they say (no gateway involved)', async (t) => {
   await t.test('the oracle flags what it must (a blind oracle would pass every gateway)', async (t) => {
     const invalid = sampleCase(fuzzCase(), SEED, 0)
     const req = { identity: 'CBSA' as const, method: 'POST', path: '/v1/messages', headers: {} }
-    const answer = (status: number, type: string, body: unknown) => ({ status, headers: { 'content-type': type }, body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)) })
-    const problem = (status: number, code: string) => answer(status, 'application/problem+json', { type: 'x', title: 'x', status, detail: 'x', instance: '/', code })
-    const invariants = (c: typeof invalid, a: ReturnType<typeof answer>) => checkAnswer(c, req, a).map((v) => v.invariant).sort()
-    const submit: SubmitCase = { kind: 'submit', endpoint: 'messages', family: 'x', body: { template: 0, envelope: [], text: [], header: [], signing: OWN_SIGNING, encoding: [{ op: 'replace', body: 'x', tag: 'x', effect: 'bad' }] }, http: validHttp('messages', 'CBSA') }
+    const answer = (status: number, type: string, body: unknown) => ({
+      status,
+      headers: { 'content-type': type },
+      body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
+    })
+    const problem = (status: number, code: string) =>
+      answer(status, 'application/problem+json', { type: 'x', title: 'x', status, detail: 'x', instance: '/', code })
+    const invariants = (c: typeof invalid, a: ReturnType<typeof answer>) =>
+      checkAnswer(c, req, a)
+        .map((v) => v.invariant)
+        .sort()
+    const submit: SubmitCase = {
+      kind: 'submit',
+      endpoint: 'messages',
+      family: 'x',
+      body: { template: 0, envelope: [], text: [], header: [], signing: OWN_SIGNING, encoding: [{ op: 'replace', body: 'x', tag: 'x', effect: 'bad' }] },
+      http: validHttp('messages', 'CBSA')
+    }
     t.same(invariants(submit, problem(400, 'JWS_INVALID')), [], 'a refusal with a known code is fine')
     t.same(invariants(submit, answer(400, 'text/plain', 'Bad Request')), ['problem-document'], 'a bare 400')
     t.same(invariants(submit, problem(400, 'NOT_A_CODE')), ['problem-document'], 'an unknown code')
@@ -100,7 +137,10 @@ t.test('fuzzing a running gateway pair', async (t) => {
   const { stats } = result
   t.comment(`${stats.inputs} inputs in ${(result.elapsedMs / 1000).toFixed(1)} s; statuses ${JSON.stringify(stats.statuses)}`)
 
-  t.ok(Object.values(stats.byEndpoint).every((n) => n > 50), `every endpoint was exercised: ${JSON.stringify(stats.byEndpoint)}`)
+  t.ok(
+    Object.values(stats.byEndpoint).every((n) => n > 50),
+    `every endpoint was exercised: ${JSON.stringify(stats.byEndpoint)}`
+  )
   t.ok(stats.byVerdict.valid > 50 && stats.byVerdict.invalid > 1000, `both streams ran: ${JSON.stringify(stats.byVerdict)}`)
   t.ok(result.counts.validSent > 20, `${result.counts.validSent} known-valid messages were accepted`)
   t.ok((result.ledgers.find((l) => l.gateway === 'CA')?.byEvent.refused ?? 0) > 500, 'refusals of identified callers were audited')

@@ -29,7 +29,9 @@ export const SYSTEMS = {
 } as const
 export type SystemName = keyof typeof SYSTEMS
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 export async function freePort(): Promise<number> {
   const server = createServer()
@@ -68,9 +70,12 @@ export async function sandboxSetting(t: Teardown): Promise<SandboxSetting> {
   })
   return {
     env: {
-      CA_PORT: String(ca), US_PORT: String(us),
-      CA_MOCK_PORTS: mockPorts.slice(0, 2).join(','), US_MOCK_PORTS: mockPorts.slice(2).join(','),
-      SANDBOX_DIR: dir, SANDBOX_QUEUE_PREFIX: queuePrefix
+      CA_PORT: String(ca),
+      US_PORT: String(us),
+      CA_MOCK_PORTS: mockPorts.slice(0, 2).join(','),
+      US_MOCK_PORTS: mockPorts.slice(2).join(','),
+      SANDBOX_DIR: dir,
+      SANDBOX_QUEUE_PREFIX: queuePrefix
     },
     ports: { CA: ca!, US: us! },
     mockPorts,
@@ -129,7 +134,11 @@ export function dropQueuePrefix(prefix: string): Promise<void> {
   return dropPrefix(REDIS_URL, prefix)
 }
 
-export async function startGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
+export async function startGateway(
+  t: Teardown,
+  config: GatewayConfig,
+  deps: AppDependencies = {}
+): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
   const app = await buildApp(config, deps)
   t.teardown(async () => {
     await app.close()
@@ -180,7 +189,11 @@ const injected = new Map<string, FastifyInstance>()
  * certificate an injected request names (`presenting`). Its `url` is
  * understood by `client()`, and by nothing that opens a connection.
  */
-export async function injectGateway(t: Teardown, config: GatewayConfig, deps: AppDependencies = {}): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
+export async function injectGateway(
+  t: Teardown,
+  config: GatewayConfig,
+  deps: AppDependencies = {}
+): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
   const app = await buildApp(config, { peerCertificate: injectedPeerCertificate, ...deps })
   const url = `inject://${config.queuePrefix}`
   injected.set(url, app)
@@ -244,7 +257,13 @@ export interface Exchange {
  * Two gateways and four mock agency systems, wired together. With `keysDir`
  * (a `copyKeys` copy) the gateways watch their trust files there.
  */
-export async function startExchange(t: Teardown, overrides: Partial<GatewayConfig> | ((country: 'CA' | 'US') => Partial<GatewayConfig>) = {}, matchRates = { CA: 0.02, US: 0.5 }, deps: AppDependencies = {}, keysDir = KEYS_DIR): Promise<Exchange> {
+export async function startExchange(
+  t: Teardown,
+  overrides: Partial<GatewayConfig> | ((country: 'CA' | 'US') => Partial<GatewayConfig>) = {},
+  matchRates = { CA: 0.02, US: 0.5 },
+  deps: AppDependencies = {},
+  keysDir = KEYS_DIR
+): Promise<Exchange> {
   const ports = { CA: await freePort(), US: await freePort() }
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   const clients = {} as Record<SystemName, AgencyClient>
@@ -261,10 +280,13 @@ export async function startExchange(t: Teardown, overrides: Partial<GatewayConfi
     })
     t.teardown(() => mocks[name].close())
   }
-  const webhooks = (country: 'CA' | 'US'): Record<string, string> => Object.fromEntries(
-    (Object.keys(SYSTEMS) as SystemName[]).filter((n) => SYSTEMS[n].country === country)
-      .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url]))
-  const own = (country: 'CA' | 'US'): Partial<GatewayConfig> => typeof overrides === 'function' ? overrides(country) : overrides
+  const webhooks = (country: 'CA' | 'US'): Record<string, string> =>
+    Object.fromEntries(
+      (Object.keys(SYSTEMS) as SystemName[])
+        .filter((n) => SYSTEMS[n].country === country)
+        .map((n) => [`${country}/${SYSTEMS[n].agency}/${SYSTEMS[n].system}`, mocks[n].url])
+    )
+  const own = (country: 'CA' | 'US'): Partial<GatewayConfig> => (typeof overrides === 'function' ? overrides(country) : overrides)
   const keys = (country: 'CA' | 'US'): Partial<GatewayConfig> =>
     keysDir === KEYS_DIR ? {} : { trustFile: join(keysDir, country, 'trust.json'), trustWatch: true }
   const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...keys('CA'), ...own('CA') }), deps)

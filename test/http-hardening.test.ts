@@ -89,7 +89,11 @@ function parseResponses(data: Buffer, ended: boolean): RawResponse[] {
  * `request` in one write (if any), then reads until the server closes the
  * connection, or until `finalResponses` non-interim responses have been read.
  */
-function exchange(url: string, request: string | Buffer | undefined, opts: { finalResponses?: number; onConnect?: (write: (data: string | Buffer) => void) => void } = {}): Promise<RawExchange> {
+function exchange(
+  url: string,
+  request: string | Buffer | undefined,
+  opts: { finalResponses?: number; onConnect?: (write: (data: string | Buffer) => void) => void } = {}
+): Promise<RawExchange> {
   const { port } = new URL(url)
   const started = Date.now()
   return new Promise((resolve) => {
@@ -112,10 +116,15 @@ function exchange(url: string, request: string | Buffer | undefined, opts: { fin
       const finals = parseResponses(Buffer.concat(chunks), false).filter((r) => r.status >= 200)
       if (finals.length >= opts.finalResponses) finish(false)
     })
-    socket.on('error', (err: NodeJS.ErrnoException) => { error = err.code ?? err.message })
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message
+    })
     socket.on('close', () => finish(true))
     // A safety net for a test that fails by hanging, not a wait for a condition.
-    socket.setTimeout(20_000, () => { error = 'client timeout'; finish(false) })
+    socket.setTimeout(20_000, () => {
+      error = 'client timeout'
+      finish(false)
+    })
   })
 }
 
@@ -142,7 +151,13 @@ function expectProblem(t: Test, res: RawResponse | undefined, status: number, co
 
 t.test('HTTP hardening of the gateway listener', async (t) => {
   const logs: string[] = []
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'debug' }), { logStream: { write: (line) => { logs.push(line) } } })
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'debug' }), {
+    logStream: {
+      write: (line) => {
+        logs.push(line)
+      }
+    }
+  })
   const cbsa = client(t, 'CBSA', gw.url)
   const token = await cbsa.token()
   const auditCount = async (): Promise<number> => (await gw.app.store.auditEntries(0, 100_000)).length
@@ -164,18 +179,63 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
   const parserRefusals: Array<[string, string, number, string]> = [
     ['obs-fold (RFC 9112 §5.2)', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: a\r\n ${MARKER}\r\nContent-Length: 0\r\n\r\n`, 400, 'HTTP_INVALID'],
     ['bare LF line endings', `POST /v1/messages HTTP/1.1\nHost: gw\nX-Note: ${MARKER}\nContent-Length: 0\n\n`, 400, 'HTTP_INVALID'],
-    ['Content-Length with Transfer-Encoding (CL.TE)', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: ${6 + SMUGGLED.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`, 400, 'HTTP_INVALID'],
-    ['Transfer-Encoding with Content-Length (TE.CL)', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['two different Content-Length', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: 0\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`, 400, 'HTTP_INVALID'],
-    ['two equal Content-Length', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nx.y`, 400, 'HTTP_INVALID'],
+    [
+      'Content-Length with Transfer-Encoding (CL.TE)',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: ${6 + SMUGGLED.length}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${SMUGGLED}`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'Transfer-Encoding with Content-Length (TE.CL)',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'two different Content-Length',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: 0\r\nContent-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'two equal Content-Length',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nx.y`,
+      400,
+      'HTTP_INVALID'
+    ],
     ['a signed Content-Length', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Length: +3\r\n\r\nx.y`, 400, 'HTTP_INVALID'],
     ['a NUL in a header value', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\0\r\nContent-Length: 0\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['a chunk size that is not hex', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx.y\r\n0\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['a chunk size past 2^64', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nx.y\r\n0\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['a chunk without its CRLF', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.yZZ0\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['Transfer-Encoding with chunked not last', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, 400, 'HTTP_INVALID'],
+    [
+      'a chunk size that is not hex',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx.y\r\n0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'a chunk size past 2^64',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nx.y\r\n0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'a chunk without its CRLF',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.yZZ0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
+    [
+      'Transfer-Encoding with chunked not last',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
     ['an unknown method', `SMUGGLE /v1/messages HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\n\r\n`, 400, 'HTTP_INVALID'],
-    ['a space before the header colon', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding : chunked\r\nX-Note: ${MARKER}\r\n\r\n0\r\n\r\n`, 400, 'HTTP_INVALID'],
+    [
+      'a space before the header colon',
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding : chunked\r\nX-Note: ${MARKER}\r\n\r\n0\r\n\r\n`,
+      400,
+      'HTTP_INVALID'
+    ],
     ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE']
   ]
   for (const [what, request, status, code] of parserRefusals) {
@@ -192,9 +252,18 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
 
   await t.test('Transfer-Encoding other than chunked alone: HTTP_INVALID, and the connection closes', async (t) => {
     const shapes: Array<[string, string]> = [
-      ['gzip, chunked', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`],
-      ['chunked twice', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`],
-      ['gzip then chunked as two fields', `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`]
+      [
+        'gzip, chunked',
+        `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`
+      ],
+      [
+        'chunked twice',
+        `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`
+      ],
+      [
+        'gzip then chunked as two fields',
+        `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nx.y\r\n0\r\n\r\n`
+      ]
     ]
     for (const [what, request] of shapes) {
       const before = await auditCount()
@@ -215,11 +284,17 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
   await t.test('a Content-Encoding other than identity: 415 UNSUPPORTED_MEDIA_TYPE', async (t) => {
     const before = await auditCount()
     for (const coding of ['gzip', 'deflate', 'br', 'identity, gzip']) {
-      const res = await exchange(gw.url, `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Encoding: ${coding}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx.y`)
+      const res = await exchange(
+        gw.url,
+        `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Encoding: ${coding}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx.y`
+      )
       expectProblem(t, res.responses[0], 415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding: ${coding}`)
     }
     t.equal(await auditCount(), before, 'nothing reached the ledger')
-    const identity = await exchange(gw.url, `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/jose\r\nContent-Encoding: identity\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx.y`)
+    const identity = await exchange(
+      gw.url,
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/jose\r\nContent-Encoding: identity\r\nContent-Length: 3\r\nConnection: close\r\n\r\nx.y`
+    )
     t.not(JSON.parse(identity.responses[0]?.body ?? '{}').code, 'UNSUPPORTED_MEDIA_TYPE', 'identity is no coding at all')
   })
 
@@ -232,7 +307,10 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     const form = 'grant_type=client_credentials'
     const continued = await exchange(gw.url, undefined, {
       finalResponses: 1,
-      onConnect: (write) => write(`POST /v1/token HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form}`)
+      onConnect: (write) =>
+        write(
+          `POST /v1/token HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form}`
+        )
     })
     t.equal(continued.responses[0]?.status, 100, '100 Continue first')
     t.equal(continued.responses[1]?.status, 200, 'then the token')
@@ -247,19 +325,28 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     const twice = await exchange(gw.url, 'GET /healthz HTTP/1.1\r\nHost: gw\r\nHost: elsewhere\r\n\r\n')
     expectProblem(t, twice.responses[0], 400, 'HTTP_INVALID', 'two Host fields')
     t.ok(twice.closedByServer, 'two Host fields: the connection is closed')
-    const submission = await exchange(gw.url, `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nHost: elsewhere\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: 3\r\n\r\nx.y`)
+    const submission = await exchange(
+      gw.url,
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nHost: elsewhere\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: 3\r\n\r\nx.y`
+    )
     expectProblem(t, submission.responses[0], 400, 'HTTP_INVALID', 'a submission with two Host fields')
     t.equal(await auditCount(), before, 'nothing reached the ledger')
     const http10 = await exchange(gw.url, 'GET /healthz HTTP/1.0\r\n\r\n')
     t.equal(http10.responses[0]?.status, 200, 'HTTP/1.0 needs no Host')
   })
 
-  await t.test('the router\'s own refusals: a path parameter over 100 characters, a bad percent-encoding: 400 REQUEST_INVALID', async (t) => {
-    const res = await exchange(gw.url, `GET /v1/messages/${'a'.repeat(101)} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
+  await t.test("the router's own refusals: a path parameter over 100 characters, a bad percent-encoding: 400 REQUEST_INVALID", async (t) => {
+    const res = await exchange(
+      gw.url,
+      `GET /v1/messages/${'a'.repeat(101)} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`
+    )
     const problem = expectProblem(t, res.responses[0], 400, 'REQUEST_INVALID', '101-character id')
     t.match(String(problem.detail), /longer than 100 characters/)
     t.notMatch(String(problem.detail), /a{50}/, 'the detail does not echo the parameter')
-    const within = await exchange(gw.url, `GET /v1/messages/${'a'.repeat(100)} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
+    const within = await exchange(
+      gw.url,
+      `GET /v1/messages/${'a'.repeat(100)} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`
+    )
     t.match(within.responses[0]?.headers['content-type'] ?? '', /^application\/problem\+json/, '100 characters reach the route')
     t.notMatch(within.responses[0]?.body ?? '', /longer than 100 characters/)
     for (const id of ['%zz', '%C0%AF']) {
@@ -271,15 +358,24 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
   await t.test('a 9 MiB upload written at once reads its 413 PAYLOAD_TOO_LARGE, without a reset', async (t) => {
     const before = await gw.app.store.auditEntries(0, 100_000)
     const body = Buffer.alloc(9 * 1024 * 1024, 'a')
-    const res = await exchange(gw.url, Buffer.concat([
-      Buffer.from(`POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: ${body.length}\r\n\r\n`),
-      body
-    ]))
+    const res = await exchange(
+      gw.url,
+      Buffer.concat([
+        Buffer.from(
+          `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: ${body.length}\r\n\r\n`
+        ),
+        body
+      ])
+    )
     t.equal(res.error, undefined, 'the client met no EPIPE or ECONNRESET: the server read the body before closing')
     expectProblem(t, res.responses[0], 413, 'PAYLOAD_TOO_LARGE', '9 MiB body')
     t.ok(res.closedByServer, 'then the connection closed')
     const after = await gw.app.store.auditEntries(0, 100_000)
-    t.same(after.slice(before.length).map((e) => [e.entry.event, e.entry.code]), [['refused', 'PAYLOAD_TOO_LARGE']], 'only the refusal of an authenticated caller was audited')
+    t.same(
+      after.slice(before.length).map((e) => [e.entry.event, e.entry.code]),
+      [['refused', 'PAYLOAD_TOO_LARGE']],
+      'only the refusal of an authenticated caller was audited'
+    )
   })
 
   await t.test('a client certificate read from a connection already gone: no TypeError from the metrics hook', async (t) => {
@@ -297,8 +393,14 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     })
     const req = new IncomingMessage(socket as never)
     Object.assign(req, {
-      method: 'GET', url: '/healthz', httpVersion: '1.1', httpVersionMajor: 1, httpVersionMinor: 1,
-      headers: { host: 'gw' }, rawHeaders: ['Host', 'gw'], complete: true
+      method: 'GET',
+      url: '/healthz',
+      httpVersion: '1.1',
+      httpVersionMajor: 1,
+      httpVersionMinor: 1,
+      headers: { host: 'gw' },
+      rawHeaders: ['Host', 'gw'],
+      complete: true
     })
     req.push(null)
     const res = new ServerResponse(req)
@@ -318,9 +420,11 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
   await t.test('a valid submission followed by garbage on the same connection: its 202 first, then the 400', async (t) => {
     const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
     const jws = await cbsa.sign(envelope)
-    const res = await exchange(gw.url,
+    const res = await exchange(
+      gw.url,
       `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: ${Buffer.byteLength(jws)}\r\n\r\n${jws}` +
-      `GARBAGE / HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\n\r\n`)
+        `GARBAGE / HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}\r\n\r\n`
+    )
     t.equal(res.responses.length, 2, 'two answers')
     t.match(res.responses[0]?.statusLine ?? '', /^HTTP\/1\.1 202 /, 'the accepted message is answered 202 first')
     t.equal(JSON.parse(res.responses[0]?.body ?? '{}').id, envelope.id)
@@ -333,8 +437,14 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
 
   await t.test('the logs: no refusal is an error of the gateway, and no request bytes', async (t) => {
     t.same(errorLogs(), [], 'no error-level log line')
-    t.notOk(logs.some((line) => line.includes(MARKER)), 'nothing of the refused requests is logged')
-    t.ok(logs.some((line) => line.includes('request refused before routing')), 'the refusals are logged, at info')
+    t.notOk(
+      logs.some((line) => line.includes(MARKER)),
+      'nothing of the refused requests is logged'
+    )
+    t.ok(
+      logs.some((line) => line.includes('request refused before routing')),
+      'the refusals are logged, at info'
+    )
   })
 })
 
@@ -342,7 +452,12 @@ t.test('slow clients are cut off with 408 REQUEST_TIMEOUT', async (t) => {
   const timeouts = { headersMs: 300, requestMs: 600, checkEveryMs: 50 }
   const logs: string[] = []
   const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'info' }), {
-    httpTimeouts: timeouts, logStream: { write: (line) => { logs.push(line) } }
+    httpTimeouts: timeouts,
+    logStream: {
+      write: (line) => {
+        logs.push(line)
+      }
+    }
   })
   const cbsa = client(t, 'CBSA', gw.url)
   const token = await cbsa.token()
@@ -356,12 +471,19 @@ t.test('slow clients are cut off with 408 REQUEST_TIMEOUT', async (t) => {
 
   await t.test('a body never finished', async (t) => {
     const before = await gw.app.store.auditEntries(0, 100_000)
-    const res = await exchange(gw.url, `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: 1000\r\n\r\nx.y`)
+    const res = await exchange(
+      gw.url,
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/jose\r\nContent-Length: 1000\r\n\r\nx.y`
+    )
     expectProblem(t, res.responses[0], 408, 'REQUEST_TIMEOUT', 'slow body')
     t.ok(res.closedByServer, 'and the connection is closed')
     t.ok(res.ms >= timeouts.requestMs && res.ms < 5_000, `after the request timeout (${res.ms} ms)`)
     const after = await gw.app.store.auditEntries(0, 100_000)
-    t.same(after.slice(before.length).map((e) => [e.entry.event, e.entry.code]), [['refused', 'REQUEST_TIMEOUT']], 'only the refusal of an authenticated caller was audited')
+    t.same(
+      after.slice(before.length).map((e) => [e.entry.event, e.entry.code]),
+      [['refused', 'REQUEST_TIMEOUT']],
+      'only the refusal of an authenticated caller was audited'
+    )
   })
 
   await t.test('a request after an answered one on the same connection, never finished', async (t) => {
@@ -372,6 +494,9 @@ t.test('slow clients are cut off with 408 REQUEST_TIMEOUT', async (t) => {
   })
 
   await t.test('no error-level log line', async (t) => {
-    t.same(logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50), [])
+    t.same(
+      logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50),
+      []
+    )
   })
 })

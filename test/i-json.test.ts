@@ -23,7 +23,9 @@ function refuses(t: Test, text: string, code: IJsonErrorCode, what = text): void
 
 function accepts(t: Test, text: string, what = text): void {
   let value: unknown
-  t.doesNotThrow(() => { value = parseIJson(text) }, `${what}: accepted`)
+  t.doesNotThrow(() => {
+    value = parseIJson(text)
+  }, `${what}: accepted`)
   // node:assert rather than t.strictSame, which reads an own "constructor"
   // member as the object's class.
   t.doesNotThrow(() => deepStrictEqual(value, JSON.parse(text)), `${what}: the value JSON.parse gives`)
@@ -41,8 +43,20 @@ function pollutes(value: unknown): boolean {
 }
 
 t.test('accepts plain JSON and gives the value JSON.parse gives', async (t) => {
-  for (const text of ['{}', '[]', '{"a":{}}', '[[],{},[{}]]', ' { "a" : [ 1 , 2 ] } ', '"x"', '0', '-1', 'true', 'false', 'null',
-    '{"records":[{"id":"T-1","surname":"Côté","port":453,"lat":45.50884,"items":[{"code":"A","declared":true}]}],"next":null}']) {
+  for (const text of [
+    '{}',
+    '[]',
+    '{"a":{}}',
+    '[[],{},[{}]]',
+    ' { "a" : [ 1 , 2 ] } ',
+    '"x"',
+    '0',
+    '-1',
+    'true',
+    'false',
+    'null',
+    '{"records":[{"id":"T-1","surname":"Côté","port":453,"lat":45.50884,"items":[{"code":"A","declared":true}]}],"next":null}'
+  ]) {
     accepts(t, text)
   }
 })
@@ -122,8 +136,19 @@ t.test('refuses raw lone surrogates in a string, and bytes that are not UTF-8', 
 })
 
 t.test('refuses numbers a double cannot hold as written', async (t) => {
-  for (const text of ['15.000000000000000001', '1e-400', '1e400', '-1e400', '9007199254740993', '0.10000000000000001',
-    '123456789012345678901234567890', '4.9e-324', '1.7976931348623159e308', '[1,2,9007199254740993]', '{"a":{"b":1e999}}']) {
+  for (const text of [
+    '15.000000000000000001',
+    '1e-400',
+    '1e400',
+    '-1e400',
+    '9007199254740993',
+    '0.10000000000000001',
+    '123456789012345678901234567890',
+    '4.9e-324',
+    '1.7976931348623159e308',
+    '[1,2,9007199254740993]',
+    '{"a":{"b":1e999}}'
+  ]) {
     refuses(t, text, 'NUMBER_NOT_EXACT')
   }
   const err = refusal('{"amount":0.10000000000000001}')
@@ -131,9 +156,34 @@ t.test('refuses numbers a double cannot hold as written', async (t) => {
 })
 
 t.test('accepts numbers whose text is the double exactly, however written', async (t) => {
-  for (const text of ['0.1', '1.0', '1e2', '-0', '0', '100', '2.5E-3', '1E+2', '1e-7', '1.5e300', '5e-324', '1.7976931348623157e308',
-    '9007199254740992', '9007199254740991', '-9007199254740992', '1e21', '1e23', '123456789012345', '0.000000000000001',
-    '1.00000000000000000000', '100000000000000000000', '0e400', '-0.0e-400', '0.30000000000000004', '45.50884', '2.50']) {
+  for (const text of [
+    '0.1',
+    '1.0',
+    '1e2',
+    '-0',
+    '0',
+    '100',
+    '2.5E-3',
+    '1E+2',
+    '1e-7',
+    '1.5e300',
+    '5e-324',
+    '1.7976931348623157e308',
+    '9007199254740992',
+    '9007199254740991',
+    '-9007199254740992',
+    '1e21',
+    '1e23',
+    '123456789012345',
+    '0.000000000000001',
+    '1.00000000000000000000',
+    '100000000000000000000',
+    '0e400',
+    '-0.0e-400',
+    '0.30000000000000004',
+    '45.50884',
+    '2.50'
+  ]) {
     accepts(t, text)
   }
   t.ok(Object.is(parseIJson('-0'), -0), '-0 keeps its sign')
@@ -147,7 +197,7 @@ t.test('refuses __proto__ names anywhere and constructor objects holding prototy
   refuses(t, '[{"a":{"constructor":{"x":1,"prototype":1}}}]', 'PROTOTYPE_KEY')
   refuses(t, '{"\\u0063onstructor":{"prototype":1}}', 'PROTOTYPE_KEY', 'constructor written with an escape')
   accepts(t, '{"constructor":1,"prototype":1}', 'the names alone are fine')
-  accepts(t, '{"constructor":{"a":{"prototype":1}}}', 'prototype deeper than constructor\'s own members')
+  accepts(t, '{"constructor":{"a":{"prototype":1}}}', "prototype deeper than constructor's own members")
   accepts(t, '{"constructor":[{"prototype":1}]}')
   accepts(t, '{"proto":"__proto__","a":"constructor"}', 'as values they are just strings')
 })
@@ -201,63 +251,82 @@ t.test('a JWS protected header with a duplicate parameter is refused once decode
 
 t.test('property: JSON.stringify output is accepted and read as JSON.parse reads it', async (t) => {
   for (const stringUnit of ['grapheme-ascii', 'grapheme'] as const) {
-    fc.assert(fc.property(fc.jsonValue({ stringUnit }), (value) => {
-      fc.pre(!pollutes(value))
-      const text = JSON.stringify(value)
-      deepStrictEqual(parseIJson(text), JSON.parse(text))
-      deepStrictEqual(parseIJsonBytes(utf8(JSON.stringify(value, null, 2))), JSON.parse(text))
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit }), (value) => {
+        fc.pre(!pollutes(value))
+        const text = JSON.stringify(value)
+        deepStrictEqual(parseIJson(text), JSON.parse(text))
+        deepStrictEqual(parseIJsonBytes(utf8(JSON.stringify(value, null, 2))), JSON.parse(text))
+      }),
+      { numRuns: 500 }
+    )
   }
   t.pass('no false refusals')
 })
 
 t.test('property: a string is refused exactly when it holds a lone surrogate', async (t) => {
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 8 }), fc.boolean(), (s, asName) => {
-    // JSON.stringify escapes lone surrogates (\udxxx) and keeps pairs raw.
-    const text = asName ? `{${JSON.stringify(s)}:1}` : JSON.stringify([s])
-    let code: string | undefined
-    try {
-      parseIJson(text)
-    } catch (err) {
-      code = (err as IJsonError).code
-    }
-    if (s.isWellFormed()) deepStrictEqual(code, asName && s === '__proto__' ? 'PROTOTYPE_KEY' : undefined)
-    else deepStrictEqual(code, 'LONE_SURROGATE')
-  }), { numRuns: 1000 })
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 8 }), fc.boolean(), (s, asName) => {
+      // JSON.stringify escapes lone surrogates (\udxxx) and keeps pairs raw.
+      const text = asName ? `{${JSON.stringify(s)}:1}` : JSON.stringify([s])
+      let code: string | undefined
+      try {
+        parseIJson(text)
+      } catch (err) {
+        code = (err as IJsonError).code
+      }
+      if (s.isWellFormed()) deepStrictEqual(code, asName && s === '__proto__' ? 'PROTOTYPE_KEY' : undefined)
+      else deepStrictEqual(code, 'LONE_SURROGATE')
+    }),
+    { numRuns: 1000 }
+  )
   t.pass('agrees with String.prototype.isWellFormed')
 })
 
 // Names full of the characters a scanner could trip on.
-const trickyName = fc.string({ unit: fc.constantFrom('a', 'b', '"', '\\', '{', '}', '[', ']', ',', ':', ' ', '\n', 'é', '😀', '\u0000', '/'), maxLength: 6 })
+const trickyName = fc
+  .string({ unit: fc.constantFrom('a', 'b', '"', '\\', '{', '}', '[', ']', ',', ':', ' ', '\n', 'é', '😀', '\u0000', '/'), maxLength: 6 })
   .filter((name) => name !== '__proto__')
 // The same name as JSON text, with some characters written as \u escapes.
 const spelled = (name: string, escapeMask: number): string =>
-  `"${[...name].map((ch, k) => ((escapeMask >> k) & 1) === 1
-    ? Array.from({ length: ch.length }, (_, u) => `\\u${ch.charCodeAt(u).toString(16).padStart(4, '0')}`).join('')
-    : JSON.stringify(ch).slice(1, -1)).join('')}"`
+  `"${[...name]
+    .map((ch, k) =>
+      ((escapeMask >> k) & 1) === 1
+        ? Array.from({ length: ch.length }, (_, u) => `\\u${ch.charCodeAt(u).toString(16).padStart(4, '0')}`).join('')
+        : JSON.stringify(ch).slice(1, -1)
+    )
+    .join('')}"`
 const safeValue = fc.jsonValue({ maxDepth: 2, stringUnit: 'grapheme' }).filter((v) => !pollutes(v))
 
 t.test('property: inserting a duplicate name into any generated object is refused', async (t) => {
-  fc.assert(fc.property(
-    fc.uniqueArray(fc.tuple(trickyName, safeValue), { minLength: 1, maxLength: 8, selector: ([name]) => name }),
-    fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 }), safeValue, fc.nat({ max: 3 }),
-    (members, which, where, escapeMask, value, wrap) => {
-      const text = (entries: string[]): string => `{${entries.join(',')}}`
-      const entries = members.map(([name, v]) => `${spelled(name, escapeMask)}:${JSON.stringify(v)}`)
-      // Distinct names, however spelled: accepted, and read as written.
-      const object = text(entries)
-      deepStrictEqual(parseIJson(object), JSON.parse(JSON.stringify(Object.fromEntries(members))))
-      const name = members[which % members.length]![0]
-      entries.splice(where % (entries.length + 1), 0, `${spelled(name, ~escapeMask)}:${JSON.stringify(value)}`)
-      const wrapped = [text(entries), `[0,${text(entries)}]`, `{"outer":${text(entries)},"after":{}}`, `[{"x":[${text(entries)}]}]`][wrap]!
-      let code: string | undefined
-      try {
-        parseIJson(wrapped)
-      } catch (err) {
-        code = (err as IJsonError).code
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(trickyName, safeValue), { minLength: 1, maxLength: 8, selector: ([name]) => name }),
+      fc.nat(),
+      fc.nat(),
+      fc.integer({ min: 0, max: 255 }),
+      safeValue,
+      fc.nat({ max: 3 }),
+      (members, which, where, escapeMask, value, wrap) => {
+        const text = (entries: string[]): string => `{${entries.join(',')}}`
+        const entries = members.map(([name, v]) => `${spelled(name, escapeMask)}:${JSON.stringify(v)}`)
+        // Distinct names, however spelled: accepted, and read as written.
+        const object = text(entries)
+        deepStrictEqual(parseIJson(object), JSON.parse(JSON.stringify(Object.fromEntries(members))))
+        const name = members[which % members.length]![0]
+        entries.splice(where % (entries.length + 1), 0, `${spelled(name, ~escapeMask)}:${JSON.stringify(value)}`)
+        const wrapped = [text(entries), `[0,${text(entries)}]`, `{"outer":${text(entries)},"after":{}}`, `[{"x":[${text(entries)}]}]`][wrap]!
+        let code: string | undefined
+        try {
+          parseIJson(wrapped)
+        } catch (err) {
+          code = (err as IJsonError).code
+        }
+        deepStrictEqual(code, 'DUPLICATE_MEMBER')
       }
-      deepStrictEqual(code, 'DUPLICATE_MEMBER')
-    }), { numRuns: 1000 })
+    ),
+    { numRuns: 1000 }
+  )
   t.pass('every duplicate found')
 })
 
@@ -283,22 +352,36 @@ function holdsExactly(text: string): boolean {
 
 t.test('property: a number is accepted exactly when its text is the decimal of its double', async (t) => {
   const digits = (min: number, max: number) => fc.string({ unit: fc.constantFrom('0', '1', '2', '5', '9'), minLength: min, maxLength: max })
-  const token = fc.tuple(
-    fc.boolean(),
-    fc.oneof(fc.constant('0'), fc.tuple(fc.constantFrom('1', '2', '4', '9'), digits(0, 20)).map(([a, b]) => a + b)),
-    fc.option(digits(1, 20)),
-    fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 400 })))
-  ).map(([negative, int, fraction, exp]) => `${negative ? '-' : ''}${int}${fraction === null ? '' : `.${fraction}`}${exp === null ? '' : `${exp[0]}${exp[1]}${exp[2]}`}`)
-  const doubles = fc.double({ noNaN: true, noDefaultInfinity: true }).map(String).map((s) => s.replace('e+', 'e'))
-  fc.assert(fc.property(fc.oneof(token, doubles), (text) => {
-    let accepted = true
-    try {
-      parseIJson(`[${text}]`)
-    } catch (err) {
-      deepStrictEqual((err as IJsonError).code, 'NUMBER_NOT_EXACT')
-      accepted = false
-    }
-    deepStrictEqual(accepted, holdsExactly(text), text)
-  }), { numRuns: 5000 })
+  const token = fc
+    .tuple(
+      fc.boolean(),
+      fc.oneof(
+        fc.constant('0'),
+        fc.tuple(fc.constantFrom('1', '2', '4', '9'), digits(0, 20)).map(([a, b]) => a + b)
+      ),
+      fc.option(digits(1, 20)),
+      fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 400 })))
+    )
+    .map(
+      ([negative, int, fraction, exp]) =>
+        `${negative ? '-' : ''}${int}${fraction === null ? '' : `.${fraction}`}${exp === null ? '' : `${exp[0]}${exp[1]}${exp[2]}`}`
+    )
+  const doubles = fc
+    .double({ noNaN: true, noDefaultInfinity: true })
+    .map(String)
+    .map((s) => s.replace('e+', 'e'))
+  fc.assert(
+    fc.property(fc.oneof(token, doubles), (text) => {
+      let accepted = true
+      try {
+        parseIJson(`[${text}]`)
+      } catch (err) {
+        deepStrictEqual((err as IJsonError).code, 'NUMBER_NOT_EXACT')
+        accepted = false
+      }
+      deepStrictEqual(accepted, holdsExactly(text), text)
+    }),
+    { numRuns: 5000 }
+  )
   t.pass('agrees with the rule')
 })

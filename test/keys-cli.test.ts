@@ -40,8 +40,19 @@ t.test('create-ca makes a self-signed root CA with a private key only its owner 
 t.test('issue-agency and issue-client write certificates that chain to the country CA and register them', async (t) => {
   const dir = copyKeys(t)
   const trustFile = join(dir, 'CA', 'trust.json')
-  const issued = await keys('issue-agency', '--trust', trustFile, '--agency', 'cbsa', '--system', 'nexus-kiosk',
-    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting')
+  const issued = await keys(
+    'issue-agency',
+    '--trust',
+    trustFile,
+    '--agency',
+    'cbsa',
+    '--system',
+    'nexus-kiosk',
+    '--kinds',
+    'traveller.designation',
+    '--purposes',
+    'trusted-traveller-vetting'
+  )
   t.equal(issued.code, 0, issued.stderr)
   t.match(issued.stdout, /no webhook/, 'it says what is missing')
   const ca = new X509Certificate(readFileSync(join(dir, 'CA', 'ca.crt.pem')))
@@ -50,19 +61,45 @@ t.test('issue-agency and issue-client write certificates that chain to the count
   t.match(cert.subject, /O=CBSA/)
   const store = loadTrustStore(trustFile)
   t.ok(store.agencies.has('CA/CBSA/nexus-kiosk'), 'registered')
-  t.ok(readFileSync(join(dir, 'CA', 'agencies', 'CBSA-nexus-kiosk', 'signing.private.pem'), 'utf8').startsWith('-----BEGIN PRIVATE KEY-----'), 'a PEM copy for openssl')
+  t.ok(
+    readFileSync(join(dir, 'CA', 'agencies', 'CBSA-nexus-kiosk', 'signing.private.pem'), 'utf8').startsWith('-----BEGIN PRIVATE KEY-----'),
+    'a PEM copy for openssl'
+  )
 
   const op = await keys('issue-client', '--trust', trustFile, '--role', 'operator', '--name', 'ops-2')
   t.equal(op.code, 0, op.stderr)
   t.equal(loadTrustStore(trustFile).operatorsByCert.size, 2, 'a second operator')
 
-  const twice = await keys('issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nexus-kiosk',
-    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting')
+  const twice = await keys(
+    'issue-agency',
+    '--trust',
+    trustFile,
+    '--agency',
+    'CBSA',
+    '--system',
+    'nexus-kiosk',
+    '--kinds',
+    'traveller.designation',
+    '--purposes',
+    'trusted-traveller-vetting'
+  )
   t.equal(twice.code, 1)
   t.match(twice.stderr, /SYSTEM_EXISTS/)
 
-  const replaced = await keys('issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nexus-kiosk',
-    '--kinds', 'traveller.designation', '--purposes', 'trusted-traveller-vetting', '--replace')
+  const replaced = await keys(
+    'issue-agency',
+    '--trust',
+    trustFile,
+    '--agency',
+    'CBSA',
+    '--system',
+    'nexus-kiosk',
+    '--kinds',
+    'traveller.designation',
+    '--purposes',
+    'trusted-traveller-vetting',
+    '--replace'
+  )
   t.equal(replaced.code, 0, replaced.stderr)
   t.ok(loadTrustStore(trustFile).revokedCerts.has(/x5t#S256 (\S+)\)/.exec(issued.stdout)![1]!), '--replace revokes the old certificate')
 })
@@ -74,8 +111,30 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
   const active = JSON.parse(before).gateway.activeKid as string
 
   const cases: Array<[string[], number, RegExp]> = [
-    [['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'no.such-kind', '--purposes', 'p'], 2, /unknown kind no\.such-kind/],
-    [['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'entry-exit.record', '--purposes', 'p', '--webhook', 'http://plain'], 2, /--webhook must be an https/],
+    [
+      ['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'no.such-kind', '--purposes', 'p'],
+      2,
+      /unknown kind no\.such-kind/
+    ],
+    [
+      [
+        'issue-agency',
+        '--trust',
+        trustFile,
+        '--agency',
+        'CBSA',
+        '--system',
+        'x',
+        '--kinds',
+        'entry-exit.record',
+        '--purposes',
+        'p',
+        '--webhook',
+        'http://plain'
+      ],
+      2,
+      /--webhook must be an https/
+    ],
     [['retire-key', '--trust', trustFile, '--kid', active], 1, /KEY_ACTIVE/],
     [['revoke', '--trust', trustFile, '--kid', active], 1, /KEY_ACTIVE/],
     [['activate-gateway-key', '--trust', trustFile, '--kid', 'nope'], 1, /KEY_UNKNOWN/],
@@ -120,7 +179,10 @@ t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped ke
   const imported = await keys('import-partner-jwks', '--trust', caTrust, '--jwks', both)
   t.match(imported.stdout, /added us-gateway-/)
   const newKid = [...loadTrustStore(caTrust).partner.keys.keys()].find((k) => k !== oldKid)!
-  writeFileSync(join(dir, 'new-only.json'), JSON.stringify({ keys: JSON.parse(readFileSync(both, 'utf8')).keys.filter((k: { kid: string }) => k.kid === newKid) }))
+  writeFileSync(
+    join(dir, 'new-only.json'),
+    JSON.stringify({ keys: JSON.parse(readFileSync(both, 'utf8')).keys.filter((k: { kid: string }) => k.kid === newKid) })
+  )
   const dropped = await keys('import-partner-jwks', '--trust', caTrust, '--jwks', join(dir, 'new-only.json'))
   t.match(dropped.stdout, new RegExp(`removed ${oldKid}`))
   const store = loadTrustStore(caTrust)
@@ -131,7 +193,13 @@ t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped ke
 t.test('expiry lists every certificate and fails ahead of expiry', async (t) => {
   const ok = await keys('expiry', '--trust', join(KEYS_DIR, 'CA', 'trust.json'))
   t.equal(ok.code, 0, ok.stderr)
-  for (const file of ['ca.crt.pem', 'gateway.crt.pem', 'partner/gateway.crt.pem', 'agencies/CBSA-pik-primary/client.crt.pem', 'operators/ops-1/client.crt.pem']) {
+  for (const file of [
+    'ca.crt.pem',
+    'gateway.crt.pem',
+    'partner/gateway.crt.pem',
+    'agencies/CBSA-pik-primary/client.crt.pem',
+    'operators/ops-1/client.crt.pem'
+  ]) {
     t.match(ok.stdout, new RegExp(`ok +${file.replace('.', '\\.')} +\\d{4}-\\d{2}-\\d{2} +\\d+ days`), file)
   }
   const soon = await keys('expiry', '--trust', join(KEYS_DIR, 'CA', 'trust.json'), '--warn-days', '3000', '--json')
@@ -143,7 +211,14 @@ t.test('expiry lists every certificate and fails ahead of expiry', async (t) => 
 
 t.test('--check-config names each bad setting and checks the trust material', async (t) => {
   const key = Buffer.alloc(32, 3).toString('base64')
-  const env = { GATEWAY_COUNTRY: 'CA', GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'), GATEWAY_SEAL_KEY: key, GATEWAY_AUDIT_KEY: key, GATEWAY_PSEUDONYM_KEY: key, LEDGER_PATH: join(tmpdir(), 'btb-check', 'ledger.sqlite') }
+  const env = {
+    GATEWAY_COUNTRY: 'CA',
+    GATEWAY_TRUST_FILE: join(KEYS_DIR, 'CA', 'trust.json'),
+    GATEWAY_SEAL_KEY: key,
+    GATEWAY_AUDIT_KEY: key,
+    GATEWAY_PSEUDONYM_KEY: key,
+    LEDGER_PATH: join(tmpdir(), 'btb-check', 'ledger.sqlite')
+  }
   const good = checkConfiguration(env)
   t.equal(good.ok, true, good.lines.join('\n'))
   t.match(good.lines.join('\n'), /ok +trust file .*gateway CA, 2 agency systems/)
@@ -151,7 +226,11 @@ t.test('--check-config names each bad setting and checks the trust material', as
   const bad = checkConfiguration({ ...env, PORT: 'eighty', REDIS_URL: 'http://x', GATEWAY_AUDIT_KEY: undefined, LOG_LEVEL: 'loud' })
   t.equal(bad.ok, false)
   t.equal(bad.lines.length, 4, 'one line per bad setting')
-  for (const name of ['PORT', 'REDIS_URL', 'GATEWAY_AUDIT_KEY', 'LOG_LEVEL']) t.ok(bad.lines.some((l) => l.startsWith(`error ${name}:`)), name)
+  for (const name of ['PORT', 'REDIS_URL', 'GATEWAY_AUDIT_KEY', 'LOG_LEVEL'])
+    t.ok(
+      bad.lines.some((l) => l.startsWith(`error ${name}:`)),
+      name
+    )
   t.notOk(bad.lines.join('\n').includes(key), 'no secret is echoed')
 
   const wrongCountry = checkConfiguration({ ...env, GATEWAY_COUNTRY: 'US' })
@@ -160,8 +239,9 @@ t.test('--check-config names each bad setting and checks the trust material', as
   t.match(noTrust.lines.join('\n'), /error GATEWAY_TRUST_FILE: /)
 
   const cli = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    execFile(process.execPath, ['gateway/server.ts', '--check-config'], { cwd: root, env: { ...process.env, ...env, PORT: '-1' } },
-      (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout }))
+    execFile(process.execPath, ['gateway/server.ts', '--check-config'], { cwd: root, env: { ...process.env, ...env, PORT: '-1' } }, (err, stdout) =>
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout })
+    )
   })
   t.equal(cli.code, 1, 'the flag exits non-zero on a bad setting')
   t.match(cli.stdout, /error PORT: must be >= 0 \(got "-1"\)\nconfiguration has errors/)

@@ -13,16 +13,30 @@ function tempStore(t: { teardown(fn: () => unknown): void }): { store: SqliteSto
   const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
   const path = join(dir, 'ledger.sqlite')
   const store = new SqliteStore(path)
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
   return { store, path }
 }
 
 const at = '2026-11-25T12:00:00.000Z'
 function record(id: string): MessageRecord {
   return {
-    direction: 'outbound', id, digest: `d-${id}`, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
-    sender: 'CA/CBSA/pik-primary', recipient: 'US/CBP', status: 'accepted', acceptedAt: at, updatedAt: at,
-    attempts: [], receipt: null, correlationId: null, policyVersion: 'sha256:x'
+    direction: 'outbound',
+    id,
+    digest: `d-${id}`,
+    kind: 'entry-exit.record',
+    purpose: 'entry-exit-verification',
+    sender: 'CA/CBSA/pik-primary',
+    recipient: 'US/CBP',
+    status: 'accepted',
+    acceptedAt: at,
+    updatedAt: at,
+    attempts: [],
+    receipt: null,
+    correlationId: null,
+    policyVersion: 'sha256:x'
   }
 }
 const outbox = (id: string): OutboxItem => ({ direction: 'outbound', id, target: 'https://partner/v1/exchange', sealed: 'sealed', createdAt: at })
@@ -34,7 +48,10 @@ t.test('accept writes the message, its outbox item and its audit entry together,
   t.equal(await store.accept(record('m1'), outbox('m1'), accepted('m1')), false, 'the same id is not accepted twice')
   t.equal((await store.findMessage('outbound', 'm1'))?.status, 'accepted')
   t.equal((await store.auditEntries(0, 10)).length, 1, 'the refused duplicate wrote no audit entry')
-  t.same((await store.pendingOutbox('2099-01-01T00:00:00Z', 10)).map((i) => i.id), ['m1'])
+  t.same(
+    (await store.pendingOutbox('2099-01-01T00:00:00Z', 10)).map((i) => i.id),
+    ['m1']
+  )
 })
 
 t.test('delivery drops the outbox item; a dead letter keeps it but is not re-driven', async (t) => {
@@ -89,8 +106,16 @@ t.test('a ledger written before the audit index gains it on open, and its chain 
 
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
-  t.same((await store.searchAudit({ messageId: 'o2' }, 0, 10)).map((e) => e.seq), [2], 'old entries are searchable by column')
-  t.same((await store.searchAudit({ subject: 's-o3' }, 0, 10)).map((e) => e.seq), [3], 'and by traveller digest')
+  t.same(
+    (await store.searchAudit({ messageId: 'o2' }, 0, 10)).map((e) => e.seq),
+    [2],
+    'old entries are searchable by column'
+  )
+  t.same(
+    (await store.searchAudit({ subject: 's-o3' }, 0, 10)).map((e) => e.seq),
+    [3],
+    'and by traveller digest'
+  )
   await store.appendAudit(accepted('n4'))
   const entries = await store.auditEntries(0, 10)
   t.equal(entries[3]?.prevHash, entries[2]?.hash, 'the next entry chains onto the old head')
@@ -111,7 +136,9 @@ t.test('a group commit holds at most about a megabyte of sealed content; the res
   const { store } = tempStore(t)
   const sealed = randomBytes(600 * 1024).toString('base64')
   const committed: string[] = []
-  const writes = [0, 1, 2, 3].map((i) => store.accept(record(`big${i}`), { ...outbox(`big${i}`), sealed }, accepted(`big${i}`)).then(() => committed.push(`big${i}`)))
+  const writes = [0, 1, 2, 3].map((i) =>
+    store.accept(record(`big${i}`), { ...outbox(`big${i}`), sealed }, accepted(`big${i}`)).then(() => committed.push(`big${i}`))
+  )
   // Scheduled after the store's own commit turn: what it sees is what that
   // one turn of the event loop committed.
   const seenAfterOneTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(committed.length)))

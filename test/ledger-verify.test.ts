@@ -47,13 +47,21 @@ const sqlite: Backend = {
     const path = join(dir, 'ledger.sqlite')
     const store = new SqliteStore(path)
     const db = new DatabaseSync(path)
-    t.teardown(async () => { db.close(); await store.close(); rmSync(dir, { recursive: true, force: true }) })
+    t.teardown(async () => {
+      db.close()
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
     return {
       store,
       cliArgs: ['--ledger', path],
       tamper: {
-        async run(sql, ...params) { db.prepare(sql).run(...params as SQLInputValue[]) },
-        async rows<R>(sql: string, ...params: Array<string | number>) { return db.prepare(sql).all(...params as SQLInputValue[]) as R[] }
+        async run(sql, ...params) {
+          db.prepare(sql).run(...(params as SQLInputValue[]))
+        },
+        async rows<R>(sql: string, ...params: Array<string | number>) {
+          return db.prepare(sql).all(...(params as SQLInputValue[])) as R[]
+        }
       }
     }
   }
@@ -73,8 +81,14 @@ function postgres(pool: pg.Pool): Backend {
         store,
         cliArgs: ['--postgres', PG_URL, '--schema', schema],
         tamper: {
-          async run(text, ...params) { n = 0; await pool.query(sql(text), params) },
-          async rows<R>(text: string, ...params: Array<string | number>) { n = 0; return (await pool.query(sql(text), params)).rows as R[] }
+          async run(text, ...params) {
+            n = 0
+            await pool.query(sql(text), params)
+          },
+          async rows<R>(text: string, ...params: Array<string | number>) {
+            n = 0
+            return (await pool.query(sql(text), params)).rows as R[]
+          }
         }
       }
     }
@@ -88,10 +102,15 @@ async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
   const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
   const made: Checkpoint[] = []
   for (let i = 1; i <= LENGTH; i++) {
-    await store.appendAudit(auditEntry({
-      event: 'accepted', direction: 'outbound', messageId: `m-${i}`, at: new Date(Date.UTC(2026, 10, 20, 0, i)).toISOString(),
-      subjects: [`subject-${i % 5}`]
-    }))
+    await store.appendAudit(
+      auditEntry({
+        event: 'accepted',
+        direction: 'outbound',
+        messageId: `m-${i}`,
+        at: new Date(Date.UTC(2026, 10, 20, 0, i)).toISOString(),
+        subjects: [`subject-${i % 5}`]
+      })
+    )
     if (i % 10 === 0) made.push((await checkpointer.checkpointNow())!)
   }
   for (const cp of made.slice(0, 2)) {
@@ -104,7 +123,12 @@ async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
 const verify = (store: GatewayStore) => verifyLedger(store, ca.ownKeys, ca.partner.keys, { pageSize: 7 })
 
 /** pg gives a BIGINT as a string. */
-interface Row { seq: number | string; entry: string; prev_hash: string; hash: string }
+interface Row {
+  seq: number | string
+  entry: string
+  prev_hash: string
+  hash: string
+}
 
 const run = promisify(execFile)
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -123,8 +147,11 @@ function suite(parent: Test, backend: Backend): void {
       const { store } = await backend.open(t)
       await buildLedger(store)
       t.same(await verify(store), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 2, checkpointedTo: 50 })
-      t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0, checkpointedTo: 50 },
-        'without the partner\'s keys, countersignatures are not checked')
+      t.same(
+        await verifyLedger(store, ca.ownKeys),
+        { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0, checkpointedTo: 50 },
+        "without the partner's keys, countersignatures are not checked"
+      )
     })
 
     t.test('an empty ledger verifies', async (t) => {
@@ -134,13 +161,13 @@ function suite(parent: Test, backend: Backend): void {
 
     const cases: Array<{ name: string; seq: number; reason: RegExp; tamper: (x: Tamper, store: GatewayStore) => Promise<void> }> = [
       {
-        name: 'an entry\'s JSON edited in place',
+        name: "an entry's JSON edited in place",
         seq: 23,
         reason: /does not match its hash/,
         tamper: (x) => x.run(`UPDATE audit SET entry = replace(entry, '"m-23"', '"m-99"') WHERE seq = ?`, 23)
       },
       {
-        name: 'an entry\'s hash edited',
+        name: "an entry's hash edited",
         seq: 23,
         reason: /does not match its hash/,
         tamper: (x) => x.run('UPDATE audit SET hash = ? WHERE seq = ?', 'x'.repeat(43), 23)
@@ -163,13 +190,16 @@ function suite(parent: Test, backend: Backend): void {
         reason: /does not chain onto entry 22/,
         tamper: async (x) => {
           const [a, b] = await x.rows<Row>('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq IN (?, ?) ORDER BY seq', 23, 24)
-          for (const [row, other] of [[a!, b!], [b!, a!]]) {
+          for (const [row, other] of [
+            [a!, b!],
+            [b!, a!]
+          ]) {
             await x.run('UPDATE audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?', other.entry, other.prev_hash, other.hash, row.seq)
           }
         }
       },
       {
-        name: 'two entries\' contents swapped',
+        name: "two entries' contents swapped",
         seq: 23,
         reason: /does not match its hash/,
         tamper: async (x) => {
@@ -196,14 +226,16 @@ function suite(parent: Test, backend: Backend): void {
         }
       },
       {
-        name: 'a checkpoint signed with a forged key under this gateway\'s kid',
+        name: "a checkpoint signed with a forged key under this gateway's kid",
         seq: 30,
         reason: /checkpoint 30 is not signed by this gateway \(JWS_SIGNATURE_INVALID/,
         tamper: async (x, store) => {
           const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
           const head = (await store.auditEntry(30))!
-          const forged = await signCheckpoint({ gateway: 'CA', seq: 30, hash: head.hash, at: new Date().toISOString() },
-            { kid: ca.signingKey.kid, alg: 'ES256', key: privateKey })
+          const forged = await signCheckpoint(
+            { gateway: 'CA', seq: 30, hash: head.hash, at: new Date().toISOString() },
+            { kid: ca.signingKey.kid, alg: 'ES256', key: privateKey }
+          )
           await x.run('UPDATE checkpoints SET jws = ? WHERE seq = ?', forged, 30)
         }
       },
@@ -244,7 +276,7 @@ function suite(parent: Test, backend: Backend): void {
         tamper: async (x) => x.run('UPDATE checkpoints SET hash = ? WHERE seq = ?', 'x'.repeat(43), 40)
       },
       {
-        name: 'a countersignature made with this gateway\'s key instead of the partner\'s',
+        name: "a countersignature made with this gateway's key instead of the partner's",
         seq: 20,
         reason: /countersignature of checkpoint 20 does not verify with the partner's keys/,
         tamper: async (x, store) => {
@@ -310,17 +342,32 @@ t.test('the CLI refuses to verify a ledger that is not there, rather than an emp
 t.test('the checkpointer signs the head on its schedule, once per head', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-checkpointer-'))
   const store = new SqliteStore(join(dir, 'ledger.sqlite'))
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
-  const append = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m${i}` }))))
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const append = (n: number) =>
+    Promise.all(Array.from({ length: n }, (_, i) => store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m${i}` }))))
   const sent: Checkpoint[] = []
 
   // Each scheduled look at the head is reported; the test waits for the looks it needs, not for a time.
   const ticks: number[] = []
-  const onTick = (): void => { ticks.push(Date.now()) }
+  const onTick = (): void => {
+    ticks.push(Date.now())
+  }
   /** Waits until the checkpointer has looked at the head, a whole look begun at or after `from`: two ends after it, the looks being one at a time. */
   const lookedAt = (from: number) => eventually(() => ticks.filter((at) => at >= from).length >= 2 || undefined, 10_000, 'a look at the head')
 
-  const byCount = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 5, everyMs: 60_000, pollMs: 10 }, onCheckpoint: async (cp) => { sent.push(cp) }, onTick })
+  const byCount = new Checkpointer({
+    store,
+    key: ca.signingKey,
+    country: 'CA',
+    schedule: { everyEntries: 5, everyMs: 60_000, pollMs: 10 },
+    onCheckpoint: async (cp) => {
+      sent.push(cp)
+    },
+    onTick
+  })
   byCount.start()
   await append(3)
   await lookedAt(Date.now())
@@ -328,7 +375,11 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   await append(3)
   await lookedAt(Date.now())
   t.equal((await store.latestCheckpoint())?.seq, 6, 'the head moved by everyEntries: signed')
-  t.same(sent.map((cp) => cp.seq), [6], 'and handed to the partner exchange')
+  t.same(
+    sent.map((cp) => cp.seq),
+    [6],
+    'and handed to the partner exchange'
+  )
   await byCount.stop()
 
   const byTime = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 1000, everyMs: 40, pollMs: 10 }, onTick })
@@ -344,6 +395,6 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
 
   const claims = await verifyCheckpointJws((await store.latestCheckpoint())!.jws, ca.ownKeys, 'CA')
   t.same({ gateway: claims.gateway, seq: claims.seq, hash: claims.hash }, { gateway: 'CA', ...(await store.auditHead())! })
-  await t.rejects(verifyCheckpointJws((await store.latestCheckpoint())!.jws, us.ownKeys, 'US'), 'not the partner\'s')
+  await t.rejects(verifyCheckpointJws((await store.latestCheckpoint())!.jws, us.ownKeys, 'US'), "not the partner's")
   t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: 7, checkpoints: 2, countersignatures: 0, checkpointedTo: 7 })
 })

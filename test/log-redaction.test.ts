@@ -19,9 +19,21 @@ function personalValues(value: unknown, out: Set<string> = new Set()): Set<strin
 
 t.test('no value of any message reaches the logs, even at debug level', async (t) => {
   const lines: string[] = []
-  const ex = await startExchange(t, { logLevel: 'debug' }, { CA: 0, US: 1 }, { logStream: { write: (line) => { lines.push(line) } } })
+  const ex = await startExchange(
+    t,
+    { logLevel: 'debug' },
+    { CA: 0, US: 1 },
+    {
+      logStream: {
+        write: (line) => {
+          lines.push(line)
+        }
+      }
+    }
+  )
   const values = new Set<string>()
-  const name = (country: string, agency: string) => (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === country && SYSTEMS[n].agency === agency)!
+  const name = (country: string, agency: string) =>
+    (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === country && SYSTEMS[n].agency === agency)!
   const ids: string[] = []
   for (const route of SAMPLE_ROUTES) {
     const client = ex.clients[name(route.from.country, route.from.agency)]
@@ -33,7 +45,7 @@ t.test('no value of any message reaches the logs, even at debug level', async (t
     t.equal((await client.submit(await client.sign({ ...envelope, extra: true }))).status, 409)
     ids.push(String(envelope.id))
   }
-  await eventually(() => ids.every((id) => Object.values(ex.mocks).some((m) => m.received.some((r) => r.id === id))) ? true : undefined, 20_000, 'every push')
+  await eventually(() => (ids.every((id) => Object.values(ex.mocks).some((m) => m.received.some((r) => r.id === id))) ? true : undefined), 20_000, 'every push')
   t.ok(values.size > 30, `${values.size} distinct values to look for`)
   t.ok(lines.length > 20, `${lines.length} log lines written`)
   const log = lines.join('')

@@ -23,7 +23,9 @@ t.test('a keyed digest is not a JWS, however it reads', async (t) => {
 
 t.test('every real JWS is found, alone or inside other text', async (t) => {
   const { privateKey } = await generateKeyPair('ES256')
-  const jws = await new CompactSign(new TextEncoder().encode('{"id":"x"}')).setProtectedHeader({ alg: 'ES256', kid: 'k', typ: 'btb-envelope+jws' }).sign(privateKey)
+  const jws = await new CompactSign(new TextEncoder().encode('{"id":"x"}'))
+    .setProtectedHeader({ alg: 'ES256', kid: 'k', typ: 'btb-envelope+jws' })
+    .sign(privateKey)
   t.ok(looksLikeJws(jws))
   t.ok(looksLikeJws(JSON.stringify({ receipt: jws })))
   t.ok(looksLikeJws(`sealed=${jws}; more`))

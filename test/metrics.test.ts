@@ -10,13 +10,19 @@ import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 /** A Prometheus scraper with a client certificate (an operator's, unless another directory is named). */
 function scraper(t: Teardown, country: 'CA' | 'US', baseUrl: string, identity = 'operators/ops-1') {
   const dir = join(KEYS_DIR, country, identity)
   const agent = new Agent({
-    connect: { cert: readFileSync(join(dir, 'client.crt.pem')), key: readFileSync(join(dir, 'client.key.pem')), ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')) }
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
+    }
   })
   t.teardown(() => agent.close())
   return async () => {
@@ -51,21 +57,36 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
   t.equal((await cbp.submit(await cbp.sign(back))).status, 202)
   const refused = await cbsa.submit(await cbsa.sign({ ...out, id: crypto.randomUUID(), purpose: 'asylum-claim' }))
   t.equal(refused.json().code, 'PURPOSE_NOT_ALLOWED')
-  await eventually(() => ex.mocks.CBP.received.some((m) => m.id === out.id) ? true : undefined, 15_000, 'delivery to CBP')
-  await eventually(() => ex.mocks.CBSA.received.some((m) => m.id === back.id) ? true : undefined, 15_000, 'delivery to CBSA')
+  await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === out.id) ? true : undefined), 15_000, 'delivery to CBP')
+  await eventually(() => (ex.mocks.CBSA.received.some((m) => m.id === back.id) ? true : undefined), 15_000, 'delivery to CBSA')
   const BACK = { kind: String(back.kind), purpose: String(back.purpose) }
 
   // The delivered counters move once the ledger has the receipt; the scrape may come first.
-  const ca = await eventually(async () => {
-    const res = await scrapeCa()
-    return sample(res.text, 'btb_messages_total', { direction: 'inbound', outcome: 'delivered', ...BACK, code: '' }) === 1 &&
-      sample(res.text, 'btb_messages_total', { direction: 'outbound', outcome: 'delivered', ...ENTRY, code: '' }) === 1 ? res : undefined
-  }, 15_000, 'both deliveries counted on the CA gateway')
+  const ca = await eventually(
+    async () => {
+      const res = await scrapeCa()
+      return sample(res.text, 'btb_messages_total', { direction: 'inbound', outcome: 'delivered', ...BACK, code: '' }) === 1 &&
+        sample(res.text, 'btb_messages_total', { direction: 'outbound', outcome: 'delivered', ...ENTRY, code: '' }) === 1
+        ? res
+        : undefined
+    },
+    15_000,
+    'both deliveries counted on the CA gateway'
+  )
   t.equal(ca.status, 200)
   t.match(ca.type, /^text\/plain; version=0\.0\.4/)
   t.equal(sample(ca.text, 'btb_messages_total', { direction: 'outbound', outcome: 'accepted', ...ENTRY, code: '' }), 1)
-  t.equal(sample(ca.text, 'btb_messages_total', { direction: 'outbound', outcome: 'refused', kind: 'entry-exit.record', purpose: 'asylum-claim', code: 'PURPOSE_NOT_ALLOWED' }), 1,
-    'a refusal, with its code')
+  t.equal(
+    sample(ca.text, 'btb_messages_total', {
+      direction: 'outbound',
+      outcome: 'refused',
+      kind: 'entry-exit.record',
+      purpose: 'asylum-claim',
+      code: 'PURPOSE_NOT_ALLOWED'
+    }),
+    1,
+    'a refusal, with its code'
+  )
   t.equal(sample(ca.text, 'btb_messages_total', { direction: 'inbound', outcome: 'received', ...BACK, code: '' }), 1)
   t.equal(sample(ca.text, 'btb_audit_entries_total', { event: 'accepted' }), 1)
 
@@ -86,27 +107,47 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
   t.ok(gatewayDays > 30, 'the example certificates are far from expiry')
   t.ok(Math.abs(sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'agency-ca', system: '' })! - days('CA/ca.crt.pem')) < 0.01)
   t.ok(Math.abs(sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'partner-ca', system: '' })! - days('US/ca.crt.pem')) < 0.01)
-  t.ok(Math.abs(sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'agency-system', system: 'CA/CBSA/pik-primary' })! -
-    days('CA/agencies/CBSA-pik-primary/client.crt.pem')) < 0.01, 'an agency system\'s certificate, as it presented it')
-  t.ok(Math.abs(sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'partner-gateway', system: 'gateway:US' })! -
-    days('US/gateway.crt.pem')) < 0.01, 'the partner gateway\'s certificate, as it presented it')
+  t.ok(
+    Math.abs(
+      sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'agency-system', system: 'CA/CBSA/pik-primary' })! -
+        days('CA/agencies/CBSA-pik-primary/client.crt.pem')
+    ) < 0.01,
+    "an agency system's certificate, as it presented it"
+  )
+  t.ok(
+    Math.abs(sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'partner-gateway', system: 'gateway:US' })! - days('US/gateway.crt.pem')) < 0.01,
+    "the partner gateway's certificate, as it presented it"
+  )
 
   t.ok(sample(ca.text, 'process_cpu_user_seconds_total')! > 0, 'process metrics')
   t.not(sample(ca.text, 'nodejs_eventloop_lag_seconds'), undefined)
 
-  const doc = (out.payload as { document: { number: string }; traveller: { surname: string } })
+  const doc = out.payload as { document: { number: string }; traveller: { surname: string } }
   for (const personal of [String(out.id), String(back.id), doc.document.number, doc.traveller.surname]) {
     t.notOk(ca.text.includes(personal), 'no message id, document number or name in any label')
   }
 
-  const us = await eventually(async () => {
-    const res = await scrapeUs()
-    return sample(res.text, 'btb_messages_total', { direction: 'inbound', outcome: 'delivered', ...ENTRY, code: '' }) === 1 ? res : undefined
-  }, 15_000, 'the US gateway to count its push to CBP')
+  const us = await eventually(
+    async () => {
+      const res = await scrapeUs()
+      return sample(res.text, 'btb_messages_total', { direction: 'inbound', outcome: 'delivered', ...ENTRY, code: '' }) === 1 ? res : undefined
+    },
+    15_000,
+    'the US gateway to count its push to CBP'
+  )
   t.equal(sample(us.text, 'btb_messages_total', { direction: 'inbound', outcome: 'received', ...ENTRY, code: '' }), 1)
-  t.equal(sample(us.text, 'btb_delivery_latency_seconds_count', { direction: 'inbound' }), 1, 'receipt to the agency\'s 2xx, timed')
-  t.equal(sample(us.text, 'btb_messages_total', { direction: 'outbound', outcome: 'refused', kind: 'entry-exit.record', purpose: 'asylum-claim', code: 'PURPOSE_NOT_ALLOWED' }), undefined,
-    'each gateway counts its own decisions')
+  t.equal(sample(us.text, 'btb_delivery_latency_seconds_count', { direction: 'inbound' }), 1, "receipt to the agency's 2xx, timed")
+  t.equal(
+    sample(us.text, 'btb_messages_total', {
+      direction: 'outbound',
+      outcome: 'refused',
+      kind: 'entry-exit.record',
+      purpose: 'asylum-claim',
+      code: 'PURPOSE_NOT_ALLOWED'
+    }),
+    undefined,
+    'each gateway counts its own decisions'
+  )
 
   await t.test('only an operator certificate may scrape', async (t) => {
     const agency = await cbsa.call('GET', '/metrics')
@@ -122,7 +163,7 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
     t.teardown(() => noCert.close())
     const anonymous = await request(`${ex.ca.url}/metrics`, { dispatcher: noCert })
     t.equal(anonymous.statusCode, 401)
-    t.equal((await anonymous.body.json() as { code: string }).code, 'UNAUTHENTICATED')
+    t.equal(((await anonymous.body.json()) as { code: string }).code, 'UNAUTHENTICATED')
   })
 })
 
@@ -146,16 +187,28 @@ t.test('the dead-letter gauge rises when a delivery is dead-lettered', async (t)
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const text = await eventually(async () => {
-    const { text } = await scrape()
-    return sample(text, 'btb_dead_letters', { queue: 'partner-delivery' }) === 1 ? text : undefined
-  }, 15_000, 'the dead letter on the gauge')
+  const text = await eventually(
+    async () => {
+      const { text } = await scrape()
+      return sample(text, 'btb_dead_letters', { queue: 'partner-delivery' }) === 1 ? text : undefined
+    },
+    15_000,
+    'the dead letter on the gauge'
+  )
   t.pass('btb_dead_letters{queue="partner-delivery"} is 1')
   t.equal(sample(text, 'btb_dead_letters', { queue: 'agency-push' }), 0)
-  await eventually(async () => {
-    const { text } = await scrape()
-    return sample(text, 'btb_messages_total', { direction: 'outbound', outcome: 'dead-lettered', ...ENTRY, code: '' }) === 1 ? true : undefined
-  }, 5_000, 'the dead-lettered outcome counted')
-  t.equal(sample(text, 'btb_messages_total', { direction: 'outbound', outcome: 'delivery-failed', ...ENTRY, code: '' }), 1, 'the first attempt failed, counted with the message\'s kind')
+  await eventually(
+    async () => {
+      const { text } = await scrape()
+      return sample(text, 'btb_messages_total', { direction: 'outbound', outcome: 'dead-lettered', ...ENTRY, code: '' }) === 1 ? true : undefined
+    },
+    5_000,
+    'the dead-lettered outcome counted'
+  )
+  t.equal(
+    sample(text, 'btb_messages_total', { direction: 'outbound', outcome: 'delivery-failed', ...ENTRY, code: '' }),
+    1,
+    "the first attempt failed, counted with the message's kind"
+  )
   t.equal(sample(text, 'btb_delivery_latency_seconds_count', { direction: 'outbound' }), 0, 'nothing delivered, nothing timed')
 })

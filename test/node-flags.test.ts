@@ -7,13 +7,13 @@ import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 
 const root = join(import.meta.dirname, '..')
 
-t.test('npm start and the Docker image pass the gateway\'s heap limits', async (t) => {
+t.test("npm start and the Docker image pass the gateway's heap limits", async (t) => {
   const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!
   for (const flag of GATEWAY_NODE_FLAGS) t.ok(start.split(' ').includes(flag), `npm start: ${flag}`)
   const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'docker', 'Dockerfile'), 'utf8'))?.[1]
   t.ok(cmd, 'the Dockerfile has a CMD')
   const args = JSON.parse(cmd!) as string[]
-  t.same(args.slice(0, 1 + GATEWAY_NODE_FLAGS.length), ['node', ...GATEWAY_NODE_FLAGS], 'the image\'s CMD')
+  t.same(args.slice(0, 1 + GATEWAY_NODE_FLAGS.length), ['node', ...GATEWAY_NODE_FLAGS], "the image's CMD")
   t.equal(args.at(-1), 'gateway/server.ts')
 })
 

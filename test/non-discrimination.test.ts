@@ -25,8 +25,8 @@ const book = new PolicyBook(randomBytes(32), randomBytes(32))
 const validator = new MessageValidator()
 
 const def = (name: string): string => `${COMMON_SCHEMA_ID}#/$defs/${name}`
-const ICAO_CODES = ((commonSchema.$defs as Record<string, { enum: string[] }>).icaoCode.enum)
-const SUBJECT_CATEGORIES = ((commonSchema.$defs as Record<string, { enum: string[] }>).subjectCategory.enum)
+const ICAO_CODES = (commonSchema.$defs as Record<string, { enum: string[] }>).icaoCode.enum
+const SUBJECT_CATEGORIES = (commonSchema.$defs as Record<string, { enum: string[] }>).subjectCategory.enum
 const AGENCY_COUNTRY: Readonly<Record<string, string>> = { CBSA: 'CA', IRCC: 'CA', RCMP: 'CA', CBP: 'US', USCIS: 'US', 'DHS-OBIM': 'US', DOS: 'US' }
 
 type FieldType = 'nationality' | 'name' | 'date' | 'documentNumber' | 'subjectCategory'
@@ -66,7 +66,8 @@ function setAt(root: unknown, at: readonly Key[], value: unknown): void {
 }
 
 const nameArb = fc.stringMatching(/^[A-Z][A-Z' -]{0,30}[A-Z]$/)
-const dateArb = fc.date({ min: new Date('1920-01-01T00:00:00Z'), max: new Date('2035-12-31T00:00:00Z'), noInvalidDate: true })
+const dateArb = fc
+  .date({ min: new Date('1920-01-01T00:00:00Z'), max: new Date('2035-12-31T00:00:00Z'), noInvalidDate: true })
   .map((d) => d.toISOString().slice(0, 10))
 const documentNumberArb = fc.stringMatching(/^[A-Z0-9]{1,9}$/)
 const codeArb = fc.constantFrom(...ICAO_CODES)
@@ -99,17 +100,22 @@ function nationalityArb(leaves: readonly Leaf[]): fc.Arbitrary<string[]> {
     groups.set(key, [...(groups.get(key) ?? []), i])
   })
   const members = [...groups.values()]
-  return fc.tuple(...members.map((m) => fc.uniqueArray(codeArb, { minLength: m.length, maxLength: m.length })))
-    .map((codes) => {
-      const out = new Array<string>(leaves.length)
-      members.forEach((m, g) => m.forEach((leafIndex, j) => { out[leafIndex] = codes[g]![j]! }))
-      return out
-    })
+  return fc.tuple(...members.map((m) => fc.uniqueArray(codeArb, { minLength: m.length, maxLength: m.length }))).map((codes) => {
+    const out = new Array<string>(leaves.length)
+    members.forEach((m, g) =>
+      m.forEach((leafIndex, j) => {
+        out[leafIndex] = codes[g]![j]!
+      })
+    )
+    return out
+  })
 }
 
 function caseArb(kind: Kind): fc.Arbitrary<Case> {
   const types = fieldTypes(kind)
-  const examples = listExamples(kind).filter((e) => e.valid).map((e) => e.envelope as Envelope)
+  const examples = listExamples(kind)
+    .filter((e) => e.valid)
+    .map((e) => e.envelope as Envelope)
   return fc.constantFrom(...examples).chain((example) => {
     const leaves = leavesOf(example.payload, ['payload'])
     const varied = leaves.filter((l) => types.has(l.pattern) && types.get(l.pattern) !== 'nationality')
@@ -165,8 +171,7 @@ function outcome(envelope: Envelope, nationalityPatterns: ReadonlySet<string>): 
 }
 
 t.test('nationality fields are found from the schemas', async (t) => {
-  const found = Object.fromEntries(KINDS.map((kind) =>
-    [kind, [...fieldTypes(kind)].filter(([, type]) => type === 'nationality').map(([path]) => path)]))
+  const found = Object.fromEntries(KINDS.map((kind) => [kind, [...fieldTypes(kind)].filter(([, type]) => type === 'nationality').map(([path]) => path)]))
   t.same(found, {
     'biometric.match-request': [],
     'biometric.match-response': ['subject.document.issuingCountry', 'subject.identity.birthCountry', 'subject.identity.citizenship[]'],
@@ -253,8 +258,10 @@ t.test('a rule that turns on subject category names the law that requires it', a
           if (seen.size < 2) continue
           turning.add(`${kind} ${ruleId}`)
           const rule = Object.values(fields).find((r) => r.rule === ruleId)
-          t.ok(rule?.condition !== undefined && (rule.legalBasis ?? []).length > 0,
-            `${kind} ${purpose} ${ruleId} turns on subject category and names its legal basis: ${(rule?.legalBasis ?? []).join(', ')}`)
+          t.ok(
+            rule?.condition !== undefined && (rule.legalBasis ?? []).length > 0,
+            `${kind} ${purpose} ${ruleId} turns on subject category and names its legal basis: ${(rule?.legalBasis ?? []).join(', ')}`
+          )
         }
       }
     }

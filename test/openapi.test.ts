@@ -35,7 +35,12 @@ function agent(t: Teardown, cert?: { cert: string; key: string }): Agent {
   return a
 }
 
-interface Answer { readonly status: number; readonly type: string; readonly headers: Record<string, unknown>; readonly text: string }
+interface Answer {
+  readonly status: number
+  readonly type: string
+  readonly headers: Record<string, unknown>
+  readonly text: string
+}
 
 async function call(dispatcher: Agent, url: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<Answer> {
   const res = await request(url, { method: method as 'GET', headers, body, dispatcher })
@@ -72,7 +77,10 @@ function refsOf(doc: Doc): { refs: Array<{ at: string; ref: string; base: string
   const resources = new Map<string, unknown>([[DOC_URI, doc]])
   const walk = (node: unknown, at: string, base: string): void => {
     if (node === null || typeof node !== 'object') return
-    if (Array.isArray(node)) return node.forEach((item, i) => walk(item, `${at}/${i}`, base))
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, `${at}/${i}`, base))
+      return
+    }
     const object = node as Record<string, unknown>
     if (typeof object.$id === 'string') {
       base = new URL(object.$id, base).href.replace(/#$/, '')
@@ -108,14 +116,17 @@ function documentAjv(doc: Doc): { ajv: Ajv2020; compile(schema: unknown): Valida
   ajvFormats.default(ajv)
   for (const keyword of ['discriminator', 'xml', 'externalDocs', 'example']) ajv.addKeyword(keyword)
   const components = doc.components.schemas as Record<string, Record<string, unknown>>
-  const target = (name: string) => typeof components[name]?.$id === 'string' ? String(components[name]!.$id) : `urn:component:${name}`
+  const target = (name: string) => (typeof components[name]?.$id === 'string' ? String(components[name]!.$id) : `urn:component:${name}`)
   const rewrite = (node: unknown): unknown => {
     if (node === null || typeof node !== 'object') return node
     if (Array.isArray(node)) return node.map(rewrite)
-    return Object.fromEntries(Object.entries(node).map(([key, value]) => {
-      if (key === '$ref' && typeof value === 'string' && value.startsWith('#/components/schemas/')) return [key, target(value.slice('#/components/schemas/'.length))]
-      return [key, DATA_KEYWORDS.has(key) ? value : rewrite(value)]
-    }))
+    return Object.fromEntries(
+      Object.entries(node).map(([key, value]) => {
+        if (key === '$ref' && typeof value === 'string' && value.startsWith('#/components/schemas/'))
+          return [key, target(value.slice('#/components/schemas/'.length))]
+        return [key, DATA_KEYWORDS.has(key) ? value : rewrite(value)]
+      })
+    )
   }
   for (const [name, schema] of Object.entries(components)) {
     ajv.addSchema(typeof schema.$id === 'string' ? schema : { ...(rewrite(schema) as object), $id: target(name) })
@@ -133,14 +144,15 @@ function operationSchemas(doc: Doc): Array<{ at: string; schema: unknown }> {
       for (const [type, media] of Object.entries((op.requestBody?.content ?? {}) as Doc)) found.push({ at: `${at} body ${type}`, schema: media.schema })
       for (const [status, response] of Object.entries(op.responses as Doc)) {
         for (const [type, media] of Object.entries((response.content ?? {}) as Doc)) found.push({ at: `${at} ${status} ${type}`, schema: media.schema })
-        for (const [name, header] of Object.entries((response.headers ?? {}) as Doc)) found.push({ at: `${at} ${status} header ${name}`, schema: header.schema })
+        for (const [name, header] of Object.entries((response.headers ?? {}) as Doc))
+          found.push({ at: `${at} ${status} header ${name}`, schema: header.schema })
       }
     }
   }
   return found
 }
 
-t.test('the OpenAPI document describes every route, with the contract\'s own schemas', async (t) => {
+t.test("the OpenAPI document describes every route, with the contract's own schemas", async (t) => {
   const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
   const browser = agent(t) // no client certificate, no token: the pages carry no data
 
@@ -160,7 +172,7 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
 
   t.match(doc.openapi, /^3\.1\.\d+$/, 'OpenAPI 3.1')
   t.equal(doc.info.version, pkg.version, 'versioned as the package')
-  t.match(doc.info.description, /docs\/integrators\.md/, 'points at the integrator\'s guide')
+  t.match(doc.info.description, /docs\/integrators\.md/, "points at the integrator's guide")
   t.equal(doc.components.securitySchemes.mutualTLS.type, 'mutualTLS')
   t.match(doc.components.securitySchemes.bearerToken, { type: 'http', scheme: 'bearer' })
 
@@ -181,7 +193,7 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
     t.strictSame(documented.sort(), routes.map((r) => `${r.method} ${openapiPath(r.url)}`).sort(), 'the document names only routes that exist')
   })
 
-  await t.test('the contract\'s schemas are the objects the gateway validates with', async (t) => {
+  await t.test("the contract's schemas are the objects the gateway validates with", async (t) => {
     const schemas = doc.components.schemas as Doc
     t.strictSame(schemas.envelope, envelopeSchema)
     t.strictSame(schemas.common, commonSchema)
@@ -192,8 +204,9 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
       t.strictSame(payload.schema, { $ref: '#/components/schemas/envelope' }, `${path}: the JWS payload is the envelope`)
       t.strictSame(Object.keys(payload.kindSchemas), [...KINDS], `${path}: a payload schema for every kind`)
     }
-    t.strictSame(doc.paths['/v1/exchange'].post.requestBody.content['application/jose']['x-jws-payload'].schema,
-      { $ref: '#/components/schemas/forwarded-envelope' })
+    t.strictSame(doc.paths['/v1/exchange'].post.requestBody.content['application/jose']['x-jws-payload'].schema, {
+      $ref: '#/components/schemas/forwarded-envelope'
+    })
   })
 
   await t.test('every $ref resolves within the document', async (t) => {
@@ -201,7 +214,10 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
     t.ok(refs.length > 100, `${refs.length} references`)
     const broken = refs.filter((r) => resolveRef(resources, r.ref, r.base) === undefined)
     t.strictSame(broken, [], 'none is broken')
-    t.ok(refs.some((r) => r.ref.startsWith('https://schemas.btb-gateway.example/common/1.0#/$defs/')), 'the contract\'s absolute references are among them')
+    t.ok(
+      refs.some((r) => r.ref.startsWith('https://schemas.btb-gateway.example/common/1.0#/$defs/')),
+      "the contract's absolute references are among them"
+    )
   })
 
   await t.test('every schema in the document is valid JSON Schema 2020-12, and the document is well formed', async (t) => {
@@ -218,7 +234,10 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
         t.ok(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'].includes(method), `${method} is an HTTP method`)
         const inPath = (op.parameters ?? []).filter((p: Doc) => p.in === 'path')
         t.strictSame(inPath.map((p: Doc) => p.name).sort(), templated, `${method} ${path}: every path parameter declared`)
-        t.ok(inPath.every((p: Doc) => p.required === true), `${method} ${path}: path parameters are required`)
+        t.ok(
+          inPath.every((p: Doc) => p.required === true),
+          `${method} ${path}: path parameters are required`
+        )
         for (const requirement of op.security ?? []) {
           for (const scheme of Object.keys(requirement)) t.ok(doc.components.securitySchemes[scheme], `${method} ${path}: scheme ${scheme} is declared`)
         }
@@ -230,8 +249,11 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
           t.match(status, /^([1-5]\d\d|[1-5]XX|default)$/, `${method} ${path}: ${status} is a status`)
           // Every refusal of the API is a problem document (readiness answers its own 503 body).
           if (!/^4/.test(status) && !(/^5/.test(status) && path.startsWith('/v1/'))) continue
-          t.strictSame(response.content, { 'application/problem+json': { schema: { $ref: '#/components/schemas/problem' } } },
-            `${method} ${path}: ${status} is the RFC 9457 problem document`)
+          t.strictSame(
+            response.content,
+            { 'application/problem+json': { schema: { $ref: '#/components/schemas/problem' } } },
+            `${method} ${path}: ${status} is the RFC 9457 problem document`
+          )
         }
       }
     }
@@ -246,7 +268,11 @@ t.test('the OpenAPI document describes every route, with the contract\'s own sch
     const envelope = ajv.getSchema(String((resolveRef(resources, payload.schema.$ref, DOC_URI) as Doc).$id))!
     const names = Object.keys(payload.examples)
     t.strictSame(names.sort(), Object.keys(doc.components.examples).sort(), 'every example in the document is offered for submissions')
-    const onDisk = (['envelope', ...KINDS] as const).flatMap((group) => listExamples(group).filter((e) => e.valid).map((e) => `${group}.${e.name}`))
+    const onDisk = (['envelope', ...KINDS] as const).flatMap((group) =>
+      listExamples(group)
+        .filter((e) => e.valid)
+        .map((e) => `${group}.${e.name}`)
+    )
     t.strictSame(names.sort(), onDisk.sort(), 'every valid example of schemas/examples/ is documented')
     for (const name of names) {
       const example = resolveRef(resources, payload.examples[name].$ref, DOC_URI) as { value: { kind: string; payload: unknown } }
@@ -273,7 +299,9 @@ t.test('the gateway answers as its document says', async (t) => {
       t.equal(res.body, '', `${what} has no body, as documented`)
       return
     }
-    const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim()
+    const type = String(res.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim()
     const media = response.content[type]
     if (!t.ok(media, `${what} is documented as ${type}`)) return
     if (!/^application\/(.+\+)?json$/.test(type)) return
@@ -282,8 +310,13 @@ t.test('the gateway answers as its document says', async (t) => {
     if (res.status >= 400) t.match(response.description, `\`${JSON.parse(res.body).code}\``, `${what}: the code is among those documented`)
   }
 
-  await t.test('an agency system\'s token, messages, status and dry run', async (t) => {
-    conforms(t, 'POST', '/v1/token', await cbsa.call('POST', '/v1/token', 'grant_type=client_credentials', { 'content-type': 'application/x-www-form-urlencoded' }))
+  await t.test("an agency system's token, messages, status and dry run", async (t) => {
+    conforms(
+      t,
+      'POST',
+      '/v1/token',
+      await cbsa.call('POST', '/v1/token', 'grant_type=client_credentials', { 'content-type': 'application/x-www-form-urlencoded' })
+    )
     const auth = { authorization: `Bearer ${await cbsa.token()}` }
     const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
     const jws = await cbsa.sign(envelope)
@@ -294,11 +327,15 @@ t.test('the gateway answers as its document says', async (t) => {
     const repeat = await cbsa.submit(jws)
     t.equal(repeat.status, 200)
     conforms(t, 'POST', '/v1/messages', repeat)
-    const delivered = await eventually(async () => {
-      const res = await cbsa.status(String(envelope.id))
-      return res.json<{ status: string }>().status === 'delivered' ? res : undefined
-    }, 15_000, 'delivery')
-    t.type(delivered.json<{ receipt: { jws: string; digest: string } }>().receipt.digest, 'string', 'the receipt\'s claims are served')
+    const delivered = await eventually(
+      async () => {
+        const res = await cbsa.status(String(envelope.id))
+        return res.json<{ status: string }>().status === 'delivered' ? res : undefined
+      },
+      15_000,
+      'delivery'
+    )
+    t.type(delivered.json<{ receipt: { jws: string; digest: string } }>().receipt.digest, 'string', "the receipt's claims are served")
     conforms(t, 'GET', '/v1/messages/{id}', delivered)
     conforms(t, 'GET', '/v1/messages/{id}', await cbsa.status('00000000-0000-4000-8000-000000000000'))
     conforms(t, 'POST', '/v1/messages', await cbsa.submit('not-a-jws'))
@@ -315,8 +352,11 @@ t.test('the gateway answers as its document says', async (t) => {
     conforms(t, 'GET', '/v1/policies/{kind}', await cbsa.call('GET', '/v1/policies/no.such-kind'))
   })
 
-  await t.test('the partner gateway\'s routes refuse as documented', async (t) => {
-    const partner = agent(t, { cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8'), key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem'), 'utf8') })
+  await t.test("the partner gateway's routes refuse as documented", async (t) => {
+    const partner = agent(t, {
+      cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8'),
+      key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem'), 'utf8')
+    })
     for (const path of ['/v1/exchange', '/v1/checkpoints']) {
       const res = await call(partner, `${ex.ca.url}${path}`, 'POST', { 'content-type': 'application/jose' }, 'not-a-jws')
       t.equal(res.status, 400)
@@ -324,7 +364,7 @@ t.test('the gateway answers as its document says', async (t) => {
     }
   })
 
-  await t.test('the privacy officer\'s ledger, served as stored', async (t) => {
+  await t.test("the privacy officer's ledger, served as stored", async (t) => {
     const officer = agent(t, credentials('CA', 'privacy-officers', 'po-1'))
     const as = async (method: string, path: string, token?: string, body?: unknown) => {
       const headers: Record<string, string> = {}
@@ -338,7 +378,9 @@ t.test('the gateway answers as its document says', async (t) => {
     const token = JSON.parse(tokenRes.body).access_token as string
 
     // An entry whose keys come in another order than the schema lists them: it is served as stored all the same.
-    const reordered = Object.fromEntries(Object.entries(auditEntry({ event: 'refused', direction: 'inbound', caller: 'gateway:US', code: 'JWS_INVALID' })).reverse())
+    const reordered = Object.fromEntries(
+      Object.entries(auditEntry({ event: 'refused', direction: 'inbound', caller: 'gateway:US', code: 'JWS_INVALID' })).reverse()
+    )
     await ex.ca.app.store.appendAudit(reordered as unknown as AuditEntry)
     const page = await as('GET', '/v1/audit/entries?limit=1000', token)
     conforms(t, 'GET', '/v1/audit/entries', page)
@@ -367,7 +409,12 @@ t.test('the gateway answers as its document says', async (t) => {
     const placed = await as('POST', '/v1/audit/legal-holds', token, { ref: 'OPENAPI-1', reason: 'documented', messageId: envelope.id })
     t.equal(placed.status, 201)
     conforms(t, 'POST', '/v1/audit/legal-holds', placed)
-    conforms(t, 'POST', '/v1/audit/legal-holds', await as('POST', '/v1/audit/legal-holds', token, { ref: 'OPENAPI-1', reason: 'again', messageId: envelope.id }))
+    conforms(
+      t,
+      'POST',
+      '/v1/audit/legal-holds',
+      await as('POST', '/v1/audit/legal-holds', token, { ref: 'OPENAPI-1', reason: 'again', messageId: envelope.id })
+    )
     conforms(t, 'GET', '/v1/audit/legal-holds', await as('GET', '/v1/audit/legal-holds', token))
     conforms(t, 'DELETE', '/v1/audit/legal-holds/{ref}', await as('DELETE', '/v1/audit/legal-holds/OPENAPI-1', token))
     conforms(t, 'DELETE', '/v1/audit/legal-holds/{ref}', await as('DELETE', '/v1/audit/legal-holds/OPENAPI-1', token))

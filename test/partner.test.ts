@@ -9,28 +9,37 @@ import { join } from 'node:path'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, copyKeys, eventually, startGateway, testConfig } from './helper.ts'
 
-interface Readiness { status: string; checks: Record<string, string> }
+interface Readiness {
+  status: string
+  checks: Record<string, string>
+}
 
 /** A stand-in for the US gateway (its certificate, so the pin holds) that records what it is asked and refuses deliveries for now. */
 async function fakePartner(t: { teardown(fn: () => unknown): void }, keysDir: string) {
   const paths: string[] = []
-  const server: Server = createServer({
-    cert: readFileSync(join(keysDir, 'US', 'gateway.crt.pem')),
-    key: readFileSync(join(keysDir, 'US', 'gateway.key.pem')),
-    ca: readFileSync(join(keysDir, 'CA', 'ca.crt.pem')),
-    requestCert: true,
-    rejectUnauthorized: true
-  }, (req, res) => {
-    paths.push(`${req.method} ${req.url}`)
-    req.resume()
-    if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
-    else res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
-  })
+  const server: Server = createServer(
+    {
+      cert: readFileSync(join(keysDir, 'US', 'gateway.crt.pem')),
+      key: readFileSync(join(keysDir, 'US', 'gateway.key.pem')),
+      ca: readFileSync(join(keysDir, 'CA', 'ca.crt.pem')),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      paths.push(`${req.method} ${req.url}`)
+      req.resume()
+      if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+      else res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
+    }
+  )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+  )
   return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, paths }
 }
 
@@ -65,13 +74,13 @@ t.test('after a trust reload moves the partner, readiness, deliveries and checkp
   const cbsa = client(t, 'CBSA', gw.url)
   const submitted = await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', route.to))))
   t.equal(submitted.status, 202, submitted.body)
-  await eventually(() => after.paths.includes('POST /v1/exchange') ? true : undefined, 15_000, 'the delivery at the new partner')
+  await eventually(() => (after.paths.includes('POST /v1/exchange') ? true : undefined), 15_000, 'the delivery at the new partner')
   await gw.app.checkpointer.checkpointNow()
   t.ok(after.paths.includes('POST /v1/checkpoints'), 'the checkpoint went to the new partner')
   t.same(before.paths, ['GET /healthz'], 'and nothing more went to the old one')
 })
 
-t.test('an agency webhook is the configuration\'s override, else the trust file\'s, as the trust file is now', async (t) => {
+t.test("an agency webhook is the configuration's override, else the trust file's, as the trust file is now", async (t) => {
   const dir = copyKeys(t)
   const trustFile = join(dir, 'CA', 'trust.json')
   const override = 'https://127.0.0.1:9/v1/inbox'
@@ -80,7 +89,7 @@ t.test('an agency webhook is the configuration\'s override, else the trust file\
   t.equal(partner.webhookFor('CA/CBSA/pik-primary'), override, 'the override wins over the trust file')
   const fromFile = gw.app.trust.agencies.get('CA/IRCC/gcms-biometrics')!.webhook
   t.ok(fromFile, 'the example trust file gives IRCC a webhook')
-  t.equal(partner.webhookFor('CA/IRCC/gcms-biometrics'), fromFile, 'without an override, the trust file\'s')
+  t.equal(partner.webhookFor('CA/IRCC/gcms-biometrics'), fromFile, "without an override, the trust file's")
   t.equal(partner.webhookFor('CA/NOBODY/none'), undefined, 'an unknown system has none')
 
   const file = JSON.parse(readFileSync(trustFile, 'utf8'))
@@ -89,5 +98,5 @@ t.test('an agency webhook is the configuration\'s override, else the trust file\
   t.match(await gw.app.reloadTrust('test'), { ok: true })
   t.equal(partner.webhookFor('CA/IRCC/gcms-biometrics'), 'https://127.0.0.1:10/v1/inbox', 'the trust file in force now')
   t.equal(partner.webhookFor('CA/CBSA/pik-primary'), override, 'the override still wins, even over no webhook')
-  t.equal(partner.url(), gw.app.trust.partner.url, 'and the partner URL, unset in the configuration, is the trust file\'s')
+  t.equal(partner.url(), gw.app.trust.partner.url, "and the partner URL, unset in the configuration, is the trust file's")
 })

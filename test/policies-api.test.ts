@@ -17,7 +17,11 @@ import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
 import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
 
-interface Response { readonly status: number; readonly headers: Record<string, unknown>; readonly body: string }
+interface Response {
+  readonly status: number
+  readonly headers: Record<string, unknown>
+  readonly body: string
+}
 
 /** A TLS client with the given certificate (or none), trusting the CA gateway's root. */
 function agentFor(t: { teardown(fn: () => unknown): void }, cert?: { cert: string; key: string }): Agent {
@@ -63,10 +67,14 @@ t.test('the catalogue names the version hash that delivered messages carry, on b
     sent.push({ id: String(envelope.id), kind: route.kind, from, to: systemName(route.to.country, route.to.agency) })
   }
   for (const { id, kind, from, to } of sent) {
-    const status = await eventually(async () => {
-      const s = (await from.status(id)).json<{ status: string; policyVersion: string; receipt: { policyVersion: string } | null }>()
-      return s.status === 'delivered' ? s : undefined
-    }, 15_000, `delivery of ${kind} ${id}`)
+    const status = await eventually(
+      async () => {
+        const s = (await from.status(id)).json<{ status: string; policyVersion: string; receipt: { policyVersion: string } | null }>()
+        return s.status === 'delivered' ? s : undefined
+      },
+      15_000,
+      `delivery of ${kind} ${id}`
+    )
     t.equal(status.policyVersion, versionOf(kind), `${kind}: the sender's record names the published version`)
     t.equal(status.receipt?.policyVersion, versionOf(kind), `${kind}: so does the partner's signed receipt`)
     const received = await eventually(() => ex.mocks[to].received.find((m) => m.id === id), 15_000, `push of ${id}`)
@@ -83,26 +91,41 @@ t.test('GET /v1/policies', async (t) => {
   const catalogue = res.json<PolicyCatalogue>()
 
   await t.test('every kind, with its version hash, purposes, authorities and limits', async (t) => {
-    t.same(catalogue.kinds.map((k) => k.kind), [...KINDS])
+    t.same(
+      catalogue.kinds.map((k) => k.kind),
+      [...KINDS]
+    )
     for (const published of catalogue.kinds) {
       const kind = published.kind
       const module = policies[kind]
       t.equal(published.policyVersion, gw.app.policyBook.version(kind), `${kind}: the engine's version hash`)
       t.equal(published.version, module.version, `${kind}: the module's label`)
-      t.same(published.purposes.map((p) => p.purpose), Object.keys(module.purposes), `${kind}: every purpose`)
+      t.same(
+        published.purposes.map((p) => p.purpose),
+        Object.keys(module.purposes),
+        `${kind}: every purpose`
+      )
       for (const purpose of published.purposes) {
         const source = module.purposes[purpose.purpose]!
         t.same(purpose.legalAuthorities, source.legalAuthorities, `${kind} ${purpose.purpose}: legal authorities (P1)`)
         for (const direction of ['outbound', 'inbound'] as const) {
           const rules = source[direction]!
           const out = purpose[direction]!
-          t.match(out, {
-            recipients: [...rules.recipients],
-            retentionDays: rules.retentionDays,
-            onwardTransfer: false,
-            humanReviewRequired: true
-          }, `${kind} ${purpose.purpose} ${direction}: recipients and the limits that travel`)
-          t.same(out.exclusions, (rules.exclusions ?? []).map(({ rule, principle, why }) => ({ rule, principle, why })), 'exclusions, as rule, principle and why')
+          t.match(
+            out,
+            {
+              recipients: [...rules.recipients],
+              retentionDays: rules.retentionDays,
+              onwardTransfer: false,
+              humanReviewRequired: true
+            },
+            `${kind} ${purpose.purpose} ${direction}: recipients and the limits that travel`
+          )
+          t.same(
+            out.exclusions,
+            (rules.exclusions ?? []).map(({ rule, principle, why }) => ({ rule, principle, why })),
+            'exclusions, as rule, principle and why'
+          )
           for (const field of out.fields) {
             const rule = rules.fields[field.path]!
             const expected: Record<string, unknown> = { path: field.path, action: rule.action, rule: rule.rule, principle: rule.principle, why: rule.why }
@@ -130,7 +153,10 @@ t.test('GET /v1/policies', async (t) => {
   })
 
   await t.test('the principles are published with it', async (t) => {
-    t.same(catalogue.principles.map((p) => p.id), ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10', 'P11', 'P12'])
+    t.same(
+      catalogue.principles.map((p) => p.id),
+      ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10', 'P11', 'P12']
+    )
     t.ok(catalogue.principles.every((p) => p.title.length > 0 && p.gatewayDoes.length > 0))
   })
 
@@ -139,7 +165,8 @@ t.test('GET /v1/policies', async (t) => {
     for (const kind of KINDS) {
       for (const purpose of Object.values(policies[kind].purposes)) {
         for (const rules of [purpose.outbound!, purpose.inbound!]) {
-          for (const rule of Object.values(rules.fields)) if (rule.when) t.notOk(res.body.includes(rule.when.toString()), `${rule.rule}: condition published as text only`)
+          for (const rule of Object.values(rules.fields))
+            if (rule.when) t.notOk(res.body.includes(rule.when.toString()), `${rule.rule}: condition published as text only`)
           for (const exclusion of rules.exclusions ?? []) t.notOk(res.body.includes(exclusion.excludes.toString()), `${exclusion.rule}: as text only`)
         }
       }
@@ -151,7 +178,11 @@ t.test('GET /v1/policies', async (t) => {
       const one = await cbsa.call('GET', `/v1/policies/${kind}`)
       t.equal(one.status, 200)
       const { principles, ...published } = one.json<PublishedKind & { principles: unknown }>()
-      t.same(published, catalogue.kinds.find((k) => k.kind === kind), `${kind}: as in the whole catalogue`)
+      t.same(
+        published,
+        catalogue.kinds.find((k) => k.kind === kind),
+        `${kind}: as in the whole catalogue`
+      )
       t.same(principles, catalogue.principles, `${kind}: with the principles its rules cite`)
     }
     const unknown = await cbsa.call('GET', '/v1/policies/passenger.name-record')
@@ -171,7 +202,10 @@ t.test('GET /v1/policies', async (t) => {
   })
 
   await t.test('any registered caller may read it: agency, privacy officer, partner gateway', async (t) => {
-    for (const [who, cert] of [['privacy officer', PRIVACY_OFFICER], ['partner gateway', PARTNER_GATEWAY]] as const) {
+    for (const [who, cert] of [
+      ['privacy officer', PRIVACY_OFFICER],
+      ['partner gateway', PARTNER_GATEWAY]
+    ] as const) {
       const agent = agentFor(t, cert)
       const whole = await get(agent, `${gw.url}/v1/policies`)
       t.equal(whole.status, 200, `${who}: the catalogue`)
@@ -246,16 +280,33 @@ t.test('POST /v1/policies/dry-run', async (t) => {
     })
     const plate = body.decisions.find((d) => d.path === 'vehicle.licencePlate')
     const published_plate = rules.fields.find((f) => f.path === 'vehicle.licencePlate')!
-    t.same(plate, { path: 'vehicle.licencePlate', action: 'withhold', rule: published_plate.rule, principle: 'P2', why: published_plate.why },
-      'the licence plate is withheld, and the answer says by which rule and why')
-    t.ok(body.decisions.every((d) => !('digest' in d)), 'no value digests: they are for the ledger only')
-    t.ok(body.decisions.every((d) => d.why.length > 0 && /^P\d+$/.test(d.principle)), 'every decision has its reason and principle')
-    t.ok(body.decisions.filter((d) => d.path.startsWith('traveller.')).every((d) => d.condition === published.purposes[0]!.outbound!.fields.find((f) => f.path === 'traveller.surname')!.condition),
-      'conditions come as their published text')
-    for (const field of ['vehicle', 'photoRef', 'coTravellers', 'address', 'inspectionNotes', 'source']) t.notOk(field in body.shared, `${field} would not be shared`)
+    t.same(
+      plate,
+      { path: 'vehicle.licencePlate', action: 'withhold', rule: published_plate.rule, principle: 'P2', why: published_plate.why },
+      'the licence plate is withheld, and the answer says by which rule and why'
+    )
+    t.ok(
+      body.decisions.every((d) => !('digest' in d)),
+      'no value digests: they are for the ledger only'
+    )
+    t.ok(
+      body.decisions.every((d) => d.why.length > 0 && /^P\d+$/.test(d.principle)),
+      'every decision has its reason and principle'
+    )
+    t.ok(
+      body.decisions
+        .filter((d) => d.path.startsWith('traveller.'))
+        .every((d) => d.condition === published.purposes[0]!.outbound!.fields.find((f) => f.path === 'traveller.surname')!.condition),
+      'conditions come as their published text'
+    )
+    for (const field of ['vehicle', 'photoRef', 'coTravellers', 'address', 'inspectionNotes', 'source'])
+      t.notOk(field in body.shared, `${field} would not be shared`)
     const expected = gw.app.policyBook.apply(gw.app.policyBook.select(envelope as unknown as Envelope, 'outbound'), envelope.payload as Record<string, unknown>)
     t.same(body.shared, expected.payload, 'exactly the payload /v1/messages would send')
-    t.same(body.decisions.map((d) => `${d.path} ${d.action} ${d.rule}`), expected.decisions.map((d) => `${d.path} ${d.action} ${d.rule}`))
+    t.same(
+      body.decisions.map((d) => `${d.path} ${d.action} ${d.rule}`),
+      expected.decisions.map((d) => `${d.path} ${d.action} ${d.rule}`)
+    )
   })
 
   await t.test('shows generalised fields and category conditions', async (t) => {
@@ -264,7 +315,10 @@ t.test('POST /v1/policies/dry-run', async (t) => {
     tried.push(jws)
     triedIds.push(String(residency.id))
     const body = (await dryRun(cbsa, jws)).json<DryRun>()
-    t.match(body.decisions.find((d) => d.path === 'crossing.dateTime'), { action: 'generalise' })
+    t.match(
+      body.decisions.find((d) => d.path === 'crossing.dateTime'),
+      { action: 'generalise' }
+    )
     t.match((body.shared.crossing as Record<string, unknown>).dateTime, /^\d{4}-\d{2}-\d{2}$/, 'residency counts days: the date only')
 
     const response = ircc.envelope({ ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }) })
@@ -276,14 +330,23 @@ t.test('POST /v1/policies/dry-run', async (t) => {
     const answer = await dryRun(ircc, responseJws)
     t.equal(answer.status, 200, answer.body)
     const decisions = answer.json<DryRun>().decisions.filter((d) => d.path.startsWith('subject.identity.'))
-    t.ok(decisions.length > 0 && decisions.every((d) => d.action === 'withhold' && d.condition?.includes('CA-US-Visa-Immigration-Info-Sharing-Agreement-2012')),
-      'identity about a U.S. permanent resident is withheld, and the condition cites the agreement')
+    t.ok(
+      decisions.length > 0 && decisions.every((d) => d.action === 'withhold' && d.condition?.includes('CA-US-Visa-Immigration-Info-Sharing-Agreement-2012')),
+      'identity about a U.S. permanent resident is withheld, and the condition cites the agreement'
+    )
     t.notOk('identity' in (answer.json<DryRun>().shared.subject as object))
   })
 
   await t.test('an air exit record: POLICY_DENIED, as /v1/messages would answer', async (t) => {
     const base = entryExit()
-    const air: Record<string, unknown> = { ...base, payload: { ...(base.payload as object), recordType: 'exit', crossing: { ...((base.payload as Record<string, unknown>).crossing as object), travelMode: 'air' } } }
+    const air: Record<string, unknown> = {
+      ...base,
+      payload: {
+        ...(base.payload as object),
+        recordType: 'exit',
+        crossing: { ...((base.payload as Record<string, unknown>).crossing as object), travelMode: 'air' }
+      }
+    }
     const jws = await cbsa.sign(air)
     tried.push(jws)
     triedIds.push(String(air.id))
@@ -301,11 +364,19 @@ t.test('POST /v1/policies/dry-run', async (t) => {
     const stolen = await ircc.call('POST', '/v1/policies/dry-run', jws, { 'content-type': 'application/jose', authorization: `Bearer ${await cbsa.token()}` })
     t.equal(problemCode(stolen), 'TOKEN_CERT_MISMATCH')
     const officer = await request(`${gw.url}/v1/policies/dry-run`, {
-      method: 'POST', body: jws, headers: { 'content-type': 'application/jose' }, dispatcher: agentFor(t, PRIVACY_OFFICER)
+      method: 'POST',
+      body: jws,
+      headers: { 'content-type': 'application/jose' },
+      dispatcher: agentFor(t, PRIVACY_OFFICER)
     })
     t.equal(officer.statusCode, 403)
     t.equal(problemCode({ status: officer.statusCode, body: await officer.body.text() }), 'FORBIDDEN')
-    const anonymous = await request(`${gw.url}/v1/policies/dry-run`, { method: 'POST', body: jws, headers: { 'content-type': 'application/jose' }, dispatcher: agentFor(t) })
+    const anonymous = await request(`${gw.url}/v1/policies/dry-run`, {
+      method: 'POST',
+      body: jws,
+      headers: { 'content-type': 'application/jose' },
+      dispatcher: agentFor(t)
+    })
     t.equal(anonymous.statusCode, 401)
     await anonymous.body.text()
     const json = await dryRun(cbsa, JSON.stringify(entryExit()), 'application/json')
@@ -326,12 +397,16 @@ t.test('POST /v1/policies/dry-run', async (t) => {
     const cases: Array<[string, AgencyClient, () => Promise<string>]> = [
       ['a legal authority the policy does not accept', cbsa, () => cbsa.sign(entryExit({ legalAuthority: 'PATRIOT-Act-215' }))],
       ['a recipient outside the policy', cbsa, () => cbsa.sign(entryExit({ to: { country: 'US', agency: 'DOS' } }))],
-      ['a kind the system may not send', cbsa, () => cbsa.sign(cbsa.envelope(sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' })))],
+      [
+        'a kind the system may not send',
+        cbsa,
+        () => cbsa.sign(cbsa.envelope(sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' })))
+      ],
       ['another sender', cbsa, async () => cbsa.sign({ ...entryExit(), from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' } })],
       ['a recipient in its own country (the envelope schema refuses it)', cbsa, () => cbsa.sign(entryExit({ to: { country: 'CA', agency: 'IRCC' } }))],
       ['an old message', cbsa, () => cbsa.sign(entryExit({ createdAt: stale }))],
       ['a schema violation', cbsa, () => cbsa.sign(entryExit({ payload: { recordType: 'entry' } }))],
-      ['a signature by another system\'s key', cbsa, () => ircc.sign(entryExit())],
+      ["a signature by another system's key", cbsa, () => ircc.sign(entryExit())],
       ['not a JWS', cbsa, async () => 'not-a-jws']
     ]
     for (const [what, who, make] of cases) {

@@ -18,7 +18,7 @@ const PURPOSES: Readonly<Record<Kind, readonly string[]>> = {
   'biometric.match-response': ['immigration-examination', 'asylum-claim'],
   'traveller.designation': ['trusted-traveller-vetting', 'business-traveller-facilitation'],
   'entry-exit.record': ['entry-exit-verification', 'residency-determination', 'removal-enforcement'],
-  'entry-exit.batch': ['entry-exit-verification', 'residency-determination', 'removal-enforcement'],
+  'entry-exit.batch': ['entry-exit-verification', 'residency-determination', 'removal-enforcement']
 }
 
 const AGENCIES = new Set(['CBSA', 'IRCC', 'RCMP', 'CBP', 'USCIS', 'DHS-OBIM', 'DOS'])
@@ -43,9 +43,7 @@ function directionPolicies(kind: Kind): Located[] {
 }
 
 function allRules(kind: Kind): Array<Located & { path: string; rule: FieldRule }> {
-  return directionPolicies(kind).flatMap((located) =>
-    Object.entries(located.policy.fields).map(([path, rule]) => ({ ...located, path, rule })),
-  )
+  return directionPolicies(kind).flatMap((located) => Object.entries(located.policy.fields).map(([path, rule]) => ({ ...located, path, rule })))
 }
 
 const label = (l: Located): string => `${l.kind} ${l.purpose} ${l.direction}`
@@ -54,7 +52,7 @@ t.test('leafPaths reads the notation of types.ts', async (t) => {
   const base = 'https://example.test/s'
   const defs = {
     $id: 'https://example.test/defs',
-    $defs: { name: { type: 'string' }, pair: { type: 'object', properties: { a: { type: 'string' }, b: { $ref: '#/$defs/name' } } } },
+    $defs: { name: { type: 'string' }, pair: { type: 'object', properties: { a: { type: 'string' }, b: { $ref: '#/$defs/name' } } } }
   }
   const schema = {
     $id: base,
@@ -66,15 +64,15 @@ t.test('leafPaths reads the notation of types.ts', async (t) => {
       conditions: { type: 'array', items: { type: 'string' } },
       pairs: { type: 'array', items: { $ref: 'defs#/$defs/pair' } },
       when: { anyOf: [{ type: 'string', format: 'date' }, { type: 'null' }] },
-      subject: { type: 'object', properties: { category: { type: 'string' } } },
+      subject: { type: 'object', properties: { category: { type: 'string' } } }
     },
     allOf: [
       {
         if: { properties: { ref: { const: 'x' } } },
         then: { properties: { subject: true, extra: { type: 'boolean' } } },
-        else: { properties: { subject: false, gone: false } },
-      },
-    ],
+        else: { properties: { subject: false, gone: false } }
+      }
+    ]
   }
   const resolve = createResolver([schema, defs])
   t.same(leafPaths(schema, resolve), [
@@ -86,7 +84,7 @@ t.test('leafPaths reads the notation of types.ts', async (t) => {
     'ref',
     'subject.category',
     'traveller.surname',
-    'when',
+    'when'
   ])
   t.throws(() => leafPaths({ $id: base, properties: { x: { $ref: '#/$defs/missing' } } }, resolve), /unresolvable/)
 })
@@ -124,7 +122,10 @@ t.test('rule ids are unique within each module', async (t) => {
     const ids = allRules(kind).map(({ rule }) => rule.rule)
     const duplicates = ids.filter((id, i) => ids.indexOf(id) !== i)
     t.same(duplicates, [], `${kind}: ${ids.length} rule ids, none repeated`)
-    t.ok(ids.every((id) => /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(id)), `${kind}: ids are kebab-case`)
+    t.ok(
+      ids.every((id) => /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(id)),
+      `${kind}: ids are kebab-case`
+    )
   }
 })
 
@@ -184,8 +185,8 @@ t.test('fields that must never travel are withheld by every policy', async (t) =
       'records[].coTravellers[]',
       'records[].address',
       'records[].inspectionNotes',
-      'records[].source',
-    ],
+      'records[].source'
+    ]
   }
   for (const kind of KINDS) {
     for (const located of directionPolicies(kind)) {
@@ -200,7 +201,7 @@ t.test('fields that must never travel are withheld by every policy', async (t) =
       .map(([path]) => path)
     t.ok(
       released.every((path) => path.startsWith('fingerprints[].') || path === 'encounterType' || path === 'transactionRef'),
-      `${label(located)}: a query carries fingerprints, the encounter type and a reference only`,
+      `${label(located)}: a query carries fingerprints, the encounter type and a reference only`
     )
     if (located.direction === 'outbound') {
       t.equal(located.policy.fields.transactionRef?.action, 'pseudonymise', 'the case reference leaves only as a pseudonym')
@@ -219,18 +220,18 @@ t.test('rules never branch on nationality (P6)', async (t) => {
 
 t.test('a match discloses identity only for third-country nationals and protected persons', async (t) => {
   const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-match-third-country-national')
-  const base = (example?.envelope as { payload: Record<string, unknown> }).payload
+  const base = (example!.envelope as { payload: Record<string, unknown> }).payload
   const withCategory = (result: string, subjectCategory: string): Record<string, unknown> => ({
     ...base,
     result,
-    subject: { ...(base.subject as object), subjectCategory },
+    subject: { ...(base.subject as object), subjectCategory }
   })
   const identityPaths = [
     'subject.identity.surname',
     'subject.identity.dateOfBirth',
     'subject.identity.citizenship[]',
     'subject.document.number',
-    'subject.immigrationHistory[].category',
+    'subject.immigrationHistory[].category'
   ]
   for (const located of directionPolicies('biometric.match-response')) {
     for (const path of identityPaths) {
@@ -253,7 +254,7 @@ t.test('a match discloses identity only for third-country nationals and protecte
 
 t.test('air exit records are never exchanged, alone or in a batch', async (t) => {
   const example = listExamples('entry-exit.record').find((e) => e.valid)
-  const land = (example?.envelope as { payload: Record<string, unknown> }).payload
+  const land = (example!.envelope as { payload: Record<string, unknown> }).payload
   const air = { ...land, recordType: 'exit', crossing: { ...(land.crossing as object), travelMode: 'air' } }
   for (const kind of ['entry-exit.record', 'entry-exit.batch'] as const) {
     const landOnly = kind === 'entry-exit.record' ? land : { batchRef: 'B-0001', records: [land, land] }
@@ -262,12 +263,12 @@ t.test('air exit records are never exchanged, alone or in a batch', async (t) =>
       const shared = Object.entries(located.policy.fields).filter(([, rule]) => rule.action !== 'withhold')
       t.ok(
         shared.every(([, rule]) => rule.when === undefined || rule.when(landOnly) === true),
-        `${label(located)}: a land entry is shared`,
+        `${label(located)}: a land entry is shared`
       )
       const recordRules = shared.filter(([path]) => path !== 'batchRef')
       t.ok(
         recordRules.every(([, rule]) => rule.when !== undefined && rule.when(holdingAir) === false),
-        `${label(located)}: nothing of a payload holding an air exit record is shared`,
+        `${label(located)}: nothing of a payload holding an air exit record is shared`
       )
       // The same condition judges one record alone, should the engine apply it per item.
       t.ok(recordRules.every(([, rule]) => rule.when?.(air) === false && rule.when?.(land) === true))

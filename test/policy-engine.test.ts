@@ -7,7 +7,12 @@ const ctx = {
   digest: (v: string) => `h(${v})`,
   listDigest: () => {
     const values: string[] = []
-    return { add: (v: string) => { values.push(v) }, digest: () => `h[${values.join(',')}]` }
+    return {
+      add: (v: string) => {
+        values.push(v)
+      },
+      digest: () => `h[${values.join(',')}]`
+    }
   },
   pseudonym: (v: string) => `ps1:${v.length}`
 }
@@ -47,9 +52,15 @@ t.test('each field gets its rule; a field no rule names is withheld by default',
   t.equal(byPath['traveller.unnamed']?.action, 'withhold')
   t.equal(byPath.result?.action, 'withhold', 'result is not named either')
   t.equal(byPath['traveller.notes']?.rule, 'r-notes')
-  t.same(byPath['items[].code'], { path: 'items[].code', action: 'share', rule: 'r-code', principle: 'P4', digest: 'h[A,B]', count: 2 },
-    'the items of an array are one decision: the rule, how many items, one digest of their values in order')
-  t.notOk(decisions.some((d) => /\[\d+\]/.test(d.path)), 'no decision per item')
+  t.same(
+    byPath['items[].code'],
+    { path: 'items[].code', action: 'share', rule: 'r-code', principle: 'P4', digest: 'h[A,B]', count: 2 },
+    'the items of an array are one decision: the rule, how many items, one digest of their values in order'
+  )
+  t.notOk(
+    decisions.some((d) => /\[\d+\]/.test(d.path)),
+    'no decision per item'
+  )
   t.equal(byPath['traveller.surname']?.digest, 'h(Tremblay)', 'the ledger gets a keyed digest, never the value')
   t.notOk(JSON.stringify(decisions).includes('"Tremblay"'), 'no decision holds a value')
 })
@@ -57,16 +68,26 @@ t.test('each field gets its rule; a field no rule names is withheld by default',
 t.test('a condition that does not hold withholds under the same rule', async (t) => {
   const { payload: out, decisions } = applyPolicy(rules, { result: 'NO_MATCH', items: [{ code: 'A' }] }, ctx)
   t.same(out, {})
-  t.same(decisions.find((d) => d.path === 'items[].code'), { path: 'items[].code', action: 'withhold', rule: 'r-code', principle: 'P4', digest: 'h[A]', count: 1 })
+  t.same(
+    decisions.find((d) => d.path === 'items[].code'),
+    { path: 'items[].code', action: 'withhold', rule: 'r-code', principle: 'P4', digest: 'h[A]', count: 1 }
+  )
 })
 
 t.test('items an array rule treats differently are counted apart, in the order first met', async (t) => {
-  const { decisions } = applyPolicy(rules, { traveller: { dateOfBirth: '1984-03-07' }, items: [{ code: 'A', x: 1 }, { code: 'B' }, { code: 'C', x: 2 }] }, { ...ctx })
-  t.same(decisions.map((d) => [d.path, d.action, d.rule, d.count ?? null, d.digest]), [
-    ['traveller.dateOfBirth', 'generalise', 'r-dob', null, 'h(1984-03-07)'],
-    ['items[].code', 'withhold', 'r-code', 3, 'h[A,B,C]'],
-    ['items[].x', 'withhold', DEFAULT_DENY.rule, 2, 'h[1,2]']
-  ])
+  const { decisions } = applyPolicy(
+    rules,
+    { traveller: { dateOfBirth: '1984-03-07' }, items: [{ code: 'A', x: 1 }, { code: 'B' }, { code: 'C', x: 2 }] },
+    { ...ctx }
+  )
+  t.same(
+    decisions.map((d) => [d.path, d.action, d.rule, d.count ?? null, d.digest]),
+    [
+      ['traveller.dateOfBirth', 'generalise', 'r-dob', null, 'h(1984-03-07)'],
+      ['items[].code', 'withhold', 'r-code', 3, 'h[A,B,C]'],
+      ['items[].x', 'withhold', DEFAULT_DENY.rule, 2, 'h[1,2]']
+    ]
+  )
 })
 
 t.test('a value that cannot be generalised is withheld, not shared in full', async (t) => {

@@ -17,11 +17,22 @@ const book = new PolicyBook(randomBytes(32), randomBytes(32))
 const validator = new MessageValidator()
 
 const AGENCY_COUNTRY: Readonly<Record<string, 'CA' | 'US'>> = {
-  CBSA: 'CA', IRCC: 'CA', RCMP: 'CA', CBP: 'US', USCIS: 'US', 'DHS-OBIM': 'US', DOS: 'US'
+  CBSA: 'CA',
+  IRCC: 'CA',
+  RCMP: 'CA',
+  CBP: 'US',
+  USCIS: 'US',
+  'DHS-OBIM': 'US',
+  DOS: 'US'
 }
 const CATEGORIES = [
-  'third-country-national', 'protected-person', 'ca-citizen', 'us-citizen',
-  'ca-permanent-resident', 'us-lawful-permanent-resident', 'registered-indian'
+  'third-country-national',
+  'protected-person',
+  'ca-citizen',
+  'us-citizen',
+  'ca-permanent-resident',
+  'us-lawful-permanent-resident',
+  'registered-indian'
 ] as const
 const NOT_DISCLOSABLE = ['ca-citizen', 'ca-permanent-resident', 'us-citizen', 'us-lawful-permanent-resident', 'registered-indian'] as const
 
@@ -32,7 +43,9 @@ function example(kind: Kind, name: string): Envelope {
 }
 
 function validExamples(kind: Kind): Array<{ name: string; envelope: Envelope }> {
-  return listExamples(kind).filter((e) => e.valid).map((e) => ({ name: e.name, envelope: structuredClone(e.envelope) as Envelope }))
+  return listExamples(kind)
+    .filter((e) => e.valid)
+    .map((e) => ({ name: e.name, envelope: structuredClone(e.envelope) as Envelope }))
 }
 
 /** The same record sent under another purpose of its kind: its first legal authority, a recipient in the receiving country. */
@@ -75,7 +88,8 @@ function directionPolicies(kind: Kind): Array<{ label: string; purpose: string; 
     (['outbound', 'inbound'] as const).flatMap((direction) => {
       const policy = p[direction]
       return policy === undefined ? [] : [{ label: `${kind} ${purpose} ${direction}`, purpose, direction, policy }]
-    }))
+    })
+  )
 }
 
 t.test('a biometric match request carries prints, the encounter type and a pseudonymous reference: nothing biographic', async (t) => {
@@ -86,13 +100,23 @@ t.test('a biometric match request carries prints, the encounter type and a pseud
   // The policy names nothing else.
   const allowed = (path: string): boolean => path.startsWith('fingerprints[].') || path === 'encounterType' || path === 'transactionRef'
   for (const { label, policy } of directionPolicies('biometric.match-request')) {
-    const released = Object.entries(policy.fields).filter(([, rule]) => rule.action !== 'withhold').map(([path]) => path)
-    t.same(released.filter((path) => !allowed(path)), [], `${label}: releases only print and transaction fields`)
+    const released = Object.entries(policy.fields)
+      .filter(([, rule]) => rule.action !== 'withhold')
+      .map(([path]) => path)
+    t.same(
+      released.filter((path) => !allowed(path)),
+      [],
+      `${label}: releases only print and transaction fields`
+    )
   }
   for (const { name, envelope } of validExamples('biometric.match-request')) {
     for (const sent of everyPurpose(envelope)) {
       const { outbound, inbound } = exchange(sent)
-      t.same([...sharedPaths(outbound.payload)].filter((p) => !allowed(p)), [], `${name} ${sent.purpose}: nothing biographic leaves`)
+      t.same(
+        [...sharedPaths(outbound.payload)].filter((p) => !allowed(p)),
+        [],
+        `${name} ${sent.purpose}: nothing biographic leaves`
+      )
       t.notOk('capturedAt' in outbound.payload, `${name}: the capture time stays`)
       t.match(outbound.payload.transactionRef, /^ps1:/, `${name}: the case reference leaves as a pseudonym`)
       t.not(outbound.payload.transactionRef, envelope.payload.transactionRef)
@@ -105,7 +129,10 @@ t.test('a biometric match request carries prints, the encounter type and a pseud
   const { payload: out, decisions } = book.apply(book.select(smuggled, 'outbound'), payload)
   for (const path of ['surname', 'dateOfBirth', 'traveller.givenNames']) {
     t.notOk(sharedPaths(out).has(path), `a smuggled ${path} does not leave`)
-    t.match(decisions.find((d) => d.path === path), { action: 'withhold', rule: 'default-deny', principle: 'P2' })
+    t.match(
+      decisions.find((d) => d.path === path),
+      { action: 'withhold', rule: 'default-deny', principle: 'P2' }
+    )
   }
 })
 
@@ -117,8 +144,7 @@ t.test('the biometric query is kept by the matching side only until matched', as
 
 t.test('a biometric match response discloses identity only on MATCH, and never about citizens or permanent residents of either country', async (t) => {
   const base = example('biometric.match-response', 'valid-match-third-country-national')
-  const identityOf = (paths: Set<string>): string[] =>
-    [...paths].filter((p) => /^subject\.(identity|document|immigrationHistory)/.test(p))
+  const identityOf = (paths: Set<string>): string[] => [...paths].filter((p) => /^subject\.(identity|document|immigrationHistory)/.test(p))
 
   for (const category of CATEGORIES) {
     const envelope = withPayload(base, { ...base.payload, subject: { ...(base.payload.subject as object), subjectCategory: category } })
@@ -133,8 +159,10 @@ t.test('a biometric match response discloses identity only on MATCH, and never a
         if ((NOT_DISCLOSABLE as readonly string[]).includes(category)) {
           t.same(identityOf(shared), [], `${where}: no identity, document or history`)
         } else {
-          t.ok(shared.has('subject.identity.surname') && shared.has('subject.document.number') && shared.has('subject.immigrationHistory[].category'),
-            `${where}: identity, document and history categories are disclosed`)
+          t.ok(
+            shared.has('subject.identity.surname') && shared.has('subject.document.number') && shared.has('subject.immigrationHistory[].category'),
+            `${where}: identity, document and history categories are disclosed`
+          )
         }
         t.notOk(shared.has('subject.officerNotes') || shared.has('subject.matchScore'), `${where}: never notes or scores`)
       }
@@ -151,8 +179,11 @@ t.test('a biometric match response discloses identity only on MATCH, and never a
     const { outbound } = exchange(example('biometric.match-response', name))
     t.notOk('subject' in outbound.payload, `${name}: no subject`)
     const forced = withPayload(base, { ...base.payload, result: name === 'valid-no-match' ? 'NO_MATCH' : 'ERROR' })
-    t.same(identityOf(sharedPaths(book.apply(book.select(forced, 'outbound'), forced.payload).payload)), [],
-      `${name}: a subject sent without a MATCH would be withheld too`)
+    t.same(
+      identityOf(sharedPaths(book.apply(book.select(forced, 'outbound'), forced.payload).payload)),
+      [],
+      `${name}: a subject sent without a MATCH would be withheld too`
+    )
   }
 
   // The branch is on subject category and cites the law behind it (P6).
@@ -169,8 +200,11 @@ t.test('a match result always demands human review', async (t) => {
     t.match(policy.fields.humanReviewRequired, { action: 'share', principle: 'P10' }, `${label}: the payload flag is shared`)
     t.equal(policy.fields['subject.matchScore']?.action, 'withhold', `${label}: no score to automate on`)
   }
-  t.throws(() => validator.envelope(example('biometric.match-response', 'invalid-human-review-not-required')), { code: 'SCHEMA_INVALID' },
-    'a response saying no review is needed is refused')
+  t.throws(
+    () => validator.envelope(example('biometric.match-response', 'invalid-human-review-not-required')),
+    { code: 'SCHEMA_INVALID' },
+    'a response saying no review is needed is refused'
+  )
   for (const { name, envelope } of validExamples('biometric.match-response')) {
     for (const sent of everyPurpose(envelope)) {
       const { outbound, inbound } = exchange(sent)
@@ -189,13 +223,19 @@ t.test('a risk assessment travels as pass or fail, with its agency and month, ne
       const assessment = envelope.payload.riskAssessment as Record<string, string>
       for (const [direction, result] of Object.entries({ outbound, inbound })) {
         const where = `${name} ${sent.purpose} ${direction}`
-        t.same(result.payload.riskAssessment, { outcome: assessment.outcome, agency: assessment.agency, assessedOn: assessment.assessedOn!.slice(0, 7) },
-          `${where}: outcome, agency and month only`)
+        t.same(
+          result.payload.riskAssessment,
+          { outcome: assessment.outcome, agency: assessment.agency, assessedOn: assessment.assessedOn!.slice(0, 7) },
+          `${where}: outcome, agency and month only`
+        )
         const reasons = result.decisions.filter((d) => d.path.startsWith('riskAssessment.reasons'))
         if (direction === 'outbound') {
           const count = reasons.reduce((n, d) => n + (d.count ?? 1), 0)
           t.equal(count, (assessment as { reasons?: unknown[] }).reasons?.length ?? 0, `${where}: every reason decided (one decision counting them)`)
-          t.ok(reasons.every((d) => d.action === 'withhold' && d.rule.endsWith('-risk-assessment-reasons')), `${where}: each withheld by its rule`)
+          t.ok(
+            reasons.every((d) => d.action === 'withhold' && d.rule.endsWith('-risk-assessment-reasons')),
+            `${where}: each withheld by its rule`
+          )
         }
       }
     }
@@ -205,12 +245,29 @@ t.test('a risk assessment travels as pass or fail, with its agency and month, ne
 t.test('an entry/exit record never carries the vehicle, plates, photo, address, notes, co-travellers or how it was collected', async (t) => {
   const never = ['vehicle.licencePlate', 'vehicle.make', 'photoRef', 'coTravellers[]', 'address', 'inspectionNotes', 'source']
   const agreed = [
-    'recordType', 'traveller.surname', 'traveller.givenNames', 'traveller.dateOfBirth', 'traveller.sex', 'traveller.citizenship',
-    'document.type', 'document.issuingCountry', 'document.number', 'crossing.dateTime', 'crossing.portCode', 'crossing.travelMode'
+    'recordType',
+    'traveller.surname',
+    'traveller.givenNames',
+    'traveller.dateOfBirth',
+    'traveller.sex',
+    'traveller.citizenship',
+    'document.type',
+    'document.issuingCountry',
+    'document.number',
+    'crossing.dateTime',
+    'crossing.portCode',
+    'crossing.travelMode'
   ]
-  t.throws(() => validator.envelope(example('entry-exit.record', 'invalid-fingerprints-in-record')), { code: 'SCHEMA_INVALID' }, 'fingerprints are refused by the schema')
+  t.throws(
+    () => validator.envelope(example('entry-exit.record', 'invalid-fingerprints-in-record')),
+    { code: 'SCHEMA_INVALID' },
+    'fingerprints are refused by the schema'
+  )
   const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
-  t.ok(never.every((path) => path.split('.')[0]!.replace('[]', '') in land.payload), 'the example holds every one of them')
+  t.ok(
+    never.every((path) => path.split('.')[0]!.replace('[]', '') in land.payload),
+    'the example holds every one of them'
+  )
   for (const kind of ['entry-exit.record', 'entry-exit.batch'] as const) {
     const prefix = kind === 'entry-exit.batch' ? 'records[].' : ''
     for (const { name, envelope } of validExamples(kind)) {
@@ -218,9 +275,15 @@ t.test('an entry/exit record never carries the vehicle, plates, photo, address, 
         const { outbound, inbound } = exchange(sent)
         for (const [direction, result] of Object.entries({ outbound, inbound })) {
           const shared = sharedPaths(result.payload)
-          t.same(never.map((p) => prefix + p).filter((p) => [...shared].some((s) => s === p || s.startsWith(`${p}.`))), [],
-            `${kind} ${name} ${sent.purpose} ${direction}: none of them`)
-          t.ok(agreed.every((p) => shared.has(prefix + p)), `${kind} ${name} ${sent.purpose} ${direction}: the agreed data set travels`)
+          t.same(
+            never.map((p) => prefix + p).filter((p) => [...shared].some((s) => s === p || s.startsWith(`${p}.`))),
+            [],
+            `${kind} ${name} ${sent.purpose} ${direction}: none of them`
+          )
+          t.ok(
+            agreed.every((p) => shared.has(prefix + p)),
+            `${kind} ${name} ${sent.purpose} ${direction}: the agreed data set travels`
+          )
         }
       }
     }
@@ -236,8 +299,11 @@ t.test('an air exit record is refused whole, alone or in a batch', async (t) => 
   t.doesNotThrow(() => validator.envelope(airExit), 'an air exit record is a valid record')
   for (const sent of everyPurpose(airExit)) {
     for (const direction of ['outbound', 'inbound'] as const) {
-      t.throws(() => book.apply(book.select(sent, direction), sent.payload), { code: 'POLICY_DENIED', message: /air-exit \(P2\)/ },
-        `${sent.purpose} ${direction}: POLICY_DENIED, naming the rule`)
+      t.throws(
+        () => book.apply(book.select(sent, direction), sent.payload),
+        { code: 'POLICY_DENIED', message: /air-exit \(P2\)/ },
+        `${sent.purpose} ${direction}: POLICY_DENIED, naming the rule`
+      )
     }
   }
   const batch = example('entry-exit.batch', 'valid-three-land-entries-ca-to-us')
@@ -302,19 +368,27 @@ t.test('a recipient outside the policy is refused', async (t) => {
 
 t.test('a field no rule names is withheld, even one named like an Object.prototype member', async (t) => {
   const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
-  const payload = JSON.parse(JSON.stringify(land.payload).replace(/^\{/, '{"__proto__":"x","constructor":"x","toString":"x","valueOf":"x",')) as Record<string, unknown>
+  const payload = JSON.parse(JSON.stringify(land.payload).replace(/^\{/, '{"__proto__":"x","constructor":"x","toString":"x","valueOf":"x",')) as Record<
+    string,
+    unknown
+  >
   t.ok(Object.hasOwn(payload, '__proto__'), 'an own __proto__ key, as JSON.parse makes it')
   const { payload: out, decisions } = book.apply(book.select(land, 'outbound'), payload)
   for (const key of ['__proto__', 'constructor', 'toString', 'valueOf']) {
     t.notOk(Object.hasOwn(out, key), `${key} does not leave`)
-    t.match(decisions.find((d) => d.path === key), { action: 'withhold', rule: 'default-deny' }, `${key}: default deny`)
+    t.match(
+      decisions.find((d) => d.path === key),
+      { action: 'withhold', rule: 'default-deny' },
+      `${key}: default deny`
+    )
   }
 })
 
 t.test('retention, onward transfer and human review travel with the record, under the policy version', async (t) => {
   // No workers: what is queued for the partner stays in the outbox to be read.
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
-  const systemFor = (agency: string): SystemName => (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === 'CA' && SYSTEMS[n].agency === agency)!
+  const systemFor = (agency: string): SystemName =>
+    (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === 'CA' && SYSTEMS[n].agency === agency)!
   for (const route of SAMPLE_ROUTES.filter((r) => r.from.country === 'CA')) {
     const agency = client(t, systemFor(route.from.agency), gw.url)
     const envelope = agency.envelope(sampleEnvelope(route.kind, 'CA', route.to))
@@ -326,15 +400,22 @@ t.test('retention, onward transfer and human review travel with the record, unde
     const jws = gw.app.sealer.unseal(item!.sealed, id)
     const forwarded = JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as ForwardedEnvelope
     const policy = policies[route.kind].purposes[String(envelope.purpose)]!.outbound!
-    t.match(forwarded.handling, {
-      policy: `${route.kind}/${String(envelope.purpose)}/outbound`,
-      policyVersion: gw.app.policyBook.version(route.kind),
-      retentionDays: policy.retentionDays,
-      onwardTransfer: false,
-      humanReviewRequired: true,
-      forwardedBy: 'CA'
-    }, `${route.kind}: the limits travel in the signed handling block`)
-    t.same(forwarded.payload, gw.app.policyBook.apply(gw.app.policyBook.select(forwarded, 'outbound'), envelope.payload as Record<string, unknown>).payload,
-      `${route.kind}: the payload sent is the minimised one`)
+    t.match(
+      forwarded.handling,
+      {
+        policy: `${route.kind}/${String(envelope.purpose)}/outbound`,
+        policyVersion: gw.app.policyBook.version(route.kind),
+        retentionDays: policy.retentionDays,
+        onwardTransfer: false,
+        humanReviewRequired: true,
+        forwardedBy: 'CA'
+      },
+      `${route.kind}: the limits travel in the signed handling block`
+    )
+    t.same(
+      forwarded.payload,
+      gw.app.policyBook.apply(gw.app.policyBook.select(forwarded, 'outbound'), envelope.payload as Record<string, unknown>).payload,
+      `${route.kind}: the payload sent is the minimised one`
+    )
   }
 })

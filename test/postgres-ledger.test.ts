@@ -26,9 +26,17 @@ t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
   await eventually(() => ex.mocks.CBP.received.find((m) => m.id === envelope.id), 15_000, 'the push at CBP')
   const count = async (schema: string, event: string): Promise<number> =>
     (await pool.query(`SELECT count(*)::int AS n FROM ${schema}.audit WHERE event = $1`, [event])).rows[0].n
-  t.equal(await eventually(async () => (await count(schemas.CA, 'delivered')) || undefined, 5000, 'the delivered entry'), 1, 'the CA ledger in PostgreSQL holds the delivery')
+  t.equal(
+    await eventually(async () => (await count(schemas.CA, 'delivered')) || undefined, 5000, 'the delivered entry'),
+    1,
+    'the CA ledger in PostgreSQL holds the delivery'
+  )
   t.equal(await count(schemas.CA, 'accepted'), 1, 'and the acceptance')
   t.equal(await count(schemas.US, 'received'), 1, 'the US ledger in PostgreSQL holds the receipt of it')
-  const { stdout } = await run(process.execPath, ['gateway/cli/audit-verify.ts', '--postgres', PG_URL, '--schema', schemas.CA, '--trust', join(KEYS_DIR, 'CA', 'trust.json')], { cwd: join(import.meta.dirname, '..') })
+  const { stdout } = await run(
+    process.execPath,
+    ['gateway/cli/audit-verify.ts', '--postgres', PG_URL, '--schema', schemas.CA, '--trust', join(KEYS_DIR, 'CA', 'trust.json')],
+    { cwd: join(import.meta.dirname, '..') }
+  )
   t.match(stdout, /Result: OK\. Every entry chains/, 'and the audit CLI verifies it there')
 })

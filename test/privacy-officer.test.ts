@@ -11,7 +11,13 @@ import { eventually, KEYS_DIR, startExchange } from './helper.ts'
 t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {
   const ex = await startExchange(t)
   const dir = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
-  const agent = new Agent({ connect: { cert: readFileSync(join(dir, 'client.crt.pem')), key: readFileSync(join(dir, 'client.key.pem')), ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')) } })
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'))
+    }
+  })
   t.teardown(() => agent.close())
   const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) => {
     const headers: Record<string, string> = {}
@@ -26,7 +32,11 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   const doc = (envelope.payload as { document: { number: string; issuingCountry: string } }).document
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  await eventually(async () => (await cbsa.status(String(envelope.id))).json<{ status: string }>().status === 'delivered' ? true : undefined, 15_000, 'delivery')
+  await eventually(
+    async () => ((await cbsa.status(String(envelope.id))).json<{ status: string }>().status === 'delivered' ? true : undefined),
+    15_000,
+    'delivery'
+  )
   t.equal((await cbsa.submit(await cbsa.sign({ ...envelope, id: crypto.randomUUID(), purpose: 'asylum-claim' }))).status, 403)
 
   await t.test('agency tokens and agency certificates are refused', async (t) => {
@@ -40,9 +50,16 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     const all = JSON.parse((await call('GET', '/v1/audit/entries?limit=1000', token)).text)
     t.ok(all.entries.length >= 3)
     const refused = JSON.parse((await call('GET', '/v1/audit/entries?event=refused', token)).text)
-    t.same(refused.entries.map((e: any) => e.entry.code), ['PURPOSE_NOT_ALLOWED'])
+    t.same(
+      refused.entries.map((e: any) => e.entry.code),
+      ['PURPOSE_NOT_ALLOWED']
+    )
     const byField = JSON.parse((await call('GET', `/v1/audit/entries?fieldPath=traveller.surname&messageId=${envelope.id}`, token)).text)
-    t.same(byField.entries.map((e: any) => e.entry.event), ['accepted'], 'the acceptance decided traveller.surname')
+    t.same(
+      byField.entries.map((e: any) => e.entry.event),
+      ['accepted'],
+      'the acceptance decided traveller.surname'
+    )
     const seen: number[] = []
     let cursor = ''
     for (;;) {
@@ -51,21 +68,31 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
       if (page.nextCursor === null) break
       cursor = `&cursor=${page.nextCursor}`
     }
-    t.same(seen, all.entries.map((e: any) => e.seq), 'pages of one add up to the whole, in order')
+    t.same(
+      seen,
+      all.entries.map((e: any) => e.seq),
+      'pages of one add up to the whole, in order'
+    )
     t.equal((await call('GET', '/v1/audit/entries?limit=0', token)).status, 400, 'a bad query is REQUEST_INVALID')
     const one = JSON.parse((await call('GET', `/v1/audit/entries/${all.entries[0].seq}`, token)).text)
     t.equal(one.seq, all.entries[0].seq)
     t.type(one.hash, 'string')
   })
 
-  await t.test('a traveller\'s disclosure report, from the document they show', async (t) => {
+  await t.test("a traveller's disclosure report, from the document they show", async (t) => {
     const report = JSON.parse((await call('POST', '/v1/audit/disclosures', token, { documentNumber: doc.number, issuingCountry: doc.issuingCountry })).text)
     const accepted = report.disclosures.find((d: any) => d.messageId === envelope.id && d.event === 'accepted')
     t.ok(accepted, 'the disclosure is found')
     t.equal(accepted.to, 'US/CBP')
     t.equal(accepted.purpose, 'entry-exit-verification')
-    t.ok(accepted.shared.some((f: any) => f.path === 'traveller.surname'), 'names the fields shared')
-    t.notOk(accepted.shared.some((f: any) => f.path.startsWith('vehicle')), 'not the ones withheld')
+    t.ok(
+      accepted.shared.some((f: any) => f.path === 'traveller.surname'),
+      'names the fields shared'
+    )
+    t.notOk(
+      accepted.shared.some((f: any) => f.path.startsWith('vehicle')),
+      'not the ones withheld'
+    )
     const nobody = JSON.parse((await call('POST', '/v1/audit/disclosures', token, { documentNumber: 'X0000000', issuingCountry: 'CAN' })).text)
     t.same(nobody.disclosures, [])
     const ledger = (await ex.ca.app.store.auditEntries(0, 1000)).map((e) => JSON.stringify(e.entry)).join('\n')
@@ -75,25 +102,36 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
   await t.test('exports stream as NDJSON and CSV', async (t) => {
     const nd = await call('GET', '/v1/audit/export?format=ndjson', token)
     t.match(nd.type, /application\/x-ndjson/)
-    const lines = nd.text.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = nd.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     t.ok(lines.length >= 3)
     const csv = await call('GET', '/v1/audit/export?format=csv&event=accepted', token)
     t.match(csv.type, /text\/csv/)
     const rows = csv.text.trim().split('\r\n')
-    t.match(rows[0], /^seq,at,event,.*,fields,reason,hash,prevHash$/, 'every column, including the operator\'s reason for a dead-letter action')
+    t.match(rows[0], /^seq,at,event,.*,fields,reason,hash,prevHash$/, "every column, including the operator's reason for a dead-letter action")
     t.ok(rows.slice(1).every((r) => r.split(',')[2] === 'accepted'))
   })
 
   await t.test('verification, and a checkpoint countersigned by the partner', async (t) => {
     const cp = await ex.ca.app.checkpointer.checkpointNow()
     t.ok(cp, 'a checkpoint was made')
-    const latest = await eventually(async () => {
-      const c = await ex.ca.app.store.latestCheckpoint()
-      return c?.countersignature ? c : undefined
-    }, 10_000, 'the countersignature')
+    const latest = await eventually(
+      async () => {
+        const c = await ex.ca.app.store.latestCheckpoint()
+        return c?.countersignature ? c : undefined
+      },
+      10_000,
+      'the countersignature'
+    )
     t.equal(latest.seq, cp!.seq)
     const kept = await ex.us.app.store.partnerCheckpoints('CA', 0, 10)
-    t.same(kept.map((k) => k.seq), [cp!.seq], 'the partner keeps it')
+    t.same(
+      kept.map((k) => k.seq),
+      [cp!.seq],
+      'the partner keeps it'
+    )
     const verification = JSON.parse((await call('GET', '/v1/audit/verification', token)).text)
     t.equal(verification.ok, true)
     t.equal(verification.latestCheckpoint.countersigned, true)
@@ -113,9 +151,18 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     t.ok(after.messages >= 1, 'released, it is purged')
     t.equal(await ex.ca.app.store.findMessage('outbound', String(envelope.id)), undefined)
     const events = (await ex.ca.app.store.auditEntries(0, 10_000)).map((e) => e.entry)
-    t.same(events.filter((e) => e.event.startsWith('legal-hold')).map((e) => [e.event, e.reference]),
-      [['legal-hold-placed', 'COMPLAINT-2026-001'], ['legal-hold-released', 'COMPLAINT-2026-001']], 'placing and releasing a hold are audited')
-    t.ok(events.some((e) => e.event === 'purged' && (e.counts?.messages ?? 0) >= 1), 'the purge is audited with its counts')
+    t.same(
+      events.filter((e) => e.event.startsWith('legal-hold')).map((e) => [e.event, e.reference]),
+      [
+        ['legal-hold-placed', 'COMPLAINT-2026-001'],
+        ['legal-hold-released', 'COMPLAINT-2026-001']
+      ],
+      'placing and releasing a hold are audited'
+    )
+    t.ok(
+      events.some((e) => e.event === 'purged' && (e.counts?.messages ?? 0) >= 1),
+      'the purge is audited with its counts'
+    )
     t.equal((await call('DELETE', '/v1/audit/legal-holds/COMPLAINT-2026-001', token)).status, 404, 'a hold is released once')
   })
 })

@@ -27,7 +27,12 @@ class Capture extends Writable {
 
 function clock(): { now: () => number; advance: (ms: number) => void } {
   let at = 1_000_000
-  return { now: () => at, advance: (ms) => { at += ms } }
+  return {
+    now: () => at,
+    advance: (ms) => {
+      at += ms
+    }
+  }
 }
 
 const CONTROL = /[\r\x1b\x00-\x08\x0b-\x1f]/
@@ -128,7 +133,7 @@ t.test('on a narrow terminal the bar shrinks, then gives way, and the line never
   }
 })
 
-t.test('a line of the job\'s own output goes above the bar, not through it', async (t) => {
+t.test("a line of the job's own output goes above the bar, not through it", async (t) => {
   const bar = new Capture({ columns: 100 })
   const own = new Capture()
   const c = clock()
@@ -180,7 +185,9 @@ t.test('the heartbeat redraws a stalled job, on a timer that does not hold the p
 new Progress({ label: 'left open', total: 10 }).tick()`
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
   const code = await new Promise((resolve) => child.on('exit', resolve))
   t.equal(code, 0, `the process ends by itself ${stderr}`)
   t.match(stderr, /^left open: /, 'stderr by default')

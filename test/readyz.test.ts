@@ -10,30 +10,37 @@ import type { TLSSocket } from 'node:tls'
 import { join } from 'node:path'
 import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
-interface Readiness { status: string; checks: Record<string, string> }
+interface Readiness {
+  status: string
+  checks: Record<string, string>
+}
 
 /** A TLS server that answers /healthz, holding the given certificate, and counts who asked. */
 async function fakePartner(t: { teardown(fn: () => unknown): void }, certPath: string, keyPath: string) {
   const seen = { probes: 0, clientCerts: [] as string[] }
-  const server: Server = createServer({
-    cert: readFileSync(join(KEYS_DIR, certPath)),
-    key: readFileSync(join(KEYS_DIR, keyPath)),
-    // The CA gateway's certificate is issued by the CA root.
-    ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
-    requestCert: true,
-    rejectUnauthorized: true
-  }, (req, res) => {
-    if (req.url === '/healthz') seen.probes++
-    const peer = (req.socket as TLSSocket).getPeerCertificate()
-    seen.clientCerts.push(createHash('sha256').update(peer.raw).digest('base64url'))
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
-  })
+  const server: Server = createServer(
+    {
+      cert: readFileSync(join(KEYS_DIR, certPath)),
+      key: readFileSync(join(KEYS_DIR, keyPath)),
+      // The CA gateway's certificate is issued by the CA root.
+      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      if (req.url === '/healthz') seen.probes++
+      const peer = (req.socket as TLSSocket).getPeerCertificate()
+      seen.clientCerts.push(createHash('sha256').update(peer.raw).digest('base64url'))
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+    }
+  )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const close = () => new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  })
-  t.teardown(() => server.listening ? close() : undefined)
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  t.teardown(() => (server.listening ? close() : undefined))
   return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, seen, close }
 }
 
@@ -65,21 +72,28 @@ t.test('with READY_REQUIRES_PARTNER=false a partner that is down is reported, bu
   t.match(body.checks.partner, /ECONNREFUSED/, 'the partner check still says what is wrong')
 })
 
-t.test('a storm of readiness probes costs the partner one request, made with the gateway\'s certificate; its going away shows', async (t) => {
+t.test("a storm of readiness probes costs the partner one request, made with the gateway's certificate; its going away shows", async (t) => {
   const partner = await fakePartner(t, 'US/gateway.crt.pem', 'US/gateway.key.pem')
   const gw = await startGateway(t, testConfig('CA', { partnerUrl: partner.url }))
   const cbsa = client(t, 'CBSA', gw.url)
   const answers = await Promise.all(Array.from({ length: 20 }, () => cbsa.call('GET', '/readyz')))
-  t.same(answers.map((a) => a.status), Array(20).fill(200))
+  t.same(
+    answers.map((a) => a.status),
+    Array(20).fill(200)
+  )
   t.equal(partner.seen.probes, 1, 'one probe for twenty readiness checks')
   const gatewayCert = createHash('sha256').update(gw.app.trust.gatewayCert.raw).digest('base64url')
-  t.same(partner.seen.clientCerts, [gatewayCert], 'the probe presented this gateway\'s own certificate')
+  t.same(partner.seen.clientCerts, [gatewayCert], "the probe presented this gateway's own certificate")
 
   await partner.close()
-  const down = await eventually(async () => {
-    const res = await cbsa.call('GET', '/readyz')
-    return res.status === 503 ? res.json<Readiness>() : undefined
-  }, 15_000, 'the cached verdict to expire')
+  const down = await eventually(
+    async () => {
+      const res = await cbsa.call('GET', '/readyz')
+      return res.status === 503 ? res.json<Readiness>() : undefined
+    },
+    15_000,
+    'the cached verdict to expire'
+  )
   t.equal(down.status, 'not-ready')
   t.match(down.checks.partner, /ECONNREFUSED/)
 })

@@ -11,7 +11,7 @@ t.test('the purge schedule comes back after Redis loses its data', async (t) => 
   await startGateway(t, config)
   const queue = new Queue(RETENTION_QUEUE, { connection: redisOptions(REDIS_URL), prefix: config.queuePrefix })
   t.teardown(() => queue.close())
-  const scheduled = async (): Promise<true | undefined> => (await queue.getJobScheduler('purge-expired')) === undefined ? undefined : true
+  const scheduled = async (): Promise<true | undefined> => ((await queue.getJobScheduler('purge-expired')) === undefined ? undefined : true)
   await eventually(scheduled, 5_000, 'the schedule at start-up')
 
   await dropQueuePrefix(config.queuePrefix)

@@ -10,9 +10,15 @@ const root = join(import.meta.dirname, '..')
 /** "Within a few seconds": what stopping may take, from the last line to the exit. */
 const STOP_WITHIN_MS = 5_000
 
-function sandbox(args: string[], redisPort: number, setting: SandboxSetting): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
+function sandbox(
+  args: string[],
+  redisPort: number,
+  setting: SandboxSetting
+): { child: ChildProcess; output: () => string; line: (pattern: RegExp) => Promise<string>; exit: Promise<{ code: number | null; at: number }> } {
   const child = spawn(process.execPath, ['sandbox/run.ts', ...args], {
-    cwd: root, env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` }, stdio: ['ignore', 'pipe', 'pipe']
+    cwd: root,
+    env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+    stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
@@ -32,12 +38,13 @@ function sandbox(args: string[], redisPort: number, setting: SandboxSetting): { 
   return {
     child,
     output: () => output,
-    line: (pattern) => new Promise((resolve, reject) => {
-      const found = output.split('\n').find((l) => pattern.test(l))
-      if (found !== undefined) return resolve(found)
-      waiters.push({ pattern, resolve })
-      void exit.then(() => reject(new Error(`the sandbox exited before ${pattern}:\n${output}`)))
-    }),
+    line: (pattern) =>
+      new Promise((resolve, reject) => {
+        const found = output.split('\n').find((l) => pattern.test(l))
+        if (found !== undefined) return resolve(found)
+        waiters.push({ pattern, resolve })
+        void exit.then(() => reject(new Error(`the sandbox exited before ${pattern}:\n${output}`)))
+      }),
     exit
   }
 }
@@ -60,7 +67,7 @@ t.test('Ctrl-C exits 0 within a few seconds, and a gateway that dies is reported
   const gateways = await run.line(/^gateways /)
   await run.line(/keeps running for your own client/)
   const pid = Number(/US \S+ \(pid (\d+)\)/.exec(gateways)?.[1])
-  t.ok(pid > 0, 'the sandbox names the gateways\' pids')
+  t.ok(pid > 0, "the sandbox names the gateways' pids")
   process.kill(pid, 'SIGKILL')
   t.match(await run.line(/gateway-US/), /gateway-US was killed by SIGKILL/, 'a gateway killed by a signal is reported')
 

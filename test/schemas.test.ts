@@ -14,7 +14,7 @@ import {
   isKind,
   kindSchemaId,
   kindSchemas,
-  listExamples,
+  listExamples
 } from '../schemas/index.ts'
 import type { JsonSchema, Kind } from '../schemas/index.ts'
 
@@ -25,7 +25,7 @@ function strictAjv(): Ajv2020 {
     allErrors: true,
     coerceTypes: false,
     useDefaults: false,
-    removeAdditional: false,
+    removeAdditional: false
   })
   ajvFormats.default(ajv)
   ajv.addSchema(allSchemas.map((schema) => ({ ...schema })))
@@ -41,10 +41,7 @@ function validator(id: string): ValidateFunction {
 }
 
 const validateEnvelope = validator(ENVELOPE_SCHEMA_ID)
-const validatePayload = Object.fromEntries(KINDS.map((kind) => [kind, validator(kindSchemaId(kind))])) as Record<
-  Kind,
-  ValidateFunction
->
+const validatePayload = Object.fromEntries(KINDS.map((kind) => [kind, validator(kindSchemaId(kind))])) as Record<Kind, ValidateFunction>
 
 /** Where an invalid example must fail: which schema, which keyword, at which instance path (relative to what that schema validates). */
 interface Expected {
@@ -58,13 +55,13 @@ const payload = (keyword: string, instancePath: string, params?: Record<string, 
   schema: 'payload',
   keyword,
   instancePath,
-  ...(params === undefined ? {} : { params }),
+  ...(params === undefined ? {} : { params })
 })
 const envelope = (keyword: string, instancePath: string, params?: Record<string, unknown>): Expected => ({
   schema: 'envelope',
   keyword,
   instancePath,
-  ...(params === undefined ? {} : { params }),
+  ...(params === undefined ? {} : { params })
 })
 
 const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expected>>>> = {
@@ -78,7 +75,7 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-quality-above-nfiq2-range': payload('maximum', '/fingerprints/0/quality'),
     'invalid-rolled-plain-position': payload('enum', '/fingerprints/2/impressionType'),
     'invalid-template-not-base64': payload('pattern', '/fingerprints/0/template'),
-    'invalid-too-many-fingerprints': payload('maxItems', '/fingerprints'),
+    'invalid-too-many-fingerprints': payload('maxItems', '/fingerprints')
   },
   'biometric.match-response': {
     'invalid-error-without-error-result': payload('false schema', '/error'),
@@ -88,7 +85,7 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-match-without-subject': payload('required', '', { missingProperty: 'subject' }),
     'invalid-outcome-not-in-category': payload('enum', '/subject/immigrationHistory/0/outcome'),
     'invalid-result-value': payload('enum', '/result'),
-    'invalid-subject-without-match': payload('false schema', '/subject'),
+    'invalid-subject-without-match': payload('false schema', '/subject')
   },
   'traveller.designation': {
     'invalid-admission-class': payload('enum', '/admissionClass'),
@@ -98,7 +95,7 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-passid-format': payload('pattern', '/membershipId'),
     'invalid-risk-outcome': payload('enum', '/riskAssessment/outcome'),
     'invalid-risk-score-field': payload('additionalProperties', '/riskAssessment', { additionalProperty: 'score' }),
-    'invalid-unknown-programme': payload('enum', '/programme'),
+    'invalid-unknown-programme': payload('enum', '/programme')
   },
   'entry-exit.record': {
     'invalid-bad-port-code': payload('pattern', '/crossing/portCode'),
@@ -109,14 +106,14 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-fingerprints-in-record': payload('additionalProperties', '', { additionalProperty: 'fingerprints' }),
     'invalid-missing-date-of-birth': payload('required', '/traveller', { missingProperty: 'dateOfBirth' }),
     'invalid-nationality-code': payload('enum', '/traveller/citizenship'),
-    'invalid-travel-mode': payload('enum', '/crossing/travelMode'),
+    'invalid-travel-mode': payload('enum', '/crossing/travelMode')
   },
   'entry-exit.batch': {
     'invalid-batch-extra-field': payload('additionalProperties', '', { additionalProperty: 'recordCount' }),
     'invalid-empty-records': payload('minItems', '/records'),
     'invalid-impossible-date-in-record': payload('format', '/records/2/traveller/dateOfBirth'),
     'invalid-missing-batch-ref': payload('required', '', { missingProperty: 'batchRef' }),
-    'invalid-record-extra-field': payload('additionalProperties', '/records/1', { additionalProperty: 'fingerprints' }),
+    'invalid-record-extra-field': payload('additionalProperties', '/records/1', { additionalProperty: 'fingerprints' })
   },
   envelope: {
     'invalid-agency-of-other-country': envelope('enum', '/from/agency'),
@@ -135,8 +132,8 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-same-country': envelope('const', '/to/country'),
     'invalid-schema-version': envelope('const', '/schemaVersion'),
     'invalid-system-name': envelope('pattern', '/from/system'),
-    'invalid-unknown-kind': envelope('enum', '/kind'),
-  },
+    'invalid-unknown-kind': envelope('enum', '/kind')
+  }
 }
 
 function summary(errors: readonly ErrorObject[] | null | undefined): string {
@@ -204,7 +201,7 @@ for (const group of [...KINDS, 'envelope'] as const) {
     t.same(
       invalid.map((e) => e.name).sort(),
       Object.keys(EXPECTED[group]).sort(),
-      'every invalid example states where it must fail, and every stated failure has its example',
+      'every invalid example states where it must fail, and every stated failure has its example'
     )
 
     for (const example of valid) {
@@ -228,19 +225,19 @@ for (const group of [...KINDS, 'envelope'] as const) {
         t.ok(
           (validateEnvelope.errors ?? []).some((e) => matches(e, expected)),
           `${example.name}: fails on ${expected.keyword} at ${expected.instancePath || '/'}`,
-          { errors: summary(validateEnvelope.errors) },
+          { errors: summary(validateEnvelope.errors) }
         )
         continue
       }
       t.ok(envelopeOk, `${example.name}: the envelope itself is valid, the fault is in the payload`, {
-        errors: summary(validateEnvelope.errors),
+        errors: summary(validateEnvelope.errors)
       })
       const validate = validatePayload[group as Kind]
       t.notOk(validate(payloadOf(example.envelope)), `${example.name}: payload refused`)
       t.ok(
         (validate.errors ?? []).some((e) => matches(e, expected)),
         `${example.name}: fails on ${expected.keyword} at /payload${expected.instancePath}`,
-        { errors: summary(validate.errors) },
+        { errors: summary(validate.errors) }
       )
     }
   })
@@ -255,7 +252,7 @@ t.test('a batch holds up to 5000 records, not one more', async (t) => {
 
   const started = performance.now()
   t.ok(validate({ batchRef: base.batchRef, records: records(5000) }), '5000 records validate', {
-    errors: summary(validate.errors),
+    errors: summary(validate.errors)
   })
   t.comment(`5000 records validated in ${(performance.now() - started).toFixed(1)} ms`)
 

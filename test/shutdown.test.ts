@@ -24,24 +24,35 @@ const key = (path: string) => readFileSync(join(KEYS_DIR, path))
 async function slowPartner(t: { teardown(fn: () => unknown): void }, target: string) {
   const upstream = new Agent({ connect: { cert: key('CA/gateway.crt.pem'), key: key('CA/gateway.key.pem'), ca: key('CA/partner/ca.crt.pem') } })
   let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  const held: string[] = []
-  const server = createHttpsServer({
-    cert: key('US/gateway.crt.pem'), key: key('US/gateway.key.pem'), ca: key('CA/ca.crt.pem'), requestCert: true, rejectUnauthorized: true
-  }, async (req, res) => {
-    const chunks: Buffer[] = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
-    if (req.url === '/v1/exchange') {
-      held.push(req.url)
-      await released
-    }
-    const answer = await request(`${target}${req.url}`, {
-      method: req.method as 'GET' | 'POST', body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' }, dispatcher: upstream
-    })
-    const body = Buffer.from(await answer.body.arrayBuffer())
-    res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type']) }).end(body)
+  const released = new Promise<void>((resolve) => {
+    release = resolve
   })
+  const held: string[] = []
+  const server = createHttpsServer(
+    {
+      cert: key('US/gateway.crt.pem'),
+      key: key('US/gateway.key.pem'),
+      ca: key('CA/ca.crt.pem'),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    async (req, res) => {
+      const chunks: Buffer[] = []
+      for await (const chunk of req) chunks.push(chunk as Buffer)
+      if (req.url === '/v1/exchange') {
+        held.push(req.url)
+        await released
+      }
+      const answer = await request(`${target}${req.url}`, {
+        method: req.method as 'GET' | 'POST',
+        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+        dispatcher: upstream
+      })
+      const body = Buffer.from(await answer.body.arrayBuffer())
+      res.writeHead(answer.statusCode, { 'content-type': String(answer.headers['content-type']) }).end(body)
+    }
+  )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
     release()
@@ -56,7 +67,10 @@ async function slowPartner(t: { teardown(fn: () => unknown): void }, target: str
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
   })
 }
@@ -85,12 +99,22 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
 
   const gatewayUrl = `https://127.0.0.1:${port}`
   const cbsa = client(t, 'CBSA', gatewayUrl)
-  const token = await eventually(async () => { try { return await cbsa.token() } catch { return undefined } }, 20_000, 'the gateway process to listen')
+  const token = await eventually(
+    async () => {
+      try {
+        return await cbsa.token()
+      } catch {
+        return undefined
+      }
+    },
+    20_000,
+    'the gateway process to listen'
+  )
 
   // A delivery in hand: accepted, and held by the partner.
   const first = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(first))).status, 202)
-  await eventually(() => partner.held.length === 1 ? true : undefined, 10_000, 'the delivery to reach the partner')
+  await eventually(() => (partner.held.length === 1 ? true : undefined), 10_000, 'the delivery to reach the partner')
 
   // A request in flight: its headers and half its body are in.
   const second = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
@@ -101,22 +125,26 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const inFlight = httpsRequest(`${gatewayUrl}/v1/messages`, {
     method: 'POST',
     agent: keepAlive,
-    cert: key('CA/agencies/CBSA-pik-primary/client.crt.pem'), key: key('CA/agencies/CBSA-pik-primary/client.key.pem'), ca: key('CA/ca.crt.pem'),
+    cert: key('CA/agencies/CBSA-pik-primary/client.crt.pem'),
+    key: key('CA/agencies/CBSA-pik-primary/client.key.pem'),
+    ca: key('CA/ca.crt.pem'),
     headers: { 'content-type': 'application/jose', 'content-length': jws.length, authorization: `Bearer ${token}` }
   })
   const answered = new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
     inFlight.once('error', reject)
     inFlight.once('response', (res) => {
       let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString('utf8') })
+      res.on('data', (c: Buffer) => {
+        body += c.toString('utf8')
+      })
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
     })
   })
   inFlight.write(jws.subarray(0, jws.length >> 1))
-  await eventually(() => logged('incoming request', '/v1/messages') === 2 ? true : undefined, 10_000, 'the gateway to start on the request')
+  await eventually(() => (logged('incoming request', '/v1/messages') === 2 ? true : undefined), 10_000, 'the gateway to start on the request')
 
   child.kill('SIGTERM')
-  await eventually(async () => (await refused(port)) ? true : undefined, 10_000, 'the listener to close')
+  await eventually(async () => ((await refused(port)) ? true : undefined), 10_000, 'the listener to close')
   t.pass('after SIGTERM, new connections are refused')
 
   inFlight.end(jws.subarray(jws.length >> 1))
@@ -126,8 +154,12 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   t.equal(response.headers.connection, 'close', 'and told not to reuse its connection, which would hold the shutdown open')
 
   // Only now, with the listener gone and the request answered, do the workers close: the delivery is still held.
-  await eventually(() => logged('closing the queue workers once their deliveries in hand finish') === 1 ? true : undefined, 10_000, 'the workers to start closing')
-  t.equal(partner.held.length >= 1, true, 'the delivery is still in the partner\'s hands')
+  await eventually(
+    () => (logged('closing the queue workers once their deliveries in hand finish') === 1 ? true : undefined),
+    10_000,
+    'the workers to start closing'
+  )
+  t.equal(partner.held.length >= 1, true, "the delivery is still in the partner's hands")
   t.equal(child.exitCode, null, 'and the process waits for it')
   partner.release()
   t.same(await exited, { code: 0, signal: null }, 'the process exits 0')
@@ -135,7 +167,7 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const ledger = new SqliteStore(ledgerPath, { readOnly: true })
   const record = await ledger.findMessage('outbound', String(first.id))
   t.equal(record?.status, 'delivered', 'the delivery in hand completed before the ledger closed')
-  t.match(record?.receipt, /^ey/, 'with the partner\'s signed receipt kept')
+  t.match(record?.receipt, /^ey/, "with the partner's signed receipt kept")
   const events = (await ledger.searchAudit({ messageId: String(first.id) }, 0, 10)).map((e) => e.entry.event)
   t.same(events, ['accepted', 'delivered'], 'both audited')
   const late = await ledger.findMessage('outbound', String(second.id))
@@ -147,7 +179,7 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const { port: _taken, ...sameLedger } = gw.config
   await startGateway(t, testConfig('CA', { ...sameLedger, partnerUrl: ex.us.url }))
   for (const envelope of [first, second]) {
-    await eventually(() => ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined, 20_000, 'delivery to CBP')
+    await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined), 20_000, 'delivery to CBP')
   }
   t.equal(ex.mocks.CBP.received.filter((m) => m.id === first.id || m.id === second.id).length, 2, 'each message reached CBP once')
 })

@@ -13,11 +13,8 @@ import { AUDIT_COLUMNS, auditColumnValues, auditColumns, fieldPattern } from '..
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
-import type {
-  AuditEntry, AuditQuery, CommitListener, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry
-} from '../gateway/store/records.ts'
+import type { AuditEntry, AuditQuery, CommitListener, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry } from '../gateway/store/records.ts'
 import { PG_URL } from './helper.ts'
-
 
 /** A tap test, root or subtest (the last overload of `t.test` takes only the callback). */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -33,7 +30,10 @@ const sqlite: Backend = {
   async open(t, onCommitted) {
     const dir = mkdtempSync(join(tmpdir(), 'btb-conformance-'))
     const store = new SqliteStore(join(dir, 'ledger.sqlite'), { onCommitted })
-    t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+    t.teardown(async () => {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
     return store
   }
 }
@@ -44,7 +44,10 @@ const sqliteThread: Backend = {
   async open(t, onCommitted) {
     const dir = mkdtempSync(join(tmpdir(), 'btb-conformance-'))
     const store = await SqliteStoreThread.open(join(dir, 'ledger.sqlite'), { onCommitted })
-    t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+    t.teardown(async () => {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
     return store
   }
 }
@@ -74,14 +77,24 @@ const iso = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOSt
 
 function record(id: string, at = iso(0)): MessageRecord {
   return {
-    direction: 'outbound', id, digest: `d-${id}`, kind: 'entry-exit.record', purpose: 'entry-exit-verification',
-    sender: 'CA/CBSA/pik-primary', recipient: 'US/CBP', status: 'accepted', acceptedAt: at, updatedAt: at,
-    attempts: [], receipt: null, correlationId: null, policyVersion: 'sha256:v1'
+    direction: 'outbound',
+    id,
+    digest: `d-${id}`,
+    kind: 'entry-exit.record',
+    purpose: 'entry-exit-verification',
+    sender: 'CA/CBSA/pik-primary',
+    recipient: 'US/CBP',
+    status: 'accepted',
+    acceptedAt: at,
+    updatedAt: at,
+    attempts: [],
+    receipt: null,
+    correlationId: null,
+    policyVersion: 'sha256:v1'
   }
 }
 const outbox = (id: string, at = iso(0)): OutboxItem => ({ direction: 'outbound', id, target: 'partner', sealed: `sealed-${id}`, createdAt: at })
-const accepted = (id: string, at = iso(0), subjects: string[] = []) =>
-  auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at, subjects })
+const accepted = (id: string, at = iso(0), subjects: string[] = []) => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at, subjects })
 
 /**
  * An entry no store can write: JSON has no BigInt, so serialising it throws
@@ -104,7 +117,10 @@ function entry(over: Partial<AuditEntry>): AuditEntry {
 function searchFixture(): AuditEntry[] {
   const out: AuditEntry[] = []
   const parties = [
-    ['CA/CBSA/pik-primary', 'US/CBP'], ['CA/IRCC/gcms-biometrics', 'US/USCIS'], ['US/CBP', 'CA/CBSA/pik-primary'], [null, null]
+    ['CA/CBSA/pik-primary', 'US/CBP'],
+    ['CA/IRCC/gcms-biometrics', 'US/USCIS'],
+    ['US/CBP', 'CA/CBSA/pik-primary'],
+    [null, null]
   ] as const
   const kinds = ['entry-exit.record', 'entry-exit.batch', 'biometric.match-request']
   const purposes = ['entry-exit-verification', 'removal-enforcement']
@@ -112,23 +128,26 @@ function searchFixture(): AuditEntry[] {
   for (let i = 0; i < 60; i++) {
     const [from, to] = parties[i % parties.length]!
     const event = events[i % events.length]!
-    out.push(entry({
-      // Not in seq order everywhere: instances' clocks differ, search must not assume otherwise.
-      at: new Date(T0 + (i * 60 + (i % 7 === 3 ? -90 : 0)) * 1000).toISOString(),
-      event,
-      direction: event === 'received' ? 'inbound' : 'outbound',
-      messageId: `m-${i % 17}`,
-      kind: from === null ? null : kinds[i % kinds.length]!,
-      purpose: from === null ? null : purposes[i % purposes.length]!,
-      from,
-      to,
-      policy: from === null ? null : { id: 'entry-exit.record', version: i < 30 ? 'sha256:v1' : 'sha256:v2' },
-      code: event === 'refused' ? (i % 2 === 0 ? 'POLICY_DENIED' : 'SCHEMA_INVALID') : null,
-      fields: i % 3 === 0
-        ? [decision('records[0].document.number'), decision('records[1].document.number'), decision('records[0].surname')]
-        : [decision('traveller.surname'), decision('traveller.dateOfBirth')],
-      subjects: i % 4 === 0 ? ['subject-A'] : i % 5 === 0 ? ['subject-B', 'subject-A'] : []
-    }))
+    out.push(
+      entry({
+        // Not in seq order everywhere: instances' clocks differ, search must not assume otherwise.
+        at: new Date(T0 + (i * 60 + (i % 7 === 3 ? -90 : 0)) * 1000).toISOString(),
+        event,
+        direction: event === 'received' ? 'inbound' : 'outbound',
+        messageId: `m-${i % 17}`,
+        kind: from === null ? null : kinds[i % kinds.length]!,
+        purpose: from === null ? null : purposes[i % purposes.length]!,
+        from,
+        to,
+        policy: from === null ? null : { id: 'entry-exit.record', version: i < 30 ? 'sha256:v1' : 'sha256:v2' },
+        code: event === 'refused' ? (i % 2 === 0 ? 'POLICY_DENIED' : 'SCHEMA_INVALID') : null,
+        fields:
+          i % 3 === 0
+            ? [decision('records[0].document.number'), decision('records[1].document.number'), decision('records[0].surname')]
+            : [decision('traveller.surname'), decision('traveller.dateOfBirth')],
+        subjects: i % 4 === 0 ? ['subject-A'] : i % 5 === 0 ? ['subject-B', 'subject-A'] : []
+      })
+    )
   }
   return out
 }
@@ -137,7 +156,8 @@ function searchFixture(): AuditEntry[] {
 function matches(e: AuditEntry, q: AuditQuery): boolean {
   const country = (p: string | null) => p?.split('/')[0]
   const agency = (p: string | null) => p?.split('/')[1]
-  return (q.from === undefined || Date.parse(e.at) >= Date.parse(q.from)) &&
+  return (
+    (q.from === undefined || Date.parse(e.at) >= Date.parse(q.from)) &&
     (q.to === undefined || Date.parse(e.at) < Date.parse(q.to)) &&
     (q.kind === undefined || e.kind === q.kind) &&
     (q.purpose === undefined || e.purpose === q.purpose) &&
@@ -150,6 +170,7 @@ function matches(e: AuditEntry, q: AuditQuery): boolean {
     (q.policyVersion === undefined || e.policy?.version === q.policyVersion) &&
     (q.subject === undefined || e.subjects.includes(q.subject)) &&
     (q.messageId === undefined || e.messageId === q.messageId)
+  )
 }
 
 const QUERIES: Array<[string, AuditQuery]> = [
@@ -217,12 +238,28 @@ function conformance(parent: Test, backend: Backend): void {
     t.test('delivery attempts accumulate on the message, each audited', async (t) => {
       const store = await backend.open(t)
       await store.accept(record('a'), outbox('a'), accepted('a'))
-      await store.recordAttempt('outbound', 'a', { at: iso(1), error: 'ECONNREFUSED' }, auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(1) }))
-      await store.recordAttempt('outbound', 'a', { at: iso(2), error: 'HTTP 503' }, auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(2) }))
+      await store.recordAttempt(
+        'outbound',
+        'a',
+        { at: iso(1), error: 'ECONNREFUSED' },
+        auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(1) })
+      )
+      await store.recordAttempt(
+        'outbound',
+        'a',
+        { at: iso(2), error: 'HTTP 503' },
+        auditEntry({ event: 'delivery-failed', direction: 'outbound', messageId: 'a', at: iso(2) })
+      )
       const a = await store.findMessage('outbound', 'a')
-      t.same(a?.attempts, [{ at: iso(1), error: 'ECONNREFUSED' }, { at: iso(2), error: 'HTTP 503' }])
+      t.same(a?.attempts, [
+        { at: iso(1), error: 'ECONNREFUSED' },
+        { at: iso(2), error: 'HTTP 503' }
+      ])
       t.equal(a?.updatedAt, iso(2))
-      t.same((await store.auditEntries(0, 10)).map((e) => e.entry.event), ['accepted', 'delivery-failed', 'delivery-failed'])
+      t.same(
+        (await store.auditEntries(0, 10)).map((e) => e.entry.event),
+        ['accepted', 'delivery-failed', 'delivery-failed']
+      )
     })
 
     t.test('delivery drops the outbox item; a dead letter keeps it but is not re-driven', async (t) => {
@@ -230,7 +267,12 @@ function conformance(parent: Test, backend: Backend): void {
       await store.accept(record('a'), outbox('a'), accepted('a'))
       await store.accept(record('b'), outbox('b'), accepted('b'))
       await store.markDelivered('outbound', 'a', 'receipt-jws', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(3) }))
-      await store.markDeadLettered('outbound', 'b', { at: iso(4), error: 'refused' }, auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: 'b', at: iso(4) }))
+      await store.markDeadLettered(
+        'outbound',
+        'b',
+        { at: iso(4), error: 'refused' },
+        auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: 'b', at: iso(4) })
+      )
       const a = await store.findMessage('outbound', 'a')
       t.equal(a?.status, 'delivered')
       t.equal(a?.receipt, 'receipt-jws')
@@ -249,7 +291,12 @@ function conformance(parent: Test, backend: Backend): void {
       const store = await backend.open(t)
       const dead = async (id: string, minute: number, direction: 'outbound' | 'inbound' = 'outbound') => {
         await store.accept({ ...record(id), direction }, { ...outbox(id), direction }, accepted(id))
-        await store.markDeadLettered(direction, id, { at: iso(minute), error: 'ECONNREFUSED' }, auditEntry({ event: 'dead-lettered', direction, messageId: id, at: iso(minute) }))
+        await store.markDeadLettered(
+          direction,
+          id,
+          { at: iso(minute), error: 'ECONNREFUSED' },
+          auditEntry({ event: 'dead-lettered', direction, messageId: id, at: iso(minute) })
+        )
       }
       await dead('d1', 10)
       await dead('d2', 10, 'inbound')
@@ -259,7 +306,7 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(ids(await store.deadLetters(undefined, undefined, 10)), ['outbound:d3', 'inbound:d2', 'outbound:d1'], 'oldest first, ties by direction and id')
       t.same(ids(await store.deadLetters('outbound', undefined, 10)), ['outbound:d3', 'outbound:d1'], 'one queue')
       const paged: MessageRecord[] = []
-      for (let page = await store.deadLetters(undefined, undefined, 1); page.length > 0;) {
+      for (let page = await store.deadLetters(undefined, undefined, 1); page.length > 0; ) {
         paged.push(...page)
         const last = page[page.length - 1]!
         page = await store.deadLetters(undefined, { updatedAt: last.updatedAt, direction: last.direction, id: last.id }, 1)
@@ -268,7 +315,10 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.countDeadLetters(), { outbound: 2, inbound: 1 })
 
       const head = (await store.auditHead())!.seq
-      const resent = { ...auditEntry({ event: 'dead-letter-resent', direction: 'outbound', messageId: 'd1', caller: 'CA/operator/ops-1', at: iso(20) }), reason: 'back' }
+      const resent = {
+        ...auditEntry({ event: 'dead-letter-resent', direction: 'outbound', messageId: 'd1', caller: 'CA/operator/ops-1', at: iso(20) }),
+        reason: 'back'
+      }
       t.equal(await store.requeueDeadLetter('outbound', 'd1', resent), true)
       t.equal(await store.requeueDeadLetter('outbound', 'd1', resent), false, 'once')
       t.equal(await store.requeueDeadLetter('outbound', 'live', resent), false, 'only a dead letter')
@@ -276,7 +326,10 @@ function conformance(parent: Test, backend: Backend): void {
       t.match(d1, { status: 'accepted', attempts: [], updatedAt: iso(20) }, 'accepted again, with its attempts cleared')
       t.same((await store.pendingOutbox('2099-01-01T00:00:00Z', 10)).map((i) => i.id).sort(), ['d1', 'live'], 'so the relay re-drives it if the queue loses it')
 
-      const discarded = { ...auditEntry({ event: 'dead-letter-discarded', direction: 'outbound', messageId: 'd3', caller: 'CA/operator/ops-1', at: iso(21) }), reason: 'duplicate' }
+      const discarded = {
+        ...auditEntry({ event: 'dead-letter-discarded', direction: 'outbound', messageId: 'd3', caller: 'CA/operator/ops-1', at: iso(21) }),
+        reason: 'duplicate'
+      }
       t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), true)
       t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), false, 'once')
       t.equal(await store.discardDeadLetter('outbound', 'd1', discarded), false, 'not one back in play')
@@ -285,18 +338,36 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.countDeadLetters(), { outbound: 0, inbound: 1 })
       t.same(ids(await store.deadLetters(undefined, undefined, 10)), ['inbound:d2'])
       const entries = await store.auditEntries(head, 10)
-      t.same(entries.map((e) => [e.entry.event, e.entry.reason]), [['dead-letter-resent', 'back'], ['dead-letter-discarded', 'duplicate']], 'one entry each, reason kept')
+      t.same(
+        entries.map((e) => [e.entry.event, e.entry.reason]),
+        [
+          ['dead-letter-resent', 'back'],
+          ['dead-letter-discarded', 'duplicate']
+        ],
+        'one entry each, reason kept'
+      )
       await store.purge(iso(50), auditEntry({ event: 'purged' }))
       t.equal(await store.findMessage('outbound', 'd3'), undefined, 'retention purges a discarded message too')
     })
 
     t.test('pendingOutbox gives what is older than the cut-off, oldest first, up to the limit', async (t) => {
       const store = await backend.open(t)
-      for (const [id, minute] of [['late', 30], ['early', 10], ['middle', 20], ['recent', 50]] as const) {
+      for (const [id, minute] of [
+        ['late', 30],
+        ['early', 10],
+        ['middle', 20],
+        ['recent', 50]
+      ] as const) {
         await store.accept(record(id, iso(minute)), outbox(id, iso(minute)), accepted(id, iso(minute)))
       }
-      t.same((await store.pendingOutbox(iso(40), 10)).map((i) => i.id), ['early', 'middle', 'late'])
-      t.same((await store.pendingOutbox(iso(40), 2)).map((i) => i.id), ['early', 'middle'])
+      t.same(
+        (await store.pendingOutbox(iso(40), 10)).map((i) => i.id),
+        ['early', 'middle', 'late']
+      )
+      t.same(
+        (await store.pendingOutbox(iso(40), 2)).map((i) => i.id),
+        ['early', 'middle']
+      )
       t.same(await store.pendingOutbox(iso(10), 10), [], 'the cut-off is exclusive')
     })
 
@@ -309,7 +380,11 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.auditHead(), { seq: 25, hash: entries[24]!.hash })
       t.same(await store.auditEntry(7), entries[6], 'one entry by seq')
       t.equal(await store.auditEntry(26), undefined)
-      t.same((await store.auditEntries(10, 5)).map((e) => e.seq), [11, 12, 13, 14, 15], 'paged by seq')
+      t.same(
+        (await store.auditEntries(10, 5)).map((e) => e.seq),
+        [11, 12, 13, 14, 15],
+        'paged by seq'
+      )
       t.same(entries[3]!.entry, accepted('m3', iso(3), ['s3']), 'an entry reads back as written, subjects included')
     })
 
@@ -318,10 +393,14 @@ function conformance(parent: Test, backend: Backend): void {
       const fixture = searchFixture()
       for (const e of fixture) await store.appendAudit(e)
       for (const [name, query] of QUERIES) {
-        const expected = fixture.flatMap((e, i) => matches(e, query) ? [i + 1] : [])
+        const expected = fixture.flatMap((e, i) => (matches(e, query) ? [i + 1] : []))
         t.ok(expected.length > 0 && expected.length < fixture.length, `${name}: the fixture makes the filter select`)
         const found = await store.searchAudit(query, 0, 1000)
-        t.same(found.map((e) => e.seq), expected, name)
+        t.same(
+          found.map((e) => e.seq),
+          expected,
+          name
+        )
       }
       t.same(await store.searchAudit({ subject: 'nobody' }, 0, 10), [], 'an unknown digest finds nothing')
       t.same(await store.searchAudit({}, 0, 1000).then((r) => r.length), fixture.length, 'no filter: everything')
@@ -342,7 +421,11 @@ function conformance(parent: Test, backend: Backend): void {
       for (const e of fixture.slice(0, 8)) await store.appendAudit(e)
       const rest = await allPages(store, query, 4)
       const seqs = [...first, ...rest.filter((e) => e.seq > first[first.length - 1]!.seq)].map((e) => e.seq)
-      t.same(seqs, (await store.searchAudit(query, 0, 1000)).map((e) => e.seq), 'stable while the ledger grows')
+      t.same(
+        seqs,
+        (await store.searchAudit(query, 0, 1000)).map((e) => e.seq),
+        'stable while the ledger grows'
+      )
       t.equal(new Set(seqs).size, seqs.length, 'no entry twice')
     })
 
@@ -359,7 +442,11 @@ function conformance(parent: Test, backend: Backend): void {
         { seq: 20, hash: 'h20', at: iso(20), jws: 'jws20', countersignature: 'counter20' },
         { seq: 30, hash: 'h30', at: iso(30), jws: 'jws30', countersignature: null }
       ])
-      t.same((await store.checkpoints(10, 1)).map((c) => c.seq), [20], 'paged by seq')
+      t.same(
+        (await store.checkpoints(10, 1)).map((c) => c.seq),
+        [20],
+        'paged by seq'
+      )
       t.equal((await store.latestCheckpoint())?.seq, 30)
     })
 
@@ -390,8 +477,15 @@ function conformance(parent: Test, backend: Backend): void {
       const store = await backend.open(t)
       const finish = async (id: string, how: 'delivered' | 'dead-lettered' | 'accepted', minute: number, subjects: string[] = []) => {
         await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0), subjects))
-        if (how === 'delivered') await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(minute) }))
-        if (how === 'dead-lettered') await store.markDeadLettered('outbound', id, { at: iso(minute), error: 'x' }, auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: id, at: iso(minute) }))
+        if (how === 'delivered')
+          await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(minute) }))
+        if (how === 'dead-lettered')
+          await store.markDeadLettered(
+            'outbound',
+            id,
+            { at: iso(minute), error: 'x' },
+            auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: id, at: iso(minute) })
+          )
       }
       await finish('old-delivered', 'delivered', 10)
       await finish('old-dead', 'dead-lettered', 10)
@@ -407,7 +501,7 @@ function conformance(parent: Test, backend: Backend): void {
       const before = (await store.auditHead())!
 
       const counts = await store.purge(iso(50), auditEntry({ event: 'purged', at: iso(60), counts: { retentionDays: 30 }, fields: [decision('retention')] }))
-      t.same(counts, { messages: 3, outbox: 1 }, 'three messages, and the dead letter\'s sealed outbox item')
+      t.same(counts, { messages: 3, outbox: 1 }, "three messages, and the dead letter's sealed outbox item")
       for (const id of ['old-delivered', 'old-dead', 'released-hold']) t.equal(await store.findMessage('outbound', id), undefined, `${id} purged`)
       t.equal(await store.outboxItem('outbound', 'old-dead'), undefined, 'with its outbox item')
       for (const id of ['held-by-id', 'held-by-traveller', 'recent', 'unfinished']) t.ok(await store.findMessage('outbound', id), `${id} kept`)
@@ -426,7 +520,7 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal((await store.auditHead())!.seq, before.seq + 1, 'a purge that removed nothing appends nothing')
 
       await store.releaseLegalHold('H2', iso(70))
-      t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 1, outbox: 0 }, 'released: the traveller\'s message goes too')
+      t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 1, outbox: 0 }, "released: the traveller's message goes too")
     })
 
     t.test('an entry about no message has no direction; one written with a made-up direction keeps it', async (t) => {
@@ -438,14 +532,28 @@ function conformance(parent: Test, backend: Backend): void {
       ]
       for (const e of written) await store.appendAudit(e)
       const entries = await store.auditEntries(0, 10)
-      t.same(entries.map((e) => e.entry), written)
+      t.same(
+        entries.map((e) => e.entry),
+        written
+      )
       t.notOk('direction' in entries[0]!.entry)
       assertChain(t, entries, 2)
       const rows = await store.auditIndexRows(1, 2)
-      t.same(rows.columns.map((r) => r.values), written.map((e) => auditColumnValues(auditColumns(e))), 'the searchable columns say what the entries say')
+      t.same(
+        rows.columns.map((r) => r.values),
+        written.map((e) => auditColumnValues(auditColumns(e))),
+        'the searchable columns say what the entries say'
+      )
       t.equal(rows.columns[0]!.values[AUDIT_COLUMNS.indexOf('direction')], null, 'no direction: a NULL column')
-      t.same((await store.searchAudit({ direction: 'outbound' }, 0, 10)).map((e) => e.seq), [2], 'a search by direction finds only the entry that names one')
-      t.same((await store.searchAudit({ event: 'legal-hold-placed' }, 0, 10)).map((e) => e.seq), [1])
+      t.same(
+        (await store.searchAudit({ direction: 'outbound' }, 0, 10)).map((e) => e.seq),
+        [2],
+        'a search by direction finds only the entry that names one'
+      )
+      t.same(
+        (await store.searchAudit({ event: 'legal-hold-placed' }, 0, 10)).map((e) => e.seq),
+        [1]
+      )
     })
 
     t.test('writes issued together commit together, and one that fails leaves the others whole', async (t) => {
@@ -459,16 +567,25 @@ function conformance(parent: Test, backend: Backend): void {
         store.accept(record('a'), outbox('a'), accepted('a')),
         store.accept(record('b'), outbox('b'), accepted('b'))
       ])
-      t.same(results.map((r) => r.status === 'fulfilled' ? r.value : 'rejected'), [true, 'rejected', undefined, false, true])
+      t.same(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected')),
+        [true, 'rejected', undefined, false, true]
+      )
       t.ok(await store.findMessage('outbound', 'old'), 'the failed purge removed nothing')
       const entries = await store.auditEntries(0, 100)
-      t.same(entries.map((e) => e.entry.messageId), ['old', 'old', 'a', 'x', 'b'], 'the others are in the ledger, in the order asked')
+      t.same(
+        entries.map((e) => e.entry.messageId),
+        ['old', 'old', 'a', 'x', 'b'],
+        'the others are in the ledger, in the order asked'
+      )
       assertChain(t, entries, 5)
     })
 
     t.test('the store announces the entries of each commit, and nothing of a write that failed or did nothing', async (t) => {
       const announced: string[] = []
-      const store = await backend.open(t, (entries) => { for (const e of entries) announced.push(`${e.event}:${e.messageId ?? '-'}`) })
+      const store = await backend.open(t, (entries) => {
+        for (const e of entries) announced.push(`${e.event}:${e.messageId ?? '-'}`)
+      })
       await Promise.allSettled([
         store.accept(record('a'), outbox('a'), accepted('a')),
         store.appendAudit(unwritableEntry()),
@@ -478,8 +595,16 @@ function conformance(parent: Test, backend: Backend): void {
       await store.markDelivered('outbound', 'a', 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(2) }))
       await store.purge(iso(0), auditEntry({ event: 'purged' }))
       await store.auditHead()
-      t.same(announced, ['accepted:a', 'delivered:a'], 'the accepted and the first delivered; not the refused entry, the duplicate, the second delivery or the empty purge')
-      t.same((await store.auditEntries(0, 10)).map((e) => `${e.entry.event}:${e.entry.messageId ?? '-'}`), announced, 'exactly what the ledger holds')
+      t.same(
+        announced,
+        ['accepted:a', 'delivered:a'],
+        'the accepted and the first delivered; not the refused entry, the duplicate, the second delivery or the empty purge'
+      )
+      t.same(
+        (await store.auditEntries(0, 10)).map((e) => `${e.entry.event}:${e.entry.messageId ?? '-'}`),
+        announced,
+        'exactly what the ledger holds'
+      )
     })
 
     t.test('a purge whose audit entry cannot be written removes nothing', async (t) => {
@@ -512,8 +637,7 @@ t.test('PostgreSQL', async (t) => {
     t.teardown(() => Promise.all(pools.map((p) => p.end())))
     const stores = pools.map((p) => new PostgresStore(p, { schema }))
     await Promise.all(stores.map((s) => s.create()))
-    await Promise.all(stores.flatMap((s, n) => Array.from({ length: 200 }, (_, i) =>
-      s.appendAudit(accepted(`instance-${n}-${i}`, iso(i), [`s${i % 10}`])))))
+    await Promise.all(stores.flatMap((s, n) => Array.from({ length: 200 }, (_, i) => s.appendAudit(accepted(`instance-${n}-${i}`, iso(i), [`s${i % 10}`])))))
     const entries = await stores[0]!.auditEntries(0, 1000)
     assertChain(t, entries, 400)
     t.same(await stores[1]!.auditHead(), { seq: 400, hash: entries[399]!.hash }, 'both instances see the same head')

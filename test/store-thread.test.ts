@@ -15,7 +15,10 @@ async function tempStore(t: Test): Promise<{ store: SqliteStoreThread; path: str
   const dir = mkdtempSync(join(tmpdir(), 'btb-store-thread-'))
   const path = join(dir, 'ledger.sqlite')
   const store = await SqliteStoreThread.open(path)
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
   return { store, path }
 }
 
@@ -36,7 +39,11 @@ t.test('while SQLite waits for a lock, the event loop goes on', async (t) => {
   t.ok(ticked, 'a timer ran while the append was waiting for the lock')
   other.exec('COMMIT')
   await append
-  t.same((await store.auditEntries(0, 10)).map((e) => e.entry.messageId), ['first', 'second'], 'and the append went through once the lock was free')
+  t.same(
+    (await store.auditEntries(0, 10)).map((e) => e.entry.messageId),
+    ['first', 'second'],
+    'and the append went through once the lock was free'
+  )
 })
 
 t.test('a refused write comes back as an error with its message; the thread carries on', async (t) => {

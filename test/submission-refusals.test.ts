@@ -19,7 +19,12 @@ t.test('refusals', async (t) => {
   const entryExit = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
     cbsa.envelope({ ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }), ...overrides })
 
-  async function expectProblem(res: { status: number; headers: Record<string, unknown>; body: string }, status: number, code: string, what: string): Promise<void> {
+  async function expectProblem(
+    res: { status: number; headers: Record<string, unknown>; body: string },
+    status: number,
+    code: string,
+    what: string
+  ): Promise<void> {
     t.equal(res.status, status, `${what}: status ${status}`)
     t.match(String(res.headers['content-type']), /^application\/problem\+json/, `${what}: a problem document`)
     const problem = JSON.parse(res.body) as Record<string, unknown>
@@ -40,7 +45,7 @@ t.test('refusals', async (t) => {
     await expectProblem({ status: res.statusCode, headers: res.headers, body: res.body }, 401, 'UNAUTHENTICATED', 'no certificate')
   })
 
-  await t.test('a certificate from the partner country\'s agency CA is not an agency of this gateway', async (t) => {
+  await t.test("a certificate from the partner country's agency CA is not an agency of this gateway", async (t) => {
     // A CBP certificate: it chains to a root the CA gateway trusts (the partner's), but names no agency of it.
     const cbpCreds = { ...loadAgencyCredentials(KEYS_DIR, 'US', 'CBP', 'ades'), ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'), 'utf8') }
     const cbp = new InjectedAgencyClient(cbpCreds, gw.app, gw.url)
@@ -86,7 +91,8 @@ t.test('refusals', async (t) => {
     await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.`), 400, 'JWS_INVALID', 'alg none with empty signature')
     await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.AAAA`), 400, 'JWS_ALG_NOT_ALLOWED', 'alg none')
     const hs = await new CompactSign(new TextEncoder().encode(JSON.stringify(entryExit())))
-      .setProtectedHeader({ alg: 'HS256', kid: cbsa.creds.kid }).sign(new Uint8Array(32))
+      .setProtectedHeader({ alg: 'HS256', kid: cbsa.creds.kid })
+      .sign(new Uint8Array(32))
     await expectProblem(await submitAs(cbsa, hs), 400, 'JWS_ALG_NOT_ALLOWED', 'HS256')
   })
 
@@ -94,7 +100,7 @@ t.test('refusals', async (t) => {
     await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit(), { kid: 'no-such-key' })), 400, 'JWS_KID_UNKNOWN', 'unknown kid')
   })
 
-  await t.test('a JWS signed by another agency\'s key over this agency\'s certificate: JWS_KEY_NOT_CALLERS', async () => {
+  await t.test("a JWS signed by another agency's key over this agency's certificate: JWS_KEY_NOT_CALLERS", async () => {
     const signedByIrcc = await ircc.sign(entryExit())
     await expectProblem(await submitAs(cbsa, signedByIrcc), 403, 'JWS_KEY_NOT_CALLERS', 'IRCC key over CBSA certificate')
   })
@@ -106,9 +112,13 @@ t.test('refusals', async (t) => {
 
   await t.test('a signed payload with __proto__ or not JSON: PAYLOAD_UNSAFE', async () => {
     const text = JSON.stringify(entryExit()).replace('{', '{"__proto__":{"polluted":true},')
-    const jws = await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' }).sign(cbsa.creds.signingKey)
+    const jws = await new CompactSign(new TextEncoder().encode(text))
+      .setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' })
+      .sign(cbsa.creds.signingKey)
     await expectProblem(await submitAs(cbsa, jws), 400, 'PAYLOAD_UNSAFE', '__proto__')
-    const notJson = await new CompactSign(new TextEncoder().encode('{"id": ')).setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' }).sign(cbsa.creds.signingKey)
+    const notJson = await new CompactSign(new TextEncoder().encode('{"id": '))
+      .setProtectedHeader({ alg: cbsa.creds.alg, kid: cbsa.creds.kid, typ: 'btb-envelope+jws' })
+      .sign(cbsa.creds.signingKey)
     await expectProblem(await submitAs(cbsa, notJson), 400, 'PAYLOAD_UNSAFE', 'truncated JSON')
   })
 
@@ -124,29 +134,60 @@ t.test('refusals', async (t) => {
   await t.test('stale and future-dated messages: MESSAGE_EXPIRED, MESSAGE_FUTURE_DATED', async () => {
     const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
     await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() - 3600_000) }))), 400, 'MESSAGE_EXPIRED', 'an hour old')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() + 3600_000) }))), 400, 'MESSAGE_FUTURE_DATED', 'an hour ahead')
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() + 3600_000) }))),
+      400,
+      'MESSAGE_FUTURE_DATED',
+      'an hour ahead'
+    )
   })
 
   await t.test('sender, recipient, kind and purpose checks', async () => {
     const spoofed = entryExit()
     spoofed.from = { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }
     await expectProblem(await submitAs(cbsa, await cbsa.sign(spoofed)), 403, 'SENDER_MISMATCH', 'from another system')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } }))), 422, 'SCHEMA_INVALID', 'to its own country (not cross-border)')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'US', agency: 'DOS' } }))), 403, 'POLICY_DENIED', 'to an agency the policy does not name')
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } }))),
+      422,
+      'SCHEMA_INVALID',
+      'to its own country (not cross-border)'
+    )
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'US', agency: 'DOS' } }))),
+      403,
+      'POLICY_DENIED',
+      'to an agency the policy does not name'
+    )
     const bio = cbsa.envelope(sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' }))
     await expectProblem(await submitAs(cbsa, await cbsa.sign(bio)), 403, 'KIND_NOT_ALLOWED', 'CBSA sending biometrics')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ purpose: 'asylum-claim' }))), 403, 'PURPOSE_NOT_ALLOWED', 'a purpose the token does not carry')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'Some-Other-Act-1' }))), 403, 'POLICY_DENIED', 'an unknown legal authority')
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ purpose: 'asylum-claim' }))),
+      403,
+      'PURPOSE_NOT_ALLOWED',
+      'a purpose the token does not carry'
+    )
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'Some-Other-Act-1' }))),
+      403,
+      'POLICY_DENIED',
+      'an unknown legal authority'
+    )
   })
 
   await t.test('an agency system cannot call the partner endpoint: FORBIDDEN', async () => {
-    await expectProblem(await cbsa.call('POST', '/v1/exchange', await cbsa.sign(entryExit()), { 'content-type': 'application/jose' }), 403, 'FORBIDDEN', 'agency on /v1/exchange')
+    await expectProblem(
+      await cbsa.call('POST', '/v1/exchange', await cbsa.sign(entryExit()), { 'content-type': 'application/jose' }),
+      403,
+      'FORBIDDEN',
+      'agency on /v1/exchange'
+    )
   })
 
   await t.test('random bodies never cause a 5xx', async (t) => {
     for (let i = 0; i < 60; i++) {
       const bytes = Buffer.from(Array.from({ length: 1 + ((i * 37) % 300) }, (_, j) => (i * 131 + j * 17) % 256))
-      const body = i % 3 === 0 ? bytes.toString('base64url') : i % 3 === 1 ? `${bytes.toString('base64url')}.${bytes.toString('base64url')}.x` : bytes.toString('latin1')
+      const body =
+        i % 3 === 0 ? bytes.toString('base64url') : i % 3 === 1 ? `${bytes.toString('base64url')}.${bytes.toString('base64url')}.x` : bytes.toString('latin1')
       const res = await submitAs(cbsa, body)
       if (res.status >= 500 || res.status < 400) t.fail(`body ${i} answered ${res.status}`)
     }
@@ -156,9 +197,20 @@ t.test('refusals', async (t) => {
   await t.test('refusals changed nothing but the ledger, and each was audited with its code', async (t) => {
     const entries = (await gw.app.store.auditEntries(0, 100_000)).slice(auditBefore)
     t.ok(entries.length >= 20, `${entries.length} refusals audited`)
-    t.ok(entries.every((e) => e.entry.event === 'refused' && e.entry.code !== null), 'every entry is a refusal with a code')
+    t.ok(
+      entries.every((e) => e.entry.event === 'refused' && e.entry.code !== null),
+      'every entry is a refusal with a code'
+    )
     const codes = new Set(entries.map((e) => e.entry.code))
-    for (const code of ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'JWS_KEY_NOT_CALLERS', 'SCHEMA_INVALID', 'POLICY_DENIED', 'PAYLOAD_UNSAFE', 'PAYLOAD_TOO_LARGE']) {
+    for (const code of [
+      'UNAUTHENTICATED',
+      'TOKEN_CERT_MISMATCH',
+      'JWS_KEY_NOT_CALLERS',
+      'SCHEMA_INVALID',
+      'POLICY_DENIED',
+      'PAYLOAD_UNSAFE',
+      'PAYLOAD_TOO_LARGE'
+    ]) {
       t.ok(codes.has(code), `a ${code} refusal is in the ledger`)
     }
     t.equal(entries.filter((e) => e.entry.caller === null).length, 0, 'only identified callers are audited')

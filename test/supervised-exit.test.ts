@@ -17,25 +17,40 @@ function alive(pid: number): boolean {
 t.test('the supervisor is killed with -9: its gateway stops', async (t) => {
   const gp = gatewayProcess(t, 'CA', await freePort(), { LOG_LEVEL: 'warn' })
   // The supervisor: starts the gateway with an IPC channel, says its pid, waits.
-  const supervisor = spawn(process.execPath, ['-e', `
+  const supervisor = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     const { spawn } = require('node:child_process')
     const gateway = spawn(process.execPath, ${JSON.stringify(gp.args)}, { env: ${JSON.stringify(gp.env)}, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     process.stdout.write(String(gateway.pid) + '\\n')
     setInterval(() => {}, 1000)
-  `], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { supervisor.kill('SIGKILL') })
+  `
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
+  t.teardown(() => {
+    supervisor.kill('SIGKILL')
+  })
   const pid = await new Promise<number>((resolve) => supervisor.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))))
-  t.teardown(() => { if (alive(pid)) process.kill(pid, 'SIGKILL') })
+  t.teardown(() => {
+    if (alive(pid)) process.kill(pid, 'SIGKILL')
+  })
   const url = `https://127.0.0.1:${gp.env.PORT}/healthz`
-  await eventually(async () => {
-    try {
-      const res = await fetch(url)
-      return res.ok ? true : undefined
-    } catch (err) {
-      // The gateway answers only over TLS with its own CA; a TLS error means it listens.
-      return /certificate|self-signed|UNABLE_TO|SELF_SIGNED/i.test(String((err as { cause?: unknown }).cause ?? err)) ? true : undefined
-    }
-  }, 60_000, 'the gateway to listen')
+  await eventually(
+    async () => {
+      try {
+        const res = await fetch(url)
+        return res.ok ? true : undefined
+      } catch (err) {
+        // The gateway answers only over TLS with its own CA; a TLS error means it listens.
+        return /certificate|self-signed|UNABLE_TO|SELF_SIGNED/i.test(String((err as { cause?: unknown }).cause ?? err)) ? true : undefined
+      }
+    },
+    60_000,
+    'the gateway to listen'
+  )
   t.ok(alive(pid), 'the gateway runs')
   supervisor.kill('SIGKILL')
   await eventually(() => (alive(pid) ? undefined : true), 30_000, 'the gateway to stop')

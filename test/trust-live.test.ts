@@ -27,9 +27,10 @@ function kidOf(token: string): string {
 async function submit(client: AgencyClient, token?: string) {
   const envelope = client.envelope(sampleEnvelope('entry-exit.record', 'CA', entryExitRoute.to))
   const jws = await client.sign(envelope)
-  const res = token === undefined
-    ? await client.submit(jws)
-    : await client.call('POST', '/v1/messages', jws, { 'content-type': 'application/jose', authorization: `Bearer ${token}` })
+  const res =
+    token === undefined
+      ? await client.submit(jws)
+      : await client.call('POST', '/v1/messages', jws, { 'content-type': 'application/jose', authorization: `Bearer ${token}` })
   return { id: String(envelope.id), res }
 }
 
@@ -44,37 +45,64 @@ t.test('a revoked agency system is refused on its next request, without a restar
   const out = await keys('revoke', '--trust', join(dir, 'CA', 'trust.json'), '--agency', 'CBSA', '--system', 'pik-primary')
   t.match(out, /revoked CBSA\/pik-primary/)
 
-  const refused = await eventually(async () => {
-    const { res } = await submit(cbsa, token)
-    return res.status === 401 ? res : undefined
-  }, 5000, 'the revocation to take effect')
+  const refused = await eventually(
+    async () => {
+      const { res } = await submit(cbsa, token)
+      return res.status === 401 ? res : undefined
+    },
+    5000,
+    'the revocation to take effect'
+  )
   t.equal(refused.json().code, 'UNAUTHENTICATED', 'its token, on its open connection, no longer works')
   t.equal((await cbsa.call('POST', '/v1/token')).status, 401, 'and it cannot get a new token')
   const ircc = ex.clients.IRCC
   t.equal((await ircc.call('POST', '/v1/token')).status, 200, 'another system of the same gateway is unaffected')
   const trust = JSON.parse(readFileSync(join(dir, 'CA', 'trust.json'), 'utf8'))
-  t.ok(trust.revoked.kids.includes(cbsa.creds.kid), "its signing key is revoked with it")
+  t.ok(trust.revoked.kids.includes(cbsa.creds.kid), 'its signing key is revoked with it')
 })
 
 t.test('a newly issued agency system can submit at once', async (t) => {
   const dir = copyKeys(t)
   const ex = await startExchange(t, {}, undefined, {}, dir)
-  const out = await keys('issue-agency', '--trust', join(dir, 'CA', 'trust.json'), '--agency', 'CBSA', '--system', 'pik-secondary',
-    '--kinds', 'entry-exit.record', '--purposes', 'entry-exit-verification', '--webhook', 'https://127.0.0.1:9449/v1/inbox', '--alg', 'EdDSA')
+  const out = await keys(
+    'issue-agency',
+    '--trust',
+    join(dir, 'CA', 'trust.json'),
+    '--agency',
+    'CBSA',
+    '--system',
+    'pik-secondary',
+    '--kinds',
+    'entry-exit.record',
+    '--purposes',
+    'entry-exit-verification',
+    '--webhook',
+    'https://127.0.0.1:9449/v1/inbox',
+    '--alg',
+    'EdDSA'
+  )
   t.match(out, /issued CA\/CBSA\/pik-secondary/)
   const creds = loadAgencyCredentials(dir, 'CA', 'CBSA', 'pik-secondary')
   t.equal(creds.alg, 'EdDSA')
   const secondary = new AgencyClient(creds, ex.ca.url)
   t.teardown(() => secondary.close())
-  const accepted = await eventually(async () => {
-    secondary.forgetToken()
-    const { id, res } = await submit(secondary).catch(() => ({ id: '', res: undefined }))
-    return res?.status === 202 ? id : undefined
-  }, 5000, 'the new system to be trusted')
-  const delivered = await eventually(async () => {
-    const s = (await secondary.status(accepted)).json<{ status: string }>()
-    return s.status === 'delivered' ? s : undefined
-  }, 15_000, 'delivery to the partner')
+  const accepted = await eventually(
+    async () => {
+      secondary.forgetToken()
+      const { id, res } = await submit(secondary).catch(() => ({ id: '', res: undefined }))
+      return res?.status === 202 ? id : undefined
+    },
+    5000,
+    'the new system to be trusted'
+  )
+  const delivered = await eventually(
+    async () => {
+      const s = (await secondary.status(accepted)).json<{ status: string }>()
+      return s.status === 'delivered' ? s : undefined
+    },
+    15_000,
+    'delivery to the partner'
+  )
   t.equal(delivered.status, 'delivered', "the new system's message reached the partner")
 })
 
@@ -91,10 +119,14 @@ t.test('an agency signing key rotates with an overlap, then the old key is refus
   t.equal((await submit(old)).res.status, 202, 'during the overlap the old key is still accepted')
 
   await keys('retire-key', '--trust', trustFile, '--kid', old.creds.kid)
-  const refused = await eventually(async () => {
-    const { res } = await submit(old)
-    return res.status === 401 || res.status === 400 ? res : undefined
-  }, 5000, 'the old key to be refused')
+  const refused = await eventually(
+    async () => {
+      const { res } = await submit(old)
+      return res.status === 401 || res.status === 400 ? res : undefined
+    },
+    5000,
+    'the old key to be refused'
+  )
   t.equal(refused.json().code, 'JWS_KID_UNKNOWN', 'the retired key is refused with a stable code')
   t.equal((await submit(rotated)).res.status, 202, 'the new key goes on working')
 })
@@ -110,22 +142,34 @@ t.test("the gateway's signing key rotates live on both sides: two kids during th
 
   const added = await keys('rotate-gateway-key', '--trust', caTrust, '--partner-trust', usTrust)
   const newKid = /added gateway signing key (\S+);/.exec(added)![1]!
-  const published = await eventually(async () => {
-    const own = (await cbsa.call('GET', '/.well-known/jwks.json')).json<{ keys: Array<{ kid: string }> }>()
-    return own.keys.length === 2 ? own : undefined
-  }, 5000, 'CA to publish both keys')
+  const published = await eventually(
+    async () => {
+      const own = (await cbsa.call('GET', '/.well-known/jwks.json')).json<{ keys: Array<{ kid: string }> }>()
+      return own.keys.length === 2 ? own : undefined
+    },
+    5000,
+    'CA to publish both keys'
+  )
   t.same(published.keys.map((k) => k.kid).sort(), [oldKid, newKid].sort(), 'CA publishes both kids')
-  await eventually(async () => {
-    const partner = (await ex.clients.CBP.call('GET', '/.well-known/partner-jwks.json')).json<{ keys: Array<{ kid: string }> }>()
-    return partner.keys.some((k) => k.kid === newKid) ? true : undefined
-  }, 5000, 'US to trust the new CA key')
+  await eventually(
+    async () => {
+      const partner = (await ex.clients.CBP.call('GET', '/.well-known/partner-jwks.json')).json<{ keys: Array<{ kid: string }> }>()
+      return partner.keys.some((k) => k.kid === newKid) ? true : undefined
+    },
+    5000,
+    'US to trust the new CA key'
+  )
 
   await keys('activate-gateway-key', '--trust', caTrust, '--kid', newKid)
-  const newToken = await eventually(async () => {
-    cbsa.forgetToken()
-    const token = await cbsa.token()
-    return kidOf(token) === newKid ? token : undefined
-  }, 5000, 'CA to sign with the new key')
+  const newToken = await eventually(
+    async () => {
+      cbsa.forgetToken()
+      const token = await cbsa.token()
+      return kidOf(token) === newKid ? token : undefined
+    },
+    5000,
+    'CA to sign with the new key'
+  )
   t.ok(newToken, 'new tokens carry the new kid')
   t.equal((await submit(cbsa, oldToken)).res.status, 202, 'a token signed with the old key is still valid during the overlap')
 
@@ -142,20 +186,32 @@ t.test("the gateway's signing key rotates live on both sides: two kids during th
   t.equal(atCa.gatewayKid, newKid, 'the CA agency verified a push signed with a key it fetched from its gateway')
 
   await keys('retire-key', '--trust', caTrust, '--kid', oldKid, '--partner-trust', usTrust)
-  const refused = await eventually(async () => {
-    const { res } = await submit(cbsa, oldToken)
-    return res.status === 401 ? res : undefined
-  }, 5000, 'the old key to retire')
+  const refused = await eventually(
+    async () => {
+      const { res } = await submit(cbsa, oldToken)
+      return res.status === 401 ? res : undefined
+    },
+    5000,
+    'the old key to retire'
+  )
   t.equal(refused.json().code, 'UNAUTHENTICATED', 'after retirement a token signed with the old key is refused')
-  await eventually(async () => {
-    const partner = (await cbp.call('GET', '/.well-known/partner-jwks.json')).json<{ keys: Array<{ kid: string }> }>()
-    return partner.keys.length === 1 && partner.keys[0]!.kid === newKid ? true : undefined
-  }, 5000, 'US to drop the old CA key')
+  await eventually(
+    async () => {
+      const partner = (await cbp.call('GET', '/.well-known/partner-jwks.json')).json<{ keys: Array<{ kid: string }> }>()
+      return partner.keys.length === 1 && partner.keys[0]!.kid === newKid ? true : undefined
+    },
+    5000,
+    'US to drop the old CA key'
+  )
 
   // The ledger's checkpoints signed with the retired key still verify.
   await ex.ca.app.checkpointer.checkpointNow()
   const officer = JSON.parse(readFileSync(join(dir, 'CA', 'trust.json'), 'utf8'))
-  t.same(officer.gateway.retiredKeys.map((k: { kid: string }) => k.kid), [oldKid], 'the retired public key is kept for the ledger')
+  t.same(
+    officer.gateway.retiredKeys.map((k: { kid: string }) => k.kid),
+    [oldKid],
+    'the retired public key is kept for the ledger'
+  )
 })
 
 t.test('a trust file that does not load is not applied: the gateway keeps the trust in force', async (t) => {

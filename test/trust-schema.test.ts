@@ -24,14 +24,62 @@ const read = (path: string): any => JSON.parse(readFileSync(path, 'utf8'))
 
 /** Each a change to a valid trust file, and the pointer and words its refusal must name. */
 const BROKEN: Array<[string, (file: any) => void, RegExp]> = [
-  ['a string where a list of kinds belongs', (f) => { f.agencies[0].kinds = 'entry-exit.record' }, /\/agencies\/0\/kinds: must be array/],
-  ['a number for the example flag', (f) => { f.example = 1 }, /\/example: must be boolean/],
-  ['a country no gateway runs in', (f) => { f.partner.country = 'MX' }, /\/partner\/country: must be equal to one of the allowed values/],
-  ['an unknown member of the partner', (f) => { f.partner.pin = 'x' }, /\/partner: unknown member "pin"/],
-  ['an unknown top-level member', (f) => { f.agencyCA = f.agencyCa }, /\/: unknown member "agencyCA"/],
-  ['a missing member', (f) => { delete f.revoked }, /\/: missing member "revoked"/],
-  ['an algorithm off the allow-list', (f) => { f.gateway.signingKeys[0].alg = 'RS256' }, /\/gateway\/signingKeys\/0\/alg: must be equal to one of the allowed values/],
-  ['a webhook that is not https', (f) => { f.agencies[0].webhook = 'http://127.0.0.1/' }, /\/agencies\/0\/webhook: must match pattern/]
+  [
+    'a string where a list of kinds belongs',
+    (f) => {
+      f.agencies[0].kinds = 'entry-exit.record'
+    },
+    /\/agencies\/0\/kinds: must be array/
+  ],
+  [
+    'a number for the example flag',
+    (f) => {
+      f.example = 1
+    },
+    /\/example: must be boolean/
+  ],
+  [
+    'a country no gateway runs in',
+    (f) => {
+      f.partner.country = 'MX'
+    },
+    /\/partner\/country: must be equal to one of the allowed values/
+  ],
+  [
+    'an unknown member of the partner',
+    (f) => {
+      f.partner.pin = 'x'
+    },
+    /\/partner: unknown member "pin"/
+  ],
+  [
+    'an unknown top-level member',
+    (f) => {
+      f.agencyCA = f.agencyCa
+    },
+    /\/: unknown member "agencyCA"/
+  ],
+  [
+    'a missing member',
+    (f) => {
+      delete f.revoked
+    },
+    /\/: missing member "revoked"/
+  ],
+  [
+    'an algorithm off the allow-list',
+    (f) => {
+      f.gateway.signingKeys[0].alg = 'RS256'
+    },
+    /\/gateway\/signingKeys\/0\/alg: must be equal to one of the allowed values/
+  ],
+  [
+    'a webhook that is not https',
+    (f) => {
+      f.agencies[0].webhook = 'http://127.0.0.1/'
+    },
+    /\/agencies\/0\/webhook: must match pattern/
+  ]
 ]
 
 t.test('the example trust files match the schema', async (t) => {
@@ -55,7 +103,7 @@ t.test('the gateway refuses to load a trust file the schema refuses, naming the 
   t.equal(loadTrustStore(path).country, 'CA', 'the file as it was loads')
 })
 
-t.test('the keys CLI\'s safe write refuses what the loader would, and leaves the file as it was', async (t) => {
+t.test("the keys CLI's safe write refuses what the loader would, and leaves the file as it was", async (t) => {
   const dir = copyKeys(t)
   const path = join(dir, 'CA', 'trust.json')
   const good = readFileSync(path, 'utf8')

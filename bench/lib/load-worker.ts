@@ -21,7 +21,7 @@ async function sign(client: AgencyClient, template: Record<string, unknown>, cou
   const ids: string[] = []
   for (let done = 0; done < count; done += 256) {
     const batch = Array.from({ length: Math.min(256, count - done) }, () => client.envelope(structuredClone(template)))
-    jws.push(...await Promise.all(batch.map((e) => client.sign(e))))
+    jws.push(...(await Promise.all(batch.map((e) => client.sign(e)))))
     ids.push(...batch.map((e) => String(e.id)))
   }
   return { bodies: { jws, ids }, ms: performance.now() - t0 }
@@ -72,15 +72,24 @@ async function main(job: LoadJob): Promise<void> {
         signMs = signed.ms
       }
       post({ type: 'phase-start', name: phase.name, at: epochMs() })
-      const result = phase.kind === 'closed'
-        ? await closedLoop(ctx, bodies, {
-          name: phase.name, lanes: job.connections, count: phase.unique ? Math.min(count, bodies.jws.length) : count,
-          durationMs: phase.durationMs, record: phase.record ?? false, signMs
-        })
-        : await pacedLoop(ctx, bodies, {
-          name: phase.name, count, ratePerSec: phase.ratePerSec, record: phase.record ?? false, signMs,
-          timeoutMs: (count / phase.ratePerSec) * 1000 + job.graceMs
-        })
+      const result =
+        phase.kind === 'closed'
+          ? await closedLoop(ctx, bodies, {
+              name: phase.name,
+              lanes: job.connections,
+              count: phase.unique ? Math.min(count, bodies.jws.length) : count,
+              durationMs: phase.durationMs,
+              record: phase.record ?? false,
+              signMs
+            })
+          : await pacedLoop(ctx, bodies, {
+              name: phase.name,
+              count,
+              ratePerSec: phase.ratePerSec,
+              record: phase.record ?? false,
+              signMs,
+              timeoutMs: (count / phase.ratePerSec) * 1000 + job.graceMs
+            })
       post({ type: 'phase-end', result })
       previous = result
     }

@@ -9,23 +9,23 @@ import { epochMs, percentile } from './common.ts'
 
 export type PhaseSpec =
   | {
-    readonly kind: 'closed'
-    readonly name: string
-    /** A number, or sized from the previous phase's rate: rate × duration × factor, at most cap. */
-    readonly count: number | { readonly auto: { readonly factor: number; readonly min: number; readonly cap: number } }
-    readonly durationMs: number
-    /** Every request its own freshly signed message (gateway), or a pool cycled (bare route). */
-    readonly unique: boolean
-    /** Keep each message's id and times (for end-to-end latency). */
-    readonly record?: boolean
-  }
+      readonly kind: 'closed'
+      readonly name: string
+      /** A number, or sized from the previous phase's rate: rate × duration × factor, at most cap. */
+      readonly count: number | { readonly auto: { readonly factor: number; readonly min: number; readonly cap: number } }
+      readonly durationMs: number
+      /** Every request its own freshly signed message (gateway), or a pool cycled (bare route). */
+      readonly unique: boolean
+      /** Keep each message's id and times (for end-to-end latency). */
+      readonly record?: boolean
+    }
   | {
-    readonly kind: 'paced'
-    readonly name: string
-    readonly count: number
-    readonly ratePerSec: number
-    readonly record?: boolean
-  }
+      readonly kind: 'paced'
+      readonly name: string
+      readonly count: number
+      readonly ratePerSec: number
+      readonly record?: boolean
+    }
 
 export interface LoadJob {
   /** https://127.0.0.1:port */
@@ -114,8 +114,13 @@ class Tally {
     const t0 = performance.now()
     try {
       const res = await ctx.dispatcher.request({
-        origin: ctx.origin, path: ctx.path, method: 'POST', headers: ctx.headers, body,
-        headersTimeout: 30_000, bodyTimeout: 30_000
+        origin: ctx.origin,
+        path: ctx.path,
+        method: 'POST',
+        headers: ctx.headers,
+        body,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000
       })
       await res.body.text()
       const ms = performance.now() - t0
@@ -131,20 +136,39 @@ class Tally {
 
   result(name: string, kind: PhaseResult['kind'], elapsedMs: number, endedBy: PhaseResult['endedBy'], startedAt: number, signMs: number): PhaseResult {
     return {
-      name, kind, requests: this.requests, ok: this.ok, statuses: this.statuses, errors: this.errors, firstError: this.firstError,
-      elapsedMs, rps: this.ok / (elapsedMs / 1000),
-      p50Ms: percentile(this.latencies, 50), p99Ms: percentile(this.latencies, 99),
+      name,
+      kind,
+      requests: this.requests,
+      ok: this.ok,
+      statuses: this.statuses,
+      errors: this.errors,
+      firstError: this.firstError,
+      elapsedMs,
+      rps: this.ok / (elapsedMs / 1000),
+      p50Ms: percentile(this.latencies, 50),
+      p99Ms: percentile(this.latencies, 99),
       maxMs: this.latencies.reduce((a, b) => Math.max(a, b), 0),
-      endedBy, startedAt, signMs,
+      endedBy,
+      startedAt,
+      signMs,
       ...(this.record ? { messages: this.messages } : {})
     }
   }
 }
 
 /** `lanes` requests in flight at all times, until the duration or the bodies run out. */
-export async function closedLoop(ctx: LoopContext, bodies: Bodies, opts: {
-  name: string; lanes: number; count: number; durationMs: number; record: boolean; signMs: number
-}): Promise<PhaseResult> {
+export async function closedLoop(
+  ctx: LoopContext,
+  bodies: Bodies,
+  opts: {
+    name: string
+    lanes: number
+    count: number
+    durationMs: number
+    record: boolean
+    signMs: number
+  }
+): Promise<PhaseResult> {
   const tally = new Tally(opts.record)
   const startedAt = epochMs()
   const start = performance.now()
@@ -167,9 +191,18 @@ export async function closedLoop(ctx: LoopContext, bodies: Bodies, opts: {
 }
 
 /** Fires request i at start + i/rate whatever the answers (open loop), then waits for every answer. */
-export async function pacedLoop(ctx: LoopContext, bodies: Bodies, opts: {
-  name: string; count: number; ratePerSec: number; record: boolean; signMs: number; timeoutMs: number
-}): Promise<PhaseResult> {
+export async function pacedLoop(
+  ctx: LoopContext,
+  bodies: Bodies,
+  opts: {
+    name: string
+    count: number
+    ratePerSec: number
+    record: boolean
+    signMs: number
+    timeoutMs: number
+  }
+): Promise<PhaseResult> {
   const tally = new Tally(opts.record)
   const interval = 1000 / opts.ratePerSec
   const inFlight: Array<Promise<void>> = []

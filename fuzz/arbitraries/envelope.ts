@@ -7,24 +7,39 @@
 import fc from 'fast-check'
 import type { EnvelopeEdit, Json, TextEdit } from '../case.ts'
 import {
-  BAD_ID_FORMS, BAD_INSTANT_FORMS, VALID_ID_FORMS, VALID_INSTANT_FORMS, anyJson, freshOffset, futureOffset, hugeChar, hugeLength, once,
-  staleOffset, strangeName
+  BAD_ID_FORMS,
+  BAD_INSTANT_FORMS,
+  VALID_ID_FORMS,
+  VALID_INSTANT_FORMS,
+  anyJson,
+  freshOffset,
+  futureOffset,
+  hugeChar,
+  hugeLength,
+  once,
+  staleOffset,
+  strangeName
 } from './values.ts'
 
 type Door = 'messages' | 'exchange'
 type Edit = fc.Arbitrary<EnvelopeEdit>
 
-const set = (path: Array<string | number>, value: EnvelopeEdit extends never ? never : Extract<EnvelopeEdit, { op: 'set' }>['value'], tag: string, effect: EnvelopeEdit['effect'] = 'bad'): EnvelopeEdit =>
-  ({ op: 'set', path, value, tag, effect })
+const set = (
+  path: Array<string | number>,
+  value: EnvelopeEdit extends never ? never : Extract<EnvelopeEdit, { op: 'set' }>['value'],
+  tag: string,
+  effect: EnvelopeEdit['effect'] = 'bad'
+): EnvelopeEdit => ({ op: 'set', path, value, tag, effect })
 const json = (value: Json) => ({ json: value })
-
 
 /** Valid spellings of the per-message fields: the known-valid stream's variations. */
 export const validEnvelopeVariations = once(function validEnvelopeVariations(door: Door): fc.Arbitrary<EnvelopeEdit[]> {
   const id: Edit = fc.constantFrom(...VALID_ID_FORMS).map((form) => set(['id'], { id: form }, `id:${form}`, 'ok'))
-  const createdAt: Edit = fc.tuple(fc.constantFrom(...VALID_INSTANT_FORMS), freshOffset())
+  const createdAt: Edit = fc
+    .tuple(fc.constantFrom(...VALID_INSTANT_FORMS), freshOffset())
     .map(([form, offsetSeconds]) => set(['createdAt'], { instant: form, offsetSeconds }, `createdAt:${form}`, 'ok'))
-  const forwardedAt: Edit = fc.tuple(fc.constantFrom(...VALID_INSTANT_FORMS), freshOffset())
+  const forwardedAt: Edit = fc
+    .tuple(fc.constantFrom(...VALID_INSTANT_FORMS), freshOffset())
     .map(([form, offsetSeconds]) => set(['handling', 'forwardedAt'], { instant: form, offsetSeconds }, `forwardedAt:${form}`, 'ok'))
   const parts: Edit[] = [id, createdAt]
   if (door === 'exchange') parts.push(forwardedAt)
@@ -48,35 +63,111 @@ export const badEnvelopeEdit = once(function badEnvelopeEdit(door: Door): Edit {
     // Instants outside the RFC 3339 profile, at a time that would otherwise be fresh.
     {
       weight: 10,
-      arbitrary: fc.tuple(fc.constantFrom(...instantFields), fc.constantFrom(...BAD_INSTANT_FORMS), freshOffset())
+      arbitrary: fc
+        .tuple(fc.constantFrom(...instantFields), fc.constantFrom(...BAD_INSTANT_FORMS), freshOffset())
         .map(([path, form, offsetSeconds]) => set(path, { instant: form, offsetSeconds }, `${path.at(-1)}:${form}`))
     },
     // Retyped nodes and strings longer than any maxLength.
-    { weight: 10, arbitrary: fc.record({ pick: fc.nat(500), to: fc.constantFrom('string', 'number', 'boolean', 'null', 'object', 'array') as fc.Arbitrary<'string'> })
-      .map(({ pick, to }): EnvelopeEdit => ({ op: 'retype', pick, to, tag: `retype:${to}`, effect: 'bad' })) },
-    { weight: 3, arbitrary: fc.record({ pick: fc.nat(500), length: hugeLength(), char: hugeChar() })
-      .map(({ pick, length, char }): EnvelopeEdit => ({ op: 'huge', pick, length, char, tag: 'huge-string', effect: 'bad' })) },
+    {
+      weight: 10,
+      arbitrary: fc
+        .record({ pick: fc.nat(500), to: fc.constantFrom('string', 'number', 'boolean', 'null', 'object', 'array') as fc.Arbitrary<'string'> })
+        .map(({ pick, to }): EnvelopeEdit => ({ op: 'retype', pick, to, tag: `retype:${to}`, effect: 'bad' }))
+    },
+    {
+      weight: 3,
+      arbitrary: fc
+        .record({ pick: fc.nat(500), length: hugeLength(), char: hugeChar() })
+        .map(({ pick, length, char }): EnvelopeEdit => ({ op: 'huge', pick, length, char, tag: 'huge-string', effect: 'bad' }))
+    },
     // Members no schema names (every object in schemas/ is closed).
-    { weight: 6, arbitrary: fc.record({ at: fc.constantFrom(...objects), name: strangeName(), value: anyJson(), first: fc.boolean() })
-      .map(({ at, name, value, first }): EnvelopeEdit => ({ op: 'member', at, name: JSON.stringify(name), value: JSON.stringify(value), first, tag: 'extra-member', effect: 'bad' })) },
+    {
+      weight: 6,
+      arbitrary: fc
+        .record({ at: fc.constantFrom(...objects), name: strangeName(), value: anyJson(), first: fc.boolean() })
+        .map(
+          ({ at, name, value, first }): EnvelopeEdit => ({
+            op: 'member',
+            at,
+            name: JSON.stringify(name),
+            value: JSON.stringify(value),
+            first,
+            tag: 'extra-member',
+            effect: 'bad'
+          })
+        )
+    },
     // Duplicate members in the raw text (RFC 7493 §2.3): the same value, or another one.
-    { weight: 8, arbitrary: fc.record({ at: fc.constantFrom(...objects), name: existingName(), same: fc.boolean(), value: anyJson(), first: fc.boolean() })
-      .map(({ at, name, same, value, first }): EnvelopeEdit => ({
-        op: 'member', at, name, value: same ? '$SAME' : JSON.stringify(value), first,
-        tag: `duplicate-member${name.startsWith('$KEY-ESCAPED') ? ':escaped-name' : ''}:${same ? 'same-value' : 'other-value'}`, effect: 'bad'
-      })) },
+    {
+      weight: 8,
+      arbitrary: fc.record({ at: fc.constantFrom(...objects), name: existingName(), same: fc.boolean(), value: anyJson(), first: fc.boolean() }).map(
+        ({ at, name, same, value, first }): EnvelopeEdit => ({
+          op: 'member',
+          at,
+          name,
+          value: same ? '$SAME' : JSON.stringify(value),
+          first,
+          tag: `duplicate-member${name.startsWith('$KEY-ESCAPED') ? ':escaped-name' : ''}:${same ? 'same-value' : 'other-value'}`,
+          effect: 'bad'
+        })
+      )
+    },
     // Prototype pollution (docs/architecture.md, "Runtime").
-    { weight: 4, arbitrary: fc.record({ at: fc.constantFrom(...objects), which: fc.constantFrom(
-      ['"__proto__"', '{"polluted":true}'], ['"__proto__"', '{}'], ['"__proto__"', 'null'], ['"\\u005f_proto__"', '{"polluted":true}'],
-      ['"constructor"', '{"prototype":{"polluted":true}}']), first: fc.boolean() })
-      .map(({ at, which, first }): EnvelopeEdit => ({ op: 'member', at, name: which[0]!, value: which[1]!, first, tag: `prototype:${which[0]!.slice(1, -1)}`, effect: 'bad' })) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .record({
+          at: fc.constantFrom(...objects),
+          which: fc.constantFrom(
+            ['"__proto__"', '{"polluted":true}'],
+            ['"__proto__"', '{}'],
+            ['"__proto__"', 'null'],
+            ['"\\u005f_proto__"', '{"polluted":true}'],
+            ['"constructor"', '{"prototype":{"polluted":true}}']
+          ),
+          first: fc.boolean()
+        })
+        .map(
+          ({ at, which, first }): EnvelopeEdit => ({
+            op: 'member',
+            at,
+            name: which[0]!,
+            value: which[1]!,
+            first,
+            tag: `prototype:${which[0]!.slice(1, -1)}`,
+            effect: 'bad'
+          })
+        )
+    },
     // Text only I-JSON refuses: lone surrogates, numbers no double holds, bytes that are not UTF-8.
-    { weight: 5, arbitrary: fc.record({ pick: fc.nat(500), unit: fc.integer({ min: 0xd800, max: 0xdfff }), where: fc.constantFrom('start', 'end', 'reversed-pair') as fc.Arbitrary<'end'> })
-      .map(({ pick, unit, where }): EnvelopeEdit => ({ op: 'surrogate', pick, unit, where, tag: `lone-surrogate:${where}`, effect: 'bad' })) },
-    { weight: 5, arbitrary: fc.record({ pick: fc.nat(500), literal: fc.constantFrom('1e400', '-1e400', '15.000000000000000001', '9007199254740993', '1e-400', '100.0000000000000001', '0.30000000000000000001') })
-      .map(({ pick, literal }): EnvelopeEdit => ({ op: 'number', pick, literal, tag: `number:${literal}`, effect: 'bad' })) },
-    { weight: 3, arbitrary: fc.record({ pick: fc.nat(500), bytes: fc.constantFrom([0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]) })
-      .map(({ pick, bytes }): EnvelopeEdit => ({ op: 'bytes', pick, bytes, tag: `bytes:${bytes.map((b) => b.toString(16)).join('')}`, effect: 'bad' })) },
+    {
+      weight: 5,
+      arbitrary: fc
+        .record({
+          pick: fc.nat(500),
+          unit: fc.integer({ min: 0xd800, max: 0xdfff }),
+          where: fc.constantFrom('start', 'end', 'reversed-pair') as fc.Arbitrary<'end'>
+        })
+        .map(({ pick, unit, where }): EnvelopeEdit => ({ op: 'surrogate', pick, unit, where, tag: `lone-surrogate:${where}`, effect: 'bad' }))
+    },
+    {
+      weight: 5,
+      arbitrary: fc
+        .record({
+          pick: fc.nat(500),
+          literal: fc.constantFrom('1e400', '-1e400', '15.000000000000000001', '9007199254740993', '1e-400', '100.0000000000000001', '0.30000000000000000001')
+        })
+        .map(({ pick, literal }): EnvelopeEdit => ({ op: 'number', pick, literal, tag: `number:${literal}`, effect: 'bad' }))
+    },
+    {
+      weight: 3,
+      arbitrary: fc
+        .record({
+          pick: fc.nat(500),
+          bytes: fc.constantFrom([0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80])
+        })
+        .map(({ pick, bytes }): EnvelopeEdit => ({ op: 'bytes', pick, bytes, tag: `bytes:${bytes.map((b) => b.toString(16)).join('')}`, effect: 'bad' }))
+    },
     // Required members.
     { weight: 4, arbitrary: fc.nat(100).map((pick): EnvelopeEdit => ({ op: 'delete-required', pick, tag: 'delete-required', effect: 'bad' })) },
     // Envelope fields with values the registry, the schema or the caller rule out.
@@ -87,8 +178,12 @@ export const badEnvelopeEdit = once(function badEnvelopeEdit(door: Door): Edit {
     edits.push({
       weight: 4,
       arbitrary: fc.oneof(
-        fc.tuple(fc.constantFrom(...VALID_INSTANT_FORMS), staleOffset()).map(([form, offsetSeconds]) => set(['createdAt'], { instant: form, offsetSeconds }, 'createdAt:stale')),
-        fc.tuple(fc.constantFrom(...VALID_INSTANT_FORMS), futureOffset()).map(([form, offsetSeconds]) => set(['createdAt'], { instant: form, offsetSeconds }, 'createdAt:future'))
+        fc
+          .tuple(fc.constantFrom(...VALID_INSTANT_FORMS), staleOffset())
+          .map(([form, offsetSeconds]) => set(['createdAt'], { instant: form, offsetSeconds }, 'createdAt:stale')),
+        fc
+          .tuple(fc.constantFrom(...VALID_INSTANT_FORMS), futureOffset())
+          .map(([form, offsetSeconds]) => set(['createdAt'], { instant: form, offsetSeconds }, 'createdAt:future'))
       )
     })
   }
@@ -150,16 +245,33 @@ function semanticEdits(door: Door): EnvelopeEdit[] {
 export const badTextEdit = once(function badTextEdit(): fc.Arbitrary<TextEdit> {
   return fc.oneof(
     { weight: 3, arbitrary: fc.constant<TextEdit>({ op: 'bom', tag: 'payload:bom', effect: 'bad' }) },
-    { weight: 2, arbitrary: fc.constantFrom(',', 'x', '}', '{}', '\u0000', ' x', '//', '\u00a0{').map((text): TextEdit => ({ op: 'append', text, tag: 'payload:trailing-garbage', effect: 'bad' })) },
-    { weight: 2, arbitrary: fc.double({ min: 0, max: 0.99, noNaN: true }).map((keep): TextEdit => ({ op: 'truncate', keep, tag: 'payload:truncated', effect: 'bad' })) },
-    { weight: 2, arbitrary: fc.constantFrom('[]', '"{}"', '1', 'null', '', ' ', '{', 'true', '{"id":1}', '{}', 'NaN', "{'id':1}", '{"a":1,}')
-      .map((text): TextEdit => ({ op: 'replace', text, tag: `payload:replaced:${text.slice(0, 8)}`, effect: 'bad' })) }
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom(',', 'x', '}', '{}', '\u0000', ' x', '//', '\u00a0{')
+        .map((text): TextEdit => ({ op: 'append', text, tag: 'payload:trailing-garbage', effect: 'bad' }))
+    },
+    {
+      weight: 2,
+      arbitrary: fc.double({ min: 0, max: 0.99, noNaN: true }).map((keep): TextEdit => ({ op: 'truncate', keep, tag: 'payload:truncated', effect: 'bad' }))
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom('[]', '"{}"', '1', 'null', '', ' ', '{', 'true', '{"id":1}', '{}', 'NaN', "{'id':1}", '{"a":1,}')
+        .map((text): TextEdit => ({ op: 'replace', text, tag: `payload:replaced:${text.slice(0, 8)}`, effect: 'bad' }))
+    }
   )
 })
 
 /** Whitespace and member order: JSON texts that mean the same value. */
 export const validTextStyle = once(function validTextStyle(): fc.Arbitrary<TextEdit[]> {
-  return fc.option(fc.record({ indent: fc.constantFrom(0, 1, 2, 4), reverse: fc.boolean() })
-    .map(({ indent, reverse }): TextEdit => ({ op: 'style', indent, reverse, tag: 'payload:style', effect: 'ok' })), { nil: undefined })
-    .map((e) => e === undefined ? [] : [e])
+  return fc
+    .option(
+      fc
+        .record({ indent: fc.constantFrom(0, 1, 2, 4), reverse: fc.boolean() })
+        .map(({ indent, reverse }): TextEdit => ({ op: 'style', indent, reverse, tag: 'payload:style', effect: 'ok' })),
+      { nil: undefined }
+    )
+    .map((e) => (e === undefined ? [] : [e]))
 })

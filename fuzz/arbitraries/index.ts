@@ -53,11 +53,31 @@ type DefectPart = Partial<Pick<SignedBody, 'envelope' | 'text' | 'header' | 'enc
 const defect = once(function defect(door: Door): fc.Arbitrary<{ layer: Layer; part: DefectPart }> {
   const of = (layer: Layer, weight: number, part: fc.Arbitrary<DefectPart>) => ({ weight, arbitrary: part.map((p) => ({ layer, part: p })) })
   return fc.oneof(
-    of('envelope', 45, badEnvelopeEdit(door).map((e: EnvelopeEdit) => ({ envelope: [e] }))),
-    of('text', 8, badTextEdit().map((e: TextEdit) => ({ text: [e] }))),
-    of('header', 22, badHeaderEdit().map((e: HeaderEdit) => ({ header: [e] }))),
-    of('signing', 7, badSigning().map((signing) => ({ signing }))),
-    of('encoding', 18, badEncodingEdit().map((e: EncodingEdit) => ({ encoding: [e] })))
+    of(
+      'envelope',
+      45,
+      badEnvelopeEdit(door).map((e: EnvelopeEdit) => ({ envelope: [e] }))
+    ),
+    of(
+      'text',
+      8,
+      badTextEdit().map((e: TextEdit) => ({ text: [e] }))
+    ),
+    of(
+      'header',
+      22,
+      badHeaderEdit().map((e: HeaderEdit) => ({ header: [e] }))
+    ),
+    of(
+      'signing',
+      7,
+      badSigning().map((signing) => ({ signing }))
+    ),
+    of(
+      'encoding',
+      18,
+      badEncodingEdit().map((e: EncodingEdit) => ({ encoding: [e] }))
+    )
   )
 })
 
@@ -100,38 +120,88 @@ function perSender(make: (sender: 'CBSA' | 'IRCC') => fc.Arbitrary<Http>): fc.Ar
 
 const submitCase = once(function submitCase(validShare: number): fc.Arbitrary<SubmitCase> {
   const n = SUBMISSION_TEMPLATES.length
-  const make = (family: string, body: SignedBody, http?: Http, repeat?: SubmitCase['repeat']): SubmitCase =>
-    ({ kind: 'submit', endpoint: 'messages', family, body, http: http ?? validHttp('messages', submissionSender(body.template)), ...(repeat ? { repeat } : {}) })
+  const make = (family: string, body: SignedBody, http?: Http, repeat?: SubmitCase['repeat']): SubmitCase => ({
+    kind: 'submit',
+    endpoint: 'messages',
+    family,
+    body,
+    http: http ?? validHttp('messages', submissionSender(body.template)),
+    ...(repeat ? { repeat } : {})
+  })
   const invalidWeight = Math.round((1 - validShare) * 1000)
   const validWeight = Math.round(validShare * 1000)
   return fc.oneof(
     { weight: validWeight, arbitrary: validBody('messages', n).map((b) => make('valid', b)) },
-    { weight: Math.max(1, Math.round(validWeight / 5)), arbitrary: fc.tuple(fc.nat(100_000), validBody('messages', n)).map(([pick, b]) => make('valid-repeat', b, undefined, { pick, sameBytes: true })) },
+    {
+      weight: Math.max(1, Math.round(validWeight / 5)),
+      arbitrary: fc.tuple(fc.nat(100_000), validBody('messages', n)).map(([pick, b]) => make('valid-repeat', b, undefined, { pick, sameBytes: true }))
+    },
     { weight: Math.round(invalidWeight * 0.74), arbitrary: invalidBody('messages', n).map(({ body, family }) => make(family, body)) },
     { weight: Math.round(invalidWeight * 0.06), arbitrary: invalidPayloadBody().map((b) => make('invalid-example', b)) },
-    { weight: Math.round(invalidWeight * 0.14), arbitrary: fc.tuple(validBody('messages', n), perSender((s) => badHttp('messages', s, true, 'application/jose')))
-      .map(([b, h]) => make('http', b, h[submissionSender(b.template)])) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(fc.nat(100_000), validBody('messages', n)).map(([pick, b]) => make('repeat-other-bytes', b, undefined, { pick, sameBytes: false })) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(validBody('messages', n), ambiguousEncodingEdit()).map(([b, e]) => make('ambiguous', { ...b, encoding: [e] })) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(validBody('messages', n), perSender((s) => ambiguousHttp('messages', s)))
-      .map(([b, h]) => make('ambiguous', b, h[submissionSender(b.template)])) }
+    {
+      weight: Math.round(invalidWeight * 0.14),
+      arbitrary: fc
+        .tuple(
+          validBody('messages', n),
+          perSender((s) => badHttp('messages', s, true, 'application/jose'))
+        )
+        .map(([b, h]) => make('http', b, h[submissionSender(b.template)]))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc.tuple(fc.nat(100_000), validBody('messages', n)).map(([pick, b]) => make('repeat-other-bytes', b, undefined, { pick, sameBytes: false }))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc.tuple(validBody('messages', n), ambiguousEncodingEdit()).map(([b, e]) => make('ambiguous', { ...b, encoding: [e] }))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc
+        .tuple(
+          validBody('messages', n),
+          perSender((s) => ambiguousHttp('messages', s))
+        )
+        .map(([b, h]) => make('ambiguous', b, h[submissionSender(b.template)]))
+    }
   )
 })
 
 const exchangeCase = once(function exchangeCase(validShare: number): fc.Arbitrary<ExchangeCase> {
   const n = EXCHANGE_TEMPLATES.length
-  const make = (family: string, body: SignedBody, http?: Http, repeat?: ExchangeCase['repeat']): ExchangeCase =>
-    ({ kind: 'exchange', endpoint: 'exchange', family, body, http: http ?? validHttp('exchange', 'US_GATEWAY'), ...(repeat ? { repeat } : {}) })
+  const make = (family: string, body: SignedBody, http?: Http, repeat?: ExchangeCase['repeat']): ExchangeCase => ({
+    kind: 'exchange',
+    endpoint: 'exchange',
+    family,
+    body,
+    http: http ?? validHttp('exchange', 'US_GATEWAY'),
+    ...(repeat ? { repeat } : {})
+  })
   const invalidWeight = Math.round((1 - validShare) * 1000)
   const validWeight = Math.round(validShare * 1000)
   return fc.oneof(
     { weight: validWeight, arbitrary: validBody('exchange', n).map((b) => make('valid', b)) },
-    { weight: Math.max(1, Math.round(validWeight / 5)), arbitrary: fc.tuple(fc.nat(100_000), validBody('exchange', n)).map(([pick, b]) => make('valid-repeat', b, undefined, { pick, sameBytes: true })) },
+    {
+      weight: Math.max(1, Math.round(validWeight / 5)),
+      arbitrary: fc.tuple(fc.nat(100_000), validBody('exchange', n)).map(([pick, b]) => make('valid-repeat', b, undefined, { pick, sameBytes: true }))
+    },
     { weight: Math.round(invalidWeight * 0.8), arbitrary: invalidBody('exchange', n).map(({ body, family }) => make(family, body)) },
-    { weight: Math.round(invalidWeight * 0.14), arbitrary: fc.tuple(validBody('exchange', n), badHttp('exchange', 'US_GATEWAY', true, 'application/jose')).map(([b, h]) => make('http', b, h)) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(fc.nat(100_000), validBody('exchange', n)).map(([pick, b]) => make('repeat-other-bytes', b, undefined, { pick, sameBytes: false })) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(validBody('exchange', n), ambiguousEncodingEdit()).map(([b, e]) => make('ambiguous', { ...b, encoding: [e] })) },
-    { weight: Math.round(invalidWeight * 0.02), arbitrary: fc.tuple(validBody('exchange', n), ambiguousHttp('exchange', 'US_GATEWAY')).map(([b, h]) => make('ambiguous', b, h)) }
+    {
+      weight: Math.round(invalidWeight * 0.14),
+      arbitrary: fc.tuple(validBody('exchange', n), badHttp('exchange', 'US_GATEWAY', true, 'application/jose')).map(([b, h]) => make('http', b, h))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc.tuple(fc.nat(100_000), validBody('exchange', n)).map(([pick, b]) => make('repeat-other-bytes', b, undefined, { pick, sameBytes: false }))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc.tuple(validBody('exchange', n), ambiguousEncodingEdit()).map(([b, e]) => make('ambiguous', { ...b, encoding: [e] }))
+    },
+    {
+      weight: Math.round(invalidWeight * 0.02),
+      arbitrary: fc.tuple(validBody('exchange', n), ambiguousHttp('exchange', 'US_GATEWAY')).map(([b, h]) => make('ambiguous', b, h))
+    }
   )
 })
 

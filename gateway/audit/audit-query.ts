@@ -26,7 +26,7 @@ export const AUDIT_FILTER_SCHEMA = {
     fieldPath: {
       type: 'string',
       maxLength: 200,
-      description: 'A field\'s path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field.'
+      description: "A field's path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field."
     },
     policyVersion: { type: 'string', maxLength: 80 },
     messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN },
@@ -37,9 +37,19 @@ export const AUDIT_FILTER_SCHEMA = {
 
 // Listed through a Record so that the compiler fails when the ledger gains an event.
 const AUDIT_EVENTS = Object.keys({
-  accepted: 1, refused: 1, received: 1, delivered: 1, 'delivery-failed': 1, 'dead-lettered': 1, purged: 1,
-  'checkpoint-countersigned': 1, 'disclosure-report': 1, 'legal-hold-placed': 1, 'legal-hold-released': 1,
-  'dead-letter-resent': 1, 'dead-letter-discarded': 1
+  accepted: 1,
+  refused: 1,
+  received: 1,
+  delivered: 1,
+  'delivery-failed': 1,
+  'dead-lettered': 1,
+  purged: 1,
+  'checkpoint-countersigned': 1,
+  'disclosure-report': 1,
+  'legal-hold-placed': 1,
+  'legal-hold-released': 1,
+  'dead-letter-resent': 1,
+  'dead-letter-discarded': 1
 } satisfies Record<AuditEvent, 1>)
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
@@ -62,18 +72,34 @@ export const AUDIT_ENTRY_SCHEMA = {
     entry: {
       type: 'object',
       additionalProperties: false,
-      required: ['at', 'event', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef', 'from', 'to',
-        'policy', 'code', 'digest', 'fields', 'subjects'],
+      required: [
+        'at',
+        'event',
+        'messageId',
+        'caller',
+        'kind',
+        'purpose',
+        'legalAuthority',
+        'agreementRef',
+        'from',
+        'to',
+        'policy',
+        'code',
+        'digest',
+        'fields',
+        'subjects'
+      ],
       properties: {
         at: { type: 'string', format: 'date-time' },
         event: { type: 'string', enum: AUDIT_EVENTS },
         direction: {
           type: 'string',
           enum: ['outbound', 'inbound'],
-          description: 'The message\'s direction. Absent on entries about no message (purges, legal holds, disclosure reports), but for those written before it was dropped, which say `outbound`.'
+          description:
+            "The message's direction. Absent on entries about no message (purges, legal holds, disclosure reports), but for those written before it was dropped, which say `outbound`."
         },
         messageId: NULLABLE_STRING,
-        caller: { ...NULLABLE_STRING, description: 'The certificate\'s holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer.' },
+        caller: { ...NULLABLE_STRING, description: "The certificate's holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer." },
         kind: NULLABLE_STRING,
         purpose: NULLABLE_STRING,
         legalAuthority: NULLABLE_STRING,
@@ -90,7 +116,8 @@ export const AUDIT_ENTRY_SCHEMA = {
         digest: { ...NULLABLE_STRING, description: 'Keyed digest (HMAC) of the JWS as received.' },
         fields: {
           type: 'array',
-          description: 'The decision for every field: never its value, only a keyed digest of it. A field inside an array is one decision per rule ' +
+          description:
+            'The decision for every field: never its value, only a keyed digest of it. A field inside an array is one decision per rule ' +
             'outcome: its pattern (`records[].traveller.surname`), how many items, and one digest of their values.',
           items: {
             type: 'object',
@@ -101,14 +128,19 @@ export const AUDIT_ENTRY_SCHEMA = {
               principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
               digest: {
                 type: 'string',
-                description: 'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
+                description:
+                  'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
               }
             }
           }
         },
         reference: { type: 'string', description: 'The legal-hold (complaint) reference, on the entries that place or release one.' },
-        counts: { type: 'object', additionalProperties: { type: 'integer' }, description: 'What a purge removed; on a resent dead letter, the attempts it had used.' },
-        reason: { type: 'string', description: 'An operator\'s stated reason for resending or discarding a dead letter.' },
+        counts: {
+          type: 'object',
+          additionalProperties: { type: 'integer' },
+          description: 'What a purge removed; on a resent dead letter, the attempts it had used.'
+        },
+        reason: { type: 'string', description: "An operator's stated reason for resending or discarding a dead letter." },
         subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
       }
     }
@@ -144,7 +176,11 @@ export const PAGE_MAX_BYTES = 4 * 1024 * 1024
 /** Rows read from the store at a time while a page fills. */
 const READ_AHEAD = 100
 
-export async function auditPage(store: GatewayStore, query: AuditQuery, q: AuditFilterQuery): Promise<{ entries: StoredAuditEntry[]; nextCursor: string | null }> {
+export async function auditPage(
+  store: GatewayStore,
+  query: AuditQuery,
+  q: AuditFilterQuery
+): Promise<{ entries: StoredAuditEntry[]; nextCursor: string | null }> {
   const limit = q.limit ?? 100
   const entries: StoredAuditEntry[] = []
   const next = (): string => cursorAfter(entries[entries.length - 1]!.seq)
@@ -166,8 +202,29 @@ export async function auditPage(store: GatewayStore, query: AuditQuery, q: Audit
   }
 }
 
-const CSV_COLUMNS = ['seq', 'at', 'event', 'direction', 'messageId', 'caller', 'kind', 'purpose', 'legalAuthority', 'agreementRef',
-  'from', 'to', 'policyId', 'policyVersion', 'code', 'digest', 'subjects', 'fields', 'reason', 'hash', 'prevHash'] as const
+const CSV_COLUMNS = [
+  'seq',
+  'at',
+  'event',
+  'direction',
+  'messageId',
+  'caller',
+  'kind',
+  'purpose',
+  'legalAuthority',
+  'agreementRef',
+  'from',
+  'to',
+  'policyId',
+  'policyVersion',
+  'code',
+  'digest',
+  'subjects',
+  'fields',
+  'reason',
+  'hash',
+  'prevHash'
+] as const
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value)
@@ -182,8 +239,28 @@ export function csvHeader(): string {
 
 export function csvRow(e: StoredAuditEntry): string {
   const x = e.entry
-  const cells = [e.seq, x.at, x.event, x.direction, x.messageId, x.caller, x.kind, x.purpose, x.legalAuthority, x.agreementRef,
-    x.from, x.to, x.policy?.id, x.policy?.version, x.code, x.digest, x.subjects.join(' '),
-    x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '), x.reason, e.hash, e.prevHash]
+  const cells = [
+    e.seq,
+    x.at,
+    x.event,
+    x.direction,
+    x.messageId,
+    x.caller,
+    x.kind,
+    x.purpose,
+    x.legalAuthority,
+    x.agreementRef,
+    x.from,
+    x.to,
+    x.policy?.id,
+    x.policy?.version,
+    x.code,
+    x.digest,
+    x.subjects.join(' '),
+    x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '),
+    x.reason,
+    e.hash,
+    e.prevHash
+  ]
   return `${cells.map(csvCell).join(',')}\r\n`
 }

@@ -19,8 +19,12 @@ export interface CountersignatureClaims extends CheckpointClaims {
 
 export function countersignCheckpoint(claims: CheckpointClaims, self: string, key: SigningKey): Promise<string> {
   const countersigned: CountersignatureClaims = {
-    gateway: claims.gateway, seq: claims.seq, hash: claims.hash, at: claims.at,
-    countersignedBy: self, countersignedAt: new Date().toISOString()
+    gateway: claims.gateway,
+    seq: claims.seq,
+    hash: claims.hash,
+    at: claims.at,
+    countersignedBy: self,
+    countersignedAt: new Date().toISOString()
   }
   return signCompactJws(JSON.stringify(countersigned), key, COUNTERSIGNATURE_TYP)
 }

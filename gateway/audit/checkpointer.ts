@@ -31,13 +31,10 @@ export function signCheckpoint(claims: CheckpointClaims, key: SigningKey): Promi
  * Verifies a checkpoint signed by `country`'s gateway with one of `keys`, and
  * returns what it claims. Throws the JWS errors of verify-compact.ts.
  */
-export async function verifyCheckpointJws(
-  jws: string, keys: ReadonlyMap<string, VerificationKey>, country: Country
-): Promise<CheckpointClaims> {
+export async function verifyCheckpointJws(jws: string, keys: ReadonlyMap<string, VerificationKey>, country: Country): Promise<CheckpointClaims> {
   const { payload } = await verifyCompactJws(jws, { keys, owner: gatewayOwner(country), typ: CHECKPOINT_JWS_TYP })
   const claims = parseSignedJson(payload) as Partial<Record<keyof CheckpointClaims, unknown>> | null
-  if (claims === null || typeof claims !== 'object' || !Number.isSafeInteger(claims.seq) ||
-    typeof claims.hash !== 'string' || typeof claims.at !== 'string') {
+  if (claims === null || typeof claims !== 'object' || !Number.isSafeInteger(claims.seq) || typeof claims.hash !== 'string' || typeof claims.at !== 'string') {
     throw new JwsInvalidError('the checkpoint does not name seq, hash and at')
   }
   if (claims.gateway !== country) throw new JwsInvalidError(`the checkpoint names gateway ${String(claims.gateway)}, not ${country}`)
@@ -96,7 +93,9 @@ export class Checkpointer {
     const pollMs = Math.min(this.#schedule.pollMs ?? 1000, this.#schedule.everyMs)
     this.#timer = setInterval(() => {
       // One tick at a time: a slow store or partner must not pile them up.
-      this.#running = this.#running.then(() => this.#tick()).catch((err: unknown) => this.#options.onError?.(err))
+      this.#running = this.#running
+        .then(() => this.#tick())
+        .catch((err: unknown) => this.#options.onError?.(err))
         .then(() => this.#options.onTick?.())
     }, pollMs)
     this.#timer.unref()
@@ -130,7 +129,7 @@ export class Checkpointer {
     const at = new Date().toISOString()
     const jws = await signCheckpoint({ gateway: this.#country, seq: head.seq, hash: head.hash, at }, this.#key())
     const checkpoint: Checkpoint = { seq: head.seq, hash: head.hash, at, jws, countersignature: null }
-    if (!await this.#store.addCheckpoint(checkpoint)) return undefined
+    if (!(await this.#store.addCheckpoint(checkpoint))) return undefined
     await this.#options.onCheckpoint?.(checkpoint)
     return checkpoint
   }

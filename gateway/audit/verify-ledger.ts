@@ -53,7 +53,10 @@ async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry
     const actualValues = stored.get(e.seq)
     const differs = AUDIT_COLUMNS.findIndex((_, i) => actualValues?.[i] !== expectedValues[i])
     if (differs !== -1) {
-      return { seq: e.seq, reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${e.seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry` }
+      return {
+        seq: e.seq,
+        reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${e.seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry`
+      }
     }
   }
   for (const kind of ['subjects', 'fields'] as const) {
@@ -62,7 +65,10 @@ async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry
     const row = missing ?? extra
     if (row !== undefined) {
       const seq = Number(row.slice(0, row.indexOf(' ')))
-      return { seq, reason: `the search index of entry ${seq} ${missing !== undefined ? 'lacks' : 'adds'} a ${kind === 'subjects' ? 'traveller' : 'field'} row: it was edited, so a search could hide or misattribute the entry` }
+      return {
+        seq,
+        reason: `the search index of entry ${seq} ${missing !== undefined ? 'lacks' : 'adds'} a ${kind === 'subjects' ? 'traveller' : 'field'} row: it was edited, so a search could hide or misattribute the entry`
+      }
     }
   }
   return undefined
@@ -127,8 +133,14 @@ export async function verifyLedger(
   let countersignatures = 0
   /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
   let trustedUpTo = 0
-  const bad = (seq: number, reason: string): LedgerVerification =>
-    ({ ok: false, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, firstBad: { seq, reason } })
+  const bad = (seq: number, reason: string): LedgerVerification => ({
+    ok: false,
+    entries,
+    checkpoints,
+    countersignatures,
+    checkpointedTo: trustedUpTo,
+    firstBad: { seq, reason }
+  })
 
   // Checkpoints made while this runs are left for the next run: they may name
   // entries appended after the last page was read.
@@ -173,9 +185,12 @@ export async function verifyLedger(
         return bad(expectedSeq, `entry ${expectedSeq} is missing: the ledger goes from entry ${expectedSeq - 1} to entry ${e.seq}`)
       }
       if (e.prevHash !== prevHash) {
-        return bad(e.seq, e.seq === 1
-          ? 'the first entry does not start from the genesis hash'
-          : `entry ${e.seq} does not chain onto entry ${e.seq - 1}: an entry was removed, moved or rewritten here`)
+        return bad(
+          e.seq,
+          e.seq === 1
+            ? 'the first entry does not start from the genesis hash'
+            : `entry ${e.seq} does not chain onto entry ${e.seq - 1}: an entry was removed, moved or rewritten here`
+        )
       }
       if (chainHash(e.prevHash, serialiseEntry(e.entry)) !== e.hash) {
         return bad(e.seq, `entry ${e.seq} does not match its hash: its content or its hash was edited`)
@@ -207,8 +222,11 @@ export async function verifyLedger(
   if (beyond !== undefined) {
     const problem = await checkpointProblem(beyond, undefined)
     if (problem !== undefined) return bad(beyond.seq, problem)
-    return bad(expectedSeq, `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.seq} signed a head at entry ${beyond.seq}: ` +
-      `entries ${expectedSeq} to ${beyond.seq} were deleted`)
+    return bad(
+      expectedSeq,
+      `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.seq} signed a head at entry ${beyond.seq}: ` +
+        `entries ${expectedSeq} to ${beyond.seq} were deleted`
+    )
   }
   return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo }
 }

@@ -22,7 +22,7 @@ function fail(message: string): never {
 async function main(): Promise<number> {
   let values
   try {
-    ({ values } = parseArgs({
+    ;({ values } = parseArgs({
       options: {
         ledger: { type: 'string' },
         postgres: { type: 'string' },
@@ -68,14 +68,18 @@ async function main(): Promise<number> {
       `Time:                 ${seconds} s`
     ]
     if (result.ok) {
-      lines.push(result.entries === 0
-        ? 'Result: OK. The ledger is empty.'
-        : `Result: OK. Every entry chains from the genesis hash to entry ${result.entries}, and every checkpoint verifies.`)
+      lines.push(
+        result.entries === 0
+          ? 'Result: OK. The ledger is empty.'
+          : `Result: OK. Every entry chains from the genesis hash to entry ${result.entries}, and every checkpoint verifies.`
+      )
       if (result.entries > result.checkpointedTo) {
         const range = result.checkpointedTo + 1 === result.entries ? `Entry ${result.entries}` : `Entries ${result.checkpointedTo + 1} to ${result.entries}`
-        lines.push(`Note:   ${range} ${result.checkpointedTo === 0 ? 'are covered by no checkpoint' : 'follow the last checkpoint'}: ` +
-          'they are held by the hash chain alone. Whoever can write the database could rewrite and rehash them, or cut them ' +
-          'from the end, without it showing here until a checkpoint signs them.')
+        lines.push(
+          `Note:   ${range} ${result.checkpointedTo === 0 ? 'are covered by no checkpoint' : 'follow the last checkpoint'}: ` +
+            'they are held by the hash chain alone. Whoever can write the database could rewrite and rehash them, or cut them ' +
+            'from the end, without it showing here until a checkpoint signs them.'
+        )
       }
     } else {
       lines.push(`Result: NOT OK. The first entry that does not verify is entry ${result.firstBad!.seq}.`)
@@ -88,4 +92,9 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => { process.exitCode = code }, (err: unknown) => fail(`could not verify the ledger: ${(err as Error).message}`))
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => fail(`could not verify the ledger: ${(err as Error).message}`)
+)

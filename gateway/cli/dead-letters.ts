@@ -43,7 +43,10 @@ class ProblemError extends Error {
   }
 }
 
-interface Failure { code: string; status: number | null }
+interface Failure {
+  code: string
+  status: number | null
+}
 
 interface DeadLetter {
   id: string
@@ -65,7 +68,15 @@ interface DeadLetter {
   failures?: Array<{ at: string } & Failure>
 }
 
-interface Result { id: string; queue: string; outcome: string; status: string; changed: boolean; detail: string; statusUrl: string }
+interface Result {
+  id: string
+  queue: string
+  outcome: string
+  status: string
+  changed: boolean
+  detail: string
+  statusUrl: string
+}
 
 class OperatorClient {
   readonly #base: string
@@ -79,12 +90,15 @@ class OperatorClient {
 
   async #send(method: 'GET' | 'POST', path: string, body?: unknown, auth = true): Promise<unknown> {
     const headers: Record<string, string> = {}
-    if (auth) headers.authorization = `Bearer ${this.#token ??= await this.#fetchToken()}`
+    if (auth) headers.authorization = `Bearer ${(this.#token ??= await this.#fetchToken())}`
     if (body !== undefined) headers['content-type'] = 'application/json'
     let res
     try {
       res = await request(new URL(path, this.#base), {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: this.#agent
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: this.#agent
       })
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException }
@@ -106,7 +120,7 @@ class OperatorClient {
   }
 
   async #fetchToken(): Promise<string> {
-    const answer = await this.#send('POST', '/v1/token', undefined, false) as { access_token: string }
+    const answer = (await this.#send('POST', '/v1/token', undefined, false)) as { access_token: string }
     return answer.access_token
   }
 
@@ -149,10 +163,20 @@ function listTable(items: DeadLetter[]): string {
 
 function showText(d: DeadLetter): string {
   const lines = [
-    ['Message', d.id], ['Queue', `${d.queue} (${d.direction})`], ['Kind', d.kind], ['Purpose', d.purpose],
-    ['From', d.from], ['To', d.to], ['Accepted', when(d.acceptedAt)], ['First failure', when(d.firstFailureAt)],
-    ['Last failure', when(d.lastFailureAt)], ['Dead-lettered', when(d.deadLetteredAt)], ['Attempts', String(d.attempts)],
-    ['Last error', reason(d.lastError)], ['Policy version', d.policyVersion ?? '-'], ['Digest', d.digest],
+    ['Message', d.id],
+    ['Queue', `${d.queue} (${d.direction})`],
+    ['Kind', d.kind],
+    ['Purpose', d.purpose],
+    ['From', d.from],
+    ['To', d.to],
+    ['Accepted', when(d.acceptedAt)],
+    ['First failure', when(d.firstFailureAt)],
+    ['Last failure', when(d.lastFailureAt)],
+    ['Dead-lettered', when(d.deadLetteredAt)],
+    ['Attempts', String(d.attempts)],
+    ['Last error', reason(d.lastError)],
+    ['Policy version', d.policyVersion ?? '-'],
+    ['Digest', d.digest],
     ['Correlation id', d.correlationId ?? '-']
   ]
   const out = table(lines.map(([k, v]) => [`${k}:`, v!]))
@@ -208,7 +232,9 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`cannot read the TLS material: ${(err as Error).message}`)
   }
   const client = new OperatorClient(values.gateway ?? process.env.GATEWAY_URL ?? 'https://127.0.0.1:8441', tls)
-  const print = (text: string): void => { process.stdout.write(`${text}\n`) }
+  const print = (text: string): void => {
+    process.stdout.write(`${text}\n`)
+  }
   try {
     switch (command) {
       case 'list': {

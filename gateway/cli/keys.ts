@@ -7,19 +7,30 @@
  *
  *   npm run keys -- <command> [options]     (`npm run keys -- help`)
  */
-import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { KINDS } from '../../schemas/index.ts';
-import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts';
+import { X509Certificate } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { KINDS } from '../../schemas/index.ts'
+import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts'
 import {
-  Writer, dns, ip, issueClient, issueRootCa, issueServerClient, json, kidStamp, loadIssuer, makeSigningKey, registered, signingKeyPem,
-  type SigningKey,
-} from '../trust/pki.ts';
-import type { AgencyRegistration, CertSubject, Country, Jwks, PrivateSigningJwk, RegisteredKey, SigningAlg, TrustFile } from '../trust/trust-file.ts';
-import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts';
+  Writer,
+  dns,
+  ip,
+  issueClient,
+  issueRootCa,
+  issueServerClient,
+  json,
+  kidStamp,
+  loadIssuer,
+  makeSigningKey,
+  registered,
+  signingKeyPem,
+  type SigningKey
+} from '../trust/pki.ts'
+import type { AgencyRegistration, CertSubject, Country, Jwks, PrivateSigningJwk, RegisteredKey, SigningAlg, TrustFile } from '../trust/trust-file.ts'
+import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
 
 const USAGE = `usage: npm run keys -- <command> [options]
 
@@ -54,7 +65,7 @@ Expiry
   expiry --trust <trust.json> [--warn-days 30] [--json]
       Every certificate under the trust file's directory; exit 1 if any has
       expired or expires within --warn-days.
-`;
+`
 
 const OPTIONS = {
   trust: { type: 'string' },
@@ -79,392 +90,416 @@ const OPTIONS = {
   'ca-key': { type: 'string' },
   'warn-days': { type: 'string' },
   json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values']
 
 /** A usage mistake: said plainly, with the usage. */
 class UsageError extends Error {}
 
 function required(values: Values, name: keyof Values): string {
-  const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
-  return value;
+  const value = values[name]
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`)
+  return value
 }
 
 function integer(values: Values, name: 'days' | 'warn-days', fallback: number, max: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
-  return Number(raw);
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`)
+  return Number(raw)
 }
 
 function signingAlg(values: Values, fallback: SigningAlg): SigningAlg {
-  const alg = values.alg ?? fallback;
-  if (alg !== 'ES256' && alg !== 'EdDSA') throw new UsageError('--alg must be ES256 or EdDSA');
-  return alg;
+  const alg = values.alg ?? fallback
+  if (alg !== 'ES256' && alg !== 'EdDSA') throw new UsageError('--alg must be ES256 or EdDSA')
+  return alg
 }
 
 function list(values: Values, name: 'kinds' | 'purposes'): string[] {
-  const items = required(values, name).split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new UsageError(`--${name} needs at least one value`);
-  return [...new Set(items)];
+  const items = required(values, name)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  if (items.length === 0) throw new UsageError(`--${name} needs at least one value`)
+  return [...new Set(items)]
 }
 
-const SLUG = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/
 function slug(values: Values, name: 'agency' | 'system' | 'name'): string {
-  const value = required(values, name);
-  if (!SLUG.test(value)) throw new UsageError(`--${name} must be letters, digits and hyphens`);
-  return value;
+  const value = required(values, name)
+  if (!SLUG.test(value)) throw new UsageError(`--${name} must be letters, digits and hyphens`)
+  return value
 }
 
 /** Where a trust file's own material lives. */
 class CountryDir {
-  readonly trustFile: string;
-  readonly dir: string;
-  readonly file: TrustFile;
+  readonly trustFile: string
+  readonly dir: string
+  readonly file: TrustFile
   constructor(trustFile: string) {
-    this.trustFile = path.resolve(trustFile);
-    this.dir = path.dirname(this.trustFile);
-    this.file = readTrustFile(this.trustFile);
+    this.trustFile = path.resolve(trustFile)
+    this.dir = path.dirname(this.trustFile)
+    this.file = readTrustFile(this.trustFile)
   }
   get writer(): Writer {
-    return new Writer(this.dir);
+    return new Writer(this.dir)
   }
   issuer(caKey: string | undefined) {
-    const certFile = path.join(this.dir, this.file.agencyCa);
-    const keyFile = caKey ?? path.join(path.dirname(certFile), 'ca.key.pem');
-    if (!existsSync(keyFile)) throw new UsageError(`the CA private key ${keyFile} is not there: give --ca-key`);
-    return loadIssuer(certFile, keyFile);
+    const certFile = path.join(this.dir, this.file.agencyCa)
+    const keyFile = caKey ?? path.join(path.dirname(certFile), 'ca.key.pem')
+    if (!existsSync(keyFile)) throw new UsageError(`the CA private key ${keyFile} is not there: give --ca-key`)
+    return loadIssuer(certFile, keyFile)
   }
   save(): Promise<void> {
-    return writeTrustFile(this.trustFile, this.file);
+    return writeTrustFile(this.trustFile, this.file)
   }
 }
 
 const out = (line = ''): void => {
-  process.stdout.write(`${line}\n`);
-};
+  process.stdout.write(`${line}\n`)
+}
 
 function revokeRegistration(file: TrustFile, certs: string[], kids: string[]): void {
-  file.revoked.certSha256 = [...new Set([...file.revoked.certSha256, ...certs])];
-  file.revoked.kids = [...new Set([...file.revoked.kids, ...kids])];
+  file.revoked.certSha256 = [...new Set([...file.revoked.certSha256, ...certs])]
+  file.revoked.kids = [...new Set([...file.revoked.kids, ...kids])]
 }
 
 async function writeSigningKey(w: Writer, dir: string, key: SigningKey): Promise<void> {
-  await w.write(`${dir}/signing.private.jwk.json`, json(key.privateJwk), true);
-  await w.write(`${dir}/signing.private.pem`, signingKeyPem(key.privateJwk), true);
-  await w.write(`${dir}/signing.public.jwk.json`, json(key.publicJwk));
+  await w.write(`${dir}/signing.private.jwk.json`, json(key.privateJwk), true)
+  await w.write(`${dir}/signing.private.pem`, signingKeyPem(key.privateJwk), true)
+  await w.write(`${dir}/signing.public.jwk.json`, json(key.publicJwk))
 }
 
 // ---------------------------------------------------------------------------
 
 async function createCa(values: Values): Promise<void> {
-  const dir = path.resolve(required(values, 'dir'));
-  const country = required(values, 'country');
-  if (country !== 'CA' && country !== 'US') throw new UsageError('--country must be CA or US');
-  if (existsSync(path.join(dir, 'ca.key.pem'))) throw new TrustEditError('CA_EXISTS', `${dir}/ca.key.pem exists: a CA is never overwritten`);
-  const days = integer(values, 'days', 3650, 7300);
+  const dir = path.resolve(required(values, 'dir'))
+  const country = required(values, 'country')
+  if (country !== 'CA' && country !== 'US') throw new UsageError('--country must be CA or US')
+  if (existsSync(path.join(dir, 'ca.key.pem'))) throw new TrustEditError('CA_EXISTS', `${dir}/ca.key.pem exists: a CA is never overwritten`)
+  const days = integer(values, 'days', 3650, 7300)
   const ca = await issueRootCa(country, days, {
     O: values.organisation ?? `Beyond the Border Gateway ${country}`,
-    CN: `BTB ${country} Root CA`,
-  });
-  const w = new Writer(dir);
-  await w.write('ca.crt.pem', ca.certPem);
-  await w.write('ca.key.pem', ca.keyPem, true);
-  const cert = new X509Certificate(ca.certPem);
-  out(`created the ${country} root CA in ${dir}`);
-  out(`  subject   ${cert.subject.replaceAll('\n', ', ')}`);
-  out(`  x5t#S256  ${ca.sha256}`);
-  out(`  expires   ${new Date(cert.validTo).toISOString()}`);
-  out(`  ca.key.pem is the country's most sensitive secret: keep it offline.`);
+    CN: `BTB ${country} Root CA`
+  })
+  const w = new Writer(dir)
+  await w.write('ca.crt.pem', ca.certPem)
+  await w.write('ca.key.pem', ca.keyPem, true)
+  const cert = new X509Certificate(ca.certPem)
+  out(`created the ${country} root CA in ${dir}`)
+  out(`  subject   ${cert.subject.replaceAll('\n', ', ')}`)
+  out(`  x5t#S256  ${ca.sha256}`)
+  out(`  expires   ${new Date(cert.validTo).toISOString()}`)
+  out(`  ca.key.pem is the country's most sensitive secret: keep it offline.`)
 }
 
 async function issueAgency(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const agency = slug(values, 'agency').toUpperCase();
-  const system = slug(values, 'system');
-  const kinds = list(values, 'kinds');
+  const c = new CountryDir(required(values, 'trust'))
+  const agency = slug(values, 'agency').toUpperCase()
+  const system = slug(values, 'system')
+  const kinds = list(values, 'kinds')
   for (const kind of kinds) {
-    if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown kind ${kind}; kinds are ${KINDS.join(', ')}`);
+    if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown kind ${kind}; kinds are ${KINDS.join(', ')}`)
   }
-  const purposes = list(values, 'purposes');
-  const webhook = values.webhook;
-  if (webhook !== undefined && !/^https:\/\//.test(webhook)) throw new UsageError('--webhook must be an https:// URL');
-  const alg = signingAlg(values, 'ES256');
-  const days = integer(values, 'days', 825, 825);
-  const existing = c.file.agencies.find((a) => a.agency === agency && a.system === system);
+  const purposes = list(values, 'purposes')
+  const webhook = values.webhook
+  if (webhook !== undefined && !/^https:\/\//.test(webhook)) throw new UsageError('--webhook must be an https:// URL')
+  const alg = signingAlg(values, 'ES256')
+  const days = integer(values, 'days', 825, 825)
+  const existing = c.file.agencies.find((a) => a.agency === agency && a.system === system)
   if (existing !== undefined && !values.replace) {
-    throw new TrustEditError('SYSTEM_EXISTS', `${agency}/${system} is already registered: use --replace to re-issue it (its old certificate and keys are revoked)`);
+    throw new TrustEditError(
+      'SYSTEM_EXISTS',
+      `${agency}/${system} is already registered: use --replace to re-issue it (its old certificate and keys are revoked)`
+    )
   }
 
-  const country = c.file.country;
-  const lc = country.toLowerCase();
-  const subject: CertSubject = { O: agency, OU: system, CN: `${system}.${agency.toLowerCase()}.${lc}` };
-  const [ca, signing] = await Promise.all([c.issuer(values['ca-key']), makeSigningKey(`${lc}-${agency.toLowerCase()}-${system}-${kidStamp()}`, alg)]);
+  const country = c.file.country
+  const lc = country.toLowerCase()
+  const subject: CertSubject = { O: agency, OU: system, CN: `${system}.${agency.toLowerCase()}.${lc}` }
+  const [ca, signing] = await Promise.all([c.issuer(values['ca-key']), makeSigningKey(`${lc}-${agency.toLowerCase()}-${system}-${kidStamp()}`, alg)])
   const tls = await issueServerClient(ca, {
     subject: { C: country, ...subject },
     altNames: [dns('localhost'), dns(`${lc}-${agency.toLowerCase()}-${system}`), ip('127.0.0.1'), ip('::1')],
-    days,
-  });
+    days
+  })
 
-  const dir = `agencies/${agency}-${system}`;
-  const w = c.writer;
-  await w.write(`${dir}/client.crt.pem`, tls.certPem);
-  await w.write(`${dir}/client.key.pem`, tls.keyPem, true);
-  await writeSigningKey(w, dir, signing);
+  const dir = `agencies/${agency}-${system}`
+  const w = c.writer
+  await w.write(`${dir}/client.crt.pem`, tls.certPem)
+  await w.write(`${dir}/client.key.pem`, tls.keyPem, true)
+  await writeSigningKey(w, dir, signing)
 
   const registration: AgencyRegistration = {
-    agency, system, certSubject: subject, certSha256: tls.sha256, keys: [registered(signing)], kinds, purposes,
-    webhook: webhook ?? existing?.webhook ?? '',
-  };
-  if (existing !== undefined) {
-    revokeRegistration(c.file, [existing.certSha256], existing.keys.map((k) => k.kid));
-    c.file.agencies = c.file.agencies.map((a) => (a === existing ? registration : a));
-  } else {
-    c.file.agencies.push(registration);
+    agency,
+    system,
+    certSubject: subject,
+    certSha256: tls.sha256,
+    keys: [registered(signing)],
+    kinds,
+    purposes,
+    webhook: webhook ?? existing?.webhook ?? ''
   }
-  await c.save();
-  out(`${existing ? 're-issued' : 'issued'} ${country}/${agency}/${system}`);
-  out(`  certificate  ${path.join(c.dir, dir, 'client.crt.pem')} (x5t#S256 ${tls.sha256})`);
-  out(`  signing key  ${signing.kid} (${alg}) in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`);
-  if (existing) out(`  revoked      the old certificate ${existing.certSha256} and kids ${existing.keys.map((k) => k.kid).join(', ')}`);
-  if (registration.webhook === '') out('  no webhook: messages for this system cannot be pushed until one is set');
-  out('  hand the private files to the agency over a secure channel, then delete them here.');
+  if (existing !== undefined) {
+    revokeRegistration(
+      c.file,
+      [existing.certSha256],
+      existing.keys.map((k) => k.kid)
+    )
+    c.file.agencies = c.file.agencies.map((a) => (a === existing ? registration : a))
+  } else {
+    c.file.agencies.push(registration)
+  }
+  await c.save()
+  out(`${existing ? 're-issued' : 'issued'} ${country}/${agency}/${system}`)
+  out(`  certificate  ${path.join(c.dir, dir, 'client.crt.pem')} (x5t#S256 ${tls.sha256})`)
+  out(`  signing key  ${signing.kid} (${alg}) in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
+  if (existing) out(`  revoked      the old certificate ${existing.certSha256} and kids ${existing.keys.map((k) => k.kid).join(', ')}`)
+  if (registration.webhook === '') out('  no webhook: messages for this system cannot be pushed until one is set')
+  out('  hand the private files to the agency over a secure channel, then delete them here.')
 }
 
 async function issueClientCommand(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const role = required(values, 'role');
-  if (role !== 'privacy-officer' && role !== 'operator') throw new UsageError('--role must be privacy-officer or operator');
-  const name = slug(values, 'name');
-  const days = integer(values, 'days', 825, 825);
-  const registry = role === 'operator' ? (c.file.operators ??= []) : c.file.privacyOfficers;
-  if (registry.some((r) => r.name === name)) throw new TrustEditError('NAME_EXISTS', `${role} ${name} is already registered`);
-  const country = c.file.country;
-  const lc = country.toLowerCase();
-  const subject: CertSubject = role === 'operator'
-    ? { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${lc}` }
-    : { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${lc}` };
-  const tls = await issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days });
-  const dir = `${role === 'operator' ? 'operators' : 'privacy-officers'}/${name}`;
-  await c.writer.write(`${dir}/client.crt.pem`, tls.certPem);
-  await c.writer.write(`${dir}/client.key.pem`, tls.keyPem, true);
-  registry.push({ name, certSubject: subject, certSha256: tls.sha256 });
-  await c.save();
-  out(`issued ${role} ${name}: ${path.join(c.dir, dir)}/client.{crt,key}.pem (x5t#S256 ${tls.sha256})`);
+  const c = new CountryDir(required(values, 'trust'))
+  const role = required(values, 'role')
+  if (role !== 'privacy-officer' && role !== 'operator') throw new UsageError('--role must be privacy-officer or operator')
+  const name = slug(values, 'name')
+  const days = integer(values, 'days', 825, 825)
+  const registry = role === 'operator' ? (c.file.operators ??= []) : c.file.privacyOfficers
+  if (registry.some((r) => r.name === name)) throw new TrustEditError('NAME_EXISTS', `${role} ${name} is already registered`)
+  const country = c.file.country
+  const lc = country.toLowerCase()
+  const subject: CertSubject =
+    role === 'operator'
+      ? { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${lc}` }
+      : { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${lc}` }
+  const tls = await issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days })
+  const dir = `${role === 'operator' ? 'operators' : 'privacy-officers'}/${name}`
+  await c.writer.write(`${dir}/client.crt.pem`, tls.certPem)
+  await c.writer.write(`${dir}/client.key.pem`, tls.keyPem, true)
+  registry.push({ name, certSubject: subject, certSha256: tls.sha256 })
+  await c.save()
+  out(`issued ${role} ${name}: ${path.join(c.dir, dir)}/client.{crt,key}.pem (x5t#S256 ${tls.sha256})`)
 }
 
 async function rotateAgencyKey(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const agency = slug(values, 'agency').toUpperCase();
-  const system = slug(values, 'system');
-  const reg = c.file.agencies.find((a) => a.agency === agency && a.system === system);
-  if (reg === undefined) throw new TrustEditError('SYSTEM_UNKNOWN', `${agency}/${system} is not registered`);
-  const current = reg.keys.at(-1);
-  const key = await makeSigningKey(`${c.file.country.toLowerCase()}-${agency.toLowerCase()}-${system}-${kidStamp()}`, signingAlg(values, current?.alg ?? 'ES256'));
-  const dir = `agencies/${agency}-${system}`;
-  const w = c.writer;
+  const c = new CountryDir(required(values, 'trust'))
+  const agency = slug(values, 'agency').toUpperCase()
+  const system = slug(values, 'system')
+  const reg = c.file.agencies.find((a) => a.agency === agency && a.system === system)
+  if (reg === undefined) throw new TrustEditError('SYSTEM_UNKNOWN', `${agency}/${system} is not registered`)
+  const current = reg.keys.at(-1)
+  const key = await makeSigningKey(
+    `${c.file.country.toLowerCase()}-${agency.toLowerCase()}-${system}-${kidStamp()}`,
+    signingAlg(values, current?.alg ?? 'ES256')
+  )
+  const dir = `agencies/${agency}-${system}`
+  const w = c.writer
   // The key being replaced stays on disk under its kid until it is retired.
-  const currentFile = path.join(c.dir, dir, 'signing.private.jwk.json');
+  const currentFile = path.join(c.dir, dir, 'signing.private.jwk.json')
   if (current !== undefined && existsSync(currentFile)) {
-    const old = JSON.parse(readFileSync(currentFile, 'utf8')) as PrivateSigningJwk;
-    if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, json(old), true);
+    const old = JSON.parse(readFileSync(currentFile, 'utf8')) as PrivateSigningJwk
+    if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, json(old), true)
   }
-  await writeSigningKey(w, dir, key);
-  reg.keys.push(registered(key));
-  await c.save();
-  out(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`);
-  out(`  new key ${key.kid} in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`);
-  if (current) out(`  once nothing signed with ${current.kid} is in flight: npm run keys -- retire-key --trust ${c.trustFile} --kid ${current.kid}`);
+  await writeSigningKey(w, dir, key)
+  reg.keys.push(registered(key))
+  await c.save()
+  out(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`)
+  out(`  new key ${key.kid} in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
+  if (current) out(`  once nothing signed with ${current.kid} is in flight: npm run keys -- retire-key --trust ${c.trustFile} --kid ${current.kid}`)
 }
 
 async function revoke(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const f = c.file;
-  let what: string;
+  const c = new CountryDir(required(values, 'trust'))
+  const f = c.file
+  let what: string
   if (values.agency !== undefined || values.system !== undefined) {
-    const agency = slug(values, 'agency').toUpperCase();
-    const system = slug(values, 'system');
-    const reg = f.agencies.find((a) => a.agency === agency && a.system === system);
-    if (reg === undefined) throw new TrustEditError('SYSTEM_UNKNOWN', `${agency}/${system} is not registered`);
-    revokeRegistration(f, [reg.certSha256], reg.keys.map((k) => k.kid));
-    what = `${agency}/${system}: certificate ${reg.certSha256} and kids ${reg.keys.map((k) => k.kid).join(', ')}`;
+    const agency = slug(values, 'agency').toUpperCase()
+    const system = slug(values, 'system')
+    const reg = f.agencies.find((a) => a.agency === agency && a.system === system)
+    if (reg === undefined) throw new TrustEditError('SYSTEM_UNKNOWN', `${agency}/${system} is not registered`)
+    revokeRegistration(
+      f,
+      [reg.certSha256],
+      reg.keys.map((k) => k.kid)
+    )
+    what = `${agency}/${system}: certificate ${reg.certSha256} and kids ${reg.keys.map((k) => k.kid).join(', ')}`
   } else if (values.name !== undefined) {
-    const name = slug(values, 'name');
-    const reg = [...f.privacyOfficers, ...(f.operators ?? [])].find((r) => r.name === name);
-    if (reg === undefined) throw new TrustEditError('NAME_UNKNOWN', `no privacy officer or operator is named ${name}`);
-    revokeRegistration(f, [reg.certSha256], []);
-    what = `${name}: certificate ${reg.certSha256}`;
+    const name = slug(values, 'name')
+    const reg = [...f.privacyOfficers, ...(f.operators ?? [])].find((r) => r.name === name)
+    if (reg === undefined) throw new TrustEditError('NAME_UNKNOWN', `no privacy officer or operator is named ${name}`)
+    revokeRegistration(f, [reg.certSha256], [])
+    what = `${name}: certificate ${reg.certSha256}`
   } else if (values.cert !== undefined) {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(values.cert)) throw new UsageError('--cert must be a base64url SHA-256 thumbprint (x5t#S256)');
-    revokeRegistration(f, [values.cert], []);
-    what = `certificate ${values.cert}`;
+    if (!/^[A-Za-z0-9_-]{43}$/.test(values.cert)) throw new UsageError('--cert must be a base64url SHA-256 thumbprint (x5t#S256)')
+    revokeRegistration(f, [values.cert], [])
+    what = `certificate ${values.cert}`
   } else if (values.kid !== undefined) {
-    if (values.kid === f.gateway.activeKid) throw new TrustEditError('KEY_ACTIVE', `${values.kid} is this gateway's active key: rotate first`);
-    revokeRegistration(f, [], [values.kid]);
-    what = `kid ${values.kid}${registeredKids(f).has(values.kid) ? ` (${registeredKids(f).get(values.kid)})` : ' (not registered here)'}`;
+    if (values.kid === f.gateway.activeKid) throw new TrustEditError('KEY_ACTIVE', `${values.kid} is this gateway's active key: rotate first`)
+    revokeRegistration(f, [], [values.kid])
+    what = `kid ${values.kid}${registeredKids(f).has(values.kid) ? ` (${registeredKids(f).get(values.kid)})` : ' (not registered here)'}`
   } else {
-    throw new UsageError('say what to revoke: --agency and --system, --name, --cert or --kid');
+    throw new UsageError('say what to revoke: --agency and --system, --name, --cert or --kid')
   }
-  await c.save();
-  out(`revoked ${what}`);
-  out('  a running gateway refuses it from its next request.');
+  await c.save()
+  out(`revoked ${what}`)
+  out('  a running gateway refuses it from its next request.')
 }
 
 function gatewayJwks(c: CountryDir): Jwks {
   return {
     keys: c.file.gateway.signingKeys.map((k) => {
-      const { d: _private, ...publicJwk } = JSON.parse(readFileSync(path.join(c.dir, k.privateJwk), 'utf8')) as PrivateSigningJwk;
-      return publicJwk;
-    }),
-  };
+      const { d: _private, ...publicJwk } = JSON.parse(readFileSync(path.join(c.dir, k.privateJwk), 'utf8')) as PrivateSigningJwk
+      return publicJwk
+    })
+  }
 }
 
 /** The partner's keys from now on; the ones it dropped are kept for verifying its countersignatures only. */
 function replacePartnerKeys(file: TrustFile, keys: RegisteredKey[]): void {
-  const dropped = file.partner.keys.filter((old) => !keys.some((k) => k.kid === old.kid));
-  const retired = [...(file.partner.retiredKeys ?? []), ...dropped].filter((r) => !keys.some((k) => k.kid === r.kid));
-  file.partner.keys = keys;
-  file.partner.retiredKeys = retired;
+  const dropped = file.partner.keys.filter((old) => !keys.some((k) => k.kid === old.kid))
+  const retired = [...(file.partner.retiredKeys ?? []), ...dropped].filter((r) => !keys.some((k) => k.kid === r.kid))
+  file.partner.keys = keys
+  file.partner.retiredKeys = retired
 }
 
 async function importPartnerKeys(partnerTrust: string, jwks: Jwks, from: Country): Promise<void> {
-  const p = new CountryDir(partnerTrust);
-  if (p.file.partner.country !== from) throw new UsageError(`${partnerTrust} is not the trust file of ${from}'s partner`);
-  replacePartnerKeys(p.file, partnerKeysFromJwks(jwks));
-  await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), json(jwks));
-  await p.save();
+  const p = new CountryDir(partnerTrust)
+  if (p.file.partner.country !== from) throw new UsageError(`${partnerTrust} is not the trust file of ${from}'s partner`)
+  replacePartnerKeys(p.file, partnerKeysFromJwks(jwks))
+  await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), json(jwks))
+  await p.save()
 }
 
 async function rotateGatewayKey(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const kid = `${c.file.country.toLowerCase()}-gateway-${kidStamp()}`;
-  const key = await makeSigningKey(kid, 'ES256');
-  const file = `gateway.signing.${kid}.private.jwk.json`;
-  await c.writer.write(file, json(key.privateJwk), true);
-  c.file.gateway.signingKeys.push({ kid, alg: key.alg, privateJwk: file });
-  await c.save();
-  const jwks = gatewayJwks(c);
-  await c.writer.write('jwks.json', json(jwks));
-  out(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`);
-  out(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`);
+  const c = new CountryDir(required(values, 'trust'))
+  const kid = `${c.file.country.toLowerCase()}-gateway-${kidStamp()}`
+  const key = await makeSigningKey(kid, 'ES256')
+  const file = `gateway.signing.${kid}.private.jwk.json`
+  await c.writer.write(file, json(key.privateJwk), true)
+  c.file.gateway.signingKeys.push({ kid, alg: key.alg, privateJwk: file })
+  await c.save()
+  const jwks = gatewayJwks(c)
+  await c.writer.write('jwks.json', json(jwks))
+  out(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
+  out(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
   if (values['partner-trust'] !== undefined) {
-    await importPartnerKeys(values['partner-trust'], jwks, c.file.country);
-    out(`  imported into the partner's ${path.resolve(values['partner-trust'])}`);
+    await importPartnerKeys(values['partner-trust'], jwks, c.file.country)
+    out(`  imported into the partner's ${path.resolve(values['partner-trust'])}`)
   } else {
-    out(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`);
+    out(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
   }
 }
 
 async function activateGatewayKey(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const kid = required(values, 'kid');
-  if (!c.file.gateway.signingKeys.some((k) => k.kid === kid)) throw new TrustEditError('KEY_UNKNOWN', `${kid} is not one of this gateway's signing keys`);
-  const previous = c.file.gateway.activeKid;
-  c.file.gateway.activeKid = kid;
-  await c.save();
-  out(`gateway ${c.file.country} now signs with ${kid} (was ${previous})`);
-  if (previous !== kid) out(`  ${previous} still verifies; retire it once the partner no longer needs it: retire-key --kid ${previous}`);
+  const c = new CountryDir(required(values, 'trust'))
+  const kid = required(values, 'kid')
+  if (!c.file.gateway.signingKeys.some((k) => k.kid === kid)) throw new TrustEditError('KEY_UNKNOWN', `${kid} is not one of this gateway's signing keys`)
+  const previous = c.file.gateway.activeKid
+  c.file.gateway.activeKid = kid
+  await c.save()
+  out(`gateway ${c.file.country} now signs with ${kid} (was ${previous})`)
+  if (previous !== kid) out(`  ${previous} still verifies; retire it once the partner no longer needs it: retire-key --kid ${previous}`)
 }
 
 async function retireKey(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const kid = required(values, 'kid');
-  const f = c.file;
-  const gatewayKey = f.gateway.signingKeys.find((k) => k.kid === kid);
+  const c = new CountryDir(required(values, 'trust'))
+  const kid = required(values, 'kid')
+  const f = c.file
+  const gatewayKey = f.gateway.signingKeys.find((k) => k.kid === kid)
   if (gatewayKey !== undefined) {
-    if (f.gateway.activeKid === kid) throw new TrustEditError('KEY_ACTIVE', `${kid} is the active key: activate another first`);
-    const publicJwk = gatewayJwks(c).keys.find((k) => k.kid === kid)!;
-    f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey);
+    if (f.gateway.activeKid === kid) throw new TrustEditError('KEY_ACTIVE', `${kid} is the active key: activate another first`)
+    const publicJwk = gatewayJwks(c).keys.find((k) => k.kid === kid)!
+    f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey)
     // The ledger's checkpoints it signed must stay verifiable.
-    f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk }];
-    await c.save();
-    await rm(path.join(c.dir, gatewayKey.privateJwk), { force: true });
-    const jwks = gatewayJwks(c);
-    await c.writer.write('jwks.json', json(jwks));
-    out(`retired gateway key ${kid}; its private key is deleted`);
+    f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk }]
+    await c.save()
+    await rm(path.join(c.dir, gatewayKey.privateJwk), { force: true })
+    const jwks = gatewayJwks(c)
+    await c.writer.write('jwks.json', json(jwks))
+    out(`retired gateway key ${kid}; its private key is deleted`)
     if (values['partner-trust'] !== undefined) {
-      await importPartnerKeys(values['partner-trust'], jwks, f.country);
-      out(`  removed from the partner's ${path.resolve(values['partner-trust'])}`);
+      await importPartnerKeys(values['partner-trust'], jwks, f.country)
+      out(`  removed from the partner's ${path.resolve(values['partner-trust'])}`)
     } else {
-      out(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`);
+      out(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
     }
-    return;
+    return
   }
-  const reg = f.agencies.find((a) => a.keys.some((k) => k.kid === kid));
-  if (reg === undefined) throw new TrustEditError('KEY_UNKNOWN', `${kid} is neither a gateway key nor an agency key here`);
-  if (reg.keys.length === 1) throw new TrustEditError('KEY_LAST', `${kid} is the only key of ${reg.agency}/${reg.system}: rotate first, or revoke`);
-  reg.keys = reg.keys.filter((k) => k.kid !== kid);
-  await c.save();
-  await rm(path.join(c.dir, 'agencies', `${reg.agency}-${reg.system}`, `signing.${kid}.private.jwk.json`), { force: true });
-  out(`retired ${reg.agency}/${reg.system} key ${kid}; it still has ${reg.keys.map((k) => k.kid).join(', ')}`);
+  const reg = f.agencies.find((a) => a.keys.some((k) => k.kid === kid))
+  if (reg === undefined) throw new TrustEditError('KEY_UNKNOWN', `${kid} is neither a gateway key nor an agency key here`)
+  if (reg.keys.length === 1) throw new TrustEditError('KEY_LAST', `${kid} is the only key of ${reg.agency}/${reg.system}: rotate first, or revoke`)
+  reg.keys = reg.keys.filter((k) => k.kid !== kid)
+  await c.save()
+  await rm(path.join(c.dir, 'agencies', `${reg.agency}-${reg.system}`, `signing.${kid}.private.jwk.json`), { force: true })
+  out(`retired ${reg.agency}/${reg.system} key ${kid}; it still has ${reg.keys.map((k) => k.kid).join(', ')}`)
 }
 
 async function exportJwks(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const jwks = gatewayJwks(c);
+  const c = new CountryDir(required(values, 'trust'))
+  const jwks = gatewayJwks(c)
   if (values.out === undefined) {
-    process.stdout.write(json(jwks));
-    return;
+    process.stdout.write(json(jwks))
+    return
   }
-  await new Writer(path.dirname(path.resolve(values.out))).write(path.basename(values.out), json(jwks));
-  out(`wrote ${jwks.keys.length} public keys (${jwks.keys.map((k) => k.kid).join(', ')}) to ${path.resolve(values.out)}`);
+  await new Writer(path.dirname(path.resolve(values.out))).write(path.basename(values.out), json(jwks))
+  out(`wrote ${jwks.keys.length} public keys (${jwks.keys.map((k) => k.kid).join(', ')}) to ${path.resolve(values.out)}`)
 }
 
 async function importPartnerJwks(values: Values): Promise<void> {
-  const c = new CountryDir(required(values, 'trust'));
-  const file = required(values, 'jwks');
-  let jwks: unknown;
+  const c = new CountryDir(required(values, 'trust'))
+  const file = required(values, 'jwks')
+  let jwks: unknown
   try {
-    jwks = JSON.parse(readFileSync(file, 'utf8'));
+    jwks = JSON.parse(readFileSync(file, 'utf8'))
   } catch (err) {
-    throw new TrustEditError('JWKS_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+    throw new TrustEditError('JWKS_INVALID', `cannot read ${file}: ${(err as Error).message}`)
   }
-  const keys = partnerKeysFromJwks(jwks);
-  const before = new Set(c.file.partner.keys.map((k) => k.kid));
-  replacePartnerKeys(c.file, keys);
-  await c.save();
-  const added = keys.filter((k) => !before.has(k.kid)).map((k) => k.kid);
-  const removed = [...before].filter((kid) => !keys.some((k) => k.kid === kid));
-  out(`partner ${c.file.partner.country} keys: ${keys.map((k) => k.kid).join(', ')}`);
-  if (added.length > 0) out(`  added ${added.join(', ')}`);
-  if (removed.length > 0) out(`  removed ${removed.join(', ')}`);
+  const keys = partnerKeysFromJwks(jwks)
+  const before = new Set(c.file.partner.keys.map((k) => k.kid))
+  replacePartnerKeys(c.file, keys)
+  await c.save()
+  const added = keys.filter((k) => !before.has(k.kid)).map((k) => k.kid)
+  const removed = [...before].filter((kid) => !keys.some((k) => k.kid === kid))
+  out(`partner ${c.file.partner.country} keys: ${keys.map((k) => k.kid).join(', ')}`)
+  if (added.length > 0) out(`  added ${added.join(', ')}`)
+  if (removed.length > 0) out(`  removed ${removed.join(', ')}`)
 }
 
 /** Every certificate file under the country directory, and the ones the trust file names. */
 function certificatesUnder(c: CountryDir): CertificateExpiry[] {
-  const found: CertificateExpiry[] = [];
+  const found: CertificateExpiry[] = []
   const walk = (rel: string): void => {
     for (const entry of readdirSync(path.join(c.dir, rel), { withFileTypes: true })) {
-      const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) walk(child);
-      else if (entry.name.endsWith('.crt.pem')) found.push(expiryOf(child, new X509Certificate(readFileSync(path.join(c.dir, child)))));
+      const child = rel === '' ? entry.name : `${rel}/${entry.name}`
+      if (entry.isDirectory()) walk(child)
+      else if (entry.name.endsWith('.crt.pem')) found.push(expiryOf(child, new X509Certificate(readFileSync(path.join(c.dir, child)))))
     }
-  };
-  walk('');
-  return found.sort((a, b) => a.daysLeft - b.daysLeft);
+  }
+  walk('')
+  return found.sort((a, b) => a.daysLeft - b.daysLeft)
 }
 
 function expiry(values: Values): void {
-  const c = new CountryDir(required(values, 'trust'));
-  const warnDays = integer(values, 'warn-days', 30, 3650);
-  const certs = certificatesUnder(c);
-  const status = (e: CertificateExpiry): string => (e.daysLeft < 0 ? 'EXPIRED' : e.daysLeft <= warnDays ? 'WARN' : 'ok');
+  const c = new CountryDir(required(values, 'trust'))
+  const warnDays = integer(values, 'warn-days', 30, 3650)
+  const certs = certificatesUnder(c)
+  const status = (e: CertificateExpiry): string => (e.daysLeft < 0 ? 'EXPIRED' : e.daysLeft <= warnDays ? 'WARN' : 'ok')
   if (values.json) {
-    process.stdout.write(json(certs.map((e) => ({ ...e, daysLeft: Math.floor(e.daysLeft), status: status(e) }))));
+    process.stdout.write(json(certs.map((e) => ({ ...e, daysLeft: Math.floor(e.daysLeft), status: status(e) }))))
   } else {
-    const width = Math.max(...certs.map((e) => e.name.length));
-    out(`certificates of gateway ${c.file.country} (warning ${warnDays} days ahead)`);
+    const width = Math.max(...certs.map((e) => e.name.length))
+    out(`certificates of gateway ${c.file.country} (warning ${warnDays} days ahead)`)
     for (const e of certs) {
-      out(`  ${status(e).padEnd(7)} ${e.name.padEnd(width)}  ${e.notAfter.slice(0, 10)}  ${String(Math.floor(e.daysLeft)).padStart(5)} days`);
+      out(`  ${status(e).padEnd(7)} ${e.name.padEnd(width)}  ${e.notAfter.slice(0, 10)}  ${String(Math.floor(e.daysLeft)).padStart(5)} days`)
     }
   }
-  const due = certs.filter((e) => status(e) !== 'ok');
+  const due = certs.filter((e) => status(e) !== 'ok')
   if (due.length > 0) {
-    process.stderr.write(`keys: ${due.length} certificate(s) expired or expiring within ${warnDays} days\n`);
-    process.exitCode = 1;
+    process.stderr.write(`keys: ${due.length} certificate(s) expired or expiring within ${warnDays} days\n`)
+    process.exitCode = 1
   }
 }
 
@@ -479,41 +514,41 @@ const COMMANDS: Record<string, (values: Values) => Promise<void> | void> = {
   'retire-key': retireKey,
   'export-jwks': exportJwks,
   'import-partner-jwks': importPartnerJwks,
-  expiry,
-};
+  expiry
+}
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (err) {
-    process.stderr.write(`keys: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+    process.stderr.write(`keys: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
   }
-  const [command, ...rest] = parsed.positionals;
+  const [command, ...rest] = parsed.positionals
   if (command === undefined || command === 'help' || parsed.values.help) {
-    process.stdout.write(USAGE);
-    return command === undefined && !parsed.values.help ? 2 : 0;
+    process.stdout.write(USAGE)
+    return command === undefined && !parsed.values.help ? 2 : 0
   }
-  const run = COMMANDS[command];
+  const run = COMMANDS[command]
   if (run === undefined || rest.length > 0) {
-    process.stderr.write(`keys: ${run === undefined ? `unknown command ${command}` : `unexpected ${rest.join(' ')}`}\n\n${USAGE}`);
-    return 2;
+    process.stderr.write(`keys: ${run === undefined ? `unknown command ${command}` : `unexpected ${rest.join(' ')}`}\n\n${USAGE}`)
+    return 2
   }
   try {
-    await run(parsed.values);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    await run(parsed.values)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`keys ${command}: ${err.message}\n\n${USAGE}`);
-      return 2;
+      process.stderr.write(`keys ${command}: ${err.message}\n\n${USAGE}`)
+      return 2
     }
-    const code = err instanceof TrustEditError ? ` [${err.code}]` : '';
-    process.stderr.write(`keys ${command}: ${(err as Error).message}${code}\n`);
-    return 1;
+    const code = err instanceof TrustEditError ? ` [${err.code}]` : ''
+    process.stderr.write(`keys ${command}: ${(err as Error).message}${code}\n`)
+    return 1
   }
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2))
 }

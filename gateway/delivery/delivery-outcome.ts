@@ -27,7 +27,10 @@ export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogg
   const record = await store.findMessage(job.data.direction, job.data.id)
   const item = record?.status === 'accepted' ? await store.outboxItem(job.data.direction, job.data.id) : undefined
   if (record !== undefined && item !== undefined) return { record, sealed: item.sealed }
-  log.debug({ messageId: job.data.id, direction: job.data.direction, status: record?.status ?? 'gone' }, 'job for a message no longer awaiting delivery: nothing to do')
+  log.debug(
+    { messageId: job.data.id, direction: job.data.direction, status: record?.status ?? 'gone' },
+    'job for a message no longer awaiting delivery: nothing to do'
+  )
   return undefined
 }
 

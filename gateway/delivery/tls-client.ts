@@ -27,7 +27,7 @@ export interface TlsClientOptions {
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
   const text = await res.body.text()
   const type = res.headers['content-type']
-  return { status: res.statusCode, contentType: Array.isArray(type) ? type[0] ?? '' : type ?? '', body: text }
+  return { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? ''), body: text }
 }
 
 export class TlsClient implements Poster {

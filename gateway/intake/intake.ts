@@ -23,9 +23,7 @@ export interface Admission {
 }
 
 /** Accepted, or not because the id was already taken: `existing` is the message stored under it. */
-export type AdmissionOutcome =
-  | { readonly accepted: true }
-  | { readonly accepted: false; readonly existing: MessageRecord }
+export type AdmissionOutcome = { readonly accepted: true } | { readonly accepted: false; readonly existing: MessageRecord }
 
 // The detail of the 503 each direction has always answered (docs/integrators.md, "Error codes").
 const LEDGER_UNAVAILABLE: Readonly<Record<Direction, string>> = {

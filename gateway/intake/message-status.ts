@@ -33,7 +33,8 @@ export const MESSAGE_STATUS_SCHEMA = {
     status: {
       type: 'string',
       enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'],
-      description: '`accepted`: audited, kept in the outbox, queued. `delivered`: the partner gateway answered with its signed receipt. ' +
+      description:
+        '`accepted`: audited, kept in the outbox, queued. `delivered`: the partner gateway answered with its signed receipt. ' +
         '`dead-lettered`: every delivery attempt failed; an operator can resend it. `discarded`: an operator gave up on the dead letter.'
     },
     kind: { type: 'string' },

@@ -24,10 +24,16 @@ export function refusalAuditHook(opts: RefusalAuditOptions): onErrorAsyncHookHan
     const caller = request.caller
     if (caller === null || (role !== undefined && caller.role !== role) || (method !== undefined && request.method !== method)) return
     try {
-      await store.appendAudit(auditEntry({
-        event: 'refused', direction, caller: caller.id, envelope: request.auditEnvelope, code: problemFor(error as never).code,
-        digest: typeof request.body === 'string' ? policyBook.digest(request.body) : null
-      }))
+      await store.appendAudit(
+        auditEntry({
+          event: 'refused',
+          direction,
+          caller: caller.id,
+          envelope: request.auditEnvelope,
+          code: problemFor(error as never).code,
+          digest: typeof request.body === 'string' ? policyBook.digest(request.body) : null
+        })
+      )
     } catch (err) {
       // The refusal itself stands: a ledger that cannot take its entry is logged, not answered.
       request.log.error({ err }, 'could not audit a refusal')

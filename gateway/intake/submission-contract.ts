@@ -7,13 +7,34 @@ import { joseBody, type ErrorCode } from '../plugins/openapi.ts'
 
 /** Every refusal a submission can meet, step by step: also those of a dry run. */
 export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
-  'UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
-  'JWS_INVALID', 'JWS_HEADER_NOT_ALLOWED', 'JWS_TYP_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS',
-  'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE', 'KIND_UNKNOWN', 'SCHEMA_INVALID', 'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'SENDER_MISMATCH', 'RECIPIENT_INVALID',
-  'KIND_NOT_ALLOWED', 'PURPOSE_NOT_ALLOWED', 'POLICY_DENIED'
+  'UNAUTHENTICATED',
+  'TOKEN_CERT_MISMATCH',
+  'FORBIDDEN',
+  'BODY_INVALID',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'JWS_INVALID',
+  'JWS_HEADER_NOT_ALLOWED',
+  'JWS_TYP_INVALID',
+  'JWS_ALG_NOT_ALLOWED',
+  'JWS_KID_UNKNOWN',
+  'JWS_KEY_NOT_CALLERS',
+  'JWS_SIGNATURE_INVALID',
+  'PAYLOAD_UNSAFE',
+  'KIND_UNKNOWN',
+  'SCHEMA_INVALID',
+  'MESSAGE_EXPIRED',
+  'MESSAGE_FUTURE_DATED',
+  'SENDER_MISMATCH',
+  'RECIPIENT_INVALID',
+  'KIND_NOT_ALLOWED',
+  'PURPOSE_NOT_ALLOWED',
+  'POLICY_DENIED'
 ]
 
 /** The compact JWS an agency system submits (docs/integrators.md, "Step by step", steps 2–4). */
-export const SUBMISSION_BODY = joseBody('A compact JWS (RFC 7515) signed with the calling system\'s registered key. Protected header: ' +
-  `\`alg\` ES256 or EdDSA (for ES256 the raw 64-byte r‖s signature), \`kid\` of that key, \`typ\` \`${ENVELOPE_TYP}\`. ` +
-  'Its payload is the envelope: see `x-jws-payload` on this media type, and the `envelope` schema and the schema of each kind in `components.schemas`.')
+export const SUBMISSION_BODY = joseBody(
+  "A compact JWS (RFC 7515) signed with the calling system's registered key. Protected header: " +
+    `\`alg\` ES256 or EdDSA (for ES256 the raw 64-byte r‖s signature), \`kid\` of that key, \`typ\` \`${ENVELOPE_TYP}\`. ` +
+    'Its payload is the envelope: see `x-jws-payload` on this media type, and the `envelope` schema and the schema of each kind in `components.schemas`.'
+)

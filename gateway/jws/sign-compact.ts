@@ -23,8 +23,6 @@ function encodedHeader(key: SigningKey, typ: string): string {
 export async function signCompactJws(payload: string, key: SigningKey, typ: string): Promise<string> {
   const input = `${encodedHeader(key, typ)}.${Buffer.from(payload).toString('base64url')}`
   const data = Buffer.from(input)
-  const signature = key.alg === 'ES256'
-    ? sign('sha256', data, { key: key.key, dsaEncoding: 'ieee-p1363' })
-    : sign(null, data, key.key)
+  const signature = key.alg === 'ES256' ? sign('sha256', data, { key: key.key, dsaEncoding: 'ieee-p1363' }) : sign(null, data, key.key)
   return `${input}.${signature.toString('base64url')}`
 }

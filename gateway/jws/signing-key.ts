@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 
 /** The JWS algorithms any signer may use: no `none`, no HMAC, no RSA (docs/architecture.md, "The pipeline, one message"). */
 export const ALLOWED_ALGORITHMS = ['ES256', 'EdDSA'] as const
-export type SigningAlgorithm = typeof ALLOWED_ALGORITHMS[number]
+export type SigningAlgorithm = (typeof ALLOWED_ALGORITHMS)[number]
 
 export function isAllowedAlgorithm(alg: unknown): alg is SigningAlgorithm {
   return alg === 'ES256' || alg === 'EdDSA'

@@ -5,7 +5,12 @@
 // only ever tried for the signer it is registered to.
 import { verify } from 'node:crypto'
 import {
-  JwsAlgorithmError, JwsHeaderNotAllowedError, JwsInvalidError, JwsKeyNotCallersError, JwsKidUnknownError, JwsSignatureError,
+  JwsAlgorithmError,
+  JwsHeaderNotAllowedError,
+  JwsInvalidError,
+  JwsKeyNotCallersError,
+  JwsKidUnknownError,
+  JwsSignatureError,
   JwsTypInvalidError
 } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
@@ -109,9 +114,7 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   const input = Buffer.from(jws.slice(0, lastDot))
   let valid: boolean
   try {
-    valid = key.alg === 'ES256'
-      ? verify('sha256', input, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature)
-      : verify(null, input, key.key, signature)
+    valid = key.alg === 'ES256' ? verify('sha256', input, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, input, key.key, signature)
   } catch {
     throw new JwsSignatureError()
   }

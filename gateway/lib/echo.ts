@@ -12,6 +12,11 @@ export function echo(value: unknown): string {
   const text = typeof value === 'string' ? value : String(JSON.stringify(value) ?? value)
   const cut = text.length > ECHO_MAX
   // Keep whole code points: a cut inside a surrogate pair would be a lone surrogate.
-  const kept = cut ? Array.from(text.slice(0, ECHO_MAX + 1)).slice(0, ECHO_MAX).join('').slice(0, ECHO_MAX) : text
+  const kept = cut
+    ? Array.from(text.slice(0, ECHO_MAX + 1))
+        .slice(0, ECHO_MAX)
+        .join('')
+        .slice(0, ECHO_MAX)
+    : text
   return `${JSON.stringify(kept.isWellFormed() ? kept : kept.toWellFormed())}${cut ? `… (${text.length} characters)` : ''}`
 }

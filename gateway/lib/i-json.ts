@@ -8,14 +8,7 @@
 // it keeps the last of duplicate names, silently, and has already rounded
 // every number by the time the value exists.
 
-export type IJsonErrorCode =
-  | 'NOT_UTF8'
-  | 'SYNTAX'
-  | 'BYTE_ORDER_MARK'
-  | 'DUPLICATE_MEMBER'
-  | 'LONE_SURROGATE'
-  | 'NUMBER_NOT_EXACT'
-  | 'PROTOTYPE_KEY'
+export type IJsonErrorCode = 'NOT_UTF8' | 'SYNTAX' | 'BYTE_ORDER_MARK' | 'DUPLICATE_MEMBER' | 'LONE_SURROGATE' | 'NUMBER_NOT_EXACT' | 'PROTOTYPE_KEY'
 
 /**
  * Why a text is not I-JSON. `offset` counts UTF-16 code units into the

@@ -16,7 +16,9 @@ export class AuditFeed {
   /** Returns the unsubscribe function. */
   subscribe(listener: AuditListener): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 
   publish(entry: AuditEntry): void {

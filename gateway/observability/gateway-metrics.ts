@@ -73,7 +73,7 @@ export class GatewayMetrics {
     })
     this.#latency = new Histogram({
       name: 'btb_delivery_latency_seconds',
-      help: 'From acceptance (outbound) or receipt (inbound) to the delivery confirmed: the partner\'s signed receipt, or the agency\'s 2xx.',
+      help: "From acceptance (outbound) or receipt (inbound) to the delivery confirmed: the partner's signed receipt, or the agency's 2xx.",
       labelNames: ['direction'],
       buckets: LATENCY_BUCKETS,
       registers
@@ -113,7 +113,7 @@ export class GatewayMetrics {
     })
     new Gauge({
       name: 'btb_certificate_expiry_days',
-      help: 'Days until a certificate expires (negative once expired): the trust store\'s, and client certificates as last presented.',
+      help: "Days until a certificate expires (negative once expired): the trust store's, and client certificates as last presented.",
       labelNames: ['certificate', 'system'],
       registers,
       collect() {
@@ -153,7 +153,12 @@ export class GatewayMetrics {
 
   /** Whether an entry names only its message, so that its labels are on the message's record. */
   static needsRecord(entry: AuditEntry): entry is AuditEntry & { messageId: string; direction: Direction } {
-    return entry.messageId !== null && entry.direction !== undefined && entry.kind === null && (entry.event === 'delivered' || entry.event === 'delivery-failed' || entry.event === 'dead-lettered')
+    return (
+      entry.messageId !== null &&
+      entry.direction !== undefined &&
+      entry.kind === null &&
+      (entry.event === 'delivered' || entry.event === 'delivery-failed' || entry.event === 'dead-lettered')
+    )
   }
 
   scrape(): Promise<string> {

@@ -55,7 +55,12 @@ export class PolicyBook {
       digest: (value) => hmac(this.#auditKey, value),
       listDigest: () => {
         const mac = createHmac('sha256', this.#auditKey)
-        return { add: (value) => { mac.update(`${JSON.stringify(value)}\n`) }, digest: () => mac.digest('base64url') }
+        return {
+          add: (value) => {
+            mac.update(`${JSON.stringify(value)}\n`)
+          },
+          digest: () => mac.digest('base64url')
+        }
       },
       pseudonym: (value) => `ps1:${hmac(this.#pseudonymKey, value)}`
     })

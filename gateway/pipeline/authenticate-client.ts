@@ -36,7 +36,10 @@ export type PresentedCertificate = Pick<PeerCertificate, 'raw' | 'valid_to'>
  */
 export type PeerCertificateSource = (request: FastifyRequest) => PresentedCertificate | undefined
 
-interface Presented { readonly sha256: string; readonly expiry: Date | null }
+interface Presented {
+  readonly sha256: string
+  readonly expiry: Date | null
+}
 const NONE: Presented | null = null
 
 function presented(cert: PresentedCertificate | undefined): Presented | null {
@@ -60,7 +63,8 @@ function fromSocket(socket: TLSSocket): Presented | null {
 function identify(trust: TrustStore, thumbprint: string): Caller | null {
   const system = trust.agenciesByCert.get(thumbprint)
   if (system !== undefined) return { role: 'agency', id: system.id, certSha256: thumbprint, system }
-  if (thumbprint === trust.partner.gatewayCertSha256 && !trust.revokedCerts.has(thumbprint)) return { role: 'partner', id: `gateway:${trust.partner.country}`, certSha256: thumbprint }
+  if (thumbprint === trust.partner.gatewayCertSha256 && !trust.revokedCerts.has(thumbprint))
+    return { role: 'partner', id: `gateway:${trust.partner.country}`, certSha256: thumbprint }
   const officer = trust.privacyOfficersByCert.get(thumbprint)
   if (officer !== undefined) return { role: 'privacy-officer', id: officer.id, certSha256: thumbprint, officer }
   const operator = trust.operatorsByCert.get(thumbprint)
@@ -68,25 +72,28 @@ function identify(trust: TrustStore, thumbprint: string): Caller | null {
   return null
 }
 
-export const authenticateClient = fp(async function authenticateClient(app: FastifyInstance, opts: { peerCertificate?: PeerCertificateSource }) {
-  app.decorateRequest('caller', null)
-  app.decorateRequest('clientCertSha256', null)
-  app.decorateRequest('clientCertExpiry', null)
-  const source = opts.peerCertificate
-  app.addHook('onRequest', async (request) => {
-    let cert: Presented | null
-    if (source !== undefined) cert = presented(source(request))
-    else {
-      const socket = request.raw.socket as TLSSocket
-      if (typeof socket.getPeerCertificate !== 'function') return
-      cert = fromSocket(socket)
-    }
-    if (cert === null) return
-    request.clientCertSha256 = cert.sha256
-    request.clientCertExpiry = cert.expiry
-    request.caller = identify(app.trust, cert.sha256)
-  })
-}, { name: 'authenticate-client', fastify: '5.x', dependencies: ['trust'] })
+export const authenticateClient = fp(
+  async function authenticateClient(app: FastifyInstance, opts: { peerCertificate?: PeerCertificateSource }) {
+    app.decorateRequest('caller', null)
+    app.decorateRequest('clientCertSha256', null)
+    app.decorateRequest('clientCertExpiry', null)
+    const source = opts.peerCertificate
+    app.addHook('onRequest', async (request) => {
+      let cert: Presented | null
+      if (source !== undefined) cert = presented(source(request))
+      else {
+        const socket = request.raw.socket as TLSSocket
+        if (typeof socket.getPeerCertificate !== 'function') return
+        cert = fromSocket(socket)
+      }
+      if (cert === null) return
+      request.clientCertSha256 = cert.sha256
+      request.clientCertExpiry = cert.expiry
+      request.caller = identify(app.trust, cert.sha256)
+    })
+  },
+  { name: 'authenticate-client', fastify: '5.x', dependencies: ['trust'] }
+)
 
 /** A preHandler that admits only callers of the given role. */
 export function requireRole(role: Caller['role']) {

@@ -46,35 +46,41 @@ function pem(key: KeyObject): string {
  * force: after a rotation new tokens carry the new kid while tokens already
  * issued stay valid until they expire or their key is retired.
  */
-export const accessTokens = fp(async function accessTokens(app: FastifyInstance, opts: TokenOptions) {
-  const ownKey = (trust: TrustStore, kid: unknown): KeyObject => {
-    const key = typeof kid === 'string' ? trust.ownKeys.get(kid) : undefined
-    if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
-    return key.key
-  }
-  await app.register(fastifyJwt, {
-    secret: {
-      private: pem(app.trust.signingKey.key),
-      public: async (_request: FastifyRequest, token: TokenOrHeader) => pem(ownKey(app.trust, 'header' in token ? token.header.kid : token.kid))
-    },
-    // The key is chosen by the token's header, so the decoder must keep it.
-    decode: { complete: true },
-    // @fastify/jwt reads a numeric expiresIn as seconds (and converts it for
-    // fast-jwt itself): the token's exp − iat is then exactly the expires_in
-    // that POST /v1/token announces.
-    sign: { iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds },
-    // Verified tokens are cached (per key) until they expire: the signature is
-    // the costly part, and the certificate binding and the kid are still
-    // checked on every request.
-    // A token without exp would never expire, and one without cnf would be a
-    // bearer token usable from any certificate: both are refused, even when
-    // signed by this gateway's own key (RFC 8725 §3.10).
-    verify: {
-      algorithms: ['ES256', 'EdDSA'], allowedIss: opts.issuer, allowedAud: opts.issuer, cache: 1000,
-      requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'cnf']
+export const accessTokens = fp(
+  async function accessTokens(app: FastifyInstance, opts: TokenOptions) {
+    const ownKey = (trust: TrustStore, kid: unknown): KeyObject => {
+      const key = typeof kid === 'string' ? trust.ownKeys.get(kid) : undefined
+      if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
+      return key.key
     }
-  })
-}, { name: 'access-tokens', fastify: '5.x', dependencies: ['trust'] })
+    await app.register(fastifyJwt, {
+      secret: {
+        private: pem(app.trust.signingKey.key),
+        public: async (_request: FastifyRequest, token: TokenOrHeader) => pem(ownKey(app.trust, 'header' in token ? token.header.kid : token.kid))
+      },
+      // The key is chosen by the token's header, so the decoder must keep it.
+      decode: { complete: true },
+      // @fastify/jwt reads a numeric expiresIn as seconds (and converts it for
+      // fast-jwt itself): the token's exp − iat is then exactly the expires_in
+      // that POST /v1/token announces.
+      sign: { iss: opts.issuer, aud: opts.issuer, expiresIn: opts.ttlSeconds },
+      // Verified tokens are cached (per key) until they expire: the signature is
+      // the costly part, and the certificate binding and the kid are still
+      // checked on every request.
+      // A token without exp would never expire, and one without cnf would be a
+      // bearer token usable from any certificate: both are refused, even when
+      // signed by this gateway's own key (RFC 8725 §3.10).
+      verify: {
+        algorithms: ['ES256', 'EdDSA'],
+        allowedIss: opts.issuer,
+        allowedAud: opts.issuer,
+        cache: 1000,
+        requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'cnf']
+      }
+    })
+  },
+  { name: 'access-tokens', fastify: '5.x', dependencies: ['trust'] }
+)
 
 export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
   const claims: AccessTokenClaims = {

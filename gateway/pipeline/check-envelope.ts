@@ -2,8 +2,13 @@
 // is the authenticated system, the recipient is the partner country, the
 // token allows this kind and purpose (P1), and the message is fresh.
 import {
-  KindNotAllowedError, MessageExpiredError, MessageFutureDatedError, PurposeNotAllowedError,
-  RecipientInvalidError, SchemaInvalidError, SenderMismatchError
+  KindNotAllowedError,
+  MessageExpiredError,
+  MessageFutureDatedError,
+  PurposeNotAllowedError,
+  RecipientInvalidError,
+  SchemaInvalidError,
+  SenderMismatchError
 } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
 import type { AgencySystem, Country } from '../trust/trust-store.ts'

@@ -18,20 +18,29 @@ import type { MessageValidator } from './validate-message.ts'
 export function envelopeFacts(value: unknown): Partial<Envelope> | null {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return null
   const v = value as Record<string, unknown>
-  const str = (x: unknown): string | undefined => typeof x === 'string' && x.length <= 200 ? x : undefined
+  const str = (x: unknown): string | undefined => (typeof x === 'string' && x.length <= 200 ? x : undefined)
   const party = (x: unknown): Record<string, string | undefined> | undefined => {
     if (x === null || typeof x !== 'object') return undefined
     const p = x as Record<string, unknown>
     return { country: str(p.country), agency: str(p.agency), system: str(p.system) }
   }
   return {
-    id: str(v.id), kind: str(v.kind), purpose: str(v.purpose), legalAuthority: str(v.legalAuthority),
-    agreementRef: str(v.agreementRef), from: party(v.from) as Envelope['from'], to: party(v.to) as Envelope['to']
+    id: str(v.id),
+    kind: str(v.kind),
+    purpose: str(v.purpose),
+    legalAuthority: str(v.legalAuthority),
+    agreementRef: str(v.agreementRef),
+    from: party(v.from) as Envelope['from'],
+    to: party(v.to) as Envelope['to']
   }
 }
 
 /** Step 3: the signature, by a key registered to the calling system, over safe JSON. */
-export async function readSubmission(jws: string, keys: ReadonlyMap<string, VerificationKey>, system: AgencySystem): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
+export async function readSubmission(
+  jws: string,
+  keys: ReadonlyMap<string, VerificationKey>,
+  system: AgencySystem
+): Promise<{ value: unknown; facts: Partial<Envelope> | null }> {
   const verified = await verifyCompactJws(jws, { keys, owner: system.id, typ: ENVELOPE_TYP })
   const value = parseSignedJson(verified.payload)
   return { value, facts: envelopeFacts(value) }

@@ -29,17 +29,18 @@ export class PipelinePool {
   constructor(tools: PipelineTools, options: PipelinePoolOptions) {
     this.#tools = tools
     this.#minBytes = options.workerMinBytes
-    this.#pool = options.threads === 0
-      ? undefined
-      : new Piscina({
-        filename: new URL('./pipeline-worker.ts', import.meta.url).href,
-        workerData: options.keys,
-        // Started at once: a worker compiles the schemas when it starts, which
-        // the first large message should not wait for.
-        minThreads: options.threads,
-        maxThreads: options.threads,
-        idleTimeout: Number.POSITIVE_INFINITY
-      })
+    this.#pool =
+      options.threads === 0
+        ? undefined
+        : new Piscina({
+            filename: new URL('./pipeline-worker.ts', import.meta.url).href,
+            workerData: options.keys,
+            // Started at once: a worker compiles the schemas when it starts, which
+            // the first large message should not wait for.
+            minThreads: options.threads,
+            maxThreads: options.threads,
+            idleTimeout: Number.POSITIVE_INFINITY
+          })
   }
 
   outbound(task: OutboundTask): Promise<Preparation<PreparedOutbound>> {

@@ -14,9 +14,7 @@ export interface WorkerKeys {
   readonly pseudonymKey: Buffer
 }
 
-export type WorkerTask =
-  | { readonly step: 'outbound'; readonly task: OutboundTask }
-  | { readonly step: 'inbound'; readonly task: InboundTask }
+export type WorkerTask = { readonly step: 'outbound'; readonly task: OutboundTask } | { readonly step: 'inbound'; readonly task: InboundTask }
 
 const keys = workerData as WorkerKeys
 const tools: PipelineTools = {

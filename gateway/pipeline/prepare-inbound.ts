@@ -82,9 +82,16 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     const minimised = tools.policyBook.apply(policy, envelope.payload)
 
     const at = new Date().toISOString()
-    const receipt = await signReceipt({
-      messageId: envelope.id, digest, receivedAt: at, receiver: `gateway:${task.country}`, policyVersion: policy.version
-    }, task.signingKey)
+    const receipt = await signReceipt(
+      {
+        messageId: envelope.id,
+        digest,
+        receivedAt: at,
+        receiver: `gateway:${task.country}`,
+        policyVersion: policy.version
+      },
+      task.signingKey
+    )
     const delivered: DeliveredEnvelope = {
       ...envelope,
       payload: minimised.payload,
@@ -93,7 +100,10 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     const push = await signCompactJws(JSON.stringify(delivered), task.signingKey, ENVELOPE_TYP)
     const { handling: _handling, ...plain } = withoutPayload(envelope) as EnvelopeFacts & { handling?: unknown }
     return {
-      digest, auditDigest, facts, claimedId,
+      digest,
+      auditDigest,
+      facts,
+      claimedId,
       result: {
         envelope: plain,
         policy: { id: policy.id, version: policy.version },

@@ -80,8 +80,12 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
     const read = await readSubmission(task.jws, task.keys, task.system)
     facts = read.facts
     const { envelope, policy, minimised } = inspectSubmission(read.value, {
-      partnerCountry: task.partnerCountry, validator: tools.validator, policyBook: tools.policyBook,
-      system: task.system, claims: task.claims, window: task.window
+      partnerCountry: task.partnerCountry,
+      validator: tools.validator,
+      policyBook: tools.policyBook,
+      system: task.system,
+      claims: task.claims,
+      window: task.window
     })
     const at = new Date().toISOString()
     const forwarded: ForwardedEnvelope = {
@@ -100,7 +104,9 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
     }
     const outgoing = await signCompactJws(JSON.stringify(forwarded), task.signingKey, ENVELOPE_TYP)
     return {
-      digest, auditDigest, facts,
+      digest,
+      auditDigest,
+      facts,
       result: {
         envelope: withoutPayload(envelope),
         policy: { id: policy.id, version: policy.version },

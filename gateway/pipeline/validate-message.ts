@@ -21,9 +21,7 @@ function describe(errors: ErrorObject[] | null | undefined, prefix: string): str
   const first = errors?.[0]
   if (first === undefined) return 'invalid'
   const where = `${prefix}${first.instancePath}` || '/'
-  const extra = first.keyword === 'additionalProperties'
-    ? ` (${echo((first.params as { additionalProperty: string }).additionalProperty)})`
-    : ''
+  const extra = first.keyword === 'additionalProperties' ? ` (${echo((first.params as { additionalProperty: string }).additionalProperty)})` : ''
   return `${where} ${first.message ?? first.keyword}${extra}`
 }
 

@@ -6,28 +6,31 @@ import type { FastifyInstance } from 'fastify'
 import secureJson from 'secure-json-parse'
 import { BodyInvalidError } from '../errors.ts'
 
-export const bodyParsers = fp(async function bodyParsers(app: FastifyInstance) {
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/jose', { parseAs: 'string' }, function parseJose(_request, body, done) {
-    const text = (body as string).trim()
-    if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
-    done(null, text)
-  })
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
-    try {
-      done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }))
-    } catch (err) {
-      done(new BodyInvalidError((err as Error).message), undefined)
-    }
-  })
-  // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
-    const form: Record<string, string> = {}
-    for (const [name, value] of new URLSearchParams(body as string)) {
-      // RFC 6749 §3.2: a parameter sent twice is an error, not "the last one wins".
-      if (Object.hasOwn(form, name)) return done(new BodyInvalidError(`form parameter sent more than once`), undefined)
-      form[name] = value
-    }
-    done(null, form)
-  })
-}, { name: 'body-parsers', fastify: '5.x' })
+export const bodyParsers = fp(
+  async function bodyParsers(app: FastifyInstance) {
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('application/jose', { parseAs: 'string' }, function parseJose(_request, body, done) {
+      const text = (body as string).trim()
+      if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
+      done(null, text)
+    })
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
+      try {
+        done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }))
+      } catch (err) {
+        done(new BodyInvalidError((err as Error).message), undefined)
+      }
+    })
+    // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
+      const form: Record<string, string> = {}
+      for (const [name, value] of new URLSearchParams(body as string)) {
+        // RFC 6749 §3.2: a parameter sent twice is an error, not "the last one wins".
+        if (Object.hasOwn(form, name)) return done(new BodyInvalidError(`form parameter sent more than once`), undefined)
+        form[name] = value
+      }
+      done(null, form)
+    })
+  },
+  { name: 'body-parsers', fastify: '5.x' }
+)

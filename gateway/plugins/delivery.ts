@@ -35,49 +35,65 @@ export interface DeliveryOptions {
   readonly redisChecks: 'refuse' | 'warn'
 }
 
-export const deliveryPlugin = fp(async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
-  checkRedisDurability(await readRedisDurability(opts.redisUrl), opts.redisChecks, app.log)
-  const queues = new DeliveryQueues({ redisUrl: opts.redisUrl, prefix: opts.prefix, attempts: opts.attempts, backoffMs: opts.backoffMs })
-  const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
-  app.decorate('queues', queues)
-  app.decorate('relay', relay)
+export const deliveryPlugin = fp(
+  async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
+    checkRedisDurability(await readRedisDurability(opts.redisUrl), opts.redisChecks, app.log)
+    const queues = new DeliveryQueues({ redisUrl: opts.redisUrl, prefix: opts.prefix, attempts: opts.attempts, backoffMs: opts.backoffMs })
+    const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
+    app.decorate('queues', queues)
+    app.decorate('relay', relay)
 
-  const workers: Worker<DeliveryJob>[] = []
-  // The partner's client belongs to the partner plugin, shared with oversight and readiness.
-  let agencyClient: TrustBoundClient<TrustStore> | undefined
-  if (opts.runWorkers) {
-    const trust = (): TrustStore => app.trust
-    agencyClient = new TrustBoundClient(trust, (t) => agencyClientOptions(t, opts.timeoutMs))
-    // Workers wait out a Redis outage instead of failing (BullMQ's advice).
-    const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
-    // A lock shorter than BullMQ's 30 s default, checked more often: the jobs a
-    // killed process had in hand move again within seconds, not a minute.
-    const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
-    const log = app.log.child({ component: 'delivery' })
-    const deps = { store: app.store, sealer: app.sealer, log }
-    workers.push(
-      new Worker<DeliveryJob>(QUEUE_NAMES.outbound, partnerDelivery({
-        ...deps, trust, client: app.partner.client, exchangeUrl: () => app.partner.endpoint('/v1/exchange')
-      }), settings),
-      new Worker<DeliveryJob>(QUEUE_NAMES.inbound, agencyPush({
-        ...deps, client: agencyClient, webhookFor: (id) => app.partner.webhookFor(id)
-      }), settings)
-    )
-    for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
-  }
+    const workers: Worker<DeliveryJob>[] = []
+    // The partner's client belongs to the partner plugin, shared with oversight and readiness.
+    let agencyClient: TrustBoundClient<TrustStore> | undefined
+    if (opts.runWorkers) {
+      const trust = (): TrustStore => app.trust
+      agencyClient = new TrustBoundClient(trust, (t) => agencyClientOptions(t, opts.timeoutMs))
+      // Workers wait out a Redis outage instead of failing (BullMQ's advice).
+      const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
+      // A lock shorter than BullMQ's 30 s default, checked more often: the jobs a
+      // killed process had in hand move again within seconds, not a minute.
+      const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
+      const log = app.log.child({ component: 'delivery' })
+      const deps = { store: app.store, sealer: app.sealer, log }
+      workers.push(
+        new Worker<DeliveryJob>(
+          QUEUE_NAMES.outbound,
+          partnerDelivery({
+            ...deps,
+            trust,
+            client: app.partner.client,
+            exchangeUrl: () => app.partner.endpoint('/v1/exchange')
+          }),
+          settings
+        ),
+        new Worker<DeliveryJob>(
+          QUEUE_NAMES.inbound,
+          agencyPush({
+            ...deps,
+            client: agencyClient,
+            webhookFor: (id) => app.partner.webhookFor(id)
+          }),
+          settings
+        )
+      )
+      for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
+    }
 
-  app.addHook('onReady', async () => {
-    // Crash recovery: anything committed before a previous process died.
-    await relay.runOnce(0)
-    relay.start()
-  })
-  app.addHook('onClose', async () => {
-    await relay.stop()
-    // worker.close() takes no new job and waits for the jobs in hand, whose
-    // outcome the ledger (closed after this plugin) must still record.
-    if (workers.length > 0) app.log.info({ component: 'delivery' }, 'closing the queue workers once their deliveries in hand finish')
-    await Promise.all(workers.map((w) => w.close()))
-    await agencyClient?.close()
-    await queues.close()
-  })
-}, { name: 'delivery', fastify: '5.x', dependencies: ['ledger', 'pipeline', 'trust', 'partner'] })
+    app.addHook('onReady', async () => {
+      // Crash recovery: anything committed before a previous process died.
+      await relay.runOnce(0)
+      relay.start()
+    })
+    app.addHook('onClose', async () => {
+      await relay.stop()
+      // worker.close() takes no new job and waits for the jobs in hand, whose
+      // outcome the ledger (closed after this plugin) must still record.
+      if (workers.length > 0) app.log.info({ component: 'delivery' }, 'closing the queue workers once their deliveries in hand finish')
+      await Promise.all(workers.map((w) => w.close()))
+      await agencyClient?.close()
+      await queues.close()
+    })
+  },
+  { name: 'delivery', fastify: '5.x', dependencies: ['ledger', 'pipeline', 'trust', 'partner'] }
+)

@@ -12,9 +12,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  ExpectationFailedError, HeadersTooLargeError, HttpInvalidError, RequestTimeoutError, UnsupportedMediaTypeError
-} from '../errors.ts'
+import { ExpectationFailedError, HeadersTooLargeError, HttpInvalidError, RequestTimeoutError, UnsupportedMediaTypeError } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
 import { problemDocument, problemFor } from './problem-details.ts'
 
@@ -114,11 +112,11 @@ function writeProblem(socket: Socket, r: Refusal, instance: string): void {
   const body = JSON.stringify(problemDocument({ code: r.code, status: r.status, detail: r.detail, instance }))
   socket.end(
     `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n` +
-    `Date: ${new Date().toUTCString()}\r\n` +
-    `Content-Type: ${PROBLEM_TYPE}\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Connection: close\r\n\r\n' +
-    body
+      `Date: ${new Date().toUTCString()}\r\n` +
+      `Content-Type: ${PROBLEM_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body
   )
 }
 
@@ -249,8 +247,11 @@ function headerRefusal(request: FastifyRequest): { error: FastifyError; close: b
   // Bodies are read as sent: a content coding would be decoded by nobody, or
   // by a decompressor fed by the client (a compression bomb). RFC 9110 §15.5.16.
   const ce = raw.headers['content-encoding']
-  if (ce !== undefined && ce.split(',').some((coding) => !['', 'identity'].includes(coding.trim().toLowerCase()))) {
-    return { error: new UnsupportedMediaTypeError(`Content-Encoding ${echo(ce)}: bodies are accepted only as sent, without a content coding (RFC 9110 §8.4)`), close: false }
+  if (ce?.split(',').some((coding) => !['', 'identity'].includes(coding.trim().toLowerCase()))) {
+    return {
+      error: new UnsupportedMediaTypeError(`Content-Encoding ${echo(ce)}: bodies are accepted only as sent, without a content coding (RFC 9110 §8.4)`),
+      close: false
+    }
   }
   return undefined
 }
@@ -291,71 +292,83 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
     /** The router's own refusals (a path parameter over maxParamLength, a bad percent-encoding), before any hook. */
     frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
       const { code, status, detail } = problemFor(error)
-      const said = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? `a path parameter is longer than ${request.server.initialConfig.maxParamLength ?? 100} characters`
-        : error.code === 'FST_ERR_BAD_URL' ? 'the path is not a valid URL' : detail
+      const said =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path parameter is longer than ${request.server.initialConfig.maxParamLength ?? 100} characters`
+          : error.code === 'FST_ERR_BAD_URL'
+            ? 'the path is not a valid URL'
+            : detail
       if (status >= 500) request.log.error({ err: error }, 'request failed')
       else request.log.info({ code }, 'request refused')
-      reply.code(status).type(PROBLEM_TYPE).send(problemDocument({ code, status, detail: said, instance: request.url }))
+      reply
+        .code(status)
+        .type(PROBLEM_TYPE)
+        .send(problemDocument({ code, status, detail: said, instance: request.url }))
     }
   }
 }
 
-export const httpHardening = fp(async function httpHardening(app: FastifyInstance) {
-  // Node answers an Expect it does not understand with an empty 417; this
-  // routes the request to Fastify instead, where onRequest refuses it.
-  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    expectationFailed.add(req)
-    app.routing(req, res)
-  })
+export const httpHardening = fp(
+  async function httpHardening(app: FastifyInstance) {
+    // Node answers an Expect it does not understand with an empty 417; this
+    // routes the request to Fastify instead, where onRequest refuses it.
+    app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      expectationFailed.add(req)
+      app.routing(req, res)
+    })
 
-  // The first onRequest hook of every route. It runs as Node emits the
-  // request, before the parser reads on, so a client error in what follows
-  // on the connection finds the request here.
-  app.addHook('onRequest', function refuseHeaders(request, reply, done) {
-    const raw = request.raw
-    const socket = raw.socket
-    latestRequest.set(socket, raw)
-    replies.set(raw, reply)
-    if (closingSockets.has(socket)) {
-      // Pipelined behind a response that closes the connection: never answered, so never acted on.
-      request.log.debug('request after Connection: close ignored')
-      reply.hijack()
-      return done()
-    }
-    const refused = headerRefusal(request)
-    if (refused !== undefined) {
-      // A request that might be framed differently by someone else is the last one read on its connection.
-      if (refused.close) {
-        reply.header('connection', 'close')
-        closingSockets.add(socket)
+    // The first onRequest hook of every route. It runs as Node emits the
+    // request, before the parser reads on, so a client error in what follows
+    // on the connection finds the request here.
+    app.addHook('onRequest', function refuseHeaders(request, reply, done) {
+      const raw = request.raw
+      const socket = raw.socket
+      latestRequest.set(socket, raw)
+      replies.set(raw, reply)
+      if (closingSockets.has(socket)) {
+        // Pipelined behind a response that closes the connection: never answered, so never acted on.
+        request.log.debug('request after Connection: close ignored')
+        reply.hijack()
+        return done()
       }
-      return done(refused.error)
-    }
-    // Node drains the promise queue after each of its parser's callbacks, so the
-    // other hooks (the caller, the token, refusals that are audited) could
-    // act on a request whose body, already in hand, turns out to be
-    // unparseable. They wait until Node has parsed what it has read: a
-    // client error then stops the request here (answerClientError).
-    if (!raw.complete && (raw.headers['transfer-encoding'] !== undefined || (raw.headers['content-length'] ?? '0') !== '0')) {
-      setImmediate(done)
-      return
-    }
-    done()
-  })
+      const refused = headerRefusal(request)
+      if (refused !== undefined) {
+        // A request that might be framed differently by someone else is the last one read on its connection.
+        if (refused.close) {
+          reply.header('connection', 'close')
+          closingSockets.add(socket)
+        }
+        return done(refused.error)
+      }
+      // Node drains the promise queue after each of its parser's callbacks, so the
+      // other hooks (the caller, the token, refusals that are audited) could
+      // act on a request whose body, already in hand, turns out to be
+      // unparseable. They wait until Node has parsed what it has read: a
+      // client error then stops the request here (answerClientError).
+      if (!raw.complete && (raw.headers['transfer-encoding'] !== undefined || (raw.headers['content-length'] ?? '0') !== '0')) {
+        setImmediate(done)
+        return
+      }
+      done()
+    })
 
-  app.addHook('preParsing', function markParsing(request, _reply, payload, done) {
-    parsing.add(request.raw)
-    done(null, payload)
-  })
+    app.addHook('preParsing', function markParsing(request, _reply, payload, done) {
+      parsing.add(request.raw)
+      done(null, payload)
+    })
 
-  app.addHook('onSend', function drainBeforeClosing(request, reply, payload, done) {
-    const raw = request.raw
-    responding.add(raw)
-    const closing = /\bclose\b/i.test(String(reply.getHeader('connection') ?? '')) || !reply.raw.shouldKeepAlive
-    if (closing) closingSockets.add(raw.socket)
-    if (raw.complete || !closing || broken.has(raw)) return done(null, payload)
-    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024
-    drain(raw, 2 * limit, DRAIN_MS).then(() => done(null, payload), () => done(null, payload))
-  })
-}, { name: 'http-hardening', fastify: '5.x' })
+    app.addHook('onSend', function drainBeforeClosing(request, reply, payload, done) {
+      const raw = request.raw
+      responding.add(raw)
+      const closing = /\bclose\b/i.test(String(reply.getHeader('connection') ?? '')) || !reply.raw.shouldKeepAlive
+      if (closing) closingSockets.add(raw.socket)
+      if (raw.complete || !closing || broken.has(raw)) return done(null, payload)
+      const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024
+      drain(raw, 2 * limit, DRAIN_MS).then(
+        () => done(null, payload),
+        () => done(null, payload)
+      )
+    })
+  },
+  { name: 'http-hardening', fastify: '5.x' }
+)

@@ -11,6 +11,9 @@ declare module 'fastify' {
   }
 }
 
-export const intakePlugin = fp(async function intake(app: FastifyInstance) {
-  app.decorate('intake', new Intake({ store: app.store, queues: app.queues }))
-}, { name: 'intake', fastify: '5.x', dependencies: ['ledger', 'delivery'] })
+export const intakePlugin = fp(
+  async function intake(app: FastifyInstance) {
+    app.decorate('intake', new Intake({ store: app.store, queues: app.queues }))
+  },
+  { name: 'intake', fastify: '5.x', dependencies: ['ledger', 'delivery'] }
+)

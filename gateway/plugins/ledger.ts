@@ -38,11 +38,16 @@ async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Prom
   return SqliteStoreThread.open(opts.path, { onCommitted })
 }
 
-export const ledgerPlugin = fp(async function ledger(app: FastifyInstance, opts: LedgerOptions) {
-  const auditFeed = new AuditFeed()
-  // The store announces what each commit appended; the feed passes it on.
-  const store = await openStore(opts, (entries) => { for (const entry of entries) auditFeed.publish(entry) })
-  app.decorate('auditFeed', auditFeed)
-  app.decorate('store', store)
-  app.addHook('onClose', () => store.close())
-}, { name: 'ledger', fastify: '5.x' })
+export const ledgerPlugin = fp(
+  async function ledger(app: FastifyInstance, opts: LedgerOptions) {
+    const auditFeed = new AuditFeed()
+    // The store announces what each commit appended; the feed passes it on.
+    const store = await openStore(opts, (entries) => {
+      for (const entry of entries) auditFeed.publish(entry)
+    })
+    app.decorate('auditFeed', auditFeed)
+    app.decorate('store', store)
+    app.addHook('onClose', () => store.close())
+  },
+  { name: 'ledger', fastify: '5.x' }
+)

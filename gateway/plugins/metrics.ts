@@ -24,48 +24,54 @@ export function trustCertificates(trust: TrustStore): WatchedCertificate[] {
   ]
 }
 
-export const metricsPlugin = fp(async function metrics(app: FastifyInstance) {
-  const log = app.log.child({ component: 'metrics' })
-  const metrics = new GatewayMetrics({
-    // app.queues and app.trust are read at each scrape: the trust store may be reloaded while the gateway runs.
-    queueDepths: () => Promise.all(DIRECTIONS.map(async (direction) => ({
-      queue: QUEUE_NAMES[direction],
-      counts: await app.queues.queue(direction).getJobCounts(...QUEUE_STATES)
-    }))),
-    deadLetters: async () => (await countDeadLetters(app.store)).byQueue,
-    certificates: () => trustCertificates(app.trust),
-    onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
-  })
-  app.decorate('metrics', metrics)
+export const metricsPlugin = fp(
+  async function metrics(app: FastifyInstance) {
+    const log = app.log.child({ component: 'metrics' })
+    const metrics = new GatewayMetrics({
+      // app.queues and app.trust are read at each scrape: the trust store may be reloaded while the gateway runs.
+      queueDepths: () =>
+        Promise.all(
+          DIRECTIONS.map(async (direction) => ({
+            queue: QUEUE_NAMES[direction],
+            counts: await app.queues.queue(direction).getJobCounts(...QUEUE_STATES)
+          }))
+        ),
+      deadLetters: async () => (await countDeadLetters(app.store)).byQueue,
+      certificates: () => trustCertificates(app.trust),
+      onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
+    })
+    app.decorate('metrics', metrics)
 
-  const unsubscribe = app.auditFeed.subscribe((entry) => {
-    if (!GatewayMetrics.needsRecord(entry)) return metrics.observe(entry)
-    // Delivery entries name only the message: its kind, purpose and acceptance time are on its record.
-    app.store.findMessage(entry.direction, entry.messageId).then(
-      (record) => metrics.observe(entry, record),
-      () => metrics.observe(entry)
-    )
-  })
+    const unsubscribe = app.auditFeed.subscribe((entry) => {
+      if (!GatewayMetrics.needsRecord(entry)) return metrics.observe(entry)
+      // Delivery entries name only the message: its kind, purpose and acceptance time are on its record.
+      app.store.findMessage(entry.direction, entry.messageId).then(
+        (record) => metrics.observe(entry, record),
+        () => metrics.observe(entry)
+      )
+    })
 
-  // Client certificates are not in the trust store (only their thumbprints):
-  // their expiry is read once per connection, from the certificate presented
-  // (authenticate-client reads it with the thumbprint).
-  const seen = new WeakSet<object>()
-  app.addHook('onRequest', (request, _reply, done) => {
-    const caller = request.caller
-    const expiry = request.clientCertExpiry
-    if (caller !== null && expiry !== null && (caller.role === 'agency' || caller.role === 'partner')) {
-      const socket = request.raw.socket
-      if (!seen.has(socket)) {
-        seen.add(socket)
-        metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, expiry)
+    // Client certificates are not in the trust store (only their thumbprints):
+    // their expiry is read once per connection, from the certificate presented
+    // (authenticate-client reads it with the thumbprint).
+    const seen = new WeakSet<object>()
+    app.addHook('onRequest', (request, _reply, done) => {
+      const caller = request.caller
+      const expiry = request.clientCertExpiry
+      if (caller !== null && expiry !== null && (caller.role === 'agency' || caller.role === 'partner')) {
+        const socket = request.raw.socket
+        if (!seen.has(socket)) {
+          seen.add(socket)
+          metrics.presented(caller.role === 'agency' ? 'agency-system' : 'partner-gateway', caller.id, expiry)
+        }
       }
-    }
-    done()
-  })
+      done()
+    })
 
-  app.addHook('onClose', async () => {
-    unsubscribe()
-    metrics.registry.clear()
-  })
-}, { name: 'metrics', fastify: '5.x', dependencies: ['ledger', 'trust', 'authenticate-client'] })
+    app.addHook('onClose', async () => {
+      unsubscribe()
+      metrics.registry.clear()
+    })
+  },
+  { name: 'metrics', fastify: '5.x', dependencies: ['ledger', 'trust', 'authenticate-client'] }
+)

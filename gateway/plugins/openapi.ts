@@ -48,12 +48,19 @@ export function problemResponses(...codes: ErrorCode[]): Record<string, { descri
   const byStatus = new Map<number, string[]>()
   for (const code of new Set<ErrorCode>([...codes, 'INTERNAL'])) {
     const status = statusOf(code)
-    byStatus.set(status, [...byStatus.get(status) ?? [], code])
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code])
   }
-  return Object.fromEntries([...byStatus].sort(([a], [b]) => a - b).map(([status, list]) => [String(status), {
-    description: `Problem document; \`code\`: ${list.map((c) => `\`${c}\``).join(', ')}.`,
-    content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: `${PROBLEM_SCHEMA_ID}#` } } }
-  }]))
+  return Object.fromEntries(
+    [...byStatus]
+      .sort(([a], [b]) => a - b)
+      .map(([status, list]) => [
+        String(status),
+        {
+          description: `Problem document; \`code\`: ${list.map((c) => `\`${c}\``).join(', ')}.`,
+          content: { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: `${PROBLEM_SCHEMA_ID}#` } } }
+        }
+      ])
+  )
 }
 
 /** Security requirements: mutual TLS alone, or mutual TLS and the token bound to that certificate. */
@@ -102,8 +109,9 @@ const forwardedEnvelopeSchema: JsonSchema = (() => {
   const schema = structuredClone(envelopeSchema) as Record<string, any>
   schema.$id = 'https://schemas.btb-gateway.example/forwarded-envelope/1.0'
   schema.title = 'Forwarded envelope (the payload of a gateway-to-gateway JWS)'
-  schema.description = 'The envelope as the sending gateway forwards it: its payload minimised by that gateway\'s outbound policy ' +
-    '(no more than the policy lets through, so a subset of the kind\'s schema) and `handling`, naming the policy applied and the limits that travel with the record.'
+  schema.description =
+    "The envelope as the sending gateway forwards it: its payload minimised by that gateway's outbound policy " +
+    "(no more than the policy lets through, so a subset of the kind's schema) and `handling`, naming the policy applied and the limits that travel with the record."
   schema.properties.handling = HANDLING_SCHEMA
   schema.required = [...schema.required, 'handling']
   return schema
@@ -118,20 +126,26 @@ const forwardedEnvelopeSchema: JsonSchema = (() => {
 export const CONTRACT_SCHEMAS: Readonly<Record<string, JsonSchema>> = Object.freeze({
   common: commonSchema,
   envelope: envelopeSchema,
-  ...Object.fromEntries(KINDS.map((kind) => [kind, kindSchemas[kind]])) as Record<Kind, JsonSchema>,
+  ...(Object.fromEntries(KINDS.map((kind) => [kind, kindSchemas[kind]])) as Record<Kind, JsonSchema>),
   'forwarded-envelope': forwardedEnvelopeSchema
 })
 
 type ExampleObject = { readonly summary: string; readonly value: unknown }
 
 /** The valid examples of schemas/examples/ as OpenAPI Example Objects, read once at start-up. */
-const CONTRACT_EXAMPLES: Readonly<Record<string, ExampleObject>> = Object.freeze(Object.fromEntries(
-  (['envelope', ...KINDS] as const).flatMap((group) => listExamples(group).filter((example) => example.valid).map((example) => {
-    const kind = String((example.envelope as { kind?: unknown }).kind)
-    const summary = `${kind}: ${example.name.replace(/^valid-/, '').replaceAll('-', ' ')}`
-    return [`${group}.${example.name}`, { summary, value: example.envelope }]
-  }))
-))
+const CONTRACT_EXAMPLES: Readonly<Record<string, ExampleObject>> = Object.freeze(
+  Object.fromEntries(
+    (['envelope', ...KINDS] as const).flatMap((group) =>
+      listExamples(group)
+        .filter((example) => example.valid)
+        .map((example) => {
+          const kind = String((example.envelope as { kind?: unknown }).kind)
+          const summary = `${kind}: ${example.name.replace(/^valid-/, '').replaceAll('-', ' ')}`
+          return [`${group}.${example.name}`, { summary, value: example.envelope }]
+        })
+    )
+  )
+)
 
 /**
  * The `x-jws-payload` extension of an `application/jose` body: the schema of
@@ -140,15 +154,14 @@ const CONTRACT_EXAMPLES: Readonly<Record<string, ExampleObject>> = Object.freeze
  */
 export function jwsPayload(form: 'envelope' | 'forwarded-envelope') {
   return {
-    description: form === 'envelope'
-      ? 'The JWS payload is the envelope (`envelope`); its `payload` member is validated against the schema of its `kind` (`kindSchemas`).'
-      : 'The JWS payload is the forwarded envelope (`forwarded-envelope`). Its `payload` member is what the sender\'s outbound policy ' +
-        'let through of the `kind`\'s schema (`kindSchemas`).',
+    description:
+      form === 'envelope'
+        ? 'The JWS payload is the envelope (`envelope`); its `payload` member is validated against the schema of its `kind` (`kindSchemas`).'
+        : "The JWS payload is the forwarded envelope (`forwarded-envelope`). Its `payload` member is what the sender's outbound policy " +
+          "let through of the `kind`'s schema (`kindSchemas`).",
     schema: { $ref: `${SCHEMAS_REF}${form}` },
     kindSchemas: Object.fromEntries(KINDS.map((kind) => [kind, { $ref: `${SCHEMAS_REF}${kind}` }])),
-    ...(form === 'envelope'
-      ? { examples: Object.fromEntries(Object.keys(CONTRACT_EXAMPLES).map((name) => [name, { $ref: `${EXAMPLES_REF}${name}` }])) }
-      : {})
+    ...(form === 'envelope' ? { examples: Object.fromEntries(Object.keys(CONTRACT_EXAMPLES).map((name) => [name, { $ref: `${EXAMPLES_REF}${name}` }])) } : {})
   }
 }
 
@@ -189,53 +202,58 @@ certificate) delivers to \`/v1/exchange\` and \`/v1/checkpoints\`. Routes marked
 **Refusals** are RFC 9457 problem documents (\`application/problem+json\`) with a stable \`code\` (schema \`problem\`); each response lists the
 codes a route can answer with. A refused request changes nothing.`
 
-export const openapiPlugin = fp(async function openapi(app: FastifyInstance) {
-  // Read, not imported: the image copies package.json beside gateway/ (docker/Dockerfile).
-  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  app.addSchema(PROBLEM_SCHEMA)
-  await app.register(swagger, {
-    // Typed loosely: openapi-types does not know OpenAPI 3.1's `mutualTLS` scheme.
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'Beyond the Border exchange gateway', version, description: DESCRIPTION },
-      tags: [
-        { name: 'token', description: 'Certificate-bound access tokens' },
-        { name: 'messages', description: 'Agency systems submit messages and follow them to the partner\'s receipt' },
-        { name: 'policies', description: 'The published privacy policies (P7, transparency) and a dry run against them' },
-        { name: 'gateway-to-gateway', description: 'The partner gateway: deliveries and ledger checkpoints' },
-        { name: 'audit', description: 'The audit ledger, for privacy officers' },
-        { name: 'keys', description: "Public signing keys (JWKS): this gateway's and the partner's, for verifying pushes and receipts" },
-        { name: 'operations', description: 'Health, readiness, metrics and dead letters, for operators' }
-      ],
-      components: {
-        securitySchemes: {
-          mutualTLS: {
-            type: 'mutualTLS',
-            description: 'A client certificate that chains to this country\'s CA and is registered (not revoked) in the trust file: an agency system, ' +
-              'a privacy officer or an operator; on the gateway-to-gateway routes, the partner gateway\'s pinned certificate. Without one, API routes answer `UNAUTHENTICATED`.'
-          },
-          bearerToken: {
-            type: 'http',
-            scheme: 'bearer',
-            bearerFormat: 'JWT',
-            description: 'The `access_token` of `POST /v1/token`, sent over the same client certificate: an ES256 JWT bound to that certificate ' +
-              '(RFC 8705, `cnf.x5t#S256`). Missing, invalid or expired: `UNAUTHENTICATED`; over another certificate: `TOKEN_CERT_MISMATCH`.'
+export const openapiPlugin = fp(
+  async function openapi(app: FastifyInstance) {
+    // Read, not imported: the image copies package.json beside gateway/ (docker/Dockerfile).
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    app.addSchema(PROBLEM_SCHEMA)
+    await app.register(swagger, {
+      // Typed loosely: openapi-types does not know OpenAPI 3.1's `mutualTLS` scheme.
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'Beyond the Border exchange gateway', version, description: DESCRIPTION },
+        tags: [
+          { name: 'token', description: 'Certificate-bound access tokens' },
+          { name: 'messages', description: "Agency systems submit messages and follow them to the partner's receipt" },
+          { name: 'policies', description: 'The published privacy policies (P7, transparency) and a dry run against them' },
+          { name: 'gateway-to-gateway', description: 'The partner gateway: deliveries and ledger checkpoints' },
+          { name: 'audit', description: 'The audit ledger, for privacy officers' },
+          { name: 'keys', description: "Public signing keys (JWKS): this gateway's and the partner's, for verifying pushes and receipts" },
+          { name: 'operations', description: 'Health, readiness, metrics and dead letters, for operators' }
+        ],
+        components: {
+          securitySchemes: {
+            mutualTLS: {
+              type: 'mutualTLS',
+              description:
+                "A client certificate that chains to this country's CA and is registered (not revoked) in the trust file: an agency system, " +
+                "a privacy officer or an operator; on the gateway-to-gateway routes, the partner gateway's pinned certificate. Without one, API routes answer `UNAUTHENTICATED`."
+            },
+            bearerToken: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description:
+                'The `access_token` of `POST /v1/token`, sent over the same client certificate: an ES256 JWT bound to that certificate ' +
+                '(RFC 8705, `cnf.x5t#S256`). Missing, invalid or expired: `UNAUTHENTICATED`; over another certificate: `TOKEN_CERT_MISMATCH`.'
+            }
           }
         }
-      }
-    } as Record<string, unknown>,
-    // Shared schemas keep their $id as their component name (`problem`), not `def-0`.
-    refResolver: {
-      buildLocalReference(json, _baseUri, _fragment, i) {
-        return typeof json.$id === 'string' && /^[A-Za-z0-9._-]+$/.test(json.$id) ? json.$id : `def-${i}`
-      }
-    },
-    transformObject: (generated) => addContract((generated as { openapiObject: OpenApiDocument }).openapiObject)
-  })
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    staticCSP: true,
-    // No badge fetched from validator.swagger.io: the page tells no third party where the gateway is.
-    uiConfig: { validatorUrl: null, deepLinking: true, docExpansion: 'list' }
-  })
-}, { name: 'openapi', fastify: '5.x' })
+      } as Record<string, unknown>,
+      // Shared schemas keep their $id as their component name (`problem`), not `def-0`.
+      refResolver: {
+        buildLocalReference(json, _baseUri, _fragment, i) {
+          return typeof json.$id === 'string' && /^[A-Za-z0-9._-]+$/.test(json.$id) ? json.$id : `def-${i}`
+        }
+      },
+      transformObject: (generated) => addContract((generated as { openapiObject: OpenApiDocument }).openapiObject)
+    })
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      // No badge fetched from validator.swagger.io: the page tells no third party where the gateway is.
+      uiConfig: { validatorUrl: null, deepLinking: true, docExpansion: 'list' }
+    })
+  },
+  { name: 'openapi', fastify: '5.x' }
+)

@@ -37,16 +37,22 @@ export interface PartnerPluginOptions {
   readonly timeoutMs: number
 }
 
-export const partnerPlugin = fp(async function partner(app: FastifyInstance, opts: PartnerPluginOptions) {
-  const url = (): string => opts.url ?? app.trust.partner.url
-  const client = new TrustBoundClient(() => app.trust, (trust) => partnerClientOptions(trust, opts.timeoutMs))
-  const gateway: PartnerGateway = {
-    url,
-    endpoint: (path) => new URL(path, url()).toString(),
-    client,
-    webhookFor: (systemId) => opts.webhooks[systemId] ?? app.trust.agencies.get(systemId)?.webhook
-  }
-  app.decorate('partner', gateway)
-  // Registered before its users, so closed after them: onClose runs in reverse order.
-  app.addHook('onClose', () => client.close())
-}, { name: 'partner', fastify: '5.x', dependencies: ['trust'] })
+export const partnerPlugin = fp(
+  async function partner(app: FastifyInstance, opts: PartnerPluginOptions) {
+    const url = (): string => opts.url ?? app.trust.partner.url
+    const client = new TrustBoundClient(
+      () => app.trust,
+      (trust) => partnerClientOptions(trust, opts.timeoutMs)
+    )
+    const gateway: PartnerGateway = {
+      url,
+      endpoint: (path) => new URL(path, url()).toString(),
+      client,
+      webhookFor: (systemId) => opts.webhooks[systemId] ?? app.trust.agencies.get(systemId)?.webhook
+    }
+    app.decorate('partner', gateway)
+    // Registered before its users, so closed after them: onClose runs in reverse order.
+    app.addHook('onClose', () => client.close())
+  },
+  { name: 'partner', fastify: '5.x', dependencies: ['trust'] }
+)

@@ -28,16 +28,19 @@ export interface PipelineOptions {
   readonly workerMinBytes: number
 }
 
-export const pipelinePlugin = fp(async function pipeline(app: FastifyInstance, opts: PipelineOptions) {
-  const tools = { validator: new MessageValidator(), policyBook: new PolicyBook(opts.auditKey, opts.pseudonymKey), sealer: new Sealer(opts.sealKey) }
-  app.decorate('validator', tools.validator)
-  app.decorate('policyBook', tools.policyBook)
-  app.decorate('sealer', tools.sealer)
-  const pool = new PipelinePool(tools, {
-    threads: opts.threads,
-    workerMinBytes: opts.workerMinBytes,
-    keys: { sealKey: opts.sealKey, auditKey: opts.auditKey, pseudonymKey: opts.pseudonymKey }
-  })
-  app.decorate('pipeline', pool)
-  app.addHook('onClose', () => pool.close())
-}, { name: 'pipeline', fastify: '5.x' })
+export const pipelinePlugin = fp(
+  async function pipeline(app: FastifyInstance, opts: PipelineOptions) {
+    const tools = { validator: new MessageValidator(), policyBook: new PolicyBook(opts.auditKey, opts.pseudonymKey), sealer: new Sealer(opts.sealKey) }
+    app.decorate('validator', tools.validator)
+    app.decorate('policyBook', tools.policyBook)
+    app.decorate('sealer', tools.sealer)
+    const pool = new PipelinePool(tools, {
+      threads: opts.threads,
+      workerMinBytes: opts.workerMinBytes,
+      keys: { sealKey: opts.sealKey, auditKey: opts.auditKey, pseudonymKey: opts.pseudonymKey }
+    })
+    app.decorate('pipeline', pool)
+    app.addHook('onClose', () => pool.close())
+  },
+  { name: 'pipeline', fastify: '5.x' }
+)

@@ -68,14 +68,23 @@ export function problemFor(err: FastifyError): { code: string; status: number; d
   return { code: 'INTERNAL', status: 500, detail: 'an internal error occurred; it has been logged' }
 }
 
-export const problemDetails = fp(async function problemDetails(app: FastifyInstance) {
-  app.setErrorHandler(function handleError(err: FastifyError, request, reply) {
-    const { code, status, detail } = problemFor(err)
-    if (status >= 500) request.log.error({ err }, 'request failed')
-    else request.log.info({ code }, 'request refused')
-    return reply.code(status).type('application/problem+json').send(problemDocument({ code, status, detail, instance: request.url }))
-  })
-  app.setNotFoundHandler(function notFound(request, reply) {
-    return reply.code(404).type('application/problem+json').send(problemDocument({ code: 'NOT_FOUND', status: 404, detail: `no route ${request.method} ${echo(instanceOf(request.url))}`, instance: request.url }))
-  })
-}, { name: 'problem-details', fastify: '5.x' })
+export const problemDetails = fp(
+  async function problemDetails(app: FastifyInstance) {
+    app.setErrorHandler(function handleError(err: FastifyError, request, reply) {
+      const { code, status, detail } = problemFor(err)
+      if (status >= 500) request.log.error({ err }, 'request failed')
+      else request.log.info({ code }, 'request refused')
+      return reply
+        .code(status)
+        .type('application/problem+json')
+        .send(problemDocument({ code, status, detail, instance: request.url }))
+    })
+    app.setNotFoundHandler(function notFound(request, reply) {
+      return reply
+        .code(404)
+        .type('application/problem+json')
+        .send(problemDocument({ code: 'NOT_FOUND', status: 404, detail: `no route ${request.method} ${echo(instanceOf(request.url))}`, instance: request.url }))
+    })
+  },
+  { name: 'problem-details', fastify: '5.x' }
+)

@@ -51,12 +51,15 @@ function checker(schema: { properties?: Record<string, PropertySchema> } | undef
  * one without a schema takes none. The API browser's static pages under /docs
  * are @fastify/swagger-ui's, and read no input of ours.
  */
-export const strictQuery = fp(async function strictQuery(app: FastifyInstance) {
-  app.addHook('onRoute', (route: RouteOptions) => {
-    if (route.url === '/docs' || route.url.startsWith('/docs/')) return
-    const check = checker(route.schema?.querystring as { properties?: Record<string, PropertySchema> } | undefined)
-    const own = async (request: FastifyRequest): Promise<void> => check(request.query as Record<string, unknown>)
-    // preValidation: after the caller is authenticated (onRequest), before Ajv coerces.
-    route.preValidation = [own, ...[route.preValidation ?? []].flat()] as RouteOptions['preValidation']
-  })
-}, { name: 'strict-query', fastify: '5.x' })
+export const strictQuery = fp(
+  async function strictQuery(app: FastifyInstance) {
+    app.addHook('onRoute', (route: RouteOptions) => {
+      if (route.url === '/docs' || route.url.startsWith('/docs/')) return
+      const check = checker(route.schema?.querystring as { properties?: Record<string, PropertySchema> } | undefined)
+      const own = async (request: FastifyRequest): Promise<void> => check(request.query as Record<string, unknown>)
+      // preValidation: after the caller is authenticated (onRequest), before Ajv coerces.
+      route.preValidation = [own, ...[route.preValidation ?? []].flat()] as RouteOptions['preValidation']
+    })
+  },
+  { name: 'strict-query', fastify: '5.x' }
+)

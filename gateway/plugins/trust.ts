@@ -22,9 +22,7 @@ declare module 'fastify' {
   }
 }
 
-export type TrustReload =
-  | { readonly ok: true; readonly changes: readonly string[] }
-  | { readonly ok: false; readonly error: string }
+export type TrustReload = { readonly ok: true; readonly changes: readonly string[] } | { readonly ok: false; readonly error: string }
 
 export interface TrustPluginOptions {
   readonly trust: TrustStore
@@ -38,63 +36,71 @@ export interface TrustPluginOptions {
 // Editors and the keys CLI replace a file in a burst of events; one reload covers them.
 const SETTLE_MS = 100
 
-export const trustPlugin = fp(async function trust(app: FastifyInstance, opts: TrustPluginOptions) {
-  let current = opts.trust
-  app.decorate('trust', { getter: () => current })
+export const trustPlugin = fp(
+  async function trust(app: FastifyInstance, opts: TrustPluginOptions) {
+    let current = opts.trust
+    app.decorate('trust', { getter: () => current })
 
-  const warnExpiring = (store: TrustStore): void => {
-    for (const cert of certificateExpiries(store)) {
-      if (cert.daysLeft < 0) app.log.error({ certificate: cert.name, notAfter: cert.notAfter }, 'a certificate in the trust store has expired')
-      else if (cert.daysLeft <= opts.expiryWarnDays) {
-        app.log.warn({ certificate: cert.name, notAfter: cert.notAfter, daysLeft: Math.floor(cert.daysLeft) }, 'a certificate in the trust store expires soon')
+    const warnExpiring = (store: TrustStore): void => {
+      for (const cert of certificateExpiries(store)) {
+        if (cert.daysLeft < 0) app.log.error({ certificate: cert.name, notAfter: cert.notAfter }, 'a certificate in the trust store has expired')
+        else if (cert.daysLeft <= opts.expiryWarnDays) {
+          app.log.warn(
+            { certificate: cert.name, notAfter: cert.notAfter, daysLeft: Math.floor(cert.daysLeft) },
+            'a certificate in the trust store expires soon'
+          )
+        }
       }
     }
-  }
-  warnExpiring(current)
+    warnExpiring(current)
 
-  // One reload at a time: a second request while one runs waits for it and then reads again.
-  let running: Promise<TrustReload> = Promise.resolve({ ok: true, changes: [] })
-  async function reload(reason: string): Promise<TrustReload> {
-    let next: TrustStore
-    try {
-      next = loadTrustStore(opts.file)
-      if (next.country !== current.country) throw new Error(`the trust file is now for ${next.country}, not ${current.country}`)
-    } catch (err) {
-      app.log.error({ reason, error: (err as Error).message }, 'trust file not reloaded: the store in force is kept')
-      return { ok: false, error: (err as Error).message }
+    // One reload at a time: a second request while one runs waits for it and then reads again.
+    let running: Promise<TrustReload> = Promise.resolve({ ok: true, changes: [] })
+    async function reload(reason: string): Promise<TrustReload> {
+      let next: TrustStore
+      try {
+        next = loadTrustStore(opts.file)
+        if (next.country !== current.country) throw new Error(`the trust file is now for ${next.country}, not ${current.country}`)
+      } catch (err) {
+        app.log.error({ reason, error: (err as Error).message }, 'trust file not reloaded: the store in force is kept')
+        return { ok: false, error: (err as Error).message }
+      }
+      const changes = describeTrustChange(current, next)
+      // New connections present the new certificate and accept the new roots;
+      // requests on open connections are judged by the new store already,
+      // because callers are identified per request.
+      const server = app.server as { setSecureContext?: (options: object) => void }
+      server.setSecureContext?.(tlsOptions(next))
+      current = next
+      app.log.info({ reason, changes }, 'trust store reloaded')
+      warnExpiring(next)
+      return { ok: true, changes }
     }
-    const changes = describeTrustChange(current, next)
-    // New connections present the new certificate and accept the new roots;
-    // requests on open connections are judged by the new store already,
-    // because callers are identified per request.
-    const server = app.server as { setSecureContext?: (options: object) => void }
-    server.setSecureContext?.(tlsOptions(next))
-    current = next
-    app.log.info({ reason, changes }, 'trust store reloaded')
-    warnExpiring(next)
-    return { ok: true, changes }
-  }
-  app.decorate('reloadTrust', function reloadTrust(reason: string): Promise<TrustReload> {
-    running = running.then(() => reload(reason))
-    return running
-  })
-
-  let watcher: FSWatcher | undefined
-  let settle: NodeJS.Timeout | undefined
-  if (opts.watch) {
-    // The directory, not the file: a rename gives the file a new inode, which
-    // a watch on the old one would never see.
-    const name = basename(opts.file)
-    watcher = watch(dirname(opts.file), { persistent: false }, (_event, changed) => {
-      if (changed !== name) return
-      clearTimeout(settle)
-      settle = setTimeout(() => { void app.reloadTrust('trust file changed') }, SETTLE_MS)
+    app.decorate('reloadTrust', function reloadTrust(reason: string): Promise<TrustReload> {
+      running = running.then(() => reload(reason))
+      return running
     })
-    watcher.on('error', (err) => app.log.warn({ err }, 'cannot watch the trust file; reload it with SIGHUP'))
-  }
-  app.addHook('onClose', async () => {
-    clearTimeout(settle)
-    watcher?.close()
-    await running
-  })
-}, { name: 'trust', fastify: '5.x' })
+
+    let watcher: FSWatcher | undefined
+    let settle: NodeJS.Timeout | undefined
+    if (opts.watch) {
+      // The directory, not the file: a rename gives the file a new inode, which
+      // a watch on the old one would never see.
+      const name = basename(opts.file)
+      watcher = watch(dirname(opts.file), { persistent: false }, (_event, changed) => {
+        if (changed !== name) return
+        clearTimeout(settle)
+        settle = setTimeout(() => {
+          void app.reloadTrust('trust file changed')
+        }, SETTLE_MS)
+      })
+      watcher.on('error', (err) => app.log.warn({ err }, 'cannot watch the trust file; reload it with SIGHUP'))
+    }
+    app.addHook('onClose', async () => {
+      clearTimeout(settle)
+      watcher?.close()
+      await running
+    })
+  },
+  { name: 'trust', fastify: '5.x' }
+)

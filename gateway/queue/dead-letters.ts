@@ -30,7 +30,8 @@ export interface FailureReason {
 
 const CODE = /^[A-Z][A-Z0-9_]{1,63}$/
 /** Node's and undici's network error codes: named, never free text. */
-const NETWORK_CODE = /\b(E(?:CONNREFUSED|CONNRESET|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE|PROTO)|UND_ERR_[A-Z_]{2,40}|ERR_(?:TLS|SSL)_[A-Z0-9_]{2,40})\b/
+const NETWORK_CODE =
+  /\b(E(?:CONNREFUSED|CONNRESET|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE|PROTO)|UND_ERR_[A-Z_]{2,40}|ERR_(?:TLS|SSL)_[A-Z0-9_]{2,40})\b/
 
 export function failureReason(error: string): FailureReason {
   // DeliveryRefusedError ("refused with 403 POLICY_DENIED") and a retryable answer ("partner answered 503 UNKNOWN").
@@ -130,11 +131,12 @@ export function encodeCursor(c: DeadLetterCursor): string {
 export function decodeCursor(cursor: string): DeadLetterCursor {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'string') &&
-      (value[1] === 'outbound' || value[1] === 'inbound')) {
+    if (Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'string') && (value[1] === 'outbound' || value[1] === 'inbound')) {
       return { updatedAt: value[0] as string, direction: value[1], id: value[2] as string }
     }
-  } catch { /* refused below */ }
+  } catch {
+    /* refused below */
+  }
   throw new RequestInvalidError('cursor is not one this gateway gave')
 }
 
@@ -245,7 +247,14 @@ export class DeadLetters {
     if (record.status === 'dead-lettered') {
       const audit = this.#audit('dead-letter-discarded', record, { operator: action.operator, reason })
       if (await this.#store.discardDeadLetter(record.direction, id, audit)) {
-        return { id, queue: queueOf(record.direction), outcome: 'discarded', status: 'discarded', changed: true, detail: 'its sealed copy is deleted, and nothing will send it' }
+        return {
+          id,
+          queue: queueOf(record.direction),
+          outcome: 'discarded',
+          status: 'discarded',
+          changed: true,
+          detail: 'its sealed copy is deleted, and nothing will send it'
+        }
       }
       return this.#discardResult(await this.#locate(id, action.queue))
     }
@@ -304,8 +313,11 @@ export class DeadLetters {
     return found[0]!
   }
 
-  #audit(event: 'dead-letter-resent' | 'dead-letter-discarded', record: MessageRecord,
-    { operator, reason, counts }: { operator: string; reason: string | undefined; counts?: Record<string, number> }): AuditEntry {
+  #audit(
+    event: 'dead-letter-resent' | 'dead-letter-discarded',
+    record: MessageRecord,
+    { operator, reason, counts }: { operator: string; reason: string | undefined; counts?: Record<string, number> }
+  ): AuditEntry {
     // The parties, kind and purpose make the entry findable by the privacy officer's usual filters.
     return {
       ...auditEntry({ event, direction: record.direction, caller: operator, messageId: record.id, ...(counts === undefined ? {} : { counts }) }),

@@ -48,7 +48,10 @@ export class DeliveryQueues {
     const connection = { ...redisOptions(settings.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }
     const make = (name: string): Queue<DeliveryJob> => new Queue<DeliveryJob>(name, { connection, prefix: settings.prefix })
     this.#queues = Object.fromEntries(DIRECTIONS.map((direction) => [direction, make(QUEUE_NAMES[direction])])) as Record<Direction, Queue<DeliveryJob>>
-    for (const q of Object.values(this.#queues)) q.on('error', () => { /* reported by readiness; the relay retries */ })
+    for (const q of Object.values(this.#queues))
+      q.on('error', () => {
+        /* reported by readiness; the relay retries */
+      })
   }
 
   queue(direction: Direction): Queue<DeliveryJob> {

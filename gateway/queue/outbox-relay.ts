@@ -22,13 +22,17 @@ export class OutboxRelay {
   }
 
   start(): void {
-    this.#timer = setInterval(() => { void this.runOnce(this.#intervalMs) }, this.#intervalMs)
+    this.#timer = setInterval(() => {
+      void this.runOnce(this.#intervalMs)
+    }, this.#intervalMs)
     this.#timer.unref()
   }
 
   /** Re-drives items older than `minAgeMs`; returns how many were enqueued. */
   runOnce(minAgeMs: number): Promise<number> {
-    this.#running ??= this.#drive(minAgeMs).finally(() => { this.#running = undefined })
+    this.#running ??= this.#drive(minAgeMs).finally(() => {
+      this.#running = undefined
+    })
     return this.#running
   }
 

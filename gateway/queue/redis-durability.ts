@@ -13,12 +13,14 @@ export interface RedisDurability {
 
 export async function readRedisDurability(url: string): Promise<RedisDurability> {
   const redis = new Redis({ ...redisOptions(url), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-  redis.on('error', () => { /* connect() rejects with it */ })
+  redis.on('error', () => {
+    /* connect() rejects with it */
+  })
   try {
     await redis.connect()
     const read = async (name: string): Promise<string | null> => {
       try {
-        const [, value] = await redis.config('GET', name) as [string, string]
+        const [, value] = (await redis.config('GET', name)) as [string, string]
         return value ?? null
       } catch {
         return null // managed Redis may disable CONFIG
@@ -40,6 +42,8 @@ export function checkRedisDurability(d: RedisDurability, mode: 'refuse' | 'warn'
   }
   if (d.evictionPolicy === null) log.warn('could not read Redis maxmemory-policy (CONFIG disabled?): make sure it is noeviction')
   if (d.appendOnly === false) {
-    log.warn('Redis runs without AOF (appendonly no): queued jobs are lost on a Redis restart and re-driven from the outbox by the relay; enable appendonly yes to avoid the re-drive delay')
+    log.warn(
+      'Redis runs without AOF (appendonly no): queued jobs are lost on a Redis restart and re-driven from the outbox by the relay; enable appendonly yes to avoid the re-drive delay'
+    )
   }
 }

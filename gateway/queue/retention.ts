@@ -41,12 +41,18 @@ export class RetentionJob {
     this.#log = log
     const connection = redisOptions(settings.redisUrl)
     this.#queue = new Queue(RETENTION_QUEUE, { connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 }, prefix: settings.prefix })
-    this.#queue.on('error', () => { /* retried by the scheduler */ })
-    this.#worker = new Worker(RETENTION_QUEUE, async () => {
-      const counts = await purgeExpired(store, settings.retentionDays)
-      if (counts.messages + counts.outbox > 0) log.info(counts, 'retention purge')
-      return counts
-    }, { connection: { ...connection, maxRetriesPerRequest: null }, prefix: settings.prefix, concurrency: 1 })
+    this.#queue.on('error', () => {
+      /* retried by the scheduler */
+    })
+    this.#worker = new Worker(
+      RETENTION_QUEUE,
+      async () => {
+        const counts = await purgeExpired(store, settings.retentionDays)
+        if (counts.messages + counts.outbox > 0) log.info(counts, 'retention purge')
+        return counts
+      },
+      { connection: { ...connection, maxRetriesPerRequest: null }, prefix: settings.prefix, concurrency: 1 }
+    )
     this.#worker.on('error', (err) => log.warn({ err }, 'retention worker error'))
   }
 
@@ -58,24 +64,32 @@ export class RetentionJob {
    */
   async schedule(): Promise<void> {
     await this.#ensureScheduled()
-    this.#watch ??= setInterval(() => {
-      this.#ensureScheduled().catch((err: unknown) => this.#log.warn({ err }, 'retention: could not check the purge schedule; will retry'))
-    }, Math.min(this.#settings.everyMs, WATCH_MAX_MS))
+    this.#watch ??= setInterval(
+      () => {
+        this.#ensureScheduled().catch((err: unknown) => this.#log.warn({ err }, 'retention: could not check the purge schedule; will retry'))
+      },
+      Math.min(this.#settings.everyMs, WATCH_MAX_MS)
+    )
     this.#watch.unref()
   }
 
   async #ensureScheduled(): Promise<void> {
     // Looked for first: upserting an existing scheduler would move its next run, and with it never come.
-    if (await this.#queue.getJobScheduler(SCHEDULER_ID) !== undefined) return
-    await this.#queue.upsertJobScheduler(SCHEDULER_ID, { every: this.#settings.everyMs }, {
-      name: SCHEDULER_ID, opts: { removeOnComplete: true, removeOnFail: 100 }
-    })
+    if ((await this.#queue.getJobScheduler(SCHEDULER_ID)) !== undefined) return
+    await this.#queue.upsertJobScheduler(
+      SCHEDULER_ID,
+      { every: this.#settings.everyMs },
+      {
+        name: SCHEDULER_ID,
+        opts: { removeOnComplete: true, removeOnFail: 100 }
+      }
+    )
     this.#log.info({ everyMs: this.#settings.everyMs }, 'retention: purge scheduled')
   }
 
   /** Whether Redis holds the purge schedule now (for tests and readiness). */
   async scheduled(): Promise<boolean> {
-    return await this.#queue.getJobScheduler(SCHEDULER_ID) !== undefined
+    return (await this.#queue.getJobScheduler(SCHEDULER_ID)) !== undefined
   }
 
   async close(): Promise<void> {

@@ -19,11 +19,11 @@ import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA
 const PAGE = 500
 
 /** Every entry matching the query, page by page: constant memory however large the export. */
-async function * allMatching(store: GatewayStore, query: AuditQuery): AsyncGenerator<StoredAuditEntry> {
+async function* allMatching(store: GatewayStore, query: AuditQuery): AsyncGenerator<StoredAuditEntry> {
   let after = 0
   for (;;) {
     const page = await store.searchAudit(query, after, PAGE)
-    yield * page
+    yield* page
     if (page.length < PAGE) return
     after = page[page.length - 1]!.seq
   }
@@ -39,7 +39,7 @@ const DISCLOSURE_BODY = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: 'The travel document\'s number, as the traveller shows it.' },
+    documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: "The travel document's number, as the traveller shows it." },
     issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
     membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' }
   },
@@ -168,7 +168,7 @@ const LEGAL_HOLD_BODY = {
   properties: {
     ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The complaint or inquiry reference; unique.' },
     reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Never personal data.' },
-    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: 'The message\'s id, lower-case as submitted.' },
+    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: "The message's id, lower-case as submitted." },
     ...DISCLOSURE_BODY.properties
   }
 } as const
@@ -190,15 +190,20 @@ const SCHEMAS = {
     description: `${OFFICER_ONLY} The entry as stored, with its hash and the hash before it.`,
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: { type: 'object', required: ['seq'], properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } } },
+    params: {
+      type: 'object',
+      required: ['seq'],
+      properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } }
+    },
     response: {
       200: jsonResponse('The entry.', AUDIT_ENTRY),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
     }
   },
   disclosures: {
-    summary: 'A traveller\'s disclosure report',
-    description: `${OFFICER_ONLY} Every entry that names the traveller: who received which fields of their record, when, for what purpose, ` +
+    summary: "A traveller's disclosure report",
+    description:
+      `${OFFICER_ONLY} Every entry that names the traveller: who received which fields of their record, when, for what purpose, ` +
       'under which authority and policy (P8, individual access). A POST, so that a document number never appears in a URL or an access log; ' +
       'the identifier is matched by its keyed digest, and the request itself is audited.',
     tags: ['audit'],
@@ -229,7 +234,8 @@ const SCHEMAS = {
   },
   verification: {
     summary: 'Verify the audit ledger',
-    description: `${OFFICER_ONLY} Re-verifies the whole chain from the genesis hash, every signed checkpoint of its head and every partner ` +
+    description:
+      `${OFFICER_ONLY} Re-verifies the whole chain from the genesis hash, every signed checkpoint of its head and every partner ` +
       'countersignature, and the search index against the entries (P11, effective oversight). It stops at the first entry that does not verify.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
@@ -269,7 +275,11 @@ const SCHEMAS = {
     description: `${OFFICER_ONLY} Audited.`,
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: { type: 'object', required: ['ref'], properties: { ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The hold\'s reference.' } } },
+    params: {
+      type: 'object',
+      required: ['ref'],
+      properties: { ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: "The hold's reference." } }
+    },
     response: {
       204: { type: 'null', description: 'Released.' },
       ...problemResponses(...OFFICER_REFUSALS, 'NOT_FOUND')
@@ -330,7 +340,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     const query = toAuditQuery(request.query)
     const csv = request.query.format === 'csv'
     const entries = allMatching(app.store, query)
-    async function * lines(): AsyncGenerator<string> {
+    async function* lines(): AsyncGenerator<string> {
       if (csv) yield csvHeader()
       for await (const e of entries) yield csv ? csvRow(e) : `${JSON.stringify(e)}\n`
     }
@@ -352,20 +362,29 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/v1/audit/legal-holds', { schema: SCHEMAS.holds }, async () => ({ holds: await app.store.legalHolds() }))
 
-  app.post<{ Body: DisclosureBody & { ref: string; reason: string; messageId?: string } }>('/v1/audit/legal-holds', { schema: SCHEMAS.placeHold }, async (request, reply) => {
-    const { ref, reason, messageId } = request.body
-    const subject = messageId === undefined ? app.policyBook.digest(subjectOf(request.body)) : null
-    const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
-    if (!await app.store.addLegalHold(hold)) throw new RequestInvalidError(`legal hold ${ref} already exists`)
-    await app.store.appendAudit(auditEntry({
-      event: 'legal-hold-placed', caller: request.caller!.id, messageId: hold.messageId,
-      reference: ref, subjects: subject === null ? [] : [subject]
-    }))
-    return reply.code(201).send(hold)
-  })
+  app.post<{ Body: DisclosureBody & { ref: string; reason: string; messageId?: string } }>(
+    '/v1/audit/legal-holds',
+    { schema: SCHEMAS.placeHold },
+    async (request, reply) => {
+      const { ref, reason, messageId } = request.body
+      const subject = messageId === undefined ? app.policyBook.digest(subjectOf(request.body)) : null
+      const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
+      if (!(await app.store.addLegalHold(hold))) throw new RequestInvalidError(`legal hold ${ref} already exists`)
+      await app.store.appendAudit(
+        auditEntry({
+          event: 'legal-hold-placed',
+          caller: request.caller!.id,
+          messageId: hold.messageId,
+          reference: ref,
+          subjects: subject === null ? [] : [subject]
+        })
+      )
+      return reply.code(201).send(hold)
+    }
+  )
 
   app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', { schema: SCHEMAS.releaseHold }, async (request, reply) => {
-    if (!await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())) throw new NotFoundError(`active legal hold ${request.params.ref}`)
+    if (!(await app.store.releaseLegalHold(request.params.ref, new Date().toISOString()))) throw new NotFoundError(`active legal hold ${request.params.ref}`)
     await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', caller: request.caller!.id, reference: request.params.ref }))
     return reply.code(204).send()
   })

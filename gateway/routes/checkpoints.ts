@@ -13,20 +13,34 @@ import { CHECKPOINT_JWS_TYP, verifyCheckpointJws } from '../audit/checkpointer.t
 import { SECURITY, joseBody, joseResponse, problemResponses } from '../plugins/openapi.ts'
 
 const CHECKPOINT_SCHEMA = {
-  summary: 'Countersign a checkpoint of the partner\'s ledger',
-  description: 'For the partner gateway only (its pinned certificate; no token). Bilateral oversight (P12): the partner sends each signed ' +
+  summary: "Countersign a checkpoint of the partner's ledger",
+  description:
+    'For the partner gateway only (its pinned certificate; no token). Bilateral oversight (P12): the partner sends each signed ' +
     'checkpoint of its ledger head; this gateway countersigns it and keeps both. The same checkpoint again gets the same countersignature; ' +
     'one at the same sequence with another hash, or one behind the last, is refused (`409 CHECKPOINT_CONFLICT`), audited and alerted.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
-  body: joseBody(`A compact JWS signed with the partner gateway's key, \`typ\` \`${CHECKPOINT_JWS_TYP}\`, whose payload is ` +
-    '`{ gateway, seq, hash, at }`: the head of its audit ledger.'),
+  body: joseBody(
+    `A compact JWS signed with the partner gateway's key, \`typ\` \`${CHECKPOINT_JWS_TYP}\`, whose payload is ` +
+      '`{ gateway, seq, hash, at }`: the head of its audit ledger.'
+  ),
   response: {
-    200: joseResponse(`The countersignature: a compact JWS with \`typ\` \`${COUNTERSIGNATURE_TYP}\`, signed with this gateway's key, ` +
-      'whose payload is the checkpoint\'s claims plus `countersignedBy` and `countersignedAt`.'),
+    200: joseResponse(
+      `The countersignature: a compact JWS with \`typ\` \`${COUNTERSIGNATURE_TYP}\`, signed with this gateway's key, ` +
+        "whose payload is the checkpoint's claims plus `countersignedBy` and `countersignedAt`."
+    ),
     ...problemResponses(
-      'UNAUTHENTICATED', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
-      'JWS_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS', 'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE',
+      'UNAUTHENTICATED',
+      'FORBIDDEN',
+      'BODY_INVALID',
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'JWS_INVALID',
+      'JWS_ALG_NOT_ALLOWED',
+      'JWS_KID_UNKNOWN',
+      'JWS_KEY_NOT_CALLERS',
+      'JWS_SIGNATURE_INVALID',
+      'PAYLOAD_UNSAFE',
       'CHECKPOINT_CONFLICT'
     )
   }
@@ -45,7 +59,10 @@ export async function checkpointRoutes(app: FastifyInstance): Promise<void> {
       if (claims.seq === latest.seq && claims.hash === latest.hash) {
         return reply.type('application/jose').send(latest.countersignature)
       }
-      request.log.error({ alert: 'CHECKPOINT_CONFLICT', partner, seq: claims.seq, keptSeq: latest.seq }, 'the partner presented a checkpoint that contradicts its history')
+      request.log.error(
+        { alert: 'CHECKPOINT_CONFLICT', partner, seq: claims.seq, keptSeq: latest.seq },
+        'the partner presented a checkpoint that contradicts its history'
+      )
       await app.store.appendAudit(auditEntry({ event: 'refused', direction: 'inbound', caller: request.caller!.id, code: 'CHECKPOINT_CONFLICT' }))
       throw new CheckpointConflictError(`sequence ${claims.seq} after ${latest.seq} (${latest.hash})`)
     }

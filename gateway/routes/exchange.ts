@@ -17,23 +17,42 @@ import { SECURITY, joseBody, joseResponse, jwsPayload, problemResponses } from '
 
 const EXCHANGE_SCHEMA = {
   summary: 'Deliver a message from the partner gateway',
-  description: 'For the partner gateway only (its pinned certificate; no token). The inbound pipeline: the partner\'s signature, replay ' +
-    'protection, the forwarded envelope\'s schema and the payload against what the sender\'s outbound policy lets through, the policy version, ' +
+  description:
+    "For the partner gateway only (its pinned certificate; no token). The inbound pipeline: the partner's signature, replay " +
+    "protection, the forwarded envelope's schema and the payload against what the sender's outbound policy lets through, the policy version, " +
     'the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
     'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
-  body: joseBody(`A compact JWS signed with the partner gateway's key, \`typ\` \`${ENVELOPE_TYP}\`, whose payload is the forwarded envelope: ` +
-    'see `x-jws-payload`.'),
+  body: joseBody(
+    `A compact JWS signed with the partner gateway's key, \`typ\` \`${ENVELOPE_TYP}\`, whose payload is the forwarded envelope: ` + 'see `x-jws-payload`.'
+  ),
   'x-jws-payload': jwsPayload('forwarded-envelope'),
   response: {
-    200: joseResponse(`The signed receipt: a compact JWS with \`typ\` \`${RECEIPT_TYP}\`, signed with this gateway's key, whose payload is ` +
-      '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the JWS received.'),
+    200: joseResponse(
+      `The signed receipt: a compact JWS with \`typ\` \`${RECEIPT_TYP}\`, signed with this gateway's key, whose payload is ` +
+        '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the JWS received.'
+    ),
     ...problemResponses(
-      'UNAUTHENTICATED', 'FORBIDDEN', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE',
-      'JWS_INVALID', 'JWS_HEADER_NOT_ALLOWED', 'JWS_TYP_INVALID', 'JWS_ALG_NOT_ALLOWED', 'JWS_KID_UNKNOWN', 'JWS_KEY_NOT_CALLERS',
-      'JWS_SIGNATURE_INVALID', 'PAYLOAD_UNSAFE',
-      'KIND_UNKNOWN', 'SCHEMA_INVALID', 'RECIPIENT_INVALID', 'POLICY_DENIED', 'REPLAYED', 'SERVICE_UNAVAILABLE'
+      'UNAUTHENTICATED',
+      'FORBIDDEN',
+      'BODY_INVALID',
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'JWS_INVALID',
+      'JWS_HEADER_NOT_ALLOWED',
+      'JWS_TYP_INVALID',
+      'JWS_ALG_NOT_ALLOWED',
+      'JWS_KID_UNKNOWN',
+      'JWS_KEY_NOT_CALLERS',
+      'JWS_SIGNATURE_INVALID',
+      'PAYLOAD_UNSAFE',
+      'KIND_UNKNOWN',
+      'SCHEMA_INVALID',
+      'RECIPIENT_INVALID',
+      'POLICY_DENIED',
+      'REPLAYED',
+      'SERVICE_UNAVAILABLE'
     )
   }
 }
@@ -60,8 +79,12 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
     const trust = app.trust
     const prepared = await app.pipeline.inbound({
-      jws: request.body, partnerCountry: trust.partner.country, partnerKeys: trust.partner.keys,
-      country: trust.country, signingKey: trust.signingKey, receivers: receivers(trust.agencies.values(), app.partner.webhookFor)
+      jws: request.body,
+      partnerCountry: trust.partner.country,
+      partnerKeys: trust.partner.keys,
+      country: trust.country,
+      signingKey: trust.signingKey,
+      receivers: receivers(trust.agencies.values(), app.partner.webhookFor)
     })
     const { digest } = prepared
 
@@ -76,15 +99,32 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     const { envelope, policy, decisions, subjects, target, receipt, sealed, at } = prepared.result!
 
     const record: MessageRecord = {
-      direction: 'inbound', id: envelope.id, digest, kind: envelope.kind, purpose: envelope.purpose,
-      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`, recipient: target,
-      status: 'accepted', acceptedAt: at, updatedAt: at, attempts: [], receipt,
-      correlationId: envelope.correlationId ?? null, policyVersion: policy.version
+      direction: 'inbound',
+      id: envelope.id,
+      digest,
+      kind: envelope.kind,
+      purpose: envelope.purpose,
+      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`,
+      recipient: target,
+      status: 'accepted',
+      acceptedAt: at,
+      updatedAt: at,
+      attempts: [],
+      receipt,
+      correlationId: envelope.correlationId ?? null,
+      policyVersion: policy.version
     }
     const item: OutboxItem = { direction: 'inbound', id: envelope.id, target, sealed, createdAt: at }
     const audit = auditEntry({
-      event: 'received', direction: 'inbound', caller: partner, envelope, policy,
-      digest: prepared.auditDigest, fields: decisions, at, subjects
+      event: 'received',
+      direction: 'inbound',
+      caller: partner,
+      envelope,
+      policy,
+      digest: prepared.auditDigest,
+      fields: decisions,
+      at,
+      subjects
     })
     const admission = await app.intake.admit({ record, item, audit, log: request.log })
     if (!admission.accepted) return replay(admission.existing)

@@ -35,45 +35,56 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
   // with the shorter deadline of a probe.
   const partner = new PartnerProbe({
     client: { get: (url) => app.partner.client.get(url, timeoutMs) },
-    timeoutMs, cacheMs: opts.partnerCacheMs ?? 5000, partnerUrl: () => app.partner.url()
+    timeoutMs,
+    cacheMs: opts.partnerCacheMs ?? 5000,
+    partnerUrl: () => app.partner.url()
   })
 
-  app.get('/healthz', {
-    schema: {
-      summary: 'Liveness: the process answers',
-      tags: ['operations'],
-      response: {
-        200: { description: 'alive', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness: the process answers',
+        tags: ['operations'],
+        response: {
+          200: { description: 'alive', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }
+        }
       }
-    }
-  }, async () => ({ status: 'ok' }))
+    },
+    async () => ({ status: 'ok' })
+  )
 
-  app.get('/readyz', {
-    schema: {
-      summary: 'Readiness: Redis, the ledger, the signing key and the partner gateway',
-      description: 'The partner\'s /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes. ' +
-        'With READY_REQUIRES_PARTNER=false the partner check is reported but does not decide readiness.',
-      tags: ['operations'],
-      response: {
-        200: { description: 'ready: every check is `ok`', ...READINESS },
-        503: { description: 'not ready: `checks` names what failed and why', ...READINESS }
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: Redis, the ledger, the signing key and the partner gateway',
+        description:
+          "The partner's /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes. " +
+          'With READY_REQUIRES_PARTNER=false the partner check is reported but does not decide readiness.',
+        tags: ['operations'],
+        response: {
+          200: { description: 'ready: every check is `ok`', ...READINESS },
+          503: { description: 'not ready: `checks` names what failed and why', ...READINESS }
+        }
       }
+    },
+    async (_request, reply) => {
+      const [redis, ledger, partnerVerdict] = await Promise.all([
+        verdict(() => app.queues.queue('outbound').getWaitingCount()),
+        verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000')),
+        partner.check()
+      ])
+      const checks: Record<string, string> = {
+        redis,
+        ledger,
+        keys: app.trust.signingKey !== undefined ? 'ok' : 'missing',
+        partner: partnerVerdict
+      }
+      const ready = Object.entries(checks).every(([name, c]) => c === 'ok' || (name === 'partner' && opts.partnerRequired === false))
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks })
     }
-  }, async (_request, reply) => {
-    const [redis, ledger, partnerVerdict] = await Promise.all([
-      verdict(() => app.queues.queue('outbound').getWaitingCount()),
-      verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000')),
-      partner.check()
-    ])
-    const checks: Record<string, string> = {
-      redis,
-      ledger,
-      keys: app.trust.signingKey !== undefined ? 'ok' : 'missing',
-      partner: partnerVerdict
-    }
-    const ready = Object.entries(checks).every(([name, c]) => c === 'ok' || (name === 'partner' && opts.partnerRequired === false))
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks })
-  })
+  )
 }
 
 async function verdict(check: () => Promise<unknown>): Promise<string> {

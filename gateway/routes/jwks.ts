@@ -17,8 +17,13 @@ const JWKS_SCHEMA = {
         type: 'object',
         required: ['kty', 'kid', 'alg', 'use'],
         properties: {
-          kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' },
-          kid: { type: 'string' }, alg: { type: 'string', enum: ['ES256', 'EdDSA'] }, use: { type: 'string', const: 'sig' }
+          kty: { type: 'string' },
+          crv: { type: 'string' },
+          x: { type: 'string' },
+          y: { type: 'string' },
+          kid: { type: 'string' },
+          alg: { type: 'string', enum: ['ES256', 'EdDSA'] },
+          use: { type: 'string', const: 'sig' }
         }
       }
     }
@@ -32,20 +37,29 @@ function publicJwk(key: VerificationKey): Record<string, unknown> {
 
 export async function jwksRoutes(app: FastifyInstance): Promise<void> {
   const headers = { 'cache-control': 'public, max-age=300' }
-  app.get('/.well-known/jwks.json', {
-    schema: {
-      summary: "This gateway's public signing keys (JWKS)",
-      description: 'Every key the gateway signs with, or signed with until recently: two during a rotation. Verify pushes and receipts with the key the JWS header names; on an unknown kid, fetch this again.',
-      tags: ['keys'],
-      response: { 200: JWKS_SCHEMA }
-    }
-  }, async (_request, reply) => reply.headers(headers).send({ keys: [...app.trust.ownKeys.values()].map(publicJwk) }))
-  app.get('/.well-known/partner-jwks.json', {
-    schema: {
-      summary: "The partner gateway's public signing keys, as this gateway trusts them",
-      description: "Verify the partner's signature inside a push (`receivedFrom.jws`) with these.",
-      tags: ['keys'],
-      response: { 200: JWKS_SCHEMA }
-    }
-  }, async (_request, reply) => reply.headers(headers).send({ keys: [...app.trust.partner.keys.values()].map(publicJwk) }))
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        summary: "This gateway's public signing keys (JWKS)",
+        description:
+          'Every key the gateway signs with, or signed with until recently: two during a rotation. Verify pushes and receipts with the key the JWS header names; on an unknown kid, fetch this again.',
+        tags: ['keys'],
+        response: { 200: JWKS_SCHEMA }
+      }
+    },
+    async (_request, reply) => reply.headers(headers).send({ keys: [...app.trust.ownKeys.values()].map(publicJwk) })
+  )
+  app.get(
+    '/.well-known/partner-jwks.json',
+    {
+      schema: {
+        summary: "The partner gateway's public signing keys, as this gateway trusts them",
+        description: "Verify the partner's signature inside a push (`receivedFrom.jws`) with these.",
+        tags: ['keys'],
+        response: { 200: JWKS_SCHEMA }
+      }
+    },
+    async (_request, reply) => reply.headers(headers).send({ keys: [...app.trust.partner.keys.values()].map(publicJwk) })
+  )
 }

@@ -23,7 +23,8 @@ const LOCATION = { location: { type: 'string', description: 'The status URL: `/v
 
 const SUBMIT_SCHEMA = {
   summary: 'Submit a signed message',
-  description: 'The outbound pipeline: the token, the JWS signature (the calling system\'s own key), the envelope and payload schemas, ' +
+  description:
+    "The outbound pipeline: the token, the JWS signature (the calling system's own key), the envelope and payload schemas, " +
     'the sender, recipient, kinds, purposes and freshness, then the policy for (kind, purpose, recipient), which shares, generalises, ' +
     'pseudonymises or withholds every field. The decision is audited and the minimised envelope, re-signed by this gateway, is committed to the ' +
     'outbox before the answer: a `202` is never lost. The envelope `id` is the idempotency key: the same id and bytes again get `200` ' +
@@ -41,8 +42,9 @@ const SUBMIT_SCHEMA = {
 
 const STATUS_SCHEMA = {
   summary: 'Follow a submitted message',
-  description: 'Its status, every failed delivery attempt, and once delivered the partner gateway\'s signed receipt. ' +
-    'Only the system that submitted the message sees it: another system\'s message is `404`, like a missing one.',
+  description:
+    "Its status, every failed delivery attempt, and once delivered the partner gateway's signed receipt. " +
+    "Only the system that submitted the message sees it: another system's message is `404`, like a missing one.",
   tags: ['messages'],
   security: SECURITY.certificateAndToken,
   params: {
@@ -77,8 +79,14 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     const caller = request.caller as AgencyCaller
     const trust = app.trust
     const prepared = await app.pipeline.outbound({
-      jws: request.body, system: caller.system, keys: trust.agencyKeys, claims: request.user, window: opts,
-      partnerCountry: trust.partnerCountry, country: trust.country, signingKey: trust.signingKey
+      jws: request.body,
+      system: caller.system,
+      keys: trust.agencyKeys,
+      claims: request.user,
+      window: opts,
+      partnerCountry: trust.partnerCountry,
+      country: trust.country,
+      signingKey: trust.signingKey
     })
     const { digest } = prepared
     request.auditEnvelope = prepared.facts
@@ -94,15 +102,32 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     const { envelope, policy, decisions, subjects, sealed, at } = prepared.result!
 
     const record: MessageRecord = {
-      direction: 'outbound', id: envelope.id, digest, kind: envelope.kind, purpose: envelope.purpose,
-      sender: caller.id, recipient: `${envelope.to.country}/${envelope.to.agency}`, status: 'accepted',
-      acceptedAt: at, updatedAt: at, attempts: [], receipt: null,
-      correlationId: envelope.correlationId ?? null, policyVersion: policy.version
+      direction: 'outbound',
+      id: envelope.id,
+      digest,
+      kind: envelope.kind,
+      purpose: envelope.purpose,
+      sender: caller.id,
+      recipient: `${envelope.to.country}/${envelope.to.agency}`,
+      status: 'accepted',
+      acceptedAt: at,
+      updatedAt: at,
+      attempts: [],
+      receipt: null,
+      correlationId: envelope.correlationId ?? null,
+      policyVersion: policy.version
     }
     const item: OutboxItem = { direction: 'outbound', id: envelope.id, target: PARTNER_TARGET, sealed, createdAt: at }
     const audit = auditEntry({
-      event: 'accepted', direction: 'outbound', caller: caller.id, envelope, policy,
-      digest: prepared.auditDigest, fields: decisions, at, subjects
+      event: 'accepted',
+      direction: 'outbound',
+      caller: caller.id,
+      envelope,
+      policy,
+      digest: prepared.auditDigest,
+      fields: decisions,
+      at,
+      subjects
     })
     const admission = await app.intake.admit({ record, item, audit, log: request.log })
     if (!admission.accepted) return repeat(admission.existing)

@@ -17,7 +17,6 @@ const OPERATOR_ONLY = 'For operators (their certificate and a token from `POST /
 const OPERATOR_REFUSALS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'TOKEN_CERT_MISMATCH', 'FORBIDDEN']
 const BODY_REFUSALS: readonly ErrorCode[] = ['REQUEST_INVALID', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
 
-
 const QUEUE = {
   type: 'string',
   enum: QUEUES,
@@ -25,7 +24,7 @@ const QUEUE = {
 } as const
 
 const FAILURE_PROPERTIES = {
-  code: { type: 'string', description: '`ECONNREFUSED`, `TIMEOUT`, `HTTP_503`, the far end\'s problem code (`POLICY_DENIED`)…' },
+  code: { type: 'string', description: "`ECONNREFUSED`, `TIMEOUT`, `HTTP_503`, the far end's problem code (`POLICY_DENIED`)…" },
   status: { type: ['integer', 'null'], description: 'The HTTP status the far end answered, if it answered.' }
 } as const
 
@@ -59,7 +58,7 @@ const DEAD_LETTER_PROPERTIES = {
 // the properties named here, so nothing else a record holds can slip out.
 const DEAD_LETTER = {
   type: 'object',
-  description: 'A dead letter\'s metadata: never its payload, envelope or JWS.',
+  description: "A dead letter's metadata: never its payload, envelope or JWS.",
   additionalProperties: false,
   required: Object.keys(DEAD_LETTER_PROPERTIES),
   properties: DEAD_LETTER_PROPERTIES
@@ -92,10 +91,10 @@ const RESULT = {
     id: { type: 'string' },
     queue: QUEUE,
     outcome: { type: 'string', enum: ['requeued', 'already-queued', 'already-delivered', 'discarded', 'already-discarded'] },
-    status: { type: 'string', enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'], description: 'The message\'s status now.' },
+    status: { type: 'string', enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'], description: "The message's status now." },
     changed: { type: 'boolean', description: '`false` when there was nothing to do: nothing was changed or audited.' },
     detail: { type: 'string' },
-    statusUrl: { type: 'string', description: 'The message\'s status, as its sender reads it.' }
+    statusUrl: { type: 'string', description: "The message's status, as its sender reads it." }
   }
 } as const
 
@@ -109,7 +108,7 @@ const ID_PARAMS = {
 const ITEM_QUERY = {
   type: 'object',
   additionalProperties: false,
-  properties: { queue: { ...QUEUE, description: 'Needed only when the id names a message in both queues (ids are the senders\' choice).' } }
+  properties: { queue: { ...QUEUE, description: "Needed only when the id names a message in both queues (ids are the senders' choice)." } }
 } as const
 
 // One line of printable text, with something in it: the reason is written to the ledger.
@@ -155,7 +154,8 @@ const SCHEMAS = {
   },
   resend: {
     summary: 'Resend a dead letter',
-    description: `${OPERATOR_ONLY} Queues the sealed copy kept in the outbox again (not the Redis job, which may be lost), with a fresh set ` +
+    description:
+      `${OPERATOR_ONLY} Queues the sealed copy kept in the outbox again (not the Redis job, which may be lost), with a fresh set ` +
       'of attempts, and audits it. A message already queued or delivered is left as it is: `200` with `changed: false`.',
     tags: TAGS,
     security: SECURITY.certificateAndToken,
@@ -170,7 +170,8 @@ const SCHEMAS = {
   },
   discard: {
     summary: 'Discard a dead letter',
-    description: `${OPERATOR_ONLY} Gives up on the message for good: its sealed copy is deleted, the outbox relay never sends it, ` +
+    description:
+      `${OPERATOR_ONLY} Gives up on the message for good: its sealed copy is deleted, the outbox relay never sends it, ` +
       'its sender sees `discarded`, and the reason is written to the audit ledger.',
     tags: TAGS,
     security: SECURITY.certificateAndToken,
@@ -210,22 +211,28 @@ export async function operationsRoutes(app: FastifyInstance): Promise<void> {
 
   const deadLetters = new DeadLetters(app.store, app.queues)
 
-  app.get<{ Querystring: { queue?: QueueName; cursor?: string; limit?: number } }>('/v1/operations/dead-letters', { schema: SCHEMAS.list },
-    async (request) => deadLetters.list(request.query))
+  app.get<{ Querystring: { queue?: QueueName; cursor?: string; limit?: number } }>('/v1/operations/dead-letters', { schema: SCHEMAS.list }, async (request) =>
+    deadLetters.list(request.query)
+  )
 
-  app.get<ItemRequest>('/v1/operations/dead-letters/:id', { schema: SCHEMAS.show },
-    async (request) => deadLetters.inspect(request.params.id, request.query.queue))
+  app.get<ItemRequest>('/v1/operations/dead-letters/:id', { schema: SCHEMAS.show }, async (request) =>
+    deadLetters.inspect(request.params.id, request.query.queue)
+  )
 
-  app.post<ItemRequest & { Body: { reason?: string } | null }>('/v1/operations/dead-letters/:id/resend', { schema: SCHEMAS.resend, preValidation: noBodyIsEmpty }, async (request, reply) => {
-    const reason = request.body?.reason
-    const result = await deadLetters.resend(request.params.id, {
-      operator: request.caller!.id,
-      ...(reason === undefined ? {} : { reason }),
-      ...(request.query.queue === undefined ? {} : { queue: request.query.queue })
-    })
-    request.log.info({ messageId: result.id, queue: result.queue, outcome: result.outcome, operator: request.caller!.id }, 'dead letter resend')
-    return reply.code(result.changed ? 202 : 200).send(withStatusUrl(result))
-  })
+  app.post<ItemRequest & { Body: { reason?: string } | null }>(
+    '/v1/operations/dead-letters/:id/resend',
+    { schema: SCHEMAS.resend, preValidation: noBodyIsEmpty },
+    async (request, reply) => {
+      const reason = request.body?.reason
+      const result = await deadLetters.resend(request.params.id, {
+        operator: request.caller!.id,
+        ...(reason === undefined ? {} : { reason }),
+        ...(request.query.queue === undefined ? {} : { queue: request.query.queue })
+      })
+      request.log.info({ messageId: result.id, queue: result.queue, outcome: result.outcome, operator: request.caller!.id }, 'dead letter resend')
+      return reply.code(result.changed ? 202 : 200).send(withStatusUrl(result))
+    }
+  )
 
   app.post<ItemRequest & { Body: { reason: string } }>('/v1/operations/dead-letters/:id/discard', { schema: SCHEMAS.discard }, async (request) => {
     const result = await deadLetters.discard(request.params.id, {

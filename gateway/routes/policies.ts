@@ -62,7 +62,7 @@ const DIRECTION_RULES = {
     },
     fields: {
       type: 'array',
-      description: 'One rule for every field of the kind\'s schema: a field no rule names is withheld (default deny).',
+      description: "One rule for every field of the kind's schema: a field no rule names is withheld (default deny).",
       items: {
         type: 'object',
         additionalProperties: false,
@@ -84,9 +84,9 @@ const DIRECTION_RULES = {
 
 const KIND_POLICY_PROPERTIES = {
   kind: { type: 'string' },
-  version: { type: 'string', description: 'The module\'s own version label.' },
+  version: { type: 'string', description: "The module's own version label." },
   policyVersion: { type: 'string', description: 'The content hash that forwarded envelopes, audit entries and receipts name.' },
-  fields: { type: 'array', items: { type: 'string' }, description: 'Every leaf field path of the kind\'s payload schema.' },
+  fields: { type: 'array', items: { type: 'string' }, description: "Every leaf field path of the kind's payload schema." },
   purposes: {
     type: 'array',
     items: {
@@ -127,22 +127,27 @@ const NOT_MODIFIED = { type: 'null', description: 'Not modified: the copy you ho
 
 const CATALOGUE_SCHEMA = {
   summary: 'Read every published policy',
-  description: 'Transparency (P7): for each kind, the purposes with the legal authorities they may cite and, for each direction, who may ' +
+  description:
+    'Transparency (P7): for each kind, the purposes with the legal authorities they may cite and, for each direction, who may ' +
     'receive it, for how long, and the rule for every field with its principle and its reason. Built from the policy modules the gateway ' +
     'applies, so it cannot say one thing while the engine does another. For any registered certificate.',
   tags: ['policies'],
   security: SECURITY.certificate,
   headers: CONDITIONAL,
   response: {
-    200: jsonResponse('The catalogue.', {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kinds', 'principles'],
-      properties: {
-        kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
-        principles: PRINCIPLES
-      }
-    }, ETAG_HEADERS),
+    200: jsonResponse(
+      'The catalogue.',
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kinds', 'principles'],
+        properties: {
+          kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
+          principles: PRINCIPLES
+        }
+      },
+      ETAG_HEADERS
+    ),
     304: NOT_MODIFIED,
     ...problemResponses('UNAUTHENTICATED')
   }
@@ -160,12 +165,16 @@ const KIND_SCHEMA = {
     properties: { kind: { type: 'string', description: 'A message kind, e.g. `entry-exit.record`.' } }
   },
   response: {
-    200: jsonResponse('The policy of the kind.', {
-      type: 'object',
-      additionalProperties: false,
-      required: [...KIND_POLICY_SCHEMA.required, 'principles'],
-      properties: { ...KIND_POLICY_PROPERTIES, principles: PRINCIPLES }
-    }, ETAG_HEADERS),
+    200: jsonResponse(
+      'The policy of the kind.',
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: [...KIND_POLICY_SCHEMA.required, 'principles'],
+        properties: { ...KIND_POLICY_PROPERTIES, principles: PRINCIPLES }
+      },
+      ETAG_HEADERS
+    ),
     304: NOT_MODIFIED,
     ...problemResponses('UNAUTHENTICATED', 'NOT_FOUND')
   }
@@ -173,7 +182,8 @@ const KIND_SCHEMA = {
 
 const DRY_RUN_SCHEMA = {
   summary: 'See what the gateway would share of a message, and why',
-  description: 'The same checks as `POST /v1/messages`, with the same refusal codes, and nothing written: no message, no outbox item, ' +
+  description:
+    'The same checks as `POST /v1/messages`, with the same refusal codes, and nothing written: no message, no outbox item, ' +
     'no queued job, no audit entry (nothing leaves the gateway, so nothing is disclosed). Answers the decision for every field, with ' +
     'the rule, its principle and its reason, and the payload as it would be sent.',
   tags: ['policies'],
@@ -281,7 +291,12 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
     const caller = request.caller as AgencyCaller
     const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
     const { envelope, policy, minimised } = inspectSubmission(value, {
-      partnerCountry: app.trust.partnerCountry, validator: app.validator, policyBook: app.policyBook, system: caller.system, claims: request.user, window
+      partnerCountry: app.trust.partnerCountry,
+      validator: app.validator,
+      policyBook: app.policyBook,
+      system: caller.system,
+      claims: request.user,
+      window
     })
     return {
       id: envelope.id,

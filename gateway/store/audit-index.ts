@@ -72,13 +72,22 @@ export function auditSubjects(entry: AuditEntry): string[] {
 
 /** Column names in the order `auditColumnValues` gives them. */
 export const AUDIT_COLUMNS = [
-  'at', 'event', 'direction', 'kind', 'purpose', 'code', 'message_id', 'policy_version',
-  'from_country', 'from_agency', 'to_country', 'to_agency'
+  'at',
+  'event',
+  'direction',
+  'kind',
+  'purpose',
+  'code',
+  'message_id',
+  'policy_version',
+  'from_country',
+  'from_agency',
+  'to_country',
+  'to_agency'
 ] as const
 
 export function auditColumnValues(c: AuditColumns): Array<string | null> {
-  return [c.at, c.event, c.direction, c.kind, c.purpose, c.code, c.messageId, c.policyVersion,
-    c.fromCountry, c.fromAgency, c.toCountry, c.toAgency]
+  return [c.at, c.event, c.direction, c.kind, c.purpose, c.code, c.messageId, c.policyVersion, c.fromCountry, c.fromAgency, c.toCountry, c.toAgency]
 }
 
 export type SqlDialect = 'sqlite' | 'postgres'
@@ -129,8 +138,13 @@ export function searchSql(query: AuditQuery, afterSeq: number, limit: number, di
   if (query.from !== undefined) where.push(`a.at >= ${p(normaliseInstant(query.from))}`)
   if (query.to !== undefined) where.push(`a.at < ${p(normaliseInstant(query.to))}`)
   const equal: Array<[string, string | undefined]> = [
-    ['a.kind', query.kind], ['a.purpose', query.purpose], ['a.event', query.event], ['a.code', query.code],
-    ['a.direction', query.direction], ['a.message_id', query.messageId], ['a.policy_version', query.policyVersion]
+    ['a.kind', query.kind],
+    ['a.purpose', query.purpose],
+    ['a.event', query.event],
+    ['a.code', query.code],
+    ['a.direction', query.direction],
+    ['a.message_id', query.messageId],
+    ['a.policy_version', query.policyVersion]
   ]
   for (const [column, value] of equal) if (value !== undefined) where.push(`${column} = ${p(value)}`)
   if (query.partner !== undefined) where.push(`(a.from_country = ${p(query.partner)} OR a.to_country = ${p(query.partner)})`)

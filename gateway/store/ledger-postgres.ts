@@ -105,14 +105,16 @@ class PostgresDatabase implements SqlDatabase {
   }
 
   write<T>(write: Write<T>): Promise<T> {
-    return this.#write((c) => runAsync(write, async (step) => {
-      if (step.op === 'append') {
-        c.append(step.entry)
-        return NO_RESULT
-      }
-      const result = await c.query(step.sql, step.values)
-      return { changes: result.rowCount ?? 0, rows: result.rows }
-    }))
+    return this.#write((c) =>
+      runAsync(write, async (step) => {
+        if (step.op === 'append') {
+          c.append(step.entry)
+          return NO_RESULT
+        }
+        const result = await c.query(step.sql, step.values)
+        return { changes: result.rowCount ?? 0, rows: result.rows }
+      })
+    )
   }
 
   async #transaction<T>(work: (c: Transaction) => Promise<T>): Promise<T> {
@@ -181,7 +183,9 @@ class PostgresDatabase implements SqlDatabase {
           },
           // Serialised now, not at the batch's end: an entry that cannot be
           // written fails its own write, not the batch.
-          append: (entry) => { appended.push(serialised(entry)) }
+          append: (entry) => {
+            appended.push(serialised(entry))
+          }
         }
         try {
           const value = await op.work(context)
@@ -233,8 +237,15 @@ class PostgresDatabase implements SqlDatabase {
     const subjects = index('subjects')
     const fields = index('fields')
     await client.query(this.#sql(INSERT_AUDIT), [
-      rows.map((r) => r.seq), rows.map((r) => r.text), rows.map((r) => r.prevHash), rows.map((r) => r.hash),
-      ...AUDIT_COLUMNS.map((_, i) => column(i)), subjects.values, subjects.seqs, fields.values, fields.seqs
+      rows.map((r) => r.seq),
+      rows.map((r) => r.text),
+      rows.map((r) => r.prevHash),
+      rows.map((r) => r.hash),
+      ...AUDIT_COLUMNS.map((_, i) => column(i)),
+      subjects.values,
+      subjects.seqs,
+      fields.values,
+      fields.seqs
     ])
   }
 

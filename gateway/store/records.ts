@@ -45,7 +45,12 @@ export interface OutboxItem {
 }
 
 export type AuditEvent =
-  | 'accepted' | 'refused' | 'received' | 'delivered' | 'delivery-failed' | 'dead-lettered'
+  | 'accepted'
+  | 'refused'
+  | 'received'
+  | 'delivered'
+  | 'delivery-failed'
+  | 'dead-lettered'
   /** Retention (P5) removed message records; the entry names how many. */
   | 'purged'
   /** This gateway countersigned a checkpoint of the partner's ledger. */
@@ -53,9 +58,11 @@ export type AuditEvent =
   /** A privacy officer asked what was disclosed about a traveller (P8). */
   | 'disclosure-report'
   /** A legal hold (a complaint reference, P9) was placed on, or released from, a message or a traveller. */
-  | 'legal-hold-placed' | 'legal-hold-released'
+  | 'legal-hold-placed'
+  | 'legal-hold-released'
   /** An operator put a dead letter back on its queue, or gave up on it (with a reason). */
-  | 'dead-letter-resent' | 'dead-letter-discarded'
+  | 'dead-letter-resent'
+  | 'dead-letter-discarded'
 
 /** One ledger entry. Values never appear: only keyed digests (docs/architecture.md, "Privacy principles in code"). */
 export interface AuditEntry {

@@ -8,7 +8,9 @@ import type { StoreCall, StoreCommitted, StoreReply } from './store-thread.ts'
 const port = parentPort!
 // Posted as the commit happens, so before the answers of the calls it holds.
 const store = new SqliteStore((workerData as { path: string }).path, {
-  onCommitted: (entries) => { port.postMessage({ committed: entries } satisfies StoreCommitted) }
+  onCommitted: (entries) => {
+    port.postMessage({ committed: entries } satisfies StoreCommitted)
+  }
 })
 /** Calls not yet answered: close answers them all before the thread ends. */
 const inFlight = new Set<Promise<void>>()
@@ -25,9 +27,18 @@ port.on('message', (call: StoreCall) => {
     return
   }
   const method = store[call.method] as (...args: unknown[]) => Promise<unknown>
-  const answered = method.apply(store, [...call.args]).then(
-    (value) => { port.postMessage({ id: call.id, ok: true, value } satisfies StoreReply) },
-    (error: unknown) => { port.postMessage({ id: call.id, ok: false, error } satisfies StoreReply) }
-  ).finally(() => { inFlight.delete(answered) })
+  const answered = method
+    .apply(store, [...call.args])
+    .then(
+      (value) => {
+        port.postMessage({ id: call.id, ok: true, value } satisfies StoreReply)
+      },
+      (error: unknown) => {
+        port.postMessage({ id: call.id, ok: false, error } satisfies StoreReply)
+      }
+    )
+    .finally(() => {
+      inFlight.delete(answered)
+    })
   inFlight.add(answered)
 })

@@ -71,7 +71,7 @@ export class SqliteStoreThread implements GatewayStore {
       this.#waiting.clear()
     }
     worker.on('error', (err) => fail(new StoreThreadError(`the ledger's thread failed: ${err.message}`)))
-    worker.on('exit', () => fail(new StoreThreadError('the ledger\'s thread has stopped')))
+    worker.on('exit', () => fail(new StoreThreadError("the ledger's thread has stopped")))
     // Like a socket with nothing in flight, an idle store does not keep the
     // process alive: a call waiting for its answer does (see #call). After the
     // listeners: adding a 'message' listener refs the thread again.
@@ -89,8 +89,14 @@ export class SqliteStoreThread implements GatewayStore {
       resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 }
     })
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { worker.off('message', onReady); reject(err) }
-      const onReady = (): void => { worker.off('error', onError); resolve() }
+      const onError = (err: Error): void => {
+        worker.off('message', onReady)
+        reject(err)
+      }
+      const onReady = (): void => {
+        worker.off('error', onError)
+        resolve()
+      }
       worker.once('message', onReady)
       worker.once('error', onError)
     })

@@ -4,39 +4,39 @@
  * loaded exactly as the gateway would load it, and only then renamed over the
  * old file: the gateway never sees a half-written or inconsistent trust file.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { createPublicKey } from 'node:crypto';
-import { isAllowedAlgorithm } from '../jws/signing-key.ts';
-import { json } from './pki.ts';
-import type { Jwks, PublicSigningJwk, RegisteredKey, TrustFile } from './trust-file.ts';
-import { TRUST_FILE_VERSION } from './trust-file.ts';
-import { loadTrustStore } from './trust-store.ts';
-import { checkTrustFile } from './trust-schema.ts';
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { createPublicKey } from 'node:crypto'
+import { isAllowedAlgorithm } from '../jws/signing-key.ts'
+import { json } from './pki.ts'
+import type { Jwks, PublicSigningJwk, RegisteredKey, TrustFile } from './trust-file.ts'
+import { TRUST_FILE_VERSION } from './trust-file.ts'
+import { loadTrustStore } from './trust-store.ts'
+import { checkTrustFile } from './trust-schema.ts'
 
 /** A refused change: the trust file is left as it was. */
 export class TrustEditError extends Error {
-  readonly code: string;
+  readonly code: string
   constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TrustEditError';
-    this.code = code;
+    super(message)
+    this.name = 'TrustEditError'
+    this.code = code
   }
 }
 
 export function readTrustFile(path: string): TrustFile {
-  let file: TrustFile;
+  let file: TrustFile
   try {
-    file = JSON.parse(readFileSync(path, 'utf8')) as TrustFile;
+    file = JSON.parse(readFileSync(path, 'utf8')) as TrustFile
   } catch (err) {
-    throw new TrustEditError('TRUST_FILE_UNREADABLE', `cannot read the trust file ${path}: ${(err as Error).message}`);
+    throw new TrustEditError('TRUST_FILE_UNREADABLE', `cannot read the trust file ${path}: ${(err as Error).message}`)
   }
   if (file.version !== TRUST_FILE_VERSION) {
-    throw new TrustEditError('TRUST_FILE_VERSION', `${path} is trust file version ${String(file.version)}, this tool writes version ${TRUST_FILE_VERSION}`);
+    throw new TrustEditError('TRUST_FILE_VERSION', `${path} is trust file version ${String(file.version)}, this tool writes version ${TRUST_FILE_VERSION}`)
   }
-  return file;
+  return file
 }
 
 /**
@@ -45,28 +45,28 @@ export function readTrustFile(path: string): TrustFile {
  */
 export async function writeTrustFile(path: string, file: TrustFile): Promise<void> {
   try {
-    checkTrustFile(file, path);
+    checkTrustFile(file, path)
   } catch (err) {
-    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`);
+    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
   }
-  const partial = join(dirname(path), `.trust.${randomBytes(4).toString('hex')}.partial`);
-  await writeFile(partial, json(file), { mode: 0o644 });
+  const partial = join(dirname(path), `.trust.${randomBytes(4).toString('hex')}.partial`)
+  await writeFile(partial, json(file), { mode: 0o644 })
   try {
-    loadTrustStore(partial);
+    loadTrustStore(partial)
   } catch (err) {
-    await rm(partial, { force: true });
-    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`);
+    await rm(partial, { force: true })
+    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
   }
-  await rename(partial, path);
+  await rename(partial, path)
 }
 
 /** Every kid the trust file registers, and to whom. */
 export function registeredKids(file: TrustFile): Map<string, string> {
-  const kids = new Map<string, string>();
-  for (const k of file.gateway.signingKeys) kids.set(k.kid, `gateway ${file.country}`);
-  for (const a of file.agencies) for (const k of a.keys) kids.set(k.kid, `${a.agency}/${a.system}`);
-  for (const k of file.partner.keys) kids.set(k.kid, `partner gateway ${file.partner.country}`);
-  return kids;
+  const kids = new Map<string, string>()
+  for (const k of file.gateway.signingKeys) kids.set(k.kid, `gateway ${file.country}`)
+  for (const a of file.agencies) for (const k of a.keys) kids.set(k.kid, `${a.agency}/${a.system}`)
+  for (const k of file.partner.keys) kids.set(k.kid, `partner gateway ${file.partner.country}`)
+  return kids
 }
 
 /**
@@ -75,30 +75,31 @@ export function registeredKids(file: TrustFile): Map<string, string> {
  * means someone published what they should not have.
  */
 export function partnerKeysFromJwks(jwks: unknown): RegisteredKey[] {
-  const keys = (jwks as Partial<Jwks> | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new TrustEditError('JWKS_INVALID', 'the JWKS has no keys');
-  const seen = new Set<string>();
+  const keys = (jwks as Partial<Jwks> | null)?.keys
+  if (!Array.isArray(keys) || keys.length === 0) throw new TrustEditError('JWKS_INVALID', 'the JWKS has no keys')
+  const seen = new Set<string>()
   return keys.map((raw: unknown, i): RegisteredKey => {
-    const jwk = raw as Partial<PublicSigningJwk> & { d?: unknown };
-    if (typeof jwk !== 'object' || jwk === null) throw new TrustEditError('JWKS_INVALID', `key ${i} is not an object`);
-    if ('d' in jwk) throw new TrustEditError('JWKS_PRIVATE_KEY', `key ${jwk.kid ?? i} is a PRIVATE key: refusing it (and tell the partner)`);
-    if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new TrustEditError('JWKS_INVALID', `key ${i} has no kid`);
-    if (seen.has(jwk.kid)) throw new TrustEditError('JWKS_INVALID', `kid ${jwk.kid} appears twice`);
-    seen.add(jwk.kid);
-    if (!isAllowedAlgorithm(jwk.alg)) throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: alg ${String(jwk.alg)} is not allowed`);
-    if (jwk.use !== undefined && jwk.use !== 'sig') throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: use must be sig`);
-    const clean = jwk.kty === 'EC'
-      ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: (jwk as { y?: string }).y, kid: jwk.kid, alg: jwk.alg, use: 'sig' }
-      : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: jwk.kid, alg: jwk.alg, use: 'sig' };
-    const expected = jwk.alg === 'ES256' ? { kty: 'EC', crv: 'P-256' } : { kty: 'OKP', crv: 'Ed25519' };
+    const jwk = raw as Partial<PublicSigningJwk> & { d?: unknown }
+    if (typeof jwk !== 'object' || jwk === null) throw new TrustEditError('JWKS_INVALID', `key ${i} is not an object`)
+    if ('d' in jwk) throw new TrustEditError('JWKS_PRIVATE_KEY', `key ${jwk.kid ?? i} is a PRIVATE key: refusing it (and tell the partner)`)
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new TrustEditError('JWKS_INVALID', `key ${i} has no kid`)
+    if (seen.has(jwk.kid)) throw new TrustEditError('JWKS_INVALID', `kid ${jwk.kid} appears twice`)
+    seen.add(jwk.kid)
+    if (!isAllowedAlgorithm(jwk.alg)) throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: alg ${String(jwk.alg)} is not allowed`)
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: use must be sig`)
+    const clean =
+      jwk.kty === 'EC'
+        ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: (jwk as { y?: string }).y, kid: jwk.kid, alg: jwk.alg, use: 'sig' }
+        : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: jwk.kid, alg: jwk.alg, use: 'sig' }
+    const expected = jwk.alg === 'ES256' ? { kty: 'EC', crv: 'P-256' } : { kty: 'OKP', crv: 'Ed25519' }
     if (clean.kty !== expected.kty || clean.crv !== expected.crv) {
-      throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: ${jwk.alg} needs kty ${expected.kty} crv ${expected.crv}`);
+      throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid}: ${jwk.alg} needs kty ${expected.kty} crv ${expected.crv}`)
     }
     try {
-      createPublicKey({ key: clean as never, format: 'jwk' });
+      createPublicKey({ key: clean as never, format: 'jwk' })
     } catch (err) {
-      throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid} is not a valid public key: ${(err as Error).message}`);
+      throw new TrustEditError('JWKS_INVALID', `key ${jwk.kid} is not a valid public key: ${(err as Error).message}`)
     }
-    return { kid: jwk.kid, alg: jwk.alg, jwk: clean as PublicSigningJwk };
-  });
+    return { kid: jwk.kid, alg: jwk.alg, jwk: clean as PublicSigningJwk }
+  })
 }

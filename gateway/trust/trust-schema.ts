@@ -17,9 +17,12 @@ function describe(error: ErrorObject): string {
   const where = error.instancePath === '' ? '/' : error.instancePath
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
-    case 'additionalProperties': return `${where}: unknown member ${JSON.stringify(params.additionalProperty)}`
-    case 'required': return `${where}: missing member ${JSON.stringify(params.missingProperty)}`
-    default: return `${where}: ${error.message ?? error.keyword}`
+    case 'additionalProperties':
+      return `${where}: unknown member ${JSON.stringify(params.additionalProperty)}`
+    case 'required':
+      return `${where}: missing member ${JSON.stringify(params.missingProperty)}`
+    default:
+      return `${where}: ${error.message ?? error.keyword}`
   }
 }
 

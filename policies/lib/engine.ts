@@ -55,9 +55,9 @@ export const DEFAULT_DENY = { rule: 'default-deny', principle: 'P2' } as const
 type Leaf = string | number | boolean | null
 
 const GENERALISERS: Record<Generaliser, (value: string) => string | undefined> = {
-  'date-to-year': (v) => /^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 4) : undefined,
-  'date-to-year-month': (v) => /^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 7) : undefined,
-  'datetime-to-date': (v) => /^\d{4}-\d{2}-\d{2}T/.test(v) ? v.slice(0, 10) : undefined,
+  'date-to-year': (v) => (/^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 4) : undefined),
+  'date-to-year-month': (v) => (/^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 7) : undefined),
+  'datetime-to-date': (v) => (/^\d{4}-\d{2}-\d{2}T/.test(v) ? v.slice(0, 10) : undefined),
   'datetime-to-hour': (v) => {
     const t = Date.parse(v)
     if (Number.isNaN(t) || !v.includes('T')) return undefined
@@ -169,7 +169,6 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
  * the limits. Both gateways name it, so either can prove which rules applied.
  */
 export function policyVersion(policy: KindPolicy): string {
-  const text = JSON.stringify(policy, (_key, value: unknown) =>
-    typeof value === 'function' ? `fn:${value.toString()}` : value)
+  const text = JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value))
   return `sha256:${createHash('sha256').update(text).digest('base64url')}`
 }

@@ -62,7 +62,5 @@ export function fieldRules(prefix: string, specs: Readonly<Record<string, RuleSp
 export function objectAt(value: unknown, key: string): Readonly<Record<string, unknown>> | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
   const next = (value as Record<string, unknown>)[key]
-  return typeof next === 'object' && next !== null && !Array.isArray(next)
-    ? (next as Readonly<Record<string, unknown>>)
-    : undefined
+  return typeof next === 'object' && next !== null && !Array.isArray(next) ? (next as Readonly<Record<string, unknown>>) : undefined
 }

@@ -110,7 +110,7 @@ export function leafDefinitions(schema: JsonSchema, resolve: SchemaResolver = re
     if (typeof node.$ref === 'string') {
       const target = resolve(node.$ref, here)
       let refs = refsAt.get(path)
-      if (refs === undefined) refsAt.set(path, refs = new Set())
+      if (refs === undefined) refsAt.set(path, (refs = new Set()))
       refs.add(new URL(node.$ref, here).href)
       mark(visit(target.schema, path, target.baseId, depth + 1))
     }

@@ -3,18 +3,16 @@
 // the kind's payload schema and what happens to it, with the principle cited.
 
 /** Beyond the Border privacy principles (joint statement, 28 June 2012). See policies/principles.ts. */
-export type Principle =
-  | 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6'
-  | 'P7' | 'P8' | 'P9' | 'P10' | 'P11' | 'P12'
+export type Principle = 'P1' | 'P2' | 'P3' | 'P4' | 'P5' | 'P6' | 'P7' | 'P8' | 'P9' | 'P10' | 'P11' | 'P12'
 
 export type Action = 'share' | 'generalise' | 'pseudonymise' | 'withhold'
 
 /** How a `generalise` rule coarsens a value. */
 export type Generaliser =
-  | 'date-to-year'          // "1984-03-07" -> "1984"
-  | 'date-to-year-month'    // "1984-03-07" -> "1984-03"
-  | 'datetime-to-date'      // "2026-11-22T18:04:11Z" -> "2026-11-22"
-  | 'datetime-to-hour'      // "2026-11-22T18:04:11Z" -> "2026-11-22T18:00:00Z"
+  | 'date-to-year' // "1984-03-07" -> "1984"
+  | 'date-to-year-month' // "1984-03-07" -> "1984-03"
+  | 'datetime-to-date' // "2026-11-22T18:04:11Z" -> "2026-11-22"
+  | 'datetime-to-hour' // "2026-11-22T18:04:11Z" -> "2026-11-22T18:00:00Z"
 
 export type Direction = 'outbound' | 'inbound'
 

@@ -7,9 +7,10 @@ const b64 = (text: string | Buffer): string => Buffer.from(text).toString('base6
 
 export function signRaw(headerText: string, payload: string | Buffer, key: { signingKey: KeyObject; alg: 'ES256' | 'EdDSA' }): string {
   const input = `${b64(headerText)}.${b64(payload)}`
-  const signature = key.alg === 'ES256'
-    ? sign('sha256', Buffer.from(input), { key: key.signingKey, dsaEncoding: 'ieee-p1363' })
-    : sign(null, Buffer.from(input), key.signingKey)
+  const signature =
+    key.alg === 'ES256'
+      ? sign('sha256', Buffer.from(input), { key: key.signingKey, dsaEncoding: 'ieee-p1363' })
+      : sign(null, Buffer.from(input), key.signingKey)
   return `${input}.${b64(signature)}`
 }
 

@@ -4,13 +4,22 @@ import type { Checkpoint, CheckpointRepository, PartnerCheckpoint } from '../rec
 import type { SqlBackend } from './program.ts'
 
 // A seq is BIGINT in PostgreSQL, which pg gives as a string.
-interface CheckpointRow { seq: number | string; hash: string; at: string; jws: string; countersignature: string | null }
+interface CheckpointRow {
+  seq: number | string
+  hash: string
+  at: string
+  jws: string
+  countersignature: string | null
+}
 
 function toCheckpoint(row: CheckpointRow): Checkpoint {
   return { seq: Number(row.seq), hash: row.hash, at: row.at, jws: row.jws, countersignature: row.countersignature }
 }
 
-interface PartnerCheckpointRow extends CheckpointRow { partner: string; countersignature: string }
+interface PartnerCheckpointRow extends CheckpointRow {
+  partner: string
+  countersignature: string
+}
 
 function toPartnerCheckpoint(row: PartnerCheckpointRow): PartnerCheckpoint {
   return { ...toCheckpoint(row), partner: row.partner, countersignature: row.countersignature }
@@ -24,8 +33,9 @@ export class SqlCheckpointRepository implements CheckpointRepository {
   }
 
   async addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean> {
-    return await this.#db.run('INSERT INTO {checkpoints} (seq, hash, at, jws) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      [cp.seq, cp.hash, cp.at, cp.jws]) > 0
+    return (
+      (await this.#db.run('INSERT INTO {checkpoints} (seq, hash, at, jws) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [cp.seq, cp.hash, cp.at, cp.jws])) > 0
+    )
   }
 
   async setCountersignature(seq: number, jws: string): Promise<void> {
@@ -42,13 +52,21 @@ export class SqlCheckpointRepository implements CheckpointRepository {
   }
 
   async keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean> {
-    return await this.#db.run(`INSERT INTO {partner_checkpoints} (partner, seq, hash, at, jws, countersignature)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, [cp.partner, cp.seq, cp.hash, cp.at, cp.jws, cp.countersignature]) > 0
+    return (
+      (await this.#db.run(
+        `INSERT INTO {partner_checkpoints} (partner, seq, hash, at, jws, countersignature)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [cp.partner, cp.seq, cp.hash, cp.at, cp.jws, cp.countersignature]
+      )) > 0
+    )
   }
 
   async partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]> {
-    const rows = await this.#db.all<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = ? AND seq > ? ORDER BY seq LIMIT ?',
-      [partner, afterSeq, limit])
+    const rows = await this.#db.all<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = ? AND seq > ? ORDER BY seq LIMIT ?', [
+      partner,
+      afterSeq,
+      limit
+    ])
     return rows.map(toPartnerCheckpoint)
   }
 

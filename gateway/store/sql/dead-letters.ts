@@ -14,10 +14,12 @@ export class SqlDeadLetterRepository implements DeadLetterRepository {
   async deadLetters(direction: Direction | undefined, after: DeadLetterCursor | undefined, limit: number): Promise<MessageRecord[]> {
     // The (status, updated_at) index gives the dead letters in order; the rest of the key only breaks ties.
     const key = ['updated_at', 'direction', 'id'].map((c) => this.#db.dialect.bytewise(c)).join(', ')
-    const rows = await this.#db.all<MessageRow>(`SELECT * FROM {messages} WHERE status = 'dead-lettered'
+    const rows = await this.#db.all<MessageRow>(
+      `SELECT * FROM {messages} WHERE status = 'dead-lettered'
       ${direction === undefined ? '' : 'AND direction = ?'} AND (${key}) > (?, ?, ?)
       ORDER BY ${key} LIMIT ?`,
-    [...direction === undefined ? [] : [direction], after?.updatedAt ?? '', after?.direction ?? '', after?.id ?? '', limit])
+      [...(direction === undefined ? [] : [direction]), after?.updatedAt ?? '', after?.direction ?? '', after?.id ?? '', limit]
+    )
     return rows.map(toRecord)
   }
 
@@ -31,25 +33,35 @@ export class SqlDeadLetterRepository implements DeadLetterRepository {
 
   requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
     // A conditional UPDATE: of two operators resending at once, one changes the row and the other finds it accepted.
-    return this.#db.write((function * () {
-      const changed = yield * run(`UPDATE {messages} AS m SET status = 'accepted', attempts = '[]', updated_at = ?
+    return this.#db.write(
+      (function* () {
+        const changed = yield* run(
+          `UPDATE {messages} AS m SET status = 'accepted', attempts = '[]', updated_at = ?
         WHERE m.direction = ? AND m.id = ? AND m.status = 'dead-lettered'
-        AND EXISTS (SELECT 1 FROM {outbox} o WHERE o.direction = m.direction AND o.id = m.id)`, [audit.at, direction, id])
-      if (changed === 0) return false
-      yield * append(audit)
-      return true
-    })())
+        AND EXISTS (SELECT 1 FROM {outbox} o WHERE o.direction = m.direction AND o.id = m.id)`,
+          [audit.at, direction, id]
+        )
+        if (changed === 0) return false
+        yield* append(audit)
+        return true
+      })()
+    )
   }
 
   discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
-    return this.#db.write((function * () {
-      const changed = yield * run(`UPDATE {messages} SET status = 'discarded', updated_at = ?
-        WHERE direction = ? AND id = ? AND status = 'dead-lettered'`, [audit.at, direction, id])
-      if (changed === 0) return false
-      // Nothing will send it again, so nothing personal is kept for it (P5).
-      yield * run(DELETE_OUTBOX, [direction, id])
-      yield * append(audit)
-      return true
-    })())
+    return this.#db.write(
+      (function* () {
+        const changed = yield* run(
+          `UPDATE {messages} SET status = 'discarded', updated_at = ?
+        WHERE direction = ? AND id = ? AND status = 'dead-lettered'`,
+          [audit.at, direction, id]
+        )
+        if (changed === 0) return false
+        // Nothing will send it again, so nothing personal is kept for it (P5).
+        yield* run(DELETE_OUTBOX, [direction, id])
+        yield* append(audit)
+        return true
+      })()
+    )
   }
 }

@@ -4,7 +4,14 @@ import { normaliseInstant } from '../audit-index.ts'
 import { purgeEntry, type AuditEntry, type HoldsAndRetention, type LegalHold, type PurgeCounts } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
-interface LegalHoldRow { ref: string; message_id: string | null; subject: string | null; reason: string; placed_at: string; released_at: string | null }
+interface LegalHoldRow {
+  ref: string
+  message_id: string | null
+  subject: string | null
+  reason: string
+  placed_at: string
+  released_at: string | null
+}
 
 function toLegalHold(row: LegalHoldRow): LegalHold {
   return { ref: row.ref, messageId: row.message_id, subject: row.subject, reason: row.reason, placedAt: row.placed_at, releasedAt: row.released_at }
@@ -37,9 +44,9 @@ const PURGE_IN_ONE = `WITH doomed AS (
  * SQLite has neither data-modifying WITH nor DELETE … USING, and needs
  * neither: its write lock is held from the first statement, so both see the same rows.
  */
-function * purgeInTwo(bound: string): Write<PurgeCounts> {
-  const outbox = yield * run(`DELETE FROM {outbox} WHERE (direction, id) IN (SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE})`, [bound])
-  const messages = yield * run(`DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
+function* purgeInTwo(bound: string): Write<PurgeCounts> {
+  const outbox = yield* run(`DELETE FROM {outbox} WHERE (direction, id) IN (SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE})`, [bound])
+  const messages = yield* run(`DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
   return { messages, outbox }
 }
 
@@ -51,12 +58,17 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
   }
 
   async addLegalHold(hold: LegalHold): Promise<boolean> {
-    return await this.#db.run(`INSERT INTO {legal_holds} (ref, message_id, subject, reason, placed_at, released_at)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, [hold.ref, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]) > 0
+    return (
+      (await this.#db.run(
+        `INSERT INTO {legal_holds} (ref, message_id, subject, reason, placed_at, released_at)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [hold.ref, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]
+      )) > 0
+    )
   }
 
   async releaseLegalHold(ref: string, at: string): Promise<boolean> {
-    return await this.#db.run('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL', [at, ref]) > 0
+    return (await this.#db.run('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL', [at, ref])) > 0
   }
 
   async legalHolds(): Promise<LegalHold[]> {
@@ -66,17 +78,19 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
   purge(before: string, audit: AuditEntry): Promise<PurgeCounts> {
     const bound = normaliseInstant(before)
     const inOne = this.#db.dialect.name === 'postgres'
-    return this.#db.write((function * () {
-      let counts: PurgeCounts
-      if (inOne) {
-        const [row] = yield * all<{ messages: string; outbox: string }>(PURGE_IN_ONE, [bound])
-        counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
-      } else {
-        counts = yield * purgeInTwo(bound)
-      }
-      // A run that removed nothing changed nothing: no entry, and the head stays where it was.
-      if (counts.messages + counts.outbox > 0) yield * append(purgeEntry(audit, counts))
-      return counts
-    })())
+    return this.#db.write(
+      (function* () {
+        let counts: PurgeCounts
+        if (inOne) {
+          const [row] = yield* all<{ messages: string; outbox: string }>(PURGE_IN_ONE, [bound])
+          counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
+        } else {
+          counts = yield* purgeInTwo(bound)
+        }
+        // A run that removed nothing changed nothing: no entry, and the head stays where it was.
+        if (counts.messages + counts.outbox > 0) yield* append(purgeEntry(audit, counts))
+        return counts
+      })()
+    )
   }
 }

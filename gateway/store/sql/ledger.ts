@@ -10,7 +10,12 @@ import { append, type SqlBackend } from './program.ts'
 // A seq is BIGINT in PostgreSQL, which pg gives as a string (it may exceed 2^53); a ledger's seq never will.
 type Seq = number | string
 
-interface AuditRow { seq: Seq; entry: string; prev_hash: string; hash: string }
+interface AuditRow {
+  seq: Seq
+  entry: string
+  prev_hash: string
+  hash: string
+}
 
 function toStored(row: AuditRow): StoredAuditEntry {
   return { seq: Number(row.seq), hash: row.hash, prevHash: row.prev_hash, entry: JSON.parse(row.entry) as AuditEntry }
@@ -19,7 +24,10 @@ function toStored(row: AuditRow): StoredAuditEntry {
 /** The last row of the primary key: one index step, however long the ledger. */
 export const HEAD = 'SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'
 
-export interface Head { readonly seq: number; readonly hash: string }
+export interface Head {
+  readonly seq: number
+  readonly hash: string
+}
 
 /** An entry and the text the chain hashes. */
 export interface SerialisedEntry {
@@ -53,8 +61,13 @@ export function chainRows(head: Head | undefined, entries: readonly SerialisedEn
   return entries.map(({ entry, text }) => {
     seq++
     const row = {
-      seq, text, prevHash, hash: chainHash(prevHash, text),
-      columns: auditColumnValues(auditColumns(entry)), subjects: auditSubjects(entry), fields: auditFieldPatterns(entry)
+      seq,
+      text,
+      prevHash,
+      hash: chainHash(prevHash, text),
+      columns: auditColumnValues(auditColumns(entry)),
+      subjects: auditSubjects(entry),
+      fields: auditFieldPatterns(entry)
     }
     prevHash = row.hash
     return row
@@ -74,9 +87,14 @@ export class SqlLedgerRepository implements LedgerRepository {
 
   async auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows> {
     const subjects = await this.#db.all<{ seq: Seq; subject: string }>('SELECT seq, subject FROM {audit_subjects} WHERE seq BETWEEN ? AND ?', [fromSeq, toSeq])
-    const fields = await this.#db.all<{ seq: Seq; path_pattern: string }>('SELECT seq, path_pattern FROM {audit_fields} WHERE seq BETWEEN ? AND ?', [fromSeq, toSeq])
+    const fields = await this.#db.all<{ seq: Seq; path_pattern: string }>('SELECT seq, path_pattern FROM {audit_fields} WHERE seq BETWEEN ? AND ?', [
+      fromSeq,
+      toSeq
+    ])
     const columns = await this.#db.all<Record<string, string | null> & { seq: Seq }>(
-      `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`, [fromSeq, toSeq])
+      `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`,
+      [fromSeq, toSeq]
+    )
     return {
       subjects: subjects.map((r) => `${Number(r.seq)} ${r.subject}`),
       fields: fields.map((r) => `${Number(r.seq)} ${r.path_pattern}`),

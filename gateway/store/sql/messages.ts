@@ -39,7 +39,13 @@ export function toRecord(row: MessageRow): MessageRecord {
   }
 }
 
-interface OutboxRow { direction: Direction; id: string; target: string; sealed: string; created_at: string }
+interface OutboxRow {
+  direction: Direction
+  id: string
+  target: string
+  sealed: string
+  created_at: string
+}
 
 function toOutbox(row: OutboxRow): OutboxItem {
   return { direction: row.direction, id: row.id, target: row.target, sealed: row.sealed, createdAt: row.created_at }
@@ -57,11 +63,11 @@ export const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = 
  * value: the attempt, where the dialect appends in SQL; else the whole list,
  * read in the same transaction.
  */
-function * withAttempt(backend: SqlBackend, direction: Direction, id: string, attempt: DeliveryAttempt): Write<[string, string]> {
+function* withAttempt(backend: SqlBackend, direction: Direction, id: string, attempt: DeliveryAttempt): Write<[string, string]> {
   const inSql = backend.dialect.appendAttempt
   if (inSql !== undefined) return [inSql, JSON.stringify(attempt)]
-  const [row] = yield * all<{ attempts: string }>('SELECT attempts FROM {messages} WHERE direction = ? AND id = ?', [direction, id])
-  const attempts = row === undefined ? [] : JSON.parse(row.attempts) as DeliveryAttempt[]
+  const [row] = yield* all<{ attempts: string }>('SELECT attempts FROM {messages} WHERE direction = ? AND id = ?', [direction, id])
+  const attempts = row === undefined ? [] : (JSON.parse(row.attempts) as DeliveryAttempt[])
   attempts.push(attempt)
   return ['?', JSON.stringify(attempts)]
 }
@@ -79,55 +85,89 @@ export class SqlMessageRepository implements MessageRepository {
   }
 
   accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean> {
-    return this.#db.write((function * () {
-      const inserted = yield * run(INSERT_MESSAGE, [
-        record.direction, record.id, record.digest, record.kind, record.purpose, record.sender, record.recipient,
-        record.status, record.acceptedAt, record.updatedAt, JSON.stringify(record.attempts), record.receipt,
-        record.correlationId, record.policyVersion
-      ])
-      if (inserted === 0) return false
-      yield * run('INSERT INTO {outbox} (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)',
-        [outbox.direction, outbox.id, outbox.target, outbox.sealed, outbox.createdAt])
-      yield * append(audit)
-      return true
-    })(), outbox.sealed.length)
+    return this.#db.write(
+      (function* () {
+        const inserted = yield* run(INSERT_MESSAGE, [
+          record.direction,
+          record.id,
+          record.digest,
+          record.kind,
+          record.purpose,
+          record.sender,
+          record.recipient,
+          record.status,
+          record.acceptedAt,
+          record.updatedAt,
+          JSON.stringify(record.attempts),
+          record.receipt,
+          record.correlationId,
+          record.policyVersion
+        ])
+        if (inserted === 0) return false
+        yield* run('INSERT INTO {outbox} (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)', [
+          outbox.direction,
+          outbox.id,
+          outbox.target,
+          outbox.sealed,
+          outbox.createdAt
+        ])
+        yield* append(audit)
+        return true
+      })(),
+      outbox.sealed.length
+    )
   }
 
   recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {
     const db = this.#db
-    return db.write((function * () {
-      const [attempts, value] = yield * withAttempt(db, direction, id, attempt)
-      const changed = yield * run(`UPDATE {messages} SET attempts = ${attempts}, updated_at = ?
-        WHERE direction = ? AND id = ? AND status = 'accepted'`, [value, attempt.at, direction, id])
-      if (changed === 0) return false
-      if (audit !== null) yield * append(audit)
-      return true
-    })())
+    return db.write(
+      (function* () {
+        const [attempts, value] = yield* withAttempt(db, direction, id, attempt)
+        const changed = yield* run(
+          `UPDATE {messages} SET attempts = ${attempts}, updated_at = ?
+        WHERE direction = ? AND id = ? AND status = 'accepted'`,
+          [value, attempt.at, direction, id]
+        )
+        if (changed === 0) return false
+        if (audit !== null) yield* append(audit)
+        return true
+      })()
+    )
   }
 
   markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean> {
     // On PostgreSQL, the row lock the UPDATE takes makes a concurrent second delivery wait, then find it delivered.
-    return this.#db.write((function * () {
-      const changed = yield * run(`UPDATE {messages} SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ?
-        WHERE direction = ? AND id = ? AND status <> 'delivered'`, [receipt, audit.at, direction, id])
-      if (changed === 0) return false
-      yield * run(DELETE_OUTBOX, [direction, id])
-      yield * append(audit)
-      return true
-    })())
+    return this.#db.write(
+      (function* () {
+        const changed = yield* run(
+          `UPDATE {messages} SET status = 'delivered', receipt = coalesce(?, receipt), updated_at = ?
+        WHERE direction = ? AND id = ? AND status <> 'delivered'`,
+          [receipt, audit.at, direction, id]
+        )
+        if (changed === 0) return false
+        yield* run(DELETE_OUTBOX, [direction, id])
+        yield* append(audit)
+        return true
+      })()
+    )
   }
 
   markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean> {
     // The outbox item stays (sealed) so that an operator can resend it.
     const db = this.#db
-    return db.write((function * () {
-      const [attempts, value] = yield * withAttempt(db, direction, id, attempt)
-      const changed = yield * run(`UPDATE {messages} SET status = 'dead-lettered', attempts = ${attempts}, updated_at = ?
-        WHERE direction = ? AND id = ? AND status = 'accepted'`, [value, attempt.at, direction, id])
-      if (changed === 0) return false
-      yield * append(audit)
-      return true
-    })())
+    return db.write(
+      (function* () {
+        const [attempts, value] = yield* withAttempt(db, direction, id, attempt)
+        const changed = yield* run(
+          `UPDATE {messages} SET status = 'dead-lettered', attempts = ${attempts}, updated_at = ?
+        WHERE direction = ? AND id = ? AND status = 'accepted'`,
+          [value, attempt.at, direction, id]
+        )
+        if (changed === 0) return false
+        yield* append(audit)
+        return true
+      })()
+    )
   }
 
   async outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined> {
@@ -137,8 +177,11 @@ export class SqlMessageRepository implements MessageRepository {
 
   async pendingOutbox(before: string, limit: number): Promise<OutboxItem[]> {
     // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
-    const rows = await this.#db.all<OutboxRow>(`SELECT o.* FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
-      WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`, [before, limit])
+    const rows = await this.#db.all<OutboxRow>(
+      `SELECT o.* FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
+      WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`,
+      [before, limit]
+    )
     return rows.map(toOutbox)
   }
 }

@@ -26,15 +26,15 @@ export const NO_RESULT: StepResult = { changes: 0, rows: [] }
 /** A write: steps out, their results in, its value at the end. */
 export type Write<T> = Generator<Step, T, StepResult>
 
-export function * run(sql: string, values: readonly SqlValue[]): Write<number> {
+export function* run(sql: string, values: readonly SqlValue[]): Write<number> {
   return (yield { op: 'run', sql, values }).changes
 }
 
-export function * all<R = Row>(sql: string, values: readonly SqlValue[]): Write<R[]> {
+export function* all<R = Row>(sql: string, values: readonly SqlValue[]): Write<R[]> {
   return (yield { op: 'all', sql, values }).rows as R[]
 }
 
-export function * append(entry: AuditEntry): Write<void> {
+export function* append(entry: AuditEntry): Write<void> {
   yield { op: 'append', entry }
 }
 

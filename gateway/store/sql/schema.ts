@@ -92,9 +92,9 @@ CREATE TABLE IF NOT EXISTS {legal_holds} (
  */
 export function indexesSql(d: Dialect): string {
   const seq = d.name === 'sqlite' ? '' : ', seq'
-  const index = (name: string, column: string, where = ''): string =>
-    `CREATE INDEX IF NOT EXISTS ${name} ON {audit} (${column}${seq})${where};\n`
-  return '\nCREATE INDEX IF NOT EXISTS audit_at ON {audit} (at);\n' +
+  const index = (name: string, column: string, where = ''): string => `CREATE INDEX IF NOT EXISTS ${name} ON {audit} (${column}${seq})${where};\n`
+  return (
+    '\nCREATE INDEX IF NOT EXISTS audit_at ON {audit} (at);\n' +
     index('audit_event', 'event') +
     index('audit_direction', 'direction') +
     index('audit_kind', 'kind') +
@@ -104,4 +104,5 @@ export function indexesSql(d: Dialect): string {
     index('audit_policy', 'policy_version') +
     index('audit_from_agency', 'from_agency') +
     index('audit_to_agency', 'to_agency')
+  )
 }

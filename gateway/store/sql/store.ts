@@ -37,36 +37,92 @@ export class SqlStore implements GatewayStore {
     return this.#db.close()
   }
 
-  findMessage(...args: Parameters<Repository['findMessage']>) { return this.#messages.findMessage(...args) }
-  accept(...args: Parameters<Repository['accept']>) { return this.#messages.accept(...args) }
-  recordAttempt(...args: Parameters<Repository['recordAttempt']>) { return this.#messages.recordAttempt(...args) }
-  markDelivered(...args: Parameters<Repository['markDelivered']>) { return this.#messages.markDelivered(...args) }
-  markDeadLettered(...args: Parameters<Repository['markDeadLettered']>) { return this.#messages.markDeadLettered(...args) }
-  outboxItem(...args: Parameters<Repository['outboxItem']>) { return this.#messages.outboxItem(...args) }
-  pendingOutbox(...args: Parameters<Repository['pendingOutbox']>) { return this.#messages.pendingOutbox(...args) }
+  findMessage(...args: Parameters<Repository['findMessage']>) {
+    return this.#messages.findMessage(...args)
+  }
+  accept(...args: Parameters<Repository['accept']>) {
+    return this.#messages.accept(...args)
+  }
+  recordAttempt(...args: Parameters<Repository['recordAttempt']>) {
+    return this.#messages.recordAttempt(...args)
+  }
+  markDelivered(...args: Parameters<Repository['markDelivered']>) {
+    return this.#messages.markDelivered(...args)
+  }
+  markDeadLettered(...args: Parameters<Repository['markDeadLettered']>) {
+    return this.#messages.markDeadLettered(...args)
+  }
+  outboxItem(...args: Parameters<Repository['outboxItem']>) {
+    return this.#messages.outboxItem(...args)
+  }
+  pendingOutbox(...args: Parameters<Repository['pendingOutbox']>) {
+    return this.#messages.pendingOutbox(...args)
+  }
 
-  appendAudit(...args: Parameters<Repository['appendAudit']>) { return this.#ledger.appendAudit(...args) }
-  auditEntries(...args: Parameters<Repository['auditEntries']>) { return this.#ledger.auditEntries(...args) }
-  auditIndexRows(...args: Parameters<Repository['auditIndexRows']>) { return this.#ledger.auditIndexRows(...args) }
-  auditEntry(...args: Parameters<Repository['auditEntry']>) { return this.#ledger.auditEntry(...args) }
-  searchAudit(...args: Parameters<Repository['searchAudit']>) { return this.#ledger.searchAudit(...args) }
-  auditHead(...args: Parameters<Repository['auditHead']>) { return this.#ledger.auditHead(...args) }
+  appendAudit(...args: Parameters<Repository['appendAudit']>) {
+    return this.#ledger.appendAudit(...args)
+  }
+  auditEntries(...args: Parameters<Repository['auditEntries']>) {
+    return this.#ledger.auditEntries(...args)
+  }
+  auditIndexRows(...args: Parameters<Repository['auditIndexRows']>) {
+    return this.#ledger.auditIndexRows(...args)
+  }
+  auditEntry(...args: Parameters<Repository['auditEntry']>) {
+    return this.#ledger.auditEntry(...args)
+  }
+  searchAudit(...args: Parameters<Repository['searchAudit']>) {
+    return this.#ledger.searchAudit(...args)
+  }
+  auditHead(...args: Parameters<Repository['auditHead']>) {
+    return this.#ledger.auditHead(...args)
+  }
 
-  addCheckpoint(...args: Parameters<Repository['addCheckpoint']>) { return this.#checkpoints.addCheckpoint(...args) }
-  setCountersignature(...args: Parameters<Repository['setCountersignature']>) { return this.#checkpoints.setCountersignature(...args) }
-  checkpoints(...args: Parameters<Repository['checkpoints']>) { return this.#checkpoints.checkpoints(...args) }
-  latestCheckpoint(...args: Parameters<Repository['latestCheckpoint']>) { return this.#checkpoints.latestCheckpoint(...args) }
-  keepPartnerCheckpoint(...args: Parameters<Repository['keepPartnerCheckpoint']>) { return this.#checkpoints.keepPartnerCheckpoint(...args) }
-  partnerCheckpoints(...args: Parameters<Repository['partnerCheckpoints']>) { return this.#checkpoints.partnerCheckpoints(...args) }
-  latestPartnerCheckpoint(...args: Parameters<Repository['latestPartnerCheckpoint']>) { return this.#checkpoints.latestPartnerCheckpoint(...args) }
+  addCheckpoint(...args: Parameters<Repository['addCheckpoint']>) {
+    return this.#checkpoints.addCheckpoint(...args)
+  }
+  setCountersignature(...args: Parameters<Repository['setCountersignature']>) {
+    return this.#checkpoints.setCountersignature(...args)
+  }
+  checkpoints(...args: Parameters<Repository['checkpoints']>) {
+    return this.#checkpoints.checkpoints(...args)
+  }
+  latestCheckpoint(...args: Parameters<Repository['latestCheckpoint']>) {
+    return this.#checkpoints.latestCheckpoint(...args)
+  }
+  keepPartnerCheckpoint(...args: Parameters<Repository['keepPartnerCheckpoint']>) {
+    return this.#checkpoints.keepPartnerCheckpoint(...args)
+  }
+  partnerCheckpoints(...args: Parameters<Repository['partnerCheckpoints']>) {
+    return this.#checkpoints.partnerCheckpoints(...args)
+  }
+  latestPartnerCheckpoint(...args: Parameters<Repository['latestPartnerCheckpoint']>) {
+    return this.#checkpoints.latestPartnerCheckpoint(...args)
+  }
 
-  deadLetters(...args: Parameters<Repository['deadLetters']>) { return this.#deadLetters.deadLetters(...args) }
-  countDeadLetters(...args: Parameters<Repository['countDeadLetters']>) { return this.#deadLetters.countDeadLetters(...args) }
-  requeueDeadLetter(...args: Parameters<Repository['requeueDeadLetter']>) { return this.#deadLetters.requeueDeadLetter(...args) }
-  discardDeadLetter(...args: Parameters<Repository['discardDeadLetter']>) { return this.#deadLetters.discardDeadLetter(...args) }
+  deadLetters(...args: Parameters<Repository['deadLetters']>) {
+    return this.#deadLetters.deadLetters(...args)
+  }
+  countDeadLetters(...args: Parameters<Repository['countDeadLetters']>) {
+    return this.#deadLetters.countDeadLetters(...args)
+  }
+  requeueDeadLetter(...args: Parameters<Repository['requeueDeadLetter']>) {
+    return this.#deadLetters.requeueDeadLetter(...args)
+  }
+  discardDeadLetter(...args: Parameters<Repository['discardDeadLetter']>) {
+    return this.#deadLetters.discardDeadLetter(...args)
+  }
 
-  addLegalHold(...args: Parameters<Repository['addLegalHold']>) { return this.#holds.addLegalHold(...args) }
-  releaseLegalHold(...args: Parameters<Repository['releaseLegalHold']>) { return this.#holds.releaseLegalHold(...args) }
-  legalHolds(...args: Parameters<Repository['legalHolds']>) { return this.#holds.legalHolds(...args) }
-  purge(...args: Parameters<Repository['purge']>) { return this.#holds.purge(...args) }
+  addLegalHold(...args: Parameters<Repository['addLegalHold']>) {
+    return this.#holds.addLegalHold(...args)
+  }
+  releaseLegalHold(...args: Parameters<Repository['releaseLegalHold']>) {
+    return this.#holds.releaseLegalHold(...args)
+  }
+  legalHolds(...args: Parameters<Repository['legalHolds']>) {
+    return this.#holds.legalHolds(...args)
+  }
+  purge(...args: Parameters<Repository['purge']>) {
+    return this.#holds.purge(...args)
+  }
 }
