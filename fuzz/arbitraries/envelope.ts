@@ -83,19 +83,17 @@ export const badEnvelopeEdit = once(function badEnvelopeEdit(door: Door): Edit {
     // Members no schema names (every object in schemas/ is closed).
     {
       weight: 6,
-      arbitrary: fc
-        .record({ at: fc.constantFrom(...objects), name: strangeName(), value: anyJson(), first: fc.boolean() })
-        .map(
-          ({ at, name, value, first }): EnvelopeEdit => ({
-            op: 'member',
-            at,
-            name: JSON.stringify(name),
-            value: JSON.stringify(value),
-            first,
-            tag: 'extra-member',
-            effect: 'bad'
-          })
-        )
+      arbitrary: fc.record({ at: fc.constantFrom(...objects), name: strangeName(), value: anyJson(), first: fc.boolean() }).map(
+        ({ at, name, value, first }): EnvelopeEdit => ({
+          op: 'member',
+          at,
+          name: JSON.stringify(name),
+          value: JSON.stringify(value),
+          first,
+          tag: 'extra-member',
+          effect: 'bad'
+        })
+      )
     },
     // Duplicate members in the raw text (RFC 7493 §2.3): the same value, or another one.
     {

@@ -138,16 +138,14 @@ export const badHttp = once(function badHttp(door: Door, own: IdentityName, body
     // A wrong caller with a wrong media type: the caller must still be what is refused.
     options.push({
       weight: 2,
-      arbitrary: fc
-        .tuple(wrongCaller(door, own), fc.constantFrom(...wrongTypes))
-        .map(([{ identity, auth, tags }, t]) => ({
-          ...withType(t),
-          identity,
-          auth,
-          tags: [...tags, `content-type:${String(t)}`],
-          effect: 'bad' as const,
-          authFails: true
-        }))
+      arbitrary: fc.tuple(wrongCaller(door, own), fc.constantFrom(...wrongTypes)).map(([{ identity, auth, tags }, t]) => ({
+        ...withType(t),
+        identity,
+        auth,
+        tags: [...tags, `content-type:${String(t)}`],
+        effect: 'bad' as const,
+        authFails: true
+      }))
     })
   }
   const otherMethods = (door === 'status' || door === 'audit' ? ['POST', 'PUT', 'PATCH'] : ['GET', 'PUT', 'PATCH', 'DELETE']) as Array<

@@ -293,14 +293,12 @@ export const auditCase = once(function auditCase(valid: boolean): fc.Arbitrary<A
     )
   }
   const badQuery = (route: 'entries' | 'export') =>
-    fc
-      .tuple(route === 'export' ? boundedExport().map((p) => [p]) : validEntriesQuery(), badQueryPair(route), fc.boolean())
-      .map(([pairs, bad, before]) => ({
-        ...http,
-        query: query(before ? [...bad.pairs, ...pairs] : [...pairs, ...bad.pairs]),
-        tags: [bad.tag],
-        effect: bad.effect
-      }))
+    fc.tuple(route === 'export' ? boundedExport().map((p) => [p]) : validEntriesQuery(), badQueryPair(route), fc.boolean()).map(([pairs, bad, before]) => ({
+      ...http,
+      query: query(before ? [...bad.pairs, ...pairs] : [...pairs, ...bad.pairs]),
+      tags: [bad.tag],
+      effect: bad.effect
+    }))
   const stray = (route: AuditRoute) =>
     fc
       .constantFrom('?x=1', '?limit=10', '?cursor=c2VxOjE', '?__proto__=1')

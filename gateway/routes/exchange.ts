@@ -25,7 +25,7 @@ const EXCHANGE_SCHEMA = {
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: joseBody(
-    `A compact JWS signed with the partner gateway's key, \`typ\` \`${ENVELOPE_TYP}\`, whose payload is the forwarded envelope: ` + 'see `x-jws-payload`.'
+    `A compact JWS signed with the partner gateway's key, \`typ\` \`${ENVELOPE_TYP}\`, whose payload is the forwarded envelope: see \`x-jws-payload\`.`
   ),
   'x-jws-payload': jwsPayload('forwarded-envelope'),
   response: {
