@@ -3,24 +3,15 @@
 // take the same body and meet the same checks, so both routes describe them
 // from here.
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
-import { joseBody, type ErrorCode } from '../plugins/openapi.ts'
+import { BODY_REFUSALS, joseBody, SIGNATURE_REFUSALS, type ErrorCode } from '../plugins/openapi.ts'
 
 /** Every refusal a submission can meet, step by step: also those of a dry run. */
 export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'UNAUTHENTICATED',
   'TOKEN_CERT_MISMATCH',
   'FORBIDDEN',
-  'BODY_INVALID',
-  'PAYLOAD_TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'JWS_INVALID',
-  'JWS_HEADER_NOT_ALLOWED',
-  'JWS_TYP_INVALID',
-  'JWS_ALG_NOT_ALLOWED',
-  'JWS_KID_UNKNOWN',
-  'JWS_KEY_NOT_CALLERS',
-  'JWS_SIGNATURE_INVALID',
-  'PAYLOAD_UNSAFE',
+  ...BODY_REFUSALS,
+  ...SIGNATURE_REFUSALS,
   'KIND_UNKNOWN',
   'SCHEMA_INVALID',
   'MESSAGE_EXPIRED',

@@ -40,6 +40,25 @@ export const PROBLEM_SCHEMA = {
   }
 } as const
 
+/** What any route that takes a body can answer before reading it. */
+export const BODY_REFUSALS: readonly ErrorCode[] = ['BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+
+/**
+ * What verifying a compact JWS can answer, in the order of its steps
+ * (jws/verify-compact.ts), then the payload's I-JSON pass: the same for a
+ * submission, a partner's delivery and a partner's checkpoint.
+ */
+export const SIGNATURE_REFUSALS: readonly ErrorCode[] = [
+  'JWS_INVALID',
+  'JWS_HEADER_NOT_ALLOWED',
+  'JWS_TYP_INVALID',
+  'JWS_ALG_NOT_ALLOWED',
+  'JWS_KID_UNKNOWN',
+  'JWS_KEY_NOT_CALLERS',
+  'JWS_SIGNATURE_INVALID',
+  'PAYLOAD_UNSAFE'
+]
+
 /**
  * The problem responses of a route, one per status, each naming the codes
  * the route can answer with. `INTERNAL` (500) is always possible.

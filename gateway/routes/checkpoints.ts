@@ -10,7 +10,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { COUNTERSIGNATURE_TYP, countersignCheckpoint } from '../audit/checkpoint-exchange.ts'
 import { CHECKPOINT_JWS_TYP, verifyCheckpointJws } from '../audit/checkpointer.ts'
-import { SECURITY, joseBody, joseResponse, problemResponses } from '../plugins/openapi.ts'
+import { BODY_REFUSALS, joseBody, joseResponse, problemResponses, SECURITY, SIGNATURE_REFUSALS } from '../plugins/openapi.ts'
 
 const CHECKPOINT_SCHEMA = {
   summary: "Countersign a checkpoint of the partner's ledger",
@@ -29,20 +29,7 @@ const CHECKPOINT_SCHEMA = {
       `The countersignature: a compact JWS with \`typ\` \`${COUNTERSIGNATURE_TYP}\`, signed with this gateway's key, ` +
         "whose payload is the checkpoint's claims plus `countersignedBy` and `countersignedAt`."
     ),
-    ...problemResponses(
-      'UNAUTHENTICATED',
-      'FORBIDDEN',
-      'BODY_INVALID',
-      'PAYLOAD_TOO_LARGE',
-      'UNSUPPORTED_MEDIA_TYPE',
-      'JWS_INVALID',
-      'JWS_ALG_NOT_ALLOWED',
-      'JWS_KID_UNKNOWN',
-      'JWS_KEY_NOT_CALLERS',
-      'JWS_SIGNATURE_INVALID',
-      'PAYLOAD_UNSAFE',
-      'CHECKPOINT_CONFLICT'
-    )
+    ...problemResponses('UNAUTHENTICATED', 'FORBIDDEN', ...BODY_REFUSALS, ...SIGNATURE_REFUSALS, 'CHECKPOINT_CONFLICT')
   }
 }
 

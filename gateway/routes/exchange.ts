@@ -13,7 +13,7 @@ import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord, OutboxItem } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
-import { SECURITY, joseBody, joseResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
+import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY, SIGNATURE_REFUSALS } from '../plugins/openapi.ts'
 
 const EXCHANGE_SCHEMA = {
   summary: 'Deliver a message from the partner gateway',
@@ -36,17 +36,8 @@ const EXCHANGE_SCHEMA = {
     ...problemResponses(
       'UNAUTHENTICATED',
       'FORBIDDEN',
-      'BODY_INVALID',
-      'PAYLOAD_TOO_LARGE',
-      'UNSUPPORTED_MEDIA_TYPE',
-      'JWS_INVALID',
-      'JWS_HEADER_NOT_ALLOWED',
-      'JWS_TYP_INVALID',
-      'JWS_ALG_NOT_ALLOWED',
-      'JWS_KID_UNKNOWN',
-      'JWS_KEY_NOT_CALLERS',
-      'JWS_SIGNATURE_INVALID',
-      'PAYLOAD_UNSAFE',
+      ...BODY_REFUSALS,
+      ...SIGNATURE_REFUSALS,
       'KIND_UNKNOWN',
       'SCHEMA_INVALID',
       'RECIPIENT_INVALID',
