@@ -6,24 +6,43 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { ServiceUnavailableError } from '../errors.ts'
 import type { DeliveryQueues } from '../queue/delivery-queues.ts'
-import type { AuditEntry, Direction, GatewayStore, MessageRecord, OutboxItem } from '../store/records.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
+import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem } from '../store/records.ts'
 
 export interface IntakeOptions {
   readonly store: Pick<GatewayStore, 'findMessage' | 'accept'>
   readonly queues: Pick<DeliveryQueues, 'enqueue'>
 }
 
-/** One prepared message: what the ledger records about it, its outbox item, its audit entry. */
+/**
+ * One message the pipeline prepared (both directions prepare the same facts),
+ * and what only its route knows. From these the intake makes the message
+ * record, its outbox item and its audit entry, the same way for both.
+ */
 export interface Admission {
-  readonly record: MessageRecord
-  readonly item: OutboxItem
-  readonly audit: AuditEntry
+  readonly direction: Direction
+  /** `accepted` for a submission, `received` for a partner's delivery. */
+  readonly event: AuditEvent
+  /** Who sent it: the agency system, or the partner gateway. */
+  readonly caller: string
+  /** The message record's sender and recipient. */
+  readonly sender: string
+  readonly recipient: string
+  /** Where the outbox item goes: the partner, or the receiving system. */
+  readonly target: string
+  /** The receipt this gateway signed (inbound), or none yet (outbound). */
+  readonly receipt: string | null
+  /** Digest of the bytes received (repeats are recognised by it), and its keyed form for the ledger. */
+  readonly digest: string
+  readonly auditDigest: string
+  readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'sealed' | 'at'>
   /** The request's logger: what goes wrong is logged against the request. */
   readonly log: FastifyBaseLogger
 }
 
 /** Accepted, or not because the id was already taken: `existing` is the message stored under it. */
-export type AdmissionOutcome = { readonly accepted: true } | { readonly accepted: false; readonly existing: MessageRecord }
+export type AdmissionOutcome = { readonly accepted: true; readonly record: MessageRecord } | { readonly accepted: false; readonly existing: MessageRecord }
 
 // The detail of the 503 each direction has always answered (docs/integrators.md, "Error codes").
 const LEDGER_UNAVAILABLE: Readonly<Record<Direction, string>> = {
@@ -49,7 +68,37 @@ export class Intake {
     return this.#store.findMessage(direction, id)
   }
 
-  async admit({ record, item, audit, log }: Admission): Promise<AdmissionOutcome> {
+  async admit(admission: Admission): Promise<AdmissionOutcome> {
+    const { direction, prepared, log } = admission
+    const { envelope, policy, at } = prepared
+    const record: MessageRecord = {
+      direction,
+      id: envelope.id,
+      digest: admission.digest,
+      kind: envelope.kind,
+      purpose: envelope.purpose,
+      sender: admission.sender,
+      recipient: admission.recipient,
+      status: 'accepted',
+      acceptedAt: at,
+      updatedAt: at,
+      attempts: [],
+      receipt: admission.receipt,
+      correlationId: envelope.correlationId ?? null,
+      policyVersion: policy.version
+    }
+    const item: OutboxItem = { direction, id: envelope.id, target: admission.target, sealed: prepared.sealed, createdAt: at }
+    const audit = auditEntry({
+      event: admission.event,
+      direction,
+      caller: admission.caller,
+      envelope,
+      policy,
+      digest: admission.auditDigest,
+      fields: prepared.decisions,
+      at,
+      subjects: prepared.subjects
+    })
     let accepted: boolean
     try {
       accepted = await this.#store.accept(record, item, audit)
@@ -67,6 +116,6 @@ export class Intake {
       // (docs/architecture.md, "The pipeline, one message"). The answer stands.
       log.warn({ err, messageId: record.id }, 'enqueue failed; left to the outbox relay')
     }
-    return { accepted: true }
+    return { accepted: true, record }
   }
 }

@@ -7,11 +7,10 @@ import { ReplayedError, UnsupportedMediaTypeError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
-import type { MessageRecord, OutboxItem } from '../store/records.ts'
+import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
 import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY, SIGNATURE_REFUSALS } from '../plugins/openapi.ts'
 
@@ -87,39 +86,23 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     }
     request.auditEnvelope = prepared.facts
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
-    const { envelope, policy, decisions, subjects, target, receipt, sealed, at } = prepared.result!
-
-    const record: MessageRecord = {
+    const result = prepared.result!
+    const { envelope } = result
+    const admission = await app.intake.admit({
       direction: 'inbound',
-      id: envelope.id,
-      digest,
-      kind: envelope.kind,
-      purpose: envelope.purpose,
-      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`,
-      recipient: target,
-      status: 'accepted',
-      acceptedAt: at,
-      updatedAt: at,
-      attempts: [],
-      receipt,
-      correlationId: envelope.correlationId ?? null,
-      policyVersion: policy.version
-    }
-    const item: OutboxItem = { direction: 'inbound', id: envelope.id, target, sealed, createdAt: at }
-    const audit = auditEntry({
       event: 'received',
-      direction: 'inbound',
       caller: partner,
-      envelope,
-      policy,
-      digest: prepared.auditDigest,
-      fields: decisions,
-      at,
-      subjects
+      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`,
+      recipient: result.target,
+      target: result.target,
+      receipt: result.receipt,
+      digest,
+      auditDigest: prepared.auditDigest,
+      prepared: result,
+      log: request.log
     })
-    const admission = await app.intake.admit({ record, item, audit, log: request.log })
     if (!admission.accepted) return replay(admission.existing)
-    return reply.code(200).type('application/jose').send(receipt)
+    return reply.code(200).type('application/jose').send(result.receipt)
 
     function replay(existing: MessageRecord) {
       if (existing.digest !== digest) throw new ReplayedError(existing.id)

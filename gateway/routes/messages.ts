@@ -12,9 +12,8 @@ import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contr
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import type { MessageRecord, OutboxItem } from '../store/records.ts'
+import type { MessageRecord } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
 import { SECURITY, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 
@@ -99,39 +98,23 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       if (existing !== undefined) return repeat(existing)
     }
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
-    const { envelope, policy, decisions, subjects, sealed, at } = prepared.result!
-
-    const record: MessageRecord = {
+    const result = prepared.result!
+    const { envelope } = result
+    const admission = await app.intake.admit({
       direction: 'outbound',
-      id: envelope.id,
-      digest,
-      kind: envelope.kind,
-      purpose: envelope.purpose,
+      event: 'accepted',
+      caller: caller.id,
       sender: caller.id,
       recipient: `${envelope.to.country}/${envelope.to.agency}`,
-      status: 'accepted',
-      acceptedAt: at,
-      updatedAt: at,
-      attempts: [],
+      target: PARTNER_TARGET,
       receipt: null,
-      correlationId: envelope.correlationId ?? null,
-      policyVersion: policy.version
-    }
-    const item: OutboxItem = { direction: 'outbound', id: envelope.id, target: PARTNER_TARGET, sealed, createdAt: at }
-    const audit = auditEntry({
-      event: 'accepted',
-      direction: 'outbound',
-      caller: caller.id,
-      envelope,
-      policy,
-      digest: prepared.auditDigest,
-      fields: decisions,
-      at,
-      subjects
+      digest,
+      auditDigest: prepared.auditDigest,
+      prepared: result,
+      log: request.log
     })
-    const admission = await app.intake.admit({ record, item, audit, log: request.log })
     if (!admission.accepted) return repeat(admission.existing)
-    return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(record))
+    return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(admission.record))
 
     function repeat(existing: MessageRecord) {
       if (existing.digest !== digest || existing.sender !== caller.id) throw new IdConflictError(existing.id)
