@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { listExamples, type Kind } from '../schemas/index.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
-import type { Envelope } from '../gateway/pipeline/envelope.ts'
+import { handlingFor, type Envelope, type Handling } from '../gateway/pipeline/envelope.ts'
 import { sha256b64u } from './jws.ts'
 
 export type Sender = 'CBSA' | 'IRCC'
@@ -79,6 +79,11 @@ function withoutPerMessageFields(envelope: Record<string, unknown>): Record<stri
   return envelope
 }
 
+// The instant is the one thing materialize sets per case (fuzz/materialize.ts).
+function withoutForwardedAt({ forwardedAt: _, ...handling }: Handling): Omit<Handling, 'forwardedAt'> {
+  return handling
+}
+
 export const SUBMISSION_TEMPLATES: readonly SubmissionTemplate[] = SUBMISSIONS.map(([kind, name, sender]) => {
   const envelope = withoutPerMessageFields(example(kind, name))
   envelope.from = { ...CA_SYSTEMS[sender] }
@@ -104,15 +109,7 @@ export const EXCHANGE_TEMPLATES: readonly ExchangeTemplate[] = (() => {
       ...source,
       from,
       payload,
-      handling: {
-        policy: policy.id,
-        policyVersion: policy.version,
-        retentionDays: policy.rules.retentionDays,
-        onwardTransfer: policy.rules.onwardTransfer,
-        humanReviewRequired: policy.rules.humanReviewRequired,
-        forwardedBy: 'US',
-        originDigest: sha256b64u(`origin of ${name}`)
-      }
+      handling: withoutForwardedAt(handlingFor(policy, { forwardedBy: 'US', forwardedAt: '', originDigest: sha256b64u(`origin of ${name}`) }))
     })
     return { name, kind, envelope: forwarded }
   })

@@ -15,7 +15,7 @@ import { client, injectGateway, testConfig } from './helper.ts'
 const RECORDS = 5000
 
 t.test('a 5,000-record batch is one bounded entry, prepared off the event loop', async (t) => {
-  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineThreads: 1 }))
   const cbsa = client(t, 'CBSA', gw.url)
   const day = { seed: seedHash('batch-audit'), recordedBy: 'CA' as const, date: '2026-11-30', count: RECORDS }
   const envelope: { payload: { records: Array<{ document: { number: string } }> } } & Record<string, unknown> = cbsa.envelope({

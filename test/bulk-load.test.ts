@@ -118,31 +118,31 @@ t.test('border-day sends a day of entry records in batches, and the partner agen
 t.test('nexus-roster sends one designation per member, and the partner agency receives every one', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const run = await load(['nexus-roster', '--count', '500', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  const run = await load(['nexus-roster', '--count', '200', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
   t.ok(
-    run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/500 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
+    run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/200 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
     `plain progress lines:\n${run.stderr}`
   )
-  t.match(run.stderr, /^nexus-roster: 500\/500 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
-  t.match(run.stdout, /^ {2}accepted {3}500 designations$/m)
-  t.match(run.stdout, /^ {2}delivered {2}500 designations with the partner's signed receipt/m)
+  t.match(run.stderr, /^nexus-roster: 200\/200 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
+  t.match(run.stdout, /^ {2}accepted {3}200 designations$/m)
+  t.match(run.stdout, /^ {2}delivered {2}200 designations with the partner's signed receipt/m)
 
   const received = await eventually(
     () => {
       const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation')
-      return r.length >= 500 ? r : undefined
+      return r.length >= 200 ? r : undefined
     },
     15_000,
-    '500 designations at CBP'
+    '200 designations at CBP'
   )
-  t.equal(received.length, 500)
+  t.equal(received.length, 200)
   const passIds = received.map((m) => m.payload.membershipId as string).sort()
   t.same(
     passIds,
-    Array.from({ length: 500 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
-    'PASSIDs 990000001…990000500, each once'
+    Array.from({ length: 200 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
+    'PASSIDs 990000001…990000200, each once'
   )
   const first = received.find((m) => m.payload.membershipId === '990000001')!
   const made = nexusDesignation({ seed: seedHash(SEED), assessedBy: 'CBSA', date: DATE }, 0)

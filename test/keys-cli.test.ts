@@ -9,16 +9,35 @@ import { join } from 'node:path'
 import { checkConfiguration } from '../gateway/check-config.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { copyKeys, KEYS_DIR } from './helper.ts'
+import { runKeys, type KeysRun } from './lib/run-keys.ts'
 
 const root = join(import.meta.dirname, '..')
 
-function keys(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const keys = runKeys
+
+/** The CLI as a shell runs it: its own process, exit code and streams. */
+function keysProcess(...args: string[]): Promise<KeysRun> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['gateway/cli/keys.ts', ...args], { cwd: root }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr })
     })
   })
 }
+
+t.test('as a process: exit 0 on success, 1 on a refusal, 2 on a usage error, each with its message on the right stream', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ca-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const made = await keysProcess('create-ca', '--dir', dir, '--country', 'CA', '--days', '30')
+  t.equal(made.code, 0, made.stderr)
+  t.match(made.stdout, /created the CA root CA/)
+  const again = await keysProcess('create-ca', '--dir', dir, '--country', 'CA')
+  t.equal(again.code, 1)
+  t.match(again.stderr, /CA_EXISTS/)
+  const usage = await keysProcess('frobnicate')
+  t.equal(usage.code, 2)
+  t.match(usage.stderr, /unknown command frobnicate\n\nusage: npm run keys/)
+  t.equal(usage.stdout, '')
+})
 
 t.test('create-ca makes a self-signed root CA with a private key only its owner reads, and never overwrites one', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-ca-'))

@@ -2,23 +2,15 @@
 // before the keys CLI writes it: a member of the wrong type, or one the
 // schema does not know, is refused with a message naming it.
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTrustFile } from '../gateway/trust/trust-schema.ts'
 import { writeTrustFile } from '../gateway/trust/trust-edit.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { copyKeys, KEYS_DIR } from './helper.ts'
+import { runKeys } from './lib/run-keys.ts'
 
-const root = join(import.meta.dirname, '..')
-
-function keys(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['gateway/cli/keys.ts', ...args], { cwd: root }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr })
-    })
-  })
-}
+const keys = runKeys
 
 const read = (path: string): any => JSON.parse(readFileSync(path, 'utf8'))
 

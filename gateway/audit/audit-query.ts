@@ -54,6 +54,64 @@ const AUDIT_EVENTS = Object.keys({
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
 
+const ENTRY_PROPERTIES = {
+  at: { type: 'string', format: 'date-time' },
+  event: { type: 'string', enum: AUDIT_EVENTS },
+  direction: {
+    type: 'string',
+    enum: ['outbound', 'inbound'],
+    description:
+      "The message's direction. Absent on entries about no message (purges, legal holds, disclosure reports), but for those written before it was dropped, which say `outbound`."
+  },
+  messageId: NULLABLE_STRING,
+  caller: { ...NULLABLE_STRING, description: "The certificate's holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer." },
+  kind: NULLABLE_STRING,
+  purpose: NULLABLE_STRING,
+  legalAuthority: NULLABLE_STRING,
+  agreementRef: NULLABLE_STRING,
+  from: { ...NULLABLE_STRING, description: '`country/agency/system` of the sender.' },
+  to: { ...NULLABLE_STRING, description: '`country/agency` of the recipient.' },
+  policy: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    required: ['id', 'version'],
+    properties: { id: { type: 'string' }, version: { type: 'string' } }
+  },
+  code: { ...NULLABLE_STRING, description: 'On a refusal, its code.' },
+  digest: { ...NULLABLE_STRING, description: 'Keyed digest (HMAC) of the JWS as received.' },
+  fields: {
+    type: 'array',
+    description:
+      'The decision for every field: never its value, only a keyed digest of it. A field inside an array is one decision per rule ' +
+      'outcome: its pattern (`records[].traveller.surname`), how many items, and one digest of their values.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path', 'action', 'rule', 'principle', 'digest'],
+      properties: {
+        ...FIELD_DECISION_PROPERTIES,
+        principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
+        digest: {
+          type: 'string',
+          description:
+            'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
+        }
+      }
+    }
+  },
+  reference: { type: 'string', description: 'The legal-hold (complaint) reference, on the entries that place or release one.' },
+  counts: {
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    description: 'What a purge removed; on a resent dead letter, the attempts it had used.'
+  },
+  reason: { type: 'string', description: "An operator's stated reason for resending or discarding a dead letter." },
+  subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
+} as const
+
+/** Entries about no message carry no direction; only some events carry a reference, counts or a reason. */
+const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'counts', 'reason'])
+
 /**
  * One ledger entry as stored (store/records.ts). Values never appear: only
  * keyed digests. Served as stored, so that `hash` can be recomputed from it:
@@ -72,77 +130,8 @@ export const AUDIT_ENTRY_SCHEMA = {
     entry: {
       type: 'object',
       additionalProperties: false,
-      required: [
-        'at',
-        'event',
-        'messageId',
-        'caller',
-        'kind',
-        'purpose',
-        'legalAuthority',
-        'agreementRef',
-        'from',
-        'to',
-        'policy',
-        'code',
-        'digest',
-        'fields',
-        'subjects'
-      ],
-      properties: {
-        at: { type: 'string', format: 'date-time' },
-        event: { type: 'string', enum: AUDIT_EVENTS },
-        direction: {
-          type: 'string',
-          enum: ['outbound', 'inbound'],
-          description:
-            "The message's direction. Absent on entries about no message (purges, legal holds, disclosure reports), but for those written before it was dropped, which say `outbound`."
-        },
-        messageId: NULLABLE_STRING,
-        caller: { ...NULLABLE_STRING, description: "The certificate's holder: a system (`CA/CBSA/pik-primary`), `gateway:US`, an officer." },
-        kind: NULLABLE_STRING,
-        purpose: NULLABLE_STRING,
-        legalAuthority: NULLABLE_STRING,
-        agreementRef: NULLABLE_STRING,
-        from: { ...NULLABLE_STRING, description: '`country/agency/system` of the sender.' },
-        to: { ...NULLABLE_STRING, description: '`country/agency` of the recipient.' },
-        policy: {
-          type: ['object', 'null'],
-          additionalProperties: false,
-          required: ['id', 'version'],
-          properties: { id: { type: 'string' }, version: { type: 'string' } }
-        },
-        code: { ...NULLABLE_STRING, description: 'On a refusal, its code.' },
-        digest: { ...NULLABLE_STRING, description: 'Keyed digest (HMAC) of the JWS as received.' },
-        fields: {
-          type: 'array',
-          description:
-            'The decision for every field: never its value, only a keyed digest of it. A field inside an array is one decision per rule ' +
-            'outcome: its pattern (`records[].traveller.surname`), how many items, and one digest of their values.',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['path', 'action', 'rule', 'principle', 'digest'],
-            properties: {
-              ...FIELD_DECISION_PROPERTIES,
-              principle: { type: 'string', enum: [...PRINCIPLE_IDS] },
-              digest: {
-                type: 'string',
-                description:
-                  'HMAC-SHA256 under the audit key, base64url: of the value; for an array pattern, of its values in array order, each as a JSON string and a line feed.'
-              }
-            }
-          }
-        },
-        reference: { type: 'string', description: 'The legal-hold (complaint) reference, on the entries that place or release one.' },
-        counts: {
-          type: 'object',
-          additionalProperties: { type: 'integer' },
-          description: 'What a purge removed; on a resent dead letter, the attempts it had used.'
-        },
-        reason: { type: 'string', description: "An operator's stated reason for resending or discarding a dead letter." },
-        subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
-      }
+      required: Object.keys(ENTRY_PROPERTIES).filter((name) => !ENTRY_OPTIONAL.has(name)),
+      properties: ENTRY_PROPERTIES
     }
   }
 } as const

@@ -14,21 +14,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { KINDS } from '../../schemas/index.ts'
 import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts'
-import {
-  Writer,
-  dns,
-  ip,
-  issueClient,
-  issueRootCa,
-  issueServerClient,
-  json,
-  kidStamp,
-  loadIssuer,
-  makeSigningKey,
-  registered,
-  signingKeyPem,
-  type SigningKey
-} from '../trust/pki.ts'
+import * as pki from '../trust/pki.ts'
 import type { AgencyRegistration, CertSubject, Country, Jwks, PrivateSigningJwk, RegisteredKey, SigningAlg, TrustFile } from '../trust/trust-file.ts'
 import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
 
@@ -143,22 +129,37 @@ class CountryDir {
     this.dir = path.dirname(this.trustFile)
     this.file = readTrustFile(this.trustFile)
   }
-  get writer(): Writer {
-    return new Writer(this.dir)
+  get writer(): pki.Writer {
+    return new pki.Writer(this.dir)
   }
   issuer(caKey: string | undefined) {
     const certFile = path.join(this.dir, this.file.agencyCa)
     const keyFile = caKey ?? path.join(path.dirname(certFile), 'ca.key.pem')
     if (!existsSync(keyFile)) throw new UsageError(`the CA private key ${keyFile} is not there: give --ca-key`)
-    return loadIssuer(certFile, keyFile)
+    return pki.loadIssuer(certFile, keyFile)
   }
   save(): Promise<void> {
     return writeTrustFile(this.trustFile, this.file)
   }
 }
 
-const out = (line = ''): void => {
-  process.stdout.write(`${line}\n`)
+/** Where a command writes: the process's streams, or a test's strings (main's second argument). */
+export interface CliOutput {
+  readonly stdout: { write(text: string): unknown }
+  readonly stderr: { write(text: string): unknown }
+}
+
+/** What a command is given besides its options: lines for the user, and the streams under them. */
+class Say {
+  readonly io: CliOutput
+  /** Set by a command that finished but has something to report (expiry: certificates due). */
+  exitCode = 0
+  constructor(io: CliOutput) {
+    this.io = io
+  }
+  line(text = ''): void {
+    this.io.stdout.write(`${text}\n`)
+  }
 }
 
 function revokeRegistration(file: TrustFile, certs: string[], kids: string[]): void {
@@ -166,36 +167,36 @@ function revokeRegistration(file: TrustFile, certs: string[], kids: string[]): v
   file.revoked.kids = [...new Set([...file.revoked.kids, ...kids])]
 }
 
-async function writeSigningKey(w: Writer, dir: string, key: SigningKey): Promise<void> {
-  await w.write(`${dir}/signing.private.jwk.json`, json(key.privateJwk), true)
-  await w.write(`${dir}/signing.private.pem`, signingKeyPem(key.privateJwk), true)
-  await w.write(`${dir}/signing.public.jwk.json`, json(key.publicJwk))
+async function writeSigningKey(w: pki.Writer, dir: string, key: pki.SigningKey): Promise<void> {
+  await w.write(`${dir}/signing.private.jwk.json`, pki.json(key.privateJwk), true)
+  await w.write(`${dir}/signing.private.pem`, pki.signingKeyPem(key.privateJwk), true)
+  await w.write(`${dir}/signing.public.jwk.json`, pki.json(key.publicJwk))
 }
 
 // ---------------------------------------------------------------------------
 
-async function createCa(values: Values): Promise<void> {
+async function createCa(values: Values, say: Say): Promise<void> {
   const dir = path.resolve(required(values, 'dir'))
   const country = required(values, 'country')
   if (country !== 'CA' && country !== 'US') throw new UsageError('--country must be CA or US')
   if (existsSync(path.join(dir, 'ca.key.pem'))) throw new TrustEditError('CA_EXISTS', `${dir}/ca.key.pem exists: a CA is never overwritten`)
   const days = integer(values, 'days', 3650, 7300)
-  const ca = await issueRootCa(country, days, {
+  const ca = await pki.issueRootCa(country, days, {
     O: values.organisation ?? `Beyond the Border Gateway ${country}`,
     CN: `BTB ${country} Root CA`
   })
-  const w = new Writer(dir)
+  const w = new pki.Writer(dir)
   await w.write('ca.crt.pem', ca.certPem)
   await w.write('ca.key.pem', ca.keyPem, true)
   const cert = new X509Certificate(ca.certPem)
-  out(`created the ${country} root CA in ${dir}`)
-  out(`  subject   ${cert.subject.replaceAll('\n', ', ')}`)
-  out(`  x5t#S256  ${ca.sha256}`)
-  out(`  expires   ${new Date(cert.validTo).toISOString()}`)
-  out(`  ca.key.pem is the country's most sensitive secret: keep it offline.`)
+  say.line(`created the ${country} root CA in ${dir}`)
+  say.line(`  subject   ${cert.subject.replaceAll('\n', ', ')}`)
+  say.line(`  x5t#S256  ${ca.sha256}`)
+  say.line(`  expires   ${new Date(cert.validTo).toISOString()}`)
+  say.line(`  ca.key.pem is the country's most sensitive secret: keep it offline.`)
 }
 
-async function issueAgency(values: Values): Promise<void> {
+async function issueAgency(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const agency = slug(values, 'agency').toUpperCase()
   const system = slug(values, 'system')
@@ -219,10 +220,10 @@ async function issueAgency(values: Values): Promise<void> {
   const country = c.file.country
   const lc = country.toLowerCase()
   const subject: CertSubject = { O: agency, OU: system, CN: `${system}.${agency.toLowerCase()}.${lc}` }
-  const [ca, signing] = await Promise.all([c.issuer(values['ca-key']), makeSigningKey(`${lc}-${agency.toLowerCase()}-${system}-${kidStamp()}`, alg)])
-  const tls = await issueServerClient(ca, {
+  const [ca, signing] = await Promise.all([c.issuer(values['ca-key']), pki.makeSigningKey(`${lc}-${agency.toLowerCase()}-${system}-${pki.kidStamp()}`, alg)])
+  const tls = await pki.issueServerClient(ca, {
     subject: { C: country, ...subject },
-    altNames: [dns('localhost'), dns(`${lc}-${agency.toLowerCase()}-${system}`), ip('127.0.0.1'), ip('::1')],
+    altNames: [pki.dns('localhost'), pki.dns(`${lc}-${agency.toLowerCase()}-${system}`), pki.ip('127.0.0.1'), pki.ip('::1')],
     days
   })
 
@@ -237,7 +238,7 @@ async function issueAgency(values: Values): Promise<void> {
     system,
     certSubject: subject,
     certSha256: tls.sha256,
-    keys: [registered(signing)],
+    keys: [pki.registered(signing)],
     kinds,
     purposes,
     webhook: webhook ?? existing?.webhook ?? ''
@@ -253,15 +254,15 @@ async function issueAgency(values: Values): Promise<void> {
     c.file.agencies.push(registration)
   }
   await c.save()
-  out(`${existing ? 're-issued' : 'issued'} ${country}/${agency}/${system}`)
-  out(`  certificate  ${path.join(c.dir, dir, 'client.crt.pem')} (x5t#S256 ${tls.sha256})`)
-  out(`  signing key  ${signing.kid} (${alg}) in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
-  if (existing) out(`  revoked      the old certificate ${existing.certSha256} and kids ${existing.keys.map((k) => k.kid).join(', ')}`)
-  if (registration.webhook === '') out('  no webhook: messages for this system cannot be pushed until one is set')
-  out('  hand the private files to the agency over a secure channel, then delete them here.')
+  say.line(`${existing ? 're-issued' : 'issued'} ${country}/${agency}/${system}`)
+  say.line(`  certificate  ${path.join(c.dir, dir, 'client.crt.pem')} (x5t#S256 ${tls.sha256})`)
+  say.line(`  signing key  ${signing.kid} (${alg}) in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
+  if (existing) say.line(`  revoked      the old certificate ${existing.certSha256} and kids ${existing.keys.map((k) => k.kid).join(', ')}`)
+  if (registration.webhook === '') say.line('  no webhook: messages for this system cannot be pushed until one is set')
+  say.line('  hand the private files to the agency over a secure channel, then delete them here.')
 }
 
-async function issueClientCommand(values: Values): Promise<void> {
+async function issueClientCommand(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const role = required(values, 'role')
   if (role !== 'privacy-officer' && role !== 'operator') throw new UsageError('--role must be privacy-officer or operator')
@@ -275,24 +276,24 @@ async function issueClientCommand(values: Values): Promise<void> {
     role === 'operator'
       ? { O: `${country} Gateway Operations`, OU: 'operator', CN: `${name}.operations.${lc}` }
       : { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${lc}` }
-  const tls = await issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days })
+  const tls = await pki.issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days })
   const dir = `${role === 'operator' ? 'operators' : 'privacy-officers'}/${name}`
   await c.writer.write(`${dir}/client.crt.pem`, tls.certPem)
   await c.writer.write(`${dir}/client.key.pem`, tls.keyPem, true)
   registry.push({ name, certSubject: subject, certSha256: tls.sha256 })
   await c.save()
-  out(`issued ${role} ${name}: ${path.join(c.dir, dir)}/client.{crt,key}.pem (x5t#S256 ${tls.sha256})`)
+  say.line(`issued ${role} ${name}: ${path.join(c.dir, dir)}/client.{crt,key}.pem (x5t#S256 ${tls.sha256})`)
 }
 
-async function rotateAgencyKey(values: Values): Promise<void> {
+async function rotateAgencyKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const agency = slug(values, 'agency').toUpperCase()
   const system = slug(values, 'system')
   const reg = c.file.agencies.find((a) => a.agency === agency && a.system === system)
   if (reg === undefined) throw new TrustEditError('SYSTEM_UNKNOWN', `${agency}/${system} is not registered`)
   const current = reg.keys.at(-1)
-  const key = await makeSigningKey(
-    `${c.file.country.toLowerCase()}-${agency.toLowerCase()}-${system}-${kidStamp()}`,
+  const key = await pki.makeSigningKey(
+    `${c.file.country.toLowerCase()}-${agency.toLowerCase()}-${system}-${pki.kidStamp()}`,
     signingAlg(values, current?.alg ?? 'ES256')
   )
   const dir = `agencies/${agency}-${system}`
@@ -301,17 +302,17 @@ async function rotateAgencyKey(values: Values): Promise<void> {
   const currentFile = path.join(c.dir, dir, 'signing.private.jwk.json')
   if (current !== undefined && existsSync(currentFile)) {
     const old = JSON.parse(readFileSync(currentFile, 'utf8')) as PrivateSigningJwk
-    if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, json(old), true)
+    if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, pki.json(old), true)
   }
   await writeSigningKey(w, dir, key)
-  reg.keys.push(registered(key))
+  reg.keys.push(pki.registered(key))
   await c.save()
-  out(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`)
-  out(`  new key ${key.kid} in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
-  if (current) out(`  once nothing signed with ${current.kid} is in flight: npm run keys -- retire-key --trust ${c.trustFile} --kid ${current.kid}`)
+  say.line(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`)
+  say.line(`  new key ${key.kid} in ${path.join(c.dir, dir)}/signing.private.{jwk.json,pem}`)
+  if (current) say.line(`  once nothing signed with ${current.kid} is in flight: npm run keys -- retire-key --trust ${c.trustFile} --kid ${current.kid}`)
 }
 
-async function revoke(values: Values): Promise<void> {
+async function revoke(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const f = c.file
   let what: string
@@ -344,8 +345,8 @@ async function revoke(values: Values): Promise<void> {
     throw new UsageError('say what to revoke: --agency and --system, --name, --cert or --kid')
   }
   await c.save()
-  out(`revoked ${what}`)
-  out('  a running gateway refuses it from its next request.')
+  say.line(`revoked ${what}`)
+  say.line('  a running gateway refuses it from its next request.')
 }
 
 function gatewayJwks(c: CountryDir): Jwks {
@@ -369,42 +370,42 @@ async function importPartnerKeys(partnerTrust: string, jwks: Jwks, from: Country
   const p = new CountryDir(partnerTrust)
   if (p.file.partner.country !== from) throw new UsageError(`${partnerTrust} is not the trust file of ${from}'s partner`)
   replacePartnerKeys(p.file, partnerKeysFromJwks(jwks))
-  await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), json(jwks))
+  await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), pki.json(jwks))
   await p.save()
 }
 
-async function rotateGatewayKey(values: Values): Promise<void> {
+async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
-  const kid = `${c.file.country.toLowerCase()}-gateway-${kidStamp()}`
-  const key = await makeSigningKey(kid, 'ES256')
+  const kid = `${c.file.country.toLowerCase()}-gateway-${pki.kidStamp()}`
+  const key = await pki.makeSigningKey(kid, 'ES256')
   const file = `gateway.signing.${kid}.private.jwk.json`
-  await c.writer.write(file, json(key.privateJwk), true)
+  await c.writer.write(file, pki.json(key.privateJwk), true)
   c.file.gateway.signingKeys.push({ kid, alg: key.alg, privateJwk: file })
   await c.save()
   const jwks = gatewayJwks(c)
-  await c.writer.write('jwks.json', json(jwks))
-  out(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
-  out(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
+  await c.writer.write('jwks.json', pki.json(jwks))
+  say.line(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
+  say.line(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
   if (values['partner-trust'] !== undefined) {
     await importPartnerKeys(values['partner-trust'], jwks, c.file.country)
-    out(`  imported into the partner's ${path.resolve(values['partner-trust'])}`)
+    say.line(`  imported into the partner's ${path.resolve(values['partner-trust'])}`)
   } else {
-    out(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
+    say.line(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
   }
 }
 
-async function activateGatewayKey(values: Values): Promise<void> {
+async function activateGatewayKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const kid = required(values, 'kid')
   if (!c.file.gateway.signingKeys.some((k) => k.kid === kid)) throw new TrustEditError('KEY_UNKNOWN', `${kid} is not one of this gateway's signing keys`)
   const previous = c.file.gateway.activeKid
   c.file.gateway.activeKid = kid
   await c.save()
-  out(`gateway ${c.file.country} now signs with ${kid} (was ${previous})`)
-  if (previous !== kid) out(`  ${previous} still verifies; retire it once the partner no longer needs it: retire-key --kid ${previous}`)
+  say.line(`gateway ${c.file.country} now signs with ${kid} (was ${previous})`)
+  if (previous !== kid) say.line(`  ${previous} still verifies; retire it once the partner no longer needs it: retire-key --kid ${previous}`)
 }
 
-async function retireKey(values: Values): Promise<void> {
+async function retireKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const kid = required(values, 'kid')
   const f = c.file
@@ -418,13 +419,13 @@ async function retireKey(values: Values): Promise<void> {
     await c.save()
     await rm(path.join(c.dir, gatewayKey.privateJwk), { force: true })
     const jwks = gatewayJwks(c)
-    await c.writer.write('jwks.json', json(jwks))
-    out(`retired gateway key ${kid}; its private key is deleted`)
+    await c.writer.write('jwks.json', pki.json(jwks))
+    say.line(`retired gateway key ${kid}; its private key is deleted`)
     if (values['partner-trust'] !== undefined) {
       await importPartnerKeys(values['partner-trust'], jwks, f.country)
-      out(`  removed from the partner's ${path.resolve(values['partner-trust'])}`)
+      say.line(`  removed from the partner's ${path.resolve(values['partner-trust'])}`)
     } else {
-      out(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
+      say.line(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
     }
     return
   }
@@ -434,21 +435,21 @@ async function retireKey(values: Values): Promise<void> {
   reg.keys = reg.keys.filter((k) => k.kid !== kid)
   await c.save()
   await rm(path.join(c.dir, 'agencies', `${reg.agency}-${reg.system}`, `signing.${kid}.private.jwk.json`), { force: true })
-  out(`retired ${reg.agency}/${reg.system} key ${kid}; it still has ${reg.keys.map((k) => k.kid).join(', ')}`)
+  say.line(`retired ${reg.agency}/${reg.system} key ${kid}; it still has ${reg.keys.map((k) => k.kid).join(', ')}`)
 }
 
-async function exportJwks(values: Values): Promise<void> {
+async function exportJwks(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const jwks = gatewayJwks(c)
   if (values.out === undefined) {
-    process.stdout.write(json(jwks))
+    say.io.stdout.write(pki.json(jwks))
     return
   }
-  await new Writer(path.dirname(path.resolve(values.out))).write(path.basename(values.out), json(jwks))
-  out(`wrote ${jwks.keys.length} public keys (${jwks.keys.map((k) => k.kid).join(', ')}) to ${path.resolve(values.out)}`)
+  await new pki.Writer(path.dirname(path.resolve(values.out))).write(path.basename(values.out), pki.json(jwks))
+  say.line(`wrote ${jwks.keys.length} public keys (${jwks.keys.map((k) => k.kid).join(', ')}) to ${path.resolve(values.out)}`)
 }
 
-async function importPartnerJwks(values: Values): Promise<void> {
+async function importPartnerJwks(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const file = required(values, 'jwks')
   let jwks: unknown
@@ -463,9 +464,9 @@ async function importPartnerJwks(values: Values): Promise<void> {
   await c.save()
   const added = keys.filter((k) => !before.has(k.kid)).map((k) => k.kid)
   const removed = [...before].filter((kid) => !keys.some((k) => k.kid === kid))
-  out(`partner ${c.file.partner.country} keys: ${keys.map((k) => k.kid).join(', ')}`)
-  if (added.length > 0) out(`  added ${added.join(', ')}`)
-  if (removed.length > 0) out(`  removed ${removed.join(', ')}`)
+  say.line(`partner ${c.file.partner.country} keys: ${keys.map((k) => k.kid).join(', ')}`)
+  if (added.length > 0) say.line(`  added ${added.join(', ')}`)
+  if (removed.length > 0) say.line(`  removed ${removed.join(', ')}`)
 }
 
 /** Every certificate file under the country directory, and the ones the trust file names. */
@@ -482,28 +483,28 @@ function certificatesUnder(c: CountryDir): CertificateExpiry[] {
   return found.sort((a, b) => a.daysLeft - b.daysLeft)
 }
 
-function expiry(values: Values): void {
+function expiry(values: Values, say: Say): void {
   const c = new CountryDir(required(values, 'trust'))
   const warnDays = integer(values, 'warn-days', 30, 3650)
   const certs = certificatesUnder(c)
   const status = (e: CertificateExpiry): string => (e.daysLeft < 0 ? 'EXPIRED' : e.daysLeft <= warnDays ? 'WARN' : 'ok')
   if (values.json) {
-    process.stdout.write(json(certs.map((e) => ({ ...e, daysLeft: Math.floor(e.daysLeft), status: status(e) }))))
+    say.io.stdout.write(pki.json(certs.map((e) => ({ ...e, daysLeft: Math.floor(e.daysLeft), status: status(e) }))))
   } else {
     const width = Math.max(...certs.map((e) => e.name.length))
-    out(`certificates of gateway ${c.file.country} (warning ${warnDays} days ahead)`)
+    say.line(`certificates of gateway ${c.file.country} (warning ${warnDays} days ahead)`)
     for (const e of certs) {
-      out(`  ${status(e).padEnd(7)} ${e.name.padEnd(width)}  ${e.notAfter.slice(0, 10)}  ${String(Math.floor(e.daysLeft)).padStart(5)} days`)
+      say.line(`  ${status(e).padEnd(7)} ${e.name.padEnd(width)}  ${e.notAfter.slice(0, 10)}  ${String(Math.floor(e.daysLeft)).padStart(5)} days`)
     }
   }
   const due = certs.filter((e) => status(e) !== 'ok')
   if (due.length > 0) {
-    process.stderr.write(`keys: ${due.length} certificate(s) expired or expiring within ${warnDays} days\n`)
-    process.exitCode = 1
+    say.io.stderr.write(`keys: ${due.length} certificate(s) expired or expiring within ${warnDays} days\n`)
+    say.exitCode = 1
   }
 }
 
-const COMMANDS: Record<string, (values: Values) => Promise<void> | void> = {
+const COMMANDS: Record<string, (values: Values, say: Say) => Promise<void> | void> = {
   'create-ca': createCa,
   'issue-agency': issueAgency,
   'issue-client': issueClientCommand,
@@ -517,34 +518,35 @@ const COMMANDS: Record<string, (values: Values) => Promise<void> | void> = {
   expiry
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliOutput = process): Promise<number> {
   let parsed
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (err) {
-    process.stderr.write(`keys: ${(err as Error).message}\n\n${USAGE}`)
+    io.stderr.write(`keys: ${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
   const [command, ...rest] = parsed.positionals
   if (command === undefined || command === 'help' || parsed.values.help) {
-    process.stdout.write(USAGE)
+    io.stdout.write(USAGE)
     return command === undefined && !parsed.values.help ? 2 : 0
   }
   const run = COMMANDS[command]
   if (run === undefined || rest.length > 0) {
-    process.stderr.write(`keys: ${run === undefined ? `unknown command ${command}` : `unexpected ${rest.join(' ')}`}\n\n${USAGE}`)
+    io.stderr.write(`keys: ${run === undefined ? `unknown command ${command}` : `unexpected ${rest.join(' ')}`}\n\n${USAGE}`)
     return 2
   }
   try {
-    await run(parsed.values)
-    return typeof process.exitCode === 'number' ? process.exitCode : 0
+    const say = new Say(io)
+    await run(parsed.values, say)
+    return say.exitCode
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`keys ${command}: ${err.message}\n\n${USAGE}`)
+      io.stderr.write(`keys ${command}: ${err.message}\n\n${USAGE}`)
       return 2
     }
     const code = err instanceof TrustEditError ? ` [${err.code}]` : ''
-    process.stderr.write(`keys ${command}: ${(err as Error).message}${code}\n`)
+    io.stderr.write(`keys ${command}: ${(err as Error).message}${code}\n`)
     return 1
   }
 }

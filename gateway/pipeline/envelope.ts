@@ -34,6 +34,15 @@ export interface Handling {
   readonly originDigest: string
 }
 
+/** What `handling` says of the policy a sending gateway applied; the limits travel with the record (P5, P10, P11). */
+export function handlingFor(
+  policy: { readonly id: string; readonly version: string; readonly rules: Pick<Handling, 'retentionDays' | 'onwardTransfer' | 'humanReviewRequired'> },
+  forwarded: Pick<Handling, 'forwardedBy' | 'forwardedAt' | 'originDigest'>
+): Handling {
+  const { retentionDays, onwardTransfer, humanReviewRequired } = policy.rules
+  return { policy: policy.id, policyVersion: policy.version, retentionDays, onwardTransfer, humanReviewRequired, ...forwarded }
+}
+
 export interface ForwardedEnvelope extends Envelope {
   readonly handling: Handling
 }

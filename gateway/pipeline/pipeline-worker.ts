@@ -6,7 +6,7 @@ import { Sealer } from '../lib/seal.ts'
 import { PolicyBook } from './apply-policy.ts'
 import { prepareInbound, type InboundTask } from './prepare-inbound.ts'
 import { prepareOutbound, type OutboundTask, type PipelineTools } from './prepare-outbound.ts'
-import { MessageValidator } from './validate-message.ts'
+import { messageValidator } from './validate-message.ts'
 
 export interface WorkerKeys {
   readonly sealKey: Buffer
@@ -18,7 +18,7 @@ export type WorkerTask = { readonly step: 'outbound'; readonly task: OutboundTas
 
 const keys = workerData as WorkerKeys
 const tools: PipelineTools = {
-  validator: new MessageValidator(),
+  validator: messageValidator(),
   policyBook: new PolicyBook(Buffer.from(keys.auditKey), Buffer.from(keys.pseudonymKey)),
   sealer: new Sealer(Buffer.from(keys.sealKey))
 }

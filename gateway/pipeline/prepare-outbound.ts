@@ -15,7 +15,7 @@ import type { AgencySystem, Country } from '../trust/trust-store.ts'
 import type { PolicyBook } from './apply-policy.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
 import type { FreshnessWindow } from './check-envelope.ts'
-import { ENVELOPE_TYP, type Envelope, type ForwardedEnvelope } from './envelope.ts'
+import { ENVELOPE_TYP, handlingFor, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 import { inspectSubmission, readSubmission } from './inspect-submission.ts'
 import { travellerSubjects } from './traveller-subjects.ts'
 import type { MessageValidator } from './validate-message.ts'
@@ -91,16 +91,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
     const forwarded: ForwardedEnvelope = {
       ...envelope,
       payload: minimised.payload,
-      handling: {
-        policy: policy.id,
-        policyVersion: policy.version,
-        retentionDays: policy.rules.retentionDays,
-        onwardTransfer: policy.rules.onwardTransfer,
-        humanReviewRequired: policy.rules.humanReviewRequired,
-        forwardedBy: task.country,
-        forwardedAt: at,
-        originDigest: digest
-      }
+      handling: handlingFor(policy, { forwardedBy: task.country, forwardedAt: at, originDigest: digest })
     }
     const outgoing = await signCompactJws(JSON.stringify(forwarded), task.signingKey, ENVELOPE_TYP)
     return {

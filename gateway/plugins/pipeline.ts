@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { Sealer } from '../lib/seal.ts'
 import { PolicyBook } from '../pipeline/apply-policy.ts'
 import { PipelinePool } from '../pipeline/pipeline-pool.ts'
-import { MessageValidator } from '../pipeline/validate-message.ts'
+import { messageValidator, type MessageValidator } from '../pipeline/validate-message.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,7 +30,7 @@ export interface PipelineOptions {
 
 export const pipelinePlugin = fp(
   async function pipeline(app: FastifyInstance, opts: PipelineOptions) {
-    const tools = { validator: new MessageValidator(), policyBook: new PolicyBook(opts.auditKey, opts.pseudonymKey), sealer: new Sealer(opts.sealKey) }
+    const tools = { validator: messageValidator(), policyBook: new PolicyBook(opts.auditKey, opts.pseudonymKey), sealer: new Sealer(opts.sealKey) }
     app.decorate('validator', tools.validator)
     app.decorate('policyBook', tools.policyBook)
     app.decorate('sealer', tools.sealer)
