@@ -252,6 +252,7 @@ export interface GatewaySettings {
   readonly deliveryAttempts?: number
   readonly deliveryTimeoutMs?: number
   readonly workerConcurrency?: number
+  readonly pipelineThreads?: number
   readonly logLevel?: string
 }
 
@@ -340,7 +341,8 @@ export class GatewayProcess {
       ...optional('DELIVERY_BACKOFF_MS', s.deliveryBackoffMs),
       ...optional('DELIVERY_ATTEMPTS', s.deliveryAttempts),
       ...optional('DELIVERY_TIMEOUT_MS', s.deliveryTimeoutMs),
-      ...optional('WORKER_CONCURRENCY', s.workerConcurrency)
+      ...optional('WORKER_CONCURRENCY', s.workerConcurrency),
+      ...optional('PIPELINE_THREADS', s.pipelineThreads)
     }
   }
 

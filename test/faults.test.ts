@@ -18,7 +18,10 @@ const SETTINGS: Omit<ScenarioSettings, 'say'> = {
   timings: TIMINGS,
   // Shorter than the defaults (1 s backoff, 5 s relay) so that a 5 s outage
   // is retried within seconds; the mechanisms are the same.
-  gateway: { deliveryBackoffMs: 100, relayIntervalMs: 1_000 },
+  // No pipeline thread: a designation is far below the size that would use
+  // one, and starting it compiles every schema again, in each of the twenty
+  // gateway processes this file starts (the faults are about delivery).
+  gateway: { deliveryBackoffMs: 100, relayIntervalMs: 1_000, pipelineThreads: 0 },
   // A kill -9 leaves the jobs in hand locked in Redis until BullMQ's stalled
   // check frees them: 30 to 60 s (lockDuration and stalledInterval, 30 s each).
   recoveryBoundMs: 100_000,

@@ -362,7 +362,9 @@ export const httpHardening = fp(
       responding.add(raw)
       const closing = /\bclose\b/i.test(String(reply.getHeader('connection') ?? '')) || !reply.raw.shouldKeepAlive
       if (closing) closingSockets.add(raw.socket)
-      if (raw.complete || !closing || broken.has(raw)) return done(null, payload)
+      // readableEnded: a body read to its end by other means than a socket
+      // (app.inject's request never sets `complete`) has nothing left to drain.
+      if (raw.complete || raw.readableEnded || !closing || broken.has(raw)) return done(null, payload)
       const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024
       drain(raw, 2 * limit, DRAIN_MS).then(
         () => done(null, payload),
