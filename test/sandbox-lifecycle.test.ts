@@ -1,8 +1,11 @@
-// The sandbox as a process a newcomer starts and stops: with its own Redis
-// (none answers at REDIS_URL), `--once` and Ctrl-C both exit 0 within a few
-// seconds, and a gateway that dies is reported, whatever killed it.
+// `npm run sandbox`, as a process a newcomer starts and stops: both gateways
+// and the mock agencies as processes, with its own Redis (none answers at
+// REDIS_URL); `--once` sends one sample of each kind each way, writes the
+// manifest and exits 0 within a few seconds, Ctrl-C does too, and a gateway
+// that dies is reported, whatever killed it.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, sandboxSetting, type SandboxSetting } from './helper.ts'
 
@@ -49,8 +52,10 @@ function sandbox(
   }
 }
 
-t.test('--once with its own Redis exits 0 within a few seconds', async (t) => {
-  const run = sandbox(['--once'], await freePort(), await sandboxSetting(t))
+t.test('--once with its own Redis delivers a sample of every kind both ways, writes sandbox.json and exits 0 within a few seconds', async (t) => {
+  // Ports, files and queues of its own (the environment sandbox/run.ts reads): another run on this machine does not collide.
+  const setting = await sandboxSetting(t)
+  const run = sandbox(['--once'], await freePort(), setting)
   t.teardown(() => run.child.kill('SIGKILL'))
   await run.line(/started redis-server/)
   await run.line(/samples delivered with the partner's signed receipt/)
@@ -59,6 +64,26 @@ t.test('--once with its own Redis exits 0 within a few seconds', async (t) => {
   t.equal(code, 0, 'exit 0')
   if (code !== 0) t.comment(run.output())
   t.ok(at - done < STOP_WITHIN_MS, `stopped ${at - done} ms after the last sample`)
+
+  const output = run.output()
+  t.match(output, /10 of 10 samples delivered with the partner's signed receipt/)
+  for (const kind of ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch']) {
+    t.match(output, new RegExp(`${kind.replace('.', '\\.')} +CA/\\w+ -> US/\\w+ +202 -> delivered`), `${kind} CA→US`)
+    t.match(output, new RegExp(`${kind.replace('.', '\\.')} +US/\\w+ -> CA/\\w+ +202 -> delivered`), `${kind} US→CA`)
+  }
+  const manifest = JSON.parse(readFileSync(join(setting.dir, 'sandbox.json'), 'utf8'))
+  t.equal(manifest.gateways.CA.url, `https://127.0.0.1:${setting.ports.CA}`, 'the CA gateway on CA_PORT')
+  t.equal(manifest.gateways.US.url, `https://127.0.0.1:${setting.ports.US}`, 'the U.S. gateway on US_PORT')
+  t.same(
+    [...manifest.gateways.CA.agencySystems, ...manifest.gateways.US.agencySystems].map((s: { webhook: string }) => Number(new URL(s.webhook).port)),
+    setting.mockPorts,
+    'the mock agencies on CA_MOCK_PORTS and US_MOCK_PORTS'
+  )
+  t.equal(manifest.gateways.US.agencySystems.length, 2)
+  for (const s of manifest.gateways.US.agencySystems) {
+    t.match(s.kid, /^us-/)
+    t.ok(readFileSync(join(setting.dir, s.clientCert), 'utf8').startsWith('-----BEGIN CERTIFICATE-----'), `${s.agency} certificate path resolves`)
+  }
 })
 
 t.test('Ctrl-C exits 0 within a few seconds, and a gateway that dies is reported', async (t) => {
