@@ -7,7 +7,7 @@
 // Redis). Its id is the message id, so adding the same message twice is a
 // no-op and the relay can re-drive without duplicates.
 import { Queue } from 'bullmq'
-import type { Direction, OutboxItem } from '../store/records.ts'
+import type { Direction, PendingDelivery } from '../store/records.ts'
 import { DIRECTIONS, QUEUE_NAMES } from './queue-names.ts'
 
 export interface DeliveryJob {
@@ -58,7 +58,7 @@ export class DeliveryQueues {
     return this.#queues[direction]
   }
 
-  async enqueue(item: OutboxItem): Promise<void> {
+  async enqueue(item: PendingDelivery): Promise<void> {
     const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target }
     await this.#queues[item.direction].add(item.direction, job, {
       jobId: item.id,

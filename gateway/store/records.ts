@@ -44,6 +44,9 @@ export interface OutboxItem {
   readonly createdAt: string
 }
 
+/** What the outbox relay needs of an item to put it (back) on the queue: not its sealed copy. */
+export type PendingDelivery = Omit<OutboxItem, 'sealed'>
+
 export type AuditEvent =
   | 'accepted'
   | 'refused'
@@ -228,7 +231,7 @@ export interface MessageRepository {
   markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean>
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
-  pendingOutbox(before: string, limit: number): Promise<OutboxItem[]>
+  pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]>
 }
 
 /** The hash-chained audit ledger, and the search over it. */

@@ -1,6 +1,6 @@
 // Messages, their outbox items and their delivery outcomes: one SQL text for
 // both databases (the column names are the same in SQLite and PostgreSQL).
-import type { AuditEntry, DeliveryAttempt, Direction, MessageRecord, MessageRepository, OutboxItem } from '../records.ts'
+import type { AuditEntry, DeliveryAttempt, Direction, MessageRecord, MessageRepository, OutboxItem, PendingDelivery } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 export interface MessageRow {
@@ -175,13 +175,14 @@ export class SqlMessageRepository implements MessageRepository {
     return row === undefined ? undefined : toOutbox(row)
   }
 
-  async pendingOutbox(before: string, limit: number): Promise<OutboxItem[]> {
+  async pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]> {
     // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
-    const rows = await this.#db.all<OutboxRow>(
-      `SELECT o.* FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
+    // Not the sealed copy: the relay enqueues ids (queue/outbox-relay.ts).
+    const rows = await this.#db.all<Omit<OutboxRow, 'sealed'>>(
+      `SELECT o.direction, o.id, o.target, o.created_at FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
       WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`,
       [before, limit]
     )
-    return rows.map(toOutbox)
+    return rows.map((row) => ({ direction: row.direction, id: row.id, target: row.target, createdAt: row.created_at }))
   }
 }
