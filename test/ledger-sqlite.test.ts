@@ -7,6 +7,8 @@ import { DatabaseSync } from 'node:sqlite'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { SQLITE } from '../gateway/store/sql/dialect.ts'
+import { INDEX_ROWS_SQL } from '../gateway/store/sql/ledger.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
 
 function tempStore(t: { teardown(fn: () => unknown): void }): { store: SqliteStore; path: string } {
@@ -145,4 +147,16 @@ t.test('a group commit holds at most about a megabyte of sealed content; the res
   t.equal(seenAfterOneTurn, 1, 'one 800 kB sealed copy per turn, not all four in one commit')
   await Promise.all(writes)
   t.same(committed, ['big0', 'big1', 'big2', 'big3'], 'all committed, in order')
+})
+
+t.test("audit:verify reads a page's search index rows by seq, not by scanning every row of the ledger", async (t) => {
+  const { store, path } = tempStore(t)
+  await store.close()
+  const db = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => db.close())
+  for (const [name, sql] of Object.entries(INDEX_ROWS_SQL)) {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SQLITE.text(sql)}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; ')
+    // A scan of audit_fields read 22 rows per entry of the whole ledger for every page: hours at a million entries.
+    t.notMatch(plan, /^SCAN|; SCAN/, `${name}: ${plan}`)
+  }
 })

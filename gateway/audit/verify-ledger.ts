@@ -38,12 +38,6 @@ export interface VerifyLedgerOptions {
 /** The first entry of a page whose search index rows differ from what the entry implies. */
 async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry[]): Promise<{ seq: number; reason: string } | undefined> {
   const rows = await store.auditIndexRows(page[0]!.seq, page[page.length - 1]!.seq)
-  const actual = { subjects: new Set(rows.subjects), fields: new Set(rows.fields) }
-  const expected = { subjects: new Set<string>(), fields: new Set<string>() }
-  for (const e of page) {
-    for (const s of auditSubjects(e.entry)) expected.subjects.add(`${e.seq} ${s}`)
-    for (const f of auditFieldPatterns(e.entry)) expected.fields.add(`${e.seq} ${f}`)
-  }
   // The columns a search filters on (message id, event, parties…) are copies
   // of what the entry says: edited, they would hide an entry from a search
   // while the chain, which covers only the entry, still verified.
@@ -58,20 +52,28 @@ async function indexProblem(store: GatewayStore, page: readonly StoredAuditEntry
         reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${e.seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry`
       }
     }
-  }
-  for (const kind of ['subjects', 'fields'] as const) {
-    const missing = [...expected[kind]].find((r) => !actual[kind].has(r))
-    const extra = [...actual[kind]].find((r) => !expected[kind].has(r))
-    const row = missing ?? extra
-    if (row !== undefined) {
-      const seq = Number(row.slice(0, row.indexOf(' ')))
-      return {
-        seq,
-        reason: `the search index of entry ${seq} ${missing !== undefined ? 'lacks' : 'adds'} a ${kind === 'subjects' ? 'traveller' : 'field'} row: it was edited, so a search could hide or misattribute the entry`
+    for (const [kind, expected, actual] of [
+      ['traveller', auditSubjects(e.entry), rows.subjects.get(e.seq)],
+      ['field', auditFieldPatterns(e.entry), rows.fields.get(e.seq)]
+    ] as const) {
+      const problem = rowsDiffer(expected, actual ?? [])
+      if (problem !== undefined) {
+        return {
+          seq: e.seq,
+          reason: `the search index of entry ${e.seq} ${problem} a ${kind} row: it was edited, so a search could hide or misattribute the entry`
+        }
       }
     }
   }
   return undefined
+}
+
+/** Whether an entry's index rows lack or add one against what the entry implies (rows are unique: a primary key). */
+function rowsDiffer(expected: readonly string[], actual: readonly string[]): 'lacks' | 'adds' | undefined {
+  const want = new Set(expected)
+  if (want.size === actual.length && actual.every((row) => want.has(row))) return undefined
+  const have = new Set(actual)
+  return [...want].some((row) => !have.has(row)) ? 'lacks' : 'adds'
 }
 
 function describe(err: unknown): string {

@@ -21,6 +21,19 @@ function toStored(row: AuditRow): StoredAuditEntry {
   return { seq: Number(row.seq), hash: row.hash, prevHash: row.prev_hash, entry: JSON.parse(row.entry) as AuditEntry }
 }
 
+/**
+ * What audit:verify reads of a page's search index, by seq range: each a
+ * range read of an index that starts with seq (schema.ts), so that checking
+ * a page costs the same however long the ledger.
+ */
+export const INDEX_ROWS_SQL = {
+  // One row per entry, joined in the database (neither a digest nor a path
+  // pattern holds a space): 22 field rows an entry were 22 JavaScript objects.
+  subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq",
+  fields: "SELECT seq, string_agg(path_pattern, ' ') AS joined FROM {audit_fields} WHERE seq BETWEEN ? AND ? GROUP BY seq",
+  columns: `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`
+} as const
+
 /** The last row of the primary key: one index step, however long the ledger. */
 export const HEAD = 'SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'
 
@@ -86,18 +99,12 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows> {
-    const subjects = await this.#db.all<{ seq: Seq; subject: string }>('SELECT seq, subject FROM {audit_subjects} WHERE seq BETWEEN ? AND ?', [fromSeq, toSeq])
-    const fields = await this.#db.all<{ seq: Seq; path_pattern: string }>('SELECT seq, path_pattern FROM {audit_fields} WHERE seq BETWEEN ? AND ?', [
-      fromSeq,
-      toSeq
-    ])
-    const columns = await this.#db.all<Record<string, string | null> & { seq: Seq }>(
-      `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`,
-      [fromSeq, toSeq]
-    )
+    const joined = async (sql: string): Promise<Map<number, string[]>> =>
+      new Map((await this.#db.all<{ seq: Seq; joined: string }>(sql, [fromSeq, toSeq])).map((r) => [Number(r.seq), r.joined.split(' ')]))
+    const columns = await this.#db.all<Record<string, string | null> & { seq: Seq }>(INDEX_ROWS_SQL.columns, [fromSeq, toSeq])
     return {
-      subjects: subjects.map((r) => `${Number(r.seq)} ${r.subject}`),
-      fields: fields.map((r) => `${Number(r.seq)} ${r.path_pattern}`),
+      subjects: await joined(INDEX_ROWS_SQL.subjects),
+      fields: await joined(INDEX_ROWS_SQL.fields),
       columns: columns.map((r) => ({ seq: Number(r.seq), values: AUDIT_COLUMNS.map((c) => r[c] ?? null) }))
     }
   }

@@ -103,6 +103,11 @@ export function indexesSql(d: Dialect): string {
     index('audit_message', 'message_id') +
     index('audit_policy', 'policy_version') +
     index('audit_from_agency', 'from_agency') +
-    index('audit_to_agency', 'to_agency')
+    index('audit_to_agency', 'to_agency') +
+    // audit:verify reads a page's subject and field rows by seq (ledger.ts,
+    // INDEX_ROWS_SQL); their primary keys start with the subject and the
+    // path. Seq only grows, so each append adds to the last page of these.
+    'CREATE INDEX IF NOT EXISTS audit_subjects_seq ON {audit_subjects} (seq);\n' +
+    'CREATE INDEX IF NOT EXISTS audit_fields_seq ON {audit_fields} (seq);\n'
   )
 }
