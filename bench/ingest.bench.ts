@@ -9,7 +9,8 @@ import Fastify from 'fastify'
 import { tlsOptions } from '../gateway/app.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { KEYS_DIR, startExchange, startGateway, testConfig } from '../test/helper.ts'
+import { freePort, KEYS_DIR, startExchange, startGateway, testConfig } from '../test/helper.ts'
+import { startGatewayProcess } from './lib/gateway-process.ts'
 import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
 
@@ -109,6 +110,22 @@ async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Prom
   })
 }
 
+/**
+ * The gateway as `node gateway/server.ts` with GATEWAY_PROCESSES=n (gateway/cluster.ts),
+ * workers off as above: one process against two, on the same cores.
+ */
+async function measureGatewayProcesses(s: Sizes, log: BenchOptions['log'], processes: number): Promise<PhaseResult> {
+  return withTeardowns(async (t) => {
+    const port = await freePort()
+    await startGatewayProcess(t, 'CA', port, { RUN_WORKERS: 'false', GATEWAY_PROCESSES: String(processes) })
+    const r = timed(await runLoad(job(`https://127.0.0.1:${port}`, true, gatewayPhases(s))))
+    log(
+      `gateway as ${processes} process${processes === 1 ? '' : 'es'} (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`
+    )
+    return r
+  })
+}
+
 async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; deliveredDuring: number }> {
   return withTeardowns(async (t) => {
     const ex = await startExchange(t, { logLevel: 'silent', workerConcurrency: 32 })
@@ -141,13 +158,17 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const off = await measureGatewayNoWorkers(s, opts.log)
   if (!opts.quick) bare.push(await measureBare(s, opts.log, 'bare route (2)'))
   const on = await measureGatewayWithWorkers(s, opts.log)
+  const oneProcess = await measureGatewayProcesses(s, opts.log, 1)
+  const twoProcesses = await measureGatewayProcesses(s, opts.log, 2)
 
   const baseline = mean(bare.map((b) => b.rps))
   if (bare.length > 1)
     notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
   for (const [name, r] of [
     ['workers off', off],
-    ['workers on', on.r]
+    ['workers on', on.r],
+    ['one process', oneProcess],
+    ['two processes', twoProcesses]
   ] as const) {
     const bad = r.requests - (r.statuses['202'] ?? 0)
     if (bad > 0)
@@ -171,6 +192,11 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
       {
         ...figure('ingest POST /v1/messages, workers on (delivering)', on.r),
         extra: `${figure('', on.r).extra}; ${(on.deliveredDuring / (on.r.elapsedMs / 1000)).toFixed(0)} msg/s pushed to the US agency meanwhile`
+      },
+      figure('ingest, the gateway as its own process (workers off)', oneProcess),
+      {
+        ...figure('ingest, the gateway as two processes on one port (GATEWAY_PROCESSES=2, workers off)', twoProcesses),
+        extra: `${(twoProcesses.rps / oneProcess.rps).toFixed(2)}× one process; ${figure('', twoProcesses).extra}`
       }
     ],
     notes,
@@ -179,7 +205,9 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
       sizes: s,
       bare: bare.map(summary),
       gatewayWorkersOff: summary(off),
-      gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring }
+      gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring },
+      gatewayOneProcess: summary(oneProcess),
+      gatewayTwoProcesses: summary(twoProcesses)
     }
   }
 }

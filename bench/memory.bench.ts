@@ -10,18 +10,18 @@
 // gateway's /healthz every 20 ms over its own connection: the slowest answer
 // is how long a request had to wait for a busy event loop. Peak RSS is the kernel's high-water mark
 // (VmHWM), read from /proc.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { openSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
-import { Agent, request } from 'undici'
 import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
 import { startMockAgency } from '../sandbox/mock-agency.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
-import { freePort, gatewayProcess, jwks, KEYS_DIR } from '../test/helper.ts'
+import { freePort, jwks, KEYS_DIR } from '../test/helper.ts'
+import { startGatewayProcess } from './lib/gateway-process.ts'
 import { MetricsScraper } from '../faults/probes.ts'
-import { percentile, withTeardowns, type BenchOptions, type BenchResult, type Teardowns } from './lib/common.ts'
+import { percentile, withTeardowns, type BenchOptions, type BenchResult } from './lib/common.ts'
 
 const MB = 1024 * 1024
 
@@ -30,47 +30,6 @@ function residentMemory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
   return { rss: kb('VmRSS'), peak: kb('VmHWM') }
-}
-
-async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
-  // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
-  const gp = gatewayProcess(t, country, port, {
-    LOG_LEVEL: 'warn',
-    ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}),
-    ...env
-  })
-  // BENCH_GATEWAY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (or --trace-gc):
-  // extra Node flags for both gateways, to see what holds their event loops.
-  // Their standard output then goes to BENCH_GATEWAY_STDOUT_<country>, if set.
-  const extra = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter((f) => f !== '') ?? []
-  const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
-  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
-  const child = spawn(process.execPath, [...extra, ...gp.args], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      })
-  )
-  const ca = readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
-  const agent = new Agent({ connect: { ca } })
-  try {
-    for (let i = 0; ; i++) {
-      try {
-        const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
-        await res.body.text()
-        if (res.statusCode === 200) return child
-      } catch {
-        /* not listening yet */
-      }
-      if (i > 300) throw new Error(`gateway ${country} did not start`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  } finally {
-    await agent.close()
-  }
 }
 
 /**

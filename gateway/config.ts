@@ -41,6 +41,12 @@ export interface GatewayConfig {
   readonly queueLockMs: number
   readonly queueStalledCheckMs: number
   readonly runWorkers: boolean
+  /**
+   * Gateway processes sharing the port (gateway/cluster.ts): each a whole
+   * gateway on the same ledger, Redis and keys. 1 runs the gateway in the
+   * process started.
+   */
+  readonly processes: number
   /** Worker threads that prepare large messages off the event loop (0: none), and what counts as large. */
   readonly pipelineThreads: number
   readonly pipelineWorkerMinBytes: number
@@ -91,6 +97,7 @@ export const ENV_SCHEMA = {
     QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
     QUEUE_STALLED_CHECK_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 10000 },
     RUN_WORKERS: { type: 'boolean', default: true },
+    GATEWAY_PROCESSES: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
     PIPELINE_THREADS: { type: 'integer', minimum: 0, maximum: 64, default: 1 },
     PIPELINE_WORKER_MIN_BYTES: { type: 'integer', minimum: 0, default: 65536 },
     REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
@@ -131,6 +138,7 @@ interface Env {
   QUEUE_LOCK_MS: number
   QUEUE_STALLED_CHECK_MS: number
   RUN_WORKERS: boolean
+  GATEWAY_PROCESSES: number
   PIPELINE_THREADS: number
   PIPELINE_WORKER_MIN_BYTES: number
   REDIS_CHECKS: 'refuse' | 'warn'
@@ -240,6 +248,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     queueLockMs: e.QUEUE_LOCK_MS,
     queueStalledCheckMs: e.QUEUE_STALLED_CHECK_MS,
     runWorkers: e.RUN_WORKERS,
+    processes: e.GATEWAY_PROCESSES,
     pipelineThreads: e.PIPELINE_THREADS,
     pipelineWorkerMinBytes: e.PIPELINE_WORKER_MIN_BYTES,
     redisChecks: e.REDIS_CHECKS,

@@ -1,8 +1,11 @@
 // The entry point: read the environment, build, listen, shut down gracefully.
 //   node gateway/server.ts                 run the gateway
 //   node gateway/server.ts --check-config  check the settings and trust material, then exit
+import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
 import { buildApp } from './app.ts'
+import { Supervisor } from './cluster.ts'
 import { checkConfiguration } from './check-config.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
 
@@ -23,7 +26,10 @@ if (process.argv.includes('--check-config')) {
   process.exitCode = ok ? 0 : 1
 } else {
   const config = configOrExit()
-  if (config !== undefined) {
+  if (config !== undefined && config.processes > 1 && cluster.isPrimary) {
+    // GATEWAY_PROCESSES: this process only supervises; each of the N runs the branch below.
+    new Supervisor({ processes: config.processes, log: pino({ level: config.logLevel }) }).start()
+  } else if (config !== undefined) {
     const app = await buildApp(config)
     // Closing waits for a checkpoint being sent, then for the deliveries in
     // hand, each bounded by DELIVERY_TIMEOUT_MS: the grace period covers both.

@@ -114,6 +114,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     queueLockMs: 15_000,
     queueStalledCheckMs: 10_000,
     runWorkers: true,
+    processes: 1,
     // No worker thread unless a test asks for one (batch-audit.test.ts does):
     // starting one compiles every schema again, and few tests send a message
     // large enough to use it. Gateways run as processes keep the default.

@@ -1,0 +1,51 @@
+// A gateway as its own process (`node <GATEWAY_NODE_FLAGS> gateway/server.ts`),
+// as in production, for the benchmarks that need its memory or its cores to
+// be its own: started, waited for until /healthz answers, stopped with
+// SIGTERM at teardown.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { openSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { gatewayProcess, KEYS_DIR } from '../../test/helper.ts'
+import type { Teardowns } from './common.ts'
+
+export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
+  // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
+  const gp = gatewayProcess(t, country, port, {
+    LOG_LEVEL: 'warn',
+    ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}),
+    ...env
+  })
+  // BENCH_GATEWAY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (or --trace-gc):
+  // extra Node flags for both gateways, to see what holds their event loops.
+  // Their standard output then goes to BENCH_GATEWAY_STDOUT_<country>, if set.
+  const extra = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter((f) => f !== '') ?? []
+  const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
+  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
+  const child = spawn(process.execPath, [...extra, ...gp.args], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      })
+  )
+  const ca = readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
+  const agent = new Agent({ connect: { ca } })
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
+        await res.body.text()
+        if (res.statusCode === 200) return child
+      } catch {
+        /* not listening yet */
+      }
+      if (i > 300) throw new Error(`gateway ${country} did not start`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  } finally {
+    await agent.close()
+  }
+}

@@ -1,0 +1,96 @@
+// Every core (docs/operators.md, "Every core"): with GATEWAY_PROCESSES=N the
+// process started is a supervisor that runs N gateway processes on the same
+// port (node:cluster hands each new connection to one of them in turn). Each
+// is a whole gateway: the same ledger, Redis, keys and configuration. Nothing
+// is shared in memory, so nothing needs to be: the ledger keeps one chain
+// because every append reads the head inside its write transaction (SQLite's
+// BEGIN IMMEDIATE, PostgreSQL's advisory lock), BullMQ hands each job to one
+// worker, a message id is a primary key (a repeat sent to another process is
+// still a repeat), and the checkpointer signs the head it reads. The
+// supervisor starts a process that dies again, stops them all gracefully on
+// SIGTERM or SIGINT, and passes SIGHUP (re-read the trust file) to each.
+import cluster, { type Worker } from 'node:cluster'
+import type { Logger } from 'pino'
+
+export interface SupervisorOptions {
+  readonly processes: number
+  readonly log: Logger
+  /**
+   * How long a process must have run for its death to be restarted at once;
+   * one that dies sooner (a bad ledger path, Redis down at start-up) is
+   * started again after a pause that doubles, up to maxRestartDelayMs.
+   */
+  readonly healthyAfterMs?: number
+  readonly maxRestartDelayMs?: number
+}
+
+/** The env variable that tells a gateway process its place among the N (for logs). */
+export const PROCESS_INDEX_ENV = 'GATEWAY_PROCESS_INDEX'
+
+export class Supervisor {
+  readonly #opts: Required<SupervisorOptions>
+  readonly #workers = new Map<number, Worker>()
+  readonly #delays = new Map<number, number>()
+  readonly #restarts = new Set<NodeJS.Timeout>()
+  #stopping = false
+  #failed = false
+
+  constructor(opts: SupervisorOptions) {
+    this.#opts = { healthyAfterMs: 10_000, maxRestartDelayMs: 10_000, ...opts }
+  }
+
+  start(): void {
+    for (let index = 0; index < this.#opts.processes; index++) this.#fork(index)
+    process.on('SIGTERM', () => this.stop('SIGTERM'))
+    process.on('SIGINT', () => this.stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      for (const worker of this.#workers.values()) worker.process.kill('SIGHUP')
+    })
+    // Started over IPC by a supervisor of its own (the fault harness): when
+    // that goes away, this stops, as a single gateway process does (server.ts).
+    if (process.channel !== undefined) {
+      process.channel.unref()
+      process.once('disconnect', () => this.stop('SIGTERM'))
+    }
+  }
+
+  /** Each process closes gracefully on the signal; the supervisor exits once all have. */
+  stop(signal: NodeJS.Signals): void {
+    if (this.#stopping) return
+    this.#stopping = true
+    for (const timer of this.#restarts) clearTimeout(timer)
+    this.#opts.log.info({ signal, processes: this.#workers.size }, 'stopping the gateway processes')
+    for (const worker of this.#workers.values()) worker.process.kill(signal)
+    this.#exitWhenDone()
+  }
+
+  #fork(index: number): void {
+    const started = Date.now()
+    const worker = cluster.fork({ [PROCESS_INDEX_ENV]: String(index) })
+    this.#workers.set(index, worker)
+    this.#opts.log.info({ index, gatewayPid: worker.process.pid }, 'gateway process started')
+    worker.once('exit', (code, signal) => {
+      this.#workers.delete(index)
+      if (this.#stopping) {
+        if (code !== 0) this.#failed = true
+        this.#exitWhenDone()
+        return
+      }
+      const healthy = Date.now() - started >= this.#opts.healthyAfterMs
+      const delay = healthy ? 0 : Math.min(this.#opts.maxRestartDelayMs, 2 * (this.#delays.get(index) ?? 250))
+      this.#delays.set(index, delay)
+      this.#opts.log.error({ index, gatewayPid: worker.process.pid, code, signal, restartInMs: delay }, 'gateway process exited; starting it again')
+      const timer = setTimeout(() => {
+        this.#restarts.delete(timer)
+        this.#fork(index)
+      }, delay)
+      this.#restarts.add(timer)
+    })
+  }
+
+  #exitWhenDone(): void {
+    if (this.#workers.size > 0) return
+    this.#opts.log.info('every gateway process has stopped')
+    process.exitCode = this.#failed ? 1 : 0
+  }
+}
