@@ -32,7 +32,7 @@ export class Supervisor {
   readonly #workers = new Map<number, Worker>()
   readonly #delays = new Map<number, number>()
   readonly #restarts = new Set<NodeJS.Timeout>()
-  #stopping = false
+  #stopping: NodeJS.Signals | undefined
   #failed = false
 
   constructor(opts: SupervisorOptions) {
@@ -56,8 +56,8 @@ export class Supervisor {
 
   /** Each process closes gracefully on the signal; the supervisor exits once all have. */
   stop(signal: NodeJS.Signals): void {
-    if (this.#stopping) return
-    this.#stopping = true
+    if (this.#stopping !== undefined) return
+    this.#stopping = signal
     for (const timer of this.#restarts) clearTimeout(timer)
     this.#opts.log.info({ signal, processes: this.#workers.size }, 'stopping the gateway processes')
     for (const worker of this.#workers.values()) worker.process.kill(signal)
@@ -71,8 +71,9 @@ export class Supervisor {
     this.#opts.log.info({ index, gatewayPid: worker.process.pid }, 'gateway process started')
     worker.once('exit', (code, signal) => {
       this.#workers.delete(index)
-      if (this.#stopping) {
-        if (code !== 0) this.#failed = true
+      if (this.#stopping !== undefined) {
+        // One still starting has no handler yet: the signal itself ends it, as asked.
+        if (code !== 0 && signal !== this.#stopping) this.#failed = true
         this.#exitWhenDone()
         return
       }

@@ -4,10 +4,10 @@
 // ledger in a temporary directory, the committed example PKI.
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
+import { freePort } from '../faults/processes.ts'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
@@ -33,13 +33,10 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+// Below the kernel's ephemeral range, so that no outgoing connection takes a
+// port between its choice and the listen (faults/processes.ts says why): a
+// port from listen(0) was taken so, and a gateway's listen failed EADDRINUSE.
+export { freePort }
 
 /** Free ports, all different. */
 export async function freePorts(count: number): Promise<number[]> {

@@ -1,0 +1,90 @@
+// The crypto floor of one submission (docs/architecture.md, "Targets"):
+// exactly the signatures, verifications, digests, HMACs and the sealing that
+// one accepted message costs the gateway, done back to back on one core with
+// node:crypto and keys already imported. No gateway can ingest faster on one
+// core than this; the ingest figure is shown beside it.
+//
+// What one message costs is read off a real one, not assumed: a submission
+// is made through the gateway and its ledger entry says how many field
+// decisions (a keyed digest each) and traveller subjects (another each) it
+// took.
+import { createCipheriv, createHash, createHmac, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import { injectGateway, client, testConfig } from '../../test/helper.ts'
+import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
+import { withTeardowns } from './common.ts'
+
+export interface CryptoWork {
+  /** Compact JWS: the agency's submission. */
+  readonly submission: string
+  /** The agency's public key, and the gateway's key pair (ES256 both, as in keys-example/). */
+  readonly agencyKey: KeyObject
+  readonly gatewayKey: KeyObject
+  readonly gatewayPublicKey: KeyObject
+  /** The access token the submission came with (signed by the gateway). */
+  readonly token: string
+  /** Keyed digests one submission takes: one per field decision and per traveller subject, and the message's own. */
+  readonly hmacs: number
+}
+
+export interface CryptoFloor {
+  readonly perSecond: number
+  readonly work: Omit<CryptoWork, 'agencyKey' | 'gatewayKey' | 'gatewayPublicKey' | 'submission' | 'token'> & { readonly submissionBytes: number }
+}
+
+/** One entry-exit.record from CBSA through an in-process gateway: the work it took, with the keys to redo it. */
+export async function submissionWork(): Promise<CryptoWork> {
+  return withTeardowns(async (t) => {
+    const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+    const cbsa = client(t, 'CBSA', gw.url)
+    const submission = await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })))
+    const token = await cbsa.token()
+    const res = await cbsa.submit(submission)
+    if (res.status !== 202) throw new Error(`crypto floor: the sample submission got ${res.status}`)
+    const head = await gw.app.store.auditHead()
+    const { entry } = (await gw.app.store.auditEntry(head!.seq))!
+    const signing = gw.app.trust.signingKey
+    return {
+      submission,
+      agencyKey: createPublicKey(cbsa.creds.signingKey),
+      gatewayKey: signing.key,
+      gatewayPublicKey: createPublicKey(signing.key),
+      token,
+      hmacs: entry.fields.length + entry.subjects.length + 1
+    }
+  })
+}
+
+function verifyJws(jws: string, key: KeyObject): boolean {
+  const dot = jws.lastIndexOf('.')
+  return verify('sha256', Buffer.from(jws.slice(0, dot)), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.slice(dot + 1), 'base64url'))
+}
+
+/** Submissions/s of the floor, measured for `durationMs` on this thread. */
+export function measureCryptoFloor(work: CryptoWork, durationMs: number): CryptoFloor {
+  const auditKey = randomBytes(32)
+  const sealKey = randomBytes(32)
+  const payload = work.submission.slice(work.submission.indexOf('.') + 1, work.submission.lastIndexOf('.'))
+  const fieldValue = payload.slice(0, 24)
+  let done = 0
+  const started = performance.now()
+  while (performance.now() - started < durationMs) {
+    for (let i = 0; i < 50; i++) {
+      if (!verifyJws(work.token, work.gatewayPublicKey) || !verifyJws(work.submission, work.agencyKey))
+        throw new Error('crypto floor: a signature did not verify')
+      createHash('sha256').update(work.submission).digest()
+      for (let h = 0; h < work.hmacs; h++) createHmac('sha256', auditKey).update(fieldValue).digest()
+      // The forwarded message: about the submission's size, signed, then sealed for the outbox.
+      const signature = sign('sha256', Buffer.from(work.submission.slice(0, work.submission.lastIndexOf('.'))), {
+        key: work.gatewayKey,
+        dsaEncoding: 'ieee-p1363'
+      })
+      const cipher = createCipheriv('aes-256-gcm', sealKey, randomBytes(12))
+      cipher.update(work.submission)
+      cipher.update(signature)
+      cipher.final()
+      cipher.getAuthTag()
+      done++
+    }
+  }
+  return { perSecond: done / ((performance.now() - started) / 1000), work: { hmacs: work.hmacs, submissionBytes: work.submission.length } }
+}
