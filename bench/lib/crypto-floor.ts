@@ -8,7 +8,7 @@
 // is made through the gateway and its ledger entry says how many field
 // decisions (a keyed digest each) and traveller subjects (another each) it
 // took.
-import { createCipheriv, createHash, createHmac, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import { createCipheriv, createHash, createHmac, createPublicKey, createSecretKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
 import { injectGateway, client, testConfig } from '../../test/helper.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
 import { withTeardowns } from './common.ts'
@@ -61,8 +61,10 @@ function verifyJws(jws: string, key: KeyObject): boolean {
 
 /** Submissions/s of the floor, measured for `durationMs` on this thread. */
 export function measureCryptoFloor(work: CryptoWork, durationMs: number): CryptoFloor {
-  const auditKey = randomBytes(32)
-  const sealKey = randomBytes(32)
+  // Keys as KeyObjects, as the gateway holds them: an HMAC under a KeyObject
+  // costs a quarter of one under a Buffer (2.8 µs against 12.5 µs here).
+  const auditKey = createSecretKey(randomBytes(32))
+  const sealKey = createSecretKey(randomBytes(32))
   const payload = work.submission.slice(work.submission.indexOf('.') + 1, work.submission.lastIndexOf('.'))
   const fieldValue = payload.slice(0, 24)
   let done = 0
