@@ -24,9 +24,6 @@ export interface SupervisorOptions {
   readonly maxRestartDelayMs?: number
 }
 
-/** The env variable that tells a gateway process its place among the N (for logs). */
-export const PROCESS_INDEX_ENV = 'GATEWAY_PROCESS_INDEX'
-
 export class Supervisor {
   readonly #opts: Required<SupervisorOptions>
   readonly #workers = new Map<number, Worker>()
@@ -66,7 +63,7 @@ export class Supervisor {
 
   #fork(index: number): void {
     const started = Date.now()
-    const worker = cluster.fork({ [PROCESS_INDEX_ENV]: String(index) })
+    const worker = cluster.fork()
     this.#workers.set(index, worker)
     this.#opts.log.info({ index, gatewayPid: worker.process.pid }, 'gateway process started')
     worker.once('exit', (code, signal) => {
@@ -78,7 +75,7 @@ export class Supervisor {
         return
       }
       const healthy = Date.now() - started >= this.#opts.healthyAfterMs
-      const delay = healthy ? 0 : Math.min(this.#opts.maxRestartDelayMs, 2 * (this.#delays.get(index) ?? 250))
+      const delay = healthy ? 0 : Math.min(this.#opts.maxRestartDelayMs, Math.max(500, 2 * (this.#delays.get(index) ?? 0)))
       this.#delays.set(index, delay)
       this.#opts.log.error({ index, gatewayPid: worker.process.pid, code, signal, restartInMs: delay }, 'gateway process exited; starting it again')
       const timer = setTimeout(() => {

@@ -18,6 +18,11 @@ import type { GatewayStore } from '../gateway/store/records.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { client, eventually, freePort, gatewayProcess, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
 
+// Each case starts an exchange and a supervised gateway of two processes,
+// and waits out a kill: 15–30 s, over a minute on a machine whose cores are
+// all busy, past tap's 120 s for the file (.taprc) for both.
+t.setTimeout(300_000)
+
 const MESSAGES = 120
 const CONCURRENCY = 8
 
@@ -64,8 +69,9 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
   const started = () => logs.filter((l) => l.msg === 'gateway process started')
   const listening = () => new Set(logs.filter((l) => l.msg.startsWith('Server listening')).map((l) => l.pid))
   await eventually(() => (listening().size === 2 ? true : undefined), 60_000, 'both gateway processes to listen')
-  const pids = started().map((l) => l.gatewayPid!)
-  t.equal(new Set(pids).size, 2, 'two processes, each with a pid of its own')
+  // The processes listening now (one that died while starting, on a busy machine, was started again).
+  const pids = [...listening()]
+  t.equal(pids.length, 2, 'two processes listening, each with a pid of its own')
 
   const cbsa = client(t, 'CBSA', `https://127.0.0.1:${port}`)
   const signed = await Promise.all(
@@ -92,6 +98,7 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
   let next = 0
   let answered = 0
   let killed: number | undefined
+  let killedAt = 0
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < signed.length) {
@@ -100,6 +107,7 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
         answered++
         if (answered === MESSAGES / 3 && killed === undefined) {
           killed = pids[1]!
+          killedAt = logs.length
           process.kill(killed, 'SIGKILL')
         }
       }
@@ -107,7 +115,7 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
   )
   t.ok(killed, 'one process was killed with -9 in the middle of the load')
   const restarted = await eventually(
-    () => started().find((l) => l.index === 1 && l.gatewayPid !== killed),
+    () => logs.slice(killedAt).find((l) => l.msg === 'gateway process started' && l.index === started().find((s) => s.gatewayPid === killed)?.index),
     30_000,
     'the supervisor to start the killed process again'
   )

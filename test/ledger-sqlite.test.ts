@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
+import { Worker } from 'node:worker_threads'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
@@ -159,4 +160,27 @@ t.test("audit:verify reads a page's search index rows by seq, not by scanning ev
     // A scan of audit_fields read 22 rows per entry of the whole ledger for every page: hours at a million entries.
     t.notMatch(plan, /^SCAN|; SCAN/, `${name}: ${plan}`)
   }
+})
+
+t.test('a ledger opened while another process holds its lock waits for it, as a second gateway process does at start-up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.sqlite')
+  // Another connection, on a thread of its own, holds the write lock for 300 ms.
+  const holder = new Worker(
+    `const { DatabaseSync } = require('node:sqlite')
+    const { parentPort, workerData } = require('node:worker_threads')
+    const db = new DatabaseSync(workerData)
+    db.exec('CREATE TABLE IF NOT EXISTS held (x); BEGIN IMMEDIATE; INSERT INTO held VALUES (1)')
+    parentPort.postMessage('locked')
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+    db.exec('COMMIT')
+    db.close()`,
+    { eval: true, workerData: path }
+  )
+  await new Promise((resolve) => holder.once('message', resolve))
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  t.equal(await store.auditHead(), undefined, 'it opened, once the lock was released, and works')
+  await new Promise((resolve) => holder.once('exit', resolve))
 })

@@ -25,6 +25,31 @@ const MAX_BATCH = 256
  */
 const MAX_BATCH_BYTES = 1024 * 1024
 
+/** How long opening a ledger waits for another process's lock, as busy_timeout does for writes. */
+const LOCK_WAIT_MS = 5_000
+const SQLITE_BUSY = 5
+
+/**
+ * Switches the file to WAL. That takes the file's lock, and SQLite answers
+ * SQLITE_BUSY at once, without its busy handler, when another connection
+ * holds it: another gateway process on the same ledger (GATEWAY_PROCESSES)
+ * creating the tables failed a process's start-up with "database is locked".
+ * So the switch is tried again, for as long as a write would wait.
+ */
+function enableWal(db: DatabaseSync): void {
+  const deadline = Date.now() + LOCK_WAIT_MS
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (;;) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL;')
+      return
+    } catch (err) {
+      if ((err as { errcode?: number }).errcode !== SQLITE_BUSY || Date.now() > deadline) throw err
+      Atomics.wait(pause, 0, 0, 20)
+    }
+  }
+}
+
 const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
   VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
@@ -63,7 +88,9 @@ class SqliteDatabase implements SqlBackend {
     this.#db = new DatabaseSync(path)
     this.#onCommitted = options.onCommitted
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;')
+    this.#db.exec('PRAGMA busy_timeout = 5000;')
+    enableWal(this.#db)
+    this.#db.exec('PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;')
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
       this.#migrate()
