@@ -24,6 +24,20 @@ export interface SupervisorOptions {
   readonly maxRestartDelayMs?: number
 }
 
+/**
+ * Started by a supervisor over an IPC channel (the fault harness; a gateway
+ * process of this supervisor's): when the supervisor goes away, even killed
+ * with -9, this process stops as if told to, instead of living on as an
+ * orphan that holds its port.
+ */
+export function stopWithSupervisor(): void {
+  if (process.channel === undefined) return
+  process.channel.unref()
+  process.once('disconnect', () => {
+    process.kill(process.pid, 'SIGTERM')
+  })
+}
+
 export class Supervisor {
   readonly #opts: Required<SupervisorOptions>
   readonly #workers = new Map<number, Worker>()
@@ -43,12 +57,7 @@ export class Supervisor {
     process.on('SIGHUP', () => {
       for (const worker of this.#workers.values()) worker.process.kill('SIGHUP')
     })
-    // Started over IPC by a supervisor of its own (the fault harness): when
-    // that goes away, this stops, as a single gateway process does (server.ts).
-    if (process.channel !== undefined) {
-      process.channel.unref()
-      process.once('disconnect', () => this.stop('SIGTERM'))
-    }
+    stopWithSupervisor()
   }
 
   /** Each process closes gracefully on the signal; the supervisor exits once all have. */

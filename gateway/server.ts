@@ -5,7 +5,7 @@ import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
-import { Supervisor } from './cluster.ts'
+import { Supervisor, stopWithSupervisor } from './cluster.ts'
 import { checkConfiguration } from './check-config.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
 
@@ -38,15 +38,7 @@ if (process.argv.includes('--check-config')) {
       else app.log.info({ signal }, 'shutting down')
       await app.close()
     })
-    // Started by a supervisor over an IPC channel (the fault harness): when the
-    // supervisor goes away, even killed with -9, so does this gateway, as if
-    // told to stop, instead of living on as an orphan that holds its port.
-    if (process.channel !== undefined) {
-      process.channel.unref()
-      process.once('disconnect', () => {
-        process.kill(process.pid, 'SIGTERM')
-      })
-    }
+    stopWithSupervisor()
     // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).
     process.on('SIGHUP', () => {
       void app.reloadTrust('SIGHUP')

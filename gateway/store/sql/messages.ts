@@ -47,8 +47,12 @@ interface OutboxRow {
   created_at: string
 }
 
+function toPending(row: Omit<OutboxRow, 'sealed'>): PendingDelivery {
+  return { direction: row.direction, id: row.id, target: row.target, createdAt: row.created_at }
+}
+
 function toOutbox(row: OutboxRow): OutboxItem {
-  return { direction: row.direction, id: row.id, target: row.target, sealed: row.sealed, createdAt: row.created_at }
+  return { ...toPending(row), sealed: row.sealed }
 }
 
 const INSERT_MESSAGE = `INSERT INTO {messages} (direction, id, digest, kind, purpose, sender, recipient, status,
@@ -183,6 +187,6 @@ export class SqlMessageRepository implements MessageRepository {
       WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`,
       [before, limit]
     )
-    return rows.map((row) => ({ direction: row.direction, id: row.id, target: row.target, createdAt: row.created_at }))
+    return rows.map(toPending)
   }
 }
