@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { GatewayConfig } from './config.ts'
 import { AJV_OPTIONS } from './lib/ajv-options.ts'
+import { buildSerializer, buildValidator } from './lib/schema-compilers.ts'
 import type { Envelope } from './pipeline/envelope.ts'
 import { authenticateClient, type PeerCertificateSource } from './pipeline/authenticate-client.ts'
 import { accessTokens } from './pipeline/authorize-token.ts'
@@ -93,6 +94,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     // configuration (lib/ajv-options.ts): strict, nothing coerced or dropped.
     // No route sets a compiler or Ajv of its own.
     ajv: { customOptions: { ...AJV_OPTIONS } },
+    // Compiled once per process, however many apps it builds (lib/schema-compilers.ts).
+    schemaController: { compilersFactory: { buildValidator, buildSerializer } },
     bodyLimit: config.bodyLimitBytes,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
