@@ -4,7 +4,8 @@
 // "Runtime"). These schemas are
 // draft 2020-12, so they have an Ajv2020 of their own, with the app's options
 // (lib/ajv-options.ts). Every validator
-// is compiled once, at start-up.
+// is compiled once, at start-up, or read from the validator cache where Node's
+// compile cache is on (lib/validator-cache.ts).
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
 import ajvFormats from 'ajv-formats'
 import { KINDS, allSchemas, envelopeSchema, kindSchemas, type Kind } from '../../schemas/index.ts'
@@ -13,6 +14,7 @@ import { receivedSchema } from '../../policies/lib/received-schema.ts'
 import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
 import { AJV_OPTIONS } from '../lib/ajv-options.ts'
 import { echo } from '../lib/echo.ts'
+import { validatorSet } from '../lib/validator-cache.ts'
 import { HANDLING_SCHEMA, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 
 const FORWARDED_ID = 'https://schemas.btb-gateway.example/forwarded-envelope/1.0'
@@ -37,28 +39,48 @@ export class MessageValidator {
   readonly #received: Map<string, ValidateFunction>
 
   constructor() {
-    const ajv = new Ajv2020({ ...AJV_OPTIONS })
-    ajvFormats.default(ajv)
-    for (const schema of allSchemas) ajv.addSchema(schema as object)
-    this.#envelope = ajv.getSchema(String((envelopeSchema as { $id: string }).$id))!
+    const envelopeId = String((envelopeSchema as { $id: string }).$id)
+    const kindId = (kind: Kind): string => String((kindSchemas[kind] as { $id: string }).$id)
     const forwarded = structuredClone(envelopeSchema) as Record<string, any>
     forwarded.$id = FORWARDED_ID
     forwarded.properties.handling = HANDLING_SCHEMA
     forwarded.required = [...forwarded.required, 'handling']
-    this.#forwarded = ajv.compile(forwarded)
-    this.#payload = new Map(KINDS.map((kind) => [kind, ajv.getSchema(String((kindSchemas[kind] as { $id: string }).$id))!]))
+    // Compiled, or read from the validator cache (lib/validator-cache.ts).
+    const strict = validatorSet({
+      name: 'messages',
+      source: [AJV_OPTIONS, allSchemas, forwarded],
+      keys: [envelopeId, FORWARDED_ID, ...KINDS.map(kindId)],
+      build: (codeOptions) => {
+        const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
+        ajvFormats.default(ajv)
+        for (const schema of allSchemas) ajv.addSchema(schema as object)
+        ajv.addSchema(forwarded)
+        return ajv
+      }
+    })
+    this.#envelope = strict.get(envelopeId)!
+    this.#forwarded = strict.get(FORWARDED_ID)!
+    this.#payload = new Map(KINDS.map((kind) => [kind, strict.get(kindId(kind))!]))
 
     const registry = new Map((allSchemas as Array<Record<string, unknown>>).map((s) => [String(s.$id), s]))
-    const loose = new Ajv2020({ ...AJV_OPTIONS })
-    ajvFormats.default(loose)
-    this.#received = new Map()
+    const receivedSchemas = new Map<string, object>()
     for (const kind of KINDS) {
       for (const [purpose, rules] of Object.entries(policies[kind].purposes)) {
         if (rules.outbound === undefined) continue
-        const schema = receivedSchema(kindSchemas[kind] as Record<string, unknown>, rules.outbound.fields, registry)
-        this.#received.set(`${kind}/${purpose}`, loose.compile(schema))
+        receivedSchemas.set(`${kind}/${purpose}`, receivedSchema(kindSchemas[kind] as Record<string, unknown>, rules.outbound.fields, registry))
       }
     }
+    this.#received = validatorSet({
+      name: 'received',
+      source: [AJV_OPTIONS, [...receivedSchemas]],
+      keys: [...receivedSchemas.keys()],
+      build: (codeOptions) => {
+        const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
+        ajvFormats.default(ajv)
+        for (const [key, schema] of receivedSchemas) ajv.addSchema(schema, key)
+        return ajv
+      }
+    })
   }
 
   /** An envelope from an agency system, with its payload checked against its kind. */

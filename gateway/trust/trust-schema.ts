@@ -4,13 +4,21 @@
 // A refusal names the member that is wrong, by its JSON Pointer.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import { AJV_OPTIONS } from '../lib/ajv-options.ts'
+import { validatorSet } from '../lib/validator-cache.ts'
 import type { TrustFile } from './trust-file.ts'
 
 export const TRUST_SCHEMA_PATH = join(import.meta.dirname, '..', '..', 'schemas', 'trust.schema.json')
 
-const validate = new Ajv2020({ ...AJV_OPTIONS }).compile<TrustFile>(JSON.parse(readFileSync(TRUST_SCHEMA_PATH, 'utf8')) as object)
+const TRUST_SCHEMA = JSON.parse(readFileSync(TRUST_SCHEMA_PATH, 'utf8')) as object
+// Compiled, or read from the validator cache (lib/validator-cache.ts).
+const validate = validatorSet({
+  name: 'trust',
+  source: [AJV_OPTIONS, TRUST_SCHEMA],
+  keys: ['trust'],
+  build: (codeOptions) => new Ajv2020({ ...AJV_OPTIONS, ...codeOptions }).addSchema(TRUST_SCHEMA, 'trust')
+}).get('trust') as ValidateFunction<TrustFile>
 
 /** What is wrong, where: `/agencies/0/kinds: must be array`, `/partner: unknown member "pin"`. */
 function describe(error: ErrorObject): string {
