@@ -226,6 +226,19 @@ function suite(parent: Test, backend: Backend): void {
         }
       },
       {
+        name: 'an entry replaced by text that is not JSON, its hash and the next link recomputed',
+        seq: 23,
+        reason: /entry 23 is not JSON/,
+        tamper: async (x) => {
+          // Verification read each entry by parsing it: this text made it throw rather than report.
+          const [row, next] = await x.rows<Row>('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq IN (?, ?) ORDER BY seq', 23, 24)
+          const text = '{"event": "accepted"'
+          const hash = chainHash(row!.prev_hash, text)
+          await x.run('UPDATE audit SET entry = ?, hash = ? WHERE seq = ?', text, hash, 23)
+          await x.run('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?', hash, chainHash(hash, next!.entry), 24)
+        }
+      },
+      {
         name: "a checkpoint signed with a forged key under this gateway's kid",
         seq: 30,
         reason: /checkpoint 30 is not signed by this gateway \(JWS_SIGNATURE_INVALID/,

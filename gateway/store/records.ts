@@ -103,6 +103,15 @@ export interface AuditEntry {
   readonly subjects: readonly string[]
 }
 
+/** One link of the hash chain as stored: `hash` = chainHash(`prevHash`, `text`) (audit-chain.ts). */
+export interface AuditChainLink {
+  readonly seq: number
+  readonly prevHash: string
+  readonly hash: string
+  /** The entry's JSON, exactly as stored. */
+  readonly text: string
+}
+
 export interface StoredAuditEntry {
   readonly seq: number
   readonly hash: string
@@ -241,6 +250,12 @@ export interface LedgerRepository {
   appendAudit(entry: AuditEntry): Promise<void>
   /** Entries in ascending seq after `afterSeq`: the whole ledger, page by page. */
   auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
+  /**
+   * The same, as the chain links them: each entry's exact stored text, not
+   * parsed. Verification hashes that text as it is, and parses it only to
+   * check the search index.
+   */
+  auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]>
   /**
    * What the search reads about entries fromSeq..toSeq, as stored: their
    * traveller and field index rows (`"<seq> <value>"`), and their searchable

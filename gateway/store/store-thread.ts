@@ -122,6 +122,7 @@ export class SqliteStoreThread implements GatewayStore {
   outboxItem: GatewayStore['outboxItem'] = (...args) => this.#call('outboxItem', args)
   pendingOutbox: GatewayStore['pendingOutbox'] = (...args) => this.#call('pendingOutbox', args)
   auditEntries: GatewayStore['auditEntries'] = (...args) => this.#call('auditEntries', args)
+  auditChain: GatewayStore['auditChain'] = (...args) => this.#call('auditChain', args)
   auditIndexRows: GatewayStore['auditIndexRows'] = (...args) => this.#call('auditIndexRows', args)
   auditEntry: GatewayStore['auditEntry'] = (...args) => this.#call('auditEntry', args)
   searchAudit: GatewayStore['searchAudit'] = (...args) => this.#call('searchAudit', args)

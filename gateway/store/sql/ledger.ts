@@ -4,7 +4,7 @@
 // PostgreSQL's advisory lock) is each store's own: see their `append`.
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, searchSql } from '../audit-index.ts'
-import type { AuditEntry, AuditIndexRows, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
+import type { AuditChainLink, AuditEntry, AuditIndexRows, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
 import { append, type SqlBackend } from './program.ts'
 
 // A seq is BIGINT in PostgreSQL, which pg gives as a string (it may exceed 2^53); a ledger's seq never will.
@@ -111,6 +111,11 @@ export class SqlLedgerRepository implements LedgerRepository {
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
     return (await this.#db.all<AuditRow>('SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?', [afterSeq, limit])).map(toStored)
+  }
+
+  async auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]> {
+    const rows = await this.#db.all<AuditRow>('SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?', [afterSeq, limit])
+    return rows.map((r) => ({ seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, text: r.entry }))
   }
 
   async auditEntry(seq: number): Promise<StoredAuditEntry | undefined> {

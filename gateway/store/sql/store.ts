@@ -65,6 +65,9 @@ export class SqlStore implements GatewayStore {
   auditEntries(...args: Parameters<Repository['auditEntries']>) {
     return this.#ledger.auditEntries(...args)
   }
+  auditChain(...args: Parameters<Repository['auditChain']>) {
+    return this.#ledger.auditChain(...args)
+  }
   auditIndexRows(...args: Parameters<Repository['auditIndexRows']>) {
     return this.#ledger.auditIndexRows(...args)
   }
