@@ -8,6 +8,7 @@ import biometricMatchResponse from './biometric.match-response.policy.ts'
 import travellerDesignation from './traveller.designation.policy.ts'
 import entryExitRecord from './entry-exit.record.policy.ts'
 import entryExitBatch from './entry-exit.batch.policy.ts'
+import travellerDesignationBatch from './traveller.designation-batch.policy.ts'
 
 /**
  * The registry form of a module: frozen, and its purposes (like the kinds
@@ -26,6 +27,7 @@ export const policies: Readonly<Record<Kind, KindPolicy>> = Object.freeze(
     'biometric.match-request': registered(biometricMatchRequest),
     'biometric.match-response': registered(biometricMatchResponse),
     'traveller.designation': registered(travellerDesignation),
+    'traveller.designation-batch': registered(travellerDesignationBatch),
     'entry-exit.record': registered(entryExitRecord),
     'entry-exit.batch': registered(entryExitBatch)
   })

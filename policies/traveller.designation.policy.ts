@@ -7,13 +7,14 @@ import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/t
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, pseudonymise, share, withhold } from './lib/rule-table.ts'
 
-type Purpose = 'ttv' | 'btf'
+export type DesignationPurpose = 'ttv' | 'btf'
 
-function designationFields(purpose: Purpose, direction: Direction): FieldRules {
+/** What each field of a designation becomes for a purpose and direction (also each designation of a batch). */
+export function designationFieldSpecs(purpose: DesignationPurpose, direction: Direction): Record<string, RuleSpec> {
   const business = purpose === 'btf'
   const inbound = direction === 'inbound'
   const notForVetting = (why: string): RuleSpec => withhold('P2', `${why} Trusted-traveller vetting does not need it.`)
-  return fieldRules(`td-${purpose}-${inbound ? 'in' : 'out'}`, {
+  return {
     designationType: share('P1', 'Says what is being designated, and so which rules apply.'),
     programme: share('P2', 'The programme the membership or category belongs to.'),
     membershipId: share('P2', 'The PASSID is the common key under which both agencies file the same membership.'),
@@ -56,10 +57,14 @@ function designationFields(purpose: Purpose, direction: Direction): FieldRules {
     'document.issuingCountry': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.number': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.expiryDate': share('P4', 'A designation attached to an expired document must be re-linked.')
-  })
+  }
 }
 
-function direction(purpose: Purpose, dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy {
+function designationFields(purpose: DesignationPurpose, direction: Direction): FieldRules {
+  return fieldRules(`td-${purpose}-${direction === 'inbound' ? 'in' : 'out'}`, designationFieldSpecs(purpose, direction))
+}
+
+function direction(purpose: DesignationPurpose, dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy {
   return {
     recipients,
     retentionDays,
@@ -70,27 +75,30 @@ function direction(purpose: Purpose, dir: Direction, recipients: readonly string
 }
 
 // NEXUS is run jointly by CBSA and CBP.
-const TRUSTED_TRAVELLER_AGENCIES = ['CBSA', 'CBP'] as const
+export const TRUSTED_TRAVELLER_AGENCIES = ['CBSA', 'CBP'] as const
 // Business designations: port clearance (CBSA, CBP) and the permit or
 // petition behind them (IRCC, USCIS).
-const BUSINESS_AGENCIES = ['CBSA', 'IRCC', 'CBP', 'USCIS'] as const
+export const BUSINESS_AGENCIES = ['CBSA', 'IRCC', 'CBP', 'USCIS'] as const
 
 // P5: the five-year membership plus one year to settle renewals and appeals.
-const TRUSTED_TRAVELLER_RETENTION_DAYS = 2190
+export const TRUSTED_TRAVELLER_RETENTION_DAYS = 2190
 // P5: business designations last at most three years (TN, L-1 periods) plus one.
-const BUSINESS_RETENTION_DAYS = 1460
+export const BUSINESS_RETENTION_DAYS = 1460
+
+export const TRUSTED_TRAVELLER_AUTHORITIES = ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002']
+export const BUSINESS_AUTHORITIES = ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers']
 
 const policy: KindPolicy = {
   kind: 'traveller.designation',
   version: '1.0.0',
   purposes: {
     'trusted-traveller-vetting': {
-      legalAuthorities: ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002'],
+      legalAuthorities: TRUSTED_TRAVELLER_AUTHORITIES,
       outbound: direction('ttv', 'outbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS),
       inbound: direction('ttv', 'inbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS)
     },
     'business-traveller-facilitation': {
-      legalAuthorities: ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers'],
+      legalAuthorities: BUSINESS_AUTHORITIES,
       outbound: direction('btf', 'outbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS),
       inbound: direction('btf', 'inbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS)
     }

@@ -2,9 +2,10 @@
 // volumes of the targets (docs/architecture.md, "Targets") against the running
 // sandbox, as an agency system sends them: a day's entry/exit records at
 // the land border (entry-exit.batch, many
-// records under one signature) or a NEXUS roster (one
-// traveller.designation per member: the kind has no batch form). The
-// travellers are synthetic and deterministic (synthetic-travellers.ts).
+// records under one signature) or a NEXUS roster (traveller.designation-batch,
+// many designations under one signature; with --batch-size 1, one
+// traveller.designation per member). The travellers are synthetic and
+// deterministic (synthetic-travellers.ts).
 //
 // Progress goes to stderr (a bar on a terminal, plain lines otherwise); the
 // summary goes to stdout, as text or, with --json, as one JSON object.
@@ -29,15 +30,16 @@ const USAGE = `usage: npm run sandbox:load -- <job> [options]
 
 jobs:
   border-day      a day's land-border entry records, in entry-exit.batch messages
-  nexus-roster    a NEXUS trusted-traveller roster, one traveller.designation each
+  nexus-roster    a NEXUS trusted-traveller roster, in traveller.designation-batch messages
+                  (--batch-size 1: one traveller.designation each)
 
 options:
   --count N           records (border-day, default 200000) or members (nexus-roster, default 917000)
   --from CA|US        the sending side (default CA: CBSA to CBP; US: CBP to CBSA)
   --to AGENCY         the receiving agency (default the partner's border agency)
   --purpose P         default entry-exit-verification / trusted-traveller-vetting
-  --batch-size N      border-day: records per batch message, 1..5000 (default 1000)
-  --concurrency N     requests in flight (default 8 for border-day, 32 for nexus-roster)
+  --batch-size N      records or designations per batch message, 1..5000 (default 1000)
+  --concurrency N     requests in flight (default 8 for batches, 32 for single designations)
   --seed S            the synthetic population (default btb-sandbox): same seed, same travellers
   --date YYYY-MM-DD   the day of the crossings / the roster's as-of date (default yesterday / today, UTC)
   --manifest PATH     the sandbox manifest to read gateways and credentials from (default sandbox.json)
@@ -115,6 +117,10 @@ function parseOptions(argv: string[]): LoadOptions {
   const partner: Country = from === 'CA' ? 'US' : 'CA'
   const border = job === 'border-day'
   const date = values.date ?? utcDate(border ? -1 : 0)
+  // The schema allows 5000 records a batch, but a batch that size keeps the
+  // receiving gateway busy for seconds per request (under load, past the
+  // sender's delivery timeout, so it is sent again); 1000 measured faster end to end.
+  const batchSize = positiveInt('batch-size', values['batch-size'], 1000, 5000)
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) throw new UsageError(`--date must be YYYY-MM-DD, not ${date}`)
   return {
     job,
@@ -122,11 +128,8 @@ function parseOptions(argv: string[]): LoadOptions {
     from,
     to: { country: partner, agency: values.to ?? BORDER_AGENCY[partner] },
     purpose: values.purpose ?? (border ? 'entry-exit-verification' : 'trusted-traveller-vetting'),
-    // The schema allows 5000 records a batch, but a batch that size keeps the
-    // receiving gateway busy for seconds per request (under load, past the
-    // sender's delivery timeout, so it is sent again); 1000 measured faster end to end.
-    batchSize: positiveInt('batch-size', values['batch-size'], 1000, 5000),
-    concurrency: positiveInt('concurrency', values.concurrency, border ? 8 : 32, 1024),
+    batchSize,
+    concurrency: positiveInt('concurrency', values.concurrency, batchSize === 1 && !border ? 32 : 8, 1024),
     seed: values.seed,
     date,
     manifest: resolve(values.manifest),
@@ -201,20 +204,34 @@ function plan(opts: LoadOptions): Plan {
     to: opts.to,
     correlationId: null
   }
-  if (opts.job === 'nexus-roster') {
-    const roster = { seed, assessedBy: BORDER_AGENCY[opts.from], date: opts.date }
-    return {
-      kind: 'traveller.designation',
-      noun: 'designations',
-      messages: opts.count,
-      recordsIn: () => 1,
-      fields: (m) => ({ ...common, kind: 'traveller.designation', agreementRef: 'CA-US-NEXUS-Arrangement-2002', payload: nexusDesignation(roster, m) })
-    }
-  }
-  const day = { seed, recordedBy: opts.from, date: opts.date, count: opts.count }
   const size = opts.batchSize
   const messages = Math.ceil(opts.count / size)
   const recordsIn = (m: number): number => Math.min(size, opts.count - m * size)
+  const batchRef = (prefix: string, m: number): string => `${prefix}-${opts.from}-${opts.date.replaceAll('-', '')}-${String(m + 1).padStart(5, '0')}`
+  if (opts.job === 'nexus-roster') {
+    const roster = { seed, assessedBy: BORDER_AGENCY[opts.from], date: opts.date }
+    const agreementRef = 'CA-US-NEXUS-Arrangement-2002'
+    if (size === 1) {
+      return {
+        kind: 'traveller.designation',
+        noun: 'designations',
+        messages: opts.count,
+        recordsIn: () => 1,
+        fields: (m) => ({ ...common, kind: 'traveller.designation', agreementRef, payload: nexusDesignation(roster, m) })
+      }
+    }
+    return {
+      kind: 'traveller.designation-batch',
+      noun: 'designations',
+      messages,
+      recordsIn,
+      fields: (m) => {
+        const designations = Array.from({ length: recordsIn(m) }, (_, i) => nexusDesignation(roster, m * size + i))
+        return { ...common, kind: 'traveller.designation-batch', agreementRef, payload: { batchRef: batchRef('SYN-NX', m), designations } }
+      }
+    }
+  }
+  const day = { seed, recordedBy: opts.from, date: opts.date, count: opts.count }
   return {
     kind: 'entry-exit.batch',
     noun: 'records',
@@ -222,8 +239,12 @@ function plan(opts: LoadOptions): Plan {
     recordsIn,
     fields: (m) => {
       const records = Array.from({ length: recordsIn(m) }, (_, i) => borderDayRecord(day, m * size + i))
-      const batchRef = `SYN-EE-${opts.from}-${opts.date.replaceAll('-', '')}-${String(m + 1).padStart(5, '0')}`
-      return { ...common, kind: 'entry-exit.batch', agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012', payload: { batchRef, records } }
+      return {
+        ...common,
+        kind: 'entry-exit.batch',
+        agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+        payload: { batchRef: batchRef('SYN-EE', m), records }
+      }
     }
   }
 }
@@ -413,7 +434,7 @@ function printSummary(run: Run, route: { from: string; to: string }, sendMs: num
         seed: opts.seed,
         date: opts.date,
         count: opts.count,
-        batchSize: work.kind === 'entry-exit.batch' ? opts.batchSize : 1,
+        batchSize: work.kind.endsWith('batch') ? opts.batchSize : 1,
         concurrency: opts.concurrency,
         sent: tally.sent,
         accepted: tally.accepted,
@@ -440,7 +461,7 @@ function printSummary(run: Run, route: { from: string; to: string }, sendMs: num
   const out = (line: string): void => {
     process.stdout.write(`${line}\n`)
   }
-  const counts = (c: Counts): string => (work.kind === 'entry-exit.batch' ? `${c.records} ${work.noun} in ${c.messages} messages` : `${c.records} ${work.noun}`)
+  const counts = (c: Counts): string => (work.kind.endsWith('batch') ? `${c.records} ${work.noun} in ${c.messages} messages` : `${c.records} ${work.noun}`)
   const byCode = (m: Map<string, Counts>): string =>
     [...m]
       .sort((a, b) => b[1].records - a[1].records)

@@ -24,6 +24,7 @@ export const SAMPLE_ROUTES: readonly SampleRoute[] = (['CA', 'US'] as const).fla
   route('biometric.match-request', from, IMMIGRATION),
   route('biometric.match-response', from, IMMIGRATION),
   route('traveller.designation', from, BORDER),
+  route('traveller.designation-batch', from, BORDER),
   route('entry-exit.record', from, BORDER),
   route('entry-exit.batch', from, BORDER)
 ])

@@ -5,7 +5,14 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** The message kinds of the contract, in the order the catalogue lists them. */
-export const KINDS = ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch'] as const
+export const KINDS = [
+  'biometric.match-request',
+  'biometric.match-response',
+  'traveller.designation',
+  'traveller.designation-batch',
+  'entry-exit.record',
+  'entry-exit.batch'
+] as const
 
 export type Kind = (typeof KINDS)[number]
 

@@ -115,10 +115,47 @@ t.test('border-day sends a day of entry records in batches, and the partner agen
   )
 })
 
-t.test('nexus-roster sends one designation per member, and the partner agency receives every one', async (t) => {
+t.test('nexus-roster sends the roster in designation batches, and the partner agency receives every designation', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const run = await load(['nexus-roster', '--count', '200', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  const run = await load(['nexus-roster', '--count', '250', '--batch-size', '100', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
+  t.match(run.stdout, /^nexus-roster: 250 designations, CA\/CBSA\/pik-primary -> US\/CBP, in 3 traveller\.designation-batch messages/m)
+  t.match(run.stdout, /^ {2}accepted {3}250 designations in 3 messages$/m)
+  t.match(run.stdout, /^ {2}delivered {2}250 designations in 3 messages with the partner's signed receipt/m)
+
+  const batches = await eventually(
+    () => {
+      const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation-batch')
+      return r.length >= 3 ? r : undefined
+    },
+    15_000,
+    '3 batches at CBP'
+  )
+  const designations = batches.flatMap((m) => m.payload.designations as Array<Record<string, any>>)
+  t.same(
+    batches.map((m) => (m.payload.designations as unknown[]).length).sort((a, b) => a - b),
+    [50, 100, 100],
+    'batches of 100, 100 and 50'
+  )
+  t.same(
+    designations.map((d) => d.membershipId as string).sort(),
+    Array.from({ length: 250 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
+    'PASSIDs 990000001…990000250, each once'
+  )
+  const made = nexusDesignation({ seed: seedHash(SEED), assessedBy: 'CBSA', date: DATE }, 0)
+  const first = designations.find((d) => d.membershipId === '990000001')!
+  t.equal(first.traveller.surname, (made.traveller as { surname: string }).surname, "the seed's member 1")
+  t.ok(
+    designations.every((d) => d.riskAssessment.reasons === undefined && /^\d{4}-\d{2}$/.test(d.riskAssessment.assessedOn)),
+    "each designation had the designation policy applied: no reasons, the assessment's month only"
+  )
+})
+
+t.test('nexus-roster --batch-size 1 sends one designation per member, and the partner agency receives every one', async (t) => {
+  const ex = await startExchange(t)
+  const manifest = manifestFor(t, ex)
+  const run = await load(['nexus-roster', '--count', '200', '--batch-size', '1', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
   t.ok(
@@ -179,7 +216,21 @@ t.test('--from US sends from CBP to CBSA', async (t) => {
 t.test('a gateway restart in the middle of a load: the loader retries until it is back', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const { result } = start(['nexus-roster', '--count', '150', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '60'])
+  const { result } = start([
+    'nexus-roster',
+    '--count',
+    '150',
+    '--batch-size',
+    '1',
+    '--concurrency',
+    '4',
+    '--seed',
+    SEED,
+    '--manifest',
+    manifest,
+    '--retry-for',
+    '60'
+  ])
   await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
   await ex.ca.app.close()
   // The outage, met by the loader: while the gateway is down, its port hangs up
@@ -207,7 +258,21 @@ t.test('a gateway restart in the middle of a load: the loader retries until it i
 t.test('--retry-for bounds how long a gateway that does not come back is waited for', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const { result } = start(['nexus-roster', '--count', '2000', '--concurrency', '4', '--seed', SEED, '--manifest', manifest, '--retry-for', '2'])
+  const { result } = start([
+    'nexus-roster',
+    '--count',
+    '2000',
+    '--batch-size',
+    '1',
+    '--concurrency',
+    '4',
+    '--seed',
+    SEED,
+    '--manifest',
+    manifest,
+    '--retry-for',
+    '2'
+  ])
   await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
   await ex.ca.app.close()
   const stopped = Date.now()
@@ -249,7 +314,7 @@ t.test('refusals are counted by their problem code and do not stop the load', as
 t.test('Ctrl-C stops the load cleanly, with a summary of what was sent', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const { child, result } = start(['nexus-roster', '--count', '100000', '--concurrency', '8', '--manifest', manifest])
+  const { child, result } = start(['nexus-roster', '--count', '100000', '--batch-size', '1', '--concurrency', '8', '--manifest', manifest])
   // Interrupt once the partner has received something: the load is well under way.
   await eventually(() => (ex.mocks.CBP.received.length >= 20 ? true : undefined), 30_000, 'the first deliveries')
   child.kill('SIGINT')

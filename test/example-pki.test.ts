@@ -180,7 +180,9 @@ async function checkSet(t: TT, out: string, opts: CheckOptions = {}): Promise<Re
       const entryExit = a.agency === 'CBSA' || a.agency === 'CBP'
       t.same(
         a.kinds,
-        entryExit ? ['entry-exit.record', 'entry-exit.batch', 'traveller.designation'] : ['biometric.match-request', 'biometric.match-response'],
+        entryExit
+          ? ['entry-exit.record', 'entry-exit.batch', 'traveller.designation', 'traveller.designation-batch']
+          : ['biometric.match-request', 'biometric.match-response'],
         `${what}: kinds`
       )
       t.same(

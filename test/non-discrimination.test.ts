@@ -176,6 +176,7 @@ t.test('nationality fields are found from the schemas', async (t) => {
     'biometric.match-request': [],
     'biometric.match-response': ['subject.document.issuingCountry', 'subject.identity.birthCountry', 'subject.identity.citizenship[]'],
     'traveller.designation': ['document.issuingCountry', 'traveller.citizenship'],
+    'traveller.designation-batch': ['designations[].document.issuingCountry', 'designations[].traveller.citizenship'],
     'entry-exit.record': ['document.issuingCountry', 'traveller.citizenship'],
     'entry-exit.batch': ['records[].document.issuingCountry', 'records[].traveller.citizenship']
   })

@@ -17,6 +17,7 @@ const PURPOSES: Readonly<Record<Kind, readonly string[]>> = {
   'biometric.match-request': ['immigration-examination', 'asylum-claim'],
   'biometric.match-response': ['immigration-examination', 'asylum-claim'],
   'traveller.designation': ['trusted-traveller-vetting', 'business-traveller-facilitation'],
+  'traveller.designation-batch': ['trusted-traveller-vetting', 'business-traveller-facilitation'],
   'entry-exit.record': ['entry-exit-verification', 'residency-determination', 'removal-enforcement'],
   'entry-exit.batch': ['entry-exit-verification', 'residency-determination', 'removal-enforcement']
 }
@@ -177,6 +178,7 @@ t.test('fields that must never travel are withheld by every policy', async (t) =
     'biometric.match-request': ['capturedAt'],
     'biometric.match-response': ['subject.officerNotes', 'subject.matchScore', 'error.message'],
     'traveller.designation': ['riskAssessment.reasons[]'],
+    'traveller.designation-batch': ['designations[].riskAssessment.reasons[]'],
     'entry-exit.record': ['vehicle.licencePlate', 'vehicle.make', 'photoRef', 'coTravellers[]', 'address', 'inspectionNotes', 'source'],
     'entry-exit.batch': [
       'records[].vehicle.licencePlate',

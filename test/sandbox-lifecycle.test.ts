@@ -66,7 +66,7 @@ t.test('--once with its own Redis delivers a sample of every kind both ways, wri
   t.ok(at - done < STOP_WITHIN_MS, `stopped ${at - done} ms after the last sample`)
 
   const output = run.output()
-  t.match(output, /10 of 10 samples delivered with the partner's signed receipt/)
+  t.match(output, /12 of 12 samples delivered with the partner's signed receipt/)
   for (const kind of ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch']) {
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +CA/\\w+ -> US/\\w+ +202 -> delivered`), `${kind} CA→US`)
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +US/\\w+ -> CA/\\w+ +202 -> delivered`), `${kind} US→CA`)

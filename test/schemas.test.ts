@@ -97,6 +97,12 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-risk-score-field': payload('additionalProperties', '/riskAssessment', { additionalProperty: 'score' }),
     'invalid-unknown-programme': payload('enum', '/programme')
   },
+  'traveller.designation-batch': {
+    'invalid-batch-extra-field': payload('additionalProperties', '', { additionalProperty: 'count' }),
+    'invalid-empty-designations': payload('minItems', '/designations'),
+    'invalid-missing-batch-ref': payload('required', '', { missingProperty: 'batchRef' }),
+    'invalid-passid-format-in-designation': payload('pattern', '/designations/1/membershipId')
+  },
   'entry-exit.record': {
     'invalid-bad-port-code': payload('pattern', '/crossing/portCode'),
     'invalid-control-character-in-name': payload('pattern', '/traveller/surname'),

@@ -82,7 +82,7 @@ interface AgencySpec {
   webhook: string
 }
 
-const ENTRY_EXIT_KINDS = ['entry-exit.record', 'entry-exit.batch', 'traveller.designation']
+const ENTRY_EXIT_KINDS = ['entry-exit.record', 'entry-exit.batch', 'traveller.designation', 'traveller.designation-batch']
 const ENTRY_EXIT_PURPOSES = [
   'entry-exit-verification',
   'residency-determination',
