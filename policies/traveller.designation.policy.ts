@@ -3,7 +3,7 @@
 // profile (class of admission, work permit, XPT categories). Each agency runs
 // its own risk assessment: the outcome, the agency and the month travel, never
 // the reasons or derogatory information.
-import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
+import type { DirectionPolicy, Direction, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, pseudonymise, share, withhold } from './lib/rule-table.ts'
 
@@ -64,45 +64,48 @@ function designationFields(purpose: DesignationPurpose, direction: Direction): F
   return fieldRules(`td-${purpose}-${direction === 'inbound' ? 'in' : 'out'}`, designationFieldSpecs(purpose, direction))
 }
 
-function direction(purpose: DesignationPurpose, dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy {
-  return {
+// NEXUS is run jointly by CBSA and CBP.
+const TRUSTED_TRAVELLER_AGENCIES = ['CBSA', 'CBP'] as const
+// Business designations: port clearance (CBSA, CBP) and the permit or
+// petition behind them (IRCC, USCIS).
+const BUSINESS_AGENCIES = ['CBSA', 'IRCC', 'CBP', 'USCIS'] as const
+
+// P5: the five-year membership plus one year to settle renewals and appeals.
+const TRUSTED_TRAVELLER_RETENTION_DAYS = 2190
+// P5: business designations last at most three years (TN, L-1 periods) plus one.
+const BUSINESS_RETENTION_DAYS = 1460
+
+/**
+ * The purposes a designation travels for, and to whom, for how long, under
+ * which authority; each direction's fields from `fieldsFor` (this kind's, or
+ * a batch's, traveller.designation-batch.policy.ts).
+ */
+export function designationPurposes(fieldsFor: (purpose: DesignationPurpose, dir: Direction) => FieldRules): Record<string, PurposePolicy> {
+  const direction = (purpose: DesignationPurpose, dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy => ({
     recipients,
     retentionDays,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: designationFields(purpose, dir)
-  }
-}
-
-// NEXUS is run jointly by CBSA and CBP.
-export const TRUSTED_TRAVELLER_AGENCIES = ['CBSA', 'CBP'] as const
-// Business designations: port clearance (CBSA, CBP) and the permit or
-// petition behind them (IRCC, USCIS).
-export const BUSINESS_AGENCIES = ['CBSA', 'IRCC', 'CBP', 'USCIS'] as const
-
-// P5: the five-year membership plus one year to settle renewals and appeals.
-export const TRUSTED_TRAVELLER_RETENTION_DAYS = 2190
-// P5: business designations last at most three years (TN, L-1 periods) plus one.
-export const BUSINESS_RETENTION_DAYS = 1460
-
-export const TRUSTED_TRAVELLER_AUTHORITIES = ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002']
-export const BUSINESS_AUTHORITIES = ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers']
-
-const policy: KindPolicy = {
-  kind: 'traveller.designation',
-  version: '1.0.0',
-  purposes: {
+    fields: fieldsFor(purpose, dir)
+  })
+  return {
     'trusted-traveller-vetting': {
-      legalAuthorities: TRUSTED_TRAVELLER_AUTHORITIES,
+      legalAuthorities: ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002'],
       outbound: direction('ttv', 'outbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS),
       inbound: direction('ttv', 'inbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS)
     },
     'business-traveller-facilitation': {
-      legalAuthorities: BUSINESS_AUTHORITIES,
+      legalAuthorities: ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers'],
       outbound: direction('btf', 'outbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS),
       inbound: direction('btf', 'inbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS)
     }
   }
+}
+
+const policy: KindPolicy = {
+  kind: 'traveller.designation',
+  version: '1.0.0',
+  purposes: designationPurposes(designationFields)
 }
 
 export default policy
