@@ -317,6 +317,19 @@ export const httpHardening = fp(
       app.routing(req, res)
     })
 
+    // Once answered, a request is no longer what a client error on its
+    // connection could be about (answerClientError takes only one still being
+    // read). Forgotten here, it is not held, with its body, until the next
+    // request on a kept-alive connection: the partner keeps up to 32 open, and
+    // their last batches were tens of megabytes of an idle gateway's heap
+    // (docs/operators.md, "Sizing").
+    app.addHook('onResponse', function forgetRequest(request, _reply, done) {
+      const raw = request.raw
+      if (raw.socket !== null && latestRequest.get(raw.socket) === raw) latestRequest.delete(raw.socket)
+      replies.delete(raw)
+      done()
+    })
+
     // The first onRequest hook of every route. It runs as Node emits the
     // request, before the parser reads on, so a client error in what follows
     // on the connection finds the request here.
