@@ -213,26 +213,27 @@ t.test('--from US sends from CBP to CBSA', async (t) => {
   t.equal(receivedRecords(ex.mocks.CBP).length, 0, 'nothing went the other way')
 })
 
-t.test('a gateway restart in the middle of a load: the loader retries until it is back', async (t) => {
+/**
+ * A roster of `count` single designations, four in flight, retrying for
+ * `retryForSeconds`; once the partner agency has received ten, the CA gateway
+ * is closed under the loader.
+ */
+async function loadThenCloseGateway(
+  t: { teardown(fn: () => unknown): void },
+  count: number,
+  retryForSeconds: number
+): Promise<{ ex: Exchange; result: Promise<Run> }> {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const { result } = start([
-    'nexus-roster',
-    '--count',
-    '150',
-    '--batch-size',
-    '1',
-    '--concurrency',
-    '4',
-    '--seed',
-    SEED,
-    '--manifest',
-    manifest,
-    '--retry-for',
-    '60'
-  ])
+  const args = ['--count', String(count), '--batch-size', '1', '--concurrency', '4', '--seed', SEED, '--retry-for', String(retryForSeconds)]
+  const { result } = start(['nexus-roster', ...args, '--manifest', manifest])
   await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
   await ex.ca.app.close()
+  return { ex, result }
+}
+
+t.test('a gateway restart in the middle of a load: the loader retries until it is back', async (t) => {
+  const { ex, result } = await loadThenCloseGateway(t, 150, 60)
   // The outage, met by the loader: while the gateway is down, its port hangs up
   // on every connection, and the gateway is rebuilt only once the loader has
   // come back to it again and again (retries, not a single lost request).
@@ -256,25 +257,7 @@ t.test('a gateway restart in the middle of a load: the loader retries until it i
 })
 
 t.test('--retry-for bounds how long a gateway that does not come back is waited for', async (t) => {
-  const ex = await startExchange(t)
-  const manifest = manifestFor(t, ex)
-  const { result } = start([
-    'nexus-roster',
-    '--count',
-    '2000',
-    '--batch-size',
-    '1',
-    '--concurrency',
-    '4',
-    '--seed',
-    SEED,
-    '--manifest',
-    manifest,
-    '--retry-for',
-    '2'
-  ])
-  await eventually(() => (ex.mocks.CBP.received.length >= 10 ? true : undefined), 30_000, 'the first deliveries')
-  await ex.ca.app.close()
+  const { result } = await loadThenCloseGateway(t, 2000, 2)
   const stopped = Date.now()
   const run = await result
   t.equal(run.code, 1, 'exit 1: not everything was accepted')

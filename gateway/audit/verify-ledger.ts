@@ -185,8 +185,9 @@ export async function verifyLedger(
   let prevHash = GENESIS_HASH
   for (;;) {
     // The links as stored: the chain hashes each entry's exact text, so the
-    // text is hashed as it is (parsing it and writing it out again cost half
-    // the time, docs/architecture.md "Targets"), then parsed once for the index.
+    // text is hashed as it is (parsing it and writing it out again was about a
+    // sixth of the time, docs/architecture.md "Targets"), then parsed once for
+    // the index.
     const page = await store.auditChain(expectedSeq - 1, pageSize)
     const parsed: Array<{ seq: number; entry: AuditEntry }> = []
     for (const link of page) {

@@ -14,7 +14,7 @@ import { receivedSchema } from '../../policies/lib/received-schema.ts'
 import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
 import { AJV_OPTIONS } from '../lib/ajv-options.ts'
 import { echo } from '../lib/echo.ts'
-import { validatorSet } from '../lib/validator-cache.ts'
+import { validatorSet, type CodeOptions } from '../lib/validator-cache.ts'
 import { HANDLING_SCHEMA, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 
 const FORWARDED_ID = 'https://schemas.btb-gateway.example/forwarded-envelope/1.0'
@@ -29,6 +29,13 @@ function describe(errors: ErrorObject[] | null | undefined, prefix: string): str
 
 export function isKind(kind: unknown): kind is Kind {
   return typeof kind === 'string' && (KINDS as readonly string[]).includes(kind)
+}
+
+/** An Ajv for draft 2020-12 with the app's options and formats (and, when caching, its code kept). */
+function messageAjv(codeOptions: CodeOptions): Ajv2020 {
+  const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
+  ajvFormats.default(ajv)
+  return ajv
 }
 
 export class MessageValidator {
@@ -51,8 +58,7 @@ export class MessageValidator {
       source: [AJV_OPTIONS, allSchemas, forwarded],
       keys: [envelopeId, FORWARDED_ID, ...KINDS.map(kindId)],
       build: (codeOptions) => {
-        const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
-        ajvFormats.default(ajv)
+        const ajv = messageAjv(codeOptions)
         for (const schema of allSchemas) ajv.addSchema(schema as object)
         ajv.addSchema(forwarded)
         return ajv
@@ -75,8 +81,7 @@ export class MessageValidator {
       source: [AJV_OPTIONS, [...receivedSchemas]],
       keys: [...receivedSchemas.keys()],
       build: (codeOptions) => {
-        const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
-        ajvFormats.default(ajv)
+        const ajv = messageAjv(codeOptions)
         for (const [key, schema] of receivedSchemas) ajv.addSchema(schema, key)
         return ajv
       }

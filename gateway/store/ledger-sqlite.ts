@@ -82,13 +82,13 @@ class SqliteDatabase implements SqlBackend {
   constructor(path: string, options: SqliteStoreOptions) {
     if (options.readOnly === true) {
       this.#db = new DatabaseSync(path, { readOnly: true })
-      this.#db.exec('PRAGMA busy_timeout = 5000;')
+      this.#db.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS};`)
       return
     }
     this.#db = new DatabaseSync(path)
     this.#onCommitted = options.onCommitted
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
-    this.#db.exec('PRAGMA busy_timeout = 5000;')
+    this.#db.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS};`)
     enableWal(this.#db)
     this.#db.exec('PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;')
     this.#transactionNow(() => {

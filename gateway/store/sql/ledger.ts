@@ -34,6 +34,9 @@ export const INDEX_ROWS_SQL = {
   columns: `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`
 } as const
 
+/** A page of the ledger, in seq order after a seq: what verification and the whole-ledger reads take. */
+const PAGE = 'SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?'
+
 /** The last row of the primary key: one index step, however long the ledger. */
 export const HEAD = 'SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'
 
@@ -110,11 +113,11 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
-    return (await this.#db.all<AuditRow>('SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?', [afterSeq, limit])).map(toStored)
+    return (await this.#db.all<AuditRow>(PAGE, [afterSeq, limit])).map(toStored)
   }
 
   async auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]> {
-    const rows = await this.#db.all<AuditRow>('SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?', [afterSeq, limit])
+    const rows = await this.#db.all<AuditRow>(PAGE, [afterSeq, limit])
     return rows.map((r) => ({ seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, text: r.entry }))
   }
 
