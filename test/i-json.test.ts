@@ -1,4 +1,6 @@
 import { deepStrictEqual } from 'node:assert'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { IJsonError, parseIJson, parseIJsonBytes, type IJsonErrorCode } from '../gateway/lib/i-json.ts'
@@ -71,6 +73,19 @@ t.test('refuses duplicate member names, also when written with escapes', async (
   const err = refusal('{"id":1,"id":2}')
   t.equal(err.message, 'duplicate member name "id" at position 8 (RFC 7493 §2.3)', 'the detail names the member and where')
   t.equal(err.offset, 8)
+})
+
+// V8 can read an escaped member name as "\\" once it has parsed a member
+// named "\\" after the same preceding names (docs/architecture.md, "Runtime").
+// Run in a child process, so the poisoned engine state is that process's alone.
+t.test("an escaped member name keeps its meaning after a text that poisons the engine's name cache", async (t) => {
+  const script = fileURLToPath(new URL('lib/i-json-poisoned.ts', import.meta.url))
+  const seen = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8' })) as Record<string, unknown>
+  t.same(seen.engine, ['p1', '\\'], 'the engine itself misreads "\\u0061" (when this fails, V8 is fixed and readValue can go)')
+  t.same(seen.keys, ['p2', 'a'], '"\\u0061" is read as "a"')
+  t.same(seen.quoteKey, ['p3', '"'], 'an escaped quote is read as a quote')
+  t.same(seen.nested, { p4: { '\n': [{ '\t': 0, x: 'a\u00e9\\b' }], n: 1500, z: [true, false, null] } }, 'a whole value, read without the engine')
+  t.equal(seen.duplicate, 'DUPLICATE_MEMBER', '"a" and "\\u0061" are still the same name')
 })
 
 t.test('refuses duplicate member names at any depth, in objects inside arrays too', async (t) => {
@@ -249,14 +264,24 @@ t.test('a JWS protected header with a duplicate parameter is refused once decode
   t.strictSame(parseIJsonBytes(Buffer.from(Buffer.from('{"alg":"EdDSA","kid":"k"}').toString('base64url'), 'base64url')), { alg: 'EdDSA', kid: 'k' })
 })
 
-t.test('property: JSON.stringify output is accepted and read as JSON.parse reads it', async (t) => {
+// What JSON.stringify's text of a generated value reads back as: -0 is
+// written 0. Computed without JSON.parse, whose reading of escaped names this
+// file shows to be wrong at times (the poisoned-cache test above).
+function asRead(value: unknown): unknown {
+  if (Object.is(value, -0)) return 0
+  if (Array.isArray(value)) return value.map(asRead)
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(Object.entries(value).map(([name, member]) => [name, asRead(member)]))
+}
+
+t.test('property: JSON.stringify output is accepted and read as the value it was made from', async (t) => {
   for (const stringUnit of ['grapheme-ascii', 'grapheme'] as const) {
     fc.assert(
       fc.property(fc.jsonValue({ stringUnit }), (value) => {
         fc.pre(!pollutes(value))
         const text = JSON.stringify(value)
-        deepStrictEqual(parseIJson(text), JSON.parse(text))
-        deepStrictEqual(parseIJsonBytes(utf8(JSON.stringify(value, null, 2))), JSON.parse(text))
+        deepStrictEqual(parseIJson(text), asRead(value))
+        deepStrictEqual(parseIJsonBytes(utf8(JSON.stringify(value, null, 2))), asRead(value))
       }),
       { numRuns: 500 }
     )
@@ -312,7 +337,7 @@ t.test('property: inserting a duplicate name into any generated object is refuse
         const entries = members.map(([name, v]) => `${spelled(name, escapeMask)}:${JSON.stringify(v)}`)
         // Distinct names, however spelled: accepted, and read as written.
         const object = text(entries)
-        deepStrictEqual(parseIJson(object), JSON.parse(JSON.stringify(Object.fromEntries(members))))
+        deepStrictEqual(parseIJson(object), asRead(Object.fromEntries(members)))
         const name = members[which % members.length]![0]
         entries.splice(where % (entries.length + 1), 0, `${spelled(name, ~escapeMask)}:${JSON.stringify(value)}`)
         const wrapped = [text(entries), `[0,${text(entries)}]`, `{"outer":${text(entries)},"after":{}}`, `[{"x":[${text(entries)}]}]`][wrap]!

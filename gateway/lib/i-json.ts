@@ -7,6 +7,14 @@
 // then one linear pass over the same text checks what JSON.parse cannot see:
 // it keeps the last of duplicate names, silently, and has already rounded
 // every number by the time the value exists.
+//
+// Where a member name is written with an escape, the value JSON.parse built
+// is not trusted: V8 (Node 24 and later lines) can read such a name as "\\"
+// once an earlier text held a member named "\\" after the same preceding
+// names (nodejs/node#63785; docs/architecture.md, "Runtime"). An agency could
+// send that name first and have later messages misread. Those texts are read
+// again by readValue below, which builds objects by plain assignment and
+// decodes escapes itself.
 
 export type IJsonErrorCode = 'NOT_UTF8' | 'SYNTAX' | 'BYTE_ORDER_MARK' | 'DUPLICATE_MEMBER' | 'LONE_SURROGATE' | 'NUMBER_NOT_EXACT' | 'PROTOTYPE_KEY'
 
@@ -87,16 +95,16 @@ function parseWellFormed(text: string): unknown {
   } catch (err) {
     throw new IJsonError('SYNTAX', syntaxDetail(err), positionOf(err))
   }
-  checkIJson(text)
-  return value
+  return checkIJson(text) ? readValue(text) : value
 }
 
 /**
  * The single pass. It runs only on text JSON.parse accepted, so it tracks just
  * enough state (open containers, member names so far, whether the next string
- * is a name) and never has to report a grammar error itself.
+ * is a name) and never has to report a grammar error itself. Returns whether
+ * any member name was written with an escape.
  */
-function checkIJson(text: string): void {
+function checkIJson(text: string): boolean {
   const length = text.length
   // The names of every open object, outer objects first: the innermost
   // object's names are names[base[depth - 1]] up to names[top - 1]. One
@@ -112,6 +120,7 @@ function checkIJson(text: string): void {
   let depth = 0
   let expectName = false
   let lastName = ''
+  let escapedName = false
   // For long strings: the next backslash at or after the search position, -1
   // when none is left, stale when behind it. Backslashes occur only in
   // strings and the position only moves forward, so the searches stay linear
@@ -150,7 +159,8 @@ function checkIJson(text: string): void {
         }
       }
       if (expectName) {
-        const name = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end)
+        const name = escaped ? decodeString(text, i + 1, end) : text.slice(i + 1, end)
+        escapedName ||= escaped
         // RFC 7493 §2.3: names within an object must be unique; RFC 8259 §4
         // leaves the reading of duplicates unpredictable (first, last, error).
         // Compared decoded, so "a" and "\u0061" are the same name.
@@ -222,6 +232,96 @@ function checkIJson(text: string): void {
       i++
     }
   }
+  return escapedName
+}
+
+/**
+ * Builds the value of a text JSON.parse accepted and checkIJson passed, with
+ * no help from the engine's JSON parser (see the note at the top). Iterative,
+ * so a deeply nested text cannot exhaust the stack here when JSON.parse did
+ * not. Duplicate and prototype names were refused already, so a plain
+ * assignment creates each member as JSON.parse would.
+ */
+function readValue(text: string): unknown {
+  const open: Array<unknown[] | Record<string, unknown>> = []
+  let name: string | undefined
+  let root: unknown
+  const put = (value: unknown): void => {
+    const into = open[open.length - 1]
+    if (into === undefined) root = value
+    else if (Array.isArray(into)) into.push(value)
+    else into[name!] = value
+  }
+  let expectName = false
+  let i = 0
+  while (i < text.length) {
+    const c = text.charCodeAt(i)
+    if (c === QUOTE) {
+      let end = i + 1
+      let escaped = false
+      while (text.charCodeAt(end) !== QUOTE) {
+        if (text.charCodeAt(end) === BACKSLASH) {
+          escaped = true
+          end += 2
+        } else end++
+      }
+      const s = escaped ? decodeString(text, i + 1, end) : text.slice(i + 1, end)
+      if (expectName) {
+        name = s
+        expectName = false
+      } else put(s)
+      i = end + 1
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      const container = c === OPEN_BRACE ? {} : []
+      put(container)
+      open.push(container)
+      expectName = c === OPEN_BRACE
+      i++
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      open.pop()
+      i++
+    } else if (c === COMMA) {
+      expectName = !Array.isArray(open[open.length - 1])
+      i++
+    } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
+      const start = i
+      while (i < text.length && NUMBER_CHARS.includes(text[i]!)) i++
+      put(Number(text.slice(start, i)))
+    } else if (c === 0x74 /* t */) {
+      put(true)
+      i += 4
+    } else if (c === 0x66 /* f */) {
+      put(false)
+      i += 5
+    } else if (c === 0x6e /* n */) {
+      put(null)
+      i += 4
+    } else i++ // whitespace and the colon
+  }
+  return root
+}
+
+const NUMBER_CHARS = '0123456789+-.eE'
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
+
+/** The characters a JSON string's text between `from` and `to` stands for. */
+function decodeString(text: string, from: number, to: number): string {
+  let out = ''
+  let run = from
+  for (let k = from; k < to; k++) {
+    if (text.charCodeAt(k) !== BACKSLASH) continue
+    out += text.slice(run, k)
+    const letter = text[k + 1]!
+    if (letter === 'u') {
+      out += String.fromCharCode(hex4(text, k + 2))
+      k += 5
+    } else {
+      out += SIMPLE_ESCAPES[letter]
+      k += 1
+    }
+    run = k + 1
+  }
+  return out + text.slice(run, to)
 }
 
 // Below this many names a linear search beats hashing freshly sliced strings.
