@@ -21,7 +21,7 @@ import { trustPlugin } from './plugins/trust.ts'
 import { oversightPlugin } from './plugins/oversight.ts'
 import { partnerPlugin } from './plugins/partner.ts'
 import { auditRoutes } from './routes/audit.ts'
-import { checkpointRoutes } from './routes/checkpoints.ts'
+import { witnessRoutes } from './routes/witness.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
 import { jwksRoutes } from './routes/jwks.ts'
@@ -165,8 +165,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   })
   await app.register(policyRoutes, { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageMaxAgeSeconds })
   await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes })
-  await app.register(checkpointRoutes)
-  await app.register(auditRoutes)
+  await app.register(witnessRoutes)
+  await app.register(auditRoutes, { cosignatureMaxAgeMs: config.cosignatureMaxAgeMs })
   await app.register(operationsRoutes)
   await app.register(oversightPlugin, {
     everyEntries: config.checkpointEveryEntries,

@@ -55,6 +55,8 @@ export interface GatewayConfig {
   /** Signed checkpoints of the ledger head: after this many entries, or this long. */
   readonly checkpointEveryEntries: number
   readonly checkpointEveryMs: number
+  /** A partner cosignature older than this is warned of by the ledger's verification. */
+  readonly cosignatureMaxAgeMs: number
   /** Message records and dead letters older than this are purged (P5), unless under a legal hold. */
   readonly messageRetentionDays: number
   readonly purgeEveryMs: number
@@ -103,6 +105,7 @@ export const ENV_SCHEMA = {
     REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
     CHECKPOINT_EVERY_ENTRIES: { type: 'integer', minimum: 1, default: 1000 },
     CHECKPOINT_EVERY_MS: { type: 'integer', minimum: 1000, default: 60000 },
+    COSIGNATURE_MAX_AGE_MS: { type: 'integer', minimum: 1000, default: 3600000 },
     MESSAGE_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 90 },
     PURGE_EVERY_MS: { type: 'integer', minimum: 60000, default: 3600000 },
     PARTNER_URL: { type: 'string', pattern: '^https://' },
@@ -144,6 +147,7 @@ interface Env {
   REDIS_CHECKS: 'refuse' | 'warn'
   CHECKPOINT_EVERY_ENTRIES: number
   CHECKPOINT_EVERY_MS: number
+  COSIGNATURE_MAX_AGE_MS: number
   MESSAGE_RETENTION_DAYS: number
   PURGE_EVERY_MS: number
   PARTNER_URL?: string
@@ -254,6 +258,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     redisChecks: e.REDIS_CHECKS,
     checkpointEveryEntries: e.CHECKPOINT_EVERY_ENTRIES,
     checkpointEveryMs: e.CHECKPOINT_EVERY_MS,
+    cosignatureMaxAgeMs: e.COSIGNATURE_MAX_AGE_MS,
     messageRetentionDays: e.MESSAGE_RETENTION_DAYS,
     purgeEveryMs: e.PURGE_EVERY_MS,
     partnerUrl: e.PARTNER_URL,

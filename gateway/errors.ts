@@ -18,7 +18,9 @@ const TABLE = {
   PAYLOAD_TOO_LARGE: ['The body is larger than the %d bytes allowed', 413],
   BODY_INVALID: ['The body could not be read: %s', 400],
   REQUEST_INVALID: ['The request is not valid: %s', 400],
-  CHECKPOINT_CONFLICT: ['The checkpoint contradicts one already countersigned: %s', 409],
+  CHECKPOINT_CONFLICT: ['The checkpoint contradicts the last one cosigned: %s', 409],
+  CHECKPOINT_INVALID: ['The checkpoint request cannot be read: %s', 400],
+  CHECKPOINT_UNSIGNED: ["The checkpoint is not signed by the partner ledger's key: %s", 403],
   DEAD_LETTER_NOT_FOUND: ['No dead letter %s', 404],
   DEAD_LETTER_CONFLICT: ['Message %s', 409],
   GRANT_TYPE_UNSUPPORTED: ['The token request is not one this gateway answers: %s', 400],
@@ -69,6 +71,8 @@ export const PayloadTooLargeError = ERRORS.PAYLOAD_TOO_LARGE
 export const BodyInvalidError = ERRORS.BODY_INVALID
 export const RequestInvalidError = ERRORS.REQUEST_INVALID
 export const CheckpointConflictError = ERRORS.CHECKPOINT_CONFLICT
+export const CheckpointInvalidError = ERRORS.CHECKPOINT_INVALID
+export const CheckpointUnsignedError = ERRORS.CHECKPOINT_UNSIGNED
 export const DeadLetterNotFoundError = ERRORS.DEAD_LETTER_NOT_FOUND
 export const DeadLetterConflictError = ERRORS.DEAD_LETTER_CONFLICT
 export const GrantTypeUnsupportedError = ERRORS.GRANT_TYPE_UNSUPPORTED

@@ -120,6 +120,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     redisChecks: 'warn',
     checkpointEveryEntries: 1000,
     checkpointEveryMs: 60_000,
+    cosignatureMaxAgeMs: 3_600_000,
     messageRetentionDays: 90,
     purgeEveryMs: 3_600_000,
     partnerUrl: undefined,

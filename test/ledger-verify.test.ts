@@ -1,25 +1,30 @@
 // Tampering with the ledger is found, and the first entry that does not verify
 // is named: what a privacy officer (or an oversight body) relies on when the
-// ledger's keeper is not the one asking.
+// ledger's keeper is not the one asking. Every case runs as audit:verify does
+// with the partner's copy of the latest checkpoint it cosigned (issue 12's
+// tamper list: a rewrite with the chain and tree recomputed and the
+// checkpoints re-signed or deleted passes every local check, and only that
+// copy catches it), on SQLite and on PostgreSQL.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { countersignCheckpoint } from '../gateway/audit/checkpoint-exchange.ts'
-import { Checkpointer, signCheckpoint, verifyCheckpointJws } from '../gateway/audit/checkpointer.ts'
+import { cosignCheckpoint, ledgerKeys, ledgerOrigin, openCheckpoint, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
+import { Checkpointer } from '../gateway/audit/checkpointer.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
+import { consistencyProof } from '../gateway/audit/ledger-proofs.ts'
+import { Witness } from '../gateway/audit/witness.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
-import { chainHash } from '../gateway/store/audit-chain.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import type { Checkpoint, GatewayStore } from '../gateway/store/records.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { eventually, PG_URL } from './helper.ts'
+import { type AuditRow, type Tamper, postgresTamper, rewriteLedger, sqliteTamper } from './lib/ledger-tamper.ts'
 
 const KEYS = join(import.meta.dirname, '..', 'keys-example')
 const CA_TRUST = join(KEYS, 'CA', 'trust.json')
@@ -28,12 +33,6 @@ const ca = loadTrustStore(CA_TRUST)
 const us = loadTrustStore(join(KEYS, 'US', 'trust.json'))
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
-
-/** Direct access to the ledger's tables, as someone with the database file or a DBA login has. */
-interface Tamper {
-  run(sql: string, ...params: Array<string | number>): Promise<void>
-  rows<R>(sql: string, ...params: Array<string | number>): Promise<R[]>
-}
 
 interface Backend {
   readonly name: string
@@ -46,24 +45,13 @@ const sqlite: Backend = {
     const dir = mkdtempSync(join(tmpdir(), 'btb-verify-'))
     const path = join(dir, 'ledger.sqlite')
     const store = new SqliteStore(path)
-    const db = new DatabaseSync(path)
+    const tamper = sqliteTamper(path)
     t.teardown(async () => {
-      db.close()
+      tamper.close()
       await store.close()
       rmSync(dir, { recursive: true, force: true })
     })
-    return {
-      store,
-      cliArgs: ['--ledger', path],
-      tamper: {
-        async run(sql, ...params) {
-          db.prepare(sql).run(...(params as SQLInputValue[]))
-        },
-        async rows<R>(sql: string, ...params: Array<string | number>) {
-          return db.prepare(sql).all(...(params as SQLInputValue[])) as R[]
-        }
-      }
-    }
+    return { store, cliArgs: ['--ledger', path], tamper }
   }
 }
 
@@ -75,30 +63,38 @@ function postgres(pool: pg.Pool): Backend {
       t.teardown(() => pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))
       const store = new PostgresStore(pool, { schema })
       await store.create()
-      let n = 0
-      const sql = (text: string) => text.replace(/\?/g, () => `$${++n}`).replace(/\b(audit_subjects|audit_fields|audit|checkpoints)\b(?!\.)/g, `${schema}.$1`)
-      return {
-        store,
-        cliArgs: ['--postgres', PG_URL, '--schema', schema],
-        tamper: {
-          async run(text, ...params) {
-            n = 0
-            await pool.query(sql(text), params)
-          },
-          async rows<R>(text: string, ...params: Array<string | number>) {
-            n = 0
-            return (await pool.query(sql(text), params)).rows as R[]
-          }
-        }
-      }
+      return { store, cliArgs: ['--postgres', PG_URL, '--schema', schema], tamper: postgresTamper(pool, schema) }
     }
   }
 }
 
 const LENGTH = 52
+const CA_KEY = { name: ledgerOrigin('CA'), alg: ca.signingKey.alg, key: ca.signingKey.key }
 
-/** 52 entries, a checkpoint every 10 (the first two countersigned by the partner), as the gateway makes them. */
-async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
+/** The partner's side: a witness of CA's ledger, with its own store, as the US gateway runs it. */
+async function partnerWitness(t: Test): Promise<{ witness: Witness; witnessed: () => Promise<string> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-witness-'))
+  const store = new SqliteStore(join(dir, 'ledger.sqlite'))
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const witness = new Witness({
+    store,
+    origin: ledgerOrigin('CA'),
+    logKeys: () => ledgerKeys('CA', us.partner.ledgerKeys),
+    key: () => ({ name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }),
+    onConflict: async () => {}
+  })
+  return { witness, witnessed: async () => (await store.latestWitnessedCheckpoint(ledgerOrigin('CA')))!.note }
+}
+
+/**
+ * 52 entries, a checkpoint every 10, as the gateway makes them; the first
+ * three witnessed by the partner, which keeps the one of 30 entries. Returns
+ * the partner's copy of it: what audit:verify fetches.
+ */
+async function buildLedger(t: Test, store: GatewayStore): Promise<string> {
   const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
   const made: Checkpoint[] = []
   for (let i = 1; i <= LENGTH; i++) {
@@ -113,22 +109,24 @@ async function buildLedger(store: GatewayStore): Promise<Checkpoint[]> {
     )
     if (i % 10 === 0) made.push((await checkpointer.checkpointNow())!)
   }
-  for (const cp of made.slice(0, 2)) {
-    const claims = await verifyCheckpointJws(cp.jws, ca.ownKeys, 'CA')
-    await store.setCountersignature(cp.seq, await countersignCheckpoint(claims, 'US', us.signingKey))
+  const { witness, witnessed } = await partnerWitness(t)
+  let old = 0
+  for (const cp of made.slice(0, 3)) {
+    const proof = old === 0 ? [] : (await consistencyProof(store, old, cp.size)).map((h) => Buffer.from(h, 'base64'))
+    const answer = await witness.addCheckpoint({ oldSize: old, proof, note: cp.note })
+    if (!('cosigned' in answer)) throw new Error('the witness did not cosign')
+    await store.setCosignature(cp.size, answer.cosigned, new Date().toISOString())
+    old = cp.size
   }
-  return made
+  return witnessed()
 }
 
-const verify = (store: GatewayStore) => verifyLedger(store, ca.ownKeys, ca.partner.keys, { pageSize: 7 })
+const verify = (store: GatewayStore, witnessed?: string) =>
+  verifyLedger(store, ca.ownLedgerKeys, ca.partner.ledgerKeys, { pageSize: 7, ...(witnessed === undefined ? {} : { witnessed }) })
 
-/** pg gives a BIGINT as a string. */
-interface Row {
-  seq: number | string
-  entry: string
-  prev_hash: string
-  hash: string
-}
+type Row = AuditRow
+const rewrite = (x: Tamper, from: number, edit: (seq: number, entry: string) => string, checkpoints: 'keep' | 're-sign' | 'delete') =>
+  rewriteLedger(x, { from, edit, checkpoints, key: CA_KEY })
 
 const run = promisify(execFile)
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -143,20 +141,27 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 
 function suite(parent: Test, backend: Backend): void {
   parent.test(`${backend.name}: ledger verification`, async (t) => {
-    t.test('an untouched ledger verifies, every checkpoint and countersignature included', async (t) => {
+    t.test("an untouched ledger verifies, every checkpoint, cosignature and the partner's copy included", async (t) => {
       const { store } = await backend.open(t)
-      await buildLedger(store)
-      t.same(await verify(store), { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 2, checkpointedTo: 50 })
-      t.same(
-        await verifyLedger(store, ca.ownKeys),
-        { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0, checkpointedTo: 50 },
-        "without the partner's keys, countersignatures are not checked"
+      const witnessed = await buildLedger(t, store)
+      const result = await verify(store, witnessed)
+      t.match(result, { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 3, checkpointedTo: 50, warnings: [] })
+      t.match(result.cosigned, { size: 30, fromPartner: true }, "checked against the partner's copy")
+      const alone = await verifyLedger(store, ca.ownLedgerKeys)
+      t.match(
+        alone,
+        { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 0, checkpointedTo: 50, cosigned: null },
+        "without the partner's keys, cosignatures are not checked"
       )
+      t.match(alone.warnings, [/no checkpoint of this ledger is cosigned by the partner/], 'and the missing cosignature is said')
+      const stale = await verifyLedger(store, ca.ownLedgerKeys, ca.partner.ledgerKeys, { witnessed, maxCosignatureAgeMs: 1000, now: Date.now() + 60_000 })
+      t.equal(stale.ok, true)
+      t.match(stale.warnings, [/latest cosignature by the partner \(30 entries\) is from .* older than the 1 s allowed/], 'an old cosignature is said')
     })
 
     t.test('an empty ledger verifies', async (t) => {
       const { store } = await backend.open(t)
-      t.same(await verify(store), { ok: true, entries: 0, checkpoints: 0, countersignatures: 0, checkpointedTo: 0 })
+      t.match(await verify(store), { ok: true, entries: 0, checkpoints: 0, countersignatures: 0, checkpointedTo: 0, cosigned: null, warnings: [] })
     })
 
     const cases: Array<{ name: string; seq: number; reason: RegExp; tamper: (x: Tamper, store: GatewayStore) => Promise<void> }> = [
@@ -173,6 +178,12 @@ function suite(parent: Test, backend: Backend): void {
         tamper: (x) => x.run('UPDATE audit SET hash = ? WHERE seq = ?', 'x'.repeat(43), 23)
       },
       {
+        name: "an entry's stored Merkle tree nodes edited (proofs served from them would lie)",
+        seq: 23,
+        reason: /Merkle tree nodes stored with entry 23 are not those of the ledger's entries/,
+        tamper: (x) => x.run('UPDATE audit SET tree_nodes = ? WHERE seq = ?', Buffer.alloc(32, 7).toString('base64'), 23)
+      },
+      {
         name: 'a row deleted from the middle',
         seq: 23,
         reason: /entry 23 is missing/,
@@ -183,6 +194,16 @@ function suite(parent: Test, backend: Backend): void {
         seq: 48,
         reason: /ends at entry 47, but checkpoint 50 .* entries 48 to 50 were deleted/,
         tamper: (x) => x.run('DELETE FROM audit WHERE seq >= ?', 48)
+      },
+      {
+        name: "the ledger truncated and the checkpoints that covered the cut deleted (found by the partner's copy)",
+        seq: 25,
+        reason: /ends at entry 24, but the partner cosigned a checkpoint of 30 entries .* entries 25 to 30 were deleted/,
+        tamper: async (x) => {
+          await x.run('DELETE FROM audit_subjects WHERE seq >= ?', 25)
+          await x.run('DELETE FROM audit WHERE seq >= ?', 25)
+          await x.run('DELETE FROM log_checkpoints WHERE size >= ?', 25)
+        }
       },
       {
         name: 'two rows swapped, hashes and all',
@@ -209,47 +230,66 @@ function suite(parent: Test, backend: Backend): void {
         }
       },
       {
-        name: 'an entry edited and the chain rehashed after it (found by the checkpoint at 30)',
+        name: 'two entries reordered, with the chain, the tree and the search index recomputed and the checkpoints re-signed',
         seq: 30,
-        reason: /entry 30 is not the entry checkpoint 30 signed: the ledger was rewritten after entry 20/,
+        reason: /first 30 entries are not those of the checkpoint the partner cosigned/,
         tamper: async (x) => {
-          const rows = await x.rows<Row>('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq', 23)
-          let prev = rows[0]!.prev_hash
-          for (const row of rows) {
-            const entry = Number(row.seq) === 23 ? row.entry.replace('"m-23"', '"m-99"') : row.entry
-            const hash = chainHash(prev, entry)
-            await x.run('UPDATE audit SET entry = ?, prev_hash = ?, hash = ? WHERE seq = ?', entry, prev, hash, row.seq)
-            // A thorough rewrite keeps the searchable columns in step with the entry.
-            if (Number(row.seq) === 23) await x.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
-            prev = hash
+          const [a, b] = await x.rows<Row & { at: string }>('SELECT seq, entry, at FROM audit WHERE seq IN (?, ?) ORDER BY seq', 23, 24)
+          await rewrite(x, 23, (seq, entry) => (seq === 23 ? b!.entry : seq === 24 ? a!.entry : entry), 're-sign')
+          // The searchable copies follow the entries, so that nothing local gives it away.
+          for (const [seq, from] of [
+            [23, b!],
+            [24, a!]
+          ] as const) {
+            await x.run('UPDATE audit SET message_id = ?, at = ? WHERE seq = ?', `m-${Number(from.seq)}`, from.at, seq)
+            await x.run('UPDATE audit_subjects SET subject = ? WHERE seq = ?', `subject-${Number(from.seq) % 5}`, seq)
           }
         }
       },
       {
-        name: 'an entry replaced by text that is not JSON, its hash and the next link recomputed',
-        seq: 23,
-        reason: /entry 23 is not JSON/,
+        name: 'an entry edited, the chain rehashed and the tree recomputed after it (found by the checkpoint at 30)',
+        seq: 30,
+        reason: /first 30 entries are not those checkpoint 30 signed: the ledger was rewritten after entry 20/,
         tamper: async (x) => {
-          // Verification read each entry by parsing it: this text made it throw rather than report.
-          const [row, next] = await x.rows<Row>('SELECT seq, entry, prev_hash, hash FROM audit WHERE seq IN (?, ?) ORDER BY seq', 23, 24)
-          const text = '{"event": "accepted"'
-          const hash = chainHash(row!.prev_hash, text)
-          await x.run('UPDATE audit SET entry = ?, hash = ? WHERE seq = ?', text, hash, 23)
-          await x.run('UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?', hash, chainHash(hash, next!.entry), 24)
+          await rewrite(x, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 'keep')
+          // A thorough rewrite keeps the searchable columns in step with the entry.
+          await x.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
         }
       },
       {
-        name: "a checkpoint signed with a forged key under this gateway's kid",
+        name: "an entry edited, the chain and the tree recomputed, the checkpoints re-signed with the gateway's own key and the cosignatures dropped",
         seq: 30,
-        reason: /checkpoint 30 is not signed by this gateway \(JWS_SIGNATURE_INVALID/,
+        reason: /first 30 entries are not those of the checkpoint the partner cosigned .*: the ledger was rewritten/,
+        tamper: async (x) => {
+          await rewrite(x, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 're-sign')
+          await x.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
+        }
+      },
+      {
+        name: 'an entry edited, the chain and the tree recomputed, and the checkpoints after it deleted',
+        seq: 30,
+        reason: /first 30 entries are not those of the checkpoint the partner cosigned/,
+        tamper: async (x) => {
+          await rewrite(x, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 'delete')
+          await x.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
+        }
+      },
+      {
+        name: 'an entry replaced by text that is not JSON, the chain and the tree recomputed',
+        seq: 23,
+        reason: /entry 23 is not JSON/,
+        // Verification read each entry by parsing it: this text made it throw rather than report.
+        tamper: (x) => rewrite(x, 23, (seq, entry) => (seq === 23 ? '{"event": "accepted"' : entry), 'keep')
+      },
+      {
+        name: "a checkpoint signed with a forged key under this gateway's name",
+        seq: 30,
+        reason: /checkpoint 30 is not signed by this gateway \(NOTE_UNVERIFIED/,
         tamper: async (x, store) => {
           const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-          const head = (await store.auditEntry(30))!
-          const forged = await signCheckpoint(
-            { gateway: 'CA', seq: 30, hash: head.hash, at: new Date().toISOString() },
-            { kid: ca.signingKey.kid, alg: 'ES256', key: privateKey }
-          )
-          await x.run('UPDATE checkpoints SET jws = ? WHERE seq = ?', forged, 30)
+          const cp = (await store.checkpoints(29, 1))[0]!
+          const forged = signCheckpoint({ size: 30, root: cp.root }, ledgerOrigin('CA'), { name: ledgerOrigin('CA'), alg: 'ES256', key: privateKey })
+          await x.run('UPDATE log_checkpoints SET note = ? WHERE size = ?', forged, 30)
         }
       },
       {
@@ -283,19 +323,19 @@ function suite(parent: Test, backend: Backend): void {
         tamper: (x) => x.run('UPDATE audit SET from_agency = ? WHERE seq = ?', 'CBSA', 23)
       },
       {
-        name: 'a checkpoint row moved to another hash',
+        name: 'a checkpoint row moved to another root',
         seq: 40,
         reason: /checkpoint 40 was altered/,
-        tamper: async (x) => x.run('UPDATE checkpoints SET hash = ? WHERE seq = ?', 'x'.repeat(43), 40)
+        tamper: async (x) => x.run('UPDATE log_checkpoints SET root = ? WHERE size = ?', Buffer.alloc(32).toString('base64'), 40)
       },
       {
-        name: "a countersignature made with this gateway's key instead of the partner's",
+        name: "a cosignature made with this gateway's key instead of the partner's",
         seq: 20,
-        reason: /countersignature of checkpoint 20 does not verify with the partner's keys/,
+        reason: /the cosignature of checkpoint 20 is not by the partner's key/,
         tamper: async (x, store) => {
           const cp = (await store.checkpoints(19, 1))[0]!
-          const claims = await verifyCheckpointJws(cp.jws, ca.ownKeys, 'CA')
-          await x.run('UPDATE checkpoints SET countersignature = ? WHERE seq = ?', await countersignCheckpoint(claims, 'US', ca.signingKey), 20)
+          const forged = cosignCheckpoint(cp.note, { name: witnessName('US'), alg: ca.signingKey.alg, key: ca.signingKey.key }, 1_800_000_000)
+          await x.run('UPDATE log_checkpoints SET cosignature = ? WHERE size = ?', forged, 20)
         }
       }
     ]
@@ -303,27 +343,41 @@ function suite(parent: Test, backend: Backend): void {
     for (const c of cases) {
       t.test(`finds ${c.name}, and names entry ${c.seq}`, async (t) => {
         const { store, tamper } = await backend.open(t)
-        await buildLedger(store)
+        const witnessed = await buildLedger(t, store)
         await c.tamper(tamper, store)
-        const result = await verify(store)
+        const result = await verify(store, witnessed)
         t.equal(result.ok, false)
         t.equal(result.firstBad?.seq, c.seq)
         t.match(result.firstBad?.reason, c.reason)
       })
     }
 
+    t.test("a rewrite re-signed with the gateway's own key passes every local check: only the partner's copy finds it", async (t) => {
+      const { store, tamper } = await backend.open(t)
+      const witnessed = await buildLedger(t, store)
+      await rewrite(tamper, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 're-sign')
+      await tamper.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
+      t.match(await verify(store), { ok: true, cosigned: null }, 'alone, the ledger verifies (and no cosignature is left)')
+      t.match(await verify(store, witnessed), { ok: false, firstBad: { seq: 30 } }, "with the partner's copy, it does not")
+    })
+
     t.test('the CLI reports an intact ledger and exits 0, a tampered one and exits 1', async (t) => {
       const { store, tamper, cliArgs } = await backend.open(t)
-      await buildLedger(store)
-      const good = await cli(cliArgs)
+      const witnessed = await buildLedger(t, store)
+      const dir = mkdtempSync(join(tmpdir(), 'btb-witnessed-'))
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+      const file = join(dir, 'witnessed.note')
+      writeFileSync(file, witnessed)
+      const good = await cli([...cliArgs, '--witnessed', file])
       t.equal(good.code, 0, good.stderr)
       t.match(good.stdout, /Entries checked:\s+52/)
-      t.match(good.stdout, /Checkpoints checked:\s+5 \(2 countersigned by US\); the last signs entry 50/)
+      t.match(good.stdout, /Checkpoints checked:\s+5 \(3 cosigned by US\); the last is of 50 entries/)
+      t.match(good.stdout, /Witnessed:\s+the first 30 entries, as the partner's copy of its cosigned checkpoint \(cosigned at [0-9T:.Z-]+\) says/)
       t.match(good.stdout, /Result: OK/)
       t.match(good.stdout, /Entries 51 to 52 follow the last checkpoint/, 'what the checkpoints do not yet cover is said')
 
       await tamper.run('DELETE FROM audit WHERE seq = ?', 17)
-      const bad = await cli(cliArgs)
+      const bad = await cli([...cliArgs, '--witnessed', file])
       t.equal(bad.code, 1, bad.stderr)
       t.match(bad.stdout, /Entries checked:\s+16/)
       t.match(bad.stdout, /Result: NOT OK\. The first entry that does not verify is entry 17\./)
@@ -352,7 +406,7 @@ t.test('the CLI refuses to verify a ledger that is not there, rather than an emp
   t.match(result.stderr, /no ledger at/)
 })
 
-t.test('the checkpointer signs the head on its schedule, once per head', async (t) => {
+t.test('the checkpointer signs the tree head on its schedule, once per head', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-checkpointer-'))
   const store = new SqliteStore(join(dir, 'ledger.sqlite'))
   t.teardown(async () => {
@@ -387,11 +441,11 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   t.equal(await store.latestCheckpoint(), undefined, 'fewer entries than everyEntries, too soon: no checkpoint')
   await append(3)
   await lookedAt(Date.now())
-  t.equal((await store.latestCheckpoint())?.seq, 6, 'the head moved by everyEntries: signed')
+  t.equal((await store.latestCheckpoint())?.size, 6, 'the head moved by everyEntries: signed')
   t.same(
-    sent.map((cp) => cp.seq),
+    sent.map((cp) => cp.size),
     [6],
-    'and handed to the partner exchange'
+    'and handed to the witness exchange'
   )
   await byCount.stop()
 
@@ -402,12 +456,14 @@ t.test('the checkpointer signs the head on its schedule, once per head', async (
   t.equal((await store.checkpoints(0, 10)).length, 1, 'time passed but the head did not move: nothing new to sign')
   await append(1)
   await lookedAt(Date.now())
-  t.equal((await store.latestCheckpoint())?.seq, 7, 'time passed and the head moved: signed')
+  t.equal((await store.latestCheckpoint())?.size, 7, 'time passed and the head moved: signed')
   await byTime.stop()
   t.equal(await byTime.checkpointNow(), undefined, 'the head is signed already')
 
-  const claims = await verifyCheckpointJws((await store.latestCheckpoint())!.jws, ca.ownKeys, 'CA')
-  t.same({ gateway: claims.gateway, seq: claims.seq, hash: claims.hash }, { gateway: 'CA', ...(await store.auditHead())! })
-  await t.rejects(verifyCheckpointJws((await store.latestCheckpoint())!.jws, us.ownKeys, 'US'), "not the partner's")
-  t.same(await verifyLedger(store, ca.ownKeys), { ok: true, entries: 7, checkpoints: 2, countersignatures: 0, checkpointedTo: 7 })
+  const latest = (await store.latestCheckpoint())!
+  const claims = openCheckpoint(latest.note, ledgerOrigin('CA'), ledgerKeys('CA', ca.ownKeys))
+  t.same(claims, { origin: ledgerOrigin('CA'), size: 7, root: latest.root }, 'a C2SP checkpoint of the tree of 7 entries')
+  t.match(latest.note, /^btb-gateway\/CA\/ledger\n7\n[A-Za-z0-9+/]{43}=\n\n\u2014 btb-gateway\/CA\/ledger [A-Za-z0-9+/]+=*\n$/, 'in signed-note form')
+  t.throws(() => openCheckpoint(latest.note, ledgerOrigin('CA'), ledgerKeys('CA', us.ownKeys)), { code: 'NOTE_UNVERIFIED' }, "not the partner's")
+  t.match(await verifyLedger(store, ca.ownKeys), { ok: true, entries: 7, checkpoints: 2, countersignatures: 0, checkpointedTo: 7 })
 })

@@ -249,8 +249,15 @@ t.test("the OpenAPI document describes every route, with the contract's own sche
           t.match(status, /^([1-5]\d\d|[1-5]XX|default)$/, `${method} ${path}: ${status} is a status`)
           // Every refusal of the API is a problem document (readiness answers its own 503 body).
           if (!/^4/.test(status) && !(/^5/.test(status) && path.startsWith('/v1/'))) continue
+          // The witness's 409 may also be C2SP tlog-witness's "prove from this size", in its own media type.
+          const { 'text/x.tlog.size': sizeAnswer, ...content } = response.content as Doc
+          t.equal(
+            sizeAnswer !== undefined,
+            path === '/v1/witness/add-checkpoint' && status === '409',
+            `${method} ${path}: ${status} has a tlog size answer only where the witness gives one`
+          )
           t.strictSame(
-            response.content,
+            content,
             { 'application/problem+json': { schema: { $ref: '#/components/schemas/problem' } } },
             `${method} ${path}: ${status} is the RFC 9457 problem document`
           )
@@ -357,11 +364,20 @@ t.test('the gateway answers as its document says', async (t) => {
       cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8'),
       key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem'), 'utf8')
     })
-    for (const path of ['/v1/exchange', '/v1/checkpoints']) {
-      const res = await call(partner, `${ex.ca.url}${path}`, 'POST', { 'content-type': 'application/jose' }, 'not-a-jws')
-      t.equal(res.status, 400)
+    const refused: Array<[string, string, string, number]> = [
+      ['/v1/exchange', 'application/jose', 'not-a-jws', 400],
+      ['/v1/witness/add-checkpoint', 'text/plain', 'not a checkpoint', 400],
+      // A note's text is not read unless a known key signed it.
+      ['/v1/witness/add-checkpoint', 'text/plain', 'old 0\n\nbtb-gateway/US/ledger\n1\nAAAA\n\n\u2014 x AAAAAAA=\n', 403]
+    ]
+    for (const [path, type, body, status] of refused) {
+      const res = await call(partner, `${ex.ca.url}${path}`, 'POST', { 'content-type': type }, body)
+      t.equal(res.status, status)
       conforms(t, 'POST', path, { status: res.status, headers: res.headers, body: res.text })
     }
+    const none = await call(partner, `${ex.ca.url}/v1/witness/checkpoint`, 'GET', {})
+    t.equal(none.status, 404, 'no checkpoint of the partner witnessed yet')
+    conforms(t, 'GET', '/v1/witness/checkpoint', { status: none.status, headers: none.headers, body: none.text })
   })
 
   await t.test("the privacy officer's ledger, served as stored", async (t) => {

@@ -76,7 +76,7 @@ t.test('after a trust reload moves the partner, readiness, deliveries and checkp
   t.equal(submitted.status, 202, submitted.body)
   await eventually(() => (after.paths.includes('POST /v1/exchange') ? true : undefined), 15_000, 'the delivery at the new partner')
   await gw.app.checkpointer.checkpointNow()
-  t.ok(after.paths.includes('POST /v1/checkpoints'), 'the checkpoint went to the new partner')
+  t.ok(after.paths.includes('POST /v1/witness/add-checkpoint'), 'the checkpoint went to the new partner')
   t.same(before.paths, ['GET /healthz'], 'and nothing more went to the old one')
 })
 

@@ -2,6 +2,7 @@
 // traveller's disclosure report, streamed exports, verification, legal holds,
 // and the partner's countersignature on a checkpoint.
 import t from 'tap'
+import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -114,27 +115,31 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     t.ok(rows.slice(1).every((r) => r.split(',')[2] === 'accepted'))
   })
 
-  await t.test('verification, and a checkpoint countersigned by the partner', async (t) => {
+  await t.test('verification against the partner, and a checkpoint the partner witnessed', async (t) => {
     const cp = await ex.ca.app.checkpointer.checkpointNow()
     t.ok(cp, 'a checkpoint was made')
     const latest = await eventually(
       async () => {
         const c = await ex.ca.app.store.latestCheckpoint()
-        return c?.countersignature ? c : undefined
+        return c?.cosignature ? c : undefined
       },
       10_000,
-      'the countersignature'
+      'the cosignature'
     )
-    t.equal(latest.seq, cp!.seq)
-    const kept = await ex.us.app.store.partnerCheckpoints('CA', 0, 10)
+    t.equal(latest.size, cp!.size)
+    const kept = await ex.us.app.store.witnessedCheckpoints(ledgerOrigin('CA'), 0, 10)
     t.same(
-      kept.map((k) => k.seq),
-      [cp!.seq],
-      'the partner keeps it'
+      kept.map((k) => k.size),
+      [cp!.size],
+      'the partner, its witness, keeps it'
     )
     const verification = JSON.parse((await call('GET', '/v1/audit/verification', token)).text)
-    t.equal(verification.ok, true)
-    t.equal(verification.latestCheckpoint.countersigned, true)
+    t.equal(verification.ok, true, JSON.stringify(verification.firstBad))
+    t.same(verification.latestCheckpoint, { size: cp!.size, root: cp!.root, at: cp!.at, cosigned: true, cosignedAt: latest.cosignedAt })
+    t.match(verification.cosigned, { size: cp!.size, fromPartner: true }, "checked against the partner's own copy, fetched from it")
+    t.same(verification.conflicts, [])
+    const witness = JSON.parse((await call('GET', '/v1/audit/witness', token)).text)
+    t.match(witness, { latestCosigned: { size: cp!.size, cosigned: true }, partnerLedger: null, conflicts: [] })
   })
 
   await t.test('legal holds', async (t) => {

@@ -15,6 +15,9 @@ import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
 import type { AuditEntry, AuditQuery, CommitListener, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry } from '../gateway/store/records.ts'
 import { PG_URL } from './helper.ts'
+import { inclusionProof, treeHead } from '../gateway/audit/ledger-proofs.ts'
+import { TreeEdge, leafHash, verifyInclusion } from '../gateway/store/merkle-tree.ts'
+import { encodeTreeNodes } from '../gateway/store/sql/ledger.ts'
 
 /** A tap test, root or subtest (the last overload of `t.test` takes only the callback). */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -436,37 +439,66 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal(new Set(seqs).size, seqs.length, 'no entry twice')
     })
 
-    t.test('checkpoints are kept once per seq, countersigned later, listed in order', async (t) => {
+    t.test('checkpoints are kept once per size, cosigned later, listed in order', async (t) => {
       const store = await backend.open(t)
       t.equal(await store.latestCheckpoint(), undefined)
-      for (const seq of [10, 20, 30]) {
-        t.equal(await store.addCheckpoint({ seq, hash: `h${seq}`, at: iso(seq), jws: `jws${seq}` }), true)
+      t.equal(await store.latestCosignedCheckpoint(), undefined)
+      for (const size of [10, 20, 30]) {
+        t.equal(await store.addCheckpoint({ size, root: `r${size}`, at: iso(size), note: `note${size}` }), true)
       }
-      t.equal(await store.addCheckpoint({ seq: 20, hash: 'other', at: iso(99), jws: 'other' }), false, 'the first checkpoint at a seq stands')
-      await store.setCountersignature(20, 'counter20')
+      t.equal(await store.addCheckpoint({ size: 20, root: 'other', at: iso(99), note: 'other' }), false, 'the first checkpoint at a size stands')
+      await store.setCosignature(20, 'cosig20', iso(21))
       t.same(await store.checkpoints(0, 10), [
-        { seq: 10, hash: 'h10', at: iso(10), jws: 'jws10', countersignature: null },
-        { seq: 20, hash: 'h20', at: iso(20), jws: 'jws20', countersignature: 'counter20' },
-        { seq: 30, hash: 'h30', at: iso(30), jws: 'jws30', countersignature: null }
+        { size: 10, root: 'r10', at: iso(10), note: 'note10', cosignature: null, cosignedAt: null },
+        { size: 20, root: 'r20', at: iso(20), note: 'note20', cosignature: 'cosig20', cosignedAt: iso(21) },
+        { size: 30, root: 'r30', at: iso(30), note: 'note30', cosignature: null, cosignedAt: null }
       ])
       t.same(
-        (await store.checkpoints(10, 1)).map((c) => c.seq),
+        (await store.checkpoints(10, 1)).map((c) => c.size),
         [20],
-        'paged by seq'
+        'paged by size'
       )
-      t.equal((await store.latestCheckpoint())?.seq, 30)
+      t.equal((await store.latestCheckpoint())?.size, 30)
+      t.equal((await store.latestCosignedCheckpoint())?.size, 20, 'the largest one cosigned')
     })
 
-    t.test('partner checkpoints are kept per partner with the countersignature given', async (t) => {
+    t.test("the witness's record of a partner ledger moves only from where it is, one mover at a time", async (t) => {
       const store = await backend.open(t)
-      const cp = (partner: string, seq: number) => ({ partner, seq, hash: `h${seq}`, at: iso(seq), jws: `jws${seq}`, countersignature: `cs${seq}` })
-      t.equal(await store.keepPartnerCheckpoint(cp('US', 5)), true)
-      t.equal(await store.keepPartnerCheckpoint(cp('US', 9)), true)
-      t.equal(await store.keepPartnerCheckpoint(cp('CA', 7)), true)
-      t.equal(await store.keepPartnerCheckpoint({ ...cp('US', 9), hash: 'rewritten' }), false, 'a kept checkpoint is never replaced')
-      t.same(await store.partnerCheckpoints('US', 0, 10), [cp('US', 5), cp('US', 9)])
-      t.same(await store.partnerCheckpoints('US', 5, 10), [cp('US', 9)])
-      t.same(await store.partnerCheckpoints('CA', 0, 10), [cp('CA', 7)])
+      const cp = (origin: string, size: number, root = `r${size}`) => ({ origin, size, root, note: `note${size}`, cosignedAt: iso(size) })
+      t.equal(await store.witnessState('US'), undefined)
+      t.equal(await store.witnessCheckpoint(0, cp('US', 5)), true, 'the first')
+      t.equal(await store.witnessCheckpoint(0, cp('US', 6)), false, 'not again from nothing')
+      // Two requests extending the same checkpoint at once (two instances): one wins.
+      const raced = await Promise.all([store.witnessCheckpoint(5, cp('US', 9)), store.witnessCheckpoint(5, cp('US', 12))])
+      t.same(raced.filter(Boolean).length, 1, 'exactly one of two racing moves')
+      const state = (await store.witnessState('US'))!
+      t.ok(state.size === 9 || state.size === 12)
+      t.equal(await store.witnessCheckpoint(5, cp('US', 20)), false, 'a move from a size left behind does nothing')
+      t.equal(await store.witnessCheckpoint(0, cp('CA', 7)), true, 'origins apart')
+      t.same(
+        (await store.witnessedCheckpoints('US', 0, 10)).map((c) => c.size),
+        [5, state.size],
+        'every checkpoint cosigned, in order'
+      )
+      t.same(await store.latestWitnessedCheckpoint('US'), cp('US', state.size))
+      t.same(await store.latestWitnessedCheckpoint('CA'), cp('CA', 7))
+    })
+
+    t.test('the Merkle tree kept with the entries is the tree of the entries, however they were appended', async (t) => {
+      const store = await backend.open(t)
+      // One at a time, then many in one turn (a group commit).
+      for (let i = 0; i < 5; i++) await store.appendAudit(entry({ messageId: `t${i}` }))
+      await Promise.all(Array.from({ length: 40 }, (_, i) => store.appendAudit(entry({ messageId: `u${i}` }))))
+      const links = await store.auditChain(0, 1000)
+      const edge = new TreeEdge()
+      let stored = 0
+      for (const link of links) {
+        if (encodeTreeNodes(edge.append(leafHash(link.text))) === link.treeNodes) stored++
+      }
+      t.equal(stored, 45, "every entry's stored nodes are those its text gives")
+      t.equal((await treeHead(store)).root, edge.root().toString('base64'), 'the root from the stored nodes')
+      const proof = (await inclusionProof(store, 17, 45)).map((h) => Buffer.from(h, 'base64'))
+      t.ok(verifyInclusion(16, 45, leafHash(links[16]!.text), proof, edge.root()), 'an inclusion proof served from them verifies')
     })
 
     t.test('legal holds are placed once, released once, and listed', async (t) => {

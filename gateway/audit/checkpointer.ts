@@ -1,45 +1,15 @@
-// Checkpoints (docs/architecture.md, "Privacy principles in code"): at
-// intervals the gateway signs its ledger's head.
-// A signed head cannot be taken back: whoever later edits, deletes or reorders
-// an entry at or before it, or cuts the ledger short, contradicts a signature
-// only this gateway's key could have made — and, once the partner has
-// countersigned it, one the partner holds too.
-import { JwsInvalidError } from '../errors.ts'
-import { parseSignedJson } from '../lib/safe-json.ts'
-import { signCompactJws } from '../jws/sign-compact.ts'
-import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
-import { verifyCompactJws } from '../jws/verify-compact.ts'
-import { gatewayOwner, type Country } from '../trust/trust-store.ts'
+// Checkpoints (docs/architecture.md, "The verifiable ledger"): at intervals
+// the gateway signs its ledger's Merkle tree head in C2SP checkpoint form.
+// A signed head cannot be taken back: whoever later edits, deletes or
+// reorders an entry at or before it, or cuts the ledger short, contradicts a
+// signature only this gateway's key could have made — and, once the partner
+// has cosigned it as witness, a head the partner holds too, which no
+// rewrite of this ledger can be shown to extend.
+import type { SigningKey } from '../jws/signing-key.ts'
 import type { Checkpoint, GatewayStore } from '../store/records.ts'
-
-export const CHECKPOINT_JWS_TYP = 'btb-checkpoint+jws'
-
-/** What a checkpoint signs. */
-export interface CheckpointClaims {
-  readonly gateway: Country
-  readonly seq: number
-  readonly hash: string
-  readonly at: string
-}
-
-export function signCheckpoint(claims: CheckpointClaims, key: SigningKey): Promise<string> {
-  const payload: CheckpointClaims = { gateway: claims.gateway, seq: claims.seq, hash: claims.hash, at: claims.at }
-  return signCompactJws(JSON.stringify(payload), key, CHECKPOINT_JWS_TYP)
-}
-
-/**
- * Verifies a checkpoint signed by `country`'s gateway with one of `keys`, and
- * returns what it claims. Throws the JWS errors of verify-compact.ts.
- */
-export async function verifyCheckpointJws(jws: string, keys: ReadonlyMap<string, VerificationKey>, country: Country): Promise<CheckpointClaims> {
-  const { payload } = await verifyCompactJws(jws, { keys, owner: gatewayOwner(country), typ: CHECKPOINT_JWS_TYP })
-  const claims = parseSignedJson(payload) as Partial<Record<keyof CheckpointClaims, unknown>> | null
-  if (claims === null || typeof claims !== 'object' || !Number.isSafeInteger(claims.seq) || typeof claims.hash !== 'string' || typeof claims.at !== 'string') {
-    throw new JwsInvalidError('the checkpoint does not name seq, hash and at')
-  }
-  if (claims.gateway !== country) throw new JwsInvalidError(`the checkpoint names gateway ${String(claims.gateway)}, not ${country}`)
-  return { gateway: country, seq: claims.seq as number, hash: claims.hash, at: claims.at }
-}
+import type { Country } from '../trust/trust-store.ts'
+import { ledgerOrigin, signCheckpoint } from './checkpoint.ts'
+import { treeHead } from './ledger-proofs.ts'
 
 export interface CheckpointSchedule {
   /** Sign once the head has moved this many entries past the last checkpoint. */
@@ -110,8 +80,8 @@ export class Checkpointer {
 
   async #tick(): Promise<void> {
     const [head, last] = await Promise.all([this.#store.auditHead(), this.#store.latestCheckpoint()])
-    if (head === undefined || (last !== undefined && head.seq <= last.seq)) return
-    const moved = head.seq - (last?.seq ?? 0)
+    if (head === undefined || (last !== undefined && head.seq <= last.size)) return
+    const moved = head.seq - (last?.size ?? 0)
     const since = last === undefined ? this.#startedAt : Date.parse(last.at)
     if (moved >= this.#schedule.everyEntries || Date.now() - since >= this.#schedule.everyMs) await this.checkpointNow()
   }
@@ -125,10 +95,11 @@ export class Checkpointer {
     const head = await this.#store.auditHead()
     if (head === undefined) return undefined
     const last = await this.#store.latestCheckpoint()
-    if (last !== undefined && last.seq >= head.seq) return undefined
-    const at = new Date().toISOString()
-    const jws = await signCheckpoint({ gateway: this.#country, seq: head.seq, hash: head.hash, at }, this.#key())
-    const checkpoint: Checkpoint = { seq: head.seq, hash: head.hash, at, jws, countersignature: null }
+    if (last !== undefined && last.size >= head.seq) return undefined
+    const tree = await treeHead(this.#store, head.seq)
+    const key = this.#key()
+    const note = signCheckpoint(tree, ledgerOrigin(this.#country), { name: ledgerOrigin(this.#country), alg: key.alg, key: key.key })
+    const checkpoint: Checkpoint = { ...tree, at: new Date().toISOString(), note, cosignature: null, cosignedAt: null }
     if (!(await this.#store.addCheckpoint(checkpoint))) return undefined
     await this.#options.onCheckpoint?.(checkpoint)
     return checkpoint

@@ -1,38 +1,60 @@
-// Re-verifies the whole ledger (docs/architecture.md, "Privacy principles
-// in code"; P12 effective oversight): every
-// entry against the chain from the genesis hash, every checkpoint against the
-// gateway's keys and the entry it signed, every countersignature against the
-// partner's keys. Entries are read page by page: memory stays flat however
-// long the ledger. It stops at the first entry that does not verify and says
-// why, because everything after it is unproven.
+// Re-verifies the whole ledger (docs/architecture.md, "The verifiable
+// ledger"; P12 effective oversight): every entry against the chain from the
+// genesis hash and against the Merkle tree stored with it, every checkpoint
+// against the gateway's keys and the tree's root at its size, every
+// cosignature against the partner's keys, and the ledger against the latest
+// checkpoint the partner cosigned, as the partner holds it: no rewrite of
+// the ledger, with its checkpoints deleted or re-signed, reaches that one.
+// Entries are read page by page: memory stays flat however long the ledger.
+// It stops at the first entry that does not verify and says why, because
+// everything after it is unproven.
 import type { VerificationKey } from '../jws/signing-key.ts'
 import { GENESIS_HASH, chainHash } from '../store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
-import type { AuditChainLink, AuditEntry, Checkpoint, GatewayStore } from '../store/records.ts'
+import { TreeEdge, leafHash } from '../store/merkle-tree.ts'
+import type { AuditEntry, Checkpoint, GatewayStore } from '../store/records.ts'
+import { encodeTreeNodes } from '../store/sql/ledger.ts'
 import type { Country } from '../trust/trust-store.ts'
-import { readCountersignature } from './checkpoint-exchange.ts'
-import { verifyCheckpointJws } from './checkpointer.ts'
+import { type CheckpointText, cosignedAt, ledgerKeys, ledgerOrigin, openCheckpoint, witnessKeys } from './checkpoint.ts'
 
 export interface LedgerVerification {
   readonly ok: boolean
   /** Entries whose chain verified. */
   readonly entries: number
-  /** Checkpoints whose signature and claims verified. */
+  /** Checkpoints whose signature and root verified. */
   readonly checkpoints: number
-  /** Of those, how many carried a partner countersignature that verified too. */
+  /** Of those, how many carried a partner cosignature that verified too. */
   readonly countersignatures: number
   /**
-   * The seq the last verified checkpoint signs (0: none). Entries after it are
+   * The size of the last verified checkpoint (0: none). Entries after it are
    * held by the chain alone: whoever can write the database could rewrite and
    * rehash them, or cut them from the end, unseen until a checkpoint signs them.
    */
   readonly checkpointedTo: number
+  /**
+   * The largest checkpoint the partner cosigned that the ledger was checked
+   * against (the partner's copy when one was given, else this ledger's own
+   * record of it), and when it was cosigned. Entries after it are not yet
+   * witnessed: only the partner's copy proves anything up to it.
+   */
+  readonly cosigned: { readonly size: number; readonly cosignedAt: string; readonly fromPartner: boolean } | null
+  /** What weakens the result without disproving it: no cosignature, or one older than the bound. */
+  readonly warnings: readonly string[]
   /** The first entry that does not verify: nothing from it on can be relied on. */
   readonly firstBad?: { readonly seq: number; readonly reason: string }
 }
 
 export interface VerifyLedgerOptions {
   readonly pageSize?: number
+  /**
+   * The latest checkpoint of this ledger the partner cosigned, as the
+   * partner holds it (its GET /v1/witness/checkpoint, or a saved copy): the
+   * ledger must extend it.
+   */
+  readonly witnessed?: string
+  /** A cosignature older than this is warned of (milliseconds). */
+  readonly maxCosignatureAgeMs?: number
+  readonly now?: number
 }
 
 /** The first entry of a page whose search index rows differ from what the entry implies. */
@@ -93,28 +115,28 @@ function gatewayCountry(keys: ReadonlyMap<string, VerificationKey> | undefined):
   return undefined
 }
 
-/** Checkpoints in seq order, one page at a time, up to `lastSeq`. */
+/** Checkpoints in size order, one page at a time, up to `lastSize`. */
 class CheckpointCursor {
   readonly #store: GatewayStore
   readonly #pageSize: number
-  readonly #lastSeq: number
+  readonly #lastSize: number
   #page: Checkpoint[] = []
   #after = 0
   #done: boolean
 
-  constructor(store: GatewayStore, pageSize: number, lastSeq: number) {
+  constructor(store: GatewayStore, pageSize: number, lastSize: number) {
     this.#store = store
     this.#pageSize = pageSize
-    this.#lastSeq = lastSeq
-    this.#done = lastSeq === 0
+    this.#lastSize = lastSize
+    this.#done = lastSize === 0
   }
 
   async peek(): Promise<Checkpoint | undefined> {
     if (this.#page.length === 0 && !this.#done) {
       const page = await this.#store.checkpoints(this.#after, this.#pageSize)
-      this.#page = page.filter((cp) => cp.seq <= this.#lastSeq)
+      this.#page = page.filter((cp) => cp.size <= this.#lastSize)
       if (this.#page.length < this.#pageSize) this.#done = true
-      if (page.length > 0) this.#after = page[page.length - 1]!.seq
+      if (page.length > 0) this.#after = page[page.length - 1]!.size
     }
     return this.#page[0]
   }
@@ -133,54 +155,82 @@ export async function verifyLedger(
   const pageSize = options.pageSize ?? 1000
   const country = gatewayCountry(ownKeys)
   const partnerCountry = gatewayCountry(partnerKeys)
+  const signers = country === undefined ? [] : ledgerKeys(country, ownKeys)
+  const witnesses = partnerCountry === undefined || partnerKeys === undefined ? [] : witnessKeys(partnerCountry, partnerKeys)
   let entries = 0
   let checkpoints = 0
   let countersignatures = 0
   /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
   let trustedUpTo = 0
+  let cosigned: LedgerVerification['cosigned'] = null
+  const warnings: string[] = []
   const bad = (seq: number, reason: string): LedgerVerification => ({
     ok: false,
     entries,
     checkpoints,
     countersignatures,
     checkpointedTo: trustedUpTo,
+    cosigned,
+    warnings,
     firstBad: { seq, reason }
   })
+
+  /** The checkpoint text a note signed by this ledger's keys says, or why it does not. */
+  const open = (note: string, what: string): CheckpointText | string => {
+    if (country === undefined) return `${what} cannot be verified: no key of this gateway was given`
+    try {
+      return openCheckpoint(note, ledgerOrigin(country), signers)
+    } catch (err) {
+      return `${what} is not signed by this gateway (${describe(err)})`
+    }
+  }
+
+  // The partner's copy of the latest checkpoint it cosigned: checked first,
+  // so that a copy that is not genuine is not mistaken for evidence.
+  let witnessed: (CheckpointText & { cosignedAt: string }) | undefined
+  if (options.witnessed !== undefined) {
+    const cp = open(options.witnessed, "the partner's checkpoint")
+    if (typeof cp === 'string') return bad(0, cp)
+    let time: number | undefined
+    try {
+      time = cosignedAt(options.witnessed, witnesses)
+    } catch (err) {
+      return bad(0, `the partner's checkpoint carries a cosignature that does not verify (${describe(err)})`)
+    }
+    if (time === undefined) return bad(0, "the partner's checkpoint carries no cosignature by the partner's key")
+    witnessed = { ...cp, cosignedAt: new Date(time * 1000).toISOString() }
+  }
 
   // Checkpoints made while this runs are left for the next run: they may name
   // entries appended after the last page was read.
   const latest = await store.latestCheckpoint()
-  const cursor = new CheckpointCursor(store, pageSize, latest?.seq ?? 0)
+  const cursor = new CheckpointCursor(store, pageSize, latest?.size ?? 0)
 
-  /** Why `cp` does not verify, or undefined if it does; `entry` is the entry at its seq, if any. */
-  async function checkpointProblem(cp: Checkpoint, entry: AuditChainLink | undefined): Promise<string | undefined> {
-    if (country === undefined) return `checkpoint ${cp.seq} cannot be verified: no key of this gateway was given`
-    let claims
-    try {
-      claims = await verifyCheckpointJws(cp.jws, ownKeys, country)
-    } catch (err) {
-      return `checkpoint ${cp.seq} is not signed by this gateway (${describe(err)})`
+  /** Why `cp` does not verify against the tree's root at its size (`root`, when the ledger reaches it), or undefined if it does. */
+  function checkpointProblem(cp: Checkpoint, root: string | undefined): string | undefined {
+    const claims = open(cp.note, `checkpoint ${cp.size}`)
+    if (typeof claims === 'string') return claims
+    if (claims.size !== cp.size || claims.root !== cp.root) {
+      return `checkpoint ${cp.size} was altered: its signature covers a tree of ${claims.size} entries with root ${claims.root}`
     }
-    if (claims.seq !== cp.seq || claims.hash !== cp.hash) {
-      return `checkpoint ${cp.seq} was altered: its signature covers entry ${claims.seq} with hash ${claims.hash}`
+    if (root === undefined) return undefined
+    if (claims.root !== root) {
+      return `the ledger's first ${cp.size} entries are not those checkpoint ${cp.size} signed: the ledger was rewritten after entry ${trustedUpTo}`
     }
-    if (entry === undefined) return undefined
-    if (claims.hash !== entry.hash) {
-      return `entry ${cp.seq} is not the entry checkpoint ${cp.seq} signed: the ledger was rewritten after entry ${trustedUpTo}`
-    }
-    if (cp.countersignature !== null && partnerKeys !== undefined) {
-      if (partnerCountry === undefined) return `the countersignature of checkpoint ${cp.seq} cannot be verified: no partner key was given`
+    if (cp.cosignature !== null && witnesses.length > 0) {
       try {
-        const counter = await readCountersignature(cp.countersignature, { keys: partnerKeys, owner: `gateway:${partnerCountry}`, expected: cp })
-        if (counter.gateway !== country) return `the countersignature of checkpoint ${cp.seq} names gateway ${counter.gateway}`
+        const time = cosignedAt(cp.note + cp.cosignature, witnesses)
+        if (time === undefined) return `the cosignature of checkpoint ${cp.size} is not by the partner's key`
+        countersignatures++
+        if (cosigned === null || cp.size >= cosigned.size) cosigned = { size: cp.size, cosignedAt: new Date(time * 1000).toISOString(), fromPartner: false }
       } catch (err) {
-        return `the countersignature of checkpoint ${cp.seq} does not verify with the partner's keys (${describe(err)})`
+        return `the cosignature of checkpoint ${cp.size} does not verify with the partner's keys (${describe(err)})`
       }
-      countersignatures++
     }
     return undefined
   }
 
+  const edge = new TreeEdge()
   let expectedSeq = 1
   let prevHash = GENESIS_HASH
   for (;;) {
@@ -205,6 +255,13 @@ export async function verifyLedger(
       if (chainHash(link.prevHash, link.text) !== link.hash) {
         return bad(link.seq, `entry ${link.seq} does not match its hash: its content or its hash was edited`)
       }
+      // The tree nodes stored with the entry are what proofs are served from.
+      if (encodeTreeNodes(edge.append(leafHash(link.text))) !== link.treeNodes) {
+        return bad(
+          link.seq,
+          `the Merkle tree nodes stored with entry ${link.seq} are not those of the ledger's entries: proofs served from them would not verify`
+        )
+      }
       let entry: AuditEntry
       try {
         entry = JSON.parse(link.text) as AuditEntry
@@ -215,13 +272,24 @@ export async function verifyLedger(
       entries++
       prevHash = link.hash
       expectedSeq++
-      for (let cp = await cursor.peek(); cp !== undefined && cp.seq <= link.seq; cp = await cursor.peek()) {
-        const problem = await checkpointProblem(cp, cp.seq === link.seq ? link : undefined)
-        if (problem !== undefined) return bad(cp.seq, problem)
-        if (cp.seq !== link.seq) return bad(cp.seq, `checkpoint ${cp.seq} names no entry of the ledger`)
+      const root = (): string => edge.root().toString('base64')
+      for (let cp = await cursor.peek(); cp !== undefined && cp.size <= link.seq; cp = await cursor.peek()) {
+        const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
+        if (problem !== undefined) return bad(cp.size, problem)
+        if (cp.size !== link.seq) return bad(cp.size, `checkpoint ${cp.size} names no size the ledger had`)
         checkpoints++
-        trustedUpTo = cp.seq
+        trustedUpTo = cp.size
         cursor.shift()
+      }
+      if (witnessed !== undefined && witnessed.size === link.seq) {
+        if (witnessed.root !== root()) {
+          return bad(
+            link.seq,
+            `the ledger's first ${witnessed.size} entries are not those of the checkpoint the partner cosigned at ${witnessed.cosignedAt}: ` +
+              'the ledger was rewritten (its own checkpoints, if any say otherwise, were re-signed or deleted)'
+          )
+        }
+        cosigned = { size: witnessed.size, cosignedAt: witnessed.cosignedAt, fromPartner: true }
       }
     }
     // The search index must say exactly what the entries say: a deleted index
@@ -237,13 +305,33 @@ export async function verifyLedger(
   // reaches: entries were cut from its end (if the checkpoint is genuine).
   const beyond = await cursor.peek()
   if (beyond !== undefined) {
-    const problem = await checkpointProblem(beyond, undefined)
-    if (problem !== undefined) return bad(beyond.seq, problem)
+    const problem = checkpointProblem(beyond, undefined)
+    if (problem !== undefined) return bad(beyond.size, problem)
     return bad(
       expectedSeq,
-      `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.seq} signed a head at entry ${beyond.seq}: ` +
-        `entries ${expectedSeq} to ${beyond.seq} were deleted`
+      `the ledger ends at entry ${expectedSeq - 1}, but checkpoint ${beyond.size} signed a tree of ${beyond.size} entries: ` +
+        `entries ${expectedSeq} to ${beyond.size} were deleted`
     )
   }
-  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo }
+  if (witnessed !== undefined && witnessed.size > entries) {
+    return bad(
+      expectedSeq,
+      `the ledger ends at entry ${entries}, but the partner cosigned a checkpoint of ${witnessed.size} entries at ${witnessed.cosignedAt}: ` +
+        `entries ${expectedSeq} to ${witnessed.size} were deleted (with any checkpoint of this ledger that named them)`
+    )
+  }
+
+  const now = options.now ?? Date.now()
+  if (cosigned === null) {
+    if (entries > 0) warnings.push('no checkpoint of this ledger is cosigned by the partner: nothing here is witnessed')
+  } else {
+    const age = now - Date.parse(cosigned.cosignedAt)
+    if (options.maxCosignatureAgeMs !== undefined && age > options.maxCosignatureAgeMs) {
+      warnings.push(
+        `the latest cosignature by the partner (${cosigned.size} entries) is from ${cosigned.cosignedAt}, ` +
+          `older than the ${Math.round(options.maxCosignatureAgeMs / 1000)} s allowed: the partner has witnessed nothing since`
+      )
+    }
+  }
+  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, cosigned, warnings }
 }

@@ -52,6 +52,7 @@ export class GatewayMetrics {
   readonly registry = new Registry()
   readonly #messages: Counter<'direction' | 'outcome' | 'kind' | 'purpose' | 'code'>
   readonly #entries: Counter<'event'>
+  readonly #conflicts: Counter
   readonly #latency: Histogram<'direction'>
   /** Client certificates as last presented, by role and system. */
   readonly #presented = new Map<string, WatchedCertificate>()
@@ -69,6 +70,13 @@ export class GatewayMetrics {
       name: 'btb_audit_entries_total',
       help: 'Audit ledger entries appended, by event.',
       labelNames: ['event'],
+      registers
+    })
+    this.#conflicts = new Counter({
+      name: 'btb_checkpoint_conflicts_total',
+      help:
+        "Checkpoint conflicts the ledger recorded: a checkpoint of the partner's ledger this gateway refused to cosign, or one of this " +
+        'ledger the partner refused. Either ledger was cut short or rewritten (docs/operators.md, "Metrics and health"). Alert when above 0.',
       registers
     })
     this.#latency = new Histogram({
@@ -132,7 +140,9 @@ export class GatewayMetrics {
    */
   observe(entry: AuditEntry, record?: MessageRecord): void {
     this.#entries.inc({ event: entry.event })
-    if (!MESSAGE_OUTCOMES.has(entry.event)) return
+    if (entry.code === 'CHECKPOINT_CONFLICT') this.#conflicts.inc()
+    // A refusal about no message (a checkpoint conflict) is not a message outcome.
+    if (!MESSAGE_OUTCOMES.has(entry.event) || entry.direction === undefined) return
     this.#messages.inc({
       direction: entry.direction,
       outcome: entry.event,

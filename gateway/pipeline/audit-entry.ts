@@ -18,6 +18,8 @@ export interface AuditFacts {
   readonly fields?: readonly FieldDecision[]
   readonly reference?: string
   readonly counts?: Readonly<Record<string, number>>
+  /** A short note of why, never personal data (a dead letter's resend, a checkpoint conflict). */
+  readonly reason?: string
   /** Keyed digests of the traveller identifiers the message carries. */
   readonly subjects?: readonly string[]
   readonly at?: string
@@ -48,6 +50,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     fields: facts.fields ?? [],
     ...(facts.reference === undefined ? {} : { reference: facts.reference }),
     ...(facts.counts === undefined ? {} : { counts: facts.counts }),
+    ...(facts.reason === undefined ? {} : { reason: facts.reason }),
     subjects: facts.subjects ?? []
   }
 }

@@ -1,12 +1,14 @@
-// Oversight of the ledger over time: signed checkpoints of its head, each
-// sent to the partner gateway for countersigning (bilateral oversight, P12),
+// Oversight of the ledger over time: signed checkpoints of its Merkle tree
+// head, each sent to the partner gateway, its witness, for cosigning
+// (bilateral oversight, P12; docs/architecture.md, "The verifiable ledger"),
 // and the retention purge (P5). Both stop in onClose.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { sendCheckpoint } from '../audit/checkpoint-exchange.ts'
+import { witnessKeys } from '../audit/checkpoint.ts'
 import { Checkpointer } from '../audit/checkpointer.ts'
+import { ADD_CHECKPOINT_PATH, WitnessRefusedError, requestCosignature } from '../audit/witness-client.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
 import { RetentionJob } from '../queue/retention.ts'
-import { gatewayOwner } from '../trust/trust-store.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,17 +37,32 @@ export const oversightPlugin = fp(
       schedule: { everyEntries: opts.everyEntries, everyMs: opts.everyMs },
       onCheckpoint: async (cp) => {
         try {
-          const { partner } = app.trust
-          await sendCheckpoint(cp, {
+          await requestCosignature(cp, {
             client: app.partner.client,
-            url: app.partner.endpoint('/v1/checkpoints'),
+            url: () => app.partner.endpoint(ADD_CHECKPOINT_PATH),
             store,
-            partnerKeys: partner.keys,
-            partnerOwner: gatewayOwner(partner.country)
+            witnesses: () => witnessKeys(app.trust.partner.country, app.trust.partner.ledgerKeys)
           })
         } catch (err) {
-          // Kept uncountersigned; the next checkpoint goes to the partner again.
-          log.warn({ err, seq: cp.seq }, 'the partner did not countersign the checkpoint')
+          if (!(err instanceof WitnessRefusedError)) {
+            // Kept uncosigned; the next checkpoint goes to the partner again.
+            log.warn({ err, size: cp.size }, 'the partner did not cosign the checkpoint')
+            return
+          }
+          // The partner holds a checkpoint of this ledger that this ledger no
+          // longer extends: it was cut short or rewritten here.
+          log.error(
+            { alert: 'CHECKPOINT_CONFLICT', size: cp.size, root: cp.root, detail: err.message },
+            "the partner refused this ledger's checkpoint as a contradiction of one it cosigned"
+          )
+          await store.appendAudit(
+            auditEntry({
+              event: 'refused',
+              caller: `gateway:${app.trust.partner.country}`,
+              code: 'CHECKPOINT_CONFLICT',
+              reason: `the partner refused the checkpoint of ${cp.size} entries: ${err.message}`.slice(0, 500)
+            })
+          )
         }
       },
       onError: (err) => log.warn({ err }, 'checkpoint failed')

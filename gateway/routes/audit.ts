@@ -6,13 +6,15 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { ledgerOrigin } from '../audit/checkpoint.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
+import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
-import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
+import type { AuditQuery, Checkpoint, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
 
@@ -124,18 +126,62 @@ const DISCLOSURE_REPORT = {
   }
 } as const
 
+const CHECKPOINT_SUMMARY = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['size', 'root', 'at', 'cosigned', 'cosignedAt'],
+  properties: {
+    size: { type: 'integer', description: 'How many entries the tree it signs has.' },
+    root: { type: 'string', description: 'The Merkle tree root, base64.' },
+    at: { type: 'string', format: 'date-time' },
+    cosigned: { type: 'boolean', description: 'Whether the partner, its witness, has cosigned it.' },
+    cosignedAt: { type: ['string', 'null'], format: 'date-time' }
+  }
+} as const
+
+const CONFLICTS = {
+  type: 'array',
+  description:
+    "Checkpoint conflicts (`CHECKPOINT_CONFLICT`): a checkpoint of the partner's ledger this gateway refused to cosign, or one of " +
+    'this ledger the partner refused: either ledger was cut short or rewritten. Each is an alert; the ledger entry says why.',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['seq', 'at', 'reason'],
+    properties: {
+      seq: { type: 'integer', description: 'The ledger entry that records it.' },
+      at: { type: 'string', format: 'date-time' },
+      reason: { type: 'string' }
+    }
+  }
+} as const
+
 const VERIFICATION = {
   type: 'object',
   additionalProperties: false,
-  required: ['ok', 'entries', 'checkpoints', 'countersignatures', 'checkpointedTo', 'latestCheckpoint'],
+  required: ['ok', 'entries', 'checkpoints', 'countersignatures', 'checkpointedTo', 'cosigned', 'warnings', 'latestCheckpoint', 'conflicts'],
   properties: {
     ok: { type: 'boolean' },
-    entries: { type: 'integer', description: 'Entries whose chain verified.' },
-    checkpoints: { type: 'integer', description: 'Checkpoints whose signature and claims verified.' },
-    countersignatures: { type: 'integer', description: 'Of those, how many carried a partner countersignature that verified too.' },
+    entries: { type: 'integer', description: 'Entries whose chain and Merkle tree nodes verified.' },
+    checkpoints: { type: 'integer', description: 'Checkpoints whose signature and tree root verified.' },
+    countersignatures: { type: 'integer', description: 'Of those, how many carried a partner cosignature that verified too.' },
     checkpointedTo: {
       type: 'integer',
-      description: 'The seq the last verified checkpoint signs (0: none). Entries after it are held by the chain alone until a checkpoint signs them.'
+      description: 'The size of the last verified checkpoint (0: none). Entries after it are held by the chain alone until a checkpoint signs them.'
+    },
+    cosigned: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['size', 'cosignedAt', 'fromPartner'],
+      description:
+        "The largest checkpoint cosigned by the partner that the ledger was checked against: `fromPartner` when it is the partner's " +
+        "own copy, fetched from it (then no rewrite of the ledger up to `size` passes, even with this ledger's checkpoints deleted or re-signed).",
+      properties: { size: { type: 'integer' }, cosignedAt: { type: 'string', format: 'date-time' }, fromPartner: { type: 'boolean' } }
+    },
+    warnings: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'What weakens the result without disproving it: no cosignature, one older than COSIGNATURE_MAX_AGE_MS, the partner out of reach.'
     },
     firstBad: {
       type: 'object',
@@ -144,12 +190,26 @@ const VERIFICATION = {
       description: 'The first entry that does not verify: nothing from it on can be relied on.',
       properties: { seq: { type: 'integer' }, reason: { type: 'string' } }
     },
-    latestCheckpoint: {
+    latestCheckpoint: CHECKPOINT_SUMMARY,
+    conflicts: CONFLICTS
+  }
+} as const
+
+const WITNESS_SUMMARY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['latestCheckpoint', 'latestCosigned', 'partnerLedger', 'conflicts'],
+  properties: {
+    latestCheckpoint: CHECKPOINT_SUMMARY,
+    latestCosigned: { ...CHECKPOINT_SUMMARY, description: 'The largest checkpoint of this ledger the partner has cosigned.' },
+    partnerLedger: {
       type: ['object', 'null'],
       additionalProperties: false,
-      required: ['seq', 'hash', 'at', 'countersigned'],
-      properties: { seq: { type: 'integer' }, hash: { type: 'string' }, at: { type: 'string', format: 'date-time' }, countersigned: { type: 'boolean' } }
-    }
+      required: ['size', 'root', 'cosignedAt'],
+      description: "The latest checkpoint of the partner's ledger this gateway cosigned as its witness.",
+      properties: { size: { type: 'integer' }, root: { type: 'string' }, cosignedAt: { type: 'string', format: 'date-time' } }
+    },
+    conflicts: CONFLICTS
   }
 } as const
 
@@ -235,12 +295,25 @@ const SCHEMAS = {
   verification: {
     summary: 'Verify the audit ledger',
     description:
-      `${OFFICER_ONLY} Re-verifies the whole chain from the genesis hash, every signed checkpoint of its head and every partner ` +
-      'countersignature, and the search index against the entries (P11, effective oversight). It stops at the first entry that does not verify.',
+      `${OFFICER_ONLY} Re-verifies the whole chain from the genesis hash, the Merkle tree stored with it, every signed checkpoint ` +
+      'and every partner cosignature, the search index against the entries, and the ledger against the latest checkpoint the partner ' +
+      'cosigned, fetched from the partner (P12, effective oversight). It stops at the first entry that does not verify.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
     response: {
       200: jsonResponse('The verification.', VERIFICATION),
+      ...problemResponses(...OFFICER_REFUSALS)
+    }
+  },
+  witness: {
+    summary: 'Checkpoints and their witnessing, at a glance',
+    description:
+      `${OFFICER_ONLY} The latest checkpoint of this ledger and the latest the partner cosigned, the latest of the partner's ledger ` +
+      'this gateway cosigned, and every checkpoint conflict recorded. Cheap: nothing is re-verified.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    response: {
+      200: jsonResponse('The summary.', WITNESS_SUMMARY),
       ...problemResponses(...OFFICER_REFUSALS)
     }
   },
@@ -293,7 +366,16 @@ function subjectOf(body: DisclosureBody): string {
   throw new RequestInvalidError('give documentNumber and issuingCountry, or membershipId')
 }
 
-export async function auditRoutes(app: FastifyInstance): Promise<void> {
+export interface AuditRoutesOptions {
+  /** COSIGNATURE_MAX_AGE_MS: a latest partner cosignature older than this is warned of. */
+  readonly cosignatureMaxAgeMs: number
+}
+
+function summary(cp: Checkpoint | undefined) {
+  return cp === undefined ? null : { size: cp.size, root: cp.root, at: cp.at, cosigned: cp.cosignature !== null, cosignedAt: cp.cosignedAt }
+}
+
+export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions): Promise<void> {
   app.addSchema(AUDIT_ENTRY_SCHEMA)
   app.addSchema(LEGAL_HOLD_SCHEMA)
   app.addHook('onRequest', requireRole('privacy-officer'))
@@ -351,12 +433,40 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
       .send(Readable.from(lines()))
   })
 
-  app.get('/v1/audit/verification', { schema: SCHEMAS.verification }, async () => {
-    const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys)
-    const latest = await app.store.latestCheckpoint()
+  /** Conflict alerts on either side: the ledger's CHECKPOINT_CONFLICT refusals. */
+  async function conflicts(): Promise<Array<{ seq: number; at: string; reason: string }>> {
+    const found = await app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 100)
+    return found.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))
+  }
+
+  app.get('/v1/audit/verification', { schema: SCHEMAS.verification }, async (request) => {
+    const warnings: string[] = []
+    let witnessed: string | undefined
+    try {
+      witnessed = await fetchWitnessedCheckpoint(app.partner.client, app.partner.endpoint(WITNESSED_CHECKPOINT_PATH))
+    } catch (err) {
+      request.log.warn({ err }, "the partner's copy of the latest cosigned checkpoint could not be fetched")
+      warnings.push("the partner's copy of the latest cosigned checkpoint could not be fetched: the ledger is checked against its own record of it")
+    }
+    const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys, {
+      ...(witnessed === undefined ? {} : { witnessed }),
+      maxCosignatureAgeMs: opts.cosignatureMaxAgeMs
+    })
     return {
       ...result,
-      latestCheckpoint: latest === undefined ? null : { seq: latest.seq, hash: latest.hash, at: latest.at, countersigned: latest.countersignature !== null }
+      warnings: [...warnings, ...result.warnings],
+      latestCheckpoint: summary(await app.store.latestCheckpoint()),
+      conflicts: await conflicts()
+    }
+  })
+
+  app.get('/v1/audit/witness', { schema: SCHEMAS.witness }, async () => {
+    const partnerLedger = await app.store.latestWitnessedCheckpoint(ledgerOrigin(app.trust.partner.country))
+    return {
+      latestCheckpoint: summary(await app.store.latestCheckpoint()),
+      latestCosigned: summary(await app.store.latestCosignedCheckpoint()),
+      partnerLedger: partnerLedger === undefined ? null : { size: partnerLedger.size, root: partnerLedger.root, cosignedAt: partnerLedger.cosignedAt },
+      conflicts: await conflicts()
     }
   })
 

@@ -7,9 +7,9 @@ import pg from 'pg'
 import { AUDIT_COLUMNS } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
-import { HEAD, chainRows, serialised, type SerialisedEntry } from './sql/ledger.ts'
-import { NO_RESULT, runAsync, type Row, type Write } from './sql/program.ts'
-import { indexesSql, tablesSql } from './sql/schema.ts'
+import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
+import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write } from './sql/program.ts'
+import { indexesSql, tablesSql, treeColumnSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
 
 /**
@@ -41,12 +41,12 @@ const MAX_BATCH = 256
 
 /** Every entry of a batch, its index rows with it, in one statement: arrays in, rows out. */
 const INSERT_AUDIT = `WITH entry AS (
-    INSERT INTO {audit} (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], ${AUDIT_COLUMNS.map((_, i) => `$${i + 5}::text[]`).join(', ')})
+    INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')})
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], ${AUDIT_COLUMNS.map((_, i) => `$${i + 6}::text[]`).join(', ')})
   ), subjects AS (
-    INSERT INTO {audit_subjects} (subject, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 5}::text[], $${AUDIT_COLUMNS.length + 6}::bigint[])
+    INSERT INTO {audit_subjects} (subject, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 6}::text[], $${AUDIT_COLUMNS.length + 7}::bigint[])
   )
-  INSERT INTO {audit_fields} (path_pattern, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 7}::text[], $${AUDIT_COLUMNS.length + 8}::bigint[])`
+  INSERT INTO {audit_fields} (path_pattern, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 8}::text[], $${AUDIT_COLUMNS.length + 9}::bigint[])`
 
 export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
@@ -67,6 +67,8 @@ class PostgresDatabase implements SqlDatabase {
   /** Writes waiting for the next group commit, and whether one is under way. */
   readonly #pending: PendingWrite[] = []
   #committing: Promise<void> | undefined
+  /** The ledger's tip as this instance's last append left it. */
+  readonly #tip = new TipCache()
 
   constructor(pool: pg.Pool, options: PostgresStoreOptions, ownsPool: boolean) {
     this.dialect = postgresDialect(options.schema)
@@ -83,8 +85,18 @@ class PostgresDatabase implements SqlDatabase {
       // Two instances starting together must not both run CREATE: it is not atomic in PostgreSQL.
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
-      await c.query(tablesSql(this.dialect) + indexesSql(this.dialect))
+      await c.query(tablesSql(this.dialect) + treeColumnSql(this.dialect) + indexesSql(this.dialect))
+      // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
+      if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
+        await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))
     })
+  }
+
+  /** A write's statement, on a transaction's connection. */
+  async #stepOn(c: Transaction, step: Step): Promise<StepResult> {
+    if (step.op === 'append') throw new Error('no entry is appended here')
+    const result = await c.query(step.sql, step.values)
+    return { changes: result.rowCount ?? 0, rows: result.rows }
   }
 
   #sql(text: string): string {
@@ -227,8 +239,11 @@ class PostgresDatabase implements SqlDatabase {
    */
   async #append(client: pg.PoolClient, entries: readonly SerialisedEntry[]): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
-    const head = (await client.query<{ seq: string; hash: string }>(this.#sql(HEAD))).rows[0]
-    const rows = chainRows(head === undefined ? undefined : { seq: Number(head.seq), hash: head.hash }, entries)
+    const row = (await client.query<{ seq: string; hash: string }>(this.#sql(HEAD))).rows[0]
+    const head: Head | undefined = row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash }
+    const tx: Transaction = { query: (text, values = []) => client.query(this.#sql(text), [...values]) }
+    const edge = this.#tip.edgeAt(head) ?? (await runAsync(readEdge(head!.seq), (step) => this.#stepOn(tx, step)))
+    const rows = chainRows({ head, edge }, entries)
     const column = (i: number) => rows.map((r) => r.columns[i]!)
     const index = (of: 'subjects' | 'fields') => ({
       values: rows.flatMap((r) => r[of]),
@@ -241,12 +256,15 @@ class PostgresDatabase implements SqlDatabase {
       rows.map((r) => r.text),
       rows.map((r) => r.prevHash),
       rows.map((r) => r.hash),
+      rows.map((r) => r.treeNodes),
       ...AUDIT_COLUMNS.map((_, i) => column(i)),
       subjects.values,
       subjects.seqs,
       fields.values,
       fields.seqs
     ])
+    // Remembered before the commit: if it fails, the head will not be where this edge ends, and it is read again.
+    this.#tip.remember(rows, edge)
   }
 
   async close(): Promise<void> {

@@ -7,13 +7,13 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { SQLITE, type SqlValue } from './sql/dialect.ts'
-import { HEAD, chainRows, serialised, type Head } from './sql/ledger.ts'
+import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head } from './sql/ledger.ts'
 import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
 import { indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
 
 /** Bumped when the schema changes; `#migrate` brings an older file up to it. */
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256
@@ -50,8 +50,8 @@ function enableWal(db: DatabaseSync): void {
   }
 }
 
-const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
-  VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
+const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')})
+  VALUES (?, ?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 interface PendingWrite {
   readonly work: () => unknown
@@ -78,6 +78,8 @@ class SqliteDatabase implements SqlBackend {
   /** Entries appended in the transaction under way: announced once it commits. */
   readonly #uncommitted: AuditEntry[] = []
   readonly #onCommitted: CommitListener | undefined
+  /** The ledger's tip as the last append left it. */
+  readonly #tip = new TipCache()
 
   constructor(path: string, options: SqliteStoreOptions) {
     if (options.readOnly === true) {
@@ -129,21 +131,31 @@ class SqliteDatabase implements SqlBackend {
     return { changes: Number(statement.run(...step.values).changes), rows: [] }
   }
 
-  /** A ledger written before the audit index existed gets its columns and index rows from the entries' JSON. */
+  /**
+   * Brings an older file up to SCHEMA_VERSION: a ledger written before the
+   * audit index existed gets its columns and index rows from the entries'
+   * JSON (1); one written before the Merkle tree gets its tree nodes (2). The
+   * CREATE of the audit table is left as it was, so that old and new files
+   * have the same one.
+   */
   #migrate(): void {
     const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
     if (version >= SCHEMA_VERSION) return
     const columns = new Set((this.#db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name))
-    for (const column of AUDIT_COLUMNS) {
-      if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
+    if (version < 1) {
+      for (const column of AUDIT_COLUMNS) {
+        if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
+      }
+      const rows = this.#db.prepare('SELECT seq, entry FROM audit WHERE at IS NULL').iterate() as Iterable<{ seq: number; entry: string }>
+      const set = this.#db.prepare(`UPDATE audit SET ${AUDIT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE seq = ?`)
+      for (const row of rows) {
+        const entry = JSON.parse(row.entry) as AuditEntry
+        set.run(...auditColumnValues(auditColumns(entry)), row.seq)
+        this.#index(row.seq, auditSubjects(entry), auditFieldPatterns(entry))
+      }
     }
-    const rows = this.#db.prepare('SELECT seq, entry FROM audit WHERE at IS NULL').iterate() as Iterable<{ seq: number; entry: string }>
-    const set = this.#db.prepare(`UPDATE audit SET ${AUDIT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE seq = ?`)
-    for (const row of rows) {
-      const entry = JSON.parse(row.entry) as AuditEntry
-      set.run(...auditColumnValues(auditColumns(entry)), row.seq)
-      this.#index(row.seq, auditSubjects(entry), auditFieldPatterns(entry))
-    }
+    if (!columns.has('tree_nodes')) this.#db.exec('ALTER TABLE audit ADD COLUMN tree_nodes TEXT')
+    runSync(fillTreeNodes(), (step) => this.#step(step))
     this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }
 
@@ -247,12 +259,15 @@ class SqliteDatabase implements SqlBackend {
     for (const f of fields) field.run(f, seq)
   }
 
-  /** One entry, chained onto the head as this transaction sees it (it holds the write lock). */
+  /** One entry, chained onto the head as this transaction sees it (it holds the write lock), and into the tree. */
   #append(entry: AuditEntry): void {
     const head = this.#sql(HEAD).get() as Head | undefined
-    const [row] = chainRows(head, [serialised(entry)])
-    this.#sql(INSERT_AUDIT).run(row!.seq, row!.text, row!.prevHash, row!.hash, ...row!.columns)
-    this.#index(row!.seq, row!.subjects, row!.fields)
+    const edge = this.#tip.edgeAt(head) ?? runSync(readEdge(head!.seq), (step) => this.#step(step))
+    const rows = chainRows({ head, edge }, [serialised(entry)])
+    const row = rows[0]!
+    this.#sql(INSERT_AUDIT).run(row.seq, row.text, row.prevHash, row.hash, row.treeNodes, ...row.columns)
+    this.#index(row.seq, row.subjects, row.fields)
+    this.#tip.remember(rows, edge)
     this.#uncommitted.push(entry)
   }
 

@@ -1,6 +1,7 @@
 // What the gateway keeps about a message: its status, never its content. The
 // content lives only sealed, in the outbox, until the receipt comes.
 import type { FieldDecision } from '../../policies/lib/engine.ts'
+import type { TreeNode } from './merkle-tree.ts'
 
 export type Direction = 'outbound' | 'inbound'
 /** `discarded`: an operator gave up on a dead letter; its sealed copy is gone and nothing re-drives it. */
@@ -94,7 +95,10 @@ export interface AuditEntry {
   readonly reference?: string
   /** What a purge removed (P5); on a dead letter's resend, the attempts it had used. */
   readonly counts?: Readonly<Record<string, number>>
-  /** The operator's stated reason for resending or discarding a dead letter: a short note, never personal data. */
+  /**
+   * A short note, never personal data: an operator's stated reason for
+   * resending or discarding a dead letter, or why a checkpoint was refused as a conflict.
+   */
   readonly reason?: string
   /**
    * Keyed digests (HMAC) of the traveller identifiers the message carries, so
@@ -110,6 +114,8 @@ export interface AuditChainLink {
   readonly hash: string
   /** The entry's JSON, exactly as stored. */
   readonly text: string
+  /** The Merkle tree nodes the entry completes, as stored (sql/ledger.ts, encodeTreeNodes); null in a row not yet given them. */
+  readonly treeNodes: string | null
 }
 
 export interface StoredAuditEntry {
@@ -148,25 +154,31 @@ export interface AuditQuery {
   messageId?: string
 }
 
-/** The ledger's head, signed by this gateway at intervals (docs/architecture.md, "Privacy principles in code"). */
+/**
+ * A signed checkpoint of this gateway's ledger: its Merkle tree's size and
+ * root, in C2SP checkpoint form (docs/architecture.md, "The verifiable ledger").
+ */
 export interface Checkpoint {
-  readonly seq: number
-  readonly hash: string
+  readonly size: number
+  /** The root hash, base64. */
+  readonly root: string
   readonly at: string
-  /** This gateway's JWS over `{ gateway, seq, hash, at }`. */
-  readonly jws: string
-  /** The partner gateway's JWS over the same checkpoint, once it has answered. */
-  readonly countersignature: string | null
+  /** The signed note: the checkpoint's text and this gateway's signature line. */
+  readonly note: string
+  /** The partner's cosignature line, once it has witnessed the checkpoint. */
+  readonly cosignature: string | null
+  readonly cosignedAt: string | null
 }
 
-/** A checkpoint of the partner's ledger, kept with this gateway's countersignature. */
-export interface PartnerCheckpoint {
-  readonly partner: string
-  readonly seq: number
-  readonly hash: string
-  readonly at: string
-  readonly jws: string
-  readonly countersignature: string
+/** A checkpoint of the partner's ledger that this gateway, its witness, cosigned. */
+export interface WitnessedCheckpoint {
+  /** The partner ledger's origin line. */
+  readonly origin: string
+  readonly size: number
+  readonly root: string
+  /** The checkpoint as the partner signed it, with this gateway's cosignature line added. */
+  readonly note: string
+  readonly cosignedAt: string
 }
 
 /**
@@ -270,20 +282,33 @@ export interface LedgerRepository {
    */
   searchAudit(query: AuditQuery, afterSeq: number, limit: number): Promise<StoredAuditEntry[]>
   auditHead(): Promise<{ seq: number; hash: string } | undefined>
+  /**
+   * The hashes (base64) of perfect subtrees of the ledger's Merkle tree, in
+   * the order asked: what a root or a proof is computed from
+   * (audit/ledger-proofs.ts). Each must be complete in the ledger as it is.
+   */
+  treeNodes(nodes: readonly TreeNode[]): Promise<string[]>
 }
 
-/** This gateway's signed checkpoints of its ledger, and the partner's that it countersigned. */
+/** This gateway's signed checkpoints of its ledger, and, as the partner's witness, the partner's it cosigned. */
 export interface CheckpointRepository {
-  /** Keeps a signed checkpoint; false if one exists at that seq (another instance made it first). */
-  addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean>
-  setCountersignature(seq: number, jws: string): Promise<void>
-  checkpoints(afterSeq: number, limit: number): Promise<Checkpoint[]>
+  /** Keeps a signed checkpoint; false if one exists at that size (another instance made it first). */
+  addCheckpoint(cp: Omit<Checkpoint, 'cosignature' | 'cosignedAt'>): Promise<boolean>
+  setCosignature(size: number, cosignature: string, cosignedAt: string): Promise<void>
+  checkpoints(afterSize: number, limit: number): Promise<Checkpoint[]>
   latestCheckpoint(): Promise<Checkpoint | undefined>
-  /** False if a checkpoint of that partner at that seq is already kept. */
-  keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean>
-  partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]>
-  /** The partner's checkpoint with the highest seq that this gateway countersigned. */
-  latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined>
+  /** The largest checkpoint the partner has cosigned. */
+  latestCosignedCheckpoint(): Promise<Checkpoint | undefined>
+  /** The size and root of the latest checkpoint of `origin` this gateway cosigned, if any. */
+  witnessState(origin: string): Promise<{ size: number; root: string } | undefined>
+  /**
+   * Records `cp`, just cosigned, as the latest of its origin, if the latest
+   * is still of size `prevSize` (0: none): false, and nothing written, if
+   * another request moved it first.
+   */
+  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint): Promise<boolean>
+  witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]>
+  latestWitnessedCheckpoint(origin: string): Promise<WitnessedCheckpoint | undefined>
 }
 
 /** Messages whose delivery was given up, for an operator to resend or discard. */

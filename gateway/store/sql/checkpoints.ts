@@ -1,28 +1,56 @@
-// This gateway's checkpoints and the partner's it countersigned: one SQL text
-// for both databases. Each write is one statement, committed on its own.
-import type { Checkpoint, CheckpointRepository, PartnerCheckpoint } from '../records.ts'
-import type { SqlBackend } from './program.ts'
+// This gateway's checkpoints of its ledger, and the partner's checkpoints it
+// cosigned as witness (docs/architecture.md, "The verifiable ledger"): one
+// SQL text for both databases.
+import type { Checkpoint, CheckpointRepository, WitnessedCheckpoint } from '../records.ts'
+import { run, type SqlBackend, type Write } from './program.ts'
 
-// A seq is BIGINT in PostgreSQL, which pg gives as a string.
+// A size is BIGINT in PostgreSQL, which pg gives as a string.
 interface CheckpointRow {
-  seq: number | string
-  hash: string
+  size: number | string
+  root: string
   at: string
-  jws: string
-  countersignature: string | null
+  note: string
+  cosignature: string | null
+  cosigned_at: string | null
 }
 
 function toCheckpoint(row: CheckpointRow): Checkpoint {
-  return { seq: Number(row.seq), hash: row.hash, at: row.at, jws: row.jws, countersignature: row.countersignature }
+  return { size: Number(row.size), root: row.root, at: row.at, note: row.note, cosignature: row.cosignature, cosignedAt: row.cosigned_at }
 }
 
-interface PartnerCheckpointRow extends CheckpointRow {
-  partner: string
-  countersignature: string
+interface WitnessedRow {
+  origin: string
+  size: number | string
+  root: string
+  note: string
+  cosigned_at: string
 }
 
-function toPartnerCheckpoint(row: PartnerCheckpointRow): PartnerCheckpoint {
-  return { ...toCheckpoint(row), partner: row.partner, countersignature: row.countersignature }
+function toWitnessed(row: WitnessedRow): WitnessedCheckpoint {
+  return { origin: row.origin, size: Number(row.size), root: row.root, note: row.note, cosignedAt: row.cosigned_at }
+}
+
+/**
+ * Moves the witness's record of `cp.origin` from `prevSize` (0: none yet) to
+ * `cp`, and keeps `cp`; nothing if the record is no longer at `prevSize`.
+ * The check and the move are one statement, so that two requests racing
+ * (two instances of this gateway) cannot both extend the same checkpoint:
+ * C2SP tlog-witness asks for exactly this atomicity.
+ */
+function* witness(prevSize: number, cp: WitnessedCheckpoint): Write<boolean> {
+  const moved =
+    prevSize === 0
+      ? yield* run('INSERT INTO {witness_state} (origin, size, root) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [cp.origin, cp.size, cp.root])
+      : yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ?', [cp.size, cp.root, cp.origin, prevSize])
+  if (moved === 0) return false
+  yield* run('INSERT INTO {witnessed_checkpoints} (origin, size, root, note, cosigned_at) VALUES (?, ?, ?, ?, ?)', [
+    cp.origin,
+    cp.size,
+    cp.root,
+    cp.note,
+    cp.cosignedAt
+  ])
+  return true
 }
 
 export class SqlCheckpointRepository implements CheckpointRepository {
@@ -32,46 +60,55 @@ export class SqlCheckpointRepository implements CheckpointRepository {
     this.#db = db
   }
 
-  async addCheckpoint(cp: Omit<Checkpoint, 'countersignature'>): Promise<boolean> {
+  async addCheckpoint(cp: Omit<Checkpoint, 'cosignature' | 'cosignedAt'>): Promise<boolean> {
     return (
-      (await this.#db.run('INSERT INTO {checkpoints} (seq, hash, at, jws) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [cp.seq, cp.hash, cp.at, cp.jws])) > 0
+      (await this.#db.run('INSERT INTO {log_checkpoints} (size, root, at, note) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+        cp.size,
+        cp.root,
+        cp.at,
+        cp.note
+      ])) > 0
     )
   }
 
-  async setCountersignature(seq: number, jws: string): Promise<void> {
-    await this.#db.run('UPDATE {checkpoints} SET countersignature = ? WHERE seq = ?', [jws, seq])
+  async setCosignature(size: number, cosignature: string, cosignedAt: string): Promise<void> {
+    await this.#db.run('UPDATE {log_checkpoints} SET cosignature = ?, cosigned_at = ? WHERE size = ?', [cosignature, cosignedAt, size])
   }
 
-  async checkpoints(afterSeq: number, limit: number): Promise<Checkpoint[]> {
-    return (await this.#db.all<CheckpointRow>('SELECT * FROM {checkpoints} WHERE seq > ? ORDER BY seq LIMIT ?', [afterSeq, limit])).map(toCheckpoint)
+  async checkpoints(afterSize: number, limit: number): Promise<Checkpoint[]> {
+    return (await this.#db.all<CheckpointRow>('SELECT * FROM {log_checkpoints} WHERE size > ? ORDER BY size LIMIT ?', [afterSize, limit])).map(toCheckpoint)
   }
 
   async latestCheckpoint(): Promise<Checkpoint | undefined> {
-    const [row] = await this.#db.all<CheckpointRow>('SELECT * FROM {checkpoints} ORDER BY seq DESC LIMIT 1')
+    const [row] = await this.#db.all<CheckpointRow>('SELECT * FROM {log_checkpoints} ORDER BY size DESC LIMIT 1')
     return row === undefined ? undefined : toCheckpoint(row)
   }
 
-  async keepPartnerCheckpoint(cp: PartnerCheckpoint): Promise<boolean> {
-    return (
-      (await this.#db.run(
-        `INSERT INTO {partner_checkpoints} (partner, seq, hash, at, jws, countersignature)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        [cp.partner, cp.seq, cp.hash, cp.at, cp.jws, cp.countersignature]
-      )) > 0
-    )
+  async latestCosignedCheckpoint(): Promise<Checkpoint | undefined> {
+    const [row] = await this.#db.all<CheckpointRow>('SELECT * FROM {log_checkpoints} WHERE cosignature IS NOT NULL ORDER BY size DESC LIMIT 1')
+    return row === undefined ? undefined : toCheckpoint(row)
   }
 
-  async partnerCheckpoints(partner: string, afterSeq: number, limit: number): Promise<PartnerCheckpoint[]> {
-    const rows = await this.#db.all<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = ? AND seq > ? ORDER BY seq LIMIT ?', [
-      partner,
-      afterSeq,
+  async witnessState(origin: string): Promise<{ size: number; root: string } | undefined> {
+    const [row] = await this.#db.all<{ size: number | string; root: string }>('SELECT size, root FROM {witness_state} WHERE origin = ?', [origin])
+    return row === undefined ? undefined : { size: Number(row.size), root: row.root }
+  }
+
+  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint): Promise<boolean> {
+    return this.#db.write(witness(prevSize, cp))
+  }
+
+  async witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]> {
+    const rows = await this.#db.all<WitnessedRow>('SELECT * FROM {witnessed_checkpoints} WHERE origin = ? AND size > ? ORDER BY size LIMIT ?', [
+      origin,
+      afterSize,
       limit
     ])
-    return rows.map(toPartnerCheckpoint)
+    return rows.map(toWitnessed)
   }
 
-  async latestPartnerCheckpoint(partner: string): Promise<PartnerCheckpoint | undefined> {
-    const [row] = await this.#db.all<PartnerCheckpointRow>('SELECT * FROM {partner_checkpoints} WHERE partner = ? ORDER BY seq DESC LIMIT 1', [partner])
-    return row === undefined ? undefined : toPartnerCheckpoint(row)
+  async latestWitnessedCheckpoint(origin: string): Promise<WitnessedCheckpoint | undefined> {
+    const [row] = await this.#db.all<WitnessedRow>('SELECT * FROM {witnessed_checkpoints} WHERE origin = ? ORDER BY size DESC LIMIT 1', [origin])
+    return row === undefined ? undefined : toWitnessed(row)
   }
 }

@@ -2,10 +2,11 @@
 // the chain rule both stores append by. How an append is written (one row
 // at a time in SQLite's transaction, a whole batch in one statement under
 // PostgreSQL's advisory lock) is each store's own: see their `append`.
+import { TreeEdge, completedBy, leafHash, type TreeNode } from '../merkle-tree.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, searchSql } from '../audit-index.ts'
 import type { AuditChainLink, AuditEntry, AuditIndexRows, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
-import { append, type SqlBackend } from './program.ts'
+import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 // A seq is BIGINT in PostgreSQL, which pg gives as a string (it may exceed 2^53); a ledger's seq never will.
 type Seq = number | string
@@ -36,6 +37,8 @@ export const INDEX_ROWS_SQL = {
 
 /** A page of the ledger, in seq order after a seq: what verification and the whole-ledger reads take. */
 const PAGE = 'SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?'
+/** The same, with each entry's tree nodes: what verification reads. */
+const CHAIN_PAGE = 'SELECT seq, entry, prev_hash, hash, tree_nodes FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?'
 
 /** The last row of the primary key: one index step, however long the ledger. */
 export const HEAD = 'SELECT seq, hash FROM {audit} ORDER BY seq DESC LIMIT 1'
@@ -51,12 +54,14 @@ export interface SerialisedEntry {
   readonly text: string
 }
 
-/** One entry as the ledger stores it: its link in the chain, its searchable columns, its index rows. */
+/** One entry as the ledger stores it: its link in the chain, its tree nodes, its searchable columns, its index rows. */
 export interface ChainedRow {
   readonly seq: number
   readonly text: string
   readonly prevHash: string
   readonly hash: string
+  /** The Merkle tree nodes the entry completes (encodeTreeNodes). */
+  readonly treeNodes: string
   readonly columns: Array<string | null>
   readonly subjects: string[]
   readonly fields: string[]
@@ -67,13 +72,41 @@ export function serialised(entry: AuditEntry): SerialisedEntry {
 }
 
 /**
- * The rows that extend the chain from `head` (none: the genesis hash) by
- * `entries`, in order. The seq is given, not left to the database, so that
- * the chain's numbering is the same rule on SQLite and on PostgreSQL.
+ * The Merkle tree is kept in the audit rows themselves (docs/architecture.md,
+ * "The verifiable ledger"): each row holds the hashes of the nodes its entry
+ * completes, its leaf first, then each level up that it closes, as one
+ * base64 text. A node of level L and index i is in row (i+1)·2^L, at L.
+ * Every perfect subtree is so stored once, in the row written with it: no
+ * second table, no second write per entry.
  */
-export function chainRows(head: Head | undefined, entries: readonly SerialisedEntry[]): ChainedRow[] {
-  let seq = head?.seq ?? 0
-  let prevHash = head?.hash ?? GENESIS_HASH
+export function encodeTreeNodes(hashes: readonly Uint8Array[]): string {
+  return Buffer.concat(hashes).toString('base64')
+}
+
+/** The hash of `node` out of the tree nodes of the row that completed it. */
+export function treeNodeOf(stored: string, node: TreeNode): Buffer {
+  const bytes = Buffer.from(stored, 'base64')
+  const hash = bytes.subarray(node.level * 32, node.level * 32 + 32)
+  if (hash.length !== 32) throw new Error(`the tree nodes of entry ${completedBy(node)} hold no level ${node.level}`)
+  return hash
+}
+
+/** Where the ledger ends: its head's link, and its tree's right edge. */
+export interface ChainTip {
+  readonly head: Head | undefined
+  readonly edge: TreeEdge
+}
+
+/**
+ * The rows that extend the chain from `tip` (an empty ledger: the genesis
+ * hash) by `entries`, in order. The seq is given, not left to the database,
+ * so that the chain's numbering is the same rule on SQLite and on
+ * PostgreSQL. The tip's edge is advanced: it is the new tip's once the rows
+ * are written.
+ */
+export function chainRows(tip: ChainTip, entries: readonly SerialisedEntry[]): ChainedRow[] {
+  let seq = tip.head?.seq ?? 0
+  let prevHash = tip.head?.hash ?? GENESIS_HASH
   return entries.map(({ entry, text }) => {
     seq++
     const row = {
@@ -81,6 +114,7 @@ export function chainRows(head: Head | undefined, entries: readonly SerialisedEn
       text,
       prevHash,
       hash: chainHash(prevHash, text),
+      treeNodes: encodeTreeNodes(tip.edge.append(leafHash(text))),
       columns: auditColumnValues(auditColumns(entry)),
       subjects: auditSubjects(entry),
       fields: auditFieldPatterns(entry)
@@ -88,6 +122,80 @@ export function chainRows(head: Head | undefined, entries: readonly SerialisedEn
     prevHash = row.hash
     return row
   })
+}
+
+/** The rows of the tree nodes `nodes`: one statement, its placeholders per count. */
+export function treeRowsSql(count: number): string {
+  return `SELECT seq, tree_nodes FROM {audit} WHERE seq IN (${Array.from({ length: count }, () => '?').join(', ')})`
+}
+
+/** The hashes of `nodes`, in order, from the rows that hold them. */
+export function treeHashes(nodes: readonly TreeNode[], rows: ReadonlyArray<{ seq: Seq; tree_nodes: string | null }>): Buffer[] {
+  const bySeq = new Map(rows.map((r) => [Number(r.seq), r.tree_nodes]))
+  return nodes.map((node) => {
+    const stored = bySeq.get(completedBy(node))
+    if (stored == null) throw new Error(`the ledger holds no tree nodes at entry ${completedBy(node)}`)
+    return treeNodeOf(stored, node)
+  })
+}
+
+/**
+ * The tip at `head`, remembered between appends: a writer that finds the
+ * head where it left it reuses its edge; one that finds it moved (another
+ * process appended, or its own transaction rolled back) reads the edge again,
+ * at most one row per level.
+ */
+export class TipCache {
+  #tip: { seq: number; hash: string; edge: TreeEdge } | undefined
+
+  /** The remembered edge if `head` is where it was left, as a copy to advance. */
+  edgeAt(head: Head | undefined): TreeEdge | undefined {
+    if (head === undefined) return new TreeEdge()
+    const tip = this.#tip
+    return tip !== undefined && tip.seq === head.seq && tip.hash === head.hash ? tip.edge.copy() : undefined
+  }
+
+  remember(rows: readonly ChainedRow[], edge: TreeEdge): void {
+    const last = rows[rows.length - 1]
+    if (last !== undefined) this.#tip = { seq: last.seq, hash: last.hash, edge }
+  }
+}
+
+/** The edge of a ledger of `size` entries, read from its rows. */
+export function* readEdge(size: number): Write<TreeEdge> {
+  const nodes = TreeEdge.nodes(size)
+  if (nodes.length === 0) return new TreeEdge()
+  const rows = yield* all<{ seq: Seq; tree_nodes: string | null }>(
+    treeRowsSql(nodes.length),
+    nodes.map((n) => completedBy(n))
+  )
+  return new TreeEdge(size, treeHashes(nodes, rows))
+}
+
+/**
+ * Gives the entries of a ledger written before the tree existed their tree
+ * nodes, in seq order from the first (the edge is rebuilt as it goes). Run
+ * once, when the store opens; returns how many entries it filled.
+ */
+export function* fillTreeNodes(pageSize = 1000): Write<number> {
+  const edge = new TreeEdge()
+  let filled = 0
+  let after = 0
+  for (;;) {
+    const rows = yield* all<{ seq: Seq; entry: string; tree_nodes: string | null }>(
+      'SELECT seq, entry, tree_nodes FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?',
+      [after, pageSize]
+    )
+    for (const row of rows) {
+      const nodes = encodeTreeNodes(edge.append(leafHash(row.entry)))
+      if (row.tree_nodes === null) {
+        yield* run('UPDATE {audit} SET tree_nodes = ? WHERE seq = ?', [nodes, Number(row.seq)])
+        filled++
+      }
+    }
+    if (rows.length < pageSize) return filled
+    after = Number(rows[rows.length - 1]!.seq)
+  }
 }
 
 export class SqlLedgerRepository implements LedgerRepository {
@@ -117,8 +225,17 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]> {
-    const rows = await this.#db.all<AuditRow>(PAGE, [afterSeq, limit])
-    return rows.map((r) => ({ seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, text: r.entry }))
+    const rows = await this.#db.all<AuditRow & { tree_nodes: string | null }>(CHAIN_PAGE, [afterSeq, limit])
+    return rows.map((r) => ({ seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, text: r.entry, treeNodes: r.tree_nodes }))
+  }
+
+  async treeNodes(nodes: readonly TreeNode[]): Promise<string[]> {
+    if (nodes.length === 0) return []
+    const rows = await this.#db.all<{ seq: Seq; tree_nodes: string | null }>(
+      treeRowsSql(nodes.length),
+      nodes.map((n) => completedBy(n))
+    )
+    return treeHashes(nodes, rows).map((h) => h.toString('base64'))
   }
 
   async auditEntry(seq: number): Promise<StoredAuditEntry | undefined> {

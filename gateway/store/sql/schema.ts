@@ -56,21 +56,26 @@ CREATE TABLE IF NOT EXISTS {audit_fields} (
   seq ${int} NOT NULL,
   PRIMARY KEY (path_pattern, seq)
 )${keyed};
-CREATE TABLE IF NOT EXISTS {checkpoints} (
-  seq ${int} PRIMARY KEY,
-  hash TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS {log_checkpoints} (
+  size ${int} PRIMARY KEY,
+  root TEXT NOT NULL,
   at TEXT NOT NULL,
-  jws TEXT NOT NULL,
-  countersignature TEXT
+  note TEXT NOT NULL,
+  cosignature TEXT,
+  cosigned_at TEXT
 );
-CREATE TABLE IF NOT EXISTS {partner_checkpoints} (
-  partner TEXT NOT NULL,
-  seq ${int} NOT NULL,
-  hash TEXT NOT NULL,
-  at TEXT NOT NULL,
-  jws TEXT NOT NULL,
-  countersignature TEXT NOT NULL,
-  PRIMARY KEY (partner, seq)
+CREATE TABLE IF NOT EXISTS {witness_state} (
+  origin TEXT PRIMARY KEY,
+  size ${int} NOT NULL,
+  root TEXT NOT NULL
+)${keyed};
+CREATE TABLE IF NOT EXISTS {witnessed_checkpoints} (
+  origin TEXT NOT NULL,
+  size ${int} NOT NULL,
+  root TEXT NOT NULL,
+  note TEXT NOT NULL,
+  cosigned_at TEXT NOT NULL,
+  PRIMARY KEY (origin, size)
 )${keyed};
 CREATE TABLE IF NOT EXISTS {legal_holds} (
   ref TEXT PRIMARY KEY,
@@ -81,6 +86,15 @@ CREATE TABLE IF NOT EXISTS {legal_holds} (
   released_at TEXT
 )${keyed};
 `
+}
+
+/**
+ * The audit rows' Merkle tree nodes (sql/ledger.ts). Added, not in the
+ * CREATE, so that a ledger written before the tree gets the same column:
+ * SQLite adds it in its migration, which cannot say IF NOT EXISTS.
+ */
+export function treeColumnSql(d: Dialect): string {
+  return d.name === 'postgres' ? 'ALTER TABLE {audit} ADD COLUMN IF NOT EXISTS tree_nodes TEXT;\n' : ''
 }
 
 /**

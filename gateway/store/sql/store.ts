@@ -80,12 +80,15 @@ export class SqlStore implements GatewayStore {
   auditHead(...args: Parameters<Repository['auditHead']>) {
     return this.#ledger.auditHead(...args)
   }
+  treeNodes(...args: Parameters<Repository['treeNodes']>) {
+    return this.#ledger.treeNodes(...args)
+  }
 
   addCheckpoint(...args: Parameters<Repository['addCheckpoint']>) {
     return this.#checkpoints.addCheckpoint(...args)
   }
-  setCountersignature(...args: Parameters<Repository['setCountersignature']>) {
-    return this.#checkpoints.setCountersignature(...args)
+  setCosignature(...args: Parameters<Repository['setCosignature']>) {
+    return this.#checkpoints.setCosignature(...args)
   }
   checkpoints(...args: Parameters<Repository['checkpoints']>) {
     return this.#checkpoints.checkpoints(...args)
@@ -93,14 +96,20 @@ export class SqlStore implements GatewayStore {
   latestCheckpoint(...args: Parameters<Repository['latestCheckpoint']>) {
     return this.#checkpoints.latestCheckpoint(...args)
   }
-  keepPartnerCheckpoint(...args: Parameters<Repository['keepPartnerCheckpoint']>) {
-    return this.#checkpoints.keepPartnerCheckpoint(...args)
+  latestCosignedCheckpoint(...args: Parameters<Repository['latestCosignedCheckpoint']>) {
+    return this.#checkpoints.latestCosignedCheckpoint(...args)
   }
-  partnerCheckpoints(...args: Parameters<Repository['partnerCheckpoints']>) {
-    return this.#checkpoints.partnerCheckpoints(...args)
+  witnessState(...args: Parameters<Repository['witnessState']>) {
+    return this.#checkpoints.witnessState(...args)
   }
-  latestPartnerCheckpoint(...args: Parameters<Repository['latestPartnerCheckpoint']>) {
-    return this.#checkpoints.latestPartnerCheckpoint(...args)
+  witnessCheckpoint(...args: Parameters<Repository['witnessCheckpoint']>) {
+    return this.#checkpoints.witnessCheckpoint(...args)
+  }
+  witnessedCheckpoints(...args: Parameters<Repository['witnessedCheckpoints']>) {
+    return this.#checkpoints.witnessedCheckpoints(...args)
+  }
+  latestWitnessedCheckpoint(...args: Parameters<Repository['latestWitnessedCheckpoint']>) {
+    return this.#checkpoints.latestWitnessedCheckpoint(...args)
   }
 
   deadLetters(...args: Parameters<Repository['deadLetters']>) {

@@ -1,0 +1,94 @@
+// Checkpoints of the ledger in C2SP tlog-checkpoint form (docs/architecture.md,
+// "The verifiable ledger"): a signed note whose text is the log's origin, its
+// tree size and its root hash. This gateway signs its own; the partner
+// gateway, its witness, adds a cosignature once it has checked that the
+// checkpoint extends the last one it cosigned.
+import type { VerificationKey } from '../jws/signing-key.ts'
+import type { Country } from '../trust/trust-store.ts'
+import { NoteError, type NoteKey, cosignNote, formatNote, parseNote, signNote, verifyNote } from './signed-note.ts'
+
+/** A country's ledger, as its checkpoints name it: its origin line, and its key name. */
+export function ledgerOrigin(country: Country): string {
+  return `btb-gateway/${country}/ledger`
+}
+
+/** A country's gateway as a witness of the partner's ledger: its cosignature key name. */
+export function witnessName(country: Country): string {
+  return `btb-gateway/${country}/witness`
+}
+
+export interface TreeHead {
+  readonly size: number
+  /** The root hash, base64 (RFC 4648 §4, as the note carries it). */
+  readonly root: string
+}
+
+export interface CheckpointText extends TreeHead {
+  readonly origin: string
+}
+
+/** The note text: origin, size, root, each on its line. */
+export function checkpointText(cp: CheckpointText): string {
+  return `${cp.origin}\n${cp.size}\n${cp.root}\n`
+}
+
+/** Reads a checkpoint's text; throws NoteError(NOTE_MALFORMED). Extension lines are refused: this ledger writes none. */
+export function readCheckpointText(text: string): CheckpointText {
+  const m = /^([^\s+]+)\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\n$/.exec(text)
+  const size = Number(m?.[2])
+  if (m === null || !Number.isSafeInteger(size) || Buffer.from(m[3]!, 'base64').length !== 32) {
+    throw new NoteError('NOTE_MALFORMED', 'not a checkpoint: expected an origin, a tree size and a base64 SHA-256 root, one per line')
+  }
+  return { origin: m[1]!, size, root: m[3]! }
+}
+
+/** The keys a gateway signs its checkpoints with, as note keys of its ledger's name. */
+export function ledgerKeys(country: Country, keys: ReadonlyMap<string, VerificationKey>): NoteKey[] {
+  return [...keys.values()].map((k) => ({ name: ledgerOrigin(country), alg: k.alg, key: k.key }))
+}
+
+/** The keys a gateway cosigns the partner's checkpoints with. */
+export function witnessKeys(country: Country, keys: ReadonlyMap<string, VerificationKey>): NoteKey[] {
+  return [...keys.values()].map((k) => ({ name: witnessName(country), alg: k.alg, key: k.key }))
+}
+
+/** A checkpoint of `head`, signed by the ledger's key. */
+export function signCheckpoint(head: TreeHead, origin: string, key: NoteKey): string {
+  const text = checkpointText({ origin, ...head })
+  return formatNote(text, [signNote(text, key)])
+}
+
+/**
+ * Opens a signed checkpoint: its text, if one of `keys` signed it for
+ * `origin`. Throws NoteError: NOTE_MALFORMED, or NOTE_UNVERIFIED when no
+ * key of the ledger signed it (or one's signature fails).
+ */
+export function openCheckpoint(note: string, origin: string, keys: readonly NoteKey[]): CheckpointText {
+  const { note: parsed } = verifyNote(note, 'log', keys)
+  const cp = readCheckpointText(parsed.text)
+  if (cp.origin !== origin) throw new NoteError('NOTE_UNVERIFIED', `the checkpoint is of ${cp.origin}, not ${origin}`)
+  return cp
+}
+
+/** The cosignature line a witness adds to a checkpoint it has checked. */
+export function cosignCheckpoint(note: string, key: NoteKey, time: number): string {
+  return cosignNote(parseNote(note).text, key, time)
+}
+
+/** A checkpoint with the witness's cosignature line(s) added after its own signatures. */
+export function withCosignature(note: string, cosignature: string): string {
+  return note + cosignature
+}
+
+/**
+ * When `witnesses` cosigned a checkpoint (POSIX seconds), if one did. Throws
+ * NoteError when a witness key's line does not verify.
+ */
+export function cosignedAt(note: string, witnesses: readonly NoteKey[]): number | undefined {
+  try {
+    return verifyNote(note, 'cosignature', witnesses).cosignature.time
+  } catch (err) {
+    if (err instanceof NoteError && err.code === 'NOTE_UNVERIFIED' && /^no cosignature/.test(err.message)) return undefined
+    throw err
+  }
+}

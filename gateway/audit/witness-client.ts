@@ -1,0 +1,100 @@
+// The log's half of witnessing (docs/architecture.md, "The verifiable
+// ledger"; C2SP tlog-witness): each new checkpoint goes to the partner
+// gateway with a consistency proof from the last one it cosigned, and its
+// cosignature is kept beside the checkpoint.
+import type { Poster, PostResult } from '../delivery/tls-client.ts'
+import type { Checkpoint, CheckpointRepository, LedgerRepository } from '../store/records.ts'
+import { cosignedAt, withCosignature } from './checkpoint.ts'
+import { consistencyProof } from './ledger-proofs.ts'
+import type { NoteKey } from './signed-note.ts'
+import { addCheckpointBody } from './witness.ts'
+
+export const ADD_CHECKPOINT_PATH = '/v1/witness/add-checkpoint'
+/** Where the witness gives the latest checkpoint of the caller's ledger it cosigned. */
+export const WITNESSED_CHECKPOINT_PATH = '/v1/witness/checkpoint'
+/** The media type of an add-checkpoint request, and of the witness's size answer (tlog-witness). */
+export const ADD_CHECKPOINT_TYPE = 'text/plain; charset=utf-8'
+export const TLOG_SIZE_TYPE = 'text/x.tlog.size'
+
+/** The partner refused the checkpoint as a contradiction of what it cosigned before. */
+export class WitnessRefusedError extends Error {
+  readonly code = 'CHECKPOINT_CONFLICT'
+
+  constructor(message: string) {
+    super(message)
+    this.name = 'WitnessRefusedError'
+  }
+}
+
+export interface WitnessClientOptions {
+  readonly client: Poster
+  /** The witness's add-checkpoint URL (the partner's, as the partner plugin resolves it). */
+  readonly url: () => string
+  readonly store: Pick<CheckpointRepository, 'latestCosignedCheckpoint' | 'setCosignature'> & Pick<LedgerRepository, 'treeNodes' | 'auditHead'>
+  /** The partner's cosigning keys, current and retired. */
+  readonly witnesses: () => readonly NoteKey[]
+}
+
+export type WitnessOutcome = 'cosigned' | 'superseded'
+
+/**
+ * Asks the witness to cosign `cp`, and keeps the cosignature. 'superseded'
+ * when the witness already holds a larger checkpoint that this ledger
+ * reaches (another instance's, sent first). Throws WitnessRefusedError on
+ * CHECKPOINT_CONFLICT, and Error on anything else (the next checkpoint tries
+ * again).
+ */
+export async function requestCosignature(cp: Checkpoint, options: WitnessClientOptions): Promise<WitnessOutcome> {
+  const { store } = options
+  let oldSize = (await store.latestCosignedCheckpoint())?.size ?? 0
+  // At most twice: the second time from the size the witness said it holds.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (oldSize > cp.size) {
+      const head = (await store.auditHead())?.seq ?? 0
+      // A later checkpoint of this ledger was cosigned first: nothing to do.
+      if (head >= oldSize) return 'superseded'
+      // The witness holds a size this ledger no longer reaches. Sent anyway,
+      // from that size: the witness refuses it and raises the alarm.
+      oldSize = cp.size
+    }
+    const proof = oldSize === 0 || oldSize === cp.size ? [] : await consistencyProof(store, oldSize, cp.size)
+    const res = await options.client.post(options.url(), addCheckpointBody(oldSize, proof, cp.note), ADD_CHECKPOINT_TYPE)
+    if (res.status === 200) {
+      const time = cosignedAt(withCosignature(cp.note, res.body), options.witnesses())
+      if (time === undefined) throw new Error('the witness answered without a cosignature by its key')
+      await store.setCosignature(cp.size, res.body, new Date(time * 1000).toISOString())
+      return 'cosigned'
+    }
+    if (res.status === 409 && res.contentType.startsWith(TLOG_SIZE_TYPE)) {
+      const size = Number(res.body.trim())
+      if (!Number.isSafeInteger(size) || size < 0) throw new Error('the witness answered an unreadable size')
+      oldSize = size
+      continue
+    }
+    if (res.status === 409) throw new WitnessRefusedError(problemDetail(res.body))
+    throw new Error(`the witness answered ${res.status}: ${problemDetail(res.body)}`)
+  }
+  throw new Error('the witness moved on twice while the checkpoint was being sent')
+}
+
+function problemDetail(body: string): string {
+  try {
+    const problem = JSON.parse(body) as { detail?: unknown }
+    if (typeof problem.detail === 'string') return problem.detail.slice(0, 300)
+  } catch {
+    // not a problem document
+  }
+  return body.slice(0, 200)
+}
+
+/**
+ * The latest checkpoint of this ledger the partner cosigned, as the partner
+ * holds it; undefined when it has cosigned none. Throws when the partner
+ * cannot be asked.
+ */
+export async function fetchWitnessedCheckpoint(client: { get(url: string): Promise<PostResult> }, url: string): Promise<string | undefined> {
+  const res = await client.get(url)
+  if (res.status === 404) return undefined
+  if (res.status !== 200) throw new Error(`the partner answered ${res.status}: ${problemDetail(res.body)}`)
+  return res.body
+}

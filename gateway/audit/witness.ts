@@ -1,0 +1,134 @@
+// This gateway as the witness of the partner's ledger (docs/architecture.md,
+// "The verifiable ledger"), after C2SP tlog-witness: the partner sends each
+// new checkpoint of its ledger with a consistency proof from the last one
+// this gateway cosigned; the checkpoint is cosigned only if the proof shows
+// that the new tree extends the old one. A ledger cut short, or rewritten,
+// at any length, and re-signed with the partner's own key or not, cannot
+// show that: it is refused with CHECKPOINT_CONFLICT, and raised as an alert.
+import { CheckpointConflictError, CheckpointInvalidError, CheckpointUnsignedError } from '../errors.ts'
+import { verifyConsistency } from '../store/merkle-tree.ts'
+import type { CheckpointRepository } from '../store/records.ts'
+import { type CheckpointText, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
+import { NoteError, type NoteKey } from './signed-note.ts'
+
+/** An add-checkpoint request (C2SP tlog-witness): the size it extends, the proof, the signed checkpoint. */
+export interface AddCheckpoint {
+  readonly oldSize: number
+  readonly proof: readonly Buffer[]
+  readonly note: string
+}
+
+/** The spec's bound on proof lines: a proof is at most 63 hashes deep. */
+const MAX_PROOF = 63
+
+/** Reads a request body; throws CheckpointInvalidError. */
+export function readAddCheckpoint(body: string): AddCheckpoint {
+  const blank = body.indexOf('\n\n')
+  if (blank === -1) throw new CheckpointInvalidError('no blank line between the old size and proof and the checkpoint')
+  const [first, ...proofLines] = body.slice(0, blank).split('\n')
+  const old = /^old (0|[1-9][0-9]{0,15})$/.exec(first ?? '')
+  if (old === null || !Number.isSafeInteger(Number(old[1]))) throw new CheckpointInvalidError('the first line is not "old <size>"')
+  if (proofLines.length > MAX_PROOF) throw new CheckpointInvalidError(`more than ${MAX_PROOF} proof lines`)
+  const proof = proofLines.map((line) => {
+    const hash = Buffer.from(line, 'base64')
+    if (hash.length !== 32 || hash.toString('base64') !== line) throw new CheckpointInvalidError('a proof line is not a base64 SHA-256 hash')
+    return hash
+  })
+  return { oldSize: Number(old[1]), proof, note: body.slice(blank + 2) }
+}
+
+/** The body of an add-checkpoint request. */
+export function addCheckpointBody(oldSize: number, proof: readonly string[], note: string): string {
+  return `old ${oldSize}\n${proof.map((h) => `${h}\n`).join('')}\n${note}`
+}
+
+export type WitnessAnswer =
+  /** Cosigned: the cosignature line(s) to send back. */
+  | { readonly cosigned: string }
+  /** The request extends another size than the one last cosigned, which it should (tlog-witness: 409, text/x.tlog.size). */
+  | { readonly witnessedSize: number }
+
+/** What a refusal for conflict says, for the alert and the audit entry: sizes and roots only. */
+export interface CheckpointConflict {
+  readonly origin: string
+  readonly size: number
+  readonly root: string
+  readonly witnessedSize: number
+  readonly witnessedRoot: string
+  readonly why: string
+}
+
+export interface WitnessOptions {
+  readonly store: Pick<CheckpointRepository, 'witnessState' | 'witnessCheckpoint' | 'latestWitnessedCheckpoint'>
+  /** The partner ledger's origin line. */
+  readonly origin: string
+  /** The partner ledger's keys, current and retired; a function, as trust reloads change them. */
+  readonly logKeys: () => readonly NoteKey[]
+  /** This gateway's cosigning key. */
+  readonly key: () => NoteKey
+  /** Told of each conflict before it is refused: the alert (log, metric, ledger). */
+  readonly onConflict: (conflict: CheckpointConflict) => Promise<void>
+  readonly now?: () => number
+}
+
+export class Witness {
+  readonly #options: WitnessOptions
+
+  constructor(options: WitnessOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Checks and cosigns. Throws CheckpointInvalidError (unreadable),
+   * CheckpointUnsignedError (not the partner ledger's signature) or
+   * CheckpointConflictError (not an extension of what was cosigned).
+   */
+  async addCheckpoint(request: AddCheckpoint): Promise<WitnessAnswer> {
+    const { store, origin } = this.#options
+    let cp: CheckpointText
+    try {
+      cp = openCheckpoint(request.note, origin, this.#options.logKeys())
+    } catch (err) {
+      if (!(err instanceof NoteError)) throw err
+      if (err.code === 'NOTE_MALFORMED') throw new CheckpointInvalidError(err.message)
+      throw new CheckpointUnsignedError(err.message)
+    }
+    if (request.oldSize > cp.size) throw new CheckpointInvalidError(`old size ${request.oldSize} is larger than the checkpoint's ${cp.size}`)
+    const witnessed = (await store.witnessState(origin)) ?? { size: 0, root: '' }
+    const conflict = async (why: string): Promise<never> => {
+      const detail = { origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
+      await this.#options.onConflict(detail)
+      throw new CheckpointConflictError(`${why} (checkpoint of ${cp.size} entries; last cosigned: ${witnessed.size})`)
+    }
+    if (cp.size < witnessed.size) return conflict('the ledger is shorter than one already cosigned: it was cut short')
+    if (cp.size === witnessed.size) {
+      if (cp.root !== witnessed.root) return conflict('the same size with another root: the ledger was rewritten')
+      // The same checkpoint again (a retry): the same cosignature, nothing new written.
+      const latest = await store.latestWitnessedCheckpoint(origin)
+      if (latest !== undefined && latest.size === cp.size) return { cosigned: cosignatureLines(latest.note, request.note) }
+    }
+    if (request.oldSize !== witnessed.size) return { witnessedSize: witnessed.size }
+    if (witnessed.size === 0) {
+      if (request.proof.length > 0) throw new CheckpointInvalidError('a proof from size 0 must be empty')
+    } else if (!verifyConsistency(witnessed.size, cp.size, Buffer.from(witnessed.root, 'base64'), Buffer.from(cp.root, 'base64'), request.proof)) {
+      return conflict('the consistency proof does not show it extends the last one cosigned: the ledger was rewritten')
+    }
+    const now = this.#options.now?.() ?? Date.now()
+    const cosignature = cosignCheckpoint(request.note, this.#options.key(), Math.floor(now / 1000))
+    const kept = await store.witnessCheckpoint(witnessed.size, {
+      origin,
+      size: cp.size,
+      root: cp.root,
+      note: withCosignature(request.note, cosignature),
+      cosignedAt: new Date(now).toISOString()
+    })
+    // Another request moved the record first: the sender asks again from the new size.
+    if (!kept) return { witnessedSize: (await store.witnessState(origin))?.size ?? 0 }
+    return { cosigned: cosignature }
+  }
+}
+
+/** The lines a kept note has beyond the note as sent: the cosignature. */
+function cosignatureLines(kept: string, sent: string): string {
+  return kept.startsWith(sent) ? kept.slice(sent.length) : kept.slice(kept.lastIndexOf('\u2014 '))
+}

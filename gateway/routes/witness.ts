@@ -1,0 +1,92 @@
+// The partner's ledger, witnessed (docs/architecture.md, "The verifiable
+// ledger"): C2SP tlog-witness's add-checkpoint, for the partner gateway's
+// certificate only, and the latest checkpoint cosigned, which the partner's
+// audit:verify reads to check its own ledger against what this side holds.
+import type { FastifyInstance } from 'fastify'
+import { NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { requireRole } from '../pipeline/authenticate-client.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import { ledgerKeys, ledgerOrigin, witnessName } from '../audit/checkpoint.ts'
+import { ADD_CHECKPOINT_PATH, TLOG_SIZE_TYPE, WITNESSED_CHECKPOINT_PATH } from '../audit/witness-client.ts'
+import { Witness, readAddCheckpoint } from '../audit/witness.ts'
+import { BODY_REFUSALS, problemResponses, SECURITY } from '../plugins/openapi.ts'
+
+const TEXT = 'text/plain'
+
+const ADD_CHECKPOINT_SCHEMA = {
+  summary: "Witness a checkpoint of the partner's ledger",
+  description:
+    'For the partner gateway only (its pinned certificate; no token). C2SP tlog-witness `add-checkpoint`: the body is `old <size>`, ' +
+    'the consistency proof (one base64 hash per line) from that size, a blank line, then the checkpoint, a C2SP signed note whose ' +
+    "text is the partner ledger's origin, tree size and root. It is cosigned only if the proof shows the new tree extends the last " +
+    'one cosigned; a shorter tree, another root at the same size, or a proof that fails is refused with `409 CHECKPOINT_CONFLICT`, ' +
+    'audited and alerted on. An old size other than the one last cosigned is answered `409` with that size (`text/x.tlog.size`), so ' +
+    'that the sender can prove from it.',
+  tags: ['gateway-to-gateway'],
+  security: SECURITY.certificate,
+  body: { content: { [TEXT]: { schema: { type: 'string' } } } },
+  response: addCheckpointResponses()
+}
+
+function addCheckpointResponses(): Record<string, { description: string; content: Record<string, unknown> }> {
+  const responses: Record<string, { description: string; content: Record<string, unknown> }> = {
+    200: { description: "The cosignature: one signed-note signature line by this gateway's witness key.", content: { [TEXT]: { schema: { type: 'string' } } } },
+    ...problemResponses('UNAUTHENTICATED', 'FORBIDDEN', ...BODY_REFUSALS, 'CHECKPOINT_INVALID', 'CHECKPOINT_UNSIGNED', 'CHECKPOINT_CONFLICT')
+  }
+  // A 409 is also the protocol's "prove from this size" (tlog-witness), in its own media type.
+  responses['409']!.content[TLOG_SIZE_TYPE] = {
+    schema: { type: 'string', description: 'The size of the last checkpoint cosigned, in decimal, and a newline.' }
+  }
+  return responses
+}
+
+const WITNESSED_SCHEMA = {
+  summary: "The latest checkpoint of the partner's ledger this gateway cosigned",
+  description:
+    "For the partner gateway only. The checkpoint as the partner signed it, with this gateway's cosignature line: what the " +
+    "partner's `audit:verify` checks its own ledger against.",
+  tags: ['gateway-to-gateway'],
+  security: SECURITY.certificate,
+  response: {
+    200: { description: 'A signed note.', content: { [TEXT]: { schema: { type: 'string' } } } },
+    ...problemResponses('UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND')
+  }
+}
+
+export async function witnessRoutes(app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', requireRole('partner'))
+  const partner = (): typeof app.trust.partner => app.trust.partner
+  const log = app.log.child({ component: 'witness' })
+
+  const witness = new Witness({
+    store: app.store,
+    origin: ledgerOrigin(partner().country),
+    logKeys: () => ledgerKeys(partner().country, partner().ledgerKeys),
+    key: () => ({ name: witnessName(app.trust.country), alg: app.trust.signingKey.alg, key: app.trust.signingKey.key }),
+    onConflict: async (conflict) => {
+      log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict }, "the partner's ledger contradicts a checkpoint this gateway cosigned")
+      await app.store.appendAudit(
+        auditEntry({
+          event: 'refused',
+          caller: `gateway:${partner().country}`,
+          code: 'CHECKPOINT_CONFLICT',
+          reason: `${conflict.why}: checkpoint of ${conflict.size} entries, root ${conflict.root}; last cosigned ${conflict.witnessedSize}, root ${conflict.witnessedRoot}`
+        })
+      )
+    }
+  })
+
+  app.post(ADD_CHECKPOINT_PATH, { schema: ADD_CHECKPOINT_SCHEMA }, async (request, reply) => {
+    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError(`POST ${ADD_CHECKPOINT_PATH} takes ${TEXT}`)
+    const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
+    if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
+    await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
+    return reply.type(TEXT).send(answer.cosigned)
+  })
+
+  app.get(WITNESSED_CHECKPOINT_PATH, { schema: WITNESSED_SCHEMA }, async (_request, reply) => {
+    const latest = await app.store.latestWitnessedCheckpoint(ledgerOrigin(partner().country))
+    if (latest === undefined) throw new NotFoundError('no checkpoint of your ledger has been cosigned yet')
+    return reply.type(TEXT).send(latest.note)
+  })
+}

@@ -1,0 +1,158 @@
+// The partner gateway as the witness of this gateway's ledger, end to end
+// over mutual TLS (docs/architecture.md, "The verifiable ledger"): each
+// checkpoint is cosigned only with a consistency proof from the last one; a
+// ledger cut short, or rewritten at the same length or longer, re-signed with
+// the gateway's own key, is refused with CHECKPOINT_CONFLICT, on SQLite and
+// on PostgreSQL, and the refusal is an alert on both sides: in /metrics and
+// in the privacy officer's API.
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
+import { Agent, request } from 'undici'
+import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import type { GatewayConfig } from '../gateway/config.ts'
+import { type Exchange, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
+import { postgresTamper, rewriteLedger, sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+type Country = 'CA' | 'US'
+
+/** An mTLS client with one of the example identities of `country`. */
+function as(
+  t: Test,
+  country: Country,
+  identity: string
+): (url: string, init?: { method?: 'GET' | 'POST'; token?: string }) => Promise<{ status: number; text: string }> {
+  const dir = join(KEYS_DIR, country, identity)
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
+    }
+  })
+  t.teardown(() => agent.close())
+  return async (url, init = {}) => {
+    const headers = init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }
+    const res = await request(url, { method: init.method ?? 'GET', headers, dispatcher: agent })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+}
+
+/** What each side shows of checkpoint conflicts: the metric an operator scrapes, the list a privacy officer reads. */
+async function alerts(t: Test, ex: Exchange, country: Country): Promise<{ metric: number; conflicts: Array<{ reason: string }> }> {
+  const url = (country === 'CA' ? ex.ca : ex.us).url
+  const metrics = await as(t, country, 'operators/ops-1')(`${url}/metrics`)
+  const metric = Number(/^btb_checkpoint_conflicts_total (\S+)$/m.exec(metrics.text)?.[1])
+  const officer = as(t, country, `privacy-officers/po-1`)
+  const token = JSON.parse((await officer(`${url}/v1/token`, { method: 'POST' })).text).access_token as string
+  const witness = JSON.parse((await officer(`${url}/v1/audit/witness`, { token })).text) as { conflicts: Array<{ reason: string }> }
+  return { metric, conflicts: witness.conflicts }
+}
+
+interface Ledger {
+  readonly overrides: (country: Country) => Partial<GatewayConfig>
+  tamper(ex: Exchange): Tamper
+}
+
+const sqlite = (): Ledger => ({
+  overrides: () => ({}),
+  tamper: (ex) => sqliteTamper(ex.ca.config.ledgerPath)
+})
+
+function postgres(t: Test): Ledger {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 })
+  const schemas = { CA: `t_ca_${randomBytes(4).toString('hex')}`, US: `t_us_${randomBytes(4).toString('hex')}` }
+  t.teardown(async () => {
+    for (const s of Object.values(schemas)) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
+    await pool.end()
+  })
+  return {
+    overrides: (country) => ({ ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schemas[country] }),
+    tamper: () => postgresTamper(pool, schemas.CA)
+  }
+}
+
+async function appendEntries(ex: Exchange, n: number, tag: string): Promise<void> {
+  for (let i = 0; i < n; i++) await ex.ca.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `${tag}-${i}` }))
+}
+
+for (const [name, ledger] of [
+  ['SQLite', (_t: Test) => sqlite()],
+  ['PostgreSQL', postgres]
+] as const) {
+  t.test(`${name}: the partner witnesses each checkpoint, and refuses every rewrite`, async (t) => {
+    t.test('cosigned with a consistency proof from the last one, then a rewrite re-signed with the own key is refused', async (t) => {
+      const l = ledger(t)
+      const ex = await startExchange(t, l.overrides)
+      const witnessed = async () => ex.us.app.store.witnessState(ledgerOrigin('CA'))
+
+      await appendEntries(ex, 5, 'a')
+      const first = (await ex.ca.app.checkpointer.checkpointNow())!
+      t.ok((await ex.ca.app.store.latestCheckpoint())?.cosignature, 'the first checkpoint is cosigned')
+      t.same(await witnessed(), { size: first.size, root: first.root }, 'and the partner holds it')
+
+      await appendEntries(ex, 4, 'b')
+      const second = (await ex.ca.app.checkpointer.checkpointNow())!
+      t.ok((await ex.ca.app.store.latestCheckpoint())?.cosignature, 'the next is cosigned, proven to extend the first')
+      t.same(await witnessed(), { size: second.size, root: second.root })
+
+      // The rewrite: entry 3 edited; chain, tree and the gateway's own checkpoints redone; then the ledger carries on.
+      const x = l.tamper(ex)
+      t.teardown(() => x.close())
+      const trust = ex.ca.app.trust
+      await rewriteLedger(x, {
+        from: 3,
+        edit: (seq, entry) => (seq === 3 ? entry.replace('"a-2"', '"a-9"') : entry),
+        checkpoints: 're-sign',
+        key: { name: ledgerOrigin('CA'), alg: trust.signingKey.alg, key: trust.signingKey.key }
+      })
+      await appendEntries(ex, 3, 'c')
+      const third = (await ex.ca.app.checkpointer.checkpointNow())!
+      t.equal((await ex.ca.app.store.latestCheckpoint())?.cosignature, null, 'the checkpoint of the rewritten ledger is not cosigned')
+      t.same(await witnessed(), { size: second.size, root: second.root }, 'the partner still holds the genuine one')
+      t.ok(third.size > second.size)
+
+      for (const country of ['US', 'CA'] as const) {
+        const seen = await alerts(t, ex, country)
+        t.equal(seen.metric, 1, `${country}: btb_checkpoint_conflicts_total counts it`)
+        t.equal(seen.conflicts.length, 1, `${country}: the privacy officer sees it`)
+        t.match(seen.conflicts[0]?.reason, /rewritten/, `${country}: and why`)
+      }
+    })
+
+    t.test('a ledger cut short, with its checkpoints deleted, is refused', async (t) => {
+      const l = ledger(t)
+      const ex = await startExchange(t, l.overrides)
+      await appendEntries(ex, 10, 'a')
+      const cosigned = (await ex.ca.app.checkpointer.checkpointNow())!
+      const x = l.tamper(ex)
+      t.teardown(() => x.close())
+      await rewriteLedger(x, { from: 7, cut: true, checkpoints: 'delete' })
+      await appendEntries(ex, 1, 'b')
+      const cut = (await ex.ca.app.checkpointer.checkpointNow())!
+      t.equal(cut.size, 7, 'the gateway, fooled, signs a ledger of 7 entries')
+      t.equal((await ex.ca.app.store.latestCheckpoint())?.cosignature, null, 'which the partner does not cosign')
+      t.same(await ex.us.app.store.witnessState(ledgerOrigin('CA')), { size: cosigned.size, root: cosigned.root })
+      t.match((await alerts(t, ex, 'US')).conflicts[0]?.reason, /shorter than one already cosigned/)
+    })
+
+    t.test('a rewrite of the same length, with no new entry, is refused', async (t) => {
+      const l = ledger(t)
+      const ex = await startExchange(t, l.overrides)
+      await appendEntries(ex, 10, 'a')
+      const cosigned = (await ex.ca.app.checkpointer.checkpointNow())!
+      const x = l.tamper(ex)
+      t.teardown(() => x.close())
+      await rewriteLedger(x, { from: 4, edit: (seq, entry) => (seq === 4 ? entry.replace('"a-3"', '"a-8"') : entry), checkpoints: 'delete' })
+      const again = (await ex.ca.app.checkpointer.checkpointNow())!
+      t.equal(again.size, cosigned.size)
+      t.not(again.root, cosigned.root)
+      t.equal((await ex.ca.app.store.latestCheckpoint())?.cosignature, null)
+      t.match((await alerts(t, ex, 'US')).conflicts[0]?.reason, /same size with another root/)
+    })
+  })
+}
