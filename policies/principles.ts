@@ -22,7 +22,8 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P1: {
     id: 'P1',
     title: 'Purpose specification',
-    gatewayDoes: 'Every envelope names its purpose and legal authority; a (kind, purpose) pair or an authority not in the arrangement registry is refused.'
+    gatewayDoes:
+      'Every envelope names its purpose and legal authority; a (kind, purpose) pair no policy names is refused, and so is an authority the registry does not give the sending country for that kind and purpose (LEGAL_AUTHORITY_MISMATCH), by both gateways.'
   },
   P2: {
     id: 'P2',
