@@ -66,7 +66,8 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P9: {
     id: 'P9',
     title: 'Redress',
-    gatewayDoes: 'A complaint reference can be attached to audit entries; a legal hold pauses purging.'
+    gatewayDoes:
+      "A complaint reference is attached to a message or a traveller's entries by a legal hold that carries it: audited, it pauses purging, and the traveller's disclosure report lists it."
   },
   P10: {
     id: 'P10',

@@ -17,6 +17,8 @@ export interface AuditFacts {
   readonly digest?: string | null
   readonly fields?: readonly FieldDecision[]
   readonly reference?: string
+  /** The complaint reference a placed or released legal hold carries (P9). */
+  readonly complaintRef?: string
   readonly counts?: Readonly<Record<string, number>>
   /** Keyed digests of the traveller identifiers the message carries. */
   readonly subjects?: readonly string[]
@@ -47,6 +49,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     digest: facts.digest ?? null,
     fields: facts.fields ?? [],
     ...(facts.reference === undefined ? {} : { reference: facts.reference }),
+    ...(facts.complaintRef === undefined ? {} : { complaintRef: facts.complaintRef }),
     ...(facts.counts === undefined ? {} : { counts: facts.counts }),
     subjects: facts.subjects ?? []
   }

@@ -9,7 +9,7 @@ import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
 import { HEAD, chainRows, serialised, type SerialisedEntry } from './sql/ledger.ts'
 import { NO_RESULT, runAsync, type Row, type Write } from './sql/program.ts'
-import { indexesSql, tablesSql } from './sql/schema.ts'
+import { addedColumnsSql, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
 
 /**
@@ -83,7 +83,7 @@ class PostgresDatabase implements SqlDatabase {
       // Two instances starting together must not both run CREATE: it is not atomic in PostgreSQL.
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
-      await c.query(tablesSql(this.dialect) + indexesSql(this.dialect))
+      await c.query(tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect))
     })
   }
 

@@ -9,11 +9,14 @@ import type { AuditEntry, CommitListener } from './records.ts'
 import { SQLITE, type SqlValue } from './sql/dialect.ts'
 import { HEAD, chainRows, serialised, type Head } from './sql/ledger.ts'
 import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
-import { indexesSql, tablesSql } from './sql/schema.ts'
+import { ADDED_COLUMNS, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
 
-/** Bumped when the schema changes; `#migrate` brings an older file up to it. */
-const SCHEMA_VERSION = 1
+/**
+ * Bumped when the schema changes; `#migrate` brings an older file up to it.
+ * 1: the audit index's columns and rows. 2: ADDED_COLUMNS (a legal hold's complaint reference).
+ */
+const SCHEMA_VERSION = 2
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256
@@ -129,11 +132,21 @@ class SqliteDatabase implements SqlBackend {
     return { changes: Number(statement.run(...step.values).changes), rows: [] }
   }
 
-  /** A ledger written before the audit index existed gets its columns and index rows from the entries' JSON. */
+  /**
+   * A ledger written before the audit index existed gets its columns and
+   * index rows from the entries' JSON; every file, new or old, gets the
+   * columns added since its tables were first created (ADDED_COLUMNS), so
+   * that both look the same.
+   */
   #migrate(): void {
     const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
     if (version >= SCHEMA_VERSION) return
-    const columns = new Set((this.#db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name))
+    const columnsOf = (table: string): Set<string> =>
+      new Set((this.#db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name))
+    for (const { table, column } of ADDED_COLUMNS) {
+      if (!columnsOf(table).has(column)) this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`)
+    }
+    const columns = columnsOf('audit')
     for (const column of AUDIT_COLUMNS) {
       if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
     }

@@ -84,6 +84,23 @@ CREATE TABLE IF NOT EXISTS {legal_holds} (
 }
 
 /**
+ * Columns added to a table after it was first created. The CREATE above is
+ * left as it was, for the reason at the top, and each store adds these to new
+ * and old ledgers alike: SQLite when it migrates a file (ledger-sqlite.ts),
+ * PostgreSQL with ADD COLUMN IF NOT EXISTS (ledger-postgres.ts). Each is a
+ * nullable TEXT column.
+ */
+export const ADDED_COLUMNS: ReadonlyArray<{ readonly table: string; readonly column: string }> = [
+  // A legal hold's complaint reference (P9; docs/privacy-officers.md, "Complaint references").
+  { table: 'legal_holds', column: 'complaint_ref' }
+]
+
+/** PostgreSQL's statements for ADDED_COLUMNS: each does nothing where the column is there. */
+export function addedColumnsSql(): string {
+  return ADDED_COLUMNS.map(({ table, column }) => `ALTER TABLE {${table}} ADD COLUMN IF NOT EXISTS ${column} TEXT;\n`).join('')
+}
+
+/**
  * An index per filter of AuditQuery, so that "column = x AND seq > n ORDER BY
  * seq" is one range read, no sort. SQLite ends every index with the rowid
  * (seq) by itself; PostgreSQL is given (column, seq). The countries are not
