@@ -49,6 +49,7 @@ const TABLE = {
   KIND_NOT_ALLOWED: ['The calling system may not send messages of kind %s', 403],
   PURPOSE_NOT_ALLOWED: ['The calling system may not send for purpose %s', 403],
   POLICY_DENIED: ['No policy allows this exchange: %s', 403],
+  LEGAL_AUTHORITY_MISMATCH: ['Legal authority mismatch: %s', 403],
   ID_CONFLICT: ['Message %s was already submitted with other content', 409],
   REPLAYED: ['Message %s was already received with other content', 409],
   SERVICE_UNAVAILABLE: ['Temporarily unavailable: %s', 503]
@@ -97,6 +98,7 @@ export const RecipientInvalidError = ERRORS.RECIPIENT_INVALID
 export const KindNotAllowedError = ERRORS.KIND_NOT_ALLOWED
 export const PurposeNotAllowedError = ERRORS.PURPOSE_NOT_ALLOWED
 export const PolicyDeniedError = ERRORS.POLICY_DENIED
+export const LegalAuthorityMismatchError = ERRORS.LEGAL_AUTHORITY_MISMATCH
 export const IdConflictError = ERRORS.ID_CONFLICT
 export const ReplayedError = ERRORS.REPLAYED
 export const ServiceUnavailableError = ERRORS.SERVICE_UNAVAILABLE

@@ -4,12 +4,7 @@
 // does. The receiver deletes the query once matched, match or not (P5).
 import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
 import { fieldRules, pseudonymise, share, withhold } from './lib/rule-table.ts'
-
-/** Authorities for biometric queries and their responses (P1); shared with biometric.match-response. */
-export const BIOMETRIC_AUTHORITIES = {
-  'immigration-examination': ['IRPA-150.1', 'IRPR-315.23(1)(a)', 'INA-222(f)', 'INA-235', 'BtB-Biometric-Treaty-2012-Art3'],
-  'asylum-claim': ['IRPA-150.1', 'IRPR-315.23(1)(b)', 'INA-208', 'INA-222(f)', 'BtB-Biometric-Treaty-2012-Art3']
-} as const
+import { purposeAuthorities } from './authorities.ts'
 
 function requestFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
   const inbound = direction === 'inbound'
@@ -54,12 +49,12 @@ const policy: KindPolicy = {
   version: '1.0.0',
   purposes: {
     'immigration-examination': {
-      legalAuthorities: BIOMETRIC_AUTHORITIES['immigration-examination'],
+      ...purposeAuthorities('biometric.match-request', 'immigration-examination'),
       outbound: direction('ie', 'outbound', MATCHING_AGENCIES),
       inbound: direction('ie', 'inbound', MATCHING_AGENCIES)
     },
     'asylum-claim': {
-      legalAuthorities: BIOMETRIC_AUTHORITIES['asylum-claim'],
+      ...purposeAuthorities('biometric.match-request', 'asylum-claim'),
       outbound: direction('ac', 'outbound', MATCHING_AGENCIES),
       inbound: direction('ac', 'inbound', MATCHING_AGENCIES)
     }

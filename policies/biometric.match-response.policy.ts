@@ -6,7 +6,7 @@
 import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
 import type { Condition } from './lib/rule-table.ts'
 import { fieldRules, objectAt, share, withhold } from './lib/rule-table.ts'
-import { BIOMETRIC_AUTHORITIES } from './biometric.match-request.policy.ts'
+import { purposeAuthorities } from './authorities.ts'
 
 // The treaty covers third-country nationals: under the 2012 agreement no
 // information is shared about citizens or permanent residents of EITHER
@@ -102,12 +102,12 @@ const policy: KindPolicy = {
   version: '1.0.0',
   purposes: {
     'immigration-examination': {
-      legalAuthorities: BIOMETRIC_AUTHORITIES['immigration-examination'],
+      ...purposeAuthorities('biometric.match-response', 'immigration-examination'),
       outbound: direction('ie', 'outbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS),
       inbound: direction('ie', 'inbound', EXAMINING_AGENCIES, EXAMINATION_RETENTION_DAYS)
     },
     'asylum-claim': {
-      legalAuthorities: BIOMETRIC_AUTHORITIES['asylum-claim'],
+      ...purposeAuthorities('biometric.match-response', 'asylum-claim'),
       outbound: direction('ac', 'outbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS),
       inbound: direction('ac', 'inbound', ASYLUM_AGENCIES, ASYLUM_RETENTION_DAYS)
     }

@@ -1,13 +1,15 @@
 // The published form of the policy modules (P7): for each kind, the fields its
-// schema has, the purposes with the legal authorities they may cite, and for
-// each direction who may receive it, the limits that travel with it and the
-// rule for every field, each with the principle and the reason. It is made
-// from the modules themselves, so it cannot say one thing while the engine
-// does another; conditions are published as their text, never as code.
+// schema has, the purposes with the legal authorities each sending country may
+// cite for them, and for each direction who may receive it, the limits that
+// travel with it and the rule for every field, each with the principle and the
+// reason; and the registry of legal authorities itself (policies/authorities.ts).
+// It is made from the modules themselves, so it cannot say one thing while the
+// engine does another; conditions are published as their text, never as code.
 import { KINDS, type Kind } from '../schemas/index.ts'
 import { DEFAULT_DENY, policyVersion, type FieldDecision } from './lib/engine.ts'
 import { kindLeafPaths } from './lib/schema-paths.ts'
-import type { Action, Direction, DirectionPolicy, FieldRule, Generaliser, KindPolicy, Principle } from './lib/types.ts'
+import type { Action, Country, Direction, DirectionPolicy, FieldRule, Generaliser, KindPolicy, Principle } from './lib/types.ts'
+import { LEGAL_AUTHORITIES } from './authorities.ts'
 import { policies } from './index.ts'
 import { PRINCIPLE_IDS, principles, type PrincipleEntry } from './principles.ts'
 
@@ -42,7 +44,10 @@ export interface PublishedDirection {
 
 export interface PublishedPurpose {
   readonly purpose: string
+  /** Every authority either country may cite under this purpose. */
   readonly legalAuthorities: readonly string[]
+  /** Those a sender of each country may cite: anything else is refused with LEGAL_AUTHORITY_MISMATCH. */
+  readonly legalAuthoritiesByCountry: Readonly<Record<Country, readonly string[]>>
   readonly outbound?: PublishedDirection
   readonly inbound?: PublishedDirection
 }
@@ -58,8 +63,17 @@ export interface PublishedKind {
   readonly purposes: readonly PublishedPurpose[]
 }
 
+/** One entry of the registry of legal authorities, as published. */
+export interface PublishedAuthority {
+  readonly id: string
+  readonly title: string
+  readonly citableBy: readonly Country[]
+  readonly citableFor: ReadonlyArray<{ readonly kinds: readonly Kind[]; readonly purposes: readonly string[] }>
+}
+
 export interface PolicyCatalogue {
   readonly kinds: readonly PublishedKind[]
+  readonly legalAuthorities: readonly PublishedAuthority[]
   readonly principles: readonly PrincipleEntry[]
 }
 
@@ -105,7 +119,8 @@ function publishKind(kind: Kind, policy: KindPolicy, version: string): Published
     purposes: Object.entries(policy.purposes).map(([purpose, purposePolicy]) => {
       const published: { -readonly [K in keyof PublishedPurpose]: PublishedPurpose[K] } = {
         purpose,
-        legalAuthorities: [...purposePolicy.legalAuthorities]
+        legalAuthorities: [...purposePolicy.legalAuthorities],
+        legalAuthoritiesByCountry: { CA: [...purposePolicy.legalAuthoritiesByCountry.CA], US: [...purposePolicy.legalAuthoritiesByCountry.US] }
       }
       for (const direction of DIRECTIONS) {
         const rules = purposePolicy[direction]
@@ -135,6 +150,12 @@ export function buildCatalogue(versionOf: (kind: Kind) => string | undefined = (
       if (version === undefined) throw new Error(`no policy version for ${kind}`)
       return publishKind(kind, policies[kind], version)
     }),
+    legalAuthorities: LEGAL_AUTHORITIES.map(({ id, title, citableBy, citableFor }) => ({
+      id,
+      title,
+      citableBy: [...citableBy],
+      citableFor: citableFor.map(({ kinds, purposes }) => ({ kinds: [...kinds], purposes: [...purposes] }))
+    })),
     principles: PRINCIPLE_IDS.map((id) => ({ ...principles[id] }))
   })
 }

@@ -4,15 +4,9 @@
 import type { DirectionPolicy, Direction, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, share } from './lib/rule-table.ts'
-import {
-  airExitExclusion,
-  ENTRY_EXIT_LEGAL_AUTHORITIES,
-  ENTRY_EXIT_PURPOSE_CODES,
-  ENTRY_EXIT_RECIPIENTS,
-  ENTRY_EXIT_RETENTION_DAYS,
-  recordFieldSpecs
-} from './entry-exit.record.policy.ts'
+import { airExitExclusion, ENTRY_EXIT_PURPOSE_CODES, ENTRY_EXIT_RECIPIENTS, ENTRY_EXIT_RETENTION_DAYS, recordFieldSpecs } from './entry-exit.record.policy.ts'
 import type { EntryExitPurpose } from './entry-exit.record.policy.ts'
+import { purposeAuthorities } from './authorities.ts'
 
 function batchFieldSpecs(purpose: EntryExitPurpose, dir: Direction): Record<string, RuleSpec> {
   const specs: Record<string, RuleSpec> = {
@@ -36,7 +30,7 @@ function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
 
 function purposePolicy(purpose: EntryExitPurpose): PurposePolicy {
   return {
-    legalAuthorities: ENTRY_EXIT_LEGAL_AUTHORITIES[purpose],
+    ...purposeAuthorities('entry-exit.batch', purpose),
     outbound: direction(purpose, 'outbound'),
     inbound: direction(purpose, 'inbound')
   }

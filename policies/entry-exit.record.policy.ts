@@ -7,6 +7,7 @@
 import type { DirectionPolicy, Direction, Exclusion, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { Condition, RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, objectAt, share, withhold } from './lib/rule-table.ts'
+import { purposeAuthorities } from './authorities.ts'
 
 export type EntryExitPurpose = 'entry-exit-verification' | 'residency-determination' | 'removal-enforcement'
 
@@ -73,12 +74,6 @@ export function recordFieldSpecs(purpose: EntryExitPurpose, direction: Direction
   }
 }
 
-export const ENTRY_EXIT_LEGAL_AUTHORITIES: Readonly<Record<EntryExitPurpose, readonly string[]>> = {
-  'entry-exit-verification': ['CustomsAct-92', 'CustomsAct-93', 'INA-215', '8-CFR-215.8', 'BtB-Entry-Exit-Arrangement-2012'],
-  'residency-determination': ['CustomsAct-92', 'IRPA-28', 'CitizenshipAct-5(1)(c)', '8-CFR-215.8', 'INA-316', '8-CFR-316.5'],
-  'removal-enforcement': ['CustomsAct-92', 'IRPA-48', 'IRPR-240', 'INA-241', '8-CFR-241.7']
-}
-
 // Who may receive crossing records, per purpose. Border management and
 // removals: CBSA and CBP. Residency (Canadian permanent residence and
 // citizenship, U.S. naturalisation): IRCC and USCIS, with CBSA for
@@ -122,7 +117,7 @@ function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
 
 function purposePolicy(purpose: EntryExitPurpose): PurposePolicy {
   return {
-    legalAuthorities: ENTRY_EXIT_LEGAL_AUTHORITIES[purpose],
+    ...purposeAuthorities('entry-exit.record', purpose),
     outbound: direction(purpose, 'outbound'),
     inbound: direction(purpose, 'inbound')
   }

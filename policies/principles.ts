@@ -22,7 +22,8 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P1: {
     id: 'P1',
     title: 'Purpose specification',
-    gatewayDoes: 'Every envelope names its purpose and legal authority; a (kind, purpose) pair or an authority not in the arrangement registry is refused.'
+    gatewayDoes:
+      'Every envelope names its purpose and legal authority; a (kind, purpose) pair no policy names is refused, and so is an authority the registry does not give the sending country for that kind and purpose (LEGAL_AUTHORITY_MISMATCH), by both gateways.'
   },
   P2: {
     id: 'P2',
@@ -65,7 +66,8 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P9: {
     id: 'P9',
     title: 'Redress',
-    gatewayDoes: 'A complaint reference can be attached to audit entries; a legal hold pauses purging.'
+    gatewayDoes:
+      "A complaint reference is attached to a message or a traveller's entries by a legal hold that carries it: audited, it pauses purging, and the traveller's disclosure report lists it."
   },
   P10: {
     id: 'P10',

@@ -11,7 +11,7 @@ import { designationFieldSpecs, designationPurposes } from './traveller.designat
 const policy: KindPolicy = {
   kind: 'traveller.designation-batch',
   version: '1.0.0',
-  purposes: designationPurposes((purpose, dir) => {
+  purposes: designationPurposes('traveller.designation-batch', (purpose, dir) => {
     const specs: Record<string, RuleSpec> = {
       batchRef: share('P12', "The sender's batch reference lets both sides reconcile receipts and audit entries for the batch.")
     }

@@ -6,6 +6,7 @@
 import type { DirectionPolicy, Direction, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, pseudonymise, share, withhold } from './lib/rule-table.ts'
+import { purposeAuthorities } from './authorities.ts'
 
 export type DesignationPurpose = 'ttv' | 'btf'
 
@@ -77,10 +78,13 @@ const BUSINESS_RETENTION_DAYS = 1460
 
 /**
  * The purposes a designation travels for, and to whom, for how long, under
- * which authority; each direction's fields from `fieldsFor` (this kind's, or
- * a batch's, traveller.designation-batch.policy.ts).
+ * which authority (the registry's for `kind`); each direction's fields from
+ * `fieldsFor` (this kind's, or a batch's, traveller.designation-batch.policy.ts).
  */
-export function designationPurposes(fieldsFor: (purpose: DesignationPurpose, dir: Direction) => FieldRules): Record<string, PurposePolicy> {
+export function designationPurposes(
+  kind: 'traveller.designation' | 'traveller.designation-batch',
+  fieldsFor: (purpose: DesignationPurpose, dir: Direction) => FieldRules
+): Record<string, PurposePolicy> {
   const direction = (purpose: DesignationPurpose, dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy => ({
     recipients,
     retentionDays,
@@ -90,12 +94,12 @@ export function designationPurposes(fieldsFor: (purpose: DesignationPurpose, dir
   })
   return {
     'trusted-traveller-vetting': {
-      legalAuthorities: ['CustomsAct-11.1', 'PresentationOfPersonsRegs-2003', '8-CFR-235.7', '8-CFR-235.12', 'NEXUS-Arrangement-2002'],
+      ...purposeAuthorities(kind, 'trusted-traveller-vetting'),
       outbound: direction('ttv', 'outbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS),
       inbound: direction('ttv', 'inbound', TRUSTED_TRAVELLER_AGENCIES, TRUSTED_TRAVELLER_RETENTION_DAYS)
     },
     'business-traveller-facilitation': {
-      legalAuthorities: ['IRPR-204(a)', 'CUSMA-Ch16', 'INA-214(e)', '8-CFR-214.6', '8-CFR-214.2(l)', 'BtB-Action-Plan-2011-Business-Travellers'],
+      ...purposeAuthorities(kind, 'business-traveller-facilitation'),
       outbound: direction('btf', 'outbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS),
       inbound: direction('btf', 'inbound', BUSINESS_AGENCIES, BUSINESS_RETENTION_DAYS)
     }
@@ -105,7 +109,7 @@ export function designationPurposes(fieldsFor: (purpose: DesignationPurpose, dir
 const policy: KindPolicy = {
   kind: 'traveller.designation',
   version: '1.0.0',
-  purposes: designationPurposes(designationFields)
+  purposes: designationPurposes('traveller.designation', designationFields)
 }
 
 export default policy

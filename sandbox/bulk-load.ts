@@ -20,6 +20,7 @@ import { Progress, formatDuration, formatRate } from './progress.ts'
 import { AgencyClient, type AgencyCredentials } from './agency-client.ts'
 import { submitWithRetry } from './submit-retry.ts'
 import { borderDayRecord, nexusDesignation, seedHash } from './synthetic-travellers.ts'
+import { citableBy } from '../policies/authorities.ts'
 
 type Country = 'CA' | 'US'
 type Job = 'border-day' | 'nexus-roster'
@@ -191,16 +192,21 @@ interface Plan {
   fields(m: number): Record<string, unknown>
 }
 
-const LEGAL_AUTHORITY: Readonly<Record<Job, Readonly<Record<Country, string>>>> = {
-  'border-day': { CA: 'CustomsAct-92', US: 'INA-215' },
-  'nexus-roster': { CA: 'CustomsAct-11.1', US: '8-CFR-235.12' }
+/**
+ * What the load cites: the first authority the registry lets the sending
+ * country cite for the job's kind and purpose (policies/authorities.ts). A
+ * purpose no policy has gets none to cite, and is refused as it would be anyway.
+ */
+function legalAuthority(opts: LoadOptions): string {
+  const kind = opts.job === 'border-day' ? 'entry-exit.batch' : 'traveller.designation-batch'
+  return citableBy(opts.from, kind, opts.purpose)[0] ?? 'none'
 }
 
 function plan(opts: LoadOptions): Plan {
   const seed = seedHash(opts.seed)
   const common = {
     purpose: opts.purpose,
-    legalAuthority: LEGAL_AUTHORITY[opts.job][opts.from],
+    legalAuthority: legalAuthority(opts),
     to: opts.to,
     correlationId: null
   }

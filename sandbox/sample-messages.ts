@@ -1,5 +1,6 @@
 // Sample traffic for the sandbox, made from the schemas' own valid examples so
 // the samples cannot drift from the contract.
+import { citableBy } from '../policies/authorities.ts'
 import { listExamples, type Kind } from '../schemas/index.ts'
 import type { ReceivedMessage } from './mock-agency.ts'
 
@@ -60,7 +61,11 @@ export function sampleEnvelope(kind: Kind, from: Country, to: SampleRoute['to'],
   return chosen
 }
 
-/** A mock agency's answer to a match request: MATCH or NO_MATCH, echoing the reference. */
+/**
+ * A mock agency's answer to a match request: MATCH or NO_MATCH, echoing the
+ * reference, under the request's purpose and an authority the answering
+ * country may cite for it (policies/authorities.ts).
+ */
 export function matchResponse(request: ReceivedMessage, matched: boolean, to: Country): Record<string, unknown> {
   const examples = validExamples('biometric.match-response')
   const result = matched ? 'MATCH' : 'NO_MATCH'
@@ -78,9 +83,11 @@ export function matchResponse(request: ReceivedMessage, matched: boolean, to: Co
   if (typeof ref === 'string') payload.transactionRef = ref
   payload.result = result
   if (!matched) delete payload.subject
+  const authorities = citableBy(from, 'biometric.match-response', request.purpose)
   return {
     ...envelope,
     purpose: request.purpose,
+    legalAuthority: authorities.includes(String(envelope.legalAuthority)) ? envelope.legalAuthority : (authorities[0] ?? envelope.legalAuthority),
     to: { country: to, agency: request.from.split('/')[1] },
     correlationId: request.id
   }

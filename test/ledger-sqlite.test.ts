@@ -24,6 +24,14 @@ function tempStore(t: { teardown(fn: () => unknown): void }): { store: SqliteSto
 }
 
 const at = '2026-11-25T12:00:00.000Z'
+
+function columnsOf(db: DatabaseSync, table: string): string[] {
+  return (db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name)
+}
+
+function tableSql(db: DatabaseSync, table: string): string {
+  return (db.prepare('SELECT sql FROM sqlite_master WHERE type = ? AND name = ?').get('table', table) as { sql: string }).sql
+}
 function record(id: string): MessageRecord {
   return {
     direction: 'outbound',
@@ -123,6 +131,43 @@ t.test('a ledger written before the audit index gains it on open, and its chain 
   const entries = await store.auditEntries(0, 10)
   t.equal(entries[3]?.prevHash, entries[2]?.hash, 'the next entry chains onto the old head')
   t.equal(entries[3]?.seq, 4)
+})
+
+t.test('a ledger whose legal holds carry no complaint reference gains the column on open, and keeps its holds', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.sqlite')
+  const first = new SqliteStore(path)
+  await first.addLegalHold({ ref: 'OLD-1', complaintRef: null, messageId: 'm1', subject: null, reason: 'complaint', placedAt: at, releasedAt: null })
+  await first.close()
+  // As the ledger was before the column: its table as first created, and schema version 1.
+  const old = new DatabaseSync(path)
+  old.exec(`BEGIN; ALTER TABLE legal_holds DROP COLUMN complaint_ref; PRAGMA user_version = 1; COMMIT;`)
+  t.notOk(columnsOf(old, 'legal_holds').includes('complaint_ref'), 'the old shape')
+  old.close()
+
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  t.same(await store.legalHolds(), [{ ref: 'OLD-1', complaintRef: null, messageId: 'm1', subject: null, reason: 'complaint', placedAt: at, releasedAt: null }])
+  await store.addLegalHold({
+    ref: 'NEW-1',
+    complaintRef: 'OPC-9',
+    messageId: 'm2',
+    subject: null,
+    reason: 'r',
+    placedAt: '2026-11-25T13:00:00.000Z',
+    releasedAt: null
+  })
+  t.same(
+    (await store.legalHolds()).map((h) => h.complaintRef),
+    [null, 'OPC-9']
+  )
+  const check = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => check.close())
+  await new SqliteStore(join(dir, 'fresh.sqlite')).close()
+  const fresh = new DatabaseSync(join(dir, 'fresh.sqlite'), { readOnly: true })
+  t.teardown(() => fresh.close())
+  t.equal(tableSql(check, 'legal_holds'), tableSql(fresh, 'legal_holds'), 'a migrated file and a new one hold the same table')
 })
 
 t.test('a read-only store reads the ledger and cannot change it', async (t) => {

@@ -108,6 +108,7 @@ t.test('GET /v1/policies', async (t) => {
       for (const purpose of published.purposes) {
         const source = module.purposes[purpose.purpose]!
         t.same(purpose.legalAuthorities, source.legalAuthorities, `${kind} ${purpose.purpose}: legal authorities (P1)`)
+        t.same(purpose.legalAuthoritiesByCountry, source.legalAuthoritiesByCountry, `${kind} ${purpose.purpose}: what each sending country may cite (P1)`)
         for (const direction of ['outbound', 'inbound'] as const) {
           const rules = source[direction]!
           const out = purpose[direction]!

@@ -307,10 +307,13 @@ t.test('generalised and pseudonymised fields', async (t) => {
 t.test('every valid example is one its policy accepts', async (t) => {
   for (const kind of KINDS) {
     for (const example of listExamples(kind).filter((e) => e.valid)) {
-      const envelope = example.envelope as { purpose: string; legalAuthority: string; to: { agency: string } }
+      const envelope = example.envelope as { purpose: string; legalAuthority: string; from: { country: 'CA' | 'US' }; to: { agency: string } }
       const purposePolicy = policies[kind].purposes[envelope.purpose]
       t.ok(purposePolicy, `${kind} ${example.name}: purpose ${envelope.purpose} is in the policy`)
-      t.ok(purposePolicy?.legalAuthorities.includes(envelope.legalAuthority), `${example.name}: ${envelope.legalAuthority} is accepted`)
+      t.ok(
+        purposePolicy?.legalAuthoritiesByCountry[envelope.from.country].includes(envelope.legalAuthority),
+        `${example.name}: ${envelope.legalAuthority} is accepted from ${envelope.from.country}`
+      )
       t.ok(purposePolicy?.outbound?.recipients.includes(envelope.to.agency), `${example.name}: ${envelope.to.agency} may receive it`)
       t.ok(purposePolicy?.inbound?.recipients.includes(envelope.to.agency), `${example.name}: ${envelope.to.agency} may be delivered it`)
     }

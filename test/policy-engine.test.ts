@@ -97,12 +97,15 @@ t.test('a value that cannot be generalised is withheld, not shared in full', asy
 })
 
 t.test('a policy version changes when any rule changes', async (t) => {
-  const base: KindPolicy = { kind: 'x', version: '1', purposes: { p: { legalAuthorities: ['A'], outbound: rules } } }
-  const changed: KindPolicy = { ...base, purposes: { p: { legalAuthorities: ['A'], outbound: { ...rules, retentionDays: 31 } } } }
+  const cites = { legalAuthorities: ['A'], legalAuthoritiesByCountry: { CA: ['A'], US: [] } }
+  const base: KindPolicy = { kind: 'x', version: '1', purposes: { p: { ...cites, outbound: rules } } }
+  const changed: KindPolicy = { ...base, purposes: { p: { ...cites, outbound: { ...rules, retentionDays: 31 } } } }
   t.match(policyVersion(base), /^sha256:[A-Za-z0-9_-]{43}$/)
   t.equal(policyVersion(base), policyVersion({ ...base }), 'the same rules give the same version')
-  const fewer: KindPolicy = { ...base, purposes: { p: { legalAuthorities: ['A'], outbound: { ...rules, fields: {} } } } }
+  const fewer: KindPolicy = { ...base, purposes: { p: { ...cites, outbound: { ...rules, fields: {} } } } }
   t.not(policyVersion(base), policyVersion(fewer), 'dropping rules changes it')
   t.not(policyVersion(base), policyVersion(changed))
+  const otherCountry: KindPolicy = { ...base, purposes: { p: { ...cites, legalAuthoritiesByCountry: { CA: [], US: ['A'] }, outbound: rules } } }
+  t.not(policyVersion(base), policyVersion(otherCountry), 'so does which country may cite an authority')
   for (const p of Object.values(policies)) t.match(policyVersion(p), /^sha256:/, `${p.kind} has a version hash`)
 })

@@ -48,11 +48,11 @@ function validExamples(kind: Kind): Array<{ name: string; envelope: Envelope }> 
     .map((e) => ({ name: e.name, envelope: structuredClone(e.envelope) as Envelope }))
 }
 
-/** The same record sent under another purpose of its kind: its first legal authority, a recipient in the receiving country. */
+/** The same record sent under another purpose of its kind: the first legal authority its sender may cite, a recipient in the receiving country. */
 function under(envelope: Envelope, purpose: string): Envelope {
   const purposePolicy = policies[envelope.kind as Kind].purposes[purpose]!
   const agency = purposePolicy.outbound!.recipients.find((a) => AGENCY_COUNTRY[a] === envelope.to.country)!
-  return { ...envelope, purpose, legalAuthority: purposePolicy.legalAuthorities[0]!, to: { ...envelope.to, agency } }
+  return { ...envelope, purpose, legalAuthority: purposePolicy.legalAuthoritiesByCountry[envelope.from.country][0]!, to: { ...envelope.to, agency } }
 }
 
 /** Every purpose of the envelope's kind. */
@@ -327,20 +327,21 @@ t.test('onward transfer to a third country is denied by every policy', async (t)
   }
 })
 
-t.test('a purpose or legal authority no policy names is refused', async (t) => {
+t.test('a purpose no policy names, or a legal authority the sender may not cite for it, is refused', async (t) => {
   const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
-  const refusals: Array<[string, Envelope]> = [
-    ['an unknown purpose', { ...land, purpose: 'tourism-promotion' }],
-    ['a purpose of another kind', { ...land, purpose: 'asylum-claim' }],
-    ['a purpose named like an Object.prototype member', { ...land, purpose: 'constructor' }],
-    ['an unknown legal authority', { ...land, legalAuthority: 'PATRIOT-Act-215' }],
-    ['an authority of another purpose', { ...land, legalAuthority: 'IRPA-48' }],
-    ['an authority of another kind', { ...land, legalAuthority: 'IRPR-315.23(1)(a)' }],
-    ['an unknown kind', { ...land, kind: 'passenger.name-record' }]
+  const refusals: Array<[string, Envelope, string]> = [
+    ['an unknown purpose', { ...land, purpose: 'tourism-promotion' }, 'POLICY_DENIED'],
+    ['a purpose of another kind', { ...land, purpose: 'asylum-claim' }, 'POLICY_DENIED'],
+    ['a purpose named like an Object.prototype member', { ...land, purpose: 'constructor' }, 'POLICY_DENIED'],
+    ['an unknown legal authority', { ...land, legalAuthority: 'PATRIOT-Act-215' }, 'LEGAL_AUTHORITY_MISMATCH'],
+    ['an authority of another purpose', { ...land, legalAuthority: 'IRPA-48' }, 'LEGAL_AUTHORITY_MISMATCH'],
+    ['an authority of another kind', { ...land, legalAuthority: 'IRPR-315.23(1)(a)' }, 'LEGAL_AUTHORITY_MISMATCH'],
+    ['an authority of the other country', { ...land, legalAuthority: 'INA-215' }, 'LEGAL_AUTHORITY_MISMATCH'],
+    ['an unknown kind', { ...land, kind: 'passenger.name-record' }, 'POLICY_DENIED']
   ]
-  for (const [what, envelope] of refusals) {
+  for (const [what, envelope, code] of refusals) {
     for (const direction of ['outbound', 'inbound'] as const) {
-      t.throws(() => book.select(envelope, direction), { code: 'POLICY_DENIED', statusCode: 403 }, `${what} (${direction}): POLICY_DENIED`)
+      t.throws(() => book.select(envelope, direction), { code, statusCode: 403 }, `${what} (${direction}): ${code}`)
     }
   }
   t.doesNotThrow(() => book.select(land, 'outbound'), 'the example itself is accepted')

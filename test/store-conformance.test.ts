@@ -503,13 +503,84 @@ function conformance(parent: Test, backend: Backend): void {
 
     t.test('legal holds are placed once, released once, and listed', async (t) => {
       const store = await backend.open(t)
-      const hold: LegalHold = { ref: 'OPC-2026-001', messageId: 'm1', subject: null, reason: 'complaint', placedAt: iso(1), releasedAt: null }
+      const hold: LegalHold = {
+        ref: 'OPC-2026-001',
+        complaintRef: null,
+        messageId: 'm1',
+        subject: null,
+        reason: 'complaint',
+        placedAt: iso(1),
+        releasedAt: null
+      }
       t.equal(await store.addLegalHold(hold), true)
       t.equal(await store.addLegalHold({ ...hold, reason: 'other' }), false, 'a ref names one hold')
-      t.equal(await store.releaseLegalHold('OPC-2026-001', iso(2)), true)
-      t.equal(await store.releaseLegalHold('OPC-2026-001', iso(3)), false, 'released already')
-      t.equal(await store.releaseLegalHold('unknown', iso(3)), false)
+      t.same(await store.releaseLegalHold('OPC-2026-001', iso(2)), { ...hold, releasedAt: iso(2) }, 'released: the hold as it now is')
+      t.equal(await store.releaseLegalHold('OPC-2026-001', iso(3)), undefined, 'released already')
+      t.equal(await store.releaseLegalHold('unknown', iso(3)), undefined)
       t.same(await store.legalHolds(), [{ ...hold, releasedAt: iso(2) }])
+    })
+
+    t.test('a hold carries its complaint reference; several holds may share one', async (t) => {
+      const store = await backend.open(t)
+      const onMessage: LegalHold = {
+        ref: 'H-1',
+        complaintRef: 'OPC-2026-0042',
+        messageId: 'm1',
+        subject: null,
+        reason: 'complaint',
+        placedAt: iso(1),
+        releasedAt: null
+      }
+      const onTraveller: LegalHold = { ...onMessage, ref: 'H-2', messageId: null, subject: 'traveller-X', placedAt: iso(2) }
+      const litigation: LegalHold = { ...onMessage, ref: 'H-3', complaintRef: null, reason: 'litigation', placedAt: iso(3) }
+      for (const hold of [onMessage, onTraveller, litigation]) t.equal(await store.addLegalHold(hold), true, hold.ref)
+      t.same(await store.legalHolds(), [onMessage, onTraveller, litigation], 'listed with their complaint references, or none')
+    })
+
+    t.test('the holds covering a traveller: on the traveller, or on a message their entries name; released ones too', async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('a1'), outbox('a1'), accepted('a1', iso(0), ['trav-A']))
+      await store.accept(record('a2'), outbox('a2'), accepted('a2', iso(0), ['trav-A', 'trav-C']))
+      await store.accept(record('b1'), outbox('b1'), accepted('b1', iso(0), ['trav-B']))
+      const hold = (ref: string, minute: number, over: Partial<LegalHold>): LegalHold => ({
+        ref,
+        complaintRef: `C-${ref}`,
+        messageId: null,
+        subject: null,
+        reason: 'r',
+        placedAt: iso(minute),
+        releasedAt: null,
+        ...over
+      })
+      const holds = [
+        hold('on-a2', 1, { messageId: 'a2' }),
+        hold('on-A', 2, { subject: 'trav-A' }),
+        hold('on-b1', 3, { messageId: 'b1' }),
+        hold('on-B', 4, { subject: 'trav-B' }),
+        hold('on-unknown', 5, { messageId: 'no-such-message' }),
+        hold('on-a1', 6, { messageId: 'a1', complaintRef: null })
+      ]
+      for (const h of holds) await store.addLegalHold(h)
+      await store.releaseLegalHold('on-A', iso(7))
+      t.same(
+        (await store.legalHoldsCovering('trav-A')).map((h) => [h.ref, h.complaintRef, h.releasedAt]),
+        [
+          ['on-a2', 'C-on-a2', null],
+          ['on-A', 'C-on-A', iso(7)],
+          ['on-a1', null, null]
+        ],
+        "the traveller's own hold and those on their messages, in the order placed"
+      )
+      t.same(
+        (await store.legalHoldsCovering('trav-C')).map((h) => h.ref),
+        ['on-a2'],
+        'a message names several travellers: its hold covers each'
+      )
+      t.same(
+        (await store.legalHoldsCovering('trav-B')).map((h) => h.ref),
+        ['on-b1', 'on-B']
+      )
+      t.same(await store.legalHoldsCovering('trav-Z'), [], 'none for a traveller no entry names')
     })
 
     t.test('purge removes finished, expired messages except what a legal hold covers, and audits itself', async (t) => {
@@ -533,9 +604,33 @@ function conformance(parent: Test, backend: Backend): void {
       await finish('released-hold', 'delivered', 10)
       await finish('recent', 'delivered', 100)
       await finish('unfinished', 'accepted', 0)
-      await store.addLegalHold({ ref: 'H1', messageId: 'held-by-id', subject: null, reason: 'complaint', placedAt: iso(20), releasedAt: null })
-      await store.addLegalHold({ ref: 'H2', messageId: null, subject: 'traveller-X', reason: 'redress', placedAt: iso(20), releasedAt: null })
-      await store.addLegalHold({ ref: 'H3', messageId: 'released-hold', subject: null, reason: 'done', placedAt: iso(20), releasedAt: null })
+      await store.addLegalHold({
+        ref: 'H1',
+        complaintRef: 'OPC-1',
+        messageId: 'held-by-id',
+        subject: null,
+        reason: 'complaint',
+        placedAt: iso(20),
+        releasedAt: null
+      })
+      await store.addLegalHold({
+        ref: 'H2',
+        complaintRef: 'OPC-2',
+        messageId: null,
+        subject: 'traveller-X',
+        reason: 'redress',
+        placedAt: iso(20),
+        releasedAt: null
+      })
+      await store.addLegalHold({
+        ref: 'H3',
+        complaintRef: null,
+        messageId: 'released-hold',
+        subject: null,
+        reason: 'done',
+        placedAt: iso(20),
+        releasedAt: null
+      })
       await store.releaseLegalHold('H3', iso(30))
       const before = (await store.auditHead())!
 
@@ -682,6 +777,27 @@ t.test('PostgreSQL', async (t) => {
     t.same(await stores[1]!.auditHead(), { seq: 400, hash: entries[399]!.hash }, 'both instances see the same head')
     t.equal(new Set(entries.map((e) => e.entry.messageId)).size, 400, 'every append is in the chain once')
     t.equal((await stores[1]!.searchAudit({ subject: 's3' }, 0, 1000)).length, 40, 'and indexed')
+  })
+
+  t.test('a schema made before holds carried a complaint reference gains the column, and keeps its holds', async (t) => {
+    const schema = await freshSchema(t, pool)
+    await pool.query(`CREATE SCHEMA ${schema}`)
+    await pool.query(
+      `CREATE TABLE ${schema}.legal_holds (ref TEXT PRIMARY KEY, message_id TEXT, subject TEXT, reason TEXT NOT NULL, placed_at TEXT NOT NULL, released_at TEXT)`
+    )
+    await pool.query(`INSERT INTO ${schema}.legal_holds VALUES ('OLD-1', 'm1', NULL, 'complaint', $1, NULL)`, [iso(1)])
+    const store = new PostgresStore(pool, { schema })
+    await store.create()
+    await store.create()
+    t.same(await store.legalHolds(), [
+      { ref: 'OLD-1', complaintRef: null, messageId: 'm1', subject: null, reason: 'complaint', placedAt: iso(1), releasedAt: null }
+    ])
+    const hold: LegalHold = { ref: 'NEW-1', complaintRef: 'OPC-9', messageId: 'm2', subject: null, reason: 'r', placedAt: iso(2), releasedAt: null }
+    t.equal(await store.addLegalHold(hold), true)
+    t.same(
+      (await store.legalHolds()).map((h) => h.complaintRef),
+      [null, 'OPC-9']
+    )
   })
 
   t.test('a duplicate accepted by two instances at once is written once', async (t) => {

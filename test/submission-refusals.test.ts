@@ -169,8 +169,14 @@ t.test('refusals', async (t) => {
     await expectProblem(
       await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'Some-Other-Act-1' }))),
       403,
-      'POLICY_DENIED',
+      'LEGAL_AUTHORITY_MISMATCH',
       'an unknown legal authority'
+    )
+    await expectProblem(
+      await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'INA-215' }))),
+      403,
+      'LEGAL_AUTHORITY_MISMATCH',
+      'a U.S. statute cited by a Canadian sender'
     )
   })
 
@@ -208,6 +214,7 @@ t.test('refusals', async (t) => {
       'JWS_KEY_NOT_CALLERS',
       'SCHEMA_INVALID',
       'POLICY_DENIED',
+      'LEGAL_AUTHORITY_MISMATCH',
       'PAYLOAD_UNSAFE',
       'PAYLOAD_TOO_LARGE'
     ]) {

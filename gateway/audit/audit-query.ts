@@ -99,7 +99,8 @@ const ENTRY_PROPERTIES = {
       }
     }
   },
-  reference: { type: 'string', description: 'The legal-hold (complaint) reference, on the entries that place or release one.' },
+  reference: { type: 'string', description: 'The legal-hold reference, on the entries that place or release one.' },
+  complaintRef: { type: 'string', description: 'The complaint reference (P9) the hold carries, on the entries that place or release one that carries one.' },
   counts: {
     type: 'object',
     additionalProperties: { type: 'integer' },
@@ -110,7 +111,7 @@ const ENTRY_PROPERTIES = {
 } as const
 
 /** Entries about no message carry no direction; only some events carry a reference, counts or a reason. */
-const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'counts', 'reason'])
+const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'complaintRef', 'counts', 'reason'])
 
 /**
  * One ledger entry as stored (store/records.ts). Values never appear: only
@@ -209,6 +210,8 @@ const CSV_COLUMNS = [
   'code',
   'digest',
   'subjects',
+  'reference',
+  'complaintRef',
   'fields',
   'reason',
   'hash',
@@ -246,6 +249,8 @@ export function csvRow(e: StoredAuditEntry): string {
     x.code,
     x.digest,
     x.subjects.join(' '),
+    x.reference,
+    x.complaintRef,
     x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '),
     x.reason,
     e.hash,

@@ -20,7 +20,8 @@ export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'RECIPIENT_INVALID',
   'KIND_NOT_ALLOWED',
   'PURPOSE_NOT_ALLOWED',
-  'POLICY_DENIED'
+  'POLICY_DENIED',
+  'LEGAL_AUTHORITY_MISMATCH'
 ]
 
 /** The compact JWS an agency system submits (docs/integrators.md, "Step by step", steps 2–4). */

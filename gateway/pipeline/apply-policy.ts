@@ -1,14 +1,19 @@
 // Step 5: choose the policy for (kind, purpose, direction, receiving agency)
-// and apply it. A purpose, legal authority or recipient no policy names is
-// refused (P1); a field no rule names is withheld (P2).
+// and apply it. A purpose or recipient no policy names is refused, and so is
+// a legal authority the registry does not give the sending country for the
+// kind and purpose (P1; policies/authorities.ts); a field no rule names is
+// withheld (P2). Both gateways run this: the sender's on intake, the
+// receiver's again on /v1/exchange (docs/architecture.md, "The pipeline, one message").
 import type { KeyObject } from 'node:crypto'
 import { createHmac, createSecretKey } from 'node:crypto'
 import { policies } from '../../policies/index.ts'
 import { applyPolicy, exclusionFor, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
-import type { Direction, DirectionPolicy } from '../../policies/lib/types.ts'
+import type { Country, Direction, DirectionPolicy } from '../../policies/lib/types.ts'
 import type { Kind } from '../../schemas/index.ts'
-import { PolicyDeniedError } from '../errors.ts'
+import { mismatchDetail } from '../../policies/authorities.ts'
+import { LegalAuthorityMismatchError, PolicyDeniedError } from '../errors.ts'
 import { hmac } from '../lib/digest.ts'
+import { echo } from '../lib/echo.ts'
 import type { Envelope } from './envelope.ts'
 
 export interface SelectedPolicy {
@@ -37,8 +42,10 @@ export class PolicyBook {
     const kindPolicy = policies[envelope.kind as Kind]
     const purpose = kindPolicy?.purposes[envelope.purpose]
     if (purpose === undefined) throw new PolicyDeniedError(`purpose ${envelope.purpose} is not in the ${envelope.kind} policy`)
-    if (!purpose.legalAuthorities.includes(envelope.legalAuthority)) {
-      throw new PolicyDeniedError(`legal authority ${envelope.legalAuthority} is not one the ${envelope.kind} policy accepts for ${envelope.purpose}`)
+    const country = envelope.from.country
+    const citable = Object.hasOwn(purpose.legalAuthoritiesByCountry, country) ? purpose.legalAuthoritiesByCountry[country as Country] : []
+    if (!citable.includes(envelope.legalAuthority)) {
+      throw new LegalAuthorityMismatchError(mismatchDetail(envelope.legalAuthority, country, envelope.kind as Kind, envelope.purpose, echo))
     }
     const rules = purpose[direction]
     if (rules === undefined) throw new PolicyDeniedError(`no ${direction} rules for ${envelope.kind} under ${envelope.purpose}`)

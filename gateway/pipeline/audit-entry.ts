@@ -17,6 +17,8 @@ export interface AuditFacts {
   readonly digest?: string | null
   readonly fields?: readonly FieldDecision[]
   readonly reference?: string
+  /** The complaint reference a placed or released legal hold carries (P9). */
+  readonly complaintRef?: string
   readonly counts?: Readonly<Record<string, number>>
   /** A short note of why, never personal data (a dead letter's resend, a checkpoint conflict). */
   readonly reason?: string
@@ -49,6 +51,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     digest: facts.digest ?? null,
     fields: facts.fields ?? [],
     ...(facts.reference === undefined ? {} : { reference: facts.reference }),
+    ...(facts.complaintRef === undefined ? {} : { complaintRef: facts.complaintRef }),
     ...(facts.counts === undefined ? {} : { counts: facts.counts }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
     subjects: facts.subjects ?? []

@@ -1,8 +1,9 @@
 // The privacy officer's view of the ledger (docs/architecture.md, "The
 // contract" and "Privacy principles in code"): search, one entry, a
 // traveller's disclosure report, streamed exports, verification, and legal
-// holds (P9). Privacy-officer certificates with a bound token only; agency
-// systems and the partner are refused.
+// holds, which carry complaint references (P9; docs/privacy-officers.md,
+// "Complaint references"). Privacy-officer certificates with a bound token
+// only; agency systems and the partner are refused.
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
@@ -14,7 +15,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
-import type { AuditQuery, Checkpoint, GatewayStore, StoredAuditEntry } from '../store/records.ts'
+import type { AuditQuery, Checkpoint, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
 
@@ -61,15 +62,24 @@ const AUDIT_ENTRY = { $ref: `${AUDIT_ENTRY_SCHEMA.$id}#` } as const
  */
 const asStored = () => (data: unknown) => JSON.stringify(data)
 
+const REFERENCE_PATTERN = '^[A-Za-z0-9._:-]{3,64}$'
+
 const LEGAL_HOLD_SCHEMA = {
   $id: 'legal-hold',
   title: 'Legal hold',
-  description: 'Retention (P5) does not purge a message it covers, by id or by a traveller digest, until it is released (P9).',
+  description:
+    'Retention (P5) does not purge a message it covers, by id or by a traveller digest, until it is released (P9). ' +
+    'A complaint reference is attached to a message or a traveller by a hold that carries it.',
   type: 'object',
   additionalProperties: false,
-  required: ['ref', 'reason', 'messageId', 'subject', 'placedAt', 'releasedAt'],
+  required: ['ref', 'complaintRef', 'reason', 'messageId', 'subject', 'placedAt', 'releasedAt'],
   properties: {
-    ref: { type: 'string', description: 'The complaint or inquiry reference.' },
+    ref: { type: 'string', description: "The hold's own reference: unique, and what releases it." },
+    complaintRef: {
+      type: ['string', 'null'],
+      description:
+        'The complaint it keeps records for (P9): several holds may carry the same one. Null for a hold placed for another reason (litigation, an inquiry).'
+    },
     reason: { type: 'string' },
     messageId: { type: ['string', 'null'] },
     subject: { type: ['string', 'null'], description: 'Keyed digest of the traveller identifier it covers.' },
@@ -83,9 +93,16 @@ const NULLABLE_STRING = { type: ['string', 'null'] } as const
 const DISCLOSURE_REPORT = {
   type: 'object',
   additionalProperties: false,
-  required: ['subject', 'disclosures'],
+  required: ['subject', 'disclosures', 'holds'],
   properties: {
     subject: { type: 'string', description: 'The keyed digest the ledger knows the traveller by.' },
+    holds: {
+      type: 'array',
+      description:
+        'The legal holds, active and released, on the traveller or on a message of theirs, in the order placed: with them the complaint references (P9) ' +
+        'attached to the traveller or their messages.',
+      items: { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }
+    },
     disclosures: {
       type: 'array',
       items: {
@@ -109,6 +126,8 @@ const DISCLOSURE_REPORT = {
             required: ['id', 'version'],
             properties: { id: { type: 'string' }, version: { type: 'string' } }
           },
+          reference: { type: 'string', description: 'On the placing or release of a hold on the traveller: its reference.' },
+          complaintRef: { type: 'string', description: 'And the complaint reference it carries, if any.' },
           shared: {
             type: 'array',
             description: 'The fields that left, and how (never their values).',
@@ -224,9 +243,16 @@ const LEGAL_HOLD_BODY = {
   type: 'object',
   additionalProperties: false,
   required: ['ref', 'reason'],
-  description: 'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, or `membershipId`).',
+  description:
+    'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, or `membershipId`): one of the three. ' +
+    'With `complaintRef`, it attaches that complaint reference to what it covers.',
   properties: {
-    ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: 'The complaint or inquiry reference; unique.' },
+    ref: { type: 'string', pattern: REFERENCE_PATTERN, description: "The hold's own reference; unique." },
+    complaintRef: {
+      type: 'string',
+      pattern: REFERENCE_PATTERN,
+      description: "The complaint reference (P9) to attach, e.g. the oversight body's file number; several holds may carry the same one."
+    },
     reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Never personal data.' },
     messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: "The message's id, lower-case as submitted." },
     ...DISCLOSURE_BODY.properties
@@ -333,14 +359,16 @@ const SCHEMAS = {
     }
   },
   placeHold: {
-    summary: 'Place a legal hold',
-    description: `${OFFICER_ONLY} Keeps a message, or every message naming a traveller, from the retention purge until released. Audited.`,
+    summary: 'Place a legal hold, or attach a complaint reference',
+    description:
+      `${OFFICER_ONLY} Keeps a message, or every message naming a traveller, from the retention purge until released; with \`complaintRef\`, ` +
+      "attaches that complaint reference to it, and the traveller's disclosure report lists it. Audited. A message no audit entry names is `NOT_FOUND`.",
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
     body: LEGAL_HOLD_BODY,
     response: {
       201: jsonResponse('The hold placed.', { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }),
-      ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS)
+      ...problemResponses(...OFFICER_REFUSALS, ...BODY_REFUSALS, 'NOT_FOUND')
     }
   },
   releaseHold: {
@@ -351,7 +379,7 @@ const SCHEMAS = {
     params: {
       type: 'object',
       required: ['ref'],
-      properties: { ref: { type: 'string', pattern: '^[A-Za-z0-9._:-]{3,64}$', description: "The hold's reference." } }
+      properties: { ref: { type: 'string', pattern: REFERENCE_PATTERN, description: "The hold's reference." } }
     },
     response: {
       204: { type: 'null', description: 'Released.' },
@@ -364,6 +392,25 @@ function subjectOf(body: DisclosureBody): string {
   if (body.membershipId !== undefined) return membershipSubject(body.membershipId)
   if (body.documentNumber !== undefined && body.issuingCountry !== undefined) return documentSubject(body.issuingCountry, body.documentNumber)
   throw new RequestInvalidError('give documentNumber and issuingCountry, or membershipId')
+}
+
+type HoldBody = DisclosureBody & { ref: string; complaintRef?: string; reason: string; messageId?: string }
+
+/**
+ * What a hold covers: one message, or one traveller by one identifier. A body
+ * naming more than one is refused rather than half read, so that a complaint
+ * reference is never attached to other records than the officer meant.
+ */
+function holdTarget(body: HoldBody): { readonly messageId: string } | { readonly subject: string } {
+  const document = body.documentNumber !== undefined || body.issuingCountry !== undefined
+  const membership = body.membershipId !== undefined
+  if (body.messageId !== undefined) {
+    if (document || membership) throw new RequestInvalidError('a hold covers one message (messageId) or one traveller, not both')
+    return { messageId: body.messageId }
+  }
+  if (document && membership) throw new RequestInvalidError('name the traveller by documentNumber and issuingCountry, or by membershipId, not both')
+  if (!document && !membership) throw new RequestInvalidError('give messageId, documentNumber and issuingCountry, or membershipId')
+  return { subject: subjectOf(body) }
 }
 
 export interface AuditRoutesOptions {
@@ -399,6 +446,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     const disclosures = []
     for await (const e of allMatching(app.store, { subject })) {
       disclosures.push({
+        ...(e.entry.reference === undefined ? {} : { reference: e.entry.reference }),
+        ...(e.entry.complaintRef === undefined ? {} : { complaintRef: e.entry.complaintRef }),
         seq: e.seq,
         at: e.entry.at,
         event: e.entry.event,
@@ -414,8 +463,10 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         withheld: e.entry.fields.filter((f) => f.action === 'withhold').length
       })
     }
+    // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
+    const holds = await app.store.legalHoldsCovering(subject)
     await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))
-    return { subject, disclosures }
+    return { subject, disclosures, holds }
   })
 
   app.get<{ Querystring: AuditFilterQuery & { format?: 'ndjson' | 'csv' } }>('/v1/audit/export', { schema: SCHEMAS.export }, async (request, reply) => {
@@ -472,30 +523,42 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
 
   app.get('/v1/audit/legal-holds', { schema: SCHEMAS.holds }, async () => ({ holds: await app.store.legalHolds() }))
 
-  app.post<{ Body: DisclosureBody & { ref: string; reason: string; messageId?: string } }>(
-    '/v1/audit/legal-holds',
-    { schema: SCHEMAS.placeHold },
-    async (request, reply) => {
-      const { ref, reason, messageId } = request.body
-      const subject = messageId === undefined ? app.policyBook.digest(subjectOf(request.body)) : null
-      const hold = { ref, reason, messageId: messageId ?? null, subject, placedAt: new Date().toISOString(), releasedAt: null }
-      if (!(await app.store.addLegalHold(hold))) throw new RequestInvalidError(`legal hold ${ref} already exists`)
-      await app.store.appendAudit(
-        auditEntry({
-          event: 'legal-hold-placed',
-          caller: request.caller!.id,
-          messageId: hold.messageId,
-          reference: ref,
-          subjects: subject === null ? [] : [subject]
-        })
-      )
-      return reply.code(201).send(hold)
-    }
-  )
+  app.post<{ Body: HoldBody }>('/v1/audit/legal-holds', { schema: SCHEMAS.placeHold }, async (request, reply) => {
+    const { ref, complaintRef, reason } = request.body
+    const target = holdTarget(request.body)
+    const messageId = 'messageId' in target ? target.messageId : null
+    // A hold on a message the ledger does not know would keep nothing, and a complaint attached to it would show in no report.
+    if (messageId !== null && (await app.store.searchAudit({ messageId }, 0, 1)).length === 0)
+      throw new NotFoundError(`no audit entry names message ${messageId}`)
+    const subject = 'subject' in target ? app.policyBook.digest(target.subject) : null
+    const hold: LegalHold = { ref, complaintRef: complaintRef ?? null, reason, messageId, subject, placedAt: new Date().toISOString(), releasedAt: null }
+    if (!(await app.store.addLegalHold(hold))) throw new RequestInvalidError(`legal hold ${ref} already exists`)
+    await app.store.appendAudit(
+      auditEntry({
+        event: 'legal-hold-placed',
+        caller: request.caller!.id,
+        messageId,
+        reference: ref,
+        ...(complaintRef === undefined ? {} : { complaintRef }),
+        subjects: subject === null ? [] : [subject]
+      })
+    )
+    return reply.code(201).send(hold)
+  })
 
   app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', { schema: SCHEMAS.releaseHold }, async (request, reply) => {
-    if (!(await app.store.releaseLegalHold(request.params.ref, new Date().toISOString()))) throw new NotFoundError(`active legal hold ${request.params.ref}`)
-    await app.store.appendAudit(auditEntry({ event: 'legal-hold-released', caller: request.caller!.id, reference: request.params.ref }))
+    const released = await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())
+    if (released === undefined) throw new NotFoundError(`active legal hold ${request.params.ref}`)
+    await app.store.appendAudit(
+      auditEntry({
+        event: 'legal-hold-released',
+        caller: request.caller!.id,
+        messageId: released.messageId,
+        reference: released.ref,
+        ...(released.complaintRef === null ? {} : { complaintRef: released.complaintRef }),
+        subjects: released.subject === null ? [] : [released.subject]
+      })
+    )
     return reply.code(204).send()
   })
 }

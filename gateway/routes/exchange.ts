@@ -19,7 +19,7 @@ const EXCHANGE_SCHEMA = {
   description:
     "For the partner gateway only (its pinned certificate; no token). The inbound pipeline: the partner's signature, replay " +
     "protection, the forwarded envelope's schema and the payload against what the sender's outbound policy lets through, the policy version, " +
-    'the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
+    'the legal authority against what the sending country may cite, the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
     'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
@@ -41,6 +41,7 @@ const EXCHANGE_SCHEMA = {
       'SCHEMA_INVALID',
       'RECIPIENT_INVALID',
       'POLICY_DENIED',
+      'LEGAL_AUTHORITY_MISMATCH',
       'REPLAYED',
       'SERVICE_UNAVAILABLE'
     )

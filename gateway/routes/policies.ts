@@ -82,6 +82,40 @@ const DIRECTION_RULES = {
   }
 } as const
 
+const COUNTRY = { type: 'string', enum: ['CA', 'US'] } as const
+const AUTHORITY_IDS = { type: 'array', items: { type: 'string' } } as const
+
+/** One entry of the registry of legal authorities (policies/authorities.ts). */
+const LEGAL_AUTHORITY_SCHEMA = {
+  $id: 'legal-authority',
+  title: 'Legal authority',
+  description:
+    'A statute, regulation or instrument of the arrangement an envelope may cite as its `legalAuthority` (P1): which sending country may cite it, ' +
+    'and for which kinds and purposes. Anything else is refused with `LEGAL_AUTHORITY_MISMATCH`.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'title', 'citableBy', 'citableFor'],
+  properties: {
+    id: { type: 'string', description: 'As an envelope cites it, e.g. `CustomsAct-92`.' },
+    title: { type: 'string' },
+    citableBy: {
+      type: 'array',
+      items: COUNTRY,
+      description: "The sending countries that may cite it: a country's own law by that country, an instrument of the arrangement by both."
+    },
+    citableFor: {
+      type: 'array',
+      description: 'What it may be cited for: every purpose listed, with every kind listed.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kinds', 'purposes'],
+        properties: { kinds: { type: 'array', items: { type: 'string' } }, purposes: { type: 'array', items: { type: 'string' } } }
+      }
+    }
+  }
+} as const
+
 const KIND_POLICY_PROPERTIES = {
   kind: { type: 'string' },
   version: { type: 'string', description: "The module's own version label." },
@@ -92,10 +126,17 @@ const KIND_POLICY_PROPERTIES = {
     items: {
       type: 'object',
       additionalProperties: false,
-      required: ['purpose', 'legalAuthorities'],
+      required: ['purpose', 'legalAuthorities', 'legalAuthoritiesByCountry'],
       properties: {
         purpose: { type: 'string' },
-        legalAuthorities: { type: 'array', items: { type: 'string' } },
+        legalAuthorities: { ...AUTHORITY_IDS, description: 'Every authority either country may cite under this purpose.' },
+        legalAuthoritiesByCountry: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['CA', 'US'],
+          description: 'What a sender of each country may cite under this purpose (from `legalAuthorities` of the catalogue).',
+          properties: { CA: AUTHORITY_IDS, US: AUTHORITY_IDS }
+        },
         outbound: DIRECTION_RULES,
         inbound: DIRECTION_RULES
       }
@@ -128,9 +169,9 @@ const NOT_MODIFIED = { type: 'null', description: 'Not modified: the copy you ho
 const CATALOGUE_SCHEMA = {
   summary: 'Read every published policy',
   description:
-    'Transparency (P7): for each kind, the purposes with the legal authorities they may cite and, for each direction, who may ' +
-    'receive it, for how long, and the rule for every field with its principle and its reason. Built from the policy modules the gateway ' +
-    'applies, so it cannot say one thing while the engine does another. For any registered certificate.',
+    'Transparency (P7): for each kind, the purposes with the legal authorities each sending country may cite for them and, for each direction, who may ' +
+    'receive it, for how long, and the rule for every field with its principle and its reason; and the registry of legal authorities (P1). ' +
+    'Built from the policy modules the gateway applies, so it cannot say one thing while the engine does another. For any registered certificate.',
   tags: ['policies'],
   security: SECURITY.certificate,
   headers: CONDITIONAL,
@@ -140,9 +181,10 @@ const CATALOGUE_SCHEMA = {
       {
         type: 'object',
         additionalProperties: false,
-        required: ['kinds', 'principles'],
+        required: ['kinds', 'legalAuthorities', 'principles'],
         properties: {
           kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
+          legalAuthorities: { type: 'array', items: { $ref: `${LEGAL_AUTHORITY_SCHEMA.$id}#` } },
           principles: PRINCIPLES
         }
       },
@@ -275,6 +317,7 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
   const window: FreshnessWindow = { clockSkewSeconds: opts.clockSkewSeconds, maxAgeSeconds: opts.maxAgeSeconds }
 
   app.addSchema(PRINCIPLE_SCHEMA)
+  app.addSchema(LEGAL_AUTHORITY_SCHEMA)
   app.addSchema(KIND_POLICY_SCHEMA)
 
   app.get('/v1/policies', { schema: CATALOGUE_SCHEMA, onRequest: requireCaller }, async (request, reply) => send(request, reply, whole))

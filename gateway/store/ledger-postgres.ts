@@ -9,7 +9,7 @@ import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
 import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
 import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write } from './sql/program.ts'
-import { indexesSql, tablesSql, treeColumnSql } from './sql/schema.ts'
+import { addedColumnsSql, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
 
 /**
@@ -85,7 +85,7 @@ class PostgresDatabase implements SqlDatabase {
       // Two instances starting together must not both run CREATE: it is not atomic in PostgreSQL.
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
-      await c.query(tablesSql(this.dialect) + treeColumnSql(this.dialect) + indexesSql(this.dialect))
+      await c.query(tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect))
       // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
       if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
         await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))

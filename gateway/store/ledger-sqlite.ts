@@ -9,10 +9,15 @@ import type { AuditEntry, CommitListener } from './records.ts'
 import { SQLITE, type SqlValue } from './sql/dialect.ts'
 import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head } from './sql/ledger.ts'
 import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
-import { indexesSql, tablesSql } from './sql/schema.ts'
+import { ADDED_COLUMNS, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
 
-/** Bumped when the schema changes; `#migrate` brings an older file up to it. */
+/**
+ * Bumped when the schema changes; `#migrate` brings an older file up to it.
+ * 1: the audit index's columns and rows. 2: ADDED_COLUMNS (a legal hold's
+ * complaint reference, the audit rows' Merkle tree nodes) and the tree
+ * nodes of entries written before the tree.
+ */
 const SCHEMA_VERSION = 2
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
@@ -132,29 +137,31 @@ class SqliteDatabase implements SqlBackend {
   }
 
   /**
-   * Brings an older file up to SCHEMA_VERSION: a ledger written before the
+   * Brings an older file up to SCHEMA_VERSION. A ledger written before the
    * audit index existed gets its columns and index rows from the entries'
-   * JSON (1); one written before the Merkle tree gets its tree nodes (2). The
-   * CREATE of the audit table is left as it was, so that old and new files
-   * have the same one.
+   * JSON; every file, new or old, gets the columns added since its tables
+   * were first created (ADDED_COLUMNS), so that both look the same; entries
+   * written before the Merkle tree get their tree nodes.
    */
   #migrate(): void {
     const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
     if (version >= SCHEMA_VERSION) return
-    const columns = new Set((this.#db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name))
-    if (version < 1) {
-      for (const column of AUDIT_COLUMNS) {
-        if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
-      }
-      const rows = this.#db.prepare('SELECT seq, entry FROM audit WHERE at IS NULL').iterate() as Iterable<{ seq: number; entry: string }>
-      const set = this.#db.prepare(`UPDATE audit SET ${AUDIT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE seq = ?`)
-      for (const row of rows) {
-        const entry = JSON.parse(row.entry) as AuditEntry
-        set.run(...auditColumnValues(auditColumns(entry)), row.seq)
-        this.#index(row.seq, auditSubjects(entry), auditFieldPatterns(entry))
-      }
+    const columnsOf = (table: string): Set<string> =>
+      new Set((this.#db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name))
+    const columns = columnsOf('audit')
+    for (const column of AUDIT_COLUMNS) {
+      if (!columns.has(column)) this.#db.exec(`ALTER TABLE audit ADD COLUMN ${column} TEXT`)
     }
-    if (!columns.has('tree_nodes')) this.#db.exec('ALTER TABLE audit ADD COLUMN tree_nodes TEXT')
+    for (const { table, column } of ADDED_COLUMNS) {
+      if (!columnsOf(table).has(column)) this.#db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`)
+    }
+    const rows = this.#db.prepare('SELECT seq, entry FROM audit WHERE at IS NULL').iterate() as Iterable<{ seq: number; entry: string }>
+    const set = this.#db.prepare(`UPDATE audit SET ${AUDIT_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE seq = ?`)
+    for (const row of rows) {
+      const entry = JSON.parse(row.entry) as AuditEntry
+      set.run(...auditColumnValues(auditColumns(entry)), row.seq)
+      this.#index(row.seq, auditSubjects(entry), auditFieldPatterns(entry))
+    }
     runSync(fillTreeNodes(), (step) => this.#step(step))
     this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }

@@ -93,6 +93,8 @@ export interface AuditEntry {
   readonly fields: readonly FieldDecision[]
   /** A complaint or legal-hold reference (P9), on the entries that place or release a hold. */
   readonly reference?: string
+  /** The complaint reference (P9) the hold carries, on the entries that place or release one that does. */
+  readonly complaintRef?: string
   /** What a purge removed (P5); on a dead letter's resend, the attempts it had used. */
   readonly counts?: Readonly<Record<string, number>>
   /**
@@ -184,10 +186,14 @@ export interface WitnessedCheckpoint {
 /**
  * A hold on records a complaint or an inquiry needs (P9): retention does not
  * purge a message it covers, by id or by a traveller digest the message's
- * audit entries name, until it is released.
+ * audit entries name, until it is released. A complaint reference is
+ * attached to a message or a traveller by a hold that carries it.
  */
 export interface LegalHold {
+  /** The hold's own reference: unique, what releases it. */
   readonly ref: string
+  /** The complaint it keeps records for (P9); several holds may carry the same one, a hold for another reason none. */
+  readonly complaintRef: string | null
   readonly messageId: string | null
   readonly subject: string | null
   readonly reason: string
@@ -336,9 +342,15 @@ export interface DeadLetterRepository {
 export interface HoldsAndRetention {
   /** False if a hold with that ref exists. */
   addLegalHold(hold: LegalHold): Promise<boolean>
-  /** False if no active hold has that ref. */
-  releaseLegalHold(ref: string, at: string): Promise<boolean>
+  /** The hold released, or undefined if no active hold has that ref. */
+  releaseLegalHold(ref: string, at: string): Promise<LegalHold | undefined>
   legalHolds(): Promise<LegalHold[]>
+  /**
+   * The holds, active or released, that cover a traveller: those placed on
+   * the traveller digest, and those placed on a message an audit entry
+   * naming the digest is about; in the order placed.
+   */
+  legalHoldsCovering(subject: string): Promise<LegalHold[]>
   /**
    * Retention: deletes delivered, dead-lettered and discarded messages last updated before
    * `before`, with their outbox items, except those an active legal hold

@@ -144,6 +144,7 @@ export class SqliteStoreThread implements GatewayStore {
   addLegalHold: GatewayStore['addLegalHold'] = (...args) => this.#call('addLegalHold', args)
   releaseLegalHold: GatewayStore['releaseLegalHold'] = (...args) => this.#call('releaseLegalHold', args)
   legalHolds: GatewayStore['legalHolds'] = (...args) => this.#call('legalHolds', args)
+  legalHoldsCovering: GatewayStore['legalHoldsCovering'] = (...args) => this.#call('legalHoldsCovering', args)
   purge: GatewayStore['purge'] = (...args) => this.#call('purge', args)
 
   /** Commits what is pending, closes the ledger, and ends the thread. */

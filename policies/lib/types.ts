@@ -16,6 +16,9 @@ export type Generaliser =
 
 export type Direction = 'outbound' | 'inbound'
 
+/** The two parties: the country of a sending or receiving agency. */
+export type Country = 'CA' | 'US'
+
 export interface FieldRule {
   readonly action: Action
   /** Stable rule id, unique within the module, e.g. "ee-out-surname". Audited. */
@@ -75,8 +78,14 @@ export interface DirectionPolicy {
 }
 
 export interface PurposePolicy {
-  /** Statutes or agreements a message under this purpose may cite (P1). */
+  /**
+   * Statutes or agreements a message under this purpose may cite (P1), by
+   * either country. Both lists are made from the registry
+   * (policies/authorities.ts), never written by hand.
+   */
   readonly legalAuthorities: readonly string[]
+  /** Those a sender of each country may cite: its own law and the arrangement's instruments. */
+  readonly legalAuthoritiesByCountry: Readonly<Record<Country, readonly string[]>>
   readonly outbound?: DirectionPolicy
   readonly inbound?: DirectionPolicy
 }

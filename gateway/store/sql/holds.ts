@@ -6,6 +6,8 @@ import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 interface LegalHoldRow {
   ref: string
+  /** Absent from a ledger opened read-only before its migration (ledger-sqlite.ts). */
+  complaint_ref?: string | null
   message_id: string | null
   subject: string | null
   reason: string
@@ -14,8 +16,25 @@ interface LegalHoldRow {
 }
 
 function toLegalHold(row: LegalHoldRow): LegalHold {
-  return { ref: row.ref, messageId: row.message_id, subject: row.subject, reason: row.reason, placedAt: row.placed_at, releasedAt: row.released_at }
+  return {
+    ref: row.ref,
+    complaintRef: row.complaint_ref ?? null,
+    messageId: row.message_id,
+    subject: row.subject,
+    reason: row.reason,
+    placedAt: row.placed_at,
+    releasedAt: row.released_at
+  }
 }
+
+/**
+ * The holds covering a traveller digest (its one placeholder, twice): on the
+ * digest itself, or on a message an entry naming the digest is about. The
+ * subject index (audit_subjects) finds the entries; their message ids the holds.
+ */
+const COVERING = `SELECT h.* FROM {legal_holds} h WHERE h.subject = ? OR h.message_id IN (
+    SELECT a.message_id FROM {audit_subjects} s JOIN {audit} a ON a.seq = s.seq WHERE s.subject = ? AND a.message_id IS NOT NULL)
+  ORDER BY h.placed_at, h.ref`
 
 /**
  * The messages retention may purge: finished, not touched since the bound
@@ -60,19 +79,24 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
   async addLegalHold(hold: LegalHold): Promise<boolean> {
     return (
       (await this.#db.run(
-        `INSERT INTO {legal_holds} (ref, message_id, subject, reason, placed_at, released_at)
-      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        [hold.ref, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]
+        `INSERT INTO {legal_holds} (ref, complaint_ref, message_id, subject, reason, placed_at, released_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [hold.ref, hold.complaintRef, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]
       )) > 0
     )
   }
 
-  async releaseLegalHold(ref: string, at: string): Promise<boolean> {
-    return (await this.#db.run('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL', [at, ref])) > 0
+  async releaseLegalHold(ref: string, at: string): Promise<LegalHold | undefined> {
+    const [row] = await this.#db.all<LegalHoldRow>('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL RETURNING *', [at, ref])
+    return row === undefined ? undefined : toLegalHold(row)
   }
 
   async legalHolds(): Promise<LegalHold[]> {
     return (await this.#db.all<LegalHoldRow>('SELECT * FROM {legal_holds} ORDER BY placed_at, ref')).map(toLegalHold)
+  }
+
+  async legalHoldsCovering(subject: string): Promise<LegalHold[]> {
+    return (await this.#db.all<LegalHoldRow>(COVERING, [subject, subject])).map(toLegalHold)
   }
 
   purge(before: string, audit: AuditEntry): Promise<PurgeCounts> {

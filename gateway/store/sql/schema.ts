@@ -89,12 +89,22 @@ CREATE TABLE IF NOT EXISTS {legal_holds} (
 }
 
 /**
- * The audit rows' Merkle tree nodes (sql/ledger.ts). Added, not in the
- * CREATE, so that a ledger written before the tree gets the same column:
- * SQLite adds it in its migration, which cannot say IF NOT EXISTS.
+ * Columns added to a table after it was first created. The CREATE above is
+ * left as it was, for the reason at the top, and each store adds these to new
+ * and old ledgers alike: SQLite when it migrates a file (ledger-sqlite.ts),
+ * PostgreSQL with ADD COLUMN IF NOT EXISTS (ledger-postgres.ts). Each is a
+ * nullable TEXT column.
  */
-export function treeColumnSql(d: Dialect): string {
-  return d.name === 'postgres' ? 'ALTER TABLE {audit} ADD COLUMN IF NOT EXISTS tree_nodes TEXT;\n' : ''
+export const ADDED_COLUMNS: ReadonlyArray<{ readonly table: string; readonly column: string }> = [
+  // A legal hold's complaint reference (P9; docs/privacy-officers.md, "Complaint references").
+  { table: 'legal_holds', column: 'complaint_ref' },
+  // The Merkle tree nodes each entry completes (sql/ledger.ts; docs/architecture.md, "The verifiable ledger").
+  { table: 'audit', column: 'tree_nodes' }
+]
+
+/** PostgreSQL's statements for ADDED_COLUMNS: each does nothing where the column is there. */
+export function addedColumnsSql(): string {
+  return ADDED_COLUMNS.map(({ table, column }) => `ALTER TABLE {${table}} ADD COLUMN IF NOT EXISTS ${column} TEXT;\n`).join('')
 }
 
 /**

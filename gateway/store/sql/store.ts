@@ -134,6 +134,9 @@ export class SqlStore implements GatewayStore {
   legalHolds(...args: Parameters<Repository['legalHolds']>) {
     return this.#holds.legalHolds(...args)
   }
+  legalHoldsCovering(...args: Parameters<Repository['legalHoldsCovering']>) {
+    return this.#holds.legalHoldsCovering(...args)
+  }
   purge(...args: Parameters<Repository['purge']>) {
     return this.#holds.purge(...args)
   }
