@@ -22,6 +22,8 @@ import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../gateway/store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../gateway/store/audit-index.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { TreeEdge, leafHash } from '../gateway/store/merkle-tree.ts'
+import { encodeTreeNodes } from '../gateway/store/sql/ledger.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import { benchOptions, median, round, type BenchOptions, type BenchResult } from './lib/common.ts'
 
@@ -142,8 +144,11 @@ function bulkGrow(path: string, target: number, maker: EntryMaker): { rows: numb
     let seq = head?.seq ?? 0
     let prev = head?.hash ?? GENESIS_HASH
     const from = seq
-    const insert = db.prepare(`INSERT INTO audit (seq, entry, prev_hash, hash, ${AUDIT_COLUMNS.join(', ')})
-      VALUES (?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
+    // The tree's edge, from the rows already there: the bulk rows carry their tree nodes as the store's do.
+    const edge = new TreeEdge()
+    for (const row of db.prepare('SELECT entry FROM audit ORDER BY seq').iterate() as Iterable<{ entry: string }>) edge.append(leafHash(row.entry))
+    const insert = db.prepare(`INSERT INTO audit (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')})
+      VALUES (?, ?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`)
     const subject = db.prepare('INSERT OR IGNORE INTO audit_subjects (subject, seq) VALUES (?, ?)')
     const field = db.prepare('INSERT OR IGNORE INTO audit_fields (path_pattern, seq) VALUES (?, ?)')
     while (seq < target) {
@@ -154,7 +159,7 @@ function bulkGrow(path: string, target: number, maker: EntryMaker): { rows: numb
           const text = serialiseEntry(entry)
           const hash = chainHash(prev, text)
           seq++
-          insert.run(seq, text, prev, hash, ...auditColumnValues(auditColumns(entry)))
+          insert.run(seq, text, prev, hash, encodeTreeNodes(edge.append(leafHash(text))), ...auditColumnValues(auditColumns(entry)))
           for (const s of auditSubjects(entry)) subject.run(s, seq)
           for (const f of auditFieldPatterns(entry)) field.run(f, seq)
           prev = hash

@@ -128,11 +128,7 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     )
     t.equal(latest.size, cp!.size)
     const kept = await ex.us.app.store.witnessedCheckpoints(ledgerOrigin('CA'), 0, 10)
-    t.same(
-      kept.map((k) => k.size),
-      [cp!.size],
-      'the partner, its witness, keeps it'
-    )
+    t.equal(kept[kept.length - 1]?.size, cp!.size, 'the partner, its witness, keeps it (after the one the disclosure report had made)')
     const verification = JSON.parse((await call('GET', '/v1/audit/verification', token)).text)
     t.equal(verification.ok, true, JSON.stringify(verification.firstBad))
     t.same(verification.latestCheckpoint, { size: cp!.size, root: cp!.root, at: cp!.at, cosigned: true, cosignedAt: latest.cosignedAt })

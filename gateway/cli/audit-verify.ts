@@ -117,12 +117,17 @@ async function main(): Promise<number> {
           ? 'Result: OK. The ledger is empty.'
           : `Result: OK. Every entry chains from the genesis hash to entry ${result.entries}, the Merkle tree is theirs, and every checkpoint verifies.`
       )
-      if (result.entries > result.checkpointedTo) {
-        const range = result.checkpointedTo + 1 === result.entries ? `Entry ${result.entries}` : `Entries ${result.checkpointedTo + 1} to ${result.entries}`
+      const witnessedTo = result.cosigned?.size ?? 0
+      if (result.entries > witnessedTo) {
+        const one = witnessedTo + 1 === result.entries
+        const [range, them, they] = one ? [`Entry ${result.entries}`, 'it', 'it is'] : [`Entries ${witnessedTo + 1} to ${result.entries}`, 'them', 'they are']
+        const where =
+          witnessedTo === 0
+            ? `${one ? 'is' : 'are'} covered by no checkpoint the partner cosigned`
+            : `follow${one ? 's' : ''} the last checkpoint the partner cosigned`
         lines.push(
-          `Note:   ${range} ${result.checkpointedTo === 0 ? 'are covered by no checkpoint' : 'follow the last checkpoint'}: ` +
-            'they are held by the hash chain alone. Whoever can write the database could rewrite and rehash them, or cut them ' +
-            'from the end, without it showing here until a checkpoint signs them.'
+          `Note:   ${range} ${where}: ${they} held by this gateway's word alone. Whoever can write the database could rewrite ${them}, or cut ` +
+            `${them} from the end, without it showing here until the partner witnesses a checkpoint that covers ${them}.`
         )
       }
     } else {

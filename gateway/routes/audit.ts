@@ -5,9 +5,10 @@
 // "Complaint references"). Privacy-officer certificates with a bound token
 // only; agency systems and the partner are refused.
 import { Readable } from 'node:stream'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
+import { inclusionProofs } from '../audit/ledger-proofs.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
 import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
@@ -93,9 +94,23 @@ const NULLABLE_STRING = { type: ['string', 'null'] } as const
 const DISCLOSURE_REPORT = {
   type: 'object',
   additionalProperties: false,
-  required: ['subject', 'disclosures', 'holds'],
+  required: ['subject', 'disclosures', 'holds', 'checkpoint'],
   properties: {
     subject: { type: 'string', description: 'The keyed digest the ledger knows the traveller by.' },
+    checkpoint: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['note', 'size', 'root', 'cosignedAt'],
+      description:
+        "The checkpoint the entries' inclusion proofs lead to: signed by this gateway and cosigned by the partner, its witness (docs/privacy-officers.md, " +
+        '"Checking a disclosure report offline"). A report made while the partner cannot be reached may have none, or one that does not cover the latest entries.',
+      properties: {
+        note: { type: 'string', description: "The checkpoint as a C2SP signed note, with the gateway's signature and the partner's cosignature lines." },
+        size: { type: 'integer' },
+        root: { type: 'string' },
+        cosignedAt: { type: 'string', format: 'date-time' }
+      }
+    },
     holds: {
       type: 'array',
       description:
@@ -138,7 +153,18 @@ const DISCLOSURE_REPORT = {
               properties: { path: { type: 'string' }, action: { type: 'string' }, rule: { type: 'string' }, principle: { type: 'string' } }
             }
           },
-          withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' }
+          withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' },
+          ledgerEntry: {
+            type: 'string',
+            description: "The entry's exact text in the ledger (keyed digests, never a personal value): the leaf its inclusion proof starts from."
+          },
+          inclusionProof: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            required: ['treeSize', 'hashes'],
+            description: 'RFC 9162 §2.1.3: from the entry (leaf `seq - 1`) to the root of `checkpoint`. Null for an entry after it, not yet witnessed.',
+            properties: { treeSize: { type: 'integer' }, hashes: { type: 'array', items: { type: 'string' } } }
+          }
         }
       }
     }
@@ -443,9 +469,15 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
   // POST, so that a document number never appears in a URL or an access log.
   app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
-    const disclosures = []
-    for await (const e of allMatching(app.store, { subject })) {
-      disclosures.push({
+    const found: StoredAuditEntry[] = []
+    for await (const e of allMatching(app.store, { subject })) found.push(e)
+    const checkpoint = await witnessedCheckpointCovering(found[found.length - 1]?.seq ?? 0, request.log)
+    const texts = await app.store.auditTexts(found.map((e) => e.seq))
+    const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
+    const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
+    const disclosures = found.map((e) => {
+      const hashes = proofs.get(e.seq)
+      return {
         ...(e.entry.reference === undefined ? {} : { reference: e.entry.reference }),
         ...(e.entry.complaintRef === undefined ? {} : { complaintRef: e.entry.complaintRef }),
         seq: e.seq,
@@ -460,13 +492,23 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         to: e.entry.to,
         policy: e.entry.policy,
         shared: e.entry.fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
-        withheld: e.entry.fields.filter((f) => f.action === 'withhold').length
-      })
-    }
+        withheld: e.entry.fields.filter((f) => f.action === 'withhold').length,
+        ledgerEntry: texts.get(e.seq)!,
+        inclusionProof: hashes === undefined ? null : { treeSize: checkpoint!.size, hashes }
+      }
+    })
     // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
     const holds = await app.store.legalHoldsCovering(subject)
     await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))
-    return { subject, disclosures, holds }
+    return {
+      subject,
+      disclosures,
+      holds,
+      checkpoint:
+        checkpoint === undefined
+          ? null
+          : { note: checkpoint.note + checkpoint.cosignature, size: checkpoint.size, root: checkpoint.root, cosignedAt: checkpoint.cosignedAt }
+    }
   })
 
   app.get<{ Querystring: AuditFilterQuery & { format?: 'ndjson' | 'csv' } }>('/v1/audit/export', { schema: SCHEMAS.export }, async (request, reply) => {
@@ -483,6 +525,29 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       .header('content-disposition', `attachment; filename="audit-${app.trust.country}-${stamp}.${csv ? 'csv' : 'ndjson'}"`)
       .send(Readable.from(lines()))
   })
+
+  /**
+   * The latest checkpoint the partner cosigned, made and witnessed now if
+   * none covers entry `seq` yet, so that every entry of a report has its
+   * proof. Without the partner, the one there is (or none).
+   */
+  async function witnessedCheckpointCovering(
+    seq: number,
+    log: FastifyBaseLogger
+  ): Promise<(Checkpoint & { cosignature: string; cosignedAt: string }) | undefined> {
+    const covered = (cp: Checkpoint | undefined): cp is Checkpoint & { cosignature: string; cosignedAt: string } =>
+      cp !== undefined && cp.cosignature !== null && cp.cosignedAt !== null
+    let cp = await app.store.latestCosignedCheckpoint()
+    if (seq > 0 && (!covered(cp) || cp.size < seq)) {
+      try {
+        await app.checkpointer.checkpointNow()
+      } catch (err) {
+        log.warn({ err }, 'no checkpoint could be made for the report')
+      }
+      cp = await app.store.latestCosignedCheckpoint()
+    }
+    return covered(cp) ? cp : undefined
+  }
 
   /** Conflict alerts on either side: the ledger's CHECKPOINT_CONFLICT refusals. */
   async function conflicts(): Promise<Array<{ seq: number; at: string; reason: string }>> {

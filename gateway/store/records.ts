@@ -294,6 +294,8 @@ export interface LedgerRepository {
    * (audit/ledger-proofs.ts). Each must be complete in the ledger as it is.
    */
   treeNodes(nodes: readonly TreeNode[]): Promise<string[]>
+  /** The exact stored text of each entry asked for, by seq: what a leaf of the tree hashes (a disclosure report's proofs). */
+  auditTexts(seqs: readonly number[]): Promise<Map<number, string>>
 }
 
 /** This gateway's signed checkpoints of its ledger, and, as the partner's witness, the partner's it cosigned. */

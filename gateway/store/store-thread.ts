@@ -128,6 +128,7 @@ export class SqliteStoreThread implements GatewayStore {
   searchAudit: GatewayStore['searchAudit'] = (...args) => this.#call('searchAudit', args)
   auditHead: GatewayStore['auditHead'] = (...args) => this.#call('auditHead', args)
   treeNodes: GatewayStore['treeNodes'] = (...args) => this.#call('treeNodes', args)
+  auditTexts: GatewayStore['auditTexts'] = (...args) => this.#call('auditTexts', args)
   addCheckpoint: GatewayStore['addCheckpoint'] = (...args) => this.#call('addCheckpoint', args)
   setCosignature: GatewayStore['setCosignature'] = (...args) => this.#call('setCosignature', args)
   checkpoints: GatewayStore['checkpoints'] = (...args) => this.#call('checkpoints', args)

@@ -35,6 +35,9 @@ export const INDEX_ROWS_SQL = {
   columns: `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`
 } as const
 
+/** At most this many seqs in one IN list. */
+const TEXT_CHUNK = 500
+
 /** A page of the ledger, in seq order after a seq: what verification and the whole-ledger reads take. */
 const PAGE = 'SELECT seq, entry, prev_hash, hash FROM {audit} WHERE seq > ? ORDER BY seq LIMIT ?'
 /** The same, with each entry's tree nodes: what verification reads. */
@@ -227,6 +230,17 @@ export class SqlLedgerRepository implements LedgerRepository {
   async auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]> {
     const rows = await this.#db.all<AuditRow & { tree_nodes: string | null }>(CHAIN_PAGE, [afterSeq, limit])
     return rows.map((r) => ({ seq: Number(r.seq), prevHash: r.prev_hash, hash: r.hash, text: r.entry, treeNodes: r.tree_nodes }))
+  }
+
+  async auditTexts(seqs: readonly number[]): Promise<Map<number, string>> {
+    const texts = new Map<number, string>()
+    // A bounded IN list per statement: one statement shape per chunk size, few of them.
+    for (let at = 0; at < seqs.length; at += TEXT_CHUNK) {
+      const chunk = seqs.slice(at, at + TEXT_CHUNK)
+      const rows = await this.#db.all<{ seq: Seq; entry: string }>(`SELECT seq, entry FROM {audit} WHERE seq IN (${chunk.map(() => '?').join(', ')})`, chunk)
+      for (const row of rows) texts.set(Number(row.seq), row.entry)
+    }
+    return texts
   }
 
   async treeNodes(nodes: readonly TreeNode[]): Promise<string[]> {

@@ -83,6 +83,9 @@ export class SqlStore implements GatewayStore {
   treeNodes(...args: Parameters<Repository['treeNodes']>) {
     return this.#ledger.treeNodes(...args)
   }
+  auditTexts(...args: Parameters<Repository['auditTexts']>) {
+    return this.#ledger.auditTexts(...args)
+  }
 
   addCheckpoint(...args: Parameters<Repository['addCheckpoint']>) {
     return this.#checkpoints.addCheckpoint(...args)

@@ -1,0 +1,182 @@
+// A traveller's disclosure report carries its proofs (issue 12, item 5): each
+// entry with its exact ledger text and an RFC 9162 inclusion proof against a
+// checkpoint the partner cosigned, checked offline by tools/verify-disclosure.mjs,
+// a standalone verifier that imports nothing of the gateway. The verifier's
+// Merkle algorithm is held to RFC 9162 as published (the transparency-dev
+// test vectors), not to this project's own tree code.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Agent, request } from 'undici'
+import { cosignCheckpoint, ledgerOrigin, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { cosignedAt, leafHash, openCheckpoint, rootFromInclusionProof } from '../tools/verify-disclosure.mjs'
+import { eventually, KEYS_DIR, startExchange } from './helper.ts'
+
+const VERIFIER = join(import.meta.dirname, '..', 'tools', 'verify-disclosure.mjs')
+const run = promisify(execFile)
+
+async function verifier(args: string[]): Promise<{ code: number; stdout: string }> {
+  try {
+    const { stdout } = await run(process.execPath, [VERIFIER, ...args])
+    return { code: 0, stdout }
+  } catch (err) {
+    const e = err as { code: number; stdout: string }
+    return { code: e.code, stdout: e.stdout }
+  }
+}
+
+t.test("the verifier's Merkle proofs are RFC 9162's, by the published vectors", async (t) => {
+  const hex = (h: string): Buffer => Buffer.from(h, 'hex')
+  // transparency-dev/merkle's vectors: leaves, the root of the first 8, and the proofs of leaves 1, 6 (of 8) and 2 (of 5).
+  const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(hex)
+  const root8 = hex('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328')
+  const root5 = hex('4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4')
+  const cases: Array<[number, number, Buffer, string[]]> = [
+    [
+      0,
+      8,
+      root8,
+      [
+        '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+        '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4'
+      ]
+    ],
+    [
+      5,
+      8,
+      root8,
+      [
+        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+        'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+        'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'
+      ]
+    ],
+    [
+      1,
+      5,
+      root5,
+      [
+        '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+        '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+        'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b'
+      ]
+    ]
+  ]
+  for (const [index, size, root, proof] of cases) {
+    // The vectors' leaves are bytes; the verifier hashes UTF-8 text, the same bytes for these (ASCII or empty) only where they are text.
+    const leaf = Buffer.concat([Buffer.from([0]), leaves[index]!])
+    const lh = (await import('node:crypto')).createHash('sha256').update(leaf).digest()
+    const hashes = proof.map(hex)
+    t.same(rootFromInclusionProof(index, size, lh, hashes), root, `leaf ${index + 1} of ${size} leads to the published root`)
+    t.equal(rootFromInclusionProof(index, size, lh, hashes.slice(1))?.equals(root) ?? false, false, 'not with a hash left out')
+    t.equal(rootFromInclusionProof(index + 1, size, lh, hashes)?.equals(root) ?? false, false, 'not as another leaf')
+  }
+  t.same(leafHash(''), hex('6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d'), "the leaf hash of the empty text is the vectors' first")
+})
+
+t.test("the verifier reads the gateway's checkpoints and cosignatures, ECDSA and Ed25519 alike", async (t) => {
+  for (const type of ['ec', 'ed25519'] as const) {
+    const log = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')
+    const witness = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')
+    const alg = type === 'ec' ? ('ES256' as const) : ('EdDSA' as const)
+    const root = Buffer.alloc(32, 9).toString('base64')
+    const note = signCheckpoint({ size: 12, root }, ledgerOrigin('CA'), { name: ledgerOrigin('CA'), alg, key: log.privateKey })
+    const cosigned = note + cosignCheckpoint(note, { name: witnessName('US'), alg, key: witness.privateKey }, 1_800_000_000)
+    const jwk = (k: typeof log) => k.publicKey.export({ format: 'jwk' })
+    const cp = openCheckpoint(cosigned, [jwk(log)])
+    t.same(
+      { origin: cp.origin, size: cp.size, root: cp.root.toString('base64') },
+      { origin: ledgerOrigin('CA'), size: 12, root },
+      `${alg}: the checkpoint opens`
+    )
+    t.equal(cosignedAt(cp, [jwk(witness)]), 1_800_000_000, `${alg}: the cosignature and its time`)
+    t.equal(cosignedAt(cp, [jwk(log)]), undefined, `${alg}: not the ledger's own key as witness`)
+    t.throws(() => openCheckpoint(cosigned, [jwk(witness)]), /not signed by a key of the ledger/, `${alg}: not the witness's key as the ledger's`)
+  }
+})
+
+t.test('a disclosure report from a live exchange is proven offline, and any change to it is found', async (t) => {
+  const ex = await startExchange(t)
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const doc = (envelope.payload as { document: { number: string; issuingCountry: string } }).document
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  await eventually(
+    async () => ((await ex.ca.app.store.findMessage('outbound', String(envelope.id)))?.status === 'delivered' ? true : undefined),
+    15_000,
+    'delivery'
+  )
+
+  const dir = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'))
+    }
+  })
+  t.teardown(() => agent.close())
+  const call = async (method: 'GET' | 'POST', url: string, token?: string, body?: unknown) => {
+    const headers: Record<string, string> = {}
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await request(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: agent })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+  const token = JSON.parse((await call('POST', `${ex.ca.url}/v1/token`)).text).access_token as string
+  const res = await call('POST', `${ex.ca.url}/v1/audit/disclosures`, token, { documentNumber: doc.number, issuingCountry: doc.issuingCountry })
+  t.equal(res.status, 200, res.text)
+  const report = JSON.parse(res.text)
+  t.ok(report.disclosures.length >= 1, 'the acceptance, at least')
+  t.ok(report.checkpoint, 'the report made and had witnessed a checkpoint covering its entries')
+  t.ok(
+    report.disclosures.every((d: { inclusionProof: unknown; ledgerEntry: string }) => d.inclusionProof !== null && !d.ledgerEntry.includes(doc.number)),
+    'every entry has its proof, and no entry text holds the document number'
+  )
+
+  // What an oversight body is given: the report, and the two gateways' published keys.
+  const work = mkdtempSync(join(tmpdir(), 'btb-disclosure-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const save = (name: string, text: string): string => {
+    writeFileSync(join(work, name), text)
+    return join(work, name)
+  }
+  // Published keys need no client certificate; each gateway is reached with its own root.
+  const jwks = async (url: string, country: 'CA' | 'US') => {
+    const anyone = new Agent({ connect: { ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')) } })
+    t.teardown(() => anyone.close())
+    return (await request(`${url}/.well-known/jwks.json`, { dispatcher: anyone })).body.text()
+  }
+  const caKeys = save('ca-jwks.json', await jwks(ex.ca.url, 'CA'))
+  const usKeys = save('us-jwks.json', await jwks(ex.us.url, 'US'))
+  const check = (r: unknown, witnessKeys = usKeys) =>
+    verifier(['--report', save(`report-${Math.random()}.json`, JSON.stringify(r)), '--ledger-keys', caKeys, '--witness-keys', witnessKeys])
+
+  const good = await check(report)
+  t.equal(good.code, 0, good.stdout)
+  t.match(good.stdout, new RegExp(`Entries proven in it: ${report.disclosures.length} of ${report.disclosures.length}`))
+  t.match(good.stdout, /cosigned by the partner at/)
+
+  const shownOtherwise = structuredClone(report)
+  shownOtherwise.disclosures[0].purpose = 'removal-enforcement'
+  t.match((await check(shownOtherwise)).stdout, /NOT PROVEN: entry \d+: the report shows purpose other than the ledger says/)
+
+  const textEdited = structuredClone(report)
+  textEdited.disclosures[0].ledgerEntry = textEdited.disclosures[0].ledgerEntry.replace('"accepted"', '"refused"')
+  textEdited.disclosures[0].event = 'refused'
+  const edited = await check(textEdited)
+  t.equal(edited.code, 1)
+  t.match(edited.stdout, /do not lead to the checkpoint's root: it is not the ledger's entry/)
+
+  const ownWitness = await check(report, caKeys)
+  t.equal(ownWitness.code, 1)
+  t.match(ownWitness.stdout, /not cosigned by the partner's key/, "the gateway's own key is not a witness")
+
+  t.equal((await verifier(['--report', join(work, 'absent.json'), '--ledger-keys', caKeys, '--witness-keys', usKeys])).code, 2, 'unreadable input')
+})
