@@ -75,6 +75,9 @@ t.test('refusals', async (t) => {
   await t.test('wrong media type: UNSUPPORTED_MEDIA_TYPE', async () => {
     await expectProblem(await submitAs(cbsa, JSON.stringify(entryExit()), 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'json body')
     await expectProblem(await submitAs(cbsa, 'a=b', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'form body')
+    // The witness's routes read plain text (signed notes); no other route does.
+    const jws = await cbsa.sign(cbsa.envelope(entryExit()))
+    await expectProblem(await submitAs(cbsa, jws, 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS sent as text/plain')
   })
 
   await t.test('a body over the limit: PAYLOAD_TOO_LARGE', async () => {

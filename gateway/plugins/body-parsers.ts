@@ -1,7 +1,7 @@
 // Messages are read only as what is signed and verified: compact JWS as text.
-// JSON is for the privacy officer's queries (parsed safely); plain text for
-// the witness's checkpoints (signed notes, read exactly as sent); every
-// other media type is refused with UNSUPPORTED_MEDIA_TYPE.
+// JSON is for the privacy officer's queries (parsed safely); every other
+// media type is refused with UNSUPPORTED_MEDIA_TYPE (the witness's routes
+// add plain text for themselves alone: routes/witness.ts).
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import secureJson from 'secure-json-parse'
@@ -21,9 +21,6 @@ export const bodyParsers = fp(
       } catch (err) {
         done(new BodyInvalidError((err as Error).message), undefined)
       }
-    })
-    app.addContentTypeParser('text/plain', { parseAs: 'string' }, function parseText(_request, body, done) {
-      done(null, body)
     })
     // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {

@@ -55,6 +55,9 @@ const WITNESSED_SCHEMA = {
 
 export async function witnessRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', requireRole('partner'))
+  // Signed notes, read exactly as sent. Here only (this plugin is encapsulated):
+  // anywhere else plain text stays an unsupported media type.
+  app.addContentTypeParser(TEXT, { parseAs: 'string' }, (_request, body, done) => done(null, body))
   const partner = (): typeof app.trust.partner => app.trust.partner
   const log = app.log.child({ component: 'witness' })
 
