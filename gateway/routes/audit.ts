@@ -12,7 +12,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
-import type { AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
+import type { AuditQuery, Direction, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
 
@@ -117,7 +117,33 @@ const DISCLOSURE_REPORT = {
               properties: { path: { type: 'string' }, action: { type: 'string' }, rule: { type: 'string' }, principle: { type: 'string' } }
             }
           },
-          withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' }
+          withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' },
+          supersedes: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['messageId', 'action'],
+            description: 'This entry is of a correction or a retraction: the message it supersedes (P4).',
+            properties: {
+              messageId: { type: 'string' },
+              action: { type: 'string', enum: ['correct', 'retract'] },
+              reason: { type: 'string', description: "The sender's reason, a code." }
+            }
+          },
+          supersededBy: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['messageId', 'action', 'seq', 'withdrawn'],
+            description:
+              "This entry's message was corrected or retracted: by which message, and the seq of that message's entry in this report. " +
+              '`withdrawn`: this gateway stopped the message before it was delivered onward.',
+            properties: {
+              messageId: { type: 'string' },
+              action: { type: 'string', enum: ['correct', 'retract'] },
+              reason: { type: 'string' },
+              seq: { type: 'integer' },
+              withdrawn: { type: 'boolean' }
+            }
+          }
         }
       }
     }
@@ -204,7 +230,9 @@ const SCHEMAS = {
     summary: "A traveller's disclosure report",
     description:
       `${OFFICER_ONLY} Every entry that names the traveller: who received which fields of their record, when, for what purpose, ` +
-      'under which authority and policy (P8, individual access). A POST, so that a document number never appears in a URL or an access log; ' +
+      'under which authority and policy (P8, individual access). A message corrected or retracted says by which message (`supersededBy`), ' +
+      'and the correction or retraction is in the report too (`supersedes`), with what it disclosed. ' +
+      'A POST, so that a document number never appears in a URL or an access log; ' +
       'the identifier is matched by its keyed digest, and the request itself is audited.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
@@ -315,7 +343,21 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
     const disclosures = []
+    // A correction's or retraction's entry names the travellers of what it
+    // supersedes too (intake/intake.ts), so it is among these: each original
+    // is linked to it here, by (direction, id).
+    const supersededBy = new Map<string, { messageId: string; action: 'correct' | 'retract'; reason?: string; seq: number }>()
+    const key = (direction: string | undefined, id: string): string => `${direction} ${id}`
     for await (const e of allMatching(app.store, { subject })) {
+      const { supersedes } = e.entry
+      if (supersedes !== undefined && e.entry.messageId !== null && !supersededBy.has(key(e.entry.direction, supersedes.id))) {
+        supersededBy.set(key(e.entry.direction, supersedes.id), {
+          messageId: e.entry.messageId,
+          action: supersedes.action,
+          ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }),
+          seq: e.seq
+        })
+      }
       disclosures.push({
         seq: e.seq,
         at: e.entry.at,
@@ -329,11 +371,28 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
         to: e.entry.to,
         policy: e.entry.policy,
         shared: e.entry.fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
-        withheld: e.entry.fields.filter((f) => f.action === 'withhold').length
+        withheld: e.entry.fields.filter((f) => f.action === 'withhold').length,
+        ...(supersedes === undefined
+          ? {}
+          : { supersedes: { messageId: supersedes.id, action: supersedes.action, ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }) } })
       })
     }
+    const withdrawn = new Map<string, Promise<boolean>>()
+    const wasWithdrawn = (direction: Direction, id: string): Promise<boolean> => {
+      let found = withdrawn.get(key(direction, id))
+      if (found === undefined) {
+        found = app.store.searchAudit({ messageId: id, direction, event: 'withdrawn' }, 0, 1).then((page) => page.length > 0)
+        withdrawn.set(key(direction, id), found)
+      }
+      return found
+    }
+    const report = []
+    for (const d of disclosures) {
+      const by = d.messageId === null || d.direction === undefined ? undefined : supersededBy.get(key(d.direction, d.messageId))
+      report.push(by === undefined ? d : { ...d, supersededBy: { ...by, withdrawn: await wasWithdrawn(d.direction!, d.messageId!) } })
+    }
     await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))
-    return { subject, disclosures }
+    return { subject, disclosures: report }
   })
 
   app.get<{ Querystring: AuditFilterQuery & { format?: 'ndjson' | 'csv' } }>('/v1/audit/export', { schema: SCHEMAS.export }, async (request, reply) => {
