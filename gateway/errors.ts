@@ -51,6 +51,10 @@ const TABLE = {
   POLICY_DENIED: ['No policy allows this exchange: %s', 403],
   LEGAL_AUTHORITY_MISMATCH: ['Legal authority mismatch: %s', 403],
   ID_CONFLICT: ['Message %s was already submitted with other content', 409],
+  SUPERSEDES_UNKNOWN: ['No message this gateway took from you has the id the envelope supersedes: %s', 422],
+  SUPERSEDES_NOT_YOURS: ['The message superseded was sent by another system: %s', 403],
+  SUPERSEDES_MISMATCH: ['A correction or retraction must have the kind, purpose and recipient of the message it supersedes: %s', 422],
+  SUPERSEDES_CONFLICT: ['The message superseded cannot be superseded now: %s', 409],
   REPLAYED: ['Message %s was already received with other content', 409],
   SERVICE_UNAVAILABLE: ['Temporarily unavailable: %s', 503]
 } as const satisfies Record<string, readonly [message: string, status: number]>
@@ -100,6 +104,10 @@ export const PurposeNotAllowedError = ERRORS.PURPOSE_NOT_ALLOWED
 export const PolicyDeniedError = ERRORS.POLICY_DENIED
 export const LegalAuthorityMismatchError = ERRORS.LEGAL_AUTHORITY_MISMATCH
 export const IdConflictError = ERRORS.ID_CONFLICT
+export const SupersedesUnknownError = ERRORS.SUPERSEDES_UNKNOWN
+export const SupersedesNotYoursError = ERRORS.SUPERSEDES_NOT_YOURS
+export const SupersedesMismatchError = ERRORS.SUPERSEDES_MISMATCH
+export const SupersedesConflictError = ERRORS.SUPERSEDES_CONFLICT
 export const ReplayedError = ERRORS.REPLAYED
 export const ServiceUnavailableError = ERRORS.SERVICE_UNAVAILABLE
 

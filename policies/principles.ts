@@ -39,7 +39,7 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
     id: 'P4',
     title: 'Data quality and integrity',
     gatewayDoes:
-      'Schema and code-list checks (ICAO document types, country codes, MRZ check digits where present, fingerprint quality); corrections supersede earlier messages.'
+      'Schema and code-list checks (ICAO document types, country codes, MRZ check digits where present, fingerprint quality); a correction or retraction from the sender supersedes an earlier message, stops it if it is not yet delivered, and follows it to the agency that received it.'
   },
   P5: {
     id: 'P5',
@@ -61,7 +61,8 @@ export const principles: Readonly<Record<Principle, PrincipleEntry>> = Object.fr
   P8: {
     id: 'P8',
     title: 'Individual access and rectification',
-    gatewayDoes: 'A per-traveller disclosure report from the audit ledger; corrections travel to the partner.'
+    gatewayDoes:
+      'A per-traveller disclosure report from the audit ledger, showing each message that was corrected or retracted and by which message; corrections and retractions travel to the partner and its receiving agency.'
   },
   P9: {
     id: 'P9',

@@ -14,6 +14,8 @@ export interface ReceivedMessage {
   readonly purpose: string
   readonly from: string
   readonly correlationId: string | null
+  /** On a correction or a retraction: the message it supersedes (docs/integrators.md, "Corrections and retractions"). */
+  readonly supersedes: { readonly id: string; readonly action: 'correct' | 'retract'; readonly reason?: string } | null
   readonly gatewayKid: string
   readonly partnerKid: string
   readonly policyVersion: string
@@ -105,6 +107,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
       purpose: delivered.purpose,
       from: `${delivered.from.country}/${delivered.from.agency}/${delivered.from.system}`,
       correlationId: delivered.correlationId ?? null,
+      supersedes: delivered.supersedes ?? null,
       gatewayKid: String(outer.protectedHeader.kid),
       partnerKid: String(inner.protectedHeader.kid),
       policyVersion: delivered.handling.policyVersion,
@@ -155,8 +158,11 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
             // mock's memory stays flat (trimmed in steps, not on every push).
             if (received.length >= 2 * RECEIVED_KEPT) received.splice(0, received.length - RECEIVED_KEPT)
             opts.onMessage?.(message)
+            // A correction replaces the record it names, a retraction withdraws it: a real system applies either to what it holds.
+            const supersedes =
+              message.supersedes === null ? '' : `, ${message.supersedes.action === 'correct' ? 'correcting' : 'retracting'} ${message.supersedes.id}`
             opts.log?.(
-              `${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from} (signed by ${message.partnerKid} and ${message.gatewayKid})`
+              `${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from}${supersedes} (signed by ${message.partnerKid} and ${message.gatewayKid})`
             )
             res.writeHead(204).end()
             if (message.kind === 'biometric.match-request') {

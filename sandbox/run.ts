@@ -17,7 +17,7 @@ import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
 import { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from './sample-messages.ts'
+import { SAMPLE_ROUTES, sampleCorrection, sampleEnvelope } from './sample-messages.ts'
 
 const USAGE = `usage: npm run sandbox [-- --once]
 
@@ -317,7 +317,7 @@ const clientFor = (country: 'CA' | 'US', agency: string, system: string): Agency
   if (!clients.has(k)) clients.set(k, new AgencyClient(loadAgencyCredentials(keysDir, country, agency, system), url[country]))
   return clients.get(k)!
 }
-const sent: Array<{ label: string; client: AgencyClient; id: string; status: number; code?: string }> = []
+const sent: Array<{ label: string; client: AgencyClient; envelope: Record<string, unknown>; id: string; status: number; code?: string }> = []
 // Ten messages: on a pipe, the summary line alone says enough.
 progress = new Progress({ label: 'sample traffic sent', total: SAMPLE_ROUTES.length, lineEveryFraction: 1 })
 for (const route of SAMPLE_ROUTES) {
@@ -325,10 +325,32 @@ for (const route of SAMPLE_ROUTES) {
   const envelope = c.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
   const res = await c.submit(await c.sign(envelope))
   const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
-  sent.push({ label, client: c, id: String(envelope.id), status: res.status, code: res.status === 202 ? undefined : res.json<{ code: string }>().code })
+  sent.push({
+    label,
+    client: c,
+    envelope,
+    id: String(envelope.id),
+    status: res.status,
+    code: res.status === 202 ? undefined : res.json<{ code: string }>().code
+  })
   progress.tick(1, res.status === 202 ? 'ok' : 'refused')
 }
 progress.finish()
+/** Follows a message until it is no longer `accepted`: its status, and the digest its receipt names. */
+async function follow(client: AgencyClient, id: string): Promise<{ status: string; receipt: string }> {
+  let status = ''
+  let receiptDigest = ''
+  for (let i = 0; i < 200; i++) {
+    const res = await client.status(id)
+    const body = res.json<{ status: string; receipt: { digest: string } | null }>()
+    status = body.status
+    receiptDigest = body.receipt?.digest ?? ''
+    if (status !== 'accepted') break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { status, receipt: receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : '' }
+}
+
 progress = new Progress({ label: 'sample traffic delivered', total: sent.length, lineEveryFraction: 1 })
 let failures = 0
 for (const s of sent) {
@@ -338,24 +360,35 @@ for (const s of sent) {
     progress.tick(1, 'refused')
     continue
   }
-  let status = ''
-  let receiptDigest = ''
-  for (let i = 0; i < 200; i++) {
-    const res = await s.client.status(s.id)
-    const body = res.json<{ status: string; receipt: { digest: string } | null }>()
-    status = body.status
-    receiptDigest = body.receipt?.digest ?? ''
-    if (status !== 'accepted') break
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  const { status, receipt } = await follow(s.client, s.id)
   if (status !== 'delivered') failures++
-  say(`  ${s.label}  202 -> ${status}${receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : ''}`)
+  say(`  ${s.label}  202 -> ${status}${receipt}`)
   progress.tick(1, status === 'delivered' ? 'ok' : 'failed')
 }
 progress.finish()
 progress = undefined
+
+// A correction, followed end to end (docs/integrators.md, "Corrections and
+// retractions"): CBSA corrects the entry record it sent above; CBP's mock
+// system receives it naming the original, which both gateways link it to.
+const corrected = sent.find((s) => s.label.startsWith('entry-exit.record ') && s.label.includes('CA/CBSA') && s.status === 202)
+let correctionFailed = false
+if (corrected !== undefined) {
+  say(`\ncorrection: CBSA corrects the entry record ${corrected.id} (its crossing time)`)
+  const envelope = corrected.client.envelope(sampleCorrection(corrected.envelope))
+  const res = await corrected.client.submit(await corrected.client.sign(envelope))
+  if (res.status !== 202) {
+    correctionFailed = true
+    say(`  ${corrected.label}  refused ${res.status} ${res.json<{ code: string }>().code}`)
+  } else {
+    const { status, receipt } = await follow(corrected.client, String(envelope.id))
+    correctionFailed = status !== 'delivered'
+    say(`  ${corrected.label}  202 -> ${status}${receipt}, superseding ${corrected.id}`)
+  }
+}
 await new Promise((r) => setTimeout(r, 1500))
-say(`\n${sent.length - failures} of ${sent.length} samples delivered with the partner's signed receipt.`)
+say(`\n${sent.length - failures} of ${sent.length} samples delivered with the partner's signed receipt${correctionFailed ? '; the correction was not' : ''}.`)
+failures += correctionFailed ? 1 : 0
 say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')
 await Promise.all([...clients.values()].map((c) => c.close()))
 if (once) await stop(failures === 0 ? 0 : 1)

@@ -62,6 +62,24 @@ export function sampleEnvelope(kind: Kind, from: Country, to: SampleRoute['to'],
 }
 
 /**
+ * A correction of a message sent from a sample (docs/integrators.md,
+ * "Corrections and retractions"), made from the contract's own example of
+ * one (schemas/examples/envelope/valid-correction.json), which corrects the
+ * CA entry record the samples send: the same kind, purpose and recipient, the
+ * record with the crossing time put right, and `supersedes` naming `original`.
+ */
+export function sampleCorrection(original: Record<string, unknown>): Record<string, unknown> {
+  const example = listExamples('envelope').find((e) => e.name === 'valid-correction')!
+  const correction = structuredClone(example.envelope) as Record<string, unknown>
+  delete correction.id
+  delete correction.from
+  delete correction.createdAt
+  correction.to = structuredClone(original.to)
+  correction.supersedes = { ...(correction.supersedes as Record<string, unknown>), id: original.id }
+  return correction
+}
+
+/**
  * A mock agency's answer to a match request: MATCH or NO_MATCH, echoing the
  * reference, under the request's purpose and an authority the answering
  * country may cite for it (policies/authorities.ts).

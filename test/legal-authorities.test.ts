@@ -143,6 +143,7 @@ t.test('every example, and every message the sandbox sends, cites an authority i
           purpose,
           from: `${to}/${to === 'CA' ? 'IRCC' : 'USCIS'}/system`,
           correlationId: null,
+          supersedes: null,
           gatewayKid: 'k',
           partnerKid: 'k',
           policyVersion: 'v',

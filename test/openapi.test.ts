@@ -282,8 +282,12 @@ t.test("the OpenAPI document describes every route, with the contract's own sche
     )
     t.strictSame(names.sort(), onDisk.sort(), 'every valid example of schemas/examples/ is documented')
     for (const name of names) {
-      const example = resolveRef(resources, payload.examples[name].$ref, DOC_URI) as { value: { kind: string; payload: unknown } }
+      const example = resolveRef(resources, payload.examples[name].$ref, DOC_URI) as {
+        value: { kind: string; payload: unknown; supersedes?: { action: string } }
+      }
       t.ok(envelope(example.value), `${name}: a valid envelope ${JSON.stringify(envelope.errors)}`)
+      // A retraction carries no record of its kind (its payload is {}, as the envelope schema says).
+      if (example.value.supersedes?.action === 'retract') continue
       const kindRef = payload.kindSchemas[example.value.kind]?.$ref as string
       const kind = ajv.getSchema(String((resolveRef(resources, kindRef, DOC_URI) as Doc).$id))!
       t.ok(kind(example.value.payload), `${name}: a valid ${example.value.kind} payload ${JSON.stringify(kind.errors)}`)
@@ -344,6 +348,20 @@ t.test('the gateway answers as its document says', async (t) => {
     )
     t.type(delivered.json<{ receipt: { jws: string; digest: string } }>().receipt.digest, 'string', "the receipt's claims are served")
     conforms(t, 'GET', '/v1/messages/{id}', delivered)
+    // A correction, a second one of the same original (refused), and the original's status naming its correction.
+    const correction = cbsa.envelope({
+      ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }),
+      supersedes: { id: envelope.id, action: 'correct' }
+    })
+    const corrected = await cbsa.submit(await cbsa.sign(correction))
+    t.equal(corrected.status, 202)
+    conforms(t, 'POST', '/v1/messages', corrected)
+    const twice = await cbsa.submit(await cbsa.sign({ ...correction, id: crypto.randomUUID() }))
+    t.equal(twice.json<{ code: string }>().code, 'SUPERSEDES_CONFLICT')
+    conforms(t, 'POST', '/v1/messages', twice)
+    const original = await cbsa.status(String(envelope.id))
+    t.equal(original.json<{ supersededBy: { id: string } }>().supersededBy.id, correction.id)
+    conforms(t, 'GET', '/v1/messages/{id}', original)
     conforms(t, 'GET', '/v1/messages/{id}', await cbsa.status('00000000-0000-4000-8000-000000000000'))
     conforms(t, 'POST', '/v1/messages', await cbsa.submit('not-a-jws'))
     conforms(t, 'POST', '/v1/messages', await cbsa.submit(await cbsa.sign({ ...envelope, id: crypto.randomUUID(), purpose: 'asylum-claim' })))
@@ -412,9 +430,20 @@ t.test('the gateway answers as its document says', async (t) => {
     const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
     const doc0 = (envelope.payload as { document: { number: string; issuingCountry: string } }).document
     t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+    const retraction = cbsa.envelope({
+      ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }),
+      payload: {},
+      supersedes: { id: envelope.id, action: 'retract', reason: 'sent-in-error' }
+    })
+    t.equal((await cbsa.submit(await cbsa.sign(retraction))).status, 202)
     const report = await as('POST', '/v1/audit/disclosures', token, { documentNumber: doc0.number, issuingCountry: doc0.issuingCountry })
     conforms(t, 'POST', '/v1/audit/disclosures', report)
-    t.ok(JSON.parse(report.body).disclosures.length >= 1, 'the report names the disclosure')
+    const disclosed = JSON.parse(report.body).disclosures as Array<{ messageId: string; supersedes?: unknown; supersededBy?: unknown }>
+    t.ok(disclosed.length >= 1, 'the report names the disclosure')
+    t.ok(
+      disclosed.some((d) => d.messageId === envelope.id && d.supersededBy !== undefined) && disclosed.some((d) => d.supersedes !== undefined),
+      'and its retraction, as documented'
+    )
     conforms(t, 'POST', '/v1/audit/disclosures', await as('POST', '/v1/audit/disclosures', token, { documentNumber: doc0.number }))
 
     const exported = await as('GET', '/v1/audit/export?format=ndjson', token)

@@ -71,6 +71,15 @@ t.test('--once with its own Redis delivers a sample of every kind both ways, wri
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +CA/\\w+ -> US/\\w+ +202 -> delivered`), `${kind} CA→US`)
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +US/\\w+ -> CA/\\w+ +202 -> delivered`), `${kind} US→CA`)
   }
+  // A correction followed end to end (docs/integrators.md, "Corrections and retractions").
+  const original = /correction: CBSA corrects the entry record ([0-9a-f-]{36})/.exec(output)?.[1]
+  t.ok(original, 'CBSA corrects the entry record it sent')
+  t.match(output, new RegExp(`entry-exit\\.record +CA/CBSA -> US/CBP +202 -> delivered, receipt .*, superseding ${original}`), 'the correction is delivered')
+  t.match(
+    output,
+    new RegExp(`\\[mock US\\] CBP received entry-exit\\.record \\S+ from CA/CBSA/pik-primary, correcting ${original}`),
+    'CBP is told what it corrects'
+  )
   const manifest = JSON.parse(readFileSync(join(setting.dir, 'sandbox.json'), 'utf8'))
   t.equal(manifest.gateways.CA.url, `https://127.0.0.1:${setting.ports.CA}`, 'the CA gateway on CA_PORT')
   t.equal(manifest.gateways.US.url, `https://127.0.0.1:${setting.ports.US}`, 'the U.S. gateway on US_PORT')

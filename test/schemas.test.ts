@@ -135,8 +135,11 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-missing-purpose': envelope('required', '', { missingProperty: 'purpose' }),
     'invalid-payload-not-object': envelope('type', '/payload'),
     'invalid-purpose-pattern': envelope('pattern', '/purpose'),
+    'invalid-retraction-with-payload': envelope('maxProperties', '/payload'),
     'invalid-same-country': envelope('const', '/to/country'),
     'invalid-schema-version': envelope('const', '/schemaVersion'),
+    'invalid-supersedes-action': envelope('enum', '/supersedes/action'),
+    'invalid-supersedes-free-text-reason': envelope('enum', '/supersedes/reason'),
     'invalid-system-name': envelope('pattern', '/from/system'),
     'invalid-unknown-kind': envelope('enum', '/kind')
   }
@@ -216,6 +219,11 @@ for (const group of [...KINDS, 'envelope'] as const) {
       t.ok(validateEnvelope(example.envelope), `${example.name}: envelope valid`, { errors: summary(validateEnvelope.errors) })
       if (!isKind(kind)) {
         t.fail(`${example.name}: unknown kind ${String(kind)}`)
+        continue
+      }
+      // A retraction carries no record of its kind: the envelope holds its payload to {} (as pipeline/validate-message.ts does).
+      if ((example.envelope as { supersedes?: { action?: string } }).supersedes?.action === 'retract') {
+        t.same(payloadOf(example.envelope), {}, `${example.name}: a retraction, with an empty payload`)
         continue
       }
       const validate = validatePayload[kind]

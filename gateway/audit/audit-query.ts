@@ -49,7 +49,8 @@ const AUDIT_EVENTS = Object.keys({
   'legal-hold-placed': 1,
   'legal-hold-released': 1,
   'dead-letter-resent': 1,
-  'dead-letter-discarded': 1
+  'dead-letter-discarded': 1,
+  withdrawn: 1
 } satisfies Record<AuditEvent, 1>)
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
@@ -107,11 +108,18 @@ const ENTRY_PROPERTIES = {
     description: 'What a purge removed; on a resent dead letter, the attempts it had used.'
   },
   reason: { type: 'string', description: "An operator's stated reason for resending or discarding a dead letter." },
+  supersedes: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'action'],
+    description: "On a correction's or a retraction's entries: the message it supersedes, by id, and the sender's coded reason (P4).",
+    properties: { id: { type: 'string' }, action: { type: 'string', enum: ['correct', 'retract'] }, reason: { type: 'string' } }
+  },
   subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
 } as const
 
 /** Entries about no message carry no direction; only some events carry a reference, counts or a reason. */
-const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'complaintRef', 'counts', 'reason'])
+const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'complaintRef', 'counts', 'reason', 'supersedes'])
 
 /**
  * One ledger entry as stored (store/records.ts). Values never appear: only
@@ -209,6 +217,7 @@ const CSV_COLUMNS = [
   'policyVersion',
   'code',
   'digest',
+  'supersedes',
   'subjects',
   'reference',
   'complaintRef',
@@ -248,6 +257,7 @@ export function csvRow(e: StoredAuditEntry): string {
     x.policy?.version,
     x.code,
     x.digest,
+    x.supersedes === undefined ? undefined : `${x.supersedes.action} ${x.supersedes.id}`,
     x.subjects.join(' '),
     x.reference,
     x.complaintRef,

@@ -9,7 +9,7 @@ import { verifyReceipt } from '../pipeline/receipt.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -24,13 +24,16 @@ export interface PartnerDeliveryDeps {
   readonly trust: () => TrustStore
   readonly client: Poster
   readonly log: FastifyBaseLogger
+  /** How long a correction or retraction waits, each time, for its original's attempt under way (delivery-outcome.ts). */
+  readonly waitMs: number
 }
 
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
-  return async function deliverToPartner(job: Job<DeliveryJob>): Promise<void> {
+  return async function deliverToPartner(job: Job<DeliveryJob>, token?: string): Promise<void> {
     const { id } = job.data
     const pending = await awaitingDelivery(deps.store, deps.log, job)
     if (pending === undefined) return
+    await waitForOriginal(deps.store, pending.record, job, token, deps.waitMs)
     try {
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
@@ -43,7 +46,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
-      await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })
+      if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
   }

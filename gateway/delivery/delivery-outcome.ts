@@ -4,8 +4,9 @@
 // recorded in the message's status, and sampled into the ledger; the last one
 // dead-letters the message, raises the alert and leaves the sealed copy in
 // the outbox for an operator to resend.
-import { UnrecoverableError, type Job } from 'bullmq'
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
+import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord } from '../store/records.ts'
@@ -26,12 +27,48 @@ export interface Pending {
 export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>): Promise<Pending | undefined> {
   const record = await store.findMessage(job.data.direction, job.data.id)
   const item = record?.status === 'accepted' ? await store.outboxItem(job.data.direction, job.data.id) : undefined
-  if (record !== undefined && item !== undefined) return { record, sealed: item.sealed }
+  if (record !== undefined && item !== undefined) {
+    // Its sender superseded it before it went (docs/integrators.md,
+    // "Corrections and retractions"): this worker holds its job, so no
+    // attempt is under way, and it never goes now.
+    if (await withdrawIfSuperseded(store, log, record)) return undefined
+    return { record, sealed: item.sealed }
+  }
   log.debug(
     { messageId: job.data.id, direction: job.data.direction, status: record?.status ?? 'gone' },
     'job for a message no longer awaiting delivery: nothing to do'
   )
   return undefined
+}
+
+/** Withdraws a message its sender superseded, if it is (still) waiting to go; true if it was. */
+export async function withdrawIfSuperseded(store: GatewayStore, log: FastifyBaseLogger, record: MessageRecord): Promise<boolean> {
+  if (record.supersededBy === undefined) return false
+  const withdrawn = await store.withdraw(record.direction, record.id, withdrawalEntry(record.direction, record.id, record))
+  if (withdrawn) log.info({ messageId: record.id, direction: record.direction, supersededBy: record.supersededBy.id }, 'superseded before delivery: withdrawn')
+  return true
+}
+
+/**
+ * A correction or retraction goes after its original, never before it: while
+ * the original still awaits delivery here (an attempt at it may be under way,
+ * and reach the partner or the agency), the job is put off by `waitMs`, not
+ * failed, so it spends no attempt. The original is delivered or withdrawn
+ * within one attempt (its worker withdraws it then: see awaitingDelivery and
+ * withdrawIfSuperseded), so the wait ends.
+ */
+export async function waitForOriginal(
+  store: GatewayStore,
+  record: MessageRecord,
+  job: Job<DeliveryJob>,
+  token: string | undefined,
+  waitMs: number
+): Promise<void> {
+  if (record.supersedes === undefined) return
+  const original = await store.findMessage(record.direction, record.supersedes.id)
+  if (original?.status !== 'accepted') return
+  await job.moveToDelayed(Date.now() + waitMs, token)
+  throw new DelayedError()
 }
 
 /**
@@ -62,7 +99,10 @@ export interface FailedAttempt {
   readonly record: MessageRecord
 }
 
-export async function recordFailure({ store, log, job, err, record }: FailedAttempt): Promise<void> {
+export async function recordFailure({ store, log, job, err, record }: FailedAttempt): Promise<'withdrawn' | 'recorded'> {
+  // Superseded while this attempt was under way: it is not tried again.
+  const now = await store.findMessage(job.data.direction, job.data.id)
+  if (now !== undefined && now.status === 'accepted' && (await withdrawIfSuperseded(store, log, now))) return 'withdrawn'
   const at = new Date().toISOString()
   const error = err instanceof Error ? err.message : String(err)
   const attempt = { at, error }
@@ -77,6 +117,7 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
     await store.recordAttempt(direction, id, attempt, auditsAttempt(n) ? auditEntry({ event: 'delivery-failed', direction, messageId: id, code, at }) : null)
     log.warn({ messageId: id, direction, attempt: job.attemptsMade + 1, error }, 'delivery attempt failed')
   }
+  return 'recorded'
 }
 
 /** 4xx answers other than 408/429 will not change on retry. */

@@ -6,7 +6,7 @@ import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
-import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps {
@@ -16,13 +16,16 @@ export interface AgencyPushDeps {
   readonly sealer: Sealer
   readonly client: Poster
   readonly log: FastifyBaseLogger
+  /** How long a correction or retraction waits, each time, for its original's attempt under way (delivery-outcome.ts). */
+  readonly waitMs: number
 }
 
 export function agencyPush(deps: AgencyPushDeps) {
-  return async function pushToAgency(job: Job<DeliveryJob>): Promise<void> {
+  return async function pushToAgency(job: Job<DeliveryJob>, token?: string): Promise<void> {
     const { id, target } = job.data
     const pending = await awaitingDelivery(deps.store, deps.log, job)
     if (pending === undefined) return
+    await waitForOriginal(deps.store, pending.record, job, token, deps.waitMs)
     try {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
@@ -38,7 +41,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       }
       await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
-      await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })
+      if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
   }

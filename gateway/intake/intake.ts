@@ -4,15 +4,16 @@
 // then the message is queued. Agency submissions (routes/messages.ts) and the
 // partner gateway's deliveries (routes/exchange.ts) both come through here.
 import type { FastifyBaseLogger } from 'fastify'
-import { ServiceUnavailableError } from '../errors.ts'
+import { ServiceUnavailableError, SupersedesConflictError } from '../errors.ts'
 import type { DeliveryQueues } from '../queue/delivery-queues.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
-import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem } from '../store/records.ts'
+import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
+import { supersessionLink, withdrawalEntry } from './supersession.ts'
 
 export interface IntakeOptions {
-  readonly store: Pick<GatewayStore, 'findMessage' | 'accept'>
-  readonly queues: Pick<DeliveryQueues, 'enqueue'>
+  readonly store: Pick<GatewayStore, 'findMessage' | 'accept' | 'acceptSuperseding' | 'withdraw' | 'searchAudit'>
+  readonly queues: Pick<DeliveryQueues, 'enqueue' | 'cancel'>
 }
 
 /**
@@ -37,6 +38,12 @@ export interface Admission {
   readonly digest: string
   readonly auditDigest: string
   readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'sealed' | 'at'>
+  /**
+   * On a correction or a retraction, the message it supersedes, as this
+   * gateway holds it (intake/supersession.ts checked it); none when a
+   * partner's original never reached this gateway.
+   */
+  readonly original?: MessageRecord
   /** The request's logger: what goes wrong is logged against the request. */
   readonly log: FastifyBaseLogger
 }
@@ -69,8 +76,9 @@ export class Intake {
   }
 
   async admit(admission: Admission): Promise<AdmissionOutcome> {
-    const { direction, prepared, log } = admission
+    const { direction, prepared, log, original } = admission
     const { envelope, policy, at } = prepared
+    const supersedes = envelope.supersedes
     const record: MessageRecord = {
       direction,
       id: envelope.id,
@@ -85,7 +93,8 @@ export class Intake {
       attempts: [],
       receipt: admission.receipt,
       correlationId: envelope.correlationId ?? null,
-      policyVersion: policy.version
+      policyVersion: policy.version,
+      ...(supersedes === undefined ? {} : { supersedes: supersessionLink(supersedes) })
     }
     const item: OutboxItem = { direction, id: envelope.id, target: admission.target, sealed: prepared.sealed, createdAt: at }
     const audit = auditEntry({
@@ -97,18 +106,26 @@ export class Intake {
       digest: admission.auditDigest,
       fields: prepared.decisions,
       at,
-      subjects: prepared.subjects
+      // A correction also names the travellers of what it corrects, so that a
+      // disclosure report on either finds both (docs/privacy-officers.md).
+      subjects: original === undefined ? prepared.subjects : [...new Set([...prepared.subjects, ...(await this.#subjectsOf(original))])]
     })
-    let accepted: boolean
+    let outcome: SupersedingOutcome
     try {
-      accepted = await this.#store.accept(record, item, audit)
+      if (supersedes === undefined) outcome = (await this.#store.accept(record, item, audit)) ? 'accepted' : 'exists'
+      else {
+        const supersession = { direction, original: supersedes.id, by: record.id, action: supersedes.action, reason: supersedes.reason ?? null, at }
+        outcome = await this.#store.acceptSuperseding(record, item, audit, supersession, withdrawalEntry(direction, supersedes.id, original))
+      }
     } catch (err) {
       log.error({ err }, 'ledger write failed')
       throw new ServiceUnavailableError(LEDGER_UNAVAILABLE[record.direction])
     }
+    // Another correction or retraction of the same original won a race with this one: nothing of this one was written.
+    if (outcome === 'conflict') throw new SupersedesConflictError(`${supersedes!.id} was superseded by another message meanwhile`)
     // Lost a race with a concurrent message of the same id: the caller answers
     // it as a repeat of the one that won.
-    if (!accepted) return { accepted: false, existing: (await this.#store.findMessage(record.direction, record.id))! }
+    if (outcome === 'exists') return { accepted: false, existing: (await this.#store.findMessage(record.direction, record.id))! }
     try {
       await this.#queues.enqueue(item)
     } catch (err) {
@@ -116,6 +133,33 @@ export class Intake {
       // (docs/architecture.md, "The pipeline, one message"). The answer stands.
       log.warn({ err, messageId: record.id }, 'enqueue failed; left to the outbox relay')
     }
+    if (original?.status === 'accepted') await this.#stop(direction, original, log)
     return { accepted: true, record }
+  }
+
+  /** The travellers the original's own entry names (its `accepted` or `received` entry, found by its id). */
+  async #subjectsOf(original: MessageRecord): Promise<readonly string[]> {
+    const event = original.direction === 'outbound' ? 'accepted' : 'received'
+    const [entry] = await this.#store.searchAudit({ messageId: original.id, direction: original.direction, event }, 0, 1)
+    return entry?.entry.subjects ?? []
+  }
+
+  /**
+   * A retraction or correction of a message still waiting to go stops it
+   * (docs/integrators.md, "Corrections and retractions"). Only a job that no
+   * worker holds can be taken off the queue: a held one may be reaching the
+   * partner (or the agency) right now, and then its worker withdraws the
+   * original once that attempt ends, and the superseding message waits for
+   * it (delivery/delivery-outcome.ts). Either way the original never goes
+   * after what supersedes it.
+   */
+  async #stop(direction: Direction, original: MessageRecord, log: FastifyBaseLogger): Promise<void> {
+    try {
+      if (!(await this.#queues.cancel(direction, original.id))) return
+      await this.#store.withdraw(direction, original.id, withdrawalEntry(direction, original.id, original))
+    } catch (err) {
+      // Committed: its worker, or the relay's, withdraws the original before sending it.
+      log.warn({ err, messageId: original.id }, 'could not stop the superseded message now; its delivery will')
+    }
   }
 }

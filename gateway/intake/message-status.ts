@@ -3,7 +3,7 @@
 // gateway/routes/ because more than one route uses it (operations.ts links
 // to a message's status URL).
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
-import type { MessageRecord } from '../store/records.ts'
+import type { MessageRecord, SupersessionLink } from '../store/records.ts'
 
 export interface MessageStatus {
   readonly id: string
@@ -16,7 +16,21 @@ export interface MessageStatus {
   readonly attempts: MessageRecord['attempts']
   readonly policyVersion: string | null
   readonly receipt: { readonly jws: string; readonly [claim: string]: unknown } | null
+  readonly supersedes: SupersessionLink | null
+  readonly supersededBy: SupersessionLink | null
 }
+
+/** One side of a supersession, as the status shows it (docs/integrators.md, "Corrections and retractions"). */
+const SUPERSESSION_LINK = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['id', 'action'],
+  properties: {
+    id: { type: 'string', description: 'The other message, by id.' },
+    action: { type: 'string', enum: ['correct', 'retract'] },
+    reason: { type: 'string', enum: ['data-error', 'wrong-traveller', 'duplicate', 'sent-in-error'], description: "The sender's reason, when given." }
+  }
+} as const
 
 /**
  * The JSON Schema of a MessageStatus: the responses are serialised with it,
@@ -27,15 +41,16 @@ export const MESSAGE_STATUS_SCHEMA = {
   title: 'Message status',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'status', 'kind', 'purpose', 'acceptedAt', 'updatedAt', 'statusUrl', 'attempts', 'policyVersion', 'receipt'],
+  required: ['id', 'status', 'kind', 'purpose', 'acceptedAt', 'updatedAt', 'statusUrl', 'attempts', 'policyVersion', 'receipt', 'supersedes', 'supersededBy'],
   properties: {
     id: { type: 'string', description: 'The envelope id.' },
     status: {
       type: 'string',
-      enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'],
+      enum: ['accepted', 'delivered', 'dead-lettered', 'discarded', 'withdrawn'],
       description:
         '`accepted`: audited, kept in the outbox, queued. `delivered`: the partner gateway answered with its signed receipt. ' +
-        '`dead-lettered`: every delivery attempt failed; an operator can resend it. `discarded`: an operator gave up on the dead letter.'
+        '`dead-lettered`: every delivery attempt failed; an operator can resend it. `discarded`: an operator gave up on the dead letter. ' +
+        '`withdrawn`: a correction or retraction you sent (`supersededBy`) superseded it before it was delivered; it will never be sent.'
     },
     kind: { type: 'string' },
     purpose: { type: 'string' },
@@ -67,6 +82,11 @@ export const MESSAGE_STATUS_SCHEMA = {
         receiver: { type: 'string', description: 'e.g. `gateway:US`' },
         policyVersion: { type: 'string' }
       }
+    },
+    supersedes: { ...SUPERSESSION_LINK, description: 'On a correction or a retraction: the message it supersedes.' },
+    supersededBy: {
+      ...SUPERSESSION_LINK,
+      description: 'The correction or retraction that superseded this message, if any: it still says whether this one was delivered.'
     }
   }
 } as const
@@ -92,6 +112,8 @@ export function messageStatus(record: MessageRecord): MessageStatus {
     statusUrl: statusUrl(record.id),
     attempts: record.attempts,
     policyVersion: record.policyVersion,
-    receipt: record.receipt === null ? null : decodeReceipt(record.receipt)
+    receipt: record.receipt === null ? null : decodeReceipt(record.receipt),
+    supersedes: record.supersedes ?? null,
+    supersededBy: record.supersededBy ?? null
   }
 }

@@ -10,7 +10,15 @@ import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEntry, AuditEvent, Direction, MessageRecord } from '../store/records.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
-const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>(['accepted', 'refused', 'received', 'delivered', 'delivery-failed', 'dead-lettered'])
+const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>([
+  'accepted',
+  'refused',
+  'received',
+  'delivered',
+  'delivery-failed',
+  'dead-lettered',
+  'withdrawn'
+])
 const KNOWN_KINDS: ReadonlySet<string> = new Set(KINDS)
 const KNOWN_PURPOSES: ReadonlySet<string> = new Set(Object.values(policies).flatMap((p) => Object.keys(p.purposes)))
 const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)

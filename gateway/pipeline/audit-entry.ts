@@ -1,8 +1,9 @@
 // Step 6: the ledger entry for a decision. Accepted and refused messages alike
 // are recorded (unlike X-Road, which does not log denied requests).
 import type { FieldDecision } from '../../policies/lib/engine.ts'
-import type { AuditEntry, AuditEvent, Direction } from '../store/records.ts'
-import type { Envelope } from './envelope.ts'
+import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import type { AuditEntry, AuditEvent, Direction, SupersessionLink } from '../store/records.ts'
+import { SUPERSEDE_ACTIONS, SUPERSEDE_REASONS, type Envelope } from './envelope.ts'
 import type { SelectedPolicy } from './apply-policy.ts'
 
 export interface AuditFacts {
@@ -27,6 +28,21 @@ export interface AuditFacts {
   readonly at?: string
 }
 
+const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
+
+/**
+ * What an envelope supersedes, as the ledger names it (P4): an id and codes
+ * of the contract, never free text. A refused envelope's may be anything the
+ * sender wrote: it is named only in the contract's own forms, and not at all
+ * otherwise (the refusal's code says why).
+ */
+function supersession(value: unknown): SupersessionLink | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const { id, action, reason } = value as Record<string, unknown>
+  if (typeof id !== 'string' || !MESSAGE_ID.test(id) || typeof action !== 'string' || !SUPERSEDE_ACTIONS.has(action)) return undefined
+  return { id, action: action as SupersessionLink['action'], ...(typeof reason === 'string' && SUPERSEDE_REASONS.has(reason) ? { reason } : {}) }
+}
+
 function party(p: { country?: string; agency?: string; system?: string } | undefined): string | null {
   if (p === undefined) return null
   return [p.country, p.agency, p.system].filter((x) => x !== undefined).join('/')
@@ -34,6 +50,7 @@ function party(p: { country?: string; agency?: string; system?: string } | undef
 
 export function auditEntry(facts: AuditFacts): AuditEntry {
   const e = facts.envelope ?? {}
+  const supersedes = supersession(e.supersedes)
   return {
     at: facts.at ?? new Date().toISOString(),
     event: facts.event,
@@ -54,6 +71,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     ...(facts.complaintRef === undefined ? {} : { complaintRef: facts.complaintRef }),
     ...(facts.counts === undefined ? {} : { counts: facts.counts }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+    ...(supersedes === undefined ? {} : { supersedes }),
     subjects: facts.subjects ?? []
   }
 }

@@ -2,10 +2,28 @@
 // form a gateway sends on: the same envelope with the minimised payload and
 // a `handling` block that names
 // the policy applied and the limits that travel with the record (P5, P10, P11).
+import { envelopeSchema } from '../../schemas/index.ts'
 import type { Country } from '../trust/trust-store.ts'
 
 /** The JWS `typ` of every envelope, submitted, forwarded or pushed (docs/integrators.md, "Sign"). */
 export const ENVELOPE_TYP = 'btb-envelope+jws'
+
+/** What a correction or a retraction does to the message it supersedes (docs/integrators.md, "Corrections and retractions"). */
+export type SupersedeAction = 'correct' | 'retract'
+
+const SUPERSEDES_SCHEMA = (envelopeSchema.properties as { supersedes: { properties: Record<'action' | 'reason', { enum: readonly string[] }> } }).supersedes
+
+/** The actions and the reasons the contract names (schemas/envelope.schema.json, `supersedes`). */
+export const SUPERSEDE_ACTIONS: ReadonlySet<string> = new Set(SUPERSEDES_SCHEMA.properties.action.enum)
+export const SUPERSEDE_REASONS: ReadonlySet<string> = new Set(SUPERSEDES_SCHEMA.properties.reason.enum)
+
+/** The envelope's `supersedes`: an earlier message of the same system, by id (P4). */
+export interface Supersedes {
+  readonly id: string
+  readonly action: SupersedeAction
+  /** A code from the contract's closed list, never free text. */
+  readonly reason?: string
+}
 
 export interface Envelope {
   readonly id: string
@@ -18,6 +36,8 @@ export interface Envelope {
   readonly to: { readonly country: Country; readonly agency: string }
   readonly createdAt: string
   readonly correlationId?: string | null
+  /** On a correction or a retraction: the message it supersedes. */
+  readonly supersedes?: Supersedes
   readonly payload: Record<string, unknown>
 }
 

@@ -24,6 +24,12 @@ export function envelopeFacts(value: unknown): Partial<Envelope> | null {
     const p = x as Record<string, unknown>
     return { country: str(p.country), agency: str(p.agency), system: str(p.system) }
   }
+  // Checked again where it is used (pipeline/audit-entry.ts): only its strings are kept.
+  const link = (x: unknown): Envelope['supersedes'] => {
+    if (x === null || typeof x !== 'object') return undefined
+    const s = x as Record<string, unknown>
+    return { id: str(s.id), action: str(s.action), reason: str(s.reason) } as Envelope['supersedes']
+  }
   return {
     id: str(v.id),
     kind: str(v.kind),
@@ -31,7 +37,8 @@ export function envelopeFacts(value: unknown): Partial<Envelope> | null {
     legalAuthority: str(v.legalAuthority),
     agreementRef: str(v.agreementRef),
     from: party(v.from) as Envelope['from'],
-    to: party(v.to) as Envelope['to']
+    to: party(v.to) as Envelope['to'],
+    supersedes: link(v.supersedes)
   }
 }
 

@@ -95,6 +95,9 @@ export class MessageValidator {
     }
     if (!this.#envelope(value)) throw new SchemaInvalidError(describe(this.#envelope.errors, ''))
     const envelope = value as Envelope
+    // A retraction carries no record (the envelope schema holds its payload
+    // to {}), so there is nothing of the kind to validate.
+    if (envelope.supersedes?.action === 'retract') return envelope
     const payload = this.#payload.get(envelope.kind)!
     if (!payload(envelope.payload)) throw new SchemaInvalidError(describe(payload.errors, '/payload'))
     return envelope

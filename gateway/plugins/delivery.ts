@@ -55,7 +55,7 @@ export const deliveryPlugin = fp(
       // killed process had in hand move again within seconds, not a minute.
       const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
       const log = app.log.child({ component: 'delivery' })
-      const deps = { store: app.store, sealer: app.sealer, log }
+      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs }
       workers.push(
         new Worker<DeliveryJob>(
           QUEUE_NAMES.outbound,

@@ -273,6 +273,8 @@ export class DeadLetters {
       case 'dead-lettered':
         // Still dead-lettered, yet the store would not requeue it: its sealed copy is missing.
         throw new DeadLetterConflictError(`${record.id} has no sealed copy left to resend`)
+      case 'withdrawn':
+        throw new DeadLetterConflictError(`${record.id} was withdrawn by a correction or retraction from its sender: it is never sent`)
     }
   }
 
@@ -287,6 +289,8 @@ export class DeadLetters {
         throw new DeadLetterConflictError(`${record.id} is queued for delivery: it can be discarded only once it is dead-lettered`)
       case 'dead-lettered':
         throw new DeadLetterConflictError(`${record.id} could not be discarded; try again`)
+      case 'withdrawn':
+        throw new DeadLetterConflictError(`${record.id} was withdrawn by a correction or retraction from its sender: there is nothing to discard`)
     }
   }
 

@@ -71,6 +71,15 @@ export class DeliveryQueues {
     })
   }
 
+  /**
+   * Takes a message's job off its queue unless a worker holds it (BullMQ
+   * removes no locked job). True when no job of it is left to run; false when
+   * an attempt is under way.
+   */
+  async cancel(direction: Direction, id: string): Promise<boolean> {
+    return (await this.#queues[direction].remove(id)) === 1
+  }
+
   async close(): Promise<void> {
     await Promise.all(Object.values(this.#queues).map((q) => q.close()))
   }

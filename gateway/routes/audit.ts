@@ -16,7 +16,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
-import type { AuditQuery, Checkpoint, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
+import type { AuditQuery, Checkpoint, Direction, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
 
@@ -154,6 +154,32 @@ const DISCLOSURE_REPORT = {
             }
           },
           withheld: { type: 'integer', minimum: 0, description: 'How many fields were withheld.' },
+          supersedes: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['messageId', 'action'],
+            description: 'This entry is of a correction or a retraction: the message it supersedes (P4).',
+            properties: {
+              messageId: { type: 'string' },
+              action: { type: 'string', enum: ['correct', 'retract'] },
+              reason: { type: 'string', description: "The sender's reason, a code." }
+            }
+          },
+          supersededBy: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['messageId', 'action', 'seq', 'withdrawn'],
+            description:
+              "This entry's message was corrected or retracted: by which message, and the seq of that message's entry in this report. " +
+              '`withdrawn`: this gateway stopped the message before it was delivered onward.',
+            properties: {
+              messageId: { type: 'string' },
+              action: { type: 'string', enum: ['correct', 'retract'] },
+              reason: { type: 'string' },
+              seq: { type: 'integer' },
+              withdrawn: { type: 'boolean' }
+            }
+          },
           ledgerEntry: {
             type: 'string',
             description: "The entry's exact text in the ledger (keyed digests, never a personal value): the leaf its inclusion proof starts from."
@@ -316,7 +342,9 @@ const SCHEMAS = {
     summary: "A traveller's disclosure report",
     description:
       `${OFFICER_ONLY} Every entry that names the traveller: who received which fields of their record, when, for what purpose, ` +
-      'under which authority and policy (P8, individual access). A POST, so that a document number never appears in a URL or an access log; ' +
+      'under which authority and policy (P8, individual access). A message corrected or retracted says by which message (`supersededBy`), ' +
+      'and the correction or retraction is in the report too (`supersedes`), with what it disclosed. ' +
+      'A POST, so that a document number never appears in a URL or an access log; ' +
       'the identifier is matched by its keyed digest, and the request itself is audited.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
@@ -475,9 +503,36 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     const texts = await app.store.auditTexts(found.map((e) => e.seq))
     const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
     const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
-    const disclosures = found.map((e) => {
+    // A correction's or retraction's entry names the travellers of what it
+    // supersedes too (intake/intake.ts), so it is among these: each original
+    // is linked to it here, by (direction, id).
+    const supersededBy = new Map<string, { messageId: string; action: 'correct' | 'retract'; reason?: string; seq: number }>()
+    const key = (direction: string | undefined, id: string): string => `${direction} ${id}`
+    for (const e of found) {
+      const { supersedes } = e.entry
+      if (supersedes !== undefined && e.entry.messageId !== null && !supersededBy.has(key(e.entry.direction, supersedes.id))) {
+        supersededBy.set(key(e.entry.direction, supersedes.id), {
+          messageId: e.entry.messageId,
+          action: supersedes.action,
+          ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }),
+          seq: e.seq
+        })
+      }
+    }
+    const withdrawn = new Map<string, Promise<boolean>>()
+    const wasWithdrawn = (direction: Direction, id: string): Promise<boolean> => {
+      let answer = withdrawn.get(key(direction, id))
+      if (answer === undefined) {
+        answer = app.store.searchAudit({ messageId: id, direction, event: 'withdrawn' }, 0, 1).then((page) => page.length > 0)
+        withdrawn.set(key(direction, id), answer)
+      }
+      return answer
+    }
+    const disclosures = []
+    for (const e of found) {
+      const { supersedes } = e.entry
       const hashes = proofs.get(e.seq)
-      return {
+      const d = {
         ...(e.entry.reference === undefined ? {} : { reference: e.entry.reference }),
         ...(e.entry.complaintRef === undefined ? {} : { complaintRef: e.entry.complaintRef }),
         seq: e.seq,
@@ -493,10 +548,15 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         policy: e.entry.policy,
         shared: e.entry.fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
         withheld: e.entry.fields.filter((f) => f.action === 'withhold').length,
+        ...(supersedes === undefined
+          ? {}
+          : { supersedes: { messageId: supersedes.id, action: supersedes.action, ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }) } }),
         ledgerEntry: texts.get(e.seq)!,
         inclusionProof: hashes === undefined ? null : { treeSize: checkpoint!.size, hashes }
       }
-    })
+      const by = d.messageId === null || d.direction === undefined ? undefined : supersededBy.get(key(d.direction, d.messageId))
+      disclosures.push(by === undefined ? d : { ...d, supersededBy: { ...by, withdrawn: await wasWithdrawn(d.direction!, d.messageId!) } })
+    }
     // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
     const holds = await app.store.legalHoldsCovering(subject)
     await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))

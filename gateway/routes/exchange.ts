@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { ReplayedError, UnsupportedMediaTypeError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
+import { checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
@@ -20,7 +21,9 @@ const EXCHANGE_SCHEMA = {
     "For the partner gateway only (its pinned certificate; no token). The inbound pipeline: the partner's signature, replay " +
     "protection, the forwarded envelope's schema and the payload against what the sender's outbound policy lets through, the policy version, " +
     'the legal authority against what the sending country may cite, the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
-    'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`.',
+    'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`. ' +
+    "A correction or retraction (`supersedes`) is checked against this gateway's record of the original, when it has one, and pushed to " +
+    'the system that received the original.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: joseBody(
@@ -43,6 +46,9 @@ const EXCHANGE_SCHEMA = {
       'POLICY_DENIED',
       'LEGAL_AUTHORITY_MISMATCH',
       'REPLAYED',
+      'SUPERSEDES_NOT_YOURS',
+      'SUPERSEDES_MISMATCH',
+      'SUPERSEDES_CONFLICT',
       'SERVICE_UNAVAILABLE'
     )
   }
@@ -89,17 +95,30 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
     const result = prepared.result!
     const { envelope } = result
+    const sender = `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`
+    let target = result.target
+    // A correction or retraction: its original, if it reached this gateway.
+    // One that did not was withdrawn by its sender before it was delivered,
+    // and never comes after this message (delivery/delivery-outcome.ts): this
+    // one is taken all the same, with the link, and pushed as routed.
+    const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
+    if (envelope.supersedes !== undefined && original !== undefined) {
+      checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
+      // It goes where the original went (docs/integrators.md, "Corrections and retractions").
+      target = original.recipient
+    }
     const admission = await app.intake.admit({
       direction: 'inbound',
       event: 'received',
       caller: partner,
-      sender: `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`,
-      recipient: result.target,
-      target: result.target,
+      sender,
+      recipient: target,
+      target,
       receipt: result.receipt,
       digest,
       auditDigest: prepared.auditDigest,
       prepared: result,
+      ...(original === undefined ? {} : { original }),
       log: request.log
     })
     if (!admission.accepted) return replay(admission.existing)

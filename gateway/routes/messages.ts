@@ -9,6 +9,7 @@ import { IdConflictError, NotFoundError, UnsupportedMediaTypeError } from '../er
 import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from '../intake/message-status.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
+import { checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
@@ -27,7 +28,9 @@ const SUBMIT_SCHEMA = {
     'the sender, recipient, kinds, purposes and freshness, then the policy for (kind, purpose, recipient), which shares, generalises, ' +
     'pseudonymises or withholds every field. The decision is audited and the minimised envelope, re-signed by this gateway, is committed to the ' +
     'outbox before the answer: a `202` is never lost. The envelope `id` is the idempotency key: the same id and bytes again get `200` ' +
-    'and the current status; the same id with other bytes, `409 ID_CONFLICT`. Every refusal from an identified system is audited too.',
+    'and the current status; the same id with other bytes, `409 ID_CONFLICT`. Every refusal from an identified system is audited too. ' +
+    'An envelope with `supersedes` corrects or retracts an earlier message of the same system, kind, purpose and recipient: it follows ' +
+    'the original to the system that received it, and one not yet delivered is withdrawn (docs/integrators.md, "Corrections and retractions").',
   tags: ['messages'],
   security: SECURITY.certificateAndToken,
   body: SUBMISSION_BODY,
@@ -35,7 +38,15 @@ const SUBMIT_SCHEMA = {
   response: {
     200: { description: 'A repeat of a message already accepted (same id, same bytes): its current status.', headers: LOCATION, ...STATUS_RESPONSE },
     202: { description: 'Accepted: audited, committed to the outbox and queued for the partner gateway.', headers: LOCATION, ...STATUS_RESPONSE },
-    ...problemResponses(...SUBMISSION_REFUSALS, 'ID_CONFLICT', 'SERVICE_UNAVAILABLE')
+    ...problemResponses(
+      ...SUBMISSION_REFUSALS,
+      'ID_CONFLICT',
+      'SUPERSEDES_UNKNOWN',
+      'SUPERSEDES_NOT_YOURS',
+      'SUPERSEDES_MISMATCH',
+      'SUPERSEDES_CONFLICT',
+      'SERVICE_UNAVAILABLE'
+    )
   }
 }
 
@@ -100,17 +111,25 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
     const result = prepared.result!
     const { envelope } = result
+    const recipient = `${envelope.to.country}/${envelope.to.agency}`
+    // A correction or retraction names a message this system sent through
+    // this gateway (docs/integrators.md, "Corrections and retractions").
+    const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('outbound', envelope.supersedes.id)
+    if (envelope.supersedes !== undefined) {
+      checkSupersedes(envelope.supersedes, original, { sender: caller.id, kind: envelope.kind, purpose: envelope.purpose, recipient })
+    }
     const admission = await app.intake.admit({
       direction: 'outbound',
       event: 'accepted',
       caller: caller.id,
       sender: caller.id,
-      recipient: `${envelope.to.country}/${envelope.to.agency}`,
+      recipient,
       target: PARTNER_TARGET,
       receipt: null,
       digest,
       auditDigest: prepared.auditDigest,
       prepared: result,
+      ...(original === undefined ? {} : { original }),
       log: request.log
     })
     if (!admission.accepted) return repeat(admission.existing)

@@ -91,7 +91,7 @@ const RESULT = {
     id: { type: 'string' },
     queue: QUEUE,
     outcome: { type: 'string', enum: ['requeued', 'already-queued', 'already-delivered', 'discarded', 'already-discarded'] },
-    status: { type: 'string', enum: ['accepted', 'delivered', 'dead-lettered', 'discarded'], description: "The message's status now." },
+    status: { type: 'string', enum: ['accepted', 'delivered', 'dead-lettered', 'discarded', 'withdrawn'], description: "The message's status now." },
     changed: { type: 'boolean', description: '`false` when there was nothing to do: nothing was changed or audited.' },
     detail: { type: 'string' },
     statusUrl: { type: 'string', description: "The message's status, as its sender reads it." }

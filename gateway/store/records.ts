@@ -4,8 +4,33 @@ import type { FieldDecision } from '../../policies/lib/engine.ts'
 import type { TreeNode } from './merkle-tree.ts'
 
 export type Direction = 'outbound' | 'inbound'
-/** `discarded`: an operator gave up on a dead letter; its sealed copy is gone and nothing re-drives it. */
-export type MessageStatus = 'accepted' | 'delivered' | 'dead-lettered' | 'discarded'
+/**
+ * `discarded`: an operator gave up on a dead letter; its sealed copy is gone and nothing re-drives it.
+ * `withdrawn`: a correction or retraction from its sender superseded it before it was delivered; its
+ * sealed copy is gone and nothing sends it (docs/integrators.md, "Corrections and retractions").
+ */
+export type MessageStatus = 'accepted' | 'delivered' | 'dead-lettered' | 'discarded' | 'withdrawn'
+
+/** One side of a supersession (P4): the other message, by id, and what the superseding one does. */
+export interface SupersessionLink {
+  readonly id: string
+  readonly action: 'correct' | 'retract'
+  /** The sender's reason, a code of the contract's closed list. */
+  readonly reason?: string
+}
+
+/** A message superseded by a later one of the same direction: `original` by `by`. Ids only. */
+export interface Supersession {
+  readonly direction: Direction
+  readonly original: string
+  readonly by: string
+  readonly action: SupersessionLink['action']
+  readonly reason: string | null
+  readonly at: string
+}
+
+/** What accepting a correction or retraction came to: `exists` when its id was taken, `conflict` when its original was superseded already. */
+export type SupersedingOutcome = 'accepted' | 'exists' | 'conflict'
 
 export interface DeliveryAttempt {
   readonly at: string
@@ -29,6 +54,13 @@ export interface MessageRecord {
   readonly receipt: string | null
   readonly correlationId: string | null
   readonly policyVersion: string | null
+  /**
+   * On a correction or a retraction: the message it supersedes. Read with
+   * one record (findMessage), absent otherwise and in lists.
+   */
+  readonly supersedes?: SupersessionLink
+  /** The correction or retraction that superseded this message, if any (findMessage). */
+  readonly supersededBy?: SupersessionLink
 }
 
 export interface OutboxItem {
@@ -67,6 +99,8 @@ export type AuditEvent =
   /** An operator put a dead letter back on its queue, or gave up on it (with a reason). */
   | 'dead-letter-resent'
   | 'dead-letter-discarded'
+  /** A message superseded by its sender before it was delivered: its delivery was stopped (P4). */
+  | 'withdrawn'
 
 /** One ledger entry. Values never appear: only keyed digests (docs/architecture.md, "Privacy principles in code"). */
 export interface AuditEntry {
@@ -102,6 +136,11 @@ export interface AuditEntry {
    * resending or discarding a dead letter, or why a checkpoint was refused as a conflict.
    */
   readonly reason?: string
+  /**
+   * On the entries of a correction or a retraction: the message it
+   * supersedes, by id, what it does to it and the sender's coded reason (P4).
+   */
+  readonly supersedes?: SupersessionLink
   /**
    * Keyed digests (HMAC) of the traveller identifiers the message carries, so
    * that "was this person's record shared?" is answered without the identifier.
@@ -258,6 +297,27 @@ export interface MessageRepository {
   markDelivered(direction: Direction, id: string, receipt: string | null, audit: AuditEntry): Promise<boolean>
   /** Dead-letters an `accepted` message; false, and nothing written, otherwise. */
   markDeadLettered(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry): Promise<boolean>
+  /**
+   * `accept` for a correction or a retraction: also records that it
+   * supersedes `supersession.original`, and withdraws the original if it is
+   * dead-lettered (nothing holds it: its sealed copy goes, `withdrawal` is
+   * appended). `conflict`, and nothing written, when the original is
+   * superseded already; `exists` when the id is taken.
+   */
+  acceptSuperseding(
+    record: MessageRecord,
+    outbox: OutboxItem,
+    audit: AuditEntry,
+    supersession: Supersession,
+    withdrawal: AuditEntry
+  ): Promise<SupersedingOutcome>
+  /**
+   * Withdraws a superseded message not yet delivered: status `withdrawn`,
+   * its sealed outbox item deleted, `audit` appended, in one transaction.
+   * False, and nothing written, unless it is superseded and `accepted` or
+   * `dead-lettered`. Whoever calls it knows that no delivery of it is under way.
+   */
+  withdraw(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
   pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]>

@@ -115,6 +115,8 @@ export class SqliteStoreThread implements GatewayStore {
 
   findMessage: GatewayStore['findMessage'] = (...args) => this.#call('findMessage', args)
   accept: GatewayStore['accept'] = (...args) => this.#call('accept', args)
+  acceptSuperseding: GatewayStore['acceptSuperseding'] = (...args) => this.#call('acceptSuperseding', args)
+  withdraw: GatewayStore['withdraw'] = (...args) => this.#call('withdraw', args)
   recordAttempt: GatewayStore['recordAttempt'] = (...args) => this.#call('recordAttempt', args)
   markDelivered: GatewayStore['markDelivered'] = (...args) => this.#call('markDelivered', args)
   markDeadLettered: GatewayStore['markDeadLettered'] = (...args) => this.#call('markDeadLettered', args)

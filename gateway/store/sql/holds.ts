@@ -41,7 +41,7 @@ const COVERING = `SELECT h.* FROM {legal_holds} h WHERE h.subject = ? OR h.messa
  * (its one placeholder), and covered by no active legal hold, whether the
  * hold names the message or a traveller digest one of its audit entries carries.
  */
-const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded') AND NOT EXISTS (
+const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded', 'withdrawn') AND NOT EXISTS (
   SELECT 1 FROM {legal_holds} h WHERE h.released_at IS NULL AND (
     h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
       SELECT 1 FROM {audit} a JOIN {audit_subjects} s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
@@ -58,6 +58,13 @@ const PURGE_IN_ONE = `WITH doomed AS (
     DELETE FROM {messages} m USING doomed d WHERE m.direction = d.direction AND m.id = d.id RETURNING 1
   )
   SELECT (SELECT count(*) FROM messages_gone) AS messages, (SELECT count(*) FROM outbox_gone) AS outbox`
+
+/**
+ * A supersession (ids only) goes once neither of its messages is left: while
+ * one is, its record shows the link (sql/messages.ts, findMessage).
+ */
+const PURGE_SUPERSESSIONS = `DELETE FROM {supersessions} AS s WHERE NOT EXISTS (
+  SELECT 1 FROM {messages} m WHERE m.direction = s.direction AND m.id IN (s.original, s.superseded_by))`
 
 /**
  * SQLite has neither data-modifying WITH nor DELETE … USING, and needs
@@ -111,6 +118,7 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
         } else {
           counts = yield* purgeInTwo(bound)
         }
+        if (counts.messages > 0) yield* run(PURGE_SUPERSESSIONS, [])
         // A run that removed nothing changed nothing: no entry, and the head stays where it was.
         if (counts.messages + counts.outbox > 0) yield* append(purgeEntry(audit, counts))
         return counts

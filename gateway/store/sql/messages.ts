@@ -1,6 +1,17 @@
 // Messages, their outbox items and their delivery outcomes: one SQL text for
 // both databases (the column names are the same in SQLite and PostgreSQL).
-import type { AuditEntry, DeliveryAttempt, Direction, MessageRecord, MessageRepository, OutboxItem, PendingDelivery } from '../records.ts'
+import type {
+  AuditEntry,
+  DeliveryAttempt,
+  Direction,
+  MessageRecord,
+  MessageRepository,
+  OutboxItem,
+  PendingDelivery,
+  Supersession,
+  SupersessionLink,
+  SupersedingOutcome
+} from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 export interface MessageRow {
@@ -18,6 +29,21 @@ export interface MessageRow {
   receipt: string | null
   correlation_id: string | null
   policy_version: string | null
+}
+
+/** A message's row as findMessage reads it: with both sides of any supersession it is in. */
+interface LinkedMessageRow extends MessageRow {
+  supersedes_id: string | null
+  supersedes_action: SupersessionLink['action'] | null
+  supersedes_reason: string | null
+  superseded_by_id: string | null
+  superseded_by_action: SupersessionLink['action'] | null
+  superseded_by_reason: string | null
+}
+
+function link(id: string | null, action: SupersessionLink['action'] | null, reason: string | null): SupersessionLink | null {
+  if (id === null || action === null) return null
+  return reason === null ? { id, action } : { id, action, reason }
 }
 
 export function toRecord(row: MessageRow): MessageRecord {
@@ -62,6 +88,66 @@ const INSERT_MESSAGE = `INSERT INTO {messages} (direction, id, digest, kind, pur
 /** Shared with the dead letters (discarding one drops its sealed copy). */
 export const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = ?'
 
+/** One message, with what it supersedes and what superseded it (both by primary key or index). */
+const FIND_MESSAGE = `SELECT m.*,
+  s.original AS supersedes_id, s.action AS supersedes_action, s.reason AS supersedes_reason,
+  b.superseded_by AS superseded_by_id, b.action AS superseded_by_action, b.reason AS superseded_by_reason
+  FROM {messages} m
+  LEFT JOIN {supersessions} s ON s.direction = m.direction AND s.superseded_by = m.id
+  LEFT JOIN {supersessions} b ON b.direction = m.direction AND b.original = m.id
+  WHERE m.direction = ? AND m.id = ?`
+
+function messageValues(record: MessageRecord): Array<string | null> {
+  return [
+    record.direction,
+    record.id,
+    record.digest,
+    record.kind,
+    record.purpose,
+    record.sender,
+    record.recipient,
+    record.status,
+    record.acceptedAt,
+    record.updatedAt,
+    JSON.stringify(record.attempts),
+    record.receipt,
+    record.correlationId,
+    record.policyVersion
+  ]
+}
+
+/** The outbox item and the audit entry of a message just inserted. */
+function* outboxAndAudit(outbox: OutboxItem, audit: AuditEntry): Write<void> {
+  yield* run('INSERT INTO {outbox} (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)', [
+    outbox.direction,
+    outbox.id,
+    outbox.target,
+    outbox.sealed,
+    outbox.createdAt
+  ])
+  yield* append(audit)
+}
+
+/**
+ * Withdraws a superseded message that is not delivered (docs/integrators.md,
+ * "Corrections and retractions"): conditional on its status, so that of a
+ * withdrawal and a delivery recorded at once, one changes the row and the
+ * other finds it changed (on PostgreSQL, the row lock orders them).
+ */
+function* withdrawWrite(direction: Direction, id: string, audit: AuditEntry, from: readonly MessageRecord['status'][]): Write<boolean> {
+  const changed = yield* run(
+    `UPDATE {messages} AS m SET status = 'withdrawn', updated_at = ?
+    WHERE m.direction = ? AND m.id = ? AND m.status IN (${from.map(() => '?').join(', ')})
+    AND EXISTS (SELECT 1 FROM {supersessions} s WHERE s.direction = m.direction AND s.original = m.id)`,
+    [audit.at, direction, id, ...from]
+  )
+  if (changed === 0) return false
+  // Nothing will send it now, so nothing personal is kept for it (P5).
+  yield* run(DELETE_OUTBOX, [direction, id])
+  yield* append(audit)
+  return true
+}
+
 /**
  * `SET attempts = <expression>` with `attempt` added, and the expression's one
  * value: the attempt, where the dialect appends in SQL; else the whole list,
@@ -84,42 +170,70 @@ export class SqlMessageRepository implements MessageRepository {
   }
 
   async findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined> {
-    const [row] = await this.#db.all<MessageRow>('SELECT * FROM {messages} WHERE direction = ? AND id = ?', [direction, id])
-    return row === undefined ? undefined : toRecord(row)
+    const [row] = await this.#db.all<LinkedMessageRow>(FIND_MESSAGE, [direction, id])
+    if (row === undefined) return undefined
+    // Only a message in a supersession has these: every other record reads as it was written.
+    const supersedes = link(row.supersedes_id, row.supersedes_action, row.supersedes_reason)
+    const supersededBy = link(row.superseded_by_id, row.superseded_by_action, row.superseded_by_reason)
+    return { ...toRecord(row), ...(supersedes === null ? {} : { supersedes }), ...(supersededBy === null ? {} : { supersededBy }) }
   }
 
   accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean> {
     return this.#db.write(
       (function* () {
-        const inserted = yield* run(INSERT_MESSAGE, [
-          record.direction,
-          record.id,
-          record.digest,
-          record.kind,
-          record.purpose,
-          record.sender,
-          record.recipient,
-          record.status,
-          record.acceptedAt,
-          record.updatedAt,
-          JSON.stringify(record.attempts),
-          record.receipt,
-          record.correlationId,
-          record.policyVersion
-        ])
+        const inserted = yield* run(INSERT_MESSAGE, messageValues(record))
         if (inserted === 0) return false
-        yield* run('INSERT INTO {outbox} (direction, id, target, sealed, created_at) VALUES (?, ?, ?, ?, ?)', [
-          outbox.direction,
-          outbox.id,
-          outbox.target,
-          outbox.sealed,
-          outbox.createdAt
-        ])
-        yield* append(audit)
+        yield* outboxAndAudit(outbox, audit)
         return true
       })(),
       outbox.sealed.length
     )
+  }
+
+  acceptSuperseding(
+    record: MessageRecord,
+    outbox: OutboxItem,
+    audit: AuditEntry,
+    supersession: Supersession,
+    withdrawal: AuditEntry
+  ): Promise<SupersedingOutcome> {
+    const { direction, original, by } = supersession
+    return this.#db.write(
+      (function* (): Write<SupersedingOutcome> {
+        // The supersession first: its primary key lets one message supersede
+        // an original, however many try at once (on PostgreSQL a second
+        // insert waits for the first's transaction, then finds its row).
+        const linked = yield* run(
+          `INSERT INTO {supersessions} (direction, original, superseded_by, action, reason, at)
+          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          [direction, original, by, supersession.action, supersession.reason, supersession.at]
+        )
+        if (linked === 0) {
+          const [row] = yield* all<{ superseded_by: string }>('SELECT superseded_by FROM {supersessions} WHERE direction = ? AND original = ?', [
+            direction,
+            original
+          ])
+          // The same message twice at once: the other one is the repeat's answer.
+          return row?.superseded_by === by ? 'exists' : 'conflict'
+        }
+        const inserted = yield* run(INSERT_MESSAGE, messageValues(record))
+        if (inserted === 0) {
+          // Its id was taken meanwhile by another message: the link just made is not its to keep.
+          yield* run('DELETE FROM {supersessions} WHERE direction = ? AND original = ? AND superseded_by = ?', [direction, original, by])
+          return 'exists'
+        }
+        yield* outboxAndAudit(outbox, audit)
+        // A dead letter is not being delivered: it is withdrawn now, and an
+        // operator cannot resend it after its correction or retraction.
+        yield* withdrawWrite(direction, original, withdrawal, ['dead-lettered'])
+        return 'accepted'
+      })(),
+      outbox.sealed.length
+    )
+  }
+
+  withdraw(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+    return this.#db.write(withdrawWrite(direction, id, audit, ['accepted', 'dead-lettered']))
   }
 
   recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {

@@ -85,6 +85,15 @@ CREATE TABLE IF NOT EXISTS {legal_holds} (
   placed_at TEXT NOT NULL,
   released_at TEXT
 )${keyed};
+CREATE TABLE IF NOT EXISTS {supersessions} (
+  direction TEXT NOT NULL,
+  original TEXT NOT NULL,
+  superseded_by TEXT NOT NULL,
+  action TEXT NOT NULL,
+  reason TEXT,
+  at TEXT NOT NULL,
+  PRIMARY KEY (direction, original)
+)${keyed};
 `
 }
 
@@ -132,6 +141,8 @@ export function indexesSql(d: Dialect): string {
     // INDEX_ROWS_SQL); their primary keys start with the subject and the
     // path. Seq only grows, so each append adds to the last page of these.
     'CREATE INDEX IF NOT EXISTS audit_subjects_seq ON {audit_subjects} (seq);\n' +
-    'CREATE INDEX IF NOT EXISTS audit_fields_seq ON {audit_fields} (seq);\n'
+    'CREATE INDEX IF NOT EXISTS audit_fields_seq ON {audit_fields} (seq);\n' +
+    // A message's record shows what it supersedes (sql/messages.ts, findMessage).
+    'CREATE INDEX IF NOT EXISTS supersessions_by ON {supersessions} (direction, superseded_by);\n'
   )
 }

@@ -43,6 +43,12 @@ export class SqlStore implements GatewayStore {
   accept(...args: Parameters<Repository['accept']>) {
     return this.#messages.accept(...args)
   }
+  acceptSuperseding(...args: Parameters<Repository['acceptSuperseding']>) {
+    return this.#messages.acceptSuperseding(...args)
+  }
+  withdraw(...args: Parameters<Repository['withdraw']>) {
+    return this.#messages.withdraw(...args)
+  }
   recordAttempt(...args: Parameters<Repository['recordAttempt']>) {
     return this.#messages.recordAttempt(...args)
   }

@@ -1,0 +1,64 @@
+// Corrections and retractions (P4 data quality; docs/integrators.md,
+// "Corrections and retractions"): which earlier message a correction or a
+// retraction may supersede, and the ledger entry of an original withdrawn
+// before it was delivered. Both directions use it: the sending gateway
+// against its own record of what the agency sent, the receiving gateway
+// against its record of what the partner delivered.
+import { SupersedesConflictError, SupersedesMismatchError, SupersedesNotYoursError, SupersedesUnknownError } from '../errors.ts'
+import { auditEntry } from '../pipeline/audit-entry.ts'
+import type { Supersedes } from '../pipeline/envelope.ts'
+import type { AuditEntry, Direction, MessageRecord, SupersessionLink } from '../store/records.ts'
+
+/** What the checks need of the superseding message. */
+export interface Superseding {
+  /** The sending system, `CA/CBSA/pik-primary`: only it may supersede its own messages. */
+  readonly sender: string
+  readonly kind: string
+  readonly purpose: string
+  /**
+   * Outbound, `country/agency` as the original's record has it. Inbound,
+   * none: what the partner sends goes to the system that received the
+   * original (its record's recipient), whatever the routing says now.
+   */
+  readonly recipient?: string
+}
+
+/** The envelope's `supersedes`, as the records and the ledger keep it. */
+export function supersessionLink(supersedes: Supersedes): SupersessionLink {
+  return { id: supersedes.id, action: supersedes.action, ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }) }
+}
+
+/**
+ * Refuses a supersession the contract does not allow, with a stable code,
+ * before anything is written: the original must be known here, be the same
+ * system's, of the same kind, purpose and recipient (a correction is the same
+ * disclosure, made right), and not superseded already, so that the
+ * corrections of a message form one chain and each of its links is the
+ * latest word on the one before; a retraction ends the chain.
+ */
+export function checkSupersedes(supersedes: Supersedes, original: MessageRecord | undefined, message: Superseding): asserts original is MessageRecord {
+  const { id } = supersedes
+  if (original === undefined) throw new SupersedesUnknownError(id)
+  if (original.sender !== message.sender) throw new SupersedesNotYoursError(id)
+  const differs: string[] = []
+  if (original.kind !== message.kind) differs.push(`kind (${original.kind})`)
+  if (original.purpose !== message.purpose) differs.push(`purpose (${original.purpose})`)
+  if (message.recipient !== undefined && original.recipient !== message.recipient) differs.push(`recipient (${original.recipient})`)
+  if (differs.length > 0) throw new SupersedesMismatchError(`${id} differs in ${differs.join(', ')}`)
+  if (original.supersededBy !== undefined) {
+    throw new SupersedesConflictError(`${id} was superseded by ${original.supersededBy.id} already: supersede that one instead`)
+  }
+  // A retraction is final: a record sent again after it is a new message.
+  if (original.supersedes?.action === 'retract') throw new SupersedesConflictError(`${id} is a retraction: send the record again as a new message`)
+}
+
+/**
+ * The entry of an original withdrawn before delivery. Like an operator's
+ * action on a dead letter it names the parties, kind and purpose, so the
+ * usual filters find it; it names no traveller.
+ */
+export function withdrawalEntry(direction: Direction, id: string, original: MessageRecord | undefined): AuditEntry {
+  const entry = auditEntry({ event: 'withdrawn', direction, messageId: id })
+  if (original === undefined) return entry
+  return { ...entry, kind: original.kind, purpose: original.purpose, from: original.sender, to: original.recipient }
+}
