@@ -9,18 +9,16 @@
 // corrected it.
 import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { QueueEvents, Worker } from 'bullmq'
 import pg from 'pg'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, eventually, injectGateway, KEYS_DIR, PG_URL, REDIS_URL, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, eventually, injectGateway, PG_URL, REDIS_URL, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 type Ledger = 'sqlite' | 'postgres'
@@ -72,15 +70,7 @@ interface Disclosure {
 
 /** A privacy officer of `country`, asking for a traveller's disclosure report (docs/privacy-officers.md). */
 async function disclosures(t: Test, url: string, country: Country, document: { number: string; issuingCountry: string }): Promise<Disclosure[]> {
-  const dir = join(KEYS_DIR, country, 'privacy-officers', 'po-1')
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, country, 'privacy-officers/po-1')
   const token = ((await (await request(`${url}/v1/token`, { method: 'POST', dispatcher: agent })).body.json()) as { access_token: string }).access_token
   const res = await request(`${url}/v1/audit/disclosures`, {
     method: 'POST',

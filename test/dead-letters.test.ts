@@ -6,15 +6,14 @@ import t from 'tap'
 import { looksLikeJws } from './lib/looks-like-jws.ts'
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
-import { client, eventually, freePort, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { client, eventually, freePort, jwks, KEYS_DIR, startGateway, testConfig, identityAgent } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -50,15 +49,7 @@ interface Answer {
 
 /** An HTTPS caller with the given identity's certificate, fetching its bound token first. */
 function caller(t: Test, baseUrl: string, country: 'CA' | 'US', who: string, withToken = true) {
-  const dir = join(KEYS_DIR, country, who)
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, country, who)
   let token: string | undefined
   const send = async (method: 'GET' | 'POST', path: string, body?: unknown, auth = withToken): Promise<Answer> => {
     const headers: Record<string, string> = {}

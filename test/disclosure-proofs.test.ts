@@ -15,7 +15,7 @@ import { Agent, request } from 'undici'
 import { cosignCheckpoint, ledgerOrigin, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { cosignedAt, leafHash, openCheckpoint, rootFromInclusionProof } from '../tools/verify-disclosure.mjs'
-import { eventually, KEYS_DIR, startExchange } from './helper.ts'
+import { eventually, identityAgent, KEYS_DIR, startExchange } from './helper.ts'
 
 const VERIFIER = join(import.meta.dirname, '..', 'tools', 'verify-disclosure.mjs')
 const run = promisify(execFile)
@@ -113,15 +113,7 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
     'delivery'
   )
 
-  const dir = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, 'CA', 'privacy-officers/po-1')
   const call = async (method: 'GET' | 'POST', url: string, token?: string, body?: unknown) => {
     const headers: Record<string, string> = {}
     if (token !== undefined) headers.authorization = `Bearer ${token}`

@@ -15,6 +15,7 @@ import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
+import { Agent } from 'undici'
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -227,6 +228,24 @@ export class InjectedAgencyClient extends AgencyClient {
 }
 
 /** An agency system's client of a gateway: over mutual TLS for startGateway's, through inject() for injectGateway's. */
+/**
+ * An undici dispatcher presenting one of the example identities of `country`
+ * (`privacy-officers/po-1`, `operators/ops-1`, `agencies/CBSA-pik-primary`),
+ * trusting that country's root; closed when the test ends.
+ */
+export function identityAgent(t: Teardown, country: 'CA' | 'US', identity: string, keysDir = KEYS_DIR): Agent {
+  const dir = join(keysDir, country, identity)
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(keysDir, country, 'ca.crt.pem'))
+    }
+  })
+  t.teardown(() => agent.close())
+  return agent
+}
+
 export function client(t: Teardown, name: SystemName, baseUrl: string, keysDir = KEYS_DIR): AgencyClient {
   const s = SYSTEMS[name]
   const creds = loadAgencyCredentials(keysDir, s.country, s.agency, s.system)

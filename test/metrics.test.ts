@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -16,15 +16,7 @@ interface Teardown {
 
 /** A Prometheus scraper with a client certificate (an operator's, unless another directory is named). */
 function scraper(t: Teardown, country: 'CA' | 'US', baseUrl: string, identity = 'operators/ops-1') {
-  const dir = join(KEYS_DIR, country, identity)
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, country, identity)
   return async () => {
     const res = await request(`${baseUrl}/metrics`, { dispatcher: agent })
     return { status: res.statusCode, type: String(res.headers['content-type']), text: await res.body.text() }

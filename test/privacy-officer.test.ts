@@ -3,23 +3,13 @@
 // and the partner's countersignature on a checkpoint.
 import t from 'tap'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, KEYS_DIR, startExchange } from './helper.ts'
+import { eventually, startExchange, identityAgent } from './helper.ts'
 
 t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {
   const ex = await startExchange(t)
-  const dir = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, 'CA', 'privacy-officers/po-1')
   const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) => {
     const headers: Record<string, string> = {}
     if (token !== undefined) headers.authorization = `Bearer ${token}`

@@ -54,7 +54,13 @@ const link = (original: string, by: string, action: 'correct' | 'retract' = 'cor
 
 /** A superseding message `by` of `original`, as the intake hands it to the store. */
 function supersede(store: GatewayStore, original: string, by: string, action: 'correct' | 'retract' = 'correct', at = iso(1)) {
-  return store.acceptSuperseding(record(by, at), outbox(by, at), accepted(by, at), link(original, by, action, at), withdrawn(original, at))
+  return store.acceptSuperseding({
+    record: record(by, at),
+    outbox: outbox(by, at),
+    audit: accepted(by, at),
+    supersession: link(original, by, action, at),
+    withdrawal: withdrawn(original, at)
+  })
 }
 
 async function events(store: GatewayStore, id: string): Promise<string[]> {

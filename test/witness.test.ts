@@ -7,14 +7,12 @@
 // in the privacy officer's API.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import pg from 'pg'
-import { Agent, request } from 'undici'
+import { request } from 'undici'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
-import { type Exchange, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
+import { type Exchange, identityAgent, PG_URL, startExchange } from './helper.ts'
 import { postgresTamper, rewriteLedger, sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -26,15 +24,7 @@ function as(
   country: Country,
   identity: string
 ): (url: string, init?: { method?: 'GET' | 'POST'; token?: string }) => Promise<{ status: number; text: string }> {
-  const dir = join(KEYS_DIR, country, identity)
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'))
-    }
-  })
-  t.teardown(() => agent.close())
+  const agent = identityAgent(t, country, identity)
   return async (url, init = {}) => {
     const headers = init.token === undefined ? {} : { authorization: `Bearer ${init.token}` }
     const res = await request(url, { method: init.method ?? 'GET', headers, dispatcher: agent })

@@ -115,7 +115,13 @@ export class Intake {
       if (supersedes === undefined) outcome = (await this.#store.accept(record, item, audit)) ? 'accepted' : 'exists'
       else {
         const supersession = { direction, original: supersedes.id, by: record.id, action: supersedes.action, reason: supersedes.reason ?? null, at }
-        outcome = await this.#store.acceptSuperseding(record, item, audit, supersession, withdrawalEntry(direction, supersedes.id, original))
+        outcome = await this.#store.acceptSuperseding({
+          record,
+          outbox: item,
+          audit,
+          supersession,
+          withdrawal: withdrawalEntry(direction, supersedes.id, original)
+        })
       }
     } catch (err) {
       log.error({ err }, 'ledger write failed')

@@ -29,6 +29,16 @@ export interface Supersession {
   readonly at: string
 }
 
+/** A correction or a retraction to accept: the message, its outbox item and audit entry, the link, and the original's withdrawal entry. */
+export interface SupersedingAcceptance {
+  readonly record: MessageRecord
+  readonly outbox: OutboxItem
+  readonly audit: AuditEntry
+  readonly supersession: Supersession
+  /** Appended if the original is withdrawn now (it was dead-lettered). */
+  readonly withdrawal: AuditEntry
+}
+
 /** What accepting a correction or retraction came to: `exists` when its id was taken, `conflict` when its original was superseded already. */
 export type SupersedingOutcome = 'accepted' | 'exists' | 'conflict'
 
@@ -304,13 +314,7 @@ export interface MessageRepository {
    * appended). `conflict`, and nothing written, when the original is
    * superseded already; `exists` when the id is taken.
    */
-  acceptSuperseding(
-    record: MessageRecord,
-    outbox: OutboxItem,
-    audit: AuditEntry,
-    supersession: Supersession,
-    withdrawal: AuditEntry
-  ): Promise<SupersedingOutcome>
+  acceptSuperseding(acceptance: SupersedingAcceptance): Promise<SupersedingOutcome>
   /**
    * Withdraws a superseded message not yet delivered: status `withdrawn`,
    * its sealed outbox item deleted, `audit` appended, in one transaction.

@@ -1,6 +1,7 @@
 // Messages, their outbox items and their delivery outcomes: one SQL text for
 // both databases (the column names are the same in SQLite and PostgreSQL).
 import type {
+  SupersedingAcceptance,
   AuditEntry,
   DeliveryAttempt,
   Direction,
@@ -8,7 +9,6 @@ import type {
   MessageRepository,
   OutboxItem,
   PendingDelivery,
-  Supersession,
   SupersessionLink,
   SupersedingOutcome
 } from '../records.ts'
@@ -190,13 +190,7 @@ export class SqlMessageRepository implements MessageRepository {
     )
   }
 
-  acceptSuperseding(
-    record: MessageRecord,
-    outbox: OutboxItem,
-    audit: AuditEntry,
-    supersession: Supersession,
-    withdrawal: AuditEntry
-  ): Promise<SupersedingOutcome> {
+  acceptSuperseding({ record, outbox, audit, supersession, withdrawal }: SupersedingAcceptance): Promise<SupersedingOutcome> {
     const { direction, original, by } = supersession
     return this.#db.write(
       (function* (): Write<SupersedingOutcome> {
