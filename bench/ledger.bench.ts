@@ -32,6 +32,8 @@ const TARGET_RATIO = 0.9
 const BULK_TRANSACTION_ROWS = 20_000
 /** Appends in flight at once for the grouped figure. */
 const IN_FLIGHT = 32
+/** The gateway's largest group commit (ledger-sqlite.ts, MAX_BATCH): the rate the 20,000/s target is held to. */
+const LARGEST_GROUP = 256
 /** Appends whose WAL pages are counted (few enough that no auto-checkpoint intervenes). */
 const WAL_PROBE = 10
 
@@ -303,7 +305,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
     raw.exec('COMMIT')
 
     // Interleaved rounds, so that drift in the machine's speed hits all three alike.
-    const rounds: Array<{ small: number; large: number; raw: number; smallGrouped: number; largeGrouped: number }> = []
+    const rounds: Array<{ small: number; large: number; raw: number; smallGrouped: number; largeGrouped: number; largest: number }> = []
     let rawSeq = SMALL
     for (let r = 0; r < s.rounds; r++) {
       const smallRate = await appendRate(small, maker.batch(s.appends))
@@ -316,10 +318,12 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
       rawSeq += rows.length
       const smallGrouped = await groupedRate(small, maker.batch(s.appends), IN_FLIGHT)
       const largeGrouped = await groupedRate(large, maker.batch(s.appends), IN_FLIGHT)
-      rounds.push({ small: smallRate, large: largeRate, raw: rawR, smallGrouped, largeGrouped })
+      const largest = await groupedRate(small, maker.batch(Math.max(s.appends, 2 * LARGEST_GROUP)), LARGEST_GROUP)
+      rounds.push({ small: smallRate, large: largeRate, raw: rawR, smallGrouped, largeGrouped, largest })
       opts.log(
         `round ${r + 1}: appendAudit ${smallRate.toFixed(0)}/s at ${SMALL / 1000}k, ${largeRate.toFixed(0)}/s at ${s.large / 1000}k; ` +
-          `raw INSERT ${rawR.toFixed(0)}/s; ${IN_FLIGHT} in flight: ${smallGrouped.toFixed(0)}/s and ${largeGrouped.toFixed(0)}/s`
+          `raw INSERT ${rawR.toFixed(0)}/s; ${IN_FLIGHT} in flight: ${smallGrouped.toFixed(0)}/s and ${largeGrouped.toFixed(0)}/s; ` +
+          `${LARGEST_GROUP} in flight at 10k: ${largest.toFixed(0)}/s`
       )
     }
     // Starts on an accepted entry: the probe alternates accepted and delivered like the rest.
@@ -356,6 +360,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
     const groupedRatio = median(rounds.map((x) => x.largeGrouped / x.smallGrouped))
     const smallGrouped = median(rounds.map((x) => x.smallGrouped))
     const largeGrouped = median(rounds.map((x) => x.largeGrouped))
+    const largest = median(rounds.map((x) => x.largest))
     const largeLabel = s.large >= 1_000_000 ? `${s.large / 1_000_000}M` : `${s.large / 1000}k`
     return {
       bench: 'ledger',
@@ -383,6 +388,16 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
             `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} at 10k, ${walPages.largeGrouped.toFixed(1)} at ${largeLabel}`
         },
         {
+          name: `appendAudit, ${LARGEST_GROUP} in flight (the gateway's largest group commit), at 10k`,
+          value: round(largest, 0),
+          unit: 'appends/s',
+          baseline: { name: 'raw node:sqlite INSERT, one per transaction', value: round(rawMedian, 0), unit: 'rows/s' },
+          ratio: round(largest / rawMedian, 3),
+          target: '≥ 20,000 appends/s',
+          met: largest >= 20_000,
+          extra: 'with the Merkle tree kept; half the entries carry 22 field rows and 2 traveller rows of search index'
+        },
+        {
           name: `verifyLedger (audit:verify) over ${largeLabel} entries`,
           value: round(verifyRate, 0),
           unit: 'entries/s',
@@ -390,7 +405,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
           ratio: round(verifyRate / floor, 3),
           target: '≥ 100,000 entries/s',
           met: verifyRate >= 100_000,
-          extra: 'the chain and the search index rows of every entry; no checkpoints in this ledger'
+          extra: 'the chain, the Merkle tree nodes and the search index rows of every entry; no checkpoints in this ledger'
         },
         {
           name: 'appendAudit at 10k vs raw single-row INSERT txn',
