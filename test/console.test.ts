@@ -220,6 +220,25 @@ async function consoleTest(t: Test): Promise<void> {
       rows.every((r) => r[4] === 'entry-exit.record'),
       'of that kind only'
     )
+    // The next page comes from the API's cursor: the page holds one page at a time, however long the ledger.
+    await page.selectOption('#kind', '')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#results-table caption:has-text("Page 1")')
+    const first = await api.get('/v1/audit/entries?limit=25')
+    t.ok(first.nextCursor, 'the ledger has more than a page')
+    await page.click('#next-page')
+    await page.waitForSelector('#results-table caption:has-text("Page 2")')
+    const second = await api.get(`/v1/audit/entries?limit=25&cursor=${first.nextCursor}`)
+    t.same(
+      (await cells(page, '#results-table')).map((r) => r[0]),
+      second.entries.map((e: any) => String(e.seq)),
+      'page 2 is the API page after the cursor'
+    )
+    await page.click('text=Previous page')
+    await page.waitForSelector('#results-table caption:has-text("Page 1")')
+    await page.selectOption('#kind', 'entry-exit.record')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#results-table caption:has-text("Page 1")')
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')])
     t.match(download.suggestedFilename(), /^audit-CA-.*\.csv$/)
     const csv = readFileSync((await download.path())!, 'utf8')
@@ -298,6 +317,17 @@ async function consoleTest(t: Test): Promise<void> {
     t.match(holds, [{ ref: 'HOLD-CONSOLE-1', complaintRef: 'OPC-2026-0099', subject: report.subject }], 'the hold, on the traveller, with the complaint')
     const audited = await api.get('/v1/audit/entries?event=legal-hold-placed')
     t.equal(audited.entries.at(-1).entry.reference, 'HOLD-CONSOLE-1', 'and audited')
+
+    // The hold listed, then released, from the holds view; both audited.
+    await page.goto(`${url}/console#/holds`)
+    await page.waitForSelector('#holds-table')
+    await accessibility(t, page, 'legal holds')
+    await shot(page, 'holds')
+    await page.click('button[aria-label="Release hold HOLD-CONSOLE-1"]')
+    await page.waitForSelector('#holds-table tbody tr td:nth-child(6) time')
+    t.ok((await api.get('/v1/audit/legal-holds')).holds[0].releasedAt, 'released')
+    t.equal((await api.get('/v1/audit/entries?event=legal-hold-released')).entries.at(-1).entry.reference, 'HOLD-CONSOLE-1', 'and audited')
+
     const log = readFileSync(join(dir, 'sandbox-run', 'gateway-CA.log'), 'utf8')
     t.ok(log.length > 0 && !log.includes(document.number), "the document number is not in the gateway's log")
   })
