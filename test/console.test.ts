@@ -257,6 +257,13 @@ async function consoleTest(t: Test): Promise<void> {
       accepted.entry.fields.map((f: any) => [f.path, f.action, f.rule, f.principle]),
       'one row per field decision, as the ledger holds it'
     )
+    // The check is not vacuous: the page's own code refuses the entry's text changed by one character.
+    const proof = await api.get(`/v1/audit/entries/${accepted.seq}/proof`)
+    const tampered = proof.ledgerEntry.replace('"share"', '"withhold"')
+    const verdicts = await page.evaluate(
+      `import('/console/assets/merkle.js').then(async (m) => [${[proof.ledgerEntry, tampered].map((text) => `(await m.verifyInclusion(${JSON.stringify(text)}, ${accepted.seq - 1}, ${proof.inclusionProof.treeSize}, ${JSON.stringify(proof.inclusionProof.hashes)}, ${JSON.stringify(proof.checkpoint.root)})).ok`).join(', ')}])`
+    )
+    t.same(verdicts, [true, false], "the page's Merkle check accepts the ledger's text and refuses it altered")
     const facts = await page.textContent('#message-facts')
     const records = await api.get(`/v1/audit/messages/${correctedId}`)
     t.equal(records.outbound.supersededBy.action, 'correct')

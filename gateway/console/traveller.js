@@ -87,7 +87,8 @@ async function render(report, body, identifier) {
     d.event,
     crossing(d),
     d.kind ?? '—',
-    d.purpose ?? '—',
+    // Why each field went: the policy's published rules, with the reason for each.
+    d.policy ? [d.purpose ?? '', ' (', h('a', { href: `#/policies/${encodeURIComponent(d.policy.id)}` }, 'the rules'), ')'] : (d.purpose ?? '—'),
     d.legalAuthority ?? '—',
     d.shared.length === 0
       ? d.reference
