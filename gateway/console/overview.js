@@ -5,9 +5,6 @@
 import { getJson } from './api.js'
 import { age, alertBox, facts, h, short, show, table, when } from './dom.js'
 
-/** How many entries the charts are counted from, at most: the page never loads the ledger whole. */
-export const CHART_ENTRY_CAP = 5000
-const PAGE = 1000
 /** COSIGNATURE_MAX_AGE_MS's default (docs/privacy-officers.md): an older cosignature is warned of. */
 const COSIGNATURE_STALE_MS = 3600_000
 const ACTIONS = ['share', 'generalise', 'pseudonymise', 'withhold']
@@ -95,61 +92,6 @@ async function renderIntegrity(section) {
   section.append(h('p', {}, button, ' re-checks the chain, the Merkle tree, every checkpoint and cosignature, against the partner’s copy.'), result)
 }
 
-/** Up to CHART_ENTRY_CAP entries since `from`, page by page with the API's cursor. */
-async function entriesSince(from) {
-  const found = []
-  let cursor
-  do {
-    const q = new URLSearchParams({ from, limit: String(PAGE) })
-    if (cursor) q.set('cursor', cursor)
-    const page = await getJson(`/v1/audit/entries?${q}`)
-    found.push(...page.entries)
-    cursor = page.nextCursor
-  } while (cursor && found.length < CHART_ENTRY_CAP)
-  return { entries: found.slice(0, CHART_ENTRY_CAP), capped: Boolean(cursor) || found.length > CHART_ENTRY_CAP }
-}
-
-/** The country/agency of the other side of a message. */
-function partyOf(e) {
-  const other = e.direction === 'inbound' ? e.from : e.to
-  return (other ?? '—').split('/').slice(0, 2).join('/')
-}
-
-function count(map, key, by = 1) {
-  map.set(key, (map.get(key) ?? 0) + by)
-}
-
-/** The figures the charts show, from the entries: messages are `accepted` (outbound) and `received` (inbound) entries, one per message. */
-export function tally(entries, bucketMs) {
-  const messages = entries.filter((e) => e.entry.event === 'accepted' || e.entry.event === 'received').map((e) => e.entry)
-  const overTime = new Map()
-  const fieldsByKind = new Map()
-  const byPurpose = new Map()
-  const byPartner = new Map()
-  const matches = { US: { matched: 0, answered: 0 }, CA: { matched: 0, answered: 0 } }
-  for (const e of messages) {
-    const bucket = new Date(Math.floor(Date.parse(e.at) / bucketMs) * bucketMs).toISOString()
-    const slot = overTime.get(bucket) ?? { outbound: 0, inbound: 0 }
-    slot[e.direction] += 1
-    overTime.set(bucket, slot)
-    const kind = fieldsByKind.get(e.kind) ?? Object.fromEntries(ACTIONS.map((a) => [a, 0]))
-    for (const f of e.fields) kind[f.action] = (kind[f.action] ?? 0) + 1
-    fieldsByKind.set(e.kind, kind)
-    count(byPurpose, e.purpose)
-    count(byPartner, `${e.direction === 'inbound' ? 'from' : 'to'} ${partyOf(e)}`)
-    // A match response carries a subject on MATCH and only then (schemas/kinds/biometric.match-response.schema.json):
-    // the ledger holds no value, but it holds a decision for each field present.
-    if (e.kind === 'biometric.match-response') {
-      const answering = (e.from ?? '').slice(0, 2)
-      if (answering in matches) {
-        matches[answering].answered += 1
-        if (e.fields.some((f) => f.path.startsWith('subject.'))) matches[answering].matched += 1
-      }
-    }
-  }
-  return { messages: messages.length, overTime, fieldsByKind, byPurpose, byPartner, matches }
-}
-
 function chart(id, label, config) {
   const canvas = h('canvas', { id, role: 'img', 'aria-label': label, width: 640, height: 260 })
   const figure = h('figure', { class: 'chart' }, canvas, h('figcaption', {}, label))
@@ -169,9 +111,9 @@ function pct(m) {
 
 async function renderActivity(section, range) {
   const from = new Date(Date.now() - RANGES[range]).toISOString()
-  const { entries, capped } = await entriesSince(from)
-  const bucketMs = range === 'day' ? 3600_000 : 86400_000
-  const t = tally(entries, bucketMs)
+  const bucket = range === 'day' ? 'hour' : 'day'
+  // Counted by the gateway (GET /v1/audit/statistics): the page never loads the ledger's entries for this.
+  const t = await getJson(`/v1/audit/statistics?from=${encodeURIComponent(from)}&bucket=${bucket}`)
   const picker = h(
     'select',
     {
@@ -187,23 +129,17 @@ async function renderActivity(section, range) {
     )
   )
   const body = h('div', {})
-  const times = [...t.overTime.keys()].sort()
-  const kinds = [...t.fieldsByKind.keys()].sort()
+  const [us, ca] = ['US', 'CA'].map((c) => t.matchRates.find((m) => m.answeredBy === c))
+  const partnerLabel = (p) => `${p.direction === 'inbound' ? 'from' : 'to'} ${p.partner}`
   body.append(
-    h(
-      'p',
-      { id: 'counted' },
-      `${t.messages} messages in ${entries.length} ledger entries since `,
-      when(from),
-      capped ? ` (the first ${CHART_ENTRY_CAP} entries of the range only: narrow it, or search, for the rest).` : '.'
-    ),
+    h('p', { id: 'counted' }, `${t.messages} messages since `, when(t.from), '.'),
     chart('chart-time', 'Messages over time, sent and received', {
       type: 'bar',
       data: {
-        labels: times.map((k) => (bucketMs === 3600_000 ? k.slice(11, 16) : k.slice(0, 10))),
+        labels: t.overTime.map((b) => (bucket === 'hour' ? b.at.slice(11, 16) : b.at.slice(0, 10))),
         datasets: [
-          { label: 'sent (outbound)', data: times.map((k) => t.overTime.get(k).outbound), backgroundColor: COLOURS[1] },
-          { label: 'received (inbound)', data: times.map((k) => t.overTime.get(k).inbound), backgroundColor: COLOURS[4] }
+          { label: 'sent (outbound)', data: t.overTime.map((b) => b.outbound), backgroundColor: COLOURS[1] },
+          { label: 'received (inbound)', data: t.overTime.map((b) => b.inbound), backgroundColor: COLOURS[4] }
         ]
       },
       options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } }
@@ -211,21 +147,21 @@ async function renderActivity(section, range) {
     table(
       'Messages over time',
       ['From', 'Sent', 'Received'],
-      times.map((k) => [k, String(t.overTime.get(k).outbound), String(t.overTime.get(k).inbound)]),
+      t.overTime.map((b) => [b.at, String(b.outbound), String(b.inbound)]),
       { id: 'table-time' }
     ),
     chart('chart-fields', 'Field decisions by kind: shared, generalised, pseudonymised, withheld', {
       type: 'bar',
       data: {
-        labels: kinds,
-        datasets: ACTIONS.map((a, i) => ({ label: a, data: kinds.map((k) => t.fieldsByKind.get(k)[a]), backgroundColor: COLOURS[i] }))
+        labels: t.byKind.map((k) => k.kind),
+        datasets: ACTIONS.map((a, i) => ({ label: a, data: t.byKind.map((k) => k[a]), backgroundColor: COLOURS[i] }))
       },
       options: { indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } }
     }),
     table(
       'Field decisions by kind',
       ['Kind', ...ACTIONS],
-      kinds.map((k) => [k, ...ACTIONS.map((a) => String(t.fieldsByKind.get(k)[a]))]),
+      t.byKind.map((k) => [k.kind, ...ACTIONS.map((a) => String(k[a]))]),
       { id: 'table-fields' }
     ),
     h(
@@ -236,13 +172,16 @@ async function renderActivity(section, range) {
         {},
         chart('chart-purpose', 'Messages by purpose', {
           type: 'bar',
-          data: { labels: [...t.byPurpose.keys()], datasets: [{ label: 'messages', data: [...t.byPurpose.values()], backgroundColor: COLOURS[0] }] },
+          data: {
+            labels: t.byPurpose.map((p) => p.purpose),
+            datasets: [{ label: 'messages', data: t.byPurpose.map((p) => p.messages), backgroundColor: COLOURS[0] }]
+          },
           options: { indexAxis: 'y', scales: { x: { beginAtZero: true } } }
         }),
         table(
           'Messages by purpose',
           ['Purpose', 'Messages'],
-          [...t.byPurpose].map(([k, v]) => [k, String(v)]),
+          t.byPurpose.map((p) => [p.purpose, String(p.messages)]),
           { id: 'table-purpose' }
         )
       ),
@@ -251,13 +190,16 @@ async function renderActivity(section, range) {
         {},
         chart('chart-partner', 'Messages by partner agency', {
           type: 'bar',
-          data: { labels: [...t.byPartner.keys()], datasets: [{ label: 'messages', data: [...t.byPartner.values()], backgroundColor: COLOURS[5] }] },
+          data: {
+            labels: t.byPartner.map(partnerLabel),
+            datasets: [{ label: 'messages', data: t.byPartner.map((p) => p.messages), backgroundColor: COLOURS[5] }]
+          },
           options: { indexAxis: 'y', scales: { x: { beginAtZero: true } } }
         }),
         table(
           'Messages by partner agency',
           ['Partner', 'Messages'],
-          [...t.byPartner].map(([k, v]) => [k, String(v)]),
+          t.byPartner.map((p) => [partnerLabel(p), String(p.messages)]),
           { id: 'table-partner' }
         )
       )
@@ -270,7 +212,7 @@ async function renderActivity(section, range) {
         datasets: [
           {
             label: '% matched',
-            data: [t.matches.US, t.matches.CA].map((m) => (m.answered === 0 ? 0 : (100 * m.matched) / m.answered)),
+            data: [us, ca].map((m) => (m.answered === 0 ? 0 : (100 * m.matched) / m.answered)),
             backgroundColor: [COLOURS[1], COLOURS[4]]
           }
         ]
@@ -281,8 +223,8 @@ async function renderActivity(section, range) {
       'Biometric match rates (a match response names a subject on a match only)',
       ['Direction', 'Matched'],
       [
-        ['Canada to the U.S. (answered by the U.S.)', pct(t.matches.US)],
-        ['U.S. to Canada (answered by Canada)', pct(t.matches.CA)]
+        ['Canada to the U.S. (answered by the U.S.)', pct(us)],
+        ['U.S. to Canada (answered by Canada)', pct(ca)]
       ],
       { id: 'table-matches' }
     )

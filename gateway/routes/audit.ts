@@ -6,10 +6,11 @@
 // only; agency systems and the partner are refused.
 import { Readable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
 import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
+import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
 import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
@@ -297,6 +298,74 @@ const ENTRY_PROOF = {
   }
 } as const
 
+const COUNT = { type: 'integer', minimum: 0 } as const
+const STATISTICS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from', 'to', 'bucket', 'messages', 'overTime', 'byKind', 'byPurpose', 'byPartner', 'matchRates'],
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    bucket: { type: 'string', enum: ['hour', 'day'] },
+    messages: { ...COUNT, description: 'Messages in the range: `accepted` (outbound) and `received` (inbound) entries, one per message.' },
+    overTime: {
+      type: 'array',
+      description: 'Messages per bucket that has any, each direction.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'outbound', 'inbound'],
+        properties: { at: { type: 'string', format: 'date-time', description: "The bucket's start." }, outbound: COUNT, inbound: COUNT }
+      }
+    },
+    byKind: {
+      type: 'array',
+      description: 'Messages of each kind, and how many of their field decisions shared, generalised, pseudonymised or withheld a field.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'messages', 'share', 'generalise', 'pseudonymise', 'withhold'],
+        properties: { kind: { type: 'string' }, messages: COUNT, share: COUNT, generalise: COUNT, pseudonymise: COUNT, withhold: COUNT }
+      }
+    },
+    byPurpose: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['purpose', 'messages'], properties: { purpose: { type: 'string' }, messages: COUNT } }
+    },
+    byPartner: {
+      type: 'array',
+      description: 'Messages sent to (outbound) or received from (inbound) each agency of the partner, `country/agency`.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['partner', 'direction', 'messages'],
+        properties: { partner: { type: 'string' }, direction: { type: 'string', enum: ['outbound', 'inbound'] }, messages: COUNT }
+      }
+    },
+    matchRates: {
+      type: 'array',
+      description:
+        'Biometric match responses by the country that answered (`US`: Canadian prints checked in the U.S.), and how many matched: ' +
+        'a response names a subject on a match only, so its entry has decisions on `subject.` fields.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['answeredBy', 'answered', 'matched'],
+        properties: { answeredBy: { type: 'string', enum: ['CA', 'US'] }, answered: COUNT, matched: COUNT }
+      }
+    }
+  }
+} as const
+
+interface StatisticsQuery {
+  from?: string
+  to?: string
+  bucket?: Bucket
+}
+
+/** The range charted when none is given: the last 30 days. */
+const DEFAULT_RANGE_MS = 30 * 86_400_000
+
 // The export streams every match: it has no pages, so neither cursor nor limit.
 const { cursor: _cursor, limit: _limit, ...FILTERS } = AUDIT_FILTER_SCHEMA.properties
 const EXPORT_QUERY = {
@@ -368,6 +437,27 @@ const SCHEMAS = {
     response: {
       200: jsonResponse('The entry, its proof and the checkpoint.', ENTRY_PROOF),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
+    }
+  },
+  statistics: {
+    summary: 'What the ledger records, counted',
+    description:
+      `${OFFICER_ONLY} Messages and field decisions in a time range (default: the last 30 days), over time, by kind, purpose and partner, ` +
+      'and the biometric match rates each way: what the console charts. Counted from the message entries as they stream past, in constant memory.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
+        to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant (default: now).' },
+        bucket: { type: 'string', enum: ['hour', 'day'], description: 'The width of `overTime`’s buckets (default `day`).' }
+      }
+    },
+    response: {
+      200: jsonResponse('The counts.', STATISTICS),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID')
     }
   },
   message: {
@@ -574,6 +664,17 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       inclusionProof: { treeSize: cp.size, hashes: await inclusionProof(app.store, seq, cp.size) },
       checkpoint: { note: cp.note + cp.cosignature, size: cp.size, root: cp.root, cosignedAt: cp.cosignedAt }
     }
+  })
+
+  app.get<{ Querystring: StatisticsQuery }>('/v1/audit/statistics', { schema: SCHEMAS.statistics }, async (request) => {
+    const to = request.query.to ?? new Date().toISOString()
+    const from = request.query.from ?? new Date(Date.parse(to) - DEFAULT_RANGE_MS).toISOString()
+    // Only the message entries are read, through the search index, not every entry of the range.
+    async function* messageEntries(): AsyncGenerator<StoredAuditEntry> {
+      yield* allMatching(app.store, { from, to, event: 'accepted' })
+      yield* allMatching(app.store, { from, to, event: 'received' })
+    }
+    return auditStatistics(messageEntries(), { from, to, bucket: request.query.bucket ?? 'day' })
   })
 
   app.get<{ Params: { id: string } }>('/v1/audit/messages/:id', { schema: SCHEMAS.message }, async (request) => {
