@@ -72,13 +72,15 @@ async function renderIntegrity(section) {
               ['First bad entry', v.firstBad ? `${v.firstBad.seq}: ${v.firstBad.reason}` : undefined],
               ['Time', `${seconds} s`]
             ]),
-            v.warnings.length > 0
-              ? h(
-                  'ul',
-                  { class: 'warn' },
-                  v.warnings.map((m) => h('li', {}, m))
-                )
-              : null
+            ...(v.warnings.length > 0
+              ? [
+                  h(
+                    'ul',
+                    { class: 'warn' },
+                    v.warnings.map((m) => h('li', {}, m))
+                  )
+                ]
+              : [])
           )
         } catch (err) {
           result.replaceChildren(alertBox(err.message))

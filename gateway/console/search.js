@@ -105,9 +105,10 @@ function apiFilters() {
 
 async function page(results) {
   const cursor = last.cursors[last.cursors.length - 1]
+  const search = query({ ...apiFilters(), limit: PAGE_SIZE, cursor })
   let answer
   try {
-    answer = await getJson(`/v1/audit/entries${query({ ...apiFilters(), limit: PAGE_SIZE, cursor })}`)
+    answer = await getJson(`/v1/audit/entries${search}`)
   } catch (err) {
     results.replaceChildren(alertBox(err.message))
     return
@@ -131,7 +132,9 @@ async function page(results) {
       ['Seq', 'At', 'Outcome', 'Direction', 'Kind', 'Purpose', 'From', 'To', 'Policy version', 'Message'],
       rows,
       {
-        id: 'results-table'
+        id: 'results-table',
+        // Which search the table answers: what is shown is never taken for another search's answer.
+        'data-search': search
       }
     ),
     h(
