@@ -21,6 +21,7 @@ import { trustPlugin } from './plugins/trust.ts'
 import { oversightPlugin } from './plugins/oversight.ts'
 import { partnerPlugin } from './plugins/partner.ts'
 import { auditRoutes } from './routes/audit.ts'
+import { consoleRoutes } from './routes/console.ts'
 import { witnessRoutes } from './routes/witness.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -167,6 +168,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes })
   await app.register(witnessRoutes)
   await app.register(auditRoutes, { cosignatureMaxAgeMs: config.cosignatureMaxAgeMs })
+  await app.register(consoleRoutes)
   await app.register(operationsRoutes)
   await app.register(oversightPlugin, {
     everyEntries: config.checkpointEveryEntries,

@@ -6,15 +6,17 @@
 // only; agency systems and the partner are refused.
 import { Readable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
-import { inclusionProofs } from '../audit/ledger-proofs.ts'
+import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
+import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
 import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
+import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { AuditQuery, Checkpoint, Direction, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
@@ -284,6 +286,86 @@ const WITNESS_SUMMARY = {
   }
 } as const
 
+const ENTRY_PROOF = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['seq', 'ledgerEntry', 'inclusionProof', 'checkpoint'],
+  properties: {
+    seq: { type: 'integer' },
+    ledgerEntry: { type: 'string', description: "The entry's exact text in the ledger: the leaf its proof starts from." },
+    inclusionProof: DISCLOSURE_REPORT.properties.disclosures.items.properties.inclusionProof,
+    checkpoint: DISCLOSURE_REPORT.properties.checkpoint
+  }
+} as const
+
+const COUNT = { type: 'integer', minimum: 0 } as const
+const STATISTICS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from', 'to', 'bucket', 'messages', 'overTime', 'byKind', 'byPurpose', 'byPartner', 'matchRates'],
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    bucket: { type: 'string', enum: ['hour', 'day'] },
+    messages: { ...COUNT, description: 'Messages in the range: `accepted` (outbound) and `received` (inbound) entries, one per message.' },
+    overTime: {
+      type: 'array',
+      description: 'Messages per bucket that has any, each direction.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['at', 'outbound', 'inbound'],
+        properties: { at: { type: 'string', format: 'date-time', description: "The bucket's start." }, outbound: COUNT, inbound: COUNT }
+      }
+    },
+    byKind: {
+      type: 'array',
+      description: 'Messages of each kind, and how many of their field decisions shared, generalised, pseudonymised or withheld a field.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'messages', 'share', 'generalise', 'pseudonymise', 'withhold'],
+        properties: { kind: { type: 'string' }, messages: COUNT, share: COUNT, generalise: COUNT, pseudonymise: COUNT, withhold: COUNT }
+      }
+    },
+    byPurpose: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['purpose', 'messages'], properties: { purpose: { type: 'string' }, messages: COUNT } }
+    },
+    byPartner: {
+      type: 'array',
+      description: 'Messages sent to (outbound) or received from (inbound) each agency of the partner, `country/agency`.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['partner', 'direction', 'messages'],
+        properties: { partner: { type: 'string' }, direction: { type: 'string', enum: ['outbound', 'inbound'] }, messages: COUNT }
+      }
+    },
+    matchRates: {
+      type: 'array',
+      description:
+        'Biometric match responses by the country that answered (`US`: Canadian prints checked in the U.S.), and how many matched: ' +
+        'a response names a subject on a match only, so its entry has decisions on `subject.` fields.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['answeredBy', 'answered', 'matched'],
+        properties: { answeredBy: { type: 'string', enum: ['CA', 'US'] }, answered: COUNT, matched: COUNT }
+      }
+    }
+  }
+} as const
+
+interface StatisticsQuery {
+  from?: string
+  to?: string
+  bucket?: Bucket
+}
+
+/** The range charted when none is given: the last 30 days. */
+const DEFAULT_RANGE_MS = 30 * 86_400_000
+
 // The export streams every match: it has no pages, so neither cursor nor limit.
 const { cursor: _cursor, limit: _limit, ...FILTERS } = AUDIT_FILTER_SCHEMA.properties
 const EXPORT_QUERY = {
@@ -335,6 +417,72 @@ const SCHEMAS = {
     },
     response: {
       200: jsonResponse('The entry.', AUDIT_ENTRY),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
+    }
+  },
+  entryProof: {
+    summary: "One audit entry's inclusion proof",
+    description:
+      `${OFFICER_ONLY} The entry's exact text in the ledger and its RFC 9162 inclusion proof against the latest checkpoint the partner cosigned, ` +
+      'so that a reader can check, with SHA-256 alone, that the entry is in the ledger the partner witnessed (the console does, in the page). ' +
+      'If none covers the entry yet, one is made and witnessed first, as for a disclosure report; `inclusionProof` and `checkpoint` are null ' +
+      'only when the partner cannot be reached for that.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    params: {
+      type: 'object',
+      required: ['seq'],
+      properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } }
+    },
+    response: {
+      200: jsonResponse('The entry, its proof and the checkpoint.', ENTRY_PROOF),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
+    }
+  },
+  statistics: {
+    summary: 'What the ledger records, counted',
+    description:
+      `${OFFICER_ONLY} Messages and field decisions in a time range (default: the last 30 days), over time, by kind, purpose and partner, ` +
+      'and the biometric match rates each way: what the console charts. Counted from the message entries as they stream past, in constant memory.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
+        to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant (default: now).' },
+        bucket: { type: 'string', enum: ['hour', 'day'], description: 'The width of `overTime`’s buckets (default `day`).' }
+      }
+    },
+    response: {
+      200: jsonResponse('The counts.', STATISTICS),
+      ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID')
+    }
+  },
+  message: {
+    summary: "One message's records, for privacy officers",
+    description:
+      `${OFFICER_ONLY} What this gateway keeps of the message besides its audit entries, each direction it passed in: its status, ` +
+      "the signed receipt (outbound: the partner's; inbound: the one this gateway issued) and the correction or retraction linked to it. " +
+      'Never its content. A direction it did not pass in is null; neither is `NOT_FOUND`.',
+    tags: ['audit'],
+    security: SECURITY.certificateAndToken,
+    params: {
+      type: 'object',
+      required: ['id'],
+      properties: { id: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: "The message's id." } }
+    },
+    response: {
+      200: jsonResponse('The records.', {
+        type: 'object',
+        additionalProperties: false,
+        required: ['outbound', 'inbound'],
+        properties: {
+          outbound: { anyOf: [{ type: 'null' }, { $ref: `${MESSAGE_STATUS_SCHEMA.$id}#` }] },
+          inbound: { anyOf: [{ type: 'null' }, { $ref: `${MESSAGE_STATUS_SCHEMA.$id}#` }] }
+        }
+      }),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
     }
   },
@@ -479,8 +627,14 @@ function summary(cp: Checkpoint | undefined) {
 export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions): Promise<void> {
   app.addSchema(AUDIT_ENTRY_SCHEMA)
   app.addSchema(LEGAL_HOLD_SCHEMA)
+  app.addSchema(MESSAGE_STATUS_SCHEMA)
   app.addHook('onRequest', requireRole('privacy-officer'))
   app.addHook('onRequest', requireBoundToken)
+  // What the ledger says about travellers is kept by no cache, the browser's included (the console reads these).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('cache-control', 'no-store')
+    return payload
+  })
 
   app.get<{ Querystring: AuditFilterQuery }>('/v1/audit/entries', { schema: SCHEMAS.entries, serializerCompiler: asStored }, async (request) => {
     return auditPage(app.store, toAuditQuery(request.query), request.query)
@@ -492,6 +646,44 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     const entry = await app.store.auditEntry(seq)
     if (entry === undefined) throw new NotFoundError(`audit entry ${seq}`)
     return entry
+  })
+
+  app.get<{ Params: { seq: string } }>('/v1/audit/entries/:seq/proof', { schema: SCHEMAS.entryProof }, async (request) => {
+    const seq = Number(request.params.seq)
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new RequestInvalidError('seq must be a positive integer')
+    const text = (await app.store.auditTexts([seq])).get(seq)
+    if (text === undefined) throw new NotFoundError(`audit entry ${seq}`)
+    // As for a disclosure report: a checkpoint is made and witnessed now if none covers the entry yet.
+    const cp = await witnessedCheckpointCovering(seq, request.log)
+    if (cp === undefined || cp.size < seq) {
+      return { seq, ledgerEntry: text, inclusionProof: null, checkpoint: null }
+    }
+    return {
+      seq,
+      ledgerEntry: text,
+      inclusionProof: { treeSize: cp.size, hashes: await inclusionProof(app.store, seq, cp.size) },
+      checkpoint: { note: cp.note + cp.cosignature, size: cp.size, root: cp.root, cosignedAt: cp.cosignedAt }
+    }
+  })
+
+  app.get<{ Querystring: StatisticsQuery }>('/v1/audit/statistics', { schema: SCHEMAS.statistics }, async (request) => {
+    const to = request.query.to ?? new Date().toISOString()
+    const from = request.query.from ?? new Date(Date.parse(to) - DEFAULT_RANGE_MS).toISOString()
+    // Only the message entries are read, through the search index, not every entry of the range.
+    async function* messageEntries(): AsyncGenerator<StoredAuditEntry> {
+      yield* allMatching(app.store, { from, to, event: 'accepted' })
+      yield* allMatching(app.store, { from, to, event: 'received' })
+    }
+    return auditStatistics(messageEntries(), { from, to, bucket: request.query.bucket ?? 'day' })
+  })
+
+  app.get<{ Params: { id: string } }>('/v1/audit/messages/:id', { schema: SCHEMAS.message }, async (request) => {
+    const [outbound, inbound] = await Promise.all([app.store.findMessage('outbound', request.params.id), app.store.findMessage('inbound', request.params.id)])
+    if (outbound === undefined && inbound === undefined) throw new NotFoundError(`message ${request.params.id}`)
+    return {
+      outbound: outbound === undefined ? null : messageStatus(outbound),
+      inbound: inbound === undefined ? null : messageStatus(inbound)
+    }
   })
 
   // POST, so that a document number never appears in a URL or an access log.

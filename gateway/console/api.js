@@ -1,0 +1,80 @@
+// The privacy officer's API, from the page (docs/privacy-officers.md, "The
+// audit API"). The browser presents the officer's client certificate on the
+// same mTLS connection that served the page; the page asks POST /v1/token for
+// a token bound to that certificate (RFC 8705) and keeps it in memory only,
+// never in storage or a URL. A bearer header, not a cookie, is what other
+// sites cannot make the browser send: no cross-site request can use it.
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail ?? `HTTP ${status}`)
+    this.status = status
+    this.code = code
+  }
+}
+
+let token = null
+let renewAt = 0
+let claims = {}
+
+async function problem(res) {
+  let body = {}
+  try {
+    body = await res.json()
+  } catch {
+    // not a problem document
+  }
+  return new ApiError(res.status, body.code ?? null, body.detail ?? body.title ?? `HTTP ${res.status}`)
+}
+
+async function renewToken() {
+  const res = await fetch('/v1/token', { method: 'POST', cache: 'no-store' })
+  if (!res.ok) throw await problem(res)
+  const body = await res.json()
+  token = body.access_token
+  renewAt = Date.now() + Math.max(5, body.expires_in - 30) * 1000
+  claims = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')))
+}
+
+/** The token's claims: `iss` names the gateway (`gateway:CA`), `sub` the officer. */
+export async function whoAmI() {
+  if (token === null) await renewToken()
+  return claims
+}
+
+/** A request with the bound token; a refusal is thrown as an ApiError with the API's stable code. */
+export async function call(path, init = {}) {
+  if (token === null || Date.now() >= renewAt) await renewToken()
+  const res = await fetch(path, { ...init, cache: 'no-store', headers: { ...init.headers, authorization: `Bearer ${token}` } })
+  if (!res.ok) throw await problem(res)
+  return res
+}
+
+export async function getJson(path) {
+  return (await call(path)).json()
+}
+
+/** A POST with a JSON body: how a traveller's identifier is sent, never in a URL (docs/privacy-officers.md). */
+export async function postJson(path, body) {
+  const res = await call(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return res.status === 204 ? null : res.json()
+}
+
+export async function del(path) {
+  await call(path, { method: 'DELETE' })
+}
+
+/** The search filters as a query string: only the ones given. */
+export function query(filters) {
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(filters)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v))
+  const s = q.toString()
+  return s === '' ? '' : `?${s}`
+}
+
+let catalogue = null
+/** GET /v1/policies, once per page load: the published rules, kinds and purposes. */
+export async function policies() {
+  catalogue ??= getJson('/v1/policies')
+  return catalogue
+}

@@ -1,0 +1,65 @@
+// Checks an RFC 9162 inclusion proof in the page, with the browser's SHA-256
+// only: the leaf is SHA-256(0x00 || the entry's exact ledger text), a node
+// SHA-256(0x01 || left || right) (docs/architecture.md, "The verifiable
+// ledger"; the gateway's side is gateway/store/merkle-tree.ts). So what the
+// page shows of an entry is what the ledger the partner witnessed holds.
+
+const encoder = new TextEncoder()
+
+async function sha256(...parts) {
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    bytes.set(p, at)
+    at += p.length
+  }
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+}
+
+function fromBase64(b64) {
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+}
+
+function toBase64(bytes) {
+  return btoa(String.fromCharCode(...bytes))
+}
+
+export async function leafHash(text) {
+  return sha256(Uint8Array.of(0), encoder.encode(text))
+}
+
+/**
+ * RFC 9162 §2.1.3.2: whether `text`, leaf `index` (seq - 1) of a tree of
+ * `size` leaves, leads through `proof` (base64 hashes) to `root` (base64).
+ * Returns the root it computed too, to show.
+ */
+export async function verifyInclusion(text, index, size, proof, root) {
+  if (index >= size) return { ok: false, computed: null }
+  let fn = index
+  let sn = size - 1
+  let r = await leafHash(text)
+  for (const p of proof.map(fromBase64)) {
+    if (sn === 0) return { ok: false, computed: null }
+    if (fn % 2 === 1 || fn === sn) {
+      r = await sha256(Uint8Array.of(1), p, r)
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2)
+        sn = Math.floor(sn / 2)
+      }
+    } else {
+      r = await sha256(Uint8Array.of(1), r, p)
+    }
+    fn = Math.floor(fn / 2)
+    sn = Math.floor(sn / 2)
+  }
+  const computed = toBase64(r)
+  return { ok: sn === 0 && computed === root, computed }
+}
+
+/** The signature lines of a C2SP signed note ("— <key name> <base64>"): who signed the checkpoint. */
+export function noteSigners(note) {
+  return note
+    .split('\n')
+    .filter((l) => l.startsWith('\u2014 '))
+    .map((l) => l.slice(2).split(' ')[0])
+}

@@ -1,0 +1,176 @@
+// Search (issue 13, point 2) and export (point 6): the API's filters, one page
+// at a time with its cursor, so a ledger of a million entries is never loaded
+// whole; the current search exported as CSV by GET /v1/audit/export, streamed
+// by the gateway and saved by the browser.
+import { call, getJson, policies, query } from './api.js'
+import { alertBox, h, saveFile, short, show, table, when } from './dom.js'
+
+const PAGE_SIZE = 25
+const EVENTS = [
+  'accepted',
+  'refused',
+  'received',
+  'delivered',
+  'delivery-failed',
+  'dead-lettered',
+  'withdrawn',
+  'purged',
+  'disclosure-report',
+  'legal-hold-placed',
+  'legal-hold-released'
+]
+
+/** The search of this page load: kept when the officer opens a message and comes back. */
+let last = { filters: {}, cursors: [undefined] }
+
+function field(label, control) {
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control)
+}
+
+function select(id, values, current, any = 'any') {
+  return h(
+    'select',
+    { id, name: id },
+    h('option', { value: '' }, any),
+    values.map((v) => h('option', { value: v, selected: v === current }, v))
+  )
+}
+
+function input(id, current, attrs = {}) {
+  return h('input', { id, name: id, value: current ?? '', autocomplete: 'off', ...attrs })
+}
+
+/** datetime-local (the officer's clock) to the API's UTC instant. */
+function instant(local) {
+  return local === '' ? undefined : new Date(local).toISOString()
+}
+
+export async function searchView() {
+  const catalogue = await policies()
+  const kinds = catalogue.kinds.map((k) => k.kind)
+  const purposes = [...new Set(catalogue.kinds.flatMap((k) => k.purposes.map((p) => p.purpose)))].sort()
+  const f = last.filters
+  const form = h(
+    'form',
+    { id: 'search-form', class: 'filters', 'aria-label': 'Filters' },
+    field('From', input('from', f.fromLocal, { type: 'datetime-local', step: 1 })),
+    field('To', input('to', f.toLocal, { type: 'datetime-local', step: 1 })),
+    field('Kind', select('kind', kinds, f.kind)),
+    field('Purpose', select('purpose', purposes, f.purpose)),
+    field('Partner country', select('partner', ['CA', 'US'], f.partner)),
+    field('Agency', input('agency', f.agency, { placeholder: 'e.g. CBSA', maxlength: 32 })),
+    field('Outcome', select('event', EVENTS, f.event)),
+    field('Refusal code', input('code', f.code, { maxlength: 64 })),
+    field('Direction', select('direction', ['outbound', 'inbound'], f.direction)),
+    field('Field path', input('fieldPath', f.fieldPath, { placeholder: 'e.g. traveller.surname', maxlength: 200 })),
+    field('Policy version', input('policyVersion', f.policyVersion, { placeholder: 'sha256:…', maxlength: 80 })),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'submit' }, 'Search'),
+      h('button', { type: 'button', id: 'export', onclick: () => exportCsv() }, 'Export these results as CSV')
+    )
+  )
+  const results = h('div', { id: 'results', 'aria-live': 'polite' })
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const v = (id) => form.elements.namedItem(id).value.trim()
+    last = {
+      filters: {
+        fromLocal: v('from'),
+        toLocal: v('to'),
+        kind: v('kind'),
+        purpose: v('purpose'),
+        partner: v('partner'),
+        agency: v('agency'),
+        event: v('event'),
+        code: v('code'),
+        direction: v('direction'),
+        fieldPath: v('fieldPath'),
+        policyVersion: v('policyVersion')
+      },
+      cursors: [undefined]
+    }
+    await page(results)
+  })
+  show('Search the ledger', form, results)
+  await page(results)
+}
+
+/** The API's filters from the form's. */
+function apiFilters() {
+  const { fromLocal, toLocal, ...rest } = last.filters
+  return { ...rest, from: instant(fromLocal ?? ''), to: instant(toLocal ?? '') }
+}
+
+async function page(results) {
+  const cursor = last.cursors[last.cursors.length - 1]
+  const search = query({ ...apiFilters(), limit: PAGE_SIZE, cursor })
+  let answer
+  try {
+    answer = await getJson(`/v1/audit/entries${search}`)
+  } catch (err) {
+    results.replaceChildren(alertBox(err.message))
+    return
+  }
+  const n = last.cursors.length
+  const rows = answer.entries.map(({ seq, entry: e }) => [
+    String(seq),
+    when(e.at),
+    e.event,
+    e.direction ?? '—',
+    e.kind ?? '—',
+    e.purpose ?? '—',
+    e.from ?? e.caller ?? '—',
+    e.to ?? '—',
+    e.policy ? short(e.policy.version, 16) : '—',
+    e.messageId ? h('a', { href: `#/message/${e.messageId}` }, e.messageId.slice(0, 8)) : (e.code ?? '—')
+  ])
+  results.replaceChildren(
+    table(
+      `Page ${n}: entries ${answer.entries.length === 0 ? 'none' : `${answer.entries[0].seq} to ${answer.entries.at(-1).seq}`}`,
+      ['Seq', 'At', 'Outcome', 'Direction', 'Kind', 'Purpose', 'From', 'To', 'Policy version', 'Message'],
+      rows,
+      {
+        id: 'results-table',
+        // Which search the table answers: what is shown is never taken for another search's answer.
+        'data-search': search
+      }
+    ),
+    h(
+      'nav',
+      { 'aria-label': 'Result pages', class: 'pager' },
+      h(
+        'button',
+        {
+          type: 'button',
+          disabled: n === 1,
+          onclick: async () => {
+            last.cursors.pop()
+            await page(results)
+          }
+        },
+        'Previous page'
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'next-page',
+          disabled: !answer.nextCursor,
+          onclick: async () => {
+            last.cursors.push(answer.nextCursor)
+            await page(results)
+          }
+        },
+        'Next page'
+      )
+    )
+  )
+}
+
+async function exportCsv() {
+  const res = await call(`/v1/audit/export${query({ ...apiFilters(), format: 'csv' })}`)
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'audit.csv'
+  saveFile(await res.blob(), name)
+}

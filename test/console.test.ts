@@ -1,0 +1,354 @@
+// The privacy officer's console (issue 13; docs/privacy-officers.md, "The
+// console") end to end in a real headless Chromium (Debian's `chromium`,
+// driven by playwright-core), the officer's client certificate presented by
+// the browser context. The sandbox runs as a user starts it, with its sample
+// traffic and CBSA's correction; each view is checked against what the ledger
+// says through the API, checked with axe-core, and saved as a screenshot for
+// the guide (docs/console/*.png). Agency and missing certificates are refused.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { KEYS_DIR, sandboxSetting } from './helper.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+const CHROMIUM = '/usr/bin/chromium'
+const root = join(import.meta.dirname, '..')
+const SHOTS = join(root, 'docs', 'console')
+const AXE = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
+const OFFICER = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
+const AGENCY = join(KEYS_DIR, 'CA', 'agencies', 'CBSA-pik-primary')
+
+if (!existsSync(CHROMIUM)) {
+  // CI installs it (.ci/run); a machine without it fails here, in one line, rather than skipping the console's only test.
+  t.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`)
+} else {
+  t.test('the console, as a privacy officer sees it in a browser', consoleTest)
+}
+
+/** The sandbox, as `npm run sandbox` starts it, on ports of its own; resolves when its sample traffic and the correction are delivered. */
+async function startSandbox(t: Test): Promise<{ url: string; dir: string; correctedId: string }> {
+  const setting = await sandboxSetting(t)
+  const child = spawn(process.execPath, ['sandbox/run.ts'], {
+    cwd: root,
+    env: { ...process.env, ...setting.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  t.teardown(async () => {
+    child.kill('SIGINT')
+    await exited
+  })
+  let output = ''
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer): void => {
+      output += c.toString()
+      if (/keeps running for your own client/.test(output)) resolve()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.on('exit', () => reject(new Error(`the sandbox exited:\n${output}`)))
+  })
+  await ready
+  const correctedId = /correction: CBSA corrects the entry record ([0-9a-f-]{36})/.exec(output)?.[1]
+  if (correctedId === undefined) throw new Error(`no correction in the sandbox's output:\n${output}`)
+  return { url: `https://127.0.0.1:${setting.ports.CA}`, dir: setting.dir, correctedId }
+}
+
+/** The privacy officer's API, outside the browser: what each page is checked against. */
+function officerApi(t: Test, url: string) {
+  const dispatcher = new Agent({
+    connect: {
+      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
+      cert: readFileSync(join(OFFICER, 'client.crt.pem')),
+      key: readFileSync(join(OFFICER, 'client.key.pem'))
+    }
+  })
+  t.teardown(() => dispatcher.close())
+  let token: string | undefined
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; text: string }> => {
+    token ??= ((await (await request(`${url}/v1/token`, { method: 'POST', dispatcher })).body.json()) as { access_token: string }).access_token
+    const res = await request(`${url}${path}`, {
+      method,
+      dispatcher,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    return { status: res.statusCode, text: await res.body.text() }
+  }
+  return {
+    get: async (path: string): Promise<any> => JSON.parse((await call('GET', path)).text),
+    text: async (path: string): Promise<string> => (await call('GET', path)).text,
+    post: async (path: string, body: unknown): Promise<any> => JSON.parse((await call('POST', path, body)).text)
+  }
+}
+
+async function context(browser: Browser, url: string, identity: string | null): Promise<BrowserContext> {
+  return browser.newContext({
+    // The sandbox's server certificate is issued by the example CA, which Chromium does not know.
+    ignoreHTTPSErrors: true,
+    acceptDownloads: true,
+    viewport: { width: 1280, height: 900 },
+    clientCertificates: identity === null ? [] : [{ origin: url, certPath: join(identity, 'client.crt.pem'), keyPath: join(identity, 'client.key.pem') }]
+  })
+}
+
+/** axe-core's serious and critical violations on the page as it is now. */
+async function accessibility(t: Test, page: Page, view: string): Promise<void> {
+  const violations = (await page.evaluate(
+    `${AXE}; axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))`
+  )) as Array<{
+    id: string
+    impact: string
+    nodes: number
+  }>
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  t.same(serious, [], `${view}: no serious accessibility violation (axe-core)`)
+  t.notMatch(await page.textContent('main'), /\b(null|undefined|NaN)\b|\[object /, `${view}: no missing value shown as code would print it`)
+}
+
+async function shot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage })
+}
+
+/** The cells of a table, row by row. */
+async function cells(page: Page, selector: string): Promise<string[][]> {
+  return page.$$eval(`${selector} tbody tr`, (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').trim())))
+}
+
+async function consoleTest(t: Test): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true })
+  const { url, dir, correctedId } = await startSandbox(t)
+  const api = officerApi(t, url)
+  const browser = await chromium.launch({ executablePath: CHROMIUM })
+  t.teardown(() => browser.close())
+  const officer = await context(browser, url, OFFICER)
+  const page = await officer.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(e.message))
+
+  await t.test('agency and missing certificates are refused, the page and its scripts alike', async (t) => {
+    for (const [who, identity, status] of [
+      ['an agency certificate', AGENCY, 403],
+      ['no certificate', null, 401]
+    ] as const) {
+      const ctx = await context(browser, url, identity)
+      const p = await ctx.newPage()
+      for (const path of ['/console', '/console/assets/console.js']) {
+        const res = await p.goto(`${url}${path}`)
+        t.equal(res?.status(), status, `${who}: ${path} is ${status}`)
+        t.equal(await res?.headerValue('content-security-policy'), (await officerHeaders()).csp, `${who}: the refusal carries the same headers`)
+      }
+      await ctx.close()
+    }
+  })
+
+  async function officerHeaders() {
+    const res = await page.request.get(`${url}/console`)
+    return { csp: res.headers()['content-security-policy'], cache: res.headers()['cache-control'], status: res.status() }
+  }
+
+  await t.test('the page is served under strict headers', async (t) => {
+    const h = await officerHeaders()
+    t.equal(h.status, 200)
+    t.match(h.csp, /default-src 'none'/)
+    t.match(h.csp, /script-src 'self'(;|$)/, 'scripts from the gateway only')
+    t.notMatch(h.csp, /unsafe-inline|unsafe-eval/, 'no inline code, no eval')
+    t.match(h.csp, /frame-ancestors 'none'/, 'never framed')
+    t.equal(h.cache, 'no-store')
+  })
+
+  await t.test('keyboard: the views are reached from the navigation with Tab and Enter', async (t) => {
+    await page.goto(`${url}/console#/overview`)
+    await page.waitForSelector('#main h1')
+    await page.focus('nav a[href="#/overview"]')
+    await page.keyboard.press('Tab')
+    t.equal(await page.evaluate('document.activeElement?.getAttribute("href")'), '#/search')
+    await page.keyboard.press('Enter')
+    await page.waitForSelector('#results-table')
+    t.equal(await page.evaluate('document.activeElement?.tagName'), 'H1', "the view's heading takes the focus")
+  })
+
+  await t.test('search pages with the cursor, and exports the current search as CSV', async (t) => {
+    await page.selectOption('#kind', 'entry-exit.record')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#results-table[data-search="?kind=entry-exit.record&limit=25"]')
+    const want = await api.get('/v1/audit/entries?kind=entry-exit.record&limit=25')
+    const rows = await cells(page, '#results-table')
+    t.same(
+      rows.map((r) => r[0]),
+      want.entries.map((e: any) => String(e.seq)),
+      'the entries the API answers, in ledger order'
+    )
+    t.ok(
+      rows.every((r) => r[4] === 'entry-exit.record'),
+      'of that kind only'
+    )
+    // The next page comes from the API's cursor: the page holds one page at a time, however long the ledger.
+    await page.selectOption('#kind', '')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#results-table[data-search="?limit=25"]')
+    const first = await api.get('/v1/audit/entries?limit=25')
+    t.ok(first.nextCursor, 'the ledger has more than a page')
+    await page.click('#next-page')
+    await page.waitForSelector(`#results-table[data-search="?limit=25&cursor=${first.nextCursor}"]`)
+    const second = await api.get(`/v1/audit/entries?limit=25&cursor=${first.nextCursor}`)
+    t.same(
+      (await cells(page, '#results-table')).map((r) => r[0]),
+      second.entries.map((e: any) => String(e.seq)),
+      'page 2 is the API page after the cursor'
+    )
+    await page.click('text=Previous page')
+    await page.waitForSelector('#results-table[data-search="?limit=25"]')
+    await page.selectOption('#kind', 'entry-exit.record')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#results-table[data-search="?kind=entry-exit.record&limit=25"]')
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')])
+    t.match(download.suggestedFilename(), /^audit-CA-.*\.csv$/)
+    const csv = readFileSync((await download.path())!, 'utf8')
+    t.equal(csv, await api.text('/v1/audit/export?kind=entry-exit.record&format=csv'), 'the CSV is the export of that search')
+    await accessibility(t, page, 'search')
+    await shot(page, 'search')
+  })
+
+  await t.test('one message: decisions, policy, signatures, receipt, correction, inclusion proof checked in the page', async (t) => {
+    await page.goto(`${url}/console#/message/${correctedId}`)
+    await page.waitForSelector('#proof-result')
+    const [accepted] = (await api.get(`/v1/audit/entries?messageId=${correctedId}&event=accepted`)).entries
+    t.match(await page.textContent('#proof-result'), new RegExp(`^Verified: entry ${accepted.seq} is in the ledger`), 'the proof verifies in the page')
+    t.same(
+      (await cells(page, '#decisions')).map(([path, action, rule, principle]) => [path, action, rule, principle!.split(' ')[0]]),
+      accepted.entry.fields.map((f: any) => [f.path, f.action, f.rule, f.principle]),
+      'one row per field decision, as the ledger holds it'
+    )
+    // The check is not vacuous: the page's own code refuses the entry's text changed by one character.
+    const proof = await api.get(`/v1/audit/entries/${accepted.seq}/proof`)
+    const tampered = proof.ledgerEntry.replace('"share"', '"withhold"')
+    const verdicts = await page.evaluate(
+      `import('/console/assets/merkle.js').then(async (m) => [${[proof.ledgerEntry, tampered].map((text) => `(await m.verifyInclusion(${JSON.stringify(text)}, ${accepted.seq - 1}, ${proof.inclusionProof.treeSize}, ${JSON.stringify(proof.inclusionProof.hashes)}, ${JSON.stringify(proof.checkpoint.root)})).ok`).join(', ')}])`
+    )
+    t.same(verdicts, [true, false], "the page's Merkle check accepts the ledger's text and refuses it altered")
+    const facts = await page.textContent('#message-facts')
+    const records = await api.get(`/v1/audit/messages/${correctedId}`)
+    t.equal(records.outbound.supersededBy.action, 'correct')
+    t.match(facts, `Superseded by${records.outbound.supersededBy.id} (correction`, 'the correction that superseded it')
+    t.match(facts, accepted.entry.policy.id)
+    t.match(await page.textContent('#signatures'), `${records.outbound.receipt.receiver} signed with`, "the partner's signed receipt")
+    t.match(await page.textContent('#signatures'), /btb-gateway\/CA\/ledger, btb-gateway\/US\/witness/, 'the checkpoint, signed and cosigned')
+    await accessibility(t, page, 'message')
+    await shot(page, 'message')
+
+    await page.click('#policy-link')
+    await page.waitForSelector(`#policy-${accepted.entry.policy.id.replace(/[^A-Za-z0-9-]/g, '-')}:focus`)
+    t.match(page.url(), /#\/policies\/entry-exit\.record/, "the policy's published rules")
+    await accessibility(t, page, 'policies')
+    await shot(page, 'policies', false) // the whole catalogue is dozens of screens long
+  })
+  await t.test('one traveller: the report, from a POST only, proven, printable; a complaint placed from it', async (t) => {
+    const { document } = sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }).payload as {
+      document: { number: string; issuingCountry: string }
+    }
+    await page.goto(`${url}/console#/traveller`)
+    const posted: string[] = []
+    page.on('request', (r) => posted.push(`${r.method()} ${r.url()}`))
+    await page.fill('#documentNumber', document.number)
+    await page.fill('#issuingCountry', document.issuingCountry)
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#report-table')
+    const report = await api.post('/v1/audit/disclosures', { documentNumber: document.number, issuingCountry: document.issuingCountry })
+    const rows = await cells(page, '#report-table')
+    const mine = report.disclosures.filter((d: any) => d.event !== 'disclosure-report')
+    t.same(
+      rows.filter((r) => r[2] !== 'disclosure-report').map((r) => r[0]),
+      mine.map((d: any) => String(d.seq)),
+      "every entry naming the traveller, as the API's report lists them"
+    )
+    t.ok(
+      rows.some((r) => /corrected by entry \d+/.test(r[9]!)),
+      'the original says it was corrected'
+    )
+    t.match(await page.textContent('#report-facts'), new RegExp(`(\\d+) of ${rows.length} entries verified`), 'proofs checked in the page')
+    t.ok(!rows.some((r) => r[11] === 'NOT verified'), 'none fails')
+    t.notOk((await page.content()).includes(document.number), 'the document number is nowhere in the page')
+    t.notOk(posted.some((r) => r.includes(document.number)) || page.url().includes(document.number), 'nor in a URL')
+    t.match(posted.join('\n'), /POST .*\/v1\/audit\/disclosures/)
+    await accessibility(t, page, 'traveller')
+    await shot(page, 'traveller')
+    await page.emulateMedia({ media: 'print' })
+    t.notOk(await page.isVisible('#traveller-form'), 'printed without the form')
+    await shot(page, 'traveller-print')
+    await page.emulateMedia({ media: 'screen' })
+
+    await page.fill('#traveller-ref', 'HOLD-CONSOLE-1')
+    await page.fill('#traveller-complaint', 'OPC-2026-0099')
+    await page.fill('#traveller-reason', 'complaint under review')
+    await page.click('#traveller-hold button[type=submit]')
+    await page.waitForSelector('#traveller-hold .ok')
+    const { holds } = await api.get('/v1/audit/legal-holds')
+    t.match(holds, [{ ref: 'HOLD-CONSOLE-1', complaintRef: 'OPC-2026-0099', subject: report.subject }], 'the hold, on the traveller, with the complaint')
+    const audited = await api.get('/v1/audit/entries?event=legal-hold-placed')
+    t.equal(audited.entries.at(-1).entry.reference, 'HOLD-CONSOLE-1', 'and audited')
+
+    // The hold listed, then released, from the holds view; both audited.
+    await page.goto(`${url}/console#/holds`)
+    await page.waitForSelector('#holds-table')
+    await accessibility(t, page, 'legal holds')
+    await shot(page, 'holds')
+    await page.click('button[aria-label="Release hold HOLD-CONSOLE-1"]')
+    await page.waitForSelector('#holds-table tbody tr td:nth-child(6) time')
+    t.ok((await api.get('/v1/audit/legal-holds')).holds[0].releasedAt, 'released')
+    t.equal((await api.get('/v1/audit/entries?event=legal-hold-released')).entries.at(-1).entry.reference, 'HOLD-CONSOLE-1', 'and audited')
+
+    const log = readFileSync(join(dir, 'sandbox-run', 'gateway-CA.log'), 'utf8')
+    t.ok(log.length > 0 && !log.includes(document.number), "the document number is not in the gateway's log")
+  })
+
+  await t.test('overview (last): integrity, activity by kind, purpose and partner, match rates, as the ledger holds them', async (t) => {
+    await page.goto(`${url}/console#/overview`)
+    await page.waitForSelector('#table-matches')
+    // What the page counted, counted again from the API.
+    const from = await page.getAttribute('#counted time', 'datetime')
+    const entries: any[] = []
+    for (let cursor: string | undefined; ; ) {
+      const p = await api.get(`/v1/audit/entries?from=${from}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`)
+      entries.push(...p.entries)
+      if (!(cursor = p.nextCursor)) break
+    }
+    const messages = entries.map((e) => e.entry).filter((e) => e.event === 'accepted' || e.event === 'received')
+    t.match(await page.textContent('#counted'), new RegExp(`^${messages.length} messages since`), 'every message of the range')
+    const byKind = await cells(page, '#table-fields')
+    for (const kind of new Set(messages.map((e) => e.kind))) {
+      const fields = messages.filter((e) => e.kind === kind).flatMap((e) => e.fields)
+      const want = ['share', 'generalise', 'pseudonymise', 'withhold'].map((a) => String(fields.filter((f: any) => f.action === a).length))
+      t.same(byKind.find((r) => r[0] === kind)?.slice(1), want, `field decisions of ${kind}`)
+    }
+    const responses = (country: string) => messages.filter((e) => e.kind === 'biometric.match-response' && e.from.startsWith(`${country}/`))
+    const matched = (country: string) => responses(country).filter((e) => e.fields.some((f: any) => f.path.startsWith('subject.'))).length
+    const rates = await cells(page, '#table-matches')
+    t.match(rates[0]![1], `(${matched('US')} of ${responses('US').length})`, 'Canadian prints matched in the U.S.')
+    t.match(rates[1]![1], `(${matched('CA')} of ${responses('CA').length})`, 'U.S. prints matched in Canada')
+    t.equal(await page.locator('canvas').count(), 5, 'as charts, not only tables')
+    t.match(await page.textContent('#conflicts'), /No checkpoint conflict alert/)
+    // Last, so that the reports above have had checkpoints made and witnessed.
+    const witness = await api.get('/v1/audit/witness')
+    t.ok(witness.latestCosigned, 'the partner has cosigned a checkpoint')
+    t.match(
+      await page.textContent('#witness'),
+      `Latest the partner cosigned${witness.latestCosigned.size} entries, cosigned`,
+      'the latest cosigned checkpoint, as the API has it'
+    )
+    await page.click('text=Verify the whole ledger now')
+    await page.waitForSelector('#verification dl')
+    t.match(await page.textContent('#verification'), /Verified: the ledger is intact/)
+    const v = await api.get('/v1/audit/verification')
+    t.ok(v.ok, 'and the API says so too')
+    await accessibility(t, page, 'overview')
+    await shot(page, 'overview')
+  })
+
+  t.same(errors, [], 'no script error on any page')
+}
