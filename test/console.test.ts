@@ -3,11 +3,14 @@
 // driven by playwright-core), the officer's client certificate presented by
 // the browser context. The sandbox runs as a user starts it, with its sample
 // traffic and CBSA's correction; each view is checked against what the ledger
-// says through the API, checked with axe-core, and saved as a screenshot for
-// the guide (docs/console/*.png). Agency and missing certificates are refused.
+// says through the API, checked with axe-core, and saved as a screenshot:
+// into the guide's docs/console/*.png when CONSOLE_SCREENSHOTS=docs/console
+// is set (to refresh them), else into a temporary folder, so that a test run
+// leaves the working tree as it found it. Agency and missing certificates are refused.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -18,7 +21,8 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const CHROMIUM = '/usr/bin/chromium'
 const root = join(import.meta.dirname, '..')
-const SHOTS = join(root, 'docs', 'console')
+const SHOTS = process.env.CONSOLE_SCREENSHOTS === undefined ? mkdtempSync(join(tmpdir(), 'btb-console-shots-')) : join(root, process.env.CONSOLE_SCREENSHOTS)
+if (process.env.CONSOLE_SCREENSHOTS === undefined) t.teardown(() => rmSync(SHOTS, { recursive: true, force: true }))
 const AXE = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
 const OFFICER = join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1')
 const AGENCY = join(KEYS_DIR, 'CA', 'agencies', 'CBSA-pik-primary')
