@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { KEYS_DIR, sandboxSetting } from './helper.ts'
 
@@ -134,6 +134,27 @@ async function consoleTest(t: Test): Promise<void> {
   const page = await officer.newPage()
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
+  // What the page did, told with a wait that fails: on a loaded machine a
+  // view that does not appear must say which request it was waiting for.
+  const trace: string[] = []
+  const started = new Map<Request, number>()
+  page.on('request', (r) => started.set(r, Date.now()))
+  page.on('requestfinished', async (r) =>
+    trace.push(`${(await r.response())?.status()} ${r.method()} ${r.url()} ${Date.now() - (started.get(r) ?? Date.now())} ms`)
+  )
+  page.on('requestfailed', (r) => trace.push(`failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`))
+  page.on('console', (m) => trace.push(`console.${m.type()}: ${m.text()}`))
+  const waitFor = page.waitForSelector.bind(page)
+  page.waitForSelector = (async (selector: string, options?: Parameters<Page['waitForSelector']>[1]) => {
+    try {
+      return await waitFor(selector, options ?? {})
+    } catch (err) {
+      const pending = [...started]
+        .filter(([r]) => !trace.some((line) => line.includes(r.url())))
+        .map(([r, at]) => `${r.method()} ${r.url()} for ${Date.now() - at} ms`)
+      throw new Error(`${(err as Error).message}\nthe page's last requests:\n  ${trace.slice(-15).join('\n  ')}\nstill waiting for:\n  ${pending.join('\n  ')}`)
+    }
+  }) as Page['waitForSelector']
 
   await t.test('agency and missing certificates are refused, the page and its scripts alike', async (t) => {
     for (const [who, identity, status] of [

@@ -13,6 +13,22 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * How long a view waits for an answer before it says so, rather than show
+ * nothing for ever: long enough for a verification of a large ledger.
+ */
+const ANSWER_MS = 60_000
+
+/** fetch, given up after ANSWER_MS with an error a view can show. */
+async function fetchInTime(path, init) {
+  try {
+    return await fetch(path, { ...init, cache: 'no-store', signal: AbortSignal.timeout(ANSWER_MS) })
+  } catch (err) {
+    if (err?.name === 'TimeoutError') throw new ApiError(0, 'NO_ANSWER', `the gateway did not answer ${path} within ${ANSWER_MS / 1000} s`)
+    throw err
+  }
+}
+
 let token = null
 let renewAt = 0
 let claims = {}
@@ -28,7 +44,7 @@ async function problem(res) {
 }
 
 async function renewToken() {
-  const res = await fetch('/v1/token', { method: 'POST', cache: 'no-store' })
+  const res = await fetchInTime('/v1/token', { method: 'POST' })
   if (!res.ok) throw await problem(res)
   const body = await res.json()
   token = body.access_token
@@ -45,7 +61,7 @@ export async function whoAmI() {
 /** A request with the bound token; a refusal is thrown as an ApiError with the API's stable code. */
 export async function call(path, init = {}) {
   if (token === null || Date.now() >= renewAt) await renewToken()
-  const res = await fetch(path, { ...init, cache: 'no-store', headers: { ...init.headers, authorization: `Bearer ${token}` } })
+  const res = await fetchInTime(path, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } })
   if (!res.ok) throw await problem(res)
   return res
 }
