@@ -286,7 +286,8 @@ export function writeManifest(compose: Compose, outDir: string): string {
     root: outDir,
     keysDir: join(root, 'keys-example'),
     urls: gatewayUrls(compose),
-    redisUrl: redis === undefined ? '' : 'redis://redis:6379 (inside the sandbox network)',
+    // The gateways' Redis, by its service name: reachable inside the sandbox's network only.
+    redisUrl: redis === undefined ? '' : 'redis://redis:6379',
     webhooks
   })
   const path = join(outDir, 'sandbox.json')
