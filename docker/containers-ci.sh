@@ -9,10 +9,14 @@ set -u
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 say() { echo "containers: $*"; }
-last() { grep -v 'systemd' | tail -1; }
+last() { grep -v 'unable to get systemd connection' | grep -v '^[[:space:]]*$' | tail -1; }
 
 if ! command -v podman >/dev/null 2>&1; then
   say "not run: podman is not installed (as root on Debian: sh docker/podman-setup.sh)"
+  exit 0
+fi
+if ! out=$(timeout 60 podman info 2>&1); then
+  say "not run: podman does not work here: $(echo "$out" | last)"
   exit 0
 fi
 if ! out=$(timeout 900 sh docker/standins.sh 2>&1); then
