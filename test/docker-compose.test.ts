@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { builtinModules } from 'node:module'
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { ENV_SCHEMA, configFromEnv, type GatewayConfig } from '../gateway/config.ts'
-import { readCompose } from '../docker/podman-sandbox.ts'
+import { readCompose } from '../docker/compose-file.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const dockerDir = join(root, 'docker')
