@@ -9,7 +9,9 @@
 # runs it. Prints one line.
 set -eu
 
-packages="podman runc catatonit netavark aardvark-dns mmdebstrap"
+# With their recommended packages, as tested here (iptables for netavark's
+# port publishing comes so; it is named too).
+packages="podman runc catatonit netavark aardvark-dns iptables mmdebstrap"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -17,8 +19,8 @@ done
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   # Another apt may hold the lock (a session installing its own packages): wait for it.
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
-    { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null; }
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq $missing >/dev/null 2>&1 ||
+    { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y -qq $missing >/dev/null; }
 fi
 
 conf=/etc/containers/containers.conf
