@@ -49,11 +49,19 @@ export const STANDINS = {
 
 // --- podman -----------------------------------------------------------------
 
-function podman(args: string[], opts: { quiet?: boolean; allowFail?: boolean } = {}): { status: number; stdout: string; stderr: string } {
+/** podman's complaint, on every container with a health check, that it has no systemd timers for it (see above). */
+const TIMER_NOISE = /unable to get systemd connection/
+
+function podman(args: string[], opts: { allowFail?: boolean } = {}): { status: number; stdout: string; stderr: string } {
   const r = spawnSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 })
   const status = r.status ?? 1
   if (status !== 0 && opts.allowFail !== true) {
-    throw new Error(`podman ${args.slice(0, 3).join(' ')} … exited ${status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`)
+    const why = (r.stderr || r.stdout)
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !TIMER_NOISE.test(l))
+      .slice(-5)
+      .join('\n')
+    throw new Error(`podman ${args.slice(0, 3).join(' ')} … exited ${status}: ${why}`)
   }
   return { status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
 }
@@ -139,7 +147,7 @@ export async function waitHealthy(container: string, deadlineMs: number): Promis
 }
 
 /** Starts (or restarts) the services, each after what it depends on is healthy. */
-export async function up(compose: Compose, project: string, log: (line: string) => void, only?: readonly string[]): Promise<void> {
+export async function up(compose: Compose, project: string, log: (line: string) => void): Promise<void> {
   if (podman(['network', 'exists', `${project}_default`], { allowFail: true }).status !== 0)
     podman(['network', 'create', '--label', `io.podman.compose.project=${project}`, `${project}_default`])
   for (const v of Object.keys(compose.volumes ?? {}))
@@ -147,7 +155,6 @@ export async function up(compose: Compose, project: string, log: (line: string) 
       podman(['volume', 'create', '--label', `io.podman.compose.project=${project}`, `${project}_${v}`])
   const healthy = new Set<string>()
   for (const name of startOrder(compose)) {
-    if (only !== undefined && !only.includes(name)) continue
     const s = compose.services[name]!
     for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
       if (condition !== 'service_healthy' || healthy.has(dep)) continue
@@ -160,7 +167,7 @@ export async function up(compose: Compose, project: string, log: (line: string) 
     log(`started   ${name}`)
   }
   for (const name of startOrder(compose)) {
-    if ((only !== undefined && !only.includes(name)) || healthy.has(name)) continue
+    if (healthy.has(name)) continue
     const ms = await waitHealthy(containerName(project, name), 180_000)
     log(`healthy   ${name} (${(ms / 1000).toFixed(1)} s)`)
   }
