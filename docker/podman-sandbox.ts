@@ -146,6 +146,12 @@ export async function waitHealthy(container: string, deadlineMs: number): Promis
   }
 }
 
+/** Replaces a service's container with a new one, as the compose file (possibly changed) describes it. */
+export function startContainer(compose: Compose, project: string, name: string): void {
+  podman(['rm', '--force', '--time', '0', containerName(project, name)], { allowFail: true })
+  podman(runArgs(compose, project, name, compose.services[name]!))
+}
+
 /** Starts (or restarts) the services, each after what it depends on is healthy. */
 export async function up(compose: Compose, project: string, log: (line: string) => void): Promise<void> {
   if (podman(['network', 'exists', `${project}_default`], { allowFail: true }).status !== 0)
@@ -162,8 +168,7 @@ export async function up(compose: Compose, project: string, log: (line: string) 
       healthy.add(dep)
       log(`healthy   ${dep} (${(ms / 1000).toFixed(1)} s)`)
     }
-    podman(['rm', '--force', '--time', '0', containerName(project, name)], { allowFail: true })
-    podman(runArgs(compose, project, name, s))
+    startContainer(compose, project, name)
     log(`started   ${name}`)
   }
   for (const name of startOrder(compose)) {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { gatewayUrls, readCompose } from '../../docker/compose-file.ts'
-import { buildImages, down, STANDINS, up, waitHealthy, writeManifest } from '../../docker/podman-sandbox.ts'
+import { buildImages, down, STANDINS, startContainer, up, waitHealthy, writeManifest } from '../../docker/podman-sandbox.ts'
 import { freePort } from '../../faults/processes.ts'
 import { Load } from '../../faults/load.ts'
 import { AgencyClient, loadAgencyCredentials } from '../../sandbox/agency-client.ts'
@@ -197,6 +197,81 @@ for (const victim of ['ca-gateway', 'us-gateway'] as const) {
     }
   )
 }
+
+t.test("the curl + openssl guide, pasted into bash beside the CA gateway's container, sends every kind and verifies receipts and a push", async (t) => {
+  const guide = readFileSync(join(root, 'docs', 'integrators.md'), 'utf8')
+  const section = /<!-- readme-curl -->([\s\S]*?)<!-- \/readme-curl -->/.exec(guide)?.[1] ?? ''
+  const blocks = [...section.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].map((m) => m[1]!)
+  const webhooks = /^AGENCY_WEBHOOKS='([^']+)' npm run sandbox$/m.exec(section)?.[1]
+  t.ok(blocks.length >= 8 && webhooks !== undefined, `the guide's ${blocks.length} bash blocks and its AGENCY_WEBHOOKS`)
+  // The guide's receiver listens on the loopback of the shell that runs it. A
+  // shell in a container that shares the CA gateway container's network
+  // namespace has the gateway on https://127.0.0.1:8441, as the guide has it,
+  // and the gateway reaches the receiver on 127.0.0.1: the guide runs as
+  // written. The gateway is started again with the guide's AGENCY_WEBHOOKS
+  // over the compose file's.
+  const gateway = compose.services['ca-gateway']!
+  const gatewayEnv = gateway.environment!
+  const before = gatewayEnv.AGENCY_WEBHOOKS!
+  gatewayEnv.AGENCY_WEBHOOKS = JSON.stringify({ ...JSON.parse(before), ...JSON.parse(webhooks!) })
+  t.teardown(async () => {
+    gatewayEnv.AGENCY_WEBHOOKS = before
+    startContainer(compose, project, 'ca-gateway')
+    await waitHealthy(container('ca-gateway'), 120_000)
+  })
+  startContainer(compose, project, 'ca-gateway')
+  await waitHealthy(container('ca-gateway'), 120_000)
+
+  const shellImage = 'localhost/btb-test/guide-shell:latest'
+  if (podman('image', 'exists', shellImage).status !== 0) {
+    const begin = performance.now()
+    const built = podman(
+      'build',
+      '--network',
+      'host',
+      '--build-arg',
+      `NODE_IMAGE=${env.NODE_IMAGE}`,
+      '-t',
+      shellImage,
+      '-f',
+      join(import.meta.dirname, 'curl-client.Containerfile'),
+      import.meta.dirname
+    )
+    t.equal(built.status, 0, `the guide's shell image built (${seconds(performance.now() - begin)})`)
+  }
+  const begin = performance.now()
+  const run = await promisify(execFile)(
+    'podman',
+    [
+      'run',
+      '--rm',
+      '--network',
+      `container:${container('ca-gateway')}`,
+      '--volume',
+      `${root}:/repo:ro`,
+      '--workdir',
+      '/repo',
+      shellImage,
+      'bash',
+      '-euo',
+      'pipefail',
+      '-c',
+      blocks.join('\n')
+    ],
+    { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }
+  ).catch((err: { code?: number; stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: `exit ${err.code}: ${err.stderr ?? ''}` }))
+  t.comment(`the guide ran in ${seconds(performance.now() - begin)}`)
+  const out = run.stdout
+  t.match(out, /^HTTP 202$/m, 'step 5: submitted, 202')
+  t.match(out, /"status": "delivered"/, "step 5: delivered, with the partner's receipt")
+  for (const kind of ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch'])
+    t.match(out, new RegExp(`^202 ${kind.replace('.', '\\.')} [0-9a-f-]{36} -> delivered$`, 'm'), `step 8: ${kind} delivered`)
+  t.ok((out.match(/^Verified OK$/gm) ?? []).length >= 4, "steps 6 and 8: the receipt, the push, the partner's JWS and the receipt inside it verify")
+  t.match(out, /"result": "(NO_)?MATCH"/, "step 8: USCIS's answer pushed to the guide's receiver")
+  t.match(out, /"code":"JWS_SIGNATURE_INVALID"/, 'step 10: a DER signature refused')
+  t.match(out, /"code":"ID_CONFLICT"/, 'step 10: the same id signed again refused')
+  t.equal(run.stderr.startsWith('exit'), false, `the session ends without error${run.stderr.startsWith('exit') ? `: ${run.stderr.slice(-500)}` : ''}`)
+})
 
 t.test('podman stop ends each gateway within its stop timeout, through the init process', async (t) => {
   for (const service of ['ca-gateway', 'us-gateway']) {
