@@ -148,8 +148,10 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
             const message = await accept(Buffer.concat(chunks).toString('utf8'), key)
             received.push(message)
             if (key !== null && isSeen(key)) {
-              // Seen before: acknowledged again, acted on once.
+              // Seen before: acknowledged again, acted on once. Logged, so that a
+              // test reading only the log (the container sandbox's) can count them.
               duplicates++
+              opts.log?.(`${opts.client.creds.agency} acknowledged a repeated push of ${message.id} (acted on once)`)
               res.writeHead(204).end()
               return
             }

@@ -12,12 +12,11 @@ import { createServer } from 'node:net'
 import { join, relative, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
-import { Progress } from './progress.ts'
+import type { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
-import { SAMPLE_ROUTES, sampleCorrection, sampleEnvelope } from './sample-messages.ts'
+import { sendSampleTraffic } from './sample-traffic.ts'
 
 const USAGE = `usage: npm run sandbox [-- --once]
 
@@ -310,86 +309,13 @@ const manifest = buildManifest({
 writeFileSync(join(outDir, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
 say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency system)')
 
-say('\nsample traffic: one message of each kind, each way')
-const clients = new Map<string, AgencyClient>()
-const clientFor = (country: 'CA' | 'US', agency: string, system: string): AgencyClient => {
-  const k = `${country}/${agency}/${system}`
-  if (!clients.has(k)) clients.set(k, new AgencyClient(loadAgencyCredentials(keysDir, country, agency, system), url[country]))
-  return clients.get(k)!
-}
-const sent: Array<{ label: string; client: AgencyClient; envelope: Record<string, unknown>; id: string; status: number; code?: string }> = []
-// Ten messages: on a pipe, the summary line alone says enough.
-progress = new Progress({ label: 'sample traffic sent', total: SAMPLE_ROUTES.length, lineEveryFraction: 1 })
-for (const route of SAMPLE_ROUTES) {
-  const c = clientFor(route.from.country, route.from.agency, route.from.system)
-  const envelope = c.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
-  const res = await c.submit(await c.sign(envelope))
-  const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
-  sent.push({
-    label,
-    client: c,
-    envelope,
-    id: String(envelope.id),
-    status: res.status,
-    code: res.status === 202 ? undefined : res.json<{ code: string }>().code
-  })
-  progress.tick(1, res.status === 202 ? 'ok' : 'refused')
-}
-progress.finish()
-/** Follows a message until it is no longer `accepted`: its status, and the digest its receipt names. */
-async function follow(client: AgencyClient, id: string): Promise<{ status: string; receipt: string }> {
-  let status = ''
-  let receiptDigest = ''
-  for (let i = 0; i < 200; i++) {
-    const res = await client.status(id)
-    const body = res.json<{ status: string; receipt: { digest: string } | null }>()
-    status = body.status
-    receiptDigest = body.receipt?.digest ?? ''
-    if (status !== 'accepted') break
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return { status, receipt: receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : '' }
-}
-
-progress = new Progress({ label: 'sample traffic delivered', total: sent.length, lineEveryFraction: 1 })
-let failures = 0
-for (const s of sent) {
-  if (s.status !== 202) {
-    failures++
-    say(`  ${s.label}  refused ${s.status} ${s.code}`)
-    progress.tick(1, 'refused')
-    continue
-  }
-  const { status, receipt } = await follow(s.client, s.id)
-  if (status !== 'delivered') failures++
-  say(`  ${s.label}  202 -> ${status}${receipt}`)
-  progress.tick(1, status === 'delivered' ? 'ok' : 'failed')
-}
-progress.finish()
-progress = undefined
-
-// A correction, followed end to end (docs/integrators.md, "Corrections and
-// retractions"): CBSA corrects the entry record it sent above; CBP's mock
-// system receives it naming the original, which both gateways link it to.
-const corrected = sent.find((s) => s.label.startsWith('entry-exit.record ') && s.label.includes('CA/CBSA') && s.status === 202)
-let correctionFailed = false
-if (corrected !== undefined) {
-  say(`\ncorrection: CBSA corrects the entry record ${corrected.id} (its crossing time)`)
-  const envelope = corrected.client.envelope(sampleCorrection(corrected.envelope))
-  const res = await corrected.client.submit(await corrected.client.sign(envelope))
-  if (res.status !== 202) {
-    correctionFailed = true
-    say(`  ${corrected.label}  refused ${res.status} ${res.json<{ code: string }>().code}`)
-  } else {
-    const { status, receipt } = await follow(corrected.client, String(envelope.id))
-    correctionFailed = status !== 'delivered'
-    say(`  ${corrected.label}  202 -> ${status}${receipt}, superseding ${corrected.id}`)
-  }
-}
+// The same traffic as the container sandbox sends (sandbox/sample-traffic.ts).
+const samples = await sendSampleTraffic({ keysDir, urls: url, say, onProgress: (p) => (progress = p) })
+const correctionFailed = samples.correctionFailed
+let failures = samples.sent - samples.delivered
 await new Promise((r) => setTimeout(r, 1500))
-say(`\n${sent.length - failures} of ${sent.length} samples delivered with the partner's signed receipt${correctionFailed ? '; the correction was not' : ''}.`)
+say(`\n${samples.delivered} of ${samples.sent} samples delivered with the partner's signed receipt${correctionFailed ? '; the correction was not' : ''}.`)
 failures += correctionFailed ? 1 : 0
 say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')
-await Promise.all([...clients.values()].map((c) => c.close()))
 if (once) await stop(failures === 0 ? 0 : 1)
 say('\nThe sandbox keeps running for your own client (see sandbox.json and the README). Ctrl-C stops it.')

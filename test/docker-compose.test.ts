@@ -11,8 +11,8 @@ import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { builtinModules } from 'node:module'
 import { dirname, join, posix, relative, resolve } from 'node:path'
-import { parse } from 'yaml'
 import { ENV_SCHEMA, configFromEnv, type GatewayConfig } from '../gateway/config.ts'
+import { readCompose } from '../docker/compose-file.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const dockerDir = join(root, 'docker')
@@ -37,7 +37,9 @@ interface Compose {
   volumes?: Record<string, unknown>
 }
 
-const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as Compose
+// As Docker Compose reads it with none of its variables set: every
+// `${VAR:-default}` at its default (the official images, ports 8441 and 8442).
+const compose = readCompose({}) as unknown as Compose
 const services = Object.entries(compose.services)
 
 interface Mount {
@@ -441,6 +443,14 @@ t.test('(e) redis is durable and never evicts', async (t) => {
     return i < 0 ? undefined : args[i + 1]
   }
   t.match(redis.image ?? '', /^redis:7\.0/, 'Redis 7.0 (what the durability design assumes)')
+  t.equal(compose.services.postgres?.image, 'postgres:15', 'by default, the official PostgreSQL 15 image')
+  const raw = readFileSync(composeFile, 'utf8')
+  for (const [name, official] of [
+    ['REDIS_IMAGE', 'redis:7.0'],
+    ['POSTGRES_IMAGE', 'postgres:15'],
+    ['NODE_IMAGE', 'node:24-bookworm-slim']
+  ])
+    t.match(raw, `\${${name}:-${official}}`, `${name} (a local stand-in, docker/standins.sh) defaults to the official ${official}`)
   t.equal(args[0], 'redis-server')
   t.equal(flag('--appendonly'), 'yes', 'AOF on')
   t.equal(flag('--appendfsync'), 'everysec', 'AOF fsync every second')
