@@ -245,6 +245,11 @@ async function consoleTest(t: Test): Promise<void> {
     await page.waitForSelector('#proof-result')
     const [accepted] = (await api.get(`/v1/audit/entries?messageId=${correctedId}&event=accepted`)).entries
     t.match(await page.textContent('#proof-result'), new RegExp(`^Verified: entry ${accepted.seq} is in the ledger`), 'the proof verifies in the page')
+    t.match(
+      await page.textContent('#signatures-result'),
+      /^Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's/,
+      "the checkpoint's signature and cosignature verify in the page too"
+    )
     t.same(
       (await cells(page, '#decisions')).map(([path, action, rule, principle]) => [path, action, rule, principle!.split(' ')[0]]),
       accepted.entry.fields.map((f: any) => [f.path, f.action, f.rule, f.principle]),
@@ -371,6 +376,16 @@ async function consoleTest(t: Test): Promise<void> {
     t.match(await page.textContent('#verification'), /Verified: the ledger is intact/)
     const v = await api.get('/v1/audit/verification')
     t.ok(v.ok, 'and the API says so too')
+    // The verification is audited, and the overview tells the next reader when it was run.
+    await page.reload()
+    await page.waitForSelector('#table-matches')
+    const last = (await api.get('/v1/audit/witness')).lastVerification
+    t.match(last, { ok: true, entries: v.entries, by: 'CA/privacy-officer/po-1' }, 'the last verification, from its ledger entry')
+    t.match(
+      await page.textContent('#witness'),
+      new RegExp(`Last verification.* by CA/privacy-officer/po-1 .*: intact, ${v.entries} entries checked`),
+      'shown in the overview'
+    )
     await accessibility(t, page, 'overview')
     await shot(page, 'overview')
   })

@@ -126,6 +126,13 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     t.same(verification.conflicts, [])
     const witness = JSON.parse((await call('GET', '/v1/audit/witness', token)).text)
     t.match(witness, { latestCosigned: { size: cp!.size, cosigned: true }, partnerLedger: null, conflicts: [] })
+    t.match(
+      witness.lastVerification,
+      { ok: true, entries: verification.entries, by: 'CA/privacy-officer/po-1', firstBad: null },
+      'the verification just run is the last one, from its ledger entry'
+    )
+    const audited = JSON.parse((await call('GET', '/v1/audit/entries?event=ledger-verified', token)).text)
+    t.equal(audited.entries.length, 1, 'a verification is audited')
   })
 
   await t.test('legal holds', async (t) => {

@@ -46,6 +46,7 @@ const AUDIT_EVENTS = Object.keys({
   purged: 1,
   'checkpoint-countersigned': 1,
   'disclosure-report': 1,
+  'ledger-verified': 1,
   'legal-hold-placed': 1,
   'legal-hold-released': 1,
   'dead-letter-resent': 1,

@@ -94,3 +94,22 @@ export async function policies() {
   catalogue ??= getJson('/v1/policies')
   return catalogue
 }
+
+let keys = null
+/**
+ * The keys the gateway publishes, once per page load: its own JWKS (its
+ * checkpoints) and the partner's it trusts (the partner's cosignatures).
+ */
+export async function publishedKeys() {
+  keys ??= (async () => {
+    const [own, partner] = await Promise.all(
+      ['/.well-known/jwks.json', '/.well-known/partner-jwks.json'].map(async (path) => {
+        const res = await fetchInTime(path, {})
+        if (!res.ok) throw await problem(res)
+        return (await res.json()).keys
+      })
+    )
+    return { own, partner }
+  })()
+  return keys
+}

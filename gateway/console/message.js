@@ -3,10 +3,11 @@
 // ledger text after its inclusion proof is checked in this page, the policy
 // version linked to its published rules, the signatures, the partner's
 // receipt, and any correction or retraction (docs/privacy-officers.md).
-import { getJson, policies } from './api.js'
+import { getJson, policies, publishedKeys } from './api.js'
 import { alertBox, facts, h, short, show, table, when } from './dom.js'
 import { holdForm } from './holds.js'
 import { noteSigners, verifyInclusion } from './merkle.js'
+import { verifyCheckpointSignatures } from './notes.js'
 
 const DECIDING = new Set(['accepted', 'received', 'refused'])
 
@@ -47,6 +48,8 @@ export async function messageView(id) {
   const checked = proof.inclusionProof
     ? await verifyInclusion(proof.ledgerEntry, deciding.seq - 1, proof.inclusionProof.treeSize, proof.inclusionProof.hashes, proof.checkpoint.root)
     : null
+  const keys = proof.checkpoint ? await publishedKeys() : null
+  const signatures = proof.checkpoint ? await verifyCheckpointSignatures(proof.checkpoint.note, keys.own, keys.partner) : null
   const published = catalogue.kinds.find((k) => k.kind === e.kind)
   const record = records[e.direction ?? 'outbound'] ?? records.outbound ?? records.inbound
   const receipt = record?.receipt ? decodeJws(record.receipt.jws) : null
@@ -98,6 +101,15 @@ export async function messageView(id) {
             checked.ok
               ? `Verified: entry ${deciding.seq} is in the ledger of ${proof.checkpoint.size} entries that the partner cosigned at ${proof.checkpoint.cosignedAt}.`
               : `NOT verified: entry ${deciding.seq} does not lead to the checkpoint's root.`
+          ),
+      signatures === null
+        ? null
+        : h(
+            'p',
+            { class: signatures.signed && signatures.cosignedAt !== null ? 'ok' : 'error', id: 'signatures-result' },
+            signatures.signed && signatures.cosignedAt !== null
+              ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's, at ${new Date(signatures.cosignedAt * 1000).toISOString()}, with the keys each publishes.`
+              : `NOT verified: the checkpoint is ${signatures.signed ? '' : 'not signed by this gateway’s key and '}${signatures.cosignedAt === null ? 'not cosigned by the partner’s key' : 'cosigned'}.`
           ),
       checked
         ? facts([

@@ -19,6 +19,13 @@ export async function overviewView() {
   await Promise.all([renderIntegrity(integrity), renderActivity(activity, 'month')])
 }
 
+/** The last whole-ledger verification, as its ledger entry tells it. */
+function lastVerification(v) {
+  if (v === null) return 'none yet: use the button below'
+  const verdict = v.ok ? `intact, ${v.entries} entries checked` : `NOT intact (${v.firstBad})`
+  return [when(v.at), ` by ${v.by ?? 'someone'} (${age(v.at)} ago): ${verdict}`, v.witnessedTo > 0 ? `, witnessed up to entry ${v.witnessedTo}` : '']
+}
+
 async function renderIntegrity(section) {
   const w = await getJson('/v1/audit/witness')
   const cosigned = w.latestCosigned
@@ -44,7 +51,8 @@ async function renderIntegrity(section) {
           cosigned ? [`${cosigned.size} entries, cosigned `, when(cosigned.cosignedAt), ` (${age(cosigned.cosignedAt)} ago)`] : 'none yet'
         ],
         ['Root of that tree', cosigned ? short(cosigned.root, 16) : '—'],
-        ["Partner's ledger, witnessed here", w.partnerLedger ? [`${w.partnerLedger.size} entries, cosigned `, when(w.partnerLedger.cosignedAt)] : 'none yet']
+        ["Partner's ledger, witnessed here", w.partnerLedger ? [`${w.partnerLedger.size} entries, cosigned `, when(w.partnerLedger.cosignedAt)] : 'none yet'],
+        ['Last verification', lastVerification(w.lastVerification)]
       ],
       { id: 'witness' }
     ),

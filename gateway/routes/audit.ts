@@ -271,8 +271,22 @@ const VERIFICATION = {
 const WITNESS_SUMMARY = {
   type: 'object',
   additionalProperties: false,
-  required: ['latestCheckpoint', 'latestCosigned', 'partnerLedger', 'conflicts'],
+  required: ['latestCheckpoint', 'latestCosigned', 'partnerLedger', 'lastVerification', 'conflicts'],
   properties: {
+    lastVerification: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['at', 'by', 'ok', 'entries', 'witnessedTo', 'firstBad'],
+      description: 'The last whole-ledger verification a privacy officer ran (`GET /v1/audit/verification`, audited as `ledger-verified`).',
+      properties: {
+        at: { type: 'string', format: 'date-time' },
+        by: NULLABLE_STRING,
+        ok: { type: 'boolean' },
+        entries: { type: 'integer', description: 'Entries it checked.' },
+        witnessedTo: { type: 'integer', description: "How far it found the ledger witnessed by the partner's own copy (0: not at all)." },
+        firstBad: { type: ['string', 'null'], description: 'What did not verify, when something did not.' }
+      }
+    },
     latestCheckpoint: CHECKPOINT_SUMMARY,
     latestCosigned: { ...CHECKPOINT_SUMMARY, description: 'The largest checkpoint of this ledger the partner has cosigned.' },
     partnerLedger: {
@@ -820,6 +834,15 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       ...(witnessed === undefined ? {} : { witnessed }),
       maxCosignatureAgeMs: opts.cosignatureMaxAgeMs
     })
+    // Audited, as every officer's reading is; and so the last verification is known to whoever asks next (GET /v1/audit/witness).
+    await app.store.appendAudit(
+      auditEntry({
+        event: 'ledger-verified',
+        caller: request.caller!.id,
+        counts: { ok: result.ok ? 1 : 0, entries: result.entries, checkpoints: result.checkpoints, witnessedTo: result.cosigned?.size ?? 0 },
+        ...(result.firstBad === undefined ? {} : { reason: `entry ${result.firstBad.seq}: ${result.firstBad.reason}`.slice(0, 500) })
+      })
+    )
     return {
       ...result,
       warnings: [...warnings, ...result.warnings],
@@ -828,12 +851,29 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     }
   })
 
+  /** The last verification a privacy officer ran, from its ledger entry. */
+  async function lastVerification() {
+    let last: StoredAuditEntry | undefined
+    for await (const e of allMatching(app.store, { event: 'ledger-verified' })) last = e
+    if (last === undefined) return null
+    const counts = last.entry.counts ?? {}
+    return {
+      at: last.entry.at,
+      by: last.entry.caller,
+      ok: counts.ok === 1,
+      entries: counts.entries ?? 0,
+      witnessedTo: counts.witnessedTo ?? 0,
+      firstBad: last.entry.reason ?? null
+    }
+  }
+
   app.get('/v1/audit/witness', { schema: SCHEMAS.witness }, async () => {
     const partnerLedger = await app.store.latestWitnessedCheckpoint(ledgerOrigin(app.trust.partner.country))
     return {
       latestCheckpoint: summary(await app.store.latestCheckpoint()),
       latestCosigned: summary(await app.store.latestCosignedCheckpoint()),
       partnerLedger: partnerLedger === undefined ? null : { size: partnerLedger.size, root: partnerLedger.root, cosignedAt: partnerLedger.cosignedAt },
+      lastVerification: await lastVerification(),
       conflicts: await conflicts()
     }
   })

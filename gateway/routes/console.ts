@@ -25,6 +25,7 @@ const ASSET_FILES: Readonly<Record<string, { readonly path: string; readonly typ
   'api.js': { path: join(HERE, 'api.js'), type: JS },
   'dom.js': { path: join(HERE, 'dom.js'), type: JS },
   'merkle.js': { path: join(HERE, 'merkle.js'), type: JS },
+  'notes.js': { path: join(HERE, 'notes.js'), type: JS },
   'overview.js': { path: join(HERE, 'overview.js'), type: JS },
   'search.js': { path: join(HERE, 'search.js'), type: JS },
   'message.js': { path: join(HERE, 'message.js'), type: JS },

@@ -103,6 +103,8 @@ export type AuditEvent =
   | 'checkpoint-countersigned'
   /** A privacy officer asked what was disclosed about a traveller (P8). */
   | 'disclosure-report'
+  /** A privacy officer had the whole ledger verified (P12): its counts say what was checked, `reason` what failed. */
+  | 'ledger-verified'
   /** A legal hold (a complaint reference, P9) was placed on, or released from, a message or a traveller. */
   | 'legal-hold-placed'
   | 'legal-hold-released'
