@@ -15,6 +15,7 @@ import { request } from 'undici'
 import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
 import type { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
+import { stopWithSupervisor } from '../gateway/cluster.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { sendSampleTraffic } from './sample-traffic.ts'
 
@@ -211,6 +212,10 @@ async function stop(code: number): Promise<void> {
 }
 process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
+// Started over an IPC channel (a test, a harness): it stops, gateways and all,
+// when the program that started it is gone, even killed without a word, so
+// that no sandbox is left holding its ports and its Redis.
+stopWithSupervisor()
 
 // Another sandbox still running would otherwise answer our health checks and
 // take our traffic, while we deleted its ledgers and queues.

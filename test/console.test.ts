@@ -40,7 +40,7 @@ async function startSandbox(t: Test): Promise<{ url: string; dir: string; correc
   const child = spawn(process.execPath, ['sandbox/run.ts'], {
     cwd: root,
     env: { ...process.env, ...setting.env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   const exited = new Promise((resolve) => child.on('exit', resolve))
   t.teardown(async () => {

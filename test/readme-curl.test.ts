@@ -76,7 +76,7 @@ t.test(
     const sandbox = spawn(process.execPath, ['sandbox/run.ts'], {
       cwd: root,
       env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', AGENCY_WEBHOOKS: movePorts(sandboxCommand![1]!, 'AGENCY_WEBHOOKS') },
-      stdio: ['ignore', 'pipe', 'pipe']
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
     let sandboxOutput = ''
     sandbox.stdout!.on('data', (c: Buffer) => {

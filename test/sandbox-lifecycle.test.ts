@@ -21,7 +21,8 @@ function sandbox(
   const child = spawn(process.execPath, ['sandbox/run.ts', ...args], {
     cwd: root,
     env: { ...process.env, ...setting.env, LOG_LEVEL: 'warn', REDIS_URL: `redis://127.0.0.1:${redisPort}` },
-    stdio: ['ignore', 'pipe', 'pipe']
+    // With an IPC channel, as every test starts it: it stops when the test process is gone.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   let output = ''
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
@@ -111,4 +112,26 @@ t.test('Ctrl-C exits 0 within a few seconds, and a gateway that dies is reported
   t.equal(code, 0, 'exit 0')
   if (code !== 0) t.comment(run.output())
   t.ok(at - interrupted < STOP_WITHIN_MS, `stopped ${at - interrupted} ms after Ctrl-C`)
+})
+
+t.test('a sandbox whose starter is gone stops, gateways and all (a test runner that times a file out leaves none behind)', async (t) => {
+  const run = sandbox([], await freePort(), await sandboxSetting(t))
+  t.teardown(() => run.child.kill('SIGKILL'))
+  const gateways = await run.line(/^gateways /)
+  await run.line(/keeps running for your own client/)
+  const pids = [...gateways.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
+  t.equal(pids.length, 2, "the sandbox names both gateways' pids")
+  // What the end of the starting process does to the channel.
+  run.child.disconnect()
+  const { code } = await run.exit
+  t.equal(code, 0, 'it stops as on Ctrl-C')
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  t.same(pids.filter(alive), [], 'and its gateways with it')
 })
