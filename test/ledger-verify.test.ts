@@ -18,6 +18,7 @@ import { Checkpointer } from '../gateway/audit/checkpointer.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { consistencyProof } from '../gateway/audit/ledger-proofs.ts'
 import { Witness } from '../gateway/audit/witness.ts'
+import { EMPTY_ROOT, leafHash } from '../gateway/store/merkle-tree.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
@@ -408,6 +409,33 @@ t.test('the CLI refuses to verify a ledger that is not there, rather than an emp
   const result = await cli(['--ledger', join(tmpdir(), `absent-${randomBytes(4).toString('hex')}.sqlite`)])
   t.equal(result.code, 2)
   t.match(result.stderr, /no ledger at/)
+})
+
+t.test('the witness takes a checkpoint of the empty tree as one, not as a conflict, and goes on from it', async (t) => {
+  const conflicts: unknown[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'btb-witness-'))
+  const witnessStore = new SqliteStore(join(dir, 'ledger.sqlite'))
+  t.teardown(async () => {
+    await witnessStore.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const witness = new Witness({
+    store: witnessStore,
+    origin: ledgerOrigin('CA'),
+    logKeys: () => ledgerKeys('CA', us.partner.ledgerKeys),
+    key: () => ({ name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }),
+    onConflict: async (c) => {
+      conflicts.push(c)
+    }
+  })
+  const empty = signCheckpoint({ size: 0, root: Buffer.from(EMPTY_ROOT).toString('base64') }, ledgerOrigin('CA'), CA_KEY)
+  t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: empty })), 'cosigned')
+  t.same(conflicts, [], 'no alert')
+  t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: empty })), 'the same again: the same answer')
+  const one = signCheckpoint({ size: 1, root: leafHash('entry 1').toString('base64') }, ledgerOrigin('CA'), CA_KEY)
+  t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: one })), 'then a tree of one entry, from it')
+  t.same(await witnessStore.witnessState(ledgerOrigin('CA')), { size: 1, root: leafHash('entry 1').toString('base64') })
+  t.same(conflicts, [])
 })
 
 t.test('the checkpointer signs the tree head on its schedule, once per head', async (t) => {

@@ -6,7 +6,7 @@
 // at any length, and re-signed with the partner's own key or not, cannot
 // show that: it is refused with CHECKPOINT_CONFLICT, and raised as an alert.
 import { CheckpointConflictError, CheckpointInvalidError, CheckpointUnsignedError } from '../errors.ts'
-import { verifyConsistency } from '../store/merkle-tree.ts'
+import { EMPTY_ROOT, verifyConsistency } from '../store/merkle-tree.ts'
 import type { CheckpointRepository } from '../store/records.ts'
 import { type CheckpointText, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
 import { NoteError, type NoteKey } from './signed-note.ts'
@@ -94,7 +94,8 @@ export class Witness {
       throw new CheckpointUnsignedError(err.message)
     }
     if (request.oldSize > cp.size) throw new CheckpointInvalidError(`old size ${request.oldSize} is larger than the checkpoint's ${cp.size}`)
-    const witnessed = (await store.witnessState(origin)) ?? { size: 0, root: '' }
+    // Nothing cosigned yet is the empty tree: a checkpoint of it is no conflict.
+    const witnessed = (await store.witnessState(origin)) ?? { size: 0, root: EMPTY_ROOT.toString('base64') }
     const conflict = async (why: string): Promise<never> => {
       const detail = { origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
       await this.#options.onConflict(detail)

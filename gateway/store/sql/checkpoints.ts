@@ -38,10 +38,11 @@ function toWitnessed(row: WitnessedRow): WitnessedCheckpoint {
  * C2SP tlog-witness asks for exactly this atomicity.
  */
 function* witness(prevSize: number, cp: WitnessedCheckpoint): Write<boolean> {
-  const moved =
-    prevSize === 0
-      ? yield* run('INSERT INTO {witness_state} (origin, size, root) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [cp.origin, cp.size, cp.root])
-      : yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ?', [cp.size, cp.root, cp.origin, prevSize])
+  let moved = yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ?', [cp.size, cp.root, cp.origin, prevSize])
+  // The first checkpoint of an origin: its record is made (one of two racing makes it).
+  if (moved === 0 && prevSize === 0) {
+    moved = yield* run('INSERT INTO {witness_state} (origin, size, root) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [cp.origin, cp.size, cp.root])
+  }
   if (moved === 0) return false
   yield* run('INSERT INTO {witnessed_checkpoints} (origin, size, root, note, cosigned_at) VALUES (?, ?, ?, ?, ?)', [
     cp.origin,
