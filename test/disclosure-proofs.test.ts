@@ -86,7 +86,7 @@ t.test("the verifier reads the gateway's checkpoints and cosignatures, ECDSA and
     const witness = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519')
     const alg = type === 'ec' ? ('ES256' as const) : ('EdDSA' as const)
     const root = Buffer.alloc(32, 9).toString('base64')
-    const note = signCheckpoint({ size: 12, root }, ledgerOrigin('CA'), { name: ledgerOrigin('CA'), alg, key: log.privateKey })
+    const note = signCheckpoint({ size: 12, root }, { name: ledgerOrigin('CA'), alg, key: log.privateKey })
     const cosigned = note + cosignCheckpoint(note, { name: witnessName('US'), alg, key: witness.privateKey }, 1_800_000_000)
     const jwk = (k: typeof log) => k.publicKey.export({ format: 'jwk' })
     const cp = openCheckpoint(cosigned, [jwk(log)])

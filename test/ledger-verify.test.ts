@@ -17,7 +17,7 @@ import { cosignCheckpoint, ledgerKeys, ledgerOrigin, openCheckpoint, signCheckpo
 import { Checkpointer } from '../gateway/audit/checkpointer.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { consistencyProof } from '../gateway/audit/ledger-proofs.ts'
-import { Witness } from '../gateway/audit/witness.ts'
+import { type CheckpointConflict, Witness } from '../gateway/audit/witness.ts'
 import { EMPTY_ROOT, leafHash } from '../gateway/store/merkle-tree.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
@@ -73,7 +73,10 @@ const LENGTH = 52
 const CA_KEY = { name: ledgerOrigin('CA'), alg: ca.signingKey.alg, key: ca.signingKey.key }
 
 /** The partner's side: a witness of CA's ledger, with its own store, as the US gateway runs it. */
-async function partnerWitness(t: Test): Promise<{ witness: Witness; witnessed: () => Promise<string> }> {
+async function partnerWitness(
+  t: Test,
+  onConflict: (conflict: CheckpointConflict) => Promise<void> = async () => {}
+): Promise<{ witness: Witness; witnessed: () => Promise<string>; store: GatewayStore }> {
   const dir = mkdtempSync(join(tmpdir(), 'btb-witness-'))
   const store = new SqliteStore(join(dir, 'ledger.sqlite'))
   t.teardown(async () => {
@@ -85,9 +88,9 @@ async function partnerWitness(t: Test): Promise<{ witness: Witness; witnessed: (
     origin: ledgerOrigin('CA'),
     logKeys: () => ledgerKeys('CA', us.partner.ledgerKeys),
     key: () => ({ name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }),
-    onConflict: async () => {}
+    onConflict
   })
-  return { witness, witnessed: async () => (await store.latestWitnessedCheckpoint(ledgerOrigin('CA')))!.note }
+  return { witness, witnessed: async () => (await store.latestWitnessedCheckpoint(ledgerOrigin('CA')))!.note, store }
 }
 
 /**
@@ -289,7 +292,7 @@ function suite(parent: Test, backend: Backend): void {
         tamper: async (x, store) => {
           const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
           const cp = (await store.checkpoints(29, 1))[0]!
-          const forged = signCheckpoint({ size: 30, root: cp.root }, ledgerOrigin('CA'), { name: ledgerOrigin('CA'), alg: 'ES256', key: privateKey })
+          const forged = signCheckpoint({ size: 30, root: cp.root }, { name: ledgerOrigin('CA'), alg: 'ES256', key: privateKey })
           await x.run('UPDATE log_checkpoints SET note = ? WHERE size = ?', forged, 30)
         }
       },
@@ -413,26 +416,14 @@ t.test('the CLI refuses to verify a ledger that is not there, rather than an emp
 
 t.test('the witness takes a checkpoint of the empty tree as one, not as a conflict, and goes on from it', async (t) => {
   const conflicts: unknown[] = []
-  const dir = mkdtempSync(join(tmpdir(), 'btb-witness-'))
-  const witnessStore = new SqliteStore(join(dir, 'ledger.sqlite'))
-  t.teardown(async () => {
-    await witnessStore.close()
-    rmSync(dir, { recursive: true, force: true })
+  const { witness, store: witnessStore } = await partnerWitness(t, async (c) => {
+    conflicts.push(c)
   })
-  const witness = new Witness({
-    store: witnessStore,
-    origin: ledgerOrigin('CA'),
-    logKeys: () => ledgerKeys('CA', us.partner.ledgerKeys),
-    key: () => ({ name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }),
-    onConflict: async (c) => {
-      conflicts.push(c)
-    }
-  })
-  const empty = signCheckpoint({ size: 0, root: Buffer.from(EMPTY_ROOT).toString('base64') }, ledgerOrigin('CA'), CA_KEY)
+  const empty = signCheckpoint({ size: 0, root: Buffer.from(EMPTY_ROOT).toString('base64') }, CA_KEY)
   t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: empty })), 'cosigned')
   t.same(conflicts, [], 'no alert')
   t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: empty })), 'the same again: the same answer')
-  const one = signCheckpoint({ size: 1, root: leafHash('entry 1').toString('base64') }, ledgerOrigin('CA'), CA_KEY)
+  const one = signCheckpoint({ size: 1, root: leafHash('entry 1').toString('base64') }, CA_KEY)
   t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: one })), 'then a tree of one entry, from it')
   t.same(await witnessStore.witnessState(ledgerOrigin('CA')), { size: 1, root: leafHash('entry 1').toString('base64') })
   t.same(conflicts, [])

@@ -52,9 +52,9 @@ export function witnessKeys(country: Country, keys: ReadonlyMap<string, Verifica
   return [...keys.values()].map((k) => ({ name: witnessName(country), alg: k.alg, key: k.key }))
 }
 
-/** A checkpoint of `head`, signed by the ledger's key. */
-export function signCheckpoint(head: TreeHead, origin: string, key: NoteKey): string {
-  const text = checkpointText({ origin, ...head })
+/** A checkpoint of `head`, signed by the ledger's key: its name is the ledger's origin (C2SP tlog-checkpoint). */
+export function signCheckpoint(head: TreeHead, key: NoteKey): string {
+  const text = checkpointText({ origin: key.name, ...head })
   return formatNote(text, [signNote(text, key)])
 }
 

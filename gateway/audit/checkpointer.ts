@@ -98,7 +98,7 @@ export class Checkpointer {
     if (last !== undefined && last.size >= head.seq) return undefined
     const tree = await treeHead(this.#store, head.seq)
     const key = this.#key()
-    const note = signCheckpoint(tree, ledgerOrigin(this.#country), { name: ledgerOrigin(this.#country), alg: key.alg, key: key.key })
+    const note = signCheckpoint(tree, { name: ledgerOrigin(this.#country), alg: key.alg, key: key.key })
     const checkpoint: Checkpoint = { ...tree, at: new Date().toISOString(), note, cosignature: null, cosignedAt: null }
     if (!(await this.#store.addCheckpoint(checkpoint))) return undefined
     await this.#options.onCheckpoint?.(checkpoint)

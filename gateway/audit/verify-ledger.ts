@@ -231,6 +231,8 @@ export async function verifyLedger(
   }
 
   const edge = new TreeEdge()
+  /** The tree's root as far as the entries read so far: computed only where a checkpoint needs it. */
+  const root = (): string => edge.root().toString('base64')
   let expectedSeq = 1
   let prevHash = GENESIS_HASH
   for (;;) {
@@ -272,7 +274,6 @@ export async function verifyLedger(
       entries++
       prevHash = link.hash
       expectedSeq++
-      const root = (): string => edge.root().toString('base64')
       for (let cp = await cursor.peek(); cp !== undefined && cp.size <= link.seq; cp = await cursor.peek()) {
         const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
         if (problem !== undefined) return bad(cp.size, problem)

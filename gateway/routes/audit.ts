@@ -93,6 +93,13 @@ const LEGAL_HOLD_SCHEMA = {
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
 
+/** An entry named in the path by its sequence number. */
+const SEQ_PARAMS = {
+  type: 'object',
+  required: ['seq'],
+  properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } }
+} as const
+
 const DISCLOSURE_REPORT = {
   type: 'object',
   additionalProperties: false,
@@ -424,11 +431,7 @@ const SCHEMAS = {
     description: `${OFFICER_ONLY} The entry as stored, with its hash and the hash before it.`,
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: {
-      type: 'object',
-      required: ['seq'],
-      properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } }
-    },
+    params: SEQ_PARAMS,
     response: {
       200: jsonResponse('The entry.', AUDIT_ENTRY),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')
@@ -443,11 +446,7 @@ const SCHEMAS = {
       'only when the partner cannot be reached for that.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
-    params: {
-      type: 'object',
-      required: ['seq'],
-      properties: { seq: { type: 'string', pattern: '^[1-9][0-9]{0,14}$', description: 'Its sequence number, a positive integer.' } }
-    },
+    params: SEQ_PARAMS,
     response: {
       200: jsonResponse('The entry, its proof and the checkpoint.', ENTRY_PROOF),
       ...problemResponses(...OFFICER_REFUSALS, 'REQUEST_INVALID', 'NOT_FOUND')

@@ -119,12 +119,9 @@ class PostgresDatabase implements SqlDatabase {
   write<T>(write: Write<T>): Promise<T> {
     return this.#write((c) =>
       runAsync(write, async (step) => {
-        if (step.op === 'append') {
-          c.append(step.entry)
-          return NO_RESULT
-        }
-        const result = await c.query(step.sql, step.values)
-        return { changes: result.rowCount ?? 0, rows: result.rows }
+        if (step.op !== 'append') return this.#stepOn(c, step)
+        c.append(step.entry)
+        return NO_RESULT
       })
     )
   }

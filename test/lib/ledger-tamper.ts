@@ -3,7 +3,7 @@
 // the partner's witness (test/witness.test.ts).
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import type pg from 'pg'
-import { ledgerOrigin, signCheckpoint } from '../../gateway/audit/checkpoint.ts'
+import { signCheckpoint } from '../../gateway/audit/checkpoint.ts'
 import type { NoteKey } from '../../gateway/audit/signed-note.ts'
 import { GENESIS_HASH, chainHash } from '../../gateway/store/audit-chain.ts'
 import { TreeEdge, leafHash } from '../../gateway/store/merkle-tree.ts'
@@ -73,9 +73,8 @@ export async function rewriteLedger(
     readonly edit?: (seq: number, entry: string) => string
     readonly cut?: boolean
     readonly checkpoints: 'keep' | 're-sign' | 'delete'
-    /** The gateway's own key, to re-sign with. */
+    /** The gateway's own key, to re-sign with (its name is the ledger's origin). */
     readonly key?: NoteKey
-    readonly country?: 'CA' | 'US'
   }
 ): Promise<void> {
   const { from, edit = (_seq, entry) => entry } = options
@@ -106,7 +105,7 @@ export async function rewriteLedger(
     if (options.checkpoints === 'delete' || root === undefined) {
       if (n >= from) await x.run('DELETE FROM log_checkpoints WHERE size = ?', n)
     } else {
-      const note = signCheckpoint({ size: n, root }, ledgerOrigin(options.country ?? 'CA'), options.key!)
+      const note = signCheckpoint({ size: n, root }, options.key!)
       await x.run('UPDATE log_checkpoints SET root = ?, note = ?, cosignature = NULL, cosigned_at = NULL WHERE size = ?', root, note, n)
     }
   }
