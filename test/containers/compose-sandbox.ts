@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Agent, request } from 'undici'
 import { gatewayUrls, readCompose } from '../../docker/compose-file.ts'
 import { buildImages, down, STANDINS, startContainer, up, waitHealthy, writeManifest } from '../../docker/podman-sandbox.ts'
 import { freePort } from '../../faults/processes.ts'
@@ -35,6 +36,24 @@ function podman(...args: string[]): { status: number; stdout: string; stderr: st
   return { status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' }
 }
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+/** Waits until the gateway at `url` reports its partner reachable (GET /readyz, `checks.partner`). */
+async function partnerReachable(url: string, country: 'CA' | 'US', deadlineMs = 60_000): Promise<void> {
+  const dispatcher = new Agent({ connect: { ca: readFileSync(join(keysDir, country, 'ca.crt.pem')) } })
+  const deadline = Date.now() + deadlineMs
+  try {
+    for (;;) {
+      const partner = await request(`${url}/readyz`, { dispatcher })
+        .then(async (res) => ((await res.body.json()) as { checks?: { partner?: string } }).checks?.partner)
+        .catch(() => undefined)
+      if (partner === 'ok') return
+      if (Date.now() > deadline) throw new Error(`the ${country} gateway did not reach its partner within ${deadlineMs / 1000} s (last: ${partner})`)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  } finally {
+    await dispatcher.close()
+  }
+}
 
 // Host ports of our own: 8441/8442 may be another sandbox's (docs/architecture.md, "Runtime").
 const [caPort, usPort] = [await freePort(), await freePort()]
@@ -221,6 +240,11 @@ t.test("the curl + openssl guide, pasted into bash beside the CA gateway's conta
   })
   startContainer(compose, project, 'ca-gateway')
   await waitHealthy(container('ca-gateway'), 120_000)
+  // The CA gateway was just replaced: the guide starts once each gateway
+  // reaches the other again (its readiness asks the partner over its own
+  // mTLS client), not while the US gateway's deliveries to the old container
+  // are still backing off. The guide itself waits 20 s for USCIS's answer.
+  for (const country of ['CA', 'US'] as const) await partnerReachable(urls[country], country)
 
   const shellImage = 'localhost/btb-test/guide-shell:latest'
   if (podman('image', 'exists', shellImage).status !== 0) {
