@@ -81,6 +81,28 @@ export class DeliveryQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.#queues).map((q) => q.close()))
+    await Promise.all(Object.values(this.#queues).map((q) => closeWhenStarted(q)))
   }
+}
+
+/** How long a close waits for a queue's connection to finish starting. */
+const START_WAIT_MS = 2_000
+
+/**
+ * Closes a BullMQ queue once its connection has finished starting. Closed
+ * while it starts, BullMQ 5's connection drops its listeners, and the start's
+ * rejection ("Stream isn't writeable…") is then emitted as an error nobody
+ * hears: an uncaught exception, which ended a test process once when a
+ * gateway closed just after it opened. Bounded, for a Redis that is down.
+ */
+export async function closeWhenStarted(queue: Pick<Queue, 'waitUntilReady' | 'close'>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    queue.waitUntilReady().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, START_WAIT_MS)
+    })
+  ])
+  clearTimeout(timer)
+  await queue.close()
 }

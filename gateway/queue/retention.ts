@@ -6,7 +6,7 @@ import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { GatewayStore } from '../store/records.ts'
-import { redisOptions } from './delivery-queues.ts'
+import { closeWhenStarted, redisOptions } from './delivery-queues.ts'
 
 export const RETENTION_QUEUE = 'retention'
 
@@ -95,6 +95,6 @@ export class RetentionJob {
   async close(): Promise<void> {
     clearInterval(this.#watch)
     await this.#worker.close()
-    await this.#queue.close()
+    await closeWhenStarted(this.#queue)
   }
 }
