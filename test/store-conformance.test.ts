@@ -144,10 +144,13 @@ function searchFixture(): AuditEntry[] {
         to,
         policy: from === null ? null : { id: 'entry-exit.record', version: i < 30 ? 'sha256:v1' : 'sha256:v2' },
         code: event === 'refused' ? (i % 2 === 0 ? 'POLICY_DENIED' : 'SCHEMA_INVALID') : null,
+        // A field of its own in every entry: each is of a set of its own, so
+        // a search by a field runs both ways (store/audit-index.ts,
+        // searchSql): over 20 sets, one range each; over 40, by seq.
         fields:
           i % 3 === 0
-            ? [decision('records[0].document.number'), decision('records[1].document.number'), decision('records[0].surname')]
-            : [decision('traveller.surname'), decision('traveller.dateOfBirth')],
+            ? [decision('records[0].document.number'), decision('records[1].document.number'), decision('records[0].surname'), decision(`remarks.r${i}`)]
+            : [decision('traveller.surname'), decision('traveller.dateOfBirth'), decision(`remarks.r${i}`)],
         subjects: i % 4 === 0 ? ['subject-A'] : i % 5 === 0 ? ['subject-B', 'subject-A'] : []
       })
     )
@@ -195,7 +198,9 @@ const QUERIES: Array<[string, AuditQuery]> = [
   ['message id', { messageId: 'm-3' }],
   ['several filters at once', { agency: 'CBP', event: 'accepted', kind: 'entry-exit.record', from: iso(5) }],
   ['a traveller digest and a field pattern', { subject: 'subject-A', fieldPath: 'traveller.surname' }],
-  ['a field pattern and other filters', { fieldPath: 'traveller.surname', policyVersion: 'sha256:v1', direction: 'outbound' }]
+  ['a field pattern and other filters', { fieldPath: 'traveller.surname', policyVersion: 'sha256:v1', direction: 'outbound' }],
+  ['a field pattern of 20 sets and other filters', { fieldPath: 'records[].surname', event: 'accepted' }],
+  ['a field of one entry', { fieldPath: 'remarks.r7' }]
 ]
 
 async function allPages(store: GatewayStore, query: AuditQuery, limit: number): Promise<StoredAuditEntry[]> {
@@ -413,6 +418,7 @@ function conformance(parent: Test, backend: Backend): void {
         )
       }
       t.same(await store.searchAudit({ subject: 'nobody' }, 0, 10), [], 'an unknown digest finds nothing')
+      t.same(await store.searchAudit({ fieldPath: 'remarks.none' }, 0, 10), [], 'a field no entry decided on finds nothing')
       t.same(await store.searchAudit({}, 0, 1000).then((r) => r.length), fixture.length, 'no filter: everything')
     })
 

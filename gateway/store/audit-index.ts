@@ -2,6 +2,7 @@
 // stores share this module so that a query means the same on SQLite and on
 // PostgreSQL. The index is derived from the entry's JSON, which alone the
 // chain hash covers: the index makes search fast, the chain makes it honest.
+import { createHash } from 'node:crypto'
 import type { AuditEntry, AuditQuery } from './records.ts'
 
 /** The entry's searchable columns, as stored beside its JSON. */
@@ -33,7 +34,8 @@ export function normaliseInstant(value: string): string {
 
 /** `records[3].document.number` → `records[].document.number`. */
 export function fieldPattern(path: string): string {
-  return path.replace(/\[\d+\]/g, '[]')
+  // Most paths hold no index: they are their own pattern, without a regular expression per field of every entry.
+  return path.includes('[') ? path.replace(/\[\d+\]/g, '[]') : path
 }
 
 function party(value: string | null): { country: string | null; agency: string | null } {
@@ -64,6 +66,44 @@ export function auditColumns(entry: AuditEntry): AuditColumns {
 /** The distinct field patterns an entry decides on: one index row each, however many records a batch holds. */
 export function auditFieldPatterns(entry: AuditEntry): string[] {
   return [...new Set(entry.fields.map((f) => fieldPattern(f.path)))]
+}
+
+/**
+ * The field patterns an entry decides on, as the search index keeps them: a
+ * roll-up (docs/architecture.md, "The ledger's writes"). Entries of one kind
+ * decide on the same few sets of fields, so each distinct set is stored once
+ * (audit_field_sets, and a row per pattern in audit_field_set_patterns for
+ * search) and an entry names its set in one column: one index row an entry
+ * where there were 22, each in two indexes.
+ */
+export interface FieldSet {
+  /** Derived from the patterns (fieldSetId): the same set has the same id in every ledger and on every writer. */
+  readonly id: string
+  /** The distinct patterns, sorted, joined by a space (no pattern holds one). */
+  readonly patterns: string
+}
+
+export function fieldSetId(patterns: string): string {
+  return createHash('sha256').update(patterns).digest('base64url').slice(0, 22)
+}
+
+/** Sets already met, by their patterns in the entry's order: a busy ledger meets a few sets millions of times. */
+const knownSets = new Map<string, FieldSet>()
+const KNOWN_SETS_MAX = 4096
+
+/** The entry's field set, or undefined for an entry that decides on no field. */
+export function auditFieldSet(entry: AuditEntry): FieldSet | undefined {
+  if (entry.fields.length === 0) return undefined
+  const patterns = auditFieldPatterns(entry)
+  const seen = patterns.join(' ')
+  let set = knownSets.get(seen)
+  if (set === undefined) {
+    const sorted = patterns.sort().join(' ')
+    set = { id: fieldSetId(sorted), patterns: sorted }
+    if (knownSets.size >= KNOWN_SETS_MAX) knownSets.clear()
+    knownSets.set(seen, set)
+  }
+  return set
 }
 
 export function auditSubjects(entry: AuditEntry): string[] {
@@ -98,57 +138,79 @@ export interface SearchSql {
   readonly values: Array<string | number>
 }
 
+/** The field sets that hold a pattern (`fieldSets` of searchSql): read first, then searched by. */
+export const FIELD_SETS_OF_PATTERN = 'SELECT field_set FROM {audit_field_set_patterns} WHERE path_pattern = ?'
+
+/**
+ * Up to this many field sets, a search by field is one ordered range per set
+ * (each stops after `limit` matches), merged; past it, the ledger is read in
+ * seq order and each entry's set checked, which is as quick when the pattern
+ * is in that many sets: it is then in most entries.
+ */
+const SET_BRANCHES_MAX = 32
+
 /**
  * One page of a search, in ascending seq after the cursor. The table whose
  * index is most selective for the query drives it in seq order, so a page
  * stops after `limit` matches instead of sorting everything that matches:
- * a traveller's digest (a handful of entries), then a field pattern, then the
- * ledger itself, with every other filter checked on the way.
+ * a traveller's digest (a handful of entries), then a field pattern's sets,
+ * then the ledger itself, with every other filter checked on the way.
+ * `fieldSets`: the sets that hold the query's field pattern
+ * (FIELD_SETS_OF_PATTERN); a query by field whose pattern is in none
+ * matches nothing and needs no search.
  */
-export function searchSql(query: AuditQuery, afterSeq: number, limit: number, dialect: SqlDialect): SearchSql {
+export function searchSql(query: AuditQuery, afterSeq: number, limit: number, dialect: SqlDialect, fieldSets: readonly string[] = []): SearchSql {
   const values: Array<string | number> = []
   const p = (value: string | number): string => {
     values.push(value)
     return '?'
   }
-  const fieldPath = query.fieldPath === undefined ? undefined : fieldPattern(query.fieldPath)
+  const list = (items: readonly string[]): string => `(${items.map(p).join(', ')})`
+  const byField = query.fieldPath !== undefined
   // SQLite keeps the left table of a CROSS JOIN as the outer loop: the hint
   // that makes the driving index the one chosen here. PostgreSQL plans joins
   // from its statistics and has no such form.
   const join = dialect === 'sqlite' ? 'CROSS JOIN' : 'JOIN'
-  let from: string
-  let seqColumn: string
-  const where: string[] = []
+  /** The filters on the entry's own columns, each time with its own placeholders. */
+  const filters = (): string[] => {
+    const where: string[] = []
+    if (query.from !== undefined) where.push(`a.at >= ${p(normaliseInstant(query.from))}`)
+    if (query.to !== undefined) where.push(`a.at < ${p(normaliseInstant(query.to))}`)
+    const equal: Array<[string, string | undefined]> = [
+      ['a.kind', query.kind],
+      ['a.purpose', query.purpose],
+      ['a.event', query.event],
+      ['a.code', query.code],
+      ['a.direction', query.direction],
+      ['a.message_id', query.messageId],
+      ['a.policy_version', query.policyVersion]
+    ]
+    for (const [column, value] of equal) if (value !== undefined) where.push(`${column} = ${p(value)}`)
+    if (query.partner !== undefined) where.push(`(a.from_country = ${p(query.partner)} OR a.to_country = ${p(query.partner)})`)
+    if (query.agency !== undefined) where.push(`(a.from_agency = ${p(query.agency)} OR a.to_agency = ${p(query.agency)})`)
+    return where
+  }
+  const columns = 'a.seq, a.entry, a.prev_hash, a.hash'
   if (query.subject !== undefined) {
-    from = `{audit_subjects} d ${join} {audit} a ON a.seq = d.seq`
-    seqColumn = 'd.seq'
-    where.push(`d.subject = ${p(query.subject)}`)
-  } else if (fieldPath !== undefined) {
-    from = `{audit_fields} d ${join} {audit} a ON a.seq = d.seq`
-    seqColumn = 'd.seq'
-    where.push(`d.path_pattern = ${p(fieldPath)}`)
-  } else {
-    from = '{audit} a'
-    seqColumn = 'a.seq'
+    const where = [`d.subject = ${p(query.subject)}`, `d.seq > ${p(afterSeq)}`]
+    if (byField) where.push(`a.field_set IN ${list(fieldSets)}`)
+    where.push(...filters())
+    const sql = `SELECT ${columns} FROM {audit_subjects} d ${join} {audit} a ON a.seq = d.seq WHERE ${where.join(' AND ')} ORDER BY d.seq LIMIT ${p(limit)}`
+    return { sql, values }
   }
-  where.push(`${seqColumn} > ${p(afterSeq)}`)
-  if (query.subject !== undefined && fieldPath !== undefined) {
-    where.push(`EXISTS (SELECT 1 FROM {audit_fields} f WHERE f.seq = a.seq AND f.path_pattern = ${p(fieldPath)})`)
+  if (byField && fieldSets.length <= SET_BRANCHES_MAX) {
+    // Each set's entries are one range of audit_field_set, in seq order:
+    // a page is the first `limit` of each, merged.
+    const branches = fieldSets.map((set, i) => {
+      const where = [`a.field_set = ${p(set)}`, `a.seq > ${p(afterSeq)}`, ...filters()]
+      return `SELECT seq FROM (SELECT a.seq FROM {audit} a WHERE ${where.join(' AND ')} ORDER BY a.seq LIMIT ${p(limit)}) b${i}`
+    })
+    const sql = `SELECT ${columns} FROM (${branches.join(' UNION ALL ')}) m ${join} {audit} a ON a.seq = m.seq ORDER BY m.seq LIMIT ${p(limit)}`
+    return { sql, values }
   }
-  if (query.from !== undefined) where.push(`a.at >= ${p(normaliseInstant(query.from))}`)
-  if (query.to !== undefined) where.push(`a.at < ${p(normaliseInstant(query.to))}`)
-  const equal: Array<[string, string | undefined]> = [
-    ['a.kind', query.kind],
-    ['a.purpose', query.purpose],
-    ['a.event', query.event],
-    ['a.code', query.code],
-    ['a.direction', query.direction],
-    ['a.message_id', query.messageId],
-    ['a.policy_version', query.policyVersion]
-  ]
-  for (const [column, value] of equal) if (value !== undefined) where.push(`${column} = ${p(value)}`)
-  if (query.partner !== undefined) where.push(`(a.from_country = ${p(query.partner)} OR a.to_country = ${p(query.partner)})`)
-  if (query.agency !== undefined) where.push(`(a.from_agency = ${p(query.agency)} OR a.to_agency = ${p(query.agency)})`)
-  const sql = `SELECT a.seq, a.entry, a.prev_hash, a.hash FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${seqColumn} LIMIT ${p(limit)}`
+  const where = [`a.seq > ${p(afterSeq)}`]
+  if (byField) where.push(`a.field_set IN ${list(fieldSets)}`)
+  where.push(...filters())
+  const sql = `SELECT ${columns} FROM {audit} a WHERE ${where.join(' AND ')} ORDER BY a.seq LIMIT ${p(limit)}`
   return { sql, values }
 }

@@ -7,7 +7,7 @@ import pg from 'pg'
 import { AUDIT_COLUMNS } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
-import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
+import { HEAD, TipCache, chainRows, fillFieldSets, fillTreeNodes, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
 import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write } from './sql/program.ts'
 import { addedColumnsSql, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
@@ -39,14 +39,25 @@ interface PendingWrite {
 /** At most this many writes share a transaction. */
 const MAX_BATCH = 256
 
-/** Every entry of a batch, its index rows with it, in one statement: arrays in, rows out. */
+/** The numbered parameter after the audit row's: `$n` of the INSERT_AUDIT below. */
+const after = (n: number): string => `$${AUDIT_COLUMNS.length + 6 + n}`
+
+/**
+ * Every entry of a batch, its index rows with it, in one statement: arrays
+ * in, rows out. The batch's field sets go in where the ledger lacks them, and
+ * only those get their pattern rows (audit-index.ts, FieldSet).
+ */
 const INSERT_AUDIT = `WITH entry AS (
-    INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')})
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], ${AUDIT_COLUMNS.map((_, i) => `$${i + 6}::text[]`).join(', ')})
+    INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')}, field_set)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], ${AUDIT_COLUMNS.map((_, i) => `$${i + 6}::text[]`).join(', ')}, ${after(0)}::text[])
   ), subjects AS (
-    INSERT INTO {audit_subjects} (subject, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 6}::text[], $${AUDIT_COLUMNS.length + 7}::bigint[])
+    INSERT INTO {audit_subjects} (subject, seq) SELECT * FROM unnest(${after(1)}::text[], ${after(2)}::bigint[])
+  ), new_sets AS (
+    INSERT INTO {audit_field_sets} (id, patterns) SELECT * FROM unnest(${after(3)}::text[], ${after(4)}::text[])
+    ON CONFLICT DO NOTHING RETURNING id, patterns
   )
-  INSERT INTO {audit_fields} (path_pattern, seq) SELECT * FROM unnest($${AUDIT_COLUMNS.length + 8}::text[], $${AUDIT_COLUMNS.length + 9}::bigint[])`
+  INSERT INTO {audit_field_set_patterns} (path_pattern, field_set)
+  SELECT unnest(string_to_array(patterns, ' ')), id FROM new_sets ON CONFLICT DO NOTHING`
 
 export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
@@ -89,6 +100,11 @@ class PostgresDatabase implements SqlDatabase {
       // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
       if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
         await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))
+      // One written with a row per field pattern and entry gets field sets instead (audit-index.ts, FieldSet).
+      if ((await c.query('SELECT to_regclass($1) AS old', [`${this.#schema}.audit_fields`])).rows[0]?.old != null) {
+        await runAsync(fillFieldSets(), (step) => this.#stepOn(c, step))
+        await c.query('DROP TABLE {audit_fields}')
+      }
     })
   }
 
@@ -242,12 +258,8 @@ class PostgresDatabase implements SqlDatabase {
     const edge = this.#tip.edgeAt(head) ?? (await runAsync(readEdge(head!.seq), (step) => this.#stepOn(tx, step)))
     const rows = chainRows({ head, edge }, entries)
     const column = (i: number) => rows.map((r) => r.columns[i]!)
-    const index = (of: 'subjects' | 'fields') => ({
-      values: rows.flatMap((r) => r[of]),
-      seqs: rows.flatMap((r) => r[of].map(() => r.seq))
-    })
-    const subjects = index('subjects')
-    const fields = index('fields')
+    const sets = new Map<string, string>()
+    for (const r of rows) if (r.fieldSet !== undefined) sets.set(r.fieldSet.id, r.fieldSet.patterns)
     await client.query(this.#sql(INSERT_AUDIT), [
       rows.map((r) => r.seq),
       rows.map((r) => r.text),
@@ -255,10 +267,11 @@ class PostgresDatabase implements SqlDatabase {
       rows.map((r) => r.hash),
       rows.map((r) => r.treeNodes),
       ...AUDIT_COLUMNS.map((_, i) => column(i)),
-      subjects.values,
-      subjects.seqs,
-      fields.values,
-      fields.seqs
+      rows.map((r) => r.fieldSet?.id ?? null),
+      rows.flatMap((r) => r.subjects),
+      rows.flatMap((r) => r.subjects.map(() => r.seq)),
+      [...sets.keys()],
+      [...sets.values()]
     ])
     // Remembered before the commit: if it fails, the head will not be where this edge ends, and it is read again.
     this.#tip.remember(rows, edge)

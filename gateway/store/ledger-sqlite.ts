@@ -3,22 +3,25 @@
 // The repositories and their SQL are shared with PostgreSQL (sql/); what is
 // SQLite's own is here: the connection, the migration of older files, the
 // group commit and how an entry is appended.
+import { statSync } from 'node:fs'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
-import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from './audit-index.ts'
+import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditSubjects, type FieldSet } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { SQLITE, type SqlValue } from './sql/dialect.ts'
-import { HEAD, TipCache, chainRows, fillTreeNodes, readEdge, serialised, type Head } from './sql/ledger.ts'
+import { HEAD, TipCache, chainRows, fillFieldSets, fillTreeNodes, insertFieldSet, readEdge, serialised, type ChainTip, type Head } from './sql/ledger.ts'
 import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
 import { ADDED_COLUMNS, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
+import { WalCheckpointer, type WalCheckpointerStopped } from './wal-checkpointer.ts'
 
 /**
  * Bumped when the schema changes; `#migrate` brings an older file up to it.
  * 1: the audit index's columns and rows. 2: ADDED_COLUMNS (a legal hold's
  * complaint reference, the audit rows' Merkle tree nodes) and the tree
- * nodes of entries written before the tree.
+ * nodes of entries written before the tree. 3: field sets in place of a
+ * row per field pattern and entry (audit-index.ts, FieldSet).
  */
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256
@@ -32,6 +35,27 @@ const MAX_BATCH_BYTES = 1024 * 1024
 
 /** How long opening a ledger waits for another process's lock, as busy_timeout does for writes. */
 const LOCK_WAIT_MS = 5_000
+
+/**
+ * A ledger whose WAL reaches this size has its checkpoints moved to a thread
+ * of their own (wal-checkpointer.ts): about where SQLite's automatic
+ * checkpoint (1,000 pages) would first run. A ledger that never gets there
+ * (a test's, a quiet sandbox's) never starts the thread.
+ */
+const CHECKPOINTER_AFTER_BYTES = 4 * 1024 * 1024
+/**
+ * Once the thread checkpoints, the writer's own automatic checkpoint is only
+ * a backstop, for a thread that falls behind or fails: the WAL is let grow to
+ * this many pages (64 MiB at SQLite's 4 KiB) before a commit checkpoints it
+ * on the writer's thread.
+ */
+const BACKSTOP_CHECKPOINT_PAGES = 16_384
+/**
+ * The page cache of the writer's connection (KiB): the pages of the indexes'
+ * right edges and the tree's rows stay in it between group commits instead
+ * of being read again, a third of an append's reads at SQLite's 2 MiB.
+ */
+const CACHE_KIB = 16_384
 const SQLITE_BUSY = 5
 
 /**
@@ -55,8 +79,8 @@ function enableWal(db: DatabaseSync): void {
   }
 }
 
-const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, ${AUDIT_COLUMNS.join(', ')})
-  VALUES (?, ?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
+const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, field_set, ${AUDIT_COLUMNS.join(', ')})
+  VALUES (?, ?, ?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
 interface PendingWrite {
   readonly work: () => unknown
@@ -70,6 +94,14 @@ export interface SqliteStoreOptions {
   /** Opens an existing ledger without creating or changing anything (the verifier). */
   readonly readOnly?: boolean
   readonly onCommitted?: CommitListener
+  /**
+   * When the ledger's WAL is checkpointed on a thread of its own (default:
+   * once it reaches CHECKPOINTER_AFTER_BYTES); false keeps SQLite's
+   * automatic checkpoint on the writer's thread.
+   */
+  readonly walCheckpointer?: false | { readonly afterBytes?: number; readonly intervalMs?: number }
+  /** Told what the checkpoint thread did, when the store closes it. */
+  readonly onWalCheckpointerStopped?: (stopped: WalCheckpointerStopped) => void
 }
 
 /** The ledger file, its one connection and its transaction model. */
@@ -85,8 +117,21 @@ class SqliteDatabase implements SqlBackend {
   readonly #onCommitted: CommitListener | undefined
   /** The ledger's tip as the last append left it. */
   readonly #tip = new TipCache()
+  /**
+   * Where the last append of the transaction under way left the chain: the
+   * next append in it (the lock is held) chains on without reading the head
+   * or copying the tree's edge again. Forgotten at every rollback.
+   */
+  #txTip: ChainTip | undefined
+  readonly #path: string
+  readonly #options: SqliteStoreOptions
+  /** The checkpoint thread, once the WAL has grown enough to want it. */
+  #checkpointer: WalCheckpointer | undefined
+  #closed: Promise<void> | undefined
 
   constructor(path: string, options: SqliteStoreOptions) {
+    this.#path = path
+    this.#options = options
     if (options.readOnly === true) {
       this.#db = new DatabaseSync(path, { readOnly: true })
       this.#db.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS};`)
@@ -97,7 +142,7 @@ class SqliteDatabase implements SqlBackend {
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
     this.#db.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS};`)
     enableWal(this.#db)
-    this.#db.exec('PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;')
+    this.#db.exec(`PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
       this.#migrate()
@@ -160,9 +205,12 @@ class SqliteDatabase implements SqlBackend {
     for (const row of rows) {
       const entry = JSON.parse(row.entry) as AuditEntry
       set.run(...auditColumnValues(auditColumns(entry)), row.seq)
-      this.#index(row.seq, auditSubjects(entry), auditFieldPatterns(entry))
+      this.#index(row.seq, auditSubjects(entry), undefined)
     }
     runSync(fillTreeNodes(), (step) => this.#step(step))
+    // Before version 3, each entry had a row per field pattern (audit_fields): each now names its set.
+    runSync(fillFieldSets(), (step) => this.#step(step))
+    this.#db.exec('DROP TABLE IF EXISTS audit_fields')
     this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }
 
@@ -177,10 +225,28 @@ class SqliteDatabase implements SqlBackend {
       this.#uncommitted.length = 0
       this.#db.exec('ROLLBACK')
       throw err
+    } finally {
+      this.#txTip = undefined
     }
     const committed = this.#uncommitted.splice(0)
     if (committed.length > 0) this.#onCommitted?.(committed)
+    if (this.#checkpointer === undefined) this.#startCheckpointerIfDue()
     return result
+  }
+
+  /** Moves checkpoints off this thread once the WAL is big enough to be worth it (CHECKPOINTER_AFTER_BYTES). */
+  #startCheckpointerIfDue(): void {
+    const setting = this.#options.walCheckpointer
+    if (setting === false) return
+    let walBytes: number
+    try {
+      walBytes = statSync(`${this.#path}-wal`).size
+    } catch {
+      return
+    }
+    if (walBytes < (setting?.afterBytes ?? CHECKPOINTER_AFTER_BYTES)) return
+    this.#checkpointer = new WalCheckpointer({ path: this.#path, intervalMs: setting?.intervalMs })
+    this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES};`)
   }
 
   /**
@@ -235,13 +301,15 @@ class SqliteDatabase implements SqlBackend {
     try {
       this.#transactionNow(() => {
         for (const op of batch) {
-          this.#db.exec('SAVEPOINT write')
+          // Prepared once, like any statement: exec parsed them again for every write of every batch.
+          this.#sql('SAVEPOINT write').run()
           const mark = this.#uncommitted.length
           try {
             outcomes.push({ ok: true, value: op.work() })
-            this.#db.exec('RELEASE write')
+            this.#sql('RELEASE write').run()
           } catch (error) {
             this.#db.exec('ROLLBACK TO write; RELEASE write')
+            this.#txTip = undefined
             this.#uncommitted.length = mark
             outcomes.push({ ok: false, error })
           }
@@ -259,28 +327,48 @@ class SqliteDatabase implements SqlBackend {
     })
   }
 
-  #index(seq: number, subjects: readonly string[], fields: readonly string[]): void {
+  /** An entry's subject rows, and its field set where the ledger does not have it yet. */
+  #index(seq: number, subjects: readonly string[], fieldSet: FieldSet | undefined): void {
     const subject = this.#sql('INSERT OR IGNORE INTO {audit_subjects} (subject, seq) VALUES (?, ?)')
     for (const s of subjects) subject.run(s, seq)
-    const field = this.#sql('INSERT OR IGNORE INTO {audit_fields} (path_pattern, seq) VALUES (?, ?)')
-    for (const f of fields) field.run(f, seq)
+    if (fieldSet !== undefined) runSync(insertFieldSet(fieldSet), (step) => this.#step(step))
   }
 
   /** One entry, chained onto the head as this transaction sees it (it holds the write lock), and into the tree. */
   #append(entry: AuditEntry): void {
-    const head = this.#sql(HEAD).get() as Head | undefined
-    const edge = this.#tip.edgeAt(head) ?? runSync(readEdge(head!.seq), (step) => this.#step(step))
-    const rows = chainRows({ head, edge }, [serialised(entry)])
+    let tip = this.#txTip
+    if (tip === undefined) {
+      const head = this.#sql(HEAD).get() as Head | undefined
+      tip = { head, edge: this.#tip.edgeAt(head) ?? runSync(readEdge(head!.seq), (step) => this.#step(step)) }
+    }
+    const rows = chainRows(tip, [serialised(entry)])
     const row = rows[0]!
-    this.#sql(INSERT_AUDIT).run(row.seq, row.text, row.prevHash, row.hash, row.treeNodes, ...row.columns)
-    this.#index(row.seq, row.subjects, row.fields)
-    this.#tip.remember(rows, edge)
+    this.#sql(INSERT_AUDIT).run(row.seq, row.text, row.prevHash, row.hash, row.treeNodes, row.fieldSet?.id ?? null, ...row.columns)
+    this.#index(row.seq, row.subjects, row.fieldSet)
+    // The edge, advanced, is the tip's for the next append in this transaction and for the next transaction.
+    this.#tip.remember(rows, tip.edge)
+    this.#txTip = { head: { seq: row.seq, hash: row.hash }, edge: tip.edge }
     this.#uncommitted.push(entry)
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  async #close(): Promise<void> {
     if (!this.#db.isOpen) return
     this.#commitPending(true)
+    // The thread's last checkpoint first: the writer's close then finds the
+    // WAL copied and removes it, as it did before there was a thread.
+    const checkpointer = this.#checkpointer
+    if (checkpointer !== undefined) {
+      // Stopped whether or not anyone listens: an optional call would not evaluate its argument.
+      const stopped = await checkpointer.stop()
+      this.#options.onWalCheckpointerStopped?.(stopped)
+      // Writes asked for while the thread stopped.
+      this.#commitPending(true)
+    }
     this.#db.close()
   }
 }

@@ -18,8 +18,9 @@ export interface TreeNode {
 
 /** MTH({d(0)}) = SHA-256(0x00 || d(0)). */
 export function leafHash(data: string | Uint8Array): Buffer {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-  return hash('sha256', Buffer.concat([LEAF_PREFIX, bytes]), 'buffer')
+  // A text is hashed as one string, NUL first (UTF-8 encodes it as the byte 0x00): no copy of the entry into a Buffer and another into a concatenation.
+  if (typeof data === 'string') return hash('sha256', `\u0000${data}`, 'buffer')
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, data]), 'buffer')
 }
 
 /** SHA-256(0x01 || left || right). */

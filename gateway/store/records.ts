@@ -272,7 +272,7 @@ export function purgeEntry(audit: AuditEntry, counts: PurgeCounts): AuditEntry {
 export interface AuditIndexRows {
   /** Per entry that has any: its seq, and its subject rows' digests, in no particular order. */
   readonly subjects: ReadonlyMap<number, readonly string[]>
-  /** Per entry that has any: its seq, and its field rows' path patterns, in no particular order. */
+  /** Per entry that has any: its seq, and the path patterns of its field set, in no particular order. */
   readonly fields: ReadonlyMap<number, readonly string[]>
   /** Per entry: its seq, then its searchable columns' values in AUDIT_COLUMNS order (store/audit-index.ts). */
   readonly columns: Array<{ readonly seq: number; readonly values: ReadonlyArray<string | null> }>

@@ -36,7 +36,9 @@ export function sqliteTamper(path: string): Tamper {
 export function postgresTamper(pool: pg.Pool, schema: string): Tamper {
   const spell = (text: string): string => {
     let n = 0
-    return text.replace(/\?/g, () => `$${++n}`).replace(/\b(audit_subjects|audit_fields|audit|log_checkpoints)\b(?!\.)/g, `${schema}.$1`)
+    return text
+      .replace(/\?/g, () => `$${++n}`)
+      .replace(/\b(audit_subjects|audit_field_sets|audit_field_set_patterns|audit|log_checkpoints)\b(?!\.)/g, `${schema}.$1`)
   }
   return {
     async run(text, ...params) {
@@ -80,7 +82,6 @@ export async function rewriteLedger(
   const { from, edit = (_seq, entry) => entry } = options
   if (options.cut === true) {
     await x.run('DELETE FROM audit_subjects WHERE seq >= ?', from)
-    await x.run('DELETE FROM audit_fields WHERE seq >= ?', from)
     await x.run('DELETE FROM audit WHERE seq >= ?', from)
   }
   const rows = await x.rows<AuditRow>('SELECT seq, entry, prev_hash, hash, tree_nodes FROM audit ORDER BY seq')

@@ -4,7 +4,17 @@
 // PostgreSQL's advisory lock) is each store's own: see their `append`.
 import { TreeEdge, completedBy, leafHash, type TreeNode } from '../merkle-tree.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../audit-chain.ts'
-import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects, searchSql } from '../audit-index.ts'
+import {
+  AUDIT_COLUMNS,
+  FIELD_SETS_OF_PATTERN,
+  auditColumnValues,
+  auditColumns,
+  auditFieldSet,
+  auditSubjects,
+  fieldPattern,
+  searchSql,
+  type FieldSet
+} from '../audit-index.ts'
 import type { AuditChainLink, AuditEntry, AuditIndexRows, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
@@ -28,10 +38,10 @@ function toStored(row: AuditRow): StoredAuditEntry {
  * a page costs the same however long the ledger.
  */
 export const INDEX_ROWS_SQL = {
-  // One row per entry, joined in the database (neither a digest nor a path
-  // pattern holds a space): 22 field rows an entry were 22 JavaScript objects.
+  // One row per entry, joined in the database (a digest holds no space).
   subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq",
-  fields: "SELECT seq, string_agg(path_pattern, ' ') AS joined FROM {audit_fields} WHERE seq BETWEEN ? AND ? GROUP BY seq",
+  // An entry's field patterns are its set's (audit-index.ts, FieldSet): one row an entry.
+  fields: 'SELECT a.seq, s.patterns AS joined FROM {audit} a JOIN {audit_field_sets} s ON s.id = a.field_set WHERE a.seq BETWEEN ? AND ?',
   columns: `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`
 } as const
 
@@ -57,7 +67,7 @@ export interface SerialisedEntry {
   readonly text: string
 }
 
-/** One entry as the ledger stores it: its link in the chain, its tree nodes, its searchable columns, its index rows. */
+/** One entry as the ledger stores it: its link in the chain, its tree nodes, its searchable columns, its index rows and field set. */
 export interface ChainedRow {
   readonly seq: number
   readonly text: string
@@ -67,7 +77,8 @@ export interface ChainedRow {
   readonly treeNodes: string
   readonly columns: Array<string | null>
   readonly subjects: string[]
-  readonly fields: string[]
+  /** Undefined for an entry that decides on no field. */
+  readonly fieldSet: FieldSet | undefined
 }
 
 export function serialised(entry: AuditEntry): SerialisedEntry {
@@ -120,12 +131,16 @@ export function chainRows(tip: ChainTip, entries: readonly SerialisedEntry[]): C
       treeNodes: encodeTreeNodes(tip.edge.append(leafHash(text))),
       columns: auditColumnValues(auditColumns(entry)),
       subjects: auditSubjects(entry),
-      fields: auditFieldPatterns(entry)
+      fieldSet: auditFieldSet(entry)
     }
     prevHash = row.hash
     return row
   })
 }
+
+/** Records a field set and its pattern rows, where it is new (the same in both dialects). */
+export const INSERT_FIELD_SET = 'INSERT INTO {audit_field_sets} (id, patterns) VALUES (?, ?) ON CONFLICT DO NOTHING'
+export const INSERT_FIELD_SET_PATTERN = 'INSERT INTO {audit_field_set_patterns} (path_pattern, field_set) VALUES (?, ?) ON CONFLICT DO NOTHING'
 
 /** The rows of the tree nodes `nodes`: one statement, its placeholders per count. */
 export function treeRowsSql(count: number): string {
@@ -201,6 +216,42 @@ export function* fillTreeNodes(pageSize = 1000): Write<number> {
   }
 }
 
+/**
+ * Gives the entries of a ledger written before field sets (one index row
+ * per field pattern and entry, in the table audit_fields) their set, from
+ * their JSON, in seq order; the caller then drops audit_fields. Run once,
+ * when the store opens; returns how many entries it gave a set.
+ */
+export function* fillFieldSets(pageSize = 1000): Write<number> {
+  const known = new Set<string>()
+  let filled = 0
+  let after = 0
+  for (;;) {
+    const rows = yield* all<{ seq: Seq; entry: string }>('SELECT seq, entry FROM {audit} WHERE seq > ? AND field_set IS NULL ORDER BY seq LIMIT ?', [
+      after,
+      pageSize
+    ])
+    for (const row of rows) {
+      const set = auditFieldSet(JSON.parse(row.entry) as AuditEntry)
+      if (set === undefined) continue
+      if (!known.has(set.id)) {
+        yield* insertFieldSet(set)
+        known.add(set.id)
+      }
+      yield* run('UPDATE {audit} SET field_set = ? WHERE seq = ?', [set.id, Number(row.seq)])
+      filled++
+    }
+    if (rows.length < pageSize) return filled
+    after = Number(rows[rows.length - 1]!.seq)
+  }
+}
+
+/** A field set and its pattern rows, unless the ledger has it. */
+export function* insertFieldSet(set: FieldSet): Write<void> {
+  if ((yield* run(INSERT_FIELD_SET, [set.id, set.patterns])) === 0) return
+  for (const pattern of set.patterns.split(' ')) yield* run(INSERT_FIELD_SET_PATTERN, [pattern, set.id])
+}
+
 export class SqlLedgerRepository implements LedgerRepository {
   readonly #db: SqlBackend
 
@@ -258,7 +309,13 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async searchAudit(query: AuditQuery, afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
-    const { sql, values } = searchSql(query, afterSeq, limit, this.#db.dialect.name)
+    let fieldSets: string[] = []
+    if (query.fieldPath !== undefined) {
+      fieldSets = (await this.#db.all<{ field_set: string }>(FIELD_SETS_OF_PATTERN, [fieldPattern(query.fieldPath)])).map((r) => r.field_set)
+      // A pattern no entry decided on: nothing to search.
+      if (fieldSets.length === 0) return []
+    }
+    const { sql, values } = searchSql(query, afterSeq, limit, this.#db.dialect.name, fieldSets)
     return (await this.#db.all<AuditRow>(sql, values)).map(toStored)
   }
 

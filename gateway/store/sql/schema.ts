@@ -51,10 +51,14 @@ CREATE TABLE IF NOT EXISTS {audit_subjects} (
   seq ${int} NOT NULL,
   PRIMARY KEY (subject, seq)
 )${keyed};
-CREATE TABLE IF NOT EXISTS {audit_fields} (
+CREATE TABLE IF NOT EXISTS {audit_field_sets} (
+  id TEXT PRIMARY KEY,
+  patterns TEXT NOT NULL
+)${keyed};
+CREATE TABLE IF NOT EXISTS {audit_field_set_patterns} (
   path_pattern TEXT NOT NULL,
-  seq ${int} NOT NULL,
-  PRIMARY KEY (path_pattern, seq)
+  field_set TEXT NOT NULL,
+  PRIMARY KEY (path_pattern, field_set)
 )${keyed};
 CREATE TABLE IF NOT EXISTS {log_checkpoints} (
   size ${int} PRIMARY KEY,
@@ -108,7 +112,9 @@ export const ADDED_COLUMNS: ReadonlyArray<{ readonly table: string; readonly col
   // A legal hold's complaint reference (P9; docs/privacy-officers.md, "Complaint references").
   { table: 'legal_holds', column: 'complaint_ref' },
   // The Merkle tree nodes each entry completes (sql/ledger.ts; docs/architecture.md, "The verifiable ledger").
-  { table: 'audit', column: 'tree_nodes' }
+  { table: 'audit', column: 'tree_nodes' },
+  // The entry's field set (audit-index.ts, FieldSet; docs/architecture.md, "The ledger's writes").
+  { table: 'audit', column: 'field_set' }
 ]
 
 /** PostgreSQL's statements for ADDED_COLUMNS: each does nothing where the column is there. */
@@ -137,11 +143,12 @@ export function indexesSql(d: Dialect): string {
     index('audit_policy', 'policy_version') +
     index('audit_from_agency', 'from_agency') +
     index('audit_to_agency', 'to_agency') +
-    // audit:verify reads a page's subject and field rows by seq (ledger.ts,
-    // INDEX_ROWS_SQL); their primary keys start with the subject and the
-    // path. Seq only grows, so each append adds to the last page of these.
+    // A search by field reads, per set that holds the pattern, that set's range in seq order.
+    index('audit_field_set', 'field_set', ' WHERE field_set IS NOT NULL') +
+    // audit:verify reads a page's subject rows by seq (ledger.ts,
+    // INDEX_ROWS_SQL); their primary key starts with the subject. Seq only
+    // grows, so each append adds to the last page of this.
     'CREATE INDEX IF NOT EXISTS audit_subjects_seq ON {audit_subjects} (seq);\n' +
-    'CREATE INDEX IF NOT EXISTS audit_fields_seq ON {audit_fields} (seq);\n' +
     // A message's record shows what it supersedes (sql/messages.ts, findMessage).
     'CREATE INDEX IF NOT EXISTS supersessions_by ON {supersessions} (direction, superseded_by);\n'
   )

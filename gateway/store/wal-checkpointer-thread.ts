@@ -1,0 +1,40 @@
+// The thread of a WalCheckpointer (wal-checkpointer.ts): its own connection
+// to the ledger, a PASSIVE checkpoint every interval, one last when told to
+// stop. PASSIVE copies what no reader still needs and never waits for a
+// lock: a checkpoint that finds the writer or a reader in the way copies
+// less now and the rest next time.
+import { DatabaseSync } from 'node:sqlite'
+import { parentPort, workerData } from 'node:worker_threads'
+import type { WalCheckpointerStopped } from './wal-checkpointer.ts'
+
+const port = parentPort!
+const { path, intervalMs } = workerData as { path: string; intervalMs: number }
+const db = new DatabaseSync(path)
+// Its own checkpoints only: a connection that never writes never triggers
+// one, but the setting says so to whoever reads this.
+db.exec('PRAGMA wal_autocheckpoint = 0;')
+const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
+let checkpoints = 0
+let pages = 0
+/** Frames of the current WAL already copied: the count SQLite gives is since the WAL last started over. */
+let copiedOfLog = 0
+
+function run(): void {
+  const { checkpointed } = checkpoint.get() as { busy: number; log: number; checkpointed: number }
+  checkpoints++
+  // Fewer than last time: the writer started the WAL over, after a checkpoint had copied all of it.
+  const copied = checkpointed >= copiedOfLog ? checkpointed - copiedOfLog : Math.max(0, checkpointed)
+  pages += copied
+  copiedOfLog = Math.max(0, checkpointed)
+}
+
+const timer = setInterval(run, intervalMs)
+
+port.on('message', (message: unknown) => {
+  if (message !== 'stop') return
+  clearInterval(timer)
+  run()
+  db.close()
+  port.postMessage({ stopped: true, checkpoints, pages } satisfies WalCheckpointerStopped)
+  port.close()
+})
