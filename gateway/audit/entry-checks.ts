@@ -1,0 +1,280 @@
+// The part of ledger verification (verify-ledger.ts) that each entry of a page
+// needs alone, without the entries before it: its chain hash, its Merkle leaf,
+// its JSON, and its search index rows against what it says. Pure, so that it
+// runs on a worker thread (entry-check-worker.ts) as well as on the caller's;
+// the sequential part (links, tree nodes, checkpoints) stays with the caller.
+//
+// Every comparison here has a fast form for the common case, an entry whose
+// rows are exactly what the gateway wrote, and falls back to the functions the
+// stores index with (audit-index.ts) whenever the fast form is unsure: a fast
+// form only ever says "the same", so the reasons given are unchanged.
+import { createHash, hash } from 'node:crypto'
+import { chainHash } from '../store/audit-chain.ts'
+import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
+import type { AuditEntry, AuditIndexRows } from '../store/records.ts'
+
+/**
+ * What a page's entries bring to be checked: their links as stored (the tree
+ * nodes are the caller's), and their index rows. The texts cross to a thread
+ * as UTF-8 in one buffer, moved rather than copied: a page's strings,
+ * structured-cloned, cost the caller more than reading them (postMessage was
+ * a third of its time in a profile). Each text there follows a 0x00 byte, so
+ * that its Merkle leaf hash is a hash of a slice of the buffer.
+ */
+export interface EntriesToCheck {
+  readonly seqs: readonly number[]
+  readonly prevHashes: readonly string[]
+  readonly hashes: readonly string[]
+  readonly texts: Texts
+  /** Absent for an empty page. */
+  readonly rows: AuditIndexRows | undefined
+}
+
+/** Texts as strings, or as UTF-8 in `bytes`: text i from `ends[i - 1] + 1` (1 for the first) to `ends[i]`. */
+export type Texts = readonly string[] | { readonly bytes: Uint8Array; readonly ends: Uint32Array }
+
+/**
+ * A page's texts in one buffer (reused when `spare` is large enough), or as
+ * they are if one of them is not well-formed UTF-16: UTF-8 would replace its
+ * lone surrogate, and its JSON would no longer be the text's. Texts read from
+ * SQLite or PostgreSQL are UTF-8 already, so always well-formed.
+ */
+export function packTexts(texts: readonly string[], spare: ArrayBuffer | undefined): Texts {
+  let size = 0
+  for (const text of texts) {
+    if (!text.isWellFormed()) return texts
+    size += 1 + Buffer.byteLength(text)
+  }
+  const bytes = spare !== undefined && spare.byteLength >= size ? new Uint8Array(spare) : new Uint8Array(Math.ceil(size * 1.25))
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const ends = new Uint32Array(texts.length)
+  let at = 0
+  for (let i = 0; i < texts.length; i++) {
+    buffer[at++] = 0
+    at += buffer.write(texts[i]!, at, 'utf8')
+    ends[i] = at
+  }
+  return { bytes, ends }
+}
+
+export interface EntriesChecked {
+  /** The Merkle leaf hash of each entry (merkle-tree.ts, leafHash), 32 bytes each, in page order. */
+  readonly leaves: Uint8Array
+  /** The first entry (by its place in the page) that does not match its hash, or is not JSON. */
+  readonly broken?: { readonly at: number; readonly why: 'hash' | 'json' }
+  /** The first entry whose search index rows differ from what it says: looked for only when no entry is broken. */
+  readonly index?: { readonly seq: number; readonly reason: string }
+  /**
+   * What reading the index rows' counterparts out of an entry threw (an entry
+   * of a shape the gateway never writes): thrown by the caller once the
+   * page's links have verified, where verification on one thread threw it.
+   */
+  readonly thrown?: unknown
+}
+
+export const LEAF_BYTES = 32
+
+/**
+ * MTH({d}) = SHA-256(0x00 || d), RFC 9162 §2.1.1, as merkle-tree.ts's leafHash:
+ * U+0000 is the byte 0x00 in UTF-8, so one hash of one string, where
+ * leafHash's copies into two buffers cost six times the hash (2 kB entries).
+ */
+export function entryLeafHash(text: string): Buffer {
+  return hash('sha256', `\u0000${text}`, 'buffer')
+}
+
+export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
+  const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
+  const entries: AuditEntry[] = []
+  const packed = isPacked(texts) ? Buffer.from(texts.bytes.buffer, texts.bytes.byteOffset, texts.bytes.byteLength) : undefined
+  for (let i = 0; i < seqs.length; i++) {
+    let text: string
+    if (packed === undefined) {
+      text = (texts as readonly string[])[i]!
+      leaves.set(entryLeafHash(text), i * LEAF_BYTES)
+      if (chainHash(prevHashes[i]!, text) !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
+    } else {
+      const { ends } = texts as { readonly ends: Uint32Array }
+      const start = i === 0 ? 1 : ends[i - 1]! + 1
+      const utf8 = packed.subarray(start, ends[i])
+      // The 0x00 before the text, then the text: SHA-256(0x00 || d).
+      leaves.set(hash('sha256', packed.subarray(start - 1, ends[i]), 'buffer'), i * LEAF_BYTES)
+      // chainHash over the same bytes: the hash of `${prevHash}\n${text}` in UTF-8.
+      if (createHash('sha256').update(`${prevHashes[i]!}\n`).update(utf8).digest('base64url') !== hashes[i]) {
+        return { leaves, broken: { at: i, why: 'hash' } }
+      }
+      text = utf8.toString('utf8')
+    }
+    try {
+      entries.push(JSON.parse(text) as AuditEntry)
+    } catch {
+      return { leaves, broken: { at: i, why: 'json' } }
+    }
+  }
+  if (rows === undefined) return { leaves }
+  try {
+    const index = indexProblem(seqs, entries, rows)
+    return index === undefined ? { leaves } : { leaves, index }
+  } catch (thrown) {
+    return { leaves, thrown }
+  }
+}
+
+function isPacked(texts: Texts): texts is { readonly bytes: Uint8Array; readonly ends: Uint32Array } {
+  return !Array.isArray(texts)
+}
+
+/** The first entry of a page whose search index rows differ from what the entry implies. */
+function indexProblem(seqs: readonly number[], entries: readonly AuditEntry[], rows: AuditIndexRows): { seq: number; reason: string } | undefined {
+  // The columns a search filters on (message id, event, parties…) are copies
+  // of what the entry says: edited, they would hide an entry from a search
+  // while the chain, which covers only the entry, still verified.
+  const stored = new Map<number, ReadonlyArray<string | null>>()
+  for (const r of rows.columns) stored.set(r.seq, r.values)
+  for (let i = 0; i < entries.length; i++) {
+    const seq = seqs[i]!
+    const entry = entries[i]!
+    const actualValues = stored.get(seq)
+    if (!columnsMatch(entry, actualValues)) {
+      const expectedValues = auditColumnValues(auditColumns(entry))
+      const differs = AUDIT_COLUMNS.findIndex((_, c) => actualValues?.[c] !== expectedValues[c])
+      if (differs !== -1) {
+        return {
+          seq,
+          reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry`
+        }
+      }
+    }
+    for (const kind of ['traveller', 'field'] as const) {
+      const actual = (kind === 'traveller' ? rows.subjects : rows.fields).get(seq) ?? []
+      if (kind === 'traveller' ? sameSubjects(entry, actual) : sameFieldPatterns(entry, actual)) continue
+      const problem = rowsDiffer(kind === 'traveller' ? auditSubjects(entry) : auditFieldPatterns(entry), actual)
+      if (problem !== undefined) {
+        return {
+          seq,
+          reason: `the search index of entry ${seq} ${problem} a ${kind} row: it was edited, so a search could hide or misattribute the entry`
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+/** Whether an entry's index rows lack or add one against what the entry implies (rows are unique: a primary key). */
+function rowsDiffer(expected: readonly string[], actual: readonly string[]): 'lacks' | 'adds' | undefined {
+  const want = new Set(expected)
+  if (want.size === actual.length && actual.every((row) => want.has(row))) return undefined
+  const have = new Set(actual)
+  return [...want].some((row) => !have.has(row)) ? 'lacks' : 'adds'
+}
+
+/**
+ * Whether the stored columns are those auditColumns gives, for an entry of the
+ * gateway's shape; false when unsure. Without auditColumns' object and array,
+ * and without its Date round trip for `at` when `at` is already in the one
+ * form it normalises to.
+ */
+function columnsMatch(entry: AuditEntry, values: ReadonlyArray<string | null> | undefined): boolean {
+  if (values === undefined || typeof entry !== 'object' || entry === null) return false
+  const { at, from, to } = entry
+  if (typeof at !== 'string' || values[0] !== at || !isCanonicalInstant(at)) return false
+  if (
+    values[1] !== entry.event ||
+    values[2] !== (entry.direction ?? null) ||
+    values[3] !== entry.kind ||
+    values[4] !== entry.purpose ||
+    values[5] !== entry.code ||
+    values[6] !== entry.messageId ||
+    values[7] !== (entry.policy?.version ?? null)
+  ) {
+    return false
+  }
+  return partyMatches(from, values[8], values[9]) && partyMatches(to, values[10], values[11])
+}
+
+/** `CA/CBSA/system` as audit-index.ts's party splits it: the parts before the first and second slash, an empty one null. */
+function partyMatches(party: string | null, country: string | null | undefined, agency: string | null | undefined): boolean {
+  if (party === null) return country === null && agency === null
+  if (typeof party !== 'string') return false
+  const first = party.indexOf('/')
+  if (first === -1) return country === (party || null) && agency === null
+  const second = party.indexOf('/', first + 1)
+  return country === (party.slice(0, first) || null) && agency === (party.slice(first + 1, second === -1 ? party.length : second) || null)
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/**
+ * Whether `value` is an instant exactly as toISOString writes it, so that
+ * normaliseInstant (audit-index.ts) gives it back unchanged: YYYY-MM-DDTHH:mm:ss.sssZ
+ * with every part in range (Date.parse takes 24:00 and 30 February, and moves them).
+ */
+export function isCanonicalInstant(value: string): boolean {
+  if (value.length !== 24) return false
+  const digits = (from: number, to: number): number => {
+    let n = 0
+    for (let i = from; i < to; i++) {
+      const d = value.charCodeAt(i) - 48
+      if (d < 0 || d > 9) return -1
+      n = n * 10 + d
+    }
+    return n
+  }
+  if (value[4] !== '-' || value[7] !== '-' || value[10] !== 'T' || value[13] !== ':' || value[16] !== ':' || value[19] !== '.' || value[23] !== 'Z') {
+    return false
+  }
+  const year = digits(0, 4)
+  const month = digits(5, 7)
+  const day = digits(8, 10)
+  if (year < 0 || month < 1 || month > 12 || day < 1) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  if (day > DAYS_IN_MONTH[month - 1]! + (month === 2 && leap ? 1 : 0)) return false
+  const hour = digits(11, 13)
+  const minute = digits(14, 16)
+  const second = digits(17, 19)
+  return hour >= 0 && hour < 24 && minute >= 0 && minute < 60 && second >= 0 && second < 60 && digits(20, 23) >= 0
+}
+
+/** Whether the stored subject rows are exactly the entry's subjects (all distinct, as the gateway writes them); false when unsure. */
+function sameSubjects(entry: AuditEntry, actual: readonly string[]): boolean {
+  const subjects = entry.subjects ?? []
+  if (!Array.isArray(subjects) || subjects.length !== actual.length) return false
+  // Two subjects an entry, the common case: no Set.
+  if (subjects.length === 2) {
+    const [a, b] = subjects
+    return a !== b && ((actual[0] === a && actual[1] === b) || (actual[0] === b && actual[1] === a))
+  }
+  return subjects.length === 0 || (subjects.length === 1 && subjects[0] === actual[0])
+}
+
+/**
+ * Whether the stored field rows are exactly the entry's field patterns; false
+ * when unsure. A path without `[` is its own pattern (audit-index.ts,
+ * fieldPattern), so the common entry needs no regex. Entries of one kind
+ * decide on the same paths and have the same rows: a pairing of paths and
+ * rows found the same once is remembered, and the next entry that has it is
+ * compared string by string, without building two Sets of 22 strings.
+ */
+function sameFieldPatterns(entry: AuditEntry, actual: readonly string[]): boolean {
+  const fields = entry.fields
+  if (!Array.isArray(fields)) return false
+  const paths: unknown[] = fields.map((f: unknown) => (f as { path?: unknown } | null)?.path)
+  for (const path of paths) if (typeof path !== 'string' || path.includes('[')) return false
+  if (remembered.some((known) => sameList(known.paths, paths) && sameList(known.rows, actual))) return true
+  // The rows are unique (a primary key): the same rows if as many as the distinct paths, and each one of them.
+  const want = new Set(paths)
+  if (want.size !== actual.length || !actual.every((row) => want.has(row))) return false
+  if (remembered.length === REMEMBERED) remembered.shift()
+  remembered.push({ paths, rows: actual })
+  return true
+}
+
+function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Pairings of paths and rows found the same. A few kinds of entry carry fields: a short list. */
+const remembered: Array<{ readonly paths: readonly unknown[]; readonly rows: readonly string[] }> = []
+const REMEMBERED = 8

@@ -1,0 +1,140 @@
+// Verification checks pages on worker threads while it reads the next ones
+// (gateway/audit/ledger-pages.ts, entry-check-pool.ts): the entry it names is
+// still the first that does not verify, whichever thread found it and however
+// many pages were read past it, and the result is the same on one thread as
+// on several.
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { entryLeafHash, isCanonicalInstant } from '../gateway/audit/entry-checks.ts'
+import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
+import { normaliseInstant } from '../gateway/store/audit-index.ts'
+import { leafHash } from '../gateway/store/merkle-tree.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import type { GatewayStore } from '../gateway/store/records.ts'
+import { sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+const PAGE = 8
+const LENGTH = 5 * PAGE
+
+async function ledger(t: Test): Promise<{ store: SqliteStore; tamper: Tamper }> {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-verify-threads-'))
+  const path = join(dir, 'ledger.sqlite')
+  const store = new SqliteStore(path)
+  for (let i = 1; i <= LENGTH; i++) {
+    await store.appendAudit(
+      auditEntry({
+        event: 'accepted',
+        direction: 'outbound',
+        messageId: `m-${i}`,
+        at: new Date(Date.UTC(2026, 10, 20, 0, i)).toISOString(),
+        subjects: [`subject-${i}`, `subject-${i + 1}`],
+        fields: [
+          { path: 'traveller.surname', action: 'share', rule: 'r1', principle: 'P2', digest: `d-${i}` },
+          { path: `records[${i % 3}].document.number`, action: 'withhold', rule: 'r2', principle: 'P2', digest: `e-${i}` }
+        ] as never
+      })
+    )
+  }
+  const tamper = sqliteTamper(path)
+  t.teardown(async () => {
+    tamper.close()
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { store, tamper }
+}
+
+/** The store, with each page read recorded, and reads from `failFrom` on failing. */
+function watched(store: GatewayStore, failFrom = Number.POSITIVE_INFINITY): { store: GatewayStore; reads: number[] } {
+  const reads: number[] = []
+  const auditChain: GatewayStore['auditChain'] = async (afterSeq, limit) => {
+    reads.push(afterSeq)
+    if (afterSeq >= failFrom) throw new Error(`the read after entry ${afterSeq} failed`)
+    return store.auditChain(afterSeq, limit)
+  }
+  return { store: new Proxy(store, { get: (target, key) => (key === 'auditChain' ? auditChain : Reflect.get(target, key).bind(target)) }), reads }
+}
+
+const verify = (store: GatewayStore, threads: number) => verifyLedger(store, new Map(), undefined, { pageSize: PAGE, threads })
+
+t.test('an untouched ledger verifies alike on this thread and on one, two or three others', async (t) => {
+  const { store } = await ledger(t)
+  for (const threads of [0, 1, 2, 3]) {
+    t.match(await verify(store, threads), { ok: true, entries: LENGTH }, `${threads} threads`)
+  }
+})
+
+t.test('an entry edited in page 3 of 5 is named, while the pages after it are read and checked ahead', async (t) => {
+  const { store, tamper } = await ledger(t)
+  const seq = 2 * PAGE + 3
+  await tamper.run(`UPDATE audit SET entry = replace(entry, '"m-${seq}"', '"m-99"') WHERE seq = ?`, seq)
+  const results = []
+  for (const threads of [0, 1, 3]) {
+    const w = watched(store)
+    const result = await verify(w.store, threads)
+    results.push(result)
+    t.match(result.firstBad, { seq, reason: /does not match its hash/ }, `${threads} threads`)
+    t.equal(result.entries, seq - 1, 'the entries before it verified')
+    if (threads > 0) t.ok(w.reads.includes(3 * PAGE), 'page 4 was read before page 3 had been verified')
+  }
+  t.same(results[1], results[0], 'one thread says what this thread says')
+  t.same(results[2], results[0], 'and so do three')
+})
+
+t.test('a read that fails past the first bad entry is never thrown: verification had stopped before it', async (t) => {
+  const { store, tamper } = await ledger(t)
+  const seq = 2 * PAGE + 3
+  await tamper.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', seq)
+  const w = watched(store, 3 * PAGE)
+  t.match((await verify(w.store, 2)).firstBad, { seq, reason: /searchable column message_id/ })
+  t.rejects(verify(watched(store, PAGE).store, 2), /the read after entry 8 failed/, 'one before it is')
+})
+
+t.test('of two bad entries in different pages, the lower is named, whichever is found first', async (t) => {
+  const { store, tamper } = await ledger(t)
+  // A later page's entry fails its hash; an earlier page's only its index.
+  await tamper.run(`UPDATE audit SET entry = replace(entry, '"m-30"', '"m-99"') WHERE seq = 30`)
+  await tamper.run('DELETE FROM audit_fields WHERE seq = ? AND path_pattern = ?', 12, 'records[].document.number')
+  for (const threads of [0, 1, 2]) {
+    t.match((await verify(store, threads)).firstBad, { seq: 12, reason: /the search index of entry 12 lacks a field row/ }, `${threads} threads`)
+  }
+})
+
+t.test("within a page, the chain is checked before the index, as on one thread: a later entry's hash before an earlier entry's index row", async (t) => {
+  const { store, tamper } = await ledger(t)
+  await tamper.run('DELETE FROM audit_subjects WHERE seq = ?', 18)
+  await tamper.run(`UPDATE audit SET entry = replace(entry, '"m-21"', '"m-99"') WHERE seq = 21`)
+  for (const threads of [0, 2]) {
+    t.match((await verify(store, threads)).firstBad, { seq: 21, reason: /does not match its hash/ }, `${threads} threads`)
+  }
+  await tamper.run(`UPDATE audit SET entry = replace(entry, '"m-99"', '"m-21"') WHERE seq = 21`)
+  for (const threads of [0, 2]) {
+    t.match((await verify(store, threads)).firstBad, { seq: 18, reason: /lacks a traveller row/ }, `${threads} threads`)
+  }
+})
+
+t.test('the fast forms say what audit-index.ts and merkle-tree.ts say', async (t) => {
+  for (const text of ['', '{"a":1}', 'é', '😀 x', '\u0000', 'a'.repeat(5000)]) {
+    t.same(entryLeafHash(text), leafHash(text), `leaf of ${JSON.stringify(text.slice(0, 10))}`)
+  }
+  // Taken as canonical only where normaliseInstant gives the value back; anything else is normalised as before.
+  const canonical = ['2026-01-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z', '2000-02-29T00:00:00.000Z']
+  const not = [
+    '2026-02-29T00:00:00.000Z',
+    '2026-02-30T00:00:00.000Z',
+    '1900-02-29T00:00:00.000Z',
+    '2026-01-01T24:00:00.000Z',
+    '2026-13-01T00:00:00.000Z',
+    '2026-01-01T00:00:60.000Z',
+    '2026-01-01T00:00:00Z',
+    '2026-01-01T00:00:00.000+00:00',
+    'x026-01-01T00:00:00.000Z'
+  ]
+  for (const at of canonical) t.ok(isCanonicalInstant(at) && normaliseInstant(at) === at, `${at} is canonical`)
+  for (const at of not) t.notOk(isCanonicalInstant(at), `${at} is left to normaliseInstant`)
+})
