@@ -9,7 +9,7 @@ import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SQLITE } from '../gateway/store/sql/dialect.ts'
-import { INDEX_ROWS_SQL } from '../gateway/store/sql/ledger.ts'
+import { VERIFICATION_SQL } from '../gateway/store/sql/ledger.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
 
 function tempStore(t: { teardown(fn: () => unknown): void }): { store: SqliteStore; path: string } {
@@ -200,7 +200,7 @@ t.test("audit:verify reads a page's search index rows by seq, not by scanning ev
   await store.close()
   const db = new DatabaseSync(path, { readOnly: true })
   t.teardown(() => db.close())
-  for (const [name, sql] of Object.entries(INDEX_ROWS_SQL)) {
+  for (const [name, sql] of Object.entries(VERIFICATION_SQL)) {
     const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SQLITE.text(sql)}`).all() as Array<{ detail: string }>).map((r) => r.detail).join('; ')
     // A scan of the index tables read every row of the whole ledger for every page: hours at a million entries.
     t.notMatch(plan, /^SCAN|; SCAN/, `${name}: ${plan}`)

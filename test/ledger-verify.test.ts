@@ -108,7 +108,11 @@ async function buildLedger(t: Test, store: GatewayStore): Promise<string> {
         direction: 'outbound',
         messageId: `m-${i}`,
         at: new Date(Date.UTC(2026, 10, 20, 0, i)).toISOString(),
-        subjects: [`subject-${i % 5}`]
+        subjects: [`subject-${i % 5}`],
+        // Two field sets: a search by field finds these entries through them.
+        fields: (i % 3 === 2 ? ['traveller.surname', 'document.number'] : ['traveller.surname']).map(
+          (path) => ({ path, action: 'share', rule: `r-${path}`, principle: 'P2', digest: `d-${i}` }) as never
+        )
       })
     )
     if (i % 10 === 0) made.push((await checkpointer.checkpointNow())!)
@@ -238,14 +242,18 @@ function suite(parent: Test, backend: Backend): void {
         seq: 30,
         reason: /first 30 entries are not those of the checkpoint the partner cosigned/,
         tamper: async (x) => {
-          const [a, b] = await x.rows<Row & { at: string }>('SELECT seq, entry, at FROM audit WHERE seq IN (?, ?) ORDER BY seq', 23, 24)
+          const [a, b] = await x.rows<Row & { at: string; field_set: string }>(
+            'SELECT seq, entry, at, field_set FROM audit WHERE seq IN (?, ?) ORDER BY seq',
+            23,
+            24
+          )
           await rewrite(x, 23, (seq, entry) => (seq === 23 ? b!.entry : seq === 24 ? a!.entry : entry), 're-sign')
           // The searchable copies follow the entries, so that nothing local gives it away.
           for (const [seq, from] of [
             [23, b!],
             [24, a!]
           ] as const) {
-            await x.run('UPDATE audit SET message_id = ?, at = ? WHERE seq = ?', `m-${Number(from.seq)}`, from.at, seq)
+            await x.run('UPDATE audit SET message_id = ?, at = ?, field_set = ? WHERE seq = ?', `m-${Number(from.seq)}`, from.at, from.field_set, seq)
             await x.run('UPDATE audit_subjects SET subject = ? WHERE seq = ?', `subject-${Number(from.seq) % 5}`, seq)
           }
         }
@@ -325,6 +333,30 @@ function suite(parent: Test, backend: Backend): void {
         seq: 23,
         reason: /searchable column from_agency of entry 23 does not say what the entry says/,
         tamper: (x) => x.run('UPDATE audit SET from_agency = ? WHERE seq = ?', 'CBSA', 23)
+      },
+      {
+        name: "an entry's field set unnamed (hiding it from a search by any of its fields)",
+        seq: 23,
+        reason: /search index of entry 23 lacks a field row/,
+        tamper: (x) => x.run('UPDATE audit SET field_set = NULL WHERE seq = ?', 23)
+      },
+      {
+        name: "an entry's field set swapped for another (showing it for a field it never carried)",
+        seq: 22,
+        reason: /search index of entry 22 adds a field row/,
+        tamper: (x) => x.run('UPDATE audit SET field_set = (SELECT field_set FROM audit WHERE seq = ?) WHERE seq = ?', 23, 22)
+      },
+      {
+        name: "a pattern row deleted from a field set (hiding the set's entries from a search by that field)",
+        seq: 0,
+        reason: /field set \S+ lacks a pattern row/,
+        tamper: (x) => x.run('DELETE FROM audit_field_set_patterns WHERE path_pattern = ?', 'document.number')
+      },
+      {
+        name: "a pattern row added to a field set (showing the set's entries for a field they never carried)",
+        seq: 0,
+        reason: /field set \S+ adds a pattern row/,
+        tamper: (x) => x.run('INSERT INTO audit_field_set_patterns (path_pattern, field_set) SELECT ?, id FROM audit_field_sets', 'traveller.religion')
       },
       {
         name: 'a checkpoint row moved to another root',

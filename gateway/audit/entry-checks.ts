@@ -161,7 +161,7 @@ function indexProblem(seqs: readonly number[], entries: readonly AuditEntry[], r
 }
 
 /** Whether an entry's index rows lack or add one against what the entry implies (rows are unique: a primary key). */
-function rowsDiffer(expected: readonly string[], actual: readonly string[]): 'lacks' | 'adds' | undefined {
+export function rowsDiffer(expected: readonly string[], actual: readonly string[]): 'lacks' | 'adds' | undefined {
   const want = new Set(expected)
   if (want.size === actual.length && actual.every((row) => want.has(row))) return undefined
   const have = new Set(actual)

@@ -14,13 +14,14 @@
 import { availableParallelism } from 'node:os'
 import type { VerificationKey } from '../jws/signing-key.ts'
 import { GENESIS_HASH } from '../store/audit-chain.ts'
+import { fieldSetId } from '../store/audit-index.ts'
 import { TreeEdge } from '../store/merkle-tree.ts'
 import type { AuditChainLink, AuditIndexRows, Checkpoint, GatewayStore } from '../store/records.ts'
 import { encodeTreeNodes } from '../store/sql/ledger.ts'
 import type { Country } from '../trust/trust-store.ts'
 import { type CheckpointText, cosignedAt, ledgerKeys, ledgerOrigin, openCheckpoint, witnessKeys } from './checkpoint.ts'
 import { EntryCheckPool } from './entry-check-pool.ts'
-import { type EntriesChecked, LEAF_BYTES } from './entry-checks.ts'
+import { type EntriesChecked, LEAF_BYTES, rowsDiffer } from './entry-checks.ts'
 import { LedgerPages } from './ledger-pages.ts'
 
 export interface LedgerVerification {
@@ -280,6 +281,21 @@ export async function verifyLedger(
   } finally {
     await pages.stop()
     await pool?.close()
+  }
+
+  // A search by field finds an entry through its set's pattern rows: a row
+  // deleted or added would hide the set's entries from a search, or show
+  // them for a field they never carried, while every entry still verified.
+  for (const set of await store.auditFieldSets()) {
+    const patterns = set.patterns.split(' ')
+    const problem = rowsDiffer(patterns, set.rows)
+    if (problem !== undefined || fieldSetId(set.patterns) !== set.id) {
+      return bad(
+        0,
+        `the search index's field set ${set.id} ${problem ?? 'is not named for'} ${problem === undefined ? 'its patterns' : 'a pattern row'}: ` +
+          'it was edited, so a search by field could hide or misattribute the entries of that set'
+      )
+    }
   }
 
   // A checkpoint beyond the last entry signed a head the ledger no longer

@@ -269,6 +269,18 @@ export function purgeEntry(audit: AuditEntry, counts: PurgeCounts): AuditEntry {
   return { ...audit, counts: { ...audit.counts, ...counts } }
 }
 
+export interface AuditFieldSetRows {
+  readonly id: string
+  readonly patterns: string
+  /** Its rows in audit_field_set_patterns, in no particular order. */
+  readonly rows: readonly string[]
+}
+
+export interface AuditPage {
+  readonly links: AuditChainLink[]
+  readonly index: AuditIndexRows
+}
+
 export interface AuditIndexRows {
   /** Per entry that has any: its seq, and its subject rows' digests, in no particular order. */
   readonly subjects: ReadonlyMap<number, readonly string[]>
@@ -341,12 +353,19 @@ export interface LedgerRepository {
    */
   auditChain(afterSeq: number, limit: number): Promise<AuditChainLink[]>
   /**
-   * What the search reads about entries fromSeq..toSeq, as stored: their
-   * traveller and field index rows (`"<seq> <value>"`), and their searchable
-   * columns in AUDIT_COLUMNS order. Verification holds all of it to the
-   * hashed entries, so that no search can hide or misattribute an entry.
+   * A page of the chain (as auditChain) with what the search reads about its
+   * entries, as stored: their traveller rows, their field sets' patterns and
+   * their searchable columns in AUDIT_COLUMNS order. Verification holds all
+   * of it to the hashed entries, so that no search can hide or misattribute
+   * an entry. The entries' rows are read once for both.
    */
-  auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows>
+  auditPage(afterSeq: number, limit: number): Promise<AuditPage>
+  /**
+   * Every field set of the search index (store/audit-index.ts, FieldSet):
+   * its id, its patterns, and the pattern rows a search by field finds it
+   * by. Verification holds the rows to the patterns.
+   */
+  auditFieldSets(): Promise<AuditFieldSetRows[]>
   auditEntry(seq: number): Promise<StoredAuditEntry | undefined>
   /**
    * Entries matching every filter of `query`, ascending seq after `afterSeq`.

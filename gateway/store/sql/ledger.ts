@@ -15,7 +15,7 @@ import {
   searchSql,
   type FieldSet
 } from '../audit-index.ts'
-import type { AuditChainLink, AuditEntry, AuditIndexRows, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
+import type { AuditChainLink, AuditEntry, AuditFieldSetRows, AuditIndexRows, AuditPage, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 // A seq is BIGINT in PostgreSQL, which pg gives as a string (it may exceed 2^53); a ledger's seq never will.
@@ -33,17 +33,24 @@ function toStored(row: AuditRow): StoredAuditEntry {
 }
 
 /**
- * What audit:verify reads of a page's search index, by seq range: each a
- * range read of an index that starts with seq (schema.ts), so that checking
- * a page costs the same however long the ledger.
+ * What audit:verify reads (auditPage): a page of entries with their tree
+ * nodes, searchable columns and field set's patterns, in one read of their
+ * rows (the columns are stored after the entry's text: a second read of
+ * them went through its overflow pages again); then the page's traveller
+ * rows, by a range read of an index that starts with seq (schema.ts), so
+ * that checking a page costs the same however long the ledger.
  */
-export const INDEX_ROWS_SQL = {
+export const VERIFICATION_SQL = {
+  entries: `SELECT a.seq, a.entry, a.prev_hash, a.hash, a.tree_nodes, ${AUDIT_COLUMNS.map((c) => `a.${c}`).join(', ')}, s.patterns AS field_patterns
+    FROM {audit} a LEFT JOIN {audit_field_sets} s ON s.id = a.field_set WHERE a.seq > ? ORDER BY a.seq LIMIT ?`,
   // One row per entry, joined in the database (a digest holds no space).
-  subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq",
-  // An entry's field patterns are its set's (audit-index.ts, FieldSet): one row an entry.
-  fields: 'SELECT a.seq, s.patterns AS joined FROM {audit} a JOIN {audit_field_sets} s ON s.id = a.field_set WHERE a.seq BETWEEN ? AND ?',
-  columns: `SELECT seq, ${AUDIT_COLUMNS.join(', ')} FROM {audit} WHERE seq BETWEEN ? AND ? ORDER BY seq`
+  subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq"
 } as const
+
+/** Every field set with its pattern rows (auditFieldSets): a few sets of a few dozen rows, read whole once per verification. */
+const FIELD_SETS_SQL = `SELECT s.id, s.patterns, p.joined FROM {audit_field_sets} s LEFT JOIN (
+    SELECT field_set, string_agg(path_pattern, ' ') AS joined FROM {audit_field_set_patterns} GROUP BY field_set
+  ) p ON p.field_set = s.id`
 
 /** At most this many seqs in one IN list. */
 const TEXT_CHUNK = 500
@@ -263,15 +270,28 @@ export class SqlLedgerRepository implements LedgerRepository {
     await this.#db.write(append(entry))
   }
 
-  async auditIndexRows(fromSeq: number, toSeq: number): Promise<AuditIndexRows> {
-    const joined = async (sql: string): Promise<Map<number, string[]>> =>
-      new Map((await this.#db.all<{ seq: Seq; joined: string }>(sql, [fromSeq, toSeq])).map((r) => [Number(r.seq), r.joined.split(' ')]))
-    const columns = await this.#db.all<Record<string, string | null> & { seq: Seq }>(INDEX_ROWS_SQL.columns, [fromSeq, toSeq])
-    return {
-      subjects: await joined(INDEX_ROWS_SQL.subjects),
-      fields: await joined(INDEX_ROWS_SQL.fields),
-      columns: columns.map((r) => ({ seq: Number(r.seq), values: AUDIT_COLUMNS.map((c) => r[c] ?? null) }))
+  async auditFieldSets(): Promise<AuditFieldSetRows[]> {
+    const sets = await this.#db.all<{ id: string; patterns: string; joined: string | null }>(FIELD_SETS_SQL)
+    return sets.map((s) => ({ id: s.id, patterns: s.patterns, rows: s.joined === null ? [] : s.joined.split(' ') }))
+  }
+
+  async auditPage(afterSeq: number, limit: number): Promise<AuditPage> {
+    const rows = await this.#db.all<AuditRow & Record<string, string | null> & { tree_nodes: string | null; field_patterns: string | null }>(
+      VERIFICATION_SQL.entries,
+      [afterSeq, limit]
+    )
+    const links: AuditChainLink[] = []
+    const fields = new Map<number, string[]>()
+    const columns: AuditIndexRows['columns'] = []
+    for (const r of rows) {
+      const seq = Number(r.seq)
+      links.push({ seq, prevHash: r.prev_hash, hash: r.hash, text: r.entry, treeNodes: r.tree_nodes })
+      if (r.field_patterns !== null) fields.set(seq, r.field_patterns.split(' '))
+      columns.push({ seq, values: AUDIT_COLUMNS.map((c) => r[c] ?? null) })
     }
+    if (rows.length === 0) return { links, index: { subjects: new Map(), fields, columns } }
+    const subjects = await this.#db.all<{ seq: Seq; joined: string }>(VERIFICATION_SQL.subjects, [links[0]!.seq, links[links.length - 1]!.seq])
+    return { links, index: { subjects: new Map(subjects.map((r) => [Number(r.seq), r.joined.split(' ')])), fields, columns } }
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {

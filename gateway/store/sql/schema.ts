@@ -146,7 +146,7 @@ export function indexesSql(d: Dialect): string {
     // A search by field reads, per set that holds the pattern, that set's range in seq order.
     index('audit_field_set', 'field_set', ' WHERE field_set IS NOT NULL') +
     // audit:verify reads a page's subject rows by seq (ledger.ts,
-    // INDEX_ROWS_SQL); their primary key starts with the subject. Seq only
+    // VERIFICATION_SQL); their primary key starts with the subject. Seq only
     // grows, so each append adds to the last page of this.
     'CREATE INDEX IF NOT EXISTS audit_subjects_seq ON {audit_subjects} (seq);\n' +
     // A message's record shows what it supersedes (sql/messages.ts, findMessage).

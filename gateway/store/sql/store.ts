@@ -74,8 +74,11 @@ export class SqlStore implements GatewayStore {
   auditChain(...args: Parameters<Repository['auditChain']>) {
     return this.#ledger.auditChain(...args)
   }
-  auditIndexRows(...args: Parameters<Repository['auditIndexRows']>) {
-    return this.#ledger.auditIndexRows(...args)
+  auditPage(...args: Parameters<Repository['auditPage']>) {
+    return this.#ledger.auditPage(...args)
+  }
+  auditFieldSets() {
+    return this.#ledger.auditFieldSets()
   }
   auditEntry(...args: Parameters<Repository['auditEntry']>) {
     return this.#ledger.auditEntry(...args)
