@@ -21,6 +21,10 @@ export interface WalCheckpointerStopped {
   /** Checkpoints run, and WAL pages they copied into the database in all. */
   readonly checkpoints: number
   readonly pages: number
+  /** Checkpoints that failed (and were tried again at the next interval). */
+  readonly failures: number
+  /** Why the thread ended before it was asked to, if it did. */
+  readonly error?: string
 }
 
 const DEFAULT_INTERVAL_MS = 50
@@ -36,18 +40,24 @@ export class WalCheckpointer {
   #stopped: Promise<WalCheckpointerStopped> | undefined
   /** The thread ended on its own (it failed): there is nothing to stop. */
   #exited = false
+  /** What ended it, then. */
+  #error: string | undefined
 
   constructor(options: WalCheckpointerOptions) {
     this.#worker = new Worker(new URL('./wal-checkpointer-thread.ts', import.meta.url), {
       workerData: { path: options.path, intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS },
-      // It holds one connection and no data: a small heap keeps the process
-      // within the 300 MB of docs/architecture.md, "Targets".
-      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+      // It holds one connection and no data, but loading its module (type
+      // stripping included) needs more than it ever holds after: 8 MiB ran
+      // out at start-up. These are ceilings, not reservations, kept small for
+      // the 300 MB of docs/architecture.md, "Targets".
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }
     })
     // A thread that fails leaves the writer's own checkpoint, which the
     // store keeps as a backstop (ledger-sqlite.ts): nothing is lost, it is
     // only slower. Heard, so that it is not an uncaught exception.
-    this.#worker.on('error', () => {})
+    this.#worker.on('error', (error: unknown) => {
+      this.#error = String((error as Error).message ?? error)
+    })
     WalCheckpointer.#running++
     this.#worker.once('exit', () => {
       this.#exited = true
@@ -58,12 +68,14 @@ export class WalCheckpointer {
   /** Runs a last checkpoint and ends the thread; what it did in all, once the thread is gone. */
   stop(): Promise<WalCheckpointerStopped> {
     this.#stopped ??= new Promise<WalCheckpointerStopped>((resolve) => {
-      let said: WalCheckpointerStopped = { stopped: true, checkpoints: 0, pages: 0 }
-      if (this.#exited) return resolve(said)
+      let said: WalCheckpointerStopped | undefined
+      const gone = (): WalCheckpointerStopped =>
+        said ?? { stopped: true, checkpoints: 0, pages: 0, failures: 0, error: this.#error ?? 'the thread ended without a word' }
+      if (this.#exited) return resolve(gone())
       this.#worker.once('message', (message: WalCheckpointerStopped) => {
         said = message
       })
-      this.#worker.once('exit', () => resolve(said))
+      this.#worker.once('exit', () => resolve(gone()))
       this.#worker.postMessage('stop')
     })
     return this.#stopped
