@@ -8,7 +8,7 @@
 //
 // The 1M ledger is grown by a bulk path (one node:sqlite transaction per 20k
 // rows writing the same rows the store writes: chained hashes, the index
-// columns, the subject and field-pattern rows), then reopened with SqliteStore;
+// columns, the subject rows and field sets), then reopened with SqliteStore;
 // the chain is checked across the join so the bulk rows are real ledger rows.
 //
 //   node bench/ledger.bench.ts [--quick]
@@ -423,7 +423,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
           unit: 'appends/s',
           baseline: { name: 'raw node:sqlite INSERT, one per transaction', value: round(rawMedian, 0), unit: 'rows/s' },
           ratio: round(smallRate / rawMedian, 3),
-          extra: "the store's cost over bare SQLite: JSON, chain hash, head lookup, 12 index columns, 10 indexes, subject and field rows"
+          extra: "the store's cost over bare SQLite: JSON, chain hash, head lookup, 12 index columns, 11 indexes, subject rows and field sets"
         }
       ],
       notes: [

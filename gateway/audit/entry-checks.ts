@@ -248,7 +248,7 @@ function sameSubjects(entry: AuditEntry, actual: readonly string[]): boolean {
 }
 
 /**
- * Whether the stored field rows are exactly the entry's field patterns; false
+ * Whether the patterns of the entry's stored field set are exactly its field patterns; false
  * when unsure. A path without `[` is its own pattern (audit-index.ts,
  * fieldPattern), so the common entry needs no regex. Entries of one kind
  * decide on the same paths and have the same rows: a pairing of paths and
