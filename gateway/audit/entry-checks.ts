@@ -11,6 +11,7 @@
 import { createHash, hash } from 'node:crypto'
 import { chainHash } from '../store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
+import { leafHash } from '../store/merkle-tree.ts'
 import type { AuditEntry, AuditIndexRows } from '../store/records.ts'
 
 /**
@@ -74,15 +75,6 @@ export interface EntriesChecked {
 
 export const LEAF_BYTES = 32
 
-/**
- * MTH({d}) = SHA-256(0x00 || d), RFC 9162 §2.1.1, as merkle-tree.ts's leafHash:
- * U+0000 is the byte 0x00 in UTF-8, so one hash of one string, where
- * leafHash's copies into two buffers cost six times the hash (2 kB entries).
- */
-export function entryLeafHash(text: string): Buffer {
-  return hash('sha256', `\u0000${text}`, 'buffer')
-}
-
 export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
   const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
   const entries: AuditEntry[] = []
@@ -91,7 +83,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
     let text: string
     if (packed === undefined) {
       text = (texts as readonly string[])[i]!
-      leaves.set(entryLeafHash(text), i * LEAF_BYTES)
+      leaves.set(leafHash(text), i * LEAF_BYTES)
       if (chainHash(prevHashes[i]!, text) !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
     } else {
       const { ends } = texts as { readonly ends: Uint32Array }
