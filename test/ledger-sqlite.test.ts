@@ -229,3 +229,35 @@ t.test('a ledger opened while another process holds its lock waits for it, as a 
   t.equal(await store.auditHead(), undefined, 'it opened, once the lock was released, and works')
   await new Promise((resolve) => holder.once('exit', resolve))
 })
+
+t.test('while writes arrive together, a write waits for company; a writer alone is never held', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  const commits: string[][] = []
+  // A window long enough that the second write of each pair, asked for a turn after the first, always falls in it.
+  const store = new SqliteStore(join(dir, 'ledger.sqlite'), { onCommitted: (entries) => commits.push(entries.map((e) => e.messageId!)), groupWindowMs: 200 })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+  /** One write, then another on a later turn of the event loop: the commits they went in. */
+  const pair = async (a: string, b: string): Promise<string[][]> => {
+    const from = commits.length
+    const first = store.accept(record(a), outbox(a), accepted(a))
+    await nextTurn()
+    await nextTurn()
+    await Promise.all([first, store.accept(record(b), outbox(b), accepted(b))])
+    return commits.slice(from)
+  }
+
+  // One write after another: each commits on the next turn, alone.
+  for (const id of ['s1', 's2', 's3']) await store.accept(record(id), outbox(id), accepted(id))
+  t.same(commits, [['s1'], ['s2'], ['s3']])
+  t.same(await pair('a1', 'a2'), [['a1'], ['a2']], 'a writer alone: its write was not held for the one after')
+
+  // Writes that come together, as sixteen agency connections' do.
+  await Promise.all(['c1', 'c2'].map((id) => store.accept(record(id), outbox(id), accepted(id))))
+  t.same(await pair('b1', 'b2'), [['b1', 'b2']], 'then the first waits, and the next one shares its commit')
+  t.same(await pair('d1', 'd2'), [['d1', 'd2']], 'and so on while they keep coming together')
+  t.equal((await store.auditHead())?.seq, 11, 'every write committed once')
+})

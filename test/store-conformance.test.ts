@@ -274,6 +274,13 @@ function conformance(parent: Test, backend: Backend): void {
       const store = await backend.open(t)
       await store.accept(record('a'), outbox('a'), accepted('a'))
       await store.accept(record('b'), outbox('b'), accepted('b'))
+      const toDeliver = await store.messageToDeliver('outbound', 'a')
+      t.same(
+        toDeliver,
+        { record: await store.findMessage('outbound', 'a'), sealed: 'sealed-a' },
+        'awaiting delivery: the record and its sealed copy in one read'
+      )
+      t.equal(await store.messageToDeliver('inbound', 'a'), undefined, 'of its own direction only')
       await store.markDelivered('outbound', 'a', 'receipt-jws', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'a', at: iso(3) }))
       await store.markDeadLettered(
         'outbound',
@@ -286,10 +293,12 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal(a?.receipt, 'receipt-jws')
       t.equal(a?.updatedAt, iso(3))
       t.equal(await store.outboxItem('outbound', 'a'), undefined, 'delivered: nothing left to send')
+      t.equal(await store.messageToDeliver('outbound', 'a'), undefined, 'delivered: not awaiting delivery')
       const b = await store.findMessage('outbound', 'b')
       t.equal(b?.status, 'dead-lettered')
       t.same(b?.attempts, [{ at: iso(4), error: 'refused' }])
       t.ok(await store.outboxItem('outbound', 'b'), 'dead-lettered: kept, sealed, for an operator to resend')
+      t.equal(await store.messageToDeliver('outbound', 'b'), undefined, 'dead-lettered: not awaiting delivery')
       t.same(await store.pendingOutbox('2099-01-01T00:00:00Z', 10), [], 'neither is re-driven by the relay')
       await store.markDelivered('outbound', 'b', null, auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'b' }))
       t.equal((await store.findMessage('outbound', 'b'))?.receipt, null, 'no receipt given, none invented')

@@ -117,6 +117,12 @@ function conformance(backend: Backend): void {
       'and the superseding message what it superseded'
     )
     t.equal((await store.outboxItem('outbound', 's'))?.sealed, 'sealed-s', 'with its outbox item')
+    t.same(
+      (await store.messageToDeliver('outbound', 'o'))?.record.supersededBy,
+      { id: 's', action: 'retract', reason: 'wrong-traveller' },
+      'a delivery reads the link with the message (and withdraws it)'
+    )
+    t.same((await store.messageToDeliver('outbound', 's'))?.record.supersedes?.id, 'o', 'and the superseding message waits for its original')
     t.same(await events(store, 's'), ['accepted'], 'and its entry')
     t.same(await events(store, 'o'), ['accepted'], 'an accepted original is left to whoever holds its job')
     t.equal((await store.findMessage('outbound', 'o'))?.status, 'accepted')

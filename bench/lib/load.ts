@@ -231,7 +231,7 @@ export async function pacedLoop(
  */
 export function runLoad(job: LoadJob, onEvent: (event: WorkerEvent) => void = () => {}): Promise<PhaseResult[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.ts', import.meta.url), { workerData: job })
+    const worker = new Worker(new URL('./load-worker.ts', import.meta.url), { workerData: job, name: 'load' })
     const results: PhaseResult[] = []
     let settled = false
     const finish = (err?: Error): void => {

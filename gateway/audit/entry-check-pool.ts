@@ -43,6 +43,7 @@ export class EntryCheckPool {
 
   #start(): Thread {
     const worker = new Worker(new URL('./entry-check-worker.ts', import.meta.url), {
+      name: 'ledger-verify',
       // A thread holds a few pages and their parsed entries (a few megabytes each):
       // a small heap keeps a verification inside the gateway's memory target
       // (docs/architecture.md, "Targets").

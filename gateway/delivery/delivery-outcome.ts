@@ -9,36 +9,27 @@ import type { FastifyBaseLogger } from 'fastify'
 import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
-import type { GatewayStore, MessageRecord } from '../store/records.ts'
-
-/** A message awaiting delivery, with its sealed copy from the outbox. */
-export interface Pending {
-  readonly record: MessageRecord
-  readonly sealed: string
-}
+import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
 
 /**
- * The message a job is for, if it still awaits delivery. The job id protects
+ * The message a job is for, with its sealed copy, if it still awaits
+ * delivery (one read: GatewayStore's messageToDeliver). The job id protects
  * against a second job only while the first is in Redis: once it completed
  * and was removed, the outbox relay (which read the item before the delivery
  * committed) can add it again. Asking the ledger first makes that harmless:
  * no second POST, no second push, no second "delivered".
  */
-export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>): Promise<Pending | undefined> {
-  const record = await store.findMessage(job.data.direction, job.data.id)
-  const item = record?.status === 'accepted' ? await store.outboxItem(job.data.direction, job.data.id) : undefined
-  if (record !== undefined && item !== undefined) {
-    // Its sender superseded it before it went (docs/integrators.md,
-    // "Corrections and retractions"): this worker holds its job, so no
-    // attempt is under way, and it never goes now.
-    if (await withdrawIfSuperseded(store, log, record)) return undefined
-    return { record, sealed: item.sealed }
+export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogger, job: Job<DeliveryJob>): Promise<MessageToDeliver | undefined> {
+  const pending = await store.messageToDeliver(job.data.direction, job.data.id)
+  if (pending === undefined) {
+    log.debug({ messageId: job.data.id, direction: job.data.direction }, 'job for a message no longer awaiting delivery: nothing to do')
+    return undefined
   }
-  log.debug(
-    { messageId: job.data.id, direction: job.data.direction, status: record?.status ?? 'gone' },
-    'job for a message no longer awaiting delivery: nothing to do'
-  )
-  return undefined
+  // Its sender superseded it before it went (docs/integrators.md,
+  // "Corrections and retractions"): this worker holds its job, so no
+  // attempt is under way, and it never goes now.
+  if (await withdrawIfSuperseded(store, log, pending.record)) return undefined
+  return pending
 }
 
 /** Withdraws a message its sender superseded, if it is (still) waiting to go; true if it was. */

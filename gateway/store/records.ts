@@ -302,6 +302,12 @@ export type CommitListener = (entries: readonly AuditEntry[]) => void
  * method that changes a message also appends its audit entry in the same
  * transaction: "audited" and "queued" never disagree.
  */
+/** A message awaiting delivery, with its sealed copy from the outbox. */
+export interface MessageToDeliver {
+  readonly record: MessageRecord
+  readonly sealed: string
+}
+
 export interface MessageRepository {
   findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined>
   /** Inserts the message, its outbox item and its audit entry atomically; false if the id exists. */
@@ -337,6 +343,12 @@ export interface MessageRepository {
    */
   withdraw(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
   outboxItem(direction: Direction, id: string): Promise<OutboxItem | undefined>
+  /**
+   * A message still `accepted`, with its sealed outbox copy: what a delivery
+   * attempt needs, in one read. Undefined once it is delivered, dead-lettered,
+   * withdrawn, discarded or purged.
+   */
+  messageToDeliver(direction: Direction, id: string): Promise<MessageToDeliver | undefined>
   /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
   pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]>
 }

@@ -45,6 +45,7 @@ export class WalCheckpointer {
 
   constructor(options: WalCheckpointerOptions) {
     this.#worker = new Worker(new URL('./wal-checkpointer-thread.ts', import.meta.url), {
+      name: 'wal-checkpoint',
       workerData: { path: options.path, intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS },
       // It holds one connection and no data, but loading its module (type
       // stripping included) needs more than it ever holds after: 8 MiB ran

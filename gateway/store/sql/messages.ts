@@ -7,6 +7,7 @@ import type {
   Direction,
   MessageRecord,
   MessageRepository,
+  MessageToDeliver,
   OutboxItem,
   PendingDelivery,
   SupersessionLink,
@@ -65,6 +66,13 @@ export function toRecord(row: MessageRow): MessageRecord {
   }
 }
 
+function toLinkedRecord(row: LinkedMessageRow): MessageRecord {
+  // Only a message in a supersession has these: every other record reads as it was written.
+  const supersedes = link(row.supersedes_id, row.supersedes_action, row.supersedes_reason)
+  const supersededBy = link(row.superseded_by_id, row.superseded_by_action, row.superseded_by_reason)
+  return { ...toRecord(row), ...(supersedes === null ? {} : { supersedes }), ...(supersededBy === null ? {} : { supersededBy }) }
+}
+
 interface OutboxRow {
   direction: Direction
   id: string
@@ -88,14 +96,19 @@ const INSERT_MESSAGE = `INSERT INTO {messages} (direction, id, digest, kind, pur
 /** Shared with the dead letters (discarding one drops its sealed copy). */
 export const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = ?'
 
-/** One message, with what it supersedes and what superseded it (both by primary key or index). */
-const FIND_MESSAGE = `SELECT m.*,
-  s.original AS supersedes_id, s.action AS supersedes_action, s.reason AS supersedes_reason,
-  b.superseded_by AS superseded_by_id, b.action AS superseded_by_action, b.reason AS superseded_by_reason
-  FROM {messages} m
-  LEFT JOIN {supersessions} s ON s.direction = m.direction AND s.superseded_by = m.id
-  LEFT JOIN {supersessions} b ON b.direction = m.direction AND b.original = m.id
+/** What a message record is read with: what it supersedes and what superseded it (both by primary key or index). */
+const SUPERSESSION_COLUMNS = `s.original AS supersedes_id, s.action AS supersedes_action, s.reason AS supersedes_reason,
+  b.superseded_by AS superseded_by_id, b.action AS superseded_by_action, b.reason AS superseded_by_reason`
+const SUPERSESSION_JOINS = `LEFT JOIN {supersessions} s ON s.direction = m.direction AND s.superseded_by = m.id
+  LEFT JOIN {supersessions} b ON b.direction = m.direction AND b.original = m.id`
+
+const FIND_MESSAGE = `SELECT m.*, ${SUPERSESSION_COLUMNS} FROM {messages} m ${SUPERSESSION_JOINS}
   WHERE m.direction = ? AND m.id = ?`
+
+/** The same, with its sealed copy, while it awaits delivery. */
+const MESSAGE_TO_DELIVER = `SELECT m.*, o.sealed, ${SUPERSESSION_COLUMNS}
+  FROM {messages} m JOIN {outbox} o ON o.direction = m.direction AND o.id = m.id ${SUPERSESSION_JOINS}
+  WHERE m.direction = ? AND m.id = ? AND m.status = 'accepted'`
 
 function messageValues(record: MessageRecord): Array<string | null> {
   return [
@@ -171,11 +184,12 @@ export class SqlMessageRepository implements MessageRepository {
 
   async findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined> {
     const [row] = await this.#db.all<LinkedMessageRow>(FIND_MESSAGE, [direction, id])
-    if (row === undefined) return undefined
-    // Only a message in a supersession has these: every other record reads as it was written.
-    const supersedes = link(row.supersedes_id, row.supersedes_action, row.supersedes_reason)
-    const supersededBy = link(row.superseded_by_id, row.superseded_by_action, row.superseded_by_reason)
-    return { ...toRecord(row), ...(supersedes === null ? {} : { supersedes }), ...(supersededBy === null ? {} : { supersededBy }) }
+    return row === undefined ? undefined : toLinkedRecord(row)
+  }
+
+  async messageToDeliver(direction: Direction, id: string): Promise<MessageToDeliver | undefined> {
+    const [row] = await this.#db.all<LinkedMessageRow & { sealed: string }>(MESSAGE_TO_DELIVER, [direction, id])
+    return row === undefined ? undefined : { record: toLinkedRecord(row), sealed: row.sealed }
   }
 
   accept(record: MessageRecord, outbox: OutboxItem, audit: AuditEntry): Promise<boolean> {

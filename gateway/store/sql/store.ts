@@ -61,6 +61,9 @@ export class SqlStore implements GatewayStore {
   outboxItem(...args: Parameters<Repository['outboxItem']>) {
     return this.#messages.outboxItem(...args)
   }
+  messageToDeliver(...args: Parameters<Repository['messageToDeliver']>) {
+    return this.#messages.messageToDeliver(...args)
+  }
   pendingOutbox(...args: Parameters<Repository['pendingOutbox']>) {
     return this.#messages.pendingOutbox(...args)
   }
