@@ -21,6 +21,7 @@ import { KEYS_DIR, REDIS_URL, dropQueuePrefix, freePort, jwks, startExchange } f
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { benchOptions, median, percentile, round, sleep, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
+import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
 
 const TARGET_RATE = 2_000
 const TARGET_P99_MS = 50
@@ -160,22 +161,37 @@ interface Measured {
   readonly pacedRate: number
   readonly p: PhaseResult
   readonly lat: { p50: number; p90: number; p99: number; max: number }
+  /** What a message of the burst cost, by thread, from its first submission to its last push. */
+  readonly cpu: CpuPerMessage
 }
 
 /** The maximum, then the latency at half of it, through the CA gateway at `caUrl` to the US mock agency `cbp`. */
-async function measureExchange(caUrl: string, cbp: MockAgency, s: Sizes, log: BenchOptions['log'], label: string): Promise<Measured> {
+async function measureExchange(
+  caUrl: string,
+  cbp: MockAgency,
+  s: Sizes,
+  log: BenchOptions['log'],
+  label: string,
+  processes: Readonly<Record<string, number>> = {}
+): Promise<Measured> {
   // 1. Maximum: `count` messages submitted as fast as 16 connections go; the
   //    rate is count / (last push − first submission).
   // The warm-up (JIT, TLS sessions, SQLite pages) is delivered in full before the burst starts.
   const warm = await runLoad(job(caUrl, [{ kind: 'closed', name: 'warmup', count: s.warmup, durationMs: 60_000, unique: true, record: true }]))
   await pushes(cbp, accepted(phase(warm, 'warmup')), s.drainTimeoutMs)
-  const burst = await runLoad(job(caUrl, [{ kind: 'closed', name: 'burst', count: s.count, durationMs: 120_000, unique: true, record: true }]))
+  let cpuBefore: CpuByThread | undefined
+  const burst = await runLoad(job(caUrl, [{ kind: 'closed', name: 'burst', count: s.count, durationMs: 120_000, unique: true, record: true }]), (event) => {
+    if (event.type === 'phase-start') cpuBefore = cpuByThread(processes)
+  })
   const b = phase(burst, 'burst')
   const burstPushes = await pushes(cbp, accepted(b), s.drainTimeoutMs)
+  // The load generator's thread has ended by now: what it spent is not in this.
+  const cpu = cpuPerMessage(cpuBefore!, cpuByThread(processes), s.count)
   const firstSent = Math.min(...b.messages!.map((m) => m.sentAt))
   const lastPush = Math.max(...burstPushes.values())
   const rate = s.count / ((lastPush - firstSent) / 1000)
   log(`${label}: end to end, ${s.count} messages: ${rate.toFixed(0)} msg/s (submitted at ${b.rps.toFixed(0)} req/s)`)
+  log(`  ${describeCpu(cpu)}`)
 
   // 2. Latency at half that rate, open loop. Two seconds at the rate first, on
   //    the same connections: the load's sixteen TLS handshakes at once had
@@ -193,7 +209,7 @@ async function measureExchange(caUrl: string, cbp: MockAgency, s: Sizes, log: Be
   const latencies = p.messages!.map((m) => pacedPushes.get(m.id)! - m.sentAt)
   const lat = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: Math.max(...latencies) }
   log(`${label}: paced at ${pacedRate} msg/s: submit→push p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`)
-  return { rate, b, pacedRate, p, lat, burstElapsedMs: lastPush - firstSent }
+  return { rate, b, pacedRate, p, lat, burstElapsedMs: lastPush - firstSent, cpu }
 }
 
 /** Both gateways and the four mock agencies in this process (the shape the tests use). */
@@ -216,9 +232,9 @@ function asProcesses(s: Sizes, log: BenchOptions['log']): Promise<Measured> {
     t.teardown(() => cbpClient.close())
     const cbp = await startMockAgency({ client: cbpClient, port: 0, gatewayJwks: jwks('US'), partnerJwks: jwks('CA'), matchRate: 0 })
     t.teardown(() => cbp.close())
-    await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
-    await startGatewayProcess(t, 'CA', ports.CA, { PARTNER_URL: url.US })
-    return measureExchange(url.CA, cbp, s, log, 'gateways as processes')
+    const us = await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
+    const ca = await startGatewayProcess(t, 'CA', ports.CA, { PARTNER_URL: url.US })
+    return measureExchange(url.CA, cbp, s, log, 'gateways as processes', { CA: ca.pid!, US: us.pid! })
   })
 }
 
@@ -243,7 +259,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     ratio: round(m.rate / baseline, 3),
     target: `≥ ${TARGET_RATE} msg/s, or ≥ ${TARGET_BASELINE_RATIO}× the baseline`,
     met: m.rate >= TARGET_RATE || m.rate / baseline >= TARGET_BASELINE_RATIO,
-    extra: `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms`
+    extra: `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms; ${describeCpu(m.cpu)}`
   })
   const latencyFigure = (m: Measured, shape: string): Figure => ({
     name: `submit→push p99 at ${m.pacedRate} msg/s (½ max), ${shape}`,
@@ -256,6 +272,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
   const details = (m: Measured) => ({
     endToEnd: {
       rate: round(m.rate, 1),
+      cpuPerMessageUs: m.cpu,
       elapsedMs: round(m.burstElapsedMs, 1),
       submitRps: round(m.b.rps, 1),
       submitP50Ms: round(m.b.p50Ms),

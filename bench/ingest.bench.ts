@@ -14,7 +14,8 @@ import { freePort, KEYS_DIR, startExchange, startGateway, testConfig } from '../
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { measureCryptoFloor, submissionWork } from './lib/crypto-floor.ts'
 import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
-import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
+import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec, type WorkerEvent } from './lib/load.ts'
+import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
 
 const TARGET_RATIO = 0.25
 /** Of the crypto floor (bench/lib/crypto-floor.ts). */
@@ -105,12 +106,31 @@ function gatewayPhases(s: Sizes): PhaseSpec[] {
   ]
 }
 
-async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<PhaseResult> {
+/** Reads the CPU of every thread when the timed phase starts and when it ends (bench/lib/thread-cpu.ts). */
+function timedCpu(processes: Readonly<Record<string, number>> = {}): { onEvent: (event: WorkerEvent) => void; perMessage: () => CpuPerMessage } {
+  let start: CpuByThread | undefined
+  let end: CpuByThread | undefined
+  let requests = 0
+  return {
+    onEvent: (event) => {
+      if (event.type === 'phase-start' && event.name === 'timed') start = cpuByThread(processes)
+      if (event.type === 'phase-end' && event.result.name === 'timed') {
+        end = cpuByThread(processes)
+        requests = event.result.requests
+      }
+    },
+    perMessage: () => cpuPerMessage(start!, end!, Math.max(1, requests))
+  }
+}
+
+async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; cpu: CpuPerMessage }> {
   return withTeardowns(async (t) => {
     const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'silent' }))
-    const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s))))
+    const cpu = timedCpu()
+    const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s)), cpu.onEvent))
     log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
-    return r
+    log(`  ${describeCpu(cpu.perMessage())}`)
+    return { r, cpu: cpu.perMessage() }
   })
 }
 
@@ -162,7 +182,7 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const work = await submissionWork()
   const floor = measureCryptoFloor(work, s.durationMs)
   opts.log(`crypto floor: ${floor.perSecond.toFixed(0)} submissions/s on one core (${floor.work.hmacs} HMACs, 2 verifications, a signature, a seal each)`)
-  const off = await measureGatewayNoWorkers(s, opts.log)
+  const { r: off, cpu: offCpu } = await measureGatewayNoWorkers(s, opts.log)
   if (!opts.quick) bare.push(await measureBare(s, opts.log, 'bare route (2)'))
   const on = await measureGatewayWithWorkers(s, opts.log)
   const oneProcess = await measureGatewayProcesses(s, opts.log, 1)
@@ -208,7 +228,9 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
         ratio: round(off.rps / floor.perSecond, 3),
         target: `≥ ${FLOOR_TARGET_RATIO}× the floor`,
         met: off.rps / floor.perSecond >= FLOOR_TARGET_RATIO,
-        extra: `a submission: ES256 token and JWS verified, ${floor.work.hmacs} HMAC-SHA256, a SHA-256, an ES256 signature, AES-256-GCM over ${floor.work.submissionBytes} bytes`
+        extra:
+          `a submission: ES256 token and JWS verified, ${floor.work.hmacs} HMAC-SHA256, a SHA-256, an ES256 signature, AES-256-GCM over ${floor.work.submissionBytes} bytes; ` +
+          `the gateway with its load generator and Redis on this machine's cores: ${describeCpu(offCpu)}`
       },
       figure('ingest, the gateway as its own process (workers off)', oneProcess),
       {
@@ -221,7 +243,7 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
       connections: CONNECTIONS,
       sizes: s,
       bare: bare.map(summary),
-      gatewayWorkersOff: summary(off),
+      gatewayWorkersOff: { ...summary(off), cpuPerMessageUs: offCpu },
       gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring },
       cryptoFloor: { perSecond: round(floor.perSecond, 0), ...floor.work },
       gatewayOneProcess: summary(oneProcess),

@@ -37,9 +37,17 @@ export function redisOptions(url: string): { host: string; port: number; db: num
   }
 }
 
+/** A job waiting for this turn's addBulk, and its caller. */
+interface PendingAdd {
+  readonly job: DeliveryJob
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
 export class DeliveryQueues {
   readonly #queues: Record<Direction, Queue<DeliveryJob>>
   readonly #settings: QueueSettings
+  readonly #adding: Record<Direction, PendingAdd[]> = { outbound: [], inbound: [] }
 
   constructor(settings: QueueSettings) {
     this.#settings = settings
@@ -58,17 +66,51 @@ export class DeliveryQueues {
     return this.#queues[direction]
   }
 
-  async enqueue(item: PendingDelivery): Promise<void> {
+  /**
+   * Queues a delivery. The jobs asked for in one turn of the event loop (the
+   * messages of one group commit, answered together) go to Redis together:
+   * one addBulk is one pipelined write, where an add each was a write and a
+   * round trip each (docs/architecture.md, "The pipeline, one message").
+   * If the write fails, every job of it is reported failed, and the outbox
+   * relay enqueues them again: a job id is its message id, so one that did
+   * get in is not added twice.
+   */
+  enqueue(item: PendingDelivery): Promise<void> {
     const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target }
-    await this.#queues[item.direction].add(item.direction, job, {
-      jobId: item.id,
+    return new Promise<void>((resolve, reject) => {
+      const pending = this.#adding[item.direction]
+      pending.push({ job, resolve, reject })
+      if (pending.length === 1) setImmediate(() => this.#add(item.direction))
+    })
+  }
+
+  #add(direction: Direction): void {
+    const batch = this.#adding[direction].splice(0)
+    const queue = this.#queues[direction]
+    const added =
+      batch.length === 1
+        ? queue.add(direction, batch[0]!.job, this.#jobOptions(batch[0]!.job))
+        : queue.addBulk(batch.map(({ job }) => ({ name: direction, data: job, opts: this.#jobOptions(job) })))
+    added.then(
+      () => {
+        for (const pending of batch) pending.resolve()
+      },
+      (err: unknown) => {
+        for (const pending of batch) pending.reject(err)
+      }
+    )
+  }
+
+  #jobOptions(job: DeliveryJob) {
+    return {
+      jobId: job.id,
       attempts: this.#settings.attempts,
       backoff: { type: 'exponential', delay: this.#settings.backoffMs },
       // Nothing personal stays in Redis once delivered or dead-lettered:
       // the dead letter lives on, sealed, in the outbox for an operator.
       removeOnComplete: true,
       removeOnFail: true
-    })
+    }
   }
 
   /**

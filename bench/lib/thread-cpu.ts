@@ -1,0 +1,82 @@
+// Where a run's CPU went, by thread: each thread's user + system time from
+// /proc (Linux), read before and after a timed phase, for this process (the
+// gateway's event loop, its ledger thread, V8's GC helpers, the load
+// generator's thread), for any gateway process started apart, and for
+// redis-server. Divided by the messages of the phase, it says what a message
+// costs and where, beside the rate (docs/architecture.md, "Targets": the
+// figures that cannot be met on this machine are explained from these).
+// The gateway names its threads (ledger, wal-checkpoint, ledger-verify); V8's
+// and libuv's name themselves. Threads of the same name are added together.
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100
+
+export type CpuByThread = ReadonlyMap<string, number>
+
+/** utime + stime of one /proc stat file, in seconds (fields 14 and 15, after the command name in parentheses). */
+function cpuSeconds(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+}
+
+function addThreads(into: Map<string, number>, pid: number | 'self', label: string): void {
+  let tasks: string[]
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return // not Linux, or the process is gone
+  }
+  for (const task of tasks) {
+    try {
+      const name = `${label}${readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim()}`
+      into.set(name, (into.get(name) ?? 0) + cpuSeconds(`/proc/${pid}/task/${task}/stat`))
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+}
+
+function redisPids(): number[] {
+  try {
+    return execFileSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** CPU seconds so far of every thread of this process, of `processes` (label → pid) and of redis-server. */
+export function cpuByThread(processes: Readonly<Record<string, number>> = {}): CpuByThread {
+  const seconds = new Map<string, number>()
+  addThreads(seconds, 'self', '')
+  for (const [label, pid] of Object.entries(processes)) addThreads(seconds, pid, `${label}:`)
+  for (const pid of redisPids()) {
+    try {
+      seconds.set('redis-server', (seconds.get('redis-server') ?? 0) + cpuSeconds(`/proc/${pid}/stat`))
+    } catch {
+      // stopped meanwhile
+    }
+  }
+  return seconds
+}
+
+export interface CpuPerMessage {
+  /** µs of CPU per message, by thread, largest first (threads that used under 1 % of the total are left out). */
+  readonly byThread: ReadonlyArray<{ readonly thread: string; readonly us: number }>
+  readonly totalUs: number
+}
+
+/** What each message cost between two readings, by thread. A thread that ended meanwhile is not counted. */
+export function cpuPerMessage(before: CpuByThread, after: CpuByThread, messages: number): CpuPerMessage {
+  const used = [...after].map(([thread, s]) => ({ thread, us: ((s - (before.get(thread) ?? 0)) / messages) * 1e6 }))
+  const totalUs = used.reduce((sum, t) => sum + t.us, 0)
+  return { byThread: used.filter((t) => t.us >= totalUs * 0.01).sort((a, b) => b.us - a.us), totalUs }
+}
+
+/** "2,097 µs of CPU a message: MainThread 1,099, ledger 484, …" */
+export function describeCpu(cpu: CpuPerMessage): string {
+  const us = (n: number): string => Math.round(n).toLocaleString('en')
+  return `${us(cpu.totalUs)} µs of CPU a message: ${cpu.byThread.map((t) => `${t.thread} ${us(t.us)}`).join(', ')}`
+}
