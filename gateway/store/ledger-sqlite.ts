@@ -35,13 +35,12 @@ const MAX_BATCH_BYTES = 1024 * 1024
 
 /**
  * How long the first write of a group waits for others, while writes are
- * arriving together (GroupCommitOptions). Each commit writes every page it
+ * arriving together (SqliteStoreOptions, groupWindowMs). Each commit writes every page it
  * touched to the WAL: an accepted message touches some twenty (its row, its
  * sealed copy, the audit row and its indexes), whether one message shares
  * them or ten. Under an agency's load of sixteen connections, writes came a
- * little apart and 1.3 shared a commit, which cost the ledger's thread about
- * half a millisecond a message; waiting 2 ms for company halved the commits
- * and raised ingest by a tenth (docs/architecture.md, "The ledger's writes").
+ * little apart and 1.3 shared a commit; waiting 2 ms for company, 2.8 did,
+ * and ingest rose by about a tenth (docs/architecture.md, "The ledger's writes").
  */
 const GROUP_WINDOW_MS = 2
 
