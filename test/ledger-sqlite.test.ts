@@ -261,3 +261,25 @@ t.test('while writes arrive together, a write waits for company; a writer alone 
   t.same(await pair('d1', 'd2'), [['d1', 'd2']], 'and so on while they keep coming together')
   t.equal((await store.auditHead())?.seq, 11, 'every write committed once')
 })
+
+t.test('writers that ask again as soon as they are answered form their group in one turn, and it is not held', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  const commits: number[] = []
+  // A window far longer than any commit: a group held for it would miss the deadline below.
+  const store = new SqliteStore(join(dir, 'ledger.sqlite'), { onCommitted: (entries) => commits.push(entries.length), groupWindowMs: 60_000 })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const round = (ids: string[]): Promise<boolean[]> => Promise.all(ids.map((id) => store.accept(record(id), outbox(id), accepted(id))))
+  // Writes that came together: from now on a write alone would wait for company.
+  await round(['w1', 'w2'])
+  let deadline: NodeJS.Timeout | undefined
+  const held = new Promise<'held'>((resolve) => {
+    deadline = setTimeout(() => resolve('held'), 30_000)
+  })
+  const outcome = await Promise.race([round(['x1', 'x2', 'x3']).then(() => 'committed' as const), held])
+  clearTimeout(deadline)
+  t.equal(outcome, 'committed', 'the next round, asked for in one turn, committed at once')
+  t.same(commits, [2, 3], 'each round in one commit')
+})

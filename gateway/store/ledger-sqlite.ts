@@ -39,8 +39,8 @@ const MAX_BATCH_BYTES = 1024 * 1024
  * touched to the WAL: an accepted message touches some twenty (its row, its
  * sealed copy, the audit row and its indexes), whether one message shares
  * them or ten. Under an agency's load of sixteen connections, writes came a
- * little apart and 1.3 shared a commit; waiting 2 ms for company, 2.8 did,
- * and ingest rose by about a tenth (docs/architecture.md, "The ledger's writes").
+ * little apart and 1.3 shared a commit; waiting 2 ms for company, 2.4 did
+ * (docs/architecture.md, "The ledger's writes").
  */
 const GROUP_WINDOW_MS = 2
 
@@ -114,11 +114,11 @@ export interface SqliteStoreOptions {
   /** Told what the checkpoint thread did, when the store closes it. */
   readonly onWalCheckpointerStopped?: (stopped: WalCheckpointerStopped) => void
   /**
-   * How long, in ms, the first write of a group waits for others to share its
-   * commit (default GROUP_WINDOW_MS; 0: never). It waits only while writes
-   * are arriving together, that is when the last commit was shared or others
-   * were asked for during it: a writer alone, one write after another, is
-   * never held.
+   * How long, in ms, a group of writes smaller than the last waits for others
+   * to share its commit (default GROUP_WINDOW_MS; 0: never). It waits only
+   * while writes are arriving together, that is when the last commit was
+   * shared or others were asked for during it: a writer alone, one write
+   * after another, is never held.
    */
   readonly groupWindowMs?: number
 }
@@ -133,6 +133,8 @@ class SqliteDatabase implements SqlBackend {
   readonly #pending: PendingWrite[] = []
   /** Whether writes are arriving together: the last group had company, or more came while it committed. */
   #together = false
+  /** How many writes the last group committed. */
+  #lastGroup = 0
   /** Entries appended in the transaction under way: announced once it commits. */
   readonly #uncommitted: AuditEntry[] = []
   readonly #onCommitted: CommitListener | undefined
@@ -281,11 +283,22 @@ class SqliteDatabase implements SqlBackend {
   #transaction<T>(work: () => T, bytes: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ work, bytes, resolve: resolve as (value: unknown) => void, reject })
-      if (this.#pending.length > 1) return
-      const windowMs = this.#options.groupWindowMs ?? GROUP_WINDOW_MS
-      if (this.#together && windowMs > 0) setTimeout(() => this.#commitPending(false), windowMs)
-      else setImmediate(() => this.#commitPending(false))
+      if (this.#pending.length === 1) setImmediate(() => this.#commitOrWait())
     })
+  }
+
+  /**
+   * At the end of the turn the first write came in: while writes are
+   * arriving together, a group smaller than the last one waits
+   * groupWindowMs for company; any other commits now. Writers that all ask
+   * again as soon as they are answered (a closed loop) form a group as large
+   * as the last in one turn, and are never held; nor is a writer alone.
+   */
+  #commitOrWait(): void {
+    const windowMs = this.#options.groupWindowMs ?? GROUP_WINDOW_MS
+    const small = this.#pending.length < Math.max(2, this.#lastGroup)
+    if (this.#together && small && windowMs > 0) setTimeout(() => this.#commitPending(false), windowMs)
+    else this.#commitPending(false)
   }
 
   /** The next group: at most MAX_BATCH writes and MAX_BATCH_BYTES, and always at least one. */
@@ -306,6 +319,7 @@ class SqliteDatabase implements SqlBackend {
       const batch = this.#nextBatch()
       this.#commitBatch(batch)
       this.#together = batch.length > 1 || this.#pending.length > 0
+      this.#lastGroup = batch.length
       if (!drain && this.#pending.length > 0) {
         setImmediate(() => this.#commitPending(false))
         return
