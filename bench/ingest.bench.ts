@@ -129,8 +129,9 @@ async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Prom
     const cpu = timedCpu()
     const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s)), cpu.onEvent))
     log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
-    log(`  ${describeCpu(cpu.perMessage())}`)
-    return { r, cpu: cpu.perMessage() }
+    const perMessage = cpu.perMessage()
+    log(`  ${describeCpu(perMessage)}`)
+    return { r, cpu: perMessage }
   })
 }
 

@@ -48,6 +48,12 @@ export interface Admission {
   readonly log: FastifyBaseLogger
 }
 
+/** What repeatOf needs of a preparation, either direction. */
+export interface RepeatCheck {
+  readonly refusal?: unknown
+  readonly result?: { readonly envelope: { readonly supersedes?: unknown } }
+}
+
 /** Accepted, or not because the id was already taken: `existing` is the message stored under it. */
 export type AdmissionOutcome = { readonly accepted: true; readonly record: MessageRecord } | { readonly accepted: false; readonly existing: MessageRecord }
 
@@ -72,6 +78,18 @@ export class Intake {
    * the clock says now: a retrying sender must never be told it failed.
    */
   stored(direction: Direction, id: string): Promise<MessageRecord | undefined> {
+    return this.#store.findMessage(direction, id)
+  }
+
+  /**
+   * The message stored under the id a submission or delivery claims, looked
+   * up before admission only where admission would not find it: one that
+   * will be refused, or that supersedes another (its checks come first). Any
+   * other finds its repeat when the ledger refuses its id (admit's
+   * `existing`), which saves a store call on every new message.
+   */
+  async repeatOf(direction: Direction, id: string | undefined, prepared: RepeatCheck): Promise<MessageRecord | undefined> {
+    if (id === undefined || (prepared.refusal === undefined && prepared.result?.envelope.supersedes === undefined)) return undefined
     return this.#store.findMessage(direction, id)
   }
 

@@ -86,12 +86,7 @@ export class DeliveryQueues {
 
   #add(direction: Direction): void {
     const batch = this.#adding[direction].splice(0)
-    const queue = this.#queues[direction]
-    const added =
-      batch.length === 1
-        ? queue.add(direction, batch[0]!.job, this.#jobOptions(batch[0]!.job))
-        : queue.addBulk(batch.map(({ job }) => ({ name: direction, data: job, opts: this.#jobOptions(job) })))
-    added.then(
+    this.#queues[direction].addBulk(batch.map(({ job }) => ({ name: direction, data: job, opts: this.#jobOptions(job) }))).then(
       () => {
         for (const pending of batch) pending.resolve()
       },

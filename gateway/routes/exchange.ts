@@ -86,14 +86,10 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     const { digest } = prepared
 
     // Replay protection: an id is accepted once; the same bytes again get the
-    // same receipt (retries must not loop on an error, the AS4 lesson). As for
-    // a submission (routes/messages.ts), only a message that would be refused,
-    // or that supersedes another, is looked up first; any other finds its
-    // replay when the ledger refuses its id.
-    if (prepared.claimedId !== undefined && (prepared.refusal !== undefined || prepared.result?.envelope.supersedes !== undefined)) {
-      const existing = await app.intake.stored('inbound', prepared.claimedId)
-      if (existing !== undefined) return replay(existing)
-    }
+    // same receipt (retries must not loop on an error, the AS4 lesson), here
+    // or by the admission below.
+    const existing = await app.intake.repeatOf('inbound', prepared.claimedId, prepared)
+    if (existing !== undefined) return replay(existing)
     request.auditEnvelope = prepared.facts
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
     const result = prepared.result!

@@ -102,15 +102,10 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     request.auditEnvelope = prepared.facts
 
     // A repeat of the same bytes is answered with the status, whatever the
-    // clock says now: a retrying client must never be told it failed. A
-    // message that would be refused, or that supersedes another, is looked
-    // up first; any other finds its repeat when the ledger refuses its id
-    // (the admission below), which saves a store call on every new message.
-    const claimedId = prepared.facts?.id
-    if (claimedId !== undefined && (prepared.refusal !== undefined || prepared.result?.envelope.supersedes !== undefined)) {
-      const existing = await app.intake.stored('outbound', claimedId)
-      if (existing !== undefined) return repeat(existing)
-    }
+    // clock says now: a retrying client must never be told it failed (here,
+    // or by the admission below).
+    const existing = await app.intake.repeatOf('outbound', prepared.facts?.id, prepared)
+    if (existing !== undefined) return repeat(existing)
     if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
     const result = prepared.result!
     const { envelope } = result

@@ -297,17 +297,17 @@ export interface AuditIndexRows {
  */
 export type CommitListener = (entries: readonly AuditEntry[]) => void
 
-/**
- * Messages, their outbox items and what became of their delivery. Every
- * method that changes a message also appends its audit entry in the same
- * transaction: "audited" and "queued" never disagree.
- */
 /** A message awaiting delivery, with its sealed copy from the outbox. */
 export interface MessageToDeliver {
   readonly record: MessageRecord
   readonly sealed: string
 }
 
+/**
+ * Messages, their outbox items and what became of their delivery. Every
+ * method that changes a message also appends its audit entry in the same
+ * transaction: "audited" and "queued" never disagree.
+ */
 export interface MessageRepository {
   findMessage(direction: Direction, id: string): Promise<MessageRecord | undefined>
   /** Inserts the message, its outbox item and its audit entry atomically; false if the id exists. */
