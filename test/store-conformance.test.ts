@@ -13,7 +13,17 @@ import { AUDIT_COLUMNS, auditColumnValues, auditColumns, fieldPattern } from '..
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SqliteStoreThread } from '../gateway/store/store-thread.ts'
-import type { AuditEntry, AuditQuery, CommitListener, GatewayStore, LegalHold, MessageRecord, OutboxItem, StoredAuditEntry } from '../gateway/store/records.ts'
+import type {
+  AuditEntry,
+  AuditQuery,
+  CommitListener,
+  CommittedEntry,
+  GatewayStore,
+  LegalHold,
+  MessageRecord,
+  OutboxItem,
+  StoredAuditEntry
+} from '../gateway/store/records.ts'
 import { PG_URL } from './helper.ts'
 import { inclusionProof, treeHead } from '../gateway/audit/ledger-proofs.ts'
 import { TreeEdge, leafHash, verifyInclusion } from '../gateway/store/merkle-tree.ts'
@@ -768,6 +778,23 @@ function conformance(parent: Test, backend: Backend): void {
 
 conformance(t, sqlite)
 conformance(t, sqliteThread)
+
+t.test("the ledger's thread sends back of each committed entry only what is counted, not its fields or travellers", async (t) => {
+  const announced: CommittedEntry[] = []
+  const store = await sqliteThread.open(t, (entries) => announced.push(...entries))
+  const entry = auditEntry({
+    event: 'accepted',
+    direction: 'outbound',
+    messageId: 'a',
+    at: iso(0),
+    subjects: ['s1', 's2'],
+    fields: [decision('document.number')]
+  })
+  await store.accept(record('a'), outbox('a'), entry)
+  await store.auditHead()
+  t.same(announced, [{ at: iso(0), event: 'accepted', direction: 'outbound', messageId: 'a', kind: entry.kind, purpose: entry.purpose, code: null }])
+  t.same(Object.keys(announced[0]!).sort(), ['at', 'code', 'direction', 'event', 'kind', 'messageId', 'purpose'])
+})
 
 t.test('PostgreSQL', async (t) => {
   const pool = new pg.Pool({ connectionString: PG_URL, max: 8 })

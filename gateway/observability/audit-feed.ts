@@ -6,9 +6,9 @@
 // outcome point. The store announces the entries of each commit, once it has
 // committed (CommitListener, store/records.ts): what is counted is what the
 // ledger holds.
-import type { AuditEntry } from '../store/records.ts'
+import type { CommittedEntry } from '../store/records.ts'
 
-export type AuditListener = (entry: AuditEntry) => void
+export type AuditListener = (entry: CommittedEntry) => void
 
 export class AuditFeed {
   readonly #listeners = new Set<AuditListener>()
@@ -21,7 +21,7 @@ export class AuditFeed {
     }
   }
 
-  publish(entry: AuditEntry): void {
+  publish(entry: CommittedEntry): void {
     for (const listener of this.#listeners) {
       try {
         listener(entry)

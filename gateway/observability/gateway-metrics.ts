@@ -7,7 +7,7 @@ import { KINDS } from '../../schemas/index.ts'
 import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
 import { DIRECTIONS } from '../queue/queue-names.ts'
-import type { AuditEntry, AuditEvent, Direction, MessageRecord } from '../store/records.ts'
+import type { AuditEvent, CommittedEntry, Direction, MessageRecord } from '../store/records.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
 const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>([
@@ -146,7 +146,7 @@ export class GatewayMetrics {
    * One committed audit entry. Delivery entries name only the message: the
    * caller passes its record, for the kind, the purpose and the acceptance time.
    */
-  observe(entry: AuditEntry, record?: MessageRecord): void {
+  observe(entry: CommittedEntry, record?: Pick<MessageRecord, 'kind' | 'purpose' | 'acceptedAt'>): void {
     this.#entries.inc({ event: entry.event })
     if (entry.code === 'CHECKPOINT_CONFLICT') this.#conflicts.inc()
     // A refusal about no message (a checkpoint conflict) is not a message outcome.
@@ -170,7 +170,7 @@ export class GatewayMetrics {
   }
 
   /** Whether an entry names only its message, so that its labels are on the message's record. */
-  static needsRecord(entry: AuditEntry): entry is AuditEntry & { messageId: string; direction: Direction } {
+  static needsRecord(entry: CommittedEntry): entry is CommittedEntry & { messageId: string; direction: Direction } {
     return (
       entry.messageId !== null &&
       entry.direction !== undefined &&

@@ -5,6 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { GatewayMetrics, QUEUE_STATES, type WatchedCertificate } from '../observability/gateway-metrics.ts'
+import { RecentAcceptances } from '../observability/recent-acceptances.ts'
 import { countDeadLetters } from '../queue/dead-letters.ts'
 import { DIRECTIONS, QUEUE_NAMES } from '../queue/queue-names.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
@@ -42,9 +43,14 @@ export const metricsPlugin = fp(
     })
     app.decorate('metrics', metrics)
 
+    const acceptances = new RecentAcceptances()
     const unsubscribe = app.auditFeed.subscribe((entry) => {
+      acceptances.remember(entry)
       if (!GatewayMetrics.needsRecord(entry)) return metrics.observe(entry)
-      // Delivery entries name only the message: its kind, purpose and acceptance time are on its record.
+      // Delivery entries name only the message: its kind, purpose and
+      // acceptance time are what its acceptance said, or on its record.
+      const accepted = acceptances.recall(entry)
+      if (accepted !== undefined) return metrics.observe(entry, accepted)
       app.store.findMessage(entry.direction, entry.messageId).then(
         (record) => metrics.observe(entry, record),
         () => metrics.observe(entry)

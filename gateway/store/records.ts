@@ -295,7 +295,22 @@ export interface AuditIndexRows {
  * is announced is what the ledger holds (a write that failed or found nothing
  * to do announces nothing). Metrics count from here (observability/audit-feed.ts).
  */
-export type CommitListener = (entries: readonly AuditEntry[]) => void
+export type CommitListener = (entries: readonly CommittedEntry[]) => void
+
+/**
+ * What a commit announces of each entry: what is counted, not the entry's
+ * field decisions, travellers or parties. The ledger's thread sends only
+ * this back (store-thread-worker.ts): the whole entry, copied to the event
+ * loop for each commit, was a structured clone of some 2 kB for every
+ * accepted message, for seven of its fields.
+ */
+export type CommittedEntry = Pick<AuditEntry, 'at' | 'event' | 'direction' | 'messageId' | 'kind' | 'purpose' | 'code'>
+
+/** Only what a commit announces of an entry, whatever else the object holds (the whole entry, as the stores have it). */
+export function committedEntry(entry: CommittedEntry): CommittedEntry {
+  const { at, event, direction, messageId, kind, purpose, code } = entry
+  return direction === undefined ? { at, event, messageId, kind, purpose, code } : { at, event, direction, messageId, kind, purpose, code }
+}
 
 /** A message awaiting delivery, with its sealed copy from the outbox. */
 export interface MessageToDeliver {

@@ -3,13 +3,14 @@
 // its own; the thread carries on.
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './ledger-sqlite.ts'
+import { committedEntry } from './records.ts'
 import type { StoreCall, StoreCommitted, StoreReply } from './store-thread.ts'
 
 const port = parentPort!
 // Posted as the commit happens, so before the answers of the calls it holds.
 const store = new SqliteStore((workerData as { path: string }).path, {
   onCommitted: (entries) => {
-    port.postMessage({ committed: entries } satisfies StoreCommitted)
+    port.postMessage({ committed: entries.map(committedEntry) } satisfies StoreCommitted)
   }
 })
 /** Calls not yet answered: close answers them all before the thread ends. */

@@ -11,7 +11,7 @@
 // structured-cloned message each way. Group commit (ledger-sqlite.ts) works as
 // before: calls that arrive together on the store's thread share a commit.
 import { Worker } from 'node:worker_threads'
-import type { AuditEntry, CommitListener, GatewayStore } from './records.ts'
+import type { CommitListener, CommittedEntry, GatewayStore } from './records.ts'
 
 type Method = Exclude<keyof GatewayStore, 'close'>
 
@@ -29,7 +29,7 @@ export type StoreReply =
 
 /** What else comes back: the entries of each commit, before the answers to the calls in it. */
 export interface StoreCommitted {
-  readonly committed: readonly AuditEntry[]
+  readonly committed: readonly CommittedEntry[]
 }
 
 /** The store's thread has stopped (closed, or failed): the call was not made. */
