@@ -21,6 +21,7 @@ import { KEYS_DIR, REDIS_URL, dropQueuePrefix, freePort, jwks, startExchange } f
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { benchOptions, median, percentile, round, sleep, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
+import { describeHops, hopLatencies, type HopPercentiles } from './lib/hop-latency.ts'
 import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
 
 const TARGET_RATE = 2_000
@@ -39,7 +40,8 @@ interface Sizes {
   readonly drainTimeoutMs: number
 }
 
-function sizes(quick: boolean): Sizes {
+function sizes({ quick, smoke }: BenchOptions): Sizes {
+  if (smoke) return { count: 30, warmup: 10, drainTimeoutMs: 60_000 }
   return quick ? { count: 300, warmup: 100, drainTimeoutMs: 30_000 } : { count: 2_000, warmup: 300, drainTimeoutMs: 120_000 }
 }
 
@@ -161,19 +163,24 @@ interface Measured {
   readonly pacedRate: number
   readonly p: PhaseResult
   readonly lat: { p50: number; p90: number; p99: number; max: number }
+  /** Where the paced messages waited, hop by hop. */
+  readonly hops: HopPercentiles[]
   /** What a message of the burst cost, by thread, from its first submission to its last push. */
   readonly cpu: CpuPerMessage
 }
 
-/** The maximum, then the latency at half of it, through the CA gateway at `caUrl` to the US mock agency `cbp`. */
-async function measureExchange(
-  caUrl: string,
-  cbp: MockAgency,
-  s: Sizes,
-  log: BenchOptions['log'],
-  label: string,
-  processes: Readonly<Record<string, number>> = {}
-): Promise<Measured> {
+/** The exchange under test: the CA gateway's URL, the US mock agency it reaches, and the two ledgers' files. */
+interface ExchangeUnderTest {
+  readonly caUrl: string
+  readonly cbp: MockAgency
+  readonly ledgers: { readonly CA: string; readonly US: string }
+  /** The gateways' process ids, when each is its own process, for their CPU by thread. */
+  readonly processes?: Readonly<Record<string, number>>
+}
+
+/** The maximum, then the latency at half of it, through the CA gateway to the US mock agency. */
+async function measureExchange(exchange: ExchangeUnderTest, s: Sizes, log: BenchOptions['log'], label: string): Promise<Measured> {
+  const { caUrl, cbp, processes = {} } = exchange
   // 1. Maximum: `count` messages submitted as fast as 16 connections go; the
   //    rate is count / (last push − first submission).
   // The warm-up (JIT, TLS sessions, SQLite pages) is delivered in full before the burst starts.
@@ -209,14 +216,24 @@ async function measureExchange(
   const latencies = p.messages!.map((m) => pacedPushes.get(m.id)! - m.sentAt)
   const lat = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: Math.max(...latencies) }
   log(`${label}: paced at ${pacedRate} msg/s: submit→push p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`)
-  return { rate, b, pacedRate, p, lat, burstElapsedMs: lastPush - firstSent, cpu }
+  const hops = hopLatencies(
+    p.messages!.map((m) => ({ ...m, pushedAt: pacedPushes.get(m.id)! })),
+    exchange.ledgers
+  )
+  for (const line of describeHops(hops)) log(`  ${line}`)
+  return { rate, b, pacedRate, p, lat, hops, burstElapsedMs: lastPush - firstSent, cpu }
 }
 
 /** Both gateways and the four mock agencies in this process (the shape the tests use). */
 function inOneProcess(s: Sizes, log: BenchOptions['log']): Promise<Measured> {
   return withTeardowns(async (t) => {
     const ex = await startExchange(t, { logLevel: 'silent', workerConcurrency: WORKER_CONCURRENCY })
-    return measureExchange(ex.ca.url, ex.mocks.CBP, s, log, 'in one process')
+    return measureExchange(
+      { caUrl: ex.ca.url, cbp: ex.mocks.CBP, ledgers: { CA: ex.ca.config.ledgerPath, US: ex.us.config.ledgerPath } },
+      s,
+      log,
+      'in one process'
+    )
   })
 }
 
@@ -234,12 +251,17 @@ function asProcesses(s: Sizes, log: BenchOptions['log']): Promise<Measured> {
     t.teardown(() => cbp.close())
     const us = await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
     const ca = await startGatewayProcess(t, 'CA', ports.CA, { PARTNER_URL: url.US })
-    return measureExchange(url.CA, cbp, s, log, 'gateways as processes', { CA: ca.pid!, US: us.pid! })
+    return measureExchange(
+      { caUrl: url.CA, cbp, ledgers: { CA: ca.ledgerPath, US: us.ledgerPath }, processes: { CA: ca.child.pid!, US: us.child.pid! } },
+      s,
+      log,
+      'gateways as processes'
+    )
   })
 }
 
 export async function deliveryBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
-  const s = sizes(opts.quick)
+  const s = sizes(opts)
   const baselines: Array<{ rate: number; elapsedMs: number }> = []
   const measureBaseline = async (): Promise<void> => {
     for (let i = 0; i < BASELINE_RUNS; i++) baselines.push(await bullmqBaseline(s.count))
@@ -267,7 +289,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     unit: 'ms',
     target: `≤ ${TARGET_P99_MS} ms at half the maximum`,
     met: m.lat.p99 <= TARGET_P99_MS,
-    extra: `p50 ${m.lat.p50.toFixed(1)} ms, p90 ${m.lat.p90.toFixed(1)} ms, max ${m.lat.max.toFixed(1)} ms; 202 p99 ${m.p.p99Ms.toFixed(1)} ms`
+    extra: `p50 ${m.lat.p50.toFixed(1)} ms, p90 ${m.lat.p90.toFixed(1)} ms, max ${m.lat.max.toFixed(1)} ms; 202 p99 ${m.p.p99Ms.toFixed(1)} ms; by hop: ${describeHops(m.hops).join('; ')}`
   })
   const details = (m: Measured) => ({
     endToEnd: {
@@ -282,6 +304,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
       ratePerSec: m.pacedRate,
       achievedSubmitRps: round(m.p.rps, 1),
       submitToPushMs: { p50: round(m.lat.p50), p90: round(m.lat.p90), p99: round(m.lat.p99), max: round(m.lat.max) },
+      byHopMs: m.hops.map((h) => ({ hop: h.hop, p50: round(h.p50), p90: round(h.p90), p99: round(h.p99), max: round(h.max) })),
       ackP99Ms: round(m.p.p99Ms)
     }
   })

@@ -30,7 +30,8 @@ interface Sizes {
   readonly maxCount: number
 }
 
-function sizes(quick: boolean): Sizes {
+function sizes({ quick, smoke }: BenchOptions): Sizes {
+  if (smoke) return { durationMs: 500, warmupMs: 200, warmupCount: 50, maxCount: 2_000 }
   return quick
     ? { durationMs: 3_000, warmupMs: 1_000, warmupCount: 1_000, maxCount: 15_000 }
     : { durationMs: 10_000, warmupMs: 2_000, warmupCount: 3_000, maxCount: 60_000 }
@@ -170,7 +171,7 @@ async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Pr
 }
 
 export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
-  const s = sizes(opts.quick)
+  const s = sizes(opts)
   const notes: string[] = [
     `load: ${CONNECTIONS} keep-alive mTLS connections (one undici Agent, CBSA client certificate), one request in flight each, ` +
       `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process`,

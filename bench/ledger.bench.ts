@@ -44,7 +44,8 @@ interface Sizes {
   readonly rounds: number
 }
 
-function sizes(quick: boolean): Sizes {
+function sizes({ quick, smoke }: BenchOptions): Sizes {
+  if (smoke) return { large: 3_000, appends: 300, rounds: 1 }
   return quick ? { large: 100_000, appends: 1_500, rounds: 2 } : { large: 1_000_000, appends: 5_000, rounds: 3 }
 }
 
@@ -288,7 +289,7 @@ function mb(path: string): number {
 }
 
 export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
-  const s = sizes(opts.quick)
+  const s = sizes(opts)
   const dir = mkdtempSync(join(tmpdir(), 'btb-bench-ledger-'))
   const paths = { small: join(dir, 'small.sqlite'), large: join(dir, 'large.sqlite'), raw: join(dir, 'raw.sqlite') }
   const stores: SqliteStore[] = []
@@ -383,7 +384,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
           ratio: round(ratio, 3),
           target: `≈ 1.0 (≥ ${TARGET_RATIO})`,
           met: ratio >= TARGET_RATIO,
-          extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends${opts.quick ? ' (quick: 100k, not 1M)' : ''}`
+          extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends${opts.quick ? ` (${opts.smoke ? 'smoke' : 'quick'}: ${largeLabel}, not 1M)` : ''}`
         },
         {
           name: `appendAudit, ${IN_FLIGHT} in flight (group commit), at ${largeLabel} / at 10k`,

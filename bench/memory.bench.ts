@@ -118,8 +118,8 @@ function controlProcess(kind: 'idle' | 'busy'): { reset(): Promise<void>; maxMs(
 }
 
 export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
-  const loads = opts.quick ? 3 : 10
-  const recordsPerLoad = opts.quick ? 5_000 : 20_000
+  const loads = opts.smoke ? 1 : opts.quick ? 3 : 10
+  const recordsPerLoad = opts.smoke ? 1_000 : opts.quick ? 5_000 : 20_000
   const batch = 1_000
   return withTeardowns(async (t) => {
     const ports = { CA: await freePort(), US: await freePort() }
@@ -142,7 +142,7 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
     t.teardown(() => cbp.close())
     const us = await startGatewayProcess(t, 'US', ports.US, { PARTNER_URL: url.CA, AGENCY_WEBHOOKS: JSON.stringify({ 'US/CBP/ades': cbp.url }) })
     const ca = await startGatewayProcess(t, 'CA', ports.CA, { PARTNER_URL: url.US })
-    const pids = { CA: ca.pid!, US: us.pid! }
+    const pids = { CA: ca.child.pid!, US: us.child.pid! }
     // The gateway's own event-loop delay (prom-client resets its histogram at
     // each scrape): how long the loop itself was held, apart from the time
     // the probe's request waited for a core on this 2-core machine.

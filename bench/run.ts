@@ -1,9 +1,11 @@
 // `npm run bench [-- --quick]`: every benchmark in turn, a table of the
 // figures (each a ratio against a baseline measured in the same run, the
 // targets of docs/architecture.md, "Targets", beside them), and
-// bench/results/latest.json (not committed).
+// bench/results/latest.json (not committed), or the file --out names.
+// --smoke runs every bench at sizes that show only that it runs and computes
+// every figure: what CI checks (test/bench-smoke.test.ts), nothing of speed.
 //
-//   node bench/run.ts [--quick] [--only ingest,delivery,ledger,memory]
+//   node bench/run.ts [--quick | --smoke] [--only ingest,delivery,ledger,memory] [--out file.json]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -20,9 +22,15 @@ const BENCHES: ReadonlyArray<readonly [string, (opts: BenchOptions) => Promise<B
   ['memory', memoryBench]
 ]
 
+/** The value after a `--name` switch, if given. */
+function option(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+
 function only(argv: readonly string[]): Set<string> | undefined {
-  const i = argv.indexOf('--only')
-  return i >= 0 && argv[i + 1] !== undefined ? new Set(argv[i + 1]!.split(',')) : undefined
+  const names = option(argv, '--only')
+  return names === undefined ? undefined : new Set(names.split(','))
 }
 
 function fmt(value: number, unit: string): string {
@@ -59,7 +67,7 @@ const results: BenchResult[] = []
 const failures: Array<{ bench: string; error: string }> = []
 for (const [name, bench] of BENCHES) {
   if (selected !== undefined && !selected.has(name)) continue
-  process.stderr.write(`${name}${opts.quick ? ' (quick)' : ''}…\n`)
+  process.stderr.write(`${name}${opts.smoke ? ' (smoke)' : opts.quick ? ' (quick)' : ''}…\n`)
   const t0 = performance.now()
   try {
     results.push(await bench(opts))
@@ -83,7 +91,7 @@ const dir = join(import.meta.dirname, 'results')
 mkdirSync(dir, { recursive: true })
 // Results are machine- and moment-specific: never committed (this keeps `git add -A` off them too).
 if (!existsSync(join(dir, '.gitignore'))) writeFileSync(join(dir, '.gitignore'), '*\n')
-const file = join(dir, 'latest.json')
+const file = option(process.argv, '--out') ?? join(dir, 'latest.json')
 writeFileSync(
   file,
   `${JSON.stringify(
@@ -91,6 +99,7 @@ writeFileSync(
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
       quick: opts.quick,
+      smoke: opts.smoke,
       machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown' },
       results,
       failures

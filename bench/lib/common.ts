@@ -2,8 +2,14 @@
 // test/helper.ts expects), percentiles and the result format run.ts prints.
 
 export interface BenchOptions {
-  /** Smoke-test sizes: the whole suite in about a minute. */
+  /** Small sizes: the whole suite in a few minutes, its figures rough. */
   readonly quick: boolean
+  /**
+   * Smaller still, and implies `quick`: only that every bench runs and
+   * computes every figure, which CI checks (test/bench-smoke.test.ts); its
+   * figures say nothing about speed.
+   */
+  readonly smoke: boolean
   /** Progress lines (stderr), so a long run shows where it is. */
   readonly log: (line: string) => void
 }
@@ -32,7 +38,8 @@ export interface BenchResult {
 }
 
 export function benchOptions(argv: readonly string[] = process.argv): BenchOptions {
-  return { quick: argv.includes('--quick'), log: (line) => process.stderr.write(`  ${line}\n`) }
+  const smoke = argv.includes('--smoke')
+  return { quick: smoke || argv.includes('--quick'), smoke, log: (line) => process.stderr.write(`  ${line}\n`) }
 }
 
 /**

@@ -9,7 +9,13 @@ import { Agent, request } from 'undici'
 import { gatewayProcess, KEYS_DIR } from '../../test/helper.ts'
 import type { Teardowns } from './common.ts'
 
-export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<ChildProcess> {
+export interface GatewayProcess {
+  readonly child: ChildProcess
+  /** Its SQLite ledger: what a bench reads, read-only, beside it (lib/hop-latency.ts). */
+  readonly ledgerPath: string
+}
+
+export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<GatewayProcess> {
   // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
   const gp = gatewayProcess(t, country, port, {
     LOG_LEVEL: 'warn',
@@ -22,7 +28,8 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
   const extra = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter((f) => f !== '') ?? []
   const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
   const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
-  const child = spawn(process.execPath, [...extra, ...gp.args], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
+  // After the gateway's own flags, so that one given again (--max-semi-space-size=16) overrides it.
+  const child = spawn(process.execPath, [...gp.args.slice(0, -1), ...extra, ...gp.args.slice(-1)], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
@@ -38,7 +45,7 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
       try {
         const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
         await res.body.text()
-        if (res.statusCode === 200) return child
+        if (res.statusCode === 200) return { child, ledgerPath: gp.ledgerPath }
       } catch {
         /* not listening yet */
       }

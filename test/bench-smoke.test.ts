@@ -1,0 +1,84 @@
+// `npm run bench -- --smoke` (bench/run.ts): every benchmark runs and computes
+// every figure, each beside its baseline from the same run, and writes them
+// to the JSON file. Nothing here is about speed (docs/architecture.md,
+// "Targets"): the sizes are too small for the figures to mean anything.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+// About 45 s on a quiet 2-core machine; twice that beside the rest of the suite.
+t.setTimeout(300_000)
+
+interface Figure {
+  name: string
+  value: number
+  unit: string
+  baseline?: { name: string; value: number; unit: string }
+  ratio?: number
+  target?: string
+  met?: boolean
+  extra?: string
+}
+
+interface Written {
+  smoke: boolean
+  machine: { node: string; cpus: number }
+  results: Array<{ bench: string; figures: Figure[]; notes: string[]; details: Record<string, unknown> }>
+  failures: unknown[]
+}
+
+t.test('every bench runs at smoke sizes and reports every figure beside its baseline', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-bench-smoke-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'smoke.json')
+  const root = join(import.meta.dirname, '..')
+  const child = spawn(process.execPath, [join(root, 'bench', 'run.ts'), '--smoke', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  t.equal(code, 0, `bench/run.ts --smoke exits cleanly${code === 0 ? '' : `: ${stderr.slice(-2000)}`}`)
+
+  const written = JSON.parse(readFileSync(out, 'utf8')) as Written
+  t.equal(written.smoke, true)
+  t.same(written.failures, [], 'no bench failed')
+  t.same(
+    written.results.map((r) => r.bench),
+    ['ingest', 'delivery', 'ledger', 'memory'],
+    'every bench, in order'
+  )
+  t.match(stdout, /bench +\| figure +\| value +\| baseline \(same run\) +\| ratio +\| target +\| met/, 'the table is printed')
+
+  const figures = written.results.flatMap((r) => r.figures.map((f) => ({ bench: r.bench, ...f })))
+  t.ok(figures.length >= 20, `${figures.length} figures`)
+  for (const f of figures) {
+    t.ok(Number.isFinite(f.value) && f.value >= 0, `${f.bench}: ${f.name}: a value (${f.value} ${f.unit})`)
+    if (f.baseline !== undefined) {
+      t.ok(Number.isFinite(f.baseline.value) && f.baseline.value > 0, `${f.bench}: ${f.name}: its baseline (${f.baseline.name})`)
+      t.ok(Number.isFinite(f.ratio), `${f.bench}: ${f.name}: the ratio to it`)
+    }
+    if (f.target !== undefined) t.type(f.met, 'boolean', `${f.bench}: ${f.name}: whether its target is met`)
+  }
+
+  // The figures the issue names, each beside its baseline.
+  const named = (bench: string, pattern: RegExp): Figure | undefined => figures.find((f) => f.bench === bench && pattern.test(f.name))
+  t.ok(named('ingest', /workers off$/)?.baseline, 'ingest against the bare mTLS route')
+  t.ok(named('ingest', /against the crypto floor/)?.baseline, 'ingest against the crypto floor')
+  t.ok(named('delivery', /^end-to-end delivery .* gateways as processes/)?.baseline, 'end to end against BullMQ')
+  t.ok(named('ledger', /^verifyLedger/)?.baseline, 'verification against reading and rehashing')
+  // Where a paced message waited, hop by hop (bench/lib/hop-latency.ts).
+  const p99 = named('delivery', /^submit→push p99 .* gateways as processes/)
+  t.match(p99?.extra, /by hop: submitted → 202: .*CA accepted → US received .*US received → pushed/)
+  const delivery = written.results.find((r) => r.bench === 'delivery')!.details as {
+    asProcesses: { paced: { byHopMs: Array<{ hop: string; p50: number; p99: number }> } }
+  }
+  t.equal(delivery.asProcesses.paced.byHopMs.length, 5)
+  for (const hop of delivery.asProcesses.paced.byHopMs) t.ok(Number.isFinite(hop.p99) && hop.p99 >= hop.p50, `${hop.hop}: p50 ≤ p99`)
+})
