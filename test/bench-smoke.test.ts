@@ -3,10 +3,10 @@
 // to the JSON file. Nothing here is about speed (docs/architecture.md,
 // "Targets"): the sizes are too small for the figures to mean anything.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runScript } from './helper.ts'
 
 // About 45 s on a quiet 2-core machine; twice that beside the rest of the suite.
 t.setTimeout(300_000)
@@ -33,17 +33,7 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   const dir = mkdtempSync(join(tmpdir(), 'btb-bench-smoke-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const out = join(dir, 'smoke.json')
-  const root = join(import.meta.dirname, '..')
-  const child = spawn(process.execPath, [join(root, 'bench', 'run.ts'), '--smoke', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const { code, stdout, stderr } = await runScript(['bench/run.ts', '--smoke', '--out', out])
   t.equal(code, 0, `bench/run.ts --smoke exits cleanly${code === 0 ? '' : `: ${stderr.slice(-2000)}`}`)
 
   const written = JSON.parse(readFileSync(out, 'utf8')) as Written

@@ -4,7 +4,6 @@
 // every resend and discard audited; refusals that change nothing; the CLI.
 import t from 'tap'
 import { looksLikeJws } from './lib/looks-like-jws.ts'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -13,14 +12,13 @@ import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.t
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
-import { client, eventually, freePort, jwks, KEYS_DIR, startGateway, testConfig, identityAgent } from './helper.ts'
+import { client, eventually, freePort, jwks, KEYS_DIR, runScript, type ScriptRun, startGateway, testConfig, identityAgent } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 // The tests are independent (each its own gateways, free ports, Redis prefix and ledger) and spend their time waiting on deliveries: side by side.
 t.jobs = 3
 
-const ROOT = join(import.meta.dirname, '..')
 const DEAD_LETTERS = '/v1/operations/dead-letters'
 /** Every property an operator sees of a dead letter in a list: nothing else may appear. */
 const METADATA = [
@@ -374,20 +372,8 @@ t.test('an agency webhook that was down: the push is resent from the agency-push
 })
 
 /** Runs the CLI as an operator would, from the repository, with its sandbox defaults for the certificate. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['gateway/cli/dead-letters.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+function cli(args: string[]): Promise<ScriptRun> {
+  return runScript(['gateway/cli/dead-letters.ts', ...args])
 }
 
 t.test('the CLI lists, shows and resends over mTLS, and fails clearly', async (t) => {

@@ -2,6 +2,7 @@
 // tests that only call routes, app.inject() with a real certificate), a real
 // Redis (each test its own queue prefix, removed afterwards), a real SQLite
 // ledger in a temporary directory, the committed example PKI.
+import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -354,3 +355,27 @@ export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, 
 }
 
 export { eventually } from './lib/eventually.ts'
+
+/** What a script printed, and how it ended. */
+export interface ScriptRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a Node script from the repository's root, as its user would (`node <args>`), and collects what it printed. */
+export function runScript(args: readonly string[]): Promise<ScriptRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
