@@ -23,7 +23,9 @@ const SETTINGS: Omit<ScenarioSettings, 'say'> = {
   // gateway processes this file starts (the faults are about delivery).
   gateway: { deliveryBackoffMs: 100, relayIntervalMs: 1_000, pipelineThreads: 0 },
   // A kill -9 leaves the jobs in hand locked in Redis until BullMQ's stalled
-  // check frees them: 30 to 60 s (lockDuration and stalledInterval, 30 s each).
+  // check frees them: 15 to 25 s with the gateway's defaults (QUEUE_LOCK_MS
+  // 15 s, then the next QUEUE_STALLED_CHECK_MS, every 10 s), longer while
+  // eight faults share two cores.
   recoveryBoundMs: 100_000,
   quietMs: 1_000,
   injectAt: 0.33,
