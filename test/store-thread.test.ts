@@ -68,6 +68,36 @@ t.test('close commits what was asked before it, then the thread is gone', async 
   await t.rejects(store.auditHead(), { code: 'LEDGER_THREAD_GONE' }, 'a call after close is refused, not left hanging')
 })
 
+t.test('the calls of one turn cross in one message, and their answers come back together', async (t) => {
+  const { store } = await tempStore(t)
+  await store.appendAudit(entry('first'))
+  const before = store.traffic
+  const ids = Array.from({ length: 16 }, (_, i) => `m${i}`)
+  const [found, appended, head] = await Promise.all([
+    Promise.all(ids.map((id) => store.findMessage('outbound', id))),
+    Promise.all(ids.map((id) => store.appendAudit(entry(id)))),
+    store.auditHead()
+  ])
+  t.same(found, Array(16).fill(undefined), 'every read answered')
+  t.equal(appended.length, 16)
+  t.equal(head?.seq, 1, 'a read in the same turn as the appends is answered as of before them')
+  t.equal((await store.auditHead())?.seq, 17, 'every append committed')
+  const after = store.traffic
+  t.equal(after.calls - before.calls, 34, '33 calls, then the head again')
+  t.equal(after.callMessages - before.callMessages, 2, 'one message for the 33 calls of one turn, one for the last')
+  t.ok(after.answerMessages - before.answerMessages <= 3, `their answers in ${after.answerMessages - before.answerMessages} messages`)
+})
+
+t.test('a call that cannot cross to the thread fails alone; the others of its turn are answered', async (t) => {
+  const { store } = await tempStore(t)
+  const uncloneable = { toString: () => 'x', fn: () => 1 } as unknown as string
+  const [bad, good] = await Promise.allSettled([store.findMessage('outbound', uncloneable), store.appendAudit(entry('a'))])
+  t.equal(bad.status, 'rejected')
+  t.match((bad as PromiseRejectedResult).reason, { name: 'DataCloneError' })
+  t.equal(good.status, 'fulfilled')
+  t.equal((await store.auditHead())?.seq, 1, 'the other call of the turn was made')
+})
+
 t.test('a ledger that cannot be opened fails open(), not a later call', async (t) => {
   await t.rejects(SqliteStoreThread.open('/proc/no-such-dir/ledger.sqlite'))
 })

@@ -4,25 +4,51 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './ledger-sqlite.ts'
 import { committedEntry } from './records.ts'
-import type { StoreCall, StoreCommitted, StoreReply } from './store-thread.ts'
+import type { StoreAnswers, StoreCall, StoreCalls, StoreCommitted, StoreReply } from './store-thread.ts'
 
 const port = parentPort!
-// Posted as the commit happens, so before the answers of the calls it holds.
-const store = new SqliteStore((workerData as { path: string }).path, {
-  onCommitted: (entries) => {
-    port.postMessage({ committed: entries.map(committedEntry) } satisfies StoreCommitted)
+
+/** The answers and commits of this turn, in the order they happened, posted together at its end. */
+let outgoing: Array<StoreReply | StoreCommitted> = []
+
+function send(message: StoreReply | StoreCommitted): void {
+  if (outgoing.push(message) === 1) setImmediate(post)
+}
+
+function post(): void {
+  const answers: StoreAnswers = outgoing
+  if (answers.length === 0) return
+  outgoing = []
+  try {
+    port.postMessage(answers)
+  } catch {
+    // An answer that cannot be cloned fails its own call, not the others of the turn.
+    for (const message of answers) {
+      try {
+        port.postMessage([message] satisfies StoreAnswers)
+      } catch (error) {
+        if ('id' in message) port.postMessage([{ id: message.id, ok: false, error: String(error) }] satisfies StoreAnswers)
+      }
+    }
   }
+}
+
+// Sent as the commit happens, so before the answers of the calls it holds.
+const store = new SqliteStore((workerData as { path: string }).path, {
+  onCommitted: (entries) => send({ committed: entries.map(committedEntry) })
 })
 /** Calls not yet answered: close answers them all before the thread ends. */
 const inFlight = new Set<Promise<void>>()
 port.postMessage('ready')
 
-port.on('message', (call: StoreCall) => {
+function answer(call: StoreCall): void {
   if (call.method === 'close') {
     void (async () => {
       await store.close()
       await Promise.all(inFlight)
-      port.postMessage({ id: call.id, ok: true, value: undefined } satisfies StoreReply)
+      // Its answer is the last message: posted now, not at a turn's end that the closed port would not see.
+      post()
+      port.postMessage([{ id: call.id, ok: true, value: undefined }] satisfies StoreAnswers)
       port.close()
     })()
     return
@@ -31,15 +57,15 @@ port.on('message', (call: StoreCall) => {
   const answered = method
     .apply(store, [...call.args])
     .then(
-      (value) => {
-        port.postMessage({ id: call.id, ok: true, value } satisfies StoreReply)
-      },
-      (error: unknown) => {
-        port.postMessage({ id: call.id, ok: false, error } satisfies StoreReply)
-      }
+      (value) => send({ id: call.id, ok: true, value }),
+      (error: unknown) => send({ id: call.id, ok: false, error })
     )
     .finally(() => {
       inFlight.delete(answered)
     })
   inFlight.add(answered)
+}
+
+port.on('message', (calls: StoreCalls) => {
+  for (const call of calls) answer(call)
 })

@@ -7,9 +7,13 @@
 // SQLite work runs on this store's thread, where the operating system shares
 // the cores between it and the event loop instead of the event loop waiting.
 //
-// Every method of GatewayStore takes and returns plain data, so a call is one
-// structured-cloned message each way. Group commit (ledger-sqlite.ts) works as
-// before: calls that arrive together on the store's thread share a commit.
+// Every method of GatewayStore takes and returns plain data, so a call is
+// structured-cloned each way. The calls made in one turn of the event loop
+// cross in one message, and the answers the thread has in one of its turns
+// come back in one: a message posted and received cost about as much CPU as
+// a simple call's own work, on both threads. Group commit (ledger-sqlite.ts)
+// works as before: calls that arrive together on the store's thread share a
+// commit.
 import { Worker } from 'node:worker_threads'
 import type { CommitListener, CommittedEntry, GatewayStore } from './records.ts'
 
@@ -32,6 +36,10 @@ export interface StoreCommitted {
   readonly committed: readonly CommittedEntry[]
 }
 
+/** What crosses in one message: the calls of a turn, or the answers and commits of one, in order. */
+export type StoreCalls = readonly StoreCall[]
+export type StoreAnswers = ReadonlyArray<StoreReply | StoreCommitted>
+
 /** The store's thread has stopped (closed, or failed): the call was not made. */
 export class StoreThreadError extends Error {
   override readonly name = 'StoreThreadError'
@@ -49,21 +57,26 @@ export class SqliteStoreThread implements GatewayStore {
   #nextId = 0
   #gone: Error | undefined
   #closing = false
+  /** The calls of this turn, posted together at its end. */
+  #outgoing: StoreCall[] = []
+  #traffic = { calls: 0, callMessages: 0, answerMessages: 0 }
 
   private constructor(worker: Worker, onCommitted: CommitListener | undefined) {
     this.#worker = worker
-    worker.on('message', (message: StoreReply | StoreCommitted) => {
-      if ('committed' in message) {
-        onCommitted?.(message.committed)
-        return
+    worker.on('message', (answers: StoreAnswers) => {
+      this.#traffic.answerMessages++
+      for (const message of answers) {
+        if ('committed' in message) {
+          onCommitted?.(message.committed)
+          continue
+        }
+        const waiting = this.#waiting.get(message.id)
+        if (waiting === undefined) continue
+        this.#waiting.delete(message.id)
+        if (this.#waiting.size === 0 && !this.#closing) worker.unref()
+        if (message.ok) waiting.resolve(message.value)
+        else waiting.reject(message.error)
       }
-      const reply = message
-      const waiting = this.#waiting.get(reply.id)
-      if (waiting === undefined) return
-      this.#waiting.delete(reply.id)
-      if (this.#waiting.size === 0 && !this.#closing) worker.unref()
-      if (reply.ok) waiting.resolve(reply.value)
-      else waiting.reject(reply.error)
     })
     const fail = (error: Error): void => {
       this.#gone ??= error
@@ -111,8 +124,36 @@ export class SqliteStoreThread implements GatewayStore {
     return new Promise<T>((resolve, reject) => {
       if (this.#waiting.size === 0) this.#worker.ref()
       this.#waiting.set(id, { resolve: resolve as (value: unknown) => void, reject })
-      this.#worker.postMessage({ id, method, args } satisfies StoreCall)
+      this.#traffic.calls++
+      if (this.#outgoing.push({ id, method, args }) === 1) setImmediate(() => this.#post())
     })
+  }
+
+  /** Calls made, and the messages that carried them and their answers: what coalescing saves, for tests and diagnostics. */
+  get traffic(): { readonly calls: number; readonly callMessages: number; readonly answerMessages: number } {
+    return { ...this.#traffic }
+  }
+
+  #post(): void {
+    const calls: StoreCalls = this.#outgoing
+    this.#outgoing = []
+    this.#traffic.callMessages++
+    // A call that cannot be cloned (a function in its arguments) fails alone,
+    // as it did when each call was its own message; the others still go.
+    try {
+      this.#worker.postMessage(calls)
+    } catch {
+      for (const call of calls) {
+        try {
+          this.#worker.postMessage([call] satisfies StoreCalls)
+        } catch (error) {
+          const waiting = this.#waiting.get(call.id)
+          this.#waiting.delete(call.id)
+          if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref()
+          waiting?.reject(error)
+        }
+      }
+    }
   }
 
   findMessage: GatewayStore['findMessage'] = (...args) => this.#call('findMessage', args)
