@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './ledger-sqlite.ts'
 import { committedEntry } from './records.ts'
-import type { StoreAnswers, StoreCall, StoreCalls, StoreCommitted, StoreReply } from './store-thread.ts'
+import { postTogether, type StoreAnswers, type StoreCall, type StoreCalls, type StoreCommitted, type StoreReply } from './store-thread.ts'
 
 const port = parentPort!
 
@@ -19,18 +19,10 @@ function post(): void {
   const answers: StoreAnswers = outgoing
   if (answers.length === 0) return
   outgoing = []
-  try {
-    port.postMessage(answers)
-  } catch {
-    // An answer that cannot be cloned fails its own call, not the others of the turn.
-    for (const message of answers) {
-      try {
-        port.postMessage([message] satisfies StoreAnswers)
-      } catch (error) {
-        if ('id' in message) port.postMessage([{ id: message.id, ok: false, error: String(error) }] satisfies StoreAnswers)
-      }
-    }
-  }
+  // An answer that cannot be cloned fails its own call, not the others of the turn.
+  postTogether(port, answers, (message, error) => {
+    if ('id' in message) port.postMessage([{ id: message.id, ok: false, error: String(error) }] satisfies StoreAnswers)
+  })
 }
 
 // Sent as the commit happens, so before the answers of the calls it holds.

@@ -40,6 +40,26 @@ export interface StoreCommitted {
 export type StoreCalls = readonly StoreCall[]
 export type StoreAnswers = ReadonlyArray<StoreReply | StoreCommitted>
 
+/**
+ * Posts messages as one; when they cannot be cloned together, each alone, so
+ * that one that cannot be cloned (a function among a call's arguments or in
+ * an answer) fails by itself (`failed`) and the others still go. Both sides
+ * of the store's thread post this way.
+ */
+export function postTogether<M>(target: { postMessage(value: unknown): void }, messages: readonly M[], failed: (message: M, error: unknown) => void): void {
+  try {
+    target.postMessage(messages)
+  } catch {
+    for (const message of messages) {
+      try {
+        target.postMessage([message])
+      } catch (error) {
+        failed(message, error)
+      }
+    }
+  }
+}
+
 /** The store's thread has stopped (closed, or failed): the call was not made. */
 export class StoreThreadError extends Error {
   override readonly name = 'StoreThreadError'
@@ -66,16 +86,8 @@ export class SqliteStoreThread implements GatewayStore {
     worker.on('message', (answers: StoreAnswers) => {
       this.#traffic.answerMessages++
       for (const message of answers) {
-        if ('committed' in message) {
-          onCommitted?.(message.committed)
-          continue
-        }
-        const waiting = this.#waiting.get(message.id)
-        if (waiting === undefined) continue
-        this.#waiting.delete(message.id)
-        if (this.#waiting.size === 0 && !this.#closing) worker.unref()
-        if (message.ok) waiting.resolve(message.value)
-        else waiting.reject(message.error)
+        if ('committed' in message) onCommitted?.(message.committed)
+        else this.#settle(message)
       }
     })
     const fail = (error: Error): void => {
@@ -138,22 +150,18 @@ export class SqliteStoreThread implements GatewayStore {
     const calls: StoreCalls = this.#outgoing
     this.#outgoing = []
     this.#traffic.callMessages++
-    // A call that cannot be cloned (a function in its arguments) fails alone,
-    // as it did when each call was its own message; the others still go.
-    try {
-      this.#worker.postMessage(calls)
-    } catch {
-      for (const call of calls) {
-        try {
-          this.#worker.postMessage([call] satisfies StoreCalls)
-        } catch (error) {
-          const waiting = this.#waiting.get(call.id)
-          this.#waiting.delete(call.id)
-          if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref()
-          waiting?.reject(error)
-        }
-      }
-    }
+    // A call that cannot be cloned fails alone, as it did when each call was its own message.
+    postTogether(this.#worker, calls, (call, error) => this.#settle({ id: call.id, ok: false, error }))
+  }
+
+  /** Answers a waiting call; an idle store no longer keeps the process alive. */
+  #settle(reply: StoreReply): void {
+    const waiting = this.#waiting.get(reply.id)
+    if (waiting === undefined) return
+    this.#waiting.delete(reply.id)
+    if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref()
+    if (reply.ok) waiting.resolve(reply.value)
+    else waiting.reject(reply.error)
   }
 
   findMessage: GatewayStore['findMessage'] = (...args) => this.#call('findMessage', args)
