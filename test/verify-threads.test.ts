@@ -7,8 +7,9 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { isCanonicalInstant } from '../gateway/audit/entry-checks.ts'
+import { checkEntries, isCanonicalInstant, packTexts } from '../gateway/audit/entry-checks.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
+import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { normaliseInstant } from '../gateway/store/audit-index.ts'
 import { leafHash } from '../gateway/store/merkle-tree.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
@@ -138,4 +139,28 @@ t.test('the fast forms say what audit-index.ts and merkle-tree.ts say', async (t
   ]
   for (const at of canonical) t.ok(isCanonicalInstant(at) && normaliseInstant(at) === at, `${at} is canonical`)
   for (const at of not) t.notOk(isCanonicalInstant(at), `${at} is left to normaliseInstant`)
+})
+
+t.test('a page packed for a thread hashes as chainHash and leafHash do, whatever its prevHashes and texts', async (t) => {
+  const prevHashes = [GENESIS_HASH, 'short', 'é-prev', '', chainHash(GENESIS_HASH, 'x')]
+  const texts = ['{"a":1}', '"😀 x"', '{}', JSON.stringify('a'.repeat(5000)), '[1,"\\n"]']
+  const seqs = texts.map((_, i) => i + 1)
+  const hashes = texts.map((text, i) => chainHash(prevHashes[i]!, text))
+  const packed = packTexts(prevHashes, texts, undefined)
+  t.notOk(Array.isArray(packed), 'well-formed texts are packed into one buffer')
+  const leaves = Buffer.concat(texts.map((text) => leafHash(text)))
+  for (const round of ['first', 'second']) {
+    // The second check reads the buffer the first left: each text's byte before it is a newline again.
+    const checked = checkEntries({ seqs, prevHashes, hashes, texts: packed, rows: undefined })
+    t.same(checked.broken, undefined, `${round} check: every chain hash matches`)
+    t.same(Buffer.from(checked.leaves), leaves, `${round} check: every Merkle leaf is leafHash of the text`)
+  }
+  const edited = hashes.with(2, chainHash(prevHashes[2]!, '{"b":1}'))
+  t.same(
+    checkEntries({ seqs, prevHashes, hashes: edited, texts: packed, rows: undefined }).broken,
+    { at: 2, why: 'hash' },
+    'a hash that is not of its prevHash and text is found'
+  )
+  t.ok(Array.isArray(packTexts(['p'], ['"\ud800"'], undefined)), 'a text with a lone surrogate is left a string (UTF-8 would change it)')
+  t.ok(Array.isArray(packTexts(['\ud800'], ['{}'], undefined)), 'and so is a page with such a prevHash')
 })

@@ -90,6 +90,7 @@ export class EntryCheckPool {
     const id = this.#nextId++
     const entries = page(
       packTexts(
+        links.map((l) => l.prevHash),
         links.map((l) => l.text),
         this.#spares.pop()
       )

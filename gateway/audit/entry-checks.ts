@@ -8,7 +8,7 @@
 // rows are exactly what the gateway wrote, and falls back to the functions the
 // stores index with (audit-index.ts) whenever the fast form is unsure: a fast
 // form only ever says "the same", so the reasons given are unchanged.
-import { createHash, hash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { chainHash } from '../store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
 import { leafHash } from '../store/merkle-tree.ts'
@@ -19,11 +19,14 @@ import type { AuditEntry, AuditIndexRows } from '../store/records.ts'
  * nodes are the caller's), and their index rows. The texts cross to a thread
  * as UTF-8 in one buffer, moved rather than copied: a page's strings,
  * structured-cloned, cost the caller more than reading them (postMessage was
- * a third of its time in a profile). Each text there follows a 0x00 byte, so
- * that its Merkle leaf hash is a hash of a slice of the buffer.
+ * a third of its time in a profile). Each text there follows its link's
+ * `prevHash` and a newline, so that both its hashes are one-shot hashes of
+ * slices of the buffer: the chain's of `prevHash\n` and the text, the Merkle
+ * leaf's of the text with the newline's byte set to 0x00 for the moment.
  */
 export interface EntriesToCheck {
   readonly seqs: readonly number[]
+  /** Each entry's stored `prevHash`; in a packed page, also before its text in the buffer. */
   readonly prevHashes: readonly string[]
   readonly hashes: readonly string[]
   readonly texts: Texts
@@ -31,31 +34,51 @@ export interface EntriesToCheck {
   readonly rows: AuditIndexRows | undefined
 }
 
-/** Texts as strings, or as UTF-8 in `bytes`: text i from `ends[i - 1] + 1` (1 for the first) to `ends[i]`. */
-export type Texts = readonly string[] | { readonly bytes: Uint8Array; readonly ends: Uint32Array }
+/**
+ * Texts as strings, or as UTF-8 in `bytes`: entry i's `prevHash` and a newline
+ * from `heads[i]`, then its text from `starts[i]` to `ends[i]`.
+ */
+export type Texts = readonly string[] | PackedTexts
+
+export interface PackedTexts {
+  readonly bytes: Uint8Array
+  readonly heads: Uint32Array
+  readonly starts: Uint32Array
+  readonly ends: Uint32Array
+}
+
+const NEWLINE = 0x0a
 
 /**
- * A page's texts in one buffer (reused when `spare` is large enough), or as
- * they are if one of them is not well-formed UTF-16: UTF-8 would replace its
- * lone surrogate, and its JSON would no longer be the text's. Texts read from
- * SQLite or PostgreSQL are UTF-8 already, so always well-formed.
+ * A page's texts in one buffer (reused when `spare` is large enough), each
+ * after its `prevHash` and a newline, or as they are if one of them is not
+ * well-formed UTF-16: UTF-8 would replace its lone surrogate, and its JSON
+ * would no longer be the text's. Texts read from SQLite or PostgreSQL are
+ * UTF-8 already, so always well-formed.
  */
-export function packTexts(texts: readonly string[], spare: ArrayBuffer | undefined): Texts {
+export function packTexts(prevHashes: readonly string[], texts: readonly string[], spare: ArrayBuffer | undefined): Texts {
   let size = 0
-  for (const text of texts) {
-    if (!text.isWellFormed()) return texts
-    size += 1 + Buffer.byteLength(text)
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i]!
+    const prevHash = prevHashes[i]!
+    if (!text.isWellFormed() || !prevHash.isWellFormed()) return texts
+    size += Buffer.byteLength(prevHash) + 1 + Buffer.byteLength(text)
   }
   const bytes = spare !== undefined && spare.byteLength >= size ? new Uint8Array(spare) : new Uint8Array(Math.ceil(size * 1.25))
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const heads = new Uint32Array(texts.length)
+  const starts = new Uint32Array(texts.length)
   const ends = new Uint32Array(texts.length)
   let at = 0
   for (let i = 0; i < texts.length; i++) {
-    buffer[at++] = 0
+    heads[i] = at
+    at += buffer.write(prevHashes[i]!, at, 'utf8')
+    buffer[at++] = NEWLINE
+    starts[i] = at
     at += buffer.write(texts[i]!, at, 'utf8')
     ends[i] = at
   }
-  return { bytes, ends }
+  return { bytes, heads, starts, ends }
 }
 
 export interface EntriesChecked {
@@ -78,24 +101,24 @@ export const LEAF_BYTES = 32
 export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
   const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
   const entries: AuditEntry[] = []
-  const packed = isPacked(texts) ? Buffer.from(texts.bytes.buffer, texts.bytes.byteOffset, texts.bytes.byteLength) : undefined
+  const packed = isPacked(texts) ? texts : undefined
+  const buffer = packed === undefined ? undefined : Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength)
   for (let i = 0; i < seqs.length; i++) {
     let text: string
-    if (packed === undefined) {
+    if (packed === undefined || buffer === undefined) {
       text = (texts as readonly string[])[i]!
       leaves.set(leafHash(text), i * LEAF_BYTES)
       if (chainHash(prevHashes[i]!, text) !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
     } else {
-      const { ends } = texts as { readonly ends: Uint32Array }
-      const start = i === 0 ? 1 : ends[i - 1]! + 1
-      const utf8 = packed.subarray(start, ends[i])
-      // The 0x00 before the text, then the text: SHA-256(0x00 || d).
-      leaves.set(hash('sha256', packed.subarray(start - 1, ends[i]), 'buffer'), i * LEAF_BYTES)
+      const start = packed.starts[i]!
+      const end = packed.ends[i]!
+      // The leaf: SHA-256(0x00 || text), the byte before the text set to 0x00 for it.
+      buffer[start - 1] = 0
+      leaves.set(hash('sha256', buffer.subarray(start - 1, end), 'buffer'), i * LEAF_BYTES)
+      buffer[start - 1] = NEWLINE
       // chainHash over the same bytes: the hash of `${prevHash}\n${text}` in UTF-8.
-      if (createHash('sha256').update(`${prevHashes[i]!}\n`).update(utf8).digest('base64url') !== hashes[i]) {
-        return { leaves, broken: { at: i, why: 'hash' } }
-      }
-      text = utf8.toString('utf8')
+      if (hash('sha256', buffer.subarray(packed.heads[i]!, end), 'base64url') !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
+      text = buffer.toString('utf8', start, end)
     }
     try {
       entries.push(JSON.parse(text) as AuditEntry)
@@ -112,7 +135,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
   }
 }
 
-function isPacked(texts: Texts): texts is { readonly bytes: Uint8Array; readonly ends: Uint32Array } {
+function isPacked(texts: Texts): texts is PackedTexts {
   return !Array.isArray(texts)
 }
 

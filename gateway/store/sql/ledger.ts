@@ -282,11 +282,18 @@ export class SqlLedgerRepository implements LedgerRepository {
     )
     const links: AuditChainLink[] = []
     const fields = new Map<number, string[]>()
+    // A ledger has a few field sets, each on many entries: one list per set,
+    // which a structured clone to a verification thread also copies once.
+    const patternLists = new Map<string, string[]>()
     const columns: AuditIndexRows['columns'] = []
     for (const r of rows) {
       const seq = Number(r.seq)
       links.push({ seq, prevHash: r.prev_hash, hash: r.hash, text: r.entry, treeNodes: r.tree_nodes })
-      if (r.field_patterns !== null) fields.set(seq, r.field_patterns.split(' '))
+      if (r.field_patterns !== null) {
+        let patterns = patternLists.get(r.field_patterns)
+        if (patterns === undefined) patternLists.set(r.field_patterns, (patterns = r.field_patterns.split(' ')))
+        fields.set(seq, patterns)
+      }
       columns.push({ seq, values: AUDIT_COLUMNS.map((c) => r[c] ?? null) })
     }
     if (rows.length === 0) return { links, index: { subjects: new Map(), fields, columns } }
