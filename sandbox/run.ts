@@ -17,11 +17,13 @@ import type { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
 import { stopWithSupervisor } from '../gateway/cluster.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
+import { MockLines } from './mock-lines.ts'
 import { sendSampleTraffic } from './sample-traffic.ts'
 
 const USAGE = `usage: npm run sandbox [-- --once]
 
-  --once          stop after the sample traffic (exit 0 if every sample was delivered)
+  --once          stop after the sample traffic (exit 0 if every sample was delivered
+                  and pushed to its agency)
   --help          print this
 
 Environment (all optional):
@@ -273,12 +275,21 @@ try {
   await stop(1)
 }
 say(`gateways  CA ${url.CA} (pid ${gatewayPids.CA})   US ${url.US} (pid ${gatewayPids.US})`)
+/** Whether the sample traffic has been summed up: from then on, the mocks' lines are shown at most ten a second. */
+let samplesDone = false
+/** What the mock agencies have said: which listen, which messages they were pushed. */
+const mockLines = new MockLines()
+/** How long the mock agencies may take to listen, and a delivered sample's push to reach one. */
+const MOCK_WAIT_MS = 30_000
 for (const country of ['CA', 'US'] as const) {
   const child = startProcess(`mock-agencies-${country}`, ['sandbox/mock-agency-process.ts', country, url[country], keysDir], {
     MOCK_WEBHOOKS: JSON.stringify(Object.fromEntries(Object.entries(mockWebhooks).filter(([id]) => id.startsWith(`${country}/`))))
   })
   // A bulk load (npm run sandbox:load) makes the mocks print a line per
-  // message: show ten a second and count the rest, which the log keeps.
+  // message: once the samples are summed up, show ten a second and count the
+  // rest, which the log keeps. The samples' own lines are all shown: on a
+  // busy machine they came in bursts of more than ten, and a hidden one was
+  // never seen before `--once` exited.
   let second = 0
   let shown = 0
   let hidden = 0
@@ -290,17 +301,22 @@ for (const country of ['CA', 'US'] as const) {
   child.stdout!.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue
+      mockLines.read(line)
       const now = Math.floor(Date.now() / 1000)
       if (now !== second) {
         second = now
         shown = 0
       }
-      if (shown++ < 10) say(`          ${line}`)
+      if (!samplesDone || shown++ < 10) say(`          ${line}`)
       else hidden++
     }
   })
 }
-await new Promise((r) => setTimeout(r, 500))
+const mockSystems = Object.keys(mockWebhooks).length
+if (!(await mockLines.until(() => mockLines.listening === mockSystems, MOCK_WAIT_MS))) {
+  say(`${mockLines.listening} of ${mockSystems} mock agency systems listening after ${MOCK_WAIT_MS / 1000} s: see sandbox-run/mock-agencies-*.log`)
+  await stop(1)
+}
 
 // The manifest an integrator's own client reads.
 const manifest = buildManifest({
@@ -318,7 +334,17 @@ say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency s
 const samples = await sendSampleTraffic({ keysDir, urls: url, say, onProgress: (p) => (progress = p) })
 const correctionFailed = samples.correctionFailed
 let failures = samples.sent - samples.delivered
-await new Promise((r) => setTimeout(r, 1500))
+// A message delivered to the partner gateway is then pushed to its agency by
+// that gateway's own queue: wait for the mocks to say so, unless
+// AGENCY_WEBHOOKS sends the pushes to systems of the integrator's own.
+if (process.env.AGENCY_WEBHOOKS === undefined) {
+  const notPushed = (): string[] => samples.deliveredIds.filter((id) => !mockLines.pushed(id))
+  if (!(await mockLines.until(() => notPushed().length === 0, MOCK_WAIT_MS))) {
+    say(`\nNot pushed to the receiving agency within ${MOCK_WAIT_MS / 1000} s: ${notPushed().join(', ')}`)
+    failures += notPushed().length
+  }
+}
+samplesDone = true
 say(`\n${samples.delivered} of ${samples.sent} samples delivered with the partner's signed receipt${correctionFailed ? '; the correction was not' : ''}.`)
 failures += correctionFailed ? 1 : 0
 say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')

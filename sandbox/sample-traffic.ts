@@ -23,6 +23,8 @@ export interface SampleTrafficOptions {
 export interface SampleTrafficResult {
   readonly sent: number
   readonly delivered: number
+  /** The ids of the messages delivered to the partner gateway, the correction's included: what its agencies are then pushed. */
+  readonly deliveredIds: readonly string[]
   /** The correction was refused or not delivered. */
   readonly correctionFailed: boolean
 }
@@ -79,6 +81,7 @@ export async function sendSampleTraffic(opts: SampleTrafficOptions): Promise<Sam
 
     progress = show(new Progress({ label: 'sample traffic delivered', total: sent.length, lineEveryFraction: 1 }))!
     let delivered = 0
+    const deliveredIds: string[] = []
     for (const s of sent) {
       if (s.status !== 202) {
         say(`  ${s.label}  refused ${s.status} ${s.code}`)
@@ -86,7 +89,10 @@ export async function sendSampleTraffic(opts: SampleTrafficOptions): Promise<Sam
         continue
       }
       const { status, receipt } = await follow(s.client, s.id)
-      if (status === 'delivered') delivered++
+      if (status === 'delivered') {
+        delivered++
+        deliveredIds.push(s.id)
+      }
       say(`  ${s.label}  202 -> ${status}${receipt}`)
       progress.tick(1, status === 'delivered' ? 'ok' : 'failed')
     }
@@ -108,10 +114,11 @@ export async function sendSampleTraffic(opts: SampleTrafficOptions): Promise<Sam
       } else {
         const { status, receipt } = await follow(corrected.client, String(envelope.id))
         correctionFailed = status !== 'delivered'
+        if (!correctionFailed) deliveredIds.push(String(envelope.id))
         say(`  ${corrected.label}  202 -> ${status}${receipt}, superseding ${corrected.id}`)
       }
     }
-    return { sent: sent.length, delivered, correctionFailed }
+    return { sent: sent.length, delivered, deliveredIds, correctionFailed }
   } finally {
     show(undefined)
     await Promise.all([...clients.values()].map((c) => c.close()))
