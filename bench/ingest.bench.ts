@@ -31,7 +31,7 @@ interface Sizes {
 }
 
 function sizes({ quick, smoke }: BenchOptions): Sizes {
-  if (smoke) return { durationMs: 500, warmupMs: 200, warmupCount: 50, maxCount: 2_000 }
+  if (smoke) return { durationMs: 250, warmupMs: 100, warmupCount: 20, maxCount: 1_000 }
   return quick
     ? { durationMs: 3_000, warmupMs: 1_000, warmupCount: 1_000, maxCount: 15_000 }
     : { durationMs: 10_000, warmupMs: 2_000, warmupCount: 3_000, maxCount: 60_000 }

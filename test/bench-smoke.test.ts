@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runScript } from './helper.ts'
 
-// About 45 s on a quiet 2-core machine; twice that beside the rest of the suite.
+// About 15 s on a quiet 2-core machine, 20–45 s beside the rest of the suite.
 t.setTimeout(300_000)
 
 interface Figure {
