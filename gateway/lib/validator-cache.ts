@@ -1,25 +1,17 @@
-// Ajv's generated validators, kept beside Node's compile cache.
-//
-// Compiling the message schemas costs about 0.45 s of CPU, and the trust
-// file's about 0.17 s, in every process and every pipeline thread that starts
-// (docs/architecture.md, "The test suite"); Ajv spends it generating code,
-// which V8 then compiles in milliseconds. Ajv can hand that code over as a
-// module (its "standalone" mode). Where Node's compile cache is on
-// (NODE_COMPILE_CACHE, as `npm test` sets it), the code is written beside it,
-// in a file named by a digest of everything it was generated from, and the
-// next start reads that file instead of generating it again. A schema,
-// option or Ajv version that changes gives another digest, so another file:
-// nothing stale is read.
-//
-// Where the compile cache is off (`npm start` and the image leave it off),
-// nothing is written or read and the schemas compile in memory, as they
-// always did: only a directory the operator chose for cached code holds any.
-import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { createRequire, getCompileCacheDir } from 'node:module'
+// Ajv's generated validators for the message schemas and the trust file's,
+// kept as lib/code-cache.ts keeps generated code (beside Node's compile cache,
+// when it is on). Compiling the message schemas costs about 0.45 s of CPU, and
+// the trust file's about 0.17 s, in every process and every pipeline thread
+// that starts (docs/architecture.md, "The test suite"); Ajv spends it
+// generating code, which V8 then compiles in milliseconds, and Ajv can hand
+// that code over as a module (its "standalone" mode). Where the compile cache
+// is off (`npm start` and the image leave it off), the schemas compile in
+// memory, as they always did.
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { ValidateFunction } from 'ajv'
 import standaloneCode from 'ajv/dist/standalone/index.js'
+import { codeCacheDir, codeDigest, keepModule, loadKeptModule } from './code-cache.ts'
 
 /** What `build` must add to its Ajv options: the generated code is kept only when caching. */
 export interface CodeOptions {
@@ -46,12 +38,6 @@ export interface ValidatorSetOptions {
 const requireHere = createRequire(import.meta.url)
 const VERSIONS = ['ajv', 'ajv-formats'].map((name) => `${name}@${(requireHere(`${name}/package.json`) as { version: string }).version}`)
 
-/** Where generated validators are kept, or undefined when Node's compile cache is off. */
-function cacheDir(): string | undefined {
-  const dir = getCompileCacheDir()
-  return dir === undefined ? undefined : join(dir, 'ajv-validators')
-}
-
 function compileAll(ajv: AjvLike, keys: readonly string[]): Map<string, ValidateFunction> {
   return new Map(
     keys.map((key) => {
@@ -64,11 +50,10 @@ function compileAll(ajv: AjvLike, keys: readonly string[]): Map<string, Validate
 
 /** The generated module, evaluated as CommonJS: its `require`s (Ajv's runtime, the formats) resolve from here. */
 function load(file: string, keys: readonly string[]): Map<string, ValidateFunction> {
-  const module = { exports: {} as Record<string, ValidateFunction> }
-  new Function('require', 'module', 'exports', readFileSync(file, 'utf8'))(requireHere, module, module.exports)
+  const exports = loadKeptModule(file, requireHere) as Record<string, ValidateFunction>
   const found = new Map<string, ValidateFunction>()
   for (const key of keys) {
-    const validate = module.exports[key]
+    const validate = exports[key]
     if (typeof validate !== 'function') throw new Error(`${file} lacks ${key}`)
     found.set(key, validate)
   }
@@ -80,14 +65,10 @@ function load(file: string, keys: readonly string[]): Map<string, ValidateFuncti
  * otherwise compiled (and written to the cache when it is on).
  */
 export function validatorSet(opts: ValidatorSetOptions): Map<string, ValidateFunction> {
-  const dir = cacheDir()
+  const dir = codeCacheDir('ajv-validators')
   if (dir === undefined) return compileAll(opts.build({}), opts.keys)
 
-  const digest = createHash('sha256')
-    .update(JSON.stringify([VERSIONS, opts.keys, opts.source]))
-    .digest('hex')
-    .slice(0, 32)
-  const file = join(dir, `${opts.name}-${digest}.cjs`)
+  const file = join(dir, `${opts.name}-${codeDigest([VERSIONS, opts.keys, opts.source])}.cjs`)
   try {
     return load(file, opts.keys)
   } catch {
@@ -95,15 +76,6 @@ export function validatorSet(opts: ValidatorSetOptions): Map<string, ValidateFun
   }
   const ajv = opts.build({ code: { source: true } })
   const validators = compileAll(ajv, opts.keys)
-  try {
-    const code = standaloneCode.default(ajv as never, Object.fromEntries(opts.keys.map((key) => [key, key])))
-    mkdirSync(dir, { recursive: true })
-    // Written whole, then renamed: a process starting meanwhile reads the old state or the new, never half.
-    const partial = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`
-    writeFileSync(partial, code)
-    renameSync(partial, file)
-  } catch {
-    // A cache that cannot be written (a read-only directory) only costs the next start its compile.
-  }
+  keepModule(file, standaloneCode.default(ajv as never, Object.fromEntries(opts.keys.map((key) => [key, key]))))
   return validators
 }
