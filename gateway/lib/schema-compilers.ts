@@ -46,11 +46,12 @@ const GENERATORS = [
 /** Kept modules loaded in this process, by file: each read and evaluated once, however many apps use it. */
 const loaded = new Map<string, unknown>()
 
-/** The kept module `file`, or undefined when there is none yet (or it cannot be read). */
+/** The function the kept module `file` exports, or undefined when there is none yet (or it is damaged). */
 function loadKept(file: string, require: NodeJS.Require): unknown {
   if (loaded.has(file)) return loaded.get(file)
   try {
     const exports = loadKeptModule(file, require)
+    if (typeof exports !== 'function') return undefined
     loaded.set(file, exports)
     return exports
   } catch {
@@ -72,9 +73,11 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
     const file = fileFor(route)
     const kept = loadKept(file, requireForValidators)
     if (typeof kept === 'function') return kept as Validator
-    // Ajv's standalone mode needs the generated code's source kept; this Ajv is used for nothing else.
-    const withSource = { ...options, customOptions: { ...options?.customOptions, code: { source: true } } } as Parameters<ValidatorFactory>[1]
-    generate ??= StandaloneValidator({ readMode: false, storeFunction: (generated, code) => keepModule(fileFor(generated), code) })(externalSchemas, withSource)
+    if (generate === undefined) {
+      // Ajv's standalone mode needs the generated code's source kept; this Ajv is used for nothing else.
+      const withSource = { ...options, customOptions: { ...options?.customOptions, code: { source: true } } } as Parameters<ValidatorFactory>[1]
+      generate = StandaloneValidator({ readMode: false, storeFunction: (generated, code) => keepModule(fileFor(generated), code) })(externalSchemas, withSource)
+    }
     // The next app of this process gets this same function, as it would from Ajv's own cache.
     const validator = generate(route)
     loaded.set(file, validator)
