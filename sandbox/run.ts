@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, relative, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
@@ -298,18 +299,17 @@ for (const country of ['CA', 'US'] as const) {
     hidden = 0
   }
   setInterval(flush, 5000).unref()
-  child.stdout!.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line) continue
-      mockLines.read(line)
-      const now = Math.floor(Date.now() / 1000)
-      if (now !== second) {
-        second = now
-        shown = 0
-      }
-      if (!samplesDone || shown++ < 10) say(`          ${line}`)
-      else hidden++
+  // Whole lines, however the pipe cuts them: a push's line cut in two would never be seen.
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line) return
+    mockLines.read(line)
+    const now = Math.floor(Date.now() / 1000)
+    if (now !== second) {
+      second = now
+      shown = 0
     }
+    if (!samplesDone || shown++ < 10) say(`          ${line}`)
+    else hidden++
   })
 }
 const mockSystems = Object.keys(mockWebhooks).length
