@@ -15,12 +15,13 @@ const MODULE = join(import.meta.dirname, '..', 'gateway', 'lib', 'schema-compile
 const AJV_OPTIONS = join(import.meta.dirname, '..', 'gateway', 'lib', 'ajv-options.ts')
 
 /** Answers from an app with one route (body limit `max`) in a new process, built with the gateway's compilers and Ajv options. */
-function run(cacheDir: string | undefined, max: number): string[] {
+function run(cacheDir: string | undefined, max: number, withPlugin = false): string[] {
   const script = `
     import Fastify from 'fastify'
     import { buildSerializer, buildValidator } from ${JSON.stringify(MODULE)}
     import { AJV_OPTIONS } from ${JSON.stringify(AJV_OPTIONS)}
-    const app = Fastify({ ajv: { customOptions: { ...AJV_OPTIONS } }, schemaController: { compilersFactory: { buildValidator, buildSerializer } } })
+    const plugins = ${withPlugin} ? [(ajv) => ajv.addKeyword('x-note')] : []
+    const app = Fastify({ ajv: { customOptions: { ...AJV_OPTIONS }, plugins }, schemaController: { compilersFactory: { buildValidator, buildSerializer } } })
     app.post('/n', {
       schema: {
         querystring: { type: 'object', properties: { on: { type: 'string', format: 'date' } }, additionalProperties: false },
@@ -95,4 +96,11 @@ t.test('a damaged file is generated again', async (t) => {
   for (const file of [...kept(dir, 'route-validators'), ...kept(dir, 'route-serializers')]) writeFileSync(file, 'module.exports = (')
   t.same(run(dir, 10), EXPECTED, 'truncated files: compiled again, the same answers')
   t.same(run(dir, 10), EXPECTED, 'and written whole again')
+})
+
+t.test('an app with an Ajv plugin, which no digest can tell apart, compiles its validators in memory', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-route-code-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  t.same(run(dir, 10, true), EXPECTED, 'the same answers')
+  t.same(kept(dir, 'route-validators'), [], 'and no validator kept')
 })

@@ -64,7 +64,9 @@ const compileValidators = AjvCompiler()
 
 export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   const dir = codeCacheDir('route-validators')
-  if (dir === undefined) return compileValidators(externalSchemas, options)
+  // Ajv plugins and onCreate hooks are functions, which a digest of the options cannot tell apart: such apps compile in memory.
+  const opaque = (options?.plugins?.length ?? 0) > 0 || typeof (options as { onCreate?: unknown } | undefined)?.onCreate === 'function'
+  if (dir === undefined || opaque) return compileValidators(externalSchemas, options)
   const context = JSON.stringify([GENERATORS, externalSchemas ?? null, options ?? null])
   // Made on the first route not kept yet: Ajv with its generated code kept.
   let generate: ValidatorCompiler | undefined
