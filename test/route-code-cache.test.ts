@@ -7,9 +7,10 @@
 // for its life.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { keptFiles } from './lib/kept-code.ts'
 
 const MODULE = join(import.meta.dirname, '..', 'gateway', 'lib', 'schema-compilers.ts')
 const AJV_OPTIONS = join(import.meta.dirname, '..', 'gateway', 'lib', 'ajv-options.ts')
@@ -44,19 +45,6 @@ function run(cacheDir: string | undefined, max: number, withPlugin = false): str
   return JSON.parse(out) as string[]
 }
 
-/** The kept files of one kind (route-validators, route-serializers) under a compile cache directory. */
-function kept(cacheDir: string, kind: string): string[] {
-  const found: string[] = []
-  for (const version of readdirSync(cacheDir)) {
-    try {
-      for (const f of readdirSync(join(cacheDir, version, kind))) found.push(join(cacheDir, version, kind, f))
-    } catch {
-      // none of this kind under this version
-    }
-  }
-  return found
-}
-
 const EXPECTED = [
   '200 {"n":3,"twice":6}',
   '400 body/n must be <= 10',
@@ -71,10 +59,10 @@ t.test('written by the first process, loaded by the next, judging and answering 
   const dir = mkdtempSync(join(tmpdir(), 'btb-route-code-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   t.same(run(undefined, 10), EXPECTED, 'compiled in memory (the cache off)')
-  t.same(kept(dir, 'route-validators'), [], 'nothing kept yet')
+  t.same(keptFiles(dir, 'route-validators'), [], 'nothing kept yet')
   t.same(run(dir, 10), EXPECTED, 'compiled and kept')
-  const validators = kept(dir, 'route-validators')
-  const serializers = kept(dir, 'route-serializers')
+  const validators = keptFiles(dir, 'route-validators')
+  const serializers = keptFiles(dir, 'route-serializers')
   t.equal(validators.length, 2, 'a validator each for the body and the query string')
   t.equal(serializers.length, 1, 'a serializer for the one response')
   const written = [...validators, ...serializers].map((f) => statSync(f).mtimeMs)
@@ -86,14 +74,14 @@ t.test('written by the first process, loaded by the next, judging and answering 
   )
 
   t.same(run(dir, 2).slice(0, 2), ['400 body/n must be <= 2', '400 body/n must be <= 2'], 'a changed body schema is judged by itself')
-  t.equal(kept(dir, 'route-validators').length, 3, 'in a file of its own; the query string kept its own')
+  t.equal(keptFiles(dir, 'route-validators').length, 3, 'in a file of its own; the query string kept its own')
 })
 
 t.test('a damaged file is generated again', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-route-code-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   run(dir, 10)
-  for (const file of [...kept(dir, 'route-validators'), ...kept(dir, 'route-serializers')]) writeFileSync(file, 'module.exports = (')
+  for (const file of [...keptFiles(dir, 'route-validators'), ...keptFiles(dir, 'route-serializers')]) writeFileSync(file, 'module.exports = (')
   t.same(run(dir, 10), EXPECTED, 'truncated files: compiled again, the same answers')
   t.same(run(dir, 10), EXPECTED, 'and written whole again')
 })
@@ -102,5 +90,5 @@ t.test('an app with an Ajv plugin, which no digest can tell apart, compiles its 
   const dir = mkdtempSync(join(tmpdir(), 'btb-route-code-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   t.same(run(dir, 10, true), EXPECTED, 'the same answers')
-  t.same(kept(dir, 'route-validators'), [], 'and no validator kept')
+  t.same(keptFiles(dir, 'route-validators'), [], 'and no validator kept')
 })

@@ -6,9 +6,10 @@
 // has one compile cache directory for its life.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { keptFiles } from './lib/kept-code.ts'
 
 const MODULE = join(import.meta.dirname, '..', 'gateway', 'lib', 'validator-cache.ts')
 
@@ -32,18 +33,7 @@ function run(cacheDir: string | undefined, max: number, inputs: unknown[], extra
   return JSON.parse(out) as { verdicts: Array<boolean | string> }
 }
 
-function generated(cacheDir: string): string[] {
-  const found: string[] = []
-  for (const version of readdirSync(cacheDir)) {
-    const dir = join(cacheDir, version, 'ajv-validators')
-    try {
-      for (const f of readdirSync(dir)) found.push(join(dir, f))
-    } catch {
-      // no validators under this version
-    }
-  }
-  return found
-}
+const generated = (cacheDir: string): string[] => keptFiles(cacheDir, 'ajv-validators')
 
 const INPUTS = [{ n: 3 }, { n: 11 }, { n: '3' }, { n: 1, on: '2026-02-30' }, { n: 1, on: '2026-12-01' }, { n: 1, x: 1 }, {}]
 const EXPECTED = [true, 'maximum', 'type', 'format', true, 'additionalProperties', 'required']

@@ -101,15 +101,15 @@ export const LEAF_BYTES = 32
 export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
   const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
   const entries: AuditEntry[] = []
-  const packed = isPacked(texts) ? texts : undefined
-  const buffer = packed === undefined ? undefined : Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength)
+  const packed = isPacked(texts) ? { ...texts, buffer: Buffer.from(texts.bytes.buffer, texts.bytes.byteOffset, texts.bytes.byteLength) } : undefined
   for (let i = 0; i < seqs.length; i++) {
     let text: string
-    if (packed === undefined || buffer === undefined) {
+    if (packed === undefined) {
       text = (texts as readonly string[])[i]!
       leaves.set(leafHash(text), i * LEAF_BYTES)
       if (chainHash(prevHashes[i]!, text) !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
     } else {
+      const { buffer } = packed
       const start = packed.starts[i]!
       const end = packed.ends[i]!
       // The leaf: SHA-256(0x00 || text), the byte before the text set to 0x00 for it.

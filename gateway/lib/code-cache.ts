@@ -23,15 +23,21 @@ export function codeDigest(source: unknown): string {
   return createHash('sha256').update(JSON.stringify(source)).digest('hex').slice(0, 32)
 }
 
-/**
- * A kept CommonJS module's exports, its `require`s resolved by `require` (the
- * generating package's runtime, its formats). Throws when there is no such
- * file, and whatever evaluating it throws.
- */
-export function loadKeptModule(file: string, require: NodeJS.Require): unknown {
+/** `name@version` of each package as `require` resolves it: generated code depends on its generators' versions too. */
+export function packageVersions(require: NodeJS.Require, names: readonly string[]): string[] {
+  return names.map((name) => `${name}@${(require(`${name}/package.json`) as { version: string }).version}`)
+}
+
+/** The exports of generated CommonJS code, its `require`s resolved by `require` (the generating package's runtime, its formats). */
+export function evaluateModule(code: string, require: NodeJS.Require): unknown {
   const module = { exports: {} as unknown }
-  new Function('require', 'module', 'exports', readFileSync(file, 'utf8'))(require, module, module.exports)
+  new Function('require', 'module', 'exports', code)(require, module, module.exports)
   return module.exports
+}
+
+/** A kept module's exports. Throws when there is no such file, and whatever evaluating it throws. */
+export function loadKeptModule(file: string, require: NodeJS.Require): unknown {
+  return evaluateModule(readFileSync(file, 'utf8'), require)
 }
 
 /**

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { AjvCompiler, StandaloneValidator } from '@fastify/ajv-compiler'
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
-import { codeCacheDir, codeDigest, keepModule, loadKeptModule } from './code-cache.ts'
+import { codeCacheDir, codeDigest, evaluateModule, keepModule, loadKeptModule, packageVersions } from './code-cache.ts'
 
 type ValidatorFactory = ReturnType<typeof AjvCompiler>
 type ValidatorCompiler = ReturnType<ValidatorFactory>
@@ -36,12 +36,9 @@ const requireForSerializers = requireFrom('@fastify/fast-json-stringify-compiler
 
 /** What generated code depends on besides its schema and options: the generators' versions. */
 const GENERATORS = [
-  ['@fastify/ajv-compiler', requireForValidators],
-  ['ajv', requireForValidators],
-  ['ajv-formats', requireForValidators],
-  ['@fastify/fast-json-stringify-compiler', requireForSerializers],
-  ['fast-json-stringify', requireForSerializers]
-].map(([name, require]) => `${name}@${((require as NodeJS.Require)(`${name as string}/package.json`) as { version: string }).version}`)
+  ...packageVersions(requireForValidators, ['@fastify/ajv-compiler', 'ajv', 'ajv-formats']),
+  ...packageVersions(requireForSerializers, ['@fastify/fast-json-stringify-compiler', 'fast-json-stringify'])
+]
 
 /** Kept modules loaded in this process, by file: each read and evaluated once, however many apps use it. */
 const loaded = new Map<string, unknown>()
@@ -117,8 +114,11 @@ function keptOrCompiled(externalSchemas: Parameters<SerializerFactory>[0], optio
     const kept = loadKept(file, requireForSerializers)
     if (typeof kept === 'function') return kept as Serializer
     generate ??= compileSerializer(externalSchemas, { ...options, mode: 'standalone' })
-    keepModule(file, generate(route) as unknown as string)
-    const made = loadKept(file, requireForSerializers)
-    return typeof made === 'function' ? (made as Serializer) : compileSerializer(externalSchemas, options)(route)
+    const code = generate(route) as unknown as string
+    keepModule(file, code)
+    // The code just kept is the serializer: evaluated here, not read back.
+    const serializer = evaluateModule(code, requireForSerializers) as Serializer
+    loaded.set(file, serializer)
+    return serializer
   }
 }

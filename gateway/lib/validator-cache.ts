@@ -11,7 +11,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { ValidateFunction } from 'ajv'
 import standaloneCode from 'ajv/dist/standalone/index.js'
-import { codeCacheDir, codeDigest, keepModule, loadKeptModule } from './code-cache.ts'
+import { codeCacheDir, codeDigest, keepModule, loadKeptModule, packageVersions } from './code-cache.ts'
 
 /** What `build` must add to its Ajv options: the generated code is kept only when caching. */
 export interface CodeOptions {
@@ -36,7 +36,7 @@ export interface ValidatorSetOptions {
 }
 
 const requireHere = createRequire(import.meta.url)
-const VERSIONS = ['ajv', 'ajv-formats'].map((name) => `${name}@${(requireHere(`${name}/package.json`) as { version: string }).version}`)
+const VERSIONS = packageVersions(requireHere, ['ajv', 'ajv-formats'])
 
 function compileAll(ajv: AjvLike, keys: readonly string[]): Map<string, ValidateFunction> {
   return new Map(
