@@ -12,6 +12,7 @@ import type { TrustStore } from '../trust/trust-store.ts'
 import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
 import { OutboxRelay } from '../queue/outbox-relay.ts'
 import { checkRedisDurability, readRedisDurability } from '../queue/redis-durability.ts'
+import { stopStalledCheckOnClose } from '../queue/stalled-check-stop.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,24 +58,28 @@ export const deliveryPlugin = fp(
       const log = app.log.child({ component: 'delivery' })
       const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs }
       workers.push(
-        new Worker<DeliveryJob>(
-          QUEUE_NAMES.outbound,
-          partnerDelivery({
-            ...deps,
-            trust,
-            client: app.partner.client,
-            exchangeUrl: () => app.partner.endpoint('/v1/exchange')
-          }),
-          settings
+        stopStalledCheckOnClose(
+          new Worker<DeliveryJob>(
+            QUEUE_NAMES.outbound,
+            partnerDelivery({
+              ...deps,
+              trust,
+              client: app.partner.client,
+              exchangeUrl: () => app.partner.endpoint('/v1/exchange')
+            }),
+            settings
+          )
         ),
-        new Worker<DeliveryJob>(
-          QUEUE_NAMES.inbound,
-          agencyPush({
-            ...deps,
-            client: agencyClient,
-            webhookFor: (id) => app.partner.webhookFor(id)
-          }),
-          settings
+        stopStalledCheckOnClose(
+          new Worker<DeliveryJob>(
+            QUEUE_NAMES.inbound,
+            agencyPush({
+              ...deps,
+              client: agencyClient,
+              webhookFor: (id) => app.partner.webhookFor(id)
+            }),
+            settings
+          )
         )
       )
       for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))

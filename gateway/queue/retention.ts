@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { closeWhenStarted, redisOptions } from './delivery-queues.ts'
+import { stopStalledCheckOnClose } from './stalled-check-stop.ts'
 
 export const RETENTION_QUEUE = 'retention'
 
@@ -44,14 +45,16 @@ export class RetentionJob {
     this.#queue.on('error', () => {
       /* retried by the scheduler */
     })
-    this.#worker = new Worker(
-      RETENTION_QUEUE,
-      async () => {
-        const counts = await purgeExpired(store, settings.retentionDays)
-        if (counts.messages + counts.outbox > 0) log.info(counts, 'retention purge')
-        return counts
-      },
-      { connection: { ...connection, maxRetriesPerRequest: null }, prefix: settings.prefix, concurrency: 1 }
+    this.#worker = stopStalledCheckOnClose(
+      new Worker(
+        RETENTION_QUEUE,
+        async () => {
+          const counts = await purgeExpired(store, settings.retentionDays)
+          if (counts.messages + counts.outbox > 0) log.info(counts, 'retention purge')
+          return counts
+        },
+        { connection: { ...connection, maxRetriesPerRequest: null }, prefix: settings.prefix, concurrency: 1 }
+      )
     )
     this.#worker.on('error', (err) => log.warn({ err }, 'retention worker error'))
   }

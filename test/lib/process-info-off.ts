@@ -1,0 +1,18 @@
+// Preloaded into every process of a test run: `npm test` names it in
+// NODE_OPTIONS, which Node runs before the `--import`s of a command line, so
+// it runs before tap's process-info hook, in the test processes and in every
+// gateway, CLI and sandbox process they start (docs/architecture.md, "The
+// test suite").
+//
+// That hook records the line lengths and looks up the source maps of every
+// module a process loads, for coverage, which this suite does not collect:
+// about 0.75 s of CPU in a test file that builds apps, 2 s in one that starts
+// processes. It reads which files to leave out from this variable when it
+// loads; tap's runner sets the variable for each test process itself, over
+// `.taprc`'s `test-env`, so it is set here, inside the process, before the
+// hook reads it: every file is left out.
+process.env._TAPJS_PROCESSINFO_EXCLUDE_ = '/./'
+// tap also turns source maps on in its test processes. Node strips types in
+// place, so a test's stack traces keep their lines without them; only the
+// maps that packages ship would be parsed, at every load.
+process.setSourceMapsEnabled(false)

@@ -1,0 +1,45 @@
+// A BullMQ worker closed while its stalled-job check is in flight lets its
+// process end (gateway/queue/stalled-check-stop.ts). Without the stop, the
+// check's next wait (120 s here) held the process open after the close.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { eventually, freePort } from './helper.ts'
+
+t.test('a worker closed mid-check lets its process exit', async (t) => {
+  // A Redis of its own: the script pauses its writes.
+  const port = await freePort()
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  t.teardown(() => redis.kill('SIGKILL'))
+  await eventually(
+    async () => {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
+      try {
+        await probe.connect()
+        return (await probe.ping()) === 'PONG' ? true : undefined
+      } catch {
+        return undefined
+      } finally {
+        probe.disconnect()
+      }
+    },
+    10_000,
+    'the private redis-server to answer'
+  )
+
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'close-mid-stalled-check.ts'), String(port), 'guarded'], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8')
+  })
+  const exited = once(child, 'exit')
+  const code = await eventually(() => (child.exitCode === null ? undefined : child.exitCode), 15_000, 'the process to end by itself')
+  await exited
+  t.equal(code, 0, 'it ends cleanly')
+  t.equal(out, 'closed\n', 'the worker closed before it ended')
+})
