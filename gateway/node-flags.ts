@@ -21,13 +21,5 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'
  * 293 MB over ten loads of 20,000 records (1.17×, peak 300 MB). With two
  * arenas it stayed at 240–257 MB (0.96×, peak 267 MB) in the same benchmark
  * (docs/operators.md, "Faults, soak and memory").
- *
- * glibc also raises its mmap threshold each time a large block is freed, up to
- * 32 MiB, so after the first batches every message-sized buffer comes from the
- * arenas, where what is freed stays resident. Held at glibc's starting 128 KiB,
- * such buffers are mapped and unmapped whole. Under 300,000 designations of
- * the NEXUS roster the sending gateway peaked at 340–341 MB against 368–369
- * (the receiving one 324–334 against 333–351), for about a tenth more time
- * (43–45 s against 39–40; docs/architecture.md, "Targets").
  */
-export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
+export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }
