@@ -20,9 +20,9 @@ const bare = new Worker('close-mid-check', async () => {}, {
 })
 const worker = guarded ? stopStalledCheckOnClose(bare) : bare
 await worker.waitUntilReady()
-// Writes wait for 400 ms, the check's script among them: the close below
+// Writes wait for 1.5 s, the check's script among them: the close below
 // lands while it is in flight.
-await admin.client('PAUSE', 400, 'WRITE')
+await admin.client('PAUSE', 1500, 'WRITE')
 void worker.startStalledCheckTimer()
 await eventually(
   async () => (Number(/blocked_clients:(\d+)/.exec(await admin.info('clients'))?.[1]) >= 1 ? true : undefined),
