@@ -12,7 +12,7 @@ import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.t
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
-import { client, eventually, freePort, jwks, KEYS_DIR, runScript, type ScriptRun, startGateway, testConfig, identityAgent } from './helper.ts'
+import { client, eventually, freePort, identityAgent, jwks, KEYS_DIR, runScript, startGateway, testConfig, type ScriptRun, UNREACHABLE_URL } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -239,7 +239,7 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
 })
 
 t.test('refusals: other roles, unknown ids, bad input; none changes anything', async (t) => {
-  const ca = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 1, deliveryBackoffMs: 10 }))
+  const ca = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 1, deliveryBackoffMs: 10 }))
   const cbsa = client(t, 'CBSA', ca.url)
   const envelope = entryRecord(cbsa)
   const id = String(envelope.id)

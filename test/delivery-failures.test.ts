@@ -5,13 +5,13 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { buildApp } from '../gateway/app.ts'
-import { client, eventually, freePort, injectGateway, testConfig } from './helper.ts'
+import { client, eventually, freePort, injectGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
 
 // The tests are independent (each its own gateway, Redis prefix and ledger) and spend their time waiting on retries: side by side.
 t.jobs = 3
 
 t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) => {
-  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 3, deliveryBackoffMs: 10 }))
+  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 3, deliveryBackoffMs: 10 }))
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
@@ -32,7 +32,7 @@ t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) 
 })
 
 t.test('an outage does not flood the ledger: attempts 1, 2, 4, 8 and the outcome', async (t) => {
-  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 10, deliveryBackoffMs: 1 }))
+  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 10, deliveryBackoffMs: 1 }))
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)

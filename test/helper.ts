@@ -40,6 +40,14 @@ interface Teardown {
 // port from listen(0) was taken so, and a gateway's listen failed EADDRINUSE.
 export { freePort }
 
+/**
+ * A partner nothing answers: port 1 is privileged, so it is never a free port
+ * another test is given and then listens on, and nothing on the machine
+ * listens there. A port from freePort() here was taken, now and then, by a
+ * test running beside it, whose server answered instead of refusing.
+ */
+export const UNREACHABLE_URL = 'https://127.0.0.1:1'
+
 /** Free ports, all different. */
 export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>()

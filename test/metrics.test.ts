@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
+import { client, eventually, identityAgent, KEYS_DIR, startExchange, startGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -178,7 +178,7 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
 
 t.test('the queue-depth gauge counts the jobs waiting in Redis', async (t) => {
   // No workers: what is queued stays queued.
-  const gw = await startGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: `https://127.0.0.1:${await freePort()}` }))
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: UNREACHABLE_URL }))
   const cbsa = client(t, 'CBSA', gw.url)
   for (let i = 0; i < 3; i++) {
     t.equal((await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status, 202)
@@ -190,7 +190,7 @@ t.test('the queue-depth gauge counts the jobs waiting in Redis', async (t) => {
 })
 
 t.test('the dead-letter gauge rises when a delivery is dead-lettered', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, deliveryAttempts: 2, deliveryBackoffMs: 10 }))
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 2, deliveryBackoffMs: 10 }))
   const scrape = scraper(t, 'CA', gw.url)
   t.equal(sample((await scrape()).text, 'btb_dead_letters', { queue: 'partner-delivery' }), 0, 'none to begin with')
   const cbsa = client(t, 'CBSA', gw.url)

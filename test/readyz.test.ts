@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { join } from 'node:path'
-import { client, eventually, freePort, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
 
 interface Readiness {
   status: string
@@ -54,7 +54,7 @@ t.test('ready when Redis, the ledger, the keys and the partner gateway all answe
 })
 
 t.test('a partner gateway that is down makes the gateway not ready, naming why', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}` }))
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL }))
   const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')
   t.equal(res.status, 503)
   const body = res.json<Readiness>()
@@ -64,7 +64,7 @@ t.test('a partner gateway that is down makes the gateway not ready, naming why',
 })
 
 t.test('with READY_REQUIRES_PARTNER=false a partner that is down is reported, but the gateway stays ready', async (t) => {
-  const gw = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${await freePort()}`, readyRequiresPartner: false }))
+  const gw = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, readyRequiresPartner: false }))
   const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')
   t.equal(res.status, 200)
   const body = res.json<Readiness>()
