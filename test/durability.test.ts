@@ -4,33 +4,13 @@
 // that loses everything loses it.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import { RedisServer } from '../faults/processes.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, startExchange, startGateway, testConfig } from './helper.ts'
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
-  r.on('error', () => {
-    /* a refused connection is the answer */
-  })
-  try {
-    await r.connect()
-    return (await r.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    r.disconnect()
-  }
-}
-
-/** A Redis of the test's own, that keeps nothing on disk and can be killed. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
-    stdio: 'ignore'
-  })
-  await eventually(async () => ((await redisAnswers(`redis://127.0.0.1:${port}`)) ? true : undefined), 10_000, 'redis-server to answer')
-  return child
-}
 
 async function kill9(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -40,20 +20,25 @@ async function kill9(child: ChildProcess): Promise<void> {
 
 t.test('a message accepted while Redis is down, and Redis then comes back empty, is still delivered', async (t) => {
   const redisPort = await freePort()
-  let redis = await startRedis(redisPort)
-  t.teardown(() => redis.kill('SIGKILL'))
+  // A Redis of the test's own, that keeps nothing on disk and can be killed.
+  const redis = new RedisServer({ port: redisPort, dir: mkdtempSync(join(tmpdir(), 'btb-durability-redis-')), aof: 'off' })
+  t.teardown(async () => {
+    await redis.stop()
+    rmSync(redis.opts.dir, { recursive: true, force: true })
+  })
+  await redis.start()
   const privateRedis = `redis://127.0.0.1:${redisPort}`
   const ex = await startExchange(t)
   const ca = await startGateway(t, testConfig('CA', { redisUrl: privateRedis, partnerUrl: ex.us.url }))
   const cbsa = client(t, 'CBSA', ca.url)
   await cbsa.token()
 
-  await kill9(redis)
+  await redis.kill9()
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   const res = await cbsa.submit(await cbsa.sign(envelope))
   t.equal(res.status, 202, 'accepted: the outbox holds it, whatever Redis does')
 
-  redis = await startRedis(redisPort)
+  await redis.start()
   const fresh = new Redis(privateRedis)
   t.equal(await fresh.dbsize(), 0, 'the new Redis holds nothing: no job exists for the message')
   fresh.disconnect()

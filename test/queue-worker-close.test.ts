@@ -4,30 +4,21 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
+import { RedisServer } from '../faults/processes.ts'
 import { eventually, freePort } from './helper.ts'
 
 t.test('a worker closed mid-check lets its process exit', async (t) => {
   // A Redis of its own: the script pauses its writes.
   const port = await freePort()
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  t.teardown(() => redis.kill('SIGKILL'))
-  await eventually(
-    async () => {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
-      try {
-        await probe.connect()
-        return (await probe.ping()) === 'PONG' ? true : undefined
-      } catch {
-        return undefined
-      } finally {
-        probe.disconnect()
-      }
-    },
-    10_000,
-    'the private redis-server to answer'
-  )
+  const redis = new RedisServer({ port, dir: mkdtempSync(join(tmpdir(), 'btb-close-mid-check-')), aof: 'off' })
+  t.teardown(async () => {
+    await redis.stop()
+    rmSync(redis.opts.dir, { recursive: true, force: true })
+  })
+  await redis.start()
 
   const child = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'close-mid-stalled-check.ts'), String(port), 'guarded'], {
     stdio: ['ignore', 'pipe', 'inherit']
