@@ -27,8 +27,27 @@ export type Country = 'CA' | 'US'
  * (EADDRINUSE). Below that range only an explicit bind takes a port, and
  * this process never hands out the same one twice.
  */
-const PORT_RANGE = { from: 20_000, to: 32_000 }
+const PORT_RANGE = portRange(process.env.TAP_JOB_ID)
 const handedOut = new Set<number>()
+
+/**
+ * The ports this process may hand out. Under tap, each of the test files
+ * running at once has its own slice, by its job slot (`TAP_JOB_ID`, unique
+ * among the files running at the same time): two files picking at random from
+ * one range each found the same port free and both listened on it (the
+ * console test's sandbox failed EADDRINUSE so, four files at a time).
+ * Processes a test starts inherit its slot and its slice. Outside tap, the
+ * whole range.
+ */
+export function portRange(jobId: string | undefined): { from: number; to: number } {
+  const whole = { from: 20_000, to: 32_000 }
+  const slot = Number(jobId)
+  if (jobId === undefined || jobId === '' || !Number.isInteger(slot) || slot < 0) return whole
+  const slices = 8
+  const size = Math.floor((whole.to - whole.from) / slices)
+  const from = whole.from + (slot % slices) * size
+  return { from, to: from + size }
+}
 
 /** A port nothing listens on right now, on loopback, not handed out before by this process. */
 export async function freePort(): Promise<number> {
