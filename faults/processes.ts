@@ -41,11 +41,10 @@ const handedOut = new Set<number>()
  */
 export function portRange(jobId: string | undefined): { from: number; to: number } {
   const whole = { from: 20_000, to: 32_000 }
-  const slot = Number(jobId)
-  if (jobId === undefined || jobId === '' || !Number.isInteger(slot) || slot < 0) return whole
+  if (jobId === undefined || !/^\d+$/.test(jobId)) return whole
   const slices = 8
   const size = Math.floor((whole.to - whole.from) / slices)
-  const from = whole.from + (slot % slices) * size
+  const from = whole.from + (Number(jobId) % slices) * size
   return { from, to: from + size }
 }
 

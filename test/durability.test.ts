@@ -4,13 +4,9 @@
 // that loses everything loses it.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { RedisServer } from '../faults/processes.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, privateRedis, startExchange, startGateway, testConfig } from './helper.ts'
 
 async function kill9(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -19,17 +15,10 @@ async function kill9(child: ChildProcess): Promise<void> {
 }
 
 t.test('a message accepted while Redis is down, and Redis then comes back empty, is still delivered', async (t) => {
-  const redisPort = await freePort()
-  // A Redis of the test's own, that keeps nothing on disk and can be killed.
-  const redis = new RedisServer({ port: redisPort, dir: mkdtempSync(join(tmpdir(), 'btb-durability-redis-')), aof: 'off' })
-  t.teardown(async () => {
-    await redis.stop()
-    rmSync(redis.opts.dir, { recursive: true, force: true })
-  })
-  await redis.start()
-  const privateRedis = `redis://127.0.0.1:${redisPort}`
+  // A Redis of the test's own, that can be killed.
+  const redis = await privateRedis(t)
   const ex = await startExchange(t)
-  const ca = await startGateway(t, testConfig('CA', { redisUrl: privateRedis, partnerUrl: ex.us.url }))
+  const ca = await startGateway(t, testConfig('CA', { redisUrl: redis.url, partnerUrl: ex.us.url }))
   const cbsa = client(t, 'CBSA', ca.url)
   await cbsa.token()
 
@@ -39,7 +28,7 @@ t.test('a message accepted while Redis is down, and Redis then comes back empty,
   t.equal(res.status, 202, 'accepted: the outbox holds it, whatever Redis does')
 
   await redis.start()
-  const fresh = new Redis(privateRedis)
+  const fresh = new Redis(redis.url)
   t.equal(await fresh.dbsize(), 0, 'the new Redis holds nothing: no job exists for the message')
   fresh.disconnect()
   await eventually(async () => ((await ca.app.relay.runOnce(0)) > 0 ? true : undefined), 10_000, 'the relay to re-drive the outbox')

@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
-import { freePort } from '../faults/processes.ts'
+import { freePort, RedisServer } from '../faults/processes.ts'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { buildApp, type AppDependencies } from '../gateway/app.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
@@ -47,6 +47,17 @@ export { freePort }
  * test running beside it, whose server answered instead of refusing.
  */
 export const UNREACHABLE_URL = 'https://127.0.0.1:1'
+
+/** A Redis of the test's own (faults/processes.ts), keeping nothing on disk, that it can pause or kill: started, and stopped and removed afterwards. */
+export async function privateRedis(t: Teardown): Promise<RedisServer> {
+  const redis = new RedisServer({ port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'btb-redis-')), aof: 'off' })
+  t.teardown(async () => {
+    await redis.stop()
+    rmSync(redis.opts.dir, { recursive: true, force: true })
+  })
+  await redis.start()
+  return redis
+}
 
 /** Free ports, all different. */
 export async function freePorts(count: number): Promise<number[]> {

@@ -4,21 +4,13 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisServer } from '../faults/processes.ts'
-import { eventually, freePort } from './helper.ts'
+import { eventually, privateRedis } from './helper.ts'
 
 t.test('a worker closed mid-check lets its process exit', async (t) => {
   // A Redis of its own: the script pauses its writes.
-  const port = await freePort()
-  const redis = new RedisServer({ port, dir: mkdtempSync(join(tmpdir(), 'btb-close-mid-check-')), aof: 'off' })
-  t.teardown(async () => {
-    await redis.stop()
-    rmSync(redis.opts.dir, { recursive: true, force: true })
-  })
-  await redis.start()
+  const redis = await privateRedis(t)
+  const port = redis.opts.port
 
   const child = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'close-mid-stalled-check.ts'), String(port), 'guarded'], {
     stdio: ['ignore', 'pipe', 'inherit']
