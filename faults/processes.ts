@@ -271,6 +271,8 @@ export interface GatewaySettings {
   readonly deliveryTimeoutMs?: number
   readonly workerConcurrency?: number
   readonly pipelineThreads?: number
+  readonly queueLockMs?: number
+  readonly queueStalledCheckMs?: number
   readonly logLevel?: string
 }
 
@@ -360,7 +362,9 @@ export class GatewayProcess {
       ...optional('DELIVERY_ATTEMPTS', s.deliveryAttempts),
       ...optional('DELIVERY_TIMEOUT_MS', s.deliveryTimeoutMs),
       ...optional('WORKER_CONCURRENCY', s.workerConcurrency),
-      ...optional('PIPELINE_THREADS', s.pipelineThreads)
+      ...optional('PIPELINE_THREADS', s.pipelineThreads),
+      ...optional('QUEUE_LOCK_MS', s.queueLockMs),
+      ...optional('QUEUE_STALLED_CHECK_MS', s.queueStalledCheckMs)
     }
   }
 

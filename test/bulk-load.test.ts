@@ -64,38 +64,38 @@ function receivedRecords(mock: MockAgency): Array<Record<string, any>> {
 t.test('border-day sends a day of entry records in batches, and the partner agency receives every one', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const run = await load(['border-day', '--count', '300', '--batch-size', '50', '--concurrency', '3', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  const run = await load(['border-day', '--count', '120', '--batch-size', '30', '--concurrency', '3', '--seed', SEED, '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
 
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
   const lines = run.stderr.trim().split('\n')
   t.ok(
-    lines.some((l) => /^border-day: \d+\/300 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
+    lines.some((l) => /^border-day: \d+\/120 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
     `plain progress lines:\n${run.stderr}`
   )
-  t.match(run.stderr, /^border-day: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the sending summary line')
-  t.match(run.stderr, /^border-day receipts: 300\/300 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the receipts summary line')
+  t.match(run.stderr, /^border-day: 120\/120 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the sending summary line')
+  t.match(run.stderr, /^border-day receipts: 120\/120 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m, 'the receipts summary line')
 
-  t.match(run.stdout, /^border-day: 300 records, CA\/CBSA\/pik-primary -> US\/CBP, in 6 entry-exit\.batch messages/m)
-  t.match(run.stdout, /^ {2}sent {7}300 records in 6 messages$/m)
-  t.match(run.stdout, /^ {2}accepted {3}300 records in 6 messages$/m)
+  t.match(run.stdout, /^border-day: 120 records, CA\/CBSA\/pik-primary -> US\/CBP, in 4 entry-exit\.batch messages/m)
+  t.match(run.stdout, /^ {2}sent {7}120 records in 4 messages$/m)
+  t.match(run.stdout, /^ {2}accepted {3}120 records in 4 messages$/m)
   t.match(run.stdout, /^ {2}refused {4}0$/m)
   t.match(run.stdout, /^ {2}elapsed {4}[\d.]+m?s, [\d.]+ records\/s accepted$/m)
   t.match(
     run.stdout,
-    /^ {2}delivered {2}300 records in 6 messages with the partner's signed receipt, the last receipt .* after the start: [\d.]+ records\/s end to end$/m
+    /^ {2}delivered {2}120 records in 4 messages with the partner's signed receipt, the last receipt .* after the start: [\d.]+ records\/s end to end$/m
   )
 
   const records = await eventually(
     () => {
       const r = receivedRecords(ex.mocks.CBP)
-      return r.length >= 300 ? r : undefined
+      return r.length >= 120 ? r : undefined
     },
     15_000,
-    '300 records at CBP'
+    '120 records at CBP'
   )
-  t.equal(records.length, 300, 'CBP received exactly the 300 records')
-  const expected = Array.from({ length: 300 }, (_, i) => borderDayRecord({ seed: seedHash(SEED), recordedBy: 'CA', date: DATE, count: 300 }, i))
+  t.equal(records.length, 120, 'CBP received exactly the 120 records')
+  const expected = Array.from({ length: 120 }, (_, i) => borderDayRecord({ seed: seedHash(SEED), recordedBy: 'CA', date: DATE, count: 120 }, i))
   t.same(
     records.map((r) => r.document.number).sort(),
     expected.map((r) => (r.document as { number: string }).number).sort(),
@@ -155,31 +155,31 @@ t.test('nexus-roster sends the roster in designation batches, and the partner ag
 t.test('nexus-roster --batch-size 1 sends one designation per member, and the partner agency receives every one', async (t) => {
   const ex = await startExchange(t)
   const manifest = manifestFor(t, ex)
-  const run = await load(['nexus-roster', '--count', '200', '--batch-size', '1', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
+  const run = await load(['nexus-roster', '--count', '80', '--batch-size', '1', '--concurrency', '16', '--seed', SEED, '--date', DATE, '--manifest', manifest])
   t.equal(run.code, 0, `exit 0\n${run.stdout}\n${run.stderr}`)
   t.notMatch(run.stderr, CONTROL, 'no bar control characters on a pipe')
   t.ok(
-    run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/200 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
+    run.stderr.split('\n').some((l) => /^nexus-roster: \d+\/80 \(\d+%\) [\d.]+\/s, 0 refused$/.test(l)),
     `plain progress lines:\n${run.stderr}`
   )
-  t.match(run.stderr, /^nexus-roster: 200\/200 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
-  t.match(run.stdout, /^ {2}accepted {3}200 designations$/m)
-  t.match(run.stdout, /^ {2}delivered {2}200 designations with the partner's signed receipt/m)
+  t.match(run.stderr, /^nexus-roster: 80\/80 in [\d.]+m?s \([\d.]+\/s\), 0 refused$/m)
+  t.match(run.stdout, /^ {2}accepted {3}80 designations$/m)
+  t.match(run.stdout, /^ {2}delivered {2}80 designations with the partner's signed receipt/m)
 
   const received = await eventually(
     () => {
       const r = ex.mocks.CBP.received.filter((m) => m.kind === 'traveller.designation')
-      return r.length >= 200 ? r : undefined
+      return r.length >= 80 ? r : undefined
     },
     15_000,
-    '200 designations at CBP'
+    '80 designations at CBP'
   )
-  t.equal(received.length, 200)
+  t.equal(received.length, 80)
   const passIds = received.map((m) => m.payload.membershipId as string).sort()
   t.same(
     passIds,
-    Array.from({ length: 200 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
-    'PASSIDs 990000001…990000200, each once'
+    Array.from({ length: 80 }, (_, j) => `99${String(j + 1).padStart(7, '0')}`),
+    'PASSIDs 990000001…990000080, each once'
   )
   const first = received.find((m) => m.payload.membershipId === '990000001')!
   const made = nexusDesignation({ seed: seedHash(SEED), assessedBy: 'CBSA', date: DATE }, 0)

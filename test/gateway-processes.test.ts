@@ -23,7 +23,7 @@ import { client, eventually, freePort, gatewayProcess, KEYS_DIR, PG_URL, startEx
 // all busy, past tap's 120 s for the file (.taprc) for both.
 t.setTimeout(300_000)
 
-const MESSAGES = 120
+const MESSAGES = 60
 const CONCURRENCY = 8
 
 interface LogLine {

@@ -67,7 +67,10 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   const context = JSON.stringify([GENERATORS, externalSchemas ?? null, options ?? null])
   // Made on the first route not kept yet: Ajv with its generated code kept.
   let generate: ValidatorCompiler | undefined
-  const fileFor = (route: { httpPart?: string; schema: unknown }): string => join(dir, `${codeDigest([context, route.httpPart ?? null, route.schema])}.cjs`)
+  // The shared schemas are digested once per factory, not again for each route.
+  const contextDigest = codeDigest(context)
+  const fileFor = (route: { httpPart?: string; schema: unknown }): string =>
+    join(dir, `${codeDigest([contextDigest, route.httpPart ?? null, route.schema])}.cjs`)
   return (route) => {
     const file = fileFor(route)
     const kept = loadKept(file, requireForValidators)

@@ -169,6 +169,17 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
  * the limits. Both gateways name it, so either can prove which rules applied.
  */
 export function policyVersion(policy: KindPolicy): string {
+  // Policies are modules, fixed for the life of the process: each app built in it names the same version.
+  const known = versions.get(policy)
+  if (known !== undefined) return known
+  const version = hashPolicy(policy)
+  versions.set(policy, version)
+  return version
+}
+
+const versions = new WeakMap<KindPolicy, string>()
+
+function hashPolicy(policy: KindPolicy): string {
   const text = JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value))
   return `sha256:${createHash('sha256').update(text).digest('base64url')}`
 }
