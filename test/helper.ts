@@ -102,8 +102,20 @@ export async function sandboxSetting(t: Teardown): Promise<SandboxSetting> {
   }
 }
 
+/**
+ * The ledger directories testConfig made in this process. startGateway and
+ * injectGateway remove theirs at teardown; a test that builds an app or a
+ * store from a config itself has no such teardown, so whatever is left is
+ * removed when the process exits (test/test-config-dirs.test.ts).
+ */
+const ledgerDirs = new Set<string>()
+process.once('exit', () => {
+  for (const dir of ledgerDirs) rmSync(dir, { recursive: true, force: true })
+})
+
 export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfig> = {}): GatewayConfig {
   const dir = mkdtempSync(join(tmpdir(), `btb-${country}-`))
+  ledgerDirs.add(dir)
   return {
     trustFile: join(KEYS_DIR, country, 'trust.json'),
     // The committed example material never changes under a test; tests of

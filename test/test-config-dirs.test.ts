@@ -1,0 +1,30 @@
+// testConfig() gives each gateway a ledger directory of its own. Tests that
+// build an app or a store from it themselves, not through startGateway or
+// injectGateway, have no teardown that removes it: the helper removes every
+// one it made when the test process exits, so runs leave no btb-CA-…/btb-US-…
+// directories behind in the temporary directory.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+t.test('the ledger directories testConfig made are gone when the process that made them has exited', async (t) => {
+  const helper = join(import.meta.dirname, 'helper.ts')
+  const script = `
+    import { writeFileSync } from 'node:fs'
+    import { testConfig } from ${JSON.stringify(helper)}
+    const made = [testConfig('CA'), testConfig('US')].map((c) => c.ledgerPath)
+    for (const p of made) writeFileSync(p, 'a ledger')
+    process.stdout.write(JSON.stringify(made))
+  `
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script])
+  const ledgers = JSON.parse(stdout) as string[]
+  t.equal(ledgers.length, 2)
+  for (const ledger of ledgers) {
+    t.match(ledger, /btb-(CA|US)-[^/]+\/ledger\.sqlite$/, 'a ledger in a directory of its own')
+    t.notOk(existsSync(join(ledger, '..')), `${join(ledger, '..')} removed at exit`)
+  }
+})
