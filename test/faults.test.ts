@@ -55,8 +55,8 @@ async function startSlot<T>(start: () => Promise<T>): Promise<T> {
     else next()
   }
 }
-// The whole file takes under a minute on the 2-core machine, beside the rest
-// of the suite; the kill -9 faults are the longest.
+// The whole file takes about 30 s alone on the 2-core machine, and up to about
+// 70 s beside the rest of the suite; the kill -9 faults are the longest.
 t.setTimeout(170_000)
 
 for (const fault of FAULTS) {
