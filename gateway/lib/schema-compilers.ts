@@ -64,13 +64,11 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   // Ajv plugins and onCreate hooks are functions, which a digest of the options cannot tell apart: such apps compile in memory.
   const opaque = (options?.plugins?.length ?? 0) > 0 || typeof (options as { onCreate?: unknown } | undefined)?.onCreate === 'function'
   if (dir === undefined || opaque) return compileValidators(externalSchemas, options)
-  const context = JSON.stringify([GENERATORS, externalSchemas ?? null, options ?? null])
+  // The shared schemas are digested once per factory, not again for each route.
+  const context = codeDigest([GENERATORS, externalSchemas ?? null, options ?? null])
   // Made on the first route not kept yet: Ajv with its generated code kept.
   let generate: ValidatorCompiler | undefined
-  // The shared schemas are digested once per factory, not again for each route.
-  const contextDigest = codeDigest(context)
-  const fileFor = (route: { httpPart?: string; schema: unknown }): string =>
-    join(dir, `${codeDigest([contextDigest, route.httpPart ?? null, route.schema])}.cjs`)
+  const fileFor = (route: { httpPart?: string; schema: unknown }): string => join(dir, `${codeDigest([context, route.httpPart ?? null, route.schema])}.cjs`)
   return (route) => {
     const file = fileFor(route)
     const kept = loadKept(file, requireForValidators)
