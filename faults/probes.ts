@@ -4,6 +4,7 @@
 // among them), read with the operator certificate the way Prometheus would.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createSecureContext } from 'node:tls'
 import { Agent, request } from 'undici'
 import { KEYS_DIR, type Country } from './processes.ts'
 
@@ -31,9 +32,11 @@ export class MetricsScraper {
     const dir = join(KEYS_DIR, country, 'operators', 'ops-1')
     this.#agent = new Agent({
       connect: {
-        cert: readFileSync(join(dir, 'client.crt.pem'), 'utf8'),
-        key: readFileSync(join(dir, 'client.key.pem'), 'utf8'),
-        ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
+        secureContext: createSecureContext({
+          cert: readFileSync(join(dir, 'client.crt.pem'), 'utf8'),
+          key: readFileSync(join(dir, 'client.key.pem'), 'utf8'),
+          ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem'), 'utf8')
+        })
       }
     })
   }

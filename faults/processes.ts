@@ -10,6 +10,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createSecureContext } from 'node:tls'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { ENV_SCHEMA } from '../gateway/config.ts'
@@ -419,7 +420,8 @@ export class GatewayProcess {
   }
 
   async healthy(): Promise<boolean> {
-    this.#probe ??= new Agent({ connect: { ca: bothCas() }, keepAliveTimeout: 1000 })
+    // One TLS context for every probe: one built per attempt was a context every 100 ms while a gateway started.
+    this.#probe ??= new Agent({ connect: { secureContext: createSecureContext({ ca: bothCas() }) }, keepAliveTimeout: 1000 })
     try {
       const res = await request(`${this.url}/healthz`, { dispatcher: this.#probe, headersTimeout: 2000, bodyTimeout: 2000 })
       await res.body.text()

@@ -4,6 +4,7 @@
 import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createSecureContext } from 'node:tls'
 import { CompactSign } from 'jose'
 import { Agent, request } from 'undici'
 
@@ -68,7 +69,8 @@ export class AgencyClient {
     this.#agent = new Agent({
       connections: opts.connections ?? 8,
       keepAliveTimeout: 30_000,
-      connect: { cert: creds.cert, key: creds.key, ca: creds.ca }
+      // One TLS context for all its connections, as the gateway's own client (gateway/delivery/tls-client.ts).
+      connect: { secureContext: createSecureContext({ cert: creds.cert, key: creds.key, ca: creds.ca }) }
     })
   }
 

@@ -1,7 +1,11 @@
 // Keep-alive mTLS connections to the partner gateway and to agency webhooks:
 // handshakes (RSA certificates) are the expensive part, so they are rare.
+// The TLS context (certificate, key, roots) is built once per client and
+// shared by its connections: given as PEM texts, it was built again for each
+// connection, so for every attempt to reconnect while the partner was down
+// (test/tls-client-context.test.ts).
 import { Agent, request, type Dispatcher } from 'undici'
-import { checkServerIdentity, type PeerCertificate } from 'node:tls'
+import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls'
 import { sha256 } from '../lib/digest.ts'
 
 export interface PostResult {
@@ -40,9 +44,7 @@ export class TlsClient implements Poster {
       keepAliveTimeout: 30_000,
       connections: 16,
       connect: {
-        cert: opts.cert,
-        key: opts.key,
-        ca: opts.ca,
+        secureContext: createSecureContext({ cert: opts.cert, key: opts.key, ca: opts.ca }),
         rejectUnauthorized: true,
         checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
           if (opts.pinSha256 !== undefined) {

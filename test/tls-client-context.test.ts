@@ -1,0 +1,103 @@
+// A client's TLS context (its certificate, key and roots) is built once and
+// shared by every connection it opens (gateway/delivery/tls-client.ts,
+// sandbox/agency-client.ts): built from the PEM texts on each connection, a
+// gateway whose partner was down made one for every attempt to reconnect, 377
+// in one 5 s outage of the faults test. Real mutual TLS, with a server that
+// closes each connection after its answer, so that every request is a new
+// handshake.
+import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:https'
+import { join } from 'node:path'
+import tls from 'node:tls'
+import { TlsClient } from '../gateway/delivery/tls-client.ts'
+import { AgencyClient } from '../sandbox/agency-client.ts'
+import { KEYS_DIR } from './helper.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+const REQUESTS = 5
+const pem = (...path: string[]): string => readFileSync(join(KEYS_DIR, ...path), 'utf8')
+
+/** The US gateway's certificate, asking for a client certificate from CA's roots; each answer closes its connection. */
+async function closingServer(t: Test): Promise<{ url: string; connections: () => number; clientsVerified: () => number }> {
+  let connections = 0
+  let clientsVerified = 0
+  const server: Server = createServer(
+    {
+      cert: pem('US', 'gateway.crt.pem'),
+      key: pem('US', 'gateway.key.pem'),
+      ca: pem('US', 'partner', 'ca.crt.pem'),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      if ((req.socket as tls.TLSSocket).authorized) clientsVerified++
+      req.resume()
+      req.on('end', () => res.writeHead(200, { connection: 'close', 'content-type': 'text/plain' }).end('ok'))
+    }
+  )
+  server.on('secureConnection', () => connections++)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const { port } = server.address() as { port: number }
+  return { url: `https://127.0.0.1:${port}`, connections: () => connections, clientsVerified: () => clientsVerified }
+}
+
+/** Counts the TLS contexts built from here on through node:tls, as a connection given PEM texts builds its own. */
+function countContexts(t: Test): () => number {
+  const original = tls.createSecureContext
+  let built = 0
+  tls.createSecureContext = (...args) => {
+    built++
+    return original(...args)
+  }
+  t.teardown(() => {
+    tls.createSecureContext = original
+  })
+  return () => built
+}
+
+t.test("the gateway's mTLS client builds its TLS context once for all its connections", async (t) => {
+  const server = await closingServer(t)
+  const client = new TlsClient({
+    cert: pem('CA', 'gateway.crt.pem'),
+    key: pem('CA', 'gateway.key.pem'),
+    ca: pem('CA', 'partner', 'ca.crt.pem'),
+    timeoutMs: 5000
+  })
+  t.teardown(() => client.close())
+  const contexts = countContexts(t)
+  for (let i = 0; i < REQUESTS; i++) {
+    const res = await client.post(`${server.url}/v1/exchange`, 'x', 'text/plain')
+    t.equal(res.status, 200)
+  }
+  t.equal(server.connections(), REQUESTS, 'each request came on a new connection')
+  t.equal(server.clientsVerified(), REQUESTS, 'each presented the client certificate, and the server verified it')
+  t.equal(contexts(), 0, 'no TLS context built for any of them: the one built with the client serves all')
+})
+
+t.test("an agency system's client (the sandbox's, the faults', the bulk loader's) does the same", async (t) => {
+  const server = await closingServer(t)
+  const client = new AgencyClient(
+    {
+      country: 'CA',
+      agency: 'CBSA',
+      system: 'pik-primary',
+      // A certificate the server's roots accept; the server is the US gateway's, whose root is in CA's partner folder.
+      cert: pem('CA', 'gateway.crt.pem'),
+      key: pem('CA', 'gateway.key.pem'),
+      ca: pem('CA', 'partner', 'ca.crt.pem'),
+      signingKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+      kid: 'unused',
+      alg: 'ES256'
+    },
+    server.url
+  )
+  t.teardown(() => client.close())
+  const contexts = countContexts(t)
+  for (let i = 0; i < REQUESTS; i++) t.equal((await client.call('GET', '/healthz')).status, 200)
+  t.equal(server.connections(), REQUESTS, 'each request came on a new connection')
+  t.equal(contexts(), 0, 'no TLS context built for any of them: the one built with the client serves all')
+})
