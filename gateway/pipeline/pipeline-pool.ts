@@ -5,7 +5,7 @@
 // loop every other request waits on is held for milliseconds, not seconds
 // (issue 9: a 5,000-record batch held it for 2.3 s), and the work uses the
 // other core.
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import type { InboundTask, PreparedInbound } from './prepare-inbound.ts'
 import { prepareInbound } from './prepare-inbound.ts'
 import { prepareOutbound, type OutboundTask, type PipelineTools, type Preparation, type PreparedOutbound } from './prepare-outbound.ts'
@@ -26,21 +26,30 @@ export class PipelinePool {
   /** Preparations run here and on workers, for /metrics and tests. */
   readonly counts = { inline: 0, worker: 0 }
 
-  constructor(tools: PipelineTools, options: PipelinePoolOptions) {
+  /**
+   * Starts the pool's threads, if any. piscina is loaded only then: a gateway
+   * without threads (the tests' default), and every process that builds one,
+   * does not load it at start.
+   */
+  static async start(tools: PipelineTools, options: PipelinePoolOptions): Promise<PipelinePool> {
+    if (options.threads === 0) return new PipelinePool(tools, options.workerMinBytes, undefined)
+    const { Piscina } = await import('piscina')
+    const pool = new Piscina({
+      filename: new URL('./pipeline-worker.ts', import.meta.url).href,
+      workerData: options.keys,
+      // Started at once: a worker compiles the schemas when it starts, which
+      // the first large message should not wait for.
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Number.POSITIVE_INFINITY
+    })
+    return new PipelinePool(tools, options.workerMinBytes, pool)
+  }
+
+  private constructor(tools: PipelineTools, minBytes: number, pool: Piscina | undefined) {
     this.#tools = tools
-    this.#minBytes = options.workerMinBytes
-    this.#pool =
-      options.threads === 0
-        ? undefined
-        : new Piscina({
-            filename: new URL('./pipeline-worker.ts', import.meta.url).href,
-            workerData: options.keys,
-            // Started at once: a worker compiles the schemas when it starts, which
-            // the first large message should not wait for.
-            minThreads: options.threads,
-            maxThreads: options.threads,
-            idleTimeout: Number.POSITIVE_INFINITY
-          })
+    this.#minBytes = minBytes
+    this.#pool = pool
   }
 
   outbound(task: OutboundTask): Promise<Preparation<PreparedOutbound>> {

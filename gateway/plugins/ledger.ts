@@ -2,7 +2,6 @@ import fp from 'fastify-plugin'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { PostgresStore } from '../store/ledger-postgres.ts'
 import { SqliteStoreThread } from '../store/store-thread.ts'
 import type { CommitListener, GatewayStore } from '../store/records.ts'
 import { AuditFeed } from '../observability/audit-feed.ts'
@@ -23,6 +22,9 @@ export interface LedgerOptions {
 
 async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Promise<GatewayStore> {
   if (opts.postgres !== undefined) {
+    // Loaded only here: a gateway on SQLite, and every process that builds
+    // one (tests, the sandbox), does not load the pg driver at start.
+    const { PostgresStore } = await import('../store/ledger-postgres.ts')
     const store = PostgresStore.open(opts.postgres.url, { schema: opts.postgres.schema, onCommitted })
     try {
       await store.create()

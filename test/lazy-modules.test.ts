@@ -1,0 +1,65 @@
+// What a gateway does not use, it does not load at start: the PostgreSQL
+// driver when its ledger is on SQLite (gateway/plugins/ledger.ts), piscina
+// when it runs no pipeline thread (gateway/pipeline/pipeline-pool.ts). Each
+// gateway process, and each test process that builds one, paid about 27 ms
+// of CPU to load them. Checked in a process of its own, built as the tests
+// build a gateway, then with each one asked for.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import pg from 'pg'
+import { PG_URL } from './helper.ts'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+/**
+ * In a fresh process: builds a gateway on SQLite with no pipeline thread,
+ * notes which of the packages are loaded, then one on PostgreSQL with a
+ * thread, and notes them again.
+ */
+async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscina: boolean }>> {
+  const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
+  const app = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'app.ts')).href
+  const script = `
+    import { createRequire } from 'node:module'
+    import { buildApp } from ${JSON.stringify(app)}
+    import { testConfig, PG_URL } from ${JSON.stringify(helper)}
+    const loaded = () => {
+      const paths = Object.keys(createRequire(import.meta.url).cache)
+      const has = (name) => paths.some((path) => path.includes('/node_modules/' + name + '/'))
+      return { pg: has('pg'), piscina: has('piscina') }
+    }
+    const seen = []
+    for (const overrides of [{ pipelineThreads: 0 }, { pipelineThreads: 1, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: ${JSON.stringify(schema)} }]) {
+      const app = await buildApp(testConfig('CA', overrides))
+      await app.ready()
+      seen.push(loaded())
+      await app.close()
+    }
+    process.stdout.write(JSON.stringify(seen))
+  `
+  const dir = mkdtempSync(join(tmpdir(), 'btb-lazy-'))
+  try {
+    writeFileSync(join(dir, 'build.mjs'), script)
+    const { stdout } = await run(process.execPath, [join(dir, 'build.mjs')], { env: { ...process.env, TEST_LOG_LEVEL: 'silent' } })
+    return JSON.parse(stdout) as Array<{ pg: boolean; piscina: boolean }>
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+t.test('a gateway on SQLite with no pipeline thread loads neither pg nor piscina; each is loaded when it is used', async (t) => {
+  const schema = `btb_lazy_${process.pid}`
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool.end()
+  })
+  const [sqlite, postgres] = await loadedByEach(schema)
+  t.same(sqlite, { pg: false, piscina: false }, 'SQLite, no pipeline thread')
+  t.same(postgres, { pg: true, piscina: true }, 'PostgreSQL, one pipeline thread')
+})
