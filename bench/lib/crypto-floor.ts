@@ -9,6 +9,7 @@
 // decisions (a keyed digest each) and traveller subjects (another each) it
 // took.
 import { createCipheriv, createHash, createHmac, createPublicKey, createSecretKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import { derToJose, joseToDer } from 'ecdsa-sig-formatter'
 import { injectGateway, client, testConfig } from '../../test/helper.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
 import { withTeardowns } from './common.ts'
@@ -56,7 +57,8 @@ export async function submissionWork(): Promise<CryptoWork> {
 
 function verifyJws(jws: string, key: KeyObject): boolean {
   const dot = jws.lastIndexOf('.')
-  return verify('sha256', Buffer.from(jws.slice(0, dot)), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(jws.slice(dot + 1), 'base64url'))
+  // As the gateway verifies (gateway/jws/verify-compact.ts): DER and the KeyObject alone, the fastest form node:crypto has.
+  return verify('sha256', Buffer.from(jws.slice(0, dot)), key, joseToDer(jws.slice(dot + 1), 'ES256'))
 }
 
 /** Submissions/s of the floor, measured for `durationMs` on this thread. */
@@ -76,10 +78,7 @@ export function measureCryptoFloor(work: CryptoWork, durationMs: number): Crypto
       createHash('sha256').update(work.submission).digest()
       for (let h = 0; h < work.hmacs; h++) createHmac('sha256', auditKey).update(fieldValue).digest()
       // The forwarded message: about the submission's size, signed, then sealed for the outbox.
-      const signature = sign('sha256', Buffer.from(work.submission.slice(0, work.submission.lastIndexOf('.'))), {
-        key: work.gatewayKey,
-        dsaEncoding: 'ieee-p1363'
-      })
+      const signature = derToJose(sign('sha256', Buffer.from(work.submission.slice(0, work.submission.lastIndexOf('.'))), work.gatewayKey), 'ES256')
       const cipher = createCipheriv('aes-256-gcm', sealKey, randomBytes(12))
       cipher.update(work.submission)
       cipher.update(signature)

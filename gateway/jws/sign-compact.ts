@@ -3,7 +3,12 @@
 // string), which for a forwarded 3 MB batch took ~200 ms of the event loop
 // per message; Buffer's encoder is native. What is signed is the same:
 // base64url(header) "." base64url(payload), ES256 as raw r‖s (RFC 7518 §3.4).
+// ES256 is signed in OpenSSL's DER form with the KeyObject alone, then turned
+// into r‖s by ecdsa-sig-formatter: node:crypto's own conversion, asked for
+// with `{ key, dsaEncoding: 'ieee-p1363' }`, cost twice as much (50 µs a
+// signature against 27 on Node 24.21; docs/architecture.md, "Targets").
 import { sign } from 'node:crypto'
+import { derToJose } from 'ecdsa-sig-formatter'
 import type { SigningKey } from './signing-key.ts'
 
 /** Encoded protected headers, by key and typ: a gateway signs with a handful. */
@@ -23,6 +28,6 @@ function encodedHeader(key: SigningKey, typ: string): string {
 export async function signCompactJws(payload: string, key: SigningKey, typ: string): Promise<string> {
   const input = `${encodedHeader(key, typ)}.${Buffer.from(payload).toString('base64url')}`
   const data = Buffer.from(input)
-  const signature = key.alg === 'ES256' ? sign('sha256', data, { key: key.key, dsaEncoding: 'ieee-p1363' }) : sign(null, data, key.key)
-  return `${input}.${signature.toString('base64url')}`
+  const signature = key.alg === 'ES256' ? derToJose(sign('sha256', data, key.key), 'ES256') : sign(null, data, key.key).toString('base64url')
+  return `${input}.${signature}`
 }
