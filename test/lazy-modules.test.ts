@@ -27,7 +27,7 @@ async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscin
   const script = `
     import { createRequire } from 'node:module'
     import { buildApp } from ${JSON.stringify(app)}
-    import { testConfig, PG_URL } from ${JSON.stringify(helper)}
+    import { dropQueuePrefix, testConfig, PG_URL } from ${JSON.stringify(helper)}
     const loaded = () => {
       const paths = Object.keys(createRequire(import.meta.url).cache)
       const has = (name) => paths.some((path) => path.includes('/node_modules/' + name + '/'))
@@ -35,10 +35,12 @@ async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscin
     }
     const seen = []
     for (const overrides of [{ pipelineThreads: 0 }, { pipelineThreads: 1, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: ${JSON.stringify(schema)} }]) {
-      const app = await buildApp(testConfig('CA', overrides))
+      const config = testConfig('CA', overrides)
+      const app = await buildApp(config)
       await app.ready()
       seen.push(loaded())
       await app.close()
+      await dropQueuePrefix(config.queuePrefix)
     }
     process.stdout.write(JSON.stringify(seen))
   `
