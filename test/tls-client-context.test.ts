@@ -4,14 +4,15 @@
 // gateway whose partner was down made one for every attempt to reconnect, 377
 // in one 5 s outage of the faults test. Real mutual TLS, with a server that
 // closes each connection after its answer, so that every request is a new
-// handshake.
+// handshake. A client whose material cannot make a context fails its
+// requests, as a request that fails does, rather than throwing.
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import { join } from 'node:path'
 import tls from 'node:tls'
-import { TlsClient } from '../gateway/delivery/tls-client.ts'
+import { TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
 import { AgencyClient } from '../sandbox/agency-client.ts'
 import { KEYS_DIR } from './helper.ts'
 
@@ -100,4 +101,17 @@ t.test("an agency system's client (the sandbox's, the faults', the bulk loader's
   for (let i = 0; i < REQUESTS; i++) t.equal((await client.call('GET', '/healthz')).status, 200)
   t.equal(server.connections(), REQUESTS, 'each request came on a new connection')
   t.equal(contexts(), 0, 'no TLS context built for any of them: the one built with the client serves all')
+})
+
+t.test('a client that the trust material cannot make fails its request, as any failed request does, rather than throwing', async (t) => {
+  const client = new TrustBoundClient(
+    () => ({}),
+    () => ({ cert: 'not a certificate', key: 'not a key', ca: 'not a root', timeoutMs: 1000 })
+  )
+  t.teardown(() => client.close())
+  let request: Promise<unknown> | undefined
+  t.doesNotThrow(() => {
+    request = client.post('https://127.0.0.1:1/v1/exchange', 'x', 'text/plain')
+  }, 'the call itself does not throw')
+  await t.rejects(request!, 'its promise is rejected')
 })

@@ -114,11 +114,14 @@ export class TrustBoundClient<T extends object> implements Poster {
     return this.#client
   }
 
-  post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult> {
+  // Async, so that a client the trust store's material cannot make (its TLS
+  // context is built here, on first use after a change) is a rejection like
+  // any failed request, not a throw.
+  async post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult> {
     return this.#clientNow().post(url, body, contentType, headers)
   }
 
-  get(url: string, timeoutMs?: number): Promise<PostResult> {
+  async get(url: string, timeoutMs?: number): Promise<PostResult> {
     return this.#clientNow().get(url, timeoutMs)
   }
 
