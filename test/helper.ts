@@ -4,7 +4,7 @@
 // ledger in a temporary directory, the committed example PKI.
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto'
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
@@ -409,4 +409,24 @@ export function runScript(args: readonly string[]): Promise<ScriptRun> {
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
   })
+}
+
+/**
+ * Runs an ES module's source in a process of its own and answers what it
+ * printed; throws, with its stderr, if it exits with an error. The source is
+ * written to a file, not passed with --eval: a process started with
+ * --input-type cannot start worker threads from files (the ledger's, the
+ * pipeline's). It imports the project's modules by their file URLs.
+ */
+export async function runModule(source: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-module-'))
+  try {
+    const file = join(dir, 'module.mjs')
+    writeFileSync(file, source)
+    const { code, stdout, stderr } = await runScript([file])
+    if (code !== 0) throw new Error(`the module exited with ${code}: ${stderr.slice(-2000)}`)
+    return stdout
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }

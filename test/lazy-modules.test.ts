@@ -5,16 +5,10 @@
 // of CPU to load them. Checked in a process of its own, built as the tests
 // build a gateway, then with each one asked for.
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
-import { PG_URL } from './helper.ts'
-import { promisify } from 'node:util'
-
-const run = promisify(execFile)
+import { PG_URL, runModule } from './helper.ts'
 
 /**
  * In a fresh process: builds a gateway on SQLite with no pipeline thread,
@@ -44,14 +38,7 @@ async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscin
     }
     process.stdout.write(JSON.stringify(seen))
   `
-  const dir = mkdtempSync(join(tmpdir(), 'btb-lazy-'))
-  try {
-    writeFileSync(join(dir, 'build.mjs'), script)
-    const { stdout } = await run(process.execPath, [join(dir, 'build.mjs')], { env: { ...process.env, TEST_LOG_LEVEL: 'silent' } })
-    return JSON.parse(stdout) as Array<{ pg: boolean; piscina: boolean }>
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+  return JSON.parse(await runModule(script)) as Array<{ pg: boolean; piscina: boolean }>
 }
 
 t.test('a gateway on SQLite with no pipeline thread loads neither pg nor piscina; each is loaded when it is used', async (t) => {

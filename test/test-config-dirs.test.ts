@@ -4,15 +4,13 @@
 // one it made when the test process exits, so runs leave no btb-CA-…/btb-US-…
 // directories behind in the temporary directory.
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-
-const run = promisify(execFile)
+import { pathToFileURL } from 'node:url'
+import { runModule } from './helper.ts'
 
 t.test('the ledger directories testConfig made are gone when the process that made them has exited', async (t) => {
-  const helper = join(import.meta.dirname, 'helper.ts')
+  const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
   const script = `
     import { writeFileSync } from 'node:fs'
     import { testConfig } from ${JSON.stringify(helper)}
@@ -20,8 +18,7 @@ t.test('the ledger directories testConfig made are gone when the process that ma
     for (const p of made) writeFileSync(p, 'a ledger')
     process.stdout.write(JSON.stringify(made))
   `
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script])
-  const ledgers = JSON.parse(stdout) as string[]
+  const ledgers = JSON.parse(await runModule(script)) as string[]
   t.equal(ledgers.length, 2)
   for (const ledger of ledgers) {
     t.match(ledger, /btb-(CA|US)-[^/]+\/ledger\.sqlite$/, 'a ledger in a directory of its own')
