@@ -9,6 +9,7 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { DatabaseSync } from 'node:sqlite'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -35,38 +36,56 @@ const us = loadTrustStore(join(KEYS, 'US', 'trust.json'))
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
-interface Backend {
-  readonly name: string
-  open(t: Test): Promise<{ store: GatewayStore; tamper: Tamper; cliArgs: string[] }>
+/** A ledger of a test's own, on one of the two stores. */
+interface Ledger {
+  readonly store: GatewayStore
+  readonly tamper: Tamper
+  readonly cliArgs: string[]
+  /** Another ledger of a test's own, holding what this one holds now. */
+  copy(t: Test): Promise<Ledger>
 }
 
-const sqlite: Backend = {
-  name: 'SQLite',
-  async open(t) {
-    const dir = mkdtempSync(join(tmpdir(), 'btb-verify-'))
-    const path = join(dir, 'ledger.sqlite')
-    const store = new SqliteStore(path)
-    const tamper = sqliteTamper(path)
-    t.teardown(async () => {
-      tamper.close()
-      await store.close()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    return { store, cliArgs: ['--ledger', path], tamper }
+interface Backend {
+  readonly name: string
+  /** An empty ledger. */
+  open(t: Test): Promise<Ledger>
+}
+
+function openSqlite(t: Test, from?: string): Ledger {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-verify-'))
+  const path = join(dir, 'ledger.sqlite')
+  if (from !== undefined) {
+    // A consistent copy, what the WAL holds included.
+    const source = new DatabaseSync(from, { readOnly: true })
+    source.prepare('VACUUM INTO ?').run(path)
+    source.close()
   }
+  const store = new SqliteStore(path)
+  const tamper = sqliteTamper(path)
+  t.teardown(async () => {
+    tamper.close()
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { store, cliArgs: ['--ledger', path], tamper, copy: async (t) => openSqlite(t, path) }
+}
+
+const sqlite: Backend = { name: 'SQLite', open: async (t) => openSqlite(t) }
+
+async function openPostgres(t: Test, pool: pg.Pool, from?: string): Promise<Ledger> {
+  const schema = `t_${randomBytes(6).toString('hex')}`
+  t.teardown(() => pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))
+  const store = new PostgresStore(pool, { schema })
+  await store.create()
+  if (from !== undefined) {
+    const { rows } = await pool.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [from])
+    for (const { table_name: table } of rows) await pool.query(`INSERT INTO ${schema}.${table} SELECT * FROM ${from}.${table}`)
+  }
+  return { store, cliArgs: ['--postgres', PG_URL, '--schema', schema], tamper: postgresTamper(pool, schema), copy: (t) => openPostgres(t, pool, schema) }
 }
 
 function postgres(pool: pg.Pool): Backend {
-  return {
-    name: 'PostgreSQL',
-    async open(t) {
-      const schema = `t_${randomBytes(6).toString('hex')}`
-      t.teardown(() => pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))
-      const store = new PostgresStore(pool, { schema })
-      await store.create()
-      return { store, cliArgs: ['--postgres', PG_URL, '--schema', schema], tamper: postgresTamper(pool, schema) }
-    }
-  }
+  return { name: 'PostgreSQL', open: (t) => openPostgres(t, pool) }
 }
 
 const LENGTH = 52
@@ -149,9 +168,12 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 
 function suite(parent: Test, backend: Backend): void {
   parent.test(`${backend.name}: ledger verification`, async (t) => {
+    // One ledger built as the gateway builds it; each case below tampers with a copy of its own.
+    const built = await backend.open(t)
+    const witnessed = await buildLedger(t, built.store)
+
     t.test("an untouched ledger verifies, every checkpoint, cosignature and the partner's copy included", async (t) => {
-      const { store } = await backend.open(t)
-      const witnessed = await buildLedger(t, store)
+      const { store } = await built.copy(t)
       const result = await verify(store, witnessed)
       t.match(result, { ok: true, entries: LENGTH, checkpoints: 5, countersignatures: 3, checkpointedTo: 50, warnings: [] })
       t.match(result.cosigned, { size: 30, fromPartner: true }, "checked against the partner's copy")
@@ -378,8 +400,7 @@ function suite(parent: Test, backend: Backend): void {
 
     for (const c of cases) {
       t.test(`finds ${c.name}, and names entry ${c.seq}`, async (t) => {
-        const { store, tamper } = await backend.open(t)
-        const witnessed = await buildLedger(t, store)
+        const { store, tamper } = await built.copy(t)
         await c.tamper(tamper, store)
         const result = await verify(store, witnessed)
         t.equal(result.ok, false)
@@ -389,8 +410,7 @@ function suite(parent: Test, backend: Backend): void {
     }
 
     t.test("a rewrite re-signed with the gateway's own key passes every local check: only the partner's copy finds it", async (t) => {
-      const { store, tamper } = await backend.open(t)
-      const witnessed = await buildLedger(t, store)
+      const { store, tamper } = await built.copy(t)
       await rewrite(tamper, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 're-sign')
       await tamper.run('UPDATE audit SET message_id = ? WHERE seq = ?', 'm-99', 23)
       t.match(await verify(store), { ok: true, cosigned: null }, 'alone, the ledger verifies (and no cosignature is left)')
@@ -398,8 +418,7 @@ function suite(parent: Test, backend: Backend): void {
     })
 
     t.test('the CLI reports an intact ledger and exits 0, a tampered one and exits 1', async (t) => {
-      const { store, tamper, cliArgs } = await backend.open(t)
-      const witnessed = await buildLedger(t, store)
+      const { tamper, cliArgs } = await built.copy(t)
       const dir = mkdtempSync(join(tmpdir(), 'btb-witnessed-'))
       t.teardown(() => rmSync(dir, { recursive: true, force: true }))
       const file = join(dir, 'witnessed.note')
