@@ -31,7 +31,6 @@ async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscin
     for (const overrides of [{ pipelineThreads: 0 }, { pipelineThreads: 1, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: ${JSON.stringify(schema)} }]) {
       const config = testConfig('CA', overrides)
       const app = await buildApp(config)
-      await app.ready()
       seen.push(loaded())
       await app.close()
       await dropQueuePrefix(config.queuePrefix)
