@@ -128,6 +128,10 @@ class PostgresDatabase implements SqlDatabase {
     return (await this.#pool.query(this.#sql(sql), [...values])).rows as R[]
   }
 
+  async tuples<R extends readonly unknown[]>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
+    return (await this.#pool.query({ text: this.#sql(sql), values: [...values], rowMode: 'array' })).rows as unknown as R[]
+  }
+
   async run(sql: string, values: readonly SqlValue[] = []): Promise<number> {
     return (await this.#pool.query(this.#sql(sql), [...values])).rowCount ?? 0
   }

@@ -129,6 +129,8 @@ class SqliteDatabase implements SqlBackend {
   readonly #db: DatabaseSync
   /** Statements are prepared once, on first use; search builds a few shapes, each cached. */
   readonly #statements = new Map<string, StatementSync>()
+  /** The same, for reads whose rows come as arrays (tuples). */
+  readonly #tupleStatements = new Map<string, StatementSync>()
   /** Writes waiting for the next group commit. */
   readonly #pending: PendingWrite[] = []
   /** Whether writes are arriving together: the last group had company, or more came while it committed. */
@@ -184,6 +186,17 @@ class SqliteDatabase implements SqlBackend {
 
   async all<R = Row>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
     return this.#sql(sql).all(...values) as R[]
+  }
+
+  async tuples<R extends readonly unknown[]>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
+    // A statement of its own: setReturnArrays changes the statement, and the same text may be read both ways.
+    let statement = this.#tupleStatements.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(SQLITE.text(sql))
+      statement.setReturnArrays(true)
+      this.#tupleStatements.set(sql, statement)
+    }
+    return statement.all(...values) as unknown as R[]
   }
 
   async run(sql: string, values: readonly SqlValue[] = []): Promise<number> {

@@ -47,6 +47,12 @@ export const VERIFICATION_SQL = {
   subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq"
 } as const
 
+/** A row of VERIFICATION_SQL.entries, as an array. */
+type VerificationRow = ReadonlyArray<Seq | string | null>
+/** Where the searchable columns start in a VerificationRow, and where the field set's patterns are, after them. */
+const COLUMNS_AT = 5
+const FIELD_PATTERNS_AT = COLUMNS_AT + AUDIT_COLUMNS.length
+
 /** Every field set with its pattern rows (auditFieldSets): a few sets of a few dozen rows, read whole once per verification. */
 const FIELD_SETS_SQL = `SELECT s.id, s.patterns, p.joined FROM {audit_field_sets} s LEFT JOIN (
     SELECT field_set, string_agg(path_pattern, ' ') AS joined FROM {audit_field_set_patterns} GROUP BY field_set
@@ -276,10 +282,8 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async auditPage(afterSeq: number, limit: number): Promise<AuditPage> {
-    const rows = await this.#db.all<AuditRow & Record<string, string | null> & { tree_nodes: string | null; field_patterns: string | null }>(
-      VERIFICATION_SQL.entries,
-      [afterSeq, limit]
-    )
+    // Arrays in the order VERIFICATION_SQL.entries names the columns: seq, entry, prev_hash, hash, tree_nodes, AUDIT_COLUMNS, field_patterns.
+    const rows = await this.#db.tuples<VerificationRow>(VERIFICATION_SQL.entries, [afterSeq, limit])
     const links: AuditChainLink[] = []
     const fields = new Map<number, string[]>()
     // A ledger has a few field sets, each on many entries: one list per set,
@@ -287,18 +291,19 @@ export class SqlLedgerRepository implements LedgerRepository {
     const patternLists = new Map<string, string[]>()
     const columns: AuditIndexRows['columns'] = []
     for (const r of rows) {
-      const seq = Number(r.seq)
-      links.push({ seq, prevHash: r.prev_hash, hash: r.hash, text: r.entry, treeNodes: r.tree_nodes })
-      if (r.field_patterns !== null) {
-        let patterns = patternLists.get(r.field_patterns)
-        if (patterns === undefined) patternLists.set(r.field_patterns, (patterns = r.field_patterns.split(' ')))
+      const seq = Number(r[0])
+      links.push({ seq, prevHash: r[2] as string, hash: r[3] as string, text: r[1] as string, treeNodes: r[4] as string | null })
+      const patternsText = r[FIELD_PATTERNS_AT] as string | null
+      if (patternsText !== null) {
+        let patterns = patternLists.get(patternsText)
+        if (patterns === undefined) patternLists.set(patternsText, (patterns = patternsText.split(' ')))
         fields.set(seq, patterns)
       }
-      columns.push({ seq, values: AUDIT_COLUMNS.map((c) => r[c] ?? null) })
+      columns.push({ seq, values: r.slice(COLUMNS_AT, FIELD_PATTERNS_AT) as Array<string | null> })
     }
     if (rows.length === 0) return { links, index: { subjects: new Map(), fields, columns } }
-    const subjects = await this.#db.all<{ seq: Seq; joined: string }>(VERIFICATION_SQL.subjects, [links[0]!.seq, links[links.length - 1]!.seq])
-    return { links, index: { subjects: new Map(subjects.map((r) => [Number(r.seq), r.joined.split(' ')])), fields, columns } }
+    const subjects = await this.#db.tuples<[Seq, string]>(VERIFICATION_SQL.subjects, [links[0]!.seq, links[links.length - 1]!.seq])
+    return { links, index: { subjects: new Map(subjects.map((r) => [Number(r[0]), r[1].split(' ')])), fields, columns } }
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
