@@ -57,8 +57,11 @@ export interface VerifyLedgerOptions {
    * Worker threads that check pages (hashes, JSON, search index) while this
    * one reads the next and verifies the rest in order (entry-check-pool.ts);
    * 0: all on this thread. Started only for a ledger longer than a page.
-   * Default: one per core beside this one, whose reads are the slowest part
-   * (on 2 cores one thread beat two: 0.43× the read-and-rehash floor against 0.34×).
+   * Default: one per core. This thread only reads and keeps the order, and
+   * waits on the checking threads the rest of the time: on 2 cores, two of
+   * them verified 54,000–58,000 entries/s where one verified 50,000–52,000
+   * (five alternated pairs over a million entries, docs/architecture.md
+   * "Targets"). A gateway verifying while it serves asks for fewer.
    */
   readonly threads?: number
   /**
@@ -207,7 +210,7 @@ export async function verifyLedger(
   const root = (): string => edge.root().toString('base64')
   let expectedSeq = 1
   let prevHash = GENESIS_HASH
-  const threads = options.threads ?? Math.max(0, availableParallelism() - 1)
+  const threads = options.threads ?? availableParallelism()
   // The first page is checked here: a ledger of one page does not wait for threads to start.
   const here = new EntryCheckPool(0)
   let pool: EntryCheckPool | undefined

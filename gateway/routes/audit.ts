@@ -4,6 +4,7 @@
 // holds, which carry complaint references (P9; docs/privacy-officers.md,
 // "Complaint references"). Privacy-officer certificates with a bound token
 // only; agency systems and the partner are refused.
+import { availableParallelism } from 'node:os'
 import { Readable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
@@ -830,6 +831,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       warnings.push("the partner's copy of the latest cosigned checkpoint could not be fetched: the ledger is checked against its own record of it")
     }
     const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys, {
+      // A core is left to the traffic this gateway serves meanwhile (audit:verify, offline, takes them all).
+      threads: Math.max(0, availableParallelism() - 1),
       ...(witnessed === undefined ? {} : { witnessed }),
       maxCosignatureAgeMs: opts.cosignatureMaxAgeMs
     })
