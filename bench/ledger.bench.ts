@@ -354,8 +354,11 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
 
     // audit:verify over the large ledger, beside the floor of the same run:
     // reading the same rows with node:sqlite and recomputing their chain.
+    // As `npm run audit:verify` opens it: read-only, a connection of its own.
+    const reader = new SqliteStore(paths.large, { readOnly: true })
+    stores.push(reader)
     const verifyStarted = performance.now()
-    const verification = await verifyLedger(large, new Map())
+    const verification = await verifyLedger(reader, new Map())
     const verifySeconds = (performance.now() - verifyStarted) / 1000
     if (!verification.ok) throw new Error(`the bench ledger does not verify: ${verification.firstBad?.reason}`)
     const verifyRate = verification.entries / verifySeconds
