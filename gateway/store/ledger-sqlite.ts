@@ -175,11 +175,18 @@ class SqliteDatabase implements SqlBackend {
     })
   }
 
-  #sql(sql: string): StatementSync {
-    let statement = this.#statements.get(sql)
+  /**
+   * The statement for `sql`, prepared on first use. Rows as arrays (tuples)
+   * come from a statement of their own: setReturnArrays changes the
+   * statement, and the same text may be read both ways.
+   */
+  #sql(sql: string, asArrays = false): StatementSync {
+    const cache = asArrays ? this.#tupleStatements : this.#statements
+    let statement = cache.get(sql)
     if (statement === undefined) {
       statement = this.#db.prepare(SQLITE.text(sql))
-      this.#statements.set(sql, statement)
+      if (asArrays) statement.setReturnArrays(true)
+      cache.set(sql, statement)
     }
     return statement
   }
@@ -189,14 +196,7 @@ class SqliteDatabase implements SqlBackend {
   }
 
   async tuples<R extends readonly unknown[]>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
-    // A statement of its own: setReturnArrays changes the statement, and the same text may be read both ways.
-    let statement = this.#tupleStatements.get(sql)
-    if (statement === undefined) {
-      statement = this.#db.prepare(SQLITE.text(sql))
-      statement.setReturnArrays(true)
-      this.#tupleStatements.set(sql, statement)
-    }
-    return statement.all(...values) as unknown as R[]
+    return this.#sql(sql, true).all(...values) as unknown as R[]
   }
 
   async run(sql: string, values: readonly SqlValue[] = []): Promise<number> {
