@@ -2,6 +2,7 @@
 // transparency-dev/merkle project (the reference the RFC's authors keep), and
 // a second, naive reading of the RFC's recursive definitions for every size
 // up to 70.
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import {
   EMPTY_ROOT,
@@ -199,4 +200,18 @@ t.test('a tree edge reports the nodes each leaf completes', async (t) => {
     { level: 0, index: 6 }
   ])
   t.throws(() => new TreeEdge(3, [ROOTS[0]!]), RangeError, 'an edge must have as many hashes as its size has bits')
+})
+
+t.test('a node hash is SHA-256(0x01 || left || right) for any inputs, and each is a Buffer of its own', async (t) => {
+  const sha = (...parts: Uint8Array[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest()
+  const a = Buffer.alloc(32, 0xaa)
+  const b = Buffer.alloc(32, 0xbb)
+  const first = nodeHash(a, b)
+  const second = nodeHash(b, a)
+  // The input is built in one buffer kept for it: a result must not be a view of it.
+  t.same(first, sha(Buffer.from([1]), a, b), 'two 32-byte children')
+  t.same(second, sha(Buffer.from([1]), b, a), 'and the next, built in the same place, leaves the first as it was')
+  t.same(nodeHash(Buffer.from('ab'), Buffer.alloc(40, 1)), sha(Buffer.from([1]), Buffer.from('ab'), Buffer.alloc(40, 1)), 'children of other lengths')
+  t.same(leafHash(Buffer.from('x')), sha(Buffer.from([0]), Buffer.from('x')), 'a leaf')
+  t.equal(first.length, 32)
 })

@@ -7,7 +7,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checkEntries, isCanonicalInstant, packTexts } from '../gateway/audit/entry-checks.ts'
+import { checkEntries, isCanonicalInstant, type PackedTexts, packTexts } from '../gateway/audit/entry-checks.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { normaliseInstant } from '../gateway/store/audit-index.ts'
@@ -161,6 +161,28 @@ t.test('a page packed for a thread hashes as chainHash and leafHash do, whatever
     { at: 2, why: 'hash' },
     'a hash that is not of its prevHash and text is found'
   )
+  // Three UTF-8 bytes a character: more than the room packTexts first gives a page (its length and a quarter).
+  const wide = [JSON.stringify('漢'.repeat(3000)), '{"a":"é"}', JSON.stringify('字'.repeat(10))]
+  const widePrev = ['p1', 'p2', 'p3']
+  for (const spare of [undefined, new ArrayBuffer(64), new ArrayBuffer(1 << 16)]) {
+    const page = packTexts(widePrev, wide, spare) as PackedTexts
+    const label = spare === undefined ? 'no spare buffer' : `a spare of ${spare.byteLength} bytes`
+    t.same(
+      wide.map((_, i) => Buffer.from(page.bytes.buffer, page.bytes.byteOffset).toString('utf8', page.starts[i], page.ends[i])),
+      wide,
+      `${label}: texts wider in UTF-8 than the first guess are packed whole`
+    )
+    if (spare !== undefined) t.equal(page.bytes.buffer === spare, spare.byteLength === 1 << 16, `${label}: reused only if large enough`)
+    const checked = checkEntries({
+      seqs: [1, 2, 3],
+      prevHashes: widePrev,
+      hashes: wide.map((text, i) => chainHash(widePrev[i]!, text)),
+      texts: page,
+      rows: undefined
+    })
+    t.same(checked.broken, undefined, `${label}: every chain hash matches`)
+    t.same(Buffer.from(checked.leaves), Buffer.concat(wide.map((text) => leafHash(text))), `${label}: every leaf matches`)
+  }
   t.ok(Array.isArray(packTexts(['p'], ['"\ud800"'], undefined)), 'a text with a lone surrogate is left a string (UTF-8 would change it)')
   t.ok(Array.isArray(packTexts(['\ud800'], ['{}'], undefined)), 'and so is a page with such a prevHash')
 })

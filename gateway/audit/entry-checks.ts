@@ -57,15 +57,33 @@ const NEWLINE = 0x0a
  * UTF-8 already, so always well-formed.
  */
 export function packTexts(prevHashes: readonly string[], texts: readonly string[], spare: ArrayBuffer | undefined): Texts {
+  // Room for every text as ASCII and a quarter more; a page that needs more is written again into a larger buffer.
   let size = 0
   for (let i = 0; i < texts.length; i++) {
     const text = texts[i]!
     const prevHash = prevHashes[i]!
     if (!text.isWellFormed() || !prevHash.isWellFormed()) return texts
-    size += Buffer.byteLength(prevHash) + 1 + Buffer.byteLength(text)
+    size += prevHash.length + 1 + text.length
   }
-  const bytes = spare !== undefined && spare.byteLength >= size ? new Uint8Array(spare) : new Uint8Array(Math.ceil(size * 1.25))
+  size = Math.ceil(size * 1.25) + 8
+  for (;;) {
+    const bytes = spare !== undefined && spare.byteLength >= size ? new Uint8Array(spare) : new Uint8Array(size)
+    const packed = packInto(bytes, prevHashes, texts)
+    if (packed !== undefined) return packed
+    spare = undefined
+    size *= 2
+  }
+}
+
+/**
+ * The texts written into `bytes`, or undefined when they may not have fitted:
+ * Buffer#write stops short of a character that does not fit, so a write that
+ * ends within 4 bytes of the end may have been cut (UTF-8 takes at most 4 a
+ * character), and one that ends before cannot have been.
+ */
+function packInto(bytes: Uint8Array, prevHashes: readonly string[], texts: readonly string[]): PackedTexts | undefined {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const limit = buffer.length - 4
   const heads = new Uint32Array(texts.length)
   const starts = new Uint32Array(texts.length)
   const ends = new Uint32Array(texts.length)
@@ -73,9 +91,11 @@ export function packTexts(prevHashes: readonly string[], texts: readonly string[
   for (let i = 0; i < texts.length; i++) {
     heads[i] = at
     at += buffer.write(prevHashes[i]!, at, 'utf8')
+    if (at >= limit) return undefined
     buffer[at++] = NEWLINE
     starts[i] = at
     at += buffer.write(texts[i]!, at, 'utf8')
+    if (at >= limit) return undefined
     ends[i] = at
   }
   return { bytes, heads, starts, ends }
@@ -100,8 +120,12 @@ export const LEAF_BYTES = 32
 
 export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
   const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
-  const entries: AuditEntry[] = []
+  const leafBytes = Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength)
   const packed = isPacked(texts) ? { ...texts, buffer: Buffer.from(texts.bytes.buffer, texts.bytes.byteOffset, texts.bytes.byteLength) } : undefined
+  // The first entry whose index differs, or what reading one threw: the
+  // rest are still hashed, since a broken entry anywhere in the page is what
+  // is reported first, but no more index is compared.
+  let index: Pick<EntriesChecked, 'index' | 'thrown'> | undefined = rows === undefined ? {} : undefined
   for (let i = 0; i < seqs.length; i++) {
     let text: string
     if (packed === undefined) {
@@ -114,61 +138,62 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
       const end = packed.ends[i]!
       // The leaf: SHA-256(0x00 || text), the byte before the text set to 0x00 for it.
       buffer[start - 1] = 0
-      leaves.set(hash('sha256', buffer.subarray(start - 1, end), 'buffer'), i * LEAF_BYTES)
+      // As a latin1 string written into the leaves: node:crypto's 'buffer' output costs about 1 µs more a call (merkle-tree.ts, sha256).
+      leafBytes.write(hash('sha256', buffer.subarray(start - 1, end), 'binary'), i * LEAF_BYTES, LEAF_BYTES, 'latin1')
       buffer[start - 1] = NEWLINE
       // chainHash over the same bytes: the hash of `${prevHash}\n${text}` in UTF-8.
       if (hash('sha256', buffer.subarray(packed.heads[i]!, end), 'base64url') !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
       text = buffer.toString('utf8', start, end)
     }
+    let entry: AuditEntry
     try {
-      entries.push(JSON.parse(text) as AuditEntry)
+      entry = JSON.parse(text) as AuditEntry
     } catch {
       return { leaves, broken: { at: i, why: 'json' } }
     }
+    // Compared as soon as parsed, so that each parsed entry is garbage before
+    // the next: a page's worth held until the end made the young generation's
+    // collections copy them, a tenth of a thread's time (docs/architecture.md, "Targets").
+    if (index === undefined) {
+      try {
+        const problem = indexProblem(seqs[i]!, entry, i, rows!)
+        if (problem !== undefined) index = { index: problem }
+      } catch (thrown) {
+        index = { thrown }
+      }
+    }
   }
-  if (rows === undefined) return { leaves }
-  try {
-    const index = indexProblem(seqs, entries, rows)
-    return index === undefined ? { leaves } : { leaves, index }
-  } catch (thrown) {
-    return { leaves, thrown }
-  }
+  return { leaves, ...index }
 }
 
 function isPacked(texts: Texts): texts is PackedTexts {
   return !Array.isArray(texts)
 }
 
-/** The first entry of a page whose search index rows differ from what the entry implies. */
-function indexProblem(seqs: readonly number[], entries: readonly AuditEntry[], rows: AuditIndexRows): { seq: number; reason: string } | undefined {
+/** Whether the search index rows of a page's entry `i` differ from what the entry implies, and how. */
+function indexProblem(seq: number, entry: AuditEntry, i: number, rows: AuditIndexRows): { seq: number; reason: string } | undefined {
   // The columns a search filters on (message id, event, parties…) are copies
   // of what the entry says: edited, they would hide an entry from a search
   // while the chain, which covers only the entry, still verified.
-  const stored = new Map<number, ReadonlyArray<string | null>>()
-  for (const r of rows.columns) stored.set(r.seq, r.values)
-  for (let i = 0; i < entries.length; i++) {
-    const seq = seqs[i]!
-    const entry = entries[i]!
-    const actualValues = stored.get(seq)
-    if (!columnsMatch(entry, actualValues)) {
-      const expectedValues = auditColumnValues(auditColumns(entry))
-      const differs = AUDIT_COLUMNS.findIndex((_, c) => actualValues?.[c] !== expectedValues[c])
-      if (differs !== -1) {
-        return {
-          seq,
-          reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry`
-        }
+  const at = i * AUDIT_COLUMNS.length
+  if (!columnsMatch(entry, rows.columns, at)) {
+    const expectedValues = auditColumnValues(auditColumns(entry))
+    const differs = AUDIT_COLUMNS.findIndex((_, c) => rows.columns[at + c] !== expectedValues[c])
+    if (differs !== -1) {
+      return {
+        seq,
+        reason: `the searchable column ${AUDIT_COLUMNS[differs]} of entry ${seq} does not say what the entry says: it was edited, so a search could hide or misattribute the entry`
       }
     }
-    for (const kind of ['traveller', 'field'] as const) {
-      const actual = (kind === 'traveller' ? rows.subjects : rows.fields).get(seq) ?? []
-      if (kind === 'traveller' ? sameSubjects(entry, actual) : sameFieldPatterns(entry, actual)) continue
-      const problem = rowsDiffer(kind === 'traveller' ? auditSubjects(entry) : auditFieldPatterns(entry), actual)
-      if (problem !== undefined) {
-        return {
-          seq,
-          reason: `the search index of entry ${seq} ${problem} a ${kind} row: it was edited, so a search could hide or misattribute the entry`
-        }
+  }
+  for (const kind of ['traveller', 'field'] as const) {
+    const actual = (kind === 'traveller' ? rows.subjects : rows.fields).get(seq) ?? []
+    if (kind === 'traveller' ? sameSubjects(entry, actual) : sameFieldPatterns(entry, actual)) continue
+    const problem = rowsDiffer(kind === 'traveller' ? auditSubjects(entry) : auditFieldPatterns(entry), actual)
+    if (problem !== undefined) {
+      return {
+        seq,
+        reason: `the search index of entry ${seq} ${problem} a ${kind} row: it was edited, so a search could hide or misattribute the entry`
       }
     }
   }
@@ -189,22 +214,23 @@ export function rowsDiffer(expected: readonly string[], actual: readonly string[
  * and without its Date round trip for `at` when `at` is already in the one
  * form it normalises to.
  */
-function columnsMatch(entry: AuditEntry, values: ReadonlyArray<string | null> | undefined): boolean {
-  if (values === undefined || typeof entry !== 'object' || entry === null) return false
-  const { at, from, to } = entry
-  if (typeof at !== 'string' || values[0] !== at || !isCanonicalInstant(at)) return false
+function columnsMatch(entry: AuditEntry, columns: ReadonlyArray<string | null>, at: number): boolean {
+  if (columns.length < at + AUDIT_COLUMNS.length || typeof entry !== 'object' || entry === null) return false
+  const { from, to } = entry
+  const instant = entry.at
+  if (typeof instant !== 'string' || columns[at] !== instant || !isCanonicalInstant(instant)) return false
   if (
-    values[1] !== entry.event ||
-    values[2] !== (entry.direction ?? null) ||
-    values[3] !== entry.kind ||
-    values[4] !== entry.purpose ||
-    values[5] !== entry.code ||
-    values[6] !== entry.messageId ||
-    values[7] !== (entry.policy?.version ?? null)
+    columns[at + 1] !== entry.event ||
+    columns[at + 2] !== (entry.direction ?? null) ||
+    columns[at + 3] !== entry.kind ||
+    columns[at + 4] !== entry.purpose ||
+    columns[at + 5] !== entry.code ||
+    columns[at + 6] !== entry.messageId ||
+    columns[at + 7] !== (entry.policy?.version ?? null)
   ) {
     return false
   }
-  return partyMatches(from, values[8], values[9]) && partyMatches(to, values[10], values[11])
+  return partyMatches(from, columns[at + 8], columns[at + 9]) && partyMatches(to, columns[at + 10], columns[at + 11])
 }
 
 /** `CA/CBSA/system` as audit-index.ts's party splits it: the parts before the first and second slash, an empty one null. */

@@ -58,10 +58,11 @@ export interface VerifyLedgerOptions {
    * one reads the next and verifies the rest in order (entry-check-pool.ts);
    * 0: all on this thread. Started only for a ledger longer than a page.
    * Default: one per core. This thread only reads and keeps the order, and
-   * waits on the checking threads the rest of the time: on 2 cores, two of
-   * them verified 54,000–58,000 entries/s where one verified 50,000–52,000
-   * (five alternated pairs over a million entries, docs/architecture.md
-   * "Targets"). A gateway verifying while it serves asks for fewer.
+   * waits on the checking threads the rest of the time: on a 2-core AMD
+   * machine, two of them verified 54,000–58,000 entries/s where one verified
+   * 50,000–52,000; on a 2-core Intel one, after the checks got cheaper, two
+   * and one verified alike, about 98,000/s (docs/architecture.md, "Targets").
+   * A gateway verifying while it serves asks for fewer.
    */
   readonly threads?: number
   /**
@@ -180,6 +181,8 @@ export async function verifyLedger(
   // entries appended after the last page was read.
   const latest = await store.latestCheckpoint()
   const cursor = new CheckpointCursor(store, pageSize, latest?.size ?? 0)
+  /** The size of the next checkpoint to verify, undefined once none is left. */
+  let nextCheckpoint = (await cursor.peek())?.size
 
   /** Why `cp` does not verify against the tree's root at its size (`root`, when the ledger reaches it), or undefined if it does. */
   function checkpointProblem(cp: Checkpoint, root: string | undefined): string | undefined {
@@ -256,13 +259,17 @@ export async function verifyLedger(
         entries++
         prevHash = link.hash
         expectedSeq++
-        for (let cp = await cursor.peek(); cp !== undefined && cp.size <= link.seq; cp = await cursor.peek()) {
-          const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
-          if (problem !== undefined) return bad(cp.size, problem)
-          if (cp.size !== link.seq) return bad(cp.size, `checkpoint ${cp.size} names no size the ledger had`)
-          checkpoints++
-          trustedUpTo = cp.size
-          cursor.shift()
+        // The cursor is awaited only where a checkpoint is due: a microtask an entry was a few per cent of this thread's time.
+        if (nextCheckpoint !== undefined && nextCheckpoint <= link.seq) {
+          for (let cp = await cursor.peek(); cp !== undefined && cp.size <= link.seq; cp = await cursor.peek()) {
+            const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
+            if (problem !== undefined) return bad(cp.size, problem)
+            if (cp.size !== link.seq) return bad(cp.size, `checkpoint ${cp.size} names no size the ledger had`)
+            checkpoints++
+            trustedUpTo = cp.size
+            cursor.shift()
+          }
+          nextCheckpoint = (await cursor.peek())?.size
         }
         if (witnessed !== undefined && witnessed.size === link.seq) {
           if (witnessed.root !== root()) {

@@ -15,7 +15,7 @@ import {
   searchSql,
   type FieldSet
 } from '../audit-index.ts'
-import type { AuditChainLink, AuditEntry, AuditFieldSetRows, AuditIndexRows, AuditPage, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
+import type { AuditChainLink, AuditEntry, AuditFieldSetRows, AuditPage, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 // A seq is BIGINT in PostgreSQL, which pg gives as a string (it may exceed 2^53); a ledger's seq never will.
@@ -289,7 +289,7 @@ export class SqlLedgerRepository implements LedgerRepository {
     // A ledger has a few field sets, each on many entries: one list per set,
     // which a structured clone to a verification thread also copies once.
     const patternLists = new Map<string, string[]>()
-    const columns: AuditIndexRows['columns'] = []
+    const columns: Array<string | null> = []
     for (const r of rows) {
       const seq = Number(r[0])
       links.push({ seq, prevHash: r[2] as string, hash: r[3] as string, text: r[1] as string, treeNodes: r[4] as string | null })
@@ -299,7 +299,7 @@ export class SqlLedgerRepository implements LedgerRepository {
         if (patterns === undefined) patternLists.set(patternsText, (patterns = patternsText.split(' ')))
         fields.set(seq, patterns)
       }
-      columns.push({ seq, values: r.slice(COLUMNS_AT, FIELD_PATTERNS_AT) as Array<string | null> })
+      for (let c = COLUMNS_AT; c < FIELD_PATTERNS_AT; c++) columns.push(r[c] as string | null)
     }
     if (rows.length === 0) return { links, index: { subjects: new Map(), fields, columns } }
     const subjects = await this.#db.tuples<[Seq, string]>(VERIFICATION_SQL.subjects, [links[0]!.seq, links[links.length - 1]!.seq])
