@@ -221,7 +221,11 @@ export async function verifyLedger(
     if (pool === undefined && threads > 0 && links[0]!.seq > 1) pool = new EntryCheckPool(threads)
     return (pool ?? here).check(links, rows)
   }
-  const pages = new LedgerPages(store, pageSize, Math.max(2, threads + 1), check)
+  // Two pages read ahead a checking thread, and one more: with one a thread,
+  // the pages behind one a thread was slow on waited while the other thread
+  // sat idle (94,755–95,536 against 98,938–100,338 entries/s with six, three
+  // alternated pairs; eight was slower, docs/architecture.md "Targets").
+  const pages = new LedgerPages(store, pageSize, Math.max(2, threads * 2 + 1), check)
   try {
     for (;;) {
       // The links as stored: the chain hashes each entry's exact text, so the
