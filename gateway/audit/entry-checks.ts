@@ -138,7 +138,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
       const end = packed.ends[i]!
       // The leaf: SHA-256(0x00 || text), the byte before the text set to 0x00 for it.
       buffer[start - 1] = 0
-      // As a latin1 string written into the leaves: node:crypto's 'buffer' output costs about 1 µs more a call (merkle-tree.ts, sha256).
+      // As a latin1 string written into the leaves: node:crypto's 'buffer' output costs about 1 µs more a call (merkle-tree.ts, sha256Bytes).
       leafBytes.write(hash('sha256', buffer.subarray(start - 1, end), 'binary'), i * LEAF_BYTES, LEAF_BYTES, 'latin1')
       buffer[start - 1] = NEWLINE
       // chainHash over the same bytes: the hash of `${prevHash}\n${text}` in UTF-8.

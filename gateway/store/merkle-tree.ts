@@ -23,24 +23,24 @@ export interface TreeNode {
  * latin1 ('binary') string, copied into the pool, costs about 0.1 µs (docs/architecture.md,
  * "Targets"); a ledger hashes two or three times an entry.
  */
-export function sha256(data: string | Uint8Array): Buffer {
+function sha256Bytes(data: string | Uint8Array): Buffer {
   return Buffer.from(hash('sha256', data, 'binary'), 'latin1')
 }
 
 /** MTH({d(0)}) = SHA-256(0x00 || d(0)). */
 export function leafHash(data: string | Uint8Array): Buffer {
   // A text is hashed as one string, NUL first (UTF-8 encodes it as the byte 0x00): no copy of the entry into a Buffer and another into a concatenation.
-  if (typeof data === 'string') return sha256(`\u0000${data}`)
-  return sha256(Buffer.concat([LEAF_PREFIX, data]))
+  if (typeof data === 'string') return sha256Bytes(`\u0000${data}`)
+  return sha256Bytes(Buffer.concat([LEAF_PREFIX, data]))
 }
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return sha256(Buffer.concat([NODE_PREFIX, left, right]))
+  if (left.length !== HASH_BYTES || right.length !== HASH_BYTES) return sha256Bytes(Buffer.concat([NODE_PREFIX, left, right]))
   // Two hashes: the input is built in one buffer kept for it, not a new concatenation a node (hashing is synchronous).
   NODE_INPUT.set(left, 1)
   NODE_INPUT.set(right, 1 + HASH_BYTES)
-  return sha256(NODE_INPUT)
+  return sha256Bytes(NODE_INPUT)
 }
 
 const LEAF_PREFIX = Buffer.from([0x00])
@@ -48,7 +48,7 @@ const NODE_PREFIX = Buffer.from([0x01])
 const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_BYTES, 0x01)
 
 /** The root of the empty tree: SHA-256 of nothing (RFC 9162 §2.1.1). */
-export const EMPTY_ROOT = sha256(Buffer.alloc(0))
+export const EMPTY_ROOT = sha256Bytes(Buffer.alloc(0))
 
 /** The largest power of two smaller than n (n > 1): the split point k of RFC 9162 §2.1.1. */
 function split(n: number): number {
