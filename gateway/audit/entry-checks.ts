@@ -125,7 +125,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
   // The first entry whose index differs, or what reading one threw: the
   // rest are still hashed, since a broken entry anywhere in the page is what
   // is reported first, but no more index is compared.
-  let index: Pick<EntriesChecked, 'index' | 'thrown'> | undefined = rows === undefined ? {} : undefined
+  let index: Pick<EntriesChecked, 'index' | 'thrown'> | undefined
   for (let i = 0; i < seqs.length; i++) {
     let text: string
     if (packed === undefined) {
@@ -154,9 +154,9 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
     // Compared as soon as parsed, so that each parsed entry is garbage before
     // the next: a page's worth held until the end made the young generation's
     // collections copy them, a tenth of a thread's time (docs/architecture.md, "Targets").
-    if (index === undefined) {
+    if (rows !== undefined && index === undefined) {
       try {
-        const problem = indexProblem(seqs[i]!, entry, i, rows!)
+        const problem = indexProblem(seqs[i]!, entry, i, rows)
         if (problem !== undefined) index = { index: problem }
       } catch (thrown) {
         index = { thrown }

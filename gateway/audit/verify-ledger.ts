@@ -106,18 +106,28 @@ class CheckpointCursor {
     this.#done = lastSize === 0
   }
 
-  async peek(): Promise<Checkpoint | undefined> {
-    if (this.#page.length === 0 && !this.#done) {
-      const page = await this.#store.checkpoints(this.#after, this.#pageSize)
-      this.#page = page.filter((cp) => cp.size <= this.#lastSize)
-      if (this.#page.length < this.#pageSize) this.#done = true
-      if (page.length > 0) this.#after = page[page.length - 1]!.size
-    }
+  /**
+   * The next checkpoint, or undefined when none is left: read without
+   * waiting, so that the ledger's loop asks it at every entry for free (an
+   * await an entry was a few per cent of that thread's time). Valid once
+   * load() has resolved, and after each shift().
+   */
+  get next(): Checkpoint | undefined {
     return this.#page[0]
   }
 
-  shift(): void {
+  /** Reads the next page of checkpoints when the one held is used up. */
+  async load(): Promise<void> {
+    if (this.#page.length > 0 || this.#done) return
+    const page = await this.#store.checkpoints(this.#after, this.#pageSize)
+    this.#page = page.filter((cp) => cp.size <= this.#lastSize)
+    if (this.#page.length < this.#pageSize) this.#done = true
+    if (page.length > 0) this.#after = page[page.length - 1]!.size
+  }
+
+  async shift(): Promise<void> {
     this.#page.shift()
+    await this.load()
   }
 }
 
@@ -181,8 +191,7 @@ export async function verifyLedger(
   // entries appended after the last page was read.
   const latest = await store.latestCheckpoint()
   const cursor = new CheckpointCursor(store, pageSize, latest?.size ?? 0)
-  /** The size of the next checkpoint to verify, undefined once none is left. */
-  let nextCheckpoint = (await cursor.peek())?.size
+  await cursor.load()
 
   /** Why `cp` does not verify against the tree's root at its size (`root`, when the ledger reaches it), or undefined if it does. */
   function checkpointProblem(cp: Checkpoint, root: string | undefined): string | undefined {
@@ -263,17 +272,13 @@ export async function verifyLedger(
         entries++
         prevHash = link.hash
         expectedSeq++
-        // The cursor is awaited only where a checkpoint is due: a microtask an entry was a few per cent of this thread's time.
-        if (nextCheckpoint !== undefined && nextCheckpoint <= link.seq) {
-          for (let cp = await cursor.peek(); cp !== undefined && cp.size <= link.seq; cp = await cursor.peek()) {
-            const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
-            if (problem !== undefined) return bad(cp.size, problem)
-            if (cp.size !== link.seq) return bad(cp.size, `checkpoint ${cp.size} names no size the ledger had`)
-            checkpoints++
-            trustedUpTo = cp.size
-            cursor.shift()
-          }
-          nextCheckpoint = (await cursor.peek())?.size
+        for (let cp = cursor.next; cp !== undefined && cp.size <= link.seq; cp = cursor.next) {
+          const problem = checkpointProblem(cp, cp.size === link.seq ? root() : undefined)
+          if (problem !== undefined) return bad(cp.size, problem)
+          if (cp.size !== link.seq) return bad(cp.size, `checkpoint ${cp.size} names no size the ledger had`)
+          checkpoints++
+          trustedUpTo = cp.size
+          await cursor.shift()
         }
         if (witnessed !== undefined && witnessed.size === link.seq) {
           if (witnessed.root !== root()) {
@@ -314,7 +319,7 @@ export async function verifyLedger(
 
   // A checkpoint beyond the last entry signed a head the ledger no longer
   // reaches: entries were cut from its end (if the checkpoint is genuine).
-  const beyond = await cursor.peek()
+  const beyond = cursor.next
   if (beyond !== undefined) {
     const problem = checkpointProblem(beyond, undefined)
     if (problem !== undefined) return bad(beyond.size, problem)
