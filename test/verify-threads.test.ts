@@ -61,13 +61,30 @@ function watched(store: GatewayStore, failFrom = Number.POSITIVE_INFINITY): { st
   return { store: new Proxy(store, { get: (target, key) => (key === 'auditPage' ? auditPage : Reflect.get(target, key).bind(target)) }), reads }
 }
 
-const verify = (store: GatewayStore, threads: number) => verifyLedger(store, new Map(), undefined, { pageSize: PAGE, threads })
+// Threads however short the ledger (`threadsFrom: 0`): these tests are about what they do.
+const verify = (store: GatewayStore, threads: number) => verifyLedger(store, new Map(), undefined, { pageSize: PAGE, threads, threadsFrom: 0 })
 
 t.test('an untouched ledger verifies alike on this thread and on one, two or three others', async (t) => {
   const { store } = await ledger(t)
   for (const threads of [0, 1, 2, 3]) {
-    t.match(await verify(store, threads), { ok: true, entries: LENGTH }, `${threads} threads`)
+    t.match(await verify(store, threads), { ok: true, entries: LENGTH, threads }, `${threads} threads`)
   }
+})
+
+t.test('a ledger no longer than threadsFrom is checked on this thread alone: starting threads would cost more than they save', async (t) => {
+  const { store } = await ledger(t)
+  const options = { pageSize: PAGE, threads: 2 }
+  t.match(await verifyLedger(store, new Map(), undefined, { pageSize: PAGE }), { ok: true, entries: LENGTH, threads: 0 }, 'by default (20,000 entries)')
+  t.match(
+    await verifyLedger(store, new Map(), undefined, { ...options, threadsFrom: LENGTH }),
+    { ok: true, entries: LENGTH, threads: 0 },
+    `${LENGTH} entries, threadsFrom ${LENGTH}`
+  )
+  t.match(
+    await verifyLedger(store, new Map(), undefined, { ...options, threadsFrom: LENGTH - 1 }),
+    { ok: true, entries: LENGTH, threads: 2 },
+    `${LENGTH} entries, threadsFrom ${LENGTH - 1}: two threads`
+  )
 })
 
 t.test('an entry edited in page 3 of 5 is named, while the pages after it are read and checked ahead', async (t) => {
@@ -77,7 +94,8 @@ t.test('an entry edited in page 3 of 5 is named, while the pages after it are re
   const results = []
   for (const threads of [0, 1, 3]) {
     const w = watched(store)
-    const result = await verify(w.store, threads)
+    const { threads: used, ...result } = await verify(w.store, threads)
+    t.equal(used, threads, `checked on ${threads} threads`)
     results.push(result)
     t.match(result.firstBad, { seq, reason: /does not match its hash/ }, `${threads} threads`)
     t.equal(result.entries, seq - 1, 'the entries before it verified')

@@ -49,14 +49,20 @@ export interface LedgerVerification {
   readonly warnings: readonly string[]
   /** The first entry that does not verify: nothing from it on can be relied on. */
   readonly firstBad?: { readonly seq: number; readonly reason: string }
+  /** The worker threads that checked entries (0: all were checked on the calling thread). */
+  readonly threads: number
 }
+
+/** VerifyLedgerOptions.threadsFrom's default: about where checking threads start to pay for their start. */
+const THREADS_FROM = 20_000
 
 export interface VerifyLedgerOptions {
   readonly pageSize?: number
   /**
    * Worker threads that check pages (hashes, JSON, search index) while this
    * one reads the next and verifies the rest in order (entry-check-pool.ts);
-   * 0: all on this thread. Started only for a ledger longer than a page.
+   * 0: all on this thread. Started only for a ledger longer than a page and
+   * than `threadsFrom`.
    * Default: one per core. This thread only reads and keeps the order, and
    * waits on the checking threads the rest of the time: on a 2-core AMD
    * machine, two of them verified 54,000–58,000 entries/s where one verified
@@ -65,6 +71,17 @@ export interface VerifyLedgerOptions {
    * A gateway verifying while it serves asks for fewer.
    */
   readonly threads?: number
+  /**
+   * The threads are started only for a ledger of more entries than this
+   * (default 20,000); a shorter one is checked on this thread alone. A thread
+   * costs about 0.1 s of CPU to start, as much as checking a few thousand
+   * entries: on a 2-core AMD machine, 1,000 entries took 74–85 ms here
+   * against 199–201 ms with two threads, 10,000 took 477–508 against
+   * 542–561 ms, 15,000 as long either way, 20,000 4 % less time with them
+   * but 35 % more CPU, and 100,000 20 % less time (docs/architecture.md,
+   * "The verifiable ledger"). 0: whenever there is more than a page.
+   */
+  readonly threadsFrom?: number
   /**
    * The latest checkpoint of this ledger the partner cosigned, as the
    * partner holds it (its GET /v1/witness/checkpoint, or a saved copy): the
@@ -148,6 +165,7 @@ export async function verifyLedger(
   let countersignatures = 0
   /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
   let trustedUpTo = 0
+  let threadsStarted = 0
   let cosigned: LedgerVerification['cosigned'] = null
   const warnings: string[] = []
   const bad = (seq: number, reason: string): LedgerVerification => ({
@@ -158,7 +176,8 @@ export async function verifyLedger(
     checkpointedTo: trustedUpTo,
     cosigned,
     warnings,
-    firstBad: { seq, reason }
+    firstBad: { seq, reason },
+    threads: threadsStarted
   })
 
   /** The checkpoint text a note signed by this ledger's keys says, or why it does not. */
@@ -222,12 +241,18 @@ export async function verifyLedger(
   const root = (): string => edge.root().toString('base64')
   let expectedSeq = 1
   let prevHash = GENESIS_HASH
-  const threads = options.threads ?? availableParallelism()
+  // The head says how long the ledger is, only to choose the threads: what
+  // is verified is what the pages hold.
+  const length = (await store.auditHead())?.seq ?? 0
+  const threads = length > (options.threadsFrom ?? THREADS_FROM) ? (options.threads ?? availableParallelism()) : 0
   // The first page is checked here: a ledger of one page does not wait for threads to start.
   const here = new EntryCheckPool(0)
   let pool: EntryCheckPool | undefined
   const check = (links: readonly AuditChainLink[], rows: AuditIndexRows): Promise<EntriesChecked> => {
-    if (pool === undefined && threads > 0 && links[0]!.seq > 1) pool = new EntryCheckPool(threads)
+    if (pool === undefined && threads > 0 && links[0]!.seq > 1) {
+      pool = new EntryCheckPool(threads)
+      threadsStarted = threads
+    }
     return (pool ?? here).check(links, rows)
   }
   // Two pages read ahead a checking thread, and one more: with one a thread,
@@ -349,5 +374,5 @@ export async function verifyLedger(
       )
     }
   }
-  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, cosigned, warnings }
+  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, cosigned, warnings, threads: threadsStarted }
 }
