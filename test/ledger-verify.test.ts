@@ -431,6 +431,11 @@ function suite(parent: Test, backend: Backend): void {
       t.match(good.stdout, /Result: OK/)
       t.match(
         good.stdout,
+        /Time:\s+\d+\.\d s(, [\d,]+ entries\/s)?; the entries checked on one thread\n/,
+        'a short ledger is checked on one thread (threadsFrom)'
+      )
+      t.match(
+        good.stdout,
         /Entries 31 to 52 follow the last checkpoint the partner cosigned: they are held by this gateway's word alone/,
         'what the witness does not yet cover is said'
       )
