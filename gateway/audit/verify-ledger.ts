@@ -79,7 +79,7 @@ export interface VerifyLedgerOptions {
    * against 199–201 ms with two threads, 10,000 took 477–508 against
    * 542–561 ms, 15,000 as long either way, 20,000 4 % less time with them
    * but 35 % more CPU, and 100,000 20 % less time (docs/architecture.md,
-   * "The verifiable ledger"). 0: whenever there is more than a page.
+   * "Targets"). 0: whenever there is more than a page.
    */
   readonly threadsFrom?: number
   /**
