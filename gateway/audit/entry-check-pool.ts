@@ -41,6 +41,11 @@ export class EntryCheckPool {
     this.#threads = Array.from({ length: threads }, () => this.#start())
   }
 
+  /** How many worker threads it checks on (0: the caller's thread). */
+  get threads(): number {
+    return this.#threads.length
+  }
+
   #start(): Thread {
     const worker = new Worker(new URL('./entry-check-worker.ts', import.meta.url), {
       name: 'ledger-verify',

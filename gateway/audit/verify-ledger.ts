@@ -165,7 +165,8 @@ export async function verifyLedger(
   let countersignatures = 0
   /** The last checkpoint that verified: a rewrite found by a later one happened after it. */
   let trustedUpTo = 0
-  let threadsStarted = 0
+  /** The checking threads, once a page past the first is read (below): what the result says of them. */
+  let pool: EntryCheckPool | undefined
   let cosigned: LedgerVerification['cosigned'] = null
   const warnings: string[] = []
   const bad = (seq: number, reason: string): LedgerVerification => ({
@@ -177,7 +178,7 @@ export async function verifyLedger(
     cosigned,
     warnings,
     firstBad: { seq, reason },
-    threads: threadsStarted
+    threads: pool?.threads ?? 0
   })
 
   /** The checkpoint text a note signed by this ledger's keys says, or why it does not. */
@@ -247,12 +248,8 @@ export async function verifyLedger(
   const threads = length > (options.threadsFrom ?? THREADS_FROM) ? (options.threads ?? availableParallelism()) : 0
   // The first page is checked here: a ledger of one page does not wait for threads to start.
   const here = new EntryCheckPool(0)
-  let pool: EntryCheckPool | undefined
   const check = (links: readonly AuditChainLink[], rows: AuditIndexRows): Promise<EntriesChecked> => {
-    if (pool === undefined && threads > 0 && links[0]!.seq > 1) {
-      pool = new EntryCheckPool(threads)
-      threadsStarted = threads
-    }
+    if (pool === undefined && threads > 0 && links[0]!.seq > 1) pool = new EntryCheckPool(threads)
     return (pool ?? here).check(links, rows)
   }
   // Two pages read ahead a checking thread, and one more: with one a thread,
@@ -374,5 +371,5 @@ export async function verifyLedger(
       )
     }
   }
-  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, cosigned, warnings, threads: threadsStarted }
+  return { ok: true, entries, checkpoints, countersignatures, checkpointedTo: trustedUpTo, cosigned, warnings, threads: pool?.threads ?? 0 }
 }
