@@ -68,6 +68,19 @@ function interpolate(value: unknown, env: Readonly<Record<string, string | undef
   return value
 }
 
+/** Seconds in compose's duration syntax (`10s`, `1m30s`, `500ms`). */
+export function durationSeconds(duration: string): number {
+  let total = 0
+  for (const [, n, unit] of duration.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+    total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h']
+  return total
+}
+
+/** How long compose (and podman) wait after SIGTERM before killing a service: its stop_grace_period, else 10 s. */
+export function stopGraceSeconds(service: Pick<Service, 'stop_grace_period'>): number {
+  return service.stop_grace_period === undefined ? 10 : durationSeconds(service.stop_grace_period)
+}
+
 export function readCompose(env: Readonly<Record<string, string | undefined>>): Compose {
   const raw = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as Record<string, unknown>
   const compose = interpolate(Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('x-'))), env) as Compose

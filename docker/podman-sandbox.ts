@@ -35,7 +35,7 @@ import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { buildManifest } from '../sandbox/manifest.ts'
 import { sendSampleTraffic } from '../sandbox/sample-traffic.ts'
-import { type Compose, gatewayUrls, readCompose, type Service, startOrder } from './compose-file.ts'
+import { type Compose, durationSeconds, gatewayUrls, readCompose, type Service, startOrder } from './compose-file.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const dockerDir = join(root, 'docker')
@@ -67,14 +67,6 @@ function podman(args: string[], opts: { allowFail?: boolean } = {}): { status: n
 }
 
 const containerName = (project: string, service: string): string => `${project}-${service}`
-
-/** Seconds in compose's duration syntax (`10s`, `1m30s`, `500ms`). */
-function seconds(duration: string): number {
-  let total = 0
-  for (const [, n, unit] of duration.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-    total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as 'ms' | 's' | 'm' | 'h']
-  return total
-}
 
 /** `podman build` of every image the file builds; each image once, however many services run it. */
 export function buildImages(compose: Compose, log: (line: string) => void): Array<{ image: string; seconds: number }> {
@@ -118,7 +110,7 @@ function runArgs(compose: Compose, project: string, name: string, s: Service): s
   for (const t of s.tmpfs ?? []) args.push('--tmpfs', t)
   for (const c of s.cap_drop ?? []) args.push('--cap-drop', c)
   for (const o of s.security_opt ?? []) args.push('--security-opt', o)
-  if (s.stop_grace_period !== undefined) args.push('--stop-timeout', String(Math.ceil(seconds(s.stop_grace_period))))
+  if (s.stop_grace_period !== undefined) args.push('--stop-timeout', String(Math.ceil(durationSeconds(s.stop_grace_period))))
   const hc = s.healthcheck
   if (hc !== undefined) {
     const [kind, ...cmd] = hc.test

@@ -1,7 +1,7 @@
 // The app factory: everything a gateway is, built from a config and a trust
 // store. Tests call it; only server.ts reads the environment and listens.
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { GatewayConfig } from './config.ts'
+import { abandonRequestsAfterMs, type GatewayConfig } from './config.ts'
 import { AJV_OPTIONS } from './lib/ajv-options.ts'
 import { buildSerializer, buildValidator } from './lib/schema-compilers.ts'
 import type { Envelope } from './pipeline/envelope.ts'
@@ -137,13 +137,15 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     workerMinBytes: config.pipelineWorkerMinBytes
   })
   await app.register(accessTokens, { issuer: `gateway:${trust.country}`, ttlSeconds: config.tokenTtlSeconds })
-  await app.register(partnerPlugin, { url: config.partnerUrl, webhooks: config.webhooks, timeoutMs: config.deliveryTimeoutMs })
+  const abandonAfterMs = abandonRequestsAfterMs(config.shutdownTimeoutMs)
+  await app.register(partnerPlugin, { url: config.partnerUrl, webhooks: config.webhooks, timeoutMs: config.deliveryTimeoutMs, abandonAfterMs })
   await app.register(deliveryPlugin, {
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
     attempts: config.deliveryAttempts,
     backoffMs: config.deliveryBackoffMs,
     timeoutMs: config.deliveryTimeoutMs,
+    abandonAfterMs,
     relayIntervalMs: config.relayIntervalMs,
     concurrency: config.workerConcurrency,
     lockMs: config.queueLockMs,

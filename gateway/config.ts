@@ -35,6 +35,12 @@ export interface GatewayConfig {
   readonly deliveryAttempts: number
   readonly deliveryBackoffMs: number
   readonly deliveryTimeoutMs: number
+  /**
+   * How long a closing gateway may take, at most, from SIGTERM to exit
+   * (docs/operators.md, "Shutdown"): the requests still in hand to the
+   * partner and the agencies are abandoned at two thirds of it.
+   */
+  readonly shutdownTimeoutMs: number
   readonly relayIntervalMs: number
   readonly workerConcurrency: number
   /** BullMQ's job lock and stalled-job check: how soon the jobs of a killed worker move again. */
@@ -94,6 +100,7 @@ export const ENV_SCHEMA = {
     DELIVERY_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 12 },
     DELIVERY_BACKOFF_MS: { type: 'integer', minimum: 10, maximum: 3600000, default: 1000 },
     DELIVERY_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 10000 },
+    SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 1500, maximum: 600000, default: 9000 },
     RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
     QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
@@ -136,6 +143,7 @@ interface Env {
   DELIVERY_ATTEMPTS: number
   DELIVERY_BACKOFF_MS: number
   DELIVERY_TIMEOUT_MS: number
+  SHUTDOWN_TIMEOUT_MS: number
   RELAY_INTERVAL_MS: number
   WORKER_CONCURRENCY: number
   QUEUE_LOCK_MS: number
@@ -247,6 +255,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     deliveryAttempts: e.DELIVERY_ATTEMPTS,
     deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
     deliveryTimeoutMs: e.DELIVERY_TIMEOUT_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     relayIntervalMs: e.RELAY_INTERVAL_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     queueLockMs: e.QUEUE_LOCK_MS,
@@ -266,4 +275,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     webhooks,
     logLevel: e.LOG_LEVEL
   }
+}
+
+/**
+ * When, after a gateway starts closing, the requests still in hand to the
+ * partner and the agencies are abandoned: at two thirds of SHUTDOWN_TIMEOUT_MS,
+ * leaving the last third to give their jobs back to the queue and to close
+ * the queues and the ledger. A partner that never answers (a container
+ * stopped, its address gone) would otherwise hold the close past an
+ * orchestrator's stop timeout, and the process would be killed with its
+ * outcomes unwritten (docs/operators.md, "Shutdown").
+ */
+export function abandonRequestsAfterMs(shutdownTimeoutMs: number): number {
+  return Math.floor((shutdownTimeoutMs * 2) / 3)
 }

@@ -31,9 +31,10 @@ if (process.argv.includes('--check-config')) {
     new Supervisor({ processes: config.processes, log: pino({ level: config.logLevel }) }).start()
   } else if (config !== undefined) {
     const app = await buildApp(config)
-    // Closing waits for a checkpoint being sent, then for the deliveries in
-    // hand, each bounded by DELIVERY_TIMEOUT_MS: the grace period covers both.
-    closeWithGrace({ delay: 2 * config.deliveryTimeoutMs + 5_000 }, async ({ signal, err }) => {
+    // Closing waits for a checkpoint being sent and the deliveries in hand,
+    // abandoned at two thirds of SHUTDOWN_TIMEOUT_MS; past all of it, the
+    // process exits 1 (docs/operators.md, "Shutdown").
+    closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
       else app.log.info({ signal }, 'shutting down')
       await app.close()

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { builtinModules } from 'node:module'
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { ENV_SCHEMA, configFromEnv, type GatewayConfig } from '../gateway/config.ts'
-import { readCompose } from '../docker/compose-file.ts'
+import { readCompose, stopGraceSeconds } from '../docker/compose-file.ts'
 
 const root = resolve(import.meta.dirname, '..')
 const dockerDir = join(root, 'docker')
@@ -31,6 +31,7 @@ interface Service {
   networks?: Record<string, { aliases?: string[] } | null> | string[]
   depends_on?: Record<string, { condition?: string }> | string[]
   healthcheck?: { test?: string[] | string; disable?: boolean }
+  stop_grace_period?: string
 }
 interface Compose {
   services: Record<string, Service>
@@ -280,6 +281,9 @@ t.test('(a) every gateway setting is in the env schema and accepted by configFro
     configs.set(g.name, config)
     t.equal(config.host, '0.0.0.0', `${g.name} listens on every interface of its container`)
     t.equal(config.redisChecks, 'refuse', `${g.name} refuses to start on a Redis that could lose jobs`)
+    // A gateway killed mid-close leaves its deliveries' outcomes unwritten (docs/operators.md, "Shutdown").
+    const grace = stopGraceSeconds(g.service)
+    t.ok(config.shutdownTimeoutMs < grace * 1000, `${g.name}: closes within ${config.shutdownTimeoutMs} ms, before it is killed at ${grace} s`)
     t.equal(hosts.get(new URL(config.redisUrl).hostname), 'redis', `${g.name} uses the redis service`)
     t.equal(
       new Set([config.sealKey.toString('hex'), config.auditKey.toString('hex'), config.pseudonymKey.toString('hex')]).size,

@@ -139,6 +139,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     deliveryAttempts: 3,
     deliveryBackoffMs: 50,
     deliveryTimeoutMs: 5000,
+    shutdownTimeoutMs: 9000,
     relayIntervalMs: 60_000,
     workerConcurrency: 8,
     queueLockMs: 15_000,

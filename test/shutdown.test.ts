@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
 import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
 
 const key = (path: string) => readFileSync(join(KEYS_DIR, path))
@@ -63,6 +64,31 @@ async function slowPartner(t: { teardown(fn: () => unknown): void }, target: str
   return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, held, release }
 }
 
+interface GatewayLogLine {
+  msg?: string
+  req?: { method?: string; url?: string }
+  requests?: number
+}
+
+/** Runs a gateway process, its JSON log lines collected as they come. */
+function runGateway(t: { teardown(fn: () => unknown): void }, gw: ReturnType<typeof gatewayProcess>) {
+  const child = spawn(process.execPath, gw.args, {
+    env: gw.env,
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const logs: GatewayLogLine[] = []
+  let partial = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) logs.push(JSON.parse(line))
+  })
+  const logged = (msg: string, url?: string) => logs.filter((l) => l.msg === msg && (url === undefined || l.req?.url === url)).length
+  return { child, exited, logs, logged }
+}
+
 /** Whether a new TCP connection to the port is refused: nothing listens there any more. */
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -79,24 +105,11 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const ex = await startExchange(t)
   const partner = await slowPartner(t, ex.us.url)
   const port = await freePort()
-  const gw = gatewayProcess(t, 'CA', port, { PARTNER_URL: partner.url, DELIVERY_TIMEOUT_MS: '20000', LOG_LEVEL: 'info' })
+  // A shutdown bound far above this test's steps: the held delivery is waited for, not abandoned.
+  const gw = gatewayProcess(t, 'CA', port, { PARTNER_URL: partner.url, DELIVERY_TIMEOUT_MS: '20000', SHUTDOWN_TIMEOUT_MS: '120000', LOG_LEVEL: 'info' })
   const ledgerPath = gw.ledgerPath
 
-  const child = spawn(process.execPath, gw.args, {
-    env: gw.env,
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  t.teardown(() => child.kill('SIGKILL'))
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-  const logs: Array<{ msg?: string; req?: { method?: string; url?: string } }> = []
-  let partial = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n')
-    partial = lines.pop()!
-    for (const line of lines) logs.push(JSON.parse(line))
-  })
-  const logged = (msg: string, url?: string) => logs.filter((l) => l.msg === msg && (url === undefined || l.req?.url === url)).length
-
+  const { child, exited, logged } = runGateway(t, gw)
   const gatewayUrl = `https://127.0.0.1:${port}`
   const cbsa = client(t, 'CBSA', gatewayUrl)
   const token = await eventually(
@@ -183,3 +196,83 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   }
   t.equal(ex.mocks.CBP.received.filter((m) => m.id === first.id || m.id === second.id).length, 2, 'each message reached CBP once')
 })
+
+/**
+ * A partner that takes every request and never answers: a container stopped
+ * with its address gone, or a gateway hung. Counts what it holds, by path.
+ */
+async function silentPartner(t: { teardown(fn: () => unknown): void }) {
+  const held: string[] = []
+  const server = createHttpsServer(
+    { cert: key('US/gateway.crt.pem'), key: key('US/gateway.key.pem'), ca: key('CA/ca.crt.pem'), requestCert: true, rejectUnauthorized: true },
+    (req) => {
+      req.resume()
+      req.once('end', () => held.push(req.url ?? ''))
+    }
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, held }
+}
+
+t.test(
+  'SIGTERM with a partner that never answers: the delivery and the checkpoint in hand are abandoned within SHUTDOWN_TIMEOUT_MS, exit 0, and the next process delivers once',
+  async (t) => {
+    const ex = await startExchange(t)
+    const partner = await silentPartner(t)
+    const port = await freePort()
+    // A request to the partner could wait a minute; the shutdown may take 4.5 s, and abandons what is in hand at 3 s.
+    const gw = gatewayProcess(t, 'CA', port, {
+      PARTNER_URL: partner.url,
+      DELIVERY_TIMEOUT_MS: '60000',
+      SHUTDOWN_TIMEOUT_MS: '4500',
+      CHECKPOINT_EVERY_ENTRIES: '1',
+      LOG_LEVEL: 'info'
+    })
+    const { child, exited, logs } = runGateway(t, gw)
+    const cbsa = client(t, 'CBSA', `https://127.0.0.1:${port}`)
+    await eventually(
+      async () => {
+        try {
+          return await cbsa.token()
+        } catch {
+          return undefined
+        }
+      },
+      20_000,
+      'the gateway process to listen'
+    )
+    const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+    t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+    await eventually(
+      () => (partner.held.includes('/v1/exchange') && partner.held.includes(ADD_CHECKPOINT_PATH) ? true : undefined),
+      20_000,
+      'the delivery and a checkpoint to reach the silent partner'
+    )
+
+    child.kill('SIGTERM')
+    // Without the bound, the process waits out DELIVERY_TIMEOUT_MS for each, well past this.
+    const ended = await Promise.race([exited, new Promise<'still running'>((resolve) => setTimeout(resolve, 30_000, 'still running').unref())])
+    t.same(ended, { code: 0, signal: null }, 'the process exits 0, before the shutdown bound (past it, close-with-grace exits 1)')
+    const abandoned = logs.find((l) => l.msg === 'abandoning the requests to the partner still in hand; their messages stay queued')
+    t.equal(abandoned?.requests, 2, 'it abandoned the two requests in hand: the delivery and the checkpoint')
+
+    const ledger = new SqliteStore(gw.ledgerPath, { readOnly: true })
+    const record = await ledger.findMessage('outbound', String(envelope.id))
+    t.equal(record?.status, 'accepted', 'the message still awaits delivery')
+    t.same(record?.attempts, [], 'and the abandoned attempt spent none of its attempts')
+    t.ok(await ledger.outboxItem('outbound', String(envelope.id)), 'its sealed copy is in the outbox')
+    const events = (await ledger.searchAudit({ messageId: String(envelope.id) }, 0, 10)).map((e) => e.entry.event)
+    t.same(events, ['accepted'], 'nothing but its acceptance audited')
+    await ledger.close()
+
+    // The next process, on the same ledger and queue, with the partner back.
+    const { port: _taken, ...sameLedger } = gw.config
+    await startGateway(t, testConfig('CA', { ...sameLedger, partnerUrl: ex.us.url }))
+    await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined), 20_000, 'delivery to CBP')
+    t.equal(ex.mocks.CBP.received.filter((m) => m.id === envelope.id).length, 1, 'the message reached CBP once')
+  }
+)

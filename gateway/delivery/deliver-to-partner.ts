@@ -9,7 +9,7 @@ import { verifyReceipt } from '../pipeline/receipt.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
+import { awaitingDelivery, giveBackIfAbandoned, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -46,6 +46,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
       await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     } catch (err) {
+      await giveBackIfAbandoned(err, job, token)
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }

@@ -9,6 +9,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
+import { RequestAbandonedError } from './tls-client.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
 
 /**
@@ -59,6 +60,19 @@ export async function waitForOriginal(
   const original = await store.findMessage(record.direction, record.supersedes.id)
   if (original?.status !== 'accepted') return
   await job.moveToDelayed(Date.now() + waitMs, token)
+  throw new DelayedError()
+}
+
+/**
+ * An attempt the closing gateway abandoned (docs/operators.md, "Shutdown")
+ * is not a failed attempt: nothing is recorded, no attempt is spent, and the
+ * job goes back to the queue at once, for another instance or the next start.
+ * The far side may have had the message; it knows it again by its id (the
+ * partner) or its idempotency key (an agency).
+ */
+export async function giveBackIfAbandoned(err: unknown, job: Job<DeliveryJob>, token: string | undefined): Promise<void> {
+  if (!(err instanceof RequestAbandonedError)) return
+  await job.moveToDelayed(Date.now(), token)
   throw new DelayedError()
 }
 

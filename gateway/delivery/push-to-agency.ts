@@ -6,7 +6,7 @@ import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
-import { awaitingDelivery, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
+import { awaitingDelivery, giveBackIfAbandoned, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps {
@@ -41,6 +41,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       }
       await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
+      await giveBackIfAbandoned(err, job, token)
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }

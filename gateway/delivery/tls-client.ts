@@ -19,6 +19,16 @@ export interface Poster {
   post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult>
 }
 
+/**
+ * A request given up because the gateway is closing (docs/operators.md,
+ * "Shutdown"): not the far side's failure, so a delivery that meets it spends
+ * no attempt and goes back to the queue (delivery-outcome.ts).
+ */
+export class RequestAbandonedError extends Error {
+  readonly code = 'REQUEST_ABANDONED'
+  override readonly name = 'RequestAbandonedError'
+}
+
 export interface TlsClientOptions {
   readonly cert: string
   readonly key: string
@@ -80,6 +90,11 @@ export class TlsClient implements Poster {
   close(): Promise<void> {
     return this.#agent.close()
   }
+
+  /** Ends every connection now: the requests on them fail with a RequestAbandonedError. */
+  abandon(): Promise<void> {
+    return this.#agent.destroy(new RequestAbandonedError('the gateway is closing: the request was abandoned'))
+  }
 }
 
 /**
@@ -93,6 +108,12 @@ export class TrustBoundClient<T extends object> implements Poster {
   #trust: T | undefined
   #material = ''
   #client: TlsClient | undefined
+  /** Clients replaced by a reload, closing once their requests are done. */
+  readonly #retiring = new Set<TlsClient>()
+  #inFlight = 0
+  #abandonTimer: NodeJS.Timeout | undefined
+  /** Set once abandoned: its clients are destroyed, and closing them again would fail. */
+  #abandoned: Promise<unknown> | undefined
 
   constructor(current: () => T, optionsFor: (trust: T) => TlsClientOptions) {
     this.#current = current
@@ -100,6 +121,7 @@ export class TrustBoundClient<T extends object> implements Poster {
   }
 
   #clientNow(): TlsClient {
+    if (this.#abandoned !== undefined) throw new RequestAbandonedError('the gateway is closing: no new request is made')
     const trust = this.#current()
     if (trust === this.#trust && this.#client !== undefined) return this.#client
     const opts = this.#optionsFor(trust)
@@ -108,25 +130,59 @@ export class TrustBoundClient<T extends object> implements Poster {
       const previous = this.#client
       this.#client = new TlsClient(opts)
       this.#material = material
-      void previous?.close()
+      if (previous !== undefined) {
+        this.#retiring.add(previous)
+        void previous.close().finally(() => this.#retiring.delete(previous))
+      }
     }
     this.#trust = trust
     return this.#client
+  }
+
+  async #counted(request: () => Promise<PostResult>): Promise<PostResult> {
+    this.#inFlight++
+    try {
+      return await request()
+    } finally {
+      this.#inFlight--
+    }
   }
 
   // Async, so that a client the trust store's material cannot make (its TLS
   // context is built here, on first use after a change) is a rejection like
   // any failed request, not a throw.
   async post(url: string, body: string | Uint8Array, contentType: string, headers?: Readonly<Record<string, string>>): Promise<PostResult> {
-    return this.#clientNow().post(url, body, contentType, headers)
+    return this.#counted(() => this.#clientNow().post(url, body, contentType, headers))
   }
 
   async get(url: string, timeoutMs?: number): Promise<PostResult> {
-    return this.#clientNow().get(url, timeoutMs)
+    return this.#counted(() => this.#clientNow().get(url, timeoutMs))
+  }
+
+  /** Requests under way now. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /**
+   * The gateway is closing: whatever is still in flight after `ms` is
+   * abandoned (RequestAbandonedError), so that those who wait for it, the
+   * queue workers and the checkpointer, finish within the shutdown's bound
+   * whatever the far side does. `onAbandon` hears how many were abandoned.
+   */
+  abandonAfter(ms: number, onAbandon?: (requests: number) => void): void {
+    clearTimeout(this.#abandonTimer)
+    this.#abandonTimer = setTimeout(() => {
+      if (this.#inFlight > 0) onAbandon?.(this.#inFlight)
+      this.#abandoned = Promise.allSettled([this.#client, ...this.#retiring].map((client) => client?.abandon()))
+    }, ms)
+    this.#abandonTimer.unref()
   }
 
   async close(): Promise<void> {
-    await this.#client?.close()
+    clearTimeout(this.#abandonTimer)
+    if (this.#abandoned !== undefined) await this.#abandoned
+    else await this.#client?.close()
     this.#client = undefined
   }
 }

@@ -27,6 +27,8 @@ export interface DeliveryOptions {
   readonly attempts: number
   readonly backoffMs: number
   readonly timeoutMs: number
+  /** Once the gateway starts closing, how long its pushes to agencies may still run (config.ts, abandonRequestsAfterMs). */
+  readonly abandonAfterMs: number
   readonly relayIntervalMs: number
   readonly concurrency: number
   /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
@@ -85,6 +87,12 @@ export const deliveryPlugin = fp(
       for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
     }
 
+    app.addHook('preClose', (done) => {
+      agencyClient?.abandonAfter(opts.abandonAfterMs, (requests) =>
+        app.log.warn({ component: 'delivery', requests }, 'abandoning the pushes to agencies still in hand; their messages stay queued')
+      )
+      done()
+    })
     app.addHook('onReady', async () => {
       // Crash recovery: anything committed before a previous process died.
       await relay.runOnce(0)

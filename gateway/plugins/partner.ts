@@ -35,6 +35,8 @@ export interface PartnerPluginOptions {
   readonly webhooks: Readonly<Record<string, string>>
   /** Deadline of a request to the partner; the readiness probe asks for a shorter one per request. */
   readonly timeoutMs: number
+  /** Once the gateway starts closing, how long its requests to the partner may still run (config.ts, abandonRequestsAfterMs). */
+  readonly abandonAfterMs: number
 }
 
 export const partnerPlugin = fp(
@@ -51,6 +53,14 @@ export const partnerPlugin = fp(
       webhookFor: (systemId) => opts.webhooks[systemId] ?? app.trust.agencies.get(systemId)?.webhook
     }
     app.decorate('partner', gateway)
+    // Deliveries and a checkpoint being cosigned are waited for on close, but
+    // not past the shutdown's bound (docs/operators.md, "Shutdown").
+    app.addHook('preClose', (done) => {
+      client.abandonAfter(opts.abandonAfterMs, (requests) =>
+        app.log.warn({ component: 'partner', requests }, 'abandoning the requests to the partner still in hand; their messages stay queued')
+      )
+      done()
+    })
     // Registered before its users, so closed after them: onClose runs in reverse order.
     app.addHook('onClose', () => client.close())
   },
