@@ -25,6 +25,8 @@ import { freePort } from '../../faults/processes.ts'
 import { Load } from '../../faults/load.ts'
 import { AgencyClient, loadAgencyCredentials } from '../../sandbox/agency-client.ts'
 import { sendSampleTraffic } from '../../sandbox/sample-traffic.ts'
+import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
+import { QUEUE_NAMES } from '../../gateway/queue/queue-names.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const keysDir = join(root, 'keys-example')
@@ -297,17 +299,46 @@ t.test("the curl + openssl guide, pasted into bash beside the CA gateway's conta
   t.equal(run.stderr.startsWith('exit'), false, `the session ends without error${run.stderr.startsWith('exit') ? `: ${run.stderr.slice(-500)}` : ''}`)
 })
 
-t.test('podman stop ends each gateway within its stop timeout, through the init process', async (t) => {
-  for (const service of ['ca-gateway', 'us-gateway']) {
-    const info = JSON.parse(podman('inspect', container(service)).stdout)[0] as { Config: { StopTimeout: number }; HostConfig: { Init?: boolean } }
-    const timeout = info.Config.StopTimeout
-    t.ok(info.HostConfig.Init, `${service}: runs under podman's init (compose: init: true)`)
-    const begin = performance.now()
-    t.equal(podman('stop', '--time', String(timeout), container(service)).status, 0, `${service}: podman stop`)
-    const took = performance.now() - begin
-    const state = JSON.parse(podman('inspect', container(service)).stdout)[0] as { State: { ExitCode: number } }
-    t.ok(took < timeout * 1000, `${service}: stopped in ${seconds(took)}, within its stop timeout of ${timeout} s`)
-    t.comment(`podman stop ${service}: ${seconds(took)} (timeout ${timeout} s), exit code ${state.State.ExitCode}`)
-    t.equal(state.State.ExitCode, 0, `${service}: exit code 0 (SIGTERM reached Node, which closed gracefully; 137 would be the SIGKILL after the timeout)`)
+/** Delivery jobs in hand on one gateway's queue: BullMQ's active list, read in the sandbox's Redis. */
+function activeJobs(prefix: string, queue: string): number {
+  return Number(podman('exec', container('redis'), 'redis-cli', 'LLEN', `${prefix}:${queue}:active`).stdout.trim())
+}
+
+t.test(
+  'podman stop ends each gateway within its stop timeout, through the init process, even with a delivery in hand to a partner that does not answer',
+  async (t) => {
+    // The CA gateway paused: its address still takes connections, and nothing
+    // answers on them, as a partner that hangs. The US gateway's delivery to
+    // it is then in hand when the US gateway is told to stop; before
+    // SHUTDOWN_TIMEOUT_MS bounded it, that close waited for the delivery and
+    // podman killed the gateway (exit 137; docs/operators.md, "Shutdown").
+    t.equal(podman('pause', container('ca-gateway')).status, 0, 'ca-gateway paused')
+    const cbp = new AgencyClient(loadAgencyCredentials(keysDir, 'US', 'CBP', 'ades'), urls.US)
+    t.teardown(() => cbp.close())
+    const envelope = cbp.envelope(sampleEnvelope('entry-exit.record', 'US', { country: 'CA', agency: 'CBSA' }))
+    t.equal((await cbp.submit(await cbp.sign(envelope))).status, 202, 'a message for Canada accepted by the US gateway')
+    const prefix = compose.services['us-gateway']?.environment?.QUEUE_PREFIX ?? ''
+    const until = Date.now() + 30_000
+    while (activeJobs(prefix, QUEUE_NAMES.outbound) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+    t.equal(activeJobs(prefix, QUEUE_NAMES.outbound), 1, "its delivery is in hand, waiting on the paused partner's answer")
+
+    for (const service of ['us-gateway', 'ca-gateway']) {
+      if (service === 'ca-gateway') t.equal(podman('unpause', container(service)).status, 0, 'ca-gateway running again, to be stopped')
+      const info = JSON.parse(podman('inspect', container(service)).stdout)[0] as { Config: { StopTimeout: number }; HostConfig: { Init?: boolean } }
+      const timeout = info.Config.StopTimeout
+      t.ok(info.HostConfig.Init, `${service}: runs under podman's init (compose: init: true)`)
+      const begin = performance.now()
+      t.equal(podman('stop', '--time', String(timeout), container(service)).status, 0, `${service}: podman stop`)
+      const took = performance.now() - begin
+      const state = JSON.parse(podman('inspect', container(service)).stdout)[0] as { State: { ExitCode: number } }
+      t.ok(took < timeout * 1000, `${service}: stopped in ${seconds(took)}, within its stop timeout of ${timeout} s`)
+      t.comment(`podman stop ${service}: ${seconds(took)} (timeout ${timeout} s), exit code ${state.State.ExitCode}`)
+      t.equal(state.State.ExitCode, 0, `${service}: exit code 0 (SIGTERM reached Node, which closed gracefully; 137 would be the SIGKILL after the timeout)`)
+    }
+    t.match(
+      podman('logs', container('us-gateway')).stdout,
+      /abandoning the requests to the partner still in hand/,
+      'the US gateway abandoned the delivery in hand, and said so'
+    )
   }
-})
+)
