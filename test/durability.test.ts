@@ -6,7 +6,18 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { Redis } from 'ioredis'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, dropQueuePrefix, eventually, freePort, gatewayProcess, privateRedis, startExchange, startGateway, testConfig } from './helper.ts'
+import {
+  client,
+  dropQueuePrefix,
+  eventually,
+  freePort,
+  gatewayProcess,
+  privateRedis,
+  startExchange,
+  startGateway,
+  testConfig,
+  tokenOnceListening
+} from './helper.ts'
 
 async function kill9(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -57,17 +68,7 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   })
   t.teardown(() => child.kill('SIGKILL'))
   const cbsa = client(t, 'CBSA', `https://127.0.0.1:${caPort}`)
-  await eventually(
-    async () => {
-      try {
-        return (await cbsa.call('POST', '/v1/token')).status === 200 ? true : undefined
-      } catch {
-        return undefined
-      }
-    },
-    20_000,
-    'the gateway process to listen'
-  )
+  await tokenOnceListening(cbsa)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
   await kill9(child)

@@ -386,7 +386,27 @@ export function gatewayProcess(t: Teardown, country: 'CA' | 'US', port: number, 
   }
 }
 
-export { eventually } from './lib/eventually.ts'
+import { eventually } from './lib/eventually.ts'
+
+export { eventually }
+
+/**
+ * An access token from a gateway process that is still starting: asked for
+ * until the process listens and answers (a refused connection is "not yet").
+ */
+export function tokenOnceListening(agency: AgencyClient, timeoutMs = 20_000): Promise<string> {
+  return eventually(
+    async () => {
+      try {
+        return await agency.token()
+      } catch {
+        return undefined
+      }
+    },
+    timeoutMs,
+    'the gateway process to listen'
+  )
+}
 
 /** What a script printed, and how it ended. */
 export interface ScriptRun {

@@ -13,7 +13,7 @@ import { Agent, request } from 'undici'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
-import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
+import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig, tokenOnceListening } from './helper.ts'
 
 const key = (path: string) => readFileSync(join(KEYS_DIR, path))
 
@@ -112,17 +112,7 @@ t.test('SIGTERM: no new connections, the request in flight gets its 202, the del
   const { child, exited, logged } = runGateway(t, gw)
   const gatewayUrl = `https://127.0.0.1:${port}`
   const cbsa = client(t, 'CBSA', gatewayUrl)
-  const token = await eventually(
-    async () => {
-      try {
-        return await cbsa.token()
-      } catch {
-        return undefined
-      }
-    },
-    20_000,
-    'the gateway process to listen'
-  )
+  const token = await tokenOnceListening(cbsa)
 
   // A delivery in hand: accepted, and held by the partner.
   const first = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
@@ -241,17 +231,7 @@ t.test(
     })
     const { child, exited, logs } = runGateway(t, gw)
     const cbsa = client(t, 'CBSA', `https://127.0.0.1:${port}`)
-    await eventually(
-      async () => {
-        try {
-          return await cbsa.token()
-        } catch {
-          return undefined
-        }
-      },
-      20_000,
-      'the gateway process to listen'
-    )
+    await tokenOnceListening(cbsa)
     const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
     t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
     await eventually(
