@@ -62,9 +62,10 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   const gw = gatewayProcess(t, 'CA', caPort, { PARTNER_URL: 'https://127.0.0.1:9', LOG_LEVEL: 'silent' })
 
   // A real gateway process, whose partner is unreachable, so the message waits.
+  // The IPC channel ends the gateway with this process, however it ends (gateway/cluster.ts, stopWithSupervisor).
   const child = spawn(process.execPath, gw.args, {
     env: gw.env,
-    stdio: 'ignore'
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc']
   })
   t.teardown(() => child.kill('SIGKILL'))
   const cbsa = client(t, 'CBSA', `https://127.0.0.1:${caPort}`)

@@ -56,12 +56,13 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
     QUEUE_LOCK_MS: '5000',
     QUEUE_STALLED_CHECK_MS: '2000'
   })
-  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit'] })
+  // The IPC channel ends the supervisor, and so its gateways, with this process, however it ends (gateway/cluster.ts).
+  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   t.teardown(() => supervisor.kill('SIGKILL'))
   const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
   const logs: LogLine[] = []
   let partial = ''
-  supervisor.stdout.on('data', (chunk: Buffer) => {
+  supervisor.stdout!.on('data', (chunk: Buffer) => {
     const lines = (partial + chunk.toString('utf8')).split('\n')
     partial = lines.pop()!
     for (const line of lines) logs.push(JSON.parse(line) as LogLine)

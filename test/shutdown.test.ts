@@ -72,15 +72,18 @@ interface GatewayLogLine {
 
 /** Runs a gateway process, its JSON log lines collected as they come. */
 function runGateway(t: { teardown(fn: () => unknown): void }, gw: ReturnType<typeof gatewayProcess>) {
+  // The IPC channel ends the gateway with this process, however it ends
+  // (gateway/cluster.ts, stopWithSupervisor): a test stopped by tap's
+  // timeout, past its teardowns, left one running for an hour.
   const child = spawn(process.execPath, gw.args, {
     env: gw.env,
-    stdio: ['ignore', 'pipe', 'inherit']
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc']
   })
   t.teardown(() => child.kill('SIGKILL'))
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   const logs: GatewayLogLine[] = []
   let partial = ''
-  child.stdout.on('data', (chunk: Buffer) => {
+  child.stdout!.on('data', (chunk: Buffer) => {
     const lines = (partial + chunk.toString('utf8')).split('\n')
     partial = lines.pop()!
     for (const line of lines) logs.push(JSON.parse(line))
