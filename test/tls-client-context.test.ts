@@ -7,14 +7,15 @@
 // handshake. A client whose material cannot make a context fails its
 // requests, as a request that fails does, rather than throwing.
 import t from 'tap'
-import { generateKeyPairSync } from 'node:crypto'
+import { X509Certificate, generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import { join } from 'node:path'
 import tls from 'node:tls'
-import { TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
+import { RequestAbandonedError, TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
 import { AgencyClient } from '../sandbox/agency-client.ts'
-import { KEYS_DIR } from './helper.ts'
+import { sha256 } from '../gateway/lib/digest.ts'
+import { eventually, KEYS_DIR } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -114,4 +115,54 @@ t.test('a client that the trust material cannot make fails its request, as any f
     request = client.post('https://127.0.0.1:1/v1/exchange', 'x', 'text/plain')
   }, 'the call itself does not throw')
   await t.rejects(request!, 'its promise is rejected')
+})
+
+t.test('abandonAfter ends the requests in flight, on the client in force and on one a reload replaced, and refuses new ones', async (t) => {
+  // The US gateway's certificate; it reads each request and never answers.
+  const held: string[] = []
+  const server: Server = createServer(
+    { cert: pem('US', 'gateway.crt.pem'), key: pem('US', 'gateway.key.pem'), ca: pem('US', 'partner', 'ca.crt.pem'), requestCert: true },
+    (req) => {
+      req.resume()
+      req.on('end', () => held.push(req.url ?? ''))
+    }
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`
+  // Two trust stores whose material differs (the pin): a reload from one to the other makes a new client.
+  const material = (pin: string | undefined) => ({
+    cert: pem('CA', 'gateway.crt.pem'),
+    key: pem('CA', 'gateway.key.pem'),
+    ca: pem('CA', 'partner', 'ca.crt.pem'),
+    ...(pin === undefined ? {} : { pinSha256: pin }),
+    timeoutMs: 60_000
+  })
+  const before = { pin: undefined as string | undefined }
+  let trust = before
+  const client = new TrustBoundClient(
+    () => trust,
+    (tr) => material(tr.pin)
+  )
+  t.teardown(() => client.close())
+  const first = client.post(`${url}/first`, 'x', 'text/plain')
+  await eventually(() => (held.includes('/first') ? true : undefined), 10_000, 'the first request to be held')
+  trust = { pin: sha256(new X509Certificate(pem('US', 'gateway.crt.pem')).raw) }
+  const second = client.post(`${url}/second`, 'x', 'text/plain')
+  await eventually(() => (held.includes('/second') ? true : undefined), 10_000, 'the second request, on the new client, to be held')
+
+  const abandoned: number[] = []
+  client.abandonAfter(50, (requests) => abandoned.push(requests))
+  // Both rejections are awaited together: they come in the same turn.
+  await Promise.all([
+    t.rejects(first, RequestAbandonedError, 'the request on the client the reload replaced is abandoned'),
+    t.rejects(second, RequestAbandonedError, 'so is the one on the client in force')
+  ])
+  t.same(abandoned, [2], 'and it said how many requests it abandoned')
+  await t.rejects(client.post(`${url}/third`, 'x', 'text/plain'), RequestAbandonedError, 'a request asked for after it is refused at once')
+  await client.close()
+  t.same(held, ['/first', '/second'], 'the third never reached the server')
 })

@@ -9,7 +9,7 @@ import { verifyReceipt } from '../pipeline/receipt.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { awaitingDelivery, giveBackIfAbandoned, DeliveryRefusedError, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
+import { awaitingDelivery, DeliveryRefusedError, giveBackIfAbandoned, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */

@@ -9,8 +9,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
-import { RequestAbandonedError } from './tls-client.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
+import { RequestAbandonedError } from './tls-client.ts'
 
 /**
  * The message a job is for, with its sealed copy, if it still awaits

@@ -36,6 +36,8 @@ export interface TlsClientOptions {
   /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
   readonly pinSha256?: string
   readonly timeoutMs: number
+  /** Ends every request under way, and fails every later one, with its reason (TrustBoundClient.abandonAfter). */
+  readonly signal?: AbortSignal
 }
 
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
@@ -47,9 +49,11 @@ async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
 export class TlsClient implements Poster {
   readonly #agent: Agent
   readonly #timeoutMs: number
+  readonly #signal: AbortSignal | undefined
 
   constructor(opts: TlsClientOptions) {
     this.#timeoutMs = opts.timeoutMs
+    this.#signal = opts.signal
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: 16,
@@ -73,7 +77,8 @@ export class TlsClient implements Poster {
       headers: { ...headers, 'content-type': contentType },
       dispatcher: this.#agent,
       headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs
+      bodyTimeout: this.#timeoutMs,
+      signal: this.#signal
     })
     return read(res)
   }
@@ -84,16 +89,13 @@ export class TlsClient implements Poster {
    * deliveries on the same connections.
    */
   async get(url: string, timeoutMs = this.#timeoutMs): Promise<PostResult> {
-    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(timeoutMs) }))
+    const deadline = AbortSignal.timeout(timeoutMs)
+    const signal = this.#signal === undefined ? deadline : AbortSignal.any([deadline, this.#signal])
+    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal }))
   }
 
   close(): Promise<void> {
     return this.#agent.close()
-  }
-
-  /** Ends every connection now: the requests on them fail with a RequestAbandonedError. */
-  abandon(): Promise<void> {
-    return this.#agent.destroy(new RequestAbandonedError('the gateway is closing: the request was abandoned'))
   }
 }
 
@@ -108,12 +110,17 @@ export class TrustBoundClient<T extends object> implements Poster {
   #trust: T | undefined
   #material = ''
   #client: TlsClient | undefined
-  /** Clients replaced by a reload, closing once their requests are done. */
-  readonly #retiring = new Set<TlsClient>()
+  /**
+   * Shared by every client this one makes, the current and those a reload
+   * replaced (they close once their requests are done): aborted, it ends the
+   * requests on all of them with its reason, a RequestAbandonedError.
+   * Destroying the pools instead would not reach one a reload was already
+   * closing: undici's Agent forgets its connections when asked to close.
+   */
+  readonly #abandon = new AbortController()
+  /** Requests under way, for the log line of an abandonment. */
   #inFlight = 0
   #abandonTimer: NodeJS.Timeout | undefined
-  /** Set once abandoned: its clients are destroyed, and closing them again would fail. */
-  #abandoned: Promise<unknown> | undefined
 
   constructor(current: () => T, optionsFor: (trust: T) => TlsClientOptions) {
     this.#current = current
@@ -121,19 +128,16 @@ export class TrustBoundClient<T extends object> implements Poster {
   }
 
   #clientNow(): TlsClient {
-    if (this.#abandoned !== undefined) throw new RequestAbandonedError('the gateway is closing: no new request is made')
+    this.#abandon.signal.throwIfAborted()
     const trust = this.#current()
     if (trust === this.#trust && this.#client !== undefined) return this.#client
     const opts = this.#optionsFor(trust)
     const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? ''].join('\0')
     if (material !== this.#material || this.#client === undefined) {
       const previous = this.#client
-      this.#client = new TlsClient(opts)
+      this.#client = new TlsClient({ ...opts, signal: this.#abandon.signal })
       this.#material = material
-      if (previous !== undefined) {
-        this.#retiring.add(previous)
-        void previous.close().finally(() => this.#retiring.delete(previous))
-      }
+      void previous?.close()
     }
     this.#trust = trust
     return this.#client
@@ -159,11 +163,6 @@ export class TrustBoundClient<T extends object> implements Poster {
     return this.#counted(() => this.#clientNow().get(url, timeoutMs))
   }
 
-  /** Requests under way now. */
-  get inFlight(): number {
-    return this.#inFlight
-  }
-
   /**
    * The gateway is closing: whatever is still in flight after `ms` is
    * abandoned (RequestAbandonedError), so that those who wait for it, the
@@ -174,15 +173,14 @@ export class TrustBoundClient<T extends object> implements Poster {
     clearTimeout(this.#abandonTimer)
     this.#abandonTimer = setTimeout(() => {
       if (this.#inFlight > 0) onAbandon?.(this.#inFlight)
-      this.#abandoned = Promise.allSettled([this.#client, ...this.#retiring].map((client) => client?.abandon()))
+      this.#abandon.abort(new RequestAbandonedError('the gateway is closing: the request was abandoned'))
     }, ms)
     this.#abandonTimer.unref()
   }
 
   async close(): Promise<void> {
     clearTimeout(this.#abandonTimer)
-    if (this.#abandoned !== undefined) await this.#abandoned
-    else await this.#client?.close()
+    await this.#client?.close()
     this.#client = undefined
   }
 }
