@@ -10,6 +10,7 @@ import t from 'tap'
 import { X509Certificate, generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
+import { createServer as createNetServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { RequestAbandonedError, TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
@@ -165,4 +166,30 @@ t.test('abandonAfter ends the requests in flight, on the client in force and on 
   await t.rejects(client.post(`${url}/third`, 'x', 'text/plain'), RequestAbandonedError, 'a request asked for after it is refused at once')
   await client.close()
   t.same(held, ['/first', '/second'], 'the third never reached the server')
+})
+
+t.test('closed after abandoning, it does not wait for a connection a silent peer never lets finish', async (t) => {
+  // Takes the TCP connection and never answers the TLS handshake, as a paused container does.
+  const sockets = new Set<Socket>()
+  const server = createNetServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`
+  const client = new TrustBoundClient(
+    () => ({}),
+    () => ({ cert: pem('CA', 'gateway.crt.pem'), key: pem('CA', 'gateway.key.pem'), ca: pem('CA', 'partner', 'ca.crt.pem'), timeoutMs: 60_000 })
+  )
+  const request = client.post(`${url}/v1/exchange`, 'x', 'text/plain')
+  await eventually(() => (sockets.size === 1 ? true : undefined), 10_000, 'the connection to be taken')
+  client.abandonAfter(10)
+  await t.rejects(request, RequestAbandonedError, 'the request, still connecting, is abandoned')
+  // Without destroying, close() waits for the handshake until undici's connect timeout (10 s).
+  const closed = await Promise.race([client.close().then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still closing').unref())])
+  t.equal(closed, 'closed', 'and the client closes at once')
 })

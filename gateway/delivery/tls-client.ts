@@ -97,6 +97,11 @@ export class TlsClient implements Poster {
   close(): Promise<void> {
     return this.#agent.close()
   }
+
+  /** Ends every connection now, one still connecting included, where close() would wait for it to connect. */
+  destroy(): Promise<void> {
+    return this.#agent.destroy()
+  }
 }
 
 /**
@@ -118,6 +123,8 @@ export class TrustBoundClient<T extends object> implements Poster {
    * closing: undici's Agent forgets its connections when asked to close.
    */
   readonly #abandon = new AbortController()
+  /** Pools a reload replaced, closing: destroyed with the current one when the client is closed after abandoning. */
+  readonly #retiring = new Set<TlsClient>()
   /** Requests under way, for the log line of an abandonment. */
   #inFlight = 0
   #abandonTimer: NodeJS.Timeout | undefined
@@ -137,17 +144,38 @@ export class TrustBoundClient<T extends object> implements Poster {
       const previous = this.#client
       this.#client = new TlsClient({ ...opts, signal: this.#abandon.signal })
       this.#material = material
-      void previous?.close()
+      if (previous !== undefined) {
+        this.#retiring.add(previous)
+        const retired = (): void => void this.#retiring.delete(previous)
+        previous.close().then(retired, retired)
+      }
     }
     this.#trust = trust
     return this.#client
   }
 
+  /**
+   * A request, counted while under way, and ended by the abandonment whatever
+   * undici does with it: aborting its signal ends a request that is written,
+   * but not one still waiting for its connection (a peer that takes the TCP
+   * connection and never finishes the TLS handshake holds it until undici's
+   * connect timeout, 10 s).
+   */
   async #counted(request: () => Promise<PostResult>): Promise<PostResult> {
+    const { signal } = this.#abandon
+    const pending = request()
     this.#inFlight++
+    let onAbort!: () => void
+    const abandoned = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(signal.reason)
+    })
+    signal.addEventListener('abort', onAbort, { once: true })
     try {
-      return await request()
+      return await Promise.race([pending, abandoned])
     } finally {
+      signal.removeEventListener('abort', onAbort)
+      // Abandoned, it may still end later, failed: nobody waits for it then.
+      pending.catch(() => undefined)
       this.#inFlight--
     }
   }
@@ -180,7 +208,15 @@ export class TrustBoundClient<T extends object> implements Poster {
 
   async close(): Promise<void> {
     clearTimeout(this.#abandonTimer)
-    await this.#client?.close()
+    if (this.#abandon.signal.aborted) {
+      // A pool may still be connecting to a peer that never answers (a
+      // paused container takes the connection and never finishes the TLS
+      // handshake): closing would wait for that, up to undici's connect
+      // timeout, past the shutdown's bound. Nothing on the pools is wanted now.
+      await Promise.allSettled([this.#client, ...this.#retiring].map((pool) => pool?.destroy()))
+    } else {
+      await this.#client?.close()
+    }
     this.#client = undefined
   }
 }

@@ -323,7 +323,11 @@ t.test(
     t.equal(activeJobs(prefix, QUEUE_NAMES.outbound), 1, "its delivery is in hand, waiting on the paused partner's answer")
 
     for (const service of ['us-gateway', 'ca-gateway']) {
-      if (service === 'ca-gateway') t.equal(podman('unpause', container(service)).status, 0, 'ca-gateway running again, to be stopped')
+      if (service === 'ca-gateway') {
+        t.equal(podman('unpause', container(service)).status, 0, 'ca-gateway running again')
+        // Stopped as a gateway that serves is: once it answers its health check again.
+        await waitHealthy(container(service), 60_000)
+      }
       const info = JSON.parse(podman('inspect', container(service)).stdout)[0] as { Config: { StopTimeout: number }; HostConfig: { Init?: boolean } }
       const timeout = info.Config.StopTimeout
       t.ok(info.HostConfig.Init, `${service}: runs under podman's init (compose: init: true)`)
@@ -333,6 +337,8 @@ t.test(
       const state = JSON.parse(podman('inspect', container(service)).stdout)[0] as { State: { ExitCode: number } }
       t.ok(took < timeout * 1000, `${service}: stopped in ${seconds(took)}, within its stop timeout of ${timeout} s`)
       t.comment(`podman stop ${service}: ${seconds(took)} (timeout ${timeout} s), exit code ${state.State.ExitCode}`)
+      // What it did while closing, where it did not close in time.
+      if (state.State.ExitCode !== 0) t.comment(podman('logs', '--tail', '40', container(service)).stdout)
       t.equal(state.State.ExitCode, 0, `${service}: exit code 0 (SIGTERM reached Node, which closed gracefully; 137 would be the SIGKILL after the timeout)`)
     }
     t.match(
