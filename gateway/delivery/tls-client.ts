@@ -36,8 +36,6 @@ export interface TlsClientOptions {
   /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
   readonly pinSha256?: string
   readonly timeoutMs: number
-  /** Ends every request under way, and fails every later one, with its reason (TrustBoundClient.abandonAfter). */
-  readonly signal?: AbortSignal
 }
 
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
@@ -49,11 +47,9 @@ async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
 export class TlsClient implements Poster {
   readonly #agent: Agent
   readonly #timeoutMs: number
-  readonly #signal: AbortSignal | undefined
 
   constructor(opts: TlsClientOptions) {
     this.#timeoutMs = opts.timeoutMs
-    this.#signal = opts.signal
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: 16,
@@ -77,8 +73,7 @@ export class TlsClient implements Poster {
       headers: { ...headers, 'content-type': contentType },
       dispatcher: this.#agent,
       headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-      signal: this.#signal
+      bodyTimeout: this.#timeoutMs
     })
     return read(res)
   }
@@ -89,9 +84,7 @@ export class TlsClient implements Poster {
    * deliveries on the same connections.
    */
   async get(url: string, timeoutMs = this.#timeoutMs): Promise<PostResult> {
-    const deadline = AbortSignal.timeout(timeoutMs)
-    const signal = this.#signal === undefined ? deadline : AbortSignal.any([deadline, this.#signal])
-    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal }))
+    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(timeoutMs) }))
   }
 
   close(): Promise<void> {
@@ -116,15 +109,12 @@ export class TrustBoundClient<T extends object> implements Poster {
   #material = ''
   #client: TlsClient | undefined
   /**
-   * Shared by every client this one makes, the current and those a reload
-   * replaced (they close once their requests are done): aborted, it ends the
-   * requests on all of them with its reason, a RequestAbandonedError.
+   * Aborted at the abandonment: every request under way, on the pool in
+   * force or on one a reload replaced, is raced against it (#counted).
    * Destroying the pools instead would not reach one a reload was already
    * closing: undici's Agent forgets its connections when asked to close.
    */
   readonly #abandon = new AbortController()
-  /** Pools a reload replaced, closing: destroyed with the current one when the client is closed after abandoning. */
-  readonly #retiring = new Set<TlsClient>()
   /** Requests under way, for the log line of an abandonment. */
   #inFlight = 0
   #abandonTimer: NodeJS.Timeout | undefined
@@ -142,24 +132,20 @@ export class TrustBoundClient<T extends object> implements Poster {
     const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? ''].join('\0')
     if (material !== this.#material || this.#client === undefined) {
       const previous = this.#client
-      this.#client = new TlsClient({ ...opts, signal: this.#abandon.signal })
+      this.#client = new TlsClient(opts)
       this.#material = material
-      if (previous !== undefined) {
-        this.#retiring.add(previous)
-        const retired = (): void => void this.#retiring.delete(previous)
-        previous.close().then(retired, retired)
-      }
+      void previous?.close()
     }
     this.#trust = trust
     return this.#client
   }
 
   /**
-   * A request, counted while under way, and ended by the abandonment whatever
-   * undici does with it: aborting its signal ends a request that is written,
-   * but not one still waiting for its connection (a peer that takes the TCP
-   * connection and never finishes the TLS handshake holds it until undici's
-   * connect timeout, 10 s).
+   * A request, counted while under way, and ended for its caller by the
+   * abandonment whatever undici does with it: an abort signal given to undici
+   * ends a request that is written, but not one still waiting for its
+   * connection (a peer that takes the TCP connection and never finishes the
+   * TLS handshake holds it until undici's connect timeout, 10 s).
    */
   async #counted(request: () => Promise<PostResult>): Promise<PostResult> {
     const { signal } = this.#abandon
@@ -212,8 +198,8 @@ export class TrustBoundClient<T extends object> implements Poster {
       // A pool may still be connecting to a peer that never answers (a
       // paused container takes the connection and never finishes the TLS
       // handshake): closing would wait for that, up to undici's connect
-      // timeout, past the shutdown's bound. Nothing on the pools is wanted now.
-      await Promise.allSettled([this.#client, ...this.#retiring].map((pool) => pool?.destroy()))
+      // timeout, past the shutdown's bound. Nothing on the pool is wanted now.
+      await this.#client?.destroy()
     } else {
       await this.#client?.close()
     }
