@@ -5,7 +5,7 @@
 // on several.
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkEntries, isCanonicalInstant, type PackedTexts, packTexts } from '../gateway/audit/entry-checks.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
@@ -85,6 +85,12 @@ t.test('a ledger no longer than threadsFrom is checked on this thread alone: sta
     { ok: true, entries: LENGTH, threads: 2 },
     `${LENGTH} entries, threadsFrom ${LENGTH - 1}: two threads`
   )
+})
+
+t.test('a long ledger is checked by default on one thread fewer than the cores: the reading thread has a core of its own', async (t) => {
+  const { store } = await ledger(t)
+  const threads = Math.max(1, availableParallelism() - 1)
+  t.match(await verifyLedger(store, new Map(), undefined, { pageSize: PAGE, threadsFrom: 0 }), { ok: true, entries: LENGTH, threads }, `${threads} threads`)
 })
 
 t.test('an entry edited in page 3 of 5 is named, while the pages after it are read and checked ahead', async (t) => {

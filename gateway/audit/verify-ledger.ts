@@ -63,12 +63,14 @@ export interface VerifyLedgerOptions {
    * one reads the next and verifies the rest in order (entry-check-pool.ts);
    * 0: all on this thread. Started only for a ledger longer than a page and
    * than `threadsFrom`.
-   * Default: one per core. This thread only reads and keeps the order, and
-   * waits on the checking threads the rest of the time: on a 2-core AMD
-   * machine, two of them verified 54,000–58,000 entries/s where one verified
-   * 50,000–52,000; on a 2-core Intel one, after the checks got cheaper, two
-   * and one verified alike, about 98,000/s (docs/architecture.md, "Targets").
-   * A gateway verifying while it serves asks for fewer.
+   * Default: one fewer than the cores, and at least one, so that this
+   * thread, which reads the pages, has a core of its own. Once the checks got
+   * cheaper, this thread and one checking thread kept two cores busy alone:
+   * a second checking thread only made three threads share them. On a 2-core
+   * AMD machine, one verified 93,000–96,500 entries/s with 18.3–18.9 s of
+   * CPU for a million, where two verified 88,000–92,800 with 19.5–20.2 s
+   * (docs/architecture.md, "Targets"). A gateway verifying while it serves
+   * asks for fewer.
    */
   readonly threads?: number
   /**
@@ -245,7 +247,7 @@ export async function verifyLedger(
   // The head says how long the ledger is, only to choose the threads: what
   // is verified is what the pages hold.
   const length = (await store.auditHead())?.seq ?? 0
-  const threads = length > (options.threadsFrom ?? THREADS_FROM) ? (options.threads ?? availableParallelism()) : 0
+  const threads = length > (options.threadsFrom ?? THREADS_FROM) ? (options.threads ?? Math.max(1, availableParallelism() - 1)) : 0
   // The first page is checked here: a ledger of one page does not wait for threads to start.
   const here = new EntryCheckPool(0)
   const check = (links: readonly AuditChainLink[], rows: AuditIndexRows): Promise<EntriesChecked> => {

@@ -98,7 +98,10 @@ async function main(): Promise<number> {
     const seconds = (Date.now() - started) / 1000
     // The rate only over a second or more: below that, opening the ledger is most of the time.
     const rate = seconds >= 1 ? `, ${Math.round(result.entries / seconds).toLocaleString('en-CA')} entries/s` : ''
-    const checkedOn = result.threads === 0 ? 'the entries checked on one thread' : `the entries checked on ${result.threads} threads beside the reading one`
+    const checkedOn =
+      result.threads === 0
+        ? 'the entries checked on one thread'
+        : `the entries checked on ${result.threads} thread${result.threads === 1 ? '' : 's'} beside the reading one`
     const c = result.cosigned
     const lines = [
       `Audit ledger of gateway ${trust.country}: ${where}`,
