@@ -7,6 +7,8 @@ import t, { type Test } from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { IncomingMessage, ServerResponse } from 'node:http'
+import { once } from 'node:events'
+import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { connect } from 'node:tls'
@@ -499,4 +501,37 @@ t.test('slow clients are cut off with 408 REQUEST_TIMEOUT', async (t) => {
       []
     )
   })
+})
+
+/** A TCP connection to the gateway's port that sends part of a TLS ClientHello, then nothing: a peer stopped mid-handshake. */
+async function stalledHandshake(url: string): Promise<{ closed: Promise<number> }> {
+  const { port } = new URL(url)
+  const socket = netConnect(Number(port), '127.0.0.1')
+  await once(socket, 'connect')
+  // A TLS record header announcing a handshake message that never arrives.
+  socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+  socket.on('error', () => {})
+  const opened = performance.now()
+  return { closed: once(socket, 'close').then(() => performance.now() - opened) }
+}
+
+t.test('a connection whose TLS handshake never finishes is closed after the handshake timeout', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }), { httpTimeouts: { handshakeMs: 300 } })
+  const stalled = await stalledHandshake(gw.url)
+  const ms = await stalled.closed
+  t.ok(ms >= 250 && ms < 5_000, `closed by the gateway after its handshake timeout (${Math.round(ms)} ms)`)
+})
+
+t.test('closing the gateway ends the connections still in their TLS handshake, and does not wait for them', async (t) => {
+  // The default handshake timeout: without this, the close would wait for it.
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  t.equal(HTTP_TIMEOUTS.handshakeMs, 10_000, 'a handshake has 10 s by default')
+  const stalled = await stalledHandshake(gw.url)
+  // Accepted and being read by the gateway's TLS: an answer to a request on another connection proves the accept loop ran.
+  t.equal((await exchange(gw.url, 'GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n')).responses[0]?.status, 200)
+  const begin = performance.now()
+  await gw.app.close()
+  const ms = performance.now() - begin
+  t.ok(ms < 3_000, `the close did not wait for the stalled handshake (${Math.round(ms)} ms)`)
+  t.ok((await stalled.closed) < 5_000, 'and the stalled connection was closed')
 })

@@ -25,6 +25,8 @@ export interface HttpTimeouts {
   readonly idleMs: number
   /** How often Node looks for requests past headersMs or requestMs. */
   readonly checkEveryMs: number
+  /** The TLS handshake, from the TCP connection on (Node's handshakeTimeout). */
+  readonly handshakeMs: number
 }
 
 /**
@@ -38,9 +40,11 @@ export interface HttpTimeouts {
  * partner calls are bounded by DELIVERY_TIMEOUT_MS (10 s by default), but
  * GET /v1/audit/verification reads the whole ledger before it answers.
  * Node checks the first two only every checkEveryMs (30 s by default, which
- * would let a 10 s limit run to 40 s).
+ * would let a 10 s limit run to 40 s). A TLS handshake is a few small
+ * messages: 10 s, where Node's default of 120 s let a peer that stopped
+ * mid-handshake hold a socket, and a closing gateway, for two minutes.
  */
-export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 120_000, checkEveryMs: 1_000 }
+export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 120_000, checkEveryMs: 1_000, handshakeMs: 10_000 }
 
 /** Node's default, stated: what is larger is refused 431 (RFC 6585 §5). */
 export const MAX_HEADER_BYTES = 16 * 1024
@@ -256,6 +260,42 @@ function headerRefusal(request: FastifyRequest): { error: FastifyError; close: b
   return undefined
 }
 
+/**
+ * A connection still in its TLS handshake is no HTTP connection yet: neither
+ * Fastify's close of idle connections nor `Connection: close` on an answer
+ * reaches it, and the listener's close waits for it, up to the handshake
+ * timeout. A partner gateway stopped or paused while it was connecting left
+ * such a connection, and held this gateway's close past its container's stop
+ * timeout (docs/operators.md, "Shutdown"). On close they are ended, and a
+ * connection that arrives while closing is not started. A raw socket and the
+ * TLS socket made of it share their peer's address and port: what names it here.
+ */
+function endHandshakesOnClose(app: FastifyInstance): void {
+  const handshaking = new Map<string, Socket>()
+  const peer = (socket: Socket): string => `${socket.remoteAddress}|${socket.remotePort}`
+  let closing = false
+  app.server.on('connection', (socket: Socket) => {
+    if (closing) {
+      socket.destroy()
+      return
+    }
+    const key = peer(socket)
+    handshaking.set(key, socket)
+    socket.once('close', () => {
+      if (handshaking.get(key) === socket) handshaking.delete(key)
+    })
+  })
+  app.server.on('secureConnection', (socket: Socket) => {
+    handshaking.delete(peer(socket))
+  })
+  app.addHook('preClose', function endHandshakes(done) {
+    closing = true
+    for (const socket of handshaking.values()) socket.destroy()
+    handshaking.clear()
+    done()
+  })
+}
+
 /** Fastify constructor options: the TLS listener's, with the HTTP/1.1 limits and the handlers for what never reaches a route. */
 export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial<HttpTimeouts> = {}) {
   const limits: HttpTimeouts = { ...HTTP_TIMEOUTS, ...timeouts }
@@ -268,7 +308,8 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: limits.headersMs,
       requestTimeout: limits.requestMs,
-      connectionsCheckingInterval: limits.checkEveryMs
+      connectionsCheckingInterval: limits.checkEveryMs,
+      handshakeTimeout: limits.handshakeMs
     },
     // Fastify sets these on the server after creating it (its defaults: none at all).
     requestTimeout: limits.requestMs,
@@ -310,6 +351,8 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
 
 export const httpHardening = fp(
   async function httpHardening(app: FastifyInstance) {
+    endHandshakesOnClose(app)
+
     // Node answers an Expect it does not understand with an empty 417; this
     // routes the request to Fastify instead, where onRequest refuses it.
     app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
