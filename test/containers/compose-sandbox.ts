@@ -39,17 +39,18 @@ function podman(...args: string[]): { status: number; stdout: string; stderr: st
 }
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
-/** Waits until the gateway at `url` reports its partner reachable (GET /readyz, `checks.partner`). */
-async function partnerReachable(url: string, country: 'CA' | 'US', deadlineMs = 60_000): Promise<void> {
+/** Waits until the gateway at `url` reports each of `checks` ok in GET /readyz (its partner, its Redis, its ledger). */
+async function checksOk(url: string, country: 'CA' | 'US', checks: readonly string[], deadlineMs = 60_000): Promise<void> {
   const dispatcher = new Agent({ connect: { ca: readFileSync(join(keysDir, country, 'ca.crt.pem')) } })
   const deadline = Date.now() + deadlineMs
   try {
     for (;;) {
-      const partner = await request(`${url}/readyz`, { dispatcher })
-        .then(async (res) => ((await res.body.json()) as { checks?: { partner?: string } }).checks?.partner)
+      const said = await request(`${url}/readyz`, { dispatcher })
+        .then(async (res) => ((await res.body.json()) as { checks?: Record<string, string> }).checks)
         .catch(() => undefined)
-      if (partner === 'ok') return
-      if (Date.now() > deadline) throw new Error(`the ${country} gateway did not reach its partner within ${deadlineMs / 1000} s (last: ${partner})`)
+      if (checks.every((name) => said?.[name] === 'ok')) return
+      if (Date.now() > deadline)
+        throw new Error(`the ${country} gateway's ${checks.join(', ')} not ok within ${deadlineMs / 1000} s (last: ${JSON.stringify(said)})`)
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
   } finally {
@@ -109,6 +110,29 @@ t.test('the gateway image is production-grade', async (t) => {
   t.equal(podman('healthcheck', 'run', container('ca-gateway')).status, 0, "the image's health check passes on a running gateway")
   const sandboxFiles = podman('run', '--rm', '--entrypoint', 'ls', toolsImage, '/app/sandbox/mock-agency-process.ts')
   t.equal(sandboxFiles.status, 0, 'the mock agencies run from their own image (the sandbox target)')
+})
+
+t.test("in the gateway image, a name lookup that the network's DNS never answers fails within seconds (RES_OPTIONS)", async (t) => {
+  // A nameserver that takes every query and answers none: a UDP socket on port 53 that only reads.
+  const silent = `${project}-silent-dns`
+  t.equal(
+    podman('run', '-d', '--name', silent, '--user', 'root', '--entrypoint', 'node', gatewayImage, '-e', "require('node:dgram').createSocket('udp4').bind(53)")
+      .status,
+    0,
+    'a silent nameserver started'
+  )
+  t.teardown(() => podman('rm', '--force', '--time', '0', silent))
+  const ip = (JSON.parse(podman('inspect', silent).stdout)[0] as { NetworkSettings: { IPAddress: string } }).NetworkSettings.IPAddress
+  const lookup = (...env: string[]) => {
+    const script = "const s=Date.now();require('node:dns').lookup('redis',(e)=>console.log(JSON.stringify({ms:Date.now()-s,code:e?.code})))"
+    const r = podman('run', '--rm', '--dns', ip, ...env, '--entrypoint', 'node', gatewayImage, '-e', script)
+    return JSON.parse(r.stdout.trim() || '{}') as { ms?: number; code?: string }
+  }
+  const image = lookup()
+  t.equal(image.code, 'EAI_AGAIN', 'the lookup fails')
+  t.ok((image.ms ?? Infinity) < 5_000, `with the image's RES_OPTIONS, in ${image.ms} ms: a stopping gateway is not held by it (docs/operators.md, "Shutdown")`)
+  const defaults = lookup('-e', 'RES_OPTIONS=')
+  t.ok((defaults.ms ?? 0) >= 10_000, `with glibc's defaults, in ${defaults.ms} ms`)
 })
 
 t.test('the sample traffic of npm run sandbox goes both ways, with receipts', async (t) => {
@@ -246,7 +270,7 @@ t.test("the curl + openssl guide, pasted into bash beside the CA gateway's conta
   // reaches the other again (its readiness asks the partner over its own
   // mTLS client), not while the US gateway's deliveries to the old container
   // are still backing off. The guide itself waits 20 s for USCIS's answer.
-  for (const country of ['CA', 'US'] as const) await partnerReachable(urls[country], country)
+  for (const country of ['CA', 'US'] as const) await checksOk(urls[country], country, ['partner'])
 
   const shellImage = 'localhost/btb-test/guide-shell:latest'
   if (podman('image', 'exists', shellImage).status !== 0) {
@@ -325,8 +349,13 @@ t.test(
     for (const service of ['us-gateway', 'ca-gateway']) {
       if (service === 'ca-gateway') {
         t.equal(podman('unpause', container(service)).status, 0, 'ca-gateway running again')
-        // Stopped as a gateway that serves is: once it answers its health check again.
+        // Stopped as a gateway that serves is: once it answers its health check
+        // again, and its Redis and its ledger answer it. Right after podman
+        // stops a container, its network's DNS has left lookups unanswered for
+        // seconds; a gateway thawed then reconnects through it, and a close
+        // begun before it has (docs/operators.md, "Shutdown") waited on it.
         await waitHealthy(container(service), 60_000)
+        await checksOk(urls.CA, 'CA', ['redis', 'ledger'])
       }
       const info = JSON.parse(podman('inspect', container(service)).stdout)[0] as { Config: { StopTimeout: number }; HostConfig: { Init?: boolean } }
       const timeout = info.Config.StopTimeout
@@ -338,7 +367,10 @@ t.test(
       t.ok(took < timeout * 1000, `${service}: stopped in ${seconds(took)}, within its stop timeout of ${timeout} s`)
       t.comment(`podman stop ${service}: ${seconds(took)} (timeout ${timeout} s), exit code ${state.State.ExitCode}`)
       // What it did while closing, where it did not close in time.
-      if (state.State.ExitCode !== 0) t.comment(podman('logs', '--tail', '40', container(service)).stdout)
+      if (state.State.ExitCode !== 0) {
+        const logs = podman('logs', '--tail', '40', container(service))
+        t.comment(`${logs.stdout}${logs.stderr}`)
+      }
       t.equal(state.State.ExitCode, 0, `${service}: exit code 0 (SIGTERM reached Node, which closed gracefully; 137 would be the SIGKILL after the timeout)`)
     }
     t.match(
