@@ -264,10 +264,10 @@ function headerRefusal(request: FastifyRequest): { error: FastifyError; close: b
  * A connection still in its TLS handshake is no HTTP connection yet: neither
  * Fastify's close of idle connections nor `Connection: close` on an answer
  * reaches it, and the listener's close waits for it, up to the handshake
- * timeout. A partner gateway stopped or paused while it was connecting left
- * such a connection, and held this gateway's close past its container's stop
- * timeout (docs/operators.md, "Shutdown"). On close they are ended, and a
- * connection that arrives while closing is not started. A raw socket and the
+ * timeout (test/http-hardening.test.ts: 10 s without what follows, 7 ms with it). A peer
+ * that stopped or froze mid-handshake, such as a partner gateway stopped while
+ * it connected, leaves one (docs/operators.md, "Shutdown"). On close they are
+ * ended, and a connection that arrives while closing is not started. A raw socket and the
  * TLS socket made of it share their peer's address and port: what names it here.
  */
 function endHandshakesOnClose(app: FastifyInstance): void {
