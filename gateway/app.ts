@@ -105,19 +105,6 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   if (trust.example) app.log.warn('the trust file is marked as EXAMPLE material: never use it in production')
 
   app.decorateRequest('auditEnvelope', null)
-  // On close, Fastify ends idle keep-alive connections, but one busy with a
-  // request would stay open after its answer for keepAliveTimeout (65 s),
-  // holding back the close and so the workers' shutdown: what is answered
-  // while closing ends its connection.
-  let closing = false
-  app.addHook('preClose', (done) => {
-    closing = true
-    done()
-  })
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close')
-    done(null, payload)
-  })
   await app.register(problemDetails)
   await app.register(httpHardening)
   await app.register(bodyParsers)

@@ -69,8 +69,8 @@ export interface VerifyLedgerOptions {
    * a second checking thread only made three threads share them. On a 2-core
    * AMD machine, one verified 93,000–96,500 entries/s with 18.3–18.9 s of
    * CPU for a million, where two verified 88,000–92,800 with 19.5–20.2 s
-   * (docs/architecture.md, "Targets"). A gateway verifying while it serves
-   * asks for fewer.
+   * (docs/architecture.md, "Targets"). The gateway's own verification, which
+   * shares its cores with the traffic, asks for none on one core.
    */
   readonly threads?: number
   /**

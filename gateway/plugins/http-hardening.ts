@@ -261,16 +261,22 @@ function headerRefusal(request: FastifyRequest): { error: FastifyError; close: b
 }
 
 /**
- * A connection still in its TLS handshake is no HTTP connection yet: neither
- * Fastify's close of idle connections nor `Connection: close` on an answer
- * reaches it, and the listener's close waits for it, up to the handshake
- * timeout (test/http-hardening.test.ts: 10 s without what follows, 7 ms with it). A peer
- * that stopped or froze mid-handshake, such as a partner gateway stopped while
- * it connected, leaves one (docs/operators.md, "Shutdown"). On close they are
- * ended, and a connection that arrives while closing is not started. A raw socket and the
- * TLS socket made of it share their peer's address and port: what names it here.
+ * What a close does to the listener's connections, so that none holds it
+ * back (docs/operators.md, "Shutdown"):
+ * - On close, Fastify ends idle keep-alive connections, but one busy with a
+ *   request would stay open after its answer for keepAliveTimeout (65 s),
+ *   holding back the close and so the workers' shutdown: what is answered
+ *   while closing ends its connection.
+ * - A connection still in its TLS handshake is no HTTP connection yet:
+ *   neither of those reaches it, and the listener's close waits for it, up to
+ *   the handshake timeout (test/http-hardening.test.ts: 10 s without this,
+ *   7 ms with it). A peer that stopped or froze mid-handshake, such as a
+ *   partner gateway stopped while it connected, leaves one. On close they
+ *   are ended, and a connection that arrives while closing is not started.
+ *   A raw socket and the TLS socket made of it share their peer's address
+ *   and port: what names it here.
  */
-function endHandshakesOnClose(app: FastifyInstance): void {
+function releaseConnectionsOnClose(app: FastifyInstance): void {
   const handshaking = new Map<string, Socket>()
   const peer = (socket: Socket): string => `${socket.remoteAddress}|${socket.remotePort}`
   let closing = false
@@ -293,6 +299,11 @@ function endHandshakesOnClose(app: FastifyInstance): void {
     for (const socket of handshaking.values()) socket.destroy()
     handshaking.clear()
     done()
+  })
+  // Before drainBeforeClosing (below), which reads the header to know the connection ends.
+  app.addHook('onSend', function closeAfterAnswer(_request, reply, payload, done) {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 }
 
@@ -351,7 +362,7 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
 
 export const httpHardening = fp(
   async function httpHardening(app: FastifyInstance) {
-    endHandshakesOnClose(app)
+    releaseConnectionsOnClose(app)
 
     // Node answers an Expect it does not understand with an empty 417; this
     // routes the request to Fastify instead, where onRequest refuses it.
