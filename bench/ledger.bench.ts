@@ -29,7 +29,8 @@ import type { AuditEntry } from '../gateway/store/records.ts'
 import { benchOptions, median, round, type BenchOptions, type BenchResult } from './lib/common.ts'
 
 const SMALL = 10_000
-const TARGET_RATIO = 0.9
+/** Issue 11's: the rate at a million entries at least 0.95× the rate at ten thousand. */
+const TARGET_RATIO = 0.95
 const BULK_TRANSACTION_ROWS = 20_000
 /** Appends in flight at once for the grouped figure. */
 const IN_FLIGHT = 32
@@ -386,7 +387,8 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
           baseline: { name: 'appendAudit at 10k entries', value: round(smallRate, 0), unit: 'appends/s' },
           ratio: round(ratio, 3),
           target: `≈ 1.0 (≥ ${TARGET_RATIO})`,
-          met: ratio >= TARGET_RATIO,
+          // Judged on the ratio as printed.
+          met: round(ratio, 3) >= TARGET_RATIO,
           extra: `median of ${s.rounds} interleaved rounds of ${s.appends} appends${opts.quick ? ` (${opts.smoke ? 'smoke' : 'quick'}: ${largeLabel}, not 1M)` : ''}`
         },
         {
@@ -396,7 +398,7 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
           baseline: { name: `the same at 10k entries`, value: round(smallGrouped, 0), unit: 'appends/s' },
           ratio: round(groupedRatio, 3),
           target: `≈ 1.0 (≥ ${TARGET_RATIO})`,
-          met: groupedRatio >= TARGET_RATIO,
+          met: round(groupedRatio, 3) >= TARGET_RATIO,
           extra:
             `WAL pages written per append: one at a time ${walPages.small.toFixed(1)} at 10k, ${walPages.large.toFixed(1)} at ${largeLabel}; ` +
             `${IN_FLIGHT} in flight ${walPages.smallGrouped.toFixed(1)} at 10k, ${walPages.largeGrouped.toFixed(1)} at ${largeLabel}`

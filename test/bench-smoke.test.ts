@@ -63,6 +63,14 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   t.ok(named('ingest', /against the crypto floor/)?.baseline, 'ingest against the crypto floor')
   t.ok(named('delivery', /^end-to-end delivery .* gateways as processes/)?.baseline, 'end to end against BullMQ')
   t.ok(named('ledger', /^verifyLedger/)?.baseline, 'verification against reading and rehashing')
+  // The ledger's growth is held to the issue's 0.95× (docs/architecture.md,
+  // "Targets"): the bench once judged it against 0.9, and called 0.93× met.
+  const growth = figures.filter((f) => f.bench === 'ledger' && /^appendAudit.* \/ at 10k/.test(f.name))
+  t.equal(growth.length, 2, 'one at a time and 32 in flight')
+  for (const f of growth) {
+    t.match(f.target, /≥ 0\.95\)$/, `${f.name}: the target says 0.95×`)
+    t.equal(f.met, f.ratio! >= 0.95, `${f.name}: met only at 0.95× or more (${f.ratio}×)`)
+  }
   // Where a paced message waited, hop by hop (bench/lib/hop-latency.ts).
   const p99 = named('delivery', /^submit→push p99 .* gateways as processes/)
   t.match(p99?.extra, /by hop: submitted → 202: .*CA accepted → US received .*US received → pushed/)
