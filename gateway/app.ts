@@ -135,6 +135,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     abandonAfterMs,
     relayIntervalMs: config.relayIntervalMs,
     concurrency: config.workerConcurrency,
+    budgetBytes: config.deliveryBudgetBytes,
     lockMs: config.queueLockMs,
     stalledCheckMs: config.queueStalledCheckMs,
     runWorkers: config.runWorkers,

@@ -43,6 +43,12 @@ export interface GatewayConfig {
   readonly shutdownTimeoutMs: number
   readonly relayIntervalMs: number
   readonly workerConcurrency: number
+  /**
+   * Bytes of sealed messages the delivery workers of both queues hold at
+   * once (docs/operators.md, "Sizing"): a bulk load's batches wait for room,
+   * single messages are never held by it.
+   */
+  readonly deliveryBudgetBytes: number
   /** BullMQ's job lock and stalled-job check: how soon the jobs of a killed worker move again. */
   readonly queueLockMs: number
   readonly queueStalledCheckMs: number
@@ -103,6 +109,7 @@ export const ENV_SCHEMA = {
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 1500, maximum: 600000, default: 9000 },
     RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+    DELIVERY_BUDGET_BYTES: { type: 'integer', minimum: 65536, maximum: 1073741824, default: 4194304 },
     QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
     QUEUE_STALLED_CHECK_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 10000 },
     RUN_WORKERS: { type: 'boolean', default: true },
@@ -146,6 +153,7 @@ interface Env {
   SHUTDOWN_TIMEOUT_MS: number
   RELAY_INTERVAL_MS: number
   WORKER_CONCURRENCY: number
+  DELIVERY_BUDGET_BYTES: number
   QUEUE_LOCK_MS: number
   QUEUE_STALLED_CHECK_MS: number
   RUN_WORKERS: boolean
@@ -258,6 +266,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     relayIntervalMs: e.RELAY_INTERVAL_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    deliveryBudgetBytes: e.DELIVERY_BUDGET_BYTES,
     queueLockMs: e.QUEUE_LOCK_MS,
     queueStalledCheckMs: e.QUEUE_STALLED_CHECK_MS,
     runWorkers: e.RUN_WORKERS,

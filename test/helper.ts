@@ -142,6 +142,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     shutdownTimeoutMs: 9000,
     relayIntervalMs: 60_000,
     workerConcurrency: 8,
+    deliveryBudgetBytes: 8 * 1024 * 1024,
     queueLockMs: 15_000,
     queueStalledCheckMs: 10_000,
     runWorkers: true,

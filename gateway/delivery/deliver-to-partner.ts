@@ -1,39 +1,28 @@
 // Step 8: deliver to the partner gateway's POST /v1/exchange over mTLS, and
 // keep its signed receipt as proof of delivery.
-import type { Job } from 'bullmq'
-import type { FastifyBaseLogger } from 'fastify'
 import { sha256 } from '../lib/digest.ts'
 import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
-import type { DeliveryJob } from '../queue/delivery-queues.ts'
-import type { GatewayStore } from '../store/records.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { awaitingDelivery, DeliveryRefusedError, giveBackIfAbandoned, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
+import { deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, giveBackIfAbandoned, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
 export const PARTNER_TARGET = 'partner'
 
-export interface PartnerDeliveryDeps {
+export interface PartnerDeliveryDeps extends DeliveryDeps {
   /** The partner's POST /v1/exchange, asked at each delivery: a trust reload may move the partner. */
   readonly exchangeUrl: () => string
-  readonly store: GatewayStore
   readonly sealer: Sealer
   /** The trust store in force when each delivery runs (it may be reloaded). */
   readonly trust: () => TrustStore
   readonly client: Poster
-  readonly log: FastifyBaseLogger
-  /** How long a correction or retraction waits, each time, for its original's attempt under way (delivery-outcome.ts). */
-  readonly waitMs: number
 }
 
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
-  return async function deliverToPartner(job: Job<DeliveryJob>, token?: string): Promise<void> {
+  return deliveryProcessor(deps, async function deliverToPartner(pending, job, token): Promise<void> {
     const { id } = job.data
-    const pending = await awaitingDelivery(deps.store, deps.log, job)
-    if (pending === undefined) return
-    await waitForOriginal(deps.store, pending.record, job, token, deps.waitMs)
     try {
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
@@ -50,5 +39,5 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
-  }
+  })
 }

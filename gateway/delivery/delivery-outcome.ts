@@ -10,6 +10,7 @@ import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
+import type { ByteBudget, Release } from './byte-budget.ts'
 import { RequestAbandonedError } from './tls-client.ts'
 
 /**
@@ -31,6 +32,63 @@ export async function awaitingDelivery(store: GatewayStore, log: FastifyBaseLogg
   // attempt is under way, and it never goes now.
   if (await withdrawIfSuperseded(store, log, pending.record)) return undefined
   return pending
+}
+
+/** A message awaiting delivery, read within the delivery budget: `release` gives its bytes back once the attempt is over. */
+export interface DeliveryInHand extends MessageToDeliver {
+  readonly release: Release
+}
+
+/**
+ * awaitingDelivery within the delivery budget. A job that says how large its
+ * sealed copy is waits for room before it reads it, so the batches waiting
+ * hold nothing; one that does not (the outbox relay's) reads first, then waits.
+ */
+async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<DeliveryJob>): Promise<DeliveryInHand | undefined> {
+  const taken = job.data.bytes === undefined ? undefined : await budget.take(job.data.bytes)
+  let pending: MessageToDeliver | undefined
+  try {
+    pending = await awaitingDelivery(store, log, job)
+  } catch (err) {
+    taken?.()
+    throw err
+  }
+  if (pending === undefined) {
+    taken?.()
+    return undefined
+  }
+  return { ...pending, release: taken ?? (await budget.take(pending.sealed.length)) }
+}
+
+/** The deps every delivery processor has. */
+export interface DeliveryDeps {
+  readonly store: GatewayStore
+  readonly log: FastifyBaseLogger
+  /** Bytes of sealed messages this gateway's deliveries may hold at once, shared by both queues. */
+  readonly budget: ByteBudget
+  /** How long a correction or retraction waits, each time, for its original's attempt under way (waitForOriginal). */
+  readonly waitMs: number
+}
+
+/**
+ * The BullMQ processor of a queue: around each attempt at a message, what
+ * both queues do before it (awaitingDelivery within the budget, the original
+ * first) and after it (the budget given back, whatever the outcome).
+ */
+export function deliveryProcessor(
+  deps: DeliveryDeps,
+  attempt: (pending: DeliveryInHand, job: Job<DeliveryJob>, token: string | undefined) => Promise<void>
+): (job: Job<DeliveryJob>, token?: string) => Promise<void> {
+  return async (job, token) => {
+    const pending = await deliveryInHand(deps, job)
+    if (pending === undefined) return
+    try {
+      await waitForOriginal(deps.store, pending.record, job, token, deps.waitMs)
+      await attempt(pending, job, token)
+    } finally {
+      pending.release()
+    }
+  }
 }
 
 /** Withdraws a message its sender superseded, if it is (still) waiting to go; true if it was. */

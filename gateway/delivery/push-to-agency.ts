@@ -1,31 +1,21 @@
 // The last hop, inbound: push the message, signed by this gateway, to the
 // receiving agency system's webhook over mTLS.
-import { UnrecoverableError, type Job } from 'bullmq'
-import type { FastifyBaseLogger } from 'fastify'
+import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import type { DeliveryJob } from '../queue/delivery-queues.ts'
-import type { GatewayStore } from '../store/records.ts'
-import { awaitingDelivery, DeliveryRefusedError, giveBackIfAbandoned, isPermanent, problemCode, recordFailure, waitForOriginal } from './delivery-outcome.ts'
+import { deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, giveBackIfAbandoned, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
-export interface AgencyPushDeps {
+export interface AgencyPushDeps extends DeliveryDeps {
   /** The webhook of a local system, from the configuration in force now. */
   readonly webhookFor: (systemId: string) => string | undefined
-  readonly store: GatewayStore
   readonly sealer: Sealer
   readonly client: Poster
-  readonly log: FastifyBaseLogger
-  /** How long a correction or retraction waits, each time, for its original's attempt under way (delivery-outcome.ts). */
-  readonly waitMs: number
 }
 
 export function agencyPush(deps: AgencyPushDeps) {
-  return async function pushToAgency(job: Job<DeliveryJob>, token?: string): Promise<void> {
+  return deliveryProcessor(deps, async function pushToAgency(pending, job, token): Promise<void> {
     const { id, target } = job.data
-    const pending = await awaitingDelivery(deps.store, deps.log, job)
-    if (pending === undefined) return
-    await waitForOriginal(deps.store, pending.record, job, token, deps.waitMs)
     try {
       const url = deps.webhookFor(target)
       if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
@@ -45,5 +35,5 @@ export function agencyPush(deps: AgencyPushDeps) {
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
-  }
+  })
 }

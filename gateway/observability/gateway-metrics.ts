@@ -49,6 +49,8 @@ export interface MetricsSources {
   /** Dead-lettered messages now, per queue name. */
   deadLetters(): Promise<Readonly<Record<string, number>>>
   certificates(): readonly WatchedCertificate[]
+  /** The delivery workers' byte budget (delivery/byte-budget.ts): its limit, what is in hand, and how many deliveries wait for room. */
+  deliveryBudget(): { readonly limit: number; readonly inHand: number; readonly waiting: number }
   /** A source that failed: the scrape still answers, without that metric. */
   onError(what: string, err: unknown): void
 }
@@ -125,6 +127,27 @@ export class GatewayMetrics {
         } catch (err) {
           sources.onError('dead letters', err)
         }
+      }
+    })
+    new Gauge({
+      name: 'btb_delivery_budget_bytes',
+      help:
+        "Bytes of sealed messages the delivery workers hold (state in_hand), against the budget (state limit): a bulk load's batches wait for room " +
+        '(docs/operators.md, "Sizing").',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const budget = sources.deliveryBudget()
+        this.set({ state: 'in_hand' }, budget.inHand)
+        this.set({ state: 'limit' }, budget.limit)
+      }
+    })
+    new Gauge({
+      name: 'btb_delivery_budget_waiting',
+      help: 'Deliveries a worker has taken that wait for room in the byte budget before they read their message.',
+      registers,
+      collect() {
+        this.set(sources.deliveryBudget().waiting)
       }
     })
     new Gauge({

@@ -4,6 +4,7 @@
 import fp from 'fastify-plugin'
 import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
+import { ByteBudget } from '../delivery/byte-budget.ts'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
@@ -18,6 +19,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     queues: DeliveryQueues
     relay: OutboxRelay
+    /** What the delivery workers of both queues may hold at once, and hold now. */
+    deliveryBudget: ByteBudget
   }
 }
 
@@ -31,6 +34,8 @@ export interface DeliveryOptions {
   readonly abandonAfterMs: number
   readonly relayIntervalMs: number
   readonly concurrency: number
+  /** Bytes of sealed messages the workers of both queues may hold at once (delivery/byte-budget.ts). */
+  readonly budgetBytes: number
   /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
   readonly lockMs: number
   readonly stalledCheckMs: number
@@ -45,6 +50,8 @@ export const deliveryPlugin = fp(
     const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
     app.decorate('queues', queues)
     app.decorate('relay', relay)
+    const budget = new ByteBudget(opts.budgetBytes)
+    app.decorate('deliveryBudget', budget)
 
     const workers: Worker<DeliveryJob>[] = []
     // The partner's client belongs to the partner plugin, shared with oversight and readiness.
@@ -58,7 +65,7 @@ export const deliveryPlugin = fp(
       // killed process had in hand move again within seconds, not a minute.
       const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
       const log = app.log.child({ component: 'delivery' })
-      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs }
+      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, budget }
       workers.push(
         stopStalledCheckOnClose(
           new Worker<DeliveryJob>(

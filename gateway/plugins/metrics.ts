@@ -39,6 +39,7 @@ export const metricsPlugin = fp(
         ),
       deadLetters: async () => (await countDeadLetters(app.store)).byQueue,
       certificates: () => trustCertificates(app.trust),
+      deliveryBudget: () => app.deliveryBudget,
       onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
     })
     app.decorate('metrics', metrics)

@@ -14,6 +14,14 @@ export interface DeliveryJob {
   readonly id: string
   readonly direction: Direction
   readonly target: string
+  /**
+   * The length of the sealed copy the worker will read, when the producer
+   * had it in hand: the worker waits for room in the delivery budget
+   * (delivery/byte-budget.ts) before it reads a megabyte batch. The outbox
+   * relay leaves it out (it reads no sealed copy); the worker then learns it
+   * from what it reads.
+   */
+  readonly bytes?: number
 }
 
 export { QUEUE_NAMES } from './queue-names.ts'
@@ -75,8 +83,13 @@ export class DeliveryQueues {
    * relay enqueues them again: a job id is its message id, so one that did
    * get in is not added twice.
    */
-  enqueue(item: PendingDelivery): Promise<void> {
-    const job: DeliveryJob = { id: item.id, direction: item.direction, target: item.target }
+  enqueue(item: PendingDelivery & { readonly sealed?: string }): Promise<void> {
+    const job: DeliveryJob = {
+      id: item.id,
+      direction: item.direction,
+      target: item.target,
+      ...(item.sealed === undefined ? {} : { bytes: item.sealed.length })
+    }
     return new Promise<void>((resolve, reject) => {
       const pending = this.#adding[item.direction]
       pending.push({ job, resolve, reject })
