@@ -60,6 +60,12 @@ function row(bench: string, f: Figure): string[] {
   ]
 }
 
+const USAGE = `usage: node bench/run.ts [--quick | --smoke] [--only ${BENCHES.map(([name]) => name).join(',')}] [--out file.json]\n`
+if (process.argv.includes('--help')) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+
 const opts = benchOptions()
 const selected = only(process.argv)
 const started = new Date()

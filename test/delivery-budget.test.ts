@@ -3,21 +3,22 @@
 // is larger than the budget, while single messages go side by side. Seen at a
 // stand-in for the partner that holds every delivery open, and in /metrics.
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:https'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { join } from 'node:path'
+import type { ServerResponse } from 'node:http'
 import { ByteBudget } from '../gateway/delivery/byte-budget.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { nexusDesignation } from '../sandbox/synthetic-travellers.ts'
-import { client, eventually, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
+import { client, eventually, injectGateway, standInPartner, testConfig } from './helper.ts'
 
 t.test('a byte budget admits in order, lets an oversized item go alone, and takes each release once', async (t) => {
   const budget = new ByteBudget(100)
   const order: string[] = []
   const a = await budget.take(60)
-  const b = budget.take(60).then((release) => (order.push('b'), release))
-  const c = budget.take(10).then((release) => (order.push('c'), release))
+  const noted = (name: string) => (release: () => void) => {
+    order.push(name)
+    return release
+  }
+  const b = budget.take(60).then(noted('b'))
+  const c = budget.take(10).then(noted('c'))
   await new Promise((resolve) => setImmediate(resolve))
   t.same(order, [], 'b does not fit beside a, and c, though it would, does not overtake b')
   t.equal(budget.waiting, 2)
@@ -46,42 +47,27 @@ async function holdingPartner(t: { teardown(fn: () => unknown): void }) {
   const answer = (res: ServerResponse): void => {
     res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
   }
-  const server: Server = createServer(
-    {
-      cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem')),
-      key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
-      requestCert: true,
-      rejectUnauthorized: true
-    },
-    (req: IncomingMessage, res: ServerResponse) => {
-      req.resume()
-      if (req.url !== '/v1/exchange' || !holding) return answer(res)
-      req.on('end', () => held.push(res))
-    }
-  )
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const answerAll = (): void => {
     for (const res of held.splice(0)) answer(res)
   }
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        holding = false
-        answerAll()
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-  )
+  const stopHolding = (): void => {
+    holding = false
+    answerAll()
+  }
+  // Registered before the server's own teardown, so it runs after it: tap
+  // runs teardowns last first, and the held answers must go before the close.
+  const { url } = await standInPartner(t, (req, res) => {
+    req.resume()
+    if (req.url !== '/v1/exchange' || !holding) return answer(res)
+    req.on('end', () => held.push(res))
+  })
+  t.teardown(stopHolding)
   return {
-    url: `https://127.0.0.1:${(server.address() as { port: number }).port}`,
+    url,
     held,
     /** Answers the oldest delivery held (503: the gateway tries it again later). */
     answerOne: (): void => answer(held.shift()!),
-    stopHolding: (): void => {
-      holding = false
-      answerAll()
-    }
+    stopHolding
   }
 }
 

@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
@@ -299,6 +301,33 @@ export function copyKeys(t: Teardown): string {
   cpSync(KEYS_DIR, dir, { recursive: true })
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
+}
+
+/**
+ * A stand-in for the US gateway, as the CA gateway sees it: the US gateway's
+ * certificate (so the partner pin holds), asking for CA client certificates.
+ * `handle` answers each request; the server closes when the test ends.
+ */
+export async function standInPartner(t: Teardown, handle: (req: IncomingMessage, res: ServerResponse) => void, keysDir = KEYS_DIR): Promise<{ url: string }> {
+  const server = createHttpsServer(
+    {
+      cert: readFileSync(join(keysDir, 'US', 'gateway.crt.pem')),
+      key: readFileSync(join(keysDir, 'US', 'gateway.key.pem')),
+      ca: readFileSync(join(keysDir, 'CA', 'ca.crt.pem')),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    handle
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+  )
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}` }
 }
 
 export interface Exchange {

@@ -4,10 +4,9 @@
 // old; and the agency webhooks follow the same rule everywhere.
 import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:https'
 import { join } from 'node:path'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, copyKeys, eventually, startGateway, testConfig } from './helper.ts'
+import { client, copyKeys, eventually, standInPartner, startGateway, testConfig } from './helper.ts'
 
 interface Readiness {
   status: string
@@ -17,30 +16,17 @@ interface Readiness {
 /** A stand-in for the US gateway (its certificate, so the pin holds) that records what it is asked and refuses deliveries for now. */
 async function fakePartner(t: { teardown(fn: () => unknown): void }, keysDir: string) {
   const paths: string[] = []
-  const server: Server = createServer(
-    {
-      cert: readFileSync(join(keysDir, 'US', 'gateway.crt.pem')),
-      key: readFileSync(join(keysDir, 'US', 'gateway.key.pem')),
-      ca: readFileSync(join(keysDir, 'CA', 'ca.crt.pem')),
-      requestCert: true,
-      rejectUnauthorized: true
-    },
+  const { url } = await standInPartner(
+    t,
     (req, res) => {
       paths.push(`${req.method} ${req.url}`)
       req.resume()
       if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
       else res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
-    }
+    },
+    keysDir
   )
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-  )
-  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, paths }
+  return { url, paths }
 }
 
 function setPartnerUrl(trustFile: string, url: string): void {

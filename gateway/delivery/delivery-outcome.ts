@@ -46,18 +46,19 @@ export interface DeliveryInHand extends MessageToDeliver {
  */
 async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<DeliveryJob>): Promise<DeliveryInHand | undefined> {
   const taken = job.data.bytes === undefined ? undefined : await budget.take(job.data.bytes)
-  let pending: MessageToDeliver | undefined
+  // Bytes taken for a message that is not handed on (a read that throws, or
+  // nothing left to deliver) are given back here; once handed on, the
+  // processor gives them back after the attempt.
+  let handedOn = false
   try {
-    pending = await awaitingDelivery(store, log, job)
-  } catch (err) {
-    taken?.()
-    throw err
+    const pending = await awaitingDelivery(store, log, job)
+    if (pending === undefined) return undefined
+    const release = taken ?? (await budget.take(pending.sealed.length))
+    handedOn = true
+    return { ...pending, release }
+  } finally {
+    if (!handedOn) taken?.()
   }
-  if (pending === undefined) {
-    taken?.()
-    return undefined
-  }
-  return { ...pending, release: taken ?? (await budget.take(pending.sealed.length)) }
 }
 
 /** The deps every delivery processor has. */
