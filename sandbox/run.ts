@@ -20,6 +20,7 @@ import { stopWithSupervisor } from '../gateway/cluster.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { MockLines } from './mock-lines.ts'
 import { sendSampleTraffic } from './sample-traffic.ts'
+import { fillCheckoutCompileCache } from '../tools/fill-compile-cache.ts'
 
 const USAGE = `usage: npm run sandbox [-- --once]
 
@@ -246,6 +247,12 @@ try {
   await stop(2)
 }
 
+// The gateways strip no types themselves: their modules go into a compile
+// cache first, as the image's do (docs/architecture.md, "Targets"), which
+// saves each of their threads Node's type stripper.
+const compileCache = fillCheckoutCompileCache()
+if (compileCache.error !== undefined) say(`compile cache: not filled, the gateways strip their own types (${compileCache.error})`)
+
 const url = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
 const gatewayPids = { CA: 0, US: 0 }
 for (const country of ['CA', 'US'] as const) {
@@ -253,6 +260,7 @@ for (const country of ['CA', 'US'] as const) {
   gatewayPids[country] =
     startProcess(`gateway-${country}`, [...GATEWAY_NODE_FLAGS, 'gateway/server.ts'], {
       ...GATEWAY_ENV,
+      NODE_COMPILE_CACHE: compileCache.directory,
       GATEWAY_COUNTRY: country,
       GATEWAY_TRUST_FILE: join(keysDir, country, 'trust.json'),
       PORT: String(ports[country]),

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { gatewayProcess, KEYS_DIR } from '../../test/helper.ts'
 import type { Teardowns } from './common.ts'
+import { fillCheckoutCompileCache } from '../../tools/fill-compile-cache.ts'
 
 export interface GatewayProcess {
   readonly child: ChildProcess
@@ -15,10 +16,19 @@ export interface GatewayProcess {
   readonly ledgerPath: string
 }
 
+/** The compile cache every gateway of this bench run loads its modules from, as the image's do: filled once. */
+let compileCache: string | undefined
+
 export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', port: number, env: Record<string, string>): Promise<GatewayProcess> {
   // BENCH_ARENAS=16: glibc's malloc arenas as they are without GATEWAY_ENV (8 per core), to compare.
+  if (compileCache === undefined) {
+    const filled = fillCheckoutCompileCache()
+    if (filled.error !== undefined) throw new Error(`the gateways' compile cache could not be filled: ${filled.error}`)
+    compileCache = filled.directory
+  }
   const gp = gatewayProcess(t, country, port, {
     LOG_LEVEL: 'warn',
+    NODE_COMPILE_CACHE: compileCache,
     ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}),
     ...env
   })

@@ -5,8 +5,10 @@
 // (NODE_COMPILE_CACHE, as `npm test` sets it), a module is written once, in a
 // file named by a digest of everything it was generated from, and read by the
 // next process; a schema, option or version that changes names another file,
-// so nothing stale is read. Where it is off (`npm start`, the image), there
-// is no directory and nothing is written or read.
+// so nothing stale is read. Where it is off (`npm start`), there is no
+// directory and nothing is written or read. The image's is read-only
+// (docker/Dockerfile, filled with stripped modules only): nothing kept there,
+// so each start generates its code, and the write that follows fails quietly.
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { getCompileCacheDir } from 'node:module'

@@ -1,0 +1,131 @@
+// tools/fill-compile-cache.ts: the image's modules are stripped of their types
+// at build time, as the user the service runs as, none of them run, and the
+// service then loads them from a cache it cannot write, without Node's type
+// stripper (docker/Dockerfile; docs/architecture.md, "Targets").
+import t from 'tap'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const root = join(import.meta.dirname, '..')
+const fillTool = join(root, 'tools', 'fill-compile-cache.ts')
+
+// Run as root (as CI is), the service's side is played by `nobody`, as the
+// image's is by `node`: root would write to a read-only directory regardless.
+const asRoot = process.getuid?.() === 0
+const SERVICE_UID = 65534
+
+function asService(args: readonly string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  const command = asRoot
+    ? ['setpriv', `--reuid=${SERVICE_UID}`, `--regid=${SERVICE_UID}`, '--clear-groups', process.execPath, ...args]
+    : [process.execPath, ...args]
+  const childEnv: Record<string, string | undefined> = { ...process.env, NODE_OPTIONS: undefined, NODE_COMPILE_CACHE: undefined, ...env }
+  return spawnSync(command[0]!, command.slice(1), { cwd: root, env: childEnv as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 60_000 })
+}
+
+/** A directory the service's user can read (and, when `writable`, write). */
+function serviceDir(t: { teardown(fn: () => unknown): void }, writable = false): string {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-compile-cache-'))
+  chmodSync(dir, 0o755)
+  if (writable && asRoot) chownSync(dir, SERVICE_UID, SERVICE_UID)
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Hands a filled cache to root, read-only, as the image's runtime stage does. */
+function makeReadOnly(dir: string): void {
+  if (asRoot) spawnSync('chown', ['-R', '0:0', dir])
+  spawnSync('chmod', ['-R', 'a+rX,a-w', dir])
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+}
+
+/** Imports each module in a process of the service's user with the cache on; answers whether Node loaded its type stripper. */
+function loadsStripper(cache: string, modules: readonly string[]): { stripper: boolean; result: SpawnSyncReturns<string> } {
+  const imports = modules.map((file) => `await import(${JSON.stringify(pathToFileURL(file).href)})`).join('; ')
+  const probe = `${imports}; console.log(JSON.stringify(process.moduleLoadList.some((m) => m.includes('amaro'))))`
+  const result = asService(['--input-type=module', '-e', probe], { NODE_COMPILE_CACHE: cache })
+  return { stripper: result.stdout.trim().split('\n').at(-1) === 'true', result }
+}
+
+t.test('every module under a root is stripped into the cache and none of them runs; the service then loads them read-only without the stripper', async (t) => {
+  const tree = serviceDir(t, true)
+  const marker = join(tree, 'ran')
+  mkdirSync(join(tree, 'threads'))
+  writeFileSync(join(tree, 'entry.ts'), "import { note } from './effect.ts'\nconst kind: string = 'entry'\nnote(kind)\n")
+  writeFileSync(
+    join(tree, 'effect.ts'),
+    `import { writeFileSync } from 'node:fs'\nexport function note(what: string): void {}\nwriteFileSync(${JSON.stringify(marker)}, 'evaluated')\n`
+  )
+  // Imported by nothing, as a worker thread's entry file is not.
+  writeFileSync(join(tree, 'threads', 'worker-entry.ts'), 'const n: number = 1\nexport default n\n')
+  for (const file of filesUnder(tree)) chmodSync(file, 0o644)
+  chmodSync(join(tree, 'threads'), 0o755)
+  const cache = join(serviceDir(t, true), 'cache')
+
+  const filled = asService([fillTool, cache, tree])
+  t.equal(filled.status, 0, filled.stderr)
+  t.match(filled.stdout, /3 modules/)
+  t.notOk(existsSync(marker), 'no module ran while the cache was filled')
+
+  makeReadOnly(cache)
+  const before = filesUnder(cache).length
+  const { stripper, result } = loadsStripper(cache, [join(tree, 'entry.ts'), join(tree, 'threads', 'worker-entry.ts')])
+  t.equal(result.status, 0, result.stderr)
+  t.equal(stripper, false, 'every module, the one nothing imports included, came stripped from the cache')
+  t.ok(existsSync(marker), 'and they ran, once loaded for real')
+  t.equal(filesUnder(cache).length, before, 'the service wrote nothing to the cache')
+
+  const empty = join(serviceDir(t, true), 'cache')
+  t.equal(loadsStripper(empty, [join(tree, 'entry.ts')]).stripper, true, 'without it, the same process loads the stripper')
+})
+
+t.test('a module that cannot be loaded fails the fill, with what is wrong', async (t) => {
+  const tree = serviceDir(t)
+  writeFileSync(join(tree, 'entry.ts'), "import './missing.ts'\n")
+  chmodSync(join(tree, 'entry.ts'), 0o644)
+  const filled = asService([fillTool, join(serviceDir(t, true), 'cache'), tree])
+  t.not(filled.status, 0)
+  t.match(filled.stderr, /ERR_MODULE_NOT_FOUND/)
+  t.match(filled.stderr, /missing\.ts/)
+})
+
+t.test("the gateway's modules, as the image fills them, load without the stripper", async (t) => {
+  const cache = join(serviceDir(t, true), 'cache')
+  const filled = asService([fillTool, cache, 'gateway', 'docker/healthcheck.ts'])
+  t.equal(filled.status, 0, filled.stderr)
+  makeReadOnly(cache)
+  const { stripper, result } = loadsStripper(cache, [join(root, 'gateway', 'app.ts')])
+  t.equal(result.status, 0, result.stderr)
+  t.equal(stripper, false)
+})
+
+t.test('the image runs with the cache its compile-cache stage fills, for the modules it runs', async (t) => {
+  const dockerfile = readFileSync(join(root, 'docker', 'Dockerfile'), 'utf8')
+  const fill = /^RUN node tools\/fill-compile-cache\.ts (\S+) (.+)$/m.exec(dockerfile)
+  t.ok(fill, 'the compile-cache stage runs the fill')
+  const [, directory, roots] = fill!
+  t.same(roots!.split(' '), ['gateway', 'docker/healthcheck.ts'], "the gateway's modules and its health check's")
+  const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
+  t.match(runtime, new RegExp(`^ENV NODE_COMPILE_CACHE=${directory}$`, 'm'), 'the runtime stage reads it')
+  t.match(runtime, new RegExp(`^RUN chmod -R a\\+rX,a-w ${directory}$`, 'm'), 'read-only')
+  t.match(runtime, /^USER node$/m, 'as the user it was filled as')
+})
+
+t.test('in a process whose compile cache is on already, the fill fills that one or refuses', async (t) => {
+  const tree = serviceDir(t)
+  writeFileSync(join(tree, 'entry.ts'), 'const n: number = 1\nexport default n\n')
+  chmodSync(join(tree, 'entry.ts'), 0o644)
+  const cache = join(serviceDir(t, true), 'cache')
+  const same = asService([fillTool, cache, tree], { NODE_COMPILE_CACHE: cache })
+  t.equal(same.status, 0, same.stderr)
+  const other = asService([fillTool, cache, tree], { NODE_COMPILE_CACHE: join(serviceDir(t, true), 'other') })
+  t.not(other.status, 0)
+  t.match(other.stderr, /ERR_COMPILE_CACHE_FILL/)
+})
