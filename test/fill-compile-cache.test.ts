@@ -114,7 +114,7 @@ t.test('the image runs with the cache its compile-cache stage fills, for the mod
   t.same(roots!.split(' '), ['gateway', 'docker/healthcheck.ts'], "the gateway's modules and its health check's")
   const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
   t.match(runtime, new RegExp(`^ENV NODE_COMPILE_CACHE=${directory}$`, 'm'), 'the runtime stage reads it')
-  t.match(runtime, new RegExp(`^RUN chmod -R a\\+rX,a-w ${directory}$`, 'm'), 'read-only')
+  t.match(runtime, new RegExp(`^RUN chown -R root:root ${directory} && chmod -R a\\+rX,a-w ${directory}$`, 'm'), "root's, read-only")
   t.match(runtime, /^USER node$/m, 'as the user it was filled as')
 })
 

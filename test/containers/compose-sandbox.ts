@@ -107,6 +107,12 @@ t.test('the gateway image is production-grade', async (t) => {
   t.ok(ca.HostConfig.ReadonlyRootfs, 'the gateway container runs on a read-only root filesystem')
   t.not(podman('exec', container('ca-gateway'), 'touch', '/app/gateway/written').status, 0, 'so its code cannot be written')
   t.equal(podman('exec', container('ca-gateway'), 'id', '-u').stdout.trim(), '1000', 'as uid 1000')
+  // Its modules come with their types stripped, from the image's compile
+  // cache (docker/Dockerfile), which the service cannot change either.
+  const probe = "import('/app/gateway/app.ts').then(() => console.log(process.moduleLoadList.some((m) => m.includes('amaro'))))"
+  t.equal(podman('exec', container('ca-gateway'), 'node', '-e', probe).stdout.trim(), 'false', "the gateway's modules load without Node's type stripper")
+  const writeCache = podman('run', '--rm', '--entrypoint', 'sh', gatewayImage, '-c', 'touch /app/.compile-cache/*/written || chmod u+w /app/.compile-cache/*')
+  t.not(writeCache.status, 0, 'and its compile cache cannot be written, even on a writable root filesystem')
   t.equal(podman('healthcheck', 'run', container('ca-gateway')).status, 0, "the image's health check passes on a running gateway")
   const sandboxFiles = podman('run', '--rm', '--entrypoint', 'ls', toolsImage, '/app/sandbox/mock-agency-process.ts')
   t.equal(sandboxFiles.status, 0, 'the mock agencies run from their own image (the sandbox target)')
