@@ -65,13 +65,19 @@ t.test('every module under a root is stripped into the cache and none of them ru
   )
   // Imported by nothing, as a worker thread's entry file is not.
   writeFileSync(join(tree, 'threads', 'worker-entry.ts'), 'const n: number = 1\nexport default n\n')
+  // Not entered: Node strips no types under node_modules, and a dot names a tool's own directory.
+  for (const skipped of ['node_modules', '.cache']) {
+    mkdirSync(join(tree, skipped))
+    writeFileSync(join(tree, skipped, 'skipped.ts'), 'const n: number = 1\n')
+    chmodSync(join(tree, skipped), 0o755)
+  }
   for (const file of filesUnder(tree)) chmodSync(file, 0o644)
   chmodSync(join(tree, 'threads'), 0o755)
   const cache = join(serviceDir(t, true), 'cache')
 
   const filled = asService([fillTool, cache, tree])
   t.equal(filled.status, 0, filled.stderr)
-  t.match(filled.stdout, /3 modules/)
+  t.match(filled.stdout, /\b3 modules/, 'the three of the tree, none under node_modules or .cache')
   t.notOk(existsSync(marker), 'no module ran while the cache was filled')
 
   makeReadOnly(cache)

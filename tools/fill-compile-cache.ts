@@ -15,7 +15,8 @@
 //
 //   node tools/fill-compile-cache.ts <cache directory> [root …]
 // The roots (files or directories, default: gateway and docker/healthcheck.ts)
-// are taken whole, every `.ts` file under a directory.
+// are taken whole, every `.ts` file under a directory; `npm test` fills its
+// cache with `.`, the whole checkout, so that no test process strips types.
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { constants, enableCompileCache, flushCompileCache } from 'node:module'
@@ -36,12 +37,18 @@ export class CompileCacheFillError extends Error {
   readonly code = 'ERR_COMPILE_CACHE_FILL'
 }
 
-/** Every `.ts` file a root names, sorted, as absolute paths. */
+/**
+ * Every `.ts` file a root names, sorted, as absolute paths. Directories named
+ * node_modules (Node strips no types there) or starting with a dot are not
+ * entered, so `.` names a checkout's own modules.
+ */
 export function typeScriptFiles(roots: readonly string[]): string[] {
   const files: string[] = []
   const walk = (path: string): void => {
     if (statSync(path).isDirectory()) {
-      for (const entry of readdirSync(path)) walk(join(path, entry))
+      for (const entry of readdirSync(path)) {
+        if (entry !== 'node_modules' && !entry.startsWith('.')) walk(join(path, entry))
+      }
     } else if (path.endsWith('.ts')) {
       files.push(path)
     }
