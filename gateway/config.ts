@@ -49,6 +49,12 @@ export interface GatewayConfig {
    * single messages are never held by it.
    */
   readonly deliveryBudgetBytes: number
+  /**
+   * Bytes of request bodies read and checked at once (docs/operators.md,
+   * "Sizing"): past it, a request waits before its body is read; one body
+   * larger than this still goes, alone.
+   */
+  readonly intakeBudgetBytes: number
   /** BullMQ's job lock and stalled-job check: how soon the jobs of a killed worker move again. */
   readonly queueLockMs: number
   readonly queueStalledCheckMs: number
@@ -110,6 +116,7 @@ export const ENV_SCHEMA = {
     RELAY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
     WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
     DELIVERY_BUDGET_BYTES: { type: 'integer', minimum: 65536, maximum: 1073741824, default: 4194304 },
+    INTAKE_BUDGET_BYTES: { type: 'integer', minimum: 65536, maximum: 1073741824, default: 8388608 },
     QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
     QUEUE_STALLED_CHECK_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 10000 },
     RUN_WORKERS: { type: 'boolean', default: true },
@@ -154,6 +161,7 @@ interface Env {
   RELAY_INTERVAL_MS: number
   WORKER_CONCURRENCY: number
   DELIVERY_BUDGET_BYTES: number
+  INTAKE_BUDGET_BYTES: number
   QUEUE_LOCK_MS: number
   QUEUE_STALLED_CHECK_MS: number
   RUN_WORKERS: boolean
@@ -267,6 +275,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     relayIntervalMs: e.RELAY_INTERVAL_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     deliveryBudgetBytes: e.DELIVERY_BUDGET_BYTES,
+    intakeBudgetBytes: e.INTAKE_BUDGET_BYTES,
     queueLockMs: e.QUEUE_LOCK_MS,
     queueStalledCheckMs: e.QUEUE_STALLED_CHECK_MS,
     runWorkers: e.RUN_WORKERS,

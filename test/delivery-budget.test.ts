@@ -1,10 +1,10 @@
-// The delivery workers' byte budget (gateway/delivery/byte-budget.ts): a bulk
+// The delivery workers' byte budget (gateway/lib/byte-budget.ts): a bulk
 // load's batches wait for room before they are read, one at a time when each
 // is larger than the budget, while single messages go side by side. Seen at a
 // stand-in for the partner that holds every delivery open, and in /metrics.
 import t from 'tap'
 import type { ServerResponse } from 'node:http'
-import { ByteBudget } from '../gateway/delivery/byte-budget.ts'
+import { ByteBudget } from '../gateway/lib/byte-budget.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { nexusDesignation } from '../sandbox/synthetic-travellers.ts'
 import { client, eventually, injectGateway, standInPartner, testConfig } from './helper.ts'

@@ -145,6 +145,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     relayIntervalMs: 60_000,
     workerConcurrency: 8,
     deliveryBudgetBytes: 8 * 1024 * 1024,
+    intakeBudgetBytes: 8 * 1024 * 1024,
     queueLockMs: 15_000,
     queueStalledCheckMs: 10_000,
     runWorkers: true,

@@ -107,6 +107,9 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
   t.equal(sample(ca.text, 'btb_delivery_budget_bytes', { state: 'in_hand' }), 0, 'every delivery over: no bytes in hand')
   t.equal(sample(ca.text, 'btb_delivery_budget_bytes', { state: 'limit' }), ex.ca.app.deliveryBudget.limit, 'against the configured budget')
   t.equal(sample(ca.text, 'btb_delivery_budget_waiting', {}), 0)
+  t.equal(sample(ca.text, 'btb_intake_budget_bytes', { state: 'in_hand' }), 0, 'every request answered: no body in hand')
+  t.equal(sample(ca.text, 'btb_intake_budget_bytes', { state: 'limit' }), ex.ca.app.intakeBudget.limit, 'against the configured intake budget')
+  t.equal(sample(ca.text, 'btb_intake_budget_waiting', {}), 0)
 
   const days = (pem: string) => (new X509Certificate(readFileSync(join(KEYS_DIR, pem))).validToDate.getTime() - Date.now()) / 86_400_000
   const gatewayDays = sample(ca.text, 'btb_certificate_expiry_days', { certificate: 'gateway', system: '' })!

@@ -10,7 +10,7 @@ import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
-import type { ByteBudget, Release } from './byte-budget.ts'
+import type { ByteBudget, Release } from '../lib/byte-budget.ts'
 import { RequestAbandonedError } from './tls-client.ts'
 
 /**

@@ -42,6 +42,13 @@ export interface WatchedCertificate {
   readonly validTo: Date
 }
 
+/** A byte budget's limit, what is in hand, and how many wait for room (lib/byte-budget.ts). */
+export interface ByteBudgetState {
+  readonly limit: number
+  readonly inHand: number
+  readonly waiting: number
+}
+
 /** What is read at scrape time, never cached: queues, the ledger, the trust store in force. */
 export interface MetricsSources {
   /** Jobs per state, per queue name. */
@@ -49,8 +56,10 @@ export interface MetricsSources {
   /** Dead-lettered messages now, per queue name. */
   deadLetters(): Promise<Readonly<Record<string, number>>>
   certificates(): readonly WatchedCertificate[]
-  /** The delivery workers' byte budget (delivery/byte-budget.ts): its limit, what is in hand, and how many deliveries wait for room. */
-  deliveryBudget(): { readonly limit: number; readonly inHand: number; readonly waiting: number }
+  /** The delivery workers' byte budget (lib/byte-budget.ts): its limit, what is in hand, and how many deliveries wait for room. */
+  deliveryBudget(): ByteBudgetState
+  /** The request bodies' byte budget (plugins/intake-budget.ts): the same three. */
+  intakeBudget(): ByteBudgetState
   /** A source that failed: the scrape still answers, without that metric. */
   onError(what: string, err: unknown): void
 }
@@ -148,6 +157,27 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(sources.deliveryBudget().waiting)
+      }
+    })
+    new Gauge({
+      name: 'btb_intake_budget_bytes',
+      help:
+        'Bytes of request bodies being read and checked (state in_hand), against the budget (state limit): past it, a request waits before its body is read ' +
+        '(docs/operators.md, "Sizing").',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const budget = sources.intakeBudget()
+        this.set({ state: 'in_hand' }, budget.inHand)
+        this.set({ state: 'limit' }, budget.limit)
+      }
+    })
+    new Gauge({
+      name: 'btb_intake_budget_waiting',
+      help: 'Requests waiting for room in the intake byte budget before their bodies are read.',
+      registers,
+      collect() {
+        this.set(sources.intakeBudget().waiting)
       }
     })
     new Gauge({

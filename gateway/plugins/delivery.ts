@@ -4,7 +4,7 @@
 import fp from 'fastify-plugin'
 import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
-import { ByteBudget } from '../delivery/byte-budget.ts'
+import { ByteBudget } from '../lib/byte-budget.ts'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
@@ -34,7 +34,7 @@ export interface DeliveryOptions {
   readonly abandonAfterMs: number
   readonly relayIntervalMs: number
   readonly concurrency: number
-  /** Bytes of sealed messages the workers of both queues may hold at once (delivery/byte-budget.ts). */
+  /** Bytes of sealed messages the workers of both queues may hold at once (lib/byte-budget.ts). */
   readonly budgetBytes: number
   /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
   readonly lockMs: number

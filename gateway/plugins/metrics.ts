@@ -40,6 +40,7 @@ export const metricsPlugin = fp(
       deadLetters: async () => (await countDeadLetters(app.store)).byQueue,
       certificates: () => trustCertificates(app.trust),
       deliveryBudget: () => app.deliveryBudget,
+      intakeBudget: () => app.intakeBudget,
       onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
     })
     app.decorate('metrics', metrics)

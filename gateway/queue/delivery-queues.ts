@@ -17,7 +17,7 @@ export interface DeliveryJob {
   /**
    * The length of the sealed copy the worker will read, when the producer
    * had it in hand: the worker waits for room in the delivery budget
-   * (delivery/byte-budget.ts) before it reads a megabyte batch. The outbox
+   * (lib/byte-budget.ts) before it reads a megabyte batch. The outbox
    * relay leaves it out (it reads no sealed copy); the worker then learns it
    * from what it reads.
    */

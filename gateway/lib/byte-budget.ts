@@ -1,9 +1,12 @@
-// How many bytes of sealed messages the delivery workers of one gateway hold
-// at once (docs/operators.md, "Sizing"). BullMQ bounds the jobs in hand,
-// not their size: a batch of 1,000 designations is one job, as is a single
-// message, but it is a megabyte, and each one in hand is held several times
-// over (its sealed copy, the JWS, the request). Thirty-two of them a queue
-// made the NEXUS roster's peak; single messages never come near the budget.
+// How many bytes of messages one part of a gateway holds at once: the
+// delivery workers' sealed copies (DELIVERY_BUDGET_BYTES) and the request
+// bodies being read and checked (INTAKE_BUDGET_BYTES; docs/operators.md,
+// "Sizing"). BullMQ bounds the jobs in hand, not their size, and nothing
+// bounds the requests being read: a batch of 1,000 designations is one job or
+// one request, as is a single message, but it is a megabyte, and each one in
+// hand is held several times over (its text, the JWS, the parsed records).
+// Thirty-two of them a queue made the NEXUS roster's peak; single messages
+// never come near a budget.
 
 /** Gives back what `take` admitted; calling it again does nothing. */
 export type Release = () => void
@@ -11,6 +14,11 @@ export type Release = () => void
 interface Waiter {
   readonly bytes: number
   readonly admit: () => void
+}
+
+export interface TakeOptions {
+  /** Stops the wait: the take leaves the queue and rejects with the signal's reason. One already admitted is not affected. */
+  readonly signal?: AbortSignal
 }
 
 export class ByteBudget {
@@ -40,10 +48,27 @@ export class ByteBudget {
    * hand, so that an item larger than the whole budget still goes), after
    * every take that waited before it.
    */
-  take(bytes: number): Promise<Release> {
+  take(bytes: number, { signal }: TakeOptions = {}): Promise<Release> {
+    if (signal?.aborted) return Promise.reject(signal.reason)
     if (this.#waiting.length === 0 && this.#fits(bytes)) return Promise.resolve(this.#admit(bytes))
-    return new Promise<Release>((resolve) => {
-      this.#waiting.push({ bytes, admit: () => resolve(this.#admit(bytes)) })
+    return new Promise<Release>((resolve, reject) => {
+      const abandon = (): void => {
+        const at = this.#waiting.indexOf(waiter)
+        if (at < 0) return
+        this.#waiting.splice(at, 1)
+        // What waited behind it may fit now.
+        this.#admitWaiting()
+        reject(signal!.reason)
+      }
+      const waiter: Waiter = {
+        bytes,
+        admit: () => {
+          signal?.removeEventListener('abort', abandon)
+          resolve(this.#admit(bytes))
+        }
+      }
+      this.#waiting.push(waiter)
+      signal?.addEventListener('abort', abandon, { once: true })
     })
   }
 

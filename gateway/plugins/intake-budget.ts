@@ -1,0 +1,63 @@
+// The bytes of request bodies the gateway reads and checks at once
+// (INTAKE_BUDGET_BYTES; docs/operators.md, "Sizing"). The body limit bounds
+// one request, not how many arrive together: a partner whose deliveries are
+// not bounded as this gateway's are (lib/byte-budget.ts), or agencies
+// loading rosters side by side, could send more 8 MiB bodies at once than a
+// gateway's heap holds. A request that does not fit waits before its body is
+// read: its bytes stay in the sender's socket (TCP pushes back), so a request
+// waiting holds next to nothing. Each body counts from the moment it is
+// admitted until its answer is sent, as its text, its JWS and its records are
+// held while it is checked and committed.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { RequestTimeoutError } from '../errors.ts'
+import { ByteBudget } from '../lib/byte-budget.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The request bodies being read and checked, against INTAKE_BUDGET_BYTES. */
+    intakeBudget: ByteBudget
+  }
+}
+
+export interface IntakeBudgetOptions {
+  /** Bytes of request bodies read and checked at once; one body larger than this still goes, alone. */
+  readonly limitBytes: number
+}
+
+/**
+ * What a request's body counts for: its declared length, or, sent in chunks
+ * with no length declared, the most the route takes. A declared length over
+ * the route's limit counts for nothing: Fastify refuses it (413) unread.
+ */
+export function bodyBytes(request: FastifyRequest, bodyLimit: number): number {
+  const length = request.headers['content-length']
+  if (length !== undefined) {
+    const bytes = Number(length)
+    return Number.isSafeInteger(bytes) && bytes <= bodyLimit ? bytes : 0
+  }
+  return request.headers['transfer-encoding'] === undefined ? 0 : bodyLimit
+}
+
+export const intakeBudget = fp(
+  async function intakeBudget(app: FastifyInstance, opts: IntakeBudgetOptions) {
+    const budget = new ByteBudget(opts.limitBytes)
+    app.decorate('intakeBudget', budget)
+
+    // preParsing: after every onRequest hook (the caller is known, refusals
+    // of the headers are answered), before a byte of the body is read.
+    app.addHook('preParsing', async function waitForIntakeRoom(request: FastifyRequest, reply: FastifyReply, payload) {
+      const bytes = bodyBytes(request, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024)
+      if (bytes === 0) return payload
+      // The answer sent, or the connection gone: the bytes go back, and a
+      // request still waiting leaves the queue.
+      const gone = new AbortController()
+      reply.raw.once('close', () => gone.abort(new RequestTimeoutError('the connection closed while the body waited to be read')))
+      const release = await budget.take(bytes, { signal: gone.signal })
+      if (gone.signal.aborted) release()
+      else gone.signal.addEventListener('abort', release, { once: true })
+      return payload
+    })
+  },
+  { name: 'intake-budget', fastify: '5.x' }
+)
