@@ -66,6 +66,34 @@ export interface MetricsSources {
 
 const DAY_MS = 86_400_000
 
+/** A byte budget's two gauges, read at each scrape: `<prefix>_bytes` in hand against its limit, and `<prefix>_waiting`. */
+function byteBudgetGauges(
+  registers: Registry[],
+  prefix: string,
+  read: () => ByteBudgetState,
+  help: { readonly bytes: string; readonly waiting: string }
+): void {
+  new Gauge({
+    name: `${prefix}_bytes`,
+    help: help.bytes,
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const budget = read()
+      this.set({ state: 'in_hand' }, budget.inHand)
+      this.set({ state: 'limit' }, budget.limit)
+    }
+  })
+  new Gauge({
+    name: `${prefix}_waiting`,
+    help: help.waiting,
+    registers,
+    collect() {
+      this.set(read().waiting)
+    }
+  })
+}
+
 export class GatewayMetrics {
   /** One registry per gateway instance: tests run many gateways in one process. */
   readonly registry = new Registry()
@@ -138,47 +166,17 @@ export class GatewayMetrics {
         }
       }
     })
-    new Gauge({
-      name: 'btb_delivery_budget_bytes',
-      help:
+    byteBudgetGauges(registers, 'btb_delivery_budget', () => sources.deliveryBudget(), {
+      bytes:
         "Bytes of sealed messages the delivery workers hold (state in_hand), against the budget (state limit): a bulk load's batches wait for room " +
         '(docs/operators.md, "Sizing").',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const budget = sources.deliveryBudget()
-        this.set({ state: 'in_hand' }, budget.inHand)
-        this.set({ state: 'limit' }, budget.limit)
-      }
+      waiting: 'Deliveries a worker has taken that wait for room in the byte budget before they read their message.'
     })
-    new Gauge({
-      name: 'btb_delivery_budget_waiting',
-      help: 'Deliveries a worker has taken that wait for room in the byte budget before they read their message.',
-      registers,
-      collect() {
-        this.set(sources.deliveryBudget().waiting)
-      }
-    })
-    new Gauge({
-      name: 'btb_intake_budget_bytes',
-      help:
+    byteBudgetGauges(registers, 'btb_intake_budget', () => sources.intakeBudget(), {
+      bytes:
         'Bytes of request bodies being read and checked (state in_hand), against the budget (state limit): past it, a request waits before its body is read ' +
         '(docs/operators.md, "Sizing").',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const budget = sources.intakeBudget()
-        this.set({ state: 'in_hand' }, budget.inHand)
-        this.set({ state: 'limit' }, budget.limit)
-      }
-    })
-    new Gauge({
-      name: 'btb_intake_budget_waiting',
-      help: 'Requests waiting for room in the intake byte budget before their bodies are read.',
-      registers,
-      collect() {
-        this.set(sources.intakeBudget().waiting)
-      }
+      waiting: 'Requests waiting for room in the intake byte budget before their bodies are read.'
     })
     new Gauge({
       name: 'btb_certificate_expiry_days',
