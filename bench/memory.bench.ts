@@ -118,7 +118,8 @@ function controlProcess(kind: 'idle' | 'busy'): { reset(): Promise<void>; maxMs(
 }
 
 export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
-  const loads = opts.smoke ? 1 : opts.quick ? 3 : 10
+  // BENCH_MEMORY_LOADS=30: more loads, to tell a working set still settling from growth.
+  const loads = opts.smoke ? 1 : opts.quick ? 3 : Math.max(1, Math.trunc(Number(process.env.BENCH_MEMORY_LOADS)) || 10)
   // A smoke run only shows that every figure is computed: one batch of 200.
   const recordsPerLoad = opts.smoke ? 200 : opts.quick ? 5_000 : 20_000
   const batch = Math.min(1_000, recordsPerLoad)
