@@ -432,8 +432,8 @@ export const httpHardening = fp(
       // readableEnded: a body read to its end by other means than a socket
       // (app.inject's request never sets `complete`) has nothing left to drain.
       if (raw.complete || raw.readableEnded || !closing || broken.has(raw)) return done(null, payload)
-      const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024
-      drain(raw, 2 * limit, DRAIN_MS).then(
+      // The route's limit, else the server's: Fastify fills in the one that applies.
+      drain(raw, 2 * request.routeOptions.bodyLimit, DRAIN_MS).then(
         () => done(null, payload),
         () => done(null, payload)
       )

@@ -47,7 +47,8 @@ export const intakeBudget = fp(
     // preParsing: after every onRequest hook (the caller is known, refusals
     // of the headers are answered), before a byte of the body is read.
     app.addHook('preParsing', async function waitForIntakeRoom(request: FastifyRequest, reply: FastifyReply, payload) {
-      const bytes = bodyBytes(request, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024)
+      // The route's limit, else the server's: Fastify fills in the one that applies.
+      const bytes = bodyBytes(request, request.routeOptions.bodyLimit)
       if (bytes === 0) return payload
       // The answer sent, or the connection gone: the bytes go back, and a
       // request still waiting leaves the queue.
