@@ -22,15 +22,7 @@ import { freePort, jwks, KEYS_DIR } from '../test/helper.ts'
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { MetricsScraper } from '../faults/probes.ts'
 import { percentile, withTeardowns, type BenchOptions, type BenchResult } from './lib/common.ts'
-
-const MB = 1024 * 1024
-
-/** VmRSS and VmHWM of a process, in bytes. */
-function residentMemory(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') }
-}
+import { MB, residentMemory } from './lib/resident-memory.ts'
 
 /**
  * Asks /healthz every `everyMs` until stopped, from a thread of its own: the

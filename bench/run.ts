@@ -5,7 +5,7 @@
 // --smoke runs every bench at sizes that show only that it runs and computes
 // every figure: what CI checks (test/bench-smoke.test.ts), nothing of speed.
 //
-//   node bench/run.ts [--quick | --smoke] [--only ingest,delivery,ledger,memory] [--out file.json]
+//   node bench/run.ts [--quick | --smoke] [--only ingest,delivery,ledger,memory,roster] [--out file.json]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -14,12 +14,14 @@ import { deliveryBench } from './delivery.bench.ts'
 import { ingestBench } from './ingest.bench.ts'
 import { ledgerBench } from './ledger.bench.ts'
 import { memoryBench } from './memory.bench.ts'
+import { rosterBench } from './roster.bench.ts'
 
 const BENCHES: ReadonlyArray<readonly [string, (opts: BenchOptions) => Promise<BenchResult>]> = [
   ['ingest', ingestBench],
   ['delivery', deliveryBench],
   ['ledger', ledgerBench],
-  ['memory', memoryBench]
+  ['memory', memoryBench],
+  ['roster', rosterBench]
 ]
 
 /** The value after a `--name` switch, if given. */
