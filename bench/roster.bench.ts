@@ -16,6 +16,8 @@ import { MB, residentMemory } from './lib/resident-memory.ts'
 const ROSTER = 917_000
 const TARGET_SECONDS = 600
 const TARGET_PEAK_MB = 300
+/** How long the sandbox may take to start and send its sample traffic: seconds on this machine. */
+const READY_MS = 120_000
 
 /** What `sandbox:load -- --json` prints (sandbox/bulk-load.ts, printSummary): the parts read here. */
 interface LoadSummary {
@@ -42,13 +44,21 @@ async function startSandbox(t: Parameters<typeof sandboxSetting>[0], root: strin
   })
   let output = ''
   await new Promise<void>((resolve, reject) => {
+    // A sandbox that neither gets ready nor exits (a port taken, Redis gone) fails the bench rather than holding it.
+    const timer = setTimeout(() => reject(new Error(`the sandbox was not ready after ${READY_MS / 1000} s:\n${output.slice(-2000)}`)), READY_MS)
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
-      if (output.includes('keeps running for your own client')) resolve()
+      if (output.includes('keeps running for your own client')) {
+        clearTimeout(timer)
+        resolve()
+      }
     }
     child.stdout!.on('data', onData)
     child.stderr!.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}) before it was ready:\n${output.slice(-2000)}`)))
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`the sandbox exited (${code}) before it was ready:\n${output.slice(-2000)}`))
+    })
   })
   const pids = /gateways\s+CA \S+ \(pid (\d+)\)\s+US \S+ \(pid (\d+)\)/.exec(output)
   if (pids === null) throw new Error(`the sandbox did not name its gateways' processes:\n${output.slice(-2000)}`)
