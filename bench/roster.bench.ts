@@ -6,9 +6,8 @@
 // (docs/integrators.md, "Bulk loads"). Each gateway's peak is the kernel's
 // high-water mark (VmHWM) for its process, read before the sandbox stops:
 // the whole roster, with the sandbox's sample traffic before it.
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { runScript, sandboxSetting } from '../test/helper.ts'
+import { runningSandbox, runScript } from '../test/helper.ts'
 import { round, withTeardowns, type BenchOptions, type BenchResult } from './lib/common.ts'
 import { MB, residentMemory } from './lib/resident-memory.ts'
 
@@ -16,8 +15,6 @@ import { MB, residentMemory } from './lib/resident-memory.ts'
 const ROSTER = 917_000
 const TARGET_SECONDS = 600
 const TARGET_PEAK_MB = 300
-/** How long the sandbox may take to start and send its sample traffic: seconds on this machine. */
-const READY_MS = 120_000
 
 /** What `sandbox:load -- --json` prints (sandbox/bulk-load.ts, printSummary): the parts read here. */
 interface LoadSummary {
@@ -29,49 +26,13 @@ interface LoadSummary {
   readonly delivered: { readonly records: number; readonly lastReceiptMs: number; readonly recordsPerSecond: number } | null
 }
 
-/**
- * `npm run sandbox` in a directory and on ports of its own; resolves with its
- * gateways' process ids once it says it keeps running, as a user sees it do.
- */
-async function startSandbox(t: Parameters<typeof sandboxSetting>[0], root: string): Promise<{ manifest: string; pids: { CA: number; US: number } }> {
-  const setting = await sandboxSetting(t)
-  const child = spawn(process.execPath, ['sandbox/run.ts'], { cwd: root, env: { ...process.env, ...setting.env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  // Registered after sandboxSetting's own: runs first, so the sandbox is gone before its directory and queues are.
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGINT')
-    await exited
-  })
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    // A sandbox that neither gets ready nor exits (a port taken, Redis gone) fails the bench rather than holding it.
-    const timer = setTimeout(() => reject(new Error(`the sandbox was not ready after ${READY_MS / 1000} s:\n${output.slice(-2000)}`)), READY_MS)
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString()
-      if (output.includes('keeps running for your own client')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`the sandbox exited (${code}) before it was ready:\n${output.slice(-2000)}`))
-    })
-  })
-  const pids = /gateways\s+CA \S+ \(pid (\d+)\)\s+US \S+ \(pid (\d+)\)/.exec(output)
-  if (pids === null) throw new Error(`the sandbox did not name its gateways' processes:\n${output.slice(-2000)}`)
-  return { manifest: join(setting.dir, 'sandbox.json'), pids: { CA: Number(pids[1]), US: Number(pids[2]) } }
-}
-
 export async function rosterBench(opts: BenchOptions): Promise<BenchResult> {
   // A smoke run only shows that every figure is computed: three batches of 100.
   const count = opts.smoke ? 300 : opts.quick ? 100_000 : ROSTER
   const batchArgs = opts.smoke ? ['--batch-size', '100'] : []
-  const root = join(import.meta.dirname, '..')
   return withTeardowns(async (t) => {
-    const { manifest, pids } = await startSandbox(t, root)
+    const { setting, pids } = await runningSandbox(t)
+    const manifest = join(setting.dir, 'sandbox.json')
     const idle = { CA: residentMemory(pids.CA).rss, US: residentMemory(pids.US).rss }
     opts.log(`sandbox up: idle RSS CA ${(idle.CA / MB).toFixed(0)} MB, US ${(idle.US / MB).toFixed(0)} MB; sending ${count.toLocaleString('en')} designations`)
 

@@ -8,14 +8,13 @@
 // is set (to refresh them), else into a temporary folder, so that a test run
 // leaves the working tree as it found it. Agency and missing certificates are refused.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { KEYS_DIR, sandboxSetting } from './helper.ts'
+import { KEYS_DIR, runningSandbox } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -36,28 +35,7 @@ if (!existsSync(CHROMIUM)) {
 
 /** The sandbox, as `npm run sandbox` starts it, on ports of its own; resolves when its sample traffic and the correction are delivered. */
 async function startSandbox(t: Test): Promise<{ url: string; dir: string; correctedId: string }> {
-  const setting = await sandboxSetting(t)
-  const child = spawn(process.execPath, ['sandbox/run.ts'], {
-    cwd: root,
-    env: { ...process.env, ...setting.env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-  })
-  const exited = new Promise((resolve) => child.on('exit', resolve))
-  t.teardown(async () => {
-    child.kill('SIGINT')
-    await exited
-  })
-  let output = ''
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      output += c.toString()
-      if (/keeps running for your own client/.test(output)) resolve()
-    }
-    child.stdout!.on('data', onData)
-    child.stderr!.on('data', onData)
-    child.on('exit', () => reject(new Error(`the sandbox exited:\n${output}`)))
-  })
-  await ready
+  const { setting, output } = await runningSandbox(t, { LOG_LEVEL: 'info' })
   const correctedId = /correction: CBSA corrects the entry record ([0-9a-f-]{36})/.exec(output)?.[1]
   if (correctedId === undefined) throw new Error(`no correction in the sandbox's output:\n${output}`)
   return { url: `https://127.0.0.1:${setting.ports.CA}`, dir: setting.dir, correctedId }

@@ -104,6 +104,59 @@ export async function sandboxSetting(t: Teardown): Promise<SandboxSetting> {
   }
 }
 
+/** How long `npm run sandbox` may take to start and send its sample traffic. */
+const SANDBOX_READY_MS = 120_000
+
+export interface RunningSandbox {
+  readonly setting: SandboxSetting
+  /** What it printed up to the line that says it keeps running. */
+  readonly output: string
+  /** Its gateways' process ids, from that output. */
+  readonly pids: { readonly CA: number; readonly US: number }
+}
+
+/**
+ * `npm run sandbox` on a setting of its own (sandboxSetting), with `env` on
+ * top; resolves once it says it keeps running, as a user sees it do. Stopped
+ * with SIGINT, and waited for, at teardown; with an IPC channel, it also stops
+ * when this process is gone.
+ */
+export async function runningSandbox(t: Teardown, env: Record<string, string> = {}): Promise<RunningSandbox> {
+  const setting = await sandboxSetting(t)
+  const child = spawn(process.execPath, ['sandbox/run.ts'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, ...setting.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  // Registered after sandboxSetting's own: runs first, so the sandbox is gone before its directory and queues are.
+  t.teardown(async () => {
+    if (child.exitCode === null) child.kill('SIGINT')
+    await exited
+  })
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    // A sandbox that neither gets ready nor exits (a port taken, Redis gone) fails its caller rather than holding it.
+    const timer = setTimeout(() => reject(new Error(`the sandbox was not ready after ${SANDBOX_READY_MS / 1000} s:\n${output.slice(-2000)}`)), SANDBOX_READY_MS)
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString()
+      if (output.includes('keeps running for your own client')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`the sandbox exited (${code}) before it was ready:\n${output.slice(-2000)}`))
+    })
+  })
+  const pids = /gateways\s+CA \S+ \(pid (\d+)\)\s+US \S+ \(pid (\d+)\)/.exec(output)
+  if (pids === null) throw new Error(`the sandbox did not name its gateways' processes:\n${output.slice(-2000)}`)
+  return { setting, output, pids: { CA: Number(pids[1]), US: Number(pids[2]) } }
+}
+
 /**
  * The ledger directories testConfig made in this process. startGateway and
  * injectGateway remove theirs at teardown; a test that builds an app or a
