@@ -73,8 +73,8 @@ export class PolicyBook {
     })
   }
 
-  /** Keyed digest for the ledger (message digests, identifiers). */
-  digest(value: string): string {
+  /** Keyed digest for the ledger (message digests, identifiers): of a string's UTF-8, or of bytes. */
+  digest(value: string | Uint8Array): string {
     return hmac(this.#auditKey, value)
   }
 }

@@ -61,8 +61,12 @@ export function receiverFor(receivers: readonly Receiver[], agency: string, kind
 }
 
 export async function prepareInbound(task: InboundTask, tools: PipelineTools): Promise<Preparation<PreparedInbound>> {
-  const digest = sha256(task.jws)
-  const auditDigest = tools.policyBook.digest(task.jws)
+  // Both digests from one copy of the text's bytes: node:crypto turns a
+  // string into a buffer three times its length for an HMAC, and a batch is
+  // megabytes (docs/architecture.md, "Targets", memory).
+  const bytes = Buffer.from(task.jws)
+  const digest = sha256(bytes)
+  const auditDigest = tools.policyBook.digest(bytes)
   let claimedId: string | undefined
   let facts: Partial<Envelope> | null = null
   try {

@@ -73,8 +73,12 @@ export function withoutPayload(envelope: Envelope): EnvelopeFacts {
 }
 
 export async function prepareOutbound(task: OutboundTask, tools: PipelineTools): Promise<Preparation<PreparedOutbound>> {
-  const digest = sha256(task.jws)
-  const auditDigest = tools.policyBook.digest(task.jws)
+  // Both digests from one copy of the text's bytes: node:crypto turns a
+  // string into a buffer three times its length for an HMAC, and a batch is
+  // megabytes (docs/architecture.md, "Targets", memory).
+  const bytes = Buffer.from(task.jws)
+  const digest = sha256(bytes)
+  const auditDigest = tools.policyBook.digest(bytes)
   let facts: Partial<Envelope> | null = null
   try {
     const read = await readSubmission(task.jws, task.keys, task.system)
