@@ -6,7 +6,6 @@
 import type { FieldDecision } from '../../policies/lib/engine.ts'
 import { ForbiddenError, PolicyDeniedError, RecipientInvalidError } from '../errors.ts'
 import { refusalData } from './refusal-data.ts'
-import { sha256 } from '../lib/digest.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
@@ -14,7 +13,7 @@ import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { gatewayOwner, type Country } from '../trust/trust-store.ts'
 import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.ts'
 import { envelopeFacts } from './inspect-submission.ts'
-import { withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
+import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
 import { travellerSubjects } from './traveller-subjects.ts'
 
@@ -61,12 +60,7 @@ export function receiverFor(receivers: readonly Receiver[], agency: string, kind
 }
 
 export async function prepareInbound(task: InboundTask, tools: PipelineTools): Promise<Preparation<PreparedInbound>> {
-  // Both digests from one copy of the text's bytes: node:crypto turns a
-  // string into a buffer three times its length for an HMAC, and a batch is
-  // megabytes (docs/architecture.md, "Targets", memory).
-  const bytes = Buffer.from(task.jws)
-  const digest = sha256(bytes)
-  const auditDigest = tools.policyBook.digest(bytes)
+  const { digest, auditDigest } = textDigests(task.jws, tools.policyBook)
   let claimedId: string | undefined
   let facts: Partial<Envelope> | null = null
   try {

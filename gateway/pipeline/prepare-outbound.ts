@@ -67,18 +67,24 @@ export interface Preparation<T> {
   readonly refusal?: RefusalData
 }
 
+/**
+ * A JWS text's two digests: the SHA-256 its receipt names and the keyed one
+ * the ledger keeps. Both come from one copy of its bytes: node:crypto turns a
+ * string into a buffer three times its length for an HMAC, and a batch is
+ * megabytes (docs/architecture.md, "Targets", memory).
+ */
+export function textDigests(jws: string, policyBook: PolicyBook): { readonly digest: string; readonly auditDigest: string } {
+  const bytes = Buffer.from(jws)
+  return { digest: sha256(bytes), auditDigest: policyBook.digest(bytes) }
+}
+
 export function withoutPayload(envelope: Envelope): EnvelopeFacts {
   const { payload: _payload, ...facts } = envelope
   return facts
 }
 
 export async function prepareOutbound(task: OutboundTask, tools: PipelineTools): Promise<Preparation<PreparedOutbound>> {
-  // Both digests from one copy of the text's bytes: node:crypto turns a
-  // string into a buffer three times its length for an HMAC, and a batch is
-  // megabytes (docs/architecture.md, "Targets", memory).
-  const bytes = Buffer.from(task.jws)
-  const digest = sha256(bytes)
-  const auditDigest = tools.policyBook.digest(bytes)
+  const { digest, auditDigest } = textDigests(task.jws, tools.policyBook)
   let facts: Partial<Envelope> | null = null
   try {
     const read = await readSubmission(task.jws, task.keys, task.system)
