@@ -38,8 +38,11 @@ t.test('a test file is charged its own CPU and that of every process it starts',
   const outside = spawnSync(process.execPath, ['-e', spin(100)], { env: { ...env, TAP_CHILD_ID: undefined }, encoding: 'utf8' })
   t.equal(outside.status, 0, outside.stderr)
   t.equal(readdirSync(accounts).length, 3, 'one account a process')
+  // What a process killed as it wrote would leave.
+  writeFileSync(join(accounts, '99999.json'), '{"pid": 99')
 
-  const rows = summarise(accounts)
+  const { files: rows, unreadable } = summarise(accounts)
+  t.equal(unreadable, 1, 'a torn account is left out and counted')
   t.same(
     rows.map((r) => r.file),
     ['test/stand-in.test.ts', OUTSIDE],
@@ -55,14 +58,19 @@ t.test('a test file is charged its own CPU and that of every process it starts',
   t.equal(printed.status, 0, printed.stderr)
   t.match(printed.stdout, /^\s+\d+\.\d s of CPU in 2 rows/, 'the total first')
   t.match(printed.stdout, /\n\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+1 {2}test\/stand-in\.test\.ts\n/, 'a row: total, own, started, processes, file')
+  t.match(printed.stdout, /\n1 accounts were not JSON and are left out\n$/, 'and says what it left out')
 })
 
-t.test('nothing to read is a usage error', async (t) => {
+t.test('nothing to read, or nothing there, is an error in one line and exit 2', async (t) => {
   const usage = spawnSync(process.execPath, [summariser], { encoding: 'utf8' })
   t.equal(usage.status, 2)
   t.match(usage.stderr, /usage: node tools\/suite-cpu\/summarise\.ts \[--most N\] DIR/)
   const badMost = spawnSync(process.execPath, [summariser, '--most', 'all', tmpdir()], { encoding: 'utf8' })
   t.equal(badMost.status, 2)
+  const missing = join(tmpdir(), `btb-suite-cpu-missing-${process.pid}`)
+  const noDir = spawnSync(process.execPath, [summariser, missing], { encoding: 'utf8' })
+  t.equal(noDir.status, 2, 'a directory that is not there: exit 2')
+  t.match(noDir.stderr, /^cannot read .*btb-suite-cpu-missing-\d+: ENOENT/, 'in one line, not a stack trace')
 })
 
 t.test('without SUITE_CPU_DIR, a process writes nothing', async (t) => {

@@ -36,11 +36,28 @@ function cpu(p: ProcessCpu): number {
   return p.userSeconds + p.systemSeconds
 }
 
+export interface SuiteCpu {
+  readonly files: FileCpu[]
+  /** Accounts that could not be read as JSON (a process killed as it wrote), left out. */
+  readonly unreadable: number
+}
+
+/** The account in a file, or undefined if it is not one. */
+function readAccount(path: string): ProcessCpu | undefined {
+  try {
+    const account = JSON.parse(readFileSync(path, 'utf8')) as ProcessCpu
+    return typeof account.userSeconds === 'number' && typeof account.systemSeconds === 'number' ? account : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** The accounts in `dir`, grouped by test file, largest total first. */
-export function summarise(dir: string): FileCpu[] {
-  const accounts = readdirSync(dir)
+export function summarise(dir: string): SuiteCpu {
+  const read = readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as ProcessCpu)
+    .map((f) => readAccount(join(dir, f)))
+  const accounts = read.filter((a) => a !== undefined)
   // A test process names its file; the processes it starts share its tap id.
   const fileOf = new Map<string, string>()
   for (const p of accounts) {
@@ -58,7 +75,10 @@ export function summarise(dir: string): FileCpu[] {
     }
     files.set(file, row)
   }
-  return [...files].map(([file, row]) => ({ file, ...row })).sort((a, b) => b.own + b.started - (a.own + a.started) || a.file.localeCompare(b.file))
+  return {
+    files: [...files].map(([file, row]) => ({ file, ...row })).sort((a, b) => b.own + b.started - (a.own + a.started) || a.file.localeCompare(b.file)),
+    unreadable: read.length - accounts.length
+  }
 }
 
 function main(): void {
@@ -68,7 +88,14 @@ function main(): void {
     process.stderr.write('usage: node tools/suite-cpu/summarise.ts [--most N] DIR\n')
     process.exit(2)
   }
-  const rows = summarise(positionals[0]!)
+  let suite: SuiteCpu
+  try {
+    suite = summarise(positionals[0]!)
+  } catch (err) {
+    process.stderr.write(`cannot read ${positionals[0]}: ${(err as Error).message}\n`)
+    process.exit(2)
+  }
+  const rows = suite.files
   const total = rows.reduce((sum, r) => sum + r.own + r.started, 0)
   const seconds = (s: number): string => s.toFixed(1).padStart(7)
   process.stdout.write(`${seconds(total)} s of CPU in ${rows.length} rows (test files, and what ran outside them)\n`)
@@ -77,6 +104,7 @@ function main(): void {
     process.stdout.write(`${seconds(r.own + r.started)} ${seconds(r.own)} ${seconds(r.started)} ${String(r.processes).padStart(9)}  ${r.file}\n`)
   }
   if (rows.length > most) process.stdout.write(`(+${rows.length - most} more rows)\n`)
+  if (suite.unreadable > 0) process.stdout.write(`${suite.unreadable} accounts were not JSON and are left out\n`)
 }
 
 if (import.meta.main) main()
