@@ -176,11 +176,26 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
     }
     after = page[page.length - 1]!.seq
   }
-  const wrong = signed.filter((s) => JSON.stringify(events.get(s.id)) !== JSON.stringify(['accepted', 'delivered']))
+  // One accepted and one delivered entry, in that order. An attempt that
+  // failed in between (a partner that took longer than DELIVERY_TIMEOUT_MS
+  // while every core was busy, say) is audited and retried: that is not an
+  // effect twice, and the partner knows the retry by its id.
+  const once = (seen: string[] | undefined): boolean =>
+    seen !== undefined && seen[0] === 'accepted' && seen.at(-1) === 'delivered' && seen.slice(1, -1).every((e) => e === 'delivery-failed')
+  const wrong = signed.filter((s) => !once(events.get(s.id)))
+  const retried = signed.filter((s) => (events.get(s.id)?.length ?? 0) > 2)
+  if (retried.length > 0) {
+    t.comment(
+      `${retried.length} delivered after a failed attempt: ${logs
+        .filter((l) => l.msg === 'delivery attempt failed')
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`
+    )
+  }
   t.same(
     wrong.map((s) => ({ id: s.id, events: events.get(s.id) })),
     [],
-    'each message: one accepted and one delivered entry'
+    'each message: one accepted and one delivered entry, with only failed attempts between'
   )
 }
 
