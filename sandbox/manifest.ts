@@ -1,5 +1,5 @@
 // sandbox.json: what an integrator's own client needs to talk to the sandbox
-// (docs/integrators.md, "The manifest"): each gateway's URL, the CA to trust
+// (docs/integrators.md, "The sandbox"): each gateway's URL, the CA to trust
 // and the gateway's own TLS certificate (the one a webhook receiver pins),
 // each agency system's credentials and where each kind it may send goes (the
 // partner agency it names as `to`, the system there that receives it, the

@@ -1,10 +1,12 @@
 // The documentation against the code: README.md stays a front door, every
-// relative link in it and in docs/ leads somewhere, and the reference tables
-// (error codes in docs/integrators.md, settings in docs/operators.md) name
-// exactly what gateway/errors.ts and gateway/config.ts define.
+// relative link in it and in docs/ leads somewhere, every file they name is
+// there, every place in them the code cites (`docs/<page>.md, "<Heading>"`) is
+// there, and the reference tables (error codes in docs/integrators.md,
+// settings in docs/operators.md) name exactly what gateway/errors.ts and
+// gateway/config.ts define.
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { ERROR_CODES } from '../gateway/errors.ts'
 import { ENV_SCHEMA } from '../gateway/config.ts'
 
@@ -37,6 +39,35 @@ function anchors(text: string): Set<string> {
   return out
 }
 
+/**
+ * The places a citation can name in a page: its headings, and the bold
+ * lead-ins that title a paragraph or a list item (`**Shutdown.**`, `3. **Sign.**`).
+ */
+function places(text: string): Set<string> {
+  const out = new Set<string>()
+  for (const [, heading, leadIn] of prose(text).matchAll(/^(?:#{1,6} (.+)|(?:\d+\. |- )?\*\*([^*\n]+?)\.?\*\*)/gm)) {
+    out.add((heading ?? leadIn)!.trim())
+  }
+  return out
+}
+
+/** The folders whose files may cite the docs: everything but the docs, the dependencies and git. */
+const CITING = ['gateway', 'sandbox', 'tools', 'bench', 'test', 'schemas', 'policies', 'keys-example', 'docker', '.ci']
+
+function* filesUnder(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') yield* filesUnder(path)
+    } else if (/\.(ts|js|mjs|c|sh|ya?ml|json)$|^(Dockerfile|Containerfile|run)$/.test(entry.name)) {
+      yield path
+    }
+  }
+}
+
+/** Files a command writes, which the docs name but the repository does not hold. */
+const WRITTEN = new Set(['bench/results/latest.json'])
+
 /** The first column of the markdown table whose header row starts with `| <first> |`. */
 function tableColumn(text: string, first: string): string[] {
   const lines = text.split('\n')
@@ -68,6 +99,34 @@ t.test('every relative link in README.md and docs/ resolves', async (t) => {
       }
     }
   }
+})
+
+t.test('every file README.md and docs/ name is there', async (t) => {
+  for (const page of pages) {
+    for (const [, path] of prose(read(page)).matchAll(/`((?:gateway|sandbox|tools|bench|test|schemas|policies|keys-example|docker|docs|\.ci)\/[\w./-]*\w)`/g)) {
+      if (WRITTEN.has(path!)) continue
+      t.ok(existsSync(join(root, path!)), `${page}: ${path} is in the repository`)
+    }
+  }
+})
+
+t.test('every place in docs/ that the code cites is there', async (t) => {
+  const placesOf = new Map(pages.map((page) => [page, places(read(page))]))
+  let citations = 0
+  for (const dir of CITING) {
+    if (!existsSync(join(root, dir))) continue
+    for (const file of filesUnder(join(root, dir))) {
+      // A citation may run over the end of a comment's line: the next line's comment marker is a space.
+      const text = readFileSync(file, 'utf8').replace(/\n\s*(?:\/\/|\*|#)\s?/g, ' ')
+      for (const [, page, place] of text.matchAll(/((?:docs\/[\w-]+\.md)|README\.md),\s*"([A-Z`][^"\n]*)"/g)) {
+        citations++
+        const found = placesOf.get(page!)
+        t.ok(found?.has(place!), `${relative(root, file)}: ${page}, "${place}" is a heading or a bold lead-in there`)
+      }
+    }
+  }
+  // The citations are there to be checked: a pattern that stopped finding them would pass vacuously.
+  t.ok(citations > 100, `${citations} citations checked`)
 })
 
 t.test('the error-code table lists every code, and only those', async (t) => {

@@ -5,7 +5,8 @@
 // trust configuration, against the latest checkpoint the partner cosigned as
 // the partner holds it (fetched from it with --partner, or saved earlier and
 // given with --witnessed when offline), and says plainly whether it can be
-// relied on (docs/privacy-officers.md, "Verifying the ledger").
+// relied on (docs/privacy-officers.md, "Verifying the ledger against the
+// partner").
 // Exit code 0: verified. 1: the ledger does not verify. 2: it could not be
 // checked. 3: verified, but the partner's witness is missing or older than
 // --max-cosignature-age (only when --partner or --witnessed is given).
