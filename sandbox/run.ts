@@ -248,7 +248,7 @@ try {
 }
 
 // The gateways strip no types themselves: their modules go into a compile
-// cache first, as the image's do (docs/architecture.md, "Targets"), which
+// cache first, as the image's do (docs/measurements.md, "Speed and memory"), which
 // saves each of their threads Node's type stripper.
 const compileCache = fillCheckoutCompileCache()
 if (compileCache.error !== undefined) say(`compile cache: not filled, the gateways strip their own types (${compileCache.error})`)

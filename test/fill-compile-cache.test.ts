@@ -1,7 +1,7 @@
 // tools/fill-compile-cache.ts: the image's modules are stripped of their types
 // at build time, as the user the service runs as, none of them run, and the
 // service then loads them from a cache it cannot write, without Node's type
-// stripper (docker/Dockerfile; docs/architecture.md, "Targets").
+// stripper (docker/Dockerfile; docs/measurements.md, "Speed and memory").
 import t from 'tap'
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -1,5 +1,5 @@
 // Fills Node's compile cache with the gateway's modules, stripped of their
-// types, without running any of them (docs/architecture.md, "Targets": each
+// types, without running any of them (docs/measurements.md, "Speed and memory": each
 // thread that strips a `.ts` file itself loads Node's type stripper, about
 // 12 MB). The image fills one at build time, as the user the service runs
 // as, and hands it to root read-only (docker/Dockerfile); the sandbox fills

@@ -153,7 +153,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
     }
     // Compared as soon as parsed, so that each parsed entry is garbage before
     // the next: a page's worth held until the end made the young generation's
-    // collections copy them, a tenth of a thread's time (docs/architecture.md, "Targets").
+    // collections copy them, a tenth of a thread's time (docs/measurements.md, "Speed and memory").
     if (rows !== undefined && index === undefined) {
       try {
         const problem = indexProblem(seqs[i]!, entry, i, rows)

@@ -69,7 +69,7 @@ export interface VerifyLedgerOptions {
    * a second checking thread only made three threads share them. On a 2-core
    * AMD machine, one verified 93,000–96,500 entries/s with 18.3–18.9 s of
    * CPU for a million, where two verified 88,000–92,800 with 19.5–20.2 s
-   * (docs/architecture.md, "Targets"). The gateway's own verification, which
+   * (docs/measurements.md, "Speed and memory"). The gateway's own verification, which
    * shares its cores with the traffic, asks for none on one core.
    */
   readonly threads?: number
@@ -80,8 +80,8 @@ export interface VerifyLedgerOptions {
    * entries: on a 2-core AMD machine, 1,000 entries took 74–85 ms here
    * against 199–201 ms with two threads, 10,000 took 477–508 against
    * 542–561 ms, 15,000 as long either way, 20,000 4 % less time with them
-   * but 35 % more CPU, and 100,000 20 % less time (docs/architecture.md,
-   * "Targets"). 0: whenever there is more than a page.
+   * but 35 % more CPU, and 100,000 20 % less time (docs/measurements.md,
+   * "Speed and memory"). 0: whenever there is more than a page.
    */
   readonly threadsFrom?: number
   /**

@@ -6,7 +6,7 @@
 // ES256 is signed in OpenSSL's DER form with the KeyObject alone, then turned
 // into r‖s by ecdsa-sig-formatter: node:crypto's own conversion, asked for
 // with `{ key, dsaEncoding: 'ieee-p1363' }`, cost twice as much (50 µs a
-// signature against 27 on Node 24.21; docs/architecture.md, "Targets").
+// signature against 27 on Node 24.21; docs/measurements.md, "Speed and memory").
 import { sign } from 'node:crypto'
 import { derToJose } from 'ecdsa-sig-formatter'
 import type { SigningKey } from './signing-key.ts'

@@ -24,7 +24,7 @@ export class Sealer {
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
     cipher.setAAD(Buffer.from(aad))
     // A batch is megabytes, and each transient copy of it is memory the
-    // allocator keeps resident (docs/architecture.md, "Targets", memory). So
+    // allocator keeps resident (docs/measurements.md, "Speed and memory"). So
     // the text becomes bytes first (given a string, node:crypto makes a
     // buffer three times its length for its UTF-8), and the parts are
     // concatenated once: GCM holds nothing back, so `rest` is empty.

@@ -71,7 +71,7 @@ export interface Preparation<T> {
  * A JWS text's two digests: the SHA-256 its receipt names and the keyed one
  * the ledger keeps. Both come from one copy of its bytes: node:crypto turns a
  * string into a buffer three times its length for an HMAC, and a batch is
- * megabytes (docs/architecture.md, "Targets", memory).
+ * megabytes (docs/measurements.md, "Speed and memory").
  */
 export function textDigests(jws: string, policyBook: PolicyBook): { readonly digest: string; readonly auditDigest: string } {
   const bytes = Buffer.from(jws)

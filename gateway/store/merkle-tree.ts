@@ -20,8 +20,8 @@ export interface TreeNode {
  * SHA-256 of `data`, as a Buffer taken from Buffer's pool. node:crypto's
  * 'buffer' output gives every digest an ArrayBuffer of its own, about 1 µs a
  * call on Node 24: four times the hash of a short input. The digest as a
- * latin1 ('binary') string, copied into the pool, costs about 0.1 µs (docs/architecture.md,
- * "Targets"); a ledger hashes two or three times an entry.
+ * latin1 ('binary') string, copied into the pool, costs about 0.1 µs (docs/measurements.md,
+ * "Speed and memory"); a ledger hashes two or three times an entry.
  */
 function sha256Bytes(data: string | Uint8Array): Buffer {
   return Buffer.from(hash('sha256', data, 'binary'), 'latin1')

@@ -4,7 +4,7 @@
 // asked for it. summarise.ts groups them by call site. Why a shim of our own:
 // heaptrack is not on this machine and valgrind's massif runs a gateway a
 // hundred times slower, which changes the very interleaving being measured
-// (docs/architecture.md, "Targets", memory).
+// (docs/measurements.md, "Speed and memory").
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <execinfo.h>

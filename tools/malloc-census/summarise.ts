@@ -1,6 +1,6 @@
 // Groups what big-allocations.c logged by the native call site that asked
-// for the memory, largest total first (docs/architecture.md, "Targets",
-// memory, says how it was used):
+// for the memory, largest total first (docs/measurements.md, "Speed and
+// memory", says how it was used):
 //
 //   node tools/malloc-census/summarise.ts [--per N] LOG...
 //
