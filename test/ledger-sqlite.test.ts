@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -178,6 +178,26 @@ t.test('a read-only store reads the ledger and cannot change it', async (t) => {
   t.equal((await reader.auditHead())?.seq, 1)
   await t.rejects(reader.appendAudit(accepted('m2')), 'no write gets through')
   t.equal((await store.auditHead())?.seq, 1)
+})
+
+t.test("a read-only store (audit:verify's) reads through a map of the ledger's file; a gateway's own store maps none of it", async (t) => {
+  const { store: first, path } = tempStore(t)
+  await first.appendAudit(accepted('m1'))
+  // Closed, its WAL is checkpointed: the entry is read from the file itself, not from the WAL.
+  await first.close()
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  // The file itself, not its -shm or -wal: SQLite maps the WAL index in any case.
+  const mapped = (): boolean =>
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .some((line) => line.endsWith(` ${path}`))
+  t.equal((await store.auditPage(0, 10)).links.length, 1)
+  t.notOk(mapped(), "the gateway's own connection reads without a map: its resident memory does not count the ledger")
+  const reader = new SqliteStore(path, { readOnly: true })
+  t.teardown(() => reader.close())
+  t.equal((await reader.auditPage(0, 10)).links.length, 1)
+  t.ok(mapped(), 'the read-only connection maps the file')
 })
 
 t.test('a group commit holds at most about a megabyte of sealed content; the rest waits for a later turn', async (t) => {

@@ -351,6 +351,12 @@ function suite(parent: Test, backend: Backend): void {
         tamper: (x) => x.run('UPDATE audit SET event = ? WHERE seq = ?', 'refused', 23)
       },
       {
+        name: 'text moved from one searchable column into the next (each column edited, what they hold together kept)',
+        seq: 23,
+        reason: /searchable column event of entry 23 does not say what the entry says/,
+        tamper: (x) => x.run('UPDATE audit SET event = event || substr(direction, 1, 3), direction = substr(direction, 4) WHERE seq = ?', 23)
+      },
+      {
         name: 'a searchable column filled in (attributing the entry to an agency)',
         seq: 23,
         reason: /searchable column from_agency of entry 23 does not say what the entry says/,

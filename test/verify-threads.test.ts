@@ -7,7 +7,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { checkEntries, isCanonicalInstant, type PackedTexts, packTexts } from '../gateway/audit/entry-checks.ts'
+import { checkEntries, isCanonicalInstant, type PackedTexts, packedLeaves, packTexts } from '../gateway/audit/entry-checks.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { normaliseInstant } from '../gateway/store/audit-index.ts'
@@ -179,6 +179,17 @@ t.test('a page packed for a thread hashes as chainHash and leafHash do, whatever
     t.same(checked.broken, undefined, `${round} check: every chain hash matches`)
     t.same(Buffer.from(checked.leaves), leaves, `${round} check: every Merkle leaf is leafHash of the text`)
   }
+  // The reading thread hashes the leaves itself and hands them over (entry-check-pool.ts): the same leaves, and the chain still checked.
+  const hashedFirst = packedLeaves(packed as PackedTexts)
+  t.same(Buffer.from(hashedFirst), leaves, 'packedLeaves gives leafHash of each text')
+  const given = checkEntries({ seqs, prevHashes, hashes, texts: packed, rows: undefined, leaves: hashedFirst })
+  t.equal(given.leaves, hashedFirst, 'leaves handed over are the ones answered, not hashed again')
+  t.same(given.broken, undefined)
+  t.same(
+    checkEntries({ seqs, prevHashes, hashes: hashes.with(1, 'x'), texts: packed, rows: undefined, leaves: hashedFirst }).broken,
+    { at: 1, why: 'hash' },
+    'with the leaves handed over, a chain hash that does not match is still found'
+  )
   const edited = hashes.with(2, chainHash(prevHashes[2]!, '{"b":1}'))
   t.same(
     checkEntries({ seqs, prevHashes, hashes: edited, texts: packed, rows: undefined }).broken,

@@ -12,6 +12,7 @@ import { hash } from 'node:crypto'
 import { chainHash } from '../store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
 import { leafHash } from '../store/merkle-tree.ts'
+import { unpackColumns } from '../store/packed-columns.ts'
 import type { AuditEntry, AuditIndexRows } from '../store/records.ts'
 
 /**
@@ -32,6 +33,8 @@ export interface EntriesToCheck {
   readonly texts: Texts
   /** Absent for an empty page. */
   readonly rows: AuditIndexRows | undefined
+  /** The Merkle leaves of a packed page, when the sender hashed them (packedLeaves): not hashed again. */
+  readonly leaves?: Uint8Array
 }
 
 /**
@@ -118,8 +121,28 @@ export interface EntriesChecked {
 
 export const LEAF_BYTES = 32
 
-export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesToCheck): EntriesChecked {
-  const leaves = new Uint8Array(seqs.length * LEAF_BYTES)
+/** The Merkle leaf of each text of a packed page, 32 bytes each, in page order: SHA-256(0x00 || text), over the buffer in place. */
+export function packedLeaves(packed: PackedTexts): Uint8Array {
+  const leaves = new Uint8Array(packed.starts.length * LEAF_BYTES)
+  const leafBytes = Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength)
+  const buffer = Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength)
+  for (let i = 0; i < packed.starts.length; i++) writeLeaf(buffer, packed.starts[i]!, packed.ends[i]!, leafBytes, i)
+  return leaves
+}
+
+/**
+ * The leaf of the text from `start` to `end`: the byte before it (the newline
+ * after its prevHash) set to 0x00 for the moment. Written as a latin1 string:
+ * node:crypto's 'buffer' output costs about 1 µs more a call (merkle-tree.ts, sha256Bytes).
+ */
+function writeLeaf(buffer: Buffer, start: number, end: number, leafBytes: Buffer, i: number): void {
+  buffer[start - 1] = 0
+  leafBytes.write(hash('sha256', buffer.subarray(start - 1, end), 'binary'), i * LEAF_BYTES, LEAF_BYTES, 'latin1')
+  buffer[start - 1] = NEWLINE
+}
+
+export function checkEntries({ seqs, prevHashes, hashes, texts, rows, leaves: hashed }: EntriesToCheck): EntriesChecked {
+  const leaves = hashed ?? new Uint8Array(seqs.length * LEAF_BYTES)
   const leafBytes = Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength)
   const packed = isPacked(texts) ? { ...texts, buffer: Buffer.from(texts.bytes.buffer, texts.bytes.byteOffset, texts.bytes.byteLength) } : undefined
   // The first entry whose index differs, or what reading one threw: the
@@ -136,11 +159,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
       const { buffer } = packed
       const start = packed.starts[i]!
       const end = packed.ends[i]!
-      // The leaf: SHA-256(0x00 || text), the byte before the text set to 0x00 for it.
-      buffer[start - 1] = 0
-      // As a latin1 string written into the leaves: node:crypto's 'buffer' output costs about 1 µs more a call (merkle-tree.ts, sha256Bytes).
-      leafBytes.write(hash('sha256', buffer.subarray(start - 1, end), 'binary'), i * LEAF_BYTES, LEAF_BYTES, 'latin1')
-      buffer[start - 1] = NEWLINE
+      if (hashed === undefined) writeLeaf(buffer, start, end, leafBytes, i)
       // chainHash over the same bytes: the hash of `${prevHash}\n${text}` in UTF-8.
       if (hash('sha256', buffer.subarray(packed.heads[i]!, end), 'base64url') !== hashes[i]) return { leaves, broken: { at: i, why: 'hash' } }
       text = buffer.toString('utf8', start, end)
@@ -166,7 +185,7 @@ export function checkEntries({ seqs, prevHashes, hashes, texts, rows }: EntriesT
   return { leaves, ...index }
 }
 
-function isPacked(texts: Texts): texts is PackedTexts {
+export function isPacked(texts: Texts): texts is PackedTexts {
   return !Array.isArray(texts)
 }
 
@@ -175,10 +194,10 @@ function indexProblem(seq: number, entry: AuditEntry, i: number, rows: AuditInde
   // The columns a search filters on (message id, event, parties…) are copies
   // of what the entry says: edited, they would hide an entry from a search
   // while the chain, which covers only the entry, still verified.
-  const at = i * AUDIT_COLUMNS.length
-  if (!columnsMatch(entry, rows.columns, at)) {
+  const stored = unpackColumns(rows.packedColumns[i] ?? null)
+  if (!columnsMatch(entry, stored)) {
     const expectedValues = auditColumnValues(auditColumns(entry))
-    const differs = AUDIT_COLUMNS.findIndex((_, c) => rows.columns[at + c] !== expectedValues[c])
+    const differs = AUDIT_COLUMNS.findIndex((_, c) => stored[c] !== expectedValues[c])
     if (differs !== -1) {
       return {
         seq,
@@ -214,23 +233,23 @@ export function rowsDiffer(expected: readonly string[], actual: readonly string[
  * and without its Date round trip for `at` when `at` is already in the one
  * form it normalises to.
  */
-function columnsMatch(entry: AuditEntry, columns: ReadonlyArray<string | null>, at: number): boolean {
-  if (columns.length < at + AUDIT_COLUMNS.length || typeof entry !== 'object' || entry === null) return false
+function columnsMatch(entry: AuditEntry, columns: ReadonlyArray<string | null | undefined>): boolean {
+  if (typeof entry !== 'object' || entry === null) return false
   const { from, to } = entry
   const instant = entry.at
-  if (typeof instant !== 'string' || columns[at] !== instant || !isCanonicalInstant(instant)) return false
+  if (typeof instant !== 'string' || columns[0] !== instant || !isCanonicalInstant(instant)) return false
   if (
-    columns[at + 1] !== entry.event ||
-    columns[at + 2] !== (entry.direction ?? null) ||
-    columns[at + 3] !== entry.kind ||
-    columns[at + 4] !== entry.purpose ||
-    columns[at + 5] !== entry.code ||
-    columns[at + 6] !== entry.messageId ||
-    columns[at + 7] !== (entry.policy?.version ?? null)
+    columns[1] !== entry.event ||
+    columns[2] !== (entry.direction ?? null) ||
+    columns[3] !== entry.kind ||
+    columns[4] !== entry.purpose ||
+    columns[5] !== entry.code ||
+    columns[6] !== entry.messageId ||
+    columns[7] !== (entry.policy?.version ?? null)
   ) {
     return false
   }
-  return partyMatches(from, columns[at + 8], columns[at + 9]) && partyMatches(to, columns[at + 10], columns[at + 11])
+  return partyMatches(from, columns[8], columns[9]) && partyMatches(to, columns[10], columns[11])
 }
 
 /** `CA/CBSA/system` as audit-index.ts's party splits it: the parts before the first and second slash, an empty one null. */
