@@ -26,11 +26,11 @@ function toStored(row: AuditRow): StoredAuditEntry {
 /**
  * What audit:verify reads (auditPage): a page of entries with their tree
  * nodes, searchable columns (packed into one text: packed-columns.ts) and
- * field set's patterns, in one read of their
- * rows (the columns are stored after the entry's text: a second read of
- * them went through its overflow pages again); then the page's traveller
- * rows, by a range read of an index that starts with seq (schema.ts), so
- * that checking a page costs the same however long the ledger.
+ * field set's patterns, in one read of their rows (the columns are stored
+ * after the entry's text: a second read of them went through its overflow
+ * pages again); then the page's traveller rows, by a range read of an index
+ * that starts with seq (schema.ts), so that checking a page costs the same
+ * however long the ledger.
  */
 export const VERIFICATION_SQL = {
   entries: `SELECT a.seq, a.entry, a.prev_hash, a.hash, a.tree_nodes, ${packedColumnsSql('a')} AS packed_columns, s.patterns AS field_patterns
