@@ -102,11 +102,11 @@ export class EntryCheckPool {
       this.#spares.pop()
     )
     // The page's Merkle leaves are hashed here, and the thread hashes only the
-    // chain: it also parses every entry, and was the slower of the two until
-    // this thread's reads got cheaper (packed columns, a memory-mapped ledger).
-    // Over a million entries on a 2-core AMD machine: 93,832–100,939 entries/s
-    // against 89,694–91,943 with the leaves on the thread (docs/measurements.md,
-    // "Speed and memory").
+    // chain: it also parses every entry, and was the slower of the two once
+    // this thread's reads got cheaper (audit:verify maps the ledger:
+    // ledger-sqlite.ts, READ_ONLY_MAP_BYTES). Both, over a million entries on
+    // a 2-core AMD machine: 1.04–1.21× the entries/s of neither, eleven
+    // alternated pairs (docs/measurements.md, "Speed and memory").
     const leaves = isPacked(texts) ? packedLeaves(texts) : undefined
     const entries = leaves === undefined ? page(texts) : { ...page(texts), leaves }
     return new Promise<EntriesChecked>((resolve, reject) => {

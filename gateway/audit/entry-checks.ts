@@ -12,7 +12,6 @@ import { hash } from 'node:crypto'
 import { chainHash } from '../store/audit-chain.ts'
 import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditFieldPatterns, auditSubjects } from '../store/audit-index.ts'
 import { leafHash } from '../store/merkle-tree.ts'
-import { unpackColumns } from '../store/packed-columns.ts'
 import type { AuditEntry, AuditIndexRows } from '../store/records.ts'
 
 /**
@@ -194,10 +193,10 @@ function indexProblem(seq: number, entry: AuditEntry, i: number, rows: AuditInde
   // The columns a search filters on (message id, event, parties…) are copies
   // of what the entry says: edited, they would hide an entry from a search
   // while the chain, which covers only the entry, still verified.
-  const stored = unpackColumns(rows.packedColumns[i] ?? null)
-  if (!columnsMatch(entry, stored)) {
+  const at = i * AUDIT_COLUMNS.length
+  if (!columnsMatch(entry, rows.columns, at)) {
     const expectedValues = auditColumnValues(auditColumns(entry))
-    const differs = AUDIT_COLUMNS.findIndex((_, c) => stored[c] !== expectedValues[c])
+    const differs = AUDIT_COLUMNS.findIndex((_, c) => rows.columns[at + c] !== expectedValues[c])
     if (differs !== -1) {
       return {
         seq,
@@ -233,23 +232,23 @@ export function rowsDiffer(expected: readonly string[], actual: readonly string[
  * and without its Date round trip for `at` when `at` is already in the one
  * form it normalises to.
  */
-function columnsMatch(entry: AuditEntry, columns: ReadonlyArray<string | null | undefined>): boolean {
-  if (typeof entry !== 'object' || entry === null) return false
+function columnsMatch(entry: AuditEntry, columns: ReadonlyArray<string | null>, at: number): boolean {
+  if (columns.length < at + AUDIT_COLUMNS.length || typeof entry !== 'object' || entry === null) return false
   const { from, to } = entry
   const instant = entry.at
-  if (typeof instant !== 'string' || columns[0] !== instant || !isCanonicalInstant(instant)) return false
+  if (typeof instant !== 'string' || columns[at] !== instant || !isCanonicalInstant(instant)) return false
   if (
-    columns[1] !== entry.event ||
-    columns[2] !== (entry.direction ?? null) ||
-    columns[3] !== entry.kind ||
-    columns[4] !== entry.purpose ||
-    columns[5] !== entry.code ||
-    columns[6] !== entry.messageId ||
-    columns[7] !== (entry.policy?.version ?? null)
+    columns[at + 1] !== entry.event ||
+    columns[at + 2] !== (entry.direction ?? null) ||
+    columns[at + 3] !== entry.kind ||
+    columns[at + 4] !== entry.purpose ||
+    columns[at + 5] !== entry.code ||
+    columns[at + 6] !== entry.messageId ||
+    columns[at + 7] !== (entry.policy?.version ?? null)
   ) {
     return false
   }
-  return partyMatches(from, columns[8], columns[9]) && partyMatches(to, columns[10], columns[11])
+  return partyMatches(from, columns[at + 8], columns[at + 9]) && partyMatches(to, columns[at + 10], columns[at + 11])
 }
 
 /** `CA/CBSA/system` as audit-index.ts's party splits it: the parts before the first and second slash, an empty one null. */

@@ -70,8 +70,8 @@ const CACHE_KIB = 16_384
 /**
  * How much of the ledger file a read-only connection (audit:verify's) maps
  * into memory: SQLite's own ceiling, about 2 GiB. A row then costs a memory
- * read instead of a pread call and a copy into the page cache: about 3.7
- * against 7.1 µs a row of what verification reads (docs/measurements.md,
+ * read instead of a pread call and a copy into the page cache: about 2.5
+ * against 5 µs a row of what verification reads (docs/measurements.md,
  * "Speed and memory"). Only there: a gateway's own connections would count
  * the mapped ledger in its resident memory, which is held to 300 MB. The
  * ledger's file is never truncated (nothing vacuums it), so a mapped page

@@ -3,9 +3,18 @@
 // at a time in SQLite's transaction, a whole batch in one statement under
 // PostgreSQL's advisory lock) is each store's own: see their `append`.
 import { TreeEdge, completedBy, leafHash, type TreeNode } from '../merkle-tree.ts'
-import { packedColumnsSql } from '../packed-columns.ts'
 import { GENESIS_HASH, chainHash, serialiseEntry } from '../audit-chain.ts'
-import { FIELD_SETS_OF_PATTERN, auditColumnValues, auditColumns, auditFieldSet, auditSubjects, fieldPattern, searchSql, type FieldSet } from '../audit-index.ts'
+import {
+  AUDIT_COLUMNS,
+  FIELD_SETS_OF_PATTERN,
+  auditColumnValues,
+  auditColumns,
+  auditFieldSet,
+  auditSubjects,
+  fieldPattern,
+  searchSql,
+  type FieldSet
+} from '../audit-index.ts'
 import type { AuditChainLink, AuditEntry, AuditFieldSetRows, AuditPage, AuditQuery, LedgerRepository, StoredAuditEntry } from '../records.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
@@ -25,15 +34,14 @@ function toStored(row: AuditRow): StoredAuditEntry {
 
 /**
  * What audit:verify reads (auditPage): a page of entries with their tree
- * nodes, searchable columns (packed into one text: packed-columns.ts) and
- * field set's patterns, in one read of their rows (the columns are stored
- * after the entry's text: a second read of them went through its overflow
- * pages again); then the page's traveller rows, by a range read of an index
- * that starts with seq (schema.ts), so that checking a page costs the same
- * however long the ledger.
+ * nodes, searchable columns and field set's patterns, in one read of their
+ * rows (the columns are stored after the entry's text: a second read of
+ * them went through its overflow pages again); then the page's traveller
+ * rows, by a range read of an index that starts with seq (schema.ts), so
+ * that checking a page costs the same however long the ledger.
  */
 export const VERIFICATION_SQL = {
-  entries: `SELECT a.seq, a.entry, a.prev_hash, a.hash, a.tree_nodes, ${packedColumnsSql('a')} AS packed_columns, s.patterns AS field_patterns
+  entries: `SELECT a.seq, a.entry, a.prev_hash, a.hash, a.tree_nodes, ${AUDIT_COLUMNS.map((c) => `a.${c}`).join(', ')}, s.patterns AS field_patterns
     FROM {audit} a LEFT JOIN {audit_field_sets} s ON s.id = a.field_set WHERE a.seq > ? ORDER BY a.seq LIMIT ?`,
   // One row per entry, joined in the database (a digest holds no space).
   subjects: "SELECT seq, string_agg(subject, ' ') AS joined FROM {audit_subjects} WHERE seq BETWEEN ? AND ? GROUP BY seq"
@@ -41,9 +49,9 @@ export const VERIFICATION_SQL = {
 
 /** A row of VERIFICATION_SQL.entries, as an array. */
 type VerificationRow = ReadonlyArray<Seq | string | null>
-/** Where the packed searchable columns are in a VerificationRow, and the field set's patterns after them. */
-const PACKED_COLUMNS_AT = 5
-const FIELD_PATTERNS_AT = 6
+/** Where the searchable columns start in a VerificationRow, and where the field set's patterns are, after them. */
+const COLUMNS_AT = 5
+const FIELD_PATTERNS_AT = COLUMNS_AT + AUDIT_COLUMNS.length
 
 /** Every field set with its pattern rows (auditFieldSets): a few sets of a few dozen rows, read whole once per verification. */
 const FIELD_SETS_SQL = `SELECT s.id, s.patterns, p.joined FROM {audit_field_sets} s LEFT JOIN (
@@ -274,14 +282,14 @@ export class SqlLedgerRepository implements LedgerRepository {
   }
 
   async auditPage(afterSeq: number, limit: number): Promise<AuditPage> {
-    // Arrays in the order VERIFICATION_SQL.entries names the columns: seq, entry, prev_hash, hash, tree_nodes, packed_columns, field_patterns.
+    // Arrays in the order VERIFICATION_SQL.entries names the columns: seq, entry, prev_hash, hash, tree_nodes, AUDIT_COLUMNS, field_patterns.
     const rows = await this.#db.tuples<VerificationRow>(VERIFICATION_SQL.entries, [afterSeq, limit])
     const links: AuditChainLink[] = []
     const fields = new Map<number, string[]>()
     // A ledger has a few field sets, each on many entries: one list per set,
     // which a structured clone to a verification thread also copies once.
     const patternLists = new Map<string, string[]>()
-    const packedColumns: string[] = []
+    const columns: Array<string | null> = []
     for (const r of rows) {
       const seq = Number(r[0])
       links.push({ seq, prevHash: r[2] as string, hash: r[3] as string, text: r[1] as string, treeNodes: r[4] as string | null })
@@ -291,11 +299,11 @@ export class SqlLedgerRepository implements LedgerRepository {
         if (patterns === undefined) patternLists.set(patternsText, (patterns = patternsText.split(' ')))
         fields.set(seq, patterns)
       }
-      packedColumns.push(r[PACKED_COLUMNS_AT] as string)
+      for (let c = COLUMNS_AT; c < FIELD_PATTERNS_AT; c++) columns.push(r[c] as string | null)
     }
-    if (rows.length === 0) return { links, index: { subjects: new Map(), fields, packedColumns } }
+    if (rows.length === 0) return { links, index: { subjects: new Map(), fields, columns } }
     const subjects = await this.#db.tuples<[Seq, string]>(VERIFICATION_SQL.subjects, [links[0]!.seq, links[links.length - 1]!.seq])
-    return { links, index: { subjects: new Map(subjects.map((r) => [Number(r[0]), r[1].split(' ')])), fields, packedColumns } }
+    return { links, index: { subjects: new Map(subjects.map((r) => [Number(r[0]), r[1].split(' ')])), fields, columns } }
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<StoredAuditEntry[]> {
