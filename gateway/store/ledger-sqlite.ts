@@ -73,9 +73,11 @@ const CACHE_KIB = 16_384
  * read instead of a pread call and a copy into the page cache: about 2.5
  * against 5 µs a row of what verification reads (docs/measurements.md,
  * "Speed and memory"). Only there: a gateway's own connections would count
- * the mapped ledger in its resident memory, which is held to 300 MB. The
- * ledger's file is never truncated (nothing vacuums it), so a mapped page
- * never goes away under the reader.
+ * the mapped ledger in its resident memory, which is held to 300 MB, and a
+ * disk's read error on a mapped page ends a process (SIGBUS) where a pread
+ * would have returned an error: a CLI run by hand may end so, a gateway may
+ * not. The ledger's file is never truncated (nothing vacuums it), so a
+ * mapped page never goes away under the reader.
  */
 const READ_ONLY_MAP_BYTES = 0x7fff0000
 const SQLITE_BUSY = 5
