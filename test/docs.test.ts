@@ -54,15 +54,12 @@ function places(text: string): Set<string> {
 /** The folders whose files may cite the docs: everything but the docs, the dependencies and git. */
 const CITING = ['gateway', 'sandbox', 'tools', 'bench', 'test', 'schemas', 'policies', 'keys-example', 'docker', '.ci']
 
-function* filesUnder(dir: string): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) {
-      if (entry.name !== 'node_modules') yield* filesUnder(path)
-    } else if (/\.(ts|js|mjs|c|sh|ya?ml|json)$|^(Dockerfile|Containerfile|run)$/.test(entry.name)) {
-      yield path
-    }
-  }
+/** The source, script and configuration files under `dir`, at any depth, outside node_modules. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(ts|js|mjs|c|sh|ya?ml|json)$|^(Dockerfile|Containerfile|run)$/.test(entry.name))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .filter((path) => !path.includes('/node_modules/'))
 }
 
 /** Files a command writes, which the docs name but the repository does not hold. */

@@ -6,7 +6,7 @@
 // checked on the caller's thread, one at a time.
 import { Worker } from 'node:worker_threads'
 import type { AuditChainLink, AuditIndexRows } from '../store/records.ts'
-import { type EntriesChecked, type EntriesToCheck, type PackedTexts, checkEntries, isPacked, packTexts, packedLeaves } from './entry-checks.ts'
+import { type EntriesChecked, type EntriesToCheck, checkEntries, isPacked, packTexts, packedLeaves } from './entry-checks.ts'
 
 /** What crosses to a thread: a page. */
 export interface EntryCheckTask {
@@ -112,7 +112,7 @@ export class EntryCheckPool {
     return new Promise<EntriesChecked>((resolve, reject) => {
       thread.waiting.set(id, { resolve, reject })
       // The texts' buffer and the leaves move to the thread, and come back with its answer.
-      const moved = leaves === undefined ? [] : [(texts as PackedTexts).bytes.buffer as ArrayBuffer, leaves.buffer as ArrayBuffer]
+      const moved = isPacked(texts) && leaves !== undefined ? [texts.bytes.buffer as ArrayBuffer, leaves.buffer as ArrayBuffer] : []
       thread.worker.postMessage({ id, entries } satisfies EntryCheckTask, moved)
     })
   }

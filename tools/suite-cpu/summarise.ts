@@ -57,18 +57,16 @@ export function summarise(dir: string): SuiteCpu {
   const read = readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .map((f) => readAccount(join(dir, f)))
-  const accounts = read.filter((a) => a !== undefined)
+  // Each account with the test file its script is, if it is one.
+  const accounts = read.filter((a) => a !== undefined).map((p) => ({ ...p, testFile: testFile(p.script) }))
   // A test process names its file; the processes it starts share its tap id.
   const fileOf = new Map<string, string>()
-  for (const p of accounts) {
-    const file = testFile(p.script)
-    if (file !== undefined && p.tapChild !== null) fileOf.set(p.tapChild, file)
-  }
+  for (const p of accounts) if (p.testFile !== undefined && p.tapChild !== null) fileOf.set(p.tapChild, p.testFile)
   const files = new Map<string, { own: number; started: number; processes: number }>()
   for (const p of accounts) {
     const file = (p.tapChild === null ? undefined : fileOf.get(p.tapChild)) ?? OUTSIDE
     const row = files.get(file) ?? { own: 0, started: 0, processes: 0 }
-    if (testFile(p.script) !== undefined && file !== OUTSIDE) row.own += cpu(p)
+    if (p.testFile !== undefined && file !== OUTSIDE) row.own += cpu(p)
     else {
       row.started += cpu(p)
       row.processes++
