@@ -8,18 +8,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JSONWebKeySet } from 'jose'
 import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
+import { SYSTEMS, systemId, type SystemName } from '../sandbox/example-systems.ts'
 import { startMockAgency, type MockAgency, type ReceivedMessage } from '../sandbox/mock-agency.ts'
 import { KEYS_DIR, freePort, type Country } from './processes.ts'
-
-export const SYSTEMS = {
-  CBSA: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
-  IRCC: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' },
-  CBP: { country: 'US', agency: 'CBP', system: 'ades' },
-  USCIS: { country: 'US', agency: 'USCIS', system: 'ident-gateway' }
-} as const
-export type SystemName = keyof typeof SYSTEMS
-
-export const systemId = (name: SystemName): string => `${SYSTEMS[name].country}/${SYSTEMS[name].agency}/${SYSTEMS[name].system}`
 
 /** One push as the agency saw it. */
 export interface Push {

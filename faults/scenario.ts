@@ -3,7 +3,7 @@
 // accepted message is delivered (or the bound runs out), and counts. The
 // CLI (run.ts) and the CI test (test/faults.test.ts) both run faults this way.
 import type { LedgerVerification } from '../gateway/audit/verify-ledger.ts'
-import type { SystemName } from './agencies.ts'
+import type { SystemName } from '../sandbox/example-systems.ts'
 import { LedgerProbe, countOutcome, evidence, verifyLedgerFile, type Counts } from './count.ts'
 import type { Fault, FaultTimings } from './faults.ts'
 import { Load } from './load.ts'

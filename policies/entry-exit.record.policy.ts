@@ -102,35 +102,45 @@ export function airExitExclusion(prefix: string): Exclusion {
   }
 }
 
-function direction(purpose: EntryExitPurpose, dir: Direction): DirectionPolicy {
-  const prefix = `eer-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
-  const fields: FieldRules = fieldRules(prefix, recordFieldSpecs(purpose, dir))
-  return {
-    recipients: ENTRY_EXIT_RECIPIENTS[purpose],
-    retentionDays: ENTRY_EXIT_RETENTION_DAYS[purpose],
-    onwardTransfer: false,
-    humanReviewRequired: true,
-    exclusions: [airExitExclusion(prefix)],
-    fields
+/**
+ * An entry/exit kind's policy: a record and a batch of records go to the same
+ * recipients, are kept as long and exclude air exits alike, each kind under
+ * rule ids of its own (`rulePrefix`) and with the field rules `fieldSpecs`
+ * gives for a purpose and direction.
+ */
+export function entryExitPolicy(
+  kind: 'entry-exit.record' | 'entry-exit.batch',
+  rulePrefix: 'eer' | 'eeb',
+  fieldSpecs: (purpose: EntryExitPurpose, dir: Direction) => Readonly<Record<string, RuleSpec>>
+): KindPolicy {
+  const direction = (purpose: EntryExitPurpose, dir: Direction): DirectionPolicy => {
+    const prefix = `${rulePrefix}-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
+    const fields: FieldRules = fieldRules(prefix, fieldSpecs(purpose, dir))
+    return {
+      recipients: ENTRY_EXIT_RECIPIENTS[purpose],
+      retentionDays: ENTRY_EXIT_RETENTION_DAYS[purpose],
+      onwardTransfer: false,
+      humanReviewRequired: true,
+      exclusions: [airExitExclusion(prefix)],
+      fields
+    }
   }
-}
-
-function purposePolicy(purpose: EntryExitPurpose): PurposePolicy {
-  return {
-    ...purposeAuthorities('entry-exit.record', purpose),
+  const purposePolicy = (purpose: EntryExitPurpose): PurposePolicy => ({
+    ...purposeAuthorities(kind, purpose),
     outbound: direction(purpose, 'outbound'),
     inbound: direction(purpose, 'inbound')
+  })
+  return {
+    kind,
+    version: '1.0.0',
+    purposes: {
+      'entry-exit-verification': purposePolicy('entry-exit-verification'),
+      'residency-determination': purposePolicy('residency-determination'),
+      'removal-enforcement': purposePolicy('removal-enforcement')
+    }
   }
 }
 
-const policy: KindPolicy = {
-  kind: 'entry-exit.record',
-  version: '1.0.0',
-  purposes: {
-    'entry-exit-verification': purposePolicy('entry-exit-verification'),
-    'residency-determination': purposePolicy('residency-determination'),
-    'removal-enforcement': purposePolicy('removal-enforcement')
-  }
-}
+const policy: KindPolicy = entryExitPolicy('entry-exit.record', 'eer', recordFieldSpecs)
 
 export default policy

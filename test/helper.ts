@@ -17,6 +17,7 @@ import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
+import { SYSTEMS, type SystemName } from '../sandbox/example-systems.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { Agent } from 'undici'
 
@@ -25,13 +26,7 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** The tests' PostgreSQL database: one name, PG_URL, for every test that needs it (.ci/run creates it). */
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-export const SYSTEMS = {
-  CBSA: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
-  IRCC: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' },
-  CBP: { country: 'US', agency: 'CBP', system: 'ades' },
-  USCIS: { country: 'US', agency: 'USCIS', system: 'ident-gateway' }
-} as const
-export type SystemName = keyof typeof SYSTEMS
+export { SYSTEMS, type SystemName }
 
 interface Teardown {
   teardown(fn: () => unknown): void
