@@ -1,6 +1,8 @@
-// The agency systems of the example PKI (`npm run keys:example` writes their
-// certificates and signing keys under keys-example/): the names by which the
-// fault runs and the tests address them, kept here once.
+// The agency systems of the example PKI, as tools/generate-example-pki.ts
+// issues their certificates and signing keys (keys-example/): the names by
+// which the fault runs and the tests address them, kept here once. A name
+// that drifted from the PKI would find no credentials, and every test that
+// submits as that system would fail.
 export const SYSTEMS = {
   CBSA: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
   IRCC: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' },
