@@ -15,4 +15,4 @@ function batchFieldSpecs(purpose: EntryExitPurpose, dir: Direction): Record<stri
   return specs
 }
 
-export default entryExitPolicy('entry-exit.batch', 'eeb', batchFieldSpecs)
+export default entryExitPolicy('entry-exit.batch', batchFieldSpecs)

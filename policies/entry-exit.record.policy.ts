@@ -102,19 +102,21 @@ export function airExitExclusion(prefix: string): Exclusion {
   }
 }
 
+/** Where each entry/exit kind's rule ids start. */
+const RULE_PREFIXES = { 'entry-exit.record': 'eer', 'entry-exit.batch': 'eeb' } as const
+
 /**
  * An entry/exit kind's policy: a record and a batch of records go to the same
  * recipients, are kept as long and exclude air exits alike, each kind under
- * rule ids of its own (`rulePrefix`) and with the field rules `fieldSpecs`
- * gives for a purpose and direction.
+ * rule ids of its own and with the field rules `fieldSpecs` gives for a
+ * purpose and direction.
  */
 export function entryExitPolicy(
-  kind: 'entry-exit.record' | 'entry-exit.batch',
-  rulePrefix: 'eer' | 'eeb',
+  kind: keyof typeof RULE_PREFIXES,
   fieldSpecs: (purpose: EntryExitPurpose, dir: Direction) => Readonly<Record<string, RuleSpec>>
 ): KindPolicy {
   const direction = (purpose: EntryExitPurpose, dir: Direction): DirectionPolicy => {
-    const prefix = `${rulePrefix}-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
+    const prefix = `${RULE_PREFIXES[kind]}-${ENTRY_EXIT_PURPOSE_CODES[purpose]}-${dir === 'outbound' ? 'out' : 'in'}`
     const fields: FieldRules = fieldRules(prefix, fieldSpecs(purpose, dir))
     return {
       recipients: ENTRY_EXIT_RECIPIENTS[purpose],
@@ -141,6 +143,6 @@ export function entryExitPolicy(
   }
 }
 
-const policy: KindPolicy = entryExitPolicy('entry-exit.record', 'eer', recordFieldSpecs)
+const policy: KindPolicy = entryExitPolicy('entry-exit.record', recordFieldSpecs)
 
 export default policy
