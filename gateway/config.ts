@@ -1,7 +1,9 @@
 // The gateway's settings. Only the entry file (server.ts) reads the
 // environment; tests build a GatewayConfig directly.
-import envSchema from 'env-schema'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { resolve } from 'node:path'
+import { ENVIRONMENT_AJV_OPTIONS } from './lib/ajv-options.ts'
+import { validatorSet } from './lib/validator-cache.ts'
 
 export interface GatewayConfig {
   readonly trustFile: string
@@ -89,6 +91,8 @@ export interface GatewayConfig {
 
 export const ENV_SCHEMA = {
   type: 'object',
+  // The rest of the environment is not the gateway's: dropped, not refused.
+  additionalProperties: false,
   required: ['GATEWAY_TRUST_FILE', 'GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'],
   properties: {
     GATEWAY_COUNTRY: { type: 'string', enum: ['CA', 'US'] },
@@ -194,14 +198,7 @@ export class ConfigError extends Error {
 const SECRETS = new Set(['GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'])
 const KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)'
 
-interface AjvProblem {
-  readonly instancePath: string
-  readonly keyword: string
-  readonly message?: string
-  readonly params: Record<string, unknown>
-}
-
-function describe(problem: AjvProblem, env: NodeJS.ProcessEnv): string {
+function describe(problem: ErrorObject, env: NodeJS.ProcessEnv): string {
   if (problem.keyword === 'required') {
     const name = String(problem.params.missingProperty)
     return `${name}: is required${SECRETS.has(name) ? ` (${KEY_HINT})` : ''}`
@@ -220,16 +217,30 @@ function key32(name: string, value: string, problems: string[]): Buffer {
   return key
 }
 
+/**
+ * The environment's validator: compiled, or read from the validator cache
+ * (lib/validator-cache.ts), when the environment is first read. A gateway
+ * process reads it once; compiling it was about a tenth of the CPU a
+ * gateway spent starting (docs/measurements.md, "The test suite's time").
+ */
+let validateEnvironment: ValidateFunction<Env> | undefined
+function environmentValidator(): ValidateFunction<Env> {
+  validateEnvironment ??= validatorSet({
+    name: 'environment',
+    source: [ENVIRONMENT_AJV_OPTIONS, ENV_SCHEMA],
+    keys: ['environment'],
+    build: (codeOptions) => new Ajv({ ...ENVIRONMENT_AJV_OPTIONS, ...codeOptions }).addSchema(ENV_SCHEMA, 'environment')
+  }).get('environment') as ValidateFunction<Env>
+  return validateEnvironment
+}
+
 /** Reads and validates the environment; throws a ConfigError naming every bad setting. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  let e: Env
-  try {
-    e = envSchema<Env>({ schema: ENV_SCHEMA, data: env, dotenv: false })
-  } catch (err) {
-    const problems = (err as { errors?: AjvProblem[] }).errors
-    if (!Array.isArray(problems)) throw err
-    throw new ConfigError(problems.map((p) => describe(p, env)))
-  }
+  // A copy: validation fills in defaults, turns text into numbers and booleans, and drops what is not a setting.
+  const read: Record<string, unknown> = { ...env }
+  const validate = environmentValidator()
+  if (!validate(read)) throw new ConfigError((validate.errors ?? []).map((p) => describe(p, env)))
+  const e = read as unknown as Env
   const problems: string[] = []
   let webhooks: Record<string, string> = {}
   try {

@@ -1,5 +1,10 @@
 import t from 'tap'
-import { configFromEnv } from '../gateway/config.ts'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { type ConfigError, configFromEnv } from '../gateway/config.ts'
+import { keptFiles } from './lib/kept-code.ts'
 
 const key = Buffer.alloc(32, 7).toString('base64')
 const good = {
@@ -24,4 +29,46 @@ t.test('a bad or missing setting is named in the error', async (t) => {
   t.throws(() => configFromEnv({ ...good, PORT: 'eighty' }), /PORT/)
   t.throws(() => configFromEnv({ ...good, REDIS_URL: 'http://x' }), /REDIS_URL/)
   t.throws(() => configFromEnv({ ...good, AGENCY_WEBHOOKS: '{' }), /AGENCY_WEBHOOKS/)
+})
+
+t.test('every problem is named at once, text becomes the type each setting names, and the rest of the environment is dropped', async (t) => {
+  const config = configFromEnv({ ...good, PORT: '9000', RUN_WORKERS: 'false', TRUST_WATCH: 'true', NOT_A_SETTING: 'x' })
+  t.equal(config.port, 9000)
+  t.equal(config.runWorkers, false)
+  t.equal(config.trustWatch, true)
+  const err = t.throws(() => configFromEnv({ ...good, PORT: 'eighty', LOG_LEVEL: 'loud', GATEWAY_AUDIT_KEY: undefined })) as ConfigError
+  t.same([...err.problems].sort(), [
+    'GATEWAY_AUDIT_KEY: is required (32 random bytes, base64 (e.g. `openssl rand -base64 32`))',
+    'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+    'PORT: must be integer (got "eighty")'
+  ])
+  t.equal(err.code, 'CONFIG_INVALID')
+  t.same(configFromEnv({ ...good }), configFromEnv(good), 'the environment given is not changed by reading it')
+})
+
+// The environment's validator is kept as the message schemas' are
+// (gateway/lib/validator-cache.ts): written by the first process that reads
+// the environment, read by the next, judging as compiled.
+t.test('the environment validator is read from the validator cache when the compile cache is on', async (t) => {
+  const read = (cacheDir: string | undefined): unknown => {
+    const script = `
+      import { configFromEnv } from ${JSON.stringify(join(import.meta.dirname, '..', 'gateway', 'config.ts'))}
+      const verdict = (env) => { try { const c = configFromEnv(env); return [c.port, c.runWorkers, c.logLevel, c.queuePrefix] } catch (e) { return e.problems } }
+      const good = ${JSON.stringify(good)}
+      process.stdout.write(JSON.stringify([verdict({ ...good, PORT: '9000', RUN_WORKERS: 'false' }), verdict({ ...good, PORT: 'eighty' })]))
+    `
+    const env: Record<string, string | undefined> = { ...process.env, NODE_OPTIONS: undefined, NODE_COMPILE_CACHE: cacheDir }
+    if (cacheDir === undefined) env.NODE_DISABLE_COMPILE_CACHE = '1'
+    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' }))
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'btb-environment-validator-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const expected = [[9000, false, 'info', 'btb:CA'], ['PORT: must be integer (got "eighty")']]
+  t.same(read(undefined), expected, 'compiled in memory (the cache off)')
+  t.same(read(dir), expected, 'compiled and written')
+  const files = keptFiles(dir, 'ajv-validators').filter((f) => basename(f).startsWith('environment-'))
+  t.equal(files.length, 1, 'one file for the environment')
+  const written = statSync(files[0]!).mtimeMs
+  t.same(read(dir), expected, 'read back: the same verdicts')
+  t.equal(statSync(files[0]!).mtimeMs, written, 'and the file was read, not written again')
 })

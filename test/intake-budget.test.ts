@@ -30,6 +30,27 @@ t.test('a take that is abandoned while it waits leaves the queue, and what waite
   t.equal(budget.inHand, 0)
 })
 
+t.test('tryTake admits at once only what take would admit without waiting, and takes nothing otherwise', async (t) => {
+  const budget = new ByteBudget(100)
+  const first = budget.tryTake(80)
+  t.type(first, 'function', 'room: admitted at once')
+  t.equal(budget.inHand, 80)
+  t.equal(budget.tryTake(30), undefined, 'no room: nothing taken')
+  t.equal(budget.inHand, 80)
+  t.equal(budget.waiting, 0, 'and nothing queued')
+  const waits = budget.take(30)
+  t.equal(budget.tryTake(10), undefined, 'room, but a take waits before it: it does not overtake')
+  first!()
+  const second = await waits
+  t.equal(budget.inHand, 30)
+  second()
+  const alone = budget.tryTake(500)
+  t.type(alone, 'function', 'larger than the whole budget, with nothing in hand: it goes alone')
+  alone!()
+  alone!()
+  t.equal(budget.inHand, 0, 'each release counts once')
+})
+
 t.test('what a body counts for', async (t) => {
   const asRequest = (headers: Record<string, string>) => ({ headers }) as unknown as FastifyRequest
   t.equal(bodyBytes(asRequest({ 'content-length': '5000' }), 8192), 5000, 'its declared length')

@@ -1,6 +1,7 @@
-// The one Ajv configuration of the gateway: the app's validator compiler
-// (app.ts), the message validator (pipeline/validate-message.ts) and the
-// trust file's schema (trust/trust-schema.ts) are all built from it.
+// The one Ajv configuration of what the gateway is sent: the app's validator
+// compiler (app.ts), the message validator (pipeline/validate-message.ts) and
+// the trust file's schema (trust/trust-schema.ts) are all built from it. The
+// environment's, below, is the only other.
 //
 // Nothing a caller sends is dropped or changed without a word: an unknown
 // member is refused (no removeAdditional), no value is coerced to the type its
@@ -20,4 +21,19 @@ export const AJV_OPTIONS = {
   coerceTypes: false,
   useDefaults: false,
   removeAdditional: false
+} as const
+
+/**
+ * The environment's (config.ts), the one exception, as the environment is
+ * text by nature: each variable is turned into the type its setting names
+ * ("8441" a port, "false" a boolean), a setting not given takes its default,
+ * and the rest of the environment is dropped, not refused. Every problem is
+ * named at once, so that an operator fixes them in one go.
+ */
+export const ENVIRONMENT_AJV_OPTIONS = {
+  strict: true,
+  allErrors: true,
+  coerceTypes: true,
+  useDefaults: true,
+  removeAdditional: true
 } as const

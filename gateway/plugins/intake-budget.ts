@@ -50,6 +50,13 @@ export const intakeBudget = fp(
       // The route's limit, else the server's: Fastify fills in the one that applies.
       const bytes = bodyBytes(request, request.routeOptions.bodyLimit)
       if (bytes === 0) return payload
+      // Room at once (nearly always): the bytes go back when the answer is
+      // sent or the connection goes.
+      const admitted = budget.tryTake(bytes)
+      if (admitted !== undefined) {
+        reply.raw.once('close', admitted)
+        return payload
+      }
       // The answer sent, or the connection gone: the bytes go back, and a
       // request still waiting leaves the queue.
       const gone = new AbortController()
