@@ -28,9 +28,11 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
     payload: { batchRef: 'SYN-EE-CA-20261130-00001', records: Array.from({ length: RECORDS }, (_, i) => borderDayRecord(day, i)) }
   }) as never
   const before = { ...gw.app.pipeline.counts }
+  t.equal(gw.app.pipeline.started, false, 'no pipeline thread before a message needs one')
   const res = await cbsa.submit(await cbsa.sign(envelope))
   t.equal(res.status, 202)
   t.equal(gw.app.pipeline.counts.worker, before.worker + 1, 'prepared on a worker thread')
+  t.equal(gw.app.pipeline.started, true, 'started by the first message that needed it')
 
   const head = await gw.app.store.auditHead()
   const entry = (await gw.app.store.auditEntry(head!.seq))!.entry

@@ -21,54 +21,67 @@ export interface PipelinePoolOptions {
 
 export class PipelinePool {
   readonly #tools: PipelineTools
-  readonly #pool: Piscina | undefined
-  readonly #minBytes: number
+  readonly #options: PipelinePoolOptions
+  /** The threads, from the first message that needs them on. */
+  #pool: Promise<Piscina> | undefined
+  #closed = false
   /** Preparations run here and on workers, for /metrics and tests. */
   readonly counts = { inline: 0, worker: 0 }
 
   /**
-   * Starts the pool's threads, if any. piscina is loaded only then: a gateway
-   * without threads (the tests' default), and every process that builds one,
-   * does not load it at start.
+   * A pool whose threads start with the first message that needs one (one of
+   * `workerMinBytes` or more), not with the gateway: a thread costs about half
+   * a second of CPU and 19 MB to start (its modules and its schemas;
+   * docs/measurements.md, "The test suite's time"), and a gateway that is
+   * only ever sent single messages never needs one. The first large message
+   * waits for the start, as the WAL checkpointer starts only once the WAL is
+   * big enough (store/ledger-sqlite.ts). piscina is loaded only then.
    */
-  static async start(tools: PipelineTools, options: PipelinePoolOptions): Promise<PipelinePool> {
-    if (options.threads === 0) return new PipelinePool(tools, options.workerMinBytes, undefined)
-    const { Piscina } = await import('piscina')
-    const pool = new Piscina({
-      filename: new URL('./pipeline-worker.ts', import.meta.url).href,
-      workerData: options.keys,
-      // Started at once: a worker compiles the schemas when it starts, which
-      // the first large message should not wait for.
-      minThreads: options.threads,
-      maxThreads: options.threads,
-      idleTimeout: Number.POSITIVE_INFINITY
-    })
-    return new PipelinePool(tools, options.workerMinBytes, pool)
+  constructor(tools: PipelineTools, options: PipelinePoolOptions) {
+    this.#tools = tools
+    this.#options = options
   }
 
-  private constructor(tools: PipelineTools, minBytes: number, pool: Piscina | undefined) {
-    this.#tools = tools
-    this.#minBytes = minBytes
-    this.#pool = pool
+  /** Whether the worker threads have been started. */
+  get started(): boolean {
+    return this.#pool !== undefined
+  }
+
+  #threads(): Promise<Piscina> {
+    if (this.#closed) return Promise.reject(new Error('the pipeline pool is closed'))
+    this.#pool ??= import('piscina').then(
+      ({ Piscina }) =>
+        new Piscina({
+          filename: new URL('./pipeline-worker.ts', import.meta.url).href,
+          workerData: this.#options.keys,
+          // All at once, and kept: each compiles the schemas when it starts.
+          minThreads: this.#options.threads,
+          maxThreads: this.#options.threads,
+          idleTimeout: Number.POSITIVE_INFINITY
+        })
+    )
+    return this.#pool
   }
 
   outbound(task: OutboundTask): Promise<Preparation<PreparedOutbound>> {
     if (this.#inline(task.jws)) return prepareOutbound(task, this.#tools)
-    return this.#pool!.run({ step: 'outbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedOutbound>>
+    return this.#threads().then((pool) => pool.run({ step: 'outbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedOutbound>>)
   }
 
   inbound(task: InboundTask): Promise<Preparation<PreparedInbound>> {
     if (this.#inline(task.jws)) return prepareInbound(task, this.#tools)
-    return this.#pool!.run({ step: 'inbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedInbound>>
+    return this.#threads().then((pool) => pool.run({ step: 'inbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedInbound>>)
   }
 
   #inline(jws: string): boolean {
-    const inline = this.#pool === undefined || jws.length < this.#minBytes
+    const inline = this.#options.threads === 0 || jws.length < this.#options.workerMinBytes
     this.counts[inline ? 'inline' : 'worker']++
     return inline
   }
 
   async close(): Promise<void> {
-    await this.#pool?.destroy()
+    this.#closed = true
+    const pool = this.#pool
+    if (pool !== undefined) await (await pool).destroy()
   }
 }

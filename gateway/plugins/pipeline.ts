@@ -34,7 +34,7 @@ export const pipelinePlugin = fp(
     app.decorate('validator', tools.validator)
     app.decorate('policyBook', tools.policyBook)
     app.decorate('sealer', tools.sealer)
-    const pool = await PipelinePool.start(tools, {
+    const pool = new PipelinePool(tools, {
       threads: opts.threads,
       workerMinBytes: opts.workerMinBytes,
       keys: { sealKey: opts.sealKey, auditKey: opts.auditKey, pseudonymKey: opts.pseudonymKey }
