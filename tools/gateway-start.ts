@@ -9,10 +9,10 @@
 //   node tools/gateway-start.ts [--runs N] [--env NAME=VALUE ...]
 //
 // e.g. `--env PIPELINE_THREADS=0` against the defaults, run alternately.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { withTeardowns } from '../bench/lib/common.ts'
 import { startGatewayProcess } from '../bench/lib/gateway-process.ts'
+import { MB, residentMemory } from '../bench/lib/resident-memory.ts'
 import { cpuByThread } from '../bench/lib/thread-cpu.ts'
 import { freePorts } from '../test/helper.ts'
 
@@ -26,11 +26,6 @@ interface Start {
   readonly residentMb: number
 }
 
-function residentMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN) / 1024
-}
-
 async function oneStart(env: Record<string, string>): Promise<Start> {
   return withTeardowns(async (t) => {
     const [port] = await freePorts(1)
@@ -41,7 +36,7 @@ async function oneStart(env: Record<string, string>): Promise<Start> {
       if (name.startsWith('gateway:')) threads.set(name.slice('gateway:'.length), seconds)
     }
     const cpuSeconds = [...threads.values()].reduce((a, b) => a + b, 0)
-    return { threads, cpuSeconds, residentMb: residentMb(child.pid!) }
+    return { threads, cpuSeconds, residentMb: residentMemory(child.pid!).rss / MB }
   })
 }
 
