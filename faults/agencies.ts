@@ -10,7 +10,8 @@ import type { JSONWebKeySet } from 'jose'
 import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
 import { SYSTEMS, systemId, type SystemName } from '../sandbox/example-systems.ts'
 import { startMockAgency, type MockAgency, type ReceivedMessage } from '../sandbox/mock-agency.ts'
-import { KEYS_DIR, freePort, type Country } from './processes.ts'
+import { freePort } from './free-port.ts'
+import { KEYS_DIR, type Country } from './processes.ts'
 
 /** One push as the agency saw it. */
 export interface Push {

@@ -7,7 +7,6 @@
 // a free-port probe: never the sandbox's fixed 8441/8442/944x.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
@@ -19,52 +18,6 @@ import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 export const ROOT = resolve(import.meta.dirname, '..')
 export const KEYS_DIR = join(ROOT, 'keys-example')
 export type Country = 'CA' | 'US'
-
-/**
- * Ports are taken below the kernel's ephemeral range (32768–60999 here): a
- * port the kernel hands out for `listen(0)` is also one it may pick as the
- * source port of any outgoing connection, and with eight exchanges starting
- * at once one did, between the probe and the gateway's own listen
- * (EADDRINUSE). Below that range only an explicit bind takes a port, and
- * this process never hands out the same one twice.
- */
-const PORT_RANGE = portRange(process.env.TAP_JOB_ID)
-const handedOut = new Set<number>()
-
-/**
- * The ports this process may hand out. Under tap, each of the test files
- * running at once has its own slice, by its job slot (`TAP_JOB_ID`, unique
- * among the files running at the same time): two files picking at random from
- * one range each found the same port free and both listened on it (the
- * console test's sandbox failed EADDRINUSE so, four files at a time).
- * Processes a test starts inherit its slot and its slice. Outside tap, the
- * whole range.
- */
-export function portRange(jobId: string | undefined): { from: number; to: number } {
-  const whole = { from: 20_000, to: 32_000 }
-  if (jobId === undefined || !/^\d+$/.test(jobId)) return whole
-  const slices = 8
-  const size = Math.floor((whole.to - whole.from) / slices)
-  const from = whole.from + (Number(jobId) % slices) * size
-  return { from, to: from + size }
-}
-
-/** A port nothing listens on right now, on loopback, not handed out before by this process. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from))
-    if (handedOut.has(port)) continue
-    const server = createServer()
-    const free = await new Promise<boolean>((ok) => {
-      server.once('error', () => ok(false))
-      server.listen(port, '127.0.0.1', () => ok(true))
-    })
-    if (!free) continue
-    await new Promise<void>((ok) => server.close(() => ok()))
-    handedOut.add(port)
-    return port
-  }
-}
 
 /**
  * Polls `check` until it returns a value, or throws after `timeoutMs`. Every

@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AgencyFleet } from './agencies.ts'
-import { GatewayProcess, RedisServer, freePort, type AofMode, type Country, type GatewaySettings } from './processes.ts'
+import { freePort } from './free-port.ts'
+import { GatewayProcess, RedisServer, type AofMode, type Country, type GatewaySettings } from './processes.ts'
 import { LatencyProxy } from './proxy.ts'
 
 export interface TopologyOptions {

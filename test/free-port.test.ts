@@ -2,7 +2,7 @@
 // runs at once each pick from a slice of their own, so that two never find the
 // same port free and both listen on it.
 import t from 'tap'
-import { freePort, portRange } from '../faults/processes.ts'
+import { freePort, portRange } from '../faults/free-port.ts'
 
 t.test('each job slot has its own slice of the range, and outside tap the whole range', async (t) => {
   const whole = portRange(undefined)

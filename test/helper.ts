@@ -9,17 +9,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dropQueuePrefix as dropPrefix } from '../gateway/queue/drop-prefix.ts'
-import { freePort, RedisServer } from '../faults/processes.ts'
+import { freePort } from '../faults/free-port.ts'
+import type { RedisServer } from '../faults/processes.ts'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { buildApp, type AppDependencies } from '../gateway/app.ts'
+import type { AppDependencies } from '../gateway/app.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
 import { SYSTEMS, type SystemName } from '../sandbox/example-systems.ts'
-import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
+import type { MockAgency } from '../sandbox/mock-agency.ts'
 import { Agent } from 'undici'
+
+// The app, the mock agencies, a private redis-server's handle and the Redis
+// client are imported by the helpers that use them, when first called: about
+// a third of the test files use none of them, and importing the app alone
+// costs a process about 0.5 s of CPU (docs/architecture.md, "The test suite").
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -33,7 +38,7 @@ interface Teardown {
 }
 
 // Below the kernel's ephemeral range, so that no outgoing connection takes a
-// port between its choice and the listen (faults/processes.ts says why): a
+// port between its choice and the listen (faults/free-port.ts says why): a
 // port from listen(0) was taken so, and a gateway's listen failed EADDRINUSE.
 export { freePort }
 
@@ -47,6 +52,7 @@ export const UNREACHABLE_URL = 'https://127.0.0.1:1'
 
 /** A Redis of the test's own (faults/processes.ts), keeping nothing on disk, that it can pause or kill: started, and stopped and removed afterwards. */
 export async function privateRedis(t: Teardown): Promise<RedisServer> {
+  const { RedisServer } = await import('../faults/processes.ts')
   const redis = new RedisServer({ port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'btb-redis-')), aof: 'off' })
   t.teardown(async () => {
     await redis.stop()
@@ -218,8 +224,9 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
 }
 
 /** Deletes every Redis key under a queue prefix. */
-export function dropQueuePrefix(prefix: string): Promise<void> {
-  return dropPrefix(REDIS_URL, prefix)
+export async function dropQueuePrefix(prefix: string): Promise<void> {
+  const { dropQueuePrefix: drop } = await import('../gateway/queue/drop-prefix.ts')
+  await drop(REDIS_URL, prefix)
 }
 
 export async function startGateway(
@@ -227,6 +234,7 @@ export async function startGateway(
   config: GatewayConfig,
   deps: AppDependencies = {}
 ): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
+  const { buildApp } = await import('../gateway/app.ts')
   const app = await buildApp(config, deps)
   t.teardown(async () => {
     await app.close()
@@ -282,6 +290,7 @@ export async function injectGateway(
   config: GatewayConfig,
   deps: AppDependencies = {}
 ): Promise<{ app: FastifyInstance; url: string; config: GatewayConfig }> {
+  const { buildApp } = await import('../gateway/app.ts')
   const app = await buildApp(config, { peerCertificate: injectedPeerCertificate, ...deps })
   const url = `inject://${config.queuePrefix}`
   injected.set(url, app)
@@ -401,6 +410,7 @@ export async function startExchange(
   const base = { CA: `https://127.0.0.1:${ports.CA}`, US: `https://127.0.0.1:${ports.US}` }
   const clients = {} as Record<SystemName, AgencyClient>
   const mocks = {} as Record<SystemName, MockAgency>
+  const { startMockAgency } = await import('../sandbox/mock-agency.ts')
   for (const name of Object.keys(SYSTEMS) as SystemName[]) {
     const country = SYSTEMS[name].country
     clients[name] = client(t, name, base[country], keysDir)

@@ -5,6 +5,11 @@
 // gateway process, and each test process that builds one, paid about 27 ms
 // of CPU to load them. Checked in a process of its own, built as the tests
 // build a gateway, then with each one asked for.
+//
+// The same holds for the tests' own helper (test/helper.ts): a test file
+// that takes only its constants, ports or script runners does not load the
+// app, the mock agencies or Redis's client, which cost each such process
+// about 0.3 s of CPU (docs/architecture.md, "The test suite").
 import t from 'tap'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -52,4 +57,27 @@ t.test('a gateway on SQLite loads no pg, and no gateway loads piscina or starts 
   const [sqlite, postgres] = await loadedByEach(schema)
   t.same(sqlite, { pg: false, piscina: false, started: false }, 'SQLite, no pipeline thread')
   t.same(postgres, { pg: true, piscina: false, started: false }, 'PostgreSQL, one pipeline thread configured: not started yet')
+})
+
+t.test("the tests' helper loads the app, the mock agencies and Redis's client only when a test asks for them", async (t) => {
+  const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
+  const script = `
+    import { createRequire } from 'node:module'
+    const helper = await import(${JSON.stringify(helper)})
+    const loaded = () => {
+      const paths = Object.keys(createRequire(import.meta.url).cache)
+      const has = (name) => paths.some((path) => path.includes('/node_modules/' + name + '/'))
+      return { fastify: has('fastify'), bullmq: has('bullmq'), ioredis: has('ioredis') }
+    }
+    const seen = [loaded()]
+    await helper.freePort()
+    seen.push(loaded())
+    await helper.dropQueuePrefix('test-lazy-helper-' + process.pid)
+    seen.push(loaded())
+    process.stdout.write(JSON.stringify(seen))
+  `
+  const [imported, portTaken, prefixDropped] = JSON.parse(await runModule(script)) as Array<Record<string, boolean>>
+  t.same(imported, { fastify: false, bullmq: false, ioredis: false }, 'imported: none of them')
+  t.same(portTaken, { fastify: false, bullmq: false, ioredis: false }, 'a free port taken: still none')
+  t.same(prefixDropped, { fastify: false, bullmq: false, ioredis: true }, "a queue prefix dropped: Redis's client, and only it")
 })
