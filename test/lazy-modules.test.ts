@@ -16,6 +16,12 @@ import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { PG_URL, runModule } from './helper.ts'
 
+/** Source for the scripts below: `has(name)`, whether a package under node_modules is loaded in that process. */
+const HAS_PACKAGE = `
+  import { createRequire } from 'node:module'
+  const has = (name) => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/node_modules/' + name + '/'))
+`
+
 /**
  * In a fresh process: builds a gateway on SQLite with no pipeline thread,
  * notes which of the packages are loaded, then one on PostgreSQL with a
@@ -25,15 +31,11 @@ async function loadedByEach(schema: string): Promise<Array<{ pg: boolean; piscin
   const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
   const app = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'app.ts')).href
   const script = `
-    import { createRequire } from 'node:module'
+    ${HAS_PACKAGE}
     import { buildApp } from ${JSON.stringify(app)}
     import { dropQueuePrefix, testConfig, PG_URL } from ${JSON.stringify(helper)}
     let app
-    const loaded = () => {
-      const paths = Object.keys(createRequire(import.meta.url).cache)
-      const has = (name) => paths.some((path) => path.includes('/node_modules/' + name + '/'))
-      return { pg: has('pg'), piscina: has('piscina'), started: app.pipeline.started }
-    }
+    const loaded = () => ({ pg: has('pg'), piscina: has('piscina'), started: app.pipeline.started })
     const seen = []
     for (const overrides of [{ pipelineThreads: 0 }, { pipelineThreads: 1, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: ${JSON.stringify(schema)} }]) {
       const config = testConfig('CA', overrides)
@@ -62,13 +64,9 @@ t.test('a gateway on SQLite loads no pg, and no gateway loads piscina or starts 
 t.test("the tests' helper loads the app, the mock agencies and Redis's client only when a test asks for them", async (t) => {
   const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
   const script = `
-    import { createRequire } from 'node:module'
+    ${HAS_PACKAGE}
     const helper = await import(${JSON.stringify(helper)})
-    const loaded = () => {
-      const paths = Object.keys(createRequire(import.meta.url).cache)
-      const has = (name) => paths.some((path) => path.includes('/node_modules/' + name + '/'))
-      return { fastify: has('fastify'), bullmq: has('bullmq'), ioredis: has('ioredis') }
-    }
+    const loaded = () => ({ fastify: has('fastify'), bullmq: has('bullmq'), ioredis: has('ioredis') })
     const seen = [loaded()]
     await helper.freePort()
     seen.push(loaded())
