@@ -1,7 +1,8 @@
 // The gateway's settings. Only the entry file (server.ts) reads the
 // environment; tests build a GatewayConfig directly.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import { resolve } from 'node:path'
+import { ajvModule } from './lib/lazy-packages.ts'
 import { ENVIRONMENT_AJV_OPTIONS } from './lib/ajv-options.ts'
 import { validatorSet } from './lib/validator-cache.ts'
 
@@ -229,7 +230,7 @@ function environmentValidator(): ValidateFunction<Env> {
     name: 'environment',
     source: [ENVIRONMENT_AJV_OPTIONS, ENV_SCHEMA],
     keys: ['environment'],
-    build: (codeOptions) => new Ajv({ ...ENVIRONMENT_AJV_OPTIONS, ...codeOptions }).addSchema(ENV_SCHEMA, 'environment')
+    build: (codeOptions) => new (ajvModule().Ajv)({ ...ENVIRONMENT_AJV_OPTIONS, ...codeOptions }).addSchema(ENV_SCHEMA, 'environment')
   }).get('environment') as ValidateFunction<Env>
   return validateEnvironment
 }

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSecureContext } from 'node:tls'
 import { CompactSign } from 'jose'
-import { Agent, request } from 'undici'
+import type { Agent } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 
 export interface AgencyCredentials {
   readonly country: 'CA' | 'US'
@@ -60,12 +61,16 @@ export class AgencyClient {
   readonly creds: AgencyCredentials
   readonly baseUrl: string
   readonly #agent: Agent
+  readonly #request: typeof import('undici').request
   #token: { value: string; expires: number } | undefined
   #tokenRequest: Promise<string> | undefined
 
   constructor(creds: AgencyCredentials, baseUrl: string, opts: { connections?: number } = {}) {
     this.creds = creds
     this.baseUrl = baseUrl
+    // undici is loaded with the first client (gateway/lib/lazy-packages.ts).
+    const { Agent, request } = undiciModule()
+    this.#request = request
     this.#agent = new Agent({
       connections: opts.connections ?? 8,
       keepAliveTimeout: 30_000,
@@ -75,7 +80,7 @@ export class AgencyClient {
   }
 
   async call(method: 'GET' | 'POST', path: string, body?: string, headers: Record<string, string> = {}): Promise<HttpResult> {
-    const res = await request(new URL(path, this.baseUrl), { method, body, headers, dispatcher: this.#agent })
+    const res = await this.#request(new URL(path, this.baseUrl), { method, body, headers, dispatcher: this.#agent })
     const text = await res.body.text()
     return {
       status: res.statusCode,

@@ -19,12 +19,14 @@ import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpR
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
 import { SYSTEMS, type SystemName } from '../sandbox/example-systems.ts'
 import type { MockAgency } from '../sandbox/mock-agency.ts'
-import { Agent } from 'undici'
+import type { Agent } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 
 // The app, the mock agencies, a private redis-server's handle and the Redis
 // client are imported by the helpers that use them, when first called: about
 // a third of the test files use none of them, and importing the app alone
 // costs a process about 0.5 s of CPU (docs/architecture.md, "The test suite").
+// undici is loaded with the first client that needs it (gateway/lib/lazy-packages.ts).
 
 export const KEYS_DIR = join(import.meta.dirname, '..', 'keys-example')
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -329,7 +331,7 @@ export class InjectedAgencyClient extends AgencyClient {
  */
 export function identityAgent(t: Teardown, country: 'CA' | 'US', identity: string, keysDir = KEYS_DIR): Agent {
   const dir = join(keysDir, country, identity)
-  const agent = new Agent({
+  const agent = new (undiciModule().Agent)({
     connect: {
       cert: readFileSync(join(dir, 'client.crt.pem')),
       key: readFileSync(join(dir, 'client.key.pem')),

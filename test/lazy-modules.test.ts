@@ -6,11 +6,19 @@
 // of CPU to load them. Checked in a process of its own, built as the tests
 // build a gateway, then with each one asked for.
 //
+// Ajv, its formats and Fastify's two schema compilers are loaded only to
+// compile: where Node's compile cache already holds every validator and
+// serializer (gateway/lib/lazy-packages.ts), a gateway loads only the runtime
+// modules their kept code needs. undici is loaded with the first client that
+// makes a request, in the gateway, the sandbox's agency client and the helper.
+//
 // The same holds for the tests' own helper (test/helper.ts): a test file
 // that takes only its constants, ports or script runners does not load the
 // app, the mock agencies or Redis's client, which cost each such process
 // about 0.3 s of CPU (docs/architecture.md, "The test suite").
 import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
@@ -61,12 +69,55 @@ t.test('a gateway on SQLite loads no pg, and no gateway loads piscina or starts 
   t.same(postgres, { pg: true, piscina: false, started: false }, 'PostgreSQL, one pipeline thread configured: not started yet')
 })
 
-t.test("the tests' helper loads the app, the mock agencies and Redis's client only when a test asks for them", async (t) => {
+t.test(
+  'with its validators and serializers kept, a gateway loads neither Ajv nor the compilers Fastify would use, nor undici before a request to a peer',
+  async (t) => {
+    // The suite's cache (npm test sets it), or one of this test's own.
+    if (process.env.NODE_COMPILE_CACHE === undefined) {
+      const dir = mkdtempSync(join(tmpdir(), 'btb-lazy-ajv-'))
+      process.env.NODE_COMPILE_CACHE = dir
+      t.teardown(() => {
+        delete process.env.NODE_COMPILE_CACHE
+        rmSync(dir, { recursive: true, force: true })
+      })
+    }
+    const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
+    const app = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'app.ts')).href
+    const script = `
+    import { createRequire } from 'node:module'
+    import { buildApp } from ${JSON.stringify(app)}
+    import { dropQueuePrefix, testConfig } from ${JSON.stringify(helper)}
+    const has = (path) => Object.keys(createRequire(import.meta.url).cache).some((loaded) => loaded.endsWith('/node_modules/' + path))
+    const config = testConfig('CA', { pipelineThreads: 0 })
+    const app = await buildApp(config)
+    await app.ready()
+    const seen = {
+      ajv: has('ajv/dist/core.js'),
+      formats: has('ajv-formats/dist/index.js'),
+      validatorCompiler: has('@fastify/ajv-compiler/index.js'),
+      serializerCompiler: has('@fastify/fast-json-stringify-compiler/index.js'),
+      undici: has('undici/index.js')
+    }
+    await app.close()
+    await dropQueuePrefix(config.queuePrefix)
+    process.stdout.write(JSON.stringify(seen))
+  `
+    // The first build keeps whatever the cache lacked; the second is a gateway's start with all of it kept.
+    await runModule(script)
+    t.same(
+      JSON.parse(await runModule(script)),
+      { ajv: false, formats: false, validatorCompiler: false, serializerCompiler: false, undici: false },
+      'the second build: none of them'
+    )
+  }
+)
+
+t.test("the tests' helper loads the app, the mock agencies, Redis's client and undici only when a test asks for them", async (t) => {
   const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
   const script = `
     ${HAS_PACKAGE}
     const helper = await import(${JSON.stringify(helper)})
-    const loaded = () => ({ fastify: has('fastify'), bullmq: has('bullmq'), ioredis: has('ioredis') })
+    const loaded = () => ({ fastify: has('fastify'), bullmq: has('bullmq'), ioredis: has('ioredis'), undici: has('undici') })
     const seen = [loaded()]
     await helper.freePort()
     seen.push(loaded())
@@ -75,7 +126,7 @@ t.test("the tests' helper loads the app, the mock agencies and Redis's client on
     process.stdout.write(JSON.stringify(seen))
   `
   const [imported, portTaken, prefixDropped] = JSON.parse(await runModule(script)) as Array<Record<string, boolean>>
-  t.same(imported, { fastify: false, bullmq: false, ioredis: false }, 'imported: none of them')
-  t.same(portTaken, { fastify: false, bullmq: false, ioredis: false }, 'a free port taken: still none')
-  t.same(prefixDropped, { fastify: false, bullmq: false, ioredis: true }, "a queue prefix dropped: Redis's client, and only it")
+  t.same(imported, { fastify: false, bullmq: false, ioredis: false, undici: false }, 'imported: none of them')
+  t.same(portTaken, { fastify: false, bullmq: false, ioredis: false, undici: false }, 'a free port taken: still none')
+  t.same(prefixDropped, { fastify: false, bullmq: false, ioredis: true, undici: false }, "a queue prefix dropped: Redis's client, and only it")
 })

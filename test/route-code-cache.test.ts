@@ -92,3 +92,47 @@ t.test('an app with an Ajv plugin, which no digest can tell apart, compiles its 
   t.same(run(dir, 10, true), EXPECTED, 'the same answers')
   t.same(keptFiles(dir, 'route-validators'), [], 'and no validator kept')
 })
+
+/**
+ * In a new process with the cache at `cacheDir`: an app whose one response
+ * is an `anyOf` (fast-json-stringify restores a validator for it, and that
+ * loads Ajv), whether Ajv is loaded once the app is ready and once the route
+ * has answered, and its answers.
+ */
+function runAnyOf(cacheDir: string): { ajvAtStart: boolean; ajvAfterAnswer: boolean; answers: string[] } {
+  const script = `
+    import Fastify from 'fastify'
+    import { createRequire } from 'node:module'
+    import { buildSerializer, buildValidator } from ${JSON.stringify(MODULE)}
+    import { AJV_OPTIONS } from ${JSON.stringify(AJV_OPTIONS)}
+    const ajvLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.endsWith('/node_modules/ajv/dist/core.js'))
+    const app = Fastify({ ajv: { customOptions: { ...AJV_OPTIONS } }, schemaController: { compilersFactory: { buildValidator, buildSerializer } } })
+    const item = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false }
+    app.get('/item/:n', {
+      schema: { response: { 200: { type: 'object', properties: { item: { anyOf: [{ type: 'null' }, item] } }, required: ['item'] } } }
+    }, async (request) => ({ item: request.params.n === '0' ? null : { n: Number(request.params.n) } }))
+    await app.ready()
+    const ajvAtStart = ajvLoaded()
+    const answers = []
+    for (const n of ['0', '7']) answers.push((await app.inject({ url: '/item/' + n })).body)
+    const ajvAfterAnswer = ajvLoaded()
+    await app.close()
+    process.stdout.write(JSON.stringify({ ajvAtStart, ajvAfterAnswer, answers }))
+  `
+  const env = { ...process.env, NODE_COMPILE_CACHE: cacheDir }
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), env, encoding: 'utf8' })
+  return JSON.parse(out) as { ajvAtStart: boolean; ajvAfterAnswer: boolean; answers: string[] }
+}
+
+t.test('kept code is evaluated when its route first answers, so a process loads Ajv only for a route that needs it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-route-code-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const answers = ['{"item":null}', '{"item":{"n":7}}']
+  const first = runAnyOf(dir)
+  t.same(first.answers, answers, 'generated: both branches answered')
+  t.equal(keptFiles(dir, 'route-serializers').length, 1, 'and kept')
+  const kept = runAnyOf(dir)
+  t.equal(kept.ajvAtStart, false, 'loaded from the cache: Ajv not loaded when the app is ready')
+  t.same(kept.answers, answers, 'the same answers')
+  t.equal(kept.ajvAfterAnswer, true, "and loaded by the route's first answer, whose anyOf needs it")
+})

@@ -4,9 +4,14 @@
 // shared by its connections: given as PEM texts, it was built again for each
 // connection, so for every attempt to reconnect while the partner was down
 // (test/tls-client-context.test.ts).
-import { Agent, request, type Dispatcher } from 'undici'
+//
+// undici is loaded with the first client (lib/lazy-packages.ts), and a
+// client is made with the first request to its peer (TrustBoundClient): an
+// app that never delivers or probes never loads it.
 import { checkServerIdentity, createSecureContext, type PeerCertificate } from 'node:tls'
+import type { Agent, Dispatcher } from 'undici'
 import { sha256 } from '../lib/digest.ts'
+import { undiciModule } from '../lib/lazy-packages.ts'
 
 export interface PostResult {
   readonly status: number
@@ -46,10 +51,13 @@ async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
 
 export class TlsClient implements Poster {
   readonly #agent: Agent
+  readonly #request: typeof import('undici').request
   readonly #timeoutMs: number
 
   constructor(opts: TlsClientOptions) {
     this.#timeoutMs = opts.timeoutMs
+    const { Agent, request } = undiciModule()
+    this.#request = request
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: 16,
@@ -67,7 +75,7 @@ export class TlsClient implements Poster {
   }
 
   async post(url: string, body: string | Uint8Array, contentType: string, headers: Readonly<Record<string, string>> = {}): Promise<PostResult> {
-    const res = await request(url, {
+    const res = await this.#request(url, {
       method: 'POST',
       body,
       headers: { ...headers, 'content-type': contentType },
@@ -84,7 +92,7 @@ export class TlsClient implements Poster {
    * deliveries on the same connections.
    */
   async get(url: string, timeoutMs = this.#timeoutMs): Promise<PostResult> {
-    return read(await request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(timeoutMs) }))
+    return read(await this.#request(url, { method: 'GET', dispatcher: this.#agent, signal: AbortSignal.timeout(timeoutMs) }))
   }
 
   close(): Promise<void> {

@@ -42,6 +42,15 @@ export function loadKeptModule(file: string, require: NodeJS.Require): unknown {
   return evaluateModule(readFileSync(file, 'utf8'), require)
 }
 
+/** A kept module's code, or undefined when there is none (or it cannot be read). */
+export function keptCode(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Writes a module whole, then renames it into place: a process starting
  * meanwhile reads the old state or the new, never half. A cache that cannot be

@@ -18,9 +18,10 @@
 // again (about 0.14 s of a gateway's 0.66 s start).
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { AjvCompiler, StandaloneValidator } from '@fastify/ajv-compiler'
-import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
-import { codeCacheDir, codeDigest, evaluateModule, keepModule, loadKeptModule, packageVersions } from './code-cache.ts'
+import type { AjvCompiler } from '@fastify/ajv-compiler'
+import type { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
+import { fastifyAjvCompilerModule, fastifySerializerCompilerModule } from './lazy-packages.ts'
+import { codeCacheDir, codeDigest, evaluateModule, keepModule, keptCode, loadKeptModule, packageVersions } from './code-cache.ts'
 
 type ValidatorFactory = ReturnType<typeof AjvCompiler>
 type ValidatorCompiler = ReturnType<ValidatorFactory>
@@ -56,14 +57,18 @@ function loadKept(file: string, require: NodeJS.Require): unknown {
   }
 }
 
-/** Fastify's own validator factory: it pools one Ajv per set of shared schemas and options. */
-const compileValidators = AjvCompiler()
+/** Fastify's own validator factory, made when first needed: it pools one Ajv per set of shared schemas and options. */
+let compileValidators: ValidatorFactory | undefined
+const validatorsCompiled: ValidatorFactory = (externalSchemas, options) => {
+  compileValidators ??= fastifyAjvCompilerModule().AjvCompiler()
+  return compileValidators(externalSchemas, options)
+}
 
 export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   const dir = codeCacheDir('route-validators')
   // Ajv plugins and onCreate hooks are functions, which a digest of the options cannot tell apart: such apps compile in memory.
   const opaque = (options?.plugins?.length ?? 0) > 0 || typeof (options as { onCreate?: unknown } | undefined)?.onCreate === 'function'
-  if (dir === undefined || opaque) return compileValidators(externalSchemas, options)
+  if (dir === undefined || opaque) return validatorsCompiled(externalSchemas, options)
   // The shared schemas are digested once per factory, not again for each route.
   const context = codeDigest([GENERATORS, externalSchemas ?? null, options ?? null])
   // Made on the first route not kept yet: Ajv with its generated code kept.
@@ -76,7 +81,10 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
     if (generate === undefined) {
       // Ajv's standalone mode needs the generated code's source kept; this Ajv is used for nothing else.
       const withSource = { ...options, customOptions: { ...options?.customOptions, code: { source: true } } } as Parameters<ValidatorFactory>[1]
-      generate = StandaloneValidator({ readMode: false, storeFunction: (generated, code) => keepModule(fileFor(generated), code) })(externalSchemas, withSource)
+      generate = fastifyAjvCompilerModule().StandaloneValidator({ readMode: false, storeFunction: (generated, code) => keepModule(fileFor(generated), code) })(
+        externalSchemas,
+        withSource
+      )
     }
     // The next app of this process gets this same function, as it would from Ajv's own cache.
     const validator = generate(route)
@@ -85,7 +93,12 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   }
 }
 
-const compileSerializer = SerializerSelector()
+/** Fastify's own serializer factory, made when first needed. */
+let compileSerializers: SerializerFactory | undefined
+const serializersCompiled: SerializerFactory = (externalSchemas, options) => {
+  compileSerializers ??= fastifySerializerCompilerModule().SerializerSelector()
+  return compileSerializers(externalSchemas, options)
+}
 /** Serializers by route schema object, then by the app's shared schemas and options. */
 const serializers = new WeakMap<object, Map<string, Serializer>>()
 
@@ -103,18 +116,21 @@ export const buildSerializer: SerializerFactory = (externalSchemas, options) => 
   }
 }
 
-/** A serializer compiler that loads kept code where it can, and keeps what it generates. */
+/**
+ * A serializer compiler that loads kept code where it can, and keeps what it
+ * generates. Kept code is evaluated when its route first answers, not when
+ * the route is added: the code of a response with an `anyOf` restores
+ * fast-json-stringify's validator, and that loads Ajv whole
+ * (lib/lazy-packages.ts), in every process, for routes most never call.
+ */
 function keptOrCompiled(externalSchemas: Parameters<SerializerFactory>[0], options: Parameters<SerializerFactory>[1], key: string): SerializerCompiler {
   const dir = codeCacheDir('route-serializers')
-  if (dir === undefined) return compileSerializer(externalSchemas, options)
+  if (dir === undefined) return serializersCompiled(externalSchemas, options)
   const context = JSON.stringify([GENERATORS, key])
   // fast-json-stringify's standalone mode gives the serializer as a module's code.
   let generate: SerializerCompiler | undefined
-  return (route) => {
-    const file = join(dir, `${codeDigest([context, route.schema])}.cjs`)
-    const kept = loadKept(file, requireForSerializers)
-    if (typeof kept === 'function') return kept as Serializer
-    generate ??= compileSerializer(externalSchemas, { ...options, mode: 'standalone' })
+  const generated = (route: Parameters<SerializerCompiler>[0], file: string): Serializer => {
+    generate ??= serializersCompiled(externalSchemas, { ...options, mode: 'standalone' })
     const code = generate(route) as unknown as string
     keepModule(file, code)
     // The code just kept is the serializer: evaluated here, not read back.
@@ -122,4 +138,30 @@ function keptOrCompiled(externalSchemas: Parameters<SerializerFactory>[0], optio
     loaded.set(file, serializer)
     return serializer
   }
+  return (route) => {
+    const file = join(dir, `${codeDigest([context, route.schema])}.cjs`)
+    if (loaded.has(file)) return loaded.get(file) as Serializer
+    const code = keptCode(file)
+    if (code === undefined) return generated(route, file)
+    // Damaged code is generated again, at that first answer.
+    const serializer = onFirstUse(() => evaluated(code) ?? generated(route, file))
+    loaded.set(file, serializer)
+    return serializer
+  }
+}
+
+/** The serializer kept code exports, or undefined when it exports none or cannot be evaluated. */
+function evaluated(code: string): Serializer | undefined {
+  try {
+    const exports = evaluateModule(code, requireForSerializers)
+    return typeof exports === 'function' ? (exports as Serializer) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A serializer made by `make` when it is first called. */
+function onFirstUse(make: () => Serializer): Serializer {
+  let serializer: Serializer | undefined
+  return ((data: unknown) => (serializer ??= make())(data)) as Serializer
 }

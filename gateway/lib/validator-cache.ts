@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { ValidateFunction } from 'ajv'
-import standaloneCode from 'ajv/dist/standalone/index.js'
+import { ajvStandaloneModule } from './lazy-packages.ts'
 import { codeCacheDir, codeDigest, keepModule, loadKeptModule, packageVersions } from './code-cache.ts'
 
 /** What `build` must add to its Ajv options: the generated code is kept only when caching. */
@@ -76,6 +76,6 @@ export function validatorSet(opts: ValidatorSetOptions): Map<string, ValidateFun
   }
   const ajv = opts.build({ code: { source: true } })
   const validators = compileAll(ajv, opts.keys)
-  keepModule(file, standaloneCode.default(ajv as never, Object.fromEntries(opts.keys.map((key) => [key, key]))))
+  keepModule(file, ajvStandaloneModule().default(ajv as never, Object.fromEntries(opts.keys.map((key) => [key, key]))))
   return validators
 }

@@ -6,12 +6,12 @@
 // (lib/ajv-options.ts). Every validator
 // is compiled once, at start-up, or read from the validator cache where Node's
 // compile cache is on (lib/validator-cache.ts).
-import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js'
-import ajvFormats from 'ajv-formats'
+import type { Ajv2020, ValidateFunction, ErrorObject } from 'ajv/dist/2020.js'
 import { KINDS, allSchemas, envelopeSchema, kindSchemas, type Kind } from '../../schemas/index.ts'
 import { policies } from '../../policies/index.ts'
 import { receivedSchema } from '../../policies/lib/received-schema.ts'
 import { KindUnknownError, SchemaInvalidError } from '../errors.ts'
+import { ajv2020Module, ajvFormatsModule } from '../lib/lazy-packages.ts'
 import { AJV_OPTIONS } from '../lib/ajv-options.ts'
 import { echo } from '../lib/echo.ts'
 import { validatorSet, type CodeOptions } from '../lib/validator-cache.ts'
@@ -33,8 +33,8 @@ export function isKind(kind: unknown): kind is Kind {
 
 /** An Ajv for draft 2020-12 with the app's options and formats (and, when caching, its code kept). */
 function messageAjv(codeOptions: CodeOptions): Ajv2020 {
-  const ajv = new Ajv2020({ ...AJV_OPTIONS, ...codeOptions })
-  ajvFormats.default(ajv)
+  const ajv = new (ajv2020Module().Ajv2020)({ ...AJV_OPTIONS, ...codeOptions })
+  ajvFormatsModule().default(ajv)
   return ajv
 }
 

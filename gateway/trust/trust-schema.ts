@@ -4,7 +4,8 @@
 // A refusal names the member that is wrong, by its JSON Pointer.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
+import { ajv2020Module } from '../lib/lazy-packages.ts'
 import { AJV_OPTIONS } from '../lib/ajv-options.ts'
 import { validatorSet } from '../lib/validator-cache.ts'
 import type { TrustFile } from './trust-file.ts'
@@ -17,7 +18,7 @@ const validate = validatorSet({
   name: 'trust',
   source: [AJV_OPTIONS, TRUST_SCHEMA],
   keys: ['trust'],
-  build: (codeOptions) => new Ajv2020({ ...AJV_OPTIONS, ...codeOptions }).addSchema(TRUST_SCHEMA, 'trust')
+  build: (codeOptions) => new (ajv2020Module().Ajv2020)({ ...AJV_OPTIONS, ...codeOptions }).addSchema(TRUST_SCHEMA, 'trust')
 }).get('trust') as ValidateFunction<TrustFile>
 
 /** What is wrong, where: `/agencies/0/kinds: must be array`, `/partner: unknown member "pin"`. */
