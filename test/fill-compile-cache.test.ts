@@ -135,3 +135,48 @@ t.test('in a process whose compile cache is on already, the fill fills that one 
   t.not(other.status, 0)
   t.match(other.stderr, /ERR_COMPILE_CACHE_FILL/)
 })
+
+t.test("the sandbox and the benches fill the checkout's cache once for its modules as they are", async (t) => {
+  const cache = mkdtempSync(join(tmpdir(), 'btb-checkout-cache-'))
+  t.teardown(() => rmSync(cache, { recursive: true, force: true }))
+  // In a process of its own, its cache named by NODE_COMPILE_CACHE, as `npm test` runs the sandbox and the benches.
+  const script = `
+    import { fillCheckoutCompileCache } from ${JSON.stringify(pathToFileURL(fillTool).href)}
+    const first = fillCheckoutCompileCache()
+    const second = fillCheckoutCompileCache()
+    process.stdout.write(JSON.stringify([first, second]))
+  `
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: undefined, NODE_COMPILE_CACHE: cache } as NodeJS.ProcessEnv,
+    encoding: 'utf8',
+    timeout: 60_000
+  })
+  t.equal(run.status, 0, run.stderr)
+  const [first, second] = JSON.parse(run.stdout) as Array<{ directory: string; filled: boolean; error?: string }>
+  t.same(first, { directory: cache, filled: true }, 'the first call fills it')
+  t.same(second, { directory: cache, filled: false }, 'the second finds it filled, and does nothing')
+  const entries = readdirSync(cache)
+  t.equal(entries.filter((name) => name.startsWith('checkout-filled-')).length, 1, 'one stamp')
+  const versions = entries.filter((name) => name.startsWith('v'))
+  t.ok(versions.length === 1 && readdirSync(join(cache, versions[0]!)).length > 100, "and the gateway's modules in Node's own directory")
+})
+
+t.test("the stamp's digest changes when a module is edited, added or removed, and not for node_modules", async (t) => {
+  const { modulesDigest } = await import('../tools/fill-compile-cache.ts')
+  const tree = mkdtempSync(join(tmpdir(), 'btb-modules-digest-'))
+  t.teardown(() => rmSync(tree, { recursive: true, force: true }))
+  writeFileSync(join(tree, 'a.ts'), 'export const a = 1\n')
+  mkdirSync(join(tree, 'node_modules'))
+  const digests = [modulesDigest([tree])]
+  writeFileSync(join(tree, 'node_modules', 'b.ts'), 'export const b = 2\n')
+  t.equal(modulesDigest([tree]), digests[0], 'a file under node_modules: the same')
+  writeFileSync(join(tree, 'a.ts'), 'export const a = 10\n')
+  digests.push(modulesDigest([tree]))
+  writeFileSync(join(tree, 'c.ts'), 'export const c = 3\n')
+  digests.push(modulesDigest([tree]))
+  rmSync(join(tree, 'c.ts'))
+  rmSync(join(tree, 'a.ts'))
+  digests.push(modulesDigest([tree]))
+  t.equal(new Set(digests).size, digests.length, 'edited, added, removed: each another digest')
+})

@@ -18,7 +18,8 @@
 // are taken whole, every `.ts` file under a directory; `npm test` fills its
 // cache with `.`, the whole checkout, so that no test process strips types.
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { constants, enableCompileCache, flushCompileCache } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -89,19 +90,62 @@ export function checkoutCompileCache(): string {
 }
 
 /**
+ * A digest of the `.ts` files under `roots` as they are now (each one's path,
+ * size and modification time) and of this Node: it changes when any of them
+ * is edited, added, removed or checked out again, or Node is another.
+ */
+export function modulesDigest(roots: readonly string[]): string {
+  const hash = createHash('sha256').update(`${process.version}\n`)
+  for (const file of typeScriptFiles(roots)) {
+    const { size, mtimeMs } = statSync(file)
+    hash.update(`${file}\0${size}\0${mtimeMs}\n`)
+  }
+  return hash.digest('hex').slice(0, 32)
+}
+
+/** The name of the stamp a fill of checkoutCompileCache() leaves in it, for these modules. */
+const STAMP_PREFIX = 'checkout-filled-'
+
+/**
  * Fills checkoutCompileCache() with the gateway's modules, in a process of its
  * own (this one's modules stay as they were), for the gateway processes a tool
  * starts: they then run as the image's do. A developer's checkout, so the
- * cache is as writable as the code beside it. Answers the directory, and why
- * it was not filled if it was not (the gateways then strip their own types).
+ * cache is as writable as the code beside it. Answers the directory, whether
+ * it filled it now, and why it was not filled if it was not (the gateways
+ * then strip their own types).
+ *
+ * A fill leaves a stamp named by modulesDigest() of the checkout, and a
+ * later call that finds it does nothing: the fill costs about 0.6 s of CPU,
+ * and the sandbox and the benches start with one (a test run starts about
+ * ten). A module changed since then changes the digest, so the next call
+ * fills again; at worst a gateway strips a module's types itself, since Node
+ * checks each cached module against its source.
  */
-export function fillCheckoutCompileCache(): { readonly directory: string; readonly error?: string } {
+export function fillCheckoutCompileCache(): { readonly directory: string; readonly filled: boolean; readonly error?: string } {
   const directory = checkoutCompileCache()
   const root = join(import.meta.dirname, '..')
-  const filled = spawnSync(process.execPath, [import.meta.filename, directory, join(root, 'gateway')], { cwd: root, encoding: 'utf8' })
-  if (filled.status === 0) return { directory }
-  const error = filled.stderr.split('\n').find((line) => /Error\b/.test(line)) ?? `exit ${filled.status ?? filled.signal}`
-  return { directory, error }
+  const stamp = `${STAMP_PREFIX}${modulesDigest([root])}`
+  if (safeReaddir(directory).includes(stamp)) return { directory, filled: false }
+  const fill = spawnSync(process.execPath, [import.meta.filename, directory, join(root, 'gateway')], { cwd: root, encoding: 'utf8' })
+  if (fill.status !== 0) {
+    const error = fill.stderr.split('\n').find((line) => /Error\b/.test(line)) ?? `exit ${fill.status ?? fill.signal}`
+    return { directory, filled: false, error }
+  }
+  try {
+    for (const old of safeReaddir(directory).filter((name) => name.startsWith(STAMP_PREFIX))) rmSync(join(directory, old), { force: true })
+    writeFileSync(join(directory, stamp), '')
+  } catch {
+    // Filled again next time.
+  }
+  return { directory, filled: true }
+}
+
+function safeReaddir(directory: string): string[] {
+  try {
+    return readdirSync(directory)
+  } catch {
+    return []
+  }
 }
 
 if (import.meta.main) {
