@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import type { AjvCompiler } from '@fastify/ajv-compiler'
 import type { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import { fastifyAjvCompilerModule, fastifySerializerCompilerModule } from './lazy-packages.ts'
-import { codeCacheDir, codeDigest, evaluateModule, keepModule, keptCode, loadKeptModule, packageVersions } from './code-cache.ts'
+import { codeCacheDir, codeDigest, evaluateModule, keepModule, keptCode, packageVersions } from './code-cache.ts'
 
 type ValidatorFactory = ReturnType<typeof AjvCompiler>
 type ValidatorCompiler = ReturnType<ValidatorFactory>
@@ -44,31 +44,40 @@ const GENERATORS = [
 /** Kept modules loaded in this process, by file: each read and evaluated once, however many apps use it. */
 const loaded = new Map<string, unknown>()
 
-/** The function the kept module `file` exports, or undefined when there is none yet (or it is damaged). */
-function loadKept(file: string, require: NodeJS.Require): unknown {
-  if (loaded.has(file)) return loaded.get(file)
+/** The function kept code exports, or undefined when it exports none or cannot be evaluated (it is damaged). */
+function keptFunction(code: string, require: NodeJS.Require): unknown {
   try {
-    const exports = loadKeptModule(file, require)
-    if (typeof exports !== 'function') return undefined
-    loaded.set(file, exports)
-    return exports
+    const exports = evaluateModule(code, require)
+    return typeof exports === 'function' ? exports : undefined
   } catch {
     return undefined
   }
 }
 
-/** Fastify's own validator factory, made when first needed: it pools one Ajv per set of shared schemas and options. */
-let compileValidators: ValidatorFactory | undefined
-const validatorsCompiled: ValidatorFactory = (externalSchemas, options) => {
-  compileValidators ??= fastifyAjvCompilerModule().AjvCompiler()
-  return compileValidators(externalSchemas, options)
+/** The function the kept module `file` exports, or undefined when there is none yet (or it is damaged). */
+function loadKept(file: string, require: NodeJS.Require): unknown {
+  if (loaded.has(file)) return loaded.get(file)
+  const code = keptCode(file)
+  const exports = code === undefined ? undefined : keptFunction(code, require)
+  if (exports !== undefined) loaded.set(file, exports)
+  return exports
 }
+
+/** What `make` returns, made on the first call. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined
+  return () => (made ??= { value: make() }).value
+}
+
+/** Fastify's own factories, made when first needed (the validator factory pools one Ajv per set of shared schemas and options). */
+const validatorsCompiled = once(() => fastifyAjvCompilerModule().AjvCompiler())
+const serializersCompiled = once(() => fastifySerializerCompilerModule().SerializerSelector())
 
 export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   const dir = codeCacheDir('route-validators')
   // Ajv plugins and onCreate hooks are functions, which a digest of the options cannot tell apart: such apps compile in memory.
   const opaque = (options?.plugins?.length ?? 0) > 0 || typeof (options as { onCreate?: unknown } | undefined)?.onCreate === 'function'
-  if (dir === undefined || opaque) return validatorsCompiled(externalSchemas, options)
+  if (dir === undefined || opaque) return validatorsCompiled()(externalSchemas, options)
   // The shared schemas are digested once per factory, not again for each route.
   const context = codeDigest([GENERATORS, externalSchemas ?? null, options ?? null])
   // Made on the first route not kept yet: Ajv with its generated code kept.
@@ -93,12 +102,6 @@ export const buildValidator: ValidatorFactory = (externalSchemas, options) => {
   }
 }
 
-/** Fastify's own serializer factory, made when first needed. */
-let compileSerializers: SerializerFactory | undefined
-const serializersCompiled: SerializerFactory = (externalSchemas, options) => {
-  compileSerializers ??= fastifySerializerCompilerModule().SerializerSelector()
-  return compileSerializers(externalSchemas, options)
-}
 /** Serializers by route schema object, then by the app's shared schemas and options. */
 const serializers = new WeakMap<object, Map<string, Serializer>>()
 
@@ -125,12 +128,12 @@ export const buildSerializer: SerializerFactory = (externalSchemas, options) => 
  */
 function keptOrCompiled(externalSchemas: Parameters<SerializerFactory>[0], options: Parameters<SerializerFactory>[1], key: string): SerializerCompiler {
   const dir = codeCacheDir('route-serializers')
-  if (dir === undefined) return serializersCompiled(externalSchemas, options)
+  if (dir === undefined) return serializersCompiled()(externalSchemas, options)
   const context = JSON.stringify([GENERATORS, key])
   // fast-json-stringify's standalone mode gives the serializer as a module's code.
   let generate: SerializerCompiler | undefined
   const generated = (route: Parameters<SerializerCompiler>[0], file: string): Serializer => {
-    generate ??= serializersCompiled(externalSchemas, { ...options, mode: 'standalone' })
+    generate ??= serializersCompiled()(externalSchemas, { ...options, mode: 'standalone' })
     const code = generate(route) as unknown as string
     keepModule(file, code)
     // The code just kept is the serializer: evaluated here, not read back.
@@ -144,24 +147,14 @@ function keptOrCompiled(externalSchemas: Parameters<SerializerFactory>[0], optio
     const code = keptCode(file)
     if (code === undefined) return generated(route, file)
     // Damaged code is generated again, at that first answer.
-    const serializer = onFirstUse(() => evaluated(code) ?? generated(route, file))
+    const serializer = onFirstUse(() => (keptFunction(code, requireForSerializers) as Serializer | undefined) ?? generated(route, file))
     loaded.set(file, serializer)
     return serializer
   }
 }
 
-/** The serializer kept code exports, or undefined when it exports none or cannot be evaluated. */
-function evaluated(code: string): Serializer | undefined {
-  try {
-    const exports = evaluateModule(code, requireForSerializers)
-    return typeof exports === 'function' ? (exports as Serializer) : undefined
-  } catch {
-    return undefined
-  }
-}
-
 /** A serializer made by `make` when it is first called. */
 function onFirstUse(make: () => Serializer): Serializer {
-  let serializer: Serializer | undefined
-  return ((data: unknown) => (serializer ??= make())(data)) as Serializer
+  const serializer = once(make)
+  return ((data: unknown) => serializer()(data)) as Serializer
 }
