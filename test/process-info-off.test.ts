@@ -4,7 +4,9 @@
 // (gateways, CLIs, sandboxes) do not load the hook at all.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
@@ -25,4 +27,31 @@ t.test("a test process's hook records nothing, and what it starts does not load 
   const seen = JSON.parse(stdout) as { exclude: string; started: string }
   t.equal(seen.exclude, '/./', 'the hook is told to leave out every file')
   t.equal(seen.started, `--import=${PRELOAD}`, 'the process it starts gets this preload, not the hook')
+})
+
+// tap's runner writes each option in double quotes (`"--import=…" "--import=…"`),
+// as Node's own parser reads them: a filter that left a quoted NODE_OPTIONS
+// alone let every gateway, CLI and sandbox of a run load the hook, and with
+// it a module hook on every load.
+t.test("tap's quoted NODE_OPTIONS: what a test process starts keeps every other option, and not the hook", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-process-info-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // Another preload, at a path with a space and a double quote in it: it must reach the started process unchanged.
+  const other = join(dir, 'a "quoted" dir', 'other preload.mjs')
+  mkdirSync(dirname(other))
+  writeFileSync(other, 'globalThis.otherPreloadRan = true\n')
+  const quoted = (option: string): string => `"${option.replace(/[\\"]/g, '\\$&')}"`
+  const testProcess = `
+    const { execFileSync } = require('node:child_process')
+    const started = execFileSync(process.execPath, ['-p', 'JSON.stringify({ options: process.env.NODE_OPTIONS, other: globalThis.otherPreloadRan === true, hook: Object.getOwnPropertySymbols(globalThis).some((s) => String(s).includes("process-on-spawn")) })'], { encoding: 'utf8' })
+    process.stdout.write(started)
+  `
+  const { stdout } = await run(process.execPath, ['-e', testProcess], {
+    env: { ...process.env, NODE_OPTIONS: [`--import=${PRELOAD}`, `--import=${other}`, `--import=${HOOK}`].map(quoted).join(' ') }
+  })
+  const seen = JSON.parse(stdout) as { options: string; other: boolean; hook: boolean }
+  t.notMatch(seen.options, /processinfo/, `the hook is not passed on: ${seen.options}`)
+  t.notOk(seen.hook, 'nor loaded: no spawn of the started process is wrapped')
+  t.ok(seen.other, 'the other preload, at its quoted path, still runs in the started process')
+  t.match(seen.options, PRELOAD, 'nor is this preload lost')
 })

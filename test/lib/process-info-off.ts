@@ -15,18 +15,55 @@ process.env._TAPJS_PROCESSINFO_EXCLUDE_ = '/./'
 // The processes a test starts (gateways, CLIs, sandboxes, mock agencies) do
 // not load the hook at all: tap puts it in NODE_OPTIONS for its test
 // processes, and each test passes its environment on. Loading it, even
-// recording nothing, cost a gateway process about 0.1 s of CPU to its first
-// /healthz (0.72 s against 0.83), and each of its threads more: a test
-// process's own threads still pay that, as Node starts them with its options.
-// Only tap's `--import=…/@tapjs/processinfo/…` is taken out; this file stays.
+// recording nothing, puts a module hook in front of every load: about 0.1 s
+// of CPU to a gateway's first /healthz, and more for each of its threads. A
+// test process's own threads still pay that, as Node starts them with its
+// options. Only tap's `--import=…/@tapjs/processinfo/…` is taken out; this
+// file and any other option stay as they were.
 const nodeOptions = process.env.NODE_OPTIONS
-if (nodeOptions !== undefined && !/["']/.test(nodeOptions)) {
-  process.env.NODE_OPTIONS = nodeOptions
-    .split(/\s+/)
-    .filter((option) => !/^--(import|loader|experimental-loader)=\S*\/@tapjs\/processinfo\//.test(option))
-    .join(' ')
+const options = nodeOptions === undefined ? undefined : nodeOptionsArgs(nodeOptions)
+if (options !== undefined) {
+  const hook = /^--(import|loader|experimental-loader)=.*\/@tapjs\/processinfo\//
+  const kept = options.filter((option) => !hook.test(option))
+  if (kept.length < options.length) process.env.NODE_OPTIONS = kept.map(quoted).join(' ')
 }
+
 // tap also turns source maps on in its test processes. Node strips types in
 // place, so a test's stack traces keep their lines without them; only the
 // maps that packages ship would be parsed, at every load.
 process.setSourceMapsEnabled(false)
+
+/**
+ * NODE_OPTIONS split as Node splits it: at spaces outside double quotes,
+ * where a backslash escapes the next character. tap's runner quotes every
+ * option it writes. Undefined for a quote left open, which Node refuses.
+ */
+function nodeOptionsArgs(value: string): string[] | undefined {
+  const args: string[] = []
+  let arg = ''
+  let inArg = false
+  let inQuotes = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]
+    if (inQuotes && c === '\\' && i + 1 < value.length) arg += value[++i]
+    else if (c === '"') {
+      inQuotes = !inQuotes
+      inArg = true
+    } else if (c === ' ' && !inQuotes) {
+      if (inArg) args.push(arg)
+      arg = ''
+      inArg = false
+    } else {
+      arg += c
+      inArg = true
+    }
+  }
+  if (inQuotes) return undefined
+  if (inArg) args.push(arg)
+  return args
+}
+
+/** An option as NODE_OPTIONS holds it: in quotes if it has a space, a quote or a backslash. */
+function quoted(arg: string): string {
+  return /[\s"\\]/.test(arg) ? `"${arg.replace(/[\\"]/g, '\\$&')}"` : arg
+}
