@@ -10,7 +10,8 @@
 // compile: where Node's compile cache already holds every validator and
 // serializer (gateway/lib/lazy-packages.ts), a gateway loads only the runtime
 // modules their kept code needs. undici is loaded with the first client that
-// makes a request, in the gateway, the sandbox's agency client and the helper.
+// makes a request, in the gateway, the sandbox's agency client and the helper;
+// Node's own copy of it, never.
 //
 // The same holds for the tests' own helper (test/helper.ts): a test file
 // that takes only its constants, ports or script runners does not load the
@@ -70,7 +71,7 @@ t.test('a gateway on SQLite loads no pg, and no gateway loads piscina or starts 
 })
 
 t.test(
-  'with its validators and serializers kept, a gateway loads neither Ajv nor the compilers Fastify would use, nor undici before a request to a peer',
+  'with its validators and serializers kept, a gateway loads neither Ajv nor the compilers Fastify would use, nor undici (either copy) before a request to a peer',
   async (t) => {
     // The suite's cache (npm test sets it), or one of this test's own.
     if (process.env.NODE_COMPILE_CACHE === undefined) {
@@ -96,7 +97,9 @@ t.test(
       formats: has('ajv-formats/dist/index.js'),
       validatorCompiler: has('@fastify/ajv-compiler/index.js'),
       serializerCompiler: has('@fastify/fast-json-stringify-compiler/index.js'),
-      undici: has('undici/index.js')
+      undici: has('undici/index.js'),
+      // Node's own copy, loaded by reading node:http's exports as an ES module does.
+      nodeUndici: process.moduleLoadList.includes('NativeModule internal/deps/undici/undici')
     }
     await app.close()
     await dropQueuePrefix(config.queuePrefix)
@@ -106,7 +109,7 @@ t.test(
     await runModule(script)
     t.same(
       JSON.parse(await runModule(script)),
-      { ajv: false, formats: false, validatorCompiler: false, serializerCompiler: false, undici: false },
+      { ajv: false, formats: false, validatorCompiler: false, serializerCompiler: false, undici: false, nodeUndici: false },
       'the second build: none of them'
     )
   }

@@ -8,13 +8,20 @@
 // (the listener's options and the handler for what Node's parser refuses),
 // httpHardening is the plugin with the hooks, registered first.
 import { randomUUID } from 'node:crypto'
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ExpectationFailedError, HeadersTooLargeError, HttpInvalidError, RequestTimeoutError, UnsupportedMediaTypeError } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
 import { problemDocument, problemFor } from './problem-details.ts'
+
+// Taken from the module itself, not through an import: importing node:http
+// as an ES module reads every one of its exports, and its WebSocket getter
+// loads Node's own copy of undici, about 80 ms of CPU at every gateway's
+// start for a value the gateway never uses (docs/architecture.md, "What only
+// compiling, or a request, needs").
+const { STATUS_CODES } = process.getBuiltinModule('node:http')
 
 export interface HttpTimeouts {
   /** The whole header section (Node's headersTimeout). */
