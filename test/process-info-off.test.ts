@@ -1,7 +1,8 @@
 // test/lib/process-info-off.ts, which `npm test` preloads into every process
-// of a run (docs/architecture.md, "The test suite"): in a test process, tap's
-// process-info hook records nothing, and the processes a test starts
-// (gateways, CLIs, sandboxes) do not load the hook at all.
+// of a run (docs/architecture.md, "The test suite"): neither a test process
+// nor its threads load tap's process-info hook (were it loaded, it would
+// record nothing), and the processes a test starts (gateways, CLIs,
+// sandboxes) are not told of it.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +14,8 @@ const run = promisify(execFile)
 const PRELOAD = join(import.meta.dirname, 'lib', 'process-info-off.ts')
 // Where tap's runner puts the hook: in the NODE_OPTIONS of each test process.
 const HOOK = import.meta.resolve('@tapjs/processinfo/import')
+/** Source of an expression that is true in a process or thread that loaded the hook: its spawn wrapper marks the global object. */
+const HOOK_LOADED = `Object.getOwnPropertySymbols(globalThis).some((s) => String(s).includes('process-on-spawn'))`
 
 t.test("a test process's hook records nothing, and what it starts does not load the hook", async (t) => {
   // A stand-in for a test process, started as tap starts one; it starts a process as a test does.
@@ -43,7 +46,7 @@ t.test("tap's quoted NODE_OPTIONS: what a test process starts keeps every other 
   const quoted = (option: string): string => `"${option.replace(/[\\"]/g, '\\$&')}"`
   const testProcess = `
     const { execFileSync } = require('node:child_process')
-    const started = execFileSync(process.execPath, ['-p', 'JSON.stringify({ options: process.env.NODE_OPTIONS, other: globalThis.otherPreloadRan === true, hook: Object.getOwnPropertySymbols(globalThis).some((s) => String(s).includes("process-on-spawn")) })'], { encoding: 'utf8' })
+    const started = execFileSync(process.execPath, ['-p', ${JSON.stringify(`JSON.stringify({ options: process.env.NODE_OPTIONS, other: globalThis.otherPreloadRan === true, hook: ${HOOK_LOADED} })`)}], { encoding: 'utf8' })
     process.stdout.write(started)
   `
   const { stdout } = await run(process.execPath, ['-e', testProcess], {
@@ -63,10 +66,9 @@ t.test("tap's quoted NODE_OPTIONS: what a test process starts keeps every other 
 t.test('a test process, started as tap starts one, and its threads do not load the hook', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-process-info-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const HOOKED = `Object.getOwnPropertySymbols(globalThis).some((s) => String(s).includes('process-on-spawn'))`
   // A thread as the gateway starts one: a module file.
   const threadFile = join(dir, 'thread.mjs')
-  writeFileSync(threadFile, `import { parentPort } from 'node:worker_threads'\nparentPort.postMessage(${HOOKED})\n`)
+  writeFileSync(threadFile, `import { parentPort } from 'node:worker_threads'\nparentPort.postMessage(${HOOK_LOADED})\n`)
   const probe = join(dir, 'test-process.mjs')
   writeFileSync(
     probe,
@@ -75,7 +77,7 @@ t.test('a test process, started as tap starts one, and its threads do not load t
     const thread = await new Promise((resolve, reject) => {
       new Worker(${JSON.stringify(threadFile)}).once('message', resolve).once('error', reject)
     })
-    process.stdout.write(JSON.stringify({ process: ${HOOKED}, thread }))
+    process.stdout.write(JSON.stringify({ process: ${HOOK_LOADED}, thread }))
   `
   )
   // As tap's runner starts a test process: the preload through NODE_OPTIONS, the hook there and last on the command line.
