@@ -1,14 +1,15 @@
 /**
  * The certificate and key primitives behind both the example PKI and the
- * operator's `keys` CLI: node-forge issues X.509 certificates (node:crypto
- * cannot), node:crypto generates RSA keys (much faster than forge), jose makes
- * the JWS signing keys. Nothing here signs or verifies messages.
+ * operator's `keys` CLI: node-forge builds X.509 certificates (node:crypto
+ * cannot), node:crypto generates their RSA keys and signs them (much faster
+ * than forge's RSA in JavaScript), jose makes the JWS signing keys. Nothing
+ * here signs or verifies messages.
  *
  * Certificates are RSA 2048 signed with SHA-256; signing keys are ES256 or
  * EdDSA (Ed25519) JWKs, also written as PKCS#8 PEM so that tools such as
  * openssl can sign with them.
  */
-import { X509Certificate, createHash, createPrivateKey, generateKeyPair as nodeGenerateKeyPair, randomBytes } from 'node:crypto'
+import { X509Certificate, createHash, createPrivateKey, generateKeyPair as nodeGenerateKeyPair, randomBytes, sign } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -27,7 +28,6 @@ export interface Issued {
   /** PKCS#8 PEM */
   keyPem: string
   cert: forge.pki.Certificate
-  forgeKey: forge.pki.rsa.PrivateKey
   sha256: string
 }
 
@@ -81,8 +81,6 @@ export async function issue(opts: IssueOptions): Promise<Issued> {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' }
   })
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey)
-
   const cert = forge.pki.createCertificate()
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey)
   cert.serialNumber = randomSerialHex()
@@ -100,11 +98,31 @@ export async function issue(opts: IssueOptions): Promise<Issued> {
     extensions.push({ name: 'authorityKeyIdentifier', keyIdentifier: issuerSki })
   }
   cert.setExtensions(extensions)
-  cert.sign(opts.issuer ? opts.issuer.forgeKey : forgeKey, forge.md.sha256.create())
+  signCertificate(cert, opts.issuer ? opts.issuer.keyPem : privateKey)
 
   // Re-encode through node:crypto: checks that it parses, and gives LF line endings.
   const x509 = new X509Certificate(forge.pki.certificateToPem(cert))
-  return { certPem: x509.toString(), keyPem: privateKey, cert, forgeKey, sha256: certSha256(x509.raw) }
+  return { certPem: x509.toString(), keyPem: privateKey, cert, sha256: certSha256(x509.raw) }
+}
+
+/** forge exports `getTBSCertificate` (lib/x509.js); @types/node-forge does not declare it. */
+type ForgePkiWithTbs = typeof forge.pki & { getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1 }
+
+/**
+ * What forge's `cert.sign(key, sha256)` does, with the RSA signature made by
+ * node:crypto: forge's RSA in JavaScript, with the issuer's key read into
+ * forge, took about 40 ms of CPU a certificate; the example PKI's twelve took
+ * 1.0–1.1 s to make, and take 0.5–0.6 s (docs/measurements.md, the
+ * twenty-sixth session).
+ */
+function signCertificate(cert: forge.pki.Certificate, issuerKeyPem: string): void {
+  cert.md = forge.md.sha256.create()
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption!
+  const tbsCertificate = (forge.pki as ForgePkiWithTbs).getTBSCertificate(cert)
+  // certificateToPem encodes this TBSCertificate, the one signed, not a new one.
+  Object.assign(cert, { tbsCertificate })
+  const tbs = Buffer.from(forge.asn1.toDer(tbsCertificate).getBytes(), 'binary')
+  cert.signature = sign('sha256', tbs, issuerKeyPem).toString('binary')
 }
 
 export function issueRootCa(country: Country, days: number, names: { O: string; CN: string }): Promise<Issued> {
@@ -191,9 +209,7 @@ export const registered = (k: SigningKey): RegisteredKey => ({ kid: k.kid, alg: 
 export async function loadIssuer(certFile: string, keyFile: string): Promise<Issued> {
   const [certPem, keyPem] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')])
   const cert = forge.pki.certificateFromPem(certPem)
-  // forge reads PKCS#1 and PKCS#8 (unencrypted) RSA keys.
-  const forgeKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey
-  return { certPem, keyPem, cert, forgeKey, sha256: certSha256(certPem) }
+  return { certPem, keyPem, cert, sha256: certSha256(certPem) }
 }
 
 /** PKCS#8 PEM of a private signing JWK, for tools (openssl) that do not read JWKs. */
