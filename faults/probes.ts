@@ -5,8 +5,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSecureContext } from 'node:tls'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { KEYS_DIR, type Country } from './processes.ts'
+
+const { Agent, request } = undiciModule()
+type Agent = InstanceType<typeof Agent>
 
 /** VmRSS of a process, in bytes (Linux); undefined once it is gone. */
 export function rssBytes(pid: number | undefined): number | undefined {

@@ -11,9 +11,12 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
 import { Redis } from 'ioredis'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { ENV_SCHEMA } from '../gateway/config.ts'
 import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
+
+const { Agent, request } = undiciModule()
+type Agent = InstanceType<typeof Agent>
 
 export const ROOT = resolve(import.meta.dirname, '..')
 export const KEYS_DIR = join(ROOT, 'keys-example')

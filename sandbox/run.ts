@@ -12,7 +12,7 @@ import { createServer } from 'node:net'
 import { join, relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
-import { request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { dropQueuePrefix } from '../gateway/queue/drop-prefix.ts'
 import type { Progress } from './progress.ts'
 import { buildManifest } from './manifest.ts'
@@ -21,6 +21,8 @@ import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../gateway/node-flags.ts'
 import { MockLines } from './mock-lines.ts'
 import { sendSampleTraffic } from './sample-traffic.ts'
 import { fillCheckoutCompileCache } from '../tools/fill-compile-cache.ts'
+
+const { request } = undiciModule()
 
 const USAGE = `usage: npm run sandbox [-- --once]
 

@@ -6,9 +6,11 @@
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 interface Answer {
   status: number

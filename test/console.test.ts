@@ -12,10 +12,12 @@
 import t from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { KEYS_DIR, runningSandbox } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 

@@ -11,7 +11,7 @@ import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { QueueEvents, Worker } from 'bullmq'
 import pg from 'pg'
-import { request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
@@ -19,6 +19,8 @@ import type { AuditEntry } from '../gateway/store/records.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, injectGateway, PG_URL, REDIS_URL, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
+
+const { request } = undiciModule()
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 type Ledger = 'sqlite' | 'postgres'

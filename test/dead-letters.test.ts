@@ -6,13 +6,15 @@ import t from 'tap'
 import { looksLikeJws } from './lib/looks-like-jws.ts'
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import type { FastifyInstance } from 'fastify'
 import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { client, eventually, freePort, identityAgent, jwks, KEYS_DIR, runScript, startGateway, testConfig, type ScriptRun, UNREACHABLE_URL } from './helper.ts'
+
+const { request } = undiciModule()
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 

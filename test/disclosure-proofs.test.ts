@@ -11,11 +11,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { cosignCheckpoint, ledgerOrigin, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { cosignedAt, leafHash, openCheckpoint, rootFromInclusionProof } from '../tools/verify-disclosure.mjs'
 import { eventually, identityAgent, KEYS_DIR, startExchange } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 const VERIFIER = join(import.meta.dirname, '..', 'tools', 'verify-disclosure.mjs')
 const run = promisify(execFile)

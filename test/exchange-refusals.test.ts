@@ -6,12 +6,14 @@ import { createPrivateKey, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { CompactSign, compactVerify, createLocalJWKSet } from 'jose'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 const caDir = join(KEYS_DIR, 'CA')
 const caGatewayJwkFile = readdirSync(caDir).find((f) => f.startsWith('gateway.signing.'))!

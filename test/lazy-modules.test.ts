@@ -10,8 +10,9 @@
 // compile: where Node's compile cache already holds every validator and
 // serializer (gateway/lib/lazy-packages.ts), a gateway loads only the runtime
 // modules their kept code needs. undici is loaded with the first client that
-// makes a request, in the gateway, the sandbox's agency client and the helper;
-// Node's own copy of it, never.
+// makes a request, in the gateway, the sandbox's agency client and the helper,
+// and then only its Agent and request, not its index; Node's own copy of it,
+// never.
 //
 // The same holds for the tests' own helper (test/helper.ts): a test file
 // that takes only its constants, ports or script runners does not load the
@@ -114,6 +115,49 @@ t.test(
     )
   }
 )
+
+t.test("a request to a peer loads undici's Agent and request, not its index nor Node's own copy", async (t) => {
+  const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
+  const tlsClient = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'delivery', 'tls-client.ts')).href
+  const script = `
+    import { readFileSync } from 'node:fs'
+    import { createRequire } from 'node:module'
+    import { join } from 'node:path'
+    import { TlsClient } from ${JSON.stringify(tlsClient)}
+    import { KEYS_DIR, standInPartner } from ${JSON.stringify(helper)}
+    const has = (path) => Object.keys(createRequire(import.meta.url).cache).some((loaded) => loaded.endsWith('/node_modules/' + path))
+    const teardowns = []
+    const { url } = await standInPartner({ teardown: (fn) => teardowns.push(fn) }, (req, res) => {
+      let size = 0
+      req.on('data', (chunk) => { size += chunk.length })
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, path: req.url, size })))
+    })
+    const read = (file) => readFileSync(join(KEYS_DIR, 'CA', file), 'utf8')
+    const client = new TlsClient({ cert: read('gateway.crt.pem'), key: read('gateway.key.pem'), ca: readFileSync(join(KEYS_DIR, 'US', 'ca.crt.pem'), 'utf8'), timeoutMs: 5000 })
+    const posted = await client.post(url + '/v1/exchange?batch=1', 'twelve bytes', 'text/plain')
+    const got = await client.get(url + '/readyz')
+    await client.close()
+    for (const fn of teardowns) await fn()
+    process.stdout.write(JSON.stringify({
+      posted: JSON.parse(posted.body),
+      got: JSON.parse(got.body),
+      agent: has('undici/lib/dispatcher/agent.js'),
+      index: has('undici/index.js'),
+      nodeUndici: process.moduleLoadList.includes('NativeModule internal/deps/undici/undici')
+    }))
+  `
+  t.same(
+    JSON.parse(await runModule(script)),
+    {
+      posted: { method: 'POST', path: '/v1/exchange?batch=1', size: 12 },
+      got: { method: 'GET', path: '/readyz', size: 0 },
+      agent: true,
+      index: false,
+      nodeUndici: false
+    },
+    "a POST and a GET, each to its path and query, with undici's Agent and neither the index nor Node's copy loaded"
+  )
+})
 
 t.test("the tests' helper loads the app, the mock agencies, Redis's client and undici only when a test asks for them", async (t) => {
   const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href

@@ -6,9 +6,11 @@ import t from 'tap'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, identityAgent, KEYS_DIR, startExchange, startGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 interface Teardown {
   teardown(fn: () => unknown): void

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import ajvFormats from 'ajv-formats'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { parse as parseYaml } from 'yaml'
 import type { FastifyInstance } from 'fastify'
 import pkg from '../package.json' with { type: 'json' }
@@ -18,6 +18,9 @@ import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, KEYS_DIR, startExchange, startGateway, testConfig } from './helper.ts'
+
+const { Agent, request } = undiciModule()
+type Agent = InstanceType<typeof Agent>
 
 type Doc = Record<string, any>
 type Teardown = { teardown(fn: () => unknown): void }

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import type { FastifyInstance } from 'fastify'
 import { KINDS, type Kind } from '../schemas/index.ts'
 import { policies } from '../policies/index.ts'
@@ -16,6 +16,9 @@ import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
 import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
+
+const { Agent, request } = undiciModule()
+type Agent = InstanceType<typeof Agent>
 
 interface Response {
   readonly status: number

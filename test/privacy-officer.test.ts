@@ -3,9 +3,11 @@
 // and the partner's countersignature on a checkpoint.
 import t from 'tap'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
-import { request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { eventually, startExchange, identityAgent } from './helper.ts'
+
+const { request } = undiciModule()
 
 t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {
   const ex = await startExchange(t)

@@ -9,11 +9,13 @@ import { readFileSync } from 'node:fs'
 import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
 import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig, tokenOnceListening } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 const key = (path: string) => readFileSync(join(KEYS_DIR, path))
 

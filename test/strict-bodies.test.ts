@@ -7,9 +7,11 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { AJV_OPTIONS } from '../gateway/lib/ajv-options.ts'
 import { KEYS_DIR, startGateway, testConfig } from './helper.ts'
+
+const { Agent, request } = undiciModule()
 
 const CA = join(KEYS_DIR, 'CA')
 

@@ -8,12 +8,14 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { request } from 'undici'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { type Exchange, identityAgent, PG_URL, startExchange } from './helper.ts'
 import { postgresTamper, rewriteLedger, sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
+
+const { request } = undiciModule()
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 type Country = 'CA' | 'US'

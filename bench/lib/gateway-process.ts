@@ -5,10 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../../gateway/lib/lazy-packages.ts'
 import { gatewayProcess, KEYS_DIR } from '../../test/helper.ts'
 import type { Teardowns } from './common.ts'
 import { fillCheckoutCompileCache } from '../../tools/fill-compile-cache.ts'
+
+const { Agent, request } = undiciModule()
 
 export interface GatewayProcess {
   readonly child: ChildProcess

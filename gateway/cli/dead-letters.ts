@@ -12,8 +12,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../lib/lazy-packages.ts'
 import { QUEUES } from '../queue/queue-names.ts'
+
+const { Agent, request } = undiciModule()
+type Agent = InstanceType<typeof Agent>
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const SANDBOX_OPERATOR = join(ROOT, 'keys-example', 'CA', 'operators', 'ops-1')

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Agent, request } from 'undici'
+import { undiciModule } from '../../gateway/lib/lazy-packages.ts'
 import { gatewayUrls, readCompose } from '../../docker/compose-file.ts'
 import { buildImages, down, STANDINS, startContainer, up, waitHealthy, writeManifest } from '../../docker/podman-sandbox.ts'
 import { freePort } from '../../faults/free-port.ts'
@@ -27,6 +27,8 @@ import { AgencyClient, loadAgencyCredentials } from '../../sandbox/agency-client
 import { sendSampleTraffic } from '../../sandbox/sample-traffic.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
 import { QUEUE_NAMES } from '../../gateway/queue/queue-names.ts'
+
+const { Agent, request } = undiciModule()
 
 const root = join(import.meta.dirname, '..', '..')
 const keysDir = join(root, 'keys-example')
