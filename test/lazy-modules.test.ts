@@ -32,6 +32,12 @@ const HAS_PACKAGE = `
   const has = (name) => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/node_modules/' + name + '/'))
 `
 
+/** The same, by file: `has(path)`, whether `node_modules/<path>` is loaded in that process. */
+const HAS_FILE = `
+  import { createRequire } from 'node:module'
+  const has = (path) => Object.keys(createRequire(import.meta.url).cache).some((loaded) => loaded.endsWith('/node_modules/' + path))
+`
+
 /**
  * In a fresh process: builds a gateway on SQLite with no pipeline thread,
  * notes which of the packages are loaded, then one on PostgreSQL with a
@@ -86,10 +92,9 @@ t.test(
     const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
     const app = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'app.ts')).href
     const script = `
-    import { createRequire } from 'node:module'
+    ${HAS_FILE}
     import { buildApp } from ${JSON.stringify(app)}
     import { dropQueuePrefix, testConfig } from ${JSON.stringify(helper)}
-    const has = (path) => Object.keys(createRequire(import.meta.url).cache).some((loaded) => loaded.endsWith('/node_modules/' + path))
     const config = testConfig('CA', { pipelineThreads: 0 })
     const app = await buildApp(config)
     await app.ready()
@@ -120,12 +125,11 @@ t.test("a request to a peer loads undici's Agent and request, not its index nor 
   const helper = pathToFileURL(join(import.meta.dirname, 'helper.ts')).href
   const tlsClient = pathToFileURL(join(import.meta.dirname, '..', 'gateway', 'delivery', 'tls-client.ts')).href
   const script = `
+    ${HAS_FILE}
     import { readFileSync } from 'node:fs'
-    import { createRequire } from 'node:module'
     import { join } from 'node:path'
     import { TlsClient } from ${JSON.stringify(tlsClient)}
     import { KEYS_DIR, standInPartner } from ${JSON.stringify(helper)}
-    const has = (path) => Object.keys(createRequire(import.meta.url).cache).some((loaded) => loaded.endsWith('/node_modules/' + path))
     const teardowns = []
     const { url } = await standInPartner({ teardown: (fn) => teardowns.push(fn) }, (req, res) => {
       let size = 0
