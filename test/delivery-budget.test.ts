@@ -89,8 +89,10 @@ t.test('batches larger than the budget are delivered one at a time; the others w
   const inHand = async (): Promise<number> =>
     (await gw.app.metrics.registry.getSingleMetric('btb_delivery_budget_bytes')!.get()).values.find((v) => v.labels.state === 'in_hand')!.value
 
+  const ids: string[] = []
   for (const first of [0, 200, 400]) {
     const envelope = cbsa.envelope(batchOf(200, first))
+    ids.push(envelope.id as string)
     t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202, 'a batch of 200 designations is accepted')
   }
   const sealed = (await gw.app.store.pendingOutbox(new Date(Date.now() + 60_000).toISOString(), 10)).length
@@ -101,6 +103,11 @@ t.test('batches larger than the budget are delivered one at a time; the others w
   await eventually(async () => ((await waiting()) === 2 && partner.held.length === 1 ? true : undefined), 15_000, 'one batch delivered, two waiting')
   t.equal(partner.held.length, 1, 'one batch at the partner, the other two held back by the budget')
   t.ok((await inHand()) > BUDGET, 'the one in hand is larger than the whole budget: it went alone')
+  // What a delivery holds is counted: its sealed copy, deflated to a fraction
+  // of the batch, and the batch it opens to.
+  const copies = await Promise.all(ids.map((id) => gw.app.store.messageToDeliver('outbound', id)))
+  const held = copies.map((copy) => copy!.sealed.length + gw.app.sealer.unsealBytes(copy!.sealed, copy!.record.id).length)
+  t.ok(held.includes(await inHand()), `the budget counts the sealed copy and what it opens to (${await inHand()} in hand; ${held.join(', ')})`)
 
   partner.answerOne()
   await eventually(() => (partner.held.length === 1 ? true : undefined), 15_000, 'the next batch delivered')

@@ -11,6 +11,7 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
 import type { ByteBudget, Release } from '../lib/byte-budget.ts'
+import { heldBytes } from '../lib/seal.ts'
 import { RequestAbandonedError } from './tls-client.ts'
 
 /**
@@ -40,8 +41,8 @@ export interface DeliveryInHand extends MessageToDeliver {
 }
 
 /**
- * awaitingDelivery within the delivery budget. A job that says how large its
- * sealed copy is waits for room before it reads it, so the batches waiting
+ * awaitingDelivery within the delivery budget. A job that says how much of
+ * the message it will hold waits for room before it reads it, so the batches waiting
  * hold nothing; one that does not (the outbox relay's) reads first, then waits.
  */
 async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<DeliveryJob>): Promise<DeliveryInHand | undefined> {
@@ -53,7 +54,7 @@ async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<Del
   try {
     const pending = await awaitingDelivery(store, log, job)
     if (pending === undefined) return undefined
-    const release = taken ?? (await budget.take(pending.sealed.length))
+    const release = taken ?? (await budget.take(heldBytes(pending.sealed)))
     handedOn = true
     return { ...pending, release }
   } finally {

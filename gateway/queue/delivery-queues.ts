@@ -8,6 +8,7 @@
 // no-op and the relay can re-drive without duplicates.
 import { Queue } from 'bullmq'
 import type { Direction, PendingDelivery } from '../store/records.ts'
+import { heldBytes } from '../lib/seal.ts'
 import { DIRECTIONS, QUEUE_NAMES } from './queue-names.ts'
 
 export interface DeliveryJob {
@@ -15,8 +16,9 @@ export interface DeliveryJob {
   readonly direction: Direction
   readonly target: string
   /**
-   * The length of the sealed copy the worker will read, when the producer
-   * had it in hand: the worker waits for room in the delivery budget
+   * What the worker will hold of the message (its sealed copy and what that
+   * opens to: lib/seal.ts, heldBytes), when the producer had the sealed copy
+   * in hand: the worker waits for room in the delivery budget
    * (lib/byte-budget.ts) before it reads a megabyte batch. The outbox
    * relay leaves it out (it reads no sealed copy); the worker then learns it
    * from what it reads.
@@ -88,7 +90,7 @@ export class DeliveryQueues {
       id: item.id,
       direction: item.direction,
       target: item.target,
-      ...(item.sealed === undefined ? {} : { bytes: item.sealed.length })
+      ...(item.sealed === undefined ? {} : { bytes: heldBytes(item.sealed) })
     }
     return new Promise<void>((resolve, reject) => {
       const pending = this.#adding[item.direction]
