@@ -47,8 +47,8 @@ export interface GatewayConfig {
   readonly relayIntervalMs: number
   readonly workerConcurrency: number
   /**
-   * Bytes of sealed messages the delivery workers of both queues hold at
-   * once (docs/operators.md, "Sizing"): a bulk load's batches wait for room,
+   * Bytes of messages the delivery workers of both queues hold at once,
+   * each its sealed copy and what it opens to (docs/operators.md, "Sizing"): a bulk load's batches wait for room,
    * single messages are never held by it.
    */
   readonly deliveryBudgetBytes: number

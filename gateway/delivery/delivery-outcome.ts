@@ -66,7 +66,7 @@ async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<Del
 export interface DeliveryDeps {
   readonly store: GatewayStore
   readonly log: FastifyBaseLogger
-  /** Bytes of sealed messages this gateway's deliveries may hold at once, shared by both queues. */
+  /** Bytes of messages (each its sealed copy and what it opens to) this gateway's deliveries may hold at once, shared by both queues. */
   readonly budget: ByteBudget
   /** How long a correction or retraction waits, each time, for its original's attempt under way (waitForOriginal). */
   readonly waitMs: number

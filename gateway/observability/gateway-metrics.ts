@@ -168,7 +168,7 @@ export class GatewayMetrics {
     })
     byteBudgetGauges(registers, 'btb_delivery_budget', () => sources.deliveryBudget(), {
       bytes:
-        "Bytes of sealed messages the delivery workers hold (state in_hand), against the budget (state limit): a bulk load's batches wait for room " +
+        "Bytes of messages the delivery workers hold, each its sealed copy and what it opens to (state in_hand), against the budget (state limit): a bulk load's batches wait for room " +
         '(docs/operators.md, "Sizing").',
       waiting: 'Deliveries a worker has taken that wait for room in the byte budget before they read their message.'
     })

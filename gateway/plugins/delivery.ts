@@ -34,7 +34,7 @@ export interface DeliveryOptions {
   readonly abandonAfterMs: number
   readonly relayIntervalMs: number
   readonly concurrency: number
-  /** Bytes of sealed messages the workers of both queues may hold at once (lib/byte-budget.ts). */
+  /** Bytes of messages the workers of both queues may hold at once, each its sealed copy and what it opens to (lib/byte-budget.ts). */
   readonly budgetBytes: number
   /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
   readonly lockMs: number
