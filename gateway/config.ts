@@ -48,8 +48,9 @@ export interface GatewayConfig {
   readonly workerConcurrency: number
   /**
    * Bytes of messages the delivery workers of both queues hold at once,
-   * each its sealed copy and what it opens to (docs/operators.md, "Sizing"): a bulk load's batches wait for room,
-   * single messages are never held by it.
+   * each its sealed copy and what it opens to (docs/operators.md,
+   * "Sizing"): a bulk load's batches wait for room, single messages are
+   * never held by it.
    */
   readonly deliveryBudgetBytes: number
   /**

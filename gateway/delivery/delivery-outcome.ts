@@ -42,8 +42,9 @@ export interface DeliveryInHand extends MessageToDeliver {
 
 /**
  * awaitingDelivery within the delivery budget. A job that says how much of
- * the message it will hold waits for room before it reads it, so the batches waiting
- * hold nothing; one that does not (the outbox relay's) reads first, then waits.
+ * the message it will hold waits for room before it reads it, so the batches
+ * waiting hold nothing; one that does not (the outbox relay's) reads first,
+ * then waits.
  */
 async function deliveryInHand({ store, log, budget }: DeliveryDeps, job: Job<DeliveryJob>): Promise<DeliveryInHand | undefined> {
   const taken = job.data.bytes === undefined ? undefined : await budget.take(job.data.bytes)

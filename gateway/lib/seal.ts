@@ -22,7 +22,7 @@ const PLAIN = 1
  * (`openedLength`).
  */
 const DEFLATED = 2
-const V2_HEADER_BYTES = 5
+const headerBytes = (version: number): number => (version === DEFLATED ? 5 : 1)
 const IV_BYTES = 12
 const TAG_BYTES = 16
 /** From this many bytes of plaintext on, it is deflated: a single message (a few kilobytes) is not worth the CPU. */
@@ -51,9 +51,9 @@ function associatedData(header: Buffer, aad: string): Buffer {
 export function openedLength(sealed: string): number {
   // Eight base64 characters are the first six bytes: the longest header.
   const head = Buffer.from(sealed.slice(0, 8), 'base64')
-  if (head[0] === DEFLATED && head.length >= V2_HEADER_BYTES) return head.readUInt32BE(1)
+  if (head[0] === DEFLATED && head.length >= headerBytes(DEFLATED)) return head.readUInt32BE(1)
   const padding = sealed.endsWith('==') ? 2 : sealed.endsWith('=') ? 1 : 0
-  return Math.max(0, Math.floor((sealed.length * 3) / 4) - padding - 1 - IV_BYTES - TAG_BYTES)
+  return Math.max(0, Math.floor((sealed.length * 3) / 4) - padding - headerBytes(PLAIN) - IV_BYTES - TAG_BYTES)
 }
 
 /**
@@ -87,7 +87,7 @@ export class Sealer {
     let bytes = Buffer.from(plaintext, 'utf8')
     let header = Buffer.of(PLAIN)
     if (bytes.length >= DEFLATE_MIN_BYTES) {
-      header = Buffer.alloc(V2_HEADER_BYTES)
+      header = Buffer.alloc(headerBytes(DEFLATED))
       header[0] = DEFLATED
       header.writeUInt32BE(bytes.length, 1)
       // Level 1: nearly all of what level 6 saves on this text, in a third of the time.
@@ -114,7 +114,7 @@ export class Sealer {
     const raw = Buffer.from(sealed, 'base64')
     const version = raw[0]
     if (version !== PLAIN && version !== DEFLATED) throw new Error('unknown sealed-data version')
-    const header = raw.subarray(0, version === PLAIN ? 1 : V2_HEADER_BYTES)
+    const header = raw.subarray(0, headerBytes(version))
     const iv = raw.subarray(header.length, header.length + IV_BYTES)
     const tag = raw.subarray(header.length + IV_BYTES, header.length + IV_BYTES + TAG_BYTES)
     const decipher = createDecipheriv('aes-256-gcm', this.#key, iv)
@@ -130,7 +130,7 @@ export class Sealer {
     if (version === PLAIN) return opened
     // No more than the header says: it was authenticated with the rest.
     const length = header.readUInt32BE(1)
-    const inflated = zlibModule().inflateRawSync(opened, { maxOutputLength: Math.max(1, length) })
+    const inflated = zlibModule().inflateRawSync(opened, { maxOutputLength: length })
     if (inflated.length !== length) throw new Error('a sealed text opened to another length than its header gives')
     return inflated
   }
