@@ -12,8 +12,14 @@ const root = join(import.meta.dirname, '..')
 const record = join(root, 'tools', 'suite-cpu', 'record.ts')
 const summariser = join(root, 'tools', 'suite-cpu', 'summarise.ts')
 
-/** Busy until the process has spent `ms` more of CPU: counted in CPU, not wall time, so that a busy machine only makes it longer. */
-const spin = (ms: number): string => `{ const from = process.cpuUsage(); while (process.cpuUsage(from).user < ${ms * 1000}); }`
+/**
+ * Busy until the process has spent `ms` more of CPU: counted in CPU, not wall
+ * time, so that a busy machine only makes it longer. The clock is read every
+ * hundred thousand turns: each reading is a system call, and reading it every
+ * turn spent five times the CPU asked for, most of it in the kernel.
+ */
+const spin = (ms: number): string =>
+  `{ const from = process.cpuUsage(); let spent = 0, x = 0; while (spent < ${ms * 1000}) { for (let i = 0; i < 1e5; i++) x += i; const u = process.cpuUsage(from); spent = u.user + u.system } globalThis.spun = x }`
 
 t.test('a test file is charged its own CPU and that of every process it starts', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-suite-cpu-'))
