@@ -90,3 +90,19 @@ t.test('without SUITE_CPU_DIR, a process writes nothing', async (t) => {
   t.equal(run.status, 0, run.stderr)
   t.same(readdirSync(dir), [])
 })
+
+t.test('a reader that stops after the first line ends the summary cleanly, not with EPIPE', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-suite-cpu-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // Enough rows that the summary is many lines, as over the whole suite.
+  for (let i = 0; i < 60; i++) {
+    const account = { pid: 1000 + i, ppid: 1, tapChild: String(i), script: `/checkout/test/f${i}.test.ts`, userSeconds: 1 + i / 10, systemSeconds: 0.1 }
+    writeFileSync(join(dir, `${1000 + i}.json`), JSON.stringify(account))
+  }
+  for (let run = 0; run < 5; run++) {
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${summariser}" --most 100 "${dir}" | head -n 1`], { encoding: 'utf8' })
+    t.equal(piped.status, 0)
+    t.match(piped.stdout, /^\s+\d+\.\d s of CPU in 60 rows/, 'the first line')
+    t.equal(piped.stderr, '', `run ${run + 1}: nothing on standard error`)
+  }
+})
