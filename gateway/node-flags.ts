@@ -21,5 +21,14 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'
  * 293 MB over ten loads of 20,000 records (1.17×, peak 300 MB). With two
  * arenas it stayed at 240–257 MB (0.96×, peak 267 MB) in the same benchmark
  * (docs/operators.md, "Faults, soak and memory").
+ *
+ * glibc also raises its mmap threshold each time a large block it mapped is
+ * freed, up to 32 MiB, so that later batches, their sealed copies and their
+ * clones between threads come from the arenas, which keep the freed megabytes
+ * resident. Holding the threshold at 1 MiB sends each block of a megabyte or
+ * more to `mmap` and back: since batches are deflated before they are sealed
+ * there are few of them, and under the NEXUS roster the receiving gateway
+ * peaked at 279–282 MB against 293–295 MB, in the same time (160 and 166 s
+ * against 163 and 164 s; docs/measurements.md, "Speed and memory").
  */
-export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }
+export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576' }
