@@ -28,7 +28,8 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'
  * resident. Holding the threshold at 1 MiB sends each block of a megabyte or
  * more to `mmap` and back: since batches are deflated before they are sealed
  * there are few of them, and under the NEXUS roster the receiving gateway
- * peaked at 279–282 MB against 293–295 MB, in the same time (160 and 166 s
- * against 163 and 164 s; docs/measurements.md, "Speed and memory").
+ * peaked at 273–282 MB in three runs against 293–295 MB in three without it,
+ * in the same time (160–166 s against 155–164 s; docs/measurements.md,
+ * "Speed and memory").
  */
 export const GATEWAY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '1048576' }

@@ -96,7 +96,7 @@ function main(): void {
   const rows = suite.files
   const total = rows.reduce((sum, r) => sum + r.own + r.started, 0)
   const seconds = (s: number): string => s.toFixed(1).padStart(7)
-  // One write: a reader that stops early (`| head`) then ends nothing half-written with EPIPE.
+  // Written at once: a reader that stops early (`| head`) would end later writes with EPIPE.
   const lines = [`${seconds(total)} s of CPU in ${rows.length} rows (test files, and what ran outside them)`, '  total     own started processes  file']
   for (const r of rows.slice(0, most)) {
     lines.push(`${seconds(r.own + r.started)} ${seconds(r.own)} ${seconds(r.started)} ${String(r.processes).padStart(9)}  ${r.file}`)
