@@ -5,7 +5,7 @@
 // --smoke runs every bench at sizes that show only that it runs and computes
 // every figure: what CI checks (test/bench-smoke.test.ts), nothing of speed.
 //
-//   node bench/run.ts [--quick | --smoke] [--only ingest,delivery,ledger,memory,roster] [--out file.json]
+//   node bench/run.ts [--quick | --smoke] [--only ingest,delivery,ledger,ledger-postgres,memory,roster] [--out file.json]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,7 @@ import { benchOptions, type BenchOptions, type BenchResult, type Figure } from '
 import { deliveryBench } from './delivery.bench.ts'
 import { ingestBench } from './ingest.bench.ts'
 import { ledgerBench } from './ledger.bench.ts'
+import { ledgerPostgresBench } from './ledger-postgres.bench.ts'
 import { memoryBench } from './memory.bench.ts'
 import { rosterBench } from './roster.bench.ts'
 
@@ -20,6 +21,7 @@ const BENCHES: ReadonlyArray<readonly [string, (opts: BenchOptions) => Promise<B
   ['ingest', ingestBench],
   ['delivery', deliveryBench],
   ['ledger', ledgerBench],
+  ['ledger-postgres', ledgerPostgresBench],
   ['memory', memoryBench],
   ['roster', rosterBench]
 ]

@@ -42,7 +42,7 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   t.same(written.failures, [], 'no bench failed')
   t.same(
     written.results.map((r) => r.bench),
-    ['ingest', 'delivery', 'ledger', 'memory', 'roster'],
+    ['ingest', 'delivery', 'ledger', 'ledger-postgres', 'memory', 'roster'],
     'every bench, in order'
   )
   t.match(stdout, /bench +\| figure +\| value +\| baseline \(same run\) +\| ratio +\| target +\| met/, 'the table is printed')
@@ -64,6 +64,10 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   t.ok(named('ingest', /against the crypto floor/)?.baseline, 'ingest against the crypto floor')
   t.ok(named('delivery', /^end-to-end delivery .* gateways as processes/)?.baseline, 'end to end against BullMQ')
   t.ok(named('ledger', /^verifyLedger/)?.baseline, 'verification against reading and rehashing')
+  const postgres = named('ledger-postgres', /^appendAudit on PostgreSQL, 2 writers/)
+  t.ok(postgres?.baseline, 'appends on PostgreSQL with two writers against bare INSERTs')
+  t.match(postgres?.target, /≥ 10,000 appends\/s/, 'against the 10,000/s of the issue')
+  t.match(postgres?.extra, /entries verified as one chain/, 'the two writers left one chain')
   // The NEXUS roster as an integrator loads it, and each gateway's peak under it.
   const roster = named('roster', /^the NEXUS roster: 300 designations/)
   t.match(roster?.target, /≤ 600 s for 917,000/, 'the roster against its ten minutes')

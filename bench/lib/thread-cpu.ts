@@ -1,8 +1,8 @@
 // Where a run's CPU went, by thread: each thread's user + system time from
 // /proc (Linux), read before and after a timed phase, for this process (the
 // gateway's event loop, its ledger thread, V8's GC helpers, the load
-// generator's thread), for any gateway process started apart, and for
-// redis-server. Divided by the messages of the phase, it says what a message
+// generator's thread), for any gateway process started apart, and for the
+// servers on this machine it names (redis-server, or PostgreSQL's processes). Divided by the messages of the phase, it says what a message
 // costs and where, beside the rate (docs/architecture.md, "Targets": the
 // figures that cannot be met on this machine are explained from these).
 // The gateway names its threads (ledger, wal-checkpoint, ledger-verify); V8's
@@ -39,24 +39,30 @@ function addThreads(into: Map<string, number>, pid: number | 'self', label: stri
   }
 }
 
-function redisPids(): number[] {
+function pidsNamed(name: string): number[] {
   try {
-    return execFileSync('pgrep', ['-x', 'redis-server'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number)
   } catch {
     return []
   }
 }
 
-/** CPU seconds so far of every thread of this process, of `processes` (label → pid) and of redis-server. */
-export function cpuByThread(processes: Readonly<Record<string, number>> = {}): CpuByThread {
+/**
+ * CPU seconds so far of every thread of this process, of `processes` (label
+ * → pid) and of every process of the `servers` named (each server's processes
+ * added together under its name: PostgreSQL's backends are one per connection).
+ */
+export function cpuByThread(processes: Readonly<Record<string, number>> = {}, servers: readonly string[] = ['redis-server']): CpuByThread {
   const seconds = new Map<string, number>()
   addThreads(seconds, 'self', '')
   for (const [label, pid] of Object.entries(processes)) addThreads(seconds, pid, `${label}:`)
-  for (const pid of redisPids()) {
-    try {
-      seconds.set('redis-server', (seconds.get('redis-server') ?? 0) + cpuSeconds(`/proc/${pid}/stat`))
-    } catch {
-      // stopped meanwhile
+  for (const server of servers) {
+    for (const pid of pidsNamed(server)) {
+      try {
+        seconds.set(server, (seconds.get(server) ?? 0) + cpuSeconds(`/proc/${pid}/stat`))
+      } catch {
+        // stopped meanwhile
+      }
     }
   }
   return seconds

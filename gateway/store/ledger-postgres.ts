@@ -7,7 +7,7 @@ import pg from 'pg'
 import { AUDIT_COLUMNS } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
-import { HEAD, TipCache, chainRows, fillFieldSets, fillTreeNodes, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
+import { HEAD, TipCache, chainLinks, fillFieldSets, fillTreeNodes, indexRows, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
 import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write } from './sql/program.ts'
 import { addedColumnsSql, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
@@ -59,6 +59,60 @@ const INSERT_AUDIT = `WITH entry AS (
   INSERT INTO {audit_field_set_patterns} (path_pattern, field_set)
   SELECT unnest(string_to_array(patterns, ' ')), id FROM new_sets ON CONFLICT DO NOTHING`
 
+/**
+ * A text[] parameter as PostgreSQL's array literal: each element quoted, its
+ * quotes and backslashes escaped, NULL bare. pg would write the same from a
+ * JavaScript array, but only as it sends the statement, inside the chain's
+ * lock; made here, it is made before (PreparedAppend).
+ */
+export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
+  const parts = new Array<string>(values.length)
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    parts[i] = v === null ? 'NULL' : `"${v.replace(/["\\]/g, '\\$&')}"`
+  }
+  return `{${parts.join(',')}}`
+}
+
+/**
+ * What a batch's INSERT_AUDIT needs that does not depend on where the chain's
+ * head is: the entries' texts and their search index, as array literals.
+ * Made before the lock is taken, so that the lock, which every instance's
+ * appends take in turn, is held only for the chain's links and the writes
+ * (docs/measurements.md, "The ledger on PostgreSQL").
+ */
+interface PreparedAppend {
+  readonly texts: ReadonlyArray<{ readonly text: string }>
+  /** Each entry's count of subject rows, in order: their seqs are only known under the lock. */
+  readonly subjectCounts: readonly number[]
+  readonly literals: {
+    readonly entries: string
+    readonly columns: readonly string[]
+    readonly fieldSets: string
+    readonly subjects: string
+    readonly newSetIds: string
+    readonly newSetPatterns: string
+  }
+}
+
+function prepareAppend(entries: readonly SerialisedEntry[]): PreparedAppend {
+  const index = entries.map((e) => indexRows(e.entry))
+  const sets = new Map<string, string>()
+  for (const r of index) if (r.fieldSet !== undefined) sets.set(r.fieldSet.id, r.fieldSet.patterns)
+  return {
+    texts: entries,
+    subjectCounts: index.map((r) => r.subjects.length),
+    literals: {
+      entries: textArrayLiteral(entries.map((e) => e.text)),
+      columns: AUDIT_COLUMNS.map((_, i) => textArrayLiteral(index.map((r) => r.columns[i]!))),
+      fieldSets: textArrayLiteral(index.map((r) => r.fieldSet?.id ?? null)),
+      subjects: textArrayLiteral(index.flatMap((r) => r.subjects)),
+      newSetIds: textArrayLiteral([...sets.keys()]),
+      newSetPatterns: textArrayLiteral([...sets.values()])
+    }
+  }
+}
+
 export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
   readonly schema: string
@@ -97,6 +151,7 @@ class PostgresDatabase implements SqlDatabase {
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
       await c.query(tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect))
+      await this.#compressWithLz4(c)
       // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
       if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
         await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))
@@ -106,6 +161,27 @@ class PostgresDatabase implements SqlDatabase {
         await c.query('DROP TABLE {audit_fields}')
       }
     })
+  }
+
+  /**
+   * The large columns (an entry, a sealed message) compressed with lz4
+   * where the server has it (PostgreSQL 14 and later, built with it), not
+   * with the default pglz, which took a sixth of the server's time under
+   * appends (docs/measurements.md, "The ledger on PostgreSQL"). Rows already
+   * written keep their compression; both read the same.
+   */
+  async #compressWithLz4(c: Transaction): Promise<void> {
+    const columns = (
+      await c.query<{ table_name: string; column_name: string }>(
+        `SELECT c.relname AS table_name, a.attname AS column_name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.relnamespace = $1::regnamespace AND (c.relname, a.attname) IN (('audit', 'entry'), ('outbox', 'sealed')) AND a.attcompression <> 'l'
+           AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))`,
+        [this.#schema]
+      )
+    ).rows
+    for (const { table_name, column_name } of columns) {
+      await c.query(`ALTER TABLE ${this.#schema}.${table_name} ALTER COLUMN ${column_name} SET COMPRESSION lz4`)
+    }
   }
 
   /** A write's statement, on a transaction's connection. */
@@ -228,7 +304,7 @@ class PostgresDatabase implements SqlDatabase {
           outcomes.push({ ok: false, error })
         }
       }
-      if (entries.length > 0) await this.#append(client, entries)
+      if (entries.length > 0) await this.#append(client, prepareAppend(entries))
       await client.query('COMMIT')
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined)
@@ -254,31 +330,29 @@ class PostgresDatabase implements SqlDatabase {
    * The lock is taken last in every transaction, after any row it writes, so
    * whoever holds it never waits on a row lock: no deadlock.
    */
-  async #append(client: pg.PoolClient, entries: readonly SerialisedEntry[]): Promise<void> {
+  async #append(client: pg.PoolClient, batch: PreparedAppend): Promise<void> {
     await client.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
     const row = (await client.query<{ seq: string; hash: string }>(this.#sql(HEAD))).rows[0]
     const head: Head | undefined = row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash }
     const tx: Transaction = { query: (text, values = []) => client.query(this.#sql(text), [...values]) }
     const edge = this.#tip.edgeAt(head) ?? (await runAsync(readEdge(head!.seq), (step) => this.#stepOn(tx, step)))
-    const rows = chainRows({ head, edge }, entries)
-    const column = (i: number) => rows.map((r) => r.columns[i]!)
-    const sets = new Map<string, string>()
-    for (const r of rows) if (r.fieldSet !== undefined) sets.set(r.fieldSet.id, r.fieldSet.patterns)
+    const links = chainLinks({ head, edge }, batch.texts)
+    const { literals } = batch
     await client.query(this.#sql(INSERT_AUDIT), [
-      rows.map((r) => r.seq),
-      rows.map((r) => r.text),
-      rows.map((r) => r.prevHash),
-      rows.map((r) => r.hash),
-      rows.map((r) => r.treeNodes),
-      ...AUDIT_COLUMNS.map((_, i) => column(i)),
-      rows.map((r) => r.fieldSet?.id ?? null),
-      rows.flatMap((r) => r.subjects),
-      rows.flatMap((r) => r.subjects.map(() => r.seq)),
-      [...sets.keys()],
-      [...sets.values()]
+      links.map((l) => l.seq),
+      literals.entries,
+      links.map((l) => l.prevHash),
+      links.map((l) => l.hash),
+      links.map((l) => l.treeNodes),
+      ...literals.columns,
+      literals.fieldSets,
+      literals.subjects,
+      batch.subjectCounts.flatMap((count, i) => Array<number>(count).fill(links[i]!.seq)),
+      literals.newSetIds,
+      literals.newSetPatterns
     ])
     // Remembered before the commit: if it fails, the head will not be where this edge ends, and it is read again.
-    this.#tip.remember(rows, edge)
+    this.#tip.remember(links, edge)
   }
 
   async close(): Promise<void> {

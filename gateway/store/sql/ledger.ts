@@ -80,19 +80,26 @@ export interface SerialisedEntry {
   readonly text: string
 }
 
-/** One entry as the ledger stores it: its link in the chain, its tree nodes, its searchable columns, its index rows and field set. */
-export interface ChainedRow {
+/** An entry's link in the chain and the tree nodes it completes: what only the writer that holds the head can make. */
+export interface ChainLink {
   readonly seq: number
   readonly text: string
   readonly prevHash: string
   readonly hash: string
   /** The Merkle tree nodes the entry completes (encodeTreeNodes). */
   readonly treeNodes: string
+}
+
+/** What an entry adds to the search index: the same wherever it lands in the chain, so it can be made before the head is known. */
+export interface IndexRows {
   readonly columns: Array<string | null>
   readonly subjects: string[]
   /** Undefined for an entry that decides on no field. */
   readonly fieldSet: FieldSet | undefined
 }
+
+/** One entry as the ledger stores it: its link in the chain, its tree nodes, its searchable columns, its index rows and field set. */
+export interface ChainedRow extends ChainLink, IndexRows {}
 
 export function serialised(entry: AuditEntry): SerialisedEntry {
   return { entry, text: serialiseEntry(entry) }
@@ -132,23 +139,24 @@ export interface ChainTip {
  * are written.
  */
 export function chainRows(tip: ChainTip, entries: readonly SerialisedEntry[]): ChainedRow[] {
+  const links = chainLinks(tip, entries)
+  return links.map((link, i) => ({ ...link, ...indexRows(entries[i]!.entry) }))
+}
+
+/** The links alone of chainRows: a PostgreSQL writer makes the index rows before it takes the chain's lock (ledger-postgres.ts). */
+export function chainLinks(tip: ChainTip, entries: ReadonlyArray<{ readonly text: string }>): ChainLink[] {
   let seq = tip.head?.seq ?? 0
   let prevHash = tip.head?.hash ?? GENESIS_HASH
-  return entries.map(({ entry, text }) => {
+  return entries.map(({ text }) => {
     seq++
-    const row = {
-      seq,
-      text,
-      prevHash,
-      hash: chainHash(prevHash, text),
-      treeNodes: encodeTreeNodes(tip.edge.append(leafHash(text))),
-      columns: auditColumnValues(auditColumns(entry)),
-      subjects: auditSubjects(entry),
-      fieldSet: auditFieldSet(entry)
-    }
-    prevHash = row.hash
-    return row
+    const link = { seq, text, prevHash, hash: chainHash(prevHash, text), treeNodes: encodeTreeNodes(tip.edge.append(leafHash(text))) }
+    prevHash = link.hash
+    return link
   })
+}
+
+export function indexRows(entry: AuditEntry): IndexRows {
+  return { columns: auditColumnValues(auditColumns(entry)), subjects: auditSubjects(entry), fieldSet: auditFieldSet(entry) }
 }
 
 /** Records a field set and its pattern rows, where it is new (the same in both dialects). */
@@ -186,7 +194,7 @@ export class TipCache {
     return tip !== undefined && tip.seq === head.seq && tip.hash === head.hash ? tip.edge.copy() : undefined
   }
 
-  remember(rows: readonly ChainedRow[], edge: TreeEdge): void {
+  remember(rows: readonly ChainLink[], edge: TreeEdge): void {
     const last = rows[rows.length - 1]
     if (last !== undefined) this.#tip = { seq: last.seq, hash: last.hash, edge }
   }
