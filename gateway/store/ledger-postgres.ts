@@ -65,7 +65,7 @@ const INSERT_AUDIT = `WITH entry AS (
  * JavaScript array, but only as it sends the statement, inside the chain's
  * lock; made here, it is made before (PreparedAppend).
  */
-export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
+function textArrayLiteral(values: ReadonlyArray<string | null>): string {
   const parts = new Array<string>(values.length)
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!
