@@ -97,10 +97,8 @@ function byProcess(cpu: CpuPerMessage): string {
     const name = t.thread.includes(':') ? t.thread.slice(0, t.thread.indexOf(':')) : t.thread
     totals.set(name, (totals.get(name) ?? 0) + t.us)
   }
-  return describeCpu({ totalUs: cpu.totalUs, byThread: [...totals].map(([thread, us]) => ({ thread, us })).sort((a, b) => b.us - a.us) }).replace(
-    'a message',
-    'an append'
-  )
+  const byThread = [...totals].map(([thread, us]) => ({ thread, us })).sort((a, b) => b.us - a.us)
+  return describeCpu({ totalUs: cpu.totalUs, byThread }, 'an append')
 }
 
 export async function ledgerPostgresBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {

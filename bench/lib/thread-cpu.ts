@@ -2,7 +2,8 @@
 // /proc (Linux), read before and after a timed phase, for this process (the
 // gateway's event loop, its ledger thread, V8's GC helpers, the load
 // generator's thread), for any gateway process started apart, and for the
-// servers on this machine it names (redis-server, or PostgreSQL's processes). Divided by the messages of the phase, it says what a message
+// servers on this machine it names (redis-server, or PostgreSQL's
+// processes). Divided by the messages of the phase, it says what a message
 // costs and where, beside the rate (docs/architecture.md, "Targets": the
 // figures that cannot be met on this machine are explained from these).
 // The gateway names its threads (ledger, wal-checkpoint, ledger-verify); V8's
@@ -81,8 +82,8 @@ export function cpuPerMessage(before: CpuByThread, after: CpuByThread, messages:
   return { byThread: used.filter((t) => t.us >= totalUs * 0.01).sort((a, b) => b.us - a.us), totalUs }
 }
 
-/** "2,097 µs of CPU a message: MainThread 1,099, ledger 484, …" */
-export function describeCpu(cpu: CpuPerMessage): string {
+/** "2,097 µs of CPU a message: MainThread 1,099, ledger 484, …"; `unit` names what the CPU was divided by. */
+export function describeCpu(cpu: CpuPerMessage, unit = 'a message'): string {
   const us = (n: number): string => Math.round(n).toLocaleString('en')
-  return `${us(cpu.totalUs)} µs of CPU a message: ${cpu.byThread.map((t) => `${t.thread} ${us(t.us)}`).join(', ')}`
+  return `${us(cpu.totalUs)} µs of CPU ${unit}: ${cpu.byThread.map((t) => `${t.thread} ${us(t.us)}`).join(', ')}`
 }
