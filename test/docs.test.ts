@@ -1,9 +1,10 @@
 // The documentation against the code: README.md stays a front door, every
 // relative link in it and in docs/ leads somewhere, every file they name is
 // there, every place in them the code cites (`docs/<page>.md, "<Heading>"`) is
-// there, and the reference tables (error codes in docs/integrators.md,
-// settings in docs/operators.md) name exactly what gateway/errors.ts and
-// gateway/config.ts define.
+// there, every module of the product (gateway/, policies/) is named in
+// docs/architecture.md, and the reference tables (error codes in
+// docs/integrators.md, settings in docs/operators.md) name exactly what
+// gateway/errors.ts and gateway/config.ts define.
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -124,6 +125,51 @@ t.test('every place in docs/ that the code cites is there', async (t) => {
   }
   // The citations are there to be checked: a pattern that stopped finding them would pass vacuously.
   t.ok(citations > 100, `${citations} citations checked`)
+})
+
+/** The gateway's folders, which the document also names from inside gateway/ (`plugins/metrics.ts`). */
+const GATEWAY_FOLDERS = /^(?:audit|cli|console|delivery|intake|jws|lib|observability|pipeline|plugins|queue|routes|store|trust)\//
+
+/**
+ * The product's modules docs/architecture.md names, in its prose and tables: by
+ * path (`gateway/store/store-thread.ts`, or `store/store-thread.ts` from inside
+ * gateway/), or by file name beside a path or folder of the same line
+ * (`gateway/store/sql/` (`schema.ts`, …)).
+ */
+function modulesNamed(text: string): Set<string> {
+  const named = new Set<string>()
+  const fromRoot = (span: string): string => (GATEWAY_FOLDERS.test(span) ? `gateway/${span}` : span)
+  for (const line of prose(text).split('\n')) {
+    const spans = [...line.matchAll(/`([^`\n]+)`/g)].map((m) => fromRoot(m[1]!))
+    const folders = new Set<string>()
+    for (const span of spans) {
+      if (/^(?:gateway|policies)\/[\w./-]*\.ts$/.test(span)) {
+        named.add(span)
+        folders.add(dirname(span))
+      } else if (/^(?:gateway|policies)\/[\w./-]*\/$/.test(span)) {
+        folders.add(span.slice(0, -1))
+      }
+    }
+    for (const span of spans) if (/^[\w.-]+\.ts$/.test(span)) for (const folder of folders) named.add(`${folder}/${span}`)
+  }
+  return named
+}
+
+// Issue 10's measure of the architecture document: from it, a newcomer finds
+// the one module to change for any behaviour. A module it does not name is one
+// the newcomer cannot find there.
+t.test('every module of the product is named in docs/architecture.md', async (t) => {
+  const text = read('docs/architecture.md')
+  const named = modulesNamed(text)
+  // The policy modules, one per kind, are named by their pattern.
+  t.ok(text.includes('`policies/<kind>.policy.ts`'), 'the policy modules, by their pattern')
+  const modules = ['gateway', 'policies'].flatMap((dir) =>
+    filesUnder(join(root, dir))
+      .map((file) => relative(root, file))
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.policy.ts'))
+  )
+  t.ok(modules.length > 100, `${modules.length} modules`)
+  for (const module of modules) t.ok(named.has(module), `${module} is named in docs/architecture.md`)
 })
 
 t.test('the error-code table lists every code, and only those', async (t) => {
