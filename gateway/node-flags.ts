@@ -10,7 +10,18 @@
 // Messages are held as strings on the event loop's thread and parsed on a
 // worker, one at a time each (pipeline/pipeline-pool.ts), so the largest
 // message the contract allows (8 MiB) fits with room to spare.
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128', '--max-semi-space-size=4']
+//
+// Below a 256 MB heap limit V8 lets the old generation grow only 1.3 times
+// its live size before the next full collection: under a steady load (30 MB
+// live) each gateway ran one every 2.4 s, and the messages around each one
+// were the slowest of the run. Letting it grow to twice its live size (still
+// within the 128 MB) ran them every 6–8 s: five alternated pairs of the
+// delivery bench gave medians of 279 against 227 messages/s and a
+// submit→push p99 of 74 against 132 ms, the roster took 270 s against
+// 324–325, for 15–30 MB more at the peaks (docs/measurements.md, "Full
+// collections spaced out"). A V8 flag, not Node's: a Node whose V8 drops it
+// refuses to start, which every test that starts a gateway process shows.
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128', '--max-semi-space-size=4', '--heap-growing-percent=100']
 
 /**
  * And the environment it runs in. glibc gives each thread that allocates its
