@@ -128,7 +128,11 @@ t.test('every place in docs/ that the code cites is there', async (t) => {
 })
 
 /** The gateway's folders, which the document also names from inside gateway/ (`plugins/metrics.ts`). */
-const GATEWAY_FOLDERS = /^(?:audit|cli|console|delivery|intake|jws|lib|observability|pipeline|plugins|queue|routes|store|trust)\//
+const GATEWAY_FOLDERS = new Set(
+  readdirSync(join(root, 'gateway'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+)
 
 /**
  * The product's modules docs/architecture.md names, in its prose and tables: by
@@ -138,7 +142,7 @@ const GATEWAY_FOLDERS = /^(?:audit|cli|console|delivery|intake|jws|lib|observabi
  */
 function modulesNamed(text: string): Set<string> {
   const named = new Set<string>()
-  const fromRoot = (span: string): string => (GATEWAY_FOLDERS.test(span) ? `gateway/${span}` : span)
+  const fromRoot = (span: string): string => (GATEWAY_FOLDERS.has(span.split('/')[0]!) && span.includes('/') ? `gateway/${span}` : span)
   for (const line of prose(text).split('\n')) {
     const spans = [...line.matchAll(/`([^`\n]+)`/g)].map((m) => fromRoot(m[1]!))
     const folders = new Set<string>()
