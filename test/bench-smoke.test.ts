@@ -89,8 +89,14 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   const p99 = named('delivery', /^submit→push p99 .* gateways as processes/)
   t.match(p99?.extra, /by hop: submitted → 202: .*CA accepted → US received .*US received → pushed/)
   const delivery = written.results.find((r) => r.bench === 'delivery')!.details as {
-    asProcesses: { paced: { byHopMs: Array<{ hop: string; p50: number; p99: number }> } }
+    asProcesses: { paced: { byHopMs: Array<{ hop: string; p50: number; p99: number }> }; rounds: Array<{ paced: unknown }> }
   }
   t.equal(delivery.asProcesses.paced.byHopMs.length, 5)
+  // A full run has three rounds, each figure the median round's; a smoke run, one, which stands for itself.
+  t.same(
+    delivery.asProcesses.rounds.map((r) => r.paced),
+    [delivery.asProcesses.paced],
+    'one round in a smoke run, its own figures'
+  )
   for (const hop of delivery.asProcesses.paced.byHopMs) t.ok(Number.isFinite(hop.p99) && hop.p99 >= hop.p50, `${hop.hop}: p50 ≤ p99`)
 })

@@ -30,7 +30,15 @@ t.test('jobs enqueued together are each added once, with their options, in their
   t.match(job?.opts, { attempts: 5, backoff: { type: 'exponential', delay: 40 }, removeOnComplete: true, removeOnFail: true })
   t.equal(await queues.queue('inbound').getWaitingCount(), 1, 'and the inbound one in its own queue')
   await queues.enqueue(item('alone'))
-  t.match((await outbound.getJob('alone'))?.opts, { attempts: 5, removeOnComplete: true }, 'a job alone in its turn too')
+  // Alone in its turn, a job is one add rather than a pipeline of one: with the same options.
+  t.match(
+    (await outbound.getJob('alone'))?.opts,
+    { attempts: 5, backoff: { type: 'exponential', delay: 40 }, removeOnComplete: true, removeOnFail: true },
+    'a job alone in its turn too'
+  )
+  t.same((await outbound.getJob('alone'))?.data, { id: 'alone', direction: 'outbound', target: 'partner' })
+  await queues.enqueue(item('alone'))
+  t.equal(await outbound.getWaitingCount(), ids.length + 1, 'and alone again, it adds nothing')
 })
 
 t.test('when Redis cannot take the write, every job of it is reported failed', async (t) => {

@@ -34,6 +34,16 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
     ...(process.env.BENCH_ARENAS ? { MALLOC_ARENA_MAX: process.env.BENCH_ARENAS } : {}),
     ...env
   })
+  // BENCH_GATEWAY_ENV="CHECKPOINT_EVERY_ENTRIES=100000 MALLOC_MMAP_THRESHOLD_=": the gateways'
+  // environment changed for a trial; a name with nothing after its = is taken out.
+  const childEnv: Record<string, string | undefined> = { ...gp.env }
+  for (const pair of process.env.BENCH_GATEWAY_ENV?.split(' ').filter((p) => p !== '') ?? []) {
+    const at = pair.indexOf('=')
+    if (at <= 0) throw new Error(`BENCH_GATEWAY_ENV: "${pair}" is not NAME=VALUE`)
+    const [name, value] = [pair.slice(0, at), pair.slice(at + 1)]
+    if (value === '') delete childEnv[name]
+    else childEnv[name] = value
+  }
   // BENCH_GATEWAY_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (or --trace-gc):
   // extra Node flags for both gateways, to see what holds their event loops.
   // Their standard output then goes to BENCH_GATEWAY_STDOUT_<country>, if set.
@@ -41,7 +51,7 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
   const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
   const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
   // After the gateway's own flags, so that one given again (--max-semi-space-size=16) overrides it.
-  const child = spawn(process.execPath, [...gp.args.slice(0, -1), ...extra, ...gp.args.slice(-1)], { env: gp.env, stdio: ['ignore', stdout, 'inherit'] })
+  const child = spawn(process.execPath, [...gp.args.slice(0, -1), ...extra, ...gp.args.slice(-1)], { env: childEnv, stdio: ['ignore', stdout, 'inherit'] })
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
