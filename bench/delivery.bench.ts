@@ -313,7 +313,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
   await measureBaseline()
   const baseline = median(baselines.map((x) => x.rate))
 
-  const rounds = (m: Measured, value: (r: Round) => string): string =>
+  const everyRound = (m: Measured, value: (r: Round) => string): string =>
     m.rounds.length === 1 ? '' : `; the median of ${m.rounds.length} rounds: ${m.rounds.map(value).join(', ')}`
   const rateFigure = (measured: Measured, shape: string): Figure => {
     const m = measured.byRate
@@ -325,7 +325,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
       ratio: round(m.rate / baseline, 3),
       target: `≥ ${TARGET_RATE} msg/s, or ≥ ${TARGET_BASELINE_RATIO}× the baseline`,
       met: m.rate >= TARGET_RATE || m.rate / baseline >= TARGET_BASELINE_RATIO,
-      extra: `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms; ${describeCpu(m.cpu)}${rounds(measured, (r) => `${r.rate.toFixed(0)} msg/s`)}`
+      extra: `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms; ${describeCpu(m.cpu)}${everyRound(measured, (r) => `${r.rate.toFixed(0)} msg/s`)}`
     }
   }
   const latencyFigure = (measured: Measured, shape: string): Figure => {
@@ -338,7 +338,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
       met: m.lat.p99 <= TARGET_P99_MS,
       extra:
         `p50 ${m.lat.p50.toFixed(1)} ms, p90 ${m.lat.p90.toFixed(1)} ms, max ${m.lat.max.toFixed(1)} ms; 202 p99 ${m.p.p99Ms.toFixed(1)} ms; by hop: ${describeHops(m.hops).join('; ')}` +
-        rounds(measured, (r) => `${r.lat.p99.toFixed(1)} ms at ${r.pacedRate} msg/s`)
+        everyRound(measured, (r) => `${r.lat.p99.toFixed(1)} ms at ${r.pacedRate} msg/s`)
     }
   }
   const roundDetails = (m: Round) => ({
@@ -359,7 +359,10 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     }
   })
   // The two rounds that stand for the shape first, as before rounds were kept; then every round.
-  const details = (m: Measured) => ({ endToEnd: roundDetails(m.byRate).endToEnd, paced: roundDetails(m.byP99).paced, rounds: m.rounds.map(roundDetails) })
+  const details = (m: Measured) => {
+    const rounds = m.rounds.map(roundDetails)
+    return { endToEnd: rounds[m.rounds.indexOf(m.byRate)]!.endToEnd, paced: rounds[m.rounds.indexOf(m.byP99)]!.paced, rounds }
+  }
 
   return {
     bench: 'delivery',
