@@ -327,6 +327,11 @@ t.test('an agency webhook that was down: the push is resent from the agency-push
       partnerUrl: base.CA,
       deliveryAttempts: 2,
       deliveryBackoffMs: 10,
+      // The dead letter is recorded just before BullMQ removes the failed
+      // job; a resend in between adds nothing under the same job id, and the
+      // outbox relay queues it on its next pass (queue/dead-letters.ts). At
+      // the tests' default of a minute, that pass came after the wait below.
+      relayIntervalMs: 1_000,
       webhooks: { 'US/CBP/ades': `https://127.0.0.1:${ports.webhook}/v1/inbox` }
     })
   )
