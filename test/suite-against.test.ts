@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { compareSuites, median, runOrder, suiteEnvironment, table, tapSummary } from '../tools/suite-against.ts'
+import { median } from '../bench/lib/common.ts'
+import { compareSuites, runOrder, suiteEnvironment, table, tapSummary } from '../tools/suite-against.ts'
 
 const tool = join(import.meta.dirname, '..', 'tools', 'suite-against.ts')
 

@@ -14,11 +14,12 @@
 // nothing else should run meanwhile: the machine's idle share during each run
 // is printed beside it. Arguments after `--` go to both checkouts' tap (a
 // file list, say).
-import { spawn } from 'node:child_process'
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { median } from '../bench/lib/common.ts'
 
 export type Checkout = 'this' | 'baseline'
 
@@ -56,12 +57,6 @@ export interface SuiteComparison {
   readonly medianRunRatio: number
   /** Whether every run's `npm test` passed: a figure from a failed run may stand for less than the whole suite. */
   readonly allPassed: boolean
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** The last totals tap printed in `output`. */
@@ -115,22 +110,15 @@ async function runSuite(dir: string, tapArgs: readonly string[], log: string): P
   const args = ['test', ...(tapArgs.length > 0 ? ['--', ...tapArgs] : [])]
   const before = machineJiffies()
   const from = performance.now()
-  const out = createWriteStream(log)
-  const chunks: Buffer[] = []
-  const child = spawn('npm', args, { cwd: dir, env: suiteEnvironment(dir), stdio: ['ignore', 'pipe', 'pipe'] })
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.on('data', (chunk: Buffer) => {
-      chunks.push(chunk)
-      out.write(chunk)
-    })
-  }
+  // Its output goes straight to the log, which is then read for tap's totals.
+  const out = openSync(log, 'w')
   const status = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn('npm', args, { cwd: dir, env: suiteEnvironment(dir), stdio: ['ignore', out, out] })
     child.once('error', reject)
     child.once('close', (code) => resolve(code))
-  })
+  }).finally(() => closeSync(out))
   const wallSeconds = (performance.now() - from) / 1000
   const after = machineJiffies()
-  await new Promise<void>((resolve) => out.end(resolve))
   const busy = after.busy - before.busy
   const idle = after.idle - before.idle
   return {
@@ -138,20 +126,13 @@ async function runSuite(dir: string, tapArgs: readonly string[], log: string): P
     machineCpuSeconds: busy / JIFFIES_PER_SECOND,
     idleShare: busy + idle === 0 ? 0 : idle / (busy + idle),
     status,
-    tap: tapSummary(Buffer.concat(chunks).toString('utf8'))
+    tap: tapSummary(readFileSync(log, 'utf8'))
   }
 }
 
-function commitOf(dir: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const git = spawn('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] })
-    let out = ''
-    git.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8')
-    })
-    git.once('error', () => resolve(null))
-    git.once('close', (code) => resolve(code === 0 ? out.trim() : null))
-  })
+function commitOf(dir: string): string | null {
+  const git = spawnSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  return git.status === 0 ? git.stdout.trim() : null
 }
 
 export interface CompareOptions {
@@ -181,8 +162,8 @@ export async function compareSuites(opts: CompareOptions): Promise<SuiteComparis
     startedAt,
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown' },
     checkouts: {
-      this: { dir: opts.thisDir, commit: await commitOf(opts.thisDir) },
-      baseline: { dir: opts.baselineDir, commit: await commitOf(opts.baselineDir) }
+      this: { dir: opts.thisDir, commit: commitOf(opts.thisDir) },
+      baseline: { dir: opts.baselineDir, commit: commitOf(opts.baselineDir) }
     },
     tapArgs: opts.tapArgs,
     runs,
