@@ -9,6 +9,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { median } from '../bench/lib/common.ts'
+import { describePageFaultCost, measurePageFaultCost } from '../tools/page-fault-cost.ts'
 import { compareSuites, runOrder, suiteEnvironment, table, tapSummary } from '../tools/suite-against.ts'
 
 const tool = join(import.meta.dirname, '..', 'tools', 'suite-against.ts')
@@ -98,6 +99,33 @@ t.test('runs alternate, each its checkout’s own npm test, and every figure is 
   t.match(printed, /^\| pair \| first \| this checkout \(.*here\) \| baseline \(.*before\) \| ratio \|$/m, 'the table names both checkouts')
   t.match(printed, /^\| 2 \| baseline \| .* \| .*npm test exited 1.* \| \d\.\d{3}× \|$/m, 'a row a pair, with who ran first and a failed run marked')
   t.match(printed, /median of the pairs' ratios: \d+\.\d{3}×; median run against median run: \d+\.\d{3}× \(some runs failed/)
+  // What a page fault cost, before the first run and after the last: a
+  // fresh 64 MiB mapping faults in its 16,384 pages once.
+  for (const when of ['before', 'after'] as const) {
+    const cost = result.machine.pageFault[when]
+    t.ok(cost.faults >= 16_384 * 0.9, `${when}: the first fill faulted in the buffer's pages (${cost.faults})`)
+    t.ok(cost.microsPerFault !== null && cost.microsPerFault > 0, `${when}: what a fault cost (${cost.microsPerFault} µs)`)
+  }
+  t.match(
+    printed,
+    /^the machine: \d+ × .*; before the runs, a page fault: [\d.]+ µs \(\d+ faults;.*; after them, a page fault: [\d.]+ µs/m,
+    'the table says what a page fault cost'
+  )
+})
+
+t.test('what a page fault costs: counted in a fresh mapping, and not claimed when the pages were already mapped', async (t) => {
+  const cost = measurePageFaultCost(64)
+  t.ok(cost.faults >= 16_384 * 0.9, `the first fill faulted in the pages (${cost.faults})`)
+  t.ok(cost.firstFillMs > cost.secondFillMs, `the first fill (${cost.firstFillMs} ms) cost more than the second (${cost.secondFillMs} ms)`)
+  t.ok(Math.abs(cost.microsPerFault! - ((cost.firstFillMs - cost.secondFillMs) * 1000) / cost.faults) < 1e-6, 'the first fill’s CPU over the second’s, a fault')
+  t.match(describePageFaultCost(cost), /^a page fault: [\d.]+ µs \(\d+ faults; first fill \d+ ms of CPU, second \d+ ms\)$/)
+  t.equal(
+    describePageFaultCost({ faults: 3, firstFillMs: 1, secondFillMs: 1, microsPerFault: null }),
+    'a page fault: not measured: the buffer was already mapped (3 faults; first fill 1 ms of CPU, second 1 ms)'
+  )
+  const run = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'tools', 'page-fault-cost.ts'), '--megabytes', 'many'], { encoding: 'utf8' })
+  t.equal(run.status, 2, 'a size that is not a number: exits 2')
+  t.match(run.stderr, /--megabytes takes a whole number, at least 1, not "many"/)
 })
 
 t.test('the pieces: the order of runs, tap’s totals, the median, the environment', async (t) => {

@@ -20,6 +20,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { median } from '../bench/lib/common.ts'
+import { describePageFaultCost, measurePageFaultCost, type PageFaultCost } from './page-fault-cost.ts'
 
 export type Checkout = 'this' | 'baseline'
 
@@ -46,7 +47,12 @@ export interface SuiteRun {
 
 export interface SuiteComparison {
   readonly startedAt: string
-  readonly machine: { readonly cpus: number; readonly model: string }
+  readonly machine: {
+    readonly cpus: number
+    readonly model: string
+    /** What a page fault cost before the first run and after the last (tools/page-fault-cost.ts): what moves these figures most between machines. */
+    readonly pageFault: { readonly before: PageFaultCost; readonly after: PageFaultCost }
+  }
   readonly checkouts: Record<Checkout, { readonly dir: string; readonly commit: string | null }>
   readonly tapArgs: readonly string[]
   readonly runs: readonly SuiteRun[]
@@ -148,6 +154,7 @@ export interface CompareOptions {
 export async function compareSuites(opts: CompareOptions): Promise<SuiteComparison> {
   const dirs: Record<Checkout, string> = { this: opts.thisDir, baseline: opts.baselineDir }
   const startedAt = new Date().toISOString()
+  const pageFaultBefore = measurePageFaultCost()
   const runs: SuiteRun[] = []
   for (const { pair, checkout } of runOrder(opts.pairs)) {
     const log = join(opts.logs, `pair-${pair}-${checkout}.log`)
@@ -155,12 +162,13 @@ export async function compareSuites(opts: CompareOptions): Promise<SuiteComparis
     runs.push(run)
     opts.onRun?.(run)
   }
+  const pageFaultAfter = measurePageFaultCost()
   const wall = (pair: number, checkout: Checkout): number => runs.find((r) => r.pair === pair && r.checkout === checkout)!.wallSeconds
   const pairRatios = Array.from({ length: opts.pairs }, (_, i) => wall(i + 1, 'this') / wall(i + 1, 'baseline'))
   const medianOf = (checkout: Checkout): number => median(runs.filter((r) => r.checkout === checkout).map((r) => r.wallSeconds))
   return {
     startedAt,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown' },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', pageFault: { before: pageFaultBefore, after: pageFaultAfter } },
     checkouts: {
       this: { dir: opts.thisDir, commit: commitOf(opts.thisDir) },
       baseline: { dir: opts.baselineDir, commit: commitOf(opts.baselineDir) }
@@ -193,7 +201,8 @@ export function table(result: SuiteComparison): string {
   lines.push(
     '',
     `median of the pairs' ratios: ${result.medianPairRatio.toFixed(3)}×; median run against median run: ${result.medianRunRatio.toFixed(3)}×` +
-      (result.allPassed ? '' : ' (some runs failed: their times may stand for less than the whole suite)')
+      (result.allPassed ? '' : ' (some runs failed: their times may stand for less than the whole suite)'),
+    `the machine: ${result.machine.cpus} × ${result.machine.model}; before the runs, ${describePageFaultCost(result.machine.pageFault.before)}; after them, ${describePageFaultCost(result.machine.pageFault.after)}`
   )
   return lines.join('\n')
 }
