@@ -8,8 +8,8 @@
 // what the faults cost.
 //
 //   node tools/page-fault-cost.ts [--megabytes 64]
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { procStatFields } from '../bench/lib/thread-cpu.ts'
 
 export interface PageFaultCost {
   /** Minor page faults the first fill took. */
@@ -25,10 +25,9 @@ export interface PageFaultCost {
 const DEFAULT_MEGABYTES = 64
 const PAGE_BYTES = 4096
 
-/** The process's minor faults so far: the tenth field of /proc/self/stat, counted after the command's closing parenthesis. */
+/** The process's minor faults so far (field 10 of /proc/self/stat). */
 function minorFaults(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8')
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7])
+  return Number(procStatFields('/proc/self/stat')[7])
 }
 
 function cpuMicros(): number {

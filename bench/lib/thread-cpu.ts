@@ -16,10 +16,19 @@ const TICKS_PER_SECOND = 100
 
 export type CpuByThread = ReadonlyMap<string, number>
 
-/** utime + stime of one /proc stat file, in seconds (fields 14 and 15, after the command name in parentheses). */
-function cpuSeconds(statPath: string): number {
+/**
+ * The fields of a /proc stat file from the third on (the state): what
+ * follows the command name, which is in parentheses and may hold spaces and
+ * parentheses itself. Field n of proc(5) is at index n - 3.
+ */
+export function procStatFields(statPath: string): string[] {
   const stat = readFileSync(statPath, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+}
+
+/** utime + stime of one /proc stat file, in seconds (fields 14 and 15). */
+function cpuSeconds(statPath: string): number {
+  const fields = procStatFields(statPath)
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
 }
 
