@@ -3,14 +3,16 @@
 // mTLS, both driven by the same load loop (bench/lib/load.ts) in a worker
 // thread. docs/architecture.md, "Targets": ingest at ≥ 0.25× the bare route,
 // and ≥ 0.5× the crypto floor of one submission measured in the same run.
+// Beside them, the floor of a submission (bench/lib/message-floor.ts): the
+// rate the cores would allow at the least CPU a submission's work takes,
+// which says whether those targets are within reach here at all.
 //
 //   node bench/ingest.bench.ts [--quick]
-import { join } from 'node:path'
-import Fastify from 'fastify'
-import { tlsOptions } from '../gateway/app.ts'
-import { loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { availableParallelism } from 'node:os'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { freePort, KEYS_DIR, startExchange, startGateway, testConfig } from '../test/helper.ts'
+import { freePort, startExchange, startGateway, testConfig } from '../test/helper.ts'
+import { measureBareRoute, type BareRouteRun } from './lib/bare-route.ts'
+import { describeFloor, describePartCosts, floorOf, measurePartCosts, submissionParts } from './lib/message-floor.ts'
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { measureCryptoFloor, submissionWork } from './lib/crypto-floor.ts'
 import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
@@ -21,7 +23,6 @@ const TARGET_RATIO = 0.25
 /** Of the crypto floor (bench/lib/crypto-floor.ts). */
 const FLOOR_TARGET_RATIO = 0.5
 const CONNECTIONS = 16
-const BODY_LIMIT = 8 * 1024 * 1024
 
 interface Sizes {
   readonly durationMs: number
@@ -38,23 +39,6 @@ function sizes({ quick, smoke }: BenchOptions): Sizes {
   return quick
     ? { durationMs: 3_000, warmupMs: 1_000, warmupCount: 1_000, maxCount: 15_000, minCount: 2_000 }
     : { durationMs: 10_000, warmupMs: 2_000, warmupCount: 3_000, maxCount: 60_000, minCount: 2_000 }
-}
-
-/** A bare Fastify 5 route with the gateway's own TLS options (buildApp's `https`) and the same content type. */
-async function startBareRoute(): Promise<{ url: string; close(): Promise<void> }> {
-  const trust = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
-  const app = Fastify({
-    https: tlsOptions(trust),
-    logger: false,
-    bodyLimit: BODY_LIMIT,
-    keepAliveTimeout: 65_000,
-    forceCloseConnections: 'idle'
-  })
-  app.addContentTypeParser('application/jose', { parseAs: 'string' }, (_request, body, done) => done(null, body))
-  app.post('/v1/messages', async (request, reply) => reply.code(202).send({ id: 'bare', status: 'accepted', bytes: (request.body as string).length }))
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as { port: number }
-  return { url: `https://127.0.0.1:${port}`, close: () => app.close() }
 }
 
 function template(): Record<string, unknown> {
@@ -85,21 +69,13 @@ function summary(r: PhaseResult): Record<string, unknown> {
   return { ...rest, rps: round(r.rps, 1), p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), maxMs: round(r.maxMs), elapsedMs: round(r.elapsedMs) }
 }
 
-async function measureBare(s: Sizes, log: BenchOptions['log'], label: string): Promise<PhaseResult> {
-  const bare = await startBareRoute()
-  try {
-    const results = await runLoad(
-      job(bare.url, false, [
-        { kind: 'closed', name: 'warmup', count: 1e9, durationMs: s.warmupMs, unique: false },
-        { kind: 'closed', name: 'timed', count: 1e9, durationMs: s.durationMs, unique: false }
-      ])
-    )
-    const r = timed(results)
-    log(`${label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`)
-    return r
-  } finally {
-    await bare.close()
-  }
+async function measureBare(s: Sizes, log: BenchOptions['log'], label: string): Promise<BareRouteRun> {
+  const run = await measureBareRoute((origin, phases) => job(origin, false, phases), s)
+  const r = run.result
+  log(
+    `${label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms; ${Math.round(run.cpuUs)} µs of CPU a request, client and server`
+  )
+  return run
 }
 
 function gatewayPhases(s: Sizes): PhaseSpec[] {
@@ -182,18 +158,26 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
     "workers-off figure: testConfig('CA', { runWorkers: false, logLevel: 'silent' }) — no delivery competes for the CPU (the 202 path still writes the ledger and enqueues in Redis)",
     'workers-on figure: startExchange (CA and US gateways, mock agencies, all in this process), workerConcurrency 32, delivery to the US gateway running while ingesting'
   ]
-  const bare: PhaseResult[] = []
-  bare.push(await measureBare(s, opts.log, 'bare route (1)'))
+  const bareRuns: BareRouteRun[] = []
+  bareRuns.push(await measureBare(s, opts.log, 'bare route (1)'))
   const work = await submissionWork()
   const floor = measureCryptoFloor(work, s.durationMs)
   opts.log(`crypto floor: ${floor.perSecond.toFixed(0)} submissions/s on one core (${floor.work.hmacs} HMACs, 2 verifications, a signature, a seal each)`)
+  const partCosts = measurePartCosts(bareRuns[0]!.cpuUs, work, {
+    durationMs: Math.min(s.durationMs, 3_000),
+    commits: opts.smoke ? 50 : opts.quick ? 2_000 : 10_000
+  })
+  opts.log(`the floor's parts: ${describePartCosts(partCosts)}`)
   const { r: off, cpu: offCpu } = await measureGatewayNoWorkers(s, opts.log)
-  if (!opts.quick) bare.push(await measureBare(s, opts.log, 'bare route (2)'))
+  if (!opts.quick) bareRuns.push(await measureBare(s, opts.log, 'bare route (2)'))
   const on = await measureGatewayWithWorkers(s, opts.log)
   const oneProcess = await measureGatewayProcesses(s, opts.log, 1)
   const twoProcesses = await measureGatewayProcesses(s, opts.log, 2)
 
+  const bare = bareRuns.map((b) => b.result)
   const baseline = mean(bare.map((b) => b.rps))
+  // The least a request cost in either bare run: a floor is to be under every gateway's cost.
+  const submissionFloor = floorOf(submissionParts({ ...partCosts, requestUs: Math.min(...bareRuns.map((b) => b.cpuUs)) }), availableParallelism())
   if (bare.length > 1)
     notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
   for (const [name, r] of [
@@ -237,6 +221,18 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
           `a submission: ES256 token and JWS verified, ${floor.work.hmacs} HMAC-SHA256, a SHA-256, an ES256 signature, AES-256-GCM over ${floor.work.submissionBytes} bytes; ` +
           `the gateway with its load generator and Redis on this machine's cores: ${describeCpu(offCpu)}`
       },
+      {
+        name: "the floor of a submission: what the cores allow at the least CPU a submission's work takes here",
+        value: round(submissionFloor.perSecond, 0),
+        unit: 'req/s',
+        baseline: base,
+        ratio: round(submissionFloor.perSecond / baseline, 3),
+        target: `the ingest targets within reach (≥ ${TARGET_RATIO}× bare and ≥ ${FLOOR_TARGET_RATIO}× the crypto floor)`,
+        met: submissionFloor.perSecond / baseline >= TARGET_RATIO && submissionFloor.perSecond / floor.perSecond >= FLOOR_TARGET_RATIO,
+        extra:
+          `${describeFloor(submissionFloor, 'a submission')}; ${(submissionFloor.perSecond / floor.perSecond).toFixed(2)}× the crypto floor; ` +
+          `the gateway (workers off) reaches ${(off.rps / submissionFloor.perSecond).toFixed(2)} of it`
+      },
       figure('ingest, the gateway as its own process (workers off)', oneProcess),
       {
         ...figure('ingest, the gateway as two processes on one port (GATEWAY_PROCESSES=2, workers off)', twoProcesses),
@@ -251,6 +247,12 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
       gatewayWorkersOff: { ...summary(off), cpuPerMessageUs: offCpu },
       gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring },
       cryptoFloor: { perSecond: round(floor.perSecond, 0), ...floor.work },
+      submissionFloor: {
+        cpuPerSubmissionUs: round(submissionFloor.cpuUs, 1),
+        cores: submissionFloor.cores,
+        perSecond: round(submissionFloor.perSecond, 1),
+        parts: submissionFloor.parts.map((p) => ({ ...p, cpuUs: round(p.cpuUs, 2) }))
+      },
       gatewayOneProcess: summary(oneProcess),
       gatewayTwoProcesses: summary(twoProcesses)
     }

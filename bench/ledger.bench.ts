@@ -25,7 +25,8 @@ import { SQLITE } from '../gateway/store/sql/dialect.ts'
 import { INSERT_FIELD_SET, INSERT_FIELD_SET_PATTERN, encodeTreeNodes } from '../gateway/store/sql/ledger.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import { benchOptions, median, round, type BenchOptions, type BenchResult } from './lib/common.ts'
-import { EntryMaker } from './lib/ledger-entries.ts'
+import { EntryMaker, rawRows } from './lib/ledger-entries.ts'
+import { commitOneAtATime, fillRawAudit, openRawAudit } from './lib/raw-sqlite.ts'
 
 const SMALL = 10_000
 /** Issue 11's: the rate at a million entries at least 0.95× the rate at ten thousand. */
@@ -156,26 +157,6 @@ async function walPagesPerAppend(store: SqliteStore, path: string, entries: read
   }
 }
 
-/** The baseline table: the audit row's own columns, nothing indexed but the rowid. */
-function openRaw(path: string): DatabaseSync {
-  const db = new DatabaseSync(path)
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
-    CREATE TABLE IF NOT EXISTS raw_audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)`)
-  return db
-}
-
-function rawRate(db: DatabaseSync, rows: ReadonlyArray<{ text: string; hash: string }>, startSeq: number): number {
-  const insert = db.prepare('INSERT INTO raw_audit (seq, entry, prev_hash, hash) VALUES (?, ?, ?, ?)')
-  const t0 = performance.now()
-  let seq = startSeq
-  for (const r of rows) {
-    db.exec('BEGIN IMMEDIATE')
-    insert.run(++seq, r.text, r.hash, r.hash)
-    db.exec('COMMIT')
-  }
-  return rows.length / ((performance.now() - t0) / 1000)
-}
-
 /** Entries/s of the least a verifier must do: read each row and recompute its chain hash. */
 function chainFloor(path: string): number {
   const db = new DatabaseSync(path, { readOnly: true })
@@ -227,15 +208,8 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
     const large = new SqliteStore(paths.large)
     stores.push(small, large)
 
-    raw = openRaw(paths.raw)
-    const rawRows = maker.batch(SMALL).map((e) => {
-      const text = serialiseEntry(e)
-      return { text, hash: chainHash(GENESIS_HASH, text) }
-    })
-    raw.exec('BEGIN')
-    const fill = raw.prepare('INSERT INTO raw_audit (seq, entry, prev_hash, hash) VALUES (?, ?, ?, ?)')
-    rawRows.forEach((r, i) => fill.run(i + 1, r.text, r.hash, r.hash))
-    raw.exec('COMMIT')
+    raw = openRawAudit(paths.raw)
+    fillRawAudit(raw, rawRows(maker.batch(SMALL)))
 
     // Interleaved rounds, so that drift in the machine's speed hits all three alike.
     const rounds: Array<{ small: number; large: number; raw: number; smallGrouped: number; largeGrouped: number; largest: number }> = []
@@ -243,12 +217,8 @@ export async function ledgerBench(opts: BenchOptions = benchOptions()): Promise<
     for (let r = 0; r < s.rounds; r++) {
       const smallRate = await appendRate(small, maker.batch(s.appends))
       const largeRate = await appendRate(large, maker.batch(s.appends))
-      const rows = maker.batch(s.appends).map((e) => {
-        const text = serialiseEntry(e)
-        return { text, hash: chainHash(GENESIS_HASH, text) }
-      })
-      const rawR = rawRate(raw, rows, rawSeq)
-      rawSeq += rows.length
+      const rawR = commitOneAtATime(raw, rawRows(maker.batch(s.appends)), rawSeq).perSecond
+      rawSeq += s.appends
       const smallGrouped = await groupedRate(small, maker.batch(s.appends), IN_FLIGHT)
       const largeGrouped = await groupedRate(large, maker.batch(s.appends), IN_FLIGHT)
       const largest = await groupedRate(small, maker.batch(Math.max(s.appends, 2 * LARGEST_GROUP)), LARGEST_GROUP)

@@ -90,6 +90,7 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   t.match(p99?.extra, /by hop: submitted → 202: .*CA accepted → US received .*US received → pushed/)
   const delivery = written.results.find((r) => r.bench === 'delivery')!.details as {
     asProcesses: { paced: { byHopMs: Array<{ hop: string; p50: number; p99: number }> }; rounds: Array<{ paced: unknown }> }
+    floor: { cpuPerMessageUs: number; cores: number; parts: Array<{ count: number; cpuUs: number }> }
   }
   t.equal(delivery.asProcesses.paced.byHopMs.length, 5)
   // A full run has three rounds, each figure the median round's; a smoke run, one, which stands for itself.
@@ -99,4 +100,19 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
     'one round in a smoke run, its own figures'
   )
   for (const hop of delivery.asProcesses.paced.byHopMs) t.ok(Number.isFinite(hop.p99) && hop.p99 >= hop.p50, `${hop.hop}: p50 ≤ p99`)
+
+  // The floors (bench/lib/message-floor.ts): whether the end-to-end and the
+  // ingest targets are within reach of this machine at all, from the parts'
+  // costs measured in the same run.
+  const messageFloor = named('delivery', /^the floor of a message end to end/)
+  t.match(messageFloor?.target, /within reach \(≥ 2000 msg\/s, or ≥ 0\.35× the baseline\)/, 'the message floor against the end-to-end target')
+  t.equal(messageFloor?.met, messageFloor!.value >= 2000 || messageFloor!.ratio! >= 0.35, 'within reach only where the floor allows the target')
+  t.match(messageFloor?.extra, /3 × .* an mTLS request.*2 × .* a queue hop.*4 × .* a ledger commit.*3 × .* an ES256 signature.*3 × .* an ES256 verification/)
+  const { floor } = delivery
+  const partsSum = floor.parts.reduce((sum, p) => sum + p.count * p.cpuUs, 0)
+  t.ok(Math.abs(partsSum - floor.cpuPerMessageUs) <= 0.01 * floor.cpuPerMessageUs, 'the message floor is the sum of its parts')
+  t.ok(Math.abs(messageFloor!.value - (floor.cores * 1e6) / floor.cpuPerMessageUs) <= 1, 'and the rate the cores allow at that cost')
+  const submissionFloor = named('ingest', /^the floor of a submission/)
+  t.match(submissionFloor?.target, /within reach \(≥ 0\.25× bare and ≥ 0\.5× the crypto floor\)/, 'the submission floor against the ingest targets')
+  t.match(submissionFloor?.extra, /1 × .* an mTLS request.*1 × .* a ledger commit.*the gateway \(workers off\) reaches/)
 })

@@ -3,7 +3,9 @@
 // writes is what a message's acceptance and delivery write in service.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { auditEntry } from '../../gateway/pipeline/audit-entry.ts'
+import { GENESIS_HASH, chainHash, serialiseEntry } from '../../gateway/store/audit-chain.ts'
 import type { AuditEntry } from '../../gateway/store/records.ts'
+import type { RawRow } from './raw-sqlite.ts'
 
 /** The field paths an outbound entry-exit.record decides on (as the policy writes them: 22 decisions). */
 const FIELD_PATHS = [
@@ -92,4 +94,12 @@ export class EntryMaker {
   batch(count: number): AuditEntry[] {
     return Array.from({ length: count }, () => this.next())
   }
+}
+
+/** Entries as the raw baseline table holds them (bench/lib/raw-sqlite.ts): the serialised entry and a chain hash. */
+export function rawRows(entries: readonly AuditEntry[]): RawRow[] {
+  return entries.map((e) => {
+    const text = serialiseEntry(e)
+    return { text, hash: chainHash(GENESIS_HASH, text) }
+  })
 }
