@@ -27,7 +27,7 @@ import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts
 import { startMockAgency } from '../sandbox/mock-agency.ts'
 import { KEYS_DIR, REDIS_URL, dropQueuePrefix, freePort, jwks, startExchange } from '../test/helper.ts'
 import { measureBareRoute } from './lib/bare-route.ts'
-import { submissionWork } from './lib/crypto-floor.ts'
+import { receivedDigests, submissionWork } from './lib/crypto-floor.ts'
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { describeFloor, describePartCosts, floorOf, leastCosts, measurePartCosts, messageParts, type PartCosts } from './lib/message-floor.ts'
 import { benchOptions, median, round, sleep, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
@@ -339,7 +339,10 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
   partRuns.push(await measureFloorParts(s, opts.log))
   const baseline = median(baselines.map((x) => x.rate))
   // The least a job cost in any baseline run: a floor is to be under every gateway's cost, not typical of it.
-  const floor = floorOf(messageParts(leastCosts(partRuns), Math.min(...baselines.map((x) => x.cpuUs))), availableParallelism())
+  const floor = floorOf(
+    messageParts(leastCosts(partRuns), { queueJobUs: Math.min(...baselines.map((x) => x.cpuUs)), partnerDigests: await receivedDigests() }),
+    availableParallelism()
+  )
   const withinReach = (rate: number): boolean => rate >= TARGET_RATE || rate / baseline >= TARGET_BASELINE_RATIO
 
   const everyRound = (m: Measured, value: (r: Round) => string): string =>

@@ -107,7 +107,10 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   const messageFloor = named('delivery', /^the floor of a message end to end/)
   t.match(messageFloor?.target, /within reach \(≥ 2000 msg\/s, or ≥ 0\.35× the baseline\)/, 'the message floor against the end-to-end target')
   t.equal(messageFloor?.met, messageFloor!.value >= 2000 || messageFloor!.ratio! >= 0.35, 'within reach only where the floor allows the target')
-  t.match(messageFloor?.extra, /3 × .* an mTLS request.*2 × .* a queue hop.*4 × .* a ledger commit.*3 × .* an ES256 signature.*3 × .* an ES256 verification/)
+  t.match(
+    messageFloor?.extra,
+    /3 × .* an mTLS request.*2 × .* a queue hop.*4 × .* a ledger commit.*3 × .* an ES256 signature.*5 × .* an ES256 verification.*a keyed digest \(both gateways' entries\)/
+  )
   const { floor } = delivery
   const partsSum = floor.parts.reduce((sum, p) => sum + p.count * p.cpuUs, 0)
   t.ok(Math.abs(partsSum - floor.cpuPerMessageUs) <= 0.01 * floor.cpuPerMessageUs, 'the message floor is the sum of its parts')

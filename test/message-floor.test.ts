@@ -12,16 +12,17 @@ import { describeFloor, floorOf, leastCosts, measureCommitCost, messageParts, su
 import { commitOneAtATime, fillRawAudit, openRawAudit } from '../bench/lib/raw-sqlite.ts'
 
 const COSTS: PartCosts = { requestUs: 100, commitUs: 40, signUs: 30, verifyUs: 60, hmacUs: 2, senderDigests: 25 }
+const PATH = { queueJobUs: 200, partnerDigests: 17 }
 
 t.test('a message end to end counts what the contract asks of the two gateways', async (t) => {
-  const parts = messageParts(COSTS, 200)
+  const parts = messageParts(COSTS, PATH)
   const count = (what: RegExp): number => parts.find((p) => what.test(p.what))?.count ?? 0
   t.equal(count(/mTLS request/), 3, 'the submission, the partner hop, the push')
   t.equal(count(/queue hop/), 2, 'to the partner, to the agency')
   t.equal(count(/ledger commit/), 4, 'accepted, received, and delivered on each side')
   t.equal(count(/signature/), 3, 'the forwarded message, the receipt, the push')
-  t.equal(count(/verification/), 3, 'the submission, the forwarded message, the receipt')
-  t.equal(count(/keyed digest/), 25, "the sender's entry's")
+  t.equal(count(/verification/), 5, 'the submission, the forwarded message, the receipt, and the push and the message in it at the agency')
+  t.equal(count(/keyed digest/), 25 + 17, "both gateways' entries'")
   t.same(
     parts.filter((p) => p.queueHop === true).map((p) => p.cpuUs),
     [200],
@@ -30,17 +31,17 @@ t.test('a message end to end counts what the contract asks of the two gateways',
 })
 
 t.test('the floor is the sum of its parts, and the cores allow a rate at that cost', async (t) => {
-  const floor = floorOf(messageParts(COSTS, 200), 2)
-  // 3×100 + 2×200 + 4×40 + 3×30 + 3×60 + 25×2
-  t.equal(floor.cpuUs, 1_180)
-  t.equal(floor.perSecond, 2e6 / 1_180, 'two cores: two seconds of CPU a second')
-  t.equal(floor.withoutQueue.cpuUs, 780, 'without the two queue hops')
-  t.equal(floor.withoutQueue.perSecond, 2e6 / 780)
-  t.equal(floorOf(messageParts(COSTS, 200), 4).perSecond, 2 * floor.perSecond, 'twice the cores, twice the rate')
+  const floor = floorOf(messageParts(COSTS, PATH), 2)
+  // 3×100 + 2×200 + 4×40 + 3×30 + 5×60 + 42×2
+  t.equal(floor.cpuUs, 1_334)
+  t.equal(floor.perSecond, 2e6 / 1_334, 'two cores: two seconds of CPU a second')
+  t.equal(floor.withoutQueue.cpuUs, 934, 'without the two queue hops')
+  t.equal(floor.withoutQueue.perSecond, 2e6 / 934)
+  t.equal(floorOf(messageParts(COSTS, PATH), 4).perSecond, 2 * floor.perSecond, 'twice the cores, twice the rate')
   t.equal(
     describeFloor(floor),
-    '1,180 µs of CPU a message on 2 cores: 3 × 100 µs an mTLS request (the bare route, client and server), 2 × 200 µs a queue hop (a BullMQ no-op job, Redis included), ' +
-      "4 × 40 µs a ledger commit (a one-row SQLite transaction), 3 × 30 µs an ES256 signature, 3 × 60 µs an ES256 verification, 25 × 2.0 µs a keyed digest (the sender's entry's only)"
+    '1,334 µs of CPU a message on 2 cores: 3 × 100 µs an mTLS request (the bare route, client and server), 2 × 200 µs a queue hop (a BullMQ no-op job, Redis included), ' +
+      "4 × 40 µs a ledger commit (a one-row SQLite transaction), 3 × 30 µs an ES256 signature, 5 × 60 µs an ES256 verification, 42 × 2.0 µs a keyed digest (both gateways' entries)"
   )
 
   const submission = floorOf(submissionParts(COSTS), 2)
@@ -55,9 +56,9 @@ t.test('each part at the least it cost in any run', async (t) => {
 })
 
 t.test('a floor of nothing, or of no cores, is refused', async (t) => {
-  t.throws(() => floorOf(messageParts(COSTS, 200), 0), /at least one core/)
-  t.throws(() => floorOf(messageParts({ ...COSTS, commitUs: 0 }, 200), 2), /ledger commit.*is not a cost/)
-  t.throws(() => floorOf(messageParts(COSTS, Number.NaN), 2), /queue hop.*is not a cost/)
+  t.throws(() => floorOf(messageParts(COSTS, PATH), 0), /at least one core/)
+  t.throws(() => floorOf(messageParts({ ...COSTS, commitUs: 0 }, PATH), 2), /ledger commit.*is not a cost/)
+  t.throws(() => floorOf(messageParts(COSTS, { ...PATH, queueJobUs: Number.NaN }), 2), /queue hop.*is not a cost/)
 })
 
 t.test('the least ledger commit: one row, its own transaction, on a real SQLite file', async (t) => {

@@ -10,7 +10,7 @@
 // took.
 import { createCipheriv, createHash, createHmac, createPublicKey, createSecretKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
 import { derToJose, joseToDer } from 'ecdsa-sig-formatter'
-import { injectGateway, client, testConfig } from '../../test/helper.ts'
+import { injectGateway, client, startExchange, testConfig } from '../../test/helper.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
 import { withTeardowns } from './common.ts'
 
@@ -51,6 +51,27 @@ export async function submissionWork(): Promise<CryptoWork> {
       gatewayPublicKey: createPublicKey(signing.key),
       token,
       hmacs: entry.fields.length + entry.subjects.length + 1
+    }
+  })
+}
+
+/** Keyed digests the receiving gateway's `received` entry takes for one entry-exit.record from CBSA, read off a real exchange in this process. */
+export async function receivedDigests(): Promise<number> {
+  return withTeardowns(async (t) => {
+    const ex = await startExchange(t, { logLevel: 'silent' })
+    const cbsa = ex.clients.CBSA
+    const res = await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))
+    if (res.status !== 202) throw new Error(`crypto floor: the sample submission got ${res.status}`)
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      // The US ledger's first entry is the message's `received` one.
+      const first = (await ex.us.app.store.auditHead()) === undefined ? undefined : await ex.us.app.store.auditEntry(1)
+      if (first !== undefined) {
+        if (first.entry.event !== 'received') throw new Error(`crypto floor: the partner's first entry is "${first.entry.event}"`)
+        return first.entry.fields.length + first.entry.subjects.length + 1
+      }
+      if (Date.now() > deadline) throw new Error('crypto floor: the partner did not receive the sample message within 30 s')
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })
 }

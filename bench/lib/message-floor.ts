@@ -70,24 +70,35 @@ export interface PartCosts {
   readonly senderDigests: number
 }
 
+/** What a message end to end costs beyond a submission's parts, measured in the same run. */
+export interface MessagePath {
+  /** A BullMQ no-op job, Redis included (bench/delivery.bench.ts's baseline). */
+  readonly queueJobUs: number
+  /** Keyed digests in the receiving gateway's `received` entry (bench/lib/crypto-floor.ts, read off a real one). */
+  readonly partnerDigests: number
+}
+
 /**
- * One message end to end, CA agency to US agency: three mTLS requests (the
- * submission, the partner hop, the push), two queue hops (to the partner, to
- * the agency), four ledger commits (accepted, received, delivered on each
- * side), three signatures (the forwarded message, the receipt, the push) and
- * three verifications (the submission, the forwarded message, the receipt),
- * and the sender's keyed digests. Left out: the agencies' own signing and
- * verifying, the access token, the partner's digests, sealing, parsing,
- * schemas and policy, the hash chain and checkpoints.
+ * One message end to end, CA agency to US agency, as the delivery bench
+ * times it: three mTLS requests (the submission, the partner hop, the push),
+ * two queue hops (to the partner, to the agency), four ledger commits
+ * (accepted, received, and delivered on each side), three signatures (the
+ * forwarded message, the receipt, the push), five verifications (the
+ * submission; the forwarded message at the partner; the receipt; the push
+ * and the forwarded message in it, which the agency verifies before the
+ * push counts as delivered) and both entries' keyed digests. Left out: the
+ * agency's signing (done before the timed part), the access token, sealing
+ * and unsealing, parsing, schemas and policy, the rows of a commit past its
+ * first, the hash chain and checkpoints.
  */
-export function messageParts(costs: PartCosts, queueJobUs: number): FloorPart[] {
+export function messageParts(costs: PartCosts, path: MessagePath): FloorPart[] {
   return [
     { what: 'an mTLS request (the bare route, client and server)', count: 3, cpuUs: costs.requestUs },
-    { what: 'a queue hop (a BullMQ no-op job, Redis included)', count: 2, cpuUs: queueJobUs, queueHop: true },
+    { what: 'a queue hop (a BullMQ no-op job, Redis included)', count: 2, cpuUs: path.queueJobUs, queueHop: true },
     { what: 'a ledger commit (a one-row SQLite transaction)', count: 4, cpuUs: costs.commitUs },
     { what: 'an ES256 signature', count: 3, cpuUs: costs.signUs },
-    { what: 'an ES256 verification', count: 3, cpuUs: costs.verifyUs },
-    { what: "a keyed digest (the sender's entry's only)", count: costs.senderDigests, cpuUs: costs.hmacUs }
+    { what: 'an ES256 verification', count: 5, cpuUs: costs.verifyUs },
+    { what: "a keyed digest (both gateways' entries)", count: costs.senderDigests + path.partnerDigests, cpuUs: costs.hmacUs }
   ]
 }
 
