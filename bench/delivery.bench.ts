@@ -324,7 +324,7 @@ function asProcesses(s: Sizes, log: BenchOptions['log']): Promise<Measured> {
 async function measureFloorParts(s: Sizes, log: BenchOptions['log']): Promise<PartCosts> {
   const bareJob = (origin: string, phases: PhaseSpec[]): LoadJob => ({ ...job(origin, phases), fetchToken: false })
   const bare = [await measureBareRoute(bareJob, s.floor), await measureBareRoute(bareJob, s.floor)]
-  const costs = measurePartCosts(Math.min(...bare.map((b) => b.cpuUs)), await submissionWork(), s.floor)
+  const costs = { requestUs: Math.min(...bare.map((b) => b.cpuUs)), ...measurePartCosts(await submissionWork(), s.floor) }
   log(
     `the floor's parts: ${describePartCosts(costs)}; the bare route at ${bare.map((b) => `${b.result.rps.toFixed(0)} req/s (${b.cpuUs.toFixed(0)} µs)`).join(' and ')}`
   )

@@ -65,7 +65,7 @@ export async function receivedDigests(): Promise<number> {
     const deadline = Date.now() + 30_000
     for (;;) {
       // The US ledger's first entry is the message's `received` one.
-      const first = (await ex.us.app.store.auditHead()) === undefined ? undefined : await ex.us.app.store.auditEntry(1)
+      const first = await ex.us.app.store.auditEntry(1)
       if (first !== undefined) {
         if (first.entry.event !== 'received') throw new Error(`crypto floor: the partner's first entry is "${first.entry.event}"`)
         return first.entry.fields.length + first.entry.subjects.length + 1
@@ -74,6 +74,11 @@ export async function receivedDigests(): Promise<number> {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })
+}
+
+/** A field value to take keyed digests of: 24 characters of the submission's payload. */
+function fieldValueOf(work: CryptoWork): string {
+  return work.submission.slice(work.submission.indexOf('.') + 1, work.submission.indexOf('.') + 25)
 }
 
 function verifyJws(jws: string, key: KeyObject): boolean {
@@ -88,8 +93,7 @@ export function measureCryptoFloor(work: CryptoWork, durationMs: number): Crypto
   // costs a quarter of one under a Buffer (2.8 µs against 12.5 µs here).
   const auditKey = createSecretKey(randomBytes(32))
   const sealKey = createSecretKey(randomBytes(32))
-  const payload = work.submission.slice(work.submission.indexOf('.') + 1, work.submission.lastIndexOf('.'))
-  const fieldValue = payload.slice(0, 24)
+  const fieldValue = fieldValueOf(work)
   let done = 0
   const started = performance.now()
   while (performance.now() - started < durationMs) {
@@ -129,8 +133,7 @@ export interface CryptoOpCosts {
 export function measureCryptoOps(work: CryptoWork, durationMs: number): CryptoOpCosts {
   const auditKey = createSecretKey(randomBytes(32))
   const signingInput = Buffer.from(work.submission.slice(0, work.submission.lastIndexOf('.')))
-  const payload = work.submission.slice(work.submission.indexOf('.') + 1, work.submission.lastIndexOf('.'))
-  const fieldValue = payload.slice(0, 24)
+  const fieldValue = fieldValueOf(work)
   const costOf = (op: () => void): number => {
     const cpu = process.cpuUsage()
     const started = performance.now()

@@ -70,6 +70,15 @@ export interface PartCosts {
   readonly senderDigests: number
 }
 
+/** Each kind of part, as the floors name it. */
+const PART = {
+  request: 'an mTLS request (the bare route, client and server)',
+  queueHop: 'a queue hop (a BullMQ no-op job, Redis included)',
+  commit: 'a ledger commit (a one-row SQLite transaction)',
+  signature: 'an ES256 signature',
+  verification: 'an ES256 verification'
+} as const
+
 /** What a message end to end costs beyond a submission's parts, measured in the same run. */
 export interface MessagePath {
   /** A BullMQ no-op job, Redis included (bench/delivery.bench.ts's baseline). */
@@ -93,11 +102,11 @@ export interface MessagePath {
  */
 export function messageParts(costs: PartCosts, path: MessagePath): FloorPart[] {
   return [
-    { what: 'an mTLS request (the bare route, client and server)', count: 3, cpuUs: costs.requestUs },
-    { what: 'a queue hop (a BullMQ no-op job, Redis included)', count: 2, cpuUs: path.queueJobUs, queueHop: true },
-    { what: 'a ledger commit (a one-row SQLite transaction)', count: 4, cpuUs: costs.commitUs },
-    { what: 'an ES256 signature', count: 3, cpuUs: costs.signUs },
-    { what: 'an ES256 verification', count: 5, cpuUs: costs.verifyUs },
+    { what: PART.request, count: 3, cpuUs: costs.requestUs },
+    { what: PART.queueHop, count: 2, cpuUs: path.queueJobUs, queueHop: true },
+    { what: PART.commit, count: 4, cpuUs: costs.commitUs },
+    { what: PART.signature, count: 3, cpuUs: costs.signUs },
+    { what: PART.verification, count: 5, cpuUs: costs.verifyUs },
     { what: "a keyed digest (both gateways' entries)", count: costs.senderDigests + path.partnerDigests, cpuUs: costs.hmacUs }
   ]
 }
@@ -110,10 +119,10 @@ export function messageParts(costs: PartCosts, path: MessagePath): FloorPart[] {
  */
 export function submissionParts(costs: PartCosts): FloorPart[] {
   return [
-    { what: 'an mTLS request (the bare route, client and server)', count: 1, cpuUs: costs.requestUs },
-    { what: 'a ledger commit (a one-row SQLite transaction)', count: 1, cpuUs: costs.commitUs },
-    { what: 'an ES256 signature', count: 1, cpuUs: costs.signUs },
-    { what: 'an ES256 verification', count: 1, cpuUs: costs.verifyUs },
+    { what: PART.request, count: 1, cpuUs: costs.requestUs },
+    { what: PART.commit, count: 1, cpuUs: costs.commitUs },
+    { what: PART.signature, count: 1, cpuUs: costs.signUs },
+    { what: PART.verification, count: 1, cpuUs: costs.verifyUs },
     { what: "a keyed digest (the sender's entry's)", count: costs.senderDigests, cpuUs: costs.hmacUs }
   ]
 }
@@ -133,9 +142,12 @@ export function measureCommitCost(count: number): RawCommits {
   }
 }
 
-/** The parts' costs but the queue hop's: the request's as measured (bench/lib/bare-route.ts), the rest measured here, with nothing else running in this process. */
-export function measurePartCosts(requestUs: number, work: CryptoWork, timing: { readonly durationMs: number; readonly commits: number }): PartCosts {
-  return { requestUs, commitUs: measureCommitCost(timing.commits).cpuUs, ...measureCryptoOps(work, timing.durationMs), senderDigests: work.hmacs }
+/**
+ * The parts' costs but the request's (bench/lib/bare-route.ts measures it)
+ * and the queue hop's, with nothing else running in this process.
+ */
+export function measurePartCosts(work: CryptoWork, timing: { readonly durationMs: number; readonly commits: number }): Omit<PartCosts, 'requestUs'> {
+  return { commitUs: measureCommitCost(timing.commits).cpuUs, ...measureCryptoOps(work, timing.durationMs), senderDigests: work.hmacs }
 }
 
 /**
