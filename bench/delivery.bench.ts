@@ -34,6 +34,7 @@ import { benchOptions, median, round, sleep, withTeardowns, type BenchOptions, t
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec } from './lib/load.ts'
 import { describeHops, hopLatencies, SUBMITTED_TO_PUSHED, type HopPercentiles } from './lib/hop-latency.ts'
 import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
+import { describeTimeSplit, phaseSplit, readPhase, type PhaseReading, type PhaseSplit } from './lib/thread-time.ts'
 
 const TARGET_RATE = 2_000
 const TARGET_P99_MS = 50
@@ -196,6 +197,8 @@ interface Round {
   readonly hops: HopPercentiles[]
   /** What a message of the burst cost, by thread, from its first submission to its last push. */
   readonly cpu: CpuPerMessage
+  /** Over the same stretch, where each gateway process's event loop and ledger thread spent their time (bench/lib/thread-time.ts). */
+  readonly split: PhaseSplit | undefined
 }
 
 /** The rounds of one shape, and the two that stand for it: the round of the median rate, and the round of the median p99. */
@@ -242,18 +245,24 @@ async function measureRound(exchange: ExchangeUnderTest, s: Sizes, log: BenchOpt
   // 1. Maximum: `count` messages submitted as fast as 16 connections go; the
   //    rate is count / (last push − first submission).
   let cpuBefore: CpuByThread | undefined
+  let timesBefore: PhaseReading | undefined
   const burst = await runLoad(job(caUrl, [{ kind: 'closed', name: 'burst', count: s.count, durationMs: 120_000, unique: true, record: true }]), (event) => {
-    if (event.type === 'phase-start') cpuBefore = cpuByThread(processes)
+    if (event.type !== 'phase-start') return
+    cpuBefore = cpuByThread(processes)
+    // In one process both gateways' event loops are this process's main thread: only processes apart are split.
+    if (Object.keys(processes).length > 0) timesBefore = readPhase(processes)
   })
   const b = phase(burst, 'burst')
   const burstPushes = await pushes(cbp, accepted(b), s.drainTimeoutMs)
   // The load generator's thread has ended by now: what it spent is not in this.
   const cpu = cpuPerMessage(cpuBefore!, cpuByThread(processes), s.count)
+  const split = timesBefore === undefined ? undefined : phaseSplit(timesBefore, readPhase(processes), ['MainThread', 'ledger'])
   const firstSent = Math.min(...b.messages!.map((m) => m.sentAt))
   const lastPush = Math.max(...burstPushes.values())
   const rate = s.count / ((lastPush - firstSent) / 1000)
   log(`${label}: end to end, ${s.count} messages: ${rate.toFixed(0)} msg/s (submitted at ${b.rps.toFixed(0)} req/s)`)
   log(`  ${describeCpu(cpu)}`)
+  if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
 
   // 2. Latency at half that rate, open loop. Two seconds at the rate first (a
   //    quarter of one in a smoke run, which measures nothing), on the same
@@ -276,7 +285,7 @@ async function measureRound(exchange: ExchangeUnderTest, s: Sizes, log: BenchOpt
   const lat = hops.find((h) => h.hop === SUBMITTED_TO_PUSHED)!
   log(`${label}: paced at ${pacedRate} msg/s: submit→push p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms`)
   for (const line of describeHops(hops)) log(`  ${line}`)
-  return { rate, b, pacedRate, p, lat, hops, burstElapsedMs: lastPush - firstSent, cpu }
+  return { rate, b, pacedRate, p, lat, hops, burstElapsedMs: lastPush - firstSent, cpu, split }
 }
 
 /** Both gateways and the four mock agencies in this process (the shape the tests use). */
@@ -365,7 +374,10 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
       ratio: round(m.rate / baseline, 3),
       target: `≥ ${TARGET_RATE} msg/s, or ≥ ${TARGET_BASELINE_RATIO}× the baseline`,
       met: withinReach(m.rate),
-      extra: `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms; ${describeCpu(m.cpu)}${everyRound(measured, (r) => `${r.rate.toFixed(0)} msg/s`)}`
+      extra:
+        `submissions answered at ${m.b.rps.toFixed(0)} req/s, submit p99 ${m.b.p99Ms.toFixed(1)} ms; ${describeCpu(m.cpu)}` +
+        (m.split === undefined ? '' : `; where the burst's time went: ${describeTimeSplit(m.split.threads, m.split.idle)}`) +
+        everyRound(measured, (r) => `${r.rate.toFixed(0)} msg/s`)
     }
   }
   const latencyFigure = (measured: Measured, shape: string): Figure => {
@@ -385,6 +397,7 @@ export async function deliveryBench(opts: BenchOptions = benchOptions()): Promis
     endToEnd: {
       rate: round(m.rate, 1),
       cpuPerMessageUs: m.cpu,
+      timeSplit: m.split ?? null,
       elapsedMs: round(m.burstElapsedMs, 1),
       submitRps: round(m.b.rps, 1),
       submitP50Ms: round(m.b.p50Ms),

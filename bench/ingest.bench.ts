@@ -13,11 +13,12 @@ import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { freePort, startExchange, startGateway, testConfig } from '../test/helper.ts'
 import { measureBareRoute, type BareRouteRun } from './lib/bare-route.ts'
 import { describeFloor, describePartCosts, floorOf, measurePartCosts, submissionParts } from './lib/message-floor.ts'
-import { startGatewayProcess } from './lib/gateway-process.ts'
+import { servingPids, startGatewayProcess } from './lib/gateway-process.ts'
 import { measureCryptoFloor, submissionWork } from './lib/crypto-floor.ts'
 import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec, type WorkerEvent } from './lib/load.ts'
 import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
+import { describeTimeSplit, phaseSplit, readPhase, type PhaseReading, type PhaseSplit } from './lib/thread-time.ts'
 
 const TARGET_RATIO = 0.25
 /** Of the crypto floor (bench/lib/crypto-floor.ts). */
@@ -86,24 +87,55 @@ function gatewayPhases(s: Sizes): PhaseSpec[] {
   ]
 }
 
-/** Reads the CPU of every thread when the timed phase starts and when it ends (bench/lib/thread-cpu.ts). */
-function timedCpu(processes: Readonly<Record<string, number>> = {}): { onEvent: (event: WorkerEvent) => void; perMessage: () => CpuPerMessage } {
+/** The gateway's threads whose time is split (bench/lib/thread-time.ts). */
+const SPLIT_THREADS = ['MainThread', 'ledger']
+
+/**
+ * Reads the CPU of every thread when the timed phase starts and when it ends
+ * (bench/lib/thread-cpu.ts), and where the gateway's threads spent the phase
+ * (bench/lib/thread-time.ts), where the kernel keeps it. `gatewayPids` names
+ * the gateway's processes, asked for when the timed phase starts (a
+ * supervisor's are all serving by then); without it the gateway runs in this
+ * process, and its event loop is this process's main thread.
+ */
+function timedCpu(gatewayPids?: () => readonly number[]): {
+  onEvent: (event: WorkerEvent) => void
+  perMessage: () => CpuPerMessage
+  split: () => PhaseSplit | undefined
+} {
   let start: CpuByThread | undefined
   let end: CpuByThread | undefined
   let requests = 0
+  let pids: readonly number[] = []
+  const readings: PhaseReading[] = []
+  // Each process of several is named by its place; one, or this process, by nothing.
+  const read = (): void => {
+    readings.push(
+      readPhase(gatewayPids === undefined ? { '': 'self' } : Object.fromEntries(pids.map((pid, i) => [pids.length === 1 ? '' : `process ${i + 1}`, pid])))
+    )
+  }
   return {
     onEvent: (event) => {
-      if (event.type === 'phase-start' && event.name === 'timed') start = cpuByThread(processes)
+      if (event.type === 'phase-start' && event.name === 'timed') {
+        pids = gatewayPids?.() ?? []
+        start = cpuByThread(gatewayPids === undefined ? {} : { gateway: pids })
+        read()
+      }
       if (event.type === 'phase-end' && event.result.name === 'timed') {
-        end = cpuByThread(processes)
+        read()
+        end = cpuByThread(gatewayPids === undefined ? {} : { gateway: pids })
         requests = event.result.requests
       }
     },
-    perMessage: () => cpuPerMessage(start!, end!, Math.max(1, requests))
+    perMessage: () => cpuPerMessage(start!, end!, Math.max(1, requests)),
+    split: () => {
+      const [a, b] = readings
+      return a === undefined || b === undefined ? undefined : phaseSplit(a, b, SPLIT_THREADS)
+    }
   }
 }
 
-async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; cpu: CpuPerMessage }> {
+async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; cpu: CpuPerMessage; split: PhaseSplit | undefined }> {
   return withTeardowns(async (t) => {
     const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'silent' }))
     const cpu = timedCpu()
@@ -111,7 +143,9 @@ async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Prom
     log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
     const perMessage = cpu.perMessage()
     log(`  ${describeCpu(perMessage)}`)
-    return { r, cpu: perMessage }
+    const split = cpu.split()
+    if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
+    return { r, cpu: perMessage, split }
   })
 }
 
@@ -119,15 +153,24 @@ async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Prom
  * The gateway as `node gateway/server.ts` with GATEWAY_PROCESSES=n (gateway/cluster.ts),
  * workers off as above: one process against two, on the same cores.
  */
-async function measureGatewayProcesses(s: Sizes, log: BenchOptions['log'], processes: number): Promise<PhaseResult> {
+async function measureGatewayProcesses(
+  s: Sizes,
+  log: BenchOptions['log'],
+  processes: number
+): Promise<{ r: PhaseResult; cpu: CpuPerMessage; split: PhaseSplit | undefined }> {
   return withTeardowns(async (t) => {
     const port = await freePort()
-    await startGatewayProcess(t, 'CA', port, { RUN_WORKERS: 'false', GATEWAY_PROCESSES: String(processes) })
-    const r = timed(await runLoad(job(`https://127.0.0.1:${port}`, true, gatewayPhases(s))))
+    const gateway = await startGatewayProcess(t, 'CA', port, { RUN_WORKERS: 'false', GATEWAY_PROCESSES: String(processes) })
+    const cpu = timedCpu(() => servingPids(gateway))
+    const r = timed(await runLoad(job(`https://127.0.0.1:${port}`, true, gatewayPhases(s)), cpu.onEvent))
     log(
       `gateway as ${processes} process${processes === 1 ? '' : 'es'} (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`
     )
-    return r
+    const perMessage = cpu.perMessage()
+    log(`  ${describeCpu(perMessage)}`)
+    const split = cpu.split()
+    if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
+    return { r, cpu: perMessage, split }
   })
 }
 
@@ -149,6 +192,40 @@ async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Pr
   })
 }
 
+/**
+ * What a message cost on each of the gateway's threads with two processes
+ * against one (bench/lib/thread-cpu.ts adds the two processes' threads of
+ * one name together): where the second process's cost on the same cores goes.
+ */
+function compareCpu(two: CpuPerMessage, one: CpuPerMessage): string {
+  const n = (v: number): string => Math.round(v).toLocaleString('en')
+  const costs = [{ thread: 'all threads', us: two.totalUs, against: one.totalUs }]
+  for (const t of two.byThread) {
+    const against = one.byThread.find((o) => o.thread === t.thread)?.us
+    if (t.thread.startsWith('gateway:') && against !== undefined) costs.push({ thread: t.thread.slice('gateway:'.length), us: t.us, against })
+  }
+  return costs.map((c) => `${c.thread} ${n(c.us)} µs against ${n(c.against)} (${(c.us / c.against).toFixed(2)}×)`).join(', ')
+}
+
+/** "; where the phase's time went: …", or nothing where the kernel keeps no counters. */
+function splitText(split: PhaseSplit | undefined): string {
+  return split === undefined ? '' : `; where the phase's time went: ${describeTimeSplit(split.threads, split.idle)}`
+}
+
+/**
+ * Whether the event loop bounds the run: where the phase's time went, and the
+ * most one thread at the event loop's CPU a submission could take, against
+ * what the target rate would allow it (a bound the target needs, not one
+ * that would meet it: the other threads share the same cores).
+ */
+function eventLoopBound(cpu: CpuPerMessage, split: PhaseSplit | undefined, targetPerSecond: number): string {
+  const loopUs = cpu.byThread.find((t) => t.thread === 'MainThread')?.us
+  const spent = splitText(split)
+  if (loopUs === undefined) return spent
+  const n = (v: number): string => Math.round(v).toLocaleString('en')
+  return `${spent}; the event loop alone, at ${n(loopUs)} µs a submission, allows at most ${n(1e6 / loopUs)} req/s: ${n(targetPerSecond)} req/s needs it at ${n(1e6 / targetPerSecond)} µs or less`
+}
+
 export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {
   const s = sizes(opts)
   const notes: string[] = [
@@ -164,11 +241,11 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const floor = measureCryptoFloor(work, s.durationMs)
   opts.log(`crypto floor: ${floor.perSecond.toFixed(0)} submissions/s on one core (${floor.work.hmacs} HMACs, 2 verifications, a signature, a seal each)`)
   const otherCosts = measurePartCosts(work, { durationMs: Math.min(s.durationMs, 3_000), commits: opts.smoke ? 50 : opts.quick ? 2_000 : 10_000 })
-  const { r: off, cpu: offCpu } = await measureGatewayNoWorkers(s, opts.log)
+  const { r: off, cpu: offCpu, split: offSplit } = await measureGatewayNoWorkers(s, opts.log)
   if (!opts.quick) bareRuns.push(await measureBare(s, opts.log, 'bare route (2)'))
   const on = await measureGatewayWithWorkers(s, opts.log)
-  const oneProcess = await measureGatewayProcesses(s, opts.log, 1)
-  const twoProcesses = await measureGatewayProcesses(s, opts.log, 2)
+  const { r: oneProcess, cpu: oneProcessCpu, split: oneProcessSplit } = await measureGatewayProcesses(s, opts.log, 1)
+  const { r: twoProcesses, cpu: twoProcessesCpu, split: twoProcessesSplit } = await measureGatewayProcesses(s, opts.log, 2)
 
   const bare = bareRuns.map((b) => b.result)
   const baseline = mean(bare.map((b) => b.rps))
@@ -217,7 +294,8 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
         met: off.rps / floor.perSecond >= FLOOR_TARGET_RATIO,
         extra:
           `a submission: ES256 token and JWS verified, ${floor.work.hmacs} HMAC-SHA256, a SHA-256, an ES256 signature, AES-256-GCM over ${floor.work.submissionBytes} bytes; ` +
-          `the gateway with its load generator and Redis on this machine's cores: ${describeCpu(offCpu)}`
+          `the gateway with its load generator and Redis on this machine's cores: ${describeCpu(offCpu)}` +
+          eventLoopBound(offCpu, offSplit, FLOOR_TARGET_RATIO * floor.perSecond)
       },
       {
         name: "the floor of a submission: what the cores allow at the least CPU a submission's work takes here",
@@ -231,10 +309,15 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
           `${describeFloor(submissionFloor, 'a submission')}; ${(submissionFloor.perSecond / floor.perSecond).toFixed(2)}× the crypto floor; ` +
           `the gateway (workers off) reaches ${(off.rps / submissionFloor.perSecond).toFixed(2)} of it`
       },
-      figure('ingest, the gateway as its own process (workers off)', oneProcess),
+      {
+        ...figure('ingest, the gateway as its own process (workers off)', oneProcess),
+        extra: `${figure('', oneProcess).extra}; ${describeCpu(oneProcessCpu)}${splitText(oneProcessSplit)}`
+      },
       {
         ...figure('ingest, the gateway as two processes on one port (GATEWAY_PROCESSES=2, workers off)', twoProcesses),
-        extra: `${(twoProcesses.rps / oneProcess.rps).toFixed(2)}× one process; ${figure('', twoProcesses).extra}`
+        extra:
+          `${(twoProcesses.rps / oneProcess.rps).toFixed(2)}× one process; ${figure('', twoProcesses).extra}; ${describeCpu(twoProcessesCpu)}; ` +
+          `against one process, a message's CPU: ${compareCpu(twoProcessesCpu, oneProcessCpu)}${splitText(twoProcessesSplit)}`
       }
     ],
     notes,
@@ -242,7 +325,7 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
       connections: CONNECTIONS,
       sizes: s,
       bare: bare.map(summary),
-      gatewayWorkersOff: { ...summary(off), cpuPerMessageUs: offCpu },
+      gatewayWorkersOff: { ...summary(off), cpuPerMessageUs: offCpu, timeSplit: offSplit ?? null },
       gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring },
       cryptoFloor: { perSecond: round(floor.perSecond, 0), ...floor.work },
       submissionFloor: {
@@ -251,8 +334,8 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
         perSecond: round(submissionFloor.perSecond, 1),
         parts: submissionFloor.parts.map((p) => ({ ...p, cpuUs: round(p.cpuUs, 2) }))
       },
-      gatewayOneProcess: summary(oneProcess),
-      gatewayTwoProcesses: summary(twoProcesses)
+      gatewayOneProcess: { ...summary(oneProcess), cpuPerMessageUs: oneProcessCpu, timeSplit: oneProcessSplit ?? null },
+      gatewayTwoProcesses: { ...summary(twoProcesses), cpuPerMessageUs: twoProcessesCpu, timeSplit: twoProcessesSplit ?? null }
     }
   }
 }

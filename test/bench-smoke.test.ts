@@ -61,8 +61,27 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
   // The figures the issue names, each beside its baseline.
   const named = (bench: string, pattern: RegExp): Figure | undefined => figures.find((f) => f.bench === bench && pattern.test(f.name))
   t.ok(named('ingest', /workers off$/)?.baseline, 'ingest against the bare mTLS route')
-  t.ok(named('ingest', /against the crypto floor/)?.baseline, 'ingest against the crypto floor')
-  t.ok(named('delivery', /^end-to-end delivery .* gateways as processes/)?.baseline, 'end to end against BullMQ')
+  const againstFloor = named('ingest', /against the crypto floor/)
+  t.ok(againstFloor?.baseline, 'ingest against the crypto floor')
+  // Whether the event loop bounds the run (bench/lib/thread-time.ts): where its time went, and what the target needs of it.
+  t.match(
+    againstFloor?.extra,
+    /where the phase's time went: MainThread ran \d+ %, waited for a core \d+ %, slept \d+ %; ledger ran .*the event loop alone, at [\d,]+ µs a submission, allows at most [\d,]+ req\/s: [\d,]+ req\/s needs it at [\d,]+ µs or less/
+  )
+  const endToEnd = named('delivery', /^end-to-end delivery .* gateways as processes/)
+  t.ok(endToEnd?.baseline, 'end to end against BullMQ')
+  t.match(
+    endToEnd?.extra,
+    /where the burst's time went: CA MainThread ran \d+ %, waited for a core \d+ %, slept \d+ %; CA ledger ran .*US MainThread ran .*US ledger ran .*the machine's cores idle \d+ %/,
+    "each gateway process's event loop and ledger thread: ran, waited for a core, slept"
+  )
+  // One gateway process against two (GATEWAY_PROCESSES=2): what a message cost on each of the gateway's threads, the two processes' added together.
+  t.match(named('ingest', /as its own process/)?.extra, /µs of CPU a message: .*gateway:MainThread [\d,]+/)
+  t.match(
+    named('ingest', /as two processes/)?.extra,
+    // A smoke run's phases are a few clock ticks long: a thread that used under 1 % of them is not listed, so the ledger's may be missing.
+    /against one process, a message's CPU: all threads [\d,]+ µs against [\d,]+ \([\d.]+×\), .*MainThread [\d,]+ µs against [\d,]+ \([\d.]+×\)/
+  )
   t.ok(named('ledger', /^verifyLedger/)?.baseline, 'verification against reading and rehashing')
   const postgres = named('ledger-postgres', /^appendAudit on PostgreSQL, 2 writers/)
   t.ok(postgres?.baseline, 'appends on PostgreSQL with two writers against bare INSERTs')

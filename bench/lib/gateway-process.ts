@@ -2,7 +2,7 @@
 // as in production, for the benchmarks that need its memory or its cores to
 // be its own: started, waited for until /healthz answers, stopped with
 // SIGTERM at teardown.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { undiciModule } from '../../gateway/lib/lazy-packages.ts'
@@ -76,5 +76,25 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
     }
   } finally {
     await agent.close()
+  }
+}
+
+/**
+ * The processes that serve a gateway started by startGatewayProcess: the
+ * child itself, or, when it supervises several (GATEWAY_PROCESSES,
+ * gateway/cluster.ts), its children, as they are when asked.
+ */
+export function servingPids(gateway: GatewayProcess): number[] {
+  const pid = gateway.child.pid
+  if (pid === undefined) return []
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    // pgrep finds no children: the child serves alone.
+    return [pid]
   }
 }

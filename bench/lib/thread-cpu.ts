@@ -59,13 +59,17 @@ function pidsNamed(name: string): number[] {
 
 /**
  * CPU seconds so far of every thread of this process, of `processes` (label
- * → pid) and of every process of the `servers` named (each server's processes
- * added together under its name: PostgreSQL's backends are one per connection).
+ * → pid, or pids whose threads of one name are added together: the gateway
+ * processes of one supervisor) and of every process of the `servers` named
+ * (each server's processes added together under its name: PostgreSQL's
+ * backends are one per connection).
  */
-export function cpuByThread(processes: Readonly<Record<string, number>> = {}, servers: readonly string[] = ['redis-server']): CpuByThread {
+export function cpuByThread(processes: Readonly<Record<string, number | readonly number[]>> = {}, servers: readonly string[] = ['redis-server']): CpuByThread {
   const seconds = new Map<string, number>()
   addThreads(seconds, 'self', '')
-  for (const [label, pid] of Object.entries(processes)) addThreads(seconds, pid, `${label}:`)
+  for (const [label, pids] of Object.entries(processes)) {
+    for (const pid of typeof pids === 'number' ? [pids] : pids) addThreads(seconds, pid, `${label}:`)
+  }
   for (const server of servers) {
     for (const pid of pidsNamed(server)) {
       try {
