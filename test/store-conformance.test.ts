@@ -904,6 +904,43 @@ t.test('PostgreSQL', async (t) => {
     )
   })
 
+  t.test("a group's writes each take a savepoint, and release the one before in the same round trip", async (t) => {
+    // Every statement on the group's connection waits for the one before
+    // (ledger-postgres.ts, #commitBatch): counted on the real connection.
+    const counted = new pg.Pool({ connectionString: PG_URL, max: 1 })
+    t.teardown(() => counted.end())
+    const sent: string[] = []
+    counted.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown
+      ;(client as { query: unknown }).query = (...args: unknown[]) => {
+        const text = args[0]
+        sent.push(typeof text === 'string' ? text : ((text as { text?: string }).text ?? ''))
+        return query(...args)
+      }
+    })
+    const store = new PostgresStore(counted, { schema: await freshSchema(t, counted) })
+    await store.create()
+    sent.length = 0
+    const ids = ['a', 'b', 'c', 'a', 'd']
+    const results = await Promise.all(ids.map((id) => store.accept(record(id), outbox(id), accepted(id))))
+    t.same(results, [true, true, true, false, true], 'the repeat of a is told it exists')
+    const savepoints = sent.filter((q) => /SAVEPOINT/.test(q))
+    t.same(
+      savepoints,
+      ['SAVEPOINT write', ...Array<string>(4).fill('RELEASE SAVEPOINT write; SAVEPOINT write')],
+      'one round trip of savepoints a write; COMMIT releases the last'
+    )
+    // BEGIN, then per write its savepoint and its two rows (the repeat, one: its message row is refused), then the chain lock, the head, the entries, COMMIT.
+    t.equal(sent.length, 1 + 5 + (4 * 2 + 1) + 4, `${sent.length} statements: ${JSON.stringify(sent.map((q) => q.slice(0, 40)))}`)
+    const entries = await store.auditEntries(0, 10)
+    t.same(
+      entries.map((e) => e.entry.messageId),
+      ['a', 'b', 'c', 'd'],
+      'every write that succeeded is in the ledger, in order'
+    )
+    assertChain(t, entries, 4)
+  })
+
   t.test('a duplicate accepted by two instances at once is written once', async (t) => {
     const schema = await freshSchema(t, pool)
     const pools = [new pg.Pool({ connectionString: PG_URL, max: 2 }), new pg.Pool({ connectionString: PG_URL, max: 2 })]
