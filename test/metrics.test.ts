@@ -101,6 +101,17 @@ t.test('an operator scrapes message outcomes, delivery latency, queue depths and
   t.equal(latency, (at('delivered') - at('accepted')) / 1000, 'from the acceptance entry to the delivery entry')
   t.equal(sample(ca.text, 'btb_delivery_latency_seconds_bucket', { direction: 'outbound', le: '+Inf' }), 1)
 
+  // What each admitted message waited for, its commit and then its queue add: the submission
+  // accepted (outbound) and the partner's delivery received (inbound); the refusal admitted nothing.
+  for (const direction of ['outbound', 'inbound']) {
+    for (const stage of ['ledger', 'queue']) {
+      t.equal(sample(ca.text, 'btb_intake_wait_seconds_count', { direction, stage }), 1, `${direction}: one wait for the ${stage}`)
+      const waited = sample(ca.text, 'btb_intake_wait_seconds_sum', { direction, stage })!
+      t.ok(waited > 0 && waited < 15, `${direction} ${stage}: ${waited} s`)
+      t.equal(sample(ca.text, 'btb_intake_wait_seconds_bucket', { direction, stage, le: '+Inf' }), 1)
+    }
+  }
+
   for (const state of ['waiting', 'active', 'delayed', 'failed']) {
     t.equal(sample(ca.text, 'btb_queue_jobs', { queue: 'partner-delivery', state }), 0, `partner-delivery ${state}: all delivered`)
   }

@@ -11,9 +11,18 @@ import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
 import { supersessionLink, withdrawalEntry } from './supersession.ts'
 
+/** What an admitted message waits for before its answer: its ledger commit, then its queue add. */
+export type IntakeStage = 'ledger' | 'queue'
+export const INTAKE_STAGES: readonly IntakeStage[] = ['ledger', 'queue']
+
 export interface IntakeOptions {
   readonly store: Pick<GatewayStore, 'findMessage' | 'accept' | 'acceptSuperseding' | 'withdraw' | 'searchAudit'>
   readonly queues: Pick<DeliveryQueues, 'enqueue' | 'cancel'>
+  /**
+   * Told how long an admitted message waited for its ledger commit, and for
+   * its queue add: the metrics' btb_intake_wait_seconds (plugins/intake.ts).
+   */
+  readonly onWaited?: (direction: Direction, stage: IntakeStage, seconds: number) => void
 }
 
 /**
@@ -66,10 +75,12 @@ const LEDGER_UNAVAILABLE: Readonly<Record<Direction, string>> = {
 export class Intake {
   readonly #store: IntakeOptions['store']
   readonly #queues: IntakeOptions['queues']
+  readonly #onWaited: IntakeOptions['onWaited']
 
   constructor(opts: IntakeOptions) {
     this.#store = opts.store
     this.#queues = opts.queues
+    this.#onWaited = opts.onWaited
   }
 
   /**
@@ -129,6 +140,7 @@ export class Intake {
       subjects: original === undefined ? prepared.subjects : [...new Set([...prepared.subjects, ...(await this.#subjectsOf(original))])]
     })
     let outcome: SupersedingOutcome
+    const committing = performance.now()
     try {
       if (supersedes === undefined) outcome = (await this.#store.accept(record, item, audit)) ? 'accepted' : 'exists'
       else {
@@ -145,13 +157,16 @@ export class Intake {
       log.error({ err }, 'ledger write failed')
       throw new ServiceUnavailableError(LEDGER_UNAVAILABLE[record.direction])
     }
+    this.#waited(direction, 'ledger', committing)
     // Another correction or retraction of the same original won a race with this one: nothing of this one was written.
     if (outcome === 'conflict') throw new SupersedesConflictError(`${supersedes!.id} was superseded by another message meanwhile`)
     // Lost a race with a concurrent message of the same id: the caller answers
     // it as a repeat of the one that won.
     if (outcome === 'exists') return { accepted: false, existing: (await this.#store.findMessage(record.direction, record.id))! }
+    const queueing = performance.now()
     try {
       await this.#queues.enqueue(item)
+      this.#waited(direction, 'queue', queueing)
     } catch (err) {
       // Committed to the outbox: the relay will enqueue it
       // (docs/architecture.md, "The pipeline, one message"). The answer stands.
@@ -159,6 +174,10 @@ export class Intake {
     }
     if (original?.status === 'accepted') await this.#stop(direction, original, log)
     return { accepted: true, record }
+  }
+
+  #waited(direction: Direction, stage: IntakeStage, since: number): void {
+    this.#onWaited?.(direction, stage, (performance.now() - since) / 1000)
   }
 
   /** The travellers the original's own entry names (its `accepted` or `received` entry, found by its id). */

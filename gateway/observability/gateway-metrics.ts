@@ -8,6 +8,7 @@ import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
 import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEvent, CommittedEntry, Direction, MessageRecord } from '../store/records.ts'
+import { INTAKE_STAGES, type IntakeStage } from '../intake/intake.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
 const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>([
@@ -31,6 +32,8 @@ function closed(value: string | null, known: ReadonlySet<string>): string {
 
 /** Acceptance to receipt: milliseconds on one network, minutes or hours when the partner is down and retries back off. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400]
+/** A submission's waits are milliseconds: its commit, its queue add. */
+const INTAKE_WAIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
 export type QueueState = (typeof QUEUE_STATES)[number]
@@ -101,6 +104,7 @@ export class GatewayMetrics {
   readonly #entries: Counter<'event'>
   readonly #conflicts: Counter
   readonly #latency: Histogram<'direction'>
+  readonly #intakeWait: Histogram<'direction' | 'stage'>
   /** Client certificates as last presented, by role and system. */
   readonly #presented = new Map<string, WatchedCertificate>()
 
@@ -135,6 +139,16 @@ export class GatewayMetrics {
     })
     // Both series exist from the start, so that rate() sees the first delivery.
     for (const direction of DIRECTIONS) this.#latency.zero({ direction })
+    this.#intakeWait = new Histogram({
+      name: 'btb_intake_wait_seconds',
+      help:
+        'What an accepted message waited for before its answer: its ledger commit (stage ledger), then its queue add (stage queue). ' +
+        'The rest of its time is the event loop\'s (docs/operators.md, "Metrics and health").',
+      labelNames: ['direction', 'stage'],
+      buckets: INTAKE_WAIT_BUCKETS,
+      registers
+    })
+    for (const direction of DIRECTIONS) for (const stage of INTAKE_STAGES) this.#intakeWait.zero({ direction, stage })
     const presented = this.#presented
     new Gauge({
       name: 'btb_queue_jobs',
@@ -213,6 +227,11 @@ export class GatewayMetrics {
       const seconds = (Date.parse(entry.at) - Date.parse(record.acceptedAt)) / 1000
       if (seconds >= 0) this.#latency.observe({ direction: entry.direction }, seconds)
     }
+  }
+
+  /** An accepted message waited `seconds` for its ledger commit or its queue add (intake/intake.ts). */
+  intakeWaited(direction: Direction, stage: IntakeStage, seconds: number): void {
+    this.#intakeWait.observe({ direction, stage }, seconds)
   }
 
   /** A client certificate presented on a new connection, for its expiry. */

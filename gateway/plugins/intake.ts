@@ -1,5 +1,5 @@
 // The intake both directions share (intake/intake.ts), built once over the
-// ledger and the queues.
+// ledger and the queues; what its messages wait for goes to the metrics.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { Intake } from '../intake/intake.ts'
@@ -13,7 +13,11 @@ declare module 'fastify' {
 
 export const intakePlugin = fp(
   async function intake(app: FastifyInstance) {
-    app.decorate('intake', new Intake({ store: app.store, queues: app.queues }))
+    const { metrics } = app
+    app.decorate(
+      'intake',
+      new Intake({ store: app.store, queues: app.queues, onWaited: (direction, stage, seconds) => metrics.intakeWaited(direction, stage, seconds) })
+    )
   },
-  { name: 'intake', fastify: '5.x', dependencies: ['ledger', 'delivery'] }
+  { name: 'intake', fastify: '5.x', dependencies: ['ledger', 'delivery', 'metrics'] }
 )
