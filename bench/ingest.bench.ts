@@ -15,7 +15,7 @@ import { measureBareRoute, type BareRouteRun } from './lib/bare-route.ts'
 import { describeFloor, describePartCosts, floorOf, measurePartCosts, submissionParts } from './lib/message-floor.ts'
 import { servingPids, startGatewayProcess } from './lib/gateway-process.ts'
 import { measureCryptoFloor, submissionWork } from './lib/crypto-floor.ts'
-import { benchOptions, mean, round, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
+import { benchOptions, mean, round, whole, withTeardowns, type BenchOptions, type BenchResult, type Figure } from './lib/common.ts'
 import { runLoad, type LoadJob, type PhaseResult, type PhaseSpec, type WorkerEvent } from './lib/load.ts'
 import { cpuByThread, cpuPerMessage, describeCpu, type CpuByThread, type CpuPerMessage } from './lib/thread-cpu.ts'
 import { describeTimeSplit, phaseSplit, readPhase, type PhaseReading, type PhaseSplit } from './lib/thread-time.ts'
@@ -107,6 +107,7 @@ function timedCpu(gatewayPids?: () => readonly number[]): {
   let end: CpuByThread | undefined
   let requests = 0
   let pids: readonly number[] = []
+  let processes: Readonly<Record<string, readonly number[]>> = {}
   const readings: PhaseReading[] = []
   // Each process of several is named by its place; one, or this process, by nothing.
   const read = (): void => {
@@ -118,12 +119,13 @@ function timedCpu(gatewayPids?: () => readonly number[]): {
     onEvent: (event) => {
       if (event.type === 'phase-start' && event.name === 'timed') {
         pids = gatewayPids?.() ?? []
-        start = cpuByThread(gatewayPids === undefined ? {} : { gateway: pids })
+        processes = gatewayPids === undefined ? {} : { gateway: pids }
+        start = cpuByThread(processes)
         read()
       }
       if (event.type === 'phase-end' && event.result.name === 'timed') {
         read()
-        end = cpuByThread(gatewayPids === undefined ? {} : { gateway: pids })
+        end = cpuByThread(processes)
         requests = event.result.requests
       }
     },
@@ -198,13 +200,12 @@ async function measureGatewayWithWorkers(s: Sizes, log: BenchOptions['log']): Pr
  * one name together): where the second process's cost on the same cores goes.
  */
 function compareCpu(two: CpuPerMessage, one: CpuPerMessage): string {
-  const n = (v: number): string => Math.round(v).toLocaleString('en')
   const costs = [{ thread: 'all threads', us: two.totalUs, against: one.totalUs }]
   for (const t of two.byThread) {
     const against = one.byThread.find((o) => o.thread === t.thread)?.us
     if (t.thread.startsWith('gateway:') && against !== undefined) costs.push({ thread: t.thread.slice('gateway:'.length), us: t.us, against })
   }
-  return costs.map((c) => `${c.thread} ${n(c.us)} µs against ${n(c.against)} (${(c.us / c.against).toFixed(2)}×)`).join(', ')
+  return costs.map((c) => `${c.thread} ${whole(c.us)} µs against ${whole(c.against)} (${(c.us / c.against).toFixed(2)}×)`).join(', ')
 }
 
 /** "; where the phase's time went: …", or nothing where the kernel keeps no counters. */
@@ -222,8 +223,7 @@ function eventLoopBound(cpu: CpuPerMessage, split: PhaseSplit | undefined, targe
   const loopUs = cpu.byThread.find((t) => t.thread === 'MainThread')?.us
   const spent = splitText(split)
   if (loopUs === undefined) return spent
-  const n = (v: number): string => Math.round(v).toLocaleString('en')
-  return `${spent}; the event loop alone, at ${n(loopUs)} µs a submission, allows at most ${n(1e6 / loopUs)} req/s: ${n(targetPerSecond)} req/s needs it at ${n(1e6 / targetPerSecond)} µs or less`
+  return `${spent}; the event loop alone, at ${whole(loopUs)} µs a submission, allows at most ${whole(1e6 / loopUs)} req/s: ${whole(targetPerSecond)} req/s needs it at ${whole(1e6 / targetPerSecond)} µs or less`
 }
 
 export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<BenchResult> {

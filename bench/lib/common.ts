@@ -100,6 +100,11 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f
 }
 
+/** A figure rounded to a whole number, its thousands separated: "1,257". */
+export function whole(value: number): string {
+  return Math.round(value).toLocaleString('en')
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -15,6 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { whole } from './common.ts'
 import { measureCryptoOps, type CryptoWork } from './crypto-floor.ts'
 import { EntryMaker, rawRows } from './ledger-entries.ts'
 import { commitOneAtATime, fillRawAudit, openRawAudit, type RawCommits } from './raw-sqlite.ts'
@@ -53,7 +54,7 @@ export function floorOf(parts: readonly FloorPart[], cores: number): Floor {
 
 /** "1,130 µs of CPU a message on 2 cores: 3 × 94 µs an mTLS request (…), …" */
 export function describeFloor(floor: Floor, unit = 'a message'): string {
-  const us = (n: number): string => (n >= 10 ? Math.round(n).toLocaleString('en') : n.toFixed(1))
+  const us = (n: number): string => (n >= 10 ? whole(n) : n.toFixed(1))
   return `${us(floor.cpuUs)} µs of CPU ${unit} on ${floor.cores} cores: ${floor.parts.map((p) => `${p.count} × ${us(p.cpuUs)} µs ${p.what}`).join(', ')}`
 }
 

@@ -10,6 +10,7 @@
 // and libuv's name themselves. Threads of the same name are added together.
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import { whole } from './common.ts'
 
 /** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100
@@ -32,21 +33,34 @@ function cpuSeconds(statPath: string): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
 }
 
-function addThreads(into: Map<string, number>, pid: number | 'self', label: string): void {
+/**
+ * Visits each thread of process `pid` with its name and its /proc directory;
+ * false where there is none to list (not Linux, or the process is gone). A
+ * thread that ends between the listing and its visit is skipped.
+ */
+export function forEachThread(pid: number | 'self', visit: (name: string, dir: string) => void): boolean {
   let tasks: string[]
   try {
     tasks = readdirSync(`/proc/${pid}/task`)
   } catch {
-    return // not Linux, or the process is gone
+    return false
   }
   for (const task of tasks) {
+    const dir = `/proc/${pid}/task/${task}`
     try {
-      const name = `${label}${readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim()}`
-      into.set(name, (into.get(name) ?? 0) + cpuSeconds(`/proc/${pid}/task/${task}/stat`))
+      visit(readFileSync(`${dir}/comm`, 'utf8').trim(), dir)
     } catch {
       // the thread ended between the listing and the read
     }
   }
+  return true
+}
+
+function addThreads(into: Map<string, number>, pid: number | 'self', label: string): void {
+  forEachThread(pid, (name, dir) => {
+    const labelled = `${label}${name}`
+    into.set(labelled, (into.get(labelled) ?? 0) + cpuSeconds(`${dir}/stat`))
+  })
 }
 
 function pidsNamed(name: string): number[] {
@@ -97,6 +111,5 @@ export function cpuPerMessage(before: CpuByThread, after: CpuByThread, messages:
 
 /** "2,097 µs of CPU a message: MainThread 1,099, ledger 484, …"; `unit` names what the CPU was divided by. */
 export function describeCpu(cpu: CpuPerMessage, unit = 'a message'): string {
-  const us = (n: number): string => Math.round(n).toLocaleString('en')
-  return `${us(cpu.totalUs)} µs of CPU ${unit}: ${cpu.byThread.map((t) => `${t.thread} ${us(t.us)}`).join(', ')}`
+  return `${whole(cpu.totalUs)} µs of CPU ${unit}: ${cpu.byThread.map((t) => `${t.thread} ${whole(t.us)}`).join(', ')}`
 }

@@ -7,7 +7,8 @@
 // limit of a run (it ran or waited for a core nearly all the phase), or
 // whether the messages were held elsewhere while it slept
 // (docs/architecture.md, "Where the missed targets stand").
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { forEachThread } from './thread-cpu.ts'
 
 /** Nanoseconds a thread (or the threads of one name, added together) ran, and waited to run. */
 export interface ThreadTime {
@@ -23,26 +24,19 @@ export type ThreadTimes = ReadonlyMap<string, ThreadTime>
  * without schedstat) or the process is gone.
  */
 export function threadTimes(pid: number | 'self' = 'self'): ThreadTimes | undefined {
-  let tasks: string[]
   try {
-    tasks = readdirSync(`/proc/${pid}/task`)
     readFileSync(`/proc/${pid}/schedstat`, 'utf8')
   } catch {
     return undefined
   }
   const times = new Map<string, ThreadTime>()
-  for (const task of tasks) {
-    try {
-      const name = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim()
-      // "run-ns wait-ns timeslices" (the kernel's Documentation/scheduler/sched-stats).
-      const [runNs, waitNs] = readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').trim().split(' ').map(Number)
-      const sum = times.get(name) ?? { runNs: 0, waitNs: 0 }
-      times.set(name, { runNs: sum.runNs + runNs!, waitNs: sum.waitNs + waitNs! })
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return times
+  const listed = forEachThread(pid, (name, dir) => {
+    // "run-ns wait-ns timeslices" (the kernel's Documentation/scheduler/sched-stats).
+    const [runNs, waitNs] = readFileSync(`${dir}/schedstat`, 'utf8').trim().split(' ').map(Number)
+    const sum = times.get(name) ?? { runNs: 0, waitNs: 0 }
+    times.set(name, { runNs: sum.runNs + runNs!, waitNs: sum.waitNs + waitNs! })
+  })
+  return listed ? times : undefined
 }
 
 /** The machine's CPU time so far, in clock ticks of all its cores: how much of it was idle (idle and iowait). */
