@@ -1,4 +1,4 @@
-// Where a run's CPU went, by thread: each thread's user + system time from
+// Where a run's CPU went, by thread: each thread's time on a core from
 // /proc (Linux), read before and after a timed phase, for this process (the
 // gateway's event loop, its ledger thread, V8's GC helpers, the load
 // generator's thread), for any gateway process started apart, and for the
@@ -8,6 +8,11 @@
 // figures that cannot be met on this machine are explained from these).
 // The gateway names its threads (ledger, wal-checkpoint, ledger-verify); V8's
 // and libuv's name themselves. Threads of the same name are added together.
+// A thread's time is read from its scheduler counters, in nanoseconds, where
+// the kernel keeps them: its user and system times move by clock ticks (10 ms
+// as /proc gives them), and a gateway process's event loop read zero over a
+// smoke run's phase on a busy machine. A server's processes are read by their
+// times, every thread of each together.
 import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { whole } from './common.ts'
@@ -56,10 +61,21 @@ export function forEachThread(pid: number | 'self', visit: (name: string, dir: s
   return true
 }
 
+/** A thread's time on a core so far, in seconds: its scheduler counter where there is one (bench/lib/thread-time.ts), else its times. */
+function threadCpuSeconds(dir: string): number {
+  let schedstat: string
+  try {
+    schedstat = readFileSync(`${dir}/schedstat`, 'utf8')
+  } catch {
+    return cpuSeconds(`${dir}/stat`)
+  }
+  return Number(schedstat.slice(0, schedstat.indexOf(' '))) / 1e9
+}
+
 function addThreads(into: Map<string, number>, pid: number | 'self', label: string): void {
   forEachThread(pid, (name, dir) => {
     const labelled = `${label}${name}`
-    into.set(labelled, (into.get(labelled) ?? 0) + cpuSeconds(`${dir}/stat`))
+    into.set(labelled, (into.get(labelled) ?? 0) + threadCpuSeconds(dir))
   })
 }
 
