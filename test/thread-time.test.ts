@@ -12,12 +12,14 @@ const WORK_MS = 300
 /**
  * A thread named `name` that, once told, either keeps the CPU busy or sleeps
  * for WORK_MS, then says so and stays alive (a thread that has ended is gone
- * from /proc, and the reading after must still find it).
+ * from /proc, and the reading after must still find it). It listens with
+ * `on`, not `once`: a port with no listener left lets the thread's event loop
+ * end, and the thread could exit before the reading after its work.
  */
 function thread(name: string, mode: 'spin' | 'sleep'): Worker {
   const source = `
     const { parentPort } = require('node:worker_threads')
-    parentPort.once('message', () => {
+    parentPort.on('message', () => {
       const end = Date.now() + ${WORK_MS}
       if (${JSON.stringify(mode)} === 'spin') { while (Date.now() < end) {} }
       else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${WORK_MS})
