@@ -100,8 +100,8 @@ const SPLIT_THREADS = ['MainThread', 'ledger']
  */
 function timedCpu(gatewayPids?: () => readonly number[]): {
   onEvent: (event: WorkerEvent) => void
-  perMessage: () => CpuPerMessage
-  split: () => PhaseSplit | undefined
+  /** After the load: what a message cost and where the phase went, each logged. */
+  report: (log: BenchOptions['log']) => { cpu: CpuPerMessage; split: PhaseSplit | undefined }
 } {
   let start: CpuByThread | undefined
   let end: CpuByThread | undefined
@@ -129,25 +129,31 @@ function timedCpu(gatewayPids?: () => readonly number[]): {
         requests = event.result.requests
       }
     },
-    perMessage: () => cpuPerMessage(start!, end!, Math.max(1, requests)),
-    split: () => {
+    report: (log) => {
+      const cpu = cpuPerMessage(start!, end!, Math.max(1, requests))
+      log(`  ${describeCpu(cpu)}`)
       const [a, b] = readings
-      return a === undefined || b === undefined ? undefined : phaseSplit(a, b, SPLIT_THREADS)
+      const split = a === undefined || b === undefined ? undefined : phaseSplit(a, b, SPLIT_THREADS)
+      if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
+      return { cpu, split }
     }
   }
 }
 
-async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<{ r: PhaseResult; cpu: CpuPerMessage; split: PhaseSplit | undefined }> {
+/** A gateway's timed phase: its result, what a message cost, and where the phase went. */
+interface TimedGateway {
+  readonly r: PhaseResult
+  readonly cpu: CpuPerMessage
+  readonly split: PhaseSplit | undefined
+}
+
+async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<TimedGateway> {
   return withTeardowns(async (t) => {
     const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'silent' }))
     const cpu = timedCpu()
     const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s)), cpu.onEvent))
     log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
-    const perMessage = cpu.perMessage()
-    log(`  ${describeCpu(perMessage)}`)
-    const split = cpu.split()
-    if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
-    return { r, cpu: perMessage, split }
+    return { r, ...cpu.report(log) }
   })
 }
 
@@ -155,11 +161,7 @@ async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Prom
  * The gateway as `node gateway/server.ts` with GATEWAY_PROCESSES=n (gateway/cluster.ts),
  * workers off as above: one process against two, on the same cores.
  */
-async function measureGatewayProcesses(
-  s: Sizes,
-  log: BenchOptions['log'],
-  processes: number
-): Promise<{ r: PhaseResult; cpu: CpuPerMessage; split: PhaseSplit | undefined }> {
+async function measureGatewayProcesses(s: Sizes, log: BenchOptions['log'], processes: number): Promise<TimedGateway> {
   return withTeardowns(async (t) => {
     const port = await freePort()
     const gateway = await startGatewayProcess(t, 'CA', port, { RUN_WORKERS: 'false', GATEWAY_PROCESSES: String(processes) })
@@ -168,11 +170,7 @@ async function measureGatewayProcesses(
     log(
       `gateway as ${processes} process${processes === 1 ? '' : 'es'} (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`
     )
-    const perMessage = cpu.perMessage()
-    log(`  ${describeCpu(perMessage)}`)
-    const split = cpu.split()
-    if (split !== undefined) log(`  ${describeTimeSplit(split.threads, split.idle)}`)
-    return { r, cpu: perMessage, split }
+    return { r, ...cpu.report(log) }
   })
 }
 
