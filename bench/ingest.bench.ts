@@ -24,6 +24,15 @@ const TARGET_RATIO = 0.25
 /** Of the crypto floor (bench/lib/crypto-floor.ts). */
 const FLOOR_TARGET_RATIO = 0.5
 const CONNECTIONS = 16
+/**
+ * The second load: enough connections that the gateway's event loop, not the
+ * load's sixteen requests in flight, bounds the rate. With sixteen, a
+ * submission's stages (the event loop, the ledger's thread, Redis, the load
+ * generator) pass the requests along in groups, and the event loop sleeps
+ * while all sixteen are elsewhere (docs/measurements.md, "The
+ * thirty-eighth session's full run").
+ */
+const SATURATING_CONNECTIONS = 64
 
 interface Sizes {
   readonly durationMs: number
@@ -46,11 +55,11 @@ function template(): Record<string, unknown> {
   return sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })
 }
 
-function job(origin: string, fetchToken: boolean, phases: PhaseSpec[]): LoadJob {
+function job(origin: string, fetchToken: boolean, phases: PhaseSpec[], connections = CONNECTIONS): LoadJob {
   return {
     origin,
     path: '/v1/messages',
-    connections: CONNECTIONS,
+    connections,
     system: { agency: 'CBSA', system: 'pik-primary' },
     fetchToken,
     template: template(),
@@ -70,8 +79,8 @@ function summary(r: PhaseResult): Record<string, unknown> {
   return { ...rest, rps: round(r.rps, 1), p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), maxMs: round(r.maxMs), elapsedMs: round(r.elapsedMs) }
 }
 
-async function measureBare(s: Sizes, log: BenchOptions['log'], label: string): Promise<BareRouteRun> {
-  const run = await measureBareRoute((origin, phases) => job(origin, false, phases), s)
+async function measureBare(s: Sizes, log: BenchOptions['log'], label: string, connections = CONNECTIONS): Promise<BareRouteRun> {
+  const run = await measureBareRoute((origin, phases) => job(origin, false, phases, connections), s)
   const r = run.result
   log(
     `${label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms; ${Math.round(run.cpuUs)} µs of CPU a request, client and server`
@@ -147,12 +156,14 @@ interface TimedGateway {
   readonly split: PhaseSplit | undefined
 }
 
-async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log']): Promise<TimedGateway> {
+async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log'], connections = CONNECTIONS): Promise<TimedGateway> {
   return withTeardowns(async (t) => {
     const gw = await startGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'silent' }))
     const cpu = timedCpu()
-    const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s)), cpu.onEvent))
-    log(`gateway (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`)
+    const r = timed(await runLoad(job(gw.url, true, gatewayPhases(s), connections), cpu.onEvent))
+    log(
+      `gateway (workers off, ${connections} connections): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`
+    )
     return { r, ...cpu.report(log) }
   })
 }
@@ -228,7 +239,8 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const s = sizes(opts)
   const notes: string[] = [
     `load: ${CONNECTIONS} keep-alive mTLS connections (one undici Agent, CBSA client certificate), one request in flight each, ` +
-      `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process`,
+      `${s.durationMs / 1000} s timed after ${s.warmupMs / 1000} s warm-up, load loop in a worker thread of the same process; ` +
+      `the figures "${SATURATING_CONNECTIONS} connections" the same with ${SATURATING_CONNECTIONS} (a gateway and a bare route of their own)`,
     'messages: entry-exit.record CA→US, each with a unique id, signed before the timed loop (signing not measured); token fetched once',
     "workers-off figure: testConfig('CA', { runWorkers: false, logLevel: 'silent' }) — no delivery competes for the CPU (the 202 path still writes the ledger and enqueues in Redis)",
     'workers-on figure: startExchange (CA and US gateways, mock agencies, all in this process), workerConcurrency 32, delivery to the US gateway running while ingesting'
@@ -241,6 +253,8 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const otherCosts = measurePartCosts(work, { durationMs: Math.min(s.durationMs, 3_000), commits: opts.smoke ? 50 : opts.quick ? 2_000 : 10_000 })
   const { r: off, cpu: offCpu, split: offSplit } = await measureGatewayNoWorkers(s, opts.log)
   if (!opts.quick) bareRuns.push(await measureBare(s, opts.log, 'bare route (2)'))
+  const saturatingBare = await measureBare(s, opts.log, `bare route, ${SATURATING_CONNECTIONS} connections`, SATURATING_CONNECTIONS)
+  const saturated = await measureGatewayNoWorkers(s, opts.log, SATURATING_CONNECTIONS)
   const on = await measureGatewayWithWorkers(s, opts.log)
   const { r: oneProcess, cpu: oneProcessCpu, split: oneProcessSplit } = await measureGatewayProcesses(s, opts.log, 1)
   const { r: twoProcesses, cpu: twoProcessesCpu, split: twoProcessesSplit } = await measureGatewayProcesses(s, opts.log, 2)
@@ -255,6 +269,7 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
     notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
   for (const [name, r] of [
     ['workers off', off],
+    [`workers off, ${SATURATING_CONNECTIONS} connections`, saturated.r],
     ['workers on', on.r],
     ['one process', oneProcess],
     ['two processes', twoProcesses]
@@ -296,6 +311,25 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
           eventLoopBound(offCpu, offSplit, FLOOR_TARGET_RATIO * floor.perSecond)
       },
       {
+        ...figure(`ingest POST /v1/messages, workers off, ${SATURATING_CONNECTIONS} connections (the event loop saturated)`, saturated.r),
+        baseline: { ...base, name: `bare Fastify route, same mTLS, ${SATURATING_CONNECTIONS} connections`, value: round(saturatingBare.result.rps, 0) },
+        ratio: round(saturated.r.rps / saturatingBare.result.rps, 3),
+        met: saturated.r.rps / saturatingBare.result.rps >= TARGET_RATIO,
+        extra:
+          `${(saturated.r.rps / off.rps).toFixed(2)}× the rate at ${CONNECTIONS} connections; p50 ${saturated.r.p50Ms.toFixed(1)} ms, p99 ${saturated.r.p99Ms.toFixed(1)} ms ` +
+          `(bare p50 ${saturatingBare.result.p50Ms.toFixed(1)}, p99 ${saturatingBare.result.p99Ms.toFixed(1)})`
+      },
+      {
+        name: `ingest POST /v1/messages, workers off, ${SATURATING_CONNECTIONS} connections, against the crypto floor`,
+        value: round(saturated.r.rps, 0),
+        unit: 'req/s',
+        baseline: { name: 'the crypto floor of one submission, back to back on one core', value: round(floor.perSecond, 0), unit: 'submissions/s' },
+        ratio: round(saturated.r.rps / floor.perSecond, 3),
+        target: `≥ ${FLOOR_TARGET_RATIO}× the floor`,
+        met: saturated.r.rps / floor.perSecond >= FLOOR_TARGET_RATIO,
+        extra: `${describeCpu(saturated.cpu)}${eventLoopBound(saturated.cpu, saturated.split, FLOOR_TARGET_RATIO * floor.perSecond)}`
+      },
+      {
         name: "the floor of a submission: what the cores allow at the least CPU a submission's work takes here",
         value: round(submissionFloor.perSecond, 0),
         unit: 'req/s',
@@ -321,9 +355,12 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
     notes,
     details: {
       connections: CONNECTIONS,
+      saturatingConnections: SATURATING_CONNECTIONS,
       sizes: s,
       bare: bare.map(summary),
       gatewayWorkersOff: { ...summary(off), cpuPerMessageUs: offCpu, timeSplit: offSplit ?? null },
+      bareSaturated: summary(saturatingBare.result),
+      gatewayWorkersOffSaturated: { ...summary(saturated.r), cpuPerMessageUs: saturated.cpu, timeSplit: saturated.split ?? null },
       gatewayWorkersOn: { ...summary(on.r), deliveredDuringTimed: on.deliveredDuring },
       cryptoFloor: { perSecond: round(floor.perSecond, 0), ...floor.work },
       submissionFloor: {

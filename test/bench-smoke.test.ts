@@ -75,6 +75,14 @@ t.test('every bench runs at smoke sizes and reports every figure beside its base
     /where the burst's time went: CA MainThread ran \d+ %, waited for a core \d+ %, slept \d+ %; CA ledger ran .*US MainThread ran .*US ledger ran .*the machine's cores idle \d+ %/,
     "each gateway process's event loop and ledger thread: ran, waited for a core, slept"
   )
+  // The same at 64 connections, where the gateway's event loop and not the load's requests in flight bounds the rate: beside a bare route under the same load, and against the crypto floor.
+  const saturated = named('ingest', /workers off, 64 connections \(the event loop saturated\)$/)
+  t.match(saturated?.baseline?.name, /bare Fastify route, same mTLS, 64 connections/, 'the saturated gateway against the bare route under 64 connections')
+  t.match(saturated?.extra, /^[\d.]+× the rate at 16 connections; p50 /)
+  const saturatedFloor = named('ingest', /workers off, 64 connections, against the crypto floor$/)
+  t.equal(saturatedFloor?.baseline?.value, againstFloor?.baseline?.value, 'against the same crypto floor')
+  t.equal(saturatedFloor?.value, saturated?.value, 'the same rate')
+  t.match(saturatedFloor?.extra, /µs of CPU a message: .*the event loop alone, at [\d,]+ µs a submission, allows at most/)
   // One gateway process against two (GATEWAY_PROCESSES=2): what a message cost on each of the gateway's threads, the two processes' added together.
   t.match(named('ingest', /as its own process/)?.extra, /µs of CPU a message: .*gateway:MainThread [\d,]+/)
   t.match(
