@@ -97,9 +97,28 @@ function byteBudgetGauges(
   })
 }
 
+/**
+ * The process's own metrics (CPU, memory, event-loop delay, garbage
+ * collection), in one registry for the process however many gateways it
+ * builds. prom-client's default collectors keep a timer (Node's event-loop
+ * delay histogram, every 10 ms) and a GC observer for the life of the
+ * process, and clearing their registry stops neither: a set for each gateway
+ * left one running for every app a test process had built and closed.
+ */
+let processRegistry: Registry | undefined
+
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
 export class GatewayMetrics {
-  /** One registry per gateway instance: tests run many gateways in one process. */
+  /** The gateway's own metrics, one registry per gateway instance: tests run many gateways in one process. */
   readonly registry = new Registry()
+  readonly #process: Registry
   readonly #messages: Counter<'direction' | 'outcome' | 'kind' | 'purpose' | 'code'>
   readonly #entries: Counter<'event'>
   readonly #conflicts: Counter
@@ -110,7 +129,7 @@ export class GatewayMetrics {
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry })
+    this.#process = processMetrics()
     this.#messages = new Counter({
       name: 'btb_messages_total',
       help: 'Messages by outcome (accepted, refused, received, delivered, delivery-failed, dead-lettered), as the audit ledger records them.',
@@ -249,8 +268,14 @@ export class GatewayMetrics {
     )
   }
 
+  /** The process's metrics and this gateway's, in one exposition. */
   scrape(): Promise<string> {
-    return this.registry.metrics()
+    return Registry.merge([this.#process, this.registry]).metrics()
+  }
+
+  /** Forgets this gateway's series; the process's stay, for the other gateways it may run. */
+  close(): void {
+    this.registry.clear()
   }
 
   get contentType(): string {

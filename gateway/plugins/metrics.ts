@@ -78,7 +78,7 @@ export const metricsPlugin = fp(
 
     app.addHook('onClose', async () => {
       unsubscribe()
-      metrics.registry.clear()
+      metrics.close()
     })
   },
   { name: 'metrics', fastify: '5.x', dependencies: ['ledger', 'trust', 'authenticate-client'] }
