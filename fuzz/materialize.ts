@@ -303,7 +303,11 @@ function editPart(part: string, e: EncodingEdit): string {
       return std === part ? `${part}+` : std
     }
     case 'insert': {
-      const at = e.at % (part.length + 1)
+      // Inside the serialisation, never before its first character or after its last: whitespace there is only
+      // whitespace around the JWS, which the gateway trims (ambiguousEncodingEdit, in arbitraries/jws.ts).
+      const first = e.part === 0 ? 1 : 0
+      const last = e.part === 2 ? part.length - 1 : part.length
+      const at = last < first ? first : first + (e.at % (last - first + 1))
       return part.slice(0, at) + e.text + part.slice(at)
     }
     case 'non-canonical':

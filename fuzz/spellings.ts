@@ -20,7 +20,8 @@ export function respell(id: string, form: IdForm): string {
     case 'v7':
       return id
     case 'upper':
-      return id.toUpperCase()
+      // An id of digits alone has no upper case: it is given a letter, as mixed-case does, or it would be the id itself.
+      return /[a-f]/.test(id) ? id.toUpperCase() : `A${id.slice(1)}`
     case 'mixed-case':
       return /[a-f]/.test(id) ? id.replace(/[a-f]/, (c) => c.toUpperCase()) : `A${id.slice(1)}`
     case 'urn':

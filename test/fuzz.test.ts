@@ -17,6 +17,8 @@ import { runCampaign } from '../fuzz/campaign.ts'
 import type { EnvelopeEdit, SubmitCase } from '../fuzz/case.ts'
 import { CANONICAL_UUID, FRESH_WINDOW, isContractInstant, isIssuedCursor, issuedCursor } from '../fuzz/contract.ts'
 import { loadIdentities } from '../fuzz/identities.ts'
+import { BAD_ID_FORMS } from '../fuzz/arbitraries/values.ts'
+import { respell } from '../fuzz/spellings.ts'
 import { materialize, type MaterializeContext } from '../fuzz/materialize.ts'
 import { INVARIANTS, checkAnswer } from '../fuzz/oracle.ts'
 import { sampleCase } from '../fuzz/seeds.ts'
@@ -82,6 +84,39 @@ t.test('the generators mean what they say (no gateway involved)', async (t) => {
     const samples = fc.sample(fc.tuple(structural, fc.nat(100)), { seed: SEED, numRuns: 400 })
     const accepted = samples.filter(([edit, template]) => valid(envelopeOf([edit], template, ctx))).map(([edit]) => edit)
     t.same(accepted, [], 'no structural mutation leaves the envelope valid')
+  })
+
+  await t.test('every bad spelling of an id is another text than the id, whatever letters it has', async (t) => {
+    // fast-check's uuids include ids of digits alone, which have no upper case.
+    for (const id of ['00000000-0000-4000-8000-000000000000', '12345678-9012-4345-8678-901234567890', 'abcdef01-2345-4678-9abc-def012345678'])
+      for (const form of BAD_ID_FORMS) t.not(respell(id, form), id, `${form} of ${id}`)
+  })
+
+  await t.test('a bad encoding is inside the serialisation: whitespace around it is not bad, the gateway trims it', async (t) => {
+    const edges: string[] = []
+    // Every place in the header and in the signature, and past them, as the generator's positions wrap.
+    const places = Array.from({ length: 201 }, (_, at) => at)
+    for (const part of [0, 2])
+      for (const text of [' ', '\n', '\t', '\r\n'])
+        for (const at of places) {
+          const c: SubmitCase = {
+            kind: 'submit',
+            endpoint: 'messages',
+            family: 'self-check',
+            body: {
+              template: 0,
+              envelope: [],
+              text: [],
+              header: [],
+              signing: OWN_SIGNING,
+              encoding: [{ op: 'insert', part, at, text, tag: 'x', effect: 'bad' }]
+            },
+            http: validHttp('messages', SUBMISSION_TEMPLATES[0]!.sender)
+          }
+          const body = String(materialize(c, ctx).body)
+          if (body.trim() !== body) edges.push(`${JSON.stringify(text)} at ${at} of part ${part}`)
+        }
+    t.same(edges, [], 'no insertion lands before the first character or after the last')
   })
 
   await t.test('the contract helpers', async (t) => {
