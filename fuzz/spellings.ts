@@ -13,6 +13,11 @@ function uuidV7(ms: number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
 
+/** The id, or, if it is of digits alone, with a letter for its first: such an id has no upper case, and its case spellings would be itself. */
+function withLetter(id: string): string {
+  return /[a-f]/.test(id) ? id : `a${id.slice(1)}`
+}
+
 /** Another spelling of a canonical id (what a careless client would send for it). */
 export function respell(id: string, form: IdForm): string {
   switch (form) {
@@ -20,10 +25,9 @@ export function respell(id: string, form: IdForm): string {
     case 'v7':
       return id
     case 'upper':
-      // An id of digits alone has no upper case: it is given a letter, as mixed-case does, or it would be the id itself.
-      return /[a-f]/.test(id) ? id.toUpperCase() : `A${id.slice(1)}`
+      return withLetter(id).toUpperCase()
     case 'mixed-case':
-      return /[a-f]/.test(id) ? id.replace(/[a-f]/, (c) => c.toUpperCase()) : `A${id.slice(1)}`
+      return withLetter(id).replace(/[a-f]/, (c) => c.toUpperCase())
     case 'urn':
       return `urn:uuid:${id}`
     case 'braces':

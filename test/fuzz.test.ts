@@ -14,7 +14,7 @@ import { badEnvelopeEdit, validEnvelopeVariations } from '../fuzz/arbitraries/en
 import { OWN_SIGNING } from '../fuzz/arbitraries/jws.ts'
 import { validHttp } from '../fuzz/arbitraries/http.ts'
 import { runCampaign } from '../fuzz/campaign.ts'
-import type { EnvelopeEdit, SubmitCase } from '../fuzz/case.ts'
+import type { EncodingEdit, EnvelopeEdit, SubmitCase } from '../fuzz/case.ts'
 import { CANONICAL_UUID, FRESH_WINDOW, isContractInstant, isIssuedCursor, issuedCursor } from '../fuzz/contract.ts'
 import { loadIdentities } from '../fuzz/identities.ts'
 import { BAD_ID_FORMS } from '../fuzz/arbitraries/values.ts'
@@ -26,16 +26,20 @@ import { SUBMISSION_TEMPLATES } from '../fuzz/templates.ts'
 
 const SEED = 20261201
 
-/** An envelope as the gateway would read it: the JWS payload of a materialised submission, parsed. */
-function envelopeOf(edits: EnvelopeEdit[], template: number, ctx: MaterializeContext): Record<string, unknown> {
-  const c: SubmitCase = {
+/** A submission of a template, from its own sender, signed with its own key, with these edits and no others. */
+function selfCheck(template: number, edits: { envelope?: EnvelopeEdit[]; encoding?: EncodingEdit[] }): SubmitCase {
+  return {
     kind: 'submit',
     endpoint: 'messages',
     family: 'self-check',
-    body: { template, envelope: edits, text: [], header: [], signing: OWN_SIGNING, encoding: [] },
+    body: { template, envelope: edits.envelope ?? [], text: [], header: [], signing: OWN_SIGNING, encoding: edits.encoding ?? [] },
     http: validHttp('messages', SUBMISSION_TEMPLATES[template % SUBMISSION_TEMPLATES.length]!.sender)
   }
-  const jws = String(materialize(c, ctx).body)
+}
+
+/** An envelope as the gateway would read it: the JWS payload of a materialised submission, parsed. */
+function envelopeOf(edits: EnvelopeEdit[], template: number, ctx: MaterializeContext): Record<string, unknown> {
+  const jws = String(materialize(selfCheck(template, { envelope: edits }), ctx).body)
   return JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>
 }
 
@@ -99,21 +103,7 @@ t.test('the generators mean what they say (no gateway involved)', async (t) => {
     for (const part of [0, 2])
       for (const text of [' ', '\n', '\t', '\r\n'])
         for (const at of places) {
-          const c: SubmitCase = {
-            kind: 'submit',
-            endpoint: 'messages',
-            family: 'self-check',
-            body: {
-              template: 0,
-              envelope: [],
-              text: [],
-              header: [],
-              signing: OWN_SIGNING,
-              encoding: [{ op: 'insert', part, at, text, tag: 'x', effect: 'bad' }]
-            },
-            http: validHttp('messages', SUBMISSION_TEMPLATES[0]!.sender)
-          }
-          const body = String(materialize(c, ctx).body)
+          const body = String(materialize(selfCheck(0, { encoding: [{ op: 'insert', part, at, text, tag: 'x', effect: 'bad' }] }), ctx).body)
           if (body.trim() !== body) edges.push(`${JSON.stringify(text)} at ${at} of part ${part}`)
         }
     t.same(edges, [], 'no insertion lands before the first character or after the last')
