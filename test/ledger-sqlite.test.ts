@@ -250,6 +250,48 @@ t.test('a ledger opened while another process holds its lock waits for it, as a 
   await new Promise((resolve) => holder.once('exit', resolve))
 })
 
+t.test(
+  "a write waits for another process's lock where SQLite's own busy handler gives up early, as it did with two gateway processes under load",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, 'ledger.sqlite')
+    // SQLite answered BEGIN IMMEDIATE with SQLITE_BUSY after 24-33 ms of a 5 s
+    // busy_timeout there (gateway/store/sqlite-lock.ts); a handler that gives up
+    // at once stands for it here.
+    const store = new SqliteStore(path, { sqliteBusyTimeoutMs: 0 })
+    t.teardown(() => store.close())
+    await store.appendAudit(accepted('before'))
+    // Another connection, on a thread of its own, holds the write lock for 300 ms.
+    const holder = new Worker(
+      `const { DatabaseSync } = require('node:sqlite')
+    const { parentPort, workerData } = require('node:worker_threads')
+    const db = new DatabaseSync(workerData)
+    db.exec('BEGIN IMMEDIATE')
+    parentPort.postMessage('locked')
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+    db.exec('COMMIT')
+    db.close()`,
+      { eval: true, workerData: path }
+    )
+    await new Promise((resolve) => holder.once('message', resolve))
+    const [appended, accepting] = await Promise.allSettled([
+      store.appendAudit(accepted('while-held')),
+      store.accept(record('m-held'), outbox('m-held'), accepted('m-held'))
+    ])
+    t.equal(appended.status, 'fulfilled', `an entry appended once the lock was let go${appended.status === 'rejected' ? `: ${appended.reason}` : ''}`)
+    t.equal(accepting.status, 'fulfilled', 'a message accepted once the lock was let go')
+    await new Promise((resolve) => holder.once('exit', resolve))
+    const entries = await store.auditEntries(0, 10)
+    t.same(entries.map((e) => e.entry.messageId).sort(), ['before', 'm-held', 'while-held'], 'every entry once')
+    let prev = GENESIS_HASH
+    for (const e of entries) {
+      t.equal(e.prevHash, prev, `entry ${e.seq} chains onto the one before`)
+      prev = e.hash
+    }
+  }
+)
+
 t.test('while writes arrive together, a write waits for company; a writer alone is never held', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
   const commits: string[][] = []

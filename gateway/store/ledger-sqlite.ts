@@ -12,6 +12,7 @@ import { HEAD, TipCache, chainRows, fillFieldSets, fillTreeNodes, insertFieldSet
 import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
 import { ADDED_COLUMNS, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
+import { LOCK_WAIT_MS, execWhileBusy } from './sqlite-lock.ts'
 import { WalCheckpointer, type WalCheckpointerStopped } from './wal-checkpointer.ts'
 
 /**
@@ -43,9 +44,6 @@ const MAX_BATCH_BYTES = 1024 * 1024
  * (docs/architecture.md, "The ledger's writes").
  */
 const GROUP_WINDOW_MS = 2
-
-/** How long opening a ledger waits for another process's lock, as busy_timeout does for writes. */
-const LOCK_WAIT_MS = 5_000
 
 /**
  * A ledger whose WAL reaches this size has its checkpoints moved to a thread
@@ -80,29 +78,6 @@ const CACHE_KIB = 16_384
  * mapped page never goes away under the reader.
  */
 const READ_ONLY_MAP_BYTES = 0x7fff0000
-const SQLITE_BUSY = 5
-
-/**
- * Switches the file to WAL. That takes the file's lock, and SQLite answers
- * SQLITE_BUSY at once, without its busy handler, when another connection
- * holds it: another gateway process on the same ledger (GATEWAY_PROCESSES)
- * creating the tables failed a process's start-up with "database is locked".
- * So the switch is tried again, for as long as a write would wait.
- */
-function enableWal(db: DatabaseSync): void {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  const pause = new Int32Array(new SharedArrayBuffer(4))
-  for (;;) {
-    try {
-      db.exec('PRAGMA journal_mode = WAL;')
-      return
-    } catch (err) {
-      if ((err as { errcode?: number }).errcode !== SQLITE_BUSY || Date.now() > deadline) throw err
-      Atomics.wait(pause, 0, 0, 20)
-    }
-  }
-}
-
 const INSERT_AUDIT = `INSERT INTO {audit} (seq, entry, prev_hash, hash, tree_nodes, field_set, ${AUDIT_COLUMNS.join(', ')})
   VALUES (?, ?, ?, ?, ?, ?, ${AUDIT_COLUMNS.map(() => '?').join(', ')})`
 
@@ -134,6 +109,13 @@ export interface SqliteStoreOptions {
    * after another, is never held.
    */
   readonly groupWindowMs?: number
+  /**
+   * How long SQLite's own busy handler waits for a lock before answering
+   * SQLITE_BUSY (default LOCK_WAIT_MS). The store waits LOCK_WAIT_MS for the
+   * write lock whatever this says (sqlite-lock.ts): 0 stands for a handler
+   * that gives up at once, as SQLite's does in some states.
+   */
+  readonly sqliteBusyTimeoutMs?: number
 }
 
 /** The ledger file, its one connection and its transaction model. */
@@ -178,8 +160,8 @@ class SqliteDatabase implements SqlBackend {
     this.#db = new DatabaseSync(path)
     this.#onCommitted = options.onCommitted
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
-    this.#db.exec(`PRAGMA busy_timeout = ${LOCK_WAIT_MS};`)
-    enableWal(this.#db)
+    this.#db.exec(`PRAGMA busy_timeout = ${options.sqliteBusyTimeoutMs ?? LOCK_WAIT_MS};`)
+    execWhileBusy(this.#db, 'PRAGMA journal_mode = WAL;')
     this.#db.exec(`PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
@@ -263,9 +245,13 @@ class SqliteDatabase implements SqlBackend {
     this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
   }
 
-  /** BEGIN IMMEDIATE takes the write lock first, so two processes never chain onto the same head. */
+  /**
+   * BEGIN IMMEDIATE takes the write lock first, so two processes never chain
+   * onto the same head; and waits for it while another process holds it,
+   * where SQLite itself would give up early (sqlite-lock.ts).
+   */
   #transactionNow<T>(work: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE')
+    execWhileBusy(this.#db, 'BEGIN IMMEDIATE')
     let result: T
     try {
       result = work()
