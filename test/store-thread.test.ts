@@ -54,6 +54,25 @@ t.test('a refused write comes back as an error with its message; the thread carr
   t.equal((await store.auditHead())?.seq, 1, 'the next write works')
 })
 
+t.test("a write SQLite refuses comes back with SQLite's codes, which cloning an Error would drop", async (t) => {
+  const { store, path } = await tempStore(t)
+  await store.appendAudit(entry('first'))
+  // Another connection takes away the table every append writes to.
+  const other = new DatabaseSync(path)
+  other.exec('DROP TABLE audit')
+  other.close()
+  const refused = await store.appendAudit(entry('second')).then(
+    () => undefined,
+    (err: unknown) => err
+  )
+  t.ok(refused instanceof Error, 'an Error')
+  t.match(
+    refused,
+    { message: /no such table/, code: 'ERR_SQLITE_ERROR', errcode: 1, errstr: /SQL logic error/ },
+    "Node's code and SQLite's, beside the message"
+  )
+})
+
 t.test('close commits what was asked before it, then the thread is gone', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-store-thread-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

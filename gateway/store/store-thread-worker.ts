@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './ledger-sqlite.ts'
 import { committedEntry } from './records.ts'
-import { postTogether, type StoreAnswers, type StoreCall, type StoreCalls, type StoreCommitted, type StoreReply } from './store-thread.ts'
+import { codesOf, postTogether, type StoreAnswers, type StoreCall, type StoreCalls, type StoreCommitted, type StoreReply } from './store-thread.ts'
 
 const port = parentPort!
 
@@ -50,7 +50,7 @@ function answer(call: StoreCall): void {
     .apply(store, [...call.args])
     .then(
       (value) => send({ id: call.id, ok: true, value }),
-      (error: unknown) => send({ id: call.id, ok: false, error })
+      (error: unknown) => send({ id: call.id, ok: false, error, codes: codesOf(error) })
     )
     .finally(() => {
       inFlight.delete(answered)

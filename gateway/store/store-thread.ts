@@ -26,10 +26,36 @@ export interface StoreCall {
   readonly args: readonly unknown[]
 }
 
-/** What comes back: its answer, or why it failed (an Error, structured-cloned with its message). */
+/**
+ * What comes back: its answer, or why it failed (an Error, structured-cloned
+ * with its message, and the codes that cloning drops beside it).
+ */
 export type StoreReply =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: unknown; readonly codes?: ErrorCodes }
+
+/**
+ * An error's codes: Node's (`code`: ERR_SQLITE_ERROR) and SQLite's own
+ * (`errcode`, `errstr`: 5, "database is locked"). Cloning an Error keeps its
+ * message and drops its other properties, so a failed call's log line would
+ * say "database is locked" without saying which of SQLite's codes.
+ */
+export interface ErrorCodes {
+  readonly code?: string
+  readonly errcode?: number
+  readonly errstr?: string
+}
+
+/** The codes of an error thrown on the store's thread, to cross beside it. */
+export function codesOf(error: unknown): ErrorCodes | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const { code, errcode, errstr } = error as Record<string, unknown>
+  const codes: { code?: string; errcode?: number; errstr?: string } = {}
+  if (typeof code === 'string') codes.code = code
+  if (typeof errcode === 'number') codes.errcode = errcode
+  if (typeof errstr === 'string') codes.errstr = errstr
+  return Object.keys(codes).length === 0 ? undefined : codes
+}
 
 /** What else comes back: the entries of each commit, before the answers to the calls in it. */
 export interface StoreCommitted {
@@ -161,7 +187,7 @@ export class SqliteStoreThread implements GatewayStore {
     this.#waiting.delete(reply.id)
     if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref()
     if (reply.ok) waiting.resolve(reply.value)
-    else waiting.reject(reply.error)
+    else waiting.reject(reply.codes !== undefined && reply.error instanceof Error ? Object.assign(reply.error, reply.codes) : reply.error)
   }
 
   findMessage: GatewayStore['findMessage'] = (...args) => this.#call('findMessage', args)
