@@ -154,6 +154,8 @@ interface TimedGateway {
   readonly r: PhaseResult
   readonly cpu: CpuPerMessage
   readonly split: PhaseSplit | undefined
+  /** What the gateway logged at error level, where it ran as its own process (lib/gateway-process.ts). */
+  readonly errors?: readonly string[]
 }
 
 async function measureGatewayNoWorkers(s: Sizes, log: BenchOptions['log'], connections = CONNECTIONS): Promise<TimedGateway> {
@@ -181,7 +183,7 @@ async function measureGatewayProcesses(s: Sizes, log: BenchOptions['log'], proce
     log(
       `gateway as ${processes} process${processes === 1 ? '' : 'es'} (workers off): ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, statuses ${JSON.stringify(r.statuses)}`
     )
-    return { r, ...cpu.report(log) }
+    return { r, ...cpu.report(log), errors: gateway.errors }
   })
 }
 
@@ -264,8 +266,8 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const saturatingBare = await measureBare(s, opts.log, `bare route, ${SATURATING_CONNECTIONS} connections`, SATURATING_CONNECTIONS)
   const saturated = await measureGatewayNoWorkers(s, opts.log, SATURATING_CONNECTIONS)
   const on = await measureGatewayWithWorkers(s, opts.log)
-  const { r: oneProcess, cpu: oneProcessCpu, split: oneProcessSplit } = await measureGatewayProcesses(s, opts.log, 1)
-  const { r: twoProcesses, cpu: twoProcessesCpu, split: twoProcessesSplit } = await measureGatewayProcesses(s, opts.log, 2)
+  const { r: oneProcess, cpu: oneProcessCpu, split: oneProcessSplit, errors: oneProcessErrors } = await measureGatewayProcesses(s, opts.log, 1)
+  const { r: twoProcesses, cpu: twoProcessesCpu, split: twoProcessesSplit, errors: twoProcessesErrors } = await measureGatewayProcesses(s, opts.log, 2)
 
   const bare = bareRuns.map((b) => b.result)
   const baseline = mean(bare.map((b) => b.rps))
@@ -275,16 +277,20 @@ export async function ingestBench(opts: BenchOptions = benchOptions()): Promise<
   const submissionFloor = floorOf(submissionParts(partCosts), availableParallelism())
   if (bare.length > 1)
     notes.push(`baseline = mean of the bare route measured before and after the workers-off run (${bare.map((b) => b.rps.toFixed(0)).join(' and ')} req/s)`)
-  for (const [name, r] of [
-    ['workers off', off],
-    [`workers off, ${SATURATING_CONNECTIONS} connections`, saturated.r],
-    ['workers on', on.r],
-    ['one process', oneProcess],
-    ['two processes', twoProcesses]
+  for (const [name, r, logged] of [
+    ['workers off', off, undefined],
+    [`workers off, ${SATURATING_CONNECTIONS} connections`, saturated.r, undefined],
+    ['workers on', on.r, undefined],
+    ['one process', oneProcess, oneProcessErrors],
+    ['two processes', twoProcesses, twoProcessesErrors]
   ] as const) {
     const bad = r.requests - (r.statuses['202'] ?? 0)
+    // Why, where the gateway ran as its own process and said so in its log.
+    const why = logged === undefined || logged.length === 0 ? '' : `; the gateway logged: ${[...new Set(logged)].join('; ')}`
     if (bad > 0)
-      notes.push(`WARNING (${name}): ${bad} of ${r.requests} requests did not get 202: ${JSON.stringify(r.statuses)} errors ${r.errors} ${r.firstError ?? ''}`)
+      notes.push(
+        `WARNING (${name}): ${bad} of ${r.requests} requests did not get 202: ${JSON.stringify(r.statuses)} errors ${r.errors} ${r.firstError ?? ''}${why}`
+      )
   }
   const bareAt16: BareBaseline = {
     name: 'bare Fastify route, same mTLS',

@@ -5,6 +5,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { errorLine } from './gateway-log.ts'
 import { undiciModule } from '../../gateway/lib/lazy-packages.ts'
 import { gatewayProcess, KEYS_DIR } from '../../test/helper.ts'
 import type { Teardowns } from './common.ts'
@@ -16,7 +18,16 @@ export interface GatewayProcess {
   readonly child: ChildProcess
   /** Its SQLite ledger: what a bench reads, read-only, beside it (lib/hop-latency.ts). */
   readonly ledgerPath: string
+  /**
+   * What it logged at error level or above, one line each (at most
+   * MAX_ERRORS_KEPT, the first ones), as it happens: a bench that saw answers
+   * other than the ones it expected says why beside them. Empty where its
+   * standard output goes to BENCH_GATEWAY_STDOUT_<country> instead.
+   */
+  readonly errors: readonly string[]
 }
+
+const MAX_ERRORS_KEPT = 20
 
 /** The compile cache every gateway of this bench run loads its modules from, as the image's do: filled once. */
 let compileCache: string | undefined
@@ -49,9 +60,16 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
   // Their standard output then goes to BENCH_GATEWAY_STDOUT_<country>, if set.
   const extra = process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter((f) => f !== '') ?? []
   const stdoutFile = process.env[`BENCH_GATEWAY_STDOUT_${country}`]
-  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w')
+  const stdout = stdoutFile === undefined ? 'pipe' : openSync(stdoutFile, 'w')
   // After the gateway's own flags, so that one given again (--max-semi-space-size=16) overrides it.
   const child = spawn(process.execPath, [...gp.args.slice(0, -1), ...extra, ...gp.args.slice(-1)], { env: childEnv, stdio: ['ignore', stdout, 'inherit'] })
+  const errors: string[] = []
+  if (child.stdout !== null) {
+    createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+      const error = errors.length < MAX_ERRORS_KEPT ? errorLine(line) : undefined
+      if (error !== undefined) errors.push(error)
+    })
+  }
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
@@ -67,7 +85,7 @@ export async function startGatewayProcess(t: Teardowns, country: 'CA' | 'US', po
       try {
         const res = await request(`https://127.0.0.1:${port}/healthz`, { dispatcher: agent })
         await res.body.text()
-        if (res.statusCode === 200) return { child, ledgerPath: gp.ledgerPath }
+        if (res.statusCode === 200) return { child, ledgerPath: gp.ledgerPath, errors }
       } catch {
         /* not listening yet */
       }
