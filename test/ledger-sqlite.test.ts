@@ -227,27 +227,37 @@ t.test("audit:verify reads a page's search index rows by seq, not by scanning ev
   }
 })
 
+/**
+ * Another connection, on a thread of its own, holding the ledger file's write
+ * lock for `ms`, as another gateway process's commit does: resolves once it
+ * holds it, with its release.
+ */
+async function holdWriteLock(path: string, ms: number): Promise<{ released: Promise<unknown> }> {
+  const holder = new Worker(
+    `const { DatabaseSync } = require('node:sqlite')
+    const { parentPort, workerData } = require('node:worker_threads')
+    const db = new DatabaseSync(workerData.path)
+    db.exec('CREATE TABLE IF NOT EXISTS held (x); BEGIN IMMEDIATE; INSERT INTO held VALUES (1)')
+    parentPort.postMessage('locked')
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.ms)
+    db.exec('COMMIT')
+    db.close()`,
+    { eval: true, workerData: { path, ms } }
+  )
+  const released = new Promise((resolve) => holder.once('exit', resolve))
+  await new Promise((resolve) => holder.once('message', resolve))
+  return { released }
+}
+
 t.test('a ledger opened while another process holds its lock waits for it, as a second gateway process does at start-up', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'ledger.sqlite')
-  // Another connection, on a thread of its own, holds the write lock for 300 ms.
-  const holder = new Worker(
-    `const { DatabaseSync } = require('node:sqlite')
-    const { parentPort, workerData } = require('node:worker_threads')
-    const db = new DatabaseSync(workerData)
-    db.exec('CREATE TABLE IF NOT EXISTS held (x); BEGIN IMMEDIATE; INSERT INTO held VALUES (1)')
-    parentPort.postMessage('locked')
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
-    db.exec('COMMIT')
-    db.close()`,
-    { eval: true, workerData: path }
-  )
-  await new Promise((resolve) => holder.once('message', resolve))
+  const holder = await holdWriteLock(path, 300)
   const store = new SqliteStore(path)
   t.teardown(() => store.close())
   t.equal(await store.auditHead(), undefined, 'it opened, once the lock was released, and works')
-  await new Promise((resolve) => holder.once('exit', resolve))
+  await holder.released
 })
 
 t.test(
@@ -262,26 +272,14 @@ t.test(
     const store = new SqliteStore(path, { sqliteBusyTimeoutMs: 0 })
     t.teardown(() => store.close())
     await store.appendAudit(accepted('before'))
-    // Another connection, on a thread of its own, holds the write lock for 300 ms.
-    const holder = new Worker(
-      `const { DatabaseSync } = require('node:sqlite')
-    const { parentPort, workerData } = require('node:worker_threads')
-    const db = new DatabaseSync(workerData)
-    db.exec('BEGIN IMMEDIATE')
-    parentPort.postMessage('locked')
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
-    db.exec('COMMIT')
-    db.close()`,
-      { eval: true, workerData: path }
-    )
-    await new Promise((resolve) => holder.once('message', resolve))
+    const holder = await holdWriteLock(path, 300)
     const [appended, accepting] = await Promise.allSettled([
       store.appendAudit(accepted('while-held')),
       store.accept(record('m-held'), outbox('m-held'), accepted('m-held'))
     ])
     t.equal(appended.status, 'fulfilled', `an entry appended once the lock was let go${appended.status === 'rejected' ? `: ${appended.reason}` : ''}`)
     t.equal(accepting.status, 'fulfilled', 'a message accepted once the lock was let go')
-    await new Promise((resolve) => holder.once('exit', resolve))
+    await holder.released
     const entries = await store.auditEntries(0, 10)
     t.same(entries.map((e) => e.entry.messageId).sort(), ['before', 'm-held', 'while-held'], 'every entry once')
     let prev = GENESIS_HASH
