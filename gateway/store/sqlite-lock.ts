@@ -12,13 +12,13 @@ const SQLITE_BUSY = 5
 const PAUSE_MS = 2
 
 /** Whether SQLite answered SQLITE_BUSY, or one of its extended codes (SQLITE_BUSY_SNAPSHOT, _RECOVERY, _TIMEOUT). */
-export function isBusy(err: unknown): boolean {
-  const code = (err as { errcode?: unknown }).errcode
+function isBusy(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { errcode?: unknown }).errcode : undefined
   return typeof code === 'number' && (code & 0xff) === SQLITE_BUSY
 }
 
 /**
- * Runs `sql`, and again while SQLite answers SQLITE_BUSY, until `waitMs`
+ * Runs `sql`, and again while SQLite answers SQLITE_BUSY, until LOCK_WAIT_MS
  * have passed since the first try. SQLite's own busy handler (busy_timeout)
  * waits for a lock only where SQLite judges waiting safe, and answers
  * SQLITE_BUSY at once, or early, elsewhere:
@@ -33,8 +33,8 @@ export function isBusy(err: unknown): boolean {
  * succeeds (BEGIN IMMEDIATE, a journal-mode switch): trying it again changes
  * nothing. Blocks the calling thread while it waits, as SQLite's own wait does.
  */
-export function execWhileBusy(db: DatabaseSync, sql: string, waitMs = LOCK_WAIT_MS): void {
-  const deadline = Date.now() + waitMs
+export function execWhileBusy(db: DatabaseSync, sql: string): void {
+  const deadline = Date.now() + LOCK_WAIT_MS
   let pause: Int32Array | undefined
   for (;;) {
     try {
