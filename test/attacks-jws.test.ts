@@ -127,6 +127,22 @@ t.test('hostile JWS and payloads', async (t) => {
     t.end()
   })
 
+  await t.test('a value nested far deeper than any contract allows is refused with its code, not a 500', async (t) => {
+    // I-JSON is parsed without recursion, so this nesting is read; what the
+    // refusal quotes of it must not recurse either.
+    const deep = `${'['.repeat(20_000)}"ES256"${']'.repeat(20_000)}`
+    const envelope = fresh()
+    const header = `{"alg":${deep},"kid":"${creds.kid}","typ":"btb-envelope+jws"}`
+    expectRefused(await submitRaw(header, JSON.stringify(envelope), String(envelope.id)), 400, 'JWS_ALG_NOT_ALLOWED', 'an alg nested 20,000 arrays deep')
+    const typ = fresh()
+    const typHeader = `{"alg":"${creds.alg}","kid":"${creds.kid}","typ":${deep}}`
+    expectRefused(await submitRaw(typHeader, JSON.stringify(typ), String(typ.id)), 400, 'JWS_TYP_INVALID', 'a typ nested 20,000 arrays deep')
+    const kind = fresh()
+    const payload = JSON.stringify(kind).replace(/"kind":"[^"]*"/, `"kind":${deep}`)
+    expectRefused(await submitRaw(headerText(creds), payload, String(kind.id)), 422, 'KIND_UNKNOWN', 'a kind nested 20,000 arrays deep')
+    t.end()
+  })
+
   await t.test('the same checks hold on the gateway-to-gateway exchange', async (t) => {
     // The partner's certificate and key are not at hand here: an agency
     // certificate is refused before the body is read, whatever the body.
