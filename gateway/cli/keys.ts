@@ -398,6 +398,7 @@ async function activateGatewayKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const kid = required(values, 'kid')
   if (!c.file.gateway.signingKeys.some((k) => k.kid === kid)) throw new TrustEditError('KEY_UNKNOWN', `${kid} is not one of this gateway's signing keys`)
+  if (c.file.revoked.kids.includes(kid)) throw new TrustEditError('KEY_REVOKED', `${kid} is revoked: rotate to a new key`)
   const previous = c.file.gateway.activeKid
   c.file.gateway.activeKid = kid
   await c.save()

@@ -1,6 +1,7 @@
 // The checks that tie a valid envelope to the caller who sent it: the sender
 // is the authenticated system, the recipient is the partner country, the
-// token allows this kind and purpose (P1), and the message is fresh.
+// token and the system's registration allow this kind and purpose (P1), and
+// the message is fresh.
 import {
   KindNotAllowedError,
   MessageExpiredError,
@@ -31,9 +32,19 @@ export function checkRecipient(envelope: Envelope, partner: Country): void {
   if (envelope.to.country !== partner) throw new RecipientInvalidError(`country ${echo(envelope.to.country)}`)
 }
 
-export function checkAllowed(envelope: Envelope, claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>): void {
-  if (!claims.kinds.includes(envelope.kind)) throw new KindNotAllowedError(envelope.kind)
-  if (!claims.purposes.includes(envelope.purpose)) throw new PurposeNotAllowedError(envelope.purpose)
+/**
+ * The kind and purpose must be in the token's scope and in the system's
+ * registration as the trust in force has it: a kind or purpose taken from a
+ * system is refused from its next request, not once its tokens expire
+ * (docs/operators.md, "Keys and trust CLI").
+ */
+export function checkAllowed(
+  envelope: Envelope,
+  claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>,
+  system: Pick<AgencySystem, 'kinds' | 'purposes'>
+): void {
+  if (!claims.kinds.includes(envelope.kind) || !system.kinds.has(envelope.kind)) throw new KindNotAllowedError(envelope.kind)
+  if (!claims.purposes.includes(envelope.purpose) || !system.purposes.has(envelope.purpose)) throw new PurposeNotAllowedError(envelope.purpose)
 }
 
 /**

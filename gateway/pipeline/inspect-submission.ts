@@ -74,7 +74,7 @@ export function inspectSubmission(value: unknown, ctx: InspectionContext): Inspe
   const envelope = ctx.validator.envelope(value)
   checkSender(envelope, ctx.system)
   checkRecipient(envelope, ctx.partnerCountry)
-  checkAllowed(envelope, ctx.claims)
+  checkAllowed(envelope, ctx.claims, ctx.system)
   checkFreshness(envelope, ctx.window)
   const policy = ctx.policyBook.select(envelope, 'outbound')
   return { envelope, policy, minimised: ctx.policyBook.apply(policy, envelope.payload) }

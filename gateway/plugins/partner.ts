@@ -50,7 +50,11 @@ export const partnerPlugin = fp(
       url,
       endpoint: (path) => new URL(path, url()).toString(),
       client,
-      webhookFor: (systemId) => opts.webhooks[systemId] ?? app.trust.agencies.get(systemId)?.webhook
+      webhookFor: (systemId) => {
+        // Only a system in force takes deliveries: a revoked one gets none, whatever the configuration says.
+        const system = app.trust.agencies.get(systemId)
+        return system === undefined ? undefined : (opts.webhooks[systemId] ?? system.webhook)
+      }
     }
     app.decorate('partner', gateway)
     // Deliveries and a checkpoint being cosigned are waited for on close, but

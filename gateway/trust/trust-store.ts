@@ -45,6 +45,7 @@ export interface TrustStore {
   readonly ownKeys: ReadonlyMap<string, VerificationKey>
   /** Own keys, current and retired: what the ledger's checkpoints may be signed with. */
   readonly ownLedgerKeys: ReadonlyMap<string, VerificationKey>
+  /** The agency systems in force (none whose certificate is revoked), by id. */
   readonly agencies: ReadonlyMap<string, AgencySystem>
   readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
   readonly agencyKeys: ReadonlyMap<string, VerificationKey>
@@ -92,12 +93,16 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   })
   const signingKey = signingEntries.find((k) => k.kid === file.gateway.activeKid)
   if (signingKey === undefined) throw new Error(`trust file: activeKid ${file.gateway.activeKid} is not among the gateway's signing keys`)
-  const ownKeys = new Map<string, VerificationKey>()
+  if (revokedKids.has(signingKey.kid)) throw new Error(`trust file: activeKid ${signingKey.kid} is revoked`)
+  const ownLedgerKeys = new Map<string, VerificationKey>()
   for (const k of signingEntries) {
-    ownKeys.set(k.kid, { kid: k.kid, alg: k.alg, owner: gatewayOwner(country), key: createPublicKey(k.key) })
+    ownLedgerKeys.set(k.kid, { kid: k.kid, alg: k.alg, owner: gatewayOwner(country), key: createPublicKey(k.key) })
   }
-
-  const ownLedgerKeys = new Map(ownKeys)
+  // A revoked key of this gateway's own is refused as an agency's or the
+  // partner's is: no access token it signed is taken, and the JWKS no longer
+  // publishes it. The checkpoints it signed while it was active stay
+  // verifiable by the ledger's keys, as a retired key's do.
+  const ownKeys = new Map([...ownLedgerKeys].filter(([kid]) => !revokedKids.has(kid)))
   for (const k of file.gateway.retiredKeys ?? []) {
     if (!ownLedgerKeys.has(k.kid)) ownLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(country)))
   }
@@ -116,8 +121,11 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       purposes: new Set(a.purposes),
       webhook: a.webhook === '' ? undefined : a.webhook
     }
-    agencies.set(system.id, system)
-    if (!revokedCerts.has(a.certSha256)) agenciesByCert.set(a.certSha256, system)
+    // A system whose certificate is revoked is neither a caller nor a receiver.
+    if (!revokedCerts.has(a.certSha256)) {
+      agencies.set(system.id, system)
+      agenciesByCert.set(a.certSha256, system)
+    }
     for (const k of a.keys) {
       if (revokedKids.has(k.kid)) continue
       if (agencyKeys.has(k.kid)) throw new Error(`trust file: kid ${k.kid} is registered twice`)
