@@ -415,6 +415,16 @@ function suite(parent: Test, backend: Backend): void {
       })
     }
 
+    t.test("a partner's copy cosigned at a time no date can hold is refused as such, not a crash", async (t) => {
+      const { store } = await built.copy(t)
+      const { note } = (await store.checkpoints(29, 1))[0]!
+      // Only a holder of the partner's key could make this; the example material is at hand here.
+      const late = cosignCheckpoint(note, { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }, 9e12)
+      const result = await verify(store, `${note}${late}`)
+      t.equal(result.ok, false)
+      t.match(result.firstBad?.reason, /cosignature that does not verify \(.*states a time past any date/)
+    })
+
     t.test("a rewrite re-signed with the gateway's own key passes every local check: only the partner's copy finds it", async (t) => {
       const { store, tamper } = await built.copy(t)
       await rewrite(tamper, 23, (seq, entry) => (seq === 23 ? entry.replace('"m-23"', '"m-99"') : entry), 're-sign')
@@ -489,6 +499,34 @@ t.test('the witness takes a checkpoint of the empty tree as one, not as a confli
   t.ok('cosigned' in (await witness.addCheckpoint({ oldSize: 0, proof: [], note: one })), 'then a tree of one entry, from it')
   t.same(await witnessStore.witnessState(ledgerOrigin('CA')), { size: 1, root: leafHash('entry 1').toString('base64') })
   t.same(conflicts, [])
+})
+
+t.test('two checkpoints of one ledger sent at once, the larger cosigned first: the other is told the size, and no alarm is raised', async (t) => {
+  const conflicts: CheckpointConflict[] = []
+  const { witness, store: witnessStore } = await partnerWitness(t, async (c) => {
+    conflicts.push(c)
+  })
+  const { store } = openSqlite(t)
+  const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
+  const made: Checkpoint[] = []
+  for (let i = 1; i <= 30; i++) {
+    await store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}` }))
+    if (i % 10 === 0) made.push((await checkpointer.checkpointNow())!)
+  }
+  const [ten, twenty, thirty] = made as [Checkpoint, Checkpoint, Checkpoint]
+  const send = async (cp: Checkpoint, oldSize: number) => {
+    const proof = oldSize === 0 || oldSize === cp.size ? [] : (await consistencyProof(store, oldSize, cp.size)).map((h) => Buffer.from(h, 'base64'))
+    return witness.addCheckpoint({ oldSize, proof, note: cp.note })
+  }
+  t.ok('cosigned' in (await send(ten, 0)), '10 entries, cosigned')
+  // Both sent from 10, the one of 30 entries first.
+  t.ok('cosigned' in (await send(thirty, 10)), '30 entries, from 10: cosigned')
+  t.same(await send(twenty, 10), { witnessedSize: 30 }, '20 entries, from 10: told the witness holds 30 (409 with the size)')
+  t.same(conflicts, [], 'no alarm for an honest ledger')
+  t.equal((await witnessStore.witnessState(ledgerOrigin('CA')))?.size, 30, 'the witness stays at 30')
+  // What a sender whose ledger no longer reaches 30 sends: its checkpoint from its own size.
+  await t.rejects(send(twenty, 20), { code: 'CHECKPOINT_CONFLICT' }, 'a ledger that does not reach 30 is refused')
+  t.match(conflicts, [{ size: 20, witnessedSize: 30, why: /cut short/ }], 'and that is the alarm')
 })
 
 t.test('the checkpointer signs the tree head on its schedule, once per head', async (t) => {

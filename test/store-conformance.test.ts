@@ -500,6 +500,10 @@ function conformance(parent: Test, backend: Backend): void {
       t.ok(state.size === 9 || state.size === 12)
       t.equal(await store.witnessCheckpoint(5, cp('US', 20)), false, 'a move from a size left behind does nothing')
       t.equal(await store.witnessCheckpoint(0, cp('CA', 7)), true, 'origins apart')
+      // The empty tree cosigned first, then again by a request that read no record before the first made it.
+      t.equal(await store.witnessCheckpoint(0, cp('MX', 0)), true, 'the empty tree, first')
+      t.equal(await store.witnessCheckpoint(0, cp('MX', 0)), false, 'the empty tree again, from nothing: no move, and no error')
+      t.equal(await store.witnessCheckpoint(7, cp('CA', 7)), false, 'a record never moves to the size it is at')
       t.same(
         (await store.witnessedCheckpoints('US', 0, 10)).map((c) => c.size),
         [5, state.size],

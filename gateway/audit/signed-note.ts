@@ -111,6 +111,9 @@ export function signNote(text: string, key: NoteKey): string {
 }
 
 /** The message a cosignature signs (tlog-cosignature, "Ed25519 signed message"). */
+/** The latest instant a Date holds (ECMA-262: 8.64e15 ms), in POSIX seconds. */
+const LATEST_TIME = 8.64e12
+
 function cosignedMessage(text: string, time: number): string {
   return `cosignature/v1\ntime ${time}\n${text}`
 }
@@ -174,6 +177,9 @@ export function verifyNote(note: string, kind: NoteSignatureKind, keys: readonly
     } else {
       if (s.signature.length < 9) throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} has no timestamp`)
       const time = Number(s.signature.readBigUInt64BE(0))
+      // A time no Date can hold is no time: the ledger's readers turn it into one.
+      if (time > LATEST_TIME)
+        throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} states a time past any date (${s.signature.readBigUInt64BE(0)})`)
       if (!rawVerify(key.alg, cosignedMessage(parsed.text, time), pub, s.signature.subarray(8))) {
         throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} does not verify`)
       }

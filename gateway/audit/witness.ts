@@ -101,7 +101,18 @@ export class Witness {
       await this.#options.onConflict(detail)
       throw new CheckpointConflictError(`${why} (checkpoint of ${cp.size} entries; last cosigned: ${witnessed.size})`)
     }
-    if (cp.size < witnessed.size) return conflict('the ledger is shorter than one already cosigned: it was cut short')
+    if (cp.size < witnessed.size) {
+      // Sent from an old size below it, a smaller checkpoint is only late:
+      // two checkpoints of one ledger in flight at once (a scheduled one and
+      // one a privacy officer's proof asked for, or two instances'), the
+      // larger cosigned first. The sender is told the size, as tlog-witness
+      // says, finds its ledger reaches it, and leaves it there
+      // (witness-client.ts). Only one sent from its own size, which is how a
+      // sender whose ledger no longer reaches the witness's says so, is the
+      // alarm.
+      if (request.oldSize < cp.size) return { witnessedSize: witnessed.size }
+      return conflict('the ledger is shorter than one already cosigned: it was cut short')
+    }
     if (cp.size === witnessed.size) {
       if (cp.root !== witnessed.root) return conflict('the same size with another root: the ledger was rewritten')
       // The same checkpoint again (a retry): the same cosignature, nothing new written.

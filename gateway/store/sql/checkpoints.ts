@@ -32,13 +32,22 @@ function toWitnessed(row: WitnessedRow): WitnessedCheckpoint {
 
 /**
  * Moves the witness's record of `cp.origin` from `prevSize` (0: none yet) to
- * `cp`, and keeps `cp`; nothing if the record is no longer at `prevSize`.
+ * `cp`, and keeps `cp`; nothing if the record is no longer at `prevSize`,
+ * or `cp` is no larger.
  * The check and the move are one statement, so that two requests racing
  * (two instances of this gateway) cannot both extend the same checkpoint:
  * C2SP tlog-witness asks for exactly this atomicity.
  */
 function* witness(prevSize: number, cp: WitnessedCheckpoint): Write<boolean> {
-  let moved = yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ?', [cp.size, cp.root, cp.origin, prevSize])
+  // Only forward: a record at size 0 (the empty tree, cosigned) is not moved
+  // to size 0 again by a request that read no record before it was made.
+  let moved = yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ? AND size < ?', [
+    cp.size,
+    cp.root,
+    cp.origin,
+    prevSize,
+    cp.size
+  ])
   // The first checkpoint of an origin: its record is made (one of two racing makes it).
   if (moved === 0 && prevSize === 0) {
     moved = yield* run('INSERT INTO {witness_state} (origin, size, root) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [cp.origin, cp.size, cp.root])
