@@ -352,53 +352,69 @@ for (const store of LEDGERS) {
   })
 }
 
-t.test('a correction waits for an attempt already under way at its original, which is then withdrawn: only the correction arrives', async (t) => {
-  const ex = await startExchange(t, (country) => (country === 'CA' ? { runWorkers: false } : {}))
-  const cbsa = ex.clients.CBSA
-  const original = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', CBP))
-  const O = String(original.id)
-  t.equal((await send(cbsa, original)).status, 202)
+t.test(
+  'a correction, and a correction of it, wait for an attempt already under way at the first original, which is then withdrawn: only the last arrives',
+  async (t) => {
+    const ex = await startExchange(t, (country) => (country === 'CA' ? { runWorkers: false } : {}))
+    const cbsa = ex.clients.CBSA
+    const original = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', CBP))
+    const O = String(original.id)
+    t.equal((await send(cbsa, original)).status, 202)
 
-  // An attempt under way: a worker holds the original's job (its lock), as
-  // deliver-to-partner.ts does while it posts; what it sends may reach the partner.
-  const connection = { ...redisOptions(REDIS_URL), maxRetriesPerRequest: null }
-  const holder = new Worker(QUEUE_NAMES.outbound, null, { connection, prefix: ex.ca.config.queuePrefix, autorun: false, lockDuration: 120_000 })
-  t.teardown(() => holder.close())
-  const token = randomUUID()
-  const attempt = await holder.getNextJob(token)
-  t.equal(attempt?.id, O, 'the original is being sent')
+    // An attempt under way: a worker holds the original's job (its lock), as
+    // deliver-to-partner.ts does while it posts; what it sends may reach the partner.
+    const connection = { ...redisOptions(REDIS_URL), maxRetriesPerRequest: null }
+    const holder = new Worker(QUEUE_NAMES.outbound, null, { connection, prefix: ex.ca.config.queuePrefix, autorun: false, lockDuration: 120_000 })
+    t.teardown(() => holder.close())
+    const token = randomUUID()
+    const attempt = await holder.getNextJob(token)
+    t.equal(attempt?.id, O, 'the original is being sent')
 
-  const payload = structuredClone(original.payload) as { traveller: Record<string, unknown> }
-  payload.traveller.givenNames = 'THI HOA'
-  const correction = cbsa.envelope({ ...sameRecord(original), payload, supersedes: { id: O, action: 'correct' } })
-  const S = String(correction.id)
-  t.equal((await send(cbsa, correction)).status, 202)
-  t.equal((await statusOf(cbsa, O)).status, 'accepted', 'an original with an attempt under way is not withdrawn under it')
+    const payload = structuredClone(original.payload) as { traveller: Record<string, unknown> }
+    payload.traveller.givenNames = 'THI HOA'
+    const correction = cbsa.envelope({ ...sameRecord(original), payload, supersedes: { id: O, action: 'correct' } })
+    const S = String(correction.id)
+    t.equal((await send(cbsa, correction)).status, 202)
+    t.equal((await statusOf(cbsa, O)).status, 'accepted', 'an original with an attempt under way is not withdrawn under it')
 
-  const events = new QueueEvents(QUEUE_NAMES.outbound, { connection, prefix: ex.ca.config.queuePrefix })
-  t.teardown(() => events.close())
-  let putOff = false
-  events.on('delayed', ({ jobId }) => {
-    if (jobId === S) putOff = true
-  })
-  await events.waitUntilReady()
-  const ca = await startGateway(t, { ...ex.ca.config, port: 0, runWorkers: true })
-  await eventually(() => (putOff ? true : undefined), 15_000, 'the correction to wait for the original')
-  t.equal((await statusOf(cbsa, S)).status, 'accepted', 'the correction waits while the original may still arrive first')
-  t.same((await statusOf(cbsa, S)).attempts, [], 'without spending an attempt')
+    const events = new QueueEvents(QUEUE_NAMES.outbound, { connection, prefix: ex.ca.config.queuePrefix })
+    t.teardown(() => events.close())
+    const putOff = new Map<string, number>()
+    events.on('delayed', ({ jobId }) => {
+      putOff.set(jobId, (putOff.get(jobId) ?? 0) + 1)
+    })
+    await events.waitUntilReady()
+    const ca = await startGateway(t, { ...ex.ca.config, port: 0, runWorkers: true })
+    await eventually(() => (putOff.has(S) ? true : undefined), 15_000, 'the correction to wait for the original')
+    t.equal((await statusOf(cbsa, S)).status, 'accepted', 'the correction waits while the original may still arrive first')
+    t.same((await statusOf(cbsa, S)).attempts, [], 'without spending an attempt')
 
-  // The attempt fails: its retry finds the original superseded and withdraws it.
-  await attempt!.moveToFailed(new Error('the attempt under way failed'), token)
-  await eventually(async () => ((await statusOf(cbsa, S)).status === 'delivered' ? true : undefined), 15_000, 'the correction delivered')
-  await eventually(() => ex.mocks.CBP.received.find((m) => m.id === S), 15_000, 'the correction at CBP')
-  t.equal((await statusOf(cbsa, O)).status, 'withdrawn', 'the original is withdrawn')
-  t.equal(await ca.app.relay.runOnce(0), 0, 'nothing is left for the relay to send')
-  t.notOk(
-    ex.mocks.CBP.received.some((m) => m.id === O),
-    'CBP never received the original'
-  )
-  t.same(
-    (await ledger(ex.ca.app)).filter((e) => e.messageId === O).map((e) => e.event),
-    ['accepted', 'withdrawn']
-  )
-})
+    // A correction of the correction: the waiting correction is stopped and
+    // withdrawn, and the new one waits for the first original in turn, past
+    // the withdrawn link between them.
+    const recorrection = cbsa.envelope({ ...sameRecord(original), payload, supersedes: { id: S, action: 'correct' } })
+    const W = String(recorrection.id)
+    t.equal((await send(cbsa, recorrection)).status, 202)
+    await eventually(async () => ((await statusOf(cbsa, S)).status === 'withdrawn' ? true : undefined), 15_000, 'the first correction withdrawn')
+    // Twice more: one event may be of a wait that began before the withdrawal.
+    const before = putOff.get(W) ?? 0
+    await eventually(() => ((putOff.get(W) ?? 0) >= before + 2 ? true : undefined), 15_000, 'the second correction to wait for the first original')
+    t.equal((await statusOf(cbsa, W)).status, 'accepted', 'it waits while the first original may still arrive first')
+    t.same((await statusOf(cbsa, W)).attempts, [], 'without spending an attempt')
+
+    // The attempt fails: its retry finds the original superseded and withdraws it.
+    await attempt!.moveToFailed(new Error('the attempt under way failed'), token)
+    await eventually(async () => ((await statusOf(cbsa, W)).status === 'delivered' ? true : undefined), 15_000, 'the last correction delivered')
+    await eventually(() => ex.mocks.CBP.received.find((m) => m.id === W), 15_000, 'the last correction at CBP')
+    t.equal((await statusOf(cbsa, O)).status, 'withdrawn', 'the original is withdrawn')
+    t.equal(await ca.app.relay.runOnce(0), 0, 'nothing is left for the relay to send')
+    t.notOk(
+      ex.mocks.CBP.received.some((m) => m.id === O || m.id === S),
+      'CBP never received the original, nor the first correction'
+    )
+    t.same(
+      (await ledger(ex.ca.app)).filter((e) => e.messageId === O).map((e) => e.event),
+      ['accepted', 'withdrawn']
+    )
+  }
+)

@@ -109,6 +109,11 @@ export async function withdrawIfSuperseded(store: GatewayStore, log: FastifyBase
  * failed, so it spends no attempt. The original is delivered or withdrawn
  * within one attempt (its worker withdraws it then: see awaitingDelivery and
  * withdrawIfSuperseded), so the wait ends.
+ *
+ * A withdrawn original never left, but it may itself have been waiting for
+ * its own original (a correction of a correction): the chain is followed back
+ * past every withdrawn link, so that the latest word never overtakes an
+ * earlier one still under way.
  */
 export async function waitForOriginal(
   store: GatewayStore,
@@ -117,11 +122,17 @@ export async function waitForOriginal(
   token: string | undefined,
   waitMs: number
 ): Promise<void> {
-  if (record.supersedes === undefined) return
-  const original = await store.findMessage(record.direction, record.supersedes.id)
-  if (original?.status !== 'accepted') return
-  await job.moveToDelayed(Date.now() + waitMs, token)
-  throw new DelayedError()
+  const seen = new Set([record.id])
+  for (let link = record.supersedes; link !== undefined && !seen.has(link.id); ) {
+    seen.add(link.id)
+    const original = await store.findMessage(record.direction, link.id)
+    if (original?.status === 'accepted') {
+      await job.moveToDelayed(Date.now() + waitMs, token)
+      throw new DelayedError()
+    }
+    if (original?.status !== 'withdrawn') return
+    link = original.supersedes
+  }
 }
 
 /**
