@@ -5,6 +5,8 @@
 import t from 'tap'
 import { looksLikeJws } from './lib/looks-like-jws.ts'
 import { randomUUID } from 'node:crypto'
+import { Worker } from 'bullmq'
+import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import { join } from 'node:path'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import type { FastifyInstance } from 'fastify'
@@ -12,7 +14,20 @@ import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.t
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
-import { client, eventually, freePort, identityAgent, jwks, KEYS_DIR, runScript, startGateway, testConfig, type ScriptRun, UNREACHABLE_URL } from './helper.ts'
+import {
+  client,
+  eventually,
+  freePort,
+  identityAgent,
+  jwks,
+  KEYS_DIR,
+  REDIS_URL,
+  runScript,
+  startGateway,
+  testConfig,
+  type ScriptRun,
+  UNREACHABLE_URL
+} from './helper.ts'
 
 const { request } = undiciModule()
 
@@ -240,6 +255,41 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
   })
 })
 
+t.test('a message whose worker died with it in hand twice is dead-lettered, not queued again for ever', async (t) => {
+  const config = testConfig('CA', { partnerUrl: UNREACHABLE_URL, runWorkers: false })
+  const first = await startGateway(t, config)
+  const cbsa = client(t, 'CBSA', first.url)
+  const envelope = entryRecord(cbsa)
+  const id = String(envelope.id)
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+
+  // A worker that takes the job and never finishes it, as one killed with it
+  // in hand: its lock lapses, and BullMQ's stalled check (run by this worker
+  // too) puts the job back. Twice: BullMQ then fails it without running the
+  // gateway's processor.
+  const connection = { ...redisOptions(REDIS_URL), maxRetriesPerRequest: null }
+  const dying = new Worker(QUEUE_NAMES.outbound, null, { connection, prefix: config.queuePrefix, autorun: false, lockDuration: 300, stalledInterval: 100 })
+  t.teardown(() => dying.close())
+  let stalls = 0
+  dying.on('stalled', (jobId) => {
+    if (jobId === id) stalls++
+  })
+  await dying.startStalledCheckTimer()
+  for (let held = 1; held <= 2; held++) {
+    t.equal((await eventually(() => dying.getNextJob(randomUUID()), 15_000, 'the job to take'))?.id, id, `the job taken (${held})`)
+    await eventually(() => (stalls >= held ? true : undefined), 15_000, `the job to stall (${held})`)
+  }
+  await dying.close()
+  await first.app.close()
+
+  const restarted = await startGateway(t, { ...config, runWorkers: true })
+  const dead = await untilStatus(client(t, 'CBSA', restarted.url), id, 'dead-lettered')
+  t.match(dead.attempts.at(-1)?.error, /stalled more than allowable limit/, 'the stall is the reason recorded')
+  t.equal(await restarted.app.relay.runOnce(0), 0, 'the relay does not queue it again')
+  const listed = (await operator(t, restarted.url)(`GET`, `${DEAD_LETTERS}/${id}`)).json
+  t.same(listed.lastError, { code: 'WORKER_STALLED', status: null }, 'an operator sees why, as a code')
+})
+
 t.test('refusals: other roles, unknown ids, bad input; none changes anything', async (t) => {
   const ca = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 1, deliveryBackoffMs: 10 }))
   const cbsa = client(t, 'CBSA', ca.url)
@@ -453,5 +503,6 @@ t.test('failure reasons keep codes and statuses, never free text', async (t) => 
   t.same(failureReason('Headers Timeout Error'), { code: 'TIMEOUT', status: null })
   t.same(failureReason('the server certificate is not the pinned one'), { code: 'PARTNER_CERT_NOT_PINNED', status: null })
   t.same(failureReason('US/CBP/ades has no webhook'), { code: 'NO_WEBHOOK', status: null })
+  t.same(failureReason('job stalled more than allowable limit'), { code: 'WORKER_STALLED', status: null })
   t.same(failureReason('something about NGUYEN 1992-10-05'), { code: 'DELIVERY_FAILED', status: null })
 })

@@ -197,6 +197,22 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
   return 'recorded'
 }
 
+/**
+ * A job that stalled more often than BullMQ allows (the worker that held it
+ * died with it in hand, twice: a kill -9, an out-of-memory end) is failed by
+ * BullMQ without its processor running, so recordFailure never sees it; the
+ * message would stay `accepted`, and the outbox relay would queue it again
+ * with its attempts afresh, for ever if it is what kills its worker. It is
+ * dead-lettered here instead, from the worker's `failed` event, where an
+ * operator sees it and can resend it (docs/operators.md, "Dead letters").
+ */
+export async function deadLetterStalled(deps: Pick<DeliveryDeps, 'store' | 'log'>, job: Job<DeliveryJob>, err: Error): Promise<void> {
+  if (!job.deferredFailure) return
+  const record = await deps.store.findMessage(job.data.direction, job.data.id)
+  if (record?.status !== 'accepted') return
+  await recordFailure({ store: deps.store, log: deps.log, job, err, record })
+}
+
 /** 4xx answers other than 408/429 will not change on retry. */
 export function isPermanent(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 429

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { ByteBudget } from '../lib/byte-budget.ts'
+import { deadLetterStalled } from '../delivery/delivery-outcome.ts'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
@@ -91,7 +92,13 @@ export const deliveryPlugin = fp(
           )
         )
       )
-      for (const w of workers) w.on('error', (err) => log.warn({ err }, 'queue worker error'))
+      for (const w of workers) {
+        w.on('error', (err) => log.warn({ err }, 'queue worker error'))
+        w.on('failed', (job, err) => {
+          if (job?.deferredFailure)
+            deadLetterStalled(deps, job, err).catch((e: unknown) => log.error({ err: e, messageId: job.id }, 'a stalled job not dead-lettered'))
+        })
+      }
     }
 
     app.addHook('preClose', (done) => {

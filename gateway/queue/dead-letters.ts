@@ -47,6 +47,8 @@ export function failureReason(error: string): FailureReason {
   if (/pinned/.test(error)) return { code: 'PARTNER_CERT_NOT_PINNED', status: null }
   if (/certificate|tls|ssl/i.test(error)) return { code: 'TLS_FAILED', status: null }
   if (/has no webhook/.test(error)) return { code: 'NO_WEBHOOK', status: null }
+  // BullMQ's words for a job whose worker died with it in hand twice (delivery/delivery-outcome.ts, deadLetterStalled).
+  if (/stalled more than allowable limit/.test(error)) return { code: 'WORKER_STALLED', status: null }
   if (/receipt/i.test(error)) return { code: 'RECEIPT_INVALID', status: null }
   if (/other side closed|socket/i.test(error)) return { code: 'CONNECTION_CLOSED', status: null }
   return { code: 'DELIVERY_FAILED', status: null }
