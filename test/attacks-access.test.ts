@@ -4,11 +4,13 @@
 // or another role's endpoints; every query parameter is held to its schema;
 // and a refusal never echoes more than a short piece of what was sent.
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
+import { issueClient, loadIssuer } from '../gateway/trust/pki.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { client, copyKeys, eventually, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 
 const { Agent, request } = undiciModule()
 
@@ -102,6 +104,47 @@ t.test('authentication comes before the input is looked at', async (t) => {
   expectProblem(t, await cbsa.call('GET', '/v1/operations/dead-letters?limit=1e309'), 403, 'FORBIDDEN', 'an agency on operations, bad query')
   const cbsaNoToken = caller(t, gw.url, CBSA)
   expectProblem(t, await cbsaNoToken.call('POST', '/v1/messages', 'x', { 'content-type': 'text/plain' }), 401, 'UNAUTHENTICATED', 'no token, wrong media type')
+})
+
+t.test('a certificate that expires while its connection is kept alive is refused from the request after its notAfter', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const gw = await startGateway(t, testConfig('CA', { trustFile, runWorkers: false }))
+  // An operator's certificate valid for a few seconds more, issued and
+  // registered once the gateway runs (a busy machine starts one slowly):
+  // TLS takes it at the handshake.
+  const issuer = await loadIssuer(join(dir, 'CA', 'ca.crt.pem'), join(dir, 'CA', 'ca.key.pem'))
+  const certSubject = { O: 'CA Gateway Operations', OU: 'operator', CN: 'ops-brief.operations.ca' }
+  const shortLived = await issueClient(issuer, { subject: { C: 'CA', ...certSubject }, days: 8 / 86_400 })
+  const file = JSON.parse(readFileSync(trustFile, 'utf8'))
+  file.operators = [...(file.operators ?? []), { name: 'ops-brief', certSubject, certSha256: shortLived.sha256 }]
+  writeFileSync(trustFile, JSON.stringify(file, null, 2))
+  t.match(await gw.app.reloadTrust('test'), { ok: true })
+  const notAfter = Date.parse(new X509Certificate(shortLived.certPem).validTo)
+
+  let handshakes = 0
+  gw.app.server.on('secureConnection', () => handshakes++)
+  const agent = new Agent({ connections: 1, connect: { cert: shortLived.certPem, key: shortLived.keyPem, ca: readFileSync(join(dir, 'CA', 'ca.crt.pem')) } })
+  t.teardown(() => agent.close())
+  const token = async () => {
+    const res = await request(`${gw.url}/v1/token`, { method: 'POST', dispatcher: agent })
+    const text = await res.body.text()
+    return { status: res.statusCode, at: Date.now(), json: () => JSON.parse(text) }
+  }
+  t.equal((await token()).status, 200, 'taken before its notAfter')
+  const refused = await eventually(
+    async () => {
+      const res = await token()
+      return res.status === 200 ? undefined : res
+    },
+    30_000,
+    'the certificate to expire'
+  )
+  t.equal(refused.status, 401)
+  t.equal(refused.json().code, 'UNAUTHENTICATED')
+  t.match(refused.json().detail, /expired at/, 'saying why')
+  t.ok(refused.at >= notAfter, 'not before its notAfter')
+  t.equal(handshakes, 1, 'on the connection opened while it was valid')
 })
 
 t.test("no caller reads another's objects or another role's endpoints", async (t) => {

@@ -89,17 +89,33 @@ export const authenticateClient = fp(
       if (cert === null) return
       request.clientCertSha256 = cert.sha256
       request.clientCertExpiry = cert.expiry
+      // TLS checked the certificate's validity once, at the handshake; a
+      // connection kept alive outlives it. Identity is decided per request,
+      // as revocation is, so an expired certificate is no one's from the
+      // request after its notAfter.
+      if (cert.expiry !== null && cert.expiry.getTime() <= Date.now()) return
       request.caller = identify(app.trust, cert.sha256)
     })
   },
   { name: 'authenticate-client', fastify: '5.x', dependencies: ['trust'] }
 )
 
+/** A hook that admits any registered caller, whatever its role. */
+export async function requireCaller(request: FastifyRequest): Promise<void> {
+  if (request.clientCertSha256 === null) throw new UnauthenticatedError('a client certificate issued by a trusted CA is required')
+  if (request.caller === null) throw new UnauthenticatedError(unidentified(request))
+}
+
 /** A preHandler that admits only callers of the given role. */
 export function requireRole(role: Caller['role']) {
   return async function requireCallerRole(request: FastifyRequest): Promise<void> {
-    if (request.clientCertSha256 === null) throw new UnauthenticatedError('a client certificate issued by a trusted CA is required')
-    if (request.caller === null) throw new UnauthenticatedError('the client certificate is not registered, or has been revoked')
-    if (request.caller.role !== role) throw new ForbiddenError(`this endpoint is for the ${role} role`)
+    await requireCaller(request)
+    if (request.caller!.role !== role) throw new ForbiddenError(`this endpoint is for the ${role} role`)
   }
+}
+
+function unidentified(request: FastifyRequest): string {
+  const expiry = request.clientCertExpiry
+  if (expiry !== null && expiry.getTime() <= Date.now()) return `the client certificate expired at ${expiry.toISOString()}: connect again with a current one`
+  return 'the client certificate is not registered, or has been revoked'
 }

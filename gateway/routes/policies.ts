@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { buildCatalogue, explainDecisions } from '../../policies/catalogue.ts'
 import { isKind } from '../../schemas/index.ts'
-import { NotFoundError, UnauthenticatedError, UnsupportedMediaTypeError } from '../errors.ts'
-import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
+import { NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { requireCaller, requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
@@ -283,12 +283,6 @@ const DRY_RUN_SCHEMA = {
 }
 
 type AgencyCaller = Extract<Caller, { role: 'agency' }>
-
-/** An onRequest hook: any registered certificate (agency system, privacy officer, partner gateway). */
-async function requireCaller(request: FastifyRequest): Promise<void> {
-  if (request.clientCertSha256 === null) throw new UnauthenticatedError('a client certificate issued by a trusted CA is required')
-  if (request.caller === null) throw new UnauthenticatedError('the client certificate is not registered, or has been revoked')
-}
 
 /** A JSON document serialised once, with its entity tag. */
 interface Published {
