@@ -115,6 +115,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(intakeBudget, { limitBytes: config.intakeBudgetBytes })
   await app.register(ledgerPlugin, {
     path: config.ledgerPath,
+    synchronous: config.ledgerSynchronous,
     postgres: config.ledgerPostgresUrl === undefined ? undefined : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema }
   })
   await app.register(metricsPlugin)

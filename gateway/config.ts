@@ -6,6 +6,9 @@ import { ajvModule } from './lib/lazy-packages.ts'
 import { ENVIRONMENT_AJV_OPTIONS } from './lib/ajv-options.ts'
 import { validatorSet } from './lib/validator-cache.ts'
 
+/** SQLite's `synchronous` for the ledger, in WAL mode. */
+export type LedgerSynchronous = 'normal' | 'full'
+
 export interface GatewayConfig {
   readonly trustFile: string
   /** Reload the trust file when it is replaced (SIGHUP always reloads it). */
@@ -18,6 +21,14 @@ export interface GatewayConfig {
   /** BullMQ key prefix: several gateways (or tests) can share one Redis. */
   readonly queuePrefix: string
   readonly ledgerPath: string
+  /**
+   * How SQLite makes a commit durable (docs/operators.md, "Configuration"):
+   * 'normal' survives the end of any process, kill -9 included; 'full' also
+   * a power loss or a crash of the host, at one fsync of the WAL a group
+   * commit. Not used with PostgreSQL, whose own setting
+   * (`synchronous_commit`) rules there.
+   */
+  readonly ledgerSynchronous: LedgerSynchronous
   /**
    * When set, the ledger and outbox live in PostgreSQL instead of SQLite at
    * `ledgerPath`: several gateway instances of one country share one ledger.
@@ -108,6 +119,7 @@ export const ENV_SCHEMA = {
     LEDGER_PATH: { type: 'string', minLength: 1, default: 'data/ledger.sqlite' },
     LEDGER_POSTGRES_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     LEDGER_POSTGRES_SCHEMA: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+    LEDGER_SYNCHRONOUS: { type: 'string', enum: ['normal', 'full'], default: 'normal' },
     GATEWAY_SEAL_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
     GATEWAY_AUDIT_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
     GATEWAY_PSEUDONYM_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
@@ -153,6 +165,7 @@ interface Env {
   LEDGER_PATH: string
   LEDGER_POSTGRES_URL?: string
   LEDGER_POSTGRES_SCHEMA?: string
+  LEDGER_SYNCHRONOUS: LedgerSynchronous
   GATEWAY_SEAL_KEY: string
   GATEWAY_AUDIT_KEY: string
   GATEWAY_PSEUDONYM_KEY: string
@@ -272,6 +285,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     redisUrl: e.REDIS_URL,
     queuePrefix,
     ledgerPath: resolve(e.LEDGER_PATH),
+    ledgerSynchronous: e.LEDGER_SYNCHRONOUS,
     ledgerPostgresUrl: e.LEDGER_POSTGRES_URL,
     ledgerPostgresSchema: e.LEDGER_POSTGRES_SCHEMA ?? `btb_${(env.GATEWAY_COUNTRY ?? 'gw').toLowerCase()}`,
     sealKey,

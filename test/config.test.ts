@@ -24,6 +24,12 @@ t.test('a complete environment gives a config with defaults', async (t) => {
   t.equal(config.redisChecks, 'refuse')
 })
 
+t.test('LEDGER_SYNCHRONOUS sets how the SQLite ledger makes a commit durable: normal unless set, full, nothing else', async (t) => {
+  t.equal(configFromEnv(good).ledgerSynchronous, 'normal')
+  t.equal(configFromEnv({ ...good, LEDGER_SYNCHRONOUS: 'full' }).ledgerSynchronous, 'full')
+  t.throws(() => configFromEnv({ ...good, LEDGER_SYNCHRONOUS: 'extra' }), /LEDGER_SYNCHRONOUS: must be one of normal, full/)
+})
+
 t.test('a bad or missing setting is named in the error', async (t) => {
   t.throws(() => configFromEnv({ ...good, GATEWAY_SEAL_KEY: undefined }), /GATEWAY_SEAL_KEY/)
   t.throws(() => configFromEnv({ ...good, PORT: 'eighty' }), /PORT/)

@@ -185,6 +185,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     redisUrl: REDIS_URL,
     queuePrefix: `test-${randomUUID()}`,
     ledgerPath: join(dir, 'ledger.sqlite'),
+    ledgerSynchronous: 'normal',
     ledgerPostgresUrl: undefined,
     ledgerPostgresSchema: `btb_${country.toLowerCase()}`,
     sealKey: randomBytes(32),

@@ -7,7 +7,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
-import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { SqliteDatabase, SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { SQLITE } from '../gateway/store/sql/dialect.ts'
 import { VERIFICATION_SQL } from '../gateway/store/sql/ledger.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
@@ -198,6 +198,21 @@ t.test("a read-only store (audit:verify's) reads through a map of the ledger's f
   t.teardown(() => reader.close())
   t.equal((await reader.auditPage(0, 10)).links.length, 1)
   t.ok(mapped(), 'the read-only connection maps the file')
+})
+
+t.test("the ledger's connection syncs its WAL at checkpoints by default, and at every commit when asked (LEDGER_SYNCHRONOUS=full)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-sync-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // SQLite reads the setting back as a number: 1 for NORMAL, 2 for FULL.
+  for (const [synchronous, code] of [
+    [undefined, 1],
+    ['normal', 1],
+    ['full', 2]
+  ] as const) {
+    const db = new SqliteDatabase(join(dir, `${synchronous ?? 'default'}.sqlite`), synchronous === undefined ? {} : { synchronous })
+    t.same(await db.all('PRAGMA synchronous'), [{ synchronous: code }], `${synchronous ?? 'by default'}: ${code}`)
+    await db.close()
+  }
 })
 
 t.test('a group commit holds at most about a megabyte of sealed content; the rest waits for a later turn', async (t) => {

@@ -17,6 +17,8 @@ declare module 'fastify' {
 export interface LedgerOptions {
   /** SQLite file, used unless `postgres` is given. */
   readonly path: string
+  /** How SQLite makes a commit durable (store/ledger-sqlite.ts, SqliteStoreOptions). */
+  readonly synchronous: 'normal' | 'full'
   readonly postgres?: { readonly url: string; readonly schema: string } | undefined
 }
 
@@ -37,7 +39,7 @@ async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Prom
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
   // SQLite runs on a thread of its own: its synchronous work stays off the
   // event loop (store/store-thread.ts).
-  return SqliteStoreThread.open(opts.path, { onCommitted })
+  return SqliteStoreThread.open(opts.path, { onCommitted, synchronous: opts.synchronous })
 }
 
 export const ledgerPlugin = fp(

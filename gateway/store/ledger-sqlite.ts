@@ -92,6 +92,13 @@ interface PendingWrite {
 export interface SqliteStoreOptions {
   /** Opens an existing ledger without creating or changing anything (the verifier). */
   readonly readOnly?: boolean
+  /**
+   * SQLite's `synchronous` in WAL mode (default 'normal'): 'normal' syncs the
+   * WAL at its checkpoints, so a commit survives the end of any process but
+   * not always a power loss or a host's crash; 'full' syncs it at every
+   * commit, one fsync a group (docs/operators.md, "Configuration").
+   */
+  readonly synchronous?: 'normal' | 'full'
   readonly onCommitted?: CommitListener
   /**
    * When the ledger's WAL is checkpointed on a thread of its own (default:
@@ -118,8 +125,8 @@ export interface SqliteStoreOptions {
   readonly sqliteBusyTimeoutMs?: number
 }
 
-/** The ledger file, its one connection and its transaction model. */
-class SqliteDatabase implements SqlBackend {
+/** The ledger file, its one connection and its transaction model: SqliteStore's SQL backend. */
+export class SqliteDatabase implements SqlBackend {
   readonly dialect = SQLITE
   readonly #db: DatabaseSync
   /** Statements are prepared once, on first use; search builds a few shapes, each cached. */
@@ -162,7 +169,8 @@ class SqliteDatabase implements SqlBackend {
     // temp_store: the savepoints of a group commit journal in memory, not in a temporary file.
     this.#db.exec(`PRAGMA busy_timeout = ${options.sqliteBusyTimeoutMs ?? LOCK_WAIT_MS};`)
     execWhileBusy(this.#db, 'PRAGMA journal_mode = WAL;')
-    this.#db.exec(`PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
+    const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL'
+    this.#db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
       this.#migrate()

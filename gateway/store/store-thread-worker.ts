@@ -26,7 +26,9 @@ function post(): void {
 }
 
 // Sent as the commit happens, so before the answers of the calls it holds.
-const store = new SqliteStore((workerData as { path: string }).path, {
+const { path, synchronous } = workerData as { path: string; synchronous?: 'normal' | 'full' }
+const store = new SqliteStore(path, {
+  ...(synchronous === undefined ? {} : { synchronous }),
   onCommitted: (entries) => send({ committed: entries.map(committedEntry) })
 })
 /** Calls not yet answered: close answers them all before the thread ends. */

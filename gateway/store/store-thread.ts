@@ -130,11 +130,14 @@ export class SqliteStoreThread implements GatewayStore {
   }
 
   /** Opens the ledger at `path` on a new thread; rejects if it cannot be opened there. */
-  static async open(path: string, options: { readonly onCommitted?: CommitListener } = {}): Promise<SqliteStoreThread> {
+  static async open(
+    path: string,
+    options: { readonly onCommitted?: CommitListener; readonly synchronous?: 'normal' | 'full' } = {}
+  ): Promise<SqliteStoreThread> {
     const worker = new Worker(new URL('./store-thread-worker.ts', import.meta.url), {
       // The thread's name, as `top -H` and a CPU profile show it.
       name: 'ledger',
-      workerData: { path },
+      workerData: { path, synchronous: options.synchronous },
       // Its heap holds statements, a page of results and, for a moment, a
       // sealed copy or two (a megabyte each): a small one keeps the process
       // within the 300 MB of docs/architecture.md, "Targets"
