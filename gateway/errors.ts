@@ -20,6 +20,7 @@ const TABLE = {
   REQUEST_INVALID: ['The request is not valid: %s', 400],
   CHECKPOINT_CONFLICT: ['The checkpoint contradicts the last one cosigned: %s', 409],
   CHECKPOINT_INVALID: ['The checkpoint request cannot be read: %s', 400],
+  CHECKPOINT_PROOF_INVALID: ['The consistency proof does not show the checkpoint extends the last one cosigned: %s', 422],
   CHECKPOINT_UNSIGNED: ["The checkpoint is not signed by the partner ledger's key: %s", 403],
   DEAD_LETTER_NOT_FOUND: ['No dead letter %s', 404],
   DEAD_LETTER_CONFLICT: ['Message %s', 409],
@@ -76,6 +77,7 @@ export const PayloadTooLargeError = ERRORS.PAYLOAD_TOO_LARGE
 export const BodyInvalidError = ERRORS.BODY_INVALID
 export const RequestInvalidError = ERRORS.REQUEST_INVALID
 export const CheckpointConflictError = ERRORS.CHECKPOINT_CONFLICT
+export const CheckpointProofInvalidError = ERRORS.CHECKPOINT_PROOF_INVALID
 export const CheckpointInvalidError = ERRORS.CHECKPOINT_INVALID
 export const CheckpointUnsignedError = ERRORS.CHECKPOINT_UNSIGNED
 export const DeadLetterNotFoundError = ERRORS.DEAD_LETTER_NOT_FOUND

@@ -525,8 +525,33 @@ t.test('two checkpoints of one ledger sent at once, the larger cosigned first: t
   t.same(conflicts, [], 'no alarm for an honest ledger')
   t.equal((await witnessStore.witnessState(ledgerOrigin('CA')))?.size, 30, 'the witness stays at 30')
   // What a sender whose ledger no longer reaches 30 sends: its checkpoint from its own size.
-  await t.rejects(send(twenty, 20), { code: 'CHECKPOINT_CONFLICT' }, 'a ledger that does not reach 30 is refused')
+  await t.rejects(send(twenty, 20), { code: 'CHECKPOINT_CONFLICT', statusCode: 409 }, 'a ledger that does not reach 30 is refused')
   t.match(conflicts, [{ size: 20, witnessedSize: 30, why: /cut short/ }], 'and that is the alarm')
+})
+
+t.test('a consistency proof that fails is answered 422, as tlog-witness says, and is the alarm', async (t) => {
+  const conflicts: CheckpointConflict[] = []
+  const { witness } = await partnerWitness(t, async (c) => {
+    conflicts.push(c)
+  })
+  // Two ledgers of the same origin and key, apart from their fifth entry on.
+  const ledgers = [openSqlite(t).store, openSqlite(t).store]
+  const heads: Checkpoint[][] = [[], []]
+  for (const [n, store] of ledgers.entries()) {
+    const checkpointer = new Checkpointer({ store, key: ca.signingKey, country: 'CA', schedule: { everyEntries: 10, everyMs: 60_000 } })
+    for (let i = 1; i <= 20; i++) {
+      await store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: i < 5 ? `m-${i}` : `m-${n}-${i}` }))
+      if (i % 10 === 0) heads[n]!.push((await checkpointer.checkpointNow())!)
+    }
+  }
+  const cosign = async (n: number, cp: Checkpoint, oldSize: number) => {
+    const proof = oldSize === 0 ? [] : (await consistencyProof(ledgers[n]!, oldSize, cp.size)).map((h) => Buffer.from(h, 'base64'))
+    return witness.addCheckpoint({ oldSize, proof, note: cp.note })
+  }
+  t.ok('cosigned' in (await cosign(0, heads[0]![0]!, 0)), 'the first ledger at 10 entries, cosigned')
+  await t.rejects(cosign(1, heads[1]![1]!, 10), { code: 'CHECKPOINT_PROOF_INVALID', statusCode: 422 }, 'the other at 20, proven from its own 10: 422')
+  t.match(conflicts, [{ size: 20, witnessedSize: 10, why: /consistency proof does not show it extends/ }], 'the alarm')
+  t.ok('cosigned' in (await cosign(0, heads[0]![1]!, 10)), 'the first ledger goes on from 10')
 })
 
 t.test('the checkpointer signs the tree head on its schedule, once per head', async (t) => {

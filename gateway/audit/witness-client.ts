@@ -41,7 +41,7 @@ export type WitnessOutcome = 'cosigned' | 'superseded'
  * Asks the witness to cosign `cp`, and keeps the cosignature. 'superseded'
  * when the witness already holds a larger checkpoint that this ledger
  * reaches (another instance's, sent first). Throws WitnessRefusedError on
- * CHECKPOINT_CONFLICT, and Error on anything else (the next checkpoint tries
+ * CHECKPOINT_CONFLICT or CHECKPOINT_PROOF_INVALID, and Error on anything else (the next checkpoint tries
  * again).
  */
 export async function requestCosignature(cp: Checkpoint, options: WitnessClientOptions): Promise<WitnessOutcome> {
@@ -71,7 +71,8 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
       oldSize = size
       continue
     }
-    if (res.status === 409) throw new WitnessRefusedError(problemDetail(res.body))
+    // 409 CHECKPOINT_CONFLICT, or 422 CHECKPOINT_PROOF_INVALID (tlog-witness's answer to a proof that fails): both the alarm.
+    if (res.status === 409 || res.status === 422) throw new WitnessRefusedError(problemDetail(res.body))
     throw new Error(`the witness answered ${res.status}: ${problemDetail(res.body)}`)
   }
   throw new Error('the witness moved on twice while the checkpoint was being sent')

@@ -4,8 +4,9 @@
 // this gateway cosigned; the checkpoint is cosigned only if the proof shows
 // that the new tree extends the old one. A ledger cut short, or rewritten,
 // at any length, and re-signed with the partner's own key or not, cannot
-// show that: it is refused with CHECKPOINT_CONFLICT, and raised as an alert.
-import { CheckpointConflictError, CheckpointInvalidError, CheckpointUnsignedError } from '../errors.ts'
+// show that: it is refused (CHECKPOINT_CONFLICT, or CHECKPOINT_PROOF_INVALID
+// for a proof that fails, tlog-witness's 422), and raised as an alert.
+import { CheckpointConflictError, CheckpointInvalidError, CheckpointProofInvalidError, CheckpointUnsignedError } from '../errors.ts'
 import { EMPTY_ROOT, verifyConsistency } from '../store/merkle-tree.ts'
 import type { CheckpointRepository } from '../store/records.ts'
 import { type CheckpointText, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
@@ -80,8 +81,9 @@ export class Witness {
 
   /**
    * Checks and cosigns. Throws CheckpointInvalidError (unreadable),
-   * CheckpointUnsignedError (not the partner ledger's signature) or
-   * CheckpointConflictError (not an extension of what was cosigned).
+   * CheckpointUnsignedError (not the partner ledger's signature),
+   * CheckpointConflictError (not an extension of what was cosigned) or
+   * CheckpointProofInvalidError (a consistency proof that fails).
    */
   async addCheckpoint(request: AddCheckpoint): Promise<WitnessAnswer> {
     const { store, origin } = this.#options
@@ -96,10 +98,13 @@ export class Witness {
     if (request.oldSize > cp.size) throw new CheckpointInvalidError(`old size ${request.oldSize} is larger than the checkpoint's ${cp.size}`)
     // Nothing cosigned yet is the empty tree: a checkpoint of it is no conflict.
     const witnessed = (await store.witnessState(origin)) ?? { size: 0, root: EMPTY_ROOT.toString('base64') }
-    const conflict = async (why: string): Promise<never> => {
+    const conflict = async (
+      why: string,
+      refusal: typeof CheckpointConflictError | typeof CheckpointProofInvalidError = CheckpointConflictError
+    ): Promise<never> => {
       const detail = { origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
       await this.#options.onConflict(detail)
-      throw new CheckpointConflictError(`${why} (checkpoint of ${cp.size} entries; last cosigned: ${witnessed.size})`)
+      throw new refusal(`${why} (checkpoint of ${cp.size} entries; last cosigned: ${witnessed.size})`)
     }
     if (cp.size < witnessed.size) {
       // Sent from an old size below it, a smaller checkpoint is only late:
@@ -123,7 +128,8 @@ export class Witness {
     if (witnessed.size === 0) {
       if (request.proof.length > 0) throw new CheckpointInvalidError('a proof from size 0 must be empty')
     } else if (!verifyConsistency(witnessed.size, cp.size, Buffer.from(witnessed.root, 'base64'), Buffer.from(cp.root, 'base64'), request.proof)) {
-      return conflict('the consistency proof does not show it extends the last one cosigned: the ledger was rewritten')
+      // tlog-witness answers a proof that fails 422; here it is the same alarm as a conflict.
+      return conflict('the consistency proof does not show it extends the last one cosigned: the ledger was rewritten', CheckpointProofInvalidError)
     }
     const now = this.#options.now?.() ?? Date.now()
     const cosignature = cosignCheckpoint(request.note, this.#options.key(), Math.floor(now / 1000))

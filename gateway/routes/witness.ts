@@ -19,9 +19,9 @@ const ADD_CHECKPOINT_SCHEMA = {
     'For the partner gateway only (its pinned certificate; no token). C2SP tlog-witness `add-checkpoint`: the body is `old <size>`, ' +
     'the consistency proof (one base64 hash per line) from that size, a blank line, then the checkpoint, a C2SP signed note whose ' +
     "text is the partner ledger's origin, tree size and root. It is cosigned only if the proof shows the new tree extends the last " +
-    'one cosigned; a shorter tree, another root at the same size, or a proof that fails is refused with `409 CHECKPOINT_CONFLICT`, ' +
-    'audited and alerted on. An old size other than the one last cosigned is answered `409` with that size (`text/x.tlog.size`), so ' +
-    'that the sender can prove from it.',
+    'one cosigned; another root at the same size, or a shorter tree sent from its own size, is refused with `409 CHECKPOINT_CONFLICT`, ' +
+    'and a proof that fails with `422 CHECKPOINT_PROOF_INVALID`, each audited and alerted on. An old size other than the one last ' +
+    'cosigned is answered `409` with that size (`text/x.tlog.size`), so that the sender can prove from it.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: { content: { [TEXT]: { schema: { type: 'string' } } } },
@@ -31,7 +31,15 @@ const ADD_CHECKPOINT_SCHEMA = {
 function addCheckpointResponses(): Record<string, { description: string; content: Record<string, unknown> }> {
   const responses: Record<string, { description: string; content: Record<string, unknown> }> = {
     200: { description: "The cosignature: one signed-note signature line by this gateway's witness key.", content: { [TEXT]: { schema: { type: 'string' } } } },
-    ...problemResponses('UNAUTHENTICATED', 'FORBIDDEN', ...BODY_REFUSALS, 'CHECKPOINT_INVALID', 'CHECKPOINT_UNSIGNED', 'CHECKPOINT_CONFLICT')
+    ...problemResponses(
+      'UNAUTHENTICATED',
+      'FORBIDDEN',
+      ...BODY_REFUSALS,
+      'CHECKPOINT_INVALID',
+      'CHECKPOINT_UNSIGNED',
+      'CHECKPOINT_CONFLICT',
+      'CHECKPOINT_PROOF_INVALID'
+    )
   }
   // A 409 is also the protocol's "prove from this size" (tlog-witness), in its own media type.
   responses['409']!.content[TLOG_SIZE_TYPE] = {
