@@ -34,7 +34,9 @@ if (process.argv.includes('--check-config')) {
     // Closing waits for a checkpoint being sent and the deliveries in hand,
     // abandoned at two thirds of SHUTDOWN_TIMEOUT_MS; past all of it, the
     // process exits 1 (docs/operators.md, "Shutdown").
-    closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
+    // SIGHUP is not a shutdown here (close-with-grace counts it as one by
+    // default): it re-reads the trust file, below.
+    closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
       if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
       else app.log.info({ signal }, 'shutting down')
       await app.close()

@@ -13,7 +13,8 @@ import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
-import { client, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig, tokenOnceListening } from './helper.ts'
+import { client, copyKeys, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig, tokenOnceListening } from './helper.ts'
+import { runKeys } from './lib/run-keys.ts'
 
 const { Agent, request } = undiciModule()
 
@@ -105,6 +106,24 @@ function refused(port: number): Promise<boolean> {
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
   })
 }
+
+t.test('SIGHUP re-reads the trust file, and the gateway goes on', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const port = await freePort()
+  const gw = gatewayProcess(t, 'CA', port, { GATEWAY_TRUST_FILE: trustFile, TRUST_WATCH: 'false', LOG_LEVEL: 'info' })
+  const { child, logged } = runGateway(t, gw)
+  const cbsa = client(t, 'CBSA', `https://127.0.0.1:${port}`, dir)
+  await tokenOnceListening(cbsa)
+  t.equal((await runKeys('revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')).code, 0)
+  child.kill('SIGHUP')
+  await eventually(() => (logged('trust store reloaded') === 1 ? true : undefined), 20_000, 'the reload')
+  const ircc = client(t, 'IRCC', `https://127.0.0.1:${port}`, dir)
+  t.equal((await ircc.call('POST', '/v1/token')).status, 200, 'the gateway still answers')
+  t.equal((await cbsa.call('POST', '/v1/token')).status, 401, 'with the trust file as it is now')
+  t.equal(logged('shutting down'), 0, 'it did not start to shut down')
+  t.equal(child.exitCode, null, 'and is still running')
+})
 
 t.test('SIGTERM: no new connections, the request in flight gets its 202, the delivery in hand completes, exit 0, nothing lost', async (t) => {
   const ex = await startExchange(t)

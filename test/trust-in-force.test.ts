@@ -116,3 +116,19 @@ t.test('a revoked agency system is no longer a receiver, whatever the configurat
   t.notOk(gw.app.trust.agencies.has('CA/CBSA/pik-primary'), 'and nothing is routed to it')
   t.equal(partner.webhookFor('CA/IRCC/gcms-biometrics'), irccWebhook, 'another system is unaffected')
 })
+
+t.test("a trust file whose TLS key is not its certificate's is not applied, and the reload after it is", async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const gw = await injectGateway(t, testConfig('CA', { trustFile, runWorkers: false }))
+  const good = readFileSync(trustFile, 'utf8')
+  editTrust(trustFile, (f) => {
+    f.gateway.tlsKey = '../US/gateway.key.pem'
+  })
+  const refused = await gw.app.reloadTrust('test')
+  t.equal(refused.ok, false, 'refused, not thrown')
+  writeFileSync(trustFile, good)
+  t.equal((await runKeys('revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')).code, 0)
+  t.match(await gw.app.reloadTrust('test'), { ok: true }, 'the next reload reads the file afresh')
+  t.notOk(gw.app.trust.agencies.has('CA/CBSA/pik-primary'), 'and applies it')
+})

@@ -61,23 +61,27 @@ export const trustPlugin = fp(
       try {
         next = loadTrustStore(opts.file)
         if (next.country !== current.country) throw new Error(`the trust file is now for ${next.country}, not ${current.country}`)
+        // New connections present the new certificate and accept the new
+        // roots; requests on open connections are judged by the new store
+        // already, because callers are identified per request. Inside the
+        // try: a key that is not its certificate's is refused here, and the
+        // store in force is kept, as for any other file that does not load.
+        const server = app.server as { setSecureContext?: (options: object) => void }
+        server.setSecureContext?.(tlsOptions(next))
       } catch (err) {
         app.log.error({ reason, error: (err as Error).message }, 'trust file not reloaded: the store in force is kept')
         return { ok: false, error: (err as Error).message }
       }
       const changes = describeTrustChange(current, next)
-      // New connections present the new certificate and accept the new roots;
-      // requests on open connections are judged by the new store already,
-      // because callers are identified per request.
-      const server = app.server as { setSecureContext?: (options: object) => void }
-      server.setSecureContext?.(tlsOptions(next))
       current = next
       app.log.info({ reason, changes }, 'trust store reloaded')
       warnExpiring(next)
       return { ok: true, changes }
     }
     app.decorate('reloadTrust', function reloadTrust(reason: string): Promise<TrustReload> {
-      running = running.then(() => reload(reason))
+      // A reload that failed all the same (a bug, not a bad file) must not
+      // fail every reload after it: the next one reads the file afresh.
+      running = running.catch(() => undefined).then(() => reload(reason))
       return running
     })
 
