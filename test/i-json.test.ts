@@ -119,6 +119,28 @@ t.test('is not fooled by braces, quotes, colons and escapes inside strings', asy
   refuses(t, `{"a":"${'z'.repeat(100)}\\"}","a":1}`, 'DUPLICATE_MEMBER', 'nor in a long string')
 })
 
+t.test('a long string of escapes costs time in proportion to its length, not its square', async (t) => {
+  // 200,000 escapes in one string: each once rescanned the rest of the
+  // string for its closing quote, hundreds of times JSON.parse's time, where
+  // the pass should cost a few times it. Against JSON.parse on
+  // the same text in the same process, the best of three each, so that
+  // neither the machine's speed nor a moment's load decides it.
+  // A plain run first: a string is walked a character at a time only at its start.
+  const text = `{"kid":"${'x'.repeat(100)}${'\\n'.repeat(200_000)}x"}`
+  const best = (read: () => unknown): number => {
+    let least = Number.POSITIVE_INFINITY
+    for (let run = 0; run < 3; run++) {
+      const started = performance.now()
+      read()
+      least = Math.min(least, performance.now() - started)
+    }
+    return least
+  }
+  t.equal((parseIJson(text) as { kid: string }).kid.length, 200_101, 'read as JSON.parse reads it')
+  const ratio = best(() => parseIJson(text)) / best(() => JSON.parse(text))
+  t.ok(ratio < 30, `${ratio.toFixed(1)}× JSON.parse's time`)
+})
+
 t.test('refuses a UTF-8 byte order mark', async (t) => {
   refuses(t, '\ufeff{}', 'BYTE_ORDER_MARK')
   refuses(t, '\ufeff"x"', 'BYTE_ORDER_MARK')

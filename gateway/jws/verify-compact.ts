@@ -48,6 +48,12 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 /** A kid is a registry name (keys CLI): short and printable. */
 const KID = /^[\x21-\x7e]{1,200}$/
+/**
+ * The longest protected header read, base64url-encoded: alg, a kid of at most
+ * 200 characters and typ take under 400. Refused before it is decoded, so
+ * that no header costs more than that to look at, whoever sent it.
+ */
+const HEADER_MAX = 1024
 
 export interface JwsHeader {
   readonly alg: SigningAlgorithm
@@ -75,6 +81,7 @@ export function readProtectedHeader(jws: string, typ: string): JwsHeader {
   if (!COMPACT_JWS.test(jws)) throw new JwsInvalidError('expected three base64url parts separated by dots')
   if (!jws.split('.').every(isCanonicalBase64url)) throw new JwsInvalidError('a part is not canonical base64url (RFC 4648 §3.5): its unused bits must be zero')
   const encoded = jws.slice(0, jws.indexOf('.'))
+  if (encoded.length > HEADER_MAX) throw new JwsInvalidError(`the protected header is longer than ${HEADER_MAX} characters`)
   let header: unknown
   try {
     // A header member written twice must be refused (RFC 7515 §5.2 step 4):

@@ -127,6 +127,9 @@ function checkIJson(text: string): boolean {
   // over the whole text. Not searched up front: Node 24's optimising compiler
   // re-ran such an up-front indexOf at every string, making the pass quadratic.
   let backslash = 0
+  // The same for the next quote: searched again only once passed, or a long
+  // string with many escapes would be rescanned to its end at each one.
+  let quote = 0
   let i = 0
   while (i < length) {
     const c = text.charCodeAt(i)
@@ -146,7 +149,7 @@ function checkIJson(text: string): boolean {
           end++
         } else {
           for (;;) {
-            const quote = text.indexOf('"', end)
+            if (quote < end) quote = text.indexOf('"', end)
             if (backslash !== -1 && backslash < end) backslash = text.indexOf('\\', end)
             if (backslash === -1 || backslash > quote) {
               end = quote
