@@ -504,5 +504,7 @@ t.test('failure reasons keep codes and statuses, never free text', async (t) => 
   t.same(failureReason('the server certificate is not the pinned one'), { code: 'PARTNER_CERT_NOT_PINNED', status: null })
   t.same(failureReason('US/CBP/ades has no webhook'), { code: 'NO_WEBHOOK', status: null })
   t.same(failureReason('job stalled more than allowable limit'), { code: 'WORKER_STALLED', status: null })
+  t.same(failureReason('Response content exceeded max size'), { code: 'RESPONSE_TOO_LARGE', status: null })
+  t.same(failureReason('The operation was aborted due to timeout'), { code: 'TIMEOUT', status: null })
   t.same(failureReason('something about NGUYEN 1992-10-05'), { code: 'DELIVERY_FAILED', status: null })
 })

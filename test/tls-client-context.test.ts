@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:https'
 import { createServer as createNetServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import tls from 'node:tls'
-import { RequestAbandonedError, TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
+import { RequestAbandonedError, RESPONSE_MAX_BYTES, TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
 import { AgencyClient } from '../sandbox/agency-client.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
 import { eventually, KEYS_DIR } from './helper.ts'
@@ -192,4 +192,58 @@ t.test('closed after abandoning, it does not wait for a connection a silent peer
   // Without destroying, close() waits for the handshake until undici's connect timeout (10 s).
   const closed = await Promise.race([client.close().then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still closing').unref())])
   t.equal(closed, 'closed', 'and the client closes at once')
+})
+
+/** A server with the US gateway's certificate that answers 200 and then sends its body as `send` says. */
+async function answeringServer(t: Test, send: (res: import('node:http').ServerResponse) => void): Promise<string> {
+  const server: Server = createServer(
+    {
+      cert: pem('US', 'gateway.crt.pem'),
+      key: pem('US', 'gateway.key.pem'),
+      ca: pem('US', 'partner', 'ca.crt.pem'),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      req.resume()
+      req.on('end', () => send(res))
+    }
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return `https://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+const partnerClient = (timeoutMs: number): TlsClient =>
+  new TlsClient({ cert: pem('CA', 'gateway.crt.pem'), key: pem('CA', 'gateway.key.pem'), ca: pem('CA', 'partner', 'ca.crt.pem'), timeoutMs })
+
+t.test('an answer larger than any receipt is cut off, not read into memory', async (t) => {
+  const url = await answeringServer(t, (res) => {
+    res.writeHead(200, { 'content-type': 'application/jose' })
+    // Two chunks over the limit, written as the client reads.
+    const chunk = Buffer.alloc(RESPONSE_MAX_BYTES, 0x61)
+    res.write(chunk)
+    res.end(chunk)
+  })
+  const client = partnerClient(5000)
+  t.teardown(() => client.close())
+  await t.rejects(client.post(`${url}/v1/exchange`, 'x', 'application/jose'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' })
+})
+
+t.test('an answer sent a little at a time, never ending, is given up at twice the timeout', async (t) => {
+  let timer: NodeJS.Timeout | undefined
+  t.teardown(() => clearInterval(timer))
+  const url = await answeringServer(t, (res) => {
+    res.writeHead(200, { 'content-type': 'application/jose' })
+    // A byte every 50 ms: never a pause as long as the timeout.
+    timer = setInterval(() => res.write('a'), 50)
+  })
+  const client = partnerClient(400)
+  t.teardown(() => client.close())
+  const started = Date.now()
+  await t.rejects(client.post(`${url}/v1/exchange`, 'x', 'application/jose'), { name: 'TimeoutError' })
+  t.ok(Date.now() - started < 10_000, `given up (${Date.now() - started} ms)`)
 })

@@ -43,6 +43,14 @@ export interface TlsClientOptions {
   readonly timeoutMs: number
 }
 
+/**
+ * The largest answer read from the partner or an agency: a receipt, a
+ * problem document, a cosignature or a JWKS is a few kilobytes. A peer that
+ * sends more is cut off (undici's maxResponseSize), not buffered into the
+ * heap of a process that holds 32 deliveries at once.
+ */
+export const RESPONSE_MAX_BYTES = 1024 * 1024
+
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
   const text = await res.body.text()
   const type = res.headers['content-type']
@@ -61,6 +69,7 @@ export class TlsClient implements Poster {
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
       connections: 16,
+      maxResponseSize: RESPONSE_MAX_BYTES,
       connect: {
         secureContext: createSecureContext({ cert: opts.cert, key: opts.key, ca: opts.ca }),
         rejectUnauthorized: true,
@@ -74,6 +83,12 @@ export class TlsClient implements Poster {
     })
   }
 
+  /**
+   * The answer's headers within the timeout, and the whole exchange within
+   * twice it: undici's bodyTimeout alone is the longest pause between two
+   * pieces of the body, which a peer sending a byte at a time never reaches,
+   * holding the delivery and its share of the budget for ever.
+   */
   async post(url: string, body: string | Uint8Array, contentType: string, headers: Readonly<Record<string, string>> = {}): Promise<PostResult> {
     const res = await this.#request(url, {
       method: 'POST',
@@ -81,7 +96,8 @@ export class TlsClient implements Poster {
       headers: { ...headers, 'content-type': contentType },
       dispatcher: this.#agent,
       headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs
+      bodyTimeout: this.#timeoutMs,
+      signal: AbortSignal.timeout(2 * this.#timeoutMs)
     })
     return read(res)
   }

@@ -44,6 +44,8 @@ export function failureReason(error: string): FailureReason {
   const network = NETWORK_CODE.exec(error)
   if (network !== null) return { code: network[1]!, status: null }
   if (/timeout|timed out/i.test(error)) return { code: 'TIMEOUT', status: null }
+  // undici's words for an answer past RESPONSE_MAX_BYTES (delivery/tls-client.ts).
+  if (/exceeded max size/i.test(error)) return { code: 'RESPONSE_TOO_LARGE', status: null }
   if (/pinned/.test(error)) return { code: 'PARTNER_CERT_NOT_PINNED', status: null }
   if (/certificate|tls|ssl/i.test(error)) return { code: 'TLS_FAILED', status: null }
   if (/has no webhook/.test(error)) return { code: 'NO_WEBHOOK', status: null }
