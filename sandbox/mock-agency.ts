@@ -17,7 +17,8 @@ export interface ReceivedMessage {
   /** On a correction or a retraction: the message it supersedes (docs/integrators.md, "Corrections and retractions"). */
   readonly supersedes: { readonly id: string; readonly action: 'correct' | 'retract'; readonly reason?: string } | null
   readonly gatewayKid: string
-  readonly partnerKid: string
+  /** The partner gateway's kid, null when the push left its JWS out (its payload was narrowed on the way in). */
+  readonly partnerKid: string | null
   readonly policyVersion: string
   readonly payload: Record<string, unknown>
   readonly receivedAt: string
@@ -87,7 +88,9 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
   async function verifyBoth(jws: string) {
     const outer = await compactVerify(jws, gatewayKeys)
     const delivered = JSON.parse(decoder.decode(outer.payload)) as Record<string, any>
-    const inner = await compactVerify(delivered.receivedFrom.jws as string, partnerKeys)
+    // Absent when the gateway's inbound policy withheld something the partner sent (docs/integrators.md, "Receiving").
+    const innerJws = delivered.receivedFrom.jws as string | undefined
+    const inner = innerJws === undefined ? undefined : await compactVerify(innerJws, partnerKeys)
     return { outer, delivered, inner }
   }
 
@@ -109,7 +112,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
       correlationId: delivered.correlationId ?? null,
       supersedes: delivered.supersedes ?? null,
       gatewayKid: String(outer.protectedHeader.kid),
-      partnerKid: String(inner.protectedHeader.kid),
+      partnerKid: inner === undefined ? null : String(inner.protectedHeader.kid),
       policyVersion: delivered.handling.policyVersion,
       payload: delivered.payload,
       receivedAt: new Date().toISOString(),
@@ -164,7 +167,7 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
             const supersedes =
               message.supersedes === null ? '' : `, ${message.supersedes.action === 'correct' ? 'correcting' : 'retracting'} ${message.supersedes.id}`
             opts.log?.(
-              `${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from}${supersedes} (signed by ${message.partnerKid} and ${message.gatewayKid})`
+              `${opts.client.creds.agency} received ${message.kind} ${message.id} from ${message.from}${supersedes} (signed by ${message.partnerKid ?? 'the partner, narrowed here'} and ${message.gatewayKid})`
             )
             res.writeHead(204).end()
             if (message.kind === 'biometric.match-request') {

@@ -121,3 +121,74 @@ t.test('the exchange endpoint', async (t) => {
   t.ok(received.fields.length > 0, 'with a decision per field')
   t.notOk(JSON.stringify(audit).includes((message.payload as { traveller: { surname: string } }).traveller.surname), 'and no personal value in the ledger')
 })
+
+t.test("a field the partner should not have sent: the agency's push goes without it, and without the partner's JWS that holds it", async (t) => {
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(caDir, 'gateway.crt.pem'), 'utf8'),
+      key: readFileSync(join(caDir, 'gateway.key.pem'), 'utf8'),
+      ca: readFileSync(join(KEYS_DIR, 'US', 'ca.crt.pem'), 'utf8')
+    }
+  })
+  t.teardown(() => agent.close())
+  const post = async (jws: string) => {
+    const res = await request(`${us.url}/v1/exchange`, { method: 'POST', body: jws, headers: { 'content-type': 'application/jose' }, dispatcher: agent })
+    return { status: res.statusCode, body: await res.body.text() }
+  }
+  /** The push the US gateway queued for its agency, as the agency would read it. */
+  const pushOf = async (id: string): Promise<Record<string, any>> => {
+    const item = await us.app.store.outboxItem('inbound', id)
+    const jws = us.app.sealer.unseal(item!.sealed, id)
+    return JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8'))
+  }
+  // A MATCH about a protected person, as CA's outbound policy lets it through: its subject travels.
+  const book = new PolicyBook(randomBytes(32), randomBytes(32))
+  const matchOf = (result: 'MATCH' | 'NO_MATCH'): Record<string, unknown> => {
+    const sample = [0, 1, 2]
+      .map((pick) => sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }, pick))
+      .find((e) => (e.payload as { result: string }).result === 'MATCH')!
+    const envelope = {
+      ...sample,
+      id: crypto.randomUUID(),
+      createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }
+    } as unknown as Envelope
+    const policy = book.select(envelope, 'outbound')
+    const { payload } = book.apply(policy, envelope.payload)
+    return {
+      ...envelope,
+      payload: { ...payload, result },
+      handling: {
+        policy: policy.id,
+        policyVersion: policy.version,
+        retentionDays: policy.rules.retentionDays,
+        onwardTransfer: false,
+        humanReviewRequired: true,
+        forwardedBy: 'CA',
+        forwardedAt: new Date().toISOString(),
+        originDigest: sha256('origin')
+      }
+    }
+  }
+
+  const honest = matchOf('MATCH')
+  const honestJws = await signAsCaGateway(honest)
+  t.equal((await post(honestJws)).status, 200)
+  const kept = await pushOf(String(honest.id))
+  t.ok((kept.payload as Record<string, unknown>).subject, 'a MATCH about a protected person carries its subject')
+  t.equal(kept.receivedFrom.jws, honestJws, "and the partner's JWS, to verify its signature, since it holds nothing more")
+  t.equal(kept.receivedFrom.digest, sha256(honestJws))
+
+  // The same subject on a NO_MATCH: the inbound policy withholds it (the treaty shares identity only on a match).
+  const overshared = matchOf('NO_MATCH')
+  const oversharedJws = await signAsCaGateway(overshared)
+  t.equal((await post(oversharedJws)).status, 200, 'taken: the answer itself is due to the agency')
+  const narrowed = await pushOf(String(overshared.id))
+  t.notOk((narrowed.payload as Record<string, unknown>).subject, 'the push carries no subject')
+  t.equal(narrowed.receivedFrom.jws, undefined, "nor the partner's JWS, which holds it")
+  t.equal(narrowed.receivedFrom.digest, sha256(oversharedJws), 'only its digest, which the receipt names')
+  const surname = (overshared.payload as { subject: { identity: { surname: string } } }).subject.identity.surname
+  const inner = typeof narrowed.receivedFrom.jws === 'string' ? Buffer.from(narrowed.receivedFrom.jws.split('.')[1], 'base64url').toString('utf8') : ''
+  t.notOk(`${JSON.stringify(narrowed)}${inner}`.includes(surname), 'no value of the subject anywhere in the push, a signed text inside it included')
+})

@@ -71,8 +71,14 @@ export interface ForwardedEnvelope extends Envelope {
 export interface DeliveredEnvelope extends ForwardedEnvelope {
   readonly receivedFrom: {
     readonly gateway: Country
-    /** The partner gateway's JWS exactly as received: the second signature. */
-    readonly jws: string
+    /** SHA-256 (base64url) of the partner gateway's JWS as received: what the receipt names. */
+    readonly digest: string
+    /**
+     * The partner gateway's JWS exactly as received, the second signature:
+     * only when the inbound policy left its payload as it was
+     * (prepare-inbound.ts).
+     */
+    readonly jws?: string
     readonly receipt: string
   }
 }

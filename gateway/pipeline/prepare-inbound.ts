@@ -3,6 +3,7 @@
 // sender's outbound policy lets through, the inbound policy applied, the
 // receipt signed and the push to the agency signed and sealed. No store, no
 // socket, plain data in and out: it runs on a worker for a large message.
+import { isDeepStrictEqual } from 'node:util'
 import type { FieldDecision } from '../../policies/lib/engine.ts'
 import { ForbiddenError, PolicyDeniedError, RecipientInvalidError } from '../errors.ts'
 import { refusalData } from './refusal-data.ts'
@@ -46,6 +47,12 @@ export interface PreparedInbound {
   /** The push, signed by this gateway and sealed for the outbox and the queue. */
   readonly sealed: string
   readonly at: string
+  /**
+   * Whether the inbound policy took away or changed anything the partner
+   * sent: its outbound policy should have left nothing of the kind, so the
+   * partner sent more than the agreement lets through (logged as an alert).
+   */
+  readonly narrowed: boolean
 }
 
 /** Which system of `agency` receives `kind`: one that lists the kind, else any that takes deliveries. */
@@ -90,10 +97,16 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
       },
       task.signingKey
     )
+    // The partner's JWS carries its payload as sent. It goes to the agency,
+    // to verify the partner's signature, only when the inbound policy left
+    // that payload as it was; otherwise it would hand over what the policy
+    // just withheld, and the agency gets its digest (which the receipt
+    // signs) instead (docs/integrators.md, "Receiving").
+    const narrowed = !isDeepStrictEqual(minimised.payload, envelope.payload)
     const delivered: DeliveredEnvelope = {
       ...envelope,
       payload: minimised.payload,
-      receivedFrom: { gateway: task.partnerCountry, jws: task.jws, receipt }
+      receivedFrom: narrowed ? { gateway: task.partnerCountry, digest, receipt } : { gateway: task.partnerCountry, digest, jws: task.jws, receipt }
     }
     const push = await signCompactJws(JSON.stringify(delivered), task.signingKey, ENVELOPE_TYP)
     const { handling: _handling, ...plain } = withoutPayload(envelope) as EnvelopeFacts & { handling?: unknown }
@@ -110,7 +123,8 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
         target: target.id,
         receipt,
         sealed: tools.sealer.seal(push, envelope.id),
-        at
+        at,
+        narrowed
       }
     }
   } catch (err) {

@@ -121,6 +121,13 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       log: request.log
     })
     if (!admission.accepted) return replay(admission.existing)
+    if (result.narrowed) {
+      // No value here: the ledger's entry says which fields the policy withheld or changed.
+      request.log.warn(
+        { alert: 'PARTNER_SENT_WITHHELD', messageId: envelope.id, kind: envelope.kind },
+        "the partner sent what this gateway's inbound policy withholds; the agency gets the message without it"
+      )
+    }
     return reply.code(200).type('application/jose').send(result.receipt)
 
     function replay(existing: MessageRecord) {
