@@ -266,3 +266,33 @@ t.test('an air exit record is refused whole, never sent with its fields emptied'
   t.equal(batchRes.status, 403, 'a batch holding one is refused too')
   t.equal(batchRes.json().code, 'POLICY_DENIED')
 })
+
+t.test("a refused envelope's entry names it only in the contract's forms: free text the sender wrote never reaches the ledger", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const personal = ['TREMBLAY JEAN 1980-01-02', 'Tremblay, Jean; passport AB123456', 'Jean Tremblay AB123456', 'tremblay-jean-ab123456']
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['an id that is a name', { id: personal[0] }, 'SCHEMA_INVALID'],
+    ['a legal authority that is a name', { legalAuthority: personal[1] }, 'LEGAL_AUTHORITY_MISMATCH'],
+    ['an agreement reference that is a name', { agreementRef: personal[2], kind: 'no.such-kind' }, 'KIND_UNKNOWN'],
+    ['a purpose that is a name', { purpose: personal[3] }, 'PURPOSE_NOT_ALLOWED']
+  ]
+  const before = (await gw.app.store.auditHead())?.seq ?? 0
+  for (const [what, overrides, code] of cases) {
+    const envelope = { ...cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })), ...overrides }
+    const res = await cbsa.submit(await cbsa.sign(envelope))
+    t.equal(res.json().code, code, `${what}: refused (${code})`)
+  }
+  const entries = (await gw.app.store.auditEntries(before, 100)).map((e) => e.entry)
+  t.equal(entries.length, cases.length, 'each refusal audited')
+  t.same(
+    entries.map((e) => e.code),
+    cases.map(([, , code]) => code)
+  )
+  const text = JSON.stringify(entries)
+  for (const value of personal) t.notOk(text.includes(value), `the ledger holds no "${value}"`)
+  t.ok(
+    entries.every((e) => e.kind === null || e.kind === 'entry-exit.record'),
+    'a kind is kept when it is one of the contract'
+  )
+})

@@ -1,7 +1,9 @@
 // Step 6: the ledger entry for a decision. Accepted and refused messages alike
 // are recorded (unlike X-Road, which does not log denied requests).
 import type { FieldDecision } from '../../policies/lib/engine.ts'
-import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { LEGAL_AUTHORITIES } from '../../policies/authorities.ts'
+import { policies } from '../../policies/index.ts'
+import { isKind, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import type { AuditEntry, AuditEvent, Direction, SupersessionLink } from '../store/records.ts'
 import { SUPERSEDE_ACTIONS, SUPERSEDE_REASONS, type Envelope } from './envelope.ts'
 import type { SelectedPolicy } from './apply-policy.ts'
@@ -48,8 +50,39 @@ function party(p: { country?: string; agency?: string; system?: string } | undef
   return [p.country, p.agency, p.system].filter((x) => x !== undefined).join('/')
 }
 
+const PURPOSES: ReadonlySet<string> = new Set(Object.values(policies).flatMap((p) => Object.keys(p.purposes)))
+const AUTHORITIES: ReadonlySet<string> = new Set(LEGAL_AUTHORITIES.map((a) => a.id))
+/** An arrangement's reference as the contract's examples write one: words joined by hyphens or dots, no spaces. */
+const REFERENCE = /^[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+){0,15}$/
+const PARTY = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/
+
+/**
+ * What a refused envelope's entry may name of it. Its facts are read before
+ * the schema is (the refusal may be of the schema), so they may be anything
+ * the sender wrote, a traveller's name in `id` or `legalAuthority` included;
+ * and the ledger keeps no value it cannot be rid of. Each fact is kept only in
+ * the contract's own form (an id, a kind, purpose or authority of the
+ * registries, a party's names), and is null otherwise: the code says why.
+ */
+function refusedFacts(e: Partial<Envelope>): Partial<Envelope> {
+  const party = (p: Partial<Envelope['from']> | undefined) =>
+    p === undefined || [p.country, p.agency, p.system].some((x) => x !== undefined && (typeof x !== 'string' || !PARTY.test(x))) ? undefined : p
+  const from = party(e.from)
+  const to = party(e.to)
+  return {
+    ...(typeof e.id === 'string' && MESSAGE_ID.test(e.id) ? { id: e.id } : {}),
+    ...(isKind(e.kind) ? { kind: e.kind } : {}),
+    ...(typeof e.purpose === 'string' && PURPOSES.has(e.purpose) ? { purpose: e.purpose } : {}),
+    ...(typeof e.legalAuthority === 'string' && AUTHORITIES.has(e.legalAuthority) ? { legalAuthority: e.legalAuthority } : {}),
+    ...(typeof e.agreementRef === 'string' && REFERENCE.test(e.agreementRef) ? { agreementRef: e.agreementRef } : {}),
+    ...(from === undefined ? {} : { from: from as Envelope['from'] }),
+    ...(to === undefined ? {} : { to: to as Envelope['to'] }),
+    ...(e.supersedes === undefined ? {} : { supersedes: e.supersedes })
+  }
+}
+
 export function auditEntry(facts: AuditFacts): AuditEntry {
-  const e = facts.envelope ?? {}
+  const e = facts.event === 'refused' ? refusedFacts(facts.envelope ?? {}) : (facts.envelope ?? {})
   const supersedes = supersession(e.supersedes)
   return {
     at: facts.at ?? new Date().toISOString(),
