@@ -10,6 +10,7 @@ import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import { join } from 'node:path'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import type { FastifyInstance } from 'fastify'
+import { problemCode } from '../gateway/delivery/delivery-outcome.ts'
 import { countDeadLetters, failureReason } from '../gateway/queue/dead-letters.ts'
 import { startMockAgency, type MockAgency } from '../sandbox/mock-agency.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
@@ -506,5 +507,10 @@ t.test('failure reasons keep codes and statuses, never free text', async (t) => 
   t.same(failureReason('job stalled more than allowable limit'), { code: 'WORKER_STALLED', status: null })
   t.same(failureReason('Response content exceeded max size'), { code: 'RESPONSE_TOO_LARGE', status: null })
   t.same(failureReason('The operation was aborted due to timeout'), { code: 'TIMEOUT', status: null })
+  // What a refused attempt's ledger entry takes of a peer's problem document: a code, never its free text.
+  t.equal(problemCode('{"code":"POLICY_DENIED","detail":"…"}'), 'POLICY_DENIED')
+  t.equal(problemCode('{"code":"no record of Jean Tremblay"}'), 'UNKNOWN')
+  t.equal(problemCode(`{"code":"${'A'.repeat(100)}"}`), 'UNKNOWN', 'nor one longer than a code')
+  t.equal(problemCode('<html>'), 'UNKNOWN')
   t.same(failureReason('something about NGUYEN 1992-10-05'), { code: 'DELIVERY_FAILED', status: null })
 })

@@ -4,6 +4,7 @@
 // recorded in the message's status, and sampled into the ledger; the last one
 // dead-letters the message, raises the alert and leaves the sealed copy in
 // the outbox for an operator to resend.
+import { CODE } from '../queue/dead-letters.ts'
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { withdrawalEntry } from '../intake/supersession.ts'
@@ -218,10 +219,16 @@ export function isPermanent(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 429
 }
 
+/**
+ * The code of a peer's problem document, as the ledger, the message's status
+ * and the logs may name it: only in a code's form. A webhook that answers
+ * `"code": "no record of Jean Tremblay"` would otherwise write a name into a
+ * ledger nothing can be purged from.
+ */
 export function problemCode(body: string): string {
   try {
     const code = (JSON.parse(body) as { code?: unknown }).code
-    return typeof code === 'string' ? code : 'UNKNOWN'
+    return typeof code === 'string' && CODE.test(code) ? code : 'UNKNOWN'
   } catch {
     return 'UNKNOWN'
   }

@@ -28,7 +28,8 @@ export interface FailureReason {
   readonly status: number | null
 }
 
-const CODE = /^[A-Z][A-Z0-9_]{1,63}$/
+/** A problem code as the gateways write them: anything else a peer sends is not a code. */
+export const CODE = /^[A-Z][A-Z0-9_]{1,63}$/
 /** Node's and undici's network error codes: named, never free text. */
 const NETWORK_CODE =
   /\b(E(?:CONNREFUSED|CONNRESET|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN|PIPE|PROTO)|UND_ERR_[A-Z_]{2,40}|ERR_(?:TLS|SSL)_[A-Z0-9_]{2,40})\b/
