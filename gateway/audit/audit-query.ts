@@ -4,6 +4,7 @@
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { RequestInvalidError } from '../errors.ts'
+import { printable } from '../lib/text-schemas.ts'
 import { FIELD_DECISION_PROPERTIES } from './field-decision-schema.ts'
 import type { AuditEvent, AuditQuery, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 
@@ -16,19 +17,15 @@ export const AUDIT_FILTER_SCHEMA = {
   properties: {
     from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
     to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant.' },
-    kind: { type: 'string', maxLength: 64 },
-    purpose: { type: 'string', maxLength: 64 },
+    kind: printable(64),
+    purpose: printable(64),
     partner: { type: 'string', enum: ['CA', 'US'], description: 'Entries whose sending or receiving party is in that country.' },
-    agency: { type: 'string', maxLength: 32, description: 'Entries whose sending or receiving party is that agency, e.g. `CBSA`.' },
-    event: { type: 'string', maxLength: 32, description: 'e.g. `accepted`, `refused`, `received`, `delivered`, `dead-lettered`.' },
-    code: { type: 'string', maxLength: 64, description: 'The refusal code of `refused` entries.' },
+    agency: printable(32, 'Entries whose sending or receiving party is that agency, e.g. `CBSA`.'),
+    event: printable(32, 'e.g. `accepted`, `refused`, `received`, `delivered`, `dead-lettered`.'),
+    code: printable(64, 'The refusal code of `refused` entries.'),
     direction: { type: 'string', enum: ['outbound', 'inbound'] },
-    fieldPath: {
-      type: 'string',
-      maxLength: 200,
-      description: "A field's path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field."
-    },
-    policyVersion: { type: 'string', maxLength: 80 },
+    fieldPath: printable(200, "A field's path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field."),
+    policyVersion: printable(80),
     messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN },
     cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'The `nextCursor` of the previous page.' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Entries per page (default 100).' }

@@ -8,6 +8,7 @@
 // then queues the sealed copy from the outbox, so that if Redis loses the job
 // the outbox relay re-drives it like any other accepted message. An operator
 // sees metadata only: never the payload, the envelope or the JWS.
+import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { DeadLetterConflictError, DeadLetterNotFoundError, RequestInvalidError } from '../errors.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { AuditEntry, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, MessageRecord } from '../store/records.ts'
@@ -133,11 +134,25 @@ export function encodeCursor(c: DeadLetterCursor): string {
   return Buffer.from(JSON.stringify([c.updatedAt, c.direction, c.id])).toString('base64url')
 }
 
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/
+const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
+
 export function decodeCursor(cursor: string): DeadLetterCursor {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'string') && (value[1] === 'outbound' || value[1] === 'inbound')) {
-      return { updatedAt: value[0] as string, direction: value[1], id: value[2] as string }
+    // Only what a cursor this gateway gave can hold: an instant, a direction
+    // and a message id. Anything else reached the database's query as text
+    // (a NUL in it failed the query on PostgreSQL, a 500).
+    if (
+      Array.isArray(value) &&
+      value.length === 3 &&
+      typeof value[0] === 'string' &&
+      INSTANT.test(value[0]) &&
+      (value[1] === 'outbound' || value[1] === 'inbound') &&
+      typeof value[2] === 'string' &&
+      MESSAGE_ID.test(value[2])
+    ) {
+      return { updatedAt: value[0], direction: value[1], id: value[2] }
     }
   } catch {
     /* refused below */

@@ -14,6 +14,7 @@ import { verifyLedger } from '../audit/verify-ledger.ts'
 import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
 import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
 import { NotFoundError, RequestInvalidError } from '../errors.ts'
+import { REASON_SCHEMA } from '../lib/text-schemas.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
@@ -409,7 +410,7 @@ const LEGAL_HOLD_BODY = {
       pattern: REFERENCE_PATTERN,
       description: "The complaint reference (P9) to attach, e.g. the oversight body's file number; several holds may carry the same one."
     },
-    reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Never personal data.' },
+    reason: REASON_SCHEMA,
     messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: "The message's id, lower-case as submitted." },
     ...DISCLOSURE_BODY.properties
   }

@@ -5,6 +5,7 @@
 // privacy officers and the partner are refused.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { REASON_SCHEMA } from '../lib/text-schemas.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
@@ -112,13 +113,7 @@ const ITEM_QUERY = {
 } as const
 
 // One line of printable text, with something in it: the reason is written to the ledger.
-const REASON = {
-  type: 'string',
-  minLength: 1,
-  maxLength: 500,
-  pattern: '^[^\\u0000-\\u001f\\u007f]*\\S[^\\u0000-\\u001f\\u007f]*$',
-  description: 'Why, for the audit ledger: one line, never personal data.'
-} as const
+const REASON = REASON_SCHEMA
 
 const SCHEMAS = {
   list: {
