@@ -38,6 +38,16 @@ export function stopWithSupervisor(): void {
   })
 }
 
+/** What the supervisor sends a gateway process to stop it: a message, not a signal (Supervisor.stop). */
+export interface StopMessage {
+  readonly type: 'btb:stop'
+  readonly signal: NodeJS.Signals
+}
+
+export function isStopMessage(message: unknown): message is StopMessage {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'btb:stop'
+}
+
 export class Supervisor {
   readonly #opts: Required<SupervisorOptions>
   readonly #workers = new Map<number, Worker>()
@@ -60,13 +70,24 @@ export class Supervisor {
     stopWithSupervisor()
   }
 
-  /** Each process closes gracefully on the signal; the supervisor exits once all have. */
+  /**
+   * Each process closes gracefully; the supervisor exits once all have. They
+   * are told by a message, not the signal again: a signal sent to the whole
+   * process group (Ctrl-C in a terminal, a service manager's stop) has
+   * reached each of them already, and a second one is close-with-grace's
+   * "exit now", which abandons the close. A process already closing ignores
+   * the message (server.ts).
+   */
   stop(signal: NodeJS.Signals): void {
     if (this.#stopping !== undefined) return
     this.#stopping = signal
     for (const timer of this.#restarts) clearTimeout(timer)
     this.#opts.log.info({ signal, processes: this.#workers.size }, 'stopping the gateway processes')
-    for (const worker of this.#workers.values()) worker.process.kill(signal)
+    for (const worker of this.#workers.values()) {
+      // One still starting has no handler for the message yet: the signal itself ends it, as asked.
+      if (worker.isConnected()) worker.send({ type: 'btb:stop', signal } satisfies StopMessage)
+      else worker.process.kill(signal)
+    }
     this.#exitWhenDone()
   }
 

@@ -5,7 +5,7 @@ import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
-import { Supervisor, stopWithSupervisor } from './cluster.ts'
+import { isStopMessage, Supervisor, stopWithSupervisor } from './cluster.ts'
 import { checkConfiguration } from './check-config.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
 
@@ -36,12 +36,24 @@ if (process.argv.includes('--check-config')) {
     // process exits 1 (docs/operators.md, "Shutdown").
     // SIGHUP is not a shutdown here (close-with-grace counts it as one by
     // default): it re-reads the trust file, below.
-    closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+    let closing = false
+    const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+      closing = true
       if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
       else app.log.info({ signal }, 'shutting down')
       await app.close()
     })
     stopWithSupervisor()
+    // The supervisor's stop (cluster.ts), for the signal it was sent; nothing
+    // more if that signal reached this process too and it is closing already.
+    process.on('message', (message) => {
+      if (isStopMessage(message) && !closing) {
+        app.log.info({ signal: message.signal }, 'told to stop by the supervisor')
+        void grace.close()
+      }
+    })
+    // Listening for messages holds the channel open: let go of it again, as stopWithSupervisor does.
+    process.channel?.unref()
     // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).
     process.on('SIGHUP', () => {
       void app.reloadTrust('SIGHUP')

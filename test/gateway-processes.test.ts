@@ -57,7 +57,8 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
     QUEUE_STALLED_CHECK_MS: '2000'
   })
   // The IPC channel ends the supervisor, and so its gateways, with this process, however it ends (gateway/cluster.ts).
-  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  // A process group of its own, so that the SQLite case can stop it as a terminal's Ctrl-C does: a SIGINT to every process of the group.
+  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'], detached: true })
   t.teardown(() => supervisor.kill('SIGKILL'))
   const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
   const logs: LogLine[] = []
@@ -154,9 +155,13 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
     'every message marked delivered in the CA ledger'
   )
 
-  supervisor.kill('SIGTERM')
+  // SIGTERM to the supervisor alone (an orchestrator's stop), or SIGINT to
+  // the whole group (Ctrl-C): either way each process closes once, gracefully.
+  if (ledger === 'sqlite') process.kill(-supervisor.pid!, 'SIGINT')
+  else supervisor.kill('SIGTERM')
   const code = await exited
-  t.equal(code, 0, 'SIGTERM stops every process, and the supervisor exits 0')
+  t.equal(code, 0, `${ledger === 'sqlite' ? 'SIGINT to the process group' : 'SIGTERM to the supervisor'} stops every process, and the supervisor exits 0`)
+  t.equal(logs.filter((l) => l.msg === 'shutting down').length, 2, 'each process closed, once')
   if (code !== 0)
     t.comment(
       logs
