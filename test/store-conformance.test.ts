@@ -439,6 +439,10 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.searchAudit({ subject: 'nobody' }, 0, 10), [], 'an unknown digest finds nothing')
       t.same(await store.searchAudit({ fieldPath: 'remarks.none' }, 0, 10), [], 'a field no entry decided on finds nothing')
       t.same(await store.searchAudit({}, 0, 1000).then((r) => r.length), fixture.length, 'no filter: everything')
+      // The last hour of year 9999 at UTC-5 is an instant of year 10000, whose ISO text sorts before every other.
+      const late = '9999-12-31T23:00:00-05:00'
+      t.equal((await store.searchAudit({ to: late }, 0, 1000)).length, fixture.length, 'a bound past the year 9999: everything is before it')
+      t.same(await store.searchAudit({ from: late }, 0, 1000), [], 'and nothing after it')
     })
 
     t.test('search pages with the last seq as cursor: the pages are the one big answer, without repeats', async (t) => {

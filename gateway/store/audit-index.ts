@@ -25,12 +25,18 @@ export interface AuditColumns {
 /**
  * ISO instants compare as text only in one form: `2026-11-25T12:00:00Z` sorts
  * before `2026-11-25T12:00:00.000Z` although they are the same instant.
- * Everything stored and every bound searched is put in `toISOString()` form.
+ * Everything stored and every bound searched is put in `toISOString()` form,
+ * within years 0000 to 9999: past them that form gains a sign and two more
+ * digits (`+010000-…`, which a bound of `9999-12-31T23:00:00-05:00` is), and
+ * sorts before every other.
  */
 export function normaliseInstant(value: string): string {
   const t = Date.parse(value)
-  return Number.isNaN(t) ? value : new Date(t).toISOString()
+  return Number.isNaN(t) ? value : new Date(Math.min(Math.max(t, FIRST_INSTANT), LAST_INSTANT)).toISOString()
 }
+
+const FIRST_INSTANT = Date.parse('0000-01-01T00:00:00.000Z')
+const LAST_INSTANT = Date.parse('9999-12-31T23:59:59.999Z')
 
 /** `records[3].document.number` → `records[].document.number`. */
 export function fieldPattern(path: string): string {
