@@ -5,7 +5,10 @@ import t from 'tap'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, startExchange, identityAgent } from './helper.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { eventually, identityAgent, injectGateway, KEYS_DIR, presenting, startExchange, testConfig } from './helper.ts'
 
 const { request } = undiciModule()
 
@@ -165,4 +168,18 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     )
     t.equal((await call('DELETE', '/v1/audit/legal-holds/COMPLAINT-2026-001', token)).status, 404, 'a hold is released once')
   })
+})
+
+t.test('the checkpoint conflicts listed are the latest hundred, not the first', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  for (let i = 0; i < 105; i++) {
+    await gw.app.store.appendAudit(auditEntry({ event: 'refused', caller: 'gateway:US', code: 'CHECKPOINT_CONFLICT', reason: `conflict ${i}` }))
+  }
+  const officer = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = JSON.parse((await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officer })).body).access_token as string
+  const res = await gw.app.inject({ method: 'GET', url: '/v1/audit/witness', headers: { ...officer, authorization: `Bearer ${token}` } })
+  const { conflicts } = JSON.parse(res.body) as { conflicts: Array<{ reason: string }> }
+  t.equal(conflicts.length, 100)
+  t.equal(conflicts.at(-1)?.reason, 'conflict 104', 'the newest is listed')
+  t.equal(conflicts[0]?.reason, 'conflict 5', 'the five oldest are not')
 })

@@ -396,6 +396,9 @@ const EXPORT_QUERY = {
   properties: { ...FILTERS, format: { type: 'string', enum: ['ndjson', 'csv'], description: 'Default `ndjson`.' } }
 } as const
 
+/** How many checkpoint conflicts the verification and witness answers list: the latest. */
+const CONFLICTS_LISTED = 100
+
 const LEGAL_HOLD_BODY = {
   type: 'object',
   additionalProperties: false,
@@ -816,10 +819,21 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return covered(cp) ? cp : undefined
   }
 
-  /** Conflict alerts on either side: the ledger's CHECKPOINT_CONFLICT refusals. */
+  /**
+   * Conflict alerts on either side: the ledger's CHECKPOINT_CONFLICT
+   * refusals, the latest hundred in ledger order. A search gives the oldest
+   * first, and the newest alarm is the one that matters; they are rare, so
+   * reading them all costs little.
+   */
   async function conflicts(): Promise<Array<{ seq: number; at: string; reason: string }>> {
-    const found = await app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 100)
-    return found.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))
+    let latest: StoredAuditEntry[] = []
+    for (let after = 0; ; ) {
+      const page = await app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, after, CONFLICTS_LISTED)
+      if (page.length === 0) break
+      latest = [...latest, ...page].slice(-CONFLICTS_LISTED)
+      after = page.at(-1)!.seq
+    }
+    return latest.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))
   }
 
   app.get('/v1/audit/verification', { schema: SCHEMAS.verification }, async (request) => {
