@@ -174,7 +174,13 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
               answer(message).catch((err: Error) => opts.log?.(`answer failed: ${err.message}`))
             }
           } catch (err) {
-            res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'JWS_INVALID', detail: (err as Error).message }))
+            // A push that does not verify is refused for good (a 4xx dead-letters it); one that could not be
+            // checked (the gateway's keys could not be fetched again) is a moment's failure, to be pushed again.
+            if (err instanceof errors.JOSEError || err instanceof SyntaxError) {
+              res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'JWS_INVALID', detail: (err as Error).message }))
+            } else {
+              res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'SERVICE_UNAVAILABLE', detail: (err as Error).message }))
+            }
           }
         })()
       })

@@ -5,6 +5,7 @@
 import t from 'tap'
 import { looksLikeJws } from './lib/looks-like-jws.ts'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Worker } from 'bullmq'
 import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import { join } from 'node:path'
@@ -513,4 +514,41 @@ t.test('failure reasons keep codes and statuses, never free text', async (t) => 
   t.equal(problemCode(`{"code":"${'A'.repeat(100)}"}`), 'UNKNOWN', 'nor one longer than a code')
   t.equal(problemCode('<html>'), 'UNKNOWN')
   t.same(failureReason('something about NGUYEN 1992-10-05'), { code: 'DELIVERY_FAILED', status: null })
+})
+
+t.test("the sandbox's mock agency refuses a push that does not verify, and asks for one it could not check to be sent again", async (t) => {
+  // Its gateway cannot be reached: a push signed with a kid it does not know cannot be checked now.
+  const cbp = await startMockAgency({ client: client(t, 'CBP', UNREACHABLE_URL), port: 0, gatewayJwks: jwks('US'), partnerJwks: jwks('CA'), matchRate: 0 })
+  t.teardown(() => cbp.close())
+  const { Agent } = undiciModule()
+  // The US gateway's certificate: the agency takes pushes from its own gateway.
+  const agent = new Agent({
+    connect: {
+      cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem')),
+      key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, 'US', 'ca.crt.pem'))
+    }
+  })
+  t.teardown(() => agent.close())
+  const push = async (jws: string) => {
+    const res = await request(cbp.url, {
+      method: 'POST',
+      body: jws,
+      headers: { 'content-type': 'application/jose', 'idempotency-key': randomUUID() },
+      dispatcher: agent
+    })
+    return { status: res.statusCode, code: (JSON.parse(await res.body.text()) as { code: string }).code }
+  }
+  const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+  t.same(
+    await push(`${b64({ alg: 'ES256', kid: 'a-kid-from-a-rotation' })}.${b64({})}.${'A'.repeat(86)}`),
+    { status: 503, code: 'SERVICE_UNAVAILABLE' },
+    'a kid it cannot look up now: 503, pushed again later'
+  )
+  const kid = jwks('US').keys[0].kid as string
+  t.same(
+    await push(`${b64({ alg: 'ES256', kid })}.${b64({})}.${'A'.repeat(86)}`),
+    { status: 400, code: 'JWS_INVALID' },
+    'a known kid, a signature that does not verify: 400, for good'
+  )
 })
