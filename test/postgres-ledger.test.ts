@@ -40,3 +40,58 @@ t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
   )
   t.match(stdout, /Result: OK\. Every entry chains/, 'and the audit CLI verifies it there')
 })
+
+t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
+  const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
+  const { auditEntry } = await import('../gateway/pipeline/audit-entry.ts')
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 12 })
+  const schema = `t_start_${randomBytes(4).toString('hex')}`
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool.end()
+  })
+  const running = new PostgresStore(pool, { schema })
+  await running.create()
+  const at = new Date().toISOString()
+  let n = 0
+  let stop = false
+  const failures: string[] = []
+  // Eight submissions at a time, as an instance under load commits them: rows of messages and outbox, then the chain.
+  const writers = Array.from({ length: 8 }, async () => {
+    while (!stop) {
+      const id = `m-${n++}`
+      await running
+        .accept(
+          {
+            direction: 'outbound',
+            id,
+            digest: `d-${id}`,
+            kind: 'entry-exit.record',
+            purpose: 'entry-exit-verification',
+            sender: 'CA/CBSA/pik-primary',
+            recipient: 'US/CBP',
+            status: 'accepted',
+            acceptedAt: at,
+            updatedAt: at,
+            attempts: [],
+            receipt: null,
+            correlationId: null,
+            policyVersion: 'sha256:x'
+          },
+          { direction: 'outbound', id, target: 'https://partner/v1/exchange', sealed: 'sealed', createdAt: at },
+          auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at })
+        )
+        .catch((err: Error) => failures.push(`a running instance's write: ${err.message}`))
+    }
+  })
+  await eventually(() => (n >= 40 ? true : undefined), 30_000, 'the writers under way')
+  for (let start = 0; start < 5; start++) {
+    const starting = new PostgresStore(pool, { schema })
+    await starting.create().catch((err: Error) => failures.push(`a starting instance: ${err.message}`))
+  }
+  const afterStarts = n
+  await eventually(() => (n >= afterStarts + 40 ? true : undefined), 30_000, 'the writers to go on')
+  stop = true
+  await Promise.all(writers)
+  t.same(failures, [], 'five starts beside eight writers: no failure on either side')
+})

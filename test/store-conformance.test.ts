@@ -890,12 +890,12 @@ t.test('PostgreSQL', async (t) => {
     await new PostgresStore(pool, { schema: fresh }).create()
     t.same(await compression(fresh), expected, `a new ledger${lz4 ? '' : ' (this server has no lz4)'}`)
 
-    // A ledger made before: its columns on the server's default, an entry written with it.
+    // A ledger made before: its columns on the server's default, an entry written with it, and no mark of this code's schema.
     const older = await freshSchema(t, pool)
     const before = new PostgresStore(pool, { schema: older })
     await before.create()
     await pool.query(
-      `ALTER TABLE ${older}.audit ALTER COLUMN entry SET COMPRESSION default; ALTER TABLE ${older}.outbox ALTER COLUMN sealed SET COMPRESSION default`
+      `ALTER TABLE ${older}.audit ALTER COLUMN entry SET COMPRESSION default; ALTER TABLE ${older}.outbox ALTER COLUMN sealed SET COMPRESSION default; COMMENT ON SCHEMA ${older} IS NULL`
     )
     const long = 'x'.repeat(10_000)
     await before.appendAudit(accepted(`old-${long}`))

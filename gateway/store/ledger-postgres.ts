@@ -145,13 +145,25 @@ class PostgresDatabase implements SqlDatabase {
     this.#onCommitted = options.onCommitted
   }
 
-  /** Creates the schema and its tables if missing. */
+  /**
+   * Creates the schema and its tables if missing, and brings an older
+   * ledger's up to this code's. A ledger already at this code's schema (its
+   * mark, below, says so) is left alone, without a lock: another instance
+   * starting while others write is the common case (a restart, a scale-up),
+   * and the DDL's table locks, even where there is nothing to create, taken
+   * under the chain's lock, deadlocked with the running instances' group
+   * commits (each holding its rows, waiting for the chain's lock).
+   */
   async create(): Promise<void> {
+    const ddl = tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect)
+    const mark = `btb-ledger ${createHash('sha256').update(ddl).digest('base64url')}`
+    const current = await this.#pool.query<{ mark: string | null }>("SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark", [this.#schema])
+    if (current.rows[0]?.mark === mark) return
     await this.#transaction(async (c) => {
       // Two instances starting together must not both run CREATE: it is not atomic in PostgreSQL.
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
-      await c.query(tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect))
+      await c.query(ddl)
       await this.#compressWithLz4(c)
       // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
       if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
@@ -161,6 +173,8 @@ class PostgresDatabase implements SqlDatabase {
         await runAsync(fillFieldSets(), (step) => this.#stepOn(c, step))
         await c.query('DROP TABLE {audit_fields}')
       }
+      // The mark of a schema made or brought up to date by this code: what it is checked against above.
+      await c.query(`COMMENT ON SCHEMA ${this.#schema} IS '${mark}'`)
     })
   }
 
