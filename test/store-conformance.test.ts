@@ -24,7 +24,7 @@ import type {
   OutboxItem,
   StoredAuditEntry
 } from '../gateway/store/records.ts'
-import { PG_URL } from './helper.ts'
+import { eventually, PG_URL } from './helper.ts'
 import { inclusionProof, treeHead } from '../gateway/audit/ledger-proofs.ts'
 import { TreeEdge, leafHash, verifyInclusion } from '../gateway/store/merkle-tree.ts'
 import { encodeTreeNodes } from '../gateway/store/sql/ledger.ts'
@@ -852,6 +852,39 @@ t.test('PostgreSQL', async (t) => {
     t.same(await stores[1]!.auditHead(), { seq: 400, hash: entries[399]!.hash }, 'both instances see the same head')
     t.equal(new Set(entries.map((e) => e.entry.messageId)).size, 400, 'every append is in the chain once')
     t.equal((await stores[1]!.searchAudit({ subject: 's3' }, 0, 1000)).length, 40, 'and indexed')
+  })
+
+  t.test('a hold placed while a purge runs waits for it: a hold the store has confirmed is never one a purge then ignores', async (t) => {
+    const schema = await freshSchema(t, pool)
+    const store = new PostgresStore(pool, { schema })
+    await store.create()
+    for (const id of ['held', 'blocker']) {
+      await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0)))
+      await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(10) }))
+    }
+    // A purge held up part-way, at a row another connection has locked (its statement has begun: its view of the holds is taken).
+    const blocker = await pool.connect()
+    t.teardown(() => blocker.release())
+    await blocker.query('BEGIN')
+    await blocker.query(`SELECT 1 FROM ${schema}.messages WHERE id = 'blocker' FOR UPDATE`)
+    const purging = store.purge(iso(50), auditEntry({ event: 'purged' }))
+    /** Whether a statement starting with `start` waits for a lock. */
+    const waiting = async (start: string): Promise<boolean> =>
+      (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`${start}%`])).rows[0].n > 0
+    await eventually(() => waiting('WITH doomed').then((w) => (w ? true : undefined)), 15_000, 'the purge to wait at the locked row')
+    let confirmed = false
+    const placing = store
+      .addLegalHold({ ref: 'H-race', complaintRef: null, messageId: 'held', subject: null, reason: 'complaint', placedAt: iso(60), releasedAt: null })
+      .then((placed) => {
+        confirmed = placed
+      })
+    // The hold either waits for the purge, or (as before) is confirmed at once, under the purge's feet.
+    await eventually(() => (confirmed ? true : waiting('INSERT INTO').then((w) => (w ? true : undefined))), 15_000, 'the hold to wait or be placed')
+    t.notOk(confirmed, 'the hold is not confirmed while the purge runs')
+    await blocker.query('COMMIT')
+    t.same(await purging, { messages: 2, outbox: 0 }, 'the purge goes on: it began before the hold')
+    await placing
+    t.ok(confirmed, 'the hold is confirmed once the purge has committed')
   })
 
   t.test('a schema made before holds carried a complaint reference gains the column, and keeps its holds', async (t) => {

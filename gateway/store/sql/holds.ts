@@ -113,6 +113,11 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
       (function* () {
         let counts: PurgeCounts
         if (inOne) {
+          // A hold placed while the purge runs waits for it to commit, and one
+          // placed before is seen: under READ COMMITTED the purge's statement
+          // would not see a hold committed after it began, and would delete
+          // a message whose hold was already confirmed to the officer.
+          yield* run('LOCK TABLE {legal_holds} IN SHARE MODE', [])
           const [row] = yield* all<{ messages: string; outbox: string }>(PURGE_IN_ONE, [bound])
           counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
         } else {
