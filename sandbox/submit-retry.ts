@@ -29,7 +29,7 @@ const BACKOFF_MAX_MS = 5_000
 
 /**
  * Submits one signed message. The same bytes may be sent again safely (the
- * gateway answers a repeat with 200), so a lost connection, a 503 or a 429 is
+ * gateway answers a repeat with 200), so a lost connection, a 503, a 429 or a 408 is
  * retried with backoff (exponential, capped, with jitter so that the requests
  * in flight do not all come back at once) for up to `retryForMs`: long enough
  * to ride out a gateway restart. A 401 gets one retry with a fresh token (the
@@ -67,7 +67,8 @@ export async function submitWithRetry(client: AgencyClient, jws: string, { retry
       attempt--
       continue
     }
-    if (res.status === 503 || res.status === 429) {
+    // 408 too: the gateway answers it to a submission that waited for room while it was busy (its intake budget).
+    if (res.status === 503 || res.status === 429 || res.status === 408) {
       lastCode = code
       continue
     }

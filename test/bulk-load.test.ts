@@ -324,3 +324,38 @@ t.test('usage errors name the problem and exit 2', async (t) => {
   t.equal(noManifest.code, 2)
   t.match(noManifest.stderr, /sandbox\.json not found: start the sandbox first \(npm run sandbox\)/)
 })
+
+t.test('a submission answered 408 (it waited for room at a busy gateway) is sent again, as a 503 is', async (t) => {
+  const { createServer: createHttpsServer } = await import('node:https')
+  const { readFileSync } = await import('node:fs')
+  const { submitWithRetry } = await import('../sandbox/submit-retry.ts')
+  const { client } = await import('./helper.ts')
+  const answers = [408, 503, 202]
+  const seen: number[] = []
+  const server = createHttpsServer(
+    {
+      cert: readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem')),
+      key: readFileSync(join(KEYS_DIR, 'US', 'gateway.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, 'US', 'ca.crt.pem')),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      req.resume()
+      req.on('end', () => {
+        if (req.url === '/v1/token') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'x', token_type: 'Bearer', expires_in: 300 }))
+          return
+        }
+        const status = answers[Math.min(seen.length, answers.length - 1)]!
+        seen.push(status)
+        res.writeHead(status, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ code: status === 202 ? undefined : `S${status}` }))
+      })
+    }
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const cbp = client(t, 'CBP', `https://127.0.0.1:${(server.address() as { port: number }).port}`)
+  t.same(await submitWithRetry(cbp, 'a.b.c', { retryForMs: 30_000 }), { status: 'accepted' })
+  t.same(seen, [408, 503, 202], 'sent again after the 408 and after the 503')
+})
