@@ -723,6 +723,37 @@ function conformance(parent: Test, backend: Backend): void {
       )
     })
 
+    t.test('a hold placed or released with its ledger entry is one write: neither without the other', async (t) => {
+      const store = await backend.open(t)
+      const hold: LegalHold = { ref: 'H-one', complaintRef: null, messageId: 'm1', subject: null, reason: 'complaint', placedAt: iso(1), releasedAt: null }
+      const placedEntry = auditEntry({ event: 'legal-hold-placed', messageId: 'm1', reference: 'H-one', at: iso(1) })
+      await t.rejects(store.addLegalHold(hold, unwritableEntry()), 'an entry that cannot be written fails the placing')
+      t.same(await store.legalHolds(), [], 'and no hold is in force')
+      t.equal(await store.addLegalHold(hold, placedEntry), true)
+      t.same(
+        (await store.auditEntries(0, 10)).map((e) => e.entry.event),
+        ['legal-hold-placed'],
+        'placed, with its entry'
+      )
+      t.equal(await store.addLegalHold(hold, placedEntry), false, 'a ref already held: no second entry')
+      await t.rejects(store.releaseLegalHold('H-one', iso(2), unwritableEntry()), 'the same for a release')
+      t.equal((await store.legalHolds())[0]?.releasedAt, null, 'still in force')
+      t.match(await store.releaseLegalHold('H-one', iso(2), auditEntry({ event: 'legal-hold-released', reference: 'H-one', at: iso(2) })), {
+        ref: 'H-one',
+        releasedAt: iso(2)
+      })
+      t.equal(
+        await store.releaseLegalHold('H-one', iso(3), auditEntry({ event: 'legal-hold-released', reference: 'H-one', at: iso(3) })),
+        undefined,
+        'released once'
+      )
+      t.same(
+        (await store.auditEntries(0, 10)).map((e) => e.entry.event),
+        ['legal-hold-placed', 'legal-hold-released'],
+        'each change, one entry'
+      )
+    })
+
     t.test('writes issued together commit together, and one that fails leaves the others whole', async (t) => {
       const store = await backend.open(t)
       await store.accept(record('old'), outbox('old'), accepted('old'))
@@ -873,7 +904,9 @@ t.test('PostgreSQL', async (t) => {
       (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`${start}%`])).rows[0].n > 0
     await eventually(() => waiting('WITH doomed').then((w) => (w ? true : undefined)), 15_000, 'the purge to wait at the locked row')
     let confirmed = false
-    const placing = store
+    // Placed through another instance on the same ledger: one instance's own writes queue behind its purge in any case.
+    const other = new PostgresStore(pool, { schema })
+    const placing = other
       .addLegalHold({ ref: 'H-race', complaintRef: null, messageId: 'held', subject: null, reason: 'complaint', placedAt: iso(60), releasedAt: null })
       .then((placed) => {
         confirmed = placed

@@ -906,8 +906,9 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       throw new NotFoundError(`no audit entry names message ${messageId}`)
     const subject = 'subject' in target ? app.policyBook.digest(target.subject) : null
     const hold: LegalHold = { ref, complaintRef: complaintRef ?? null, reason, messageId, subject, placedAt: new Date().toISOString(), releasedAt: null }
-    if (!(await app.store.addLegalHold(hold))) throw new RequestInvalidError(`legal hold ${ref} already exists`)
-    await app.store.appendAudit(
+    // The hold and its entry in one write: a hold is never in force unaudited, and a failure leaves neither.
+    const placed = await app.store.addLegalHold(
+      hold,
       auditEntry({
         event: 'legal-hold-placed',
         caller: request.caller!.id,
@@ -917,22 +918,28 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         subjects: subject === null ? [] : [subject]
       })
     )
+    if (!placed) throw new RequestInvalidError(`legal hold ${ref} already exists`)
     return reply.code(201).send(hold)
   })
 
   app.delete<{ Params: { ref: string } }>('/v1/audit/legal-holds/:ref', { schema: SCHEMAS.releaseHold }, async (request, reply) => {
-    const released = await app.store.releaseLegalHold(request.params.ref, new Date().toISOString())
+    // What the entry names of the hold never changes once placed: read first, released and audited in one write.
+    const active = (await app.store.legalHolds()).find((h) => h.ref === request.params.ref && h.releasedAt === null)
+    const released =
+      active &&
+      (await app.store.releaseLegalHold(
+        active.ref,
+        new Date().toISOString(),
+        auditEntry({
+          event: 'legal-hold-released',
+          caller: request.caller!.id,
+          messageId: active.messageId,
+          reference: active.ref,
+          ...(active.complaintRef === null ? {} : { complaintRef: active.complaintRef }),
+          subjects: active.subject === null ? [] : [active.subject]
+        })
+      ))
     if (released === undefined) throw new NotFoundError(`active legal hold ${request.params.ref}`)
-    await app.store.appendAudit(
-      auditEntry({
-        event: 'legal-hold-released',
-        caller: request.caller!.id,
-        messageId: released.messageId,
-        reference: released.ref,
-        ...(released.complaintRef === null ? {} : { complaintRef: released.complaintRef }),
-        subjects: released.subject === null ? [] : [released.subject]
-      })
-    )
     return reply.code(204).send()
   })
 }

@@ -459,10 +459,13 @@ export interface DeadLetterRepository {
 
 /** Legal holds (P9), and the retention purge (P5) they hold back. */
 export interface HoldsAndRetention {
-  /** False if a hold with that ref exists. */
-  addLegalHold(hold: LegalHold): Promise<boolean>
-  /** The hold released, or undefined if no active hold has that ref. */
-  releaseLegalHold(ref: string, at: string): Promise<LegalHold | undefined>
+  /**
+   * False if a hold with that ref exists. With `audit`, the hold and its
+   * ledger entry are one write: neither without the other.
+   */
+  addLegalHold(hold: LegalHold, audit?: AuditEntry): Promise<boolean>
+  /** The hold released, or undefined if no active hold has that ref; with `audit`, its entry in the same write. */
+  releaseLegalHold(ref: string, at: string, audit?: AuditEntry): Promise<LegalHold | undefined>
   legalHolds(): Promise<LegalHold[]>
   /**
    * The holds, active or released, that cover a traveller: those placed on

@@ -83,19 +83,29 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
     this.#db = db
   }
 
-  async addLegalHold(hold: LegalHold): Promise<boolean> {
-    return (
-      (await this.#db.run(
-        `INSERT INTO {legal_holds} (ref, complaint_ref, message_id, subject, reason, placed_at, released_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        [hold.ref, hold.complaintRef, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]
-      )) > 0
+  addLegalHold(hold: LegalHold, audit?: AuditEntry): Promise<boolean> {
+    return this.#db.write(
+      (function* () {
+        const placed = yield* run(
+          `INSERT INTO {legal_holds} (ref, complaint_ref, message_id, subject, reason, placed_at, released_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          [hold.ref, hold.complaintRef, hold.messageId, hold.subject, hold.reason, hold.placedAt, hold.releasedAt]
+        )
+        if (placed > 0 && audit !== undefined) yield* append(audit)
+        return placed > 0
+      })()
     )
   }
 
-  async releaseLegalHold(ref: string, at: string): Promise<LegalHold | undefined> {
-    const [row] = await this.#db.all<LegalHoldRow>('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL RETURNING *', [at, ref])
-    return row === undefined ? undefined : toLegalHold(row)
+  releaseLegalHold(ref: string, at: string, audit?: AuditEntry): Promise<LegalHold | undefined> {
+    return this.#db.write(
+      (function* () {
+        const [row] = yield* all<LegalHoldRow>('UPDATE {legal_holds} SET released_at = ? WHERE ref = ? AND released_at IS NULL RETURNING *', [at, ref])
+        if (row === undefined) return undefined
+        if (audit !== undefined) yield* append(audit)
+        return toLegalHold(row)
+      })()
+    )
   }
 
   async legalHolds(): Promise<LegalHold[]> {
