@@ -78,7 +78,9 @@ export class RetentionJob {
 
   async #ensureScheduled(): Promise<void> {
     // Looked for first: upserting an existing scheduler would move its next run, and with it never come.
-    if ((await this.#queue.getJobScheduler(SCHEDULER_ID)) !== undefined) return
+    // Made again only when missing, or at another interval than PURGE_EVERY_MS says (a changed setting).
+    const existing = await this.#queue.getJobScheduler(SCHEDULER_ID)
+    if (existing !== undefined && Number(existing.every) === this.#settings.everyMs) return
     await this.#queue.upsertJobScheduler(
       SCHEDULER_ID,
       { every: this.#settings.everyMs },
