@@ -66,6 +66,28 @@ export async function call(path, init = {}) {
   return res
 }
 
+/**
+ * A download (the CSV export): its answer must begin within ANSWER_MS, but
+ * its body takes as long as the ledger it holds does. The view's timeout,
+ * covering the body too, cut a large export off after 60 s, unseen.
+ */
+export async function download(path) {
+  if (token === null || Date.now() >= renewAt) await renewToken()
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), ANSWER_MS)
+  let res
+  try {
+    res = await fetch(path, { cache: 'no-store', headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+  } catch (err) {
+    if (controller.signal.aborted) throw new ApiError(0, 'NO_ANSWER', `the gateway did not answer ${path} within ${ANSWER_MS / 1000} s`)
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  if (!res.ok) throw await problem(res)
+  return res
+}
+
 export async function getJson(path) {
   return (await call(path)).json()
 }

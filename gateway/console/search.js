@@ -2,7 +2,7 @@
 // at a time with its cursor, so a ledger of a million entries is never loaded
 // whole; the current search exported as CSV by GET /v1/audit/export, streamed
 // by the gateway and saved by the browser.
-import { call, getJson, policies, query } from './api.js'
+import { download, getJson, policies, query } from './api.js'
 import { alertBox, h, saveFile, short, show, table, when } from './dom.js'
 
 const PAGE_SIZE = 25
@@ -68,7 +68,7 @@ export async function searchView() {
       'div',
       { class: 'actions' },
       h('button', { type: 'submit' }, 'Search'),
-      h('button', { type: 'button', id: 'export', onclick: () => exportCsv() }, 'Export these results as CSV')
+      h('button', { type: 'button', id: 'export', onclick: () => exportCsv(results) }, 'Export these results as CSV')
     )
   )
   const results = h('div', { id: 'results', 'aria-live': 'polite' })
@@ -169,8 +169,13 @@ async function page(results) {
   )
 }
 
-async function exportCsv() {
-  const res = await call(`/v1/audit/export${query({ ...apiFilters(), format: 'csv' })}`)
-  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'audit.csv'
-  saveFile(await res.blob(), name)
+/** The export of the search as the form has it; a refusal or a failure is said where the results go, not lost. */
+async function exportCsv(results) {
+  try {
+    const res = await download(`/v1/audit/export${query({ ...apiFilters(), format: 'csv' })}`)
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'audit.csv'
+    saveFile(await res.blob(), name)
+  } catch (err) {
+    results.replaceChildren(alertBox(`The export failed: ${err.message}${err.code ? ` (${err.code})` : ''}`))
+  }
 }
