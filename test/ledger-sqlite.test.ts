@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { SqliteDatabase, SqliteStore } from '../gateway/store/ledger-sqlite.ts'
+import { searchSql } from '../gateway/store/audit-index.ts'
 import { SQLITE } from '../gateway/store/sql/dialect.ts'
 import { VERIFICATION_SQL } from '../gateway/store/sql/ledger.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
@@ -240,6 +241,22 @@ t.test("audit:verify reads a page's search index rows by seq, not by scanning ev
     // A scan of the index tables read every row of the whole ledger for every page: hours at a million entries.
     t.notMatch(plan, /^SCAN|; SCAN/, `${name}: ${plan}`)
   }
+})
+
+t.test("a search from a time walks the ledger from that time's first entry, found through the index on at, not from the ledger's first", async (t) => {
+  const { store, path } = tempStore(t)
+  await store.close()
+  const db = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => db.close())
+  const plan = (query: Parameters<typeof searchSql>[0]): string => {
+    const { sql, values } = searchSql(query, 0, 100, 'sqlite')
+    return (db.prepare(`EXPLAIN QUERY PLAN ${SQLITE.text(sql)}`).all(...values) as Array<{ detail: string }>).map((r) => r.detail).join('; ')
+  }
+  for (const query of [{ from: at }, { from: at, event: 'accepted' as const }]) {
+    t.match(plan(query), /USING COVERING INDEX audit_at \(at>\?\)/, `${JSON.stringify(query)}: ${plan(query)}`)
+  }
+  // A window with both ends is a range of that index, walked as it is.
+  t.match(plan({ from: at, to: at }), /^SEARCH a USING INDEX audit_at \(at>\? AND at<\?\)/)
 })
 
 /**

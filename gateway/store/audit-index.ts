@@ -214,7 +214,22 @@ export function searchSql(query: AuditQuery, afterSeq: number, limit: number, di
     const sql = `SELECT ${columns} FROM (${branches.join(' UNION ALL ')}) m ${join} {audit} a ON a.seq = m.seq ORDER BY m.seq LIMIT ${p(limit)}`
     return { sql, values }
   }
-  const where = [`a.seq > ${p(afterSeq)}`]
+  // With `from`, the walk over the ledger starts at the first entry at or
+  // after it, found through the index on `at`, not at the ledger's first
+  // entry: a window at the ledger's end (the console's overview) no longer
+  // reads all that came before it. Exact however the entries' times
+  // interleave: the filter on `at` below still applies. One lower bound, the
+  // greater, so that SQLite walks its rowid from it; SQLite's min() would
+  // otherwise walk the rowid too, to the first entry in the window. With
+  // `to` as well, the window is a range of that index already, which both
+  // databases walk: the bound would only add a walk to the ledger's end.
+  const start =
+    query.from === undefined || query.to !== undefined
+      ? p(afterSeq)
+      : dialect === 'sqlite'
+        ? `max(${p(afterSeq)}, (SELECT min(f.seq) FROM {audit} f INDEXED BY audit_at WHERE f.at >= ${p(normaliseInstant(query.from))}) - 1)`
+        : `GREATEST(${p(afterSeq)}, (SELECT min(f.seq) FROM {audit} f WHERE f.at >= ${p(normaliseInstant(query.from))}) - 1)`
+  const where = [`a.seq > ${start}`]
   if (byField) where.push(`a.field_set IN ${list(fieldSets)}`)
   where.push(...filters())
   const sql = `SELECT ${columns} FROM {audit} a WHERE ${where.join(' AND ')} ORDER BY a.seq LIMIT ${p(limit)}`
