@@ -101,3 +101,17 @@ t.test('counts messages, their field decisions and match rates; ignores other en
     { answeredBy: 'CA', answered: 1, matched: 0 }
   ])
 })
+
+t.test("a batch's field decisions count once per value decided, not once per group of them", async (t) => {
+  // One decision row of a batch stands for a field of each of its records (policies/lib/engine.ts, FieldDecision.count).
+  const batch = entry(1, {
+    kind: 'entry-exit.batch',
+    fields: [
+      { ...field('records[].traveller.surname', 'share'), count: 3 },
+      { ...field('records[].vehicle.make', 'withhold'), count: 2 },
+      field('batchRef', 'share')
+    ]
+  })
+  const stats = await auditStatistics(of([batch]), { from: '2026-12-01T00:00:00.000Z', to: '2026-12-02T00:00:00.000Z', bucket: 'hour' })
+  t.same(stats.byKind, [{ kind: 'entry-exit.batch', messages: 1, share: 4, generalise: 0, pseudonymise: 0, withhold: 2 }])
+})

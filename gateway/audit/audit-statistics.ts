@@ -60,7 +60,8 @@ export async function auditStatistics(entries: AsyncIterable<StoredAuditEntry>, 
     const kind = e.kind ?? 'unknown'
     const k = byKind.get(kind) ?? { messages: 0, share: 0, generalise: 0, pseudonymise: 0, withhold: 0 }
     k.messages += 1
-    for (const f of e.fields) if ((ACTIONS as readonly string[]).includes(f.action)) k[f.action as Action] += 1
+    // A row of a batch's decisions stands for its field in each record that has it (FieldDecision.count).
+    for (const f of e.fields) if ((ACTIONS as readonly string[]).includes(f.action)) k[f.action as Action] += f.count ?? 1
     byKind.set(kind, k)
     byPurpose.set(e.purpose ?? 'unknown', (byPurpose.get(e.purpose ?? 'unknown') ?? 0) + 1)
     const partner = partnerOf(e)
