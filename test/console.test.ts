@@ -342,7 +342,10 @@ async function consoleTest(t: Test): Promise<void> {
     const byKind = await cells(page, '#table-fields')
     for (const kind of new Set(messages.map((e) => e.kind))) {
       const fields = messages.filter((e) => e.kind === kind).flatMap((e) => e.fields)
-      const want = ['share', 'generalise', 'pseudonymise', 'withhold'].map((a) => String(fields.filter((f: any) => f.action === a).length))
+      // A row of decisions on a field inside an array stands for one a value (its count).
+      const want = ['share', 'generalise', 'pseudonymise', 'withhold'].map((a) =>
+        String(fields.filter((f: any) => f.action === a).reduce((sum: number, f: any) => sum + (f.count ?? 1), 0))
+      )
       t.same(byKind.find((r) => r[0] === kind)?.slice(1), want, `field decisions of ${kind}`)
     }
     const responses = (country: string) => messages.filter((e) => e.kind === 'biometric.match-response' && e.from.startsWith(`${country}/`))
