@@ -94,7 +94,7 @@ function parseResponses(data: Buffer, ended: boolean): RawResponse[] {
 function exchange(
   url: string,
   request: string | Buffer | undefined,
-  opts: { finalResponses?: number; onConnect?: (write: (data: string | Buffer) => void) => void } = {}
+  opts: { finalResponses?: number; onConnect?: (write: (data: string | Buffer) => void) => void; anonymous?: boolean } = {}
 ): Promise<RawExchange> {
   const { port } = new URL(url)
   const started = Date.now()
@@ -102,7 +102,8 @@ function exchange(
     const chunks: Buffer[] = []
     let error: string | undefined
     let settled = false
-    const socket = connect({ host: '127.0.0.1', port: Number(port), cert: CLIENT_CERT, key: CLIENT_KEY, ca: CA_CERT }, () => {
+    const identity = opts.anonymous === true ? {} : { cert: CLIENT_CERT, key: CLIENT_KEY }
+    const socket = connect({ host: '127.0.0.1', port: Number(port), ...identity, ca: CA_CERT }, () => {
       if (request !== undefined) socket.write(request)
       opts.onConnect?.((data) => socket.write(data))
     })
@@ -164,6 +165,23 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
   const token = await cbsa.token()
   const auditCount = async (): Promise<number> => (await gw.app.store.auditEntries(0, 100_000)).length
   const errorLogs = (): string[] => logs.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)
+
+  await t.test('a body sent to no route, by a client with no certificate, is refused before it is read: it takes none of the intake budget', async (t) => {
+    for (const [method, path] of [
+      ['POST', '/anything'],
+      ['POST', '/healthz'],
+      ['PUT', '/v1/messages']
+    ]) {
+      // 8 MiB declared, none of it sent: only an answer given before the body is read comes back.
+      const res = await exchange(gw.url, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/jose\r\nContent-Length: 8388608\r\n\r\n`, {
+        finalResponses: 1,
+        anonymous: true,
+        onConnect: () => t.equal(gw.app.intakeBudget.inHand, 0, `${method} ${path}: nothing of the budget taken`)
+      })
+      expectProblem(t, res.responses[0], 404, 'NOT_FOUND', `${method} ${path} with no certificate`)
+    }
+    t.equal(gw.app.intakeBudget.inHand, 0, 'nor after')
+  })
 
   await t.test('the listener is given the limits and timeouts', async (t) => {
     const server = gw.app.server as unknown as Record<string, unknown>

@@ -47,6 +47,11 @@ export const intakeBudget = fp(
     // preParsing: after every onRequest hook (the caller is known, refusals
     // of the headers are answered), before a byte of the body is read.
     app.addHook('preParsing', async function waitForIntakeRoom(request: FastifyRequest, reply: FastifyReply, payload) {
+      // Only an identified caller's body counts against the room every
+      // submission shares: every route that reads a body identifies its
+      // caller first, and a request to no route is answered unread
+      // (plugins/problem-details.ts). Here as a second guard.
+      if (request.caller === null || request.is404) return payload
       // The route's limit, else the server's: Fastify fills in the one that applies.
       const bytes = bodyBytes(request, request.routeOptions.bodyLimit)
       if (bytes === 0) return payload

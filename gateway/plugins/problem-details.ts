@@ -1,7 +1,7 @@
 // One error handler for the whole gateway: every refusal is an RFC 9457
 // problem document with a stable `code`; a 5xx never shows its internals.
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERROR_CODES } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
 
@@ -79,11 +79,23 @@ export const problemDetails = fp(
         .type('application/problem+json')
         .send(problemDocument({ code, status, detail, instance: request.url }))
     })
-    app.setNotFoundHandler(function notFound(request, reply) {
-      return reply
+    const notFound = (request: FastifyRequest, reply: FastifyReply) =>
+      reply
         .code(404)
         .type('application/problem+json')
         .send(problemDocument({ code: 'NOT_FOUND', status: 404, detail: `no route ${request.method} ${echo(instanceOf(request.url))}`, instance: request.url }))
+    app.setNotFoundHandler(notFound)
+    // Answered before the body is read: no route takes it, and Fastify would
+    // otherwise read (and hold, and parse) a body sent to none, from anyone,
+    // a client without a certificate included, holding the intake budget
+    // (plugins/intake-budget.ts) that every agency's submission waits on.
+    // A callback, not an async function: every other request goes on in the same tick, as it did without this hook.
+    app.addHook('onRequest', function refuseUnrouted(request, reply, done) {
+      if (request.is404) {
+        notFound(request, reply)
+        return
+      }
+      done()
     })
   },
   { name: 'problem-details', fastify: '5.x' }
