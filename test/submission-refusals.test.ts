@@ -78,6 +78,9 @@ t.test('refusals', async (t) => {
     // The witness's routes read plain text (signed notes); no other route does.
     const jws = await cbsa.sign(cbsa.envelope(entryExit()))
     await expectProblem(await submitAs(cbsa, jws, 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS sent as text/plain')
+    // Nor as a JSON string, here with one character escaped: it would pass for the JWS, and not be the bytes received.
+    const quoted = JSON.stringify(jws).replace(jws[5]!, `\\u00${jws.charCodeAt(5).toString(16)}`)
+    await expectProblem(await submitAs(cbsa, quoted, 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS sent as a JSON string')
   })
 
   await t.test('a body over the limit: PAYLOAD_TOO_LARGE', async () => {

@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import secureJson from 'secure-json-parse'
-import { BodyInvalidError } from '../errors.ts'
+import { BodyInvalidError, UnsupportedMediaTypeError } from '../errors.ts'
 
 export const bodyParsers = fp(
   async function bodyParsers(app: FastifyInstance) {
@@ -16,11 +16,18 @@ export const bodyParsers = fp(
       done(null, text)
     })
     app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
+      let value: unknown
       try {
-        done(null, secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }))
+        value = secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' })
       } catch (err) {
-        done(new BodyInvalidError((err as Error).message), undefined)
+        return done(new BodyInvalidError((err as Error).message), undefined)
       }
+      // No route takes a JSON string. Those that take a JWS tell it by its
+      // being a string: one sent as `"eyJ…"` in JSON would pass for one, read
+      // through JSON's escapes, and not be the bytes its receipt's digest names.
+      if (typeof value === 'string')
+        return done(new UnsupportedMediaTypeError('a JSON string: a JWS is sent as application/jose, and JSON bodies are objects'), undefined)
+      done(null, value)
     })
     // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
