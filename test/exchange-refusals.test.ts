@@ -1,7 +1,7 @@
 // POST /v1/exchange, the partner gateway's door: pinned certificate, the
 // partner's key, replay protection with the same receipt for a retry, and a
 // payload no richer than the sender's policy allows.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -53,9 +53,9 @@ function signAsCaGateway(value: unknown, kid = caGatewayJwk.kid): Promise<string
   return new CompactSign(new TextEncoder().encode(JSON.stringify(value))).setProtectedHeader({ alg: 'ES256', kid, typ: 'btb-envelope+jws' }).sign(caGatewayKey)
 }
 
-t.test('the exchange endpoint', async (t) => {
+/** A US gateway, and a POST to its /v1/exchange as the CA gateway sends one: its own TLS identity, trusting the US root. */
+async function usGateway(t: Test) {
   const us = await startGateway(t, testConfig('US', { runWorkers: false }))
-  // The CA gateway's own TLS identity, trusting the US root.
   const agent = new Agent({
     connect: {
       cert: readFileSync(join(caDir, 'gateway.crt.pem'), 'utf8'),
@@ -68,6 +68,11 @@ t.test('the exchange endpoint', async (t) => {
     const res = await request(`${us.url}/v1/exchange`, { method: 'POST', body: jws, headers: { 'content-type': 'application/jose' }, dispatcher: agent })
     return { status: res.statusCode, type: String(res.headers['content-type']), body: await res.body.text() }
   }
+  return { us, post }
+}
+
+t.test('the exchange endpoint', async (t) => {
+  const { us, post } = await usGateway(t)
 
   const message = forwarded()
   const jws = await signAsCaGateway(message)
@@ -123,19 +128,7 @@ t.test('the exchange endpoint', async (t) => {
 })
 
 t.test("a field the partner should not have sent: the agency's push goes without it, and without the partner's JWS that holds it", async (t) => {
-  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
-  const agent = new Agent({
-    connect: {
-      cert: readFileSync(join(caDir, 'gateway.crt.pem'), 'utf8'),
-      key: readFileSync(join(caDir, 'gateway.key.pem'), 'utf8'),
-      ca: readFileSync(join(KEYS_DIR, 'US', 'ca.crt.pem'), 'utf8')
-    }
-  })
-  t.teardown(() => agent.close())
-  const post = async (jws: string) => {
-    const res = await request(`${us.url}/v1/exchange`, { method: 'POST', body: jws, headers: { 'content-type': 'application/jose' }, dispatcher: agent })
-    return { status: res.statusCode, body: await res.body.text() }
-  }
+  const { us, post } = await usGateway(t)
   /** The push the US gateway queued for its agency, as the agency would read it. */
   const pushOf = async (id: string): Promise<Record<string, any>> => {
     const item = await us.app.store.outboxItem('inbound', id)
