@@ -131,8 +131,11 @@ export async function waitHealthy(container: string, deadlineMs: number): Promis
   for (;;) {
     if (podman(['healthcheck', 'run', container], { allowFail: true }).status === 0) return performance.now() - start
     const state = podman(['inspect', container, '--format', '{{.State.Status}}'], { allowFail: true }).stdout.trim()
-    if (state !== 'running')
-      throw new Error(`${container} is ${state || 'gone'}: ${podman(['logs', '--tail', '20', container], { allowFail: true }).stderr.trim()}`)
+    if (state !== 'running') {
+      // Both streams: the gateway logs JSON to stdout, and what ended it (an uncaught error) to stderr.
+      const logs = podman(['logs', '--tail', '40', container], { allowFail: true })
+      throw new Error(`${container} is ${state || 'gone'}:\n${logs.stdout.trim()}\n${logs.stderr.trim()}`)
+    }
     if (performance.now() - start > deadlineMs) throw new Error(`${container}: not healthy after ${deadlineMs / 1000} s`)
     await new Promise((r) => setTimeout(r, 250))
   }
