@@ -53,6 +53,8 @@ export class Supervisor {
   readonly #workers = new Map<number, Worker>()
   readonly #delays = new Map<number, number>()
   readonly #restarts = new Set<NodeJS.Timeout>()
+  /** The processes that listen: each has its handler for the supervisor's stop message. */
+  readonly #listening = new WeakSet<Worker>()
   #stopping: NodeJS.Signals | undefined
   #failed = false
 
@@ -84,8 +86,9 @@ export class Supervisor {
     for (const timer of this.#restarts) clearTimeout(timer)
     this.#opts.log.info({ signal, processes: this.#workers.size }, 'stopping the gateway processes')
     for (const worker of this.#workers.values()) {
-      // One still starting has no handler for the message yet: the signal itself ends it, as asked.
-      if (worker.isConnected()) worker.send({ type: 'btb:stop', signal } satisfies StopMessage)
+      // One not yet listening may have no handler for the message yet (server.ts sets it up
+      // before it listens): the signal itself ends it, as asked.
+      if (this.#listening.has(worker) && worker.isConnected()) worker.send({ type: 'btb:stop', signal } satisfies StopMessage)
       else worker.process.kill(signal)
     }
     this.#exitWhenDone()
@@ -95,6 +98,7 @@ export class Supervisor {
     const started = Date.now()
     const worker = cluster.fork()
     this.#workers.set(index, worker)
+    worker.once('listening', () => this.#listening.add(worker))
     this.#opts.log.info({ index, gatewayPid: worker.process.pid }, 'gateway process started')
     worker.once('exit', (code, signal) => {
       this.#workers.delete(index)

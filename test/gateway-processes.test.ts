@@ -209,3 +209,25 @@ for (const ledger of ['sqlite', 'postgres'] as const) {
     twoProcesses(t, ledger)
   )
 }
+
+t.test('stopped while its processes are still starting, the supervisor still stops them all and exits 0', async (t) => {
+  const gw = gatewayProcess(t, 'CA', await freePort(), { GATEWAY_PROCESSES: '2', LOG_LEVEL: 'info', PIPELINE_THREADS: '0' })
+  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  t.teardown(() => supervisor.kill('SIGKILL'))
+  const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
+  const logs: LogLine[] = []
+  let partial = ''
+  supervisor.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) logs.push(JSON.parse(line) as LogLine)
+  })
+  // Both forked, neither listening yet: a gateway takes a second or more to build.
+  await eventually(() => (logs.filter((l) => l.msg === 'gateway process started').length === 2 ? true : undefined), 30_000, 'both processes forked')
+  t.notOk(
+    logs.some((l) => l.msg.startsWith('Server listening')),
+    'neither listens yet'
+  )
+  supervisor.kill('SIGTERM')
+  t.equal(await exited, 0, 'every process stopped, and the supervisor exits 0')
+})
