@@ -120,25 +120,27 @@ t.test('is not fooled by braces, quotes, colons and escapes inside strings', asy
 })
 
 t.test('a long string of escapes costs time in proportion to its length, not its square', async (t) => {
-  // 200,000 escapes in one string: each once rescanned the rest of the
-  // string for its closing quote, hundreds of times JSON.parse's time, where
-  // the pass should cost a few times it. Against JSON.parse on
-  // the same text in the same process, the best of three each, so that
-  // neither the machine's speed nor a moment's load decides it.
+  // 400,000 escapes in one string: each once rescanned the rest of the
+  // string for its closing quote, about 2,000 times JSON.parse's time (479
+  // at 200,000), where the pass costs a few times it (6.9 quiet, 52 once
+  // beside two busy loops, at 200,000). Against JSON.parse on the same text
+  // in the same process, each warmed once and the best of five taken, so
+  // that neither the machine's speed nor a moment's load decides it.
   // A plain run first: a string is walked a character at a time only at its start.
-  const text = `{"kid":"${'x'.repeat(100)}${'\\n'.repeat(200_000)}x"}`
+  const text = `{"kid":"${'x'.repeat(100)}${'\\n'.repeat(400_000)}x"}`
   const best = (read: () => unknown): number => {
+    read()
     let least = Number.POSITIVE_INFINITY
-    for (let run = 0; run < 3; run++) {
+    for (let run = 0; run < 5; run++) {
       const started = performance.now()
       read()
       least = Math.min(least, performance.now() - started)
     }
     return least
   }
-  t.equal((parseIJson(text) as { kid: string }).kid.length, 200_101, 'read as JSON.parse reads it')
+  t.equal((parseIJson(text) as { kid: string }).kid.length, 400_101, 'read as JSON.parse reads it')
   const ratio = best(() => parseIJson(text)) / best(() => JSON.parse(text))
-  t.ok(ratio < 30, `${ratio.toFixed(1)}× JSON.parse's time`)
+  t.ok(ratio < 200, `${ratio.toFixed(1)}× JSON.parse's time`)
 })
 
 t.test('refuses a UTF-8 byte order mark', async (t) => {
