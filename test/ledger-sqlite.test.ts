@@ -269,6 +269,9 @@ async function holdWriteLock(path: string, ms: number): Promise<{ released: Prom
     `const { DatabaseSync } = require('node:sqlite')
     const { parentPort, workerData } = require('node:worker_threads')
     const db = new DatabaseSync(workerData.path)
+    // Its COMMIT waits for a reader to let go, as the store's own connection does: with none, a
+    // store opening beside it on a busy machine (holding its read lock a moment) failed this COMMIT.
+    db.exec('PRAGMA busy_timeout = 10000')
     db.exec('CREATE TABLE IF NOT EXISTS held (x); BEGIN IMMEDIATE; INSERT INTO held VALUES (1)')
     parentPort.postMessage('locked')
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.ms)
