@@ -3,16 +3,18 @@
 // prepared on a worker thread, off the event loop other requests need; and a
 // page of such entries is bounded in bytes, not only in count.
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { auditPage, PAGE_MAX_BYTES } from '../gateway/audit/audit-query.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
-import { client, injectGateway, testConfig } from './helper.ts'
+import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 
 const RECORDS = 5000
+/** A variable, so that the type checker does not look for the plain-JavaScript tool's types. */
+const VERIFIER: string = '../tools/verify-disclosure.mjs'
 
 t.test('a 5,000-record batch is one bounded entry, prepared off the event loop', async (t) => {
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineThreads: 1 }))
@@ -52,6 +54,68 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
   )
   const documents = new Set(envelope.payload.records.map((r: { document: { number: string } }) => r.document.number))
   t.equal(entry.subjects.length, documents.size, 'every traveller is still named, by keyed digest, for disclosure reports')
+})
+
+t.test("a traveller's disclosure report names what was done to their own record of a batch, not to the others'", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const day = { seed: seedHash('batch-report'), recordedBy: 'CA' as const, date: '2026-11-30', count: 2 }
+  type Row = { traveller: Record<string, unknown>; document: { number: string; issuingCountry: string }; vehicle?: unknown }
+  const [plain, full] = [borderDayRecord(day, 0), borderDayRecord(day, 1)] as unknown as [Row, Row]
+  // One record with a vehicle and middle names, one with neither: a vehicle is withheld, middle names shared.
+  const { vehicle: _vehicle, ...withoutVehicle } = plain
+  const { middleNames: _middleNames, ...traveller } = withoutVehicle.traveller
+  const records = [
+    { ...withoutVehicle, traveller },
+    { ...full, traveller: { ...full.traveller, middleNames: 'Synthetic' }, vehicle: { make: 'Ford' } }
+  ]
+  t.not(records[0]!.document.number, records[1]!.document.number, 'two travellers')
+  const envelope = cbsa.envelope({
+    kind: 'entry-exit.batch',
+    purpose: 'entry-exit-verification',
+    legalAuthority: 'CustomsAct-92',
+    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+    to: { country: 'US', agency: 'CBP' },
+    correlationId: null,
+    payload: { batchRef: 'SYN-EE-CA-20261130-00002', records }
+  })
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+
+  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
+  const report = async (doc: { number: string; issuingCountry: string }) => {
+    const res = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...officerCert, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ documentNumber: doc.number, issuingCountry: doc.issuingCountry })
+    })
+    t.equal(res.statusCode, 200)
+    const { subject, disclosures } = res.json<{ subject: string; disclosures: Array<{ event: string; shared: Array<{ path: string }>; withheld: number }> }>()
+    return { subject, ...disclosures.find((d) => d.event === 'accepted')! }
+  }
+  const [bare, fuller] = [await report(records[0]!.document), await report(records[1]!.document)]
+  const paths = (d: { shared: Array<{ path: string }> }) => d.shared.map((f) => f.path)
+  t.notOk(paths(bare).includes('records[].traveller.middleNames'), 'no middle names shared for a record that had none')
+  t.ok(paths(fuller).includes('records[].traveller.middleNames'), "the other traveller's were")
+  t.ok(paths(bare).includes('batchRef') && paths(fuller).includes('batchRef'), "the batch's own reference went with each record")
+  t.ok(paths(bare).includes('records[].traveller.surname'), 'what both records had is in both reports')
+  t.equal(fuller.withheld - bare.withheld, 1, 'the vehicle withheld counts only for the record that had one')
+
+  const entry = (await gw.app.store.searchAudit({ event: 'accepted', messageId: envelope.id as string }, 0, 1))[0]!.entry
+  t.equal(entry.subjectFields?.length, 2, 'the entry names one set of fields for each traveller')
+  // The offline verifier an oversight body runs reads the entry the same way (docs/privacy-officers.md, "Checking a disclosure report offline").
+  const offline: { travellerFields(entry: unknown, subject: string): Array<{ path: string; action: string }> } = await import(VERIFIER)
+  for (const d of [bare, fuller]) {
+    t.same(
+      offline
+        .travellerFields(entry, d.subject)
+        .filter((f) => f.action !== 'withhold')
+        .map((f) => f.path),
+      paths(d),
+      'the offline verifier finds the same fields in the entry'
+    )
+  }
 })
 
 t.test('a page of large entries stops at its byte budget and the cursor goes on', async (t) => {

@@ -161,6 +161,14 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   shownOtherwise.disclosures[0].purpose = 'removal-enforcement'
   t.match((await check(shownOtherwise)).stdout, /NOT PROVEN: entry \d+: the report shows purpose other than the ledger says/)
 
+  const moreShared = structuredClone(report)
+  const accepted = moreShared.disclosures.find((d: { event: string }) => d.event === 'accepted')
+  accepted.shared.push({ path: 'vehicle.make', action: 'share', rule: 'entry-exit-vehicle', principle: 'P2' })
+  t.match((await check(moreShared)).stdout, /NOT PROVEN: entry \d+: the report shows the fields shared or withheld other than the ledger says/)
+  const fewerWithheld = structuredClone(report)
+  fewerWithheld.disclosures.find((d: { event: string }) => d.event === 'accepted').withheld -= 1
+  t.match((await check(fewerWithheld)).stdout, /NOT PROVEN: entry \d+: the report shows the fields shared or withheld other than the ledger says/)
+
   const textEdited = structuredClone(report)
   textEdited.disclosures[0].ledgerEntry = textEdited.disclosures[0].ledgerEntry.replace('"accepted"', '"refused"')
   textEdited.disclosures[0].event = 'refused'

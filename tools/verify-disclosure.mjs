@@ -14,7 +14,8 @@
 //   3. each entry of the report is in that tree: its exact ledger text,
 //      hashed as an RFC 9162 leaf, and its inclusion proof lead to the root
 //      (RFC 9162 §2.1.3.2);
-//   4. what the report shows of each entry is what that text says.
+//   4. what the report shows of each entry is what that text says, the
+//      fields shared with the partner and the number withheld included.
 // Exit code 0: every entry proven. 1: something does not verify (each
 // finding is printed). 2: the inputs could not be read.
 //
@@ -150,6 +151,31 @@ export function cosignedAt(checkpoint, jwks) {
 /** What a report row shows that its ledger entry must say. */
 const SHOWN = ['at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to']
 
+/**
+ * The field decisions an entry records for the traveller whose keyed digest
+ * is `subject`: on a batch whose records were not all decided alike, those
+ * their own record was counted in (`subjectFields` names them by place);
+ * otherwise all of them (docs/privacy-officers.md, "A traveller's record in
+ * a batch").
+ */
+export function travellerFields(entry, subject) {
+  const fields = Array.isArray(entry.fields) ? entry.fields : []
+  const place = Array.isArray(entry.subjects) ? entry.subjects.indexOf(subject) : -1
+  if (!Array.isArray(entry.subjectFields) || place < 0) return fields
+  const own = new Set()
+  for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const i of set.fields) own.add(i)
+  return own.size === 0 ? fields : fields.filter((_f, i) => own.has(i))
+}
+
+/** What a report row says was shared and how many decisions withheld, from its entry. */
+function disclosed(entry, subject) {
+  const fields = travellerFields(entry, subject)
+  return JSON.stringify({
+    shared: fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
+    withheld: fields.filter((f) => f.action === 'withhold').length
+  })
+}
+
 /** Findings for a report: none when every entry is proven. */
 export function verifyReport(report, ledgerJwks, witnessJwks) {
   const findings = []
@@ -194,6 +220,7 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
     }
     const differs = SHOWN.filter((k) => (entry[k] ?? null) !== (d[k] ?? null))
     if (JSON.stringify(entry.policy ?? null) !== JSON.stringify(d.policy ?? null)) differs.push('policy')
+    if (disclosed(entry, report.subject) !== JSON.stringify({ shared: d.shared, withheld: d.withheld })) differs.push('the fields shared or withheld')
     if (differs.length > 0) {
       findings.push(`${where}: the report shows ${differs.join(', ')} other than the ledger says`)
       continue

@@ -113,11 +113,26 @@ const ENTRY_PROPERTIES = {
     description: "On a correction's or a retraction's entries: the message it supersedes, by id, and the sender's coded reason (P4).",
     properties: { id: { type: 'string' }, action: { type: 'string', enum: ['correct', 'retract'] }, reason: { type: 'string' } }
   },
-  subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' }
+  subjects: { type: 'array', items: { type: 'string' }, description: 'Keyed digests (HMAC) of the traveller identifiers the message carries.' },
+  subjectFields: {
+    type: 'array',
+    description:
+      "On a batch whose records were not all decided alike: which of `fields` each traveller's own record was counted in, one item per distinct set, " +
+      'naming the fields and the travellers by their places (from 0) in `fields` and `subjects`. A traveller in no item has every field.',
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['fields', 'subjects'],
+      properties: {
+        fields: { type: 'array', items: { type: 'integer', minimum: 0 } },
+        subjects: { type: 'array', items: { type: 'integer', minimum: 0 } }
+      }
+    }
+  }
 } as const
 
 /** Entries about no message carry no direction; only some events carry a reference, counts or a reason. */
-const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'complaintRef', 'counts', 'reason', 'supersedes'])
+const ENTRY_OPTIONAL: ReadonlySet<string> = new Set(['direction', 'reference', 'complaintRef', 'counts', 'reason', 'supersedes', 'subjectFields'])
 
 /**
  * One ledger entry as stored (store/records.ts). Values never appear: only

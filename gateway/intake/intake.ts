@@ -46,7 +46,7 @@ export interface Admission {
   /** Digest of the bytes received (repeats are recognised by it), and its keyed form for the ledger. */
   readonly digest: string
   readonly auditDigest: string
-  readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'sealed' | 'at'>
+  readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'subjectFields' | 'sealed' | 'at'>
   /**
    * On a correction or a retraction, the message it supersedes, as this
    * gateway holds it (intake/supersession.ts checked it); none when a
@@ -137,7 +137,9 @@ export class Intake {
       at,
       // A correction also names the travellers of what it corrects, so that a
       // disclosure report on either finds both (docs/privacy-officers.md).
-      subjects: original === undefined ? prepared.subjects : [...new Set([...prepared.subjects, ...(await this.#subjectsOf(original))])]
+      subjects: original === undefined ? prepared.subjects : [...new Set([...prepared.subjects, ...(await this.#subjectsOf(original))])],
+      // The original's travellers come after this message's, so the places it names stay theirs.
+      ...(prepared.subjectFields === undefined ? {} : { subjectFields: prepared.subjectFields })
     })
     let outcome: SupersedingOutcome
     const committing = performance.now()

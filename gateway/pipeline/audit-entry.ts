@@ -4,7 +4,7 @@ import type { FieldDecision } from '../../policies/lib/engine.ts'
 import { LEGAL_AUTHORITIES } from '../../policies/authorities.ts'
 import { policies } from '../../policies/index.ts'
 import { isKind, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
-import type { AuditEntry, AuditEvent, Direction, SupersessionLink } from '../store/records.ts'
+import type { AuditEntry, AuditEvent, Direction, SubjectFields, SupersessionLink } from '../store/records.ts'
 import { SUPERSEDE_ACTIONS, SUPERSEDE_REASONS, type Envelope } from './envelope.ts'
 import type { SelectedPolicy } from './apply-policy.ts'
 
@@ -27,6 +27,8 @@ export interface AuditFacts {
   readonly reason?: string
   /** Keyed digests of the traveller identifiers the message carries. */
   readonly subjects?: readonly string[]
+  /** Which fields each traveller's own record was counted in (AuditEntry.subjectFields). */
+  readonly subjectFields?: readonly SubjectFields[]
   readonly at?: string
 }
 
@@ -105,6 +107,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     ...(facts.counts === undefined ? {} : { counts: facts.counts }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
     ...(supersedes === undefined ? {} : { supersedes }),
-    subjects: facts.subjects ?? []
+    subjects: facts.subjects ?? [],
+    ...(facts.subjectFields === undefined ? {} : { subjectFields: facts.subjectFields })
   }
 }

@@ -16,7 +16,8 @@ import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.
 import { envelopeFacts } from './inspect-submission.ts'
 import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
-import { travellerSubjects } from './traveller-subjects.ts'
+import { entrySubjects } from './subject-fields.ts'
+import type { SubjectFields } from '../store/records.ts'
 
 /** A local agency system that takes deliveries: where a push may go. */
 export interface Receiver {
@@ -40,6 +41,8 @@ export interface PreparedInbound {
   readonly policy: { readonly id: string; readonly version: string }
   readonly decisions: readonly FieldDecision[]
   readonly subjects: readonly string[]
+  /** Which decisions each traveller's own record was counted in, for a batch not decided alike (AuditEntry.subjectFields). */
+  readonly subjectFields?: readonly SubjectFields[]
   /** The system the message is pushed to. */
   readonly target: string
   /** This gateway's signed receipt (non-repudiation of receipt). */
@@ -119,7 +122,7 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
         envelope: plain,
         policy: { id: policy.id, version: policy.version },
         decisions: minimised.decisions,
-        subjects: travellerSubjects(envelope.payload).map((s) => tools.policyBook.digest(s)),
+        ...entrySubjects(envelope.payload, minimised, (s) => tools.policyBook.digest(s)),
         target: target.id,
         receipt,
         sealed: tools.sealer.seal(push, envelope.id),

@@ -17,7 +17,8 @@ import type { AccessTokenClaims } from './authorize-token.ts'
 import type { FreshnessWindow } from './check-envelope.ts'
 import { ENVELOPE_TYP, handlingFor, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 import { inspectSubmission, readSubmission } from './inspect-submission.ts'
-import { travellerSubjects } from './traveller-subjects.ts'
+import { entrySubjects } from './subject-fields.ts'
+import type { SubjectFields } from '../store/records.ts'
 import type { MessageValidator } from './validate-message.ts'
 
 /** What a preparation needs that is built once per thread. */
@@ -48,6 +49,8 @@ export interface PreparedOutbound {
   readonly decisions: readonly FieldDecision[]
   /** Keyed digests of the traveller identifiers. */
   readonly subjects: readonly string[]
+  /** Which decisions each traveller's own record was counted in, for a batch not decided alike (AuditEntry.subjectFields). */
+  readonly subjectFields?: readonly SubjectFields[]
   /** The minimised envelope, re-signed by this gateway and sealed for the outbox and the queue. */
   readonly sealed: string
   readonly at: string
@@ -112,7 +115,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
         envelope: withoutPayload(envelope),
         policy: { id: policy.id, version: policy.version },
         decisions: minimised.decisions,
-        subjects: travellerSubjects(envelope.payload).map((s) => tools.policyBook.digest(s)),
+        ...entrySubjects(envelope.payload, minimised, (s) => tools.policyBook.digest(s)),
         sealed: tools.sealer.seal(outgoing, envelope.id),
         at
       }

@@ -10,6 +10,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
 import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
+import { travellerFields } from '../audit/traveller-fields.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
 import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
 import { WITNESSED_CHECKPOINT_PATH, fetchWitnessedCheckpoint } from '../audit/witness-client.ts'
@@ -742,6 +743,7 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     for (const e of found) {
       const { supersedes } = e.entry
       const hashes = proofs.get(e.seq)
+      const fields = travellerFields(e.entry, subject)
       const d = {
         ...(e.entry.reference === undefined ? {} : { reference: e.entry.reference }),
         ...(e.entry.complaintRef === undefined ? {} : { complaintRef: e.entry.complaintRef }),
@@ -756,8 +758,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         from: e.entry.from,
         to: e.entry.to,
         policy: e.entry.policy,
-        shared: e.entry.fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
-        withheld: e.entry.fields.filter((f) => f.action === 'withhold').length,
+        shared: fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
+        withheld: fields.filter((f) => f.action === 'withhold').length,
         ...(supersedes === undefined
           ? {}
           : { supersedes: { messageId: supersedes.id, action: supersedes.action, ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }) } }),

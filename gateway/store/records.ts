@@ -158,6 +158,20 @@ export interface AuditEntry {
    * that "was this person's record shared?" is answered without the identifier.
    */
   readonly subjects: readonly string[]
+  /**
+   * In a message of several records (a batch) not all decided alike: which
+   * of `fields` each traveller's own record was counted in, one element per
+   * distinct set, naming its travellers by their places in `subjects`. A
+   * traveller in no element (one a correction supersedes) is reported with
+   * every field, as is every traveller of an entry without it.
+   */
+  readonly subjectFields?: readonly SubjectFields[]
+}
+
+/** A set of an entry's field decisions (places in `fields`) and the travellers (places in `subjects`) whose records had exactly those. */
+export interface SubjectFields {
+  readonly fields: readonly number[]
+  readonly subjects: readonly number[]
 }
 
 /** One link of the hash chain as stored: `hash` = chainHash(`prevHash`, `text`) (audit-chain.ts). */

@@ -48,6 +48,13 @@ export interface PolicyContext {
 export interface MinimisedPayload {
   readonly payload: Record<string, unknown>
   readonly decisions: FieldDecision[]
+  /**
+   * For each array at the payload's top level (a batch's `records`), by its
+   * key: for each item in order, the places in `decisions` of the decisions
+   * its fields were counted in, ascending. A batch's entry names, by them,
+   * what was done to each traveller's own record (pipeline/subject-fields.ts).
+   */
+  readonly items: Readonly<Record<string, ReadonlyArray<readonly number[]>>>
 }
 
 export const DEFAULT_DENY = { rule: 'default-deny', principle: 'P2' } as const
@@ -94,6 +101,9 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
   /** Fields inside arrays, by pattern and outcome, in order of first use. */
   const grouped = new Map<string, { row: Omit<FieldDecision, 'digest' | 'count'>; index: number; count: number; digest: ListDigest }>()
   const conditionCache = new Map<FieldRule, boolean>()
+  const items: Record<string, number[][]> = {}
+  /** The decisions the item of a top-level array being walked was counted in. */
+  let itemHits: Set<number> | undefined
 
   function record(pattern: string, path: string, text: string, outcome: Omit<FieldDecision, 'path' | 'digest' | 'count'>): void {
     if (!pattern.includes('[]')) {
@@ -109,6 +119,7 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
     }
     group.count++
     group.digest.add(text)
+    itemHits?.add(group.index)
   }
 
   function decide(pattern: string, path: string, value: Leaf): { keep: boolean; value?: Leaf } {
@@ -149,10 +160,18 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
     }
     if (Array.isArray(value)) {
       const out: unknown[] = []
+      const topLevel = !pattern.includes('.') && !pattern.includes('[]')
+      const hits: number[][] = []
       value.forEach((item, i) => {
+        if (topLevel) itemHits = new Set()
         const kept = walk(item, `${pattern}[]`, `${path}[${i}]`)
+        if (topLevel) hits.push([...itemHits!].sort((a, b) => a - b))
         if (kept !== undefined) out.push(kept)
       })
+      if (topLevel) {
+        items[pattern] = hits
+        itemHits = undefined
+      }
       return out.length === 0 ? undefined : out
     }
     const decided = decide(pattern, path, value as Leaf)
@@ -161,7 +180,7 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
 
   const minimised = walk(payload, '', '') as Record<string, unknown>
   for (const group of grouped.values()) decisions[group.index] = { ...group.row, digest: group.digest.digest(), count: group.count }
-  return { payload: minimised, decisions }
+  return { payload: minimised, decisions, items }
 }
 
 /**
