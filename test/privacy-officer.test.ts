@@ -15,7 +15,7 @@ const { request } = undiciModule()
 t.test('a privacy officer reads, searches, exports and verifies the ledger', async (t) => {
   const ex = await startExchange(t)
   const agent = identityAgent(t, 'CA', 'privacy-officers/po-1')
-  const call = async (method: 'GET' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) => {
+  const call = async (method: 'GET' | 'HEAD' | 'POST' | 'DELETE', path: string, token?: string, body?: unknown) => {
     const headers: Record<string, string> = {}
     if (token !== undefined) headers.authorization = `Bearer ${token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -138,6 +138,10 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     )
     const audited = JSON.parse((await call('GET', '/v1/audit/entries?event=ledger-verified', token)).text)
     t.equal(audited.entries.length, 1, 'a verification is audited')
+    // HEAD would run the whole verification for no answer, and write its entry, as GET does.
+    const head = (await ex.ca.app.store.auditHead())!.seq
+    t.equal((await call('HEAD', '/v1/audit/verification', token)).status, 404, 'no HEAD on a verification')
+    t.equal((await ex.ca.app.store.auditHead())!.seq, head, 'and nothing written for one')
   })
 
   await t.test('legal holds', async (t) => {

@@ -838,7 +838,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return latest.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))
   }
 
-  app.get('/v1/audit/verification', { schema: SCHEMAS.verification }, async (request) => {
+  // No HEAD: it would run the whole verification, and audit it, for no answer.
+  app.get('/v1/audit/verification', { schema: SCHEMAS.verification, exposeHeadRoute: false }, async (request) => {
     const warnings: string[] = []
     let witnessed: string | undefined
     try {
