@@ -133,6 +133,7 @@ t.test('only the grant the contract names gets a token', async (t) => {
     'a JSON body with an accepted grant is still not the form'
   )
   expectProblem(t, await tokenFor(cbsa, '[]', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON array')
+  expectProblem(t, await tokenFor(cbsa, 'null', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON null is a body too')
 
   await t.test('no certificate, no token, whatever the body', async (t) => {
     // No certificate presented (no peer header): as a TLS client without one.

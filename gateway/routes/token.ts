@@ -40,7 +40,8 @@ const TOKEN_SCHEMA = {
  * a client that believes it authenticated another way must be told it did not.
  */
 function checkGrant(body: unknown, contentType: string | undefined): void {
-  if (body === undefined || body === null) return
+  // No body at all. A JSON `null` is a body, and not the form.
+  if (body === undefined) return
   // RFC 6749 §4.4.2: the request is a form, nothing else.
   if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType ?? '') || typeof body !== 'object' || Array.isArray(body)) {
     throw new GrantTypeUnsupportedError('send no body, or the form grant_type=client_credentials')
