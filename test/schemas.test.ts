@@ -92,6 +92,7 @@ const EXPECTED: Readonly<Record<Kind | 'envelope', Readonly<Record<string, Expec
     'invalid-approved-without-validity': payload('required', '', { missingProperty: 'validUntil' }),
     'invalid-impossible-date-of-birth': payload('format', '/traveller/dateOfBirth'),
     'invalid-nexus-without-passid': payload('required', '', { missingProperty: 'membershipId' }),
+    'invalid-no-document-or-membership': payload('required', '', { missingProperty: 'document' }),
     'invalid-passid-format': payload('pattern', '/membershipId'),
     'invalid-risk-outcome': payload('enum', '/riskAssessment/outcome'),
     'invalid-risk-score-field': payload('additionalProperties', '/riskAssessment', { additionalProperty: 'score' }),

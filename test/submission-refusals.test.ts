@@ -135,6 +135,13 @@ t.test('refusals', async (t) => {
     await expectProblem(await submitAs(cbsa, await cbsa.sign(bad)), 422, 'SCHEMA_INVALID', 'bad payload value')
     await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ kind: 'tax.record' }))), 422, 'KIND_UNKNOWN', 'unknown kind')
     await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: 12 }))), 422, 'SCHEMA_INVALID', 'createdAt not a string')
+    // A designation that names its traveller by neither a document nor a membership id: no disclosure report could find it.
+    const anonymous = cbsa.envelope(sampleEnvelope('traveller.designation', 'CA', { country: 'US', agency: 'CBP' }))
+    const { programme: _programme, membershipId: _membershipId, document: _document, ...unnamed } = anonymous.payload as Record<string, unknown>
+    anonymous.payload = { ...unnamed, designationType: 'work-permit' }
+    const refusedDesignation = await submitAs(cbsa, await cbsa.sign(anonymous))
+    await expectProblem(refusedDesignation, 422, 'SCHEMA_INVALID', 'a designation naming no traveller')
+    t.match(JSON.parse(refusedDesignation.body).detail, /must have required property 'document'/, 'the detail names what is missing')
   })
 
   await t.test('stale and future-dated messages: MESSAGE_EXPIRED, MESSAGE_FUTURE_DATED', async () => {
