@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { auditPage, PAGE_MAX_BYTES } from '../gateway/audit/audit-query.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
+import { documentSubject } from '../gateway/pipeline/traveller-subjects.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 
@@ -116,6 +117,70 @@ t.test("a traveller's disclosure report names what was done to their own record 
       'the offline verifier finds the same fields in the entry'
     )
   }
+})
+
+t.test("a traveller's disclosure report over many large entries comes in pages bounded in bytes, each with its proofs, and counts them all", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const subject = gw.app.policyBook.digest(documentSubject('CAN', 'RP0000042'))
+  // A frequent traveller, in 30 batches of 5,000 travellers each: ~220 kB an entry, 6.6 MB of entries in all.
+  const others = Array.from({ length: RECORDS - 1 }, (_, i) => `subject-digest-${String(i).padStart(28, '0')}`)
+  for (let i = 0; i < 30; i++) {
+    const at = new Date(Date.now() - (i < 20 ? 60 : 1) * 86_400_000).toISOString()
+    await gw.app.store.appendAudit(
+      auditEntry({
+        event: 'accepted',
+        direction: 'outbound',
+        messageId: `m-${i}`,
+        envelope: { to: { country: 'US', agency: 'CBP' } },
+        subjects: [...others, subject],
+        at
+      })
+    )
+  }
+  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
+  const report = (body: Record<string, unknown>) =>
+    gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...officerCert, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ documentNumber: 'RP0000042', issuingCountry: 'CAN', ...body })
+    })
+  interface Page {
+    subject: string
+    disclosures: Array<{ seq: number; event: string }>
+    nextCursor: string | null
+    totals: { entries: number; sent: number; received: number; lastMonth: { sent: number; received: number; to: string[] } }
+  }
+  const seen: number[] = []
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const res = await report(cursor === undefined ? {} : { cursor })
+    t.equal(res.statusCode, 200)
+    const page = res.json<Page>()
+    pages++
+    t.ok(res.body.length <= 2 * PAGE_MAX_BYTES + 1_000_000, `page ${pages}: ${page.disclosures.length} entries, ${res.body.length} bytes`)
+    if (pages === 1) {
+      t.equal(page.totals.entries, 30, 'the totals count every entry, not only this page')
+      t.same(page.totals.lastMonth, { sent: 10, received: 0, to: ['US/CBP'] }, 'and those of the last 30 days, with where they went')
+      t.equal(page.totals.sent, 30)
+    }
+    seen.push(...page.disclosures.filter((d) => d.event === 'accepted').map((d) => d.seq))
+    cursor = page.nextCursor ?? undefined
+  } while (cursor !== undefined && pages < 20)
+  t.ok(pages > 1, `${pages} pages`)
+  t.same(
+    seen,
+    Array.from({ length: 30 }, (_, i) => i + 1),
+    'every entry once, in order'
+  )
+  const short = (await report({ limit: 5 })).json<Page>()
+  t.equal(short.disclosures.length, 5, 'a limit of 5')
+  t.type(short.nextCursor, 'string')
+  const refused = await report({ cursor: 'not-a-cursor' })
+  t.equal(refused.statusCode, 400)
+  t.equal(refused.json<{ code: string }>().code, 'REQUEST_INVALID')
 })
 
 t.test('a page of large entries stops at its byte budget and the cursor goes on', async (t) => {

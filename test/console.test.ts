@@ -291,6 +291,15 @@ async function consoleTest(t: Test): Promise<void> {
       'the original says it was corrected'
     )
     t.match(await page.textContent('#report-facts'), new RegExp(`(\\d+) of ${rows.length} entries verified`), 'proofs checked in the page')
+    const facts = await page.textContent('#report-facts')
+    t.match(
+      facts,
+      `Messages${report.totals.sent + report.totals.received} (${report.totals.sent} left the country, ${report.totals.received} came in)`,
+      "the report's totals, over every page"
+    )
+    t.match(facts, `In the last 30 days${report.totals.lastMonth.sent} message(s) sent to the other country`)
+    t.equal(report.nextCursor, null, 'one page')
+    t.equal(await page.locator('#report-pages').count(), 0, 'so no page buttons')
     t.ok(!rows.some((r) => r[11] === 'NOT verified'), 'none fails')
     t.notOk((await page.content()).includes(document.number), 'the document number is nowhere in the page')
     t.notOk(posted.some((r) => r.includes(document.number)) || page.url().includes(document.number), 'nor in a URL')

@@ -164,7 +164,7 @@ export function toAuditQuery(q: AuditFilterQuery): AuditQuery {
 }
 
 /** A cursor is exactly what cursorAfter wrote: any other spelling, even of the same number, is refused. */
-function readCursor(cursor: string | undefined): number {
+export function readCursor(cursor: string | undefined): number {
   if (cursor === undefined) return 0
   const match = /^seq:(0|[1-9][0-9]{0,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
   const after = match === null ? Number.NaN : Number(match[1])

@@ -36,13 +36,36 @@ export async function travellerView() {
         ? { membershipId: value('membershipId') }
         : { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
     form.reset()
-    report.replaceChildren(h('p', {}, 'Reading the ledger…'))
-    try {
-      const body = await postJson('/v1/audit/disclosures', identifier)
-      await render(report, body, identifier)
-    } catch (err) {
-      report.replaceChildren(alertBox(`${err.code ?? ''} ${err.message}`))
+    // The report comes in pages, oldest entries first: the cursor of each page shown, to go back.
+    const cursors = [undefined]
+    const load = async () => {
+      report.replaceChildren(h('p', {}, 'Reading the ledger…'))
+      try {
+        const cursor = cursors[cursors.length - 1]
+        const body = await postJson('/v1/audit/disclosures', cursor === undefined ? identifier : { ...identifier, cursor })
+        const pages = {
+          number: cursors.length,
+          previous:
+            cursors.length > 1
+              ? () => {
+                  cursors.pop()
+                  load()
+                }
+              : null,
+          next:
+            body.nextCursor !== null
+              ? () => {
+                  cursors.push(body.nextCursor)
+                  load()
+                }
+              : null
+        }
+        await render(report, body, identifier, pages)
+      } catch (err) {
+        report.replaceChildren(alertBox(`${err.code ?? ''} ${err.message}`))
+      }
     }
+    await load()
   })
   show(
     "A traveller's disclosure report",
@@ -63,16 +86,24 @@ function crossing(d) {
   return '—'
 }
 
-/** The question the console is for: was this person's record shared with the other country lately, and how often. */
-function lastMonth(messages) {
-  const since = Date.now() - 30 * 86400_000
-  const recent = messages.filter((d) => Date.parse(d.at) >= since)
-  const out = recent.filter((d) => d.direction === 'outbound')
-  const to = [...new Set(out.map((d) => d.to))].join(', ')
-  return `${out.length} message(s) sent to the other country${to ? ` (${to})` : ''}, ${recent.length - out.length} received from it`
+/** The question the console is for: was this person's record shared with the other country lately, and how often (over every page). */
+function lastMonth(totals) {
+  const to = totals.lastMonth.to.join(', ')
+  return `${totals.lastMonth.sent} message(s) sent to the other country${to ? ` (${to})` : ''}, ${totals.lastMonth.received} received from it`
 }
 
-async function render(report, body, identifier) {
+function pageNavigation(pages) {
+  if (pages.previous === null && pages.next === null) return []
+  return h(
+    'p',
+    { class: 'no-print', id: 'report-pages' },
+    h('button', { type: 'button', disabled: pages.previous === null, onclick: pages.previous ?? undefined }, 'Previous entries'),
+    ` page ${pages.number} `,
+    h('button', { type: 'button', disabled: pages.next === null, onclick: pages.next ?? undefined }, 'Next entries')
+  )
+}
+
+async function render(report, body, identifier, pages) {
   const cp = body.checkpoint
   const checks = await Promise.all(
     body.disclosures.map((d) =>
@@ -80,7 +111,6 @@ async function render(report, body, identifier) {
     )
   )
   const proven = checks.filter((c) => c?.ok).length
-  const messages = body.disclosures.filter((d) => d.event === 'accepted' || d.event === 'received')
   const rows = body.disclosures.map((d, i) => [
     String(d.seq),
     when(d.at),
@@ -129,12 +159,14 @@ async function render(report, body, identifier) {
     facts(
       [
         ['Traveller', ['known to the ledger by the keyed digest ', short(body.subject, 16)]],
+        ['Messages', `${body.totals.sent + body.totals.received} (${body.totals.sent} left the country, ${body.totals.received} came in)`],
+        ['In the last 30 days', lastMonth(body.totals)],
         [
-          'Messages',
-          `${messages.length} (${messages.filter((d) => d.direction === 'outbound').length} left the country, ${messages.filter((d) => d.direction === 'inbound').length} came in)`
+          'Ledger entries',
+          body.totals.entries === body.disclosures.length
+            ? String(body.totals.entries)
+            : `${body.totals.entries}; this page ${body.disclosures.length}, from entry ${body.disclosures[0]?.seq ?? '—'}`
         ],
-        ['In the last 30 days', lastMonth(messages)],
-        ['Ledger entries', String(body.disclosures.length)],
         [
           'Proofs',
           cp
@@ -152,6 +184,7 @@ async function render(report, body, identifier) {
       rows,
       { id: 'report-table' }
     ),
+    pageNavigation(pages),
     h('h3', {}, 'Legal holds and complaints'),
     holds,
     h(

@@ -23,7 +23,18 @@ import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.t
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { AuditQuery, Checkpoint, Direction, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
-import { auditPage, csvHeader, csvRow, type AuditFilterQuery, AUDIT_ENTRY_SCHEMA, AUDIT_FILTER_SCHEMA, toAuditQuery } from '../audit/audit-query.ts'
+import {
+  auditPage,
+  csvHeader,
+  csvRow,
+  cursorAfter,
+  PAGE_MAX_BYTES,
+  readCursor,
+  type AuditFilterQuery,
+  AUDIT_ENTRY_SCHEMA,
+  AUDIT_FILTER_SCHEMA,
+  toAuditQuery
+} from '../audit/audit-query.ts'
 
 const PAGE = 500
 
@@ -42,7 +53,14 @@ interface DisclosureBody {
   documentNumber?: string
   issuingCountry?: string
   membershipId?: string
+  cursor?: string
+  limit?: number
 }
+
+/** Entries a page of a disclosure report holds unless the officer asks for fewer; it also stops at PAGE_MAX_BYTES. */
+const REPORT_PAGE = 500
+/** What the report's totals call the last month. */
+const LAST_MONTH_MS = 30 * 86_400_000
 
 const DISCLOSURE_BODY = {
   type: 'object',
@@ -50,7 +68,14 @@ const DISCLOSURE_BODY = {
   properties: {
     documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: "The travel document's number, as the traveller shows it." },
     issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
-    membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' }
+    membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' },
+    cursor: { type: 'string', maxLength: 64, description: "The previous page's `nextCursor`, for the page after it." },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      description: `At most this many entries (default ${REPORT_PAGE}); a page also stops at 4 MiB of entries.`
+    }
   },
   oneOf: [{ required: ['documentNumber', 'issuingCountry'] }, { required: ['membershipId'] }]
 } as const
@@ -106,9 +131,32 @@ const SEQ_PARAMS = {
 const DISCLOSURE_REPORT = {
   type: 'object',
   additionalProperties: false,
-  required: ['subject', 'disclosures', 'holds', 'checkpoint'],
+  required: ['subject', 'disclosures', 'holds', 'checkpoint', 'nextCursor', 'totals'],
   properties: {
     subject: { type: 'string', description: 'The keyed digest the ledger knows the traveller by.' },
+    nextCursor: {
+      type: ['string', 'null'],
+      description:
+        'Send it back as `cursor` for the next page of entries, in ledger order; null on the last page. Each page carries its own checkpoint and proofs.'
+    },
+    totals: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['entries', 'sent', 'received', 'lastMonth'],
+      description: "Over every page: the traveller's entries, and the messages about them that left the country (`sent`) or came in (`received`).",
+      properties: {
+        entries: { type: 'integer', minimum: 0 },
+        sent: { type: 'integer', minimum: 0 },
+        received: { type: 'integer', minimum: 0 },
+        lastMonth: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['sent', 'received', 'to'],
+          description: 'The same in the 30 days before the report, with the agencies they went to.',
+          properties: { sent: { type: 'integer', minimum: 0 }, received: { type: 'integer', minimum: 0 }, to: { type: 'array', items: { type: 'string' } } }
+        }
+      }
+    },
     checkpoint: {
       type: ['object', 'null'],
       additionalProperties: false,
@@ -512,7 +560,8 @@ const SCHEMAS = {
       'under which authority and policy (P8, individual access). A message corrected or retracted says by which message (`supersededBy`), ' +
       'and the correction or retraction is in the report too (`supersedes`), with what it disclosed. ' +
       'A POST, so that a document number never appears in a URL or an access log; ' +
-      'the identifier is matched by its keyed digest, and the request itself is audited.',
+      'the identifier is matched by its keyed digest, and the request itself is audited. ' +
+      'The entries come in pages, oldest first (`nextCursor`), each with its own checkpoint and proofs; `totals` counts them all.',
     tags: ['audit'],
     security: SECURITY.certificateAndToken,
     body: DISCLOSURE_BODY,
@@ -708,28 +757,57 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
   // POST, so that a document number never appears in a URL or an access log.
   app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
+    const after = readCursor(request.body.cursor)
+    const limit = request.body.limit ?? REPORT_PAGE
+    // Every entry naming the traveller is read, one store page at a time,
+    // for the totals and for what superseded each message (a correction comes
+    // after its original, maybe pages later); only this page's are kept: a
+    // daily commuter's years of batch entries, ~220 kB each, would not fit
+    // in memory at once (docs/privacy-officers.md, "The audit API").
     const found: StoredAuditEntry[] = []
-    for await (const e of allMatching(app.store, { subject })) found.push(e)
-    const checkpoint = await witnessedCheckpointCovering(found[found.length - 1]?.seq ?? 0, request.log)
-    const texts = await app.store.auditTexts(found.map((e) => e.seq))
-    const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
-    const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
+    let nextCursor: string | null = null
+    let bytes = 0
+    const since = new Date(Date.now() - LAST_MONTH_MS).toISOString()
+    const totals = { entries: 0, sent: 0, received: 0, lastMonth: { sent: 0, received: 0, to: new Set<string>() } }
     // A correction's or retraction's entry names the travellers of what it
     // supersedes too (intake/intake.ts), so it is among these: each original
     // is linked to it here, by (direction, id).
     const supersededBy = new Map<string, { messageId: string; action: 'correct' | 'retract'; reason?: string; seq: number }>()
     const key = (direction: string | undefined, id: string): string => `${direction} ${id}`
-    for (const e of found) {
-      const { supersedes } = e.entry
-      if (supersedes !== undefined && e.entry.messageId !== null && !supersededBy.has(key(e.entry.direction, supersedes.id))) {
-        supersededBy.set(key(e.entry.direction, supersedes.id), {
+    for await (const e of allMatching(app.store, { subject })) {
+      const { supersedes, direction, event } = e.entry
+      totals.entries++
+      if (event === 'accepted' || event === 'received') {
+        const side = direction === 'outbound' ? 'sent' : direction === 'inbound' ? 'received' : undefined
+        if (side !== undefined) {
+          totals[side]++
+          if (e.entry.at >= since) {
+            totals.lastMonth[side]++
+            if (side === 'sent' && e.entry.to !== null) totals.lastMonth.to.add(e.entry.to)
+          }
+        }
+      }
+      if (supersedes !== undefined && e.entry.messageId !== null && !supersededBy.has(key(direction, supersedes.id))) {
+        supersededBy.set(key(direction, supersedes.id), {
           messageId: e.entry.messageId,
           action: supersedes.action,
           ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }),
           seq: e.seq
         })
       }
+      if (e.seq <= after || nextCursor !== null) continue
+      const size = JSON.stringify(e.entry).length
+      if (found.length === limit || (found.length > 0 && bytes + size > PAGE_MAX_BYTES)) {
+        nextCursor = cursorAfter(found[found.length - 1]!.seq)
+        continue
+      }
+      bytes += size
+      found.push(e)
     }
+    const checkpoint = await witnessedCheckpointCovering(found[found.length - 1]?.seq ?? 0, request.log)
+    const texts = await app.store.auditTexts(found.map((e) => e.seq))
+    const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
+    const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
     const withdrawn = new Map<string, Promise<boolean>>()
     const wasWithdrawn = (direction: Direction, id: string): Promise<boolean> => {
       let answer = withdrawn.get(key(direction, id))
@@ -775,6 +853,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return {
       subject,
       disclosures,
+      nextCursor,
+      totals: { ...totals, lastMonth: { ...totals.lastMonth, to: [...totals.lastMonth.to] } },
       holds,
       checkpoint:
         checkpoint === undefined
