@@ -17,19 +17,41 @@ const RECORDS = 5000
 /** A variable, so that the type checker does not look for the plain-JavaScript tool's types. */
 const VERIFIER: string = '../tools/verify-disclosure.mjs'
 
-t.test('a 5,000-record batch is one bounded entry, prepared off the event loop', async (t) => {
-  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineThreads: 1 }))
-  const cbsa = client(t, 'CBSA', gw.url)
-  const day = { seed: seedHash('batch-audit'), recordedBy: 'CA' as const, date: '2026-11-30', count: RECORDS }
-  const envelope: { payload: { records: Array<{ document: { number: string } }> } } & Record<string, unknown> = cbsa.envelope({
+/** An entry/exit batch from CBSA to CBP. */
+function batchEnvelope(cbsa: ReturnType<typeof client>, batchRef: string, records: unknown[]): Record<string, unknown> {
+  return cbsa.envelope({
     kind: 'entry-exit.batch',
     purpose: 'entry-exit-verification',
     legalAuthority: 'CustomsAct-92',
     agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
     to: { country: 'US', agency: 'CBP' },
     correlationId: null,
-    payload: { batchRef: 'SYN-EE-CA-20261130-00001', records: Array.from({ length: RECORDS }, (_, i) => borderDayRecord(day, i)) }
-  }) as never
+    payload: { batchRef, records }
+  })
+}
+
+/** A privacy officer's disclosure report from an injected gateway: the identifier and any paging in `body`. */
+async function reporter(gw: Awaited<ReturnType<typeof injectGateway>>) {
+  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
+  return (body: Record<string, unknown>) =>
+    gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...officerCert, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(body)
+    })
+}
+
+t.test('a 5,000-record batch is one bounded entry, prepared off the event loop', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineThreads: 1 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const day = { seed: seedHash('batch-audit'), recordedBy: 'CA' as const, date: '2026-11-30', count: RECORDS }
+  const envelope = batchEnvelope(
+    cbsa,
+    'SYN-EE-CA-20261130-00001',
+    Array.from({ length: RECORDS }, (_, i) => borderDayRecord(day, i))
+  ) as { payload: { records: Array<{ document: { number: string } }> } } & Record<string, unknown>
   const before = { ...gw.app.pipeline.counts }
   t.equal(gw.app.pipeline.started, false, 'no pipeline thread before a message needs one')
   const res = await cbsa.submit(await cbsa.sign(envelope))
@@ -71,26 +93,12 @@ t.test("a traveller's disclosure report names what was done to their own record 
     { ...full, traveller: { ...full.traveller, middleNames: 'Synthetic' }, vehicle: { make: 'Ford' } }
   ]
   t.not(records[0]!.document.number, records[1]!.document.number, 'two travellers')
-  const envelope = cbsa.envelope({
-    kind: 'entry-exit.batch',
-    purpose: 'entry-exit-verification',
-    legalAuthority: 'CustomsAct-92',
-    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
-    to: { country: 'US', agency: 'CBP' },
-    correlationId: null,
-    payload: { batchRef: 'SYN-EE-CA-20261130-00002', records }
-  })
+  const envelope = batchEnvelope(cbsa, 'SYN-EE-CA-20261130-00002', records)
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
 
-  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
-  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
+  const ask = await reporter(gw)
   const report = async (doc: { number: string; issuingCountry: string }) => {
-    const res = await gw.app.inject({
-      method: 'POST',
-      url: '/v1/audit/disclosures',
-      headers: { ...officerCert, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ documentNumber: doc.number, issuingCountry: doc.issuingCountry })
-    })
+    const res = await ask({ documentNumber: doc.number, issuingCountry: doc.issuingCountry })
     t.equal(res.statusCode, 200)
     const { subject, disclosures } = res.json<{ subject: string; disclosures: Array<{ event: string; shared: Array<{ path: string }>; withheld: number }> }>()
     return { subject, ...disclosures.find((d) => d.event === 'accepted')! }
@@ -137,15 +145,8 @@ t.test("a traveller's disclosure report over many large entries comes in pages b
       })
     )
   }
-  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
-  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
-  const report = (body: Record<string, unknown>) =>
-    gw.app.inject({
-      method: 'POST',
-      url: '/v1/audit/disclosures',
-      headers: { ...officerCert, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ documentNumber: 'RP0000042', issuingCountry: 'CAN', ...body })
-    })
+  const disclosures = await reporter(gw)
+  const report = (body: Record<string, unknown>) => disclosures({ documentNumber: 'RP0000042', issuingCountry: 'CAN', ...body })
   interface Page {
     subject: string
     disclosures: Array<{ seq: number; event: string }>
