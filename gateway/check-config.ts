@@ -43,9 +43,6 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
   } catch (err) {
     error(`GATEWAY_TRUST_FILE: ${(err as Error).message}`)
   }
-  if (env.GATEWAY_COUNTRY !== undefined && trust !== undefined && env.GATEWAY_COUNTRY !== trust.country) {
-    error(`GATEWAY_COUNTRY: is ${env.GATEWAY_COUNTRY} but the trust file is for ${trust.country}`)
-  }
   for (const cert of trust === undefined ? [] : certificateExpiries(trust)) {
     const when = `${cert.name} certificate expires ${cert.notAfter.slice(0, 10)}`
     if (cert.daysLeft < 0) error(`${cert.name} certificate expired on ${cert.notAfter.slice(0, 10)}`)

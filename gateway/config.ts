@@ -1,6 +1,7 @@
 // The gateway's settings. Only the entry file (server.ts) reads the
 // environment; tests build a GatewayConfig directly.
 import type { ErrorObject, ValidateFunction } from 'ajv'
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ajvModule } from './lib/lazy-packages.ts'
 import { ENVIRONMENT_AJV_OPTIONS } from './lib/ajv-options.ts'
@@ -112,7 +113,8 @@ export const ENV_SCHEMA = {
     GATEWAY_TRUST_FILE: { type: 'string', minLength: 1 },
     TRUST_WATCH: { type: 'boolean', default: true },
     CERT_EXPIRY_WARN_DAYS: { type: 'integer', minimum: 1, maximum: 365, default: 30 },
-    HOST: { type: 'string', default: '127.0.0.1' },
+    // Not empty: Node would listen on every interface.
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8441 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
     QUEUE_PREFIX: { type: 'string', default: '' },
@@ -140,13 +142,13 @@ export const ENV_SCHEMA = {
     RUN_WORKERS: { type: 'boolean', default: true },
     GATEWAY_PROCESSES: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
     PIPELINE_THREADS: { type: 'integer', minimum: 0, maximum: 64, default: 1 },
-    PIPELINE_WORKER_MIN_BYTES: { type: 'integer', minimum: 0, default: 65536 },
+    PIPELINE_WORKER_MIN_BYTES: { type: 'integer', minimum: 0, maximum: 67108864, default: 65536 },
     REDIS_CHECKS: { type: 'string', enum: ['refuse', 'warn'], default: 'refuse' },
-    CHECKPOINT_EVERY_ENTRIES: { type: 'integer', minimum: 1, default: 1000 },
-    CHECKPOINT_EVERY_MS: { type: 'integer', minimum: 1000, default: 60000 },
-    COSIGNATURE_MAX_AGE_MS: { type: 'integer', minimum: 1000, default: 3600000 },
+    CHECKPOINT_EVERY_ENTRIES: { type: 'integer', minimum: 1, maximum: 10000000, default: 1000 },
+    CHECKPOINT_EVERY_MS: { type: 'integer', minimum: 1000, maximum: 86400000, default: 60000 },
+    COSIGNATURE_MAX_AGE_MS: { type: 'integer', minimum: 1000, maximum: 2592000000, default: 3600000 },
     MESSAGE_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 90 },
-    PURGE_EVERY_MS: { type: 'integer', minimum: 60000, default: 3600000 },
+    PURGE_EVERY_MS: { type: 'integer', minimum: 60000, maximum: 604800000, default: 3600000 },
     PARTNER_URL: { type: 'string', pattern: '^https://' },
     READY_REQUIRES_PARTNER: { type: 'boolean', default: true },
     AGENCY_WEBHOOKS: { type: 'string', default: '{}' },
@@ -212,6 +214,15 @@ export class ConfigError extends Error {
 
 const SECRETS = new Set(['GATEWAY_SEAL_KEY', 'GATEWAY_AUDIT_KEY', 'GATEWAY_PSEUDONYM_KEY'])
 const KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)'
+/** Settings that are URLs, which may carry a password: one that does not parse is named, never shown. */
+const URLS = ['REDIS_URL', 'LEDGER_POSTGRES_URL', 'PARTNER_URL'] as const
+/** The integer settings: read from their text only when it is decimal digits (Ajv's coercion takes `0x1F90` and `1e3`). */
+const INTEGERS = Object.entries(ENV_SCHEMA.properties).flatMap(([name, spec]) => (spec.type === 'integer' ? [name] : []))
+
+/** A setting's value as an error may show it: a URL's password, whatever the URL's form, is masked. */
+function shownValue(name: string, value: string): string {
+  return (URLS as readonly string[]).includes(name) ? value.replace(/^([^@]*:)[^@]*@/, '$1***@') : value
+}
 
 function describe(problem: ErrorObject, env: NodeJS.ProcessEnv): string {
   if (problem.keyword === 'required') {
@@ -220,7 +231,7 @@ function describe(problem: ErrorObject, env: NodeJS.ProcessEnv): string {
   }
   const name = problem.instancePath.replace(/^\//, '')
   const value = env[name]
-  const shown = SECRETS.has(name) || value === undefined ? '' : ` (got ${JSON.stringify(value)})`
+  const shown = SECRETS.has(name) || value === undefined ? '' : ` (got ${JSON.stringify(shownValue(name, value))})`
   if (SECRETS.has(name)) return `${name}: must be ${KEY_HINT}`
   if (problem.keyword === 'enum') return `${name}: must be one of ${(problem.params.allowedValues as string[]).join(', ')}${shown}`
   return `${name}: ${problem.message ?? 'is not valid'}${shown}`
@@ -249,14 +260,48 @@ function environmentValidator(): ValidateFunction<Env> {
   return validateEnvironment
 }
 
+type GatewayCountry = 'CA' | 'US'
+
+/**
+ * The gateway's country, which names its default queue prefix and PostgreSQL
+ * schema: GATEWAY_COUNTRY, else the trust file's (docs/operators.md, "Settings").
+ * Without either, the two countries' gateways would share one prefix and one
+ * schema on a shared Redis or PostgreSQL, and take each other's jobs. A trust
+ * file that cannot be read is the trust store's to report, at start-up or in
+ * `--check-config`; here it leaves the placeholder `gw`.
+ */
+function gatewayCountry(named: GatewayCountry | undefined, trustFile: string, problems: string[]): string {
+  let own: unknown
+  try {
+    own = (JSON.parse(readFileSync(resolve(trustFile), 'utf8')) as { country?: unknown }).country
+  } catch {
+    own = undefined
+  }
+  const inFile = own === 'CA' || own === 'US' ? own : undefined
+  if (named !== undefined && inFile !== undefined && named !== inFile) problems.push(`GATEWAY_COUNTRY: is ${named} but the trust file is for ${inFile}`)
+  return named ?? inFile ?? 'gw'
+}
+
 /** Reads and validates the environment; throws a ConfigError naming every bad setting. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   // A copy: validation fills in defaults, turns text into numbers and booleans, and drops what is not a setting.
   const read: Record<string, unknown> = { ...env }
   const validate = environmentValidator()
-  if (!validate(read)) throw new ConfigError((validate.errors ?? []).map((p) => describe(p, env)))
+  const notDigits = INTEGERS.flatMap((name) => {
+    const value = env[name]
+    return value === undefined || /^[0-9]+$/.test(value) ? [] : [`${name}: must be a whole number in decimal digits (got ${JSON.stringify(value)})`]
+  })
+  if (!validate(read) || notDigits.length > 0) {
+    const others = (validate.errors ?? []).filter((p) => !notDigits.some((line) => line.startsWith(`${p.instancePath.replace(/^\//, '')}: `)))
+    throw new ConfigError([...notDigits, ...others.map((p) => describe(p, env))])
+  }
   const e = read as unknown as Env
   const problems: string[] = []
+  for (const name of URLS) {
+    const value = e[name]
+    if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL`)
+  }
+  const country = gatewayCountry(env.GATEWAY_COUNTRY as GatewayCountry | undefined, e.GATEWAY_TRUST_FILE, problems)
   let webhooks: Record<string, string> = {}
   try {
     const parsed = JSON.parse(e.AGENCY_WEBHOOKS) as unknown
@@ -275,7 +320,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
   const auditKey = key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY, problems)
   const pseudonymKey = key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY, problems)
   if (problems.length > 0) throw new ConfigError(problems)
-  const queuePrefix = e.QUEUE_PREFIX === '' ? `btb:${env.GATEWAY_COUNTRY ?? 'gw'}` : e.QUEUE_PREFIX
+  const queuePrefix = e.QUEUE_PREFIX === '' ? `btb:${country}` : e.QUEUE_PREFIX
   return {
     trustFile: resolve(e.GATEWAY_TRUST_FILE),
     trustWatch: e.TRUST_WATCH,
@@ -287,7 +332,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     ledgerPath: resolve(e.LEDGER_PATH),
     ledgerSynchronous: e.LEDGER_SYNCHRONOUS,
     ledgerPostgresUrl: e.LEDGER_POSTGRES_URL,
-    ledgerPostgresSchema: e.LEDGER_POSTGRES_SCHEMA ?? `btb_${(env.GATEWAY_COUNTRY ?? 'gw').toLowerCase()}`,
+    ledgerPostgresSchema: e.LEDGER_POSTGRES_SCHEMA ?? `btb_${country.toLowerCase()}`,
     sealKey,
     auditKey,
     pseudonymKey,

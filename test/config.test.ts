@@ -46,7 +46,7 @@ t.test('every problem is named at once, text becomes the type each setting names
   t.same([...err.problems].sort(), [
     'GATEWAY_AUDIT_KEY: is required (32 random bytes, base64 (e.g. `openssl rand -base64 32`))',
     'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
-    'PORT: must be integer (got "eighty")'
+    'PORT: must be a whole number in decimal digits (got "eighty")'
   ])
   t.equal(err.code, 'CONFIG_INVALID')
   t.same(configFromEnv({ ...good }), configFromEnv(good), 'the environment given is not changed by reading it')
@@ -69,7 +69,7 @@ t.test('the environment validator is read from the validator cache when the comp
   }
   const dir = mkdtempSync(join(tmpdir(), 'btb-environment-validator-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const expected = [[9000, false, 'info', 'btb:CA'], ['PORT: must be integer (got "eighty")']]
+  const expected = [[9000, false, 'info', 'btb:CA'], ['PORT: must be a whole number in decimal digits (got "eighty")']]
   t.same(read(undefined), expected, 'compiled in memory (the cache off)')
   t.same(read(dir), expected, 'compiled and written')
   const files = keptFiles(dir, 'ajv-validators').filter((f) => basename(f).startsWith('environment-'))
@@ -77,4 +77,39 @@ t.test('the environment validator is read from the validator cache when the comp
   const written = statSync(files[0]!).mtimeMs
   t.same(read(dir), expected, 'read back: the same verdicts')
   t.equal(statSync(files[0]!).mtimeMs, written, 'and the file was read, not written again')
+})
+
+t.test("the country, unless GATEWAY_COUNTRY names it, is the trust file's: it names the queue prefix and the PostgreSQL schema", async (t) => {
+  const { GATEWAY_COUNTRY: _country, ...unnamed } = good
+  const us = { ...unnamed, GATEWAY_TRUST_FILE: 'keys-example/US/trust.json' }
+  t.equal(configFromEnv(unnamed).queuePrefix, 'btb:CA')
+  t.equal(configFromEnv(us).queuePrefix, 'btb:US', 'not one prefix for both countries')
+  t.equal(configFromEnv({ ...us, LEDGER_POSTGRES_URL: 'postgres://127.0.0.1/test' }).ledgerPostgresSchema, 'btb_us', 'nor one schema')
+  t.throws(() => configFromEnv({ ...us, GATEWAY_COUNTRY: 'CA' }), /GATEWAY_COUNTRY: is CA but the trust file is for US/, 'a country the trust file contradicts')
+})
+
+t.test('a URL that does not parse is refused by name, and a password in one is never echoed', async (t) => {
+  for (const [name, value] of [
+    ['REDIS_URL', 'redis://admin:S3cretPw@[redis.internal'],
+    ['REDIS_URL', 'redis:/admin:S3cretPw@redis.internal:6379'],
+    ['LEDGER_POSTGRES_URL', 'postgresql://gw:S3cretPw@[db'],
+    ['LEDGER_POSTGRES_URL', 'postgres:/gw:S3cretPw@db/ledger'],
+    ['PARTNER_URL', 'https://gw:S3cretPw@[partner']
+  ] as const) {
+    const err = t.throws(() => configFromEnv({ ...good, [name]: value })) as ConfigError
+    t.equal(err.code, 'CONFIG_INVALID', `${name}=${value.replace('S3cretPw', '***')}: CONFIG_INVALID`)
+    t.match(err.message, new RegExp(`${name}: `), 'named')
+    t.notMatch(err.message, /S3cretPw/, 'its password not echoed')
+  }
+})
+
+t.test('an empty HOST, a number not written in decimal digits and one past any sensible size are refused', async (t) => {
+  t.throws(() => configFromEnv({ ...good, HOST: '' }), /HOST: /, 'an empty HOST would listen on every interface')
+  t.throws(() => configFromEnv({ ...good, PORT: '0x1F90' }), /PORT: must be a whole number in decimal digits \(got "0x1F90"\)/)
+  t.throws(() => configFromEnv({ ...good, PORT: '1e3' }), /PORT: must be a whole number in decimal digits/)
+  t.throws(() => configFromEnv({ ...good, PIPELINE_WORKER_MIN_BYTES: '1e30' }), /PIPELINE_WORKER_MIN_BYTES/)
+  for (const name of ['PIPELINE_WORKER_MIN_BYTES', 'CHECKPOINT_EVERY_ENTRIES', 'CHECKPOINT_EVERY_MS', 'COSIGNATURE_MAX_AGE_MS', 'PURGE_EVERY_MS']) {
+    t.throws(() => configFromEnv({ ...good, [name]: '100000000000000' }), new RegExp(`${name}: must be <=`), `${name} has a maximum`)
+  }
+  t.equal(configFromEnv({ ...good, PORT: '9000' }).port, 9000, 'digits are still read')
 })

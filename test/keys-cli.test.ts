@@ -263,5 +263,5 @@ t.test('--check-config names each bad setting and checks the trust material', as
     )
   })
   t.equal(cli.code, 1, 'the flag exits non-zero on a bad setting')
-  t.match(cli.stdout, /error PORT: must be >= 0 \(got "-1"\)\nconfiguration has errors/)
+  t.match(cli.stdout, /error PORT: must be a whole number in decimal digits \(got "-1"\)\nconfiguration has errors/)
 })
