@@ -3,9 +3,9 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { checkConfiguration } from '../gateway/check-config.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { copyKeys, KEYS_DIR } from './helper.ts'
@@ -161,6 +161,8 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
     [['revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nope'], 1, /SYSTEM_UNKNOWN/],
     [['rotate-agency-key', '--trust', join(dir, 'missing.json'), '--agency', 'CBSA', '--system', 'pik-primary'], 1, /TRUST_FILE_UNREADABLE/],
     [['frobnicate'], 2, /unknown command frobnicate/],
+    // The partner's trust file is checked before anything is written on this side.
+    [['rotate-gateway-key', '--trust', trustFile, '--partner-trust', trustFile], 2, /is not the trust file of CA's partner/],
     [['expiry', '--trust', trustFile, '--warn-days', 'soon'], 2, /--warn-days must be a whole number/]
   ]
   for (const [args, code, message] of cases) {
@@ -181,6 +183,20 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
   t.match((await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)).stderr, /alg RS256 is not allowed/)
 
   t.equal(readFileSync(trustFile, 'utf8'), before, 'after all of that the trust file is byte for byte the same')
+  t.same(
+    readdirSync(join(dir, 'CA')).filter((f) => f.startsWith('gateway.signing.')),
+    [basename(JSON.parse(before).gateway.signingKeys[0].privateJwk)],
+    'and no signing key was made'
+  )
+
+  const rotated = await keys('rotate-gateway-key', '--trust', trustFile)
+  const newKid = /added gateway signing key (\S+);/.exec(rotated.stdout)![1]!
+  const afterRotation = readFileSync(trustFile, 'utf8')
+  const unreadable = await keys('retire-key', '--trust', trustFile, '--kid', newKid, '--partner-trust', join(dir, 'missing.json'))
+  t.equal(unreadable.code, 1)
+  t.match(unreadable.stderr, /TRUST_FILE_UNREADABLE/)
+  t.equal(readFileSync(trustFile, 'utf8'), afterRotation, "retire-key refused for the partner's file retires nothing here")
+  t.ok(existsSync(join(dir, 'CA', `gateway.signing.${newKid}.private.jwk.json`)), 'and deletes no private key')
 })
 
 t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped keys for the ledger only', async (t) => {

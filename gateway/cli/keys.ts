@@ -366,9 +366,20 @@ function replacePartnerKeys(file: TrustFile, keys: RegisteredKey[]): void {
   file.partner.retiredKeys = retired
 }
 
-async function importPartnerKeys(partnerTrust: string, jwks: Jwks, from: Country): Promise<void> {
+/**
+ * The partner's trust file named by `--partner-trust`, read and checked
+ * before anything is written on this side: a command refused for it leaves
+ * both files as they were (TrustEditError).
+ */
+function partnerDir(values: Values, from: Country): CountryDir | undefined {
+  const partnerTrust = values['partner-trust']
+  if (partnerTrust === undefined) return undefined
   const p = new CountryDir(partnerTrust)
   if (p.file.partner.country !== from) throw new UsageError(`${partnerTrust} is not the trust file of ${from}'s partner`)
+  return p
+}
+
+async function importPartnerKeys(p: CountryDir, jwks: Jwks): Promise<void> {
   replacePartnerKeys(p.file, partnerKeysFromJwks(jwks))
   await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), pki.json(jwks))
   await p.save()
@@ -376,6 +387,7 @@ async function importPartnerKeys(partnerTrust: string, jwks: Jwks, from: Country
 
 async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
+  const partner = partnerDir(values, c.file.country)
   const kid = `${c.file.country.toLowerCase()}-gateway-${pki.kidStamp()}`
   const key = await pki.makeSigningKey(kid, 'ES256')
   const file = `gateway.signing.${kid}.private.jwk.json`
@@ -386,9 +398,9 @@ async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
   await c.writer.write('jwks.json', pki.json(jwks))
   say.line(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
   say.line(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
-  if (values['partner-trust'] !== undefined) {
-    await importPartnerKeys(values['partner-trust'], jwks, c.file.country)
-    say.line(`  imported into the partner's ${path.resolve(values['partner-trust'])}`)
+  if (partner !== undefined) {
+    await importPartnerKeys(partner, jwks)
+    say.line(`  imported into the partner's ${path.resolve(values['partner-trust']!)}`)
   } else {
     say.line(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
   }
@@ -413,6 +425,7 @@ async function retireKey(values: Values, say: Say): Promise<void> {
   const gatewayKey = f.gateway.signingKeys.find((k) => k.kid === kid)
   if (gatewayKey !== undefined) {
     if (f.gateway.activeKid === kid) throw new TrustEditError('KEY_ACTIVE', `${kid} is the active key: activate another first`)
+    const partner = partnerDir(values, f.country)
     const publicJwk = gatewayJwks(c).keys.find((k) => k.kid === kid)!
     f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey)
     // The ledger's checkpoints it signed must stay verifiable.
@@ -422,9 +435,9 @@ async function retireKey(values: Values, say: Say): Promise<void> {
     const jwks = gatewayJwks(c)
     await c.writer.write('jwks.json', pki.json(jwks))
     say.line(`retired gateway key ${kid}; its private key is deleted`)
-    if (values['partner-trust'] !== undefined) {
-      await importPartnerKeys(values['partner-trust'], jwks, f.country)
-      say.line(`  removed from the partner's ${path.resolve(values['partner-trust'])}`)
+    if (partner !== undefined) {
+      await importPartnerKeys(partner, jwks)
+      say.line(`  removed from the partner's ${path.resolve(values['partner-trust']!)}`)
     } else {
       say.line(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
     }
