@@ -34,6 +34,7 @@ import { policyRoutes } from './routes/policies.ts'
 import { tokenRoutes } from './routes/token.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
 import { tlsOptions } from './trust/tls-options.ts'
+import { requestForLog } from './observability/request-log.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,6 +86,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT, censor: '[redacted]' },
+      serializers: { req: requestForLog },
       ...(deps.logStream ? { stream: deps.logStream } : {})
     },
     // Start-up opens the ledger on its own thread, connects to Redis and

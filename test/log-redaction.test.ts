@@ -2,8 +2,10 @@
 // ways, plus refusals and failed deliveries, and no value of any sample
 // message appears in any log line.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, startExchange, SYSTEMS, type SystemName } from './helper.ts'
+import { eventually, injectGateway, KEYS_DIR, presenting, startExchange, SYSTEMS, testConfig, type SystemName } from './helper.ts'
 
 /**
  * Every string leaf of a payload that could identify a person: names,
@@ -51,4 +53,34 @@ t.test('no value of any message reaches the logs, even at debug level', async (t
   const log = lines.join('')
   const leaked = [...values].filter((v) => log.includes(v))
   t.same(leaked, [], 'no personal value appears in the logs')
+})
+
+t.test('an identifier put in a URL, in its path or its query, reaches no log line; the route it reached does', async (t) => {
+  const lines: string[] = []
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, logLevel: 'debug' }), {
+    logStream: {
+      write: (line) => {
+        lines.push(line)
+      }
+    }
+  })
+  const officer = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const operator = presenting(readFileSync(join(KEYS_DIR, 'CA', 'operators', 'ops-1', 'client.crt.pem'), 'utf8'))
+  const token = async (who: Record<string, string>) =>
+    (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: who })).json<{ access_token: string }>().access_token
+  const asOfficer = { ...officer, authorization: `Bearer ${await token(officer)}` }
+  const asOperator = { ...operator, authorization: `Bearer ${await token(operator)}` }
+  const probes: Array<[Record<string, string>, string]> = [
+    [asOfficer, '/v1/audit/entries?subject=ZX9876543&surname=Tremblayxx'],
+    [asOfficer, '/v1/audit/export?documentNumber=ZX9876543'],
+    [asOperator, '/v1/operations/dead-letters/ZX9876543'],
+    [asOperator, '/v1/operations/dead-letters?cursor=ZX9876543'],
+    [{}, '/v1/messages/ZX9876543?surname=Tremblayxx'],
+    [{}, '/no/such/route/ZX9876543']
+  ]
+  for (const [headers, url] of probes)
+    t.ok((await gw.app.inject({ method: 'GET', url, headers })).statusCode >= 400, `${url.replace(/ZX9876543|Tremblayxx/g, '…')}: refused`)
+  const log = lines.join('')
+  t.notOk(/ZX9876543|Tremblayxx/.test(log), 'no log line holds either value')
+  t.match(log, /"url":"\/v1\/operations\/dead-letters\/:id"/, 'a request is logged by the route it reached')
 })
