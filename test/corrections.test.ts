@@ -18,7 +18,8 @@ import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, eventually, injectGateway, PG_URL, REDIS_URL, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
+import { mayHaveArrived } from '../gateway/queue/dead-letters.ts'
+import { client, eventually, injectGateway, PG_URL, REDIS_URL, standInPartner, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
 
 const { request } = undiciModule()
 
@@ -67,7 +68,7 @@ interface Disclosure {
   messageId: string | null
   shared: Array<{ path: string }>
   supersedes?: { messageId: string; action: string; reason?: string }
-  supersededBy?: { messageId: string; action: string; reason?: string; seq: number; withdrawn: boolean }
+  supersededBy?: { messageId: string; action: string; reason?: string; seq: number; withdrawn: boolean; mayHaveArrived: boolean }
 }
 
 /** A privacy officer of `country`, asking for a traveller's disclosure report (docs/privacy-officers.md). */
@@ -153,7 +154,7 @@ for (const store of LEDGERS) {
       if (!t.ok(ofOriginal && ofCorrection, `${country}: the report shows the original and its correction`)) continue
       t.same(
         ofOriginal!.supersededBy,
-        { messageId: S, action: 'correct', reason: 'data-error', seq: ofCorrection!.seq, withdrawn: false },
+        { messageId: S, action: 'correct', reason: 'data-error', seq: ofCorrection!.seq, withdrawn: false, mayHaveArrived: false },
         `${country}: the original, corrected`
       )
       t.same(ofCorrection!.supersedes, { messageId: O, action: 'correct', reason: 'data-error' }, `${country}: the correction, naming the original`)
@@ -218,7 +219,14 @@ for (const store of LEDGERS) {
     const ofOriginal = report.find((d) => d.messageId === O && d.event === 'accepted')
     const ofRetraction = report.find((d) => d.messageId === R && d.event === 'accepted')
     if (t.ok(ofOriginal && ofRetraction, 'the report shows the original and its retraction')) {
-      t.same(ofOriginal!.supersededBy, { messageId: R, action: 'retract', reason: 'wrong-traveller', seq: ofRetraction!.seq, withdrawn: true })
+      t.same(ofOriginal!.supersededBy, {
+        messageId: R,
+        action: 'retract',
+        reason: 'wrong-traveller',
+        seq: ofRetraction!.seq,
+        withdrawn: true,
+        mayHaveArrived: false
+      })
       t.same(ofRetraction!.supersedes, { messageId: O, action: 'retract', reason: 'wrong-traveller' })
       t.same(ofRetraction!.shared, [], 'a retraction discloses nothing')
     }
@@ -263,7 +271,7 @@ for (const store of LEDGERS) {
     const ofOriginal = report.find((d) => d.messageId === O && d.event === 'received')
     const ofRetraction = report.find((d) => d.messageId === R && d.event === 'received')
     if (t.ok(ofOriginal && ofRetraction, "the partner's report shows the original and its retraction")) {
-      t.same(ofOriginal!.supersededBy, { messageId: R, action: 'retract', reason: 'duplicate', seq: ofRetraction!.seq, withdrawn: true })
+      t.same(ofOriginal!.supersededBy, { messageId: R, action: 'retract', reason: 'duplicate', seq: ofRetraction!.seq, withdrawn: true, mayHaveArrived: false })
     }
   })
 
@@ -418,3 +426,47 @@ t.test(
     )
   }
 )
+
+t.test('an original withdrawn after a failed attempt that may have reached the partner says so: in its status, its ledger entry and the report', async (t) => {
+  // A partner (or a proxy before it) that answers 502: whether it kept the message, the sender cannot know.
+  const partner = await standInPartner(t, (req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(502, { 'content-type': 'application/problem+json' })
+      res.end('{"code":"BAD_GATEWAY"}')
+    })
+  })
+  const ex = await startExchange(t, (country) => (country === 'CA' ? { partnerUrl: partner.url, deliveryBackoffMs: 60_000 } : {}))
+  const cbsa = ex.clients.CBSA
+  const original = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', CBP))
+  const O = String(original.id)
+  t.equal((await send(cbsa, original)).status, 202)
+  await eventually(async () => ((await statusOf(cbsa, O)).attempts.length === 1 ? true : undefined), 15_000, 'a failed attempt: 502')
+  const retraction = cbsa.envelope({ ...sameRecord(original), payload: {}, supersedes: { id: O, action: 'retract', reason: 'wrong-traveller' } })
+  const R = String(retraction.id)
+  t.equal((await send(cbsa, retraction)).status, 202)
+  const stopped = await eventually(
+    async () => {
+      const s = await statusOf(cbsa, O)
+      return s.status === 'withdrawn' ? s : undefined
+    },
+    15_000,
+    'the original withdrawn'
+  )
+  t.equal(stopped.mayHaveArrived, true, 'its status says the failed attempt may have reached the partner')
+  const entry = (await ledger(ex.ca.app)).find((e) => e.messageId === O && e.event === 'withdrawn')
+  t.same(entry?.counts, { uncertainAttempts: 1 }, 'so does its ledger entry')
+  const report = await disclosures(t, ex.ca.url, 'CA', documentOf(original))
+  t.match(
+    report.find((d) => d.messageId === O && d.event === 'accepted')?.supersededBy,
+    { messageId: R, withdrawn: true, mayHaveArrived: true },
+    'and the disclosure report: not "stopped before it left"'
+  )
+
+  // Which failures may have reached the far side: all but no connection and a refusal.
+  t.equal(mayHaveArrived('connect ECONNREFUSED 127.0.0.1:1'), false)
+  t.equal(mayHaveArrived('refused with 403 POLICY_DENIED'), false)
+  t.equal(mayHaveArrived('partner answered 503 UNKNOWN'), true)
+  t.equal(mayHaveArrived('Headers Timeout Error'), true)
+  t.equal(mayHaveArrived('other side closed'), true)
+})

@@ -133,7 +133,11 @@ async function render(report, body, identifier, pages) {
     d.supersededBy
       ? [
           `${d.supersededBy.action === 'correct' ? 'corrected' : 'retracted'} by entry ${d.supersededBy.seq}`,
-          d.supersededBy.withdrawn ? ', stopped before it left' : ''
+          d.supersededBy.withdrawn
+            ? d.supersededBy.mayHaveArrived
+              ? ', stopped, though a failed attempt before may have reached the other side'
+              : ', stopped before it left'
+            : ''
         ]
       : d.supersedes
         ? [

@@ -178,13 +178,19 @@ export interface FailedAttempt {
 }
 
 export async function recordFailure({ store, log, job, err, record }: FailedAttempt): Promise<'withdrawn' | 'recorded'> {
-  // Superseded while this attempt was under way: it is not tried again.
-  const now = await store.findMessage(job.data.direction, job.data.id)
-  if (now !== undefined && now.status === 'accepted' && (await withdrawIfSuperseded(store, log, now))) return 'withdrawn'
   const at = new Date().toISOString()
   const error = err instanceof Error ? err.message : String(err)
   const attempt = { at, error }
   const { id, direction } = job.data
+  // Superseded while this attempt was under way: it is not tried again. The
+  // attempt is recorded first: whether it may have reached the far side is
+  // what the withdrawal's entry says (intake/supersession.ts, withdrawalEntry).
+  const now = await store.findMessage(direction, id)
+  if (now !== undefined && now.status === 'accepted' && now.supersededBy !== undefined) {
+    await store.recordAttempt(direction, id, attempt, null)
+    await withdrawIfSuperseded(store, log, { ...now, attempts: [...now.attempts, attempt] })
+    return 'withdrawn'
+  }
   const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
   const code = err instanceof DeliveryRefusedError ? err.code : null
   if (final) {

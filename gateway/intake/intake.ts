@@ -201,7 +201,9 @@ export class Intake {
   async #stop(direction: Direction, original: MessageRecord, log: FastifyBaseLogger): Promise<void> {
     try {
       if (!(await this.#queues.cancel(direction, original.id))) return
-      await this.#store.withdraw(direction, original.id, withdrawalEntry(direction, original.id, original))
+      // Read again: an attempt that failed since it was read is one the withdrawal's entry must count.
+      const now = (await this.#store.findMessage(direction, original.id)) ?? original
+      await this.#store.withdraw(direction, original.id, withdrawalEntry(direction, original.id, now))
     } catch (err) {
       // Committed: its worker, or the relay's, withdraws the original before sending it.
       log.warn({ err, messageId: original.id }, 'could not stop the superseded message now; its delivery will')

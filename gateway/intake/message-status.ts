@@ -3,6 +3,7 @@
 // gateway/routes/ because more than one route uses it (operations.ts links
 // to a message's status URL).
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
+import { mayHaveArrived } from '../queue/dead-letters.ts'
 import type { MessageRecord, SupersessionLink } from '../store/records.ts'
 
 export interface MessageStatus {
@@ -18,6 +19,8 @@ export interface MessageStatus {
   readonly receipt: { readonly jws: string; readonly [claim: string]: unknown } | null
   readonly supersedes: SupersessionLink | null
   readonly supersededBy: SupersessionLink | null
+  /** On a withdrawn message: whether a failed attempt before it may have reached the far side. */
+  readonly mayHaveArrived?: boolean
 }
 
 /** One side of a supersession, as the status shows it (docs/integrators.md, "Corrections and retractions"). */
@@ -50,7 +53,8 @@ export const MESSAGE_STATUS_SCHEMA = {
       description:
         '`accepted`: audited, kept in the outbox, queued. `delivered`: the partner gateway answered with its signed receipt. ' +
         '`dead-lettered`: every delivery attempt failed; an operator can resend it. `discarded`: an operator gave up on the dead letter. ' +
-        '`withdrawn`: a correction or retraction you sent (`supersededBy`) superseded it before it was delivered; it will never be sent.'
+        '`withdrawn`: a correction or retraction you sent (`supersededBy`) superseded it before it was delivered; it will not be sent again ' +
+        '(`mayHaveArrived` says whether a failed attempt before may have reached the far side all the same).'
     },
     kind: { type: 'string' },
     purpose: { type: 'string' },
@@ -87,6 +91,12 @@ export const MESSAGE_STATUS_SCHEMA = {
     supersededBy: {
       ...SUPERSESSION_LINK,
       description: 'The correction or retraction that superseded this message, if any: it still says whether this one was delivered.'
+    },
+    mayHaveArrived: {
+      type: 'boolean',
+      description:
+        'On a withdrawn message only: true when one of its failed attempts (a timeout, a 5xx answer) may have reached the far side before it was withdrawn; ' +
+        'false when none could have (no connection, or a refusal).'
     }
   }
 } as const
@@ -114,6 +124,7 @@ export function messageStatus(record: MessageRecord): MessageStatus {
     policyVersion: record.policyVersion,
     receipt: record.receipt === null ? null : decodeReceipt(record.receipt),
     supersedes: record.supersedes ?? null,
-    supersededBy: record.supersededBy ?? null
+    supersededBy: record.supersededBy ?? null,
+    ...(record.status === 'withdrawn' ? { mayHaveArrived: record.attempts.some((a) => mayHaveArrived(a.error)) } : {})
   }
 }

@@ -6,6 +6,7 @@
 // against its record of what the partner delivered.
 import { SupersedesConflictError, SupersedesMismatchError, SupersedesNotYoursError, SupersedesUnknownError } from '../errors.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
+import { mayHaveArrived } from '../queue/dead-letters.ts'
 import type { Supersedes } from '../pipeline/envelope.ts'
 import type { AuditEntry, Direction, MessageRecord, SupersessionLink } from '../store/records.ts'
 
@@ -55,10 +56,21 @@ export function checkSupersedes(supersedes: Supersedes, original: MessageRecord 
 /**
  * The entry of an original withdrawn before delivery. Like an operator's
  * action on a dead letter it names the parties, kind and purpose, so the
- * usual filters find it; it names no traveller.
+ * usual filters find it; it names no traveller. Withdrawn means it is not
+ * sent again; a failed attempt before (a timeout, a 5xx) may have reached the
+ * far side all the same, and then the entry counts those attempts
+ * (`uncertainAttempts`), so that neither the ledger nor a disclosure report
+ * says it never left (docs/privacy-officers.md, "Corrections and retractions
+ * in the report").
  */
 export function withdrawalEntry(direction: Direction, id: string, original: MessageRecord | undefined): AuditEntry {
-  const entry = auditEntry({ event: 'withdrawn', direction, messageId: id })
+  const uncertain = original?.attempts.filter((a) => mayHaveArrived(a.error)).length ?? 0
+  const entry = auditEntry({
+    event: 'withdrawn',
+    direction,
+    messageId: id,
+    ...(uncertain === 0 ? {} : { counts: { uncertainAttempts: uncertain }, reason: 'withdrawn after a failed attempt that may have reached the far side' })
+  })
   if (original === undefined) return entry
   return { ...entry, kind: original.kind, purpose: original.purpose, from: original.sender, to: original.recipient }
 }

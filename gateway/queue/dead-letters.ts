@@ -58,6 +58,33 @@ export function failureReason(error: string): FailureReason {
   return { code: 'DELIVERY_FAILED', status: null }
 }
 
+/**
+ * Whether a failed attempt may have reached the far side all the same: only
+ * one that never got its request there (no connection, no TLS session, no
+ * webhook) or that the far side answered with a refusal (a 4xx) surely did
+ * not. A timeout, a 5xx, a connection closed mid-answer or a receipt that did
+ * not verify may each follow a message the far side took and kept. A message
+ * withdrawn after such an attempt says so (intake/supersession.ts).
+ */
+export function mayHaveArrived(error: string): boolean {
+  const { code, status } = failureReason(error)
+  if (status !== null) return status >= 500
+  return !NEVER_SENT.has(code) && !/^ERR_(?:TLS|SSL)_/.test(code)
+}
+
+/** Failure codes of an attempt whose request never reached the far side. */
+const NEVER_SENT: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'TLS_FAILED',
+  'PARTNER_CERT_NOT_PINNED',
+  'NO_WEBHOOK'
+])
+
 /** What an operator may see of a dead letter: who, what kind, for what, and why it failed. */
 export interface DeadLetter {
   readonly id: string

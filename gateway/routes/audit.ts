@@ -228,16 +228,18 @@ const DISCLOSURE_REPORT = {
           supersededBy: {
             type: 'object',
             additionalProperties: false,
-            required: ['messageId', 'action', 'seq', 'withdrawn'],
+            required: ['messageId', 'action', 'seq', 'withdrawn', 'mayHaveArrived'],
             description:
               "This entry's message was corrected or retracted: by which message, and the seq of that message's entry in this report. " +
-              '`withdrawn`: this gateway stopped the message before it was delivered onward.',
+              '`withdrawn`: this gateway stopped the message before it was delivered onward. `mayHaveArrived`: it was withdrawn after a failed attempt ' +
+              '(a timeout, a 5xx answer) that may have reached the other side all the same.',
             properties: {
               messageId: { type: 'string' },
               action: { type: 'string', enum: ['correct', 'retract'] },
               reason: { type: 'string' },
               seq: { type: 'integer' },
-              withdrawn: { type: 'boolean' }
+              withdrawn: { type: 'boolean' },
+              mayHaveArrived: { type: 'boolean' }
             }
           },
           ledgerEntry: {
@@ -808,11 +810,13 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     const texts = await app.store.auditTexts(found.map((e) => e.seq))
     const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
     const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
-    const withdrawn = new Map<string, Promise<boolean>>()
-    const wasWithdrawn = (direction: Direction, id: string): Promise<boolean> => {
+    const withdrawn = new Map<string, Promise<{ withdrawn: boolean; mayHaveArrived: boolean }>>()
+    const wasWithdrawn = (direction: Direction, id: string): Promise<{ withdrawn: boolean; mayHaveArrived: boolean }> => {
       let answer = withdrawn.get(key(direction, id))
       if (answer === undefined) {
-        answer = app.store.searchAudit({ messageId: id, direction, event: 'withdrawn' }, 0, 1).then((page) => page.length > 0)
+        answer = app.store
+          .searchAudit({ messageId: id, direction, event: 'withdrawn' }, 0, 1)
+          .then(([entry]) => ({ withdrawn: entry !== undefined, mayHaveArrived: (entry?.entry.counts?.uncertainAttempts ?? 0) > 0 }))
         withdrawn.set(key(direction, id), answer)
       }
       return answer
@@ -845,7 +849,7 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         inclusionProof: hashes === undefined ? null : { treeSize: checkpoint!.size, hashes }
       }
       const by = d.messageId === null || d.direction === undefined ? undefined : supersededBy.get(key(d.direction, d.messageId))
-      disclosures.push(by === undefined ? d : { ...d, supersededBy: { ...by, withdrawn: await wasWithdrawn(d.direction!, d.messageId!) } })
+      disclosures.push(by === undefined ? d : { ...d, supersededBy: { ...by, ...(await wasWithdrawn(d.direction!, d.messageId!)) } })
     }
     // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
     const holds = await app.store.legalHoldsCovering(subject)
