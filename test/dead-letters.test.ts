@@ -478,6 +478,12 @@ t.test('the CLI lists, shows and resends over mTLS, and fails clearly', async (t
   t.match(unknown.stderr, /refused: DEAD_LETTER_NOT_FOUND \(HTTP 404\)/, 'naming the problem code')
   t.equal(noReason.code, 2, 'a discard without --reason is a usage error')
   t.match(noReason.stderr, /--reason/)
+  // Mistakes on the command line are usage errors (exit 2), not a gateway that cannot be reached (1), which a script would retry.
+  const [badGateway, badQueue] = await Promise.all([cli(['list', '--gateway', 'not-a-url']), cli(['list', '--queue', 'bogus', ...gateway])])
+  t.equal(badGateway.code, 2, '--gateway that is not a URL')
+  t.match(badGateway.stderr, /--gateway must be an https:\/\/ URL/)
+  t.equal(badQueue.code, 2, '--queue that is no queue')
+  t.match(badQueue.stderr, /--queue must be one of partner-delivery, agency-push/)
   t.equal(asAgency.code, 1)
   t.match(asAgency.stderr, /FORBIDDEN \(HTTP 403\)/)
   t.equal(down.code, 1)

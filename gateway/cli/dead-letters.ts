@@ -220,6 +220,10 @@ async function main(argv: string[]): Promise<number> {
   if (needsId && id === undefined) throw new UsageError(`${command} needs a message id`)
   if (extra.length > 0 || (!needsId && id !== undefined)) throw new UsageError(`unexpected argument ${extra[0] ?? id}`)
   if (command === 'discard' && values.reason === undefined) throw new UsageError('discard needs --reason "…": it is written to the audit ledger')
+  if (values.gateway !== undefined && !(URL.canParse(values.gateway) && values.gateway.startsWith('https://'))) {
+    throw new UsageError('--gateway must be an https:// URL')
+  }
+  if (values.queue !== undefined && !(QUEUES as readonly string[]).includes(values.queue)) throw new UsageError(`--queue must be one of ${QUEUES.join(', ')}`)
   const limit = values.limit === undefined ? undefined : Number(values.limit)
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 500)) throw new UsageError('--limit must be an integer from 1 to 500')
 
