@@ -184,6 +184,19 @@ export function cursorAfter(seq: number): string {
  * first (always at least one entry); `nextCursor` goes on from there.
  */
 export const PAGE_MAX_BYTES = 4 * 1024 * 1024
+/** Entries read from the store at a time by allMatching. */
+const ALL_MATCHING_PAGE = 500
+
+/** Every entry matching the query, page by page: constant memory however large the export. */
+export async function* allMatching(store: GatewayStore, query: AuditQuery): AsyncGenerator<StoredAuditEntry> {
+  for (let after = 0; ; ) {
+    const page = await store.searchAudit(query, after, ALL_MATCHING_PAGE)
+    yield* page
+    if (page.length < ALL_MATCHING_PAGE) return
+    after = page[page.length - 1]!.seq
+  }
+}
+
 /** Rows read from the store at a time while a page fills. */
 const READ_AHEAD = 100
 

@@ -10,6 +10,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
 import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
+import { disclosurePage, supersedingKey } from '../audit/disclosure-page.ts'
 import { travellerFields } from '../audit/traveller-fields.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
 import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
@@ -21,33 +22,19 @@ import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
 import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
-import type { AuditQuery, Checkpoint, Direction, GatewayStore, LegalHold, StoredAuditEntry } from '../store/records.ts'
+import type { Checkpoint, Direction, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import {
+  allMatching,
   auditPage,
   csvHeader,
   csvRow,
-  cursorAfter,
-  PAGE_MAX_BYTES,
   readCursor,
   type AuditFilterQuery,
   AUDIT_ENTRY_SCHEMA,
   AUDIT_FILTER_SCHEMA,
   toAuditQuery
 } from '../audit/audit-query.ts'
-
-const PAGE = 500
-
-/** Every entry matching the query, page by page: constant memory however large the export. */
-async function* allMatching(store: GatewayStore, query: AuditQuery): AsyncGenerator<StoredAuditEntry> {
-  let after = 0
-  for (;;) {
-    const page = await store.searchAudit(query, after, PAGE)
-    yield* page
-    if (page.length < PAGE) return
-    after = page[page.length - 1]!.seq
-  }
-}
 
 interface DisclosureBody {
   documentNumber?: string
@@ -57,10 +44,8 @@ interface DisclosureBody {
   limit?: number
 }
 
-/** Entries a page of a disclosure report holds unless the officer asks for fewer; it also stops at PAGE_MAX_BYTES. */
+/** Entries a page of a disclosure report holds unless the officer asks for fewer; it also stops at PAGE_MAX_BYTES (audit/disclosure-page.ts). */
 const REPORT_PAGE = 500
-/** What the report's totals call the last month. */
-const LAST_MONTH_MS = 30 * 86_400_000
 
 const DISCLOSURE_BODY = {
   type: 'object',
@@ -759,65 +744,20 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
   // POST, so that a document number never appears in a URL or an access log.
   app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
-    const after = readCursor(request.body.cursor)
-    const limit = request.body.limit ?? REPORT_PAGE
-    // Every entry naming the traveller is read, one store page at a time,
-    // for the totals and for what superseded each message (a correction comes
-    // after its original, maybe pages later); only this page's are kept: a
-    // daily commuter's years of batch entries, ~220 kB each, would not fit
-    // in memory at once (docs/privacy-officers.md, "The audit API").
-    const found: StoredAuditEntry[] = []
-    let nextCursor: string | null = null
-    let bytes = 0
-    const since = new Date(Date.now() - LAST_MONTH_MS).toISOString()
-    const totals = { entries: 0, sent: 0, received: 0, lastMonth: { sent: 0, received: 0, to: new Set<string>() } }
-    // A correction's or retraction's entry names the travellers of what it
-    // supersedes too (intake/intake.ts), so it is among these: each original
-    // is linked to it here, by (direction, id).
-    const supersededBy = new Map<string, { messageId: string; action: 'correct' | 'retract'; reason?: string; seq: number }>()
-    const key = (direction: string | undefined, id: string): string => `${direction} ${id}`
-    for await (const e of allMatching(app.store, { subject })) {
-      const { supersedes, direction, event } = e.entry
-      totals.entries++
-      if (event === 'accepted' || event === 'received') {
-        const side = direction === 'outbound' ? 'sent' : direction === 'inbound' ? 'received' : undefined
-        if (side !== undefined) {
-          totals[side]++
-          if (e.entry.at >= since) {
-            totals.lastMonth[side]++
-            if (side === 'sent' && e.entry.to !== null) totals.lastMonth.to.add(e.entry.to)
-          }
-        }
-      }
-      if (supersedes !== undefined && e.entry.messageId !== null && !supersededBy.has(key(direction, supersedes.id))) {
-        supersededBy.set(key(direction, supersedes.id), {
-          messageId: e.entry.messageId,
-          action: supersedes.action,
-          ...(supersedes.reason === undefined ? {} : { reason: supersedes.reason }),
-          seq: e.seq
-        })
-      }
-      if (e.seq <= after || nextCursor !== null) continue
-      const size = JSON.stringify(e.entry).length
-      if (found.length === limit || (found.length > 0 && bytes + size > PAGE_MAX_BYTES)) {
-        nextCursor = cursorAfter(found[found.length - 1]!.seq)
-        continue
-      }
-      bytes += size
-      found.push(e)
-    }
+    const page = await disclosurePage(app.store, { subject, after: readCursor(request.body.cursor), limit: request.body.limit ?? REPORT_PAGE })
+    const found = page.entries
     const checkpoint = await witnessedCheckpointCovering(found[found.length - 1]?.seq ?? 0, request.log)
     const texts = await app.store.auditTexts(found.map((e) => e.seq))
     const provable = checkpoint === undefined ? [] : found.filter((e) => e.seq <= checkpoint.size).map((e) => e.seq)
     const proofs = checkpoint === undefined ? new Map<number, string[]>() : await inclusionProofs(app.store, provable, checkpoint.size)
     const withdrawn = new Map<string, Promise<{ withdrawn: boolean; mayHaveArrived: boolean }>>()
     const wasWithdrawn = (direction: Direction, id: string): Promise<{ withdrawn: boolean; mayHaveArrived: boolean }> => {
-      let answer = withdrawn.get(key(direction, id))
+      let answer = withdrawn.get(supersedingKey(direction, id))
       if (answer === undefined) {
         answer = app.store
           .searchAudit({ messageId: id, direction, event: 'withdrawn' }, 0, 1)
           .then(([entry]) => ({ withdrawn: entry !== undefined, mayHaveArrived: (entry?.entry.counts?.uncertainAttempts ?? 0) > 0 }))
-        withdrawn.set(key(direction, id), answer)
+        withdrawn.set(supersedingKey(direction, id), answer)
       }
       return answer
     }
@@ -848,7 +788,7 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
         ledgerEntry: texts.get(e.seq)!,
         inclusionProof: hashes === undefined ? null : { treeSize: checkpoint!.size, hashes }
       }
-      const by = d.messageId === null || d.direction === undefined ? undefined : supersededBy.get(key(d.direction, d.messageId))
+      const by = d.messageId === null || d.direction === undefined ? undefined : page.supersededBy.get(supersedingKey(d.direction, d.messageId))
       disclosures.push(by === undefined ? d : { ...d, supersededBy: { ...by, ...(await wasWithdrawn(d.direction!, d.messageId!)) } })
     }
     // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
@@ -857,8 +797,8 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return {
       subject,
       disclosures,
-      nextCursor,
-      totals: { ...totals, lastMonth: { ...totals.lastMonth, to: [...totals.lastMonth.to] } },
+      nextCursor: page.nextCursor,
+      totals: page.totals,
       holds,
       checkpoint:
         checkpoint === undefined
