@@ -17,9 +17,11 @@ export const ENTRY_EXIT_PURPOSE_CODES: Readonly<Record<EntryExitPurpose, string>
   'removal-enforcement': 're'
 }
 
+/** An exit by air, or an exit record an airline supplied whatever mode it names (its `source` is withheld, so the partner could not tell). */
 function isAirExit(record: unknown): boolean {
   if (typeof record !== 'object' || record === null) return false
-  return (record as Record<string, unknown>).recordType === 'exit' && objectAt(record, 'crossing')?.travelMode === 'air'
+  const r = record as Record<string, unknown>
+  return r.recordType === 'exit' && (objectAt(record, 'crossing')?.travelMode === 'air' || r.source === 'airline-api')
 }
 
 /**
@@ -34,7 +36,8 @@ export const notAirExit: Condition = {
     const records = payload.records
     return Array.isArray(records) ? !records.some(isAirExit) : !isAirExit(payload)
   },
-  condition: 'not an air exit record: those are collected from airlines and never exchanged (a batch holding one is withheld whole)'
+  condition:
+    'not an air exit record, by its mode or its source (airline-api): those are collected from airlines and never exchanged (a batch holding one is withheld whole)'
 }
 
 /** The rule table for one record, keyed by its paths relative to the record. */
@@ -97,7 +100,7 @@ export function airExitExclusion(prefix: string): Exclusion {
   return {
     rule: `${prefix}-air-exit`,
     principle: 'P2',
-    why: 'air exit records are collected from airlines and are never exchanged; send land, rail and marine records only',
+    why: 'air exit records are collected from airlines and are never exchanged, whatever mode an airline-api record names; send land, rail and marine records only',
     excludes: (payload) => !notAirExit.when(payload)
   }
 }

@@ -319,6 +319,12 @@ t.test('an air exit record is refused whole, alone or in a batch', async (t) => 
   t.equal(exchange(rail).outbound.payload.recordType, 'exit', 'a rail exit is shared')
   const marine = withPayload(airExit, { ...airExit.payload, crossing: { ...(airExit.payload.crossing as object), travelMode: 'marine' } })
   t.equal((exchange(marine).outbound.payload.crossing as Record<string, unknown>).travelMode, 'marine', 'a marine exit is shared')
+  // An exit record an airline supplied is an air exit, whatever mode it names: its source is withheld, so the partner could not tell.
+  const fromAirline = withPayload(marine, { ...marine.payload, source: 'airline-api' })
+  t.doesNotThrow(() => validator.envelope(fromAirline), 'a valid record')
+  for (const sent of everyPurpose(fromAirline)) {
+    t.throws(() => exchange(sent), { code: 'POLICY_DENIED', message: /air-exit \(P2\)/ }, `${sent.purpose}: an airline's exit record is refused`)
+  }
 })
 
 t.test('onward transfer to a third country is denied by every policy', async (t) => {
