@@ -160,7 +160,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     maxAgeSeconds: config.messageMaxAgeSeconds
   })
   await app.register(policyRoutes, { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageMaxAgeSeconds })
-  await app.register(exchangeRoutes, { bodyLimitBytes: config.bodyLimitBytes })
+  await app.register(exchangeRoutes, {
+    bodyLimitBytes: config.bodyLimitBytes,
+    // Ids of received messages are kept MESSAGE_RETENTION_DAYS from their last change (queue/retention.ts).
+    window: { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageRetentionDays * 86_400 - config.clockSkewSeconds }
+  })
   await app.register(witnessRoutes)
   await app.register(auditRoutes, { cosignatureMaxAgeMs: config.cosignatureMaxAgeMs })
   await app.register(consoleRoutes)

@@ -104,6 +104,25 @@ t.test('the exchange endpoint', async (t) => {
   t.equal(versioned.status, 403)
   t.equal(JSON.parse(versioned.body).code, 'POLICY_DENIED', 'a policy version this gateway does not hold')
 
+  // Past the time this gateway keeps a message's id (MESSAGE_RETENTION_DAYS), a replay could not be known
+  // as one: a forwarded envelope that old is refused, as is one forwarded from the future.
+  const forwardedAt = (ms: number) => {
+    const m = forwarded()
+    ;(m.handling as Record<string, unknown>).forwardedAt = new Date(Date.now() + ms).toISOString()
+    return m
+  }
+  const stale = await post(await signAsCaGateway(forwardedAt(-91 * 86_400_000)))
+  t.equal(stale.status, 400, stale.body)
+  t.equal(JSON.parse(stale.body).code, 'MESSAGE_EXPIRED', 'forwarded longer ago than the retention this gateway keeps ids for')
+  t.match(JSON.parse(stale.body).detail, /handling\.forwardedAt/)
+  const ahead = await post(await signAsCaGateway(forwardedAt(3_600_000)))
+  t.equal(JSON.parse(ahead.body).code, 'MESSAGE_FUTURE_DATED', 'forwarded an hour from now')
+  t.equal(
+    (await post(await signAsCaGateway(forwardedAt(-2 * 86_400_000)))).status,
+    200,
+    'a late delivery within retention (retries, a resent dead letter) is taken'
+  )
+
   const unknownKey = await post(await signAsCaGateway(forwarded(), 'ca-cbsa-not-a-gateway-key'))
   t.equal(JSON.parse(unknownKey.body).code, 'JWS_KID_UNKNOWN', "only the partner gateway's keys are accepted")
 
@@ -113,16 +132,16 @@ t.test('the exchange endpoint', async (t) => {
   t.equal(JSON.parse(asAgency.body).code, 'FORBIDDEN')
 
   const audit = (await us.app.store.auditEntries(0, 1000)).map((e) => e.entry)
-  t.equal(audit.filter((e) => e.event === 'received').length, 1, 'one reception audited')
+  t.equal(audit.filter((e) => e.event === 'received').length, 2, 'two receptions audited: the message and the late one')
   t.same(
     audit
       .filter((e) => e.event === 'refused')
       .map((e) => e.code)
       .sort(),
-    ['JWS_KID_UNKNOWN', 'POLICY_DENIED', 'REPLAYED', 'SCHEMA_INVALID'],
+    ['JWS_KID_UNKNOWN', 'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED', 'POLICY_DENIED', 'REPLAYED', 'SCHEMA_INVALID'],
     'each partner refusal audited'
   )
-  const received = audit.find((e) => e.event === 'received')!
+  const received = audit.find((e) => e.event === 'received' && e.messageId === message.id)!
   t.ok(received.fields.length > 0, 'with a decision per field')
   t.notOk(JSON.stringify(audit).includes((message.payload as { traveller: { surname: string } }).traveller.surname), 'and no personal value in the ledger')
 })

@@ -14,7 +14,7 @@ import {
 import { echo } from '../lib/echo.ts'
 import type { AgencySystem, Country } from '../trust/trust-store.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
-import type { Envelope } from './envelope.ts'
+import type { Envelope, ForwardedEnvelope } from './envelope.ts'
 
 export interface FreshnessWindow {
   readonly clockSkewSeconds: number
@@ -57,8 +57,24 @@ export function checkAllowed(
  * (NaN compares false with everything, so it would pass both tests).
  */
 export function checkFreshness(envelope: Envelope, window: FreshnessWindow, now = Date.now()): void {
-  const created = Date.parse(envelope.createdAt)
-  if (!Number.isFinite(created)) throw new SchemaInvalidError(`/createdAt ${echo(envelope.createdAt)} is not an instant`)
-  if (created > now + window.clockSkewSeconds * 1000) throw new MessageFutureDatedError(envelope.createdAt)
-  if (created < now - window.maxAgeSeconds * 1000) throw new MessageExpiredError(envelope.createdAt)
+  checkInstant('createdAt', envelope.createdAt, window, now)
+}
+
+/**
+ * A partner gateway's forwarded envelope, by the time it forwarded it
+ * (`handling.forwardedAt`): within the clock skew ahead, and no older than
+ * this gateway keeps the ids of messages it received (MESSAGE_RETENTION_DAYS,
+ * less the skew). The id is its replay protection (routes/exchange.ts); past
+ * that time a replay could no longer be known as one. A late delivery within
+ * it (retries, a dead letter resent) is taken, once.
+ */
+export function checkForwarded(envelope: ForwardedEnvelope, window: FreshnessWindow, now = Date.now()): void {
+  checkInstant('handling.forwardedAt', envelope.handling.forwardedAt, window, now)
+}
+
+function checkInstant(name: string, value: string, window: FreshnessWindow, now: number): void {
+  const at = Date.parse(value)
+  if (!Number.isFinite(at)) throw new SchemaInvalidError(`/${name.replace('.', '/')} ${echo(value)} is not an instant`)
+  if (at > now + window.clockSkewSeconds * 1000) throw new MessageFutureDatedError(`${name} ${value}`)
+  if (at < now - window.maxAgeSeconds * 1000) throw new MessageExpiredError(`${name} ${value}`)
 }

@@ -16,6 +16,7 @@ import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.
 import { envelopeFacts } from './inspect-submission.ts'
 import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
+import { checkForwarded, type FreshnessWindow } from './check-envelope.ts'
 import { entrySubjects } from './subject-fields.ts'
 import type { SubjectFields } from '../store/records.ts'
 
@@ -34,6 +35,8 @@ export interface InboundTask {
   readonly signingKey: SigningKey
   /** The systems with a webhook, from the trust store and configuration in force. */
   readonly receivers: readonly Receiver[]
+  /** How late a forwarded envelope may arrive: as long as this gateway keeps received ids (check-envelope.ts, checkForwarded). */
+  readonly window: FreshnessWindow
 }
 
 export interface PreparedInbound {
@@ -81,6 +84,7 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     facts = envelopeFacts(envelope)
     if (envelope.from.country !== task.partnerCountry) throw new ForbiddenError(`the partner cannot send for ${envelope.from.country}`)
     if (envelope.to.country !== task.country) throw new RecipientInvalidError(`country ${envelope.to.country}`)
+    checkForwarded(envelope, task.window)
     if (envelope.handling.policyVersion !== tools.policyBook.version(envelope.kind)) {
       throw new PolicyDeniedError(`policy version ${envelope.handling.policyVersion} of ${envelope.kind} is not the one this gateway holds`)
     }

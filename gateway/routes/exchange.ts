@@ -9,6 +9,7 @@ import { checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
+import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
@@ -42,6 +43,8 @@ const EXCHANGE_SCHEMA = {
       ...SIGNATURE_REFUSALS,
       'KIND_UNKNOWN',
       'SCHEMA_INVALID',
+      'MESSAGE_EXPIRED',
+      'MESSAGE_FUTURE_DATED',
       'RECIPIENT_INVALID',
       'POLICY_DENIED',
       'LEGAL_AUTHORITY_MISMATCH',
@@ -56,6 +59,8 @@ const EXCHANGE_SCHEMA = {
 
 export interface ExchangeRouteOptions {
   readonly bodyLimitBytes: number
+  /** How late a forwarded envelope may arrive (pipeline/check-envelope.ts, checkForwarded). */
+  readonly window: FreshnessWindow
 }
 
 /** The local systems that take deliveries: those with a webhook (plugins/partner.ts says which, as the pushes do). */
@@ -81,7 +86,8 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       partnerKeys: trust.partner.keys,
       country: trust.country,
       signingKey: trust.signingKey,
-      receivers: receivers(trust.agencies.values(), app.partner.webhookFor)
+      receivers: receivers(trust.agencies.values(), app.partner.webhookFor),
+      window: opts.window
     })
     const { digest } = prepared
 
