@@ -9,6 +9,8 @@
 // batch is then a few dozen decisions, not 100,000 (17.8 MB per ledger entry
 // before, and as many HMACs on the event loop).
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { ENGINE_MODULE, policyModule, sourcesText } from './policy-sources.ts'
 import type { Action, DirectionPolicy, Exclusion, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
 
 export interface FieldDecision {
@@ -185,7 +187,10 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
 
 /**
  * A content hash of a policy module: the rules, their conditions' source and
- * the limits. Both gateways name it, so either can prove which rules applied.
+ * the limits, and the text of the module and of every policy module it
+ * imports (policy-sources.ts), so that a set a condition consults or a helper
+ * it calls is part of it too. Both gateways name it, so either can prove
+ * which rules applied.
  */
 export function policyVersion(policy: KindPolicy): string {
   // Policies are modules, fixed for the life of the process: each app built in it names the same version.
@@ -200,5 +205,9 @@ const versions = new WeakMap<KindPolicy, string>()
 
 function hashPolicy(policy: KindPolicy): string {
   const text = JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value))
-  return `sha256:${createHash('sha256').update(text).digest('base64url')}`
+  const hash = createHash('sha256').update(text)
+  // A policy made in a test, for a kind with no module of its own, is its JSON alone.
+  const module = policyModule(policy.kind)
+  if (existsSync(module)) hash.update(sourcesText([module, ENGINE_MODULE]))
+  return `sha256:${hash.digest('base64url')}`
 }

@@ -1,0 +1,51 @@
+// The source files a kind's policy is made of: its module, and every module
+// of the policies it imports, however deep. A policy's conditions and
+// exclusions are functions, and JSON holds only their own text: a set they
+// consult (the subject categories a match response may disclose) or a helper
+// they call (what counts as an air exit) would change what leaves the country
+// without changing the policy's version. The version hashes these files'
+// text as well (engine.ts, policyVersion), so that it changes whenever the
+// rules could (docs/architecture.md, "Privacy principles in code").
+import { readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+
+/** The policies' own folder: imports that leave it (the schemas, node:) are not the policy's rules. */
+const POLICIES_DIR = resolve(import.meta.dirname, '..')
+
+/** A relative import or re-export at the start of a line, types included: the statement up to its first quote, which is its module's. */
+const RELATIVE_IMPORT = /^(?:import|export)\s[^'"]*?\sfrom\s+'(\.{1,2}\/[^']+)'/gm
+
+/**
+ * The files of `entries` and of every module inside `root` they import,
+ * transitively: each as its path relative to `root` and its text, with line
+ * ends as LF so that a checkout's line endings do not change the version.
+ * Sorted by path.
+ */
+export function policySources(entries: readonly string[], root: string = POLICIES_DIR): Array<{ path: string; text: string }> {
+  const seen = new Map<string, string>()
+  const visit = (file: string): void => {
+    if (seen.has(file) || relative(root, file).startsWith('..')) return
+    const text = readFileSync(file, 'utf8').replaceAll('\r\n', '\n')
+    seen.set(file, text)
+    for (const match of text.matchAll(RELATIVE_IMPORT)) visit(resolve(dirname(file), match[1]!))
+  }
+  for (const entry of entries) visit(resolve(entry))
+  return [...seen]
+    .map(([file, text]) => ({ path: relative(root, file).split('\\').join('/'), text }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
+
+/** The sources of `entries` as one text: each file's path and text, NUL-separated, in path order. */
+export function sourcesText(entries: readonly string[], root: string = POLICIES_DIR): string {
+  return policySources(entries, root)
+    .map(({ path, text }) => `\0${path}\0${text}`)
+    .join('')
+}
+
+/** A kind's policy module: `policies/<kind>.policy.ts`, as policies/index.ts names them. */
+export function policyModule(kind: string): string {
+  return join(POLICIES_DIR, `${kind}.policy.ts`)
+}
+
+/** The engine that carries the rules out (what a generaliser keeps, what default deny withholds): part of every policy's sources. */
+export const ENGINE_MODULE = join(POLICIES_DIR, 'lib', 'engine.ts')

@@ -1,0 +1,69 @@
+// A policy's version (policies/lib/engine.ts, policyVersion) changes whenever
+// what it lets through could: not only its rules as data, but the text of the
+// module and of every policy module it imports, the sets its conditions
+// consult and the helpers they call among them (policies/lib/policy-sources.ts).
+// Before, a set of disclosable subject categories widened, or what counts as
+// an air exit changed, left the version, and so both gateways' check of it
+// and every ledger entry naming it, as they were.
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { policies } from '../policies/index.ts'
+import { policyVersion } from '../policies/lib/engine.ts'
+import { ENGINE_MODULE, policyModule, policySources, sourcesText } from '../policies/lib/policy-sources.ts'
+
+const POLICIES = resolve(import.meta.dirname, '..', 'policies')
+
+t.test("a kind's sources are its module, every policy module it imports, and the engine", async (t) => {
+  const paths = (kind: string) => policySources([policyModule(kind), ENGINE_MODULE]).map((f) => f.path)
+  t.ok(paths('entry-exit.batch').includes('entry-exit.record.policy.ts'), "a batch's policy is made of the record's (its air-exit rule among it)")
+  t.ok(paths('traveller.designation-batch').includes('traveller.designation.policy.ts'))
+  for (const kind of Object.keys(policies)) {
+    t.ok(paths(kind).includes(`${kind}.policy.ts`) && paths(kind).includes('lib/engine.ts'), `${kind}: its module and the engine`)
+    t.notOk(
+      paths(kind).some((p) => p.startsWith('..')),
+      `${kind}: nothing outside policies/`
+    )
+  }
+})
+
+t.test('a change to a set a condition consults, or to a helper it calls, changes the sources of the kinds that use it, and only those', async (t) => {
+  const copy = mkdtempSync(join(tmpdir(), 'btb-policies-'))
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }))
+  cpSync(POLICIES, copy, { recursive: true })
+  const text = (kind: string) => sourcesText([join(copy, `${kind}.policy.ts`), join(copy, 'lib', 'engine.ts')], copy)
+  const before = Object.fromEntries(Object.keys(policies).map((kind) => [kind, text(kind)]))
+
+  const response = join(copy, 'biometric.match-response.policy.ts')
+  const widened = readFileSync(response, 'utf8').replace("new Set(['third-country-national'", "new Set(['us-citizen', 'third-country-national'")
+  t.not(widened, readFileSync(response, 'utf8'), 'the copy discloses one more category')
+  writeFileSync(response, widened)
+  t.not(text('biometric.match-response'), before['biometric.match-response'], 'the match response policy is another now')
+  t.equal(text('entry-exit.record'), before['entry-exit.record'], 'the entry/exit policy is not')
+
+  const record = join(copy, 'entry-exit.record.policy.ts')
+  writeFileSync(record, readFileSync(record, 'utf8').replace("travelMode === 'air'", "travelMode === 'air-taxi'"))
+  t.not(text('entry-exit.batch'), before['entry-exit.batch'], "what counts as an air exit changes the batch's policy, which imports it")
+  t.equal(text('traveller.designation'), before['traveller.designation'])
+
+  writeFileSync(record, readFileSync(record, 'utf8').replaceAll('\n', '\r\n'))
+  const crlf = text('entry-exit.record')
+  writeFileSync(record, readFileSync(record, 'utf8').replaceAll('\r\n', '\n'))
+  t.equal(crlf, text('entry-exit.record'), "a checkout's line endings do not count")
+})
+
+t.test('the version is of the rules and of those sources', async (t) => {
+  for (const [kind, policy] of Object.entries(policies)) {
+    const rulesOnly = `sha256:${createHash('sha256')
+      .update(JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value)))
+      .digest('base64url')}`
+    const expected = `sha256:${createHash('sha256')
+      .update(JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value)))
+      .update(sourcesText([policyModule(kind), ENGINE_MODULE]))
+      .digest('base64url')}`
+    t.not(policyVersion(policy), rulesOnly, `${kind}: not of its rules as data alone`)
+    t.equal(policyVersion(policy), expected, `${kind}: of its rules and its sources`)
+  }
+})
