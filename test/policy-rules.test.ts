@@ -426,3 +426,37 @@ t.test('retention, onward transfer and human review travel with the record, unde
     )
   }
 })
+
+t.test(
+  'a pseudonym links a value within its kind, purpose and field only: a partner cannot link a query made for one purpose to one made for another',
+  async (t) => {
+    const request = example('biometric.match-request', 'valid-visa-application-ca-to-us')
+    const pseudonymOf = (sent: Envelope, path: (p: Record<string, unknown>) => unknown) => path(book.apply(book.select(sent, 'outbound'), sent.payload).payload)
+    const [examination, asylum] = everyPurpose(request).map((sent) => pseudonymOf(sent, (p) => p.transactionRef))
+    t.match(examination, /^ps1:/)
+    t.equal(
+      pseudonymOf(request, (p) => p.transactionRef),
+      examination,
+      'stable within a purpose: the matcher echoes it'
+    )
+    t.not(examination, asylum, 'another purpose, another pseudonym for the same case number')
+
+    // The same text as a business traveller's permit reference: another field, another pseudonym.
+    const designation = example('traveller.designation', 'valid-work-permit-by-document')
+    const permit = withPayload(designation, { ...designation.payload, permitReference: request.payload.transactionRef })
+    const single = pseudonymOf(permit, (p) => p.permitReference)
+    t.match(single, /^ps1:/)
+    t.not(single, examination, 'not linkable to the match request')
+    // The same permit in a batch of designations, under the same purpose, is recognised as the same.
+    const roster = example('traveller.designation-batch', 'valid-nexus-roster-ca-to-us')
+    const batch = {
+      ...under(roster, 'business-traveller-facilitation'),
+      payload: { batchRef: 'SYN-XPT-CA-20261130-00001', designations: [permit.payload] }
+    } as Envelope
+    t.equal(
+      pseudonymOf(batch, (p) => (p.designations as Array<Record<string, unknown>>)[0]!.permitReference),
+      single,
+      'a permit in a batch has the pseudonym it has alone'
+    )
+  }
+)

@@ -23,6 +23,24 @@ export interface SelectedPolicy {
   readonly rules: DirectionPolicy
 }
 
+/** The batch kinds, and the kind each of their items is: an item's pseudonyms are the single message's. */
+const ITEM_KIND: Readonly<Record<string, string>> = { 'traveller.designation-batch': 'traveller.designation', 'entry-exit.batch': 'entry-exit.record' }
+
+/**
+ * What a pseudonym is the keyed digest of: the value within its kind, purpose
+ * and field, so that a partner can recognise the same permit in a later
+ * update under the same purpose, but cannot link a case number queried for
+ * one purpose to one queried for another, or to the same text in another
+ * field (P1, purpose limitation). A batch's item (`designations[].x`) is
+ * pseudonymised as the single message's field (`x`) would be.
+ */
+function pseudonymInput(policyId: string, path: string, value: string): string {
+  const [kind = '', purpose = ''] = policyId.split('/')
+  const itemKind = ITEM_KIND[kind]
+  const field = itemKind === undefined ? path : path.replace(/^[^.[\]]+\[\]\./, '')
+  return `${itemKind ?? kind}\u0000${purpose}\u0000${field}\u0000${value}`
+}
+
 export class PolicyBook {
   readonly #versions: ReadonlyMap<string, string>
   readonly #auditKey: KeyObject
@@ -69,7 +87,7 @@ export class PolicyBook {
           digest: () => mac.digest('base64url')
         }
       },
-      pseudonym: (value) => `ps1:${hmac(this.#pseudonymKey, value)}`
+      pseudonym: (value, path) => `ps1:${hmac(this.#pseudonymKey, pseudonymInput(policy.id, path, value))}`
     })
   }
 

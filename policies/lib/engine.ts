@@ -43,8 +43,11 @@ export interface PolicyContext {
   digest(value: string): string
   /** Keyed digest of a list of values (see FieldDecision.digest). */
   listDigest(): ListDigest
-  /** Keyed, stable pseudonym the receiver can correlate on but not reverse. */
-  pseudonym(value: string): string
+  /**
+   * Keyed, stable pseudonym the receiver can correlate on but not reverse,
+   * for the field `path` (its pattern, `designations[].permitReference`).
+   */
+  pseudonym(value: string, path: string): string
 }
 
 export interface MinimisedPayload {
@@ -145,7 +148,7 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
       // A value that cannot be generalised is not shared in full: fail closed.
       if (out === undefined) action = 'withhold'
     } else if (action === 'pseudonymise') {
-      out = ctx.pseudonym(text)
+      out = ctx.pseudonym(text, pattern)
     }
     record(pattern, path, text, { action, rule: rule.rule, principle: rule.principle })
     return action === 'withhold' ? { keep: false } : { keep: true, value: out! }
