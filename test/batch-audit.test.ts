@@ -10,6 +10,7 @@ import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { auditPage, PAGE_MAX_BYTES } from '../gateway/audit/audit-query.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
 import { documentSubject } from '../gateway/pipeline/traveller-subjects.ts'
+import { listExamples } from '../schemas/index.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 
@@ -210,4 +211,28 @@ t.test('a page of large entries stops at its byte budget and the cursor goes on'
     Array.from({ length: 30 }, (_, i) => i + 1),
     'every entry once, in order'
   )
+})
+
+t.test('a traveller named by neither a document nor a membership (a protected person matched by prints) is found by name and date of birth', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-asylum-match-protected-person')!.envelope
+  const { id: _id, createdAt: _createdAt, from: _from, ...rest } = structuredClone(example) as Record<string, unknown>
+  const envelope = ircc.envelope(rest)
+  t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'her identity is shared with the partner')
+  const accepted = (await gw.app.store.searchAudit({ event: 'accepted', messageId: envelope.id as string }, 0, 1))[0]!.entry
+  t.equal(accepted.subjects.length, 1, 'the ledger names her, by a keyed digest of her surname and date of birth')
+
+  const ask = await reporter(gw)
+  // As she gives them: in another case, with an accent, spaced.
+  const res = await ask({ surname: 'Habibí', dateOfBirth: '1995-01-23' })
+  t.equal(res.statusCode, 200, res.body)
+  const report = res.json<{ subject: string; disclosures: Array<{ event: string; messageId: string }> }>()
+  t.ok(
+    report.disclosures.some((d) => d.event === 'accepted' && d.messageId === envelope.id),
+    'her disclosure report finds the match response'
+  )
+  t.equal(report.subject, accepted.subjects[0])
+  t.same((await ask({ surname: 'Habibi', dateOfBirth: '1995-01-24' })).json<{ disclosures: unknown[] }>().disclosures, [], 'another date of birth, nothing')
+  t.equal((await ask({ surname: 'Habibi' })).statusCode, 400, 'a surname alone names no one')
 })

@@ -311,6 +311,23 @@ async function consoleTest(t: Test): Promise<void> {
     await shot(page, 'traveller-print')
     await page.emulateMedia({ media: 'screen' })
 
+    // A traveller the ledger names by no document: the protected person of the sample match response, by surname and date of birth.
+    await page.goto(`${url}/console#/traveller`)
+    await page.fill('#surname', 'Habibi')
+    await page.fill('#dateOfBirth', '1995-01-23')
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#report-table')
+    const byName = await cells(page, '#report-table')
+    t.ok(
+      byName.some((r) => r[4] === 'biometric.match-response'),
+      'a report by surname and date of birth finds the match response that shared her identity'
+    )
+    await page.goto(`${url}/console#/traveller`)
+    await page.fill('#documentNumber', document.number)
+    await page.fill('#issuingCountry', document.issuingCountry)
+    await page.click('button[type=submit]')
+    await page.waitForSelector('#report-table')
+
     await page.fill('#traveller-ref', 'HOLD-CONSOLE-1')
     await page.fill('#traveller-complaint', 'OPC-2026-0099')
     await page.fill('#traveller-reason', 'complaint under review')

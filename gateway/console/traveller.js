@@ -1,5 +1,5 @@
 // One traveller (issue 13, point 4): the disclosure report for a document
-// number and issuing country, or a membership id, sent in a POST body only
+// number and issuing country, a membership id, or a surname and date of birth, sent in a POST body only
 // (docs/privacy-officers.md, "The audit API"). The identifier is cleared from
 // the form once sent and never shown: the report names the traveller by the
 // ledger's keyed digest. Every entry's inclusion proof is checked here.
@@ -26,6 +26,13 @@ export async function travellerView() {
       field('issuingCountry', 'Issuing country (ICAO code, e.g. CAN)', { maxlength: 3, pattern: '[A-Z<]{1,3}' })
     ),
     h('fieldset', {}, h('legend', {}, 'Or a trusted-traveller membership'), field('membershipId', 'Membership id (NEXUS PASSID)', { maxlength: 20 })),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Or, for one named by neither (a protected person matched by prints)'),
+      field('surname', 'Surname', { maxlength: 100 }),
+      field('dateOfBirth', 'Date of birth', { type: 'date' })
+    ),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show the disclosure report'))
   )
   form.addEventListener('submit', async (event) => {
@@ -34,7 +41,9 @@ export async function travellerView() {
     const identifier =
       value('membershipId') !== ''
         ? { membershipId: value('membershipId') }
-        : { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
+        : value('documentNumber') === '' && value('surname') !== ''
+          ? { surname: value('surname'), dateOfBirth: value('dateOfBirth') }
+          : { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
     form.reset()
     // The report comes in pages, oldest entries first: the cursor of each page shown, to go back.
     const cursors = [undefined]

@@ -29,7 +29,11 @@ export function entrySubjects(payload: Record<string, unknown>, minimised: Minim
   for (const [key, items] of arrays) {
     const values = payload[key] as unknown[]
     items.forEach((hits, i) => {
-      const found = travellerSubjects(values[i])
+      // Only the payload's own identifiers: an item without one would be named otherwise alone (traveller-subjects.ts).
+      const found = travellerSubjects(values[i]).flatMap((identifier) => {
+        const at = place.get(identifier)
+        return at === undefined ? [] : [at]
+      })
       if (found.length === 0) return
       const fields = [...messageFields, ...hits].sort((a, b) => a - b)
       const id = fields.join(',')
@@ -38,7 +42,7 @@ export function entrySubjects(payload: Record<string, unknown>, minimised: Minim
         set = { fields, subjects: new Set() }
         sets.set(id, set)
       }
-      for (const identifier of found) set.subjects.add(place.get(identifier)!)
+      for (const at of found) set.subjects.add(at)
     })
   }
   const all = minimised.decisions.length

@@ -16,8 +16,33 @@ export function membershipSubject(membershipId: string): string {
   return `membership:${normalise(membershipId)}`
 }
 
-/** Every identifier a payload carries, wherever it sits (a traveller, a subject, each record of a batch). */
+/**
+ * A traveller a message names by no document and no membership (a protected
+ * person matched by prints carries an identity only): by surname and date of
+ * birth, the surname without its accents, as a person would spell it out.
+ */
+export function identitySubject(surname: string, dateOfBirth: string): string {
+  return `identity:${normalise(surname.normalize('NFKD').replace(/\p{M}/gu, ''))}:${dateOfBirth}`
+}
+
+/**
+ * Every identifier a payload carries, wherever it sits (a traveller, a
+ * subject, each record of a batch). One that carries neither a document nor
+ * a membership is named by each surname and date of birth it holds, so that
+ * no traveller whose identity was shared is beyond their disclosure report (P8).
+ */
 export function travellerSubjects(payload: unknown): string[] {
+  const found = identifiers(payload, (v, add) => {
+    if (typeof v.number === 'string' && typeof v.issuingCountry === 'string') add(documentSubject(v.issuingCountry, v.number))
+    if (typeof v.membershipId === 'string') add(membershipSubject(v.membershipId))
+  })
+  if (found.length > 0) return found
+  return identifiers(payload, (v, add) => {
+    if (typeof v.surname === 'string' && typeof v.dateOfBirth === 'string') add(identitySubject(v.surname, v.dateOfBirth))
+  })
+}
+
+function identifiers(payload: unknown, read: (v: Record<string, unknown>, add: (subject: string) => void) => void): string[] {
   const found = new Set<string>()
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
@@ -26,8 +51,7 @@ export function travellerSubjects(payload: unknown): string[] {
     }
     if (value === null || typeof value !== 'object') return
     const v = value as Record<string, unknown>
-    if (typeof v.number === 'string' && typeof v.issuingCountry === 'string') found.add(documentSubject(v.issuingCountry, v.number))
-    if (typeof v.membershipId === 'string') found.add(membershipSubject(v.membershipId))
+    read(v, (subject) => found.add(subject))
     for (const child of Object.values(v)) if (child !== null && typeof child === 'object') walk(child)
   }
   walk(payload)

@@ -21,7 +21,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
-import { documentSubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
+import { documentSubject, identitySubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
 import type { Checkpoint, Direction, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import {
@@ -36,13 +36,38 @@ import {
   toAuditQuery
 } from '../audit/audit-query.ts'
 
-interface DisclosureBody {
+/** One traveller, by one identifier: a document, a membership, or (for a message that names them by neither) surname and date of birth. */
+interface TravellerIdentifier {
   documentNumber?: string
   issuingCountry?: string
   membershipId?: string
+  surname?: string
+  dateOfBirth?: string
+}
+
+interface DisclosureBody extends TravellerIdentifier {
   cursor?: string
   limit?: number
 }
+
+const TRAVELLER_IDENTIFIER = {
+  documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: "The travel document's number, as the traveller shows it." },
+  issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
+  membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' },
+  surname: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 100,
+    pattern: '^[^\\p{Cc}]+$',
+    description:
+      'With `dateOfBirth`: a traveller a message names by neither a document nor a membership (a protected person matched by prints). ' +
+      'Case, accents and spaces do not matter.'
+  },
+  dateOfBirth: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'YYYY-MM-DD, with `surname`.' }
+} as const
+
+/** One identifier, whole: a document, a membership, or a surname with a date of birth. */
+const ONE_IDENTIFIER = [{ required: ['documentNumber', 'issuingCountry'] }, { required: ['membershipId'] }, { required: ['surname', 'dateOfBirth'] }] as const
 
 /** Entries a page of a disclosure report holds unless the officer asks for fewer; it also stops at PAGE_MAX_BYTES (audit/disclosure-page.ts). */
 const REPORT_PAGE = 500
@@ -51,9 +76,7 @@ const DISCLOSURE_BODY = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: "The travel document's number, as the traveller shows it." },
-    issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
-    membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' },
+    ...TRAVELLER_IDENTIFIER,
     cursor: { type: 'string', maxLength: 64, description: "The previous page's `nextCursor`, for the page after it." },
     limit: {
       type: 'integer',
@@ -62,7 +85,7 @@ const DISCLOSURE_BODY = {
       description: `At most this many entries (default ${REPORT_PAGE}); a page also stops at 4 MiB of entries.`
     }
   },
-  oneOf: [{ required: ['documentNumber', 'issuingCountry'] }, { required: ['membershipId'] }]
+  oneOf: ONE_IDENTIFIER
 } as const
 
 /** Refusals every route here can give: the role, the token, and the 5xx of a failing ledger. */
@@ -440,7 +463,7 @@ const LEGAL_HOLD_BODY = {
   additionalProperties: false,
   required: ['ref', 'reason'],
   description:
-    'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, or `membershipId`): one of the three. ' +
+    'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, `membershipId`, or `surname` and `dateOfBirth`): one of them. ' +
     'With `complaintRef`, it attaches that complaint reference to what it covers.',
   properties: {
     ref: { type: 'string', pattern: REFERENCE_PATTERN, description: "The hold's own reference; unique." },
@@ -451,7 +474,7 @@ const LEGAL_HOLD_BODY = {
     },
     reason: REASON_SCHEMA,
     messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN, description: "The message's id, lower-case as submitted." },
-    ...DISCLOSURE_BODY.properties
+    ...TRAVELLER_IDENTIFIER
   }
 } as const
 
@@ -645,13 +668,14 @@ const SCHEMAS = {
   }
 }
 
-function subjectOf(body: DisclosureBody): string {
+function subjectOf(body: TravellerIdentifier): string {
   if (body.membershipId !== undefined) return membershipSubject(body.membershipId)
   if (body.documentNumber !== undefined && body.issuingCountry !== undefined) return documentSubject(body.issuingCountry, body.documentNumber)
-  throw new RequestInvalidError('give documentNumber and issuingCountry, or membershipId')
+  if (body.surname !== undefined && body.dateOfBirth !== undefined) return identitySubject(body.surname, body.dateOfBirth)
+  throw new RequestInvalidError('give documentNumber and issuingCountry, membershipId, or surname and dateOfBirth')
 }
 
-type HoldBody = DisclosureBody & { ref: string; complaintRef?: string; reason: string; messageId?: string }
+type HoldBody = TravellerIdentifier & { ref: string; complaintRef?: string; reason: string; messageId?: string }
 
 /**
  * What a hold covers: one message, or one traveller by one identifier. A body
@@ -661,12 +685,15 @@ type HoldBody = DisclosureBody & { ref: string; complaintRef?: string; reason: s
 function holdTarget(body: HoldBody): { readonly messageId: string } | { readonly subject: string } {
   const document = body.documentNumber !== undefined || body.issuingCountry !== undefined
   const membership = body.membershipId !== undefined
+  const identity = body.surname !== undefined || body.dateOfBirth !== undefined
+  const named = [document, membership, identity].filter(Boolean).length
   if (body.messageId !== undefined) {
-    if (document || membership) throw new RequestInvalidError('a hold covers one message (messageId) or one traveller, not both')
+    if (named > 0) throw new RequestInvalidError('a hold covers one message (messageId) or one traveller, not both')
     return { messageId: body.messageId }
   }
-  if (document && membership) throw new RequestInvalidError('name the traveller by documentNumber and issuingCountry, or by membershipId, not both')
-  if (!document && !membership) throw new RequestInvalidError('give messageId, documentNumber and issuingCountry, or membershipId')
+  if (named > 1)
+    throw new RequestInvalidError('name the traveller by documentNumber and issuingCountry, by membershipId, or by surname and dateOfBirth: one of them')
+  if (named === 0) throw new RequestInvalidError('give messageId, documentNumber and issuingCountry, membershipId, or surname and dateOfBirth')
   return { subject: subjectOf(body) }
 }
 
