@@ -264,7 +264,7 @@ type GatewayCountry = 'CA' | 'US'
 
 /**
  * The gateway's country, which names its default queue prefix and PostgreSQL
- * schema: GATEWAY_COUNTRY, else the trust file's (docs/operators.md, "Settings").
+ * schema: GATEWAY_COUNTRY, else the trust file's (docs/operators.md, "Configuration").
  * Without either, the two countries' gateways would share one prefix and one
  * schema on a shared Redis or PostgreSQL, and take each other's jobs. A trust
  * file that cannot be read is the trust store's to report, at start-up or in

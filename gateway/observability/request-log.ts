@@ -4,7 +4,7 @@
 // `?documentNumber=`, a probe of `/v1/messages/<anything>`. The line names
 // the route the request reached, by its pattern (`/v1/messages/:id`), never
 // the URL itself, so that no personal value reaches the logs (P3;
-// docs/operators.md, `LOG_LEVEL`). What a route's handler read and validated it
+// docs/operators.md, "Configuration"). What a route's handler read and validated it
 // logs by name (a message id, a seq).
 import type { FastifyRequest } from 'fastify'
 
