@@ -73,8 +73,18 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
   const gatewayKey = { signingKey: createPrivateKey({ key: gatewayJwk as never, format: 'jwk' }), alg: gatewayJwk.alg }
   // Signed with this gateway's own key: only the claims are wrong.
   const forged = (changes: Record<string, unknown>, header: Record<string, unknown> = {}): string =>
-    signRaw(JSON.stringify({ alg: gatewayJwk.alg, typ: 'JWT', kid: gatewayJwk.kid, ...header }), JSON.stringify({ ...claims, ...changes }), gatewayKey)
+    signRaw(JSON.stringify({ alg: gatewayJwk.alg, typ: 'at+jwt', kid: gatewayJwk.kid, ...header }), JSON.stringify({ ...claims, ...changes }), gatewayKey)
   const now = Math.floor(Date.now() / 1000)
+
+  await t.test('typed as an access token (RFC 9068, RFC 8725 §3.11), and only as one', async (t) => {
+    const [header] = issued.split('.')
+    t.equal(JSON.parse(Buffer.from(header!, 'base64url').toString('utf8')).typ, 'at+jwt', 'the gateway types its tokens')
+    t.equal((await statusWith(cbsa, forged({}))).status, 404, 'the same claims, so typed, are taken (a missing message is 404)')
+    for (const typ of ['JWT', 'btb-receipt+jws', 'btb-envelope+jws']) {
+      expectProblem(t, await statusWith(cbsa, forged({}, { typ })), 401, 'UNAUTHENTICATED', `typ ${typ}: another kind of JWT`)
+    }
+    expectProblem(t, await statusWith(cbsa, forged({}, { typ: undefined })), 401, 'UNAUTHENTICATED', 'no typ')
+  })
 
   await t.test('expired, not yet valid, or without an expiry', async (t) => {
     expectProblem(t, await statusWith(cbsa, forged({ iat: now - 600, exp: now - 300 })), 401, 'UNAUTHENTICATED', 'expired')

@@ -41,7 +41,7 @@ t.test("a revoked key of the gateway's own signs no token that is taken, and is 
   // whoever took that key could make.
   const jwk = JSON.parse(readFileSync(join(dir, 'CA', added.privateJwk), 'utf8')) as { kid: string; alg: 'ES256' | 'EdDSA' }
   const key = { signingKey: createPrivateKey({ key: jwk as never, format: 'jwk' }), alg: jwk.alg }
-  const minted = signRaw(JSON.stringify({ alg: jwk.alg, typ: 'JWT', kid: jwk.kid }), JSON.stringify(claimsOf(issued)), key)
+  const minted = signRaw(JSON.stringify({ alg: jwk.alg, typ: 'at+jwt', kid: jwk.kid }), JSON.stringify(claimsOf(issued)), key)
   const status = (token: string) => cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}`, undefined, { authorization: `Bearer ${token}` })
   const published = async (): Promise<string[]> => {
     const res = await gw.app.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: presenting(cbsa.creds.cert) })

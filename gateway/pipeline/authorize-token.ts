@@ -46,6 +46,9 @@ function pem(key: KeyObject): string {
  * force: after a rotation new tokens carry the new kid while tokens already
  * issued stay valid until they expire or their key is retired.
  */
+/** The `typ` of this gateway's access tokens (RFC 9068). */
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+
 export const accessTokens = fp(
   async function accessTokens(app: FastifyInstance, opts: TokenOptions) {
     const ownKey = (trust: TrustStore, kid: unknown): KeyObject => {
@@ -74,6 +77,10 @@ export const accessTokens = fp(
         algorithms: ['ES256', 'EdDSA'],
         allowedIss: opts.issuer,
         allowedAud: opts.issuer,
+        // Typed as an access token (RFC 9068 §2.1; issueAccessToken), and
+        // checked as one (RFC 8725 §3.11): nothing else this gateway signs, a
+        // receipt or an envelope, can pass for one, whatever claims it carried.
+        checkTyp: ACCESS_TOKEN_TYP,
         cache: 1000,
         requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'cnf']
       }
@@ -91,7 +98,12 @@ export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
     purposes: caller.role === 'agency' ? [...caller.system.purposes] : []
   }
   const { signingKey } = app.trust
-  return app.jwt.sign(claims, { key: pem(signingKey.key), kid: signingKey.kid, algorithm: signingKey.alg })
+  return app.jwt.sign(claims, {
+    key: pem(signingKey.key),
+    kid: signingKey.kid,
+    algorithm: signingKey.alg,
+    header: { alg: signingKey.alg, typ: ACCESS_TOKEN_TYP }
+  })
 }
 
 /** A preHandler: a valid token, for this certificate, for this caller. */

@@ -10,7 +10,7 @@ const TOKEN_SCHEMA = {
   description:
     'For any registered agency system, privacy officer or operator (not the partner gateway). No body is needed; an RFC 6749 ' +
     'client-credentials form (`application/x-www-form-urlencoded`, `grant_type=client_credentials`) is accepted for OAuth clients. ' +
-    'The token is an ES256 JWT bound to the certificate presented (RFC 8705, `cnf.x5t#S256`) and lists the kinds and purposes the system may send; ' +
+    'The token is an ES256 JWT typed `at+jwt` (RFC 9068), bound to the certificate presented (RFC 8705, `cnf.x5t#S256`), and lists the kinds and purposes the system may send; ' +
     'send it as `Authorization: Bearer` over the same certificate.',
   tags: ['token'],
   security: SECURITY.certificate,
