@@ -5,17 +5,20 @@
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import { BODY_REFUSALS, joseBody, SIGNATURE_REFUSALS, type ErrorCode } from '../plugins/openapi.ts'
 
+/**
+ * What a signed envelope can meet at either door, an agency's submission or
+ * the partner's delivery (routes/exchange.ts): its signature, its kind and
+ * schema, and its time (`createdAt` here, `handling.forwardedAt` there).
+ */
+export const ENVELOPE_REFUSALS: readonly ErrorCode[] = [...SIGNATURE_REFUSALS, 'KIND_UNKNOWN', 'SCHEMA_INVALID', 'MESSAGE_EXPIRED', 'MESSAGE_FUTURE_DATED']
+
 /** Every refusal a submission can meet, step by step: also those of a dry run. */
 export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'UNAUTHENTICATED',
   'TOKEN_CERT_MISMATCH',
   'FORBIDDEN',
   ...BODY_REFUSALS,
-  ...SIGNATURE_REFUSALS,
-  'KIND_UNKNOWN',
-  'SCHEMA_INVALID',
-  'MESSAGE_EXPIRED',
-  'MESSAGE_FUTURE_DATED',
+  ...ENVELOPE_REFUSALS,
   'SENDER_MISMATCH',
   'RECIPIENT_INVALID',
   'KIND_NOT_ALLOWED',

@@ -4,7 +4,6 @@
 // receipt signed and the push to the agency signed and sealed. No store, no
 // socket, plain data in and out: it runs on a worker for a large message.
 import { isDeepStrictEqual } from 'node:util'
-import type { FieldDecision } from '../../policies/lib/engine.ts'
 import { ForbiddenError, PolicyDeniedError, RecipientInvalidError } from '../errors.ts'
 import { refusalData } from './refusal-data.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
@@ -14,11 +13,10 @@ import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { gatewayOwner, type Country } from '../trust/trust-store.ts'
 import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.ts'
 import { envelopeFacts } from './inspect-submission.ts'
-import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type Preparation } from './prepare-outbound.ts'
+import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type PreparedDecisions, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
 import { checkForwarded, type FreshnessWindow } from './check-envelope.ts'
 import { entrySubjects } from './subject-fields.ts'
-import type { SubjectFields } from '../store/records.ts'
 
 /** A local agency system that takes deliveries: where a push may go. */
 export interface Receiver {
@@ -39,13 +37,7 @@ export interface InboundTask {
   readonly window: FreshnessWindow
 }
 
-export interface PreparedInbound {
-  readonly envelope: EnvelopeFacts
-  readonly policy: { readonly id: string; readonly version: string }
-  readonly decisions: readonly FieldDecision[]
-  readonly subjects: readonly string[]
-  /** Which decisions each traveller's own record was counted in, for a batch not decided alike (AuditEntry.subjectFields). */
-  readonly subjectFields?: readonly SubjectFields[]
+export interface PreparedInbound extends PreparedDecisions {
   /** The system the message is pushed to. */
   readonly target: string
   /** This gateway's signed receipt (non-repudiation of receipt). */

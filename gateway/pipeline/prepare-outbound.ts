@@ -17,8 +17,7 @@ import type { AccessTokenClaims } from './authorize-token.ts'
 import type { FreshnessWindow } from './check-envelope.ts'
 import { ENVELOPE_TYP, handlingFor, type Envelope, type ForwardedEnvelope } from './envelope.ts'
 import { inspectSubmission, readSubmission } from './inspect-submission.ts'
-import { entrySubjects } from './subject-fields.ts'
-import type { SubjectFields } from '../store/records.ts'
+import { entrySubjects, type EntrySubjects } from './subject-fields.ts'
 import type { MessageValidator } from './validate-message.ts'
 
 /** What a preparation needs that is built once per thread. */
@@ -43,14 +42,14 @@ export interface OutboundTask {
 /** The envelope without its payload: what a ledger entry and a message record may name. */
 export type EnvelopeFacts = Omit<Envelope, 'payload'>
 
-export interface PreparedOutbound {
+/** What either direction's preparation decided, for the message's ledger entry: its policy, each field's decision, and the travellers it names. */
+export interface PreparedDecisions extends EntrySubjects {
   readonly envelope: EnvelopeFacts
   readonly policy: { readonly id: string; readonly version: string }
   readonly decisions: readonly FieldDecision[]
-  /** Keyed digests of the traveller identifiers. */
-  readonly subjects: readonly string[]
-  /** Which decisions each traveller's own record was counted in, for a batch not decided alike (AuditEntry.subjectFields). */
-  readonly subjectFields?: readonly SubjectFields[]
+}
+
+export interface PreparedOutbound extends PreparedDecisions {
   /** The minimised envelope, re-signed by this gateway and sealed for the outbox and the queue. */
   readonly sealed: string
   readonly at: string

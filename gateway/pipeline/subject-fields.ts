@@ -11,9 +11,9 @@ import { travellerSubjects } from './traveller-subjects.ts'
 
 export interface EntrySubjects {
   /** Keyed digests of every traveller identifier the payload carries (AuditEntry.subjects). */
-  readonly subjects: string[]
-  /** Absent when every traveller's record was decided alike: the entry's fields are then each one's. */
-  readonly subjectFields?: SubjectFields[]
+  readonly subjects: readonly string[]
+  /** Which decisions each traveller's own record was counted in (AuditEntry.subjectFields); absent when every record was decided alike. */
+  readonly subjectFields?: readonly SubjectFields[]
 }
 
 export function entrySubjects(payload: Record<string, unknown>, minimised: MinimisedPayload, digest: (identifier: string) => string): EntrySubjects {

@@ -142,6 +142,27 @@ const DISCLOSURE_REPORT = {
   required: ['subject', 'disclosures', 'holds', 'checkpoint', 'nextCursor', 'totals'],
   properties: {
     subject: { type: 'string', description: 'The keyed digest the ledger knows the traveller by.' },
+    checkpoint: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['note', 'size', 'root', 'cosignedAt'],
+      description:
+        "The checkpoint the entries' inclusion proofs lead to: signed by this gateway and cosigned by the partner, its witness (docs/privacy-officers.md, " +
+        '"Checking a disclosure report offline"). A report made while the partner cannot be reached may have none, or one that does not cover the latest entries.',
+      properties: {
+        note: { type: 'string', description: "The checkpoint as a C2SP signed note, with the gateway's signature and the partner's cosignature lines." },
+        size: { type: 'integer' },
+        root: { type: 'string' },
+        cosignedAt: { type: 'string', format: 'date-time' }
+      }
+    },
+    holds: {
+      type: 'array',
+      description:
+        'The legal holds, active and released, on the traveller or on a message of theirs, in the order placed: with them the complaint references (P9) ' +
+        'attached to the traveller or their messages.',
+      items: { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }
+    },
     nextCursor: {
       type: ['string', 'null'],
       description:
@@ -164,27 +185,6 @@ const DISCLOSURE_REPORT = {
           properties: { sent: { type: 'integer', minimum: 0 }, received: { type: 'integer', minimum: 0 }, to: { type: 'array', items: { type: 'string' } } }
         }
       }
-    },
-    checkpoint: {
-      type: ['object', 'null'],
-      additionalProperties: false,
-      required: ['note', 'size', 'root', 'cosignedAt'],
-      description:
-        "The checkpoint the entries' inclusion proofs lead to: signed by this gateway and cosigned by the partner, its witness (docs/privacy-officers.md, " +
-        '"Checking a disclosure report offline"). A report made while the partner cannot be reached may have none, or one that does not cover the latest entries.',
-      properties: {
-        note: { type: 'string', description: "The checkpoint as a C2SP signed note, with the gateway's signature and the partner's cosignature lines." },
-        size: { type: 'integer' },
-        root: { type: 'string' },
-        cosignedAt: { type: 'string', format: 'date-time' }
-      }
-    },
-    holds: {
-      type: 'array',
-      description:
-        'The legal holds, active and released, on the traveller or on a message of theirs, in the order placed: with them the complaint references (P9) ' +
-        'attached to the traveller or their messages.',
-      items: { $ref: `${LEGAL_HOLD_SCHEMA.$id}#` }
     },
     disclosures: {
       type: 'array',

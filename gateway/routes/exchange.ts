@@ -14,7 +14,8 @@ import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
-import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY, SIGNATURE_REFUSALS } from '../plugins/openapi.ts'
+import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY } from '../plugins/openapi.ts'
+import { ENVELOPE_REFUSALS } from '../intake/submission-contract.ts'
 
 const EXCHANGE_SCHEMA = {
   summary: 'Deliver a message from the partner gateway',
@@ -40,11 +41,7 @@ const EXCHANGE_SCHEMA = {
       'UNAUTHENTICATED',
       'FORBIDDEN',
       ...BODY_REFUSALS,
-      ...SIGNATURE_REFUSALS,
-      'KIND_UNKNOWN',
-      'SCHEMA_INVALID',
-      'MESSAGE_EXPIRED',
-      'MESSAGE_FUTURE_DATED',
+      ...ENVELOPE_REFUSALS,
       'RECIPIENT_INVALID',
       'POLICY_DENIED',
       'LEGAL_AUTHORITY_MISMATCH',
