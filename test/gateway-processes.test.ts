@@ -35,6 +35,21 @@ interface LogLine {
   req?: { url?: string }
 }
 
+/** A supervisor of gateway processes (gateway/cluster.ts), with an IPC channel, and its JSON log lines as they come. */
+function supervise(t: Test, gw: { args: string[]; env: NodeJS.ProcessEnv }, opts: { detached: boolean }) {
+  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'], detached: opts.detached })
+  t.teardown(() => supervisor.kill('SIGKILL'))
+  const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
+  const logs: LogLine[] = []
+  let partial = ''
+  supervisor.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) logs.push(JSON.parse(line) as LogLine)
+  })
+  return { supervisor, exited, logs }
+}
+
 async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<void> {
   const ex = await startExchange(t)
   const port = await freePort()
@@ -58,16 +73,7 @@ async function twoProcesses(t: Test, ledger: 'sqlite' | 'postgres'): Promise<voi
   })
   // The IPC channel ends the supervisor, and so its gateways, with this process, however it ends (gateway/cluster.ts).
   // A process group of its own, so that the SQLite case can stop it as a terminal's Ctrl-C does: a SIGINT to every process of the group.
-  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'], detached: true })
-  t.teardown(() => supervisor.kill('SIGKILL'))
-  const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
-  const logs: LogLine[] = []
-  let partial = ''
-  supervisor.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n')
-    partial = lines.pop()!
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine)
-  })
+  const { supervisor, exited, logs } = supervise(t, gw, { detached: true })
   const started = () => logs.filter((l) => l.msg === 'gateway process started')
   const listening = () => new Set(logs.filter((l) => l.msg.startsWith('Server listening')).map((l) => l.pid))
   await eventually(() => (listening().size === 2 ? true : undefined), 60_000, 'both gateway processes to listen')
@@ -212,16 +218,7 @@ for (const ledger of ['sqlite', 'postgres'] as const) {
 
 t.test('stopped while its processes are still starting, the supervisor still stops them all and exits 0', async (t) => {
   const gw = gatewayProcess(t, 'CA', await freePort(), { GATEWAY_PROCESSES: '2', LOG_LEVEL: 'info', PIPELINE_THREADS: '0' })
-  const supervisor = spawn(process.execPath, gw.args, { env: gw.env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-  t.teardown(() => supervisor.kill('SIGKILL'))
-  const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)))
-  const logs: LogLine[] = []
-  let partial = ''
-  supervisor.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n')
-    partial = lines.pop()!
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine)
-  })
+  const { supervisor, exited, logs } = supervise(t, gw, { detached: false })
   // Both forked, neither listening yet: a gateway takes a second or more to build.
   await eventually(() => (logs.filter((l) => l.msg === 'gateway process started').length === 2 ? true : undefined), 30_000, 'both processes forked')
   t.notOk(
