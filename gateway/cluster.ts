@@ -48,6 +48,70 @@ export function isStopMessage(message: unknown): message is StopMessage {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'btb:stop'
 }
 
+export interface StopRequestsOptions {
+  /** Close the process, for this signal; called once. */
+  readonly stop: (signal: NodeJS.Signals, by: 'signal' | 'supervisor') => void
+  /** A second signal while closing: an operator's "exit now". */
+  readonly exitNow: (signal: NodeJS.Signals) => void
+}
+
+/**
+ * A gateway process's stop, however it is asked for: SIGTERM or SIGINT, or
+ * its supervisor's stop message. The first closes the process and a second
+ * signal is "exit now", as close-with-grace has it. But a signal sent to the
+ * whole process group (a Ctrl-C) reaches this process and its supervisor at
+ * once, and the supervisor relays it as a message: on a busy machine the
+ * message may be read first. So after the supervisor's message for a
+ * signal, the first copy of that signal is that same stop, not a second one.
+ * An operator who sent the supervisor alone a SIGTERM and then wants a
+ * process to exit now sends it two.
+ */
+export class StopRequests {
+  readonly #opts: StopRequestsOptions
+  #signal: NodeJS.Signals | undefined
+  #groupCopyDue = false
+  #closing = false
+
+  constructor(opts: StopRequestsOptions) {
+    this.#opts = opts
+  }
+
+  /** Takes SIGTERM, SIGINT and the supervisor's stop message from now on. */
+  listen(): this {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => this.signal(signal))
+    process.on('message', (message) => {
+      if (isStopMessage(message)) this.message(message.signal)
+    })
+    return this
+  }
+
+  /** The process closes for another reason (an uncaught error): a signal from now on is "exit now". */
+  closing(): void {
+    this.#closing = true
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.#closing && this.#signal === undefined) {
+      this.#opts.exitNow(signal)
+    } else if (this.#signal === undefined) {
+      this.#signal = signal
+      this.#opts.stop(signal, 'signal')
+    } else if (this.#groupCopyDue && signal === this.#signal) {
+      this.#groupCopyDue = false
+    } else {
+      this.#opts.exitNow(signal)
+    }
+  }
+
+  message(signal: NodeJS.Signals): void {
+    // Closing already: the signal reached this process before the supervisor's message, or an error did.
+    if (this.#signal !== undefined || this.#closing) return
+    this.#signal = signal
+    this.#groupCopyDue = true
+    this.#opts.stop(signal, 'supervisor')
+  }
+}
+
 export class Supervisor {
   readonly #opts: Required<SupervisorOptions>
   readonly #workers = new Map<number, Worker>()
@@ -78,7 +142,8 @@ export class Supervisor {
    * process group (Ctrl-C in a terminal, a service manager's stop) has
    * reached each of them already, and a second one is close-with-grace's
    * "exit now", which abandons the close. A process already closing ignores
-   * the message (server.ts).
+   * the message, and one that reads the message first takes the signal's
+   * copy that follows as the same stop (StopRequests).
    */
   stop(signal: NodeJS.Signals): void {
     if (this.#stopping !== undefined) return

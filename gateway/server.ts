@@ -5,7 +5,7 @@ import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.ts'
-import { isStopMessage, Supervisor, stopWithSupervisor } from './cluster.ts'
+import { StopRequests, Supervisor, stopWithSupervisor } from './cluster.ts'
 import { checkConfiguration } from './check-config.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
 
@@ -34,24 +34,30 @@ if (process.argv.includes('--check-config')) {
     // Closing waits for a checkpoint being sent and the deliveries in hand,
     // abandoned at two thirds of SHUTDOWN_TIMEOUT_MS; past all of it, the
     // process exits 1 (docs/operators.md, "Shutdown").
-    // SIGHUP is not a shutdown here (close-with-grace counts it as one by
-    // default): it re-reads the trust file, below.
-    let closing = false
-    const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
-      closing = true
-      if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
-      else app.log.info({ signal }, 'shutting down')
+    // Signals are StopRequests' (gateway/cluster.ts), which also takes the
+    // supervisor's stop message; close-with-grace keeps the delay, errors
+    // and the other signals. SIGHUP is not a shutdown here (close-with-grace
+    // counts it as one by default): it re-reads the trust file, below.
+    const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP', 'SIGINT', 'SIGTERM'] }, async ({ err }) => {
+      if (err !== undefined) {
+        stops.closing()
+        app.log.error({ err }, 'shutting down after an error')
+      } else app.log.info({ signal: stoppedBy }, 'shutting down')
       await app.close()
     })
-    stopWithSupervisor()
-    // The supervisor's stop (cluster.ts), for the signal it was sent; nothing
-    // more if that signal reached this process too and it is closing already.
-    process.on('message', (message) => {
-      if (isStopMessage(message) && !closing) {
-        app.log.info({ signal: message.signal }, 'told to stop by the supervisor')
+    let stoppedBy: NodeJS.Signals | undefined
+    const stops = new StopRequests({
+      stop: (signal, by) => {
+        stoppedBy = signal
+        if (by === 'supervisor') app.log.info({ signal }, 'told to stop by the supervisor')
         void grace.close()
+      },
+      exitNow: (signal) => {
+        app.log.error({ signal }, `second ${signal} while closing: exiting now`)
+        process.exit(1)
       }
-    })
+    }).listen()
+    stopWithSupervisor()
     // Listening for messages holds the channel open: let go of it again, as stopWithSupervisor does.
     process.channel?.unref()
     // The usual daemon convention: SIGHUP re-reads the trust file (revocations, rotated keys).

@@ -12,6 +12,7 @@ import pg from 'pg'
 import { join } from 'node:path'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
+import { StopRequests } from '../gateway/cluster.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import type { GatewayStore } from '../gateway/store/records.ts'
@@ -227,4 +228,49 @@ t.test('stopped while its processes are still starting, the supervisor still sto
   )
   supervisor.kill('SIGTERM')
   t.equal(await exited, 0, 'every process stopped, and the supervisor exits 0')
+})
+
+// A Ctrl-C reaches the supervisor and each gateway process at once, and the
+// supervisor relays it as a stop message (gateway/cluster.ts): on a busy
+// machine a process may read the message before its own copy of the signal.
+// That copy is the same stop, not an operator's second Ctrl-C ("exit now").
+t.test('a gateway process told to stop by its supervisor takes the same signal, arriving after, as that stop: it closes once and exits 0', async (t) => {
+  const gw = gatewayProcess(t, 'CA', await freePort(), { LOG_LEVEL: 'info', PIPELINE_THREADS: '0' })
+  const { supervisor: gateway, exited, logs } = supervise(t, gw, { detached: false })
+  await eventually(() => (logs.some((l) => l.msg.startsWith('Server listening')) ? true : undefined), 60_000, 'the gateway to listen')
+  // The signal as soon as the process says it has read the message, while it closes.
+  gateway.stdout!.on('data', (chunk: Buffer) => {
+    if (chunk.includes('told to stop by the supervisor')) gateway.kill('SIGINT')
+  })
+  gateway.send({ type: 'btb:stop', signal: 'SIGINT' })
+  t.equal(await exited, 0, 'it exits 0')
+  t.equal(logs.filter((l) => l.msg === 'shutting down').length, 1, 'it closed once')
+})
+
+t.test('StopRequests: the first request closes; a second signal exits now, except the copy of a signal the supervisor relayed', async (t) => {
+  const seen = (): { calls: string[]; stops: StopRequests } => {
+    const calls: string[] = []
+    const stops = new StopRequests({ stop: (signal, by) => calls.push(`stop ${signal} by ${by}`), exitNow: (signal) => calls.push(`exit now ${signal}`) })
+    return { calls, stops }
+  }
+  let { calls, stops } = seen()
+  stops.signal('SIGTERM')
+  stops.message('SIGTERM')
+  stops.signal('SIGTERM')
+  t.same(calls, ['stop SIGTERM by signal', 'exit now SIGTERM'], 'signal first: the message changes nothing, and the next signal exits now')
+  ;({ calls, stops } = seen())
+  stops.message('SIGINT')
+  stops.signal('SIGINT')
+  t.same(calls, ['stop SIGINT by supervisor'], "message first: the signal's copy that follows is the same stop")
+  stops.signal('SIGINT')
+  t.same(calls, ['stop SIGINT by supervisor', 'exit now SIGINT'], 'and a further one exits now')
+  ;({ calls, stops } = seen())
+  stops.message('SIGTERM')
+  stops.signal('SIGINT')
+  t.same(calls, ['stop SIGTERM by supervisor', 'exit now SIGINT'], 'another signal than the one relayed exits now')
+  ;({ calls, stops } = seen())
+  stops.closing()
+  stops.message('SIGTERM')
+  stops.signal('SIGTERM')
+  t.same(calls, ['exit now SIGTERM'], 'closing after an error: the message changes nothing, and a signal exits now')
 })
