@@ -2,13 +2,16 @@
 // file as it was), and the expiry report. Live effects are in trust-live.test.ts.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { X509Certificate } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { checkConfiguration } from '../gateway/check-config.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
-import { copyKeys, KEYS_DIR } from './helper.ts'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { cosignCheckpoint, cosignedAt, ledgerOrigin, signCheckpoint, witnessKeys, witnessName } from '../gateway/audit/checkpoint.ts'
+import { addCheckpointBody } from '../gateway/audit/witness.ts'
+import type { TrustFile } from '../gateway/trust/trust-file.ts'
+import { copyKeys, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 import { runKeys, type KeysRun } from './lib/run-keys.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -223,6 +226,46 @@ t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped ke
   const store = loadTrustStore(caTrust)
   t.same([...store.partner.keys.keys()], [newKid], 'the dropped key no longer verifies messages')
   t.ok(store.partner.ledgerKeys.has(oldKid), 'but still verifies the countersignatures it made')
+  const retired = (JSON.parse(readFileSync(caTrust, 'utf8')) as TrustFile).partner.retiredKeys!.find((k) => k.kid === oldKid)!
+  t.ok(Date.parse(retired.retiredAt!) <= Date.now(), 'the time it was dropped is kept with it')
+
+  // What the dropped key signs from now on is worth nothing here: a leaked
+  // key the partner dropped can neither cosign this gateway's checkpoints
+  // after the fact nor have the witness cosign a checkpoint of its own.
+  const droppedKey = {
+    name: witnessName('US'),
+    alg: 'ES256' as const,
+    key: createPrivateKey({ key: JSON.parse(readFileSync(join(dir, 'US', `gateway.signing.${oldKid}.private.jwk.json`), 'utf8')), format: 'jwk' })
+  }
+  const own = signCheckpoint(
+    { size: 5, root: Buffer.alloc(32, 1).toString('base64') },
+    { name: ledgerOrigin('CA'), alg: store.signingKey.alg, key: store.signingKey.key }
+  )
+  const before = Math.floor(Date.parse(retired.retiredAt!) / 1000) - 60
+  t.equal(
+    cosignedAt(own + cosignCheckpoint(own, droppedKey, before), witnessKeys('US', store.partner.ledgerKeys)),
+    before,
+    'a cosignature from before it was dropped verifies'
+  )
+  t.throws(
+    () =>
+      cosignedAt(own + cosignCheckpoint(own, droppedKey, Math.floor(Date.parse(retired.retiredAt!) / 1000) + 1), witnessKeys('US', store.partner.ledgerKeys)),
+    { code: 'NOTE_UNVERIFIED', message: /after its key was retired/ },
+    'one dated a second after is refused'
+  )
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, trustFile: caTrust }))
+  const theirs = signCheckpoint({ size: 3, root: Buffer.alloc(32, 2).toString('base64') }, { ...droppedKey, name: ledgerOrigin('US') })
+  const asked = await gw.app.inject({
+    method: 'POST',
+    url: '/v1/witness/add-checkpoint',
+    payload: addCheckpointBody(0, [], theirs),
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...presenting(readFileSync(join(dir, 'US', 'gateway.crt.pem'), 'utf8')) }
+  })
+  t.equal(asked.statusCode, 403, `the witness cosigns no checkpoint the dropped key signed (${asked.body})`)
+
+  // Revoked, it verifies nothing, not even what it signed before.
+  t.equal((await keys('revoke', '--trust', caTrust, '--kid', oldKid)).code, 0)
+  t.notOk(loadTrustStore(caTrust).partner.ledgerKeys.has(oldKid), 'a revoked key the partner dropped verifies no countersignature')
 })
 
 t.test('expiry lists every certificate and fails ahead of expiry', async (t) => {

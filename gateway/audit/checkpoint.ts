@@ -49,7 +49,12 @@ export function ledgerKeys(country: Country, keys: ReadonlyMap<string, Verificat
 
 /** The keys a gateway cosigns the partner's checkpoints with. */
 export function witnessKeys(country: Country, keys: ReadonlyMap<string, VerificationKey>): NoteKey[] {
-  return [...keys.values()].map((k) => ({ name: witnessName(country), alg: k.alg, key: k.key }))
+  return [...keys.values()].map((k) => ({
+    name: witnessName(country),
+    alg: k.alg,
+    key: k.key,
+    ...(k.retiredAt === undefined ? {} : { retiredAt: k.retiredAt })
+  }))
 }
 
 /** A checkpoint of `head`, signed by the ledger's key: its name is the ledger's origin (C2SP tlog-checkpoint). */

@@ -29,6 +29,8 @@ export interface NoteKey {
   readonly alg: SigningAlgorithm
   /** Private to sign, public to verify. */
   readonly key: KeyObject
+  /** A retired key's retirement (POSIX seconds): a cosignature it dates later is refused. */
+  readonly retiredAt?: number
 }
 
 export interface NoteSignature {
@@ -182,6 +184,10 @@ export function verifyNote(note: string, kind: NoteSignatureKind, keys: readonly
         throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} states a time past any date (${s.signature.readBigUInt64BE(0)})`)
       if (!rawVerify(key.alg, cosignedMessage(parsed.text, time), pub, s.signature.subarray(8))) {
         throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} does not verify`)
+      }
+      // What a retired key signs is the partner's only while it was in use: after, whoever holds it may not be the partner.
+      if (key.retiredAt !== undefined && time > key.retiredAt) {
+        throw new NoteError('NOTE_UNVERIFIED', `the cosignature of ${s.name} is dated ${time}, after its key was retired (${key.retiredAt})`)
       }
       // The latest of several (a witness may have cosigned again).
       if (found?.cosignature === undefined || time > found.cosignature.time) found = { by: key, cosignature: { name: s.name, time } }

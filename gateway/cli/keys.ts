@@ -360,7 +360,8 @@ function gatewayJwks(c: CountryDir): Jwks {
 
 /** The partner's keys from now on; the ones it dropped are kept for verifying its countersignatures only. */
 function replacePartnerKeys(file: TrustFile, keys: RegisteredKey[]): void {
-  const dropped = file.partner.keys.filter((old) => !keys.some((k) => k.kid === old.kid))
+  const retiredAt = new Date().toISOString()
+  const dropped = file.partner.keys.filter((old) => !keys.some((k) => k.kid === old.kid)).map((old) => ({ ...old, retiredAt }))
   const retired = [...(file.partner.retiredKeys ?? []), ...dropped].filter((r) => !keys.some((k) => k.kid === r.kid))
   file.partner.keys = keys
   file.partner.retiredKeys = retired
@@ -429,7 +430,7 @@ async function retireKey(values: Values, say: Say): Promise<void> {
     const publicJwk = gatewayJwks(c).keys.find((k) => k.kid === kid)!
     f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey)
     // The ledger's checkpoints it signed must stay verifiable.
-    f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk }]
+    f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk, retiredAt: new Date().toISOString() }]
     await c.save()
     await rm(path.join(c.dir, gatewayKey.privateJwk), { force: true })
     const jwks = gatewayJwks(c)

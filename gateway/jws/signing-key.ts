@@ -15,6 +15,8 @@ export interface VerificationKey {
   readonly key: KeyObject
   /** Who signs with it: `CA/CBSA/pik-primary`, or `gateway:US`. */
   readonly owner: string
+  /** A retired key's retirement (POSIX seconds): what it says it signed later is not taken. */
+  readonly retiredAt?: number
 }
 
 /** A private key this gateway signs with. */

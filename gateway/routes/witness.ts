@@ -72,7 +72,8 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
   const witness = new Witness({
     store: app.store,
     origin: ledgerOrigin(partner().country),
-    logKeys: () => ledgerKeys(partner().country, partner().ledgerKeys),
+    // Its current keys only: a key it retired signs no new checkpoint (trust-store.ts).
+    logKeys: () => ledgerKeys(partner().country, partner().keys),
     key: () => ({ name: witnessName(app.trust.country), alg: app.trust.signingKey.alg, key: app.trust.signingKey.key }),
     onConflict: async (conflict) => {
       log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict }, "the partner's ledger contradicts a checkpoint this gateway cosigned")

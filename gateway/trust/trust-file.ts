@@ -97,6 +97,16 @@ export interface RegisteredKey {
   jwk: PublicSigningJwk
 }
 
+/**
+ * A key no longer in use, kept to verify what it signed while it was: the
+ * ledger checkpoints a gateway's key signed, the cosignatures a partner's
+ * key made (docs/operators.md, "Keys and certificates").
+ */
+export interface RetiredKey extends RegisteredKey {
+  /** When the keys CLI retired it (RFC 3339). A cosignature it made later is refused; absent in files written before it was kept. */
+  retiredAt?: string
+}
+
 /** Alias of `RegisteredKey` (a `{ kid, alg, jwk }` entry of a trust file). */
 export type TrustFileKey = RegisteredKey
 
@@ -130,7 +140,7 @@ export interface GatewayIdentity {
    * Public halves of keys retired by rotation: never accepted for messages or
    * tokens again, kept only to verify the ledger checkpoints they signed.
    */
-  retiredKeys?: RegisteredKey[]
+  retiredKeys?: RetiredKey[]
 }
 
 /** An agency system allowed to submit (and receive) messages through this gateway. */
@@ -210,7 +220,7 @@ export interface PartnerTrust {
   /** The partner gateway's public signing keys (its JWKS). */
   keys: RegisteredKey[]
   /** Partner keys it has since retired: kept only to verify its countersignatures in the ledger. */
-  retiredKeys?: RegisteredKey[]
+  retiredKeys?: RetiredKey[]
 }
 
 /** The whole trust file. */

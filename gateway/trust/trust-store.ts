@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path'
 import { sha256 } from '../lib/digest.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { isAllowedAlgorithm } from '../jws/signing-key.ts'
-import type { TrustFileKey } from './trust-file.ts'
+import type { RetiredKey, TrustFileKey } from './trust-file.ts'
 import { checkTrustFile } from './trust-schema.ts'
 
 export type Country = 'CA' | 'US'
@@ -61,7 +61,11 @@ export interface TrustStore {
     readonly gatewayCert: X509Certificate
     readonly gatewayCertSha256: string
     readonly keys: ReadonlyMap<string, VerificationKey>
-    /** Partner keys, current and retired: what its countersignatures may be signed with. */
+    /**
+     * Partner keys, current and retired but not revoked: what its
+     * cosignatures may be signed with (a retired key's, only before it was
+     * retired). Its checkpoints are signed with `keys`, its current ones.
+     */
     readonly ledgerKeys: ReadonlyMap<string, VerificationKey>
   }
 }
@@ -70,9 +74,14 @@ export function gatewayOwner(country: Country): string {
   return `gateway:${country}`
 }
 
-function verificationKey(entry: TrustFileKey, owner: string): VerificationKey {
+function verificationKey(entry: TrustFileKey | RetiredKey, owner: string): VerificationKey {
   if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: key ${entry.kid} uses ${entry.alg}, which is not allowed`)
-  return { kid: entry.kid, alg: entry.alg, owner, key: createPublicKey({ key: entry.jwk as never, format: 'jwk' }) }
+  const key = { kid: entry.kid, alg: entry.alg, owner, key: createPublicKey({ key: entry.jwk as never, format: 'jwk' }) }
+  if (!('retiredAt' in entry) || entry.retiredAt === undefined) return key
+  const retiredAt = Math.floor(Date.parse(entry.retiredAt) / 1000)
+  // The schema's pattern lets through a day or an hour no calendar has.
+  if (!Number.isSafeInteger(retiredAt)) throw new Error(`trust file: key ${entry.kid} has retiredAt ${entry.retiredAt}, which is no time`)
+  return { ...key, retiredAt }
 }
 
 export function loadTrustStore(trustFilePath: string): TrustStore {
@@ -149,9 +158,11 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     if (!revokedKids.has(k.kid)) partnerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
   }
 
+  // A revoked key, one that leaked, verifies nothing the partner says it signed:
+  // a later cosignature of this ledger covers the entries an earlier one did.
   const partnerLedgerKeys = new Map(partnerKeys)
   for (const k of file.partner.retiredKeys ?? []) {
-    if (!partnerLedgerKeys.has(k.kid)) partnerLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
+    if (!partnerLedgerKeys.has(k.kid) && !revokedKids.has(k.kid)) partnerLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(partnerCountry)))
   }
 
   const tlsCert = read(file.gateway.tlsCert)
