@@ -114,6 +114,20 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
     15_000,
     'delivery'
   )
+  // Corrected once delivered: the report shows the correction, and the original says by which message.
+  const { id: _id, createdAt: _createdAt, from: _from, ...record } = envelope
+  const correction = cbsa.envelope({ ...record, supersedes: { id: String(envelope.id), action: 'correct', reason: 'data-error' } })
+  t.equal((await cbsa.submit(await cbsa.sign(correction))).status, 202)
+  // Another traveller's crossing, whose entry names only them.
+  const other = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const otherDocument = (other.payload as { document: { number: string } }).document
+  otherDocument.number = `${otherDocument.number.slice(0, -1)}${otherDocument.number.endsWith('9') ? '8' : '9'}`
+  t.equal((await cbsa.submit(await cbsa.sign(other))).status, 202)
+  await eventually(
+    async () => ((await ex.ca.app.store.findMessage('outbound', String(other.id)))?.status === 'delivered' ? true : undefined),
+    15_000,
+    'the other delivery'
+  )
 
   const agent = identityAgent(t, 'CA', 'privacy-officers/po-1')
   const call = async (method: 'GET' | 'POST', url: string, token?: string, body?: unknown) => {
@@ -168,6 +182,30 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   const fewerWithheld = structuredClone(report)
   fewerWithheld.disclosures.find((d: { event: string }) => d.event === 'accepted').withheld -= 1
   t.match((await check(fewerWithheld)).stdout, /NOT PROVEN: entry \d+: the report shows the fields shared or withheld other than the ledger says/)
+
+  // What a row says of corrections, of holds, and whose it is, is the ledger's too.
+  const corrected = (r: typeof report) => r.disclosures.find((d: { supersedes?: unknown }) => d.supersedes !== undefined)
+  const original = (r: typeof report) => r.disclosures.find((d: { supersededBy?: unknown }) => d.supersededBy !== undefined)
+  t.ok(corrected(report) && original(report), 'the correction and the original it supersedes are in the report')
+  const otherAction = structuredClone(report)
+  corrected(otherAction).supersedes.action = 'retract'
+  t.match((await check(otherAction)).stdout, /NOT PROVEN: entry \d+: the report shows what it supersedes other than the ledger says/)
+  const unsaid = structuredClone(report)
+  delete corrected(unsaid).supersedes
+  t.match((await check(unsaid)).stdout, /NOT PROVEN: entry \d+: the report shows what it supersedes other than the ledger says/)
+  const byAnother = structuredClone(report)
+  original(byAnother).supersededBy.messageId = String(other.id)
+  t.match((await check(byAnother)).stdout, /NOT PROVEN: entry \d+: the report says it was superseded by entry \d+, which does not supersede it/)
+  const referenced = structuredClone(report)
+  referenced.disclosures[0].complaintRef = 'OPC-2026-0001'
+  t.match((await check(referenced)).stdout, /NOT PROVEN: entry \d+: the report shows complaintRef other than the ledger says/)
+  const otherDoc = (other.payload as { document: { number: string; issuingCountry: string } }).document
+  const theirs = JSON.parse(
+    (await call('POST', `${ex.ca.url}/v1/audit/disclosures`, token, { documentNumber: otherDoc.number, issuingCountry: otherDoc.issuingCountry })).text
+  )
+  const borrowed = await check({ ...theirs, subject: report.subject })
+  t.equal(borrowed.code, 1, "another traveller's entries do not prove this traveller's report")
+  t.match(borrowed.stdout, /NOT PROVEN: entry \d+: its ledger entry does not name the report's traveller/)
 
   const textEdited = structuredClone(report)
   textEdited.disclosures[0].ledgerEntry = textEdited.disclosures[0].ledgerEntry.replace('"accepted"', '"refused"')

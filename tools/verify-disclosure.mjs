@@ -149,7 +149,13 @@ export function cosignedAt(checkpoint, jwks) {
 // The report -------------------------------------------------------------------
 
 /** What a report row shows that its ledger entry must say. */
-const SHOWN = ['at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to']
+const SHOWN = ['at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'reference', 'complaintRef']
+
+/** What a row says its entry supersedes, as the ledger's entry would make it (routes/audit.ts, the report). */
+function supersedesOf(entry) {
+  const s = entry.supersedes
+  return JSON.stringify(s == null ? null : { messageId: s.id, action: s.action, ...(s.reason === undefined ? {} : { reason: s.reason }) })
+}
 
 /**
  * The field decisions an entry records for the traveller whose keyed digest
@@ -218,8 +224,14 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
       findings.push(`${where}: its ledger text is not JSON`)
       continue
     }
+    // Whose report it is: an entry naming only another traveller proves nothing of this one.
+    if (!Array.isArray(entry.subjects) || !entry.subjects.includes(report.subject)) {
+      findings.push(`${where}: its ledger entry does not name the report's traveller`)
+      continue
+    }
     const differs = SHOWN.filter((k) => (entry[k] ?? null) !== (d[k] ?? null))
     if (JSON.stringify(entry.policy ?? null) !== JSON.stringify(d.policy ?? null)) differs.push('policy')
+    if (supersedesOf(entry) !== JSON.stringify(d.supersedes ?? null)) differs.push('what it supersedes')
     if (disclosed(entry, report.subject) !== JSON.stringify({ shared: d.shared, withheld: d.withheld })) differs.push('the fields shared or withheld')
     if (differs.length > 0) {
       findings.push(`${where}: the report shows ${differs.join(', ')} other than the ledger says`)
@@ -227,7 +239,54 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
     }
     proven.push(d.seq)
   }
-  return { findings, proven, checkpoint: { origin: checkpoint.origin, size: checkpoint.size, cosignedAt: time } }
+  const stillProven = new Set(proven)
+  const notes = checkSupersededBy(report, stillProven, findings)
+  return {
+    findings,
+    notes,
+    proven: proven.filter((seq) => stillProven.has(seq)),
+    checkpoint: { origin: checkpoint.origin, size: checkpoint.size, cosignedAt: time }
+  }
+}
+
+/**
+ * A row's `supersededBy` names the entry of the correction or retraction:
+ * when that entry is in the report and proven, it must supersede this
+ * message, as said. One on another page of the report is checked with that
+ * page; whether the original was withdrawn before it left is the gateway's
+ * account, from an entry about the message that names no traveller: both are
+ * notes, not proof (docs/privacy-officers.md, "Checking a report offline").
+ */
+function checkSupersededBy(report, proven, findings) {
+  const notes = []
+  const rows = new Map((report.disclosures ?? []).map((d) => [d.seq, d]))
+  for (const d of report.disclosures ?? []) {
+    const by = d.supersededBy
+    if (by == null || !proven.has(d.seq)) continue
+    const where = `entry ${d.seq}`
+    const superseding = rows.get(by.seq)
+    if (superseding === undefined) {
+      notes.push(`${where}: the entry that superseded it (${by.seq}) is not in this report: check the page that holds it`)
+    } else if (!proven.has(by.seq)) {
+      findings.push(`${where}: the entry that superseded it (${by.seq}) is not proven`)
+      continue
+    } else {
+      const says = JSON.parse(superseding.ledgerEntry)
+      const matches =
+        says.messageId === by.messageId &&
+        says.direction === d.direction &&
+        says.supersedes?.id === d.messageId &&
+        says.supersedes?.action === by.action &&
+        (says.supersedes?.reason ?? null) === (by.reason ?? null)
+      if (!matches) {
+        proven.delete(d.seq)
+        findings.push(`${where}: the report says it was superseded by entry ${by.seq}, which does not supersede it so`)
+        continue
+      }
+    }
+    if (by.withdrawn === true) notes.push(`${where}: that it was withdrawn before it left is the gateway's account, not proven by the report`)
+  }
+  return notes
 }
 
 function readJwks(path) {
@@ -259,7 +318,7 @@ function main() {
     process.stderr.write(`could not read the inputs: ${err.message}\n`)
     return 2
   }
-  const { findings, proven, checkpoint } = verifyReport(report, ledgerJwks, witnessJwks)
+  const { findings, notes, proven, checkpoint } = verifyReport(report, ledgerJwks, witnessJwks)
   const out = []
   if (checkpoint !== undefined) {
     const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned by the partner at ${new Date(checkpoint.cosignedAt * 1000).toISOString()}`
@@ -267,6 +326,7 @@ function main() {
   }
   out.push(`Entries proven in it: ${proven.length} of ${(report.disclosures ?? []).length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)
   for (const f of findings) out.push(`NOT PROVEN: ${f}.`)
+  for (const n of notes ?? []) out.push(`NOTE: ${n}.`)
   out.push(findings.length === 0 ? 'Result: OK. Every entry of the report is in the ledger the partner witnessed, as shown.' : 'Result: NOT OK.')
   process.stdout.write(`${out.join('\n')}\n`)
   return findings.length === 0 ? 0 : 1
