@@ -255,7 +255,7 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
  * message, as said. One on another page of the report is checked with that
  * page; whether the original was withdrawn before it left is the gateway's
  * account, from an entry about the message that names no traveller: both are
- * notes, not proof (docs/privacy-officers.md, "Checking a report offline").
+ * notes, not proof (docs/privacy-officers.md, "Checking a disclosure report offline").
  */
 function checkSupersededBy(report, proven, findings) {
   const notes = []

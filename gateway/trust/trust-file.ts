@@ -100,7 +100,7 @@ export interface RegisteredKey {
 /**
  * A key no longer in use, kept to verify what it signed while it was: the
  * ledger checkpoints a gateway's key signed, the cosignatures a partner's
- * key made (docs/operators.md, "Keys and certificates").
+ * key made (docs/operators.md, "Keys and trust CLI").
  */
 export interface RetiredKey extends RegisteredKey {
   /** When the keys CLI retired it (RFC 3339). A cosignature it made later is refused; absent in files written before it was kept. */
