@@ -51,6 +51,7 @@ const TABLE = {
   PURPOSE_NOT_ALLOWED: ['The calling system may not send for purpose %s', 403],
   POLICY_DENIED: ['No policy allows this exchange: %s', 403],
   LEGAL_AUTHORITY_MISMATCH: ['Legal authority mismatch: %s', 403],
+  AGREEMENT_MISMATCH: ['Agreement mismatch: %s', 403],
   ID_CONFLICT: ['Message %s was already submitted with other content', 409],
   SUPERSEDES_UNKNOWN: ['No message this gateway took from you has the id the envelope supersedes: %s', 422],
   SUPERSEDES_NOT_YOURS: ['The message superseded was sent by another system: %s', 403],
@@ -105,6 +106,7 @@ export const KindNotAllowedError = ERRORS.KIND_NOT_ALLOWED
 export const PurposeNotAllowedError = ERRORS.PURPOSE_NOT_ALLOWED
 export const PolicyDeniedError = ERRORS.POLICY_DENIED
 export const LegalAuthorityMismatchError = ERRORS.LEGAL_AUTHORITY_MISMATCH
+export const AgreementMismatchError = ERRORS.AGREEMENT_MISMATCH
 export const IdConflictError = ERRORS.ID_CONFLICT
 export const SupersedesUnknownError = ERRORS.SUPERSEDES_UNKNOWN
 export const SupersedesNotYoursError = ERRORS.SUPERSEDES_NOT_YOURS

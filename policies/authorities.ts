@@ -134,6 +134,43 @@ const REGISTRY: readonly LegalAuthority[] = [
   }
 ]
 
+/**
+ * A bilateral arrangement an exchange falls under, as its envelope's
+ * `agreementRef` names it, and the kinds and purposes that travel under it.
+ * A closed list, as legal authorities are: the reference reaches both
+ * ledgers as written, so free text there could carry personal data.
+ */
+export interface Arrangement {
+  readonly id: string
+  readonly title: string
+  readonly covers: readonly AuthorityUse[]
+}
+
+const ENTRY_EXIT_PURPOSES = ['entry-exit-verification', 'residency-determination', 'removal-enforcement']
+
+const ARRANGEMENT_REGISTRY: readonly Arrangement[] = [
+  {
+    id: 'CA-US-Entry-Exit-Joint-Statement-2012',
+    title: 'Canada–United States Joint Statement of Privacy Principles and entry/exit information sharing (2012)',
+    covers: [entryExit(...ENTRY_EXIT_PURPOSES)]
+  },
+  {
+    id: 'CA-US-NEXUS-Arrangement-2002',
+    title: 'Canada–United States NEXUS trusted traveller arrangement (2002)',
+    covers: [designation('trusted-traveller-vetting')]
+  },
+  {
+    id: 'BtB-Action-Plan-2011-Business-Travellers',
+    title: 'Beyond the Border Action Plan (2011), business travellers',
+    covers: [designation('business-traveller-facilitation')]
+  },
+  {
+    id: 'CA-US-Visa-Immigration-Info-Sharing-Agreement-2012',
+    title: 'Canada–United States Visa and Immigration Information-Sharing Agreement (2012)',
+    covers: [biometric('immigration-examination', 'asylum-claim')]
+  }
+]
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value)
@@ -143,12 +180,22 @@ function deepFreeze<T>(value: T): T {
 }
 
 export const LEGAL_AUTHORITIES: readonly LegalAuthority[] = deepFreeze(REGISTRY)
+export const ARRANGEMENTS: readonly Arrangement[] = deepFreeze(ARRANGEMENT_REGISTRY)
 
 // Looked up without a prototype: an envelope citing `constructor` finds nothing.
 const BY_ID: ReadonlyMap<string, LegalAuthority> = new Map(LEGAL_AUTHORITIES.map((a) => [a.id, a]))
 
+function covered(uses: readonly AuthorityUse[], kind: string, purpose: string): boolean {
+  return uses.some((use) => (use.kinds as readonly string[]).includes(kind) && use.purposes.includes(purpose))
+}
+
 function citableFor(authority: LegalAuthority, kind: string, purpose: string): boolean {
-  return authority.citableFor.some((use) => (use.kinds as readonly string[]).includes(kind) && use.purposes.includes(purpose))
+  return covered(authority.citableFor, kind, purpose)
+}
+
+/** The arrangements `kind` under `purpose` falls under, in registry order. */
+export function arrangementsFor(kind: Kind, purpose: string): readonly string[] {
+  return ARRANGEMENTS.filter((a) => covered(a.covers, kind, purpose)).map((a) => a.id)
 }
 
 /** The authorities `country` may cite for `kind` under `purpose`, in registry order. */
@@ -161,12 +208,24 @@ export function citableBy(country: Country, kind: Kind, purpose: string): readon
  * country may cite, and all of them. Part of the policy module, so the
  * version hash both gateways compare changes with them.
  */
-export function purposeAuthorities(kind: Kind, purpose: string): Pick<PurposePolicy, 'legalAuthorities' | 'legalAuthoritiesByCountry'> {
+export function purposeAuthorities(kind: Kind, purpose: string): Pick<PurposePolicy, 'legalAuthorities' | 'legalAuthoritiesByCountry' | 'agreementRefs'> {
   const byCountry = { CA: citableBy('CA', kind, purpose), US: citableBy('US', kind, purpose) }
   return {
     legalAuthorities: LEGAL_AUTHORITIES.filter((a) => citableFor(a, kind, purpose)).map((a) => a.id),
-    legalAuthoritiesByCountry: byCountry
+    legalAuthoritiesByCountry: byCountry,
+    agreementRefs: arrangementsFor(kind, purpose)
   }
+}
+
+/**
+ * Why `cited` is not an arrangement `kind` under `purpose` falls under, in
+ * words for a refusal's detail, with the one it does. The reference is the
+ * sender's text: `quote` bounds it where the registry does not know it.
+ */
+export function arrangementMismatchDetail(cited: string, kind: Kind, purpose: string, quote: (value: string) => string): string {
+  const known = ARRANGEMENTS.find((a) => a.id === cited)
+  const why = known === undefined ? 'not in the registry of arrangements' : 'an arrangement of other kinds or purposes'
+  return `${kind} under ${purpose} does not fall under ${known === undefined ? quote(cited) : cited} (${why}); it falls under ${arrangementsFor(kind, purpose).join(', ')}`
 }
 
 /**

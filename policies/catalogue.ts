@@ -9,7 +9,7 @@ import { KINDS, type Kind } from '../schemas/index.ts'
 import { DEFAULT_DENY, policyVersion, type FieldDecision } from './lib/engine.ts'
 import { kindLeafPaths } from './lib/schema-paths.ts'
 import type { Action, Country, Direction, DirectionPolicy, FieldRule, Generaliser, KindPolicy, Principle } from './lib/types.ts'
-import { LEGAL_AUTHORITIES } from './authorities.ts'
+import { ARRANGEMENTS, LEGAL_AUTHORITIES } from './authorities.ts'
 import { policies } from './index.ts'
 import { PRINCIPLE_IDS, principles, type PrincipleEntry } from './principles.ts'
 
@@ -48,6 +48,8 @@ export interface PublishedPurpose {
   readonly legalAuthorities: readonly string[]
   /** Those a sender of each country may cite: anything else is refused with LEGAL_AUTHORITY_MISMATCH. */
   readonly legalAuthoritiesByCountry: Readonly<Record<Country, readonly string[]>>
+  /** The arrangement a message under this purpose names as its agreementRef: anything else is refused with AGREEMENT_MISMATCH. */
+  readonly agreementRefs: readonly string[]
   readonly outbound?: PublishedDirection
   readonly inbound?: PublishedDirection
 }
@@ -71,9 +73,16 @@ export interface PublishedAuthority {
   readonly citableFor: ReadonlyArray<{ readonly kinds: readonly Kind[]; readonly purposes: readonly string[] }>
 }
 
+export interface PublishedArrangement {
+  readonly id: string
+  readonly title: string
+  readonly covers: ReadonlyArray<{ readonly kinds: readonly Kind[]; readonly purposes: readonly string[] }>
+}
+
 export interface PolicyCatalogue {
   readonly kinds: readonly PublishedKind[]
   readonly legalAuthorities: readonly PublishedAuthority[]
+  readonly arrangements: readonly PublishedArrangement[]
   readonly principles: readonly PrincipleEntry[]
 }
 
@@ -120,7 +129,8 @@ function publishKind(kind: Kind, policy: KindPolicy, version: string): Published
       const published: { -readonly [K in keyof PublishedPurpose]: PublishedPurpose[K] } = {
         purpose,
         legalAuthorities: [...purposePolicy.legalAuthorities],
-        legalAuthoritiesByCountry: { CA: [...purposePolicy.legalAuthoritiesByCountry.CA], US: [...purposePolicy.legalAuthoritiesByCountry.US] }
+        legalAuthoritiesByCountry: { CA: [...purposePolicy.legalAuthoritiesByCountry.CA], US: [...purposePolicy.legalAuthoritiesByCountry.US] },
+        agreementRefs: [...purposePolicy.agreementRefs]
       }
       for (const direction of DIRECTIONS) {
         const rules = purposePolicy[direction]
@@ -155,6 +165,11 @@ export function buildCatalogue(versionOf: (kind: Kind) => string | undefined = (
       title,
       citableBy: [...citableBy],
       citableFor: citableFor.map(({ kinds, purposes }) => ({ kinds: [...kinds], purposes: [...purposes] }))
+    })),
+    arrangements: ARRANGEMENTS.map(({ id, title, covers }) => ({
+      id,
+      title,
+      covers: covers.map(({ kinds, purposes }) => ({ kinds: [...kinds], purposes: [...purposes] }))
     })),
     principles: PRINCIPLE_IDS.map((id) => ({ ...principles[id] }))
   })

@@ -70,7 +70,8 @@ export function buildManifest(opts: ManifestOptions): Record<string, unknown> {
             purpose,
             to: { country: partner, agency },
             receivingSystem: receiverFor(receivers, agency, kind)?.id ?? null,
-            legalAuthorities: [...rules.legalAuthoritiesByCountry[c]]
+            legalAuthorities: [...rules.legalAuthoritiesByCountry[c]],
+            agreementRefs: [...rules.agreementRefs]
           }))
       })
     )

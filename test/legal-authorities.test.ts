@@ -10,7 +10,7 @@ import { randomBytes, createPrivateKey } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { CompactSign } from 'jose'
-import { COUNTRIES, LEGAL_AUTHORITIES, citableBy } from '../policies/authorities.ts'
+import { ARRANGEMENTS, COUNTRIES, LEGAL_AUTHORITIES, citableBy } from '../policies/authorities.ts'
 import { policies } from '../policies/index.ts'
 import type { PolicyCatalogue } from '../policies/catalogue.ts'
 import { KINDS, listExamples, type Kind } from '../schemas/index.ts'
@@ -107,6 +107,44 @@ t.test('an authority of the other country, or of another kind or purpose, is ref
   t.throws(() => book.select(nowhere, 'outbound'), { code: 'LEGAL_AUTHORITY_MISMATCH' }, 'a country named like an Object.prototype member cites nothing')
 })
 
+// The arrangement an exchange falls under (agreementRef) is one of a closed
+// list for its kind and purpose, as a legal authority is: free text there
+// would reach both ledgers as written (docs/integrators.md, "Legal authorities").
+t.test('an arrangement its kind and purpose do not travel under, or of no registry, is refused with AGREEMENT_MISMATCH, both ways', async (t) => {
+  const ca = example('entry-exit.record', 'valid-land-entry-ca-to-us')
+  const nexus = example('traveller.designation', 'valid-nexus-approved-ca-to-us')
+  const cases: Array<[string, Envelope, RegExp[]]> = [
+    ['free text', { ...ca, agreementRef: 'J. Smith, 1992-10-05' }, [/not in the registry of arrangements/, /CA-US-Entry-Exit-Joint-Statement-2012/]],
+    ['the arrangement of another kind', { ...ca, agreementRef: 'CA-US-NEXUS-Arrangement-2002' }, [/CA-US-NEXUS-Arrangement-2002/, /entry-exit\.record/]],
+    [
+      'the arrangement of another purpose of the kind',
+      { ...nexus, agreementRef: 'BtB-Action-Plan-2011-Business-Travellers' },
+      [/trusted-traveller-vetting/, /CA-US-NEXUS-Arrangement-2002/]
+    ]
+  ]
+  for (const [what, envelope, detail] of cases) {
+    for (const direction of ['outbound', 'inbound'] as const) {
+      let caught: { code?: string; statusCode?: number; message?: string } | undefined
+      try {
+        book.select(envelope, direction)
+      } catch (err) {
+        caught = err as typeof caught
+      }
+      t.match(caught, { code: 'AGREEMENT_MISMATCH', statusCode: 403 }, `${what} (${direction})`)
+      for (const re of detail) t.match(caught?.message, re, `${what} (${direction}): the detail says ${re}`)
+    }
+  }
+  for (const kind of KINDS) {
+    for (const [purpose, purposePolicy] of Object.entries(policies[kind].purposes)) {
+      t.equal(purposePolicy.agreementRefs.length, 1, `${kind} under ${purpose} travels under one arrangement`)
+      t.ok(
+        purposePolicy.agreementRefs.every((id) => ARRANGEMENTS.some((a) => a.id === id)),
+        `${kind} under ${purpose}: from the registry`
+      )
+    }
+  }
+})
+
 t.test('every example, and every message the sandbox sends, cites an authority its sender may cite', async (t) => {
   for (const kind of KINDS) {
     for (const ex of listExamples(kind)) {
@@ -115,6 +153,10 @@ t.test('every example, and every message the sandbox sends, cites an authority i
       if (e.kind !== kind || typeof e.purpose !== 'string' || policies[kind].purposes[e.purpose] === undefined || !e.legalAuthority) continue
       const country = e.from?.country as 'CA' | 'US'
       t.ok(citableBy(country, kind, e.purpose).includes(e.legalAuthority), `${kind}/${ex.name}: ${country} may cite ${e.legalAuthority}`)
+      t.ok(
+        policies[kind].purposes[e.purpose]!.agreementRefs.includes((e as { agreementRef?: string }).agreementRef ?? ''),
+        `${kind}/${ex.name}: it falls under ${(e as { agreementRef?: string }).agreementRef}`
+      )
     }
   }
   for (const ex of listExamples('envelope')) {
@@ -126,10 +168,14 @@ t.test('every example, and every message the sandbox sends, cites an authority i
   for (const route of SAMPLE_ROUTES) {
     const own = validExamples(route.kind).filter((e) => (e.from as { country: string }).country === route.from.country)
     for (let pick = 0; pick < Math.max(1, own.length); pick++) {
-      const sample = sampleEnvelope(route.kind, route.from.country, route.to, pick) as { purpose: string; legalAuthority: string }
+      const sample = sampleEnvelope(route.kind, route.from.country, route.to, pick) as { purpose: string; legalAuthority: string; agreementRef: string }
       t.ok(
         citableBy(route.from.country, route.kind, sample.purpose).includes(sample.legalAuthority),
         `sample ${route.kind} ${route.from.country}→${route.to.country} #${pick}: ${sample.legalAuthority}`
+      )
+      t.ok(
+        policies[route.kind].purposes[sample.purpose]!.agreementRefs.includes(sample.agreementRef),
+        `sample ${route.kind} ${route.from.country}→${route.to.country} #${pick}: ${sample.agreementRef}`
       )
     }
   }

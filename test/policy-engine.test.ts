@@ -97,7 +97,7 @@ t.test('a value that cannot be generalised is withheld, not shared in full', asy
 })
 
 t.test('a policy version changes when any rule changes', async (t) => {
-  const cites = { legalAuthorities: ['A'], legalAuthoritiesByCountry: { CA: ['A'], US: [] } }
+  const cites = { legalAuthorities: ['A'], legalAuthoritiesByCountry: { CA: ['A'], US: [] }, agreementRefs: ['R'] }
   const base: KindPolicy = { kind: 'x', version: '1', purposes: { p: { ...cites, outbound: rules } } }
   const changed: KindPolicy = { ...base, purposes: { p: { ...cites, outbound: { ...rules, retentionDays: 31 } } } }
   t.match(policyVersion(base), /^sha256:[A-Za-z0-9_-]{43}$/)
@@ -107,5 +107,7 @@ t.test('a policy version changes when any rule changes', async (t) => {
   t.not(policyVersion(base), policyVersion(changed))
   const otherCountry: KindPolicy = { ...base, purposes: { p: { ...cites, legalAuthoritiesByCountry: { CA: [], US: ['A'] }, outbound: rules } } }
   t.not(policyVersion(base), policyVersion(otherCountry), 'so does which country may cite an authority')
+  const otherArrangement: KindPolicy = { ...base, purposes: { p: { ...cites, agreementRefs: ['S'], outbound: rules } } }
+  t.not(policyVersion(base), policyVersion(otherArrangement), 'and the arrangement it falls under')
   for (const p of Object.values(policies)) t.match(policyVersion(p), /^sha256:/, `${p.kind} has a version hash`)
 })

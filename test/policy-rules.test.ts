@@ -52,7 +52,13 @@ function validExamples(kind: Kind): Array<{ name: string; envelope: Envelope }> 
 function under(envelope: Envelope, purpose: string): Envelope {
   const purposePolicy = policies[envelope.kind as Kind].purposes[purpose]!
   const agency = purposePolicy.outbound!.recipients.find((a) => AGENCY_COUNTRY[a] === envelope.to.country)!
-  return { ...envelope, purpose, legalAuthority: purposePolicy.legalAuthoritiesByCountry[envelope.from.country][0]!, to: { ...envelope.to, agency } }
+  return {
+    ...envelope,
+    purpose,
+    legalAuthority: purposePolicy.legalAuthoritiesByCountry[envelope.from.country][0]!,
+    agreementRef: purposePolicy.agreementRefs[0]!,
+    to: { ...envelope.to, agency }
+  }
 }
 
 /** Every purpose of the envelope's kind. */

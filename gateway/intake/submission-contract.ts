@@ -24,7 +24,8 @@ export const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'KIND_NOT_ALLOWED',
   'PURPOSE_NOT_ALLOWED',
   'POLICY_DENIED',
-  'LEGAL_AUTHORITY_MISMATCH'
+  'LEGAL_AUTHORITY_MISMATCH',
+  'AGREEMENT_MISMATCH'
 ]
 
 /** The compact JWS an agency system submits (docs/integrators.md, "Step by step", steps 2–4). */

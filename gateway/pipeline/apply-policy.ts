@@ -10,8 +10,8 @@ import { policies } from '../../policies/index.ts'
 import { applyPolicy, exclusionFor, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
 import type { Country, Direction, DirectionPolicy } from '../../policies/lib/types.ts'
 import type { Kind } from '../../schemas/index.ts'
-import { mismatchDetail } from '../../policies/authorities.ts'
-import { LegalAuthorityMismatchError, PolicyDeniedError } from '../errors.ts'
+import { arrangementMismatchDetail, mismatchDetail } from '../../policies/authorities.ts'
+import { AgreementMismatchError, LegalAuthorityMismatchError, PolicyDeniedError } from '../errors.ts'
 import { hmac } from '../lib/digest.ts'
 import { echo } from '../lib/echo.ts'
 import type { Envelope } from './envelope.ts'
@@ -64,6 +64,9 @@ export class PolicyBook {
     const citable = Object.hasOwn(purpose.legalAuthoritiesByCountry, country) ? purpose.legalAuthoritiesByCountry[country as Country] : []
     if (!citable.includes(envelope.legalAuthority)) {
       throw new LegalAuthorityMismatchError(mismatchDetail(envelope.legalAuthority, country, envelope.kind as Kind, envelope.purpose, echo))
+    }
+    if (!purpose.agreementRefs.includes(envelope.agreementRef)) {
+      throw new AgreementMismatchError(arrangementMismatchDetail(envelope.agreementRef, envelope.kind as Kind, envelope.purpose, echo))
     }
     const rules = purpose[direction]
     if (rules === undefined) throw new PolicyDeniedError(`no ${direction} rules for ${envelope.kind} under ${envelope.purpose}`)

@@ -116,6 +116,27 @@ const LEGAL_AUTHORITY_SCHEMA = {
   }
 } as const
 
+/** One entry of the registry of arrangements (policies/authorities.ts). */
+const ARRANGEMENT_SCHEMA = {
+  $id: 'arrangement',
+  title: 'Arrangement',
+  description:
+    'A bilateral arrangement an exchange falls under, as an envelope names it in `agreementRef`, and the kinds and purposes that travel under it. ' +
+    'Anything else is refused with `AGREEMENT_MISMATCH`.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'title', 'covers'],
+  properties: {
+    id: { type: 'string', description: 'As an envelope names it, e.g. `CA-US-NEXUS-Arrangement-2002`.' },
+    title: { type: 'string' },
+    covers: {
+      type: 'array',
+      description: 'The kinds and purposes that travel under it: every purpose listed, with every kind listed.',
+      items: LEGAL_AUTHORITY_SCHEMA.properties.citableFor.items
+    }
+  }
+} as const
+
 const KIND_POLICY_PROPERTIES = {
   kind: { type: 'string' },
   version: { type: 'string', description: "The module's own version label." },
@@ -126,7 +147,7 @@ const KIND_POLICY_PROPERTIES = {
     items: {
       type: 'object',
       additionalProperties: false,
-      required: ['purpose', 'legalAuthorities', 'legalAuthoritiesByCountry'],
+      required: ['purpose', 'legalAuthorities', 'legalAuthoritiesByCountry', 'agreementRefs'],
       properties: {
         purpose: { type: 'string' },
         legalAuthorities: { ...AUTHORITY_IDS, description: 'Every authority either country may cite under this purpose.' },
@@ -137,6 +158,7 @@ const KIND_POLICY_PROPERTIES = {
           description: 'What a sender of each country may cite under this purpose (from `legalAuthorities` of the catalogue).',
           properties: { CA: AUTHORITY_IDS, US: AUTHORITY_IDS }
         },
+        agreementRefs: { ...AUTHORITY_IDS, description: 'The arrangement a message under this purpose names as its `agreementRef` (from `arrangements`).' },
         outbound: DIRECTION_RULES,
         inbound: DIRECTION_RULES
       }
@@ -170,7 +192,8 @@ const CATALOGUE_SCHEMA = {
   summary: 'Read every published policy',
   description:
     'Transparency (P7): for each kind, the purposes with the legal authorities each sending country may cite for them and, for each direction, who may ' +
-    'receive it, for how long, and the rule for every field with its principle and its reason; and the registry of legal authorities (P1). ' +
+    'receive it, for how long, and the rule for every field with its principle and its reason; and the registries of legal authorities (P1) ' +
+    'and of the arrangements an envelope names as its `agreementRef`. ' +
     'Built from the policy modules the gateway applies, so it cannot say one thing while the engine does another. For any registered certificate.',
   tags: ['policies'],
   security: SECURITY.certificate,
@@ -181,10 +204,11 @@ const CATALOGUE_SCHEMA = {
       {
         type: 'object',
         additionalProperties: false,
-        required: ['kinds', 'legalAuthorities', 'principles'],
+        required: ['kinds', 'legalAuthorities', 'arrangements', 'principles'],
         properties: {
           kinds: { type: 'array', items: { $ref: `${KIND_POLICY_SCHEMA.$id}#` } },
           legalAuthorities: { type: 'array', items: { $ref: `${LEGAL_AUTHORITY_SCHEMA.$id}#` } },
+          arrangements: { type: 'array', items: { $ref: `${ARRANGEMENT_SCHEMA.$id}#` } },
           principles: PRINCIPLES
         }
       },
@@ -312,6 +336,7 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
 
   app.addSchema(PRINCIPLE_SCHEMA)
   app.addSchema(LEGAL_AUTHORITY_SCHEMA)
+  app.addSchema(ARRANGEMENT_SCHEMA)
   app.addSchema(KIND_POLICY_SCHEMA)
 
   app.get('/v1/policies', { schema: CATALOGUE_SCHEMA, onRequest: requireCaller }, async (request, reply) => send(request, reply, whole))

@@ -86,6 +86,8 @@ export interface PurposePolicy {
   readonly legalAuthorities: readonly string[]
   /** Those a sender of each country may cite: its own law and the arrangement's instruments. */
   readonly legalAuthoritiesByCountry: Readonly<Record<Country, readonly string[]>>
+  /** The bilateral arrangements (`agreementRef`) a message under this purpose falls under, from the registry. */
+  readonly agreementRefs: readonly string[]
   readonly outbound?: DirectionPolicy
   readonly inbound?: DirectionPolicy
 }
