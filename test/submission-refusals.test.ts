@@ -81,6 +81,16 @@ t.test('refusals', async (t) => {
     // Nor as a JSON string, here with one character escaped: it would pass for the JWS, and not be the bytes received.
     const quoted = JSON.stringify(jws).replace(jws[5]!, `\\u00${jws.charCodeAt(5).toString(16)}`)
     await expectProblem(await submitAs(cbsa, quoted, 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS sent as a JSON string')
+    // Labelled JSON, it is not read as JSON at all: a route that takes a JWS says so, and quotes nothing of the body.
+    const labelled = await submitAs(cbsa, jws, 'application/json; charset=utf-8')
+    await expectProblem(labelled, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS labelled application/json')
+    t.notMatch(labelled.body, jws.slice(0, 10), 'the body is not quoted back')
+  })
+
+  await t.test('a JSON body that does not parse: BODY_INVALID, quoting none of it', async () => {
+    const res = await cbsa.call('POST', '/v1/token', 'NGUYEN THI LAN 1992-10-05', { 'content-type': 'application/json' })
+    await expectProblem(res, 400, 'BODY_INVALID', 'not JSON')
+    t.notMatch(res.body, /NGUYEN/, 'what was sent is not quoted back')
   })
 
   await t.test('a body over the limit: PAYLOAD_TOO_LARGE', async () => {
@@ -94,7 +104,15 @@ t.test('refusals', async (t) => {
 
   await t.test('alg none and HMAC: JWS_ALG_NOT_ALLOWED', async () => {
     const payload = b64(entryExit())
-    await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.`), 400, 'JWS_INVALID', 'alg none with empty signature')
+    await expectProblem(
+      await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.`),
+      400,
+      'JWS_ALG_NOT_ALLOWED',
+      'alg none as RFC 7515 writes it, with an empty signature'
+    )
+    const empty = await submitAs(cbsa, `${(await cbsa.sign(cbsa.envelope(entryExit()))).split('.').slice(0, 2).join('.')}.`)
+    await expectProblem(empty, 400, 'JWS_SIGNATURE_INVALID', 'an allowed alg with an empty signature')
+    t.match(JSON.parse(empty.body).detail, /empty/, 'the detail says the signature is empty')
     await expectProblem(await submitAs(cbsa, `${b64({ alg: 'none', kid: cbsa.creds.kid })}.${payload}.AAAA`), 400, 'JWS_ALG_NOT_ALLOWED', 'alg none')
     const hs = await new CompactSign(new TextEncoder().encode(JSON.stringify(entryExit())))
       .setProtectedHeader({ alg: 'HS256', kid: cbsa.creds.kid })

@@ -18,7 +18,10 @@ import { echo } from '../lib/echo.ts'
 import { IJsonError, parseIJsonBytes } from '../lib/i-json.ts'
 import { isAllowedAlgorithm, type SigningAlgorithm, type VerificationKey } from './signing-key.ts'
 
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/
+// The signature part may be empty here, as RFC 7515 writes an unsecured JWS
+// (alg none): its header is then read, and refused by its alg, by name; an
+// allowed alg with no signature is refused at the signature (verifyCompactJws).
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 
 /**
  * The only protected header parameters the contract names (docs/integrators.md, "Sign").
@@ -116,6 +119,7 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   // JavaScript, which for a 3 MB batch held the event loop for ~100 ms; the
   // header was already read and held to the allow-list above.
   const lastDot = jws.lastIndexOf('.')
+  if (lastDot === jws.length - 1) throw new JwsSignatureError('(the signature part is empty)')
   const signature = Buffer.from(jws.slice(lastDot + 1), 'base64url')
   // Both algorithms sign with 64 bytes (ES256: r‖s, RFC 7518 §3.4; Ed25519: RFC 8037).
   if (signature.length !== 64) throw new JwsSignatureError()

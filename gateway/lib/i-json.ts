@@ -425,7 +425,8 @@ function firstLoneSurrogate(text: string): number {
 
 // V8 quotes the start of the offending text in its message ('"{x" is not
 // valid JSON'); the payload is not ours to echo into problem documents or logs.
-function syntaxDetail(err: unknown): string {
+/** What JSON.parse said of text that is not JSON, without the piece of the text V8 quotes: the text is not ours to echo. */
+export function syntaxDetail(err: unknown): string {
   const message = err instanceof Error ? err.message.replace(/, (?:\.\.\.)?".*is not valid JSON$/s, '') : 'unreadable'
   return `not valid JSON (RFC 8259): ${message}`
 }

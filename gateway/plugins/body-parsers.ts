@@ -5,12 +5,33 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import secureJson from 'secure-json-parse'
+import type { FastifyRequest } from 'fastify'
 import { BodyInvalidError, UnsupportedMediaTypeError } from '../errors.ts'
+import { syntaxDetail } from '../lib/i-json.ts'
+
+/** The media type of a compact JWS (RFC 7515 §9.2.1): how messages are sent. */
+export const JOSE = 'application/jose'
+
+/**
+ * A route's onRequest hook (after the caller's) that refuses any body but `mediaType` before it
+ * is read: a JWS labelled JSON is not parsed as JSON, to fail there and be
+ * quoted back, but refused for what it is labelled. A request that names no
+ * media type is left to the parsers, as for every route.
+ */
+export function takesOnly(mediaType: string, route: string) {
+  return async function refuseOtherMediaTypes(request: FastifyRequest): Promise<void> {
+    // Fastify reads the body after every onRequest hook: nothing of it is read yet.
+    const label = request.headers['content-type']
+    if (label === undefined) return
+    const named = label.split(';', 1)[0]!.trim().toLowerCase()
+    if (named !== mediaType) throw new UnsupportedMediaTypeError(`${route} takes ${mediaType}`)
+  }
+}
 
 export const bodyParsers = fp(
   async function bodyParsers(app: FastifyInstance) {
     app.removeAllContentTypeParsers()
-    app.addContentTypeParser('application/jose', { parseAs: 'string' }, function parseJose(_request, body, done) {
+    app.addContentTypeParser(JOSE, { parseAs: 'string' }, function parseJose(_request, body, done) {
       const text = (body as string).trim()
       if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
       done(null, text)
@@ -20,7 +41,7 @@ export const bodyParsers = fp(
       try {
         value = secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' })
       } catch (err) {
-        return done(new BodyInvalidError((err as Error).message), undefined)
+        return done(new BodyInvalidError(err instanceof SyntaxError ? syntaxDetail(err) : (err as Error).message), undefined)
       }
       // No route takes a JSON string. Those that take a JWS tell it by its
       // being a string: one sent as `"eyJ…"` in JSON would pass for one, read

@@ -16,6 +16,7 @@ import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
 import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY } from '../plugins/openapi.ts'
 import { ENVELOPE_REFUSALS } from '../intake/submission-contract.ts'
+import { JOSE, takesOnly } from '../plugins/body-parsers.ts'
 
 const EXCHANGE_SCHEMA = {
   summary: 'Deliver a message from the partner gateway',
@@ -75,68 +76,72 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
   app.addHook('onRequest', requireRole('partner'))
   app.addHook('onError', refusalAuditHook({ direction: 'inbound', role: 'partner', store: app.store, policyBook: app.policyBook }))
 
-  app.post('/v1/exchange', { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
-    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
-    const trust = app.trust
-    const prepared = await app.pipeline.inbound({
-      jws: request.body,
-      partnerCountry: trust.partner.country,
-      partnerKeys: trust.partner.keys,
-      country: trust.country,
-      signingKey: trust.signingKey,
-      receivers: receivers(trust.agencies.values(), app.partner.webhookFor),
-      window: opts.window
-    })
-    const { digest } = prepared
+  app.post(
+    '/v1/exchange',
+    { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes, onRequest: takesOnly(JOSE, 'POST /v1/exchange') },
+    async (request, reply) => {
+      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
+      const trust = app.trust
+      const prepared = await app.pipeline.inbound({
+        jws: request.body,
+        partnerCountry: trust.partner.country,
+        partnerKeys: trust.partner.keys,
+        country: trust.country,
+        signingKey: trust.signingKey,
+        receivers: receivers(trust.agencies.values(), app.partner.webhookFor),
+        window: opts.window
+      })
+      const { digest } = prepared
 
-    // Replay protection: an id is accepted once; the same bytes again get the
-    // same receipt (retries must not loop on an error, the AS4 lesson), here
-    // or by the admission below.
-    const existing = await app.intake.repeatOf('inbound', prepared.claimedId, prepared)
-    if (existing !== undefined) return replay(existing)
-    request.auditEnvelope = prepared.facts
-    if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
-    const result = prepared.result!
-    const { envelope } = result
-    const sender = `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`
-    let target = result.target
-    // A correction or retraction: its original, if it reached this gateway.
-    // One that did not was withdrawn by its sender before it was delivered,
-    // and never comes after this message (delivery/delivery-outcome.ts): this
-    // one is taken all the same, with the link, and pushed as routed.
-    const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
-    if (envelope.supersedes !== undefined && original !== undefined) {
-      checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
-      // It goes where the original went (docs/integrators.md, "Corrections and retractions").
-      target = original.recipient
-    }
-    const admission = await app.intake.admit({
-      direction: 'inbound',
-      event: 'received',
-      caller: partner,
-      sender,
-      recipient: target,
-      target,
-      receipt: result.receipt,
-      digest,
-      auditDigest: prepared.auditDigest,
-      prepared: result,
-      ...(original === undefined ? {} : { original }),
-      log: request.log
-    })
-    if (!admission.accepted) return replay(admission.existing)
-    if (result.narrowed) {
-      // No value here: the ledger's entry says which fields the policy withheld or changed.
-      request.log.warn(
-        { alert: 'PARTNER_SENT_WITHHELD', messageId: envelope.id, kind: envelope.kind },
-        "the partner sent what this gateway's inbound policy withholds; the agency gets the message without it"
-      )
-    }
-    return reply.code(200).type('application/jose').send(result.receipt)
+      // Replay protection: an id is accepted once; the same bytes again get the
+      // same receipt (retries must not loop on an error, the AS4 lesson), here
+      // or by the admission below.
+      const existing = await app.intake.repeatOf('inbound', prepared.claimedId, prepared)
+      if (existing !== undefined) return replay(existing)
+      request.auditEnvelope = prepared.facts
+      if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
+      const result = prepared.result!
+      const { envelope } = result
+      const sender = `${envelope.from.country}/${envelope.from.agency}/${envelope.from.system}`
+      let target = result.target
+      // A correction or retraction: its original, if it reached this gateway.
+      // One that did not was withdrawn by its sender before it was delivered,
+      // and never comes after this message (delivery/delivery-outcome.ts): this
+      // one is taken all the same, with the link, and pushed as routed.
+      const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
+      if (envelope.supersedes !== undefined && original !== undefined) {
+        checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
+        // It goes where the original went (docs/integrators.md, "Corrections and retractions").
+        target = original.recipient
+      }
+      const admission = await app.intake.admit({
+        direction: 'inbound',
+        event: 'received',
+        caller: partner,
+        sender,
+        recipient: target,
+        target,
+        receipt: result.receipt,
+        digest,
+        auditDigest: prepared.auditDigest,
+        prepared: result,
+        ...(original === undefined ? {} : { original }),
+        log: request.log
+      })
+      if (!admission.accepted) return replay(admission.existing)
+      if (result.narrowed) {
+        // No value here: the ledger's entry says which fields the policy withheld or changed.
+        request.log.warn(
+          { alert: 'PARTNER_SENT_WITHHELD', messageId: envelope.id, kind: envelope.kind },
+          "the partner sent what this gateway's inbound policy withholds; the agency gets the message without it"
+        )
+      }
+      return reply.code(200).type('application/jose').send(result.receipt)
 
-    function replay(existing: MessageRecord) {
-      if (existing.digest !== digest) throw new ReplayedError(existing.id)
-      return reply.code(200).type('application/jose').send(existing.receipt)
+      function replay(existing: MessageRecord) {
+        if (existing.digest !== digest) throw new ReplayedError(existing.id)
+        return reply.code(200).type('application/jose').send(existing.receipt)
+      }
     }
-  })
+  )
 }

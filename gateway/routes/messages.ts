@@ -17,6 +17,7 @@ import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { PARTNER_TARGET } from '../delivery/deliver-to-partner.ts'
 import { SECURITY, jwsPayload, problemResponses } from '../plugins/openapi.ts'
+import { JOSE, takesOnly } from '../plugins/body-parsers.ts'
 
 const STATUS_RESPONSE = { content: { 'application/json': { schema: { $ref: `${MESSAGE_STATUS_SCHEMA.$id}#` } } } } as const
 const LOCATION = { location: { type: 'string', description: 'The status URL: `/v1/messages/{id}`.' } } as const
@@ -84,60 +85,64 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
   // a status read is not a submission.
   app.addHook('onError', refusalAuditHook({ direction: 'outbound', method: 'POST', store: app.store, policyBook: app.policyBook }))
 
-  app.post('/v1/messages', { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes }, async (request, reply) => {
-    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
-    const caller = request.caller as AgencyCaller
-    const trust = app.trust
-    const prepared = await app.pipeline.outbound({
-      jws: request.body,
-      system: caller.system,
-      keys: trust.agencyKeys,
-      claims: request.user,
-      window: opts,
-      partnerCountry: trust.partnerCountry,
-      country: trust.country,
-      signingKey: trust.signingKey
-    })
-    const { digest } = prepared
-    request.auditEnvelope = prepared.facts
+  app.post(
+    '/v1/messages',
+    { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes, onRequest: takesOnly(JOSE, 'POST /v1/messages') },
+    async (request, reply) => {
+      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
+      const caller = request.caller as AgencyCaller
+      const trust = app.trust
+      const prepared = await app.pipeline.outbound({
+        jws: request.body,
+        system: caller.system,
+        keys: trust.agencyKeys,
+        claims: request.user,
+        window: opts,
+        partnerCountry: trust.partnerCountry,
+        country: trust.country,
+        signingKey: trust.signingKey
+      })
+      const { digest } = prepared
+      request.auditEnvelope = prepared.facts
 
-    // A repeat of the same bytes is answered with the status, whatever the
-    // clock says now: a retrying client must never be told it failed (here,
-    // or by the admission below).
-    const existing = await app.intake.repeatOf('outbound', prepared.facts?.id, prepared)
-    if (existing !== undefined) return repeat(existing)
-    if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
-    const result = prepared.result!
-    const { envelope } = result
-    const recipient = `${envelope.to.country}/${envelope.to.agency}`
-    // A correction or retraction names a message this system sent through
-    // this gateway (docs/integrators.md, "Corrections and retractions").
-    const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('outbound', envelope.supersedes.id)
-    if (envelope.supersedes !== undefined) {
-      checkSupersedes(envelope.supersedes, original, { sender: caller.id, kind: envelope.kind, purpose: envelope.purpose, recipient })
-    }
-    const admission = await app.intake.admit({
-      direction: 'outbound',
-      event: 'accepted',
-      caller: caller.id,
-      sender: caller.id,
-      recipient,
-      target: PARTNER_TARGET,
-      receipt: null,
-      digest,
-      auditDigest: prepared.auditDigest,
-      prepared: result,
-      ...(original === undefined ? {} : { original }),
-      log: request.log
-    })
-    if (!admission.accepted) return repeat(admission.existing)
-    return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(admission.record))
+      // A repeat of the same bytes is answered with the status, whatever the
+      // clock says now: a retrying client must never be told it failed (here,
+      // or by the admission below).
+      const existing = await app.intake.repeatOf('outbound', prepared.facts?.id, prepared)
+      if (existing !== undefined) return repeat(existing)
+      if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
+      const result = prepared.result!
+      const { envelope } = result
+      const recipient = `${envelope.to.country}/${envelope.to.agency}`
+      // A correction or retraction names a message this system sent through
+      // this gateway (docs/integrators.md, "Corrections and retractions").
+      const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('outbound', envelope.supersedes.id)
+      if (envelope.supersedes !== undefined) {
+        checkSupersedes(envelope.supersedes, original, { sender: caller.id, kind: envelope.kind, purpose: envelope.purpose, recipient })
+      }
+      const admission = await app.intake.admit({
+        direction: 'outbound',
+        event: 'accepted',
+        caller: caller.id,
+        sender: caller.id,
+        recipient,
+        target: PARTNER_TARGET,
+        receipt: null,
+        digest,
+        auditDigest: prepared.auditDigest,
+        prepared: result,
+        ...(original === undefined ? {} : { original }),
+        log: request.log
+      })
+      if (!admission.accepted) return repeat(admission.existing)
+      return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(admission.record))
 
-    function repeat(existing: MessageRecord) {
-      if (existing.digest !== digest || existing.sender !== caller.id) throw new IdConflictError(existing.id)
-      return reply.code(200).header('location', statusUrl(existing.id)).send(messageStatus(existing))
+      function repeat(existing: MessageRecord) {
+        if (existing.digest !== digest || existing.sender !== caller.id) throw new IdConflictError(existing.id)
+        return reply.code(200).header('location', statusUrl(existing.id)).send(messageStatus(existing))
+      }
     }
-  })
+  )
 
   app.get<{ Params: { id: string } }>('/v1/messages/:id', { schema: STATUS_SCHEMA }, async (request) => {
     const record = await app.store.findMessage('outbound', request.params.id)

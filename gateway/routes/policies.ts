@@ -19,6 +19,7 @@ import type { Generaliser } from '../../policies/lib/types.ts'
 import { SECURITY, jsonResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
 import { ACTIONS, FIELD_DECISION_PROPERTIES } from '../audit/field-decision-schema.ts'
+import { JOSE, takesOnly } from '../plugins/body-parsers.ts'
 
 export type PolicyRouteOptions = FreshnessWindow
 
@@ -348,30 +349,34 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
     return send(request, reply, doc)
   })
 
-  app.post('/v1/policies/dry-run', { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken] }, async (request) => {
-    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
-    const caller = request.caller as AgencyCaller
-    const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
-    const { envelope, policy, minimised } = inspectSubmission(value, {
-      partnerCountry: app.trust.partnerCountry,
-      validator: app.validator,
-      policyBook: app.policyBook,
-      system: caller.system,
-      claims: request.user,
-      window
-    })
-    return {
-      id: envelope.id,
-      kind: envelope.kind,
-      purpose: envelope.purpose,
-      policy: { id: policy.id, version: policy.version },
-      handling: {
-        retentionDays: policy.rules.retentionDays,
-        onwardTransfer: policy.rules.onwardTransfer,
-        humanReviewRequired: policy.rules.humanReviewRequired
-      },
-      decisions: explainDecisions(policy.rules, minimised.decisions),
-      shared: minimised.payload
+  app.post(
+    '/v1/policies/dry-run',
+    { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken, takesOnly(JOSE, 'POST /v1/policies/dry-run')] },
+    async (request) => {
+      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
+      const caller = request.caller as AgencyCaller
+      const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
+      const { envelope, policy, minimised } = inspectSubmission(value, {
+        partnerCountry: app.trust.partnerCountry,
+        validator: app.validator,
+        policyBook: app.policyBook,
+        system: caller.system,
+        claims: request.user,
+        window
+      })
+      return {
+        id: envelope.id,
+        kind: envelope.kind,
+        purpose: envelope.purpose,
+        policy: { id: policy.id, version: policy.version },
+        handling: {
+          retentionDays: policy.rules.retentionDays,
+          onwardTransfer: policy.rules.onwardTransfer,
+          humanReviewRequired: policy.rules.humanReviewRequired
+        },
+        decisions: explainDecisions(policy.rules, minimised.decisions),
+        shared: minimised.payload
+      }
     }
-  })
+  )
 }

@@ -10,6 +10,7 @@ import { ledgerKeys, ledgerOrigin, witnessName } from '../audit/checkpoint.ts'
 import { ADD_CHECKPOINT_PATH, TLOG_SIZE_TYPE, WITNESSED_CHECKPOINT_PATH } from '../audit/witness-client.ts'
 import { Witness, readAddCheckpoint } from '../audit/witness.ts'
 import { BODY_REFUSALS, problemResponses, SECURITY } from '../plugins/openapi.ts'
+import { takesOnly } from '../plugins/body-parsers.ts'
 
 const TEXT = 'text/plain'
 
@@ -88,7 +89,7 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     }
   })
 
-  app.post(ADD_CHECKPOINT_PATH, { schema: ADD_CHECKPOINT_SCHEMA }, async (request, reply) => {
+  app.post(ADD_CHECKPOINT_PATH, { schema: ADD_CHECKPOINT_SCHEMA, onRequest: takesOnly(TEXT, `POST ${ADD_CHECKPOINT_PATH}`) }, async (request, reply) => {
     if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError(`POST ${ADD_CHECKPOINT_PATH} takes ${TEXT}`)
     const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
     if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
