@@ -87,6 +87,16 @@ t.test('refusals', async (t) => {
     t.notMatch(labelled.body, jws.slice(0, 10), 'the body is not quoted back')
   })
 
+  await t.test("a refusal's instance names the route, not the path the client wrote", async () => {
+    const written = '/v1/messages/NGUYEN-THI-LAN-1992-10-05-passport-C4471862'
+    const res = await cbsa.call('GET', written, undefined, { authorization: `Bearer ${await cbsa.token()}` })
+    await expectProblem(res, 400, 'REQUEST_INVALID', 'an id that is no id')
+    t.equal(JSON.parse(res.body).instance, '/v1/messages/{id}', 'the route, by its pattern')
+    const unrouted = await cbsa.call('GET', `/v2/${'NGUYEN-THI-LAN-'.repeat(6)}passport-C4471862`)
+    await expectProblem(unrouted, 404, 'NOT_FOUND', 'no route')
+    t.notMatch(unrouted.body, /C4471862/, 'of a path that reached no route, no more than any refusal quotes')
+  })
+
   await t.test('a JSON body that does not parse: BODY_INVALID, quoting none of it', async () => {
     const res = await cbsa.call('POST', '/v1/token', 'NGUYEN THI LAN 1992-10-05', { 'content-type': 'application/json' })
     await expectProblem(res, 400, 'BODY_INVALID', 'not JSON')

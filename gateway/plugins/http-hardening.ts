@@ -14,7 +14,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ExpectationFailedError, HeadersTooLargeError, HttpInvalidError, RequestTimeoutError, UnsupportedMediaTypeError } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
-import { problemDocument, problemFor } from './problem-details.ts'
+import { problemDocument, problemFor, requestInstance } from './problem-details.ts'
 
 // Taken from the module itself, not through an import: importing node:http
 // as an ES module reads every one of its exports, and its WebSocket getter
@@ -362,7 +362,7 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
       reply
         .code(status)
         .type(PROBLEM_TYPE)
-        .send(problemDocument({ code, status, detail: said, instance: request.url }))
+        .send(problemDocument({ code, status, detail: said, instance: requestInstance(request) }))
     }
   }
 }

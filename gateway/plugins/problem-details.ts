@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERROR_CODES } from '../errors.ts'
-import { echo } from '../lib/echo.ts'
+import { ECHO_MAX, echo } from '../lib/echo.ts'
 
 const KNOWN = new Set<string>(ERROR_CODES)
 
@@ -35,8 +35,6 @@ export interface Problem {
 
 /** The longest detail a problem document carries: the values it quotes are bounded (lib/echo.ts), this bounds the rest. */
 const DETAIL_MAX = 512
-/** The longest `instance`: the request's path, never its query string, which may be as long as the headers allow. */
-const INSTANCE_MAX = 200
 
 /** The RFC 9457 document for a refusal; http-hardening writes it raw, for what never reaches a route. */
 export function problemDocument({ code, status, detail, instance }: { code: string; status: number; detail: string; instance: string }): Problem {
@@ -50,9 +48,21 @@ export function problemDocument({ code, status, detail, instance }: { code: stri
   }
 }
 
+/** A path as a refusal may quote it: never its query string, and no longer than any value it quotes (lib/echo.ts). */
 function instanceOf(url: string): string {
   const path = url.split('?', 1)[0]!
-  return path.length > INSTANCE_MAX ? `${path.slice(0, INSTANCE_MAX)}…` : path
+  return path.length > ECHO_MAX ? `${path.slice(0, ECHO_MAX)}…` : path
+}
+
+/**
+ * A refusal's `instance`: the route the request reached, by its pattern
+ * (`/v1/messages/{id}`), as the logs name it (observability/request-log.ts).
+ * A path is whatever the client wrote, a traveller's document number
+ * included. A request that reached no route: its path, cut as a quoted value is.
+ */
+export function requestInstance(request: FastifyRequest): string {
+  const route = request.routeOptions?.url
+  return route === undefined ? instanceOf(request.url) : route.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
 }
 
 export function problemFor(err: FastifyError): { code: string; status: number; detail: string } {
@@ -77,13 +87,20 @@ export const problemDetails = fp(
       return reply
         .code(status)
         .type('application/problem+json')
-        .send(problemDocument({ code, status, detail, instance: request.url }))
+        .send(problemDocument({ code, status, detail, instance: requestInstance(request) }))
     })
     const notFound = (request: FastifyRequest, reply: FastifyReply) =>
       reply
         .code(404)
         .type('application/problem+json')
-        .send(problemDocument({ code: 'NOT_FOUND', status: 404, detail: `no route ${request.method} ${echo(instanceOf(request.url))}`, instance: request.url }))
+        .send(
+          problemDocument({
+            code: 'NOT_FOUND',
+            status: 404,
+            detail: `no route ${request.method} ${echo(instanceOf(request.url))}`,
+            instance: requestInstance(request)
+          })
+        )
     app.setNotFoundHandler(notFound)
     // Answered before the body is read: no route takes it, and Fastify would
     // otherwise read (and hold, and parse) a body sent to none, from anyone,
