@@ -33,6 +33,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
 import { buildManifest } from '../sandbox/manifest.ts'
 import { sendSampleTraffic } from '../sandbox/sample-traffic.ts'
 import { type Compose, durationSeconds, gatewayUrls, readCompose, type Service, startOrder } from './compose-file.ts'
@@ -203,12 +204,47 @@ export function writeManifest(compose: Compose, outDir: string): string {
   return path
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2)
+const USAGE = `usage: npm run sandbox:containers -- [up] [--standins] [--samples] [--once] | down
+
+  up           build the images, start the services of docker/compose.yaml, write sandbox.json (the default)
+  down         remove the project's containers, network and volumes
+  --standins   use the local stand-ins of docker/standins.sh for the Node, Redis and PostgreSQL images
+  --samples    then send the sample traffic of npm run sandbox
+  --once       then stop and remove the containers (the exit status says whether every sample was delivered)
+  --help       print this
+
+Environment: CA_PORT, US_PORT, NODE_IMAGE, REDIS_IMAGE, POSTGRES_IMAGE, COMPOSE_PROJECT_NAME, SANDBOX_DIR,
+SANDBOX_BUILD_CA_BUNDLE (docs/integrators.md, "The same sandbox in containers").
+`
+
+const OPTIONS = { standins: { type: 'boolean' }, samples: { type: 'boolean' }, once: { type: 'boolean' }, help: { type: 'boolean' } } as const
+
+/** The verb and flags, or a usage error (exit 2) before anything is built or started; --help exits 0. */
+function commandLine(argv: readonly string[]): { verb: 'up' | 'down'; flags: { standins: boolean; samples: boolean; once: boolean } } {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>
+  const refuse = (why: string): never => {
+    process.stderr.write(`${why}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (err) {
+    return refuse((err as Error).message)
+  }
+  if (parsed.values.help === true) {
+    process.stdout.write(USAGE)
+    process.exit(0)
+  }
   // `up` is the verb by default: npm run sandbox:containers -- --standins.
-  const [verb = 'up', ...flags] = argv[0]?.startsWith('--') === false ? argv : ['up', ...argv]
+  const [verb = 'up', ...extra] = parsed.positionals
+  if ((verb !== 'up' && verb !== 'down') || extra.length > 0) return refuse(`unknown command ${[verb, ...extra].join(' ')}`)
+  return { verb, flags: { standins: parsed.values.standins === true, samples: parsed.values.samples === true, once: parsed.values.once === true } }
+}
+
+async function main(): Promise<void> {
+  const { verb, flags } = commandLine(process.argv.slice(2))
   const env: Record<string, string | undefined> = { ...process.env }
-  if (flags.includes('--standins')) for (const [k, v] of Object.entries(STANDINS)) env[k] ??= v
+  if (flags.standins) for (const [k, v] of Object.entries(STANDINS)) env[k] ??= v
   const compose = readCompose(env)
   const project = process.env.COMPOSE_PROJECT_NAME ?? compose.name
   const log = (line: string): void => void process.stdout.write(`${line}\n`)
@@ -217,11 +253,7 @@ async function main(): Promise<void> {
     log(`removed   ${project}: containers, network and volumes`)
     return
   }
-  if (verb !== 'up') {
-    process.stderr.write('usage: node docker/podman-sandbox.ts up [--standins] [--samples] [--once] | down\n')
-    process.exit(2)
-  }
-  if (flags.includes('--standins')) {
+  if (flags.standins) {
     const r = spawnSync('sh', [join(dockerDir, 'standins.sh')], { stdio: 'inherit' })
     if (r.status !== 0) process.exit(1)
   }
@@ -233,7 +265,7 @@ async function main(): Promise<void> {
     log(`gateways  CA ${urls.CA}   US ${urls.US}`)
     log(`manifest  ${writeManifest(compose, resolve(process.env.SANDBOX_DIR ?? root))}`)
     ok = true
-    if (flags.includes('--samples')) {
+    if (flags.samples) {
       const r = await sendSampleTraffic({ keysDir: join(root, 'keys-example'), urls, say: log })
       log(`\n${r.delivered} of ${r.sent} samples delivered with the partner's signed receipt${r.correctionFailed ? '; the correction was not' : ''}.`)
       ok = r.delivered === r.sent && !r.correctionFailed
@@ -241,7 +273,7 @@ async function main(): Promise<void> {
   } catch (err) {
     log(`failed    ${(err as Error).message}`)
   } finally {
-    if (flags.includes('--once')) {
+    if (flags.once) {
       down(project)
       log(`removed   ${project}: containers, network and volumes`)
     } else log(`\nThe sandbox runs in containers until: npm run sandbox:containers -- down`)

@@ -603,3 +603,25 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
   })
   t.equal(await probe({}, 'listening', port, String(closed)), 1, 'listening: a closed port fails')
 })
+
+// The container sandbox's command line: what it does not know it refuses
+// before anything is built or started, as the other sandbox commands do.
+t.test('npm run sandbox:containers: --help prints its usage, an unknown flag or verb is refused, and nothing is built', async (t) => {
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+      // No podman on PATH: a command that got as far as building would fail on it, not print its usage.
+      execFile(process.execPath, [join(dockerDir, 'podman-sandbox.ts'), ...args], { env: { ...process.env, PATH: '/nonexistent' } }, (err, stdout, stderr) =>
+        done({ code: err === null ? 0 : ((err as { code?: number }).code ?? null), stdout, stderr })
+      )
+    })
+  const help = await run('--help')
+  t.equal(help.code, 0, help.stderr)
+  t.match(help.stdout, /usage: npm run sandbox:containers -- \[up\] \[--standins\] \[--samples\] \[--once\] \| down/)
+  t.match(help.stdout, /--standins/, 'each flag explained')
+  for (const args of [['--frobnicate'], ['up', '--sample'], ['start']]) {
+    const refused = await run(...args)
+    t.equal(refused.code, 2, `${args.join(' ')}: a usage error`)
+    t.match(refused.stderr, /usage: npm run sandbox:containers/, `${args.join(' ')}: with the usage`)
+    t.notMatch(refused.stdout, /image|built/, `${args.join(' ')}: nothing built`)
+  }
+})
