@@ -160,6 +160,8 @@ t.test('consistency proofs are the published ones and verify; altered ones do no
   t.ok(verifyConsistency(4, 4, ROOTS[3]!, ROOTS[3]!, []), 'a tree is consistent with itself')
   t.notOk(verifyConsistency(4, 4, ROOTS[3]!, ROOTS[4]!, []), 'but not with another root of the same size')
   t.notOk(verifyConsistency(5, 4, ROOTS[4]!, ROOTS[3]!, []), 'nor with a smaller tree')
+  t.notOk(verifyConsistency(0, 0, EMPTY_ROOT, ROOTS[0]!, []), 'two empty trees with different roots are not one')
+  t.notOk(verifyConsistency(0, 5, ROOTS[0]!, ROOTS[4]!, []), 'a tree of no entries has the empty root')
 })
 
 t.test('every proof for every size up to 70 verifies, and is what the oracle computes', async (t) => {

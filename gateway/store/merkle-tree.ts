@@ -228,8 +228,8 @@ export function verifyConsistency(from: number, to: number, fromRoot: Uint8Array
   if (proof.some((p) => p.length !== HASH_BYTES)) return false
   // The cases the algorithm leaves to its caller: an empty tree is a prefix
   // of every tree, and a tree is consistent with itself only if the roots agree.
-  if (from === 0) return proof.length === 0
   if (from === to) return proof.length === 0 && sameHash(fromRoot, toRoot)
+  if (from === 0) return proof.length === 0 && sameHash(fromRoot, EMPTY_ROOT)
   if (proof.length === 0) return false
   // Step 2: a first tree of a power-of-two size is a node of the second, and the proof leaves it out.
   const path = isPowerOfTwo(from) ? [fromRoot, ...proof] : proof
