@@ -16,6 +16,8 @@ import tls from 'node:tls'
 import { RequestAbandonedError, RESPONSE_MAX_BYTES, TlsClient, TrustBoundClient } from '../gateway/delivery/tls-client.ts'
 import { AgencyClient } from '../sandbox/agency-client.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
+import { partnerClientOptions } from '../gateway/trust/tls-options.ts'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { eventually, KEYS_DIR } from './helper.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -246,4 +248,18 @@ t.test('an answer sent a little at a time, never ending, is given up at twice th
   const started = Date.now()
   await t.rejects(client.post(`${url}/v1/exchange`, 'x', 'application/jose'), { name: 'TimeoutError' })
   t.ok(Date.now() - started < 10_000, `given up (${Date.now() - started} ms)`)
+})
+
+// A revocation wins over every registration, the partner gateway's pin
+// included (gateway/trust/trust-file.ts): its revoked certificate is refused
+// as a server, as it is as a caller, so nothing is sent to whoever holds its key.
+t.test("the partner's certificate, once revoked, is refused as a server though it is the pinned one", async (t) => {
+  const { url } = await closingServer(t)
+  const trust = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
+  const pinned = new TlsClient(partnerClientOptions(trust, 5000))
+  t.teardown(() => pinned.close())
+  t.equal((await pinned.post(`${url}/v1/exchange`, 'x', 'application/jose')).status, 200, 'pinned and in force: taken')
+  const revoked = new TlsClient(partnerClientOptions({ ...trust, revokedCerts: new Set([trust.partner.gatewayCertSha256]) }, 5000))
+  t.teardown(() => revoked.close())
+  await t.rejects(revoked.post(`${url}/v1/exchange`, 'x', 'application/jose'), { message: /revoked/ }, 'revoked: refused')
 })

@@ -12,6 +12,7 @@ import { checkServerIdentity, createSecureContext, type PeerCertificate } from '
 import type { Agent, Dispatcher } from 'undici'
 import { sha256 } from '../lib/digest.ts'
 import { undiciModule } from '../lib/lazy-packages.ts'
+import { CIPHER_POLICY } from '../trust/tls-options.ts'
 
 export interface PostResult {
   readonly status: number
@@ -40,6 +41,8 @@ export interface TlsClientOptions {
   readonly ca: string
   /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
   readonly pinSha256?: string
+  /** Thumbprints of revoked certificates: refused as a server whatever else holds, a pin included. */
+  readonly revokedSha256?: ReadonlySet<string>
   readonly timeoutMs: number
 }
 
@@ -71,11 +74,13 @@ export class TlsClient implements Poster {
       connections: 16,
       maxResponseSize: RESPONSE_MAX_BYTES,
       connect: {
-        secureContext: createSecureContext({ cert: opts.cert, key: opts.key, ca: opts.ca }),
+        secureContext: createSecureContext({ cert: opts.cert, key: opts.key, ca: opts.ca, ...CIPHER_POLICY }),
         rejectUnauthorized: true,
         checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
+          const thumbprint = sha256(cert.raw)
+          if (opts.revokedSha256?.has(thumbprint) === true) return new Error('the server certificate is revoked')
           if (opts.pinSha256 !== undefined) {
-            return sha256(cert.raw) === opts.pinSha256 ? undefined : new Error('the server certificate is not the pinned one')
+            return thumbprint === opts.pinSha256 ? undefined : new Error('the server certificate is not the pinned one')
           }
           return checkServerIdentity(host, cert)
         }
@@ -153,7 +158,7 @@ export class TrustBoundClient<T extends object> implements Poster {
     const trust = this.#current()
     if (trust === this.#trust && this.#client !== undefined) return this.#client
     const opts = this.#optionsFor(trust)
-    const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? ''].join('\0')
+    const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? '', ...[...(opts.revokedSha256 ?? [])].sort()].join('\0')
     if (material !== this.#material || this.#client === undefined) {
       const previous = this.#client
       this.#client = new TlsClient(opts)
