@@ -305,14 +305,16 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     const { port } = new URL(gw.url)
     const handshake = (ciphers: string) =>
       new Promise<string>((resolve) => {
-        const socket = connect({ host: '127.0.0.1', port: Number(port), cert: CLIENT_CERT, key: CLIENT_KEY, ca: CA_CERT, maxVersion: 'TLSv1.2', ciphers }, () => {
-          resolve(socket.getCipher().name)
-          socket.destroy()
-        })
+        const socket = connect(
+          { host: '127.0.0.1', port: Number(port), cert: CLIENT_CERT, key: CLIENT_KEY, ca: CA_CERT, maxVersion: 'TLSv1.2', ciphers },
+          () => {
+            resolve(socket.getCipher().name)
+            socket.destroy()
+          }
+        )
         socket.on('error', (err) => resolve(`refused: ${err.message}`))
       })
     for (const weak of ['AES256-SHA', 'AES128-GCM-SHA256', 'ECDHE-RSA-AES256-SHA']) t.match(await handshake(weak), /^refused/, `${weak}: refused`)
-    t.equal(await handshake('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256'), await handshake('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256'))
     t.notMatch(await handshake('ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256'), /^refused/, 'ECDHE with AES-GCM: taken')
   })
 
