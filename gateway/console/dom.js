@@ -82,6 +82,11 @@ export function alertBox(message) {
   return h('p', { role: 'alert', class: 'error' }, message)
 }
 
+/** An error, announced, that can take the focus: where the keyboard goes when what it pressed failed or is gone. */
+export function focusableAlert(message) {
+  return h('p', { role: 'alert', class: 'error', tabindex: '-1' }, message)
+}
+
 export function when(iso) {
   if (iso === null || iso === undefined) return '—'
   return h('time', { datetime: iso }, iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))

@@ -3,7 +3,7 @@
 // the page through the API, which audits each. A hold on a traveller is sent
 // with the identifier in the POST body, never in a URL.
 import { del, getJson, postJson } from './api.js'
-import { alertBox, h, show, table, when } from './dom.js'
+import { alertBox, focusableAlert, h, show, table, when } from './dom.js'
 
 const REFERENCE = '[A-Za-z0-9._:\\-]{3,64}'
 
@@ -78,16 +78,18 @@ export function holdsTable(holds, onRelease) {
 
 export async function holdsView() {
   const list = h('div', { id: 'holds' })
+  // What the last release did, said where the keyboard is left (the button it came from is gone once the list is redrawn).
+  const status = h('div', { id: 'holds-status' })
   const refresh = async () => {
     const { holds } = await getJson('/v1/audit/legal-holds')
-    list.replaceChildren(
-      holds.length === 0
-        ? h('p', {}, 'No legal hold.')
-        : holdsTable(holds, async (ref) => {
-            await del(`/v1/audit/legal-holds/${encodeURIComponent(ref)}`)
-            await refresh()
-          })
-    )
+    list.replaceChildren(holds.length === 0 ? h('p', {}, 'No legal hold.') : holdsTable(holds, release))
+  }
+  const release = async (ref) => {
+    const outcome = await releaseHold(ref)
+    // Redrawn whatever the answer: a hold released meanwhile (through the API, by another officer) must not stay listed as active.
+    await refresh()
+    status.replaceChildren(outcome)
+    outcome.focus()
   }
   show(
     'Legal holds',
@@ -96,7 +98,18 @@ export async function holdsView() {
       {},
       'A hold keeps what it covers from the retention purge until released. Place one on a message from its page, or on a traveller from their report.'
     ),
+    status,
     list
   )
   await refresh()
+}
+
+/** Releases hold `ref` through the API (which audits it); what happened, as a message that can take the focus. */
+async function releaseHold(ref) {
+  try {
+    await del(`/v1/audit/legal-holds/${encodeURIComponent(ref)}`)
+    return h('p', { class: 'ok', tabindex: '-1' }, `Hold ${ref} released, and audited.`)
+  } catch (err) {
+    return focusableAlert(`Hold ${ref} was not released: ${err.code ? `${err.code}: ` : ''}${err.message}`)
+  }
 }

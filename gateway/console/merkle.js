@@ -56,6 +56,21 @@ export async function verifyInclusion(text, index, size, proof, root) {
   return { ok: sn === 0 && computed === root, computed }
 }
 
+/**
+ * Whether entry `seq`'s exact ledger text and its `inclusionProof` lead to
+ * the root of `checkpoint`, the size and root read from its signed note
+ * (notes.js, signedCheckpoint). A proof for another tree size is refused, as
+ * tools/verify-disclosure.mjs refuses it. `why` says what failed.
+ */
+export async function verifyInCheckpoint(text, seq, inclusionProof, checkpoint) {
+  if (checkpoint === null) return { ok: false, computed: null, why: 'the checkpoint’s signed note names no tree size and root' }
+  if (inclusionProof.treeSize !== checkpoint.size) {
+    return { ok: false, computed: null, why: `its proof is for a tree of ${inclusionProof.treeSize} entries, not the signed checkpoint’s ${checkpoint.size}` }
+  }
+  const checked = await verifyInclusion(text, seq - 1, checkpoint.size, inclusionProof.hashes, checkpoint.root)
+  return { ...checked, why: checked.ok ? null : 'its text and proof do not lead to the signed checkpoint’s root' }
+}
+
 /** The signature lines of a C2SP signed note ("— <key name> <base64>"): who signed the checkpoint. */
 export function noteSigners(note) {
   return note

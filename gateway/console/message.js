@@ -6,8 +6,8 @@
 import { getJson, policies, publishedKeys } from './api.js'
 import { alertBox, facts, h, short, show, table, when } from './dom.js'
 import { holdForm } from './holds.js'
-import { noteSigners, verifyInclusion } from './merkle.js'
-import { verifyCheckpointSignatures } from './notes.js'
+import { noteSigners, verifyInCheckpoint } from './merkle.js'
+import { verifyCheckpoint } from './notes.js'
 
 const DECIDING = new Set(['accepted', 'received', 'refused'])
 
@@ -19,10 +19,79 @@ function supersession(label, link) {
   ]
 }
 
+/**
+ * What stopping a withdrawn message did (docs/privacy-officers.md,
+ * "Corrections and retractions in the report"): the guide's words, on this page and in a
+ * traveller's report alike.
+ */
+export function stoppedInWords(mayHaveArrived) {
+  return mayHaveArrived ? 'stopped, though a failed attempt before may have reached the other side' : 'stopped before it left'
+}
+
+function statusInWords(record) {
+  if (record.status === 'withdrawn') return `withdrawn by a correction or retraction: ${stoppedInWords(record.mayHaveArrived)}`
+  return record.status
+}
+
+/** Why there is no receipt: "not delivered" is not said of a message that may have arrived all the same. */
+function noReceipt(record) {
+  if (record?.status !== 'withdrawn') return 'none (not delivered)'
+  return record.mayHaveArrived ? 'none: no receipt came back, though a failed attempt may have reached the other side' : 'none (withdrawn before delivery)'
+}
+
+/** The failed delivery attempts the message's status keeps (docs/privacy-officers.md, "The ledger"), when it had any. */
+function attemptsTable(record) {
+  if (!record?.attempts?.length) return null
+  return table(
+    `Failed delivery attempts (${record.attempts.length})`,
+    ['At', 'What failed'],
+    record.attempts.map((a) => [when(a.at), a.error]),
+    { id: 'attempts' }
+  )
+}
+
 function decodeJws(jws) {
   const part = (s) => JSON.parse(atob(s.replace(/-/g, '+').replace(/_/g, '/')))
   const [header, payload] = jws.split('.')
   return { header: part(header), claims: part(payload) }
+}
+
+/**
+ * The proof's verdict: verified only when the entry leads to the root of the
+ * checkpoint's signed note and that note is signed by this gateway and
+ * cosigned by the partner (docs/privacy-officers.md, "The console").
+ */
+function proofResult(seq, checked, witness) {
+  if (checked === null) {
+    return h(
+      'p',
+      { class: 'warn', id: 'proof-result' },
+      `Entry ${seq} follows the latest checkpoint the partner cosigned: no proof until the next one is witnessed.`
+    )
+  }
+  const failure = checked.why ?? (witness.witnessed ? null : 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s (below)')
+  if (failure !== null) return h('p', { class: 'error', role: 'alert', id: 'proof-result' }, `NOT verified: entry ${seq}: ${failure}.`)
+  return h(
+    'p',
+    { class: 'ok', id: 'proof-result' },
+    `Verified: entry ${seq} is in the ledger of ${witness.checkpoint.size} entries that the partner cosigned at ${cosignedAt(witness)}.`
+  )
+}
+
+function signaturesResult({ signed, cosignedAt: at }) {
+  const ok = signed && at !== null
+  return h(
+    'p',
+    { class: ok ? 'ok' : 'error', id: 'signatures-result' },
+    ok
+      ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's, at ${new Date(at * 1000).toISOString()}, with the keys each publishes.`
+      : `NOT verified: the checkpoint is ${signed ? '' : 'not signed by this gateway’s key and '}${at === null ? 'not cosigned by the partner’s key' : 'cosigned'}.`
+  )
+}
+
+/** When the partner cosigned, as its verified cosignature says (POSIX seconds), not as a field beside it does. */
+function cosignedAt(witness) {
+  return new Date(witness.cosignedAt * 1000).toISOString()
 }
 
 export async function messageView(id) {
@@ -45,11 +114,9 @@ export async function messageView(id) {
   const proof = await getJson(`/v1/audit/entries/${deciding.seq}/proof`)
   // What is shown below is read from the text the proof is about, not from the search answer.
   const e = JSON.parse(proof.ledgerEntry)
-  const checked = proof.inclusionProof
-    ? await verifyInclusion(proof.ledgerEntry, deciding.seq - 1, proof.inclusionProof.treeSize, proof.inclusionProof.hashes, proof.checkpoint.root)
-    : null
-  const keys = proof.checkpoint ? await publishedKeys() : null
-  const signatures = proof.checkpoint ? await verifyCheckpointSignatures(proof.checkpoint.note, keys.own, keys.partner) : null
+  // Size, root and signatures are all the signed note's: the JSON's `root` and `size` beside it are never trusted.
+  const witness = proof.checkpoint ? await verifyCheckpoint(proof.checkpoint.note, await publishedKeys()) : null
+  const checked = proof.inclusionProof && witness ? await verifyInCheckpoint(proof.ledgerEntry, deciding.seq, proof.inclusionProof, witness.checkpoint) : null
   const published = catalogue.kinds.find((k) => k.kind === e.kind)
   const record = records[e.direction ?? 'outbound'] ?? records.outbound ?? records.inbound
   const receipt = record?.receipt ? decodeJws(record.receipt.jws) : null
@@ -78,7 +145,7 @@ export async function messageView(id) {
               ]
             : undefined
         ],
-        ['Status', record ? record.status : undefined],
+        ['Status', record ? statusInWords(record) : undefined],
         supersession('Corrects or retracts', record?.supersedes) ??
           supersession('Corrects or retracts', e.supersedes && { id: e.supersedes.id, ...e.supersedes }),
         supersession('Superseded by', record?.supersededBy)
@@ -89,31 +156,11 @@ export async function messageView(id) {
       'section',
       { 'aria-labelledby': 'proof-h', id: 'proof' },
       h('h2', { id: 'proof-h' }, 'Inclusion proof, checked in this page'),
-      checked === null
-        ? h(
-            'p',
-            { class: 'warn', id: 'proof-result' },
-            `Entry ${deciding.seq} follows the latest checkpoint the partner cosigned: no proof until the next one is witnessed.`
-          )
-        : h(
-            'p',
-            { class: checked.ok ? 'ok' : 'error', role: checked.ok ? null : 'alert', id: 'proof-result' },
-            checked.ok
-              ? `Verified: entry ${deciding.seq} is in the ledger of ${proof.checkpoint.size} entries that the partner cosigned at ${proof.checkpoint.cosignedAt}.`
-              : `NOT verified: entry ${deciding.seq} does not lead to the checkpoint's root.`
-          ),
-      signatures === null
-        ? null
-        : h(
-            'p',
-            { class: signatures.signed && signatures.cosignedAt !== null ? 'ok' : 'error', id: 'signatures-result' },
-            signatures.signed && signatures.cosignedAt !== null
-              ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's, at ${new Date(signatures.cosignedAt * 1000).toISOString()}, with the keys each publishes.`
-              : `NOT verified: the checkpoint is ${signatures.signed ? '' : 'not signed by this gateway’s key and '}${signatures.cosignedAt === null ? 'not cosigned by the partner’s key' : 'cosigned'}.`
-          ),
+      proofResult(deciding.seq, checked, witness),
+      witness === null ? null : signaturesResult(witness),
       checked
         ? facts([
-            ['Checkpoint root', short(proof.checkpoint.root, 20)],
+            ['Checkpoint root, as signed', short(witness.checkpoint?.root, 20)],
             ['Root computed here', short(checked.computed, 20)],
             ['Proof', `${proof.inclusionProof.hashes.length} hashes (RFC 9162)`]
           ])
@@ -148,13 +195,14 @@ export async function messageView(id) {
                   ', for the digest ',
                   short(receipt.claims.digest, 16)
                 ]
-              : 'none (not delivered)'
+              : noReceipt(record)
           ],
           ['Checkpoint signed by', proof.checkpoint ? noteSigners(proof.checkpoint.note).join(', ') : '—']
         ],
         { id: 'signatures' }
       )
     ),
+    attemptsTable(record),
     table(
       'Every ledger entry about this message',
       ['Seq', 'At', 'Outcome', 'Direction', 'Caller'],

@@ -82,6 +82,32 @@ function parse(note) {
 }
 
 /**
+ * The checkpoint a note signs, read from its text alone (C2SP
+ * tlog-checkpoint: the origin, the tree size in decimal, the base64 root
+ * hash), as tools/verify-disclosure.mjs reads it; null when the text is no
+ * checkpoint. A page proves entries against this size and root only: a size
+ * or root sent beside the note is read from a database column that whoever
+ * can write the database can change, with no signature to show it
+ * (docs/privacy-officers.md, "Checking a disclosure report offline").
+ */
+export function signedCheckpoint(note) {
+  const body = /^(\S+)\n(0|[1-9][0-9]*)\n([A-Za-z0-9+/]{43}=)\n$/.exec(parse(note).text)
+  return body === null ? null : { origin: body[1], size: Number(body[2]), root: body[3] }
+}
+
+/**
+ * The checkpoint of `note` and whether it is witnessed: signed by one of the
+ * gateway's own published keys and cosigned by one of the partner's
+ * (`keys` as api.js's publishedKeys gives them). Only then may a page call an
+ * entry proven in it "verified" (docs/privacy-officers.md, "The ledger").
+ */
+export async function verifyCheckpoint(note, keys) {
+  const checkpoint = signedCheckpoint(note)
+  const { signed, cosignedAt } = await verifyCheckpointSignatures(note, keys.own, keys.partner)
+  return { checkpoint, signed, cosignedAt, witnessed: checkpoint !== null && signed && cosignedAt !== null }
+}
+
+/**
  * Whether the checkpoint `note` is signed by one of `ledgerKeys` (under the
  * origin its first line names) and cosigned by one of `witnessKeys`, and
  * when (POSIX seconds). A line by an unknown key is ignored, as the spec says.

@@ -132,6 +132,8 @@ async function renderActivity(section, range) {
         body.replaceChildren(h('p', {}, 'Counting…'))
         section.replaceChildren(section.firstChild)
         await renderActivity(section, picker.value)
+        // The picker is drawn anew with the counts: the focus goes back to it, not to the document, so the arrow keys go on choosing.
+        section.querySelector('#range').focus()
       }
     },
     Object.keys(RANGES).map((r) =>

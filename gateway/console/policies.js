@@ -38,7 +38,8 @@ export async function policiesView(focus) {
             const id = `${k.kind}/${p.purpose}/${d}`
             return h(
               'section',
-              { id: sectionId(id), 'aria-labelledby': `${sectionId(id)}-h`, tabindex: '-1', class: 'policy' },
+              // Named by the kind's heading and its own: the same purpose and direction recur under several kinds, and two regions of one name cannot be told apart.
+              { id: sectionId(id), 'aria-labelledby': `${sectionId(k.kind)}-h ${sectionId(id)}-h`, tabindex: '-1', class: 'policy' },
               h('h3', { id: `${sectionId(id)}-h` }, `${p.purpose}, ${d === 'outbound' ? 'sent to the partner' : 'received from the partner'}`),
               facts([
                 ['Who may receive it', rules.recipients.join(', ')],

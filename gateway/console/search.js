@@ -6,6 +6,12 @@ import { download, getJson, policies, query } from './api.js'
 import { alertBox, h, saveFile, short, show, table, when } from './dom.js'
 
 const PAGE_SIZE = 25
+/**
+ * Every event the ledger records (gateway/store/records.ts, AuditEvent), as
+ * the Outcome filter offers them. This plain-JS page cannot import the
+ * gateway's type, so test/console.test.ts compares the filter's options with
+ * it, and fails when the ledger gains an event this list lacks.
+ */
 const EVENTS = [
   'accepted',
   'refused',
@@ -15,9 +21,13 @@ const EVENTS = [
   'dead-lettered',
   'withdrawn',
   'purged',
+  'checkpoint-countersigned',
   'disclosure-report',
+  'ledger-verified',
   'legal-hold-placed',
-  'legal-hold-released'
+  'legal-hold-released',
+  'dead-letter-resent',
+  'dead-letter-discarded'
 ]
 
 /** The search of this page load: kept when the officer opens a message and comes back. */
@@ -103,14 +113,20 @@ function apiFilters() {
   return { ...rest, from: instant(fromLocal ?? ''), to: instant(toLocal ?? '') }
 }
 
-async function page(results) {
+/**
+ * Shows the page of results the cursor is at. `turned`: after Previous or
+ * Next page, whose button is gone with the page it was on, the focus goes to
+ * the new page's caption, not to the document (docs/privacy-officers.md,
+ * "The console": usable from the keyboard).
+ */
+async function page(results, turned = false) {
   const cursor = last.cursors[last.cursors.length - 1]
   const search = query({ ...apiFilters(), limit: PAGE_SIZE, cursor })
   let answer
   try {
     answer = await getJson(`/v1/audit/entries${search}`)
   } catch (err) {
-    results.replaceChildren(alertBox(err.message))
+    results.replaceChildren(alertBox(`The search was refused: ${err.code ? `${err.code}: ` : ''}${err.message}`))
     return
   }
   const n = last.cursors.length
@@ -147,7 +163,7 @@ async function page(results) {
           disabled: n === 1,
           onclick: async () => {
             last.cursors.pop()
-            await page(results)
+            await page(results, true)
           }
         },
         'Previous page'
@@ -160,13 +176,20 @@ async function page(results) {
           disabled: !answer.nextCursor,
           onclick: async () => {
             last.cursors.push(answer.nextCursor)
-            await page(results)
+            await page(results, true)
           }
         },
         'Next page'
       )
     )
   )
+  if (turned) focusCaption(results)
+}
+
+function focusCaption(results) {
+  const caption = results.querySelector('caption')
+  caption.tabIndex = -1
+  caption.focus()
 }
 
 /** The export of the search as the form has it; a refusal or a failure is said where the results go, not lost. */

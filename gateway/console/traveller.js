@@ -1,16 +1,66 @@
 // One traveller (issue 13, point 4): the disclosure report for a document
 // number and issuing country, a membership id, or a surname and date of birth, sent in a POST body only
 // (docs/privacy-officers.md, "The audit API"). The identifier is cleared from
-// the form once sent and never shown: the report names the traveller by the
-// ledger's keyed digest. Every entry's inclusion proof is checked here.
-import { postJson } from './api.js'
-import { alertBox, facts, h, saveFile, short, show, table, when } from './dom.js'
+// the form once the report is shown and never shown itself: the report names
+// the traveller by the ledger's keyed digest. Every entry's inclusion proof,
+// and the checkpoint's signatures, are checked here.
+import { postJson, publishedKeys } from './api.js'
+import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
-import { verifyInclusion } from './merkle.js'
+import { verifyInCheckpoint } from './merkle.js'
+import { stoppedInWords } from './message.js'
+import { verifyCheckpoint } from './notes.js'
+
+function upperCase(event) {
+  event.target.value = event.target.value.toUpperCase()
+}
 
 function field(id, label, attrs = {}) {
   // autocomplete off: the browser keeps no history of identifiers typed here.
   return h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { id, autocomplete: 'off', spellcheck: 'false', ...attrs }))
+}
+
+/** What the form is told when it holds no whole identifier (docs/privacy-officers.md, "The audit API"). */
+const INCOMPLETE =
+  'Give one complete identifier: a document number with its issuing country, a membership id, or a surname with a date of birth. Nothing was sent.'
+
+/** The one identifier the form holds, whole, as the API takes it; null when none is complete (the API would refuse it). */
+function identifierOf(form) {
+  const value = (id) => form.querySelector(`#${id}`).value.trim()
+  if (value('membershipId') !== '') return { membershipId: value('membershipId') }
+  if (value('documentNumber') !== '' && value('issuingCountry') !== '') {
+    return { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
+  }
+  if (value('surname') !== '' && value('dateOfBirth') !== '') return { surname: value('surname'), dateOfBirth: value('dateOfBirth') }
+  return null
+}
+
+/** An alert in place of the report, with the focus: the keyboard is left on what went wrong. */
+function showAlert(report, message) {
+  const alert = focusableAlert(message)
+  report.replaceChildren(alert)
+  alert.focus()
+}
+
+/** The report's page buttons: `load(true)` after moving the cursor back or on. */
+function pageTurns(cursors, nextCursor, load) {
+  return {
+    number: cursors.length,
+    previous:
+      cursors.length > 1
+        ? () => {
+            cursors.pop()
+            load(true)
+          }
+        : null,
+    next:
+      nextCursor !== null
+        ? () => {
+            cursors.push(nextCursor)
+            load(true)
+          }
+        : null
+  }
 }
 
 export async function travellerView() {
@@ -23,7 +73,8 @@ export async function travellerView() {
       {},
       h('legend', {}, 'A travel document'),
       field('documentNumber', 'Document number', { maxlength: 20 }),
-      field('issuingCountry', 'Issuing country (ICAO code, e.g. CAN)', { maxlength: 3, pattern: '[A-Z<]{1,3}' })
+      // Upper-cased as typed: the ICAO code is upper-case, and a code typed in lower case is the same country.
+      field('issuingCountry', 'Issuing country (ICAO code, e.g. CAN)', { maxlength: 3, pattern: '[A-Za-z<]{1,3}', oninput: upperCase })
     ),
     h('fieldset', {}, h('legend', {}, 'Or a trusted-traveller membership'), field('membershipId', 'Membership id (NEXUS PASSID)', { maxlength: 20 })),
     h(
@@ -37,44 +88,28 @@ export async function travellerView() {
   )
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
-    const value = (id) => form.querySelector(`#${id}`).value.trim()
-    const identifier =
-      value('membershipId') !== ''
-        ? { membershipId: value('membershipId') }
-        : value('documentNumber') === '' && value('surname') !== ''
-          ? { surname: value('surname'), dateOfBirth: value('dateOfBirth') }
-          : { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
-    form.reset()
+    const identifier = identifierOf(form)
+    if (identifier === null) {
+      showAlert(report, INCOMPLETE)
+      return
+    }
     // The report comes in pages, oldest entries first: the cursor of each page shown, to go back.
     const cursors = [undefined]
-    const load = async () => {
+    const load = async (turned) => {
       report.replaceChildren(h('p', {}, 'Reading the ledger…'))
       try {
         const cursor = cursors[cursors.length - 1]
         const body = await postJson('/v1/audit/disclosures', cursor === undefined ? identifier : { ...identifier, cursor })
-        const pages = {
-          number: cursors.length,
-          previous:
-            cursors.length > 1
-              ? () => {
-                  cursors.pop()
-                  load()
-                }
-              : null,
-          next:
-            body.nextCursor !== null
-              ? () => {
-                  cursors.push(body.nextCursor)
-                  load()
-                }
-              : null
-        }
-        await render(report, body, identifier, pages)
+        await render(report, body, identifier, pageTurns(cursors, body.nextCursor, load))
+        // Cleared once the report is shown, not before: a refused request leaves what was typed, to correct (docs/privacy-officers.md, "The console").
+        form.reset()
+        // The page button pressed is gone with the page it was on: the keyboard goes to the new page's heading.
+        if (turned) report.querySelector('h2').focus()
       } catch (err) {
-        report.replaceChildren(alertBox(`${err.code ?? ''} ${err.message}`))
+        showAlert(report, `The report could not be made: ${err.code ? `${err.code}: ` : ''}${err.message}`)
       }
     }
-    await load()
+    await load(false)
   })
   show(
     "A traveller's disclosure report",
@@ -95,10 +130,20 @@ function crossing(d) {
   return '—'
 }
 
-/** The question the console is for: was this person's record shared with the other country lately, and how often (over every page). */
+/**
+ * The question the console is for: was this person's record shared with the
+ * other country lately, and how often (over every page). `sent` counts the
+ * messages this gateway accepted to send, a message withdrawn before it was
+ * delivered included (docs/privacy-officers.md, "The console"): the words
+ * say that, not that they all left the country.
+ */
 function lastMonth(totals) {
   const to = totals.lastMonth.to.join(', ')
-  return `${totals.lastMonth.sent} message(s) sent to the other country${to ? ` (${to})` : ''}, ${totals.lastMonth.received} received from it`
+  return `${totals.lastMonth.sent} message(s) accepted to send to the other country${to ? ` (${to})` : ''}, ${totals.lastMonth.received} received from it`
+}
+
+function messageTotals(totals) {
+  return `${totals.sent + totals.received} (${totals.sent} accepted to send to the other country, ${totals.received} received from it)`
 }
 
 function pageNavigation(pages) {
@@ -112,13 +157,46 @@ function pageNavigation(pages) {
   )
 }
 
-async function render(report, body, identifier, pages) {
-  const cp = body.checkpoint
+/**
+ * Each entry's proof, checked against the size and root of the checkpoint's
+ * signed note, and that note's signature and cosignature checked with the
+ * keys the gateway publishes, as the message page does: an entry is proven
+ * only in a checkpoint signed by this gateway and cosigned by the partner
+ * (docs/privacy-officers.md, "The ledger"). `checks[i]` is null for an entry
+ * after the checkpoint.
+ */
+async function checkProofs(body) {
+  const note = body.checkpoint?.note
+  const witness = note ? await verifyCheckpoint(note, await publishedKeys()) : null
   const checks = await Promise.all(
-    body.disclosures.map((d) =>
-      d.inclusionProof && cp ? verifyInclusion(d.ledgerEntry, d.seq - 1, d.inclusionProof.treeSize, d.inclusionProof.hashes, cp.root) : null
-    )
+    body.disclosures.map(async (d) => {
+      if (!d.inclusionProof || witness === null) return null
+      if (!witness.witnessed) return { ok: false, computed: null, why: 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s' }
+      return verifyInCheckpoint(d.ledgerEntry, d.seq, d.inclusionProof, witness.checkpoint)
+    })
   )
+  return { witness, checks }
+}
+
+function proofsInWords(witness, proven, entries) {
+  if (witness === null) return 'no checkpoint the partner cosigned yet'
+  if (!witness.witnessed) {
+    return h(
+      'strong',
+      { class: 'error' },
+      `NOT verified: the checkpoint is not signed by this gateway’s key and cosigned by the partner’s, checked here with the keys each publishes; 0 of ${entries} entries verified`
+    )
+  }
+  const at = new Date(witness.cosignedAt * 1000).toISOString()
+  return `${proven} of ${entries} entries verified in this page against the checkpoint of ${witness.checkpoint.size} entries, signed by this gateway and cosigned by the partner at ${at}`
+}
+
+function holdsOnTraveller(holds) {
+  return holds.length === 0 ? h('p', {}, 'No legal hold or complaint on this traveller.') : holdsTable(holds)
+}
+
+async function render(report, body, identifier, pages) {
+  const { witness, checks } = await checkProofs(body)
   const proven = checks.filter((c) => c?.ok).length
   const rows = body.disclosures.map((d, i) => [
     String(d.seq),
@@ -142,11 +220,7 @@ async function render(report, body, identifier, pages) {
     d.supersededBy
       ? [
           `${d.supersededBy.action === 'correct' ? 'corrected' : 'retracted'} by entry ${d.supersededBy.seq}`,
-          d.supersededBy.withdrawn
-            ? d.supersededBy.mayHaveArrived
-              ? ', stopped, though a failed attempt before may have reached the other side'
-              : ', stopped before it left'
-            : ''
+          d.supersededBy.withdrawn ? `, ${stoppedInWords(d.supersededBy.mayHaveArrived)}` : ''
         ]
       : d.supersedes
         ? [
@@ -155,7 +229,7 @@ async function render(report, body, identifier, pages) {
           ]
         : 'no',
     d.messageId ? h('a', { href: `#/message/${d.messageId}` }, d.messageId.slice(0, 8)) : '—',
-    checks[i] === null ? 'not yet witnessed' : checks[i].ok ? 'verified' : h('strong', { class: 'error' }, 'NOT verified')
+    checks[i] === null ? 'not yet witnessed' : checks[i].ok ? 'verified' : h('strong', { class: 'error', title: checks[i].why }, 'NOT verified')
   ])
   const download = h(
     'button',
@@ -166,13 +240,19 @@ async function render(report, body, identifier, pages) {
     },
     'Save the report (JSON, for tools/verify-disclosure.mjs)'
   )
-  const holds = h('div', { id: 'report-holds' }, body.holds.length === 0 ? h('p', {}, 'No legal hold or complaint on this traveller.') : holdsTable(body.holds))
+  const holds = h('div', { id: 'report-holds' }, holdsOnTraveller(body.holds))
+  // A hold placed below is listed here at once (the saved report stays the API's answer, as tools/verify-disclosure.mjs reads it).
+  const placed = []
+  const onPlaced = (hold) => {
+    placed.push(hold)
+    holds.replaceChildren(holdsOnTraveller([...body.holds, ...placed]))
+  }
   report.replaceChildren(
-    h('h2', {}, 'Disclosure report'),
+    h('h2', { tabindex: '-1' }, 'Disclosure report'),
     facts(
       [
         ['Traveller', ['known to the ledger by the keyed digest ', short(body.subject, 16)]],
-        ['Messages', `${body.totals.sent + body.totals.received} (${body.totals.sent} left the country, ${body.totals.received} came in)`],
+        ['Messages', messageTotals(body.totals)],
         ['In the last 30 days', lastMonth(body.totals)],
         [
           'Ledger entries',
@@ -180,12 +260,7 @@ async function render(report, body, identifier, pages) {
             ? String(body.totals.entries)
             : `${body.totals.entries}; this page ${body.disclosures.length}, from entry ${body.disclosures[0]?.seq ?? '—'}`
         ],
-        [
-          'Proofs',
-          cp
-            ? `${proven} of ${body.disclosures.length} entries verified in this page against the checkpoint of ${cp.size} entries the partner cosigned at ${cp.cosignedAt}`
-            : 'no checkpoint the partner cosigned yet'
-        ],
+        ['Proofs', proofsInWords(witness, proven, body.disclosures.length)],
         ['Made', when(new Date().toISOString())]
       ],
       { id: 'report-facts' }
@@ -203,7 +278,7 @@ async function render(report, body, identifier, pages) {
     h(
       'div',
       { class: 'no-print' },
-      holdForm('traveller', () => identifier)
+      holdForm('traveller', () => identifier, onPlaced)
     )
   )
 }
