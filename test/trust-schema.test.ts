@@ -2,6 +2,7 @@
 // before the keys CLI writes it: a member of the wrong type, or one the
 // schema does not know, is refused with a message naming it.
 import t from 'tap'
+import { createHash, X509Certificate } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTrustFile } from '../gateway/trust/trust-schema.ts'
@@ -93,6 +94,34 @@ t.test('the gateway refuses to load a trust file the schema refuses, naming the 
   }
   writeFileSync(path, good)
   t.equal(loadTrustStore(path).country, 'CA', 'the file as it was loads')
+})
+
+// The copy of the partner's certificate is what its expiry is watched by
+// (keys expiry, /metrics): one that is not the pinned certificate, or not of
+// the partner's CA, would watch the wrong one (docs/operators.md, "Trust material").
+t.test("the partner's certificate in the trust file must be the pinned one, of the partner's CA", async (t) => {
+  const dir = copyKeys(t)
+  const path = join(dir, 'CA', 'trust.json')
+  const file = JSON.parse(readFileSync(path, 'utf8'))
+  writeFileSync(path, JSON.stringify({ ...file, partner: { ...file.partner, gatewayCert: 'gateway.crt.pem' } }, null, 2))
+  t.throws(
+    () => loadTrustStore(path),
+    { message: /partner\.gatewayCert .* is not the pinned certificate/ },
+    "this gateway's own certificate as the partner's copy"
+  )
+  const ownCa = readFileSync(join(dir, 'CA', 'ca.crt.pem'))
+  const ownRoot = new X509Certificate(ownCa)
+  const own = new X509Certificate(readFileSync(join(dir, 'CA', 'gateway.crt.pem')))
+  writeFileSync(
+    path,
+    JSON.stringify(
+      { ...file, partner: { ...file.partner, gatewayCert: 'gateway.crt.pem', gatewayCertSha256: createHash('sha256').update(own.raw).digest('base64url') } },
+      null,
+      2
+    )
+  )
+  t.ok(own.checkIssued(ownRoot), 'pinned as well, but issued by this country CA')
+  t.throws(() => loadTrustStore(path), { message: /partner\.gatewayCert .* is not issued by the partner's CA/ }, "one the partner's CA did not issue")
 })
 
 t.test("the keys CLI's safe write refuses what the loader would, and leaves the file as it was", async (t) => {

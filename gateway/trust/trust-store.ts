@@ -169,6 +169,16 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   const agencyCaPem = read(file.agencyCa)
   const partnerCaPem = read(file.partner.ca)
   const gatewayCert = new X509Certificate(tlsCert)
+  const partnerCaCert = new X509Certificate(partnerCaPem)
+  // The copy is what the partner certificate's expiry is watched by (keys
+  // expiry, /metrics): it must be the one pinned, and of the partner's CA.
+  const partnerGatewayCert = new X509Certificate(read(file.partner.gatewayCert))
+  if (sha256(partnerGatewayCert.raw) !== file.partner.gatewayCertSha256) {
+    throw new Error(`trust file: partner.gatewayCert ${file.partner.gatewayCert} is not the pinned certificate (partner.gatewayCertSha256)`)
+  }
+  if (!partnerGatewayCert.checkIssued(partnerCaCert) || !partnerGatewayCert.verify(partnerCaCert.publicKey)) {
+    throw new Error(`trust file: partner.gatewayCert ${file.partner.gatewayCert} is not issued by the partner's CA (partner.ca)`)
+  }
   return {
     country,
     partnerCountry,
@@ -189,8 +199,8 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       country: partnerCountry,
       url: file.partner.url,
       ca: partnerCaPem,
-      caCert: new X509Certificate(partnerCaPem),
-      gatewayCert: new X509Certificate(read(file.partner.gatewayCert)),
+      caCert: partnerCaCert,
+      gatewayCert: partnerGatewayCert,
       gatewayCertSha256: file.partner.gatewayCertSha256,
       keys: partnerKeys,
       ledgerKeys: partnerLedgerKeys
