@@ -138,6 +138,23 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     )
     const audited = JSON.parse((await call('GET', '/v1/audit/entries?event=ledger-verified', token)).text)
     t.equal(audited.entries.length, 1, 'a verification is audited')
+    // One verification at a time: each reads the whole ledger through the
+    // ledger's thread, and several at once ran that thread out of memory.
+    // Those asked for while one runs share it, each answered and audited.
+    const runs = async (): Promise<number> => {
+      const metrics = await request(`${ex.ca.url}/metrics`, { dispatcher: identityAgent(t, 'CA', 'operators/ops-1') })
+      return Number(/^btb_ledger_verification_seconds_count (\S+)$/m.exec(await metrics.body.text())?.[1])
+    }
+    t.equal(await runs(), 1, 'the verification above ran once')
+    const together = await Promise.all(Array.from({ length: 4 }, () => call('GET', '/v1/audit/verification', token)))
+    t.same(
+      together.map((r) => [r.status, JSON.parse(r.text).ok]),
+      Array.from({ length: 4 }, () => [200, true]),
+      'four asked for at once: each answered'
+    )
+    t.equal(await runs(), 2, 'by one run')
+    const verified = JSON.parse((await call('GET', '/v1/audit/entries?event=ledger-verified', token)).text)
+    t.equal(verified.entries.length, 5, 'and each audited')
     // HEAD would run the whole verification for no answer, and write its entry, as GET does.
     const head = (await ex.ca.app.store.auditHead())!.seq
     t.equal((await call('HEAD', '/v1/audit/verification', token)).status, 404, 'no HEAD on a verification')

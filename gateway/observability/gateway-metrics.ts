@@ -121,6 +121,7 @@ export class GatewayMetrics {
   readonly #messages: Counter<'direction' | 'outcome' | 'kind' | 'purpose' | 'code'>
   readonly #entries: Counter<'event'>
   readonly #conflicts: Counter
+  readonly #verifications: Histogram
   readonly #latency: Histogram<'direction'>
   readonly #intakeWait: Histogram<'direction' | 'stage'>
   /** Client certificates as last presented, by role and system. */
@@ -147,6 +148,12 @@ export class GatewayMetrics {
       help:
         "Checkpoint conflicts the ledger recorded: a checkpoint of the partner's ledger this gateway refused to cosign, or one of this " +
         'ledger the partner refused. Either ledger was cut short or rewritten (docs/operators.md, "Metrics and health"). Alert when above 0.',
+      registers
+    })
+    this.#verifications = new Histogram({
+      name: 'btb_ledger_verification_seconds',
+      help: 'Whole-ledger verifications run for privacy officers, and how long each took; those asked for while one runs share it (docs/privacy-officers.md, "Verifying the ledger against the partner").',
+      buckets: [1, 5, 15, 60, 300, 1800],
       registers
     })
     this.#latency = new Histogram({
@@ -249,6 +256,10 @@ export class GatewayMetrics {
   }
 
   /** An accepted message waited `seconds` for its ledger commit or its queue add (intake/intake.ts). */
+  ledgerVerified(seconds: number): void {
+    this.#verifications.observe(seconds)
+  }
+
   intakeWaited(direction: Direction, stage: IntakeStage, seconds: number): void {
     this.#intakeWait.observe({ direction, stage }, seconds)
   }

@@ -889,14 +889,15 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return latest.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))
   }
 
-  // No HEAD: it would run the whole verification, and audit it, for no answer.
-  app.get('/v1/audit/verification', { schema: SCHEMAS.verification, exposeHeadRoute: false }, async (request) => {
+  /** The whole ledger verified, against the partner's copy of its latest cosigned checkpoint where it can be fetched. */
+  async function verifyWholeLedger(): Promise<{ result: Awaited<ReturnType<typeof verifyLedger>>; warnings: string[] }> {
+    const started = performance.now()
     const warnings: string[] = []
     let witnessed: string | undefined
     try {
       witnessed = await fetchWitnessedCheckpoint(app.partner.client, app.partner.endpoint(WITNESSED_CHECKPOINT_PATH))
     } catch (err) {
-      request.log.warn({ err }, "the partner's copy of the latest cosigned checkpoint could not be fetched")
+      app.log.warn({ err }, "the partner's copy of the latest cosigned checkpoint could not be fetched")
       warnings.push("the partner's copy of the latest cosigned checkpoint could not be fetched: the ledger is checked against its own record of it")
     }
     const result = await verifyLedger(app.store, app.trust.ownLedgerKeys, app.trust.partner.ledgerKeys, {
@@ -905,6 +906,24 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       ...(witnessed === undefined ? {} : { witnessed }),
       maxCosignatureAgeMs: opts.cosignatureMaxAgeMs
     })
+    app.metrics.ledgerVerified((performance.now() - started) / 1000)
+    return { result, warnings }
+  }
+  // One at a time: each reads the whole ledger through the ledger's thread
+  // and starts checking threads of its own, and several at once ran that
+  // thread out of memory, stopping every agency's intake. One asked for while
+  // another runs shares it; each request is answered and audited.
+  let running: ReturnType<typeof verifyWholeLedger> | undefined
+  const verifyShared = (): ReturnType<typeof verifyWholeLedger> => {
+    running ??= verifyWholeLedger().finally(() => {
+      running = undefined
+    })
+    return running
+  }
+
+  // No HEAD: it would run the whole verification, and audit it, for no answer.
+  app.get('/v1/audit/verification', { schema: SCHEMAS.verification, exposeHeadRoute: false }, async (request) => {
+    const { result, warnings } = await verifyShared()
     // Audited, as every officer's reading is; and so the last verification is known to whoever asks next (GET /v1/audit/witness).
     await app.store.appendAudit(
       auditEntry({
