@@ -89,6 +89,11 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
       accepted.shared.some((f: any) => f.path.startsWith('vehicle')),
       'not the ones withheld'
     )
+    // One identifier, whole: half of a second one is not dropped in silence, and a page holds the documented 500 at most.
+    const mixed = await call('POST', '/v1/audit/disclosures', token, { membershipId: '100000001', documentNumber: doc.number })
+    t.same([mixed.status, JSON.parse(mixed.text).code], [400, 'REQUEST_INVALID'], 'a membership with half a document is refused')
+    const over = await call('POST', '/v1/audit/disclosures', token, { documentNumber: doc.number, issuingCountry: doc.issuingCountry, limit: 501 })
+    t.same([over.status, JSON.parse(over.text).code], [400, 'REQUEST_INVALID'], 'a page of more than 500 entries is refused')
     const nobody = JSON.parse((await call('POST', '/v1/audit/disclosures', token, { documentNumber: 'X0000000', issuingCountry: 'CAN' })).text)
     t.same(nobody.disclosures, [])
     const ledger = (await ex.ca.app.store.auditEntries(0, 1000)).map((e) => JSON.stringify(e.entry)).join('\n')
@@ -108,6 +113,11 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     const rows = csv.text.trim().split('\r\n')
     t.match(rows[0], /^seq,at,event,.*,fields,reason,hash,prevHash$/, "every column, including the operator's reason for a dead-letter action")
     t.ok(rows.slice(1).every((r) => r.split(',')[2] === 'accepted'))
+    // What a purge removed, as NDJSON has it.
+    await ex.ca.app.store.appendAudit(auditEntry({ event: 'purged', counts: { retentionDays: 90, messages: 7, outbox: 2 } }))
+    const purged = (await call('GET', '/v1/audit/export?format=csv&event=purged', token)).text.trim().split('\r\n')
+    const counts = purged[0]!.split(',').indexOf('counts')
+    t.equal(purged.at(-1)!.split(',')[counts], 'retentionDays=90 messages=7 outbox=2', 'a purge row says what it removed')
   })
 
   await t.test('verification against the partner, and a checkpoint the partner witnessed', async (t) => {

@@ -247,6 +247,7 @@ const CSV_COLUMNS = [
   'subjects',
   'reference',
   'complaintRef',
+  'counts',
   'fields',
   'reason',
   'hash',
@@ -283,10 +284,15 @@ export function csvRow(e: StoredAuditEntry): string {
     x.policy?.version,
     x.code,
     x.digest,
-    x.supersedes === undefined ? undefined : `${x.supersedes.action} ${x.supersedes.id}`,
+    x.supersedes === undefined ? undefined : [x.supersedes.action, x.supersedes.id, x.supersedes.reason].filter((v) => v !== undefined).join(' '),
     x.subjects.join(' '),
     x.reference,
     x.complaintRef,
+    x.counts === undefined
+      ? undefined
+      : Object.entries(x.counts)
+          .map(([name, n]) => `${name}=${n}`)
+          .join(' '),
     x.fields.map((f) => `${f.path}=${f.action}:${f.rule}:${f.principle}`).join(' '),
     x.reason,
     e.hash,

@@ -68,6 +68,13 @@ const TRAVELLER_IDENTIFIER = {
 
 /** One identifier, whole: a document, a membership, or a surname with a date of birth. */
 const ONE_IDENTIFIER = [{ required: ['documentNumber', 'issuingCountry'] }, { required: ['membershipId'] }, { required: ['surname', 'dateOfBirth'] }] as const
+/** With ONE_IDENTIFIER's oneOf: half of a second identifier beside a whole one is refused, not dropped in silence. */
+const WHOLE_IDENTIFIERS = {
+  documentNumber: ['issuingCountry'],
+  issuingCountry: ['documentNumber'],
+  surname: ['dateOfBirth'],
+  dateOfBirth: ['surname']
+} as const
 
 /** Entries a page of a disclosure report holds unless the officer asks for fewer; it also stops at PAGE_MAX_BYTES (audit/disclosure-page.ts). */
 const REPORT_PAGE = 500
@@ -81,11 +88,12 @@ const DISCLOSURE_BODY = {
     limit: {
       type: 'integer',
       minimum: 1,
-      maximum: 1000,
-      description: `At most this many entries (default ${REPORT_PAGE}); a page also stops at 4 MiB of entries.`
+      maximum: REPORT_PAGE,
+      description: `At most this many entries (${REPORT_PAGE}, the default, at most); a page also stops at 4 MiB of entries.`
     }
   },
-  oneOf: ONE_IDENTIFIER
+  oneOf: ONE_IDENTIFIER,
+  dependencies: WHOLE_IDENTIFIERS
 } as const
 
 /** Refusals every route here can give: the role, the token, and the 5xx of a failing ledger. */
