@@ -118,6 +118,14 @@ t.test('a privacy officer reads, searches, exports and verifies the ledger', asy
     const purged = (await call('GET', '/v1/audit/export?format=csv&event=purged', token)).text.trim().split('\r\n')
     const counts = purged[0]!.split(',').indexOf('counts')
     t.equal(purged.at(-1)!.split(',')[counts], 'retentionDays=90 messages=7 outbox=2', 'a purge row says what it removed')
+    // Bounds finer than the ledger's milliseconds: an entry at .999 is at or after .9985, and before .9995.
+    await ex.ca.app.store.appendAudit(auditEntry({ event: 'purged', at: '2026-01-01T23:59:59.999Z', counts: { retentionDays: 90, messages: 0, outbox: 0 } }))
+    const between = JSON.parse((await call('GET', '/v1/audit/entries?event=purged&from=2026-01-01T23:59:59.9985Z&to=2026-01-01T23:59:59.9995Z', token)).text)
+    t.same(
+      between.entries.map((e: { entry: { at: string } }) => e.entry.at),
+      ['2026-01-01T23:59:59.999Z'],
+      'a bound with more than three decimals is not cut to the millisecond before it'
+    )
   })
 
   await t.test('verification against the partner, and a checkpoint the partner witnessed', async (t) => {

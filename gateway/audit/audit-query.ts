@@ -160,7 +160,24 @@ export const AUDIT_ENTRY_SCHEMA = {
 
 export function toAuditQuery(q: AuditFilterQuery): AuditQuery {
   const { cursor: _cursor, limit: _limit, ...filters } = q
-  return filters
+  return {
+    ...filters,
+    ...(filters.from === undefined ? {} : { from: upToMillisecond(filters.from) }),
+    ...(filters.to === undefined ? {} : { to: upToMillisecond(filters.to) })
+  }
+}
+
+/**
+ * A bound finer than the ledger's milliseconds, moved up to the next one:
+ * an entry at `.999` is at or after `.9985` and before `.9995`, and the ledger
+ * compares milliseconds, to which a bound would otherwise be cut down (both
+ * `from`, inclusive, and `to`, exclusive, go up).
+ */
+function upToMillisecond(bound: string): string {
+  const finer = /\.\d{3}(\d+)/.exec(bound)?.[1]
+  if (finer === undefined || /^0+$/.test(finer)) return bound
+  const at = Date.parse(bound)
+  return Number.isNaN(at) ? bound : new Date(at + 1).toISOString()
 }
 
 /** A cursor is exactly what cursorAfter wrote: any other spelling, even of the same number, is refused. */
