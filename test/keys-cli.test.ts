@@ -11,6 +11,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { cosignCheckpoint, cosignedAt, ledgerOrigin, signCheckpoint, witnessKeys, witnessName } from '../gateway/audit/checkpoint.ts'
 import { addCheckpointBody } from '../gateway/audit/witness.ts'
 import type { TrustFile } from '../gateway/trust/trust-file.ts'
+import { sha256 } from '../gateway/lib/digest.ts'
 import { copyKeys, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 import { runKeys, type KeysRun } from './lib/run-keys.ts'
 
@@ -323,4 +324,36 @@ t.test('--check-config names each bad setting and checks the trust material', as
   })
   t.equal(cli.code, 1, 'the flag exits non-zero on a bad setting')
   t.match(cli.stdout, /error PORT: must be a whole number in decimal digits \(got "-1"\)\nconfiguration has errors/)
+})
+
+t.test('renewing a gateway TLS certificate: each step refuses what would cut the partner off, and leaves the files as they were', async (t) => {
+  const dir = copyKeys(t)
+  const caTrust = join(dir, 'CA', 'trust.json')
+  const usTrust = join(dir, 'US', 'trust.json')
+  const files = () => [readFileSync(caTrust, 'utf8'), readFileSync(usTrust, 'utf8'), readFileSync(join(dir, 'CA', 'gateway.crt.pem'), 'utf8')]
+  t.match((await keys('activate-gateway-cert', '--trust', caTrust)).stderr, /NO_NEXT_CERT/, 'nothing to activate before a rotation')
+  t.match((await keys('promote-partner-cert', '--trust', usTrust)).stderr, /NO_NEXT_CERT/, 'nothing to promote before a pin')
+  const issued = await keys('rotate-gateway-cert', '--trust', caTrust)
+  t.equal(issued.code, 0, issued.stderr)
+  const next = new X509Certificate(readFileSync(join(dir, 'CA', 'gateway.next.crt.pem')))
+  const current = new X509Certificate(readFileSync(join(dir, 'CA', 'gateway.crt.pem')))
+  t.equal(next.subject, current.subject, 'the next certificate has the same subject')
+  t.equal(next.subjectAltName, current.subjectAltName, 'and the same names')
+  t.match((await keys('rotate-gateway-cert', '--trust', caTrust)).stderr, /NEXT_CERT_EXISTS/, 'one rotation at a time')
+  const before = files()
+  t.match(
+    (await keys('activate-gateway-cert', '--trust', caTrust, '--partner-trust', usTrust)).stderr,
+    /NOT_PINNED/,
+    'not presented before the partner pins it'
+  )
+  t.same(files(), before, 'both trust files and the certificate as they were')
+  t.match(
+    (await keys('pin-partner-cert', '--trust', usTrust, '--cert-file', join(dir, 'US', 'gateway.crt.pem'))).stderr,
+    /CERT_NOT_PARTNERS/,
+    "a certificate the partner's CA did not issue is not pinned"
+  )
+  t.equal((await keys('pin-partner-cert', '--trust', usTrust, '--cert-file', join(dir, 'CA', 'gateway.next.crt.pem'))).code, 0)
+  t.same(loadTrustStore(usTrust).partner.gatewayCertPins.length, 2, 'pinned beside the current one')
+  t.equal((await keys('activate-gateway-cert', '--trust', caTrust, '--partner-trust', usTrust)).code, 0)
+  t.same(loadTrustStore(usTrust).partner.gatewayCertPins, [sha256(next.raw)], 'then alone')
 })

@@ -141,7 +141,7 @@ t.test('abandonAfter ends the requests in flight, on the client in force and on 
     cert: pem('CA', 'gateway.crt.pem'),
     key: pem('CA', 'gateway.key.pem'),
     ca: pem('CA', 'partner', 'ca.crt.pem'),
-    ...(pin === undefined ? {} : { pinSha256: pin }),
+    ...(pin === undefined ? {} : { pinsSha256: [pin] }),
     timeoutMs: 60_000
   })
   const before = { pin: undefined as string | undefined }

@@ -3,11 +3,15 @@
 // the next request — on a connection that was already open, too.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect as tlsConnect } from 'node:tls'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { sha256 } from '../gateway/lib/digest.ts'
+import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { copyKeys, eventually, startExchange } from './helper.ts'
 
 const run = promisify(execFile)
@@ -224,4 +228,54 @@ t.test('a trust file that does not load is not applied: the gateway keeps the tr
   t.equal(result.ok, false, 'the reload is refused')
   t.match(result.ok ? '' : result.error, /activeKid no-such-key/)
   t.equal((await submit(ex.clients.CBSA)).res.status, 202, 'and the gateway goes on working with the old trust')
+})
+
+// A gateway's TLS certificate renewed without an outage (docs/operators.md,
+// "Renewing a gateway's TLS certificate"): the partner pins the next one
+// beside the current, the gateway presents it, then the partner pins it alone.
+t.test("a gateway's TLS certificate is renewed live on both sides: both pinned during the overlap, no delivery refused", async (t) => {
+  const dir = copyKeys(t)
+  const ex = await startExchange(t, {}, undefined, {}, dir)
+  const caTrust = join(dir, 'CA', 'trust.json')
+  const usTrust = join(dir, 'US', 'trust.json')
+  const delivered = async (what: string): Promise<void> => {
+    const { id, res } = await submit(ex.clients.CBSA)
+    t.equal(res.status, 202, `${what}: accepted`)
+    await eventually(() => ex.mocks.CBP.received.find((m) => m.id === id), 15_000, what)
+  }
+  const oldCert = readFileSync(join(dir, 'CA', 'gateway.crt.pem'), 'utf8')
+  const oldKey = readFileSync(join(dir, 'CA', 'gateway.key.pem'), 'utf8')
+  const oldPin = sha256(new X509Certificate(oldCert).raw)
+
+  const issued = await keys('rotate-gateway-cert', '--trust', caTrust, '--partner-trust', usTrust)
+  const newPin = /x5t#S256 (\S+)\)/.exec(issued)![1]!
+  await eventually(() => (ex.us.app.trust.partner.gatewayCertPins.includes(newPin) ? true : undefined), 5000, 'US to pin the next certificate')
+  t.same(ex.us.app.trust.partner.gatewayCertPins, [oldPin, newPin], 'US takes both during the overlap')
+  await delivered('a delivery during the overlap')
+
+  await keys('activate-gateway-cert', '--trust', caTrust, '--partner-trust', usTrust)
+  await eventually(
+    () => (sha256(ex.ca.app.trust.gatewayCert.raw) === newPin && ex.us.app.trust.partner.gatewayCertPins.length === 1 ? true : undefined),
+    5000,
+    'CA to present the new certificate and US to pin it alone'
+  )
+  t.same(ex.us.app.trust.partner.gatewayCertPins, [newPin], 'US pins the new certificate alone')
+  const presented = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: Number(new URL(ex.ca.url).port), ca: readFileSync(join(dir, 'CA', 'ca.crt.pem')) }, () => {
+      resolve(sha256(socket.getPeerX509Certificate()!.raw))
+      socket.destroy()
+    })
+    socket.on('error', reject)
+  })
+  t.equal(presented, newPin, "CA's listener presents the new certificate")
+  await delivered('a delivery under the new certificate')
+
+  // The old certificate, whoever holds its key now, is no longer the CA gateway to US.
+  const { Agent, request } = undiciModule()
+  const asOld = new Agent({ connect: { cert: oldCert, key: oldKey, ca: readFileSync(join(dir, 'US', 'ca.crt.pem')) } })
+  t.teardown(() => asOld.close())
+  const res = await request(`${ex.us.url}/v1/exchange`, { method: 'POST', body: 'x', headers: { 'content-type': 'application/jose' }, dispatcher: asOld })
+  t.equal(res.statusCode, 401, 'the old certificate is refused by US once promoted')
+  await res.body.dump()
+  t.notOk(existsSync(join(dir, 'CA', 'gateway.next.crt.pem')), 'no next certificate left behind')
 })

@@ -47,6 +47,17 @@ Gateway signing keys (two kids valid during the overlap)
   import-partner-jwks --trust <trust.json> --jwks <file>
       Replaces the partner's keys with the JWKS it published.
 
+Gateway TLS certificates (both pinned by the partner during the overlap)
+  rotate-gateway-cert --trust <trust.json> [--days 825] [--partner-trust <partner's trust.json>]
+      Issues this gateway's next TLS certificate (same names), not yet in use;
+      the partner pins it beside the current one.
+  activate-gateway-cert --trust <trust.json> [--partner-trust <partner's trust.json>]
+      Presents the next certificate from now on (once the partner pins it).
+  pin-partner-cert --trust <trust.json> --cert-file <partner's next gateway.crt.pem>
+      Takes the partner gateway's next certificate beside its current one.
+  promote-partner-cert --trust <trust.json>
+      The partner's next certificate becomes the only one pinned.
+
 Expiry
   expiry --trust <trust.json> [--warn-days 30] [--json]
       Every certificate under the trust file's directory; exit 1 if any has
@@ -70,6 +81,7 @@ const OPTIONS = {
   role: { type: 'string' },
   name: { type: 'string' },
   cert: { type: 'string' },
+  'cert-file': { type: 'string' },
   kid: { type: 'string' },
   out: { type: 'string' },
   jwks: { type: 'string' },
@@ -519,6 +531,118 @@ function expiry(values: Values, say: Say): void {
   }
 }
 
+/** A certificate's subject and names, for its successor: `C=CA\nO=…\nCN=…` and `DNS:…, IP Address:…`. */
+function successorOf(cert: X509Certificate): { subject: pki.SubjectSpec; altNames: pki.AltName[] } {
+  const subject = Object.fromEntries(cert.subject.split('\n').map((line) => line.split('=', 2) as [string, string])) as unknown as pki.SubjectSpec
+  const altNames = (cert.subjectAltName ?? '').split(', ').flatMap((name): pki.AltName[] => {
+    if (name.startsWith('DNS:')) return [pki.dns(name.slice('DNS:'.length))]
+    if (name.startsWith('IP Address:')) return [pki.ip(name.slice('IP Address:'.length))]
+    return []
+  })
+  return { subject, altNames }
+}
+
+const NEXT_TLS_CERT = 'gateway.next.crt.pem'
+const NEXT_TLS_KEY = 'gateway.next.key.pem'
+const NEXT_PARTNER_CERT = 'gateway.next.crt.pem'
+
+/** The partner's next certificate pinned beside its current one (pin-partner-cert). */
+async function pinPartnerCertificate(p: CountryDir, pem: string): Promise<string> {
+  const cert = new X509Certificate(pem)
+  const partnerCa = new X509Certificate(readFileSync(path.join(p.dir, p.file.partner.ca)))
+  if (!cert.checkIssued(partnerCa) || !cert.verify(partnerCa.publicKey)) {
+    throw new TrustEditError('CERT_NOT_PARTNERS', "the certificate is not issued by the partner's CA (partner.ca)")
+  }
+  const pin = pki.certSha256(pem)
+  if (p.file.revoked.certSha256.includes(pin)) throw new TrustEditError('CERT_REVOKED', `${pin} is revoked`)
+  const copy = path.join(path.dirname(p.file.partner.gatewayCert), NEXT_PARTNER_CERT)
+  await p.writer.write(copy, pem)
+  p.file.partner.nextGatewayCert = copy
+  p.file.partner.nextGatewayCertSha256 = pin
+  await p.save()
+  return pin
+}
+
+/** The partner's next certificate made the only one pinned (promote-partner-cert). */
+async function promotePartnerCertificate(p: CountryDir): Promise<string> {
+  const { nextGatewayCert, nextGatewayCertSha256 } = p.file.partner
+  if (nextGatewayCert === undefined || nextGatewayCertSha256 === undefined) {
+    throw new TrustEditError('NO_NEXT_CERT', "no next certificate of the partner's is pinned: pin-partner-cert first")
+  }
+  await p.writer.write(p.file.partner.gatewayCert, readFileSync(path.join(p.dir, nextGatewayCert), 'utf8'))
+  p.file.partner.gatewayCertSha256 = nextGatewayCertSha256
+  delete p.file.partner.nextGatewayCert
+  delete p.file.partner.nextGatewayCertSha256
+  await p.save()
+  await rm(path.join(p.dir, nextGatewayCert), { force: true })
+  return nextGatewayCertSha256
+}
+
+async function rotateGatewayCert(values: Values, say: Say): Promise<void> {
+  const c = new CountryDir(required(values, 'trust'))
+  const partner = partnerDir(values, c.file.country)
+  if (c.file.gateway.nextTlsCert !== undefined) {
+    throw new TrustEditError('NEXT_CERT_EXISTS', `a next certificate is already issued (${c.file.gateway.nextTlsCert}): activate-gateway-cert first`)
+  }
+  const current = new X509Certificate(readFileSync(path.join(c.dir, c.file.gateway.tlsCert)))
+  const issued = await pki.issueServerClient(await c.issuer(values['ca-key']), { ...successorOf(current), days: integer(values, 'days', 825, 3650) })
+  await c.writer.write(NEXT_TLS_CERT, issued.certPem)
+  await c.writer.write(NEXT_TLS_KEY, issued.keyPem, true)
+  c.file.gateway.nextTlsCert = NEXT_TLS_CERT
+  c.file.gateway.nextTlsKey = NEXT_TLS_KEY
+  await c.save()
+  say.line(
+    `issued gateway ${c.file.country}'s next TLS certificate ${path.join(c.dir, NEXT_TLS_CERT)} (x5t#S256 ${issued.sha256}); the current one is still presented`
+  )
+  if (partner !== undefined) {
+    await pinPartnerCertificate(partner, issued.certPem)
+    say.line(`  pinned beside the current one in the partner's ${path.resolve(values['partner-trust']!)}`)
+  } else {
+    say.line(`  next: the partner runs pin-partner-cert --cert-file with that file, then here: activate-gateway-cert`)
+  }
+}
+
+async function activateGatewayCert(values: Values, say: Say): Promise<void> {
+  const c = new CountryDir(required(values, 'trust'))
+  const partner = partnerDir(values, c.file.country)
+  const { nextTlsCert, nextTlsKey } = c.file.gateway
+  if (nextTlsCert === undefined || nextTlsKey === undefined) throw new TrustEditError('NO_NEXT_CERT', 'no next TLS certificate: rotate-gateway-cert first')
+  const pem = readFileSync(path.join(c.dir, nextTlsCert), 'utf8')
+  const pin = pki.certSha256(pem)
+  // The partner's file, when given, is checked first: a refusal leaves both as they were.
+  if (partner !== undefined && !(partner.file.partner.nextGatewayCertSha256 === pin || partner.file.partner.gatewayCertSha256 === pin)) {
+    throw new TrustEditError('NOT_PINNED', `the partner has not pinned ${pin}: pin-partner-cert there first`)
+  }
+  await c.writer.write(c.file.gateway.tlsKey, readFileSync(path.join(c.dir, nextTlsKey), 'utf8'), true)
+  await c.writer.write(c.file.gateway.tlsCert, pem)
+  delete c.file.gateway.nextTlsCert
+  delete c.file.gateway.nextTlsKey
+  await c.save()
+  await rm(path.join(c.dir, nextTlsCert), { force: true })
+  await rm(path.join(c.dir, nextTlsKey), { force: true })
+  say.line(`gateway ${c.file.country} presents its new TLS certificate (x5t#S256 ${pin}) from the next reload; the old key is overwritten`)
+  if (partner !== undefined) {
+    await promotePartnerCertificate(partner)
+    say.line(`  the partner's ${path.resolve(values['partner-trust']!)} now pins it alone`)
+  } else {
+    say.line('  next: the partner runs promote-partner-cert once this gateway presents it')
+  }
+}
+
+async function pinPartnerCert(values: Values, say: Say): Promise<void> {
+  const p = new CountryDir(required(values, 'trust'))
+  const file = required(values, 'cert-file')
+  const pin = await pinPartnerCertificate(p, readFileSync(file, 'utf8'))
+  say.line(`pinned the partner gateway's next certificate ${pin} beside ${p.file.partner.gatewayCertSha256}: both are taken until promote-partner-cert`)
+}
+
+async function promotePartnerCert(values: Values, say: Say): Promise<void> {
+  const p = new CountryDir(required(values, 'trust'))
+  const previous = p.file.partner.gatewayCertSha256
+  const pin = await promotePartnerCertificate(p)
+  say.line(`the partner gateway's certificate ${pin} is now the only one pinned (was ${previous})`)
+}
+
 const COMMANDS: Record<string, (values: Values, say: Say) => Promise<void> | void> = {
   'create-ca': createCa,
   'issue-agency': issueAgency,
@@ -530,6 +654,10 @@ const COMMANDS: Record<string, (values: Values, say: Say) => Promise<void> | voi
   'retire-key': retireKey,
   'export-jwks': exportJwks,
   'import-partner-jwks': importPartnerJwks,
+  'rotate-gateway-cert': rotateGatewayCert,
+  'activate-gateway-cert': activateGatewayCert,
+  'pin-partner-cert': pinPartnerCert,
+  'promote-partner-cert': promotePartnerCert,
   expiry
 }
 

@@ -39,8 +39,8 @@ export interface TlsClientOptions {
   readonly cert: string
   readonly key: string
   readonly ca: string
-  /** Pinned thumbprint (base64url SHA-256 of the DER) the server certificate must have. */
-  readonly pinSha256?: string
+  /** Pinned thumbprints (base64url SHA-256 of the DER): the server certificate must have one of them. */
+  readonly pinsSha256?: readonly string[]
   /** Thumbprints of revoked certificates: refused as a server whatever else holds, a pin included. */
   readonly revokedSha256?: ReadonlySet<string>
   readonly timeoutMs: number
@@ -79,8 +79,8 @@ export class TlsClient implements Poster {
         checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
           const thumbprint = sha256(cert.raw)
           if (opts.revokedSha256?.has(thumbprint) === true) return new Error('the server certificate is revoked')
-          if (opts.pinSha256 !== undefined) {
-            return thumbprint === opts.pinSha256 ? undefined : new Error('the server certificate is not the pinned one')
+          if (opts.pinsSha256 !== undefined) {
+            return opts.pinsSha256.includes(thumbprint) ? undefined : new Error('the server certificate is not the pinned one')
           }
           return checkServerIdentity(host, cert)
         }
@@ -158,7 +158,7 @@ export class TrustBoundClient<T extends object> implements Poster {
     const trust = this.#current()
     if (trust === this.#trust && this.#client !== undefined) return this.#client
     const opts = this.#optionsFor(trust)
-    const material = [opts.cert, opts.key, opts.ca, opts.pinSha256 ?? '', ...[...(opts.revokedSha256 ?? [])].sort()].join('\0')
+    const material = [opts.cert, opts.key, opts.ca, ...(opts.pinsSha256 ?? []), '', ...[...(opts.revokedSha256 ?? [])].sort()].join('\0')
     if (material !== this.#material || this.#client === undefined) {
       const previous = this.#client
       this.#client = new TlsClient(opts)

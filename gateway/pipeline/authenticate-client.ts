@@ -63,7 +63,7 @@ function fromSocket(socket: TLSSocket): Presented | null {
 function identify(trust: TrustStore, thumbprint: string): Caller | null {
   const system = trust.agenciesByCert.get(thumbprint)
   if (system !== undefined) return { role: 'agency', id: system.id, certSha256: thumbprint, system }
-  if (thumbprint === trust.partner.gatewayCertSha256 && !trust.revokedCerts.has(thumbprint))
+  if (trust.partner.gatewayCertPins.includes(thumbprint) && !trust.revokedCerts.has(thumbprint))
     return { role: 'partner', id: `gateway:${trust.partner.country}`, certSha256: thumbprint }
   const officer = trust.privacyOfficersByCert.get(thumbprint)
   if (officer !== undefined) return { role: 'privacy-officer', id: officer.id, certSha256: thumbprint, officer }

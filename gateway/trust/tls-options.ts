@@ -43,7 +43,7 @@ export function partnerClientOptions(trust: TrustStore, timeoutMs: number): TlsC
     cert: trust.tls.cert,
     key: trust.tls.key,
     ca: trust.partner.ca,
-    pinSha256: trust.partner.gatewayCertSha256,
+    pinsSha256: trust.partner.gatewayCertPins,
     revokedSha256: trust.revokedCerts,
     timeoutMs
   }

@@ -141,6 +141,14 @@ export interface GatewayIdentity {
    * tokens again, kept only to verify the ledger checkpoints they signed.
    */
   retiredKeys?: RetiredKey[]
+  /**
+   * The TLS certificate and key this gateway will present next, during a
+   * rotation (docs/operators.md, "Renewing a gateway's TLS certificate"): the
+   * partner pins it beside the current one, then activate-gateway-cert
+   * puts it in use.
+   */
+  nextTlsCert?: RelativePath
+  nextTlsKey?: RelativePath
 }
 
 /** An agency system allowed to submit (and receive) messages through this gateway. */
@@ -217,6 +225,13 @@ export interface PartnerTrust {
    * calls it.
    */
   gatewayCertSha256: CertSha256
+  /**
+   * During the partner's certificate renewal: a copy of the certificate it
+   * will present next, and its pin, taken beside the current one both ways
+   * until promote-partner-cert makes it the only one.
+   */
+  nextGatewayCert?: RelativePath
+  nextGatewayCertSha256?: CertSha256
   /** The partner gateway's public signing keys (its JWKS). */
   keys: RegisteredKey[]
   /** Partner keys it has since retired: kept only to verify its countersignatures in the ledger. */

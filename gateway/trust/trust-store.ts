@@ -60,6 +60,12 @@ export interface TrustStore {
     /** The partner gateway's certificate, as the trust file's copy has it (the pin is what is checked). */
     readonly gatewayCert: X509Certificate
     readonly gatewayCertSha256: string
+    /**
+     * Every certificate the partner gateway may present, as caller and as
+     * server: the pinned one, and during its renewal the next one too
+     * (docs/operators.md, "Renewing a gateway's TLS certificate").
+     */
+    readonly gatewayCertPins: readonly string[]
     readonly keys: ReadonlyMap<string, VerificationKey>
     /**
      * Partner keys, current and retired but not revoked: what its
@@ -172,13 +178,17 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   const partnerCaCert = new X509Certificate(partnerCaPem)
   // The copy is what the partner certificate's expiry is watched by (keys
   // expiry, /metrics): it must be the one pinned, and of the partner's CA.
-  const partnerGatewayCert = new X509Certificate(read(file.partner.gatewayCert))
-  if (sha256(partnerGatewayCert.raw) !== file.partner.gatewayCertSha256) {
-    throw new Error(`trust file: partner.gatewayCert ${file.partner.gatewayCert} is not the pinned certificate (partner.gatewayCertSha256)`)
+  const pinnedCopy = (member: 'gatewayCert' | 'nextGatewayCert', copy: string, pin: string): X509Certificate => {
+    const cert = new X509Certificate(read(copy))
+    if (sha256(cert.raw) !== pin) throw new Error(`trust file: partner.${member} ${copy} is not the pinned certificate (partner.${member}Sha256)`)
+    if (!cert.checkIssued(partnerCaCert) || !cert.verify(partnerCaCert.publicKey)) {
+      throw new Error(`trust file: partner.${member} ${copy} is not issued by the partner's CA (partner.ca)`)
+    }
+    return cert
   }
-  if (!partnerGatewayCert.checkIssued(partnerCaCert) || !partnerGatewayCert.verify(partnerCaCert.publicKey)) {
-    throw new Error(`trust file: partner.gatewayCert ${file.partner.gatewayCert} is not issued by the partner's CA (partner.ca)`)
-  }
+  const partnerGatewayCert = pinnedCopy('gatewayCert', file.partner.gatewayCert, file.partner.gatewayCertSha256)
+  const { nextGatewayCert, nextGatewayCertSha256 } = file.partner
+  if (nextGatewayCert !== undefined && nextGatewayCertSha256 !== undefined) pinnedCopy('nextGatewayCert', nextGatewayCert, nextGatewayCertSha256)
   return {
     country,
     partnerCountry,
@@ -202,6 +212,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       caCert: partnerCaCert,
       gatewayCert: partnerGatewayCert,
       gatewayCertSha256: file.partner.gatewayCertSha256,
+      gatewayCertPins: nextGatewayCertSha256 === undefined ? [file.partner.gatewayCertSha256] : [file.partner.gatewayCertSha256, nextGatewayCertSha256],
       keys: partnerKeys,
       ledgerKeys: partnerLedgerKeys
     }
@@ -230,6 +241,7 @@ export function describeTrustChange(before: TrustStore, after: TrustStore): stri
   diff('operator certificate', before.operatorsByCert.keys(), after.operatorsByCert.keys())
   diff('revoked certificate', before.revokedCerts, after.revokedCerts)
   if (before.partner.gatewayCertSha256 !== after.partner.gatewayCertSha256) changes.push('partner gateway certificate pin changed')
+  diff('partner gateway certificate pin', before.partner.gatewayCertPins, after.partner.gatewayCertPins)
   if (before.partner.url !== after.partner.url) changes.push(`partner URL: ${before.partner.url} -> ${after.partner.url}`)
   if (before.tls.cert !== after.tls.cert) changes.push('gateway TLS certificate changed')
   return changes
