@@ -138,7 +138,13 @@ function withNationalities(c: Case, codes: readonly string[]): Envelope {
 function under(envelope: Envelope, purpose: string): Envelope {
   const p = policies[envelope.kind as Kind].purposes[purpose]!
   const agency = p.outbound!.recipients.find((a) => AGENCY_COUNTRY[a] === envelope.to.country)!
-  return { ...envelope, purpose, legalAuthority: p.legalAuthoritiesByCountry[envelope.from.country][0]!, to: { ...envelope.to, agency } }
+  return {
+    ...envelope,
+    purpose,
+    legalAuthority: p.legalAuthoritiesByCountry[envelope.from.country][0]!,
+    agreementRef: p.agreementRefs[0]!,
+    to: { ...envelope.to, agency }
+  }
 }
 
 /**
