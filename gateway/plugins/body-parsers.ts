@@ -13,18 +13,24 @@ import { syntaxDetail } from '../lib/i-json.ts'
 export const JOSE = 'application/jose'
 
 /**
- * A route's onRequest hook (after the caller's) that refuses any body but `mediaType` before it
- * is read: a JWS labelled JSON is not parsed as JSON, to fail there and be
- * quoted back, but refused for what it is labelled. A request that names no
- * media type is left to the parsers, as for every route.
+ * A route's hooks for a body of `mediaType` only, read as text. The onRequest
+ * hook (after the caller's) refuses any other label before the body is read:
+ * a JWS labelled JSON is not parsed as JSON, to fail there and be quoted
+ * back, but refused for what it is labelled. The preValidation hook refuses a
+ * request with no such body at all (no body, or no label): the route's body
+ * is text, and its handler takes it as such (`app.post<{ Body: string }>`).
  */
 export function takesOnly(mediaType: string, route: string) {
-  return async function refuseOtherMediaTypes(request: FastifyRequest): Promise<void> {
-    // Fastify reads the body after every onRequest hook: nothing of it is read yet.
-    const label = request.headers['content-type']
-    if (label === undefined) return
-    const named = label.split(';', 1)[0]!.trim().toLowerCase()
-    if (named !== mediaType) throw new UnsupportedMediaTypeError(`${route} takes ${mediaType}`)
+  const refusal = (): Error => new UnsupportedMediaTypeError(`${route} takes ${mediaType}`)
+  return {
+    onRequest: async function refuseOtherMediaTypes(request: FastifyRequest): Promise<void> {
+      // Fastify reads the body after every onRequest hook: nothing of it is read yet.
+      const label = request.headers['content-type']
+      if (label !== undefined && label.split(';', 1)[0]!.trim().toLowerCase() !== mediaType) throw refusal()
+    },
+    preValidation: async function requireTextBody(request: FastifyRequest): Promise<void> {
+      if (typeof request.body !== 'string') throw refusal()
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 // policy → signed receipt and push (pipeline/prepare-inbound.ts, on a worker
 // thread for a large message) → audit + outbox → queued push to the agency.
 import type { FastifyInstance } from 'fastify'
-import { ReplayedError, UnsupportedMediaTypeError } from '../errors.ts'
+import { ReplayedError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
@@ -76,11 +76,10 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
   app.addHook('onRequest', requireRole('partner'))
   app.addHook('onError', refusalAuditHook({ direction: 'inbound', role: 'partner', store: app.store, policyBook: app.policyBook }))
 
-  app.post(
+  app.post<{ Body: string }>(
     '/v1/exchange',
-    { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes, onRequest: takesOnly(JOSE, 'POST /v1/exchange') },
+    { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes, ...takesOnly(JOSE, 'POST /v1/exchange') },
     async (request, reply) => {
-      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/exchange takes application/jose')
       const trust = app.trust
       const prepared = await app.pipeline.inbound({
         jws: request.body,

@@ -5,7 +5,7 @@
 // worker thread for a large message) → audit + outbox → queue → 202.
 import type { FastifyInstance } from 'fastify'
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
-import { IdConflictError, NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { IdConflictError, NotFoundError } from '../errors.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from '../intake/message-status.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
@@ -85,11 +85,10 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
   // a status read is not a submission.
   app.addHook('onError', refusalAuditHook({ direction: 'outbound', method: 'POST', store: app.store, policyBook: app.policyBook }))
 
-  app.post(
+  app.post<{ Body: string }>(
     '/v1/messages',
-    { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes, onRequest: takesOnly(JOSE, 'POST /v1/messages') },
+    { schema: SUBMIT_SCHEMA, bodyLimit: opts.bodyLimitBytes, ...takesOnly(JOSE, 'POST /v1/messages') },
     async (request, reply) => {
-      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/messages takes application/jose')
       const caller = request.caller as AgencyCaller
       const trust = app.trust
       const prepared = await app.pipeline.outbound({

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { buildCatalogue, explainDecisions } from '../../policies/catalogue.ts'
 import { isKind } from '../../schemas/index.ts'
-import { NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { NotFoundError } from '../errors.ts'
 import { requireCaller, requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
@@ -129,7 +129,7 @@ const ARRANGEMENT_SCHEMA = {
   required: ['id', 'title', 'covers'],
   properties: {
     id: { type: 'string', description: 'As an envelope names it, e.g. `CA-US-NEXUS-Arrangement-2002`.' },
-    title: { type: 'string' },
+    title: LEGAL_AUTHORITY_SCHEMA.properties.title,
     covers: {
       type: 'array',
       description: 'The kinds and purposes that travel under it: every purpose listed, with every kind listed.',
@@ -349,11 +349,11 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
     return send(request, reply, doc)
   })
 
-  app.post(
+  const jose = takesOnly(JOSE, 'POST /v1/policies/dry-run')
+  app.post<{ Body: string }>(
     '/v1/policies/dry-run',
-    { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken, takesOnly(JOSE, 'POST /v1/policies/dry-run')] },
+    { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken, jose.onRequest], preValidation: jose.preValidation },
     async (request) => {
-      if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError('POST /v1/policies/dry-run takes application/jose')
       const caller = request.caller as AgencyCaller
       const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
       const { envelope, policy, minimised } = inspectSubmission(value, {

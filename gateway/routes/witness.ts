@@ -3,7 +3,7 @@
 // certificate only, and the latest checkpoint cosigned, which the partner's
 // audit:verify reads to check its own ledger against what this side holds.
 import type { FastifyInstance } from 'fastify'
-import { NotFoundError, UnsupportedMediaTypeError } from '../errors.ts'
+import { NotFoundError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { ledgerKeys, ledgerOrigin, witnessName } from '../audit/checkpoint.ts'
@@ -89,13 +89,16 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     }
   })
 
-  app.post(ADD_CHECKPOINT_PATH, { schema: ADD_CHECKPOINT_SCHEMA, onRequest: takesOnly(TEXT, `POST ${ADD_CHECKPOINT_PATH}`) }, async (request, reply) => {
-    if (typeof request.body !== 'string') throw new UnsupportedMediaTypeError(`POST ${ADD_CHECKPOINT_PATH} takes ${TEXT}`)
-    const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
-    if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
-    await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
-    return reply.type(TEXT).send(answer.cosigned)
-  })
+  app.post<{ Body: string }>(
+    ADD_CHECKPOINT_PATH,
+    { schema: ADD_CHECKPOINT_SCHEMA, ...takesOnly(TEXT, `POST ${ADD_CHECKPOINT_PATH}`) },
+    async (request, reply) => {
+      const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
+      if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
+      await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
+      return reply.type(TEXT).send(answer.cosigned)
+    }
+  )
 
   app.get(WITNESSED_CHECKPOINT_PATH, { schema: WITNESSED_SCHEMA }, async (_request, reply) => {
     const latest = await app.store.latestWitnessedCheckpoint(ledgerOrigin(partner().country))
