@@ -232,6 +232,7 @@ async function consoleTest(t: Test): Promise<void> {
   await t.test('search pages with the cursor, and exports the current search as CSV', async (t) => {
     const outcomes = await page.$$eval('#event option', (options) => options.map((o) => o.getAttribute('value') ?? '').filter((v) => v !== ''))
     t.same(outcomes.toSorted(), auditEvents().toSorted(), 'the Outcome filter offers every event the ledger records')
+    t.equal(await page.$eval('#event option[value=withdrawn]', (o) => o.textContent), 'withdrawn by a correction or retraction', 'each in words')
     await page.selectOption('#kind', 'entry-exit.record')
     await page.click('button[type=submit]')
     await page.waitForSelector('#results-table[data-search="?kind=entry-exit.record&limit=25"]')

@@ -7,28 +7,28 @@ import { alertBox, h, saveFile, short, show, table, when } from './dom.js'
 
 const PAGE_SIZE = 25
 /**
- * Every event the ledger records (gateway/store/records.ts, AuditEvent), as
- * the Outcome filter offers them. This plain-JS page cannot import the
+ * Every event the ledger records (gateway/store/records.ts, AuditEvent), in
+ * words, as the Outcome filter offers them. This plain-JS page cannot import the
  * gateway's type, so test/console.test.ts compares the filter's options with
  * it, and fails when the ledger gains an event this list lacks.
  */
-const EVENTS = [
-  'accepted',
-  'refused',
-  'received',
-  'delivered',
-  'delivery-failed',
-  'dead-lettered',
-  'withdrawn',
-  'purged',
-  'checkpoint-countersigned',
-  'disclosure-report',
-  'ledger-verified',
-  'legal-hold-placed',
-  'legal-hold-released',
-  'dead-letter-resent',
-  'dead-letter-discarded'
-]
+const EVENTS = {
+  accepted: 'accepted, to send',
+  refused: 'refused',
+  received: 'received from the partner',
+  delivered: 'delivered',
+  'delivery-failed': 'a delivery attempt failed',
+  'dead-lettered': 'dead-lettered: attempts exhausted',
+  withdrawn: 'withdrawn by a correction or retraction',
+  purged: 'purged by retention',
+  'checkpoint-countersigned': "partner's checkpoint cosigned",
+  'disclosure-report': "a traveller's report made",
+  'ledger-verified': 'ledger verified',
+  'legal-hold-placed': 'legal hold placed',
+  'legal-hold-released': 'legal hold released',
+  'dead-letter-resent': 'dead letter resent by an operator',
+  'dead-letter-discarded': 'dead letter discarded by an operator'
+}
 
 /** The search of this page load: kept when the officer opens a message and comes back. */
 let last = { filters: {}, cursors: [undefined] }
@@ -37,12 +37,14 @@ function field(label, control) {
   return h('div', { class: 'field' }, h('label', { for: control.id }, label), control)
 }
 
+/** A select of `values`, an array of values or an object of values to the words shown for them. */
 function select(id, values, current, any = 'any') {
+  const options = Array.isArray(values) ? values.map((v) => [v, v]) : Object.entries(values)
   return h(
     'select',
     { id, name: id },
     h('option', { value: '' }, any),
-    values.map((v) => h('option', { value: v, selected: v === current }, v))
+    options.map(([v, words]) => h('option', { value: v, selected: v === current }, words))
   )
 }
 
