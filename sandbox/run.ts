@@ -174,12 +174,18 @@ async function portsInUse(wanted: readonly number[]): Promise<number[]> {
   return busy
 }
 
+/** How long a gateway of the sandbox may take to answer /healthz once started. */
+const HEALTHY_WITHIN_MS = 90_000
+
 async function waitHealthy(url: string): Promise<void> {
   const ca = [readFileSync(join(keysDir, 'CA', 'ca.crt.pem'), 'utf8'), readFileSync(join(keysDir, 'US', 'ca.crt.pem'), 'utf8')]
   const { Agent } = await import('undici')
   const agent = new Agent({ connect: { ca } })
+  // A gateway builds in a second or two, but far longer on a machine whose
+  // cores are all busy (a test suite beside it): a deadline, not a count of tries.
+  const deadline = Date.now() + HEALTHY_WITHIN_MS
   try {
-    for (let i = 0; i < 200; i++) {
+    while (Date.now() < deadline) {
       try {
         const res = await request(`${url}/healthz`, { dispatcher: agent })
         await res.body.text()
@@ -189,7 +195,7 @@ async function waitHealthy(url: string): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 100))
     }
-    throw new Error(`${url} did not become healthy: see sandbox-run/*.log`)
+    throw new Error(`${url} did not become healthy within ${HEALTHY_WITHIN_MS / 1000} s: see sandbox-run/*.log`)
   } finally {
     await agent.close()
   }
