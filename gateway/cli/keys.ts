@@ -17,6 +17,7 @@ import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts'
 import * as pki from '../trust/pki.ts'
 import type { AgencyRegistration, CertSubject, Country, Jwks, PrivateSigningJwk, RegisteredKey, SigningAlg, TrustFile } from '../trust/trust-file.ts'
 import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
+import { issuedBy } from '../trust/trust-store.ts'
 
 const USAGE = `usage: npm run keys -- <command> [options]
 
@@ -550,7 +551,7 @@ const NEXT_PARTNER_CERT = 'gateway.next.crt.pem'
 async function pinPartnerCertificate(p: CountryDir, pem: string): Promise<string> {
   const cert = new X509Certificate(pem)
   const partnerCa = new X509Certificate(readFileSync(path.join(p.dir, p.file.partner.ca)))
-  if (!cert.checkIssued(partnerCa) || !cert.verify(partnerCa.publicKey)) {
+  if (!issuedBy(cert, partnerCa)) {
     throw new TrustEditError('CERT_NOT_PARTNERS', "the certificate is not issued by the partner's CA (partner.ca)")
   }
   const pin = pki.certSha256(pem)

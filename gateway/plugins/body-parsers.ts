@@ -3,9 +3,8 @@
 // media type is refused with UNSUPPORTED_MEDIA_TYPE (the witness's routes
 // add plain text for themselves alone: routes/witness.ts).
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import secureJson from 'secure-json-parse'
-import type { FastifyRequest } from 'fastify'
 import { BodyInvalidError, UnsupportedMediaTypeError } from '../errors.ts'
 import { syntaxDetail } from '../lib/i-json.ts'
 
@@ -22,14 +21,15 @@ export const JOSE = 'application/jose'
  */
 export function takesOnly(mediaType: string, route: string) {
   const refusal = (): Error => new UnsupportedMediaTypeError(`${route} takes ${mediaType}`)
+  // Callbacks, not async functions: every submission passes both, and goes on in the same tick.
   return {
-    onRequest: async function refuseOtherMediaTypes(request: FastifyRequest): Promise<void> {
+    onRequest: function refuseOtherMediaTypes(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
       // Fastify reads the body after every onRequest hook: nothing of it is read yet.
       const label = request.headers['content-type']
-      if (label !== undefined && label.split(';', 1)[0]!.trim().toLowerCase() !== mediaType) throw refusal()
+      done(label !== undefined && label.split(';', 1)[0]!.trim().toLowerCase() !== mediaType ? refusal() : undefined)
     },
-    preValidation: async function requireTextBody(request: FastifyRequest): Promise<void> {
-      if (typeof request.body !== 'string') throw refusal()
+    preValidation: function requireTextBody(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+      done(typeof request.body !== 'string' ? refusal() : undefined)
     }
   }
 }

@@ -76,6 +76,11 @@ export interface TrustStore {
   }
 }
 
+/** Whether `ca` issued `cert`: named as its issuer, and its signature verifies under the CA's key. */
+export function issuedBy(cert: X509Certificate, ca: X509Certificate): boolean {
+  return cert.checkIssued(ca) && cert.verify(ca.publicKey)
+}
+
 export function gatewayOwner(country: Country): string {
   return `gateway:${country}`
 }
@@ -181,7 +186,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   const pinnedCopy = (member: 'gatewayCert' | 'nextGatewayCert', copy: string, pin: string): X509Certificate => {
     const cert = new X509Certificate(read(copy))
     if (sha256(cert.raw) !== pin) throw new Error(`trust file: partner.${member} ${copy} is not the pinned certificate (partner.${member}Sha256)`)
-    if (!cert.checkIssued(partnerCaCert) || !cert.verify(partnerCaCert.publicKey)) {
+    if (!issuedBy(cert, partnerCaCert)) {
       throw new Error(`trust file: partner.${member} ${copy} is not issued by the partner's CA (partner.ca)`)
     }
     return cert
@@ -240,7 +245,6 @@ export function describeTrustChange(before: TrustStore, after: TrustStore): stri
   diff('privacy officer certificate', before.privacyOfficersByCert.keys(), after.privacyOfficersByCert.keys())
   diff('operator certificate', before.operatorsByCert.keys(), after.operatorsByCert.keys())
   diff('revoked certificate', before.revokedCerts, after.revokedCerts)
-  if (before.partner.gatewayCertSha256 !== after.partner.gatewayCertSha256) changes.push('partner gateway certificate pin changed')
   diff('partner gateway certificate pin', before.partner.gatewayCertPins, after.partner.gatewayCertPins)
   if (before.partner.url !== after.partner.url) changes.push(`partner URL: ${before.partner.url} -> ${after.partner.url}`)
   if (before.tls.cert !== after.tls.cert) changes.push('gateway TLS certificate changed')
