@@ -437,6 +437,58 @@ async function consoleTest(t: Test): Promise<void> {
       await restore()
     }
 
+    const showReport = async (): Promise<string[][]> => {
+      await page.fill('#documentNumber', document.number)
+      await page.fill('#issuingCountry', document.issuingCountry)
+      await page.click('button[type=submit]')
+      await page.waitForSelector('#report-table')
+      return cells(page, '#report-table')
+    }
+    // The original CBSA corrected, and its correction: outbound messages this gateway accepted.
+    const corrected = mine.find((d: any) => d.event === 'accepted' && d.direction === 'outbound' && d.supersededBy)
+    const correction = mine.find((d: any) => d.seq === corrected?.supersededBy.seq)
+    t.ok(corrected?.inclusionProof && correction?.inclusionProof, 'the corrected original and its correction are in the report, proven')
+
+    // A proof proves an entry's text, not the fields of the answer shown beside it: a row showing other
+    // parties, purpose, fields or supersession than its proven entry says is not verified, nor counted
+    // among the proofs (docs/privacy-officers.md, "The console"; the check tools/verify-disclosure.mjs makes).
+    let served: any
+    const restoreRows = await rewriteAnswers(page, '**/v1/audit/disclosures', (answer) => {
+      served = answer
+      const o = answer.disclosures.find((x: any) => x.seq === corrected.seq)
+      o.to = 'US/ICE'
+      o.purpose = 'law-enforcement'
+      o.shared = o.shared.slice(1)
+      o.withheld += 1
+      const c = answer.disclosures.find((x: any) => x.seq === correction.seq)
+      c.supersedes = { ...c.supersedes, action: 'retract' } // a correction shown as a retraction
+      return answer
+    })
+    await showReport()
+    const proofCells = await page.$$eval('#report-table tbody tr', (rows) =>
+      rows.map((r) => {
+        const td = r.querySelectorAll('td')
+        return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
+      })
+    )
+    t.same(
+      proofCells.find((c) => c.seq === String(corrected.seq)),
+      { seq: String(corrected.seq), proof: 'NOT verified', title: 'the report shows purpose, to, the fields shared or withheld other than the ledger says' },
+      'a row showing other parties, purpose and fields beside its proven entry is not verified, and says what differs'
+    )
+    t.same(
+      proofCells.find((c) => c.seq === String(correction.seq)),
+      { seq: String(correction.seq), proof: 'NOT verified', title: 'the report shows what it supersedes other than the ledger says' },
+      'nor one showing another supersession'
+    )
+    const withProof = served.disclosures.filter((d: any) => d.inclusionProof).length
+    t.match(
+      await page.textContent('#report-facts'),
+      `Proofs${withProof - 2} of ${served.disclosures.length} entries verified`,
+      'the proofs counted are those of the rows shown as their entries say'
+    )
+    await restoreRows()
+
     // The report in pages of two entries (the API's `limit`, added to the page's request): the next page takes the focus to its heading.
     const twoAPage = (route: Route) => route.continue({ postData: JSON.stringify({ ...route.request().postDataJSON(), limit: 2 }) })
     await page.route('**/v1/audit/disclosures', twoAPage)

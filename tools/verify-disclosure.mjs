@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Checks a traveller's disclosure report offline, as an oversight body
-// would: no gateway, no network, no code of this project; node:crypto and
-// the two gateways' published keys only (docs/privacy-officers.md,
-// "Checking a disclosure report offline").
+// would: no gateway, no network, no code of this project but the one module
+// below; node:crypto and the two gateways' published keys only
+// (docs/privacy-officers.md, "Checking a disclosure report offline").
 //
 //   node verify-disclosure.mjs --report report.json --ledger-keys ca-jwks.json --witness-keys us-jwks.json
 //
@@ -19,12 +19,19 @@
 // Exit code 0: every entry proven. 1: something does not verify (each
 // finding is printed). 2: the inputs could not be read.
 //
-// Plain JavaScript, so that any Node.js from 20 on runs it as it is. Copy it
-// out of the repository and use it alone.
+// Plain JavaScript, so that any Node.js from 20 on runs it as it is. It is
+// two files: this one and the module it imports,
+// ../gateway/console/disclosures.mjs, which checks a row against its entry
+// (the console makes the same check in the browser). Copy both out of the
+// repository, at the same places relative to each other, and use them alone.
 import { createHash, createPublicKey, verify } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+// What a row shows against its entry: one module with the console's check, so the two cannot drift apart.
+import { rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
+
+export { travellerFields } from '../gateway/console/disclosures.mjs'
 
 // RFC 9162 §2.1 ---------------------------------------------------------------
 
@@ -148,40 +155,6 @@ export function cosignedAt(checkpoint, jwks) {
 
 // The report -------------------------------------------------------------------
 
-/** What a report row shows that its ledger entry must say. */
-const SHOWN = ['at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'reference', 'complaintRef']
-
-/** What a row says its entry supersedes, as the ledger's entry would make it (routes/audit.ts, the report). */
-function supersedesOf(entry) {
-  const s = entry.supersedes
-  return JSON.stringify(s == null ? null : { messageId: s.id, action: s.action, ...(s.reason === undefined ? {} : { reason: s.reason }) })
-}
-
-/**
- * The field decisions an entry records for the traveller whose keyed digest
- * is `subject`: on a batch whose records were not all decided alike, those
- * their own record was counted in (`subjectFields` names them by place);
- * otherwise all of them (docs/privacy-officers.md, "A traveller's record in
- * a batch").
- */
-export function travellerFields(entry, subject) {
-  const fields = Array.isArray(entry.fields) ? entry.fields : []
-  const place = Array.isArray(entry.subjects) ? entry.subjects.indexOf(subject) : -1
-  if (!Array.isArray(entry.subjectFields) || place < 0) return fields
-  const own = new Set()
-  for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const i of set.fields) own.add(i)
-  return own.size === 0 ? fields : fields.filter((_f, i) => own.has(i))
-}
-
-/** What a report row says was shared and how many decisions withheld, from its entry. */
-function disclosed(entry, subject) {
-  const fields = travellerFields(entry, subject)
-  return JSON.stringify({
-    shared: fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
-    withheld: fields.filter((f) => f.action === 'withhold').length
-  })
-}
-
 /** Findings for a report: none when every entry is proven. */
 export function verifyReport(report, ledgerJwks, witnessJwks) {
   const findings = []
@@ -217,24 +190,10 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
       findings.push(`${where}: its text and proof do not lead to the checkpoint's root: it is not the ledger's entry ${d.seq}`)
       continue
     }
-    let entry
-    try {
-      entry = JSON.parse(d.ledgerEntry)
-    } catch {
-      findings.push(`${where}: its ledger text is not JSON`)
-      continue
-    }
-    // Whose report it is: an entry naming only another traveller proves nothing of this one.
-    if (!Array.isArray(entry.subjects) || !entry.subjects.includes(report.subject)) {
-      findings.push(`${where}: its ledger entry does not name the report's traveller`)
-      continue
-    }
-    const differs = SHOWN.filter((k) => (entry[k] ?? null) !== (d[k] ?? null))
-    if (JSON.stringify(entry.policy ?? null) !== JSON.stringify(d.policy ?? null)) differs.push('policy')
-    if (supersedesOf(entry) !== JSON.stringify(d.supersedes ?? null)) differs.push('what it supersedes')
-    if (disclosed(entry, report.subject) !== JSON.stringify({ shared: d.shared, withheld: d.withheld })) differs.push('the fields shared or withheld')
-    if (differs.length > 0) {
-      findings.push(`${where}: the report shows ${differs.join(', ')} other than the ledger says`)
+    // Whose report it is, and that the row shows what its proven text says: the check the console makes of each row too.
+    const notAsItsEntry = rowNotAsItsEntry(d, report.subject)
+    if (notAsItsEntry !== null) {
+      findings.push(`${where}: ${notAsItsEntry}`)
       continue
     }
     proven.push(d.seq)

@@ -3,8 +3,10 @@
 // (docs/privacy-officers.md, "The audit API"). The identifier is cleared from
 // the form once the report is shown and never shown itself: the report names
 // the traveller by the ledger's keyed digest. Every entry's inclusion proof,
-// and the checkpoint's signatures, are checked here.
+// and the checkpoint's signatures, are checked here, and what each row shows
+// against the entry its proof proves.
 import { postJson, publishedKeys } from './api.js'
+import { rowNotAsItsEntry } from './disclosures.mjs'
 import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
 import { verifyInCheckpoint } from './merkle.js'
@@ -162,8 +164,12 @@ function pageNavigation(pages) {
  * signed note, and that note's signature and cosignature checked with the
  * keys the gateway publishes, as the message page does: an entry is proven
  * only in a checkpoint signed by this gateway and cosigned by the partner
- * (docs/privacy-officers.md, "The ledger"). `checks[i]` is null for an entry
- * after the checkpoint.
+ * (docs/privacy-officers.md, "The ledger"). A proof proves the entry's text,
+ * and the row shows the fields of the answer beside it: a row is verified
+ * only when they are what that text says, the check
+ * tools/verify-disclosure.mjs makes offline (disclosures.mjs;
+ * docs/privacy-officers.md, "Checking a disclosure report offline").
+ * `checks[i]` is null for an entry after the checkpoint.
  */
 async function checkProofs(body) {
   const note = body.checkpoint?.note
@@ -172,7 +178,10 @@ async function checkProofs(body) {
     body.disclosures.map(async (d) => {
       if (!d.inclusionProof || witness === null) return null
       if (!witness.witnessed) return { ok: false, computed: null, why: 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s' }
-      return verifyInCheckpoint(d.ledgerEntry, d.seq, d.inclusionProof, witness.checkpoint)
+      const proof = await verifyInCheckpoint(d.ledgerEntry, d.seq, d.inclusionProof, witness.checkpoint)
+      if (!proof.ok) return proof
+      const why = rowNotAsItsEntry(d, body.subject)
+      return why === null ? proof : { ...proof, ok: false, why }
     })
   )
   return { witness, checks }

@@ -30,6 +30,7 @@ const ASSET_FILES: Readonly<Record<string, { readonly path: string; readonly typ
   'search.js': { path: join(HERE, 'search.js'), type: JS },
   'message.js': { path: join(HERE, 'message.js'), type: JS },
   'traveller.js': { path: join(HERE, 'traveller.js'), type: JS },
+  'disclosures.mjs': { path: join(HERE, 'disclosures.mjs'), type: JS },
   'policies.js': { path: join(HERE, 'policies.js'), type: JS },
   'holds.js': { path: join(HERE, 'holds.js'), type: JS },
   'icon.svg': { path: join(HERE, 'icon.svg'), type: 'image/svg+xml' },

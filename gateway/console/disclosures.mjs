@@ -1,0 +1,83 @@
+// What a row of a traveller's disclosure report shows, checked against the
+// ledger entry it carries (`ledgerEntry`, the text its inclusion proof
+// proves): the event, time, parties, kind, purpose, authority, policy, the
+// fields shared and withheld, what it supersedes and a hold's references
+// must be what that text says, and the entry must name the report's
+// traveller (docs/privacy-officers.md, "Checking a disclosure report
+// offline"). A proof proves the text, not the fields of the answer beside it:
+// whoever can rewrite the answer, or the columns a report is made from, could
+// show other ones beside a proven entry.
+//
+// One check, run by both readers of a report: the console, in the browser
+// (traveller.js), and tools/verify-disclosure.mjs, offline under Node.js
+// from 20 on. So this module uses nothing of either: no node: module, no DOM,
+// no Buffer. It is an .mjs file so that Node.js reads it as an ES module
+// wherever the verifier and it are copied, with or without this
+// repository's package.json (docs/privacy-officers.md, "Checking a
+// disclosure report offline").
+
+/** What a report row shows that its ledger entry must say, as it says it. */
+const SHOWN = ['at', 'event', 'direction', 'messageId', 'kind', 'purpose', 'legalAuthority', 'from', 'to', 'reference', 'complaintRef']
+
+/** What a row says its entry supersedes, as the ledger's entry would make it (routes/audit.ts, the report). */
+function supersedesOf(entry) {
+  const s = entry.supersedes
+  return JSON.stringify(s == null ? null : { messageId: s.id, action: s.action, ...(s.reason === undefined ? {} : { reason: s.reason }) })
+}
+
+/**
+ * The field decisions an entry records for the traveller whose keyed digest
+ * is `subject`: on a batch whose records were not all decided alike, those
+ * their own record was counted in (`subjectFields` names them by place);
+ * otherwise all of them (docs/privacy-officers.md, "A traveller's record in
+ * a batch").
+ */
+export function travellerFields(entry, subject) {
+  const fields = Array.isArray(entry.fields) ? entry.fields : []
+  const place = Array.isArray(entry.subjects) ? entry.subjects.indexOf(subject) : -1
+  if (!Array.isArray(entry.subjectFields) || place < 0) return fields
+  const own = new Set()
+  for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const i of set.fields) own.add(i)
+  return own.size === 0 ? fields : fields.filter((_f, i) => own.has(i))
+}
+
+/** What a report row says was shared and how many decisions withheld, from its entry. */
+function disclosed(entry, subject) {
+  const fields = travellerFields(entry, subject)
+  return JSON.stringify({
+    shared: fields.filter((f) => f.action !== 'withhold').map((f) => ({ path: f.path, action: f.action, rule: f.rule, principle: f.principle })),
+    withheld: fields.filter((f) => f.action === 'withhold').length
+  })
+}
+
+/** Whether the ledger entry names the traveller whose keyed digest is `subject`: an entry naming only another proves nothing of them. */
+export function namesSubject(entry, subject) {
+  return Array.isArray(entry.subjects) && entry.subjects.includes(subject)
+}
+
+/** What report row `row` shows other than its ledger entry `entry` says, in words; empty when the row is the entry, as shown. */
+export function rowDiffers(row, entry, subject) {
+  const differs = SHOWN.filter((k) => (entry[k] ?? null) !== (row[k] ?? null))
+  if (JSON.stringify(entry.policy ?? null) !== JSON.stringify(row.policy ?? null)) differs.push('policy')
+  if (supersedesOf(entry) !== JSON.stringify(row.supersedes ?? null)) differs.push('what it supersedes')
+  if (disclosed(entry, subject) !== JSON.stringify({ shared: row.shared, withheld: row.withheld })) differs.push('the fields shared or withheld')
+  return differs
+}
+
+/**
+ * Why report row `row` of the report on `subject` is not its ledger text as
+ * shown, in the words tools/verify-disclosure.mjs prints and the console
+ * shows; null when it is. Whether that text is the ledger's is the inclusion
+ * proof's to say, not this.
+ */
+export function rowNotAsItsEntry(row, subject) {
+  let entry
+  try {
+    entry = JSON.parse(row.ledgerEntry)
+  } catch {
+    return 'its ledger text is not JSON'
+  }
+  if (!namesSubject(entry, subject)) return "its ledger entry does not name the report's traveller"
+  const differs = rowDiffers(row, entry, subject)
+  return differs.length === 0 ? null : `the report shows ${differs.join(', ')} other than the ledger says`
+}
