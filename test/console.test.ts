@@ -489,6 +489,27 @@ async function consoleTest(t: Test): Promise<void> {
     )
     await restoreRows()
 
+    // An original withdrawn before it was delivered did not leave: its row says what happened, in the
+    // words the page uses for a withdrawn message (docs/privacy-officers.md, "Corrections and retractions in the report").
+    for (const [mayHaveArrived, words] of [
+      [false, 'stopped before it left'],
+      [true, 'stopped, though a failed attempt before may have reached the other side']
+    ] as const) {
+      const restoreWithdrawn = await rewriteAnswers(page, '**/v1/audit/disclosures', (answer) => {
+        const o = answer.disclosures.find((x: any) => x.seq === corrected.seq)
+        o.supersededBy = { ...o.supersededBy, withdrawn: true, mayHaveArrived }
+        return answer
+      })
+      const shown = await showReport()
+      t.equal(
+        shown.find((r) => r[0] === String(corrected.seq))?.[3],
+        `accepted to send to ${corrected.to}; ${words}`,
+        `an original withdrawn${mayHaveArrived ? ' after a failed attempt' : ''} is not said to have left`
+      )
+      t.equal(shown.find((r) => r[0] === String(correction.seq))?.[3], `left for ${correction.to}`, 'its correction, not withdrawn, left')
+      await restoreWithdrawn()
+    }
+
     // The report in pages of two entries (the API's `limit`, added to the page's request): the next page takes the focus to its heading.
     const twoAPage = (route: Route) => route.continue({ postData: JSON.stringify({ ...route.request().postDataJSON(), limit: 2 }) })
     await page.route('**/v1/audit/disclosures', twoAPage)

@@ -126,7 +126,18 @@ export async function travellerView() {
   )
 }
 
+/**
+ * Whether the record left or came in, and to or from whom. A message this
+ * gateway accepted to send and then withdrew, on a correction or retraction,
+ * before it was delivered did not leave (or may have, after a failed
+ * attempt): its row says so, in the words the page uses for a withdrawn
+ * message (docs/privacy-officers.md, "Corrections and retractions in the
+ * report").
+ */
 function crossing(d) {
+  if (d.direction === 'outbound' && d.event === 'accepted' && d.supersededBy?.withdrawn === true) {
+    return `accepted to send to ${d.to ?? '—'}; ${stoppedInWords(d.supersededBy.mayHaveArrived)}`
+  }
   if (d.direction === 'outbound') return `left for ${d.to ?? '—'}`
   if (d.direction === 'inbound') return `came from ${d.from ?? '—'}`
   return '—'
