@@ -38,12 +38,25 @@ if (process.argv.includes('--check-config')) {
     // supervisor's stop message; close-with-grace keeps the delay, errors
     // and the other signals. SIGHUP is not a shutdown here (close-with-grace
     // counts it as one by default): it re-reads the trust file, below.
+    let ledgerStopped = false
     const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP', 'SIGINT', 'SIGTERM'] }, async ({ err }) => {
       if (err !== undefined) {
         stops.closing()
         app.log.error({ err }, 'shutting down after an error')
-      } else app.log.info({ signal: stoppedBy }, 'shutting down')
+      } else if (ledgerStopped) app.log.error('shutting down: the ledger has stopped')
+      else app.log.info({ signal: stoppedBy }, 'shutting down')
       await app.close()
+      // close-with-grace exits 0 after a close it was asked for. A process
+      // that lost its ledger failed, and exits 1: the supervisor (or the
+      // container's restart policy) starts it again (docs/operators.md,
+      // "Metrics and health").
+      if (ledgerStopped) process.exit(1)
+    })
+    // Nothing in this process can bring a stopped ledger back (plugins/ledger.ts, LedgerLiveness).
+    void app.ledgerLiveness.stopped.then(() => {
+      ledgerStopped = true
+      stops.closing()
+      grace.close()
     })
     let stoppedBy: NodeJS.Signals | undefined
     const stops = new StopRequests({

@@ -11,6 +11,37 @@ declare module 'fastify' {
     store: GatewayStore
     /** Each audit entry, once committed: what metrics count. */
     auditFeed: AuditFeed
+    /** Whether the ledger can still be written: /healthz reads it, and the server stops the process when it cannot. */
+    ledgerLiveness: LedgerLiveness
+  }
+}
+
+/**
+ * A SQLite ledger runs on a thread of its own (store/store-thread.ts). Should
+ * that thread stop while the process runs (out of memory, say), every
+ * message from then on is refused with a 503 and nothing in this process can
+ * bring the ledger back: the process is no longer alive in any useful sense,
+ * and a restart is what mends it (docs/operators.md, "Metrics and
+ * health"). A PostgreSQL ledger has no such thread; its connections
+ * come back by themselves.
+ */
+export class LedgerLiveness {
+  #failure: Error | undefined
+  #announce: (error: Error) => void = () => {}
+  /** Settles, once, with why the ledger stopped; never, while it runs. */
+  readonly stopped: Promise<Error> = new Promise((resolve) => {
+    this.#announce = resolve
+  })
+
+  /** Why the ledger can no longer be written; undefined while it can. */
+  get failure(): Error | undefined {
+    return this.#failure
+  }
+
+  fail(error: Error): void {
+    if (this.#failure !== undefined) return
+    this.#failure = error
+    this.#announce(error)
   }
 }
 
@@ -22,7 +53,7 @@ export interface LedgerOptions {
   readonly postgres?: { readonly url: string; readonly schema: string } | undefined
 }
 
-async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Promise<GatewayStore> {
+async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liveness: LedgerLiveness): Promise<GatewayStore> {
   if (opts.postgres !== undefined) {
     // Loaded only here: a gateway on SQLite, and every process that builds
     // one (tests, the sandbox), does not load the pg driver at start.
@@ -39,17 +70,24 @@ async function openStore(opts: LedgerOptions, onCommitted: CommitListener): Prom
   if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
   // SQLite runs on a thread of its own: its synchronous work stays off the
   // event loop (store/store-thread.ts).
-  return SqliteStoreThread.open(opts.path, { onCommitted, synchronous: opts.synchronous })
+  return SqliteStoreThread.open(opts.path, { onCommitted, synchronous: opts.synchronous, onStopped: (error) => liveness.fail(error) })
 }
 
 export const ledgerPlugin = fp(
   async function ledger(app: FastifyInstance, opts: LedgerOptions) {
     const auditFeed = new AuditFeed()
+    const liveness = new LedgerLiveness()
     // The store announces what each commit appended; the feed passes it on.
-    const store = await openStore(opts, (entries) => {
-      for (const entry of entries) auditFeed.publish(entry)
-    })
+    const store = await openStore(
+      opts,
+      (entries) => {
+        for (const entry of entries) auditFeed.publish(entry)
+      },
+      liveness
+    )
+    void liveness.stopped.then((err) => app.log.fatal({ err }, 'the ledger has stopped: this process can take no message until it is started again'))
     app.decorate('auditFeed', auditFeed)
+    app.decorate('ledgerLiveness', liveness)
     app.decorate('store', store)
     app.addHook('onClose', () => store.close())
   },

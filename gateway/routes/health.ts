@@ -44,14 +44,24 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
     '/healthz',
     {
       schema: {
-        summary: 'Liveness: the process answers',
+        summary: 'Liveness: the process answers, and can still write its ledger',
+        description: "503 once the ledger's thread has stopped: nothing but a restart brings it back, and the process is closing itself to be started again.",
         tags: ['operations'],
         response: {
-          200: { description: 'alive', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }
+          200: { description: 'alive', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] },
+          503: {
+            description: 'not alive: `reason` says why',
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['failing'] }, reason: { type: 'string' } },
+            required: ['status', 'reason']
+          }
         }
       }
     },
-    async () => ({ status: 'ok' })
+    async (_request, reply) => {
+      const failure = app.ledgerLiveness.failure
+      return failure === undefined ? { status: 'ok' } : reply.code(503).send({ status: 'failing', reason: failure.message })
+    }
   )
 
   app.get(

@@ -92,6 +92,17 @@ export class StoreThreadError extends Error {
   readonly code = 'LEDGER_THREAD_GONE'
 }
 
+export interface SqliteStoreThreadOptions {
+  readonly onCommitted?: CommitListener
+  readonly synchronous?: 'normal' | 'full'
+  /**
+   * The thread stopped without being closed (it ran out of memory, say):
+   * every call from then on fails with this error, so the process can take
+   * no message until it is started again.
+   */
+  readonly onStopped?: (error: StoreThreadError) => void
+}
+
 interface Waiting {
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
@@ -107,7 +118,8 @@ export class SqliteStoreThread implements GatewayStore {
   #outgoing: StoreCall[] = []
   #traffic = { calls: 0, callMessages: 0, answerMessages: 0 }
 
-  private constructor(worker: Worker, onCommitted: CommitListener | undefined) {
+  private constructor(worker: Worker, options: SqliteStoreThreadOptions) {
+    const { onCommitted, onStopped } = options
     this.#worker = worker
     worker.on('message', (answers: StoreAnswers) => {
       this.#traffic.answerMessages++
@@ -116,8 +128,11 @@ export class SqliteStoreThread implements GatewayStore {
         else this.#settle(message)
       }
     })
-    const fail = (error: Error): void => {
-      this.#gone ??= error
+    const fail = (error: StoreThreadError): void => {
+      if (this.#gone !== undefined) return
+      this.#gone = error
+      // Not closed by us: nothing on this thread will answer again.
+      if (!this.#closing) onStopped?.(error)
       for (const waiting of this.#waiting.values()) waiting.reject(this.#gone)
       this.#waiting.clear()
     }
@@ -130,10 +145,7 @@ export class SqliteStoreThread implements GatewayStore {
   }
 
   /** Opens the ledger at `path` on a new thread; rejects if it cannot be opened there. */
-  static async open(
-    path: string,
-    options: { readonly onCommitted?: CommitListener; readonly synchronous?: 'normal' | 'full' } = {}
-  ): Promise<SqliteStoreThread> {
+  static async open(path: string, options: SqliteStoreThreadOptions = {}): Promise<SqliteStoreThread> {
     const worker = new Worker(new URL('./store-thread-worker.ts', import.meta.url), {
       // The thread's name, as `top -H` and a CPU profile show it.
       name: 'ledger',
@@ -156,7 +168,7 @@ export class SqliteStoreThread implements GatewayStore {
       worker.once('message', onReady)
       worker.once('error', onError)
     })
-    return new SqliteStoreThread(worker, options.onCommitted)
+    return new SqliteStoreThread(worker, options)
   }
 
   #call<T>(method: StoreCall['method'], args: readonly unknown[]): Promise<T> {
