@@ -1,7 +1,10 @@
 // A traveller's disclosure report carries its proofs (issue 12, item 5): each
 // entry with its exact ledger text and an RFC 9162 inclusion proof against a
 // checkpoint the partner cosigned, checked offline by tools/verify-disclosure.mjs,
-// a standalone verifier that imports nothing of the gateway. The verifier's
+// a verifier that imports nothing of the gateway's server: only the row check
+// it shares with the console (gateway/console/disclosures.mjs, a plain module
+// of no node: import; docs/privacy-officers.md, "Checking a disclosure report
+// offline"). The verifier's
 // Merkle algorithm is held to RFC 9162 as published (the transparency-dev
 // test vectors), not to this project's own tree code.
 import t from 'tap'
