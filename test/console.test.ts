@@ -489,6 +489,33 @@ async function consoleTest(t: Test): Promise<void> {
     )
     await restoreRows()
 
+    // A row's "corrected by entry N" is checked against entry N, proven in the same page: shown as a
+    // retraction where the ledger's entry N corrects it, the row is not verified (the check
+    // tools/verify-disclosure.mjs makes offline).
+    const restoreSuperseded = await rewriteAnswers(page, '**/v1/audit/disclosures', (answer) => {
+      const o = answer.disclosures.find((x: any) => x.seq === corrected.seq)
+      o.supersededBy = { ...o.supersededBy, action: 'retract' }
+      return answer
+    })
+    const retracted = await showReport()
+    t.match(retracted.find((row) => row[0] === String(corrected.seq))?.[9], /^retracted by entry/, 'the row says what the rewritten answer says')
+    const supersededCell = await page.$$eval('#report-table tbody tr', (rows) =>
+      rows.map((r) => {
+        const td = r.querySelectorAll('td')
+        return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
+      })
+    )
+    t.same(
+      supersededCell.find((c) => c.seq === String(corrected.seq)),
+      {
+        seq: String(corrected.seq),
+        proof: 'NOT verified',
+        title: `the report says it was superseded by entry ${correction.seq}, which does not supersede it so`
+      },
+      'a row whose correction is shown other than its proven entry says is not verified'
+    )
+    await restoreSuperseded()
+
     // An original withdrawn before it was delivered did not leave: its row says what happened, in the
     // words the page uses for a withdrawn message (docs/privacy-officers.md, "Corrections and retractions in the report").
     for (const [mayHaveArrived, words] of [
@@ -532,12 +559,18 @@ async function consoleTest(t: Test): Promise<void> {
       byName.some((r) => r[4] === 'biometric.match-response'),
       'a report by surname and date of birth finds the match response that shared her identity'
     )
+    t.match(
+      await page.textContent('#report-facts'),
+      'Found bysurname and date of birth: anyone else of that surname and date of birth is in this report too',
+      'and says that anyone else of that surname and date of birth would be in it too'
+    )
     await page.goto(`${url}/console#/traveller`)
     await page.fill('#documentNumber', document.number)
     await page.fill('#issuingCountry', document.issuingCountry.toLowerCase())
     t.equal(await page.inputValue('#issuingCountry'), document.issuingCountry, 'a country typed in lower case is upper-cased as typed')
     await page.click('button[type=submit]')
     await page.waitForSelector('#report-table')
+    t.notMatch(await page.textContent('#report-facts'), 'Found by', 'a report by a document does not')
 
     await page.fill('#traveller-ref', 'HOLD-CONSOLE-1')
     await page.fill('#traveller-complaint', 'OPC-2026-0099')

@@ -29,7 +29,7 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 // What a row shows against its entry: one module with the console's check, so the two cannot drift apart.
-import { rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
+import { notSupersededAsSaid, rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
 
 export { travellerFields } from '../gateway/console/disclosures.mjs'
 
@@ -230,16 +230,10 @@ function checkSupersededBy(report, proven, findings) {
       findings.push(`${where}: the entry that superseded it (${by.seq}) is not proven`)
       continue
     } else {
-      const says = JSON.parse(superseding.ledgerEntry)
-      const matches =
-        says.messageId === by.messageId &&
-        says.direction === d.direction &&
-        says.supersedes?.id === d.messageId &&
-        says.supersedes?.action === by.action &&
-        (says.supersedes?.reason ?? null) === (by.reason ?? null)
-      if (!matches) {
+      const why = notSupersededAsSaid(d, superseding)
+      if (why !== null) {
         proven.delete(d.seq)
-        findings.push(`${where}: the report says it was superseded by entry ${by.seq}, which does not supersede it so`)
+        findings.push(`${where}: ${why}`)
         continue
       }
     }

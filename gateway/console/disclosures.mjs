@@ -81,3 +81,23 @@ export function rowNotAsItsEntry(row, subject) {
   const differs = rowDiffers(row, entry, subject)
   return differs.length === 0 ? null : `the report shows ${differs.join(', ')} other than the ledger says`
 }
+
+/**
+ * Why report row `row`'s `supersededBy` is not borne out by `superseding`,
+ * the report's row of the entry it names, already proven: that entry must be
+ * the correction or retraction of this message, as said. Null when it is.
+ * Whether the original was withdrawn before it left is the gateway's account,
+ * from an entry that names no traveller, and no report proves it
+ * (docs/privacy-officers.md, "Checking a disclosure report offline").
+ */
+export function notSupersededAsSaid(row, superseding) {
+  const by = row.supersededBy
+  const says = JSON.parse(superseding.ledgerEntry)
+  const matches =
+    says.messageId === by.messageId &&
+    says.direction === row.direction &&
+    says.supersedes?.id === row.messageId &&
+    says.supersedes?.action === by.action &&
+    (says.supersedes?.reason ?? null) === (by.reason ?? null)
+  return matches ? null : `the report says it was superseded by entry ${by.seq}, which does not supersede it so`
+}

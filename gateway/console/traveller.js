@@ -6,7 +6,7 @@
 // and the checkpoint's signatures, are checked here, and what each row shows
 // against the entry its proof proves.
 import { postJson, publishedKeys } from './api.js'
-import { rowNotAsItsEntry } from './disclosures.mjs'
+import { notSupersededAsSaid, rowNotAsItsEntry } from './disclosures.mjs'
 import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
 import { verifyInCheckpoint } from './merkle.js'
@@ -134,6 +134,26 @@ export async function travellerView() {
  * message (docs/privacy-officers.md, "Corrections and retractions in the
  * report").
  */
+/**
+ * A surname and date of birth name everyone who shares them: the report then
+ * holds anyone else's entries of that surname (accents, case and spaces
+ * aside) and date of birth, and the officer is told so before disclosing it
+ * (docs/privacy-officers.md, "The audit API").
+ */
+function foundBy(identifier) {
+  if (identifier.surname === undefined) return []
+  return [
+    [
+      'Found by',
+      h(
+        'strong',
+        { id: 'found-by-identity' },
+        'surname and date of birth: anyone else of that surname and date of birth is in this report too. Check each message is about this person before disclosing it.'
+      )
+    ]
+  ]
+}
+
 function crossing(d) {
   if (d.direction === 'outbound' && d.event === 'accepted' && d.supersededBy?.withdrawn === true) {
     return `accepted to send to ${d.to ?? '—'}; ${stoppedInWords(d.supersededBy.mayHaveArrived)}`
@@ -195,6 +215,17 @@ async function checkProofs(body) {
       return why === null ? proof : { ...proof, ok: false, why }
     })
   )
+  // A row's "corrected by entry N" is checked against entry N when this page
+  // holds it, as the offline verifier does: N must be proven, and be the
+  // correction or retraction of this message. One on another page is checked
+  // with that page.
+  const rows = new Map(body.disclosures.map((d, i) => [d.seq, i]))
+  body.disclosures.forEach((d, i) => {
+    const at = d.supersededBy ? rows.get(d.supersededBy.seq) : undefined
+    if (at === undefined || !checks[i]?.ok) return
+    const why = checks[at]?.ok ? notSupersededAsSaid(d, body.disclosures[at]) : `the entry that superseded it (${d.supersededBy.seq}) is not proven`
+    if (why !== null) checks[i] = { ...checks[i], ok: false, why }
+  })
   return { witness, checks }
 }
 
@@ -272,6 +303,7 @@ async function render(report, body, identifier, pages) {
     facts(
       [
         ['Traveller', ['known to the ledger by the keyed digest ', short(body.subject, 16)]],
+        ...foundBy(identifier),
         ['Messages', messageTotals(body.totals)],
         ['In the last 30 days', lastMonth(body.totals)],
         [
