@@ -517,6 +517,9 @@ t.test('failure reasons keep codes and statuses, never free text', async (t) => 
   // What a refused attempt's ledger entry takes of a peer's problem document: a code, never its free text.
   t.equal(problemCode('{"code":"POLICY_DENIED","detail":"…"}'), 'POLICY_DENIED')
   t.equal(problemCode('{"code":"no record of Jean Tremblay"}'), 'UNKNOWN')
+  t.equal(problemCode('{"code":"NGUYEN"}'), 'UNKNOWN', "a surname in capitals is not a code, though it has a code's form")
+  t.equal(problemCode('{"code":"C4471862"}'), 'UNKNOWN', 'nor is a document number')
+  t.equal(problemCode('{"code":"SERVICE_UNAVAILABLE"}'), 'SERVICE_UNAVAILABLE', 'a code of the contract is')
   t.equal(problemCode(`{"code":"${'A'.repeat(100)}"}`), 'UNKNOWN', 'nor one longer than a code')
   t.equal(problemCode('<html>'), 'UNKNOWN')
   t.same(failureReason('something about NGUYEN 1992-10-05'), { code: 'DELIVERY_FAILED', status: null })
