@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, KEYS_DIR, PG_URL, startExchange } from './helper.ts'
+import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, testConfig } from './helper.ts'
 
 const run = promisify(execFile)
 
@@ -94,4 +94,32 @@ t.test('an instance that starts while another writes the same PostgreSQL ledger 
   stop = true
   await Promise.all(writers)
   t.same(failures, [], 'five starts beside eight writers: no failure on either side')
+})
+
+t.test("PostgreSQL ends the gateway's idle connections (a restart, an administrator): the gateway goes on, and takes the next message", async (t) => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
+  const schema = `t_lost_${randomBytes(4).toString('hex')}`
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool.end()
+  })
+  const gw = await injectGateway(t, testConfig('CA', { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const submit = async () =>
+    (await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status
+  t.equal(await submit(), 202)
+  // Its connections are named after the ledger's schema (pg_stat_activity's application_name). Idle in
+  // the pool or checked out, node-postgres emits each one's loss on its client, which would have been
+  // thrown out of the process, and ended it, with no listener there.
+  const ours = await pool.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`btb-ledger ${schema}`])
+  const pids = ours.rows.map((r) => r.pid as number)
+  await pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids])
+  t.ok(pids.length > 0, `${pids.length} connection(s) ended`)
+  await eventually(
+    async () => ((await pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [pids])).rowCount === 0 ? true : undefined),
+    10_000,
+    'the ended connections to be gone'
+  )
+  t.equal(await submit(), 202, 'the next message is accepted, on a new connection')
+  t.equal((await gw.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
 })

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { SqliteStoreThread } from '../store/store-thread.ts'
 import type { CommitListener, GatewayStore } from '../store/records.ts'
 import { AuditFeed } from '../observability/audit-feed.ts'
@@ -53,12 +53,16 @@ export interface LedgerOptions {
   readonly postgres?: { readonly url: string; readonly schema: string } | undefined
 }
 
-async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liveness: LedgerLiveness): Promise<GatewayStore> {
+async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liveness: LedgerLiveness, log: FastifyBaseLogger): Promise<GatewayStore> {
   if (opts.postgres !== undefined) {
     // Loaded only here: a gateway on SQLite, and every process that builds
     // one (tests, the sandbox), does not load the pg driver at start.
     const { PostgresStore } = await import('../store/ledger-postgres.ts')
-    const store = PostgresStore.open(opts.postgres.url, { schema: opts.postgres.schema, onCommitted })
+    const store = PostgresStore.open(opts.postgres.url, {
+      schema: opts.postgres.schema,
+      onCommitted,
+      onConnectionLost: (err) => log.warn({ err }, 'a ledger connection to PostgreSQL was lost; another is opened when next needed')
+    })
     try {
       await store.create()
     } catch (err) {
@@ -83,7 +87,8 @@ export const ledgerPlugin = fp(
       (entries) => {
         for (const entry of entries) auditFeed.publish(entry)
       },
-      liveness
+      liveness,
+      app.log
     )
     void liveness.stopped.then((err) => app.log.fatal({ err }, 'the ledger has stopped: this process can take no message until it is started again'))
     app.decorate('auditFeed', auditFeed)

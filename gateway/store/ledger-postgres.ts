@@ -118,6 +118,13 @@ export interface PostgresStoreOptions {
   /** The schema holding the ledger's tables: one schema, one ledger. */
   readonly schema: string
   readonly onCommitted?: CommitListener | undefined
+  /**
+   * An idle connection of the store's own pool was lost (PostgreSQL
+   * restarted, or the connection was ended): the pool drops it and opens
+   * another when one is next needed. Without a listener, node-postgres
+   * throws the error out of the process.
+   */
+  readonly onConnectionLost?: ((error: Error) => void) | undefined
 }
 
 /** The ledger's schema in a pool's database, and its transaction model. */
@@ -397,7 +404,23 @@ export class PostgresStore extends SqlStore {
   }
 
   static open(connectionString: string, options: PostgresStoreOptions, poolSize = 10): PostgresStore {
-    return new PostgresStore(new pg.Pool({ connectionString, max: poolSize }), options, true)
+    // Named after its schema, so that pg_stat_activity says whose ledger each connection holds.
+    const pool = new pg.Pool({ connectionString, max: poolSize, application_name: `btb-ledger ${options.schema}` })
+    // node-postgres emits a lost connection's error on its client, whether
+    // idle in the pool or checked out by a query or transaction (which also
+    // fails, and is answered as any failed write is); with no listener there,
+    // the process ends. Each client reports its loss once; the pool re-emits
+    // an idle one's, already reported.
+    const lost = new WeakSet<pg.Client>()
+    pool.on('connect', (client) => {
+      client.on('error', (error) => {
+        if (lost.has(client)) return
+        lost.add(client)
+        options.onConnectionLost?.(error)
+      })
+    })
+    pool.on('error', () => {})
+    return new PostgresStore(pool, options, true)
   }
 
   /** Creates the schema and its tables if missing. */
