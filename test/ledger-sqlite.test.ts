@@ -10,6 +10,7 @@ import { GENESIS_HASH, chainHash } from '../gateway/store/audit-chain.ts'
 import { SqliteDatabase, SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { searchSql } from '../gateway/store/audit-index.ts'
 import { SQLITE } from '../gateway/store/sql/dialect.ts'
+import { run } from '../gateway/store/sql/program.ts'
 import { VERIFICATION_SQL } from '../gateway/store/sql/ledger.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
 
@@ -377,4 +378,19 @@ t.test('writers that ask again as soon as they are answered form their group in 
   clearTimeout(deadline)
   t.equal(outcome, 'committed', 'the next round, asked for in one turn, committed at once')
   t.same(commits, [2, 3], 'each round in one commit')
+})
+
+t.test("a write the disk cannot take fails with SQLite's own error, not the rollback's after it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-full-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const db = new SqliteDatabase(join(dir, 'ledger.sqlite'), {})
+  t.teardown(() => db.close())
+  await db.run('CREATE TABLE filler (bytes BLOB)')
+  // A full disk, for this connection: SQLite then rolls the transaction back itself (SQLITE_FULL).
+  const [{ page_count: pages }] = await db.all<{ page_count: number }>('PRAGMA page_count')
+  await db.all(`PRAGMA max_page_count = ${pages + 4}`)
+  await t.rejects(db.write(run('INSERT INTO filler VALUES (?)', ['x'.repeat(256 * 1024)])), { message: /database or disk is full/ })
+  t.same(await db.all('SELECT count(*) AS n FROM filler'), [{ n: 0 }], 'nothing written')
+  await db.all(`PRAGMA max_page_count = ${2 ** 30}`)
+  t.equal(await db.write(run('INSERT INTO filler VALUES (?)', ['x'])), 1, 'and the next write, with room, is taken')
 })

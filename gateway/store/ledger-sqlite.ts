@@ -266,7 +266,10 @@ export class SqliteDatabase implements SqlBackend {
       this.#db.exec('COMMIT')
     } catch (err) {
       this.#uncommitted.length = 0
-      this.#db.exec('ROLLBACK')
+      // SQLite has rolled back already after some errors (a full disk, an
+      // I/O error): a ROLLBACK then fails, and its error would replace the
+      // one that says what happened.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
       throw err
     } finally {
       this.#txTip = undefined
