@@ -143,6 +143,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     budgetBytes: config.deliveryBudgetBytes,
     lockMs: config.queueLockMs,
     stalledCheckMs: config.queueStalledCheckMs,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
     runWorkers: config.runWorkers,
     redisChecks: config.redisChecks
   })

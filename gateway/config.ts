@@ -74,6 +74,13 @@ export interface GatewayConfig {
   /** BullMQ's job lock and stalled-job check: how soon the jobs of a killed worker move again. */
   readonly queueLockMs: number
   readonly queueStalledCheckMs: number
+  /**
+   * How long the gateway waits for Redis to answer a command of its own (an
+   * add, a count), not a worker's blocking wait: past it, the command fails
+   * as if Redis were down, where a Redis that stopped answering without
+   * closing its connections held requests open until it came back.
+   */
+  readonly redisCommandTimeoutMs: number
   readonly runWorkers: boolean
   /**
    * Gateway processes sharing the port (gateway/cluster.ts): each a whole
@@ -139,6 +146,7 @@ export const ENV_SCHEMA = {
     INTAKE_BUDGET_BYTES: { type: 'integer', minimum: 65536, maximum: 1073741824, default: 8388608 },
     QUEUE_LOCK_MS: { type: 'integer', minimum: 5000, maximum: 600000, default: 15000 },
     QUEUE_STALLED_CHECK_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 10000 },
+    REDIS_COMMAND_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
     RUN_WORKERS: { type: 'boolean', default: true },
     GATEWAY_PROCESSES: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
     PIPELINE_THREADS: { type: 'integer', minimum: 0, maximum: 64, default: 1 },
@@ -185,6 +193,7 @@ interface Env {
   INTAKE_BUDGET_BYTES: number
   QUEUE_LOCK_MS: number
   QUEUE_STALLED_CHECK_MS: number
+  REDIS_COMMAND_TIMEOUT_MS: number
   RUN_WORKERS: boolean
   GATEWAY_PROCESSES: number
   PIPELINE_THREADS: number
@@ -350,6 +359,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     intakeBudgetBytes: e.INTAKE_BUDGET_BYTES,
     queueLockMs: e.QUEUE_LOCK_MS,
     queueStalledCheckMs: e.QUEUE_STALLED_CHECK_MS,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     runWorkers: e.RUN_WORKERS,
     processes: e.GATEWAY_PROCESSES,
     pipelineThreads: e.PIPELINE_THREADS,

@@ -90,3 +90,49 @@ t.test('kill -9 of the gateway right after its 202, with Redis emptied too: the 
   )
   t.equal(status.status, 'delivered')
 })
+
+t.test(
+  'a Redis that stops answering without closing its connections: messages are still answered 202, and /readyz says so, within their deadlines',
+  async (t) => {
+    const redis = await privateRedis(t)
+    const gw = await startGateway(t, testConfig('CA', { redisUrl: redis.url, redisCommandTimeoutMs: 500, runWorkers: false }))
+    const cbsa = client(t, 'CBSA', gw.url)
+    const submit = async () => {
+      const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+      return { id: String(envelope.id), status: (await cbsa.submit(await cbsa.sign(envelope))).status }
+    }
+    const before = await submit()
+    t.equal(before.status, 202)
+
+    // Paused, as a Redis cut off by the network looks: its connections stay open, and nothing answers.
+    process.kill(redis.pid!, 'SIGSTOP')
+    const resume = () => process.kill(redis.pid!, 'SIGCONT')
+    // The outage lasts 15 s at most, so that a gateway that waits for Redis to answer fails the bounds
+    // below rather than the test's time limit.
+    const outage = setTimeout(resume, 15_000)
+    t.teardown(() => {
+      clearTimeout(outage)
+      resume()
+    })
+    let started = Date.now()
+    const during = await submit()
+    t.equal(during.status, 202, 'accepted: the outbox holds it')
+    t.ok(Date.now() - started < 5000, `answered in ${Date.now() - started} ms, not when Redis came back`)
+    started = Date.now()
+    const ready = await cbsa.call('GET', '/readyz')
+    t.equal(ready.status, 503)
+    t.match(ready.json<{ checks: { redis: string } }>().checks.redis, /timed out|did not answer/, '/readyz names Redis')
+    t.ok(Date.now() - started < 5000, `/readyz answered in ${Date.now() - started} ms`)
+
+    clearTimeout(outage)
+    resume()
+    // Back, the relay queues what the timed-out add may not have: each message once.
+    await eventually(
+      async () => ((await gw.app.relay.runOnce(0)) >= 0 && (await gw.app.queues.queue('outbound').getJobCounts()).waiting === 2 ? true : undefined),
+      10_000,
+      'both messages queued'
+    )
+    const ids = (await gw.app.queues.queue('outbound').getJobs(['waiting'])).map((j) => j.id).sort()
+    t.same(ids, [before.id, during.id].sort(), 'each message queued once')
+  }
+)

@@ -205,6 +205,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     intakeBudgetBytes: 8 * 1024 * 1024,
     queueLockMs: 15_000,
     queueStalledCheckMs: 10_000,
+    redisCommandTimeoutMs: 5000,
     runWorkers: true,
     processes: 1,
     // No worker thread unless a test asks for one (batch-audit.test.ts does):

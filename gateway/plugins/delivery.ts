@@ -40,6 +40,8 @@ export interface DeliveryOptions {
   /** BullMQ's lockDuration (renewed at half of it while a job runs) and stalledInterval. */
   readonly lockMs: number
   readonly stalledCheckMs: number
+  /** How long the queues' own commands may wait for Redis (config.ts, redisCommandTimeoutMs). */
+  readonly commandTimeoutMs: number
   readonly runWorkers: boolean
   readonly redisChecks: 'refuse' | 'warn'
 }
@@ -47,7 +49,13 @@ export interface DeliveryOptions {
 export const deliveryPlugin = fp(
   async function delivery(app: FastifyInstance, opts: DeliveryOptions) {
     checkRedisDurability(await readRedisDurability(opts.redisUrl), opts.redisChecks, app.log)
-    const queues = new DeliveryQueues({ redisUrl: opts.redisUrl, prefix: opts.prefix, attempts: opts.attempts, backoffMs: opts.backoffMs })
+    const queues = new DeliveryQueues({
+      redisUrl: opts.redisUrl,
+      prefix: opts.prefix,
+      attempts: opts.attempts,
+      backoffMs: opts.backoffMs,
+      commandTimeoutMs: opts.commandTimeoutMs
+    })
     const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
     app.decorate('queues', queues)
     app.decorate('relay', relay)

@@ -33,6 +33,8 @@ export interface QueueSettings {
   readonly prefix: string
   readonly attempts: number
   readonly backoffMs: number
+  /** How long an add or a count may wait for Redis's answer (config.ts, redisCommandTimeoutMs). */
+  readonly commandTimeoutMs?: number
 }
 
 export function redisOptions(url: string): { host: string; port: number; db: number; username?: string; password?: string; tls?: object } {
@@ -63,7 +65,16 @@ export class DeliveryQueues {
     this.#settings = settings
     // Producers fail fast: a Redis outage must not hold the request open, the
     // outbox already holds the message and the relay will enqueue it later.
-    const connection = { ...redisOptions(settings.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+    // A Redis that stops answering without closing its connections (paused,
+    // or cut off by the network) is an outage too: past commandTimeout, a
+    // command fails. The producers' connection runs no blocking command
+    // (the workers have their own), so none waits longer by design.
+    const connection = {
+      ...redisOptions(settings.redisUrl),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: settings.commandTimeoutMs ?? 5000
+    }
     const make = (name: string): Queue<DeliveryJob> => new Queue<DeliveryJob>(name, { connection, prefix: settings.prefix })
     this.#queues = Object.fromEntries(DIRECTIONS.map((direction) => [direction, make(QUEUE_NAMES[direction])])) as Record<Direction, Queue<DeliveryJob>>
     for (const q of Object.values(this.#queues))

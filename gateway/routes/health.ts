@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { PartnerProbe } from '../observability/partner-probe.ts'
 
 export interface HealthRouteOptions {
-  /** How long the partner may take to answer its /healthz. */
-  readonly partnerTimeoutMs?: number
+  /** How long each check may take to answer: the partner's /healthz, Redis, the ledger. */
+  readonly checkTimeoutMs?: number
   /** How long a verdict on the partner is kept. */
   readonly partnerCacheMs?: number
   /**
@@ -30,7 +30,7 @@ const READINESS = {
 
 /** /healthz: the process is alive. /readyz: it can take messages now, and deliver them. */
 export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOptions = {}): Promise<void> {
-  const timeoutMs = opts.partnerTimeoutMs ?? 2000
+  const timeoutMs = opts.checkTimeoutMs ?? 2000
   // The partner deliveries go to, over their own client (plugins/partner.ts),
   // with the shorter deadline of a probe.
   const partner = new PartnerProbe({
@@ -80,9 +80,12 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
       }
     },
     async (_request, reply) => {
+      // Each check has the partner's deadline: a Redis or a database that
+      // stops answering without closing its connections would otherwise hold
+      // the probe open until it came back.
       const [redis, ledger, partnerVerdict] = await Promise.all([
-        verdict(() => app.queues.queue('outbound').getWaitingCount()),
-        verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000')),
+        verdict(() => app.queues.queue('outbound').getWaitingCount(), 'Redis', timeoutMs),
+        verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000'), 'the ledger', timeoutMs),
         partner.check()
       ])
       const checks: Record<string, string> = {
@@ -97,11 +100,17 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
   )
 }
 
-async function verdict(check: () => Promise<unknown>): Promise<string> {
+async function verdict(check: () => Promise<unknown>, what: string, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs} ms`)), timeoutMs)
+  })
   try {
-    await check()
+    await Promise.race([check(), deadline])
     return 'ok'
   } catch (err) {
     return (err as Error).message
+  } finally {
+    clearTimeout(timer)
   }
 }
