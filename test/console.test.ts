@@ -115,6 +115,16 @@ async function shot(page: Page, name: string, fullPage = true): Promise<void> {
   if (SHOTS !== undefined) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage })
 }
 
+/** The report table's proof column, by entry: what each row says, and why when it says NOT verified. */
+function proofColumn(page: Page): Promise<Array<{ seq: string | null | undefined; proof: string | null | undefined; title: string | null }>> {
+  return page.$$eval('#report-table tbody tr', (rows) =>
+    rows.map((r) => {
+      const td = r.querySelectorAll('td')
+      return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
+    })
+  )
+}
+
 /** The cells of a table, row by row. */
 async function cells(page: Page, selector: string): Promise<string[][]> {
   return page.$$eval(`${selector} tbody tr`, (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').trim())))
@@ -465,12 +475,7 @@ async function consoleTest(t: Test): Promise<void> {
       return answer
     })
     await showReport()
-    const proofCells = await page.$$eval('#report-table tbody tr', (rows) =>
-      rows.map((r) => {
-        const td = r.querySelectorAll('td')
-        return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
-      })
-    )
+    const proofCells = await proofColumn(page)
     t.same(
       proofCells.find((c) => c.seq === String(corrected.seq)),
       { seq: String(corrected.seq), proof: 'NOT verified', title: 'the report shows purpose, to, the fields shared or withheld other than the ledger says' },
@@ -499,12 +504,7 @@ async function consoleTest(t: Test): Promise<void> {
     })
     const retracted = await showReport()
     t.match(retracted.find((row) => row[0] === String(corrected.seq))?.[9], /^retracted by entry/, 'the row says what the rewritten answer says')
-    const supersededCell = await page.$$eval('#report-table tbody tr', (rows) =>
-      rows.map((r) => {
-        const td = r.querySelectorAll('td')
-        return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
-      })
-    )
+    const supersededCell = await proofColumn(page)
     t.same(
       supersededCell.find((c) => c.seq === String(corrected.seq)),
       {
