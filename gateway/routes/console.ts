@@ -18,21 +18,25 @@ const HERE = join(import.meta.dirname, '..', 'console')
 const CHART_JS = join(dirname(fileURLToPath(import.meta.resolve('chart.js'))), 'chart.umd.min.js')
 
 const JS = 'text/javascript; charset=utf-8'
+/** The console's own modules, served from gateway/console/ as they are. */
+const MODULES = [
+  'console.js',
+  'api.js',
+  'dom.js',
+  'merkle.js',
+  'notes.js',
+  'overview.js',
+  'search.js',
+  'message.js',
+  'traveller.js',
+  'disclosures.mjs',
+  'policies.js',
+  'holds.js'
+] as const
 /** Every file the console is made of, by the name the page asks for. */
 const ASSET_FILES: Readonly<Record<string, { readonly path: string; readonly type: string }>> = {
   'console.css': { path: join(HERE, 'console.css'), type: 'text/css; charset=utf-8' },
-  'console.js': { path: join(HERE, 'console.js'), type: JS },
-  'api.js': { path: join(HERE, 'api.js'), type: JS },
-  'dom.js': { path: join(HERE, 'dom.js'), type: JS },
-  'merkle.js': { path: join(HERE, 'merkle.js'), type: JS },
-  'notes.js': { path: join(HERE, 'notes.js'), type: JS },
-  'overview.js': { path: join(HERE, 'overview.js'), type: JS },
-  'search.js': { path: join(HERE, 'search.js'), type: JS },
-  'message.js': { path: join(HERE, 'message.js'), type: JS },
-  'traveller.js': { path: join(HERE, 'traveller.js'), type: JS },
-  'disclosures.mjs': { path: join(HERE, 'disclosures.mjs'), type: JS },
-  'policies.js': { path: join(HERE, 'policies.js'), type: JS },
-  'holds.js': { path: join(HERE, 'holds.js'), type: JS },
+  ...Object.fromEntries(MODULES.map((name) => [name, { path: join(HERE, name), type: JS }])),
   'icon.svg': { path: join(HERE, 'icon.svg'), type: 'image/svg+xml' },
   'chart.umd.min.js': { path: CHART_JS, type: JS }
 }
