@@ -5,7 +5,7 @@
 // partner's /v1/exchange, audited like every refusal; GET /v1/policies
 // publishes the registry; every example and sandbox message cites an
 // authority its sender may cite.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes, createPrivateKey } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -27,6 +27,22 @@ function example(kind: Kind, name: string): Envelope {
   const found = listExamples(kind).find((e) => e.name === name)
   if (found === undefined) throw new Error(`no example ${kind}/${name}`)
   return structuredClone(found.envelope) as Envelope
+}
+
+/** Each case refused with `code` (403) whichever way the envelope goes, its detail matching each pattern. */
+function refusedBothWays(t: Test, cases: ReadonlyArray<[string, Envelope, RegExp[]]>, code: string): void {
+  for (const [what, envelope, detail] of cases) {
+    for (const direction of ['outbound', 'inbound'] as const) {
+      let caught: { code?: string; statusCode?: number; message?: string } | undefined
+      try {
+        book.select(envelope, direction)
+      } catch (err) {
+        caught = err as typeof caught
+      }
+      t.match(caught, { code, statusCode: 403 }, `${what} (${direction})`)
+      for (const re of detail) t.match(caught?.message, re, `${what} (${direction}): the detail says ${re}`)
+    }
+  }
 }
 
 t.test('the registry covers every purpose of every policy, for both countries, and names nothing else', async (t) => {
@@ -87,18 +103,7 @@ t.test('an authority of the other country, or of another kind or purpose, is ref
     ['an authority of another kind', { ...ca, legalAuthority: 'IRPR-315.23(1)(a)' }, [/IRPR-315\.23\(1\)\(a\)/]],
     ['an authority of no registry', { ...ca, legalAuthority: 'PATRIOT-Act-215' }, [/PATRIOT-Act-215/, /not in the registry/]]
   ]
-  for (const [what, envelope, detail] of cases) {
-    for (const direction of ['outbound', 'inbound'] as const) {
-      let caught: { code?: string; statusCode?: number; message?: string } | undefined
-      try {
-        book.select(envelope, direction)
-      } catch (err) {
-        caught = err as typeof caught
-      }
-      t.match(caught, { code: 'LEGAL_AUTHORITY_MISMATCH', statusCode: 403 }, `${what} (${direction})`)
-      for (const re of detail) t.match(caught?.message, re, `${what} (${direction}): the detail says ${re}`)
-    }
-  }
+  refusedBothWays(t, cases, 'LEGAL_AUTHORITY_MISMATCH')
   const bilateral = 'BtB-Entry-Exit-Arrangement-2012'
   t.doesNotThrow(() => book.select({ ...ca, legalAuthority: bilateral }, 'outbound'), 'an authority of the arrangement, from Canada')
   const usEntry: Envelope = { ...ca, from: { country: 'US', agency: 'CBP', system: 'ades' }, to: { country: 'CA', agency: 'CBSA' } }
@@ -122,18 +127,7 @@ t.test('an arrangement its kind and purpose do not travel under, or of no regist
       [/trusted-traveller-vetting/, /CA-US-NEXUS-Arrangement-2002/]
     ]
   ]
-  for (const [what, envelope, detail] of cases) {
-    for (const direction of ['outbound', 'inbound'] as const) {
-      let caught: { code?: string; statusCode?: number; message?: string } | undefined
-      try {
-        book.select(envelope, direction)
-      } catch (err) {
-        caught = err as typeof caught
-      }
-      t.match(caught, { code: 'AGREEMENT_MISMATCH', statusCode: 403 }, `${what} (${direction})`)
-      for (const re of detail) t.match(caught?.message, re, `${what} (${direction}): the detail says ${re}`)
-    }
-  }
+  refusedBothWays(t, cases, 'AGREEMENT_MISMATCH')
   for (const kind of KINDS) {
     for (const [purpose, purposePolicy] of Object.entries(policies[kind].purposes)) {
       t.equal(purposePolicy.agreementRefs.length, 1, `${kind} under ${purpose} travels under one arrangement`)

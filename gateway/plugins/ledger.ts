@@ -27,11 +27,12 @@ declare module 'fastify' {
  */
 export class LedgerLiveness {
   #failure: Error | undefined
-  #announce: (error: Error) => void = () => {}
+  readonly #stopped = Promise.withResolvers<Error>()
+
   /** Settles, once, with why the ledger stopped; never, while it runs. */
-  readonly stopped: Promise<Error> = new Promise((resolve) => {
-    this.#announce = resolve
-  })
+  get stopped(): Promise<Error> {
+    return this.#stopped.promise
+  }
 
   /** Why the ledger can no longer be written; undefined while it can. */
   get failure(): Error | undefined {
@@ -41,7 +42,7 @@ export class LedgerLiveness {
   fail(error: Error): void {
     if (this.#failure !== undefined) return
     this.#failure = error
-    this.#announce(error)
+    this.#stopped.resolve(error)
   }
 }
 

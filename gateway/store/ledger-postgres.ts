@@ -119,10 +119,9 @@ export interface PostgresStoreOptions {
   readonly schema: string
   readonly onCommitted?: CommitListener | undefined
   /**
-   * An idle connection of the store's own pool was lost (PostgreSQL
-   * restarted, or the connection was ended): the pool drops it and opens
-   * another when one is next needed. Without a listener, node-postgres
-   * throws the error out of the process.
+   * A connection of the store's own pool was lost (PostgreSQL restarted, or
+   * the connection was ended): the pool drops it and opens another when one
+   * is next needed. Told once a connection.
    */
   readonly onConnectionLost?: ((error: Error) => void) | undefined
 }
@@ -409,13 +408,13 @@ export class PostgresStore extends SqlStore {
     // node-postgres emits a lost connection's error on its client, whether
     // idle in the pool or checked out by a query or transaction (which also
     // fails, and is answered as any failed write is); with no listener there,
-    // the process ends. Each client reports its loss once; the pool re-emits
-    // an idle one's, already reported.
-    const lost = new WeakSet<pg.Client>()
+    // the process ends. A client may emit more than one as its socket closes:
+    // it reports the first. The pool re-emits an idle one's, already reported.
     pool.on('connect', (client) => {
+      let reported = false
       client.on('error', (error) => {
-        if (lost.has(client)) return
-        lost.add(client)
+        if (reported) return
+        reported = true
         options.onConnectionLost?.(error)
       })
     })
