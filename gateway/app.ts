@@ -118,7 +118,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(ledgerPlugin, {
     path: config.ledgerPath,
     synchronous: config.ledgerSynchronous,
-    postgres: config.ledgerPostgresUrl === undefined ? undefined : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema }
+    postgres:
+      config.ledgerPostgresUrl === undefined
+        ? undefined
+        : { url: config.ledgerPostgresUrl, schema: config.ledgerPostgresSchema, timeoutMs: config.ledgerPostgresTimeoutMs }
   })
   await app.register(metricsPlugin)
   await app.register(pipelinePlugin, {

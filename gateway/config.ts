@@ -37,6 +37,14 @@ export interface GatewayConfig {
   readonly ledgerPostgresUrl: string | undefined
   /** The PostgreSQL schema holding this gateway's ledger (one schema, one ledger). */
   readonly ledgerPostgresSchema: string
+  /**
+   * How long a ledger write or read on PostgreSQL, or a new connection to
+   * it, may wait for the server: past it, the write is refused as any failed
+   * write is (a 503, nothing accepted) and its connection closed, where a
+   * server that stopped answering without closing its connections (paused,
+   * cut off) held every submission until it came back.
+   */
+  readonly ledgerPostgresTimeoutMs: number
   /** AES-256-GCM key for queue job data and the outbox. */
   readonly sealKey: Buffer
   /** HMAC key for ledger digests. */
@@ -128,6 +136,7 @@ export const ENV_SCHEMA = {
     LEDGER_PATH: { type: 'string', minLength: 1, default: 'data/ledger.sqlite' },
     LEDGER_POSTGRES_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     LEDGER_POSTGRES_SCHEMA: { type: 'string', pattern: '^[a-z_][a-z0-9_]{0,62}$' },
+    LEDGER_POSTGRES_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     LEDGER_SYNCHRONOUS: { type: 'string', enum: ['normal', 'full'], default: 'normal' },
     GATEWAY_SEAL_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
     GATEWAY_AUDIT_KEY: { type: 'string', pattern: '^[A-Za-z0-9+/_-]{43}=?$' },
@@ -175,6 +184,7 @@ interface Env {
   LEDGER_PATH: string
   LEDGER_POSTGRES_URL?: string
   LEDGER_POSTGRES_SCHEMA?: string
+  LEDGER_POSTGRES_TIMEOUT_MS: number
   LEDGER_SYNCHRONOUS: LedgerSynchronous
   GATEWAY_SEAL_KEY: string
   GATEWAY_AUDIT_KEY: string
@@ -342,6 +352,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     ledgerSynchronous: e.LEDGER_SYNCHRONOUS,
     ledgerPostgresUrl: e.LEDGER_POSTGRES_URL,
     ledgerPostgresSchema: e.LEDGER_POSTGRES_SCHEMA ?? `btb_${country.toLowerCase()}`,
+    ledgerPostgresTimeoutMs: e.LEDGER_POSTGRES_TIMEOUT_MS,
     sealKey,
     auditKey,
     pseudonymKey,

@@ -188,6 +188,7 @@ export function testConfig(country: 'CA' | 'US', overrides: Partial<GatewayConfi
     ledgerSynchronous: 'normal',
     ledgerPostgresUrl: undefined,
     ledgerPostgresSchema: `btb_${country.toLowerCase()}`,
+    ledgerPostgresTimeoutMs: 5000,
     sealKey: randomBytes(32),
     auditKey: randomBytes(32),
     pseudonymKey: randomBytes(32),

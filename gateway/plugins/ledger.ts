@@ -51,7 +51,8 @@ export interface LedgerOptions {
   readonly path: string
   /** How SQLite makes a commit durable (store/ledger-sqlite.ts, SqliteStoreOptions). */
   readonly synchronous: 'normal' | 'full'
-  readonly postgres?: { readonly url: string; readonly schema: string } | undefined
+  /** PostgreSQL instead, with how long a statement or a connection may wait for it (config.ts, ledgerPostgresTimeoutMs). */
+  readonly postgres?: { readonly url: string; readonly schema: string; readonly timeoutMs: number } | undefined
 }
 
 async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liveness: LedgerLiveness, log: FastifyBaseLogger): Promise<GatewayStore> {
@@ -61,6 +62,7 @@ async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liven
     const { PostgresStore } = await import('../store/ledger-postgres.ts')
     const store = PostgresStore.open(opts.postgres.url, {
       schema: opts.postgres.schema,
+      timeoutMs: opts.postgres.timeoutMs,
       onCommitted,
       onConnectionLost: (err) => log.warn({ err }, 'a ledger connection to PostgreSQL was lost; another is opened when next needed')
     })

@@ -25,6 +25,9 @@ interface Transaction {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>>
 }
 
+/** One statement on a batch's connection, SQL already in PostgreSQL's form, with the store's deadline. */
+type Statement = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]) => Promise<pg.QueryResult<R>>
+
 /** A write's view of the batch it runs in: its statements, and the entries it appends. */
 interface WriteContext extends Transaction {
   append(entry: AuditEntry): void
@@ -124,6 +127,22 @@ export interface PostgresStoreOptions {
    * is next needed. Told once a connection.
    */
   readonly onConnectionLost?: ((error: Error) => void) | undefined
+  /**
+   * How long a write's statements, a read, or a new connection may wait for
+   * the server (config.ts, ledgerPostgresTimeoutMs). Past it the write or
+   * read fails and its connection is closed, not returned to the pool: a
+   * server that stopped answering without closing its sockets (paused, cut
+   * off by the network) would otherwise hold every write behind it until it
+   * came back. Unset, they wait as long as the server takes (the audit CLI).
+   * Creating or upgrading the schema is never cut short: an upgrade's
+   * statements over a large ledger take as long as they take.
+   */
+  readonly timeoutMs?: number | undefined
+}
+
+/** node-postgres's error for a statement past its `query_timeout`. */
+function isPastDeadline(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout'
 }
 
 /** The ledger's schema in a pool's database, and its transaction model. */
@@ -141,6 +160,7 @@ class PostgresDatabase implements SqlDatabase {
   #committing: Promise<void> | undefined
   /** The ledger's tip as this instance's last append left it. */
   readonly #tip = new TipCache()
+  readonly #timeoutMs: number | undefined
 
   constructor(pool: pg.Pool, options: PostgresStoreOptions, ownsPool: boolean) {
     this.dialect = postgresDialect(options.schema)
@@ -149,6 +169,16 @@ class PostgresDatabase implements SqlDatabase {
     this.#schema = options.schema
     this.#lockKey = chainLockKey(options.schema)
     this.#onCommitted = options.onCommitted
+    this.#timeoutMs = options.timeoutMs
+  }
+
+  /**
+   * A statement with the store's deadline (PostgresStoreOptions.timeoutMs).
+   * node-postgres takes `query_timeout` on a query's config, though its
+   * types leave it out there.
+   */
+  #timed(text: string, values: readonly unknown[] = [], rowMode?: 'array'): pg.QueryConfig {
+    return { text, values: [...values], ...(rowMode === undefined ? {} : { rowMode }), query_timeout: this.#timeoutMs } as pg.QueryConfig
   }
 
   /**
@@ -222,15 +252,16 @@ class PostgresDatabase implements SqlDatabase {
   }
 
   async all<R = Row>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
-    return (await this.#pool.query(this.#sql(sql), [...values])).rows as R[]
+    // The pool closes a connection whose query failed, a timed-out one with it.
+    return (await this.#pool.query(this.#timed(this.#sql(sql), values))).rows as R[]
   }
 
   async tuples<R extends readonly unknown[]>(sql: string, values: readonly SqlValue[] = []): Promise<R[]> {
-    return (await this.#pool.query({ text: this.#sql(sql), values: [...values], rowMode: 'array' })).rows as unknown as R[]
+    return (await this.#pool.query(this.#timed(this.#sql(sql), values, 'array'))).rows as unknown as R[]
   }
 
   async run(sql: string, values: readonly SqlValue[] = []): Promise<number> {
-    return (await this.#pool.query(this.#sql(sql), [...values])).rowCount ?? 0
+    return (await this.#pool.query(this.#timed(this.#sql(sql), values))).rowCount ?? 0
   }
 
   write<T>(write: Write<T>): Promise<T> {
@@ -292,6 +323,7 @@ class PostgresDatabase implements SqlDatabase {
       for (const op of batch) op.reject(error)
       return
     }
+    const query: Statement = (text, values) => client.query(this.#timed(text, values))
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = []
     const entries: SerialisedEntry[] = []
     // The last write's savepoint, left for the next write to release as it
@@ -302,18 +334,18 @@ class PostgresDatabase implements SqlDatabase {
     // ingest: the event loop").
     let open = false
     try {
-      await client.query('BEGIN')
+      await query('BEGIN')
       for (const op of batch) {
         let savepoint = false
         const appended: SerialisedEntry[] = []
         const context: WriteContext = {
           query: async (text, values = []) => {
             if (!savepoint && batch.length > 1) {
-              await client.query(open ? 'RELEASE SAVEPOINT write; SAVEPOINT write' : 'SAVEPOINT write')
+              await query(open ? 'RELEASE SAVEPOINT write; SAVEPOINT write' : 'SAVEPOINT write')
               savepoint = true
               open = true
             }
-            return client.query(this.#sql(text), [...values])
+            return query(this.#sql(text), values)
           },
           // Serialised now, not at the batch's end: an entry that cannot be
           // written fails its own write, not the batch.
@@ -326,20 +358,34 @@ class PostgresDatabase implements SqlDatabase {
           entries.push(...appended)
           outcomes.push({ ok: true, value })
         } catch (error) {
-          // Alone in its batch, a write that fails takes the transaction with it.
-          if (batch.length === 1) throw error
+          // Alone in its batch, a write that fails takes the transaction with
+          // it; so does one past its deadline, whose connection is still
+          // waiting on the server.
+          if (batch.length === 1 || isPastDeadline(error)) throw error
           if (savepoint) {
-            await client.query('ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write')
+            await query('ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write')
             open = false
           }
           outcomes.push({ ok: false, error })
         }
       }
-      if (entries.length > 0) await this.#append(client, prepareAppend(entries))
-      await client.query('COMMIT')
+      if (entries.length > 0) await this.#append(query, prepareAppend(entries))
+      await query('COMMIT')
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      client.release()
+      // A connection whose statement is past its deadline is closed, not
+      // rolled back: the ROLLBACK would wait behind that statement. The
+      // server rolls back a transaction whose connection closes before its
+      // COMMIT arrives. One that timed out in the COMMIT itself may yet have
+      // committed: its writers hear a 503 and send again, and are answered
+      // as a repeat (docs/operators.md, LEDGER_POSTGRES_TIMEOUT_MS).
+      const closing = isPastDeadline(error)
+        ? error
+        : await query('ROLLBACK').then(
+            () => undefined,
+            (rollbackError: unknown) => rollbackError
+          )
+      // A truthy argument has the pool close the connection instead of keeping it.
+      client.release(closing as Error | undefined)
       for (const op of batch) op.reject(error)
       return
     }
@@ -361,15 +407,15 @@ class PostgresDatabase implements SqlDatabase {
    * The lock is taken last in every transaction, after any row it writes, so
    * whoever holds it never waits on a row lock: no deadlock.
    */
-  async #append(client: pg.PoolClient, batch: PreparedAppend): Promise<void> {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
-    const row = (await client.query<{ seq: string; hash: string }>(this.#sql(HEAD))).rows[0]
+  async #append(query: Statement, batch: PreparedAppend): Promise<void> {
+    await query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
+    const row = (await query<{ seq: string; hash: string }>(this.#sql(HEAD))).rows[0]
     const head: Head | undefined = row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash }
-    const tx: Transaction = { query: (text, values = []) => client.query(this.#sql(text), [...values]) }
+    const tx: Transaction = { query: (text, values) => query(this.#sql(text), values) }
     const edge = this.#tip.edgeAt(head) ?? (await runAsync(readEdge(head!.seq), (step) => this.#stepOn(tx, step)))
     const links = chainLinks({ head, edge }, batch.texts)
     const { literals } = batch
-    await client.query(this.#sql(INSERT_AUDIT), [
+    await query(this.#sql(INSERT_AUDIT), [
       links.map((l) => l.seq),
       literals.entries,
       links.map((l) => l.prevHash),
@@ -404,7 +450,13 @@ export class PostgresStore extends SqlStore {
 
   static open(connectionString: string, options: PostgresStoreOptions, poolSize = 10): PostgresStore {
     // Named after its schema, so that pg_stat_activity says whose ledger each connection holds.
-    const pool = new pg.Pool({ connectionString, max: poolSize, application_name: `btb-ledger ${options.schema}` })
+    const pool = new pg.Pool({
+      connectionString,
+      max: poolSize,
+      application_name: `btb-ledger ${options.schema}`,
+      // A new connection, or a free one, within the same deadline as a statement.
+      connectionTimeoutMillis: options.timeoutMs
+    })
     // node-postgres emits a lost connection's error on its client, whether
     // idle in the pool or checked out by a query or transaction (which also
     // fails, and is answered as any failed write is); with no listener there,
