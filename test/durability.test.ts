@@ -136,3 +136,34 @@ t.test(
     t.same(ids, [before.id, during.id].sort(), 'each message queued once')
   }
 )
+
+t.test(
+  'closing while Redis is down: the gateway closes (a stop with Redis down waited for it to come back), and the message it accepted meanwhile is delivered by the next',
+  async (t) => {
+    const redis = await privateRedis(t)
+    const ex = await startExchange(t, (country) => (country === 'CA' ? { redisUrl: redis.url } : {}))
+    const cbsa = ex.clients.CBSA
+    await redis.kill9()
+    // Once the gateway has seen it go: its workers' connections are then waiting to reconnect.
+    await eventually(
+      async () => ((await cbsa.call('GET', '/readyz')).json<{ checks: { redis: string } }>().checks.redis === 'ok' ? undefined : true),
+      10_000,
+      'Redis seen down'
+    )
+    const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+    t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202, 'accepted into the outbox')
+
+    const started = Date.now()
+    const closed = await Promise.race([
+      ex.ca.app.close().then(() => 'closed'),
+      new Promise<string>((resolve) => setTimeout(resolve, 15_000, 'still closing').unref())
+    ])
+    t.equal(closed, 'closed', `the gateway closed in ${Date.now() - started} ms, with Redis still down`)
+
+    await redis.start()
+    const { port: _taken, ...sameLedger } = ex.ca.config
+    await startGateway(t, { ...sameLedger, port: 0 })
+    await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === envelope.id) ? true : undefined), 20_000, 'delivery to CBP')
+    t.equal(ex.mocks.CBP.received.filter((m) => m.id === envelope.id).length, 1, 'CBP received it once')
+  }
+)

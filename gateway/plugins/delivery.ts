@@ -15,6 +15,7 @@ import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../
 import { OutboxRelay } from '../queue/outbox-relay.ts'
 import { checkRedisDurability, readRedisDurability } from '../queue/redis-durability.ts'
 import { stopStalledCheckOnClose } from '../queue/stalled-check-stop.ts'
+import { closeWorkers } from '../queue/worker-close.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -122,10 +123,15 @@ export const deliveryPlugin = fp(
     })
     app.addHook('onClose', async () => {
       await relay.stop()
-      // worker.close() takes no new job and waits for the jobs in hand, whose
-      // outcome the ledger (closed after this plugin) must still record.
+      // A worker's close takes no new job and waits for the jobs in hand, whose
+      // outcome the ledger (closed after this plugin) must still record; with
+      // Redis down, it closes at once (queue/worker-close.ts).
       if (workers.length > 0) app.log.info({ component: 'delivery' }, 'closing the queue workers once their deliveries in hand finish')
-      await Promise.all(workers.map((w) => w.close()))
+      if (await closeWorkers(workers, queues.queue('outbound')))
+        app.log.warn(
+          { component: 'delivery' },
+          'Redis did not answer: the queue workers were closed without waiting for the deliveries in hand; their messages stay in the outbox for the next process'
+        )
       await agencyClient?.close()
       await queues.close()
     })

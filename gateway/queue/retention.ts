@@ -8,6 +8,7 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { GatewayStore } from '../store/records.ts'
 import { closeWhenStarted, redisOptions } from './delivery-queues.ts'
 import { stopStalledCheckOnClose } from './stalled-check-stop.ts'
+import { closeWorkers } from './worker-close.ts'
 
 export const RETENTION_QUEUE = 'retention'
 
@@ -99,7 +100,8 @@ export class RetentionJob {
 
   async close(): Promise<void> {
     clearInterval(this.#watch)
-    await this.#worker.close()
+    // At once if Redis does not answer: a graceful close would wait for it (worker-close.ts).
+    await closeWorkers([this.#worker], this.#queue)
     await closeWhenStarted(this.#queue)
   }
 }
