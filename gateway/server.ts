@@ -39,7 +39,8 @@ if (process.argv.includes('--check-config')) {
     // and the other signals. SIGHUP is not a shutdown here (close-with-grace
     // counts it as one by default): it re-reads the trust file, below.
     let ledgerStopped = false
-    const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP', 'SIGINT', 'SIGTERM'] }, async ({ err }) => {
+    // Its own lines (the bound reached, a close that threw) go to the gateway's log as JSON, not to stderr as text.
+    const grace = closeWithGrace({ delay: config.shutdownTimeoutMs, skip: ['SIGHUP', 'SIGINT', 'SIGTERM'], logger: app.log }, async ({ err }) => {
       if (err !== undefined) {
         stops.closing()
         app.log.error({ err }, 'shutting down after an error')

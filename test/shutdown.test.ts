@@ -8,12 +8,26 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import pg from 'pg'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
-import { client, copyKeys, eventually, freePort, gatewayProcess, KEYS_DIR, startExchange, startGateway, testConfig, tokenOnceListening } from './helper.ts'
+import {
+  client,
+  copyKeys,
+  eventually,
+  freePort,
+  gatewayProcess,
+  KEYS_DIR,
+  PG_URL,
+  startExchange,
+  startGateway,
+  testConfig,
+  tokenOnceListening
+} from './helper.ts'
 import { runKeys } from './lib/run-keys.ts'
 
 const { Agent, request } = undiciModule()
@@ -68,6 +82,7 @@ async function slowPartner(t: { teardown(fn: () => unknown): void }, target: str
 }
 
 interface GatewayLogLine {
+  level?: number
   msg?: string
   req?: { method?: string; url?: string }
   requests?: number
@@ -80,7 +95,13 @@ function runGateway(t: { teardown(fn: () => unknown): void }, gw: ReturnType<typ
   // timeout, past its teardowns, left one running for an hour.
   const child = spawn(process.execPath, gw.args, {
     env: gw.env,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc']
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+  })
+  // Kept, and passed on as it comes: nothing the gateway writes belongs there but what Node itself writes.
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8')
+    process.stderr.write(chunk)
   })
   t.teardown(() => child.kill('SIGKILL'))
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
@@ -92,7 +113,7 @@ function runGateway(t: { teardown(fn: () => unknown): void }, gw: ReturnType<typ
     for (const line of lines) logs.push(JSON.parse(line))
   })
   const logged = (msg: string, url?: string) => logs.filter((l) => l.msg === msg && (url === undefined || l.req?.url === url)).length
-  return { child, exited, logs, logged }
+  return { child, exited, logs, logged, stderr: () => stderr }
 }
 
 /** Whether a new TCP connection to the port is refused: nothing listens there any more. */
@@ -314,3 +335,49 @@ t.test(
     t.equal(ex.mocks.CBP.received.filter((m) => m.id === envelope.id).length, 1, 'CBP received it once')
   }
 )
+
+t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that says so is JSON in the log, not text on stderr', async (t) => {
+  // A ledger in PostgreSQL whose connections stop answering, with a write
+  // under way and no deadline of its own short enough: the close waits for
+  // it, past the shutdown's bound.
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
+  const schema = `t_close_${randomBytes(4).toString('hex')}`
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool.end()
+  })
+  const port = await freePort()
+  const gw = gatewayProcess(t, 'CA', port, {
+    LEDGER_POSTGRES_URL: PG_URL,
+    LEDGER_POSTGRES_SCHEMA: schema,
+    LEDGER_POSTGRES_TIMEOUT_MS: '60000',
+    SHUTDOWN_TIMEOUT_MS: '1500',
+    RUN_WORKERS: 'false',
+    LOG_LEVEL: 'info'
+  })
+  const { child, exited, logs, logged, stderr } = runGateway(t, gw)
+  const cbsa = client(t, 'CBSA', `https://127.0.0.1:${port}`)
+  await tokenOnceListening(cbsa)
+  const submit = async () =>
+    (await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status
+  t.equal(await submit(), 202)
+  const pids = (await pool.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`btb-ledger ${schema}`])).rows.map((r) => r.pid as number)
+  let paused = true
+  for (const pid of pids) process.kill(pid, 'SIGSTOP')
+  const resume = () => {
+    if (!paused) return
+    paused = false
+    for (const pid of pids) process.kill(pid, 'SIGCONT')
+  }
+  t.teardown(resume)
+  const held = submit().catch(() => 'cut off')
+  // Its request at the gateway: the ledger write it leads to waits on a paused connection, whether the stop comes before it or after.
+  await eventually(() => (logged('incoming request', '/v1/messages') === 2 ? true : undefined), 10_000, 'the gateway to start on the request')
+  child.kill('SIGTERM')
+  t.same(await exited, { code: 1, signal: null }, 'exit 1: the close did not finish within its bound')
+  resume()
+  await held
+  const timedOut = logs.find((l) => /killed by timeout \(1500ms\)/.test(l.msg ?? ''))
+  t.equal(timedOut?.level, 50, 'the bound logged as an error, as a JSON line')
+  t.notMatch(stderr(), /killed by timeout/, 'and not as text on stderr')
+})
