@@ -6,10 +6,26 @@
 // (issue 9: a 5,000-record batch held it for 2.3 s), and the work uses the
 // other core.
 import type { Piscina } from 'piscina'
+import { ServiceUnavailableError } from '../errors.ts'
 import type { InboundTask, PreparedInbound } from './prepare-inbound.ts'
 import { prepareInbound } from './prepare-inbound.ts'
 import { prepareOutbound, type OutboundTask, type PipelineTools, type Preparation, type PreparedOutbound } from './prepare-outbound.ts'
 import type { WorkerKeys, WorkerTask } from './pipeline-worker.ts'
+
+/**
+ * Whether piscina failed a task because its thread ended: out of memory
+ * (Node's error for the thread), or an exit or termination (piscina's own
+ * errors, which it names only by their messages).
+ * `test/pipeline-thread-failure.test.ts` fails if an upgrade changes them.
+ */
+function threadEnded(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  return (
+    (error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ||
+    error.message.startsWith('worker exited with code') ||
+    error.message === 'Terminating worker thread'
+  )
+}
 
 export interface PipelinePoolOptions {
   /** Worker threads; 0 prepares everything on the request's thread. */
@@ -65,12 +81,27 @@ export class PipelinePool {
 
   outbound(task: OutboundTask): Promise<Preparation<PreparedOutbound>> {
     if (this.#inline(task.jws)) return prepareOutbound(task, this.#tools)
-    return this.#threads().then((pool) => pool.run({ step: 'outbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedOutbound>>)
+    return this.#onThread({ step: 'outbound', task })
   }
 
   inbound(task: InboundTask): Promise<Preparation<PreparedInbound>> {
     if (this.#inline(task.jws)) return prepareInbound(task, this.#tools)
-    return this.#threads().then((pool) => pool.run({ step: 'inbound', task } satisfies WorkerTask) as Promise<Preparation<PreparedInbound>>)
+    return this.#onThread({ step: 'inbound', task })
+  }
+
+  /**
+   * A preparation on a thread. A thread that ends under it (out of memory,
+   * a crash) is the gateway's failure and not the message's: the caller is
+   * told to send it again (503), as when the ledger fails, and piscina
+   * starts another thread for the next.
+   */
+  async #onThread<T>(work: WorkerTask): Promise<T> {
+    try {
+      return (await (await this.#threads()).run(work)) as T
+    } catch (error) {
+      if (!threadEnded(error)) throw error
+      throw new ServiceUnavailableError('the message could not be prepared: a pipeline thread failed; nothing was accepted, retry later', { cause: error })
+    }
   }
 
   #inline(jws: string): boolean {
