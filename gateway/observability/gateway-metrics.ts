@@ -8,6 +8,7 @@ import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
 import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEvent, CommittedEntry, Direction, MessageRecord } from '../store/records.ts'
+import type { TrustReloads } from '../plugins/trust.ts'
 import { INTAKE_STAGES, type IntakeStage } from '../intake/intake.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
@@ -63,6 +64,8 @@ export interface MetricsSources {
   deliveryBudget(): ByteBudgetState
   /** The request bodies' byte budget (plugins/intake-budget.ts): the same three. */
   intakeBudget(): ByteBudgetState
+  /** The trust file's reloads so far (plugins/trust.ts). */
+  trustReloads(): TrustReloads
   /** A source that failed: the scrape still answers, without that metric. */
   onError(what: string, err: unknown): void
 }
@@ -217,6 +220,26 @@ export class GatewayMetrics {
         'Bytes of request bodies being read and checked (state in_hand), against the budget (state limit): past it, a request waits before its body is read ' +
         '(docs/operators.md, "Sizing").',
       waiting: 'Requests waiting for room in the intake byte budget before their bodies are read.'
+    })
+    new Counter({
+      name: 'btb_trust_reloads_total',
+      help: 'Reloads of the trust file (SIGHUP, a change seen, the keys CLI), applied or refused; a refused one leaves the trust in force as it was.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const { applied, refused } = sources.trustReloads()
+        this.reset()
+        this.inc({ outcome: 'applied' }, applied)
+        this.inc({ outcome: 'refused' }, refused)
+      }
+    })
+    new Gauge({
+      name: 'btb_trust_file_in_force',
+      help: 'Whether the trust file on disk is the trust in force: 0 once a reload of it was refused, until one is applied (docs/operators.md, "Metrics and health").',
+      registers,
+      collect() {
+        this.set(sources.trustReloads().lastRefused ? 0 : 1)
+      }
     })
     new Gauge({
       name: 'btb_certificate_expiry_days',

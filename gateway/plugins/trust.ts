@@ -19,7 +19,16 @@ declare module 'fastify' {
      * force untouched, and the error is returned, not thrown.
      */
     reloadTrust(reason: string): Promise<TrustReload>
+    /** The reloads so far, and whether the last one was refused (for /metrics). */
+    readonly trustReloads: TrustReloads
   }
+}
+
+export interface TrustReloads {
+  readonly applied: number
+  readonly refused: number
+  /** The last reload was refused: the trust file on disk is not the trust in force. */
+  readonly lastRefused: boolean
 }
 
 export type TrustReload = { readonly ok: true; readonly changes: readonly string[] } | { readonly ok: false; readonly error: string }
@@ -54,6 +63,9 @@ export const trustPlugin = fp(
     }
     warnExpiring(current)
 
+    const reloads = { applied: 0, refused: 0, lastRefused: false }
+    app.decorate('trustReloads', { getter: (): TrustReloads => ({ ...reloads }) })
+
     // One reload at a time: a second request while one runs waits for it and then reads again.
     let running: Promise<TrustReload> = Promise.resolve({ ok: true, changes: [] })
     async function reload(reason: string): Promise<TrustReload> {
@@ -70,10 +82,14 @@ export const trustPlugin = fp(
         server.setSecureContext?.(tlsOptions(next))
       } catch (err) {
         app.log.error({ reason, error: (err as Error).message }, 'trust file not reloaded: the store in force is kept')
+        reloads.refused++
+        reloads.lastRefused = true
         return { ok: false, error: (err as Error).message }
       }
       const changes = describeTrustChange(current, next)
       current = next
+      reloads.applied++
+      reloads.lastRefused = false
       app.log.info({ reason, changes }, 'trust store reloaded')
       warnExpiring(next)
       return { ok: true, changes }
