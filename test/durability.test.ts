@@ -167,3 +167,21 @@ t.test(
     t.equal(ex.mocks.CBP.received.filter((m) => m.id === envelope.id).length, 1, 'CBP received it once')
   }
 )
+
+t.test('the outbox relay queues again only what is missing from the queue, and counts only that', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const ids: string[] = []
+  for (let i = 0; i < 2; i++) {
+    const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+    t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+    ids.push(String(envelope.id))
+  }
+  const queue = gw.app.queues.queue('outbound')
+  t.equal((await queue.getJobCounts()).waiting, 2, 'both queued, and waiting (no workers)')
+  // Waiting in the queue is not lost from it: every relay round said it had re-driven them.
+  t.equal(await gw.app.relay.runOnce(0), 0, 'nothing to queue again while both are queued')
+  await queue.remove(ids[0]!)
+  t.equal(await gw.app.relay.runOnce(0), 1, 'the one Redis lost is queued again')
+  t.same((await queue.getJobs(['waiting'])).map((j) => j.id).sort(), [...ids].sort(), 'each once')
+})

@@ -146,6 +146,33 @@ export class DeliveryQueues {
   }
 
   /**
+   * Of `items`, those with no job under their id in Redis: lost with its data
+   * (a restart without persistence), or never added (a crash between the
+   * commit and the add). A job waiting, delayed, active or failed keeps its
+   * hash; one completed is removed (removeOnComplete). One pipelined round
+   * trip a queue.
+   */
+  async missing<T extends PendingDelivery>(items: readonly T[]): Promise<T[]> {
+    const present = new Set<T>()
+    await Promise.all(
+      DIRECTIONS.map(async (direction) => {
+        const mine = items.filter((item) => item.direction === direction)
+        if (mine.length === 0) return
+        const queue = this.#queues[direction]
+        const pipeline = (await queue.client).pipeline()
+        for (const item of mine) pipeline.runCommand('exists', [queue.toKey(item.id)])
+        const answers = (await pipeline.exec()) ?? []
+        mine.forEach((item, i) => {
+          const [error, exists] = answers[i] ?? [new Error('no answer'), 0]
+          if (error !== null) throw error
+          if (exists === 1) present.add(item)
+        })
+      })
+    )
+    return items.filter((item) => !present.has(item))
+  }
+
+  /**
    * Takes a message's job off its queue unless a worker holds it (BullMQ
    * removes no locked job). True when no job of it is left to run; false when
    * an attempt is under way.
