@@ -178,3 +178,29 @@ t.test(
     }
   }
 )
+
+t.test("a ledger that cannot write (PostgreSQL's disk full): /readyz says the ledger is not ok, though it reads, until a write succeeds", async (t) => {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
+  const schema = `t_full_${randomBytes(4).toString('hex')}`
+  t.teardown(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await pool.end()
+  })
+  const gw = await injectGateway(t, testConfig('CA', { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema, runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const submit = async () =>
+    (await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status
+  const ledgerCheck = async () => (await gw.app.inject({ method: 'GET', url: '/readyz' })).json<{ checks: { ledger: string } }>().checks.ledger
+  t.equal(await submit(), 202)
+  t.equal(await ledgerCheck(), 'ok')
+  // Every write to this ledger now fails as a full disk fails it (SQLSTATE 53100); reads go on.
+  await pool.query(
+    `CREATE FUNCTION ${schema}.full_disk() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$`
+  )
+  await pool.query(`CREATE TRIGGER full_disk BEFORE INSERT ON ${schema}.messages FOR EACH ROW EXECUTE FUNCTION ${schema}.full_disk()`)
+  t.equal(await submit(), 503, 'a message is refused: nothing accepted')
+  t.match(await ledgerCheck(), /could not write/, '/readyz says the ledger cannot take messages, where its read alone said ok')
+  await pool.query(`DROP TRIGGER full_disk ON ${schema}.messages`)
+  t.equal(await submit(), 202, 'room again: the next message is accepted')
+  t.equal(await ledgerCheck(), 'ok', 'and the ledger is ready again')
+})

@@ -107,3 +107,19 @@ t.test('a partner whose certificate is not the pinned one is not the partner', a
   t.match(res.json<Readiness>().checks.partner, /not the pinned one/)
   t.equal(impostor.seen.probes, 0, 'nothing was asked of it')
 })
+
+t.test('a failed ledger write holds the ledger not ready until a write succeeds, or until the hold passes with no other failure', async (t) => {
+  const { LedgerWrites } = await import('../gateway/intake/ledger-writes.ts')
+  let now = 0
+  const writes = new LedgerWrites({ holdMs: 10_000, now: () => now })
+  t.equal(writes.failing, undefined, 'ready at first')
+  writes.failed(new Error('database or disk is full'))
+  t.equal(writes.failing, 'database or disk is full')
+  now = 9_999
+  t.equal(writes.failing, 'database or disk is full', 'held')
+  now = 10_000
+  t.equal(writes.failing, undefined, 'past the hold, with no message sent: the next may try')
+  writes.failed(new Error('database or disk is full'))
+  writes.succeeded()
+  t.equal(writes.failing, undefined, 'a write that succeeds ends it at once')
+})

@@ -9,6 +9,7 @@ import type { DeliveryQueues } from '../queue/delivery-queues.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
+import type { LedgerWrites } from './ledger-writes.ts'
 import { supersessionLink, withdrawalEntry } from './supersession.ts'
 
 /** What an admitted message waits for before its answer: its ledger commit, then its queue add. */
@@ -23,6 +24,8 @@ export interface IntakeOptions {
    * its queue add: the metrics' btb_intake_wait_seconds (plugins/intake.ts).
    */
   readonly onWaited?: (direction: Direction, stage: IntakeStage, seconds: number) => void
+  /** Told whether each ledger write succeeded: /readyz's view of whether the ledger takes writes. */
+  readonly writes?: LedgerWrites
 }
 
 /**
@@ -76,11 +79,13 @@ export class Intake {
   readonly #store: IntakeOptions['store']
   readonly #queues: IntakeOptions['queues']
   readonly #onWaited: IntakeOptions['onWaited']
+  readonly #writes: LedgerWrites | undefined
 
   constructor(opts: IntakeOptions) {
     this.#store = opts.store
     this.#queues = opts.queues
     this.#onWaited = opts.onWaited
+    this.#writes = opts.writes
   }
 
   /**
@@ -157,8 +162,10 @@ export class Intake {
       }
     } catch (err) {
       log.error({ err }, 'ledger write failed')
+      this.#writes?.failed(err)
       throw new ServiceUnavailableError(LEDGER_UNAVAILABLE[record.direction])
     }
+    this.#writes?.succeeded()
     this.#waited(direction, 'ledger', committing)
     // Another correction or retraction of the same original won a race with this one: nothing of this one was written.
     if (outcome === 'conflict') throw new SupersedesConflictError(`${supersedes!.id} was superseded by another message meanwhile`)

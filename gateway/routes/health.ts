@@ -85,7 +85,11 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
       // the probe open until it came back.
       const [redis, ledger, partnerVerdict] = await Promise.all([
         verdict(() => app.queues.queue('outbound').getWaitingCount(), 'Redis', timeoutMs),
-        verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000'), 'the ledger', timeoutMs),
+        verdict(() => app.store.findMessage('outbound', '00000000-0000-0000-0000-000000000000'), 'the ledger', timeoutMs).then((read) => {
+          // A ledger that reads may still not write (a full disk): the intake's last write says.
+          const failing = app.ledgerWrites.failing
+          return read === 'ok' && failing !== undefined ? `the ledger could not write: ${failing}` : read
+        }),
         partner.check()
       ])
       const checks: Record<string, string> = {
