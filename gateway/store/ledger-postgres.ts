@@ -16,7 +16,7 @@ import { SqlStore, type SqlDatabase } from './sql/store.ts'
  * The advisory lock that serialises appends to one ledger. Derived from the
  * schema, so that two ledgers in one database do not wait on each other.
  */
-function chainLockKey(schema: string): string {
+export function chainLockKey(schema: string): string {
   return createHash('sha256').update(`btb-audit-chain:${schema}`).digest().readBigInt64BE(0).toString()
 }
 
