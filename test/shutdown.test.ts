@@ -15,6 +15,7 @@ import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
+import { chainLockKey } from '../gateway/store/ledger-postgres.ts'
 import {
   client,
   copyKeys,
@@ -337,10 +338,10 @@ t.test(
 )
 
 t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that says so is JSON in the log, not text on stderr', async (t) => {
-  // A ledger in PostgreSQL whose connections stop answering, with a write
-  // under way and no deadline of its own short enough: the close waits for
-  // it, past the shutdown's bound.
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
+  // A ledger in PostgreSQL that does not answer a write under way, with no
+  // deadline of its own short enough: the close waits for it, past the
+  // shutdown's bound.
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
   const schema = `t_close_${randomBytes(4).toString('hex')}`
   t.teardown(async () => {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
@@ -361,22 +362,27 @@ t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that say
   const submit = async () =>
     (await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status
   t.equal(await submit(), 202)
-  const pids = (await pool.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`btb-ledger ${schema}`])).rows.map((r) => r.pid as number)
-  let paused = true
-  for (const pid of pids) process.kill(pid, 'SIGSTOP')
-  const resume = () => {
-    if (!paused) return
-    paused = false
-    for (const pid of pids) process.kill(pid, 'SIGCONT')
+  // The ledger's chain lock, held here, holds the append of the next message
+  // on whatever connection the gateway uses: a statement that never returns,
+  // as on a PostgreSQL that is paused or cut off by the network.
+  const holder = await pool.connect()
+  await holder.query('BEGIN')
+  await holder.query('SELECT pg_advisory_xact_lock($1)', [chainLockKey(schema)])
+  let held = true
+  const release = async () => {
+    if (!held) return
+    held = false
+    await holder.query('COMMIT')
+    holder.release()
   }
-  t.teardown(resume)
-  const held = submit().catch(() => 'cut off')
-  // Its request at the gateway: the ledger write it leads to waits on a paused connection, whether the stop comes before it or after.
+  t.teardown(release)
+  const cutOff = submit().catch(() => 'cut off')
+  // Its request at the gateway: the ledger write it leads to waits for the lock, whether the stop comes before it or after.
   await eventually(() => (logged('incoming request', '/v1/messages') === 2 ? true : undefined), 10_000, 'the gateway to start on the request')
   child.kill('SIGTERM')
   t.same(await exited, { code: 1, signal: null }, 'exit 1: the close did not finish within its bound')
-  resume()
-  await held
+  await release()
+  await cutOff
   const timedOut = logs.find((l) => /killed by timeout \(1500ms\)/.test(l.msg ?? ''))
   t.equal(timedOut?.level, 50, 'the bound logged as an error, as a JSON line')
   t.notMatch(stderr(), /killed by timeout/, 'and not as text on stderr')
