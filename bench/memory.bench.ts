@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads'
 import { AgencyClient, loadAgencyCredentials } from '../sandbox/agency-client.ts'
 import { startMockAgency } from '../sandbox/mock-agency.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
+import { entryExitBatch } from '../sandbox/sample-messages.ts'
 import { freePort, jwks, KEYS_DIR } from '../test/helper.ts'
 import { startGatewayProcess } from './lib/gateway-process.ts'
 import { MetricsScraper } from '../faults/probes.ts'
@@ -165,15 +166,12 @@ export async function memoryBench(opts: BenchOptions): Promise<BenchResult> {
         Array.from({ length: recordsPerLoad / batch }, (_, m) => {
           const first = load * recordsPerLoad + m * batch
           return cbsa.sign(
-            cbsa.envelope({
-              kind: 'entry-exit.batch',
-              purpose: 'entry-exit-verification',
-              legalAuthority: 'CustomsAct-92',
-              agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
-              to: { country: 'US', agency: 'CBP' },
-              correlationId: null,
-              payload: { batchRef: `SYN-EE-CA-MEM-${load}-${m}`, records: Array.from({ length: batch }, (_, i) => borderDayRecord(day, first + i)) }
-            })
+            cbsa.envelope(
+              entryExitBatch(
+                `SYN-EE-CA-MEM-${load}-${m}`,
+                Array.from({ length: batch }, (_, i) => borderDayRecord(day, first + i))
+              )
+            )
           )
         })
       )

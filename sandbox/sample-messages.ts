@@ -110,3 +110,20 @@ export function matchResponse(request: ReceivedMessage, matched: boolean, to: Co
     correlationId: request.id
   }
 }
+
+/**
+ * The envelope fields of an entry/exit batch from CBSA to CBP, as the border
+ * day's loader sends one (bulk-load.ts): the tests' and the memory bench's
+ * large message.
+ */
+export function entryExitBatch(batchRef: string, records: readonly unknown[]): Record<string, unknown> {
+  return {
+    kind: 'entry-exit.batch',
+    purpose: 'entry-exit-verification',
+    legalAuthority: 'CustomsAct-92',
+    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
+    to: { country: 'US', agency: 'CBP' },
+    correlationId: null,
+    payload: { batchRef, records }
+  }
+}

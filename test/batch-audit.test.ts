@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { auditPage, PAGE_MAX_BYTES } from '../gateway/audit/audit-query.ts'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
+import { entryExitBatch } from '../sandbox/sample-messages.ts'
 import { documentSubject } from '../gateway/pipeline/traveller-subjects.ts'
 import { listExamples } from '../schemas/index.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
@@ -20,15 +21,7 @@ const VERIFIER: string = '../tools/verify-disclosure.mjs'
 
 /** An entry/exit batch from CBSA to CBP. */
 function batchEnvelope(cbsa: ReturnType<typeof client>, batchRef: string, records: unknown[]): Record<string, unknown> {
-  return cbsa.envelope({
-    kind: 'entry-exit.batch',
-    purpose: 'entry-exit-verification',
-    legalAuthority: 'CustomsAct-92',
-    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
-    to: { country: 'US', agency: 'CBP' },
-    correlationId: null,
-    payload: { batchRef, records }
-  })
+  return cbsa.envelope(entryExitBatch(batchRef, records))
 }
 
 /** A privacy officer's disclosure report from an injected gateway: the identifier and any paging in `body`. */

@@ -6,7 +6,7 @@ import t from 'tap'
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import type { WorkerOptions } from 'node:worker_threads'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
-import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { entryExitBatch, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, injectGateway, testConfig } from './helper.ts'
 
 // The pipeline's threads are piscina's: each is kept as it is made, so that
@@ -32,15 +32,12 @@ t.test('a pipeline thread that ends under a batch: 503, nothing accepted, and th
   t.equal(await single(), 202, 'a single record, on the thread')
 
   const day = { seed: seedHash('pipeline-thread-failure'), recordedBy: 'CA' as const, date: '2026-11-30', count: 5000 }
-  const batch = cbsa.envelope({
-    kind: 'entry-exit.batch',
-    purpose: 'entry-exit-verification',
-    legalAuthority: 'CustomsAct-92',
-    agreementRef: 'CA-US-Entry-Exit-Joint-Statement-2012',
-    to: { country: 'US', agency: 'CBP' },
-    correlationId: null,
-    payload: { batchRef: 'SYN-EE-CA-20261130-00001', records: Array.from({ length: day.count }, (_, i) => borderDayRecord(day, i)) }
-  })
+  const batch = cbsa.envelope(
+    entryExitBatch(
+      'SYN-EE-CA-20261130-00001',
+      Array.from({ length: day.count }, (_, i) => borderDayRecord(day, i))
+    )
+  )
   const submitted = cbsa.submit(await cbsa.sign(batch))
   // Handed to the thread (counted as it is posted, in the same turn), whose
   // preparation of 5,000 records takes hundreds of milliseconds: ended then.

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { chainLockKey } from '../gateway/store/ledger-postgres.ts'
 import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, testConfig } from './helper.ts'
+import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
 
 const run = promisify(execFile)
 
@@ -141,22 +141,9 @@ t.test('PostgreSQL does not answer a ledger write: the submission is refused 503
     return { id: envelope.id, status: res.status, body: res.json() }
   }
   t.equal((await submit()).status, 202)
-  // The ledger's chain lock, held here, holds every append on whatever
-  // connection the gateway uses or opens: to the gateway, a statement that
-  // never returns, as on a PostgreSQL that is paused or cut off by the
-  // network. (Pausing the gateway's backends instead raced with a connection
-  // its pool opened meanwhile for another read.)
-  const holder = await pool.connect()
-  await holder.query('BEGIN')
-  await holder.query('SELECT pg_advisory_xact_lock($1)', [chainLockKey(schema)])
+  // Every append of the gateway's waits on the chain's lock, held here.
+  const release = await holdLedgerChain(pool, schema)
   // Without the timeout the submission waits for the lock: it is let go after 10 s so that the test ends, and fails.
-  let held = true
-  const release = async () => {
-    if (!held) return
-    held = false
-    await holder.query('COMMIT')
-    holder.release()
-  }
   const letGo = setTimeout(() => void release(), 10_000)
   try {
     const started = performance.now()

@@ -15,7 +15,6 @@ import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { ADD_CHECKPOINT_PATH } from '../gateway/audit/witness-client.ts'
-import { chainLockKey } from '../gateway/store/ledger-postgres.ts'
 import {
   client,
   copyKeys,
@@ -29,6 +28,7 @@ import {
   testConfig,
   tokenOnceListening
 } from './helper.ts'
+import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
 import { runKeys } from './lib/run-keys.ts'
 
 const { Agent, request } = undiciModule()
@@ -362,19 +362,8 @@ t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that say
   const submit = async () =>
     (await cbsa.submit(await cbsa.sign(cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))))).status
   t.equal(await submit(), 202)
-  // The ledger's chain lock, held here, holds the append of the next message
-  // on whatever connection the gateway uses: a statement that never returns,
-  // as on a PostgreSQL that is paused or cut off by the network.
-  const holder = await pool.connect()
-  await holder.query('BEGIN')
-  await holder.query('SELECT pg_advisory_xact_lock($1)', [chainLockKey(schema)])
-  let held = true
-  const release = async () => {
-    if (!held) return
-    held = false
-    await holder.query('COMMIT')
-    holder.release()
-  }
+  // Every append of the gateway's waits on the chain's lock, held here.
+  const release = await holdLedgerChain(pool, schema)
   t.teardown(release)
   const cutOff = submit().catch(() => 'cut off')
   // Its request at the gateway: the ledger write it leads to waits for the lock, whether the stop comes before it or after.
