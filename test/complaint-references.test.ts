@@ -7,16 +7,15 @@
 // of their messages. Input that is ambiguous or names nothing is refused and
 // changes nothing.
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import pg from 'pg'
 import type { GatewayConfig } from '../gateway/config.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { purgeExpired } from '../gateway/queue/retention.ts'
 import type { LegalHold } from '../gateway/store/records.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -33,13 +32,8 @@ const backends: readonly Backend[] = [
   {
     name: 'PostgreSQL',
     async config(t) {
-      const schema = `t_${randomBytes(6).toString('hex')}`
-      const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
       // Registered before the gateway's own teardown, so run after it (tap runs them last first).
-      t.teardown(async () => {
-        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-        await pool.end()
-      })
+      const { schema } = scratchSchema(t, 't')
       return { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }
     }
   }

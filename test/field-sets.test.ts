@@ -4,18 +4,16 @@
 // entry names its set, a search by field finds what it found before, the
 // old table is gone and the ledger verifies.
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import pg from 'pg'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import type { GatewayStore } from '../gateway/store/records.ts'
-import { PG_URL } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 
 const PATHS = [['traveller.surname', 'records[0].document.number', 'records[1].document.number'], ['traveller.surname'], []]
 const entry = (i: number) =>
@@ -73,12 +71,7 @@ t.test('SQLite: a ledger with field rows gets field sets on open', async (t) => 
 })
 
 t.test('PostgreSQL: a ledger with field rows gets field sets on create', async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  const schema = `t_${randomBytes(6).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't', 2)
   const first = new PostgresStore(pool, { schema })
   await first.create()
   await fill(first)

@@ -3,12 +3,10 @@
 // one ledger (two gateway processes on one SQLite file, two instances on one
 // PostgreSQL schema), and a ledger written before the tree gains it on open.
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import pg from 'pg'
 import { treeHead } from '../gateway/audit/ledger-proofs.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
@@ -19,7 +17,7 @@ import { TreeEdge, leafHash } from '../gateway/store/merkle-tree.ts'
 import type { GatewayStore } from '../gateway/store/records.ts'
 import { encodeTreeNodes } from '../gateway/store/sql/ledger.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
-import { PG_URL } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 
 const ca = loadTrustStore(join(import.meta.dirname, '..', 'keys-example', 'CA', 'trust.json'))
 const entry = (id: string) => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id })
@@ -61,12 +59,7 @@ t.test('SQLite: two stores on one file append in turns, one tree', async (t) => 
 })
 
 t.test('PostgreSQL: two stores on one schema append at once, one tree', async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 8 })
-  const schema = `t_${randomBytes(6).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't', 8)
   const a = new PostgresStore(pool, { schema })
   const b = new PostgresStore(pool, { schema })
   await a.create()
@@ -108,12 +101,7 @@ t.test('SQLite: a ledger written before the tree gains it on open, and carries o
 })
 
 t.test('PostgreSQL: a ledger written before the tree gains it on create, and carries on', async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  const schema = `t_${randomBytes(6).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't', 2)
   await new PostgresStore(pool, { schema }).create()
   // As a ledger made before: no tree, and no mark of this code's schema (ledger-postgres.ts, create).
   await pool.query(`ALTER TABLE ${schema}.audit DROP COLUMN tree_nodes; COMMENT ON SCHEMA ${schema} IS NULL`)

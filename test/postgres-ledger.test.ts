@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, testConfig } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
 
 const run = promisify(execFile)
@@ -45,12 +46,7 @@ t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
 t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
   const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
   const { auditEntry } = await import('../gateway/pipeline/audit-entry.ts')
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 12 })
-  const schema = `t_start_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't_start', 12)
   const running = new PostgresStore(pool, { schema })
   await running.create()
   const at = new Date().toISOString()
@@ -98,12 +94,7 @@ t.test('an instance that starts while another writes the same PostgreSQL ledger 
 })
 
 t.test("PostgreSQL ends the gateway's idle connections (a restart, an administrator): the gateway goes on, and takes the next message", async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
-  const schema = `t_lost_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't_lost')
   const gw = await injectGateway(t, testConfig('CA', { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }))
   const cbsa = client(t, 'CBSA', gw.url)
   const submit = async () =>
@@ -126,12 +117,7 @@ t.test("PostgreSQL ends the gateway's idle connections (a restart, an administra
 })
 
 t.test('PostgreSQL does not answer a ledger write: the submission is refused 503 within the timeout, not held, and nothing of it is written', async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  const schema = `t_still_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't_still', 2)
   const timeoutMs = 500
   const gw = await injectGateway(t, testConfig('CA', { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema, ledgerPostgresTimeoutMs: timeoutMs }))
   const cbsa = client(t, 'CBSA', gw.url)
@@ -166,12 +152,7 @@ t.test('PostgreSQL does not answer a ledger write: the submission is refused 503
 })
 
 t.test("a ledger that cannot write (PostgreSQL's disk full): /readyz says the ledger is not ok, though it reads, until a write succeeds", async (t) => {
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 })
-  const schema = `t_full_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't_full')
   const gw = await injectGateway(t, testConfig('CA', { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema, runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
   const submit = async () =>

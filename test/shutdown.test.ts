@@ -8,9 +8,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import pg from 'pg'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
@@ -28,6 +26,7 @@ import {
   testConfig,
   tokenOnceListening
 } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
 import { runKeys } from './lib/run-keys.ts'
 
@@ -341,12 +340,7 @@ t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that say
   // A ledger in PostgreSQL that does not answer a write under way, with no
   // deadline of its own short enough: the close waits for it, past the
   // shutdown's bound.
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 })
-  const schema = `t_close_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-    await pool.end()
-  })
+  const { pool, schema } = scratchSchema(t, 't_close', 2)
   const port = await freePort()
   const gw = gatewayProcess(t, 'CA', port, {
     LEDGER_POSTGRES_URL: PG_URL,
