@@ -172,6 +172,34 @@ t.test('a ledger whose legal holds carry no complaint reference gains the column
   t.equal(tableSql(check, 'legal_holds'), tableSql(fresh, 'legal_holds'), 'a migrated file and a new one hold the same table')
 })
 
+t.test('a ledger from before payload digests gains the column on open; its messages read as they were', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.sqlite')
+  const first = new SqliteStore(path)
+  await first.accept(record('m1'), outbox('m1'), accepted('m1'))
+  await first.close()
+  // As the ledger was before the column: schema version 3.
+  const old = new DatabaseSync(path)
+  old.exec('BEGIN; ALTER TABLE messages DROP COLUMN payload_digest; PRAGMA user_version = 3; COMMIT;')
+  old.close()
+
+  // Read as it is, by a read-only store (audit:verify's), which migrates nothing.
+  const reader = new SqliteStore(path, { readOnly: true })
+  t.same(await reader.findMessage('outbound', 'm1'), record('m1'), 'read before the migration: no payload digest')
+  await reader.close()
+
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  t.same(await store.findMessage('outbound', 'm1'), record('m1'), 'and after it, the same')
+  const withPayload = { ...record('m2'), payloadDigest: 'p-m2' }
+  await store.accept(withPayload, outbox('m2'), accepted('m2'))
+  t.same(await store.findMessage('outbound', 'm2'), withPayload, 'a new message keeps its payload digest')
+  const check = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => check.close())
+  t.ok(columnsOf(check, 'messages').includes('payload_digest'), 'the column was added')
+})
+
 t.test('a read-only store reads the ledger and cannot change it', async (t) => {
   const { store, path } = tempStore(t)
   await store.appendAudit(accepted('m1'))

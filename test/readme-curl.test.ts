@@ -181,7 +181,11 @@ t.test(
 
     // Step 10: the documented refusals, with their codes in the guide's table.
     t.match(stdout, /"status":400,.*"code":"JWS_SIGNATURE_INVALID"\}\nHTTP 400$/m, 'a DER signature is refused with JWS_SIGNATURE_INVALID')
-    t.match(stdout, /^200\n\{.*"status":409,.*"code":"ID_CONFLICT"\}$/m, 'a retry gets 200; the same id signed again gets ID_CONFLICT')
+    t.match(
+      stdout,
+      /^200\n200\n\{.*"status":409,.*"code":"ID_CONFLICT"\}$/m,
+      'a retry gets 200, signed again or not; another envelope under the id gets ID_CONFLICT'
+    )
     for (const code of ['JWS_SIGNATURE_INVALID', 'ID_CONFLICT']) t.match(readme, `| \`${code}\` |`, `${code} is in the error table`)
 
     // The last block cleaned up: the receiver is gone and the scratch directory is empty.

@@ -41,8 +41,9 @@ t.test('the earliest failing check names the refusal', async (t) => {
   const accepted = entry()
   t.equal((await cbsa.submit(await cbsa.sign(accepted))).status, 202, 'a message accepted')
   // The id of a signed message is looked up before any later refusal is
-  // answered (gateway/routes/messages.ts): a retry of the same bytes always
-  // gets its status, and other bytes under that id get ID_CONFLICT.
+  // answered (gateway/routes/messages.ts): a retry (the same bytes, or the
+  // same payload signed again) always gets its status, and another payload
+  // under that id gets ID_CONFLICT.
   t.equal(
     await code(await cbsa.sign({ ...accepted, createdAt: expired })),
     'ID_CONFLICT',

@@ -251,6 +251,10 @@ function conformance(parent: Test, backend: Backend): void {
       t.equal((await store.auditEntries(0, 10)).length, 1, 'the refused duplicate wrote no audit entry')
       t.equal(await store.findMessage('inbound', 'm1'), undefined, 'directions are separate')
       t.same(record('m1'), m, 'the record reads back as written')
+      // An agency submission's payload digest, by which the same envelope signed again is a repeat.
+      const withPayload = { ...record('m2'), payloadDigest: 'p-m2' }
+      t.equal(await store.accept(withPayload, outbox('m2'), accepted('m2')), true)
+      t.same(await store.findMessage('outbound', 'm2'), withPayload, 'with its payload digest')
     })
 
     t.test('delivery attempts accumulate on the message, each audited', async (t) => {

@@ -266,7 +266,7 @@ t.test('refusals', async (t) => {
     t.equal(await gw.app.queues.queue('outbound').count(), 0, 'no job was queued')
   })
 
-  await t.test('the same id: 200 for the same bytes, 409 ID_CONFLICT for other bytes', async (t) => {
+  await t.test('the same id: 200 for the same envelope, signed again or not; 409 ID_CONFLICT for another', async (t) => {
     const envelope = entryExit()
     const jws = await cbsa.sign(envelope)
     const first = await submitAs(cbsa, jws)
@@ -274,6 +274,16 @@ t.test('refusals', async (t) => {
     const again = await submitAs(cbsa, jws)
     t.equal(again.status, 200, 'a repeat of the same bytes')
     t.same(again.json(), first.json(), 'answers the same status')
+    // An agency that signs at each attempt sends other bytes: ES256 signs with a fresh random number every time.
+    const signedAgain = await cbsa.sign(envelope)
+    t.not(signedAgain, jws, 'the same envelope signed again is other bytes')
+    t.equal(signedAgain.split('.')[1], jws.split('.')[1], 'with the same payload')
+    const resent = await submitAs(cbsa, signedAgain)
+    t.equal(resent.status, 200, 'the same envelope signed again is a repeat')
+    t.same(resent.json(), first.json(), 'answered with the same status')
+    const accepted = (await gw.app.store.searchAudit({ messageId: String(envelope.id), event: 'accepted' }, 0, 10)).length
+    t.equal(accepted, 1, 'accepted and audited once')
+    t.equal(await gw.app.queues.queue('outbound').count(), 1, 'queued once')
     await expectProblem(await submitAs(cbsa, await cbsa.sign({ ...envelope, purpose: 'residency-determination' })), 409, 'ID_CONFLICT', 'same id, other bytes')
     const status = await cbsa.status(String(envelope.id))
     t.equal(status.status, 200)

@@ -49,6 +49,8 @@ export interface Admission {
   /** Digest of the bytes received (repeats are recognised by it), and its keyed form for the ledger. */
   readonly digest: string
   readonly auditDigest: string
+  /** An agency submission's payload digest: the same envelope signed again is a repeat too (store/records.ts). */
+  readonly payloadDigest?: string
   readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'subjectFields' | 'sealed' | 'at'>
   /**
    * On a correction or a retraction, the message it supersedes, as this
@@ -117,6 +119,7 @@ export class Intake {
       direction,
       id: envelope.id,
       digest: admission.digest,
+      ...(admission.payloadDigest === undefined ? {} : { payloadDigest: admission.payloadDigest }),
       kind: envelope.kind,
       purpose: envelope.purpose,
       sender: admission.sender,

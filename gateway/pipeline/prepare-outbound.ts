@@ -61,6 +61,12 @@ export interface Preparation<T> {
   readonly digest: string
   /** Keyed digest of the JWS, for the ledger. */
   readonly auditDigest: string
+  /**
+   * An agency submission's: SHA-256 of its JWS payload as sent, by which the
+   * same envelope signed again is recognised as a repeat (store/records.ts,
+   * MessageRecord).
+   */
+  readonly payloadDigest?: string
   /** What a refusal's audit entry may name, once the signature verified. */
   readonly facts: Partial<Envelope> | null
   /** The id a verified payload claims, valid or not: a repeat or a replay is answered by it. */
@@ -76,7 +82,26 @@ export interface Preparation<T> {
  * megabytes (docs/measurements.md, "Speed and memory").
  */
 export function textDigests(jws: string, policyBook: PolicyBook): { readonly digest: string; readonly auditDigest: string } {
+  return bytesDigests(Buffer.from(jws), policyBook)
+}
+
+/**
+ * An agency submission's digests: textDigests' two, and the SHA-256 of its
+ * payload segment as sent (Preparation's payloadDigest), from the same copy.
+ */
+export function submissionDigests(
+  jws: string,
+  policyBook: PolicyBook
+): { readonly digest: string; readonly auditDigest: string; readonly payloadDigest: string } {
   const bytes = Buffer.from(jws)
+  const start = bytes.indexOf(0x2e) + 1
+  const end = bytes.indexOf(0x2e, start)
+  // Only a JWS that verified is ever compared by it, and that one has three segments (routes/messages.ts).
+  const payload = start === 0 || end < 0 ? bytes.subarray(0, 0) : bytes.subarray(start, end)
+  return { ...bytesDigests(bytes, policyBook), payloadDigest: sha256(payload) }
+}
+
+function bytesDigests(bytes: Buffer, policyBook: PolicyBook): { readonly digest: string; readonly auditDigest: string } {
   return { digest: sha256(bytes), auditDigest: policyBook.digest(bytes) }
 }
 
@@ -86,7 +111,7 @@ export function withoutPayload(envelope: Envelope): EnvelopeFacts {
 }
 
 export async function prepareOutbound(task: OutboundTask, tools: PipelineTools): Promise<Preparation<PreparedOutbound>> {
-  const { digest, auditDigest } = textDigests(task.jws, tools.policyBook)
+  const { digest, auditDigest, payloadDigest } = submissionDigests(task.jws, tools.policyBook)
   let facts: Partial<Envelope> | null = null
   try {
     const read = await readSubmission(task.jws, task.keys, task.system)
@@ -109,6 +134,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
     return {
       digest,
       auditDigest,
+      payloadDigest,
       facts,
       result: {
         envelope: withoutPayload(envelope),
@@ -122,6 +148,6 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
   } catch (err) {
     const refusal = refusalData(err)
     if (refusal === undefined) throw err
-    return { digest, auditDigest, facts, refusal }
+    return { digest, auditDigest, payloadDigest, facts, refusal }
   }
 }

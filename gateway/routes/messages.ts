@@ -28,8 +28,8 @@ const SUBMIT_SCHEMA = {
     "The outbound pipeline: the token, the JWS signature (the calling system's own key), the envelope and payload schemas, " +
     'the sender, recipient, kinds, purposes and freshness, then the policy for (kind, purpose, recipient), which shares, generalises, ' +
     'pseudonymises or withholds every field. The decision is audited and the minimised envelope, re-signed by this gateway, is committed to the ' +
-    'outbox before the answer: a `202` is never lost. The envelope `id` is the idempotency key: the same id and bytes again get `200` ' +
-    'and the current status; the same id with other bytes, `409 ID_CONFLICT`. Every refusal from an identified system is audited too. ' +
+    'outbox before the answer: a `202` is never lost. The envelope `id` is the idempotency key: the same id and envelope again get `200` ' +
+    'and the current status, whether the same bytes or the same payload signed again; the same id with another payload, `409 ID_CONFLICT`. Every refusal from an identified system is audited too. ' +
     'An envelope with `supersedes` corrects or retracts an earlier message of the same system, kind, purpose and recipient: it follows ' +
     'the original to the system that received it, and one not yet delivered is withdrawn (docs/integrators.md, "Corrections and retractions").',
   tags: ['messages'],
@@ -37,7 +37,7 @@ const SUBMIT_SCHEMA = {
   body: SUBMISSION_BODY,
   'x-jws-payload': jwsPayload('envelope'),
   response: {
-    200: { description: 'A repeat of a message already accepted (same id, same bytes): its current status.', headers: LOCATION, ...STATUS_RESPONSE },
+    200: { description: 'A repeat of a message already accepted (same id, same payload): its current status.', headers: LOCATION, ...STATUS_RESPONSE },
     202: { description: 'Accepted: audited, committed to the outbox and queued for the partner gateway.', headers: LOCATION, ...STATUS_RESPONSE },
     ...problemResponses(
       ...SUBMISSION_REFUSALS,
@@ -101,12 +101,14 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
         country: trust.country,
         signingKey: trust.signingKey
       })
-      const { digest } = prepared
+      const { digest, payloadDigest } = prepared
       request.auditEnvelope = prepared.facts
 
-      // A repeat of the same bytes is answered with the status, whatever the
-      // clock says now: a retrying client must never be told it failed (here,
-      // or by the admission below).
+      // A repeat is answered with the status, whatever the clock says now: a
+      // retrying client must never be told it failed (here, or by the
+      // admission below). It is the same bytes, or the same envelope signed
+      // again: the same payload, from the same system, under a signature that
+      // verified with its own key (docs/integrators.md, "Step by step").
       const existing = await app.intake.repeatOf('outbound', prepared.facts?.id, prepared)
       if (existing !== undefined) return repeat(existing)
       if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
@@ -129,6 +131,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
         receipt: null,
         digest,
         auditDigest: prepared.auditDigest,
+        ...(payloadDigest === undefined ? {} : { payloadDigest }),
         prepared: result,
         ...(original === undefined ? {} : { original }),
         log: request.log
@@ -137,7 +140,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       return reply.code(202).header('location', statusUrl(envelope.id)).send(messageStatus(admission.record))
 
       function repeat(existing: MessageRecord) {
-        if (existing.digest !== digest || existing.sender !== caller.id) throw new IdConflictError(existing.id)
+        const same = existing.digest === digest || (existing.payloadDigest !== undefined && existing.payloadDigest === payloadDigest)
+        if (!same || existing.sender !== caller.id) throw new IdConflictError(existing.id)
         return reply.code(200).header('location', statusUrl(existing.id)).send(messageStatus(existing))
       }
     }

@@ -20,9 +20,10 @@ import { WalCheckpointer, type WalCheckpointerStopped } from './wal-checkpointer
  * 1: the audit index's columns and rows. 2: ADDED_COLUMNS (a legal hold's
  * complaint reference, the audit rows' Merkle tree nodes) and the tree
  * nodes of entries written before the tree. 3: field sets in place of a
- * row per field pattern and entry (audit-index.ts, FieldSet).
+ * row per field pattern and entry (audit-index.ts, FieldSet). 4: a
+ * message's payload digest (ADDED_COLUMNS).
  */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256

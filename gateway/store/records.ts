@@ -52,6 +52,13 @@ export interface MessageRecord {
   readonly id: string
   /** base64url SHA-256 of the exact JWS received: what makes a repeat a repeat. */
   readonly digest: string
+  /**
+   * Outbound: base64url SHA-256 of the agency's JWS payload as sent. The same
+   * envelope signed again is other bytes (an ES256 signature is new each
+   * time) but the same payload: a repeat too (docs/integrators.md, "Step by step").
+   * Absent on messages stored before it was kept, and on inbound messages.
+   */
+  readonly payloadDigest?: string
   readonly kind: string
   readonly purpose: string
   readonly sender: string

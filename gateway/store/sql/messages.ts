@@ -30,6 +30,8 @@ export interface MessageRow {
   receipt: string | null
   correlation_id: string | null
   policy_version: string | null
+  /** Absent from a ledger opened read-only before its migration (ledger-sqlite.ts). */
+  payload_digest?: string | null
 }
 
 /** A message's row as findMessage reads it: with both sides of any supersession it is in. */
@@ -62,7 +64,8 @@ export function toRecord(row: MessageRow): MessageRecord {
     attempts: JSON.parse(row.attempts) as DeliveryAttempt[],
     receipt: row.receipt,
     correlationId: row.correlation_id,
-    policyVersion: row.policy_version
+    policyVersion: row.policy_version,
+    ...(typeof row.payload_digest === 'string' ? { payloadDigest: row.payload_digest } : {})
   }
 }
 
@@ -90,8 +93,8 @@ function toOutbox(row: OutboxRow): OutboxItem {
 }
 
 const INSERT_MESSAGE = `INSERT INTO {messages} (direction, id, digest, kind, purpose, sender, recipient, status,
-  accepted_at, updated_at, attempts, receipt, correlation_id, policy_version)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+  accepted_at, updated_at, attempts, receipt, correlation_id, policy_version, payload_digest)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 
 /** Shared with the dead letters (discarding one drops its sealed copy). */
 export const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = ?'
@@ -125,7 +128,8 @@ function messageValues(record: MessageRecord): Array<string | null> {
     JSON.stringify(record.attempts),
     record.receipt,
     record.correlationId,
-    record.policyVersion
+    record.policyVersion,
+    record.payloadDigest ?? null
   ]
 }
 

@@ -114,7 +114,9 @@ export const ADDED_COLUMNS: ReadonlyArray<{ readonly table: string; readonly col
   // The Merkle tree nodes each entry completes (sql/ledger.ts; docs/architecture.md, "The verifiable ledger").
   { table: 'audit', column: 'tree_nodes' },
   // The entry's field set (audit-index.ts, FieldSet; docs/architecture.md, "The ledger's writes").
-  { table: 'audit', column: 'field_set' }
+  { table: 'audit', column: 'field_set' },
+  // An agency submission's payload digest, by which the same envelope signed again is a repeat (records.ts, MessageRecord).
+  { table: 'messages', column: 'payload_digest' }
 ]
 
 /** PostgreSQL's statements for ADDED_COLUMNS: each does nothing where the column is there. */
