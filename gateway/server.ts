@@ -30,7 +30,14 @@ if (process.argv.includes('--check-config')) {
     // GATEWAY_PROCESSES: this process only supervises; each of the N runs the branch below.
     new Supervisor({ processes: config.processes, log: pino({ level: config.logLevel }) }).start()
   } else if (config !== undefined) {
-    const app = await buildApp(config)
+    const app = await buildApp(config).catch((err: unknown) => {
+      // Redis or PostgreSQL not answering, a trust file that does not load:
+      // one line in the gateway's JSON log, not a stack on stderr, and exit 1
+      // at once, whatever the parts opened so far still hold open
+      // (docs/operators.md, "A start that fails").
+      pino({ level: config.logLevel }).fatal({ err }, 'the gateway could not start')
+      process.exit(1)
+    })
     // Closing waits for a checkpoint being sent and the deliveries in hand,
     // abandoned at two thirds of SHUTDOWN_TIMEOUT_MS; past all of it, the
     // process exits 1 (docs/operators.md, "Shutdown").

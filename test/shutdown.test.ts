@@ -86,6 +86,7 @@ interface GatewayLogLine {
   msg?: string
   req?: { method?: string; url?: string }
   requests?: number
+  err?: { message?: string }
 }
 
 /** Runs a gateway process, its JSON log lines collected as they come. */
@@ -369,4 +370,33 @@ t.test('a close that outlasts SHUTDOWN_TIMEOUT_MS: exit 1, and the line that say
   const timedOut = logs.find((l) => /killed by timeout \(1500ms\)/.test(l.msg ?? ''))
   t.equal(timedOut?.level, 50, 'the bound logged as an error, as a JSON line')
   t.notMatch(stderr(), /killed by timeout/, 'and not as text on stderr')
+})
+
+t.test('a gateway whose Redis or PostgreSQL does not answer at start exits 1, saying which in one JSON line, with nothing on stderr', async (t) => {
+  const nobody = await freePort()
+  const cases: ReadonlyArray<readonly [string, Record<string, string>, RegExp]> = [
+    ['Redis', { REDIS_URL: `redis://127.0.0.1:${nobody}` }, new RegExp(`^Redis at 127\\.0\\.0\\.1:${nobody} could not be reached: connect ECONNREFUSED`)],
+    [
+      'PostgreSQL',
+      { LEDGER_POSTGRES_URL: `postgres://postgres:secret@127.0.0.1:${nobody}/test` },
+      new RegExp(`^the ledger's PostgreSQL at 127\\.0\\.0\\.1:${nobody}/test could not be opened: connect ECONNREFUSED`)
+    ]
+  ]
+  for (const [what, env, reason] of cases) {
+    const gw = gatewayProcess(t, 'CA', await freePort(), { LOG_LEVEL: 'info', ...env })
+    const { child, exited, logs, stderr } = runGateway(t, gw)
+    // The exit can come before the last of what it wrote is read.
+    const closed = new Promise((resolve) => child.once('close', resolve))
+    t.same(await exited, { code: 1, signal: null }, `${what}: exit 1`)
+    await closed
+    const fatal = logs.filter((l) => l.level === 60)
+    t.same(
+      fatal.map((l) => l.msg),
+      ['the gateway could not start'],
+      `${what}: one line at level fatal`
+    )
+    t.match(fatal[0]?.err?.message, reason, `${what}: it says what did not answer`)
+    t.notMatch(JSON.stringify(fatal), /secret/, `${what}: nor the URL's password`)
+    t.equal(stderr(), '', `${what}: nothing on stderr`)
+  }
 })

@@ -70,7 +70,9 @@ async function openStore(opts: LedgerOptions, onCommitted: CommitListener, liven
       await store.create()
     } catch (err) {
       await store.close()
-      throw err
+      // Host, port and database only: the URL may hold a password.
+      const url = new URL(opts.postgres.url)
+      throw new Error(`the ledger's PostgreSQL at ${url.host}${url.pathname} could not be opened`, { cause: err })
     }
     return store
   }

@@ -12,12 +12,20 @@ export interface RedisDurability {
 }
 
 export async function readRedisDurability(url: string): Promise<RedisDurability> {
-  const redis = new Redis({ ...redisOptions(url), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-  redis.on('error', () => {
-    /* connect() rejects with it */
+  const options = redisOptions(url)
+  const redis = new Redis({ ...options, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  // connect() rejects only with "Connection is closed.": the reason comes as an error event.
+  let refused: Error | undefined
+  redis.on('error', (err: Error) => {
+    refused ??= err
   })
   try {
-    await redis.connect()
+    try {
+      await redis.connect()
+    } catch (err) {
+      // Host and port only: the URL may hold a password. The log adds the cause's message to this one.
+      throw new Error(`Redis at ${options.host}:${options.port} could not be reached`, { cause: refused ?? err })
+    }
     const read = async (name: string): Promise<string | null> => {
       try {
         const [, value] = (await redis.config('GET', name)) as [string, string]
