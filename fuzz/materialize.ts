@@ -460,15 +460,16 @@ function signedRequest(c: SubmitCase | ExchangeCase, ctx: MaterializeContext): W
     const item = pool[c.repeat.pick % pool.length]!
     const identity = c.endpoint === 'messages' ? item.sender : 'US_GATEWAY'
     const signer = c.endpoint === 'messages' ? ctx.identities.signers[item.sender as Sender] : ctx.identities.signers.US_GATEWAY
-    // Another spelling of the same envelope. EdDSA signatures are deterministic, so the spelling itself must
-    // differ from the one accepted (which may have been indented already).
+    // Another spelling of the same envelope: another payload under the id. The same payload signed again is
+    // a repeat of a submission (an ES256 signature differs each time), so the spelling itself must differ
+    // from the one accepted (which may have been indented already).
     const respelled = (indent: number) =>
       signEncoded(
         signer,
         b64u(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ: ENVELOPE_TYP })),
         b64u(writeJson(item.envelope, { indent, reverse: false }))
       )
-    const jws = c.repeat.sameBytes ? item.jws : [1, 3, 5].map(respelled).find((j) => j !== item.jws)!
+    const jws = c.repeat.sameBytes ? item.jws : [1, 3, 5].map(respelled).find((j) => j.split('.')[1] !== item.jws.split('.')[1])!
     return { identity, method: c.http.method ?? 'POST', path, headers: headersOf({ ...c.http, identity }, ctx), body: jws, messageId: item.id }
   }
   const identities = ctx.identities
