@@ -131,6 +131,25 @@ t.test('one message, one id', async (t) => {
     const conflicts = await Promise.all(others.map((jws) => cbsa.submit(jws)))
     t.same([...new Set(conflicts.map((a) => a.json().code))], ['ID_CONFLICT'], 'other bytes under the same id: ID_CONFLICT')
   })
+
+  await t.test('100 concurrent signings of one envelope, each other bytes: one 202, the rest repeats, one entry, one job', async (t) => {
+    const seqBefore = (await gw.app.store.auditHead())?.seq ?? 0
+    const jobsBefore = await gw.app.queues.queue('outbound').count()
+    const envelope = base()
+    // An agency that signs at each attempt: ES256 gives other bytes every time.
+    const signings = await Promise.all(Array.from({ length: 100 }, () => cbsa.sign(envelope)))
+    t.equal(new Set(signings).size, 100, 'a hundred different texts')
+    const statuses = (await Promise.all(signings.map((jws) => cbsa.submit(jws)))).map((a) => a.status)
+    t.equal(statuses.filter((s) => s === 202).length, 1, 'exactly one 202')
+    t.equal(statuses.filter((s) => s === 200).length, 99, 'every other signing is answered 200 with the status')
+    const added = await gw.app.store.auditEntries(seqBefore, 100_000)
+    t.same(
+      added.map((e) => e.entry.event),
+      ['accepted'],
+      'one accepted entry in the ledger, and nothing else'
+    )
+    t.equal(await gw.app.queues.queue('outbound').count(), jobsBefore + 1, 'one job')
+  })
 })
 
 t.test('a copy after a restart is still the same message', async (t) => {
