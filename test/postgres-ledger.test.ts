@@ -43,21 +43,17 @@ t.test('both gateways keep their ledgers in PostgreSQL', async (t) => {
   t.match(stdout, /Result: OK\. Every entry chains/, 'and the audit CLI verifies it there')
 })
 
-t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
-  const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
+/** Eight submissions at a time, as an instance under load commits them: rows of messages and outbox, then the chain. */
+async function writersOn(store: import('../gateway/store/ledger-postgres.ts').PostgresStore) {
   const { auditEntry } = await import('../gateway/pipeline/audit-entry.ts')
-  const { pool, schema } = scratchSchema(t, 't_start', 12)
-  const running = new PostgresStore(pool, { schema })
-  await running.create()
   const at = new Date().toISOString()
   let n = 0
   let stop = false
   const failures: string[] = []
-  // Eight submissions at a time, as an instance under load commits them: rows of messages and outbox, then the chain.
   const writers = Array.from({ length: 8 }, async () => {
     while (!stop) {
       const id = `m-${n++}`
-      await running
+      await store
         .accept(
           {
             direction: 'outbound',
@@ -81,16 +77,59 @@ t.test('an instance that starts while another writes the same PostgreSQL ledger 
         .catch((err: Error) => failures.push(`a running instance's write: ${err.message}`))
     }
   })
-  await eventually(() => (n >= 40 ? true : undefined), 30_000, 'the writers under way')
+  /** Resolves once the writers have made `more` more attempts. */
+  const goOn = async (more: number, what: string) => {
+    const from = n
+    await eventually(() => (n >= from + more ? true : undefined), 30_000, what)
+  }
+  return {
+    failures,
+    goOn,
+    stop: async () => {
+      stop = true
+      await Promise.all(writers)
+    }
+  }
+}
+
+t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
+  const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
+  const { pool, schema } = scratchSchema(t, 't_start', 12)
+  const running = new PostgresStore(pool, { schema })
+  await running.create()
+  const load = await writersOn(running)
+  t.teardown(load.stop)
+  await load.goOn(40, 'the writers under way')
   for (let start = 0; start < 5; start++) {
     const starting = new PostgresStore(pool, { schema })
-    await starting.create().catch((err: Error) => failures.push(`a starting instance: ${err.message}`))
+    await starting.create().catch((err: Error) => load.failures.push(`a starting instance: ${err.message}`))
   }
-  const afterStarts = n
-  await eventually(() => (n >= afterStarts + 40 ? true : undefined), 30_000, 'the writers to go on')
-  stop = true
-  await Promise.all(writers)
-  t.same(failures, [], 'five starts beside eight writers: no failure on either side')
+  await load.goOn(40, 'the writers to go on')
+  await load.stop()
+  t.same(load.failures, [], 'five starts beside eight writers: no failure on either side')
+})
+
+t.test('instances that upgrade the schema while another writes the same PostgreSQL ledger finish, and deadlock with nothing', async (t) => {
+  const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
+  const { pool, schema } = scratchSchema(t, 't_upgrade', 12)
+  const running = new PostgresStore(pool, { schema })
+  await running.create()
+  const load = await writersOn(running)
+  t.teardown(load.stop)
+  await load.goOn(40, 'the writers under way')
+  for (let round = 0; round < 3; round++) {
+    // As a ledger of an older version is: an index it lacks, and no mark of this code's schema.
+    await pool.query(`DROP INDEX IF EXISTS ${schema}.supersessions_by; COMMENT ON SCHEMA ${schema} IS NULL`)
+    // Two new instances at once, as a rolling upgrade may start them.
+    await Promise.all(
+      [1, 2].map((i) => new PostgresStore(pool, { schema }).create().catch((err: Error) => load.failures.push(`upgrading instance ${i}: ${err.message}`)))
+    )
+    const index = await pool.query('SELECT to_regclass($1) AS found', [`${schema}.supersessions_by`])
+    t.not(index.rows[0].found, null, `round ${round + 1}: the upgrade made the index`)
+    await load.goOn(20, 'the writers to go on')
+  }
+  await load.stop()
+  t.same(load.failures, [], 'three upgrades by two instances each, beside eight writers: no failure on either side')
 })
 
 t.test("PostgreSQL ends the gateway's idle connections (a restart, an administrator): the gateway goes on, and takes the next message", async (t) => {

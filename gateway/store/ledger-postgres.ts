@@ -20,6 +20,11 @@ export function chainLockKey(schema: string): string {
   return createHash('sha256').update(`btb-audit-chain:${schema}`).digest().readBigInt64BE(0).toString()
 }
 
+/** The advisory lock that instances bringing one ledger's schema up to date take in turn (PostgresDatabase.create). */
+function upgradeLockKey(schema: string): string {
+  return createHash('sha256').update(`btb-ledger-upgrade:${schema}`).digest().readBigInt64BE(0).toString()
+}
+
 /** A transaction's connection, taking statements in the shared form (`?`, `{table}`). */
 interface Transaction {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: readonly unknown[]): Promise<pg.QueryResult<R>>
@@ -185,54 +190,76 @@ class PostgresDatabase implements SqlDatabase {
    * Creates the schema and its tables if missing, and brings an older
    * ledger's up to this code's. A ledger already at this code's schema (its
    * mark, below, says so) is left alone, without a lock: another instance
-   * starting while others write is the common case (a restart, a scale-up),
-   * and the DDL's table locks, even where there is nothing to create, taken
-   * under the chain's lock, deadlocked with the running instances' group
-   * commits (each holding its rows, waiting for the chain's lock).
+   * starting while others write is the common case (a restart, a scale-up).
+   *
+   * Otherwise each statement runs in a transaction of its own, under a lock
+   * that only other instances' upgrades take, never the chain's. A running
+   * instance's write holds its rows' tables, then waits for the chain's lock;
+   * an upgrade that held the chain's lock while it waited for a table (its
+   * DDL locks each one, even where there is nothing to change) deadlocked
+   * with every write in flight, and a new version could not start beside an
+   * older one under load. A statement holding nothing that a write waits for
+   * waits for the writes on its table to commit, and runs.
    */
   async create(): Promise<void> {
     const ddl = tablesSql(this.dialect) + addedColumnsSql() + indexesSql(this.dialect)
     const mark = `btb-ledger ${createHash('sha256').update(ddl).digest('base64url')}`
     const current = await this.#pool.query<{ mark: string | null }>("SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark", [this.#schema])
     if (current.rows[0]?.mark === mark) return
+    // Two instances starting together must not run the same CREATE at once: it is not atomic in PostgreSQL.
+    const upgrading = async (statement: string): Promise<void> =>
+      this.#transaction(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [upgradeLockKey(this.#schema)])
+        await c.query(statement)
+      })
+    await upgrading(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
+    for (const statement of ddl.split(/;\s*\n/)) if (statement.trim() !== '') await upgrading(statement)
+    for (const statement of await this.#lz4Statements()) await upgrading(statement)
+    await this.#rewriteOlderRows()
+    // The mark of a schema made or brought up to date by this code: what it is checked against above.
+    await upgrading(`COMMENT ON SCHEMA ${this.#schema} IS '${mark}'`)
+  }
+
+  /**
+   * Rows of a ledger from before the Merkle tree or the field sets, rewritten
+   * under the chain's lock, since an append must not chain onto them
+   * meanwhile. Only a ledger that old has any; an upgrade from one is started
+   * while no instance writes (docs/operators.md, "Configuration").
+   */
+  async #rewriteOlderRows(): Promise<void> {
+    const treeless = async (c: Transaction) => (await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0
+    const fieldRows = async (c: Transaction) => (await c.query('SELECT to_regclass($1) AS old', [`${this.#schema}.audit_fields`])).rows[0]?.old != null
+    const needed = async (c: Transaction) => (await treeless(c)) || (await fieldRows(c))
+    if (!(await this.#transaction(needed))) return
     await this.#transaction(async (c) => {
-      // Two instances starting together must not both run CREATE: it is not atomic in PostgreSQL.
       await c.query('SELECT pg_advisory_xact_lock($1)', [this.#lockKey])
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.#schema}`)
-      await c.query(ddl)
-      await this.#compressWithLz4(c)
       // A ledger written before the Merkle tree gets its tree nodes (sql/ledger.ts).
-      if ((await c.query(`SELECT 1 FROM {audit} WHERE tree_nodes IS NULL LIMIT 1`)).rows.length > 0)
-        await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))
+      if (await treeless(c)) await runAsync(fillTreeNodes(), (step) => this.#stepOn(c, step))
       // One written with a row per field pattern and entry gets field sets instead (audit-index.ts, FieldSet).
-      if ((await c.query('SELECT to_regclass($1) AS old', [`${this.#schema}.audit_fields`])).rows[0]?.old != null) {
+      if (await fieldRows(c)) {
         await runAsync(fillFieldSets(), (step) => this.#stepOn(c, step))
         await c.query('DROP TABLE {audit_fields}')
       }
-      // The mark of a schema made or brought up to date by this code: what it is checked against above.
-      await c.query(`COMMENT ON SCHEMA ${this.#schema} IS '${mark}'`)
     })
   }
 
   /**
-   * The large columns (an entry, a sealed message) compressed with lz4
+   * What compresses the large columns (an entry, a sealed message) with lz4
    * where the server has it (PostgreSQL 14 and later, built with it), not
    * with the default pglz, which took a sixth of the server's time under
    * appends (docs/measurements.md, "The ledger on PostgreSQL"). Rows already
    * written keep their compression; both read the same.
    */
-  async #compressWithLz4(c: Transaction): Promise<void> {
+  async #lz4Statements(): Promise<string[]> {
     const columns = (
-      await c.query<{ table_name: string; column_name: string }>(
+      await this.#pool.query<{ table_name: string; column_name: string }>(
         `SELECT c.relname AS table_name, a.attname AS column_name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
          WHERE c.relnamespace = $1::regnamespace AND (c.relname, a.attname) IN (('audit', 'entry'), ('outbox', 'sealed')) AND a.attcompression <> 'l'
            AND EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))`,
         [this.#schema]
       )
     ).rows
-    for (const { table_name, column_name } of columns) {
-      await c.query(`ALTER TABLE ${this.#schema}.${table_name} ALTER COLUMN ${column_name} SET COMPRESSION lz4`)
-    }
+    return columns.map(({ table_name, column_name }) => `ALTER TABLE ${this.#schema}.${table_name} ALTER COLUMN ${column_name} SET COMPRESSION lz4`)
   }
 
   /** A write's statement, on a transaction's connection. */
