@@ -145,3 +145,61 @@ t.test("the keys CLI's safe write refuses what the loader would, and leaves the 
   t.match(out.stderr, /\/agencies\/0: unknown member "notes".*TRUST_FILE_INVALID/s, 'naming the member')
   t.equal(readFileSync(path, 'utf8'), edited, 'the file is left as it was')
 })
+
+// RFC 8725 §3.1: a key is used with the one algorithm it was registered for,
+// and that algorithm must be one its key can do. A registry that says EdDSA
+// for a P-256 key would have Node verify ECDSA signatures under another name.
+t.test('a key registered for an algorithm its key type cannot do is refused at load, naming the key', async (t) => {
+  const dir = copyKeys(t)
+  const path = join(dir, 'CA', 'trust.json')
+  const good = readFileSync(path, 'utf8')
+  const cbsa = (f: any) => f.agencies.find((a: any) => a.agency === 'CBSA').keys[0]
+  const ircc = (f: any) => f.agencies.find((a: any) => a.agency === 'IRCC').keys[0]
+  // The schema holds a JWK's own alg to its key type; the registry's alg beside it is what could differ.
+  const cases: Array<[string, (f: any) => void, RegExp]> = [
+    [
+      "an agency's P-256 key registered as EdDSA",
+      (f) => {
+        cbsa(f).alg = 'EdDSA'
+      },
+      /key ca-cbsa-pik-primary-\S+ is registered for EdDSA, but its JWK says ES256/
+    ],
+    [
+      "an agency's Ed25519 key registered as ES256",
+      (f) => {
+        ircc(f).alg = 'ES256'
+      },
+      /key ca-ircc-\S+ is registered for ES256, but its JWK says EdDSA/
+    ],
+    [
+      "the partner gateway's P-256 key registered as EdDSA",
+      (f) => {
+        f.partner.keys[0].alg = 'EdDSA'
+      },
+      /key us-gateway-\S+ is registered for EdDSA, but its JWK says ES256/
+    ],
+    [
+      "this gateway's own P-256 signing key registered as EdDSA",
+      (f) => {
+        f.gateway.signingKeys[0].alg = 'EdDSA'
+      },
+      /key ca-gateway-\S+ is registered for EdDSA, but its JWK says ES256/
+    ]
+  ]
+  for (const [what, change, message] of cases) {
+    const file = JSON.parse(good)
+    change(file)
+    writeFileSync(path, JSON.stringify(file, null, 2))
+    t.throws(() => loadTrustStore(path), { message }, what)
+  }
+  // A private JWK file is not the schema's: one without an alg is held to its key type.
+  const file = JSON.parse(good)
+  const privatePath = join(dir, 'CA', file.gateway.signingKeys[0].privateJwk)
+  const { alg: _alg, ...withoutAlg } = JSON.parse(readFileSync(privatePath, 'utf8'))
+  writeFileSync(privatePath, JSON.stringify(withoutAlg))
+  file.gateway.signingKeys[0].alg = 'EdDSA'
+  writeFileSync(path, JSON.stringify(file, null, 2))
+  t.throws(() => loadTrustStore(path), { message: /key ca-gateway-\S+ is registered for EdDSA, but it is an EC P-256 key/ }, 'a private JWK without alg')
+  writeFileSync(path, good)
+  t.ok(loadTrustStore(path), 'the file as it was loads')
+})

@@ -8,6 +8,23 @@ export function isAllowedAlgorithm(alg: unknown): alg is SigningAlgorithm {
   return alg === 'ES256' || alg === 'EdDSA'
 }
 
+/**
+ * Why a key cannot be used with the algorithm it is registered for, or
+ * undefined if it can. A key is used with one algorithm only, one its type
+ * can do (RFC 8725 §3.1): ES256 needs a P-256 key and EdDSA an Ed25519 key.
+ * Node would run `verify(null, …)` with a P-256 key as ECDSA whatever the
+ * registry called it. A JWK that names its own algorithm must name the same.
+ */
+export function keyMisfit(alg: SigningAlgorithm, key: KeyObject, jwkAlg?: unknown): string | undefined {
+  if (jwkAlg !== undefined && jwkAlg !== alg) return `its JWK says ${String(jwkAlg)}`
+  const type = key.asymmetricKeyType
+  const curve = key.asymmetricKeyDetails?.namedCurve
+  if (alg === 'ES256' ? type === 'ec' && curve === 'prime256v1' : type === 'ed25519') return undefined
+  const kind =
+    type === 'ec' ? `an EC ${curve === 'prime256v1' ? 'P-256' : (curve ?? '')} key` : type === 'ed25519' ? 'an Ed25519 key' : `a ${type ?? 'symmetric'} key`
+  return `it is ${kind.replace('  ', ' ')}`
+}
+
 /** A public key registered to one signer, parsed once at start-up. */
 export interface VerificationKey {
   readonly kid: string
