@@ -91,6 +91,9 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
     expectProblem(t, await statusWith(cbsa, forged({ nbf: now + 300 })), 401, 'UNAUTHENTICATED', 'not yet valid')
     expectProblem(t, await statusWith(cbsa, forged({ exp: undefined })), 401, 'UNAUTHENTICATED', 'no exp')
     expectProblem(t, await statusWith(cbsa, forged({ cnf: undefined })), 401, 'UNAUTHENTICATED', 'no cnf: a plain bearer token')
+    // Signed by this gateway's key, but not as POST /v1/token issues: a token lives expires_in from its iat, and no iat is to come.
+    expectProblem(t, await statusWith(cbsa, forged({ iat: now, exp: now + 365 * 86400 })), 401, 'UNAUTHENTICATED', 'exp a year after iat')
+    expectProblem(t, await statusWith(cbsa, forged({ iat: now + 365 * 86400, exp: now + 365 * 86400 + 60 })), 401, 'UNAUTHENTICATED', 'iat a year ahead')
   })
 
   await t.test('for another issuer or audience', async (t) => {
@@ -113,11 +116,46 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
     const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: gatewayJwk.kid })}.${payload}`
     const hs = `${input}.${createHmac('sha256', publicPem).update(input).digest('base64url')}`
     expectProblem(t, await statusWith(cbsa, hs), 401, 'UNAUTHENTICATED', 'HS256 with the key as secret')
+    // Signed by this gateway's own P-256 key, as the messages' verifier would
+    // never take them (RFC 8725 §3.1; gateway/jws/verify-compact.ts): the
+    // token's verifier holds them to the same rules.
+    const { sign } = await import('node:crypto')
+    const ecdsaAs = `${b64({ alg: 'EdDSA', typ: 'at+jwt', kid: gatewayJwk.kid })}.${payload}`
+    const derSignature = sign('sha256', Buffer.from(ecdsaAs), gatewayKey.signingKey).toString('base64url')
+    expectProblem(t, await statusWith(cbsa, `${ecdsaAs}.${derSignature}`), 401, 'UNAUTHENTICATED', 'alg EdDSA over an ECDSA signature by a P-256 key')
+    const twice = `{"alg":"none","alg":"${gatewayJwk.alg}","typ":"at+jwt","kid":"${gatewayJwk.kid}"}`
+    expectProblem(t, await statusWith(cbsa, signRaw(twice, JSON.stringify(claims), gatewayKey)), 401, 'UNAUTHENTICATED', 'alg written twice')
+    expectProblem(t, await statusWith(cbsa, forged({}, { jku: 'https://example.net/keys' })), 401, 'UNAUTHENTICATED', 'a parameter the gateway never writes')
+    const [h, p, signature] = issued.split('.') as [string, string, string]
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    // The last character of a 64-byte signature carries 2 unused bits: flipping the lowest is another spelling of the same bytes.
+    const respelled = signature.slice(0, -1) + alphabet[alphabet.indexOf(signature.at(-1)!) ^ 1]
+    t.same(Buffer.from(respelled, 'base64url'), Buffer.from(signature, 'base64url'), 'the same signature bytes')
+    expectProblem(t, await statusWith(cbsa, `${h}.${p}.${respelled}`), 401, 'UNAUTHENTICATED', 'its signature in a non-canonical spelling')
+    t.equal((await statusWith(cbsa, issued)).status, 404, 'the token as issued is still taken')
   })
 
   await t.test('presented over another certificate (a certificate swap)', async (t) => {
     const ircc = client(t, 'IRCC', gw.url)
-    expectProblem(t, await statusWith(ircc, issued), 401, 'TOKEN_CERT_MISMATCH', "CBSA's token over IRCC's certificate")
+    const swapped = await statusWith(ircc, issued)
+    expectProblem(t, swapped, 401, 'TOKEN_CERT_MISMATCH', "CBSA's token over IRCC's certificate")
+    t.equal(swapped.headers['www-authenticate'], 'Bearer error="invalid_token"', 'the challenge says the token is not valid here')
+  })
+
+  // RFC 6750 §3: a 401 for want of a valid token carries the Bearer challenge.
+  await t.test('a refusal of the token says so in WWW-Authenticate', async (t) => {
+    const none = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}`, undefined, { authorization: '' })
+    const missing = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}`)
+    for (const [what, res] of [
+      ['an empty Authorization', none],
+      ['no Authorization', missing]
+    ] as const) {
+      t.equal(res.status, 401, `${what}: 401`)
+      t.equal(res.headers['www-authenticate'], 'Bearer', `${what}: the bare challenge, no error (none was presented)`)
+    }
+    const expired = await statusWith(cbsa, forged({ iat: now - 600, exp: now - 300 }))
+    t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token"', 'an expired token: invalid_token')
+    t.equal((await statusWith(cbsa, issued)).headers['www-authenticate'], undefined, 'a token taken: no challenge')
   })
 })
 

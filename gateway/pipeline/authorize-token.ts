@@ -3,11 +3,12 @@
 // certificate is refused, so a leaked token is useless without the key.
 import fp from 'fastify-plugin'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { KeyObject } from 'node:crypto'
 import { TokenCertMismatchError, UnauthenticatedError } from '../errors.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 import type { Caller } from './authenticate-client.ts'
+import { readProtectedHeader } from '../jws/verify-compact.ts'
 
 export interface AccessTokenClaims {
   readonly sub: string
@@ -49,17 +50,38 @@ function pem(key: KeyObject): string {
 /** The `typ` of this gateway's access tokens (RFC 9068). */
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 
+/** How far ahead of this instance's clock another instance's may have set a token's iat. */
+const CLOCK_SKEW_SECONDS = 60
+
+/**
+ * The key a token must verify under, once the token is held to what POST
+ * /v1/token issues. fast-jwt decodes leniently: the last of a header member
+ * written twice, any spelling of base64url, any header parameter, and any
+ * algorithm of its list for any key. The token as sent is held to the
+ * messages' rules first (jws/verify-compact.ts, readProtectedHeader; RFC 8725
+ * §3.1), its alg to its key's, and its lifetime to the one this gateway
+ * gives. Only a token the verifier's cache does not hold comes here.
+ */
+function tokenKey(trust: TrustStore, request: FastifyRequest, token: TokenOrHeader, ttlSeconds: number): string {
+  const sent = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+  const header = readProtectedHeader(sent, ACCESS_TOKEN_TYP)
+  const key = trust.ownKeys.get(header.kid)
+  if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
+  if (key.alg !== header.alg) throw new Error(`the token says ${header.alg}, but its key is ${key.alg}`)
+  const claims = ('payload' in token ? token.payload : {}) as { iat?: unknown; exp?: unknown }
+  const { iat, exp } = claims
+  if (typeof iat !== 'number' || typeof exp !== 'number') throw new Error('the token has no numeric iat and exp')
+  if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw new Error('the token was issued in the future')
+  if (exp - iat > ttlSeconds) throw new Error(`the token lives longer than the ${ttlSeconds} s this gateway gives`)
+  return pem(key.key)
+}
+
 export const accessTokens = fp(
   async function accessTokens(app: FastifyInstance, opts: TokenOptions) {
-    const ownKey = (trust: TrustStore, kid: unknown): KeyObject => {
-      const key = typeof kid === 'string' ? trust.ownKeys.get(kid) : undefined
-      if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
-      return key.key
-    }
     await app.register(fastifyJwt, {
       secret: {
         private: pem(app.trust.signingKey.key),
-        public: async (_request: FastifyRequest, token: TokenOrHeader) => pem(ownKey(app.trust, 'header' in token ? token.header.kid : token.kid))
+        public: async (request: FastifyRequest, token: TokenOrHeader) => tokenKey(app.trust, request, token, opts.ttlSeconds)
       },
       // The key is chosen by the token's header, so the decoder must keep it.
       decode: { complete: true },
@@ -106,16 +128,28 @@ export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
   })
 }
 
-/** A preHandler: a valid token, for this certificate, for this caller. */
-export async function requireBoundToken(request: FastifyRequest): Promise<void> {
-  if (request.headers.authorization === undefined) throw new UnauthenticatedError('an access token from POST /v1/token is required')
+/**
+ * A hook: a valid token, for this certificate, for this caller. A refusal
+ * carries the Bearer challenge (RFC 6750 §3): bare when no token came, with
+ * `invalid_token` when one came and is not valid here. What is wrong with
+ * it is in the problem document.
+ */
+export async function requireBoundToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if ((request.headers.authorization ?? '') === '') {
+    reply.header('www-authenticate', 'Bearer')
+    throw new UnauthenticatedError('an access token from POST /v1/token is required')
+  }
   try {
     await request.jwtVerify()
   } catch (err) {
+    reply.header('www-authenticate', INVALID_TOKEN)
     throw new UnauthenticatedError(`the access token is not valid (${(err as Error).message})`)
   }
   const claims = request.user
   if (claims.cnf?.['x5t#S256'] !== request.clientCertSha256 || claims.sub !== request.caller?.id) {
+    reply.header('www-authenticate', INVALID_TOKEN)
     throw new TokenCertMismatchError()
   }
 }
+
+const INVALID_TOKEN = 'Bearer error="invalid_token"'
