@@ -2,6 +2,8 @@
 // gateway signs the digest of exactly the bytes it received; the sender keeps
 // it. A retry of the same message gets the same receipt, never an error.
 import { JwsInvalidError } from '../errors.ts'
+import { echo } from '../lib/echo.ts'
+import { isInstant } from '../lib/instant.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
@@ -22,15 +24,31 @@ export function signReceipt(receipt: Receipt, key: SigningKey): Promise<string> 
   return signCompactJws(JSON.stringify(receipt), key, RECEIPT_TYP)
 }
 
-/** Verifies a partner's receipt and that it names exactly what was sent. */
+const RECEIPT_MEMBERS = ['messageId', 'digest', 'receivedAt', 'receiver', 'policyVersion'] as const
+
+/**
+ * Verifies a partner's receipt, and that it is the whole proof the sender
+ * keeps: it names exactly what was sent, received by the partner's gateway
+ * (the owner of its key), at an instant, under a policy version. Members a
+ * later version may add are let through.
+ */
 export async function verifyReceipt(
   jws: string,
   { keys, owner, expected }: { keys: ReadonlyMap<string, VerificationKey>; owner: string; expected: { messageId: string; digest: string } }
 ): Promise<Receipt> {
   const { payload } = await verifyCompactJws(jws, { keys, owner, typ: RECEIPT_TYP })
-  const receipt = parseSignedJson(payload) as Receipt
+  const value: unknown = parseSignedJson(payload)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new JwsInvalidError('the receipt is not a JSON object')
+  const fields = value as Record<string, unknown>
+  const missing = RECEIPT_MEMBERS.find((name) => typeof fields[name] !== 'string')
+  if (missing !== undefined) throw new JwsInvalidError(`the receipt has no ${missing} as text`)
+  const receipt = value as Receipt
   if (receipt.messageId !== expected.messageId || receipt.digest !== expected.digest) {
     throw new JwsInvalidError('the receipt does not name the message that was sent')
+  }
+  if (receipt.receiver !== owner) throw new JwsInvalidError(`the receipt names ${echo(receipt.receiver)} as its receiver, not ${owner}`)
+  if (!isInstant(receipt.receivedAt)) {
+    throw new JwsInvalidError(`the receipt's receivedAt ${echo(receipt.receivedAt)} is not an instant`)
   }
   return receipt
 }

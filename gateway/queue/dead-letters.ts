@@ -14,6 +14,7 @@ import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { AuditEntry, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, MessageRecord } from '../store/records.ts'
 import type { DeliveryQueues } from './delivery-queues.ts'
 import { DIRECTIONS, QUEUES, QUEUE_NAMES, directionOf, queueOf, type QueueName } from './queue-names.ts'
+import { isInstant } from '../lib/instant.ts'
 
 export { QUEUES, queueOf, type QueueName } from './queue-names.ts'
 
@@ -161,7 +162,6 @@ export function encodeCursor(c: DeadLetterCursor): string {
   return Buffer.from(JSON.stringify([c.updatedAt, c.direction, c.id])).toString('base64url')
 }
 
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/
 const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
 
 export function decodeCursor(cursor: string): DeadLetterCursor {
@@ -174,7 +174,7 @@ export function decodeCursor(cursor: string): DeadLetterCursor {
       Array.isArray(value) &&
       value.length === 3 &&
       typeof value[0] === 'string' &&
-      INSTANT.test(value[0]) &&
+      isInstant(value[0]) &&
       (value[1] === 'outbound' || value[1] === 'inbound') &&
       typeof value[2] === 'string' &&
       MESSAGE_ID.test(value[2])

@@ -1,0 +1,45 @@
+// pipeline/receipt.ts verifyReceipt: a partner's receipt is proof of
+// delivery only if it is one. Signed by the partner's key, it must also name
+// what was sent, say when and by whom it was received, and under which
+// policy; anything else is refused as a receipt, never thrown as a crash.
+import t from 'tap'
+import { createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { JwsInvalidError } from '../gateway/errors.ts'
+import { signCompactJws } from '../gateway/jws/sign-compact.ts'
+import { RECEIPT_TYP, signReceipt, verifyReceipt, type Receipt } from '../gateway/pipeline/receipt.ts'
+import { gatewayOwner, loadTrustStore } from '../gateway/trust/trust-store.ts'
+import { KEYS_DIR } from './helper.ts'
+
+const trust = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
+const usJwk = JSON.parse(readFileSync(join(KEYS_DIR, 'US', 'gateway.signing.us-gateway-20261126-3eb8.private.jwk.json'), 'utf8'))
+const usKey = { kid: usJwk.kid as string, alg: usJwk.alg as 'ES256', key: createPrivateKey({ key: usJwk, format: 'jwk' }) }
+const expected = { messageId: '6de077e3-9b1c-4c8e-9d3a-1f2e3d4c5b6a', digest: 'x'.repeat(43) }
+const receipt: Receipt = { ...expected, receivedAt: '2026-12-07T10:00:00.000Z', receiver: 'gateway:US', policyVersion: 'sha256:abc' }
+const verify = (jws: string) => verifyReceipt(jws, { keys: trust.partner.keys, owner: gatewayOwner('US'), expected })
+const signed = (payload: unknown) => signCompactJws(JSON.stringify(payload), usKey, RECEIPT_TYP)
+
+t.test('a receipt the partner signed that names what was sent is taken', async (t) => {
+  t.same(await verify(await signReceipt(receipt, usKey)), receipt)
+  const later = { ...receipt, note: 'a member a later version may add' }
+  t.same(await verify(await signed(later)), later, 'a member it does not know is let through')
+})
+
+t.test('signed by the partner, but not a receipt of this message: refused as such', async (t) => {
+  const { receivedAt: _receivedAt, ...noTime } = receipt
+  const cases: Array<[string, unknown]> = [
+    ['null', null],
+    ['an array', [receipt]],
+    ['a string', 'receipt'],
+    ['no receivedAt', noTime],
+    ['a receivedAt that is no instant', { ...receipt, receivedAt: 'yesterday' }],
+    ['a policy version that is not text', { ...receipt, policyVersion: 3 }],
+    ["another receiver than the partner's gateway", { ...receipt, receiver: 'gateway:CA' }],
+    ['another message', { ...receipt, messageId: 'another' }],
+    ['another digest', { ...receipt, digest: 'y'.repeat(43) }]
+  ]
+  for (const [what, payload] of cases) {
+    await t.rejects(verify(await signed(payload)), JwsInvalidError, what)
+  }
+})
