@@ -422,3 +422,37 @@ t.test("a write the disk cannot take fails with SQLite's own error, not the roll
   await db.all(`PRAGMA max_page_count = ${2 ** 30}`)
   t.equal(await db.write(run('INSERT INTO filler VALUES (?)', ['x'])), 1, 'and the next write, with room, is taken')
 })
+
+// C2SP tlog-witness: a witness persists its new state before it answers.
+// Under the ledger's `synchronous = NORMAL` a commit reaches the disk only at
+// the WAL's next checkpoint, so a witness's commit is made FULL: SQLite then
+// syncs the WAL at that commit (one fsync, seen with strace; NORMAL, none).
+t.test("a witness's state is committed with synchronous FULL, the ledger's other writes as configured", async (t) => {
+  const executed: string[] = []
+  const exec = DatabaseSync.prototype.exec
+  DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string) {
+    if (/synchronous|^BEGIN|^COMMIT/.test(sql)) executed.push(sql)
+    return exec.call(this, sql)
+  }
+  t.teardown(() => {
+    DatabaseSync.prototype.exec = exec
+  })
+  const { store } = tempStore(t)
+  const cp = { origin: 'btb.example/US', size: 8, root: 'r'.repeat(44), note: 'note', cosignedAt: at }
+  executed.length = 0
+  t.equal(await store.witnessCheckpoint(0, cp), true)
+  t.same(executed, ['PRAGMA synchronous = FULL', 'BEGIN IMMEDIATE', 'COMMIT', 'PRAGMA synchronous = NORMAL'], "the witness's commit is synced")
+  executed.length = 0
+  await store.appendAudit(accepted('m1'))
+  t.same(executed, ['BEGIN IMMEDIATE', 'COMMIT'], 'an entry is committed as the ledger is configured')
+  t.same(await store.witnessState('btb.example/US'), { size: 8, root: cp.root }, 'the state moved')
+
+  // A ledger configured FULL syncs every commit already: nothing to change.
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const full = new SqliteStore(join(dir, 'ledger.sqlite'), { synchronous: 'full' })
+  t.teardown(() => full.close())
+  executed.length = 0
+  await full.witnessCheckpoint(0, cp)
+  t.same(executed, ['BEGIN IMMEDIATE', 'COMMIT'], 'a FULL ledger: no change around the commit')
+})

@@ -9,7 +9,7 @@ import { AUDIT_COLUMNS, auditColumnValues, auditColumns, auditSubjects, type Fie
 import type { AuditEntry, CommitListener } from './records.ts'
 import { SQLITE, type SqlValue } from './sql/dialect.ts'
 import { HEAD, TipCache, chainRows, fillFieldSets, fillTreeNodes, insertFieldSet, readEdge, serialised, type ChainTip, type Head } from './sql/ledger.ts'
-import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write } from './sql/program.ts'
+import { NO_RESULT, runSync, type Row, type SqlBackend, type Step, type StepResult, type Write, type WriteOptions } from './sql/program.ts'
 import { ADDED_COLUMNS, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore } from './sql/store.ts'
 import { LOCK_WAIT_MS, execWhileBusy } from './sqlite-lock.ts'
@@ -86,6 +86,8 @@ interface PendingWrite {
   readonly work: () => unknown
   /** What the write puts on disk, roughly: how a group commit is bounded. */
   readonly bytes: number
+  /** Synced to disk at its commit (WriteOptions.durable). */
+  readonly durable: boolean
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -136,6 +138,8 @@ export class SqliteDatabase implements SqlBackend {
   readonly #tupleStatements = new Map<string, StatementSync>()
   /** Writes waiting for the next group commit. */
   readonly #pending: PendingWrite[] = []
+  /** The ledger's own `synchronous` (SqliteStoreOptions), as SQLite spells it; NORMAL for a read-only store, which never commits. */
+  #synchronous: 'NORMAL' | 'FULL' = 'NORMAL'
   /** Whether writes are arriving together: the last group had company, or more came while it committed. */
   #together = false
   /** How many writes the last group committed. */
@@ -171,6 +175,7 @@ export class SqliteDatabase implements SqlBackend {
     this.#db.exec(`PRAGMA busy_timeout = ${options.sqliteBusyTimeoutMs ?? LOCK_WAIT_MS};`)
     execWhileBusy(this.#db, 'PRAGMA journal_mode = WAL;')
     const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL'
+    this.#synchronous = synchronous
     this.#db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
@@ -207,8 +212,8 @@ export class SqliteDatabase implements SqlBackend {
     return Number(this.#sql(sql).run(...values).changes)
   }
 
-  write<T>(write: Write<T>, bytes = 0): Promise<T> {
-    return this.#transaction(() => runSync(write, (step) => this.#step(step)), bytes)
+  write<T>(write: Write<T>, options: WriteOptions = {}): Promise<T> {
+    return this.#transaction(() => runSync(write, (step) => this.#step(step)), options)
   }
 
   #step(step: Step): StepResult {
@@ -304,9 +309,9 @@ export class SqliteDatabase implements SqlBackend {
    * hundred commits (their index rows share pages), and no caller hears back
    * before the commit that holds its write: the 202's promise is kept.
    */
-  #transaction<T>(work: () => T, bytes: number): Promise<T> {
+  #transaction<T>(work: () => T, { bytes = 0, durable = false }: WriteOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, bytes, resolve: resolve as (value: unknown) => void, reject })
+      this.#pending.push({ work, bytes, durable, resolve: resolve as (value: unknown) => void, reject })
       if (this.#pending.length === 1) setImmediate(() => this.#commitOrWait())
     })
   }
@@ -351,7 +356,26 @@ export class SqliteDatabase implements SqlBackend {
     }
   }
 
+  /**
+   * A group that holds a durable write is synced at its commit: under
+   * `synchronous = NORMAL` SQLite syncs its WAL only at a checkpoint
+   * (WriteOptions.durable). It takes the setting only between transactions.
+   */
   #commitBatch(batch: PendingWrite[]): void {
+    const synced = this.#synchronous === 'NORMAL' && batch.some((op) => op.durable)
+    if (!synced) {
+      this.#commitWrites(batch)
+      return
+    }
+    this.#db.exec('PRAGMA synchronous = FULL')
+    try {
+      this.#commitWrites(batch)
+    } finally {
+      this.#db.exec('PRAGMA synchronous = NORMAL')
+    }
+  }
+
+  #commitWrites(batch: PendingWrite[]): void {
     if (batch.length === 1) {
       // Alone, a write needs no savepoint: its failure is the transaction's.
       const op = batch[0]!

@@ -105,7 +105,8 @@ export class SqlCheckpointRepository implements CheckpointRepository {
   }
 
   witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint): Promise<boolean> {
-    return this.#db.write(witness(prevSize, cp))
+    // Answered with a cosignature: the witness's state must outlive a power loss (C2SP tlog-witness).
+    return this.#db.write(witness(prevSize, cp), { durable: true })
   }
 
   async witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]> {

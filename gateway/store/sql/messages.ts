@@ -204,7 +204,7 @@ export class SqlMessageRepository implements MessageRepository {
         yield* outboxAndAudit(outbox, audit)
         return true
       })(),
-      outbox.sealed.length
+      { bytes: outbox.sealed.length }
     )
   }
 
@@ -240,7 +240,7 @@ export class SqlMessageRepository implements MessageRepository {
         yield* withdrawWrite(direction, original, withdrawal, ['dead-lettered'])
         return 'accepted'
       })(),
-      outbox.sealed.length
+      { bytes: outbox.sealed.length }
     )
   }
 

@@ -71,8 +71,19 @@ export interface SqlBackend {
   run(sql: string, values?: readonly SqlValue[]): Promise<number>
   /**
    * A write that may append to the ledger, in the backend's group commit:
-   * no caller hears back before the commit that holds its write. `bytes`:
-   * roughly what it puts on disk, for backends that bound a commit by size.
+   * no caller hears back before the commit that holds its write.
    */
-  write<T>(write: Write<T>, bytes?: number): Promise<T>
+  write<T>(write: Write<T>, options?: WriteOptions): Promise<T>
+}
+
+export interface WriteOptions {
+  /** Roughly what the write puts on disk, for backends that bound a commit by size. */
+  readonly bytes?: number
+  /**
+   * On disk before its caller hears back, whatever the ledger's own setting:
+   * what a witness answers with must survive a power loss (C2SP
+   * tlog-witness; sql/checkpoints.ts). SQLite's `synchronous = NORMAL` syncs
+   * only at a checkpoint of its WAL; PostgreSQL commits are synced already.
+   */
+  readonly durable?: boolean
 }
