@@ -148,3 +148,26 @@ for (const [name, ledger] of [
     })
   })
 }
+
+// C2SP tlog-witness: a witness never goes back. One that says it holds fewer
+// entries of this ledger than it cosigned lost its state, or was rolled back;
+// fed this ledger again from there, it would cosign whatever it was sent,
+// a fork included. The log does not feed it: it raises the alarm.
+t.test('a witness that says it holds fewer entries than it cosigned is not sent the ledger from there: the alarm is raised', async (t) => {
+  const ex = await startExchange(t, () => ({}))
+  await appendEntries(ex, 5, 'a')
+  const cosigned = (await ex.ca.app.checkpointer.checkpointNow())!
+  t.ok((await ex.ca.app.store.latestCheckpoint())?.cosignature, 'cosigned at 5')
+  // The partner's witness loses its state of this ledger (a restore from an old backup, a disk lost).
+  const witness = sqliteTamper(ex.us.config.ledgerPath)
+  t.teardown(() => witness.close())
+  await witness.run('DELETE FROM witness_state WHERE origin = ?', ledgerOrigin('CA'))
+  await appendEntries(ex, 3, 'b')
+  const next = (await ex.ca.app.checkpointer.checkpointNow())!
+  t.equal(next.size, cosigned.size + 3)
+  t.equal((await ex.ca.app.store.latestCheckpoint())?.cosignature, null, 'not cosigned')
+  t.equal(await ex.us.app.store.witnessState(ledgerOrigin('CA')), undefined, 'nothing was sent from size 0 for the witness to take')
+  const seen = await alerts(t, ex, 'CA')
+  t.equal(seen.metric, 1, 'btb_checkpoint_conflicts_total counts it')
+  t.match(seen.conflicts[0]?.reason, /holds 0 entries of this ledger, fewer than the 5 it cosigned/, 'and the privacy officer sees why')
+})

@@ -16,7 +16,7 @@ export const WITNESSED_CHECKPOINT_PATH = '/v1/witness/checkpoint'
 export const ADD_CHECKPOINT_TYPE = 'text/plain; charset=utf-8'
 export const TLOG_SIZE_TYPE = 'text/x.tlog.size'
 
-/** The partner refused the checkpoint as a contradiction of what it cosigned before. */
+/** The partner refused the checkpoint as a contradiction of what it cosigned before, or contradicted that itself. */
 export class WitnessRefusedError extends Error {
   readonly code = 'CHECKPOINT_CONFLICT'
 
@@ -46,7 +46,8 @@ export type WitnessOutcome = 'cosigned' | 'superseded'
  */
 export async function requestCosignature(cp: Checkpoint, options: WitnessClientOptions): Promise<WitnessOutcome> {
   const { store } = options
-  let oldSize = (await store.latestCosignedCheckpoint())?.size ?? 0
+  const cosigned = (await store.latestCosignedCheckpoint())?.size ?? 0
+  let oldSize = cosigned
   // At most twice: the second time from the size the witness said it holds.
   for (let attempt = 0; attempt < 2; attempt++) {
     if (oldSize > cp.size) {
@@ -68,6 +69,14 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
     if (res.status === 409 && res.contentType.startsWith(TLOG_SIZE_TYPE)) {
       const size = Number(res.body.trim())
       if (!Number.isSafeInteger(size) || size < 0) throw new Error('the witness answered an unreadable size')
+      // A witness never goes back (tlog-witness). One that did lost its state
+      // or was rolled back, and would cosign whatever it was sent from there,
+      // a fork included: not fed, and the alarm.
+      if (size < cosigned) {
+        throw new WitnessRefusedError(
+          `the witness says it holds ${size} entries of this ledger, fewer than the ${cosigned} it cosigned: its state was lost or rolled back, and the ledger is not sent to it from there`
+        )
+      }
       oldSize = size
       continue
     }

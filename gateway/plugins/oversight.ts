@@ -50,7 +50,8 @@ export const oversightPlugin = fp(
             return
           }
           // The partner holds a checkpoint of this ledger that this ledger no
-          // longer extends: it was cut short or rewritten here.
+          // longer extends (it was cut short or rewritten here), or the
+          // partner's witness went back on one it cosigned (its state lost).
           log.error(
             { alert: 'CHECKPOINT_CONFLICT', size: cp.size, root: cp.root, detail: err.message },
             "the partner refused this ledger's checkpoint as a contradiction of one it cosigned"
