@@ -22,6 +22,7 @@ const TABLE = {
   CHECKPOINT_INVALID: ['The checkpoint request cannot be read: %s', 400],
   CHECKPOINT_PROOF_INVALID: ['The consistency proof does not show the checkpoint extends the last one cosigned: %s', 422],
   CHECKPOINT_UNSIGNED: ["The checkpoint is not signed by the partner ledger's key: %s", 403],
+  CHECKPOINT_ORIGIN_UNKNOWN: ['The checkpoint is of a log this gateway does not witness: %s', 404],
   DEAD_LETTER_NOT_FOUND: ['No dead letter %s', 404],
   DEAD_LETTER_CONFLICT: ['Message %s', 409],
   GRANT_TYPE_UNSUPPORTED: ['The token request is not one this gateway answers: %s', 400],
@@ -81,6 +82,7 @@ export const CheckpointConflictError = ERRORS.CHECKPOINT_CONFLICT
 export const CheckpointProofInvalidError = ERRORS.CHECKPOINT_PROOF_INVALID
 export const CheckpointInvalidError = ERRORS.CHECKPOINT_INVALID
 export const CheckpointUnsignedError = ERRORS.CHECKPOINT_UNSIGNED
+export const CheckpointOriginUnknownError = ERRORS.CHECKPOINT_ORIGIN_UNKNOWN
 export const DeadLetterNotFoundError = ERRORS.DEAD_LETTER_NOT_FOUND
 export const DeadLetterConflictError = ERRORS.DEAD_LETTER_CONFLICT
 export const GrantTypeUnsupportedError = ERRORS.GRANT_TYPE_UNSUPPORTED

@@ -388,8 +388,10 @@ t.test('the gateway answers as its document says', async (t) => {
     const refused: Array<[string, string, string, number]> = [
       ['/v1/exchange', 'application/jose', 'not-a-jws', 400],
       ['/v1/witness/add-checkpoint', 'text/plain', 'not a checkpoint', 400],
-      // A note's text is not read unless a known key signed it.
-      ['/v1/witness/add-checkpoint', 'text/plain', 'old 0\n\nbtb-gateway/US/ledger\n1\nAAAA\n\n\u2014 x AAAAAAA=\n', 403]
+      // A checkpoint that reads as one, of the partner's ledger, that no key of the partner's signed.
+      ['/v1/witness/add-checkpoint', 'text/plain', `old 0\n\nbtb-gateway/US/ledger\n1\n${'A'.repeat(43)}=\n\n\u2014 x AAAAAAA=\n`, 403],
+      // One of a log this gateway does not witness, before any signature is looked at (C2SP tlog-witness).
+      ['/v1/witness/add-checkpoint', 'text/plain', `old 0\n\nbtb-gateway/MX/ledger\n1\n${'A'.repeat(43)}=\n\n\u2014 x AAAAAAA=\n`, 404]
     ]
     for (const [path, type, body, status] of refused) {
       const res = await call(partner, `${ex.ca.url}${path}`, 'POST', { 'content-type': type }, body)

@@ -32,11 +32,16 @@ export function checkpointText(cp: CheckpointText): string {
   return `${cp.origin}\n${cp.size}\n${cp.root}\n`
 }
 
-/** Reads a checkpoint's text; throws NoteError(NOTE_MALFORMED). Extension lines are refused: this ledger writes none. */
+/**
+ * Reads a checkpoint's text; throws NoteError(NOTE_MALFORMED). Extension
+ * lines are refused: this ledger writes none. The root must be in its one
+ * canonical base64 spelling (its unused bits zero): roots are compared as
+ * text, and one tree head spelled two ways would read as two.
+ */
 export function readCheckpointText(text: string): CheckpointText {
   const m = /^([^\s+]+)\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\n$/.exec(text)
   const size = Number(m?.[2])
-  if (m === null || !Number.isSafeInteger(size) || Buffer.from(m[3]!, 'base64').length !== 32) {
+  if (m === null || !Number.isSafeInteger(size) || Buffer.from(m[3]!, 'base64').toString('base64') !== m[3]) {
     throw new NoteError('NOTE_MALFORMED', 'not a checkpoint: expected an origin, a tree size and a base64 SHA-256 root, one per line')
   }
   return { origin: m[1]!, size, root: m[3]! }
@@ -61,6 +66,14 @@ export function witnessKeys(country: Country, keys: ReadonlyMap<string, Verifica
 export function signCheckpoint(head: TreeHead, key: NoteKey): string {
   const text = checkpointText({ origin: key.name, ...head })
   return formatNote(text, [signNote(text, key)])
+}
+
+/**
+ * A checkpoint's origin, read before any signature is: a witness answers a
+ * log it does not witness 404 (C2SP tlog-witness). Throws NoteError(NOTE_MALFORMED).
+ */
+export function checkpointOrigin(note: string): string {
+  return readCheckpointText(parseNote(note).text).origin
 }
 
 /**

@@ -6,10 +6,17 @@
 // at any length, and re-signed with the partner's own key or not, cannot
 // show that: it is refused (CHECKPOINT_CONFLICT, or CHECKPOINT_PROOF_INVALID
 // for a proof that fails, tlog-witness's 422), and raised as an alert.
-import { CheckpointConflictError, CheckpointInvalidError, CheckpointProofInvalidError, CheckpointUnsignedError } from '../errors.ts'
+import {
+  CheckpointConflictError,
+  CheckpointInvalidError,
+  CheckpointOriginUnknownError,
+  CheckpointProofInvalidError,
+  CheckpointUnsignedError
+} from '../errors.ts'
 import { EMPTY_ROOT, verifyConsistency } from '../store/merkle-tree.ts'
 import type { CheckpointRepository } from '../store/records.ts'
-import { type CheckpointText, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
+import { type CheckpointText, checkpointOrigin, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
+import { echo } from '../lib/echo.ts'
 import { NoteError, type NoteKey } from './signed-note.ts'
 
 /** An add-checkpoint request (C2SP tlog-witness): the size it extends, the proof, the signed checkpoint. */
@@ -81,6 +88,7 @@ export class Witness {
 
   /**
    * Checks and cosigns. Throws CheckpointInvalidError (unreadable),
+   * CheckpointOriginUnknownError (not the partner's ledger),
    * CheckpointUnsignedError (not the partner ledger's signature),
    * CheckpointConflictError (not an extension of what was cosigned) or
    * CheckpointProofInvalidError (a consistency proof that fails).
@@ -89,6 +97,8 @@ export class Witness {
     const { store, origin } = this.#options
     let cp: CheckpointText
     try {
+      const claimed = checkpointOrigin(request.note)
+      if (claimed !== origin) throw new CheckpointOriginUnknownError(`${echo(claimed)}; this gateway witnesses ${origin}`)
       cp = openCheckpoint(request.note, origin, this.#options.logKeys())
     } catch (err) {
       if (!(err instanceof NoteError)) throw err

@@ -19,7 +19,8 @@ const ADD_CHECKPOINT_SCHEMA = {
   description:
     'For the partner gateway only (its pinned certificate; no token). C2SP tlog-witness `add-checkpoint`: the body is `old <size>`, ' +
     'the consistency proof (one base64 hash per line) from that size, a blank line, then the checkpoint, a C2SP signed note whose ' +
-    "text is the partner ledger's origin, tree size and root. It is cosigned only if the proof shows the new tree extends the last " +
+    "text is the partner ledger's origin, tree size and root (a checkpoint of any other origin is `404 CHECKPOINT_ORIGIN_UNKNOWN`, " +
+    'before its signature is looked at; a root not in canonical base64 is unreadable, `400`). It is cosigned only if the proof shows the new tree extends the last ' +
     'one cosigned; another root at the same size, or a shorter tree sent from its own size, is refused with `409 CHECKPOINT_CONFLICT`, ' +
     'and a proof that fails with `422 CHECKPOINT_PROOF_INVALID`, each audited and alerted on. An old size other than the one last ' +
     'cosigned is answered `409` with that size (`text/x.tlog.size`), so that the sender can prove from it.',
@@ -38,6 +39,7 @@ function addCheckpointResponses(): Record<string, { description: string; content
       ...BODY_REFUSALS,
       'CHECKPOINT_INVALID',
       'CHECKPOINT_UNSIGNED',
+      'CHECKPOINT_ORIGIN_UNKNOWN',
       'CHECKPOINT_CONFLICT',
       'CHECKPOINT_PROOF_INVALID'
     )

@@ -1,0 +1,42 @@
+// The witness's answers to what C2SP tlog-witness names (gateway/audit/witness.ts,
+// gateway/routes/witness.ts): a checkpoint of a log it does not witness is
+// 404 before any signature is looked at, and a checkpoint is read in its one
+// canonical spelling, so that one tree head is never two texts.
+import t from 'tap'
+import { createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ledgerOrigin, signCheckpoint } from '../gateway/audit/checkpoint.ts'
+import { formatNote, signNote } from '../gateway/audit/signed-note.ts'
+import { addCheckpointBody } from '../gateway/audit/witness.ts'
+import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+
+const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+const usJwk = JSON.parse(readFileSync(join(KEYS_DIR, 'US', 'gateway.signing.us-gateway-20261126-3eb8.private.jwk.json'), 'utf8'))
+// The partner's own ledger key: every note below is signed as the partner signs.
+const usKey = { alg: usJwk.alg as 'ES256', key: createPrivateKey({ key: usJwk, format: 'jwk' }) }
+const asPartner = { 'content-type': 'text/plain; charset=utf-8', ...presenting(readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8')) }
+const add = (note: string) => gw.app.inject({ method: 'POST', url: '/v1/witness/add-checkpoint', payload: addCheckpointBody(0, [], note), headers: asPartner })
+
+t.test('a checkpoint of a log this gateway does not witness: 404, whoever signed it', async (t) => {
+  const other = signCheckpoint({ size: 3, root: Buffer.alloc(32, 2).toString('base64') }, { ...usKey, name: 'btb-gateway/MX/ledger' })
+  const res = await add(other)
+  t.equal(res.statusCode, 404)
+  t.equal(res.json().code, 'CHECKPOINT_ORIGIN_UNKNOWN')
+  t.equal(await gw.app.store.witnessState('btb-gateway/MX/ledger'), undefined, 'nothing kept')
+})
+
+t.test('a root in a spelling other than its canonical base64 is refused as unreadable, and nothing is cosigned', async (t) => {
+  const root = Buffer.alloc(32, 7).toString('base64')
+  t.match(root, /=$/, 'a 32-byte root ends in one pad, after 2 unused bits')
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  const respelled = `${root.slice(0, -2)}${alphabet[alphabet.indexOf(root.at(-2)!) ^ 1]}=`
+  t.same(Buffer.from(respelled, 'base64'), Buffer.from(root, 'base64'), 'the same 32 bytes')
+  const text = `${ledgerOrigin('US')}\n5\n${respelled}\n`
+  const res = await add(formatNote(text, [signNote(text, { ...usKey, name: ledgerOrigin('US') })]))
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().code, 'CHECKPOINT_INVALID')
+  t.equal(await gw.app.store.witnessState(ledgerOrigin('US')), undefined, 'nothing cosigned')
+  const canonical = await add(signCheckpoint({ size: 5, root }, { ...usKey, name: ledgerOrigin('US') }))
+  t.equal(canonical.statusCode, 200, 'the same head, spelled canonically, is cosigned')
+})
