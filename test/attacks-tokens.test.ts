@@ -79,6 +79,11 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
   await t.test('typed as an access token (RFC 9068, RFC 8725 §3.11), and only as one', async (t) => {
     const [header] = issued.split('.')
     t.equal(JSON.parse(Buffer.from(header!, 'base64url').toString('utf8')).typ, 'at+jwt', 'the gateway types its tokens')
+    // RFC 9068 §2.2's claims: iss, exp, aud, sub, client_id, iat and jti.
+    for (const claim of ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti']) t.ok(claim in claims, `the token has ${claim}`)
+    t.equal(claims.client_id, claims.sub, 'the client is the system it was issued to')
+    const another = claimsOf((await tokenFor(cbsa)).json<{ access_token: string }>().access_token)
+    t.not(another.jti, claims.jti, 'each token its own jti')
     t.equal((await statusWith(cbsa, forged({}))).status, 404, 'the same claims, so typed, are taken (a missing message is 404)')
     for (const typ of ['JWT', 'btb-receipt+jws', 'btb-envelope+jws']) {
       expectProblem(t, await statusWith(cbsa, forged({}, { typ })), 401, 'UNAUTHENTICATED', `typ ${typ}: another kind of JWT`)

@@ -4,7 +4,7 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { KeyObject } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import { TokenCertMismatchError, UnauthenticatedError } from '../errors.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 import type { Caller } from './authenticate-client.ts'
@@ -12,6 +12,13 @@ import { readProtectedHeader } from '../jws/verify-compact.ts'
 
 export interface AccessTokenClaims {
   readonly sub: string
+  /**
+   * RFC 9068 §2.2's: the client, here the system the token was issued to
+   * (its sub), and the token's own id. Not required of a token presented:
+   * one issued before they were written is good until it expires.
+   */
+  readonly client_id?: string
+  readonly jti?: string
   readonly role: Caller['role']
   readonly cnf: { readonly 'x5t#S256': string }
   readonly kinds: readonly string[]
@@ -114,6 +121,8 @@ export const accessTokens = fp(
 export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
   const claims: AccessTokenClaims = {
     sub: caller.id,
+    client_id: caller.id,
+    jti: randomUUID(),
     role: caller.role,
     cnf: { 'x5t#S256': caller.certSha256 },
     kinds: caller.role === 'agency' ? [...caller.system.kinds] : [],
