@@ -210,3 +210,58 @@ t.test("a ledger that cannot write (PostgreSQL's disk full): /readyz says the le
   t.equal(await submit(), 202, 'room again: the next message is accepted')
   t.equal(await ledgerCheck(), 'ok', 'and the ledger is ready again')
 })
+
+// Delivered is delivered: the partner has the message (its receipt verified)
+// when the ledger cannot record it. That is not a failed attempt: the job is
+// given back without spending one, the partner answers the next attempt as a
+// repeat (the same receipt), and it is recorded then. Dead-lettering it would
+// let an operator discard a message the partner already acted on.
+t.test('a delivery the partner received, which the ledger could not record at once, is recorded later, never failed or dead-lettered', async (t) => {
+  const ca = scratchSchema(t, 't_dca', 2)
+  const us = scratchSchema(t, 't_dus', 2)
+  const ex = await startExchange(t, (country) => ({
+    ledgerPostgresUrl: PG_URL,
+    ledgerPostgresSchema: country === 'CA' ? ca.schema : us.schema,
+    // One attempt: a failure recorded would dead-letter the message.
+    deliveryAttempts: 1,
+    ledgerPostgresTimeoutMs: country === 'CA' ? 500 : 30_000
+  }))
+  // The ledger's connections waiting for a lock (the chain's): they carry the schema's name (application_name).
+  const waitingOn = async (schema: string): Promise<number[]> =>
+    (await ca.pool.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [`btb-ledger ${schema}`])).rows.map(
+      (r) => r.pid as number
+    )
+  // The partner's ledger held: the delivery's POST waits there, in flight.
+  const releaseUs = await holdLedgerChain(us.pool, us.schema)
+  t.teardown(releaseUs)
+  const cbsa = ex.clients.CBSA
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  await eventually(async () => ((await waitingOn(us.schema)).length > 0 ? true : undefined), 15_000, 'the delivery to wait at the partner')
+  // This ledger held, then the partner let go: it answers with its receipt, which this side cannot record for now.
+  const releaseCa = await holdLedgerChain(ca.pool, ca.schema)
+  t.teardown(releaseCa)
+  await releaseUs()
+  // The delivered record's write times out; a connection whose statement timed out is closed, but its
+  // backend waits on for the lock. What the gateway writes next waits beside it: the same record
+  // again (a later attempt), or a failure.
+  await eventually(async () => ((await waitingOn(ca.schema)).length >= 2 ? true : undefined), 15_000, 'the write after the first to wait')
+  const id = String(envelope.id)
+  await releaseCa()
+  const outcome = await eventually(
+    async () => {
+      const status = (await ex.ca.app.store.findMessage('outbound', id))?.status
+      return status === 'accepted' ? undefined : status
+    },
+    15_000,
+    'an outcome'
+  )
+  t.equal(outcome, 'delivered', 'delivered: not failed, not dead-lettered')
+  const record = await ex.ca.app.store.findMessage('outbound', id)
+  t.same(record?.attempts, [], 'no attempt counted as failed')
+  t.ok(record?.receipt, "with the partner's receipt")
+  const events = (await ex.ca.app.store.searchAudit({ messageId: id }, 0, 100)).map((e) => e.entry.event)
+  t.same(events, ['accepted', 'delivered'], 'the ledger says accepted, then delivered: nothing failed')
+  await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === id) ? true : undefined), 15_000, 'the push at CBP')
+  t.equal(ex.mocks.CBP.received.filter((m) => m.id === id).length, 1, 'which CBP received once')
+})

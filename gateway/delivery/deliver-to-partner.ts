@@ -5,7 +5,16 @@ import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, giveBackIfAbandoned, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import {
+  deliveryProcessor,
+  DeliveryRefusedError,
+  type DeliveryDeps,
+  giveBackIfAbandoned,
+  isPermanent,
+  problemCode,
+  recordDelivered,
+  recordFailure
+} from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -23,6 +32,7 @@ export interface PartnerDeliveryDeps extends DeliveryDeps {
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
   return deliveryProcessor(deps, async function deliverToPartner(pending, job, token): Promise<void> {
     const { id } = job.data
+    let receipt: string
     try {
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
@@ -33,11 +43,14 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       }
       const { partner } = deps.trust()
       await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
-      await deps.store.markDelivered('outbound', id, res.body, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
+      receipt = res.body
     } catch (err) {
       await giveBackIfAbandoned(err, job, token)
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
+    await recordDelivered(deps, job, token, () =>
+      deps.store.markDelivered('outbound', id, receipt, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
+    )
   })
 }

@@ -150,6 +150,34 @@ export async function giveBackIfAbandoned(err: unknown, job: Job<DeliveryJob>, t
 }
 
 /**
+ * The far side has the message (the partner's receipt verified, or the
+ * agency's 2xx): its delivery is recorded. A ledger that cannot record it
+ * now is not a failed attempt, and must never dead-letter the message: an
+ * operator could then discard what the far side already acted on. The job
+ * goes back to the queue after `waitMs` without spending an attempt; the
+ * next attempt is answered as a repeat (the partner's same receipt, the
+ * agency's idempotency key), and recorded then.
+ */
+export async function recordDelivered(
+  { log, waitMs }: Pick<DeliveryDeps, 'log' | 'waitMs'>,
+  job: Job<DeliveryJob>,
+  token: string | undefined,
+  record: () => Promise<unknown>
+): Promise<void> {
+  try {
+    await record()
+  } catch (err) {
+    const { id, direction } = job.data
+    log.error(
+      { alert: 'DELIVERED_UNRECORDED', err, messageId: id, direction },
+      'delivered, but the ledger could not record it: the next attempt is answered as a repeat, and recorded then'
+    )
+    await job.moveToDelayed(Date.now() + waitMs, token)
+    throw new DelayedError()
+  }
+}
+
+/**
  * Whether the n-th failed attempt at a message goes into the ledger: the
  * 1st, 2nd, 4th, 8th… A partner outage then writes about log2(attempts)
  * entries per message instead of one per retry (21,320 for 3,000 messages in a

@@ -3,7 +3,16 @@
 import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import { deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, giveBackIfAbandoned, isPermanent, problemCode, recordFailure } from './delivery-outcome.ts'
+import {
+  deliveryProcessor,
+  DeliveryRefusedError,
+  type DeliveryDeps,
+  giveBackIfAbandoned,
+  isPermanent,
+  problemCode,
+  recordDelivered,
+  recordFailure
+} from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps extends DeliveryDeps {
@@ -29,11 +38,13 @@ export function agencyPush(deps: AgencyPushDeps) {
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
         throw new Error(`agency answered ${res.status} ${code}`)
       }
-      await deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
     } catch (err) {
       await giveBackIfAbandoned(err, job, token)
       if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
       throw err
     }
+    await recordDelivered(deps, job, token, () =>
+      deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
+    )
   })
 }
