@@ -318,12 +318,25 @@ t.test('an air exit record is refused whole, never sent with its fields emptied'
 t.test("a refused envelope's entry names it only in the contract's forms: free text the sender wrote never reaches the ledger", async (t) => {
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
-  const personal = ['TREMBLAY JEAN 1980-01-02', 'Tremblay, Jean; passport AB123456', 'Jean Tremblay AB123456', 'tremblay-jean-ab123456']
+  const personal = [
+    'TREMBLAY JEAN 1980-01-02',
+    'Tremblay, Jean; passport AB123456',
+    'Jean Tremblay AB123456',
+    'tremblay-jean-ab123456',
+    'TREMBLAY-Jean-1984-03-07',
+    'C4471862',
+    'nguyen-1992-10-05'
+  ]
+  const cbsaFrom = { country: 'CA', agency: 'CBSA', system: 'pik-primary' }
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['an id that is a name', { id: personal[0] }, 'SCHEMA_INVALID'],
     ['a legal authority that is a name', { legalAuthority: personal[1] }, 'LEGAL_AUTHORITY_MISMATCH'],
     ['an agreement reference that is a name', { agreementRef: personal[2], kind: 'no.such-kind' }, 'KIND_UNKNOWN'],
-    ['a purpose that is a name', { purpose: personal[3] }, 'PURPOSE_NOT_ALLOWED']
+    ['a purpose that is a name', { purpose: personal[3] }, 'PURPOSE_NOT_ALLOWED'],
+    // Each in the form the old check took (words joined by hyphens or dots; a party's letters and digits).
+    ['an agreement reference in the form of one, that is a name and a birth date', { agreementRef: personal[4] }, 'AGREEMENT_MISMATCH'],
+    ['a recipient agency that is a document number', { to: { country: 'US', agency: personal[5] } }, 'SCHEMA_INVALID'],
+    ['a sending system that is a name and a birth date', { from: { ...cbsaFrom, system: personal[6] } }, 'SENDER_MISMATCH']
   ]
   const before = (await gw.app.store.auditHead())?.seq ?? 0
   for (const [what, overrides, code] of cases) {

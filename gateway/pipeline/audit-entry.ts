@@ -1,9 +1,9 @@
 // Step 6: the ledger entry for a decision. Accepted and refused messages alike
 // are recorded (unlike X-Road, which does not log denied requests).
 import type { FieldDecision } from '../../policies/lib/engine.ts'
-import { LEGAL_AUTHORITIES } from '../../policies/authorities.ts'
+import { ARRANGEMENTS, LEGAL_AUTHORITIES } from '../../policies/authorities.ts'
 import { policies } from '../../policies/index.ts'
-import { isKind, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { commonSchema, isKind, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import type { AuditEntry, AuditEvent, Direction, SubjectFields, SupersessionLink } from '../store/records.ts'
 import { SUPERSEDE_ACTIONS, SUPERSEDE_REASONS, type Envelope } from './envelope.ts'
 import type { SelectedPolicy } from './apply-policy.ts'
@@ -54,21 +54,29 @@ function party(p: { country?: string; agency?: string; system?: string } | undef
 
 const PURPOSES: ReadonlySet<string> = new Set(Object.values(policies).flatMap((p) => Object.keys(p.purposes)))
 const AUTHORITIES: ReadonlySet<string> = new Set(LEGAL_AUTHORITIES.map((a) => a.id))
-/** An arrangement's reference as the contract's examples write one: words joined by hyphens or dots, no spaces. */
-const REFERENCE = /^[A-Za-z0-9]+(?:[-.][A-Za-z0-9]+){0,15}$/
-const PARTY = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/
+const AGREEMENTS: ReadonlySet<string> = new Set(ARRANGEMENTS.map((a) => a.id))
+/** The contract's code lists of parties (schemas/common.schema.json): a country, an agency. */
+const codeList = (name: string): ReadonlySet<unknown> => new Set((commonSchema.$defs as Record<string, { enum: readonly string[] }>)[name]!.enum)
+const COUNTRIES = codeList('partyCountry')
+const AGENCIES = codeList('agency')
 
 /**
  * What a refused envelope's entry may name of it. Its facts are read before
  * the schema is (the refusal may be of the schema), so they may be anything
  * the sender wrote, a traveller's name in `id` or `legalAuthority` included;
- * and the ledger keeps no value it cannot be rid of. Each fact is kept only in
- * the contract's own form (an id, a kind, purpose or authority of the
- * registries, a party's names), and is null otherwise: the code says why.
+ * and the ledger keeps no value it cannot be rid of. Each fact is kept only
+ * if it is one of the contract's closed lists (an id in its form; a kind,
+ * purpose, authority or arrangement of the registries; a country and agency
+ * of the code lists), and the sending system only if it is the caller's own
+ * (a form alone lets `tremblay-1984-03-07` through). Otherwise it is null:
+ * the code says why.
  */
-function refusedFacts(e: Partial<Envelope>): Partial<Envelope> {
-  const party = (p: Partial<Envelope['from']> | undefined) =>
-    p === undefined || [p.country, p.agency, p.system].some((x) => x !== undefined && (typeof x !== 'string' || !PARTY.test(x))) ? undefined : p
+function refusedFacts(e: Partial<Envelope>, caller: string | null): Partial<Envelope> {
+  const party = (p: Partial<Envelope['from']> | undefined): Partial<Envelope['from']> | undefined => {
+    if (p === undefined || !COUNTRIES.has(p.country) || !AGENCIES.has(p.agency)) return undefined
+    const named = `${p.country}/${p.agency}/${p.system}`
+    return p.system !== undefined && named === caller ? p : { country: p.country, agency: p.agency }
+  }
   const from = party(e.from)
   const to = party(e.to)
   return {
@@ -76,7 +84,7 @@ function refusedFacts(e: Partial<Envelope>): Partial<Envelope> {
     ...(isKind(e.kind) ? { kind: e.kind } : {}),
     ...(typeof e.purpose === 'string' && PURPOSES.has(e.purpose) ? { purpose: e.purpose } : {}),
     ...(typeof e.legalAuthority === 'string' && AUTHORITIES.has(e.legalAuthority) ? { legalAuthority: e.legalAuthority } : {}),
-    ...(typeof e.agreementRef === 'string' && REFERENCE.test(e.agreementRef) ? { agreementRef: e.agreementRef } : {}),
+    ...(typeof e.agreementRef === 'string' && AGREEMENTS.has(e.agreementRef) ? { agreementRef: e.agreementRef } : {}),
     ...(from === undefined ? {} : { from: from as Envelope['from'] }),
     ...(to === undefined ? {} : { to: to as Envelope['to'] }),
     ...(e.supersedes === undefined ? {} : { supersedes: e.supersedes })
@@ -84,7 +92,7 @@ function refusedFacts(e: Partial<Envelope>): Partial<Envelope> {
 }
 
 export function auditEntry(facts: AuditFacts): AuditEntry {
-  const e = facts.event === 'refused' ? refusedFacts(facts.envelope ?? {}) : (facts.envelope ?? {})
+  const e = facts.event === 'refused' ? refusedFacts(facts.envelope ?? {}, facts.caller ?? null) : (facts.envelope ?? {})
   const supersedes = supersession(e.supersedes)
   return {
     at: facts.at ?? new Date().toISOString(),
