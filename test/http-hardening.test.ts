@@ -472,6 +472,20 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     t.equal(status.status, 200, 'the message was accepted, as its 202 said')
   })
 
+  // The target a client wrote may hold a traveller's name or document number, in its path or its query:
+  // a request refused before routing is logged by its route's pattern, as any other request is.
+  await t.test('a request whose framing breaks after its headers is logged without the target it named', async (t) => {
+    const targets = [`/v1/audit/disclosures?documentNumber=${MARKER}`, `/v1/messages?surname=${MARKER}`]
+    for (const target of targets) {
+      const logsBefore = logs.length
+      const res = await exchange(gw.url, `POST ${target} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nZZZZ\r\n\r\n`)
+      expectProblem(t, res.responses[0], 400, 'HTTP_INVALID', `a bad chunk size after ${target}`)
+      const line = logs.slice(logsBefore).find((l) => l.includes('request refused before routing'))
+      t.ok(line, `${target}: the refusal is logged`)
+      t.notOk(line?.includes(MARKER), `${target}: without the target (${line})`)
+    }
+  })
+
   await t.test('the logs: no refusal is an error of the gateway, and no request bytes', async (t) => {
     t.same(errorLogs(), [], 'no error-level log line')
     t.notOk(

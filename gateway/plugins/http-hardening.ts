@@ -157,12 +157,16 @@ function onceDone(res: ServerResponse, then: () => void): void {
  * Answers a client error on a connection. Responses go out in the order of
  * their requests (RFC 9112 §9.3.2): those already read are answered first,
  * then the refusal, then the connection is closed, since nothing after an
- * unparseable message can be framed (RFC 9112 §11.2).
+ * unparseable message can be framed (RFC 9112 §11.2). Gives back what the
+ * log may name of the failed request: the pattern of the route it reached,
+ * as any request is logged (observability/request-log.ts), never the target
+ * the client wrote, whose path or query may hold a traveller's name.
  */
 function answerClientError(socket: Socket, r: Refusal): string {
   const latest = latestRequest.get(socket)
   const failed = latest !== undefined && !latest.complete ? latest : undefined
   const instance = failed?.url ?? `urn:uuid:${randomUUID()}`
+  const route = failed === undefined ? '(no request)' : (replies.get(failed)?.request.routeOptions?.url ?? '(no route)')
   if (failed !== undefined) {
     broken.add(failed)
     if (responding.has(failed)) {
@@ -196,7 +200,7 @@ function answerClientError(socket: Socket, r: Refusal): string {
     closeSoon(socket)
   }
   step()
-  return instance
+  return route
 }
 
 /** Reads and discards what is left of a request body, bounded in bytes and time. */
@@ -345,8 +349,8 @@ export function httpHardeningOptions<T extends object>(tls: T, timeouts: Partial
       refusedSockets.add(socket)
       // info, not error: the client's mistake, not the gateway's. Never the
       // error object itself: it carries the raw bytes of the request.
-      const instance = answerClientError(socket, r)
-      this.log.info({ code: r.code, status: r.status, reason: err.code, instance }, 'request refused before routing')
+      const route = answerClientError(socket, r)
+      this.log.info({ code: r.code, status: r.status, reason: err.code, url: route }, 'request refused before routing')
     },
     /** The router's own refusals (a path parameter over maxParamLength, a bad percent-encoding), before any hook. */
     frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
