@@ -63,6 +63,22 @@ export function handlingFor(
   return { policy: policy.id, policyVersion: policy.version, retentionDays, onwardTransfer, humanReviewRequired, ...forwarded }
 }
 
+/**
+ * The handling a received record is pushed to its agency with: the
+ * receiving side enforces its own limits (P11, P10, P5; docs/integrators.md,
+ * "Step by step"), so each is the stricter of the partner's and this side's
+ * inbound policy's. A partner that sent looser ones, by a fault or by
+ * intent, does not loosen them here; what the partner signed stays in its JWS.
+ */
+export function stricterHandling(partner: Handling, own: Pick<Handling, 'retentionDays' | 'onwardTransfer' | 'humanReviewRequired'>): Handling {
+  return {
+    ...partner,
+    retentionDays: Math.min(partner.retentionDays, own.retentionDays),
+    onwardTransfer: partner.onwardTransfer && own.onwardTransfer,
+    humanReviewRequired: partner.humanReviewRequired || own.humanReviewRequired
+  }
+}
+
 export interface ForwardedEnvelope extends Envelope {
   readonly handling: Handling
 }

@@ -11,7 +11,7 @@ import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { gatewayOwner, type Country } from '../trust/trust-store.ts'
-import { ENVELOPE_TYP, type DeliveredEnvelope, type Envelope } from './envelope.ts'
+import { ENVELOPE_TYP, stricterHandling, type DeliveredEnvelope, type Envelope } from './envelope.ts'
 import { envelopeFacts } from './inspect-submission.ts'
 import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type PreparedDecisions, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
@@ -104,6 +104,7 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     const narrowed = !isDeepStrictEqual(minimised.payload, envelope.payload)
     const delivered: DeliveredEnvelope = {
       ...envelope,
+      handling: stricterHandling(envelope.handling, policy.rules),
       payload: minimised.payload,
       receivedFrom: narrowed ? { gateway: task.partnerCountry, digest, receipt } : { gateway: task.partnerCountry, digest, jws: task.jws, receipt }
     }
