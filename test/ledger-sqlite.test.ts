@@ -456,3 +456,19 @@ t.test("a witness's state is committed with synchronous FULL, the ledger's other
   await full.witnessCheckpoint(0, cp)
   t.same(executed, ['BEGIN IMMEDIATE', 'COMMIT'], 'a FULL ledger: no change around the commit')
 })
+
+// P5: what is deleted is gone from the file, not left in its free space for
+// a backup or a disk image to keep. A delivered message's sealed copy is the
+// traveller's record; the seal's key is on the same host.
+t.test("a delivered message's sealed copy is not left in the ledger file's free space", async (t) => {
+  const { store, path } = tempStore(t)
+  const marker = `sealed-${'Q7'.repeat(400)}`
+  await store.accept(record('m1'), { ...outbox('m1'), sealed: marker }, accepted('m1'))
+  t.equal(await store.markDelivered('outbound', 'm1', 'receipt', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'm1', at })), true)
+  t.equal(await store.outboxItem('outbound', 'm1'), undefined, 'the sealed copy is deleted')
+  // Its pages written back to the file, and the WAL emptied: what a backup of the file would hold.
+  const other = new DatabaseSync(path)
+  other.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  other.close()
+  t.notOk(readFileSync(path).includes(Buffer.from(marker.slice(0, 200))), 'none of it is in the file')
+})

@@ -177,6 +177,11 @@ export class SqliteDatabase implements SqlBackend {
     const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL'
     this.#synchronous = synchronous
     this.#db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
+    // What is deleted (a delivered message's sealed copy, a purged record) is
+    // overwritten with zeros, not left in the file's free space for a backup
+    // to keep (P5; docs/operators.md, "Configuration"). The WAL's older
+    // frames hold it until they are written over, as the WAL is reused.
+    this.#db.exec('PRAGMA secure_delete = ON')
     this.#transactionNow(() => {
       this.#db.exec(SQLITE.text(tablesSql(SQLITE)))
       this.#migrate()
