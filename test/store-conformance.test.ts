@@ -400,6 +400,23 @@ function conformance(parent: Test, backend: Backend): void {
         ['early', 'middle']
       )
       t.same(await store.pendingOutbox(iso(10), 10), [], 'the cut-off is exclusive')
+      // The relay's next page: what comes after the last item of the page before, in the same order.
+      const [, second] = await store.pendingOutbox(iso(40), 2)
+      t.same(
+        (await store.pendingOutbox(iso(40), 2, second)).map((i) => i.id),
+        ['late'],
+        'the page after'
+      )
+      // Two items created at the same instant come by direction, then id, each on one page only.
+      await store.accept(record('same-b', iso(5)), outbox('same-b', iso(5)), accepted('same-b', iso(5)))
+      await store.accept(record('same-a', iso(5)), outbox('same-a', iso(5)), accepted('same-a', iso(5)))
+      const [first] = await store.pendingOutbox(iso(40), 1)
+      t.equal(first?.id, 'same-a')
+      t.same(
+        (await store.pendingOutbox(iso(40), 1, first)).map((i) => i.id),
+        ['same-b'],
+        'a tie on the instant is broken by id'
+      )
       // The relay enqueues ids; a sealed copy (a megabyte for a batch) read
       // with each of up to 1,000 items every interval held the event loop.
       t.same(

@@ -118,7 +118,7 @@ export const deliveryPlugin = fp(
     })
     app.addHook('onReady', async () => {
       // Crash recovery: anything committed before a previous process died.
-      await relay.runOnce(0)
+      await relay.runOnce(0, { every: true })
       relay.start()
     })
     app.addHook('onClose', async () => {

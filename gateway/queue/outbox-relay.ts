@@ -3,22 +3,44 @@
 // enqueue, or after Redis lost its data. An item still queued is left as it
 // is; job ids are message ids, so one added meanwhile is not duplicated.
 import type { FastifyBaseLogger } from 'fastify'
-import type { GatewayStore } from '../store/records.ts'
+import type { GatewayStore, PendingDelivery } from '../store/records.ts'
 import type { DeliveryQueues } from './delivery-queues.ts'
+
+export interface OutboxRelayOptions {
+  readonly store: GatewayStore
+  readonly queues: DeliveryQueues
+  readonly log: FastifyBaseLogger
+  readonly intervalMs: number
+  /** How many outbox items a pass reads and checks against the queue. */
+  readonly pageSize?: number
+}
+
+/**
+ * A pass reads one page of the items awaiting delivery, the one after the
+ * last pass's, and starts again from the oldest after the last page: each
+ * pass costs at most a page, and no item waits more than a walk of them all
+ * to be found. Reading only the oldest page, a newer message Redis lost
+ * stayed lost while the oldest waited on a partner that was down.
+ */
+const PAGE_SIZE = 1000
 
 export class OutboxRelay {
   readonly #store: GatewayStore
   readonly #queues: DeliveryQueues
   readonly #log: FastifyBaseLogger
   readonly #intervalMs: number
+  readonly #pageSize: number
+  /** The last item of the last page read; undefined: the walk starts from the oldest. */
+  #after: PendingDelivery | undefined
   #timer: NodeJS.Timeout | undefined
   #running: Promise<number> | undefined
 
-  constructor({ store, queues, log, intervalMs }: { store: GatewayStore; queues: DeliveryQueues; log: FastifyBaseLogger; intervalMs: number }) {
+  constructor({ store, queues, log, intervalMs, pageSize = PAGE_SIZE }: OutboxRelayOptions) {
     this.#store = store
     this.#queues = queues
     this.#log = log
     this.#intervalMs = intervalMs
+    this.#pageSize = pageSize
   }
 
   start(): void {
@@ -28,25 +50,32 @@ export class OutboxRelay {
     this.#timer.unref()
   }
 
-  /** Re-drives items older than `minAgeMs` that the queue does not hold; returns how many were enqueued. */
-  runOnce(minAgeMs: number): Promise<number> {
-    this.#running ??= this.#drive(minAgeMs).finally(() => {
+  /**
+   * Re-drives items older than `minAgeMs` that the queue does not hold: the
+   * next page of them, or with `every` all of them (at start, after a crash);
+   * returns how many were enqueued.
+   */
+  runOnce(minAgeMs: number, { every = false }: { readonly every?: boolean } = {}): Promise<number> {
+    this.#running ??= this.#drive(minAgeMs, every).finally(() => {
       this.#running = undefined
     })
     return this.#running
   }
 
-  async #drive(minAgeMs: number): Promise<number> {
+  async #drive(minAgeMs: number, every: boolean): Promise<number> {
     const before = new Date(Date.now() - minAgeMs).toISOString()
     let count = 0
     try {
-      // A message still in the queue (waiting for a partner that is down, say) is left there: only
-      // what Redis does not hold is queued again, and counted, so that the log says when Redis lost something.
-      const pending = await this.#store.pendingOutbox(before, 1000)
-      for (const item of await this.#queues.missing(pending)) {
-        await this.#queues.enqueue(item)
-        count++
-      }
+      do {
+        // A message still in the queue (waiting for a partner that is down, say) is left there: only
+        // what Redis does not hold is queued again, and counted, so that the log says when Redis lost something.
+        const page = await this.#store.pendingOutbox(before, this.#pageSize, this.#after)
+        this.#after = page.length < this.#pageSize ? undefined : page.at(-1)
+        for (const item of await this.#queues.missing(page)) {
+          await this.#queues.enqueue(item)
+          count++
+        }
+      } while (every && this.#after !== undefined)
       if (count > 0) this.#log.info({ count }, 'outbox relay queued again messages missing from the queue')
     } catch (err) {
       this.#log.warn({ err }, 'outbox relay could not reach the queue; will retry')

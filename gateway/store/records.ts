@@ -390,8 +390,12 @@ export interface MessageRepository {
    * withdrawn, discarded or purged.
    */
   messageToDeliver(direction: Direction, id: string): Promise<MessageToDeliver | undefined>
-  /** Outbox items with no receipt that are older than `before`: the relay re-drives them. */
-  pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]>
+  /**
+   * Outbox items with no receipt that are older than `before`, oldest first
+   * (by creation, then direction and id), and after `after` if given: the
+   * relay re-drives them, a page at a time.
+   */
+  pendingOutbox(before: string, limit: number, after?: PendingDelivery): Promise<PendingDelivery[]>
 }
 
 /** The hash-chained audit ledger, and the search over it. */

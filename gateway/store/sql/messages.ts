@@ -305,13 +305,15 @@ export class SqlMessageRepository implements MessageRepository {
     return row === undefined ? undefined : toOutbox(row)
   }
 
-  async pendingOutbox(before: string, limit: number): Promise<PendingDelivery[]> {
+  async pendingOutbox(before: string, limit: number, after?: PendingDelivery): Promise<PendingDelivery[]> {
     // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
     // Not the sealed copy: the relay enqueues ids (queue/outbox-relay.ts).
+    // A row value compares in both databases: the page after `after` in the same order.
     const rows = await this.#db.all<Omit<OutboxRow, 'sealed'>>(
       `SELECT o.direction, o.id, o.target, o.created_at FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
-      WHERE m.status = 'accepted' AND o.created_at < ? ORDER BY o.created_at LIMIT ?`,
-      [before, limit]
+      WHERE m.status = 'accepted' AND o.created_at < ?${after === undefined ? '' : ' AND (o.created_at, o.direction, o.id) > (?, ?, ?)'}
+      ORDER BY o.created_at, o.direction, o.id LIMIT ?`,
+      after === undefined ? [before, limit] : [before, after.createdAt, after.direction, after.id, limit]
     )
     return rows.map(toPending)
   }
