@@ -1,4 +1,5 @@
 import t from 'tap'
+import { messageRecord } from './lib/store-fixtures.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -34,24 +35,7 @@ function columnsOf(db: DatabaseSync, table: string): string[] {
 function tableSql(db: DatabaseSync, table: string): string {
   return (db.prepare('SELECT sql FROM sqlite_master WHERE type = ? AND name = ?').get('table', table) as { sql: string }).sql
 }
-function record(id: string): MessageRecord {
-  return {
-    direction: 'outbound',
-    id,
-    digest: `d-${id}`,
-    kind: 'entry-exit.record',
-    purpose: 'entry-exit-verification',
-    sender: 'CA/CBSA/pik-primary',
-    recipient: 'US/CBP',
-    status: 'accepted',
-    acceptedAt: at,
-    updatedAt: at,
-    attempts: [],
-    receipt: null,
-    correlationId: null,
-    policyVersion: 'sha256:x'
-  }
-}
+const record = (id: string): MessageRecord => messageRecord(id, at, 'sha256:x')
 const outbox = (id: string): OutboxItem => ({ direction: 'outbound', id, target: 'https://partner/v1/exchange', sealed: 'sealed', createdAt: at })
 const accepted = (id: string) => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at })
 

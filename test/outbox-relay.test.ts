@@ -8,25 +8,11 @@ import { OutboxRelay } from '../gateway/queue/outbox-relay.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
 import { injectGateway, testConfig } from './helper.ts'
+import { messageRecord } from './lib/store-fixtures.ts'
 
 const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
 const at = (i: number) => new Date(Date.now() - 60_000 + i).toISOString()
-const record = (id: string, i: number): MessageRecord => ({
-  direction: 'outbound',
-  id,
-  digest: `d-${id}`,
-  kind: 'entry-exit.record',
-  purpose: 'entry-exit-verification',
-  sender: 'CA/CBSA/pik-primary',
-  recipient: 'US/CBP',
-  status: 'accepted',
-  acceptedAt: at(i),
-  updatedAt: at(i),
-  attempts: [],
-  receipt: null,
-  correlationId: null,
-  policyVersion: 'sha256:x'
-})
+const record = (id: string, i: number): MessageRecord => messageRecord(id, at(i))
 const item = (id: string, i: number): OutboxItem => ({ direction: 'outbound', id, target: 'partner', sealed: 'sealed', createdAt: at(i) })
 
 // Thirteen messages awaiting delivery, oldest first: the ten oldest queued, the three newest lost by Redis.

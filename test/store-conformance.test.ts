@@ -1,6 +1,7 @@
 // One set of behaviours, proved against both stores: what the gateway and the
 // privacy officer rely on must not depend on which database holds the ledger.
 import t from 'tap'
+import { messageRecord } from './lib/store-fixtures.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -88,24 +89,7 @@ function postgres(pool: pg.Pool): Backend {
 const T0 = Date.parse('2026-11-20T00:00:00.000Z')
 const iso = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString()
 
-function record(id: string, at = iso(0)): MessageRecord {
-  return {
-    direction: 'outbound',
-    id,
-    digest: `d-${id}`,
-    kind: 'entry-exit.record',
-    purpose: 'entry-exit-verification',
-    sender: 'CA/CBSA/pik-primary',
-    recipient: 'US/CBP',
-    status: 'accepted',
-    acceptedAt: at,
-    updatedAt: at,
-    attempts: [],
-    receipt: null,
-    correlationId: null,
-    policyVersion: 'sha256:v1'
-  }
-}
+const record = (id: string, at = iso(0)): MessageRecord => messageRecord(id, at)
 const outbox = (id: string, at = iso(0)): OutboxItem => ({ direction: 'outbound', id, target: 'partner', sealed: `sealed-${id}`, createdAt: at })
 const accepted = (id: string, at = iso(0), subjects: string[] = []) => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at, subjects })
 

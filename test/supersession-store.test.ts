@@ -5,6 +5,7 @@
 // superseded message not delivered, and retention takes the links with the
 // messages.
 import t from 'tap'
+import { messageRecord } from './lib/store-fixtures.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,24 +23,7 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 const T0 = Date.parse('2026-11-20T00:00:00.000Z')
 const iso = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString()
 
-function record(id: string, at = iso(0)): MessageRecord {
-  return {
-    direction: 'outbound',
-    id,
-    digest: `d-${id}`,
-    kind: 'entry-exit.record',
-    purpose: 'entry-exit-verification',
-    sender: 'CA/CBSA/pik-primary',
-    recipient: 'US/CBP',
-    status: 'accepted',
-    acceptedAt: at,
-    updatedAt: at,
-    attempts: [],
-    receipt: null,
-    correlationId: null,
-    policyVersion: 'sha256:v1'
-  }
-}
+const record = (id: string, at = iso(0)): MessageRecord => messageRecord(id, at)
 const outbox = (id: string, at = iso(0)): OutboxItem => ({ direction: 'outbound', id, target: 'partner', sealed: `sealed-${id}`, createdAt: at })
 const accepted = (id: string, at = iso(0)): AuditEntry => auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at })
 const withdrawn = (id: string, at = iso(1)): AuditEntry => auditEntry({ event: 'withdrawn', direction: 'outbound', messageId: id, at })

@@ -5,16 +5,7 @@ import type { Sealer } from '../lib/seal.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import {
-  deliveryProcessor,
-  DeliveryRefusedError,
-  type DeliveryDeps,
-  giveBackIfAbandoned,
-  isPermanent,
-  problemCode,
-  recordDelivered,
-  recordFailure
-} from './delivery-outcome.ts'
+import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent, problemCode } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -32,25 +23,22 @@ export interface PartnerDeliveryDeps extends DeliveryDeps {
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
   return deliveryProcessor(deps, async function deliverToPartner(pending, job, token): Promise<void> {
     const { id } = job.data
-    let receipt: string
-    try {
-      const jws = deps.sealer.unsealBytes(pending.sealed, id)
-      const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
-      if (res.status !== 200) {
-        const code = problemCode(res.body)
-        if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
-        throw new Error(`partner answered ${res.status} ${code}`)
-      }
-      const { partner } = deps.trust()
-      await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
-      receipt = res.body
-    } catch (err) {
-      await giveBackIfAbandoned(err, job, token)
-      if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
-      throw err
-    }
-    await recordDelivered(deps, job, token, () =>
-      deps.store.markDelivered('outbound', id, receipt, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
+    await attemptDelivery(
+      deps,
+      { pending, job, token },
+      async () => {
+        const jws = deps.sealer.unsealBytes(pending.sealed, id)
+        const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
+        if (res.status !== 200) {
+          const code = problemCode(res.body)
+          if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
+          throw new Error(`partner answered ${res.status} ${code}`)
+        }
+        const { partner } = deps.trust()
+        await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
+        return res.body
+      },
+      (receipt) => deps.store.markDelivered('outbound', id, receipt, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
     )
   })
 }

@@ -150,6 +150,29 @@ export async function giveBackIfAbandoned(err: unknown, job: Job<DeliveryJob>, t
 }
 
 /**
+ * One attempt at a message: `send` hands it over and gives back what shows
+ * the far side took it. An attempt that fails is recorded (recordFailure);
+ * one that did not fail is recorded as delivered with what `send` gave back
+ * (recordDelivered), outside it: that record failing is not a failed attempt.
+ */
+export async function attemptDelivery<T>(
+  deps: DeliveryDeps,
+  { pending, job, token }: { readonly pending: DeliveryInHand; readonly job: Job<DeliveryJob>; readonly token: string | undefined },
+  send: () => Promise<T>,
+  delivered: (taken: T) => Promise<unknown>
+): Promise<void> {
+  let taken: T
+  try {
+    taken = await send()
+  } catch (err) {
+    await giveBackIfAbandoned(err, job, token)
+    if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
+    throw err
+  }
+  await recordDelivered(deps, job, token, () => delivered(taken))
+}
+
+/**
  * The far side has the message (the partner's receipt verified, or the
  * agency's 2xx): its delivery is recorded. A ledger that cannot record it
  * now is not a failed attempt, and must never dead-letter the message: an
