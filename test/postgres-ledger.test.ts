@@ -10,6 +10,7 @@ import pg from 'pg'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, testConfig } from './helper.ts'
 import { scratchSchema } from './lib/scratch-schema.ts'
+import { messageRecord } from './lib/store-fixtures.ts'
 import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
 
 const run = promisify(execFile)
@@ -55,22 +56,7 @@ async function writersOn(store: import('../gateway/store/ledger-postgres.ts').Po
       const id = `m-${n++}`
       await store
         .accept(
-          {
-            direction: 'outbound',
-            id,
-            digest: `d-${id}`,
-            kind: 'entry-exit.record',
-            purpose: 'entry-exit-verification',
-            sender: 'CA/CBSA/pik-primary',
-            recipient: 'US/CBP',
-            status: 'accepted',
-            acceptedAt: at,
-            updatedAt: at,
-            attempts: [],
-            receipt: null,
-            correlationId: null,
-            policyVersion: 'sha256:x'
-          },
+          messageRecord(id, at, 'sha256:x'),
           { direction: 'outbound', id, target: 'https://partner/v1/exchange', sealed: 'sealed', createdAt: at },
           auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at })
         )
