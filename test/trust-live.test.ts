@@ -230,7 +230,9 @@ t.test('a trust file that does not load is not applied: the gateway keeps the tr
   t.equal((await submit(ex.clients.CBSA)).res.status, 202, 'and the gateway goes on working with the old trust')
   // What an operator alerts on: the file on disk is not the trust in force.
   const scraped = async (name: string) => await ex.ca.app.metrics.registry.getSingleMetricAsString(name)
-  t.match(await scraped('btb_trust_reloads_total'), /^btb_trust_reloads_total\{outcome="refused"\} 1$/m, 'the refused reload is counted')
+  // Once or more: a watcher may see one write as two changes (a busy machine did), each refused.
+  t.match(await scraped('btb_trust_reloads_total'), /^btb_trust_reloads_total\{outcome="refused"\} [1-9]\d*$/m, 'the refused reload is counted')
+  t.match(await scraped('btb_trust_reloads_total'), /^btb_trust_reloads_total\{outcome="applied"\} 0$/m, 'and none applied')
   t.match(await scraped('btb_trust_file_in_force'), /^btb_trust_file_in_force 0$/m, 'and the file on disk is said not to be in force')
   writeFileSync(trustFile, good)
   t.equal((await ex.ca.app.reloadTrust('test')).ok, true, 'the mended file is applied')
