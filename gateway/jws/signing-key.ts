@@ -20,9 +20,9 @@ export function keyMisfit(alg: SigningAlgorithm, key: KeyObject, jwkAlg?: unknow
   const type = key.asymmetricKeyType
   const curve = key.asymmetricKeyDetails?.namedCurve
   if (alg === 'ES256' ? type === 'ec' && curve === 'prime256v1' : type === 'ed25519') return undefined
-  const kind =
-    type === 'ec' ? `an EC ${curve === 'prime256v1' ? 'P-256' : (curve ?? '')} key` : type === 'ed25519' ? 'an Ed25519 key' : `a ${type ?? 'symmetric'} key`
-  return `it is ${kind.replace('  ', ' ')}`
+  if (type === 'ed25519') return 'it is an Ed25519 key'
+  if (type === 'ec') return `it is an EC ${curve === 'prime256v1' ? 'P-256' : curve} key`
+  return `it is a ${type} key`
 }
 
 /** A public key registered to one signer, parsed once at start-up. */

@@ -15,6 +15,8 @@ export interface OutboxRelayOptions {
   readonly pageSize?: number
 }
 
+const PAGE_SIZE = 1000
+
 /**
  * A pass reads one page of the items awaiting delivery, the one after the
  * last pass's, and starts again from the oldest after the last page: each
@@ -22,8 +24,6 @@ export interface OutboxRelayOptions {
  * to be found. Reading only the oldest page, a newer message Redis lost
  * stayed lost while the oldest waited on a partner that was down.
  */
-const PAGE_SIZE = 1000
-
 export class OutboxRelay {
   readonly #store: GatewayStore
   readonly #queues: DeliveryQueues

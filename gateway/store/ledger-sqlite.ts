@@ -138,8 +138,6 @@ export class SqliteDatabase implements SqlBackend {
   readonly #tupleStatements = new Map<string, StatementSync>()
   /** Writes waiting for the next group commit. */
   readonly #pending: PendingWrite[] = []
-  /** The ledger's own `synchronous` (SqliteStoreOptions), as SQLite spells it; NORMAL for a read-only store, which never commits. */
-  #synchronous: 'NORMAL' | 'FULL' = 'NORMAL'
   /** Whether writes are arriving together: the last group had company, or more came while it committed. */
   #together = false
   /** How many writes the last group committed. */
@@ -175,7 +173,6 @@ export class SqliteDatabase implements SqlBackend {
     this.#db.exec(`PRAGMA busy_timeout = ${options.sqliteBusyTimeoutMs ?? LOCK_WAIT_MS};`)
     execWhileBusy(this.#db, 'PRAGMA journal_mode = WAL;')
     const synchronous = options.synchronous === 'full' ? 'FULL' : 'NORMAL'
-    this.#synchronous = synchronous
     this.#db.exec(`PRAGMA synchronous = ${synchronous}; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -${CACHE_KIB};`)
     // What is deleted (a delivered message's sealed copy, a purged record) is
     // overwritten with zeros, not left in the file's free space for a backup
@@ -367,7 +364,7 @@ export class SqliteDatabase implements SqlBackend {
    * (WriteOptions.durable). It takes the setting only between transactions.
    */
   #commitBatch(batch: PendingWrite[]): void {
-    const synced = this.#synchronous === 'NORMAL' && batch.some((op) => op.durable)
+    const synced = this.#options.synchronous !== 'full' && batch.some((op) => op.durable)
     if (!synced) {
       this.#commitWrites(batch)
       return

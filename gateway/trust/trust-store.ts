@@ -4,7 +4,7 @@ import { X509Certificate, createPublicKey, createPrivateKey, type KeyObject } fr
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { sha256 } from '../lib/digest.ts'
-import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
+import type { SigningAlgorithm, SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { isAllowedAlgorithm, keyMisfit } from '../jws/signing-key.ts'
 import type { RetiredKey, TrustFileKey } from './trust-file.ts'
 import { checkTrustFile } from './trust-schema.ts'
@@ -85,11 +85,16 @@ export function gatewayOwner(country: Country): string {
   return `gateway:${country}`
 }
 
+/** Throws unless the key can do the algorithm its entry registers it for (signing-key.ts, keyMisfit). */
+function checkKeyFits(entry: { readonly kid: string; readonly alg: SigningAlgorithm }, key: KeyObject, jwkAlg: unknown): void {
+  const misfit = keyMisfit(entry.alg, key, jwkAlg)
+  if (misfit !== undefined) throw new Error(`trust file: key ${entry.kid} is registered for ${entry.alg}, but ${misfit}`)
+}
+
 function verificationKey(entry: TrustFileKey | RetiredKey, owner: string): VerificationKey {
   if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: key ${entry.kid} uses ${entry.alg}, which is not allowed`)
   const key = { kid: entry.kid, alg: entry.alg, owner, key: createPublicKey({ key: entry.jwk as never, format: 'jwk' }) }
-  const misfit = keyMisfit(entry.alg, key.key, (entry.jwk as { alg?: unknown }).alg)
-  if (misfit !== undefined) throw new Error(`trust file: key ${entry.kid} is registered for ${entry.alg}, but ${misfit}`)
+  checkKeyFits(entry, key.key, (entry.jwk as { alg?: unknown }).alg)
   if (!('retiredAt' in entry) || entry.retiredAt === undefined) return key
   const retiredAt = Math.floor(Date.parse(entry.retiredAt) / 1000)
   // The schema's pattern lets through a day or an hour no calendar has.
@@ -111,8 +116,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: gateway key ${entry.kid} uses ${entry.alg}`)
     const jwk = JSON.parse(read(entry.privateJwk)) as Record<string, unknown>
     const key: KeyObject = createPrivateKey({ key: jwk as never, format: 'jwk' })
-    const misfit = keyMisfit(entry.alg, key, jwk.alg)
-    if (misfit !== undefined) throw new Error(`trust file: key ${entry.kid} is registered for ${entry.alg}, but ${misfit}`)
+    checkKeyFits(entry, key, jwk.alg)
     return { kid: entry.kid, alg: entry.alg, key }
   })
   const signingKey = signingEntries.find((k) => k.kid === file.gateway.activeKid)
