@@ -53,6 +53,7 @@ const TABLE = {
   POLICY_DENIED: ['No policy allows this exchange: %s', 403],
   LEGAL_AUTHORITY_MISMATCH: ['Legal authority mismatch: %s', 403],
   AGREEMENT_MISMATCH: ['Agreement mismatch: %s', 403],
+  FORWARD_TOO_LARGE: ['Minimised and signed for the partner gateway, the message would be larger than the %d bytes a gateway takes: send fewer records', 413],
   ID_CONFLICT: ['Message %s was already submitted with other content', 409],
   SUPERSEDES_UNKNOWN: ['No message this gateway took from you has the id the envelope supersedes: %s', 422],
   SUPERSEDES_NOT_YOURS: ['The message superseded was sent by another system: %s', 403],
@@ -109,6 +110,7 @@ export const PurposeNotAllowedError = ERRORS.PURPOSE_NOT_ALLOWED
 export const PolicyDeniedError = ERRORS.POLICY_DENIED
 export const LegalAuthorityMismatchError = ERRORS.LEGAL_AUTHORITY_MISMATCH
 export const AgreementMismatchError = ERRORS.AGREEMENT_MISMATCH
+export const ForwardTooLargeError = ERRORS.FORWARD_TOO_LARGE
 export const IdConflictError = ERRORS.ID_CONFLICT
 export const SupersedesUnknownError = ERRORS.SUPERSEDES_UNKNOWN
 export const SupersedesNotYoursError = ERRORS.SUPERSEDES_NOT_YOURS

@@ -204,7 +204,11 @@ t.test('an operator lists and inspects dead letters, resends one once the partne
     const status = await untilStatus(cbsa, resent, 'delivered')
     t.equal(status.receipt.messageId, resent, "the partner's signed receipt")
     t.type(status.receipt.jws, 'string')
-    t.same(status.attempts, [], 'the attempts were reset by the resend')
+    t.match(
+      status.attempts.map((a: { error: string }) => a.error),
+      [/ECONNREFUSED/, /ECONNREFUSED/],
+      'its failed attempts before the resend stay on its status, and none after it'
+    )
     await eventually(() => (partner.cbp.received.some((m) => m.id === resent) ? true : undefined), 15_000, 'the push to CBP')
     t.same(
       (await op('GET', DEAD_LETTERS)).json.deadLetters.map((d: any) => d.id),
@@ -358,10 +362,15 @@ t.test('refusals: other roles, unknown ids, bad input; none changes anything', a
     const res = await op('POST', `${DEAD_LETTERS}/${id}/resend`)
     t.equal(res.status, 202)
     t.equal(res.json.outcome, 'requeued')
-    // The partner is still down: it dead-letters again, after one attempt, not two.
+    // The partner is still down: it dead-letters again after one attempt of its own (one is
+    // the setting), not at once for the one before the resend, which stays on its record.
     await untilStatus(cbsa, id, 'dead-lettered')
     const one = await op('GET', `${DEAD_LETTERS}/${id}`)
-    t.equal(one.json.attempts, 1, 'the attempts started again from zero')
+    t.equal(one.json.attempts, 2, 'one attempt more: a fresh set, with the one before it still counted')
+    t.same(
+      one.json.failures.map((f: any) => f.code),
+      ['ECONNREFUSED', 'ECONNREFUSED']
+    )
     const resent = await auditOf(ca.app, 'dead-letter-resent')
     t.equal(resent.length, 1)
     t.equal(resent[0]!.reason, undefined, 'no reason given, none invented')

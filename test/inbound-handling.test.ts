@@ -4,37 +4,16 @@
 // policy's: a partner that sent looser limits (by a fault, or by intent)
 // does not loosen them for the agency.
 import t from 'tap'
-import { randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { signCompactJws } from '../gateway/jws/sign-compact.ts'
 import { Sealer } from '../gateway/lib/seal.ts'
-import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
-import { ENVELOPE_TYP, handlingFor } from '../gateway/pipeline/envelope.ts'
-import { loadTrustStore } from '../gateway/trust/trust-store.ts'
-import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { injectGateway, testConfig } from './helper.ts'
+import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 const config = testConfig('CA', { runWorkers: false, webhooks: { 'CA/CBSA/pik-primary': 'https://127.0.0.1:1' } })
 const gw = await injectGateway(t, config)
-const us = loadTrustStore(join(KEYS_DIR, 'US', 'trust.json'))
-const asPartner = { 'content-type': 'application/jose', ...presenting(readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8')) }
+const asPartner = asPartnerOf('CA')
 
 /** An entry record from CBP, forwarded by the U.S. gateway as it would, with its handling changed by `loosen`. */
-async function forwarded(loosen: (h: Record<string, unknown>) => Record<string, unknown>) {
-  const envelope: Record<string, unknown> = {
-    ...sampleEnvelope('entry-exit.record', 'US', { country: 'CA', agency: 'CBSA' }),
-    id: randomUUID(),
-    from: { country: 'US', agency: 'CBP', system: 'ades' },
-    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
-  }
-  const book = new PolicyBook(randomBytes(32), randomBytes(32))
-  const policy = book.select(envelope as never, 'outbound')
-  envelope.payload = book.apply(policy, envelope.payload as never).payload
-  const honest = handlingFor(policy, { forwardedBy: 'US', forwardedAt: new Date().toISOString(), originDigest: 'A'.repeat(43) })
-  envelope.handling = loosen({ ...honest })
-  return { id: String(envelope.id), envelope, jws: await signCompactJws(JSON.stringify(envelope), us.signingKey, ENVELOPE_TYP) }
-}
+const forwarded = (loosen: (h: Record<string, unknown>) => Record<string, unknown>) => forwardedTo('CA', { handling: loosen })
 
 /** The handling of what the gateway will push to CBSA, from its sealed copy. */
 async function pushedHandling(id: string): Promise<Record<string, unknown>> {

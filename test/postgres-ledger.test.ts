@@ -12,6 +12,7 @@ import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, tes
 import { scratchSchema } from './lib/scratch-schema.ts'
 import { messageRecord } from './lib/store-fixtures.ts'
 import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
+import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 const run = promisify(execFile)
 
@@ -198,11 +199,12 @@ t.test("a ledger that cannot write (PostgreSQL's disk full): /readyz says the le
 })
 
 // Delivered is delivered: the partner has the message (its receipt verified)
-// when the ledger cannot record it. That is not a failed attempt: the job is
-// given back without spending one, the partner answers the next attempt as a
-// repeat (the same receipt), and it is recorded then. Dead-lettering it would
-// let an operator discard a message the partner already acted on.
-t.test('a delivery the partner received, which the ledger could not record at once, is recorded later, never failed or dead-lettered', async (t) => {
+// when the ledger cannot record it. That is not a failed attempt: the job
+// notes the receipt and is given back without spending one, and its next run
+// records the delivery without sending again. Dead-lettering it would let an
+// operator discard a message the partner already acted on; a correction
+// arriving meanwhile must not withdraw it, as if it had never arrived.
+t.test('a delivery the partner received, which the ledger could not record at once, is recorded later: never failed, dead-lettered or withdrawn', async (t) => {
   const ca = scratchSchema(t, 't_dca', 2)
   const us = scratchSchema(t, 't_dus', 2)
   const ex = await startExchange(t, (country) => ({
@@ -210,7 +212,9 @@ t.test('a delivery the partner received, which the ledger could not record at on
     ledgerPostgresSchema: country === 'CA' ? ca.schema : us.schema,
     // One attempt: a failure recorded would dead-letter the message.
     deliveryAttempts: 1,
-    ledgerPostgresTimeoutMs: country === 'CA' ? 500 : 30_000
+    ledgerPostgresTimeoutMs: country === 'CA' ? 500 : 30_000,
+    // Time, between the record that failed and the next try, for the correction below.
+    ...(country === 'CA' ? { deliveryBackoffMs: 5_000 } : {})
   }))
   // The ledger's connections waiting for a lock (the chain's): they carry the schema's name (application_name).
   const waitingOn = async (schema: string): Promise<number[]> =>
@@ -222,18 +226,21 @@ t.test('a delivery the partner received, which the ledger could not record at on
   t.teardown(releaseUs)
   const cbsa = ex.clients.CBSA
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
   await eventually(async () => ((await waitingOn(us.schema)).length > 0 ? true : undefined), 15_000, 'the delivery to wait at the partner')
   // This ledger held, then the partner let go: it answers with its receipt, which this side cannot record for now.
   const releaseCa = await holdLedgerChain(ca.pool, ca.schema)
   t.teardown(releaseCa)
   await releaseUs()
-  // The delivered record's write times out; a connection whose statement timed out is closed, but its
-  // backend waits on for the lock. What the gateway writes next waits beside it: the same record
-  // again (a later attempt), or a failure.
-  await eventually(async () => ((await waitingOn(ca.schema)).length >= 2 ? true : undefined), 15_000, 'the write after the first to wait')
-  const id = String(envelope.id)
+  const job = async () => ex.ca.app.queues.queue('outbound').getJob(id)
+  await eventually(async () => ((await (await job())?.getState()) === 'delayed' ? true : undefined), 15_000, 'the job given back')
+  t.match((await job())?.data.delivered, { receipt: String }, "the job notes the partner's receipt")
   await releaseCa()
+  // The agency corrects the message before the job's next try: the original is in the partner's hands already.
+  const { id: _id, createdAt: _at, from: _from, ...record } = envelope
+  const correction = cbsa.envelope({ ...record, supersedes: { id, action: 'correct', reason: 'data-error' } })
+  t.equal((await cbsa.submit(await cbsa.sign(correction))).status, 202, 'the correction is accepted')
   const outcome = await eventually(
     async () => {
       const status = (await ex.ca.app.store.findMessage('outbound', id))?.status
@@ -242,12 +249,46 @@ t.test('a delivery the partner received, which the ledger could not record at on
     15_000,
     'an outcome'
   )
-  t.equal(outcome, 'delivered', 'delivered: not failed, not dead-lettered')
-  const record = await ex.ca.app.store.findMessage('outbound', id)
-  t.same(record?.attempts, [], 'no attempt counted as failed')
-  t.ok(record?.receipt, "with the partner's receipt")
+  t.equal(outcome, 'delivered', 'delivered: not failed, dead-lettered or withdrawn')
+  const delivered = await ex.ca.app.store.findMessage('outbound', id)
+  t.same(delivered?.attempts, [], 'no attempt counted as failed')
+  t.ok(delivered?.receipt, "with the partner's receipt")
   const events = (await ex.ca.app.store.searchAudit({ messageId: id }, 0, 100)).map((e) => e.entry.event)
-  t.same(events, ['accepted', 'delivered'], 'the ledger says accepted, then delivered: nothing failed')
-  await eventually(() => (ex.mocks.CBP.received.some((m) => m.id === id) ? true : undefined), 15_000, 'the push at CBP')
-  t.equal(ex.mocks.CBP.received.filter((m) => m.id === id).length, 1, 'which CBP received once')
+  t.same(events, ['accepted', 'delivered'], 'the ledger says accepted, then delivered: nothing failed, nothing withdrawn')
+  const pushed = await eventually(
+    () => {
+      const ids = ex.mocks.CBP.received.map((m) => m.id)
+      return ids.includes(String(correction.id)) ? ids : undefined
+    },
+    15_000,
+    'the correction at CBP'
+  )
+  t.same(
+    pushed.filter((m) => m === id || m === correction.id),
+    [id, correction.id],
+    'CBP received the original once, then its correction'
+  )
+})
+
+// A refused envelope's id is looked up for a repeat as it was sent; PostgreSQL
+// refuses text holding a NUL, so that lookup failed the request with a 500
+// (SQLite took it). An id not in the contract's form was never stored.
+t.test('an envelope whose id holds a NUL is refused 422 from an agency and from the partner, not a 500', async (t) => {
+  const { schema } = scratchSchema(t, 't_nul')
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const submitted = { ...cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' })), id: 'abc\u0000def' }
+  const res = await cbsa.submit(await cbsa.sign(submitted))
+  t.same([res.status, res.json().code], [422, 'SCHEMA_INVALID'], 'from an agency')
+  const delivered = await forwardedTo('CA', { envelope: { id: 'x\u0000y' } })
+  const exchanged = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: delivered.jws, headers: asPartnerOf('CA') })
+  t.same([exchanged.statusCode, exchanged.json().code], [422, 'SCHEMA_INVALID'], 'from the partner')
+  t.same(
+    (await gw.app.store.auditEntries(0, 10)).map((e) => [e.entry.event, e.entry.code]),
+    [
+      ['refused', 'SCHEMA_INVALID'],
+      ['refused', 'SCHEMA_INVALID']
+    ],
+    'each refusal audited'
+  )
 })

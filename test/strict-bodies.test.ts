@@ -25,7 +25,9 @@ async function login(t: Test, baseUrl: string, dir: string) {
     return { status: res.statusCode, json: JSON.parse(await res.body.text()) as Record<string, any> }
   }
   const token = (await call('POST', '/v1/token')).json.access_token as string
-  return (path: string, body: unknown) => call('POST', path, JSON.stringify(body), { authorization: `Bearer ${token}`, 'content-type': 'application/json' })
+  // A string is sent as it is: JSON that JSON.stringify would never write.
+  return (path: string, body: unknown) =>
+    call('POST', path, typeof body === 'string' ? body : JSON.stringify(body), { authorization: `Bearer ${token}`, 'content-type': 'application/json' })
 }
 
 t.test('the app compiles its validators with the shared options', async (t) => {
@@ -54,5 +56,34 @@ t.test('no route coerces a body member or drops an unknown one', async (t) => {
     t.equal(res.json.code, 'REQUEST_INVALID', `${what}: REQUEST_INVALID`)
   }
   t.same(await gw.app.store.auditHead(), head, 'no refused body reached the ledger')
+  t.same(await gw.app.store.legalHolds(), [], 'no hold was placed')
+})
+
+t.test('a JSON body with a member given twice is refused BODY_INVALID, quoting none of it, and changes nothing', async (t) => {
+  const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
+  const officer = await login(t, gw.url, join(CA, 'privacy-officers', 'po-1'))
+  const cases: Array<[string, string, string]> = [
+    [
+      'a disclosure report on one document or another',
+      '/v1/audit/disclosures',
+      '{"documentNumber":"C4471862","issuingCountry":"VNM","documentNumber":"AB123456"}'
+    ],
+    [
+      'a hold on one traveller or another',
+      '/v1/audit/legal-holds',
+      '{"ref":"HOLD-44","reason":"court order","membershipId":"TREMBLAY","membershipId":"NGUYEN"}'
+    ],
+    ['a name given twice, deeper in', '/v1/audit/disclosures', '{"documentNumber":"C4471862","issuingCountry":"VNM","x":{"Tremblay":1,"Tremblay":2}}']
+  ]
+  const head = await gw.app.store.auditHead()
+  for (const [what, path, body] of cases) {
+    const res = await officer(path, body)
+    t.equal(res.status, 400, what)
+    t.equal(res.json.code, 'BODY_INVALID', `${what}: BODY_INVALID`)
+    t.match(res.json.detail, /given twice/, `${what}: the detail says why`)
+    for (const quoted of ['C4471862', 'AB123456', 'TREMBLAY', 'NGUYEN', 'Tremblay', 'documentNumber', 'membershipId'])
+      t.notOk(String(res.json.detail).includes(quoted), `${what}: the detail quotes no "${quoted}"`)
+  }
+  t.same(await gw.app.store.auditHead(), head, 'nothing reached the ledger')
   t.same(await gw.app.store.legalHolds(), [], 'no hold was placed')
 })

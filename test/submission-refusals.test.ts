@@ -357,3 +357,34 @@ t.test("a refused envelope's entry names it only in the contract's forms: free t
     'a kind is kept when it is one of the contract'
   )
 })
+
+// What a gateway forwards must fit the partner's body limit, the same
+// BODY_LIMIT_BYTES: a submission that fits it, minimised and signed for the
+// partner, may not (the handling is added; a pseudonym may be longer than
+// its value). Accepted, it could only be refused by the partner and
+// dead-lettered: it is refused here, before anything is written.
+t.test('a submission whose form for the partner would exceed the body limit: 413 FORWARD_TOO_LARGE, nothing accepted', async (t) => {
+  const signer = client(t, 'CBSA', 'inject://signing-only')
+  const designation = signer.envelope(sampleEnvelope('traveller.designation', 'CA', { country: 'US', agency: 'CBP' }))
+  const jws = await signer.sign(designation)
+  // The limit is the submission's own size: it fits, and what the partner would get does not.
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, bodyLimitBytes: jws.length }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const before = (await gw.app.store.auditHead())?.seq ?? 0
+  for (const attempt of ['first', 'sent again']) {
+    const res = await cbsa.submit(jws)
+    t.equal(res.status, 413, `${attempt}: 413`)
+    t.equal(res.json().code, 'FORWARD_TOO_LARGE', `${attempt}: FORWARD_TOO_LARGE`)
+    t.match(res.json().detail, new RegExp(`${jws.length} bytes`), `${attempt}: the detail names the limit`)
+  }
+  t.equal(await gw.app.store.findMessage('outbound', String(designation.id)), undefined, 'nothing was accepted')
+  t.equal(await gw.app.store.outboxItem('outbound', String(designation.id)), undefined, 'nothing is in the outbox')
+  t.same(
+    (await gw.app.store.auditEntries(before, 100)).map((e) => [e.entry.event, e.entry.code]),
+    [
+      ['refused', 'FORWARD_TOO_LARGE'],
+      ['refused', 'FORWARD_TOO_LARGE']
+    ],
+    'each refusal audited'
+  )
+})

@@ -40,3 +40,21 @@ t.test('a root in a spelling other than its canonical base64 is refused as unrea
   const canonical = await add(signCheckpoint({ size: 5, root }, { ...usKey, name: ledgerOrigin('US') }))
   t.equal(canonical.statusCode, 200, 'the same head, spelled canonically, is cosigned')
 })
+
+t.test('the same checkpoint sent again: from the size it reached, the same cosignature; from another old size, 409 with that size', async (t) => {
+  const cp = signCheckpoint({ size: 9, root: Buffer.alloc(32, 9).toString('base64') }, { ...usKey, name: ledgerOrigin('US') })
+  // A witness of its own, so that nothing another test cosigned is in the way.
+  const fresh = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const send = (oldSize: number) =>
+    fresh.app.inject({ method: 'POST', url: '/v1/witness/add-checkpoint', payload: addCheckpointBody(oldSize, [], cp), headers: asPartner })
+  const cosigned = await send(0)
+  t.equal(cosigned.statusCode, 200)
+  const again = await send(9)
+  t.equal(again.statusCode, 200, 'from the size it reached: a retry')
+  t.equal(again.body, cosigned.body, 'the same cosignature')
+  const stale = await send(0)
+  t.equal(stale.statusCode, 409, 'from an old size the witness is not at')
+  t.equal(stale.headers['content-type'], 'text/x.tlog.size')
+  t.equal(stale.body, '9\n')
+  t.equal((await fresh.app.store.witnessState(ledgerOrigin('US')))?.size, 9, 'nothing new kept')
+})

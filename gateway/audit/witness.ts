@@ -130,8 +130,11 @@ export class Witness {
     }
     if (cp.size === witnessed.size) {
       if (cp.root !== witnessed.root) return conflict('the same size with another root: the ledger was rewritten')
-      // The same checkpoint again (a retry): the same cosignature, nothing new written.
-      const latest = await store.latestWitnessedCheckpoint(origin)
+      // The same checkpoint again, from the size it reached (a retry whose
+      // answer was lost, or a sender told that size): the same cosignature,
+      // nothing new written. From any other old size it is answered as any
+      // other stale old size, 409 with the size, as tlog-witness says.
+      const latest = request.oldSize === witnessed.size ? await store.latestWitnessedCheckpoint(origin) : undefined
       if (latest !== undefined && latest.size === cp.size) return { cosigned: cosignatureLines(latest.note, request.note) }
     }
     if (request.oldSize !== witnessed.size) return { witnessedSize: witnessed.size }

@@ -2,7 +2,6 @@
 // keep its signed receipt as proof of delivery.
 import { sha256 } from '../lib/digest.ts'
 import type { Sealer } from '../lib/seal.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
 import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent, problemCode } from './delivery-outcome.ts'
@@ -23,22 +22,18 @@ export interface PartnerDeliveryDeps extends DeliveryDeps {
 export function partnerDelivery(deps: PartnerDeliveryDeps) {
   return deliveryProcessor(deps, async function deliverToPartner(pending, job, token): Promise<void> {
     const { id } = job.data
-    await attemptDelivery(
-      deps,
-      { pending, job, token },
-      async () => {
-        const jws = deps.sealer.unsealBytes(pending.sealed, id)
-        const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
-        if (res.status !== 200) {
-          const code = problemCode(res.body)
-          if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
-          throw new Error(`partner answered ${res.status} ${code}`)
-        }
-        const { partner } = deps.trust()
-        await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
-        return res.body
-      },
-      (receipt) => deps.store.markDelivered('outbound', id, receipt, auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
-    )
+    await attemptDelivery(deps, { pending, job, token }, async () => {
+      const jws = deps.sealer.unsealBytes(pending.sealed, id)
+      const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
+      if (res.status !== 200) {
+        const code = problemCode(res.body)
+        if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
+        throw new Error(`partner answered ${res.status} ${code}`)
+      }
+      if (res.unread !== undefined) throw new Error(`the partner's receipt could not be read: ${res.unread}`)
+      const { partner } = deps.trust()
+      await verifyReceipt(res.body, { keys: partner.keys, owner: gatewayOwner(partner.country), expected: { messageId: id, digest: sha256(jws) } })
+      return res.body
+    })
   })
 }

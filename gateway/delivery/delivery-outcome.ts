@@ -84,6 +84,9 @@ export function deliveryProcessor(
   attempt: (pending: DeliveryInHand, job: Job<DeliveryJob>, token: string | undefined) => Promise<void>
 ): (job: Job<DeliveryJob>, token?: string) => Promise<void> {
   return async (job, token) => {
+    // The far side has it already; only its record is owed (recordDelivered):
+    // nothing is read or sent, and nothing withdraws it now.
+    if (job.data.delivered !== undefined) return recordDelivered(deps, job, token, job.data.delivered.receipt)
     const pending = await deliveryInHand(deps, job)
     if (pending === undefined) return
     try {
@@ -151,50 +154,53 @@ export async function giveBackIfAbandoned(err: unknown, job: Job<DeliveryJob>, t
 
 /**
  * One attempt at a message: `send` hands it over and gives back what shows
- * the far side took it. An attempt that fails is recorded (recordFailure);
- * one that did not fail is recorded as delivered with what `send` gave back
- * (recordDelivered), outside it: that record failing is not a failed attempt.
+ * the far side took it (the partner's receipt; null for an agency's 2xx). An
+ * attempt that fails is recorded (recordFailure); one that did not fail is
+ * recorded as delivered (recordDelivered), outside it: that record failing is
+ * not a failed attempt.
  */
-export async function attemptDelivery<T>(
+export async function attemptDelivery(
   deps: DeliveryDeps,
   { pending, job, token }: { readonly pending: DeliveryInHand; readonly job: Job<DeliveryJob>; readonly token: string | undefined },
-  send: () => Promise<T>,
-  delivered: (taken: T) => Promise<unknown>
+  send: () => Promise<string | null>
 ): Promise<void> {
-  let taken: T
+  let receipt: string | null
   try {
-    taken = await send()
+    receipt = await send()
   } catch (err) {
     await giveBackIfAbandoned(err, job, token)
     if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
     throw err
   }
-  await recordDelivered(deps, job, token, () => delivered(taken))
+  await recordDelivered(deps, job, token, receipt)
 }
 
 /**
  * The far side has the message (the partner's receipt verified, or the
  * agency's 2xx): its delivery is recorded. A ledger that cannot record it
  * now is not a failed attempt, and must never dead-letter the message: an
- * operator could then discard what the far side already acted on. The job
- * goes back to the queue after `waitMs` without spending an attempt; the
- * next attempt is answered as a repeat (the partner's same receipt, the
- * agency's idempotency key), and recorded then.
+ * operator could then discard what the far side already acted on. Nor may a
+ * correction withdraw it meanwhile, as if it had never arrived. So the job
+ * says so (DeliveryJob's `delivered`, with the receipt) and goes back to the
+ * queue after `waitMs` without spending an attempt: its next run records the
+ * delivery and sends nothing, and a correction leaves it on the queue
+ * (DeliveryQueues.cancel).
  */
 export async function recordDelivered(
-  { log, waitMs }: Pick<DeliveryDeps, 'log' | 'waitMs'>,
+  { store, log, waitMs }: Pick<DeliveryDeps, 'store' | 'log' | 'waitMs'>,
   job: Job<DeliveryJob>,
   token: string | undefined,
-  record: () => Promise<unknown>
+  receipt: string | null
 ): Promise<void> {
+  const { id, direction } = job.data
   try {
-    await record()
+    await store.markDelivered(direction, id, receipt, auditEntry({ event: 'delivered', direction, messageId: id }))
   } catch (err) {
-    const { id, direction } = job.data
     log.error(
       { alert: 'DELIVERED_UNRECORDED', err, messageId: id, direction },
-      'delivered, but the ledger could not record it: the next attempt is answered as a repeat, and recorded then'
+      'delivered, but the ledger could not record it: recorded at the next try, with nothing sent again'
     )
+    if (job.data.delivered === undefined) await job.updateData({ ...job.data, delivered: { receipt } })
     await job.moveToDelayed(Date.now() + waitMs, token)
     throw new DelayedError()
   }
@@ -266,6 +272,12 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
  */
 export async function deadLetterStalled(deps: Pick<DeliveryDeps, 'store' | 'log'>, job: Job<DeliveryJob>, err: Error): Promise<void> {
   if (!job.deferredFailure) return
+  const { id, direction, delivered } = job.data
+  // The far side had it: delivered, however often its record's worker died.
+  if (delivered !== undefined) {
+    await deps.store.markDelivered(direction, id, delivered.receipt, auditEntry({ event: 'delivered', direction, messageId: id }))
+    return
+  }
   const record = await deps.store.findMessage(job.data.direction, job.data.id)
   if (record?.status !== 'accepted') return
   await recordFailure({ store: deps.store, log: deps.log, job, err, record })

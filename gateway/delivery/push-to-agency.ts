@@ -2,7 +2,6 @@
 // receiving agency system's webhook over mTLS.
 import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
 import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent, problemCode } from './delivery-outcome.ts'
 import type { Poster } from './tls-client.ts'
 
@@ -16,24 +15,22 @@ export interface AgencyPushDeps extends DeliveryDeps {
 export function agencyPush(deps: AgencyPushDeps) {
   return deliveryProcessor(deps, async function pushToAgency(pending, job, token): Promise<void> {
     const { id, target } = job.data
-    await attemptDelivery(
-      deps,
-      { pending, job, token },
-      async () => {
-        const url = deps.webhookFor(target)
-        if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
-        const jws = deps.sealer.unsealBytes(pending.sealed, id)
-        // The agency's way to recognise a push it already has
-        // (docs/integrators.md, "Receiving"): after a crash between its 2xx and our record of it, the
-        // same message is pushed again, with the same key.
-        const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
-        if (res.status < 200 || res.status >= 300) {
-          const code = problemCode(res.body)
-          if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
-          throw new Error(`agency answered ${res.status} ${code}`)
-        }
-      },
-      () => deps.store.markDelivered('inbound', id, null, auditEntry({ event: 'delivered', direction: 'inbound', messageId: id }))
-    )
+    await attemptDelivery(deps, { pending, job, token }, async (): Promise<null> => {
+      const url = deps.webhookFor(target)
+      if (url === undefined) throw new UnrecoverableError(`${target} has no webhook`)
+      const jws = deps.sealer.unsealBytes(pending.sealed, id)
+      // The agency's way to recognise a push it already has
+      // (docs/integrators.md, "Receiving"): after a crash between its 2xx and our record of it, the
+      // same message is pushed again, with the same key.
+      const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
+      if (res.status < 200 || res.status >= 300) {
+        const code = problemCode(res.body)
+        if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
+        throw new Error(`agency answered ${res.status} ${code}`)
+      }
+      // A 2xx is the agency's answer, whatever its body: one too long to
+      // read (res.unread) is not a push to make again.
+      return null
+    })
   })
 }

@@ -17,7 +17,15 @@ import { CIPHER_POLICY } from '../trust/tls-options.ts'
 export interface PostResult {
   readonly status: number
   readonly contentType: string
+  /** The answer's body; empty where `unread` says why it could not be read. */
   readonly body: string
+  /**
+   * Why the body of a 2xx answer could not be read whole (past
+   * RESPONSE_MAX_BYTES, or past the time limit): the status stands all the
+   * same, so an agency's 2xx is its answer whatever follows it. Any other
+   * status whose body cannot be read is a failed request.
+   */
+  readonly unread?: string
 }
 
 /** What a delivery needs of a client: one POST, answered in full. */
@@ -55,9 +63,14 @@ export interface TlsClientOptions {
 export const RESPONSE_MAX_BYTES = 1024 * 1024
 
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
-  const text = await res.body.text()
   const type = res.headers['content-type']
-  return { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? ''), body: text }
+  const answer = { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? '') }
+  try {
+    return { ...answer, body: await res.body.text() }
+  } catch (err) {
+    if (res.statusCode < 200 || res.statusCode >= 300) throw err
+    return { ...answer, body: '', unread: err instanceof Error ? err.message : String(err) }
+  }
 }
 
 export class TlsClient implements Poster {

@@ -54,6 +54,33 @@ export function checkSupersedes(supersedes: Supersedes, original: MessageRecord 
 }
 
 /**
+ * Refuses a supersession that would close a loop: a message that names
+ * itself, or an original that supersedes this message, directly or through
+ * the originals before it. Each message of a loop waits for, or is withdrawn
+ * by, another, and none reaches the agency. The sending gateway cannot make
+ * one (an original is stored before anything supersedes it); the receiving
+ * gateway takes a correction whose original it never got, so a partner could,
+ * and is refused before anything is written. `original` is the record
+ * `supersedes` names, if stored; `stored` reads the ones before it.
+ */
+export async function checkNoLoop(
+  id: string,
+  supersedes: Supersedes,
+  original: MessageRecord | undefined,
+  stored: (id: string) => Promise<MessageRecord | undefined>
+): Promise<void> {
+  const loop = () => new SupersedesConflictError(`superseding ${supersedes.id} would make a loop of corrections back to this message`)
+  if (supersedes.id === id) throw loop()
+  const seen = new Set([supersedes.id])
+  for (let link = original?.supersedes; link !== undefined; link = (await stored(link.id))?.supersedes) {
+    if (link.id === id) throw loop()
+    // A loop stored already, not through this message (none can be, since this check): not followed round again.
+    if (seen.has(link.id)) return
+    seen.add(link.id)
+  }
+}
+
+/**
  * The entry of an original withdrawn before delivery. Like an operator's
  * action on a dead letter it names the parties, kind and purpose, so the
  * usual filters find it; it names no traveller. Withdrawn means it is not

@@ -6,6 +6,7 @@
 // a worker thread for a large one (plugins/pipeline.ts): a 5,000-record batch
 // then never holds the event loop that every other request needs.
 import type { FieldDecision } from '../../policies/lib/engine.ts'
+import { ForwardTooLargeError } from '../errors.ts'
 import { refusalData, type RefusalData } from './refusal-data.ts'
 import type { Sealer } from '../lib/seal.ts'
 import { sha256 } from '../lib/digest.ts'
@@ -37,6 +38,12 @@ export interface OutboundTask {
   readonly partnerCountry: Country
   readonly country: Country
   readonly signingKey: SigningKey
+  /**
+   * The largest body a gateway's POST /v1/exchange takes (BODY_LIMIT_BYTES,
+   * the same on both sides): what the partner is sent must fit, or it could
+   * only be refused there after this one had accepted it.
+   */
+  readonly forwardLimitBytes: number
 }
 
 /** The envelope without its payload: what a ledger entry and a message record may name. */
@@ -131,6 +138,10 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
       handling: handlingFor(policy, { forwardedBy: task.country, forwardedAt: at, originDigest: digest })
     }
     const outgoing = await signCompactJws(JSON.stringify(forwarded), task.signingKey, ENVELOPE_TYP)
+    // Minimised is not always smaller: the handling is added, and a
+    // pseudonym (47 characters) may stand for a value of four. A submission
+    // just under the limit can come out over it.
+    if (outgoing.length > task.forwardLimitBytes) throw new ForwardTooLargeError(task.forwardLimitBytes)
     return {
       digest,
       auditDigest,

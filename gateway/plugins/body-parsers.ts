@@ -4,9 +4,8 @@
 // add plain text for themselves alone: routes/witness.ts).
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import secureJson from 'secure-json-parse'
 import { BodyInvalidError, UnsupportedMediaTypeError } from '../errors.ts'
-import { syntaxDetail } from '../lib/i-json.ts'
+import { IJsonError, parseIJson } from '../lib/i-json.ts'
 
 /** The media type of a compact JWS (RFC 7515 §9.2.1): how messages are sent. */
 export const JOSE = 'application/jose'
@@ -45,9 +44,13 @@ export const bodyParsers = fp(
     app.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson(_request, body, done) {
       let value: unknown
       try {
-        value = secureJson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' })
+        // I-JSON, as a signed payload is read (lib/i-json.ts): a member given
+        // twice is refused, not "the last one wins", so that an officer's
+        // request is for what it says (a disclosure report on one document,
+        // a hold on one traveller), and no reader takes it another way.
+        value = parseIJson(body as string)
       } catch (err) {
-        return done(new BodyInvalidError(err instanceof SyntaxError ? syntaxDetail(err) : (err as Error).message), undefined)
+        return done(new BodyInvalidError(bodyDetail(err)), undefined)
       }
       // No route takes a JSON string. Those that take a JWS tell it by its
       // being a string: one sent as `"eyJ…"` in JSON would pass for one, read
@@ -69,3 +72,15 @@ export const bodyParsers = fp(
   },
   { name: 'body-parsers', fastify: '5.x' }
 )
+
+/**
+ * Why a JSON body could not be read, quoting none of it: not a value, and
+ * not a member's name either (an officer's body may hold a traveller's name
+ * where a member's name should be).
+ */
+function bodyDetail(err: unknown): string {
+  if (!(err instanceof IJsonError)) return 'not JSON'
+  if (err.code === 'DUPLICATE_MEMBER') return `a member name given twice in one object, at position ${err.offset} (RFC 7493 §2.3)`
+  if (err.code === 'PROTOTYPE_KEY') return `a member name that is not allowed, at position ${err.offset} (prototype pollution)`
+  return err.message
+}

@@ -24,6 +24,13 @@ export interface DeliveryJob {
    * from what it reads.
    */
   readonly bytes?: number
+  /**
+   * Set when the far side took the message and the ledger could not record
+   * it then (delivery/delivery-outcome.ts, recordDelivered): what shows it
+   * took it, the partner's receipt (null for an agency's 2xx), which names
+   * no traveller. The job's next run records the delivery and sends nothing.
+   */
+  readonly delivered?: { readonly receipt: string | null }
 }
 
 export { QUEUE_NAMES } from './queue-names.ts'
@@ -177,8 +184,18 @@ export class DeliveryQueues {
    * removes no locked job). True when no job of it is left to run; false when
    * an attempt is under way.
    */
+  /**
+   * Takes a message's job off the queue, if no worker holds it and the far
+   * side does not have the message already (DeliveryJob's `delivered`): true
+   * if it was. Only a worker that holds a job marks it, and `remove` leaves a
+   * held job; read in this order, a mark is missed only if a whole attempt,
+   * its failed record included, falls between the second read and the remove.
+   */
   async cancel(direction: Direction, id: string): Promise<boolean> {
-    return (await this.#queues[direction].remove(id)) === 1
+    const queue = this.#queues[direction]
+    if ((await queue.getJobState(id)) === 'active') return false
+    if ((await queue.getJob(id))?.data.delivered !== undefined) return false
+    return (await queue.remove(id)) === 1
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { ReplayedError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
-import { checkSupersedes } from '../intake/supersession.ts'
+import { checkNoLoop, checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
@@ -108,6 +108,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       // and never comes after this message (delivery/delivery-outcome.ts): this
       // one is taken all the same, with the link, and pushed as routed.
       const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
+      if (envelope.supersedes !== undefined) await checkNoLoop(envelope.id, envelope.supersedes, original, (id) => app.intake.stored('inbound', id))
       if (envelope.supersedes !== undefined && original !== undefined) {
         checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
         // It goes where the original went (docs/integrators.md, "Corrections and retractions").

@@ -41,6 +41,7 @@ const SUBMIT_SCHEMA = {
     202: { description: 'Accepted: audited, committed to the outbox and queued for the partner gateway.', headers: LOCATION, ...STATUS_RESPONSE },
     ...problemResponses(
       ...SUBMISSION_REFUSALS,
+      'FORWARD_TOO_LARGE',
       'ID_CONFLICT',
       'SUPERSEDES_UNKNOWN',
       'SUPERSEDES_NOT_YOURS',
@@ -99,7 +100,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
         window: opts,
         partnerCountry: trust.partnerCountry,
         country: trust.country,
-        signingKey: trust.signingKey
+        signingKey: trust.signingKey,
+        forwardLimitBytes: opts.bodyLimitBytes
       })
       const { digest, payloadDigest } = prepared
       request.auditEnvelope = prepared.facts

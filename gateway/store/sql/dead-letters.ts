@@ -33,10 +33,13 @@ export class SqlDeadLetterRepository implements DeadLetterRepository {
 
   requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
     // A conditional UPDATE: of two operators resending at once, one changes the row and the other finds it accepted.
+    // The attempts before stay on the record: one that timed out may have
+    // reached the far side, and a withdrawal or a status must still say so
+    // (intake/supersession.ts, withdrawalEntry).
     return this.#db.write(
       (function* () {
         const changed = yield* run(
-          `UPDATE {messages} AS m SET status = 'accepted', attempts = '[]', updated_at = ?
+          `UPDATE {messages} AS m SET status = 'accepted', updated_at = ?
         WHERE m.direction = ? AND m.id = ? AND m.status = 'dead-lettered'
         AND EXISTS (SELECT 1 FROM {outbox} o WHERE o.direction = m.direction AND o.id = m.id)`,
           [audit.at, direction, id]

@@ -1,0 +1,107 @@
+// The receiving side's inputs, as a test makes them: an envelope as the
+// partner gateway forwards it (minimised by the sender's outbound policy,
+// with its handling, signed with the partner gateway's own key), the
+// headers that present the partner's certificate to an injected gateway,
+// and an agency's webhook with a test's answers.
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer } from 'node:https'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { signCompactJws } from '../../gateway/jws/sign-compact.ts'
+import { PolicyBook } from '../../gateway/pipeline/apply-policy.ts'
+import { ENVELOPE_TYP, handlingFor } from '../../gateway/pipeline/envelope.ts'
+import { loadTrustStore } from '../../gateway/trust/trust-store.ts'
+import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
+import { KEYS_DIR, presenting } from '../helper.ts'
+
+type Country = 'CA' | 'US'
+
+const PARTNER_OF = { CA: 'US', US: 'CA' } as const
+/** The agency system each side's samples go to, as `SYSTEMS` names them. */
+const RECEIVER = { CA: { agency: 'CBSA', system: 'pik-primary' }, US: { agency: 'CBP', system: 'ades' } } as const
+
+export interface Forwarded {
+  readonly id: string
+  readonly envelope: Record<string, unknown>
+  readonly jws: string
+}
+
+export interface ForwardedOptions {
+  /** Changes to the handling the partner's policy gives (a partner at fault, or hostile). */
+  readonly handling?: (honest: Record<string, unknown>) => Record<string, unknown>
+  /** Envelope members set after the rest (`id`, `supersedes`…), signed as they are. */
+  readonly envelope?: Record<string, unknown>
+}
+
+/** An entry record the partner of `to` forwards to it, signed with that partner gateway's key. */
+export async function forwardedTo(to: Country, opts: ForwardedOptions = {}): Promise<Forwarded> {
+  const from = PARTNER_OF[to]
+  const sender = RECEIVER[from]
+  const envelope: Record<string, unknown> = {
+    ...sampleEnvelope('entry-exit.record', from, { country: to, agency: RECEIVER[to].agency }),
+    id: randomUUID(),
+    from: { country: from, ...sender },
+    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+  }
+  const book = new PolicyBook(randomBytes(32), randomBytes(32))
+  const policy = book.select(envelope as never, 'outbound')
+  envelope.payload = book.apply(policy, envelope.payload as never).payload
+  const honest = handlingFor(policy, { forwardedBy: from, forwardedAt: new Date().toISOString(), originDigest: 'A'.repeat(43) })
+  envelope.handling = opts.handling?.({ ...honest }) ?? honest
+  Object.assign(envelope, opts.envelope)
+  const partner = loadTrustStore(join(KEYS_DIR, from, 'trust.json'))
+  return { id: String(envelope.id), envelope, jws: await signCompactJws(JSON.stringify(envelope), partner.signingKey, ENVELOPE_TYP) }
+}
+
+/** Headers for an injected POST /v1/exchange to `to`'s gateway: its partner gateway's certificate, and a JWS body. */
+export function asPartnerOf(to: Country): Record<string, string> {
+  return { 'content-type': 'application/jose', ...presenting(readFileSync(join(KEYS_DIR, PARTNER_OF[to], 'gateway.crt.pem'), 'utf8')) }
+}
+
+export interface Push {
+  readonly idempotencyKey: string | undefined
+  readonly body: string
+}
+
+/**
+ * The webhook of `country`'s receiving agency system in the samples, over
+ * mTLS with that system's certificate; `answer` answers each push (the n-th,
+ * from 1). Closed when the test ends.
+ */
+export async function agencyWebhook(
+  t: { teardown(fn: () => unknown): void },
+  country: Country,
+  answer: (res: ServerResponse, n: number, req: IncomingMessage) => void = (res) => void res.writeHead(204).end()
+): Promise<{ readonly url: string; readonly pushes: readonly Push[] }> {
+  const { agency, system } = RECEIVER[country]
+  const dir = join(KEYS_DIR, country, 'agencies', `${agency}-${system}`)
+  const pushes: Push[] = []
+  const server = createServer(
+    {
+      cert: readFileSync(join(dir, 'client.crt.pem')),
+      key: readFileSync(join(dir, 'client.key.pem')),
+      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')),
+      requestCert: true,
+      rejectUnauthorized: true
+    },
+    (req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const key = req.headers['idempotency-key']
+        pushes.push({ idempotencyKey: typeof key === 'string' ? key : undefined, body: Buffer.concat(chunks).toString() })
+        answer(res, pushes.length, req)
+      })
+    }
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+  )
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}/v1/inbox`, pushes }
+}

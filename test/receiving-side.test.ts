@@ -1,0 +1,102 @@
+// The receiving gateway, from what the partner sends to what its agency has:
+// an agency's 2xx is its answer, whatever body follows it; a resent dead
+// letter keeps the attempts that may have reached the agency, so a later
+// withdrawal still says so; and corrections that would loop back to
+// themselves are refused, where each would wait for or withdraw another and
+// none would reach the agency.
+import t from 'tap'
+import { DeadLetters } from '../gateway/queue/dead-letters.ts'
+import { RESPONSE_MAX_BYTES } from '../gateway/delivery/tls-client.ts'
+import { eventually, injectGateway, testConfig } from './helper.ts'
+import { agencyWebhook, asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
+
+// Each test has its own gateway, Redis prefix and ledger, and waits on deliveries: side by side.
+t.jobs = 3
+
+const CBSA = 'CA/CBSA/pik-primary'
+
+t.test("an agency's 2xx with a body too long to read is delivered, once: not a failed push, not pushed again", async (t) => {
+  const tooLong = 'x'.repeat(RESPONSE_MAX_BYTES + 10)
+  const webhook = await agencyWebhook(t, 'CA', (res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end(tooLong))
+  const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url }, deliveryAttempts: 2, deliveryBackoffMs: 10 }))
+  const sent = await forwardedTo('CA')
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  const record = await eventually(
+    async () => {
+      const r = await gw.app.store.findMessage('inbound', sent.id)
+      return r?.status === 'accepted' ? undefined : r
+    },
+    15_000,
+    'an outcome'
+  )
+  t.equal(record?.status, 'delivered', 'the agency answered 200: delivered')
+  t.same(record?.attempts, [], 'no attempt counted as failed')
+  t.equal(webhook.pushes.length, 1, 'pushed once')
+})
+
+t.test('a resent dead letter keeps its attempts: withdrawn by a correction later, its entry still counts those that may have arrived', async (t) => {
+  // Two 503s (each may have reached the agency), then, resent, a 429 (which did not).
+  const webhook = await agencyWebhook(t, 'CA', (res, n) => void res.writeHead(n <= 2 ? 503 : 429).end())
+  // The backoff leaves the correction below time to arrive while the resent push waits for its next try.
+  const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url }, deliveryAttempts: 2, deliveryBackoffMs: 3_000 }))
+  const original = await forwardedTo('CA')
+  const id = original.id
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: original.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  await eventually(async () => ((await gw.app.store.findMessage('inbound', id))?.status === 'dead-lettered' ? true : undefined), 20_000, 'dead-lettered')
+  // BullMQ removes the failed job just after the dead letter is recorded: a resend before that adds nothing.
+  await eventually(async () => ((await gw.app.queues.queue('inbound').getJob(id)) === undefined ? true : undefined), 10_000, 'the job removed')
+  const resent = await new DeadLetters(gw.app.store, gw.app.queues).resend(id, { operator: 'CA/operator/ops-1', reason: 'webhook restored' })
+  t.equal(resent.outcome, 'requeued')
+  const afterResend = await eventually(
+    async () => {
+      const r = await gw.app.store.findMessage('inbound', id)
+      return r !== undefined && r.attempts.length === 3 ? r : undefined
+    },
+    15_000,
+    'the resent push refused'
+  )
+  t.equal(afterResend.status, 'accepted', 'waiting for its next try')
+  t.match(
+    afterResend.attempts.map((a) => a.error),
+    [/503/, /503/, /429/],
+    'the attempts before the resend are still on the record'
+  )
+  const correction = await forwardedTo('CA', { envelope: { supersedes: { id, action: 'correct', reason: 'data-error' } } })
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: correction.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  t.equal((await gw.app.store.findMessage('inbound', id))?.status, 'withdrawn', 'the original is withdrawn')
+  const [withdrawal] = (await gw.app.store.searchAudit({ messageId: id, event: 'withdrawn' }, 0, 10)).map((e) => e.entry)
+  t.same(withdrawal?.counts, { uncertainAttempts: 2 }, 'its entry counts the two 503s, from before the resend, as ones that may have arrived')
+})
+
+t.test('a correction that would loop back to itself is refused SUPERSEDES_CONFLICT, and nothing of it is kept', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const exchange = async (jws: string) => {
+    const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })
+    return { status: res.statusCode, code: res.statusCode === 200 ? undefined : (res.json().code as string) }
+  }
+  const refused = async (id: string) => (await gw.app.store.searchAudit({ messageId: id, event: 'refused' }, 0, 10)).map((e) => e.entry.code)
+
+  const self = crypto.randomUUID()
+  const naming = await forwardedTo('CA', { envelope: { id: self, supersedes: { id: self, action: 'correct', reason: 'data-error' } } })
+  t.same(await exchange(naming.jws), { status: 409, code: 'SUPERSEDES_CONFLICT' }, 'a message that supersedes itself')
+  t.equal(await gw.app.store.findMessage('inbound', self), undefined, 'is not kept')
+  t.same(await refused(self), ['SUPERSEDES_CONFLICT'], 'and its refusal is audited')
+
+  // B corrects A, which has not arrived (its sender may have withdrawn it): taken. A, arriving, may not correct B.
+  const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
+  const bCorrectsA = await forwardedTo('CA', { envelope: { id: b, supersedes: { id: a, action: 'correct', reason: 'data-error' } } })
+  t.same(await exchange(bCorrectsA.jws), { status: 200, code: undefined }, 'a correction of a message not received is taken')
+  const aCorrectsB = await forwardedTo('CA', { envelope: { id: a, supersedes: { id: b, action: 'correct', reason: 'data-error' } } })
+  t.same(await exchange(aCorrectsB.jws), { status: 409, code: 'SUPERSEDES_CONFLICT' }, 'its original, correcting it back, is refused')
+  t.equal(await gw.app.store.findMessage('inbound', a), undefined, 'and not kept')
+  // Three: C corrects E (not received), D corrects C, then E would correct D.
+  const [c, d, e] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()]
+  const link = (id: string, of: string) => forwardedTo('CA', { envelope: { id, supersedes: { id: of, action: 'correct', reason: 'data-error' } } })
+  t.equal((await exchange((await link(c, e)).jws)).status, 200)
+  t.equal((await exchange((await link(d, c)).jws)).status, 200)
+  t.same(await exchange((await link(e, d)).jws), { status: 409, code: 'SUPERSEDES_CONFLICT' }, 'a loop through three is refused as well')
+
+  const late = await forwardedTo('CA', { envelope: { id: a } })
+  t.same(await exchange(late.jws), { status: 200, code: undefined }, 'A itself, superseding nothing, is taken')
+  t.equal((await gw.app.store.findMessage('inbound', a))?.supersededBy?.id, b, 'and known as corrected by B')
+})
