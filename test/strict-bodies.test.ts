@@ -42,6 +42,13 @@ t.test('no route coerces a body member or drops an unknown one', async (t) => {
   const cases: Array<[string, typeof officer, string, unknown]> = [
     ['disclosures: a number for a string', officer, '/v1/audit/disclosures', { membershipId: 12345 }],
     ['disclosures: an unknown member', officer, '/v1/audit/disclosures', { membershipId: '12345', extra: true }],
+    ['disclosures: a date of birth that is no date', officer, '/v1/audit/disclosures', { surname: 'Tremblay', dateOfBirth: '1984-02-30' }],
+    [
+      'legal hold: a date of birth that is no date',
+      officer,
+      '/v1/audit/legal-holds',
+      { ref: 'HOLD-41', reason: 'r', surname: 'Tremblay', dateOfBirth: '2023-02-29' }
+    ],
     ['legal hold: an array for a string', officer, '/v1/audit/legal-holds', { ref: 'HOLD-42', reason: ['r'], messageId: id }],
     ['legal hold: an unknown member', officer, '/v1/audit/legal-holds', { ref: 'HOLD-43', reason: 'r', messageId: id, until: 'never' }],
     ['resend: a number for a reason', operator, `/v1/operations/dead-letters/${id}/resend`, { reason: 42 }],

@@ -63,7 +63,9 @@ const TRAVELLER_IDENTIFIER = {
       'With `dateOfBirth`: a traveller a message names by neither a document nor a membership (a protected person matched by prints). ' +
       'Case, accents and spaces do not matter.'
   },
-  dateOfBirth: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'YYYY-MM-DD, with `surname`.' }
+  // A real calendar date, as a message's is (common.schema.json's `date`): no message can name 30 February,
+  // so a report or a hold on it could only come back empty, or hold nothing, without a word.
+  dateOfBirth: { type: 'string', format: 'date', description: 'YYYY-MM-DD, a calendar date, with `surname`.' }
 } as const
 
 /** One identifier, whole: a document, a membership, or a surname with a date of birth. */
