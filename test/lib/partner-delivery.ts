@@ -12,6 +12,7 @@ import { signCompactJws } from '../../gateway/jws/sign-compact.ts'
 import { PolicyBook } from '../../gateway/pipeline/apply-policy.ts'
 import { ENVELOPE_TYP, handlingFor } from '../../gateway/pipeline/envelope.ts'
 import { loadTrustStore } from '../../gateway/trust/trust-store.ts'
+import { loadAgencyCredentials } from '../../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
 import { KEYS_DIR, presenting } from '../helper.ts'
 
@@ -75,26 +76,16 @@ export async function agencyWebhook(
   answer: (res: ServerResponse, n: number, req: IncomingMessage) => void = (res) => void res.writeHead(204).end()
 ): Promise<{ readonly url: string; readonly pushes: readonly Push[] }> {
   const { agency, system } = RECEIVER[country]
-  const dir = join(KEYS_DIR, country, 'agencies', `${agency}-${system}`)
+  // The system's own certificate, asking for the gateway's, as its webhook would (sandbox/mock-agency.ts).
+  const { cert, key, ca } = loadAgencyCredentials(KEYS_DIR, country, agency, system)
   const pushes: Push[] = []
-  const server = createServer(
-    {
-      cert: readFileSync(join(dir, 'client.crt.pem')),
-      key: readFileSync(join(dir, 'client.key.pem')),
-      ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')),
-      requestCert: true,
-      rejectUnauthorized: true
-    },
-    (req, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const key = req.headers['idempotency-key']
-        pushes.push({ idempotencyKey: typeof key === 'string' ? key : undefined, body: Buffer.concat(chunks).toString() })
-        answer(res, pushes.length, req)
-      })
-    }
-  )
+  const server = createServer({ cert, key, ca, requestCert: true, rejectUnauthorized: true }, async (req, res) => {
+    let body = ''
+    for await (const chunk of req) body += chunk
+    const idempotencyKey = req.headers['idempotency-key']
+    pushes.push({ idempotencyKey: typeof idempotencyKey === 'string' ? idempotencyKey : undefined, body })
+    answer(res, pushes.length, req)
+  })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(
     () =>
