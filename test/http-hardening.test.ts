@@ -354,6 +354,43 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     t.type(JSON.parse(continued.responses[1]?.body ?? '{}').access_token, 'string')
   })
 
+  // RFC 9110 §10.1.1: a client that waits for 100 Continue sends its body
+  // only when told to. One the gateway would refuse is refused first, and
+  // never told to send megabytes for nothing.
+  await t.test('Expect: 100-continue is answered only once the caller passed the checks before the body', async (t) => {
+    const head = (auth: string) =>
+      `POST /v1/messages HTTP/1.1\r\nHost: gw\r\n${auth}Expect: 100-continue\r\nContent-Type: application/jose\r\nContent-Length: 8000000\r\n\r\n`
+    const noToken = await exchange(gw.url, head(''), { finalResponses: 1 })
+    t.same(
+      noToken.responses.map((r) => r.status),
+      [401],
+      'no token: the refusal, and no 100 Continue before it'
+    )
+    const anonymous = await exchange(gw.url, head(''), { finalResponses: 1, anonymous: true })
+    t.same(
+      anonymous.responses.map((r) => r.status),
+      [401],
+      'no certificate: the same'
+    )
+    const wrongType = await exchange(gw.url, head(`Authorization: Bearer ${token}\r\n`).replace('application/jose', 'application/json'), {
+      finalResponses: 1
+    })
+    t.same(
+      wrongType.responses.map((r) => r.status),
+      [415],
+      'a media type the route does not take: the same'
+    )
+    const jws = 'x.y.z'
+    const passed = await exchange(gw.url, `${head(`Authorization: Bearer ${token}\r\n`).replace('8000000', String(jws.length))}${jws}`, {
+      finalResponses: 1
+    })
+    t.same(
+      passed.responses.map((r) => r.status),
+      [100, 400],
+      'a caller that passed them is told to send the body, which is then read and answered'
+    )
+  })
+
   await t.test('Host: missing or repeated is 400 HTTP_INVALID (RFC 9112 §3.2)', async (t) => {
     const before = await auditCount()
     const missing = await exchange(gw.url, 'GET /healthz HTTP/1.1\r\n\r\n')

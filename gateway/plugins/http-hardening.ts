@@ -88,6 +88,20 @@ const closingSockets = new WeakSet<Socket>()
 /** Requests whose Expect Node does not understand (its 'checkExpectation' event). */
 const expectationFailed = new WeakSet<IncomingMessage>()
 
+/** Requests whose client waits for 100 Continue before it sends the body (Node's 'checkContinue' event). */
+const awaitingContinue = new WeakSet<IncomingMessage>()
+
+/**
+ * Tells a client that waits with its body (Expect: 100-continue) to send it,
+ * once: called when the body is wanted, after what is checked before it is
+ * read (the caller, the token, the media type, room in the intake budget:
+ * plugins/intake-budget.ts). A request refused before gets its refusal
+ * instead, and the client never sends the body (RFC 9110 §10.1.1).
+ */
+export function continueIfAwaited(request: FastifyRequest, reply: FastifyReply): void {
+  if (awaitingContinue.delete(request.raw)) reply.raw.writeContinue()
+}
+
 interface Refusal {
   readonly code: string
   readonly status: number
@@ -379,6 +393,14 @@ export const httpHardening = fp(
     // routes the request to Fastify instead, where onRequest refuses it.
     app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
       expectationFailed.add(req)
+      app.routing(req, res)
+    })
+    // Node answers 100-continue at once, before any check: a client with no
+    // certificate the gateway knows, or no token, was told to send megabytes
+    // it would only be refused for. It is answered once the body is wanted
+    // (continueIfAwaited).
+    app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      awaitingContinue.add(req)
       app.routing(req, res)
     })
 

@@ -12,6 +12,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { RequestTimeoutError } from '../errors.ts'
 import { ByteBudget } from '../lib/byte-budget.ts'
+import { continueIfAwaited } from './http-hardening.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,20 +48,28 @@ export const intakeBudget = fp(
     // preParsing: after every onRequest hook (the caller is known, refusals
     // of the headers are answered), before a byte of the body is read.
     app.addHook('preParsing', async function waitForIntakeRoom(request: FastifyRequest, reply: FastifyReply, payload) {
+      await roomFor(request, reply)
+      // The body is wanted now: a client that waits to be asked for it is.
+      continueIfAwaited(request, reply)
+      return payload
+    })
+
+    /** Waits until the body's bytes fit in the budget, if they count against it. */
+    async function roomFor(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       // Only an identified caller's body counts against the room every
       // submission shares: every route that reads a body identifies its
       // caller first, and a request to no route is answered unread
       // (plugins/problem-details.ts). Here as a second guard.
-      if (request.caller === null || request.is404) return payload
+      if (request.caller === null || request.is404) return
       // The route's limit, else the server's: Fastify fills in the one that applies.
       const bytes = bodyBytes(request, request.routeOptions.bodyLimit)
-      if (bytes === 0) return payload
+      if (bytes === 0) return
       // Room at once (nearly always): the bytes go back when the answer is
       // sent or the connection goes.
       const admitted = budget.tryTake(bytes)
       if (admitted !== undefined) {
         reply.raw.once('close', admitted)
-        return payload
+        return
       }
       // The answer sent, or the connection gone: the bytes go back, and a
       // request still waiting leaves the queue.
@@ -69,8 +78,7 @@ export const intakeBudget = fp(
       const release = await budget.take(bytes, { signal: gone.signal })
       if (gone.signal.aborted) release()
       else gone.signal.addEventListener('abort', release, { once: true })
-      return payload
-    })
+    }
   },
   { name: 'intake-budget', fastify: '5.x' }
 )
