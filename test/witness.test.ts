@@ -12,7 +12,7 @@ import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
-import { type Exchange, identityAgent, PG_URL, startExchange } from './helper.ts'
+import { type Exchange, identityAgent, injectGateway, PG_URL, standInPartner, startExchange, testConfig } from './helper.ts'
 import { postgresTamper, rewriteLedger, sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
 
 const { request } = undiciModule()
@@ -170,4 +170,20 @@ t.test('a witness that says it holds fewer entries than it cosigned is not sent 
   const seen = await alerts(t, ex, 'CA')
   t.equal(seen.metric, 1, 'btb_checkpoint_conflicts_total counts it')
   t.match(seen.conflicts[0]?.reason, /holds 0 entries of this ledger, fewer than the 5 it cosigned/, 'and the privacy officer sees why')
+})
+
+// What the partner's witness writes in its refusal is its own text. The
+// refusal's entry goes into this ledger, which nothing can be purged from: it
+// names the answer by its status and code, never by what the partner wrote.
+t.test("a witness's refusal is recorded by its status and code, not the partner's words", async (t) => {
+  const partner = await standInPartner(t, (_req, res) => {
+    res.writeHead(409, { 'content-type': 'application/problem+json' })
+    res.end(JSON.stringify({ code: 'CHECKPOINT_CONFLICT', status: 409, detail: 'Jean TREMBLAY, passport C4471862, born 1984-03-07' }))
+  })
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
+  await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
+  await gw.app.checkpointer.checkpointNow()
+  const [refusal] = (await gw.app.store.searchAudit({ event: 'refused', code: 'CHECKPOINT_CONFLICT' }, 0, 10)).map((e) => e.entry)
+  t.match(refusal?.reason, /the witness answered 409 CHECKPOINT_CONFLICT/, 'the refusal is recorded, by its status and code')
+  for (const word of ['TREMBLAY', 'C4471862', '1984-03-07']) t.notOk(JSON.stringify(refusal).includes(word), `the ledger holds no "${word}"`)
 })

@@ -8,6 +8,7 @@ import { cosignedAt, withCosignature } from './checkpoint.ts'
 import { consistencyProof } from './ledger-proofs.ts'
 import type { NoteKey } from './signed-note.ts'
 import { addCheckpointBody } from './witness.ts'
+import { problemCode } from '../lib/problem-code.ts'
 
 export const ADD_CHECKPOINT_PATH = '/v1/witness/add-checkpoint'
 /** Where the witness gives the latest checkpoint of the caller's ledger it cosigned. */
@@ -81,20 +82,21 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
       continue
     }
     // 409 CHECKPOINT_CONFLICT, or 422 CHECKPOINT_PROOF_INVALID (tlog-witness's answer to a proof that fails): both the alarm.
-    if (res.status === 409 || res.status === 422) throw new WitnessRefusedError(problemDetail(res.body))
-    throw new Error(`the witness answered ${res.status}: ${problemDetail(res.body)}`)
+    // Named by its status and code only: the reason goes into this ledger,
+    // which nothing can be purged from, and the rest of the answer is the
+    // partner's own text (lib/problem-code.ts).
+    const code = problemCode(res.body)
+    const answered = `the witness answered ${res.status} ${code}${Object.hasOwn(REFUSED_BECAUSE, code) ? `: ${REFUSED_BECAUSE[code]}` : ''}`
+    if (res.status === 409 || res.status === 422) throw new WitnessRefusedError(answered)
+    throw new Error(answered)
   }
   throw new Error('the witness moved on twice while the checkpoint was being sent')
 }
 
-function problemDetail(body: string): string {
-  try {
-    const problem = JSON.parse(body) as { detail?: unknown }
-    if (typeof problem.detail === 'string') return problem.detail.slice(0, 300)
-  } catch {
-    // not a problem document
-  }
-  return body.slice(0, 200)
+/** What each refusal of tlog-witness means for this ledger, in this gateway's words. */
+const REFUSED_BECAUSE: Readonly<Record<string, string>> = {
+  CHECKPOINT_CONFLICT: 'the partner holds a checkpoint of this ledger that this one does not extend, so it was cut short or rewritten here',
+  CHECKPOINT_PROOF_INVALID: 'the consistency proof from the checkpoint the partner cosigned last does not hold, so this ledger was rewritten since'
 }
 
 /**
@@ -105,6 +107,6 @@ function problemDetail(body: string): string {
 export async function fetchWitnessedCheckpoint(client: { get(url: string): Promise<PostResult> }, url: string): Promise<string | undefined> {
   const res = await client.get(url)
   if (res.status === 404) return undefined
-  if (res.status !== 200) throw new Error(`the partner answered ${res.status}: ${problemDetail(res.body)}`)
+  if (res.status !== 200) throw new Error(`the partner answered ${res.status} ${problemCode(res.body)}`)
   return res.body
 }

@@ -4,7 +4,8 @@ import { sha256 } from '../lib/digest.ts'
 import type { Sealer } from '../lib/seal.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent, problemCode } from './delivery-outcome.ts'
+import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
+import { problemCode } from '../lib/problem-code.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */

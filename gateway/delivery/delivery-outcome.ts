@@ -4,7 +4,6 @@
 // recorded in the message's status, and sampled into the ledger; the last one
 // dead-letters the message, raises the alert and leaves the sealed copy in
 // the outbox for an operator to resend.
-import { ERROR_CODES } from '../errors.ts'
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { withdrawalEntry } from '../intake/supersession.ts'
@@ -286,24 +285,4 @@ export async function deadLetterStalled(deps: Pick<DeliveryDeps, 'store' | 'log'
 /** 4xx answers other than 408/429 will not change on retry. */
 export function isPermanent(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 429
-}
-
-/** The codes of the contract (docs/integrators.md, "Error codes"): the only ones a peer's answer is recorded by. */
-const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
-
-/**
- * The code of a peer's problem document, as the ledger, the message's status
- * and the logs may name it: one of the contract's codes, else UNKNOWN (the
- * attempt is then recorded by its status). A webhook that answers
- * `"code": "no record of Jean Tremblay"` would otherwise write a name into a
- * ledger nothing can be purged from; and a code's form alone is no guard, as
- * a surname in capitals (`NGUYEN`) or a document number (`C4471862`) has it.
- */
-export function problemCode(body: string): string {
-  try {
-    const code = (JSON.parse(body) as { code?: unknown }).code
-    return typeof code === 'string' && KNOWN_CODES.has(code) ? code : 'UNKNOWN'
-  } catch {
-    return 'UNKNOWN'
-  }
 }

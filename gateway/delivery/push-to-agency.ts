@@ -2,7 +2,8 @@
 // receiving agency system's webhook over mTLS.
 import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
-import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent, problemCode } from './delivery-outcome.ts'
+import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
+import { problemCode } from '../lib/problem-code.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps extends DeliveryDeps {
