@@ -100,3 +100,29 @@ t.test('a correction that would loop back to itself is refused SUPERSEDES_CONFLI
   t.same(await exchange(late.jws), { status: 200, code: undefined }, 'A itself, superseding nothing, is taken')
   t.equal((await gw.app.store.findMessage('inbound', a))?.supersededBy?.id, b, 'and known as corrected by B')
 })
+
+// The partner names its own systems, and this gateway has no list of them: a
+// partner at fault could send one named for a traveller, which passes the
+// schema's form. The ledger cannot be rid of a value, so an inbound entry
+// names the partner's sender by country and agency only.
+t.test("a partner's sending system never reaches this ledger: inbound entries name its country and agency", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const from = { country: 'US', agency: 'CBP', system: 'tremblay-1984-03-07' }
+  const original = await forwardedTo('CA', { envelope: { from } })
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: original.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  const correction = await forwardedTo('CA', { envelope: { from, supersedes: { id: original.id, action: 'correct', reason: 'data-error' } } })
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: correction.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  t.equal((await gw.app.store.findMessage('inbound', original.id))?.status, 'withdrawn', 'the original, not yet pushed, is withdrawn by its correction')
+  const entries = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry)
+  t.same(
+    entries.map((e) => [e.event, e.from]),
+    [
+      ['received', 'US/CBP'],
+      ['received', 'US/CBP'],
+      ['withdrawn', 'US/CBP']
+    ],
+    'each entry names the sender by country and agency'
+  )
+  t.notOk(JSON.stringify(entries).includes('tremblay'), 'and the system the partner named is nowhere in the ledger')
+  t.equal((await gw.app.store.findMessage('inbound', original.id))?.sender, 'US/CBP/tremblay-1984-03-07', "the message's record, purged with it, keeps it")
+})

@@ -68,7 +68,10 @@ const ENTRY_PROPERTIES = {
   purpose: NULLABLE_STRING,
   legalAuthority: NULLABLE_STRING,
   agreementRef: NULLABLE_STRING,
-  from: { ...NULLABLE_STRING, description: '`country/agency/system` of the sender.' },
+  from: {
+    ...NULLABLE_STRING,
+    description: '`country/agency/system` of the sender; `country/agency` for a message from the partner, and for a refusal whose sender is not the caller.'
+  },
   to: { ...NULLABLE_STRING, description: '`country/agency` of the recipient.' },
   policy: {
     type: ['object', 'null'],

@@ -5,7 +5,7 @@
 // against its own record of what the agency sent, the receiving gateway
 // against its record of what the partner delivered.
 import { SupersedesConflictError, SupersedesMismatchError, SupersedesNotYoursError, SupersedesUnknownError } from '../errors.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
+import { auditEntry, entrySender } from '../pipeline/audit-entry.ts'
 import { mayHaveArrived } from '../queue/dead-letters.ts'
 import type { Supersedes } from '../pipeline/envelope.ts'
 import type { AuditEntry, Direction, MessageRecord, SupersessionLink } from '../store/records.ts'
@@ -99,5 +99,5 @@ export function withdrawalEntry(direction: Direction, id: string, original: Mess
     ...(uncertain === 0 ? {} : { counts: { uncertainAttempts: uncertain }, reason: 'withdrawn after a failed attempt that may have reached the far side' })
   })
   if (original === undefined) return entry
-  return { ...entry, kind: original.kind, purpose: original.purpose, from: original.sender, to: original.recipient }
+  return { ...entry, kind: original.kind, purpose: original.purpose, from: entrySender(original.sender, direction), to: original.recipient }
 }

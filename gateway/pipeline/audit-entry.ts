@@ -91,9 +91,23 @@ function refusedFacts(e: Partial<Envelope>, caller: string | null): Partial<Enve
   }
 }
 
+/**
+ * The sender as an entry names it (`country/agency/system`). The partner's
+ * systems are named by the partner, and this gateway has no list of them:
+ * one at fault could name a system `tremblay-1984-03-07`, past the schema's
+ * form, and the ledger keeps no value it cannot be rid of. So an inbound
+ * entry names the partner's sender by its country and agency, of the code
+ * lists; the message's record keeps the system, for the checks that need it
+ * (a correction is its own sender's), and is purged with the message.
+ */
+export function entrySender(sender: string, direction: Direction | undefined): string {
+  return direction === 'inbound' ? sender.split('/').slice(0, 2).join('/') : sender
+}
+
 export function auditEntry(facts: AuditFacts): AuditEntry {
   const e = facts.event === 'refused' ? refusedFacts(facts.envelope ?? {}, facts.caller ?? null) : (facts.envelope ?? {})
   const supersedes = supersession(e.supersedes)
+  const from = party(e.from)
   return {
     at: facts.at ?? new Date().toISOString(),
     event: facts.event,
@@ -104,7 +118,7 @@ export function auditEntry(facts: AuditFacts): AuditEntry {
     purpose: typeof e.purpose === 'string' ? e.purpose : null,
     legalAuthority: typeof e.legalAuthority === 'string' ? e.legalAuthority : null,
     agreementRef: typeof e.agreementRef === 'string' ? e.agreementRef : null,
-    from: party(e.from),
+    from: from === null ? null : entrySender(from, facts.direction),
     to: party(e.to),
     policy: facts.policy ? { id: facts.policy.id, version: facts.policy.version } : null,
     code: facts.code ?? null,

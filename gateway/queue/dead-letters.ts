@@ -10,7 +10,7 @@
 // sees metadata only: never the payload, the envelope or the JWS.
 import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { DeadLetterConflictError, DeadLetterNotFoundError, RequestInvalidError } from '../errors.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
+import { auditEntry, entrySender } from '../pipeline/audit-entry.ts'
 import type { AuditEntry, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, MessageRecord } from '../store/records.ts'
 import type { DeliveryQueues } from './delivery-queues.ts'
 import { DIRECTIONS, QUEUES, QUEUE_NAMES, directionOf, queueOf, type QueueName } from './queue-names.ts'
@@ -374,7 +374,7 @@ export class DeadLetters {
       ...auditEntry({ event, direction: record.direction, caller: operator, messageId: record.id, ...(counts === undefined ? {} : { counts }) }),
       kind: record.kind,
       purpose: record.purpose,
-      from: record.sender,
+      from: entrySender(record.sender, record.direction),
       to: record.recipient,
       ...(reason === undefined ? {} : { reason })
     }
