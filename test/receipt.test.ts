@@ -43,3 +43,14 @@ t.test('signed by the partner, but not a receipt of this message: refused as suc
     await t.rejects(verify(await signed(payload)), JwsInvalidError, what)
   }
 })
+
+t.test("a refused receipt's error quotes none of the partner's text: it is the attempt's record and a log line", async (t) => {
+  for (const [what, payload] of [
+    ['a receiver', { ...receipt, receiver: 'Jean TREMBLAY C4471862' }],
+    ['a receivedAt', { ...receipt, receivedAt: 'Jean TREMBLAY C4471862' }]
+  ] as const) {
+    const err = await verify(await signed(payload)).catch((e: unknown) => e as Error)
+    t.type(err, JwsInvalidError, `${what}: refused`)
+    t.notMatch((err as Error).message, /TREMBLAY|C4471862/, `${what}: not quoted`)
+  }
+})
