@@ -222,17 +222,30 @@ async function answeringServer(t: Test, send: (res: import('node:http').ServerRe
 const partnerClient = (timeoutMs: number): TlsClient =>
   new TlsClient({ cert: pem('CA', 'gateway.crt.pem'), key: pem('CA', 'gateway.key.pem'), ca: pem('CA', 'partner', 'ca.crt.pem'), timeoutMs })
 
+// Cut off, the answer's status still stands when it is a 2xx: an agency's
+// 2xx is its answer whatever follows it (delivery/push-to-agency.ts), and a
+// partner's 200 whose receipt is unread is a failed attempt, said plainly
+// (delivery/deliver-to-partner.ts). Any other status is a failed request.
 t.test('an answer larger than any receipt is cut off, not read into memory', async (t) => {
-  const url = await answeringServer(t, (res) => {
-    res.writeHead(200, { 'content-type': 'application/jose' })
-    // Two chunks over the limit, written as the client reads.
-    const chunk = Buffer.alloc(RESPONSE_MAX_BYTES, 0x61)
-    res.write(chunk)
-    res.end(chunk)
-  })
-  const client = partnerClient(5000)
-  t.teardown(() => client.close())
-  await t.rejects(client.post(`${url}/v1/exchange`, 'x', 'application/jose'), { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' })
+  for (const status of [200, 503]) {
+    const url = await answeringServer(t, (res) => {
+      res.writeHead(status, { 'content-type': 'application/jose' })
+      // Two chunks over the limit, written as the client reads.
+      const chunk = Buffer.alloc(RESPONSE_MAX_BYTES, 0x61)
+      res.write(chunk)
+      res.end(chunk)
+    })
+    const client = partnerClient(5000)
+    t.teardown(() => client.close())
+    const post = client.post(`${url}/v1/exchange`, 'x', 'application/jose')
+    if (status === 503) {
+      await t.rejects(post, { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' }, `${status}: a failed request`)
+      continue
+    }
+    const res = await post
+    t.same([res.status, res.body], [200, ''], `${status}: the status, and no body held`)
+    t.match(res.unread, /max size/, `${status}: said unread, and why`)
+  }
 })
 
 t.test('an answer sent a little at a time, never ending, is given up at twice the timeout', async (t) => {
@@ -246,8 +259,10 @@ t.test('an answer sent a little at a time, never ending, is given up at twice th
   const client = partnerClient(400)
   t.teardown(() => client.close())
   const started = Date.now()
-  await t.rejects(client.post(`${url}/v1/exchange`, 'x', 'application/jose'), { name: 'TimeoutError' })
+  const res = await client.post(`${url}/v1/exchange`, 'x', 'application/jose')
   t.ok(Date.now() - started < 10_000, `given up (${Date.now() - started} ms)`)
+  t.same([res.status, res.body], [200, ''], 'its 2xx status stands, and no body is held')
+  t.match(res.unread, /timeout/, 'said unread, for the time it took')
 })
 
 // A revocation wins over every registration, the partner gateway's pin
