@@ -51,6 +51,13 @@ export const envelopeSchema: JsonSchema = load('envelope.schema.json', ENVELOPE_
  */
 export const MESSAGE_ID_PATTERN: string = String((commonSchema.$defs as Record<string, JsonSchema>).messageId.pattern)
 
+const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
+
+/** Whether `value` is a message id in the contract's form: one of any other form was never stored. */
+export function isMessageId(value: unknown): value is string {
+  return typeof value === 'string' && MESSAGE_ID.test(value)
+}
+
 /** The contract's one RFC 3339 profile for instants (common.schema.json#/$defs/dateTime), for query strings. */
 export const DATE_TIME_PATTERN: string = String((commonSchema.$defs as Record<string, JsonSchema>).dateTime.pattern)
 

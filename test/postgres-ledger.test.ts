@@ -79,14 +79,20 @@ async function writersOn(store: import('../gateway/store/ledger-postgres.ts').Po
   }
 }
 
-t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
+/** A PostgreSQL ledger of the test's own, created, with writersOn's eight writers under way on it. */
+async function ledgerUnderLoad(t: { teardown(fn: () => unknown): void }, prefix: string) {
   const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
-  const { pool, schema } = scratchSchema(t, 't_start', 12)
+  const { pool, schema } = scratchSchema(t, prefix, 12)
   const running = new PostgresStore(pool, { schema })
   await running.create()
   const load = await writersOn(running)
   t.teardown(load.stop)
   await load.goOn(40, 'the writers under way')
+  return { PostgresStore, pool, schema, load }
+}
+
+t.test('an instance that starts while another writes the same PostgreSQL ledger neither waits on it nor deadlocks with it', async (t) => {
+  const { PostgresStore, pool, schema, load } = await ledgerUnderLoad(t, 't_start')
   for (let start = 0; start < 5; start++) {
     const starting = new PostgresStore(pool, { schema })
     await starting.create().catch((err: Error) => load.failures.push(`a starting instance: ${err.message}`))
@@ -97,13 +103,7 @@ t.test('an instance that starts while another writes the same PostgreSQL ledger 
 })
 
 t.test('instances that upgrade the schema while another writes the same PostgreSQL ledger finish, and deadlock with nothing', async (t) => {
-  const { PostgresStore } = await import('../gateway/store/ledger-postgres.ts')
-  const { pool, schema } = scratchSchema(t, 't_upgrade', 12)
-  const running = new PostgresStore(pool, { schema })
-  await running.create()
-  const load = await writersOn(running)
-  t.teardown(load.stop)
-  await load.goOn(40, 'the writers under way')
+  const { PostgresStore, pool, schema, load } = await ledgerUnderLoad(t, 't_upgrade')
   for (let round = 0; round < 3; round++) {
     // As a ledger of an older version is: an index it lacks, and no mark of this code's schema.
     await pool.query(`DROP INDEX IF EXISTS ${schema}.supersessions_by; COMMENT ON SCHEMA ${schema} IS NULL`)

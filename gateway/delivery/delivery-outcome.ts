@@ -193,7 +193,7 @@ export async function recordDelivered(
 ): Promise<void> {
   const { id, direction } = job.data
   try {
-    await store.markDelivered(direction, id, receipt, auditEntry({ event: 'delivered', direction, messageId: id }))
+    await markDelivered(store, job.data, receipt)
   } catch (err) {
     log.error(
       { alert: 'DELIVERED_UNRECORDED', err, messageId: id, direction },
@@ -203,6 +203,11 @@ export async function recordDelivered(
     await job.moveToDelayed(Date.now() + waitMs, token)
     throw new DelayedError()
   }
+}
+
+/** The message delivered, with what shows it (the partner's receipt), and its entry. */
+function markDelivered(store: GatewayStore, { id, direction }: DeliveryJob, receipt: string | null): Promise<boolean> {
+  return store.markDelivered(direction, id, receipt, auditEntry({ event: 'delivered', direction, messageId: id }))
 }
 
 /**
@@ -274,10 +279,10 @@ export async function deadLetterStalled(deps: Pick<DeliveryDeps, 'store' | 'log'
   const { id, direction, delivered } = job.data
   // The far side had it: delivered, however often its record's worker died.
   if (delivered !== undefined) {
-    await deps.store.markDelivered(direction, id, delivered.receipt, auditEntry({ event: 'delivered', direction, messageId: id }))
+    await markDelivered(deps.store, job.data, delivered.receipt)
     return
   }
-  const record = await deps.store.findMessage(job.data.direction, job.data.id)
+  const record = await deps.store.findMessage(direction, id)
   if (record?.status !== 'accepted') return
   await recordFailure({ store: deps.store, log: deps.log, job, err, record })
 }

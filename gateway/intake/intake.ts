@@ -4,7 +4,7 @@
 // then the message is queued. Agency submissions (routes/messages.ts) and the
 // partner gateway's deliveries (routes/exchange.ts) both come through here.
 import type { FastifyBaseLogger } from 'fastify'
-import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { isMessageId } from '../../schemas/index.ts'
 import { ServiceUnavailableError, SupersedesConflictError } from '../errors.ts'
 import type { DeliveryQueues } from '../queue/delivery-queues.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
@@ -12,8 +12,6 @@ import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
 import type { LedgerWrites } from './ledger-writes.ts'
 import { supersessionLink, withdrawalEntry } from './supersession.ts'
-
-const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
 
 /** What an admitted message waits for before its answer: its ledger commit, then its queue add. */
 export type IntakeStage = 'ledger' | 'queue'
@@ -114,7 +112,7 @@ export class Intake {
     // An id a refused payload claims is as it was sent: one not of the
     // contract's form was never stored, and is not looked up (PostgreSQL
     // would fail the lookup of one holding a NUL).
-    if (!MESSAGE_ID.test(id)) return undefined
+    if (!isMessageId(id)) return undefined
     return this.#store.findMessage(direction, id)
   }
 

@@ -3,7 +3,7 @@
 import type { FieldDecision } from '../../policies/lib/engine.ts'
 import { ARRANGEMENTS, LEGAL_AUTHORITIES } from '../../policies/authorities.ts'
 import { policies } from '../../policies/index.ts'
-import { commonSchema, isKind, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { commonSchema, isKind, isMessageId } from '../../schemas/index.ts'
 import type { AuditEntry, AuditEvent, Direction, SubjectFields, SupersessionLink } from '../store/records.ts'
 import { SUPERSEDE_ACTIONS, SUPERSEDE_REASONS, type Envelope } from './envelope.ts'
 import type { SelectedPolicy } from './apply-policy.ts'
@@ -32,8 +32,6 @@ export interface AuditFacts {
   readonly at?: string
 }
 
-const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
-
 /**
  * What an envelope supersedes, as the ledger names it (P4): an id and codes
  * of the contract, never free text. A refused envelope's may be anything the
@@ -43,7 +41,7 @@ const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
 function supersession(value: unknown): SupersessionLink | undefined {
   if (value === null || typeof value !== 'object') return undefined
   const { id, action, reason } = value as Record<string, unknown>
-  if (typeof id !== 'string' || !MESSAGE_ID.test(id) || typeof action !== 'string' || !SUPERSEDE_ACTIONS.has(action)) return undefined
+  if (!isMessageId(id) || typeof action !== 'string' || !SUPERSEDE_ACTIONS.has(action)) return undefined
   return { id, action: action as SupersessionLink['action'], ...(typeof reason === 'string' && SUPERSEDE_REASONS.has(reason) ? { reason } : {}) }
 }
 
@@ -80,7 +78,7 @@ function refusedFacts(e: Partial<Envelope>, caller: string | null): Partial<Enve
   const from = party(e.from)
   const to = party(e.to)
   return {
-    ...(typeof e.id === 'string' && MESSAGE_ID.test(e.id) ? { id: e.id } : {}),
+    ...(isMessageId(e.id) ? { id: e.id } : {}),
     ...(isKind(e.kind) ? { kind: e.kind } : {}),
     ...(typeof e.purpose === 'string' && PURPOSES.has(e.purpose) ? { purpose: e.purpose } : {}),
     ...(typeof e.legalAuthority === 'string' && AUTHORITIES.has(e.legalAuthority) ? { legalAuthority: e.legalAuthority } : {}),

@@ -8,7 +8,7 @@
 // then queues the sealed copy from the outbox, so that if Redis loses the job
 // the outbox relay re-drives it like any other accepted message. An operator
 // sees metadata only: never the payload, the envelope or the JWS.
-import { MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { isMessageId } from '../../schemas/index.ts'
 import { DeadLetterConflictError, DeadLetterNotFoundError, RequestInvalidError } from '../errors.ts'
 import { auditEntry, entrySender } from '../pipeline/audit-entry.ts'
 import type { AuditEntry, DeadLetterCursor, DeliveryAttempt, Direction, GatewayStore, MessageRecord } from '../store/records.ts'
@@ -162,8 +162,6 @@ export function encodeCursor(c: DeadLetterCursor): string {
   return Buffer.from(JSON.stringify([c.updatedAt, c.direction, c.id])).toString('base64url')
 }
 
-const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN)
-
 export function decodeCursor(cursor: string): DeadLetterCursor {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
@@ -176,8 +174,7 @@ export function decodeCursor(cursor: string): DeadLetterCursor {
       typeof value[0] === 'string' &&
       isInstant(value[0]) &&
       (value[1] === 'outbound' || value[1] === 'inbound') &&
-      typeof value[2] === 'string' &&
-      MESSAGE_ID.test(value[2])
+      isMessageId(value[2])
     ) {
       return { updatedAt: value[0], direction: value[1], id: value[2] }
     }

@@ -108,11 +108,13 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       // and never comes after this message (delivery/delivery-outcome.ts): this
       // one is taken all the same, with the link, and pushed as routed.
       const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
-      if (envelope.supersedes !== undefined) await checkNoLoop(envelope.id, envelope.supersedes, original, (id) => app.intake.stored('inbound', id))
-      if (envelope.supersedes !== undefined && original !== undefined) {
-        checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
-        // It goes where the original went (docs/integrators.md, "Corrections and retractions").
-        target = original.recipient
+      if (envelope.supersedes !== undefined) {
+        await checkNoLoop(envelope.id, envelope.supersedes, original, (id) => app.intake.stored('inbound', id))
+        if (original !== undefined) {
+          checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
+          // It goes where the original went (docs/integrators.md, "Corrections and retractions").
+          target = original.recipient
+        }
       }
       const admission = await app.intake.admit({
         direction: 'inbound',
