@@ -487,8 +487,10 @@ export { eventually }
 /**
  * An access token from a gateway process that is still starting: asked for
  * until the process listens and answers (a refused connection is "not yet").
+ * The bound is the one test/gateway-processes.test.ts gives a start: beside
+ * the faults' seventeen gateways, on two cores, a start took over 20 s.
  */
-export function tokenOnceListening(agency: AgencyClient, timeoutMs = 20_000): Promise<string> {
+export function tokenOnceListening(agency: AgencyClient, timeoutMs = 60_000): Promise<string> {
   return eventually(
     async () => {
       try {
