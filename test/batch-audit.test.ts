@@ -178,6 +178,43 @@ t.test("a traveller's disclosure report over many large entries comes in pages b
   t.equal(refused.json<{ code: string }>().code, 'REQUEST_INVALID')
 })
 
+t.test("a report's pages and totals are of the ledger at its first page: each page's own audit entry waits for the next report", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const subject = gw.app.policyBook.digest(documentSubject('CAN', 'RP0000043'))
+  for (let i = 0; i < 2; i++) {
+    await gw.app.store.appendAudit(
+      auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}`, envelope: { to: { country: 'US', agency: 'CBP' } }, subjects: [subject] })
+    )
+  }
+  const disclosures = await reporter(gw)
+  const report = async (body: Record<string, unknown>) => {
+    const res = await disclosures({ documentNumber: 'RP0000043', issuingCountry: 'CAN', ...body })
+    t.equal(res.statusCode, 200, 'a page of the report', { body: res.body })
+    return res.json<{ disclosures: Array<{ seq: number; event: string }>; nextCursor: string | null; totals: { entries: number } }>()
+  }
+  const pages: string[] = []
+  let cursor: string | undefined
+  do {
+    const page = await report({ limit: 1, ...(cursor === undefined ? {} : { cursor }) })
+    pages.push(`${page.disclosures.map((d) => `${d.seq} ${d.event}`).join(', ')}; ${page.totals.entries} in all`)
+    cursor = page.nextCursor ?? undefined
+  } while (cursor !== undefined && pages.length < 6)
+  t.same(pages, ['1 accepted; 2 in all', '2 accepted; 2 in all'], 'two entries, one a page: two pages, and the same totals on each')
+  const next = await report({})
+  t.same(
+    next.disclosures.map((d) => d.event),
+    ['accepted', 'accepted', 'disclosure-report', 'disclosure-report'],
+    'the next report shows the pages asked for before'
+  )
+  const forged = Buffer.from('seq:3;upto:2').toString('base64url')
+  const refused = await disclosures({ documentNumber: 'RP0000043', issuingCountry: 'CAN', cursor: forged })
+  t.same(
+    [refused.statusCode, refused.json<{ code: string }>().code],
+    [400, 'REQUEST_INVALID'],
+    'a cursor past the seq it reads up to is none this gateway gave'
+  )
+})
+
 t.test('a page of large entries stops at its byte budget and the cursor goes on', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btb-page-'))
   const store = new SqliteStore(join(dir, 'ledger.sqlite'))

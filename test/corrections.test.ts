@@ -19,7 +19,24 @@ import type { AuditEntry } from '../gateway/store/records.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { mayHaveArrived } from '../gateway/queue/dead-letters.ts'
-import { client, eventually, injectGateway, PG_URL, REDIS_URL, standInPartner, startExchange, startGateway, testConfig, identityAgent } from './helper.ts'
+import { purgeExpired } from '../gateway/queue/retention.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  client,
+  eventually,
+  injectGateway,
+  KEYS_DIR,
+  PG_URL,
+  presenting,
+  REDIS_URL,
+  standInPartner,
+  startExchange,
+  startGateway,
+  testConfig,
+  identityAgent
+} from './helper.ts'
 
 const { request } = undiciModule()
 
@@ -84,6 +101,19 @@ async function disclosures(t: Test, url: string, country: Country, document: { n
   const text = await res.body.text()
   t.equal(res.statusCode, 200, 'the disclosure report', { body: text })
   return (JSON.parse(text) as { disclosures: Disclosure[] }).disclosures
+}
+
+/** A privacy officer of CA calling an injected gateway (docs/privacy-officers.md, "The audit API"). */
+async function injectedOfficer(app: FastifyInstance) {
+  const cert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = (await app.inject({ method: 'POST', url: '/v1/token', headers: cert })).json<{ access_token: string }>().access_token
+  return async (method: 'POST' | 'DELETE', url: string, body?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: { ...cert, authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) })
+    })
 }
 
 const documentOf = (envelope: Record<string, unknown>) => (envelope.payload as { document: { number: string; issuingCountry: string } }).document
@@ -273,6 +303,70 @@ for (const store of LEDGERS) {
     if (t.ok(ofOriginal && ofRetraction, "the partner's report shows the original and its retraction")) {
       t.same(ofOriginal!.supersededBy, { messageId: R, action: 'retract', reason: 'duplicate', seq: ofRetraction!.seq, withdrawn: true, mayHaveArrived: false })
     }
+  })
+
+  t.test(`${store}: corrections of the document number itself: a report and a hold by any of the numbers reach every message of the chain`, async (t) => {
+    const config = await ledgerConfig(t, store)
+    const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, ...config('CA') }))
+    const cbsa = client(t, 'CBSA', gw.url)
+    const officer = await injectedOfficer(gw.app)
+    const delivered = (id: string) =>
+      gw.app.store.markDelivered('outbound', id, 'receipt', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id }))
+    // O under AA…, corrected by C to BB…, corrected in turn by W to CC…; X, another traveller's, goes at the purge.
+    const original = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', CBP))
+    const { issuingCountry } = documentOf(original)
+    const chain: string[] = []
+    let previous: Record<string, unknown> | undefined
+    for (const number of ['AA1111111', 'BB2222222', 'CC3333333']) {
+      const payload = structuredClone(original.payload) as { document: { number: string } }
+      payload.document.number = number
+      const envelope =
+        previous === undefined
+          ? { ...original, payload }
+          : cbsa.envelope({ ...sameRecord(original), payload, supersedes: { id: String(previous.id), action: 'correct', reason: 'data-error' } })
+      t.equal((await send(cbsa, envelope)).status, 202, `${number} accepted`)
+      t.ok(await delivered(String(envelope.id)))
+      chain.push(String(envelope.id))
+      previous = envelope
+    }
+    const other = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', CBP))
+    t.equal((await send(cbsa, other)).status, 202)
+    t.ok(await delivered(String(other.id)))
+    const [O, C, W] = chain as [string, string, string]
+    const named = (ids: Array<string | null>) => ids.map((id) => ({ [O]: 'O', [C]: 'C', [W]: 'W' })[id ?? ''] ?? id)
+
+    for (const number of ['AA1111111', 'BB2222222', 'CC3333333']) {
+      const report = await officer('POST', '/v1/audit/disclosures', { documentNumber: number, issuingCountry })
+      const accepted = report.json().disclosures.filter((d: Disclosure) => d.event === 'accepted')
+      t.same(named(accepted.map((d: Disclosure) => d.messageId)), ['O', 'C', 'W'], `the report by ${number} shows the original and both corrections`)
+      t.same(
+        accepted.map((d: Disclosure) => d.supersededBy?.messageId ?? null),
+        [C, W, null],
+        `by ${number}: each linked to what corrected it`
+      )
+    }
+
+    const hold = await officer('POST', '/v1/audit/legal-holds', { ref: 'HOLD-CC', reason: 'complaint', documentNumber: 'CC3333333', issuingCountry })
+    t.equal(hold.statusCode, 201, 'a hold by the last number', { body: hold.body })
+    const byId = await officer('POST', '/v1/audit/legal-holds', { ref: 'HOLD-O', reason: 'litigation', messageId: O })
+    t.equal(byId.statusCode, 201, 'and one on the original by its id', { body: byId.body })
+    const covering = (await officer('POST', '/v1/audit/disclosures', { documentNumber: 'CC3333333', issuingCountry })).json().holds
+    t.same(
+      covering.map((h: { ref: string }) => h.ref).sort(),
+      ['HOLD-CC', 'HOLD-O'],
+      'the report by the last number lists the hold on the original it corrects'
+    )
+    t.equal((await officer('DELETE', '/v1/audit/legal-holds/HOLD-O')).statusCode, 204)
+    const later = Date.now() + 10 * 86_400_000
+    t.same(await purgeExpired(gw.app.store, 1, later), { messages: 1, outbox: 0 }, "only the other traveller's message goes")
+    for (const [name, id] of [
+      ['O', O],
+      ['C', C],
+      ['W', W]
+    ] as const)
+      t.ok(await gw.app.store.findMessage('outbound', id), `${name} is held by the hold on the last number`)
+    t.equal((await officer('DELETE', '/v1/audit/legal-holds/HOLD-CC')).statusCode, 204)
+    t.same(await purgeExpired(gw.app.store, 1, later), { messages: 3, outbox: 0 }, 'released: the chain goes')
   })
 
   t.test(`${store}: supersessions the gateway refuses, each with its code, audited, changing nothing`, async (t) => {

@@ -907,7 +907,7 @@ t.test('PostgreSQL', async (t) => {
     /** Whether a statement starting with `start` waits for a lock. */
     const waiting = async (start: string): Promise<boolean> =>
       (await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`${start}%`])).rows[0].n > 0
-    await eventually(() => waiting('WITH doomed').then((w) => (w ? true : undefined)), 15_000, 'the purge to wait at the locked row')
+    await eventually(() => waiting('WITH RECURSIVE held').then((w) => (w ? true : undefined)), 15_000, 'the purge to wait at the locked row')
     let confirmed = false
     // Placed through another instance on the same ledger: one instance's own writes queue behind its purge in any case.
     const other = new PostgresStore(pool, { schema })

@@ -197,6 +197,28 @@ export function cursorAfter(seq: number): string {
 }
 
 /**
+ * A disclosure report's cursor also carries the seq its first page read up
+ * to (disclosure-page.ts, `upTo`), so that its pages and totals are of one
+ * ledger. `upTo` is undefined on the first page, and for a cursor of the
+ * plain form; read exactly as readCursor reads.
+ */
+export function readReportCursor(cursor: string | undefined): { after: number; upTo: number | undefined } {
+  if (cursor === undefined) return { after: 0, upTo: undefined }
+  const match = /^seq:(0|[1-9][0-9]{0,15})(?:;upto:(0|[1-9][0-9]{0,15}))?$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  const after = match === null ? Number.NaN : Number(match[1])
+  const upTo = match?.[2] === undefined ? undefined : Number(match[2])
+  const again = upTo === undefined ? cursorAfter(after) : reportCursor(after, upTo)
+  if (!Number.isSafeInteger(after) || (upTo !== undefined && (!Number.isSafeInteger(upTo) || upTo < after)) || again !== cursor) {
+    throw new RequestInvalidError('cursor is not one this gateway gave')
+  }
+  return { after, upTo }
+}
+
+export function reportCursor(after: number, upTo: number): string {
+  return Buffer.from(`seq:${after};upto:${upTo}`).toString('base64url')
+}
+
+/**
  * The most a page of entries holds, in bytes of JSON: `limit` counts entries,
  * and an entry that names the travellers of a 5,000-record batch is ~230 kB,
  * so a page of 1,000 such entries would be 230 MB, held in memory and sent at

@@ -29,7 +29,7 @@ import {
   auditPage,
   csvHeader,
   csvRow,
-  readCursor,
+  readReportCursor,
   type AuditFilterQuery,
   AUDIT_ENTRY_SCHEMA,
   AUDIT_FILTER_SCHEMA,
@@ -781,7 +781,13 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
   // POST, so that a document number never appears in a URL or an access log.
   app.post<{ Body: DisclosureBody }>('/v1/audit/disclosures', { schema: SCHEMAS.disclosures }, async (request) => {
     const subject = app.policyBook.digest(subjectOf(request.body))
-    const page = await disclosurePage(app.store, { subject, after: readCursor(request.body.cursor), limit: request.body.limit ?? REPORT_PAGE })
+    const { after, upTo } = readReportCursor(request.body.cursor)
+    const page = await disclosurePage(app.store, {
+      subject,
+      after,
+      upTo: upTo ?? (await app.store.auditHead())?.seq ?? 0,
+      limit: request.body.limit ?? REPORT_PAGE
+    })
     const found = page.entries
     const checkpoint = await witnessedCheckpointCovering(found[found.length - 1]?.seq ?? 0, request.log)
     const texts = await app.store.auditTexts(found.map((e) => e.seq))

@@ -28,29 +28,60 @@ function toLegalHold(row: LegalHoldRow): LegalHold {
 }
 
 /**
- * The holds covering a traveller digest (its one placeholder, twice): on the
- * digest itself, or on a message an entry naming the digest is about. The
- * subject index (audit_subjects) finds the entries; their message ids the holds.
+ * The messages a traveller's entries are about, and, back along the
+ * supersessions, every message one of these corrects or retracts: an
+ * original corrected to another document number is named by the old number
+ * only, and its correction by both (intake/intake.ts), so whatever covers
+ * the traveller by the new number reaches the original through it
+ * (docs/privacy-officers.md, "More of the API"). `from` is the messages to
+ * start from: a SELECT of (direction, id).
  */
-const COVERING = `SELECT h.* FROM {legal_holds} h WHERE h.subject = ? OR h.message_id IN (
-    SELECT a.message_id FROM {audit_subjects} s JOIN {audit} a ON a.seq = s.seq WHERE s.subject = ? AND a.message_id IS NOT NULL)
+function andWhatTheySupersede(name: string, from: string): string {
+  return `${name}(direction, id) AS (
+    ${from}
+    UNION
+    SELECT sp.direction, sp.original FROM {supersessions} sp JOIN ${name} ON sp.direction = ${name}.direction AND sp.superseded_by = ${name}.id
+  )`
+}
+
+/**
+ * The holds covering a traveller digest (its one placeholder, twice): on the
+ * digest itself, or on a message an entry naming the digest is about, or on
+ * one such a message supersedes. The subject index (audit_subjects) finds the
+ * entries; their message ids the holds.
+ */
+const COVERING = `WITH RECURSIVE ${andWhatTheySupersede(
+  'named',
+  'SELECT a.direction, a.message_id FROM {audit_subjects} s JOIN {audit} a ON a.seq = s.seq WHERE s.subject = ? AND a.message_id IS NOT NULL'
+)}
+  SELECT h.* FROM {legal_holds} h WHERE h.subject = ? OR h.message_id IN (SELECT id FROM named)
   ORDER BY h.placed_at, h.ref`
 
 /**
- * The messages retention may purge: finished, not touched since the bound
- * (its one placeholder), and covered by no active legal hold, whether the
- * hold names the message or a traveller digest one of its audit entries carries.
+ * The messages an active legal hold covers: those it names by id, those an
+ * entry naming its traveller digest is about, and what each of these supersedes.
  */
-const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded', 'withdrawn') AND NOT EXISTS (
-  SELECT 1 FROM {legal_holds} h WHERE h.released_at IS NULL AND (
-    h.message_id = m.id OR (h.subject IS NOT NULL AND EXISTS (
-      SELECT 1 FROM {audit} a JOIN {audit_subjects} s ON s.subject = h.subject AND s.seq = a.seq WHERE a.message_id = m.id))))`
+const HELD = andWhatTheySupersede(
+  'held',
+  `SELECT m.direction, m.id FROM {legal_holds} h JOIN {messages} m ON m.id = h.message_id WHERE h.released_at IS NULL
+    UNION
+    SELECT a.direction, a.message_id FROM {legal_holds} h JOIN {audit_subjects} s ON s.subject = h.subject JOIN {audit} a ON a.seq = s.seq
+      WHERE h.released_at IS NULL AND a.message_id IS NOT NULL`
+)
+
+/**
+ * The messages retention may purge: finished, not touched since the bound
+ * (its one placeholder), and covered by no active legal hold (HELD, which the
+ * statement names in its WITH).
+ */
+const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded', 'withdrawn')
+  AND NOT EXISTS (SELECT 1 FROM held WHERE held.direction = m.direction AND held.id = m.id)`
 
 /**
  * PostgreSQL: one statement, one snapshot, so that a hold placed meanwhile
  * protects a message and its outbox item together, never one without the other.
  */
-const PURGE_IN_ONE = `WITH doomed AS (
+const PURGE_IN_ONE = `WITH RECURSIVE ${HELD}, doomed AS (
     SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} FOR UPDATE
   ), outbox_gone AS (
     DELETE FROM {outbox} o USING doomed d WHERE o.direction = d.direction AND o.id = d.id RETURNING 1
@@ -71,8 +102,11 @@ const PURGE_SUPERSESSIONS = `DELETE FROM {supersessions} AS s WHERE NOT EXISTS (
  * neither: its write lock is held from the first statement, so both see the same rows.
  */
 function* purgeInTwo(bound: string): Write<PurgeCounts> {
-  const outbox = yield* run(`DELETE FROM {outbox} WHERE (direction, id) IN (SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE})`, [bound])
-  const messages = yield* run(`DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
+  const outbox = yield* run(
+    `WITH RECURSIVE ${HELD} DELETE FROM {outbox} WHERE (direction, id) IN (SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE})`,
+    [bound]
+  )
+  const messages = yield* run(`WITH RECURSIVE ${HELD} DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
   return { messages, outbox }
 }
 
