@@ -10,6 +10,7 @@
 // images it would throw away (seven full-page captures, about 3.5 s of the
 // file's 19 s of CPU). Agency and missing certificates are refused.
 import t from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
@@ -168,7 +169,7 @@ function forge(checkpoint: { root: string; note: string }, seq: number, text: st
 }
 
 /** Serves the page the gateway's answers to `pattern`, rewritten by `rewrite`, until the returned function is called. */
-async function rewriteAnswers(page: Page, pattern: string, rewrite: (body: any) => any): Promise<() => Promise<void>> {
+async function rewriteAnswers(page: Page, pattern: string | RegExp, rewrite: (body: any) => any): Promise<() => Promise<void>> {
   const handler = async (route: Route) => {
     const res = await route.fetch()
     await route.fulfill({ response: res, json: rewrite(await res.json()) })
@@ -327,6 +328,21 @@ async function consoleTest(t: Test): Promise<void> {
       `import('/console/assets/merkle.js').then(async (m) => [${[proof.ledgerEntry, tampered].map((text) => `(await m.verifyInclusion(${JSON.stringify(text)}, ${accepted.seq - 1}, ${proof.inclusionProof.treeSize}, ${JSON.stringify(proof.inclusionProof.hashes)}, ${JSON.stringify(proof.checkpoint.root)})).ok`).join(', ')}])`
     )
     t.same(verdicts, [true, false], "the page's Merkle check accepts the ledger's text and refuses it altered")
+    // A node is a SHA-256 digest: a "proof" whose sibling is 33 bytes long, leading to a root made for it, is none.
+    const sibling = randomBytes(33)
+    const leaf = createHash('sha256')
+      .update(Buffer.concat([Buffer.of(0), Buffer.from('text')]))
+      .digest()
+    const madeRoot = createHash('sha256')
+      .update(Buffer.concat([Buffer.of(1), sibling, leaf]))
+      .digest('base64')
+    t.equal(
+      await page.evaluate(
+        `import('/console/assets/merkle.js').then(async (m) => (await m.verifyInclusion('text', 1, 2, ['${sibling.toString('base64')}'], '${madeRoot}')).ok)`
+      ),
+      false,
+      'a proof with a hash of another length is refused'
+    )
     const facts = await page.textContent('#message-facts')
     const records = await api.get(`/v1/audit/messages/${correctedId}`)
     t.equal(records.outbound.supersededBy.action, 'correct')
@@ -386,6 +402,41 @@ async function consoleTest(t: Test): Promise<void> {
       t.match(await result.textContent(), /^NOT verified/, `a rewritten entry with ${forgery} rewritten to match is not verified`)
       await restore()
     }
+
+    // The search's answer is read from a column a writer of the database can change: led by it to
+    // another message's entry, proven as that is, the page does not call this message verified.
+    const correctionId = records.outbound.supersededBy.id
+    const [ofCorrection] = (await api.get(`/v1/audit/entries?messageId=${correctionId}&event=accepted`)).entries
+    const restoreSearch = await rewriteAnswers(page, new RegExp(`/v1/audit/entries\\?messageId=${correctedId}&`), (answer) => ({
+      ...answer,
+      entries: [ofCorrection]
+    }))
+    await page.goto(`${url}/console#/message/none`)
+    await page.waitForSelector('#proof-result', { state: 'detached' })
+    await page.goto(`${url}/console#/message/${correctedId}`)
+    t.match(
+      await (await page.waitForSelector('#proof-result')).textContent(),
+      new RegExp(`^NOT verified: entry ${ofCorrection.seq}: the proven entry is of another message`),
+      "another message's entry, proven, is not this message's"
+    )
+    await restoreSearch()
+
+    // A signature line is a name any note can carry: the page names as signers only the lines that verify.
+    const restoreNote = await rewriteAnswers(page, `**/v1/audit/entries/${accepted.seq}/proof`, (answer) => ({
+      ...answer,
+      checkpoint: {
+        ...answer.checkpoint,
+        note: answer.checkpoint.note.replace(/\u2014 btb-gateway\/US\/witness \S+/, '\u2014 btb-gateway/US/witness AAAAAAAAAAAAAAAA')
+      }
+    }))
+    await page.goto(`${url}/console#/message/none`)
+    await page.waitForSelector('#proof-result', { state: 'detached' })
+    await page.goto(`${url}/console#/message/${correctedId}`)
+    await page.waitForSelector('#proof-result')
+    t.match(await page.textContent('#signatures-result'), /^NOT verified: the checkpoint is not cosigned by the partner/, 'a cosignature that does not verify')
+    const signers = await page.textContent('#signatures')
+    t.ok(signers?.includes('btb-gateway/CA/ledger') && !signers.includes('btb-gateway/US/witness'), 'is not named among the signers', { signers })
+    await restoreNote()
   })
   await t.test('one traveller: the report, from a POST only, proven, printable; a complaint placed from it', async (t) => {
     const { document } = sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }).payload as {
@@ -467,6 +518,18 @@ async function consoleTest(t: Test): Promise<void> {
       await submitReport(page)
       return cells(page, '#report-table')
     }
+    // One entry shown twice would count one disclosure twice: neither row is verified.
+    const restoreTwice = await rewriteAnswers(page, '**/v1/audit/disclosures', (answer) => ({
+      ...answer,
+      disclosures: [...answer.disclosures, answer.disclosures.find((x: any) => x.seq === original.seq)]
+    }))
+    await showReport()
+    t.same(
+      (await proofColumn(page)).filter((c) => c.seq === String(original.seq)),
+      Array(2).fill({ seq: String(original.seq), proof: 'NOT verified', title: 'the page shows this entry more than once' }),
+      'an entry shown twice is verified in neither row'
+    )
+    await restoreTwice()
     // The original CBSA corrected, and its correction: outbound messages this gateway accepted.
     const corrected = mine.find((d: any) => d.event === 'accepted' && d.direction === 'outbound' && d.supersededBy)
     const correction = mine.find((d: any) => d.seq === corrected?.supersededBy.seq)

@@ -117,9 +117,12 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
     15_000,
     'delivery'
   )
-  // Corrected once delivered: the report shows the correction, and the original says by which message.
+  // Corrected once delivered, the document number itself: the report shows the correction, and the original says by which message.
   const { id: _id, createdAt: _createdAt, from: _from, ...record } = envelope
-  const correction = cbsa.envelope({ ...record, supersedes: { id: String(envelope.id), action: 'correct', reason: 'data-error' } })
+  const correctedNumber = `${doc.number.slice(0, -1)}${doc.number.endsWith('7') ? '6' : '7'}`
+  const correctedPayload = structuredClone(record.payload) as { document: { number: string } }
+  correctedPayload.document.number = correctedNumber
+  const correction = cbsa.envelope({ ...record, payload: correctedPayload, supersedes: { id: String(envelope.id), action: 'correct', reason: 'data-error' } })
   t.equal((await cbsa.submit(await cbsa.sign(correction))).status, 202)
   // Another traveller's crossing, whose entry names only them.
   const other = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
@@ -209,6 +212,27 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   const borrowed = await check({ ...theirs, subject: report.subject })
   t.equal(borrowed.code, 1, "another traveller's entries do not prove this traveller's report")
   t.match(borrowed.stdout, /NOT PROVEN: entry \d+: its ledger entry does not name the report's traveller/)
+
+  // By the corrected number: the original's entry names the old number only, and is the traveller's through their correction in the same report.
+  const byNew = JSON.parse(
+    (await call('POST', `${ex.ca.url}/v1/audit/disclosures`, token, { documentNumber: correctedNumber, issuingCountry: doc.issuingCountry })).text
+  )
+  t.same(
+    byNew.disclosures.filter((d: { event: string }) => d.event === 'accepted').map((d: { messageId: string }) => d.messageId),
+    [String(envelope.id), String(correction.id)],
+    'the report by the corrected number shows the original too'
+  )
+  const provenByNew = await check(byNew)
+  t.equal(provenByNew.code, 0, provenByNew.stdout)
+  const withoutCorrection = { ...byNew, disclosures: byNew.disclosures.filter((d: { messageId: string }) => d.messageId !== String(correction.id)) }
+  t.match(
+    (await check(withoutCorrection)).stdout,
+    /NOT PROVEN: entry \d+: its ledger entry does not name the report's traveller, nor is it of a message that a correction or retraction of theirs/,
+    'without its correction, the original is not shown to be theirs'
+  )
+  const repeated = await check({ ...report, disclosures: [...report.disclosures, report.disclosures[0]] })
+  t.equal(repeated.code, 1, 'a report showing one entry twice is refused')
+  t.match(repeated.stdout, new RegExp(`NOT PROVEN: entry ${report.disclosures[0].seq} is shown more than once in the report`))
 
   const textEdited = structuredClone(report)
   textEdited.disclosures[0].ledgerEntry = textEdited.disclosures[0].ledgerEntry.replace('"accepted"', '"refused"')

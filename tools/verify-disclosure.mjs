@@ -29,7 +29,7 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 // What a row shows against its entry: one module with the console's check, so the two cannot drift apart.
-import { notSupersededAsSaid, rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
+import { notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
 
 export { travellerFields } from '../gateway/console/disclosures.mjs'
 
@@ -169,8 +169,11 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
   }
   const time = cosignedAt(checkpoint, witnessJwks)
   if (time === undefined) findings.push("the checkpoint is not cosigned by the partner's key: the ledger's keeper alone vouches for it")
+  const repeated = repeatedRows(report.disclosures ?? [])
+  for (const seq of repeated) findings.push(`entry ${seq} is shown more than once in the report`)
   for (const d of report.disclosures ?? []) {
     const where = `entry ${d.seq}`
+    if (repeated.has(d.seq)) continue
     if (d.inclusionProof == null) {
       findings.push(`${where} is after the cosigned checkpoint (${checkpoint.size} entries): not yet provable`)
       continue
@@ -199,6 +202,10 @@ export function verifyReport(report, ledgerJwks, witnessJwks) {
     proven.push(d.seq)
   }
   const stillProven = new Set(proven)
+  for (const [seq, why] of notTheTravellers(report.disclosures, stillProven, report.subject)) {
+    stillProven.delete(seq)
+    findings.push(`entry ${seq}: ${why}`)
+  }
   const notes = checkSupersededBy(report, stillProven, findings)
   return {
     findings,

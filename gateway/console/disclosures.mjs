@@ -68,7 +68,8 @@ export function rowDiffers(row, entry, subject) {
  * Why report row `row` of the report on `subject` is not its ledger text as
  * shown, in the words tools/verify-disclosure.mjs prints and the console
  * shows; null when it is. Whether that text is the ledger's is the inclusion
- * proof's to say, not this.
+ * proof's to say, and whether it is the traveller's is notTheTravellers's,
+ * not this.
  */
 export function rowNotAsItsEntry(row, subject) {
   let entry
@@ -77,7 +78,6 @@ export function rowNotAsItsEntry(row, subject) {
   } catch {
     return 'its ledger text is not JSON'
   }
-  if (!namesSubject(entry, subject)) return "its ledger entry does not name the report's traveller"
   const differs = rowDiffers(row, entry, subject)
   return differs.length === 0 ? null : `the report shows ${differs.join(', ')} other than the ledger says`
 }
@@ -100,4 +100,45 @@ export function notSupersededAsSaid(row, superseding) {
     says.supersedes?.action === by.action &&
     (says.supersedes?.reason ?? null) === (by.reason ?? null)
   return matches ? null : `the report says it was superseded by entry ${by.seq}, which does not supersede it so`
+}
+
+/**
+ * The rows among `proven` (the seqs of `rows` whose text is proven and shown
+ * as it says) that are not the report's traveller's, each with why. A row is
+ * theirs when its entry names them, or when it is of a message that a
+ * correction or retraction of theirs in the same rows supersedes, back along
+ * the chain: a correction of the document number itself names the old number
+ * and the new, its original the old one only, and a report by the new number
+ * shows the original too (docs/privacy-officers.md, "Corrections and
+ * retractions in the report"). An original whose correction is on another
+ * page of the report is proven with that page.
+ */
+export function notTheTravellers(rows, proven, subject) {
+  const entries = new Map()
+  for (const d of rows) if (proven.has(d.seq)) entries.set(d.seq, JSON.parse(d.ledgerEntry))
+  const theirs = new Set([...entries].filter(([, e]) => namesSubject(e, subject)).map(([seq]) => seq))
+  for (let grew = true; grew; ) {
+    grew = false
+    const superseded = new Set()
+    for (const seq of theirs) {
+      const e = entries.get(seq)
+      // A correction's own entry as taken in: a refused one superseded nothing.
+      if (e.supersedes != null && (e.event === 'accepted' || e.event === 'received')) superseded.add(`${e.direction} ${e.supersedes.id}`)
+    }
+    for (const [seq, e] of entries) {
+      if (theirs.has(seq) || !superseded.has(`${e.direction} ${e.messageId}`)) continue
+      theirs.add(seq)
+      grew = true
+    }
+  }
+  const why = "its ledger entry does not name the report's traveller, nor is it of a message that a correction or retraction of theirs in this page supersedes"
+  return new Map([...entries.keys()].filter((seq) => !theirs.has(seq)).map((seq) => [seq, why]))
+}
+
+/** The seqs that more than one row of `rows` shows: a report shows each entry once, and a repeated one counts a disclosure twice. */
+export function repeatedRows(rows) {
+  const seen = new Set()
+  const repeated = new Set()
+  for (const d of rows) (seen.has(d.seq) ? repeated : seen).add(d.seq)
+  return repeated
 }

@@ -35,10 +35,13 @@ export async function leafHash(text) {
  */
 export async function verifyInclusion(text, index, size, proof, root) {
   if (index >= size) return { ok: false, computed: null }
+  // Every node is a SHA-256 digest: a proof of other lengths is none (RFC 9162 §2.1.3.2), as tools/verify-disclosure.mjs refuses it.
+  const hashes = proof.map(fromBase64)
+  if (hashes.some((p) => p.length !== 32)) return { ok: false, computed: null }
   let fn = index
   let sn = size - 1
   let r = await leafHash(text)
-  for (const p of proof.map(fromBase64)) {
+  for (const p of hashes) {
     if (sn === 0) return { ok: false, computed: null }
     if (fn % 2 === 1 || fn === sn) {
       r = await sha256(Uint8Array.of(1), p, r)
@@ -69,12 +72,4 @@ export async function verifyInCheckpoint(text, seq, inclusionProof, checkpoint) 
   }
   const checked = await verifyInclusion(text, seq - 1, checkpoint.size, inclusionProof.hashes, checkpoint.root)
   return { ...checked, why: checked.ok ? null : 'its text and proof do not lead to the signed checkpoint’s root' }
-}
-
-/** The signature lines of a C2SP signed note ("— <key name> <base64>"): who signed the checkpoint. */
-export function noteSigners(note) {
-  return note
-    .split('\n')
-    .filter((l) => l.startsWith('\u2014 '))
-    .map((l) => l.slice(2).split(' ')[0])
 }

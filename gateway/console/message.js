@@ -6,7 +6,7 @@
 import { getJson, policies, publishedKeys } from './api.js'
 import { alertBox, facts, h, short, show, table, when } from './dom.js'
 import { holdForm } from './holds.js'
-import { noteSigners, verifyInCheckpoint } from './merkle.js'
+import { verifyInCheckpoint } from './merkle.js'
 import { verifyCheckpoint } from './notes.js'
 
 const DECIDING = new Set(['accepted', 'received', 'refused'])
@@ -116,7 +116,9 @@ export async function messageView(id) {
   const e = JSON.parse(proof.ledgerEntry)
   // Size, root and signatures are all the signed note's: the JSON's `root` and `size` beside it are never trusted.
   const witness = proof.checkpoint ? await verifyCheckpoint(proof.checkpoint.note, await publishedKeys()) : null
-  const checked = proof.inclusionProof && witness ? await verifyInCheckpoint(proof.ledgerEntry, deciding.seq, proof.inclusionProof, witness.checkpoint) : null
+  const proven = proof.inclusionProof && witness ? await verifyInCheckpoint(proof.ledgerEntry, deciding.seq, proof.inclusionProof, witness.checkpoint) : null
+  // The proof proves a text; the page is about this message only if that text is (the search's answer that led here is a database column).
+  const checked = proven?.ok && e.messageId !== id ? { ...proven, ok: false, why: 'the proven entry is of another message, not this one' } : proven
   const published = catalogue.kinds.find((k) => k.kind === e.kind)
   const record = records[e.direction ?? 'outbound'] ?? records.outbound ?? records.inbound
   const receipt = record?.receipt ? decodeJws(record.receipt.jws) : null
@@ -197,7 +199,8 @@ export async function messageView(id) {
                 ]
               : noReceipt(record)
           ],
-          ['Checkpoint signed by', proof.checkpoint ? noteSigners(proof.checkpoint.note).join(', ') : '—']
+          // Only the lines that verified here: a line is a name any text can carry.
+          ['Checkpoint signed by', witness === null ? '—' : witness.signers.length > 0 ? witness.signers.join(', ') : 'no key this gateway publishes or trusts']
         ],
         { id: 'signatures' }
       )

@@ -103,31 +103,39 @@ export function signedCheckpoint(note) {
  */
 export async function verifyCheckpoint(note, keys) {
   const checkpoint = signedCheckpoint(note)
-  const { signed, cosignedAt } = await verifyCheckpointSignatures(note, keys.own, keys.partner)
-  return { checkpoint, signed, cosignedAt, witnessed: checkpoint !== null && signed && cosignedAt !== null }
+  const { signed, cosignedAt, signers } = await verifyCheckpointSignatures(note, keys.own, keys.partner)
+  return { checkpoint, signed, cosignedAt, signers, witnessed: checkpoint !== null && signed && cosignedAt !== null }
 }
 
 /**
  * Whether the checkpoint `note` is signed by one of `ledgerKeys` (under the
  * origin its first line names) and cosigned by one of `witnessKeys`, and
- * when (POSIX seconds). A line by an unknown key is ignored, as the spec says.
+ * when (POSIX seconds), with the names of the lines that verified. A line by
+ * an unknown key is ignored, as the spec says.
  */
 export async function verifyCheckpointSignatures(note, ledgerKeys, witnessKeys) {
   const { text, lines } = parse(note)
   const origin = text.split('\n')[0]
   let signed = false
   let cosignedAt = null
+  const signers = new Set()
   for (const line of lines) {
     for (const jwk of ledgerKeys) {
       const key = await noteKey(jwk, origin)
-      if (line.name === origin && line.keyId === key.logId && (await key.verify(text, line.signature))) signed = true
+      if (line.name === origin && line.keyId === key.logId && (await key.verify(text, line.signature))) {
+        signed = true
+        signers.add(line.name)
+      }
     }
     if (line.signature.length < 9) continue
     const time = Number(new DataView(line.signature.buffer, line.signature.byteOffset).getBigUint64(0))
     for (const jwk of witnessKeys) {
       const key = await noteKey(jwk, line.name)
-      if (line.keyId === key.cosignatureId && (await key.verify(`cosignature/v1\ntime ${time}\n${text}`, line.signature.subarray(8)))) cosignedAt = time
+      if (line.keyId === key.cosignatureId && (await key.verify(`cosignature/v1\ntime ${time}\n${text}`, line.signature.subarray(8)))) {
+        cosignedAt = time
+        signers.add(line.name)
+      }
     }
   }
-  return { signed, cosignedAt }
+  return { signed, cosignedAt, signers: [...signers] }
 }

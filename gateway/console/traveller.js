@@ -6,7 +6,7 @@
 // and the checkpoint's signatures, are checked here, and what each row shows
 // against the entry its proof proves.
 import { postJson, publishedKeys } from './api.js'
-import { notSupersededAsSaid, rowNotAsItsEntry } from './disclosures.mjs'
+import { notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from './disclosures.mjs'
 import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
 import { verifyInCheckpoint } from './merkle.js'
@@ -205,8 +205,10 @@ function pageNavigation(pages) {
 async function checkProofs(body) {
   const note = body.checkpoint?.note
   const witness = note ? await verifyCheckpoint(note, await publishedKeys()) : null
+  const repeated = repeatedRows(body.disclosures)
   const checks = await Promise.all(
     body.disclosures.map(async (d) => {
+      if (repeated.has(d.seq)) return { ok: false, computed: null, why: 'the page shows this entry more than once' }
       if (!d.inclusionProof || witness === null) return null
       if (!witness.witnessed) return { ok: false, computed: null, why: 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s' }
       const proof = await verifyInCheckpoint(d.ledgerEntry, d.seq, d.inclusionProof, witness.checkpoint)
@@ -215,6 +217,12 @@ async function checkProofs(body) {
       return why === null ? proof : { ...proof, ok: false, why }
     })
   )
+  // Whose each proven row is: the traveller's own, or an original a correction of theirs here supersedes.
+  const notTheirs = notTheTravellers(body.disclosures, new Set(body.disclosures.filter((_d, i) => checks[i]?.ok).map((d) => d.seq)), body.subject)
+  body.disclosures.forEach((d, i) => {
+    const why = notTheirs.get(d.seq)
+    if (why !== undefined) checks[i] = { ...checks[i], ok: false, why }
+  })
   // A row's "corrected by entry N" is checked against entry N when this page
   // holds it, as the offline verifier does: N must be proven, and be the
   // correction or retraction of this message. One on another page is checked
