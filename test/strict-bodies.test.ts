@@ -34,7 +34,7 @@ t.test('the app compiles its validators with the shared options', async (t) => {
   t.match(AJV_OPTIONS, { strict: true, coerceTypes: false, removeAdditional: false, useDefaults: false })
 })
 
-t.test('no route coerces a body member or drops an unknown one', async (t) => {
+t.test('no route coerces a body member or drops an unknown one, nor takes an identifier that names no one', async (t) => {
   const gw = await startGateway(t, testConfig('CA', { runWorkers: false }))
   const officer = await login(t, gw.url, join(CA, 'privacy-officers', 'po-1'))
   const operator = await login(t, gw.url, join(CA, 'operators', 'ops-1'))
@@ -49,6 +49,17 @@ t.test('no route coerces a body member or drops an unknown one', async (t) => {
       '/v1/audit/legal-holds',
       { ref: 'HOLD-41', reason: 'r', surname: 'Tremblay', dateOfBirth: '2023-02-29' }
     ],
+    // Identifiers that are nothing once read as the ledger reads them: no message names them, so a report or a hold on them would say nothing.
+    ['disclosures: a document number of fillers', officer, '/v1/audit/disclosures', { documentNumber: '<<-', issuingCountry: 'CAN' }],
+    ['legal hold: a document of fillers', officer, '/v1/audit/legal-holds', { ref: 'HOLD-44', reason: 'r', documentNumber: '<<<', issuingCountry: '<' }],
+    ['legal hold: a surname of a space', officer, '/v1/audit/legal-holds', { ref: 'HOLD-45', reason: 'r', surname: ' ', dateOfBirth: '1984-03-07' }],
+    [
+      'legal hold: a surname of an accent alone',
+      officer,
+      '/v1/audit/legal-holds',
+      { ref: 'HOLD-46', reason: 'r', surname: '\u0301', dateOfBirth: '1984-03-07' }
+    ],
+    ['legal hold: a membership of a control character', officer, '/v1/audit/legal-holds', { ref: 'HOLD-47', reason: 'r', membershipId: '\u0000' }],
     ['legal hold: an array for a string', officer, '/v1/audit/legal-holds', { ref: 'HOLD-42', reason: ['r'], messageId: id }],
     ['legal hold: an unknown member', officer, '/v1/audit/legal-holds', { ref: 'HOLD-43', reason: 'r', messageId: id, until: 'never' }],
     ['resend: a number for a reason', operator, `/v1/operations/dead-letters/${id}/resend`, { reason: 42 }],

@@ -8,6 +8,27 @@ function normalise(value: string): string {
   return value.toUpperCase().replace(/[\s<-]/g, '')
 }
 
+/**
+ * The part of an identifier the ledger's digest is of: case, spaces, the
+ * MRZ's filler `<` and hyphens aside, and for a surname its accents.
+ */
+function significant(value: string, accents: 'kept' | 'set aside' = 'kept'): string {
+  return normalise(accents === 'kept' ? value : value.normalize('NFKD').replace(/\p{M}/gu, ''))
+}
+
+/**
+ * Whether an identifier a privacy officer gives is nothing once read so
+ * (`<<<`, a space, an accent alone): no message is named by it, so a report on
+ * it could only come back empty, and a hold on it would hold nothing, without
+ * a word (docs/privacy-officers.md, "The audit API").
+ */
+export function namesNoOne(id: { documentNumber?: string; issuingCountry?: string; membershipId?: string; surname?: string }): boolean {
+  return (
+    [id.documentNumber, id.issuingCountry, id.membershipId].some((v) => v !== undefined && significant(v) === '') ||
+    (id.surname !== undefined && significant(id.surname, 'set aside') === '')
+  )
+}
+
 export function documentSubject(issuingCountry: string, number: string): string {
   return `document:${normalise(issuingCountry)}:${normalise(number)}`
 }
@@ -22,7 +43,7 @@ export function membershipSubject(membershipId: string): string {
  * birth, the surname without its accents, as a person would spell it out.
  */
 export function identitySubject(surname: string, dateOfBirth: string): string {
-  return `identity:${normalise(surname.normalize('NFKD').replace(/\p{M}/gu, ''))}:${dateOfBirth}`
+  return `identity:${significant(surname, 'set aside')}:${dateOfBirth}`
 }
 
 /**

@@ -21,7 +21,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
-import { documentSubject, identitySubject, membershipSubject } from '../pipeline/traveller-subjects.ts'
+import { documentSubject, identitySubject, membershipSubject, namesNoOne } from '../pipeline/traveller-subjects.ts'
 import type { Checkpoint, Direction, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import {
@@ -51,9 +51,15 @@ interface DisclosureBody extends TravellerIdentifier {
 }
 
 const TRAVELLER_IDENTIFIER = {
-  documentNumber: { type: 'string', minLength: 1, maxLength: 20, description: "The travel document's number, as the traveller shows it." },
+  documentNumber: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 20,
+    pattern: '^[^\\p{Cc}]+$',
+    description: "The travel document's number, as the traveller shows it."
+  },
   issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
-  membershipId: { type: 'string', minLength: 1, maxLength: 20, description: 'A trusted-traveller membership (NEXUS PASSID).' },
+  membershipId: { type: 'string', minLength: 1, maxLength: 20, pattern: '^[^\\p{Cc}]+$', description: 'A trusted-traveller membership (NEXUS PASSID).' },
   surname: {
     type: 'string',
     minLength: 1,
@@ -679,6 +685,8 @@ const SCHEMAS = {
 }
 
 function subjectOf(body: TravellerIdentifier): string {
+  if (namesNoOne(body))
+    throw new RequestInvalidError('the identifier is empty once case, spaces, fillers (<), hyphens and accents are set aside: no message names it')
   if (body.membershipId !== undefined) return membershipSubject(body.membershipId)
   if (body.documentNumber !== undefined && body.issuingCountry !== undefined) return documentSubject(body.issuingCountry, body.documentNumber)
   if (body.surname !== undefined && body.dateOfBirth !== undefined) return identitySubject(body.surname, body.dateOfBirth)
