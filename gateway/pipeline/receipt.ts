@@ -1,6 +1,7 @@
 // Step 9: proof of delivery (non-repudiation of receipt). The receiving
-// gateway signs the digest of exactly the bytes it received; the sender keeps
-// it. A retry of the same message gets the same receipt, never an error.
+// gateway signs the digest of exactly the compact JWS it received (the body,
+// whitespace around it set aside: gateway/plugins/body-parsers.ts); the sender
+// keeps it. A retry of the same message gets the same receipt, never an error.
 import { JwsInvalidError } from '../errors.ts'
 import { isInstant } from '../lib/instant.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'

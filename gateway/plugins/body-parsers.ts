@@ -37,6 +37,10 @@ export const bodyParsers = fp(
   async function bodyParsers(app: FastifyInstance) {
     app.removeAllContentTypeParsers()
     app.addContentTypeParser(JOSE, { parseAs: 'string' }, function parseJose(_request, body, done) {
+      // Whitespace around a compact JWS is no part of it (a file saved with a
+      // newline, sent with curl --data-binary): what is verified, digested
+      // for a repeat and named by a receipt is the JWS alone
+      // (docs/integrators.md, "Step by step").
       const text = (body as string).trim()
       if (text.length === 0) return done(new BodyInvalidError('the body is empty'), undefined)
       done(null, text)

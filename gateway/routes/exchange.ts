@@ -36,7 +36,7 @@ const EXCHANGE_SCHEMA = {
   response: {
     200: joseResponse(
       `The signed receipt: a compact JWS with \`typ\` \`${RECEIPT_TYP}\`, signed with this gateway's key, whose payload is ` +
-        '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the JWS received.'
+        '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the compact JWS received (the body, whitespace around it set aside).'
     ),
     ...problemResponses(
       'UNAUTHENTICATED',
