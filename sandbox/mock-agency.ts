@@ -87,10 +87,14 @@ export async function startMockAgency(opts: MockAgencyOptions): Promise<MockAgen
 
   async function verifyBoth(jws: string) {
     const outer = await compactVerify(jws, gatewayKeys)
+    // Each signed object typed as what it is: a push, and inside it the envelope the partner forwarded (docs/integrators.md, "Step by step").
+    if (outer.protectedHeader.typ !== 'btb-push+jws') throw new errors.JWSInvalid('the push is not typed btb-push+jws')
     const delivered = JSON.parse(decoder.decode(outer.payload)) as Record<string, any>
-    // Absent when the gateway's inbound policy withheld something the partner sent (docs/integrators.md, "Receiving").
+    // Absent when the gateway's inbound policy withheld something the partner sent (docs/integrators.md, "Step by step").
     const innerJws = delivered.receivedFrom.jws as string | undefined
     const inner = innerJws === undefined ? undefined : await compactVerify(innerJws, partnerKeys)
+    if (inner !== undefined && inner.protectedHeader.typ !== 'btb-envelope+jws')
+      throw new errors.JWSInvalid('the forwarded envelope is not typed btb-envelope+jws')
     return { outer, delivered, inner }
   }
 

@@ -34,6 +34,21 @@ t.test("an agency's 2xx with a body too long to read is delivered, once: not a f
   t.equal(webhook.pushes.length, 1, 'pushed once')
 })
 
+t.test(
+  'a push is typed as a push, the envelope the partner forwarded inside it as an envelope: the same key signs both, and neither passes for the other',
+  async (t) => {
+    const webhook = await agencyWebhook(t, 'CA')
+    const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url } }))
+    const sent = await forwardedTo('CA')
+    t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+    const push = await eventually(() => webhook.pushes[0]?.body, 15_000, 'the push')
+    const header = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString('utf8')) as { typ: string }
+    const delivered = JSON.parse(Buffer.from(push.split('.')[1]!, 'base64url').toString('utf8')) as { receivedFrom: { jws: string } }
+    t.equal(header(push).typ, 'btb-push+jws', 'the push')
+    t.equal(header(delivered.receivedFrom.jws).typ, 'btb-envelope+jws', 'the envelope forwarded by the partner, inside it')
+  }
+)
+
 t.test('a resent dead letter keeps its attempts: withdrawn by a correction later, its entry still counts those that may have arrived', async (t) => {
   // Two 503s (each may have reached the agency), then, resent, a 429 (which did not).
   const webhook = await agencyWebhook(t, 'CA', (res, n) => void res.writeHead(n <= 2 ? 503 : 429).end())

@@ -5,8 +5,16 @@
 import { envelopeSchema } from '../../schemas/index.ts'
 import type { Country } from '../trust/trust-store.ts'
 
-/** The JWS `typ` of every envelope, submitted, forwarded or pushed (docs/integrators.md, "Sign"). */
+/** The JWS `typ` of an envelope, as an agency submits it and as a gateway forwards it to the partner (docs/integrators.md, "Step by step"). */
 export const ENVELOPE_TYP = 'btb-envelope+jws'
+
+/**
+ * The JWS `typ` of a push, the envelope as delivered to an agency. A gateway
+ * signs pushes and forwarded envelopes with the same key, and an agency
+ * holds both (a forwarded one inside each push, `receivedFrom.jws`): each
+ * typed as what it is, neither passes for the other (RFC 8725 §3.11).
+ */
+export const PUSH_TYP = 'btb-push+jws'
 
 /** What a correction or a retraction does to the message it supersedes (docs/integrators.md, "Corrections and retractions"). */
 export type SupersedeAction = 'correct' | 'retract'

@@ -11,7 +11,7 @@ import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
 import { verifyCompactJws } from '../jws/verify-compact.ts'
 import { gatewayOwner, type Country } from '../trust/trust-store.ts'
-import { ENVELOPE_TYP, stricterHandling, type DeliveredEnvelope, type Envelope } from './envelope.ts'
+import { ENVELOPE_TYP, PUSH_TYP, stricterHandling, type DeliveredEnvelope, type Envelope } from './envelope.ts'
 import { envelopeFacts } from './inspect-submission.ts'
 import { textDigests, withoutPayload, type EnvelopeFacts, type PipelineTools, type PreparedDecisions, type Preparation } from './prepare-outbound.ts'
 import { signReceipt } from './receipt.ts'
@@ -108,7 +108,7 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
       payload: minimised.payload,
       receivedFrom: narrowed ? { gateway: task.partnerCountry, digest, receipt } : { gateway: task.partnerCountry, digest, jws: task.jws, receipt }
     }
-    const push = await signCompactJws(JSON.stringify(delivered), task.signingKey, ENVELOPE_TYP)
+    const push = await signCompactJws(JSON.stringify(delivered), task.signingKey, PUSH_TYP)
     const { handling: _handling, ...plain } = withoutPayload(envelope) as EnvelopeFacts & { handling?: unknown }
     return {
       digest,
