@@ -7,7 +7,10 @@
 import t from 'tap'
 import { DeadLetters } from '../gateway/queue/dead-letters.ts'
 import { RESPONSE_MAX_BYTES } from '../gateway/delivery/tls-client.ts'
-import { eventually, injectGateway, testConfig } from './helper.ts'
+import { generateKeyPairSync } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { copyKeys, eventually, injectGateway, testConfig } from './helper.ts'
 import { agencyWebhook, asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 // Each test has its own gateway, Redis prefix and ledger, and waits on deliveries: side by side.
@@ -48,6 +51,32 @@ t.test(
     t.equal(header(delivered.receivedFrom.jws).typ, 'btb-envelope+jws', 'the envelope forwarded by the partner, inside it')
   }
 )
+
+t.test("a partner's retry after this gateway dropped the key it signed with gets its receipt again; other bytes under that key are refused", async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, trustFile }))
+  const sent = await forwardedTo('CA')
+  const exchange = (jws: string) => gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })
+  const first = await exchange(sent.jws)
+  t.equal(first.statusCode, 200, 'received')
+  // The end of a rotation's overlap: the key the partner signed with leaves this gateway's trust.
+  const trust = JSON.parse(readFileSync(trustFile, 'utf8'))
+  const { kid } = trust.partner.keys[0]
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })
+  trust.partner.keys = [{ kid: 'us-gateway-next', alg: 'ES256', jwk: { ...jwk, kid: 'us-gateway-next', alg: 'ES256', use: 'sig' } }]
+  writeFileSync(trustFile, JSON.stringify(trust, null, 2))
+  t.equal((await gw.app.reloadTrust('test')).ok, true, `${kid} dropped`)
+  const again = await exchange(sent.jws)
+  t.same([again.statusCode, again.body], [200, first.body], 'the same bytes again: the same receipt, not a refusal')
+  const other = await exchange((await forwardedTo('CA')).jws)
+  t.equal(other.statusCode, 400, 'a message not received before, signed with the dropped key, is refused')
+  const [header, payload, signature] = sent.jws.split('.') as [string, string, string]
+  const changed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+  changed.purpose = 'removal-enforcement'
+  const forged = await exchange(`${header}.${Buffer.from(JSON.stringify(changed)).toString('base64url')}.${signature}`)
+  t.same([forged.statusCode, forged.json().code], [other.statusCode, other.json().code], 'and other bytes under the same id are refused as any other would be')
+})
 
 t.test('a resent dead letter keeps its attempts: withdrawn by a correction later, its entry still counts those that may have arrived', async (t) => {
   // Two 503s (each may have reached the agency), then, resent, a 429 (which did not).

@@ -130,6 +130,23 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
   } catch (err) {
     const refusal = refusalData(err)
     if (refusal === undefined) throw err
-    return { digest, auditDigest, facts, claimedId, refusal }
+    return { digest, auditDigest, facts, claimedId, ...(claimedId === undefined ? { unverifiedId: unverifiedId(task.jws) } : {}), refusal }
+  }
+}
+
+/**
+ * The id the payload of a JWS that did not verify names, unchecked. A
+ * message received under it is answered again only for exactly these bytes,
+ * which verified when they first came (routes/exchange.ts): a partner whose
+ * key this gateway has since dropped (the end of a rotation's overlap) then
+ * gets its receipt for a retry, not a refusal that would dead-letter, at its
+ * side, a message this gateway has.
+ */
+function unverifiedId(jws: string): string | undefined {
+  try {
+    const value = parseSignedJson(Buffer.from(jws.split('.', 3)[1] ?? '', 'base64url')) as { id?: unknown } | null
+    return typeof value?.id === 'string' ? value.id : undefined
+  } catch {
+    return undefined
   }
 }

@@ -78,6 +78,12 @@ export interface Preparation<T> {
   readonly facts: Partial<Envelope> | null
   /** The id a verified payload claims, valid or not: a repeat or a replay is answered by it. */
   readonly claimedId?: string
+  /**
+   * The id the payload of a JWS whose signature did not verify names,
+   * unchecked: looked up only for exactly the bytes received before
+   * (routes/exchange.ts).
+   */
+  readonly unverifiedId?: string
   readonly result?: T
   readonly refusal?: RefusalData
 }

@@ -97,6 +97,13 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       // or by the admission below.
       const existing = await app.intake.repeatOf('inbound', prepared.claimedId, prepared)
       if (existing !== undefined) return replay(existing)
+      // Exactly the bytes received before, whose signature no longer verifies
+      // (the partner's key since dropped from this gateway's trust): the
+      // receipt again, as for any retry; anything else under that id is refused as it is.
+      if (prepared.unverifiedId !== undefined) {
+        const received = await app.intake.repeatOf('inbound', prepared.unverifiedId, prepared)
+        if (received !== undefined && received.digest === digest) return replay(received)
+      }
       request.auditEnvelope = prepared.facts
       if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
       const result = prepared.result!
