@@ -21,6 +21,7 @@ import {
   eventually,
   freePort,
   identityAgent,
+  injectGateway,
   jwks,
   KEYS_DIR,
   REDIS_URL,
@@ -295,6 +296,34 @@ t.test('a message whose worker died with it in hand twice is dead-lettered, not 
   const listed = (await operator(t, restarted.url)(`GET`, `${DEAD_LETTERS}/${id}`)).json
   t.same(listed.lastError, { code: 'WORKER_STALLED', status: null }, 'an operator sees why, as a code')
 })
+
+t.test(
+  'a correction that commits while the last attempt at its original fails leaves no dead letter: the original is withdrawn, its sealed copy deleted',
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 1 }))
+    const cbsa = client(t, 'CBSA', gw.url)
+    const original = entryRecord(cbsa)
+    const O = String(original.id)
+    const { id: _id, createdAt: _createdAt, from: _from, ...record } = original
+    const correction = cbsa.envelope({ ...record, supersedes: { id: O, action: 'correct', reason: 'data-error' } })
+    // The correction commits after this attempt read its message and before its dead-letter write: as at another
+    // instance, whose cancel of the job finds it held here, and whose withdrawal finds the message not yet dead-lettered.
+    const store = gw.app.store
+    const markDeadLettered = store.markDeadLettered.bind(store)
+    let corrected: Promise<number> | undefined
+    store.markDeadLettered = async (...args) => {
+      corrected ??= cbsa.sign(correction).then(async (jws) => (await cbsa.submit(jws)).status)
+      t.equal(await corrected, 202, 'the correction is accepted meanwhile')
+      return markDeadLettered(...args)
+    }
+    t.equal((await cbsa.submit(await cbsa.sign(original))).status, 202)
+    const withdrawn = await untilStatus(cbsa, O, 'withdrawn')
+    t.equal(withdrawn.supersededBy?.id, String(correction.id), 'withdrawn by its correction')
+    t.equal(await store.outboxItem('outbound', O), undefined, 'its sealed copy is deleted')
+    const events = (await store.searchAudit({ messageId: O, direction: 'outbound' }, 0, 100)).map((e) => e.entry.event)
+    t.same(events.slice(-1), ['withdrawn'], 'the ledger ends with its withdrawal', { events })
+  }
+)
 
 t.test('refusals: other roles, unknown ids, bad input; none changes anything', async (t) => {
   const ca = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 1, deliveryBackoffMs: 10 }))

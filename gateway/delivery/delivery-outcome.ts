@@ -256,7 +256,15 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
   const code = err instanceof DeliveryRefusedError ? err.code : null
   if (final) {
     const moved = await store.markDeadLettered(direction, id, attempt, auditEntry({ event: 'dead-lettered', direction, messageId: id, code, at }))
-    if (moved) log.error({ alert: 'DEAD_LETTER', messageId: id, direction, attempts: job.attemptsMade + 1, error }, 'delivery dead-lettered')
+    if (!moved) return 'recorded'
+    // A correction committed since the read above (at another instance,
+    // whose cancel found this job held and whose withdrawal found the message
+    // not yet a dead letter) is applied now, as to any dead letter: withdrawn
+    // (docs/operators.md, "Dead letters"). One committed after this read of it
+    // finds the dead letter and withdraws it itself.
+    const after = await store.findMessage(direction, id)
+    if (after?.status === 'dead-lettered' && (await withdrawIfSuperseded(store, log, after))) return 'withdrawn'
+    log.error({ alert: 'DEAD_LETTER', messageId: id, direction, attempts: job.attemptsMade + 1, error }, 'delivery dead-lettered')
   } else {
     const n = record.attempts.length + 1
     await store.recordAttempt(direction, id, attempt, auditsAttempt(n) ? auditEntry({ event: 'delivery-failed', direction, messageId: id, code, at }) : null)
