@@ -2,7 +2,8 @@
 // the exchange works end to end and the entries are in the database, where
 // the audit CLI verifies them.
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, fork } from 'node:child_process'
+import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +13,8 @@ import { client, eventually, injectGateway, KEYS_DIR, PG_URL, startExchange, tes
 import { scratchSchema } from './lib/scratch-schema.ts'
 import { messageRecord } from './lib/store-fixtures.ts'
 import { holdLedgerChain } from './lib/ledger-chain-holder.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { chainLockKey, PostgresStore } from '../gateway/store/ledger-postgres.ts'
 import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 const run = promisify(execFile)
@@ -176,6 +179,51 @@ t.test('PostgreSQL does not answer a ledger write: the submission is refused 503
     await release()
   }
 })
+
+t.test(
+  'an instance frozen while it holds the chain (a paused VM, a machine cut off) holds it no longer than the ledger timeout: another instance goes on writing',
+  async (t) => {
+    const { pool, schema } = scratchSchema(t, 't_frozen', 2)
+    const timeoutMs = 1000
+    const frozen = fork(join(import.meta.dirname, 'lib', 'ledger-appender.ts'), [PG_URL, schema, String(timeoutMs)])
+    t.teardown(() => void frozen.kill('SIGKILL'))
+    await once(frozen, 'message')
+    // pg_locks shows an advisory lock's 64-bit key as two 32-bit halves.
+    const key = BigInt.asUintN(64, BigInt(chainLockKey(schema)))
+    const held = async (): Promise<boolean> =>
+      (
+        await pool.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::oid AND objid = $2::oid", [
+          String(key >> 32n),
+          String(key & 0xffffffffn)
+        ])
+      ).rows[0].n > 0
+    await eventually(
+      async () => {
+        frozen.kill('SIGSTOP')
+        if (await held()) return true
+        frozen.kill('SIGCONT')
+        return undefined
+      },
+      15_000,
+      'the instance frozen while it holds the chain'
+    )
+    const other = PostgresStore.open(PG_URL, { schema, timeoutMs })
+    t.teardown(() => other.close())
+    const started = performance.now()
+    // Without a limit on the frozen session, every append here waits out its timeout for as long as the instance stays frozen.
+    await eventually(
+      () =>
+        other.appendAudit(auditEntry({ event: 'purged', counts: { retentionDays: 2 } })).then(
+          () => true,
+          () => undefined
+        ),
+      15_000,
+      'an append by another instance'
+    )
+    t.ok(performance.now() - started < 12_000, `another instance appended ${Math.round(performance.now() - started)} ms after the freeze`)
+    t.notOk(await held(), 'the frozen session no longer holds the chain')
+  }
+)
 
 t.test("a ledger that cannot write (PostgreSQL's disk full): /readyz says the ledger is not ok, though it reads, until a write succeeds", async (t) => {
   const { pool, schema } = scratchSchema(t, 't_full')

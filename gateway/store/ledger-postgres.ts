@@ -482,7 +482,14 @@ export class PostgresStore extends SqlStore {
       max: poolSize,
       application_name: `btb-ledger ${options.schema}`,
       // A new connection, or a free one, within the same deadline as a statement.
-      connectionTimeoutMillis: options.timeoutMs
+      connectionTimeoutMillis: options.timeoutMs,
+      // A session left in a transaction, its instance frozen (a paused VM, a
+      // machine cut off) while it holds the chain's lock, is ended by the
+      // server after the same deadline: its write is rolled back, as one past
+      // its timeout is, and the other instances go on (docs/operators.md,
+      // "Configuration"). An instance sends a transaction's statements back to
+      // back, so a live one is never idle in one for so long.
+      ...(options.timeoutMs === undefined ? {} : { idle_in_transaction_session_timeout: options.timeoutMs })
     })
     // node-postgres emits a lost connection's error on its client, whether
     // idle in the pool or checked out by a query or transaction (which also
