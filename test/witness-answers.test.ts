@@ -57,4 +57,6 @@ t.test('the same checkpoint sent again: from the size it reached, the same cosig
   t.equal(stale.headers['content-type'], 'text/x.tlog.size')
   t.equal(stale.body, '9\n')
   t.equal((await fresh.app.store.witnessState(ledgerOrigin('US')))?.size, 9, 'nothing new kept')
+  const countersigned = (await fresh.app.store.searchAudit({ event: 'checkpoint-countersigned' }, 0, 10)).length
+  t.equal(countersigned, 1, 'one cosignature, one entry: the retry answered with it is not cosigned again')
 })

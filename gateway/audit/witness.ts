@@ -51,8 +51,8 @@ export function addCheckpointBody(oldSize: number, proof: readonly string[], not
 }
 
 export type WitnessAnswer =
-  /** Cosigned: the cosignature line(s) to send back. */
-  | { readonly cosigned: string }
+  /** Cosigned: the cosignature line(s) to send back; `again` when they are those of an earlier request, nothing new cosigned. */
+  | { readonly cosigned: string; readonly again?: true }
   /** The request extends another size than the one last cosigned, which it should (tlog-witness: 409, text/x.tlog.size). */
   | { readonly witnessedSize: number }
 
@@ -135,7 +135,7 @@ export class Witness {
       // nothing new written. From any other old size it is answered as any
       // other stale old size, 409 with the size, as tlog-witness says.
       const latest = request.oldSize === witnessed.size ? await store.latestWitnessedCheckpoint(origin) : undefined
-      if (latest !== undefined && latest.size === cp.size) return { cosigned: cosignatureLines(latest.note, request.note) }
+      if (latest !== undefined && latest.size === cp.size) return { cosigned: cosignatureLines(latest.note, request.note), again: true }
     }
     if (request.oldSize !== witnessed.size) return { witnessedSize: witnessed.size }
     if (witnessed.size === 0) {

@@ -97,7 +97,8 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
       if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
-      await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
+      // The ledger records each cosignature once: a retry answered with an earlier one cosigned nothing.
+      if (answer.again !== true) await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
       return reply.type(TEXT).send(answer.cosigned)
     }
   )
