@@ -60,3 +60,30 @@ t.test('the same checkpoint sent again: from the size it reached, the same cosig
   const countersigned = (await fresh.app.store.searchAudit({ event: 'checkpoint-countersigned' }, 0, 10)).length
   t.equal(countersigned, 1, 'one cosignature, one entry: the retry answered with it is not cosigned again')
 })
+
+t.test("tlog-witness's answers in its order: an old size other than the witness's gets the size first, then a proof that cannot be right 422", async (t) => {
+  const fresh = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const checkpoint = (size: number, fill: number) =>
+    signCheckpoint({ size, root: Buffer.alloc(32, fill).toString('base64') }, { ...usKey, name: ledgerOrigin('US') })
+  const send = (oldSize: number, proof: string[], note: string) =>
+    fresh.app.inject({ method: 'POST', url: '/v1/witness/add-checkpoint', payload: addCheckpointBody(oldSize, proof, note), headers: asPartner })
+  const hash = Buffer.alloc(32, 1).toString('base64')
+  const fromZero = await send(0, [hash], checkpoint(5, 5))
+  t.same([fromZero.statusCode, fromZero.json().code], [422, 'CHECKPOINT_PROOF_INVALID'], 'from 0, a proof that is not empty')
+  t.equal((await send(0, [], checkpoint(20, 20))).statusCode, 200, 'the witness at 20')
+  const sameSize = await send(20, [hash], checkpoint(20, 20))
+  t.same([sameSize.statusCode, sameSize.json().code], [422, 'CHECKPOINT_PROOF_INVALID'], 'from 20 to 20, a proof that is not empty')
+  const refusals = () => fresh.app.store.searchAudit({ event: 'refused', code: 'CHECKPOINT_CONFLICT' }, 0, 10)
+  for (const [what, oldSize, note, alarms] of [
+    ['another root at its size, sent from 0', 0, checkpoint(20, 21), 0],
+    ['a shorter tree, sent from its own size', 15, checkpoint(15, 15), 1]
+  ] as const) {
+    const res = await send(oldSize, [], note)
+    t.same([res.statusCode, res.headers['content-type'], res.body], [409, 'text/x.tlog.size', '20\n'], `${what}: 409 with the size`)
+    t.equal((await refusals()).length, alarms, `${what}: ${alarms === 0 ? 'no alarm until it is sent from 20' : 'and the alarm'}`)
+  }
+  const rewritten = await send(20, [], checkpoint(20, 21))
+  t.same([rewritten.statusCode, rewritten.json().code], [409, 'CHECKPOINT_CONFLICT'], 'another root at its size, sent from 20: the conflict')
+  t.equal((await refusals()).length, 2, 'and the alarm')
+  t.equal((await fresh.app.store.witnessState(ledgerOrigin('US')))?.size, 20, 'the witness stays at 20')
+})

@@ -78,6 +78,14 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
           `the witness says it holds ${size} entries of this ledger, fewer than the ${cosigned} it cosigned: its state was lost or rolled back, and the ledger is not sent to it from there`
         )
       }
+      // Sent from its own size, as a ledger that no longer reaches the
+      // witness's says so (above), and told that size again: the witness
+      // raised the alarm, and so does this side.
+      if (oldSize === cp.size && size > cp.size) {
+        throw new WitnessRefusedError(
+          `the witness holds ${size} entries of this ledger, which has ${(await store.auditHead())?.seq ?? 0}: it was cut short or rewritten here`
+        )
+      }
       oldSize = size
       continue
     }

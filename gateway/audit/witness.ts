@@ -93,6 +93,11 @@ export class Witness {
    * CheckpointConflictError (not an extension of what was cosigned) or
    * CheckpointProofInvalidError (a consistency proof that fails).
    */
+  /** What the alarm says of a checkpoint that contradicts the one cosigned: sizes and roots only. */
+  #conflict(cp: CheckpointText, witnessed: { size: number; root: string }, why: string): CheckpointConflict {
+    return { origin: this.#options.origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
+  }
+
   async addCheckpoint(request: AddCheckpoint): Promise<WitnessAnswer> {
     const { store, origin } = this.#options
     let cp: CheckpointText
@@ -112,8 +117,7 @@ export class Witness {
       why: string,
       refusal: typeof CheckpointConflictError | typeof CheckpointProofInvalidError = CheckpointConflictError
     ): Promise<never> => {
-      const detail = { origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
-      await this.#options.onConflict(detail)
+      await this.#options.onConflict(this.#conflict(cp, witnessed, why))
       throw new refusal(`${why} (checkpoint of ${cp.size} entries; last cosigned: ${witnessed.size})`)
     }
     if (cp.size < witnessed.size) {
@@ -124,22 +128,26 @@ export class Witness {
       // says, finds its ledger reaches it, and leaves it there
       // (witness-client.ts). Only one sent from its own size, which is how a
       // sender whose ledger no longer reaches the witness's says so, is the
-      // alarm.
-      if (request.oldSize < cp.size) return { witnessedSize: witnessed.size }
-      return conflict('the ledger is shorter than one already cosigned: it was cut short')
+      // alarm; it is answered as any old size the witness is not at is.
+      if (request.oldSize === cp.size)
+        await this.#options.onConflict(this.#conflict(cp, witnessed, 'the ledger is shorter than one already cosigned: it was cut short'))
+      return { witnessedSize: witnessed.size }
     }
+    // tlog-witness's order: an old size other than the witness's is answered
+    // with its size before anything else is looked at; the sender proves from it.
+    if (request.oldSize !== witnessed.size) return { witnessedSize: witnessed.size }
     if (cp.size === witnessed.size) {
+      // From the size it is at, the only proof is none.
+      if (request.proof.length > 0) throw new CheckpointProofInvalidError(`a proof from size ${cp.size} to the same size must be empty`)
       if (cp.root !== witnessed.root) return conflict('the same size with another root: the ledger was rewritten')
       // The same checkpoint again, from the size it reached (a retry whose
       // answer was lost, or a sender told that size): the same cosignature,
-      // nothing new written. From any other old size it is answered as any
-      // other stale old size, 409 with the size, as tlog-witness says.
-      const latest = request.oldSize === witnessed.size ? await store.latestWitnessedCheckpoint(origin) : undefined
+      // nothing new written.
+      const latest = await store.latestWitnessedCheckpoint(origin)
       if (latest !== undefined && latest.size === cp.size) return { cosigned: cosignatureLines(latest.note, request.note), again: true }
     }
-    if (request.oldSize !== witnessed.size) return { witnessedSize: witnessed.size }
     if (witnessed.size === 0) {
-      if (request.proof.length > 0) throw new CheckpointInvalidError('a proof from size 0 must be empty')
+      if (request.proof.length > 0) throw new CheckpointProofInvalidError('a proof from size 0 must be empty')
     } else if (!verifyConsistency(witnessed.size, cp.size, Buffer.from(witnessed.root, 'base64'), Buffer.from(cp.root, 'base64'), request.proof)) {
       // tlog-witness answers a proof that fails 422; here it is the same alarm as a conflict.
       return conflict('the consistency proof does not show it extends the last one cosigned: the ledger was rewritten', CheckpointProofInvalidError)

@@ -21,9 +21,10 @@ const ADD_CHECKPOINT_SCHEMA = {
     'the consistency proof (one base64 hash per line) from that size, a blank line, then the checkpoint, a C2SP signed note whose ' +
     "text is the partner ledger's origin, tree size and root (a checkpoint of any other origin is `404 CHECKPOINT_ORIGIN_UNKNOWN`, " +
     'before its signature is looked at; a root not in canonical base64 is unreadable, `400`). It is cosigned only if the proof shows the new tree extends the last ' +
-    'one cosigned; another root at the same size, or a shorter tree sent from its own size, is refused with `409 CHECKPOINT_CONFLICT`, ' +
-    'and a proof that fails with `422 CHECKPOINT_PROOF_INVALID`, each audited and alerted on. An old size other than the one last ' +
-    'cosigned is answered `409` with that size (`text/x.tlog.size`), so that the sender can prove from it.',
+    "one cosigned. In tlog-witness's order: an old size other than the one last cosigned is answered `409` with that size " +
+    '(`text/x.tlog.size`), so that the sender can prove from it (a shorter tree sent from its own size is, and is alerted on); a proof that fails, ' +
+    'or is not empty from size 0 or to the same size, is refused with `422 CHECKPOINT_PROOF_INVALID`; another root at the same size ' +
+    'with `409 CHECKPOINT_CONFLICT`; each conflict audited and alerted on.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: { content: { [TEXT]: { schema: { type: 'string' } } } },
