@@ -5,7 +5,8 @@
 // always needs an officer's verification (P10).
 import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
 import type { Condition } from './lib/rule-table.ts'
-import { fieldRules, objectAt, share, withhold } from './lib/rule-table.ts'
+import { fieldRules, generalise, objectAt, share, withhold } from './lib/rule-table.ts'
+import { DISCLOSABLE_CATEGORIES } from './lib/engine.ts'
 import { purposeAuthorities } from './authorities.ts'
 
 // The treaty covers third-country nationals: under the 2012 agreement no
@@ -15,7 +16,6 @@ import { purposeAuthorities } from './authorities.ts'
 // excluded with them: IRPA s. 19(1) gives them the same right to enter and
 // remain in Canada as citizens. The branch is on subject category, never on
 // nationality, and it names the law that draws the line (P6).
-const DISCLOSABLE_CATEGORIES: ReadonlySet<unknown> = new Set(['third-country-national', 'protected-person'])
 
 /** The provisions behind the subject-category branch, published with the rule. */
 export const SUBJECT_CATEGORY_BASIS: readonly string[] = ['CA-US-Visa-Immigration-Info-Sharing-Agreement-2012', 'IRPR-Part-19.1', 'IRPA-19(1)']
@@ -26,7 +26,10 @@ const isMatch: Condition = {
 }
 
 const disclosableMatch: Condition = {
-  when: (payload) => payload.result === 'MATCH' && DISCLOSABLE_CATEGORIES.has(objectAt(payload, 'subject')?.subjectCategory),
+  when: (payload) => {
+    const category = objectAt(payload, 'subject')?.subjectCategory
+    return payload.result === 'MATCH' && typeof category === 'string' && DISCLOSABLE_CATEGORIES.has(category)
+  },
   condition:
     'result is MATCH and the subject is a third-country national or a protected person: the 2012 Canada-US visa and ' +
     'immigration information-sharing agreement (CA-US-Visa-Immigration-Info-Sharing-Agreement-2012, implemented in ' +
@@ -42,11 +45,19 @@ function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules 
     humanReviewRequired: share('P10', 'A match is a lead, not a decision: an officer must verify it before any adverse decision.'),
     'error.code': share('P4', 'Tells the requester whether to recapture the prints or resend.'),
     'error.message': withhold('P2', 'Free text that may quote case details; the code says what the requester needs.'),
-    'subject.subjectCategory': share(
-      'P2',
-      'Tells the requesting officer why identity may be absent from a match and which rules apply to the person.',
-      isMatch
-    ),
+    // The category of a citizen, a permanent resident or a registered Indian
+    // would itself say their citizenship or status, which the agreement does
+    // not share: all of them go as one value.
+    'subject.subjectCategory':
+      direction === 'outbound'
+        ? generalise(
+            'subject-category-to-disclosable',
+            'P2',
+            'Tells the requesting officer why identity may be absent from a match: a third-country national or a protected person as such, ' +
+              'anyone else (a citizen or permanent resident of either country, a registered Indian) as not-disclosable, which says no citizenship or status.',
+            isMatch
+          )
+        : share('P2', 'Arrives generalised by the sending side (third-country national, protected person or not-disclosable), and is taken as it is.', isMatch),
     'subject.identity.surname': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
     'subject.identity.givenNames': share('P2', 'Lets the officer compare the matched identity with the one the applicant claims.', disclosableMatch),
     'subject.identity.aliases[].surname': share('P2', 'Identities used before are what the check is meant to reveal.', disclosableMatch),

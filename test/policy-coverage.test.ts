@@ -23,7 +23,7 @@ const PURPOSES: Readonly<Record<Kind, readonly string[]>> = {
 }
 
 const AGENCIES = new Set(['CBSA', 'IRCC', 'RCMP', 'CBP', 'USCIS', 'DHS-OBIM', 'DOS'])
-const GENERALISERS = new Set(['date-to-year', 'date-to-year-month', 'datetime-to-date', 'datetime-to-hour'])
+const GENERALISERS = new Set(['date-to-year', 'date-to-year-month', 'datetime-to-date', 'datetime-to-hour', 'subject-category-to-disclosable'])
 
 interface Located {
   readonly kind: Kind

@@ -24,7 +24,13 @@ import { JOSE, takesOnly } from '../plugins/body-parsers.ts'
 export type PolicyRouteOptions = FreshnessWindow
 
 // Listed through a Record so that the compiler fails when the policy types gain a member.
-const GENERALISERS = Object.keys({ 'date-to-year': 1, 'date-to-year-month': 1, 'datetime-to-date': 1, 'datetime-to-hour': 1 } satisfies Record<Generaliser, 1>)
+const GENERALISERS = Object.keys({
+  'date-to-year': 1,
+  'date-to-year-month': 1,
+  'datetime-to-date': 1,
+  'datetime-to-hour': 1,
+  'subject-category-to-disclosable': 1
+} satisfies Record<Generaliser, 1>)
 const PRINCIPLE = { type: 'string', enum: [...PRINCIPLE_IDS], description: 'The privacy principle the rule serves (see `principles`).' } as const
 
 /** The JSON Schemas of the published catalogue (policies/catalogue.ts), shared by both GETs. */

@@ -66,6 +66,15 @@ export const DEFAULT_DENY = { rule: 'default-deny', principle: 'P2' } as const
 
 type Leaf = string | number | boolean | null
 
+/**
+ * The subject categories the 2012 visa and immigration information-sharing
+ * agreement lets a match disclose (policies/biometric.match-response.policy.ts):
+ * third-country nationals and protected persons. Every other category says a
+ * citizenship or a status the agreement shares nothing of.
+ */
+export const DISCLOSABLE_CATEGORIES: ReadonlySet<string> = new Set(['third-country-national', 'protected-person'])
+const NOT_DISCLOSABLE = 'not-disclosable'
+
 const GENERALISERS: Record<Generaliser, (value: string) => string | undefined> = {
   'date-to-year': (v) => (/^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 4) : undefined),
   'date-to-year-month': (v) => (/^\d{4}-\d{2}-\d{2}/.test(v) ? v.slice(0, 7) : undefined),
@@ -76,15 +85,17 @@ const GENERALISERS: Record<Generaliser, (value: string) => string | undefined> =
     const d = new Date(t)
     d.setUTCMinutes(0, 0, 0)
     return d.toISOString().replace('.000Z', 'Z')
-  }
+  },
+  'subject-category-to-disclosable': (v) => (DISCLOSABLE_CATEGORIES.has(v) ? v : NOT_DISCLOSABLE)
 }
 
 /** What a generalised or pseudonymised value looks like, for the receiving side's schema. */
-export const GENERALISED_FORMS: Record<Generaliser, { type: 'string'; pattern: string }> = {
+export const GENERALISED_FORMS: Record<Generaliser, { type: 'string'; pattern: string } | { type: 'string'; enum: readonly string[] }> = {
   'date-to-year': { type: 'string', pattern: '^\\d{4}$' },
   'date-to-year-month': { type: 'string', pattern: '^\\d{4}-\\d{2}$' },
   'datetime-to-date': { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
-  'datetime-to-hour': { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:00:00Z$' }
+  'datetime-to-hour': { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:00:00Z$' },
+  'subject-category-to-disclosable': { type: 'string', enum: [...DISCLOSABLE_CATEGORIES, NOT_DISCLOSABLE] }
 }
 export const PSEUDONYM_FORM = { type: 'string', pattern: '^ps1:[A-Za-z0-9_-]{43}$' } as const
 

@@ -13,6 +13,7 @@ export type Generaliser =
   | 'date-to-year-month' // "1984-03-07" -> "1984-03"
   | 'datetime-to-date' // "2026-11-22T18:04:11Z" -> "2026-11-22"
   | 'datetime-to-hour' // "2026-11-22T18:04:11Z" -> "2026-11-22T18:00:00Z"
+  | 'subject-category-to-disclosable' // "us-citizen" -> "not-disclosable"; "third-country-national" as it is
 
 export type Direction = 'outbound' | 'inbound'
 
