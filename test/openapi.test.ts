@@ -370,6 +370,8 @@ t.test('the gateway answers as its document says', async (t) => {
     conforms(t, 'POST', '/v1/messages', await cbsa.submit(await cbsa.sign({ ...envelope, id: crypto.randomUUID(), purpose: 'asylum-claim' })))
     conforms(t, 'POST', '/v1/messages', await cbsa.submit(await cbsa.sign({ ...envelope, kind: 'entry-exit.nothing' })))
     conforms(t, 'POST', '/v1/messages', await cbsa.submit(jws, 'text/plain'))
+    // A query the route takes none of is refused as the route documents.
+    conforms(t, 'POST', '/v1/messages', await cbsa.call('POST', '/v1/messages?x=1', jws, { 'content-type': 'application/jose', ...auth }))
   })
 
   await t.test('the published policies, and a conditional GET', async (t) => {
@@ -378,6 +380,8 @@ t.test('the gateway answers as its document says', async (t) => {
     conforms(t, 'GET', '/v1/policies', await cbsa.call('GET', '/v1/policies', undefined, { 'if-none-match': String(all.headers.etag) }))
     conforms(t, 'GET', '/v1/policies/{kind}', await cbsa.call('GET', '/v1/policies/traveller.designation'))
     conforms(t, 'GET', '/v1/policies/{kind}', await cbsa.call('GET', '/v1/policies/no.such-kind'))
+    conforms(t, 'GET', '/v1/policies', await cbsa.call('GET', '/v1/policies?x=1'))
+    conforms(t, 'GET', '/v1/policies/{kind}', await cbsa.call('GET', '/v1/policies/traveller.designation?x=1'))
   })
 
   await t.test("the partner gateway's routes refuse as documented", async (t) => {

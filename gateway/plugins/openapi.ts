@@ -40,8 +40,20 @@ export const PROBLEM_SCHEMA = {
   }
 } as const
 
-/** What any route that takes a body can answer before reading it. */
-export const BODY_REFUSALS: readonly ErrorCode[] = ['BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+/**
+ * What any route that takes a body can answer before reading it: the body's
+ * own refusals, a query string the route takes none of, an `Expect` other
+ * than 100-continue, and a body not sent in time (plugins/http-hardening.ts,
+ * plugins/intake-budget.ts).
+ */
+export const BODY_REFUSALS: readonly ErrorCode[] = [
+  'BODY_INVALID',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'REQUEST_INVALID',
+  'EXPECTATION_FAILED',
+  'REQUEST_TIMEOUT'
+]
 
 /**
  * What verifying a compact JWS can answer, in the order of its steps

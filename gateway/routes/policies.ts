@@ -222,7 +222,7 @@ const CATALOGUE_SCHEMA = {
       ETAG_HEADERS
     ),
     304: NOT_MODIFIED,
-    ...problemResponses('UNAUTHENTICATED')
+    ...problemResponses('UNAUTHENTICATED', 'REQUEST_INVALID')
   }
 }
 
@@ -249,7 +249,7 @@ const KIND_SCHEMA = {
       ETAG_HEADERS
     ),
     304: NOT_MODIFIED,
-    ...problemResponses('UNAUTHENTICATED', 'NOT_FOUND')
+    ...problemResponses('UNAUTHENTICATED', 'REQUEST_INVALID', 'NOT_FOUND')
   }
 }
 
