@@ -20,6 +20,7 @@ import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { mayHaveArrived } from '../gateway/queue/dead-letters.ts'
 import { purgeExpired } from '../gateway/queue/retention.ts'
+import { deliveryBackoff } from '../gateway/delivery/retry-after.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -466,7 +467,13 @@ t.test(
     // An attempt under way: a worker holds the original's job (its lock), as
     // deliver-to-partner.ts does while it posts; what it sends may reach the partner.
     const connection = { ...redisOptions(REDIS_URL), maxRetriesPerRequest: null }
-    const holder = new Worker(QUEUE_NAMES.outbound, null, { connection, prefix: ex.ca.config.queuePrefix, autorun: false, lockDuration: 120_000 })
+    const holder = new Worker(QUEUE_NAMES.outbound, null, {
+      connection,
+      prefix: ex.ca.config.queuePrefix,
+      autorun: false,
+      lockDuration: 120_000,
+      settings: { backoffStrategy: deliveryBackoff }
+    })
     t.teardown(() => holder.close())
     const token = randomUUID()
     const attempt = await holder.getNextJob(token)

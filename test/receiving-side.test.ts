@@ -7,6 +7,7 @@
 import t from 'tap'
 import { DeadLetters } from '../gateway/queue/dead-letters.ts'
 import { RESPONSE_MAX_BYTES } from '../gateway/delivery/tls-client.ts'
+import { RETRY_AFTER_MAX_MS, retryAfterMs } from '../gateway/delivery/retry-after.ts'
 import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -76,6 +77,43 @@ t.test("a partner's retry after this gateway dropped the key it signed with gets
   changed.purpose = 'removal-enforcement'
   const forged = await exchange(`${header}.${Buffer.from(JSON.stringify(changed)).toString('base64url')}.${signature}`)
   t.same([forged.statusCode, forged.json().code], [other.statusCode, other.json().code], 'and other bytes under the same id are refused as any other would be')
+})
+
+t.test("an agency's 429 or 503 with Retry-After is not pushed to again before then, and spends one attempt", async (t) => {
+  const at: number[] = []
+  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+    at.push(performance.now())
+    if (n === 1) res.writeHead(429, { 'retry-after': '2', 'content-type': 'application/problem+json' }).end('{"code":"SLOW_DOWN"}')
+    else res.writeHead(204).end()
+  })
+  const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url }, deliveryBackoffMs: 10 }))
+  const sent = await forwardedTo('CA')
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  const record = await eventually(
+    async () => {
+      const r = await gw.app.store.findMessage('inbound', sent.id)
+      return r?.status === 'delivered' ? r : undefined
+    },
+    15_000,
+    'the push delivered'
+  )
+  t.equal(webhook.pushes.length, 2, 'pushed twice: the 429, then the 204')
+  t.ok(at[1]! - at[0]! >= 1_900, `pushed again ${Math.round(at[1]! - at[0]!)} ms after the 429, not after the 10 ms backoff`)
+  t.equal(record.attempts.length, 1, 'the 429 is one failed attempt')
+  const now = Date.parse('2026-12-07T12:00:00Z')
+  t.same(
+    [
+      retryAfterMs(429, '5', now),
+      retryAfterMs(503, 'Mon, 07 Dec 2026 12:00:03 GMT', now),
+      retryAfterMs(503, 'Mon, 07 Dec 2026 11:00:00 GMT', now),
+      retryAfterMs(429, '99999999', now),
+      retryAfterMs(500, '5', now),
+      retryAfterMs(429, 'soon', now),
+      retryAfterMs(429, undefined, now)
+    ],
+    [5_000, 3_000, 0, RETRY_AFTER_MAX_MS, undefined, undefined, undefined],
+    'delay-seconds and HTTP-dates, capped at an hour, from a 429 or a 503 only'
+  )
 })
 
 t.test('a resent dead letter keeps its attempts: withdrawn by a correction later, its entry still counts those that may have arrived', async (t) => {

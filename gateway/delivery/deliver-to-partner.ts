@@ -6,6 +6,7 @@ import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
 import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
 import { problemCode } from '../lib/problem-code.ts'
+import { retryableFailure } from './retry-after.ts'
 import type { Poster } from './tls-client.ts'
 
 /** The outbox target of every outbound message. */
@@ -29,7 +30,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       if (res.status !== 200) {
         const code = problemCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
-        throw new Error(`partner answered ${res.status} ${code}`)
+        throw retryableFailure(`partner answered ${res.status} ${code}`, res.status, res.retryAfter)
       }
       if (res.unread !== undefined) throw new Error(`the partner's receipt could not be read: ${res.unread}`)
       const { partner } = deps.trust()

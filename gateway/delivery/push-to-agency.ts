@@ -4,6 +4,7 @@ import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
 import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
 import { problemCode } from '../lib/problem-code.ts'
+import { retryableFailure } from './retry-after.ts'
 import type { Poster } from './tls-client.ts'
 
 export interface AgencyPushDeps extends DeliveryDeps {
@@ -27,7 +28,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       if (res.status < 200 || res.status >= 300) {
         const code = problemCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
-        throw new Error(`agency answered ${res.status} ${code}`)
+        throw retryableFailure(`agency answered ${res.status} ${code}`, res.status, res.retryAfter)
       }
       // A 2xx is the agency's answer, whatever its body: one too long to
       // read (res.unread) is not a push to make again.

@@ -17,6 +17,8 @@ import { CIPHER_POLICY } from '../trust/tls-options.ts'
 export interface PostResult {
   readonly status: number
   readonly contentType: string
+  /** Its Retry-After header, when it has one (delivery/retry-after.ts). */
+  readonly retryAfter?: string
   /** The answer's body; empty where `unread` says why it could not be read. */
   readonly body: string
   /**
@@ -64,7 +66,12 @@ export const RESPONSE_MAX_BYTES = 1024 * 1024
 
 async function read(res: Dispatcher.ResponseData): Promise<PostResult> {
   const type = res.headers['content-type']
-  const answer = { status: res.statusCode, contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? '') }
+  const retryAfter = res.headers['retry-after']
+  const answer = {
+    status: res.statusCode,
+    contentType: Array.isArray(type) ? (type[0] ?? '') : (type ?? ''),
+    ...(typeof retryAfter === 'string' ? { retryAfter } : {})
+  }
   try {
     return { ...answer, body: await res.body.text() }
   } catch (err) {

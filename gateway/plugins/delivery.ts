@@ -9,6 +9,7 @@ import { deadLetterStalled } from '../delivery/delivery-outcome.ts'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
+import { deliveryBackoff } from '../delivery/retry-after.ts'
 import { agencyClientOptions } from '../trust/tls-options.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
 import { DeliveryQueues, QUEUE_NAMES, redisOptions, type DeliveryJob } from '../queue/delivery-queues.ts'
@@ -73,7 +74,14 @@ export const deliveryPlugin = fp(
       const connection = { ...redisOptions(opts.redisUrl), maxRetriesPerRequest: null }
       // A lock shorter than BullMQ's 30 s default, checked more often: the jobs a
       // killed process had in hand move again within seconds, not a minute.
-      const settings = { connection, prefix: opts.prefix, concurrency: opts.concurrency, lockDuration: opts.lockMs, stalledInterval: opts.stalledCheckMs }
+      const settings = {
+        connection,
+        prefix: opts.prefix,
+        concurrency: opts.concurrency,
+        lockDuration: opts.lockMs,
+        stalledInterval: opts.stalledCheckMs,
+        settings: { backoffStrategy: deliveryBackoff }
+      }
       const log = app.log.child({ component: 'delivery' })
       const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, budget }
       workers.push(

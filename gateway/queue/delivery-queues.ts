@@ -10,6 +10,7 @@ import { Queue } from 'bullmq'
 import type { Direction, PendingDelivery } from '../store/records.ts'
 import { heldBytes } from '../lib/seal.ts'
 import { DIRECTIONS, QUEUE_NAMES } from './queue-names.ts'
+import { DELIVERY_BACKOFF } from '../delivery/retry-after.ts'
 
 export interface DeliveryJob {
   readonly id: string
@@ -144,7 +145,8 @@ export class DeliveryQueues {
     return {
       jobId: job.id,
       attempts: this.#settings.attempts,
-      backoff: { type: 'exponential', delay: this.#settings.backoffMs },
+      // Exponential, or longer where the far side asked for a pause (delivery/retry-after.ts).
+      backoff: { type: DELIVERY_BACKOFF, delay: this.#settings.backoffMs },
       // Nothing personal stays in Redis once delivered or dead-lettered:
       // the dead letter lives on, sealed, in the outbox for an operator.
       removeOnComplete: true,
