@@ -3,7 +3,7 @@
 // profile (class of admission, work permit, XPT categories). Each agency runs
 // its own risk assessment: the outcome, the agency and the month travel, never
 // the reasons or derogatory information.
-import type { DirectionPolicy, Direction, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
+import type { DirectionPolicy, Direction, Exclusion, FieldRules, KindPolicy, PurposePolicy } from './lib/types.ts'
 import type { RuleSpec } from './lib/rule-table.ts'
 import { fieldRules, generalise, pseudonymise, share, withhold } from './lib/rule-table.ts'
 import { purposeAuthorities } from './authorities.ts'
@@ -77,6 +77,28 @@ const TRUSTED_TRAVELLER_RETENTION_DAYS = 2190
 const BUSINESS_RETENTION_DAYS = 1460
 
 /**
+ * Which designations a purpose is for (P1, P2): trusted-traveller vetting
+ * vets memberships of a trusted-traveller programme, and business-traveller
+ * facilitation carries the rest (a class of admission, a work permit, a
+ * business-traveller category). A message that sends one under the other's
+ * purpose is refused whole, a batch with any one such designation included:
+ * its fields would otherwise travel under a purpose that does not need them.
+ */
+function designationTypeExclusion(kind: 'traveller.designation' | 'traveller.designation-batch', purpose: DesignationPurpose): Exclusion {
+  const vetting = purpose === 'ttv'
+  const typesOf = (payload: Readonly<Record<string, unknown>>): unknown[] =>
+    Array.isArray(payload.designations) ? payload.designations.map((d) => (d as Record<string, unknown> | null)?.designationType) : [payload.designationType]
+  return {
+    rule: `${kind === 'traveller.designation' ? 'td' : 'tdb'}-${purpose}-designation-type`,
+    principle: 'P2',
+    why: vetting
+      ? 'trusted-traveller vetting is for trusted-traveller memberships; a class of admission, a work permit or a business-traveller category is sent for business-traveller facilitation'
+      : 'business-traveller facilitation is for classes of admission, work permits and business-traveller categories; a trusted-traveller membership is sent for trusted-traveller vetting',
+    excludes: (payload) => typesOf(payload).some((type) => (type === 'trusted-traveller-member') !== vetting)
+  }
+}
+
+/**
  * The purposes a designation travels for, and to whom, for how long, under
  * which authority (the registry's for `kind`); each direction's fields from
  * `fieldsFor` (this kind's, or a batch's, traveller.designation-batch.policy.ts).
@@ -90,7 +112,8 @@ export function designationPurposes(
     retentionDays,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: fieldsFor(purpose, dir)
+    fields: fieldsFor(purpose, dir),
+    exclusions: [designationTypeExclusion(kind, purpose)]
   })
   return {
     'trusted-traveller-vetting': {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { KINDS, listExamples, type Kind } from '../schemas/index.ts'
 import { policies } from '../policies/index.ts'
 import type { Direction, DirectionPolicy } from '../policies/lib/types.ts'
-import type { MinimisedPayload } from '../policies/lib/engine.ts'
+import { exclusionFor, type MinimisedPayload } from '../policies/lib/engine.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import type { Envelope, ForwardedEnvelope } from '../gateway/pipeline/envelope.ts'
@@ -62,8 +62,11 @@ function under(envelope: Envelope, purpose: string): Envelope {
 }
 
 /** Every purpose of the envelope's kind. */
+/** The envelope under every purpose of its kind but those its designations are not for (refused, and tested so, on their own). */
 function everyPurpose(envelope: Envelope): Envelope[] {
-  return Object.keys(policies[envelope.kind as Kind].purposes).map((purpose) => under(envelope, purpose))
+  return Object.keys(policies[envelope.kind as Kind].purposes)
+    .map((purpose) => under(envelope, purpose))
+    .filter((sent) => exclusionFor(policies[sent.kind as Kind].purposes[sent.purpose]!.outbound!, sent.payload)?.rule.endsWith('-designation-type') !== true)
 }
 
 function withPayload(envelope: Envelope, payload: Record<string, unknown>): Envelope {
@@ -304,6 +307,33 @@ t.test('an entry/exit record never carries the vehicle, plates, photo, address, 
   const { outbound } = exchange(land)
   t.same([...sharedPaths(outbound.payload)].sort(), [...agreed, 'traveller.middleNames', 'traveller.subjectCategory', 'crossing.portName'].sort())
 })
+
+t.test(
+  'a designation travels only for the purpose it is for: a business designation is no trusted-traveller vetting, nor a membership a business facilitation',
+  async (t) => {
+    const membership = example('traveller.designation', 'valid-nexus-approved-ca-to-us')
+    const permit = example('traveller.designation', 'valid-work-permit-by-document')
+    for (const [what, envelope, purpose] of [
+      ['a work permit sent for trusted-traveller vetting', permit, 'trusted-traveller-vetting'],
+      ['a NEXUS membership sent for business-traveller facilitation', membership, 'business-traveller-facilitation']
+    ] as const) {
+      const sent = under(envelope, purpose)
+      for (const direction of ['outbound', 'inbound'] as const) {
+        t.throws(
+          () => book.apply(book.select(sent, direction), sent.payload),
+          { code: 'POLICY_DENIED', message: /designation-type \(P2\)/ },
+          `${what}, ${direction}: POLICY_DENIED, naming the rule`
+        )
+      }
+    }
+    const roster = example('traveller.designation-batch', 'valid-nexus-roster-ca-to-us')
+    const designations = roster.payload.designations as Array<Record<string, unknown>>
+    const mixed = withPayload(roster, { ...roster.payload, designations: [...designations, { ...designations[0], designationType: 'work-permit' }] })
+    t.throws(() => exchange(mixed), { code: 'POLICY_DENIED' }, 'one business designation refuses a vetting roster')
+    t.doesNotThrow(() => exchange(roster), 'the same roster without it goes')
+    t.doesNotThrow(() => exchange(permit), 'a work permit goes for business-traveller facilitation')
+  }
+)
 
 t.test('an air exit record is refused whole, alone or in a batch', async (t) => {
   const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
