@@ -3,10 +3,10 @@
 // with dates) travel only on MATCH and only for third-country nationals and
 // protected persons; officer notes and match scores never travel, and a match
 // always needs an officer's verification (P10).
-import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
+import type { DirectionPolicy, Direction, Exclusion, FieldRules, KindPolicy } from './lib/types.ts'
 import type { Condition } from './lib/rule-table.ts'
 import { fieldRules, generalise, objectAt, share, withhold } from './lib/rule-table.ts'
-import { DISCLOSABLE_CATEGORIES } from './lib/engine.ts'
+import { DISCLOSABLE_CATEGORIES, PSEUDONYM_FORM } from './lib/engine.ts'
 import { purposeAuthorities } from './authorities.ts'
 
 // The treaty covers third-country nationals: under the 2012 agreement no
@@ -86,13 +86,30 @@ function responseFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules 
   })
 }
 
+/**
+ * A response echoes the reference its request arrived with, which the
+ * requesting side pseudonymised (biometric.match-request.policy.ts): any
+ * other value is the responding agency's own, a case number the requester
+ * does not need, and the response is refused whole rather than sent with it.
+ */
+function echoesTheRequest(purpose: 'ie' | 'ac'): Exclusion {
+  const pseudonym = new RegExp(PSEUDONYM_FORM.pattern)
+  return {
+    rule: `bmr-${purpose}-transaction-ref-not-echoed`,
+    principle: 'P2',
+    why: "a match response echoes the transactionRef its request arrived with, a pseudonym (ps1:…); any other value is the responding agency's own reference",
+    excludes: (payload) => typeof payload.transactionRef !== 'string' || !pseudonym.test(payload.transactionRef)
+  }
+}
+
 function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly string[], retentionDays: number): DirectionPolicy {
   return {
     recipients,
     retentionDays,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: responseFields(purpose, dir)
+    fields: responseFields(purpose, dir),
+    exclusions: [echoesTheRequest(purpose)]
   }
 }
 

@@ -335,6 +335,22 @@ t.test(
   }
 )
 
+t.test("a match response whose transactionRef is not the request's pseudonym (the responding agency's own case number) is refused whole", async (t) => {
+  const response = example('biometric.match-response', 'valid-match-third-country-national')
+  const ownReference = withPayload(response, { ...response.payload, transactionRef: 'IDENT-FIN-2026-0000417' })
+  t.doesNotThrow(() => validator.envelope(ownReference), 'a valid response')
+  for (const sent of everyPurpose(ownReference)) {
+    for (const direction of ['outbound', 'inbound'] as const) {
+      t.throws(
+        () => book.apply(book.select(sent, direction), sent.payload),
+        { code: 'POLICY_DENIED', message: /transaction-ref-not-echoed \(P2\)/ },
+        `${sent.purpose} ${direction}: POLICY_DENIED, naming the rule`
+      )
+    }
+  }
+  t.match(exchange(response).outbound.payload.transactionRef, /^ps1:/, 'the pseudonym the request arrived with is echoed')
+})
+
 t.test('an air exit record is refused whole, alone or in a batch', async (t) => {
   const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
   const airExit = withPayload(land, { ...land.payload, recordType: 'exit', crossing: { ...(land.payload.crossing as object), travelMode: 'air' } })
