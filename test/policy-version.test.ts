@@ -37,8 +37,9 @@ t.test('a change to a set a condition consults, or to a helper it calls, changes
   const before = Object.fromEntries(Object.keys(policies).map((kind) => [kind, text(kind)]))
 
   const response = join(copy, 'biometric.match-response.policy.ts')
-  const widened = readFileSync(response, 'utf8').replace("new Set(['third-country-national'", "new Set(['us-citizen', 'third-country-national'")
-  t.not(widened, readFileSync(response, 'utf8'), 'the copy discloses one more category')
+  // The set of categories it discloses is the engine's (its generaliser keeps them), part of every policy's sources: the condition is the match response's own.
+  const widened = readFileSync(response, 'utf8').replace("payload.result === 'MATCH' && typeof category", "payload.result !== 'ERROR' && typeof category")
+  t.not(widened, readFileSync(response, 'utf8'), 'the copy discloses identity on more results')
   writeFileSync(response, widened)
   t.not(text('biometric.match-response'), before['biometric.match-response'], 'the match response policy is another now')
   t.equal(text('entry-exit.record'), before['entry-exit.record'], 'the entry/exit policy is not')
