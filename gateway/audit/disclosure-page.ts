@@ -103,7 +103,7 @@ export async function disclosurePage(store: GatewayStore, opts: DisclosurePageOp
  * (docs/privacy-officers.md, "Corrections and retractions in the report").
  */
 async function* reportEntries(store: GatewayStore, subject: string, upTo: number): AsyncGenerator<StoredAuditEntry> {
-  const originals = await supersededBy(store, subject, upTo)
+  const originals = await supersededChain(store, subject, upTo)
   const ofOriginal = async function* (o: MessageKey): AsyncGenerator<StoredAuditEntry> {
     for await (const e of allMatching(store, { messageId: o.id, direction: o.direction })) if (e.entry.subjects.length > 0) yield e
   }
@@ -116,7 +116,7 @@ interface MessageKey {
 }
 
 /** The messages superseded by one the traveller's entries are about, and by those, and so on. */
-async function supersededBy(store: GatewayStore, subject: string, upTo: number): Promise<MessageKey[]> {
+async function supersededChain(store: GatewayStore, subject: string, upTo: number): Promise<MessageKey[]> {
   const found = new Map<string, MessageKey>()
   const note = ({ seq, entry }: StoredAuditEntry): void => {
     const { supersedes, direction, event } = entry
