@@ -86,18 +86,21 @@ export class Witness {
     this.#options = options
   }
 
-  /**
-   * Checks and cosigns. Throws CheckpointInvalidError (unreadable),
-   * CheckpointOriginUnknownError (not the partner's ledger),
-   * CheckpointUnsignedError (not the partner ledger's signature),
-   * CheckpointConflictError (not an extension of what was cosigned) or
-   * CheckpointProofInvalidError (a consistency proof that fails).
-   */
   /** What the alarm says of a checkpoint that contradicts the one cosigned: sizes and roots only. */
   #conflict(cp: CheckpointText, witnessed: { size: number; root: string }, why: string): CheckpointConflict {
     return { origin: this.#options.origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
   }
 
+  /**
+   * Checks and cosigns. Throws CheckpointInvalidError (unreadable),
+   * CheckpointOriginUnknownError (not the partner's ledger),
+   * CheckpointUnsignedError (not the partner ledger's signature),
+   * CheckpointConflictError (another root at the size cosigned) or
+   * CheckpointProofInvalidError (a consistency proof that fails, or one that
+   * is not empty where none is due). An old size other than the witness's
+   * is answered with its size (tlog-witness's order), a shorter tree sent
+   * from its own size with the alarm raised too.
+   */
   async addCheckpoint(request: AddCheckpoint): Promise<WitnessAnswer> {
     const { store, origin } = this.#options
     let cp: CheckpointText
