@@ -5,6 +5,8 @@
 // themselves are refused, where each would wait for or withdraw another and
 // none would reach the agency.
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import type { MessageRecord } from '../gateway/store/records.ts'
 import { DeadLetters } from '../gateway/queue/dead-letters.ts'
 import { RESPONSE_MAX_BYTES } from '../gateway/delivery/tls-client.ts'
 import { RETRY_AFTER_MAX_MS, retryAfterMs } from '../gateway/delivery/retry-after.ts'
@@ -19,20 +21,25 @@ t.jobs = 3
 
 const CBSA = 'CA/CBSA/pik-primary'
 
+/** The gateway's record of inbound message `id`, once `ready` holds of it. */
+function inboundRecord(gw: { app: FastifyInstance }, id: string, ready: (r: MessageRecord) => boolean, what: string, ms = 15_000): Promise<MessageRecord> {
+  return eventually(
+    async () => {
+      const r = await gw.app.store.findMessage('inbound', id)
+      return r !== undefined && ready(r) ? r : undefined
+    },
+    ms,
+    what
+  )
+}
+
 t.test("an agency's 2xx with a body too long to read is delivered, once: not a failed push, not pushed again", async (t) => {
   const tooLong = 'x'.repeat(RESPONSE_MAX_BYTES + 10)
   const webhook = await agencyWebhook(t, 'CA', (res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end(tooLong))
   const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url }, deliveryAttempts: 2, deliveryBackoffMs: 10 }))
   const sent = await forwardedTo('CA')
   t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
-  const record = await eventually(
-    async () => {
-      const r = await gw.app.store.findMessage('inbound', sent.id)
-      return r?.status === 'accepted' ? undefined : r
-    },
-    15_000,
-    'an outcome'
-  )
+  const record = await inboundRecord(gw, sent.id, (r) => r.status !== 'accepted', 'an outcome')
   t.equal(record?.status, 'delivered', 'the agency answered 200: delivered')
   t.same(record?.attempts, [], 'no attempt counted as failed')
   t.equal(webhook.pushes.length, 1, 'pushed once')
@@ -89,14 +96,7 @@ t.test("an agency's 429 or 503 with Retry-After is not pushed to again before th
   const gw = await injectGateway(t, testConfig('CA', { webhooks: { [CBSA]: webhook.url }, deliveryBackoffMs: 10 }))
   const sent = await forwardedTo('CA')
   t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
-  const record = await eventually(
-    async () => {
-      const r = await gw.app.store.findMessage('inbound', sent.id)
-      return r?.status === 'delivered' ? r : undefined
-    },
-    15_000,
-    'the push delivered'
-  )
+  const record = await inboundRecord(gw, sent.id, (r) => r.status === 'delivered', 'the push delivered')
   t.equal(webhook.pushes.length, 2, 'pushed twice: the 429, then the 204')
   t.ok(at[1]! - at[0]! >= 1_900, `pushed again ${Math.round(at[1]! - at[0]!)} ms after the 429, not after the 10 ms backoff`)
   t.equal(record.attempts.length, 1, 'the 429 is one failed attempt')
@@ -124,19 +124,12 @@ t.test('a resent dead letter keeps its attempts: withdrawn by a correction later
   const original = await forwardedTo('CA')
   const id = original.id
   t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: original.jws, headers: asPartnerOf('CA') })).statusCode, 200)
-  await eventually(async () => ((await gw.app.store.findMessage('inbound', id))?.status === 'dead-lettered' ? true : undefined), 20_000, 'dead-lettered')
+  await inboundRecord(gw, id, (r) => r.status === 'dead-lettered', 'dead-lettered', 20_000)
   // BullMQ removes the failed job just after the dead letter is recorded: a resend before that adds nothing.
   await eventually(async () => ((await gw.app.queues.queue('inbound').getJob(id)) === undefined ? true : undefined), 10_000, 'the job removed')
   const resent = await new DeadLetters(gw.app.store, gw.app.queues).resend(id, { operator: 'CA/operator/ops-1', reason: 'webhook restored' })
   t.equal(resent.outcome, 'requeued')
-  const afterResend = await eventually(
-    async () => {
-      const r = await gw.app.store.findMessage('inbound', id)
-      return r !== undefined && r.attempts.length === 3 ? r : undefined
-    },
-    15_000,
-    'the resent push refused'
-  )
+  const afterResend = await inboundRecord(gw, id, (r) => r.attempts.length === 3, 'the resent push refused')
   t.equal(afterResend.status, 'accepted', 'waiting for its next try')
   t.match(
     afterResend.attempts.map((a) => a.error),

@@ -95,15 +95,11 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       // Replay protection: an id is accepted once; the same bytes again get the
       // same receipt (retries must not loop on an error, the AS4 lesson), here
       // or by the admission below.
-      const existing = await app.intake.repeatOf('inbound', prepared.claimedId, prepared)
-      if (existing !== undefined) return replay(existing)
-      // Exactly the bytes received before, whose signature no longer verifies
-      // (the partner's key since dropped from this gateway's trust): the
-      // receipt again, as for any retry; anything else under that id is refused as it is.
-      if (prepared.unverifiedId !== undefined) {
-        const received = await app.intake.repeatOf('inbound', prepared.unverifiedId, prepared)
-        if (received !== undefined && received.digest === digest) return replay(received)
-      }
+      // An id read from a payload whose signature no longer verifies (the
+      // partner's key since dropped from this gateway's trust) answers only
+      // exactly the bytes received before: anything else under it is refused as it is.
+      const existing = await app.intake.repeatOf('inbound', prepared.claimedId ?? prepared.unverifiedId, prepared)
+      if (existing !== undefined && (prepared.claimedId !== undefined || existing.digest === digest)) return replay(existing)
       request.auditEnvelope = prepared.facts
       if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
       const result = prepared.result!
