@@ -174,10 +174,16 @@ t.test('only the grant the contract names gets a token', async (t) => {
     ['grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=eyJ', 'jwt-bearer'],
     ['grant_type=authorization_code&code=x', 'authorization_code'],
     ['grant_type=client_credentials&scope=admin', 'an extra parameter'],
-    ['grant_type=client_credentials&client_secret=x', 'a client secret']
+    ['grant_type=client_credentials&client_secret=x', 'a client secret'],
+    // A plain object's __proto__ setter takes a string without a trace: the
+    // parameter must be seen, as any other name is.
+    ['__proto__=x', 'a parameter named __proto__'],
+    ['grant_type=client_credentials&__proto__=admin', 'a parameter named __proto__ beside the grant'],
+    ['grant_type=client_credentials&constructor=x', 'a parameter named constructor']
   ]
   for (const [body, what] of refused) expectProblem(t, await tokenFor(cbsa, body), 400, 'GRANT_TYPE_UNSUPPORTED', what)
   expectProblem(t, await tokenFor(cbsa, 'grant_type=password&grant_type=client_credentials'), 400, 'BODY_INVALID', 'grant_type twice')
+  expectProblem(t, await tokenFor(cbsa, '__proto__=a&__proto__=b'), 400, 'BODY_INVALID', '__proto__ twice')
   expectProblem(
     t,
     await tokenFor(cbsa, '{"grant_type":"client_credentials"}', 'application/json'),

@@ -65,7 +65,10 @@ export const bodyParsers = fp(
     })
     // POST /v1/token takes an optional RFC 6749 form (grant_type=client_credentials).
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, function parseForm(_request, body, done) {
-      const form: Record<string, string> = {}
+      // No prototype: on a plain object `form.__proto__ = 'x'` is dropped
+      // without a trace, and the parameter would escape the token route's
+      // refusal of anything but grant_type (docs/integrators.md, step 1).
+      const form: Record<string, string> = Object.create(null)
       for (const [name, value] of new URLSearchParams(body as string)) {
         // RFC 6749 §3.2: a parameter sent twice is an error, not "the last one wins".
         if (Object.hasOwn(form, name)) return done(new BodyInvalidError(`form parameter sent more than once`), undefined)
