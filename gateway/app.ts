@@ -15,7 +15,7 @@ import { metricsPlugin } from './plugins/metrics.ts'
 import { pipelinePlugin } from './plugins/pipeline.ts'
 import { problemDetails } from './plugins/problem-details.ts'
 import { intakeBudget } from './plugins/intake-budget.ts'
-import { httpHardening, httpHardeningOptions, type HttpTimeouts } from './plugins/http-hardening.ts'
+import { HTTP_TIMEOUTS, httpHardening, httpHardeningOptions, type HttpTimeouts } from './plugins/http-hardening.ts'
 import { intakePlugin } from './plugins/intake.ts'
 import { strictQuery } from './plugins/strict-query.ts'
 import { trustPlugin } from './plugins/trust.ts'
@@ -114,7 +114,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(strictQuery)
   await app.register(trustPlugin, { trust, file: config.trustFile, watch: config.trustWatch, expiryWarnDays: config.certExpiryWarnDays })
   await app.register(authenticateClient, deps.peerCertificate === undefined ? {} : { peerCertificate: deps.peerCertificate })
-  await app.register(intakeBudget, { limitBytes: config.intakeBudgetBytes })
+  await app.register(intakeBudget, { limitBytes: config.intakeBudgetBytes, waitMs: deps.httpTimeouts?.roomWaitMs ?? HTTP_TIMEOUTS.roomWaitMs })
   await app.register(ledgerPlugin, {
     path: config.ledgerPath,
     synchronous: config.ledgerSynchronous,

@@ -67,19 +67,29 @@ function until(holds: () => boolean, what: string): Promise<true> {
 const BUDGET = 65_536
 const BODY = 50_000
 
-/** A POST of BODY bytes by an agency system (CBSA, with its token), over its own TLS connection: `send` more of it, `answer` when it is answered. */
-function postInParts(url: string, token: string) {
-  const dir = join(KEYS_DIR, 'CA', 'agencies', 'CBSA-pik-primary')
+/**
+ * A POST of BODY bytes over its own TLS connection: by an agency system
+ * (CBSA, with the access token `sender`) to /v1/messages, or by the partner
+ * gateway (US; `sender` is 'partner') to /v1/exchange. `send` more of it,
+ * `answer` when it is answered.
+ */
+function postInParts(url: string, sender: string) {
+  const by = sender === 'partner' ? 'partner' : { agencyToken: sender }
+  const dir = by === 'partner' ? join(KEYS_DIR, 'US') : join(KEYS_DIR, 'CA', 'agencies', 'CBSA-pik-primary')
   const { port } = new URL(url)
   let sent = 0
   const req: ClientRequest = httpsRequest({
     host: '127.0.0.1',
     port,
     method: 'POST',
-    path: '/v1/messages',
-    headers: { 'content-type': 'application/jose', 'content-length': String(BODY), authorization: `Bearer ${token}` },
-    cert: readFileSync(join(dir, 'client.crt.pem')),
-    key: readFileSync(join(dir, 'client.key.pem')),
+    path: by === 'partner' ? '/v1/exchange' : '/v1/messages',
+    headers: {
+      'content-type': 'application/jose',
+      'content-length': String(BODY),
+      ...(by === 'partner' ? {} : { authorization: `Bearer ${by.agencyToken}` })
+    },
+    cert: readFileSync(join(dir, by === 'partner' ? 'gateway.crt.pem' : 'client.crt.pem')),
+    key: readFileSync(join(dir, by === 'partner' ? 'gateway.key.pem' : 'client.key.pem')),
     ca: readFileSync(join(KEYS_DIR, 'CA', 'ca.crt.pem')),
     agent: false
   })
@@ -163,4 +173,46 @@ t.test('bodies that fit together are read together', async (t) => {
   for (const post of posts) post.rest()
   t.same(await Promise.all(posts.map((post) => post.answer)), [400, 400, 400])
   await until(() => budget.inHand === 0, 'every byte given back')
+})
+
+t.test("an agency's body holding the budget does not hold up the partner gateway's deliveries: they have room of their own", async (t) => {
+  // One agency that sends its body slowly would otherwise hold every body
+  // behind it, the partner's deliveries too, for the whole request time: past
+  // the partner's DELIVERY_TIMEOUT_MS, so that it sends again and at last
+  // dead-letters what this gateway would have taken (docs/operators.md, "Sizing").
+  const gw = await startGateway(t, testConfig('CA', { intakeBudgetBytes: BUDGET }))
+  const token = await tokenOnceListening(client(t, 'CBSA', gw.url))
+  const holder = postInParts(gw.url, token)
+  holder.send(1_000)
+  await until(() => gw.app.intakeBudget.inHand === BODY, "an agency's body holds most of the agencies' room")
+
+  const delivery = postInParts(gw.url, 'partner')
+  delivery.rest()
+  const first = await Promise.race([
+    delivery.answer.then((status) => `answered ${status}`),
+    until(() => gw.app.intakeBudget.waiting > 0, 'a wait').then(() => 'waited behind the agency')
+  ])
+  t.equal(first, 'answered 400', "the partner's delivery is read and answered (not a JWS: refused once read) while the agency's body is still arriving")
+  t.equal(gw.app.partnerIntakeBudget.inHand, 0, "and gives back the partner's room")
+  holder.rest()
+  t.equal(await holder.answer, 400)
+  await until(() => gw.app.intakeBudget.inHand === 0, 'every byte given back')
+})
+
+t.test('a request that waits for room longer than a request may take is answered 408, and leaves the queue', async (t) => {
+  // Its body has arrived whole, into the socket: Node's request timeout no
+  // longer watches it, so the wait keeps its own deadline (docs/operators.md,
+  // INTAKE_BUDGET_BYTES).
+  const gw = await startGateway(t, testConfig('CA', { intakeBudgetBytes: BUDGET }), { httpTimeouts: { roomWaitMs: 300 } })
+  const token = await tokenOnceListening(client(t, 'CBSA', gw.url))
+  const holder = postInParts(gw.url, token)
+  holder.send(1_000)
+  await until(() => gw.app.intakeBudget.inHand === BODY, 'a body holds most of the budget')
+  const waiter = postInParts(gw.url, token)
+  waiter.rest()
+  t.equal(await waiter.answer, 408, 'answered 408 REQUEST_TIMEOUT once its wait passed the limit')
+  t.equal(gw.app.intakeBudget.waiting, 0, 'and no longer waits')
+  t.equal(gw.app.intakeBudget.inHand, BODY, 'having taken none of the room')
+  holder.rest()
+  t.equal(await holder.answer, 400, 'the body that held the room is read and answered as ever')
 })

@@ -14,6 +14,7 @@ const SOURCES: MetricsSources = {
   certificates: () => [],
   deliveryBudget: () => IDLE_BUDGET,
   intakeBudget: () => IDLE_BUDGET,
+  partnerIntakeBudget: () => IDLE_BUDGET,
   trustReloads: () => ({ applied: 0, refused: 0, lastRefused: false }),
   onError: () => {}
 }

@@ -64,6 +64,8 @@ export interface MetricsSources {
   deliveryBudget(): ByteBudgetState
   /** The request bodies' byte budget (plugins/intake-budget.ts): the same three. */
   intakeBudget(): ByteBudgetState
+  /** The partner gateway's deliveries' room of their own in it: the same three. */
+  partnerIntakeBudget(): ByteBudgetState
   /** The trust file's reloads so far (plugins/trust.ts). */
   trustReloads(): TrustReloads
   /** A source that failed: the scrape still answers, without that metric. */
@@ -220,6 +222,12 @@ export class GatewayMetrics {
         'Bytes of request bodies being read and checked (state in_hand), against the budget (state limit): past it, a request waits before its body is read ' +
         '(docs/operators.md, "Sizing").',
       waiting: 'Requests waiting for room in the intake byte budget before their bodies are read.'
+    })
+    byteBudgetGauges(registers, 'btb_partner_intake_budget', () => sources.partnerIntakeBudget(), {
+      bytes:
+        "Bytes of the partner gateway's deliveries being read and checked (state in_hand), against their own room, as large as the intake budget (state limit): no agency's body holds them up " +
+        '(docs/operators.md, "Sizing").',
+      waiting: "The partner gateway's deliveries waiting for room before their bodies are read."
     })
     new Counter({
       name: 'btb_trust_reloads_total',

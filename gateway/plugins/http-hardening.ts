@@ -34,6 +34,12 @@ export interface HttpTimeouts {
   readonly checkEveryMs: number
   /** The TLS handshake, from the TCP connection on (Node's handshakeTimeout). */
   readonly handshakeMs: number
+  /**
+   * How long a request may wait, its body unread, for room in the intake
+   * byte budget (plugins/intake-budget.ts). A body already in the socket is
+   * no longer watched by requestMs, so the wait has a deadline of its own.
+   */
+  readonly roomWaitMs: number
 }
 
 /**
@@ -49,9 +55,18 @@ export interface HttpTimeouts {
  * Node checks the first two only every checkEveryMs (30 s by default, which
  * would let a 10 s limit run to 40 s). A TLS handshake is a few small
  * messages: 10 s, where Node's default of 120 s let a peer that stopped
- * mid-handshake hold a socket, and a closing gateway, for two minutes.
+ * mid-handshake hold a socket, and a closing gateway, for two minutes. A
+ * request that waits for room in the intake budget waits no longer than a
+ * whole request may take.
  */
-export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 120_000, checkEveryMs: 1_000, handshakeMs: 10_000 }
+export const HTTP_TIMEOUTS: HttpTimeouts = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  idleMs: 120_000,
+  checkEveryMs: 1_000,
+  handshakeMs: 10_000,
+  roomWaitMs: 30_000
+}
 
 /** Node's default, stated: what is larger is refused 431 (RFC 6585 §5). */
 export const MAX_HEADER_BYTES = 16 * 1024

@@ -8,6 +8,14 @@
 // waiting holds next to nothing. Each body counts from the moment it is
 // admitted until its answer is sent, as its text, its JWS and its records are
 // held while it is checked and committed.
+//
+// The partner gateway's deliveries have room of their own, as large: an
+// agency that sends a body slowly holds its room for as long as Node lets a
+// request take (30 s), and the partner's delivery waiting behind it would
+// time out at the partner (DELIVERY_TIMEOUT_MS, 10 s), be sent again, and at
+// last be dead-lettered there (docs/operators.md, "Sizing"). The partner
+// sends at most its own delivery budget at once (lib/byte-budget.ts), so its
+// room is rarely full.
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { RequestTimeoutError } from '../errors.ts'
@@ -16,14 +24,18 @@ import { continueIfAwaited } from './http-hardening.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The request bodies being read and checked, against INTAKE_BUDGET_BYTES. */
+    /** The request bodies of agencies, officers and operators being read and checked, against INTAKE_BUDGET_BYTES. */
     intakeBudget: ByteBudget
+    /** The partner gateway's deliveries being read and checked, against INTAKE_BUDGET_BYTES of their own. */
+    partnerIntakeBudget: ByteBudget
   }
 }
 
 export interface IntakeBudgetOptions {
   /** Bytes of request bodies read and checked at once; one body larger than this still goes, alone. */
   readonly limitBytes: number
+  /** How long a request may wait for room before it is answered 408 (HttpTimeouts.roomWaitMs). */
+  readonly waitMs: number
 }
 
 /**
@@ -43,7 +55,9 @@ export function bodyBytes(request: FastifyRequest, bodyLimit: number): number {
 export const intakeBudget = fp(
   async function intakeBudget(app: FastifyInstance, opts: IntakeBudgetOptions) {
     const budget = new ByteBudget(opts.limitBytes)
+    const partnerBudget = new ByteBudget(opts.limitBytes)
     app.decorate('intakeBudget', budget)
+    app.decorate('partnerIntakeBudget', partnerBudget)
 
     // preParsing: after every onRequest hook (the caller is known, refusals
     // of the headers are answered), before a byte of the body is read.
@@ -64,20 +78,31 @@ export const intakeBudget = fp(
       // The route's limit, else the server's: Fastify fills in the one that applies.
       const bytes = bodyBytes(request, request.routeOptions.bodyLimit)
       if (bytes === 0) return
+      const room = request.caller.role === 'partner' ? partnerBudget : budget
       // Room at once (nearly always): the bytes go back when the answer is
       // sent or the connection goes.
-      const admitted = budget.tryTake(bytes)
+      const admitted = room.tryTake(bytes)
       if (admitted !== undefined) {
         reply.raw.once('close', admitted)
         return
       }
       // The answer sent, or the connection gone: the bytes go back, and a
-      // request still waiting leaves the queue.
+      // request still waiting leaves the queue. So does one that waited its
+      // limit: its body may be in the socket already, where Node's request
+      // timeout no longer watches it.
       const gone = new AbortController()
       reply.raw.once('close', () => gone.abort(new RequestTimeoutError('the connection closed while the body waited to be read')))
-      const release = await budget.take(bytes, { signal: gone.signal })
-      if (gone.signal.aborted) release()
-      else gone.signal.addEventListener('abort', release, { once: true })
+      const waited = setTimeout(
+        () => gone.abort(new RequestTimeoutError(`the gateway was busy: the body waited ${opts.waitMs} ms for room to be read; send it again`)),
+        opts.waitMs
+      )
+      try {
+        const release = await room.take(bytes, { signal: gone.signal })
+        if (gone.signal.aborted) release()
+        else gone.signal.addEventListener('abort', release, { once: true })
+      } finally {
+        clearTimeout(waited)
+      }
     }
   },
   { name: 'intake-budget', fastify: '5.x' }

@@ -41,6 +41,7 @@ export const metricsPlugin = fp(
       certificates: () => trustCertificates(app.trust),
       deliveryBudget: () => app.deliveryBudget,
       intakeBudget: () => app.intakeBudget,
+      partnerIntakeBudget: () => app.partnerIntakeBudget,
       trustReloads: () => app.trustReloads,
       onError: (what, err) => log.warn({ err }, `metrics: could not read ${what}`)
     })
