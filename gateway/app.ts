@@ -167,7 +167,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(exchangeRoutes, {
     bodyLimitBytes: config.bodyLimitBytes,
     // Ids of received messages are kept MESSAGE_RETENTION_DAYS from their last change (queue/retention.ts).
-    window: { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageRetentionDays * 86_400 - config.clockSkewSeconds }
+    window: { clockSkewSeconds: config.clockSkewSeconds, maxAgeSeconds: config.messageRetentionDays * 86_400 - config.clockSkewSeconds },
+    repeatFirstMinBytes: config.pipelineWorkerMinBytes
   })
   await app.register(witnessRoutes)
   await app.register(auditRoutes, { cosignatureMaxAgeMs: config.cosignatureMaxAgeMs })

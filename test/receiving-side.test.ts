@@ -86,6 +86,30 @@ t.test("a partner's retry after this gateway dropped the key it signed with gets
   t.same([forged.statusCode, forged.json().code], [other.statusCode, other.json().code], 'and other bytes under the same id are refused as any other would be')
 })
 
+t.test('a large delivery the partner sends again, exactly as before, is answered from its record before the inbound work is done again', async (t) => {
+  // The partner sends again when its wait for the receipt ran out
+  // (DELIVERY_TIMEOUT_MS) while this gateway worked on a large batch: doing
+  // that work again for each retry would make every retry time out too, and
+  // the partner dead-letter a message this gateway has (docs/operators.md, "Sizing").
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineWorkerMinBytes: 1_024 }))
+  const sent = await forwardedTo('CA')
+  t.ok(sent.jws.length >= 1_024, 'a delivery at least PIPELINE_WORKER_MIN_BYTES: a large one, here')
+  const exchange = (jws: string) => gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })
+  const prepared = () => gw.app.pipeline.counts.inline + gw.app.pipeline.counts.worker
+  const first = await exchange(sent.jws)
+  t.equal(first.statusCode, 200, 'received')
+  const before = prepared()
+  const again = await exchange(` ${sent.jws}\n`)
+  t.same([again.statusCode, again.body], [200, first.body], 'the same bytes again (whitespace around them set aside): the same receipt')
+  t.equal(prepared(), before, 'without verifying, checking and signing it again')
+  const [header, payload, signature] = sent.jws.split('.') as [string, string, string]
+  const changed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+  changed.purpose = 'removal-enforcement'
+  const other = await exchange(`${header}.${Buffer.from(JSON.stringify(changed)).toString('base64url')}.${signature}`)
+  t.equal(other.statusCode, 400, 'other bytes under its id go through the whole pipeline, and are refused as they always were')
+  t.equal(prepared(), before + 1, 'prepared once more')
+})
+
 t.test("an agency's 429 or 503 with Retry-After is not pushed to again before then, and spends one attempt", async (t) => {
   const at: number[] = []
   const webhook = await agencyWebhook(t, 'CA', (res, n) => {

@@ -140,9 +140,10 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
  * which verified when they first came (routes/exchange.ts): a partner whose
  * key this gateway has since dropped (the end of a rotation's overlap) then
  * gets its receipt for a retry, not a refusal that would dead-letter, at its
- * side, a message this gateway has.
+ * side, a message this gateway has. Also what a large delivery sent again is
+ * looked up by, before the pipeline works on it (routes/exchange.ts).
  */
-function unverifiedId(jws: string): string | undefined {
+export function unverifiedId(jws: string): string | undefined {
   try {
     const value = parseSignedJson(Buffer.from(jws.split('.', 3)[1] ?? '', 'base64url')) as { id?: unknown } | null
     return typeof value?.id === 'string' ? value.id : undefined
