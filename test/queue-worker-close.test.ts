@@ -5,7 +5,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
-import { eventually, privateRedis } from './helper.ts'
+import { eventually, privateRedis, startGateway, testConfig } from './helper.ts'
 
 t.test('a worker closed mid-check lets its process exit', async (t) => {
   // A Redis of its own: the script pauses its writes.
@@ -25,4 +25,30 @@ t.test('a worker closed mid-check lets its process exit', async (t) => {
   await exited
   t.equal(code, 0, 'it ends cleanly')
   t.equal(out, 'closed\n', 'the worker closed before it ended')
+})
+
+t.test('a gateway closes at once while its Redis is paused (a frozen host, a network cut off): no queue waits for an answer that never comes', async (t) => {
+  // docs/operators.md, "Shutdown": with Redis not answering within a
+  // second, the queues close at once. A Redis that is down refuses the
+  // connection; one that is paused takes the QUIT and never answers it.
+  const redis = await privateRedis(t)
+  const gw = await startGateway(t, testConfig('CA', { redisUrl: `redis://127.0.0.1:${redis.opts.port}` }))
+  const pid = redis.pid!
+  process.kill(pid, 'SIGSTOP')
+  const resume = () => {
+    try {
+      process.kill(pid, 'SIGCONT')
+    } catch {}
+  }
+  t.teardown(resume)
+  let timer: NodeJS.Timeout | undefined
+  const closed = await Promise.race([
+    gw.app.close().then(() => 'closed'),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve('still closing after 20 s'), 20_000)
+    })
+  ])
+  clearTimeout(timer)
+  resume()
+  t.equal(closed, 'closed', 'the gateway closed')
 })

@@ -207,6 +207,8 @@ export class DeliveryQueues {
 
 /** How long a close waits for a queue's connection to finish starting. */
 const START_WAIT_MS = 2_000
+/** How long a close waits for Redis to answer its QUIT before it ends the connection itself. */
+const QUIT_WAIT_MS = 1_000
 
 /**
  * Closes a BullMQ queue once its connection has finished starting. Closed
@@ -224,14 +226,26 @@ export async function closeWhenStarted(queue: Pick<Queue, 'waitUntilReady' | 'cl
     })
   ])
   clearTimeout(timer)
-  try {
-    await queue.close()
-  } catch {
-    // Redis down: the producers' connection cannot send its QUIT (it has no
-    // offline queue), and BullMQ leaves it trying to reconnect, which held
-    // an in-process app's process open after the close. Ended without it.
-    const client = await queue.client
-    client.on('error', () => {})
-    client.disconnect()
-  }
+  // Redis down: the producers' connection cannot send its QUIT (it has no
+  // offline queue), and BullMQ leaves it trying to reconnect, which held an
+  // in-process app's process open after the close. Redis paused (a frozen
+  // host, a network cut off): the QUIT is sent and never answered, which
+  // held a SIGTERM for the whole shutdown bound, to exit 1 (docs/operators.md,
+  // "Shutdown"). Either way the connection is ended without it.
+  const closing = queue.close()
+  const closed = await Promise.race([
+    closing.then(
+      () => true,
+      () => false
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(resolve, QUIT_WAIT_MS, false)
+    })
+  ])
+  clearTimeout(timer)
+  if (closed) return
+  closing.catch(() => {})
+  const client = await queue.client
+  client.on('error', () => {})
+  client.disconnect()
 }
