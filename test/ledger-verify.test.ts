@@ -16,6 +16,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { cosignCheckpoint, ledgerKeys, ledgerOrigin, openCheckpoint, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
 import { Checkpointer } from '../gateway/audit/checkpointer.ts'
+import { cosignNote } from '../gateway/audit/signed-note.ts'
 import { verifyLedger } from '../gateway/audit/verify-ledger.ts'
 import { consistencyProof } from '../gateway/audit/ledger-proofs.ts'
 import { type CheckpointConflict, Witness } from '../gateway/audit/witness.ts'
@@ -400,6 +401,21 @@ function suite(parent: Test, backend: Backend): void {
           const cp = (await store.checkpoints(19, 1))[0]!
           const forged = cosignCheckpoint(cp.note, { name: witnessName('US'), alg: ca.signingKey.alg, key: ca.signingKey.key }, 1_800_000_000)
           await x.run('UPDATE log_checkpoints SET cosignature = ? WHERE size = ?', forged, 20)
+        }
+      },
+      {
+        // A blank line before it moves the note's split: appended to the note, the partner's line reads as a cosignature
+        // of the checkpoint's text and this gateway's own signature line, not of the checkpoint (C2SP tlog-witness:
+        // the witness answers signature lines only).
+        name: "a cosignature stored after a blank line, over the checkpoint's text and its signature line",
+        seq: 20,
+        reason: /the cosignature of checkpoint 20 does not verify .*not signature lines only/,
+        tamper: async (x, store) => {
+          const cp = (await store.checkpoints(19, 1))[0]!
+          const split = cp.note.lastIndexOf('\n\n')
+          const shifted = `${cp.note.slice(0, split + 1)}\n${cp.note.slice(split + 2)}`
+          const partner = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
+          await x.run('UPDATE log_checkpoints SET cosignature = ? WHERE size = ?', `\n${cosignNote(shifted, partner, 1_800_000_000)}`, 20)
         }
       }
     ]

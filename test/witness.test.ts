@@ -7,15 +7,20 @@
 // in the privacy officer's API.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import pg from 'pg'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
-import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
+import { ledgerOrigin, witnessName } from '../gateway/audit/checkpoint.ts'
+import { cosignNote } from '../gateway/audit/signed-note.ts'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
-import { type Exchange, identityAgent, injectGateway, PG_URL, standInPartner, startExchange, testConfig } from './helper.ts'
+import { type Exchange, identityAgent, injectGateway, KEYS_DIR, PG_URL, standInPartner, startExchange, testConfig } from './helper.ts'
 import { postgresTamper, rewriteLedger, sqliteTamper, type Tamper } from './lib/ledger-tamper.ts'
 
 const { request } = undiciModule()
+/** The partner's trust material, as keys-example holds it: its witness key signs what a stand-in partner answers. */
+const us = loadTrustStore(join(KEYS_DIR, 'US', 'trust.json'))
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 type Country = 'CA' | 'US'
@@ -186,4 +191,34 @@ t.test("a witness's refusal is recorded by its status and code, not the partner'
   const [refusal] = (await gw.app.store.searchAudit({ event: 'refused', code: 'CHECKPOINT_CONFLICT' }, 0, 10)).map((e) => e.entry)
   t.match(refusal?.reason, /the witness answered 409 CHECKPOINT_CONFLICT/, 'the refusal is recorded, by its status and code')
   for (const word of ['TREMBLAY', 'C4471862', '1984-03-07']) t.notOk(JSON.stringify(refusal).includes(word), `the ledger holds no "${word}"`)
+})
+
+// C2SP tlog-witness: the witness answers its cosignature as signature lines,
+// nothing else. An answer starting with a blank line, appended to the note,
+// moved the note's split: what the partner's key signed was the checkpoint's
+// text and this gateway's own signature line, and it was kept as the
+// checkpoint's cosignature, though no report made on it could be proven.
+t.test("a witness's answer that is not signature lines over the checkpoint's text is no cosignature", async (t) => {
+  const partnerKey = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
+  const partner = await standInPartner(t, (req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      body += chunk
+    })
+    req.on('end', () => {
+      // The request is the old size, the proof lines, a blank line, then the checkpoint.
+      const note = body.slice(body.indexOf('\n\n') + 2)
+      const split = note.lastIndexOf('\n\n')
+      const shifted = `${note.slice(0, split + 1)}\n${note.slice(split + 2)}`
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+      res.end(`\n${cosignNote(shifted, partnerKey, Math.floor(Date.now() / 1000))}`)
+    })
+  })
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
+  await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
+  const cp = (await gw.app.checkpointer.checkpointNow())!
+  t.equal((await gw.app.store.latestCheckpoint())?.size, cp.size)
+  t.equal((await gw.app.store.latestCheckpoint())?.cosignature, null, 'not kept as a cosignature')
+  t.equal(await gw.app.store.latestCosignedCheckpoint(), undefined, 'and the checkpoint is not counted as cosigned')
 })

@@ -98,6 +98,25 @@ export function withCosignature(note: string, cosignature: string): string {
   return note + cosignature
 }
 
+/** One signature line, as C2SP signed-note writes it: "— <name> <base64>" and its newline. */
+const SIGNATURE_LINES = /^(?:\u2014 [^\s+]+ [A-Za-z0-9+/]+={0,2}\n)+$/
+
+/**
+ * When `witnesses` cosigned the checkpoint `note` (POSIX seconds) by
+ * `cosignature`, the witness's answer as kept beside it; undefined if no
+ * witness key's line is among them. The answer must be signature lines and
+ * nothing else (C2SP tlog-witness: one or more signature lines), and is
+ * verified against the checkpoint's own text: a blank line before them, once
+ * appended to the note, would move its split, and a line signing the text
+ * and this gateway's signature line would read as the cosignature. Throws
+ * NoteError: NOTE_MALFORMED for an answer of anything else, NOTE_UNVERIFIED
+ * when a witness key's line does not verify.
+ */
+export function cosignatureTime(note: string, cosignature: string, witnesses: readonly NoteKey[]): number | undefined {
+  if (!SIGNATURE_LINES.test(cosignature)) throw new NoteError('NOTE_MALFORMED', 'the cosignature is not signature lines only')
+  return cosignedAt(formatNote(parseNote(note).text, [cosignature]), witnesses)
+}
+
 /**
  * When `witnesses` cosigned a checkpoint (POSIX seconds), if one did. Throws
  * NoteError when a witness key's line does not verify.

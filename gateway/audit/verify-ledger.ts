@@ -19,7 +19,7 @@ import { TreeEdge } from '../store/merkle-tree.ts'
 import type { AuditChainLink, AuditIndexRows, Checkpoint, GatewayStore } from '../store/records.ts'
 import { encodeTreeNodes } from '../store/sql/ledger.ts'
 import type { Country } from '../trust/trust-store.ts'
-import { type CheckpointText, cosignedAt, ledgerKeys, ledgerOrigin, openCheckpoint, witnessKeys } from './checkpoint.ts'
+import { type CheckpointText, cosignatureTime, cosignedAt, ledgerKeys, ledgerOrigin, openCheckpoint, witnessKeys } from './checkpoint.ts'
 import { EntryCheckPool } from './entry-check-pool.ts'
 import { type EntriesChecked, LEAF_BYTES, rowsDiffer } from './entry-checks.ts'
 import { LedgerPages } from './ledger-pages.ts'
@@ -228,7 +228,7 @@ export async function verifyLedger(
     }
     if (cp.cosignature !== null && witnesses.length > 0) {
       try {
-        const time = cosignedAt(cp.note + cp.cosignature, witnesses)
+        const time = cosignatureTime(cp.note, cp.cosignature, witnesses)
         if (time === undefined) return `the cosignature of checkpoint ${cp.size} is not by the partner's key`
         countersignatures++
         if (cosigned === null || cp.size >= cosigned.size) cosigned = { size: cp.size, cosignedAt: new Date(time * 1000).toISOString(), fromPartner: false }

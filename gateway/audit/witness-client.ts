@@ -4,7 +4,7 @@
 // cosignature is kept beside the checkpoint.
 import type { Poster, PostResult } from '../delivery/tls-client.ts'
 import type { Checkpoint, CheckpointRepository, LedgerRepository } from '../store/records.ts'
-import { cosignedAt, withCosignature } from './checkpoint.ts'
+import { cosignatureTime } from './checkpoint.ts'
 import { consistencyProof } from './ledger-proofs.ts'
 import type { NoteKey } from './signed-note.ts'
 import { addCheckpointBody } from './witness.ts'
@@ -62,7 +62,8 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
     const proof = oldSize === 0 || oldSize === cp.size ? [] : await consistencyProof(store, oldSize, cp.size)
     const res = await options.client.post(options.url(), addCheckpointBody(oldSize, proof, cp.note), ADD_CHECKPOINT_TYPE)
     if (res.status === 200) {
-      const time = cosignedAt(withCosignature(cp.note, res.body), options.witnesses())
+      // Signature lines over the checkpoint's text, nothing else (C2SP tlog-witness; checkpoint.ts, cosignatureTime).
+      const time = cosignatureTime(cp.note, res.body, options.witnesses())
       if (time === undefined) throw new Error('the witness answered without a cosignature by its key')
       await store.setCosignature(cp.size, res.body, new Date(time * 1000).toISOString())
       return 'cosigned'
