@@ -94,15 +94,19 @@ t.test("the verifier reads the gateway's checkpoints and cosignatures, ECDSA and
     const note = signCheckpoint({ size: 12, root }, { name: ledgerOrigin('CA'), alg, key: log.privateKey })
     const cosigned = note + cosignCheckpoint(note, { name: witnessName('US'), alg, key: witness.privateKey }, 1_800_000_000)
     const jwk = (k: typeof log) => k.publicKey.export({ format: 'jwk' })
-    const cp = openCheckpoint(cosigned, [jwk(log)])
+    const cp = openCheckpoint(cosigned, ledgerOrigin('CA'), [jwk(log)])
     t.same(
       { origin: cp.origin, size: cp.size, root: cp.root.toString('base64') },
       { origin: ledgerOrigin('CA'), size: 12, root },
       `${alg}: the checkpoint opens`
     )
-    t.equal(cosignedAt(cp, [jwk(witness)]), 1_800_000_000, `${alg}: the cosignature and its time`)
-    t.equal(cosignedAt(cp, [jwk(log)]), undefined, `${alg}: not the ledger's own key as witness`)
-    t.throws(() => openCheckpoint(cosigned, [jwk(witness)]), /not signed by a key of the ledger/, `${alg}: not the witness's key as the ledger's`)
+    t.equal(cosignedAt(cp, witnessName('US'), [jwk(witness)]), 1_800_000_000, `${alg}: the cosignature and its time`)
+    t.equal(cosignedAt(cp, witnessName('US'), [jwk(log)]), undefined, `${alg}: not the ledger's own key as witness`)
+    t.throws(
+      () => openCheckpoint(cosigned, ledgerOrigin('CA'), [jwk(witness)]),
+      /not signed by a key of the ledger/,
+      `${alg}: not the witness's key as the ledger's`
+    )
   }
 })
 
@@ -170,7 +174,7 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   const caKeys = save('ca-jwks.json', await jwks(ex.ca.url, 'CA'))
   const usKeys = save('us-jwks.json', await jwks(ex.us.url, 'US'))
   const check = (r: unknown, witnessKeys = usKeys) =>
-    verifier(['--report', save(`report-${Math.random()}.json`, JSON.stringify(r)), '--ledger-keys', caKeys, '--witness-keys', witnessKeys])
+    verifier(['--report', save(`report-${Math.random()}.json`, JSON.stringify(r)), '--country', 'CA', '--ledger-keys', caKeys, '--witness-keys', witnessKeys])
 
   const good = await check(report)
   t.equal(good.code, 0, good.stdout)
@@ -245,5 +249,9 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   t.equal(ownWitness.code, 1)
   t.match(ownWitness.stdout, /not cosigned by the partner's key/, "the gateway's own key is not a witness")
 
-  t.equal((await verifier(['--report', join(work, 'absent.json'), '--ledger-keys', caKeys, '--witness-keys', usKeys])).code, 2, 'unreadable input')
+  t.equal(
+    (await verifier(['--report', join(work, 'absent.json'), '--country', 'CA', '--ledger-keys', caKeys, '--witness-keys', usKeys])).code,
+    2,
+    'unreadable input'
+  )
 })

@@ -4,11 +4,13 @@
 // below; node:crypto and the two gateways' published keys only
 // (docs/privacy-officers.md, "Checking a disclosure report offline").
 //
-//   node verify-disclosure.mjs --report report.json --ledger-keys ca-jwks.json --witness-keys us-jwks.json
+//   node verify-disclosure.mjs --report report.json --country CA --ledger-keys ca-jwks.json --witness-keys us-jwks.json
 //
 // It checks that:
-//   1. the report's checkpoint is signed by the reporting gateway's ledger key
-//      (a C2SP signed note: origin, tree size, root hash);
+//   1. the report's checkpoint is of the reporting gateway's ledger (its
+//      origin, btb-gateway/<country>/ledger) and signed by its ledger key (a
+//      C2SP signed note: origin, tree size, root hash), read as strictly as
+//      the gateway reads it;
 //   2. it is cosigned by the partner gateway, the ledger's witness (the
 //      cosignature/v1 message of C2SP tlog-cosignature);
 //   3. each entry of the report is in that tree: its exact ledger text,
@@ -17,7 +19,8 @@
 //   4. what the report shows of each entry is what that text says, the
 //      fields shared with the partner and the number withheld included.
 // Exit code 0: every entry proven. 1: something does not verify (each
-// finding is printed). 2: the inputs could not be read.
+// finding is printed). 2: the inputs could not be read, or the report is not
+// in the form the gateway makes it.
 //
 // Plain JavaScript, so that any Node.js from 20 on runs it as it is. It is
 // two files: this one and the module it imports,
@@ -29,7 +32,7 @@ import { readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 // What a row shows against its entry: one module with the console's check, so the two cannot drift apart.
-import { notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
+import { notALedgerPosition, notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from '../gateway/console/disclosures.mjs'
 
 export { travellerFields } from '../gateway/console/disclosures.mjs'
 
@@ -80,21 +83,35 @@ export function rootFromInclusionProof(index, size, leaf, proof) {
 }
 
 // C2SP signed notes -------------------------------------------------------------
+// Read as strictly as the gateway reads them (gateway/audit/signed-note.ts,
+// parseNote and verifyNote): a note it would refuse is refused here too.
 
-/** The note's text and its signature lines (name, key ID, signature bytes). */
+/** The spec asks verifiers to accept at least 16 signatures; more is refused, as the gateway refuses them. */
+const MAX_SIGNATURES = 16
+const MAX_NOTE_BYTES = 16 * 1024
+/** The latest instant a Date holds (ECMA-262: 8.64e15 ms), in POSIX seconds. */
+const LATEST_TIME = 8.64e12
+
+/** The note's text and its signature lines (name, key ID, signature bytes); throws with what is wrong. */
 export function parseNote(note) {
+  if (typeof note !== 'string') throw new Error('the checkpoint is not a signed note: it is not text')
+  if (Buffer.byteLength(note, 'utf8') > MAX_NOTE_BYTES) throw new Error(`the checkpoint is not a signed note: it is longer than ${MAX_NOTE_BYTES} bytes`)
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note) || !note.isWellFormed()) {
+    throw new Error('the checkpoint is not a signed note: it holds a control character other than newline')
+  }
   const split = note.lastIndexOf('\n\n')
-  if (split === -1 || !note.endsWith('\n')) throw new Error('the checkpoint is not a signed note')
+  if (split === -1 || !note.endsWith('\n')) throw new Error('the checkpoint is not a signed note: no blank line before its signatures, or no final newline')
   const text = note.slice(0, split + 1)
-  const signatures = note
-    .slice(split + 2, -1)
-    .split('\n')
-    .map((line) => {
-      const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+={0,2})$/.exec(line)
-      if (m === null) throw new Error('a signature line of the checkpoint is not "— <name> <base64>"')
-      const bytes = Buffer.from(m[2], 'base64')
-      return { name: m[1], keyId: bytes.readUInt32BE(0), signature: bytes.subarray(4) }
-    })
+  const lines = note.slice(split + 2, -1).split('\n')
+  if (lines.length > MAX_SIGNATURES) throw new Error(`the checkpoint is not a signed note: more than ${MAX_SIGNATURES} signature lines`)
+  const signatures = lines.map((line) => {
+    const m = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/]+={0,2})$/.exec(line)
+    const bytes = m === null ? undefined : Buffer.from(m[2], 'base64')
+    if (bytes === undefined || bytes.length < 5 || bytes.toString('base64') !== m[2]) {
+      throw new Error('a signature line of the checkpoint is malformed: it is not "— <name> <base64 of a key ID and a signature>"')
+    }
+    return { name: m[1], keyId: bytes.readUInt32BE(0), signature: bytes.subarray(4) }
+  })
   return { text, signatures }
 }
 
@@ -123,56 +140,98 @@ function noteKey(jwk, name) {
   }
 }
 
-/** The checkpoint's origin, size and root, if a signature line by one of `jwks` under the origin's name verifies. */
-export function openCheckpoint(note, jwks) {
+/**
+ * The checkpoint's origin, size and root, if it is of the ledger `origin`
+ * and a signature line by one of `jwks` under that name verifies. A line by
+ * one of them that does not verify refuses the note, whatever else it
+ * carries, as the gateway refuses it; a line by another key is ignored
+ * (C2SP signed-note).
+ */
+export function openCheckpoint(note, origin, jwks) {
   const { text, signatures } = parseNote(note)
-  const m = /^(\S+)\n(0|[1-9][0-9]*)\n([A-Za-z0-9+/]{43}=)\n$/.exec(text)
-  if (m === null) throw new Error('the checkpoint text is not an origin, a tree size and a root hash')
-  const [, origin, size, root] = m
-  const signed = signatures.some((s) =>
-    jwks.some((jwk) => {
-      const key = noteKey(jwk, origin)
-      return s.name === origin && s.keyId === key.logId && key.verify(text, s.signature)
-    })
-  )
-  if (!signed) throw new Error(`the checkpoint is not signed by a key of the ledger ${origin}`)
-  return { origin, size: Number(size), root: Buffer.from(root, 'base64'), text, signatures }
-}
-
-/** When (POSIX seconds) a key of `jwks` cosigned the checkpoint, or undefined if none did. */
-export function cosignedAt(checkpoint, jwks) {
-  for (const s of checkpoint.signatures) {
-    if (s.signature.length < 9) continue
-    const time = Number(s.signature.readBigUInt64BE(0))
-    const message = `cosignature/v1\ntime ${time}\n${checkpoint.text}`
+  const m = /^([^\s+]+)\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\n$/.exec(text)
+  if (m === null || !Number.isSafeInteger(Number(m[2])) || Buffer.from(m[3], 'base64').toString('base64') !== m[3]) {
+    throw new Error('the checkpoint text is not an origin, a tree size and a root hash')
+  }
+  // Whose ledger it is: a checkpoint signs its origin, and one of another ledger proves nothing of this one.
+  if (m[1] !== origin) throw new Error(`the checkpoint is of the ledger ${m[1]}, not ${origin}, whose report this is`)
+  let signed = false
+  for (const s of signatures) {
     for (const jwk of jwks) {
-      const key = noteKey(jwk, s.name)
-      if (s.keyId === key.cosignatureId && key.verify(message, s.signature.subarray(8))) return time
+      const key = noteKey(jwk, origin)
+      if (s.name !== origin || s.keyId !== key.logId) continue
+      if (!key.verify(text, s.signature)) throw new Error(`the signature of ${origin} does not verify`)
+      signed = true
     }
   }
-  return undefined
+  if (!signed) throw new Error(`the checkpoint is not signed by a key of the ledger ${origin}`)
+  return { origin, size: Number(m[2]), root: Buffer.from(m[3], 'base64'), text, signatures }
+}
+
+/**
+ * When (POSIX seconds) a key of `jwks` cosigned the checkpoint under the
+ * witness's name `name`, the latest if it did more than once; undefined if
+ * none did. Throws when a line by one of them does not verify, as the
+ * gateway does.
+ */
+export function cosignedAt(checkpoint, name, jwks) {
+  let latest
+  for (const s of checkpoint.signatures) {
+    if (s.name !== name) continue
+    for (const jwk of jwks) {
+      const key = noteKey(jwk, name)
+      if (s.keyId !== key.cosignatureId) continue
+      if (s.signature.length < 9) throw new Error(`the cosignature of ${name} has no timestamp`)
+      const time = Number(s.signature.readBigUInt64BE(0))
+      if (time > LATEST_TIME) throw new Error(`the cosignature of ${name} states a time past any date`)
+      if (!key.verify(`cosignature/v1\ntime ${time}\n${checkpoint.text}`, s.signature.subarray(8))) {
+        throw new Error(`the cosignature of ${name} does not verify`)
+      }
+      if (latest === undefined || time > latest) latest = time
+    }
+  }
+  return latest
 }
 
 // The report -------------------------------------------------------------------
 
-/** Findings for a report: none when every entry is proven. */
-export function verifyReport(report, ledgerJwks, witnessJwks) {
+/** The countries whose gateways keep the ledgers, each the other's witness. */
+const PARTNER = { CA: 'US', US: 'CA' }
+
+/**
+ * Findings for a report: none when every entry is proven. `country` is the
+ * country whose gateway made the report: its checkpoint must be of that
+ * gateway's ledger (btb-gateway/<country>/ledger), signed by one of
+ * `ledgerKeys`, and cosigned by the other gateway as its witness
+ * (btb-gateway/<other>/witness) with one of `witnessKeys`.
+ */
+export function verifyReport(report, { country, ledgerKeys, witnessKeys }) {
   const findings = []
   const proven = []
   if (report.checkpoint == null)
     return { findings: ['the report carries no cosigned checkpoint: nothing in it can be proven yet'], proven, checkpoint: undefined }
   let checkpoint
   try {
-    checkpoint = openCheckpoint(report.checkpoint.note, ledgerJwks)
+    checkpoint = openCheckpoint(report.checkpoint.note, `btb-gateway/${country}/ledger`, ledgerKeys)
   } catch (err) {
     return { findings: [err.message], proven, checkpoint: undefined }
   }
-  const time = cosignedAt(checkpoint, witnessJwks)
-  if (time === undefined) findings.push("the checkpoint is not cosigned by the partner's key: the ledger's keeper alone vouches for it")
+  let time
+  try {
+    time = cosignedAt(checkpoint, `btb-gateway/${PARTNER[country]}/witness`, witnessKeys)
+    if (time === undefined) findings.push("the checkpoint is not cosigned by the partner's key: the ledger's keeper alone vouches for it")
+  } catch (err) {
+    findings.push(err.message)
+  }
   const repeated = repeatedRows(report.disclosures ?? [])
   for (const seq of repeated) findings.push(`entry ${seq} is shown more than once in the report`)
   for (const d of report.disclosures ?? []) {
     const where = `entry ${d.seq}`
+    const notAt = notALedgerPosition(d.seq)
+    if (notAt !== null) {
+      findings.push(notAt)
+      continue
+    }
     if (repeated.has(d.seq)) continue
     if (d.inclusionProof == null) {
       findings.push(`${where} is after the cosigned checkpoint (${checkpoint.size} entries): not yet provable`)
@@ -249,42 +308,86 @@ function checkSupersededBy(report, proven, findings) {
   return notes
 }
 
+/**
+ * What makes `report` other than the form the gateway makes it in
+ * (GET /v1/audit/disclosures; docs/privacy-officers.md, "Checking a
+ * disclosure report offline"), in a few words; null when it is that form.
+ * Only what the checks read: a value of another type there is no report to
+ * check, and exits 2, not a finding.
+ */
+export function reportFormProblem(report) {
+  const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (!isObject(report)) return 'it is not a JSON object'
+  if (typeof report.subject !== 'string') return 'subject is not a string'
+  if (report.checkpoint != null && (!isObject(report.checkpoint) || typeof report.checkpoint.note !== 'string')) return 'checkpoint has no note'
+  if (!Array.isArray(report.disclosures)) return 'disclosures is not a list'
+  for (const [i, d] of report.disclosures.entries()) {
+    const where = `entry ${i + 1} of disclosures`
+    if (!isObject(d)) return `${where} is not an object`
+    if (typeof d.ledgerEntry !== 'string') return `${where}: ledgerEntry is not a string`
+    const proof = d.inclusionProof
+    if (proof != null && (!isObject(proof) || !Array.isArray(proof.hashes) || !proof.hashes.every((h) => typeof h === 'string'))) {
+      return `${where}: inclusionProof is not a tree size and a list of base64 hashes`
+    }
+    if (d.supersededBy != null && !isObject(d.supersededBy)) return `${where}: supersededBy is not an object`
+  }
+  return null
+}
+
+/** A published key set (a JWKS, or one JWK), each key read as a public key: throws when one cannot be. */
 function readJwks(path) {
   const json = JSON.parse(readFileSync(path, 'utf8'))
-  return Array.isArray(json.keys) ? json.keys : [json]
+  const keys = Array.isArray(json.keys) ? json.keys : [json]
+  for (const jwk of keys) createPublicKey({ key: jwk, format: 'jwk' })
+  return keys
 }
 
 function main() {
-  const usage = 'usage: node verify-disclosure.mjs --report <report.json> --ledger-keys <jwks.json> --witness-keys <jwks.json>'
+  const usage =
+    'usage: node verify-disclosure.mjs --report <report.json> --country <CA|US> --ledger-keys <jwks.json> --witness-keys <jwks.json>\n' +
+    '  --country: the country whose gateway made the report'
   let values
   try {
-    ;({ values } = parseArgs({ options: { report: { type: 'string' }, 'ledger-keys': { type: 'string' }, 'witness-keys': { type: 'string' } }, strict: true }))
+    ;({ values } = parseArgs({
+      options: { report: { type: 'string' }, country: { type: 'string' }, 'ledger-keys': { type: 'string' }, 'witness-keys': { type: 'string' } },
+      strict: true
+    }))
   } catch (err) {
     process.stderr.write(`${err.message}\n${usage}\n`)
     return 2
   }
-  if (values.report === undefined || values['ledger-keys'] === undefined || values['witness-keys'] === undefined) {
+  if (
+    values.report === undefined ||
+    values['ledger-keys'] === undefined ||
+    values['witness-keys'] === undefined ||
+    !Object.hasOwn(PARTNER, values.country ?? '')
+  ) {
     process.stderr.write(`${usage}\n`)
     return 2
   }
   let report
-  let ledgerJwks
-  let witnessJwks
+  let ledgerKeys
+  let witnessKeys
   try {
     report = JSON.parse(readFileSync(values.report, 'utf8'))
-    ledgerJwks = readJwks(values['ledger-keys'])
-    witnessJwks = readJwks(values['witness-keys'])
+    ledgerKeys = readJwks(values['ledger-keys'])
+    witnessKeys = readJwks(values['witness-keys'])
   } catch (err) {
     process.stderr.write(`could not read the inputs: ${err.message}\n`)
     return 2
   }
-  const { findings, notes, proven, checkpoint } = verifyReport(report, ledgerJwks, witnessJwks)
+  const formProblem = reportFormProblem(report)
+  if (formProblem !== null) {
+    process.stderr.write(`the report is not in the form the gateway makes it: ${formProblem}\n`)
+    return 2
+  }
+  const { findings, notes, proven, checkpoint } = verifyReport(report, { country: values.country, ledgerKeys, witnessKeys })
   const out = []
   if (checkpoint !== undefined) {
     const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned by the partner at ${new Date(checkpoint.cosignedAt * 1000).toISOString()}`
     out.push(`Checkpoint: ${checkpoint.origin}, ${checkpoint.size} entries, signed by the ledger's key, ${when}.`)
   }
-  out.push(`Entries proven in it: ${proven.length} of ${(report.disclosures ?? []).length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)
+  out.push(`Entries proven in it: ${proven.length} of ${report.disclosures.length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)
   for (const f of findings) out.push(`NOT PROVEN: ${f}.`)
   for (const n of notes ?? []) out.push(`NOTE: ${n}.`)
   out.push(findings.length === 0 ? 'Result: OK. Every entry of the report is in the ledger the partner witnessed, as shown.' : 'Result: NOT OK.')

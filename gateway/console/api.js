@@ -120,7 +120,9 @@ export async function policies() {
 let keys = null
 /**
  * The keys the gateway publishes, once per page load: its own JWKS (its
- * checkpoints) and the partner's it trusts (the partner's cosignatures).
+ * checkpoints) and the partner's it trusts (the partner's cosignatures),
+ * with the names they sign under: this gateway's ledger's origin, and the
+ * partner's as its witness (docs/architecture.md, "The verifiable ledger").
  */
 export async function publishedKeys() {
   keys ??= (async () => {
@@ -131,7 +133,10 @@ export async function publishedKeys() {
         return (await res.json()).keys
       })
     )
-    return { own, partner }
+    // The token's issuer is this gateway (gateway:CA); the other country's gateway is its witness.
+    const country = (await whoAmI()).iss.replace(/^gateway:/, '')
+    const partnerCountry = country === 'CA' ? 'US' : 'CA'
+    return { own, partner, origin: `btb-gateway/${country}/ledger`, witness: `btb-gateway/${partnerCountry}/witness` }
   })()
   return keys
 }

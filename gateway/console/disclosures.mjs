@@ -135,10 +135,20 @@ export function notTheTravellers(rows, proven, subject) {
   return new Map([...entries.keys()].filter((seq) => !theirs.has(seq)).map((seq) => [seq, why]))
 }
 
+/**
+ * Why a row's `seq` is not a ledger position (a whole number from 1), or
+ * null when it is. A row is proven at its seq only: one shown again under
+ * "2" beside 2 would be proven twice, unseen by repeatedRows, and 0, -1 or
+ * 1.5 name no entry.
+ */
+export function notALedgerPosition(seq) {
+  return Number.isSafeInteger(seq) && seq >= 1 ? null : `a row's seq, ${JSON.stringify(seq) ?? String(seq)}, is not a ledger position (a whole number from 1)`
+}
+
 /** The seqs that more than one row of `rows` shows: a report shows each entry once, and a repeated one counts a disclosure twice. */
 export function repeatedRows(rows) {
   const seen = new Set()
   const repeated = new Set()
-  for (const d of rows) (seen.has(d.seq) ? repeated : seen).add(d.seq)
+  for (const d of rows) if (notALedgerPosition(d.seq) === null) (seen.has(d.seq) ? repeated : seen).add(d.seq)
   return repeated
 }

@@ -4,6 +4,8 @@
 // ledger"; the gateway's side is gateway/store/merkle-tree.ts). So what the
 // page shows of an entry is what the ledger the partner witnessed holds.
 
+import { notALedgerPosition } from './disclosures.mjs'
+
 const encoder = new TextEncoder()
 
 async function sha256(...parts) {
@@ -34,7 +36,8 @@ export async function leafHash(text) {
  * Returns the root it computed too, to show.
  */
 export async function verifyInclusion(text, index, size, proof, root) {
-  if (index >= size) return { ok: false, computed: null }
+  // A leaf index is a whole number below the size: -1 or 0.5 would walk the proof as some other leaf (RFC 9162 §2.1.3.2 takes 0 <= index < size).
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return { ok: false, computed: null }
   // Every node is a SHA-256 digest: a proof of other lengths is none (RFC 9162 §2.1.3.2), as tools/verify-disclosure.mjs refuses it.
   const hashes = proof.map(fromBase64)
   if (hashes.some((p) => p.length !== 32)) return { ok: false, computed: null }
@@ -62,10 +65,14 @@ export async function verifyInclusion(text, index, size, proof, root) {
 /**
  * Whether entry `seq`'s exact ledger text and its `inclusionProof` lead to
  * the root of `checkpoint`, the size and root read from its signed note
- * (notes.js, signedCheckpoint). A proof for another tree size is refused, as
- * tools/verify-disclosure.mjs refuses it. `why` says what failed.
+ * (notes.js, verifyCheckpoint). A proof for another tree size is refused, as
+ * tools/verify-disclosure.mjs refuses it, and so is a `seq` that is no
+ * ledger position. `why` says what failed.
  */
 export async function verifyInCheckpoint(text, seq, inclusionProof, checkpoint) {
+  // An entry is proven at its ledger position only, as tools/verify-disclosure.mjs proves it (disclosures.mjs, notALedgerPosition).
+  const notAt = notALedgerPosition(seq)
+  if (notAt !== null) return { ok: false, computed: null, why: notAt }
   if (checkpoint === null) return { ok: false, computed: null, why: 'the checkpoint’s signed note names no tree size and root' }
   if (inclusionProof.treeSize !== checkpoint.size) {
     return { ok: false, computed: null, why: `its proof is for a tree of ${inclusionProof.treeSize} entries, not the signed checkpoint’s ${checkpoint.size}` }

@@ -69,7 +69,7 @@ function proofResult(seq, checked, witness) {
       `Entry ${seq} follows the latest checkpoint the partner cosigned: no proof until the next one is witnessed.`
     )
   }
-  const failure = checked.why ?? (witness.witnessed ? null : 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s (below)')
+  const failure = witness.witnessed ? checked.why : `${witness.why} (below)`
   if (failure !== null) return h('p', { class: 'error', role: 'alert', id: 'proof-result' }, `NOT verified: entry ${seq}: ${failure}.`)
   return h(
     'p',
@@ -78,14 +78,13 @@ function proofResult(seq, checked, witness) {
   )
 }
 
-function signaturesResult({ signed, cosignedAt: at }) {
-  const ok = signed && at !== null
+function signaturesResult({ witnessed, cosignedAt: at, why }) {
   return h(
     'p',
-    { class: ok ? 'ok' : 'error', id: 'signatures-result' },
-    ok
+    { class: witnessed ? 'ok' : 'error', id: 'signatures-result' },
+    witnessed
       ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's, at ${new Date(at * 1000).toISOString()}, with the keys each publishes.`
-      : `NOT verified: the checkpoint is ${signed ? '' : 'not signed by this gateway’s key and '}${at === null ? 'not cosigned by the partner’s key' : 'cosigned'}.`
+      : `NOT verified: ${why}.`
   )
 }
 

@@ -66,75 +66,138 @@ async function noteKey(jwk, name) {
   }
 }
 
+/** A note the page refuses, with why in the words it shows (notes the gateway refuses too: gateway/audit/signed-note.ts). */
+class NoteRefused extends Error {}
+
+/** The spec asks verifiers to accept at least 16 signatures; more is refused, as the gateway refuses them. */
+const MAX_SIGNATURES = 16
+const MAX_NOTE_BYTES = 16 * 1024
+/** The latest instant a Date holds (ECMA-262: 8.64e15 ms), in POSIX seconds. */
+const LATEST_TIME = 8.64e12
+
+function toBase64(bytes) {
+  return btoa(String.fromCharCode(...bytes))
+}
+
+/** The bytes of `b64`, or null when atob refuses it (a length no base64 has). */
+function base64OrNull(b64) {
+  try {
+    return fromBase64(b64)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The note's text and signature lines, read as the gateway reads them
+ * (signed-note.ts, parseNote): any line after the blank one that is not
+ * "— <name> <base64 of a key ID and a signature>" refuses the note. Throws
+ * NoteRefused.
+ */
 function parse(note) {
+  if (typeof note !== 'string' || encoder.encode(note).length > MAX_NOTE_BYTES) {
+    throw new NoteRefused(`the checkpoint is not a signed note of at most ${MAX_NOTE_BYTES} bytes`)
+  }
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note) || !note.isWellFormed()) {
+    throw new NoteRefused('the checkpoint is not a signed note: it holds a control character other than newline')
+  }
   const split = note.lastIndexOf('\n\n')
+  if (split === -1 || !note.endsWith('\n'))
+    throw new NoteRefused('the checkpoint is not a signed note: no blank line before its signatures, or no final newline')
   const text = note.slice(0, split + 1)
-  const lines = note
-    .slice(split + 2)
-    .split('\n')
-    .filter((l) => l.startsWith('\u2014 '))
-    .map((l) => {
-      const [name, b64] = l.slice(2).split(' ')
-      const bytes = fromBase64(b64)
-      return { name, keyId: new DataView(bytes.buffer).getUint32(0), signature: bytes.subarray(4) }
-    })
+  const raw = note.slice(split + 2, -1).split('\n')
+  if (raw.length > MAX_SIGNATURES) throw new NoteRefused(`the checkpoint carries more than ${MAX_SIGNATURES} signature lines`)
+  const lines = raw.map((l) => {
+    const m = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/]+={0,2})$/.exec(l)
+    const bytes = m === null ? null : base64OrNull(m[2])
+    if (bytes === null || bytes.length < 5 || toBase64(bytes) !== m[2]) {
+      throw new NoteRefused('a signature line of the checkpoint is malformed: it is not "— <name> <base64 of a key ID and a signature>"')
+    }
+    return { name: m[1], keyId: new DataView(bytes.buffer).getUint32(0), signature: bytes.subarray(4) }
+  })
   return { text, lines }
 }
 
+/** The checkpoint a note's text states (C2SP tlog-checkpoint), as the gateway reads it (checkpoint.ts, readCheckpointText); null when it is none. */
+function checkpointOf(text) {
+  const body = /^([^\s+]+)\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\n$/.exec(text)
+  if (body === null || !Number.isSafeInteger(Number(body[2])) || toBase64(fromBase64(body[3])) !== body[3]) return null
+  return { origin: body[1], size: Number(body[2]), root: body[3] }
+}
+
 /**
- * The checkpoint a note signs, read from its text alone (C2SP
- * tlog-checkpoint: the origin, the tree size in decimal, the base64 root
- * hash), as tools/verify-disclosure.mjs reads it; null when the text is no
- * checkpoint. A page proves entries against this size and root only: a size
- * or root sent beside the note is read from a database column that whoever
- * can write the database can change, with no signature to show it
+ * The checkpoint of `note` and whether it is witnessed: of this gateway's
+ * ledger (`keys.origin`), signed by one of the gateway's own published keys
+ * and cosigned by one of the partner's under its witness name
+ * (`keys.witness`; `keys` as api.js's publishedKeys gives them). Only then
+ * may a page call an entry proven in it "verified" (docs/privacy-officers.md,
+ * "The ledger"); `why` says, when it is not, in the page's words. The size
+ * and root are read from the note's text alone: a size or root sent beside
+ * the note is read from a database column that whoever can write the
+ * database can change, with no signature to show it
  * (docs/privacy-officers.md, "Checking a disclosure report offline").
  */
-export function signedCheckpoint(note) {
-  const body = /^(\S+)\n(0|[1-9][0-9]*)\n([A-Za-z0-9+/]{43}=)\n$/.exec(parse(note).text)
-  return body === null ? null : { origin: body[1], size: Number(body[2]), root: body[3] }
-}
-
-/**
- * The checkpoint of `note` and whether it is witnessed: signed by one of the
- * gateway's own published keys and cosigned by one of the partner's
- * (`keys` as api.js's publishedKeys gives them). Only then may a page call an
- * entry proven in it "verified" (docs/privacy-officers.md, "The ledger").
- */
 export async function verifyCheckpoint(note, keys) {
-  const checkpoint = signedCheckpoint(note)
-  const { signed, cosignedAt, signers } = await verifyCheckpointSignatures(note, keys.own, keys.partner)
-  return { checkpoint, signed, cosignedAt, signers, witnessed: checkpoint !== null && signed && cosignedAt !== null }
+  const refused = (checkpoint, why) => ({ checkpoint, signed: false, cosignedAt: null, signers: [], witnessed: false, why })
+  let parsed
+  try {
+    parsed = parse(note)
+  } catch (err) {
+    if (err instanceof NoteRefused) return refused(null, err.message)
+    throw err
+  }
+  const checkpoint = checkpointOf(parsed.text)
+  if (checkpoint === null) return refused(null, 'the checkpoint’s text is not an origin, a tree size and a root hash')
+  // Whose ledger it is: a checkpoint signs its origin, and one of another ledger proves nothing of this one.
+  if (checkpoint.origin !== keys.origin) return refused(checkpoint, `the checkpoint is of the ledger ${checkpoint.origin}, not this gateway’s (${keys.origin})`)
+  let verified
+  try {
+    verified = await verifyCheckpointSignatures(parsed, keys)
+  } catch (err) {
+    if (err instanceof NoteRefused) return refused(checkpoint, err.message)
+    throw err
+  }
+  const { signed, cosignedAt, signers } = verified
+  const witnessed = signed && cosignedAt !== null
+  const missing = [signed ? null : 'not signed by this gateway’s key', cosignedAt !== null ? null : 'not cosigned by the partner’s key'].filter(Boolean)
+  return { checkpoint, signed, cosignedAt, signers, witnessed, why: witnessed ? null : `the checkpoint is ${missing.join(' and ')}` }
 }
 
 /**
- * Whether the checkpoint `note` is signed by one of `ledgerKeys` (under the
- * origin its first line names) and cosigned by one of `witnessKeys`, and
- * when (POSIX seconds), with the names of the lines that verified. A line by
- * an unknown key is ignored, as the spec says.
+ * Whether the checkpoint (`text` and its signature `lines`) is signed by one
+ * of `keys.own` under its origin and cosigned by one of `keys.partner` under
+ * the witness's name, and when (POSIX seconds; the latest, if more than
+ * once), with the names of the lines that verified. A line by an unknown key
+ * is ignored, as the spec says; a line by a known key that does not verify
+ * refuses the note (NoteRefused), as the gateway refuses it
+ * (signed-note.ts, verifyNote).
  */
-export async function verifyCheckpointSignatures(note, ledgerKeys, witnessKeys) {
-  const { text, lines } = parse(note)
-  const origin = text.split('\n')[0]
+async function verifyCheckpointSignatures({ text, lines }, keys) {
   let signed = false
   let cosignedAt = null
   const signers = new Set()
   for (const line of lines) {
-    for (const jwk of ledgerKeys) {
-      const key = await noteKey(jwk, origin)
-      if (line.name === origin && line.keyId === key.logId && (await key.verify(text, line.signature))) {
+    if (line.name === keys.origin) {
+      for (const jwk of keys.own) {
+        const key = await noteKey(jwk, keys.origin)
+        if (line.keyId !== key.logId) continue
+        if (!(await key.verify(text, line.signature))) throw new NoteRefused(`the signature of ${line.name} does not verify`)
         signed = true
         signers.add(line.name)
       }
     }
-    if (line.signature.length < 9) continue
-    const time = Number(new DataView(line.signature.buffer, line.signature.byteOffset).getBigUint64(0))
-    for (const jwk of witnessKeys) {
-      const key = await noteKey(jwk, line.name)
-      if (line.keyId === key.cosignatureId && (await key.verify(`cosignature/v1\ntime ${time}\n${text}`, line.signature.subarray(8)))) {
-        cosignedAt = time
-        signers.add(line.name)
+    if (line.name !== keys.witness) continue
+    for (const jwk of keys.partner) {
+      const key = await noteKey(jwk, keys.witness)
+      if (line.keyId !== key.cosignatureId) continue
+      if (line.signature.length < 9) throw new NoteRefused(`the cosignature of ${line.name} has no timestamp`)
+      const time = Number(new DataView(line.signature.buffer, line.signature.byteOffset).getBigUint64(0))
+      if (time > LATEST_TIME) throw new NoteRefused(`the cosignature of ${line.name} states a time past any date`)
+      if (!(await key.verify(`cosignature/v1\ntime ${time}\n${text}`, line.signature.subarray(8)))) {
+        throw new NoteRefused(`the cosignature of ${line.name} does not verify`)
       }
+      if (cosignedAt === null || time > cosignedAt) cosignedAt = time
+      signers.add(line.name)
     }
   }
   return { signed, cosignedAt, signers: [...signers] }

@@ -6,7 +6,7 @@
 // and the checkpoint's signatures, are checked here, and what each row shows
 // against the entry its proof proves.
 import { postJson, publishedKeys } from './api.js'
-import { notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from './disclosures.mjs'
+import { notALedgerPosition, notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from './disclosures.mjs'
 import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
 import { verifyInCheckpoint } from './merkle.js'
@@ -208,9 +208,11 @@ async function checkProofs(body) {
   const repeated = repeatedRows(body.disclosures)
   const checks = await Promise.all(
     body.disclosures.map(async (d) => {
+      const notAt = notALedgerPosition(d.seq)
+      if (notAt !== null) return { ok: false, computed: null, why: notAt }
       if (repeated.has(d.seq)) return { ok: false, computed: null, why: 'the page shows this entry more than once' }
       if (!d.inclusionProof || witness === null) return null
-      if (!witness.witnessed) return { ok: false, computed: null, why: 'the checkpoint is not signed by this gateway’s key and cosigned by the partner’s' }
+      if (!witness.witnessed) return { ok: false, computed: null, why: witness.why }
       const proof = await verifyInCheckpoint(d.ledgerEntry, d.seq, d.inclusionProof, witness.checkpoint)
       if (!proof.ok) return proof
       const why = rowNotAsItsEntry(d, body.subject)
@@ -240,11 +242,7 @@ async function checkProofs(body) {
 function proofsInWords(witness, proven, entries) {
   if (witness === null) return 'no checkpoint the partner cosigned yet'
   if (!witness.witnessed) {
-    return h(
-      'strong',
-      { class: 'error' },
-      `NOT verified: the checkpoint is not signed by this gateway’s key and cosigned by the partner’s, checked here with the keys each publishes; 0 of ${entries} entries verified`
-    )
+    return h('strong', { class: 'error' }, `NOT verified: ${witness.why}, checked here with the keys each gateway publishes; 0 of ${entries} entries verified`)
   }
   const at = new Date(witness.cosignedAt * 1000).toISOString()
   return `${proven} of ${entries} entries verified in this page against the checkpoint of ${witness.checkpoint.size} entries, signed by this gateway and cosigned by the partner at ${at}`

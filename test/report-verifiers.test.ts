@@ -1,0 +1,203 @@
+// The two readers of a disclosure report that do not trust the gateway that
+// made it: tools/verify-disclosure.mjs offline, and the console's checks in
+// the page (gateway/console/notes.js, merkle.js, disclosures.mjs, plain ES
+// modules run here under Node.js, WebCrypto and all). Each must read a
+// checkpoint as strictly as the gateway does (gateway/audit/signed-note.ts),
+// prove each entry at its ledger position only, and say what is wrong with a
+// report in words, not a crash (docs/privacy-officers.md, "Checking a
+// disclosure report offline" and "The console"). The report is made with the
+// gateway's own checkpoint and Merkle code, over entries of its own.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { cosignCheckpoint, ledgerOrigin, signCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
+import { inclusionRanges, leafHash, nodeHash } from '../gateway/store/merkle-tree.ts'
+import { verifyInCheckpoint, verifyInclusion } from '../gateway/console/merkle.js'
+import { verifyCheckpoint } from '../gateway/console/notes.js'
+import { verifyReport } from '../tools/verify-disclosure.mjs'
+
+const VERIFIER = join(import.meta.dirname, '..', 'tools', 'verify-disclosure.mjs')
+const run = promisify(execFile)
+const SUBJECT = 'subject-digest-a'
+const LENGTH = 6
+/** When the partner cosigned, in POSIX seconds. */
+const COSIGNED_AT = 1_800_000_000
+
+type KeyType = 'ec' | 'ed25519'
+
+/** RFC 9162 §2.1.1's Merkle tree hash of `leaves`, as the RFC defines it (not one or more). */
+function treeHash(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 1) return leaves[0]!
+  let k = 1
+  while (k * 2 < leaves.length) k *= 2
+  return nodeHash(treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)))
+}
+
+/** A report of entries 2 and 5 of a ledger of six, its checkpoint signed by CA's ledger key and cosigned by US's. */
+function makeReport(type: KeyType) {
+  const keyPair = () => (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519'))
+  const alg = type === 'ec' ? ('ES256' as const) : ('EdDSA' as const)
+  const ca = keyPair()
+  const us = keyPair()
+  const texts = Array.from({ length: LENGTH }, (_, i) =>
+    JSON.stringify({ at: `2026-01-0${i + 1}T00:00:00.000Z`, event: 'accepted', direction: 'outbound', messageId: `m${i + 1}`, subjects: [SUBJECT], fields: [] })
+  )
+  const leaves = texts.map((text) => leafHash(text))
+  const hashOf = (start: number, end: number) => treeHash(leaves.slice(start, end))
+  const root = hashOf(0, LENGTH).toString('base64')
+  const caKey = { name: ledgerOrigin('CA'), alg, key: ca.privateKey }
+  const usKey = { name: witnessName('US'), alg, key: us.privateKey }
+  const signed = signCheckpoint({ size: LENGTH, root }, caKey)
+  const cosignature = cosignCheckpoint(signed, usKey, COSIGNED_AT)
+  const row = (seq: number) => {
+    const e = JSON.parse(texts[seq - 1]!)
+    return {
+      seq,
+      at: e.at,
+      event: e.event,
+      direction: e.direction,
+      messageId: e.messageId,
+      shared: [],
+      withheld: 0,
+      ledgerEntry: texts[seq - 1]!,
+      inclusionProof: { treeSize: LENGTH, hashes: inclusionRanges(seq - 1, LENGTH).map((r) => hashOf(r.start, r.end).toString('base64')) }
+    }
+  }
+  const jwk = (k: KeyObject) => ({ ...k.export({ format: 'jwk' }), kid: 'k1', alg, use: 'sig' })
+  const report = { subject: SUBJECT, disclosures: [row(2), row(5)], holds: [], checkpoint: { note: signed + cosignature, size: LENGTH, root } }
+  return { report, row, root, signed, cosignature, caKey, usKey, alg, ca: [jwk(ca.publicKey)], us: [jwk(us.publicKey)] }
+}
+
+type Made = ReturnType<typeof makeReport>
+
+/** What the offline tool finds in `report`. */
+function offline(made: Made, report: unknown): { findings: string[]; proven: unknown[] } {
+  return verifyReport(report, { country: 'CA', ledgerKeys: made.ca, witnessKeys: made.us })
+}
+
+/** What the console's page makes of the checkpoint `note`, with the keys the CA gateway publishes. */
+function inThePage(made: Made, note: string) {
+  return verifyCheckpoint(note, { own: made.ca, partner: made.us, origin: ledgerOrigin('CA'), witness: witnessName('US') })
+}
+
+t.test('an entry is proven at its ledger position only: a seq that is not one is refused, offline and in the page', async (t) => {
+  const made = makeReport('ec')
+  const good = offline(made, made.report)
+  t.same({ findings: good.findings, proven: good.proven }, { findings: [], proven: [2, 5] }, 'the genuine report is proven')
+
+  // Entry 2 shown again under the seq "2": a row the "shown twice" check did not see, proven twice.
+  const twice = offline(made, { ...made.report, disclosures: [...made.report.disclosures, { ...made.row(2), seq: '2' }] })
+  t.same(twice.proven, [2, 5], 'the row under "2" is not proven')
+  t.match(twice.findings, [/^a row's seq, "2", is not a ledger position/], 'and it is a finding')
+  for (const seq of [0, -1, 1.5, null]) {
+    const result = offline(made, { ...made.report, disclosures: [{ ...made.row(2), seq }] })
+    t.same(result.proven, [], `seq ${JSON.stringify(seq)}: not proven`)
+    t.match(result.findings, [/is not a ledger position/], `seq ${JSON.stringify(seq)}: a finding`)
+  }
+
+  const checkpoint = { origin: ledgerOrigin('CA'), size: LENGTH, root: made.root }
+  const first = made.row(1)
+  t.ok((await verifyInCheckpoint(first.ledgerEntry, 1, first.inclusionProof, checkpoint)).ok, 'in the page, entry 1 is proven at 1')
+  for (const seq of ['1', 0, -1, -41, 1.5]) {
+    const result = await verifyInCheckpoint(first.ledgerEntry, seq, first.inclusionProof, checkpoint)
+    t.equal(result.ok, false, `in the page, entry 1's text and proof are not proven as seq ${JSON.stringify(seq)}`)
+    t.match(result.why, /is not a ledger position/)
+  }
+  for (const index of [-1, -2, 0.5, Number.NaN, LENGTH]) {
+    const result = await verifyInclusion(first.ledgerEntry, index, LENGTH, first.inclusionProof.hashes, made.root)
+    t.equal(result.ok, false, `in the page, no proof holds at leaf index ${index}`)
+  }
+})
+
+for (const type of ['ec', 'ed25519'] as const) {
+  t.test(`${type}: a checkpoint is read as strictly as the gateway reads it, offline and in the page`, async (t) => {
+    const made = makeReport(type)
+    const { signed, cosignature } = made
+    const withNote = (note: string) => ({ ...made.report, checkpoint: { ...made.report.checkpoint, note } })
+    const genuine = await inThePage(made, signed + cosignature)
+    t.match(genuine, { witnessed: true, cosignedAt: COSIGNED_AT, why: null }, 'the genuine checkpoint is witnessed in the page')
+
+    // The CA key's checkpoint of another ledger's origin, cosigned by the partner: not the ledger the report is about.
+    const otherLedger = signCheckpoint({ size: LENGTH, root: made.root }, { ...made.caKey, name: ledgerOrigin('US') })
+    const ofAnother = otherLedger + cosignCheckpoint(otherLedger, made.usKey, COSIGNED_AT)
+    // A second line by a known key that does not verify, beside one that does: the note is refused, as the gateway refuses it.
+    const badLine = (line: string) => line.replace(/[A-Za-z0-9+/]{6}(=*)\n$/, 'AAAAAA$1\n')
+    const cases: Array<[string, string, RegExp, RegExp]> = [
+      [
+        "a checkpoint of another ledger's origin",
+        ofAnother,
+        /the checkpoint is of the ledger btb-gateway\/US\/ledger, not btb-gateway\/CA\/ledger/,
+        /the checkpoint is of the ledger btb-gateway\/US\/ledger, not this gateway’s \(btb-gateway\/CA\/ledger\)/
+      ],
+      [
+        "a second signature line by the ledger's key that does not verify",
+        signed + badLine(signed.slice(signed.lastIndexOf('\u2014 '))) + cosignature,
+        /the signature of btb-gateway\/CA\/ledger does not verify/,
+        /the signature of btb-gateway\/CA\/ledger does not verify/
+      ],
+      [
+        "a second cosignature by the partner's key that does not verify",
+        signed + cosignature + badLine(cosignature),
+        /the cosignature of btb-gateway\/US\/witness does not verify/,
+        /the cosignature of btb-gateway\/US\/witness does not verify/
+      ],
+      [
+        'a line after the signatures that is no signature line',
+        `${signed + cosignature}hello\n`,
+        /signature line .* is malformed/,
+        /signature line .* is malformed/
+      ],
+      ['a signature line with no signature', `${signed + cosignature}\u2014 foo\n`, /signature line .* is malformed/, /signature line .* is malformed/],
+      [
+        'a signature line too short for a key ID',
+        `${signed + cosignature}\u2014 foo AAA=\n`,
+        /signature line .* is malformed/,
+        /signature line .* is malformed/
+      ]
+    ]
+    for (const [name, note, offlineFinding, pageWhy] of cases) {
+      t.match(offline(made, withNote(note)).findings, [offlineFinding], `${name}: not proven offline, and the tool says why`)
+      const page = await inThePage(made, note)
+      t.equal(page.witnessed, false, `${name}: not verified in the page`)
+      t.match(page.why, pageWhy, `${name}: and the page says why`)
+    }
+  })
+}
+
+t.test('a report not in the form the gateway makes exits 2 with one line, not a stack trace', async (t) => {
+  const made = makeReport('ec')
+  const work = mkdtempSync(join(tmpdir(), 'btb-report-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const save = (name: string, value: unknown): string => {
+    writeFileSync(join(work, name), JSON.stringify(value))
+    return join(work, name)
+  }
+  const keys = ['--country', 'CA', '--ledger-keys', save('ca.json', { keys: made.ca }), '--witness-keys', save('us.json', { keys: made.us })]
+  const check = async (report: unknown): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [VERIFIER, '--report', save(`report-${Math.random()}.json`, report), ...keys])
+      return { code: 0, stdout, stderr }
+    } catch (err) {
+      return err as { code: number; stdout: string; stderr: string }
+    }
+  }
+  const good = await check(made.report)
+  t.equal(good.code, 0, good.stdout)
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['hashes a string', { ...made.report, disclosures: [{ ...made.row(2), inclusionProof: { treeSize: LENGTH, hashes: 'abc' } }] }, /entry 1 of disclosures/],
+    ['a ledger entry a number', { ...made.report, disclosures: [{ ...made.row(2), ledgerEntry: 5 }] }, /entry 1 of disclosures/],
+    ['disclosures an object', { ...made.report, disclosures: { a: 1 } }, /disclosures/],
+    ['a checkpoint with no note', { ...made.report, checkpoint: { size: LENGTH } }, /checkpoint/],
+    ['an array', [], /not a JSON object/]
+  ]
+  for (const [name, report, says] of cases) {
+    const result = await check(report)
+    t.equal(result.code, 2, `${name}: exit 2`)
+    t.match(result.stderr, /^the report is not in the form the gateway makes it: .*\n$/, `${name}: one line`)
+    t.match(result.stderr, says, `${name}: naming what`)
+  }
+})
