@@ -83,4 +83,8 @@ t.test('an identifier put in a URL, in its path or its query, reaches no log lin
   const log = lines.join('')
   t.notOk(/ZX9876543|Tremblayxx/.test(log), 'no log line holds either value')
   t.match(log, /"url":"\/v1\/operations\/dead-letters\/:id"/, 'a request is logged by the route it reached')
+  // Every refusal is logged once with its code, a request that reached no route too.
+  const refusals = lines.map((line) => JSON.parse(line)).filter((l) => l.msg === 'request refused')
+  t.equal(refusals.length, probes.length, 'each refusal logged once as refused')
+  t.equal(refusals.filter((l) => l.code === 'NOT_FOUND').length, 1, 'the request to no route with its code')
 })

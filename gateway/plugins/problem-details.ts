@@ -89,8 +89,11 @@ export const problemDetails = fp(
         .type('application/problem+json')
         .send(problemDocument({ code, status, detail, instance: requestInstance(request) }))
     })
-    const notFound = (request: FastifyRequest, reply: FastifyReply) =>
-      reply
+    // Logged as every other refusal is, by its code (docs/operators.md,
+    // "Metrics and health"): the path is the client's, and is not logged.
+    const notFound = (request: FastifyRequest, reply: FastifyReply) => {
+      request.log.info({ code: 'NOT_FOUND' }, 'request refused')
+      return reply
         .code(404)
         .type('application/problem+json')
         .send(
@@ -101,6 +104,7 @@ export const problemDetails = fp(
             instance: requestInstance(request)
           })
         )
+    }
     app.setNotFoundHandler(notFound)
     // Answered before the body is read: no route takes it, and Fastify would
     // otherwise read (and hold, and parse) a body sent to none, from anyone,
