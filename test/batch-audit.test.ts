@@ -1,7 +1,9 @@
 // A 5,000-record batch, the largest the contract allows: its ledger entry
 // says what each field rule did to how many records, not 5,000 copies; it is
-// prepared on a worker thread, off the event loop other requests need; and a
-// page of such entries is bounded in bytes, not only in count.
+// prepared on a worker thread, off the event loop other requests need; a
+// page of such entries is bounded in bytes, not only in count; and a
+// traveller's report names what was done to their own record, a correction's
+// entry for a traveller it leaves out naming the batch's own fields only.
 import t from 'tap'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,20 +15,26 @@ import { entryExitBatch } from '../sandbox/sample-messages.ts'
 import { documentSubject } from '../gateway/pipeline/traveller-subjects.ts'
 import { listExamples } from '../schemas/index.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
-import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { client, injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
+import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const RECORDS = 5000
 /** A variable, so that the type checker does not look for the plain-JavaScript tool's types. */
 const VERIFIER: string = '../tools/verify-disclosure.mjs'
+/** The check of a report row against its ledger text that the console and the offline verifier share. */
+const ROW_CHECK: string = '../gateway/console/disclosures.mjs'
 
 /** An entry/exit batch from CBSA to CBP. */
 function batchEnvelope(cbsa: ReturnType<typeof client>, batchRef: string, records: unknown[]): Record<string, unknown> {
   return cbsa.envelope(entryExitBatch(batchRef, records))
 }
 
-/** A privacy officer's disclosure report from an injected gateway: the identifier and any paging in `body`. */
-async function reporter(gw: Awaited<ReturnType<typeof injectGateway>>) {
-  const officerCert = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+/** A privacy officer's disclosure report from an injected gateway (of `country`): the identifier and any paging in `body`. */
+async function reporter(gw: Awaited<ReturnType<typeof injectGateway>>, country: 'CA' | 'US' = 'CA') {
+  const officerCert = presenting(readFileSync(join(KEYS_DIR, country, 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
   const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: officerCert })).json<{ access_token: string }>().access_token
   return (body: Record<string, unknown>) =>
     gw.app.inject({
@@ -119,6 +127,91 @@ t.test("a traveller's disclosure report names what was done to their own record 
       'the offline verifier finds the same fields in the entry'
     )
   }
+})
+
+type BatchRecord = { traveller: Record<string, unknown>; document: { number: string; issuingCountry: string } }
+type Disclosure = { event: string; messageId: string; shared: Array<{ path: string }>; withheld: number }
+
+/** Three travellers' records of a border day, without vehicles: A's and B's with middle names, C's without. */
+function threeTravellers(seed: string): [BatchRecord, BatchRecord, BatchRecord] {
+  const day = { seed: seedHash(seed), recordedBy: 'CA' as const, date: '2026-11-30', count: 3 }
+  return [0, 1, 2].map((i) => {
+    const { vehicle: _vehicle, ...record } = borderDayRecord(day, i) as unknown as BatchRecord & { vehicle?: unknown }
+    const { middleNames: _middleNames, ...traveller } = record.traveller
+    return { ...record, traveller: i < 2 ? { ...traveller, middleNames: 'Synthetic' } : traveller }
+  }) as [BatchRecord, BatchRecord, BatchRecord]
+}
+
+/** A traveller's report from `ask`, as its entries of `event` by message id, each row checked against its ledger text as the console and the offline verifier check it. */
+async function reportOf(t: Test, ask: Awaited<ReturnType<typeof reporter>>, event: string, record: BatchRecord): Promise<Map<string, Disclosure>> {
+  const res = await ask({ documentNumber: record.document.number, issuingCountry: record.document.issuingCountry })
+  t.equal(res.statusCode, 200, 'the report', { body: res.body })
+  const { subject, disclosures } = res.json<{ subject: string; disclosures: Array<Disclosure & { ledgerEntry: string }> }>()
+  // The console and the offline verifier an oversight body runs read the entry the same way (docs/privacy-officers.md, "Checking a disclosure report offline").
+  const check: { rowNotAsItsEntry(row: unknown, subject: string): string | null } = await import(ROW_CHECK)
+  for (const d of disclosures)
+    t.equal(check.rowNotAsItsEntry(d, subject), null, `the report's ${d.event} ${d.messageId} is its ledger text, as the console reads it`)
+  return new Map(disclosures.filter((d) => d.event === event).map((d) => [d.messageId, d]))
+}
+
+const pathsOf = (d: Disclosure | undefined) => d?.shared.map((f) => f.path)
+
+for (const ledger of ['sqlite', 'postgres'] as const) {
+  t.test(
+    `${ledger}: a traveller a correction of a batch leaves out is reported with the batch's own fields of it, not the other travellers' records`,
+    async (t) => {
+      const postgres = ledger === 'postgres' ? { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: scratchSchema(t, 't_batchcorr').schema } : {}
+      const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, ...postgres }))
+      const cbsa = client(t, 'CBSA', gw.url)
+      const [a, b, c] = threeTravellers(`batch-correction-${ledger}`)
+      const original = batchEnvelope(cbsa, 'SYN-EE-CA-20261130-00003', [a, b, c])
+      t.equal((await cbsa.submit(await cbsa.sign(original))).status, 202)
+      // B's record was about someone else: the whole batch again without it (docs/integrators.md, "Corrections and retractions").
+      // A's and C's records are decided otherwise (C has no middle names).
+      const first = cbsa.envelope({
+        ...entryExitBatch('SYN-EE-CA-20261130-00003', [a, c]),
+        supersedes: { id: original.id, action: 'correct', reason: 'wrong-traveller' }
+      })
+      t.equal((await cbsa.submit(await cbsa.sign(first))).status, 202)
+      // Then C's too: A's record alone, which is decided alike with itself.
+      const second = cbsa.envelope({
+        ...entryExitBatch('SYN-EE-CA-20261130-00003', [a]),
+        supersedes: { id: first.id, action: 'correct', reason: 'wrong-traveller' }
+      })
+      t.equal((await cbsa.submit(await cbsa.sign(second))).status, 202)
+
+      const ask = await reporter(gw)
+      const [ofA, ofB, ofC] = [await reportOf(t, ask, 'accepted', a), await reportOf(t, ask, 'accepted', b), await reportOf(t, ask, 'accepted', c)]
+      const [O, F, S] = [String(original.id), String(first.id), String(second.id)]
+      t.ok(pathsOf(ofB.get(O))?.includes('records[].traveller.middleNames'), "B's own record in the original, middle names and all")
+      t.same(pathsOf(ofB.get(F)), ['batchRef'], 'the correction that left B out names, of B, only the batch reference it went with')
+      t.equal(ofB.get(F)?.withheld, 0, "and none of the other records' withheld fields")
+      t.same(pathsOf(ofB.get(S)), ['batchRef'], 'so does its correction, which names B through it')
+      t.same(pathsOf(ofC.get(S)), ['batchRef'], 'and C, whom that one left out')
+      t.notOk(pathsOf(ofC.get(F))?.includes('records[].traveller.middleNames'), "C's own record in the first correction had no middle names")
+      t.ok(pathsOf(ofC.get(F))?.includes('records[].traveller.surname'), 'but a surname')
+      t.ok(pathsOf(ofA.get(S))?.includes('records[].traveller.middleNames'), "A's own record is in every correction, whole")
+      t.same(pathsOf(ofA.get(S)), pathsOf(ofA.get(O)), 'as in the original')
+    }
+  )
+}
+
+t.test("at the receiving gateway too, a traveller a correction of a batch leaves out is reported with the batch's own fields of it", async (t) => {
+  const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+  const [a, b] = threeTravellers('batch-correction-received')
+  const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('US') })).statusCode
+  const original = await forwardedTo('US', { message: entryExitBatch('SYN-EE-CA-20261130-00004', [a, b]) })
+  t.equal(await exchange(original.jws), 200)
+  const correction = await forwardedTo('US', {
+    message: entryExitBatch('SYN-EE-CA-20261130-00004', [a]),
+    envelope: { supersedes: { id: original.id, action: 'correct', reason: 'wrong-traveller' } }
+  })
+  t.equal(await exchange(correction.jws), 200)
+  const ask = await reporter(gw, 'US')
+  const [ofA, ofB] = [await reportOf(t, ask, 'received', a), await reportOf(t, ask, 'received', b)]
+  t.ok(pathsOf(ofB.get(original.id))?.includes('records[].traveller.surname'), "B's own record as received")
+  t.same(pathsOf(ofB.get(correction.id)), ['batchRef'], 'the correction names, of B, only the batch reference')
+  t.ok(pathsOf(ofA.get(correction.id))?.includes('records[].traveller.middleNames'), "and of A, A's record")
 })
 
 t.test("a traveller's disclosure report over many large entries comes in pages bounded in bytes, each with its proofs, and counts them all", async (t) => {

@@ -120,8 +120,10 @@ const ENTRY_PROPERTIES = {
   subjectFields: {
     type: 'array',
     description:
-      "On a batch whose records were not all decided alike: which of `fields` each traveller's own record was counted in, one item per distinct set, " +
-      'naming the fields and the travellers by their places (from 0) in `fields` and `subjects`. A traveller in no item has every field.',
+      "On a batch whose records were not all decided alike, and on a correction of a batch: which of `fields` each traveller's own record was counted in, " +
+      'one item per distinct set, naming the fields and the travellers by their places (from 0) in `fields` and `subjects`. A traveller of the original ' +
+      "a correction names who is not among its records is counted in the batch's own fields only. A traveller in no item has none of the fields; " +
+      'on an entry without `subjectFields`, every traveller has every field.',
     items: {
       type: 'object',
       additionalProperties: false,

@@ -1,6 +1,9 @@
-// What an entry records as done to one traveller's own record: for a batch
-// whose records were not all decided alike, the decisions theirs was counted
-// in (AuditEntry.subjectFields); otherwise the entry's every decision.
+// What an entry records as done to one traveller's own record: on an entry
+// that says which decisions each traveller was counted in
+// (AuditEntry.subjectFields: a batch whose records were not all decided alike,
+// or a correction of a batch), those of theirs, and none when it names them in
+// no set; otherwise the entry's every decision (docs/privacy-officers.md, "A
+// traveller's record in a batch").
 import type { FieldDecision } from '../../policies/lib/engine.ts'
 import type { AuditEntry } from '../store/records.ts'
 
@@ -10,6 +13,5 @@ export function travellerFields(entry: AuditEntry, subject: string): readonly Fi
   if (entry.subjectFields === undefined || place < 0) return entry.fields
   const own = new Set<number>()
   for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const field of set.fields) own.add(field)
-  // Named in `subjects` but in no set: a traveller of what a correction supersedes, whose fields this entry does not tell apart.
-  return own.size === 0 ? entry.fields : entry.fields.filter((_field, i) => own.has(i))
+  return entry.fields.filter((_field, i) => own.has(i))
 }

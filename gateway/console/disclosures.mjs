@@ -27,10 +27,10 @@ function supersedesOf(entry) {
 
 /**
  * The field decisions an entry records for the traveller whose keyed digest
- * is `subject`: on a batch whose records were not all decided alike, those
- * their own record was counted in (`subjectFields` names them by place);
- * otherwise all of them (docs/privacy-officers.md, "A traveller's record in
- * a batch").
+ * is `subject`: on an entry with `subjectFields` (a batch whose records were
+ * not all decided alike, or a correction of a batch), those their own record
+ * was counted in, by place, and none when no set names them; otherwise all
+ * of them (docs/privacy-officers.md, "A traveller's record in a batch").
  */
 export function travellerFields(entry, subject) {
   const fields = Array.isArray(entry.fields) ? entry.fields : []
@@ -38,7 +38,7 @@ export function travellerFields(entry, subject) {
   if (!Array.isArray(entry.subjectFields) || place < 0) return fields
   const own = new Set()
   for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const i of set.fields) own.add(i)
-  return own.size === 0 ? fields : fields.filter((_f, i) => own.has(i))
+  return fields.filter((_f, i) => own.has(i))
 }
 
 /** What a report row says was shared and how many decisions withheld, from its entry. */

@@ -9,6 +9,7 @@ import { ServiceUnavailableError, SupersedesConflictError } from '../errors.ts'
 import type { DeliveryQueues } from '../queue/delivery-queues.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
+import { supersedingSubjects } from '../pipeline/subject-fields.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
 import type { LedgerWrites } from './ledger-writes.ts'
 import { supersessionLink, withdrawalEntry } from './supersession.ts'
@@ -52,7 +53,7 @@ export interface Admission {
   readonly auditDigest: string
   /** An agency submission's payload digest: the same envelope signed again is a repeat too (store/records.ts). */
   readonly payloadDigest?: string
-  readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'subjectFields' | 'sealed' | 'at'>
+  readonly prepared: Pick<PreparedOutbound, 'envelope' | 'policy' | 'decisions' | 'subjects' | 'subjectFields' | 'messageFields' | 'sealed' | 'at'>
   /**
    * On a correction or a retraction, the message it supersedes, as this
    * gateway holds it (intake/supersession.ts checked it); none when a
@@ -149,10 +150,11 @@ export class Intake {
       fields: prepared.decisions,
       at,
       // A correction also names the travellers of what it corrects, so that a
-      // disclosure report on either finds both (docs/privacy-officers.md).
-      subjects: original === undefined ? prepared.subjects : [...new Set([...prepared.subjects, ...(await this.#subjectsOf(original))])],
-      // The original's travellers come after this message's, so the places it names stay theirs.
-      ...(prepared.subjectFields === undefined ? {} : { subjectFields: prepared.subjectFields })
+      // disclosure report on either finds both (docs/privacy-officers.md), each
+      // with only the decisions their own record was counted in.
+      ...(original === undefined
+        ? { subjects: prepared.subjects, ...(prepared.subjectFields === undefined ? {} : { subjectFields: prepared.subjectFields }) }
+        : supersedingSubjects(prepared, prepared.decisions.length, await this.#subjectsOf(original)))
     })
     let outcome: SupersedingOutcome
     const committing = performance.now()

@@ -14,16 +14,24 @@ export interface EntrySubjects {
   readonly subjects: readonly string[]
   /** Which decisions each traveller's own record was counted in (AuditEntry.subjectFields); absent when every record was decided alike. */
   readonly subjectFields?: readonly SubjectFields[]
+  /**
+   * On a message of records (a batch): the decisions no record was counted
+   * in, the batch's own fields (its `batchRef`), which went out with every
+   * record. All a correction's entry says of a traveller of the original it
+   * names who is not among its own records (supersedingSubjects).
+   */
+  readonly messageFields?: readonly number[]
 }
 
 export function entrySubjects(payload: Record<string, unknown>, minimised: MinimisedPayload, digest: (identifier: string) => string): EntrySubjects {
   const identifiers = travellerSubjects(payload)
   const subjects = identifiers.map(digest)
   const arrays = Object.entries(minimised.items)
-  if (arrays.length === 0 || identifiers.length < 2) return { subjects }
+  if (arrays.length === 0) return { subjects }
   // A decision no item was counted in (a batch's own `batchRef`) went out with every record.
   const itemFields = new Set(arrays.flatMap(([, items]) => items.flat()))
   const messageFields = minimised.decisions.flatMap((_d, i) => (itemFields.has(i) ? [] : [i]))
+  if (identifiers.length < 2) return { subjects, messageFields }
   const place = new Map(identifiers.map((identifier, i) => [identifier, i]))
   const sets = new Map<string, { fields: number[]; subjects: Set<number> }>()
   for (const [key, items] of arrays) {
@@ -46,6 +54,41 @@ export function entrySubjects(payload: Record<string, unknown>, minimised: Minim
     })
   }
   const all = minimised.decisions.length
-  if ([...sets.values()].every((set) => set.fields.length === all)) return { subjects }
-  return { subjects, subjectFields: [...sets.values()].map((set) => ({ fields: set.fields, subjects: [...set.subjects].sort((a, b) => a - b) })) }
+  if ([...sets.values()].every((set) => set.fields.length === all)) return { subjects, messageFields }
+  return {
+    subjects,
+    subjectFields: [...sets.values()].map((set) => ({ fields: set.fields, subjects: [...set.subjects].sort((a, b) => a - b) })),
+    messageFields
+  }
+}
+
+/**
+ * What a correction's or a retraction's entry names: its own travellers,
+ * then those of the original it supersedes that it does not carry, so that a
+ * report on either finds both (docs/privacy-officers.md, "Corrections and
+ * retractions in the report"). `decisions` is how many field decisions the
+ * entry records. A correction of a batch disclosed nothing of a record it
+ * left out but the batch's own fields: those are all its entry names for
+ * such a traveller, where without a set of their own they would be read as
+ * in every record (docs/privacy-officers.md, "A traveller's record in a
+ * batch"). So such an entry always says which decisions each traveller was
+ * counted in, even when its own records were decided alike.
+ */
+export function supersedingSubjects(own: EntrySubjects, decisions: number, original: readonly string[]): EntrySubjects {
+  const subjects = [...new Set([...own.subjects, ...original])]
+  // The original's travellers come after this message's, so the places its own sets name stay theirs.
+  const added = subjects.slice(own.subjects.length).map((_s, i) => own.subjects.length + i)
+  // Not a batch, or no one of the original left out: the message's own sets say it all.
+  if (own.messageFields === undefined || added.length === 0) {
+    return own.subjectFields === undefined ? { subjects } : { subjects, subjectFields: own.subjectFields }
+  }
+  // Decided alike: every one of its own travellers was counted in every decision.
+  const sets = own.subjectFields ?? [{ fields: Array.from({ length: decisions }, (_d, i) => i), subjects: own.subjects.map((_s, i) => i) }]
+  const sameFields = (set: SubjectFields) => set.fields.length === own.messageFields!.length && set.fields.every((f, i) => f === own.messageFields![i])
+  const batchOnly = sets.find(sameFields)
+  const subjectFields = [
+    ...sets.filter((set) => set !== batchOnly && set.subjects.length > 0),
+    { fields: [...own.messageFields], subjects: [...(batchOnly?.subjects ?? []), ...added] }
+  ]
+  return { subjects, subjectFields }
 }

@@ -33,14 +33,17 @@ export interface ForwardedOptions {
   readonly handling?: (honest: Record<string, unknown>) => Record<string, unknown>
   /** Envelope members set after the rest (`id`, `supersedes`…), signed as they are. */
   readonly envelope?: Record<string, unknown>
+  /** Another message in place of the entry record (its kind, purpose, payload…), minimised by the partner's policy like it. */
+  readonly message?: Record<string, unknown>
 }
 
-/** An entry record the partner of `to` forwards to it, signed with that partner gateway's key. */
+/** An entry record (or `message`) the partner of `to` forwards to it, signed with that partner gateway's key. */
 export async function forwardedTo(to: Country, opts: ForwardedOptions = {}): Promise<Forwarded> {
   const from = PARTNER_OF[to]
   const sender = RECEIVER[from]
   const envelope: Record<string, unknown> = {
     ...sampleEnvelope('entry-exit.record', from, { country: to, agency: RECEIVER[to].agency }),
+    ...opts.message,
     id: randomUUID(),
     from: { country: from, ...sender },
     createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
