@@ -166,7 +166,20 @@ for (const ledger of ['sqlite', 'postgres'] as const) {
       const [a, b, c] = threeTravellers(`batch-correction-${ledger}`)
       const original = batchEnvelope(cbsa, 'SYN-EE-CA-20261130-00003', [a, b, c])
       t.equal((await cbsa.submit(await cbsa.sign(original))).status, 202)
-      // B's record was about someone else: the whole batch again without it (docs/integrators.md, "Corrections and retractions").
+      // One record of it cannot be corrected or retracted alone, as a record or by naming it (docs/integrators.md, "Corrections and retractions").
+      const alone = async (fields: Record<string, unknown>) => {
+        const res = await cbsa.submit(await cbsa.sign(cbsa.envelope({ ...entryExitBatch('x', []), ...fields })))
+        return [res.status, res.json<{ code: string }>().code]
+      }
+      const asRecord = { kind: 'entry-exit.record', payload: b }
+      t.same(await alone({ ...asRecord, supersedes: { id: original.id, action: 'correct', reason: 'wrong-traveller' } }), [422, 'SUPERSEDES_MISMATCH'])
+      t.same(await alone({ ...asRecord, payload: {}, supersedes: { id: original.id, action: 'retract', reason: 'wrong-traveller' } }), [
+        422,
+        'SUPERSEDES_MISMATCH'
+      ])
+      const named = { id: original.id, action: 'retract', reason: 'wrong-traveller', record: 1 }
+      t.same(await alone({ payload: {}, supersedes: named }), [422, 'SCHEMA_INVALID'], 'a supersedes names no record of a message')
+      // B's record was about someone else: the whole batch again without it.
       // A's and C's records are decided otherwise (C has no middle names).
       const first = cbsa.envelope({
         ...entryExitBatch('SYN-EE-CA-20261130-00003', [a, c]),
