@@ -56,6 +56,8 @@ const root = resolve(import.meta.dirname, '..')
 const keysDir = join(root, 'keys-example')
 const outDir = resolve(process.env.SANDBOX_DIR ?? root)
 const runDir = join(outDir, 'sandbox-run')
+/** A path as the banner names it: from the checkout's root, or whole when SANDBOX_DIR puts it elsewhere. */
+const shown = (path: string): string => (relative(root, path).startsWith('..') ? path : relative(root, path))
 const once = process.argv.includes('--once')
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const queuePrefix = process.env.SANDBOX_QUEUE_PREFIX ?? 'sandbox'
@@ -155,7 +157,7 @@ function startProcess(name: string, args: string[], env: Record<string, string>)
   // A process killed by a signal exits with a null code: say so as well.
   child.on('exit', (code, signal) => {
     if (stopping || code === 0) return
-    say(`${name} ${signal !== null ? `was killed by ${signal}` : `exited with ${code}`}: see ${relative(root, join(runDir, `${name}.log`))}`)
+    say(`${name} ${signal !== null ? `was killed by ${signal}` : `exited with ${code}`}: see ${shown(join(runDir, `${name}.log`))}`)
   })
   return child
 }
@@ -195,7 +197,7 @@ async function waitHealthy(url: string): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 100))
     }
-    throw new Error(`${url} did not become healthy within ${HEALTHY_WITHIN_MS / 1000} s: see sandbox-run/*.log`)
+    throw new Error(`${url} did not become healthy within ${HEALTHY_WITHIN_MS / 1000} s: see ${shown(join(runDir, '*.log'))}`)
   } finally {
     await agent.close()
   }
@@ -344,7 +346,7 @@ const manifest = buildManifest({
   logs: { CA: join(runDir, 'gateway-CA.log'), US: join(runDir, 'gateway-US.log') }
 })
 writeFileSync(join(outDir, 'sandbox.json'), `${JSON.stringify(manifest, null, 2)}\n`)
-say('manifest  sandbox.json (URLs, certificates, keys and kids of every agency system)')
+say(`manifest  ${shown(join(outDir, 'sandbox.json'))} (URLs, certificates, keys and kids of every agency system)`)
 
 // The same traffic as the container sandbox sends (sandbox/sample-traffic.ts).
 const samples = await sendSampleTraffic({ keysDir, urls: url, say, onProgress: (p) => (progress = p) })
@@ -363,6 +365,6 @@ if (process.env.AGENCY_WEBHOOKS === undefined) {
 samplesDone = true
 say(`\n${samples.delivered} of ${samples.sent} samples delivered with the partner's signed receipt${correctionFailed ? '; the correction was not' : ''}.`)
 failures += correctionFailed ? 1 : 0
-say('Logs: sandbox-run/*.log. Ledgers: sandbox-run/ledger-*.sqlite.')
+say(`Logs: ${shown(join(runDir, '*.log'))}. Ledgers: ${shown(join(runDir, 'ledger-*.sqlite'))}.`)
 if (once) await stop(failures === 0 ? 0 : 1)
-say('\nThe sandbox keeps running for your own client (see sandbox.json and the README). Ctrl-C stops it.')
+say(`\nThe sandbox keeps running for your own client (see ${shown(join(outDir, 'sandbox.json'))} and the README). Ctrl-C stops it.`)

@@ -176,6 +176,9 @@ t.test("the OpenAPI document describes every route, with the contract's own sche
   t.match(doc.openapi, /^3\.1\.\d+$/, 'OpenAPI 3.1')
   t.equal(doc.info.version, pkg.version, 'versioned as the package')
   t.match(doc.info.description, /docs\/integrators\.md/, "points at the integrator's guide")
+  const named = [...String(doc.info.description).matchAll(/`(\/v1\/[^`\s]+)`/g)].map((m) => m[1]!)
+  t.ok(named.length > 0, 'its description names routes')
+  for (const path of named) t.ok(path in (doc.paths as Doc), `the description's ${path} is a route of the document`)
   t.equal(doc.components.securitySchemes.mutualTLS.type, 'mutualTLS')
   t.match(doc.components.securitySchemes.bearerToken, { type: 'http', scheme: 'bearer' })
 

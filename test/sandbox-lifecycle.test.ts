@@ -68,6 +68,9 @@ t.test('--once with its own Redis delivers a sample of every kind both ways, wri
 
   const output = run.output()
   t.match(output, /12 of 12 samples delivered with the partner's signed receipt/)
+  // SANDBOX_DIR is outside the checkout here: the banner names where the files are.
+  t.ok(output.includes(`manifest  ${join(setting.dir, 'sandbox.json')} `), 'the manifest, where SANDBOX_DIR put it')
+  t.ok(output.includes(`Logs: ${join(setting.dir, 'sandbox-run', '*.log')}.`), 'and the logs')
   for (const kind of ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'entry-exit.record', 'entry-exit.batch']) {
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +CA/\\w+ -> US/\\w+ +202 -> delivered`), `${kind} CA→US`)
     t.match(output, new RegExp(`${kind.replace('.', '\\.')} +US/\\w+ -> CA/\\w+ +202 -> delivered`), `${kind} US→CA`)

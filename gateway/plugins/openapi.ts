@@ -223,7 +223,7 @@ const DESCRIPTION = `The gateway through which Canadian and U.S. border agencies
 
 **Who may call what.** Every API route is over mutual TLS (\`mutualTLS\`): a client certificate issued by the country's CA and registered in
 the trust file. Agency systems submit messages and read their status; privacy officers read the audit ledger; the partner gateway (its pinned
-certificate) delivers to \`/v1/exchange\` and \`/v1/checkpoints\`. Routes marked with \`bearerToken\` also need the access token from
+certificate) delivers to \`/v1/exchange\` and has its checkpoints cosigned at \`/v1/witness/add-checkpoint\`. Routes marked with \`bearerToken\` also need the access token from
 \`POST /v1/token\`, which is bound to the certificate it was issued to (RFC 8705): presented over another certificate it is refused.
 
 **Messages** are compact JWS (\`application/jose\`). The schema of the JWS payload (the envelope) and of each kind's payload are in
