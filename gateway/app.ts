@@ -160,6 +160,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })
   await app.register(messageRoutes, {
     bodyLimitBytes: config.bodyLimitBytes,
+    repeatFirstMinBytes: config.pipelineWorkerMinBytes,
     clockSkewSeconds: config.clockSkewSeconds,
     maxAgeSeconds: config.messageMaxAgeSeconds
   })

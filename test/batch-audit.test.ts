@@ -56,7 +56,8 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
   ) as { payload: { records: Array<{ document: { number: string } }> } } & Record<string, unknown>
   const before = { ...gw.app.pipeline.counts }
   t.equal(gw.app.pipeline.started, false, 'no pipeline thread before a message needs one')
-  const res = await cbsa.submit(await cbsa.sign(envelope))
+  const jws = await cbsa.sign(envelope)
+  const res = await cbsa.submit(jws)
   t.equal(res.status, 202)
   t.equal(gw.app.pipeline.counts.worker, before.worker + 1, 'prepared on a worker thread')
   t.equal(gw.app.pipeline.started, true, 'started by the first message that needed it')
@@ -79,6 +80,18 @@ t.test('a 5,000-record batch is one bounded entry, prepared off the event loop',
   )
   const documents = new Set(envelope.payload.records.map((r: { document: { number: string } }) => r.document.number))
   t.equal(entry.subjects.length, documents.size, 'every traveller is still named, by keyed digest, for disclosure reports')
+
+  // Sent again, as by an agency whose wait for the answer ran out: answered
+  // from its record, not verified, checked and signed again.
+  t.equal((await cbsa.submit(jws)).status, 200, 'the same bytes again: a repeat')
+  t.equal(gw.app.pipeline.counts.worker, before.worker + 1, 'answered from its record, not prepared again')
+  const taken = await client(t, 'IRCC', gw.url).submit(jws)
+  t.same(
+    [taken.status, taken.json<{ code: string }>().code],
+    [403, 'JWS_KEY_NOT_CALLERS'],
+    'another system sending those bytes is refused as it always was: the key is not its own'
+  )
+  t.equal(gw.app.pipeline.counts.worker, before.worker + 2, 'after the whole pipeline')
 })
 
 t.test("a traveller's disclosure report names what was done to their own record of a batch, not to the others'", async (t) => {

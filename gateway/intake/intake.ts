@@ -8,6 +8,8 @@ import { isMessageId } from '../../schemas/index.ts'
 import { ServiceUnavailableError, SupersedesConflictError } from '../errors.ts'
 import type { DeliveryQueues } from '../queue/delivery-queues.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
+import { unverifiedId } from '../pipeline/prepare-inbound.ts'
+import { sha256 } from '../lib/digest.ts'
 import type { PreparedOutbound } from '../pipeline/prepare-outbound.ts'
 import { supersedingSubjects } from '../pipeline/subject-fields.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
@@ -99,6 +101,24 @@ export class Intake {
    */
   stored(direction: Direction, id: string): Promise<MessageRecord | undefined> {
     return this.#store.findMessage(direction, id)
+  }
+
+  /**
+   * The message stored under the id a JWS's payload names, if it was exactly
+   * these bytes (the SHA-256 its receipt names), looked up before the
+   * pipeline works on them. A sender sends a large batch again when its
+   * wait for the answer ran out while the gateway worked on it; working on
+   * it again for each retry would make each retry time out too, and the
+   * partner gateway dead-letter a message this gateway has. The bytes were
+   * verified and checked when they came first. The routes ask only for
+   * large bodies (PIPELINE_WORKER_MIN_BYTES): a small one's preparation
+   * costs less than the lookup, which its admission makes anyway.
+   */
+  async sameBytesAgain(direction: Direction, jws: string): Promise<MessageRecord | undefined> {
+    const id = unverifiedId(jws)
+    if (id === undefined || !isMessageId(id)) return undefined
+    const stored = await this.#store.findMessage(direction, id)
+    return stored !== undefined && stored.digest === sha256(jws) ? stored : undefined
   }
 
   /**

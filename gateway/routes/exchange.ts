@@ -10,11 +10,9 @@ import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import { type Receiver, unverifiedId } from '../pipeline/prepare-inbound.ts'
+import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
-import { sha256 } from '../lib/digest.ts'
-import { isMessageId } from '../../schemas/index.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
 import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY } from '../plugins/openapi.ts'
 import { ENVELOPE_REFUSALS } from '../intake/submission-contract.ts'
@@ -62,7 +60,7 @@ export interface ExchangeRouteOptions {
   readonly bodyLimitBytes: number
   /** How late a forwarded envelope may arrive (pipeline/check-envelope.ts, checkForwarded). */
   readonly window: FreshnessWindow
-  /** A delivery of at least this many bytes is looked up as a repeat before it is prepared (PIPELINE_WORKER_MIN_BYTES). */
+  /** A delivery of at least this many bytes is looked up as a repeat before it is prepared (PIPELINE_WORKER_MIN_BYTES; intake.ts, sameBytesAgain). */
   readonly repeatFirstMinBytes: number
 }
 
@@ -84,7 +82,8 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
     '/v1/exchange',
     { schema: EXCHANGE_SCHEMA, bodyLimit: opts.bodyLimitBytes, ...takesOnly(JOSE, 'POST /v1/exchange') },
     async (request, reply) => {
-      const again = await sentAgain(request.body)
+      // A large delivery sent again, as it was: its receipt at once (intake.ts, sameBytesAgain).
+      const again = request.body.length < opts.repeatFirstMinBytes ? undefined : await app.intake.sameBytesAgain('inbound', request.body)
       if (again !== undefined) return reply.code(200).type('application/jose').send(again.receipt)
       const trust = app.trust
       const prepared = await app.pipeline.inbound({
@@ -155,22 +154,4 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       }
     }
   )
-
-  /**
-   * A large delivery received before, exactly these bytes: the partner sends
-   * again when its wait for the receipt ran out (DELIVERY_TIMEOUT_MS) while
-   * this gateway worked on a batch, and working on it again for each retry
-   * would make each retry time out too, until the partner dead-lettered a
-   * message this gateway has. The same bytes were verified and checked when
-   * they came first, so their receipt is the answer, as it is after the
-   * pipeline. A small delivery is prepared first: its preparation costs less
-   * than the lookup, which its admission does anyway.
-   */
-  async function sentAgain(jws: string): Promise<MessageRecord | undefined> {
-    if (jws.length < opts.repeatFirstMinBytes) return undefined
-    const id = unverifiedId(jws)
-    if (id === undefined || !isMessageId(id)) return undefined
-    const stored = await app.intake.stored('inbound', id)
-    return stored !== undefined && stored.digest === sha256(jws) ? stored : undefined
-  }
 }

@@ -74,6 +74,8 @@ type AgencyCaller = Extract<Caller, { role: 'agency' }>
 
 export interface MessageRouteOptions extends FreshnessWindow {
   readonly bodyLimitBytes: number
+  /** A submission of at least this many bytes is looked up as a repeat before it is prepared (PIPELINE_WORKER_MIN_BYTES; intake.ts, sameBytesAgain). */
+  readonly repeatFirstMinBytes: number
 }
 
 export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOptions): Promise<void> {
@@ -92,6 +94,11 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
     async (request, reply) => {
       const caller = request.caller as AgencyCaller
       const trust = app.trust
+      // A large submission sent again by the system that sent it, as it was:
+      // its status at once (intake.ts, sameBytesAgain). Another system's goes
+      // through the pipeline, to be refused as it always was.
+      const again = request.body.length < opts.repeatFirstMinBytes ? undefined : await app.intake.sameBytesAgain('outbound', request.body)
+      if (again !== undefined && again.sender === caller.id) return reply.code(200).header('location', statusUrl(again.id)).send(messageStatus(again))
       const prepared = await app.pipeline.outbound({
         jws: request.body,
         system: caller.system,
