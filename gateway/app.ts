@@ -27,6 +27,7 @@ import { witnessRoutes } from './routes/witness.ts'
 import { exchangeRoutes } from './routes/exchange.ts'
 import { healthRoutes } from './routes/health.ts'
 import { jwksRoutes } from './routes/jwks.ts'
+import { ledgerKeysRoutes } from './routes/ledger-keys.ts'
 import { messageRoutes } from './routes/messages.ts'
 import { metricsRoutes } from './routes/metrics.ts'
 import { operationsRoutes } from './routes/operations.ts'
@@ -157,6 +158,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   await app.register(healthRoutes, { partnerRequired: config.readyRequiresPartner })
   await app.register(metricsRoutes)
   await app.register(jwksRoutes)
+  await app.register(ledgerKeysRoutes)
   await app.register(tokenRoutes, { ttlSeconds: config.tokenTtlSeconds })
   await app.register(messageRoutes, {
     bodyLimitBytes: config.bodyLimitBytes,

@@ -269,6 +269,53 @@ t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped ke
   t.notOk(loadTrustStore(caTrust).partner.ledgerKeys.has(oldKid), 'a revoked key the partner dropped verifies no countersignature')
 })
 
+t.test('GET /.well-known/ledger-keys.json publishes a retired key with its retiredAt, and never a revoked one', async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  type LedgerKeys = {
+    origin: string
+    keys: Array<{ kid: string; retiredAt?: number }>
+    witness: { name: string; keys: Array<{ kid: string; retiredAt?: number }> }
+  }
+  const published = async (country: 'CA' | 'US') => {
+    const gw = await injectGateway(t, testConfig(country, { runWorkers: false, trustFile: trust[country] }))
+    const res = await gw.app.inject({ method: 'GET', url: '/.well-known/ledger-keys.json' })
+    t.equal(res.statusCode, 200, `${country}: answered without a certificate`)
+    t.equal(res.headers['cache-control'], 'public, max-age=300')
+    return { body: res.json() as LedgerKeys, trust: gw.app.trust }
+  }
+  const kids = (keys: Array<{ kid: string; retiredAt?: number }>) => Object.fromEntries(keys.map((k) => [k.kid, k.retiredAt ?? null]))
+  const retiredAt = (file: string, member: 'gateway' | 'partner', kid: string) => {
+    const f = JSON.parse(readFileSync(file, 'utf8')) as TrustFile
+    return Math.floor(Date.parse(f[member].retiredKeys!.find((k) => k.kid === kid)!.retiredAt!) / 1000)
+  }
+
+  const old = loadTrustStore(trust.CA).signingKey.kid
+  t.equal((await keys('rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US)).code, 0)
+  const next = [...loadTrustStore(trust.CA).ownKeys.keys()].find((kid) => kid !== old)!
+  t.equal((await keys('activate-gateway-key', '--trust', trust.CA, '--kid', next)).code, 0)
+  t.equal((await keys('retire-key', '--trust', trust.CA, '--kid', old, '--partner-trust', trust.US)).code, 0)
+  // A third key, added and revoked before it was ever active: the gateway keeps it for its own checks, nobody else may take it.
+  t.equal((await keys('rotate-gateway-key', '--trust', trust.CA)).code, 0)
+  const leaked = [...loadTrustStore(trust.CA).ownKeys.keys()].find((kid) => kid !== old && kid !== next)!
+  t.equal((await keys('revoke', '--trust', trust.CA, '--kid', leaked)).code, 0)
+
+  const ca = await published('CA')
+  t.equal(ca.body.origin, ledgerOrigin('CA'))
+  t.same(kids(ca.body.keys), { [next]: null, [old]: retiredAt(trust.CA, 'gateway', old) }, 'the current key, and the retired one with its retiredAt')
+  t.ok(ca.trust.ownLedgerKeys.has(leaked), 'the revoked key still verifies checkpoints for the gateway itself')
+  t.equal(ca.body.witness.name, witnessName('US'))
+  const us = await published('US')
+  t.same(us.body, { origin: ledgerOrigin('US'), keys: us.body.keys, witness: { name: witnessName('CA'), keys: us.body.witness.keys } })
+  t.same(kids(us.body.witness.keys), { [next]: null, [old]: retiredAt(trust.US, 'partner', old) }, "the partner's keys as the witness's, the dropped one dated")
+
+  // Revoked, it is published by neither gateway.
+  t.equal((await keys('revoke', '--trust', trust.CA, '--kid', old)).code, 0)
+  t.equal((await keys('revoke', '--trust', trust.US, '--kid', old)).code, 0)
+  t.same(kids((await published('CA')).body.keys), { [next]: null }, 'not in the ledger keys')
+  t.same(kids((await published('US')).body.witness.keys), { [next]: null }, "nor in the witness's")
+})
+
 t.test('expiry lists every certificate and fails ahead of expiry', async (t) => {
   const ok = await keys('expiry', '--trust', join(KEYS_DIR, 'CA', 'trust.json'))
   t.equal(ok.code, 0, ok.stderr)

@@ -7,30 +7,28 @@ import type { FastifyInstance } from 'fastify'
 import type { KeyObject } from 'node:crypto'
 import type { VerificationKey } from '../jws/signing-key.ts'
 
-const JWKS_SCHEMA = {
+/** One public key as published: a JWK with its kid, its one algorithm and use `sig`. */
+export const PUBLIC_JWK_SCHEMA = {
   type: 'object',
-  required: ['keys'],
+  required: ['kty', 'kid', 'alg', 'use'],
   properties: {
-    keys: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['kty', 'kid', 'alg', 'use'],
-        properties: {
-          kty: { type: 'string' },
-          crv: { type: 'string' },
-          x: { type: 'string' },
-          y: { type: 'string' },
-          kid: { type: 'string' },
-          alg: { type: 'string', enum: ['ES256', 'EdDSA'] },
-          use: { type: 'string', const: 'sig' }
-        }
-      }
-    }
+    kty: { type: 'string' },
+    crv: { type: 'string' },
+    x: { type: 'string' },
+    y: { type: 'string' },
+    kid: { type: 'string' },
+    alg: { type: 'string', enum: ['ES256', 'EdDSA'] },
+    use: { type: 'string', const: 'sig' }
   }
 } as const
 
-function publicJwk(key: VerificationKey): Record<string, unknown> {
+const JWKS_SCHEMA = {
+  type: 'object',
+  required: ['keys'],
+  properties: { keys: { type: 'array', items: PUBLIC_JWK_SCHEMA } }
+} as const
+
+export function publicJwk(key: VerificationKey): Record<string, unknown> {
   const jwk = (key.key as KeyObject).export({ format: 'jwk' })
   return { ...jwk, kid: key.kid, alg: key.alg, use: 'sig' }
 }

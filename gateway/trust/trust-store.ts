@@ -45,6 +45,14 @@ export interface TrustStore {
   readonly ownKeys: ReadonlyMap<string, VerificationKey>
   /** Own keys, current and retired: what the ledger's checkpoints may be signed with. */
   readonly ownLedgerKeys: ReadonlyMap<string, VerificationKey>
+  /**
+   * Own keys, current and retired but not revoked: the ledger's keys as
+   * GET /.well-known/ledger-keys.json publishes them. A revoked key may have
+   * leaked, and a checkpoint whoever holds it signs would pass for the
+   * ledger's offline (docs/privacy-officers.md, "Checking a disclosure
+   * report offline").
+   */
+  readonly publishedLedgerKeys: ReadonlyMap<string, VerificationKey>
   /** The agency systems in force (none whose certificate is revoked), by id. */
   readonly agencies: ReadonlyMap<string, AgencySystem>
   readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
@@ -134,6 +142,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   for (const k of file.gateway.retiredKeys ?? []) {
     if (!ownLedgerKeys.has(k.kid)) ownLedgerKeys.set(k.kid, verificationKey(k, gatewayOwner(country)))
   }
+  const publishedLedgerKeys = new Map([...ownLedgerKeys].filter(([kid]) => !revokedKids.has(kid)))
 
   const agencies = new Map<string, AgencySystem>()
   const agenciesByCert = new Map<string, AgencySystem>()
@@ -212,6 +221,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     signingKey,
     ownKeys,
     ownLedgerKeys,
+    publishedLedgerKeys,
     agencies,
     agenciesByCert,
     agencyKeys,
