@@ -158,7 +158,7 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
     'every entry has its proof, and no entry text holds the document number'
   )
 
-  // What an oversight body is given: the report, and the two gateways' published keys.
+  // What an oversight body is given: the report, and the two gateways' published ledger keys.
   const work = mkdtempSync(join(tmpdir(), 'btb-disclosure-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
   const save = (name: string, text: string): string => {
@@ -166,20 +166,21 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
     return join(work, name)
   }
   // Published keys need no client certificate; each gateway is reached with its own root.
-  const jwks = async (url: string, country: 'CA' | 'US') => {
+  const ledgerKeys = async (url: string, country: 'CA' | 'US') => {
     const anyone = new Agent({ connect: { ca: readFileSync(join(KEYS_DIR, country, 'ca.crt.pem')) } })
     t.teardown(() => anyone.close())
-    return (await request(`${url}/.well-known/jwks.json`, { dispatcher: anyone })).body.text()
+    return (await request(`${url}/.well-known/ledger-keys.json`, { dispatcher: anyone })).body.text()
   }
-  const caKeys = save('ca-jwks.json', await jwks(ex.ca.url, 'CA'))
-  const usKeys = save('us-jwks.json', await jwks(ex.us.url, 'US'))
-  const check = (r: unknown, witnessKeys = usKeys) =>
-    verifier(['--report', save(`report-${Math.random()}.json`, JSON.stringify(r)), '--country', 'CA', '--ledger-keys', caKeys, '--witness-keys', witnessKeys])
+  const caKeys = save('ca-ledger-keys.json', await ledgerKeys(ex.ca.url, 'CA'))
+  const usKeys = save('us-ledger-keys.json', await ledgerKeys(ex.us.url, 'US'))
+  const check = (r: unknown, keys = caKeys) => verifier(['--report', save(`report-${Math.random()}.json`, JSON.stringify(r)), '--ledger-keys', keys])
 
   const good = await check(report)
   t.equal(good.code, 0, good.stdout)
   t.match(good.stdout, new RegExp(`Entries proven in it: ${report.disclosures.length} of ${report.disclosures.length}`))
   t.match(good.stdout, /cosigned by the partner at/)
+  const witnessOwn = await verifier(['--report', save('report.json', JSON.stringify(report)), '--ledger-keys', caKeys, '--witness-keys', usKeys])
+  t.equal(witnessOwn.code, 0, `with the witness's keys as it publishes them itself: ${witnessOwn.stdout}`)
 
   const shownOtherwise = structuredClone(report)
   shownOtherwise.disclosures[0].purpose = 'removal-enforcement'
@@ -245,13 +246,17 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   t.equal(edited.code, 1)
   t.match(edited.stdout, /do not lead to the checkpoint's root: it is not the ledger's entry/)
 
-  const ownWitness = await check(report, caKeys)
+  const published = JSON.parse(readFileSync(caKeys, 'utf8'))
+  const ownWitness = await check(report, save('own-witness.json', JSON.stringify({ ...published, witness: { ...published.witness, keys: published.keys } })))
   t.equal(ownWitness.code, 1)
   t.match(ownWitness.stdout, /not cosigned by the partner's key/, "the gateway's own key is not a witness")
-
-  t.equal(
-    (await verifier(['--report', join(work, 'absent.json'), '--country', 'CA', '--ledger-keys', caKeys, '--witness-keys', usKeys])).code,
-    2,
-    'unreadable input'
+  const ofUs = await check(report, usKeys)
+  t.equal(ofUs.code, 1)
+  t.match(
+    ofUs.stdout,
+    /the checkpoint is of the ledger btb-gateway\/CA\/ledger, not btb-gateway\/US\/ledger/,
+    "the other gateway's ledger keys prove nothing of this ledger"
   )
+
+  t.equal((await verifier(['--report', join(work, 'absent.json'), '--ledger-keys', caKeys])).code, 2, 'unreadable input')
 })

@@ -9,8 +9,8 @@
 // gateway's own checkpoint and Merkle code, over entries of its own.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -18,7 +18,11 @@ import { cosignCheckpoint, ledgerOrigin, signCheckpoint, witnessName } from '../
 import { inclusionRanges, leafHash, nodeHash } from '../gateway/store/merkle-tree.ts'
 import { verifyInCheckpoint, verifyInclusion } from '../gateway/console/merkle.js'
 import { verifyCheckpoint } from '../gateway/console/notes.js'
+import type { TrustFile } from '../gateway/trust/trust-file.ts'
+import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { verifyReport } from '../tools/verify-disclosure.mjs'
+import { copyKeys, injectGateway, testConfig } from './helper.ts'
+import { runKeys } from './lib/run-keys.ts'
 
 const VERIFIER = join(import.meta.dirname, '..', 'tools', 'verify-disclosure.mjs')
 const run = promisify(execFile)
@@ -37,12 +41,21 @@ function treeHash(leaves: readonly Buffer[]): Buffer {
   return nodeHash(treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)))
 }
 
-/** A report of entries 2 and 5 of a ledger of six, its checkpoint signed by CA's ledger key and cosigned by US's. */
-function makeReport(type: KeyType) {
+interface KeyPair {
+  readonly privateKey: KeyObject
+  readonly publicKey: KeyObject
+}
+
+/**
+ * A report of entries 2 and 5 of a ledger of six, its checkpoint signed by
+ * CA's ledger key and cosigned by US's at `cosignedAt`: new keys of `type`,
+ * or the `given` ones.
+ */
+function makeReport(type: KeyType, given?: { ca: KeyPair; us: KeyPair; cosignedAt: number }) {
   const keyPair = () => (type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519'))
   const alg = type === 'ec' ? ('ES256' as const) : ('EdDSA' as const)
-  const ca = keyPair()
-  const us = keyPair()
+  const ca = given?.ca ?? keyPair()
+  const us = given?.us ?? keyPair()
   const texts = Array.from({ length: LENGTH }, (_, i) =>
     JSON.stringify({ at: `2026-01-0${i + 1}T00:00:00.000Z`, event: 'accepted', direction: 'outbound', messageId: `m${i + 1}`, subjects: [SUBJECT], fields: [] })
   )
@@ -52,7 +65,7 @@ function makeReport(type: KeyType) {
   const caKey = { name: ledgerOrigin('CA'), alg, key: ca.privateKey }
   const usKey = { name: witnessName('US'), alg, key: us.privateKey }
   const signed = signCheckpoint({ size: LENGTH, root }, caKey)
-  const cosignature = cosignCheckpoint(signed, usKey, COSIGNED_AT)
+  const cosignature = cosignCheckpoint(signed, usKey, given?.cosignedAt ?? COSIGNED_AT)
   const row = (seq: number) => {
     const e = JSON.parse(texts[seq - 1]!)
     return {
@@ -74,14 +87,19 @@ function makeReport(type: KeyType) {
 
 type Made = ReturnType<typeof makeReport>
 
-/** What the offline tool finds in `report`. */
-function offline(made: Made, report: unknown): { findings: string[]; proven: unknown[] } {
-  return verifyReport(report, { country: 'CA', ledgerKeys: made.ca, witnessKeys: made.us })
+/** What the CA gateway publishes of `made`'s keys at GET /.well-known/ledger-keys.json: its ledger's and its witness's. */
+function published(made: Made) {
+  return { origin: ledgerOrigin('CA'), keys: made.ca, witness: { name: witnessName('US'), keys: made.us } }
 }
 
-/** What the console's page makes of the checkpoint `note`, with the keys the CA gateway publishes. */
-function inThePage(made: Made, note: string) {
-  return verifyCheckpoint(note, { own: made.ca, partner: made.us, origin: ledgerOrigin('CA'), witness: witnessName('US') })
+/** What the offline tool finds in `report`, with the ledger keys the CA gateway publishes. */
+function offline(made: Made, report: unknown, keys: unknown = published(made)): { findings: string[]; proven: unknown[] } {
+  return verifyReport(report, keys)
+}
+
+/** What the console's page makes of the checkpoint `note`, with the ledger keys the CA gateway publishes. */
+function inThePage(made: Made, note: string, keys: unknown = published(made)) {
+  return verifyCheckpoint(note, keys)
 }
 
 t.test('an entry is proven at its ledger position only: a seq that is not one is refused, offline and in the page', async (t) => {
@@ -176,7 +194,7 @@ t.test('a report not in the form the gateway makes exits 2 with one line, not a 
     writeFileSync(join(work, name), JSON.stringify(value))
     return join(work, name)
   }
-  const keys = ['--country', 'CA', '--ledger-keys', save('ca.json', { keys: made.ca }), '--witness-keys', save('us.json', { keys: made.us })]
+  const keys = ['--ledger-keys', save('ca-ledger-keys.json', published(made))]
   const check = async (report: unknown): Promise<{ code: number; stdout: string; stderr: string }> => {
     try {
       const { stdout, stderr } = await run(process.execPath, [VERIFIER, '--report', save(`report-${Math.random()}.json`, report), ...keys])
@@ -200,4 +218,91 @@ t.test('a report not in the form the gateway makes exits 2 with one line, not a 
     t.match(result.stderr, /^the report is not in the form the gateway makes it: .*\n$/, `${name}: one line`)
     t.match(result.stderr, says, `${name}: naming what`)
   }
+})
+
+t.test("a cosignature dated after its key's retiredAt is refused, offline and in the page", async (t) => {
+  const made = makeReport('ec')
+  const retiredAt = (at: number) => ({ ...published(made), witness: { name: witnessName('US'), keys: made.us.map((k) => ({ ...k, retiredAt: at })) } })
+  t.same(offline(made, made.report, retiredAt(COSIGNED_AT)).findings, [], 'a cosignature dated when its key was retired is proven')
+  t.match(await inThePage(made, made.report.checkpoint.note, retiredAt(COSIGNED_AT)), { witnessed: true }, 'and witnessed in the page')
+
+  const after = retiredAt(COSIGNED_AT - 1)
+  t.match(
+    offline(made, made.report, after).findings,
+    [/^the cosignature of btb-gateway\/US\/witness is dated 2027-01-15T08:00:00.000Z, after its key k1 was retired \(2027-01-15T07:59:59.000Z\)/],
+    'one dated a second after is a finding'
+  )
+  const page = await inThePage(made, made.report.checkpoint.note, after)
+  t.equal(page.witnessed, false, 'and not verified in the page')
+  t.match(page.why, /the cosignature of btb-gateway\/US\/witness is dated .*, after its key k1 was retired/, 'saying why')
+
+  const work = mkdtempSync(join(tmpdir(), 'btb-report-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const save = (name: string, value: unknown): string => {
+    writeFileSync(join(work, name), JSON.stringify(value))
+    return join(work, name)
+  }
+  const report = save('report.json', made.report)
+  const refused = await run(process.execPath, [VERIFIER, '--report', report, '--ledger-keys', save('after.json', after)]).catch((err) => err)
+  t.equal(refused.code, 1, 'the tool exits 1')
+  t.match(refused.stdout, /NOT PROVEN: the cosignature of btb-gateway\/US\/witness is dated .*, after its key k1 was retired/)
+  const notATime = await run(process.execPath, [VERIFIER, '--report', report, '--ledger-keys', save('bad.json', retiredAt('yesterday' as never))]).catch(
+    (err) => err
+  )
+  t.equal(notATime.code, 2, 'a retiredAt that is not POSIX seconds is no ledger keys file')
+  t.match(notATime.stderr, /^could not read the inputs: .*retiredAt/)
+})
+
+t.test('after a key rotation on both sides, a report whose checkpoint the retired keys signed is proven with the published ledger keys', async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const activeKey = (country: 'CA' | 'US'): KeyPair & { kid: string } => {
+    const file = JSON.parse(readFileSync(trust[country], 'utf8')) as TrustFile
+    const entry = file.gateway.signingKeys.find((k) => k.kid === file.gateway.activeKid)!
+    const privateKey = createPrivateKey({ key: JSON.parse(readFileSync(join(dir, country, entry.privateJwk), 'utf8')), format: 'jwk' })
+    return { kid: entry.kid, privateKey, publicKey: createPublicKey(privateKey) }
+  }
+  const old = { CA: activeKey('CA'), US: activeKey('US') }
+  // Made and witnessed before the rotation, a minute ago.
+  const made = makeReport('ec', { ca: old.CA, us: old.US, cosignedAt: Math.floor(Date.now() / 1000) - 60 })
+  for (const [country, partner] of [
+    ['CA', 'US'],
+    ['US', 'CA']
+  ] as const) {
+    // docs/operators.md, "Keys and trust CLI": rotate, activate, retire, the partner told at each step.
+    t.equal((await runKeys('rotate-gateway-key', '--trust', trust[country], '--partner-trust', trust[partner])).code, 0)
+    const next = [...loadTrustStore(trust[country]).ownKeys.keys()].find((kid) => kid !== old[country].kid)!
+    t.equal((await runKeys('activate-gateway-key', '--trust', trust[country], '--kid', next)).code, 0)
+    t.equal((await runKeys('retire-key', '--trust', trust[country], '--kid', old[country].kid, '--partner-trust', trust[partner])).code, 0)
+  }
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, trustFile: trust.CA }))
+  const jwks = (await gw.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string }> }
+  t.notOk(
+    jwks.keys.some((k) => k.kid === old.CA.kid),
+    'the JWKS no longer has the retired key: it verifies no token or message, so it cannot prove the checkpoint'
+  )
+  const answer = await gw.app.inject({ method: 'GET', url: '/.well-known/ledger-keys.json' })
+  t.equal(answer.statusCode, 200, 'published to anyone, no certificate needed')
+  const ledgerKeys = answer.json()
+  t.match(ledgerKeys, { origin: ledgerOrigin('CA'), witness: { name: witnessName('US') } })
+
+  const result = verifyReport(made.report, ledgerKeys)
+  t.same({ findings: result.findings, proven: result.proven }, { findings: [], proven: [2, 5] }, 'proven offline')
+  t.match(await verifyCheckpoint(made.report.checkpoint.note, ledgerKeys), { witnessed: true, why: null }, 'and witnessed in the page')
+
+  const work = mkdtempSync(join(tmpdir(), 'btb-report-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  writeFileSync(join(work, 'report.json'), JSON.stringify(made.report))
+  writeFileSync(join(work, 'ca-ledger-keys.json'), answer.body)
+  const tool = (...args: string[]) =>
+    run(process.execPath, [VERIFIER, '--report', join(work, 'report.json'), '--ledger-keys', join(work, 'ca-ledger-keys.json'), ...args]).catch((err) => err)
+  t.match((await tool()).stdout, /Result: OK\./, 'the tool, as docs/privacy-officers.md runs it, exits 0')
+
+  // The witness's keys as the witness itself publishes them: the US gateway's own, its retired one with it.
+  const us = await injectGateway(t, testConfig('US', { runWorkers: false, trustFile: trust.US }))
+  writeFileSync(join(work, 'us-ledger-keys.json'), (await us.app.inject({ method: 'GET', url: '/.well-known/ledger-keys.json' })).body)
+  t.match((await tool('--witness-keys', join(work, 'us-ledger-keys.json'))).stdout, /Result: OK\./, "with the witness's own ledger keys too")
+  const notTheWitness = await tool('--witness-keys', join(work, 'ca-ledger-keys.json'))
+  t.equal(notTheWitness.code, 2, "another gateway's ledger keys are not the witness's")
+  t.match(notTheWitness.stderr, /^could not read the inputs: .*btb-gateway\/CA\/ledger.* not .*btb-gateway\/US\/witness/)
 })

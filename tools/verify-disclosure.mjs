@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 // Checks a traveller's disclosure report offline, as an oversight body
 // would: no gateway, no network, no code of this project but the one module
-// below; node:crypto and the two gateways' published keys only
-// (docs/privacy-officers.md, "Checking a disclosure report offline").
+// below; node:crypto and the gateways' published ledger keys only
+// (GET /.well-known/ledger-keys.json; docs/privacy-officers.md, "Checking a
+// disclosure report offline").
 //
-//   node verify-disclosure.mjs --report report.json --country CA --ledger-keys ca-jwks.json --witness-keys us-jwks.json
+//   node verify-disclosure.mjs --report report.json --ledger-keys ca-ledger-keys.json [--witness-keys us-ledger-keys.json]
 //
 // It checks that:
-//   1. the report's checkpoint is of the reporting gateway's ledger (its
-//      origin, btb-gateway/<country>/ledger) and signed by its ledger key (a
-//      C2SP signed note: origin, tree size, root hash), read as strictly as
-//      the gateway reads it;
+//   1. the report's checkpoint is of the reporting gateway's ledger (the
+//      origin its ledger keys name, btb-gateway/<country>/ledger) and signed
+//      by one of its keys, a retired one included (a C2SP signed note:
+//      origin, tree size, root hash), read as strictly as the gateway reads
+//      it;
 //   2. it is cosigned by the partner gateway, the ledger's witness (the
-//      cosignature/v1 message of C2SP tlog-cosignature);
+//      cosignature/v1 message of C2SP tlog-cosignature), by one of the keys
+//      the ledger keys give for it, or those the witness publishes itself
+//      when --witness-keys gives them; by a retired one, only if the
+//      cosignature is dated no later than it was retired;
 //   3. each entry of the report is in that tree: its exact ledger text,
 //      hashed as an RFC 9162 leaf, and its inclusion proof lead to the root
 //      (RFC 9162 §2.1.3.2);
@@ -171,8 +176,9 @@ export function openCheckpoint(note, origin, jwks) {
 /**
  * When (POSIX seconds) a key of `jwks` cosigned the checkpoint under the
  * witness's name `name`, the latest if it did more than once; undefined if
- * none did. Throws when a line by one of them does not verify, as the
- * gateway does.
+ * none did. Throws when a line by one of them does not verify, or is dated
+ * after its key's `retiredAt` (whoever holds a retired key may not be the
+ * witness), as the gateway does (gateway/audit/signed-note.ts, verifyNote).
  */
 export function cosignedAt(checkpoint, name, jwks) {
   let latest
@@ -187,38 +193,43 @@ export function cosignedAt(checkpoint, name, jwks) {
       if (!key.verify(`cosignature/v1\ntime ${time}\n${checkpoint.text}`, s.signature.subarray(8))) {
         throw new Error(`the cosignature of ${name} does not verify`)
       }
+      if (jwk.retiredAt !== undefined && time > jwk.retiredAt) {
+        throw new Error(`the cosignature of ${name} is dated ${isoTime(time)}, after its key ${jwk.kid} was retired (${isoTime(jwk.retiredAt)})`)
+      }
       if (latest === undefined || time > latest) latest = time
     }
   }
   return latest
 }
 
+/** POSIX seconds as an ISO 8601 time. */
+function isoTime(seconds) {
+  return new Date(seconds * 1000).toISOString()
+}
+
 // The report -------------------------------------------------------------------
 
-/** The countries whose gateways keep the ledgers, each the other's witness. */
-const PARTNER = { CA: 'US', US: 'CA' }
-
 /**
- * Findings for a report: none when every entry is proven. `country` is the
- * country whose gateway made the report: its checkpoint must be of that
- * gateway's ledger (btb-gateway/<country>/ledger), signed by one of
- * `ledgerKeys`, and cosigned by the other gateway as its witness
- * (btb-gateway/<other>/witness) with one of `witnessKeys`.
+ * Findings for a report: none when every entry is proven. `ledgerKeys` is
+ * what the gateway that made it publishes (GET /.well-known/ledger-keys.json):
+ * its checkpoint must be of that ledger (`origin`), signed by one of `keys`,
+ * and cosigned by the partner as its witness (`witness.name`) with one of
+ * `witness.keys`.
  */
-export function verifyReport(report, { country, ledgerKeys, witnessKeys }) {
+export function verifyReport(report, ledgerKeys) {
   const findings = []
   const proven = []
   if (report.checkpoint == null)
     return { findings: ['the report carries no cosigned checkpoint: nothing in it can be proven yet'], proven, checkpoint: undefined }
   let checkpoint
   try {
-    checkpoint = openCheckpoint(report.checkpoint.note, `btb-gateway/${country}/ledger`, ledgerKeys)
+    checkpoint = openCheckpoint(report.checkpoint.note, ledgerKeys.origin, ledgerKeys.keys)
   } catch (err) {
     return { findings: [err.message], proven, checkpoint: undefined }
   }
   let time
   try {
-    time = cosignedAt(checkpoint, `btb-gateway/${PARTNER[country]}/witness`, witnessKeys)
+    time = cosignedAt(checkpoint, ledgerKeys.witness.name, ledgerKeys.witness.keys)
     if (time === undefined) findings.push("the checkpoint is not cosigned by the partner's key: the ledger's keeper alone vouches for it")
   } catch (err) {
     findings.push(err.message)
@@ -334,44 +345,69 @@ export function reportFormProblem(report) {
   return null
 }
 
-/** A published key set (a JWKS, or one JWK), each key read as a public key: throws when one cannot be. */
-function readJwks(path) {
+/** A published key list, each key read as a public key, a retired one's retiredAt as POSIX seconds: throws when one cannot be. */
+function checkKeys(keys, where) {
+  if (!Array.isArray(keys)) throw new Error(`${where} is not a list of keys`)
+  for (const jwk of keys) {
+    createPublicKey({ key: jwk, format: 'jwk' })
+    if (jwk.retiredAt !== undefined && !(Number.isSafeInteger(jwk.retiredAt) && jwk.retiredAt >= 0)) {
+      throw new Error(`${where}: the retiredAt of ${jwk.kid} is not a time in POSIX seconds`)
+    }
+  }
+}
+
+/**
+ * A gateway's published ledger keys (GET /.well-known/ledger-keys.json):
+ * its ledger's origin and keys, and its witness's name and keys. Throws
+ * when the file is not that.
+ */
+function readLedgerKeys(path) {
   const json = JSON.parse(readFileSync(path, 'utf8'))
-  const keys = Array.isArray(json.keys) ? json.keys : [json]
-  for (const jwk of keys) createPublicKey({ key: jwk, format: 'jwk' })
-  return keys
+  const isName = (v) => typeof v === 'string' && /^[^\s+]+$/.test(v)
+  if (!isName(json?.origin) || !isName(json.witness?.name)) throw new Error(`${path} is not a gateway's ledger keys: no origin or witness name`)
+  checkKeys(json.keys, `${path}, keys`)
+  checkKeys(json.witness.keys, `${path}, witness.keys`)
+  return json
+}
+
+/**
+ * The ledger keys with the witness's keys as it publishes them itself, in
+ * its own ledger keys (`witness`): the keys a gateway cosigns with are those
+ * it signs its own checkpoints with, under its name as a witness.
+ */
+function withWitnessOwnKeys(ledgerKeys, witness) {
+  const name = witness.origin.replace(/\/ledger$/, '/witness')
+  if (name !== ledgerKeys.witness.name) {
+    throw new Error(`the witness keys are of ${witness.origin}, not of the ledger's witness ${ledgerKeys.witness.name}`)
+  }
+  return { ...ledgerKeys, witness: { name, keys: witness.keys } }
 }
 
 function main() {
   const usage =
-    'usage: node verify-disclosure.mjs --report <report.json> --country <CA|US> --ledger-keys <jwks.json> --witness-keys <jwks.json>\n' +
-    '  --country: the country whose gateway made the report'
+    'usage: node verify-disclosure.mjs --report <report.json> --ledger-keys <ledger-keys.json> [--witness-keys <ledger-keys.json>]\n' +
+    '  --ledger-keys: GET /.well-known/ledger-keys.json of the gateway that made the report\n' +
+    "  --witness-keys: the same of the partner gateway, its witness: its own keys are then the witness's"
   let values
   try {
     ;({ values } = parseArgs({
-      options: { report: { type: 'string' }, country: { type: 'string' }, 'ledger-keys': { type: 'string' }, 'witness-keys': { type: 'string' } },
+      options: { report: { type: 'string' }, 'ledger-keys': { type: 'string' }, 'witness-keys': { type: 'string' } },
       strict: true
     }))
   } catch (err) {
     process.stderr.write(`${err.message}\n${usage}\n`)
     return 2
   }
-  if (
-    values.report === undefined ||
-    values['ledger-keys'] === undefined ||
-    values['witness-keys'] === undefined ||
-    !Object.hasOwn(PARTNER, values.country ?? '')
-  ) {
+  if (values.report === undefined || values['ledger-keys'] === undefined) {
     process.stderr.write(`${usage}\n`)
     return 2
   }
   let report
   let ledgerKeys
-  let witnessKeys
   try {
     report = JSON.parse(readFileSync(values.report, 'utf8'))
-    ledgerKeys = readJwks(values['ledger-keys'])
-    witnessKeys = readJwks(values['witness-keys'])
+    ledgerKeys = readLedgerKeys(values['ledger-keys'])
+    if (values['witness-keys'] !== undefined) ledgerKeys = withWitnessOwnKeys(ledgerKeys, readLedgerKeys(values['witness-keys']))
   } catch (err) {
     process.stderr.write(`could not read the inputs: ${err.message}\n`)
     return 2
@@ -381,10 +417,10 @@ function main() {
     process.stderr.write(`the report is not in the form the gateway makes it: ${formProblem}\n`)
     return 2
   }
-  const { findings, notes, proven, checkpoint } = verifyReport(report, { country: values.country, ledgerKeys, witnessKeys })
+  const { findings, notes, proven, checkpoint } = verifyReport(report, ledgerKeys)
   const out = []
   if (checkpoint !== undefined) {
-    const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned by the partner at ${new Date(checkpoint.cosignedAt * 1000).toISOString()}`
+    const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned by the partner at ${isoTime(checkpoint.cosignedAt)}`
     out.push(`Checkpoint: ${checkpoint.origin}, ${checkpoint.size} entries, signed by the ledger's key, ${when}.`)
   }
   out.push(`Entries proven in it: ${proven.length} of ${report.disclosures.length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)

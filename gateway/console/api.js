@@ -119,24 +119,19 @@ export async function policies() {
 
 let keys = null
 /**
- * The keys the gateway publishes, once per page load: its own JWKS (its
- * checkpoints) and the partner's it trusts (the partner's cosignatures),
- * with the names they sign under: this gateway's ledger's origin, and the
- * partner's as its witness (docs/architecture.md, "The verifiable ledger").
+ * The keys the gateway publishes for its ledger, once per page load
+ * (GET /.well-known/ledger-keys.json): its ledger's origin and the keys its
+ * checkpoints are signed with, and the partner's name as its witness and the
+ * keys its cosignatures are signed with, retired ones included: a checkpoint
+ * made before a key rotation is still verified (docs/privacy-officers.md,
+ * "Checking a disclosure report offline"). The JWKS lists only the keys that
+ * sign messages and tokens now.
  */
 export async function publishedKeys() {
   keys ??= (async () => {
-    const [own, partner] = await Promise.all(
-      ['/.well-known/jwks.json', '/.well-known/partner-jwks.json'].map(async (path) => {
-        const res = await fetchInTime(path, {})
-        if (!res.ok) throw await problem(res)
-        return (await res.json()).keys
-      })
-    )
-    // The token's issuer is this gateway (gateway:CA); the other country's gateway is its witness.
-    const country = (await whoAmI()).iss.replace(/^gateway:/, '')
-    const partnerCountry = country === 'CA' ? 'US' : 'CA'
-    return { own, partner, origin: `btb-gateway/${country}/ledger`, witness: `btb-gateway/${partnerCountry}/witness` }
+    const res = await fetchInTime('/.well-known/ledger-keys.json', {})
+    if (!res.ok) throw await problem(res)
+    return res.json()
   })()
   return keys
 }

@@ -4,7 +4,8 @@
 // 0x01) and the partner's cosignature (the cosignature/v1 message of C2SP
 // tlog-cosignature; an ECDSA key signs it as type 0xff with the gateway's
 // identifier, an Ed25519 key as 0x04). The keys are those the gateway
-// publishes: its own JWKS and the partner's it trusts. The gateway's side is
+// publishes for its ledger (GET /.well-known/ledger-keys.json): its own, and
+// the partner's as its witness, retired ones included. The gateway's side is
 // gateway/audit/signed-note.ts; an oversight body checks the same offline
 // with tools/verify-disclosure.mjs.
 
@@ -48,7 +49,7 @@ function derToRaw(der) {
 async function noteKey(jwk, name) {
   const ed = jwk.kty === 'OKP'
   const algorithm = ed ? { name: 'Ed25519' } : { name: 'ECDSA', namedCurve: 'P-256' }
-  const { d: _private, ...pub } = jwk
+  const { d: _private, retiredAt: _retiredAt, ...pub } = jwk
   const key = await crypto.subtle.importKey('jwk', { ...pub, key_ops: ['verify'] }, algorithm, true, ['verify'])
   const spki = new Uint8Array(await crypto.subtle.exportKey('spki', key))
   const named = (type, ...more) => keyId(encoder.encode(`${name}\n`), Uint8Array.of(type), ...more)
@@ -74,6 +75,11 @@ const MAX_SIGNATURES = 16
 const MAX_NOTE_BYTES = 16 * 1024
 /** The latest instant a Date holds (ECMA-262: 8.64e15 ms), in POSIX seconds. */
 const LATEST_TIME = 8.64e12
+
+/** POSIX seconds as an ISO 8601 time. */
+function isoTime(seconds) {
+  return new Date(seconds * 1000).toISOString()
+}
 
 function toBase64(bytes) {
   return btoa(String.fromCharCode(...bytes))
@@ -127,9 +133,10 @@ function checkpointOf(text) {
 
 /**
  * The checkpoint of `note` and whether it is witnessed: of this gateway's
- * ledger (`keys.origin`), signed by one of the gateway's own published keys
- * and cosigned by one of the partner's under its witness name
- * (`keys.witness`; `keys` as api.js's publishedKeys gives them). Only then
+ * ledger (`keys.origin`), signed by one of its keys (`keys.keys`) and
+ * cosigned by one of the partner's under its witness name (`keys.witness`;
+ * `keys` as GET /.well-known/ledger-keys.json gives them, and api.js's
+ * publishedKeys). Only then
  * may a page call an entry proven in it "verified" (docs/privacy-officers.md,
  * "The ledger"); `why` says, when it is not, in the page's words. The size
  * and root are read from the note's text alone: a size or root sent beside
@@ -165,12 +172,12 @@ export async function verifyCheckpoint(note, keys) {
 
 /**
  * Whether the checkpoint (`text` and its signature `lines`) is signed by one
- * of `keys.own` under its origin and cosigned by one of `keys.partner` under
- * the witness's name, and when (POSIX seconds; the latest, if more than
- * once), with the names of the lines that verified. A line by an unknown key
- * is ignored, as the spec says; a line by a known key that does not verify
- * refuses the note (NoteRefused), as the gateway refuses it
- * (signed-note.ts, verifyNote).
+ * of `keys.keys` under its origin and cosigned by one of `keys.witness.keys`
+ * under the witness's name, and when (POSIX seconds; the latest, if more
+ * than once), with the names of the lines that verified. A line by an
+ * unknown key is ignored, as the spec says; a line by a known key that does
+ * not verify, or a cosignature dated after its key was retired, refuses the
+ * note (NoteRefused), as the gateway refuses it (signed-note.ts, verifyNote).
  */
 async function verifyCheckpointSignatures({ text, lines }, keys) {
   let signed = false
@@ -178,7 +185,7 @@ async function verifyCheckpointSignatures({ text, lines }, keys) {
   const signers = new Set()
   for (const line of lines) {
     if (line.name === keys.origin) {
-      for (const jwk of keys.own) {
+      for (const jwk of keys.keys) {
         const key = await noteKey(jwk, keys.origin)
         if (line.keyId !== key.logId) continue
         if (!(await key.verify(text, line.signature))) throw new NoteRefused(`the signature of ${line.name} does not verify`)
@@ -186,15 +193,19 @@ async function verifyCheckpointSignatures({ text, lines }, keys) {
         signers.add(line.name)
       }
     }
-    if (line.name !== keys.witness) continue
-    for (const jwk of keys.partner) {
-      const key = await noteKey(jwk, keys.witness)
+    if (line.name !== keys.witness.name) continue
+    for (const jwk of keys.witness.keys) {
+      const key = await noteKey(jwk, keys.witness.name)
       if (line.keyId !== key.cosignatureId) continue
       if (line.signature.length < 9) throw new NoteRefused(`the cosignature of ${line.name} has no timestamp`)
       const time = Number(new DataView(line.signature.buffer, line.signature.byteOffset).getBigUint64(0))
       if (time > LATEST_TIME) throw new NoteRefused(`the cosignature of ${line.name} states a time past any date`)
       if (!(await key.verify(`cosignature/v1\ntime ${time}\n${text}`, line.signature.subarray(8)))) {
         throw new NoteRefused(`the cosignature of ${line.name} does not verify`)
+      }
+      // Whoever holds a retired key may not be the witness: what it dates later is not the partner's word.
+      if (jwk.retiredAt !== undefined && time > jwk.retiredAt) {
+        throw new NoteRefused(`the cosignature of ${line.name} is dated ${isoTime(time)}, after its key ${jwk.kid} was retired (${isoTime(jwk.retiredAt)})`)
       }
       if (cosignedAt === null || time > cosignedAt) cosignedAt = time
       signers.add(line.name)
