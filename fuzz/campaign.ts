@@ -17,6 +17,7 @@ import { checkLedger, ledgerHead, problemCode, type Invariant, type LedgerReport
 import { sampleCase } from './seeds.ts'
 import { shrinkGroup } from './shrink.ts'
 import type { Targets } from './targets.ts'
+import { answeredRequestCases, sendAskedRequests } from './answered-requests.ts'
 import { EXCHANGE_TEMPLATES, SUBMISSION_TEMPLATES } from './templates.ts'
 import { NoAnswer, type WireResponse } from './transport.ts'
 
@@ -92,6 +93,7 @@ function newStats(): Stats {
 function bootstrapCases(): FuzzCase[] {
   const body = (template: number) => ({ template, envelope: [], text: [], header: [], signing: OWN_SIGNING, encoding: [] })
   return [
+    ...answeredRequestCases(),
     ...SUBMISSION_TEMPLATES.map(
       (t, i): SubmitCase => ({ kind: 'submit', endpoint: 'messages', family: 'bootstrap', body: body(i), http: validHttp('messages', t.sender) })
     ),
@@ -142,6 +144,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let result: CampaignResult | undefined
   try {
     const reader = (country: 'CA' | 'US') => (after: number, limit: number) => harness.targets.auditEntries(country, after, limit)
+    // Before the heads: what the checks below attribute to the fuzzer's inputs starts after them.
+    await sendAskedRequests(harness.targets)
     const heads = { CA: await ledgerHead(reader('CA')), US: await ledgerHead(reader('US')) }
     for (const c of bootstrapCases()) {
       const { answer, violations } = await harness.run(c)

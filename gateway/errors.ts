@@ -59,6 +59,7 @@ const TABLE = {
   SUPERSEDES_NOT_YOURS: ['The message superseded was sent by another system: %s', 403],
   SUPERSEDES_MISMATCH: ['A correction or retraction must have the kind, purpose and recipient of the message it supersedes: %s', 422],
   SUPERSEDES_CONFLICT: ['The message superseded cannot be superseded now: %s', 409],
+  ANSWERS_NO_REQUEST: ['A match response must answer a match request between the same agencies, for the same purpose: %s', 422],
   REPLAYED: ['Message %s was already received with other content', 409],
   SERVICE_UNAVAILABLE: ['Temporarily unavailable: %s', 503]
 } as const satisfies Record<string, readonly [message: string, status: number]>
@@ -116,6 +117,7 @@ export const SupersedesUnknownError = ERRORS.SUPERSEDES_UNKNOWN
 export const SupersedesNotYoursError = ERRORS.SUPERSEDES_NOT_YOURS
 export const SupersedesMismatchError = ERRORS.SUPERSEDES_MISMATCH
 export const SupersedesConflictError = ERRORS.SUPERSEDES_CONFLICT
+export const AnswersNoRequestError = ERRORS.ANSWERS_NO_REQUEST
 export const ReplayedError = ERRORS.REPLAYED
 export const ServiceUnavailableError = ERRORS.SERVICE_UNAVAILABLE
 

@@ -20,15 +20,46 @@ function route(kind: Kind, from: Country, systems: typeof BORDER | typeof IMMIGR
   return { kind, from: { country: from, ...systems[from] }, to: { country: to, agency: systems[to].agency } }
 }
 
-/** One message of each kind each way (responses are sent by the mock agencies themselves, too). */
-export const SAMPLE_ROUTES: readonly SampleRoute[] = (['CA', 'US'] as const).flatMap((from) => [
-  route('biometric.match-request', from, IMMIGRATION),
-  route('biometric.match-response', from, IMMIGRATION),
-  route('traveller.designation', from, BORDER),
-  route('traveller.designation-batch', from, BORDER),
-  route('entry-exit.record', from, BORDER),
-  route('entry-exit.batch', from, BORDER)
-])
+/**
+ * One message of each kind each way, the match requests first: each match
+ * response answers the request the partner's agency sent (sampleAnswer), as
+ * a gateway takes no other (gateway/intake/correlation.ts). The mock
+ * agencies answer every request they are pushed, too.
+ */
+export const SAMPLE_ROUTES: readonly SampleRoute[] = [
+  route('biometric.match-request', 'CA', IMMIGRATION),
+  route('biometric.match-request', 'US', IMMIGRATION),
+  ...(['CA', 'US'] as const).flatMap((from) => [
+    route('biometric.match-response', from, IMMIGRATION),
+    route('traveller.designation', from, BORDER),
+    route('traveller.designation-batch', from, BORDER),
+    route('entry-exit.record', from, BORDER),
+    route('entry-exit.batch', from, BORDER)
+  ])
+]
+
+/** Of the samples sent so far, the match request a match response on `route` answers: the one its recipient's agency sent to its own. */
+export function requestAnswered<T extends { readonly route: SampleRoute }>(route: SampleRoute, sent: readonly T[]): T | undefined {
+  return sent.find((s) => s.route.kind === 'biometric.match-request' && s.route.from.country === route.to.country && s.route.to.agency === route.from.agency)
+}
+
+/**
+ * The sample match response of `route` in answer to `request`, the match
+ * request its recipient's agency sent (gateway/intake/correlation.ts): under
+ * the request's purpose, with an authority the answering country may cite
+ * for it, and `correlationId` naming it.
+ */
+export function sampleAnswer(route: SampleRoute, request: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const envelope = sampleEnvelope('biometric.match-response', route.from.country, route.to)
+  const purpose = String(request.purpose)
+  const authorities = citableBy(route.from.country, 'biometric.match-response', purpose)
+  return {
+    ...envelope,
+    purpose,
+    legalAuthority: authorities.includes(String(envelope.legalAuthority)) ? envelope.legalAuthority : (authorities[0] ?? envelope.legalAuthority),
+    correlationId: String(request.id)
+  }
+}
 
 const cache = new Map<Kind, Record<string, unknown>[]>()
 

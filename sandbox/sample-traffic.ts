@@ -5,7 +5,7 @@
 // docker/podman-sandbox.ts (gateways in containers), so both send the same.
 import { AgencyClient, loadAgencyCredentials } from './agency-client.ts'
 import { Progress } from './progress.ts'
-import { SAMPLE_ROUTES, sampleCorrection, sampleEnvelope } from './sample-messages.ts'
+import { requestAnswered, SAMPLE_ROUTES, sampleAnswer, sampleCorrection, sampleEnvelope } from './sample-messages.ts'
 
 type Country = 'CA' | 'US'
 
@@ -44,26 +44,6 @@ export async function sendSampleTraffic(opts: SampleTrafficOptions): Promise<Sam
   }
   try {
     say('\nsample traffic: one message of each kind, each way')
-    const sent: Array<{ label: string; client: AgencyClient; envelope: Record<string, unknown>; id: string; status: number; code?: string }> = []
-    // Ten messages: on a pipe, the summary line alone says enough.
-    let progress = show(new Progress({ label: 'sample traffic sent', total: SAMPLE_ROUTES.length, lineEveryFraction: 1 }))!
-    for (const route of SAMPLE_ROUTES) {
-      const c = clientFor(route.from.country, route.from.agency, route.from.system)
-      const envelope = c.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
-      const res = await c.submit(await c.sign(envelope))
-      const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
-      sent.push({
-        label,
-        client: c,
-        envelope,
-        id: String(envelope.id),
-        status: res.status,
-        code: res.status === 202 ? undefined : res.json<{ code: string }>().code
-      })
-      progress.tick(1, res.status === 202 ? 'ok' : 'refused')
-    }
-    progress.finish()
-
     /** Follows a message until it is no longer `accepted`: its status, and the digest its receipt names. */
     const follow = async (client: AgencyClient, id: string): Promise<{ status: string; receipt: string }> => {
       let status = ''
@@ -78,6 +58,38 @@ export async function sendSampleTraffic(opts: SampleTrafficOptions): Promise<Sam
       }
       return { status, receipt: receiptDigest ? `, receipt for sha256 ${receiptDigest.slice(0, 12)}…` : '' }
     }
+
+    const sent: Array<{
+      route: (typeof SAMPLE_ROUTES)[number]
+      label: string
+      client: AgencyClient
+      envelope: Record<string, unknown>
+      id: string
+      status: number
+      code?: string
+    }> = []
+    // Ten messages: on a pipe, the summary line alone says enough.
+    let progress = show(new Progress({ label: 'sample traffic sent', total: SAMPLE_ROUTES.length, lineEveryFraction: 1 }))!
+    for (const route of SAMPLE_ROUTES) {
+      const c = clientFor(route.from.country, route.from.agency, route.from.system)
+      // A match response answers the partner's request, once the partner's gateway has it.
+      const request = route.kind === 'biometric.match-response' ? requestAnswered(route, sent) : undefined
+      if (request?.status === 202) await follow(request.client, request.id)
+      const envelope = c.envelope(request === undefined ? sampleEnvelope(route.kind, route.from.country, route.to) : sampleAnswer(route, request.envelope))
+      const res = await c.submit(await c.sign(envelope))
+      const label = `${route.kind.padEnd(24)} ${route.from.country}/${route.from.agency} -> ${route.to.country}/${route.to.agency}`
+      sent.push({
+        route,
+        label,
+        client: c,
+        envelope,
+        id: String(envelope.id),
+        status: res.status,
+        code: res.status === 202 ? undefined : res.json<{ code: string }>().code
+      })
+      progress.tick(1, res.status === 202 ? 'ok' : 'refused')
+    }
+    progress.finish()
 
     progress = show(new Progress({ label: 'sample traffic delivered', total: sent.length, lineEveryFraction: 1 }))!
     let delivered = 0

@@ -16,7 +16,7 @@ import { documentSubject } from '../gateway/pipeline/traveller-subjects.ts'
 import { listExamples } from '../schemas/index.ts'
 import { SqliteStore } from '../gateway/store/ledger-sqlite.ts'
 import { client, injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
-import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
+import { asPartnerOf, forwardedTo, requestReceived } from './lib/partner-delivery.ts'
 import { scratchSchema } from './lib/scratch-schema.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -367,7 +367,9 @@ t.test('a traveller named by neither a document nor a membership (a protected pe
   const ircc = client(t, 'IRCC', gw.url)
   const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-asylum-match-protected-person')!.envelope
   const { id: _id, createdAt: _createdAt, from: _from, ...rest } = structuredClone(example) as Record<string, unknown>
-  const envelope = ircc.envelope(rest)
+  // The answer to the partner's match request (gateway/intake/correlation.ts).
+  const request = await requestReceived(gw.app, 'CA', String(rest.purpose))
+  const envelope = ircc.envelope({ ...rest, correlationId: request.id })
   t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'her identity is shared with the partner')
   const accepted = (await gw.app.store.searchAudit({ event: 'accepted', messageId: envelope.id as string }, 0, 1))[0]!.entry
   t.equal(accepted.subjects.length, 1, 'the ledger names her, by a keyed digest of her surname and date of birth')

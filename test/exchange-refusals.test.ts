@@ -2,7 +2,7 @@
 // partner's key, replay protection with the same receipt for a retry, and a
 // payload no richer than the sender's policy allows.
 import t, { type Test } from 'tap'
-import { createPrivateKey, randomBytes } from 'node:crypto'
+import { createPrivateKey, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { CompactSign, compactVerify, createLocalJWKSet } from 'jose'
@@ -11,7 +11,8 @@ import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { client, injectGateway, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
+import { asPartnerOf, forwardedTo, requestSent } from './lib/partner-delivery.ts'
 
 const { Agent, request } = undiciModule()
 
@@ -156,15 +157,18 @@ t.test("a field the partner should not have sent: the agency's push goes without
   }
   // A MATCH about a protected person, as CA's outbound policy lets it through: its subject travels.
   const book = new PolicyBook(randomBytes(32), randomBytes(32))
+  const sample = [0, 1, 2]
+    .map((pick) => sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }, pick))
+    .find((e) => (e.payload as { result: string }).result === 'MATCH')!
+  // The request USCIS sent, which CA's answers name (gateway/intake/correlation.ts).
+  const asked = await requestSent(client(t, 'USCIS', us.url), String(sample.purpose))
   const matchOf = (result: 'MATCH' | 'NO_MATCH'): Record<string, unknown> => {
-    const sample = [0, 1, 2]
-      .map((pick) => sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }, pick))
-      .find((e) => (e.payload as { result: string }).result === 'MATCH')!
     const envelope = {
       ...sample,
       id: crypto.randomUUID(),
       createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }
+      from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' },
+      correlationId: asked.id
     } as unknown as Envelope
     const policy = book.select(envelope, 'outbound')
     const { payload } = book.apply(policy, envelope.payload)
@@ -203,4 +207,27 @@ t.test("a field the partner should not have sent: the agency's push goes without
   const surname = (overshared.payload as { subject: { identity: { surname: string } } }).subject.identity.surname
   const inner = typeof narrowed.receivedFrom.jws === 'string' ? Buffer.from(narrowed.receivedFrom.jws.split('.')[1], 'base64url').toString('utf8') : ''
   t.notOk(`${JSON.stringify(narrowed)}${inner}`.includes(surname), 'no value of the subject anywhere in the push, a signed text inside it included')
+})
+
+t.test("a match response the partner sends that answers no request this gateway's agency sent: 422 ANSWERS_NO_REQUEST, nothing kept", async (t) => {
+  // The asking side checks the link again (gateway/intake/correlation.ts): a
+  // partner gateway at fault, or hostile, does not push a matched person's
+  // identity to an agency that never asked.
+  const us = await injectGateway(t, testConfig('US', { runWorkers: false }))
+  const asked = await requestSent(client(t, 'USCIS', us.url), 'immigration-examination')
+  const answer = (correlationId: string) =>
+    forwardedTo('US', {
+      message: {
+        ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }),
+        purpose: asked.purpose,
+        correlationId
+      },
+      envelope: { from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' } }
+    })
+  const exchange = (jws: string) => us.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('US') })
+  const unasked = await answer(randomUUID())
+  const res = await exchange(unasked.jws)
+  t.same([res.statusCode, res.json<{ code: string }>().code], [422, 'ANSWERS_NO_REQUEST'], 'an answer to no request USCIS sent is refused')
+  t.equal(await us.app.store.findMessage('inbound', unasked.id), undefined, 'and nothing of it kept')
+  t.equal((await exchange((await answer(asked.id)).jws)).statusCode, 200, 'the answer to the request USCIS sent is received')
 })

@@ -3,7 +3,7 @@
 // gateways' signatures verified by the receiving agency.
 import t from 'tap'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, jwks, startExchange, SYSTEMS, type SystemName } from './helper.ts'
+import { eventually, jwks, sampleOnRoute, type SentSample, startExchange, SYSTEMS, type SystemName } from './helper.ts'
 
 function systemName(country: string, agency: string): SystemName {
   return (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === country && SYSTEMS[n].agency === agency)!
@@ -11,29 +11,33 @@ function systemName(country: string, agency: string): SystemName {
 
 t.test('a message of each kind goes CA→US and US→CA and arrives with both signatures verifiable', async (t) => {
   const ex = await startExchange(t, {}, { CA: 0, US: 1 })
-  const sent: Array<{ id: string; route: (typeof SAMPLE_ROUTES)[number] }> = []
+  const sent: SentSample[] = []
+  const delivered = (id: string, route: (typeof SAMPLE_ROUTES)[number]) =>
+    eventually(
+      async () => {
+        const s = (await ex.clients[systemName(route.from.country, route.from.agency)].status(id)).json<{
+          status: string
+          receipt: Record<string, unknown> | null
+        }>()
+        return s.status === 'delivered' ? s : undefined
+      },
+      15_000,
+      `delivery of ${route.kind} ${id}`
+    )
   for (const route of SAMPLE_ROUTES) {
     const client = ex.clients[systemName(route.from.country, route.from.agency)]
-    const envelope = client.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
+    const envelope = client.envelope(await sampleOnRoute(ex, route, sent))
     const res = await client.submit(await client.sign(envelope))
     t.equal(res.status, 202, `${route.kind} ${route.from.country}→${route.to.country} accepted: ${res.body}`)
     const body = res.json<{ id: string; status: string; statusUrl: string }>()
     t.equal(body.id, envelope.id)
     t.equal(body.status, 'accepted')
     t.equal(res.headers.location, `/v1/messages/${String(envelope.id)}`)
-    sent.push({ id: String(envelope.id), route })
+    sent.push({ id: String(envelope.id), envelope, route })
   }
 
   for (const { id, route } of sent) {
-    const client = ex.clients[systemName(route.from.country, route.from.agency)]
-    const status = await eventually(
-      async () => {
-        const s = (await client.status(id)).json<{ status: string; receipt: Record<string, unknown> | null }>()
-        return s.status === 'delivered' ? s : undefined
-      },
-      15_000,
-      `delivery of ${route.kind} ${id}`
-    )
+    const status = await delivered(id, route)
     t.equal(status.receipt?.messageId, id, 'the receipt names the message')
     t.equal(status.receipt?.receiver, `gateway:${route.to.country}`, 'signed by the receiving gateway')
     t.match(status.receipt?.policyVersion, /^sha256:/)

@@ -18,6 +18,7 @@ import type { GatewayConfig } from '../gateway/config.ts'
 import { AgencyClient, loadAgencyCredentials, type AgencyCredentials, type HttpResult } from '../sandbox/agency-client.ts'
 import type { PresentedCertificate } from '../gateway/pipeline/authenticate-client.ts'
 import { SYSTEMS, type SystemName } from '../sandbox/example-systems.ts'
+import type { SampleRoute } from '../sandbox/sample-messages.ts'
 import type { MockAgency } from '../sandbox/mock-agency.ts'
 import type { Agent } from 'undici'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
@@ -440,6 +441,37 @@ export async function startExchange(
   const ca = await startGateway(t, testConfig('CA', { port: ports.CA, partnerUrl: base.US, webhooks: webhooks('CA'), ...keys('CA'), ...own('CA') }), deps)
   const us = await startGateway(t, testConfig('US', { port: ports.US, partnerUrl: base.CA, webhooks: webhooks('US'), ...keys('US'), ...own('US') }), deps)
   return { ca, us, clients, mocks }
+}
+
+/** A sample a test sent on an exchange: its route, its id and envelope. */
+export interface SentSample {
+  readonly route: SampleRoute
+  readonly id: string
+  readonly envelope: Record<string, unknown>
+}
+
+/** The example system of `country`'s `agency`. */
+export function systemNamed(country: string, agency: string): SystemName {
+  return (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === country && SYSTEMS[n].agency === agency)!
+}
+
+/**
+ * The envelope a test sends on a sample route of `ex`: the kind's sample, or
+ * for a match response the answer to the partner's match request sent before
+ * it (one of `sent`), once that request is delivered: a gateway takes no
+ * match response that answers no request (gateway/intake/correlation.ts).
+ */
+export async function sampleOnRoute(ex: Exchange, route: SampleRoute, sent: readonly SentSample[]): Promise<Record<string, unknown>> {
+  const { requestAnswered, sampleAnswer, sampleEnvelope } = await import('../sandbox/sample-messages.ts')
+  const request = route.kind === 'biometric.match-response' ? requestAnswered(route, sent) : undefined
+  if (request === undefined) return sampleEnvelope(route.kind, route.from.country, route.to)
+  const asker = ex.clients[systemNamed(request.route.from.country, request.route.from.agency)]
+  await eventually(
+    async () => ((await asker.status(request.id)).json<{ status: string }>().status === 'delivered' ? true : undefined),
+    15_000,
+    `delivery of the match request ${request.id}`
+  )
+  return sampleAnswer(route, request.envelope)
 }
 
 /**

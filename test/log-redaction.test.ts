@@ -4,8 +4,19 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { eventually, injectGateway, KEYS_DIR, presenting, startExchange, SYSTEMS, testConfig, type SystemName } from './helper.ts'
+import { SAMPLE_ROUTES } from '../sandbox/sample-messages.ts'
+import {
+  eventually,
+  injectGateway,
+  KEYS_DIR,
+  presenting,
+  sampleOnRoute,
+  type SentSample,
+  startExchange,
+  SYSTEMS,
+  testConfig,
+  type SystemName
+} from './helper.ts'
 
 /**
  * Every string leaf of a payload that could identify a person: names,
@@ -37,9 +48,11 @@ t.test('no value of any message reaches the logs, even at debug level', async (t
   const name = (country: string, agency: string) =>
     (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === country && SYSTEMS[n].agency === agency)!
   const ids: string[] = []
+  const sent: SentSample[] = []
   for (const route of SAMPLE_ROUTES) {
     const client = ex.clients[name(route.from.country, route.from.agency)]
-    const envelope = client.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
+    const envelope = client.envelope(await sampleOnRoute(ex, route, sent))
+    sent.push({ route, id: String(envelope.id), envelope })
     personalValues(envelope.payload, values)
     const jws = await client.sign(envelope)
     t.equal((await client.submit(jws)).status, 202)

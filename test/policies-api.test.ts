@@ -15,7 +15,7 @@ import type { PolicyCatalogue, PublishedKind } from '../policies/catalogue.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
-import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
+import { client, eventually, KEYS_DIR, sampleOnRoute, type SentSample, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
 
 const { Agent, request } = undiciModule()
 type Agent = InstanceType<typeof Agent>
@@ -62,12 +62,12 @@ t.test('the catalogue names the version hash that delivered messages carry, on b
   t.same(catalogues.US, catalogues.CA, 'both gateways publish the same rules')
   const versionOf = (kind: string): string | undefined => catalogues.CA.kinds.find((k) => k.kind === kind)?.policyVersion
 
-  const sent: Array<{ id: string; kind: Kind; from: AgencyClient; to: SystemName }> = []
+  const sent: Array<SentSample & { kind: Kind; from: AgencyClient; to: SystemName }> = []
   for (const route of SAMPLE_ROUTES) {
     const from = ex.clients[systemName(route.from.country, route.from.agency)]
-    const envelope = from.envelope(sampleEnvelope(route.kind, route.from.country, route.to))
+    const envelope = from.envelope(await sampleOnRoute(ex, route, sent))
     t.equal((await from.submit(await from.sign(envelope))).status, 202, `${route.kind} ${route.from.country}→${route.to.country} accepted`)
-    sent.push({ id: String(envelope.id), kind: route.kind, from, to: systemName(route.to.country, route.to.agency) })
+    sent.push({ route, envelope, id: String(envelope.id), kind: route.kind, from, to: systemName(route.to.country, route.to.agency) })
   }
   for (const { id, kind, from, to } of sent) {
     const status = await eventually(

@@ -3,11 +3,13 @@
 // nothing else: no message, no outbox item, no job.
 import t from 'tap'
 import { CompactSign } from 'jose'
+import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { loadAgencyCredentials, type AgencyClient } from '../sandbox/agency-client.ts'
 import { client, InjectedAgencyClient, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
+import { requestReceived } from './lib/partner-delivery.ts'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -387,4 +389,31 @@ t.test('a submission whose form for the partner would exceed the body limit: 413
     ],
     'each refusal audited'
   )
+})
+
+t.test('a match response that answers no match request its agency was sent: 422 ANSWERS_NO_REQUEST, audited, nothing kept', async (t) => {
+  // Without the link it would carry a matched person's identity to the
+  // partner unasked (gateway/intake/correlation.ts).
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const asked = await requestReceived(gw.app, 'CA', 'immigration-examination')
+  const other = await requestReceived(gw.app, 'CA', 'asylum-claim')
+  const answer = (overrides: Record<string, unknown>) =>
+    ircc.envelope({ ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }), purpose: asked.purpose, ...overrides })
+  const refusals: Array<[Record<string, unknown>, string]> = [
+    [{ correlationId: null }, 'no correlationId'],
+    [{ correlationId: randomUUID() }, 'a correlationId that names nothing'],
+    [{ correlationId: other.id }, 'a request of another purpose'],
+    [{ correlationId: asked.id, to: { country: 'US', agency: 'CBP' } }, 'sent to an agency that did not ask']
+  ]
+  for (const [overrides, what] of refusals) {
+    const envelope = answer(overrides)
+    const res = await ircc.submit(await ircc.sign(envelope))
+    t.same([res.status, res.json<{ code: string }>().code], [422, 'ANSWERS_NO_REQUEST'], what)
+    t.equal(await gw.app.store.findMessage('outbound', String(envelope.id)), undefined, `${what}: nothing kept`)
+    const refused = (await gw.app.store.searchAudit({ messageId: String(envelope.id) }, 0, 10)).map((e) => [e.entry.event, e.entry.code])
+    t.same(refused, [['refused', 'ANSWERS_NO_REQUEST']], `${what}: audited as refused`)
+  }
+  const envelope = answer({ correlationId: asked.id })
+  t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'the answer to the request USCIS sent IRCC is taken')
 })

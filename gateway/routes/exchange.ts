@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify'
 import { ReplayedError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
+import { requireRequestAnswered } from '../intake/correlation.ts'
 import { checkNoLoop, checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
@@ -51,6 +52,7 @@ const EXCHANGE_SCHEMA = {
       'SUPERSEDES_NOT_YOURS',
       'SUPERSEDES_MISMATCH',
       'SUPERSEDES_CONFLICT',
+      'ANSWERS_NO_REQUEST',
       'SERVICE_UNAVAILABLE'
     )
   }
@@ -124,6 +126,8 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
           target = original.recipient
         }
       }
+      // A match response answers a request this gateway's agency sent (intake/correlation.ts).
+      await requireRequestAnswered(envelope, 'outbound', (direction, id) => app.intake.stored(direction, id))
       const admission = await app.intake.admit({
         direction: 'inbound',
         event: 'received',

@@ -9,6 +9,7 @@ import { IdConflictError, NotFoundError } from '../errors.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from '../intake/message-status.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
+import { requireRequestAnswered } from '../intake/correlation.ts'
 import { checkSupersedes } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
@@ -44,6 +45,7 @@ const SUBMIT_SCHEMA = {
       'FORWARD_TOO_LARGE',
       'ID_CONFLICT',
       'SUPERSEDES_UNKNOWN',
+      'ANSWERS_NO_REQUEST',
       'SUPERSEDES_NOT_YOURS',
       'SUPERSEDES_MISMATCH',
       'SUPERSEDES_CONFLICT',
@@ -130,6 +132,8 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       if (envelope.supersedes !== undefined) {
         checkSupersedes(envelope.supersedes, original, { sender: caller.id, kind: envelope.kind, purpose: envelope.purpose, recipient })
       }
+      // A match response answers a request this agency received (intake/correlation.ts).
+      await requireRequestAnswered(envelope, 'inbound', (direction, id) => app.intake.stored(direction, id))
       const admission = await app.intake.admit({
         direction: 'outbound',
         event: 'accepted',

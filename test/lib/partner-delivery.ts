@@ -14,6 +14,7 @@ import { ENVELOPE_TYP, handlingFor } from '../../gateway/pipeline/envelope.ts'
 import { loadTrustStore } from '../../gateway/trust/trust-store.ts'
 import { loadAgencyCredentials } from '../../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../../sandbox/sample-messages.ts'
+import { citableBy } from '../../policies/authorities.ts'
 import { KEYS_DIR, presenting } from '../helper.ts'
 
 type Country = 'CA' | 'US'
@@ -56,6 +57,57 @@ export async function forwardedTo(to: Country, opts: ForwardedOptions = {}): Pro
   Object.assign(envelope, opts.envelope)
   const partner = loadTrustStore(join(KEYS_DIR, from, 'trust.json'))
   return { id: String(envelope.id), envelope, jws: await signCompactJws(JSON.stringify(envelope), partner.signingKey, ENVELOPE_TYP) }
+}
+
+/** Each side's immigration agency and the system of it that asks for matches, as `SYSTEMS` names them. */
+const IMMIGRATION = { CA: { agency: 'IRCC', system: 'gcms-biometrics' }, US: { agency: 'USCIS', system: 'ident-gateway' } } as const
+
+/**
+ * A match request the partner of `to` forwards from its immigration agency to
+ * `to`'s, for `purpose`, received by `gateway` (an injected one of `to`):
+ * what a match response of `to`'s agency answers (gateway/intake/correlation.ts).
+ * Its id and purpose, for the response's `correlationId` and `purpose`.
+ */
+export async function requestReceived(
+  gateway: { inject(opts: { method: 'POST'; url: string; payload: string; headers: Record<string, string> }): Promise<{ statusCode: number; body: string }> },
+  to: Country,
+  purpose = 'immigration-examination'
+): Promise<{ readonly id: string; readonly purpose: string }> {
+  const from = PARTNER_OF[to]
+  const request = sampleEnvelope('biometric.match-request', from, { country: to, agency: IMMIGRATION[to].agency })
+  const authorities = citableBy(from, 'biometric.match-request', purpose)
+  const sent = await forwardedTo(to, {
+    message: { ...request, purpose, legalAuthority: authorities[0] ?? request.legalAuthority },
+    envelope: { from: { country: from, ...IMMIGRATION[from] } }
+  })
+  const res = await gateway.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf(to) })
+  if (res.statusCode !== 200) throw new Error(`the partner's match request was refused: ${res.statusCode} ${res.body}`)
+  return { id: sent.id, purpose }
+}
+
+/**
+ * A match request `asker` (an agency client of a gateway: `client(t, 'USCIS',
+ * url)`) sends to the partner's immigration agency, for `purpose`: what a
+ * match response the partner forwards answers (gateway/intake/correlation.ts).
+ * Its id and purpose.
+ */
+export async function requestSent(
+  asker: {
+    envelope(e: Record<string, unknown>): Record<string, unknown>
+    sign(e: Record<string, unknown>): Promise<string>
+    submit(jws: string): Promise<{ status: number; body: string }>
+    readonly creds: { readonly country: string }
+  },
+  purpose = 'immigration-examination'
+): Promise<{ readonly id: string; readonly purpose: string }> {
+  const from = asker.creds.country as Country
+  const to = PARTNER_OF[from]
+  const request = sampleEnvelope('biometric.match-request', from, { country: to, agency: IMMIGRATION[to].agency })
+  const authorities = citableBy(from, 'biometric.match-request', purpose)
+  const envelope = asker.envelope({ ...request, purpose, legalAuthority: authorities[0] ?? request.legalAuthority })
+  const res = await asker.submit(await asker.sign(envelope))
+  if (res.status !== 202) throw new Error(`the match request was refused: ${res.status} ${res.body}`)
+  return { id: String(envelope.id), purpose }
 }
 
 /** Headers for an injected POST /v1/exchange to `to`'s gateway: its partner gateway's certificate, and a JWS body. */
