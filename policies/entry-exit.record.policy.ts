@@ -59,13 +59,15 @@ export function recordFieldSpecs(purpose: EntryExitPurpose, direction: Direction
     'traveller.dateOfBirth': share('P2', 'Distinguishes people with the same name.', c),
     'traveller.sex': share('P4', 'Part of the document identity the record is matched against.', c),
     'traveller.citizenship': share('P2', 'Part of the agreed entry/exit data set; no rule here branches on it (P6).', c),
-    'traveller.subjectCategory': share('P2', 'Residency obligations, overstay rules and which phase of the initiative applies turn on subject category.', c),
+    'traveller.subjectCategory': never(
+      'a subject category (a refugee or protected person, a Registered Indian, a permanent resident) is not in the agreed data set; the receiving agency has its own record of who it concerns.'
+    ),
     'document.type': share('P4', 'The document identifies the traveller at the crossing.', c),
     'document.issuingCountry': share('P4', 'The document identifies the traveller at the crossing.', c),
     'document.number': share('P4', 'The document identifies the traveller at the crossing.', c),
     'crossing.dateTime': crossingTime,
     'crossing.portCode': share('P2', 'Where the person crossed; the partner records it as its own port of exit or entry.', c),
-    'crossing.portName': share('P2', 'Readable form of the port code for the officer who reviews the record.', c),
+    'crossing.portName': never('the port code says where the person crossed; a name written as free text could carry anything else.'),
     'crossing.travelMode': share('P2', 'Land, rail or marine; the mode changes what the record can prove.', c),
     'vehicle.licencePlate': never('licence plates identify the vehicle and its owner, not the traveller.'),
     'vehicle.make': never('the vehicle is not part of the agreed data set.'),

@@ -5,7 +5,8 @@
 // retention and authorities are that kind's.
 import type { KindPolicy } from './lib/types.ts'
 import type { RuleSpec } from './lib/rule-table.ts'
-import { fieldRules, share } from './lib/rule-table.ts'
+import { fieldRules } from './lib/rule-table.ts'
+import { batchReference } from './lib/batch-reference.ts'
 import { designationFieldSpecs, designationPurposes } from './traveller.designation.policy.ts'
 
 const policy: KindPolicy = {
@@ -13,7 +14,7 @@ const policy: KindPolicy = {
   version: '1.0.0',
   purposes: designationPurposes('traveller.designation-batch', (purpose, dir) => {
     const specs: Record<string, RuleSpec> = {
-      batchRef: share('P12', "The sender's batch reference lets both sides reconcile receipts and audit entries for the batch.")
+      batchRef: batchReference(dir)
     }
     for (const [path, spec] of Object.entries(designationFieldSpecs(purpose, dir))) specs[`designations[].${path}`] = spec
     return fieldRules(`tdb-${purpose}-${dir === 'inbound' ? 'in' : 'out'}`, specs)

@@ -10,8 +10,9 @@ import { exclusionFor, type MinimisedPayload } from '../policies/lib/engine.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import type { Envelope, ForwardedEnvelope } from '../gateway/pipeline/envelope.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { SAMPLE_ROUTES, sampleAnswer, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { client, injectGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
+import { requestReceived } from './lib/partner-delivery.ts'
 
 const book = new PolicyBook(randomBytes(32), randomBytes(32))
 const validator = new MessageValidator()
@@ -257,55 +258,85 @@ t.test('a risk assessment travels as pass or fail, with its agency and month, ne
   }
 })
 
-t.test('an entry/exit record never carries the vehicle, plates, photo, address, notes, co-travellers or how it was collected', async (t) => {
-  const never = ['vehicle.licencePlate', 'vehicle.make', 'photoRef', 'coTravellers[]', 'address', 'inspectionNotes', 'source']
-  const agreed = [
-    'recordType',
-    'traveller.surname',
-    'traveller.givenNames',
-    'traveller.dateOfBirth',
-    'traveller.sex',
-    'traveller.citizenship',
-    'document.type',
-    'document.issuingCountry',
-    'document.number',
-    'crossing.dateTime',
-    'crossing.portCode',
-    'crossing.travelMode'
-  ]
-  t.throws(
-    () => validator.envelope(example('entry-exit.record', 'invalid-fingerprints-in-record')),
-    { code: 'SCHEMA_INVALID' },
-    'fingerprints are refused by the schema'
-  )
-  const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
-  t.ok(
-    never.every((path) => path.split('.')[0]!.replace('[]', '') in land.payload),
-    'the example holds every one of them'
-  )
-  for (const kind of ['entry-exit.record', 'entry-exit.batch'] as const) {
-    const prefix = kind === 'entry-exit.batch' ? 'records[].' : ''
-    for (const { name, envelope } of validExamples(kind)) {
-      for (const sent of everyPurpose(envelope)) {
-        const { outbound, inbound } = exchange(sent)
-        for (const [direction, result] of Object.entries({ outbound, inbound })) {
-          const shared = sharedPaths(result.payload)
-          t.same(
-            never.map((p) => prefix + p).filter((p) => [...shared].some((s) => s === p || s.startsWith(`${p}.`))),
-            [],
-            `${kind} ${name} ${sent.purpose} ${direction}: none of them`
-          )
-          t.ok(
-            agreed.every((p) => shared.has(prefix + p)),
-            `${kind} ${name} ${sent.purpose} ${direction}: the agreed data set travels`
-          )
+t.test(
+  'an entry/exit record never carries the vehicle, plates, photo, address, notes, co-travellers, how it was collected, a subject category or a port name',
+  async (t) => {
+    // A subject category and a port's name are not in the agreed set either: the
+    // first says who a refugee or a Registered Indian is, the second is free text.
+    const never = [
+      'vehicle.licencePlate',
+      'vehicle.make',
+      'photoRef',
+      'coTravellers[]',
+      'address',
+      'inspectionNotes',
+      'source',
+      'traveller.subjectCategory',
+      'crossing.portName'
+    ]
+    const agreed = [
+      'recordType',
+      'traveller.surname',
+      'traveller.givenNames',
+      'traveller.dateOfBirth',
+      'traveller.sex',
+      'traveller.citizenship',
+      'document.type',
+      'document.issuingCountry',
+      'document.number',
+      'crossing.dateTime',
+      'crossing.portCode',
+      'crossing.travelMode'
+    ]
+    t.throws(
+      () => validator.envelope(example('entry-exit.record', 'invalid-fingerprints-in-record')),
+      { code: 'SCHEMA_INVALID' },
+      'fingerprints are refused by the schema'
+    )
+    const land = example('entry-exit.record', 'valid-land-entry-ca-to-us')
+    t.ok(
+      never.every((path) => path.split('.')[0]!.replace('[]', '') in land.payload),
+      'the example holds every one of them'
+    )
+    for (const kind of ['entry-exit.record', 'entry-exit.batch'] as const) {
+      const prefix = kind === 'entry-exit.batch' ? 'records[].' : ''
+      for (const { name, envelope } of validExamples(kind)) {
+        for (const sent of everyPurpose(envelope)) {
+          const { outbound, inbound } = exchange(sent)
+          for (const [direction, result] of Object.entries({ outbound, inbound })) {
+            const shared = sharedPaths(result.payload)
+            t.same(
+              never.map((p) => prefix + p).filter((p) => [...shared].some((s) => s === p || s.startsWith(`${p}.`))),
+              [],
+              `${kind} ${name} ${sent.purpose} ${direction}: none of them`
+            )
+            t.ok(
+              agreed.every((p) => shared.has(prefix + p)),
+              `${kind} ${name} ${sent.purpose} ${direction}: the agreed data set travels`
+            )
+          }
         }
       }
     }
+    // The whole record, under the verification purpose, is exactly the agreed set.
+    const { outbound } = exchange(land)
+    t.same([...sharedPaths(outbound.payload)].sort(), [...agreed, 'traveller.middleNames'].sort())
   }
-  // The whole record, under the verification purpose, is exactly the agreed set.
-  const { outbound } = exchange(land)
-  t.same([...sharedPaths(outbound.payload)].sort(), [...agreed, 'traveller.middleNames', 'traveller.subjectCategory', 'crossing.portName'].sort())
+)
+
+t.test("a batch's own reference leaves as a pseudonym: the sender's free text, which a name and a date of birth fit, never travels", async (t) => {
+  for (const kind of ['entry-exit.batch', 'traveller.designation-batch'] as const) {
+    for (const { name, envelope } of validExamples(kind)) {
+      for (const sent of everyPurpose(envelope)) {
+        const { outbound, inbound } = exchange(sent)
+        const reference = (sent.payload as { batchRef: string }).batchRef
+        const where = `${kind} ${name} ${sent.purpose}`
+        t.match(outbound.payload.batchRef, /^ps1:/, `${where}: a pseudonym leaves`)
+        t.not(outbound.payload.batchRef, reference, `${where}: not the reference`)
+        t.equal(inbound.payload.batchRef, outbound.payload.batchRef, `${where}: and arrives as it left`)
+      }
+    }
+  }
 })
 
 t.test(
@@ -456,7 +487,10 @@ t.test('retention, onward transfer and human review travel with the record, unde
     (Object.keys(SYSTEMS) as SystemName[]).find((n) => SYSTEMS[n].country === 'CA' && SYSTEMS[n].agency === agency)!
   for (const route of SAMPLE_ROUTES.filter((r) => r.from.country === 'CA')) {
     const agency = client(t, systemFor(route.from.agency), gw.url)
-    const envelope = agency.envelope(sampleEnvelope(route.kind, 'CA', route.to))
+    // A match response answers the partner's request (gateway/intake/correlation.ts).
+    const sample =
+      route.kind === 'biometric.match-response' ? sampleAnswer(route, { ...(await requestReceived(gw.app, 'CA')) }) : sampleEnvelope(route.kind, 'CA', route.to)
+    const envelope = agency.envelope(sample)
     const res = await agency.submit(await agency.sign(envelope))
     t.equal(res.status, 202, `${route.kind}: accepted`)
     const id = String(envelope.id)
