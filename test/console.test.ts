@@ -449,11 +449,23 @@ async function consoleTest(t: Test): Promise<void> {
     await page.fill('#documentNumber', document.number)
     await page.click('button[type=submit]')
     const incomplete = await page.waitForSelector('#report [role=alert]')
-    t.match(await incomplete.textContent(), /^Give one complete identifier: a document number with its issuing country/, 'half an identifier is said missing')
+    t.match(
+      await incomplete.textContent(),
+      /^Give one complete identifier, and only one: a document number with its issuing country/,
+      'half an identifier is said missing'
+    )
     t.equal(await page.evaluate('document.activeElement?.getAttribute("role")'), 'alert', 'and the focus is on what went wrong')
     t.equal(await page.inputValue('#documentNumber'), document.number, 'what was typed is kept, to complete')
     t.notMatch(posted.join('\n'), /disclosures/, 'nothing was sent')
+    // Two identifiers: a report by one alone would look whole and leave out what the other finds.
     await page.fill('#issuingCountry', document.issuingCountry)
+    await page.fill('#membershipId', '158204736')
+    await page.click('button[type=submit]')
+    await page.waitForFunction('document.activeElement?.getAttribute("role") === "alert"')
+    t.match(await page.textContent('#report [role=alert]'), /and only one/, 'two identifiers are refused, in plain words')
+    t.equal(await page.inputValue('#membershipId'), '158204736', 'and kept as typed')
+    t.notMatch(posted.join('\n'), /disclosures/, 'nothing was sent')
+    await page.fill('#membershipId', '')
     await page.click('button[type=submit]')
     await page.waitForSelector('#report-table')
     t.equal(await page.inputValue('#documentNumber'), '', 'cleared once the report is shown')

@@ -24,17 +24,23 @@ function field(id, label, attrs = {}) {
 
 /** What the form is told when it holds no whole identifier (docs/privacy-officers.md, "The audit API"). */
 const INCOMPLETE =
-  'Give one complete identifier: a document number with its issuing country, a membership id, or a surname with a date of birth. Nothing was sent.'
+  'Give one complete identifier, and only one: a document number with its issuing country, a membership id, or a surname with a date of birth. Nothing was sent.'
 
-/** The one identifier the form holds, whole, as the API takes it; null when none is complete (the API would refuse it). */
+/**
+ * The one identifier the form holds, whole, as the API takes it; null when
+ * none is complete, or when more than one is begun (the API refuses both). A
+ * second identifier is never set aside without a word: a report by one of
+ * them alone would look complete and leave out what the other finds.
+ */
 function identifierOf(form) {
   const value = (id) => form.querySelector(`#${id}`).value.trim()
-  if (value('membershipId') !== '') return { membershipId: value('membershipId') }
-  if (value('documentNumber') !== '' && value('issuingCountry') !== '') {
-    return { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
-  }
-  if (value('surname') !== '' && value('dateOfBirth') !== '') return { surname: value('surname'), dateOfBirth: value('dateOfBirth') }
-  return null
+  const groups = [['membershipId'], ['documentNumber', 'issuingCountry'], ['surname', 'dateOfBirth']].filter((ids) => ids.some((id) => value(id) !== ''))
+  if (groups.length !== 1 || groups[0].some((id) => value(id) === '')) return null
+  const [first, second] = groups[0]
+  if (second === undefined) return { [first]: value(first) }
+  return first === 'documentNumber'
+    ? { documentNumber: value('documentNumber'), issuingCountry: value('issuingCountry').toUpperCase() }
+    : { surname: value('surname'), dateOfBirth: value('dateOfBirth') }
 }
 
 /** An alert in place of the report, with the focus: the keyboard is left on what went wrong. */
