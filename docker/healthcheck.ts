@@ -6,9 +6,12 @@
 //
 // The gateway's server certificate is issued by the country's root CA, which
 // the trust file names as `agencyCa` (path relative to the trust file): the
-// probe trusts exactly that CA and checks the certificate as any client would
-// (its SANs include 127.0.0.1). /healthz needs no client certificate.
+// probe trusts exactly that CA, and takes exactly the gateway's own
+// certificate (`gateway.tlsCert`) by its fingerprint in place of a name: it
+// connects to 127.0.0.1, which a production certificate, made out to the
+// gateway's DNS name, does not list. /healthz needs no client certificate.
 // Exit 0 = healthy, 1 = not.
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { connect } from 'node:net'
@@ -21,24 +24,30 @@ function fail(why: string): never {
   process.exit(1)
 }
 
-function gatewayCa(trustFile: string): string {
-  const trust = JSON.parse(readFileSync(trustFile, 'utf8')) as { agencyCa?: unknown }
+/** The CA the gateway's certificate chains to, and that certificate's SHA-256 fingerprint, from the trust file. */
+function gatewayTls(trustFile: string): { readonly ca: string; readonly fingerprint: string } {
+  const trust = JSON.parse(readFileSync(trustFile, 'utf8')) as { agencyCa?: unknown; gateway?: { tlsCert?: unknown } }
   if (typeof trust.agencyCa !== 'string') fail(`${trustFile} names no agencyCa`)
-  return readFileSync(resolve(dirname(trustFile), trust.agencyCa), 'utf8')
+  if (typeof trust.gateway?.tlsCert !== 'string') fail(`${trustFile} names no gateway.tlsCert`)
+  const read = (path: string): string => readFileSync(resolve(dirname(trustFile), path), 'utf8')
+  return { ca: read(trust.agencyCa), fingerprint: new X509Certificate(read(trust.gateway.tlsCert)).fingerprint256 }
 }
 
 function probeGateway(): void {
   const trustFile = process.env.GATEWAY_TRUST_FILE
   if (trustFile === undefined || trustFile === '') fail('GATEWAY_TRUST_FILE is not set')
   const port = Number(process.env.PORT ?? 8441)
+  const { ca, fingerprint } = gatewayTls(resolve(trustFile))
   const req = request(
     {
       host: '127.0.0.1',
       port,
       path: '/healthz',
       method: 'GET',
-      ca: gatewayCa(resolve(trustFile)),
+      ca,
       rejectUnauthorized: true,
+      checkServerIdentity: (_host, cert) =>
+        cert.fingerprint256 === fingerprint ? undefined : new Error("the certificate presented is not the gateway's own (gateway.tlsCert)"),
       agent: false,
       timeout: TIMEOUT_MS
     },

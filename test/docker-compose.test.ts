@@ -4,11 +4,12 @@
 // certificate carrying that name, ports do not clash, Redis is durable, and
 // the image runs as a non-root user with a health check and no dev packages.
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { X509Certificate, createHash } from 'node:crypto'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
 import { builtinModules } from 'node:module'
 import { dirname, join, posix, relative, resolve } from 'node:path'
 import { ENV_SCHEMA, configFromEnv, type GatewayConfig } from '../gateway/config.ts'
@@ -590,6 +591,62 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
   const trustFile = (c: string): string => join(root, 'keys-example', c, 'trust.json')
   t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: trustFile('CA') }), 0, 'healthy gateway: exit 0')
   t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: trustFile('US') }), 1, 'a certificate from another CA: exit 1')
+
+  // A production certificate names the gateway's DNS name, not 127.0.0.1, where the probe connects.
+  const scratch = mkdtempSync(join(tmpdir(), 'btb-healthcheck-'))
+  t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=gateway.example.ca',
+      '-keyout',
+      join(scratch, 'dns.key.pem'),
+      '-out',
+      join(scratch, 'dns.csr.pem')
+    ],
+    { stdio: 'ignore' }
+  )
+  writeFileSync(join(scratch, 'san.cnf'), 'subjectAltName=DNS:gateway.example.ca\n')
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      join(scratch, 'dns.csr.pem'),
+      '-CA',
+      join(caDir, 'ca.crt.pem'),
+      '-CAkey',
+      join(caDir, 'ca.key.pem'),
+      '-CAcreateserial',
+      '-CAserial',
+      join(scratch, 'ca.srl'),
+      '-days',
+      '2',
+      '-extfile',
+      join(scratch, 'san.cnf'),
+      '-out',
+      join(scratch, 'dns.crt.pem')
+    ],
+    { stdio: 'ignore' }
+  )
+  writeFileSync(join(scratch, 'trust.json'), JSON.stringify({ agencyCa: join(caDir, 'ca.crt.pem'), gateway: { tlsCert: 'dns.crt.pem' } }))
+  const dnsOnly = createServer({ cert: readFileSync(join(scratch, 'dns.crt.pem')), key: readFileSync(join(scratch, 'dns.key.pem')) }, (_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+  )
+  await new Promise<void>((r) => dnsOnly.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => dnsOnly.close(() => r())))
+  const dnsPort = String((dnsOnly.address() as AddressInfo).port)
+  t.equal(await probe({ PORT: dnsPort, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }), 0, 'its own certificate, made out to a DNS name only: exit 0')
+  t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }), 1, "another certificate of the same CA, not the gateway's own: exit 1")
   t.equal(await probe({ PORT: port }), 1, 'no trust file: exit 1')
   status = 503
   t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: trustFile('CA') }), 1, 'not 200: exit 1')
