@@ -735,6 +735,11 @@ async function consoleTest(t: Test): Promise<void> {
     await page.click('text=Verify the whole ledger now')
     await page.waitForSelector('#verification dl')
     t.match(await page.textContent('#verification'), /Verified: the ledger is intact/)
+    t.equal(
+      await page.evaluate('document.activeElement?.textContent'),
+      'Verify the whole ledger now',
+      'the keyboard is back on the button, not lost to the page'
+    )
     const v = await api.get('/v1/audit/verification')
     t.ok(v.ok, 'and the API says so too')
     // The verification is audited, and the overview tells the next reader when it was run.

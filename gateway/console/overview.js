@@ -3,7 +3,7 @@
 // over time by kind, purpose and partner, as charts with their figures in
 // tables, and the biometric match rates in each direction.
 import { getJson } from './api.js'
-import { age, alertBox, facts, h, short, show, table, when } from './dom.js'
+import { age, facts, focusableAlert, h, short, show, table, when } from './dom.js'
 
 /** COSIGNATURE_MAX_AGE_MS's default (docs/privacy-officers.md): an older cosignature is warned of. */
 const COSIGNATURE_STALE_MS = 3600_000
@@ -91,10 +91,16 @@ async function renderIntegrity(section) {
               : [])
           )
         } catch (err) {
-          result.replaceChildren(alertBox(err.message))
+          // On a failure the focus goes to the alert, as everywhere in the console.
+          const alert = focusableAlert(err.message)
+          result.replaceChildren(alert)
+          alert.focus()
+          return
         } finally {
           button.disabled = false
         }
+        // Disabled while it ran, the button lost the focus to the page: a keyboard or screen-reader user is put back on it.
+        button.focus()
       }
     },
     'Verify the whole ledger now'
