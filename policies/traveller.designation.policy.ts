@@ -53,7 +53,10 @@ export function designationFieldSpecs(purpose: DesignationPurpose, direction: Di
       'P2',
       'Eligibility for the programme or the class of admission depends on citizenship (e.g. TN); no rule here branches on it (P6).'
     ),
-    'traveller.subjectCategory': share('P2', 'Programme eligibility depends on being a citizen or permanent resident.'),
+    'traveller.subjectCategory': withhold(
+      'P2',
+      "Not in the minimal identity a designation is matched by (names, date of birth, document): a subject category says who is a refugee, a protected person or a Registered Indian, and eligibility is the designating agency's to decide."
+    ),
     'document.type': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.issuingCountry': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),
     'document.number': share('P4', 'The document the traveller presents at the border is what the designation is matched to.'),

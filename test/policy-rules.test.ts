@@ -324,6 +324,20 @@ t.test(
   }
 )
 
+t.test("a designation never tells the partner the traveller's subject category (a refugee, a protected person, a Registered Indian)", async (t) => {
+  for (const kind of ['traveller.designation', 'traveller.designation-batch'] as const) {
+    const prefix = kind === 'traveller.designation-batch' ? 'designations[].' : ''
+    for (const { name, envelope } of validExamples(kind)) {
+      for (const sent of everyPurpose(envelope)) {
+        const { outbound, inbound } = exchange(sent)
+        for (const [direction, result] of Object.entries({ outbound, inbound })) {
+          t.notOk(sharedPaths(result.payload).has(`${prefix}traveller.subjectCategory`), `${kind} ${name} ${sent.purpose} ${direction}: withheld`)
+        }
+      }
+    }
+  }
+})
+
 t.test("a batch's own reference leaves as a pseudonym: the sender's free text, which a name and a date of birth fit, never travels", async (t) => {
   for (const kind of ['entry-exit.batch', 'traveller.designation-batch'] as const) {
     for (const { name, envelope } of validExamples(kind)) {
