@@ -2,7 +2,7 @@
 // and immigration information-sharing treaty (Canada: IRPR Part 19.1).
 // Fingerprint templates travel; nothing else that could identify the person
 // does. The receiver deletes the query once matched, match or not (P5).
-import type { DirectionPolicy, Direction, FieldRules, KindPolicy } from './lib/types.ts'
+import type { DirectionPolicy, Direction, Exclusion, FieldRules, KindPolicy } from './lib/types.ts'
 import { fieldRules, pseudonymise, share, withhold } from './lib/rule-table.ts'
 import { purposeAuthorities } from './authorities.ts'
 
@@ -29,6 +29,22 @@ function requestFields(purpose: 'ie' | 'ac', direction: Direction): FieldRules {
   })
 }
 
+/**
+ * An asylum-claim query is for a protection claim: the encounter that gave
+ * rise to it is the claim, or the port of entry where it was made. A visa,
+ * permit or travel-authorisation query sent under it would have its answer
+ * kept and given as an asylum case's, for longer and to other agencies (P1).
+ * A protection claim may be examined under immigration examination, so that
+ * purpose takes every encounter.
+ */
+const ASYLUM_ENCOUNTERS: ReadonlySet<unknown> = new Set(['asylum-claim', 'port-of-entry-examination'])
+const asylumEncounter: Exclusion = {
+  rule: 'bmq-ac-encounter-type',
+  principle: 'P1',
+  why: 'an asylum-claim query is for a protection claim, made as such or at a port of entry; a visa, permit or travel-authorisation query is sent for immigration examination',
+  excludes: (payload) => !ASYLUM_ENCOUNTERS.has(payload.encounterType)
+}
+
 function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly string[]): DirectionPolicy {
   return {
     recipients,
@@ -36,7 +52,8 @@ function direction(purpose: 'ie' | 'ac', dir: Direction, recipients: readonly st
     retentionDays: 0,
     onwardTransfer: false,
     humanReviewRequired: true,
-    fields: requestFields(purpose, dir)
+    fields: requestFields(purpose, dir),
+    ...(purpose === 'ac' ? { exclusions: [asylumEncounter] } : {})
   }
 }
 

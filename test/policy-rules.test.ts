@@ -65,9 +65,15 @@ function under(envelope: Envelope, purpose: string): Envelope {
 /** Every purpose of the envelope's kind. */
 /** The envelope under every purpose of its kind but those its designations are not for (refused, and tested so, on their own). */
 function everyPurpose(envelope: Envelope): Envelope[] {
-  return Object.keys(policies[envelope.kind as Kind].purposes)
-    .map((purpose) => under(envelope, purpose))
-    .filter((sent) => exclusionFor(policies[sent.kind as Kind].purposes[sent.purpose]!.outbound!, sent.payload)?.rule.endsWith('-designation-type') !== true)
+  return (
+    Object.keys(policies[envelope.kind as Kind].purposes)
+      .map((purpose) => under(envelope, purpose))
+      // Not under a purpose the message is not for: a designation of the other
+      // type, a visa query under asylum-claim (each refused whole, tested below).
+      .filter(
+        (sent) => !/-(designation|encounter)-type$/.test(exclusionFor(policies[sent.kind as Kind].purposes[sent.purpose]!.outbound!, sent.payload)?.rule ?? '')
+      )
+  )
 }
 
 function withPayload(envelope: Envelope, payload: Record<string, unknown>): Envelope {
@@ -324,6 +330,29 @@ t.test(
   }
 )
 
+t.test('an asylum-claim match request is for a protection claim: a visa, permit or travel-authorisation query under it is refused whole', async (t) => {
+  const request = example('biometric.match-request', 'valid-visa-application-ca-to-us')
+  for (const [encounterType, refused] of [
+    ['visa-application', true],
+    ['work-permit', true],
+    ['study-permit', true],
+    ['travel-authorisation', true],
+    ['asylum-claim', false],
+    ['port-of-entry-examination', false]
+  ] as const) {
+    for (const direction of ['outbound', 'inbound'] as const) {
+      const policy = policies['biometric.match-request'].purposes['asylum-claim']![direction]!
+      t.equal(
+        exclusionFor(policy, { ...request.payload, encounterType })?.rule === 'bmq-ac-encounter-type',
+        refused,
+        `${encounterType} ${direction}: ${refused ? 'refused' : 'taken'}`
+      )
+    }
+    const examination = policies['biometric.match-request'].purposes['immigration-examination']!.outbound!
+    t.equal(exclusionFor(examination, { ...request.payload, encounterType }), undefined, `${encounterType}: taken for immigration examination`)
+  }
+})
+
 t.test("a designation never tells the partner the traveller's subject category (a refugee, a protected person, a Registered Indian)", async (t) => {
   for (const kind of ['traveller.designation', 'traveller.designation-batch'] as const) {
     const prefix = kind === 'traveller.designation-batch' ? 'designations[].' : ''
@@ -536,7 +565,9 @@ t.test('retention, onward transfer and human review travel with the record, unde
 t.test(
   'a pseudonym links a value within its kind, purpose and field only: a partner cannot link a query made for one purpose to one made for another',
   async (t) => {
-    const request = example('biometric.match-request', 'valid-visa-application-ca-to-us')
+    // At a port of entry: a query for either purpose.
+    const visa = example('biometric.match-request', 'valid-visa-application-ca-to-us')
+    const request = withPayload(visa, { ...visa.payload, encounterType: 'port-of-entry-examination' })
     const pseudonymOf = (sent: Envelope, path: (p: Record<string, unknown>) => unknown) => path(book.apply(book.select(sent, 'outbound'), sent.payload).payload)
     const [examination, asylum] = everyPurpose(request).map((sent) => pseudonymOf(sent, (p) => p.transactionRef))
     t.match(examination, /^ps1:/)
