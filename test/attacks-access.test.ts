@@ -193,6 +193,10 @@ t.test('every query parameter is validated strictly', async (t) => {
   }
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?limit=1&limit=2'), 400, 'REQUEST_INVALID', 'limit twice')
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?secret=1'), 400, 'REQUEST_INVALID', 'an unknown parameter')
+  // A name no entry can hold is refused, not answered with nothing, which reads as "no such entries".
+  expectProblem(t, await officer.call('GET', '/v1/audit/entries?agency=cbsa'), 400, 'REQUEST_INVALID', 'an agency not in the code list (upper case)')
+  expectProblem(t, await officer.call('GET', '/v1/audit/entries?event=bogus'), 400, 'REQUEST_INVALID', 'an event the ledger does not write')
+  t.equal((await officer.call('GET', '/v1/audit/entries?agency=DHS-OBIM&event=dead-letter-resent')).status, 200, 'any agency and event of the lists')
   expectProblem(t, await officer.call('GET', '/v1/audit/entries?from=2016-12-31T23:59:60Z'), 400, 'REQUEST_INVALID', 'a leap second in from')
   expectProblem(
     t,

@@ -2,7 +2,7 @@
 // CSV rows they answer with. Cursors are opaque but stable: they name the
 // last sequence number seen, and the ledger is append-only.
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
-import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
+import { commonSchema, DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { RequestInvalidError } from '../errors.ts'
 import { printable } from '../lib/text-schemas.ts'
 import { FIELD_DECISION_PROPERTIES } from './field-decision-schema.ts'
@@ -10,27 +10,6 @@ import type { AuditEvent, AuditQuery, GatewayStore, StoredAuditEntry } from '../
 
 /** The query string: the ledger's filters plus paging. */
 export type AuditFilterQuery = AuditQuery & { cursor?: string; limit?: number }
-
-export const AUDIT_FILTER_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
-    to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant.' },
-    kind: printable(64),
-    purpose: printable(64),
-    partner: { type: 'string', enum: ['CA', 'US'], description: 'Entries whose sending or receiving party is in that country.' },
-    agency: printable(32, 'Entries whose sending or receiving party is that agency, e.g. `CBSA`.'),
-    event: printable(32, 'e.g. `accepted`, `refused`, `received`, `delivered`, `dead-lettered`.'),
-    code: printable(64, 'The refusal code of `refused` entries.'),
-    direction: { type: 'string', enum: ['outbound', 'inbound'] },
-    fieldPath: printable(200, "A field's path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field."),
-    policyVersion: printable(80),
-    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN },
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'The `nextCursor` of the previous page.' },
-    limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Entries per page (default 100).' }
-  }
-} as const
 
 // Listed through a Record so that the compiler fails when the ledger gains an event.
 const AUDIT_EVENTS = Object.keys({
@@ -50,6 +29,31 @@ const AUDIT_EVENTS = Object.keys({
   'dead-letter-discarded': 1,
   withdrawn: 1
 } satisfies Record<AuditEvent, 1>)
+
+// The agencies of the code list (schemas/common.schema.json): a filter by any
+// other name, `cbsa` say, would match nothing without a word.
+const AGENCIES = (commonSchema.$defs as Record<string, { enum: string[] }>).agency!.enum
+
+export const AUDIT_FILTER_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    from: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries at or after this instant.' },
+    to: { type: 'string', pattern: DATE_TIME_PATTERN, format: 'date-time', description: 'Entries strictly before this instant.' },
+    kind: printable(64),
+    purpose: printable(64),
+    partner: { type: 'string', enum: ['CA', 'US'], description: 'Entries whose sending or receiving party is in that country.' },
+    agency: { type: 'string', enum: AGENCIES, description: 'Entries whose sending or receiving party is that agency, e.g. `CBSA`.' },
+    event: { type: 'string', enum: AUDIT_EVENTS, description: 'e.g. `accepted`, `refused`, `received`, `delivered`, `dead-lettered`.' },
+    code: printable(64, 'The refusal code of `refused` entries.'),
+    direction: { type: 'string', enum: ['outbound', 'inbound'] },
+    fieldPath: printable(200, "A field's path without array indices (`traveller.surname`, `records[].document.number`): entries that decided that field."),
+    policyVersion: printable(80),
+    messageId: { type: 'string', pattern: MESSAGE_ID_PATTERN },
+    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'The `nextCursor` of the previous page.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Entries per page (default 100).' }
+  }
+} as const
 
 const NULLABLE_STRING = { type: ['string', 'null'] } as const
 

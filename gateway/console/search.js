@@ -94,7 +94,8 @@ export async function searchView() {
         kind: v('kind'),
         purpose: v('purpose'),
         partner: v('partner'),
-        agency: v('agency'),
+        // Agencies are upper-case codes (CBSA): as typed, `cbsa` is refused by the API.
+        agency: v('agency').toUpperCase(),
         event: v('event'),
         code: v('code'),
         direction: v('direction'),
