@@ -20,6 +20,15 @@ const VIEWS = {
   holds: () => holdsView()
 }
 
+/** A route's argument as typed, when it is not percent-encoding the browser can read: the view then says what is wrong with it, not "URI malformed". */
+function decoded(text) {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
 async function route() {
   const [, name = 'overview', ...rest] = location.hash.split('/')
   const view = VIEWS[name] ?? VIEWS.overview
@@ -28,7 +37,7 @@ async function route() {
     else a.removeAttribute('aria-current')
   }
   try {
-    await view(decodeURIComponent(rest.join('/')))
+    await view(decoded(rest.join('/')))
   } catch (err) {
     show('Something went wrong', alertBox(`${err.code ? `${err.code}: ` : ''}${err.message}`))
   }
