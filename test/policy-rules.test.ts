@@ -330,6 +330,17 @@ t.test(
   }
 )
 
+t.test("a retraction's empty payload is never excluded: every kind, purpose and direction can be retracted (P8)", async (t) => {
+  for (const [kind, policy] of Object.entries(policies)) {
+    for (const [purpose, rules] of Object.entries(policy.purposes)) {
+      for (const direction of ['outbound', 'inbound'] as const) {
+        const rule = rules[direction]
+        if (rule !== undefined) t.equal(exclusionFor(rule, {})?.rule, undefined, `${kind} ${purpose} ${direction}`)
+      }
+    }
+  }
+})
+
 t.test('an asylum-claim match request is for a protection claim: a visa, permit or travel-authorisation query under it is refused whole', async (t) => {
   const request = example('biometric.match-request', 'valid-visa-application-ca-to-us')
   for (const [encounterType, refused] of [

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { citableBy } from '../policies/authorities.ts'
+import { listExamples } from '../schemas/index.ts'
 import { loadAgencyCredentials, type AgencyClient } from '../sandbox/agency-client.ts'
 import { client, InjectedAgencyClient, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
 import { requestReceived } from './lib/partner-delivery.ts'
@@ -417,3 +419,43 @@ t.test('a match response that answers no match request its agency was sent: 422 
   const envelope = answer({ correlationId: asked.id })
   t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'the answer to the request USCIS sent IRCC is taken')
 })
+
+t.test(
+  'a query, an answer and a membership can each be retracted: an exclusion never refuses a retraction, whose payload discloses nothing (P8)',
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+    const ircc = client(t, 'IRCC', gw.url)
+    const cbsa = client(t, 'CBSA', gw.url)
+    const retract = async (who: AgencyClient, sent: Record<string, unknown>, what: string) => {
+      t.equal((await who.submit(await who.sign(sent))).status, 202, `${what}: sent`)
+      const { id, payload: _payload, createdAt: _createdAt, from: _from, ...rest } = sent
+      const retraction = who.envelope({ ...rest, payload: {}, supersedes: { id, action: 'retract', reason: 'wrong-traveller' } })
+      const res = await who.submit(await who.sign(retraction))
+      t.equal(res.status, 202, `${what}: its retraction is taken (${res.body.slice(0, 120)})`)
+    }
+    const asylum = sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' })
+    await retract(
+      ircc,
+      ircc.envelope({
+        ...asylum,
+        purpose: 'asylum-claim',
+        legalAuthority: citableBy('CA', 'biometric.match-request', 'asylum-claim')[0],
+        payload: { ...(asylum.payload as Record<string, unknown>), encounterType: 'asylum-claim' }
+      }),
+      'an asylum-claim match request'
+    )
+    const asked = await requestReceived(gw.app, 'CA', 'immigration-examination')
+    await retract(
+      ircc,
+      ircc.envelope({
+        ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }),
+        purpose: asked.purpose,
+        correlationId: asked.id
+      }),
+      'a match response'
+    )
+    const membership = listExamples('traveller.designation').find((e) => e.name === 'valid-nexus-approved-ca-to-us')!.envelope as Record<string, unknown>
+    const { id: _id, createdAt: _createdAt, from: _from, ...designation } = structuredClone(membership)
+    await retract(cbsa, cbsa.envelope(designation), 'a trusted-traveller membership')
+  }
+)

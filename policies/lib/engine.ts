@@ -107,8 +107,14 @@ function leafText(value: Leaf): string {
   return typeof value === 'string' ? value : JSON.stringify(value)
 }
 
-/** The first exclusion that applies to the payload, if any. */
+/**
+ * The first exclusion that applies to the payload, if any. An exclusion
+ * withholds what a payload would disclose; a retraction's payload is `{}`,
+ * discloses nothing, and is never excluded: a query about the wrong person,
+ * or a record that was wrong, can always be retracted (P8).
+ */
 export function exclusionFor(policy: DirectionPolicy, payload: Record<string, unknown>): Exclusion | undefined {
+  if (Object.keys(payload).length === 0) return undefined
   return policy.exclusions?.find((e) => e.excludes(payload))
 }
 
