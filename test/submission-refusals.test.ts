@@ -11,7 +11,7 @@ import { citableBy } from '../policies/authorities.ts'
 import { listExamples } from '../schemas/index.ts'
 import { loadAgencyCredentials, type AgencyClient } from '../sandbox/agency-client.ts'
 import { client, InjectedAgencyClient, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
-import { requestReceived } from './lib/partner-delivery.ts'
+import { asPartnerOf, forwardedTo, requestReceived } from './lib/partner-delivery.ts'
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -416,8 +416,37 @@ t.test('a match response that answers no match request its agency was sent: 422 
     const refused = (await gw.app.store.searchAudit({ messageId: String(envelope.id) }, 0, 10)).map((e) => [e.entry.event, e.entry.code])
     t.same(refused, [['refused', 'ANSWERS_NO_REQUEST']], `${what}: audited as refused`)
   }
+  // A retraction carries no query, and a request retracted asks nothing any more.
+  const retracted = await requestReceived(gw.app, 'CA', 'immigration-examination')
+  const retraction = await forwardedTo('CA', {
+    message: {
+      ...sampleEnvelope('biometric.match-request', 'US', { country: 'CA', agency: 'IRCC' }),
+      purpose: 'immigration-examination',
+      legalAuthority: citableBy('US', 'biometric.match-request', 'immigration-examination')[0],
+      payload: {}
+    },
+    envelope: {
+      from: { country: 'US', agency: 'USCIS', system: 'ident-gateway' },
+      supersedes: { id: retracted.id, action: 'retract', reason: 'wrong-traveller' }
+    }
+  })
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: retraction.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  for (const [correlationId, what] of [
+    [retraction.id, "an answer to the partner's retraction"],
+    [retracted.id, 'an answer to a request the partner retracted']
+  ] as const) {
+    const res = await ircc.submit(await ircc.sign(answer({ correlationId })))
+    t.same([res.status, res.json<{ code: string }>().code], [422, 'ANSWERS_NO_REQUEST'], what)
+  }
   const envelope = answer({ correlationId: asked.id })
   t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'the answer to the request USCIS sent IRCC is taken')
+  // Its correction answers the same request: another is refused.
+  const { id, createdAt: _createdAt, from: _from, ...rest } = envelope
+  const correction = (correlationId: string) => ircc.envelope({ ...rest, correlationId, supersedes: { id, action: 'correct', reason: 'data-error' } })
+  const another = await requestReceived(gw.app, 'CA', asked.purpose)
+  const elsewhere = await ircc.submit(await ircc.sign(correction(another.id)))
+  t.same([elsewhere.status, elsewhere.json<{ code: string }>().code], [422, 'ANSWERS_NO_REQUEST'], 'a correction naming another request, of the same purpose')
+  t.equal((await ircc.submit(await ircc.sign(correction(asked.id)))).status, 202, 'a correction naming the same request is taken')
 })
 
 t.test(

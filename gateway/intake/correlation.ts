@@ -23,15 +23,25 @@ export interface Correlated {
 /**
  * For a match response, looks up the request it answers in `requestDirection`
  * with `stored` (the intake's) and refuses it unless it answers one
- * (checkAnswers). Any other kind passes as it is.
+ * (checkAnswers). A correction or retraction of a response this gateway
+ * holds answers the request its original answered, which was checked when
+ * the original came, and may since have been purged: it must name the same
+ * one. Any other kind passes as it is.
  */
 export async function requireRequestAnswered(
   message: Correlated,
   requestDirection: Direction,
-  stored: (direction: Direction, id: string) => Promise<MessageRecord | undefined>
+  stored: (direction: Direction, id: string) => Promise<MessageRecord | undefined>,
+  original?: MessageRecord
 ): Promise<void> {
   if (message.kind !== MATCH_RESPONSE) return
   const correlationId = message.correlationId ?? null
+  if (original !== undefined) {
+    if (correlationId !== original.correlationId) {
+      throw new AnswersNoRequestError(`a correction or retraction answers the request its original answered: correlationId ${original.correlationId}`)
+    }
+    return
+  }
   const request = correlationId === null ? undefined : await stored(requestDirection, correlationId)
   checkAnswers({ correlationId, purpose: message.purpose, fromAgency: message.from.agency, toAgency: message.to.agency }, request, requestDirection)
 }
@@ -67,5 +77,11 @@ export function checkAnswers(answer: Answer, request: MessageRecord | undefined,
   if (request.purpose !== answer.purpose) differs.push(`its purpose is ${request.purpose}`)
   if (agencyOf(request.sender) !== answer.toAgency) differs.push(`it was sent by ${agencyOf(request.sender)}`)
   if (agencyOf(request.recipient) !== answer.fromAgency) differs.push(`it was sent to ${agencyOf(request.recipient)}`)
+  // A retraction carries no query; a request withdrawn before it went, or
+  // retracted since, asks nothing any more: an answer to it would disclose a
+  // matched person to an agency that no longer asks.
+  if (request.supersedes?.action === 'retract') differs.push('it is a retraction')
+  else if (request.status === 'withdrawn') differs.push('it was withdrawn')
+  else if (request.supersededBy?.action === 'retract') differs.push('it was retracted')
   if (differs.length > 0) throw new AnswersNoRequestError(`${correlationId}, ${where}: ${differs.join(', ')}`)
 }

@@ -127,7 +127,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
         }
       }
       // A match response answers a request this gateway's agency sent (intake/correlation.ts).
-      await requireRequestAnswered(envelope, 'outbound', (direction, id) => app.intake.stored(direction, id))
+      await requireRequestAnswered(envelope, 'outbound', (direction, id) => app.intake.stored(direction, id), original)
       const admission = await app.intake.admit({
         direction: 'inbound',
         event: 'received',

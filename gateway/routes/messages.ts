@@ -133,7 +133,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
         checkSupersedes(envelope.supersedes, original, { sender: caller.id, kind: envelope.kind, purpose: envelope.purpose, recipient })
       }
       // A match response answers a request this agency received (intake/correlation.ts).
-      await requireRequestAnswered(envelope, 'inbound', (direction, id) => app.intake.stored(direction, id))
+      await requireRequestAnswered(envelope, 'inbound', (direction, id) => app.intake.stored(direction, id), original)
       const admission = await app.intake.admit({
         direction: 'outbound',
         event: 'accepted',
