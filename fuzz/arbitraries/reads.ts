@@ -93,7 +93,8 @@ function validFilter(): fc.Arbitrary<Pair> {
     fc.oneof(fc.constantFrom(...KINDS), plainString(64)).map((v): Pair => ['kind', v]),
     plainString(64).map((v): Pair => ['purpose', v]),
     fc.constantFrom('CA', 'US').map((v): Pair => ['partner', v]),
-    plainString(32).map((v): Pair => ['agency', v]),
+    // Agencies and events are closed lists: any other name is refused, not answered with nothing.
+    fc.constantFrom('CBSA', 'IRCC', 'RCMP', 'CBP', 'USCIS', 'DHS-OBIM', 'DOS').map((v): Pair => ['agency', v]),
     fc.constantFrom('accepted', 'refused', 'received', 'delivered', 'dead-lettered').map((v): Pair => ['event', v]),
     plainString(64).map((v): Pair => ['code', v]),
     fc.constantFrom('outbound', 'inbound').map((v): Pair => ['direction', v]),
