@@ -6,10 +6,13 @@
 //
 // The gateway's server certificate is issued by the country's root CA, which
 // the trust file names as `agencyCa` (path relative to the trust file): the
-// probe trusts exactly that CA, and takes exactly the gateway's own
-// certificate (`gateway.tlsCert`) by its fingerprint in place of a name: it
+// probe trusts exactly that CA, and takes a certificate made out to the names
+// of the gateway's own (`gateway.tlsCert`) in place of checking one: it
 // connects to 127.0.0.1, which a production certificate, made out to the
-// gateway's DNS name, does not list. /healthz needs no client certificate.
+// gateway's DNS name, does not list. The names, not the fingerprint: while a
+// renewed certificate is activated, the file names the new one before the
+// gateway has reloaded it (docs/operators.md, "Containers"). /healthz needs
+// no client certificate.
 // Exit 0 = healthy, 1 = not.
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -24,20 +27,20 @@ function fail(why: string): never {
   process.exit(1)
 }
 
-/** The CA the gateway's certificate chains to, and that certificate's SHA-256 fingerprint, from the trust file. */
-function gatewayTls(trustFile: string): { readonly ca: string; readonly fingerprint: string } {
+/** The CA the gateway's certificate chains to, and the names that certificate is made out to, from the trust file. */
+function gatewayTls(trustFile: string): { readonly ca: string; readonly names: string | undefined } {
   const trust = JSON.parse(readFileSync(trustFile, 'utf8')) as { agencyCa?: unknown; gateway?: { tlsCert?: unknown } }
   if (typeof trust.agencyCa !== 'string') fail(`${trustFile} names no agencyCa`)
   if (typeof trust.gateway?.tlsCert !== 'string') fail(`${trustFile} names no gateway.tlsCert`)
   const read = (path: string): string => readFileSync(resolve(dirname(trustFile), path), 'utf8')
-  return { ca: read(trust.agencyCa), fingerprint: new X509Certificate(read(trust.gateway.tlsCert)).fingerprint256 }
+  return { ca: read(trust.agencyCa), names: new X509Certificate(read(trust.gateway.tlsCert)).subjectAltName }
 }
 
 function probeGateway(): void {
   const trustFile = process.env.GATEWAY_TRUST_FILE
   if (trustFile === undefined || trustFile === '') fail('GATEWAY_TRUST_FILE is not set')
   const port = Number(process.env.PORT ?? 8441)
-  const { ca, fingerprint } = gatewayTls(resolve(trustFile))
+  const { ca, names } = gatewayTls(resolve(trustFile))
   const req = request(
     {
       host: '127.0.0.1',
@@ -47,7 +50,7 @@ function probeGateway(): void {
       ca,
       rejectUnauthorized: true,
       checkServerIdentity: (_host, cert) =>
-        cert.fingerprint256 === fingerprint ? undefined : new Error("the certificate presented is not the gateway's own (gateway.tlsCert)"),
+        cert.subjectaltname === names ? undefined : new Error("the certificate presented is not made out to the gateway's names (gateway.tlsCert)"),
       agent: false,
       timeout: TIMEOUT_MS
     },

@@ -646,7 +646,59 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
   t.teardown(() => new Promise<void>((r) => dnsOnly.close(() => r())))
   const dnsPort = String((dnsOnly.address() as AddressInfo).port)
   t.equal(await probe({ PORT: dnsPort, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }), 0, 'its own certificate, made out to a DNS name only: exit 0')
-  t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }), 1, "another certificate of the same CA, not the gateway's own: exit 1")
+  t.equal(
+    await probe({ PORT: port, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }),
+    1,
+    "another certificate of the same CA, not made out to the gateway's names: exit 1"
+  )
+  // A renewal activated in the file before the gateway reloads it: the same names, another key.
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=gateway.example.ca',
+      '-keyout',
+      join(scratch, 'next.key.pem'),
+      '-out',
+      join(scratch, 'next.csr.pem')
+    ],
+    { stdio: 'ignore' }
+  )
+  execFileSync(
+    'openssl',
+    [
+      'x509',
+      '-req',
+      '-in',
+      join(scratch, 'next.csr.pem'),
+      '-CA',
+      join(caDir, 'ca.crt.pem'),
+      '-CAkey',
+      join(caDir, 'ca.key.pem'),
+      '-CAserial',
+      join(scratch, 'ca.srl'),
+      '-days',
+      '2',
+      '-extfile',
+      join(scratch, 'san.cnf'),
+      '-out',
+      join(scratch, 'next.crt.pem')
+    ],
+    { stdio: 'ignore' }
+  )
+  writeFileSync(join(scratch, 'trust.json'), JSON.stringify({ agencyCa: join(caDir, 'ca.crt.pem'), gateway: { tlsCert: 'next.crt.pem' } }))
+  t.equal(
+    await probe({ PORT: dnsPort, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }),
+    0,
+    'a renewed certificate in the file, the old one still served: exit 0'
+  )
   t.equal(await probe({ PORT: port }), 1, 'no trust file: exit 1')
   status = 503
   t.equal(await probe({ PORT: port, GATEWAY_TRUST_FILE: trustFile('CA') }), 1, 'not 200: exit 1')
