@@ -595,49 +595,18 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
   // A production certificate names the gateway's DNS name, not 127.0.0.1, where the probe connects.
   const scratch = mkdtempSync(join(tmpdir(), 'btb-healthcheck-'))
   t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=gateway.example.ca',
-      '-keyout',
-      join(scratch, 'dns.key.pem'),
-      '-out',
-      join(scratch, 'dns.csr.pem')
-    ],
-    { stdio: 'ignore' }
-  )
+  // A certificate of the country's CA made out to the DNS name alone, as a production one is: `<name>.key.pem` and `<name>.crt.pem`.
   writeFileSync(join(scratch, 'san.cnf'), 'subjectAltName=DNS:gateway.example.ca\n')
-  execFileSync(
-    'openssl',
-    [
-      'x509',
-      '-req',
-      '-in',
-      join(scratch, 'dns.csr.pem'),
-      '-CA',
-      join(caDir, 'ca.crt.pem'),
-      '-CAkey',
-      join(caDir, 'ca.key.pem'),
-      '-CAcreateserial',
-      '-CAserial',
-      join(scratch, 'ca.srl'),
-      '-days',
-      '2',
-      '-extfile',
-      join(scratch, 'san.cnf'),
-      '-out',
-      join(scratch, 'dns.crt.pem')
-    ],
-    { stdio: 'ignore' }
-  )
+  const issueDnsOnly = (name: string): void => {
+    const file = (part: string): string => join(scratch, `${name}.${part}.pem`)
+    const subject = ['-subj', '/CN=gateway.example.ca', '-keyout', file('key'), '-out', file('csr')]
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', ...subject], { stdio: 'ignore' })
+    const ca = ['-CA', join(caDir, 'ca.crt.pem'), '-CAkey', join(caDir, 'ca.key.pem'), '-CAcreateserial', '-CAserial', join(scratch, 'ca.srl')]
+    execFileSync('openssl', ['x509', '-req', '-in', file('csr'), ...ca, '-days', '2', '-extfile', join(scratch, 'san.cnf'), '-out', file('crt')], {
+      stdio: 'ignore'
+    })
+  }
+  issueDnsOnly('dns')
   writeFileSync(join(scratch, 'trust.json'), JSON.stringify({ agencyCa: join(caDir, 'ca.crt.pem'), gateway: { tlsCert: 'dns.crt.pem' } }))
   const dnsOnly = createServer({ cert: readFileSync(join(scratch, 'dns.crt.pem')), key: readFileSync(join(scratch, 'dns.key.pem')) }, (_req, res) =>
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
@@ -652,47 +621,7 @@ t.test('the health probe trusts the CA of the trust file and needs a 200', async
     "another certificate of the same CA, not made out to the gateway's names: exit 1"
   )
   // A renewal activated in the file before the gateway reloads it: the same names, another key.
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=gateway.example.ca',
-      '-keyout',
-      join(scratch, 'next.key.pem'),
-      '-out',
-      join(scratch, 'next.csr.pem')
-    ],
-    { stdio: 'ignore' }
-  )
-  execFileSync(
-    'openssl',
-    [
-      'x509',
-      '-req',
-      '-in',
-      join(scratch, 'next.csr.pem'),
-      '-CA',
-      join(caDir, 'ca.crt.pem'),
-      '-CAkey',
-      join(caDir, 'ca.key.pem'),
-      '-CAserial',
-      join(scratch, 'ca.srl'),
-      '-days',
-      '2',
-      '-extfile',
-      join(scratch, 'san.cnf'),
-      '-out',
-      join(scratch, 'next.crt.pem')
-    ],
-    { stdio: 'ignore' }
-  )
+  issueDnsOnly('next')
   writeFileSync(join(scratch, 'trust.json'), JSON.stringify({ agencyCa: join(caDir, 'ca.crt.pem'), gateway: { tlsCert: 'next.crt.pem' } }))
   t.equal(
     await probe({ PORT: dnsPort, GATEWAY_TRUST_FILE: join(scratch, 'trust.json') }),
