@@ -11,6 +11,7 @@ import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { citableBy } from '../policies/authorities.ts'
 import { client, injectGateway, jwks, KEYS_DIR, startGateway, testConfig } from './helper.ts'
 import { asPartnerOf, forwardedTo, requestSent } from './lib/partner-delivery.ts'
 
@@ -230,4 +231,37 @@ t.test("a match response the partner sends that answers no request this gateway'
   t.same([res.statusCode, res.json<{ code: string }>().code], [422, 'ANSWERS_NO_REQUEST'], 'an answer to no request USCIS sent is refused')
   t.equal(await us.app.store.findMessage('inbound', unasked.id), undefined, 'and nothing of it kept')
   t.equal((await exchange((await answer(asked.id)).jws)).statusCode, 200, 'the answer to the request USCIS sent is received')
+})
+
+t.test('a match response the partner sends again after its request was retracted: the same receipt, never ANSWERS_NO_REQUEST', async (t) => {
+  // The partner retries a delivery whose answer it did not get; the request
+  // was retracted meanwhile. The partner gateway must be given the receipt
+  // again (docs/integrators.md, "Step by step"), not a refusal it would
+  // dead-letter while this gateway has the answer and pushed it.
+  const us = await injectGateway(t, testConfig('US', { runWorkers: false }))
+  const uscis = client(t, 'USCIS', us.url)
+  const asked = await requestSent(uscis, 'immigration-examination')
+  const answer = await forwardedTo('US', {
+    message: {
+      ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }),
+      purpose: asked.purpose,
+      correlationId: asked.id
+    },
+    envelope: { from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' } }
+  })
+  const exchange = (jws: string) => us.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('US') })
+  const first = await exchange(answer.jws)
+  t.equal(first.statusCode, 200, 'the answer is received')
+  const request = sampleEnvelope('biometric.match-request', 'US', { country: 'CA', agency: 'IRCC' })
+  const retraction = uscis.envelope({
+    ...request,
+    purpose: asked.purpose,
+    legalAuthority: citableBy('US', 'biometric.match-request', asked.purpose)[0],
+    payload: {},
+    supersedes: { id: asked.id, action: 'retract', reason: 'sent-in-error' }
+  })
+  const retracted = await uscis.submit(await uscis.sign(retraction))
+  t.equal(retracted.status, 202, `USCIS retracts its request ${retracted.body.slice(0, 200)}`)
+  const again = await exchange(answer.jws)
+  t.same([again.statusCode, again.body], [200, first.body], 'the same delivery again: 200 and the same receipt')
 })

@@ -449,6 +449,43 @@ t.test('a match response that answers no match request its agency was sent: 422 
   t.equal((await ircc.submit(await ircc.sign(correction(asked.id)))).status, 202, 'a correction naming the same request is taken')
 })
 
+t.test('a match response sent again after the request it answers was retracted: the same status, never ANSWERS_NO_REQUEST', async (t) => {
+  // A retrying client must never be told its message failed (docs/integrators.md,
+  // "Step by step"): the request is checked when the answer first comes, and
+  // a repeat is answered as one whatever has happened to the request since.
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const asked = await requestReceived(gw.app, 'CA', 'immigration-examination')
+  const envelope = ircc.envelope({
+    ...sampleEnvelope('biometric.match-response', 'CA', { country: 'US', agency: 'USCIS' }),
+    purpose: asked.purpose,
+    correlationId: asked.id
+  })
+  const jws = await ircc.sign(envelope)
+  t.equal((await ircc.submit(jws)).status, 202, 'the answer is taken')
+  const retraction = await forwardedTo('CA', {
+    message: {
+      ...sampleEnvelope('biometric.match-request', 'US', { country: 'CA', agency: 'IRCC' }),
+      purpose: asked.purpose,
+      legalAuthority: citableBy('US', 'biometric.match-request', asked.purpose)[0],
+      payload: {}
+    },
+    envelope: {
+      from: { country: 'US', agency: 'USCIS', system: 'ident-gateway' },
+      supersedes: { id: asked.id, action: 'retract', reason: 'sent-in-error' }
+    }
+  })
+  t.equal(
+    (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: retraction.jws, headers: asPartnerOf('CA') })).statusCode,
+    200,
+    'USCIS retracts its request'
+  )
+  const again = await ircc.submit(jws)
+  t.same([again.status, again.json<{ id: string }>().id], [200, envelope.id], 'the same bytes again: 200 and its status')
+  const signedAgain = await ircc.submit(await ircc.sign(envelope))
+  t.same([signedAgain.status, signedAgain.json<{ id: string }>().id], [200, envelope.id], 'the same envelope signed again: 200 and its status')
+})
+
 t.test(
   'a query, an answer and a membership can each be retracted: an exclusion never refuses a retraction, whose payload discloses nothing (P8)',
   async (t) => {

@@ -15,6 +15,7 @@ import { supersedingSubjects } from '../pipeline/subject-fields.ts'
 import type { AuditEvent, Direction, GatewayStore, MessageRecord, OutboxItem, SupersedingOutcome } from '../store/records.ts'
 import type { LedgerWrites } from './ledger-writes.ts'
 import { supersessionLink, withdrawalEntry } from './supersession.ts'
+import { MATCH_RESPONSE } from './correlation.ts'
 
 /** What an admitted message waits for before its answer: its ledger commit, then its queue add. */
 export type IntakeStage = 'ledger' | 'queue'
@@ -69,7 +70,7 @@ export interface Admission {
 /** What repeatOf needs of a preparation, either direction. */
 export interface RepeatCheck {
   readonly refusal?: unknown
-  readonly result?: { readonly envelope: { readonly supersedes?: unknown } }
+  readonly result?: { readonly envelope: { readonly kind: string; readonly supersedes?: unknown } }
 }
 
 /** Accepted, or not because the id was already taken: `existing` is the message stored under it. */
@@ -124,12 +125,17 @@ export class Intake {
   /**
    * The message stored under the id a submission or delivery claims, looked
    * up before admission only where admission would not find it: one that
-   * will be refused, or that supersedes another (its checks come first). Any
-   * other finds its repeat when the ledger refuses its id (admit's
-   * `existing`), which saves a store call on every new message.
+   * will be refused, or whose checks before admission read other records
+   * (one that supersedes another, a match response and the request it
+   * answers), which may have changed since it first came: a repeat is
+   * answered as one whatever they say now. Any other finds its repeat when
+   * the ledger refuses its id (admit's `existing`), which saves a store call
+   * on every new message.
    */
   async repeatOf(direction: Direction, id: string | undefined, prepared: RepeatCheck): Promise<MessageRecord | undefined> {
-    if (id === undefined || (prepared.refusal === undefined && prepared.result?.envelope.supersedes === undefined)) return undefined
+    const envelope = prepared.result?.envelope
+    const checksOthers = envelope !== undefined && (envelope.supersedes !== undefined || envelope.kind === MATCH_RESPONSE)
+    if (id === undefined || (prepared.refusal === undefined && !checksOthers)) return undefined
     // An id a refused payload claims is as it was sent: one not of the
     // contract's form was never stored, and is not looked up (PostgreSQL
     // would fail the lookup of one holding a NUL).
