@@ -8,6 +8,7 @@
 // the privacy officer's disclosure report shows the original and what
 // corrected it.
 import t from 'tap'
+import { errors } from 'undici'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { QueueEvents, Worker } from 'bullmq'
 import pg from 'pg'
@@ -18,7 +19,7 @@ import { QUEUE_NAMES, redisOptions } from '../gateway/queue/delivery-queues.ts'
 import type { AuditEntry } from '../gateway/store/records.ts'
 import type { AgencyClient } from '../sandbox/agency-client.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { mayHaveArrived } from '../gateway/queue/dead-letters.ts'
+import { failureReason, mayHaveArrived } from '../gateway/queue/dead-letters.ts'
 import { purgeExpired } from '../gateway/queue/retention.ts'
 import { deliveryBackoff } from '../gateway/delivery/retry-after.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
@@ -570,4 +571,10 @@ t.test('an original withdrawn after a failed attempt that may have reached the p
   t.equal(mayHaveArrived('partner answered 503 UNKNOWN'), true)
   t.equal(mayHaveArrived('Headers Timeout Error'), true)
   t.equal(mayHaveArrived('other side closed'), true)
+  // As recorded: the message of undici's own errors, which do not all name their code.
+  const neverConnected = new errors.ConnectTimeoutError('Connect Timeout Error (attempted address: 10.0.0.1:443, timeout: 10000ms)').message
+  t.same(failureReason(neverConnected), { code: 'UND_ERR_CONNECT_TIMEOUT', status: null }, "undici's connect timeout is named as such")
+  t.equal(mayHaveArrived(neverConnected), false, 'a connection never made carried nothing')
+  t.equal(mayHaveArrived(new errors.HeadersTimeoutError().message), true, 'a request sent and unanswered may have arrived')
+  t.equal(mayHaveArrived(new errors.BodyTimeoutError().message), true)
 })

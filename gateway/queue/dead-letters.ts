@@ -46,6 +46,10 @@ export function failureReason(error: string): FailureReason {
   }
   const network = NETWORK_CODE.exec(error)
   if (network !== null) return { code: network[1]!, status: null }
+  // undici's connect timeout names no code in its message (delivery records
+  // the message): no connection was made, so nothing was sent. Its other
+  // timeouts come after the request was sent.
+  if (/^Connect Timeout Error\b/.test(error)) return { code: 'UND_ERR_CONNECT_TIMEOUT', status: null }
   if (/timeout|timed out/i.test(error)) return { code: 'TIMEOUT', status: null }
   // undici's words for an answer past RESPONSE_MAX_BYTES (delivery/tls-client.ts).
   if (/exceeded max size/i.test(error)) return { code: 'RESPONSE_TOO_LARGE', status: null }
