@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
-import { client, eventually, injectGateway, KEYS_DIR, testConfig } from './helper.ts'
+import { client, eventually, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 import { signRaw } from './lib/raw-jws.ts'
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -204,5 +204,15 @@ t.test('only the grant the contract names gets a token', async (t) => {
     })
     t.equal(res.statusCode, 401)
     t.equal(res.json<{ code: string }>().code, 'UNAUTHENTICATED')
+  })
+
+  await t.test('the partner gateway, known by its certificate, is on an endpoint for another role: 403 FORBIDDEN, as on /v1/messages', async (t) => {
+    // docs/integrators.md, "Error codes": 401 is for a caller not known; a
+    // known one on another role's endpoint is told so, not to authenticate again.
+    const asPartner = presenting(readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8'))
+    for (const url of ['/v1/token', '/v1/messages']) {
+      const res = await gw.app.inject({ method: 'POST', url, headers: { ...asPartner, 'content-type': 'application/x-www-form-urlencoded' }, payload: '' })
+      t.same([res.statusCode, res.json<{ code: string }>().code], [403, 'FORBIDDEN'], url)
+    }
   })
 })

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { requireRole } from '../pipeline/authenticate-client.ts'
-import { GrantTypeUnsupportedError, UnauthenticatedError } from '../errors.ts'
+import { ForbiddenError, GrantTypeUnsupportedError } from '../errors.ts'
 import { echo } from '../lib/echo.ts'
 import { issueAccessToken } from '../pipeline/authorize-token.ts'
 import { SECURITY, jsonResponse, problemResponses } from '../plugins/openapi.ts'
@@ -29,7 +29,7 @@ const TOKEN_SCHEMA = {
       },
       { 'cache-control': { type: 'string', description: '`no-store`' } }
     ),
-    ...problemResponses('UNAUTHENTICATED', 'GRANT_TYPE_UNSUPPORTED', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
+    ...problemResponses('UNAUTHENTICATED', 'FORBIDDEN', 'GRANT_TYPE_UNSUPPORTED', 'BODY_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE')
   }
 }
 
@@ -64,7 +64,7 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ttlSeconds: numb
       // Who is asking is settled before the body is read (the body is the grant).
       onRequest: async (request) => {
         if (request.caller === null) await requireRole('agency')(request)
-        if (request.caller?.role === 'partner') throw new UnauthenticatedError('gateways do not use access tokens')
+        if (request.caller?.role === 'partner') throw new ForbiddenError('this endpoint is not for the partner gateway: gateways do not use access tokens')
       }
     },
     async (request, reply) => {
