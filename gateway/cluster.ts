@@ -119,6 +119,8 @@ export class Supervisor {
   readonly #restarts = new Set<NodeJS.Timeout>()
   /** The processes that listen: each has its handler for the supervisor's stop message. */
   readonly #listening = new WeakSet<Worker>()
+  /** The processes a SIGHUP came for while they were starting. */
+  readonly #reloadWhenListening = new WeakSet<Worker>()
   #stopping: NodeJS.Signals | undefined
   #failed = false
 
@@ -131,7 +133,12 @@ export class Supervisor {
     process.on('SIGTERM', () => this.stop('SIGTERM'))
     process.on('SIGINT', () => this.stop('SIGINT'))
     process.on('SIGHUP', () => {
-      for (const worker of this.#workers.values()) worker.process.kill('SIGHUP')
+      // One still starting gets it once it listens: before its app is built
+      // it may have no handler yet, and Node's default for SIGHUP ends it.
+      for (const worker of this.#workers.values()) {
+        if (this.#listening.has(worker)) worker.process.kill('SIGHUP')
+        else this.#reloadWhenListening.add(worker)
+      }
     })
     stopWithSupervisor()
   }
@@ -163,7 +170,11 @@ export class Supervisor {
     const started = Date.now()
     const worker = cluster.fork()
     this.#workers.set(index, worker)
-    worker.once('listening', () => this.#listening.add(worker))
+    worker.once('listening', () => {
+      this.#listening.add(worker)
+      // The trust file it read as it started may have changed since the SIGHUP.
+      if (this.#reloadWhenListening.delete(worker)) worker.process.kill('SIGHUP')
+    })
     this.#opts.log.info({ index, gatewayPid: worker.process.pid }, 'gateway process started')
     worker.once('exit', (code, signal) => {
       this.#workers.delete(index)

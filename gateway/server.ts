@@ -4,7 +4,6 @@
 import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { buildApp } from './app.ts'
 import { StopRequests, Supervisor, stopWithSupervisor } from './cluster.ts'
 import { checkConfiguration } from './check-config.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
@@ -30,6 +29,16 @@ if (process.argv.includes('--check-config')) {
     // GATEWAY_PROCESSES: this process only supervises; each of the N runs the branch below.
     new Supervisor({ processes: config.processes, log: pino({ level: config.logLevel }) }).start()
   } else if (config !== undefined) {
+    // SIGHUP re-reads the trust file (below). One that comes while the app is
+    // still loading and building must neither end the process (Node's default)
+    // nor be lost: the file may have changed after the build read it. The app
+    // is imported after this handler is in place: loading it takes a while.
+    let reloadWhenBuilt = false
+    const hupWhileStarting = () => {
+      reloadWhenBuilt = true
+    }
+    process.on('SIGHUP', hupWhileStarting)
+    const { buildApp } = await import('./app.ts')
     const app = await buildApp(config).catch((err: unknown) => {
       // Redis or PostgreSQL not answering, a trust file that does not load:
       // one line in the gateway's JSON log, not a stack on stderr, and exit 1
@@ -85,6 +94,8 @@ if (process.argv.includes('--check-config')) {
     process.on('SIGHUP', () => {
       void app.reloadTrust('SIGHUP')
     })
+    process.off('SIGHUP', hupWhileStarting)
+    if (reloadWhenBuilt) void app.reloadTrust('SIGHUP')
     await app.listen({ host: config.host, port: config.port })
   }
 }

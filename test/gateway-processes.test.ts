@@ -230,6 +230,27 @@ t.test('stopped while its processes are still starting, the supervisor still sto
   t.equal(await exited, 0, 'every process stopped, and the supervisor exits 0')
 })
 
+t.test('a SIGHUP while its processes are still starting kills none of them, and each re-reads the trust file once it has started', async (t) => {
+  // docs/operators.md: after a change with the keys CLI, `kill -HUP` the
+  // gateway. A process still building has no handler of its own yet, and
+  // Node's default for SIGHUP ends it.
+  const gw = gatewayProcess(t, 'CA', await freePort(), { GATEWAY_PROCESSES: '2', LOG_LEVEL: 'info', PIPELINE_THREADS: '0' })
+  const { supervisor, exited, logs } = supervise(t, gw, { detached: false })
+  await eventually(() => (logs.filter((l) => l.msg === 'gateway process started').length === 2 ? true : undefined), 30_000, 'both processes forked')
+  supervisor.kill('SIGHUP')
+  const reloaded = () => new Set(logs.filter((l) => l.msg === 'trust store reloaded').map((l) => l.pid))
+  await eventually(() => (reloaded().size === 2 ? true : undefined), 60_000, 'both processes to re-read the trust file')
+  const listening = new Set(logs.filter((l) => l.msg.startsWith('Server listening')).map((l) => l.pid))
+  t.same([...reloaded()].sort(), [...listening].sort(), 'the two processes that listen each re-read it')
+  t.same(
+    logs.filter((l) => l.msg === 'gateway process exited; starting it again'),
+    [],
+    'no process died of it'
+  )
+  supervisor.kill('SIGTERM')
+  t.equal(await exited, 0, 'and the supervisor stops them all and exits 0')
+})
+
 // A Ctrl-C reaches the supervisor and each gateway process at once, and the
 // supervisor relays it as a stop message (gateway/cluster.ts): on a busy
 // machine a process may read the message before its own copy of the signal.
