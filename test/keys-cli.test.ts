@@ -13,6 +13,7 @@ import { addCheckpointBody } from '../gateway/audit/witness.ts'
 import type { TrustFile } from '../gateway/trust/trust-file.ts'
 import { sha256 } from '../gateway/lib/digest.ts'
 import { copyKeys, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 import { runKeys, type KeysRun } from './lib/run-keys.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -314,6 +315,107 @@ t.test('GET /.well-known/ledger-keys.json publishes a retired key with its retir
   t.equal((await keys('revoke', '--trust', trust.US, '--kid', old)).code, 0)
   t.same(kids((await published('CA')).body.keys), { [next]: null }, 'not in the ledger keys')
   t.same(kids((await published('US')).body.witness.keys), { [next]: null }, "nor in the witness's")
+})
+
+t.test('a revoked gateway key is handed to the partner by no command, and a rotation revokes it there too', async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const jwksKids = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { keys: { kid: string }[] }).keys.map((k) => k.kid)
+  const leaked = loadTrustStore(trust.CA).signingKey.kid
+  const rotated = await keys('rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US)
+  const next = /added gateway signing key (\S+);/.exec(rotated.stdout)![1]!
+  t.equal((await keys('activate-gateway-key', '--trust', trust.CA, '--kid', next)).code, 0)
+  // Revoked here only, as an operator may well do first.
+  t.equal((await keys('revoke', '--trust', trust.CA, '--kid', leaked)).code, 0)
+
+  const exported = await keys('export-jwks', '--trust', trust.CA)
+  t.same(
+    (JSON.parse(exported.stdout) as { keys: { kid: string }[] }).keys.map((k) => k.kid),
+    [next],
+    'export-jwks leaves the revoked key out'
+  )
+
+  // The next rotation hands the partner this gateway's key set without it,
+  // and its revocation: dropped only, the partner would keep it for the
+  // cosignatures it dates before, which whoever holds the key can backdate.
+  const again = await keys('rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US)
+  t.equal(again.code, 0, again.stderr)
+  const third = /added gateway signing key (\S+);/.exec(again.stdout)![1]!
+  t.same(jwksKids(join(dir, 'CA', 'jwks.json')), [next, third], 'jwks.json leaves it out')
+  t.same(jwksKids(join(dir, 'US', 'partner', 'jwks.json')), [next, third], "and so does the partner's copy")
+  const us = loadTrustStore(trust.US)
+  t.same([...us.partner.keys.keys()], [next, third], 'the partner no longer takes it')
+  t.notOk(us.partner.ledgerKeys.has(leaked), 'not even for a cosignature: it is revoked there, not retired')
+  t.ok((JSON.parse(readFileSync(trust.US, 'utf8')) as TrustFile).revoked.kids.includes(leaked))
+
+  // retire-key of the revoked key: the key set it hands the partner still leaves it out.
+  const retired = await keys('retire-key', '--trust', trust.CA, '--kid', leaked, '--partner-trust', trust.US)
+  t.equal(retired.code, 0, retired.stderr)
+  t.same(jwksKids(join(dir, 'CA', 'jwks.json')), [next, third])
+  t.notOk(loadTrustStore(trust.US).partner.ledgerKeys.has(leaked), 'and the partner still refuses it')
+  t.ok(loadTrustStore(trust.CA).ownLedgerKeys.has(leaked), 'here, the checkpoints it signed still verify')
+})
+
+t.test('revoke --kid --partner-trust: the partner gateway refuses what the revoked key signs and no longer publishes it', async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const leaked = loadTrustStore(trust.CA).signingKey.kid
+  const rotated = await keys('rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US)
+  const next = /added gateway signing key (\S+);/.exec(rotated.stdout)![1]!
+  t.equal((await keys('activate-gateway-key', '--trust', trust.CA, '--kid', next)).code, 0)
+
+  // Refused, leaving both files as they were: --partner-trust revokes this gateway's keys only.
+  const before = { CA: readFileSync(trust.CA, 'utf8'), US: readFileSync(trust.US, 'utf8') }
+  const agencyKid = (JSON.parse(before.CA) as TrustFile).agencies[0]!.keys[0]!.kid
+  const refusals: Array<[string[], number, RegExp]> = [
+    [['revoke', '--trust', trust.CA, '--kid', agencyKid, '--partner-trust', trust.US], 1, /not one of this gateway's keys.*\[KEY_NOT_GATEWAYS\]/],
+    [['revoke', '--trust', trust.CA, '--agency', 'CBSA', '--system', 'pik-primary', '--partner-trust', trust.US], 2, /--partner-trust goes with --kid/],
+    [['revoke', '--trust', trust.CA, '--kid', leaked, '--partner-trust', trust.CA], 2, /is not the trust file of CA's partner/]
+  ]
+  for (const [args, code, message] of refusals) {
+    const res = await keys(...args)
+    t.equal(res.code, code, args.join(' '))
+    t.match(res.stderr, message)
+  }
+  t.same({ CA: readFileSync(trust.CA, 'utf8'), US: readFileSync(trust.US, 'utf8') }, before, 'both trust files are as they were')
+
+  const revoked = await keys('revoke', '--trust', trust.CA, '--kid', leaked, '--partner-trust', trust.US)
+  t.equal(revoked.code, 0, revoked.stderr)
+  t.match(revoked.stdout, /revoked in the partner's/)
+  t.same(
+    (JSON.parse(readFileSync(join(dir, 'CA', 'jwks.json'), 'utf8')) as { keys: { kid: string }[] }).keys.map((k) => k.kid),
+    [next],
+    'jwks.json is written without it'
+  )
+  t.ok((JSON.parse(readFileSync(trust.US, 'utf8')) as TrustFile).revoked.kids.includes(leaked), "in the partner's revocations")
+
+  const gw = await injectGateway(t, testConfig('US', { runWorkers: false, trustFile: trust.US }))
+  // Signed with the committed CA gateway key: the one just revoked.
+  const sent = await forwardedTo('US')
+  t.equal(JSON.parse(Buffer.from(sent.jws.split('.')[0]!, 'base64url').toString()).kid, leaked)
+  const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().code, 'JWS_KID_UNKNOWN', 'the partner refuses an envelope it signed')
+  const published = await gw.app.inject({ method: 'GET', url: '/.well-known/partner-jwks.json' })
+  t.same(
+    (published.json() as { keys: { kid: string }[] }).keys.map((k) => k.kid),
+    [next],
+    'and no longer publishes it to its agencies'
+  )
+  t.notOk(gw.app.trust.partner.ledgerKeys.has(leaked), 'nor takes a cosignature it made')
+  const leakedKey = {
+    name: ledgerOrigin('CA'),
+    alg: 'ES256' as const,
+    key: createPrivateKey({ key: JSON.parse(readFileSync(join(dir, 'CA', `gateway.signing.${leaked}.private.jwk.json`), 'utf8')), format: 'jwk' })
+  }
+  const checkpoint = signCheckpoint({ size: 3, root: Buffer.alloc(32, 2).toString('base64') }, leakedKey)
+  const asked = await gw.app.inject({
+    method: 'POST',
+    url: '/v1/witness/add-checkpoint',
+    payload: addCheckpointBody(0, [], checkpoint),
+    headers: { 'content-type': 'text/plain; charset=utf-8', ...presenting(readFileSync(join(dir, 'CA', 'gateway.crt.pem'), 'utf8')) }
+  })
+  t.equal(asked.statusCode, 403, `nor cosigns a checkpoint it signed (${asked.body})`)
 })
 
 t.test('expiry lists every certificate and fails ahead of expiry', async (t) => {

@@ -15,7 +15,18 @@ import { parseArgs } from 'node:util'
 import { KINDS } from '../../schemas/index.ts'
 import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts'
 import * as pki from '../trust/pki.ts'
-import type { AgencyRegistration, CertSubject, Country, Jwks, PrivateSigningJwk, RegisteredKey, SigningAlg, TrustFile } from '../trust/trust-file.ts'
+import type {
+  AgencyRegistration,
+  CertSubject,
+  Country,
+  GatewaySigningKey,
+  Jwks,
+  PrivateSigningJwk,
+  PublicSigningJwk,
+  RegisteredKey,
+  SigningAlg,
+  TrustFile
+} from '../trust/trust-file.ts'
 import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
 import { issuedBy } from '../trust/trust-store.ts'
 
@@ -34,7 +45,10 @@ Agency systems and people (signed by the CA next to the trust file, or --ca-key)
   rotate-agency-key --trust <trust.json> --agency <CODE> --system <name> [--alg ES256|EdDSA]
       Adds a new signing key; the old one stays valid until retire-key.
   revoke --trust <trust.json> (--agency <CODE> --system <name> | --name <officer/operator> | --cert <x5t#S256> | --kid <kid>)
+         [--partner-trust <partner's trust.json>]
       Revokes at once: certificates and every key of the system named.
+      A gateway key (--kid) is revoked in the partner's trust file too with
+      --partner-trust; without it, the partner runs revoke --kid itself.
 
 Gateway signing keys (two kids valid during the overlap)
   rotate-gateway-key --trust <trust.json> [--partner-trust <partner's trust.json>]
@@ -44,7 +58,7 @@ Gateway signing keys (two kids valid during the overlap)
   retire-key --trust <trust.json> --kid <kid> [--partner-trust <partner's trust.json>]
       Removes a gateway key that no longer signs, or an agency's older key.
   export-jwks --trust <trust.json> [--out <file>]
-      The JWKS the partner needs (all of this gateway's public signing keys).
+      The JWKS the partner needs (this gateway's public signing keys but revoked ones).
   import-partner-jwks --trust <trust.json> --jwks <file>
       Replaces the partner's keys with the JWKS it published.
 
@@ -328,6 +342,11 @@ async function rotateAgencyKey(values: Values, say: Say): Promise<void> {
 async function revoke(values: Values, say: Say): Promise<void> {
   const c = new CountryDir(required(values, 'trust'))
   const f = c.file
+  // The partner registers this gateway's keys only: nothing else of ours is its to revoke.
+  if (values['partner-trust'] !== undefined && values.kid === undefined) {
+    throw new UsageError("--partner-trust goes with --kid: the partner registers this gateway's keys only")
+  }
+  const partner = partnerDir(values, f.country)
   let what: string
   if (values.agency !== undefined || values.system !== undefined) {
     const agency = slug(values, 'agency').toUpperCase()
@@ -352,6 +371,9 @@ async function revoke(values: Values, say: Say): Promise<void> {
     what = `certificate ${values.cert}`
   } else if (values.kid !== undefined) {
     if (values.kid === f.gateway.activeKid) throw new TrustEditError('KEY_ACTIVE', `${values.kid} is this gateway's active key: rotate first`)
+    if (partner !== undefined && !gatewayKids(f).has(values.kid)) {
+      throw new TrustEditError('KEY_NOT_GATEWAYS', `${values.kid} is not one of this gateway's keys: the partner registers no other of ours`)
+    }
     revokeRegistration(f, [], [values.kid])
     what = `kid ${values.kid}${registeredKids(f).has(values.kid) ? ` (${registeredKids(f).get(values.kid)})` : ' (not registered here)'}`
   } else {
@@ -360,15 +382,43 @@ async function revoke(values: Values, say: Say): Promise<void> {
   await c.save()
   say.line(`revoked ${what}`)
   say.line('  a running gateway refuses it from its next request.')
+  if (values.kid === undefined || !gatewayKids(f).has(values.kid)) return
+  const jwks = gatewayJwks(c)
+  await c.writer.write('jwks.json', pki.json(jwks))
+  say.line(`  published without it: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
+  if (partner !== undefined) {
+    await importPartnerKeys(partner, jwks, revokedGatewayKids(f))
+    say.line(`  revoked in the partner's ${path.resolve(values['partner-trust']!)} too: the partner gateway refuses it from its next request`)
+  } else {
+    say.line(`  the partner still takes it until it runs revoke --kid ${values.kid} (or run this again with --partner-trust <its trust.json>)`)
+  }
 }
 
+/** Every kid this gateway signs or signed with: its signing keys and the ones it retired. */
+function gatewayKids(f: TrustFile): Set<string> {
+  return new Set([...f.gateway.signingKeys, ...(f.gateway.retiredKeys ?? [])].map((k) => k.kid))
+}
+
+/** This gateway's own keys it revoked: the partner must revoke them too, not merely drop them (docs/operators.md, "Keys and trust CLI"). */
+function revokedGatewayKids(f: TrustFile): string[] {
+  const own = gatewayKids(f)
+  return f.revoked.kids.filter((kid) => own.has(kid))
+}
+
+function publicJwkOf(c: CountryDir, key: GatewaySigningKey): PublicSigningJwk {
+  const { d: _private, ...publicJwk } = JSON.parse(readFileSync(path.join(c.dir, key.privateJwk), 'utf8')) as PrivateSigningJwk
+  return publicJwk
+}
+
+/**
+ * The key set handed to the partner (export-jwks, and jwks.json written by
+ * rotate-gateway-key, retire-key and revoke): this gateway's signing keys
+ * but the revoked ones, as GET /.well-known/jwks.json publishes them. A
+ * revoked key handed over would be trusted by the partner again.
+ */
 function gatewayJwks(c: CountryDir): Jwks {
-  return {
-    keys: c.file.gateway.signingKeys.map((k) => {
-      const { d: _private, ...publicJwk } = JSON.parse(readFileSync(path.join(c.dir, k.privateJwk), 'utf8')) as PrivateSigningJwk
-      return publicJwk
-    })
-  }
+  const revoked = new Set(c.file.revoked.kids)
+  return { keys: c.file.gateway.signingKeys.filter((k) => !revoked.has(k.kid)).map((k) => publicJwkOf(c, k)) }
 }
 
 /** The partner's keys from now on; the ones it dropped are kept for verifying its countersignatures only. */
@@ -393,8 +443,15 @@ function partnerDir(values: Values, from: Country): CountryDir | undefined {
   return p
 }
 
-async function importPartnerKeys(p: CountryDir, jwks: Jwks): Promise<void> {
+/**
+ * The partner's trust file given `jwks` and the revocations of our keys
+ * (`revokedKids`): a key left out of the set is only retired there, kept to
+ * verify the cosignatures it dates before, which whoever holds a leaked
+ * key can backdate; a revoked one verifies nothing.
+ */
+async function importPartnerKeys(p: CountryDir, jwks: Jwks, revokedKids: string[]): Promise<void> {
   replacePartnerKeys(p.file, partnerKeysFromJwks(jwks))
+  revokeRegistration(p.file, [], revokedKids)
   await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), pki.json(jwks))
   await p.save()
 }
@@ -413,7 +470,7 @@ async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
   say.line(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
   say.line(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
   if (partner !== undefined) {
-    await importPartnerKeys(partner, jwks)
+    await importPartnerKeys(partner, jwks, revokedGatewayKids(c.file))
     say.line(`  imported into the partner's ${path.resolve(values['partner-trust']!)}`)
   } else {
     say.line(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
@@ -440,7 +497,7 @@ async function retireKey(values: Values, say: Say): Promise<void> {
   if (gatewayKey !== undefined) {
     if (f.gateway.activeKid === kid) throw new TrustEditError('KEY_ACTIVE', `${kid} is the active key: activate another first`)
     const partner = partnerDir(values, f.country)
-    const publicJwk = gatewayJwks(c).keys.find((k) => k.kid === kid)!
+    const publicJwk = publicJwkOf(c, gatewayKey)
     f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey)
     // The ledger's checkpoints it signed must stay verifiable.
     f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk, retiredAt: new Date().toISOString() }]
@@ -450,7 +507,7 @@ async function retireKey(values: Values, say: Say): Promise<void> {
     await c.writer.write('jwks.json', pki.json(jwks))
     say.line(`retired gateway key ${kid}; its private key is deleted`)
     if (partner !== undefined) {
-      await importPartnerKeys(partner, jwks)
+      await importPartnerKeys(partner, jwks, revokedGatewayKids(f))
       say.line(`  removed from the partner's ${path.resolve(values['partner-trust']!)}`)
     } else {
       say.line(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
@@ -494,7 +551,10 @@ async function importPartnerJwks(values: Values, say: Say): Promise<void> {
   const removed = [...before].filter((kid) => !keys.some((k) => k.kid === kid))
   say.line(`partner ${c.file.partner.country} keys: ${keys.map((k) => k.kid).join(', ')}`)
   if (added.length > 0) say.line(`  added ${added.join(', ')}`)
-  if (removed.length > 0) say.line(`  removed ${removed.join(', ')}`)
+  if (removed.length > 0) {
+    say.line(`  removed ${removed.join(', ')}: kept to verify the cosignatures they made before now`)
+    say.line(`  a key the partner dropped because it leaked must be revoked here too: revoke --kid <kid>`)
+  }
 }
 
 /** Every certificate file under the country directory, and the ones the trust file names. */
