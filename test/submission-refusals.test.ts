@@ -6,6 +6,7 @@ import { CompactSign } from 'jose'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { sha256 } from '../gateway/lib/digest.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { citableBy } from '../policies/authorities.ts'
 import { listExamples } from '../schemas/index.ts'
@@ -285,6 +286,12 @@ t.test('refusals', async (t) => {
     const resent = await submitAs(cbsa, signedAgain)
     t.equal(resent.status, 200, 'the same envelope signed again is a repeat')
     t.same(resent.json(), first.json(), 'answered with the same status')
+    // What finds it is keyed (the audit key), as every digest the gateway keeps
+    // of what an agency wrote: a plain hash of the payload would let whoever
+    // reads the table try values (a date of birth) until one matched.
+    const kept = await gw.app.store.findMessage('outbound', String(envelope.id))
+    t.not(kept?.payloadDigest, sha256(jws.split('.')[1]!), "the payload's digest kept is not its plain SHA-256")
+    t.equal(kept?.payloadDigest, gw.app.policyBook.digest(jws.split('.')[1]!), 'it is keyed with the audit key')
     const accepted = (await gw.app.store.searchAudit({ messageId: String(envelope.id), event: 'accepted' }, 0, 10)).length
     t.equal(accepted, 1, 'accepted and audited once')
     t.equal(await gw.app.queues.queue('outbound').count(), 1, 'queued once')

@@ -99,8 +99,13 @@ export function textDigests(jws: string, policyBook: PolicyBook): { readonly dig
 }
 
 /**
- * An agency submission's digests: textDigests' two, and the SHA-256 of its
- * payload segment as sent (Preparation's payloadDigest), from the same copy.
+ * An agency submission's digests: textDigests' two, and the keyed digest
+ * (the audit key) of its payload segment as sent (Preparation's
+ * payloadDigest), from the same copy. Keyed, as every digest the gateway
+ * keeps of what an agency wrote: a plain hash kept with the message record
+ * would let whoever reads it try a value (a date of birth) until it matched.
+ * The whole JWS's plain SHA-256 is what receipts name, and holds a
+ * signature no one can guess.
  */
 export function submissionDigests(
   jws: string,
@@ -111,7 +116,7 @@ export function submissionDigests(
   const end = bytes.indexOf(0x2e, start)
   // Only a JWS that verified is ever compared by it, and that one has three segments (routes/messages.ts).
   const payload = start === 0 || end < 0 ? bytes.subarray(0, 0) : bytes.subarray(start, end)
-  return { ...bytesDigests(bytes, policyBook), payloadDigest: sha256(payload) }
+  return { ...bytesDigests(bytes, policyBook), payloadDigest: policyBook.digest(payload) }
 }
 
 function bytesDigests(bytes: Buffer, policyBook: PolicyBook): { readonly digest: string; readonly auditDigest: string } {

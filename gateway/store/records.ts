@@ -53,7 +53,8 @@ export interface MessageRecord {
   /** base64url SHA-256 of the exact JWS received: what makes a repeat a repeat. */
   readonly digest: string
   /**
-   * Outbound: base64url SHA-256 of the agency's JWS payload as sent. The same
+   * Outbound: base64url HMAC-SHA-256, under the audit key, of the agency's
+   * JWS payload as sent (pipeline/prepare-outbound.ts). The same
    * envelope signed again is other bytes (an ES256 signature is new each
    * time) but the same payload: a repeat too (docs/integrators.md, "Step by step").
    * Absent on messages stored before it was kept, and on inbound messages.
