@@ -27,7 +27,11 @@ export interface CheckpointerOptions {
   /** The country whose gateway signs. */
   readonly country: Country
   readonly schedule: CheckpointSchedule
-  /** Called with each new checkpoint (the partner exchange); its failure leaves the checkpoint kept, uncountersigned. */
+  /**
+   * Called with each new checkpoint (the partner exchange); its failure
+   * leaves the checkpoint kept, uncountersigned. Called again with the
+   * latest checkpoint while it covers the head without a cosignature.
+   */
   readonly onCheckpoint?: (cp: Checkpoint) => Promise<void>
   /** Where a failed scheduled checkpoint is reported; the next tick tries again. */
   readonly onError?: (err: unknown) => void
@@ -45,6 +49,8 @@ export class Checkpointer {
   #running: Promise<unknown> = Promise.resolve()
   /** When no checkpoint exists yet, time is counted from the start. */
   #startedAt = Date.now()
+  /** When this instance last sent an uncosigned checkpoint again (ms). */
+  #resentAt = 0
 
   constructor(options: CheckpointerOptions) {
     const { store, key, country, schedule } = options
@@ -80,22 +86,52 @@ export class Checkpointer {
 
   async #tick(): Promise<void> {
     const [head, last] = await Promise.all([this.#store.auditHead(), this.#store.latestCheckpoint()])
-    if (head === undefined || (last !== undefined && head.seq <= last.size)) return
+    if (head === undefined) return
+    if (last !== undefined && head.seq <= last.size) {
+      // The head is checkpointed but not witnessed: its request for cosigning
+      // failed or was lost with the instance that made it, and with no new
+      // entry no new checkpoint would carry it to the partner. Sent again
+      // once an interval has passed since it was made or last sent, by each
+      // instance: the interval is what bounds the witness's load, and what
+      // the unwitnessed entries wait at most while the partner answers
+      // (docs/architecture.md, "The verifiable ledger").
+      if (this.#awaitsCosignature(last, head.seq) && Date.now() - Math.max(Date.parse(last.at), this.#resentAt) >= this.#schedule.everyMs) {
+        await this.#sendAgain(last)
+      }
+      return
+    }
     const moved = head.seq - (last?.size ?? 0)
     const since = last === undefined ? this.#startedAt : Date.parse(last.at)
     if (moved >= this.#schedule.everyEntries || Date.now() - since >= this.#schedule.everyMs) await this.checkpointNow()
   }
 
+  /** The checkpoint is of the head exactly, and the partner, if there is one to send it to, has not cosigned it. */
+  #awaitsCosignature(cp: Checkpoint, headSeq: number): boolean {
+    return this.#options.onCheckpoint !== undefined && cp.size === headSeq && cp.cosignature === null
+  }
+
+  async #sendAgain(cp: Checkpoint): Promise<void> {
+    this.#resentAt = Date.now()
+    await this.#options.onCheckpoint?.(cp)
+  }
+
   /**
-   * Signs the head now. Undefined when there is nothing new to sign: an empty
-   * ledger, a head already checkpointed, or another instance sharing the
-   * ledger that signed the same head first.
+   * Signs the head now; or, when the latest checkpoint is of the head but
+   * was never cosigned, sends that one to the partner again. Returns the
+   * checkpoint signed or sent (its cosignature, if the partner gave one, is
+   * in the store). Undefined when there is nothing to sign or send: an empty
+   * ledger, a head already checkpointed and cosigned, or another instance
+   * sharing the ledger that signed the same head first.
    */
   async checkpointNow(): Promise<Checkpoint | undefined> {
     const head = await this.#store.auditHead()
     if (head === undefined) return undefined
     const last = await this.#store.latestCheckpoint()
-    if (last !== undefined && last.size >= head.seq) return undefined
+    if (last !== undefined && last.size >= head.seq) {
+      if (!this.#awaitsCosignature(last, head.seq)) return undefined
+      await this.#sendAgain(last)
+      return last
+    }
     const tree = await treeHead(this.#store, head.seq)
     const key = this.#key()
     const note = signCheckpoint(tree, { name: ledgerOrigin(this.#country), alg: key.alg, key: key.key })

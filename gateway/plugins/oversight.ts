@@ -45,7 +45,7 @@ export const oversightPlugin = fp(
           })
         } catch (err) {
           if (!(err instanceof WitnessRefusedError)) {
-            // Kept uncosigned; the next checkpoint goes to the partner again.
+            // Kept uncosigned; it goes to the partner again, or the next one does (checkpointer.ts).
             log.warn({ err, size: cp.size }, 'the partner did not cosign the checkpoint')
             return
           }

@@ -1,0 +1,93 @@
+// A checkpoint whose request for cosigning never reached the partner (the
+// partner down at that moment, or the instance that made it killed before it
+// sent it) is sent again, and the entries it covers are witnessed, without
+// waiting for new traffic to make another checkpoint: at most
+// CHECKPOINT_EVERY_MS while the partner answers (docs/architecture.md, "The
+// verifiable ledger"). A privacy officer's proof that finds the head
+// checkpointed but not cosigned has that checkpoint witnessed then and there.
+import t, { type Test } from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
+import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
+import { sqliteTamper } from './lib/ledger-tamper.ts'
+import { eventually, freePort, injectGateway, KEYS_DIR, presenting, startGateway, testConfig } from './helper.ts'
+
+const EVERY_MS = 500
+
+/**
+ * The CA gateway, whose partner (the US gateway, its witness) is not yet
+ * listening, with `entries` entries in its ledger and their checkpoint made
+ * while the partner could not be reached; then the partner, started.
+ */
+async function checkpointMadeWhilePartnerDown(t: Test, entries: number): Promise<FastifyInstance> {
+  const usPort = await freePort()
+  const ca = await injectGateway(
+    t,
+    testConfig('CA', { runWorkers: false, partnerUrl: `https://127.0.0.1:${usPort}`, checkpointEveryEntries: 1000, checkpointEveryMs: EVERY_MS })
+  )
+  // The schedule held while the checkpoint is made, so that this test makes it, and only it.
+  await ca.app.checkpointer.stop()
+  for (let i = 0; i < entries; i++) await ca.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}` }))
+  const made = await ca.app.checkpointer.checkpointNow()
+  t.equal(made?.size, entries, 'the checkpoint of the head is made while the partner is down')
+  t.equal((await ca.app.store.latestCheckpoint())?.cosignature, null, 'and kept without a cosignature')
+  await startGateway(t, testConfig('US', { port: usPort, runWorkers: false }))
+  return ca.app
+}
+
+t.test('a checkpoint the partner could not be sent is sent again on schedule, with no new entry to make another', async (t) => {
+  const ca = await checkpointMadeWhilePartnerDown(t, 4)
+  ca.checkpointer.start()
+  // A few CHECKPOINT_EVERY_MS: the checkpoint is sent again one interval after it was made; the rest is room for a loaded machine.
+  const cosigned = await eventually(
+    async () => {
+      const cp = await ca.store.latestCosignedCheckpoint()
+      return cp?.size === 4 ? cp : undefined
+    },
+    20 * EVERY_MS,
+    'the checkpoint of 4 entries to be cosigned within a few CHECKPOINT_EVERY_MS'
+  )
+  t.ok(cosigned.cosignature, 'the head is witnessed within a few CHECKPOINT_EVERY_MS')
+  t.equal((await ca.store.latestCheckpoint())?.size, 4, 'by sending the checkpoint there was, not by making another')
+  t.equal((await ca.store.auditHead())?.seq, 4, 'and nothing was appended to the ledger for it')
+})
+
+t.test("a privacy officer's proof of an entry checkpointed but not cosigned has that checkpoint witnessed first", async (t) => {
+  const ca = await checkpointMadeWhilePartnerDown(t, 3)
+  const officer = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = JSON.parse((await ca.inject({ method: 'POST', url: '/v1/token', headers: officer })).body).access_token as string
+  const res = await ca.inject({ method: 'GET', url: '/v1/audit/entries/3/proof', headers: { ...officer, authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200, 'the proof is answered')
+  const proof = res.json<{ inclusionProof: { treeSize: number } | null; checkpoint: { size: number; cosignedAt: string } | null }>()
+  t.equal(proof.inclusionProof?.treeSize, 3, 'the entry has its inclusion proof')
+  t.equal(proof.checkpoint?.size, 3, 'against the checkpoint made while the partner was down, now cosigned')
+  t.ok(proof.checkpoint?.cosignedAt, 'with the time it was cosigned')
+  t.equal((await ca.store.latestCheckpoint())?.size, 3, 'no other checkpoint was made for it')
+})
+
+// The instance that sent the checkpoint died after the partner cosigned it
+// and before it kept the cosignature: the witness is at the checkpoint's size
+// already, and answers the request sent again from the size this ledger
+// last knew cosigned with its own (tlog-witness's 409); sent from there, the
+// checkpoint gets the cosignature the witness gave it, nothing new cosigned.
+t.test('a checkpoint the partner cosigned but whose cosignature was never kept is sent again and gets it', async (t) => {
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const ca = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: us.url }))
+  await ca.app.checkpointer.stop()
+  for (let i = 0; i < 5; i++) await ca.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}` }))
+  const made = (await ca.app.checkpointer.checkpointNow())!
+  const given = (await ca.app.store.latestCheckpoint())?.cosignature
+  t.ok(given, 'the partner cosigned the checkpoint')
+  const ledger = sqliteTamper(ca.config.ledgerPath)
+  t.teardown(() => ledger.close())
+  await ledger.run('UPDATE log_checkpoints SET cosignature = NULL, cosigned_at = NULL')
+  t.equal(await ca.app.store.latestCosignedCheckpoint(), undefined, 'its cosignature lost on this side')
+
+  t.equal((await ca.app.checkpointer.checkpointNow())?.size, made.size, 'the head checkpointed but not cosigned: that checkpoint is sent again')
+  t.equal((await ca.app.store.latestCheckpoint())?.cosignature, given, 'and kept with the cosignature the partner gave it')
+  t.equal((await us.app.store.witnessState(ledgerOrigin('CA')))?.size, made.size, 'the witness did not move')
+  t.equal((await ca.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
+  t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
+})
