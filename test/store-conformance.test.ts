@@ -345,9 +345,9 @@ function conformance(parent: Test, backend: Backend): void {
         ...auditEntry({ event: 'dead-letter-discarded', direction: 'outbound', messageId: 'd3', caller: 'CA/operator/ops-1', at: iso(21) }),
         reason: 'duplicate'
       }
-      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), true)
-      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), false, 'once')
-      t.equal(await store.discardDeadLetter('outbound', 'd1', discarded), false, 'not one back in play')
+      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), 'deleted')
+      t.equal(await store.discardDeadLetter('outbound', 'd3', discarded), undefined, 'once')
+      t.equal(await store.discardDeadLetter('outbound', 'd1', discarded), undefined, 'not one back in play')
       t.match(await store.findMessage('outbound', 'd3'), { status: 'discarded', updatedAt: iso(21) })
       t.equal(await store.outboxItem('outbound', 'd3'), undefined, 'its sealed copy is deleted')
       t.same(await store.countDeadLetters(), { outbound: 0, inbound: 1 })
@@ -693,6 +693,69 @@ function conformance(parent: Test, backend: Backend): void {
 
       await store.releaseLegalHold('H2', iso(70))
       t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 1, outbox: 0 }, "released: the traveller's message goes too")
+    })
+
+    t.test('a legal hold keeps the sealed copy of a message discarded or withdrawn, until the first purge after its release', async (t) => {
+      const store = await backend.open(t)
+      for (const [id, subjects] of [
+        ['held-discarded', []],
+        ['held-withdrawn', []],
+        ['traveller-discarded', ['traveller-Y']],
+        ['unheld-discarded', []]
+      ] as const) {
+        await store.accept(record(id), outbox(id), accepted(id, iso(0), [...subjects]))
+        await store.markDeadLettered(
+          'outbound',
+          id,
+          { at: iso(5), error: 'x' },
+          auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: id, at: iso(5) })
+        )
+      }
+      const hold = (ref: string, messageId: string | null, subject: string | null): LegalHold => ({
+        ref,
+        complaintRef: 'OPC-1',
+        messageId,
+        subject,
+        reason: 'complaint',
+        placedAt: iso(6),
+        releasedAt: null
+      })
+      await store.addLegalHold(hold('H-discarded', 'held-discarded', null))
+      await store.addLegalHold(hold('H-withdrawn', 'held-withdrawn', null))
+      await store.addLegalHold(hold('H-traveller', null, 'traveller-Y'))
+      const discard = (id: string) =>
+        store.discardDeadLetter('outbound', id, auditEntry({ event: 'dead-letter-discarded', direction: 'outbound', messageId: id, at: iso(10) }))
+      t.equal(await discard('held-discarded'), 'kept-under-hold', 'held by id')
+      t.equal(await discard('traveller-discarded'), 'kept-under-hold', "held by its traveller's hold")
+      t.equal(await discard('unheld-discarded'), 'deleted', 'held by no one')
+      t.equal(
+        await store.acceptSuperseding({
+          record: record('correction', iso(10)),
+          outbox: outbox('correction', iso(10)),
+          audit: accepted('correction', iso(10)),
+          supersession: { direction: 'outbound', original: 'held-withdrawn', by: 'correction', action: 'correct', reason: 'data-error', at: iso(10) },
+          withdrawal: auditEntry({ event: 'withdrawn', direction: 'outbound', messageId: 'held-withdrawn', at: iso(10) })
+        }),
+        'accepted'
+      )
+      t.match(await store.findMessage('outbound', 'held-withdrawn'), { status: 'withdrawn' }, 'a correction withdraws the held dead letter')
+      const copies = async () =>
+        (await Promise.all(['held-discarded', 'held-withdrawn', 'traveller-discarded', 'unheld-discarded'].map((id) => store.outboxItem('outbound', id))))
+          .filter((item) => item !== undefined)
+          .map((item) => item.id)
+      t.same(await copies(), ['held-discarded', 'held-withdrawn', 'traveller-discarded'], 'each held copy is kept; the other is deleted')
+      t.same(await store.pendingOutbox('2099-01-01T00:00:00Z', 10).then((p) => p.map((i) => i.id)), ['correction'], 'no kept copy is re-driven')
+
+      t.same(await store.purge(iso(1), auditEntry({ event: 'purged' })), { messages: 0, outbox: 0 }, 'the purge leaves them while held')
+      await store.releaseLegalHold('H-discarded', iso(20))
+      await store.releaseLegalHold('H-withdrawn', iso(20))
+      t.same(await store.purge(iso(1), auditEntry({ event: 'purged' })), { messages: 0, outbox: 2 }, 'released: their copies go, however recent')
+      t.same(await copies(), ['traveller-discarded'], "the traveller's hold still keeps its copy")
+      for (const id of ['held-discarded', 'held-withdrawn']) t.ok(await store.findMessage('outbound', id), `${id}: its record stays for its retention`)
+      t.ok(await store.outboxItem('outbound', 'correction'), 'a copy still to send is never touched')
+      await store.releaseLegalHold('H-traveller', iso(30))
+      t.same(await store.purge(iso(1), auditEntry({ event: 'purged' })), { messages: 0, outbox: 1 })
+      t.same(await copies(), [])
     })
 
     t.test('an entry about no message has no direction; one written with a made-up direction keeps it', async (t) => {

@@ -288,20 +288,29 @@ export class DeadLetters {
     return this.#resendResult(record)
   }
 
-  /** Gives up on a dead letter for good: its sealed copy is deleted, so nothing can send it again. */
+  /**
+   * Gives up on a dead letter for good: nothing sends it again, and its
+   * sealed copy is deleted, or kept while a legal hold covers it (P9). The
+   * answer says which, and nothing of the hold: operators do not see holds
+   * (docs/operators.md, "Dead letters").
+   */
   async discard(id: string, action: OperatorAction): Promise<OperationResult> {
     const reason = checkReason(action.reason, true)
     const record = await this.#locate(id, action.queue)
     if (record.status === 'dead-lettered') {
       const audit = this.#audit('dead-letter-discarded', record, { operator: action.operator, reason })
-      if (await this.#store.discardDeadLetter(record.direction, id, audit)) {
+      const fate = await this.#store.discardDeadLetter(record.direction, id, audit)
+      if (fate !== undefined) {
         return {
           id,
           queue: queueOf(record.direction),
           outcome: 'discarded',
           status: 'discarded',
           changed: true,
-          detail: 'its sealed copy is deleted, and nothing will send it'
+          detail:
+            fate === 'deleted'
+              ? 'its sealed copy is deleted, and nothing will send it'
+              : 'nothing will send it; its sealed copy is kept under a legal hold, and deleted once the hold is released'
         }
       }
       return this.#discardResult(await this.#locate(id, action.queue))

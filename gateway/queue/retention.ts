@@ -1,6 +1,8 @@
 // Retention (P5): a repeatable BullMQ job purges message records and sealed
 // dead letters once they outlive their retention, except what a legal hold
-// (a complaint reference, P9) covers. The ledger itself holds only digests
+// (a complaint reference, P9) covers; and, however recent, the sealed copy a
+// hold kept of a message nothing sends, once the hold is released
+// (store/sql/holds.ts). The ledger itself holds only digests
 // and is kept whole: the chain and its checkpoints must stay verifiable.
 import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'

@@ -167,7 +167,8 @@ const SCHEMAS = {
     summary: 'Discard a dead letter',
     description:
       `${OPERATOR_ONLY} Gives up on the message for good: its sealed copy is deleted, the outbox relay never sends it, ` +
-      'its sender sees `discarded`, and the reason is written to the audit ledger.',
+      'its sender sees `discarded`, and the reason is written to the audit ledger. While a legal hold covers the message, ' +
+      'its sealed copy is kept until the retention purge after the hold is released (`detail` says so).',
     tags: TAGS,
     security: SECURITY.certificateAndToken,
     params: ID_PARAMS,

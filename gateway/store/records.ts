@@ -11,6 +11,12 @@ export type Direction = 'outbound' | 'inbound'
  */
 export type MessageStatus = 'accepted' | 'delivered' | 'dead-lettered' | 'discarded' | 'withdrawn'
 
+/**
+ * What became of the sealed copy of a message nothing will send (discarded,
+ * withdrawn): deleted, or kept while an active legal hold covers the message (P9).
+ */
+export type SealedCopyFate = 'deleted' | 'kept-under-hold'
+
 /** One side of a supersession (P4): the other message, by id, and what the superseding one does. */
 export interface SupersessionLink {
   readonly id: string
@@ -372,14 +378,15 @@ export interface MessageRepository {
   /**
    * `accept` for a correction or a retraction: also records that it
    * supersedes `supersession.original`, and withdraws the original if it is
-   * dead-lettered (nothing holds it: its sealed copy goes, `withdrawal` is
-   * appended). `conflict`, and nothing written, when the original is
+   * dead-lettered (nothing delivers it: its sealed copy goes unless an
+   * active legal hold covers it, `withdrawal` is appended). `conflict`, and nothing written, when the original is
    * superseded already; `exists` when the id is taken.
    */
   acceptSuperseding(acceptance: SupersedingAcceptance): Promise<SupersedingOutcome>
   /**
    * Withdraws a superseded message not yet delivered: status `withdrawn`,
-   * its sealed outbox item deleted, `audit` appended, in one transaction.
+   * its sealed outbox item deleted unless an active legal hold covers the
+   * message (as `discardDeadLetter`), `audit` appended, in one transaction.
    * False, and nothing written, unless it is superseded and `accepted` or
    * `dead-lettered`. Whoever calls it knows that no delivery of it is under way.
    */
@@ -477,10 +484,12 @@ export interface DeadLetterRepository {
   requeueDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
   /**
    * Gives up on a dead letter: status `discarded`, its sealed outbox item
-   * deleted, `audit` appended, in one transaction. False (and nothing
+   * deleted unless an active legal hold covers the message (then the first
+   * purge after the hold's release deletes it), `audit` appended, in one
+   * transaction; what became of the sealed copy. Undefined (and nothing
    * written) unless it was dead-lettered.
    */
-  discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean>
+  discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<SealedCopyFate | undefined>
 }
 
 /** Legal holds (P9), and the retention purge (P5) they hold back. */

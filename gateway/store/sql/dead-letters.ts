@@ -1,8 +1,9 @@
 // Dead letters: listed for an operator, resent or discarded. One SQL text
 // for both databases.
-import type { AuditEntry, DeadLetterCursor, DeadLetterRepository, Direction, MessageRecord } from '../records.ts'
-import { DELETE_OUTBOX, toRecord, type MessageRow } from './messages.ts'
-import { append, run, type SqlBackend } from './program.ts'
+import type { AuditEntry, DeadLetterCursor, DeadLetterRepository, Direction, MessageRecord, SealedCopyFate } from '../records.ts'
+import { deleteUnsentCopy } from './holds.ts'
+import { toRecord, type MessageRow } from './messages.ts'
+import { append, run, type SqlBackend, type Write } from './program.ts'
 
 export class SqlDeadLetterRepository implements DeadLetterRepository {
   readonly #db: SqlBackend
@@ -51,19 +52,22 @@ export class SqlDeadLetterRepository implements DeadLetterRepository {
     )
   }
 
-  discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
+  discardDeadLetter(direction: Direction, id: string, audit: AuditEntry): Promise<SealedCopyFate | undefined> {
+    const dialect = this.#db.dialect
     return this.#db.write(
-      (function* () {
+      (function* (): Write<SealedCopyFate | undefined> {
         const changed = yield* run(
           `UPDATE {messages} SET status = 'discarded', updated_at = ?
         WHERE direction = ? AND id = ? AND status = 'dead-lettered'`,
           [audit.at, direction, id]
         )
-        if (changed === 0) return false
-        // Nothing will send it again, so nothing personal is kept for it (P5).
-        yield* run(DELETE_OUTBOX, [direction, id])
+        if (changed === 0) return undefined
+        // Nothing will send it again, so nothing personal is kept for it (P5),
+        // but what a legal hold keeps (P9): an operator cannot see holds
+        // (docs/operators.md, "Dead letters").
+        const fate = yield* deleteUnsentCopy(dialect, direction, id)
         yield* append(audit)
-        return true
+        return fate
       })()
     )
   }

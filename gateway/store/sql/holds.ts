@@ -1,7 +1,8 @@
 // Legal holds (P9) and the retention purge (P5) they hold back. One SQL text
 // for both databases, but the purge: see below.
 import { normaliseInstant } from '../audit-index.ts'
-import { purgeEntry, type AuditEntry, type HoldsAndRetention, type LegalHold, type PurgeCounts } from '../records.ts'
+import { purgeEntry, type AuditEntry, type Direction, type HoldsAndRetention, type LegalHold, type PurgeCounts, type SealedCopyFate } from '../records.ts'
+import type { Dialect } from './dialect.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 interface LegalHoldRow {
@@ -69,13 +70,24 @@ const HELD = andWhatTheySupersede(
       WHERE h.released_at IS NULL AND a.message_id IS NOT NULL`
 )
 
+/** Message `m` is covered by no active legal hold (HELD, which the statement names in its WITH). */
+const UNHELD = 'NOT EXISTS (SELECT 1 FROM held WHERE held.direction = m.direction AND held.id = m.id)'
+
 /**
  * The messages retention may purge: finished, not touched since the bound
- * (its one placeholder), and covered by no active legal hold (HELD, which the
- * statement names in its WITH).
+ * (its one placeholder), and held by no one.
  */
-const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded', 'withdrawn')
-  AND NOT EXISTS (SELECT 1 FROM held WHERE held.direction = m.direction AND held.id = m.id)`
+const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered', 'discarded', 'withdrawn') AND ${UNHELD}`
+
+/**
+ * The messages, however recent, nothing will send (discarded, withdrawn)
+ * whose sealed copy a legal hold kept (deleteUnsentCopy) and no longer keeps:
+ * the purge deletes their copies with those of the messages it purges. `m`
+ * the messages, `o` their outbox items. No row lock: neither status changes
+ * but to `delivered`, which deletes the copy too.
+ */
+const RELEASED_COPIES = `{outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
+  WHERE m.status IN ('discarded', 'withdrawn') AND ${UNHELD}`
 
 /**
  * PostgreSQL: one statement, one snapshot, so that a hold placed meanwhile
@@ -84,7 +96,8 @@ const PURGEABLE = `m.updated_at < ? AND m.status IN ('delivered', 'dead-lettered
 const PURGE_IN_ONE = `WITH RECURSIVE ${HELD}, doomed AS (
     SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} FOR UPDATE
   ), outbox_gone AS (
-    DELETE FROM {outbox} o USING doomed d WHERE o.direction = d.direction AND o.id = d.id RETURNING 1
+    DELETE FROM {outbox} o WHERE (o.direction, o.id) IN (SELECT direction, id FROM doomed UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})
+    RETURNING 1
   ), messages_gone AS (
     DELETE FROM {messages} m USING doomed d WHERE m.direction = d.direction AND m.id = d.id RETURNING 1
   )
@@ -103,11 +116,32 @@ const PURGE_SUPERSESSIONS = `DELETE FROM {supersessions} AS s WHERE NOT EXISTS (
  */
 function* purgeInTwo(bound: string): Write<PurgeCounts> {
   const outbox = yield* run(
-    `WITH RECURSIVE ${HELD} DELETE FROM {outbox} WHERE (direction, id) IN (SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE})`,
+    `WITH RECURSIVE ${HELD} DELETE FROM {outbox} WHERE (direction, id) IN (
+      SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})`,
     [bound]
   )
   const messages = yield* run(`WITH RECURSIVE ${HELD} DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
   return { messages, outbox }
+}
+
+/** Whether an active legal hold covers one message: its two placeholders are the direction and id. */
+const IS_HELD = `WITH RECURSIVE ${HELD} SELECT 1 AS held FROM held WHERE held.direction = ? AND held.id = ? LIMIT 1`
+
+/**
+ * Deletes the sealed copy of a message nothing will send (just discarded or
+ * withdrawn, in the same write), unless an active legal hold covers the
+ * message: a hold keeps a message and its sealed copy together (P9), and the
+ * first purge after its release deletes the copy (RELEASED_COPIES;
+ * docs/privacy-officers.md, "More of the API"). On PostgreSQL the holds are
+ * locked first, as the purge locks them: a hold placed meanwhile waits for
+ * this write, and one the store has confirmed is seen.
+ */
+export function* deleteUnsentCopy(dialect: Dialect, direction: Direction, id: string): Write<SealedCopyFate> {
+  if (dialect.name === 'postgres') yield* run('LOCK TABLE {legal_holds} IN SHARE MODE', [])
+  const held = yield* all(IS_HELD, [direction, id])
+  if (held.length > 0) return 'kept-under-hold'
+  yield* run('DELETE FROM {outbox} WHERE direction = ? AND id = ?', [direction, id])
+  return 'deleted'
 }
 
 export class SqlHoldsAndRetention implements HoldsAndRetention {

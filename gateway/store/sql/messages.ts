@@ -13,6 +13,8 @@ import type {
   SupersessionLink,
   SupersedingOutcome
 } from '../records.ts'
+import type { Dialect } from './dialect.ts'
+import { deleteUnsentCopy } from './holds.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
 export interface MessageRow {
@@ -96,8 +98,8 @@ const INSERT_MESSAGE = `INSERT INTO {messages} (direction, id, digest, kind, pur
   accepted_at, updated_at, attempts, receipt, correlation_id, policy_version, payload_digest)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 
-/** Shared with the dead letters (discarding one drops its sealed copy). */
-export const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = ?'
+/** A delivered message's sealed copy goes: the far side has it (markDelivered). */
+const DELETE_OUTBOX = 'DELETE FROM {outbox} WHERE direction = ? AND id = ?'
 
 /** What a message record is read with: what it supersedes and what superseded it (both by primary key or index). */
 const SUPERSESSION_COLUMNS = `s.original AS supersedes_id, s.action AS supersedes_action, s.reason AS supersedes_reason,
@@ -151,7 +153,7 @@ function* outboxAndAudit(outbox: OutboxItem, audit: AuditEntry): Write<void> {
  * withdrawal and a delivery recorded at once, one changes the row and the
  * other finds it changed (on PostgreSQL, the row lock orders them).
  */
-function* withdrawWrite(direction: Direction, id: string, audit: AuditEntry, from: readonly MessageRecord['status'][]): Write<boolean> {
+function* withdrawWrite(dialect: Dialect, direction: Direction, id: string, audit: AuditEntry, from: readonly MessageRecord['status'][]): Write<boolean> {
   const changed = yield* run(
     `UPDATE {messages} AS m SET status = 'withdrawn', updated_at = ?
     WHERE m.direction = ? AND m.id = ? AND m.status IN (${from.map(() => '?').join(', ')})
@@ -159,8 +161,9 @@ function* withdrawWrite(direction: Direction, id: string, audit: AuditEntry, fro
     [audit.at, direction, id, ...from]
   )
   if (changed === 0) return false
-  // Nothing will send it now, so nothing personal is kept for it (P5).
-  yield* run(DELETE_OUTBOX, [direction, id])
+  // Nothing will send it now, so nothing personal is kept for it (P5), but
+  // what a legal hold keeps (P9).
+  yield* deleteUnsentCopy(dialect, direction, id)
   yield* append(audit)
   return true
 }
@@ -210,6 +213,7 @@ export class SqlMessageRepository implements MessageRepository {
 
   acceptSuperseding({ record, outbox, audit, supersession, withdrawal }: SupersedingAcceptance): Promise<SupersedingOutcome> {
     const { direction, original, by } = supersession
+    const dialect = this.#db.dialect
     return this.#db.write(
       (function* (): Write<SupersedingOutcome> {
         // The supersession first: its primary key lets one message supersede
@@ -237,7 +241,7 @@ export class SqlMessageRepository implements MessageRepository {
         yield* outboxAndAudit(outbox, audit)
         // A dead letter is not being delivered: it is withdrawn now, and an
         // operator cannot resend it after its correction or retraction.
-        yield* withdrawWrite(direction, original, withdrawal, ['dead-lettered'])
+        yield* withdrawWrite(dialect, direction, original, withdrawal, ['dead-lettered'])
         return 'accepted'
       })(),
       { bytes: outbox.sealed.length }
@@ -245,7 +249,7 @@ export class SqlMessageRepository implements MessageRepository {
   }
 
   withdraw(direction: Direction, id: string, audit: AuditEntry): Promise<boolean> {
-    return this.#db.write(withdrawWrite(direction, id, audit, ['accepted', 'dead-lettered']))
+    return this.#db.write(withdrawWrite(this.#db.dialect, direction, id, audit, ['accepted', 'dead-lettered']))
   }
 
   recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {
