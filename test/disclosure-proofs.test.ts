@@ -216,7 +216,15 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   )
   const borrowed = await check({ ...theirs, subject: report.subject })
   t.equal(borrowed.code, 1, "another traveller's entries do not prove this traveller's report")
-  t.match(borrowed.stdout, /NOT PROVEN: entry \d+: its ledger entry does not name the report's traveller/)
+  // Read as this traveller's, an entry that does not name them discloses none of its fields (docs/privacy-officers.md, "Corrections and retractions in the report").
+  t.match(borrowed.stdout, /NOT PROVEN: entry \d+: the report shows the fields shared or withheld other than the ledger says/)
+  const borrowedBare = await check({
+    ...theirs,
+    subject: report.subject,
+    disclosures: theirs.disclosures.map((d: object) => ({ ...d, shared: [], withheld: 0 }))
+  })
+  t.equal(borrowedBare.code, 1, 'nor do they shown as disclosing nothing')
+  t.match(borrowedBare.stdout, /NOT PROVEN: entry \d+: its ledger entry does not name the report's traveller/)
 
   // By the corrected number: the original's entry names the old number only, and is the traveller's through their correction in the same report.
   const byNew = JSON.parse(
@@ -229,6 +237,18 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   )
   const provenByNew = await check(byNew)
   t.equal(provenByNew.code, 0, provenByNew.stdout)
+  // The original names the old number only: none of its fields are shown as disclosed under the new one, and a report that shows them is not proven.
+  const originalRow = (r: typeof report) =>
+    r.disclosures.find((d: { messageId: string; event: string }) => d.messageId === String(envelope.id) && d.event === 'accepted')
+  t.same([originalRow(byNew).shared, originalRow(byNew).withheld], [[], 0], 'by the new number, the original lists none of its fields')
+  t.equal(byNew.totals.sent, 1, 'and is not counted among the messages sent about that number')
+  const claimed = structuredClone(byNew)
+  Object.assign(originalRow(claimed), { shared: originalRow(report).shared, withheld: originalRow(report).withheld })
+  t.match(
+    (await check(claimed)).stdout,
+    /NOT PROVEN: entry \d+: the report shows the fields shared or withheld other than the ledger says/,
+    "a report by the new number showing the original's fields as disclosed under it is not proven"
+  )
   const withoutCorrection = { ...byNew, disclosures: byNew.disclosures.filter((d: { messageId: string }) => d.messageId !== String(correction.id)) }
   t.match(
     (await check(withoutCorrection)).stdout,

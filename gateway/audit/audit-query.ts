@@ -124,9 +124,9 @@ const ENTRY_PROPERTIES = {
   subjectFields: {
     type: 'array',
     description:
-      "On a batch whose records were not all decided alike, and on a correction of a batch: which of `fields` each traveller's own record was counted in, " +
+      "On a batch whose records were not all decided alike, on a correction of a batch, and on a correction of a single record that names another traveller than its original: which of `fields` each traveller's own record was counted in, " +
       'one item per distinct set, naming the fields and the travellers by their places (from 0) in `fields` and `subjects`. A traveller of the original ' +
-      "a correction names who is not among its records is counted in the batch's own fields only. A traveller in no item has none of the fields; " +
+      "a correction of a batch names who is not among its records is counted in the batch's own fields only; one of a single record's, in none. A traveller in no item has none of the fields; " +
       'on an entry without `subjectFields`, every traveller has every field.',
     items: {
       type: 'object',

@@ -4,7 +4,8 @@
 // commuter's years of them would not fit in memory at once), with what the
 // whole report needs from every page: the totals, and which message
 // superseded each of theirs. Every entry of the report is read, one store
-// page at a time, for those; only this page's are kept
+// page at a time, for those; only this page's are kept, and an original
+// counted only when it names the traveller
 // (docs/privacy-officers.md, "The audit API").
 import type { Direction, GatewayStore, StoredAuditEntry } from '../store/records.ts'
 import { allMatching, PAGE_MAX_BYTES, reportCursor } from './audit-query.ts'
@@ -66,7 +67,11 @@ export async function disclosurePage(store: GatewayStore, opts: DisclosurePageOp
     const { supersedes, direction, event, messageId } = e.entry
     totals.entries++
     const side = event !== 'accepted' && event !== 'received' ? undefined : direction === 'outbound' ? 'sent' : direction === 'inbound' ? 'received' : undefined
-    if (side !== undefined) {
+    // An original found through its correction that names the traveller by
+    // none of its identifiers is listed, not counted: none of its records is
+    // known to be theirs, and the correction that carries theirs is counted
+    // (docs/privacy-officers.md, "Corrections and retractions in the report").
+    if (side !== undefined && e.entry.subjects.includes(opts.subject)) {
       totals[side]++
       if (e.entry.at >= since) {
         totals.lastMonth[side]++

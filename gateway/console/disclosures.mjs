@@ -27,15 +27,20 @@ function supersedesOf(entry) {
 
 /**
  * The field decisions an entry records for the traveller whose keyed digest
- * is `subject`: on an entry with `subjectFields` (a batch whose records were
- * not all decided alike, or a correction of a batch), those their own record
- * was counted in, by place, and none when no set names them; otherwise all
- * of them (docs/privacy-officers.md, "A traveller's record in a batch").
+ * is `subject`: none when it does not name them (an original a correction of
+ * theirs supersedes, shown with it: its records name them by no identifier,
+ * and any of them may be another person's); on an entry with `subjectFields`
+ * (a batch whose records were not all decided alike, or a correction that
+ * names travellers it no longer carries), those their own record was counted
+ * in, by place, and none when no set names them; otherwise all of them
+ * (docs/privacy-officers.md, "A traveller's record in a batch" and
+ * "Corrections and retractions in the report").
  */
 export function travellerFields(entry, subject) {
   const fields = Array.isArray(entry.fields) ? entry.fields : []
   const place = Array.isArray(entry.subjects) ? entry.subjects.indexOf(subject) : -1
-  if (!Array.isArray(entry.subjectFields) || place < 0) return fields
+  if (place < 0) return []
+  if (!Array.isArray(entry.subjectFields)) return fields
   const own = new Set()
   for (const set of entry.subjectFields) if (set.subjects.includes(place)) for (const i of set.fields) own.add(i)
   return fields.filter((_f, i) => own.has(i))

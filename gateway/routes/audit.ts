@@ -188,7 +188,8 @@ const DISCLOSURE_REPORT = {
       type: 'object',
       additionalProperties: false,
       required: ['entries', 'sent', 'received', 'lastMonth'],
-      description: "Over every page: the traveller's entries, and the messages about them that left the country (`sent`) or came in (`received`).",
+      description:
+        "Over every page: the traveller's entries, and the messages naming them that left the country (`sent`) or came in (`received`); an original listed only through its correction, naming them by no identifier, is not counted among these.",
       properties: {
         entries: { type: 'integer', minimum: 0 },
         sent: { type: 'integer', minimum: 0 },

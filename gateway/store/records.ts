@@ -173,11 +173,13 @@ export interface AuditEntry {
    */
   readonly subjects: readonly string[]
   /**
-   * In a message of several records (a batch) not all decided alike: which
+   * In a message of several records (a batch) not all decided alike, and in
+   * a correction that names travellers of its original it does not carry: which
    * of `fields` each traveller's own record was counted in, one element per
    * distinct set, naming its travellers by their places in `subjects`. A
-   * traveller in no element (one a correction supersedes) is reported with
-   * every field, as is every traveller of an entry without it.
+   * traveller in no element (one a correction supersedes and does not
+   * carry) is reported with none of them; every traveller of an entry
+   * without it, with every field (gateway/audit/traveller-fields.ts).
    */
   readonly subjectFields?: readonly SubjectFields[]
 }
