@@ -758,6 +758,38 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await copies(), [])
     })
 
+    t.test('a purge of more messages than one chunk removes them all, a chunk a transaction, and a held message keeps its outbox item', async (t) => {
+      const store = await backend.open(t)
+      const dead = async (id: string) => {
+        await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0)))
+        await store.markDeadLettered(
+          'outbound',
+          id,
+          { at: iso(10), error: 'x' },
+          auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: id, at: iso(10) })
+        )
+      }
+      for (const id of ['c1', 'c2', 'c3', 'c4', 'c5', 'held']) await dead(id)
+      await store.addLegalHold({ ref: 'H', complaintRef: null, messageId: 'held', subject: null, reason: 'complaint', placedAt: iso(20), releasedAt: null })
+      const before = (await store.auditHead())!
+      const counts = await store.purge(iso(50), auditEntry({ event: 'purged', counts: { retentionDays: 30 } }), { chunkMessages: 2 })
+      t.same(counts, { messages: 5, outbox: 5 }, 'every expired message, in three chunks')
+      for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) t.equal(await store.findMessage('outbound', id), undefined, `${id} purged`)
+      t.ok(await store.findMessage('outbound', 'held'), 'the held message is kept')
+      t.ok(await store.outboxItem('outbound', 'held'), 'and its sealed copy with it')
+      const entries = await store.auditEntries(before.seq, 100)
+      t.same(
+        entries.map((e) => e.entry.counts),
+        [
+          { retentionDays: 30, messages: 2, outbox: 2 },
+          { retentionDays: 30, messages: 2, outbox: 2 },
+          { retentionDays: 30, messages: 1, outbox: 1 }
+        ],
+        'one entry a chunk, committed with what it removed; the short chunk ends the run, and no empty one follows'
+      )
+      assertChain(t, await store.auditEntries(0, 100), before.seq + 3)
+    })
+
     t.test('an entry about no message has no direction; one written with a made-up direction keeps it', async (t) => {
       const store = await backend.open(t)
       const written = [
@@ -986,6 +1018,31 @@ t.test('PostgreSQL', async (t) => {
     t.same(await purging, { messages: 2, outbox: 0 }, 'the purge goes on: it began before the hold')
     await placing
     t.ok(confirmed, 'the hold is confirmed once the purge has committed')
+  })
+
+  t.test('a purge chunk past its deadline fails alone: a write asked for beside it commits, and the next run purges', async (t) => {
+    const schema = await freshSchema(t, pool)
+    const store = new PostgresStore(pool, { schema, timeoutMs: 300 })
+    await store.create()
+    for (const id of ['old', 'blocker']) {
+      await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0)))
+      await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(10) }))
+    }
+    // A row another connection holds keeps the purge's chunk waiting past LEDGER_POSTGRES_TIMEOUT_MS, as a large one did.
+    const blocker = await pool.connect()
+    t.teardown(() => blocker.release())
+    await blocker.query('BEGIN')
+    await blocker.query(`SELECT 1 FROM ${schema}.messages WHERE id = 'blocker' FOR UPDATE`)
+    // In the same turn, as an agency's accept comes beside the scheduled purge.
+    const [purge, other] = await Promise.allSettled([store.purge(iso(50), auditEntry({ event: 'purged' })), store.appendAudit(accepted('beside', iso(60)))])
+    t.match(purge, { status: 'rejected', reason: { message: 'Query read timeout' } }, 'the purge fails past its deadline')
+    t.same(other, { status: 'fulfilled', value: undefined }, 'the write beside it commits')
+    await blocker.query('COMMIT')
+    t.same(await store.purge(iso(50), auditEntry({ event: 'purged' })), { messages: 2, outbox: 0 }, 'the next run purges what the failed one left')
+    t.same(
+      (await store.auditEntries(0, 100)).map((e) => `${e.entry.event}:${e.entry.messageId ?? '-'}`),
+      ['accepted:old', 'delivered:old', 'accepted:blocker', 'delivered:blocker', 'accepted:beside', 'purged:-']
+    )
   })
 
   t.test('a schema made before holds carried a complaint reference gains the column, and keeps its holds', async (t) => {

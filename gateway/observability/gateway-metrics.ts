@@ -10,6 +10,7 @@ import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEvent, CommittedEntry, Direction, MessageRecord } from '../store/records.ts'
 import type { TrustReloads } from '../plugins/trust.ts'
 import { INTAKE_STAGES, type IntakeStage } from '../intake/intake.ts'
+import { PURGE_OUTCOMES, type PurgeOutcome } from '../queue/retention.ts'
 
 /** The audit events that are a message's outcomes; the others (purges, reports, holds…) are counted only as entries. */
 const MESSAGE_OUTCOMES: ReadonlySet<AuditEvent> = new Set<AuditEvent>([
@@ -127,6 +128,7 @@ export class GatewayMetrics {
   readonly #entries: Counter<'event'>
   readonly #conflicts: Counter
   readonly #verifications: Histogram
+  readonly #purges: Counter<'outcome'>
   readonly #latency: Histogram<'direction'>
   readonly #intakeWait: Histogram<'direction' | 'stage'>
   /** Client certificates as last presented, by role and system. */
@@ -161,6 +163,16 @@ export class GatewayMetrics {
       buckets: [1, 5, 15, 60, 300, 1800],
       registers
     })
+    this.#purges = new Counter({
+      name: 'btb_retention_purges_total',
+      help:
+        'Retention purge runs by outcome (completed, failed). A failed run keeps personal data past MESSAGE_RETENTION_DAYS until one completes ' +
+        '(docs/operators.md, "Metrics and health"). Alert on any failed.',
+      labelNames: ['outcome'],
+      registers
+    })
+    // Both series exist from the start, so that increase() sees the first failure.
+    for (const outcome of PURGE_OUTCOMES) this.#purges.inc({ outcome }, 0)
     this.#latency = new Histogram({
       name: 'btb_delivery_latency_seconds',
       help: "From acceptance (outbound) or receipt (inbound) to the delivery confirmed: the partner's signed receipt, or the agency's 2xx.",
@@ -289,6 +301,11 @@ export class GatewayMetrics {
   /** An accepted message waited `seconds` for its ledger commit or its queue add (intake/intake.ts). */
   ledgerVerified(seconds: number): void {
     this.#verifications.observe(seconds)
+  }
+
+  /** A retention purge run ended (queue/retention.ts). */
+  retentionPurged(outcome: PurgeOutcome): void {
+    this.#purges.inc({ outcome })
   }
 
   intakeWaited(direction: Direction, stage: IntakeStage, seconds: number): void {

@@ -70,7 +70,12 @@ export const oversightPlugin = fp(
     })
     app.decorate('checkpointer', checkpointer)
     const retention = opts.runWorkers
-      ? new RetentionJob(store, { redisUrl: opts.redisUrl, prefix: opts.prefix, retentionDays: opts.retentionDays, everyMs: opts.purgeEveryMs }, log)
+      ? new RetentionJob(
+          store,
+          { redisUrl: opts.redisUrl, prefix: opts.prefix, retentionDays: opts.retentionDays, everyMs: opts.purgeEveryMs },
+          log,
+          (outcome) => app.metrics.retentionPurged(outcome)
+        )
       : undefined
 
     app.addHook('onReady', async () => {
@@ -82,5 +87,5 @@ export const oversightPlugin = fp(
       await retention?.close()
     })
   },
-  { name: 'oversight', fastify: '5.x', dependencies: ['ledger', 'trust', 'partner'] }
+  { name: 'oversight', fastify: '5.x', dependencies: ['ledger', 'trust', 'partner', 'metrics'] }
 )

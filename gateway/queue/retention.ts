@@ -21,6 +21,10 @@ export interface RetentionSettings {
   readonly everyMs: number
 }
 
+/** How a purge run ended: every chunk committed, or one failed and the run stopped there. */
+export const PURGE_OUTCOMES = ['completed', 'failed'] as const
+export type PurgeOutcome = (typeof PURGE_OUTCOMES)[number]
+
 /** Purges what is older than the retention period; returns the counts. */
 export async function purgeExpired(store: GatewayStore, retentionDays: number, now = Date.now()): Promise<{ messages: number; outbox: number }> {
   const before = new Date(now - retentionDays * 86_400_000).toISOString()
@@ -40,7 +44,8 @@ export class RetentionJob {
   readonly #log: FastifyBaseLogger
   #watch: NodeJS.Timeout | undefined
 
-  constructor(store: GatewayStore, settings: RetentionSettings, log: FastifyBaseLogger) {
+  /** `onOutcome` hears of each run's end, for the metrics (btb_retention_purges_total). */
+  constructor(store: GatewayStore, settings: RetentionSettings, log: FastifyBaseLogger, onOutcome?: (outcome: PurgeOutcome) => void) {
     this.#settings = settings
     this.#log = log
     const connection = redisOptions(settings.redisUrl)
@@ -60,6 +65,15 @@ export class RetentionJob {
       )
     )
     this.#worker.on('error', (err) => log.warn({ err }, 'retention worker error'))
+    this.#worker.on('completed', () => onOutcome?.('completed'))
+    // A run that fails keeps personal data (sealed dead letters, message
+    // records) past retention until one succeeds: an alert, not a job that
+    // failed quietly in Redis (docs/operators.md, "Metrics and health").
+    // The chunks committed before the failure stay purged, each with its entry.
+    this.#worker.on('failed', (_job, err) => {
+      onOutcome?.('failed')
+      log.error({ alert: 'RETENTION_FAILED', err }, 'retention purge failed: personal data is kept past MESSAGE_RETENTION_DAYS until a run succeeds')
+    })
   }
 
   /**

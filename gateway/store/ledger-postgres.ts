@@ -8,7 +8,7 @@ import { AUDIT_COLUMNS } from './audit-index.ts'
 import type { AuditEntry, CommitListener } from './records.ts'
 import { postgresDialect, type Dialect, type SqlValue } from './sql/dialect.ts'
 import { HEAD, TipCache, chainLinks, fillFieldSets, fillTreeNodes, indexRows, readEdge, serialised, type Head, type SerialisedEntry } from './sql/ledger.ts'
-import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write } from './sql/program.ts'
+import { NO_RESULT, runAsync, type Row, type Step, type StepResult, type Write, type WriteOptions } from './sql/program.ts'
 import { addedColumnsSql, indexesSql, tablesSql } from './sql/schema.ts'
 import { SqlStore, type SqlDatabase } from './sql/store.ts'
 
@@ -40,6 +40,8 @@ interface WriteContext extends Transaction {
 
 interface PendingWrite {
   readonly work: (c: WriteContext) => Promise<unknown>
+  /** Committed in a batch of its own (WriteOptions.alone). */
+  readonly alone: boolean
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -291,13 +293,15 @@ class PostgresDatabase implements SqlDatabase {
     return (await this.#pool.query(this.#timed(this.#sql(sql), values))).rowCount ?? 0
   }
 
-  write<T>(write: Write<T>): Promise<T> {
-    return this.#write((c) =>
-      runAsync(write, async (step) => {
-        if (step.op !== 'append') return this.#stepOn(c, step)
-        c.append(step.entry)
-        return NO_RESULT
-      })
+  write<T>(write: Write<T>, options: WriteOptions = {}): Promise<T> {
+    return this.#write(
+      (c) =>
+        runAsync(write, async (step) => {
+          if (step.op !== 'append') return this.#stepOn(c, step)
+          c.append(step.entry)
+          return NO_RESULT
+        }),
+      options.alone === true
     )
   }
 
@@ -325,9 +329,9 @@ class PostgresDatabase implements SqlDatabase {
    * what bounds appends across every instance is how long the lock is held.
    * No caller hears back before the commit that holds its write.
    */
-  #write<T>(work: (c: WriteContext) => Promise<T>): Promise<T> {
+  #write<T>(work: (c: WriteContext) => Promise<T>, alone: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject })
+      this.#pending.push({ work, alone, resolve: resolve as (value: unknown) => void, reject })
       this.#committing ??= this.#commitPending()
     })
   }
@@ -336,10 +340,23 @@ class PostgresDatabase implements SqlDatabase {
     // Started from #write: wait a turn, so that the writes of this one share the batch.
     await new Promise((resolve) => setImmediate(resolve))
     try {
-      while (this.#pending.length > 0) await this.#commitBatch(this.#pending.splice(0, MAX_BATCH))
+      while (this.#pending.length > 0) await this.#commitBatch(this.#pending.splice(0, this.#nextBatchSize()))
     } finally {
       this.#committing = undefined
     }
+  }
+
+  /**
+   * At most MAX_BATCH writes, up to the first that must be alone; that one,
+   * when it is first. A write alone (a chunk of the retention purge) that
+   * runs past the deadline then rolls back only itself: in a shared batch it
+   * failed every write beside it (an agency's accept, a delivery's record),
+   * on every run (docs/operators.md, "Configuration", MESSAGE_RETENTION_DAYS).
+   */
+  #nextBatchSize(): number {
+    if (this.#pending[0]!.alone) return 1
+    const next = this.#pending.findIndex((op) => op.alone)
+    return next === -1 ? MAX_BATCH : Math.min(next, MAX_BATCH)
   }
 
   async #commitBatch(batch: PendingWrite[]): Promise<void> {

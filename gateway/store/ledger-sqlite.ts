@@ -88,6 +88,8 @@ interface PendingWrite {
   readonly bytes: number
   /** Synced to disk at its commit (WriteOptions.durable). */
   readonly durable: boolean
+  /** A group of its own (WriteOptions.alone). */
+  readonly alone: boolean
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -311,9 +313,9 @@ export class SqliteDatabase implements SqlBackend {
    * hundred commits (their index rows share pages), and no caller hears back
    * before the commit that holds its write: the 202's promise is kept.
    */
-  #transaction<T>(work: () => T, { bytes = 0, durable = false }: WriteOptions): Promise<T> {
+  #transaction<T>(work: () => T, { bytes = 0, durable = false, alone = false }: WriteOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, bytes, durable, resolve: resolve as (value: unknown) => void, reject })
+      this.#pending.push({ work, bytes, durable, alone, resolve: resolve as (value: unknown) => void, reject })
       if (this.#pending.length === 1) setImmediate(() => this.#commitOrWait())
     })
   }
@@ -332,14 +334,18 @@ export class SqliteDatabase implements SqlBackend {
     else this.#commitPending(false)
   }
 
-  /** The next group: at most MAX_BATCH writes and MAX_BATCH_BYTES, and always at least one. */
+  /** The next group: at most MAX_BATCH writes and MAX_BATCH_BYTES, none beside a write alone, and always at least one. */
   #nextBatch(): PendingWrite[] {
     let count = 0
     let bytes = 0
     while (count < this.#pending.length && count < MAX_BATCH) {
-      bytes += this.#pending[count]!.bytes
+      const op = this.#pending[count]!
+      // A write alone (WriteOptions.alone, a chunk of the retention purge) is a group of its own.
+      if (count > 0 && op.alone) break
+      bytes += op.bytes
       if (count > 0 && bytes > MAX_BATCH_BYTES) break
       count++
+      if (op.alone) break
     }
     return this.#pending.splice(0, count)
   }

@@ -294,6 +294,21 @@ export interface PurgeCounts {
   readonly outbox: number
 }
 
+/**
+ * How many messages a purge removes in one transaction, at most. A backlog
+ * (MESSAGE_RETENTION_DAYS lowered, a roster sent as single messages, a purge
+ * that did not run for a while) deleted in one statement outlasted
+ * LEDGER_POSTGRES_TIMEOUT_MS on every run, so that nothing was ever purged
+ * again (docs/operators.md, "Configuration", MESSAGE_RETENTION_DAYS). A thousand messages and their
+ * sealed copies take well under a second on either store.
+ */
+export const PURGE_CHUNK_MESSAGES = 1000
+
+export interface PurgeOptions {
+  /** At most this many messages a transaction (PURGE_CHUNK_MESSAGES unless set): a positive integer. */
+  readonly chunkMessages?: number
+}
+
 /** The entry a purge appends: `audit`, with what was removed added to its counts. */
 export function purgeEntry(audit: AuditEntry, counts: PurgeCounts): AuditEntry {
   return { ...audit, counts: { ...audit.counts, ...counts } }
@@ -513,12 +528,17 @@ export interface HoldsAndRetention {
   /**
    * Retention: deletes delivered, dead-lettered and discarded messages last updated before
    * `before`, with their outbox items, except those an active legal hold
-   * covers, and appends `audit` with the counts in it (purgeEntry) in the
-   * same transaction. A purge that removed nothing appends nothing. The entry
-   * is data, not a function of the counts, so that a store on another thread
-   * (store-thread.ts) can be asked for it.
+   * covers. It runs in chunks of at most `chunkMessages` messages, each its
+   * own transaction, committed alone (no other write shares it, so that one
+   * that fails fails no other), until a chunk finds fewer: each chunk appends
+   * `audit` with its own counts in it (purgeEntry) in its transaction, so
+   * that the ledger never lacks an entry for what was deleted, nor holds one
+   * for what was not. A chunk that removed nothing appends nothing. Returns
+   * the run's totals; a chunk that fails ends the run, and the chunks before
+   * it stay committed. The entry is data, not a function of the counts, so
+   * that a store on another thread (store-thread.ts) can be asked for it.
    */
-  purge(before: string, audit: AuditEntry): Promise<PurgeCounts>
+  purge(before: string, audit: AuditEntry, options?: PurgeOptions): Promise<PurgeCounts>
 }
 
 /** The ledger's store: every repository over one database, and its close. */

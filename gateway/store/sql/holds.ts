@@ -1,7 +1,17 @@
 // Legal holds (P9) and the retention purge (P5) they hold back. One SQL text
-// for both databases, but the purge: see below.
+// for both databases, but the purge's chunk: see below.
 import { normaliseInstant } from '../audit-index.ts'
-import { purgeEntry, type AuditEntry, type Direction, type HoldsAndRetention, type LegalHold, type PurgeCounts, type SealedCopyFate } from '../records.ts'
+import {
+  PURGE_CHUNK_MESSAGES,
+  purgeEntry,
+  type AuditEntry,
+  type Direction,
+  type HoldsAndRetention,
+  type LegalHold,
+  type PurgeCounts,
+  type PurgeOptions,
+  type SealedCopyFate
+} from '../records.ts'
 import type { Dialect } from './dialect.ts'
 import { all, append, run, type SqlBackend, type Write } from './program.ts'
 
@@ -90,11 +100,12 @@ const RELEASED_COPIES = `{outbox} o JOIN {messages} m ON m.direction = o.directi
   WHERE m.status IN ('discarded', 'withdrawn') AND ${UNHELD}`
 
 /**
- * PostgreSQL: one statement, one snapshot, so that a hold placed meanwhile
- * protects a message and its outbox item together, never one without the other.
+ * PostgreSQL: one chunk (its second placeholder: how many messages, at most)
+ * in one statement, one snapshot, so that a hold placed meanwhile protects a
+ * message and its outbox item together, never one without the other.
  */
-const PURGE_IN_ONE = `WITH RECURSIVE ${HELD}, doomed AS (
-    SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} FOR UPDATE
+const PURGE_CHUNK_IN_ONE = `WITH RECURSIVE ${HELD}, doomed AS (
+    SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} LIMIT ? FOR UPDATE
   ), outbox_gone AS (
     DELETE FROM {outbox} o WHERE (o.direction, o.id) IN (SELECT direction, id FROM doomed UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})
     RETURNING 1
@@ -111,17 +122,43 @@ const PURGE_SUPERSESSIONS = `DELETE FROM {supersessions} AS s WHERE NOT EXISTS (
   SELECT 1 FROM {messages} m WHERE m.direction = s.direction AND m.id IN (s.original, s.superseded_by))`
 
 /**
- * SQLite has neither data-modifying WITH nor DELETE … USING, and needs
- * neither: its write lock is held from the first statement, so both see the same rows.
+ * SQLite's chunk: the first `limit` purgeable messages in key order, the
+ * same rows for both statements below.
  */
-function* purgeInTwo(bound: string): Write<PurgeCounts> {
+const CHUNK = `SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} ORDER BY m.direction, m.id LIMIT ?`
+
+/**
+ * SQLite has neither data-modifying WITH nor DELETE … USING, and needs
+ * neither: its write lock is held from the first statement, so both see the
+ * same rows, and CHUNK, in key order, picks the same messages for both.
+ */
+function* purgeChunkInTwo(bound: string, limit: number): Write<PurgeCounts> {
   const outbox = yield* run(
-    `WITH RECURSIVE ${HELD} DELETE FROM {outbox} WHERE (direction, id) IN (
-      SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})`,
-    [bound]
+    `WITH RECURSIVE ${HELD} DELETE FROM {outbox} WHERE (direction, id) IN (SELECT direction, id FROM (${CHUNK}) UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})`,
+    [bound, limit]
   )
-  const messages = yield* run(`WITH RECURSIVE ${HELD} DELETE FROM {messages} AS m WHERE ${PURGEABLE}`, [bound])
+  const messages = yield* run(`WITH RECURSIVE ${HELD} DELETE FROM {messages} WHERE (direction, id) IN (${CHUNK})`, [bound, limit])
   return { messages, outbox }
+}
+
+/** One chunk of a purge, and its ledger entry, in one transaction. */
+function* purgeChunk(inOne: boolean, bound: string, limit: number, audit: AuditEntry): Write<PurgeCounts> {
+  let counts: PurgeCounts
+  if (inOne) {
+    // A hold placed while the chunk runs waits for it to commit, and one
+    // placed before is seen: under READ COMMITTED the chunk's statement
+    // would not see a hold committed after it began, and would delete
+    // a message whose hold was already confirmed to the officer.
+    yield* run('LOCK TABLE {legal_holds} IN SHARE MODE', [])
+    const [row] = yield* all<{ messages: string; outbox: string }>(PURGE_CHUNK_IN_ONE, [bound, limit])
+    counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
+  } else {
+    counts = yield* purgeChunkInTwo(bound, limit)
+  }
+  if (counts.messages > 0) yield* run(PURGE_SUPERSESSIONS, [])
+  // A chunk that removed nothing changed nothing: no entry, and the head stays where it was.
+  if (counts.messages + counts.outbox > 0) yield* append(purgeEntry(audit, counts))
+  return counts
 }
 
 /** Whether an active legal hold covers one message: its two placeholders are the direction and id. */
@@ -184,28 +221,25 @@ export class SqlHoldsAndRetention implements HoldsAndRetention {
     return (await this.#db.all<LegalHoldRow>(COVERING, [subject, subject])).map(toLegalHold)
   }
 
-  purge(before: string, audit: AuditEntry): Promise<PurgeCounts> {
+  /**
+   * Chunk after chunk, each alone in its transaction (WriteOptions.alone),
+   * until one finds fewer messages than it may take. A backlog deleted in
+   * one statement outlasted LEDGER_POSTGRES_TIMEOUT_MS on every run, and
+   * took the writes batched with it down too; a chunk is bounded, and one
+   * that fails fails only itself (docs/operators.md, "Configuration").
+   */
+  async purge(before: string, audit: AuditEntry, options: PurgeOptions = {}): Promise<PurgeCounts> {
+    const limit = options.chunkMessages ?? PURGE_CHUNK_MESSAGES
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`chunkMessages must be a positive integer (got ${String(limit)})`)
     const bound = normaliseInstant(before)
     const inOne = this.#db.dialect.name === 'postgres'
-    return this.#db.write(
-      (function* () {
-        let counts: PurgeCounts
-        if (inOne) {
-          // A hold placed while the purge runs waits for it to commit, and one
-          // placed before is seen: under READ COMMITTED the purge's statement
-          // would not see a hold committed after it began, and would delete
-          // a message whose hold was already confirmed to the officer.
-          yield* run('LOCK TABLE {legal_holds} IN SHARE MODE', [])
-          const [row] = yield* all<{ messages: string; outbox: string }>(PURGE_IN_ONE, [bound])
-          counts = { messages: Number(row!.messages), outbox: Number(row!.outbox) }
-        } else {
-          counts = yield* purgeInTwo(bound)
-        }
-        if (counts.messages > 0) yield* run(PURGE_SUPERSESSIONS, [])
-        // A run that removed nothing changed nothing: no entry, and the head stays where it was.
-        if (counts.messages + counts.outbox > 0) yield* append(purgeEntry(audit, counts))
-        return counts
-      })()
-    )
+    let messages = 0
+    let outbox = 0
+    for (;;) {
+      const chunk = await this.#db.write(purgeChunk(inOne, bound, limit, audit), { alone: true })
+      messages += chunk.messages
+      outbox += chunk.outbox
+      if (chunk.messages < limit) return { messages, outbox }
+    }
   }
 }

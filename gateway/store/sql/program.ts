@@ -86,4 +86,11 @@ export interface WriteOptions {
    * only at a checkpoint of its WAL; PostgreSQL commits are synced already.
    */
   readonly durable?: boolean
+  /**
+   * In a transaction of its own, shared with no other write: for a write
+   * that may run long (a chunk of the retention purge, sql/holds.ts). On
+   * PostgreSQL a write past LEDGER_POSTGRES_TIMEOUT_MS takes its whole batch
+   * with it (ledger-postgres.ts); alone, it fails only itself.
+   */
+  readonly alone?: boolean
 }
