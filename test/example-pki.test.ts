@@ -181,9 +181,16 @@ async function checkSet(t: TT, out: string, opts: CheckOptions = {}): Promise<Re
       t.same(
         a.kinds,
         entryExit
-          ? ['entry-exit.record', 'entry-exit.batch', 'traveller.designation', 'traveller.designation-batch']
-          : ['biometric.match-request', 'biometric.match-response'],
-        `${what}: kinds`
+          ? ['entry-exit.record', 'entry-exit.batch', 'traveller.designation', 'traveller.designation-batch', 'biometric.match-response']
+          : [
+              'biometric.match-request',
+              'biometric.match-response',
+              'entry-exit.record',
+              'entry-exit.batch',
+              'traveller.designation',
+              'traveller.designation-batch'
+            ],
+        `${what}: kinds, those it sends and those the policies let the partner send it`
       )
       t.same(
         a.purposes,

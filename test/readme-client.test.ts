@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { buildManifest } from '../sandbox/manifest.ts'
+import { policies } from '../policies/index.ts'
+import type { Kind } from '../schemas/index.ts'
 import { eventually, KEYS_DIR, REDIS_URL, startExchange } from './helper.ts'
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'docs', 'integrators.md'), 'utf8')
@@ -47,7 +49,7 @@ t.test('the manifest names what a client needs besides its own keys', async (t) 
   interface ManifestGateway {
     gatewayCert: string
     gatewayCertSha256: string
-    agencySystems: Array<{ agency: string; system: string; kinds: string[]; webhook?: string; routes: Route[] }>
+    agencySystems: Array<{ agency: string; system: string; kinds: string[]; purposes: string[]; webhook?: string; routes: Route[] }>
     privacyOfficers: Array<{ name: string; clientCert: string; clientKey: string }>
     operators: Array<{ name: string; clientCert: string; clientKey: string }>
   }
@@ -73,10 +75,15 @@ t.test('the manifest names what a client needs besides its own keys', async (t) 
       t.ok(existsSync(join(dir, who.clientCert)) && existsSync(join(dir, who.clientKey)), `${country}: ${who.name}'s certificate and key`)
     t.ok(g.privacyOfficers.length > 0 && g.operators.length > 0, `${country}: a privacy officer and an operator`)
     for (const s of g.agencySystems) {
-      t.same([...new Set(s.routes.map((r) => r.kind))].sort(), [...s.kinds].sort(), `${country}/${s.agency}: a route for every kind it may send`)
+      // Its kinds are those it may send and receive: it sends those its purposes have a policy for.
+      const sends = s.kinds.filter((k) => s.purposes.some((p) => policies[k as Kind]?.purposes[p]?.outbound !== undefined))
+      t.same([...new Set(s.routes.map((r) => r.kind))].sort(), sends.sort(), `${country}/${s.agency}: a route for every kind it may send`)
       for (const r of s.routes) {
         const receiver = partner.agencySystems.find((p) => `${r.to.country}/${p.agency}/${p.system}` === r.receivingSystem)
-        t.ok(receiver !== undefined && receiver.agency === r.to.agency && receiver.webhook !== undefined, `${r.kind} (${r.purpose}) -> ${r.receivingSystem}`)
+        t.ok(
+          receiver !== undefined && receiver.agency === r.to.agency && receiver.kinds.includes(r.kind) && receiver.webhook !== undefined,
+          `${r.kind} (${r.purpose}) -> ${r.receivingSystem}, registered for it`
+        )
         t.ok(r.legalAuthorities.length > 0, `${r.kind} (${r.purpose}): authorities ${country} may cite`)
       }
     }

@@ -3,7 +3,8 @@
 // letter keeps the attempts that may have reached the agency, so a later
 // withdrawal still says so; and corrections that would loop back to
 // themselves are refused, where each would wait for or withdraw another and
-// none would reach the agency.
+// none would reach the agency. A kind is pushed only to a system registered
+// for it: none, and the partner's delivery is refused.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import type { MessageRecord } from '../gateway/store/records.ts'
@@ -14,6 +15,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { copyKeys, eventually, injectGateway, testConfig } from './helper.ts'
+import { runKeys } from './lib/run-keys.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { agencyWebhook, asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 // Each test has its own gateway, Redis prefix and ledger, and waits on deliveries: side by side.
@@ -224,4 +227,46 @@ t.test("a partner's sending system never reaches this ledger: inbound entries na
   )
   t.notOk(JSON.stringify(entries).includes('tremblay'), 'and the system the partner named is nowhere in the ledger')
   t.equal((await gw.app.store.findMessage('inbound', original.id))?.sender, 'US/CBP/tremblay-1984-03-07', "the message's record, purged with it, keeps it")
+})
+
+// A system's `kinds` are those it may send and receive (docs/operators.md,
+// "Keys and trust CLI"): another system of the same agency is no stand-in for
+// the one registered for a kind. Revoke that one (compromised, say) and the
+// kind has nowhere to go until a system is issued for it.
+t.test("a kind is pushed only to a system registered for it: with none, the partner's delivery is refused 422 RECIPIENT_INVALID, nothing kept", async (t) => {
+  const trustFile = join(copyKeys(t), 'CA', 'trust.json')
+  const issued = await runKeys(
+    'issue-agency',
+    '--trust',
+    trustFile,
+    '--agency',
+    'CBSA',
+    '--system',
+    'nexus-kiosk',
+    '--kinds',
+    'traveller.designation',
+    '--purposes',
+    'trusted-traveller-vetting',
+    '--webhook',
+    'https://127.0.0.1:1/v1/inbox'
+  )
+  t.equal(issued.code, 0, issued.stderr)
+  const revoked = await runKeys('revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+  t.equal(revoked.code, 0, revoked.stderr)
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, trustFile }))
+
+  const record = await forwardedTo('CA')
+  const refused = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: record.jws, headers: asPartnerOf('CA') })
+  t.equal(refused.statusCode, 422, 'an entry record for CBSA, whose system for entry records is revoked, is refused')
+  t.equal(JSON.parse(refused.body).code, 'RECIPIENT_INVALID')
+  t.equal(await gw.app.store.findMessage('inbound', record.id), undefined, 'and not kept, to be pushed to a system not registered for it')
+
+  const designation = await forwardedTo('CA', { message: sampleEnvelope('traveller.designation', 'US', { country: 'CA', agency: 'CBSA' }) })
+  const taken = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: designation.jws, headers: asPartnerOf('CA') })
+  t.equal(taken.statusCode, 200, 'a designation for CBSA is received')
+  t.equal(
+    (await gw.app.store.findMessage('inbound', designation.id))?.recipient,
+    'CA/CBSA/nexus-kiosk',
+    'a designation goes to the system registered for designations'
+  )
 })

@@ -9,7 +9,6 @@ import { client, injectGateway, testConfig } from './helper.ts'
 t.test('the earliest failing check names the refusal', async (t) => {
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
   const cbsa = client(t, 'CBSA', gw.url)
-  const ircc = client(t, 'IRCC', gw.url)
   const entry = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
     cbsa.envelope({ ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }), ...overrides })
   const expired = new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z')
@@ -24,7 +23,7 @@ t.test('the earliest failing check names the refusal', async (t) => {
     'a wrong sender before an expired createdAt'
   )
   t.equal(
-    await code(await ircc.sign(ircc.envelope({ ...sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }), createdAt: expired })), ircc),
+    await code(await cbsa.sign(cbsa.envelope({ ...sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' }), createdAt: expired }))),
     'KIND_NOT_ALLOWED',
     'a kind the system may not send before an expired createdAt'
   )

@@ -91,6 +91,14 @@ const ENTRY_EXIT_PURPOSES = [
   'business-traveller-facilitation'
 ]
 const BIOMETRIC_KINDS = ['biometric.match-request', 'biometric.match-response']
+// A system's kinds are those it may send and receive: the gateway pushes a
+// kind only to a system registered for it (docs/operators.md, "Keys and trust
+// CLI"). So each system also holds the kinds the policies let the partner send
+// its agency that it does not send itself: border agencies receive match
+// responses (immigration-examination), immigration agencies entry records
+// (residency-determination) and designations (business-traveller-facilitation).
+const BORDER_KINDS = [...ENTRY_EXIT_KINDS, 'biometric.match-response']
+const IMMIGRATION_KINDS = [...BIOMETRIC_KINDS, ...ENTRY_EXIT_KINDS]
 const BIOMETRIC_PURPOSES = ['immigration-examination', 'asylum-claim']
 
 const COUNTRIES: readonly Country[] = ['CA', 'US']
@@ -106,7 +114,7 @@ const AGENCIES: Record<Country, AgencySpec[]> = {
       agency: 'CBSA',
       system: 'pik-primary',
       alg: 'ES256',
-      kinds: ENTRY_EXIT_KINDS,
+      kinds: BORDER_KINDS,
       purposes: ENTRY_EXIT_PURPOSES,
       webhook: 'https://127.0.0.1:9441/v1/inbox'
     },
@@ -114,7 +122,7 @@ const AGENCIES: Record<Country, AgencySpec[]> = {
       agency: 'IRCC',
       system: 'gcms-biometrics',
       alg: 'EdDSA',
-      kinds: BIOMETRIC_KINDS,
+      kinds: IMMIGRATION_KINDS,
       purposes: BIOMETRIC_PURPOSES,
       webhook: 'https://127.0.0.1:9442/v1/inbox'
     }
@@ -124,7 +132,7 @@ const AGENCIES: Record<Country, AgencySpec[]> = {
       agency: 'CBP',
       system: 'ades',
       alg: 'ES256',
-      kinds: ENTRY_EXIT_KINDS,
+      kinds: BORDER_KINDS,
       purposes: ENTRY_EXIT_PURPOSES,
       webhook: 'https://127.0.0.1:9443/v1/inbox'
     },
@@ -132,7 +140,7 @@ const AGENCIES: Record<Country, AgencySpec[]> = {
       agency: 'USCIS',
       system: 'ident-gateway',
       alg: 'EdDSA',
-      kinds: BIOMETRIC_KINDS,
+      kinds: IMMIGRATION_KINDS,
       purposes: BIOMETRIC_PURPOSES,
       webhook: 'https://127.0.0.1:9444/v1/inbox'
     }

@@ -53,15 +53,15 @@ export interface PreparedInbound extends PreparedDecisions {
   readonly narrowed: boolean
 }
 
-/** Which system of `agency` receives `kind`: one that lists the kind, else any that takes deliveries. */
+/**
+ * Which system of `agency` receives `kind`: one registered for it, or none.
+ * A system's `kinds` are those it may send and receive (docs/operators.md,
+ * "Keys and trust CLI"), so another system of the same agency is no stand-in:
+ * with the one registered for the kind revoked, the message is refused
+ * `RECIPIENT_INVALID` rather than pushed to a system never issued for it.
+ */
 export function receiverFor(receivers: readonly Receiver[], agency: string, kind: string): Receiver | undefined {
-  let fallback: Receiver | undefined
-  for (const r of receivers) {
-    if (r.agency !== agency) continue
-    if (r.kinds.has(kind)) return r
-    fallback ??= r
-  }
-  return fallback
+  return receivers.find((r) => r.agency === agency && r.kinds.has(kind))
 }
 
 export async function prepareInbound(task: InboundTask, tools: PipelineTools): Promise<Preparation<PreparedInbound>> {
@@ -82,7 +82,7 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     }
     const policy = tools.policyBook.select(envelope, 'inbound')
     const target = receiverFor(task.receivers, envelope.to.agency, envelope.kind)
-    if (target === undefined) throw new RecipientInvalidError(`no system of ${envelope.to.agency} takes deliveries`)
+    if (target === undefined) throw new RecipientInvalidError(`no system of ${envelope.to.agency} takes deliveries of ${envelope.kind}`)
     const minimised = tools.policyBook.apply(policy, envelope.payload)
 
     const at = new Date().toISOString()
