@@ -7,7 +7,7 @@
 import { SupersedesConflictError, SupersedesMismatchError, SupersedesNotYoursError, SupersedesUnknownError } from '../errors.ts'
 import { auditEntry, entrySender } from '../pipeline/audit-entry.ts'
 import { mayHaveArrived } from '../queue/dead-letters.ts'
-import type { Supersedes } from '../pipeline/envelope.ts'
+import { EARLIER_LINKS_MAX, type Supersedes } from '../pipeline/envelope.ts'
 import type { AuditEntry, Direction, MessageRecord, SupersessionLink } from '../store/records.ts'
 
 /** What the checks need of the superseding message. */
@@ -78,6 +78,46 @@ export async function checkNoLoop(
     if (seen.has(link.id)) return
     seen.add(link.id)
   }
+}
+
+/**
+ * The sending side: what a correction or retraction of `original` forwards
+ * with it, so that the partner can link it to a message it holds
+ * (Handling's earlierLinks). An original delivered is held there: nothing.
+ * One that is not (still queued, or withdrawn) may never reach the partner,
+ * so the links before it go too, nearest first, back to the nearest one
+ * delivered. Withdrawn links before it may have arrived all the same
+ * (`mayHaveArrived`): the partner, not this gateway, knows which it holds.
+ * The chain is kept by id in the ledger, and never changes once written.
+ */
+export async function earlierLinksOf(original: MessageRecord, stored: (id: string) => Promise<MessageRecord | undefined>): Promise<string[]> {
+  const links: string[] = []
+  for (let link: MessageRecord | undefined = original; link !== undefined && link.status !== 'delivered' && link.supersedes !== undefined; ) {
+    // Beyond the longest chain a forwarded envelope carries, the links nearest the original are the ones that matter.
+    if (links.length === EARLIER_LINKS_MAX || links.includes(link.supersedes.id)) break
+    links.push(link.supersedes.id)
+    link = await stored(link.supersedes.id)
+  }
+  return links
+}
+
+/**
+ * The receiving side: the message a correction or retraction supersedes
+ * here, the nearest of the one it names and the earlier links its sender
+ * forwarded (earlierLinksOf) that this gateway holds; none if it holds none.
+ * A partner gateway that does not forward them is taken as before: its
+ * message supersedes the one it names, if held.
+ */
+export async function nearestHeld(
+  named: string,
+  earlierLinks: readonly string[] | undefined,
+  stored: (id: string) => Promise<MessageRecord | undefined>
+): Promise<MessageRecord | undefined> {
+  for (const id of [named, ...(earlierLinks ?? [])]) {
+    const held = await stored(id)
+    if (held !== undefined) return held
+  }
+  return undefined
 }
 
 /**

@@ -60,7 +60,20 @@ export interface Handling {
   readonly forwardedAt: string
   /** SHA-256 of the agency's JWS as the sending gateway received it. */
   readonly originDigest: string
+  /**
+   * On a correction or retraction whose original (`supersedes.id`) had not
+   * been delivered when it was accepted: the ids of the links before that
+   * original in its chain, nearest first, back to the nearest one delivered
+   * (at most EARLIER_LINKS_MAX). The partner may never have had the original
+   * (withdrawn before it went); it then links the message to the nearest of
+   * these it holds, and tells its agency so (docs/integrators.md,
+   * "Corrections and retractions"). Ids only: nothing about a traveller.
+   */
+  readonly earlierLinks?: readonly string[]
 }
+
+/** The most earlier links a forwarded envelope carries (Handling's earlierLinks). */
+export const EARLIER_LINKS_MAX = 32
 
 /** What `handling` says of the policy a sending gateway applied; the limits travel with the record (P5, P10, P11). */
 export function handlingFor(
@@ -79,8 +92,11 @@ export function handlingFor(
  * intent, does not loosen them here; what the partner signed stays in its JWS.
  */
 export function stricterHandling(partner: Handling, own: Pick<Handling, 'retentionDays' | 'onwardTransfer' | 'humanReviewRequired'>): Handling {
+  // The earlier links are for the receiving gateway: the push's `supersedes`
+  // names the one it linked (routes/exchange.ts).
+  const { earlierLinks: _earlierLinks, ...handling } = partner
   return {
-    ...partner,
+    ...handling,
     retentionDays: Math.min(partner.retentionDays, own.retentionDays),
     onwardTransfer: partner.onwardTransfer && own.onwardTransfer,
     humanReviewRequired: partner.humanReviewRequired || own.humanReviewRequired
@@ -119,6 +135,15 @@ export const HANDLING_SCHEMA = {
     humanReviewRequired: { type: 'boolean' },
     forwardedBy: { enum: ['CA', 'US'] },
     forwardedAt: { $ref: 'https://schemas.btb-gateway.example/common/1.0#/$defs/dateTime' },
-    originDigest: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }
+    originDigest: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+    earlierLinks: {
+      description:
+        'On a correction or retraction whose original had not been delivered when the sending gateway accepted it: the ids of the links before that original in its chain, nearest first, back to the nearest one delivered. The receiving gateway links the message to the nearest of `supersedes.id` and these that it holds, and its push names that one (docs/integrators.md, "Corrections and retractions"). Absent otherwise, and from a gateway that predates it.',
+      type: 'array',
+      minItems: 1,
+      maxItems: EARLIER_LINKS_MAX,
+      uniqueItems: true,
+      items: { $ref: 'https://schemas.btb-gateway.example/common/1.0#/$defs/messageId' }
+    }
   }
 } as const

@@ -7,6 +7,8 @@
 // other core.
 import type { Piscina } from 'piscina'
 import { ServiceUnavailableError } from '../errors.ts'
+import { openedLength } from '../lib/seal.ts'
+import { amendSealed, type AmendTask } from './amend-sealed.ts'
 import type { InboundTask, PreparedInbound } from './prepare-inbound.ts'
 import { prepareInbound } from './prepare-inbound.ts'
 import { prepareOutbound, type OutboundTask, type PipelineTools, type Preparation, type PreparedOutbound } from './prepare-outbound.ts'
@@ -41,7 +43,7 @@ export class PipelinePool {
   /** The threads, from the first message that needs them on. */
   #pool: Promise<Piscina> | undefined
   #closed = false
-  /** Preparations run here and on workers, for /metrics and tests. */
+  /** Preparations (and amendments) run here and on workers, for /metrics and tests. */
   readonly counts = { inline: 0, worker: 0 }
 
   /**
@@ -80,13 +82,19 @@ export class PipelinePool {
   }
 
   outbound(task: OutboundTask): Promise<Preparation<PreparedOutbound>> {
-    if (this.#inline(task.jws)) return prepareOutbound(task, this.#tools)
+    if (this.#inline(task.jws.length)) return prepareOutbound(task, this.#tools)
     return this.#onThread({ step: 'outbound', task })
   }
 
   inbound(task: InboundTask): Promise<Preparation<PreparedInbound>> {
-    if (this.#inline(task.jws)) return prepareInbound(task, this.#tools)
+    if (this.#inline(task.jws.length)) return prepareInbound(task, this.#tools)
     return this.#onThread({ step: 'inbound', task })
+  }
+
+  /** A signed message signed again with members changed (amend-sealed.ts), here or on a worker by its size, like a preparation. */
+  amend(task: AmendTask): Promise<string> {
+    if (this.#inline(openedLength(task.sealed))) return amendSealed(task, this.#tools)
+    return this.#onThread({ step: 'amend', task })
   }
 
   /**
@@ -104,8 +112,9 @@ export class PipelinePool {
     }
   }
 
-  #inline(jws: string): boolean {
-    const inline = this.#options.threads === 0 || jws.length < this.#options.workerMinBytes
+  /** Whether a message of `bytes` (its JWS) is worked on here. */
+  #inline(bytes: number): boolean {
+    const inline = this.#options.threads === 0 || bytes < this.#options.workerMinBytes
     this.counts[inline ? 'inline' : 'worker']++
     return inline
   }

@@ -3,6 +3,7 @@
 // from the keys it was started with.
 import { workerData } from 'node:worker_threads'
 import { Sealer } from '../lib/seal.ts'
+import { amendSealed, type AmendTask } from './amend-sealed.ts'
 import { PolicyBook } from './apply-policy.ts'
 import { prepareInbound, type InboundTask } from './prepare-inbound.ts'
 import { prepareOutbound, type OutboundTask, type PipelineTools } from './prepare-outbound.ts'
@@ -14,7 +15,10 @@ export interface WorkerKeys {
   readonly pseudonymKey: Buffer
 }
 
-export type WorkerTask = { readonly step: 'outbound'; readonly task: OutboundTask } | { readonly step: 'inbound'; readonly task: InboundTask }
+export type WorkerTask =
+  | { readonly step: 'outbound'; readonly task: OutboundTask }
+  | { readonly step: 'inbound'; readonly task: InboundTask }
+  | { readonly step: 'amend'; readonly task: AmendTask }
 
 const keys = workerData as WorkerKeys
 const tools: PipelineTools = {
@@ -24,5 +28,12 @@ const tools: PipelineTools = {
 }
 
 export default function runStep(work: WorkerTask): Promise<unknown> {
-  return work.step === 'outbound' ? prepareOutbound(work.task, tools) : prepareInbound(work.task, tools)
+  switch (work.step) {
+    case 'outbound':
+      return prepareOutbound(work.task, tools)
+    case 'inbound':
+      return prepareInbound(work.task, tools)
+    case 'amend':
+      return amendSealed(work.task, tools)
+  }
 }

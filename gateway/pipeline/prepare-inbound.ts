@@ -51,6 +51,8 @@ export interface PreparedInbound extends PreparedDecisions {
    * partner sent more than the agreement lets through (logged as an alert).
    */
   readonly narrowed: boolean
+  /** The links before the one `supersedes` names, as the partner forwarded them (Handling's earlierLinks). */
+  readonly earlierLinks?: readonly string[]
 }
 
 /**
@@ -124,7 +126,8 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
         receipt,
         sealed: tools.sealer.seal(push, envelope.id),
         at,
-        narrowed
+        narrowed,
+        ...(envelope.handling.earlierLinks === undefined ? {} : { earlierLinks: envelope.handling.earlierLinks })
       }
     }
   } catch (err) {

@@ -6,10 +6,10 @@ import type { FastifyInstance } from 'fastify'
 import { ReplayedError } from '../errors.ts'
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { requireRequestAnswered } from '../intake/correlation.ts'
-import { checkNoLoop, checkSupersedes } from '../intake/supersession.ts'
+import { checkNoLoop, checkSupersedes, nearestHeld } from '../intake/supersession.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
-import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
+import { ENVELOPE_TYP, PUSH_TYP } from '../pipeline/envelope.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
 import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
@@ -27,7 +27,8 @@ const EXCHANGE_SCHEMA = {
     'the legal authority against what the sending country may cite, the inbound policy, then audit and outbox, a signed receipt, and a queued push to the receiving agency system. A message id is accepted ' +
     'once: the same bytes again get the same receipt (never an error, so retries cannot loop); the same id with other bytes, `409 REPLAYED`. ' +
     "A correction or retraction (`supersedes`) is checked against this gateway's record of the original, when it has one, and pushed to " +
-    'the system that received the original.',
+    'the system that received the original. One whose original never reached this gateway supersedes the nearest of `handling.earlierLinks` ' +
+    'that did, and its push names that one.',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: joseBody(
@@ -115,19 +116,37 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
       let target = result.target
       // A correction or retraction: its original, if it reached this gateway.
       // One that did not was withdrawn by its sender before it was delivered,
-      // and never comes after this message (delivery/delivery-outcome.ts): this
-      // one is taken all the same, with the link, and pushed as routed.
-      const original = envelope.supersedes === undefined ? undefined : await app.intake.stored('inbound', envelope.supersedes.id)
-      if (envelope.supersedes !== undefined) {
-        await checkNoLoop(envelope.id, envelope.supersedes, original, (id) => app.intake.stored('inbound', id))
+      // and never comes after this message (delivery/delivery-outcome.ts):
+      // this one then supersedes the nearest link before it that reached
+      // this gateway (the sender forwards them: intake/supersession.ts,
+      // nearestHeld), so that the agency's record of it is put right; with
+      // none held, it is taken all the same, with the link, and pushed as routed.
+      const stored = (id: string) => app.intake.stored('inbound', id)
+      const original = envelope.supersedes === undefined ? undefined : await nearestHeld(envelope.supersedes.id, result.earlierLinks, stored)
+      const supersedes =
+        envelope.supersedes !== undefined && original !== undefined && original.id !== envelope.supersedes.id
+          ? { ...envelope.supersedes, id: original.id }
+          : envelope.supersedes
+      if (supersedes !== undefined) {
+        await checkNoLoop(envelope.id, supersedes, original, stored)
         if (original !== undefined) {
-          checkSupersedes(envelope.supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
+          checkSupersedes(supersedes, original, { sender, kind: envelope.kind, purpose: envelope.purpose })
           // It goes where the original went (docs/integrators.md, "Corrections and retractions").
           target = original.recipient
         }
       }
       // A match response answers a request this gateway's agency sent (intake/correlation.ts).
       await requireRequestAnswered(envelope, 'outbound', (direction, id) => app.intake.stored(direction, id), original)
+      // Linked to an earlier link than the one named: recorded so, and the
+      // push, signed again, names it to the agency, which never had the one named.
+      const linked =
+        supersedes === envelope.supersedes
+          ? result
+          : {
+              ...result,
+              envelope: { ...envelope, supersedes },
+              sealed: await app.pipeline.amend({ sealed: result.sealed, id: envelope.id, typ: PUSH_TYP, signingKey: trust.signingKey, members: { supersedes } })
+            }
       const admission = await app.intake.admit({
         direction: 'inbound',
         event: 'received',
@@ -138,7 +157,7 @@ export async function exchangeRoutes(app: FastifyInstance, opts: ExchangeRouteOp
         receipt: result.receipt,
         digest,
         auditDigest: prepared.auditDigest,
-        prepared: result,
+        prepared: linked,
         ...(original === undefined ? {} : { original }),
         log: request.log
       })

@@ -10,7 +10,8 @@ import { MESSAGE_STATUS_SCHEMA, messageStatus, statusUrl } from '../intake/messa
 import { refusalAuditHook } from '../intake/refusal-audit.ts'
 import { SUBMISSION_BODY, SUBMISSION_REFUSALS } from '../intake/submission-contract.ts'
 import { requireRequestAnswered } from '../intake/correlation.ts'
-import { checkSupersedes } from '../intake/supersession.ts'
+import { checkSupersedes, earlierLinksOf } from '../intake/supersession.ts'
+import { ENVELOPE_TYP } from '../pipeline/envelope.ts'
 import { refusalError } from '../pipeline/refusal-data.ts'
 import { requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
@@ -134,6 +135,24 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
       }
       // A match response answers a request this agency received (intake/correlation.ts).
       await requireRequestAnswered(envelope, 'inbound', (direction, id) => app.intake.stored(direction, id), original)
+      // An original not delivered yet may never reach the partner: the links
+      // before it travel with this message, for the partner to link it to
+      // the nearest it holds (intake/supersession.ts, earlierLinksOf).
+      const earlierLinks = original === undefined ? [] : await earlierLinksOf(original, (id) => app.intake.stored('outbound', id))
+      const forwarded =
+        earlierLinks.length === 0
+          ? result
+          : {
+              ...result,
+              sealed: await app.pipeline.amend({
+                sealed: result.sealed,
+                id: envelope.id,
+                typ: ENVELOPE_TYP,
+                signingKey: trust.signingKey,
+                handling: { earlierLinks },
+                limitBytes: opts.bodyLimitBytes
+              })
+            }
       const admission = await app.intake.admit({
         direction: 'outbound',
         event: 'accepted',
@@ -145,7 +164,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRouteOpti
         digest,
         auditDigest: prepared.auditDigest,
         ...(payloadDigest === undefined ? {} : { payloadDigest }),
-        prepared: result,
+        prepared: forwarded,
         ...(original === undefined ? {} : { original }),
         log: request.log
       })
