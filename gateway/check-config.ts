@@ -2,8 +2,8 @@
 // at start-up, checked without starting it: the environment, the trust file
 // and every key and certificate it names, expiry dates, the ledger's place.
 // Nothing is written and no connection is opened.
-import { accessSync, constants, existsSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { certificateExpiries } from './trust/cert-expiry.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
 import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
@@ -54,6 +54,12 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
     return { ok: !failed, lines }
   }
   // The gateway creates the ledger and its directories: the nearest existing one must be writable.
+  const existing = existsSync(config.ledgerPath) ? statSync(config.ledgerPath) : undefined
+  if (existing !== undefined && !existing.isFile()) {
+    const what = existing.isDirectory() ? 'a directory' : 'not a regular file'
+    error(`LEDGER_PATH: ${config.ledgerPath} is ${what}, not a ledger file: name the file (e.g. ${join(config.ledgerPath, 'ledger.sqlite')})`)
+    return { ok: false, lines }
+  }
   let place = config.ledgerPath
   while (!existsSync(place) && dirname(place) !== place) place = dirname(place)
   try {

@@ -466,6 +466,23 @@ t.test('--check-config names each bad setting and checks the trust material', as
   const noTrust = checkConfiguration({ ...env, GATEWAY_TRUST_FILE: join(KEYS_DIR, 'nope.json') })
   t.match(noTrust.lines.join('\n'), /error GATEWAY_TRUST_FILE: /)
 
+  // What the start would refuse, refused here first (docs/operators.md, "Configuration").
+  const keys = copyKeys(t)
+  const trustFile = join(keys, 'CA', 'trust.json')
+  const file = JSON.parse(readFileSync(trustFile, 'utf8')) as TrustFile
+  const mismatched = join(keys, 'CA', 'trust-other-key.json')
+  writeFileSync(mismatched, JSON.stringify({ ...file, gateway: { ...file.gateway, tlsKey: 'agencies/CBSA-pik-primary/client.key.pem' } }))
+  t.match(
+    checkConfiguration({ ...env, GATEWAY_TRUST_FILE: mismatched }).lines.join('\n'),
+    /error GATEWAY_TRUST_FILE: .*gateway\.tlsKey .* is not the key of gateway\.tlsCert/,
+    "a TLS key that is not the certificate's: the HTTPS server could not start with it"
+  )
+  t.match(
+    checkConfiguration({ ...env, LEDGER_PATH: keys }).lines.join('\n'),
+    /error LEDGER_PATH: .* is a directory, not a ledger file/,
+    'a ledger path that is a directory: SQLite could not open it'
+  )
+
   const cli = await new Promise<{ code: number; stdout: string }>((resolve) => {
     execFile(process.execPath, ['gateway/server.ts', '--check-config'], { cwd: root, env: { ...process.env, ...env, PORT: '-1' } }, (err, stdout) =>
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout })

@@ -45,7 +45,7 @@ const DEAD_LETTER_PROPERTIES = {
   purpose: { type: 'string' },
   from: { type: 'string', description: 'The sending system.' },
   to: { type: 'string', description: 'The receiving agency (outbound) or system (inbound).' },
-  attempts: { type: 'integer', description: 'Failed attempts since it was accepted, or since its last resend.' },
+  attempts: { type: 'integer', description: 'Every failed attempt since it was accepted, those before each resend included.' },
   acceptedAt: { type: 'string', format: 'date-time' },
   firstFailureAt: { type: ['string', 'null'], format: 'date-time' },
   lastFailureAt: { type: ['string', 'null'], format: 'date-time' },

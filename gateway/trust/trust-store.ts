@@ -194,9 +194,15 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   }
 
   const tlsCert = read(file.gateway.tlsCert)
+  const tlsKey = read(file.gateway.tlsKey)
   const agencyCaPem = read(file.agencyCa)
   const partnerCaPem = read(file.partner.ca)
   const gatewayCert = new X509Certificate(tlsCert)
+  // Otherwise only the HTTPS server, as it starts, would find out: the
+  // check of the configuration and the keys CLI load the file this way too.
+  if (!gatewayCert.checkPrivateKey(createPrivateKey(tlsKey))) {
+    throw new Error(`trust file: gateway.tlsKey ${file.gateway.tlsKey} is not the key of gateway.tlsCert ${file.gateway.tlsCert}`)
+  }
   const partnerCaCert = new X509Certificate(partnerCaPem)
   // The copy is what the partner certificate's expiry is watched by (keys
   // expiry, /metrics): it must be the one pinned, and of the partner's CA.
@@ -215,7 +221,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     country,
     partnerCountry,
     example: file.example === true,
-    tls: { cert: tlsCert, key: read(file.gateway.tlsKey), ca: [agencyCaPem, partnerCaPem] },
+    tls: { cert: tlsCert, key: tlsKey, ca: [agencyCaPem, partnerCaPem] },
     agencyCa: new X509Certificate(agencyCaPem),
     gatewayCert,
     signingKey,
