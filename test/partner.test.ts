@@ -6,6 +6,7 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { PARTNER_PROBE_PATH } from '../gateway/observability/partner-probe.ts'
 import { client, copyKeys, eventually, standInPartner, startGateway, testConfig } from './helper.ts'
 
 interface Readiness {
@@ -21,7 +22,7 @@ async function fakePartner(t: { teardown(fn: () => unknown): void }, keysDir: st
     (req, res) => {
       paths.push(`${req.method} ${req.url}`)
       req.resume()
-      if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+      if (req.url === PARTNER_PROBE_PATH) res.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"code":"NOT_FOUND"}')
       else res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
     },
     keysDir
@@ -46,7 +47,7 @@ t.test('after a trust reload moves the partner, readiness, deliveries and checkp
 
   const first = await gw.app.inject({ method: 'GET', url: '/readyz' })
   t.equal(first.json<Readiness>().checks.partner, 'ok')
-  t.same(before.paths, ['GET /healthz'], 'readiness asked the partner of the trust file')
+  t.same(before.paths, [`GET ${PARTNER_PROBE_PATH}`], 'readiness asked the partner of the trust file')
 
   setPartnerUrl(trustFile, after.url)
   const reload = await gw.app.reloadTrust('test')
@@ -54,7 +55,7 @@ t.test('after a trust reload moves the partner, readiness, deliveries and checkp
 
   const second = await gw.app.inject({ method: 'GET', url: '/readyz' })
   t.equal(second.json<Readiness>().checks.partner, 'ok')
-  t.same(after.paths, ['GET /healthz'], 'the next readiness probe asks the new partner, not a verdict kept on the old one')
+  t.same(after.paths, [`GET ${PARTNER_PROBE_PATH}`], 'the next readiness probe asks the new partner, not a verdict kept on the old one')
 
   const route = SAMPLE_ROUTES.find((r) => r.kind === 'entry-exit.record' && r.from.country === 'CA')!
   const cbsa = client(t, 'CBSA', gw.url)
@@ -63,7 +64,7 @@ t.test('after a trust reload moves the partner, readiness, deliveries and checkp
   await eventually(() => (after.paths.includes('POST /v1/exchange') ? true : undefined), 15_000, 'the delivery at the new partner')
   await gw.app.checkpointer.checkpointNow()
   t.ok(after.paths.includes('POST /v1/witness/add-checkpoint'), 'the checkpoint went to the new partner')
-  t.same(before.paths, ['GET /healthz'], 'and nothing more went to the old one')
+  t.same(before.paths, [`GET ${PARTNER_PROBE_PATH}`], 'and nothing more went to the old one')
 })
 
 t.test("an agency webhook is the configuration's override, else the trust file's, as the trust file is now", async (t) => {

@@ -1,21 +1,26 @@
-// /readyz checks the partner gateway too: its /healthz, over the gateway's
-// own mutual TLS with the pinned certificate, asked at most once every few
-// seconds however many probes come; a partner that is not there makes the
-// gateway not ready, and the answer says why.
+// /readyz checks the partner gateway too: an endpoint it answers only to this
+// gateway's certificate, as it does deliveries, over the gateway's own mutual
+// TLS with the pinned certificate, asked at most once every few seconds
+// however many probes come; a partner that is not there, or that refuses this
+// gateway, makes the gateway not ready, and the answer says why. So does a
+// certificate of the trust in force that has expired.
 import t from 'tap'
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { createHash, X509Certificate } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { join } from 'node:path'
-import { client, eventually, KEYS_DIR, startExchange, startGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
+import { client, copyKeys, eventually, KEYS_DIR, startExchange, startGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { ip, issueServerClient, loadIssuer } from '../gateway/trust/pki.ts'
+import { PARTNER_PROBE_PATH } from '../gateway/observability/partner-probe.ts'
 
 interface Readiness {
   status: string
   checks: Record<string, string>
 }
 
-/** A TLS server that answers /healthz, holding the given certificate, and counts who asked. */
+/** A TLS server that answers the partner probe, holding the given certificate, and counts who asked. */
 async function fakePartner(t: { teardown(fn: () => unknown): void }, certPath: string, keyPath: string) {
   const seen = { probes: 0, clientCerts: [] as string[] }
   const server: Server = createServer(
@@ -28,7 +33,7 @@ async function fakePartner(t: { teardown(fn: () => unknown): void }, certPath: s
       rejectUnauthorized: true
     },
     (req, res) => {
-      if (req.url === '/healthz') seen.probes++
+      if (req.url === PARTNER_PROBE_PATH) seen.probes++
       const peer = (req.socket as TLSSocket).getPeerCertificate()
       seen.clientCerts.push(createHash('sha256').update(peer.raw).digest('base64url'))
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
@@ -51,6 +56,70 @@ t.test('ready when Redis, the ledger, the keys and the partner gateway all answe
   t.same(res.json<Readiness>(), { status: 'ready', checks: { redis: 'ok', ledger: 'ok', keys: 'ok', partner: 'ok' } })
   const us = await ex.clients.CBP.call('GET', '/readyz')
   t.equal(us.json<Readiness>().checks.partner, 'ok', 'and the other way round')
+})
+
+t.test("a partner that refuses this gateway's certificate makes it not ready, naming the refusal, as every delivery is refused", async (t) => {
+  const keys = copyKeys(t)
+  // The US gateway revokes the certificate it has pinned for the CA gateway:
+  // it still answers anyone on /healthz, but takes nothing from the CA gateway.
+  const usTrustFile = join(keys, 'US', 'trust.json')
+  const us = JSON.parse(readFileSync(usTrustFile, 'utf8'))
+  us.revoked.certSha256.push(us.partner.gatewayCertSha256)
+  writeFileSync(usTrustFile, JSON.stringify(us, null, 2))
+  const ex = await startExchange(t, { deliveryAttempts: 1 }, undefined, {}, keys)
+
+  const cbsa = ex.clients.CBSA
+  const out = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  t.equal((await cbsa.submit(await cbsa.sign(out))).status, 202)
+  const refused = await eventually(
+    async () => {
+      const r = await ex.ca.app.store.findMessage('outbound', out.id as string)
+      return r?.status === 'dead-lettered' ? r : undefined
+    },
+    20_000,
+    'the delivery dead-lettered'
+  )
+  t.match(refused.attempts.at(-1)?.error, /401 UNAUTHENTICATED/, 'the partner refused the delivery')
+
+  const res = await cbsa.call('GET', '/readyz')
+  t.equal(res.status, 503, 'not ready: the partner takes nothing from this gateway')
+  t.same(res.json<Readiness>(), {
+    status: 'not-ready',
+    checks: { redis: 'ok', ledger: 'ok', keys: 'ok', partner: "the partner refuses this gateway's certificate: UNAUTHENTICATED" }
+  })
+})
+
+t.test('an expired certificate of this gateway fails the keys check, and the partner refuses it', async (t) => {
+  const keys = copyKeys(t)
+  const caTrustFile = join(keys, 'CA', 'trust.json')
+  const issuer = await loadIssuer(join(keys, 'CA', 'ca.crt.pem'), join(keys, 'CA', 'ca.key.pem'))
+  // Valid from an hour ago until half an hour ago.
+  const expired = await issueServerClient(issuer, {
+    subject: { C: 'CA', O: 'CA Gateway', CN: 'ca-gateway.btb.example' },
+    altNames: [ip('127.0.0.1')],
+    days: -1 / 48
+  })
+  writeFileSync(join(keys, 'CA', 'gateway.expired.crt.pem'), expired.certPem)
+  writeFileSync(join(keys, 'CA', 'gateway.expired.key.pem'), expired.keyPem, { mode: 0o600 })
+  const ca = JSON.parse(readFileSync(caTrustFile, 'utf8'))
+  ca.gateway.tlsCert = 'gateway.expired.crt.pem'
+  ca.gateway.tlsKey = 'gateway.expired.key.pem'
+  writeFileSync(caTrustFile, JSON.stringify(ca, null, 2))
+  // The US gateway pins it, so that only its expiry stands between them.
+  const usTrustFile = join(keys, 'US', 'trust.json')
+  const us = JSON.parse(readFileSync(usTrustFile, 'utf8'))
+  writeFileSync(join(keys, 'US', 'partner-gateway.expired.crt.pem'), expired.certPem)
+  us.partner.gatewayCert = 'partner-gateway.expired.crt.pem'
+  us.partner.gatewayCertSha256 = expired.sha256
+  writeFileSync(usTrustFile, JSON.stringify(us, null, 2))
+
+  const ex = await startExchange(t, {}, undefined, {}, keys)
+  // Its own certificate has expired: no agency would connect to it, so asked from within.
+  const res = await ex.ca.app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 503)
+  const body = res.json<Readiness>()
+  t.equal(body.checks.keys, `the gateway certificate expired at ${new Date(new X509Certificate(expired.certPem).validTo).toISOString()}`)
+  t.equal(body.checks.partner, "the partner refuses this gateway's certificate: UNAUTHENTICATED")
 })
 
 t.test('a partner gateway that is down makes the gateway not ready, naming why', async (t) => {

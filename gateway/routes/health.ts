@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
-import { PartnerProbe } from '../observability/partner-probe.ts'
+import { PARTNER_PROBE_PATH, PartnerProbe } from '../observability/partner-probe.ts'
+import { certificateExpiries } from '../trust/cert-expiry.ts'
+import type { TrustStore } from '../trust/trust-store.ts'
 
 export interface HealthRouteOptions {
-  /** How long each check may take to answer: the partner's /healthz, Redis, the ledger. */
+  /** How long each check may take to answer: the partner, Redis, the ledger. */
   readonly checkTimeoutMs?: number
   /** How long a verdict on the partner is kept. */
   readonly partnerCacheMs?: number
@@ -68,9 +70,11 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: Redis, the ledger, the signing key and the partner gateway',
+        summary: "Readiness: Redis, the ledger, the trust store's certificates and the partner gateway",
         description:
-          "The partner's /healthz is asked over mutual TLS at most once every few seconds, whatever the number of probes. " +
+          `The partner's ${PARTNER_PROBE_PATH}, which it answers only to this gateway's pinned certificate as it does deliveries, ` +
+          'is asked over mutual TLS at most once every few seconds, whatever the number of probes: a partner that refuses this ' +
+          "gateway's certificate makes it not ready. `keys` fails once a certificate of the trust in force has expired. " +
           'With READY_REQUIRES_PARTNER=false the partner check is reported but does not decide readiness.',
         tags: ['operations'],
         response: {
@@ -95,13 +99,26 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRouteOption
       const checks: Record<string, string> = {
         redis,
         ledger,
-        keys: app.trust.signingKey !== undefined ? 'ok' : 'missing',
+        keys: certificatesInForce(app.trust),
         partner: partnerVerdict
       }
       const ready = Object.entries(checks).every(([name, c]) => c === 'ok' || (name === 'partner' && opts.partnerRequired === false))
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks })
     }
   )
+}
+
+/**
+ * `ok`, or which certificates of the trust in force have expired: each one
+ * stops the exchange (trust/cert-expiry.ts), this gateway's own as surely as
+ * the partner's, and nothing but new trust material mends it. The signing
+ * key is not checked here: a trust file whose active key does not load, or
+ * is revoked, is refused, at start-up and on reload alike, so the key in
+ * force is always one that signs.
+ */
+function certificatesInForce(trust: TrustStore, now = Date.now()): string {
+  const expired = certificateExpiries(trust, now).filter((cert) => cert.daysLeft <= 0)
+  return expired.length === 0 ? 'ok' : expired.map((cert) => `the ${cert.name} certificate expired at ${cert.notAfter}`).join('; ')
 }
 
 async function verdict(check: () => Promise<unknown>, what: string, timeoutMs: number): Promise<string> {
