@@ -4,8 +4,7 @@ import { sha256 } from '../lib/digest.ts'
 import type { Sealer } from '../lib/seal.ts'
 import { verifyReceipt } from '../pipeline/receipt.ts'
 import { gatewayOwner, type TrustStore } from '../trust/trust-store.ts'
-import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
-import { problemCode } from '../lib/problem-code.ts'
+import { attemptDelivery, deliveryAnswerCode, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
 import { retryableFailure } from './retry-after.ts'
 import type { Poster } from './tls-client.ts'
 
@@ -28,7 +27,7 @@ export function partnerDelivery(deps: PartnerDeliveryDeps) {
       const jws = deps.sealer.unsealBytes(pending.sealed, id)
       const res = await deps.client.post(deps.exchangeUrl(), jws, 'application/jose')
       if (res.status !== 200) {
-        const code = problemCode(res.body)
+        const code = deliveryAnswerCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
         throw retryableFailure(`partner answered ${res.status} ${code}`, res.status, res.retryAfter)
       }

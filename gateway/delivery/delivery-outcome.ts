@@ -6,12 +6,14 @@
 // the outbox for an operator to resend.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
+import { EXCHANGE_REFUSALS } from '../intake/submission-contract.ts'
 import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import type { DeliveryJob } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
 import type { ByteBudget, Release } from '../lib/byte-budget.ts'
 import { heldBytes } from '../lib/seal.ts'
+import { problemCode } from '../lib/problem-code.ts'
 import { RequestAbandonedError } from './tls-client.ts'
 
 /**
@@ -219,6 +221,25 @@ function markDelivered(store: GatewayStore, { id, direction }: DeliveryJob, rece
  */
 export function auditsAttempt(n: number): boolean {
   return n >= 1 && (n & (n - 1)) === 0
+}
+
+/**
+ * The codes a delivery may be answered with: POST /v1/exchange's refusals,
+ * and INTERNAL, which any route may answer (plugins/openapi.ts,
+ * problemResponses). An agency's webhook is held to the same, as it receives
+ * a push as a gateway receives a delivery (docs/integrators.md, "Receiving").
+ */
+const DELIVERY_ANSWER_CODES: ReadonlySet<string> = new Set([...EXCHANGE_REFUSALS, 'INTERNAL'])
+
+/**
+ * The code of the partner's or an agency's answer to a delivery: one a
+ * delivery can be refused with, else UNKNOWN (lib/problem-code.ts). Any
+ * other code of the contract is no answer to a delivery, and would say what
+ * did not happen: a `CHECKPOINT_CONFLICT` on a dead letter's entry read as
+ * the ledger's tamper alarm (docs/architecture.md, "The verifiable ledger").
+ */
+export function deliveryAnswerCode(body: string): string {
+  return problemCode(body, DELIVERY_ANSWER_CODES)
 }
 
 export class DeliveryRefusedError extends UnrecoverableError {

@@ -2,8 +2,7 @@
 // receiving agency system's webhook over mTLS.
 import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
-import { attemptDelivery, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
-import { problemCode } from '../lib/problem-code.ts'
+import { attemptDelivery, deliveryAnswerCode, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
 import { retryableFailure } from './retry-after.ts'
 import type { Poster } from './tls-client.ts'
 
@@ -26,7 +25,7 @@ export function agencyPush(deps: AgencyPushDeps) {
       // same message is pushed again, with the same key.
       const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
       if (res.status < 200 || res.status >= 300) {
-        const code = problemCode(res.body)
+        const code = deliveryAnswerCode(res.body)
         if (isPermanent(res.status)) throw new DeliveryRefusedError(res.status, code)
         throw retryableFailure(`agency answered ${res.status} ${code}`, res.status, res.retryAfter)
       }

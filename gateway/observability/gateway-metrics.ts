@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { KINDS } from '../../schemas/index.ts'
 import { policies } from '../../policies/index.ts'
 import { ERROR_CODES } from '../errors.ts'
+import { isCheckpointConflict } from '../audit/checkpoint-conflict.ts'
 import { DIRECTIONS } from '../queue/queue-names.ts'
 import type { AuditEvent, CommittedEntry, Direction, MessageRecord } from '../store/records.ts'
 import type { TrustReloads } from '../plugins/trust.ts'
@@ -282,7 +283,7 @@ export class GatewayMetrics {
    */
   observe(entry: CommittedEntry, record?: Pick<MessageRecord, 'kind' | 'purpose' | 'acceptedAt'>): void {
     this.#entries.inc({ event: entry.event })
-    if (entry.code === 'CHECKPOINT_CONFLICT') this.#conflicts.inc()
+    if (isCheckpointConflict(entry)) this.#conflicts.inc()
     // A refusal about no message (a checkpoint conflict) is not a message outcome.
     if (!MESSAGE_OUTCOMES.has(entry.event) || entry.direction === undefined) return
     this.#messages.inc({

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { witnessKeys } from '../audit/checkpoint.ts'
 import { Checkpointer } from '../audit/checkpointer.ts'
 import { ADD_CHECKPOINT_PATH, WitnessRefusedError, requestCosignature } from '../audit/witness-client.ts'
-import { auditEntry } from '../pipeline/audit-entry.ts'
+import { checkpointConflictEntry } from '../audit/checkpoint-conflict.ts'
+import { gatewayOwner } from '../trust/trust-store.ts'
 import { RetentionJob } from '../queue/retention.ts'
 
 declare module 'fastify' {
@@ -57,12 +58,10 @@ export const oversightPlugin = fp(
             "the partner refused this ledger's checkpoint as a contradiction of one it cosigned"
           )
           await store.appendAudit(
-            auditEntry({
-              event: 'refused',
-              caller: `gateway:${app.trust.partner.country}`,
-              code: 'CHECKPOINT_CONFLICT',
-              reason: `the partner refused the checkpoint of ${cp.size} entries: ${err.message}`.slice(0, 500)
-            })
+            checkpointConflictEntry(
+              gatewayOwner(app.trust.partner.country),
+              `the partner refused the checkpoint of ${cp.size} entries: ${err.message}`.slice(0, 500)
+            )
           )
         }
       },

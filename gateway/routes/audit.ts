@@ -9,6 +9,7 @@ import { Readable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
+import { CHECKPOINT_CONFLICT_QUERY, isCheckpointConflict } from '../audit/checkpoint-conflict.ts'
 import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
 import { disclosurePage, supersedingKey } from '../audit/disclosure-page.ts'
 import { travellerFields } from '../audit/traveller-fields.ts'
@@ -898,17 +899,18 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
   }
 
   /**
-   * Conflict alerts on either side: the ledger's CHECKPOINT_CONFLICT
-   * refusals, the latest hundred in ledger order. A search gives the oldest
-   * first, and the newest alarm is the one that matters; they are rare, so
-   * reading them all costs little.
+   * Conflict alerts on either side: the ledger's checkpoint conflicts
+   * (audit/checkpoint-conflict.ts), the latest hundred in ledger order. A
+   * search gives the oldest first, and the newest alarm is the one that
+   * matters; they are rare, so reading them all costs little. A delivery's
+   * entry carrying the code is none.
    */
   async function conflicts(): Promise<Array<{ seq: number; at: string; reason: string }>> {
     let latest: StoredAuditEntry[] = []
     for (let after = 0; ; ) {
-      const page = await app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, after, CONFLICTS_LISTED)
+      const page = await app.store.searchAudit(CHECKPOINT_CONFLICT_QUERY, after, CONFLICTS_LISTED)
       if (page.length === 0) break
-      latest = [...latest, ...page].slice(-CONFLICTS_LISTED)
+      latest = [...latest, ...page.filter((e) => isCheckpointConflict(e.entry))].slice(-CONFLICTS_LISTED)
       after = page.at(-1)!.seq
     }
     return latest.map((e) => ({ seq: e.seq, at: e.entry.at, reason: e.entry.reason ?? '' }))

@@ -15,8 +15,8 @@ import type { Receiver } from '../pipeline/prepare-inbound.ts'
 import { RECEIPT_TYP } from '../pipeline/receipt.ts'
 import type { MessageRecord } from '../store/records.ts'
 import { gatewayOwner, type AgencySystem } from '../trust/trust-store.ts'
-import { BODY_REFUSALS, joseBody, joseResponse, jwsPayload, problemResponses, SECURITY } from '../plugins/openapi.ts'
-import { ENVELOPE_REFUSALS } from '../intake/submission-contract.ts'
+import { joseBody, joseResponse, jwsPayload, problemResponses, SECURITY } from '../plugins/openapi.ts'
+import { EXCHANGE_REFUSALS } from '../intake/submission-contract.ts'
 import { JOSE, takesOnly } from '../plugins/body-parsers.ts'
 
 const EXCHANGE_SCHEMA = {
@@ -40,22 +40,7 @@ const EXCHANGE_SCHEMA = {
       `The signed receipt: a compact JWS with \`typ\` \`${RECEIPT_TYP}\`, signed with this gateway's key, whose payload is ` +
         '`{ messageId, digest, receivedAt, receiver, policyVersion }`; `digest` is the base64url SHA-256 of exactly the compact JWS received (the body, whitespace around it set aside).'
     ),
-    ...problemResponses(
-      'UNAUTHENTICATED',
-      'FORBIDDEN',
-      ...BODY_REFUSALS,
-      ...ENVELOPE_REFUSALS,
-      'RECIPIENT_INVALID',
-      'POLICY_DENIED',
-      'LEGAL_AUTHORITY_MISMATCH',
-      'AGREEMENT_MISMATCH',
-      'REPLAYED',
-      'SUPERSEDES_NOT_YOURS',
-      'SUPERSEDES_MISMATCH',
-      'SUPERSEDES_CONFLICT',
-      'ANSWERS_NO_REQUEST',
-      'SERVICE_UNAVAILABLE'
-    )
+    ...problemResponses(...EXCHANGE_REFUSALS)
   }
 }
 

@@ -7,6 +7,8 @@ import { NotFoundError } from '../errors.ts'
 import { requireRole } from '../pipeline/authenticate-client.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { ledgerKeys, ledgerOrigin, witnessName } from '../audit/checkpoint.ts'
+import { checkpointConflictEntry } from '../audit/checkpoint-conflict.ts'
+import { gatewayOwner } from '../trust/trust-store.ts'
 import { ADD_CHECKPOINT_PATH, TLOG_SIZE_TYPE, WITNESSED_CHECKPOINT_PATH } from '../audit/witness-client.ts'
 import { Witness, readAddCheckpoint } from '../audit/witness.ts'
 import { BODY_REFUSALS, problemResponses, SECURITY } from '../plugins/openapi.ts'
@@ -82,12 +84,10 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     onConflict: async (conflict) => {
       log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict }, "the partner's ledger contradicts a checkpoint this gateway cosigned")
       await app.store.appendAudit(
-        auditEntry({
-          event: 'refused',
-          caller: `gateway:${partner().country}`,
-          code: 'CHECKPOINT_CONFLICT',
-          reason: `${conflict.why}: checkpoint of ${conflict.size} entries, root ${conflict.root}; last cosigned ${conflict.witnessedSize}, root ${conflict.witnessedRoot}`
-        })
+        checkpointConflictEntry(
+          gatewayOwner(partner().country),
+          `${conflict.why}: checkpoint of ${conflict.size} entries, root ${conflict.root}; last cosigned ${conflict.witnessedSize}, root ${conflict.witnessedRoot}`
+        )
       )
     }
   })
