@@ -17,7 +17,7 @@ import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { chromium, type Browser, type BrowserContext, type Page, type Request, type Route } from 'playwright-core'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { leafHash, rootFromInclusionProof } from '../tools/verify-disclosure.mjs'
-import { KEYS_DIR, runningSandbox } from './helper.ts'
+import { client, eventually, KEYS_DIR, runningSandbox } from './helper.ts'
 
 const { Agent, request } = undiciModule()
 
@@ -39,11 +39,11 @@ if (!existsSync(CHROMIUM)) {
 }
 
 /** The sandbox, as `npm run sandbox` starts it, on ports of its own; resolves when its sample traffic and the correction are delivered. */
-async function startSandbox(t: Test): Promise<{ url: string; dir: string; correctedId: string }> {
+async function startSandbox(t: Test): Promise<{ url: string; partnerUrl: string; dir: string; correctedId: string }> {
   const { setting, output } = await runningSandbox(t, { LOG_LEVEL: 'info' })
   const correctedId = /correction: CBSA corrects the entry record ([0-9a-f-]{36})/.exec(output)?.[1]
   if (correctedId === undefined) throw new Error(`no correction in the sandbox's output:\n${output}`)
-  return { url: `https://127.0.0.1:${setting.ports.CA}`, dir: setting.dir, correctedId }
+  return { url: `https://127.0.0.1:${setting.ports.CA}`, partnerUrl: `https://127.0.0.1:${setting.ports.US}`, dir: setting.dir, correctedId }
 }
 
 /** The privacy officer's API, outside the browser: what each page is checked against. */
@@ -180,7 +180,7 @@ async function rewriteAnswers(page: Page, pattern: string | RegExp, rewrite: (bo
 
 async function consoleTest(t: Test): Promise<void> {
   if (SHOTS !== undefined) mkdirSync(SHOTS, { recursive: true })
-  const { url, dir, correctedId } = await startSandbox(t)
+  const { url, partnerUrl, dir, correctedId } = await startSandbox(t)
   const api = officerApi(t, url)
   const browser = await chromium.launch({ executablePath: CHROMIUM })
   t.teardown(() => browser.close())
@@ -699,6 +699,116 @@ async function consoleTest(t: Test): Promise<void> {
 
     const log = readFileSync(join(dir, 'sandbox-run', 'gateway-CA.log'), 'utf8')
     t.ok(log.length > 0 && !log.includes(document.number), "the document number is not in the gateway's log")
+  })
+
+  await t.test('one id refused, then accepted, and received from the partner: the page is about the message taken, every entry listed', async (t) => {
+    // An agency may send an envelope that is refused, then the fixed one under the same id, which is
+    // accepted (a refusal stores no message): the page is about the accepted message, and more refusals
+    // than a page of the search holds (its default, 100) hide none of the entries after them.
+    const cbsa = client(t, 'CBSA', url)
+    const fixed = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+    const id = fixed.id as string
+    const broken = structuredClone(fixed) as { payload: Record<string, unknown> }
+    delete broken.payload.traveller
+    const refusals = await Promise.all(Array.from({ length: 101 }, async () => (await cbsa.submit(await cbsa.sign(broken))).status))
+    t.same([...new Set(refusals)], [422], '101 attempts refused')
+    t.equal((await cbsa.submit(await cbsa.sign(fixed))).status, 202, 'then the same id, fixed, is accepted')
+    await eventually(async () => ((await api.get(`/v1/audit/messages/${id}`)).outbound?.status === 'delivered' ? true : undefined), 30_000, 'its delivery')
+    // The partner's agency sends a message of its own under the same id: the id names a message each way here.
+    const cbp = client(t, 'CBP', partnerUrl)
+    const theirs = await cbp.sign(cbp.envelope({ ...sampleEnvelope('entry-exit.record', 'US', { country: 'CA', agency: 'CBSA' }), id }))
+    t.equal((await cbp.submit(theirs)).status, 202, "the partner's message under the same id is accepted there")
+    await eventually(async () => ((await api.get(`/v1/audit/messages/${id}`)).inbound ? true : undefined), 30_000, 'its reception here')
+
+    const ledger: any[] = []
+    for (let cursor: string | undefined; ; ) {
+      const p = await api.get(`/v1/audit/entries?messageId=${id}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`)
+      ledger.push(...p.entries)
+      if (!(cursor = p.nextCursor)) break
+    }
+    const accepted = ledger.find((e) => e.entry.event === 'accepted')
+    const received = ledger.find((e) => e.entry.event === 'received')
+    t.ok(accepted.seq > ledger.find((e) => e.entry.event === 'refused').seq, 'the refusals are first in the ledger')
+
+    const shownFacts = async (): Promise<Record<string, string>> =>
+      Object.fromEntries(await page.$$eval('#message-facts dt', (dts) => dts.map((dt) => [dt.textContent ?? '', dt.nextElementSibling?.textContent ?? ''])))
+    const open = async (address: string): Promise<Record<string, string>> => {
+      await page.goto(`${url}/console#/message/none`)
+      await page.waitForSelector('#message-entries', { state: 'detached' })
+      await page.goto(`${url}/console#/message/${address}`)
+      await page.waitForSelector('#message-entries')
+      return shownFacts()
+    }
+    const decisions = async () => (await cells(page, '#decisions')).map(([path, action, rule, principle]) => [path, action, rule, principle!.split(' ')[0]])
+    const fieldsOf = (x: any) => x.entry.fields.map((f: any) => [f.path, f.action, f.rule, f.principle])
+
+    const sent = await open(id)
+    t.equal(sent.Outcome, 'accepted', 'the outcome is the accepted message, not a refusal before it')
+    t.equal(sent.Direction, 'outbound')
+    t.equal(sent.To, 'US/CBP')
+    t.equal(sent['Refused before it'], '101 attempts under this id, listed below', 'the refusals before it are said')
+    t.equal(await page.textContent('#decisions caption'), `Decision for every field (${accepted.entry.fields.length})`)
+    t.same(await decisions(), fieldsOf(accepted), "the accepted entry's field decisions")
+    t.match(await page.textContent('#proof-result'), new RegExp(`^Verified: entry ${accepted.seq} is in the ledger`), 'the accepted entry is the one proven')
+    const rows = await cells(page, '#message-entries')
+    t.same(
+      rows.map((r) => r[0]),
+      ledger.map((e) => String(e.seq)),
+      'every entry about the id, the refusals first'
+    )
+    t.equal(rows.filter((r) => r[2] === 'refused (SCHEMA_INVALID)').length, 101, 'each refusal listed as such')
+    t.ok(
+      ['accepted', 'delivered', 'received'].every((o) => rows.some((r) => r[2] === o)),
+      'and the accepted, delivered and received entries after them'
+    )
+    await accessibility(t, page, 'message refused, then accepted')
+
+    // The other message under the id is a link away, and is shown as its own entry says.
+    t.equal(sent['Also under this id'], `a message received from the partner (entry ${received.seq})`)
+    await page.click(`#message-facts a[href="#/message/${id}/inbound"]`)
+    await page.waitForSelector(`#proof-result:has-text("entry ${received.seq} ")`)
+    t.match(await shownFacts(), {
+      Outcome: 'received',
+      Direction: 'inbound',
+      From: 'US/CBP',
+      'Also under this id': `a message accepted to send to the partner (entry ${accepted.seq})`
+    })
+    t.same(await decisions(), fieldsOf(received), "the received entry's field decisions")
+    t.match(await page.textContent('#proof-result'), /^Verified/)
+
+    // In smaller pages (the API's `limit`, lowered in the page's request), the entries are read page after page ...
+    const pageOf = (limit: number) => (route: Route) => route.continue({ url: route.request().url().replace('limit=1000', `limit=${limit}`) })
+    const entriesSearch = new RegExp(`/v1/audit/entries\\?messageId=${id}&limit=1000`)
+    const fifty = pageOf(50)
+    await page.route(entriesSearch, fifty)
+    await open(id)
+    t.same(
+      (await cells(page, '#message-entries')).map((r) => r[0]),
+      ledger.map((e) => String(e.seq)),
+      'every entry, read over three pages'
+    )
+    t.equal(await page.locator('#entries-bounded').count(), 0, 'none left out')
+    await page.unroute(entriesSearch, fifty)
+    // ... up to a bound, which is said, the message taken shown all the same.
+    const twenty = pageOf(20)
+    await page.route(entriesSearch, twenty)
+    const bounded = await open(id)
+    t.equal((await cells(page, '#message-entries')).length, 100, 'five pages at most')
+    t.equal(
+      await page.textContent('#entries-bounded'),
+      `Showing the first 100 entries about this id; the ledger holds more: GET /v1/audit/entries?messageId=${id} lists them all.`,
+      'and the page says it shows the first of more'
+    )
+    t.equal(bounded['Refused before it'], 'at least 100 attempts under this id, listed below', 'the refusals counted are the ones read')
+    t.equal(bounded.Outcome, 'accepted')
+    t.same(await decisions(), fieldsOf(accepted))
+    await page.unroute(entriesSearch, twenty)
+    await page.goto(`${url}/console#/message/${id}/sideways`)
+    t.match(
+      await (await page.waitForSelector('main [role=alert]')).textContent(),
+      /^No direction "sideways"/,
+      'a direction other than inbound or outbound is said wrong, not taken for either'
+    )
   })
 
   await t.test('overview (last): integrity, activity by kind, purpose and partner, match rates, as the ledger holds them', async (t) => {

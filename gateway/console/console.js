@@ -1,5 +1,5 @@
 // The console's router: one view per hash route (#/overview, #/search,
-// #/message/<id>, #/traveller, #/policies[/<policy id>], #/holds). Nothing
+// #/message/<id>[/inbound], #/traveller, #/policies[/<policy id>], #/holds). Nothing
 // personal is ever in a route: a message id or a policy id only
 // (docs/privacy-officers.md, "The console").
 import { whoAmI } from './api.js'

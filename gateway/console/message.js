@@ -3,13 +3,59 @@
 // ledger text after its inclusion proof is checked in this page, the policy
 // version linked to its published rules, the signatures, the partner's
 // receipt, and any correction or retraction (docs/privacy-officers.md).
+// The page is about the entry that took the message (`accepted` to send,
+// `received` from the partner), not an attempt refused under the same id
+// before it: a refusal stores no message, so the sender may send the fixed
+// envelope again under that id (docs/privacy-officers.md, "The console").
 import { getJson, policies, publishedKeys } from './api.js'
 import { alertBox, facts, h, short, show, table, when } from './dom.js'
 import { holdForm } from './holds.js'
 import { verifyInCheckpoint } from './merkle.js'
 import { verifyCheckpoint } from './notes.js'
 
-const DECIDING = new Set(['accepted', 'received', 'refused'])
+/** The entry that takes a message, by direction: an id is taken at most once each way (`ID_CONFLICT`, docs/integrators.md). */
+const TAKEN_BY = { outbound: 'accepted', inbound: 'received' }
+
+/** The other direction's message under the same id, in words. */
+const OTHER_IN_WORDS = { outbound: 'a message accepted to send to the partner', inbound: 'a message received from the partner' }
+
+/**
+ * Entries read per request, and at most how many requests: the list is paged
+ * through with the API's cursor, so refusals before the message hide none of
+ * the entries after them, and an id refused without end still gives a page.
+ */
+const ENTRIES_PAGE = 1000
+const ENTRY_PAGES = 5
+
+/** Every ledger entry about the id, oldest first, up to ENTRY_PAGES pages; `more` when the ledger holds others after them. */
+async function entriesAbout(id) {
+  const entries = []
+  let cursor = null
+  for (let n = 0; n < ENTRY_PAGES; n++) {
+    const page = await getJson(`/v1/audit/entries?messageId=${id}&limit=${ENTRIES_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    entries.push(...page.entries)
+    cursor = page.nextCursor
+    if (!cursor) return { entries, more: false }
+  }
+  return { entries, more: true }
+}
+
+/** The entry that took the message each way, if any, asked for by event: wherever it is among the entries about the id. */
+async function takenEntries(id) {
+  const [outbound, inbound] = await Promise.all(
+    Object.values(TAKEN_BY).map(async (event) => (await getJson(`/v1/audit/entries?messageId=${id}&event=${event}&limit=1`)).entries[0])
+  )
+  return { outbound, inbound }
+}
+
+/** How many attempts `direction`'s way were refused before the message was taken, in words; "at least" when the entries read stop short of it. */
+function refusedBefore(entries, more, taken) {
+  const direction = taken.entry.direction ?? 'outbound'
+  const n = entries.filter((x) => x.seq < taken.seq && x.entry.event === 'refused' && (x.entry.direction ?? 'outbound') === direction).length
+  if (n === 0) return undefined
+  const cutShort = more && entries.at(-1).seq < taken.seq
+  return `${cutShort ? 'at least ' : ''}${n} attempt${n === 1 ? '' : 's'} under this id, listed below`
+}
 
 function supersession(label, link) {
   if (!link) return null
@@ -93,23 +139,33 @@ function cosignedAt(witness) {
   return new Date(witness.cosignedAt * 1000).toISOString()
 }
 
-export async function messageView(id) {
-  if (!/^[0-9a-f-]{36}$/.test(id)) {
+/** `#/message/<id>`, or `#/message/<id>/inbound` (or `/outbound`) for the message that way when the id names one each way. */
+export async function messageView(address) {
+  const [id, asked, ...rest] = address.split('/')
+  if (!/^[0-9a-f-]{36}$/.test(id) || rest.length > 0) {
     show('Message', alertBox('No message id in the address.'))
     return
   }
-  const [{ entries }, catalogue] = await Promise.all([getJson(`/v1/audit/entries?messageId=${id}&limit=100`), policies()])
+  if (asked !== undefined && !(asked in TAKEN_BY)) {
+    show('Message', alertBox(`No direction "${asked}": the address is #/message/<id>, or #/message/<id>/inbound or /outbound.`))
+    return
+  }
+  const [{ entries, more }, taken, catalogue] = await Promise.all([entriesAbout(id), takenEntries(id), policies()])
   let records = { outbound: null, inbound: null }
   try {
     records = await getJson(`/v1/audit/messages/${id}`)
   } catch (err) {
     if (err.status !== 404) throw err
   }
-  const deciding = entries.find((e) => DECIDING.has(e.entry.event)) ?? entries[0]
+  // The message sent, unless the address asks for the one received; one taken neither way is shown by its latest refusal.
+  const direction = asked ?? (taken.outbound ? 'outbound' : taken.inbound ? 'inbound' : undefined)
+  const deciding = taken[direction] ?? entries.findLast((x) => x.entry.event === 'refused') ?? entries[0]
   if (deciding === undefined) {
     show(`Message ${id}`, alertBox('The ledger names no such message.'))
     return
   }
+  const otherDirection = direction === 'inbound' ? 'outbound' : 'inbound'
+  const other = taken[direction] ? taken[otherDirection] : undefined
   const proof = await getJson(`/v1/audit/entries/${deciding.seq}/proof`)
   // What is shown below is read from the text the proof is about, not from the search answer.
   const e = JSON.parse(proof.ledgerEntry)
@@ -117,7 +173,9 @@ export async function messageView(id) {
   const witness = proof.checkpoint ? await verifyCheckpoint(proof.checkpoint.note, await publishedKeys()) : null
   const proven = proof.inclusionProof && witness ? await verifyInCheckpoint(proof.ledgerEntry, deciding.seq, proof.inclusionProof, witness.checkpoint) : null
   // The proof proves a text; the page is about this message only if that text is (the search's answer that led here is a database column).
-  const checked = proven?.ok && e.messageId !== id ? { ...proven, ok: false, why: 'the proven entry is of another message, not this one' } : proven
+  // So is the entry's event and direction: the one asked for as the message taken that way must be that.
+  const ofThisMessage = e.messageId === id && (!taken[direction] || (e.event === TAKEN_BY[direction] && (e.direction ?? 'outbound') === direction))
+  const checked = proven?.ok && !ofThisMessage ? { ...proven, ok: false, why: 'the proven entry is of another message, not this one' } : proven
   const published = catalogue.kinds.find((k) => k.kind === e.kind)
   const record = records[e.direction ?? 'outbound'] ?? records.outbound ?? records.inbound
   const receipt = record?.receipt ? decodeJws(record.receipt.jws) : null
@@ -135,6 +193,11 @@ export async function messageView(id) {
         ['Direction', e.direction],
         ['Outcome', `${e.event}${e.code ? ` (${e.code})` : ''}`],
         ['At', when(e.at)],
+        ['Refused before it', taken[direction] ? refusedBefore(entries, more, deciding) : undefined],
+        [
+          'Also under this id',
+          other ? [h('a', { href: `#/message/${id}/${otherDirection}` }, OTHER_IN_WORDS[otherDirection]), ` (entry ${other.seq})`] : undefined
+        ],
         [
           'Policy',
           e.policy
@@ -211,6 +274,13 @@ export async function messageView(id) {
       entries.map(({ seq, entry: x }) => [String(seq), when(x.at), `${x.event}${x.code ? ` (${x.code})` : ''}`, x.direction ?? '—', x.caller ?? '—']),
       { id: 'message-entries' }
     ),
+    more
+      ? h(
+          'p',
+          { class: 'warn', id: 'entries-bounded' },
+          `Showing the first ${entries.length} entries about this id; the ledger holds more: GET /v1/audit/entries?messageId=${id} lists them all.`
+        )
+      : null,
     holdForm('message', () => ({ messageId: id }))
   )
 }

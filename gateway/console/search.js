@@ -143,7 +143,8 @@ async function page(results, turned = false) {
     e.from ?? e.caller ?? '—',
     e.to ?? '—',
     e.policy ? short(e.policy.version, 16) : '—',
-    e.messageId ? h('a', { href: `#/message/${e.messageId}` }, e.messageId.slice(0, 8)) : (e.code ?? '—')
+    // An entry about a message from the partner leads to that one, should the id name a message sent too.
+    e.messageId ? h('a', { href: `#/message/${e.messageId}${e.direction === 'inbound' ? '/inbound' : ''}` }, e.messageId.slice(0, 8)) : (e.code ?? '—')
   ])
   results.replaceChildren(
     table(

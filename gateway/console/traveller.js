@@ -291,7 +291,7 @@ async function render(report, body, identifier, pages) {
             h('a', { href: `#/message/${d.supersedes.messageId}` }, d.supersedes.messageId.slice(0, 8))
           ]
         : 'no',
-    d.messageId ? h('a', { href: `#/message/${d.messageId}` }, d.messageId.slice(0, 8)) : '—',
+    d.messageId ? h('a', { href: `#/message/${d.messageId}${d.direction === 'inbound' ? '/inbound' : ''}` }, d.messageId.slice(0, 8)) : '—',
     checks[i] === null ? 'not yet witnessed' : checks[i].ok ? 'verified' : h('strong', { class: 'error', title: checks[i].why }, 'NOT verified')
   ])
   const download = h(
