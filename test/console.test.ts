@@ -718,7 +718,8 @@ async function consoleTest(t: Test): Promise<void> {
     const cbp = client(t, 'CBP', partnerUrl)
     const theirs = await cbp.sign(cbp.envelope({ ...sampleEnvelope('entry-exit.record', 'US', { country: 'CA', agency: 'CBSA' }), id }))
     t.equal((await cbp.submit(theirs)).status, 202, "the partner's message under the same id is accepted there")
-    await eventually(async () => ((await api.get(`/v1/audit/messages/${id}`)).inbound ? true : undefined), 30_000, 'its reception here')
+    // Pushed to CBSA too: no entry about the id is written after the ledger is read below.
+    await eventually(async () => ((await api.get(`/v1/audit/messages/${id}`)).inbound?.status === 'delivered' ? true : undefined), 30_000, 'its push here')
 
     const ledger: any[] = []
     for (let cursor: string | undefined; ; ) {
