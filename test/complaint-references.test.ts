@@ -9,37 +9,17 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { GatewayConfig } from '../gateway/config.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { purgeExpired } from '../gateway/queue/retention.ts'
 import type { LegalHold } from '../gateway/store/records.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
-import { scratchSchema } from './lib/scratch-schema.ts'
-
-type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { GATEWAY_LEDGERS } from './lib/scratch-schema.ts'
 
 const OFFICER = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
 const COMPLAINT = 'OPC-2026-0042'
 
-interface Backend {
-  readonly name: string
-  config(t: Test): Promise<Partial<GatewayConfig>>
-}
-
-const backends: readonly Backend[] = [
-  { name: 'SQLite', config: async () => ({}) },
-  {
-    name: 'PostgreSQL',
-    async config(t) {
-      // Registered before the gateway's own teardown, so run after it (tap runs them last first).
-      const { schema } = scratchSchema(t, 't')
-      return { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }
-    }
-  }
-]
-
-for (const backend of backends) {
+for (const backend of GATEWAY_LEDGERS) {
   t.test(
     `${backend.name}: a complaint reference on a message or a traveller is audited, holds back the purge and shows in the disclosure report`,
     async (t) => {

@@ -8,34 +8,16 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import type { GatewayConfig } from '../gateway/config.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { purgeExpired } from '../gateway/queue/retention.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { client, injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
-import { scratchSchema } from './lib/scratch-schema.ts'
+import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { GATEWAY_LEDGERS, type GatewayLedger } from './lib/scratch-schema.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const CBP = { country: 'US', agency: 'CBP' } as const
 const RETENTION_DAYS = 30
-
-interface Backend {
-  readonly name: string
-  config(t: Test): Promise<Partial<GatewayConfig>>
-}
-
-const backends: readonly Backend[] = [
-  { name: 'SQLite', config: async () => ({}) },
-  {
-    name: 'PostgreSQL',
-    async config(t) {
-      // Registered before the gateway's own teardown, so run after it (tap runs them last first).
-      const { schema } = scratchSchema(t, 't')
-      return { ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }
-    }
-  }
-]
 
 /** A caller presenting the certificate of `who` (under keys-example/CA), with its bound token. */
 async function as(app: FastifyInstance, who: string) {
@@ -51,7 +33,7 @@ async function as(app: FastifyInstance, who: string) {
 }
 
 /** A gateway with one record accepted from CBSA and dead-lettered, and an officer who has placed a hold on it. */
-async function heldDeadLetter(t: Test, backend: Backend, ref: string) {
+async function heldDeadLetter(t: Test, backend: GatewayLedger, ref: string) {
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, messageRetentionDays: RETENTION_DAYS, ...(await backend.config(t)) }))
   const store = gw.app.store
   const cbsa = client(t, 'CBSA', gw.url)
@@ -73,7 +55,7 @@ async function heldDeadLetter(t: Test, backend: Backend, ref: string) {
   return { gw, store, cbsa, envelope, id, officer }
 }
 
-for (const backend of backends) {
+for (const backend of GATEWAY_LEDGERS) {
   t.test(`${backend.name}: an operator discards a held dead letter: nothing sends it, and its sealed copy is kept until the hold is released`, async (t) => {
     const { gw, store, id, officer } = await heldDeadLetter(t, backend, 'HOLD-DISCARD')
     const operator = await as(gw.app, 'operators/ops-1')
