@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
-import { ledgerOrigin, witnessName } from '../gateway/audit/checkpoint.ts'
-import { cosignNote } from '../gateway/audit/signed-note.ts'
+import { ledgerKeys, ledgerOrigin, openCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
+import { cosignNote, noteKeyId, parseNote } from '../gateway/audit/signed-note.ts'
 import { loadTrustStore } from '../gateway/trust/trust-store.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { GatewayConfig } from '../gateway/config.ts'
@@ -221,4 +221,47 @@ t.test("a witness's answer that is not signature lines over the checkpoint's tex
   t.equal((await gw.app.store.latestCheckpoint())?.size, cp.size)
   t.equal((await gw.app.store.latestCheckpoint())?.cosignature, null, 'not kept as a cosignature')
   t.equal(await gw.app.store.latestCosignedCheckpoint(), undefined, 'and the checkpoint is not counted as cosigned')
+})
+
+// C2SP tlog-witness: the witness answers with its own cosignature lines. A
+// line under another name in its answer (this ledger's own origin, with the
+// key ID of this gateway's key and a signature that is none), or lines
+// enough to take the note past the 16 a verifier reads, was kept with the
+// cosignature: every disclosure report and entry proof made on that
+// checkpoint then carried a note that tools/verify-disclosure.mjs, the
+// console and the gateway itself refuse, though the ledger was intact.
+t.test("a witness's answer with lines other than its own cosignature is no cosignature: kept, no proof on it would verify", async (t) => {
+  const partnerKey = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
+  const ca = loadTrustStore(join(KEYS_DIR, 'CA', 'trust.json'))
+  const ownKeyId = Buffer.alloc(4)
+  ownKeyId.writeUInt32BE(noteKeyId('log', { name: ledgerOrigin('CA'), alg: ca.signingKey.alg, key: ca.signingKey.key }))
+  const extras: Record<string, string> = {
+    "a line under this ledger's name, with its key's ID": `\u2014 ${ledgerOrigin('CA')} ${Buffer.concat([ownKeyId, Buffer.alloc(64, 1)]).toString('base64')}\n`,
+    'lines enough to take the note past 16': `\u2014 example.org/other-witness ${Buffer.alloc(72, 2).toString('base64')}\n`.repeat(15)
+  }
+  for (const [what, extra] of Object.entries(extras)) {
+    t.test(what, async (t) => {
+      const partner = await standInPartner(t, (req, res) => {
+        let body = ''
+        req.setEncoding('utf8')
+        req.on('data', (chunk: string) => {
+          body += chunk
+        })
+        req.on('end', () => {
+          const note = body.slice(body.indexOf('\n\n') + 2)
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+          res.end(`${cosignNote(parseNote(note).text, partnerKey, Math.floor(Date.now() / 1000))}${extra}`)
+        })
+      })
+      const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
+      await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
+      await gw.app.checkpointer.checkpointNow()
+      const kept = await gw.app.store.latestCosignedCheckpoint()
+      if (kept !== undefined) {
+        const asReported = kept.note + kept.cosignature!
+        t.throws(() => openCheckpoint(asReported, ledgerOrigin('CA'), ledgerKeys('CA', ca.ownLedgerKeys)), 'the note as reports carry it is refused')
+      }
+      t.equal(kept, undefined, 'not kept as a cosignature: the checkpoint is sent again for one')
+    })
+  }
 })
