@@ -340,3 +340,38 @@ t.test('an envelope whose id holds a NUL is refused 422 from an agency and from 
     'each refusal audited'
   )
 })
+
+// C2SP tlog-witness: a witness persists its new state before it answers, and
+// the operator's guide promises it whatever the ledger's durability setting
+// (docs/operators.md, LEDGER_SYNCHRONOUS), which with PostgreSQL is its
+// `synchronous_commit`. An operator who turns that off for the ledger's
+// throughput had the witness answer before its state was on disk: a crash of
+// the server then forgot a cosignature given, and the witness would cosign a
+// fork of the partner's ledger from the size before it.
+t.test("a witness's state is committed with synchronous_commit on, whatever the database's own setting", async (t) => {
+  const { pool, schema } = scratchSchema(t, 't_witness')
+  const store = PostgresStore.open(`${PG_URL}?options=${encodeURIComponent('-c synchronous_commit=off')}`, { schema }, 1)
+  t.teardown(() => store.close())
+  await store.create()
+  // What the commit of each write waits for, as the server has it at that write.
+  await pool.query(`CREATE TABLE ${schema}.commit_settings (tbl text, setting text)`)
+  await pool.query(
+    `CREATE FUNCTION ${schema}.note_setting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+      `INSERT INTO ${schema}.commit_settings VALUES (TG_TABLE_NAME, current_setting('synchronous_commit')); RETURN NEW; END $$`
+  )
+  for (const table of ['witness_state', 'audit']) {
+    await pool.query(`CREATE TRIGGER note_setting AFTER INSERT OR UPDATE ON ${schema}.${table} FOR EACH ROW EXECUTE FUNCTION ${schema}.note_setting()`)
+  }
+  const cp = { origin: 'btb-gateway/US/ledger', size: 8, root: 'r'.repeat(44), note: 'note', cosignedAt: new Date().toISOString() }
+  t.equal(await store.witnessCheckpoint(0, cp), true)
+  await store.appendAudit(auditEntry({ event: 'purged', counts: { retentionDays: 2 } }))
+  const settings = (await pool.query(`SELECT tbl, setting FROM ${schema}.commit_settings`)).rows
+  t.same(
+    settings,
+    [
+      { tbl: 'witness_state', setting: 'on' },
+      { tbl: 'audit', setting: 'off' }
+    ],
+    "the witness's commit waits for its WAL to be flushed; an entry is committed as the database is configured"
+  )
+})

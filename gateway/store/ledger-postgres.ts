@@ -42,6 +42,8 @@ interface PendingWrite {
   readonly work: (c: WriteContext) => Promise<unknown>
   /** Committed in a batch of its own (WriteOptions.alone). */
   readonly alone: boolean
+  /** Flushed to disk at its commit, whatever synchronous_commit says (WriteOptions.durable). */
+  readonly durable: boolean
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -301,7 +303,7 @@ class PostgresDatabase implements SqlDatabase {
           c.append(step.entry)
           return NO_RESULT
         }),
-      options.alone === true
+      options
     )
   }
 
@@ -329,9 +331,9 @@ class PostgresDatabase implements SqlDatabase {
    * what bounds appends across every instance is how long the lock is held.
    * No caller hears back before the commit that holds its write.
    */
-  #write<T>(work: (c: WriteContext) => Promise<T>, alone: boolean): Promise<T> {
+  #write<T>(work: (c: WriteContext) => Promise<T>, { alone = false, durable = false }: WriteOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, alone, resolve: resolve as (value: unknown) => void, reject })
+      this.#pending.push({ work, alone, durable, resolve: resolve as (value: unknown) => void, reject })
       this.#committing ??= this.#commitPending()
     })
   }
@@ -378,7 +380,10 @@ class PostgresDatabase implements SqlDatabase {
     // ingest: the event loop").
     let open = false
     try {
-      await query('BEGIN')
+      // A witness answers only once its state is on disk (C2SP tlog-witness;
+      // docs/operators.md, LEDGER_SYNCHRONOUS): the database's or the role's
+      // synchronous_commit may be off for the ledger's other writes.
+      await query(batch.some((op) => op.durable) ? 'BEGIN; SET LOCAL synchronous_commit = on' : 'BEGIN')
       for (const op of batch) {
         let savepoint = false
         const appended: SerialisedEntry[] = []

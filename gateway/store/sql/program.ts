@@ -83,7 +83,8 @@ export interface WriteOptions {
    * On disk before its caller hears back, whatever the ledger's own setting:
    * what a witness answers with must survive a power loss (C2SP
    * tlog-witness; sql/checkpoints.ts). SQLite's `synchronous = NORMAL` syncs
-   * only at a checkpoint of its WAL; PostgreSQL commits are synced already.
+   * only at a checkpoint of its WAL; PostgreSQL's `synchronous_commit` may be
+   * off for the database or the role.
    */
   readonly durable?: boolean
   /**
