@@ -265,3 +265,26 @@ t.test("a witness's answer with lines other than its own cosignature is no cosig
     })
   }
 })
+
+// The witness's ledger records each cosignature it gives (routes/witness.ts,
+// `checkpoint-countersigned`). Its state moved in one write and the entry
+// followed in another: a ledger write that failed between the two (a full
+// disk) left the cosignature given with no entry, and the partner's retry,
+// answered with that same cosignature, recorded none either.
+t.test("a cosignature the witness's ledger could not record is not given: the retry cosigns and records it, once", async (t) => {
+  const ex = await startExchange(t, () => ({}))
+  await appendEntries(ex, 3, 'a')
+  const usLedger = sqliteTamper(ex.us.config.ledgerPath)
+  t.teardown(() => usLedger.close())
+  // The witness's ledger refuses the entry of a cosignature, as a full disk would any write.
+  await usLedger.run(
+    "CREATE TRIGGER no_room BEFORE INSERT ON audit WHEN NEW.event = 'checkpoint-countersigned' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+  )
+  const cp = (await ex.ca.app.checkpointer.checkpointNow())!
+  t.equal((await ex.ca.app.store.latestCheckpoint())?.cosignature, null, 'the partner is not answered a cosignature')
+  await usLedger.run('DROP TRIGGER no_room')
+  t.equal((await ex.ca.app.checkpointer.checkpointNow())?.size, cp.size, 'the checkpoint is sent again')
+  t.ok((await ex.ca.app.store.latestCheckpoint())?.cosignature, 'and cosigned')
+  const recorded = await ex.us.app.store.searchAudit({ event: 'checkpoint-countersigned' }, 0, 10)
+  t.equal(recorded.length, 1, "the witness's ledger records the cosignature it gave, once")
+})

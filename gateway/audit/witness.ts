@@ -14,7 +14,7 @@ import {
   CheckpointUnsignedError
 } from '../errors.ts'
 import { EMPTY_ROOT, verifyConsistency } from '../store/merkle-tree.ts'
-import type { CheckpointRepository } from '../store/records.ts'
+import type { AuditEntry, CheckpointRepository } from '../store/records.ts'
 import { type CheckpointText, checkpointOrigin, cosignCheckpoint, openCheckpoint, withCosignature } from './checkpoint.ts'
 import { echo } from '../lib/echo.ts'
 import { NoteError, type NoteKey } from './signed-note.ts'
@@ -99,9 +99,10 @@ export class Witness {
    * CheckpointProofInvalidError (a consistency proof that fails, or one that
    * is not empty where none is due). An old size other than the witness's
    * is answered with its size (tlog-witness's order), a shorter tree sent
-   * from its own size with the alarm raised too.
+   * from its own size with the alarm raised too. `entry`, the ledger's
+   * record of a new cosignature, is written with the witness's state.
    */
-  async addCheckpoint(request: AddCheckpoint): Promise<WitnessAnswer> {
+  async addCheckpoint(request: AddCheckpoint, entry?: AuditEntry): Promise<WitnessAnswer> {
     const { store, origin } = this.#options
     let cp: CheckpointText
     try {
@@ -157,13 +158,17 @@ export class Witness {
     }
     const now = this.#options.now?.() ?? Date.now()
     const cosignature = cosignCheckpoint(request.note, this.#options.key(), Math.floor(now / 1000))
-    const kept = await store.witnessCheckpoint(witnessed.size, {
-      origin,
-      size: cp.size,
-      root: cp.root,
-      note: withCosignature(request.note, cosignature),
-      cosignedAt: new Date(now).toISOString()
-    })
+    const kept = await store.witnessCheckpoint(
+      witnessed.size,
+      {
+        origin,
+        size: cp.size,
+        root: cp.root,
+        note: withCosignature(request.note, cosignature),
+        cosignedAt: new Date(now).toISOString()
+      },
+      entry
+    )
     // Another request moved the record first: the sender asks again from the new size.
     if (!kept) return { witnessedSize: (await store.witnessState(origin))?.size ?? 0 }
     return { cosigned: cosignature }

@@ -96,10 +96,10 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     ADD_CHECKPOINT_PATH,
     { schema: ADD_CHECKPOINT_SCHEMA, ...takesOnly(TEXT, `POST ${ADD_CHECKPOINT_PATH}`) },
     async (request, reply) => {
-      const answer = await witness.addCheckpoint(readAddCheckpoint(request.body))
+      // The ledger records each cosignature once, in the write that keeps it:
+      // a retry answered with an earlier one cosigned nothing.
+      const answer = await witness.addCheckpoint(readAddCheckpoint(request.body), auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
       if ('witnessedSize' in answer) return reply.code(409).type(TLOG_SIZE_TYPE).send(`${answer.witnessedSize}\n`)
-      // The ledger records each cosignature once: a retry answered with an earlier one cosigned nothing.
-      if (answer.again !== true) await app.store.appendAudit(auditEntry({ event: 'checkpoint-countersigned', caller: request.caller!.id }))
       return reply.type(TEXT).send(answer.cosigned)
     }
   )

@@ -478,10 +478,11 @@ export interface CheckpointRepository {
   witnessState(origin: string): Promise<{ size: number; root: string } | undefined>
   /**
    * Records `cp`, just cosigned, as the latest of its origin, if the latest
-   * is still of size `prevSize` (0: none): false, and nothing written, if
-   * another request moved it first.
+   * is still of size `prevSize` (0: none), and appends `audit`, the ledger's
+   * entry of the cosignature, in the same transaction: false, and nothing
+   * written, if another request moved it first.
    */
-  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint): Promise<boolean>
+  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint, audit?: AuditEntry): Promise<boolean>
   witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]>
   latestWitnessedCheckpoint(origin: string): Promise<WitnessedCheckpoint | undefined>
 }

@@ -1,8 +1,8 @@
 // This gateway's checkpoints of its ledger, and the partner's checkpoints it
 // cosigned as witness (docs/architecture.md, "The verifiable ledger"): one
 // SQL text for both databases.
-import type { Checkpoint, CheckpointRepository, WitnessedCheckpoint } from '../records.ts'
-import { run, type SqlBackend, type Write } from './program.ts'
+import type { AuditEntry, Checkpoint, CheckpointRepository, WitnessedCheckpoint } from '../records.ts'
+import { append, run, type SqlBackend, type Write } from './program.ts'
 
 // A size is BIGINT in PostgreSQL, which pg gives as a string.
 interface CheckpointRow {
@@ -38,7 +38,7 @@ function toWitnessed(row: WitnessedRow): WitnessedCheckpoint {
  * (two instances of this gateway) cannot both extend the same checkpoint:
  * C2SP tlog-witness asks for exactly this atomicity.
  */
-function* witness(prevSize: number, cp: WitnessedCheckpoint): Write<boolean> {
+function* witness(prevSize: number, cp: WitnessedCheckpoint, audit: AuditEntry | undefined): Write<boolean> {
   // Only forward: a record at size 0 (the empty tree, cosigned) is not moved
   // to size 0 again by a request that read no record before it was made.
   let moved = yield* run('UPDATE {witness_state} SET size = ?, root = ? WHERE origin = ? AND size = ? AND size < ?', [
@@ -60,6 +60,8 @@ function* witness(prevSize: number, cp: WitnessedCheckpoint): Write<boolean> {
     cp.note,
     cp.cosignedAt
   ])
+  // With the state, or not at all: a cosignature given is one the ledger records.
+  if (audit !== undefined) yield* append(audit)
   return true
 }
 
@@ -104,9 +106,9 @@ export class SqlCheckpointRepository implements CheckpointRepository {
     return row === undefined ? undefined : { size: Number(row.size), root: row.root }
   }
 
-  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint): Promise<boolean> {
+  witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint, audit?: AuditEntry): Promise<boolean> {
     // Answered with a cosignature: the witness's state must outlive a power loss (C2SP tlog-witness).
-    return this.#db.write(witness(prevSize, cp), { durable: true })
+    return this.#db.write(witness(prevSize, cp, audit), { durable: true })
   }
 
   async witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]> {
