@@ -117,10 +117,12 @@ export function cosignatureTime(note: string, cosignature: string, witnesses: re
   // Kept, the answer is part of every note a report or proof carries: a line
   // under another name (this ledger's own, one that does not verify), or
   // lines past the note's bounds, would have every reader refuse that note.
-  const lines = parseNote(formatNote(parseNote(note).text, [cosignature])).signatures
-  if (lines.some((s) => !witnesses.some((w) => w.name === s.name))) throw new NoteError('NOTE_MALFORMED', 'the cosignature has a line not by the witness')
+  const answer = formatNote(parseNote(note).text, [cosignature])
+  if (parseNote(answer).signatures.some((s) => !witnesses.some((w) => w.name === s.name))) {
+    throw new NoteError('NOTE_MALFORMED', 'the cosignature has a line not by the witness')
+  }
   parseNote(withCosignature(note, cosignature))
-  return cosignedAt(formatNote(parseNote(note).text, [cosignature]), witnesses)
+  return cosignedAt(answer, witnesses)
 }
 
 /**
