@@ -2,7 +2,9 @@
 // fields are gone (so nothing is required), generalised and pseudonymised
 // fields have their coarser form, shared fields keep their original schema.
 // The receiving gateway validates what it gets against this, so a sender
-// cannot pass on a field its own policy should have withheld.
+// cannot pass on a field its own policy should have withheld, nor an empty
+// list or record its policy would never have forwarded (a batch with no
+// record in it).
 import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
 import type { FieldRules } from './types.ts'
 
@@ -94,12 +96,15 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
       if (derived !== undefined) properties[key] = derived
     }
     if (Object.keys(properties).length === 0 && path !== '') return undefined
-    return { type: 'object', properties, additionalProperties: false }
+    // The policy drops an object it leaves nothing of (engine.ts, applyPolicy):
+    // only the payload itself can arrive empty, as a retraction's does.
+    return { type: 'object', properties, additionalProperties: false, ...(path === '' ? {} : { minProperties: 1 }) }
   }
   if (isArraySchema(schema)) {
     const items = derive(schema.items as Schema, b, `${path}[]`, fields, registry)
     if (items === undefined) return undefined
-    const out: Schema = { type: 'array', items }
+    // Nor does it forward an empty list: a batch with no record is none the sender's policy made.
+    const out: Schema = { type: 'array', items, minItems: 1 }
     if (typeof schema.maxItems === 'number') out.maxItems = schema.maxItems
     return out
   }
