@@ -50,9 +50,24 @@ export function identitySubject(surname: string, dateOfBirth: string): string {
  * Every identifier a payload carries, wherever it sits (a traveller, a
  * subject, each record of a batch). One that carries neither a document nor
  * a membership is named by each surname and date of birth it holds, so that
- * no traveller whose identity was shared is beyond their disclosure report (P8).
+ * no traveller whose identity was shared is beyond their disclosure report
+ * (P8). So is each record of a batch (the items of the payload's lists) on
+ * its own: a record the partner sent without its document names its
+ * traveller by name and date of birth, though the others name theirs by
+ * their documents (the received schema requires no field).
  */
 export function travellerSubjects(payload: unknown): string[] {
+  const found = new Set(ownSubjects(payload))
+  if (found.size === 0 || payload === null || typeof payload !== 'object') return [...found]
+  for (const list of Object.values(payload)) {
+    if (!Array.isArray(list)) continue
+    for (const item of list) for (const subject of ownSubjects(item)) found.add(subject)
+  }
+  return [...found]
+}
+
+/** The identifiers of `payload` as one record: its documents and memberships, or else its identities. */
+function ownSubjects(payload: unknown): string[] {
   const found = identifiers(payload, (v, add) => {
     if (typeof v.number === 'string' && typeof v.issuingCountry === 'string') add(documentSubject(v.issuingCountry, v.number))
     if (typeof v.membershipId === 'string') add(membershipSubject(v.membershipId))
