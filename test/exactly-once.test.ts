@@ -7,11 +7,15 @@
 // purpose: the item the relay would have read is enqueued again after the
 // message was delivered.
 import t from 'tap'
+import { QueueEvents } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { PARTNER_TARGET } from '../gateway/delivery/deliver-to-partner.ts'
+import { redisOptions } from '../gateway/queue/delivery-queues.ts'
+import { QUEUE_NAMES } from '../gateway/queue/queue-names.ts'
 import type { Direction } from '../gateway/store/records.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
-import { SYSTEMS, eventually, startExchange } from './helper.ts'
+import { SYSTEMS, eventually, injectGateway, privateRedis, startExchange, testConfig } from './helper.ts'
+import { agencyWebhook, asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 async function entriesFor(app: FastifyInstance, id: string, event: string, direction: Direction): Promise<number> {
   const entries = await app.store.auditEntries(0, 100_000)
@@ -88,4 +92,55 @@ t.test('delivering twice to the store writes one entry', async (t) => {
   )
   t.equal(await entriesFor(ex.ca.app, id, 'delivered', 'outbound'), 1)
   t.equal(await entriesFor(ex.ca.app, id, 'delivery-failed', 'outbound'), 0)
+})
+
+t.test('a push whose lock lapses while it is in flight (Redis frozen past QUEUE_LOCK_MS) is not pushed again meanwhile', async (t) => {
+  const redis = await privateRedis(t)
+  // The agency holds its answer to the first push until told: a push in flight.
+  let answer!: () => void
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve
+  })
+  t.teardown(() => answer())
+  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+    if (n === 1) void answered.then(() => res.writeHead(204).end())
+    else res.writeHead(204).end()
+  })
+  const gw = await injectGateway(
+    t,
+    testConfig('CA', {
+      redisUrl: redis.url,
+      webhooks: { 'CA/CBSA/pik-primary': webhook.url },
+      queueLockMs: 1000,
+      queueStalledCheckMs: 500,
+      deliveryTimeoutMs: 5000
+    })
+  )
+  const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redis.url), prefix: gw.config.queuePrefix })
+  t.teardown(() => events.close())
+  const stalled = new Set<string>()
+  events.on('stalled', ({ jobId }) => void stalled.add(jobId))
+  await events.waitUntilReady()
+  const sent = await forwardedTo('CA')
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the first push')
+
+  // Redis frozen (a paused host, a fork that stalls it) past the lock: the
+  // lock lapses in Redis while the worker's push is still waiting for its answer.
+  process.kill(redis.pid!, 'SIGSTOP')
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  process.kill(redis.pid!, 'SIGCONT')
+  await eventually(() => (stalled.has(sent.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
+  const queue = gw.app.queues.queue('inbound')
+  // Taken again: pushed at once, or put off.
+  await eventually(
+    async () => (webhook.pushes.length > 1 || (await queue.getJobState(sent.id)) === 'delayed' ? true : undefined),
+    15_000,
+    'the job taken again'
+  )
+  answer()
+  await eventually(async () => ((await gw.app.store.findMessage('inbound', sent.id))?.status === 'delivered' ? true : undefined), 15_000, 'delivered')
+  await eventually(() => drained(gw.app, 'inbound'), 30_000, 'the inbound queue to drain')
+  t.equal(webhook.pushes.length, 1, 'pushed once: the agency did not get it again while its first push was in flight')
+  t.equal(await entriesFor(gw.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
 })

@@ -73,6 +73,8 @@ export interface DeliveryDeps {
   readonly budget: ByteBudget
   /** How long a correction or retraction waits, each time, for its original's attempt under way (waitForOriginal). */
   readonly waitMs: number
+  /** How long an attempt may take, its answer included: what a job back from a stall waits out (waitOutStalledAttempt). */
+  readonly attemptMs: number
 }
 
 /**
@@ -88,6 +90,7 @@ export function deliveryProcessor(
     // The far side has it already; only its record is owed (recordDelivered):
     // nothing is read or sent, and nothing withdraws it now.
     if (job.data.delivered !== undefined) return recordDelivered(deps, job, token, job.data.delivered.receipt)
+    await waitOutStalledAttempt(job, token, deps.attemptMs)
     const pending = await deliveryInHand(deps, job)
     if (pending === undefined) return
     try {
@@ -97,6 +100,23 @@ export function deliveryProcessor(
       pending.release()
     }
   }
+}
+
+/**
+ * A job back from a stall (BullMQ found its lock lapsed) is not always one
+ * whose worker died: a worker whose event loop, or whose Redis, froze past
+ * QUEUE_LOCK_MS loses its lock with its attempt still under way, and finishes
+ * it when it wakes. Sent again at once, the message reached the agency twice,
+ * the first push still in flight (docs/integrators.md, "Receiving": each
+ * message is pushed once). So the job is put off by what an attempt can take,
+ * once for each stall and without spending an attempt; the ledger then says
+ * whether the attempt under way took it (awaitingDelivery).
+ */
+export async function waitOutStalledAttempt(job: Job<DeliveryJob>, token: string | undefined, attemptMs: number): Promise<void> {
+  if (job.stalledCounter === 0 || job.data.stalls === job.stalledCounter) return
+  await job.updateData({ ...job.data, stalls: job.stalledCounter })
+  await job.moveToDelayed(Date.now() + attemptMs, token)
+  throw new DelayedError()
 }
 
 /** Withdraws a message its sender superseded, if it is (still) waiting to go; true if it was. */

@@ -83,7 +83,8 @@ export const deliveryPlugin = fp(
         settings: { backoffStrategy: deliveryBackoff }
       }
       const log = app.log.child({ component: 'delivery' })
-      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, budget }
+      // An attempt's answer comes within twice DELIVERY_TIMEOUT_MS (delivery/tls-client.ts): what a job back from a stall waits out.
+      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, attemptMs: 2 * opts.timeoutMs, budget }
       workers.push(
         stopStalledCheckOnClose(
           new Worker<DeliveryJob>(

@@ -32,6 +32,12 @@ export interface DeliveryJob {
    * no traveller. The job's next run records the delivery and sends nothing.
    */
   readonly delivered?: { readonly receipt: string | null }
+  /**
+   * How many of the job's stalls its worker has waited out already
+   * (delivery/delivery-outcome.ts, waitOutStalledAttempt): BullMQ's own count
+   * of them stays on the job for good, and each is waited out once.
+   */
+  readonly stalls?: number
 }
 
 export { QUEUE_NAMES } from './queue-names.ts'
