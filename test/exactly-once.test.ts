@@ -144,3 +144,37 @@ t.test('a push whose lock lapses while it is in flight (Redis frozen past QUEUE_
   t.equal(webhook.pushes.length, 1, 'pushed once: the agency did not get it again while its first push was in flight')
   t.equal(await entriesFor(gw.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
 })
+
+t.test('a push in flight when Redis restarts empty is not pushed again meanwhile by the outbox relay', async (t) => {
+  const redis = await privateRedis(t)
+  let answer!: () => void
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve
+  })
+  t.teardown(() => answer())
+  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+    if (n === 1) void answered.then(() => res.writeHead(204).end())
+    else res.writeHead(204).end()
+  })
+  const gw = await injectGateway(t, testConfig('CA', { redisUrl: redis.url, webhooks: { 'CA/CBSA/pik-primary': webhook.url }, deliveryTimeoutMs: 5000 }))
+  const sent = await forwardedTo('CA')
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the first push')
+
+  // Redis restarted with nothing (no AOF, no snapshot): the job in hand is gone from it.
+  await redis.shutdownNoSave()
+  await redis.start()
+  const queue = gw.app.queues.queue('inbound')
+  await eventually(async () => ((await gw.app.relay.runOnce(0)) === 1 ? true : undefined), 15_000, 'the relay to queue the message again')
+  // Taken again: pushed at once, or put off.
+  await eventually(
+    async () => (webhook.pushes.length > 1 || (await queue.getJobState(sent.id)) === 'delayed' ? true : undefined),
+    15_000,
+    'the job taken again'
+  )
+  answer()
+  await eventually(async () => ((await gw.app.store.findMessage('inbound', sent.id))?.status === 'delivered' ? true : undefined), 15_000, 'delivered')
+  await eventually(() => drained(gw.app, 'inbound'), 30_000, 'the inbound queue to drain')
+  t.equal(webhook.pushes.length, 1, 'pushed once: the agency did not get it again while its first push was in flight')
+  t.equal(await entriesFor(gw.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
+})

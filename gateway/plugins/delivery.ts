@@ -58,7 +58,9 @@ export const deliveryPlugin = fp(
       backoffMs: opts.backoffMs,
       commandTimeoutMs: opts.commandTimeoutMs
     })
-    const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs })
+    // An attempt's answer comes within twice DELIVERY_TIMEOUT_MS (delivery/tls-client.ts).
+    const attemptMs = 2 * opts.timeoutMs
+    const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs, attemptMs })
     app.decorate('queues', queues)
     app.decorate('relay', relay)
     const budget = new ByteBudget(opts.budgetBytes)
@@ -83,8 +85,8 @@ export const deliveryPlugin = fp(
         settings: { backoffStrategy: deliveryBackoff }
       }
       const log = app.log.child({ component: 'delivery' })
-      // An attempt's answer comes within twice DELIVERY_TIMEOUT_MS (delivery/tls-client.ts): what a job back from a stall waits out.
-      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, attemptMs: 2 * opts.timeoutMs, budget }
+      // What a job back from a stall waits out.
+      const deps = { store: app.store, sealer: app.sealer, log, waitMs: opts.backoffMs, attemptMs, budget }
       workers.push(
         stopStalledCheckOnClose(
           new Worker<DeliveryJob>(

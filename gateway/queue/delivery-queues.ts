@@ -66,6 +66,8 @@ export function redisOptions(url: string): { host: string; port: number; db: num
 /** A job waiting for this turn's addBulk, and its caller. */
 interface PendingAdd {
   readonly job: DeliveryJob
+  /** How long the job waits before a worker may take it. */
+  readonly delayMs: number
   readonly resolve: () => void
   readonly reject: (err: unknown) => void
 }
@@ -109,9 +111,9 @@ export class DeliveryQueues {
    * job alone in its turn is one add.
    * If the write fails, every job of it is reported failed, and the outbox
    * relay enqueues them again: a job id is its message id, so one that did
-   * get in is not added twice.
+   * get in is not added twice. With `delayMs`, no worker takes the job before then.
    */
-  enqueue(item: PendingDelivery & { readonly sealed?: string }): Promise<void> {
+  enqueue(item: PendingDelivery & { readonly sealed?: string }, delayMs = 0): Promise<void> {
     const job: DeliveryJob = {
       id: item.id,
       direction: item.direction,
@@ -120,7 +122,7 @@ export class DeliveryQueues {
     }
     return new Promise<void>((resolve, reject) => {
       const pending = this.#adding[item.direction]
-      pending.push({ job, resolve, reject })
+      pending.push({ job, delayMs, resolve, reject })
       if (pending.length === 1) setImmediate(() => this.#add(item.direction))
     })
   }
@@ -135,8 +137,8 @@ export class DeliveryQueues {
     // either way (docs/measurements.md, "One job, one add").
     const added: Promise<unknown> =
       batch.length === 1
-        ? queue.add(direction, batch[0]!.job, this.#jobOptions(batch[0]!.job))
-        : queue.addBulk(batch.map(({ job }) => ({ name: direction, data: job, opts: this.#jobOptions(job) })))
+        ? queue.add(direction, batch[0]!.job, this.#jobOptions(batch[0]!))
+        : queue.addBulk(batch.map((pending) => ({ name: direction, data: pending.job, opts: this.#jobOptions(pending) })))
     added.then(
       () => {
         for (const pending of batch) pending.resolve()
@@ -147,9 +149,10 @@ export class DeliveryQueues {
     )
   }
 
-  #jobOptions(job: DeliveryJob) {
+  #jobOptions({ job, delayMs }: Pick<PendingAdd, 'job' | 'delayMs'>) {
     return {
       jobId: job.id,
+      ...(delayMs > 0 ? { delay: delayMs } : {}),
       attempts: this.#settings.attempts,
       // Exponential, or longer where the far side asked for a pause (delivery/retry-after.ts).
       backoff: { type: DELIVERY_BACKOFF, delay: this.#settings.backoffMs },

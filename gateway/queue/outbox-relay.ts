@@ -13,6 +13,8 @@ export interface OutboxRelayOptions {
   readonly intervalMs: number
   /** How many outbox items a pass reads and checks against the queue. */
   readonly pageSize?: number
+  /** How long an attempt may take, its answer included: how long a job queued again waits before it is sent (#drive). */
+  readonly attemptMs?: number
 }
 
 const PAGE_SIZE = 1000
@@ -30,17 +32,19 @@ export class OutboxRelay {
   readonly #log: FastifyBaseLogger
   readonly #intervalMs: number
   readonly #pageSize: number
+  readonly #attemptMs: number
   /** The last item of the last page read; undefined: the walk starts from the oldest. */
   #after: PendingDelivery | undefined
   #timer: NodeJS.Timeout | undefined
   #running: Promise<number> | undefined
 
-  constructor({ store, queues, log, intervalMs, pageSize = PAGE_SIZE }: OutboxRelayOptions) {
+  constructor({ store, queues, log, intervalMs, pageSize = PAGE_SIZE, attemptMs = 0 }: OutboxRelayOptions) {
     this.#store = store
     this.#queues = queues
     this.#log = log
     this.#intervalMs = intervalMs
     this.#pageSize = pageSize
+    this.#attemptMs = attemptMs
   }
 
   start(): void {
@@ -71,8 +75,13 @@ export class OutboxRelay {
         // what Redis does not hold is queued again, and counted, so that the log says when Redis lost something.
         const page = await this.#store.pendingOutbox(before, this.#pageSize, this.#after)
         this.#after = page.length < this.#pageSize ? undefined : page.at(-1)
+        // A job Redis lost (restarted empty) may have been in a worker's
+        // hands, its attempt still under way: sent again at once, the
+        // message reached the agency twice, the first push still in flight.
+        // It waits out what an attempt can take; the ledger then says whether
+        // that attempt arrived (delivery/delivery-outcome.ts, awaitingDelivery).
         for (const item of await this.#queues.missing(page)) {
-          await this.#queues.enqueue(item)
+          await this.#queues.enqueue(item, this.#attemptMs)
           count++
         }
       } while (every && this.#after !== undefined)
