@@ -178,3 +178,61 @@ t.test('a push in flight when Redis restarts empty is not pushed again meanwhile
   t.equal(webhook.pushes.length, 1, 'pushed once: the agency did not get it again while its first push was in flight')
   t.equal(await entriesFor(gw.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
 })
+
+t.test(
+  "a correction that comes after its original's lock lapsed, its push still in flight, does not withdraw it: the original is delivered, the correction after it",
+  async (t) => {
+    const redis = await privateRedis(t)
+    let answer!: () => void
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve
+    })
+    t.teardown(() => answer())
+    const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+      if (n === 1) void answered.then(() => res.writeHead(204).end())
+      else res.writeHead(204).end()
+    })
+    const gw = await injectGateway(
+      t,
+      testConfig('CA', {
+        redisUrl: redis.url,
+        webhooks: { 'CA/CBSA/pik-primary': webhook.url },
+        queueLockMs: 1000,
+        queueStalledCheckMs: 500,
+        deliveryTimeoutMs: 5000,
+        deliveryBackoffMs: 100,
+        // One push at a time: the job back from its stall waits for the slot its own first attempt holds.
+        workerConcurrency: 1
+      })
+    )
+    const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redis.url), prefix: gw.config.queuePrefix })
+    t.teardown(() => events.close())
+    const stalled = new Set<string>()
+    events.on('stalled', ({ jobId }) => void stalled.add(jobId))
+    await events.waitUntilReady()
+    const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })).statusCode
+    const original = await forwardedTo('CA')
+    t.equal(await exchange(original.jws), 200)
+    await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the push of the original')
+
+    process.kill(redis.pid!, 'SIGSTOP')
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    process.kill(redis.pid!, 'SIGCONT')
+    await eventually(() => (stalled.has(original.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
+
+    // The partner forwards a correction of it meanwhile: the original's push is still in flight, its job not held.
+    const correction = await forwardedTo('CA', { envelope: { supersedes: { id: original.id, action: 'correct', reason: 'data-error' } } })
+    t.equal(await exchange(correction.jws), 200)
+    t.equal((await gw.app.store.findMessage('inbound', original.id))?.status, 'accepted', 'the original is not withdrawn while its push may arrive')
+    answer()
+    await eventually(
+      async () => ((await gw.app.store.findMessage('inbound', correction.id))?.status === 'delivered' ? true : undefined),
+      30_000,
+      'the correction delivered'
+    )
+    const events_ = (await gw.app.store.searchAudit({ messageId: original.id, direction: 'inbound' }, 0, 100)).map((e) => e.entry.event)
+    t.same(events_, ['received', 'delivered'], 'the original: received, delivered, never withdrawn')
+    const ids = webhook.pushes.map((p) => p.idempotencyKey)
+    t.same(ids, [original.id, correction.id], 'the agency got the original once, then its correction')
+  }
+)

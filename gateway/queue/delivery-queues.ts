@@ -205,7 +205,12 @@ export class DeliveryQueues {
   async cancel(direction: Direction, id: string): Promise<boolean> {
     const queue = this.#queues[direction]
     if ((await queue.getJobState(id)) === 'active') return false
-    if ((await queue.getJob(id))?.data.delivered !== undefined) return false
+    const job = await queue.getJob(id)
+    if (job?.data.delivered !== undefined) return false
+    // One that stalled may still be under way at the worker that lost its
+    // lock (delivery/delivery-outcome.ts, waitOutStalledAttempt): left to
+    // its own next run, which withdraws it unless that attempt took it.
+    if ((job?.stalledCounter ?? 0) > 0) return false
     return (await queue.remove(id)) === 1
   }
 
