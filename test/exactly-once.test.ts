@@ -236,3 +236,48 @@ t.test(
     t.same(ids, [original.id, correction.id], 'the agency got the original once, then its correction')
   }
 )
+
+t.test(
+  "a correction that comes after Redis lost its original's job, the push still in flight, does not withdraw it: the original is delivered, the correction after it",
+  async (t) => {
+    const redis = await privateRedis(t)
+    let answer!: () => void
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve
+    })
+    t.teardown(() => answer())
+    const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+      if (n === 1) void answered.then(() => res.writeHead(204).end())
+      else res.writeHead(204).end()
+    })
+    const gw = await injectGateway(
+      t,
+      testConfig('CA', { redisUrl: redis.url, webhooks: { 'CA/CBSA/pik-primary': webhook.url }, deliveryTimeoutMs: 5000, deliveryBackoffMs: 100 })
+    )
+    const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })).statusCode
+    const original = await forwardedTo('CA')
+    t.equal(await exchange(original.jws), 200)
+    await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the push of the original')
+
+    await redis.shutdownNoSave()
+    await redis.start()
+    await eventually(async () => ((await gw.app.relay.runOnce(0)) === 1 ? true : undefined), 15_000, 'the relay to queue the original again')
+    // The partner forwards a correction of it meanwhile: the original's push is still in flight.
+    const correction = await forwardedTo('CA', { envelope: { supersedes: { id: original.id, action: 'correct', reason: 'data-error' } } })
+    t.equal(await exchange(correction.jws), 200)
+    t.equal((await gw.app.store.findMessage('inbound', original.id))?.status, 'accepted', 'the original is not withdrawn while its push may arrive')
+    answer()
+    await eventually(
+      async () => ((await gw.app.store.findMessage('inbound', correction.id))?.status === 'delivered' ? true : undefined),
+      30_000,
+      'the correction delivered'
+    )
+    const events = (await gw.app.store.searchAudit({ messageId: original.id, direction: 'inbound' }, 0, 100)).map((e) => e.entry.event)
+    t.same(events, ['received', 'delivered'], 'the original: received, delivered, never withdrawn')
+    t.same(
+      webhook.pushes.map((p) => p.idempotencyKey),
+      [original.id, correction.id],
+      'the agency got the original once, then its correction'
+    )
+  }
+)

@@ -33,8 +33,9 @@ t.test('one page a pass: the pages after the first are reached, then the walk st
 })
 
 t.test('at start, every page at once', async (t) => {
-  await gw.app.queues.cancel('outbound', ids[12]!)
-  await gw.app.queues.cancel('outbound', ids[0]!)
+  // Lost by Redis again: one the relay queued, one the intake did.
+  await gw.app.queues.queue('outbound').remove(ids[12]!)
+  await gw.app.queues.queue('outbound').remove(ids[0]!)
   const relay = new OutboxRelay({ store: gw.app.store, queues: gw.app.queues, log: gw.app.log, intervalMs: 60_000, pageSize: 10 })
   t.equal(await relay.runOnce(0, { every: true }), 2, 'one from each page')
   t.equal(await queued(), 0)

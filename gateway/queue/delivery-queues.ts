@@ -38,6 +38,12 @@ export interface DeliveryJob {
    * of them stays on the job for good, and each is waited out once.
    */
   readonly stalls?: number
+  /**
+   * Set when the outbox relay queued it again (queue/outbox-relay.ts): Redis
+   * may have lost it from a worker's hands with its attempt under way, which
+   * the job waits out before it is taken.
+   */
+  readonly redriven?: true
 }
 
 export { QUEUE_NAMES } from './queue-names.ts'
@@ -111,18 +117,20 @@ export class DeliveryQueues {
    * job alone in its turn is one add.
    * If the write fails, every job of it is reported failed, and the outbox
    * relay enqueues them again: a job id is its message id, so one that did
-   * get in is not added twice. With `delayMs`, no worker takes the job before then.
+   * get in is not added twice. The relay's job (`redrive`) is taken by no
+   * worker before `afterMs`.
    */
-  enqueue(item: PendingDelivery & { readonly sealed?: string }, delayMs = 0): Promise<void> {
+  enqueue(item: PendingDelivery & { readonly sealed?: string }, redrive?: { readonly afterMs: number }): Promise<void> {
     const job: DeliveryJob = {
       id: item.id,
       direction: item.direction,
       target: item.target,
-      ...(item.sealed === undefined ? {} : { bytes: heldBytes(item.sealed) })
+      ...(item.sealed === undefined ? {} : { bytes: heldBytes(item.sealed) }),
+      ...(redrive === undefined ? {} : { redriven: true })
     }
     return new Promise<void>((resolve, reject) => {
       const pending = this.#adding[item.direction]
-      pending.push({ job, delayMs, resolve, reject })
+      pending.push({ job, delayMs: redrive?.afterMs ?? 0, resolve, reject })
       if (pending.length === 1) setImmediate(() => this.#add(item.direction))
     })
   }
@@ -207,10 +215,11 @@ export class DeliveryQueues {
     if ((await queue.getJobState(id)) === 'active') return false
     const job = await queue.getJob(id)
     if (job?.data.delivered !== undefined) return false
-    // One that stalled may still be under way at the worker that lost its
-    // lock (delivery/delivery-outcome.ts, waitOutStalledAttempt): left to
-    // its own next run, which withdraws it unless that attempt took it.
-    if ((job?.stalledCounter ?? 0) > 0) return false
+    // One that stalled, or that Redis lost and the relay queued again, may
+    // still be under way at the worker that had it (delivery/delivery-outcome.ts,
+    // waitOutStalledAttempt): left to its own next run, which withdraws it
+    // unless that attempt took it.
+    if ((job?.stalledCounter ?? 0) > 0 || job?.data.redriven === true) return false
     return (await queue.remove(id)) === 1
   }
 

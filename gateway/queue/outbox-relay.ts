@@ -81,7 +81,7 @@ export class OutboxRelay {
         // It waits out what an attempt can take; the ledger then says whether
         // that attempt arrived (delivery/delivery-outcome.ts, awaitingDelivery).
         for (const item of await this.#queues.missing(page)) {
-          await this.#queues.enqueue(item, this.#attemptMs)
+          await this.#queues.enqueue(item, { afterMs: this.#attemptMs })
           count++
         }
       } while (every && this.#after !== undefined)
