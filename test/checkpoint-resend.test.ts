@@ -9,7 +9,9 @@ import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { ledgerOrigin } from '../gateway/audit/checkpoint.ts'
+import { ledgerOrigin, witnessKeys } from '../gateway/audit/checkpoint.ts'
+import { Checkpointer } from '../gateway/audit/checkpointer.ts'
+import { ADD_CHECKPOINT_PATH, requestCosignature, type WitnessClientOptions } from '../gateway/audit/witness-client.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { sqliteTamper } from './lib/ledger-tamper.ts'
 import { eventually, freePort, injectGateway, KEYS_DIR, presenting, startGateway, testConfig } from './helper.ts'
@@ -89,5 +91,90 @@ t.test('a checkpoint the partner cosigned but whose cosignature was never kept i
   t.equal((await ca.app.store.latestCheckpoint())?.cosignature, given, 'and kept with the cosignature the partner gave it')
   t.equal((await us.app.store.witnessState(ledgerOrigin('CA')))?.size, made.size, 'the witness did not move')
   t.equal((await ca.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
+  t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
+})
+
+/**
+ * How a second instance sharing the CA gateway's ledger asks the witness to
+ * cosign, its requests going through `between` first: what the other
+ * instance gets done while each is on its way.
+ */
+function secondInstanceWitnessing(ca: FastifyInstance, between: (request: number) => Promise<void>): WitnessClientOptions {
+  let requests = 0
+  return {
+    client: {
+      post: async (...args) => {
+        await between(requests++)
+        return ca.partner.client.post(...args)
+      }
+    },
+    url: () => ca.partner.endpoint(ADD_CHECKPOINT_PATH),
+    store: ca.store,
+    witnesses: () => witnessKeys('US', ca.trust.partner.ledgerKeys)
+  }
+}
+
+/** The second instance's checkpointer, on the same ledger. */
+function secondInstance(ca: FastifyInstance, witnessing?: WitnessClientOptions): Checkpointer {
+  return new Checkpointer({
+    store: ca.store,
+    key: () => ca.trust.signingKey,
+    country: 'CA',
+    schedule: { everyEntries: 1000, everyMs: 60_000 },
+    ...(witnessing === undefined ? {} : { onCheckpoint: async (cp) => void (await requestCosignature(cp, witnessing)) })
+  })
+}
+
+const appendEntries = async (ca: FastifyInstance, from: number, to: number): Promise<void> => {
+  for (let i = from; i < to; i++) await ca.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: `m-${i}` }))
+}
+
+// Two instances send the same checkpoint: the first's is cosigned, the
+// second is told the witness's size (the same) and asks again from it, a
+// plain retry; meanwhile the first has a larger checkpoint cosigned. The
+// retry, late, is of a checkpoint the witness cosigned, which the larger one
+// was proven to extend: no contradiction, and no alarm on either side.
+t.test('a retry of a checkpoint, overtaken by a larger one of the same ledger, raises no alarm', async (t) => {
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const ca = (await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: us.url }))).app
+  await ca.checkpointer.stop()
+  await appendEntries(ca, 0, 3)
+  const other = secondInstance(
+    ca,
+    secondInstanceWitnessing(ca, async (request) => {
+      // Its first request on its way: the first instance sends the same checkpoint, cosigned.
+      if (request === 0) t.equal((await ca.checkpointer.checkpointNow())?.size, 3, 'the first instance has the checkpoint of 3 cosigned')
+      // Its retry from the witness's size on its way: the first instance has the next one cosigned.
+      if (request === 1) {
+        await appendEntries(ca, 3, 5)
+        t.equal((await ca.checkpointer.checkpointNow())?.size, 5, 'and then the checkpoint of 5')
+      }
+    })
+  )
+  await t.resolves(other.checkpointNow(), 'the second instance is not told its ledger was cut short')
+  t.equal((await ca.store.latestCosignedCheckpoint())?.size, 5, 'the ledger is witnessed to its head')
+  t.equal((await ca.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
+  t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
+})
+
+// The same, when the second instance sends a checkpoint its store shows
+// cosigned already (the first instance had it cosigned as the second read
+// it): it sends it from its own size.
+t.test('a checkpoint sent again once cosigned, overtaken by a larger one, raises no alarm', async (t) => {
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const ca = (await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: us.url }))).app
+  await ca.checkpointer.stop()
+  await appendEntries(ca, 0, 3)
+  // Made by the second instance, its request lost: kept uncosigned.
+  const made = (await secondInstance(ca).checkpointNow())!
+  t.equal((await ca.checkpointer.checkpointNow())?.size, 3, 'the first instance has the checkpoint of 3 cosigned')
+  const witnessing = secondInstanceWitnessing(ca, async (request) => {
+    if (request === 0) {
+      await appendEntries(ca, 3, 5)
+      t.equal((await ca.checkpointer.checkpointNow())?.size, 5, 'the first instance has the checkpoint of 5 cosigned meanwhile')
+    }
+  })
+  await t.resolves(requestCosignature(made, witnessing), 'the second instance is not told its ledger was cut short')
+  t.equal((await ca.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
   t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
 })

@@ -540,6 +540,9 @@ t.test('two checkpoints of one ledger sent at once, the larger cosigned first: t
   t.same(await send(twenty, 10), { witnessedSize: 30 }, '20 entries, from 10: told the witness holds 30 (409 with the size)')
   t.same(conflicts, [], 'no alarm for an honest ledger')
   t.equal((await witnessStore.witnessState(ledgerOrigin('CA')))?.size, 30, 'the witness stays at 30')
+  // A retry of the one of 10 entries from its own size, late: the witness cosigned it, and 30 was proven to extend it.
+  t.same(await send(ten, 10), { witnessedSize: 30 }, '10 entries, cosigned before, sent again from 10: told the size')
+  t.same(conflicts, [], 'no alarm: it contradicts nothing the witness cosigned')
   // What a sender whose ledger no longer reaches 30 sends: its checkpoint from its own size.
   t.same(await send(twenty, 20), { witnessedSize: 30 }, 'a ledger that does not reach 30 is told the size, as any old size the witness is not at')
   t.match(conflicts, [{ size: 20, witnessedSize: 30, why: /cut short/ }], 'and that is the alarm')

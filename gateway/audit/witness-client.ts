@@ -49,6 +49,8 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
   const { store } = options
   const cosigned = (await store.latestCosignedCheckpoint())?.size ?? 0
   let oldSize = cosigned
+  /** Sent from its own size because this ledger does not reach the witness's: the alarm. */
+  let shorter = false
   // At most twice: the second time from the size the witness said it holds.
   for (let attempt = 0; attempt < 2; attempt++) {
     if (oldSize > cp.size) {
@@ -58,6 +60,7 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
       // The witness holds a size this ledger no longer reaches. Sent anyway,
       // from that size: the witness refuses it and raises the alarm.
       oldSize = cp.size
+      shorter = true
     }
     const proof = oldSize === 0 || oldSize === cp.size ? [] : await consistencyProof(store, oldSize, cp.size)
     const res = await options.client.post(options.url(), addCheckpointBody(oldSize, proof, cp.note), ADD_CHECKPOINT_TYPE)
@@ -81,11 +84,14 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
       }
       // Sent from its own size, as a ledger that no longer reaches the
       // witness's says so (above), and told that size again: the witness
-      // raised the alarm, and so does this side.
+      // raised the alarm, and so does this side. Sent from it as a plain
+      // retry (the checkpoint found cosigned, or the witness said it held
+      // it), the witness moved on meanwhile: a larger checkpoint another
+      // instance sharing the ledger had cosigned, if this ledger reaches it.
       if (oldSize === cp.size && size > cp.size) {
-        throw new WitnessRefusedError(
-          `the witness holds ${size} entries of this ledger, which has ${(await store.auditHead())?.seq ?? 0}: it was cut short or rewritten here`
-        )
+        const head = (await store.auditHead())?.seq ?? 0
+        if (!shorter && head >= size) return 'superseded'
+        throw new WitnessRefusedError(`the witness holds ${size} entries of this ledger, which has ${head}: it was cut short or rewritten here`)
       }
       oldSize = size
       continue

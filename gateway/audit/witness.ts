@@ -67,7 +67,7 @@ export interface CheckpointConflict {
 }
 
 export interface WitnessOptions {
-  readonly store: Pick<CheckpointRepository, 'witnessState' | 'witnessCheckpoint' | 'latestWitnessedCheckpoint'>
+  readonly store: Pick<CheckpointRepository, 'witnessState' | 'witnessCheckpoint' | 'latestWitnessedCheckpoint' | 'witnessedCheckpoints'>
   /** The partner ledger's origin line. */
   readonly origin: string
   /** The partner ledger's keys, current and retired; a function, as trust reloads change them. */
@@ -89,6 +89,12 @@ export class Witness {
   /** What the alarm says of a checkpoint that contradicts the one cosigned: sizes and roots only. */
   #conflict(cp: CheckpointText, witnessed: { size: number; root: string }, why: string): CheckpointConflict {
     return { origin: this.#options.origin, size: cp.size, root: cp.root, witnessedSize: witnessed.size, witnessedRoot: witnessed.root, why }
+  }
+
+  /** Whether this witness cosigned a checkpoint of the partner's ledger of `cp`'s size and root. */
+  async #cosigned(cp: CheckpointText): Promise<boolean> {
+    const [at] = await this.#options.store.witnessedCheckpoints(this.#options.origin, cp.size - 1, 1)
+    return at !== undefined && at.size === cp.size && at.root === cp.root
   }
 
   /**
@@ -132,8 +138,12 @@ export class Witness {
       // says, finds its ledger reaches it, and leaves it there
       // (witness-client.ts). Only one sent from its own size, which is how a
       // sender whose ledger no longer reaches the witness's says so, is the
-      // alarm; it is answered as any old size the witness is not at is.
-      if (request.oldSize === cp.size)
+      // alarm; it is answered as any old size the witness is not at is. But
+      // a checkpoint this witness cosigned itself, sent again from its own
+      // size, is a retry overtaken by a larger checkpoint, proven then to
+      // extend it (two instances of one gateway, one's retry late): it
+      // contradicts nothing, and is no alarm.
+      if (request.oldSize === cp.size && !(await this.#cosigned(cp)))
         await this.#options.onConflict(this.#conflict(cp, witnessed, 'the ledger is shorter than one already cosigned: it was cut short'))
       return { witnessedSize: witnessed.size }
     }
