@@ -6,15 +6,18 @@
 // verifiable ledger"). A privacy officer's proof that finds the head
 // checkpointed but not cosigned has that checkpoint witnessed then and there.
 import t, { type Test } from 'tap'
+import type { Checkpoint } from '../gateway/store/records.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { ledgerOrigin, witnessKeys } from '../gateway/audit/checkpoint.ts'
+import { ledgerOrigin, signCheckpoint, witnessKeys } from '../gateway/audit/checkpoint.ts'
+import { treeHead } from '../gateway/audit/ledger-proofs.ts'
 import { Checkpointer } from '../gateway/audit/checkpointer.ts'
 import { ADD_CHECKPOINT_PATH, requestCosignature, type WitnessClientOptions } from '../gateway/audit/witness-client.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import { sqliteTamper } from './lib/ledger-tamper.ts'
-import { eventually, freePort, injectGateway, KEYS_DIR, presenting, startGateway, testConfig } from './helper.ts'
+import { eventually, freePort, injectGateway, KEYS_DIR, PG_URL, presenting, startGateway, testConfig } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
 
 const EVERY_MS = 500
 
@@ -177,4 +180,127 @@ t.test('a checkpoint sent again once cosigned, overtaken by a larger one, raises
   await t.resolves(requestCosignature(made, witnessing), 'the second instance is not told its ledger was cut short')
   t.equal((await ca.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
   t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
+})
+
+/** The CA gateway, one of two instances sharing its ledger in PostgreSQL, and its partner; a pool of the test's own on that ledger. */
+async function twoInstancesOnPostgres(t: Test) {
+  const { pool, schema } = scratchSchema(t, 't_race', 3)
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const ca = (await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: us.url, ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: schema }))).app
+  await ca.checkpointer.stop()
+  // The other instance's checkpoint of its head, as its checkpointer makes it, kept in a transaction the test holds open.
+  const other = await pool.connect()
+  t.teardown(() => other.release())
+  const otherCheckpoints = async (size: number): Promise<Checkpoint> => {
+    const key = ca.trust.signingKey
+    const tree = await treeHead(ca.store, size)
+    const cp = { ...tree, at: new Date().toISOString(), note: signCheckpoint(tree, { name: ledgerOrigin('CA'), alg: key.alg, key: key.key }) }
+    await other.query(`INSERT INTO ${schema}.log_checkpoints (size, root, at, note) VALUES ($1, $2, $3, $4)`, [cp.size, cp.root, cp.at, cp.note])
+    return { ...cp, cosignature: null, cosignedAt: null }
+  }
+  const officer = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
+  const token = JSON.parse((await ca.inject({ method: 'POST', url: '/v1/token', headers: officer })).body).access_token as string
+  return {
+    us,
+    ca,
+    schema,
+    other,
+    otherCheckpoints,
+    /** A privacy officer asks this instance for an entry's proof. */
+    proof: (seq: number) => ca.inject({ method: 'GET', url: `/v1/audit/entries/${seq}/proof`, headers: { ...officer, authorization: `Bearer ${token}` } }),
+    /** Until this instance waits on the test's transaction to read or write a checkpoint. */
+    waiting: (what: string) =>
+      eventually(
+        async () =>
+          (
+            await pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE '%log_checkpoints%'", [
+              `btb-ledger ${schema}`
+            ])
+          ).rowCount === 1 || undefined,
+        10_000,
+        what
+      )
+  }
+}
+
+type EntryProof = { inclusionProof: { treeSize: number } | null; checkpoint: { size: number; cosignedAt: string } | null }
+
+// Two instances share one ledger in PostgreSQL. A privacy officer asks one
+// for an entry's proof just as the other's schedule signs the same head: the
+// other's checkpoint is committed after this one read that none covers the
+// entry, so this one's own attempt to sign the head finds it signed already.
+// The proof must still come with the checkpoint witnessed
+// (docs/privacy-officers.md: made and witnessed first if none covers it
+// yet), not without one because the other instance's request for cosigning
+// has yet to arrive.
+t.test("a proof asked for as another instance signs the same head waits for no one's cosignature: it has the checkpoint witnessed", async (t) => {
+  const { us, ca, other, otherCheckpoints, proof, waiting } = await twoInstancesOnPostgres(t)
+  await appendEntries(ca, 0, 3)
+  await other.query('BEGIN')
+  const theirs = await otherCheckpoints(3)
+  const asked = proof(3)
+  await waiting("the proof's own checkpoint of the head to wait on the other instance's")
+  await other.query('COMMIT')
+  const res = await asked
+  t.equal(res.statusCode, 200, 'the proof is answered')
+  const answer = res.json<EntryProof>()
+  t.equal(answer.checkpoint?.size, 3, "against the other instance's checkpoint of the head")
+  t.ok(answer.checkpoint?.cosignedAt, 'witnessed')
+  t.equal(answer.inclusionProof?.treeSize, 3, 'the entry has its inclusion proof')
+  t.equal((await ca.store.latestCheckpoint())?.size, 3, 'no other checkpoint was made for it')
+  // The other instance's request for cosigning, arriving late, finds it cosigned: no alarm.
+  t.equal(
+    await requestCosignature(
+      theirs,
+      secondInstanceWitnessing(ca, async () => {})
+    ),
+    'cosigned',
+    'the same cosignature'
+  )
+  t.equal((await ca.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, 'no alarm on this side')
+  t.equal((await us.app.store.searchAudit({ code: 'CHECKPOINT_CONFLICT' }, 0, 10)).length, 0, "nor on the partner's")
+})
+
+// The same, when the other instance appended an entry and signed that longer
+// head between this one's reading the head and its reading the latest
+// checkpoint: that checkpoint covers the head read, and is the one
+// witnessed. This instance's checkpointer, driven through its own options,
+// reads the head through `store`, where the other instance does its part.
+t.test('a checkpoint asked for as another instance signs a longer head has that checkpoint witnessed', async (t) => {
+  const us = await startGateway(t, testConfig('US', { runWorkers: false }))
+  const ca = (await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: us.url }))).app
+  await ca.checkpointer.stop()
+  await appendEntries(ca, 0, 3)
+  let theirs: Checkpoint | undefined
+  const store = new Proxy(ca.store, {
+    get(target, name) {
+      if (name === 'auditHead')
+        return async () => {
+          const head = await target.auditHead()
+          if (theirs === undefined) {
+            // The other instance: an entry, and its checkpoint of its head, its request for cosigning still on its way.
+            await appendEntries(ca, 3, 4)
+            theirs = await secondInstance(ca).checkpointNow()
+          }
+          return head
+        }
+      const value = Reflect.get(target, name)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+  const checkpointer = new Checkpointer({
+    store,
+    key: () => ca.trust.signingKey,
+    country: 'CA',
+    schedule: { everyEntries: 1000, everyMs: 60_000 },
+    onCheckpoint: async (cp) =>
+      void (await requestCosignature(
+        cp,
+        secondInstanceWitnessing(ca, async () => {})
+      ))
+  })
+  const made = await checkpointer.checkpointNow()
+  t.equal(theirs?.size, 4, 'the other instance signed the head of 4 entries as this one read 3')
+  t.equal(made?.size, 4, 'the checkpoint of 4 entries is the one sent')
+  t.equal((await ca.store.latestCosignedCheckpoint())?.size, 4, 'and it is witnessed, covering the head read')
 })

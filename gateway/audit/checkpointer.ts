@@ -116,28 +116,39 @@ export class Checkpointer {
   }
 
   /**
-   * Signs the head now; or, when the latest checkpoint is of the head but
-   * was never cosigned, sends that one to the partner again. Returns the
+   * Signs the head now; or, when the latest checkpoint covers the head but
+   * is not cosigned, sends that one to the partner (again). Returns the
    * checkpoint signed or sent (its cosignature, if the partner gave one, is
    * in the store). Undefined when there is nothing to sign or send: an empty
-   * ledger, a head already checkpointed and cosigned, or another instance
-   * sharing the ledger that signed the same head first.
+   * ledger, or a head already checkpointed and cosigned.
    */
   async checkpointNow(): Promise<Checkpoint | undefined> {
     const head = await this.#store.auditHead()
     if (head === undefined) return undefined
     const last = await this.#store.latestCheckpoint()
-    if (last !== undefined && last.size >= head.seq) {
-      if (!this.#awaitsCosignature(last, head.seq)) return undefined
-      await this.#sendAgain(last)
-      return last
-    }
+    if (last !== undefined && last.size >= head.seq) return this.#sendUncosigned(last)
     const tree = await treeHead(this.#store, head.seq)
     const key = this.#key()
     const note = signCheckpoint(tree, { name: ledgerOrigin(this.#country), alg: key.alg, key: key.key })
     const checkpoint: Checkpoint = { ...tree, at: new Date().toISOString(), note, cosignature: null, cosignedAt: null }
-    if (!(await this.#store.addCheckpoint(checkpoint))) return undefined
+    // Another instance sharing the ledger, or this one's schedule, signed the head first.
+    if (!(await this.#store.addCheckpoint(checkpoint))) return this.#sendUncosigned(await this.#store.latestCheckpoint())
     await this.#options.onCheckpoint?.(checkpoint)
     return checkpoint
+  }
+
+  /**
+   * `cp`, of the head read or a later one, sent to the partner unless it
+   * cosigned it already. Its own request for cosigning failed, or is
+   * another's still on its way (another instance's, or this one's
+   * schedule's, that signed it first): a report or proof waiting on
+   * checkpointNow promises its entries a witnessed checkpoint
+   * (docs/privacy-officers.md, "Checking a disclosure report offline"), and
+   * does not wait for someone else's.
+   */
+  async #sendUncosigned(cp: Checkpoint | undefined): Promise<Checkpoint | undefined> {
+    if (cp === undefined || cp.cosignature !== null || this.#options.onCheckpoint === undefined) return undefined
+    await this.#sendAgain(cp)
+    return cp
   }
 }
