@@ -9,6 +9,18 @@ function normalise(value: string): string {
 }
 
 /**
+ * A document number, issuing country or membership id as its digest is of.
+ * A message holds them in ASCII only (schemas/common.schema.json), but an
+ * officer types what the traveller shows, perhaps on a full-width keyboard
+ * or pasted from a form: NFKC reads `Ｃ４４７` as `C447`, and a hyphen is a
+ * hyphen whichever (U+2010, U+2011), and an invisible character is none.
+ * For ASCII text this is `normalise`, so no digest the ledger holds changes.
+ */
+function identifier(value: string): string {
+  return normalise(value.normalize('NFKC')).replace(/[\p{Pd}\p{Cf}]/gu, '')
+}
+
+/**
  * The part of an identifier the ledger's digest is of: case, spaces, the
  * MRZ's filler `<` and hyphens aside, and for a surname its accents.
  */
@@ -24,17 +36,17 @@ function significant(value: string, accents: 'kept' | 'set aside' = 'kept'): str
  */
 export function namesNoOne(id: { documentNumber?: string; issuingCountry?: string; membershipId?: string; surname?: string }): boolean {
   return (
-    [id.documentNumber, id.issuingCountry, id.membershipId].some((v) => v !== undefined && significant(v) === '') ||
+    [id.documentNumber, id.issuingCountry, id.membershipId].some((v) => v !== undefined && identifier(v) === '') ||
     (id.surname !== undefined && significant(id.surname, 'set aside') === '')
   )
 }
 
 export function documentSubject(issuingCountry: string, number: string): string {
-  return `document:${normalise(issuingCountry)}:${normalise(number)}`
+  return `document:${identifier(issuingCountry)}:${identifier(number)}`
 }
 
 export function membershipSubject(membershipId: string): string {
-  return `membership:${normalise(membershipId)}`
+  return `membership:${identifier(membershipId)}`
 }
 
 /**
