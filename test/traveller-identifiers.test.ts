@@ -9,7 +9,9 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { listExamples } from '../schemas/index.ts'
 import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { requestReceived } from './lib/partner-delivery.ts'
 
 const OFFICER = presenting(readFileSync(join(KEYS_DIR, 'CA', 'privacy-officers', 'po-1', 'client.crt.pem'), 'utf8'))
 
@@ -48,4 +50,45 @@ t.test('a document number in another spelling of the same characters finds its d
   // Nothing at all once read so names no one, as `<<<` does.
   const nothing = await officer('/v1/audit/disclosures', token, { documentNumber: '\u2010\u200b', issuingCountry: document.issuingCountry })
   t.same([nothing.status, nothing.json().code], [400, 'REQUEST_INVALID'], 'a hyphen and an invisible character alone: REQUEST_INVALID')
+})
+
+// A protected person matched by prints is named in the ledger by her surname
+// and date of birth (docs/privacy-officers.md, "The audit API"): "case, accents
+// and spaces aside", and hyphens. A surname as a source system holds it may
+// carry a soft hyphen, a typographic hyphen or an invisible character (a
+// zero-width space pasted from a document, a bidirectional mark); her
+// report, asked for as she spells it out, must still find what was shared.
+t.test('a surname holding a hyphen other than ASCII or an invisible character is found as it is spelt out', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-asylum-match-protected-person')!.envelope
+  const { id: _id, createdAt: _createdAt, from: _from, ...rest } = structuredClone(example) as Record<string, unknown>
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: OFFICER })).json<{ access_token: string }>().access_token
+  const report = async (body: Record<string, unknown>) =>
+    gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...OFFICER, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(body)
+    })
+
+  const held: Array<[string, string, string, string]> = [
+    ['a soft hyphen (U+00AD)', 'HABI\u00adBI', 'Habibi', '1995-01-23'],
+    ['a Unicode hyphen (U+2010)', 'AL\u2010HABIBI', 'Al-Habibi', '1995-01-24'],
+    ['a zero-width space (U+200B)', 'HABIBI\u200b', 'Habibi', '1995-01-25'],
+    ['a right-to-left mark (U+200F)', '\u200fHABIBI', 'HABIBI', '1995-01-26']
+  ]
+  for (const [what, surname, spelt, dateOfBirth] of held) {
+    const payload = structuredClone(rest.payload) as { subject: { identity: Record<string, unknown> } }
+    Object.assign(payload.subject.identity, { surname, dateOfBirth })
+    const request = await requestReceived(gw.app, 'CA', String(rest.purpose))
+    const envelope = ircc.envelope({ ...rest, payload, correlationId: request.id })
+    t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, `${what}: shared`)
+    const res = await report({ surname: spelt, dateOfBirth })
+    t.equal(res.statusCode, 200, res.body)
+    t.ok(
+      res.json<{ disclosures: Array<{ event: string; messageId: string }> }>().disclosures.some((d) => d.event === 'accepted' && d.messageId === envelope.id),
+      `${what}: her report, asked for as ${spelt}, finds the match response`
+    )
+  }
 })

@@ -9,6 +9,14 @@ function normalise(value: string): string {
 }
 
 /**
+ * Hyphens of any kind (U+2010, a soft hyphen is \p{Cf}) and characters that
+ * show nothing (a zero-width space, a bidirectional mark): a source system's
+ * text or an officer's paste may hold them, and no one spelling a name or
+ * a number out says them. ASCII holds none but the hyphen-minus.
+ */
+const HYPHENS_AND_INVISIBLES = /[\p{Pd}\p{Cf}]/gu
+
+/**
  * A document number, issuing country or membership id as its digest is of.
  * A message holds them in ASCII only (schemas/common.schema.json), but an
  * officer types what the traveller shows, perhaps on a full-width keyboard
@@ -17,7 +25,7 @@ function normalise(value: string): string {
  * For ASCII text this is `normalise`, so no digest the ledger holds changes.
  */
 function identifier(value: string): string {
-  return normalise(value.normalize('NFKC')).replace(/[\p{Pd}\p{Cf}]/gu, '')
+  return normalise(value.normalize('NFKC')).replace(HYPHENS_AND_INVISIBLES, '')
 }
 
 /**
@@ -25,7 +33,7 @@ function identifier(value: string): string {
  * MRZ's filler `<` and hyphens aside, and for a surname its accents.
  */
 function significant(value: string, accents: 'kept' | 'set aside' = 'kept'): string {
-  return normalise(accents === 'kept' ? value : value.normalize('NFKD').replace(/\p{M}/gu, ''))
+  return normalise(accents === 'kept' ? value : value.normalize('NFKD').replace(/\p{M}/gu, '')).replace(HYPHENS_AND_INVISIBLES, '')
 }
 
 /**
