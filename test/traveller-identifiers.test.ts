@@ -92,3 +92,30 @@ t.test('a surname holding a hyphen other than ASCII or an invisible character is
     )
   }
 })
+
+// schemas/common.schema.json takes Germany as an issuing state in two codes:
+// DEU (ISO 3166-1) and D, as the MRZ writes it. One passport, sent by one
+// system as D and by another as DEU, is one traveller's: her report, asked
+// for in either code, finds both.
+t.test("a German document is one document whether its issuing state is written D (the MRZ's) or DEU", async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: OFFICER })).json<{ access_token: string }>().access_token
+  const sent: string[] = []
+  for (const issuingCountry of ['D', 'DEU']) {
+    const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+    Object.assign((envelope.payload as { document: Record<string, unknown> }).document, { issuingCountry, number: 'C01X00T47' })
+    t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202, `sent with ${issuingCountry}`)
+    sent.push(String(envelope.id))
+  }
+  for (const issuingCountry of ['D', 'D<<', 'DEU']) {
+    const res = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...OFFICER, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ documentNumber: 'C01X00T47', issuingCountry })
+    })
+    const found = res.json<{ disclosures: Array<{ event: string; messageId: string }> }>().disclosures.filter((d) => d.event === 'accepted')
+    t.same(found.map((d) => d.messageId).sort(), [...sent].sort(), `asked for with ${issuingCountry}: both messages`)
+  }
+})

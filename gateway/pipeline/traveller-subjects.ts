@@ -49,8 +49,16 @@ export function namesNoOne(id: { documentNumber?: string; issuingCountry?: strin
   )
 }
 
+/**
+ * Germany issues documents under two codes of the contract's list
+ * (schemas/common.schema.json, icaoCode): DEU, and D as its MRZ writes it.
+ * One document is one traveller's whichever a system or an officer writes.
+ */
+const SAME_ISSUING_STATE: ReadonlyMap<string, string> = new Map([['D', 'DEU']])
+
 export function documentSubject(issuingCountry: string, number: string): string {
-  return `document:${identifier(issuingCountry)}:${identifier(number)}`
+  const state = identifier(issuingCountry)
+  return `document:${SAME_ISSUING_STATE.get(state) ?? state}:${identifier(number)}`
 }
 
 export function membershipSubject(membershipId: string): string {
