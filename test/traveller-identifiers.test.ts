@@ -119,3 +119,32 @@ t.test("a German document is one document whether its issuing state is written D
     t.same(found.map((d) => d.messageId).sort(), [...sent].sort(), `asked for with ${issuingCountry}: both messages`)
   }
 })
+
+// "Case aside" (docs/privacy-officers.md): ß has a capital, ẞ (U+1E9E), that
+// German names written in capitals use; upper-casing ß gives SS, and ẞ stays
+// itself. A surname a system holds in capitals is the same surname spelt out
+// in lower case.
+t.test('a surname written with the capital sharp s (ẞ) is found as it is spelt in lower case, and as SS', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-asylum-match-protected-person')!.envelope
+  const { id: _id, createdAt: _createdAt, from: _from, ...rest } = structuredClone(example) as Record<string, unknown>
+  const token = (await gw.app.inject({ method: 'POST', url: '/v1/token', headers: OFFICER })).json<{ access_token: string }>().access_token
+  const payload = structuredClone(rest.payload) as { subject: { identity: Record<string, unknown> } }
+  Object.assign(payload.subject.identity, { surname: 'STRAẞER', dateOfBirth: '1990-06-15' })
+  const request = await requestReceived(gw.app, 'CA', String(rest.purpose))
+  const envelope = ircc.envelope({ ...rest, payload, correlationId: request.id })
+  t.equal((await ircc.submit(await ircc.sign(envelope))).status, 202, 'shared')
+  for (const surname of ['Straßer', 'STRASSER', 'STRAẞER']) {
+    const res = await gw.app.inject({
+      method: 'POST',
+      url: '/v1/audit/disclosures',
+      headers: { ...OFFICER, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ surname, dateOfBirth: '1990-06-15' })
+    })
+    t.ok(
+      res.json<{ disclosures: Array<{ event: string; messageId: string }> }>().disclosures.some((d) => d.event === 'accepted' && d.messageId === envelope.id),
+      `asked for as ${surname}: found`
+    )
+  }
+})

@@ -5,7 +5,13 @@
 // ledger ever holding the identifier.
 
 function normalise(value: string): string {
-  return value.toUpperCase().replace(/[\s<-]/g, '')
+  // Lower case first: a capital with no upper-case mapping of its own (ẞ)
+  // then reads as its small letter does (ß, SS), so case is set aside
+  // whichever a system wrote. For ASCII it is toUpperCase alone.
+  return value
+    .toLowerCase()
+    .toUpperCase()
+    .replace(/[\s<-]/g, '')
 }
 
 /**
