@@ -166,6 +166,29 @@ t.test('refuses lone surrogates written as escapes, in values and in member name
   accepts(t, '{"\\ud83d\\ude00":"😀","\\u00e9":"\\u20ac"}')
 })
 
+// RFC 7493 §2.1: names and strings "MUST NOT include code points that
+// identify Surrogates or Noncharacters". A noncharacter is for a program's
+// own use: another reader may drop it, replace it or refuse the text (XML
+// 1.0 has no U+FFFE or U+FFFF), and read another name than was signed.
+t.test('refuses noncharacters, raw and escaped, in values and in member names', async (t) => {
+  refuses(t, '"\\uffff"', 'NONCHARACTER', 'U+FFFF escaped')
+  refuses(t, '"A\\uFFFEB"', 'NONCHARACTER', 'U+FFFE escaped, upper-case hex')
+  refuses(t, '"\\ufdd0"', 'NONCHARACTER', 'U+FDD0 escaped')
+  refuses(t, '"\\ufdef"', 'NONCHARACTER', 'U+FDEF escaped')
+  refuses(t, '"\\ud83f\\udffe"', 'NONCHARACTER', 'U+1FFFE escaped as a pair')
+  refuses(t, '"\\udbff\\udfff"', 'NONCHARACTER', 'U+10FFFF escaped as a pair')
+  refuses(t, '{"a\\uffff":1}', 'NONCHARACTER', 'escaped, in a member name')
+  refuses(t, `["${'x'.repeat(100)}\\ufffe${'x'.repeat(100)}"]`, 'NONCHARACTER', 'escaped, in a long string')
+  refuses(t, '"NGUYEN\uffff"', 'NONCHARACTER', 'raw U+FFFF')
+  refuses(t, '"\ufdd5"', 'NONCHARACTER', 'raw U+FDD5')
+  refuses(t, '"\u{10fffe}"', 'NONCHARACTER', 'raw U+10FFFE')
+  refuses(t, '{"a\uffff":1}', 'NONCHARACTER', 'raw, in a member name')
+  refuses(t, `["${'x'.repeat(100)}\ufffe${'x'.repeat(100)}"]`, 'NONCHARACTER', 'raw, in a long string')
+  t.throws(() => parseIJsonBytes(utf8('{"a":"\uffff"}')), { code: 'NONCHARACTER' }, 'raw U+FFFF as UTF-8 bytes')
+  accepts(t, '"\\ufdcf\\ufdf0\\ufffd\\ud83f\\udffd\\ud83e\\udfff"', 'their neighbours, escaped: U+FDCF, U+FDF0, U+FFFD, U+1FFFD, U+1EFFF')
+  accepts(t, '"\ufdcf\ufdf0\ufffd\u{1fffd}\u{1efff}"', 'the same, raw')
+})
+
 t.test('refuses raw lone surrogates in a string, and bytes that are not UTF-8', async (t) => {
   refuses(t, '"\ud800"', 'LONE_SURROGATE', 'a raw lone surrogate (only possible in a JavaScript string)')
   refuses(t, '"\\ud800\udc00"', 'LONE_SURROGATE', 'an escaped half and a raw half')
@@ -313,7 +336,7 @@ t.test('property: JSON.stringify output is accepted and read as the value it was
   t.pass('no false refusals')
 })
 
-t.test('property: a string is refused exactly when it holds a lone surrogate', async (t) => {
+t.test('property: a string is refused exactly when it holds a lone surrogate or a noncharacter', async (t) => {
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 8 }), fc.boolean(), (s, asName) => {
       // JSON.stringify escapes lone surrogates (\udxxx) and keeps pairs raw.
@@ -324,12 +347,13 @@ t.test('property: a string is refused exactly when it holds a lone surrogate', a
       } catch (err) {
         code = (err as IJsonError).code
       }
-      if (s.isWellFormed()) deepStrictEqual(code, asName && s === '__proto__' ? 'PROTOTYPE_KEY' : undefined)
-      else deepStrictEqual(code, 'LONE_SURROGATE')
+      if (!s.isWellFormed()) deepStrictEqual(code, 'LONE_SURROGATE')
+      else if (/\p{Noncharacter_Code_Point}/u.test(s)) deepStrictEqual(code, 'NONCHARACTER')
+      else deepStrictEqual(code, asName && s === '__proto__' ? 'PROTOTYPE_KEY' : undefined)
     }),
     { numRuns: 1000 }
   )
-  t.pass('agrees with String.prototype.isWellFormed')
+  t.pass("agrees with String.prototype.isWellFormed and Unicode's Noncharacter_Code_Point")
 })
 
 // Names full of the characters a scanner could trip on.

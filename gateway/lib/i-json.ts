@@ -16,7 +16,15 @@
 // again by readValue below, which builds objects by plain assignment and
 // decodes escapes itself.
 
-export type IJsonErrorCode = 'NOT_UTF8' | 'SYNTAX' | 'BYTE_ORDER_MARK' | 'DUPLICATE_MEMBER' | 'LONE_SURROGATE' | 'NUMBER_NOT_EXACT' | 'PROTOTYPE_KEY'
+export type IJsonErrorCode =
+  | 'NOT_UTF8'
+  | 'SYNTAX'
+  | 'BYTE_ORDER_MARK'
+  | 'DUPLICATE_MEMBER'
+  | 'LONE_SURROGATE'
+  | 'NONCHARACTER'
+  | 'NUMBER_NOT_EXACT'
+  | 'PROTOTYPE_KEY'
 
 /**
  * Why a text is not I-JSON. `offset` counts UTF-16 code units into the
@@ -95,7 +103,28 @@ function parseWellFormed(text: string): unknown {
   } catch (err) {
     throw new IJsonError('SYNTAX', syntaxDetail(err), positionOf(err))
   }
-  return checkIJson(text) ? readValue(text) : value
+  const escapedName = checkIJson(text)
+  // Raw ones; checkEscape refuses the escaped. Only strings can hold them,
+  // in text JSON.parse accepted.
+  const at = text.search(NONCHARACTER)
+  if (at !== -1) throw noncharacterAt(at)
+  return escapedName ? readValue(text) : value
+}
+
+/**
+ * RFC 7493 §2.1: names and strings hold no noncharacter, U+FDD0 to U+FDEF
+ * and the last two code points of every plane (U+FFFE, U+FFFF, U+1FFFE …
+ * U+10FFFF). They are for a program's own use: another reader may drop or
+ * replace one, or refuse the text (XML 1.0 has no U+FFFE or U+FFFF), and
+ * read another name than the one signed. As UTF-16 code units, without the
+ * `u` flag: a scan of the units is several times faster on a two-byte string
+ * than one of code points, and nothing on a one-byte string.
+ */
+const NONCHARACTER =
+  /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/
+
+function noncharacterAt(at: number): IJsonError {
+  return new IJsonError('NONCHARACTER', `noncharacter at position ${at} (RFC 7493 §2.1)`, at)
 }
 
 /**
@@ -335,16 +364,25 @@ const SHORT_STRING = 32
 /**
  * Checks the escape at `at` (a backslash) and returns the index after it.
  * RFC 8259 §8.2 allows "\ud800" in the grammar but leaves its reading
- * unpredictable; RFC 7493 §2.1 forbids it. Raw surrogates were ruled out
- * (fatal decode or isWellFormed), so only escapes can pair badly.
+ * unpredictable; RFC 7493 §2.1 forbids it, and a noncharacter (NONCHARACTER)
+ * written as an escape. Raw surrogates were ruled out (fatal decode or
+ * isWellFormed), so only escapes can pair badly.
  */
 function checkEscape(text: string, at: number): number {
   if (text.charCodeAt(at + 1) !== LOWER_U) return at + 2
   const unit = hex4(text, at + 2)
-  if (unit < 0xd800 || unit > 0xdfff) return at + 6
+  if (unit < 0xd800 || unit > 0xdfff) {
+    if ((unit >= 0xfdd0 && unit <= 0xfdef) || unit >= 0xfffe) throw noncharacterAt(at)
+    return at + 6
+  }
   if (unit <= 0xdbff && text.charCodeAt(at + 6) === BACKSLASH && text.charCodeAt(at + 7) === LOWER_U) {
     const low = hex4(text, at + 8)
-    if (low >= 0xdc00 && low <= 0xdfff) return at + 12
+    if (low >= 0xdc00 && low <= 0xdfff) {
+      // U+xFFFE and U+xFFFF of the planes above the first: the pair's high
+      // unit ends in six one bits, its low unit is U+DFFE or U+DFFF.
+      if ((unit & 0x3f) === 0x3f && low >= 0xdffe) throw noncharacterAt(at)
+      return at + 12
+    }
   }
   throw new IJsonError('LONE_SURROGATE', `escaped lone surrogate at position ${at} (RFC 7493 §2.1)`, at)
 }
