@@ -40,3 +40,23 @@ t.test("a partner's stricter handling is pushed as the partner sent it", async (
   const handling = await pushedHandling(sent.id)
   t.same([handling.retentionDays, handling.onwardTransfer, handling.humanReviewRequired], [1, false, true])
 })
+
+// The push is signed by this gateway: what its handling says of the partner's
+// policy (`policy`, the sender's `kind/purpose/outbound`) and of who forwarded
+// the record (`forwardedBy`) is vouched for to the agency, so it is held to
+// the message as `policyVersion` is, not passed on as the partner wrote it.
+t.test("a handling that names another policy than the message's, or another forwarder than the partner, is refused and nothing is kept", async (t) => {
+  const cases: Array<[string, (h: Record<string, unknown>) => Record<string, unknown>, number, string]> = [
+    ['the policy of another purpose', (h) => ({ ...h, policy: 'entry-exit.record/removal-enforcement/outbound' }), 403, 'POLICY_DENIED'],
+    ['the policy of another kind', (h) => ({ ...h, policy: 'traveller.designation/trusted-traveller-vetting/outbound' }), 403, 'POLICY_DENIED'],
+    ["the sender's inbound policy", (h) => ({ ...h, policy: String(h.policy).replace(/outbound$/, 'inbound') }), 403, 'POLICY_DENIED'],
+    ['forwarded by the receiving country', (h) => ({ ...h, forwardedBy: 'CA' }), 403, 'FORBIDDEN']
+  ]
+  for (const [what, change, status, code] of cases) {
+    const sent = await forwarded(change)
+    const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartner })
+    t.same([res.statusCode, res.statusCode < 400 ? 'a receipt' : res.json().code], [status, code], `${what}: ${status} ${code}`)
+    t.equal(await gw.app.store.findMessage('inbound', sent.id), undefined, `${what}: nothing kept`)
+    t.equal(await gw.app.store.outboxItem('inbound', sent.id), undefined, `${what}: nothing to push`)
+  }
+})

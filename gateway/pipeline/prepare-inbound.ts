@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { ForbiddenError, PolicyDeniedError, RecipientInvalidError } from '../errors.ts'
 import { refusalData } from './refusal-data.ts'
+import { echo } from '../lib/echo.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
 import type { SigningKey, VerificationKey } from '../jws/signing-key.ts'
@@ -77,8 +78,18 @@ export async function prepareInbound(task: InboundTask, tools: PipelineTools): P
     const envelope = tools.validator.forwarded(value)
     facts = envelopeFacts(envelope)
     if (envelope.from.country !== task.partnerCountry) throw new ForbiddenError(`the partner cannot send for ${envelope.from.country}`)
+    // The push, signed by this gateway, hands the agency the handling as its
+    // own word (docs/integrators.md, "Step by step", Receiving): who forwarded
+    // the record, and under which of the partner's policies, are held to the
+    // message as the policy's version is below, not passed on as written.
+    if (envelope.handling.forwardedBy !== task.partnerCountry)
+      throw new ForbiddenError(`handling.forwardedBy ${envelope.handling.forwardedBy} is not the partner`)
     if (envelope.to.country !== task.country) throw new RecipientInvalidError(`country ${envelope.to.country}`)
     checkForwarded(envelope, task.window)
+    const sendersPolicy = `${envelope.kind}/${envelope.purpose}/outbound`
+    if (envelope.handling.policy !== sendersPolicy) {
+      throw new PolicyDeniedError(`handling.policy ${echo(envelope.handling.policy)} is not ${sendersPolicy}, the policy the partner applies to this message`)
+    }
     if (envelope.handling.policyVersion !== tools.policyBook.version(envelope.kind)) {
       throw new PolicyDeniedError(`policy version ${envelope.handling.policyVersion} of ${envelope.kind} is not the one this gateway holds`)
     }
