@@ -148,3 +148,41 @@ t.test('a surname written with the capital sharp s (ẞ) is found as it is spelt
     )
   }
 })
+
+// A traveller a message names by an identity alone is found by surname and
+// date of birth; a surname that is nothing once case, spaces, fillers and
+// hyphens are set aside (`-`, `<<<`, a soft hyphen) is one no privacy
+// officer can ask for (400 REQUEST_INVALID). Such a message could be shared
+// but never accounted for (P8), as a designation with neither a document nor
+// a membership could: it is refused, audited, and nothing is kept or queued.
+t.test('a match response naming its traveller by a surname that is nothing once read is refused, and nothing is kept', async (t) => {
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
+  const ircc = client(t, 'IRCC', gw.url)
+  const example = listExamples('biometric.match-response').find((e) => e.name === 'valid-asylum-match-protected-person')!.envelope
+  const { id: _id, createdAt: _createdAt, from: _from, ...rest } = structuredClone(example) as Record<string, unknown>
+  for (const surname of ['-', '<<<', '\u00ad', '- -']) {
+    const payload = structuredClone(rest.payload) as { subject: { identity: Record<string, unknown> } }
+    payload.subject.identity.surname = surname
+    const request = await requestReceived(gw.app, 'CA', String(rest.purpose))
+    const envelope = ircc.envelope({ ...rest, payload, correlationId: request.id })
+    const res = await ircc.submit(await ircc.sign(envelope))
+    t.same(
+      [res.status, res.status === 202 ? 'accepted' : res.json<{ code: string }>().code],
+      [422, 'SCHEMA_INVALID'],
+      `surname ${JSON.stringify(surname)}: refused`
+    )
+    t.equal(await gw.app.store.findMessage('outbound', String(envelope.id)), undefined, `surname ${JSON.stringify(surname)}: nothing kept`)
+    const entries = await gw.app.store.searchAudit({ messageId: String(envelope.id) }, 0, 10)
+    t.same(
+      entries.map((e) => [e.entry.event, e.entry.code]),
+      [['refused', 'SCHEMA_INVALID']],
+      `surname ${JSON.stringify(surname)}: the refusal alone is audited`
+    )
+  }
+  const pending = await gw.app.store.pendingOutbox(new Date(Date.now() + 60_000).toISOString(), 100)
+  t.same(
+    pending.filter((p) => p.direction === 'outbound'),
+    [],
+    'nothing queued for the partner'
+  )
+})

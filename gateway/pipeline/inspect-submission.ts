@@ -13,6 +13,8 @@ import type { AccessTokenClaims } from './authorize-token.ts'
 import { checkAllowed, checkFreshness, checkRecipient, checkSender, type FreshnessWindow } from './check-envelope.ts'
 import type { Envelope } from './envelope.ts'
 import type { MessageValidator } from './validate-message.ts'
+import { namesUnaccountable } from './traveller-subjects.ts'
+import { SchemaInvalidError } from '../errors.ts'
 
 /** What a refusal's audit entry may name: short strings from a verified payload, nothing else. */
 export function envelopeFacts(value: unknown): Partial<Envelope> | null {
@@ -72,6 +74,14 @@ export interface InspectedSubmission {
 /** Steps 4 to 6: schema, sender, recipient, token scope, freshness, policy. */
 export function inspectSubmission(value: unknown, ctx: InspectionContext): InspectedSubmission {
   const envelope = ctx.validator.envelope(value)
+  // What no schema can say: a traveller named by a surname that is nothing
+  // once read could be shared but never found by a disclosure report, as a
+  // designation with neither a document nor a membership (its schema refuses that).
+  if (namesUnaccountable(envelope.payload)) {
+    throw new SchemaInvalidError(
+      '/payload a traveller named by surname and date of birth has a surname that is nothing once case, spaces, fillers (<) and hyphens are set aside: no disclosure report could find them'
+    )
+  }
   checkSender(envelope, ctx.system)
   checkRecipient(envelope, ctx.partnerCountry)
   checkAllowed(envelope, ctx.claims, ctx.system)

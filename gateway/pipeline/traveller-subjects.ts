@@ -112,6 +112,15 @@ function ownSubjects(payload: unknown): string[] {
   })
 }
 
+/**
+ * Whether a payload names a traveller by an identity whose surname is nothing
+ * once read (`-`, `<<<`): no privacy officer can ask for it (namesNoOne), so
+ * what it shares of them could never be accounted for (P8).
+ */
+export function namesUnaccountable(payload: unknown): boolean {
+  return travellerSubjects(payload).some((subject) => subject.startsWith('identity::'))
+}
+
 function identifiers(payload: unknown, read: (v: Record<string, unknown>, add: (subject: string) => void) => void): string[] {
   const found = new Set<string>()
   const walk = (value: unknown): void => {
