@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildApp } from '../gateway/app.ts'
+import { sha256 } from '../gateway/lib/digest.ts'
 import { checkFreshness } from '../gateway/pipeline/check-envelope.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
@@ -183,4 +184,35 @@ t.test('a copy after a restart is still the same message', async (t) => {
   )
   const entries = await second.store.auditEntries(0, 1000)
   t.equal(entries.filter((e) => e.entry.event === 'accepted' && e.entry.messageId === envelope.id).length, 1, 'one accepted entry across both runs')
+})
+
+t.test('a large body is not read on the event loop before its signature is checked', async (t) => {
+  // A large submission is first looked up as a repeat (intake.ts,
+  // sameBytesAgain), on the event loop every other request needs, before its
+  // JWS is verified on a pipeline thread. Any agency may send megabytes that
+  // are costly to read as JSON (here, 150,000 member names written with
+  // escapes, which the I-JSON reader rebuilds by hand): the lookup must cost
+  // about what the body's digest costs, not a read of it. Best of five
+  // against sha256 of the same text in the same process, so that neither the
+  // machine's speed nor a moment's load decides it.
+  const cbsa = client(t, 'CBSA', gw.url)
+  const names: string[] = []
+  for (let i = 0; i < 150_000; i++) names.push(`"\\u0061${i}":[1,2,3]`)
+  const payload = `{"id":"${crypto.randomUUID()}",${names.join(',')}}`
+  const jws = `${Buffer.from(`{"alg":"${cbsa.creds.alg}","kid":"${cbsa.creds.kid}","typ":"btb-envelope+jws"}`).toString('base64url')}.${Buffer.from(payload).toString('base64url')}.${'A'.repeat(86)}`
+  t.ok(jws.length > gw.config.pipelineWorkerMinBytes, `${jws.length} bytes: looked up before it is prepared`)
+  const best = async (run: () => unknown): Promise<number> => {
+    await run()
+    let least = Number.POSITIVE_INFINITY
+    for (let k = 0; k < 5; k++) {
+      const started = performance.now()
+      await run()
+      least = Math.min(least, performance.now() - started)
+    }
+    return least
+  }
+  const lookup = await best(() => gw.app.intake.sameBytesAgain('outbound', jws))
+  const digest = await best(() => sha256(jws))
+  t.ok(lookup / digest < 10, `the lookup took ${lookup.toFixed(1)} ms, ${(lookup / digest).toFixed(1)}× the body's digest`)
+  expectProblem(t, await cbsa.submit(jws), 400, 'JWS_SIGNATURE_INVALID', 'refused for its signature, on a pipeline thread')
 })
