@@ -13,9 +13,22 @@ import { policies } from '../policies/index.ts'
 import { kindLeafPaths } from '../policies/lib/schema-paths.ts'
 import type { PolicyCatalogue, PublishedKind } from '../policies/catalogue.ts'
 import type { Envelope } from '../gateway/pipeline/envelope.ts'
-import { SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { entryExitBatch, SAMPLE_ROUTES, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
 import type { AgencyClient, HttpResult } from '../sandbox/agency-client.ts'
-import { client, eventually, KEYS_DIR, sampleOnRoute, type SentSample, startExchange, startGateway, testConfig, SYSTEMS, type SystemName } from './helper.ts'
+import {
+  client,
+  eventually,
+  injectGateway,
+  KEYS_DIR,
+  sampleOnRoute,
+  type SentSample,
+  startExchange,
+  startGateway,
+  testConfig,
+  SYSTEMS,
+  type SystemName
+} from './helper.ts'
 
 const { Agent, request } = undiciModule()
 type Agent = InstanceType<typeof Agent>
@@ -421,4 +434,37 @@ t.test('POST /v1/policies/dry-run', async (t) => {
       t.same([dry.status, problemCode(dry)], [real.status, problemCode(real)], `${what}: same status and code`)
     }
   })
+})
+
+t.test('a large dry run is prepared on a pipeline thread, as a large submission is, not on the event loop', async (t) => {
+  // A 5,000-record batch held the event loop for 300 to 450 ms in a dry run
+  // (a body of escaped member names, for 600 ms) while every other
+  // request, and the partner's deliveries, waited behind it.
+  const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, pipelineThreads: 1 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const day = { seed: seedHash('dry-run-thread'), recordedBy: 'CA' as const, date: '2026-11-30', count: 5000 }
+  const envelope = cbsa.envelope(
+    entryExitBatch(
+      'SYN-EE-CA-20261130-00001',
+      Array.from({ length: 5000 }, (_, i) => borderDayRecord(day, i))
+    )
+  )
+  const jws = await cbsa.sign(envelope)
+  const dryRun = (body: string) =>
+    cbsa.token().then((token) => cbsa.call('POST', '/v1/policies/dry-run', body, { 'content-type': 'application/jose', authorization: `Bearer ${token}` }))
+  const before = gw.app.pipeline.counts.worker
+  const res = await dryRun(jws)
+  t.equal(res.status, 200, res.body.slice(0, 200))
+  t.equal(gw.app.pipeline.counts.worker, before + 1, 'prepared on a pipeline thread')
+  const answer = res.json<{ id: string; policy: { id: string }; decisions: unknown[]; shared: { records: unknown[] } }>()
+  t.equal(answer.id, envelope.id)
+  t.equal(answer.policy.id, 'entry-exit.batch/entry-exit-verification/outbound')
+  t.equal(answer.shared.records.length, 5000, 'what would be shared, every record')
+  t.ok(answer.decisions.length > 0, 'and why')
+  // A refusal on the thread is the refusal it was on the event loop.
+  const tampered = `${jws.slice(0, jws.lastIndexOf('.'))}.${'A'.repeat(86)}`
+  const refused = await dryRun(tampered)
+  t.same([refused.status, refused.json<{ code: string }>().code], [400, 'JWS_SIGNATURE_INVALID'], 'a refusal keeps its code')
+  t.equal(gw.app.pipeline.counts.worker, before + 2)
+  t.equal(await gw.app.store.findMessage('outbound', String(envelope.id)), undefined, 'a dry run keeps nothing')
 })

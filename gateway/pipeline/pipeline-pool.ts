@@ -11,7 +11,16 @@ import { openedLength } from '../lib/seal.ts'
 import { amendSealed, type AmendTask } from './amend-sealed.ts'
 import type { InboundTask, PreparedInbound } from './prepare-inbound.ts'
 import { prepareInbound } from './prepare-inbound.ts'
-import { prepareOutbound, type OutboundTask, type PipelineTools, type Preparation, type PreparedOutbound } from './prepare-outbound.ts'
+import {
+  prepareDryRun,
+  prepareOutbound,
+  type DryRun,
+  type DryRunTask,
+  type OutboundTask,
+  type PipelineTools,
+  type Preparation,
+  type PreparedOutbound
+} from './prepare-outbound.ts'
 import type { WorkerKeys, WorkerTask } from './pipeline-worker.ts'
 
 /**
@@ -89,6 +98,12 @@ export class PipelinePool {
   inbound(task: InboundTask): Promise<Preparation<PreparedInbound>> {
     if (this.#inline(task.jws.length)) return prepareInbound(task, this.#tools)
     return this.#onThread({ step: 'inbound', task })
+  }
+
+  /** A dry run (POST /v1/policies/dry-run), here or on a worker by its size, like a submission's preparation. */
+  dryRun(task: DryRunTask): Promise<DryRun> {
+    if (this.#inline(task.jws.length)) return prepareDryRun(task, this.#tools)
+    return this.#onThread({ step: 'dryRun', task })
   }
 
   /** A signed message signed again with members changed (amend-sealed.ts), here or on a worker by its size, like a preparation. */

@@ -6,7 +6,7 @@ import { Sealer } from '../lib/seal.ts'
 import { amendSealed, type AmendTask } from './amend-sealed.ts'
 import { PolicyBook } from './apply-policy.ts'
 import { prepareInbound, type InboundTask } from './prepare-inbound.ts'
-import { prepareOutbound, type OutboundTask, type PipelineTools } from './prepare-outbound.ts'
+import { prepareDryRun, prepareOutbound, type DryRunTask, type OutboundTask, type PipelineTools } from './prepare-outbound.ts'
 import { messageValidator } from './validate-message.ts'
 
 export interface WorkerKeys {
@@ -19,6 +19,7 @@ export type WorkerTask =
   | { readonly step: 'outbound'; readonly task: OutboundTask }
   | { readonly step: 'inbound'; readonly task: InboundTask }
   | { readonly step: 'amend'; readonly task: AmendTask }
+  | { readonly step: 'dryRun'; readonly task: DryRunTask }
 
 const keys = workerData as WorkerKeys
 const tools: PipelineTools = {
@@ -35,5 +36,7 @@ export default function runStep(work: WorkerTask): Promise<unknown> {
       return prepareInbound(work.task, tools)
     case 'amend':
       return amendSealed(work.task, tools)
+    case 'dryRun':
+      return prepareDryRun(work.task, tools)
   }
 }

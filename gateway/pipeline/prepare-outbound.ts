@@ -128,6 +128,40 @@ export function withoutPayload(envelope: Envelope): EnvelopeFacts {
   return facts
 }
 
+/** A dry run's input (POST /v1/policies/dry-run): a submission's, less what only signing and sealing need. */
+export type DryRunTask = Pick<OutboundTask, 'jws' | 'system' | 'keys' | 'claims' | 'window' | 'partnerCountry'>
+
+/** What a dry run found: what would be shared and each field's decision, or its refusal. */
+export interface DryRun {
+  readonly result?: { readonly envelope: EnvelopeFacts; readonly decisions: readonly FieldDecision[]; readonly shared: Record<string, unknown> }
+  readonly refusal?: RefusalData
+}
+
+/**
+ * Steps 3 to 7 without signing: what a submission would share, and why. A
+ * computation as prepareOutbound is, so that a large batch's dry run runs on
+ * a worker thread as its submission does, not on the event loop every other
+ * request and the partner's deliveries wait on (plugins/pipeline.ts).
+ */
+export async function prepareDryRun(task: DryRunTask, tools: Pick<PipelineTools, 'validator' | 'policyBook'>): Promise<DryRun> {
+  try {
+    const { value } = await readSubmission(task.jws, task.keys, task.system)
+    const { envelope, minimised } = inspectSubmission(value, {
+      partnerCountry: task.partnerCountry,
+      validator: tools.validator,
+      policyBook: tools.policyBook,
+      system: task.system,
+      claims: task.claims,
+      window: task.window
+    })
+    return { result: { envelope: withoutPayload(envelope), decisions: minimised.decisions, shared: minimised.payload } }
+  } catch (err) {
+    const refusal = refusalData(err)
+    if (refusal === undefined) throw err
+    return { refusal }
+  }
+}
+
 export async function prepareOutbound(task: OutboundTask, tools: PipelineTools): Promise<Preparation<PreparedOutbound>> {
   const { digest, auditDigest, payloadDigest } = submissionDigests(task.jws, tools.policyBook)
   let facts: Partial<Envelope> | null = null

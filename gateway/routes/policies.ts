@@ -13,7 +13,8 @@ import { NotFoundError } from '../errors.ts'
 import { requireCaller, requireRole, type Caller } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import type { FreshnessWindow } from '../pipeline/check-envelope.ts'
-import { inspectSubmission, readSubmission } from '../pipeline/inspect-submission.ts'
+import type { Envelope } from '../pipeline/envelope.ts'
+import { refusalError } from '../pipeline/refusal-data.ts'
 import { PRINCIPLE_IDS } from '../../policies/principles.ts'
 import type { Generaliser } from '../../policies/lib/types.ts'
 import { SECURITY, jsonResponse, jwsPayload, problemResponses } from '../plugins/openapi.ts'
@@ -361,15 +362,19 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
     { schema: DRY_RUN_SCHEMA, onRequest: [requireRole('agency'), requireBoundToken, jose.onRequest], preValidation: jose.preValidation },
     async (request) => {
       const caller = request.caller as AgencyCaller
-      const { value } = await readSubmission(request.body, app.trust.agencyKeys, caller.system)
-      const { envelope, policy, minimised } = inspectSubmission(value, {
-        partnerCountry: app.trust.partnerCountry,
-        validator: app.validator,
-        policyBook: app.policyBook,
+      // On a pipeline thread for a large message, as a submission is (pipeline/pipeline-pool.ts).
+      const prepared = await app.pipeline.dryRun({
+        jws: request.body,
         system: caller.system,
-        claims: request.user,
-        window
+        keys: app.trust.agencyKeys,
+        claims: { kinds: request.user.kinds, purposes: request.user.purposes },
+        window,
+        partnerCountry: app.trust.partnerCountry
       })
+      if (prepared.refusal !== undefined) throw refusalError(prepared.refusal)
+      const { envelope, decisions, shared } = prepared.result!
+      // The rules themselves (their conditions are functions) stay on this thread: chosen again, as the thread chose them.
+      const policy = app.policyBook.select(envelope as Envelope, 'outbound')
       return {
         id: envelope.id,
         kind: envelope.kind,
@@ -380,8 +385,8 @@ export async function policyRoutes(app: FastifyInstance, opts: PolicyRouteOption
           onwardTransfer: policy.rules.onwardTransfer,
           humanReviewRequired: policy.rules.humanReviewRequired
         },
-        decisions: explainDecisions(policy.rules, minimised.decisions),
-        shared: minimised.payload
+        decisions: explainDecisions(policy.rules, decisions),
+        shared
       }
     }
   )
