@@ -55,12 +55,22 @@ function checkGrant(body: unknown, contentType: string | undefined): void {
   }
 }
 
+/**
+ * The largest body POST /v1/token reads. The one request it answers is
+ * `grant_type=client_credentials`, or no body: anything longer is refused
+ * (413) before it is read, rather than read and parsed on the event loop,
+ * at the message body limit, only to be refused (3 MB of JSON whose names
+ * are escaped took half a second; docs/integrators.md, "Step by step").
+ */
+const TOKEN_BODY_LIMIT = 1024
+
 /** POST /v1/token: a certificate-bound access token (RFC 8705) for the calling system. */
 export async function tokenRoutes(app: FastifyInstance, opts: { ttlSeconds: number }): Promise<void> {
   app.post(
     '/v1/token',
     {
       schema: TOKEN_SCHEMA,
+      bodyLimit: TOKEN_BODY_LIMIT,
       // Who is asking is settled before the body is read (the body is the grant).
       onRequest: async (request) => {
         if (request.caller === null) await requireRole('agency')(request)
