@@ -311,7 +311,9 @@ t.test(
     const store = gw.app.store
     const markDeadLettered = store.markDeadLettered.bind(store)
     let corrected: Promise<number> | undefined
+    // The original's only: the correction's own delivery fails too, and may end after this test has.
     store.markDeadLettered = async (...args) => {
+      if (args[1] !== O) return markDeadLettered(...args)
       corrected ??= cbsa.sign(correction).then(async (jws) => (await cbsa.submit(jws)).status)
       t.equal(await corrected, 202, 'the correction is accepted meanwhile')
       return markDeadLettered(...args)
