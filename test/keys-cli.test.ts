@@ -204,6 +204,38 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
   t.ok(existsSync(join(dir, 'CA', `gateway.signing.${newKid}.private.jwk.json`)), 'and deletes no private key')
 })
 
+t.test('two commands on one trust file at once: none that says it is done has its change undone by the other', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const primary = (JSON.parse(readFileSync(trustFile, 'utf8')) as TrustFile).agencies.find((a) => a.system === 'pik-primary')!
+  // Two operators: one issues a system (its RSA key takes a while), the other
+  // revokes a leaked one meanwhile, as the guide's commands are written.
+  const [issued, revoked] = await Promise.all([
+    keys(
+      'issue-agency',
+      '--trust',
+      trustFile,
+      '--agency',
+      'CBSA',
+      '--system',
+      'kiosk-2',
+      '--kinds',
+      'entry-exit.record',
+      '--purposes',
+      'entry-exit-verification'
+    ),
+    keys('revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+  ])
+  const store = loadTrustStore(trustFile)
+  t.not(issued.code === 0 && revoked.code === 0, true, 'one of them is refused')
+  for (const res of [issued, revoked]) if (res.code !== 0) t.match(res.stderr, /\[TRUST_FILE_LOCKED\]/, 'saying another command holds the file')
+  if (revoked.code === 0) t.ok(store.revokedCerts.has(primary.certSha256), 'the revocation it reported is in force')
+  if (issued.code === 0) t.ok(store.agencies.has('CA/CBSA/kiosk-2'), 'the system it reported is registered')
+  // The one refused runs once the other is done: nothing is left holding the file.
+  t.equal((await keys('revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')).code, 0)
+  t.ok(loadTrustStore(trustFile).revokedCerts.has(primary.certSha256))
+})
+
 t.test('export-jwks gives public keys only; import-partner-jwks keeps dropped keys for the ledger only', async (t) => {
   const dir = copyKeys(t)
   const exported = await keys('export-jwks', '--trust', join(dir, 'US', 'trust.json'))

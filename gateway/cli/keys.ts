@@ -27,7 +27,7 @@ import type {
   SigningAlg,
   TrustFile
 } from '../trust/trust-file.ts'
-import { TrustEditError, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
+import { TrustEditError, lockTrustFile, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
 import { issuedBy } from '../trust/trust-store.ts'
 
 const USAGE = `usage: npm run keys -- <command> [options]
@@ -722,6 +722,9 @@ const COMMANDS: Record<string, (values: Values, say: Say) => Promise<void> | voi
   expiry
 }
 
+/** The commands that read a trust file and change none. */
+const READ_ONLY: ReadonlySet<string> = new Set(['export-jwks', 'expiry'])
+
 export async function main(argv: string[], io: CliOutput = process): Promise<number> {
   let parsed
   try {
@@ -740,7 +743,14 @@ export async function main(argv: string[], io: CliOutput = process): Promise<num
     io.stderr.write(`keys: ${run === undefined ? `unknown command ${command}` : `unexpected ${rest.join(' ')}`}\n\n${USAGE}`)
     return 2
   }
+  const unlocks: Array<() => void> = []
   try {
+    // Every trust file a command changes is held from before it is read until
+    // it is written: see lockTrustFile.
+    if (!READ_ONLY.has(command)) {
+      const files = new Set([parsed.values.trust, parsed.values['partner-trust']].flatMap((f) => (f === undefined || f === '' ? [] : [path.resolve(f)])))
+      for (const file of files) unlocks.push(lockTrustFile(file))
+    }
     const say = new Say(io)
     await run(parsed.values, say)
     return say.exitCode
@@ -752,6 +762,8 @@ export async function main(argv: string[], io: CliOutput = process): Promise<num
     const code = err instanceof TrustEditError ? ` [${err.code}]` : ''
     io.stderr.write(`keys ${command}: ${(err as Error).message}${code}\n`)
     return 1
+  } finally {
+    for (const unlock of unlocks) unlock()
   }
 }
 

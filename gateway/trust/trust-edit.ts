@@ -5,7 +5,7 @@
  * old file: the gateway never sees a half-written or inconsistent trust file.
  */
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createPublicKey } from 'node:crypto'
@@ -37,6 +37,30 @@ export function readTrustFile(path: string): TrustFile {
     throw new TrustEditError('TRUST_FILE_VERSION', `${path} is trust file version ${String(file.version)}, this tool writes version ${TRUST_FILE_VERSION}`)
   }
   return file
+}
+
+/**
+ * Holds `path` for one command, from its read to its write, until the
+ * returned function lets it go. A write is atomic, but two commands at once
+ * (two operators) would each write the file as they read it, and the later
+ * would undo the earlier's change, a revocation among them, while both said
+ * it was done (docs/operators.md, "Keys and trust CLI"). The second is
+ * refused instead, before it reads or writes anything.
+ */
+export function lockTrustFile(path: string): () => void {
+  const lock = `${path}.lock`
+  try {
+    closeSync(openSync(lock, 'wx', 0o600))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new TrustEditError(
+        'TRUST_FILE_LOCKED',
+        `another keys command is changing ${path} (${lock} exists): nothing was changed; run this again once it is done, or delete the lock if no keys command is running`
+      )
+    }
+    throw new TrustEditError('TRUST_FILE_UNREADABLE', `cannot lock the trust file ${path}: ${(err as Error).message}`)
+  }
+  return () => rmSync(lock, { force: true })
 }
 
 /**
