@@ -374,8 +374,12 @@ async function revoke(values: Values, say: Say): Promise<void> {
     if (partner !== undefined && !gatewayKids(f).has(values.kid)) {
       throw new TrustEditError('KEY_NOT_GATEWAYS', `${values.kid} is not one of this gateway's keys: the partner registers no other of ours`)
     }
+    // A kid this file does not know is a mistyped one: "revoked" would leave
+    // the leaked key trusted while the operator takes it as done.
+    const owner = registeredKids(f).get(values.kid) ?? retiredKids(f).get(values.kid)
+    if (owner === undefined) throw new TrustEditError('KEY_UNKNOWN', `${values.kid} is registered nowhere here: nothing was revoked`)
     revokeRegistration(f, [], [values.kid])
-    what = `kid ${values.kid}${registeredKids(f).has(values.kid) ? ` (${registeredKids(f).get(values.kid)})` : ' (not registered here)'}`
+    what = `kid ${values.kid} (${owner})`
   } else {
     throw new UsageError('say what to revoke: --agency and --system, --name, --cert or --kid')
   }
@@ -397,6 +401,14 @@ async function revoke(values: Values, say: Say): Promise<void> {
 /** Every kid this gateway signs or signed with: its signing keys and the ones it retired. */
 function gatewayKids(f: TrustFile): Set<string> {
   return new Set([...f.gateway.signingKeys, ...(f.gateway.retiredKeys ?? [])].map((k) => k.kid))
+}
+
+/** The kids kept only to verify the ledger's checkpoints and cosignatures: this gateway's retired keys, and the partner's it dropped. */
+function retiredKids(f: TrustFile): Map<string, string> {
+  return new Map([
+    ...(f.gateway.retiredKeys ?? []).map((k): [string, string] => [k.kid, `gateway ${f.country}, retired`]),
+    ...(f.partner.retiredKeys ?? []).map((k): [string, string] => [k.kid, `partner gateway ${f.partner.country}, dropped`])
+  ])
 }
 
 /** This gateway's own keys it revoked: the partner must revoke them too, not merely drop them (docs/operators.md, "Keys and trust CLI"). */
