@@ -140,6 +140,17 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
       2,
       /unknown kind no\.such-kind/
     ],
+    // A purpose mistyped, or one no kind given has: the system would be issued and refused every message it sends.
+    [
+      ['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'entry-exit.record', '--purposes', 'entry-exit-verfication'],
+      2,
+      /unknown purpose entry-exit-verfication for entry-exit\.record; its purposes are entry-exit-verification, /
+    ],
+    [
+      ['issue-agency', '--trust', trustFile, '--agency', 'CBSA', '--system', 'x', '--kinds', 'entry-exit.record', '--purposes', 'asylum-claim'],
+      2,
+      /unknown purpose asylum-claim for entry-exit\.record/
+    ],
     [
       [
         'issue-agency',
@@ -152,7 +163,7 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
         '--kinds',
         'entry-exit.record',
         '--purposes',
-        'p',
+        'entry-exit-verification',
         '--webhook',
         'http://plain'
       ],

@@ -12,7 +12,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { KINDS } from '../../schemas/index.ts'
+import { policies } from '../../policies/index.ts'
+import { KINDS, type Kind } from '../../schemas/index.ts'
 import { expiryOf, type CertificateExpiry } from '../trust/cert-expiry.ts'
 import * as pki from '../trust/pki.ts'
 import type {
@@ -232,6 +233,14 @@ async function issueAgency(values: Values, say: Say): Promise<void> {
     if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`unknown kind ${kind}; kinds are ${KINDS.join(', ')}`)
   }
   const purposes = list(values, 'purposes')
+  // A purpose is one of a kind's in the policy registry: a system registered
+  // for another (a typo) would be issued, then refused every message it sends for the purpose meant.
+  const known = [...new Set(kinds.flatMap((kind) => Object.keys(policies[kind as Kind].purposes)))]
+  for (const purpose of purposes) {
+    if (!known.includes(purpose)) {
+      throw new UsageError(`unknown purpose ${purpose} for ${kinds.join(', ')}; ${kinds.length === 1 ? 'its' : 'their'} purposes are ${known.join(', ')}`)
+    }
+  }
   const webhook = values.webhook
   if (webhook !== undefined && !/^https:\/\//.test(webhook)) throw new UsageError('--webhook must be an https:// URL')
   const alg = signingAlg(values, 'ES256')
