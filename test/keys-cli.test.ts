@@ -415,7 +415,14 @@ t.test('revoke --kid --partner-trust: the partner gateway refuses what the revok
   const refusals: Array<[string[], number, RegExp]> = [
     [['revoke', '--trust', trust.CA, '--kid', agencyKid, '--partner-trust', trust.US], 1, /not one of this gateway's keys.*\[KEY_NOT_GATEWAYS\]/],
     [['revoke', '--trust', trust.CA, '--agency', 'CBSA', '--system', 'pik-primary', '--partner-trust', trust.US], 2, /--partner-trust goes with --kid/],
-    [['revoke', '--trust', trust.CA, '--kid', leaked, '--partner-trust', trust.CA], 2, /is not the trust file of CA's partner/]
+    [['revoke', '--trust', trust.CA, '--kid', leaked, '--partner-trust', trust.CA], 2, /is not the trust file of CA's partner/],
+    // Two things named at once: one alone was revoked, and the answer said the kid was revoked on both sides.
+    [
+      ['revoke', '--trust', trust.CA, '--agency', 'CBSA', '--system', 'pik-primary', '--kid', leaked, '--partner-trust', trust.US],
+      2,
+      /say one thing to revoke/
+    ],
+    [['revoke', '--trust', trust.CA, '--name', 'ops-1', '--kid', leaked], 2, /say one thing to revoke/]
   ]
   for (const [args, code, message] of refusals) {
     const res = await keys(...args)

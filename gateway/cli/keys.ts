@@ -355,6 +355,10 @@ async function revoke(values: Values, say: Say): Promise<void> {
   if (values['partner-trust'] !== undefined && values.kid === undefined) {
     throw new UsageError("--partner-trust goes with --kid: the partner registers this gateway's keys only")
   }
+  // One thing at a time: with two named, one alone was revoked, and the
+  // answer went on to say a --kid it never revoked was revoked on both sides.
+  const named = [values.agency ?? values.system, values.name, values.cert, values.kid].filter((v) => v !== undefined)
+  if (named.length > 1) throw new UsageError('say one thing to revoke: --agency and --system, --name, --cert or --kid')
   const partner = partnerDir(values, f.country)
   let what: string
   if (values.agency !== undefined || values.system !== undefined) {
