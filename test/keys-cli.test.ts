@@ -199,6 +199,12 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
   t.match((await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)).stderr, /JWKS_INVALID/, 'a key that is not a point is refused')
   writeFileSync(jwksFile, '{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"k","alg":"RS256"}]}')
   t.match((await keys('import-partner-jwks', '--trust', trustFile, '--jwks', jwksFile)).stderr, /alg RS256 is not allowed/)
+  // Both sides' files are called jwks.json: this gateway's own, imported as the partner's, would have it refuse every envelope the partner signs.
+  const own = join(dir, 'own.jwks.json')
+  t.equal((await keys('export-jwks', '--trust', trustFile, '--out', own)).code, 0)
+  const mistaken = await keys('import-partner-jwks', '--trust', trustFile, '--jwks', own)
+  t.equal(mistaken.code, 1, "this gateway's own key set is not imported as the partner's")
+  t.match(mistaken.stderr, new RegExp(`key ${active} is this gateway's own.*\\[JWKS_NOT_PARTNERS\\]`))
 
   t.equal(readFileSync(trustFile, 'utf8'), before, 'after all of that the trust file is byte for byte the same')
   t.same(

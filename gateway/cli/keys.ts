@@ -448,6 +448,17 @@ function gatewayJwks(c: CountryDir): Jwks {
 
 /** The partner's keys from now on; the ones it dropped are kept for verifying its countersignatures only. */
 function replacePartnerKeys(file: TrustFile, keys: RegisteredKey[]): void {
+  // Both sides' key sets are called jwks.json: this side's own, taken for
+  // the partner's, would trust this gateway's keys as the partner's and
+  // refuse every envelope the partner signs.
+  const ownKeys = [...file.gateway.signingKeys, ...(file.gateway.retiredKeys ?? []), ...file.agencies.flatMap((a) => a.keys)]
+  const own = keys.find((k) => ownKeys.some((o) => o.kid === k.kid))
+  if (own !== undefined) {
+    throw new TrustEditError(
+      'JWKS_NOT_PARTNERS',
+      `key ${own.kid} is this gateway's own (or one of its agencies'), not the partner's: is this the partner's JWKS?`
+    )
+  }
   const retiredAt = new Date().toISOString()
   const dropped = file.partner.keys.filter((old) => !keys.some((k) => k.kid === old.kid)).map((old) => ({ ...old, retiredAt }))
   const retired = [...(file.partner.retiredKeys ?? []), ...dropped].filter((r) => !keys.some((k) => k.kid === r.kid))
