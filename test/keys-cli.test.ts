@@ -59,6 +59,15 @@ t.test('create-ca makes a self-signed root CA with a private key only its owner 
   t.equal(again.code, 1)
   t.match(again.stderr, /CA_EXISTS/)
   t.equal(readFileSync(join(dir, 'ca.key.pem'), 'utf8'), before, 'the existing CA is untouched')
+
+  // Its key taken offline, as the command says to: the certificate left is the country's root all the same.
+  const root = readFileSync(join(dir, 'ca.crt.pem'), 'utf8')
+  rmSync(join(dir, 'ca.key.pem'))
+  const keyOffline = await keys('create-ca', '--dir', dir, '--country', 'US')
+  t.equal(keyOffline.code, 1, 'refused with the key offline too')
+  t.match(keyOffline.stderr, /ca\.crt\.pem exists.*CA_EXISTS/)
+  t.equal(readFileSync(join(dir, 'ca.crt.pem'), 'utf8'), root, 'the root certificate is untouched')
+  t.notOk(existsSync(join(dir, 'ca.key.pem')), 'and no new key is written beside it')
 })
 
 t.test('issue-agency and issue-client write certificates that chain to the country CA and register them', async (t) => {

@@ -207,7 +207,10 @@ async function createCa(values: Values, say: Say): Promise<void> {
   const dir = path.resolve(required(values, 'dir'))
   const country = required(values, 'country')
   if (country !== 'CA' && country !== 'US') throw new UsageError('--country must be CA or US')
-  if (existsSync(path.join(dir, 'ca.key.pem'))) throw new TrustEditError('CA_EXISTS', `${dir}/ca.key.pem exists: a CA is never overwritten`)
+  // The certificate as well as the key: once the key is offline, as it should be, the certificate is still the country's root.
+  for (const file of ['ca.key.pem', 'ca.crt.pem']) {
+    if (existsSync(path.join(dir, file))) throw new TrustEditError('CA_EXISTS', `${dir}/${file} exists: a CA is never overwritten`)
+  }
   const days = integer(values, 'days', 3650, 7300)
   const ca = await pki.issueRootCa(country, days, {
     O: values.organisation ?? `Beyond the Border Gateway ${country}`,
