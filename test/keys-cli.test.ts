@@ -183,6 +183,8 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
     [['revoke', '--trust', trustFile, '--kid', active], 1, /KEY_ACTIVE/],
     // A leaked key's kid mistyped: "revoked" and exit 0 would leave the key trusted while the operator thinks it done.
     [['revoke', '--trust', trustFile, '--kid', `${active}x`], 1, /registered nowhere here.*\[KEY_UNKNOWN\]/],
+    // Likewise a certificate's thumbprint mistyped.
+    [['revoke', '--trust', trustFile, '--cert', 'A'.repeat(43)], 1, /registered nowhere here.*\[CERT_UNKNOWN\]/],
     [['activate-gateway-key', '--trust', trustFile, '--kid', 'nope'], 1, /KEY_UNKNOWN/],
     [['revoke', '--trust', trustFile], 2, /say what to revoke/],
     [['revoke', '--trust', trustFile, '--agency', 'CBSA', '--system', 'nope'], 1, /SYSTEM_UNKNOWN/],

@@ -383,6 +383,8 @@ async function revoke(values: Values, say: Say): Promise<void> {
     what = `${name}: certificate ${reg.certSha256}`
   } else if (values.cert !== undefined) {
     if (!/^[A-Za-z0-9_-]{43}$/.test(values.cert)) throw new UsageError('--cert must be a base64url SHA-256 thumbprint (x5t#S256)')
+    // As for --kid: a thumbprint this file does not know is a mistyped one, and revoking it would change nothing.
+    if (!registeredCerts(c).has(values.cert)) throw new TrustEditError('CERT_UNKNOWN', `${values.cert} is registered nowhere here: nothing was revoked`)
     revokeRegistration(f, [values.cert], [])
     what = `certificate ${values.cert}`
   } else if (values.kid !== undefined) {
@@ -417,6 +419,20 @@ async function revoke(values: Values, say: Say): Promise<void> {
 /** Every kid this gateway signs or signed with: its signing keys and the ones it retired. */
 function gatewayKids(f: TrustFile): Set<string> {
   return new Set([...f.gateway.signingKeys, ...(f.gateway.retiredKeys ?? [])].map((k) => k.kid))
+}
+
+/** Every certificate thumbprint the trust file names: its callers', the partner gateway's pinned ones and this gateway's own. */
+function registeredCerts(c: CountryDir): Set<string> {
+  const f = c.file
+  const own = [f.gateway.tlsCert, f.gateway.nextTlsCert].flatMap((file) =>
+    file === undefined ? [] : [pki.certSha256(readFileSync(path.join(c.dir, file), 'utf8'))]
+  )
+  return new Set([
+    ...[...f.agencies, ...f.privacyOfficers, ...(f.operators ?? [])].map((r) => r.certSha256),
+    f.partner.gatewayCertSha256,
+    ...(f.partner.nextGatewayCertSha256 === undefined ? [] : [f.partner.nextGatewayCertSha256]),
+    ...own
+  ])
 }
 
 /** The kids kept only to verify the ledger's checkpoints and cosignatures: this gateway's retired keys, and the partner's it dropped. */
