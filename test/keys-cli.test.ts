@@ -234,6 +234,28 @@ t.test('refusals say why, with a code, and leave the trust file as it was', asyn
   t.ok(existsSync(join(dir, 'CA', `gateway.signing.${newKid}.private.jwk.json`)), 'and deletes no private key')
 })
 
+t.test('revoke --name revokes every certificate of that name: a person who is an operator and a privacy officer keeps neither', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  t.equal((await keys('issue-client', '--trust', trustFile, '--role', 'operator', '--name', 'jdoe')).code, 0)
+  t.equal((await keys('issue-client', '--trust', trustFile, '--role', 'privacy-officer', '--name', 'jdoe')).code, 0)
+  const revoked = await keys('revoke', '--trust', trustFile, '--name', 'jdoe')
+  t.equal(revoked.code, 0, revoked.stderr)
+  const store = loadTrustStore(trustFile)
+  t.same(
+    [...store.operatorsByCert.values()].map((o) => o.id),
+    ['CA/operator/ops-1'],
+    "the operator's certificate is revoked"
+  )
+  t.same(
+    [...store.privacyOfficersByCert.values()].map((o) => o.id),
+    ['CA/privacy-officer/po-1'],
+    "and the privacy officer's"
+  )
+  t.match(revoked.stdout, /privacy officer jdoe: certificate /, 'the answer names both')
+  t.match(revoked.stdout, /; operator jdoe: certificate /)
+})
+
 t.test('two commands on one trust file at once: none that says it is done has its change undone by the other', async (t) => {
   const dir = copyKeys(t)
   const trustFile = join(dir, 'CA', 'trust.json')

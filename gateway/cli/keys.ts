@@ -377,10 +377,19 @@ async function revoke(values: Values, say: Say): Promise<void> {
     what = `${agency}/${system}: certificate ${reg.certSha256} and kids ${reg.keys.map((k) => k.kid).join(', ')}`
   } else if (values.name !== undefined) {
     const name = slug(values, 'name')
-    const reg = [...f.privacyOfficers, ...(f.operators ?? [])].find((r) => r.name === name)
-    if (reg === undefined) throw new TrustEditError('NAME_UNKNOWN', `no privacy officer or operator is named ${name}`)
-    revokeRegistration(f, [reg.certSha256], [])
-    what = `${name}: certificate ${reg.certSha256}`
+    // Every registration of the name: one person may be an operator and a
+    // privacy officer, and revoking one of the two left the other in force.
+    const regs = [
+      ...f.privacyOfficers.filter((r) => r.name === name).map((r) => ({ role: 'privacy officer', ...r })),
+      ...(f.operators ?? []).filter((r) => r.name === name).map((r) => ({ role: 'operator', ...r }))
+    ]
+    if (regs.length === 0) throw new TrustEditError('NAME_UNKNOWN', `no privacy officer or operator is named ${name}`)
+    revokeRegistration(
+      f,
+      regs.map((r) => r.certSha256),
+      []
+    )
+    what = regs.map((r) => `${r.role} ${name}: certificate ${r.certSha256}`).join('; ')
   } else if (values.cert !== undefined) {
     if (!/^[A-Za-z0-9_-]{43}$/.test(values.cert)) throw new UsageError('--cert must be a base64url SHA-256 thumbprint (x5t#S256)')
     // As for --kid: a thumbprint this file does not know is a mistyped one, and revoking it would change nothing.
