@@ -122,6 +122,36 @@ t.test('an expired certificate of this gateway fails the keys check, and the par
   t.equal(body.checks.partner, "the partner refuses this gateway's certificate: UNAUTHENTICATED")
 })
 
+t.test(
+  "during the partner's certificate renewal, its old pinned certificate expiring does not make the gateway not ready while it presents the next",
+  async (t) => {
+    const keys = copyKeys(t)
+    const issuer = await loadIssuer(join(keys, 'CA', 'ca.crt.pem'), join(keys, 'CA', 'ca.key.pem'))
+    // The CA gateway's certificate before its renewal, expired half an hour ago.
+    const old = await issueServerClient(issuer, {
+      subject: { C: 'CA', O: 'CA Gateway', CN: 'ca-gateway.btb.example' },
+      altNames: [ip('127.0.0.1')],
+      days: -1 / 48
+    })
+    // The US gateway between steps 3 and 4 of docs/operators.md ("Renewing a
+    // gateway's TLS certificate"): the CA gateway presents its new certificate,
+    // pinned as the next one beside the old, which is not yet promoted away.
+    const usTrustFile = join(keys, 'US', 'trust.json')
+    const us = JSON.parse(readFileSync(usTrustFile, 'utf8'))
+    writeFileSync(join(keys, 'US', 'partner', 'gateway.old.crt.pem'), old.certPem)
+    us.partner.nextGatewayCert = us.partner.gatewayCert
+    us.partner.nextGatewayCertSha256 = us.partner.gatewayCertSha256
+    us.partner.gatewayCert = 'partner/gateway.old.crt.pem'
+    us.partner.gatewayCertSha256 = old.sha256
+    writeFileSync(usTrustFile, JSON.stringify(us, null, 2))
+
+    const ex = await startExchange(t, {}, undefined, {}, keys)
+    const res = await ex.clients.CBP.call('GET', '/readyz')
+    t.same(res.json<Readiness>(), { status: 'ready', checks: { redis: 'ok', ledger: 'ok', keys: 'ok', partner: 'ok' } }, 'the exchange works, and it is ready')
+    t.equal(res.status, 200)
+  }
+)
+
 t.test('a partner gateway that is down makes the gateway not ready, naming why', async (t) => {
   const gw = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL }))
   const res = await client(t, 'CBSA', gw.url).call('GET', '/readyz')

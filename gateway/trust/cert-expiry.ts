@@ -26,6 +26,19 @@ export function certificateExpiries(trust: TrustStore, now = Date.now()): Certif
     expiryOf('gateway', trust.gatewayCert, now),
     expiryOf('agency-ca', trust.agencyCa, now),
     expiryOf('partner-ca', trust.partner.caCert, now),
-    expiryOf('partner-gateway', trust.partner.gatewayCert, now)
+    expiryOf('partner-gateway', partnerGatewayCert(trust), now)
   ].sort((a, b) => a.daysLeft - b.daysLeft)
+}
+
+/**
+ * The partner gateway's pinned certificate that expires last. During its
+ * renewal both are pinned and either is taken, and the partner presents the
+ * next one from its step 3 (docs/operators.md, "Renewing a gateway's TLS
+ * certificate"): the old one's expiry then stops nothing, and a gateway made
+ * not ready by it would be taken out of service with the exchange working.
+ * Should the partner still present the expired one, the partner check fails.
+ */
+function partnerGatewayCert(trust: TrustStore): X509Certificate {
+  const { gatewayCert, nextGatewayCert } = trust.partner
+  return nextGatewayCert !== undefined && Date.parse(nextGatewayCert.validTo) > Date.parse(gatewayCert.validTo) ? nextGatewayCert : gatewayCert
 }

@@ -68,6 +68,8 @@ export interface TrustStore {
     /** The partner gateway's certificate, as the trust file's copy has it (the pin is what is checked). */
     readonly gatewayCert: X509Certificate
     readonly gatewayCertSha256: string
+    /** During the partner's certificate renewal, its next certificate, pinned beside `gatewayCert`. */
+    readonly nextGatewayCert?: X509Certificate
     /**
      * Every certificate the partner gateway may present, as caller and as
      * server: the pinned one, and during its renewal the next one too
@@ -216,7 +218,8 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   }
   const partnerGatewayCert = pinnedCopy('gatewayCert', file.partner.gatewayCert, file.partner.gatewayCertSha256)
   const { nextGatewayCert, nextGatewayCertSha256 } = file.partner
-  if (nextGatewayCert !== undefined && nextGatewayCertSha256 !== undefined) pinnedCopy('nextGatewayCert', nextGatewayCert, nextGatewayCertSha256)
+  const partnerNextGatewayCert =
+    nextGatewayCert !== undefined && nextGatewayCertSha256 !== undefined ? pinnedCopy('nextGatewayCert', nextGatewayCert, nextGatewayCertSha256) : undefined
   return {
     country,
     partnerCountry,
@@ -241,6 +244,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       caCert: partnerCaCert,
       gatewayCert: partnerGatewayCert,
       gatewayCertSha256: file.partner.gatewayCertSha256,
+      ...(partnerNextGatewayCert === undefined ? {} : { nextGatewayCert: partnerNextGatewayCert }),
       gatewayCertPins: nextGatewayCertSha256 === undefined ? [file.partner.gatewayCertSha256] : [file.partner.gatewayCertSha256, nextGatewayCertSha256],
       keys: partnerKeys,
       ledgerKeys: partnerLedgerKeys
