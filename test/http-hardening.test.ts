@@ -380,6 +380,18 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
       [415],
       'a media type the route does not take: the same'
     )
+    // docs/integrators.md, "Error codes": a body declared over BODY_LIMIT_BYTES
+    // is 413 whatever it holds, so its client is not told to send it either.
+    const tooLarge = await exchange(gw.url, head(`Authorization: Bearer ${token}\r\n`).replace('8000000', String(gw.app.initialConfig.bodyLimit! + 1)), {
+      finalResponses: 1
+    })
+    t.same(
+      tooLarge.responses.map((r) => r.status),
+      [413],
+      'a body declared over the limit: the refusal, and no 100 Continue before it'
+    )
+    expectProblem(t, tooLarge.responses.at(-1), 413, 'PAYLOAD_TOO_LARGE', 'a body declared over the limit')
+    t.ok(tooLarge.ms < 2_000, `answered at once, not after waiting for a body never asked for (${tooLarge.ms} ms)`)
     const jws = 'x.y.z'
     const passed = await exchange(gw.url, `${head(`Authorization: Bearer ${token}\r\n`).replace('8000000', String(jws.length))}${jws}`, {
       finalResponses: 1

@@ -114,7 +114,14 @@ const awaitingContinue = new WeakSet<IncomingMessage>()
  * instead, and the client never sends the body (RFC 9110 §10.1.1).
  */
 export function continueIfAwaited(request: FastifyRequest, reply: FastifyReply): void {
+  // A body declared over the route's limit is refused unread (Fastify's 413),
+  // so it is not wanted either (docs/integrators.md, "Error codes").
+  if (declaredTooLarge(request)) return
   if (awaitingContinue.delete(request.raw)) reply.raw.writeContinue()
+}
+
+function declaredTooLarge(request: FastifyRequest): boolean {
+  return Number(request.headers['content-length']) > request.routeOptions.bodyLimit
 }
 
 interface Refusal {
@@ -479,7 +486,11 @@ export const httpHardening = fp(
       if (closing) closingSockets.add(raw.socket)
       // readableEnded: a body read to its end by other means than a socket
       // (app.inject's request never sets `complete`) has nothing left to drain.
-      if (raw.complete || raw.readableEnded || !closing || broken.has(raw)) return done(null, payload)
+      // Nor has a client still waiting for 100 Continue to send a body too
+      // large to be read: it is never told to (continueIfAwaited), and the
+      // wait would only hold its 413 until it gives up waiting and sends it.
+      const neverAsked = awaitingContinue.has(raw) && declaredTooLarge(request)
+      if (raw.complete || raw.readableEnded || !closing || broken.has(raw) || neverAsked) return done(null, payload)
       // The route's limit, else the server's: Fastify fills in the one that applies.
       drain(raw, 2 * request.routeOptions.bodyLimit, DRAIN_MS).then(
         () => done(null, payload),
