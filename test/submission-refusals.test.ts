@@ -90,6 +90,14 @@ t.test('refusals', async (t) => {
     const labelled = await submitAs(cbsa, jws, 'application/json; charset=utf-8')
     await expectProblem(labelled, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a JWS labelled application/json')
     t.notMatch(labelled.body, jws.slice(0, 10), 'the body is not quoted back')
+    // With no label at all (curl -H 'content-type:', a client that sets none),
+    // the refusal says what to send, as it does for a wrong label.
+    const auth = { authorization: `Bearer ${await cbsa.token()}` }
+    for (const route of ['/v1/messages', '/v1/policies/dry-run']) {
+      const unlabelled = await cbsa.call('POST', route, jws, auth)
+      await expectProblem(unlabelled, 415, 'UNSUPPORTED_MEDIA_TYPE', `a JWS with no Content-Type to ${route}`)
+      t.match(JSON.parse(unlabelled.body).detail, `POST ${route} takes application/jose`, `${route}: the detail names the media type to send`)
+    }
   })
 
   await t.test("a refusal's instance names the route, not the path the client wrote", async () => {

@@ -24,8 +24,11 @@ export function takesOnly(mediaType: string, route: string) {
   return {
     onRequest: function refuseOtherMediaTypes(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
       // Fastify reads the body after every onRequest hook: nothing of it is read yet.
-      const label = request.headers['content-type']
-      done(label !== undefined && label.split(';', 1)[0]!.trim().toLowerCase() !== mediaType ? refusal() : undefined)
+      const { 'content-type': label, 'content-length': length, 'transfer-encoding': chunked } = request.headers
+      // A body with no label at all is refused here too: Fastify's own refusal
+      // of it says only "Unsupported Media Type", not what to send.
+      const unlabelled = label === undefined && (chunked !== undefined || (length ?? '0') !== '0')
+      done(unlabelled || (label !== undefined && label.split(';', 1)[0]!.trim().toLowerCase() !== mediaType) ? refusal() : undefined)
     },
     preValidation: function requireTextBody(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
       done(typeof request.body !== 'string' ? refusal() : undefined)
