@@ -162,6 +162,23 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
     t.equal(expired.headers['www-authenticate'], 'Bearer error="invalid_token"', 'an expired token: invalid_token')
     t.equal((await statusWith(cbsa, issued)).headers['www-authenticate'], undefined, 'a token taken: no challenge')
   })
+
+  // An integrator's commonest slip: the token sent without its scheme, or
+  // under another. The refusal must say what the header should be, not that
+  // no Authorization was found in a request that has one.
+  await t.test('an Authorization that is not "Bearer <token>" is refused saying so', async (t) => {
+    for (const [what, authorization] of [
+      ['the token alone', issued],
+      ['another scheme', `Basic ${Buffer.from('CBSA:secret').toString('base64')}`],
+      ['the scheme alone', 'Bearer'],
+      ['two spaces', `Bearer  ${issued}`]
+    ] as const) {
+      const res = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}`, undefined, { authorization })
+      expectProblem(t, res, 401, 'UNAUTHENTICATED', what)
+      t.match(res.json().detail, /Authorization: Bearer <token>/, `${what}: the detail says how to send the token`)
+      t.notMatch(res.json().detail, /No Authorization was found/, `${what}: not that there was no Authorization`)
+    }
+  })
 })
 
 t.test('only the grant the contract names gets a token', async (t) => {

@@ -57,6 +57,9 @@ function pem(key: KeyObject): string {
 /** The `typ` of this gateway's access tokens (RFC 9068). */
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 
+/** An Authorization header carrying a bearer token (RFC 6750 §2.1), as @fastify/jwt reads it. */
+const BEARER = /^Bearer ([^\s]+)$/i
+
 /** How far ahead of this instance's clock another instance's may have set a token's iat. */
 const CLOCK_SKEW_SECONDS = 60
 
@@ -70,7 +73,7 @@ const CLOCK_SKEW_SECONDS = 60
  * gives. Only a token the verifier's cache does not hold comes here.
  */
 function tokenKey(trust: TrustStore, request: FastifyRequest, token: TokenOrHeader, ttlSeconds: number): string {
-  const sent = /^Bearer ([^\s]+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+  const sent = BEARER.exec(request.headers.authorization ?? '')?.[1] ?? ''
   const header = readProtectedHeader(sent, ACCESS_TOKEN_TYP)
   const key = trust.ownKeys.get(header.kid)
   if (key === undefined) throw new Error('the token was not signed by a key of this gateway')
@@ -147,6 +150,12 @@ export async function requireBoundToken(request: FastifyRequest, reply: FastifyR
   if ((request.headers.authorization ?? '') === '') {
     reply.header('www-authenticate', 'Bearer')
     throw new UnauthenticatedError('an access token from POST /v1/token is required')
+  }
+  // The token alone, or under another scheme: @fastify/jwt would answer "No
+  // Authorization was found", to a request that has one (docs/integrators.md, step 1).
+  if (!BEARER.test(request.headers.authorization ?? '')) {
+    reply.header('www-authenticate', INVALID_TOKEN)
+    throw new UnauthenticatedError('send the access token as Authorization: Bearer <token>, with one space and nothing else')
   }
   try {
     await request.jwtVerify()
