@@ -117,7 +117,10 @@ t.test('refusals', async (t) => {
   })
 
   await t.test('a body over the limit: PAYLOAD_TOO_LARGE', async () => {
-    await expectProblem(await submitAs(cbsa, 'a'.repeat(8 * 1024 * 1024 + 10)), 413, 'PAYLOAD_TOO_LARGE', 'large body')
+    const res = await submitAs(cbsa, 'a'.repeat(8 * 1024 * 1024 + 10))
+    await expectProblem(res, 413, 'PAYLOAD_TOO_LARGE', 'large body')
+    // The limit is the operator's (BODY_LIMIT_BYTES): the refusal says what it is, so that a batch can be cut to fit.
+    t.equal(JSON.parse(res.body).detail, `The body is larger than the ${8 * 1024 * 1024} bytes allowed`, 'the detail names the limit')
   })
 
   await t.test('broken JWS: JWS_INVALID', async () => {

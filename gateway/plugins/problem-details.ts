@@ -2,7 +2,7 @@
 // problem document with a stable `code`; a 5xx never shows its internals.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ERROR_CODES } from '../errors.ts'
+import { ERROR_CODES, PayloadTooLargeError } from '../errors.ts'
 import { ECHO_MAX, echo } from '../lib/echo.ts'
 
 const KNOWN = new Set<string>(ERROR_CODES)
@@ -81,7 +81,11 @@ export function problemFor(err: FastifyError): { code: string; status: number; d
 export const problemDetails = fp(
   async function problemDetails(app: FastifyInstance) {
     app.setErrorHandler(function handleError(err: FastifyError, request, reply) {
-      const { code, status, detail } = problemFor(err)
+      // Fastify's own 413 says only "Request body is too large": the limit,
+      // BODY_LIMIT_BYTES or the route's, is what the sender needs to know
+      // (docs/integrators.md, "Error codes").
+      const error = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new PayloadTooLargeError(request.routeOptions.bodyLimit) : err
+      const { code, status, detail } = problemFor(error)
       if (status >= 500) request.log.error({ err }, 'request failed')
       else request.log.info({ code }, 'request refused')
       return reply
