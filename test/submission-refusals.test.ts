@@ -152,7 +152,10 @@ t.test('refusals', async (t) => {
 
   await t.test("a JWS signed by another agency's key over this agency's certificate: JWS_KEY_NOT_CALLERS", async () => {
     const signedByIrcc = await ircc.sign(entryExit())
-    await expectProblem(await submitAs(cbsa, signedByIrcc), 403, 'JWS_KEY_NOT_CALLERS', 'IRCC key over CBSA certificate')
+    const res = await submitAs(cbsa, signedByIrcc)
+    await expectProblem(res, 403, 'JWS_KEY_NOT_CALLERS', 'IRCC key over CBSA certificate')
+    // A certificate and a key of two systems mixed up: the refusal names the system the certificate is, so the sender sees which to change.
+    t.match(JSON.parse(res.body).detail, 'CA/CBSA/pik-primary', 'the detail names the calling system, by its certificate')
   })
 
   await t.test('a tampered payload: JWS_SIGNATURE_INVALID', async () => {
@@ -202,7 +205,9 @@ t.test('refusals', async (t) => {
   await t.test('sender, recipient, kind and purpose checks', async () => {
     const spoofed = entryExit()
     spoofed.from = { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(spoofed)), 403, 'SENDER_MISMATCH', 'from another system')
+    const mismatch = await submitAs(cbsa, await cbsa.sign(spoofed))
+    await expectProblem(mismatch, 403, 'SENDER_MISMATCH', 'from another system')
+    t.match(JSON.parse(mismatch.body).detail, 'CA/CBSA/pik-primary', 'the detail names the calling system, by its certificate')
     await expectProblem(
       await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } }))),
       422,

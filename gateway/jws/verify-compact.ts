@@ -113,7 +113,8 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   const header = readProtectedHeader(jws, opts.typ)
   const key = opts.keys.get(header.kid)
   if (key === undefined) throw new JwsKidUnknownError(echo(header.kid))
-  if (key.owner !== opts.owner) throw new JwsKeyNotCallersError(echo(header.kid))
+  // Named by its certificate: a certificate and a key of two systems mixed up shows which is which.
+  if (key.owner !== opts.owner) throw new JwsKeyNotCallersError(echo(header.kid), opts.owner)
   if (key.alg !== header.alg) throw new JwsAlgorithmError(`${header.alg} (key ${echo(key.kid)} is ${key.alg})`)
   // node:crypto rather than jose's compactVerify: jose decodes base64url in
   // JavaScript, which for a 3 MB batch held the event loop for ~100 ms; the

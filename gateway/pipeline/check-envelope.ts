@@ -24,7 +24,7 @@ export interface FreshnessWindow {
 export function checkSender(envelope: Envelope, system: AgencySystem): void {
   const { from } = envelope
   if (from.country !== system.country || from.agency !== system.agency || from.system !== system.system) {
-    throw new SenderMismatchError(echo(`${from.country}/${from.agency}/${from.system}`))
+    throw new SenderMismatchError(`${echo(`${from.country}/${from.agency}/${from.system}`)}; the certificate presented is ${system.id}'s`)
   }
 }
 
