@@ -208,11 +208,20 @@ t.test('refusals', async (t) => {
     const mismatch = await submitAs(cbsa, await cbsa.sign(spoofed))
     await expectProblem(mismatch, 403, 'SENDER_MISMATCH', 'from another system')
     t.match(JSON.parse(mismatch.body).detail, 'CA/CBSA/pik-primary', 'the detail names the calling system, by its certificate')
-    await expectProblem(
-      await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } }))),
-      422,
-      'SCHEMA_INVALID',
-      'to its own country (not cross-border)'
+    const ownCountry = await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'CA', agency: 'CBSA' } })))
+    await expectProblem(ownCountry, 422, 'SCHEMA_INVALID', 'to its own country (not cross-border)')
+    // The value the schema wants is the contract's, never the sender's data: the detail says it, so the sender need not search schemas/ for it.
+    t.equal(
+      JSON.parse(ownCountry.body).detail,
+      'The message does not match its schema: /to/country must be equal to constant ("US")',
+      'the detail names the value wanted'
+    )
+    const noSuchAgency = await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'US', agency: 'FBI' } })))
+    await expectProblem(noSuchAgency, 422, 'SCHEMA_INVALID', 'to an agency the contract does not know')
+    t.match(
+      JSON.parse(noSuchAgency.body).detail,
+      /^The message does not match its schema: \/to\/agency must be equal to one of the allowed values \(.*"CBP".*\)$/,
+      'the detail lists the values allowed'
     )
     await expectProblem(
       await submitAs(cbsa, await cbsa.sign(entryExit({ to: { country: 'US', agency: 'DOS' } }))),

@@ -23,8 +23,20 @@ function describe(errors: ErrorObject[] | null | undefined, prefix: string): str
   const first = errors?.[0]
   if (first === undefined) return 'invalid'
   const where = `${prefix}${first.instancePath}` || '/'
-  const extra = first.keyword === 'additionalProperties' ? ` (${echo((first.params as { additionalProperty: string }).additionalProperty)})` : ''
-  return `${where} ${first.message ?? first.keyword}${extra}`
+  return `${where} ${first.message ?? first.keyword}${wanted(first)}`
+}
+
+/**
+ * What the schema wanted, where Ajv's message leaves it out: the member not
+ * allowed (quoted as any sent value is), or the values allowed, which are the
+ * contract's own (an agency, a country), never the sender's data.
+ */
+function wanted(error: ErrorObject): string {
+  const params = error.params as { additionalProperty?: string; allowedValue?: unknown; allowedValues?: unknown[] }
+  if (error.keyword === 'additionalProperties') return ` (${echo(params.additionalProperty)})`
+  if (error.keyword === 'const') return ` (${JSON.stringify(params.allowedValue)})`
+  if (error.keyword === 'enum') return ` (${params.allowedValues!.map((value) => JSON.stringify(value)).join(', ')})`
+  return ''
 }
 
 export function isKind(kind: unknown): kind is Kind {
