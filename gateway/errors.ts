@@ -36,7 +36,7 @@ const TABLE = {
   JWS_INVALID: ['The message is not a valid compact JWS: %s', 400],
   JWS_HEADER_NOT_ALLOWED: ['The JWS protected header carries a parameter the contract does not allow: %s', 400],
   JWS_TYP_INVALID: ['The JWS typ must be %s', 400],
-  JWS_ALG_NOT_ALLOWED: ['JWS algorithm %s is not allowed (allowed: ES256, EdDSA)', 400],
+  JWS_ALG_NOT_ALLOWED: ['JWS algorithm %s is not allowed: %s', 400],
   JWS_KID_UNKNOWN: ['No registered signing key has kid %s', 400],
   JWS_KEY_NOT_CALLERS: ['Signing key %s is not registered to the calling system, %s', 403],
   JWS_SIGNATURE_INVALID: ['The JWS signature does not verify', 400],

@@ -144,6 +144,18 @@ t.test('refusals', async (t) => {
       .setProtectedHeader({ alg: 'HS256', kid: cbsa.creds.kid })
       .sign(new Uint8Array(32))
     await expectProblem(await submitAs(cbsa, hs), 400, 'JWS_ALG_NOT_ALLOWED', 'HS256')
+    t.match(JSON.parse((await submitAs(cbsa, hs)).body).detail, /ES256.+EdDSA/, 'HS256: the detail names the algorithms allowed')
+  })
+
+  // An allowed algorithm, but not the one the key is registered for: the
+  // detail must not say the algorithm is not allowed and then list it as allowed.
+  await t.test("an alg other than the key's: JWS_ALG_NOT_ALLOWED, naming the key's", async () => {
+    const [, payload, signature] = (await cbsa.sign(cbsa.envelope(entryExit()))).split('.')
+    const res = await submitAs(cbsa, `${b64({ alg: 'EdDSA', kid: cbsa.creds.kid, typ: 'btb-envelope+jws' })}.${payload}.${signature}`)
+    await expectProblem(res, 400, 'JWS_ALG_NOT_ALLOWED', 'EdDSA over an ES256 key')
+    const { detail } = JSON.parse(res.body) as { detail: string }
+    t.match(detail, `is registered for ES256`, 'the detail names the algorithm of the key')
+    t.notMatch(detail, /allowed: ES256, EdDSA/, 'and does not list EdDSA as allowed')
   })
 
   await t.test('unknown kid: JWS_KID_UNKNOWN', async () => {

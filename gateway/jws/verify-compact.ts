@@ -103,7 +103,7 @@ export function readProtectedHeader(jws: string, typ: string): JwsHeader {
     if (!ALLOWED_PARAMETERS.has(name)) throw new JwsHeaderNotAllowedError(echo(name))
   }
   const { alg, kid } = fields
-  if (!isAllowedAlgorithm(alg)) throw new JwsAlgorithmError(echo(alg))
+  if (!isAllowedAlgorithm(alg)) throw new JwsAlgorithmError(echo(alg), 'the contract allows ES256 and EdDSA')
   if (typeof kid !== 'string' || !KID.test(kid)) throw new JwsInvalidError('the protected header has no valid kid')
   if (fields.typ !== typ) throw new JwsTypInvalidError(`${typ}, not ${fields.typ === undefined ? 'absent' : echo(fields.typ)}`)
   return { alg, kid, typ }
@@ -115,7 +115,7 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   if (key === undefined) throw new JwsKidUnknownError(echo(header.kid))
   // Named by its certificate: a certificate and a key of two systems mixed up shows which is which.
   if (key.owner !== opts.owner) throw new JwsKeyNotCallersError(echo(header.kid), opts.owner)
-  if (key.alg !== header.alg) throw new JwsAlgorithmError(`${header.alg} (key ${echo(key.kid)} is ${key.alg})`)
+  if (key.alg !== header.alg) throw new JwsAlgorithmError(header.alg, `key ${echo(key.kid)} is registered for ${key.alg}`)
   // node:crypto rather than jose's compactVerify: jose decodes base64url in
   // JavaScript, which for a 3 MB batch held the event loop for ~100 ms; the
   // header was already read and held to the allow-list above.
