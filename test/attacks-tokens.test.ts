@@ -210,6 +210,12 @@ t.test('only the grant the contract names gets a token', async (t) => {
   )
   expectProblem(t, await tokenFor(cbsa, '[]', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON array')
   expectProblem(t, await tokenFor(cbsa, 'null', 'application/json'), 400, 'GRANT_TYPE_UNSUPPORTED', 'a JSON null is a body too')
+  // A media type the gateway reads nowhere (docs/integrators.md, "Error codes"): the detail says which, not only "Unsupported Media Type".
+  for (const contentType of ['text/plain', 'multipart/form-data; boundary=x']) {
+    const res = await tokenFor(cbsa, 'grant_type=client_credentials', contentType)
+    expectProblem(t, res, 415, 'UNSUPPORTED_MEDIA_TYPE', contentType)
+    t.equal(res.json().detail, `Unsupported media type: POST /v1/token does not read "${contentType.split(';')[0]}"`, `${contentType}: the detail names it`)
+  }
 
   // A token request is a form of one short parameter (or nothing). A body of
   // megabytes was read, and parsed, on the event loop before its refusal:

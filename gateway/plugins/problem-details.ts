@@ -2,7 +2,7 @@
 // problem document with a stable `code`; a 5xx never shows its internals.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ERROR_CODES, PayloadTooLargeError } from '../errors.ts'
+import { ERROR_CODES, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts'
 import { ECHO_MAX, echo } from '../lib/echo.ts'
 
 const KNOWN = new Set<string>(ERROR_CODES)
@@ -65,6 +65,12 @@ export function requestInstance(request: FastifyRequest): string {
   return route === undefined ? instanceOf(request.url) : route.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
 }
 
+/** A request body's media type as a refusal may quote it: its type alone, without parameters. */
+function mediaTypeOf(request: FastifyRequest): string {
+  const label = request.headers['content-type']
+  return label === undefined ? 'a body with no Content-Type' : echo(label.split(';', 1)[0]!.trim())
+}
+
 export function problemFor(err: FastifyError): { code: string; status: number; detail: string } {
   const mapped = FASTIFY_CODES[err.code]
   if (mapped !== undefined) return { code: mapped[0], status: mapped[1], detail: err.message }
@@ -84,7 +90,13 @@ export const problemDetails = fp(
       // Fastify's own 413 says only "Request body is too large": the limit,
       // BODY_LIMIT_BYTES or the route's, is what the sender needs to know
       // (docs/integrators.md, "Error codes").
-      const error = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? new PayloadTooLargeError(request.routeOptions.bodyLimit) : err
+      // Nor does its 415 say what it did not read.
+      const error =
+        err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? new PayloadTooLargeError(request.routeOptions.bodyLimit)
+          : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? new UnsupportedMediaTypeError(`${request.method} ${requestInstance(request)} does not read ${mediaTypeOf(request)}`)
+            : err
       const { code, status, detail } = problemFor(error)
       if (status >= 500) request.log.error({ err }, 'request failed')
       else request.log.info({ code }, 'request refused')
