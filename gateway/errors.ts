@@ -44,8 +44,8 @@ const TABLE = {
 
   SCHEMA_INVALID: ['The message does not match its schema: %s', 422],
   KIND_UNKNOWN: ['Unknown message kind: %s', 422],
-  MESSAGE_EXPIRED: ['%s is older than the accepted window', 400],
-  MESSAGE_FUTURE_DATED: ['%s is later than the accepted clock skew', 400],
+  MESSAGE_EXPIRED: ['%s is older than the accepted window: %s', 400],
+  MESSAGE_FUTURE_DATED: ['%s is later than the accepted clock skew: %s', 400],
   SENDER_MISMATCH: ['The envelope names a sender other than the calling system: %s', 403],
   RECIPIENT_INVALID: ['The envelope names a recipient this gateway cannot deliver to: %s', 422],
   KIND_NOT_ALLOWED: ['The calling system may not send messages of kind %s', 403],

@@ -205,13 +205,18 @@ t.test('refusals', async (t) => {
 
   await t.test('stale and future-dated messages: MESSAGE_EXPIRED, MESSAGE_FUTURE_DATED', async () => {
     const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() - 3600_000) }))), 400, 'MESSAGE_EXPIRED', 'an hour old')
-    await expectProblem(
-      await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() + 3600_000) }))),
-      400,
-      'MESSAGE_FUTURE_DATED',
-      'an hour ahead'
+    const old = await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() - 3600_000) })))
+    await expectProblem(old, 400, 'MESSAGE_EXPIRED', 'an hour old')
+    const ahead = await submitAs(cbsa, await cbsa.sign(entryExit({ createdAt: iso(Date.now() + 3600_000) })))
+    await expectProblem(ahead, 400, 'MESSAGE_FUTURE_DATED', 'an hour ahead')
+    // A sender whose clock is off can only tell by how much from the gateway's own, and the window around it.
+    const instant = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/.source
+    t.match(
+      JSON.parse(old.body).detail,
+      new RegExp(`older than the accepted window: at most 900 s behind this gateway's clock, ${instant}$`),
+      'expired: the window and the clock'
     )
+    t.match(JSON.parse(ahead.body).detail, new RegExp(`at most 300 s ahead of this gateway's clock, ${instant}$`), 'future-dated: the skew and the clock')
   })
 
   await t.test('sender, recipient, kind and purpose checks', async () => {

@@ -75,6 +75,10 @@ export function checkForwarded(envelope: ForwardedEnvelope, window: FreshnessWin
 function checkInstant(name: string, value: string, window: FreshnessWindow, now: number): void {
   const at = Date.parse(value)
   if (!Number.isFinite(at)) throw new SchemaInvalidError(`/${name.replace('.', '/')} ${echo(value)} is not an instant`)
-  if (at > now + window.clockSkewSeconds * 1000) throw new MessageFutureDatedError(`${name} ${value}`)
-  if (at < now - window.maxAgeSeconds * 1000) throw new MessageExpiredError(`${name} ${value}`)
+  // With the gateway's clock, so that a sender whose clock is off sees by how much (docs/integrators.md, step 2).
+  const clock = new Date(now).toISOString()
+  if (at > now + window.clockSkewSeconds * 1000)
+    throw new MessageFutureDatedError(`${name} ${value}`, `at most ${window.clockSkewSeconds} s ahead of this gateway's clock, ${clock}`)
+  if (at < now - window.maxAgeSeconds * 1000)
+    throw new MessageExpiredError(`${name} ${value}`, `at most ${window.maxAgeSeconds} s behind this gateway's clock, ${clock}`)
 }
