@@ -182,6 +182,7 @@ t.test(
 
     // Step 10: the documented refusals, with their codes in the guide's table.
     t.match(stdout, /"status":400,.*"code":"JWS_SIGNATURE_INVALID"\}\nHTTP 400$/m, 'a DER signature is refused with JWS_SIGNATURE_INVALID')
+    t.match(stdout, /"detail":"The JWS signature does not verify \(the signature is 7[0-2] bytes: ES256 signs with 64 bytes, r‖s, not DER\)"/, '…saying so')
     t.match(
       stdout,
       /^200\n200\n\{.*"status":409,.*"code":"ID_CONFLICT"\}$/m,

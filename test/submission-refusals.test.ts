@@ -3,7 +3,7 @@
 // nothing else: no message, no outbox item, no job.
 import t from 'tap'
 import { CompactSign } from 'jose'
-import { randomUUID } from 'node:crypto'
+import { randomUUID, sign } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sha256 } from '../gateway/lib/digest.ts'
@@ -173,6 +173,18 @@ t.test('refusals', async (t) => {
   await t.test('a tampered payload: JWS_SIGNATURE_INVALID', async () => {
     const [h, , s] = (await cbsa.sign(entryExit())).split('.')
     await expectProblem(await submitAs(cbsa, `${h}.${b64(entryExit({ purpose: 'removal-enforcement' }))}.${s}`), 400, 'JWS_SIGNATURE_INVALID', 'tampered')
+  })
+
+  // The commonest mistake with openssl (docs/integrators.md, "With curl and
+  // openssl", step 10): an ES256 signature left in DER. The refusal must say
+  // so, or the sender hunts for a wrong key or a changed byte.
+  await t.test('an ES256 signature in DER: JWS_SIGNATURE_INVALID, saying so', async () => {
+    const input = `${b64({ alg: 'ES256', kid: cbsa.creds.kid, typ: 'btb-envelope+jws' })}.${b64(cbsa.envelope(entryExit()))}`
+    const der = sign('sha256', Buffer.from(input), cbsa.creds.signingKey)
+    const res = await submitAs(cbsa, `${input}.${der.toString('base64url')}`)
+    await expectProblem(res, 400, 'JWS_SIGNATURE_INVALID', 'a DER signature')
+    t.match(JSON.parse(res.body).detail, `${der.length} bytes`, 'the detail gives the length sent')
+    t.match(JSON.parse(res.body).detail, /64 bytes.*not DER/, 'and what ES256 takes')
   })
 
   await t.test('a signed payload with __proto__ or not JSON: PAYLOAD_UNSAFE', async () => {

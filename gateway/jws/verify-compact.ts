@@ -123,7 +123,12 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   if (lastDot === jws.length - 1) throw new JwsSignatureError('(the signature part is empty)')
   const signature = Buffer.from(jws.slice(lastDot + 1), 'base64url')
   // Both algorithms sign with 64 bytes (ES256: r‖s, RFC 7518 §3.4; Ed25519: RFC 8037).
-  if (signature.length !== 64) throw new JwsSignatureError()
+  // Said, with what was sent: an ES256 signature left in DER (70 to 72 bytes) is
+  // the commonest mistake with openssl (docs/integrators.md, "With curl and openssl").
+  if (signature.length !== 64) {
+    const format = header.alg === 'ES256' ? ', r‖s, not DER' : ''
+    throw new JwsSignatureError(`(the signature is ${signature.length} bytes: ${header.alg} signs with 64 bytes${format})`)
+  }
   const input = Buffer.from(jws.slice(0, lastDot))
   let valid: boolean
   try {
