@@ -259,13 +259,13 @@ t.test('refusals', async (t) => {
       'to an agency the policy does not name'
     )
     const bio = cbsa.envelope(sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' }))
-    await expectProblem(await submitAs(cbsa, await cbsa.sign(bio)), 403, 'KIND_NOT_ALLOWED', 'CBSA sending biometrics')
-    await expectProblem(
-      await submitAs(cbsa, await cbsa.sign(entryExit({ purpose: 'asylum-claim' }))),
-      403,
-      'PURPOSE_NOT_ALLOWED',
-      'a purpose the token does not carry'
-    )
+    const wrongKind = await submitAs(cbsa, await cbsa.sign(bio))
+    await expectProblem(wrongKind, 403, 'KIND_NOT_ALLOWED', 'CBSA sending biometrics')
+    // What the system is registered for is its own to know (its token lists it): the refusal says it, as the fix.
+    t.match(JSON.parse(wrongKind.body).detail, /; it may send entry-exit\.record, .*traveller\.designation/, 'the detail lists the kinds it may send')
+    const wrongPurpose = await submitAs(cbsa, await cbsa.sign(entryExit({ purpose: 'asylum-claim' })))
+    await expectProblem(wrongPurpose, 403, 'PURPOSE_NOT_ALLOWED', 'a purpose the token does not carry')
+    t.match(JSON.parse(wrongPurpose.body).detail, /; it may send for entry-exit-verification, /, 'the detail lists the purposes it may send for')
     await expectProblem(
       await submitAs(cbsa, await cbsa.sign(entryExit({ legalAuthority: 'Some-Other-Act-1' }))),
       403,

@@ -43,8 +43,22 @@ export function checkAllowed(
   claims: Pick<AccessTokenClaims, 'kinds' | 'purposes'>,
   system: Pick<AgencySystem, 'kinds' | 'purposes'>
 ): void {
-  if (!claims.kinds.includes(envelope.kind) || !system.kinds.has(envelope.kind)) throw new KindNotAllowedError(envelope.kind)
-  if (!claims.purposes.includes(envelope.purpose) || !system.purposes.has(envelope.purpose)) throw new PurposeNotAllowedError(envelope.purpose)
+  const { kind, purpose } = envelope
+  if (!claims.kinds.includes(kind) || !system.kinds.has(kind)) throw new KindNotAllowedError(kind, allowedNow('', claims.kinds, system.kinds, kind))
+  if (!claims.purposes.includes(purpose) || !system.purposes.has(purpose))
+    throw new PurposeNotAllowedError(purpose, allowedNow('for ', claims.purposes, system.purposes, purpose))
+}
+
+/**
+ * What the refused system may send now, its own registration as its token
+ * lists it: the fix, for a sender who picked the wrong kind or purpose. One
+ * its registration has and its token does not was added after the token was
+ * issued: a new token carries it.
+ */
+function allowedNow(what: string, token: readonly string[], registered: ReadonlySet<string>, asked: string): string {
+  const now = token.filter((value) => registered.has(value))
+  const list = `it may send ${what}${now.length === 0 ? 'none' : now.join(', ')}`
+  return registered.has(asked) ? `${list} with this access token: ask POST /v1/token for a new one` : list
 }
 
 /**
