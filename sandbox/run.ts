@@ -40,7 +40,8 @@ Environment (all optional):
                   written (default: the repository root)
   SANDBOX_QUEUE_PREFIX
                   the Redis queue prefix; each gateway adds :CA or :US
-                  (default sandbox); an earlier run's queues under it are dropped
+                  (default sandbox, or sandbox-<CA_PORT> where CA_PORT moves the
+                  CA gateway); an earlier run's queues under it are dropped
   REDIS_URL       the Redis to use (default redis://127.0.0.1:6379; if none
                   answers, redis-server is started on its port)
   AGENCY_WEBHOOKS, LOG_LEVEL and the rest of the gateway's environment are
@@ -60,7 +61,6 @@ const runDir = join(outDir, 'sandbox-run')
 const shown = (path: string): string => (relative(root, path).startsWith('..') ? path : relative(root, path))
 const once = process.argv.includes('--once')
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const queuePrefix = process.env.SANDBOX_QUEUE_PREFIX ?? 'sandbox'
 
 function portOf(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value.trim() === '') return fallback
@@ -72,6 +72,11 @@ function portOf(name: string, value: string | undefined, fallback: number): numb
   return n
 }
 const ports = { CA: portOf('CA_PORT', process.env.CA_PORT, 8441), US: portOf('US_PORT', process.env.US_PORT, 8442) }
+// A second sandbox is told to move its ports (docs/integrators.md, "The
+// sandbox"), and two cannot hold one CA port: named by it, its queues are its
+// own. Under one prefix, its start would drop the first one's queues, and each
+// one's workers would take the other's jobs.
+const queuePrefix = process.env.SANDBOX_QUEUE_PREFIX ?? (ports.CA === 8441 ? 'sandbox' : `sandbox-${ports.CA}`)
 
 /** The mock agency systems of each country: their trust-file webhooks, on the ports *_MOCK_PORTS names. */
 const mockWebhooks = Object.fromEntries(

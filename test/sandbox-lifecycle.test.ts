@@ -7,6 +7,7 @@ import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { freePort, sandboxSetting, type SandboxSetting } from './helper.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -137,4 +138,44 @@ t.test('a sandbox whose starter is gone stops, gateways and all (a test runner t
     }
   }
   t.same(pids.filter(alive), [], 'and its gateways with it')
+})
+
+// docs/integrators.md, "The sandbox": a port taken by another sandbox is to be
+// moved with CA_PORT and the rest. One moved so, and nothing else, must not
+// share the other's Redis queues: its start would drop them, and each one's
+// workers would take the other's jobs.
+t.test('a second sandbox on ports of its own leaves the first its queues', async (t) => {
+  const redisPort = await freePort()
+  const keysOf = async (): Promise<string[]> => {
+    const redis = new Redis(`redis://127.0.0.1:${redisPort}`)
+    try {
+      return await redis.keys('*')
+    } finally {
+      redis.disconnect()
+    }
+  }
+  const withoutPrefix = (setting: SandboxSetting): SandboxSetting => {
+    const { SANDBOX_QUEUE_PREFIX: _prefix, ...env } = setting.env
+    return { ...setting, env }
+  }
+  const first = sandbox([], redisPort, withoutPrefix(await sandboxSetting(t)))
+  t.teardown(() => first.child.kill('SIGKILL'))
+  await first.line(/keeps running for your own client/)
+  // Its retention job's repeat key is named by the instant it was scheduled: one dropped and made again is another.
+  const firstKeys = (await keysOf()).filter((key) => /:retention:repeat:purge-expired:\d+$/.test(key))
+  t.equal(firstKeys.length, 2, "the first sandbox's gateways each scheduled their retention")
+
+  const second = sandbox(['--once'], redisPort, withoutPrefix(await sandboxSetting(t)))
+  t.teardown(() => second.child.kill('SIGKILL'))
+  const { code } = await second.exit
+  t.equal(code, 0, 'the second delivers its samples')
+  if (code !== 0) t.comment(second.output())
+  const after = await keysOf()
+  t.same(
+    firstKeys.filter((key) => !after.includes(key)),
+    [],
+    "the first sandbox's queues are still there"
+  )
+  first.child.kill('SIGINT')
+  t.equal((await first.exit).code, 0)
 })
