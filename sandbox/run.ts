@@ -111,6 +111,24 @@ function say(line: string): void {
   else process.stdout.write(`${line}\n`)
 }
 
+/** The pid a run directory names, if that process is still running. */
+function runningWriter(pidFile: string): number | undefined {
+  let pid: number
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8'))
+  } catch {
+    return undefined
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined
+  try {
+    process.kill(pid, 0)
+    return pid
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined
+  }
+}
+
 async function redisAnswers(url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null })
   redis.on('error', () => {
@@ -246,8 +264,18 @@ if (busy.length > 0) {
   )
   process.exit(1)
 }
+// Nor may it delete the ledgers (open) and the manifest of one running from
+// the same checkout on other ports: each names, in its run directory, the
+// process that writes there.
+const pidFile = join(runDir, 'sandbox.pid')
+const writer = runningWriter(pidFile)
+if (writer !== undefined) {
+  say(`Another sandbox (pid ${writer}) writes to ${shown(outDir)}: stop it first, or give this one a SANDBOX_DIR of its own.`)
+  process.exit(1)
+}
 rmSync(runDir, { recursive: true, force: true })
 mkdirSync(runDir, { recursive: true })
+writeFileSync(pidFile, `${process.pid}\n`)
 say('Beyond the Border exchange gateway: sandbox (EXAMPLE keys from keys-example/)')
 await ensureRedis()
 // Jobs of an earlier run were sealed with that run's keys: start clean.

@@ -5,7 +5,7 @@
 // that dies is reported, whatever killed it.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort, sandboxSetting, type SandboxSetting } from './helper.ts'
@@ -176,6 +176,30 @@ t.test('a second sandbox on ports of its own leaves the first its queues', async
     [],
     "the first sandbox's queues are still there"
   )
+  first.child.kill('SIGINT')
+  t.equal((await first.exit).code, 0)
+})
+
+// The same, from the same checkout without a SANDBOX_DIR of its own: the
+// second would delete the first one's sandbox-run/ (its ledgers, open) and
+// write sandbox.json over its manifest. It refuses, and says what to set.
+t.test('a second sandbox writing where a running one writes refuses to start, and touches nothing', async (t) => {
+  const redisPort = await freePort()
+  const setting = await sandboxSetting(t)
+  const first = sandbox([], redisPort, setting)
+  t.teardown(() => first.child.kill('SIGKILL'))
+  await first.line(/keeps running for your own client/)
+  const manifest = readFileSync(join(setting.dir, 'sandbox.json'), 'utf8')
+  const ledger = statSync(join(setting.dir, 'sandbox-run', 'ledger-CA.sqlite')).ino
+
+  const other = await sandboxSetting(t)
+  const second = sandbox(['--once'], redisPort, { ...other, env: { ...other.env, SANDBOX_DIR: setting.dir } })
+  t.teardown(() => second.child.kill('SIGKILL'))
+  const { code } = await second.exit
+  t.equal(code, 1, 'the second exits 1')
+  t.match(second.output(), /SANDBOX_DIR/, 'saying what to set')
+  t.equal(readFileSync(join(setting.dir, 'sandbox.json'), 'utf8'), manifest, "the first one's manifest is left as it was")
+  t.equal(statSync(join(setting.dir, 'sandbox-run', 'ledger-CA.sqlite')).ino, ledger, 'and its ledger')
   first.child.kill('SIGINT')
   t.equal((await first.exit).code, 0)
 })
