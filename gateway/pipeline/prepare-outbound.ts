@@ -17,7 +17,7 @@ import type { PolicyBook } from './apply-policy.ts'
 import type { AccessTokenClaims } from './authorize-token.ts'
 import type { FreshnessWindow } from './check-envelope.ts'
 import { ENVELOPE_TYP, handlingFor, type Envelope, type ForwardedEnvelope } from './envelope.ts'
-import { inspectSubmission, readSubmission } from './inspect-submission.ts'
+import { type InspectionContext, inspectSubmission, readSubmission } from './inspect-submission.ts'
 import { entrySubjects, type EntrySubjects } from './subject-fields.ts'
 import type { MessageValidator } from './validate-message.ts'
 
@@ -137,6 +137,12 @@ export interface DryRun {
   readonly refusal?: RefusalData
 }
 
+/** What steps 4 to 6 check a submission against: the caller's, and the gateway's validator and policies. */
+function inspectionContext(task: DryRunTask, tools: Pick<PipelineTools, 'validator' | 'policyBook'>): InspectionContext {
+  const { partnerCountry, system, claims, window } = task
+  return { partnerCountry, system, claims, window, validator: tools.validator, policyBook: tools.policyBook }
+}
+
 /**
  * Steps 3 to 7 without signing: what a submission would share, and why. A
  * computation as prepareOutbound is, so that a large batch's dry run runs on
@@ -146,14 +152,7 @@ export interface DryRun {
 export async function prepareDryRun(task: DryRunTask, tools: Pick<PipelineTools, 'validator' | 'policyBook'>): Promise<DryRun> {
   try {
     const { value } = await readSubmission(task.jws, task.keys, task.system)
-    const { envelope, minimised } = inspectSubmission(value, {
-      partnerCountry: task.partnerCountry,
-      validator: tools.validator,
-      policyBook: tools.policyBook,
-      system: task.system,
-      claims: task.claims,
-      window: task.window
-    })
+    const { envelope, minimised } = inspectSubmission(value, inspectionContext(task, tools))
     return { result: { envelope: withoutPayload(envelope), decisions: minimised.decisions, shared: minimised.payload } }
   } catch (err) {
     const refusal = refusalData(err)
@@ -168,14 +167,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
   try {
     const read = await readSubmission(task.jws, task.keys, task.system)
     facts = read.facts
-    const { envelope, policy, minimised } = inspectSubmission(read.value, {
-      partnerCountry: task.partnerCountry,
-      validator: tools.validator,
-      policyBook: tools.policyBook,
-      system: task.system,
-      claims: task.claims,
-      window: task.window
-    })
+    const { envelope, policy, minimised } = inspectSubmission(read.value, inspectionContext(task, tools))
     const at = new Date().toISOString()
     const forwarded: ForwardedEnvelope = {
       ...envelope,
