@@ -6,7 +6,7 @@
 // so the job id no longer protects it. Here that race is played out on
 // purpose: the item the relay would have read is enqueued again after the
 // message was delivered.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { QueueEvents } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { PARTNER_TARGET } from '../gateway/delivery/deliver-to-partner.ts'
@@ -25,6 +25,51 @@ async function entriesFor(app: FastifyInstance, id: string, event: string, direc
 async function drained(app: FastifyInstance, direction: Direction): Promise<boolean | undefined> {
   const counts = await app.queues.queue(direction).getJobCounts('waiting', 'active', 'delayed', 'prioritized')
   return Object.values(counts).every((n) => n === 0) ? true : undefined
+}
+
+/**
+ * A gateway on a Redis of its own whose CBSA webhook holds its answer to the
+ * first push until `answer()`: a push in flight. `exchange` hands it a
+ * partner's delivery.
+ */
+async function heldFirstPush(t: Test, overrides: Parameters<typeof testConfig>[1] = {}) {
+  const redis = await privateRedis(t)
+  let answer!: () => void
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve
+  })
+  t.teardown(() => answer())
+  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
+    if (n === 1) void answered.then(() => res.writeHead(204).end())
+    else res.writeHead(204).end()
+  })
+  const gw = await injectGateway(
+    t,
+    testConfig('CA', { redisUrl: redis.url, webhooks: { 'CA/CBSA/pik-primary': webhook.url }, deliveryTimeoutMs: 5000, ...overrides })
+  )
+  const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })).statusCode
+  return { redis, webhook, gw, answer, exchange }
+}
+
+/** The ids of the inbound jobs BullMQ found stalled, as they are found. */
+async function stalledJobs(t: Test, redisUrl: string, prefix: string): Promise<Set<string>> {
+  const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redisUrl), prefix })
+  t.teardown(() => events.close())
+  const stalled = new Set<string>()
+  events.on('stalled', ({ jobId }) => void stalled.add(jobId))
+  await events.waitUntilReady()
+  return stalled
+}
+
+/**
+ * Redis frozen (a paused host, a fork that stalls it) for 1.5 s, past the
+ * tests' 1 s lock: the fault's length, not a wait for a condition. The lock
+ * lapses in Redis while the worker's push is still waiting for its answer.
+ */
+async function freezePastLock(redis: { pid?: number }): Promise<void> {
+  process.kill(redis.pid!, 'SIGSTOP')
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  process.kill(redis.pid!, 'SIGCONT')
 }
 
 t.test('a message queued again after its delivery is not delivered again', async (t) => {
@@ -95,41 +140,13 @@ t.test('delivering twice to the store writes one entry', async (t) => {
 })
 
 t.test('a push whose lock lapses while it is in flight (Redis frozen past QUEUE_LOCK_MS) is not pushed again meanwhile', async (t) => {
-  const redis = await privateRedis(t)
-  // The agency holds its answer to the first push until told: a push in flight.
-  let answer!: () => void
-  const answered = new Promise<void>((resolve) => {
-    answer = resolve
-  })
-  t.teardown(() => answer())
-  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
-    if (n === 1) void answered.then(() => res.writeHead(204).end())
-    else res.writeHead(204).end()
-  })
-  const gw = await injectGateway(
-    t,
-    testConfig('CA', {
-      redisUrl: redis.url,
-      webhooks: { 'CA/CBSA/pik-primary': webhook.url },
-      queueLockMs: 1000,
-      queueStalledCheckMs: 500,
-      deliveryTimeoutMs: 5000
-    })
-  )
-  const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redis.url), prefix: gw.config.queuePrefix })
-  t.teardown(() => events.close())
-  const stalled = new Set<string>()
-  events.on('stalled', ({ jobId }) => void stalled.add(jobId))
-  await events.waitUntilReady()
+  const { redis, webhook, gw, answer, exchange } = await heldFirstPush(t, { queueLockMs: 1000, queueStalledCheckMs: 500 })
+  const stalled = await stalledJobs(t, redis.url, gw.config.queuePrefix)
   const sent = await forwardedTo('CA')
-  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  t.equal(await exchange(sent.jws), 200)
   await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the first push')
 
-  // Redis frozen (a paused host, a fork that stalls it) past the lock: the
-  // lock lapses in Redis while the worker's push is still waiting for its answer.
-  process.kill(redis.pid!, 'SIGSTOP')
-  await new Promise((resolve) => setTimeout(resolve, 1500))
-  process.kill(redis.pid!, 'SIGCONT')
+  await freezePastLock(redis)
   await eventually(() => (stalled.has(sent.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
   const queue = gw.app.queues.queue('inbound')
   // Taken again: pushed at once, or put off.
@@ -146,19 +163,9 @@ t.test('a push whose lock lapses while it is in flight (Redis frozen past QUEUE_
 })
 
 t.test('a push in flight when Redis restarts empty is not pushed again meanwhile by the outbox relay', async (t) => {
-  const redis = await privateRedis(t)
-  let answer!: () => void
-  const answered = new Promise<void>((resolve) => {
-    answer = resolve
-  })
-  t.teardown(() => answer())
-  const webhook = await agencyWebhook(t, 'CA', (res, n) => {
-    if (n === 1) void answered.then(() => res.writeHead(204).end())
-    else res.writeHead(204).end()
-  })
-  const gw = await injectGateway(t, testConfig('CA', { redisUrl: redis.url, webhooks: { 'CA/CBSA/pik-primary': webhook.url }, deliveryTimeoutMs: 5000 }))
+  const { redis, webhook, gw, answer, exchange } = await heldFirstPush(t)
   const sent = await forwardedTo('CA')
-  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+  t.equal(await exchange(sent.jws), 200)
   await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the first push')
 
   // Redis restarted with nothing (no AOF, no snapshot): the job in hand is gone from it.
@@ -182,42 +189,19 @@ t.test('a push in flight when Redis restarts empty is not pushed again meanwhile
 t.test(
   "a correction that comes after its original's lock lapsed, its push still in flight, does not withdraw it: the original is delivered, the correction after it",
   async (t) => {
-    const redis = await privateRedis(t)
-    let answer!: () => void
-    const answered = new Promise<void>((resolve) => {
-      answer = resolve
+    const { redis, webhook, gw, answer, exchange } = await heldFirstPush(t, {
+      queueLockMs: 1000,
+      queueStalledCheckMs: 500,
+      deliveryBackoffMs: 100,
+      // One push at a time: the job back from its stall waits for the slot its own first attempt holds.
+      workerConcurrency: 1
     })
-    t.teardown(() => answer())
-    const webhook = await agencyWebhook(t, 'CA', (res, n) => {
-      if (n === 1) void answered.then(() => res.writeHead(204).end())
-      else res.writeHead(204).end()
-    })
-    const gw = await injectGateway(
-      t,
-      testConfig('CA', {
-        redisUrl: redis.url,
-        webhooks: { 'CA/CBSA/pik-primary': webhook.url },
-        queueLockMs: 1000,
-        queueStalledCheckMs: 500,
-        deliveryTimeoutMs: 5000,
-        deliveryBackoffMs: 100,
-        // One push at a time: the job back from its stall waits for the slot its own first attempt holds.
-        workerConcurrency: 1
-      })
-    )
-    const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redis.url), prefix: gw.config.queuePrefix })
-    t.teardown(() => events.close())
-    const stalled = new Set<string>()
-    events.on('stalled', ({ jobId }) => void stalled.add(jobId))
-    await events.waitUntilReady()
-    const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })).statusCode
+    const stalled = await stalledJobs(t, redis.url, gw.config.queuePrefix)
     const original = await forwardedTo('CA')
     t.equal(await exchange(original.jws), 200)
     await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the push of the original')
 
-    process.kill(redis.pid!, 'SIGSTOP')
-    await new Promise((resolve) => setTimeout(resolve, 1500))
-    process.kill(redis.pid!, 'SIGCONT')
+    await freezePastLock(redis)
     await eventually(() => (stalled.has(original.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
 
     // The partner forwards a correction of it meanwhile: the original's push is still in flight, its job not held.
@@ -240,21 +224,7 @@ t.test(
 t.test(
   "a correction that comes after Redis lost its original's job, the push still in flight, does not withdraw it: the original is delivered, the correction after it",
   async (t) => {
-    const redis = await privateRedis(t)
-    let answer!: () => void
-    const answered = new Promise<void>((resolve) => {
-      answer = resolve
-    })
-    t.teardown(() => answer())
-    const webhook = await agencyWebhook(t, 'CA', (res, n) => {
-      if (n === 1) void answered.then(() => res.writeHead(204).end())
-      else res.writeHead(204).end()
-    })
-    const gw = await injectGateway(
-      t,
-      testConfig('CA', { redisUrl: redis.url, webhooks: { 'CA/CBSA/pik-primary': webhook.url }, deliveryTimeoutMs: 5000, deliveryBackoffMs: 100 })
-    )
-    const exchange = async (jws: string) => (await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: jws, headers: asPartnerOf('CA') })).statusCode
+    const { redis, webhook, gw, answer, exchange } = await heldFirstPush(t, { deliveryBackoffMs: 100 })
     const original = await forwardedTo('CA')
     t.equal(await exchange(original.jws), 200)
     await eventually(() => (webhook.pushes.length === 1 ? true : undefined), 15_000, 'the push of the original')
