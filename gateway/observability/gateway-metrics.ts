@@ -38,7 +38,12 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** A submission's waits are milliseconds: its commit, its queue add. */
 const INTAKE_WAIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const
+/**
+ * The BullMQ states a delivery job is seen in. Not `failed`: a job that
+ * fails for good is removed (queue/delivery-queues.ts, removeOnFail) and is
+ * a dead letter in the ledger, which btb_dead_letters counts.
+ */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed'] as const
 export type QueueState = (typeof QUEUE_STATES)[number]
 
 /** A certificate to watch, by its role; `system` names the agency system for agency client certificates. */
