@@ -13,7 +13,7 @@ import type { AccessTokenClaims } from './authorize-token.ts'
 import { checkAllowed, checkFreshness, checkRecipient, checkSender, type FreshnessWindow } from './check-envelope.ts'
 import type { Envelope } from './envelope.ts'
 import type { MessageValidator } from './validate-message.ts'
-import { namesUnaccountable } from './traveller-subjects.ts'
+import { namesUnaccountable, travellerSubjects } from './traveller-subjects.ts'
 import { SchemaInvalidError } from '../errors.ts'
 
 /** What a refusal's audit entry may name: short strings from a verified payload, nothing else. */
@@ -69,6 +69,8 @@ export interface InspectedSubmission {
   readonly envelope: Envelope
   readonly policy: SelectedPolicy
   readonly minimised: MinimisedPayload
+  /** The travellers the payload names (travellerSubjects), read once for the check and the ledger entry. */
+  readonly subjects: readonly string[]
 }
 
 /** Steps 4 to 6: schema, sender, recipient, token scope, freshness, policy. */
@@ -77,7 +79,8 @@ export function inspectSubmission(value: unknown, ctx: InspectionContext): Inspe
   // What no schema can say: a traveller named by a surname that is nothing
   // once read could be shared but never found by a disclosure report, as a
   // designation with neither a document nor a membership (its schema refuses that).
-  if (namesUnaccountable(envelope.payload)) {
+  const subjects = travellerSubjects(envelope.payload)
+  if (namesUnaccountable(subjects)) {
     throw new SchemaInvalidError(
       '/payload a traveller named by surname and date of birth has a surname that is nothing once case, spaces, fillers (<) and hyphens are set aside: no disclosure report could find them'
     )
@@ -87,5 +90,5 @@ export function inspectSubmission(value: unknown, ctx: InspectionContext): Inspe
   checkAllowed(envelope, ctx.claims, ctx.system)
   checkFreshness(envelope, ctx.window)
   const policy = ctx.policyBook.select(envelope, 'outbound')
-  return { envelope, policy, minimised: ctx.policyBook.apply(policy, envelope.payload) }
+  return { envelope, policy, minimised: ctx.policyBook.apply(policy, envelope.payload), subjects }
 }

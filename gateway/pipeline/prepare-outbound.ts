@@ -167,7 +167,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
   try {
     const read = await readSubmission(task.jws, task.keys, task.system)
     facts = read.facts
-    const { envelope, policy, minimised } = inspectSubmission(read.value, inspectionContext(task, tools))
+    const { envelope, policy, minimised, subjects } = inspectSubmission(read.value, inspectionContext(task, tools))
     const at = new Date().toISOString()
     const forwarded: ForwardedEnvelope = {
       ...envelope,
@@ -188,7 +188,7 @@ export async function prepareOutbound(task: OutboundTask, tools: PipelineTools):
         envelope: withoutPayload(envelope),
         policy: { id: policy.id, version: policy.version },
         decisions: minimised.decisions,
-        ...entrySubjects(envelope.payload, minimised, (s) => tools.policyBook.digest(s)),
+        ...entrySubjects(envelope.payload, minimised, (s) => tools.policyBook.digest(s), subjects),
         sealed: tools.sealer.seal(outgoing, envelope.id),
         at
       }

@@ -25,8 +25,13 @@ export interface EntrySubjects {
   readonly messageFields?: readonly number[]
 }
 
-export function entrySubjects(payload: Record<string, unknown>, minimised: MinimisedPayload, digest: (identifier: string) => string): EntrySubjects {
-  const identifiers = travellerSubjects(payload)
+/** `identifiers`: the payload's travellerSubjects, where the caller read them already. */
+export function entrySubjects(
+  payload: Record<string, unknown>,
+  minimised: MinimisedPayload,
+  digest: (identifier: string) => string,
+  identifiers: readonly string[] = travellerSubjects(payload)
+): EntrySubjects {
   const subjects = identifiers.map(digest)
   const arrays = Object.entries(minimised.items)
   const place = new Map(identifiers.map((identifier, i) => [identifier, i]))

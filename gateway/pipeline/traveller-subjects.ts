@@ -4,14 +4,14 @@
 // from what the person shows, and finds every disclosure (P8, P12) without the
 // ledger ever holding the identifier.
 
+/** Text of ASCII alone, as every identifier a message holds is: read without Unicode's tables. */
+const ASCII = /^[\x00-\x7f]*$/
+
 function normalise(value: string): string {
   // Lower case first: a capital with no upper-case mapping of its own (ẞ)
   // then reads as its small letter does (ß, SS), so case is set aside
   // whichever a system wrote. For ASCII it is toUpperCase alone.
-  return value
-    .toLowerCase()
-    .toUpperCase()
-    .replace(/[\s<-]/g, '')
+  return (ASCII.test(value) ? value : value.toLowerCase()).toUpperCase().replace(/[\s<-]/g, '')
 }
 
 /**
@@ -31,6 +31,8 @@ const HYPHENS_AND_INVISIBLES = /[\p{Pd}\p{Cf}]/gu
  * For ASCII text this is `normalise`, so no digest the ledger holds changes.
  */
 function identifier(value: string): string {
+  // ASCII has no other hyphen, nothing invisible, nothing NFKC changes.
+  if (ASCII.test(value)) return normalise(value)
   return normalise(value.normalize('NFKC')).replace(HYPHENS_AND_INVISIBLES, '')
 }
 
@@ -91,37 +93,52 @@ export function identitySubject(surname: string, dateOfBirth: string): string {
  * their documents (the received schema requires no field).
  */
 export function travellerSubjects(payload: unknown): string[] {
-  const found = new Set(ownSubjects(payload))
-  if (found.size === 0 || payload === null || typeof payload !== 'object') return [...found]
+  const documents = identifiers(payload, readDocuments)
+  if (documents.length === 0) return identifiers(payload, readIdentity)
+  if (payload === null || typeof payload !== 'object') return documents
+  // The documents above are every record's: only a record without one is read again.
+  const found = new Set(documents)
   for (const list of Object.values(payload)) {
     if (!Array.isArray(list)) continue
-    for (const item of list) for (const subject of ownSubjects(item)) found.add(subject)
+    for (const item of list) if (!namesDocument(item)) for (const subject of identifiers(item, readIdentity)) found.add(subject)
   }
   return [...found]
 }
 
-/** The identifiers of `payload` as one record: its documents and memberships, or else its identities. */
-function ownSubjects(payload: unknown): string[] {
-  const found = identifiers(payload, (v, add) => {
-    if (typeof v.number === 'string' && typeof v.issuingCountry === 'string') add(documentSubject(v.issuingCountry, v.number))
-    if (typeof v.membershipId === 'string') add(membershipSubject(v.membershipId))
-  })
-  if (found.length > 0) return found
-  return identifiers(payload, (v, add) => {
-    if (typeof v.surname === 'string' && typeof v.dateOfBirth === 'string') add(identitySubject(v.surname, v.dateOfBirth))
-  })
+type Read = (v: Record<string, unknown>, add: (subject: string) => void) => void
+
+function isDocument(v: Record<string, unknown>): boolean {
+  return (typeof v.number === 'string' && typeof v.issuingCountry === 'string') || typeof v.membershipId === 'string'
+}
+
+const readDocuments: Read = (v, add) => {
+  if (typeof v.number === 'string' && typeof v.issuingCountry === 'string') add(documentSubject(v.issuingCountry, v.number))
+  if (typeof v.membershipId === 'string') add(membershipSubject(v.membershipId))
+}
+
+const readIdentity: Read = (v, add) => {
+  if (typeof v.surname === 'string' && typeof v.dateOfBirth === 'string') add(identitySubject(v.surname, v.dateOfBirth))
+}
+
+/** Whether `value` holds a document or a membership anywhere: found, not digested. */
+function namesDocument(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(namesDocument)
+  if (value === null || typeof value !== 'object') return false
+  const v = value as Record<string, unknown>
+  return isDocument(v) || Object.values(v).some(namesDocument)
 }
 
 /**
- * Whether a payload names a traveller by an identity whose surname is nothing
- * once read (`-`, `<<<`): no privacy officer can ask for it (namesNoOne), so
- * what it shares of them could never be accounted for (P8).
+ * Whether a payload's travellers (`subjects`, its travellerSubjects) hold one
+ * named by an identity whose surname is nothing once read (`-`, `<<<`): no
+ * privacy officer can ask for it (namesNoOne), so what it shares of them
+ * could never be accounted for (P8).
  */
-export function namesUnaccountable(payload: unknown): boolean {
-  return travellerSubjects(payload).some((subject) => subject.startsWith('identity::'))
+export function namesUnaccountable(subjects: readonly string[]): boolean {
+  return subjects.some((subject) => subject.startsWith('identity::'))
 }
 
-function identifiers(payload: unknown, read: (v: Record<string, unknown>, add: (subject: string) => void) => void): string[] {
+function identifiers(payload: unknown, read: Read): string[] {
   const found = new Set<string>()
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
