@@ -129,18 +129,19 @@ t.test(
     // Back, the relay queues what the timed-out add may not have: each message once. Just resumed,
     // Redis may answer its first commands past their 500 ms (a busy machine): that is "not yet".
     // What the relay queues waits out an attempt that may be under way (queue/outbox-relay.ts): delayed.
+    let seen = 'nothing yet'
     await eventually(
       async () => {
-        await gw.app.relay.runOnce(0)
-        const queued = await gw.app.queues
+        const relayed = await gw.app.relay.runOnce(0)
+        const counts = await gw.app.queues
           .queue('outbound')
           .getJobCounts()
-          .then((counts) => counts.waiting! + counts.delayed!)
-          .catch(() => undefined)
-        return queued === 2 ? true : undefined
+          .catch((err: Error) => err.message)
+        seen = `relay queued ${relayed}, then ${JSON.stringify(counts)}`
+        return typeof counts !== 'string' && counts.waiting! + counts.delayed! === 2 ? true : undefined
       },
       10_000,
-      'both messages queued'
+      () => `both messages queued (last seen: ${seen})`
     )
     const ids = (await gw.app.queues.queue('outbound').getJobs(['waiting', 'delayed'])).map((j) => j.id).sort()
     t.same(ids, [before.id, during.id].sort(), 'each message queued once')

@@ -199,12 +199,8 @@ export class DeliveryQueues {
   }
 
   /**
-   * Takes a message's job off its queue unless a worker holds it (BullMQ
-   * removes no locked job). True when no job of it is left to run; false when
-   * an attempt is under way.
-   */
-  /**
-   * Takes a message's job off the queue, if no worker holds it and the far
+   * Takes a message's job off the queue, if no worker holds it (BullMQ
+   * removes no locked job), no attempt may still be under way, and the far
    * side does not have the message already (DeliveryJob's `delivered`): true
    * if it was. Only a worker that holds a job marks it, and `remove` leaves a
    * held job; read in this order, a mark is missed only if a whole attempt,
