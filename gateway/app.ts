@@ -1,7 +1,7 @@
 // The app factory: everything a gateway is, built from a config and a trust
 // store. Tests call it; only server.ts reads the environment and listens.
 import Fastify, { type FastifyInstance } from 'fastify'
-import { abandonRequestsAfterMs, type GatewayConfig } from './config.ts'
+import { abandonRequestsAfterMs, ConfigError, type GatewayConfig, webhookSystemProblems } from './config.ts'
 import { AJV_OPTIONS } from './lib/ajv-options.ts'
 import { buildSerializer, buildValidator } from './lib/schema-compilers.ts'
 import type { Envelope } from './pipeline/envelope.ts'
@@ -80,6 +80,9 @@ export interface AppDependencies {
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const trust = deps.trust ?? loadTrustStore(config.trustFile)
+  // Settings that only the trust file can judge, refused before anything is opened (config.ts).
+  const misfits = webhookSystemProblems(config.webhooks, trust)
+  if (misfits.length > 0) throw new ConfigError(misfits)
   const app = Fastify({
     // Mutual TLS, and HTTP/1.1 held to its RFCs below the routes: limits,
     // timeouts, problem documents for what Node's parser refuses.

@@ -1,12 +1,13 @@
 // `node gateway/server.ts --check-config`: everything the gateway would read
 // at start-up, checked without starting it: the environment, the trust file
-// and every key and certificate it names, expiry dates, the ledger's place.
+// and every key and certificate it names, expiry dates, the systems
+// AGENCY_WEBHOOKS names (config.ts, webhookSystemProblems), the ledger's place.
 // Nothing is written and no connection is opened.
 import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { certificateExpiries } from './trust/cert-expiry.ts'
 import { loadTrustStore, type TrustStore } from './trust/trust-store.ts'
-import { ConfigError, configFromEnv, type GatewayConfig } from './config.ts'
+import { ConfigError, configFromEnv, type GatewayConfig, webhookSystemProblems } from './config.ts'
 
 export interface ConfigCheck {
   readonly ok: boolean
@@ -40,6 +41,7 @@ export function checkConfiguration(env: NodeJS.ProcessEnv): ConfigCheck {
         `${trust.ownKeys.size} signing key(s), active ${trust.signingKey.kid}, partner ${trust.partner.country} with ${trust.partner.keys.size} key(s)`
     )
     if (trust.example) lines.push('warn  the trust file is EXAMPLE material (keys-example): never in production')
+    for (const problem of webhookSystemProblems(config.webhooks, trust)) error(problem)
   } catch (err) {
     error(`GATEWAY_TRUST_FILE: ${(err as Error).message}`)
   }

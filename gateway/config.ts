@@ -6,6 +6,8 @@ import { resolve } from 'node:path'
 import { ajvModule } from './lib/lazy-packages.ts'
 import { ENVIRONMENT_AJV_OPTIONS } from './lib/ajv-options.ts'
 import { validatorSet } from './lib/validator-cache.ts'
+import { IJsonError, parseIJson } from './lib/i-json.ts'
+import type { TrustStore } from './trust/trust-store.ts'
 
 /** SQLite's `synchronous` for the ledger, in WAL mode. */
 export type LedgerSynchronous = 'normal' | 'full'
@@ -301,6 +303,61 @@ function gatewayCountry(named: GatewayCountry | undefined, trustFile: string, pr
   return named ?? inFile ?? 'gw'
 }
 
+const WEBHOOKS_SHAPE = 'AGENCY_WEBHOOKS: must be a JSON object of system id (`CA/CBSA/pik-primary`) to https:// URL'
+
+/**
+ * AGENCY_WEBHOOKS, read as I-JSON (lib/i-json.ts): JSON.parse would keep the
+ * last of a system named twice, silently, and the operator could not tell
+ * which webhook is in force. Each entry whose URL is not an https:// URL
+ * (pushes go over mutual TLS, docs/integrators.md) is named. Whether each
+ * system is one the trust file lists is `webhookSystemProblems`'s to say,
+ * once the trust store is loaded.
+ */
+function agencyWebhooks(text: string, problems: string[]): Record<string, string> {
+  let parsed: unknown
+  try {
+    parsed = parseIJson(text)
+  } catch (err) {
+    if (err instanceof IJsonError && err.code === 'DUPLICATE_MEMBER') problems.push(`AGENCY_WEBHOOKS: names a system twice: ${err.message}`)
+    else problems.push(`${WEBHOOKS_SHAPE}: ${(err as Error).message}`)
+    return {}
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push(WEBHOOKS_SHAPE)
+    return {}
+  }
+  const webhooks: Record<string, string> = {}
+  for (const [system, url] of Object.entries(parsed)) {
+    // A webhook's URL may carry a password: shown masked, as the other URLs are.
+    const got = `got ${typeof url === 'string' ? JSON.stringify(url.replace(/^([^@]*:)[^@]*@/, '$1***@')) : JSON.stringify(url)}`
+    if (typeof url === 'string' && !URL.canParse(url)) problems.push(`AGENCY_WEBHOOKS: ${system}: is not a valid URL (${got})`)
+    else if (typeof url !== 'string' || new URL(url).protocol !== 'https:')
+      problems.push(`AGENCY_WEBHOOKS: ${system}: must be an https:// URL: pushes go over mutual TLS (${got})`)
+    else webhooks[system] = url
+  }
+  return webhooks
+}
+
+/**
+ * The entries of AGENCY_WEBHOOKS that name no agency system of the trust
+ * file, one line each (docs/operators.md, "Configuration"). Such an entry
+ * overrides nothing: a mistyped id would leave pushes going to the trust
+ * file's webhook while the operator believes otherwise. A system the trust
+ * file lists but has revoked is known: it takes no pushes, override or not,
+ * and revoking it must not make the next start fail. Refused at start
+ * (app.ts) and by `--check-config`; a trust reload that removes such a
+ * system is warned of (plugins/partner.ts), not refused.
+ */
+export function webhookSystemProblems(webhooks: Readonly<Record<string, string>>, trust: TrustStore): string[] {
+  const listed = [...trust.listedAgencies].sort().join(', ') || 'none'
+  return unknownWebhookSystems(webhooks, trust).map((system) => `AGENCY_WEBHOOKS: ${system} is not an agency system of the trust file (it lists ${listed})`)
+}
+
+/** The systems AGENCY_WEBHOOKS names that the trust file does not list. */
+export function unknownWebhookSystems(webhooks: Readonly<Record<string, string>>, trust: TrustStore): string[] {
+  return Object.keys(webhooks).filter((system) => !trust.listedAgencies.has(system))
+}
+
 /** Reads and validates the environment; throws a ConfigError naming every bad setting. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   // A copy: validation fills in defaults, turns text into numbers and booleans, and drops what is not a setting.
@@ -321,20 +378,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
     if (value !== undefined && !URL.canParse(value)) problems.push(`${name}: is not a valid URL`)
   }
   const country = gatewayCountry(env.GATEWAY_COUNTRY as GatewayCountry | undefined, e.GATEWAY_TRUST_FILE, problems)
-  let webhooks: Record<string, string> = {}
-  try {
-    const parsed = JSON.parse(e.AGENCY_WEBHOOKS) as unknown
-    if (
-      parsed === null ||
-      typeof parsed !== 'object' ||
-      Array.isArray(parsed) ||
-      !Object.values(parsed).every((url) => typeof url === 'string' && url.startsWith('https://'))
-    )
-      throw new Error('shape')
-    webhooks = parsed as Record<string, string>
-  } catch {
-    problems.push('AGENCY_WEBHOOKS: must be a JSON object of system id (`CA/CBSA/pik-primary`) to https:// URL')
-  }
+  const webhooks = agencyWebhooks(e.AGENCY_WEBHOOKS, problems)
   const sealKey = key32('GATEWAY_SEAL_KEY', e.GATEWAY_SEAL_KEY, problems)
   const auditKey = key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY, problems)
   const pseudonymKey = key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY, problems)

@@ -40,6 +40,11 @@ if (process.argv.includes('--check-config')) {
     process.on('SIGHUP', hupWhileStarting)
     const { buildApp } = await import('./app.ts')
     const app = await buildApp(config).catch((err: unknown) => {
+      // A setting only the trust file can judge (config.ts, webhookSystemProblems): said as any other bad setting is.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`gateway: ${err.message}\n`)
+        process.exit(1)
+      }
       // Redis or PostgreSQL not answering, a trust file that does not load:
       // one line in the gateway's JSON log, not a stack on stderr, and exit 1
       // at once, whatever the parts opened so far still hold open

@@ -46,7 +46,8 @@ Environment (all optional):
                   answers, redis-server is started on its port)
   AGENCY_WEBHOOKS, LOG_LEVEL and the rest of the gateway's environment are
                   passed on to both gateways; AGENCY_WEBHOOKS overrides the
-                  mock agencies' webhooks.
+                  mock agencies' webhooks, each system's at its own
+                  country's gateway.
 `
 if (process.argv.includes('--help')) {
   process.stdout.write(USAGE)
@@ -310,7 +311,12 @@ for (const country of ['CA', 'US'] as const) {
       PARTNER_URL: url[country === 'CA' ? 'US' : 'CA'],
       REDIS_URL: redisUrl,
       QUEUE_PREFIX: `${queuePrefix}:${country}`,
-      AGENCY_WEBHOOKS: JSON.stringify(agencyWebhooks!),
+      // Each gateway pushes to its own country's systems only, and refuses
+      // an override for any other (docs/operators.md, "Configuration"); one
+      // of neither country reaches both, which name it as they refuse it.
+      AGENCY_WEBHOOKS: JSON.stringify(
+        Object.fromEntries(Object.entries(agencyWebhooks!).filter(([id]) => !id.startsWith(`${country === 'CA' ? 'US' : 'CA'}/`)))
+      ),
       LEDGER_PATH: join(runDir, `ledger-${country}.sqlite`),
       GATEWAY_SEAL_KEY: key(),
       GATEWAY_AUDIT_KEY: key(),

@@ -37,6 +37,44 @@ t.test('a bad or missing setting is named in the error', async (t) => {
   t.throws(() => configFromEnv({ ...good, AGENCY_WEBHOOKS: '{' }), /AGENCY_WEBHOOKS/)
 })
 
+t.test('AGENCY_WEBHOOKS: each malformed entry is named, with what is wrong with it', async (t) => {
+  const problems = (webhooks: string): readonly string[] => {
+    const err = t.throws(() => configFromEnv({ ...good, AGENCY_WEBHOOKS: webhooks })) as ConfigError
+    t.equal(err.code, 'CONFIG_INVALID')
+    return err.problems
+  }
+  t.same(configFromEnv({ ...good, AGENCY_WEBHOOKS: '{"CA/CBSA/pik-primary":"https://cbsa.example:9441/v1/inbox"}' }).webhooks, {
+    'CA/CBSA/pik-primary': 'https://cbsa.example:9441/v1/inbox'
+  })
+  t.same(
+    problems('{"CA/CBSA/pik-primary":"https://a.example/v1/inbox","CA/CBSA/pik-primary":"https://b.example/v1/inbox"}'),
+    ['AGENCY_WEBHOOKS: names a system twice: duplicate member name "CA/CBSA/pik-primary" at position 52 (RFC 7493 §2.3)'],
+    'a system named twice: JSON.parse would keep the last, silently'
+  )
+  t.same(problems('{"CA/CBSA/pik-primary":"https://cbsa example/v1/inbox"}'), [
+    'AGENCY_WEBHOOKS: CA/CBSA/pik-primary: is not a valid URL (got "https://cbsa example/v1/inbox")'
+  ])
+  t.same(problems('{"CA/CBSA/pik-primary":"http://cbsa.example/v1/inbox","CA/IRCC/gcms-biometrics":42}'), [
+    'AGENCY_WEBHOOKS: CA/CBSA/pik-primary: must be an https:// URL: pushes go over mutual TLS (got "http://cbsa.example/v1/inbox")',
+    'AGENCY_WEBHOOKS: CA/IRCC/gcms-biometrics: must be an https:// URL: pushes go over mutual TLS (got 42)'
+  ])
+  t.same(
+    problems('{"CA/CBSA/pik-primary":"http://hook:S3cretPw@cbsa.example/v1/inbox"}'),
+    ['AGENCY_WEBHOOKS: CA/CBSA/pik-primary: must be an https:// URL: pushes go over mutual TLS (got "http://hook:***@cbsa.example/v1/inbox")'],
+    "a URL's password is not shown"
+  )
+  t.same(
+    configFromEnv({ ...good, AGENCY_WEBHOOKS: '{"CA/CBSA/pik-primary":"HTTPS://cbsa.example/v1/inbox"}' }).webhooks,
+    {
+      'CA/CBSA/pik-primary': 'HTTPS://cbsa.example/v1/inbox'
+    },
+    'a scheme is case-insensitive (RFC 3986 §3.1)'
+  )
+  for (const notAnObject of ['[]', '"https://cbsa.example"', 'null'])
+    t.same(problems(notAnObject), ['AGENCY_WEBHOOKS: must be a JSON object of system id (`CA/CBSA/pik-primary`) to https:// URL'], notAnObject)
+  t.match(problems('{'), [/^AGENCY_WEBHOOKS: must be a JSON object of system id \(`CA\/CBSA\/pik-primary`\) to https:\/\/ URL: not valid JSON/])
+})
+
 t.test('every problem is named at once, text becomes the type each setting names, and the rest of the environment is dropped', async (t) => {
   const config = configFromEnv({ ...good, PORT: '9000', RUN_WORKERS: 'false', TRUST_WATCH: 'true', NOT_A_SETTING: 'x' })
   t.equal(config.port, 9000)

@@ -574,6 +574,33 @@ t.test('--check-config names each bad setting and checks the trust material', as
     'a ledger path that is a directory: SQLite could not open it'
   )
 
+  // An override for a system the trust file does not list is no override: refused, by name, here and at start.
+  const typo = { ...env, AGENCY_WEBHOOKS: '{"CA/CBSA/pik-primray":"https://cbsa.example/v1/inbox","US/CBP/ades":"https://cbp.example/v1/inbox"}' }
+  const unknown = checkConfiguration(typo)
+  t.equal(unknown.ok, false)
+  t.same(
+    unknown.lines.filter((l) => l.startsWith('error')),
+    [
+      'error AGENCY_WEBHOOKS: CA/CBSA/pik-primray is not an agency system of the trust file (it lists CA/CBSA/pik-primary, CA/IRCC/gcms-biometrics)',
+      'error AGENCY_WEBHOOKS: US/CBP/ades is not an agency system of the trust file (it lists CA/CBSA/pik-primary, CA/IRCC/gcms-biometrics)'
+    ],
+    'each unknown system named, with the ones the trust file lists'
+  )
+  const started = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['gateway/server.ts'],
+      { cwd: root, env: { ...process.env, ...typo, REDIS_URL: 'redis://127.0.0.1:1' } },
+      (err, _stdout, stderr) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stderr })
+    )
+  })
+  t.equal(started.code, 1, 'the gateway does not start with it')
+  t.match(
+    started.stderr,
+    /^gateway: invalid configuration \(2 problems\):\n {2}- AGENCY_WEBHOOKS: CA\/CBSA\/pik-primray is not an agency system of the trust file/,
+    'and says why on stderr, as for any other bad setting'
+  )
+
   const cli = await new Promise<{ code: number; stdout: string }>((resolve) => {
     execFile(process.execPath, ['gateway/server.ts', '--check-config'], { cwd: root, env: { ...process.env, ...env, PORT: '-1' } }, (err, stdout) =>
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout })

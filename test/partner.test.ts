@@ -87,3 +87,59 @@ t.test("an agency webhook is the configuration's override, else the trust file's
   t.equal(partner.webhookFor('CA/CBSA/pik-primary'), override, 'the override still wins, even over no webhook')
   t.equal(partner.url(), gw.app.trust.partner.url, "and the partner URL, unset in the configuration, is the trust file's")
 })
+
+t.test('AGENCY_WEBHOOKS naming a system the trust file does not list: refused at start; one a reload removes is warned of, not fatal', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const override = 'https://127.0.0.1:9/v1/inbox'
+  const { buildApp } = await import('../gateway/app.ts')
+  // A gateway built all the same is closed again: the test fails, and ends.
+  const built = await buildApp(testConfig('CA', { trustFile, webhooks: { 'CA/CBSA/pik-primray': override } })).then(
+    async (app) => {
+      await app.close()
+      return 'started'
+    },
+    (err: unknown) => err
+  )
+  t.match(
+    built,
+    {
+      code: 'CONFIG_INVALID',
+      problems: ['AGENCY_WEBHOOKS: CA/CBSA/pik-primray is not an agency system of the trust file (it lists CA/CBSA/pik-primary, CA/IRCC/gcms-biometrics)']
+    },
+    'a mistyped id is not silently ignored'
+  )
+
+  // A revoked system is still one the trust file lists: revoking it must not
+  // make the next start fail; it gets no pushes, override or not.
+  const file = JSON.parse(readFileSync(trustFile, 'utf8'))
+  const cbsa = file.agencies.find((a: { system: string }) => a.system === 'pik-primary')
+  file.revoked.certSha256.push(cbsa.certSha256)
+  writeFileSync(trustFile, JSON.stringify(file, null, 2))
+  const logs: Array<{ level: number; msg: string; alert?: string; systems?: string[] }> = []
+  const gw = await startGateway(
+    t,
+    testConfig('CA', { trustFile, logLevel: 'info', webhooks: { 'CA/CBSA/pik-primary': override, 'CA/IRCC/gcms-biometrics': override } }),
+    { logStream: { write: (line) => void logs.push(JSON.parse(line)) } }
+  )
+  t.equal(gw.app.partner.webhookFor('CA/CBSA/pik-primary'), undefined, 'a revoked system has no webhook, override or not')
+  t.equal(gw.app.partner.webhookFor('CA/IRCC/gcms-biometrics'), override)
+
+  // The reload is not refused (a removal may be a revocation in haste), but
+  // the setting no longer fits the trust in force, and the next start would refuse it.
+  file.agencies = file.agencies.filter((a: { system: string }) => a.system !== 'gcms-biometrics')
+  writeFileSync(trustFile, JSON.stringify(file, null, 2))
+  t.match(await gw.app.reloadTrust('test'), { ok: true })
+  t.equal(gw.app.partner.webhookFor('CA/IRCC/gcms-biometrics'), undefined, 'the system is gone, and so is its override')
+  const warnings = logs.filter((l) => l.alert === 'WEBHOOK_OVERRIDE_UNKNOWN')
+  t.equal(warnings.length, 1, 'one warning')
+  t.match(warnings[0], {
+    level: 40,
+    systems: ['CA/IRCC/gcms-biometrics'],
+    msg: /AGENCY_WEBHOOKS names systems the trust file no longer lists: their overrides are unused, and a restart with this setting is refused/
+  })
+
+  logs.length = 0
+  t.match(await gw.app.reloadTrust('test'), { ok: true })
+  t.equal(logs.filter((l) => l.alert === 'WEBHOOK_OVERRIDE_UNKNOWN').length, 1, 'each reload says so again, until the setting is mended')
+})

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
 import { partnerClientOptions } from '../trust/tls-options.ts'
 import type { TrustStore } from '../trust/trust-store.ts'
+import { unknownWebhookSystems } from '../config.ts'
 
 export interface PartnerGateway {
   /** The partner's base URL in force now: read at each use, never kept. */
@@ -57,6 +58,20 @@ export const partnerPlugin = fp(
       }
     }
     app.decorate('partner', gateway)
+    // A start refuses an override for a system the trust file does not list
+    // (app.ts). A reload that removes one is applied all the same: it may be
+    // a revocation that cannot wait for the configuration to be mended. The
+    // override is unused from then on, and each reload says so until the
+    // setting is mended, since the next start would refuse it
+    // (docs/operators.md, "Configuration").
+    app.onTrustReloaded((trust) => {
+      const unknown = unknownWebhookSystems(opts.webhooks, trust)
+      if (unknown.length === 0) return
+      app.log.warn(
+        { component: 'partner', alert: 'WEBHOOK_OVERRIDE_UNKNOWN', systems: unknown },
+        'AGENCY_WEBHOOKS names systems the trust file no longer lists: their overrides are unused, and a restart with this setting is refused; remove them from it'
+      )
+    })
     // Deliveries and a checkpoint being cosigned are waited for on close, but
     // not past the shutdown's bound (docs/operators.md, "Shutdown").
     app.addHook('preClose', (done) => {

@@ -21,6 +21,12 @@ declare module 'fastify' {
     reloadTrust(reason: string): Promise<TrustReload>
     /** The reloads so far, and whether the last one was refused (for /metrics). */
     readonly trustReloads: TrustReloads
+    /**
+     * Calls `listener` with each trust store a reload puts in force, once it
+     * is: a setting read beside the trust file (AGENCY_WEBHOOKS,
+     * plugins/partner.ts) can then say when the two no longer fit.
+     */
+    onTrustReloaded(listener: (trust: TrustStore) => void): void
   }
 }
 
@@ -65,6 +71,10 @@ export const trustPlugin = fp(
 
     const reloads = { applied: 0, refused: 0, lastRefused: false }
     app.decorate('trustReloads', { getter: (): TrustReloads => ({ ...reloads }) })
+    const listeners: Array<(trust: TrustStore) => void> = []
+    app.decorate('onTrustReloaded', (listener: (trust: TrustStore) => void) => {
+      listeners.push(listener)
+    })
 
     // One reload at a time: a second request while one runs waits for it and then reads again.
     let running: Promise<TrustReload> = Promise.resolve({ ok: true, changes: [] })
@@ -92,6 +102,7 @@ export const trustPlugin = fp(
       reloads.lastRefused = false
       app.log.info({ reason, changes }, 'trust store reloaded')
       warnExpiring(next)
+      for (const listener of listeners) listener(next)
       return { ok: true, changes }
     }
     app.decorate('reloadTrust', function reloadTrust(reason: string): Promise<TrustReload> {

@@ -56,6 +56,8 @@ export interface TrustStore {
   /** The agency systems in force (none whose certificate is revoked), by id. */
   readonly agencies: ReadonlyMap<string, AgencySystem>
   readonly agenciesByCert: ReadonlyMap<string, AgencySystem>
+  /** Every agency system the trust file lists, by id, revoked or not: what AGENCY_WEBHOOKS may name (config.ts, webhookSystemProblems). */
+  readonly listedAgencies: ReadonlySet<string>
   readonly agencyKeys: ReadonlyMap<string, VerificationKey>
   readonly privacyOfficersByCert: ReadonlyMap<string, PrivacyOfficer>
   readonly operatorsByCert: ReadonlyMap<string, Operator>
@@ -149,6 +151,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
   const agencies = new Map<string, AgencySystem>()
   const agenciesByCert = new Map<string, AgencySystem>()
   const agencyKeys = new Map<string, VerificationKey>()
+  const listedAgencies = new Set<string>()
   for (const a of file.agencies) {
     const system: AgencySystem = {
       id: `${country}/${a.agency}/${a.system}`,
@@ -160,6 +163,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
       purposes: new Set(a.purposes),
       webhook: a.webhook === '' ? undefined : a.webhook
     }
+    listedAgencies.add(system.id)
     // A system whose certificate is revoked is neither a caller nor a receiver.
     if (!revokedCerts.has(a.certSha256)) {
       agencies.set(system.id, system)
@@ -233,6 +237,7 @@ export function loadTrustStore(trustFilePath: string): TrustStore {
     publishedLedgerKeys,
     agencies,
     agenciesByCert,
+    listedAgencies,
     agencyKeys,
     privacyOfficersByCert,
     operatorsByCert,
