@@ -166,17 +166,27 @@ t.test('tokens the gateway did not issue this way are refused', async (t) => {
   // An integrator's commonest slip: the token sent without its scheme, or
   // under another. The refusal must say what the header should be, not that
   // no Authorization was found in a request that has one.
+  // RFC 6750 §3.1: a request with no bearer token (none at all, or
+  // credentials of another scheme) gets the challenge without an error code;
+  // `invalid_token` says a bearer token came and is malformed, expired or
+  // revoked.
   await t.test('an Authorization that is not "Bearer <token>" is refused saying so', async (t) => {
-    for (const [what, authorization] of [
-      ['the token alone', issued],
-      ['another scheme', `Basic ${Buffer.from('CBSA:secret').toString('base64')}`],
-      ['the scheme alone', 'Bearer'],
-      ['two spaces', `Bearer  ${issued}`]
+    for (const [what, authorization, challenge] of [
+      ['the token alone', issued, 'Bearer'],
+      ['another scheme', `Basic ${Buffer.from('CBSA:secret').toString('base64')}`, 'Bearer'],
+      ['another scheme, with a token', `DPoP ${issued}`, 'Bearer'],
+      ['the scheme alone', 'Bearer', 'Bearer'],
+      ['two spaces', `Bearer  ${issued}`, 'Bearer error="invalid_token"'],
+      ['the token and more', `Bearer ${issued} ${issued}`, 'Bearer error="invalid_token"'],
+      ['the scheme in lower case, a token that is not one', 'bearer not-a-token', 'Bearer error="invalid_token"']
     ] as const) {
       const res = await cbsa.call('GET', `/v1/messages/${crypto.randomUUID()}`, undefined, { authorization })
       expectProblem(t, res, 401, 'UNAUTHENTICATED', what)
-      t.match(res.json().detail, /Authorization: Bearer <token>/, `${what}: the detail says how to send the token`)
+      if (what !== 'the scheme in lower case, a token that is not one') {
+        t.match(res.json().detail, /Authorization: Bearer <token>/, `${what}: the detail says how to send the token`)
+      }
       t.notMatch(res.json().detail, /No Authorization was found/, `${what}: not that there was no Authorization`)
+      t.equal(res.headers['www-authenticate'], challenge, `${what}: WWW-Authenticate: ${challenge}`)
     }
   })
 })

@@ -60,6 +60,13 @@ export const ACCESS_TOKEN_TYP = 'at+jwt'
 /** An Authorization header carrying a bearer token (RFC 6750 §2.1), as @fastify/jwt reads it. */
 const BEARER = /^Bearer ([^\s]+)$/i
 
+/**
+ * The Bearer scheme with something after it: a bearer token came, however
+ * malformed (`Bearer  <token>`, `Bearer <token> <more>`). Anything else
+ * (`Basic …`, the token alone, `Bearer` alone) is no bearer token at all.
+ */
+const BEARER_SCHEME = /^Bearer\s+\S/i
+
 /** How far ahead of this instance's clock another instance's may have set a token's iat. */
 const CLOCK_SKEW_SECONDS = 60
 
@@ -142,19 +149,21 @@ export function issueAccessToken(app: FastifyInstance, caller: Caller): string {
 
 /**
  * A hook: a valid token, for this certificate, for this caller. A refusal
- * carries the Bearer challenge (RFC 6750 §3): bare when no token came, with
- * `invalid_token` when one came and is not valid here. What is wrong with
- * it is in the problem document.
+ * carries the Bearer challenge (RFC 6750 §3): bare when no bearer token came
+ * (no Authorization, or credentials of another scheme, §3.1), with
+ * `invalid_token` when one came and is not valid here: malformed, expired,
+ * or not this gateway's. What is wrong with it is in the problem document.
  */
 export async function requireBoundToken(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if ((request.headers.authorization ?? '') === '') {
+  const authorization = request.headers.authorization ?? ''
+  if (authorization === '') {
     reply.header('www-authenticate', 'Bearer')
     throw new UnauthenticatedError('an access token from POST /v1/token is required')
   }
   // The token alone, or under another scheme: @fastify/jwt would answer "No
   // Authorization was found", to a request that has one (docs/integrators.md, step 1).
-  if (!BEARER.test(request.headers.authorization ?? '')) {
-    reply.header('www-authenticate', INVALID_TOKEN)
+  if (!BEARER.test(authorization)) {
+    reply.header('www-authenticate', BEARER_SCHEME.test(authorization) ? INVALID_TOKEN : 'Bearer')
     throw new UnauthenticatedError('send the access token as Authorization: Bearer <token>, with one space and nothing else')
   }
   try {
