@@ -535,6 +535,31 @@ t.test('HTTP hardening of the gateway listener', async (t) => {
     }
   })
 
+  // Every problem's `instance` is the request's path, as the route it
+  // reached names it (plugins/problem-details.ts, requestInstance), those
+  // answered on the socket included (docs/integrators.md, "Error codes").
+  await t.test("a refusal answered on the socket has the request's path as its instance, as every other refusal has", async (t) => {
+    const id = `${MARKER}-0000-4000-8000-000000000000`
+    const broken = await exchange(gw.url, `GET /v1/messages/${id}?surname=${MARKER} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nZZZZ\r\n\r\n`)
+    const problem = expectProblem(t, broken.responses[0], 400, 'HTTP_INVALID', 'a bad chunk after a routed target')
+    const routed = await exchange(gw.url, `GET /v1/messages/${id} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`)
+    const answered = expectProblem(t, routed.responses[0], 401, 'UNAUTHENTICATED', 'the same target, read whole')
+    t.equal(answered.instance, '/v1/messages/{id}', 'a refusal by a route names its pattern')
+    t.equal(problem.instance, answered.instance, 'and so does one whose framing broke: not the path written')
+
+    // Headers over the limit, or a request line that does not parse: no path
+    // was read. The instance is the empty reference, which resolves to the
+    // request's own URI (RFC 3986 §4.4, RFC 9457 §3.1): not a made-up URN
+    // that names no request and no log line.
+    for (const [what, request, status, code] of [
+      ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Note: ${MARKER}${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['a request line that does not parse', `GET /v1/messages HTTP/1.1 extra\r\nHost: gw\r\n\r\n`, 400, 'HTTP_INVALID']
+    ] as const) {
+      const res = await exchange(gw.url, request)
+      t.equal(expectProblem(t, res.responses[0], status, code, what).instance, '', `${what}: the instance is the request itself`)
+    }
+  })
+
   await t.test('the logs: no refusal is an error of the gateway, and no request bytes', async (t) => {
     t.same(errorLogs(), [], 'no error-level log line')
     t.notOk(

@@ -7,7 +7,6 @@
 // Two halves: httpHardeningOptions() is spread into the Fastify constructor
 // (the listener's options and the handler for what Node's parser refuses),
 // httpHardening is the plugin with the hooks, registered first.
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
@@ -201,7 +200,13 @@ function onceDone(res: ServerResponse, then: () => void): void {
 function answerClientError(socket: Socket, r: Refusal): string {
   const latest = latestRequest.get(socket)
   const failed = latest !== undefined && !latest.complete ? latest : undefined
-  const instance = failed?.url ?? `urn:uuid:${randomUUID()}`
+  // The instance every refusal has (plugins/problem-details.ts,
+  // requestInstance): the route's pattern, not the path the client wrote.
+  // Where no request was read (headers over the limit, a request line that
+  // does not parse), there is no path to give: the empty reference, which
+  // resolves to the request's own URI (RFC 3986 §4.4; RFC 9457 §3.1).
+  const request = failed === undefined ? undefined : replies.get(failed)?.request
+  const instance = request !== undefined ? requestInstance(request) : (failed?.url ?? '')
   const route = failed === undefined ? '(no request)' : (replies.get(failed)?.request.routeOptions?.url ?? '(no route)')
   if (failed !== undefined) {
     broken.add(failed)

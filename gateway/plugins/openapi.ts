@@ -35,7 +35,12 @@ export const PROBLEM_SCHEMA = {
     title: { type: 'string', description: '`code` in words.' },
     status: { type: 'integer', minimum: 400, maximum: 599 },
     detail: { type: 'string', description: 'What was wrong with this request. Never personal data.' },
-    instance: { type: 'string', description: 'The request path.' },
+    instance: {
+      type: 'string',
+      description:
+        'The request path: the pattern of the route reached (`/v1/messages/{id}`), else the path (without its query, at most 64 characters); ' +
+        'empty, a reference to the request itself, when the request was refused before its path was read (headers over 16 KiB, a request line that does not parse).'
+    },
     code: { type: 'string', enum: [...ERROR_CODES] }
   }
 } as const
