@@ -641,3 +641,58 @@ t.test('renewing a gateway TLS certificate: each step refuses what would cut the
   t.equal((await keys('activate-gateway-cert', '--trust', caTrust, '--partner-trust', usTrust)).code, 0)
   t.same(loadTrustStore(usTrust).partner.gatewayCertPins, [sha256(next.raw)], 'then alone')
 })
+
+/** Every file under `dir`, by its path there, with its content: what a refused command must leave as it was. */
+function filesUnder(dir: string): Record<string, string> {
+  const found: Record<string, string> = {}
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) found[join(entry.parentPath, entry.name).slice(dir.length + 1)] = readFileSync(join(entry.parentPath, entry.name), 'utf8')
+  }
+  return found
+}
+
+/** A trust file the gateway refused to reload (a member edited by hand): every change a command makes to it is refused as invalid. */
+function breakTrustFile(file: string): void {
+  const trust = JSON.parse(readFileSync(file, 'utf8')) as TrustFile
+  trust.partner.url = 'http://partner.example'
+  writeFileSync(file, JSON.stringify(trust, null, 2))
+}
+
+t.test('issue-agency refused changes nothing on disk: a re-issue keeps the key and certificate the trust file still names', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const reissue = (system: string) =>
+    keys(
+      'issue-agency',
+      '--trust',
+      trustFile,
+      '--agency',
+      'CBSA',
+      '--system',
+      system,
+      '--kinds',
+      'entry-exit.record',
+      '--purposes',
+      'entry-exit-verification',
+      '--replace'
+    )
+
+  // Another command holds the file: refused before anything is read.
+  writeFileSync(`${trustFile}.lock`, '')
+  const held = filesUnder(join(dir, 'CA'))
+  t.match((await reissue('pik-primary')).stderr, /\[TRUST_FILE_LOCKED\]/)
+  t.same(filesUnder(join(dir, 'CA')), held, 'held by another command: nothing changed')
+  rmSync(`${trustFile}.lock`)
+
+  // Refused by the check of the trust file it would write, after the certificate and keys are made.
+  breakTrustFile(trustFile)
+  const before = filesUnder(join(dir, 'CA'))
+  const replaced = await reissue('pik-primary')
+  t.equal(replaced.code, 1)
+  t.match(replaced.stderr, /\[TRUST_FILE_INVALID\]/)
+  t.same(filesUnder(join(dir, 'CA')), before, "the system's key and certificate are the ones the trust file names, and nothing else changed")
+  const added = await reissue('kiosk-3')
+  t.match(added.stderr, /\[TRUST_FILE_INVALID\]/)
+  t.same(filesUnder(join(dir, 'CA')), before, 'a new system refused leaves no key behind')
+  t.notOk(existsSync(join(dir, 'CA', 'agencies', 'CBSA-kiosk-3')), 'nor its directory')
+})

@@ -28,7 +28,7 @@ import type {
   SigningAlg,
   TrustFile
 } from '../trust/trust-file.ts'
-import { TrustEditError, lockTrustFile, partnerKeysFromJwks, readTrustFile, registeredKids, writeTrustFile } from '../trust/trust-edit.ts'
+import { TrustChange, TrustEditError, commitTrustChanges, lockTrustFile, partnerKeysFromJwks, readTrustFile, registeredKids } from '../trust/trust-edit.ts'
 import { issuedBy } from '../trust/trust-store.ts'
 
 const USAGE = `usage: npm run keys -- <command> [options]
@@ -152,10 +152,13 @@ class CountryDir {
   readonly trustFile: string
   readonly dir: string
   readonly file: TrustFile
+  /** What the command writes, held back until save (trust-edit.ts, commitTrustChanges). */
+  change: TrustChange
   constructor(trustFile: string) {
     this.trustFile = path.resolve(trustFile)
     this.dir = path.dirname(this.trustFile)
     this.file = readTrustFile(this.trustFile)
+    this.change = new TrustChange(this.trustFile, this.file)
   }
   get writer(): pki.Writer {
     return new pki.Writer(this.dir)
@@ -166,9 +169,19 @@ class CountryDir {
     if (!existsSync(keyFile)) throw new UsageError(`the CA private key ${keyFile} is not there: give --ca-key`)
     return pki.loadIssuer(certFile, keyFile)
   }
-  save(): Promise<void> {
-    return writeTrustFile(this.trustFile, this.file)
+  /** A file (relative to the trust file's directory) written with the trust file by save, or not at all. */
+  write(rel: string, content: string, secret = false): void {
+    this.change.write(rel, content, secret)
   }
+  save(): Promise<void> {
+    return saveAll(this)
+  }
+}
+
+/** Each trust file with the files written with it, or, refused, nothing at all. */
+async function saveAll(...dirs: CountryDir[]): Promise<void> {
+  await commitTrustChanges(dirs.map((d) => d.change))
+  for (const d of dirs) d.change = new TrustChange(d.trustFile, d.file)
 }
 
 /** Where a command writes: the process's streams, or a test's strings (main's second argument). */
@@ -195,10 +208,10 @@ function revokeRegistration(file: TrustFile, certs: string[], kids: string[]): v
   file.revoked.kids = [...new Set([...file.revoked.kids, ...kids])]
 }
 
-async function writeSigningKey(w: pki.Writer, dir: string, key: pki.SigningKey): Promise<void> {
-  await w.write(`${dir}/signing.private.jwk.json`, pki.json(key.privateJwk), true)
-  await w.write(`${dir}/signing.private.pem`, pki.signingKeyPem(key.privateJwk), true)
-  await w.write(`${dir}/signing.public.jwk.json`, pki.json(key.publicJwk))
+async function writeSigningKey(write: (rel: string, content: string, secret?: boolean) => unknown, dir: string, key: pki.SigningKey): Promise<void> {
+  await write(`${dir}/signing.private.jwk.json`, pki.json(key.privateJwk), true)
+  await write(`${dir}/signing.private.pem`, pki.signingKeyPem(key.privateJwk), true)
+  await write(`${dir}/signing.public.jwk.json`, pki.json(key.publicJwk))
 }
 
 // ---------------------------------------------------------------------------
@@ -266,11 +279,12 @@ async function issueAgency(values: Values, say: Say): Promise<void> {
     days
   })
 
+  // Written with the trust file, or not at all: a re-issue refused keeps the
+  // key and certificate the trust file still names.
   const dir = `agencies/${agency}-${system}`
-  const w = c.writer
-  await w.write(`${dir}/client.crt.pem`, tls.certPem)
-  await w.write(`${dir}/client.key.pem`, tls.keyPem, true)
-  await writeSigningKey(w, dir, signing)
+  c.write(`${dir}/client.crt.pem`, tls.certPem)
+  c.write(`${dir}/client.key.pem`, tls.keyPem, true)
+  await writeSigningKey((rel, content, secret) => c.write(rel, content, secret), dir, signing)
 
   const registration: AgencyRegistration = {
     agency,
@@ -343,7 +357,7 @@ async function rotateAgencyKey(values: Values, say: Say): Promise<void> {
     const old = JSON.parse(readFileSync(currentFile, 'utf8')) as PrivateSigningJwk
     if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, pki.json(old), true)
   }
-  await writeSigningKey(w, dir, key)
+  await writeSigningKey((rel, content, secret) => w.write(rel, content, secret), dir, key)
   reg.keys.push(pki.registered(key))
   await c.save()
   say.line(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`)

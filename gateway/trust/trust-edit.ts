@@ -3,10 +3,12 @@
  * reloads the file when it is replaced, so every change is written beside it,
  * loaded exactly as the gateway would load it, and only then renamed over the
  * old file: the gateway never sees a half-written or inconsistent trust file.
+ * The files a change writes with it are held back likewise: a change refused
+ * writes none of them (commitTrustChanges).
  */
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createPublicKey } from 'node:crypto'
 import { isAllowedAlgorithm } from '../jws/signing-key.ts'
@@ -64,24 +66,98 @@ export function lockTrustFile(path: string): () => void {
 }
 
 /**
- * Validates `file` as the gateway would load it (its schema, then the whole
- * load), then atomically replaces `path`.
+ * One trust file's change: the file as it is to be, the files written with
+ * it (certificates, keys, key sets; by absolute path) and the ones deleted
+ * once it is written. Nothing is on disk until commitTrustChanges.
  */
-export async function writeTrustFile(path: string, file: TrustFile): Promise<void> {
-  try {
-    checkTrustFile(file, path)
-  } catch (err) {
-    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
+export class TrustChange {
+  readonly path: string
+  readonly file: TrustFile
+  readonly files = new Map<string, { readonly content: string; readonly secret: boolean }>()
+  readonly removals = new Set<string>()
+  constructor(path: string, file: TrustFile) {
+    this.path = path
+    this.file = file
   }
-  const partial = join(dirname(path), `.trust.${randomBytes(4).toString('hex')}.partial`)
-  await writeFile(partial, json(file), { mode: 0o644 })
-  try {
-    loadTrustStore(partial)
-  } catch (err) {
-    await rm(partial, { force: true })
-    throw new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
+  /** `rel` is relative to the trust file's directory. */
+  write(rel: string, content: string, secret = false): void {
+    const file = join(dirname(this.path), rel)
+    this.removals.delete(file)
+    this.files.set(file, { content, secret })
   }
-  await rename(partial, path)
+  remove(rel: string): void {
+    const file = join(dirname(this.path), rel)
+    this.files.delete(file)
+    this.removals.add(file)
+  }
+  /** A file as the change leaves it: the one it writes, or the one on disk. */
+  read(rel: string): string {
+    const file = join(dirname(this.path), rel)
+    return this.files.get(file)?.content ?? readFileSync(file, 'utf8')
+  }
+}
+
+const invalid = (err: unknown): TrustEditError =>
+  new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
+
+/**
+ * Writes `changes` (one trust file each, a partner's beside this gateway's)
+ * or none of them. Everything that can refuse comes first, with nothing yet
+ * in place: each file is written beside where it goes, and each trust file
+ * is validated as the gateway would load it (its schema, then the whole
+ * load, reading the files written with it). A command refused there, or by
+ * a write that fails, has changed nothing on disk: an agency's key and
+ * certificate, which its trust file names, are never replaced by ones it
+ * does not (docs/operators.md, "Keys and trust CLI"). Then each file is
+ * renamed into place, each trust file last, so that a gateway reloading it
+ * finds every file it names; the files it no longer names are deleted.
+ */
+export async function commitTrustChanges(changes: readonly TrustChange[]): Promise<void> {
+  const staged: Array<[partial: string, file: string]> = []
+  const madeDirs: string[] = []
+  try {
+    for (const change of changes) {
+      try {
+        checkTrustFile(change.file, change.path)
+      } catch (err) {
+        throw invalid(err)
+      }
+    }
+    const pending = new Map<string, string>()
+    for (const change of changes) {
+      for (const [file, { content, secret }] of change.files) {
+        const made = await mkdir(dirname(file), { recursive: true })
+        if (made !== undefined) madeDirs.push(made)
+        const partial = `${file}.${randomBytes(4).toString('hex')}.partial`
+        staged.push([partial, file])
+        await writeFile(partial, content, { mode: secret ? 0o600 : 0o644 })
+        await chmod(partial, secret ? 0o600 : 0o644) // in case the umask interfered
+        pending.set(file, content)
+      }
+    }
+    for (const change of changes) {
+      const partial = join(dirname(change.path), `.trust.${randomBytes(4).toString('hex')}.partial`)
+      staged.push([partial, change.path])
+      await writeFile(partial, json(change.file), { mode: 0o644 })
+      try {
+        loadTrustStore(partial, pending)
+      } catch (err) {
+        throw invalid(err)
+      }
+    }
+  } catch (err) {
+    for (const [partial] of staged) await rm(partial, { force: true })
+    // Made by this command, for its files alone.
+    for (const made of madeDirs.reverse()) await rm(made, { recursive: true, force: true })
+    throw err
+  }
+  for (const [partial, file] of staged) await rename(partial, file)
+  for (const change of changes) for (const file of change.removals) await rm(file, { force: true })
+}
+
+/** `file` validated as the gateway would load it, then atomically in place of `path`: a change that writes no other file. */
+export function writeTrustFile(path: string, file: TrustFile): Promise<void> {
+  return commitTrustChanges([new TrustChange(path, file)])
 }
 
 /** Every kid the trust file registers, and to whom. */

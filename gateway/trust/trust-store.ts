@@ -114,12 +114,14 @@ function verificationKey(entry: TrustFileKey | RetiredKey, owner: string): Verif
   return { ...key, retiredAt }
 }
 
-export function loadTrustStore(trustFilePath: string): TrustStore {
+export function loadTrustStore(trustFilePath: string, pending: ReadonlyMap<string, string> = new Map()): TrustStore {
   const base = dirname(resolve(trustFilePath))
   // The shape first (schemas/trust.schema.json); then what no schema can say:
   // that the key material parses, that activeKid is a signing key, that a kid is registered once.
   const file = checkTrustFile(JSON.parse(readFileSync(trustFilePath, 'utf8')), trustFilePath)
-  const read = (path: string): string => readFileSync(resolve(base, path), 'utf8')
+  // `pending`: the files a change of the keys CLI writes with the trust file,
+  // by absolute path, read in place of what is on disk (trust-edit.ts).
+  const read = (path: string): string => pending.get(resolve(base, path)) ?? readFileSync(resolve(base, path), 'utf8')
   const country = file.country
   const revokedKids = new Set(file.revoked.kids)
   const revokedCerts = new Set(file.revoked.certSha256)
