@@ -696,3 +696,14 @@ t.test('issue-agency refused changes nothing on disk: a re-issue keeps the key a
   t.same(filesUnder(join(dir, 'CA')), before, 'a new system refused leaves no key behind')
   t.notOk(existsSync(join(dir, 'CA', 'agencies', 'CBSA-kiosk-3')), 'nor its directory')
 })
+
+t.test('rotate-agency-key refused changes nothing on disk: the signing key the trust file names stays where the agency takes it from', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  breakTrustFile(trustFile)
+  const before = filesUnder(join(dir, 'CA'))
+  const rotated = await keys('rotate-agency-key', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+  t.equal(rotated.code, 1)
+  t.match(rotated.stderr, /\[TRUST_FILE_INVALID\]/)
+  t.same(filesUnder(join(dir, 'CA')), before, 'no key written, moved or copied')
+})

@@ -208,10 +208,10 @@ function revokeRegistration(file: TrustFile, certs: string[], kids: string[]): v
   file.revoked.kids = [...new Set([...file.revoked.kids, ...kids])]
 }
 
-async function writeSigningKey(write: (rel: string, content: string, secret?: boolean) => unknown, dir: string, key: pki.SigningKey): Promise<void> {
-  await write(`${dir}/signing.private.jwk.json`, pki.json(key.privateJwk), true)
-  await write(`${dir}/signing.private.pem`, pki.signingKeyPem(key.privateJwk), true)
-  await write(`${dir}/signing.public.jwk.json`, pki.json(key.publicJwk))
+function writeSigningKey(c: CountryDir, dir: string, key: pki.SigningKey): void {
+  c.write(`${dir}/signing.private.jwk.json`, pki.json(key.privateJwk), true)
+  c.write(`${dir}/signing.private.pem`, pki.signingKeyPem(key.privateJwk), true)
+  c.write(`${dir}/signing.public.jwk.json`, pki.json(key.publicJwk))
 }
 
 // ---------------------------------------------------------------------------
@@ -284,7 +284,7 @@ async function issueAgency(values: Values, say: Say): Promise<void> {
   const dir = `agencies/${agency}-${system}`
   c.write(`${dir}/client.crt.pem`, tls.certPem)
   c.write(`${dir}/client.key.pem`, tls.keyPem, true)
-  await writeSigningKey((rel, content, secret) => c.write(rel, content, secret), dir, signing)
+  writeSigningKey(c, dir, signing)
 
   const registration: AgencyRegistration = {
     agency,
@@ -350,14 +350,14 @@ async function rotateAgencyKey(values: Values, say: Say): Promise<void> {
     signingAlg(values, current?.alg ?? 'ES256')
   )
   const dir = `agencies/${agency}-${system}`
-  const w = c.writer
   // The key being replaced stays on disk under its kid until it is retired.
+  // Both are written with the trust file, or, refused, neither.
   const currentFile = path.join(c.dir, dir, 'signing.private.jwk.json')
   if (current !== undefined && existsSync(currentFile)) {
     const old = JSON.parse(readFileSync(currentFile, 'utf8')) as PrivateSigningJwk
-    if (old.kid === current.kid) await w.write(`${dir}/signing.${old.kid}.private.jwk.json`, pki.json(old), true)
+    if (old.kid === current.kid) c.write(`${dir}/signing.${old.kid}.private.jwk.json`, pki.json(old), true)
   }
-  await writeSigningKey((rel, content, secret) => w.write(rel, content, secret), dir, key)
+  writeSigningKey(c, dir, key)
   reg.keys.push(pki.registered(key))
   await c.save()
   say.line(`${agency}/${system} now has ${reg.keys.length} valid signing keys: ${reg.keys.map((k) => k.kid).join(', ')}`)
