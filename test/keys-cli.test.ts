@@ -707,3 +707,17 @@ t.test('rotate-agency-key refused changes nothing on disk: the signing key the t
   t.match(rotated.stderr, /\[TRUST_FILE_INVALID\]/)
   t.same(filesUnder(join(dir, 'CA')), before, 'no key written, moved or copied')
 })
+
+t.test('issue-client refused changes nothing on disk: no certificate and key for someone the trust file does not name', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  breakTrustFile(trustFile)
+  const before = filesUnder(join(dir, 'CA'))
+  for (const role of ['operator', 'privacy-officer']) {
+    const issued = await keys('issue-client', '--trust', trustFile, '--role', role, '--name', 'jdoe')
+    t.equal(issued.code, 1)
+    t.match(issued.stderr, /\[TRUST_FILE_INVALID\]/)
+    t.same(filesUnder(join(dir, 'CA')), before, `${role}: no certificate or key written`)
+    t.notOk(existsSync(join(dir, 'CA', `${role}s`, 'jdoe')), `${role}: nor its directory`)
+  }
+})

@@ -331,8 +331,8 @@ async function issueClientCommand(values: Values, say: Say): Promise<void> {
       : { O: `${country} Privacy Office`, OU: 'privacy-officer', CN: `${name}.privacy.${lc}` }
   const tls = await pki.issueClient(await c.issuer(values['ca-key']), { subject: { C: country, ...subject }, days })
   const dir = `${role === 'operator' ? 'operators' : 'privacy-officers'}/${name}`
-  await c.writer.write(`${dir}/client.crt.pem`, tls.certPem)
-  await c.writer.write(`${dir}/client.key.pem`, tls.keyPem, true)
+  c.write(`${dir}/client.crt.pem`, tls.certPem)
+  c.write(`${dir}/client.key.pem`, tls.keyPem, true)
   registry.push({ name, certSubject: subject, certSha256: tls.sha256 })
   await c.save()
   say.line(`issued ${role} ${name}: ${path.join(c.dir, dir)}/client.{crt,key}.pem (x5t#S256 ${tls.sha256})`)
