@@ -721,3 +721,31 @@ t.test('issue-client refused changes nothing on disk: no certificate and key for
     t.notOk(existsSync(join(dir, 'CA', `${role}s`, 'jdoe')), `${role}: nor its directory`)
   }
 })
+
+t.test("a gateway key command refused for the partner's trust file, or for its own, changes neither side's files", async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const rotated = await keys('rotate-gateway-key', '--trust', trust.CA)
+  t.equal(rotated.code, 0, rotated.stderr)
+  const spare = /added gateway signing key (\S+);/.exec(rotated.stdout)![1]!
+
+  breakTrustFile(trust.US)
+  const before = filesUnder(dir)
+  const commands = [
+    ['rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US],
+    ['retire-key', '--trust', trust.CA, '--kid', spare, '--partner-trust', trust.US],
+    ['revoke', '--trust', trust.CA, '--kid', spare, '--partner-trust', trust.US]
+  ]
+  for (const args of commands) {
+    const res = await keys(...args)
+    t.equal(res.code, 1, `${args[0]}: refused`)
+    t.match(res.stderr, /\[TRUST_FILE_INVALID\]/, `${args[0]}: for the partner's file`)
+    t.same(filesUnder(dir), before, `${args[0]}: neither side's trust file, key set or keys changed`)
+  }
+
+  breakTrustFile(trust.CA)
+  const own = filesUnder(dir)
+  const alone = await keys('rotate-gateway-key', '--trust', trust.CA)
+  t.match(alone.stderr, /\[TRUST_FILE_INVALID\]/)
+  t.same(filesUnder(dir), own, 'rotate-gateway-key refused for its own file leaves no private key behind')
+})

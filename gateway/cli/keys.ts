@@ -173,6 +173,14 @@ class CountryDir {
   write(rel: string, content: string, secret = false): void {
     this.change.write(rel, content, secret)
   }
+  /** A file deleted once the trust file is written, or, refused, kept. */
+  remove(rel: string): void {
+    this.change.remove(rel)
+  }
+  /** A file as this command leaves it: the one it writes, or the one on disk. */
+  read(rel: string): string {
+    return this.change.read(rel)
+  }
   save(): Promise<void> {
     return saveAll(this)
   }
@@ -424,15 +432,19 @@ async function revoke(values: Values, say: Say): Promise<void> {
   } else {
     throw new UsageError('say what to revoke: --agency and --system, --name, --cert or --kid')
   }
-  await c.save()
+  // A key of this gateway's own leaves the key set it publishes, and the
+  // partner's file when given (only then: see KEY_NOT_GATEWAYS): both sides or, refused, neither.
+  const jwks = values.kid !== undefined && gatewayKids(f).has(values.kid) ? gatewayJwks(c) : undefined
+  if (jwks !== undefined) {
+    c.write('jwks.json', pki.json(jwks))
+    if (partner !== undefined) importPartnerKeys(partner, jwks, revokedGatewayKids(f))
+  }
+  await saveAll(c, ...(partner === undefined ? [] : [partner]))
   say.line(`revoked ${what}`)
   say.line('  a running gateway refuses it from its next request.')
-  if (values.kid === undefined || !gatewayKids(f).has(values.kid)) return
-  const jwks = gatewayJwks(c)
-  await c.writer.write('jwks.json', pki.json(jwks))
+  if (jwks === undefined) return
   say.line(`  published without it: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
   if (partner !== undefined) {
-    await importPartnerKeys(partner, jwks, revokedGatewayKids(f))
     say.line(`  revoked in the partner's ${path.resolve(values['partner-trust']!)} too: the partner gateway refuses it from its next request`)
   } else {
     say.line(`  the partner still takes it until it runs revoke --kid ${values.kid} (or run this again with --partner-trust <its trust.json>)`)
@@ -473,7 +485,7 @@ function revokedGatewayKids(f: TrustFile): string[] {
 }
 
 function publicJwkOf(c: CountryDir, key: GatewaySigningKey): PublicSigningJwk {
-  const { d: _private, ...publicJwk } = JSON.parse(readFileSync(path.join(c.dir, key.privateJwk), 'utf8')) as PrivateSigningJwk
+  const { d: _private, ...publicJwk } = JSON.parse(c.read(key.privateJwk)) as PrivateSigningJwk
   return publicJwk
 }
 
@@ -527,11 +539,10 @@ function partnerDir(values: Values, from: Country): CountryDir | undefined {
  * verify the cosignatures it dates before, which whoever holds a leaked
  * key can backdate; a revoked one verifies nothing.
  */
-async function importPartnerKeys(p: CountryDir, jwks: Jwks, revokedKids: string[]): Promise<void> {
+function importPartnerKeys(p: CountryDir, jwks: Jwks, revokedKids: string[]): void {
   replacePartnerKeys(p.file, partnerKeysFromJwks(jwks))
   revokeRegistration(p.file, [], revokedKids)
-  await p.writer.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), pki.json(jwks))
-  await p.save()
+  p.write(path.join(path.dirname(p.file.partner.gatewayCert), 'jwks.json'), pki.json(jwks))
 }
 
 async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
@@ -540,15 +551,16 @@ async function rotateGatewayKey(values: Values, say: Say): Promise<void> {
   const kid = `${c.file.country.toLowerCase()}-gateway-${pki.kidStamp()}`
   const key = await pki.makeSigningKey(kid, 'ES256')
   const file = `gateway.signing.${kid}.private.jwk.json`
-  await c.writer.write(file, pki.json(key.privateJwk), true)
+  c.write(file, pki.json(key.privateJwk), true)
   c.file.gateway.signingKeys.push({ kid, alg: key.alg, privateJwk: file })
-  await c.save()
   const jwks = gatewayJwks(c)
-  await c.writer.write('jwks.json', pki.json(jwks))
+  c.write('jwks.json', pki.json(jwks))
+  if (partner !== undefined) importPartnerKeys(partner, jwks, revokedGatewayKids(c.file))
+  // Both sides, the new private key and the key sets or, refused, none of them.
+  await saveAll(c, ...(partner === undefined ? [] : [partner]))
   say.line(`added gateway signing key ${kid}; ${c.file.gateway.activeKid} still signs`)
   say.line(`  published: ${path.join(c.dir, 'jwks.json')} (${jwks.keys.length} keys)`)
   if (partner !== undefined) {
-    await importPartnerKeys(partner, jwks, revokedGatewayKids(c.file))
     say.line(`  imported into the partner's ${path.resolve(values['partner-trust']!)}`)
   } else {
     say.line(`  next: the partner runs import-partner-jwks with that file, then here: activate-gateway-key --kid ${kid}`)
@@ -579,13 +591,14 @@ async function retireKey(values: Values, say: Say): Promise<void> {
     f.gateway.signingKeys = f.gateway.signingKeys.filter((k) => k !== gatewayKey)
     // The ledger's checkpoints it signed must stay verifiable.
     f.gateway.retiredKeys = [...(f.gateway.retiredKeys ?? []), { kid, alg: gatewayKey.alg, jwk: publicJwk, retiredAt: new Date().toISOString() }]
-    await c.save()
-    await rm(path.join(c.dir, gatewayKey.privateJwk), { force: true })
+    c.remove(gatewayKey.privateJwk)
     const jwks = gatewayJwks(c)
-    await c.writer.write('jwks.json', pki.json(jwks))
+    c.write('jwks.json', pki.json(jwks))
+    if (partner !== undefined) importPartnerKeys(partner, jwks, revokedGatewayKids(f))
+    // Both sides or, refused, neither: the private key is deleted only once both are written.
+    await saveAll(c, ...(partner === undefined ? [] : [partner]))
     say.line(`retired gateway key ${kid}; its private key is deleted`)
     if (partner !== undefined) {
-      await importPartnerKeys(partner, jwks, revokedGatewayKids(f))
       say.line(`  removed from the partner's ${path.resolve(values['partner-trust']!)}`)
     } else {
       say.line(`  the partner imports the new ${path.join(c.dir, 'jwks.json')} to stop accepting it`)
