@@ -652,10 +652,12 @@ function filesUnder(dir: string): Record<string, string> {
 }
 
 /** A trust file the gateway refused to reload (a member edited by hand): every change a command makes to it is refused as invalid. */
-function breakTrustFile(file: string): void {
-  const trust = JSON.parse(readFileSync(file, 'utf8')) as TrustFile
+function breakTrustFile(file: string): () => void {
+  const good = readFileSync(file, 'utf8')
+  const trust = JSON.parse(good) as TrustFile
   trust.partner.url = 'http://partner.example'
   writeFileSync(file, JSON.stringify(trust, null, 2))
+  return () => writeFileSync(file, good)
 }
 
 t.test('issue-agency refused changes nothing on disk: a re-issue keeps the key and certificate the trust file still names', async (t) => {
@@ -748,4 +750,37 @@ t.test("a gateway key command refused for the partner's trust file, or for its o
   const alone = await keys('rotate-gateway-key', '--trust', trust.CA)
   t.match(alone.stderr, /\[TRUST_FILE_INVALID\]/)
   t.same(filesUnder(dir), own, 'rotate-gateway-key refused for its own file leaves no private key behind')
+})
+
+t.test("a gateway certificate command refused for the partner's trust file, or for its own, changes neither side's files", async (t) => {
+  const refused = async (args: string[], what: string): Promise<void> => {
+    const before = filesUnder(dir)
+    const res = await keys(...args)
+    t.equal(res.code, 1, `${what}: refused`)
+    t.match(res.stderr, /\[TRUST_FILE_INVALID\]/, what)
+    t.same(filesUnder(dir), before, `${what}: no certificate, key or trust file changed`)
+  }
+  let dir = copyKeys(t)
+  let trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const next = join(dir, 'CA', 'gateway.next.crt.pem')
+  t.equal((await keys('rotate-gateway-cert', '--trust', trust.CA)).code, 0)
+
+  let mend = breakTrustFile(trust.US)
+  await refused(['pin-partner-cert', '--trust', trust.US, '--cert-file', next], 'pin-partner-cert')
+  mend()
+  t.equal((await keys('pin-partner-cert', '--trust', trust.US, '--cert-file', next)).code, 0)
+  mend = breakTrustFile(trust.US)
+  await refused(['promote-partner-cert', '--trust', trust.US], 'promote-partner-cert')
+  await refused(['activate-gateway-cert', '--trust', trust.CA, '--partner-trust', trust.US], "activate-gateway-cert, for the partner's file")
+  mend()
+  // This gateway's TLS key is not replaced by one its trust file does not yet present.
+  breakTrustFile(trust.CA)
+  await refused(['activate-gateway-cert', '--trust', trust.CA], 'activate-gateway-cert, for its own file')
+
+  dir = copyKeys(t)
+  trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  breakTrustFile(trust.US)
+  await refused(['rotate-gateway-cert', '--trust', trust.CA, '--partner-trust', trust.US], "rotate-gateway-cert, for the partner's file")
+  breakTrustFile(trust.CA)
+  await refused(['rotate-gateway-cert', '--trust', trust.CA], 'rotate-gateway-cert, for its own file')
 })

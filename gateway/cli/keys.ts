@@ -160,9 +160,6 @@ class CountryDir {
     this.file = readTrustFile(this.trustFile)
     this.change = new TrustChange(this.trustFile, this.file)
   }
-  get writer(): pki.Writer {
-    return new pki.Writer(this.dir)
-  }
   issuer(caKey: string | undefined) {
     const certFile = path.join(this.dir, this.file.agencyCa)
     const keyFile = caKey ?? path.join(path.dirname(certFile), 'ca.key.pem')
@@ -698,8 +695,8 @@ const NEXT_TLS_CERT = 'gateway.next.crt.pem'
 const NEXT_TLS_KEY = 'gateway.next.key.pem'
 const NEXT_PARTNER_CERT = 'gateway.next.crt.pem'
 
-/** The partner's next certificate pinned beside its current one (pin-partner-cert). */
-async function pinPartnerCertificate(p: CountryDir, pem: string): Promise<string> {
+/** The partner's next certificate pinned beside its current one (pin-partner-cert), written when `p` is saved. */
+function pinPartnerCertificate(p: CountryDir, pem: string): string {
   const cert = new X509Certificate(pem)
   const partnerCa = new X509Certificate(readFileSync(path.join(p.dir, p.file.partner.ca)))
   if (!issuedBy(cert, partnerCa)) {
@@ -708,25 +705,24 @@ async function pinPartnerCertificate(p: CountryDir, pem: string): Promise<string
   const pin = pki.certSha256(pem)
   if (p.file.revoked.certSha256.includes(pin)) throw new TrustEditError('CERT_REVOKED', `${pin} is revoked`)
   const copy = path.join(path.dirname(p.file.partner.gatewayCert), NEXT_PARTNER_CERT)
-  await p.writer.write(copy, pem)
+  p.write(copy, pem)
   p.file.partner.nextGatewayCert = copy
   p.file.partner.nextGatewayCertSha256 = pin
-  await p.save()
   return pin
 }
 
-/** The partner's next certificate made the only one pinned (promote-partner-cert). */
-async function promotePartnerCertificate(p: CountryDir): Promise<string> {
+/** The partner's next certificate made the only one pinned (promote-partner-cert), written when `p` is saved. */
+function promotePartnerCertificate(p: CountryDir): string {
   const { nextGatewayCert, nextGatewayCertSha256 } = p.file.partner
   if (nextGatewayCert === undefined || nextGatewayCertSha256 === undefined) {
     throw new TrustEditError('NO_NEXT_CERT', "no next certificate of the partner's is pinned: pin-partner-cert first")
   }
-  await p.writer.write(p.file.partner.gatewayCert, readFileSync(path.join(p.dir, nextGatewayCert), 'utf8'))
+  // The copy is checked against the pin on load: written with the trust file, or, refused, not at all.
+  p.write(p.file.partner.gatewayCert, p.read(nextGatewayCert))
+  p.remove(nextGatewayCert)
   p.file.partner.gatewayCertSha256 = nextGatewayCertSha256
   delete p.file.partner.nextGatewayCert
   delete p.file.partner.nextGatewayCertSha256
-  await p.save()
-  await rm(path.join(p.dir, nextGatewayCert), { force: true })
   return nextGatewayCertSha256
 }
 
@@ -738,16 +734,17 @@ async function rotateGatewayCert(values: Values, say: Say): Promise<void> {
   }
   const current = new X509Certificate(readFileSync(path.join(c.dir, c.file.gateway.tlsCert)))
   const issued = await pki.issueServerClient(await c.issuer(values['ca-key']), { ...successorOf(current), days: integer(values, 'days', 825, 3650) })
-  await c.writer.write(NEXT_TLS_CERT, issued.certPem)
-  await c.writer.write(NEXT_TLS_KEY, issued.keyPem, true)
+  c.write(NEXT_TLS_CERT, issued.certPem)
+  c.write(NEXT_TLS_KEY, issued.keyPem, true)
   c.file.gateway.nextTlsCert = NEXT_TLS_CERT
   c.file.gateway.nextTlsKey = NEXT_TLS_KEY
-  await c.save()
+  if (partner !== undefined) pinPartnerCertificate(partner, issued.certPem)
+  // Both sides or, refused for either, neither.
+  await saveAll(c, ...(partner === undefined ? [] : [partner]))
   say.line(
     `issued gateway ${c.file.country}'s next TLS certificate ${path.join(c.dir, NEXT_TLS_CERT)} (x5t#S256 ${issued.sha256}); the current one is still presented`
   )
   if (partner !== undefined) {
-    await pinPartnerCertificate(partner, issued.certPem)
     say.line(`  pinned beside the current one in the partner's ${path.resolve(values['partner-trust']!)}`)
   } else {
     say.line(`  next: the partner runs pin-partner-cert --cert-file with that file, then here: activate-gateway-cert`)
@@ -759,22 +756,24 @@ async function activateGatewayCert(values: Values, say: Say): Promise<void> {
   const partner = partnerDir(values, c.file.country)
   const { nextTlsCert, nextTlsKey } = c.file.gateway
   if (nextTlsCert === undefined || nextTlsKey === undefined) throw new TrustEditError('NO_NEXT_CERT', 'no next TLS certificate: rotate-gateway-cert first')
-  const pem = readFileSync(path.join(c.dir, nextTlsCert), 'utf8')
+  const pem = c.read(nextTlsCert)
   const pin = pki.certSha256(pem)
   // The partner's file, when given, is checked first: a refusal leaves both as they were.
   if (partner !== undefined && !(partner.file.partner.nextGatewayCertSha256 === pin || partner.file.partner.gatewayCertSha256 === pin)) {
     throw new TrustEditError('NOT_PINNED', `the partner has not pinned ${pin}: pin-partner-cert there first`)
   }
-  await c.writer.write(c.file.gateway.tlsKey, readFileSync(path.join(c.dir, nextTlsKey), 'utf8'), true)
-  await c.writer.write(c.file.gateway.tlsCert, pem)
+  // The key and certificate in force are overwritten with the trust file, or,
+  // refused, kept: a gateway started meanwhile presents the one the partner pins.
+  c.write(c.file.gateway.tlsKey, c.read(nextTlsKey), true)
+  c.write(c.file.gateway.tlsCert, pem)
+  c.remove(nextTlsCert)
+  c.remove(nextTlsKey)
   delete c.file.gateway.nextTlsCert
   delete c.file.gateway.nextTlsKey
-  await c.save()
-  await rm(path.join(c.dir, nextTlsCert), { force: true })
-  await rm(path.join(c.dir, nextTlsKey), { force: true })
+  if (partner !== undefined) promotePartnerCertificate(partner)
+  await saveAll(c, ...(partner === undefined ? [] : [partner]))
   say.line(`gateway ${c.file.country} presents its new TLS certificate (x5t#S256 ${pin}) from the next reload; the old key is overwritten`)
   if (partner !== undefined) {
-    await promotePartnerCertificate(partner)
     say.line(`  the partner's ${path.resolve(values['partner-trust']!)} now pins it alone`)
   } else {
     say.line('  next: the partner runs promote-partner-cert once this gateway presents it')
@@ -784,14 +783,16 @@ async function activateGatewayCert(values: Values, say: Say): Promise<void> {
 async function pinPartnerCert(values: Values, say: Say): Promise<void> {
   const p = new CountryDir(required(values, 'trust'))
   const file = required(values, 'cert-file')
-  const pin = await pinPartnerCertificate(p, readFileSync(file, 'utf8'))
+  const pin = pinPartnerCertificate(p, readFileSync(file, 'utf8'))
+  await p.save()
   say.line(`pinned the partner gateway's next certificate ${pin} beside ${p.file.partner.gatewayCertSha256}: both are taken until promote-partner-cert`)
 }
 
 async function promotePartnerCert(values: Values, say: Say): Promise<void> {
   const p = new CountryDir(required(values, 'trust'))
   const previous = p.file.partner.gatewayCertSha256
-  const pin = await promotePartnerCertificate(p)
+  const pin = promotePartnerCertificate(p)
+  await p.save()
   say.line(`the partner gateway's certificate ${pin} is now the only one pinned (was ${previous})`)
 }
 
