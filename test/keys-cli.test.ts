@@ -784,3 +784,17 @@ t.test("a gateway certificate command refused for the partner's trust file, or f
   breakTrustFile(trust.CA)
   await refused(['rotate-gateway-cert', '--trust', trust.CA], 'rotate-gateway-cert, for its own file')
 })
+
+t.test('activate-gateway-cert --partner-trust with the partner already pinning the next certificate alone activates it here', async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  t.equal((await keys('rotate-gateway-cert', '--trust', trust.CA, '--partner-trust', trust.US)).code, 0)
+  const next = readFileSync(join(dir, 'CA', 'gateway.next.crt.pem'), 'utf8')
+  // The partner promoted it first, as its operator may.
+  t.equal((await keys('promote-partner-cert', '--trust', trust.US)).code, 0)
+  const activated = await keys('activate-gateway-cert', '--trust', trust.CA, '--partner-trust', trust.US)
+  t.equal(activated.code, 0, activated.stderr)
+  t.equal(readFileSync(join(dir, 'CA', 'gateway.crt.pem'), 'utf8'), next, 'this gateway presents it')
+  t.same(loadTrustStore(trust.US).partner.gatewayCertPins, [sha256(new X509Certificate(next).raw)], 'and the partner pins it alone, as it did')
+  t.match(activated.stdout, /now pins it alone/)
+})

@@ -770,8 +770,10 @@ async function activateGatewayCert(values: Values, say: Say): Promise<void> {
   c.remove(nextTlsKey)
   delete c.file.gateway.nextTlsCert
   delete c.file.gateway.nextTlsKey
-  if (partner !== undefined) promotePartnerCertificate(partner)
-  await saveAll(c, ...(partner === undefined ? [] : [partner]))
+  // A partner that promoted it already (the NOT_PINNED check takes that) has nothing left to do.
+  const promote = partner !== undefined && partner.file.partner.nextGatewayCertSha256 === pin
+  if (promote) promotePartnerCertificate(partner)
+  await saveAll(c, ...(promote ? [partner] : []))
   say.line(`gateway ${c.file.country} presents its new TLS certificate (x5t#S256 ${pin}) from the next reload; the old key is overwritten`)
   if (partner !== undefined) {
     say.line(`  the partner's ${path.resolve(values['partner-trust']!)} now pins it alone`)
