@@ -798,3 +798,16 @@ t.test('activate-gateway-cert --partner-trust with the partner already pinning t
   t.same(loadTrustStore(trust.US).partner.gatewayCertPins, [sha256(new X509Certificate(next).raw)], 'and the partner pins it alone, as it did')
   t.match(activated.stdout, /now pins it alone/)
 })
+
+t.test('two create-ca at once into one directory: one is refused, and the CA on disk is the one the other reported', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ca-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const runs = await Promise.all([keys('create-ca', '--dir', dir, '--country', 'CA'), keys('create-ca', '--dir', dir, '--country', 'CA')])
+  t.same(runs.map((r) => r.code).sort(), [0, 1], 'one created, one refused')
+  const refused = runs.find((r) => r.code === 1)!
+  t.match(refused.stderr, /\[CA_EXISTS\]/)
+  const created = runs.find((r) => r.code === 0)!
+  const pem = readFileSync(join(dir, 'ca.crt.pem'), 'utf8')
+  t.match(created.stdout, new RegExp(`x5t#S256  ${sha256(new X509Certificate(pem).raw)}`), 'the certificate on disk is the one reported')
+  t.ok(new X509Certificate(pem).checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'ca.key.pem')))), 'and the key on disk is its key')
+})

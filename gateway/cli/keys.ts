@@ -234,9 +234,18 @@ async function createCa(values: Values, say: Say): Promise<void> {
     O: values.organisation ?? `Beyond the Border Gateway ${country}`,
     CN: `BTB ${country} Root CA`
   })
+  // Checked above, and again as each is put in place: another create-ca run
+  // into the directory meanwhile made the CA there, and this one is refused.
   const w = new pki.Writer(dir)
-  await w.write('ca.crt.pem', ca.certPem)
-  await w.write('ca.key.pem', ca.keyPem, true)
+  const exists = (err: unknown): unknown =>
+    (err as NodeJS.ErrnoException).code === 'EEXIST' ? new TrustEditError('CA_EXISTS', `${dir} has a CA: a CA is never overwritten`) : err
+  await w.create('ca.crt.pem', ca.certPem).catch((err: unknown) => {
+    throw exists(err)
+  })
+  await w.create('ca.key.pem', ca.keyPem, true).catch(async (err: unknown) => {
+    await rm(path.join(dir, 'ca.crt.pem'), { force: true })
+    throw exists(err)
+  })
   const cert = new X509Certificate(ca.certPem)
   say.line(`created the ${country} root CA in ${dir}`)
   say.line(`  subject   ${cert.subject.replaceAll('\n', ', ')}`)

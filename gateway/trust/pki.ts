@@ -10,7 +10,7 @@
  * openssl can sign with them.
  */
 import { X509Certificate, createHash, createPrivateKey, generateKeyPair as nodeGenerateKeyPair, randomBytes, sign } from 'node:crypto'
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { chmod, link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { exportJWK, generateKeyPair as joseGenerateKeyPair, type JWK } from 'jose'
@@ -237,6 +237,24 @@ export class Writer {
     await writeFile(partial, content, { mode: secret ? 0o600 : 0o644 })
     await chmod(partial, secret ? 0o600 : 0o644) // in case the umask interfered
     await rename(partial, file)
+    this.files.push(rel.split(path.sep).join('/'))
+  }
+  /**
+   * As write, for a file that is never overwritten (a CA's): linked into
+   * place, which fails with EEXIST when something is there already, even
+   * one made a moment ago by another command.
+   */
+  async create(rel: string, content: string, secret = false): Promise<void> {
+    const file = path.join(this.out, rel)
+    await mkdir(path.dirname(file), { recursive: true })
+    const partial = `${file}.${randomBytes(4).toString('hex')}.partial`
+    try {
+      await writeFile(partial, content, { mode: secret ? 0o600 : 0o644 })
+      await chmod(partial, secret ? 0o600 : 0o644)
+      await link(partial, file)
+    } finally {
+      await rm(partial, { force: true })
+    }
     this.files.push(rel.split(path.sep).join('/'))
   }
 }
