@@ -2,7 +2,7 @@
 // file as it was), and the expiry report. Live effects are in trust-live.test.ts.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { checkConfiguration } from '../gateway/check-config.ts'
@@ -810,4 +810,25 @@ t.test('two create-ca at once into one directory: one is refused, and the CA on 
   const pem = readFileSync(join(dir, 'ca.crt.pem'), 'utf8')
   t.match(created.stdout, new RegExp(`x5t#S256  ${sha256(new X509Certificate(pem).raw)}`), 'the certificate on disk is the one reported')
   t.ok(new X509Certificate(pem).checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'ca.key.pem')))), 'and the key on disk is its key')
+})
+
+t.test('a trust file named through a symbolic link is held by the same lock as by its own path', async (t) => {
+  const dir = copyKeys(t)
+  const trustFile = join(dir, 'CA', 'trust.json')
+  const linked = join(dir, 'CA', 'trust-in-force.json')
+  symlinkSync(trustFile, linked)
+  // Another command holds the file by its own path.
+  writeFileSync(`${trustFile}.lock`, '')
+  const before = readFileSync(trustFile, 'utf8')
+  const res = await keys('revoke', '--trust', linked, '--name', 'po-1')
+  t.equal(res.code, 1)
+  t.match(res.stderr, /\[TRUST_FILE_LOCKED\]/, 'refused as held, whichever name the operator gave it')
+  t.equal(readFileSync(trustFile, 'utf8'), before, 'nothing changed')
+
+  // Not held: the change is made to the file the link names, and the link stays one.
+  rmSync(`${trustFile}.lock`)
+  const done = await keys('revoke', '--trust', linked, '--name', 'po-1')
+  t.equal(done.code, 0, done.stderr)
+  t.ok(lstatSync(linked).isSymbolicLink(), 'the link is still a link')
+  t.notSame(readFileSync(trustFile, 'utf8'), before, 'and the file it names has the change')
 })

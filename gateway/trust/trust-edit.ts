@@ -7,7 +7,7 @@
  * writes none of them (commitTrustChanges).
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createPublicKey } from 'node:crypto'
@@ -42,6 +42,20 @@ export function readTrustFile(path: string): TrustFile {
 }
 
 /**
+ * The file `path` names, through any symbolic links: what a change replaces
+ * and what its lock is named after. Renamed over the link itself, the trust
+ * file would become a copy, and the file the link pointed to would stay as
+ * it was for whatever else reads it.
+ */
+function inPlaceOf(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return path
+  }
+}
+
+/**
  * Holds `path` for one command, from its read to its write, until the
  * returned function lets it go. A write is atomic, but two commands at once
  * (two operators) would each write the file as they read it, and the later
@@ -50,7 +64,8 @@ export function readTrustFile(path: string): TrustFile {
  * refused instead, before it reads or writes anything.
  */
 export function lockTrustFile(path: string): () => void {
-  const lock = `${path}.lock`
+  // By the file's own name: two operators may name it through different links.
+  const lock = `${inPlaceOf(path)}.lock`
   try {
     closeSync(openSync(lock, 'wx', 0o600))
   } catch (err) {
@@ -136,8 +151,9 @@ export async function commitTrustChanges(changes: readonly TrustChange[]): Promi
       }
     }
     for (const change of changes) {
-      const partial = join(dirname(change.path), `.trust.${randomBytes(4).toString('hex')}.partial`)
-      staged.push([partial, change.path])
+      const target = inPlaceOf(change.path)
+      const partial = join(dirname(target), `.trust.${randomBytes(4).toString('hex')}.partial`)
+      staged.push([partial, target])
       await writeFile(partial, json(change.file), { mode: 0o644 })
       try {
         loadTrustStore(partial, pending)
