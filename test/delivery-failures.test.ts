@@ -5,7 +5,10 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { buildApp } from '../gateway/app.ts'
-import { client, eventually, freePort, injectGateway, testConfig, UNREACHABLE_URL } from './helper.ts'
+import { failureReason } from '../gateway/queue/dead-letters.ts'
+import { RECEIPT_TYP } from '../gateway/pipeline/receipt.ts'
+import { client, eventually, freePort, injectGateway, standInPartner, testConfig, UNREACHABLE_URL } from './helper.ts'
+import { redisContents } from './lib/redis-contents.ts'
 
 // The tests are independent (each its own gateway, Redis prefix and ledger) and spend their time waiting on retries: side by side.
 t.jobs = 3
@@ -56,6 +59,58 @@ t.test('an outage does not flood the ledger: attempts 1, 2, 4, 8 and the outcome
     events,
     ['accepted', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'delivery-failed', 'dead-lettered'],
     'the ledger gets failures 1, 2, 4 and 8, then the outcome: 6 entries for 10 attempts'
+  )
+})
+
+t.test("a partner's receipt whose header names a traveller: no log line, no Redis key and no attempt holds it", async (t) => {
+  // A partner at fault: its receipt's protected header carries a name and a
+  // document number where a media type, a key id or a parameter's name go.
+  // The header is read before the signature, and each was quoted in the
+  // attempt's error: a log line, the message's status, and BullMQ's failed
+  // reason, which the events stream keeps after the job is removed.
+  const usKid = 'us-gateway-20261126-3eb8'
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const headers = [
+    { alg: 'ES256', kid: usKid, typ: 'Jean TREMBLAY C4471862' },
+    { alg: 'ES256', kid: 'TREMBLAY-C4471862', typ: RECEIPT_TYP },
+    { alg: 'ES256', kid: usKid, typ: RECEIPT_TYP, 'Jean TREMBLAY C4471862': 1 }
+  ]
+  let answered = 0
+  const partner = await standInPartner(t, (req, res) => {
+    req.resume()
+    const header = headers[answered++ % headers.length]
+    const receipt = `${b64(header)}.${b64({ note: 'x' })}.${Buffer.alloc(64, 7).toString('base64url')}`
+    res.writeHead(200, { 'content-type': 'application/jose' }).end(receipt)
+  })
+  const lines: string[] = []
+  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: partner.url, deliveryAttempts: headers.length, deliveryBackoffMs: 10, logLevel: 'debug' }), {
+    logStream: { write: (line) => void lines.push(line) }
+  })
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(id)).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
+      return s.status === 'dead-lettered' ? s : undefined
+    },
+    15_000,
+    'dead-lettering'
+  )
+  t.equal(status.attempts.length, headers.length, 'each receipt refused, then dead-lettered')
+  const queue = gw.app.queues.queue('outbound')
+  await eventually(async () => ((await queue.getJob(id)) === undefined ? true : undefined), 10_000, 'the job removed')
+  await eventually(() => (lines.some((l) => l.includes('DEAD_LETTER')) ? true : undefined), 10_000, 'the alert logged')
+
+  const personal = /TREMBLAY|C4471862/
+  t.notMatch(lines.join(''), personal, 'no log line holds the name or the number')
+  t.notMatch(await redisContents(gw.config.queuePrefix), personal, 'nothing in Redis holds them, the events stream included')
+  t.notMatch(JSON.stringify(status.attempts), personal, "nor does the message's status")
+  t.same(
+    status.attempts.map((a) => failureReason(a.error).code),
+    headers.map(() => 'RECEIPT_INVALID'),
+    'each attempt still says the receipt was refused'
   )
 })
 

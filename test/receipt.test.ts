@@ -53,4 +53,19 @@ t.test("a refused receipt's error quotes none of the partner's text: it is the a
     t.type(err, JwsInvalidError, `${what}: refused`)
     t.notMatch((err as Error).message, /TREMBLAY|C4471862/, `${what}: not quoted`)
   }
+  // Read by the checks every JWS and signed payload goes through, which quote what they refuse.
+  const b64 = (value: string) => Buffer.from(value).toString('base64url')
+  const unsigned = (header: Record<string, unknown>) => `${b64(JSON.stringify(header))}.${b64('{}')}.${Buffer.alloc(64, 7).toString('base64url')}`
+  for (const [what, jws, code] of [
+    ['a typ', unsigned({ alg: 'ES256', kid: usKey.kid, typ: 'Jean TREMBLAY C4471862' }), 'JWS_TYP_INVALID'],
+    ['a kid', unsigned({ alg: 'ES256', kid: 'TREMBLAY-C4471862', typ: RECEIPT_TYP }), 'JWS_KID_UNKNOWN'],
+    ['an alg', unsigned({ alg: 'Jean TREMBLAY C4471862', kid: usKey.kid, typ: RECEIPT_TYP }), 'JWS_ALG_NOT_ALLOWED'],
+    ["a header parameter's name", unsigned({ alg: 'ES256', kid: usKey.kid, typ: RECEIPT_TYP, 'Jean TREMBLAY C4471862': 1 }), 'JWS_HEADER_NOT_ALLOWED'],
+    ["a member's name, twice", await signCompactJws('{"Jean TREMBLAY C4471862":1,"Jean TREMBLAY C4471862":2}', usKey, RECEIPT_TYP), 'PAYLOAD_UNSAFE']
+  ] as const) {
+    const err = await verify(jws).catch((e: unknown) => e as Error)
+    t.type(err, JwsInvalidError, `${what}: refused`)
+    t.notMatch((err as Error).message, /TREMBLAY|C4471862/, `${what}: not quoted`)
+    t.match((err as Error).message, code, `${what}: named by the code of the check, ${code}`)
+  }
 })

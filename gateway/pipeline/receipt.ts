@@ -2,7 +2,7 @@
 // gateway signs the digest of exactly the compact JWS it received (the body,
 // whitespace around it set aside: gateway/plugins/body-parsers.ts); the sender
 // keeps it. A retry of the same message gets the same receipt, never an error.
-import { JwsInvalidError } from '../errors.ts'
+import { ERROR_CODES, JwsInvalidError } from '../errors.ts'
 import { isInstant } from '../lib/instant.ts'
 import { parseSignedJson } from '../lib/safe-json.ts'
 import { signCompactJws } from '../jws/sign-compact.ts'
@@ -24,6 +24,23 @@ export function signReceipt(receipt: Receipt, key: SigningKey): Promise<string> 
   return signCompactJws(JSON.stringify(receipt), key, RECEIPT_TYP)
 }
 
+/** The contract's codes, by which a receipt's JWS or JSON is refused. */
+const CODES: ReadonlySet<unknown> = new Set(ERROR_CODES)
+
+/**
+ * A receipt whose JWS or JSON is refused, named by the code of the check that
+ * refused it. The error becomes the attempt's record, a log line and BullMQ's
+ * failed reason, which Redis's events stream keeps after the job is removed
+ * (docs/architecture.md, "Privacy principles in code"); and those checks
+ * quote what they refuse, all of it the partner's text: the protected
+ * header's typ, kid, alg or a parameter's name, read before the signature, or
+ * a member's name. A partner at fault could write a traveller's name there.
+ */
+function refused(err: unknown): Error {
+  const code = (err as { code?: unknown } | null)?.code
+  return new JwsInvalidError(`the receipt was refused: ${CODES.has(code) ? String(code) : 'it could not be read'}`)
+}
+
 const RECEIPT_MEMBERS = ['messageId', 'digest', 'receivedAt', 'receiver', 'policyVersion'] as const
 
 /**
@@ -36,8 +53,13 @@ export async function verifyReceipt(
   jws: string,
   { keys, owner, expected }: { keys: ReadonlyMap<string, VerificationKey>; owner: string; expected: { messageId: string; digest: string } }
 ): Promise<Receipt> {
-  const { payload } = await verifyCompactJws(jws, { keys, owner, typ: RECEIPT_TYP })
-  const value: unknown = parseSignedJson(payload)
+  let value: unknown
+  try {
+    const { payload } = await verifyCompactJws(jws, { keys, owner, typ: RECEIPT_TYP })
+    value = parseSignedJson(payload)
+  } catch (err) {
+    throw refused(err)
+  }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new JwsInvalidError('the receipt is not a JSON object')
   const fields = value as Record<string, unknown>
   const missing = RECEIPT_MEMBERS.find((name) => typeof fields[name] !== 'string')
