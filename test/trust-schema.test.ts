@@ -203,3 +203,25 @@ t.test('a key registered for an algorithm its key type cannot do is refused at l
   writeFileSync(path, good)
   t.ok(loadTrustStore(path), 'the file as it was loads')
 })
+
+t.test('a gateway private key file that is not JSON is refused naming the file, quoting none of its text', async (t) => {
+  const dir = copyKeys(t)
+  const path = join(dir, 'CA', 'trust.json')
+  const file = JSON.parse(readFileSync(path, 'utf8')) as { gateway: { signingKeys: Array<{ kid: string; privateJwk: string }> } }
+  const entry = file.gateway.signingKeys[0]!
+  const keyFile = join(dir, 'CA', entry.privateJwk)
+  // A hand edit gone wrong: an unquoted token beside the private scalar, which a JSON reader's message would quote.
+  const jwk = readFileSync(keyFile, 'utf8')
+  const d = (JSON.parse(jwk) as { d: string }).d
+  writeFileSync(keyFile, jwk.replace(`"d": "${d}"`, `"d": ${d}`).replace(`"d":"${d}"`, `"d":${d}`))
+  t.notSame(readFileSync(keyFile, 'utf8'), jwk, 'the key file is broken')
+  let message = ''
+  try {
+    loadTrustStore(path)
+  } catch (err) {
+    message = (err as Error).message
+  }
+  t.match(message, new RegExp(`gateway key ${entry.kid}: its private key file ${entry.privateJwk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not JSON`))
+  const quoted = Array.from({ length: d.length - 5 }, (_, at) => d.slice(at, at + 6)).filter((piece) => message.includes(piece))
+  t.same(quoted, [], 'no part of the private scalar in the message')
+})

@@ -114,6 +114,23 @@ function verificationKey(entry: TrustFileKey | RetiredKey, owner: string): Verif
   return { ...key, retiredAt }
 }
 
+/**
+ * A private JWK file read as JSON. A reader's syntax error quotes the text
+ * around the fault, which here is key material, and the message reaches the
+ * start's fatal line and a refused reload's log line: the file is named
+ * instead, with nothing of what is in it.
+ */
+function privateJwk(text: string, what: string): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new Error(`trust file: ${what} is not JSON`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`trust file: ${what} is not a JWK object`)
+  return value as Record<string, unknown>
+}
+
 export function loadTrustStore(trustFilePath: string, pending: ReadonlyMap<string, string> = new Map()): TrustStore {
   const base = dirname(resolve(trustFilePath))
   // The shape first (schemas/trust.schema.json); then what no schema can say:
@@ -128,7 +145,7 @@ export function loadTrustStore(trustFilePath: string, pending: ReadonlyMap<strin
 
   const signingEntries = file.gateway.signingKeys.map((entry) => {
     if (!isAllowedAlgorithm(entry.alg)) throw new Error(`trust file: gateway key ${entry.kid} uses ${entry.alg}`)
-    const jwk = JSON.parse(read(entry.privateJwk)) as Record<string, unknown>
+    const jwk = privateJwk(read(entry.privateJwk), `gateway key ${entry.kid}: its private key file ${entry.privateJwk}`)
     const key: KeyObject = createPrivateKey({ key: jwk as never, format: 'jwk' })
     checkKeyFits(entry, key, jwk.alg)
     return { kid: entry.kid, alg: entry.alg, key }
