@@ -6,6 +6,9 @@
 // so the job id no longer protects it. Here that race is played out on
 // purpose: the item the relay would have read is enqueued again after the
 // message was delivered.
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { QueueEvents } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
@@ -161,6 +164,73 @@ t.test('a push whose lock lapses while it is in flight (Redis frozen past QUEUE_
   t.equal(webhook.pushes.length, 1, 'pushed once: the agency did not get it again while its first push was in flight')
   t.equal(await entriesFor(gw.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
 })
+
+/** A process's state as its kernel reports it (proc(5), the third field of `stat`): `T` once it is stopped. */
+function processState(pid: number): string | undefined {
+  try {
+    return /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]
+  } catch {
+    return undefined
+  }
+}
+
+t.test(
+  'a worker frozen past its lock, the stalled check and the wait after it, with the message read and nothing sent, does not push it after another worker did',
+  async (t) => {
+    const webhook = await agencyWebhook(t, 'CA')
+    const config = testConfig('CA', {
+      webhooks: { 'CA/CBSA/pik-primary': webhook.url },
+      queueLockMs: 1000,
+      queueStalledCheckMs: 500,
+      // A job back from a stall waits twice this: 2 s.
+      deliveryTimeoutMs: 1000
+    })
+    // The worker that takes the message first: a gateway process of its own
+    // on the same ledger and queues, which stops itself (SIGSTOP) once it has
+    // read the message, before it sends anything.
+    const frozen = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'worker-frozen-before-push.ts')], {
+      // Its warnings on stdout, after `ready`: what it did when it woke.
+      env: { ...process.env, BTB_CONFIG: JSON.stringify({ ...config, logLevel: 'warn' }) },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    t.teardown(() => frozen.kill('SIGKILL'))
+    let out = ''
+    frozen.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8')
+    })
+    await eventually(() => (out.includes('ready\n') ? true : undefined), 60_000, 'the worker process to start')
+
+    // The partner's delivery, taken in by an instance that runs no worker.
+    const intake = await injectGateway(t, { ...config, runWorkers: false })
+    const sent = await forwardedTo('CA')
+    t.equal((await intake.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('CA') })).statusCode, 200)
+    await eventually(() => (processState(frozen.pid!) === 'T' ? true : undefined), 15_000, 'the worker to freeze with the message read')
+    t.equal(webhook.pushes.length, 0, 'nothing pushed before it froze')
+
+    // Another instance's worker finds the frozen one's lock lapsed, waits out
+    // the attempt it may have under way, and pushes the message.
+    const stalled = await stalledJobs(t, config.redisUrl, config.queuePrefix)
+    const other = await injectGateway(t, config)
+    await eventually(() => (stalled.has(sent.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
+    await eventually(
+      async () => ((await other.app.store.findMessage('inbound', sent.id))?.status === 'delivered' ? true : undefined),
+      15_000,
+      'the other worker to deliver it'
+    )
+    t.equal(webhook.pushes.length, 1, 'the other worker pushed it')
+
+    // The frozen worker wakes; its close waits for its attempt in hand.
+    frozen.kill('SIGCONT')
+    frozen.kill('SIGTERM')
+    const code = await eventually(() => frozen.exitCode ?? undefined, 30_000, 'the woken worker to end its attempt and close')
+    t.equal(code, 0, 'it closed cleanly')
+    t.equal(webhook.pushes.length, 1, 'pushed once: the worker that woke did not push it again')
+    t.match(out, /no longer holds the job/, 'it gave its attempt up: the job was no longer its own')
+    t.equal(await entriesFor(other.app, sent.id, 'delivered', 'inbound'), 1, 'one "delivered"')
+    for (const event of ['delivery-failed', 'dead-lettered']) t.equal(await entriesFor(other.app, sent.id, event, 'inbound'), 0, `no "${event}"`)
+    t.equal((await other.app.store.findMessage('inbound', sent.id))?.status, 'delivered')
+  }
+)
 
 t.test('a push in flight when Redis restarts empty is not pushed again meanwhile by the outbox relay', async (t) => {
   const { redis, webhook, gw, answer, exchange } = await heldFirstPush(t)

@@ -161,6 +161,46 @@ export async function waitForOriginal(
 }
 
 /**
+ * An attempt whose job this worker no longer holds is given up before it
+ * sends anything: nothing is recorded, no attempt is spent, and the job is
+ * left to whoever holds it now (BullMQ's DelayedError: the worker moves on).
+ * waitOutStalledAttempt puts off a job back from a stall by what an attempt
+ * under way can take, which holds only for a worker whose event loop runs: one
+ * frozen (its process, or its Redis) past the lock, the stalled check and that
+ * wait, with the message read and nothing sent yet, woke to send it after
+ * another worker had sent it and recorded it delivered, and the agency had it
+ * twice. So the lock is asked for right before the push goes: BullMQ's
+ * extendLock answers 0 unless the lock's key still holds this worker's token
+ * (lapsed, taken by another worker, the job moved or gone), and otherwise
+ * makes it last `lockMs` from now. A lock that lapsed with no other worker
+ * holding the job yet is given up too: the stalled check hands the job on.
+ * A check Redis fails to answer is an error before the POST, a failed
+ * attempt with nothing sent, as any other.
+ *
+ * The window left (docs/architecture.md, "The pipeline, one message"): a
+ * freeze that starts after this check, while the push is on its way or its
+ * answer not yet recorded, and lasts past the lock, the stalled check and
+ * the wait after it. The agency then gets it again with the same
+ * Idempotency-Key (docs/integrators.md, "Receiving").
+ */
+export async function giveUpUnlessHeld(log: FastifyBaseLogger, job: Job<DeliveryJob>, token: string | undefined, lockMs: number): Promise<void> {
+  // A processor run by a BullMQ worker always has its token; without one, nothing shows the job is held.
+  if (token !== undefined && (await job.extendLock(token, lockMs)) === 1) return
+  log.warn(
+    { messageId: job.data.id, direction: job.data.direction },
+    'this worker no longer holds the job (its process or Redis stopped past QUEUE_LOCK_MS): nothing sent, the worker that takes it again delivers it'
+  )
+  throw new LockLostError()
+}
+
+/** The attempt was given up, the job left to its holder (giveUpUnlessHeld): no failure. */
+export class LockLostError extends DelayedError {
+  constructor() {
+    super('the job is no longer held by this worker')
+  }
+}
+
+/**
  * An attempt the closing gateway abandoned (docs/operators.md, "Shutdown")
  * is not a failed attempt: nothing is recorded, no attempt is spent, and the
  * job goes back to the queue at once, for another instance or the next start.
@@ -189,6 +229,7 @@ export async function attemptDelivery(
   try {
     receipt = await send()
   } catch (err) {
+    if (err instanceof LockLostError) throw err
     await giveBackIfAbandoned(err, job, token)
     if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
     throw err

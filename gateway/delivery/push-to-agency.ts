@@ -2,7 +2,15 @@
 // receiving agency system's webhook over mTLS.
 import { UnrecoverableError } from 'bullmq'
 import type { Sealer } from '../lib/seal.ts'
-import { attemptDelivery, deliveryAnswerCode, deliveryProcessor, DeliveryRefusedError, type DeliveryDeps, isPermanent } from './delivery-outcome.ts'
+import {
+  attemptDelivery,
+  deliveryAnswerCode,
+  deliveryProcessor,
+  DeliveryRefusedError,
+  type DeliveryDeps,
+  giveUpUnlessHeld,
+  isPermanent
+} from './delivery-outcome.ts'
 import { retryableFailure } from './retry-after.ts'
 import type { Poster } from './tls-client.ts'
 
@@ -11,6 +19,8 @@ export interface AgencyPushDeps extends DeliveryDeps {
   readonly webhookFor: (systemId: string) => string | undefined
   readonly sealer: Sealer
   readonly client: Poster
+  /** BullMQ's lockDuration (QUEUE_LOCK_MS): how long the lock taken again before a push lasts. */
+  readonly lockMs: number
 }
 
 export function agencyPush(deps: AgencyPushDeps) {
@@ -23,6 +33,11 @@ export function agencyPush(deps: AgencyPushDeps) {
       // The agency's way to recognise a push it already has
       // (docs/integrators.md, "Receiving"): after a crash between its 2xx and our record of it, the
       // same message is pushed again, with the same key.
+      // Nothing between this check and the POST waits on anything but the
+      // connection: a push goes only from the worker that holds its job.
+      // The partner's hop needs no such check: the partner knows a delivery
+      // again by its id, and answers it with the same receipt.
+      await giveUpUnlessHeld(deps.log, job, token, deps.lockMs)
       const res = await deps.client.post(url, jws, 'application/jose', { 'idempotency-key': id })
       if (res.status < 200 || res.status >= 300) {
         const code = deliveryAnswerCode(res.body)

@@ -106,6 +106,7 @@ export const deliveryPlugin = fp(
             agencyPush({
               ...deps,
               client: agencyClient,
+              lockMs: opts.lockMs,
               webhookFor: (id) => app.partner.webhookFor(id)
             }),
             settings
