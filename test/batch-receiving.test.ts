@@ -1,34 +1,89 @@
 // A batch as the receiving gateway takes it from the partner: what the
 // sender's policy can let through, and no less. A batch holds at least one
 // record (the kinds' `minItems`), and the policy never forwards an empty
-// list or an empty record, so a partner at fault that sends one is refused
-// SCHEMA_INVALID, with nothing kept or pushed. And each record of a batch
+// list, an empty record, or a batch without its list (it refuses one it
+// would leave nothing of), so a partner at fault that sends one is refused
+// SCHEMA_INVALID, audited, with nothing kept or pushed. And each record of a batch
 // names its own traveller in the ledger, for their disclosure report, even
 // one the partner sent without a document.
 import t from 'tap'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
-import { entryExitBatch } from '../sandbox/sample-messages.ts'
+import { entryExitBatch, sampleEnvelope } from '../sandbox/sample-messages.ts'
+import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
+import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
 import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
 
 const PSEUDONYM = `ps1:${'A'.repeat(43)}`
+const EXAMPLES = join(import.meta.dirname, '..', 'schemas', 'examples')
 
-t.test("a partner's batch with no record, or a record with nothing in it, is refused SCHEMA_INVALID and nothing of it is kept", async (t) => {
-  const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
-  const record = borderDayRecord({ seed: seedHash('batch-receiving'), recordedBy: 'CA', date: '2026-11-30', count: 1 }, 0)
-  const cases: Array<[string, Record<string, unknown>]> = [
-    ['no record at all', { batchRef: PSEUDONYM, records: [] }],
-    ['a record with nothing in it', { batchRef: PSEUDONYM, records: [{}] }]
-  ]
-  for (const [what, payload] of cases) {
-    const sent = await forwardedTo('US', { message: entryExitBatch('SYN-EE-CA-20261130-00005', [record]), envelope: { payload } })
-    const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
-    const answer = res.statusCode === 200 ? 'a receipt' : res.json<{ code: string }>().code
-    t.same([res.statusCode, answer], [422, 'SCHEMA_INVALID'], `${what}: refused`)
-    t.equal(await gw.app.store.findMessage('inbound', sent.id), undefined, `${what}: no message kept`)
-    t.equal(await gw.app.store.outboxItem('inbound', sent.id), undefined, `${what}: nothing to push`)
+t.test(
+  "a partner's batch with no record, no list of records at all, or a record with nothing in it, is refused SCHEMA_INVALID, audited, and nothing of it is kept",
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+    const record = borderDayRecord({ seed: seedHash('batch-receiving'), recordedBy: 'CA', date: '2026-11-30', count: 1 }, 0)
+    const records = entryExitBatch('SYN-EE-CA-20261130-00005', [record])
+    const roster = sampleEnvelope('traveller.designation-batch', 'CA', { country: 'US', agency: 'CBP' })
+    // A batch of business-traveller designations, made of the contract's example of one.
+    const business = JSON.parse(readFileSync(join(EXAMPLES, 'traveller.designation', 'valid-xpt-after-sales-ca-to-us.json'), 'utf8'))
+    const businessBatch = {
+      ...sampleEnvelope('traveller.designation', 'CA', { country: 'US', agency: 'CBP' }),
+      kind: 'traveller.designation-batch',
+      purpose: business.purpose,
+      legalAuthority: business.legalAuthority,
+      agreementRef: business.agreementRef,
+      payload: { batchRef: 'CBSA-XPT-20261122-0001', designations: [business.payload] }
+    }
+    const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+      ['no record at all', records, { batchRef: PSEUDONYM, records: [] }],
+      ['no list of records at all', records, { batchRef: PSEUDONYM }],
+      ['a record with nothing in it', records, { batchRef: PSEUDONYM, records: [{}] }],
+      ['a NEXUS roster with no list of designations at all', roster, { batchRef: PSEUDONYM }],
+      ['a batch of business-traveller designations with no list of them at all', businessBatch, { batchRef: PSEUDONYM }]
+    ]
+    for (const [what, message, payload] of cases) {
+      const sent = await forwardedTo('US', { message, envelope: { payload } })
+      const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
+      const answer = res.statusCode === 200 ? 'a receipt' : res.json<{ code: string }>().code
+      t.same([res.statusCode, answer], [422, 'SCHEMA_INVALID'], `${what}: refused`)
+      // A refusal before the envelope validates names no message: it is known by the keyed digest of what was sent.
+      const digest = gw.app.policyBook.digest(sent.jws)
+      const entries = (await gw.app.store.auditEntries(0, 1000)).map((e) => e.entry)
+      const refusals = entries.filter((e) => e.digest === digest).map((e) => [e.event, e.code])
+      t.same(refusals, [['refused', 'SCHEMA_INVALID']], `${what}: the refusal audited`)
+      t.same(
+        entries.filter((e) => e.messageId === sent.id),
+        [],
+        `${what}: nothing under its id`
+      )
+      t.equal(await gw.app.store.findMessage('inbound', sent.id), undefined, `${what}: no message kept`)
+      t.equal(await gw.app.store.outboxItem('inbound', sent.id), undefined, `${what}: nothing to push`)
+    }
+  }
+)
+
+t.test("a sender's policy that would leave nothing of a batch's records refuses the batch: no batch without them is ever forwarded", async (t) => {
+  const book = new PolicyBook(randomBytes(32), randomBytes(32))
+  const validator = new MessageValidator()
+  const record = borderDayRecord({ seed: seedHash('batch-receiving-air'), recordedBy: 'CA', date: '2026-11-30', count: 1 }, 0) as Record<string, any>
+  const airExit = { ...record, recordType: 'exit', crossing: { ...record.crossing, travelMode: 'air' } }
+  const batch = validator.envelope({
+    ...entryExitBatch('SYN-EE-CA-20261130-00007', [airExit]),
+    id: randomUUID(),
+    schemaVersion: '1.0',
+    from: { country: 'CA', agency: 'CBSA', system: 'pik-primary' },
+    createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+  })
+  for (const direction of ['outbound', 'inbound'] as const) {
+    const policy = book.select(batch, direction)
+    // Its air-exit exclusion refuses this batch first. Without it, the
+    // record rules' condition (not an air exit) withholds every field of
+    // every record: what is left is a batch of nothing.
+    const unexcluded = { ...policy, rules: { ...policy.rules, exclusions: [] } }
+    t.throws(() => book.apply(unexcluded, batch.payload), { code: 'POLICY_DENIED', message: /records/ }, `${direction}: refused, naming the list`)
   }
 })
 

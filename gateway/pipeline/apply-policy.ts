@@ -9,7 +9,8 @@ import { createHmac, createSecretKey } from 'node:crypto'
 import { policies } from '../../policies/index.ts'
 import { applyPolicy, exclusionFor, policyVersion, type MinimisedPayload } from '../../policies/lib/engine.ts'
 import type { Country, Direction, DirectionPolicy } from '../../policies/lib/types.ts'
-import type { Kind } from '../../schemas/index.ts'
+import { allSchemas, KINDS, kindSchemas, type Kind } from '../../schemas/index.ts'
+import { requiredLists } from '../../policies/lib/received-schema.ts'
 import { arrangementMismatchDetail, mismatchDetail } from '../../policies/authorities.ts'
 import { AgreementMismatchError, LegalAuthorityMismatchError, PolicyDeniedError } from '../errors.ts'
 import { hmac } from '../lib/digest.ts'
@@ -39,6 +40,28 @@ function pseudonymInput(policyId: string, path: string, value: string): string {
   const itemKind = ITEM_KIND[kind]
   const field = itemKind === undefined ? path : path.replace(/^[^.[\]]+\[\]\./, '')
   return `${itemKind ?? kind}\u0000${purpose}\u0000${field}\u0000${value}`
+}
+
+/** By kind, the lists a message of it is of (received-schema.ts, requiredLists): a batch's records, a match request's prints. */
+const REQUIRED_LISTS: ReadonlyMap<string, readonly string[]> = (() => {
+  const registry = new Map(allSchemas.map((s) => [String(s.$id), s as Record<string, unknown>]))
+  return new Map(KINDS.map((kind) => [kind, requiredLists(kindSchemas[kind] as Record<string, unknown>, registry)]))
+})()
+
+/**
+ * A message whose policy left nothing of a list it is of is refused, not
+ * sent as a batch of nothing: the engine drops a list it empties, and the
+ * partner's gateway refuses a message without one (received-schema.ts). A
+ * retraction's payload (`{}`) has no list to empty.
+ */
+function checkListsKept(policy: SelectedPolicy, payload: Record<string, unknown>, minimised: MinimisedPayload): void {
+  const [kind = ''] = policy.id.split('/')
+  for (const key of REQUIRED_LISTS.get(kind) ?? []) {
+    const sent = payload[key]
+    if (Array.isArray(sent) && sent.length > 0 && !Object.hasOwn(minimised.payload, key)) {
+      throw new PolicyDeniedError(`the ${policy.id} policy leaves nothing of \`${key}\` to send: a message without it is not sent`)
+    }
+  }
 }
 
 export class PolicyBook {
@@ -79,7 +102,7 @@ export class PolicyBook {
   apply(policy: SelectedPolicy, payload: Record<string, unknown>): MinimisedPayload {
     const exclusion = exclusionFor(policy.rules, payload)
     if (exclusion !== undefined) throw new PolicyDeniedError(`${exclusion.rule} (${exclusion.principle}): ${exclusion.why}`)
-    return applyPolicy(policy.rules, payload, {
+    const minimised = applyPolicy(policy.rules, payload, {
       digest: (value) => hmac(this.#auditKey, value),
       listDigest: () => {
         const mac = createHmac('sha256', this.#auditKey)
@@ -92,6 +115,8 @@ export class PolicyBook {
       },
       pseudonym: (value, path) => `ps1:${hmac(this.#pseudonymKey, pseudonymInput(policy.id, path, value))}`
     })
+    checkListsKept(policy, payload, minimised)
+    return minimised
   }
 
   /** Keyed digest for the ledger (message digests, identifiers): of a string's UTF-8, or of bytes. */

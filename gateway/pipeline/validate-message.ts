@@ -127,6 +127,9 @@ export class MessageValidator {
     const envelope = value as ForwardedEnvelope
     const received = this.#received.get(`${envelope.kind}/${envelope.purpose}`)
     if (received === undefined) throw new SchemaInvalidError(`/purpose ${envelope.purpose} has no outbound policy for ${envelope.kind}`)
+    // A retraction carries no record (the envelope schema holds its payload
+    // to {}), and none of the lists a message of its kind is of.
+    if (envelope.supersedes?.action === 'retract') return envelope
     if (!received(envelope.payload)) throw new SchemaInvalidError(describe(received.errors, '/payload'))
     return envelope
   }

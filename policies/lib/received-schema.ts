@@ -4,7 +4,7 @@
 // The receiving gateway validates what it gets against this, so a sender
 // cannot pass on a field its own policy should have withheld, nor an empty
 // list or record its policy would never have forwarded (a batch with no
-// record in it).
+// record in it), nor a message without the list it is of (requiredLists).
 import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
 import type { FieldRules } from './types.ts'
 
@@ -87,6 +87,26 @@ function isArraySchema(s: Schema): boolean {
   return s.type === 'array' || s.items !== undefined
 }
 
+/**
+ * The lists a message of the kind is of: those at the payload's root the kind
+ * requires, never empty (a batch's `records` or `designations`, a match
+ * request's `fingerprints`). Nothing else at the root stays required once a
+ * policy has been applied, since a rule may withhold it; a list the kind
+ * requires is always sent, or the message is not (gateway/pipeline/apply-policy.ts,
+ * PolicyBook.apply, refuses one its policy would leave nothing of). A
+ * retraction carries none: its payload is `{}`, and the envelope's schema
+ * holds it to that instead.
+ */
+export function requiredLists(kindSchema: Schema, registry: SchemaRegistry): string[] {
+  const { schema, base } = deref(kindSchema, String(kindSchema.$id), registry)
+  const properties = (schema.properties ?? {}) as Record<string, Schema>
+  return ((schema.required ?? []) as string[]).filter((key) => {
+    if (properties[key] === undefined) return false
+    const list = deref(properties[key], base, registry).schema
+    return isArraySchema(list) && typeof list.minItems === 'number' && list.minItems >= 1
+  })
+}
+
 function derive(node: Schema, base: string, path: string, fields: FieldRules, registry: SchemaRegistry): Schema | undefined {
   const { schema, base: b } = deref(node, base, registry)
   if (isObjectSchema(schema)) {
@@ -117,5 +137,8 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
 
 export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): Schema {
   const base = String(kindSchema.$id)
-  return derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
+  const received = derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
+  // Only a list something of which is shared: a policy that withholds all of one sends no message of the kind.
+  const required = requiredLists(kindSchema, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))
+  return required.length === 0 ? received : { ...received, required }
 }
