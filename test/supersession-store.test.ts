@@ -209,6 +209,29 @@ function conformance(backend: Backend): void {
     await store.accept(record('s', iso(300)), outbox('s', iso(300)), accepted('s', iso(300)))
     t.equal((await store.findMessage('outbound', 's'))?.supersedes, undefined, 'the link went with its messages')
   })
+
+  t.test(`${backend.name}: a hold on a correction already purged keeps the original it corrects, once another hold on it is released`, async (t) => {
+    // docs/privacy-officers.md, "More of the API": a hold also covers what its
+    // message corrects or retracts. The correction's record may be gone (it
+    // was held by nothing) while its original is kept by a hold of its own.
+    const store = await backend.open(t)
+    const hold = (ref: string, messageId: string, at: string) =>
+      store.addLegalHold({ ref, complaintRef: null, messageId, subject: null, reason: 'complaint', placedAt: at, releasedAt: null })
+    await store.accept(record('o', iso(0)), outbox('o', iso(0)), accepted('o', iso(0)))
+    await store.markDelivered('outbound', 'o', 'receipt', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'o', at: iso(1) }))
+    t.ok(await hold('H-ORIGINAL', 'o', iso(2)))
+    t.equal(await supersede(store, 'o', 'c', 'correct', iso(3)), 'accepted')
+    await store.markDelivered('outbound', 'c', 'receipt', auditEntry({ event: 'delivered', direction: 'outbound', messageId: 'c', at: iso(4) }))
+    t.same(await store.purge(iso(50), auditEntry({ event: 'purged', at: iso(50) })), { messages: 1, outbox: 0 }, 'the correction, held by nothing, goes')
+    t.ok(await store.findMessage('outbound', 'o'), 'its original is held')
+
+    t.ok(await hold('H-CORRECTION', 'c', iso(60)), 'a hold on the purged correction, which its ledger entries still name')
+    await store.releaseLegalHold('H-ORIGINAL', iso(61))
+    t.same(await store.purge(iso(100), auditEntry({ event: 'purged', at: iso(100) })), { messages: 0, outbox: 0 }, 'nothing goes')
+    t.ok(await store.findMessage('outbound', 'o'), 'the original is kept by the hold on what corrected it')
+    await store.releaseLegalHold('H-CORRECTION', iso(110))
+    t.same(await store.purge(iso(100), auditEntry({ event: 'purged', at: iso(120) })), { messages: 1, outbox: 0 }, 'released: it goes')
+  })
 }
 
 conformance(sqlite(false))

@@ -71,10 +71,15 @@ const COVERING = `WITH RECURSIVE ${andWhatTheySupersede(
 /**
  * The messages an active legal hold covers: those it names by id, those an
  * entry naming its traveller digest is about, and what each of these supersedes.
+ * A hold's own message is taken by its id, each way, whether its record is
+ * left or not: a correction purged before the hold was placed on it (nothing
+ * held it) still links to the original it corrects, which the hold keeps
+ * (docs/privacy-officers.md, "More of the API").
  */
 const HELD = andWhatTheySupersede(
   'held',
-  `SELECT m.direction, m.id FROM {legal_holds} h JOIN {messages} m ON m.id = h.message_id WHERE h.released_at IS NULL
+  `SELECT d.direction, h.message_id FROM {legal_holds} h CROSS JOIN (SELECT 'outbound' AS direction UNION ALL SELECT 'inbound') d
+      WHERE h.released_at IS NULL AND h.message_id IS NOT NULL
     UNION
     SELECT a.direction, a.message_id FROM {legal_holds} h JOIN {audit_subjects} s ON s.subject = h.subject JOIN {audit} a ON a.seq = s.seq
       WHERE h.released_at IS NULL AND a.message_id IS NOT NULL`
