@@ -125,7 +125,9 @@ for (const backend of GATEWAY_LEDGERS) {
         t.same((await report(sent.c)).holds, [], 'C: none')
       })
 
-      await t.test('ambiguous input, or a message no entry names, is refused and changes nothing', async (t) => {
+      await t.test('ambiguous input, a message no entry names, or a reference or reason holding the identifier is refused and changes nothing', async (t) => {
+        const travellerC = { documentNumber: sent.c.number, issuingCountry: sent.c.issuingCountry }
+        const identity = { surname: 'Trémblay', dateOfBirth: '1984-03-07' }
         const holdsBefore = await store.legalHolds()
         const ledgerBefore = (await store.auditEntries(0, 10_000)).length
         const cases: Array<[string, unknown, number, string]> = [
@@ -149,7 +151,23 @@ for (const backend of GATEWAY_LEDGERS) {
           ],
           ['a message no entry names', { ref: 'BAD-4', complaintRef: COMPLAINT, reason: 'r', messageId: crypto.randomUUID() }, 404, 'NOT_FOUND'],
           ['a complaint reference that is not one', { ref: 'BAD-5', complaintRef: 'x y', reason: 'r', messageId: sent.c.id }, 400, 'REQUEST_INVALID'],
-          ['a hold reference already used', { ref: 'HOLD-A', complaintRef: COMPLAINT, reason: 'r', messageId: sent.c.id }, 400, 'REQUEST_INVALID']
+          ['a hold reference already used', { ref: 'HOLD-A', complaintRef: COMPLAINT, reason: 'r', messageId: sent.c.id }, 400, 'REQUEST_INVALID'],
+          // The ledger never holds the identifier but as its digest: not in a reference, nor in the reason kept with the hold.
+          ['a reference that holds the document number', { ref: `HOLD-${sent.c.number}`, reason: 'r', ...travellerC }, 400, 'REQUEST_INVALID'],
+          [
+            'a complaint reference that holds it, spaced out and in small letters',
+            { ref: 'BAD-6', complaintRef: `opc-${sent.c.number.slice(0, 4).toLowerCase()}.${sent.c.number.slice(4)}`, reason: 'r', ...travellerC },
+            400,
+            'REQUEST_INVALID'
+          ],
+          [
+            'a reason that holds the membership id',
+            { ref: 'BAD-7', reason: 'NEXUS 100 200 300 complained', membershipId: '100200300' },
+            400,
+            'REQUEST_INVALID'
+          ],
+          ['a reason that names the surname', { ref: 'BAD-8', reason: 'complaint by Mr Tremblay', ...identity }, 400, 'REQUEST_INVALID'],
+          ['a reference that holds the date of birth', { ref: 'HOLD-19840307', reason: 'complaint', ...identity }, 400, 'REQUEST_INVALID']
         ]
         for (const [what, body, status, code] of cases) {
           const res = await officer('POST', '/v1/audit/legal-holds', token, body)
@@ -158,6 +176,17 @@ for (const backend of GATEWAY_LEDGERS) {
         }
         t.same(await store.legalHolds(), holdsBefore, 'no hold placed')
         t.equal((await store.auditEntries(0, 10_000)).length, ledgerBefore, 'nothing audited as placed')
+      })
+
+      await t.test('a reference or reason that only looks like part of the identifier is taken', async (t) => {
+        const placed = await officer('POST', '/v1/audit/legal-holds', token, {
+          ref: 'LIT-2026-7',
+          complaintRef: 'OPC-2026-0043',
+          reason: 'litigation, as filed 2026-11-02',
+          surname: 'Li',
+          dateOfBirth: '1990-01-02'
+        })
+        t.equal(placed.status, 201, `a surname inside another word is not the surname: ${placed.body}`)
       })
 
       await t.test('the purge keeps what a complaint covers until its hold is released; the report keeps the released hold', async (t) => {

@@ -57,6 +57,56 @@ export function namesNoOne(id: { documentNumber?: string; issuingCountry?: strin
   )
 }
 
+/** A text's letters and digits alone, accents and case aside: what it spells out, whatever separates it. */
+function spelled(value: string): string {
+  return significant(value.normalize('NFKC'), 'set aside').replace(/[^\p{L}\p{N}]/gu, '')
+}
+
+/** A text's words, each as `significant` reads a surname. */
+function words(value: string): string[] {
+  return value
+    .normalize('NFKC')
+    .split(/[^\p{L}\p{N}\p{M}]+/u)
+    .map((w) => significant(w, 'set aside'))
+    .filter((w) => w !== '')
+}
+
+/** Whether some run of `text`'s words, side by side, spells `target` (`DE LA CRUZ` and `DelaCruz` alike). */
+function hasWordRun(text: readonly string[], target: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    let run = ''
+    for (let j = i; j < text.length && run.length < target.length; j++) run += text[j]
+    if (run === target) return true
+  }
+  return false
+}
+
+/**
+ * A document number or membership id this long is looked for anywhere in a
+ * text (`HOLDC4471862`); a shorter one only as words of its own, where a
+ * letter or two inside another word is no one's identifier.
+ */
+const SPELLED_WITHIN = 6
+
+/**
+ * Whether a text a privacy officer writes beside a traveller's identifier
+ * (a hold's reference, complaint reference or reason) holds that identifier:
+ * its document number or membership id, or its surname or date of birth. The
+ * ledger keeps the references, for ever, and the identifier must never be in
+ * it but as its keyed digest (docs/privacy-officers.md, "Complaint references").
+ */
+export function holdsIdentifier(text: string, id: { documentNumber?: string; membershipId?: string; surname?: string; dateOfBirth?: string }): boolean {
+  const inWords = words(text)
+  const inText = spelled(text)
+  for (const number of [id.documentNumber, id.membershipId]) {
+    if (number === undefined) continue
+    const wanted = spelled(number)
+    if (wanted.length >= SPELLED_WITHIN ? inText.includes(wanted) : hasWordRun(inWords, wanted)) return true
+  }
+  if (id.surname !== undefined && hasWordRun(inWords, words(id.surname).join(''))) return true
+  return id.dateOfBirth !== undefined && inText.includes(spelled(id.dateOfBirth))
+}
+
 /**
  * Germany issues documents under two codes of the contract's list
  * (schemas/common.schema.json, icaoCode): DEU, and D as its MRZ writes it.

@@ -22,7 +22,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
-import { documentSubject, identitySubject, membershipSubject, namesNoOne } from '../pipeline/traveller-subjects.ts'
+import { documentSubject, holdsIdentifier, identitySubject, membershipSubject, namesNoOne } from '../pipeline/traveller-subjects.ts'
 import type { Checkpoint, Direction, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import {
@@ -482,7 +482,8 @@ const LEGAL_HOLD_BODY = {
   required: ['ref', 'reason'],
   description:
     'A hold on one message (`messageId`), or on a traveller (`documentNumber` and `issuingCountry`, `membershipId`, or `surname` and `dateOfBirth`): one of them. ' +
-    'With `complaintRef`, it attaches that complaint reference to what it covers.',
+    'With `complaintRef`, it attaches that complaint reference to what it covers. ' +
+    'A `ref`, `complaintRef` or `reason` that holds the identifier the hold names (the document number, membership id, surname or date of birth) is refused: the ledger keeps the references.',
   properties: {
     ref: { type: 'string', pattern: REFERENCE_PATTERN, description: "The hold's own reference; unique." },
     complaintRef: {
@@ -714,7 +715,20 @@ function holdTarget(body: HoldBody): { readonly messageId: string } | { readonly
   if (named > 1)
     throw new RequestInvalidError('name the traveller by documentNumber and issuingCountry, by membershipId, or by surname and dateOfBirth: one of them')
   if (named === 0) throw new RequestInvalidError('give messageId, documentNumber and issuingCountry, membershipId, or surname and dateOfBirth')
-  return { subject: subjectOf(body) }
+  const subject = subjectOf(body)
+  // The references go into the ledger, which is never purged, and the reason
+  // is kept with the hold: the traveller must be in neither but as the digest.
+  for (const [member, text] of [
+    ['ref', body.ref],
+    ['complaintRef', body.complaintRef],
+    ['reason', body.reason]
+  ] as const) {
+    if (text !== undefined && holdsIdentifier(text, body))
+      throw new RequestInvalidError(
+        `${member} holds the identifier the hold names: write it without the traveller's document, membership, name or date of birth`
+      )
+  }
+  return { subject }
 }
 
 export interface AuditRoutesOptions {
