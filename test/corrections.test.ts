@@ -369,6 +369,22 @@ for (const store of LEDGERS) {
       t.ok(await gw.app.store.findMessage('outbound', id), `${name} is held by the hold on the last number`)
     t.equal((await officer('DELETE', '/v1/audit/legal-holds/HOLD-CC')).statusCode, 204)
     t.same(await purgeExpired(gw.app.store, 1, later), { messages: 3, outbox: 0 }, 'released: the chain goes')
+    // The ledger is kept whole: the report by the last number still shows the
+    // original through its corrections, and so the released hold on it.
+    const afterPurge = (await officer('POST', '/v1/audit/disclosures', { documentNumber: 'CC3333333', issuingCountry })).json()
+    t.same(
+      named(afterPurge.disclosures.filter((d: Disclosure) => d.event === 'accepted').map((d: Disclosure) => d.messageId)),
+      ['O', 'C', 'W'],
+      'after the purge, the report by the last number still shows the whole chain'
+    )
+    t.same(
+      afterPurge.holds.map((h: { ref: string; releasedAt: string | null }) => [h.ref, h.releasedAt === null]).sort(),
+      [
+        ['HOLD-CC', false],
+        ['HOLD-O', false]
+      ],
+      'and both holds, released, the one on the original included'
+    )
   })
 
   t.test(`${store}: supersessions the gateway refuses, each with its code, audited, changing nothing`, async (t) => {

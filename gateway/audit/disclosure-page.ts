@@ -47,6 +47,12 @@ export interface DisclosurePage {
   }
   /** The correction or retraction of a message, by its direction and id (supersedingKey). */
   readonly supersededBy: ReadonlyMap<string, SupersedingEntry>
+  /**
+   * The messages the report reaches only through what corrected or retracted
+   * them, as the ledger links them: they outlive the records' own links, which
+   * the purge removes with the messages.
+   */
+  readonly originals: readonly MessageKey[]
 }
 
 export function supersedingKey(direction: Direction | undefined, id: string): string {
@@ -63,7 +69,8 @@ export async function disclosurePage(store: GatewayStore, opts: DisclosurePageOp
   // supersedes too (intake/intake.ts), so it is among these, after its
   // original, maybe pages later: each original is linked to it by (direction, id).
   const supersededBy = new Map<string, SupersedingEntry>()
-  for await (const e of reportEntries(store, opts.subject, opts.upTo)) {
+  const originals = await supersededChain(store, opts.subject, opts.upTo)
+  for await (const e of reportEntries(store, opts.subject, opts.upTo, originals)) {
     const { supersedes, direction, event, messageId } = e.entry
     totals.entries++
     const side = event !== 'accepted' && event !== 'received' ? undefined : direction === 'outbound' ? 'sent' : direction === 'inbound' ? 'received' : undefined
@@ -95,7 +102,7 @@ export async function disclosurePage(store: GatewayStore, opts: DisclosurePageOp
     bytes += size
     entries.push(e)
   }
-  return { entries, nextCursor, totals: { ...totals, lastMonth: { ...totals.lastMonth, to: [...totals.lastMonth.to] } }, supersededBy }
+  return { entries, nextCursor, totals: { ...totals, lastMonth: { ...totals.lastMonth, to: [...totals.lastMonth.to] } }, supersededBy, originals }
 }
 
 /**
@@ -107,15 +114,14 @@ export async function disclosurePage(store: GatewayStore, opts: DisclosurePageOp
  * new number finds the original through the correction
  * (docs/privacy-officers.md, "Corrections and retractions in the report").
  */
-async function* reportEntries(store: GatewayStore, subject: string, upTo: number): AsyncGenerator<StoredAuditEntry> {
-  const originals = await supersededChain(store, subject, upTo)
+async function* reportEntries(store: GatewayStore, subject: string, upTo: number, originals: readonly MessageKey[]): AsyncGenerator<StoredAuditEntry> {
   const ofOriginal = async function* (o: MessageKey): AsyncGenerator<StoredAuditEntry> {
     for await (const e of allMatching(store, { messageId: o.id, direction: o.direction })) if (e.entry.subjects.length > 0) yield e
   }
   yield* inSeqOrder([allMatching(store, { subject }), ...originals.map(ofOriginal)], upTo)
 }
 
-interface MessageKey {
+export interface MessageKey {
   readonly direction: Direction
   readonly id: string
 }

@@ -11,7 +11,7 @@ import { DATE_TIME_PATTERN, MESSAGE_ID_PATTERN } from '../../schemas/index.ts'
 import { ledgerOrigin } from '../audit/checkpoint.ts'
 import { CHECKPOINT_CONFLICT_QUERY, isCheckpointConflict } from '../audit/checkpoint-conflict.ts'
 import { inclusionProof, inclusionProofs } from '../audit/ledger-proofs.ts'
-import { disclosurePage, supersedingKey } from '../audit/disclosure-page.ts'
+import { disclosurePage, supersedingKey, type MessageKey } from '../audit/disclosure-page.ts'
 import { travellerFields } from '../audit/traveller-fields.ts'
 import { verifyLedger } from '../audit/verify-ledger.ts'
 import { auditStatistics, type Bucket } from '../audit/audit-statistics.ts'
@@ -752,6 +752,23 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
     return payload
   })
 
+  /**
+   * The holds on the traveller or a message of theirs, and those on each
+   * original the report shows through its correction: the store finds those
+   * by the records' links, which the purge removes once both messages are
+   * gone, and the ledger keeps (docs/privacy-officers.md, "Complaint references").
+   */
+  async function holdsCovering(subject: string, originals: readonly MessageKey[]): Promise<LegalHold[]> {
+    const covering = await app.store.legalHoldsCovering(subject)
+    const ids = new Set(originals.map((o) => o.id))
+    if (ids.size === 0) return covering
+    const listed = new Set(covering.map((h) => h.ref))
+    const more = (await app.store.legalHolds()).filter((h) => h.messageId !== null && ids.has(h.messageId) && !listed.has(h.ref))
+    if (more.length === 0) return covering
+    // In the order placed, as the store lists them.
+    return [...covering, ...more].sort((a, b) => (a.placedAt === b.placedAt ? (a.ref < b.ref ? -1 : 1) : a.placedAt < b.placedAt ? -1 : 1))
+  }
+
   app.get<{ Querystring: AuditFilterQuery }>('/v1/audit/entries', { schema: SCHEMAS.entries, serializerCompiler: asStored }, async (request) => {
     return auditPage(app.store, toAuditQuery(request.query), request.query)
   })
@@ -859,7 +876,7 @@ export async function auditRoutes(app: FastifyInstance, opts: AuditRoutesOptions
       disclosures.push(by === undefined ? d : { ...d, supersededBy: { ...by, ...(await wasWithdrawn(d.direction!, d.messageId!)) } })
     }
     // The holds, and with them the complaint references, that cover the traveller or a message of theirs (P9).
-    const holds = await app.store.legalHoldsCovering(subject)
+    const holds = await holdsCovering(subject, page.originals)
     await app.store.appendAudit(auditEntry({ event: 'disclosure-report', caller: request.caller!.id, subjects: [subject] }))
     return {
       subject,
