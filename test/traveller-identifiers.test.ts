@@ -47,6 +47,21 @@ t.test('a document number in another spelling of the same characters finds its d
     )
   }
 
+  // The issuing state, typed in any case, in full-width letters or with a space around it.
+  const fullWidth = [...document.issuingCountry].map((c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)).join('')
+  for (const issuingCountry of [document.issuingCountry.toLowerCase(), ` ${document.issuingCountry} `, fullWidth]) {
+    const res = await officer('/v1/audit/disclosures', token, { documentNumber: 'C4471862', issuingCountry })
+    t.equal(res.status, 200, `issuing state ${JSON.stringify(issuingCountry)}: 200`)
+    t.ok(
+      res.json<{ disclosures: Array<{ messageId: string }> }>().disclosures?.some((d) => d.messageId === envelope.id),
+      `issuing state ${JSON.stringify(issuingCountry)}: the disclosure is found`
+    )
+  }
+  // What reads as no issuing state at all is refused, saying what one is.
+  const country = await officer('/v1/audit/disclosures', token, { documentNumber: 'C4471862', issuingCountry: 'Canada' })
+  t.same([country.status, country.json().code], [400, 'REQUEST_INVALID'], 'an issuing state written out: REQUEST_INVALID')
+  t.match(country.json().detail, /ICAO/, 'naming the code it takes')
+
   // Nothing at all once read so names no one, as `<<<` does.
   const nothing = await officer('/v1/audit/disclosures', token, { documentNumber: '\u2010\u200b', issuingCountry: document.issuingCountry })
   t.same([nothing.status, nothing.json().code], [400, 'REQUEST_INVALID'], 'a hyphen and an invisible character alone: REQUEST_INVALID')

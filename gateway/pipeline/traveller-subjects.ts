@@ -57,6 +57,16 @@ export function namesNoOne(id: { documentNumber?: string; issuingCountry?: strin
   )
 }
 
+/**
+ * Whether an issuing state a privacy officer gives reads, once read as a
+ * document's is (any case, full-width, spaces and fillers aside), as an ICAO
+ * code of one to three letters (`CAN`, Germany's `D`): a name written out
+ * (`Canada`) names no document, and its report could only come back empty.
+ */
+export function namesIssuingState(issuingCountry: string): boolean {
+  return /^[A-Z]{1,3}$/.test(identifier(issuingCountry))
+}
+
 /** A text's letters and digits alone, accents and case aside: what it spells out, whatever separates it. */
 function spelled(value: string): string {
   return significant(value.normalize('NFKC'), 'set aside').replace(/[^\p{L}\p{N}]/gu, '')

@@ -22,7 +22,7 @@ import { requireRole } from '../pipeline/authenticate-client.ts'
 import { requireBoundToken } from '../pipeline/authorize-token.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
 import { MESSAGE_STATUS_SCHEMA, messageStatus } from '../intake/message-status.ts'
-import { documentSubject, holdsIdentifier, identitySubject, membershipSubject, namesNoOne } from '../pipeline/traveller-subjects.ts'
+import { documentSubject, holdsIdentifier, identitySubject, membershipSubject, namesIssuingState, namesNoOne } from '../pipeline/traveller-subjects.ts'
 import type { Checkpoint, Direction, LegalHold, StoredAuditEntry } from '../store/records.ts'
 import { SECURITY, cursorPage, jsonResponse, problemResponses, type ErrorCode } from '../plugins/openapi.ts'
 import {
@@ -59,7 +59,16 @@ const TRAVELLER_IDENTIFIER = {
     pattern: '^[^\\p{Cc}]+$',
     description: "The travel document's number, as the traveller shows it."
   },
-  issuingCountry: { type: 'string', pattern: '^[A-Z<]{1,3}$', description: 'Its issuing state (ICAO code), e.g. `CAN`.' },
+  // Any case, full-width letters, spaces and fillers, as a document number is
+  // (docs/privacy-officers.md, "The audit API"); what it reads as is checked
+  // in subjectOf, where it is read.
+  issuingCountry: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 12,
+    pattern: '^[^\\p{Cc}]+$',
+    description: 'Its issuing state (ICAO code), e.g. `CAN`, in any case.'
+  },
   membershipId: { type: 'string', minLength: 1, maxLength: 20, pattern: '^[^\\p{Cc}]+$', description: 'A trusted-traveller membership (NEXUS PASSID).' },
   surname: {
     type: 'string',
@@ -690,6 +699,8 @@ const SCHEMAS = {
 function subjectOf(body: TravellerIdentifier): string {
   if (namesNoOne(body))
     throw new RequestInvalidError('the identifier is empty once case, spaces, fillers (<), hyphens and accents are set aside: no message names it')
+  if (body.issuingCountry !== undefined && !namesIssuingState(body.issuingCountry))
+    throw new RequestInvalidError('issuingCountry is an issuing state as its ICAO code, one to three letters (`CAN`, `USA`, `D`), not a name written out')
   if (body.membershipId !== undefined) return membershipSubject(body.membershipId)
   if (body.documentNumber !== undefined && body.issuingCountry !== undefined) return documentSubject(body.issuingCountry, body.documentNumber)
   if (body.surname !== undefined && body.dateOfBirth !== undefined) return identitySubject(body.surname, body.dateOfBirth)
