@@ -379,6 +379,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
   }
   const country = gatewayCountry(env.GATEWAY_COUNTRY as GatewayCountry | undefined, e.GATEWAY_TRUST_FILE, problems)
   const webhooks = agencyWebhooks(e.AGENCY_WEBHOOKS, problems)
+  // A message is known again by its id only while its record is kept: one
+  // purged while a copy of it could still pass the freshness check (its
+  // createdAt up to CLOCK_SKEW_SECONDS ahead when it came, then
+  // MESSAGE_MAX_AGE_SECONDS and the skew again behind) would be taken as a
+  // new message, and done twice (docs/operators.md, "Configuration").
+  const freshSeconds = e.MESSAGE_MAX_AGE_SECONDS + 2 * e.CLOCK_SKEW_SECONDS
+  if (e.MESSAGE_RETENTION_DAYS * 86_400 <= freshSeconds) {
+    problems.push(
+      `MESSAGE_RETENTION_DAYS: ${e.MESSAGE_RETENTION_DAYS} day${e.MESSAGE_RETENTION_DAYS === 1 ? '' : 's'} is no longer than a submission stays fresh ` +
+        `(MESSAGE_MAX_AGE_SECONDS plus twice CLOCK_SKEW_SECONDS, ${freshSeconds} s): a repeat sent after its record was purged would be taken as a new message`
+    )
+  }
   const sealKey = key32('GATEWAY_SEAL_KEY', e.GATEWAY_SEAL_KEY, problems)
   const auditKey = key32('GATEWAY_AUDIT_KEY', e.GATEWAY_AUDIT_KEY, problems)
   const pseudonymKey = key32('GATEWAY_PSEUDONYM_KEY', e.GATEWAY_PSEUDONYM_KEY, problems)

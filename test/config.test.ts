@@ -37,6 +37,18 @@ t.test('a bad or missing setting is named in the error', async (t) => {
   t.throws(() => configFromEnv({ ...good, AGENCY_WEBHOOKS: '{' }), /AGENCY_WEBHOOKS/)
 })
 
+t.test('a retention no longer than a submission stays fresh is refused: a repeat sent after its record was purged would be taken as new', async (t) => {
+  t.throws(
+    () => configFromEnv({ ...good, MESSAGE_RETENTION_DAYS: '1', MESSAGE_MAX_AGE_SECONDS: '86400' }),
+    /MESSAGE_RETENTION_DAYS: 1 day is no longer than a submission stays fresh \(MESSAGE_MAX_AGE_SECONDS plus twice CLOCK_SKEW_SECONDS, 87000 s\)/
+  )
+  t.throws(
+    () => configFromEnv({ ...good, MESSAGE_RETENTION_DAYS: '1', MESSAGE_MAX_AGE_SECONDS: '85000', CLOCK_SKEW_SECONDS: '3600' }),
+    /MESSAGE_RETENTION_DAYS/
+  )
+  t.equal(configFromEnv({ ...good, MESSAGE_RETENTION_DAYS: '1' }).messageRetentionDays, 1, 'a day is longer than the defaults’ 15 minutes and twice 5')
+})
+
 t.test('AGENCY_WEBHOOKS: each malformed entry is named, with what is wrong with it', async (t) => {
   const problems = (webhooks: string): readonly string[] => {
     const err = t.throws(() => configFromEnv({ ...good, AGENCY_WEBHOOKS: webhooks })) as ConfigError
