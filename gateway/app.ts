@@ -187,7 +187,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     prefix: config.queuePrefix,
     retentionDays: config.messageRetentionDays,
     purgeEveryMs: config.purgeEveryMs,
-    runWorkers: config.runWorkers
+    runWorkers: config.runWorkers,
+    clockSkewSeconds: config.clockSkewSeconds
   })
   await app.ready()
   return app

@@ -113,7 +113,8 @@ function secondInstanceWitnessing(ca: FastifyInstance, between: (request: number
     },
     url: () => ca.partner.endpoint(ADD_CHECKPOINT_PATH),
     store: ca.store,
-    witnesses: () => witnessKeys('US', ca.trust.partner.ledgerKeys)
+    witnesses: () => witnessKeys('US', ca.trust.partner.ledgerKeys),
+    clockSkewSeconds: 300
   }
 }
 

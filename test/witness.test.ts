@@ -288,3 +288,45 @@ t.test("a cosignature the witness's ledger could not record is not given: the re
   const recorded = await ex.us.app.store.searchAudit({ event: 'checkpoint-countersigned' }, 0, 10)
   t.equal(recorded.length, 1, "the witness's ledger records the cosignature it gave, once")
 })
+
+// C2SP tlog-cosignature: a cosignature's timestamp is when it was made, and
+// a verifier may refuse one dated in the future. The log kept whatever time
+// the witness's answer stated. Dated a year ahead, the cosignature was the
+// ledger's latest for a year (the staleness warning, COSIGNATURE_MAX_AGE_MS,
+// never fired however long the partner witnessed nothing), and once the
+// partner retired that key, dated after its retirement: audit:verify, the
+// console and tools/verify-disclosure.mjs refuse such a cosignature, so an
+// intact ledger failed its verification and every report on that checkpoint
+// was NOT OK. Dated before the checkpoint existed, it vouched for a head the
+// partner cannot have seen then.
+t.test("a cosignature dated ahead of this gateway's clock, or before its checkpoint was made, is no cosignature", async (t) => {
+  const partnerKey = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
+  const now = () => Math.floor(Date.now() / 1000)
+  for (const [what, time] of [
+    ['a year ahead', () => now() + 365 * 86_400],
+    ['before the checkpoint was made', () => now() - 86_400]
+  ] as const) {
+    t.test(what, async (t) => {
+      let dated = time
+      const partner = await standInPartner(t, (req, res) => {
+        let body = ''
+        req.setEncoding('utf8')
+        req.on('data', (chunk: string) => {
+          body += chunk
+        })
+        req.on('end', () => {
+          const note = body.slice(body.indexOf('\n\n') + 2)
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+          res.end(cosignNote(parseNote(note).text, partnerKey, dated()))
+        })
+      })
+      const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
+      await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
+      const cp = (await gw.app.checkpointer.checkpointNow())!
+      t.equal(await gw.app.store.latestCosignedCheckpoint(), undefined, 'not kept as a cosignature')
+      dated = now
+      t.equal((await gw.app.checkpointer.checkpointNow())?.size, cp.size, 'the checkpoint is sent again')
+      t.ok((await gw.app.store.latestCosignedCheckpoint())?.cosignature, 'and a cosignature dated now is kept')
+    })
+  }
+})

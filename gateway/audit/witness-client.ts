@@ -34,6 +34,8 @@ export interface WitnessClientOptions {
   readonly store: Pick<CheckpointRepository, 'latestCosignedCheckpoint' | 'setCosignature'> & Pick<LedgerRepository, 'treeNodes' | 'auditHead'>
   /** The partner's cosigning keys, current and retired. */
   readonly witnesses: () => readonly NoteKey[]
+  /** CLOCK_SKEW_SECONDS: how far the witness's clock may be from this gateway's. */
+  readonly clockSkewSeconds: number
 }
 
 export type WitnessOutcome = 'cosigned' | 'superseded'
@@ -68,6 +70,9 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
       // Signature lines over the checkpoint's text, nothing else (C2SP tlog-witness; checkpoint.ts, cosignatureTime).
       const time = cosignatureTime(cp.note, res.body, options.witnesses())
       if (time === undefined) throw new Error('the witness answered without a cosignature by its key')
+      // Not kept: the checkpoint is sent again (checkpointer.ts).
+      const wrongTime = misdated(time, cp, options.clockSkewSeconds)
+      if (wrongTime !== undefined) throw new Error(`the witness dated its cosignature ${new Date(time * 1000).toISOString()}, ${wrongTime}`)
       await store.setCosignature(cp.size, res.body, new Date(time * 1000).toISOString())
       return 'cosigned'
     }
@@ -106,6 +111,23 @@ export async function requestCosignature(cp: Checkpoint, options: WitnessClientO
     throw new Error(answered)
   }
   throw new Error('the witness moved on twice while the checkpoint was being sent')
+}
+
+/**
+ * Why a cosignature's time (POSIX seconds) cannot be when the witness made
+ * it, or undefined if it can. A cosignature states the witness's view as of
+ * its time (C2SP tlog-cosignature). Dated ahead of this gateway's clock, it
+ * would stand as the latest witnessing for as long (the staleness warning,
+ * COSIGNATURE_MAX_AGE_MS, silent meanwhile), and once the partner retired its
+ * key, dated after the retirement, which every verifier refuses: the intact
+ * ledger would fail audit:verify and each report on it be NOT OK. Dated
+ * before its checkpoint was made, it vouches for a head the witness cannot
+ * have seen then (docs/architecture.md, "The verifiable ledger").
+ */
+function misdated(time: number, cp: Checkpoint, skewSeconds: number): string | undefined {
+  if (time > Date.now() / 1000 + skewSeconds) return `more than ${skewSeconds} s ahead of this gateway's clock`
+  if (time < Date.parse(cp.at) / 1000 - skewSeconds) return `before the checkpoint was made (${cp.at})`
+  return undefined
 }
 
 /** What each refusal of tlog-witness means for this ledger, in this gateway's words. */

@@ -25,6 +25,8 @@ export interface OversightOptions {
   readonly retentionDays: number
   readonly purgeEveryMs: number
   readonly runWorkers: boolean
+  /** CLOCK_SKEW_SECONDS: a cosignature dated further from this gateway's clock is none (witness-client.ts). */
+  readonly clockSkewSeconds: number
 }
 
 export const oversightPlugin = fp(
@@ -42,7 +44,8 @@ export const oversightPlugin = fp(
             client: app.partner.client,
             url: () => app.partner.endpoint(ADD_CHECKPOINT_PATH),
             store,
-            witnesses: () => witnessKeys(app.trust.partner.country, app.trust.partner.ledgerKeys)
+            witnesses: () => witnessKeys(app.trust.partner.country, app.trust.partner.ledgerKeys),
+            clockSkewSeconds: opts.clockSkewSeconds
           })
         } catch (err) {
           if (!(err instanceof WitnessRefusedError)) {
