@@ -178,9 +178,10 @@ t.test('a disclosure report from a live exchange is proven offline, and any chan
   const good = await check(report)
   t.equal(good.code, 0, good.stdout)
   t.match(good.stdout, new RegExp(`Entries proven in it: ${report.disclosures.length} of ${report.disclosures.length}`))
-  t.match(good.stdout, /cosigned by the partner at/)
+  t.match(good.stdout, /cosigned by a key the gateway names as its witness's \(btb-gateway\/US\/witness\) at/, "on the gateway's word for the witness's keys")
   const witnessOwn = await verifier(['--report', save('report.json', JSON.stringify(report)), '--ledger-keys', caKeys, '--witness-keys', usKeys])
   t.equal(witnessOwn.code, 0, `with the witness's keys as it publishes them itself: ${witnessOwn.stdout}`)
+  t.match(witnessOwn.stdout, /cosigned by the partner at .*\nResult: OK\. Every entry of the report is in the ledger the partner witnessed, as shown\./s)
 
   const shownOtherwise = structuredClone(report)
   shownOtherwise.disclosures[0].purpose = 'removal-enforcement'

@@ -306,3 +306,36 @@ t.test('after a key rotation on both sides, a report whose checkpoint the retire
   t.equal(notTheWitness.code, 2, "another gateway's ledger keys are not the witness's")
   t.match(notTheWitness.stderr, /^could not read the inputs: .*btb-gateway\/CA\/ledger.* not .*btb-gateway\/US\/witness/)
 })
+
+// The witness's keys in the reporting gateway's ledger keys file are that
+// gateway's account of them. One that names its own key as its partner's
+// witness key cosigns whatever it likes, a ledger it rewrote included: run
+// with --ledger-keys alone, as an oversight body may, the tool said the
+// checkpoint was "cosigned by the partner" and "Result: OK. Every entry of
+// the report is in the ledger the partner witnessed", on that gateway's word
+// alone. Only the witness's own ledger keys (--witness-keys) prove it.
+t.test("a cosignature by a key the reporting gateway names as its witness's is not called the partner's on its word", async (t) => {
+  const own = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const made = makeReport('ec', { ca: own, us: own, cosignedAt: COSIGNED_AT })
+  const partner = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const work = mkdtempSync(join(tmpdir(), 'btb-report-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  writeFileSync(join(work, 'report.json'), JSON.stringify(made.report))
+  // The gateway's own key, published as its witness's.
+  writeFileSync(join(work, 'ca-ledger-keys.json'), JSON.stringify(published(made)))
+  const partnerJwk = { ...partner.publicKey.export({ format: 'jwk' }), kid: 'us-1', alg: 'ES256', use: 'sig' }
+  writeFileSync(
+    join(work, 'us-ledger-keys.json'),
+    JSON.stringify({ origin: ledgerOrigin('US'), keys: [partnerJwk], witness: { name: witnessName('CA'), keys: made.ca } })
+  )
+  const tool = (...args: string[]) =>
+    run(process.execPath, [VERIFIER, '--report', join(work, 'report.json'), '--ledger-keys', join(work, 'ca-ledger-keys.json'), ...args]).catch((err) => err)
+
+  const alone = await tool()
+  t.notMatch(alone.stdout, /cosigned by the partner|the partner witnessed/, 'not said to be the partner’s cosignature')
+  t.match(alone.stdout, /NOTE: the witness's keys are the reporting gateway's account of them/, 'and the tool says whose word it is')
+  t.match(alone.stdout, /--witness-keys/, 'and how to prove it')
+  const proven = await tool('--witness-keys', join(work, 'us-ledger-keys.json'))
+  t.equal(proven.code, 1, "with the witness's own keys, not proven")
+  t.match(proven.stdout, /NOT PROVEN: the checkpoint is not cosigned by the partner's key/)
+})

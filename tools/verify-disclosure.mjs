@@ -17,7 +17,9 @@
 //      cosignature/v1 message of C2SP tlog-cosignature), by one of the keys
 //      the ledger keys give for it, or those the witness publishes itself
 //      when --witness-keys gives them; by a retired one, only if the
-//      cosignature is dated no later than it was retired;
+//      cosignature is dated no later than it was retired. Without
+//      --witness-keys, the witness's keys are the reporting gateway's word,
+//      and the output says so;
 //   3. each entry of the report is in that tree: its exact ledger text,
 //      hashed as an RFC 9162 leaf, and its inclusion proof lead to the root
 //      (RFC 9162 §2.1.3.2);
@@ -418,15 +420,27 @@ function main() {
     return 2
   }
   const { findings, notes, proven, checkpoint } = verifyReport(report, ledgerKeys)
+  // The witness's keys in the reporting gateway's file are its account of
+  // them: a gateway that names its own key there cosigns whatever it likes.
+  // Only the witness's own ledger keys prove that the partner cosigned.
+  const fromWitness = values['witness-keys'] !== undefined
   const out = []
   if (checkpoint !== undefined) {
-    const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned by the partner at ${isoTime(checkpoint.cosignedAt)}`
+    const by = fromWitness ? 'by the partner' : `by a key the gateway names as its witness's (${ledgerKeys.witness.name})`
+    const when = checkpoint.cosignedAt === undefined ? 'not cosigned' : `cosigned ${by} at ${isoTime(checkpoint.cosignedAt)}`
     out.push(`Checkpoint: ${checkpoint.origin}, ${checkpoint.size} entries, signed by the ledger's key, ${when}.`)
   }
   out.push(`Entries proven in it: ${proven.length} of ${report.disclosures.length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)
   for (const f of findings) out.push(`NOT PROVEN: ${f}.`)
   for (const n of notes ?? []) out.push(`NOTE: ${n}.`)
-  out.push(findings.length === 0 ? 'Result: OK. Every entry of the report is in the ledger the partner witnessed, as shown.' : 'Result: NOT OK.')
+  if (!fromWitness && checkpoint?.cosignedAt !== undefined) {
+    out.push(
+      "NOTE: the witness's keys are the reporting gateway's account of them (--ledger-keys): that the partner cosigned the checkpoint " +
+        "is proven only with the partner's own ledger keys (--witness-keys)."
+    )
+  }
+  const witnessed = fromWitness ? 'the partner witnessed' : 'its gateway signed and says its partner witnessed'
+  out.push(findings.length === 0 ? `Result: OK. Every entry of the report is in the ledger ${witnessed}, as shown.` : 'Result: NOT OK.')
   process.stdout.write(`${out.join('\n')}\n`)
   return findings.length === 0 ? 0 : 1
 }
