@@ -177,6 +177,33 @@ for (const type of ['ec', 'ed25519'] as const) {
         /signature line .* is malformed/
       ]
     ]
+    if (type === 'ec') {
+      // The ledger's genuine ECDSA signature, spelled other than in its one DER
+      // form: node:crypto (OpenSSL) refuses it, as the gateway and the tool
+      // do; the page read r and s out of it and called the checkpoint verified.
+      const respelled = (der: (sig: Buffer) => Buffer) => {
+        const at = signed.lastIndexOf('\u2014 ')
+        const [dash, name, b64] = signed.slice(at, -1).split(' ')
+        const bytes = Buffer.from(b64!, 'base64')
+        return `${signed.slice(0, at)}${dash} ${name} ${Buffer.concat([bytes.subarray(0, 4), der(bytes.subarray(4))]).toString('base64')}\n${cosignature}`
+      }
+      const paddedR = (sig: Buffer) => {
+        const r = sig.subarray(4, 4 + sig[3]!)
+        const body = Buffer.concat([Buffer.from([0x02, r.length + 1, 0]), r, sig.subarray(4 + r.length)])
+        return Buffer.concat([Buffer.from([0x30, body.length]), body])
+      }
+      for (const [name, der] of [
+        ['a signature whose r has a needless leading zero byte', paddedR],
+        ['a signature with a byte after its DER', (sig: Buffer) => Buffer.concat([sig, Buffer.from([0])])]
+      ] as const) {
+        cases.push([
+          name,
+          respelled(der),
+          /the signature of btb-gateway\/CA\/ledger does not verify/,
+          /the signature of btb-gateway\/CA\/ledger does not verify/
+        ])
+      }
+    }
     for (const [name, note, offlineFinding, pageWhy] of cases) {
       t.match(offline(made, withNote(note)).findings, [offlineFinding], `${name}: not proven offline, and the tool says why`)
       const page = await inThePage(made, note)

@@ -31,18 +31,30 @@ async function keyId(...parts) {
   return new DataView(digest.buffer).getUint32(0)
 }
 
-/** An ASN.1 DER ECDSA signature (what node:crypto makes) as the 64 bytes r || s WebCrypto takes. */
+/**
+ * An ASN.1 DER ECDSA signature (what node:crypto makes) as the 64 bytes
+ * r || s WebCrypto takes; null when it is not in its one DER form. OpenSSL,
+ * and so the gateway and tools/verify-disclosure.mjs, refuse any other
+ * spelling of a signature (a needless zero byte, bytes after it): read
+ * loosely here, the page would call verified a note they refuse.
+ */
 function derToRaw(der) {
+  // SEQUENCE, its length (a P-256 signature is under 128 bytes), then two INTEGERs and nothing after.
+  if (der.length < 8 || der[0] !== 0x30 || der[1] !== der.length - 2) return null
   const out = new Uint8Array(64)
-  let at = 2 // SEQUENCE, length (a P-256 signature is under 128 bytes)
+  let at = 2
   for (const half of [0, 32]) {
     const len = der[at + 1]
+    if (der[at] !== 0x02 || !(len >= 1 && len <= 33) || at + 2 + len > der.length) return null
     let int = der.subarray(at + 2, at + 2 + len)
-    while (int.length > 32 && int[0] === 0) int = int.subarray(1)
+    // Positive, in as few bytes as it takes: a leading zero only before a high bit.
+    if (int[0] >= 0x80 || (int.length > 1 && int[0] === 0 && int[1] < 0x80)) return null
+    if (int[0] === 0 && int.length > 1) int = int.subarray(1)
+    if (int.length > 32) return null
     out.set(int, half + 32 - int.length)
     at += 2 + len
   }
-  return out
+  return at === der.length ? out : null
 }
 
 /** A published key, as the notes use it: its key IDs under `name`, and a verify. */
@@ -59,7 +71,8 @@ async function noteKey(jwk, name) {
     verify: async (message, signature) => {
       try {
         const params = ed ? { name: 'Ed25519' } : { name: 'ECDSA', hash: 'SHA-256' }
-        return await crypto.subtle.verify(params, key, ed ? signature : derToRaw(signature), encoder.encode(message))
+        const raw = ed ? signature : derToRaw(signature)
+        return raw !== null && (await crypto.subtle.verify(params, key, raw, encoder.encode(message)))
       } catch {
         return false
       }
