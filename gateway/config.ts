@@ -350,7 +350,13 @@ function agencyWebhooks(text: string, problems: string[]): Record<string, string
  */
 export function webhookSystemProblems(webhooks: Readonly<Record<string, string>>, trust: TrustStore): string[] {
   const listed = [...trust.listedAgencies].sort().join(', ') || 'none'
-  return unknownWebhookSystems(webhooks, trust).map((system) => `AGENCY_WEBHOOKS: ${system} is not an agency system of the trust file (it lists ${listed})`)
+  const partner = trust.country === 'CA' ? 'US' : 'CA'
+  // The commonest slip: one environment given to both countries' gateways.
+  return unknownWebhookSystems(webhooks, trust).map((system) =>
+    system.startsWith(`${partner}/`)
+      ? `AGENCY_WEBHOOKS: ${system} is a system of the partner's country: this gateway pushes to ${trust.country}'s systems only (give it to the ${partner} gateway)`
+      : `AGENCY_WEBHOOKS: ${system} is not an agency system of the trust file (it lists ${listed})`
+  )
 }
 
 /** The systems AGENCY_WEBHOOKS names that the trust file does not list. */

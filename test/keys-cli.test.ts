@@ -582,7 +582,7 @@ t.test('--check-config names each bad setting and checks the trust material', as
     unknown.lines.filter((l) => l.startsWith('error')),
     [
       'error AGENCY_WEBHOOKS: CA/CBSA/pik-primray is not an agency system of the trust file (it lists CA/CBSA/pik-primary, CA/IRCC/gcms-biometrics)',
-      'error AGENCY_WEBHOOKS: US/CBP/ades is not an agency system of the trust file (it lists CA/CBSA/pik-primary, CA/IRCC/gcms-biometrics)'
+      "error AGENCY_WEBHOOKS: US/CBP/ades is a system of the partner's country: this gateway pushes to CA's systems only (give it to the US gateway)"
     ],
     'each unknown system named, with the ones the trust file lists'
   )
