@@ -522,6 +522,18 @@ function conformance(parent: Test, backend: Backend): void {
       t.same(await store.latestWitnessedCheckpoint('CA'), cp('CA', 7))
     })
 
+    t.test('a conflict with a checkpoint cosigned is recorded once, with its entry, however often and by however many at once', async (t) => {
+      const store = await backend.open(t)
+      const conflict = (reason: string) => auditEntry({ event: 'refused', caller: 'gateway:US', code: 'CHECKPOINT_CONFLICT', reason })
+      const raced = await Promise.all(Array.from({ length: 8 }, (_, i) => store.recordWitnessConflict('US', 20, conflict(`at 20, #${i}`))))
+      t.equal(raced.filter(Boolean).length, 1, 'exactly one of eight at once')
+      t.equal(await store.recordWitnessConflict('US', 20, conflict('at 20, again')), false, 'nor again later')
+      t.equal(await store.recordWitnessConflict('US', 30, conflict('at 30')), true, 'one with the next checkpoint cosigned is recorded in its turn')
+      t.equal(await store.recordWitnessConflict('CA', 20, conflict('CA at 20')), true, 'origins apart')
+      const recorded = await store.searchAudit({ event: 'refused', code: 'CHECKPOINT_CONFLICT' }, 0, 100)
+      t.equal(recorded.length, 3, 'one entry for each recorded, none for the others')
+    })
+
     t.test('the Merkle tree kept with the entries is the tree of the entries, however they were appended', async (t) => {
       const store = await backend.open(t)
       // One at a time, then many in one turn (a group commit).

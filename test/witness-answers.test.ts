@@ -9,13 +9,17 @@ import { join } from 'node:path'
 import { ledgerOrigin, signCheckpoint } from '../gateway/audit/checkpoint.ts'
 import { formatNote, signNote } from '../gateway/audit/signed-note.ts'
 import { addCheckpointBody } from '../gateway/audit/witness.ts'
-import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { injectGateway, KEYS_DIR, PG_URL, presenting, testConfig } from './helper.ts'
+import { scratchSchema } from './lib/scratch-schema.ts'
+import type { GatewayConfig } from '../gateway/config.ts'
 
 const gw = await injectGateway(t, testConfig('CA', { runWorkers: false }))
 const usJwk = JSON.parse(readFileSync(join(KEYS_DIR, 'US', 'gateway.signing.us-gateway-20261126-3eb8.private.jwk.json'), 'utf8'))
 // The partner's own ledger key: every note below is signed as the partner signs.
 const usKey = { alg: usJwk.alg as 'ES256', key: createPrivateKey({ key: usJwk, format: 'jwk' }) }
 const asPartner = { 'content-type': 'text/plain; charset=utf-8', ...presenting(readFileSync(join(KEYS_DIR, 'US', 'gateway.crt.pem'), 'utf8')) }
+const asOperator = presenting(readFileSync(join(KEYS_DIR, 'CA', 'operators', 'ops-1', 'client.crt.pem'), 'utf8'))
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 const add = (note: string) => gw.app.inject({ method: 'POST', url: '/v1/witness/add-checkpoint', payload: addCheckpointBody(0, [], note), headers: asPartner })
 
 t.test('a checkpoint of a log this gateway does not witness: 404, whoever signed it', async (t) => {
@@ -84,6 +88,44 @@ t.test("tlog-witness's answers in its order: an old size other than the witness'
   }
   const rewritten = await send(20, [], checkpoint(20, 21))
   t.same([rewritten.statusCode, rewritten.json().code], [409, 'CHECKPOINT_CONFLICT'], 'another root at its size, sent from 20: the conflict')
-  t.equal((await refusals()).length, 2, 'and the alarm')
+  t.equal((await refusals()).length, 1, 'the conflict with the checkpoint at 20 is recorded already: counted, not recorded again (below)')
   t.equal((await fresh.app.store.witnessState(ledgerOrigin('US')))?.size, 20, 'the witness stays at 20')
 })
+
+// A partner that sends conflicting checkpoints again and again (buggy, or
+// hostile: it holds its own ledger key) is refused each time, and the alarm
+// stays raised; but the ledger, which is never purged, records the conflict
+// once per checkpoint cosigned that it contradicts, not once per request
+// (docs/architecture.md, "The verifiable ledger"). So too with two instances
+// sharing one PostgreSQL ledger, the requests spread over both.
+for (const [name, ledger] of [
+  ['SQLite', (_t: Test) => ({})],
+  ['PostgreSQL', (t: Test) => ({ ledgerPostgresUrl: PG_URL, ledgerPostgresSchema: scratchSchema(t, 't_flood').schema })]
+] as const) {
+  t.test(`${name}: conflicting checkpoints sent again and again are each refused, the ledger records the conflict once`, async (t) => {
+    const shared: Partial<GatewayConfig> = { runWorkers: false, ...ledger(t) }
+    const one = await injectGateway(t, testConfig('CA', shared))
+    const two = shared.ledgerPostgresSchema !== undefined ? await injectGateway(t, testConfig('CA', shared)) : one
+    const checkpoint = (size: number, fill: number) =>
+      signCheckpoint({ size, root: Buffer.alloc(32, fill).toString('base64') }, { ...usKey, name: ledgerOrigin('US') })
+    const send = (gw: typeof one, oldSize: number, note: string) =>
+      gw.app.inject({ method: 'POST', url: '/v1/witness/add-checkpoint', payload: addCheckpointBody(oldSize, [], note), headers: asPartner })
+    t.equal((await send(one, 0, checkpoint(20, 20))).statusCode, 200, 'the witness at 20')
+    const N = 12
+    const same = await Promise.all(Array.from({ length: N }, (_, i) => send(i % 2 === 0 ? one : two, 20, checkpoint(20, 21))))
+    t.same(new Set(same.map((r) => `${r.statusCode} ${r.json().code}`)), new Set(['409 CHECKPOINT_CONFLICT']), 'the same conflict: each refused')
+    const different = await Promise.all(Array.from({ length: N }, (_, i) => send(i % 2 === 0 ? one : two, 20, checkpoint(20, 30 + i))))
+    t.same(new Set(different.map((r) => `${r.statusCode} ${r.json().code}`)), new Set(['409 CHECKPOINT_CONFLICT']), 'different conflicts: each refused')
+    const shorter = await Promise.all(Array.from({ length: N }, (_, i) => send(i % 2 === 0 ? one : two, 5 + i, checkpoint(5 + i, 5 + i))))
+    t.same(new Set(shorter.map((r) => `${r.statusCode} ${r.body}`)), new Set(['409 20\n']), 'shorter trees: each answered with the size')
+    const entries = await one.app.store.searchAudit({ event: 'refused', code: 'CHECKPOINT_CONFLICT' }, 0, 100)
+    t.equal(entries.length, 1, 'one ledger entry: the first conflict with the checkpoint cosigned at 20')
+    t.match(entries[0]?.entry.reason, /last cosigned 20/, 'with its evidence')
+    const metrics = async (gw: typeof one) => (await gw.app.inject({ method: 'GET', url: '/metrics', headers: asOperator })).body
+    const repeated = async (gw: typeof one) => Number(/^btb_checkpoint_conflicts_repeated_total (\S+)$/m.exec(await metrics(gw))?.[1])
+    const total = (await repeated(one)) + (two === one ? 0 : await repeated(two))
+    t.equal(total, 3 * N - 1, 'every other one counted, not recorded')
+    const conflicts = async (gw: typeof one) => Number(/^btb_checkpoint_conflicts_total (\S+)$/m.exec(await metrics(gw))?.[1])
+    t.equal((await conflicts(one)) + (two === one ? 0 : await conflicts(two)), 1, 'the alarm raised by the instance that recorded it')
+  })
+}

@@ -133,6 +133,7 @@ export class GatewayMetrics {
   readonly #messages: Counter<'direction' | 'outcome' | 'kind' | 'purpose' | 'code'>
   readonly #entries: Counter<'event'>
   readonly #conflicts: Counter
+  readonly #conflictsRepeated: Counter
   readonly #verifications: Histogram
   readonly #purges: Counter<'outcome'>
   readonly #latency: Histogram<'direction'>
@@ -161,6 +162,13 @@ export class GatewayMetrics {
       help:
         "Checkpoint conflicts the ledger recorded: a checkpoint of the partner's ledger this gateway refused to cosign, or one of this " +
         'ledger the partner refused. Either ledger was cut short or rewritten (docs/operators.md, "Metrics and health"). Alert when above 0.',
+      registers
+    })
+    this.#conflictsRepeated = new Counter({
+      name: 'btb_checkpoint_conflicts_repeated_total',
+      help:
+        "Checkpoints of the partner's ledger this gateway refused to cosign as conflicts with one it cosigned, whose conflict the ledger " +
+        'recorded already, so not again: the partner is still sending a ledger cut short or rewritten (docs/operators.md, "Metrics and health").',
       registers
     })
     this.#verifications = new Histogram({
@@ -307,6 +315,11 @@ export class GatewayMetrics {
   /** An accepted message waited `seconds` for its ledger commit or its queue add (intake/intake.ts). */
   ledgerVerified(seconds: number): void {
     this.#verifications.observe(seconds)
+  }
+
+  /** A conflicting checkpoint refused, its conflict recorded already (routes/witness.ts). */
+  checkpointConflictRepeated(): void {
+    this.#conflictsRepeated.inc()
   }
 
   /** A retention purge run ended (queue/retention.ts). */

@@ -26,7 +26,7 @@ const ADD_CHECKPOINT_SCHEMA = {
     "one cosigned. In tlog-witness's order: an old size other than the one last cosigned is answered `409` with that size " +
     '(`text/x.tlog.size`), so that the sender can prove from it (a shorter tree sent from its own size is, and is alerted on); a proof that fails, ' +
     'or is not empty from size 0 or to the same size, is refused with `422 CHECKPOINT_PROOF_INVALID`; another root at the same size ' +
-    'with `409 CHECKPOINT_CONFLICT`; each conflict audited and alerted on.',
+    'with `409 CHECKPOINT_CONFLICT`; each conflict alerted on, the first with each checkpoint cosigned audited (the others counted).',
   tags: ['gateway-to-gateway'],
   security: SECURITY.certificate,
   body: { content: { [TEXT]: { schema: { type: 'string' } } } },
@@ -82,13 +82,34 @@ export async function witnessRoutes(app: FastifyInstance): Promise<void> {
     logKeys: () => ledgerKeys(partner().country, partner().keys),
     key: () => ({ name: witnessName(app.trust.country), alg: app.trust.signingKey.alg, key: app.trust.signingKey.key }),
     onConflict: async (conflict) => {
-      log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict }, "the partner's ledger contradicts a checkpoint this gateway cosigned")
-      await app.store.appendAudit(
-        checkpointConflictEntry(
-          gatewayOwner(partner().country),
-          `${conflict.why}: checkpoint of ${conflict.size} entries, root ${conflict.root}; last cosigned ${conflict.witnessedSize}, root ${conflict.witnessedRoot}`
+      // The ledger, never purged, records the first conflict with each
+      // checkpoint cosigned, not every request: a partner sending conflicting
+      // checkpoints again and again (the same, or others signed with its own
+      // key) would grow it by one entry a request. The alarm stays raised: each
+      // further one is refused, logged and counted
+      // (btb_checkpoint_conflicts_repeated_total; docs/operators.md).
+      let recorded: boolean
+      try {
+        recorded = await app.store.recordWitnessConflict(
+          conflict.origin,
+          conflict.witnessedSize,
+          checkpointConflictEntry(
+            gatewayOwner(partner().country),
+            `${conflict.why}: checkpoint of ${conflict.size} entries, root ${conflict.root}; last cosigned ${conflict.witnessedSize}, root ${conflict.witnessedRoot}`
+          )
         )
-      )
+      } catch (err) {
+        log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict, err }, "the partner's ledger contradicts a checkpoint this gateway cosigned")
+        throw err
+      }
+      if (recorded) log.error({ alert: 'CHECKPOINT_CONFLICT', ...conflict }, "the partner's ledger contradicts a checkpoint this gateway cosigned")
+      else {
+        app.metrics.checkpointConflictRepeated()
+        log.warn(
+          { repeated: 'CHECKPOINT_CONFLICT', ...conflict },
+          'the partner sent another checkpoint contradicting one cosigned: its conflict is recorded already'
+        )
+      }
     }
   })
 

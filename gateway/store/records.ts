@@ -484,6 +484,12 @@ export interface CheckpointRepository {
    */
   witnessCheckpoint(prevSize: number, cp: WitnessedCheckpoint, audit?: AuditEntry): Promise<boolean>
   witnessedCheckpoints(origin: string, afterSize: number, limit: number): Promise<WitnessedCheckpoint[]>
+  /**
+   * Appends `audit`, the ledger's entry of a conflict with the checkpoint of
+   * `origin` this gateway cosigned at `size` (0: none), unless a conflict
+   * with it was recorded already: false, and nothing written, then.
+   */
+  recordWitnessConflict(origin: string, size: number, audit: AuditEntry): Promise<boolean>
   latestWitnessedCheckpoint(origin: string): Promise<WitnessedCheckpoint | undefined>
 }
 

@@ -233,6 +233,7 @@ export class SqliteStoreThread implements GatewayStore {
   witnessState: GatewayStore['witnessState'] = (...args) => this.#call('witnessState', args)
   witnessCheckpoint: GatewayStore['witnessCheckpoint'] = (...args) => this.#call('witnessCheckpoint', args)
   witnessedCheckpoints: GatewayStore['witnessedCheckpoints'] = (...args) => this.#call('witnessedCheckpoints', args)
+  recordWitnessConflict: GatewayStore['recordWitnessConflict'] = (...args) => this.#call('recordWitnessConflict', args)
   latestWitnessedCheckpoint: GatewayStore['latestWitnessedCheckpoint'] = (...args) => this.#call('latestWitnessedCheckpoint', args)
   deadLetters: GatewayStore['deadLetters'] = (...args) => this.#call('deadLetters', args)
   countDeadLetters: GatewayStore['countDeadLetters'] = (...args) => this.#call('countDeadLetters', args)

@@ -65,6 +65,22 @@ function* witness(prevSize: number, cp: WitnessedCheckpoint, audit: AuditEntry |
   return true
 }
 
+/**
+ * Appends `audit`, a conflict with the checkpoint of `origin` cosigned at
+ * `size`, if it is the first with that checkpoint: the claim and the entry
+ * are one transaction, so that of two instances sharing the ledger exactly
+ * one records it, and a claim never stands without its entry. A partner that
+ * sends conflicting checkpoints again and again cannot grow the ledger, which
+ * is never purged, by one entry a request (docs/architecture.md, "The
+ * verifiable ledger").
+ */
+function* conflict(origin: string, size: number, audit: AuditEntry): Write<boolean> {
+  const claimed = yield* run('INSERT INTO {witness_conflicts} (origin, size) VALUES (?, ?) ON CONFLICT DO NOTHING', [origin, size])
+  if (claimed === 0) return false
+  yield* append(audit)
+  return true
+}
+
 export class SqlCheckpointRepository implements CheckpointRepository {
   readonly #db: SqlBackend
 
@@ -118,6 +134,10 @@ export class SqlCheckpointRepository implements CheckpointRepository {
       limit
     ])
     return rows.map(toWitnessed)
+  }
+
+  recordWitnessConflict(origin: string, size: number, audit: AuditEntry): Promise<boolean> {
+    return this.#db.write(conflict(origin, size, audit))
   }
 
   async latestWitnessedCheckpoint(origin: string): Promise<WitnessedCheckpoint | undefined> {

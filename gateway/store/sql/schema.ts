@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS {witnessed_checkpoints} (
   cosigned_at TEXT NOT NULL,
   PRIMARY KEY (origin, size)
 )${keyed};
+CREATE TABLE IF NOT EXISTS {witness_conflicts} (
+  origin TEXT NOT NULL,
+  size ${int} NOT NULL,
+  PRIMARY KEY (origin, size)
+)${keyed};
 CREATE TABLE IF NOT EXISTS {legal_holds} (
   ref TEXT PRIMARY KEY,
   message_id TEXT,

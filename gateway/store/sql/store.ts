@@ -123,6 +123,9 @@ export class SqlStore implements GatewayStore {
   witnessedCheckpoints(...args: Parameters<Repository['witnessedCheckpoints']>) {
     return this.#checkpoints.witnessedCheckpoints(...args)
   }
+  recordWitnessConflict(...args: Parameters<Repository['recordWitnessConflict']>) {
+    return this.#checkpoints.recordWitnessConflict(...args)
+  }
   latestWitnessedCheckpoint(...args: Parameters<Repository['latestWitnessedCheckpoint']>) {
     return this.#checkpoints.latestWitnessedCheckpoint(...args)
   }
