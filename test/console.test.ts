@@ -386,6 +386,28 @@ async function consoleTest(t: Test): Promise<void> {
     )
     await restoreStatus()
 
+    // Once the retention purge has removed the message's record (MESSAGE_RETENTION_DAYS), the gateway answers for it as for an id it
+    // never held (404): its receipt went with it. The ledger still says it was delivered; the page must not say otherwise.
+    const purgedAnswer = async (route: Route) => route.fulfill({ response: await route.fetch({ url: `${url}/v1/audit/messages/${crypto.randomUUID()}` }) })
+    await page.route(`**/v1/audit/messages/${correctedId}`, purgedAnswer)
+    await page.goto(`${url}/console#/message/none`)
+    await page.waitForSelector('#message-facts', { state: 'detached' })
+    await page.goto(`${url}/console#/message/${correctedId}`)
+    await page.waitForSelector('#message-facts')
+    t.match(await page.textContent('#message-entries'), 'delivered', 'the ledger says the purged message was delivered')
+    t.notMatch(await page.textContent('#signatures'), /not delivered/, 'a purged message is not said to be undelivered')
+    t.match(
+      await page.textContent('#signatures'),
+      "The partner's signed receiptno longer held: purged by retention with the message's record",
+      'its receipt is said purged'
+    )
+    t.match(
+      await page.textContent('#message-facts'),
+      "Statuspurged by retention: the message and its record are no longer held; the ledger's entries about it stay",
+      'and so is the message'
+    )
+    await page.unroute(`**/v1/audit/messages/${correctedId}`, purgedAnswer)
+
     // A rewritten entry is not verified, whatever root is served beside or in the note: the page reads the signed note's.
     for (const forgery of FORGERIES) {
       const restore = await rewriteAnswers(page, `**/v1/audit/entries/${accepted.seq}/proof`, (answer) => ({
@@ -804,6 +826,12 @@ async function consoleTest(t: Test): Promise<void> {
     t.equal(bounded.Outcome, 'accepted')
     t.same(await decisions(), fieldsOf(accepted))
     await page.unroute(entriesSearch, twenty)
+    // The message sent purged, the one received under the same id not yet: the page of the one sent shows none of the other's record.
+    const restoreRecords = await rewriteAnswers(page, `**/v1/audit/messages/${id}`, (answer) => ({ ...answer, outbound: null }))
+    const purgedSent = await open(id)
+    t.match(purgedSent.Status, /^purged by retention/, "the message sent is purged, not given the received one's status")
+    t.match(await page.textContent('#signatures'), "The partner's signed receiptno longer held", 'nor the receipt this gateway signed for the other')
+    await restoreRecords()
     await page.goto(`${url}/console#/message/${id}/sideways`)
     t.match(
       await (await page.waitForSelector('main [role=alert]')).textContent(),

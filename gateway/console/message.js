@@ -74,13 +74,21 @@ export function stoppedInWords(mayHaveArrived) {
   return mayHaveArrived ? 'stopped, though a failed attempt before may have reached the other side' : 'stopped before it left'
 }
 
+/**
+ * A message taken (accepted or received) whose record the gateway no longer
+ * holds: only the retention purge removes one (docs/privacy-officers.md,
+ * "More of the API"), with its receipt and status; the ledger's entries stay.
+ */
+const PURGED = "purged by retention: the message and its record are no longer held; the ledger's entries about it stay"
+
 function statusInWords(record) {
   if (record.status === 'withdrawn') return `withdrawn by a correction or retraction: ${stoppedInWords(record.mayHaveArrived)}`
   return record.status
 }
 
-/** Why there is no receipt: "not delivered" is not said of a message that may have arrived all the same. */
-function noReceipt(record) {
+/** Why there is no receipt: "not delivered" is not said of a message that may have arrived all the same, nor of one whose record was purged. */
+function noReceipt(record, purged) {
+  if (purged) return "no longer held: purged by retention with the message's record"
   if (record?.status !== 'withdrawn') return 'none (not delivered)'
   return record.mayHaveArrived ? 'none: no receipt came back, though a failed attempt may have reached the other side' : 'none (withdrawn before delivery)'
 }
@@ -177,7 +185,10 @@ export async function messageView(address) {
   const ofThisMessage = e.messageId === id && (!taken[direction] || (e.event === TAKEN_BY[direction] && (e.direction ?? 'outbound') === direction))
   const checked = proven?.ok && !ofThisMessage ? { ...proven, ok: false, why: 'the proven entry is of another message, not this one' } : proven
   const published = catalogue.kinds.find((k) => k.kind === e.kind)
-  const record = records[e.direction ?? 'outbound'] ?? records.outbound ?? records.inbound
+  // The record of the message shown, never the other direction's under the same id: that one's status and receipt are not this one's.
+  const shownDirection = direction ?? e.direction ?? 'outbound'
+  const record = records[shownDirection] ?? null
+  const purged = taken[direction] !== undefined && record === null
   const receipt = record?.receipt ? decodeJws(record.receipt.jws) : null
   const principle = (id) => catalogue.principles.find((p) => p.id === id)?.title ?? ''
 
@@ -209,7 +220,7 @@ export async function messageView(address) {
               ]
             : undefined
         ],
-        ['Status', record ? statusInWords(record) : undefined],
+        ['Status', record ? statusInWords(record) : purged ? PURGED : undefined],
         supersession('Corrects or retracts', record?.supersedes) ??
           supersession('Corrects or retracts', e.supersedes && { id: e.supersedes.id, ...e.supersedes }),
         supersession('Superseded by', record?.supersededBy)
@@ -249,7 +260,7 @@ export async function messageView(address) {
         [
           ["The sender's signed message", ['verified on intake; the ledger keeps a keyed digest of it, ', short(e.digest, 16)]],
           [
-            record?.direction === 'inbound' ? 'The receipt this gateway signed' : "The partner's signed receipt",
+            shownDirection === 'inbound' ? 'The receipt this gateway signed' : "The partner's signed receipt",
             receipt
               ? [
                   `${receipt.claims.receiver ?? ''} signed with ${receipt.header.alg} key `,
@@ -259,7 +270,7 @@ export async function messageView(address) {
                   ', for the digest ',
                   short(receipt.claims.digest, 16)
                 ]
-              : noReceipt(record)
+              : noReceipt(record, purged)
           ],
           // Only the lines that verified here: a line is a name any text can carry.
           ['Checkpoint signed by', witness === null ? '—' : witness.signers.length > 0 ? witness.signers.join(', ') : 'no key this gateway publishes or trusts']
