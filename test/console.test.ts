@@ -116,12 +116,16 @@ async function shot(page: Page, name: string, fullPage = true): Promise<void> {
   if (SHOTS !== undefined) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage })
 }
 
-/** The report table's proof column, by entry: what each row says, and why when it says NOT verified. */
-function proofColumn(page: Page): Promise<Array<{ seq: string | null | undefined; proof: string | null | undefined; title: string | null }>> {
+/**
+ * The report table's proof column, by entry, as it is rendered (innerText: what is seen, printed and
+ * read aloud, not a tooltip only a pointer reaches): what each row says, and why when it says NOT verified.
+ */
+function proofColumn(page: Page): Promise<Array<{ seq: string | null | undefined; proof: string | undefined }>> {
   return page.$$eval('#report-table tbody tr', (rows) =>
     rows.map((r) => {
       const td = r.querySelectorAll('td')
-      return { seq: td[0]?.textContent, proof: td[11]?.textContent, title: td[11]?.querySelector('[title]')?.getAttribute('title') ?? null }
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point: a title attribute's is not in it, nor what print hides
+      return { seq: td[0]?.textContent, proof: td[11]?.innerText }
     })
   )
 }
@@ -519,7 +523,7 @@ async function consoleTest(t: Test): Promise<void> {
     t.match(facts, `In the last 30 days${report.totals.lastMonth.sent} message(s) accepted to send to the other country`)
     t.equal(report.nextCursor, null, 'one page')
     t.equal(await page.locator('#report-pages').count(), 0, 'so no page buttons')
-    t.ok(!rows.some((r) => r[11] === 'NOT verified'), 'none fails')
+    t.ok(!rows.some((r) => r[11]!.startsWith('NOT verified')), 'none fails')
     t.ok(
       await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth'),
       'the report fits a 1280 px window: no sideways scrolling'
@@ -548,7 +552,7 @@ async function consoleTest(t: Test): Promise<void> {
       await page.click('button[type=submit]')
       await page.waitForSelector('#report-table')
       const forged = (await cells(page, '#report-table')).find((r) => r[0] === String(original.seq))
-      t.equal(forged?.[11], 'NOT verified', `a rewritten entry with ${forgery} rewritten to match is not verified`)
+      t.match(forged?.[11], /^NOT verified: /, `a rewritten entry with ${forgery} rewritten to match is not verified`)
       await restore()
     }
 
@@ -566,9 +570,16 @@ async function consoleTest(t: Test): Promise<void> {
     await showReport()
     t.same(
       (await proofColumn(page)).filter((c) => c.seq === String(original.seq)),
-      Array(2).fill({ seq: String(original.seq), proof: 'NOT verified', title: 'the page shows this entry more than once' }),
+      Array(2).fill({ seq: String(original.seq), proof: 'NOT verified: the page shows this entry more than once' }),
       'an entry shown twice is verified in neither row'
     )
+    await page.emulateMedia({ media: 'print' })
+    t.same(
+      (await proofColumn(page)).find((c) => c.seq === String(original.seq))?.proof,
+      'NOT verified: the page shows this entry more than once',
+      'and says why on the printed report too'
+    )
+    await page.emulateMedia({ media: 'screen' })
     await restoreTwice()
     // The original CBSA corrected, and its correction: outbound messages this gateway accepted.
     const corrected = mine.find((d: any) => d.event === 'accepted' && d.direction === 'outbound' && d.supersededBy)
@@ -594,12 +605,12 @@ async function consoleTest(t: Test): Promise<void> {
     const proofCells = await proofColumn(page)
     t.same(
       proofCells.find((c) => c.seq === String(corrected.seq)),
-      { seq: String(corrected.seq), proof: 'NOT verified', title: 'the report shows purpose, to, the fields shared or withheld other than the ledger says' },
+      { seq: String(corrected.seq), proof: 'NOT verified: the report shows purpose, to, the fields shared or withheld other than the ledger says' },
       'a row showing other parties, purpose and fields beside its proven entry is not verified, and says what differs'
     )
     t.same(
       proofCells.find((c) => c.seq === String(correction.seq)),
-      { seq: String(correction.seq), proof: 'NOT verified', title: 'the report shows what it supersedes other than the ledger says' },
+      { seq: String(correction.seq), proof: 'NOT verified: the report shows what it supersedes other than the ledger says' },
       'nor one showing another supersession'
     )
     const withProof = served.disclosures.filter((d: any) => d.inclusionProof).length
@@ -625,8 +636,7 @@ async function consoleTest(t: Test): Promise<void> {
       supersededCell.find((c) => c.seq === String(corrected.seq)),
       {
         seq: String(corrected.seq),
-        proof: 'NOT verified',
-        title: `the report says it was superseded by entry ${correction.seq}, which does not supersede it so`
+        proof: `NOT verified: the report says it was superseded by entry ${correction.seq}, which does not supersede it so`
       },
       'a row whose correction is shown other than its proven entry says is not verified'
     )
