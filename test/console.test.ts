@@ -672,6 +672,14 @@ async function consoleTest(t: Test): Promise<void> {
     await page.click('#report-pages >> text=Next entries')
     await page.waitForSelector('#report-pages:has-text("page 2")')
     t.equal(await page.evaluate('document.activeElement?.textContent'), 'Disclosure report', "the focus goes to the new page's heading")
+    // Each page is saved alone (it carries its own checkpoint and proofs): the button and the file say which page, so that one page
+    // is not taken, or sent to an oversight body, for the whole report, nor saved over another page's file.
+    const save = page.locator('#report button:has-text("Save")')
+    t.match(await save.textContent(), /^Save page 2 of the report/, 'the save button says it saves this page')
+    const [pageTwo] = await Promise.all([page.waitForEvent('download'), save.click()])
+    t.match(pageTwo.suggestedFilename(), /^disclosure-report-[A-Za-z0-9_-]{8}-page-2\.json$/, 'and its file is named by the page')
+    const saved = JSON.parse(readFileSync((await pageTwo.path())!, 'utf8'))
+    t.equal(saved.disclosures.length, 2, 'the page of two entries')
     await page.unroute('**/v1/audit/disclosures', twoAPage)
 
     // A traveller the ledger names by no document: the protected person of the sample match response, by surname and date of birth.

@@ -295,14 +295,23 @@ async function render(report, body, identifier, pages) {
     // Why, in the cell's text: a tooltip is reached by a pointer only, never by the keyboard, a screen reader or the printed report.
     checks[i] === null ? 'not yet witnessed' : checks[i].ok ? 'verified' : [h('strong', { class: 'error' }, 'NOT verified'), `: ${checks[i].why}`]
   ])
+  // A report of several pages is saved a page at a time, each with its own checkpoint and proofs (docs/privacy-officers.md,
+  // "The audit API"): the button and the file name say which page, so that one is not taken for the whole report, nor saved over another.
+  const paged = pages.previous !== null || pages.next !== null
   const download = h(
     'button',
     {
       type: 'button',
       class: 'no-print',
-      onclick: () => saveFile(new Blob([JSON.stringify(body, null, 2)], { type: 'application/json' }), `disclosure-report-${body.subject.slice(0, 8)}.json`)
+      onclick: () =>
+        saveFile(
+          new Blob([JSON.stringify(body, null, 2)], { type: 'application/json' }),
+          `disclosure-report-${body.subject.slice(0, 8)}${paged ? `-page-${pages.number}` : ''}.json`
+        )
     },
-    'Save the report (JSON, for tools/verify-disclosure.mjs)'
+    paged
+      ? `Save page ${pages.number} of the report (JSON, for tools/verify-disclosure.mjs; save and check each page)`
+      : 'Save the report (JSON, for tools/verify-disclosure.mjs)'
   )
   const holds = h('div', { id: 'report-holds' }, holdsOnTraveller(body.holds))
   // A hold placed below is listed here at once (the saved report stays the API's answer, as tools/verify-disclosure.mjs reads it).
