@@ -43,6 +43,8 @@ export class RetentionJob {
   readonly #settings: RetentionSettings
   readonly #log: FastifyBaseLogger
   #watch: NodeJS.Timeout | undefined
+  /** Another instance's interval, once the watch has said it found it: said once, not at every look. */
+  #otherEveryMs: number | undefined
 
   /** `onOutcome` hears of each run's end, for the metrics (btb_retention_purges_total). */
   constructor(store: GatewayStore, settings: RetentionSettings, log: FastifyBaseLogger, onOutcome?: (outcome: PurgeOutcome) => void) {
@@ -81,23 +83,51 @@ export class RetentionJob {
    * lives in Redis, so a Redis restarted empty (no AOF, or a new node) has
    * none: the scheduler is then looked for at intervals and made again,
    * rather than only at start-up, so that the purge comes back by itself.
+   * Its interval is this instance's PURGE_EVERY_MS from its start: the
+   * instance started last sets it (docs/operators.md, "Configuration").
    */
   async schedule(): Promise<void> {
-    await this.#ensureScheduled()
+    await this.#ensureScheduled(true)
     this.#watch ??= setInterval(
       () => {
-        this.#ensureScheduled().catch((err: unknown) => this.#log.warn({ err }, 'retention: could not check the purge schedule; will retry'))
+        this.keepScheduled().catch((err: unknown) => this.#log.warn({ err }, 'retention: could not check the purge schedule; will retry'))
       },
       Math.min(this.#settings.everyMs, WATCH_MAX_MS)
     )
     this.#watch.unref()
   }
 
-  async #ensureScheduled(): Promise<void> {
-    // Looked for first: upserting an existing scheduler would move its next run, and with it never come.
-    // Made again only when missing, or at another interval than PURGE_EVERY_MS says (a changed setting).
+  /**
+   * The watch's look: the scheduler made again if Redis lost it, and
+   * otherwise left at its interval, another instance's included. Two
+   * instances at different intervals (a rolling change of PURGE_EVERY_MS)
+   * each set it back to their own at every look, and each replacement ran a
+   * purge at once, with its lock on the legal holds: a purge every few
+   * seconds, for as long as both ran.
+   */
+  async keepScheduled(): Promise<void> {
+    await this.#ensureScheduled(false)
+  }
+
+  async #ensureScheduled(starting: boolean): Promise<void> {
+    // Looked for first: upserting an existing scheduler replaces its next run.
+    // Made again when missing; at start, also when at another interval than PURGE_EVERY_MS says (a changed setting).
     const existing = await this.#queue.getJobScheduler(SCHEDULER_ID)
-    if (existing !== undefined && Number(existing.every) === this.#settings.everyMs) return
+    if (existing !== undefined) {
+      const scheduledEveryMs = Number(existing.every)
+      if (scheduledEveryMs === this.#settings.everyMs) return
+      if (!starting) {
+        if (this.#otherEveryMs !== scheduledEveryMs) {
+          this.#otherEveryMs = scheduledEveryMs
+          this.#log.warn(
+            { everyMs: this.#settings.everyMs, scheduledEveryMs },
+            'retention: the purge runs at the interval another instance set, not this PURGE_EVERY_MS: give every instance the same'
+          )
+        }
+        return
+      }
+    }
+    this.#otherEveryMs = undefined
     await this.#queue.upsertJobScheduler(
       SCHEDULER_ID,
       { every: this.#settings.everyMs },
