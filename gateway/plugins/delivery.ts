@@ -60,7 +60,7 @@ export const deliveryPlugin = fp(
     })
     // An attempt's answer comes within twice DELIVERY_TIMEOUT_MS (delivery/tls-client.ts).
     const attemptMs = 2 * opts.timeoutMs
-    const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs, attemptMs })
+    const relay = new OutboxRelay({ store: app.store, queues, log: app.log, intervalMs: opts.relayIntervalMs, attemptMs, addMs: opts.commandTimeoutMs })
     app.decorate('queues', queues)
     app.decorate('relay', relay)
     const budget = new ByteBudget(opts.budgetBytes)
@@ -129,9 +129,8 @@ export const deliveryPlugin = fp(
       done()
     })
     app.addHook('onReady', async () => {
-      // Crash recovery: anything committed before a previous process died.
-      await relay.runOnce(0, { every: true })
-      relay.start()
+      // Crash recovery: anything committed before a previous process died (queue/outbox-relay.ts, start).
+      await relay.start()
     })
     app.addHook('onClose', async () => {
       await relay.stop()

@@ -15,6 +15,12 @@ export interface OutboxRelayOptions {
   readonly pageSize?: number
   /** How long an attempt may take, its answer included: how long a job queued again waits before it is sent (#drive). */
   readonly attemptMs?: number
+  /**
+   * How long an instance's add to Redis may take once its commit is seen
+   * (the queues' command timeout, config.ts redisCommandTimeoutMs): what the
+   * start leaves to the instance that committed it (start).
+   */
+  readonly addMs?: number
 }
 
 const PAGE_SIZE = 1000
@@ -33,25 +39,48 @@ export class OutboxRelay {
   readonly #intervalMs: number
   readonly #pageSize: number
   readonly #attemptMs: number
+  readonly #addMs: number
   /** The last item of the last page read; undefined: the walk starts from the oldest. */
   #after: PendingDelivery | undefined
   #timer: NodeJS.Timeout | undefined
+  /** The start's second walk, for what was too young for its first. */
+  #settling: NodeJS.Timeout | undefined
+  #settled: Promise<unknown> = Promise.resolve()
   #running: Promise<number> | undefined
 
-  constructor({ store, queues, log, intervalMs, pageSize = PAGE_SIZE, attemptMs = 0 }: OutboxRelayOptions) {
+  constructor({ store, queues, log, intervalMs, pageSize = PAGE_SIZE, attemptMs = 0, addMs = 0 }: OutboxRelayOptions) {
     this.#store = store
     this.#queues = queues
     this.#log = log
     this.#intervalMs = intervalMs
     this.#pageSize = pageSize
     this.#attemptMs = attemptMs
+    this.#addMs = addMs
   }
 
-  start(): void {
+  /**
+   * Queues what was committed before the start and is not queued (a
+   * process that died between a commit and its add), every page of it; then
+   * passes at intervals. The instances sharing the outbox (docs/operators.md,
+   * "Every core") commit and add theirs meanwhile, and one of theirs not yet
+   * added, taken for lost, went twice DELIVERY_TIMEOUT_MS late (their own add
+   * a no-op under the same job id) and was logged as lost by Redis. So the
+   * first walk leaves what is younger than an add may take, and a second,
+   * once that has passed, queues what is still missing of it. Returns how
+   * many the first queued.
+   */
+  async start(): Promise<number> {
+    const count = await this.runOnce(this.#addMs, { every: true })
+    this.#settling = setTimeout(() => {
+      // After a pass under way, not instead of it: this one walks every page.
+      this.#settled = this.#settled.then(() => this.#running).then(() => this.runOnce(this.#addMs, { every: true }))
+    }, this.#addMs)
+    this.#settling.unref()
     this.#timer = setInterval(() => {
       void this.runOnce(this.#intervalMs)
     }, this.#intervalMs)
     this.#timer.unref()
+    return count
   }
 
   /**
@@ -93,7 +122,9 @@ export class OutboxRelay {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.#settling)
     clearInterval(this.#timer)
+    await this.#settled
     await this.#running
   }
 }
