@@ -375,3 +375,57 @@ t.test("a witness's state is committed with synchronous_commit on, whatever the 
     "the witness's commit waits for its WAL to be flushed; an entry is committed as the database is configured"
   )
 })
+
+// Instances of one gateway share the ledger (docs/operators.md, "Every
+// core"): one's retention purge runs while another's batch of writes holds
+// an expired message's row (an operator discarding an old dead letter) and
+// then places a legal hold. The purge held the legal holds (so that a hold
+// placed meanwhile waits for it) and waited for that row; the batch's hold
+// waited for the purge: a deadlock, which PostgreSQL broke by failing one
+// of them.
+t.test("a purge on one instance while another's batch holds an expired message's row and places a hold: both finish", async (t) => {
+  const { pool, schema } = scratchSchema(t, 't_purge', 3)
+  const store = new PostgresStore(pool, { schema })
+  await store.create()
+  const old = '2026-01-01T00:00:00.000Z'
+  for (const id of ['busy', 'idle']) {
+    await store.accept(
+      { ...messageRecord(id, old), status: 'delivered' },
+      { direction: 'outbound', id, target: 'partner', sealed: 'sealed', createdAt: old },
+      auditEntry({ event: 'accepted', direction: 'outbound', messageId: id, at: old })
+    )
+  }
+  await pool.query(`UPDATE ${schema}.messages SET status = 'delivered', updated_at = $1`, [old])
+  // The other instance's batch, as its statements run: the expired message's row first.
+  const other = await pool.connect()
+  t.teardown(() => other.release())
+  await other.query('BEGIN')
+  await other.query(`UPDATE ${schema}.messages SET updated_at = updated_at WHERE id = 'busy'`)
+  const purged = store.purge(new Date().toISOString(), auditEntry({ event: 'purged' })).then(
+    (counts) => counts,
+    (err: Error) => err
+  )
+  await eventually(
+    async () =>
+      (await pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`)).rowCount! > 0 ||
+      (await isSettled(purged))
+        ? true
+        : undefined,
+    10_000,
+    'the purge to reach the row or finish'
+  )
+  const hold = other
+    .query(`INSERT INTO ${schema}.legal_holds (ref, message_id, reason, placed_at) VALUES ('h1', 'idle', 'complaint', $1)`, [new Date().toISOString()])
+    .then(
+      () => other.query('COMMIT').then(() => 'placed'),
+      (err: Error) => other.query('ROLLBACK').then(() => err)
+    )
+  t.equal(await hold, 'placed', "the other instance's hold is placed")
+  t.same(await purged, { messages: 1, outbox: 1 }, 'the purge finished, with the message no one was writing')
+  t.ok(await store.findMessage('outbound', 'busy'), 'the message being written is left to the next run')
+  t.same(await store.purge(new Date().toISOString(), auditEntry({ event: 'purged' })), { messages: 1, outbox: 1 }, 'which purges it')
+})
+
+async function isSettled(p: Promise<unknown>): Promise<boolean> {
+  return Promise.race([p.then(() => true), new Promise<boolean>((resolve) => setImmediate(resolve, false))])
+}

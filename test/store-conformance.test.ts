@@ -1005,11 +1005,12 @@ t.test('PostgreSQL', async (t) => {
       await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0)))
       await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(10) }))
     }
-    // A purge held up part-way, at a row another connection has locked (its statement has begun: its view of the holds is taken).
+    // A purge held up part-way, at the messages another connection has locked
+    // (its lock on the holds is taken; a row locked alone it would leave to its next run).
     const blocker = await pool.connect()
     t.teardown(() => blocker.release())
     await blocker.query('BEGIN')
-    await blocker.query(`SELECT 1 FROM ${schema}.messages WHERE id = 'blocker' FOR UPDATE`)
+    await blocker.query(`LOCK TABLE ${schema}.messages IN SHARE MODE`)
     const purging = store.purge(iso(50), auditEntry({ event: 'purged' }))
     /** Whether a statement starting with `start` waits for a lock. */
     const waiting = async (start: string): Promise<boolean> =>
@@ -1040,11 +1041,11 @@ t.test('PostgreSQL', async (t) => {
       await store.accept(record(id, iso(0)), outbox(id, iso(0)), accepted(id, iso(0)))
       await store.markDelivered('outbound', id, 'r', auditEntry({ event: 'delivered', direction: 'outbound', messageId: id, at: iso(10) }))
     }
-    // A row another connection holds keeps the purge's chunk waiting past LEDGER_POSTGRES_TIMEOUT_MS, as a large one did.
+    // The messages another connection holds keep the purge's chunk waiting past LEDGER_POSTGRES_TIMEOUT_MS, as a large one did.
     const blocker = await pool.connect()
     t.teardown(() => blocker.release())
     await blocker.query('BEGIN')
-    await blocker.query(`SELECT 1 FROM ${schema}.messages WHERE id = 'blocker' FOR UPDATE`)
+    await blocker.query(`LOCK TABLE ${schema}.messages IN SHARE MODE`)
     // In the same turn, as an agency's accept comes beside the scheduled purge.
     const [purge, other] = await Promise.allSettled([store.purge(iso(50), auditEntry({ event: 'purged' })), store.appendAudit(accepted('beside', iso(60)))])
     t.match(purge, { status: 'rejected', reason: { message: 'Query read timeout' } }, 'the purge fails past its deadline')

@@ -108,9 +108,14 @@ const RELEASED_COPIES = `{outbox} o JOIN {messages} m ON m.direction = o.directi
  * PostgreSQL: one chunk (its second placeholder: how many messages, at most)
  * in one statement, one snapshot, so that a hold placed meanwhile protects a
  * message and its outbox item together, never one without the other.
+ * A message another transaction is writing is left to the next run (SKIP
+ * LOCKED): it is being touched, not finished and left alone. Waited for, it
+ * deadlocked with another instance's batch that wrote it and then placed a
+ * legal hold, which waits for the purge's lock on the holds, and PostgreSQL
+ * failed the purge (RETENTION_FAILED) or the batch.
  */
 const PURGE_CHUNK_IN_ONE = `WITH RECURSIVE ${HELD}, doomed AS (
-    SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} LIMIT ? FOR UPDATE
+    SELECT m.direction, m.id FROM {messages} m WHERE ${PURGEABLE} LIMIT ? FOR UPDATE SKIP LOCKED
   ), outbox_gone AS (
     DELETE FROM {outbox} o WHERE (o.direction, o.id) IN (SELECT direction, id FROM doomed UNION SELECT m.direction, m.id FROM ${RELEASED_COPIES})
     RETURNING 1
