@@ -10,9 +10,10 @@
 // images it would throw away (seven full-page captures, about 3.5 s of the
 // file's 19 s of CPU). Agency and missing certificates are refused.
 import t from 'tap'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { cosignCheckpoint, witnessName } from '../gateway/audit/checkpoint.ts'
 import { undiciModule } from '../gateway/lib/lazy-packages.ts'
 import { chromium, type Browser, type BrowserContext, type Page, type Request, type Route } from 'playwright-core'
 import { sampleEnvelope } from '../sandbox/sample-messages.ts'
@@ -317,7 +318,7 @@ async function consoleTest(t: Test): Promise<void> {
     t.match(await page.textContent('#proof-result'), new RegExp(`^Verified: entry ${accepted.seq} is in the ledger`), 'the proof verifies in the page')
     t.match(
       await page.textContent('#signatures-result'),
-      /^Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's/,
+      /^Signatures verified here: the checkpoint is signed by this gateway's key and cosigned at \S+ by the key this gateway names as the partner's/,
       "the checkpoint's signature and cosignature verify in the page too"
     )
     t.same(
@@ -469,6 +470,36 @@ async function consoleTest(t: Test): Promise<void> {
     const signers = await page.textContent('#signatures')
     t.ok(signers?.includes('btb-gateway/CA/ledger') && !signers.includes('btb-gateway/US/witness'), 'is not named among the signers', { signers })
     await restoreNote()
+
+    // The partner's keys the page checks the cosignature with are this gateway's account of them (its ledger keys file): a gateway
+    // naming a key of its own as its witness's cosigns a ledger it rewrote. The page cannot reach the partner's own keys, and must
+    // not say the partner cosigned: only the offline check with them (tools/verify-disclosure.mjs --witness-keys) shows that.
+    const own = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const restoreKeys = await rewriteAnswers(page, '**/.well-known/ledger-keys.json', (keys) => ({
+      ...keys,
+      witness: { ...keys.witness, keys: [{ ...own.publicKey.export({ format: 'jwk' }), kid: 'named-by-the-gateway', alg: 'ES256' }] }
+    }))
+    const restoreCosigned = await rewriteAnswers(page, `**/v1/audit/entries/${accepted.seq}/proof`, (answer) => {
+      const unwitnessed = answer.checkpoint.note.replace(/\u2014 btb-gateway\/US\/witness \S+\n/, '')
+      const cosignature = cosignCheckpoint(unwitnessed, { name: witnessName('US'), alg: 'ES256', key: own.privateKey }, Math.floor(Date.now() / 1000))
+      return { ...answer, checkpoint: { ...answer.checkpoint, note: unwitnessed + cosignature } }
+    })
+    // Loaded anew: the page reads the keys once a load.
+    await page.goto(`${url}/console#/message/${correctedId}`)
+    await page.reload()
+    await page.waitForSelector('#proof-result')
+    t.match(await page.textContent('#signatures-result'), /^Signatures verified here/, 'the cosignature verifies with the key the gateway names')
+    for (const where of ['#proof-result', '#signatures-result']) {
+      const said = (await page.textContent(where)) ?? ''
+      t.notMatch(said, /partner cosigned|cosigned by the partner|keys each publishes/, `${where} does not say the partner cosigned`, { said })
+      t.match(said, 'the key this gateway names as the partner', `${where} says whose word the witness's key is`)
+    }
+    await restoreCosigned()
+    await restoreKeys()
+    // And loaded anew with the keys the gateway publishes, for what follows.
+    await page.goto(`${url}/console#/message/none`)
+    await page.reload()
+    await page.waitForSelector('main [role=alert]')
   })
   await t.test('one traveller: the report, from a POST only, proven, printable; a complaint placed from it', async (t) => {
     const { document } = sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }).payload as {
@@ -514,6 +545,10 @@ async function consoleTest(t: Test): Promise<void> {
       'the original says it was corrected'
     )
     t.match(await page.textContent('#report-facts'), new RegExp(`(\\d+) of ${rows.length} entries verified`), 'proofs checked in the page')
+    // As on a message's page: the witness's key is the one this gateway names, not one the page had from the partner.
+    t.notMatch(await page.textContent('#report-facts'), /cosigned by the partner/, 'the page does not say the partner cosigned')
+    t.match(await page.textContent('#report-facts'), 'cosigned at', 'but when, and by the key this gateway names as the partner')
+    t.match(await page.textContent('#report-facts'), 'by the key this gateway names as the partner', 'and whose word that key is')
     const facts = await page.textContent('#report-facts')
     t.match(
       facts,

@@ -128,16 +128,22 @@ function proofResult(seq, checked, witness) {
   return h(
     'p',
     { class: 'ok', id: 'proof-result' },
-    `Verified: entry ${seq} is in the ledger of ${witness.checkpoint.size} entries that the partner cosigned at ${cosignedAt(witness)}.`
+    `Verified: entry ${seq} is in the ledger of ${witness.checkpoint.size} entries signed by this gateway and cosigned at ${cosignedAt(witness)} by the key this gateway names as the partner's (see the signatures below).`
   )
 }
 
+/**
+ * The partner's keys are this gateway's account of them (GET
+ * /.well-known/ledger-keys.json): the page cannot reach the partner's own,
+ * so it never says the partner cosigned, only that the key this gateway
+ * names as the partner's did (docs/privacy-officers.md, "The console").
+ */
 function signaturesResult({ witnessed, cosignedAt: at, why }) {
   return h(
     'p',
     { class: witnessed ? 'ok' : 'error', id: 'signatures-result' },
     witnessed
-      ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned by the partner's, at ${new Date(at * 1000).toISOString()}, with the keys each publishes.`
+      ? `Signatures verified here: the checkpoint is signed by this gateway's key and cosigned at ${new Date(at * 1000).toISOString()} by the key this gateway names as the partner's, in the ledger keys it publishes. That this key is the partner's is this gateway's word: tools/verify-disclosure.mjs, given the partner's own ledger keys (--witness-keys), checks it.`
       : `NOT verified: ${why}.`
   )
 }

@@ -248,10 +248,15 @@ async function checkProofs(body) {
 function proofsInWords(witness, proven, entries) {
   if (witness === null) return 'no checkpoint the partner cosigned yet'
   if (!witness.witnessed) {
-    return h('strong', { class: 'error' }, `NOT verified: ${witness.why}, checked here with the keys each gateway publishes; 0 of ${entries} entries verified`)
+    return h(
+      'strong',
+      { class: 'error' },
+      `NOT verified: ${witness.why}, checked here with the ledger keys this gateway publishes, its own and those it names as the partner's; 0 of ${entries} entries verified`
+    )
   }
   const at = new Date(witness.cosignedAt * 1000).toISOString()
-  return `${proven} of ${entries} entries verified in this page against the checkpoint of ${witness.checkpoint.size} entries, signed by this gateway and cosigned by the partner at ${at}`
+  // The witness's key is this gateway's account of the partner's (as on a message's page): the page says so, not that the partner cosigned.
+  return `${proven} of ${entries} entries verified in this page against the checkpoint of ${witness.checkpoint.size} entries, signed by this gateway and cosigned at ${at} by the key this gateway names as the partner's (tools/verify-disclosure.mjs, given the partner's own ledger keys, checks that it is)`
 }
 
 function holdsOnTraveller(holds) {
