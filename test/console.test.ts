@@ -738,6 +738,34 @@ async function consoleTest(t: Test): Promise<void> {
     t.equal(await page.inputValue('#issuingCountry'), document.issuingCountry, 'a country typed in lower case is upper-cased as typed')
     await submitReport(page)
     t.notMatch(await page.textContent('#report-facts'), 'Found by', 'a report by a document does not')
+    const purposeCells = (await cells(page, '#report-table')).filter((r) => r[4] === 'entry-exit.record').map((r) => r[5])
+    t.ok(purposeCells.length > 0 && purposeCells.every((c) => c!.endsWith('(the rules)')), 'each row links to the rules it was decided under')
+
+    // A row decided under another version of its policy than the one published now (the rules changed since) does not offer
+    // today's rules as why its fields went: it says they are another version, as a message's page does.
+    const restorePolicies = await rewriteAnswers(page, '**/v1/policies', (catalogue) => ({
+      ...catalogue,
+      kinds: catalogue.kinds.map((k: any) => (k.kind === 'entry-exit.record' ? { ...k, policyVersion: 'sha256:published-since' } : k))
+    }))
+    await page.goto(`${url}/console#/traveller`)
+    await page.reload()
+    await page.waitForSelector('#traveller-form')
+    await page.fill('#documentNumber', document.number)
+    await page.fill('#issuingCountry', document.issuingCountry)
+    await submitReport(page)
+    const olderRules = (await cells(page, '#report-table')).filter((r) => r[4] === 'entry-exit.record').map((r) => r[5])
+    t.ok(
+      olderRules.length > 0 && olderRules.every((c) => c!.endsWith('(the rules published now, not the version it was decided under)')),
+      'a row decided under another version says the rules linked are not those',
+      { olderRules }
+    )
+    await restorePolicies()
+    await page.goto(`${url}/console#/holds`)
+    await page.reload()
+    await page.goto(`${url}/console#/traveller`)
+    await page.fill('#documentNumber', document.number)
+    await page.fill('#issuingCountry', document.issuingCountry)
+    await submitReport(page)
 
     await page.fill('#traveller-ref', 'HOLD-CONSOLE-1')
     await page.fill('#traveller-complaint', 'OPC-2026-0099')

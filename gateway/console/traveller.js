@@ -5,7 +5,7 @@
 // the traveller by the ledger's keyed digest. Every entry's inclusion proof,
 // and the checkpoint's signatures, are checked here, and what each row shows
 // against the entry its proof proves.
-import { postJson, publishedKeys } from './api.js'
+import { policies, postJson, publishedKeys } from './api.js'
 import { notALedgerPosition, notSupersededAsSaid, notTheTravellers, repeatedRows, rowNotAsItsEntry } from './disclosures.mjs'
 import { facts, focusableAlert, h, saveFile, short, show, table, when } from './dom.js'
 import { holdForm, holdsTable } from './holds.js'
@@ -263,8 +263,21 @@ function holdsOnTraveller(holds) {
   return holds.length === 0 ? h('p', {}, 'No legal hold or complaint on this traveller.') : holdsTable(holds)
 }
 
+/**
+ * The published rules of a row's policy. Only the version published now is
+ * published: a row decided under another does not offer today's rules as
+ * why its fields went, and says so, as a message's page does
+ * (docs/privacy-officers.md, "The console").
+ */
+function rulesLink(d, catalogue) {
+  const now = catalogue.kinds.find((k) => k.kind === d.kind)?.policyVersion
+  const href = `#/policies/${encodeURIComponent(d.policy.id)}`
+  if (now === d.policy.version) return h('a', { href }, 'the rules')
+  return [h('a', { href }, 'the rules published now'), ', not the version it was decided under']
+}
+
 async function render(report, body, identifier, pages) {
-  const { witness, checks } = await checkProofs(body)
+  const [{ witness, checks }, catalogue] = await Promise.all([checkProofs(body), policies()])
   const proven = checks.filter((c) => c?.ok).length
   const rows = body.disclosures.map((d, i) => [
     String(d.seq),
@@ -273,7 +286,7 @@ async function render(report, body, identifier, pages) {
     crossing(d),
     d.kind ?? '—',
     // Why each field went: the policy's published rules, with the reason for each.
-    d.policy ? [d.purpose ?? '', ' (', h('a', { href: `#/policies/${encodeURIComponent(d.policy.id)}` }, 'the rules'), ')'] : (d.purpose ?? '—'),
+    d.policy ? [d.purpose ?? '', ' (', rulesLink(d, catalogue), ')'] : (d.purpose ?? '—'),
     d.legalAuthority ?? '—',
     d.shared.length === 0
       ? d.reference
