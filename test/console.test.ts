@@ -143,6 +143,11 @@ async function submitReport(page: Page): Promise<void> {
   await page.waitForSelector('#report-table')
 }
 
+/** How many tables are inside a live region (aria-live, or a role that is one): a screen reader reads out all that changes in one. */
+function liveTables(page: Page): Promise<number> {
+  return page.$$eval('[aria-live] table, [role=status] table, [role=log] table, [role=alert] table', (tables) => tables.length)
+}
+
 /** The cells of a table, row by row. */
 async function cells(page: Page, selector: string): Promise<string[][]> {
   return page.$$eval(`${selector} tbody tr`, (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').trim())))
@@ -274,6 +279,13 @@ async function consoleTest(t: Test): Promise<void> {
     t.ok(
       rows.every((r) => r[4] === 'entry-exit.record'),
       'of that kind only'
+    )
+    // A screen reader is told what the search found in a line, not read the 25 rows of a live region.
+    t.equal(await liveTables(page), 0, 'no live region holds the results table')
+    t.equal(
+      await page.textContent('[role=status]'),
+      `Page 1: ${want.entries.length} entries, ${want.entries[0].seq} to ${want.entries.at(-1).seq}${want.nextCursor ? ', more on the next page' : ''}.`,
+      'the status says what was found'
     )
     // The next page comes from the API's cursor: the page holds one page at a time, however long the ledger.
     await page.selectOption('#kind', '')
@@ -532,6 +544,8 @@ async function consoleTest(t: Test): Promise<void> {
     await page.click('button[type=submit]')
     await page.waitForSelector('#report-table')
     t.equal(await page.inputValue('#documentNumber'), '', 'cleared once the report is shown')
+    t.equal(await liveTables(page), 0, 'no live region holds the report, to be read out whole')
+    t.match(await page.textContent('[role=status]'), /^Disclosure report shown: \d+ of \d+ entries\.$/, 'the status says it is shown')
     const report = await api.post('/v1/audit/disclosures', { documentNumber: document.number, issuingCountry: document.issuingCountry })
     const rows = await cells(page, '#report-table')
     const mine = report.disclosures.filter((d: any) => d.event !== 'disclosure-report')

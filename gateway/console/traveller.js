@@ -45,6 +45,7 @@ function identifierOf(form) {
 
 /** An alert in place of the report, with the focus: the keyboard is left on what went wrong. */
 function showAlert(report, message) {
+  document.getElementById('report-status').textContent = ''
   const alert = focusableAlert(message)
   report.replaceChildren(alert)
   alert.focus()
@@ -72,7 +73,9 @@ function pageTurns(cursors, nextCursor, load) {
 }
 
 export async function travellerView() {
-  const report = h('div', { id: 'report', 'aria-live': 'polite' })
+  // The report is announced in a line (the status), not read out whole: a live region holding its table has every row read.
+  const report = h('div', { id: 'report' })
+  const status = h('p', { id: 'report-status', role: 'status', class: 'no-print' })
   const form = h(
     'form',
     { id: 'traveller-form', class: 'filters', 'aria-label': 'Traveller' },
@@ -104,11 +107,13 @@ export async function travellerView() {
     // The report comes in pages, oldest entries first: the cursor of each page shown, to go back.
     const cursors = [undefined]
     const load = async (turned) => {
-      report.replaceChildren(h('p', {}, 'Reading the ledger…'))
+      report.replaceChildren()
+      status.textContent = 'Reading the ledger…'
       try {
         const cursor = cursors[cursors.length - 1]
         const body = await postJson('/v1/audit/disclosures', cursor === undefined ? identifier : { ...identifier, cursor })
         await render(report, body, identifier, pageTurns(cursors, body.nextCursor, load))
+        status.textContent = `Disclosure report shown: ${body.disclosures.length} of ${body.totals.entries} entries${cursors.length > 1 || body.nextCursor !== null ? `, page ${cursors.length}` : ''}.`
         // Cleared once the report is shown, not before: a refused request leaves what was typed, to correct (docs/privacy-officers.md, "The console").
         form.reset()
         // The page button pressed is gone with the page it was on: the keyboard goes to the new page's heading.
@@ -128,6 +133,7 @@ export async function travellerView() {
         'The identifier is sent in the body of a request, matched by its keyed digest, and cleared from this form; the request itself is audited.'
     ),
     form,
+    status,
     report
   )
 }
