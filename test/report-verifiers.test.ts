@@ -366,3 +366,21 @@ t.test("a cosignature by a key the reporting gateway names as its witness's is n
   t.equal(proven.code, 1, "with the witness's own keys, not proven")
   t.match(proven.stdout, /NOT PROVEN: the checkpoint is not cosigned by the partner's key/)
 })
+
+t.test('a page of a longer report is said to be one page, not the whole report', async (t) => {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const made = makeReport('ec', { ca: key, us: key, cosignedAt: COSIGNED_AT })
+  const work = mkdtempSync(join(tmpdir(), 'btb-report-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  writeFileSync(join(work, 'ca-ledger-keys.json'), JSON.stringify(published(made)))
+  const tool = (report: unknown) => {
+    writeFileSync(join(work, 'report.json'), JSON.stringify(report))
+    return run(process.execPath, [VERIFIER, '--report', join(work, 'report.json'), '--ledger-keys', join(work, 'ca-ledger-keys.json')]).catch((err) => err)
+  }
+  const whole = await tool(made.report)
+  t.notMatch(whole.stdout, /one page/, 'a report of one page says nothing of pages')
+  const page = await tool({ ...made.report, nextCursor: 'next' })
+  t.equal(page.code, undefined, 'what it shows is proven: exit 0')
+  t.match(page.stdout, /NOTE: this is one page of the report: more entries follow it \(nextCursor\); check each page/)
+  t.match(page.stdout, /Result: OK\. Every entry of this page is in the ledger/, 'and its result is about the page')
+})

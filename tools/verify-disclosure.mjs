@@ -433,6 +433,10 @@ function main() {
   out.push(`Entries proven in it: ${proven.length} of ${report.disclosures.length}${proven.length > 0 ? ` (${proven.join(', ')})` : ''}.`)
   for (const f of findings) out.push(`NOT PROVEN: ${f}.`)
   for (const n of notes ?? []) out.push(`NOTE: ${n}.`)
+  // A report of many entries comes a page at a time (the console saves each
+  // page on its own): what is proven is the page, not the report.
+  const onePage = typeof report.nextCursor === 'string' && report.nextCursor !== ''
+  if (onePage) out.push('NOTE: this is one page of the report: more entries follow it (nextCursor); check each page.')
   if (!fromWitness && checkpoint?.cosignedAt !== undefined) {
     out.push(
       "NOTE: the witness's keys are the reporting gateway's account of them (--ledger-keys): that the partner cosigned the checkpoint " +
@@ -440,7 +444,9 @@ function main() {
     )
   }
   const witnessed = fromWitness ? 'the partner witnessed' : 'its gateway signed and says its partner witnessed'
-  out.push(findings.length === 0 ? `Result: OK. Every entry of the report is in the ledger ${witnessed}, as shown.` : 'Result: NOT OK.')
+  out.push(
+    findings.length === 0 ? `Result: OK. Every entry of ${onePage ? 'this page' : 'the report'} is in the ledger ${witnessed}, as shown.` : 'Result: NOT OK.'
+  )
   process.stdout.write(`${out.join('\n')}\n`)
   return findings.length === 0 ? 0 : 1
 }
