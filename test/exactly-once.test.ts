@@ -54,6 +54,36 @@ async function heldFirstPush(t: Test, overrides: Parameters<typeof testConfig>[1
   return { redis, webhook, gw, answer, exchange }
 }
 
+/**
+ * The partner forwards a correction of `originalId` while the original's push
+ * is still in flight (held by heldFirstPush): the original must not be
+ * withdrawn, and once its push is answered the agency gets it once, then the
+ * correction.
+ */
+async function correctionWhilePushInFlight(
+  t: Test,
+  pushed: Pick<Awaited<ReturnType<typeof heldFirstPush>>, 'gw' | 'webhook' | 'answer' | 'exchange'>,
+  originalId: string
+): Promise<void> {
+  const { gw, webhook, answer, exchange } = pushed
+  const correction = await forwardedTo('CA', { envelope: { supersedes: { id: originalId, action: 'correct', reason: 'data-error' } } })
+  t.equal(await exchange(correction.jws), 200)
+  t.equal((await gw.app.store.findMessage('inbound', originalId))?.status, 'accepted', 'the original is not withdrawn while its push may arrive')
+  answer()
+  await eventually(
+    async () => ((await gw.app.store.findMessage('inbound', correction.id))?.status === 'delivered' ? true : undefined),
+    30_000,
+    'the correction delivered'
+  )
+  const events = (await gw.app.store.searchAudit({ messageId: originalId, direction: 'inbound' }, 0, 100)).map((e) => e.entry.event)
+  t.same(events, ['received', 'delivered'], 'the original: received, delivered, never withdrawn')
+  t.same(
+    webhook.pushes.map((p) => p.idempotencyKey),
+    [originalId, correction.id],
+    'the agency got the original once, then its correction'
+  )
+}
+
 /** The ids of the inbound jobs BullMQ found stalled, as they are found. */
 async function stalledJobs(t: Test, redisUrl: string, prefix: string): Promise<Set<string>> {
   const events = new QueueEvents(QUEUE_NAMES.inbound, { connection: redisOptions(redisUrl), prefix })
@@ -275,19 +305,7 @@ t.test(
     await eventually(() => (stalled.has(original.id) ? true : undefined), 15_000, 'the stalled check to find the lapsed lock')
 
     // The partner forwards a correction of it meanwhile: the original's push is still in flight, its job not held.
-    const correction = await forwardedTo('CA', { envelope: { supersedes: { id: original.id, action: 'correct', reason: 'data-error' } } })
-    t.equal(await exchange(correction.jws), 200)
-    t.equal((await gw.app.store.findMessage('inbound', original.id))?.status, 'accepted', 'the original is not withdrawn while its push may arrive')
-    answer()
-    await eventually(
-      async () => ((await gw.app.store.findMessage('inbound', correction.id))?.status === 'delivered' ? true : undefined),
-      30_000,
-      'the correction delivered'
-    )
-    const events_ = (await gw.app.store.searchAudit({ messageId: original.id, direction: 'inbound' }, 0, 100)).map((e) => e.entry.event)
-    t.same(events_, ['received', 'delivered'], 'the original: received, delivered, never withdrawn')
-    const ids = webhook.pushes.map((p) => p.idempotencyKey)
-    t.same(ids, [original.id, correction.id], 'the agency got the original once, then its correction')
+    await correctionWhilePushInFlight(t, { gw, webhook, answer, exchange }, original.id)
   }
 )
 
@@ -303,21 +321,6 @@ t.test(
     await redis.start()
     await eventually(async () => ((await gw.app.relay.runOnce(0)) === 1 ? true : undefined), 15_000, 'the relay to queue the original again')
     // The partner forwards a correction of it meanwhile: the original's push is still in flight.
-    const correction = await forwardedTo('CA', { envelope: { supersedes: { id: original.id, action: 'correct', reason: 'data-error' } } })
-    t.equal(await exchange(correction.jws), 200)
-    t.equal((await gw.app.store.findMessage('inbound', original.id))?.status, 'accepted', 'the original is not withdrawn while its push may arrive')
-    answer()
-    await eventually(
-      async () => ((await gw.app.store.findMessage('inbound', correction.id))?.status === 'delivered' ? true : undefined),
-      30_000,
-      'the correction delivered'
-    )
-    const events = (await gw.app.store.searchAudit({ messageId: original.id, direction: 'inbound' }, 0, 100)).map((e) => e.entry.event)
-    t.same(events, ['received', 'delivered'], 'the original: received, delivered, never withdrawn')
-    t.same(
-      webhook.pushes.map((p) => p.idempotencyKey),
-      [original.id, correction.id],
-      'the agency got the original once, then its correction'
-    )
+    await correctionWhilePushInFlight(t, { gw, webhook, answer, exchange }, original.id)
   }
 )

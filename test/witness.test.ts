@@ -193,14 +193,9 @@ t.test("a witness's refusal is recorded by its status and code, not the partner'
   for (const word of ['TREMBLAY', 'C4471862', '1984-03-07']) t.notOk(JSON.stringify(refusal).includes(word), `the ledger holds no "${word}"`)
 })
 
-// C2SP tlog-witness: the witness answers its cosignature as signature lines,
-// nothing else. An answer starting with a blank line, appended to the note,
-// moved the note's split: what the partner's key signed was the checkpoint's
-// text and this gateway's own signature line, and it was kept as the
-// checkpoint's cosignature, though no report made on it could be proven.
-t.test("a witness's answer that is not signature lines over the checkpoint's text is no cosignature", async (t) => {
-  const partnerKey = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
-  const partner = await standInPartner(t, (req, res) => {
+/** A partner whose witness answers each checkpoint sent to it with `answer(note)`: the note as the request carries it. */
+function answeringWitness(t: Test, answer: (note: string) => string) {
+  return standInPartner(t, (req, res) => {
     let body = ''
     req.setEncoding('utf8')
     req.on('data', (chunk: string) => {
@@ -209,11 +204,23 @@ t.test("a witness's answer that is not signature lines over the checkpoint's tex
     req.on('end', () => {
       // The request is the old size, the proof lines, a blank line, then the checkpoint.
       const note = body.slice(body.indexOf('\n\n') + 2)
-      const split = note.lastIndexOf('\n\n')
-      const shifted = `${note.slice(0, split + 1)}\n${note.slice(split + 2)}`
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
-      res.end(`\n${cosignNote(shifted, partnerKey, Math.floor(Date.now() / 1000))}`)
+      res.end(answer(note))
     })
+  })
+}
+
+// C2SP tlog-witness: the witness answers its cosignature as signature lines,
+// nothing else. An answer starting with a blank line, appended to the note,
+// moved the note's split: what the partner's key signed was the checkpoint's
+// text and this gateway's own signature line, and it was kept as the
+// checkpoint's cosignature, though no report made on it could be proven.
+t.test("a witness's answer that is not signature lines over the checkpoint's text is no cosignature", async (t) => {
+  const partnerKey = { name: witnessName('US'), alg: us.signingKey.alg, key: us.signingKey.key }
+  const partner = await answeringWitness(t, (note) => {
+    const split = note.lastIndexOf('\n\n')
+    const shifted = `${note.slice(0, split + 1)}\n${note.slice(split + 2)}`
+    return `\n${cosignNote(shifted, partnerKey, Math.floor(Date.now() / 1000))}`
   })
   const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
   await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
@@ -241,18 +248,7 @@ t.test("a witness's answer with lines other than its own cosignature is no cosig
   }
   for (const [what, extra] of Object.entries(extras)) {
     t.test(what, async (t) => {
-      const partner = await standInPartner(t, (req, res) => {
-        let body = ''
-        req.setEncoding('utf8')
-        req.on('data', (chunk: string) => {
-          body += chunk
-        })
-        req.on('end', () => {
-          const note = body.slice(body.indexOf('\n\n') + 2)
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
-          res.end(`${cosignNote(parseNote(note).text, partnerKey, Math.floor(Date.now() / 1000))}${extra}`)
-        })
-      })
+      const partner = await answeringWitness(t, (note) => `${cosignNote(parseNote(note).text, partnerKey, Math.floor(Date.now() / 1000))}${extra}`)
       const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
       await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
       await gw.app.checkpointer.checkpointNow()
@@ -308,18 +304,7 @@ t.test("a cosignature dated ahead of this gateway's clock, or before its checkpo
   ] as const) {
     t.test(what, async (t) => {
       let dated = time
-      const partner = await standInPartner(t, (req, res) => {
-        let body = ''
-        req.setEncoding('utf8')
-        req.on('data', (chunk: string) => {
-          body += chunk
-        })
-        req.on('end', () => {
-          const note = body.slice(body.indexOf('\n\n') + 2)
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
-          res.end(cosignNote(parseNote(note).text, partnerKey, dated()))
-        })
-      })
+      const partner = await answeringWitness(t, (note) => cosignNote(parseNote(note).text, partnerKey, dated()))
       const gw = await injectGateway(t, testConfig('CA', { runWorkers: false, partnerUrl: partner.url }))
       await gw.app.store.appendAudit(auditEntry({ event: 'accepted', direction: 'outbound', messageId: 'a-0' }))
       const cp = (await gw.app.checkpointer.checkpointNow())!
