@@ -7,8 +7,8 @@
 // into r‖s by ecdsa-sig-formatter: node:crypto's own conversion, asked for
 // with `{ key, dsaEncoding: 'ieee-p1363' }`, cost twice as much (50 µs a
 // signature against 27 on Node 24.21; docs/measurements.md, "Speed and memory").
-import { sign } from 'node:crypto'
 import { derToJose } from 'ecdsa-sig-formatter'
+import { signBytes } from './signature-thread.ts'
 import type { SigningKey } from './signing-key.ts'
 
 /** Encoded protected headers, by key and typ: a gateway signs with a handful. */
@@ -28,6 +28,8 @@ function encodedHeader(key: SigningKey, typ: string): string {
 export async function signCompactJws(payload: string, key: SigningKey, typ: string): Promise<string> {
   const input = `${encodedHeader(key, typ)}.${Buffer.from(payload).toString('base64url')}`
   const data = Buffer.from(input)
-  const signature = key.alg === 'ES256' ? derToJose(sign('sha256', data, key.key), 'ES256') : sign(null, data, key.key).toString('base64url')
+  // On libuv's pool while the event loop is busy (signature-thread.ts).
+  const signature =
+    key.alg === 'ES256' ? derToJose(await signBytes('sha256', data, key.key), 'ES256') : (await signBytes(null, data, key.key)).toString('base64url')
   return `${input}.${signature}`
 }

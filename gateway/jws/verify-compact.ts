@@ -3,7 +3,6 @@
 // its algorithm or key id before any signature work, and so that the key is
 // taken from the registry by kid and checked against the caller: a key is
 // only ever tried for the signer it is registered to.
-import { verify } from 'node:crypto'
 import { joseToDer } from 'ecdsa-sig-formatter'
 import {
   JwsAlgorithmError,
@@ -17,6 +16,7 @@ import {
 import { echo } from '../lib/echo.ts'
 import { IJsonError, parseIJsonBytes } from '../lib/i-json.ts'
 import { isAllowedAlgorithm, type SigningAlgorithm, type VerificationKey } from './signing-key.ts'
+import { verifyBytes } from './signature-thread.ts'
 
 // The signature part may be empty here, as RFC 7515 writes an unsecured JWS
 // (alg none): its header is then read, and refused by its alg, by name; an
@@ -133,8 +133,9 @@ export async function verifyCompactJws(jws: string, opts: VerifyOptions): Promis
   let valid: boolean
   try {
     // ES256 as DER with the KeyObject alone: node:crypto's `{ key, dsaEncoding: 'ieee-p1363' }`
-    // cost 98 µs a verification against 71 (sign-compact.ts says why).
-    valid = key.alg === 'ES256' ? verify('sha256', input, key.key, joseToDer(signature, 'ES256')) : verify(null, input, key.key, signature)
+    // cost 98 µs a verification against 71 (sign-compact.ts says why). On
+    // libuv's pool while the event loop is busy (signature-thread.ts).
+    valid = await (key.alg === 'ES256' ? verifyBytes('sha256', input, key.key, joseToDer(signature, 'ES256')) : verifyBytes(null, input, key.key, signature))
   } catch {
     throw new JwsSignatureError()
   }
