@@ -6,7 +6,7 @@ import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { JwsSignatureError } from '../gateway/errors.ts'
 import { signCompactJws } from '../gateway/jws/sign-compact.ts'
-import { BUSY_UTILIZATION, WINDOW_MS, eventLoopBusy, signBytes, verifyBytes } from '../gateway/jws/signature-thread.ts'
+import { BUSY_UTILIZATION, POOL_MAX_BYTES, WINDOW_MS, eventLoopBusy, signBytes, verifyBytes } from '../gateway/jws/signature-thread.ts'
 import type { SigningKey, VerificationKey } from '../gateway/jws/signing-key.ts'
 import { verifyCompactJws } from '../gateway/jws/verify-compact.ts'
 
@@ -67,6 +67,16 @@ t.test("a busy event loop: the same work on libuv's pool, with the same answers"
 
   busyWindow()
   await t.rejects(verifyBytes('sha256', data, ed.publicKey, signature) as Promise<boolean>, 'a key of the wrong type fails as node:crypto fails')
+})
+
+t.test('a busy event loop: a large payload is signed and checked in place, not copied to the pool', async (t) => {
+  const large = Buffer.alloc(POOL_MAX_BYTES + 1, 0x61)
+  busyWindow()
+  t.equal(eventLoopBusy(), true)
+  const signature = signBytes('sha256', large, ec.privateKey)
+  t.ok(Buffer.isBuffer(signature), 'the signature itself, not a promise')
+  t.equal(verifyBytes('sha256', large, ec.publicKey, signature as Buffer), true, 'verified in place')
+  t.type(verifyBytes('sha256', large.subarray(0, POOL_MAX_BYTES), ec.publicKey, signature as Buffer), Promise, 'one byte less goes to the pool')
 })
 
 t.test('a compact JWS signed and checked while the event loop is busy: verified, and a forgery refused as always', async (t) => {

@@ -18,6 +18,15 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 export const BUSY_UTILIZATION = 0.8
 /** How often that share is read: often enough to follow a load as it comes and goes, seldom enough to cost nothing. */
 export const WINDOW_MS = 50
+/**
+ * The most bytes signed or checked on the pool. node:crypto copies what a
+ * job on the pool signs, and a batch of a thousand designations is about a
+ * megabyte: under the NEXUS roster those copies put each gateway's peak
+ * 10–23 MB higher, past its 300 MB (docs/measurements.md, "Signatures off a
+ * busy event loop"). A payload that large is hashed more than it is signed,
+ * and is prepared on a pipeline thread anyway (PIPELINE_WORKER_MIN_BYTES).
+ */
+export const POOL_MAX_BYTES = 64 * 1024
 
 let window: EventLoopUtilization = performance.eventLoopUtilization()
 let windowStart = performance.now()
@@ -34,17 +43,17 @@ export function eventLoopBusy(): boolean {
   return busy
 }
 
-/** node:crypto's sign: in place, or on the pool while the event loop is busy. `algorithm` null for Ed25519. */
+/** node:crypto's sign: in place, or on the pool while the event loop is busy and the data small. `algorithm` null for Ed25519. */
 export function signBytes(algorithm: 'sha256' | null, data: Uint8Array, key: KeyObject): Buffer | Promise<Buffer> {
-  if (!eventLoopBusy()) return sign(algorithm, data, key)
+  if (data.byteLength > POOL_MAX_BYTES || !eventLoopBusy()) return sign(algorithm, data, key)
   return new Promise((resolve, reject) => {
     sign(algorithm, data, key, (err, signature) => (err === null ? resolve(signature) : reject(err)))
   })
 }
 
-/** node:crypto's verify: in place, or on the pool while the event loop is busy. Throws (or rejects) as verify does. */
+/** node:crypto's verify: in place, or on the pool while the event loop is busy and the data small. Throws (or rejects) as verify does. */
 export function verifyBytes(algorithm: 'sha256' | null, data: Uint8Array, key: KeyObject, signature: Uint8Array): boolean | Promise<boolean> {
-  if (!eventLoopBusy()) return verify(algorithm, data, key, signature)
+  if (data.byteLength > POOL_MAX_BYTES || !eventLoopBusy()) return verify(algorithm, data, key, signature)
   return new Promise((resolve, reject) => {
     verify(algorithm, data, key, signature, (err, valid) => (err === null ? resolve(valid) : reject(err)))
   })
