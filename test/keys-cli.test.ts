@@ -2,7 +2,7 @@
 // file as it was), and the expiry report. Live effects are in trust-live.test.ts.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { checkConfiguration } from '../gateway/check-config.ts'
@@ -709,6 +709,105 @@ t.test('rotate-agency-key refused changes nothing on disk: the signing key the t
   t.match(rotated.stderr, /\[TRUST_FILE_INVALID\]/)
   t.same(filesUnder(join(dir, 'CA')), before, 'no key written, moved or copied')
 })
+
+/** Each agency kid the trust file registers for CBSA/pik-primary. */
+function primaryKids(trustFile: string): string[] {
+  const trust = JSON.parse(readFileSync(trustFile, 'utf8')) as TrustFile
+  return trust.agencies.find((a) => a.agency === 'CBSA' && a.system === 'pik-primary')!.keys.map((k) => k.kid)
+}
+
+/** What a change stopped midway leaves under `dir`: staged files and journals. */
+function leftovers(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(partial|journal)$/.test(f))
+}
+
+t.test(
+  'a command stopped between its renames is finished by the next keys command: the key files in place are the ones the trust file registers',
+  async (t) => {
+    const dir = copyKeys(t)
+    const trustFile = join(dir, 'CA', 'trust.json')
+    const system = join(dir, 'CA', 'agencies', 'CBSA-pik-primary')
+    const [old] = primaryKids(trustFile)
+    // The real process stopped between two renames, as a crash (kill -9, power
+    // loss) or a failing disk stops it: the last key file it puts in place
+    // before the trust file cannot be renamed over a directory.
+    rmSync(join(system, 'signing.public.jwk.json'))
+    mkdirSync(join(system, 'signing.public.jwk.json'))
+    const stopped = await keysProcess('rotate-agency-key', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+    t.equal(stopped.code, 1)
+    t.match(stopped.stderr, /\[TRUST_CHANGE_INTERRUPTED\]/, 'saying the change is not in place in full, and how it is finished')
+    const placed = (JSON.parse(readFileSync(join(system, 'signing.private.jwk.json'), 'utf8')) as { kid: string }).kid
+    t.not(placed, old, 'the new signing key is in place already')
+    t.same(primaryKids(trustFile), [old], 'while the trust file still registers the old one alone: the agency signs with a key nobody takes')
+
+    // The cause mended, the operator runs the command again.
+    rmSync(join(system, 'signing.public.jwk.json'), { recursive: true })
+    const again = await keysProcess('rotate-agency-key', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+    t.equal(again.code, 1, 'it did not rotate again')
+    t.match(again.stderr, /now in place in full.*run this command again if it is still needed \[TRUST_CHANGE_FINISHED\]/)
+    t.same(primaryKids(trustFile), [old, placed], 'the interrupted rotation is finished: the key in place is registered, and the old one is kept')
+    const pem = createPrivateKey(readFileSync(join(system, 'signing.private.pem'), 'utf8')).export({ format: 'jwk' }) as { d: string }
+    t.equal(pem.d, (JSON.parse(readFileSync(join(system, 'signing.private.jwk.json'), 'utf8')) as { d: string }).d, 'the PEM is the same key')
+    t.equal((JSON.parse(readFileSync(join(system, 'signing.public.jwk.json'), 'utf8')) as { kid: string }).kid, placed, 'and the public key')
+    t.ok(existsSync(join(system, `signing.${old}.private.jwk.json`)), 'the old private key is kept under its kid')
+    t.same(leftovers(join(dir, 'CA')), [], 'no staged file or journal is left: no private key lies about in a .partial file')
+    t.doesNotThrow(() => loadTrustStore(trustFile), 'the trust file loads')
+
+    const rotated = await keysProcess('rotate-agency-key', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+    t.equal(rotated.code, 0, rotated.stderr)
+    t.equal(primaryKids(trustFile).length, 3, 'and the next run rotates as ever')
+  }
+)
+
+t.test("a change to both sides' trust files stopped between its renames is finished by the next keys command on either", async (t) => {
+  const dir = copyKeys(t)
+  const trust = { CA: join(dir, 'CA', 'trust.json'), US: join(dir, 'US', 'trust.json') }
+  const gatewayKids = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as TrustFile).gateway.signingKeys.map((k) => k.kid)
+  const partnerKids = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as TrustFile).partner.keys.map((k) => k.kid)
+  const before = { CA: gatewayKids(trust.CA), US: partnerKids(trust.US) }
+  // The partner's copy of the key set cannot be put in place: this side's is already.
+  const copy = join(dir, 'US', 'partner', 'jwks.json')
+  rmSync(copy)
+  mkdirSync(copy)
+  const stopped = await keysProcess('rotate-gateway-key', '--trust', trust.CA, '--partner-trust', trust.US)
+  t.match(stopped.stderr, /\[TRUST_CHANGE_INTERRUPTED\]/)
+  t.same([gatewayKids(trust.CA), partnerKids(trust.US)], [before.CA, before.US], 'neither trust file is in place yet')
+  rmSync(copy, { recursive: true })
+
+  // The partner's operator, on its own file alone.
+  const jwks = join(dir, 'partner.jwks.json')
+  writeFileSync(jwks, readFileSync(join(dir, 'CA', 'jwks.json')))
+  const next = await keysProcess('import-partner-jwks', '--trust', trust.US, '--jwks', jwks)
+  t.equal(next.code, 1)
+  t.match(next.stderr, /\[TRUST_CHANGE_FINISHED\]/)
+  const added = gatewayKids(trust.CA).filter((kid) => !before.CA.includes(kid))
+  t.equal(added.length, 1, 'the new gateway key is registered here')
+  t.same(partnerKids(trust.US), [...before.US, ...added], 'and imported there')
+  t.same(JSON.parse(readFileSync(copy, 'utf8')), JSON.parse(readFileSync(join(dir, 'CA', 'jwks.json'), 'utf8')), "both sides' key sets are the same")
+  t.same([...leftovers(join(dir, 'CA')), ...leftovers(join(dir, 'US'))], [], 'no staged file or journal is left on either side')
+  t.notOk(existsSync(`${trust.CA}.lock`), "the other side's lock, taken to finish it, is let go")
+  t.doesNotThrow(() => loadTrustStore(trust.CA))
+  t.doesNotThrow(() => loadTrustStore(trust.US))
+})
+
+t.test(
+  'a command stopped before its files were all staged and checked is undone by the next: its staged files go, nothing of it is put in place',
+  async (t) => {
+    const dir = copyKeys(t)
+    const trustFile = join(dir, 'CA', 'trust.json')
+    const target = join(dir, 'CA', 'agencies', 'CBSA-pik-primary', 'signing.private.jwk.json')
+    const before = filesUnder(join(dir, 'CA'))
+    // As a crash while staging leaves it: the journal, and a private key staged beside its place.
+    const partial = `${target}.0badf00d.partial`
+    writeFileSync(partial, '{"kid":"never-registered"}', { mode: 0o600 })
+    const journal = `${trustFile}.journal`
+    writeFileSync(journal, JSON.stringify({ state: 'staging', journals: [journal], renames: [[partial, target]], removals: [] }))
+    const next = await keysProcess('rotate-agency-key', '--trust', trustFile, '--agency', 'CBSA', '--system', 'pik-primary')
+    t.equal(next.code, 1)
+    t.match(next.stderr, /nothing of it was in place, and its staged files are deleted.*\[TRUST_CHANGE_UNDONE\]/)
+    t.same(filesUnder(join(dir, 'CA')), before, 'the staged key and the journal are gone, and nothing else changed')
+  }
+)
 
 t.test('issue-client refused changes nothing on disk: no certificate and key for someone the trust file does not name', async (t) => {
   const dir = copyKeys(t)

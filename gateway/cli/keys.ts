@@ -28,7 +28,16 @@ import type {
   SigningAlg,
   TrustFile
 } from '../trust/trust-file.ts'
-import { TrustChange, TrustEditError, commitTrustChanges, lockTrustFile, partnerKeysFromJwks, readTrustFile, registeredKids } from '../trust/trust-edit.ts'
+import {
+  TrustChange,
+  TrustEditError,
+  commitTrustChanges,
+  finishInterruptedChange,
+  lockTrustFile,
+  partnerKeysFromJwks,
+  readTrustFile,
+  registeredKids
+} from '../trust/trust-edit.ts'
 import { issuedBy } from '../trust/trust-store.ts'
 
 const USAGE = `usage: npm run keys -- <command> [options]
@@ -853,6 +862,20 @@ export async function main(argv: string[], io: CliOutput = process): Promise<num
     if (!READ_ONLY.has(command)) {
       const files = new Set([parsed.values.trust, parsed.values['partner-trust']].flatMap((f) => (f === undefined || f === '' ? [] : [path.resolve(f)])))
       for (const file of files) unlocks.push(lockTrustFile(file))
+      // A command stopped among its renames left files in place that the
+      // trust file does not name yet: that change is finished (or undone)
+      // first, and this one is not made on top of it, since the operator
+      // may be running again the very command that was stopped.
+      for (const file of files) {
+        const interrupted = await finishInterruptedChange(file, [...files])
+        if (interrupted === undefined) continue
+        io.stderr.write(
+          interrupted.outcome === 'finished'
+            ? `keys ${command}: a keys command was stopped while putting its change in place (${interrupted.journal}); that change is now in place in full: ${interrupted.files.join(', ')}. Nothing else was done: run this command again if it is still needed [TRUST_CHANGE_FINISHED]\n`
+            : `keys ${command}: a keys command was stopped before putting its change in place (${interrupted.journal}); nothing of it was in place, and its staged files are deleted. Nothing else was done: run this command again if it is still needed [TRUST_CHANGE_UNDONE]\n`
+        )
+        return 1
+      }
     }
     const say = new Say(io)
     await run(parsed.values, say)

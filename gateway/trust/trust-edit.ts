@@ -7,8 +7,8 @@
  * writes none of them (commitTrustChanges).
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs'
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { createPublicKey } from 'node:crypto'
 import { isAllowedAlgorithm } from '../jws/signing-key.ts'
@@ -116,6 +116,72 @@ const invalid = (err: unknown): TrustEditError =>
   new TrustEditError('TRUST_FILE_INVALID', `the change would make the trust file invalid, so it was not written: ${(err as Error).message}`)
 
 /**
+ * `content` at `file`, on the disk before this returns: a journal that says
+ * "put in place" must never outlive, in a power loss, the files it names.
+ */
+async function writeDurably(file: string, content: string, mode: number): Promise<void> {
+  const handle = await open(file, 'w', mode)
+  try {
+    await handle.writeFile(content)
+    await handle.chmod(mode) // in case the umask interfered
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * What a commit is doing, beside each trust file it changes
+ * (`trust.json.journal`), so that a command stopped midway (kill -9, power
+ * loss, a rename that fails) is finished or undone by the next keys command
+ * on any of them (finishInterruptedChange). The first trust file's journal
+ * says which: `staging` (nothing is in place yet: the staged files are
+ * deleted) or `committing` (every staged file is written and validated: each
+ * is renamed into place, the trust files last). The others' journals are
+ * the same list, written before and deleted before the first's, so that one
+ * is found from any trust file the change touches.
+ */
+interface Journal {
+  readonly state: 'staging' | 'committing'
+  /** Every trust file's journal, the first's (whose state counts) first. */
+  readonly journals: readonly string[]
+  readonly renames: ReadonlyArray<readonly [partial: string, file: string]>
+  readonly removals: readonly string[]
+}
+
+const journalOf = (trustFile: string): string => `${inPlaceOf(trustFile)}.journal`
+
+async function writeJournal(file: string, journal: Journal): Promise<void> {
+  // Itself renamed into place: a journal is whole or absent.
+  await writeDurably(`${file}.partial`, json(journal), 0o600)
+  await rename(`${file}.partial`, file)
+  await syncDirectory(dirname(file))
+}
+
+async function deleteJournals(journal: Journal): Promise<void> {
+  const [first, ...others] = journal.journals
+  for (const file of [...others, first!]) await rm(file, { force: true })
+}
+
+/** Each staged file renamed into place (one already renamed is skipped), then the files no longer named deleted. */
+async function putInPlace(journal: Journal): Promise<void> {
+  for (const [partial, file] of journal.renames) {
+    if (existsSync(partial)) await rename(partial, file)
+  }
+  for (const dir of new Set(journal.renames.map(([, file]) => dirname(file)))) await syncDirectory(dir)
+  for (const file of journal.removals) await rm(file, { force: true })
+}
+
+/**
  * Writes `changes` (one trust file each, a partner's beside this gateway's)
  * or none of them. Everything that can refuse comes first, with nothing yet
  * in place: each file is written beside where it goes, and each trust file
@@ -126,35 +192,52 @@ const invalid = (err: unknown): TrustEditError =>
  * does not (docs/operators.md, "Keys and trust CLI"). Then each file is
  * renamed into place, each trust file last, so that a gateway reloading it
  * finds every file it names; the files it no longer names are deleted.
+ * Those renames are many: the journal (see Journal) lets a command stopped
+ * among them be finished by the next, where it left key files in place that
+ * the trust file does not name.
  */
 export async function commitTrustChanges(changes: readonly TrustChange[]): Promise<void> {
   const staged: Array<[partial: string, file: string]> = []
   const madeDirs: string[] = []
+  for (const change of changes) {
+    try {
+      checkTrustFile(change.file, change.path)
+    } catch (err) {
+      throw invalid(err)
+    }
+  }
+  const suffix = (): string => `${randomBytes(4).toString('hex')}.partial`
+  const secrets = new Set<string>()
+  const contents = new Map<string, string>()
+  for (const change of changes) {
+    for (const [file, { content, secret }] of change.files) {
+      staged.push([`${file}.${suffix()}`, file])
+      contents.set(file, content)
+      if (secret) secrets.add(file)
+    }
+  }
+  for (const change of changes) {
+    const target = inPlaceOf(change.path)
+    staged.push([join(dirname(target), `.trust.${suffix()}`), target])
+    contents.set(target, json(change.file))
+  }
+  const staging: Journal = {
+    state: 'staging',
+    journals: changes.map((c) => journalOf(c.path)),
+    renames: staged,
+    removals: changes.flatMap((c) => [...c.removals])
+  }
   try {
-    for (const change of changes) {
-      try {
-        checkTrustFile(change.file, change.path)
-      } catch (err) {
-        throw invalid(err)
-      }
-    }
+    for (const file of staging.journals) await writeJournal(file, staging)
     const pending = new Map<string, string>()
-    for (const change of changes) {
-      for (const [file, { content, secret }] of change.files) {
-        const made = await mkdir(dirname(file), { recursive: true })
-        if (made !== undefined) madeDirs.push(made)
-        const partial = `${file}.${randomBytes(4).toString('hex')}.partial`
-        staged.push([partial, file])
-        await writeFile(partial, content, { mode: secret ? 0o600 : 0o644 })
-        await chmod(partial, secret ? 0o600 : 0o644) // in case the umask interfered
-        pending.set(file, content)
-      }
+    for (const [partial, file] of staged.slice(0, staged.length - changes.length)) {
+      const made = await mkdir(dirname(file), { recursive: true })
+      if (made !== undefined) madeDirs.push(made)
+      await writeDurably(partial, contents.get(file)!, secrets.has(file) ? 0o600 : 0o644)
+      pending.set(file, contents.get(file)!)
     }
-    for (const change of changes) {
-      const target = inPlaceOf(change.path)
-      const partial = join(dirname(target), `.trust.${randomBytes(4).toString('hex')}.partial`)
-      staged.push([partial, target])
-      await writeFile(partial, json(change.file), { mode: 0o644 })
+    for (const [partial, file] of staged.slice(staged.length - changes.length)) {
+      await writeDurably(partial, contents.get(file)!, 0o644)
       try {
         loadTrustStore(partial, pending)
       } catch (err) {
@@ -165,10 +248,76 @@ export async function commitTrustChanges(changes: readonly TrustChange[]): Promi
     for (const [partial] of staged) await rm(partial, { force: true })
     // Made by this command, for its files alone.
     for (const made of madeDirs.reverse()) await rm(made, { recursive: true, force: true })
+    await deleteJournals(staging)
     throw err
   }
-  for (const [partial, file] of staged) await rename(partial, file)
-  for (const change of changes) for (const file of change.removals) await rm(file, { force: true })
+  const committing: Journal = { ...staging, state: 'committing' }
+  // From here the change is made: whatever stops it, the next command finishes it.
+  await writeJournal(committing.journals[0]!, committing)
+  try {
+    await putInPlace(committing)
+  } catch (err) {
+    throw new TrustEditError(
+      'TRUST_CHANGE_INTERRUPTED',
+      `the change is not in place in full (${(err as Error).message}): its journal ${committing.journals[0]} says what is left; mend the cause and run any keys command on ${changes.map((c) => c.path).join(' or ')} to finish it`
+    )
+  }
+  await deleteJournals(committing)
+}
+
+/** What finishInterruptedChange found and did. */
+export interface InterruptedChange {
+  /** `finished`: put in place in full; `undone`: nothing of it was in place, and its staged files are deleted. */
+  readonly outcome: 'finished' | 'undone'
+  readonly journal: string
+  /** The files it put in place, the trust files last; none when undone. */
+  readonly files: readonly string[]
+}
+
+/**
+ * Finishes, or undoes, a change to `trustFile` that a keys command was
+ * stopped in (see Journal), before anything else reads it: the files in
+ * place then agree with what the trust file names. The caller holds the
+ * trust file's lock; the lock of every other trust file in the change is
+ * taken here, so that no command is changing it meanwhile (docs/operators.md,
+ * "Keys and trust CLI").
+ */
+export async function finishInterruptedChange(trustFile: string, held: readonly string[]): Promise<InterruptedChange | undefined> {
+  const own = journalOf(trustFile)
+  const read = (file: string): Journal => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Journal
+    } catch (err) {
+      throw new TrustEditError('TRUST_FILE_UNREADABLE', `cannot read the journal ${file} of an interrupted change: ${(err as Error).message}`)
+    }
+  }
+  if (!existsSync(own)) return undefined
+  const listed = read(own)
+  const first = listed.journals[0]!
+  // The first's journal is deleted last: without it, this one is what a stop during those deletions left.
+  if (!existsSync(first)) {
+    await rm(own, { force: true })
+    return undefined
+  }
+  const journal = first === own ? listed : read(first)
+  const mine = new Set(held.map(inPlaceOf))
+  const unlocks: Array<() => void> = []
+  try {
+    for (const other of journal.journals) {
+      const path = other.slice(0, -'.journal'.length)
+      if (!mine.has(path)) unlocks.push(lockTrustFile(path))
+    }
+    if (journal.state === 'staging') {
+      for (const [partial] of journal.renames) await rm(partial, { force: true })
+      await deleteJournals(journal)
+      return { outcome: 'undone', journal: first, files: [] }
+    }
+    await putInPlace(journal)
+    await deleteJournals(journal)
+    return { outcome: 'finished', journal: first, files: journal.renames.map(([, file]) => file) }
+  } finally {
+    for (const unlock of unlocks) unlock()
+  }
 }
 
 /** `file` validated as the gateway would load it, then atomically in place of `path`: a change that writes no other file. */
