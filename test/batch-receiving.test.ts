@@ -15,7 +15,9 @@ import { entryExitBatch, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
 import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
-import { asPartnerOf, forwardedTo } from './lib/partner-delivery.ts'
+import { asPartnerOf, forwardedTo, type Forwarded } from './lib/partner-delivery.ts'
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
 const PSEUDONYM = `ps1:${'A'.repeat(43)}`
 const EXAMPLES = join(import.meta.dirname, '..', 'schemas', 'examples')
@@ -44,26 +46,49 @@ t.test(
       ['a NEXUS roster with no list of designations at all', roster, { batchRef: PSEUDONYM }],
       ['a batch of business-traveller designations with no list of them at all', businessBatch, { batchRef: PSEUDONYM }]
     ]
-    for (const [what, message, payload] of cases) {
-      const sent = await forwardedTo('US', { message, envelope: { payload } })
-      const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
-      const answer = res.statusCode === 200 ? 'a receipt' : res.json<{ code: string }>().code
-      t.same([res.statusCode, answer], [422, 'SCHEMA_INVALID'], `${what}: refused`)
-      // A refusal before the envelope validates names no message: it is known by the keyed digest of what was sent.
-      const digest = gw.app.policyBook.digest(sent.jws)
-      const entries = (await gw.app.store.auditEntries(0, 1000)).map((e) => e.entry)
-      const refusals = entries.filter((e) => e.digest === digest).map((e) => [e.event, e.code])
-      t.same(refusals, [['refused', 'SCHEMA_INVALID']], `${what}: the refusal audited`)
-      t.same(
-        entries.filter((e) => e.messageId === sent.id),
-        [],
-        `${what}: nothing under its id`
-      )
-      t.equal(await gw.app.store.findMessage('inbound', sent.id), undefined, `${what}: no message kept`)
-      t.equal(await gw.app.store.outboxItem('inbound', sent.id), undefined, `${what}: nothing to push`)
+    for (const [what, message, payload] of cases) await refusedAsMalformed(t, gw, what, await forwardedTo('US', { message, envelope: { payload } }))
+  }
+)
+
+t.test(
+  "a partner's message without a member the sender's policy always forwards (a batch's reference, a match request's transaction reference) is refused SCHEMA_INVALID, audited, and nothing of it is kept",
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+    const record = borderDayRecord({ seed: seedHash('batch-receiving-ref'), recordedBy: 'CA', date: '2026-11-30', count: 1 }, 0)
+    const request = sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' })
+    const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, string]> = [
+      ['an entry/exit batch without its batchRef', entryExitBatch('SYN-EE-CA-20261130-00008', [record]), {}, 'batchRef'],
+      ['a NEXUS roster without its batchRef', sampleEnvelope('traveller.designation-batch', 'CA', { country: 'US', agency: 'CBP' }), {}, 'batchRef'],
+      ['a match request without its transactionRef', request, { from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' } }, 'transactionRef']
+    ]
+    for (const [what, message, envelope, member] of cases) {
+      // What the partner's policy makes of the message, less the member it always forwards.
+      const honest = await forwardedTo('US', { message, envelope })
+      const { [member]: forwarded, ...payload } = honest.envelope.payload as Record<string, unknown>
+      t.type(forwarded, 'string', `${what}: the sender's policy forwards ${member}`)
+      await refusedAsMalformed(t, gw, what, await forwardedTo('US', { message, envelope: { ...envelope, payload } }))
     }
   }
 )
+
+/** `sent` refused by the receiving gateway as a malformed partner message: audited by its digest, nothing kept under its id, nothing pushed. */
+async function refusedAsMalformed(t: Test, gw: Awaited<ReturnType<typeof injectGateway>>, what: string, sent: Forwarded): Promise<void> {
+  const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
+  const answer = res.statusCode === 200 ? 'a receipt' : res.json<{ code: string }>().code
+  t.same([res.statusCode, answer], [422, 'SCHEMA_INVALID'], `${what}: refused`)
+  // A refusal before the envelope validates names no message: it is known by the keyed digest of what was sent.
+  const digest = gw.app.policyBook.digest(sent.jws)
+  const entries = (await gw.app.store.auditEntries(0, 1000)).map((e) => e.entry)
+  const refusals = entries.filter((e) => e.digest === digest).map((e) => [e.event, e.code])
+  t.same(refusals, [['refused', 'SCHEMA_INVALID']], `${what}: the refusal audited`)
+  t.same(
+    entries.filter((e) => e.messageId === sent.id),
+    [],
+    `${what}: nothing under its id`
+  )
+  t.equal(await gw.app.store.findMessage('inbound', sent.id), undefined, `${what}: no message kept`)
+  t.equal(await gw.app.store.outboxItem('inbound', sent.id), undefined, `${what}: nothing to push`)
+}
 
 t.test("a sender's policy that would leave nothing of a batch's records refuses the batch: no batch without them is ever forwarded", async (t) => {
   const book = new PolicyBook(randomBytes(32), randomBytes(32))

@@ -4,7 +4,8 @@
 // The receiving gateway validates what it gets against this, so a sender
 // cannot pass on a field its own policy should have withheld, nor an empty
 // list or record its policy would never have forwarded (a batch with no
-// record in it), nor a message without the list it is of (requiredLists).
+// record in it), nor a message without the list it is of (requiredLists) or
+// a member its policy always forwards (alwaysForwarded: a batch's reference).
 import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
 import type { FieldRules } from './types.ts'
 
@@ -135,10 +136,29 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
   return inline(schema, b, registry) as Schema
 }
 
+/**
+ * The members at the payload's root the kind requires and the policy always
+ * forwards: a leaf (a batch's `batchRef`, a match request's `transactionRef`)
+ * whose rule shares or pseudonymises it whatever the payload, with no
+ * condition that could withhold it. The sender's gateway validates the
+ * message against its kind before its policy applies, so a message it
+ * forwards has every one of them; one without is none its policy made. A
+ * generalised leaf is not among them: a value that cannot be generalised is
+ * withheld (engine.ts, applyPolicy).
+ */
+export function alwaysForwarded(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): string[] {
+  const { schema } = deref(kindSchema, String(kindSchema.$id), registry)
+  return ((schema.required ?? []) as string[]).filter((key) => {
+    const rule = Object.hasOwn(fields, key) ? fields[key] : undefined
+    return rule !== undefined && rule.when === undefined && (rule.action === 'share' || rule.action === 'pseudonymise')
+  })
+}
+
 export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): Schema {
   const base = String(kindSchema.$id)
   const received = derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
   // Only a list something of which is shared: a policy that withholds all of one sends no message of the kind.
-  const required = requiredLists(kindSchema, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))
+  const lists = requiredLists(kindSchema, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))
+  const required = [...lists, ...alwaysForwarded(kindSchema, fields, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))]
   return required.length === 0 ? received : { ...received, required }
 }
