@@ -4,15 +4,18 @@
 // consult and the helpers they call among them (policies/lib/policy-sources.ts).
 // Before, a set of disclosable subject categories widened, or what counts as
 // an air exit changed, left the version, and so both gateways' check of it
-// and every ledger entry naming it, as they were.
+// and every ledger entry naming it, as they were; and the received schema
+// (policies/lib/received-schema.ts), what the receiving gateway takes of a
+// partner under the policy, could change with the version as it was.
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { policies } from '../policies/index.ts'
 import { policyVersion } from '../policies/lib/engine.ts'
-import { ENGINE_MODULE, policyModule, policySources, sourcesText } from '../policies/lib/policy-sources.ts'
+import { ENGINE_MODULE, policyModule, policySources, sourcesText, versionEntries } from '../policies/lib/policy-sources.ts'
 
 const POLICIES = resolve(import.meta.dirname, '..', 'policies')
 
@@ -55,6 +58,31 @@ t.test('a change to a set a condition consults, or to a helper it calls, changes
   t.equal(crlf, text('entry-exit.record'), "a checkout's line endings do not count")
 })
 
+t.test("a change to what the receiving side accepts (policies/lib/received-schema.ts) changes every kind's version", async (t) => {
+  // Versions are computed once per process from the files next to the
+  // module: each copy's in a process of its own, as a gateway built from it would.
+  const copy = mkdtempSync(join(tmpdir(), 'btb-received-'))
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }))
+  cpSync(POLICIES, join(copy, 'policies'), { recursive: true })
+  cpSync(resolve(POLICIES, '..', 'schemas'), join(copy, 'schemas'), { recursive: true })
+  const versions = (): Record<string, string> => {
+    const script = `const { policies } = await import(${JSON.stringify(join(copy, 'policies', 'index.ts'))})
+      const { policyVersion } = await import(${JSON.stringify(join(copy, 'policies', 'lib', 'engine.ts'))})
+      process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(policies).map(([kind, p]) => [kind, policyVersion(p)]))))`
+    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }))
+  }
+  const before = versions()
+  t.same(Object.keys(before).sort(), Object.keys(policies).sort(), 'every kind has a version')
+
+  const received = join(copy, 'policies', 'lib', 'received-schema.ts')
+  // The receiving side would take a batch of no record, a match request of no print.
+  const widened = readFileSync(received, 'utf8').replace("{ type: 'array', items, minItems: 1 }", "{ type: 'array', items, minItems: 0 }")
+  t.not(widened, readFileSync(received, 'utf8'), 'the copy accepts an empty list')
+  writeFileSync(received, widened)
+  const after = versions()
+  for (const kind of Object.keys(policies)) t.not(after[kind], before[kind], `${kind}: another version`)
+})
+
 t.test('the version is of the rules and of those sources', async (t) => {
   for (const [kind, policy] of Object.entries(policies)) {
     const rulesOnly = `sha256:${createHash('sha256')
@@ -62,9 +90,10 @@ t.test('the version is of the rules and of those sources', async (t) => {
       .digest('base64url')}`
     const expected = `sha256:${createHash('sha256')
       .update(JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value)))
-      .update(sourcesText([policyModule(kind), ENGINE_MODULE]))
+      .update(sourcesText([policyModule(kind), ENGINE_MODULE, join(POLICIES, 'lib', 'received-schema.ts')]))
       .digest('base64url')}`
     t.not(policyVersion(policy), rulesOnly, `${kind}: not of its rules as data alone`)
-    t.equal(policyVersion(policy), expected, `${kind}: of its rules and its sources`)
+    t.equal(policyVersion(policy), expected, `${kind}: of its rules and its sources, the received schema among them`)
+    t.same(versionEntries(kind), [policyModule(kind), ENGINE_MODULE, join(POLICIES, 'lib', 'received-schema.ts')], `${kind}: the files it hashes`)
   }
 })

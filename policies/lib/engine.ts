@@ -10,7 +10,7 @@
 // before, and as many HMACs on the event loop).
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { ENGINE_MODULE, policyModule, sourcesText } from './policy-sources.ts'
+import { policyModule, sourcesText, versionEntries } from './policy-sources.ts'
 import type { Action, DirectionPolicy, Exclusion, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
 
 export interface FieldDecision {
@@ -209,8 +209,9 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
  * A content hash of a policy module: the rules, their conditions' source and
  * the limits, and the text of the module and of every policy module it
  * imports (policy-sources.ts), so that a set a condition consults or a helper
- * it calls is part of it too. Both gateways name it, so either can prove
- * which rules applied.
+ * it calls is part of it too, and of the received schema, so that what the
+ * receiving gateway accepts under it is too. Both gateways name it, so
+ * either can prove which rules applied.
  */
 export function policyVersion(policy: KindPolicy): string {
   // Policies are modules, fixed for the life of the process: each app built in it names the same version.
@@ -228,6 +229,6 @@ function hashPolicy(policy: KindPolicy): string {
   const hash = createHash('sha256').update(text)
   // A policy made in a test, for a kind with no module of its own, is its JSON alone.
   const module = policyModule(policy.kind)
-  if (existsSync(module)) hash.update(sourcesText([module, ENGINE_MODULE]))
+  if (existsSync(module)) hash.update(sourcesText(versionEntries(policy.kind)))
   return `sha256:${hash.digest('base64url')}`
 }

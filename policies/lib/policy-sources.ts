@@ -5,7 +5,9 @@
 // they call (what counts as an air exit) would change what leaves the country
 // without changing the policy's version. The version hashes these files'
 // text as well (engine.ts, policyVersion), so that it changes whenever the
-// rules could (docs/architecture.md, "Privacy principles in code").
+// rules could (docs/architecture.md, "Privacy principles in code"), and the
+// received schema's, so that it changes whenever what the receiving side
+// takes of a partner could.
 import { readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
@@ -49,3 +51,16 @@ export function policyModule(kind: string): string {
 
 /** The engine that carries the rules out (what a generaliser keeps, what default deny withholds): part of every policy's sources. */
 export const ENGINE_MODULE = join(POLICIES_DIR, 'lib', 'engine.ts')
+
+/**
+ * What the receiving gateway accepts of a partner under the policy (what may
+ * arrive, what must): part of every policy's sources too, so that a change
+ * to it changes the version both gateways check and every ledger entry names
+ * (docs/architecture.md, "The pipeline, one message", step 13).
+ */
+export const RECEIVED_SCHEMA_MODULE = join(POLICIES_DIR, 'lib', 'received-schema.ts')
+
+/** The files a kind's version hashes (engine.ts, policyVersion): its module, the engine and the received schema, with what they import. */
+export function versionEntries(kind: string): string[] {
+  return [policyModule(kind), ENGINE_MODULE, RECEIVED_SCHEMA_MODULE]
+}
