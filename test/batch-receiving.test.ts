@@ -71,6 +71,29 @@ t.test(
   }
 )
 
+t.test(
+  "a print of a partner's match request without its template, or a designation without its status, is refused SCHEMA_INVALID, audited, and nothing of it is pushed to the matcher",
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+    const request = sampleEnvelope('biometric.match-request', 'CA', { country: 'US', agency: 'USCIS' })
+    const immigration = { from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' } }
+    const roster = sampleEnvelope('traveller.designation-batch', 'CA', { country: 'US', agency: 'CBP' })
+    const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, string, string]> = [
+      ['a match request with a print without its template', request, immigration, 'fingerprints', 'template'],
+      ['a NEXUS roster with a designation without its status', roster, {}, 'designations', 'status']
+    ]
+    for (const [what, message, envelope, list, member] of cases) {
+      // What the partner's policy makes of the message, its first item less a member the policy always forwards.
+      const honest = (await forwardedTo('US', { message, envelope })).envelope.payload as Record<string, Array<Record<string, unknown>>>
+      const [first, ...rest] = honest[list]!
+      const { [member]: forwarded, ...item } = first!
+      t.ok(forwarded !== undefined, `${what}: the sender's policy forwards ${list}[].${member}`)
+      const payload = { ...honest, [list]: [item, ...rest] }
+      await refusedAsMalformed(t, gw, what, await forwardedTo('US', { message, envelope: { ...envelope, payload } }))
+    }
+  }
+)
+
 /** `sent` refused by the receiving gateway as a malformed partner message: audited by its digest, nothing kept under its id, nothing pushed. */
 async function refusedAsMalformed(t: Test, gw: Awaited<ReturnType<typeof injectGateway>>, what: string, sent: Forwarded): Promise<void> {
   const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })

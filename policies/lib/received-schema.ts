@@ -5,9 +5,10 @@
 // cannot pass on a field its own policy should have withheld, nor an empty
 // list or record its policy would never have forwarded (a batch with no
 // record in it), nor a message without the list it is of (requiredLists) or
-// a member its policy always forwards (alwaysForwarded: a batch's reference).
+// a member its policy always forwards (alwaysForwarded: a batch's reference,
+// a print's template).
 import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
-import type { FieldRules } from './types.ts'
+import type { FieldRule, FieldRules } from './types.ts'
 
 type Schema = Record<string, unknown>
 
@@ -117,9 +118,19 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
       if (derived !== undefined) properties[key] = derived
     }
     if (Object.keys(properties).length === 0 && path !== '') return undefined
+    const required = ((schema.required ?? []) as string[]).filter((key) => {
+      const field = path === '' ? key : `${path}.${key}`
+      return Object.hasOwn(properties, key) && alwaysForwarded(Object.hasOwn(fields, field) ? fields[field] : undefined)
+    })
     // The policy drops an object it leaves nothing of (engine.ts, applyPolicy):
     // only the payload itself can arrive empty, as a retraction's does.
-    return { type: 'object', properties, additionalProperties: false, ...(path === '' ? {} : { minProperties: 1 }) }
+    return {
+      type: 'object',
+      properties,
+      additionalProperties: false,
+      ...(path === '' ? {} : { minProperties: 1 }),
+      ...(required.length === 0 ? {} : { required })
+    }
   }
   if (isArraySchema(schema)) {
     const items = derive(schema.items as Schema, b, `${path}[]`, fields, registry)
@@ -137,21 +148,16 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
 }
 
 /**
- * The members at the payload's root the kind requires and the policy always
- * forwards: a leaf (a batch's `batchRef`, a match request's `transactionRef`)
- * whose rule shares or pseudonymises it whatever the payload, with no
- * condition that could withhold it. The sender's gateway validates the
- * message against its kind before its policy applies, so a message it
- * forwards has every one of them; one without is none its policy made. A
- * generalised leaf is not among them: a value that cannot be generalised is
- * withheld (engine.ts, applyPolicy).
+ * Whether a leaf the kind requires is always forwarded by `rule`: shared or
+ * pseudonymised whatever the payload, with no condition that could withhold
+ * it. The sender's gateway validates a message against its kind before its
+ * policy applies, so a message it forwards has every such leaf (a batch's
+ * `batchRef`, a match request's `transactionRef`, each print's `template`);
+ * one without is none its policy made. A generalised leaf is not: a value
+ * that cannot be generalised is withheld (engine.ts, applyPolicy).
  */
-export function alwaysForwarded(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): string[] {
-  const { schema } = deref(kindSchema, String(kindSchema.$id), registry)
-  return ((schema.required ?? []) as string[]).filter((key) => {
-    const rule = Object.hasOwn(fields, key) ? fields[key] : undefined
-    return rule !== undefined && rule.when === undefined && (rule.action === 'share' || rule.action === 'pseudonymise')
-  })
+function alwaysForwarded(rule: FieldRule | undefined): boolean {
+  return rule !== undefined && rule.when === undefined && (rule.action === 'share' || rule.action === 'pseudonymise')
 }
 
 export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): Schema {
@@ -159,6 +165,6 @@ export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry:
   const received = derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
   // Only a list something of which is shared: a policy that withholds all of one sends no message of the kind.
   const lists = requiredLists(kindSchema, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))
-  const required = [...lists, ...alwaysForwarded(kindSchema, fields, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))]
+  const required = [...lists, ...((received.required ?? []) as string[])]
   return required.length === 0 ? received : { ...received, required }
 }
