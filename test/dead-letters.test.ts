@@ -327,6 +327,41 @@ t.test(
   }
 )
 
+t.test("a resend made between the dead letter and the removal of its failed job queues it at once, not at the relay's next pass", async (t) => {
+  const usPort = await freePort()
+  // RELAY_INTERVAL_MS stays at the tests' minute, past the wait below: only a real add delivers it in time.
+  const ca = await startGateway(t, testConfig('CA', { partnerUrl: `https://127.0.0.1:${usPort}`, deliveryAttempts: 1, deliveryBackoffMs: 10 }))
+  const cbsa = client(t, 'CBSA', ca.url)
+  const envelope = entryRecord(cbsa)
+  const id = String(envelope.id)
+  const op = operator(t, ca.url)
+  const queue = ca.app.queues.queue('outbound')
+  // The operator resends once the dead letter is recorded, while its worker
+  // still holds the failed job: BullMQ removes it only once this returns.
+  const store = ca.app.store
+  const markDeadLettered = store.markDeadLettered.bind(store)
+  let resent: Promise<{ answer: Answer; state: string; partner: Awaited<ReturnType<typeof startPartner>> }> | undefined
+  store.markDeadLettered = async (...args) => {
+    const moved = await markDeadLettered(...args)
+    if (args[1] !== id) return moved
+    resent ??= (async () => {
+      const partner = await startPartner(t, usPort, ca.url)
+      const answer = await op('POST', `${DEAD_LETTERS}/${id}/resend`, { reason: 'partner gateway back' })
+      return { answer, state: await queue.getJobState(id), partner }
+    })()
+    await resent
+    return moved
+  }
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const { answer, state, partner } = await eventually(() => resent, 15_000, 'the resend')
+  t.equal(answer.status, 202)
+  t.match(answer.json, { outcome: 'requeued', status: 'accepted', changed: true })
+  t.equal(state, 'active', 'the resend came while the failed job was still held: its add was a no-op')
+  const status = await untilStatus(cbsa, id, 'delivered')
+  t.equal(status.receipt.messageId, id, "delivered, with the partner's receipt")
+  await eventually(() => (partner.cbp.received.some((m) => m.id === id) ? true : undefined), 15_000, 'the push to CBP')
+})
+
 t.test('refusals: other roles, unknown ids, bad input; none changes anything', async (t) => {
   const ca = await startGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 1, deliveryBackoffMs: 10 }))
   const cbsa = client(t, 'CBSA', ca.url)
@@ -419,11 +454,6 @@ t.test('an agency webhook that was down: the push is resent from the agency-push
       partnerUrl: base.CA,
       deliveryAttempts: 2,
       deliveryBackoffMs: 10,
-      // The dead letter is recorded just before BullMQ removes the failed
-      // job; a resend in between adds nothing under the same job id, and the
-      // outbox relay queues it on its next pass (queue/dead-letters.ts). At
-      // the tests' default of a minute, that pass came after the wait below.
-      relayIntervalMs: 1_000,
       webhooks: { 'US/CBP/ades': `https://127.0.0.1:${ports.webhook}/v1/inbox` }
     })
   )

@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { EXCHANGE_REFUSALS } from '../intake/submission-contract.ts'
 import { withdrawalEntry } from '../intake/supersession.ts'
 import { auditEntry } from '../pipeline/audit-entry.ts'
-import type { DeliveryJob } from '../queue/delivery-queues.ts'
+import type { DeliveryJob, DeliveryQueues } from '../queue/delivery-queues.ts'
 import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/records.ts'
 import type { ByteBudget, Release } from '../lib/byte-budget.ts'
 import { heldBytes } from '../lib/seal.ts'
@@ -339,6 +339,7 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
   if (final) {
     const moved = await store.markDeadLettered(direction, id, attempt, auditEntry({ event: 'dead-lettered', direction, messageId: id, code, at }))
     if (!moved) return 'recorded'
+    DEAD_LETTERED_BY.add(job)
     // A correction committed since the read above (at another instance,
     // whose cancel found this job held and whose withdrawal found the message
     // not yet a dead letter) is applied now, as to any dead letter: withdrawn
@@ -353,6 +354,35 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
     log.warn({ messageId: id, direction, attempt: job.attemptsMade + 1, error }, 'delivery attempt failed')
   }
   return 'recorded'
+}
+
+/** The jobs whose last attempt this process recorded as a dead letter, until BullMQ has removed them (queueIfResent). */
+const DEAD_LETTERED_BY = new WeakSet<Job<DeliveryJob>>()
+
+/**
+ * A dead letter an operator resends while the worker that recorded it still
+ * holds its failed job (BullMQ removes it only once the processor has
+ * returned) is added under that job's id: a no-op. The message is
+ * `accepted`, with no job left once this one goes, and went only at the
+ * outbox relay's next pass, a RELAY_INTERVAL_MS later, though the operator
+ * was told it was queued (docs/operators.md, "Dead letters"). So once BullMQ
+ * has removed the job (the worker's `failed` event), a message it
+ * dead-lettered that is `accepted` again was resent meanwhile, and is queued
+ * here. A resend after the removal added its own job: this add is then a
+ * no-op, and a message delivered already is not `accepted`.
+ */
+export async function queueIfResent(
+  { store, queues }: { readonly store: GatewayStore; readonly queues: DeliveryQueues },
+  job: Job<DeliveryJob>
+): Promise<boolean> {
+  if (!DEAD_LETTERED_BY.has(job) || job.finishedOn === undefined) return false
+  DEAD_LETTERED_BY.delete(job)
+  const { id, direction } = job.data
+  if ((await store.findMessage(direction, id))?.status !== 'accepted') return false
+  const item = await store.outboxItem(direction, id)
+  if (item === undefined) return false
+  await queues.enqueue(item)
+  return true
 }
 
 /**

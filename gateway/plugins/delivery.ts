@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { ByteBudget } from '../lib/byte-budget.ts'
-import { deadLetterStalled } from '../delivery/delivery-outcome.ts'
+import { deadLetterStalled, queueIfResent } from '../delivery/delivery-outcome.ts'
 import { agencyPush } from '../delivery/push-to-agency.ts'
 import { partnerDelivery } from '../delivery/deliver-to-partner.ts'
 import { TrustBoundClient } from '../delivery/tls-client.ts'
@@ -116,8 +116,14 @@ export const deliveryPlugin = fp(
       for (const w of workers) {
         w.on('error', (err) => log.warn({ err }, 'queue worker error'))
         w.on('failed', (job, err) => {
-          if (job?.deferredFailure)
+          if (job === undefined) return
+          if (job.deferredFailure)
             deadLetterStalled(deps, job, err).catch((e: unknown) => log.error({ err: e, messageId: job.id }, 'a stalled job not dead-lettered'))
+          // Its dead letter resent before BullMQ removed it (delivery/delivery-outcome.ts, queueIfResent); the relay's next pass, if this fails.
+          else
+            queueIfResent({ store: app.store, queues }, job).catch((e: unknown) =>
+              log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
+            )
         })
       }
     }

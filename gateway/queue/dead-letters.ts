@@ -356,7 +356,8 @@ export class DeadLetters {
     if (item === undefined) return false
     // Should the failed job still be in Redis as this runs (it is removed
     // just after the dead letter is recorded), the add is a no-op under the
-    // same job id; the store says `accepted`, so the relay's next pass queues it.
+    // same job id; the worker that holds it queues the message once BullMQ
+    // has removed it (delivery/delivery-outcome.ts, queueIfResent).
     try {
       await this.#queues.enqueue(item)
       return true
