@@ -136,3 +136,42 @@ t.test('start-up refuses a Redis that may evict queue keys', async (t) => {
   )
   t.match(error.message, /maxmemory-policy is allkeys-lru: BullMQ needs noeviction/)
 })
+
+t.test('a last attempt whose dead letter the ledger cannot record then is dead-lettered once it can: no fresh attempts, nothing sent again', async (t) => {
+  let posts = 0
+  const partner = await standInPartner(t, (req, res) => {
+    req.resume()
+    posts++
+    res.writeHead(503, { 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
+  })
+  // RELAY_INTERVAL_MS stays at the tests' minute, past the waits below.
+  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: partner.url, deliveryAttempts: 2, deliveryBackoffMs: 10 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
+  // The ledger fails the dead letter's write once, as PostgreSQL past LEDGER_POSTGRES_TIMEOUT_MS would.
+  const store = gw.app.store
+  const markDeadLettered = store.markDeadLettered.bind(store)
+  let refused = 0
+  store.markDeadLettered = async (...args) => {
+    if (args[1] === id && refused++ === 0) throw new Error('the ledger could not write: SQLITE_FULL')
+    return markDeadLettered(...args)
+  }
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const status = await eventually(
+    async () => {
+      const s = (await cbsa.status(id)).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
+      return s.status === 'dead-lettered' ? s : undefined
+    },
+    15_000,
+    () => `dead-lettering (status ${refused} refused writes, ${posts} POSTs)`
+  )
+  t.equal(refused, 2, 'the dead letter was written at the second try')
+  t.equal(status.attempts.length, 2, 'its two attempts, each recorded once')
+  const queue = gw.app.queues.queue('outbound')
+  await eventually(async () => ((await queue.getJob(id)) === undefined ? true : undefined), 10_000, 'the job removed')
+  t.equal(posts, 2, 'the partner was asked twice, as DELIVERY_ATTEMPTS says: not a third time when the record was owed')
+  t.equal(await gw.app.relay.runOnce(0), 0, 'the outbox relay has nothing to queue again')
+  const events = (await store.searchAudit({ messageId: id, direction: 'outbound' }, 0, 100)).map((e) => e.entry.event)
+  t.same(events, ['accepted', 'delivery-failed', 'dead-lettered'], 'the ledger ends with the dead letter')
+})

@@ -90,6 +90,14 @@ export function deliveryProcessor(
     // The far side has it already; only its record is owed (recordDelivered):
     // nothing is read or sent, and nothing withdraws it now.
     if (job.data.delivered !== undefined) return recordDelivered(deps, job, token, job.data.delivered.receipt)
+    // Its last attempt failed; only its dead letter is owed (recordFailureOrPutOff): nothing is sent.
+    if (job.data.deadLetter !== undefined) {
+      const { error, ...owed } = job.data.deadLetter
+      const record = await deps.store.findMessage(job.data.direction, job.data.id)
+      if (record?.status !== 'accepted') return
+      await recordFailureOrPutOff(deps, { job, token, err: new Error(error), record, owed })
+      return
+    }
     await waitOutStalledAttempt(job, token, deps.attemptMs)
     const pending = await deliveryInHand(deps, job)
     if (pending === undefined) return
@@ -231,7 +239,7 @@ export async function attemptDelivery(
   } catch (err) {
     if (err instanceof LockLostError) throw err
     await giveBackIfAbandoned(err, job, token)
-    if ((await recordFailure({ store: deps.store, log: deps.log, job, err, record: pending.record })) === 'withdrawn') return
+    if ((await recordFailureOrPutOff(deps, { job, token, err, record: pending.record })) === 'withdrawn') return
     throw err
   }
   await recordDelivered(deps, job, token, receipt)
@@ -318,10 +326,68 @@ export interface FailedAttempt {
   readonly job: Job<DeliveryJob>
   readonly err: unknown
   readonly record: MessageRecord
+  /** A last attempt whose dead letter is owed (DeliveryJob's `deadLetter`): when it failed, and the code it was refused with. */
+  readonly owed?: { readonly at: string; readonly code: string | null }
 }
 
-export async function recordFailure({ store, log, job, err, record }: FailedAttempt): Promise<'withdrawn' | 'recorded'> {
-  const at = new Date().toISOString()
+/** Whether this failed attempt is the message's last: refused for good, or the last of its attempts. */
+function isLastAttempt(job: Job<DeliveryJob>, err: unknown): boolean {
+  return err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+}
+
+/**
+ * recordFailure, and if the ledger cannot record a last attempt then, the
+ * job kept without spending an attempt. Thrown on, the ledger's error failed
+ * the job for good and BullMQ removed it: the message stayed `accepted`, not
+ * dead-lettered, and the outbox relay queued it again with a fresh set of
+ * attempts, over and over while the dead letter's write failed (a refusal
+ * for good was sent again too: the ledger's error is no
+ * UnrecoverableError). Exhausted attempts end in a dead letter
+ * (docs/operators.md, "Dead letters"). So, as for a delivery the ledger
+ * could not record (recordDelivered), the job says so (DeliveryJob's
+ * `deadLetter`) and goes back to the queue after `waitMs`: its next run
+ * records the dead letter and sends nothing. An earlier attempt the ledger
+ * cannot record fails as it would have, with its own error (its backoff, or
+ * the Retry-After it was answered with), one attempt fewer on its status.
+ */
+async function recordFailureOrPutOff(
+  { store, log, waitMs }: Pick<DeliveryDeps, 'store' | 'log' | 'waitMs'>,
+  attempt: {
+    readonly job: Job<DeliveryJob>
+    readonly token: string | undefined
+    readonly err: unknown
+    readonly record: MessageRecord
+    readonly owed?: FailedAttempt['owed']
+  }
+): Promise<'withdrawn' | 'recorded'> {
+  const { job, token, err, owed } = attempt
+  const at = owed?.at ?? new Date().toISOString()
+  try {
+    return await recordFailure({ store, log, job, err, record: attempt.record, owed: { at, code: owed?.code ?? refusalCode(err) } })
+  } catch (ledgerErr) {
+    const { id, direction } = job.data
+    if (owed === undefined && !isLastAttempt(job, err)) {
+      log.warn({ err: ledgerErr, messageId: id, direction }, 'a failed delivery attempt the ledger could not record: tried again as it would have been')
+      throw err
+    }
+    log.error(
+      { alert: 'DEAD_LETTER_UNRECORDED', err: ledgerErr, messageId: id, direction },
+      'the last delivery attempt failed, but the ledger could not record its dead letter: recorded at the next try, with nothing sent again'
+    )
+    if (job.data.deadLetter === undefined) {
+      await job.updateData({ ...job.data, deadLetter: { at, error: err instanceof Error ? err.message : String(err), code: refusalCode(err) } })
+    }
+    await job.moveToDelayed(Date.now() + waitMs, token)
+    throw new DelayedError()
+  }
+}
+
+function refusalCode(err: unknown): string | null {
+  return err instanceof DeliveryRefusedError ? err.code : null
+}
+
+export async function recordFailure({ store, log, job, err, record, owed }: FailedAttempt): Promise<'withdrawn' | 'recorded'> {
+  const at = owed?.at ?? new Date().toISOString()
   const error = err instanceof Error ? err.message : String(err)
   const attempt = { at, error }
   const { id, direction } = job.data
@@ -334,8 +400,8 @@ export async function recordFailure({ store, log, job, err, record }: FailedAtte
     await withdrawIfSuperseded(store, log, { ...now, attempts: [...now.attempts, attempt] })
     return 'withdrawn'
   }
-  const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
-  const code = err instanceof DeliveryRefusedError ? err.code : null
+  const final = job.data.deadLetter !== undefined || isLastAttempt(job, err)
+  const code = owed?.code ?? refusalCode(err)
   if (final) {
     const moved = await store.markDeadLettered(direction, id, attempt, auditEntry({ event: 'dead-lettered', direction, messageId: id, code, at }))
     if (!moved) return 'recorded'

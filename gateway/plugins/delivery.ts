@@ -125,6 +125,12 @@ export const deliveryPlugin = fp(
               log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
             )
         })
+        // A dead letter owed, recorded at the job's next run, which then completes (delivery/delivery-outcome.ts, recordFailureOrPutOff).
+        w.on('completed', (job) => {
+          queueIfResent({ store: app.store, queues }, job).catch((e: unknown) =>
+            log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
+          )
+        })
       }
     }
 

@@ -33,6 +33,13 @@ export interface DeliveryJob {
    */
   readonly delivered?: { readonly receipt: string | null }
   /**
+   * Set when its last attempt failed and the ledger could not record the
+   * dead letter then (delivery/delivery-outcome.ts, recordFailureOrPutOff):
+   * when it failed, why, and the code it was refused with. The job's next
+   * run records the dead letter and sends nothing.
+   */
+  readonly deadLetter?: { readonly at: string; readonly error: string; readonly code: string | null }
+  /**
    * How many of the job's stalls its worker has waited out already
    * (delivery/delivery-outcome.ts, waitOutStalledAttempt): BullMQ's own count
    * of them stays on the job for good, and each is waited out once.
@@ -211,6 +218,9 @@ export class DeliveryQueues {
     if ((await queue.getJobState(id)) === 'active') return false
     const job = await queue.getJob(id)
     if (job?.data.delivered !== undefined) return false
+    // Its last attempt's record is owed, and says whether it may have reached the far side:
+    // left to its next run, which records it and withdraws the message.
+    if (job?.data.deadLetter !== undefined) return false
     // One that stalled, or that Redis lost and the relay queued again, may
     // still be under way at the worker that had it (delivery/delivery-outcome.ts,
     // waitOutStalledAttempt): left to its own next run, which withdraws it
