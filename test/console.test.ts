@@ -442,6 +442,26 @@ async function consoleTest(t: Test): Promise<void> {
       await restore()
     }
 
+    // A proof's hash that is no SHA-256 digest in base64 (the gateway's proofs are base64, not base64url) makes the proof fail, said
+    // as such with why: never an error in place of the page's verdict.
+    for (const hash of ['not a hash!', '-_'.repeat(22)]) {
+      const restore = await rewriteAnswers(page, `**/v1/audit/entries/${accepted.seq}/proof`, (answer) => ({
+        ...answer,
+        inclusionProof: { ...answer.inclusionProof, hashes: [hash, ...answer.inclusionProof.hashes.slice(1)] }
+      }))
+      await page.goto(`${url}/console#/message/none`)
+      await page.waitForSelector('#proof-result', { state: 'detached' })
+      await page.goto(`${url}/console#/message/${correctedId}`)
+      await page.waitForSelector('#proof-result, h1:has-text("Something went wrong")')
+      t.equal(await page.textContent('main h1'), `Message ${correctedId}`, `a proof hash ${JSON.stringify(hash)}: the message is shown, not an error`)
+      t.equal(
+        await page.textContent('#proof-result'),
+        `NOT verified: entry ${accepted.seq}: hash 1 of its proof is not a SHA-256 hash (32 bytes in base64).`,
+        'and its proof is not verified, saying why'
+      )
+      await restore()
+    }
+
     // The search's answer is read from a column a writer of the database can change: led by it to
     // another message's entry, proven as that is, the page does not call this message verified.
     const correctionId = records.outbound.supersededBy.id
@@ -630,6 +650,27 @@ async function consoleTest(t: Test): Promise<void> {
     )
     await page.emulateMedia({ media: 'screen' })
     await restoreTwice()
+    // A row whose proof holds a hash that is no SHA-256 digest in base64 is not verified, saying why: the report is shown all the same.
+    const restoreHash = await rewriteAnswers(page, '**/v1/audit/disclosures', (answer) => {
+      const d = answer.disclosures.find((x: any) => x.seq === original.seq)
+      d.inclusionProof = { ...d.inclusionProof, hashes: ['not a hash!', ...d.inclusionProof.hashes.slice(1)] }
+      return answer
+    })
+    await page.fill('#documentNumber', document.number)
+    await page.fill('#issuingCountry', document.issuingCountry)
+    await page.click('#traveller-form button[type=submit]')
+    await page.waitForSelector('#report-table, #report [role=alert]')
+    const badHash = await proofColumn(page)
+    t.same(
+      badHash.find((c) => c.seq === String(original.seq)),
+      { seq: String(original.seq), proof: 'NOT verified: hash 1 of its proof is not a SHA-256 hash (32 bytes in base64)' },
+      'a row whose proof holds a malformed hash is not verified, and says why'
+    )
+    t.ok(
+      badHash.some((c) => c.proof === 'verified'),
+      'the other rows are still checked'
+    )
+    await restoreHash()
     // The original CBSA corrected, and its correction: outbound messages this gateway accepted.
     const corrected = mine.find((d: any) => d.event === 'accepted' && d.direction === 'outbound' && d.supersededBy)
     const correction = mine.find((d: any) => d.seq === corrected?.supersededBy.seq)

@@ -26,6 +26,25 @@ function toBase64(bytes) {
   return btoa(String.fromCharCode(...bytes))
 }
 
+/**
+ * The 32 bytes of a proof's hash, or null when it is no SHA-256 digest in
+ * base64, as the gateway writes them (gateway/audit/ledger-proofs.ts): atob
+ * throws on what is not base64 (base64url's - and _ among it), which would
+ * end the page's check in an error where the officer is owed a verdict.
+ */
+function digestOf(b64) {
+  if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/]{43}=$/.test(b64)) return null
+  const bytes = fromBase64(b64)
+  return toBase64(bytes) === b64 ? bytes : null
+}
+
+/** Why `hashes` is no list of SHA-256 digests in base64, in the page's words; null when it is one. */
+function proofHashesProblem(hashes) {
+  if (!Array.isArray(hashes)) return 'its proof is not a list of hashes'
+  const bad = hashes.findIndex((x) => digestOf(x) === null)
+  return bad === -1 ? null : `hash ${bad + 1} of its proof is not a SHA-256 hash (32 bytes in base64)`
+}
+
 export async function leafHash(text) {
   return sha256(Uint8Array.of(0), encoder.encode(text))
 }
@@ -39,8 +58,8 @@ export async function verifyInclusion(text, index, size, proof, root) {
   // A leaf index is a whole number below the size: -1 or 0.5 would walk the proof as some other leaf (RFC 9162 §2.1.3.2 takes 0 <= index < size).
   if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) return { ok: false, computed: null }
   // Every node is a SHA-256 digest: a proof of other lengths is none (RFC 9162 §2.1.3.2), as tools/verify-disclosure.mjs refuses it.
-  const hashes = proof.map(fromBase64)
-  if (hashes.some((p) => p.length !== 32)) return { ok: false, computed: null }
+  if (proofHashesProblem(proof) !== null) return { ok: false, computed: null }
+  const hashes = proof.map(digestOf)
   let fn = index
   let sn = size - 1
   let r = await leafHash(text)
@@ -77,6 +96,8 @@ export async function verifyInCheckpoint(text, seq, inclusionProof, checkpoint) 
   if (inclusionProof.treeSize !== checkpoint.size) {
     return { ok: false, computed: null, why: `its proof is for a tree of ${inclusionProof.treeSize} entries, not the signed checkpoint’s ${checkpoint.size}` }
   }
+  const malformed = proofHashesProblem(inclusionProof.hashes)
+  if (malformed !== null) return { ok: false, computed: null, why: malformed }
   const checked = await verifyInclusion(text, seq - 1, checkpoint.size, inclusionProof.hashes, checkpoint.root)
   return { ...checked, why: checked.ok ? null : 'its text and proof do not lead to the signed checkpoint’s root' }
 }
