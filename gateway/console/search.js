@@ -80,11 +80,13 @@ export async function searchView() {
       'div',
       { class: 'actions' },
       h('button', { type: 'submit' }, 'Search'),
-      h('button', { type: 'button', id: 'export', onclick: () => exportCsv(results) }, 'Export these results as CSV')
+      h('button', { type: 'button', id: 'export', onclick: () => exportCsv(exported) }, 'Export these results as CSV')
     )
   )
   // What a search found is announced in a line (the status), not as the table: a live region holding 25 rows has them all read out.
   const results = h('div', { id: 'results' })
+  // What an export did is said in a place of its own, above the results: a failed export leaves the results it was of on screen.
+  const exported = h('div', { id: 'export-result' })
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     const v = (id) => form.elements.namedItem(id).value.trim()
@@ -107,7 +109,7 @@ export async function searchView() {
     }
     await page(results)
   })
-  show('Search the ledger', form, h('p', { id: 'results-status', role: 'status' }), results)
+  show('Search the ledger', form, h('p', { id: 'results-status', role: 'status' }), exported, results)
   await page(results)
 }
 
@@ -126,6 +128,8 @@ function apiFilters() {
 async function page(results, turned = false) {
   const cursor = last.cursors[last.cursors.length - 1]
   const search = query({ ...apiFilters(), limit: PAGE_SIZE, cursor })
+  // A failed export was of the search shown before: it is not said beside another one's results.
+  document.getElementById('export-result').replaceChildren()
   let answer
   try {
     answer = await getJson(`/v1/audit/entries${search}`)
@@ -200,13 +204,18 @@ function focusCaption(results) {
   caption.focus()
 }
 
-/** The export of the search as the form has it; a refusal or a failure is said where the results go, not lost. */
-async function exportCsv(results) {
+/**
+ * The export of the search as the form has it; a refusal or a failure is
+ * said in `exported`, beside the results, which stay: the officer does not
+ * lose the page of results the export was of.
+ */
+async function exportCsv(exported) {
+  exported.replaceChildren()
   try {
     const res = await download(`/v1/audit/export${query({ ...apiFilters(), format: 'csv' })}`)
     const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'audit.csv'
     saveFile(await res.blob(), name)
   } catch (err) {
-    results.replaceChildren(alertBox(`The export failed: ${err.message}${err.code ? ` (${err.code})` : ''}`))
+    exported.replaceChildren(alertBox(`The export failed: ${err.message}${err.code ? ` (${err.code})` : ''}`))
   }
 }
