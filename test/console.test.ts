@@ -1019,6 +1019,21 @@ async function consoleTest(t: Test): Promise<void> {
     t.match(rates[1]![1], `(${matched('CA')} of ${responses('CA').length})`, 'U.S. prints matched in Canada')
     t.equal(await page.locator('canvas').count(), 5, 'as charts, not only tables')
     t.match(await page.textContent('#conflicts'), /No checkpoint conflict alert/)
+    // Every figure of the overview is the gateway's report of its own ledger, nothing of it checked in the page: each section says so,
+    // in words, and is described by that (a screen reader hears it with the section), beside pages whose "verified" the page checked.
+    const describedBy = (heading: string) =>
+      page.$eval(`section[aria-labelledby=${heading}]`, (s) => s.ownerDocument.getElementById(s.getAttribute('aria-describedby') ?? '')?.textContent ?? null)
+    t.match(
+      await describedBy('integrity-h'),
+      /^As this gateway reports them \(GET \/v1\/audit\/witness\), not verified in this page:/,
+      "the checkpoints and the last verification are labelled the gateway's report, not verified"
+    )
+    t.match(
+      await describedBy('activity-h'),
+      /^Counted by this gateway \(GET \/v1\/audit\/statistics\), not verified in this page:/,
+      "the counts are labelled the gateway's report, not verified"
+    )
+    t.match(await page.textContent('#counted'), /, as this gateway counted them\.$/, 'and so is the total, where it is read')
     // Last, so that the reports above have had checkpoints made and witnessed.
     const witness = await api.get('/v1/audit/witness')
     t.ok(witness.latestCosigned, 'the partner has cosigned a checkpoint')
@@ -1029,7 +1044,11 @@ async function consoleTest(t: Test): Promise<void> {
     )
     await page.click('text=Verify the whole ledger now')
     await page.waitForSelector('#verification dl')
-    t.match(await page.textContent('#verification'), /Verified: the ledger is intact/)
+    t.match(
+      await page.textContent('#verification'),
+      /^Verified by this gateway \(not in this page\): the ledger is intact/,
+      "the gateway's verdict, said to be its own"
+    )
     t.equal(
       await page.evaluate('document.activeElement?.textContent'),
       'Verify the whole ledger now',

@@ -12,9 +12,35 @@ const COLOURS = ['#1b5e20', '#0d47a1', '#6a1b9a', '#b71c1c', '#e65100', '#37474f
 
 const RANGES = { day: 86400_000, week: 7 * 86400_000, month: 30 * 86400_000 }
 
+/**
+ * Nothing on this page is checked in it: every figure is the gateway's
+ * report of its own ledger, where a message's page and a traveller's report
+ * check each entry's proof and the checkpoint's signatures themselves
+ * (docs/privacy-officers.md, "The console"). Each section says so under its
+ * heading, and is described by it, so that a screen reader hears it with
+ * the section.
+ */
+const GATEWAYS_WORD = {
+  integrity:
+    'As this gateway reports them (GET /v1/audit/witness), not verified in this page: its checkpoints, the cosignatures and the last verification below are its own account. ' +
+    "A message's page and a traveller's report check their entries' proofs and the checkpoint's signatures here.",
+  activity:
+    'Counted by this gateway (GET /v1/audit/statistics), not verified in this page: these figures are its report of its ledger. ' +
+    "An entry's proof is checked here on its message's page, from the search, or in a traveller's report."
+}
+
+function reportedSection(name, title) {
+  return h(
+    'section',
+    { 'aria-labelledby': `${name}-h`, 'aria-describedby': `${name}-note` },
+    h('h2', { id: `${name}-h` }, title),
+    h('p', { id: `${name}-note`, class: 'reported' }, GATEWAYS_WORD[name])
+  )
+}
+
 export async function overviewView() {
-  const integrity = h('section', { 'aria-labelledby': 'integrity-h' }, h('h2', { id: 'integrity-h' }, 'Is the ledger intact?'))
-  const activity = h('section', { 'aria-labelledby': 'activity-h' }, h('h2', { id: 'activity-h' }, 'What the ledger records'))
+  const integrity = reportedSection('integrity', 'Is the ledger intact?')
+  const activity = reportedSection('activity', 'What the ledger records')
   show('Overview', integrity, activity)
   await Promise.all([renderIntegrity(integrity), renderActivity(activity, 'month')])
 }
@@ -71,7 +97,12 @@ async function renderIntegrity(section) {
           const v = await getJson('/v1/audit/verification')
           const seconds = ((performance.now() - started) / 1000).toFixed(1)
           result.replaceChildren(
-            h('p', { class: v.ok ? 'ok' : 'error', role: v.ok ? null : 'alert' }, v.ok ? 'Verified: the ledger is intact.' : 'NOT intact.'),
+            // The gateway's verdict, not the page's: "Verified" alone reads as the message page's own check.
+            h(
+              'p',
+              { class: v.ok ? 'ok' : 'error', role: v.ok ? null : 'alert' },
+              v.ok ? 'Verified by this gateway (not in this page): the ledger is intact.' : 'NOT intact, by this gateway’s own verification.'
+            ),
             facts([
               ['Verified at', when(new Date().toISOString())],
               ['Entries checked', String(v.entries)],
@@ -136,7 +167,8 @@ async function renderActivity(section, range) {
       id: 'range',
       onchange: async () => {
         body.replaceChildren(h('p', {}, 'Counting…'))
-        section.replaceChildren(section.firstChild)
+        // The heading and what the figures are (GATEWAYS_WORD) stay; the figures are counted anew.
+        section.replaceChildren(...[...section.children].slice(0, 2))
         await renderActivity(section, picker.value)
         // The picker is drawn anew with the counts: the focus goes back to it, not to the document, so the arrow keys go on choosing.
         section.querySelector('#range').focus()
@@ -150,7 +182,7 @@ async function renderActivity(section, range) {
   const [us, ca] = ['US', 'CA'].map((c) => t.matchRates.find((m) => m.answeredBy === c))
   const partnerLabel = (p) => `${p.direction === 'inbound' ? 'from' : 'to'} ${p.partner}`
   body.append(
-    h('p', { id: 'counted' }, `${t.messages} messages since `, when(t.from), '.'),
+    h('p', { id: 'counted' }, `${t.messages} messages since `, when(t.from), ', as this gateway counted them.'),
     chart('chart-time', 'Messages over time, sent and received', {
       type: 'bar',
       data: {
