@@ -104,6 +104,13 @@ async function accessibility(t: Test, page: Page, view: string): Promise<void> {
   }>
   const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical' || ALSO_ENFORCED.includes(v.id))
   t.same(serious, [], `${view}: no serious accessibility violation (axe-core)`)
+  // A tooltip is reached by a pointer only, cannot be selected or copied, and is not read by every screen reader: a full hash shown
+  // shortened is in the page's text too (the disclosure under its short form), never in a title alone.
+  const onlyInTitles = await page.$$eval('main [title]', (els) => {
+    const text = els[0]?.closest('main')?.textContent ?? ''
+    return els.map((e) => e.getAttribute('title') ?? '').filter((title) => !text.includes(title))
+  })
+  t.same(onlyInTitles, [], `${view}: no value in a tooltip only`)
   t.notMatch(await page.textContent('main'), /\b(null|undefined|NaN)\b|\[object /, `${view}: no missing value shown as code would print it`)
 }
 
@@ -374,6 +381,15 @@ async function consoleTest(t: Test): Promise<void> {
       false,
       'a proof with a hash of another length is refused'
     )
+    // The checkpoint's root, shortened, is shown in full from the keyboard: a disclosure that opens with Enter, its value selectable.
+    const rootShown = page.locator('#proof dd').first()
+    await rootShown.locator('summary').focus({ timeout: 5000 })
+    await page.keyboard.press('Enter')
+    const fullRoot = rootShown.locator('code.full')
+    t.ok(await fullRoot.isVisible(), 'the full root is shown once opened')
+    t.equal(await fullRoot.textContent(), proof.checkpoint.root, 'the root of the signed checkpoint, whole')
+    t.not(await fullRoot.evaluate((c) => c.ownerDocument.defaultView!.getComputedStyle(c).userSelect), 'none', 'and can be selected, to copy')
+    t.match(await rootShown.locator('summary').textContent(), /…\s*\(show in full\)$/, 'the short form says it opens to the whole')
     const facts = await page.textContent('#message-facts')
     const records = await api.get(`/v1/audit/messages/${correctedId}`)
     t.equal(records.outbound.supersededBy.action, 'correct')

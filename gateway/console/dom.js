@@ -60,11 +60,24 @@ export function facts(pairs, attrs = {}) {
   )
 }
 
-/** The first characters of a digest or hash, with the whole in a title. */
+/**
+ * The first characters of a digest or hash, which open to the whole: a
+ * disclosure (details and summary) that the keyboard reaches and opens with
+ * Enter, a screen reader reads as a button, and whose value can be selected
+ * and copied, to compare with a saved report or tools/verify-disclosure.mjs
+ * (docs/privacy-officers.md, "The console"). A title alone is reached by a
+ * pointer only, and cannot be copied; it stays, for the pointer.
+ */
 export function short(hash, n = 12) {
   if (hash === null || hash === undefined) return '—'
   const s = String(hash)
-  return h('code', { title: s }, s.length > n ? `${s.slice(0, n)}…` : s)
+  if (s.length <= n) return h('code', {}, s)
+  return h(
+    'details',
+    { class: 'hash' },
+    h('summary', { title: s }, h('code', {}, `${s.slice(0, n)}…`), h('span', { class: 'visually-hidden' }, ' (show in full)')),
+    h('code', { class: 'full' }, s)
+  )
 }
 
 /** Replaces what is in `main` with a view: a heading that takes the focus (for keyboard and screen-reader users), then its content. */
