@@ -84,7 +84,8 @@ export function short(hash, n = 12) {
 export function show(title, ...content) {
   const main = document.getElementById('main')
   const heading = h('h1', { tabindex: '-1' }, title)
-  main.replaceChildren(heading, ...content.flat())
+  // A part a view leaves out is null, as h() takes it: replaceChildren would draw it as the word "null".
+  main.replaceChildren(heading, ...content.flat().filter((c) => c !== null && c !== undefined && c !== false))
   document.title = `${title}: audit ledger`
   heading.focus()
   return main
