@@ -384,3 +384,23 @@ t.test('a page of a longer report is said to be one page, not the whole report',
   t.match(page.stdout, /NOTE: this is one page of the report: more entries follow it \(nextCursor\); check each page/)
   t.match(page.stdout, /Result: OK\. Every entry of this page is in the ledger/, 'and its result is about the page')
 })
+
+t.test("a proof's hash not in base64's one form is refused offline as in the page, with the same words", async (t) => {
+  const made = makeReport('ec')
+  const checkpoint = { origin: ledgerOrigin('CA'), size: LENGTH, root: made.root }
+  const genuine = made.row(2)
+  const hash = genuine.inclusionProof.hashes[0]!
+  // The same 32 bytes spelled in base64url, with a stray character, without padding; and not a hash at all.
+  const respelled = [hash.replaceAll('+', '-').replaceAll('/', '_'), `${hash.slice(0, 10)}!${hash.slice(10)}`, hash.slice(0, -1), 'not a hash!']
+  const spelledOtherwise = respelled.filter((h) => h !== hash)
+  t.ok(spelledOtherwise.length >= 3, 'each spelling differs from the gateway’s')
+  for (const other of spelledOtherwise) {
+    const row = { ...genuine, inclusionProof: { ...genuine.inclusionProof, hashes: [other, ...genuine.inclusionProof.hashes.slice(1)] } }
+    const result = offline(made, { ...made.report, disclosures: [row, made.row(5)] })
+    t.same(result.proven, [5], `${JSON.stringify(other)}: entry 2 not proven offline`)
+    t.match(result.findings, [/^entry 2: hash 1 of its proof is not a SHA-256 hash \(32 bytes in base64\)$/], 'and why, in words')
+    const page = await verifyInCheckpoint(row.ledgerEntry, 2, row.inclusionProof, checkpoint)
+    t.equal(page.ok, false, `${JSON.stringify(other)}: not verified in the page`)
+    t.equal(page.why, 'hash 1 of its proof is not a SHA-256 hash (32 bytes in base64)', 'in the same words')
+  }
+})

@@ -255,6 +255,14 @@ export function verifyReport(report, ledgerKeys) {
       findings.push(`${where}: its proof is for a tree of ${treeSize} entries, not the checkpoint's ${checkpoint.size}`)
       continue
     }
+    // Each hash in base64's one form, as the gateway writes it and the console
+    // reads it: Buffer's decoder would take base64url, or skip a stray
+    // character, and prove here what the page calls NOT verified.
+    const malformed = hashes.findIndex((h) => !isDigest(h))
+    if (malformed !== -1) {
+      findings.push(`${where}: hash ${malformed + 1} of its proof is not a SHA-256 hash (32 bytes in base64)`)
+      continue
+    }
     const root = rootFromInclusionProof(
       d.seq - 1,
       treeSize,
@@ -319,6 +327,11 @@ function checkSupersededBy(report, proven, findings) {
     if (by.withdrawn === true) notes.push(`${where}: that it was withdrawn before it left is the gateway's account, not proven by the report`)
   }
   return notes
+}
+
+/** A SHA-256 digest in standard base64, padded, in its one spelling: what a proof's hash is. */
+function isDigest(h) {
+  return /^[A-Za-z0-9+/]{43}=$/.test(h) && Buffer.from(h, 'base64').toString('base64') === h
 }
 
 /**
