@@ -184,6 +184,29 @@ t.test('a ledger from before payload digests gains the column on open; its messa
   t.ok(columnsOf(check, 'messages').includes('payload_digest'), 'the column was added')
 })
 
+t.test('a ledger from before Retry-After instants gains the column on open; its messages awaiting delivery are re-driven as they were', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.sqlite')
+  const first = new SqliteStore(path)
+  await first.accept(record('m1'), outbox('m1'), accepted('m1'))
+  await first.close()
+  // As the ledger was before the column: schema version 4.
+  const old = new DatabaseSync(path)
+  old.exec('BEGIN; ALTER TABLE messages DROP COLUMN not_before; PRAGMA user_version = 4; COMMIT;')
+  old.close()
+
+  const store = new SqliteStore(path)
+  t.teardown(() => store.close())
+  const cutOff = '2099-01-01T00:00:00.000Z'
+  t.same(await store.pendingOutbox(cutOff, 10), [{ direction: 'outbound', id: 'm1', target: outbox('m1').target, createdAt: at }], 'nothing asked of it')
+  await store.recordAttempt('outbound', 'm1', { at, error: 'partner answered 503' }, null, '2026-11-25T13:00:00.000Z')
+  t.equal((await store.pendingOutbox(cutOff, 10))[0]?.notBefore, '2026-11-25T13:00:00.000Z', "a failed attempt's Retry-After instant is kept")
+  const check = new DatabaseSync(path, { readOnly: true })
+  t.teardown(() => check.close())
+  t.ok(columnsOf(check, 'messages').includes('not_before'), 'the column was added')
+})
+
 t.test('a read-only store reads the ledger and cannot change it', async (t) => {
   const { store, path } = tempStore(t)
   await store.appendAudit(accepted('m1'))

@@ -5,10 +5,11 @@
 // oldest wait on a partner that is down.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { OutboxRelay } from '../gateway/queue/outbox-relay.ts'
 import { auditEntry } from '../gateway/pipeline/audit-entry.ts'
 import type { MessageRecord, OutboxItem } from '../gateway/store/records.ts'
-import { eventually, injectGateway, PG_URL, testConfig } from './helper.ts'
+import { client, dropQueuePrefix, eventually, injectGateway, PG_URL, standInPartner, testConfig } from './helper.ts'
 import { scratchSchema } from './lib/scratch-schema.ts'
 import { messageRecord } from './lib/store-fixtures.ts'
 
@@ -78,4 +79,44 @@ t.test('at start, what is older than an add may take is queued at once, and what
   t.equal(await relay.start(), 1, 'the old one at once')
   t.equal((await gw.app.queues.missing([young])).length, 1, 'the young one left to whoever committed it')
   await eventually(async () => ((await gw.app.queues.missing([young])).length === 0 ? true : undefined), 10_000, 'the young one to be queued')
+})
+
+// A partner (or an agency) that answers 429 or 503 with Retry-After asks not
+// to be called before then (delivery/retry-after.ts). The pause lived only in
+// the BullMQ job: Redis restarted empty, the relay queued the message again
+// to go twice DELIVERY_TIMEOUT_MS later, not when the partner had asked.
+t.test("a message Redis lost while it waited out a partner's Retry-After is queued again to wait until then, not only the relay's own delay", async (t) => {
+  let posts = 0
+  const partner = await standInPartner(t, (req, res) => {
+    req.resume()
+    posts++
+    res.writeHead(503, { 'retry-after': '120', 'content-type': 'application/problem+json' }).end('{"code":"SERVICE_UNAVAILABLE"}')
+  })
+  const gw = await injectGateway(t, testConfig('CA', { partnerUrl: partner.url, deliveryBackoffMs: 10 }))
+  const cbsa = client(t, 'CBSA', gw.url)
+  const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
+  const id = String(envelope.id)
+  t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
+  const [failed] = await eventually(
+    async () => {
+      const s = (await cbsa.status(id)).json<{ attempts: Array<{ at: string; error: string }> }>()
+      return s.attempts.length === 1 ? s.attempts : undefined
+    },
+    10_000,
+    'the failed attempt recorded'
+  )
+  const asked = Date.parse(failed!.at) + 120_000
+  const queue = gw.app.queues.queue('outbound')
+  const waiting = async () => ((await (await queue.getJob(id))?.getState()) === 'delayed' ? true : undefined)
+  await eventually(waiting, 10_000, 'the job to wait out the Retry-After')
+  // Redis restarts empty: the job, and the pause it held, are gone.
+  await dropQueuePrefix(gw.config.queuePrefix)
+  t.equal(await queue.getJob(id), undefined, 'no job is left for the message')
+  t.equal(await gw.app.relay.runOnce(0), 1, 'the relay queues it again')
+  const job = await queue.getJob(id)
+  t.equal(await job?.getState(), 'delayed')
+  const due = job!.timestamp + job!.delay
+  t.ok(due >= asked, `due ${new Date(due).toISOString()}, not before the partner's Retry-After, ${new Date(asked).toISOString()}`)
+  t.ok(due <= asked + 5_000, 'and not much later')
+  t.equal(posts, 1, 'the partner was asked once')
 })

@@ -268,6 +268,40 @@ function conformance(parent: Test, backend: Backend): void {
       )
     })
 
+    // A far side's 429 or 503 with Retry-After: when it asked to be called
+    // again was only the BullMQ job's delay, lost with a Redis restarted
+    // empty; the relay reads it with what it re-drives (queue/outbox-relay.ts).
+    t.test("a failed attempt's Retry-After instant is kept for the relay: the last attempt's, and none after a resend", async (t) => {
+      const store = await backend.open(t)
+      await store.accept(record('a', iso(1)), outbox('a', iso(1)), accepted('a', iso(1)))
+      await store.accept(record('b', iso(1)), outbox('b', iso(1)), accepted('b', iso(1)))
+      const pending = async () => Object.fromEntries((await store.pendingOutbox(iso(50), 10)).map((i) => [i.id, i.notBefore]))
+      t.same(await pending(), { a: undefined, b: undefined }, 'no attempt, nothing asked')
+      await store.recordAttempt('outbound', 'a', { at: iso(2), error: 'partner answered 503' }, null, iso(4))
+      t.same(await pending(), { a: iso(4), b: undefined }, 'the instant asked, on its message only')
+      t.same(
+        Object.keys((await store.pendingOutbox(iso(50), 1))[0]!).sort(),
+        ['createdAt', 'direction', 'id', 'notBefore', 'target'],
+        'with what the relay re-drives'
+      )
+      t.same((await store.findMessage('outbound', 'a'))?.attempts, [{ at: iso(2), error: 'partner answered 503' }], 'the attempt reads as it was')
+      await store.recordAttempt('outbound', 'a', { at: iso(5), error: 'ECONNREFUSED' }, null)
+      t.same(await pending(), { a: undefined, b: undefined }, 'a later attempt that asked nothing clears it')
+      await store.recordAttempt('outbound', 'b', { at: iso(2), error: 'partner answered 429' }, null, iso(30))
+      await store.markDeadLettered(
+        'outbound',
+        'b',
+        { at: iso(31), error: 'refused' },
+        auditEntry({ event: 'dead-lettered', direction: 'outbound', messageId: 'b', at: iso(31) })
+      )
+      const resent = {
+        ...auditEntry({ event: 'dead-letter-resent', direction: 'outbound', messageId: 'b', caller: 'CA/operator/ops-1', at: iso(32) }),
+        reason: 'back'
+      }
+      t.equal(await store.requeueDeadLetter('outbound', 'b', resent), true)
+      t.same(await pending(), { a: undefined, b: undefined }, 'a resend goes at once: the pause asked of its earlier attempts goes with them')
+    })
+
     t.test('delivery drops the outbox item; a dead letter keeps it but is not re-driven', async (t) => {
       const store = await backend.open(t)
       await store.accept(record('a'), outbox('a'), accepted('a'))
@@ -1077,6 +1111,21 @@ t.test('PostgreSQL', async (t) => {
       (await store.legalHolds()).map((h) => h.complaintRef),
       [null, 'OPC-9']
     )
+  })
+
+  t.test('a schema made before Retry-After instants were kept gains the column, and keeps its messages awaiting delivery', async (t) => {
+    const schema = await freshSchema(t, pool)
+    const first = new PostgresStore(pool, { schema })
+    await first.create()
+    await first.accept(record('m1'), outbox('m1'), accepted('m1'))
+    await pool.query(`ALTER TABLE ${schema}.messages DROP COLUMN not_before`)
+    // As a gateway of the version before would have left it: its mark says the DDL it ran (ledger-postgres.ts, create).
+    await pool.query(`COMMENT ON SCHEMA ${schema} IS 'btb-ledger older'`)
+    const store = new PostgresStore(pool, { schema })
+    await store.create()
+    t.same(await store.pendingOutbox(iso(50), 10), [{ direction: 'outbound', id: 'm1', target: 'partner', createdAt: iso(0) }], 'nothing asked of it')
+    await store.recordAttempt('outbound', 'm1', { at: iso(1), error: 'partner answered 503' }, null, iso(3))
+    t.equal((await store.pendingOutbox(iso(50), 10))[0]?.notBefore, iso(3), "a failed attempt's Retry-After instant is kept")
   })
 
   t.test('entries and sealed messages are compressed with lz4 where the server has it, in a new ledger and an older one', async (t) => {

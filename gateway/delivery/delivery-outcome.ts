@@ -14,6 +14,7 @@ import type { GatewayStore, MessageRecord, MessageToDeliver } from '../store/rec
 import type { ByteBudget, Release } from '../lib/byte-budget.ts'
 import { heldBytes } from '../lib/seal.ts'
 import { problemCode } from '../lib/problem-code.ts'
+import { RetryLaterError } from './retry-after.ts'
 import { RequestAbandonedError } from './tls-client.ts'
 
 /**
@@ -416,7 +417,13 @@ export async function recordFailure({ store, log, job, err, record, owed }: Fail
     log.error({ alert: 'DEAD_LETTER', messageId: id, direction, attempts: job.attemptsMade + 1, error }, 'delivery dead-lettered')
   } else {
     const n = record.attempts.length + 1
-    await store.recordAttempt(direction, id, attempt, auditsAttempt(n) ? auditEntry({ event: 'delivery-failed', direction, messageId: id, code, at }) : null)
+    const entry = auditsAttempt(n) ? auditEntry({ event: 'delivery-failed', direction, messageId: id, code, at }) : null
+    // The pause the far side asked for is BullMQ's delay (retry-after.ts,
+    // deliveryBackoff), which a Redis that restarts empty loses: kept with
+    // the message too, the outbox relay that queues it again waits as long
+    // (docs/operators.md, "Redis").
+    const notBefore = err instanceof RetryLaterError ? new Date(Date.parse(at) + err.retryAfterMs).toISOString() : undefined
+    await store.recordAttempt(direction, id, attempt, entry, notBefore)
     log.warn({ messageId: id, direction, attempt: job.attemptsMade + 1, error }, 'delivery attempt failed')
   }
   return 'recorded'

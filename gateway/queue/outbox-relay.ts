@@ -109,8 +109,13 @@ export class OutboxRelay {
         // message reached the agency twice, the first push still in flight.
         // It waits out what an attempt can take; the ledger then says whether
         // that attempt arrived (delivery/delivery-outcome.ts, awaitingDelivery).
+        // Nor before the far side asked, if its last answer was a 429 or 503
+        // with Retry-After (delivery/retry-after.ts): that pause was only
+        // the lost job's delay, and a partner that throttles is not called
+        // again early because Redis restarted.
         for (const item of await this.#queues.missing(page)) {
-          await this.#queues.enqueue(item, { afterMs: this.#attemptMs })
+          const asked = item.notBefore === undefined ? 0 : Date.parse(item.notBefore) - Date.now()
+          await this.#queues.enqueue(item, { afterMs: Math.max(this.#attemptMs, asked) })
           count++
         }
       } while (every && this.#after !== undefined)

@@ -21,9 +21,10 @@ import { WalCheckpointer, type WalCheckpointerStopped } from './wal-checkpointer
  * complaint reference, the audit rows' Merkle tree nodes) and the tree
  * nodes of entries written before the tree. 3: field sets in place of a
  * row per field pattern and entry (audit-index.ts, FieldSet). 4: a
- * message's payload digest (ADDED_COLUMNS).
+ * message's payload digest (ADDED_COLUMNS). 5: a message's Retry-After
+ * instant, `not_before` (ADDED_COLUMNS).
  */
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
 
 /** At most this many writes share a transaction: a commit must not hold the event loop for long. */
 const MAX_BATCH = 256

@@ -102,7 +102,14 @@ export interface OutboxItem {
 }
 
 /** What the outbox relay needs of an item to put it (back) on the queue: not its sealed copy. */
-export type PendingDelivery = Omit<OutboxItem, 'sealed'>
+export interface PendingDelivery extends Omit<OutboxItem, 'sealed'> {
+  /**
+   * Not to be sent before this instant: what the far side asked with its
+   * last failed attempt's Retry-After (recordAttempt's `notBefore`). Absent
+   * when it asked nothing.
+   */
+  readonly notBefore?: string
+}
 
 export type AuditEvent =
   | 'accepted'
@@ -382,8 +389,12 @@ export interface MessageRepository {
    * there is one (the ledger gets a decaying sample of failures: see
    * delivery/delivery-outcome.ts). False, and nothing written, when the
    * message is not awaiting delivery any more (delivered, dead-lettered).
+   * `notBefore`: when the far side, answering 429 or 503 with Retry-After,
+   * asked to be called again (delivery/retry-after.ts); kept with the
+   * message in place of the last attempt's, so that the outbox relay, which
+   * queues again what Redis lost, waits until then too (pendingOutbox).
    */
-  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean>
+  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null, notBefore?: string): Promise<boolean>
   /**
    * Marks delivered, keeps the receipt, drops the outbox item. False, and
    * nothing written, when it already was delivered: one "delivered" per

@@ -36,11 +36,13 @@ export class SqlDeadLetterRepository implements DeadLetterRepository {
     // A conditional UPDATE: of two operators resending at once, one changes the row and the other finds it accepted.
     // The attempts before stay on the record: one that timed out may have
     // reached the far side, and a withdrawal or a status must still say so
-    // (intake/supersession.ts, withdrawalEntry).
+    // (intake/supersession.ts, withdrawalEntry). The pause a far side asked
+    // of an earlier attempt (Retry-After) does not: a resend goes at once,
+    // and the relay's copy of it, if Redis loses the job, waits only its own delay (outbox-relay.ts).
     return this.#db.write(
       (function* () {
         const changed = yield* run(
-          `UPDATE {messages} AS m SET status = 'accepted', updated_at = ?
+          `UPDATE {messages} AS m SET status = 'accepted', updated_at = ?, not_before = NULL
         WHERE m.direction = ? AND m.id = ? AND m.status = 'dead-lettered'
         AND EXISTS (SELECT 1 FROM {outbox} o WHERE o.direction = m.direction AND o.id = m.id)`,
           [audit.at, direction, id]

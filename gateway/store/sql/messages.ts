@@ -34,6 +34,8 @@ export interface MessageRow {
   policy_version: string | null
   /** Absent from a ledger opened read-only before its migration (ledger-sqlite.ts). */
   payload_digest?: string | null
+  /** The same; not part of the record (see pendingOutbox). */
+  not_before?: string | null
 }
 
 /** A message's row as findMessage reads it: with both sides of any supersession it is in. */
@@ -86,8 +88,14 @@ interface OutboxRow {
   created_at: string
 }
 
-function toPending(row: Omit<OutboxRow, 'sealed'>): PendingDelivery {
-  return { direction: row.direction, id: row.id, target: row.target, createdAt: row.created_at }
+/** An outbox item as pendingOutbox reads it: with its message's Retry-After instant. */
+interface PendingRow extends Omit<OutboxRow, 'sealed'> {
+  not_before?: string | null
+}
+
+function toPending(row: PendingRow): PendingDelivery {
+  const pending = { direction: row.direction, id: row.id, target: row.target, createdAt: row.created_at }
+  return typeof row.not_before === 'string' ? { ...pending, notBefore: row.not_before } : pending
 }
 
 function toOutbox(row: OutboxRow): OutboxItem {
@@ -252,15 +260,17 @@ export class SqlMessageRepository implements MessageRepository {
     return this.#db.write(withdrawWrite(this.#db.dialect, direction, id, audit, ['accepted', 'dead-lettered']))
   }
 
-  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null): Promise<boolean> {
+  recordAttempt(direction: Direction, id: string, attempt: DeliveryAttempt, audit: AuditEntry | null, notBefore?: string): Promise<boolean> {
     const db = this.#db
     return db.write(
       (function* () {
         const [attempts, value] = yield* withAttempt(db, direction, id, attempt)
+        // The last attempt's answer is what the far side asks now: one that
+        // named no time clears an earlier one's.
         const changed = yield* run(
-          `UPDATE {messages} SET attempts = ${attempts}, updated_at = ?
+          `UPDATE {messages} SET attempts = ${attempts}, updated_at = ?, not_before = ?
         WHERE direction = ? AND id = ? AND status = 'accepted'`,
-          [value, attempt.at, direction, id]
+          [value, attempt.at, notBefore ?? null, direction, id]
         )
         if (changed === 0) return false
         if (audit !== null) yield* append(audit)
@@ -311,10 +321,11 @@ export class SqlMessageRepository implements MessageRepository {
 
   async pendingOutbox(before: string, limit: number, after?: PendingDelivery): Promise<PendingDelivery[]> {
     // Dead-lettered items stay in the outbox for an operator, but are not re-driven.
-    // Not the sealed copy: the relay enqueues ids (queue/outbox-relay.ts).
+    // Not the sealed copy: the relay enqueues ids (queue/outbox-relay.ts),
+    // each not before its message's Retry-After instant.
     // A row value compares in both databases: the page after `after` in the same order.
-    const rows = await this.#db.all<Omit<OutboxRow, 'sealed'>>(
-      `SELECT o.direction, o.id, o.target, o.created_at FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
+    const rows = await this.#db.all<PendingRow>(
+      `SELECT o.direction, o.id, o.target, o.created_at, m.not_before FROM {outbox} o JOIN {messages} m ON m.direction = o.direction AND m.id = o.id
       WHERE m.status = 'accepted' AND o.created_at < ?${after === undefined ? '' : ' AND (o.created_at, o.direction, o.id) > (?, ?, ?)'}
       ORDER BY o.created_at, o.direction, o.id LIMIT ?`,
       after === undefined ? [before, limit] : [before, after.createdAt, after.direction, after.id, limit]

@@ -121,7 +121,9 @@ export const ADDED_COLUMNS: ReadonlyArray<{ readonly table: string; readonly col
   // The entry's field set (audit-index.ts, FieldSet; docs/architecture.md, "The ledger's writes").
   { table: 'audit', column: 'field_set' },
   // An agency submission's payload digest, by which the same envelope signed again is a repeat (records.ts, MessageRecord).
-  { table: 'messages', column: 'payload_digest' }
+  { table: 'messages', column: 'payload_digest' },
+  // When the far side asked, with its last failed attempt's Retry-After, to be called again (records.ts, recordAttempt).
+  { table: 'messages', column: 'not_before' }
 ]
 
 /** PostgreSQL's statements for ADDED_COLUMNS: each does nothing where the column is there. */
