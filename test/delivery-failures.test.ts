@@ -13,19 +13,29 @@ import { redisContents } from './lib/redis-contents.ts'
 // The tests are independent (each its own gateway, Redis prefix and ledger) and spend their time waiting on retries: side by side.
 t.jobs = 3
 
+/** The message's status once it reads dead-lettered: waited for, `message` saying what was last seen if it does not. */
+function deadLettered(
+  cbsa: ReturnType<typeof client>,
+  id: string,
+  timeoutMs = 15_000,
+  message: string | (() => string) = 'dead-lettering'
+): Promise<{ status: string; attempts: Array<{ at: string; error: string }> }> {
+  return eventually(
+    async () => {
+      const s = (await cbsa.status(id)).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
+      return s.status === 'dead-lettered' ? s : undefined
+    },
+    timeoutMs,
+    message
+  )
+}
+
 t.test('an unreachable partner: failed attempts, then dead-lettered', async (t) => {
   const gw = await injectGateway(t, testConfig('CA', { partnerUrl: UNREACHABLE_URL, deliveryAttempts: 3, deliveryBackoffMs: 10 }))
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(
-    async () => {
-      const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
-      return s.status === 'dead-lettered' ? s : undefined
-    },
-    15_000,
-    'dead-lettering'
-  )
+  const status = await deadLettered(cbsa, String(envelope.id))
   t.equal(status.attempts.length, 3, 'every attempt is listed')
   t.match(status.attempts[0]!.error, /ECONNREFUSED/)
   const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
@@ -45,14 +55,7 @@ t.test('an outage does not flood the ledger: attempts 1, 2, 4, 8 and the outcome
   const cbsa = client(t, 'CBSA', gw.url)
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(
-    async () => {
-      const s = (await cbsa.status(String(envelope.id))).json<{ status: string; attempts: unknown[] }>()
-      return s.status === 'dead-lettered' ? s : undefined
-    },
-    30_000,
-    'dead-lettering'
-  )
+  const status = await deadLettered(cbsa, String(envelope.id), 30_000)
   t.equal(status.attempts.length, 10, 'the status keeps every attempt')
   const events = (await gw.app.store.auditEntries(0, 100)).map((e) => e.entry.event)
   t.same(
@@ -90,14 +93,7 @@ t.test("a partner's receipt whose header names a traveller: no log line, no Redi
   const envelope = cbsa.envelope(sampleEnvelope('entry-exit.record', 'CA', { country: 'US', agency: 'CBP' }))
   const id = String(envelope.id)
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(
-    async () => {
-      const s = (await cbsa.status(id)).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
-      return s.status === 'dead-lettered' ? s : undefined
-    },
-    15_000,
-    'dead-lettering'
-  )
+  const status = await deadLettered(cbsa, id)
   t.equal(status.attempts.length, headers.length, 'each receipt refused, then dead-lettered')
   const queue = gw.app.queues.queue('outbound')
   await eventually(async () => ((await queue.getJob(id)) === undefined ? true : undefined), 10_000, 'the job removed')
@@ -158,14 +154,7 @@ t.test('a last attempt whose dead letter the ledger cannot record then is dead-l
     return markDeadLettered(...args)
   }
   t.equal((await cbsa.submit(await cbsa.sign(envelope))).status, 202)
-  const status = await eventually(
-    async () => {
-      const s = (await cbsa.status(id)).json<{ status: string; attempts: Array<{ at: string; error: string }> }>()
-      return s.status === 'dead-lettered' ? s : undefined
-    },
-    15_000,
-    () => `dead-lettering (status ${refused} refused writes, ${posts} POSTs)`
-  )
+  const status = await deadLettered(cbsa, id, 15_000, () => `dead-lettering (status ${refused} refused writes, ${posts} POSTs)`)
   t.equal(refused, 2, 'the dead letter was written at the second try')
   t.equal(status.attempts.length, 2, 'its two attempts, each recorded once')
   const queue = gw.app.queues.queue('outbound')
