@@ -6,7 +6,9 @@
 // an air exit changed, left the version, and so both gateways' check of it
 // and every ledger entry naming it, as they were; and the received schema
 // (policies/lib/received-schema.ts), what the receiving gateway takes of a
-// partner under the policy, could change with the version as it was.
+// partner under the policy, could change with the version as it was; and so
+// could the kind's JSON Schema, and those it refers to, what the rules apply
+// to (policies/lib/policy-sources.ts, kindSchemaSources).
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { policies } from '../policies/index.ts'
 import { policyVersion } from '../policies/lib/engine.ts'
-import { ENGINE_MODULE, policyModule, policySources, sourcesText, versionEntries } from '../policies/lib/policy-sources.ts'
+import { ENGINE_MODULE, kindSchemaSources, kindSchemaText, policyModule, policySources, sourcesText, versionEntries } from '../policies/lib/policy-sources.ts'
 
 const POLICIES = resolve(import.meta.dirname, '..', 'policies')
 
@@ -83,6 +85,46 @@ t.test("a change to what the receiving side accepts (policies/lib/received-schem
   for (const kind of Object.keys(policies)) t.not(after[kind], before[kind], `${kind}: another version`)
 })
 
+t.test("a change to a kind's schema, or to one it refers to, changes the version of the kinds that use it, and only those", async (t) => {
+  // What the rules apply to is part of what they are: a field the kind's
+  // schema lets longer, or a code it admits, changes what the sending side
+  // takes and the receiving side accepts, with the $id as it was.
+  const copy = mkdtempSync(join(tmpdir(), 'btb-schemas-'))
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }))
+  cpSync(POLICIES, join(copy, 'policies'), { recursive: true })
+  cpSync(resolve(POLICIES, '..', 'schemas'), join(copy, 'schemas'), { recursive: true })
+  const versions = (): Record<string, string> => {
+    const script = `const { policies } = await import(${JSON.stringify(join(copy, 'policies', 'index.ts'))})
+      const { policyVersion } = await import(${JSON.stringify(join(copy, 'policies', 'lib', 'engine.ts'))})
+      process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(policies).map(([kind, p]) => [kind, policyVersion(p)]))))`
+    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }))
+  }
+  const edit = (file: string, from: string, to: string): void => {
+    const text = readFileSync(file, 'utf8')
+    t.ok(text.includes(from), `${file} has ${from}`)
+    writeFileSync(file, text.replace(from, to))
+  }
+  const before = versions()
+
+  // The record's port name may be a hundred times longer: the record's schema, which the batch's refers to.
+  edit(join(copy, 'schemas', 'kinds', 'entry-exit.record.schema.json'), '"maxLength": 100,', '"maxLength": 10000,')
+  const record = versions()
+  t.not(record['entry-exit.record'], before['entry-exit.record'], 'the entry/exit record: another version')
+  t.not(record['entry-exit.batch'], before['entry-exit.batch'], 'the entry/exit batch, whose records are of that schema: another version')
+  for (const kind of ['biometric.match-request', 'biometric.match-response', 'traveller.designation', 'traveller.designation-batch']) {
+    t.equal(record[kind], before[kind], `${kind}: the same version (it does not use that schema)`)
+  }
+
+  // A name may be a hundred times longer: the common definitions, which every kind refers to.
+  edit(join(copy, 'schemas', 'common.schema.json'), '"maxLength": 100,', '"maxLength": 10000,')
+  const common = versions()
+  for (const kind of Object.keys(policies)) t.not(common[kind], record[kind], `${kind}: another version`)
+
+  // The envelope is no kind's payload, and no policy's subject.
+  edit(join(copy, 'schemas', 'envelope.schema.json'), '"$id"', '"$comment": "edited", "$id"')
+  t.same(versions(), common, 'an edit to the envelope schema changes no version')
+})
+
 t.test('the version is of the rules and of those sources', async (t) => {
   for (const [kind, policy] of Object.entries(policies)) {
     const rulesOnly = `sha256:${createHash('sha256')
@@ -91,9 +133,26 @@ t.test('the version is of the rules and of those sources', async (t) => {
     const expected = `sha256:${createHash('sha256')
       .update(JSON.stringify(policy, (_key, value: unknown) => (typeof value === 'function' ? `fn:${value.toString()}` : value)))
       .update(sourcesText([policyModule(kind), ENGINE_MODULE, join(POLICIES, 'lib', 'received-schema.ts')]))
+      .update(kindSchemaText(kind))
       .digest('base64url')}`
     t.not(policyVersion(policy), rulesOnly, `${kind}: not of its rules as data alone`)
-    t.equal(policyVersion(policy), expected, `${kind}: of its rules and its sources, the received schema among them`)
+    t.equal(policyVersion(policy), expected, `${kind}: of its rules and its sources, the received schema among them, and of its schemas`)
     t.same(versionEntries(kind), [policyModule(kind), ENGINE_MODULE, join(POLICIES, 'lib', 'received-schema.ts')], `${kind}: the files it hashes`)
   }
+  const schemaPaths = (kind: string) => kindSchemaSources(kind).map((f) => f.path)
+  t.same(
+    schemaPaths('entry-exit.record'),
+    ['schemas/common.schema.json', 'schemas/kinds/entry-exit.record.schema.json'],
+    "a record's schemas: its own and the common definitions"
+  )
+  t.same(
+    schemaPaths('entry-exit.batch'),
+    ['schemas/common.schema.json', 'schemas/kinds/entry-exit.batch.schema.json', 'schemas/kinds/entry-exit.record.schema.json'],
+    "a batch's: its own, its record's and the common definitions"
+  )
+  t.same(
+    schemaPaths('biometric.match-request'),
+    ['schemas/common.schema.json', 'schemas/kinds/biometric.match-request.schema.json'],
+    "a match request's: its own and the common definitions (its own $defs are in it)"
+  )
 })

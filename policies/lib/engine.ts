@@ -10,7 +10,7 @@
 // before, and as many HMACs on the event loop).
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { policyModule, sourcesText, versionEntries } from './policy-sources.ts'
+import { kindSchemaText, policyModule, sourcesText, versionEntries } from './policy-sources.ts'
 import type { Action, DirectionPolicy, Exclusion, FieldRule, Generaliser, KindPolicy, Principle } from './types.ts'
 
 export interface FieldDecision {
@@ -210,8 +210,10 @@ export function applyPolicy(policy: DirectionPolicy, payload: Record<string, unk
  * the limits, and the text of the module and of every policy module it
  * imports (policy-sources.ts), so that a set a condition consults or a helper
  * it calls is part of it too, and of the received schema, so that what the
- * receiving gateway accepts under it is too. Both gateways name it, so
- * either can prove which rules applied.
+ * receiving gateway accepts under it is too; and of the kind's JSON Schema
+ * and those it refers to (policy-sources.ts, kindSchemaSources), what the
+ * rules apply to. Both gateways name it, so either can prove which rules
+ * applied, and to what.
  */
 export function policyVersion(policy: KindPolicy): string {
   // Policies are modules, fixed for the life of the process: each app built in it names the same version.
@@ -229,6 +231,6 @@ function hashPolicy(policy: KindPolicy): string {
   const hash = createHash('sha256').update(text)
   // A policy made in a test, for a kind with no module of its own, is its JSON alone.
   const module = policyModule(policy.kind)
-  if (existsSync(module)) hash.update(sourcesText(versionEntries(policy.kind)))
+  if (existsSync(module)) hash.update(sourcesText(versionEntries(policy.kind))).update(kindSchemaText(policy.kind))
   return `sha256:${hash.digest('base64url')}`
 }

@@ -7,8 +7,13 @@
 // text as well (engine.ts, policyVersion), so that it changes whenever the
 // rules could (docs/architecture.md, "Privacy principles in code"), and the
 // received schema's, so that it changes whenever what the receiving side
-// takes of a partner could.
-import { readFileSync } from 'node:fs'
+// takes of a partner could. And the rules are only half of it: what they
+// apply to is the kind's JSON Schema and the schemas it refers to, which the
+// sending side validates against and the receiving side derives what it
+// accepts from; an edit to one (a name let longer, a code added) with its
+// `$id` unchanged is another contract, and so another version
+// (kindSchemaSources).
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 
 /** The policies' own folder: imports that leave it (the schemas, node:) are not the policy's rules. */
@@ -63,4 +68,80 @@ export const RECEIVED_SCHEMA_MODULE = join(POLICIES_DIR, 'lib', 'received-schema
 /** The files a kind's version hashes (engine.ts, policyVersion): its module, the engine and the received schema, with what they import. */
 export function versionEntries(kind: string): string[] {
   return [policyModule(kind), ENGINE_MODULE, RECEIVED_SCHEMA_MODULE]
+}
+
+/** The contract's schemas, next to policies/ as in the repository (schemas/index.ts reads the same files). */
+const SCHEMAS_DIR = resolve(POLICIES_DIR, '..', 'schemas')
+
+/** A kind's payload schema: `schemas/kinds/<kind>.schema.json`, as schemas/index.ts loads them. */
+export function kindSchemaFile(kind: string, schemasDir: string = SCHEMAS_DIR): string {
+  return join(schemasDir, 'kinds', `${kind}.schema.json`)
+}
+
+/** Every `$ref` in a schema document, resolved to the `$id` of the document it points into (nested `$id`s moving the base, as JSON Schema has it). */
+function referencedIds(node: unknown, base: string, out: Set<string>): void {
+  if (Array.isArray(node)) {
+    for (const item of node) referencedIds(item, base, out)
+    return
+  }
+  if (node === null || typeof node !== 'object') return
+  const schema = node as Record<string, unknown>
+  const here = typeof schema.$id === 'string' ? new URL(schema.$id, base).href : base
+  if (typeof schema.$ref === 'string') {
+    const target = new URL(schema.$ref, here)
+    target.hash = ''
+    out.add(target.href)
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    // An enum's or a const's values are data, not schemas: a `$ref` among them refers to nothing.
+    if (key !== 'enum' && key !== 'const') referencedIds(value, here, out)
+  }
+}
+
+/**
+ * The schema files a kind's payload is validated against, and its received
+ * schema derived from (policies/lib/received-schema.ts): the kind's own and
+ * every document it refers to, however deep (a batch's refers to its
+ * record's, every kind's to the common definitions). Each as its path
+ * relative to the repository and its text with line ends as LF, sorted by
+ * path; none if the kind has no schema (a policy made in a test).
+ */
+export function kindSchemaSources(kind: string, schemasDir: string = SCHEMAS_DIR): Array<{ path: string; text: string }> {
+  const files = new Map<string, string>()
+  for (const dir of [schemasDir, join(schemasDir, 'kinds')]) {
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith('.schema.json')) continue
+      const file = join(dir, name)
+      const id = (JSON.parse(readFileSync(file, 'utf8')) as { $id?: unknown }).$id
+      if (typeof id === 'string') files.set(new URL(id).href, file)
+    }
+  }
+  const own = kindSchemaFile(kind, schemasDir)
+  const seen = new Map<string, string>()
+  const visit = (file: string): void => {
+    if (seen.has(file)) return
+    const text = readFileSync(file, 'utf8').replaceAll('\r\n', '\n')
+    seen.set(file, text)
+    const schema: unknown = JSON.parse(text)
+    const ids = new Set<string>()
+    referencedIds(schema, String((schema as { $id?: unknown }).$id), ids)
+    for (const id of ids) {
+      const target = files.get(id)
+      // A reference to nothing in schemas/ would fail the gateway's schema compilation (schemas/index.ts): a version of it would name no contract.
+      if (target === undefined) throw new Error(`${relative(schemasDir, file)}: $ref to ${id}, which no file in schemas/ is`)
+      visit(target)
+    }
+  }
+  if (existsSync(own)) visit(own)
+  const root = dirname(schemasDir)
+  return [...seen]
+    .map(([file, text]) => ({ path: relative(root, file).split('\\').join('/'), text }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
+
+/** A kind's schema sources as one text, in the form of sourcesText. */
+export function kindSchemaText(kind: string, schemasDir: string = SCHEMAS_DIR): string {
+  return kindSchemaSources(kind, schemasDir)
+    .map(({ path, text }) => `\0${path}\0${text}`)
+    .join('')
 }
