@@ -94,6 +94,41 @@ t.test(
   }
 )
 
+t.test(
+  "a partner's designation without its traveller or its risk assessment, objects the kind requires and of which the sender's policy always forwards something, is refused SCHEMA_INVALID, audited, and nothing of it is pushed",
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+    const to = { country: 'US', agency: 'CBP' } as const
+    const designation = sampleEnvelope('traveller.designation', 'CA', to)
+    const roster = sampleEnvelope('traveller.designation-batch', 'CA', to)
+    // Before, only the fields inside were required, and only when the object came: a designation of no one was taken.
+    for (const member of ['traveller', 'riskAssessment']) {
+      const honest = (await forwardedTo('US', { message: designation })).envelope.payload as Record<string, unknown>
+      t.type(honest[member], 'object', `a designation: the sender's policy forwards its ${member}`)
+      const { [member]: _forwarded, ...payload } = honest
+      await refusedAsMalformed(t, gw, `a designation without its ${member}`, await forwardedTo('US', { message: designation, envelope: { payload } }))
+    }
+    const honest = (await forwardedTo('US', { message: roster })).envelope.payload as { designations: Array<Record<string, unknown>> }
+    const [first, ...rest] = honest.designations
+    const { traveller, ...anonymous } = first!
+    t.type(traveller, 'object', "a NEXUS roster: the sender's policy forwards each designation's traveller")
+    const payload = { ...honest, designations: [anonymous, ...rest] }
+    await refusedAsMalformed(
+      t,
+      gw,
+      'a NEXUS roster with a designation without its traveller',
+      await forwardedTo('US', { message: roster, envelope: { payload } })
+    )
+
+    // An object the kind does not require may still be left out: a designation without its document is taken.
+    const { document, ...undocumented } = (await forwardedTo('US', { message: designation })).envelope.payload as Record<string, unknown>
+    t.type(document, 'object', 'the sample designation names a document')
+    const sent = await forwardedTo('US', { message: designation, envelope: { payload: undocumented } })
+    const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
+    t.equal(res.statusCode, 200, 'a designation without its document is received', { body: res.body })
+  }
+)
+
 /** `sent` refused by the receiving gateway as a malformed partner message: audited by its digest, nothing kept under its id, nothing pushed. */
 async function refusedAsMalformed(t: Test, gw: Awaited<ReturnType<typeof injectGateway>>, what: string, sent: Forwarded): Promise<void> {
   const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })

@@ -4,9 +4,10 @@
 // The receiving gateway validates what it gets against this, so a sender
 // cannot pass on a field its own policy should have withheld, nor an empty
 // list or record its policy would never have forwarded (a batch with no
-// record in it), nor a message without the list it is of (requiredLists) or
-// a member its policy always forwards (alwaysForwarded: a batch's reference,
-// a print's template).
+// record in it), nor a message without the list it is of (requiredLists), a
+// member its policy always forwards (alwaysForwarded: a batch's reference,
+// a print's template), or an object the kind requires that holds one (a
+// designation's traveller and risk assessment).
 import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
 import type { FieldRule, FieldRules } from './types.ts'
 
@@ -119,8 +120,16 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
     }
     if (Object.keys(properties).length === 0 && path !== '') return undefined
     const required = ((schema.required ?? []) as string[]).filter((key) => {
+      if (!Object.hasOwn(properties, key)) return false
+      const derived = properties[key] as Schema
+      // An object the kind requires goes whenever a member of it always
+      // does (its own `required`, derived first): a designation's traveller,
+      // its surname always shared. Without this, only the members were
+      // required, and only when the object came: a designation of no one
+      // was taken, one its sender's policy never forwards.
+      if (derived.type === 'object') return Array.isArray(derived.required) && derived.required.length > 0
       const field = path === '' ? key : `${path}.${key}`
-      return Object.hasOwn(properties, key) && alwaysForwarded(Object.hasOwn(fields, field) ? fields[field] : undefined)
+      return alwaysForwarded(Object.hasOwn(fields, field) ? fields[field] : undefined)
     })
     // The policy drops an object it leaves nothing of (engine.ts, applyPolicy):
     // only the payload itself can arrive empty, as a retraction's does.
