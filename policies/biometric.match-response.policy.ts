@@ -22,7 +22,10 @@ export const SUBJECT_CATEGORY_BASIS: readonly string[] = ['CA-US-Visa-Immigratio
 
 const isMatch: Condition = {
   when: (payload) => payload.result === 'MATCH',
-  condition: 'result is MATCH'
+  condition: 'result is MATCH',
+  // What the kind's `if` tests before it requires the subject: the receiving
+  // side requires it on a MATCH too, its category being forwarded then.
+  holdsWhen: { result: 'MATCH' }
 }
 
 const disclosableMatch: Condition = {

@@ -14,8 +14,8 @@ import { borderDayRecord, seedHash } from '../sandbox/synthetic-travellers.ts'
 import { entryExitBatch, sampleEnvelope } from '../sandbox/sample-messages.ts'
 import { PolicyBook } from '../gateway/pipeline/apply-policy.ts'
 import { MessageValidator } from '../gateway/pipeline/validate-message.ts'
-import { injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
-import { asPartnerOf, forwardedTo, type Forwarded } from './lib/partner-delivery.ts'
+import { client, injectGateway, KEYS_DIR, presenting, testConfig } from './helper.ts'
+import { asPartnerOf, forwardedTo, requestSent, type Forwarded } from './lib/partner-delivery.ts'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -126,6 +126,38 @@ t.test(
     const sent = await forwardedTo('US', { message: designation, envelope: { payload: undocumented } })
     const res = await gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
     t.equal(res.statusCode, 200, 'a designation without its document is received', { body: res.body })
+  }
+)
+
+t.test(
+  "a partner's match response saying MATCH without its subject, which the kind requires on a match and of which the sender's policy then always forwards the category, is refused SCHEMA_INVALID, audited, and nothing of it is pushed",
+  async (t) => {
+    const gw = await injectGateway(t, testConfig('US', { runWorkers: false }))
+    const to = { country: 'US', agency: 'USCIS' } as const
+    const sample = [0, 1, 2]
+      .map((pick) => sampleEnvelope('biometric.match-response', 'CA', to, pick))
+      .find((e) => (e.payload as { result: string }).result === 'MATCH')!
+    // The request USCIS sent, which CA's answers name (gateway/intake/correlation.ts).
+    const asked = await requestSent(client(t, 'USCIS', gw.url), String(sample.purpose))
+    const answer = (payload?: Record<string, unknown>) =>
+      forwardedTo('US', {
+        message: { ...sample, correlationId: asked.id },
+        envelope: { from: { country: 'CA', agency: 'IRCC', system: 'gcms-biometrics' }, ...(payload === undefined ? {} : { payload }) }
+      })
+    const exchange = (sent: Forwarded) => gw.app.inject({ method: 'POST', url: '/v1/exchange', payload: sent.jws, headers: asPartnerOf('US') })
+    // Before, the kind's requirement held only under its `if` (result MATCH), which the received schema left out: a match of no one was taken and pushed.
+    const { subject, ...subjectless } = (await answer()).envelope.payload as Record<string, unknown>
+    t.type(subject, 'object', "a MATCH: the sender's policy forwards its subject")
+    await refusedAsMalformed(t, gw, 'a MATCH without its subject', await answer(subjectless))
+
+    const matched = await answer()
+    const res = await exchange(matched)
+    t.equal(res.statusCode, 200, 'a MATCH with its subject is received', { body: res.body })
+    t.ok(await gw.app.store.outboxItem('inbound', matched.id), 'and pushed')
+    const unmatched = await answer({ ...subjectless, result: 'NO_MATCH' })
+    const none = await exchange(unmatched)
+    t.equal(none.statusCode, 200, 'a NO_MATCH without a subject is received', { body: none.body })
+    t.ok(await gw.app.store.outboxItem('inbound', unmatched.id), 'and pushed')
   }
 )
 

@@ -89,6 +89,9 @@ const GENERALISERS: Record<Generaliser, (value: string) => string | undefined> =
   'subject-category-to-disclosable': (v) => (DISCLOSABLE_CATEGORIES.has(v) ? v : NOT_DISCLOSABLE)
 }
 
+/** The generalisers above that give every value a coarser form, so never withhold one (received-schema.ts relies on it). */
+export const TOTAL_GENERALISERS: ReadonlySet<Generaliser> = new Set<Generaliser>(['subject-category-to-disclosable'])
+
 /** What a generalised or pseudonymised value looks like, for the receiving side's schema. */
 export const GENERALISED_FORMS: Record<Generaliser, { type: 'string'; pattern: string } | { type: 'string'; enum: readonly string[] }> = {
   'date-to-year': { type: 'string', pattern: '^\\d{4}$' },

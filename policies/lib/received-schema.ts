@@ -7,8 +7,10 @@
 // record in it), nor a message without the list it is of (requiredLists), a
 // member its policy always forwards (alwaysForwarded: a batch's reference,
 // a print's template), or an object the kind requires that holds one (a
-// designation's traveller and risk assessment).
-import { GENERALISED_FORMS, PSEUDONYM_FORM } from './engine.ts'
+// designation's traveller and risk assessment), whether the kind requires it
+// always or under an `if` the receiver can read as the sender did (a match
+// response's subject on MATCH).
+import { GENERALISED_FORMS, PSEUDONYM_FORM, TOTAL_GENERALISERS } from './engine.ts'
 import type { FieldRule, FieldRules } from './types.ts'
 
 type Schema = Record<string, unknown>
@@ -131,6 +133,7 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
       const field = path === '' ? key : `${path}.${key}`
       return alwaysForwarded(Object.hasOwn(fields, field) ? fields[field] : undefined)
     })
+    const conditional = conditionalRequirements(schema, b, path, properties, fields, registry)
     // The policy drops an object it leaves nothing of (engine.ts, applyPolicy):
     // only the payload itself can arrive empty, as a retraction's does.
     return {
@@ -138,7 +141,8 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
       properties,
       additionalProperties: false,
       ...(path === '' ? {} : { minProperties: 1 }),
-      ...(required.length === 0 ? {} : { required })
+      ...(required.length === 0 ? {} : { required }),
+      ...(conditional.length === 0 ? {} : { allOf: conditional })
     }
   }
   if (isArraySchema(schema)) {
@@ -157,16 +161,103 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
 }
 
 /**
- * Whether a leaf the kind requires is always forwarded by `rule`: shared or
- * pseudonymised whatever the payload, with no condition that could withhold
- * it. The sender's gateway validates a message against its kind before its
+ * The kind's conditional requirements (`if`/`then`, alone or in `allOf`) at
+ * this object, as the received message must still meet them: a match
+ * response's `subject` when its `result` is MATCH. Only an `if` the receiver
+ * reads as the sender did, on members the policy shares as they are whatever
+ * the payload; and of its `then`, only the members of which the policy
+ * forwards something whenever that `if` holds (forwardedWhen). Before, these
+ * were left out, and a MATCH of no one was received and pushed, though the
+ * sender's own schema refuses one and its policy never makes one.
+ */
+function conditionalRequirements(schema: Schema, base: string, path: string, properties: Schema, fields: FieldRules, registry: SchemaRegistry): Schema[] {
+  const children = new Map(objectProperties(schema, base, registry).map(([key, child, childBase]) => [key, { child, childBase }]))
+  const out: Schema[] = []
+  for (const raw of [schema, ...((schema.allOf ?? []) as Schema[])]) {
+    const { schema: branch, base: bb } = deref(raw, base, registry)
+    if (typeof branch.if !== 'object' || typeof branch.then !== 'object') continue
+    const test = deref(branch.if as Schema, bb, registry).schema
+    const values = readableValues(test, path, fields)
+    if (values === undefined) continue
+    const then = deref(branch.then as Schema, bb, registry).schema
+    const required = ((then.required ?? []) as string[]).filter((key) => {
+      const found = children.get(key)
+      if (!Object.hasOwn(properties, key) || found === undefined) return false
+      // A condition (`when`) sees the whole payload: only an `if` at its root says what it holds on.
+      return forwardedWhen(found.child, found.childBase, path === '' ? key : `${path}.${key}`, fields, registry, path === '' ? values : {})
+    })
+    if (required.length > 0) out.push({ if: inline(test, bb, registry), then: { required } })
+  }
+  return out
+}
+
+/**
+ * The values an `if` tests (`{ result: 'MATCH' }`), when the receiver can
+ * read it as the sender did: it names members only (`properties`,
+ * `required`), each shared unconditionally, so that each arrives as it was
+ * or, absent, stays absent. Otherwise undefined, and nothing is required by it.
+ */
+function readableValues(test: Schema, path: string, fields: FieldRules): Record<string, unknown> | undefined {
+  if (Object.keys(test).some((k) => !ANNOTATIONS.has(k) && k !== 'properties' && k !== 'required')) return undefined
+  const tested = Object.entries((test.properties ?? {}) as Record<string, unknown>)
+  if (tested.length === 0) return undefined
+  const values: Record<string, unknown> = {}
+  for (const [key, sub] of tested) {
+    const field = path === '' ? key : `${path}.${key}`
+    const rule = Object.hasOwn(fields, field) ? fields[field] : undefined
+    if (rule === undefined || rule.action !== 'share' || rule.when !== undefined) return undefined
+    const present = ((test.required ?? []) as string[]).includes(key)
+    if (present && sub !== null && typeof sub === 'object' && Object.hasOwn(sub, 'const')) values[key] = (sub as Schema).const
+  }
+  return values
+}
+
+/**
+ * Whether the policy forwards something of a member whenever the payload's
+ * root has `values`: a leaf it forwards (forwards) under no condition, or
+ * under one that holds on those values (FieldRule.holdsWhen); an object with
+ * such a member the kind requires of it; a list the kind never leaves empty
+ * of such items.
+ */
+function forwardedWhen(node: Schema, base: string, path: string, fields: FieldRules, registry: SchemaRegistry, values: Record<string, unknown>): boolean {
+  const { schema, base: b } = deref(node, base, registry)
+  if (isObjectSchema(schema)) {
+    const children = new Map(objectProperties(schema, b, registry).map(([key, child, childBase]) => [key, { child, childBase }]))
+    return ((schema.required ?? []) as string[]).some((key) => {
+      const found = children.get(key)
+      return found !== undefined && forwardedWhen(found.child, found.childBase, `${path}.${key}`, fields, registry, values)
+    })
+  }
+  if (isArraySchema(schema)) {
+    return typeof schema.minItems === 'number' && schema.minItems >= 1 && forwardedWhen(schema.items as Schema, b, `${path}[]`, fields, registry, values)
+  }
+  const rule = Object.hasOwn(fields, path) ? fields[path] : undefined
+  if (rule === undefined || !forwards(rule)) return false
+  if (rule.when === undefined) return true
+  const holdsWhen = Object.entries(rule.holdsWhen ?? {})
+  return holdsWhen.length > 0 && holdsWhen.every(([key, value]) => Object.hasOwn(values, key) && values[key] === value)
+}
+
+/**
+ * Whether `rule`'s action forwards a leaf whatever its value: shared,
+ * pseudonymised, or generalised by a generaliser that gives every value a
+ * coarser form (engine.ts, TOTAL_GENERALISERS). Another generalised leaf is
+ * not: a value that cannot be generalised is withheld (engine.ts, applyPolicy).
+ */
+function forwards(rule: FieldRule): boolean {
+  return rule.action === 'share' || rule.action === 'pseudonymise' || (rule.action === 'generalise' && TOTAL_GENERALISERS.has(rule.generaliser!))
+}
+
+/**
+ * Whether a leaf the kind requires is always forwarded by `rule`: forwarded
+ * whatever its value (forwards), with no condition that could withhold it.
+ * The sender's gateway validates a message against its kind before its
  * policy applies, so a message it forwards has every such leaf (a batch's
  * `batchRef`, a match request's `transactionRef`, each print's `template`);
- * one without is none its policy made. A generalised leaf is not: a value
- * that cannot be generalised is withheld (engine.ts, applyPolicy).
+ * one without is none its policy made.
  */
 function alwaysForwarded(rule: FieldRule | undefined): boolean {
-  return rule !== undefined && rule.when === undefined && (rule.action === 'share' || rule.action === 'pseudonymise')
+  return rule !== undefined && rule.when === undefined && forwards(rule)
 }
 
 export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry: SchemaRegistry): Schema {

@@ -10,6 +10,8 @@ export type RuleSpec = Omit<FieldRule, 'rule'>
 export interface Condition {
   readonly when: NonNullable<FieldRule['when']>
   readonly condition: string
+  /** Root values on which `when` always holds (types.ts, FieldRule.holdsWhen). */
+  readonly holdsWhen?: FieldRule['holdsWhen']
   /** Required in spirit whenever `when` reads the subject's category (P6): the law that draws the line. */
   readonly legalBasis?: readonly string[]
 }

@@ -37,6 +37,14 @@ export interface FieldRule {
   readonly when?: (payload: Readonly<Record<string, unknown>>) => boolean
   readonly condition?: string
   /**
+   * Values of members at the payload's root on which `when` holds, whatever
+   * else the payload says: `{ result: 'MATCH' }`. The receiving side's
+   * schema relies on it to require, under those values, a member the kind
+   * requires under them (policies/lib/received-schema.ts); leave it out
+   * where it is not certain, and nothing more is required.
+   */
+  readonly holdsWhen?: Readonly<Record<string, string | number | boolean>>
+  /**
    * The statutes or treaty provisions that require the condition, where it
    * turns on who the subject is (subject category). Rules never branch on
    * nationality; a branch on category must say which law asks for it (P6).
