@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { messageRecord } from './lib/store-fixtures.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -156,17 +156,23 @@ t.test('a ledger whose legal holds carry no complaint reference gains the column
   t.equal(tableSql(check, 'legal_holds'), tableSql(fresh, 'legal_holds'), 'a migrated file and a new one hold the same table')
 })
 
-t.test('a ledger from before payload digests gains the column on open; its messages read as they were', async (t) => {
+/** A ledger holding message m1, made as it was before `column` of its messages came in with schema `version`. */
+async function ledgerWithout(t: Test, column: string, version: number): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'ledger.sqlite')
   const first = new SqliteStore(path)
   await first.accept(record('m1'), outbox('m1'), accepted('m1'))
   await first.close()
-  // As the ledger was before the column: schema version 3.
   const old = new DatabaseSync(path)
-  old.exec('BEGIN; ALTER TABLE messages DROP COLUMN payload_digest; PRAGMA user_version = 3; COMMIT;')
+  old.exec(`BEGIN; ALTER TABLE messages DROP COLUMN ${column}; PRAGMA user_version = ${version}; COMMIT;`)
   old.close()
+  return path
+}
+
+t.test('a ledger from before payload digests gains the column on open; its messages read as they were', async (t) => {
+  // As the ledger was before the column: schema version 3.
+  const path = await ledgerWithout(t, 'payload_digest', 3)
 
   // Read as it is, by a read-only store (audit:verify's), which migrates nothing.
   const reader = new SqliteStore(path, { readOnly: true })
@@ -185,16 +191,8 @@ t.test('a ledger from before payload digests gains the column on open; its messa
 })
 
 t.test('a ledger from before Retry-After instants gains the column on open; its messages awaiting delivery are re-driven as they were', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'btb-ledger-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'ledger.sqlite')
-  const first = new SqliteStore(path)
-  await first.accept(record('m1'), outbox('m1'), accepted('m1'))
-  await first.close()
   // As the ledger was before the column: schema version 4.
-  const old = new DatabaseSync(path)
-  old.exec('BEGIN; ALTER TABLE messages DROP COLUMN not_before; PRAGMA user_version = 4; COMMIT;')
-  old.close()
+  const path = await ledgerWithout(t, 'not_before', 4)
 
   const store = new SqliteStore(path)
   t.teardown(() => store.close())

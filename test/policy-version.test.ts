@@ -9,7 +9,7 @@
 // partner under the policy, could change with the version as it was; and so
 // could the kind's JSON Schema, and those it refers to, what the rules apply
 // to (policies/lib/policy-sources.ts, kindSchemaSources).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -60,10 +60,14 @@ t.test('a change to a set a condition consults, or to a helper it calls, changes
   t.equal(crlf, text('entry-exit.record'), "a checkout's line endings do not count")
 })
 
-t.test("a change to what the receiving side accepts (policies/lib/received-schema.ts) changes every kind's version", async (t) => {
-  // Versions are computed once per process from the files next to the
-  // module: each copy's in a process of its own, as a gateway built from it would.
-  const copy = mkdtempSync(join(tmpdir(), 'btb-received-'))
+/**
+ * A copy of policies/ and schemas/ to edit, and each kind's version as a
+ * gateway built from the copy would name it: computed in a process of its
+ * own, since versions are computed once per process from the files next to
+ * the module.
+ */
+function copiedSources(t: Test, prefix: string): { copy: string; versions: () => Record<string, string> } {
+  const copy = mkdtempSync(join(tmpdir(), prefix))
   t.teardown(() => rmSync(copy, { recursive: true, force: true }))
   cpSync(POLICIES, join(copy, 'policies'), { recursive: true })
   cpSync(resolve(POLICIES, '..', 'schemas'), join(copy, 'schemas'), { recursive: true })
@@ -73,6 +77,13 @@ t.test("a change to what the receiving side accepts (policies/lib/received-schem
       process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(policies).map(([kind, p]) => [kind, policyVersion(p)]))))`
     return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }))
   }
+  return { copy, versions }
+}
+
+t.test("a change to what the receiving side accepts (policies/lib/received-schema.ts) changes every kind's version", async (t) => {
+  // Versions are computed once per process from the files next to the
+  // module: each copy's in a process of its own, as a gateway built from it would.
+  const { copy, versions } = copiedSources(t, 'btb-received-')
   const before = versions()
   t.same(Object.keys(before).sort(), Object.keys(policies).sort(), 'every kind has a version')
 
@@ -89,16 +100,7 @@ t.test("a change to a kind's schema, or to one it refers to, changes the version
   // What the rules apply to is part of what they are: a field the kind's
   // schema lets longer, or a code it admits, changes what the sending side
   // takes and the receiving side accepts, with the $id as it was.
-  const copy = mkdtempSync(join(tmpdir(), 'btb-schemas-'))
-  t.teardown(() => rmSync(copy, { recursive: true, force: true }))
-  cpSync(POLICIES, join(copy, 'policies'), { recursive: true })
-  cpSync(resolve(POLICIES, '..', 'schemas'), join(copy, 'schemas'), { recursive: true })
-  const versions = (): Record<string, string> => {
-    const script = `const { policies } = await import(${JSON.stringify(join(copy, 'policies', 'index.ts'))})
-      const { policyVersion } = await import(${JSON.stringify(join(copy, 'policies', 'lib', 'engine.ts'))})
-      process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(policies).map(([kind, p]) => [kind, policyVersion(p)]))))`
-    return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }))
-  }
+  const { copy, versions } = copiedSources(t, 'btb-schemas-')
   const edit = (file: string, from: string, to: string): void => {
     const text = readFileSync(file, 'utf8')
     t.ok(text.includes(from), `${file} has ${from}`)
