@@ -608,3 +608,29 @@ t.test(
     )
   }
 )
+
+t.test(
+  "a condition's holdsWhen (the root values it always holds on, which the receiving side's schema relies on) agrees with its when, on every valid example that has those values",
+  async (t) => {
+    let declared = 0
+    for (const kind of KINDS) {
+      const payloads = listExamples(kind)
+        .filter((e) => e.valid)
+        .map((e) => (e.envelope as { payload: Record<string, unknown> }).payload)
+      for (const [purpose, byPurpose] of Object.entries(policies[kind].purposes)) {
+        for (const direction of ['outbound', 'inbound'] as const) {
+          for (const [field, rule] of Object.entries(byPurpose[direction]?.fields ?? {})) {
+            if (rule.holdsWhen === undefined) continue
+            declared++
+            t.ok(rule.when, `${kind}/${purpose}/${direction} ${field}: holdsWhen beside a condition`)
+            const holding = payloads.filter((p) => Object.entries(rule.holdsWhen!).every(([k, v]) => p[k] === v))
+            t.ok(holding.length > 0, `${kind}/${purpose}/${direction} ${field}: some valid example has ${JSON.stringify(rule.holdsWhen)}`)
+            for (const payload of holding) t.equal(rule.when!(payload), true, `${kind}/${purpose}/${direction} ${field}: its condition holds there`)
+            t.equal(rule.when!({ ...rule.holdsWhen }), true, `${kind}/${purpose}/${direction} ${field}: and on those values alone`)
+          }
+        }
+      }
+    }
+    t.ok(declared > 0, `${declared} rules declare holdsWhen`)
+  }
+)
