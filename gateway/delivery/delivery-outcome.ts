@@ -123,8 +123,17 @@ export function deliveryProcessor(
  */
 export async function waitOutStalledAttempt(job: Job<DeliveryJob>, token: string | undefined, attemptMs: number): Promise<void> {
   if (job.stalledCounter === 0 || job.data.stalls === job.stalledCounter) return
-  await job.updateData({ ...job.data, stalls: job.stalledCounter })
-  await job.moveToDelayed(Date.now() + attemptMs, token)
+  await putOff(job, token, attemptMs, { stalls: job.stalledCounter })
+}
+
+/**
+ * The job back to the queue in `afterMs`, no attempt spent, with what its
+ * next run must know (`noted`) kept on it: BullMQ's way for a processor to
+ * move its own job to delayed (moveToDelayed, then DelayedError).
+ */
+async function putOff(job: Job<DeliveryJob>, token: string | undefined, afterMs: number, noted?: Partial<DeliveryJob>): Promise<never> {
+  if (noted !== undefined) await job.updateData({ ...job.data, ...noted })
+  await job.moveToDelayed(Date.now() + afterMs, token)
   throw new DelayedError()
 }
 
@@ -160,10 +169,7 @@ export async function waitForOriginal(
   for (let link = record.supersedes; link !== undefined && !seen.has(link.id); ) {
     seen.add(link.id)
     const original = await store.findMessage(record.direction, link.id)
-    if (original?.status === 'accepted') {
-      await job.moveToDelayed(Date.now() + waitMs, token)
-      throw new DelayedError()
-    }
+    if (original?.status === 'accepted') await putOff(job, token, waitMs)
     if (original?.status !== 'withdrawn') return
     link = original.supersedes
   }
@@ -218,8 +224,7 @@ export class LockLostError extends DelayedError {
  */
 export async function giveBackIfAbandoned(err: unknown, job: Job<DeliveryJob>, token: string | undefined): Promise<void> {
   if (!(err instanceof RequestAbandonedError)) return
-  await job.moveToDelayed(Date.now(), token)
-  throw new DelayedError()
+  await putOff(job, token, 0)
 }
 
 /**
@@ -271,9 +276,7 @@ export async function recordDelivered(
       { alert: 'DELIVERED_UNRECORDED', err, messageId: id, direction },
       'delivered, but the ledger could not record it: recorded at the next try, with nothing sent again'
     )
-    if (job.data.delivered === undefined) await job.updateData({ ...job.data, delivered: { receipt } })
-    await job.moveToDelayed(Date.now() + waitMs, token)
-    throw new DelayedError()
+    await putOff(job, token, waitMs, job.data.delivered === undefined ? { delivered: { receipt } } : undefined)
   }
 }
 
@@ -375,11 +378,8 @@ async function recordFailureOrPutOff(
       { alert: 'DEAD_LETTER_UNRECORDED', err: ledgerErr, messageId: id, direction },
       'the last delivery attempt failed, but the ledger could not record its dead letter: recorded at the next try, with nothing sent again'
     )
-    if (job.data.deadLetter === undefined) {
-      await job.updateData({ ...job.data, deadLetter: { at, error: err instanceof Error ? err.message : String(err), code: refusalCode(err) } })
-    }
-    await job.moveToDelayed(Date.now() + waitMs, token)
-    throw new DelayedError()
+    const noted = { deadLetter: { at, error: err instanceof Error ? err.message : String(err), code: refusalCode(err) } }
+    return putOff(job, token, waitMs, job.data.deadLetter === undefined ? noted : undefined)
   }
 }
 

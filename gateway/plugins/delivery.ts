@@ -2,7 +2,7 @@
 // closes it: everything here is shut in onClose, workers first so that
 // in-flight deliveries finish.
 import fp from 'fastify-plugin'
-import { Worker } from 'bullmq'
+import { Worker, type Job } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { ByteBudget } from '../lib/byte-budget.ts'
 import { deadLetterStalled, queueIfResent } from '../delivery/delivery-outcome.ts'
@@ -113,24 +113,23 @@ export const deliveryPlugin = fp(
           )
         )
       )
+      // A dead letter resent before BullMQ removed its job (delivery/delivery-outcome.ts, queueIfResent),
+      // once removed: failed, or completed where the dead letter was owed and recorded at the job's next
+      // run (recordFailureOrPutOff). The relay's next pass, if this fails.
+      const requeueIfResent = (job: Job<DeliveryJob>): void => {
+        queueIfResent({ store: app.store, queues }, job).catch((e: unknown) =>
+          log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
+        )
+      }
       for (const w of workers) {
         w.on('error', (err) => log.warn({ err }, 'queue worker error'))
         w.on('failed', (job, err) => {
           if (job === undefined) return
           if (job.deferredFailure)
             deadLetterStalled(deps, job, err).catch((e: unknown) => log.error({ err: e, messageId: job.id }, 'a stalled job not dead-lettered'))
-          // Its dead letter resent before BullMQ removed it (delivery/delivery-outcome.ts, queueIfResent); the relay's next pass, if this fails.
-          else
-            queueIfResent({ store: app.store, queues }, job).catch((e: unknown) =>
-              log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
-            )
+          else requeueIfResent(job)
         })
-        // A dead letter owed, recorded at the job's next run, which then completes (delivery/delivery-outcome.ts, recordFailureOrPutOff).
-        w.on('completed', (job) => {
-          queueIfResent({ store: app.store, queues }, job).catch((e: unknown) =>
-            log.warn({ err: e, messageId: job.id }, 'a dead letter resent while its job was held is left to the outbox relay')
-          )
-        })
+        w.on('completed', requeueIfResent)
       }
     }
 

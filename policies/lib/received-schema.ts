@@ -84,6 +84,11 @@ function objectProperties(schema: Schema, base: string, registry: SchemaRegistry
   return [...found].map(([k, [v, b]]) => [k, v, b])
 }
 
+/** objectProperties, by name. */
+function propertiesByName(schema: Schema, base: string, registry: SchemaRegistry): Map<string, { child: Schema; childBase: string }> {
+  return new Map(objectProperties(schema, base, registry).map(([key, child, childBase]) => [key, { child, childBase }]))
+}
+
 function isObjectSchema(s: Schema): boolean {
   return s.type === 'object' || s.properties !== undefined
 }
@@ -171,7 +176,7 @@ function derive(node: Schema, base: string, path: string, fields: FieldRules, re
  * sender's own schema refuses one and its policy never makes one.
  */
 function conditionalRequirements(schema: Schema, base: string, path: string, properties: Schema, fields: FieldRules, registry: SchemaRegistry): Schema[] {
-  const children = new Map(objectProperties(schema, base, registry).map(([key, child, childBase]) => [key, { child, childBase }]))
+  const children = propertiesByName(schema, base, registry)
   const out: Schema[] = []
   for (const raw of [schema, ...((schema.allOf ?? []) as Schema[])]) {
     const { schema: branch, base: bb } = deref(raw, base, registry)
@@ -222,7 +227,7 @@ function readableValues(test: Schema, path: string, fields: FieldRules): Record<
 function forwardedWhen(node: Schema, base: string, path: string, fields: FieldRules, registry: SchemaRegistry, values: Record<string, unknown>): boolean {
   const { schema, base: b } = deref(node, base, registry)
   if (isObjectSchema(schema)) {
-    const children = new Map(objectProperties(schema, b, registry).map(([key, child, childBase]) => [key, { child, childBase }]))
+    const children = propertiesByName(schema, b, registry)
     return ((schema.required ?? []) as string[]).some((key) => {
       const found = children.get(key)
       return found !== undefined && forwardedWhen(found.child, found.childBase, `${path}.${key}`, fields, registry, values)
@@ -265,6 +270,6 @@ export function receivedSchema(kindSchema: Schema, fields: FieldRules, registry:
   const received = derive(kindSchema, base, '', fields, registry) ?? { type: 'object', properties: {}, additionalProperties: false }
   // Only a list something of which is shared: a policy that withholds all of one sends no message of the kind.
   const lists = requiredLists(kindSchema, registry).filter((key) => Object.hasOwn(received.properties as Schema, key))
-  const required = [...lists, ...((received.required ?? []) as string[])]
+  const required = [...new Set([...lists, ...((received.required ?? []) as string[])])]
   return required.length === 0 ? received : { ...received, required }
 }
